@@ -1,0 +1,78 @@
+/* Source-model readers: Hugging Face directories (safetensors, sharded or
+ * not), llama2.c checkpoints and GGUF files with F32/F16/BF16 tensors.
+ * Files are mmapped; tensors are converted to f32 one at a time.
+ * Tensor names are mapped to one canonical naming: the Hugging Face Llama
+ * names ("model.layers.0.self_attn.q_proj.weight"), with q/k rows in the
+ * Hugging Face rotary order whatever the source. */
+#ifndef SQUISH_MODEL_H
+#define SQUISH_MODEL_H
+
+#include <stdint.h>
+
+#include "squish/container.h"
+#include "squish/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum sq_model_format { SQ_MODEL_HF = 1, SQ_MODEL_LLAMA2C = 2, SQ_MODEL_GGUF = 3 } sq_model_format;
+
+typedef struct sq_model_tensor {
+    char *name;        /* canonical name */
+    char *src_name;    /* name in the source file */
+    uint32_t dtype;    /* SQ_DT_F32, SQ_DT_F16 or SQ_DT_BF16 */
+    uint32_t ndim;
+    uint64_t dims[SQ_MAX_NDIM];
+    const uint8_t *data; /* in the mapped source file */
+    uint64_t nbytes;
+    int file;          /* index into the model's file list */
+    /* llama2.c/GGUF q/k: rows are regrouped per head into HF rotary order */
+    uint32_t rope_heads;
+} sq_model_tensor;
+
+typedef struct sq_model_file {
+    char *path;
+    const uint8_t *map;
+    uint64_t size;
+} sq_model_file;
+
+typedef struct sq_model {
+    sq_model_format format;
+    char *path;
+    sq_model_info info;
+    uint32_t head_dim, max_seq;
+    float rope_theta, norm_eps;
+    int tied_embeddings;
+    char *config_json;   /* config.json text (synthesized for llama2.c/GGUF) */
+    sq_model_tensor *tensors;
+    uint32_t n_tensors;
+    sq_model_file *files;
+    uint32_t n_files;
+    char *tokenizer_path; /* tokenizer file found beside the model, or NULL */
+} sq_model;
+
+sq_model *sq_model_open(const char *path, sq_err *err);
+void sq_model_close(sq_model *m);
+const sq_model_tensor *sq_model_find(const sq_model *m, const char *name);
+uint64_t sq_model_tensor_elems(const sq_model_tensor *t);
+/* Converts a tensor to f32 (canonical row order) into out (elems floats). */
+sq_status sq_model_tensor_f32(const sq_model *m, const sq_model_tensor *t, float *out, sq_err *err);
+/* Tells the kernel the tensor's source pages may be dropped (bounded RSS). */
+void sq_model_release(const sq_model *m, const sq_model_tensor *t);
+/* SHA-256 of a whole file (hex, 65 bytes). */
+sq_status sq_sha256_file(const char *path, char hex[65], sq_err *err);
+
+/* Internal constructors (one per format). */
+sq_status sq_model_open_hf(sq_model *m, const char *dir, sq_err *err);
+sq_status sq_model_open_llama2c(sq_model *m, const char *path, sq_err *err);
+sq_status sq_model_open_gguf(sq_model *m, const char *path, sq_err *err);
+/* Maps a file read-only into m->files; returns its index or -1. */
+int sq_model_map_file(sq_model *m, const char *path, sq_err *err);
+sq_status sq_model_add_tensor(sq_model *m, const char *name, const char *src_name, uint32_t dtype, uint32_t ndim,
+                              const uint64_t *dims, const uint8_t *data, uint64_t nbytes, int file, sq_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

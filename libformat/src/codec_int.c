@@ -1,0 +1,145 @@
+/* Integer codecs int8/int4/int3/int2, symmetric or affine, in groups along
+ * the input dimension. Parts: codes u8 [rows, chunks*4*bits], scales
+ * [rows, groups], zeros u8 [rows, groups] (asym only).
+ *   sym:  w = s * (q - 2^(b-1)),  s = m / -2^(b-1), m the value of largest |w|
+ *   asym: w = s * (q - z),  s = (max(w,0) - min(w,0)) / (2^b - 1) */
+#include <math.h>
+
+#include "codecs.h"
+
+static int int_bits(const sq_codec *c) {
+    switch (c->id) {
+    case SQ_CODEC_INT8: return 8;
+    case SQ_CODEC_INT4: return 4;
+    case SQ_CODEC_INT3: return 3;
+    default: return 2;
+    }
+}
+
+#define INT_LAYOUT(BITS)                                                                           \
+    static int layout_int##BITS(const uint32_t *p, uint64_t rows, uint64_t cols, sq_part_spec *o) { \
+        uint64_t ng = sq_ngroups(p, cols);                                                         \
+        o[0] = (sq_part_spec){"codes", SQ_DT_U8, 2, {rows, sq_row_bytes(cols, BITS)}, 0};          \
+        o[1] = (sq_part_spec){"scales", p[SQ_P_SCALE_DTYPE], 2, {rows, ng}, 0};                    \
+        if (!(p[SQ_P_FLAGS] & SQ_PF_ASYM)) return 2;                                               \
+        o[2] = (sq_part_spec){"zeros", SQ_DT_U8, 2, {rows, ng}, 0};                                \
+        return 3;                                                                                  \
+    }
+INT_LAYOUT(8)
+INT_LAYOUT(4)
+INT_LAYOUT(3)
+INT_LAYOUT(2)
+
+static inline float clampq(float v, float maxq) { return v < 0 ? 0 : v > maxq ? maxq : v; }
+
+static void encode_rows_bits(int bits, const uint32_t *p, const float *w, uint64_t cols, uint64_t r0, uint64_t r1,
+                             void *const *parts) {
+    const uint64_t gs = sq_group_cols(p, cols), ng = sq_ngroups(p, cols), rb = sq_row_bytes(cols, bits);
+    const int asym = (p[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const float maxq = (float)((1 << bits) - 1), mid = (float)(1 << (bits - 1));
+    const uint32_t sdt = p[SQ_P_SCALE_DTYPE];
+    uint8_t *codes = parts[0];
+    uint8_t *zeros = asym ? parts[2] : NULL;
+    for (uint64_t r = r0; r < r1; r++) {
+        const float *row = w + r * cols;
+        uint8_t q[SQ_CHUNK];
+        uint64_t c0 = 0;
+        for (uint64_t g = 0; g < ng; g++) {
+            uint64_t c1 = c0 + gs < cols ? c0 + gs : cols;
+            float s, z;
+            if (asym) {
+                float mn = 0, mx = 0;
+                for (uint64_t i = c0; i < c1; i++) {
+                    if (row[i] < mn) mn = row[i];
+                    if (row[i] > mx) mx = row[i];
+                }
+                s = sq_scale_round(sdt, (mx - mn) / maxq);
+                z = s != 0 ? clampq(sq_rne(-mn / s), maxq) : 0;
+                zeros[r * ng + g] = (uint8_t)z;
+            } else {
+                float m = 0;
+                for (uint64_t i = c0; i < c1; i++)
+                    if (fabsf(row[i]) > fabsf(m)) m = row[i];
+                s = sq_scale_round(sdt, m / -mid);
+                z = mid;
+            }
+            sq_scale_store(sdt, parts[1], r * ng + g, s);
+            /* codes for [c0, c1): chunks never straddle groups (group sizes are multiples of 32) */
+            for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
+                for (int k = 0; k < SQ_CHUNK; k++) {
+                    uint64_t c = i + (uint64_t)k;
+                    q[k] = c < c1 ? (uint8_t)(s != 0 ? clampq(sq_rne(row[c] / s) + z, maxq) : z) : 0;
+                }
+                sq_pack_chunk(bits, q, codes + r * rb + (i / SQ_CHUNK) * (uint64_t)(SQ_CHUNK * bits / 8));
+            }
+            c0 = c1;
+        }
+    }
+}
+
+#define INT_ENCODE(BITS)                                                                                   \
+    static void enc_int##BITS(const uint32_t *p, const float *w, uint64_t rows, uint64_t cols, uint64_t r0, \
+                              uint64_t r1, void *const *parts) {                                           \
+        (void)rows;                                                                                        \
+        encode_rows_bits(BITS, p, w, cols, r0, r1, parts);                                                 \
+    }
+INT_ENCODE(8)
+INT_ENCODE(4)
+INT_ENCODE(3)
+INT_ENCODE(2)
+
+static void dec_int(const sq_tview *t, uint64_t r0, uint64_t r1, float *out) {
+    const int bits = int_bits(t->codec);
+    const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
+    const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const int mid = 1 << (bits - 1);
+    for (uint64_t r = r0; r < r1; r++) {
+        float *o = out + (r - r0) * cols;
+        uint8_t q[SQ_CHUNK];
+        for (uint64_t i = 0; i < cols; i += SQ_CHUNK) {
+            uint64_t g = i / gs;
+            float s = sq_scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[1], r * ng + g);
+            int z = asym ? zeros[r * ng + g] : mid;
+            sq_unpack_chunk(bits, codes + r * rb + (i / SQ_CHUNK) * cb, q);
+            uint64_t n = cols - i < SQ_CHUNK ? cols - i : SQ_CHUNK;
+            for (uint64_t k = 0; k < n; k++) o[i + k] = s * (float)(q[k] - z);
+        }
+    }
+}
+
+static void gemv_int(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    const int bits = int_bits(t->codec);
+    const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
+    const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const int mid = 1 << (bits - 1);
+    for (uint64_t r = r0; r < r1; r++) {
+        float total = 0;
+        uint8_t q[SQ_CHUNK];
+        for (uint64_t g = 0; g < ng; g++) {
+            uint64_t c0 = g * gs, c1 = c0 + gs < cols ? c0 + gs : cols;
+            int z = asym ? zeros[r * ng + g] : mid;
+            float acc = 0;
+            for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
+                sq_unpack_chunk(bits, codes + r * rb + (i / SQ_CHUNK) * cb, q);
+                uint64_t n = c1 - i < SQ_CHUNK ? c1 - i : SQ_CHUNK;
+                for (uint64_t k = 0; k < n; k++) acc += (float)(q[k] - z) * x[i + k];
+            }
+            total += sq_scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[1], r * ng + g) * acc;
+        }
+        y[r] = total;
+    }
+}
+
+#define GROUPS_INT (SQ_GROUPOK_ROW | SQ_GROUPOK_32 | SQ_GROUPOK_64 | SQ_GROUPOK_128 | SQ_GROUPOK_256)
+const sq_codec sq_codec_int8 = {SQ_CODEC_INT8, "int8", SQ_FLAG_INT8, 0, SQ_GROUP_ROW, GROUPS_INT, layout_int8, NULL,
+                                enc_int8, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512}};
+const sq_codec sq_codec_int4 = {SQ_CODEC_INT4, "int4", SQ_FLAG_INT4, 0, 128, GROUPS_INT, layout_int4, NULL,
+                                enc_int4, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512}};
+const sq_codec sq_codec_int3 = {SQ_CODEC_INT3, "int3", SQ_FLAG_INT3, 0, 128, GROUPS_INT, layout_int3, NULL,
+                                enc_int3, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512}};
+const sq_codec sq_codec_int2 = {SQ_CODEC_INT2, "int2", SQ_FLAG_INT2, 0, 64, GROUPS_INT, layout_int2, NULL,
+                                enc_int2, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512}};

@@ -1,0 +1,219 @@
+/* AVX2 and AVX-512 GEMV kernels, beside the portable ones they are tested
+ * against (tests/test_kernels.c). Compiled with per-function target
+ * attributes; chosen at run time by sq_isa_active(). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "codecs.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw")))
+
+/* x copied into a buffer padded with zeros to whole chunks, so the last
+ * (partial) chunk of a row needs no special case: padded codes meet x = 0. */
+static float *padded_x(const float *x, uint64_t cols) {
+    uint64_t n = sq_nchunks(cols) * SQ_CHUNK;
+    float *p = aligned_alloc(64, (size_t)n * sizeof(float));
+    if (!p) return NULL;
+    memcpy(p, x, (size_t)cols * sizeof(float));
+    memset(p + cols, 0, (size_t)(n - cols) * sizeof(float));
+    return p;
+}
+
+/* 32 codes of one chunk as 32 bytes, element i in byte i. */
+AVX2 static inline __m256i unpack32(int bits, const uint8_t *p) {
+    switch (bits) {
+    case 8: return _mm256_loadu_si256((const __m256i *)p);
+    case 4: {
+        __m128i v = _mm_loadu_si128((const __m128i *)p), m = _mm_set1_epi8(15);
+        return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+    }
+    default: { /* 2 and 3 bits: low two bits in the 2-bit layout */
+        uint64_t b;
+        memcpy(&b, p, 8);
+        const uint64_t m = 0x0303030303030303ull;
+        __m256i lo = _mm256_set_epi64x((long long)((b >> 6) & m), (long long)((b >> 4) & m), (long long)((b >> 2) & m),
+                                       (long long)(b & m));
+        if (bits == 2) return lo;
+        uint32_t hb;
+        memcpy(&hb, p + 8, 4);
+        /* byte i takes bit i of hb: broadcast, pick byte i/8, test bit i%8 */
+        __m256i v = _mm256_set1_epi32((int)hb);
+        const __m256i sel = _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll, 0x0101010101010101ll, 0);
+        v = _mm256_shuffle_epi8(v, sel);
+        const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+        v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+        return _mm256_or_si256(lo, _mm256_and_si256(v, _mm256_set1_epi8(4)));
+    }
+    }
+}
+
+static int int_bits_of(uint32_t id) { return id == SQ_CODEC_INT8 ? 8 : id == SQ_CODEC_INT4 ? 4 : id == SQ_CODEC_INT3 ? 3 : 2; }
+
+AVX2 static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2 void sq_int_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_t r0, uint64_t r1) {
+    const int bits = int_bits_of(t->codec->id);
+    const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
+    const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    float *x = padded_x(x0, cols);
+    if (!x) { sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x0, y, r0, r1); return; }
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = codes + r * rb;
+        __m256 total = _mm256_setzero_ps();
+        for (uint64_t g = 0; g < ng; g++) {
+            uint64_t c0 = g * gs, c1 = c0 + gs < cols ? c0 + gs : cols;
+            __m256i z = _mm256_set1_epi32(asym ? zeros[r * ng + g] : 1 << (bits - 1));
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
+                __m256i q = unpack32(bits, row + (i / SQ_CHUNK) * cb);
+                __m128i ql = _mm256_castsi256_si128(q), qh = _mm256_extracti128_si256(q, 1);
+                __m256 f0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(ql), z));
+                __m256 f1 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(ql, 8)), z));
+                __m256 f2 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(qh), z));
+                __m256 f3 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(qh, 8)), z));
+                a0 = _mm256_fmadd_ps(f0, _mm256_load_ps(x + i), a0);
+                a1 = _mm256_fmadd_ps(f1, _mm256_load_ps(x + i + 8), a1);
+                a0 = _mm256_fmadd_ps(f2, _mm256_load_ps(x + i + 16), a0);
+                a1 = _mm256_fmadd_ps(f3, _mm256_load_ps(x + i + 24), a1);
+            }
+            __m256 s = _mm256_set1_ps(sq_scale_load(sdt, t->part[1], r * ng + g));
+            total = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), s, total);
+        }
+        y[r] = hsum256(total);
+    }
+    free(x);
+}
+
+AVX512 void sq_int_gemv_avx512(const sq_tview *t, const float *x0, float *y, uint64_t r0, uint64_t r1) {
+    const int bits = int_bits_of(t->codec->id);
+    const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
+    const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    float *x = padded_x(x0, cols);
+    if (!x) { sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x0, y, r0, r1); return; }
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = codes + r * rb;
+        __m512 total = _mm512_setzero_ps();
+        for (uint64_t g = 0; g < ng; g++) {
+            uint64_t c0 = g * gs, c1 = c0 + gs < cols ? c0 + gs : cols;
+            __m512i z = _mm512_set1_epi32(asym ? zeros[r * ng + g] : 1 << (bits - 1));
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+            for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
+                __m256i q = unpack32(bits, row + (i / SQ_CHUNK) * cb);
+                __m512 f0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(q)), z));
+                __m512 f1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(q, 1)), z));
+                a0 = _mm512_fmadd_ps(f0, _mm512_load_ps(x + i), a0);
+                a1 = _mm512_fmadd_ps(f1, _mm512_load_ps(x + i + 16), a1);
+            }
+            total = _mm512_fmadd_ps(_mm512_add_ps(a0, a1), _mm512_set1_ps(sq_scale_load(sdt, t->part[1], r * ng + g)), total);
+        }
+        y[r] = _mm512_reduce_add_ps(total);
+    }
+    free(x);
+}
+
+/* 4-bit table codecs (nf4, fp4, mxfp4): 16-entry table held in two registers. */
+AVX2 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_t r0, uint64_t r1) {
+    const float *tab = sq_lut_table(t->codec);
+    const uint64_t cols = t->cols, gl = sq_lut_group_len(t), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 4);
+    const __m256 tlo = _mm256_loadu_ps(tab), thi = _mm256_loadu_ps(tab + 8);
+    float *x = padded_x(x0, cols);
+    if (!x) { sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x0, y, r0, r1); return; }
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)t->part[0] + r * rb;
+        __m256 total = _mm256_setzero_ps();
+        for (uint64_t g = 0; g < ng; g++) {
+            uint64_t c0 = g * gl, c1 = c0 + gl < cols ? c0 + gl : cols;
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
+                __m256i q = unpack32(4, row + (i / SQ_CHUNK) * 16);
+                __m128i h[2] = {_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)};
+                for (int k = 0; k < 4; k++) {
+                    __m256i idx = _mm256_cvtepu8_epi32(k & 1 ? _mm_srli_si128(h[k >> 1], 8) : h[k >> 1]);
+                    __m256 vlo = _mm256_permutevar8x32_ps(tlo, idx), vhi = _mm256_permutevar8x32_ps(thi, idx);
+                    __m256 sel = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)); /* bit 3 -> sign bit */
+                    __m256 v = _mm256_blendv_ps(vlo, vhi, sel);
+                    if (k & 1) a1 = _mm256_fmadd_ps(v, _mm256_load_ps(x + i + 8 * k), a1);
+                    else a0 = _mm256_fmadd_ps(v, _mm256_load_ps(x + i + 8 * k), a0);
+                }
+            }
+            total = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(sq_lut_group_scale(t, r, g)), total);
+        }
+        y[r] = hsum256(total);
+    }
+    free(x);
+}
+
+/* 8-bit table codecs (fp8, mxfp8): gather from the 256-entry table. */
+AVX2 void sq_lut8_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_t r0, uint64_t r1) {
+    const float *tab = sq_lut_table(t->codec);
+    const uint64_t cols = t->cols, gl = sq_lut_group_len(t), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 8);
+    float *x = padded_x(x0, cols);
+    if (!x) { sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x0, y, r0, r1); return; }
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)t->part[0] + r * rb;
+        __m256 total = _mm256_setzero_ps();
+        for (uint64_t g = 0; g < ng; g++) {
+            uint64_t c0 = g * gl, c1 = c0 + gl < cols ? c0 + gl : cols;
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+            for (uint64_t i = c0; i < c1; i += 16) {
+                __m128i q = _mm_loadu_si128((const __m128i *)(row + i));
+                __m256 v0 = _mm256_i32gather_ps(tab, _mm256_cvtepu8_epi32(q), 4);
+                __m256 v1 = _mm256_i32gather_ps(tab, _mm256_cvtepu8_epi32(_mm_srli_si128(q, 8)), 4);
+                a0 = _mm256_fmadd_ps(v0, _mm256_load_ps(x + i), a0);
+                a1 = _mm256_fmadd_ps(v1, _mm256_load_ps(x + i + 8), a1);
+            }
+            total = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(sq_lut_group_scale(t, r, g)), total);
+        }
+        y[r] = hsum256(total);
+    }
+    free(x);
+}
+
+AVX2 void sq_f16_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    const uint64_t cols = t->cols;
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint16_t *row = (const uint16_t *)t->part[0] + r * cols;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        uint64_t i = 0;
+        for (; i + 16 <= cols; i += 16) {
+            a0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + i))), _mm256_loadu_ps(x + i), a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + i + 8))), _mm256_loadu_ps(x + i + 8), a1);
+        }
+        float s = hsum256(_mm256_add_ps(a0, a1));
+        for (; i < cols; i++) s += sq_f16_to_f32(row[i]) * x[i];
+        y[r] = s;
+    }
+}
+
+#else /* not x86-64: no SIMD kernels; the dispatcher never selects these */
+void sq_int_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
+}
+void sq_int_gemv_avx512(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
+}
+void sq_lut4_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
+}
+void sq_lut8_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
+}
+void sq_f16_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
+}
+#endif

@@ -1,0 +1,178 @@
+/* squish-inspect: show what is inside a .squizd file. */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "describe.h"
+#include "squish/codec.h"
+#include "squish/container.h"
+#include "squish/hash.h"
+
+static void usage(FILE *o) {
+    fprintf(o,
+            "Usage: squish-inspect [OPTIONS] FILE\n"
+            "Show the header, metadata and tensor table of a .squizd file (FILE '-' reads stdin).\n\n"
+            "  -j, --json           machine-readable JSON on stdout (schema: squish-inspect(1))\n"
+            "  -t, --tensor NAME    show one tensor and its parts\n"
+            "  -m, --metadata       print only the metadata JSON\n"
+            "      --no-checksums   do not verify part checksums (faster on large files)\n"
+            "  -h, --help           this help\n"
+            "  -V, --version        print the version\n\n"
+            "Exit status: 0 ok, 2 usage, 3 I/O error, 4 corrupt file, 5 unsupported version,\n"
+            "6 resource limit. Full checks are done by squish-verify(1).\n");
+}
+
+static void print_tensor_parts(const sq_file *f, const sq_tensor *t, int check) {
+    char shape[128], scheme[128];
+    describe_shape(t->dims, t->ndim, shape, sizeof shape);
+    describe_scheme(t, scheme, sizeof scheme);
+    uint64_t e = tensor_elems(t), raw = tensor_raw_bytes(t);
+    printf("tensor:       %s\n", t->name);
+    printf("shape:        %s\n", shape);
+    printf("source dtype: %s\n", sq_dtype_name(t->src_dtype));
+    printf("scheme:       %s (codec id %u)\n", scheme, t->codec);
+    printf("params:      ");
+    for (int i = 0; i < SQ_NPARAMS; i++) printf(" %u", t->params[i]);
+    printf("\nbpw:          %.4f\n", e ? 8.0 * (double)raw / (double)e : 0.0);
+    printf("index record: byte %llu\n\n", (unsigned long long)t->rec_offset);
+    printf("%-14s %-5s %-18s %12s %12s %12s %-5s %-16s %s\n", "PART", "DTYPE", "SHAPE", "OFFSET", "STORED", "RAW", "COMP",
+           "XXH64", check ? "CHECK" : "");
+    uint64_t size;
+    const uint8_t *base = sq_file_bytes(f, &size);
+    for (uint32_t i = 0; i < t->n_parts; i++) {
+        const sq_part *p = &t->parts[i];
+        describe_shape(p->dims, p->ndim, shape, sizeof shape);
+        const char *st = "";
+        if (check) st = sq_xxh64(base + p->offset, (size_t)p->stored_size, 0) == p->checksum ? "ok" : "MISMATCH";
+        printf("%-14s %-5s %-18s %12llu %12llu %12llu %-5s %016llx %s\n", p->name, sq_dtype_name(p->dtype), shape,
+               (unsigned long long)p->offset, (unsigned long long)p->stored_size, (unsigned long long)p->raw_size,
+               p->compression ? "zstd" : "none", (unsigned long long)p->checksum, st);
+    }
+}
+
+static void print_text(sq_file *f, int check) {
+    const sq_header *h = sq_file_header(f);
+    char b[512], sz[32];
+    cli_human_bytes(h->file_size, sz, sizeof sz);
+    printf("file:          %s\n", sq_file_path(f));
+    printf("format:        squizd %u.%u, %s (%llu bytes), alignment %u\n", h->major, h->minor, sz,
+           (unsigned long long)h->file_size, h->alignment);
+    printf("architecture:  %s\n", sq_arch_name(h->arch));
+    printf("model:         %u layers, hidden %u, %u heads (%u kv), vocab %u, intermediate %u\n", h->n_layers, h->hidden_size,
+           h->n_heads, h->n_kv_heads, h->vocab_size, h->intermediate_size);
+    printf("average bpw:   %.4f\n", (double)h->avg_bpw);
+    printf("sparsity:      %.4f\n", (double)h->sparsity);
+    describe_flags(h->flags, b, sizeof b);
+    printf("flags:         %s\n", b);
+    static const uint8_t zero[32];
+    if (memcmp(h->calib_hash, zero, 32)) sq_hex32(h->calib_hash, b);
+    else snprintf(b, sizeof b, "none");
+    printf("calibration:   %s\n", b);
+    cli_human_bytes(h->meta_raw_size, sz, sizeof sz);
+    printf("metadata:      %s JSON%s\n", sz, h->meta_compression ? " (zstd)" : "");
+    printf("tensors:       %u\n", h->n_tensors);
+    printf("appendix:      %u block%s\n", h->n_appendix, h->n_appendix == 1 ? "" : "s");
+    for (uint32_t i = 0; i < sq_file_nappendix(f); i++) {
+        const sq_appendix *a = sq_file_appendix(f, i);
+        printf("  type %u%s, %llu bytes%s\n", a->type, (a->flags & SQ_APPX_F_REQUIRED) ? " (required)" : "",
+               (unsigned long long)a->raw_size, (a->flags >> 8) ? " (zstd)" : "");
+    }
+    printf("\n%-48s %-16s %-6s %-22s %7s %12s %-5s %s\n", "NAME", "SHAPE", "SRC", "SCHEME", "BPW", "BYTES", "COMP",
+           check ? "CHECKSUM" : "");
+    for (uint32_t i = 0; i < sq_file_ntensors(f); i++) {
+        const sq_tensor *t = sq_file_tensor(f, i);
+        char shape[64], scheme[64];
+        describe_shape(t->dims, t->ndim, shape, sizeof shape);
+        describe_scheme(t, scheme, sizeof scheme);
+        uint64_t e = tensor_elems(t), raw = tensor_raw_bytes(t), stored = tensor_stored_bytes(t);
+        const char *comp = stored != raw ? "zstd" : "none";
+        printf("%-48s %-16s %-6s %-22s %7.3f %12llu %-5s %s\n", t->name, shape, sq_dtype_name(t->src_dtype), scheme,
+               e ? 8.0 * (double)raw / (double)e : 0.0, (unsigned long long)stored, comp,
+               check ? (tensor_checksums_ok(f, t) ? "ok" : "MISMATCH") : "");
+    }
+}
+
+int main(int argc, char **argv) {
+    cli_prog = "squish-inspect";
+    static const struct option opts[] = {{"json", no_argument, 0, 'j'},       {"tensor", required_argument, 0, 't'},
+                                         {"metadata", no_argument, 0, 'm'},   {"no-checksums", no_argument, 0, 'C'},
+                                         {"help", no_argument, 0, 'h'},       {"version", no_argument, 0, 'V'},
+                                         {0, 0, 0, 0}};
+    int json = 0, meta_only = 0, check = 1, c;
+    const char *tensor = NULL;
+    while ((c = getopt_long(argc, argv, "jt:mhV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        case 't': tensor = optarg; break;
+        case 'm': meta_only = 1; break;
+        case 'C': check = 0; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'V': printf("squish-inspect %s\n", SQUISH_VERSION); return EXIT_OK;
+        default: return cli_usage_error("invalid option");
+        }
+    }
+    if (optind != argc - 1) return cli_usage_error("expected exactly one FILE");
+    sq_err err = {0};
+    sq_file *f = sq_open(argv[optind], &err);
+    if (!f) return cli_fail(&err);
+    int rc = EXIT_OK;
+    const char *meta = sq_file_metadata(f, &err);
+    if (!meta) {
+        rc = cli_fail(&err);
+        goto out;
+    }
+    if (meta_only) {
+        printf("%s\n", meta);
+        goto out;
+    }
+    const sq_tensor *one = NULL;
+    if (tensor && !(one = sq_file_find(f, tensor))) {
+        fprintf(stderr, "%s: no tensor named '%s' in %s\n", cli_prog, tensor, argv[optind]);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (json) {
+        json_object *root;
+        if (one) {
+            root = describe_tensor_json(f, one, 1, check);
+        } else {
+            root = json_object_new_object();
+            json_object_object_add(root, "schema", json_object_new_string("squish-inspect/1"));
+            json_object_object_add(root, "file", json_object_new_string(argv[optind]));
+            json_object_object_add(root, "header", describe_header_json(sq_file_header(f)));
+            json_object *mo = json_tokener_parse(meta);
+            json_object_object_add(root, "metadata", mo);
+            json_object *ts = json_object_new_array();
+            for (uint32_t i = 0; i < sq_file_ntensors(f); i++)
+                json_object_array_add(ts, describe_tensor_json(f, sq_file_tensor(f, i), 1, check));
+            json_object_object_add(root, "tensors", ts);
+            json_object *ap = json_object_new_array();
+            for (uint32_t i = 0; i < sq_file_nappendix(f); i++) {
+                const sq_appendix *a = sq_file_appendix(f, i);
+                json_object *ao = json_object_new_object();
+                json_object_object_add(ao, "type", json_object_new_int64(a->type));
+                json_object_object_add(ao, "required", json_object_new_boolean(a->flags & SQ_APPX_F_REQUIRED));
+                json_object_object_add(ao, "raw_size", json_object_new_int64((int64_t)a->raw_size));
+                json_object_object_add(ao, "stored_size", json_object_new_int64((int64_t)a->stored_size));
+                json_object_array_add(ap, ao);
+            }
+            json_object_object_add(root, "appendix", ap);
+        }
+        printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+        json_object_put(root);
+    } else if (one) {
+        print_tensor_parts(f, one, check);
+    } else {
+        print_text(f, check);
+    }
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "%s: error writing to standard output\n", cli_prog);
+        rc = EXIT_IO;
+    }
+out:
+    sq_close(f);
+    return rc;
+}

@@ -1,0 +1,368 @@
+/* squish-quantize: read a model, write every tensor in a chosen scheme. */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <libgen.h>
+#include <math.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "rtn.h"
+#include "squish/codec.h"
+#include "squish/container.h"
+#include "squish/model.h"
+#include "stats.h"
+
+#define MAX_RULES 64
+
+typedef struct rule {
+    char *text;
+    regex_t re;
+    const sq_codec *codec; /* NULL = keep source precision */
+    uint32_t params[SQ_NPARAMS];
+} rule;
+
+typedef struct opts {
+    const char *model, *out, *report;
+    const sq_codec *codec;
+    uint32_t params[SQ_NPARAMS];
+    const sq_codec *out_codec; /* output layer; NULL = keep */
+    uint32_t out_params[SQ_NPARAMS];
+    rule rules[MAX_RULES];
+    int n_rules, threads, zstd;
+} opts;
+
+static void usage(FILE *o) {
+    fprintf(o,
+            "Usage: squish-quantize [OPTIONS] MODEL -o OUT.squizd --scheme SCHEME\n"
+            "Quantize a model (Hugging Face directory, llama2.c .bin or .gguf) into a .squizd file.\n\n"
+            "  -o, --output FILE         output file ('-' = standard output); written atomically\n"
+            "  -s, --scheme SCHEME       scheme for linear weights, e.g. int4:g128:asym (see below)\n"
+            "  -r, --rule REGEX=SCHEME   scheme for tensors whose name matches REGEX (POSIX extended);\n"
+            "                            first match wins; SCHEME 'keep' keeps source precision\n"
+            "      --output-scheme S     scheme for lm_head.weight (default: keep)\n"
+            "      --report FILE.json    write the per-tensor error report as JSON\n"
+            "      --zstd LEVEL          zstd-compress every part (1..19; default: off)\n"
+            "  -T, --threads N           worker threads (default: all cores; output does not depend on it)\n"
+            "  -q, --quiet               no report or progress on stderr\n"
+            "      --list-schemes        list codecs and their options\n"
+            "  -h, --help                this help\n"
+            "  -V, --version             print the version\n\n"
+            "SCHEME is CODEC[:gN|:pc|:pt][:sym|:asym][:dq][:s16|:sbf16|:s32].\n"
+            "Embeddings, norms and other 1-D tensors keep their source precision unless a rule says otherwise.\n\n"
+            "Exit status: 0 ok, 2 usage, 3 I/O error, 4 corrupt or non-finite input, 5 unsupported input,\n"
+            "6 out of memory.\n");
+}
+
+static void list_schemes(void) {
+    const sq_codec *const *l = sq_codec_list();
+    printf("%-12s %-9s %-24s %s\n", "CODEC", "ID", "DEFAULT", "BPW (4096x4096)");
+    for (int i = 0; l[i]; i++) {
+        uint32_t p[SQ_NPARAMS];
+        const sq_codec *c;
+        char s[64];
+        sq_scheme_parse(l[i]->name, &c, p, NULL);
+        sq_scheme_format(c, p, s, sizeof s);
+        printf("%-12s %-9u %-24s %.4f\n", c->name, c->id, s, sq_layout_bpw(c, p, 4096, 4096));
+    }
+}
+
+static int parse_scheme_or_keep(const char *s, const sq_codec **c, uint32_t *p) {
+    if (!strcmp(s, "keep")) {
+        *c = NULL;
+        memset(p, 0, sizeof(uint32_t) * SQ_NPARAMS);
+        return 0;
+    }
+    sq_err err;
+    if (sq_scheme_parse(s, c, p, &err)) {
+        fprintf(stderr, "%s: %s\n", cli_prog, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* Natural order: digits compare as numbers, so layers 2 < 10. */
+static int natcmp(const char *a, const char *b) {
+    while (*a && *b) {
+        if (*a >= '0' && *a <= '9' && *b >= '0' && *b <= '9') {
+            unsigned long x = strtoul(a, (char **)&a, 10), y = strtoul(b, (char **)&b, 10);
+            if (x != y) return x < y ? -1 : 1;
+        } else {
+            if (*a != *b) return (unsigned char)*a - (unsigned char)*b;
+            a++;
+            b++;
+        }
+    }
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
+/* Model order: embeddings, layers by index, other tensors, final norm, output layer. */
+static int rank(const char *n) {
+    if (strstr(n, "embed_tokens")) return 0;
+    if (!strncmp(n, "model.layers.", 13)) return 1;
+    if (!strcmp(n, "model.norm.weight")) return 3;
+    if (!strcmp(n, "lm_head.weight")) return 4;
+    return 2;
+}
+
+static const sq_model *sort_model;
+static int cmp_idx(const void *x, const void *y) {
+    const char *a = sort_model->tensors[*(const uint32_t *)x].name, *b = sort_model->tensors[*(const uint32_t *)y].name;
+    int ra = rank(a), rb = rank(b);
+    return ra != rb ? ra - rb : natcmp(a, b);
+}
+
+static const sq_codec *keep_codec(uint32_t dtype) {
+    return sq_codec_by_id(dtype == SQ_DT_BF16 ? SQ_CODEC_BF16 : dtype == SQ_DT_F16 ? SQ_CODEC_F16 : SQ_CODEC_F32);
+}
+
+/* Chooses the codec for a tensor: rules, then defaults. */
+static const sq_codec *choose(const opts *o, const sq_model_tensor *t, uint32_t *params) {
+    for (int i = 0; i < o->n_rules; i++)
+        if (!regexec(&o->rules[i].re, t->name, 0, NULL, 0)) {
+            memcpy(params, o->rules[i].params, sizeof(uint32_t) * SQ_NPARAMS);
+            return o->rules[i].codec ? o->rules[i].codec : keep_codec(t->dtype); /* "keep" parsed to zero params */
+        }
+    memset(params, 0, sizeof(uint32_t) * SQ_NPARAMS);
+    if (!strcmp(t->name, "lm_head.weight")) {
+        if (!o->out_codec) return keep_codec(t->dtype);
+        memcpy(params, o->out_params, sizeof(uint32_t) * SQ_NPARAMS);
+        return o->out_codec;
+    }
+    if (t->ndim < 2 || strstr(t->name, "embed_tokens") || strstr(t->name, "norm")) return keep_codec(t->dtype);
+    memcpy(params, o->params, sizeof(uint32_t) * SQ_NPARAMS);
+    return o->codec;
+}
+
+/* Provenance and model configuration for the metadata section. */
+static char *build_metadata(const opts *o, const sq_model *m, int argc, char **argv, sq_err *err) {
+    json_object *root = json_object_new_object();
+    json_object *prov = json_object_new_object();
+    json_object_object_add(prov, "tool", json_object_new_string("squish-quantize"));
+    json_object_object_add(prov, "version", json_object_new_string(SQUISH_VERSION));
+    /* the command line without options that do not change the output */
+    json_object *cl = json_object_new_array();
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-T") || !strcmp(argv[i], "--threads")) { i++; continue; }
+        if (!strncmp(argv[i], "--threads=", 10) || !strncmp(argv[i], "-T", 2) || !strcmp(argv[i], "-q") ||
+            !strcmp(argv[i], "--quiet"))
+            continue;
+        json_object_array_add(cl, json_object_new_string(argv[i]));
+    }
+    json_object_object_add(prov, "command_line", cl);
+    json_object_object_add(prov, "method", json_object_new_string("rtn"));
+    json_object *files = json_object_new_array();
+    for (uint32_t i = 0; i < m->n_files; i++) {
+        char hex[65];
+        if (sq_sha256_file(m->files[i].path, hex, err)) {
+            json_object_put(root);
+            json_object_put(prov);
+            json_object_put(files);
+            return NULL;
+        }
+        json_object *fo = json_object_new_object();
+        char *copy = strdup(m->files[i].path);
+        json_object_object_add(fo, "name", json_object_new_string(copy ? basename(copy) : "?"));
+        free(copy);
+        json_object_object_add(fo, "bytes", json_object_new_int64((int64_t)m->files[i].size));
+        json_object_object_add(fo, "sha256", json_object_new_string(hex));
+        json_object_array_add(files, fo);
+    }
+    json_object_object_add(prov, "source_files", files);
+    static const char *const fmt[] = {"", "huggingface", "llama2c", "gguf"};
+    json_object_object_add(prov, "source_format", json_object_new_string(fmt[m->format]));
+    json_object_object_add(root, "provenance", prov);
+    json_object *cfg = json_tokener_parse(m->config_json);
+    json_object_object_add(root, "config", cfg ? cfg : json_object_new_object());
+    if (m->tokenizer_path) {
+        json_object *tk = json_object_new_object();
+        char hex[65], *copy = strdup(m->tokenizer_path);
+        json_object_object_add(tk, "file", json_object_new_string(copy ? basename(copy) : "?"));
+        free(copy);
+        if (!sq_sha256_file(m->tokenizer_path, hex, NULL)) json_object_object_add(tk, "sha256", json_object_new_string(hex));
+        json_object_object_add(tk, "embedded", json_object_new_boolean(0));
+        json_object_object_add(root, "tokenizer", tk);
+    }
+    char s[64];
+    json_object *q = json_object_new_object();
+    sq_scheme_format(o->codec, o->params, s, sizeof s);
+    json_object_object_add(q, "scheme", json_object_new_string(s));
+    if (o->out_codec) sq_scheme_format(o->out_codec, o->out_params, s, sizeof s);
+    json_object_object_add(q, "output_scheme", json_object_new_string(o->out_codec ? s : "keep"));
+    json_object *rules = json_object_new_array();
+    for (int i = 0; i < o->n_rules; i++) json_object_array_add(rules, json_object_new_string(o->rules[i].text));
+    json_object_object_add(q, "rules", rules);
+    json_object_object_add(root, "quantization", q);
+    char *text = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(root);
+    if (!text) sq_err_set(err, SQ_ENOMEM, "out of memory");
+    return text;
+}
+
+static int run(opts *o, int argc, char **argv) {
+    sq_err err = {0};
+    sq_model *m = sq_model_open(o->model, &err);
+    if (!m) return cli_fail(&err);
+    int rc = EXIT_OK;
+    sq_writer *w = NULL;
+    json_object *report = json_object_new_array();
+    char *meta = build_metadata(o, m, argc, argv, &err);
+    uint32_t *order = malloc(m->n_tensors * sizeof *order);
+    if (!meta || !order) { rc = cli_fail(&err); goto out; }
+    for (uint32_t i = 0; i < m->n_tensors; i++) order[i] = i;
+    sort_model = m;
+    qsort(order, m->n_tensors, sizeof *order, cmp_idx);
+    sq_writer_opts wo = {0, o->zstd, o->zstd != 0};
+    if (!(w = sq_writer_open(o->out, &wo, &err))) { rc = cli_fail(&err); goto out; }
+    sq_writer_set_model(w, &m->info);
+    if (sq_writer_set_metadata(w, meta, &err)) { rc = cli_fail(&err); goto out; }
+    if (!cli_quiet)
+        fprintf(stderr, "%-48s %-22s %7s %11s %11s %9s %8s\n", "TENSOR", "SCHEME", "BPW", "RMSE", "MAX_ABS", "COSINE", "SNR_DB");
+    for (uint32_t k = 0; k < m->n_tensors; k++) {
+        const sq_model_tensor *t = &m->tensors[order[k]];
+        cli_progress("quantizing", k, m->n_tensors);
+        uint32_t params[SQ_NPARAMS];
+        const sq_codec *c = choose(o, t, params);
+        uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1], rows = n / (cols ? cols : 1);
+        if (!n) {
+            sq_err_set(&err, SQ_EUNSUPPORTED, "%s: tensor %s has zero elements", o->model, t->name);
+            rc = cli_fail(&err);
+            goto out;
+        }
+        float *wf = malloc((size_t)n * sizeof(float)), *dec = malloc((size_t)n * sizeof(float));
+        sq_encoded e = {0};
+        sq_status st = (!wf || !dec) ? sq_err_set(&err, SQ_ENOMEM, "out of memory for tensor %s (%llu elements)", t->name,
+                                                  (unsigned long long)n)
+                                     : sq_model_tensor_f32(m, t, wf, &err);
+        if (!st) st = sq_rtn_quantize(t->name, c, params, wf, rows, cols, o->threads, &e, &err);
+        sq_errstats es = {0};
+        if (!st) {
+            sq_tview v;
+            sq_tview_from_encoded(&e, &v);
+            sq_decode_mt(&v, dec, o->threads);
+            sq_errstats_add(&es, wf, dec, n);
+            if (!isfinite(es.sum_sq_err))
+                st = sq_err_set(&err, SQ_EUNSUPPORTED, "tensor %s: values overflow scheme %s", t->name, c->name);
+        }
+        if (!st) st = sq_writer_begin_tensor(w, t->name, t->ndim, t->dims, t->dtype, c->id, params, &err);
+        for (int i = 0; !st && i < e.nparts; i++)
+            if (!e.spec[i].scratch)
+                st = sq_writer_add_part(w, e.spec[i].name, e.spec[i].dtype, e.spec[i].ndim, e.spec[i].dims, e.data[i],
+                                        e.bytes[i], o->zstd ? SQ_COMP_ZSTD : SQ_COMP_NONE, &err);
+        if (!st) st = sq_writer_end_tensor(w, &err);
+        double bpw = st ? 0 : sq_layout_bpw(c, params, rows, cols);
+        sq_encoded_free(&e);
+        free(wf);
+        free(dec);
+        sq_model_release(m, t);
+        if (st) {
+            rc = cli_fail(&err);
+            goto out;
+        }
+        char s[64];
+        sq_scheme_format(c, params, s, sizeof s);
+        double rmse = sq_errstats_rmse(&es), cosv = sq_errstats_cosine(&es), snr = sq_errstats_snr_db(&es);
+        if (!cli_quiet) {
+            cli_progress_done();
+            fprintf(stderr, "%-48s %-22s %7.3f %11.4e %11.4e %9.6f %8.2f\n", t->name, s, bpw, rmse, es.max_abs, cosv,
+                    isinf(snr) ? 999.99 : snr);
+        }
+        json_object *ro = json_object_new_object();
+        json_object_object_add(ro, "name", json_object_new_string(t->name));
+        json_object_object_add(ro, "scheme", json_object_new_string(s));
+        json_object_object_add(ro, "elements", json_object_new_int64((int64_t)n));
+        json_object_object_add(ro, "bpw", json_object_new_double(bpw));
+        json_object_object_add(ro, "rmse", json_object_new_double(rmse));
+        json_object_object_add(ro, "max_abs", json_object_new_double(es.max_abs));
+        json_object_object_add(ro, "cosine", json_object_new_double(cosv));
+        json_object_object_add(ro, "snr_db", isinf(snr) ? NULL : json_object_new_double(snr));
+        json_object_array_add(report, ro);
+    }
+    cli_progress_done();
+    sq_writer *wc = w;
+    w = NULL;
+    if (sq_writer_commit(wc, &err)) { rc = cli_fail(&err); goto out; }
+    if (o->report) {
+        json_object *root = json_object_new_object();
+        json_object_object_add(root, "schema", json_object_new_string("squish-quantize-report/1"));
+        json_object_object_add(root, "tensors", json_object_get(report));
+        if (json_object_to_file_ext(o->report, root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)) {
+            fprintf(stderr, "%s: error: %s: cannot write the report\n", cli_prog, o->report);
+            rc = EXIT_IO;
+        }
+        json_object_put(root);
+    }
+out:
+    if (w) sq_writer_abort(w);
+    json_object_put(report);
+    free(order);
+    free(meta);
+    sq_model_close(m);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    cli_prog = "squish-quantize";
+    static const struct option lo[] = {{"output", required_argument, 0, 'o'},  {"scheme", required_argument, 0, 's'},
+                                       {"rule", required_argument, 0, 'r'},    {"output-scheme", required_argument, 0, 1},
+                                       {"report", required_argument, 0, 2},    {"zstd", required_argument, 0, 3},
+                                       {"list-schemes", no_argument, 0, 4},    {"threads", required_argument, 0, 'T'},
+                                       {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+                                       {"version", no_argument, 0, 'V'},       {0, 0, 0, 0}};
+    opts o;
+    memset(&o, 0, sizeof o);
+    o.threads = sq_default_threads();
+    int c, rc = EXIT_OK;
+    while ((c = getopt_long(argc, argv, "o:s:r:T:qhV", lo, NULL)) != -1) {
+        switch (c) {
+        case 'o': o.out = optarg; break;
+        case 's':
+            if (parse_scheme_or_keep(optarg, &o.codec, o.params) || !o.codec) return cli_usage_error("bad --scheme '%s'", optarg);
+            break;
+        case 'r': {
+            char *eq = strrchr(optarg, '=');
+            if (!eq || eq == optarg) return cli_usage_error("--rule needs REGEX=SCHEME, got '%s'", optarg);
+            if (o.n_rules == MAX_RULES) return cli_usage_error("at most %d rules", MAX_RULES);
+            rule *r = &o.rules[o.n_rules];
+            r->text = optarg;
+            *eq = 0;
+            int e = regcomp(&r->re, optarg, REG_EXTENDED | REG_NOSUB);
+            if (e) {
+                char msg[256];
+                regerror(e, &r->re, msg, sizeof msg);
+                return cli_usage_error("--rule: bad regex '%s': %s", optarg, msg);
+            }
+            if (parse_scheme_or_keep(eq + 1, &r->codec, r->params)) return cli_usage_error("bad scheme in --rule");
+            *eq = '=';
+            o.n_rules++;
+            break;
+        }
+        case 1:
+            if (parse_scheme_or_keep(optarg, &o.out_codec, o.out_params)) return cli_usage_error("bad --output-scheme");
+            break;
+        case 2: o.report = optarg; break;
+        case 3: {
+            double z;
+            if (cli_parse_double(optarg, &z) || z < 1 || z > 19 || z != (int)z) return cli_usage_error("--zstd needs 1..19");
+            o.zstd = (int)z;
+            break;
+        }
+        case 4: list_schemes(); return EXIT_OK;
+        case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 1..1024"); break;
+        case 'q': cli_quiet = 1; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'V': printf("squish-quantize %s\n", SQUISH_VERSION); return EXIT_OK;
+        default: return cli_usage_error("invalid option");
+        }
+    }
+    if (optind != argc - 1) return cli_usage_error("expected exactly one MODEL");
+    if (!o.out) return cli_usage_error("missing -o OUT");
+    if (!o.codec) return cli_usage_error("missing --scheme");
+    o.model = argv[optind];
+    sq_install_signal_cleanup();
+    rc = run(&o, argc, argv);
+    for (int i = 0; i < o.n_rules; i++) regfree(&o.rules[i].re);
+    return rc;
+}

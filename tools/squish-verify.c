@@ -1,0 +1,199 @@
+/* squish-verify: integrity check of a .squizd file and, with --reference,
+ * a tensor-by-tensor comparison against the original model with CI gates. */
+#include <getopt.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "describe.h"
+#include "squish/codec.h"
+#include "squish/container.h"
+#include "squish/model.h"
+#include "stats.h"
+
+static void usage(FILE *o) {
+    fprintf(o,
+            "Usage: squish-verify [OPTIONS] FILE\n"
+            "Check a .squizd file: header, index, bounds, overlaps, alignment, every checksum and\n"
+            "codec layout. With --reference, also decode every tensor and compare it with the\n"
+            "original model (a Hugging Face directory, llama2.c .bin or .gguf).\n\n"
+            "  -r, --reference MODEL  compare decoded tensors with MODEL\n"
+            "      --min-cosine X     fail (exit 1) if any tensor's cosine similarity is below X\n"
+            "      --max-rmse X       fail (exit 1) if any tensor's RMSE is above X\n"
+            "      --max-abs X        fail (exit 1) if any tensor's max abs error is above X\n"
+            "  -j, --json             report as JSON on stdout\n"
+            "  -T, --threads N        decoding threads (default: all cores)\n"
+            "  -q, --quiet            print nothing on success\n"
+            "  -h, --help             this help\n"
+            "  -V, --version          print the version\n\n"
+            "Exit status: 0 ok, 1 a gate failed or the file does not match the reference,\n"
+            "2 usage, 3 I/O error, 4 corrupt file, 5 unsupported version or codec, 6 resource limit.\n");
+}
+
+typedef struct ctx {
+    int json, n_problems;
+    json_object *problems;
+} ctx;
+
+static void on_problem(void *p, sq_status st, const char *msg) {
+    ctx *c = p;
+    c->n_problems++;
+    if (c->json) json_object_array_add(c->problems, json_object_new_string(msg));
+    else fprintf(stderr, "%s: %s: %s\n", cli_prog, sq_status_name(st), msg);
+}
+
+typedef struct gates {
+    double min_cos, max_rmse, max_abs;
+} gates;
+
+/* Compares every tensor with the reference; returns an exit code. */
+static int compare(sq_file *f, const char *model_path, const gates *g, int threads, ctx *cx, json_object *out) {
+    sq_err err = {0};
+    sq_model *m = sq_model_open(model_path, &err);
+    if (!m) return cli_fail(&err);
+    int rc = EXIT_OK;
+    json_object *arr = json_object_new_array();
+    if (!cx->json)
+        printf("%-48s %-22s %12s %12s %10s %9s %s\n", "NAME", "SCHEME", "RMSE", "MAX_ABS", "COSINE", "SNR_DB", "GATE");
+    for (uint32_t i = 0; i < m->n_tensors; i++)
+        if (!sq_file_find(f, m->tensors[i].name)) {
+            fprintf(stderr, "%s: reference tensor %s is missing from %s\n", cli_prog, m->tensors[i].name, sq_file_path(f));
+            rc = EXIT_CHECK;
+        }
+    for (uint32_t i = 0; i < sq_file_ntensors(f) && rc != EXIT_CORRUPT; i++) {
+        const sq_tensor *t = sq_file_tensor(f, i);
+        const sq_model_tensor *mt = sq_model_find(m, t->name);
+        if (!mt) {
+            fprintf(stderr, "%s: tensor %s is not in the reference model %s\n", cli_prog, t->name, model_path);
+            rc = EXIT_CHECK;
+            continue;
+        }
+        int same = mt->ndim == t->ndim;
+        for (uint32_t d = 0; same && d < t->ndim; d++) same = mt->dims[d] == t->dims[d];
+        if (!same) {
+            fprintf(stderr, "%s: tensor %s: shape differs from the reference\n", cli_prog, t->name);
+            rc = EXIT_CHECK;
+            continue;
+        }
+        sq_tview v;
+        void *owned[SQ_CODEC_MAX_PARTS];
+        if (sq_tview_open(f, t, 1, &v, owned, &err)) {
+            rc = cli_fail(&err);
+            break;
+        }
+        uint64_t n = sq_model_tensor_elems(mt);
+        float *ref = malloc((size_t)n * sizeof(float)), *dec = malloc((size_t)n * sizeof(float));
+        sq_errstats st = {0};
+        if (!ref || !dec) {
+            fprintf(stderr, "%s: out of memory for tensor %s\n", cli_prog, t->name);
+            rc = EXIT_RESOURCE;
+        } else if (sq_model_tensor_f32(m, mt, ref, &err)) {
+            rc = cli_fail(&err);
+        } else {
+            sq_decode_mt(&v, dec, threads);
+            sq_errstats_add(&st, ref, dec, n);
+        }
+        free(ref);
+        free(dec);
+        for (int k = 0; k < SQ_CODEC_MAX_PARTS; k++) free(owned[k]);
+        sq_model_release(m, mt);
+        if (rc == EXIT_RESOURCE || rc == EXIT_IO) break;
+        double rmse = sq_errstats_rmse(&st), cosv = sq_errstats_cosine(&st), snr = sq_errstats_snr_db(&st);
+        int fail = cosv < g->min_cos || rmse > g->max_rmse || st.max_abs > g->max_abs || isnan(rmse);
+        if (fail) rc = EXIT_CHECK;
+        char scheme[64];
+        describe_scheme(t, scheme, sizeof scheme);
+        if (cx->json) {
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "name", json_object_new_string(t->name));
+            json_object_object_add(o, "scheme", json_object_new_string(scheme));
+            json_object_object_add(o, "rmse", json_object_new_double(rmse));
+            json_object_object_add(o, "max_abs", json_object_new_double(st.max_abs));
+            json_object_object_add(o, "cosine", json_object_new_double(cosv));
+            json_object_object_add(o, "snr_db", isinf(snr) ? NULL : json_object_new_double(snr));
+            json_object_object_add(o, "exact", json_object_new_boolean(st.sum_sq_err == 0));
+            json_object_object_add(o, "pass", json_object_new_boolean(!fail));
+            json_object_array_add(arr, o);
+        } else {
+            printf("%-48s %-22s %12.4e %12.4e %10.6f %9.2f %s\n", t->name, scheme, rmse, st.max_abs, cosv,
+                   isinf(snr) ? 999.99 : snr, fail ? "FAIL" : "ok");
+        }
+    }
+    json_object_object_add(out, "tensors", arr);
+    sq_model_close(m);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    cli_prog = "squish-verify";
+    static const struct option opts[] = {{"reference", required_argument, 0, 'r'}, {"min-cosine", required_argument, 0, 1},
+                                         {"max-rmse", required_argument, 0, 2},     {"max-abs", required_argument, 0, 3},
+                                         {"json", no_argument, 0, 'j'},             {"threads", required_argument, 0, 'T'},
+                                         {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
+                                         {"version", no_argument, 0, 'V'},          {0, 0, 0, 0}};
+    gates g = {-INFINITY, INFINITY, INFINITY};
+    const char *ref = NULL;
+    int threads = sq_default_threads(), c;
+    ctx cx = {0};
+    while ((c = getopt_long(argc, argv, "r:jT:qhV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': ref = optarg; break;
+        case 1: if (cli_parse_double(optarg, &g.min_cos)) return cli_usage_error("--min-cosine needs a number"); break;
+        case 2: if (cli_parse_double(optarg, &g.max_rmse)) return cli_usage_error("--max-rmse needs a number"); break;
+        case 3: if (cli_parse_double(optarg, &g.max_abs)) return cli_usage_error("--max-abs needs a number"); break;
+        case 'j': cx.json = 1; break;
+        case 'T': if (cli_parse_threads(optarg, &threads)) return cli_usage_error("--threads needs 1..1024"); break;
+        case 'q': cli_quiet = 1; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'V': printf("squish-verify %s\n", SQUISH_VERSION); return EXIT_OK;
+        default: return cli_usage_error("invalid option");
+        }
+    }
+    if (optind != argc - 1) return cli_usage_error("expected exactly one FILE");
+    if (!ref && (isfinite(g.min_cos) || isfinite(g.max_rmse) || isfinite(g.max_abs)))
+        return cli_usage_error("--min-cosine, --max-rmse and --max-abs need --reference");
+    const char *path = argv[optind];
+    sq_err err = {0};
+    sq_file *f = sq_open(path, &err);
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "schema", json_object_new_string("squish-verify/1"));
+    json_object_object_add(root, "file", json_object_new_string(path));
+    int rc;
+    if (!f) {
+        if (cx.json) {
+            json_object_object_add(root, "status", json_object_new_string(sq_status_name(err.status)));
+            json_object *pr = json_object_new_array();
+            json_object_array_add(pr, json_object_new_string(err.msg));
+            json_object_object_add(root, "problems", pr);
+            printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+            fprintf(stderr, "%s: error: %s\n", cli_prog, err.msg);
+            rc = cli_exit_code(err.status);
+        } else {
+            rc = cli_fail(&err);
+        }
+        json_object_put(root);
+        return rc;
+    }
+    cx.problems = json_object_new_array();
+    sq_status st = sq_verify(f, on_problem, &cx, &err);
+    rc = cli_exit_code(st);
+    if (!st && ref) rc = compare(f, ref, &g, threads, &cx, root);
+    if (cx.json) {
+        json_object_object_add(root, "status", json_object_new_string(st ? sq_status_name(st) : rc ? "check failed" : "ok"));
+        json_object_object_add(root, "problems", cx.problems);
+        json_object_object_add(root, "n_tensors", json_object_new_int64(sq_file_ntensors(f)));
+        printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    } else {
+        json_object_put(cx.problems);
+        if (st) fprintf(stderr, "%s: %s: FAILED (%d problem%s)\n", cli_prog, path, cx.n_problems, cx.n_problems == 1 ? "" : "s");
+        else if (rc) fprintf(stderr, "%s: %s: comparison with %s FAILED\n", cli_prog, path, ref);
+        else if (!cli_quiet) printf("%s: OK (%u tensors, %llu bytes)\n", path, sq_file_ntensors(f),
+                                    (unsigned long long)sq_file_header(f)->file_size);
+    }
+    json_object_put(root);
+    sq_close(f);
+    return rc;
+}
