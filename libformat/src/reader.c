@@ -169,6 +169,7 @@ static sq_status parse_header(sq_file *f, sq_err *err) {
     h->data_offset = get64(b + 184);
     h->data_size = get64(b + 192);
     h->file_size = get64(b + 200);
+    h->appendix_checksum = get64(b + 208);
 
     if (h->header_size != SQ_HEADER_SIZE)
         return sq_err_set(err, SQ_ECORRUPT, "%s: header_size (offset 8) is %u, must be 256", p, h->header_size);
@@ -219,6 +220,10 @@ static sq_status parse_header(sq_file *f, sq_err *err) {
     if (isum != h->index_checksum)
         return sq_err_set(err, SQ_ECORRUPT, "%s: index checksum mismatch (field at offset 120: stored %016llx, computed %016llx)", p,
                           (unsigned long long)h->index_checksum, (unsigned long long)isum);
+    uint64_t asum = sq_xxh64(b + h->appendix_offset, (size_t)h->appendix_size, 0);
+    if (asum != h->appendix_checksum)
+        return sq_err_set(err, SQ_ECORRUPT, "%s: appendix table checksum mismatch (field at offset 208: stored %016llx, computed %016llx)", p,
+                          (unsigned long long)h->appendix_checksum, (unsigned long long)asum);
     return SQ_OK;
 }
 
@@ -424,6 +429,9 @@ static sq_status parse_appendix(sq_file *f, sq_err *err) {
             return sq_err_set(err, SQ_EUNSUPPORTED, "%s: appendix %u: compression (byte %llu) = %u is unknown", f->path, i,
                               (unsigned long long)(at + 8), comp);
         a->flags = (a->flags & 0xffu) | (comp << 8); /* keep compression with the flags */
+        if (get32(e + 4) & ~SQ_APPX_F_REQUIRED)
+            return sq_err_set(err, SQ_ECORRUPT, "%s: appendix %u: undefined flag bits 0x%x (byte %llu)", f->path, i,
+                              get32(e + 4) & ~SQ_APPX_F_REQUIRED, (unsigned long long)(at + 4));
         if (get32(e + 12))
             return sq_err_set(err, SQ_ECORRUPT, "%s: appendix %u: reserved bytes at %llu are not zero", f->path, i,
                               (unsigned long long)(at + 12));

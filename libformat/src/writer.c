@@ -373,6 +373,7 @@ void sq_header_encode(const sq_header *h, uint8_t b[SQ_HEADER_SIZE]) {
     put64(b + 184, h->data_offset);
     put64(b + 192, h->data_size);
     put64(b + 200, h->file_size);
+    put64(b + 208, h->appendix_checksum);
     put64(b + 248, sq_xxh64(b, 248, 0));
 }
 
@@ -476,6 +477,7 @@ sq_status sq_writer_commit(sq_writer *w, sq_err *err) {
     if ((st = pad_to(w, 8, err))) goto out;
     h.appendix_offset = w->pos;
     h.appendix_size = w->appendix.len;
+    h.appendix_checksum = sq_xxh64(w->appendix.p, w->appendix.len, 0);
     if ((st = write_all(w, w->appendix.p, w->appendix.len, err))) goto out;
     h.file_size = w->pos;
     h.flags = w->flags;

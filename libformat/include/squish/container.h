@@ -107,7 +107,7 @@ typedef struct sq_header {
     uint64_t index_offset, index_size, index_checksum;
     uint64_t meta_offset, meta_stored_size, meta_raw_size, meta_checksum;
     uint32_t meta_compression;
-    uint64_t appendix_offset, appendix_size;
+    uint64_t appendix_offset, appendix_size, appendix_checksum;
     uint64_t data_offset, data_size;
     uint64_t file_size;
     uint64_t header_checksum;

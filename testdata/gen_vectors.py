@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Golden test vectors for the squish codecs, computed from the definitions in
+spec/codecs.md without using squish's C code. Run by hand; the output files in
+testdata/vectors/ are committed and checked by tests/test_codecs.c.
+
+float32 arithmetic is emulated by rounding each double result to float32
+(exact for one +, -, *, / since double has more than 2*24+2 bits).
+Mini-float encoding here is a nearest-value search over every code (ties to
+the even code), a different method from the C encoder's exponent arithmetic.
+"""
+import math
+import struct
+import sys
+
+def f32(x):
+    return struct.unpack('<f', struct.pack('<f', x))[0]
+
+def f32_bits(x):
+    return struct.unpack('<I', struct.pack('<f', x))[0]
+
+def f16_round(x):
+    return struct.unpack('<e', struct.pack('<e', x))[0]
+
+def f16_bytes(x):
+    return struct.pack('<e', x)
+
+def bf16_bits(x):
+    b = f32_bits(x)
+    return ((b + 0x7fff + ((b >> 16) & 1)) >> 16) & 0xffff
+
+def bf16_round(x):
+    return struct.unpack('<f', struct.pack('<I', bf16_bits(x) << 16))[0]
+
+def scale_round(dt, x):
+    return {'f16': f16_round, 'bf16': bf16_round, 'f32': f32}[dt](x)
+
+def scale_bytes(dt, x):
+    if dt == 'f16':
+        return f16_bytes(x)
+    if dt == 'bf16':
+        return struct.pack('<H', bf16_bits(x))
+    return struct.pack('<f', x)
+
+# ---- mini-floats, from the bit layouts ----
+FORMATS = {  # name: (bits, ebits, mbits, bias)
+    'e4m3': (8, 4, 3, 7), 'e5m2': (8, 5, 2, 15), 'e3m2': (6, 3, 2, 3),
+    'e2m3': (6, 2, 3, 1), 'e2m1': (4, 2, 1, 1)}
+EMAX = {'e4m3': 8, 'e5m2': 15, 'e3m2': 4, 'e2m3': 2, 'e2m1': 2}
+
+def mf_value(fmt, code):
+    bits, eb, mb, bias = FORMATS[fmt]
+    s = (code >> (bits - 1)) & 1
+    e = (code >> mb) & ((1 << eb) - 1)
+    m = code & ((1 << mb) - 1)
+    if fmt == 'e4m3' and e == 15 and m == 7:
+        return math.nan
+    if fmt == 'e5m2' and e == 31:
+        v = math.nan if m else math.inf
+    elif e == 0:
+        v = m * 2.0 ** (1 - bias - mb)
+    else:
+        v = (1 + m / 2.0 ** mb) * 2.0 ** (e - bias)
+    return -v if s else v
+
+def mf_encode(fmt, x):
+    bits = FORMATS[fmt][0]
+    pos = [(mf_value(fmt, c), c) for c in range(1 << (bits - 1))]
+    pos = [(v, c) for v, c in pos if math.isfinite(v)]
+    a = abs(x)
+    best = None
+    for v, c in pos:
+        d = abs(v - a)
+        if best is None or d < best[0] or (d == best[0] and c % 2 == 0 and best[1] % 2 == 1):
+            best = (d, c)
+    c = best[1]
+    if c == 0:
+        return 0  # canonical +0
+    return c | ((1 << (bits - 1)) if x < 0 else 0)
+
+# ---- code chunk packing (spec/codecs.md "Code chunks") ----
+def pack_chunk(bits, q):
+    q = list(q) + [0] * (32 - len(q))
+    if bits == 8:
+        return bytes(q)
+    if bits == 4:
+        return bytes(q[j] | q[j + 16] << 4 for j in range(16))
+    if bits == 2:
+        return bytes(q[j] | q[j + 8] << 2 | q[j + 16] << 4 | q[j + 24] << 6 for j in range(8))
+    if bits == 3:
+        lo = bytes((q[j] & 3) | (q[j + 8] & 3) << 2 | (q[j + 16] & 3) << 4 | (q[j + 24] & 3) << 6 for j in range(8))
+        hi = sum((q[i] >> 2) << i for i in range(32))
+        return lo + struct.pack('<I', hi)
+    if bits == 6:
+        out = b''
+        for k in range(8):
+            v = q[4 * k] | q[4 * k + 1] << 6 | q[4 * k + 2] << 12 | q[4 * k + 3] << 18
+            out += bytes([v & 255, (v >> 8) & 255, v >> 16])
+        return out
+    raise ValueError(bits)
+
+def pack_row(bits, codes, pad):
+    out = b''
+    for i in range(0, len(codes), 32):
+        chunk = codes[i:i + 32]
+        out += pack_chunk(bits, chunk + [pad] * (32 - len(chunk)))
+    return out
+
+def groups(cols, g):
+    return [(c, min(c + g, cols)) for c in range(0, cols, g)]
+
+# ---- codecs ----
+def enc_int(bits, g, asym, sdt, w, rows, cols):
+    maxq, mid = (1 << bits) - 1, 1 << (bits - 1)
+    g = g or cols
+    codes, scales, zeros = b'', b'', b''
+    for r in range(rows):
+        row = w[r * cols:(r + 1) * cols]
+        q = []
+        for c0, c1 in groups(cols, g):
+            seg = row[c0:c1]
+            if asym:
+                mn, mx = min(min(seg), 0.0), max(max(seg), 0.0)
+                s = scale_round(sdt, f32(f32(mx - mn) / maxq))
+                z = min(max(round(f32(-mn / s)), 0), maxq) if s != 0 else 0
+                zeros += bytes([z])
+            else:
+                m = 0.0
+                for v in seg:
+                    if abs(v) > abs(m):
+                        m = v
+                s = scale_round(sdt, f32(m / -mid))
+                z = mid
+            scales += scale_bytes(sdt, s)
+            for v in seg:
+                q.append(min(max(round(f32(v / s)) + z, 0), maxq) if s != 0 else z)
+        codes += pack_row(bits, q, 0)
+    parts = [('codes', codes), ('scales', scales)]
+    if asym:
+        parts.append(('zeros', zeros))
+    return parts
+
+NF4 = [-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
+       -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
+       0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
+       0.7229568362236023, 1.0]
+NF4 = [f32(v) for v in NF4]
+NF4_MIDS = [f32(f32(NF4[i] + NF4[i + 1]) * 0.5) for i in range(15)]
+
+def enc_nf4(block, dq, w, rows, cols):
+    codes, absmax = b'', []
+    for r in range(rows):
+        row = w[r * cols:(r + 1) * cols]
+        q = []
+        for c0, c1 in groups(cols, block):
+            a = max(abs(v) for v in row[c0:c1])
+            absmax.append(a)
+            for v in row[c0:c1]:
+                q.append(sum(1 for m in NF4_MIDS if f32(v / a) > m) if a > 0 else 7)
+        codes += pack_row(4, q, 7)
+    if not dq:
+        return [('codes', codes), ('absmax', b''.join(struct.pack('<f', a) for a in absmax))]
+    off = f32(sum(absmax) / len(absmax))
+    aq, sc = b'', b''
+    for b0 in range(0, len(absmax), 256):
+        blk = absmax[b0:b0 + 256]
+        m = max(abs(f32(a - off)) for a in blk)
+        s2 = f32(m / 127.0)
+        sc += struct.pack('<f', s2)
+        for a in blk:
+            v = round(f32(f32(a - off) / s2)) if s2 > 0 else 0
+            aq += struct.pack('<b', max(-127, min(127, v)))
+    return [('codes', codes), ('absmax_q', aq), ('absmax_scale', sc), ('absmax_offset', struct.pack('<f', off))]
+
+MAXN = {'e4m3': 448.0, 'e5m2': 57344.0, 'e3m2': 28.0, 'e2m3': 7.5, 'e2m1': 6.0}
+
+def enc_fp(fmt, g, sdt, w, rows, cols):
+    bits = FORMATS[fmt][0]
+    codes, scales = b'', b''
+    if g == 'pt':
+        s = scale_round(sdt, f32(max(abs(v) for v in w) / MAXN[fmt]))
+        scales = scale_bytes(sdt, s)
+    for r in range(rows):
+        row = w[r * cols:(r + 1) * cols]
+        q = []
+        for c0, c1 in groups(cols, cols if g in ('pt', 0) else g):
+            if g != 'pt':
+                s = scale_round(sdt, f32(max(abs(v) for v in row[c0:c1]) / MAXN[fmt]))
+                scales += scale_bytes(sdt, s)
+            q += [mf_encode(fmt, f32(v / s)) if s != 0 else 0 for v in row[c0:c1]]
+        codes += pack_row(bits, q, 0)
+    return [('codes', codes), ('scales', scales)]
+
+def enc_mx(fmt, w, rows, cols):
+    bits = FORMATS[fmt][0]
+    codes, scales = b'', b''
+    for r in range(rows):
+        row = w[r * cols:(r + 1) * cols]
+        q = []
+        for c0, c1 in groups(cols, 32):
+            a = max(abs(v) for v in row[c0:c1])
+            e = -127
+            if a > 0:
+                e = max(-127, min(127, math.frexp(a)[1] - 1 - EMAX[fmt]))
+            scales += bytes([e + 127])
+            q += [mf_encode(fmt, math.ldexp(v, -e)) for v in row[c0:c1]]
+        codes += pack_row(bits, q, 0)
+    return [('codes', codes), ('scales', scales)]
+
+# ---- inputs ----
+class Rng:
+    def __init__(self, seed):
+        self.s = seed
+    def u(self):
+        self.s = (self.s * 6364136223846793005 + 1442695040888963407) % (1 << 64)
+        return (self.s >> 11) / float(1 << 53)
+
+def inputs(seed, n, kind):
+    r = Rng(seed)
+    out = []
+    for i in range(n):
+        v = (r.u() - 0.5) * 0.2
+        if kind == 'outliers' and i % 37 == 5:
+            v *= 25
+        if kind == 'ties':  # values on exact half steps of small grids
+            v = (int(r.u() * 33) - 16) / 8.0
+        if kind == 'zeros' and (i // 32) % 2 == 0:
+            v = 0.0
+        out.append(bf16_round(f32(v)))  # bf16-representable, like checkpoint weights
+    return out
+
+CASES = [
+    # (scheme, rows, cols, input kind, seed)
+    ('int8:pc:sym', 2, 40, 'plain', 1), ('int8:g32:asym', 2, 64, 'outliers', 2),
+    ('int4:g32:sym', 3, 64, 'ties', 3), ('int4:g128:asym', 2, 172, 'outliers', 4),
+    ('int4:pc:asym:sbf16', 2, 48, 'zeros', 5), ('int3:g64:asym', 2, 96, 'plain', 6),
+    ('int3:g32:sym:s32', 2, 40, 'outliers', 7), ('int2:g64:asym', 2, 130, 'plain', 8),
+    ('int2:g32:sym', 2, 64, 'zeros', 9),
+    ('nf4', 2, 128, 'outliers', 10), ('nf4:g32', 3, 72, 'zeros', 11), ('nf4:dq', 40, 512, 'plain', 12),
+    ('fp8_e4m3', 2, 64, 'outliers', 13), ('fp8_e5m2:g32', 2, 64, 'plain', 14),
+    ('fp6_e3m2', 2, 160, 'plain', 15), ('fp6_e2m3:g32:s32', 2, 40, 'ties', 16),
+    ('fp4_e2m1', 2, 64, 'outliers', 17), ('fp8_e4m3:pt', 3, 48, 'plain', 18),
+    ('mxfp8_e4m3', 2, 64, 'outliers', 19), ('mxfp8_e5m2', 2, 40, 'zeros', 20),
+    ('mxfp6_e3m2', 2, 64, 'plain', 21), ('mxfp6_e2m3', 2, 64, 'ties', 22), ('mxfp4', 3, 100, 'outliers', 23),
+]
+
+def encode(scheme, w, rows, cols):
+    parts = scheme.split(':')
+    codec, opts = parts[0], parts[1:]
+    g, asym, sdt, dq = None, False, None, 'dq' in opts
+    for o in opts:
+        if o.startswith('g'):
+            g = int(o[1:])
+        elif o == 'pc':
+            g = 0
+        elif o == 'pt':
+            g = 'pt'
+        elif o == 'asym':
+            asym = True
+        elif o in ('s16', 'sbf16', 's32'):
+            sdt = {'s16': 'f16', 'sbf16': 'bf16', 's32': 'f32'}[o]
+    if codec.startswith('int'):
+        bits = int(codec[3:])
+        if g is None:
+            g = {8: 0, 4: 128, 3: 128, 2: 64}[bits]
+        return enc_int(bits, g, asym, sdt or 'f16', w, rows, cols)
+    if codec == 'nf4':
+        return enc_nf4(g or 64, dq, w, rows, cols)
+    if codec.startswith('mx'):
+        fmt = {'mxfp8_e4m3': 'e4m3', 'mxfp8_e5m2': 'e5m2', 'mxfp6_e3m2': 'e3m2', 'mxfp6_e2m3': 'e2m3', 'mxfp4': 'e2m1'}[codec]
+        return enc_mx(fmt, w, rows, cols)
+    fmt = codec.split('_')[1]
+    if g is None:
+        g = {'fp8': 0, 'fp6': 128, 'fp4': 32}[codec.split('_')[0]]
+    return enc_fp(fmt, g, sdt or ('f32' if g == 'pt' else 'f16'), w, rows, cols)
+
+def main(outdir):
+    with open(outdir + '/codec-vectors.txt', 'w') as f:
+        f.write('# squish codec golden vectors (testdata/gen_vectors.py); inputs are float32 bit patterns\n')
+        for scheme, rows, cols, kind, seed in CASES:
+            w = inputs(seed, rows * cols, kind)
+            f.write('vector %s %d %d\n' % (scheme, rows, cols))
+            f.write('input %s\n' % ' '.join('%08x' % f32_bits(v) for v in w))
+            for name, data in encode(scheme, w, rows, cols):
+                f.write('part %s %s\n' % (name, data.hex()))
+            f.write('end\n')
+    with open(outdir + '/minifloat-tables.txt', 'w') as f:
+        f.write('# every code of each OCP mini-float and its value (float.hex; nan/inf spelled out)\n')
+        for fmt in FORMATS:
+            for c in range(1 << FORMATS[fmt][0]):
+                v = mf_value(fmt, c)
+                f.write('%s %d %s\n' % (fmt, c, 'nan' if math.isnan(v) else ('-' if v < 0 else '') + 'inf' if math.isinf(v) else v.hex()))
+
+if __name__ == '__main__':
+    main(sys.argv[1] if len(sys.argv) > 1 else 'testdata/vectors')
