@@ -2,7 +2,8 @@
  * arithmetic, no libm, so any machine writes the same bytes):
  *   make-testdata toy OUT.squizd      the 2-layer toy container of spec/squizd.md
  *   make-testdata model DIR           tiny-llama: a Llama-shaped Hugging Face model
- *                                     (2 shards, bf16) with realistic weight statistics */
+ *                                     (2 shards, bf16) with realistic weight statistics
+ *   make-testdata patch FILE OFF HEX  overwrite bytes and fix the checksums (for tests) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "squish/codec.h"
 #include "squish/container.h"
 #include "squish/fp.h"
+#include "squish/hash.h"
 
 static uint64_t rng_state;
 static uint64_t next_u64(void) { /* xorshift64* */
@@ -190,8 +192,42 @@ static int make_model(const char *dir) {
     return 0;
 }
 
+/* Overwrites bytes of a .squizd file and recomputes its checksums, so tests
+ * can hand crafted (but checksum-valid) files to the tools. */
+static int patch(const char *path, const char *off_s, const char *hex) {
+    FILE *f = fopen(path, "r+b");
+    if (!f) { perror(path); return 1; }
+    uint8_t b[256];
+    long off = strtol(off_s, NULL, 0);
+    for (size_t i = 0; hex[2 * i] && hex[2 * i + 1]; i++) {
+        unsigned v;
+        sscanf(hex + 2 * i, "%2x", &v);
+        fseek(f, off + (long)i, SEEK_SET);
+        fputc((int)v, f);
+    }
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    uint8_t *all = malloc((size_t)len);
+    fseek(f, 0, SEEK_SET);
+    if (fread(all, 1, (size_t)len, f) != (size_t)len) { fclose(f); free(all); return 1; }
+    memcpy(b, all, 256);
+    uint64_t io = 0, is = 0;
+    for (int i = 7; i >= 0; i--) { io = io << 8 | b[104 + i]; is = is << 8 | b[112 + i]; }
+    if (io + is <= (uint64_t)len) {
+        uint64_t h = sq_xxh64(all + io, (size_t)is, 0);
+        for (int i = 0; i < 8; i++) b[120 + i] = (uint8_t)(h >> (8 * i));
+    }
+    uint64_t h = sq_xxh64(b, 248, 0);
+    for (int i = 0; i < 8; i++) b[248 + i] = (uint8_t)(h >> (8 * i));
+    fseek(f, 0, SEEK_SET);
+    fwrite(b, 1, 256, f);
+    free(all);
+    return fclose(f) ? 1 : 0;
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "toy")) return make_toy(argv[2]);
+    if (argc == 5 && !strcmp(argv[1], "patch")) return patch(argv[2], argv[3], argv[4]);
     if (argc == 3 && !strcmp(argv[1], "model")) return make_model(argv[2]);
     fprintf(stderr, "usage: make-testdata toy OUT.squizd | model DIR\n");
     return 2;

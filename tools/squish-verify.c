@@ -56,7 +56,7 @@ static int compare(sq_file *f, const char *model_path, const gates *g, int threa
     if (!m) return cli_fail(&err);
     int rc = EXIT_OK;
     json_object *arr = json_object_new_array();
-    if (!cx->json)
+    if (!cx->json && !cli_quiet)
         printf("%-48s %-22s %12s %12s %10s %9s %s\n", "NAME", "SCHEME", "RMSE", "MAX_ABS", "COSINE", "SNR_DB", "GATE");
     for (uint32_t i = 0; i < m->n_tensors; i++)
         if (!sq_file_find(f, m->tensors[i].name)) {
@@ -117,8 +117,8 @@ static int compare(sq_file *f, const char *model_path, const gates *g, int threa
             json_object_object_add(o, "exact", json_object_new_boolean(st.sum_sq_err == 0));
             json_object_object_add(o, "pass", json_object_new_boolean(!fail));
             json_object_array_add(arr, o);
-        } else {
-            printf("%-48s %-22s %12.4e %12.4e %10.6f %9.2f %s\n", t->name, scheme, rmse, st.max_abs, cosv,
+        } else if (!cli_quiet || fail) {
+            fprintf(cli_quiet ? stderr : stdout, "%-48s %-22s %12.4e %12.4e %10.6f %9.2f %s\n", t->name, scheme, rmse, st.max_abs, cosv,
                    isinf(snr) ? 999.99 : snr, fail ? "FAIL" : "ok");
         }
     }

@@ -50,6 +50,7 @@ static int buf_zeros(buf *b, size_t n) {
 
 struct sq_writer {
     char *path;      /* final destination ("-" for stdout) */
+    int stream;      /* destination is a stream (stdout, a device, a FIFO): copy, never rename */
     char *tmp_path;
     int fd, temp_slot;
     int failed;
@@ -120,11 +121,19 @@ sq_writer *sq_writer_open(const char *path, const sq_writer_opts *opts, sq_err *
     if (!w->opts.zstd_level) w->opts.zstd_level = 3;
     w->path = strdup(path);
     size_t plen = strlen(path);
-    if (!strcmp(path, "-")) {
+    struct stat st;
+    /* an existing non-regular target (/dev/stdout, a FIFO) is written through, never replaced */
+    w->stream = !strcmp(path, "-") || (stat(path, &st) == 0 && !S_ISREG(st.st_mode));
+    if (w->stream && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        sq_err_set(err, SQ_EIO, "%s: is a directory", path);
+        sq_writer_abort(w);
+        return NULL;
+    }
+    if (w->stream) {
         const char *td = getenv("TMPDIR");
         if (!td || !*td) td = "/tmp";
         w->tmp_path = malloc(strlen(td) + 40);
-        if (w->tmp_path) sprintf(w->tmp_path, "%s/squish-stdout.squish-tmp-XXXXXX", td);
+        if (w->tmp_path) sprintf(w->tmp_path, "%s/squish-stream.squish-tmp-XXXXXX", td);
     } else {
         w->tmp_path = malloc(plen + 32);
         if (w->tmp_path) sprintf(w->tmp_path, "%s.squish-tmp-XXXXXX", path);
@@ -377,26 +386,34 @@ void sq_header_encode(const sq_header *h, uint8_t b[SQ_HEADER_SIZE]) {
     put64(b + 248, sq_xxh64(b, 248, 0));
 }
 
-static sq_status copy_to_stdout(sq_writer *w, sq_err *err) {
+static sq_status copy_to_stream(sq_writer *w, sq_err *err) {
     if (lseek(w->fd, 0, SEEK_SET) < 0) return fail(w, err, SQ_EIO, "%s: seek failed: %s", strerror(errno));
+    int out = STDOUT_FILENO;
+    if (strcmp(w->path, "-") && (out = open(w->path, O_WRONLY | O_CLOEXEC)) < 0)
+        return fail(w, err, SQ_EIO, "%s: cannot open for writing: %s", strerror(errno));
+    sq_status st = SQ_OK;
     char b[1 << 16];
     for (;;) {
         ssize_t k = read(w->fd, b, sizeof b);
         if (k < 0) {
             if (errno == EINTR) continue;
-            return fail(w, err, SQ_EIO, "%s: read back failed: %s", strerror(errno));
+            st = fail(w, err, SQ_EIO, "%s: read back failed: %s", strerror(errno));
+            break;
         }
         if (k == 0) break;
-        for (ssize_t o = 0; o < k;) {
-            ssize_t m = write(STDOUT_FILENO, b + o, (size_t)(k - o));
+        for (ssize_t o = 0; o < k && !st;) {
+            ssize_t m = write(out, b + o, (size_t)(k - o));
             if (m < 0) {
                 if (errno == EINTR) continue;
-                return fail(w, err, SQ_EIO, "%s: write to standard output failed: %s", strerror(errno));
+                st = fail(w, err, SQ_EIO, "%s: write failed: %s", strerror(errno));
+            } else {
+                o += m;
             }
-            o += m;
         }
+        if (st) break;
     }
-    return SQ_OK;
+    if (out != STDOUT_FILENO) close(out);
+    return st;
 }
 
 static void writer_free(sq_writer *w) {
@@ -488,8 +505,8 @@ sq_status sq_writer_commit(sq_writer *w, sq_err *err) {
         st = fail(w, err, SQ_EIO, "%s: writing header failed: %s", strerror(errno));
         goto out;
     }
-    if (!strcmp(w->path, "-")) {
-        st = copy_to_stdout(w, err);
+    if (w->stream) {
+        st = copy_to_stream(w, err);
         goto out;
     }
     if (fsync(w->fd) != 0) { st = fail(w, err, SQ_EIO, "%s: fsync failed: %s", strerror(errno)); goto out; }

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# End-to-end tests of the command-line tools: the README's main job, exit
+# codes on corrupt and crafted files, pipes, determinism across thread counts,
+# no partial output on failure or SIGINT, quality gates, and every scheme on
+# the real models in ../shared (skipped where ../shared is absent).
+# usage: test_cli.sh BUILD_DIR SOURCE_DIR SHARED_DIR
+set -u
+B=$1 S=$2 SH=$3
+T=$(mktemp -d /tmp/squish-cli-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+Q=$B/squish-quantize I=$B/squish-inspect V=$B/squish-verify MK=$B/make-testdata
+TINY=$S/testdata/tiny-llama
+pass=0 fail=0 skip=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+# expect CODE DESCRIPTION -- command...
+expect() {
+  local want=$1 what=$2; shift 3
+  "$@" >"$T/out" 2>"$T/err"; local rc=$?
+  if [ "$rc" = "$want" ]; then ok; else bad "$what: exit $rc, want $want; stderr: $(head -c 400 "$T/err")"; fi
+}
+
+# ---- the main job: quantize, inspect, verify ----
+expect 0 "quantize tiny" -- "$Q" "$TINY" -o "$T/t.squizd" --scheme int4:g128:asym --report "$T/r.json" -q
+[ -s "$T/t.squizd" ] && ok || bad "no output file"
+expect 0 "inspect text" -- "$I" "$T/t.squizd"
+grep -q 'int4:g128:asym' "$T/out" && ok || bad "inspect does not show the scheme"
+expect 0 "inspect json" -- "$I" --json "$T/t.squizd"
+jq -e '.header.n_tensors == 21 and (.tensors | length) == 21 and .metadata.quantization.scheme == "int4:g128:asym"' "$T/out" >/dev/null && ok || bad "inspect --json content"
+jq -e '[.tensors[].checksum] | all(. == "ok")' "$T/out" >/dev/null && ok || bad "checksums not all ok"
+expect 0 "inspect one tensor" -- "$I" --tensor model.layers.0.mlp.down_proj.weight "$T/t.squizd"
+grep -q '^zeros' "$T/out" && ok || bad "--tensor lacks the zeros part"
+expect 2 "inspect unknown tensor" -- "$I" --tensor nope "$T/t.squizd"
+expect 0 "verify" -- "$V" "$T/t.squizd"
+expect 0 "verify with reference" -- "$V" --reference "$TINY" --min-cosine 0.98 "$T/t.squizd"
+expect 1 "verify gate" -- "$V" --reference "$TINY" --min-cosine 0.9999 "$T/t.squizd"
+expect 0 "verify json" -- "$V" --json --reference "$TINY" "$T/t.squizd"
+jq -e '.status == "ok" and (.tensors | length) == 21' "$T/out" >/dev/null && ok || bad "verify --json content"
+jq -e '(.tensors | length) == 21 and all(.tensors[]; .rmse >= 0)' "$T/r.json" >/dev/null && ok || bad "--report content"
+
+# ---- pipes: '-' for stdout and stdin; stdout stays clean ----
+"$Q" "$TINY" -o - --scheme nf4 -q | "$I" - >"$T/out" 2>"$T/err" && grep -q nf4 "$T/out" && ok || bad "quantize | inspect -"
+"$Q" "$TINY" -o - --scheme int8 -q | cmp -s - <("$Q" "$TINY" -o /dev/stdout --scheme int8 -q) && ok || bad "stdout output differs"
+"$V" - <"$T/t.squizd" >/dev/null 2>&1 && ok || bad "verify from stdin"
+
+# ---- determinism: byte-identical for 1, 2, 4 threads and across runs ----
+for s in int4:g128:asym nf4:dq mxfp4 int3:g64:sym; do
+  "$Q" "$TINY" -o "$T/d1.squizd" --scheme "$s" -T 1 -q && "$Q" "$TINY" -o "$T/d2.squizd" --scheme "$s" -T 2 -q &&
+    "$Q" "$TINY" -o "$T/d4.squizd" --scheme "$s" --threads 4 -q && "$Q" "$TINY" -o "$T/d5.squizd" --scheme "$s" -T 4 -q
+  cmp -s "$T/d1.squizd" "$T/d2.squizd" && cmp -s "$T/d1.squizd" "$T/d4.squizd" && cmp -s "$T/d4.squizd" "$T/d5.squizd" && ok ||
+    bad "$s: output depends on thread count or run"
+done
+
+# ---- exit codes on bad files ----
+size=$(stat -c %s "$T/t.squizd")
+head -c $((size - 1)) "$T/t.squizd" >"$T/trunc.squizd"
+expect 4 "truncated file" -- "$V" "$T/trunc.squizd"
+grep -q 'trunc.squizd' "$T/err" && ok || bad "error does not name the file"
+expect 4 "inspect truncated" -- "$I" "$T/trunc.squizd"
+cp "$T/t.squizd" "$T/flip.squizd"
+printf '\xff' | dd of="$T/flip.squizd" bs=1 seek=300 conv=notrunc status=none
+expect 4 "flipped data byte" -- "$V" "$T/flip.squizd"
+grep -q 'checksum mismatch' "$T/err" && ok || bad "flip not reported as checksum mismatch"
+cp "$T/t.squizd" "$T/v2.squizd" && "$MK" patch "$T/v2.squizd" 4 0200
+expect 5 "major version 2" -- "$V" "$T/v2.squizd"
+expect 5 "inspect major version 2" -- "$I" "$T/v2.squizd"
+cp "$T/t.squizd" "$T/inc.squizd" && "$MK" patch "$T/inc.squizd" 24 01000000
+expect 5 "incompat flag" -- "$V" "$T/inc.squizd"
+printf 'not a squizd file at all' >"$T/junk.squizd"
+expect 4 "junk" -- "$V" "$T/junk.squizd"
+: >"$T/empty.squizd"
+expect 4 "empty file" -- "$V" "$T/empty.squizd"
+expect 3 "missing file" -- "$V" "$T/nope.squizd"
+expect 3 "a directory" -- "$V" "$T"
+expect 2 "no arguments" -- "$V"
+expect 2 "bad option" -- "$I" --frobnicate x
+expect 2 "gate without reference" -- "$V" --min-cosine 0.5 "$T/t.squizd"
+expect 2 "bad scheme" -- "$Q" "$TINY" -o "$T/x.squizd" --scheme int4:g100
+expect 2 "bad rule" -- "$Q" "$TINY" -o "$T/x.squizd" --scheme int4 --rule '(=int8'
+expect 0 "help" -- "$Q" --help
+expect 0 "list schemes" -- "$Q" --list-schemes
+[ ! -e "$T/x.squizd" ] && ok || bad "output left after a usage error"
+
+# ---- rules and defaults ----
+expect 0 "rules" -- "$Q" "$TINY" -o "$T/rules.squizd" --scheme int4 --rule 'mlp\.down_proj=int8:pc' --rule 'self_attn\.v=keep' --output-scheme nf4 -q
+"$I" --json "$T/rules.squizd" >"$T/j.json"
+jq -e '[.tensors[] | select(.name | test("down_proj")) | .scheme] | all(. == "int8:pc:sym")' "$T/j.json" >/dev/null && ok || bad "rule not applied"
+jq -e '[.tensors[] | select(.name | test("v_proj")) | .codec] | all(. == "bf16")' "$T/j.json" >/dev/null && ok || bad "keep rule not applied"
+jq -e '.tensors[] | select(.name == "lm_head.weight") | .codec == "nf4"' "$T/j.json" >/dev/null && ok || bad "--output-scheme"
+jq -e '.tensors[] | select(.name == "model.embed_tokens.weight") | .codec == "bf16"' "$T/j.json" >/dev/null && ok || bad "embeddings not kept"
+jq -e '[.tensors[] | select(.name | test("norm")) | .codec] | all(. == "bf16")' "$T/j.json" >/dev/null && ok || bad "norms not kept"
+
+# ---- failures leave no output and keep an existing file ----
+cp -r "$TINY" "$T/nanmodel"
+hdr=$(od -An -tu8 -N8 "$T/nanmodel/model-00001-of-00002.safetensors" | tr -d ' ')
+printf '\xc0\x7f' | dd of="$T/nanmodel/model-00001-of-00002.safetensors" bs=1 seek=$((8 + hdr + 1000)) conv=notrunc status=none
+echo previous >"$T/keep.squizd"
+expect 4 "NaN weight" -- "$Q" "$T/nanmodel" -o "$T/keep.squizd" --scheme int4 -q
+grep -q 'NaN' "$T/err" && ok || bad "NaN not named: $(cat "$T/err")"
+[ "$(cat "$T/keep.squizd")" = previous ] && ok || bad "existing output overwritten on failure"
+ls "$T" | grep -q squish-tmp && bad "temporary file left behind" || ok
+head -c 1000 "$TINY/model-00002-of-00002.safetensors" >"$T/nanmodel/model-00002-of-00002.safetensors"
+expect 4 "truncated shard" -- "$Q" "$T/nanmodel" -o "$T/x.squizd" --scheme int4 -q
+grep -q 'model-00002-of-00002' "$T/err" && ok || bad "truncated shard not named"
+rm "$T/nanmodel/model-00002-of-00002.safetensors"
+expect 3 "missing shard" -- "$Q" "$T/nanmodel" -o "$T/x.squizd" --scheme int4 -q
+expect 3 "unwritable output dir" -- "$Q" "$TINY" -o "$T/no/such/dir/x.squizd" --scheme int4 -q
+[ ! -e "$T/x.squizd" ] && ok || bad "partial output left"
+
+# ---- real models ----
+if [ -d "$SH/models" ]; then
+  M=$SH/models/squish-lm-34m
+  # SIGINT in the middle of a run: no output, no temporary file
+  "$Q" "$M" -o "$T/int.squizd" --scheme int4 -T 1 -q & pid=$!
+  sleep 0.3; kill -INT $pid; wait $pid; rc=$?
+  if [ $rc -ne 0 ] && [ ! -e "$T/int.squizd" ] && ! ls "$T" | grep -q squish-tmp; then ok; else bad "SIGINT left output (rc $rc)"; fi
+  # every scheme, with the bound its precision predicts (minimum per-tensor cosine similarity)
+  while read -r scheme mincos; do
+    if "$Q" "$M" -o "$T/m.squizd" --scheme "$scheme" -q && "$V" -q --reference "$M" --min-cosine "$mincos" "$T/m.squizd" >/dev/null 2>"$T/err"; then ok; else bad "34M $scheme (min cosine $mincos): $(tail -2 "$T/err")"; fi
+  done <<'EOF'
+int8:pc:sym 0.9999
+int8:g128:asym 0.9999
+int4:g32:sym 0.995
+int4:g128:sym 0.99
+int4:g128:asym 0.993
+int4:pc:asym 0.98
+int3:g128:asym 0.97
+int3:g64:sym 0.96
+int2:g64:asym 0.88
+int2:g32:sym 0.8
+nf4 0.994
+nf4:dq 0.994
+fp8_e4m3 0.9995
+fp8_e4m3:pt 0.9995
+fp8_e5m2 0.998
+fp6_e3m2 0.998
+fp6_e2m3 0.9995
+fp4_e2m1 0.993
+mxfp8_e4m3 0.999
+mxfp8_e5m2 0.998
+mxfp6_e3m2 0.998
+mxfp6_e2m3 0.999
+mxfp4 0.99
+f16 0.9999999
+EOF
+  # lossless schemes round-trip exactly
+  for s in bf16 f32; do
+    "$Q" "$M" -o "$T/m.squizd" --scheme "$s" -q && "$V" -q --reference "$M" --max-abs 0 "$T/m.squizd" && ok || bad "34M $s not exact"
+  done
+  for src in "$SH/models/stories260K/stories260K.bin" "$SH/models/stories260K/hf"; do
+    for s in int8 int4:g32:asym int3:g64:asym int2:g32:asym nf4:dq:g32 fp8_e5m2 fp6_e3m2 fp4_e2m1 mxfp8_e4m3 mxfp6_e2m3 mxfp4 f32; do
+      "$Q" "$src" -o "$T/s.squizd" --scheme "$s" -q && "$V" -q --reference "$SH/models/stories260K/hf" --min-cosine 0.8 "$T/s.squizd" && ok ||
+        bad "stories260K $s from $src"
+    done
+  done
+  "$Q" "$SH/models/stories260K/stories260K.bin" -o "$T/s.squizd" --scheme f32 -q && "$V" -q --reference "$SH/models/stories260K/hf" --max-abs 0 "$T/s.squizd" && ok || bad "llama2.c f32 not exact against HF"
+else
+  echo "skipped: $SH/models is absent" >&2
+  skip=$((skip + 1))
+fi
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
