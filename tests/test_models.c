@@ -187,7 +187,7 @@ START_TEST(llama2c_hostile) {
     snprintf(p, sizeof p, "%s/m.bin", d);
     int32_t h[7] = {8, 16, 1, 2, 2, 10, 4};
     size_t floats = 10 * 8 + 8 + 4 * 8 * 8 + 8 + 3 * 16 * 8 + 8 + 4 * 4; /* shared classifier */
-    uint8_t *buf = calloc(1, 28 + floats * 4);
+    uint8_t *buf = calloc(1, 28 + floats * 4 + 4); /* + 4 for the trailing-bytes case */
     memcpy(buf, h, 28);
     ck_assert_int_eq(write_all_file(p, buf, 28 + floats * 4), 0);
     sq_err err = {0};
@@ -219,10 +219,13 @@ END_TEST
 /* ---------- GGUF, written here from the tiny model ---------- */
 typedef struct gbuf {
     uint8_t *p;
-    size_t n;
+    size_t n, cap;
 } gbuf;
 static void gput(gbuf *g, const void *d, size_t k) {
-    g->p = realloc(g->p, g->n + k);
+    if (g->n + k > g->cap) {
+        g->cap = (g->n + k) * 2;
+        g->p = realloc(g->p, g->cap);
+    }
     memcpy(g->p + g->n, d, k);
     g->n += k;
 }

@@ -26,7 +26,7 @@ struct sq_file {
     int mapped;
     sq_header h;
     sq_tensor *tensors;
-    uint32_t n_tensors;
+    uint32_t n_tensors, n_alloc; /* n_alloc: records whose name was allocated */
     sq_appendix *appx;
     uint32_t n_appx;
     char *meta;
@@ -61,7 +61,7 @@ void sq_close(sq_file *f) {
         if (f->mapped) munmap(f->map, f->size);
         else free(f->map);
     }
-    for (uint32_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
+    for (uint32_t i = 0; i < f->n_alloc; i++) free(f->tensors[i].name);
     free(f->tensors);
     free(f->appx);
     free(f->meta);
@@ -371,6 +371,7 @@ static sq_status parse_index(sq_file *f, sq_err *err) {
                               i, (unsigned long long)(at + 48 + 8 * t->ndim));
         t->name = malloc(nlen + 1);
         if (!t->name) return sq_err_set(err, SQ_ENOMEM, "%s: out of memory", p);
+        f->n_alloc = i + 1;
         memcpy(t->name, nm, nlen);
         t->name[nlen] = 0;
         for (uint64_t k = 48 + 8ull * t->ndim + nlen; k < head; k++)
