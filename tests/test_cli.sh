@@ -107,6 +107,16 @@ expect 3 "missing shard" -- "$Q" "$T/nanmodel" -o "$T/x.squizd" --scheme int4 -q
 expect 3 "unwritable output dir" -- "$Q" "$TINY" -o "$T/no/such/dir/x.squizd" --scheme int4 -q
 [ ! -e "$T/x.squizd" ] && ok || bad "partial output left"
 
+# ---- man pages render without warnings ----
+for m in "$S"/man/*.[15]; do
+  w=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$m" 2>&1)
+  [ -z "$w" ] && ok || bad "man page $m: $w"
+done
+# --help mentions every long option the man page documents for quantize
+for opt in output scheme rule output-scheme report zstd threads quiet list-schemes; do
+  "$Q" --help | grep -q -- "--$opt" && sed 's/\\-/-/g' "$S/man/squish-quantize.1" | grep -q -- "--$opt" && ok || bad "--$opt missing from help or man page"
+done
+
 # ---- real models ----
 if [ -n "${SQUISH_TEST_QUICK:-}" ]; then
   echo "skipped: real-model sweep (SQUISH_TEST_QUICK is set)" >&2

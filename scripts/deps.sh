@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages squish needs to build and test (only the
+# missing ones; nothing when all are present). Sourced by the other scripts.
+set -euo pipefail
+SQUISH_PACKAGES="build-essential cmake pkg-config libzstd-dev libjson-c-dev check libsubunit-dev jq groff-base"
+squish_install_deps() {
+  local missing=()
+  for p in $SQUISH_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}" >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+# squish_build DIR [cmake options...]: configure and build out of tree
+squish_build() {
+  local dir=$1; shift
+  cmake -S "$SQUISH_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSQUISH_WERROR=ON "$@" >/dev/null
+  cmake --build "$dir" -j "$(nproc)" >/dev/null
+}
+SQUISH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
