@@ -197,6 +197,49 @@ START_TEST(kernels_agree_on_every_path) {
 }
 END_TEST
 
+/* Integer-activation kernels: every path equals the portable reference up to
+ * float summation order, and the reference is the exact GEMV of the rounded x. */
+START_TEST(q8_kernels) {
+    const char *schemes[] = {"int8:pc:sym", "int8:g32:asym", "int4:g128:asym", "int4:g32:sym", "int3:g64:asym", "int2:pc:sym", NULL};
+    const uint64_t shapes[][2] = {{19, 256}, {5, 200}, {2, 33}};
+    for (int s = 0; schemes[s]; s++)
+        for (int k = 0; k < 3; k++) {
+            uint64_t rows = shapes[k][0], cols = shapes[k][1];
+            const sq_codec *c;
+            uint32_t p[SQ_NPARAMS];
+            ck_assert_int_eq(sq_scheme_parse(schemes[s], &c, p, NULL), 0);
+            float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 1);
+            sq_encoded e;
+            ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 1, &e, NULL), 0);
+            sq_tview v;
+            sq_tview_from_encoded(&e, &v);
+            sq_act_q8 a;
+            ck_assert_int_eq(sq_act_q8_init(&a, x, cols, NULL), 0);
+            float *xr = malloc(cols * sizeof(float)), *y0 = malloc(rows * 4), *y = malloc(rows * 4), *yx = malloc(rows * 4);
+            for (uint64_t i = 0; i < cols; i++) xr[i] = a.d[i / 32] * a.q[i]; /* the rounded activation */
+            sq_gemv_q8_for(c, SQ_ISA_PORTABLE)(&v, &a, y0, 0, rows);
+            sq_gemv_for(c, SQ_ISA_PORTABLE)(&v, xr, yx, 0, rows);
+            float *dec = malloc(rows * cols * 4);
+            sq_decode_rows(&v, 0, rows, dec);
+            for (uint64_t r = 0; r < rows; r++) {
+                double mag = 0;
+                for (uint64_t i = 0; i < cols; i++) mag += fabs((double)dec[r * cols + i] * xr[i]);
+                ck_assert_msg(fabs(y0[r] - yx[r]) <= 1e-5 * mag + 1e-30, "%s: q8 ref %g vs exact %g", schemes[s], y0[r], yx[r]);
+                for (int isa = 1; isa < SQ_ISA_COUNT; isa++) {
+                    if (!sq_isa_supported((sq_isa)isa) || !c->gemv_q8[isa]) continue;
+                    sq_gemv_q8_for(c, (sq_isa)isa)(&v, &a, y, 0, rows);
+                    /* the SIMD kernel subtracts the zero-point term once per row (cancellation): looser bound */
+                    ck_assert_msg(fabs(y[r] - y0[r]) <= 1e-4 * mag + 1e-30, "%s on %s: %g vs %g", schemes[s],
+                                  sq_isa_name((sq_isa)isa), y[r], y0[r]);
+                }
+            }
+            free(xr); free(y0); free(y); free(yx); free(dec); free(w); free(x);
+            sq_act_q8_free(&a);
+            sq_encoded_free(&e);
+        }
+}
+END_TEST
+
 START_TEST(forced_portable_path) {
     const char *e = getenv("SQUISH_ISA");
     if (e && !strcmp(e, "portable")) ck_assert_int_eq(sq_isa_active(), SQ_ISA_PORTABLE);
@@ -385,6 +428,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, golden_vectors);
     tcase_add_test(tc, minifloat_tables_exhaustive);
     tcase_add_test(tc, kernels_agree_on_every_path);
+    tcase_add_test(tc, q8_kernels);
     tcase_add_test(tc, forced_portable_path);
     tcase_add_test(tc, int_error_bounds);
     tcase_add_test(tc, minifloat_error_bounds);

@@ -26,32 +26,61 @@ static void usage(FILE *o) {
             "  -C, --cols N        matrix columns (default 8192)\n"
             "  -c, --codecs LIST   comma-separated schemes (default: every codec's default scheme)\n"
             "  -T, --threads N     threads for encode/decode (GEMV runs on 1 thread; default: all cores)\n"
-            "      --min-time S    seconds per GEMV measurement (default 0.5)\n"
+            "      --min-time S    seconds of GEMV timing per scheme (default 0.5)\n"
+            "      --flush-mib N   cache-flush/bandwidth buffer in MiB (default 1024; make it > LLC)\n"
             "  -h, --help          this help\n\n"
-            "GEMV GB/s counts the bytes of every stored part read once per call; 'ratio' divides it by\n"
-            "the single-thread streaming-read bandwidth. SQUISH_ISA=portable|avx2|avx512 picks the path.\n");
+            "GEMV GB/s counts the bytes of every stored part read once per call, timed from cold caches;\n"
+            "Q8 is the integer-activation kernel (activations rounded to int8 blocks of 32, as llama.cpp);\n"
+            "'ratio' divides it by the single-thread streaming-read bandwidth of the same run.\n"
+            "SQUISH_ISA=portable|avx2|avx512 caps the kernel path.\n");
 }
 
-/* Single-thread read bandwidth: sum a buffer much larger than the caches. */
-static double read_bandwidth(size_t bytes, double min_time) {
-    size_t n = bytes / sizeof(float);
-    float *b = aligned_alloc(64, n * sizeof(float));
-    if (!b) return 0;
-    for (size_t i = 0; i < n; i++) b[i] = (float)(i & 255);
-    volatile float sink = 0;
+/* Streaming read with explicit SIMD so the loop is bound by memory, not by
+ * the adder chain: 8 independent 256-bit accumulators. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2"))) static float sum_avx2(const float *b, size_t n) {
+    __m256 a[8];
+    for (int k = 0; k < 8; k++) a[k] = _mm256_setzero_ps();
+    for (size_t i = 0; i + 64 <= n; i += 64)
+        for (int k = 0; k < 8; k++) a[k] = _mm256_add_ps(a[k], _mm256_load_ps(b + i + 8 * k));
+    for (int k = 1; k < 8; k++) a[0] = _mm256_add_ps(a[0], a[k]);
+    float o[8];
+    _mm256_storeu_ps(o, a[0]);
+    return o[0] + o[1] + o[2] + o[3] + o[4] + o[5] + o[6] + o[7];
+}
+#endif
+static float sum_plain(const float *b, size_t n) {
+    float s[16] = {0};
+    for (size_t i = 0; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) s[k] += b[i + k];
+    float t = 0;
+    for (int k = 0; k < 16; k++) t += s[k];
+    return t;
+}
+static float stream_sum(const float *b, size_t n) {
+#if defined(__x86_64__)
+    if (sq_isa_supported(SQ_ISA_AVX2)) return sum_avx2(b, n);
+#endif
+    return sum_plain(b, n);
+}
+
+static volatile float sink;
+/* Reading this buffer evicts the last-level cache (it is larger than any LLC
+ * seen here), so the next GEMV reads its weights from DRAM. */
+static float *flush_buf;
+static size_t flush_n;
+static void flush_cache(void) { sink += stream_sum(flush_buf, flush_n); }
+
+/* Single-thread DRAM read bandwidth: best of several passes over the buffer. */
+static double read_bandwidth(double min_time) {
     double best = 0, t_end = now() + min_time * 2;
     do {
         double t0 = now();
-        float s[16] = {0};
-        for (size_t i = 0; i + 16 <= n; i += 16)
-            for (int k = 0; k < 16; k++) s[k] += b[i + k];
-        double t = now() - t0;
-        for (int k = 0; k < 16; k++) sink += s[k];
-        double gbs = (double)(n * sizeof(float)) / t / 1e9;
+        sink += stream_sum(flush_buf, flush_n);
+        double gbs = (double)(flush_n * sizeof(float)) / (now() - t0) / 1e9;
         if (gbs > best) best = gbs;
     } while (now() < t_end);
-    (void)sink;
-    free(b);
     return best;
 }
 
@@ -67,11 +96,13 @@ int main(int argc, char **argv) {
     cli_prog = "squish-bench";
     static const struct option lo[] = {{"rows", required_argument, 0, 'R'},    {"cols", required_argument, 0, 'C'},
                                        {"codecs", required_argument, 0, 'c'},  {"threads", required_argument, 0, 'T'},
-                                       {"min-time", required_argument, 0, 1},  {"help", no_argument, 0, 'h'},
+                                       {"min-time", required_argument, 0, 1},  {"flush-mib", required_argument, 0, 2},
+                                       {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     uint64_t rows = 8192, cols = 8192;
     int threads = sq_default_threads(), c;
     double min_time = 0.5, v;
+    size_t flush_mib = 1024;
     char *codecs = NULL;
     while ((c = getopt_long(argc, argv, "R:C:c:T:h", lo, NULL)) != -1) {
         switch (c) {
@@ -80,6 +111,7 @@ int main(int argc, char **argv) {
         case 'c': codecs = optarg; break;
         case 'T': if (cli_parse_threads(optarg, &threads)) return cli_usage_error("bad --threads"); break;
         case 1: if (cli_parse_double(optarg, &min_time) || min_time <= 0) return cli_usage_error("bad --min-time"); break;
+        case 2: if (cli_parse_double(optarg, &v) || v < 1) return cli_usage_error("bad --flush-mib"); flush_mib = (size_t)v; break;
         case 'h': usage(stdout); return 0;
         default: return cli_usage_error("invalid option");
         }
@@ -98,11 +130,17 @@ int main(int argc, char **argv) {
         w[i] = sq_bf16_to_f32(sq_f32_to_bf16((float)g));
     }
     for (uint64_t i = 0; i < cols; i++) x[i] = (float)(urand() - 0.5);
-    double bw = read_bandwidth((size_t)1 << 30, min_time);
+    flush_n = ((size_t)flush_mib << 20) / sizeof(float);
+    flush_buf = aligned_alloc(64, flush_n * sizeof(float));
+    if (!flush_buf) return EXIT_RESOURCE;
+    for (size_t i = 0; i < flush_n; i++) flush_buf[i] = (float)(i & 255);
+    double bw = read_bandwidth(min_time);
     printf("# squish-bench %s: matrix %llux%llu, isa %s, %d threads for encode/decode, GEMV on 1 thread\n", SQUISH_VERSION,
            (unsigned long long)rows, (unsigned long long)cols, sq_isa_name(sq_isa_active()), threads);
-    printf("# streaming read bandwidth (1 thread, 1 GiB buffer): %.2f GB/s\n", bw);
-    printf("%-24s %7s %12s %12s %12s %12s %7s\n", "SCHEME", "BPW", "ENC_MB/s", "DEC_GB/s", "GEMV_GB/s", "GEMV_Gw/s", "RATIO");
+    printf("# streaming read bandwidth (1 thread, %zu MiB buffer, SIMD loads): %.2f GB/s\n", flush_mib, bw);
+    printf("# every GEMV timing starts with cold caches (the %zu MiB buffer is read first)\n", flush_mib);
+    printf("%-24s %7s %10s %10s %11s %7s %11s %7s\n", "SCHEME", "BPW", "ENC_MB/s", "DEC_GB/s", "GEMV_GB/s", "RATIO",
+           "Q8_GB/s", "RATIO");
     char list[4096];
     if (codecs) snprintf(list, sizeof list, "%s", codecs);
     else {
@@ -128,22 +166,49 @@ int main(int argc, char **argv) {
         uint64_t wbytes = 0;
         for (int i = 0; i < e.nparts; i++)
             if (!e.spec[i].scratch) wbytes += e.bytes[i];
+        /* cold-cache GEMV: flush, then time one call; best of the repetitions */
+        sq_gemv(&tv, x, y, 0, rows);
+        double t_g = 1e30, spent = 0;
         int reps = 0;
-        double t_end, t_g;
-        sq_gemv(&tv, x, y, 0, rows); /* warm-up */
-        t0 = now();
-        do {
+        while (spent < min_time || reps < 3) {
+            flush_cache();
+            double t1 = now();
             sq_gemv(&tv, x, y, 0, rows);
+            double dt = now() - t1;
+            if (dt < t_g) t_g = dt;
+            spent += dt;
             reps++;
-            t_end = now();
-        } while (t_end - t0 < min_time);
-        t_g = (t_end - t0) / reps;
+        }
         double gemv_gbs = (double)wbytes / t_g / 1e9;
+        /* the integer-activation kernel, where the codec has one */
+        double q8_gbs = 0;
+        sq_gemv_q8_fn q8 = sq_gemv_q8_for(cd, sq_isa_active());
+        if (q8) {
+            sq_act_q8 xa;
+            if (sq_act_q8_init(&xa, x, cols, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_RESOURCE; }
+            double t_q = 1e30, spent_q = 0;
+            int reps_q = 0;
+            while (spent_q < min_time || reps_q < 3) {
+                flush_cache();
+                double t1 = now();
+                q8(&tv, &xa, y, 0, rows);
+                double dt = now() - t1;
+                if (dt < t_q) t_q = dt;
+                spent_q += dt;
+                reps_q++;
+            }
+            q8_gbs = (double)wbytes / t_q / 1e9;
+            sq_act_q8_free(&xa);
+        }
         char name[64];
         sq_scheme_format(cd, p, name, sizeof name);
-        printf("%-24s %7.3f %12.1f %12.2f %12.2f %12.2f %6.0f%%\n", name, 8.0 * (double)wbytes / (double)n,
-               (double)n * 2 / t_enc / 1e6, (double)n * 4 / t_dec / 1e9, gemv_gbs, (double)n / t_g / 1e9,
-               100.0 * gemv_gbs / bw);
+        char q8s[32] = "-", q8r[16] = "-";
+        if (q8) {
+            snprintf(q8s, sizeof q8s, "%.2f", q8_gbs);
+            snprintf(q8r, sizeof q8r, "%.0f%%", 100.0 * q8_gbs / bw);
+        }
+        printf("%-24s %7.3f %10.1f %10.2f %11.2f %6.0f%% %11s %7s\n", name, 8.0 * (double)wbytes / (double)n,
+               (double)n * 2 / t_enc / 1e6, (double)n * 4 / t_dec / 1e9, gemv_gbs, 100.0 * gemv_gbs / bw, q8s, q8r);
         fflush(stdout);
         sq_encoded_free(&e);
     }

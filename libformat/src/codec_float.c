@@ -71,7 +71,7 @@ static void gemv_bf16(const sq_tview *t, const float *x, float *y, uint64_t r0, 
 }
 
 #define FLOAT_CODEC(NAME, ID, LAYOUT, ENC, DEC, GEMV, AVX2) \
-    const sq_codec NAME = {ID, #NAME + 9, SQ_FLAG_FLOAT, 1, 0, SQ_GROUPOK_NONE, LAYOUT, NULL, ENC, NULL, {DEC, NULL, NULL}, {GEMV, AVX2, NULL}};
+    const sq_codec NAME = {ID, #NAME + 9, SQ_FLAG_FLOAT, 1, 0, SQ_GROUPOK_NONE, LAYOUT, NULL, ENC, NULL, {DEC, NULL, NULL}, {GEMV, AVX2, NULL}, {NULL, NULL, NULL}};
 
 FLOAT_CODEC(sq_codec_f32, SQ_CODEC_F32, layout_f32, enc_f32, dec_f32, gemv_f32, NULL)
 FLOAT_CODEC(sq_codec_f16, SQ_CODEC_F16, layout_f16, enc_f16, dec_f16, gemv_f16, sq_f16_gemv_avx2)

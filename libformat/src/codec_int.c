@@ -134,12 +134,45 @@ static void gemv_int(const sq_tview *t, const float *x, float *y, uint64_t r0, u
     }
 }
 
+/* Integer-activation GEMV: y = sum_g s_g * sum_{chunk c in g} d_c * (sum_i q_i * xq_i - z * sum_c).
+ * Exact integer dots per chunk; float only across chunks and groups. */
+static void gemv_q8_int(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    const int bits = int_bits(t->codec);
+    const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
+    const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const int mid = 1 << (bits - 1);
+    for (uint64_t r = r0; r < r1; r++) {
+        float total = 0;
+        uint8_t q[SQ_CHUNK];
+        for (uint64_t g = 0; g < ng; g++) {
+            uint64_t c0 = g * gs, c1 = c0 + gs < cols ? c0 + gs : cols;
+            int32_t z = asym ? zeros[r * ng + g] : mid;
+            float acc = 0;
+            for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
+                uint64_t c = i / SQ_CHUNK;
+                sq_unpack_chunk(bits, codes + r * rb + c * cb, q);
+                int32_t dot = 0;
+                for (int k = 0; k < SQ_CHUNK; k++) dot += (int32_t)q[k] * x->q[i + (uint64_t)k];
+                acc += x->d[c] * (float)(dot - z * x->sum[c]);
+            }
+            total += sq_scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[1], r * ng + g) * acc;
+        }
+        y[r] = total;
+    }
+}
+
 #define GROUPS_INT (SQ_GROUPOK_ROW | SQ_GROUPOK_32 | SQ_GROUPOK_64 | SQ_GROUPOK_128 | SQ_GROUPOK_256)
 const sq_codec sq_codec_int8 = {SQ_CODEC_INT8, "int8", SQ_FLAG_INT8, 0, SQ_GROUP_ROW, GROUPS_INT, layout_int8, NULL,
-                                enc_int8, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512}};
+                                enc_int8, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512},
+                                {gemv_q8_int, sq_int_gemv_q8_avx2, NULL}};
 const sq_codec sq_codec_int4 = {SQ_CODEC_INT4, "int4", SQ_FLAG_INT4, 0, 128, GROUPS_INT, layout_int4, NULL,
-                                enc_int4, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512}};
+                                enc_int4, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512},
+                                {gemv_q8_int, sq_int_gemv_q8_avx2, NULL}};
 const sq_codec sq_codec_int3 = {SQ_CODEC_INT3, "int3", SQ_FLAG_INT3, 0, 128, GROUPS_INT, layout_int3, NULL,
-                                enc_int3, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512}};
+                                enc_int3, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512},
+                                {gemv_q8_int, sq_int_gemv_q8_avx2, NULL}};
 const sq_codec sq_codec_int2 = {SQ_CODEC_INT2, "int2", SQ_FLAG_INT2, 0, 64, GROUPS_INT, layout_int2, NULL,
-                                enc_int2, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512}};
+                                enc_int2, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512},
+                                {gemv_q8_int, sq_int_gemv_q8_avx2, NULL}};

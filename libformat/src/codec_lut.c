@@ -235,7 +235,7 @@ static void gemv_lut(const sq_tview *t, const float *x, float *y, uint64_t r0, u
         encode_lut(&sq_codec_##VAR, p, w, cols, r0, r1, parts);                                                 \
     }                                                                                                          \
     const sq_codec sq_codec_##VAR = {ID, NAME, FLAG, 0, GROUP, GROUPOK, layout_##VAR, prepare_##VAR, enc_##VAR,  \
-                                     FIN, {decode_lut, NULL, NULL}, {gemv_lut, AVX2, NULL}};
+                                     FIN, {decode_lut, NULL, NULL}, {gemv_lut, AVX2, NULL}, {NULL, NULL, NULL}};
 
 #define G_NF4 (SQ_GROUPOK_32 | SQ_GROUPOK_64 | SQ_GROUPOK_128 | SQ_GROUPOK_256)
 #define G_FP (SQ_GROUPOK_ROW | SQ_GROUPOK_TENSOR | SQ_GROUPOK_32 | SQ_GROUPOK_64 | SQ_GROUPOK_128 | SQ_GROUPOK_256)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <unistd.h>
 
 #include "codecs.h"
@@ -81,6 +82,49 @@ sq_gemv_fn sq_gemv_for(const sq_codec *c, sq_isa isa) {
     for (int i = (int)isa; i > 0; i--)
         if (c->gemv[i] && sq_isa_supported((sq_isa)i)) return c->gemv[i];
     return c->gemv[SQ_ISA_PORTABLE];
+}
+
+sq_gemv_q8_fn sq_gemv_q8_for(const sq_codec *c, sq_isa isa) {
+    for (int i = (int)isa; i > 0; i--)
+        if (c->gemv_q8[i] && sq_isa_supported((sq_isa)i)) return c->gemv_q8[i];
+    return c->gemv_q8[SQ_ISA_PORTABLE];
+}
+
+sq_status sq_act_q8_init(sq_act_q8 *a, const float *x, uint64_t n, sq_err *err) {
+    memset(a, 0, sizeof *a);
+    a->n = n;
+    a->nblocks = (n + 31) / 32;
+    a->q = aligned_alloc(64, (size_t)(a->nblocks * 32 + 63) / 64 * 64);
+    a->d = malloc((size_t)a->nblocks * sizeof(float));
+    a->sum = malloc((size_t)a->nblocks * sizeof(int32_t));
+    if (!a->q || !a->d || !a->sum) {
+        sq_act_q8_free(a);
+        return sq_err_set(err, SQ_ENOMEM, "out of memory for a quantized activation of %llu values", (unsigned long long)n);
+    }
+    for (uint64_t b = 0; b < a->nblocks; b++) {
+        uint64_t i0 = b * 32, i1 = i0 + 32 < n ? i0 + 32 : n;
+        float amax = 0;
+        for (uint64_t i = i0; i < i1; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+        float d = amax / 127.0f;
+        int32_t s = 0;
+        for (uint64_t i = i0; i < i0 + 32; i++) {
+            int q = (i < i1 && d > 0) ? (int)nearbyintf(x[i] / d) : 0;
+            a->q[i] = (int8_t)q;
+            s += q;
+        }
+        a->d[b] = d;
+        a->sum[b] = s;
+    }
+    return SQ_OK;
+}
+
+void sq_act_q8_free(sq_act_q8 *a) {
+    free(a->q);
+    free(a->d);
+    free(a->sum);
+    a->q = NULL;
+    a->d = NULL;
+    a->sum = NULL;
 }
 
 void sq_decode_rows(const sq_tview *t, uint64_t r0, uint64_t r1, float *out) {

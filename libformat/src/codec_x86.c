@@ -126,6 +126,57 @@ AVX512 void sq_int_gemv_avx512(const sq_tview *t, const float *x0, float *y, uin
     free(x);
 }
 
+/* Integer-activation kernel. Codes become signed bytes (q - 2^(b-1) for 8-bit,
+ * plain q for 2/3/4-bit) so that _mm256_maddubs_epi16 (u8 x s8 -> i16 pairs)
+ * cannot saturate: |w| <= 128 with the sign trick, or w <= 15 unsigned. */
+AVX2 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    const int bits = int_bits_of(t->codec->id);
+    const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
+    const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    const int off8 = bits == 8 ? 128 : 0; /* int8 codes are shifted to signed */
+    const __m256i ones16 = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
+    /* per group: G_g = sum over its chunks of d_c * sum_c (depends on x only) */
+    float *gsum = malloc((size_t)ng * sizeof(float));
+    if (!gsum) { sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1); return; }
+    for (uint64_t g = 0; g < ng; g++) {
+        float s = 0;
+        for (uint64_t i = g * gs; i < (g + 1) * gs && i < cols; i += SQ_CHUNK) s += x->d[i / SQ_CHUNK] * (float)x->sum[i / SQ_CHUNK];
+        gsum[g] = s;
+    }
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = codes + r * rb;
+        __m256 total = _mm256_setzero_ps();
+        float corr = 0;
+        for (uint64_t g = 0; g < ng; g++) {
+            uint64_t c0 = g * gs, c1 = c0 + gs < cols ? c0 + gs : cols;
+            __m256 acc = _mm256_setzero_ps();
+            for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
+                uint64_t c = i / SQ_CHUNK;
+                __m256i w = unpack32(bits, row + c * cb);
+                __m256i xq = _mm256_load_si256((const __m256i *)(x->q + i));
+                __m256i p;
+                if (off8) {
+                    w = _mm256_xor_si256(w, flip); /* q - 128 as s8 */
+                    p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xq, w));
+                } else {
+                    p = _mm256_maddubs_epi16(w, xq);
+                }
+                __m256i d32 = _mm256_madd_epi16(p, ones16);
+                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), _mm256_set1_ps(x->d[c]), acc);
+            }
+            float s = sq_scale_load(sdt, t->part[1], r * ng + g);
+            int z = (asym ? zeros[r * ng + g] : 1 << (bits - 1)) - off8;
+            total = _mm256_fmadd_ps(acc, _mm256_set1_ps(s), total);
+            corr += s * (float)z * gsum[g];
+        }
+        y[r] = hsum256(total) - corr;
+    }
+    free(gsum);
+}
+
 /* 4-bit table codecs (nf4, fp4, mxfp4): 16-entry table held in two registers. */
 AVX2 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_t r0, uint64_t r1) {
     const float *tab = sq_lut_table(t->codec);
@@ -201,6 +252,9 @@ AVX2 void sq_f16_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t
 }
 
 #else /* not x86-64: no SIMD kernels; the dispatcher never selects these */
+void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
+}
 void sq_int_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
     sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
 }

@@ -63,6 +63,20 @@ typedef struct sq_tview {
 typedef void (*sq_decode_fn)(const sq_tview *t, uint64_t r0, uint64_t r1, float *out);
 typedef void (*sq_gemv_fn)(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
 
+/* An activation vector quantized to int8 in blocks of 32 with one f32 scale
+ * per block (like llama.cpp's Q8_0). Integer GEMV kernels use it to run at
+ * memory speed; their result differs from the f32 GEMV by this rounding of
+ * x (about 0.2-0.5% relative), so exact paths keep using sq_gemv. */
+typedef struct sq_act_q8 {
+    uint64_t n, nblocks;
+    int8_t *q;    /* nblocks * 32 values, zero padded */
+    float *d;     /* scale of each block: x ~ d * q */
+    int32_t *sum; /* sum of q over each block */
+} sq_act_q8;
+sq_status sq_act_q8_init(sq_act_q8 *a, const float *x, uint64_t n, sq_err *err);
+void sq_act_q8_free(sq_act_q8 *a);
+typedef void (*sq_gemv_q8_fn)(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1);
+
 typedef struct sq_codec {
     uint16_t id;
     const char *name;
@@ -82,6 +96,7 @@ typedef struct sq_codec {
     void (*finalize)(const uint32_t *params, uint64_t rows, uint64_t cols, void *const *parts);
     sq_decode_fn decode[SQ_ISA_COUNT]; /* [PORTABLE] always set; others may be NULL */
     sq_gemv_fn gemv[SQ_ISA_COUNT];
+    sq_gemv_q8_fn gemv_q8[SQ_ISA_COUNT]; /* integer-activation GEMV; all NULL if the codec has none */
 } sq_codec;
 
 enum { SQ_GROUPOK_ROW = 1, SQ_GROUPOK_TENSOR = 2, SQ_GROUPOK_32 = 4, SQ_GROUPOK_64 = 8, SQ_GROUPOK_128 = 16,
@@ -131,6 +146,7 @@ void sq_decode_rows(const sq_tview *t, uint64_t r0, uint64_t r1, float *out);
 void sq_gemv(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
 sq_decode_fn sq_decode_for(const sq_codec *c, sq_isa isa); /* falls back to lower ISAs */
 sq_gemv_fn sq_gemv_for(const sq_codec *c, sq_isa isa);
+sq_gemv_q8_fn sq_gemv_q8_for(const sq_codec *c, sq_isa isa); /* NULL if the codec has no q8 path */
 /* Multi-threaded helpers over row ranges. */
 void sq_decode_mt(const sq_tview *t, float *out, int n_threads);
 void sq_gemv_mt(const sq_tview *t, const float *x, float *y, int n_threads);
