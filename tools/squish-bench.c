@@ -130,6 +130,7 @@ int main(int argc, char **argv) {
         w[i] = sq_bf16_to_f32(sq_f32_to_bf16((float)g));
     }
     for (uint64_t i = 0; i < cols; i++) x[i] = (float)(urand() - 0.5);
+    memset(dec, 0, n * sizeof(float)); /* fault the pages in now, not inside the first decode timing */
     flush_n = ((size_t)flush_mib << 20) / sizeof(float);
     flush_buf = aligned_alloc(64, flush_n * sizeof(float));
     if (!flush_buf) return EXIT_RESOURCE;

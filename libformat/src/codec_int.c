@@ -166,13 +166,13 @@ static void gemv_q8_int(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_
 #define GROUPS_INT (SQ_GROUPOK_ROW | SQ_GROUPOK_32 | SQ_GROUPOK_64 | SQ_GROUPOK_128 | SQ_GROUPOK_256)
 const sq_codec sq_codec_int8 = {SQ_CODEC_INT8, "int8", SQ_FLAG_INT8, 0, SQ_GROUP_ROW, GROUPS_INT, layout_int8, NULL,
                                 enc_int8, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512},
-                                {gemv_q8_int, sq_int_gemv_q8_avx2, NULL}};
+                                {gemv_q8_int, sq_int_gemv_q8_avx2, sq_int_gemv_q8_avx512}};
 const sq_codec sq_codec_int4 = {SQ_CODEC_INT4, "int4", SQ_FLAG_INT4, 0, 128, GROUPS_INT, layout_int4, NULL,
                                 enc_int4, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512},
-                                {gemv_q8_int, sq_int_gemv_q8_avx2, NULL}};
+                                {gemv_q8_int, sq_int_gemv_q8_avx2, sq_int_gemv_q8_avx512}};
 const sq_codec sq_codec_int3 = {SQ_CODEC_INT3, "int3", SQ_FLAG_INT3, 0, 128, GROUPS_INT, layout_int3, NULL,
                                 enc_int3, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512},
-                                {gemv_q8_int, sq_int_gemv_q8_avx2, NULL}};
+                                {gemv_q8_int, sq_int_gemv_q8_avx2, sq_int_gemv_q8_avx512}};
 const sq_codec sq_codec_int2 = {SQ_CODEC_INT2, "int2", SQ_FLAG_INT2, 0, 64, GROUPS_INT, layout_int2, NULL,
                                 enc_int2, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512},
-                                {gemv_q8_int, sq_int_gemv_q8_avx2, NULL}};
+                                {gemv_q8_int, sq_int_gemv_q8_avx2, sq_int_gemv_q8_avx512}};

@@ -52,7 +52,8 @@ int sq_isa_supported(sq_isa isa) {
     case SQ_ISA_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                              __builtin_cpu_supports("f16c");
     case SQ_ISA_AVX512: return sq_isa_supported(SQ_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
-                               __builtin_cpu_supports("avx512bw");
+                               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                               __builtin_cpu_supports("avx512vnni");
     default: return 0;
     }
 #else

@@ -10,7 +10,14 @@
 #include <immintrin.h>
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
-#define AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw")))
+#define AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* Scale loads with F16C instead of the portable bit manipulation. */
+AVX2 static inline float scale_load(uint32_t dt, const void *base, uint64_t i) {
+    if (dt == SQ_DT_F16) return _cvtsh_ss(((const uint16_t *)base)[i]);
+    if (dt == SQ_DT_BF16) return sq_bf16_to_f32(((const uint16_t *)base)[i]);
+    return ((const float *)base)[i];
+}
 
 /* x copied into a buffer padded with zeros to whole chunks, so the last
  * (partial) chunk of a row needs no special case: padded codes meet x = 0. */
@@ -60,8 +67,8 @@ AVX2 static inline float hsum256(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-AVX2 void sq_int_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_t r0, uint64_t r1) {
-    const int bits = int_bits_of(t->codec->id);
+AVX2 static inline __attribute__((always_inline)) void int_gemv_bits_avx2(const int bits, const sq_tview *t, const float *x0,
+                                                                          float *y, uint64_t r0, uint64_t r1) {
     const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
     const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
     const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
@@ -77,6 +84,7 @@ AVX2 void sq_int_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_
             __m256i z = _mm256_set1_epi32(asym ? zeros[r * ng + g] : 1 << (bits - 1));
             __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
             for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
+                _mm_prefetch((const char *)(row + (i / SQ_CHUNK) * cb) + 2048, _MM_HINT_T0);
                 __m256i q = unpack32(bits, row + (i / SQ_CHUNK) * cb);
                 __m128i ql = _mm256_castsi256_si128(q), qh = _mm256_extracti128_si256(q, 1);
                 __m256 f0 = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_cvtepu8_epi32(ql), z));
@@ -88,7 +96,7 @@ AVX2 void sq_int_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_
                 a0 = _mm256_fmadd_ps(f2, _mm256_load_ps(x + i + 16), a0);
                 a1 = _mm256_fmadd_ps(f3, _mm256_load_ps(x + i + 24), a1);
             }
-            __m256 s = _mm256_set1_ps(sq_scale_load(sdt, t->part[1], r * ng + g));
+            __m256 s = _mm256_set1_ps(scale_load(sdt, t->part[1], r * ng + g));
             total = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), s, total);
         }
         y[r] = hsum256(total);
@@ -96,8 +104,9 @@ AVX2 void sq_int_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_
     free(x);
 }
 
-AVX512 void sq_int_gemv_avx512(const sq_tview *t, const float *x0, float *y, uint64_t r0, uint64_t r1) {
-    const int bits = int_bits_of(t->codec->id);
+AVX512 static inline __attribute__((always_inline)) void int_gemv_bits_avx512(const int bits, const sq_tview *t,
+                                                                              const float *x0, float *y, uint64_t r0,
+                                                                              uint64_t r1) {
     const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
     const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
     const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
@@ -113,13 +122,14 @@ AVX512 void sq_int_gemv_avx512(const sq_tview *t, const float *x0, float *y, uin
             __m512i z = _mm512_set1_epi32(asym ? zeros[r * ng + g] : 1 << (bits - 1));
             __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
             for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
+                _mm_prefetch((const char *)(row + (i / SQ_CHUNK) * cb) + 2048, _MM_HINT_T0);
                 __m256i q = unpack32(bits, row + (i / SQ_CHUNK) * cb);
                 __m512 f0 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(q)), z));
                 __m512 f1 = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(q, 1)), z));
                 a0 = _mm512_fmadd_ps(f0, _mm512_load_ps(x + i), a0);
                 a1 = _mm512_fmadd_ps(f1, _mm512_load_ps(x + i + 16), a1);
             }
-            total = _mm512_fmadd_ps(_mm512_add_ps(a0, a1), _mm512_set1_ps(sq_scale_load(sdt, t->part[1], r * ng + g)), total);
+            total = _mm512_fmadd_ps(_mm512_add_ps(a0, a1), _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + g)), total);
         }
         y[r] = _mm512_reduce_add_ps(total);
     }
@@ -129,8 +139,8 @@ AVX512 void sq_int_gemv_avx512(const sq_tview *t, const float *x0, float *y, uin
 /* Integer-activation kernel. Codes become signed bytes (q - 2^(b-1) for 8-bit,
  * plain q for 2/3/4-bit) so that _mm256_maddubs_epi16 (u8 x s8 -> i16 pairs)
  * cannot saturate: |w| <= 128 with the sign trick, or w <= 15 unsigned. */
-AVX2 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
-    const int bits = int_bits_of(t->codec->id);
+AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_bits(const int bits, const sq_tview *t,
+                                                                        const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
     const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
     const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
@@ -152,9 +162,13 @@ AVX2 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
         float corr = 0;
         for (uint64_t g = 0; g < ng; g++) {
             uint64_t c0 = g * gs, c1 = c0 + gs < cols ? c0 + gs : cols;
-            __m256 acc = _mm256_setzero_ps();
+            /* two independent accumulators hide the FMA latency */
+            __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
             for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
                 uint64_t c = i / SQ_CHUNK;
+                /* software prefetch: one GEMV touches each weight once, so help the
+                 * hardware prefetcher across page boundaries */
+                _mm_prefetch((const char *)(row + c * cb) + 2048, _MM_HINT_T0);
                 __m256i w = unpack32(bits, row + c * cb);
                 __m256i xq = _mm256_load_si256((const __m256i *)(x->q + i));
                 __m256i p;
@@ -164,10 +178,12 @@ AVX2 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
                 } else {
                     p = _mm256_maddubs_epi16(w, xq);
                 }
-                __m256i d32 = _mm256_madd_epi16(p, ones16);
-                acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), _mm256_set1_ps(x->d[c]), acc);
+                __m256 d = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones16));
+                if (c & 1) acc1 = _mm256_fmadd_ps(d, _mm256_broadcast_ss(x->d + c), acc1);
+                else acc0 = _mm256_fmadd_ps(d, _mm256_broadcast_ss(x->d + c), acc0);
             }
-            float s = sq_scale_load(sdt, t->part[1], r * ng + g);
+            __m256 acc = _mm256_add_ps(acc0, acc1);
+            float s = scale_load(sdt, t->part[1], r * ng + g);
             int z = (asym ? zeros[r * ng + g] : 1 << (bits - 1)) - off8;
             total = _mm256_fmadd_ps(acc, _mm256_set1_ps(s), total);
             corr += s * (float)z * gsum[g];
@@ -175,6 +191,103 @@ AVX2 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
         y[r] = hsum256(total) - corr;
     }
     free(gsum);
+}
+
+/* one instance per bit width, so the unpack is resolved at compile time */
+AVX2 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    switch (int_bits_of(t->codec->id)) {
+    case 8: int_gemv_q8_bits(8, t, x, y, r0, r1); break;
+    case 4: int_gemv_q8_bits(4, t, x, y, r0, r1); break;
+    case 3: int_gemv_q8_bits(3, t, x, y, r0, r1); break;
+    default: int_gemv_q8_bits(2, t, x, y, r0, r1); break;
+    }
+}
+
+#define INT_DISPATCH(ATTR, NAME, IMPL)                                                      \
+    ATTR void NAME(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {    \
+        switch (int_bits_of(t->codec->id)) {                                                \
+        case 8: IMPL(8, t, x, y, r0, r1); break;                                            \
+        case 4: IMPL(4, t, x, y, r0, r1); break;                                            \
+        case 3: IMPL(3, t, x, y, r0, r1); break;                                            \
+        default: IMPL(2, t, x, y, r0, r1); break;                                           \
+        }                                                                                   \
+    }
+INT_DISPATCH(AVX2, sq_int_gemv_avx2, int_gemv_bits_avx2)
+INT_DISPATCH(AVX512, sq_int_gemv_avx512, int_gemv_bits_avx512)
+
+/* AVX-512 VNNI: vpdpbusd multiplies u8 codes by s8 activations and sums
+ * groups of 4 into int32 lanes with no saturation, so int8 codes are used as
+ * they are (zero point 128 for sym). Two chunks per 512-bit register; the
+ * per-chunk activation scales are expanded once per call to line up with
+ * the lanes. 8- and 4-bit codes; other widths use the AVX2 kernel. */
+AVX512 static inline __m512i unpack64(int bits, const uint8_t *p) {
+    if (bits == 8) return _mm512_loadu_si512((const void *)p);
+    __m256i v = _mm256_loadu_si256((const __m256i *)p), m = _mm256_set1_epi8(15);
+    __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m); /* [A.lo B.lo], [A.hi B.hi] */
+    __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);                     /* A.lo B.lo A.hi B.hi */
+    return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));                            /* A.lo A.hi B.lo B.hi */
+}
+
+AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni(const int bits, const sq_tview *t, const sq_act_q8 *x,
+                                                                          float *y, uint64_t r0, uint64_t r1) {
+    const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
+    const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    float *gsum = malloc((size_t)ng * sizeof(float)), *dexp = aligned_alloc(64, (size_t)(x->nblocks + 1) * 8 * sizeof(float));
+    if (!gsum || !dexp) {
+        free(gsum);
+        free(dexp);
+        sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
+        return;
+    }
+    for (uint64_t c = 0; c < x->nblocks; c++)
+        for (int k = 0; k < 8; k++) dexp[c * 8 + (uint64_t)k] = x->d[c];
+    for (uint64_t g = 0; g < ng; g++) {
+        float s = 0;
+        for (uint64_t i = g * gs; i < (g + 1) * gs && i < cols; i += SQ_CHUNK) s += x->d[i / SQ_CHUNK] * (float)x->sum[i / SQ_CHUNK];
+        gsum[g] = s;
+    }
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = codes + r * rb;
+        __m512 total = _mm512_setzero_ps();
+        float corr = 0;
+        for (uint64_t g = 0; g < ng; g++) {
+            uint64_t c0 = g * gs / SQ_CHUNK, c1 = ((g + 1) * gs < cols ? (g + 1) * gs : cols + SQ_CHUNK - 1) / SQ_CHUNK;
+            __m512 acc = _mm512_setzero_ps();
+            uint64_t c = c0;
+            for (; c + 2 <= c1; c += 2) {
+                _mm_prefetch((const char *)(row + c * cb) + 2048, _MM_HINT_T0);
+                __m512i w = unpack64(bits, row + c * cb);
+                __m512i xq = _mm512_load_si512((const void *)(x->q + c * SQ_CHUNK));
+                __m512i d32 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, xq);
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d32), _mm512_load_ps(dexp + c * 8), acc);
+            }
+            if (c < c1) { /* odd chunk at the end of the group */
+                __m256i w = unpack32(bits, row + c * cb);
+                __m256i xq = _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK));
+                __m256i d32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, xq);
+                __m256 part = _mm256_mul_ps(_mm256_cvtepi32_ps(d32), _mm256_load_ps(dexp + c * 8));
+                acc = _mm512_add_ps(acc, _mm512_zextps256_ps512(part)); /* upper 8 lanes add zero */
+            }
+            float sc = scale_load(sdt, t->part[1], r * ng + g);
+            int z = asym ? zeros[r * ng + g] : 1 << (bits - 1);
+            total = _mm512_fmadd_ps(acc, _mm512_set1_ps(sc), total);
+            corr += sc * (float)z * gsum[g];
+        }
+        y[r] = _mm512_reduce_add_ps(total) - corr;
+    }
+    free(gsum);
+    free(dexp);
+}
+
+AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    switch (int_bits_of(t->codec->id)) {
+    case 8: int_gemv_q8_vnni(8, t, x, y, r0, r1); break;
+    case 4: int_gemv_q8_vnni(4, t, x, y, r0, r1); break;
+    default: sq_int_gemv_q8_avx2(t, x, y, r0, r1); break;
+    }
 }
 
 /* 4-bit table codecs (nf4, fp4, mxfp4): 16-entry table held in two registers. */
@@ -191,6 +304,7 @@ AVX2 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64
             uint64_t c0 = g * gl, c1 = c0 + gl < cols ? c0 + gl : cols;
             __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
             for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
+                _mm_prefetch((const char *)(row + (i / SQ_CHUNK) * 16) + 2048, _MM_HINT_T0);
                 __m256i q = unpack32(4, row + (i / SQ_CHUNK) * 16);
                 __m128i h[2] = {_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)};
                 for (int k = 0; k < 4; k++) {
@@ -222,6 +336,7 @@ AVX2 void sq_lut8_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64
             uint64_t c0 = g * gl, c1 = c0 + gl < cols ? c0 + gl : cols;
             __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
             for (uint64_t i = c0; i < c1; i += 16) {
+                _mm_prefetch((const char *)(row + i) + 2048, _MM_HINT_T0);
                 __m128i q = _mm_loadu_si128((const __m128i *)(row + i));
                 __m256 v0 = _mm256_i32gather_ps(tab, _mm256_cvtepu8_epi32(q), 4);
                 __m256 v1 = _mm256_i32gather_ps(tab, _mm256_cvtepu8_epi32(_mm_srli_si128(q, 8)), 4);
@@ -253,6 +368,9 @@ AVX2 void sq_f16_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t
 
 #else /* not x86-64: no SIMD kernels; the dispatcher never selects these */
 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
+}
+void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
 }
 void sq_int_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {

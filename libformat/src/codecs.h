@@ -54,6 +54,7 @@ static inline float sq_rne(float v) { return nearbyintf(v); }
 /* AVX2/AVX-512 kernels (codec_*_x86.c); NULL-safe to reference when built without x86. */
 void sq_int_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
 void sq_int_gemv_avx512(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
+void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1);
 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1);
 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
 void sq_lut8_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
