@@ -70,9 +70,9 @@ static void gemv_bf16(const sq_tview *t, const float *x, float *y, uint64_t r0, 
 #undef L
 }
 
-#define FLOAT_CODEC(NAME, ID, LAYOUT, ENC, DEC, GEMV, AVX2) \
-    const sq_codec NAME = {ID, #NAME + 9, SQ_FLAG_FLOAT, 1, 0, SQ_GROUPOK_NONE, LAYOUT, NULL, ENC, NULL, {DEC, NULL, NULL}, {GEMV, AVX2, NULL}, {NULL, NULL, NULL}};
+#define FLOAT_CODEC(NAME, ID, TEXT, LAYOUT, ENC, DEC, GEMV, AVX2) \
+    const sq_codec NAME = {ID, TEXT, SQ_FLAG_FLOAT, 1, 0, SQ_GROUPOK_NONE, LAYOUT, NULL, ENC, NULL, {DEC, NULL, NULL}, {GEMV, AVX2, NULL}, {NULL, NULL, NULL}};
 
-FLOAT_CODEC(sq_codec_f32, SQ_CODEC_F32, layout_f32, enc_f32, dec_f32, gemv_f32, NULL)
-FLOAT_CODEC(sq_codec_f16, SQ_CODEC_F16, layout_f16, enc_f16, dec_f16, gemv_f16, sq_f16_gemv_avx2)
-FLOAT_CODEC(sq_codec_bf16, SQ_CODEC_BF16, layout_bf16, enc_bf16, dec_bf16, gemv_bf16, NULL)
+FLOAT_CODEC(sq_codec_f32, SQ_CODEC_F32, "f32", layout_f32, enc_f32, dec_f32, gemv_f32, NULL)
+FLOAT_CODEC(sq_codec_f16, SQ_CODEC_F16, "f16", layout_f16, enc_f16, dec_f16, gemv_f16, sq_f16_gemv_avx2)
+FLOAT_CODEC(sq_codec_bf16, SQ_CODEC_BF16, "bf16", layout_bf16, enc_bf16, dec_bf16, gemv_bf16, NULL)

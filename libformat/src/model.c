@@ -42,7 +42,18 @@ int sq_model_map_file(sq_model *m, const char *path, sq_err *err) {
         return -1;
     }
     m->files = nf;
-    nf[m->n_files] = (sq_model_file){strdup(path), map, (uint64_t)st.st_size};
+    nf[m->n_files] = (sq_model_file){strdup(path), map, (uint64_t)st.st_size, 1};
+    return (int)m->n_files++;
+}
+
+int sq_model_add_buffer(sq_model *m, const char *name, const uint8_t *data, uint64_t size, sq_err *err) {
+    sq_model_file *nf = realloc(m->files, (m->n_files + 1) * sizeof *nf);
+    if (!nf) {
+        sq_err_set(err, SQ_ENOMEM, "%s: out of memory", name);
+        return -1;
+    }
+    m->files = nf;
+    nf[m->n_files] = (sq_model_file){strdup(name), data, size, 0};
     return (int)m->n_files++;
 }
 
@@ -100,8 +111,7 @@ static float load_elem(uint32_t dt, const uint8_t *p, uint64_t i) {
 sq_status sq_model_tensor_f32(const sq_model *m, const sq_model_tensor *t, float *out, sq_err *err) {
     uint64_t n = sq_model_tensor_elems(t);
     (void)m;
-    (void)err;
-    if (!t->rope_heads) {
+    if (!t->rope_heads || n == 0) {
         for (uint64_t i = 0; i < n; i++) out[i] = load_elem(t->dtype, t->data, i);
         return SQ_OK;
     }
@@ -109,6 +119,9 @@ sq_status sq_model_tensor_f32(const sq_model *m, const sq_model_tensor *t, float
      * order puts all first halves, then all second halves:
      * new[h*hd + t*hd/2 + j] = old[h*hd + 2j + t]. */
     uint64_t rows = t->dims[0], cols = n / rows, hd = rows / t->rope_heads;
+    if (rows % t->rope_heads || hd < 2 || hd % 2)
+        return sq_err_set(err, SQ_ECORRUPT, "tensor %s: %llu rows do not split into %u heads of an even size", t->name,
+                          (unsigned long long)rows, t->rope_heads);
     for (uint64_t r = 0; r < rows; r++) {
         uint64_t h = r / hd, within = r % hd, half = within / (hd / 2), j = within % (hd / 2);
         uint64_t src = h * hd + 2 * j + half;
@@ -133,7 +146,7 @@ void sq_model_close(sq_model *m) {
         free(m->tensors[i].src_name);
     }
     for (uint32_t i = 0; i < m->n_files; i++) {
-        if (m->files[i].map) munmap((void *)m->files[i].map, (size_t)m->files[i].size);
+        if (m->files[i].map && m->files[i].mapped) munmap((void *)m->files[i].map, (size_t)m->files[i].size);
         free(m->files[i].path);
     }
     free(m->tensors);
@@ -149,13 +162,19 @@ static int has_suffix(const char *s, const char *suf) {
     return a >= b && !strcmp(s + a - b, suf);
 }
 
-sq_model *sq_model_open(const char *path, sq_err *err) {
+sq_model *sq_model_new(const char *path, sq_err *err) {
     sq_model *m = calloc(1, sizeof *m);
     if (!m || !(m->path = strdup(path))) {
         free(m);
         sq_err_set(err, SQ_ENOMEM, "%s: out of memory", path);
         return NULL;
     }
+    return m;
+}
+
+sq_model *sq_model_open(const char *path, sq_err *err) {
+    sq_model *m = sq_model_new(path, err);
+    if (!m) return NULL;
     struct stat st;
     sq_status s;
     if (stat(path, &st) != 0) {

@@ -135,7 +135,12 @@ static int canon(const char *g, char *out, size_t n, int *rope) {
 sq_status sq_model_open_gguf(sq_model *m, const char *path, sq_err *err) {
     int fi = sq_model_map_file(m, path, err);
     if (fi < 0) return err ? err->status : SQ_EIO;
-    const sq_model_file *f = &m->files[0];
+    return sq_model_parse_gguf(m, fi, err);
+}
+
+sq_status sq_model_parse_gguf(sq_model *m, int fi, sq_err *err) {
+    const sq_model_file *f = &m->files[fi];
+    const char *path = f->path;
     rd r = {f->map, 0, f->size, path, err, 0};
     if (f->size < 4 || memcmp(f->map, "GGUF", 4))
         return sq_err_set(err, SQ_ECORRUPT, "%s: not a GGUF file (magic at byte 0 is not \"GGUF\")", path);
@@ -228,8 +233,16 @@ sq_status sq_model_open_gguf(sq_model *m, const char *path, sq_err *err) {
         char cn[300];
         int rope;
         canon(ti[i].name, cn, sizeof cn, &rope);
-        s = sq_model_add_tensor(m, cn, ti[i].name, dt, ti[i].nd, ti[i].dims, f->map + start, bytes, 0, err);
-        if (!s && rope) m->tensors[m->n_tensors - 1].rope_heads = rope == 1 ? kv.heads : kv.heads_kv;
+        s = sq_model_add_tensor(m, cn, ti[i].name, dt, ti[i].nd, ti[i].dims, f->map + start, bytes, fi, err);
+        if (!s && rope) {
+            uint32_t h = rope == 1 ? kv.heads : kv.heads_kv;
+            uint64_t rows = ti[i].dims[0];
+            if (ti[i].nd != 2 || rows % h || (rows / h) < 2 || (rows / h) % 2)
+                s = sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s: %llu rows do not split into %u rotary heads of an even size",
+                               path, ti[i].name, (unsigned long long)rows, h);
+            else
+                m->tensors[m->n_tensors - 1].rope_heads = h;
+        }
     }
     free(ti);
     if (s) return s;

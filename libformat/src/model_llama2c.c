@@ -11,16 +11,16 @@
 #include "bytes.h"
 #include "squish/model.h"
 
-static sq_status add(sq_model *m, const char *name, const char *src, uint64_t rows, uint64_t cols, uint64_t *off,
+static sq_status add(sq_model *m, int fi, const char *name, const char *src, uint64_t rows, uint64_t cols, uint64_t *off,
                      uint32_t rope_heads, sq_err *err) {
-    const sq_model_file *f = &m->files[0];
+    const sq_model_file *f = &m->files[fi];
     uint64_t bytes = rows * cols * 4;
     if (*off + bytes > f->size)
         return sq_err_set(err, SQ_ECORRUPT, "%s: truncated: %s needs bytes [%llu, %llu) but the file has %llu", f->path, src,
                           (unsigned long long)*off, (unsigned long long)(*off + bytes), (unsigned long long)f->size);
     uint64_t dims[2] = {rows, cols};
     sq_status s = sq_model_add_tensor(m, name, src, SQ_DT_F32, cols == 1 ? 1 : 2, cols == 1 ? &dims[0] : dims,
-                                      f->map + *off, bytes, 0, err);
+                                      f->map + *off, bytes, fi, err);
     if (s) return s;
     m->tensors[m->n_tensors - 1].rope_heads = rope_heads;
     *off += bytes;
@@ -30,7 +30,30 @@ static sq_status add(sq_model *m, const char *name, const char *src, uint64_t ro
 sq_status sq_model_open_llama2c(sq_model *m, const char *path, sq_err *err) {
     int fi = sq_model_map_file(m, path, err);
     if (fi < 0) return err ? err->status : SQ_EIO;
-    const sq_model_file *f = &m->files[0];
+    sq_status s = sq_model_parse_llama2c(m, fi, err);
+    if (s) return s;
+    /* tokenizer beside the checkpoint: tok<vocab>.bin or tokenizer.bin */
+    char *dcopy = strdup(path);
+    if (dcopy) {
+        const char *dir = dirname(dcopy);
+        char cand[2][64];
+        snprintf(cand[0], sizeof cand[0], "tok%u.bin", m->info.vocab_size);
+        snprintf(cand[1], sizeof cand[1], "tokenizer.bin");
+        for (int i = 0; i < 2 && !m->tokenizer_path; i++) {
+            char *tp = malloc(strlen(dir) + 80);
+            if (!tp) break;
+            sprintf(tp, "%s/%s", dir, cand[i]);
+            if (access(tp, F_OK) == 0) m->tokenizer_path = tp;
+            else free(tp);
+        }
+        free(dcopy);
+    }
+    return SQ_OK;
+}
+
+sq_status sq_model_parse_llama2c(sq_model *m, int fi, sq_err *err) {
+    const sq_model_file *f = &m->files[fi];
+    const char *path = f->path;
     if (f->size < 28)
         return sq_err_set(err, SQ_ECORRUPT, "%s: not a llama2.c checkpoint: %llu bytes, the header needs 28", path,
                           (unsigned long long)f->size);
@@ -65,7 +88,7 @@ sq_status sq_model_open_llama2c(sq_model *m, const char *path, sq_err *err) {
 
     uint64_t off = 28;
     char name[128], src[64];
-    sq_status s = add(m, "model.embed_tokens.weight", "token_embedding_table", (uint64_t)vocab, dim, &off, 0, err);
+    sq_status s = add(m, fi, "model.embed_tokens.weight", "token_embedding_table", (uint64_t)vocab, dim, &off, 0, err);
     /* per-layer arrays are stored all layers of one kind at a time */
     struct { const char *fmt; const char *src; uint64_t rows, cols; int rope; } kinds[] = {
         {"model.layers.%llu.input_layernorm.weight", "rms_att_weight", dim, 1, 0},
@@ -83,34 +106,18 @@ sq_status sq_model_open_llama2c(sq_model *m, const char *path, sq_err *err) {
             snprintf(name, sizeof name, kinds[k].fmt, (unsigned long long)l);
             snprintf(src, sizeof src, "%s[%llu]", kinds[k].src, (unsigned long long)l);
             uint32_t rh = kinds[k].rope == 1 ? (uint32_t)nh : kinds[k].rope == 2 ? (uint32_t)nkv : 0;
-            s = add(m, name, src, kinds[k].rows, kinds[k].cols, &off, rh, err);
+            s = add(m, fi, name, src, kinds[k].rows, kinds[k].cols, &off, rh, err);
         }
-    if (!s) s = add(m, "model.norm.weight", "rms_final_weight", dim, 1, &off, 0, err);
+    if (!s) s = add(m, fi, "model.norm.weight", "rms_final_weight", dim, 1, &off, 0, err);
     if (s) return s;
     uint64_t freq = seq * hd; /* freq_cis_real + freq_cis_imag: 2 * seq * hd/2 floats */
     if (off + freq * 4 > f->size)
         return sq_err_set(err, SQ_ECORRUPT, "%s: truncated in the rotary tables at byte %llu", path, (unsigned long long)off);
     off += freq * 4;
-    if (!shared && (s = add(m, "lm_head.weight", "wcls", (uint64_t)vocab, dim, &off, 0, err))) return s;
+    if (!shared && (s = add(m, fi, "lm_head.weight", "wcls", (uint64_t)vocab, dim, &off, 0, err))) return s;
     if (off != f->size)
         return sq_err_set(err, SQ_ECORRUPT, "%s: %llu unexpected bytes after the last array (at byte %llu)", path,
                           (unsigned long long)(f->size - off), (unsigned long long)off);
-    /* tokenizer beside the checkpoint: tokenizer.bin or tok<vocab>.bin */
-    char *dcopy = strdup(path);
-    if (dcopy) {
-        const char *dir = dirname(dcopy);
-        char cand[2][64];
-        snprintf(cand[0], sizeof cand[0], "tok%lld.bin", (long long)vocab);
-        snprintf(cand[1], sizeof cand[1], "tokenizer.bin");
-        for (int i = 0; i < 2 && !m->tokenizer_path; i++) {
-            char *tp = malloc(strlen(dir) + 80);
-            if (!tp) break;
-            sprintf(tp, "%s/%s", dir, cand[i]);
-            if (access(tp, F_OK) == 0) m->tokenizer_path = tp;
-            else free(tp);
-        }
-        free(dcopy);
-    }
     char cfg[1024];
     snprintf(cfg, sizeof cfg,
              "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"llama\", \"hidden_size\": %llu, "

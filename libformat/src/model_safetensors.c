@@ -27,7 +27,7 @@ static uint32_t st_dtype(const char *s) {
     return SQ_DT_INVALID;
 }
 
-static sq_status parse_shard(sq_model *m, int fi, sq_err *err) {
+sq_status sq_model_parse_safetensors(sq_model *m, int fi, sq_err *err) {
     const sq_model_file *f = &m->files[fi];
     const char *p = f->path;
     if (f->size < 8)
@@ -104,12 +104,22 @@ static sq_status read_config(sq_model *m, const char *dir, sq_err *err) {
     char *path = join(dir, "config.json"), *text = NULL;
     if (!path) return sq_err_set(err, SQ_ENOMEM, "out of memory");
     size_t len;
-    json_object *o = NULL;
     sq_status s = sq_read_text(path, MAX_CONFIG, &text, &len, err);
-    if (!s) s = sq_json_parse_object(path, text, len, &o, err);
-    if (s) goto out;
-    m->config_json = text;
-    text = NULL;
+    if (!s) s = sq_model_parse_config(m, path, text, len, err);
+    free(text);
+    free(path);
+    return s;
+}
+
+sq_status sq_model_parse_config(sq_model *m, const char *path, const char *text, size_t len, sq_err *err) {
+    json_object *o = NULL;
+    sq_status s = sq_json_parse_object(path, text, len, &o, err);
+    if (s) return s;
+    free(m->config_json);
+    m->config_json = malloc(len + 1);
+    if (!m->config_json) { json_object_put(o); return sq_err_set(err, SQ_ENOMEM, "out of memory"); }
+    memcpy(m->config_json, text, len);
+    m->config_json[len] = 0;
     sq_model_info *in = &m->info;
     const char *mt = sq_json_str(o, "model_type");
     in->arch = sq_arch_from_name(mt);
@@ -140,8 +150,6 @@ static sq_status read_config(sq_model *m, const char *dir, sq_err *err) {
     sq_json_u32(o, "max_position_embeddings", &m->max_seq);
 out:
     json_object_put(o);
-    free(text);
-    free(path);
     return s;
 }
 
@@ -183,7 +191,7 @@ sq_status sq_model_open_hf(sq_model *m, const char *dir, sq_err *err) {
                     goto out;
                 }
                 int fi = sq_model_map_file(m, sp, err);
-                if (fi < 0 || parse_shard(m, fi, err)) {
+                if (fi < 0 || sq_model_parse_safetensors(m, fi, err)) {
                     s = err ? err->status : SQ_EIO;
                     free(sp);
                     goto out;
@@ -205,7 +213,7 @@ sq_status sq_model_open_hf(sq_model *m, const char *dir, sq_err *err) {
     } else if (access(single, F_OK) == 0) {
         int fi = sq_model_map_file(m, single, err);
         if (fi < 0) { s = err ? err->status : SQ_EIO; goto out; }
-        if ((s = parse_shard(m, fi, err))) goto out;
+        if ((s = sq_model_parse_safetensors(m, fi, err))) goto out;
     } else {
         s = sq_err_set(err, SQ_EIO, "%s: no model.safetensors or model.safetensors.index.json", dir);
         goto out;

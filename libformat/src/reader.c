@@ -455,14 +455,22 @@ static sq_status parse_appendix(sq_file *f, sq_err *err) {
     return SQ_OK;
 }
 
-sq_file *sq_open(const char *path, sq_err *err) {
+static sq_file *open_common(const char *path, const void *data, size_t len, sq_err *err) {
     sq_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
         free(f);
         sq_err_set(err, SQ_ENOMEM, "%s: out of memory", path);
         return NULL;
     }
-    sq_status st = !strcmp(path, "-") ? load_stdin(f, err) : load_file(f, err);
+    sq_status st;
+    if (data) {
+        f->map = malloc(len ? len : 1);
+        f->size = len;
+        st = f->map ? SQ_OK : sq_err_set(err, SQ_ENOMEM, "%s: out of memory", path);
+        if (f->map) memcpy(f->map, data, len);
+    } else {
+        st = !strcmp(path, "-") ? load_stdin(f, err) : load_file(f, err);
+    }
     if (!st) st = parse_header(f, err);
     if (!st) st = parse_index(f, err);
     if (!st) st = parse_appendix(f, err);
@@ -471,6 +479,13 @@ sq_file *sq_open(const char *path, sq_err *err) {
         return NULL;
     }
     return f;
+}
+
+sq_file *sq_open(const char *path, sq_err *err) { return open_common(path, NULL, 0, err); }
+
+sq_file *sq_open_mem(const char *name, const void *data, size_t len, sq_err *err) {
+    static const uint8_t empty;
+    return open_common(name, data ? data : &empty, len, err);
 }
 
 /* Decompresses or maps a blob; verifies the checksum first. */

@@ -150,6 +150,8 @@ typedef struct sq_file sq_file;
  * and index checksums. Part checksums are checked on sq_part_read or by
  * sq_verify. path "-" reads standard input into memory. */
 sq_file *sq_open(const char *path, sq_err *err);
+/* Same, over a copy of a buffer; name is used in messages. */
+sq_file *sq_open_mem(const char *name, const void *data, size_t len, sq_err *err);
 void sq_close(sq_file *f);
 
 const char *sq_file_path(const sq_file *f);

@@ -35,6 +35,7 @@ typedef struct sq_model_file {
     char *path;
     const uint8_t *map;
     uint64_t size;
+    int mapped; /* 0: a caller's buffer (sq_model_add_buffer), not unmapped on close */
 } sq_model_file;
 
 typedef struct sq_model {
@@ -62,6 +63,15 @@ sq_status sq_model_tensor_f32(const sq_model *m, const sq_model_tensor *t, float
 void sq_model_release(const sq_model *m, const sq_model_tensor *t);
 /* SHA-256 of a whole file (hex, 65 bytes). */
 sq_status sq_sha256_file(const char *path, char hex[65], sq_err *err);
+
+/* Parsers over one registered file, exposed for tests and fuzz targets
+ * (sq_model_open calls them). fi is an index into m->files. */
+sq_model *sq_model_new(const char *path, sq_err *err);
+int sq_model_add_buffer(sq_model *m, const char *name, const uint8_t *data, uint64_t size, sq_err *err);
+sq_status sq_model_parse_safetensors(sq_model *m, int fi, sq_err *err);
+sq_status sq_model_parse_config(sq_model *m, const char *name, const char *text, size_t len, sq_err *err);
+sq_status sq_model_parse_llama2c(sq_model *m, int fi, sq_err *err);
+sq_status sq_model_parse_gguf(sq_model *m, int fi, sq_err *err);
 
 /* Internal constructors (one per format). */
 sq_status sq_model_open_hf(sq_model *m, const char *dir, sq_err *err);

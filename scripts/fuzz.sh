@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang (ASan + UBSan) and runs each for a
+# bounded time from seed corpora made of testdata. Any crash, leak, timeout
+# or sanitizer report is a finding: it is copied to build-fuzz/findings/ and
+# the script fails. Add each fixed finding to tests/fuzz/regressions/<target>/.
+# usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 30)
+set -euo pipefail
+. "$(dirname "$0")/deps.sh"
+squish_install_deps
+SECS=${1:-30}
+B=$SQUISH_ROOT/build-fuzz
+CC=clang cmake -S "$SQUISH_ROOT" -B "$B" -DSQUISH_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$B" -j "$(nproc)" --target fuzz_squizd fuzz_safetensors fuzz_gguf fuzz_llama2c fuzz_config fuzz_codecs >/dev/null
+SH=$SQUISH_ROOT/../shared
+T=$SQUISH_ROOT/testdata
+seed() { # seed TARGET FILES...
+  local d=$B/corpus/$1; shift
+  mkdir -p "$d"
+  for f in "$@"; do [ -f "$f" ] && cp "$f" "$d/" || true; done
+  cp "$SQUISH_ROOT/tests/fuzz/regressions/$(basename "$d")"/* "$d/" 2>/dev/null || true
+}
+rm -rf "$B/corpus" "$B/findings"
+mkdir -p "$B/findings"
+seed squizd "$T/toy.squizd"
+seed safetensors "$T/tiny-llama/model-00001-of-00002.safetensors"
+seed gguf "$SQUISH_ROOT"/tests/fuzz/seeds/gguf/*
+seed llama2c "$SH/models/stories260K/stories260K.bin"
+seed config "$T/tiny-llama/config.json" "$SH/models/squish-lm-34m/config.json" "$SH/models/stories260K/hf/config.json"
+seed codecs "$SQUISH_ROOT"/tests/fuzz/seeds/codecs/*
+status=0
+printf '%-12s %12s %9s\n' TARGET EXECUTIONS FINDINGS
+for t in squizd safetensors gguf llama2c config codecs; do
+  log=$B/fuzz-$t.log
+  mkdir -p "$B/findings/$t"
+  set +e
+  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 "$B/tests/fuzz_$t" "$B/corpus/$t" \
+    -max_total_time="$SECS" -max_len=1048576 -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
+    -artifact_prefix="$B/findings/$t/" >"$log" 2>&1
+  rc=$?
+  set -e
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
+  n=$(ls "$B/findings/$t" | wc -l)
+  printf '%-12s %12s %9s\n' "$t" "${execs:-0}" "$n"
+  if [ "$rc" -ne 0 ] || [ "$n" -ne 0 ]; then status=1; tail -30 "$log" >&2; fi
+done
+exit $status
