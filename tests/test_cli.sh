@@ -127,6 +127,12 @@ elif [ -d "$SH/models" ]; then
   "$Q" "$M" -o "$T/int.squizd" --scheme int4 -T 1 -q & pid=$!
   sleep 0.3; kill -INT $pid; wait $pid; rc=$?
   if [ $rc -ne 0 ] && [ ! -e "$T/int.squizd" ] && ! ls "$T" | grep -q squish-tmp; then ok; else bad "SIGINT left output (rc $rc)"; fi
+  # SIGKILL cannot be caught: the temporary file stays, named after the dead process, and the next run removes it
+  "$Q" "$M" -o "$T/kill.squizd" --scheme int4 -T 1 -q & pid=$!
+  sleep 0.3; kill -KILL $pid; wait $pid 2>/dev/null
+  left=$(ls "$T" | grep -c "kill.squizd.squish-tmp-$pid-")
+  [ "$left" = 1 ] && [ ! -e "$T/kill.squizd" ] && ok || bad "after SIGKILL: $left temporary files, output exists: $([ -e "$T/kill.squizd" ] && echo yes)"
+  "$Q" "$TINY" -o "$T/kill.squizd" --scheme int4 -q && ! ls "$T" | grep -q squish-tmp && ok || bad "stale temporary file not removed by the next run"
   # every scheme, with the bound its precision predicts (minimum per-tensor cosine similarity)
   while read -r scheme mincos; do
     if "$Q" "$M" -o "$T/m.squizd" --scheme "$scheme" -q && "$V" -q --reference "$M" --min-cosine "$mincos" "$T/m.squizd" >/dev/null 2>"$T/err"; then ok; else bad "34M $scheme (min cosine $mincos): $(tail -2 "$T/err")"; fi
