@@ -200,7 +200,8 @@ END_TEST
 /* Integer-activation kernels: every path equals the portable reference up to
  * float summation order, and the reference is the exact GEMV of the rounded x. */
 START_TEST(q8_kernels) {
-    const char *schemes[] = {"int8:pc:sym", "int8:g32:asym", "int4:g128:asym", "int4:g32:sym", "int3:g64:asym", "int2:pc:sym", NULL};
+    const char *schemes[] = {"int8:pc:sym", "int8:g32:asym", "int4:g128:asym", "int4:g32:sym", "int3:g64:asym", "int2:pc:sym",
+                             "mxfp4", "fp4_e2m1", "fp4_e2m1:pt", "fp4_e2m1:g128:s32", NULL};
     const uint64_t shapes[][2] = {{19, 256}, {5, 200}, {2, 33}};
     for (int s = 0; schemes[s]; s++)
         for (int k = 0; k < 3; k++) {
@@ -208,6 +209,7 @@ START_TEST(q8_kernels) {
             const sq_codec *c;
             uint32_t p[SQ_NPARAMS];
             ck_assert_int_eq(sq_scheme_parse(schemes[s], &c, p, NULL), 0);
+            ck_assert_ptr_nonnull(c->gemv_q8[SQ_ISA_PORTABLE]);
             float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 1);
             sq_encoded e;
             ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 1, &e, NULL), 0);

@@ -77,7 +77,7 @@ static int layout_lut(const sq_codec *c, const uint32_t *p, uint64_t rows, uint6
 /* Scale of group g of row r, as the decoder sees it. */
 static inline float group_scale(lut_desc d, const sq_tview *t, uint64_t r, uint64_t ng, uint64_t g) {
     uint64_t i = r * ng + g;
-    if (d.kind == K_MX) return ldexpf(1.0f, (int)((const uint8_t *)t->part[1])[i] - 127);
+    if (d.kind == K_MX) return sq_pow2f((int)((const uint8_t *)t->part[1])[i] - 127);
     if (d.kind == K_FP) {
         if (t->params[SQ_P_GROUP] == SQ_GROUP_TENSOR) i = 0;
         return sq_scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[1], i);
@@ -221,8 +221,33 @@ static void gemv_lut(const sq_tview *t, const float *x, float *y, uint64_t r0, u
     }
 }
 
+/* E2M1 values times 2 are small integers, so FP4 codecs have an exact
+ * integer-activation GEMV: w = E2M1x2[q] * (scale / 2). */
+const int8_t sq_e2m1_x2[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+static void gemv_q8_fp4(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    lut_desc d = desc_of(t->codec->id);
+    const uint64_t cols = t->cols, gl = group_len(d, t->params, cols), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 4);
+    for (uint64_t r = r0; r < r1; r++) {
+        float total = 0;
+        uint8_t q[SQ_CHUNK];
+        for (uint64_t g = 0; g < ng; g++) {
+            uint64_t c0 = g * gl, c1 = c0 + gl < cols ? c0 + gl : cols;
+            float acc = 0;
+            for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
+                sq_unpack_chunk(4, (const uint8_t *)t->part[0] + r * rb + (i / SQ_CHUNK) * 16, q);
+                int32_t dot = 0;
+                for (int k = 0; k < SQ_CHUNK; k++) dot += sq_e2m1_x2[q[k]] * x->q[i + (uint64_t)k];
+                acc += x->d[i / SQ_CHUNK] * (float)dot;
+            }
+            total += group_scale(d, t, r, ng, g) * 0.5f * acc;
+        }
+        y[r] = total;
+    }
+}
+
 /* Per-codec entry points (the traits table wants plain function pointers). */
-#define LUT_CODEC(VAR, ID, NAME, FLAG, GROUP, GROUPOK, FIN, AVX2)                                                   \
+#define LUT_CODEC(VAR, ID, NAME, FLAG, GROUP, GROUPOK, FIN, AVX2, Q8, Q8AVX2)                                                   \
     static int layout_##VAR(const uint32_t *p, uint64_t r, uint64_t c, sq_part_spec *o) {                      \
         return layout_lut(&sq_codec_##VAR, p, r, c, o);                                                         \
     }                                                                                                          \
@@ -235,23 +260,23 @@ static void gemv_lut(const sq_tview *t, const float *x, float *y, uint64_t r0, u
         encode_lut(&sq_codec_##VAR, p, w, cols, r0, r1, parts);                                                 \
     }                                                                                                          \
     const sq_codec sq_codec_##VAR = {ID, NAME, FLAG, 0, GROUP, GROUPOK, layout_##VAR, prepare_##VAR, enc_##VAR,  \
-                                     FIN, {decode_lut, NULL, NULL}, {gemv_lut, AVX2, NULL}, {NULL, NULL, NULL}};
+                                     FIN, {decode_lut, NULL, NULL}, {gemv_lut, AVX2, NULL}, {Q8, Q8AVX2, NULL}};
 
 #define G_NF4 (SQ_GROUPOK_32 | SQ_GROUPOK_64 | SQ_GROUPOK_128 | SQ_GROUPOK_256)
 #define G_FP (SQ_GROUPOK_ROW | SQ_GROUPOK_TENSOR | SQ_GROUPOK_32 | SQ_GROUPOK_64 | SQ_GROUPOK_128 | SQ_GROUPOK_256)
 #define G_MX SQ_GROUPOK_32
 
-LUT_CODEC(nf4, SQ_CODEC_NF4, "nf4", SQ_FLAG_NF4, 64, G_NF4, finalize_nf4, sq_lut4_gemv_avx2)
-LUT_CODEC(fp8_e4m3, SQ_CODEC_FP8_E4M3, "fp8_e4m3", SQ_FLAG_FP8, SQ_GROUP_ROW, G_FP, NULL, sq_lut8_gemv_avx2)
-LUT_CODEC(fp8_e5m2, SQ_CODEC_FP8_E5M2, "fp8_e5m2", SQ_FLAG_FP8, SQ_GROUP_ROW, G_FP, NULL, sq_lut8_gemv_avx2)
-LUT_CODEC(fp6_e3m2, SQ_CODEC_FP6_E3M2, "fp6_e3m2", SQ_FLAG_FP6, 128, G_FP, NULL, NULL)
-LUT_CODEC(fp6_e2m3, SQ_CODEC_FP6_E2M3, "fp6_e2m3", SQ_FLAG_FP6, 128, G_FP, NULL, NULL)
-LUT_CODEC(fp4_e2m1, SQ_CODEC_FP4_E2M1, "fp4_e2m1", SQ_FLAG_FP4, 32, G_FP, NULL, sq_lut4_gemv_avx2)
-LUT_CODEC(mxfp8_e4m3, SQ_CODEC_MXFP8_E4M3, "mxfp8_e4m3", SQ_FLAG_MXFP8, 32, G_MX, NULL, sq_lut8_gemv_avx2)
-LUT_CODEC(mxfp8_e5m2, SQ_CODEC_MXFP8_E5M2, "mxfp8_e5m2", SQ_FLAG_MXFP8, 32, G_MX, NULL, sq_lut8_gemv_avx2)
-LUT_CODEC(mxfp6_e3m2, SQ_CODEC_MXFP6_E3M2, "mxfp6_e3m2", SQ_FLAG_MXFP6, 32, G_MX, NULL, NULL)
-LUT_CODEC(mxfp6_e2m3, SQ_CODEC_MXFP6_E2M3, "mxfp6_e2m3", SQ_FLAG_MXFP6, 32, G_MX, NULL, NULL)
-LUT_CODEC(mxfp4, SQ_CODEC_MXFP4, "mxfp4", SQ_FLAG_MXFP4, 32, G_MX, NULL, sq_lut4_gemv_avx2)
+LUT_CODEC(nf4, SQ_CODEC_NF4, "nf4", SQ_FLAG_NF4, 64, G_NF4, finalize_nf4, sq_lut4_gemv_avx2, NULL, NULL)
+LUT_CODEC(fp8_e4m3, SQ_CODEC_FP8_E4M3, "fp8_e4m3", SQ_FLAG_FP8, SQ_GROUP_ROW, G_FP, NULL, sq_lut8_gemv_avx2, NULL, NULL)
+LUT_CODEC(fp8_e5m2, SQ_CODEC_FP8_E5M2, "fp8_e5m2", SQ_FLAG_FP8, SQ_GROUP_ROW, G_FP, NULL, sq_lut8_gemv_avx2, NULL, NULL)
+LUT_CODEC(fp6_e3m2, SQ_CODEC_FP6_E3M2, "fp6_e3m2", SQ_FLAG_FP6, 128, G_FP, NULL, NULL, NULL, NULL)
+LUT_CODEC(fp6_e2m3, SQ_CODEC_FP6_E2M3, "fp6_e2m3", SQ_FLAG_FP6, 128, G_FP, NULL, NULL, NULL, NULL)
+LUT_CODEC(fp4_e2m1, SQ_CODEC_FP4_E2M1, "fp4_e2m1", SQ_FLAG_FP4, 32, G_FP, NULL, sq_lut4_gemv_avx2, gemv_q8_fp4, sq_fp4_gemv_q8_avx2)
+LUT_CODEC(mxfp8_e4m3, SQ_CODEC_MXFP8_E4M3, "mxfp8_e4m3", SQ_FLAG_MXFP8, 32, G_MX, NULL, sq_lut8_gemv_avx2, NULL, NULL)
+LUT_CODEC(mxfp8_e5m2, SQ_CODEC_MXFP8_E5M2, "mxfp8_e5m2", SQ_FLAG_MXFP8, 32, G_MX, NULL, sq_lut8_gemv_avx2, NULL, NULL)
+LUT_CODEC(mxfp6_e3m2, SQ_CODEC_MXFP6_E3M2, "mxfp6_e3m2", SQ_FLAG_MXFP6, 32, G_MX, NULL, NULL, NULL, NULL)
+LUT_CODEC(mxfp6_e2m3, SQ_CODEC_MXFP6_E2M3, "mxfp6_e2m3", SQ_FLAG_MXFP6, 32, G_MX, NULL, NULL, NULL, NULL)
+LUT_CODEC(mxfp4, SQ_CODEC_MXFP4, "mxfp4", SQ_FLAG_MXFP4, 32, G_MX, NULL, sq_lut4_gemv_avx2, gemv_q8_fp4, sq_fp4_gemv_q8_avx2)
 
 /* Shared with the x86 kernels: value table and per-group scale. */
 const float *sq_lut_table(const sq_codec *c) { return table_of(desc_of(c->id)); }

@@ -323,6 +323,40 @@ AVX2 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64
     free(x);
 }
 
+/* FP4 (mxfp4, fp4_e2m1) with int8 activations: vpshufb maps codes to
+ * 2 x E2M1 as signed bytes, then the signed-by-signed maddubs trick. */
+AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    const uint64_t cols = t->cols, gl = sq_lut_group_len(t), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 4);
+    const int mx = t->codec->id == SQ_CODEC_MXFP4, pt = !mx && t->params[SQ_P_GROUP] == SQ_GROUP_TENSOR;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)sq_e2m1_x2));
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)t->part[0] + r * rb;
+        /* two accumulators (even/odd chunks) hide the FMA latency; each chunk's
+         * factor is (activation scale) x (half the group scale) */
+        __m256 tot0 = _mm256_setzero_ps(), tot1 = _mm256_setzero_ps();
+        for (uint64_t g = 0; g < ng; g++) {
+            uint64_t c0 = g * gl, c1 = c0 + gl < cols ? c0 + gl : cols;
+            /* half the group scale: 2^(e-128) for MX (E8M0 code e), else the stored scale / 2 */
+            float hs = mx ? sq_pow2f((int)((const uint8_t *)t->part[1])[r * ng + g] - 128)
+                          : 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + g);
+            for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
+                uint64_t c = i / SQ_CHUNK;
+                _mm_prefetch((const char *)(row + c * 16) + 2048, _MM_HINT_T0);
+                __m256i w = _mm256_shuffle_epi8(tab, unpack32(4, row + c * 16));
+                __m256i xq = _mm256_load_si256((const __m256i *)(x->q + i));
+                __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xq, w));
+                __m256 d = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones16));
+                __m256 f = _mm256_set1_ps(x->d[c] * hs);
+                if (c & 1) tot1 = _mm256_fmadd_ps(d, f, tot1);
+                else tot0 = _mm256_fmadd_ps(d, f, tot0);
+            }
+        }
+        y[r] = hsum256(_mm256_add_ps(tot0, tot1));
+    }
+}
+
 /* 8-bit table codecs (fp8, mxfp8): gather from the 256-entry table. */
 AVX2 void sq_lut8_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_t r0, uint64_t r1) {
     const float *tab = sq_lut_table(t->codec);
@@ -381,6 +415,9 @@ void sq_int_gemv_avx512(const sq_tview *t, const float *x, float *y, uint64_t r0
 }
 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
     sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
+}
+void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
 }
 void sq_lut8_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
     sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);

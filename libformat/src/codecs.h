@@ -48,6 +48,12 @@ static inline uint64_t sq_ngroups(const uint32_t *p, uint64_t cols) {
     return (cols + g - 1) / g;
 }
 
+/* 2^e as a float for e in [-149, 127], exactly, without libm. */
+static inline float sq_pow2f(int e) {
+    if (e >= -126) return sq_bits_f32((uint32_t)(e + 127) << 23);
+    return sq_bits_f32(1u << (e + 149));
+}
+
 /* Round half to even, as a float (for codes; inputs are bounded). */
 static inline float sq_rne(float v) { return nearbyintf(v); }
 
@@ -61,6 +67,9 @@ void sq_lut8_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0,
 void sq_f16_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
 
 
+
+extern const int8_t sq_e2m1_x2[16];
+void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1);
 
 /* Value table and group scales of the table-driven codecs (codec_lut.c). */
 const float *sq_lut_table(const sq_codec *c);
