@@ -81,7 +81,9 @@ int sq_json_f32(json_object *o, const char *key, float *v) {
     json_object *x;
     if (!json_object_object_get_ex(o, key, &x)) return 0;
     if (!json_object_is_type(x, json_type_double) && !json_object_is_type(x, json_type_int)) return 0;
-    *v = (float)json_object_get_double(x);
+    double d = json_object_get_double(x);
+    if (!(d >= -3.0e38 && d <= 3.0e38)) return 0; /* out of float range (or NaN): treat as absent */
+    *v = (float)d;
     return 1;
 }
 

@@ -57,6 +57,11 @@ typedef struct kvs {
     float rope, eps;
 } kvs;
 
+/* Numeric GGUF values arrive as double; out-of-range ones become 0 (then
+ * rejected by the checks below) rather than undefined conversions. */
+static uint32_t to_u32(double v) { return v >= 0 && v <= 4294967295.0 ? (uint32_t)v : 0; }
+static float to_f32(double v) { return v >= -3.0e38 && v <= 3.0e38 ? (float)v : 0.0f; }
+
 static int key_is(const char *k, uint64_t n, const char *want) { return strlen(want) == n && !memcmp(k, want, n); }
 
 static double num_value(rd *r, uint32_t t) {
@@ -171,21 +176,21 @@ sq_status sq_model_parse_gguf(sq_model *m, int fi, sq_err *err) {
             uint64_t sl = get64(f->map + vpos);
             snprintf(arch, sizeof arch, "%.*s", (int)(sl < 63 ? sl : 63), (const char *)f->map + vpos + 8);
         }
-        if (key_is(k, kl, "general.alignment")) kv.alignment = (uint32_t)num;
+        if (key_is(k, kl, "general.alignment")) kv.alignment = to_u32(num);
         if (key_is(k, kl, "tokenizer.ggml.tokens")) kv.vocab = (uint32_t)alen;
         /* "<arch>.<field>" keys */
         size_t al = strlen(arch);
         if (kl > al + 1 && !memcmp(k, arch, al) && k[al] == '.') {
             const char *sub = k + al + 1;
             uint64_t sl = kl - al - 1;
-            if (key_is(sub, sl, "block_count")) kv.block_count = (uint32_t)num;
-            if (key_is(sub, sl, "embedding_length")) kv.emb = (uint32_t)num;
-            if (key_is(sub, sl, "attention.head_count")) kv.heads = (uint32_t)num;
-            if (key_is(sub, sl, "attention.head_count_kv")) kv.heads_kv = (uint32_t)num;
-            if (key_is(sub, sl, "feed_forward_length")) kv.ffn = (uint32_t)num;
-            if (key_is(sub, sl, "context_length")) kv.ctx = (uint32_t)num;
-            if (key_is(sub, sl, "rope.freq_base")) kv.rope = (float)num;
-            if (key_is(sub, sl, "attention.layer_norm_rms_epsilon")) kv.eps = (float)num;
+            if (key_is(sub, sl, "block_count")) kv.block_count = to_u32(num);
+            if (key_is(sub, sl, "embedding_length")) kv.emb = to_u32(num);
+            if (key_is(sub, sl, "attention.head_count")) kv.heads = to_u32(num);
+            if (key_is(sub, sl, "attention.head_count_kv")) kv.heads_kv = to_u32(num);
+            if (key_is(sub, sl, "feed_forward_length")) kv.ffn = to_u32(num);
+            if (key_is(sub, sl, "context_length")) kv.ctx = to_u32(num);
+            if (key_is(sub, sl, "rope.freq_base")) kv.rope = to_f32(num);
+            if (key_is(sub, sl, "attention.layer_norm_rms_epsilon")) kv.eps = to_f32(num);
         }
     }
     if (r.bad) return err ? err->status : SQ_ECORRUPT;
