@@ -64,6 +64,19 @@ static uint8_t *toy(size_t *len) {
 }
 
 /* ---------- round trip ---------- */
+/* Three f32 tensors "tensor.0..2"; zstd requested on every other one. */
+static void write_three(sq_writer *w, float data[3][300], uint64_t shapes[3][2]) {
+    sq_err err;
+    for (int t = 0; t < 3; t++) {
+        char name[32];
+        snprintf(name, sizeof name, "tensor.%d", t);
+        ck_assert_int_eq(sq_writer_begin_tensor(w, name, 2, shapes[t], SQ_DT_F32, SQ_CODEC_F32, NULL, &err), 0);
+        ck_assert_int_eq(sq_writer_add_part(w, "data", SQ_DT_F32, 2, shapes[t], data[t], sizeof data[t],
+                                            t % 2 ? SQ_COMP_ZSTD : SQ_COMP_NONE, &err), 0);
+        ck_assert_int_eq(sq_writer_end_tensor(w, &err), 0);
+    }
+}
+
 START_TEST(round_trip) {
     const char *d = tmpdir();
     char path[512];
@@ -81,14 +94,7 @@ START_TEST(round_trip) {
     for (int t = 0; t < 3; t++)
         for (int i = 0; i < 300; i++) data[t][i] = t == 1 ? 0.0f : (float)(i * (t + 1)) * 0.5f;
     uint64_t shapes[3][2] = {{10, 30}, {300, 1}, {3, 100}};
-    for (int t = 0; t < 3; t++) {
-        char name[32];
-        snprintf(name, sizeof name, "tensor.%d", t);
-        ck_assert_int_eq(sq_writer_begin_tensor(w, name, 2, shapes[t], SQ_DT_F32, SQ_CODEC_F32, NULL, &err), 0);
-        ck_assert_int_eq(sq_writer_add_part(w, "data", SQ_DT_F32, 2, shapes[t], data[t], sizeof data[t],
-                                            t % 2 ? SQ_COMP_ZSTD : SQ_COMP_NONE, &err), 0);
-        ck_assert_int_eq(sq_writer_end_tensor(w, &err), 0);
-    }
+    write_three(w, data, shapes);
     ck_assert_int_ne(sq_writer_begin_tensor(w, "tensor.0", 1, shapes[0], SQ_DT_F32, SQ_CODEC_F32, NULL, &err), 0);
     sq_writer_abort(w);
     ck_assert_int_ne(access(path, F_OK), 0); /* aborted: nothing at the target */
@@ -96,14 +102,7 @@ START_TEST(round_trip) {
     w = sq_writer_open(path, &o, &err);
     sq_writer_set_model(w, &info);
     sq_writer_set_metadata(w, "{\"a\": [1, 2, 3]}", &err);
-    for (int t = 0; t < 3; t++) {
-        char name[32];
-        snprintf(name, sizeof name, "tensor.%d", t);
-        ck_assert_int_eq(sq_writer_begin_tensor(w, name, 2, shapes[t], SQ_DT_F32, SQ_CODEC_F32, NULL, &err), 0);
-        ck_assert_int_eq(sq_writer_add_part(w, "data", SQ_DT_F32, 2, shapes[t], data[t], sizeof data[t],
-                                            t % 2 ? SQ_COMP_ZSTD : SQ_COMP_NONE, &err), 0);
-        ck_assert_int_eq(sq_writer_end_tensor(w, &err), 0);
-    }
+    write_three(w, data, shapes);
     const char blob[] = "draft head bytes";
     ck_assert_int_eq(sq_writer_add_appendix(w, SQ_APPX_EAGLE_DRAFT, 0, blob, sizeof blob, SQ_COMP_NONE, &err), 0);
     ck_assert_int_eq(sq_writer_add_appendix(w, 999, 0, blob, sizeof blob, SQ_COMP_NONE, &err), 0);

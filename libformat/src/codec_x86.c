@@ -136,6 +136,20 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_bits_avx512(co
     free(x);
 }
 
+/* Zero-point term of the integer-activation kernels: for each group g,
+ * G_g = sum over its chunks c of d_c * sum_c. Depends on x only, so it is
+ * computed once per call; a row then subtracts s_g * z_g * G_g. */
+static float *group_act_sums(const sq_act_q8 *x, uint64_t cols, uint64_t gs, uint64_t ng) {
+    float *gsum = malloc((size_t)ng * sizeof(float));
+    if (!gsum) return NULL;
+    for (uint64_t g = 0; g < ng; g++) {
+        float s = 0;
+        for (uint64_t i = g * gs; i < (g + 1) * gs && i < cols; i += SQ_CHUNK) s += x->d[i / SQ_CHUNK] * (float)x->sum[i / SQ_CHUNK];
+        gsum[g] = s;
+    }
+    return gsum;
+}
+
 /* Integer-activation kernel. Codes become signed bytes (q - 2^(b-1) for 8-bit,
  * plain q for 2/3/4-bit) so that _mm256_maddubs_epi16 (u8 x s8 -> i16 pairs)
  * cannot saturate: |w| <= 128 with the sign trick, or w <= 15 unsigned. */
@@ -148,14 +162,8 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_bits(const in
     const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
     const int off8 = bits == 8 ? 128 : 0; /* int8 codes are shifted to signed */
     const __m256i ones16 = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
-    /* per group: G_g = sum over its chunks of d_c * sum_c (depends on x only) */
-    float *gsum = malloc((size_t)ng * sizeof(float));
+    float *gsum = group_act_sums(x, cols, gs, ng);
     if (!gsum) { sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1); return; }
-    for (uint64_t g = 0; g < ng; g++) {
-        float s = 0;
-        for (uint64_t i = g * gs; i < (g + 1) * gs && i < cols; i += SQ_CHUNK) s += x->d[i / SQ_CHUNK] * (float)x->sum[i / SQ_CHUNK];
-        gsum[g] = s;
-    }
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb;
         __m256 total = _mm256_setzero_ps();
@@ -235,7 +243,7 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni(const 
     const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
     const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
     const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
-    float *gsum = malloc((size_t)ng * sizeof(float)), *dexp = aligned_alloc(64, (size_t)(x->nblocks + 1) * 8 * sizeof(float));
+    float *gsum = group_act_sums(x, cols, gs, ng), *dexp = aligned_alloc(64, (size_t)(x->nblocks + 1) * 8 * sizeof(float));
     if (!gsum || !dexp) {
         free(gsum);
         free(dexp);
@@ -244,11 +252,6 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni(const 
     }
     for (uint64_t c = 0; c < x->nblocks; c++)
         for (int k = 0; k < 8; k++) dexp[c * 8 + (uint64_t)k] = x->d[c];
-    for (uint64_t g = 0; g < ng; g++) {
-        float s = 0;
-        for (uint64_t i = g * gs; i < (g + 1) * gs && i < cols; i += SQ_CHUNK) s += x->d[i / SQ_CHUNK] * (float)x->sum[i / SQ_CHUNK];
-        gsum[g] = s;
-    }
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb;
         __m512 total = _mm512_setzero_ps();
