@@ -12,6 +12,7 @@
 #include "squish/codec.h"
 #include "squish/container.h"
 #include "squish/model.h"
+#include "runtime.h"
 #include "stats.h"
 
 static void usage(FILE *o) {
@@ -24,6 +25,13 @@ static void usage(FILE *o) {
             "      --min-cosine X     fail (exit 1) if any tensor's cosine similarity is below X\n"
             "      --max-rmse X       fail (exit 1) if any tensor's RMSE is above X\n"
             "      --max-abs X        fail (exit 1) if any tensor's max abs error is above X\n"
+            "      --eval-ids FILE    perplexity over pre-tokenized text (whitespace-separated ids);\n"
+            "                         with --reference also KL-divergence, top-1 agreement, delta ppl\n"
+            "      --ctx N            window length for --eval-ids (default 512)\n"
+            "      --windows N        evaluate at most N windows (default: all)\n"
+            "      --llama-cpp        score only the second half of each window, as llama.cpp does\n"
+            "      --max-ppl X        fail (exit 1) if the perplexity is above X\n"
+            "      --max-kld X        fail (exit 1) if the mean KL-divergence is above X\n"
             "  -j, --json             report as JSON on stdout\n"
             "  -T, --threads N        decoding threads (default: all cores)\n"
             "  -q, --quiet            print nothing on success\n"
@@ -50,6 +58,70 @@ typedef struct gates {
 } gates;
 
 /* Compares every tensor with the reference; returns an exit code. */
+typedef struct eval_args {
+    const char *ids;
+    sq_eval_opts o;
+    double max_ppl, max_kld;
+} eval_args;
+
+/* Perplexity of the file's model (and KLD against the reference). */
+static int evaluate(sq_file *f, const char *ref_path, const eval_args *ea, int json, json_object *out) {
+    sq_err err = {0};
+    sq_rt_model m, ref;
+    sq_model *src = NULL;
+    int have_ref = 0, rc = EXIT_OK;
+    if (sq_rt_load_file(f, &m, &err)) return cli_fail(&err);
+    int32_t *ids = NULL;
+    uint64_t n = 0;
+    if (sq_read_ids(ea->ids, m.cfg.vocab, &ids, &n, &err)) { rc = cli_fail(&err); goto out; }
+    if (ref_path) {
+        if (!(src = sq_model_open(ref_path, &err)) || sq_rt_load_model(src, &ref, ea->o.n_threads, &err)) {
+            rc = cli_fail(&err);
+            goto out;
+        }
+        have_ref = 1;
+    }
+    sq_eval_result r;
+    sq_status st = sq_rt_eval(&m, have_ref ? &ref : NULL, ids, n, &ea->o, &r, &err);
+    if (st) { rc = cli_fail(&err); goto out; }
+    int fail = r.ppl > ea->max_ppl || (have_ref && r.kld_mean > ea->max_kld);
+    if (fail) rc = EXIT_CHECK;
+    if (json) {
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "ids", json_object_new_string(ea->ids));
+        json_object_object_add(e, "ctx", json_object_new_int64(ea->o.ctx));
+        json_object_object_add(e, "scoring", json_object_new_string(ea->o.second_half ? "llama.cpp" : "all"));
+        json_object_object_add(e, "windows", json_object_new_int64((int64_t)r.windows));
+        json_object_object_add(e, "scored_tokens", json_object_new_int64((int64_t)r.scored));
+        json_object_object_add(e, "nll_sum", json_object_new_double(r.nll_sum));
+        json_object_object_add(e, "ppl", json_object_new_double(r.ppl));
+        if (have_ref) {
+            json_object_object_add(e, "ref_ppl", json_object_new_double(r.ref_ppl));
+            json_object_object_add(e, "delta_ppl", json_object_new_double(r.ppl - r.ref_ppl));
+            json_object_object_add(e, "kld_mean", json_object_new_double(r.kld_mean));
+            json_object_object_add(e, "kld_p99", json_object_new_double(r.kld_p99));
+            json_object_object_add(e, "kld_max", json_object_new_double(r.kld_max));
+            json_object_object_add(e, "top1_agreement", json_object_new_double(r.top1));
+        }
+        json_object_object_add(e, "pass", json_object_new_boolean(!fail));
+        json_object_object_add(out, "eval", e);
+    } else if (!cli_quiet || fail) {
+        FILE *o = cli_quiet ? stderr : stdout;
+        fprintf(o, "eval %s: ctx %u, %llu windows, %llu scored tokens%s\n", ea->ids, ea->o.ctx, (unsigned long long)r.windows,
+                (unsigned long long)r.scored, ea->o.second_half ? " (second half of each window)" : "");
+        fprintf(o, "ppl %.4f%s\n", r.ppl, fail && r.ppl > ea->max_ppl ? "  FAIL" : "");
+        if (have_ref)
+            fprintf(o, "reference ppl %.4f, delta %+.4f; KLD mean %.6f, p99 %.6f, max %.4f%s; top-1 agreement %.4f\n", r.ref_ppl,
+                    r.ppl - r.ref_ppl, r.kld_mean, r.kld_p99, r.kld_max, r.kld_mean > ea->max_kld ? "  FAIL" : "", r.top1);
+    }
+out:
+    free(ids);
+    if (have_ref) sq_rt_free(&ref);
+    sq_model_close(src);
+    sq_rt_free(&m);
+    return rc;
+}
+
 static int compare(sq_file *f, const char *model_path, const gates *g, int threads, ctx *cx, json_object *out) {
     sq_err err = {0};
     sq_model *m = sq_model_open(model_path, &err);
@@ -133,7 +205,12 @@ int main(int argc, char **argv) {
                                          {"max-rmse", required_argument, 0, 2},     {"max-abs", required_argument, 0, 3},
                                          {"json", no_argument, 0, 'j'},             {"threads", required_argument, 0, 'T'},
                                          {"quiet", no_argument, 0, 'q'},            {"help", no_argument, 0, 'h'},
-                                         {"version", no_argument, 0, 'V'},          {0, 0, 0, 0}};
+                                         {"version", no_argument, 0, 'V'},          {"eval-ids", required_argument, 0, 4},
+                                         {"ctx", required_argument, 0, 5},          {"windows", required_argument, 0, 6},
+                                         {"llama-cpp", no_argument, 0, 7},          {"max-ppl", required_argument, 0, 8},
+                                         {"max-kld", required_argument, 0, 9},      {0, 0, 0, 0}};
+    eval_args ea = {NULL, {512, 0, 0, 1}, INFINITY, INFINITY};
+    double dv;
     gates g = {-INFINITY, INFINITY, INFINITY};
     const char *ref = NULL;
     int threads = sq_default_threads(), c;
@@ -144,6 +221,12 @@ int main(int argc, char **argv) {
         case 1: if (cli_parse_double(optarg, &g.min_cos)) return cli_usage_error("--min-cosine needs a number"); break;
         case 2: if (cli_parse_double(optarg, &g.max_rmse)) return cli_usage_error("--max-rmse needs a number"); break;
         case 3: if (cli_parse_double(optarg, &g.max_abs)) return cli_usage_error("--max-abs needs a number"); break;
+        case 4: ea.ids = optarg; break;
+        case 5: if (cli_parse_double(optarg, &dv) || dv < 2 || dv > 1e6 || dv != (uint32_t)dv) return cli_usage_error("--ctx needs an integer >= 2"); ea.o.ctx = (uint32_t)dv; break;
+        case 6: if (cli_parse_double(optarg, &dv) || dv < 1 || dv != (uint32_t)dv) return cli_usage_error("--windows needs a positive integer"); ea.o.max_windows = (uint32_t)dv; break;
+        case 7: ea.o.second_half = 1; break;
+        case 8: if (cli_parse_double(optarg, &ea.max_ppl)) return cli_usage_error("--max-ppl needs a number"); break;
+        case 9: if (cli_parse_double(optarg, &ea.max_kld)) return cli_usage_error("--max-kld needs a number"); break;
         case 'j': cx.json = 1; break;
         case 'T': if (cli_parse_threads(optarg, &threads)) return cli_usage_error("--threads needs 1..1024"); break;
         case 'q': cli_quiet = 1; break;
@@ -153,8 +236,9 @@ int main(int argc, char **argv) {
         }
     }
     if (optind != argc - 1) return cli_usage_error("expected exactly one FILE");
-    if (!ref && (isfinite(g.min_cos) || isfinite(g.max_rmse) || isfinite(g.max_abs)))
-        return cli_usage_error("--min-cosine, --max-rmse and --max-abs need --reference");
+    if (!ref && (isfinite(g.min_cos) || isfinite(g.max_rmse) || isfinite(g.max_abs) || isfinite(ea.max_kld)))
+        return cli_usage_error("--min-cosine, --max-rmse, --max-abs and --max-kld need --reference");
+    if (!ea.ids && (isfinite(ea.max_ppl) || isfinite(ea.max_kld))) return cli_usage_error("--max-ppl and --max-kld need --eval-ids");
     const char *path = argv[optind];
     sq_err err = {0};
     sq_file *f = sq_open(path, &err);
@@ -181,6 +265,11 @@ int main(int argc, char **argv) {
     sq_status st = sq_verify(f, on_problem, &cx, &err);
     rc = cli_exit_code(st);
     if (!st && ref) rc = compare(f, ref, &g, threads, &cx, root);
+    ea.o.n_threads = threads;
+    if (!st && ea.ids && (rc == EXIT_OK || rc == EXIT_CHECK)) {
+        int erc = evaluate(f, ref, &ea, cx.json, root);
+        if (erc) rc = erc;
+    }
     if (cx.json) {
         json_object_object_add(root, "status", json_object_new_string(st ? sq_status_name(st) : rc ? "check failed" : "ok"));
         json_object_object_add(root, "problems", cx.problems);

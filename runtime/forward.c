@@ -1,0 +1,131 @@
+/* The Llama forward pass over a window of tokens (batched prefill from an
+ * empty cache), following the Hugging Face implementation's float32 math:
+ * RMSNorm with the weight applied after normalizing, rotary embeddings on
+ * (i, i + head_dim/2) pairs, softmax attention with causal masking and
+ * grouped K/V heads, SwiGLU MLP. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+static void rmsnorm(const float *x, const float *w, float *out, uint32_t T, uint32_t H, float eps) {
+    for (uint32_t t = 0; t < T; t++) {
+        const float *xr = x + (uint64_t)t * H;
+        double ss = 0;
+        for (uint32_t i = 0; i < H; i++) ss += (double)xr[i] * xr[i];
+        float inv = 1.0f / sqrtf((float)(ss / H) + eps);
+        for (uint32_t i = 0; i < H; i++) out[(uint64_t)t * H + i] = w[i] * (xr[i] * inv);
+    }
+}
+
+/* In place on [T][n_heads][hd]; cos/sin tables are [T][hd/2]. */
+static void rope(float *x, uint32_t T, uint32_t n_heads, uint32_t hd, const float *cs, const float *sn) {
+    uint32_t half = hd / 2;
+    for (uint32_t t = 0; t < T; t++)
+        for (uint32_t h = 0; h < n_heads; h++) {
+            float *v = x + ((uint64_t)t * n_heads + h) * hd;
+            for (uint32_t i = 0; i < half; i++) {
+                float c = cs[(uint64_t)t * half + i], s = sn[(uint64_t)t * half + i];
+                float a = v[i], b = v[i + half];
+                v[i] = a * c - b * s;
+                v[i + half] = b * c + a * s;
+            }
+        }
+}
+
+typedef struct attn_ctx {
+    const sq_rt_config *c;
+    const float *q, *k, *v;
+    float *out;
+    uint32_t T;
+} attn_ctx;
+
+static void attn_heads(void *p, uint64_t h0, uint64_t h1) {
+    attn_ctx *a = p;
+    const sq_rt_config *c = a->c;
+    const uint32_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads, T = a->T;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *sc = malloc((size_t)T * sizeof(float));
+    if (!sc) abort();
+    for (uint64_t h = h0; h < h1; h++) {
+        uint32_t kvh = (uint32_t)h / group;
+        for (uint32_t t = 0; t < T; t++) {
+            const float *qv = a->q + ((uint64_t)t * c->n_heads + h) * hd;
+            float mx = -INFINITY;
+            for (uint32_t s = 0; s <= t; s++) {
+                const float *kv = a->k + ((uint64_t)s * c->n_kv_heads + kvh) * hd;
+                float d = 0;
+                for (uint32_t i = 0; i < hd; i++) d += qv[i] * kv[i];
+                sc[s] = d * scale;
+                if (sc[s] > mx) mx = sc[s];
+            }
+            float sum = 0;
+            for (uint32_t s = 0; s <= t; s++) {
+                sc[s] = expf(sc[s] - mx);
+                sum += sc[s];
+            }
+            float *o = a->out + ((uint64_t)t * c->n_heads + h) * hd;
+            memset(o, 0, hd * sizeof(float));
+            for (uint32_t s = 0; s <= t; s++) {
+                const float *vv = a->v + ((uint64_t)s * c->n_kv_heads + kvh) * hd;
+                float pr = sc[s] / sum;
+                for (uint32_t i = 0; i < hd; i++) o[i] += pr * vv[i];
+            }
+        }
+    }
+    free(sc);
+}
+
+sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
+                        sq_err *err) {
+    const sq_rt_config *c = &m->cfg;
+    const uint32_t H = c->hidden, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, I = c->inter;
+    for (uint32_t t = 0; t < T; t++)
+        if (tokens[t] < 0 || (uint32_t)tokens[t] >= c->vocab)
+            return sq_err_set(err, SQ_EUSAGE, "token id %d at position %u is outside the vocabulary (%u)", tokens[t], t, c->vocab);
+    size_t th = (size_t)T * H;
+    float *x = malloc(th * 4), *xn = malloc(th * 4), *q = malloc((size_t)T * qd * 4), *k = malloc((size_t)T * kvd * 4),
+          *v = malloc((size_t)T * kvd * 4), *att = malloc((size_t)T * qd * 4), *tmp = malloc(th * 4),
+          *g = malloc((size_t)T * I * 4), *u = malloc((size_t)T * I * 4), *cs = malloc((size_t)T * hd / 2 * 4),
+          *sn = malloc((size_t)T * hd / 2 * 4);
+    sq_status st = SQ_OK;
+    if (!x || !xn || !q || !k || !v || !att || !tmp || !g || !u || !cs || !sn) {
+        st = sq_err_set(err, SQ_ENOMEM, "out of memory for a window of %u tokens", T);
+        goto out;
+    }
+    /* rotary tables as transformers computes them in float32 */
+    for (uint32_t i = 0; i < hd / 2; i++) {
+        float inv = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)hd);
+        for (uint32_t t = 0; t < T; t++) {
+            float ang = (float)t * inv;
+            cs[(uint64_t)t * (hd / 2) + i] = cosf(ang);
+            sn[(uint64_t)t * (hd / 2) + i] = sinf(ang);
+        }
+    }
+    for (uint32_t t = 0; t < T; t++) sq_decode_rows(&m->embed, (uint64_t)tokens[t], (uint64_t)tokens[t] + 1, x + (uint64_t)t * H);
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        const sq_rt_layer *L = &m->layers[l];
+        rmsnorm(x, L->attn_norm, xn, T, H, c->eps);
+        sq_rt_matmul(&L->q, xn, T, q, n_threads);
+        sq_rt_matmul(&L->k, xn, T, k, n_threads);
+        sq_rt_matmul(&L->v, xn, T, v, n_threads);
+        rope(q, T, c->n_heads, hd, cs, sn);
+        rope(k, T, c->n_kv_heads, hd, cs, sn);
+        attn_ctx a = {c, q, k, v, att, T};
+        sq_parallel_for(n_threads, c->n_heads, attn_heads, &a);
+        sq_rt_matmul(&L->o, att, T, tmp, n_threads);
+        for (size_t i = 0; i < th; i++) x[i] += tmp[i];
+        rmsnorm(x, L->ffn_norm, xn, T, H, c->eps);
+        sq_rt_matmul(&L->gate, xn, T, g, n_threads);
+        sq_rt_matmul(&L->up, xn, T, u, n_threads);
+        for (size_t i = 0; i < (size_t)T * I; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+        sq_rt_matmul(&L->down, g, T, tmp, n_threads);
+        for (size_t i = 0; i < th; i++) x[i] += tmp[i];
+    }
+    rmsnorm(x, m->final_norm, xn, T, H, c->eps);
+    sq_rt_matmul(&m->lm_head, xn, T, logits, n_threads);
+out:
+    free(x); free(xn); free(q); free(k); free(v); free(att); free(tmp); free(g); free(u); free(cs); free(sn);
+    return st;
+}

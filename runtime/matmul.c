@@ -1,0 +1,105 @@
+/* Y = X · W^T for weights in any codec: W is decoded 16 rows at a time into a
+ * per-thread buffer and multiplied with all T activation rows, so each weight
+ * is decoded once per call and no full f32 copy of the model exists. Threads
+ * split W's rows; every output is computed by one thread in a fixed order,
+ * so results do not depend on the thread count. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+#define ROWS_PER_BLOCK 16
+
+/* Four dot products of w with x0..x3 (8 partial sums each, fixed order). */
+static void dot4_portable(const float *w, const float *x0, const float *x1, const float *x2, const float *x3, uint64_t n,
+                          float out[4]) {
+    float a[4][8] = {{0}};
+    uint64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) {
+            a[0][k] += w[i + k] * x0[i + k];
+            a[1][k] += w[i + k] * x1[i + k];
+            a[2][k] += w[i + k] * x2[i + k];
+            a[3][k] += w[i + k] * x3[i + k];
+        }
+    for (int j = 0; j < 4; j++) {
+        const float *x = j == 0 ? x0 : j == 1 ? x1 : j == 2 ? x2 : x3;
+        float s = 0;
+        for (int k = 0; k < 8; k++) s += a[j][k];
+        for (uint64_t t = i; t < n; t++) s += w[t] * x[t];
+        out[j] = s;
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2,fma"))) static float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+__attribute__((target("avx2,fma"))) static void dot4_avx2(const float *w, const float *x0, const float *x1, const float *x2,
+                                                          const float *x3, uint64_t n, float out[4]) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    uint64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 wv = _mm256_loadu_ps(w + i);
+        a0 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x0 + i), a0);
+        a1 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x1 + i), a1);
+        a2 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x2 + i), a2);
+        a3 = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x3 + i), a3);
+    }
+    float s[4] = {hsum8(a0), hsum8(a1), hsum8(a2), hsum8(a3)};
+    for (; i < n; i++) {
+        s[0] += w[i] * x0[i];
+        s[1] += w[i] * x1[i];
+        s[2] += w[i] * x2[i];
+        s[3] += w[i] * x3[i];
+    }
+    memcpy(out, s, sizeof s);
+}
+#endif
+
+typedef void (*dot4_fn)(const float *, const float *, const float *, const float *, const float *, uint64_t, float *);
+
+typedef struct mm_ctx {
+    const sq_tview *w;
+    const float *x;
+    uint32_t T;
+    float *y;
+    dot4_fn dot4;
+    sq_decode_fn decode;
+} mm_ctx;
+
+static void mm_blocks(void *p, uint64_t b0, uint64_t b1) {
+    mm_ctx *c = p;
+    const uint64_t N = c->w->rows, K = c->w->cols;
+    const int direct = c->w->codec->id == SQ_CODEC_F32; /* f32 rows are used in place */
+    float *buf = direct ? NULL : malloc(ROWS_PER_BLOCK * K * sizeof(float));
+    if (!direct && !buf) abort(); /* 16 rows of one matrix: a failure here is not recoverable */
+    for (uint64_t b = b0; b < b1; b++) {
+        uint64_t r0 = b * ROWS_PER_BLOCK, r1 = r0 + ROWS_PER_BLOCK < N ? r0 + ROWS_PER_BLOCK : N;
+        const float *wb = direct ? (const float *)c->w->part[0] + r0 * K : buf;
+        if (!direct) c->decode(c->w, r0, r1, buf);
+        for (uint64_t t = 0; t < c->T; t += 4) {
+            const float *x0 = c->x + t * K;
+            const float *x1 = t + 1 < c->T ? x0 + K : x0, *x2 = t + 2 < c->T ? x0 + 2 * K : x0, *x3 = t + 3 < c->T ? x0 + 3 * K : x0;
+            for (uint64_t r = r0; r < r1; r++) {
+                float o[4];
+                c->dot4(wb + (r - r0) * K, x0, x1, x2, x3, K, o);
+                for (uint64_t j = 0; j < 4 && t + j < c->T; j++) c->y[(t + j) * N + r] = o[j];
+            }
+        }
+    }
+    free(buf);
+}
+
+void sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, int n_threads) {
+    mm_ctx c = {w, x, T, y, dot4_portable, sq_decode_for(w->codec, sq_isa_active())};
+#if defined(__x86_64__)
+    if (sq_isa_active() >= SQ_ISA_AVX2) c.dot4 = dot4_avx2;
+#endif
+    uint64_t nb = (w->rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK;
+    sq_parallel_for(n_threads, nb, mm_blocks, &c);
+}

@@ -1,0 +1,168 @@
+/* Loading a runtime model from a .squizd file or from a source model. */
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime.h"
+
+static int keep(sq_rt_model *m, void *p) {
+    if (!p) return 0;
+    if (m->n_owned == m->cap_owned) {
+        uint32_t cap = m->cap_owned ? m->cap_owned * 2 : 64;
+        void **n = realloc(m->owned, cap * sizeof *n);
+        if (!n) return -1;
+        m->owned = n;
+        m->cap_owned = cap;
+    }
+    m->owned[m->n_owned++] = p;
+    return 0;
+}
+
+void sq_rt_free(sq_rt_model *m) {
+    for (uint32_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    for (uint32_t i = 0; i < m->n_encoded; i++) sq_encoded_free(&m->encoded[i]);
+    free(m->encoded);
+    free(m->layers);
+    memset(m, 0, sizeof *m);
+}
+
+/* A source of tensor views by canonical name. */
+typedef struct source {
+    sq_file *file;
+    const sq_model *model;
+    int n_threads;
+} source;
+
+static sq_status get_view(sq_rt_model *m, source *s, const char *name, sq_tview *v, int optional, sq_err *err) {
+    if (s->file) {
+        const sq_tensor *t = sq_file_find(s->file, name);
+        if (!t) return optional ? SQ_ECHECK : sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s is missing", sq_file_path(s->file), name);
+        void *owned[SQ_CODEC_MAX_PARTS];
+        sq_status st = sq_tview_open(s->file, t, 0, v, owned, err);
+        if (st) return st;
+        for (int i = 0; i < SQ_CODEC_MAX_PARTS; i++)
+            if (keep(m, owned[i])) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+        return SQ_OK;
+    }
+    const sq_model_tensor *t = sq_model_find(s->model, name);
+    if (!t) return optional ? SQ_ECHECK : sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s is missing", s->model->path, name);
+    uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1];
+    float *w = malloc((size_t)n * sizeof(float));
+    if (!w) return sq_err_set(err, SQ_ENOMEM, "out of memory for %s", name);
+    sq_status st = sq_model_tensor_f32(s->model, t, w, err);
+    sq_encoded *ne = realloc(m->encoded, (m->n_encoded + 1) * sizeof *ne);
+    if (!st && !ne) st = sq_err_set(err, SQ_ENOMEM, "out of memory");
+    if (!st) {
+        m->encoded = ne;
+        st = sq_encode(sq_codec_by_id(SQ_CODEC_F32), (uint32_t[SQ_NPARAMS]){0}, w, n / cols, cols, s->n_threads,
+                       &m->encoded[m->n_encoded], err);
+        if (!st) sq_tview_from_encoded(&m->encoded[m->n_encoded++], v);
+    }
+    free(w);
+    return st;
+}
+
+/* A 1-D weight (norm) decoded to f32. */
+static sq_status get_vector(sq_rt_model *m, source *s, const char *name, uint32_t n, float **out, sq_err *err) {
+    sq_tview v;
+    sq_status st = get_view(m, s, name, &v, 0, err);
+    if (st) return st;
+    if (v.rows * v.cols != n) return sq_err_set(err, SQ_ECORRUPT, "tensor %s has %llu values, expected %u", name,
+                                                (unsigned long long)(v.rows * v.cols), n);
+    float *o = malloc(n * sizeof(float));
+    if (!o || keep(m, o)) { free(o); return sq_err_set(err, SQ_ENOMEM, "out of memory"); }
+    sq_decode_rows(&v, 0, v.rows, o);
+    *out = o;
+    return SQ_OK;
+}
+
+static sq_status check_shape(const sq_tview *v, const char *name, uint64_t rows, uint64_t cols, sq_err *err) {
+    if (v->rows != rows || v->cols != cols)
+        return sq_err_set(err, SQ_ECORRUPT, "tensor %s is %llux%llu, the configuration needs %llux%llu", name,
+                          (unsigned long long)v->rows, (unsigned long long)v->cols, (unsigned long long)rows,
+                          (unsigned long long)cols);
+    return SQ_OK;
+}
+
+static sq_status load(sq_rt_model *m, source *s, const sq_model *cfgsrc, sq_err *err) {
+    sq_rt_config *c = &m->cfg;
+    c->n_layers = cfgsrc->info.n_layers;
+    c->hidden = cfgsrc->info.hidden_size;
+    c->n_heads = cfgsrc->info.n_heads;
+    c->n_kv_heads = cfgsrc->info.n_kv_heads;
+    c->head_dim = cfgsrc->head_dim;
+    c->inter = cfgsrc->info.intermediate_size;
+    c->vocab = cfgsrc->info.vocab_size;
+    c->rope_theta = cfgsrc->rope_theta;
+    c->eps = cfgsrc->norm_eps;
+    if (!c->n_layers || c->n_layers > 4096 || !c->head_dim || c->head_dim % 2 || !c->n_kv_heads ||
+        c->n_heads % c->n_kv_heads)
+        return sq_err_set(err, SQ_ECORRUPT, "model configuration is inconsistent (layers %u, heads %u/%u, head_dim %u)",
+                          c->n_layers, c->n_heads, c->n_kv_heads, c->head_dim);
+    m->layers = calloc(c->n_layers, sizeof *m->layers);
+    if (!m->layers) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    sq_status st;
+    if ((st = get_view(m, s, "model.embed_tokens.weight", &m->embed, 0, err))) return st;
+    if ((st = check_shape(&m->embed, "model.embed_tokens.weight", c->vocab, c->hidden, err))) return st;
+    st = get_view(m, s, "lm_head.weight", &m->lm_head, 1, err);
+    if (st == SQ_ECHECK) m->lm_head = m->embed; /* tied */
+    else if (st) return st;
+    if ((st = check_shape(&m->lm_head, "lm_head.weight", c->vocab, c->hidden, err))) return st;
+    if ((st = get_vector(m, s, "model.norm.weight", c->hidden, &m->final_norm, err))) return st;
+    uint32_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    for (uint32_t l = 0; l < c->n_layers; l++) {
+        sq_rt_layer *L = &m->layers[l];
+        char name[128];
+        struct { const char *suffix; sq_tview *v; uint64_t rows, cols; } mats[] = {
+            {"self_attn.q_proj.weight", &L->q, qd, c->hidden},    {"self_attn.k_proj.weight", &L->k, kvd, c->hidden},
+            {"self_attn.v_proj.weight", &L->v, kvd, c->hidden},   {"self_attn.o_proj.weight", &L->o, c->hidden, qd},
+            {"mlp.gate_proj.weight", &L->gate, c->inter, c->hidden}, {"mlp.up_proj.weight", &L->up, c->inter, c->hidden},
+            {"mlp.down_proj.weight", &L->down, c->hidden, c->inter}};
+        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
+            snprintf(name, sizeof name, "model.layers.%u.%s", l, mats[i].suffix);
+            if ((st = get_view(m, s, name, mats[i].v, 0, err))) return st;
+            if ((st = check_shape(mats[i].v, name, mats[i].rows, mats[i].cols, err))) return st;
+        }
+        snprintf(name, sizeof name, "model.layers.%u.self_attn.q_proj.bias", l);
+        sq_tview bias;
+        if (get_view(m, s, name, &bias, 1, err) == SQ_OK)
+            return sq_err_set(err, SQ_EUNSUPPORTED, "attention biases (Qwen2) are not supported by this runtime yet");
+        snprintf(name, sizeof name, "model.layers.%u.input_layernorm.weight", l);
+        if ((st = get_vector(m, s, name, c->hidden, &L->attn_norm, err))) return st;
+        snprintf(name, sizeof name, "model.layers.%u.post_attention_layernorm.weight", l);
+        if ((st = get_vector(m, s, name, c->hidden, &L->ffn_norm, err))) return st;
+    }
+    return SQ_OK;
+}
+
+sq_status sq_rt_load_file(sq_file *f, sq_rt_model *m, sq_err *err) {
+    memset(m, 0, sizeof *m);
+    const char *meta = sq_file_metadata(f, err);
+    if (!meta) return err ? err->status : SQ_ECORRUPT;
+    json_object *root = json_tokener_parse(meta), *cfg;
+    if (!root || !json_object_object_get_ex(root, "config", &cfg) || !json_object_is_type(cfg, json_type_object)) {
+        json_object_put(root);
+        return sq_err_set(err, SQ_ECORRUPT, "%s: the metadata has no \"config\" object to configure the runtime", sq_file_path(f));
+    }
+    const char *text = json_object_to_json_string(cfg);
+    sq_model *cm = sq_model_new(sq_file_path(f), err);
+    sq_status st = cm ? sq_model_parse_config(cm, sq_file_path(f), text, strlen(text), err) : SQ_ENOMEM;
+    json_object_put(root);
+    if (!st) {
+        source s = {f, NULL, 1};
+        st = load(m, &s, cm, err);
+    }
+    sq_model_close(cm);
+    if (st) sq_rt_free(m);
+    return st;
+}
+
+sq_status sq_rt_load_model(const sq_model *src, sq_rt_model *m, int n_threads, sq_err *err) {
+    memset(m, 0, sizeof *m);
+    source s = {NULL, src, n_threads};
+    sq_status st = load(m, &s, src, err);
+    if (st) sq_rt_free(m);
+    return st;
+}

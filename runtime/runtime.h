@@ -1,0 +1,73 @@
+/* Reference runtime: the Llama-family forward pass (RMSNorm, rotary
+ * embeddings in the Hugging Face convention, grouped-query attention, SwiGLU
+ * MLP, tied or separate output layer) over weights in any codec, decoded a
+ * block of rows at a time (never a full-model f32 copy). Used to measure
+ * perplexity and KL-divergence of quantized files. */
+#ifndef SQUISH_RUNTIME_H
+#define SQUISH_RUNTIME_H
+
+#include <stdint.h>
+
+#include "squish/codec.h"
+#include "squish/container.h"
+#include "squish/model.h"
+
+typedef struct sq_rt_config {
+    uint32_t n_layers, hidden, n_heads, n_kv_heads, head_dim, inter, vocab;
+    float rope_theta, eps;
+} sq_rt_config;
+
+typedef struct sq_rt_layer {
+    float *attn_norm, *ffn_norm; /* decoded once (small) */
+    sq_tview q, k, v, o, gate, up, down;
+} sq_rt_layer;
+
+typedef struct sq_rt_model {
+    sq_rt_config cfg;
+    sq_tview embed, lm_head; /* lm_head = embed when tied */
+    float *final_norm;
+    sq_rt_layer *layers;
+    /* storage owned by the model */
+    void **owned;
+    uint32_t n_owned, cap_owned;
+    sq_encoded *encoded; /* reference models: tensors held in f32 */
+    uint32_t n_encoded;
+} sq_rt_model;
+
+/* From a .squizd file (configuration from its metadata "config"). f must
+ * outlive the model. */
+sq_status sq_rt_load_file(sq_file *f, sq_rt_model *m, sq_err *err);
+/* From a source model (weights converted to f32 in memory: the reference). */
+sq_status sq_rt_load_model(const sq_model *src, sq_rt_model *m, int n_threads, sq_err *err);
+void sq_rt_free(sq_rt_model *m);
+
+/* Logits [T][vocab] for tokens[0..T) run from an empty cache (batched prefill). */
+sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
+                        sq_err *err);
+
+/* Y[T][N] = X[T][K] · W^T for a weight view W [N][K]. */
+void sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, int n_threads);
+
+/* Evaluation over windows of ctx tokens (non-overlapping, the short tail
+ * dropped), each from an empty cache. */
+typedef struct sq_eval_opts {
+    uint32_t ctx;
+    uint32_t max_windows;  /* 0 = all */
+    int second_half;       /* score like llama.cpp's perplexity: only the second half of each window */
+    int n_threads;
+} sq_eval_opts;
+
+typedef struct sq_eval_result {
+    uint64_t windows, scored;
+    double nll_sum, ppl;
+    /* against a reference model (when given) */
+    double ref_nll_sum, ref_ppl, kld_mean, kld_p99, kld_max, top1;
+} sq_eval_result;
+
+sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t *ids, uint64_t n_ids,
+                     const sq_eval_opts *o, sq_eval_result *r, sq_err *err);
+
+/* Reads whitespace-separated token ids; every id must be < vocab. */
+sq_status sq_read_ids(const char *path, uint32_t vocab, int32_t **ids, uint64_t *n, sq_err *err);
+
+#endif
