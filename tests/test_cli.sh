@@ -38,6 +38,20 @@ expect 0 "verify json" -- "$V" --json --reference "$TINY" "$T/t.squizd"
 jq -e '.status == "ok" and (.tensors | length) == 21' "$T/out" >/dev/null && ok || bad "verify --json content"
 jq -e '(.tensors | length) == 21 and all(.tensors[]; .rmse >= 0)' "$T/r.json" >/dev/null && ok || bad "--report content"
 
+# ---- perplexity and KLD over token ids (the tiny model against itself in bf16 = exact) ----
+for i in $(seq 1 300); do echo $(( (i * 37 + 11) % 512 )); done >"$T/ids.txt"
+expect 0 "eval" -- "$V" --eval-ids "$T/ids.txt" --ctx 64 --reference "$TINY" -j "$T/t.squizd"
+jq -e '.eval.windows == 4 and .eval.scored_tokens == 252 and .eval.kld_mean > 0 and .eval.top1_agreement > 0.5' "$T/out" >/dev/null && ok || bad "eval json: $(jq -c .eval "$T/out")"
+"$Q" "$TINY" -o "$T/exact.squizd" --scheme bf16 -q
+expect 0 "eval exact" -- "$V" --eval-ids "$T/ids.txt" --ctx 64 --reference "$TINY" --max-kld 1e-9 -j "$T/exact.squizd"
+jq -e '.eval.kld_mean < 1e-9 and .eval.top1_agreement == 1 and .eval.delta_ppl == 0' "$T/out" >/dev/null && ok || bad "bf16 file is not exact in eval"
+expect 1 "ppl gate" -- "$V" -q --eval-ids "$T/ids.txt" --ctx 64 --max-ppl 1.5 "$T/t.squizd"
+expect 2 "kld gate without reference" -- "$V" --eval-ids "$T/ids.txt" --max-kld 1 "$T/t.squizd"
+expect 2 "ctx too small" -- "$V" --eval-ids "$T/ids.txt" --ctx 1 "$T/t.squizd"
+expect 2 "text shorter than a window" -- "$V" --eval-ids "$T/ids.txt" --ctx 400 "$T/t.squizd"
+echo "1 2 99999" >"$T/badids.txt"
+expect 4 "id outside the vocabulary" -- "$V" --eval-ids "$T/badids.txt" --ctx 2 "$T/t.squizd"
+
 # ---- pipes: '-' for stdout and stdin; stdout stays clean ----
 "$Q" "$TINY" -o - --scheme nf4 -q | "$I" - >"$T/out" 2>"$T/err" && grep -q nf4 "$T/out" && ok || bad "quantize | inspect -"
 "$Q" "$TINY" -o - --scheme int8 -q | cmp -s - <("$Q" "$TINY" -o /dev/stdout --scheme int8 -q) && ok || bad "stdout output differs"
@@ -117,6 +131,9 @@ for opt in output scheme rule output-scheme report zstd threads quiet list-schem
   "$Q" --help | grep -q -- "--$opt" && sed 's/\\-/-/g' "$S/man/squish-quantize.1" | grep -q -- "--$opt" && ok || bad "--$opt missing from help or man page"
 done
 
+# wait_tmp NAME: until the writer's temporary file for NAME exists (at most 20 s)
+wait_tmp() { for _ in $(seq 200); do ls "$T" | grep -q "^$1.squish-tmp-" && return 0; sleep 0.1; done; return 1; }
+
 # ---- real models ----
 if [ -n "${SQUISH_TEST_QUICK:-}" ]; then
   echo "skipped: real-model sweep (SQUISH_TEST_QUICK is set)" >&2
@@ -125,11 +142,11 @@ elif [ -d "$SH/models" ]; then
   M=$SH/models/squish-lm-34m
   # SIGINT in the middle of a run: no output, no temporary file
   "$Q" "$M" -o "$T/int.squizd" --scheme int4 -T 1 -q & pid=$!
-  sleep 0.3; kill -INT $pid; wait $pid; rc=$?
+  wait_tmp int.squizd; kill -INT $pid; wait $pid; rc=$?
   if [ $rc -ne 0 ] && [ ! -e "$T/int.squizd" ] && ! ls "$T" | grep -q squish-tmp; then ok; else bad "SIGINT left output (rc $rc)"; fi
   # SIGKILL cannot be caught: the temporary file stays, named after the dead process, and the next run removes it
   "$Q" "$M" -o "$T/kill.squizd" --scheme int4 -T 1 -q & pid=$!
-  sleep 0.3; kill -KILL $pid; wait $pid 2>/dev/null
+  wait_tmp kill.squizd; kill -KILL $pid; wait $pid 2>/dev/null
   left=$(ls "$T" | grep -c "kill.squizd.squish-tmp-$pid-")
   [ "$left" = 1 ] && [ ! -e "$T/kill.squizd" ] && ok || bad "after SIGKILL: $left temporary files, output exists: $([ -e "$T/kill.squizd" ] && echo yes)"
   "$Q" "$TINY" -o "$T/kill.squizd" --scheme int4 -q && ! ls "$T" | grep -q squish-tmp && ok || bad "stale temporary file not removed by the next run"

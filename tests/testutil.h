@@ -22,6 +22,7 @@ static inline const char *shared_path(const char *rel) {
 static inline int have_shared(void) { return access(shared_path("README.md"), R_OK) == 0; }
 
 static inline unsigned char *read_all(const char *path, size_t *len) {
+    if (len) *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);

@@ -1,0 +1,165 @@
+/* The reference runtime against figures computed independently with
+ * Hugging Face transformers (../shared/reference): logits, per-window NLL
+ * sums and perplexity; thread-count independence; hostile evaluation input. */
+#include <json-c/json.h>
+#include <math.h>
+
+#include "runtime.h"
+#include "testutil.h"
+
+static sq_rt_model *load_ref(const char *model, sq_model **src) {
+    sq_err err = {0};
+    *src = sq_model_open(model, &err);
+    ck_assert_msg(*src != NULL, "%s", err.msg);
+    sq_rt_model *m = malloc(sizeof *m);
+    ck_assert_msg(sq_rt_load_model(*src, m, 2, &err) == 0, "%s", err.msg);
+    return m;
+}
+
+static json_object *refs(void) {
+    json_object *r = json_object_from_file(shared_path("reference/refs.json"));
+    ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+START_TEST(logits_match_transformers) {
+    if (!have_shared()) return;
+    sq_model *src;
+    sq_rt_model *m = load_ref(shared_path("models/squish-lm-34m"), &src);
+    int32_t *ids;
+    uint64_t n;
+    sq_err err;
+    ck_assert_int_eq(sq_read_ids(shared_path("reference/ids/ids-34m-books-heldout.ids"), m->cfg.vocab, &ids, &n, &err), 0);
+    uint32_t V = m->cfg.vocab;
+    float *lg = malloc(4 * V * sizeof(float));
+    ck_assert_int_eq(sq_rt_forward(m, ids, 4, lg, 2, &err), 0);
+    size_t len = 0;
+    float *ref = (float *)read_all(shared_path("reference/logits-34m-books-heldout-first4.f32"), &len);
+    ck_assert_uint_eq(len, 4 * V * sizeof(float));
+    double maxdiff = 0, maxref = 0;
+    for (uint32_t i = 0; i < 4 * V; i++) {
+        maxdiff = fmax(maxdiff, fabs((double)lg[i] - ref[i]));
+        maxref = fmax(maxref, fabs((double)ref[i]));
+    }
+    ck_assert_msg(maxdiff / maxref < 1e-4, "logits differ by %g (relative to max %g)", maxdiff, maxref);
+    free(ref); free(lg); free(ids);
+    sq_rt_free(m); free(m);
+    sq_model_close(src);
+}
+END_TEST
+
+START_TEST(window_nll_matches_transformers) {
+    if (!have_shared() || getenv("SQUISH_TEST_QUICK")) return; /* 2 full windows: too slow unoptimized */
+    sq_model *src;
+    sq_rt_model *m = load_ref(shared_path("models/squish-lm-34m"), &src);
+    int32_t *ids;
+    uint64_t n;
+    sq_err err;
+    ck_assert_int_eq(sq_read_ids(shared_path("reference/ids/ids-34m-books-heldout.ids"), m->cfg.vocab, &ids, &n, &err), 0);
+    json_object *r = refs(), *w;
+    ck_assert(json_pointer_get(r, "/squish-lm-34m/eval/books-heldout.txt/window_nll_sums", &w) == 0);
+    for (uint32_t k = 0; k < 2; k++) {
+        sq_eval_opts o = {512, 1, 0, 2};
+        sq_eval_result res;
+        ck_assert_int_eq(sq_rt_eval(m, NULL, ids + k * 512, 512, &o, &res, &err), 0);
+        double want = json_object_get_double(json_object_array_get_idx(w, k));
+        ck_assert_msg(fabs(res.nll_sum - want) / want < 1e-5, "window %u: NLL sum %.6f, transformers %.6f", k, res.nll_sum, want);
+        ck_assert_uint_eq(res.scored, 511);
+    }
+    json_object_put(r);
+    free(ids);
+    sq_rt_free(m); free(m);
+    sq_model_close(src);
+}
+END_TEST
+
+START_TEST(stories260k_perplexity) {
+    if (!have_shared()) return;
+    sq_model *src;
+    sq_rt_model *m = load_ref(shared_path("models/stories260K/stories260K.bin"), &src); /* llama2.c checkpoint */
+    int32_t *ids;
+    uint64_t n;
+    sq_err err;
+    ck_assert_int_eq(sq_read_ids(shared_path("reference/ids/ids-260K-tinystories-valid-excerpt.ids"), m->cfg.vocab, &ids, &n, &err), 0);
+    sq_eval_opts o = {256, 0, 0, 2};
+    sq_eval_result res;
+    ck_assert_int_eq(sq_rt_eval(m, NULL, ids, n, &o, &res, &err), 0);
+    json_object *r = refs(), *p;
+    ck_assert(json_pointer_get(r, "/stories260K/eval/tinystories-valid-excerpt.txt/ppl", &p) == 0);
+    double want = json_object_get_double(p);
+    ck_assert_uint_eq(res.windows, 60);
+    ck_assert_uint_eq(res.scored, 15300);
+    ck_assert_msg(fabs(res.ppl - want) / want < 1e-3, "ppl %.6f, transformers %.6f", res.ppl, want);
+    /* llama.cpp scoring: only the second half of each window */
+    o.second_half = 1;
+    ck_assert_int_eq(sq_rt_eval(m, NULL, ids, n, &o, &res, &err), 0);
+    ck_assert_uint_eq(res.scored, 60 * 127);
+    json_object_put(r);
+    free(ids);
+    sq_rt_free(m); free(m);
+    sq_model_close(src);
+}
+END_TEST
+
+/* Always available: the tiny model, quantized, against itself in f32. */
+START_TEST(tiny_model_eval_and_threads) {
+    sq_model *src;
+    sq_rt_model *m = load_ref(src_path("testdata/tiny-llama"), &src);
+    int32_t ids[130];
+    for (int i = 0; i < 130; i++) ids[i] = (i * 37 + 11) % 512;
+    uint32_t V = m->cfg.vocab;
+    float *a = malloc(64 * V * sizeof(float)), *b = malloc(64 * V * sizeof(float));
+    sq_err err;
+    ck_assert_int_eq(sq_rt_forward(m, ids, 64, a, 1, &err), 0);
+    ck_assert_int_eq(sq_rt_forward(m, ids, 64, b, 3, &err), 0);
+    ck_assert_int_eq(memcmp(a, b, 64 * V * sizeof(float)), 0); /* same bits for any thread count */
+    /* a prefix gives the same logits: the mask is causal */
+    ck_assert_int_eq(sq_rt_forward(m, ids, 10, b, 2, &err), 0);
+    ck_assert_int_eq(memcmp(a, b, 10 * V * sizeof(float)), 0);
+    sq_eval_opts o = {64, 0, 0, 2};
+    sq_eval_result r;
+    ck_assert_int_eq(sq_rt_eval(m, m, ids, 130, &o, &r, &err), 0);
+    ck_assert_uint_eq(r.windows, 2);
+    ck_assert_uint_eq(r.scored, 126);
+    ck_assert(fabs(r.kld_mean) < 1e-12 && r.top1 == 1.0 && r.ppl == r.ref_ppl); /* a model against itself */
+    ck_assert(r.ppl > 1 && isfinite(r.ppl));
+    /* hostile evaluation input */
+    ck_assert_int_eq(sq_rt_eval(m, NULL, ids, 30, &o, &r, &err), SQ_EUSAGE); /* shorter than one window */
+    o.ctx = 1;
+    ck_assert_int_eq(sq_rt_eval(m, NULL, ids, 130, &o, &r, &err), SQ_EUSAGE);
+    int32_t bad[4] = {1, 2, 600, 3};
+    ck_assert_int_eq(sq_rt_forward(m, bad, 4, a, 1, &err), SQ_EUSAGE);
+    const char *d = tmpdir();
+    char p[512];
+    snprintf(p, sizeof p, "%s/ids", d);
+    int32_t *got;
+    uint64_t n;
+    write_all_file(p, "1 2 3 512", 9);
+    ck_assert_int_eq(sq_read_ids(p, V, &got, &n, &err), SQ_ECORRUPT);
+    write_all_file(p, "1 2 x 3", 7);
+    ck_assert_int_eq(sq_read_ids(p, V, &got, &n, &err), SQ_ECORRUPT);
+    write_all_file(p, "", 0);
+    ck_assert_int_eq(sq_read_ids(p, V, &got, &n, &err), SQ_EUSAGE);
+    write_all_file(p, " 7\n8\t9 ", 7);
+    ck_assert_int_eq(sq_read_ids(p, V, &got, &n, &err), SQ_OK);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(got[2], 9);
+    free(got);
+    free(a); free(b);
+    sq_rt_free(m); free(m);
+    sq_model_close(src);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("runtime");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, logits_match_transformers);
+    tcase_add_test(tc, window_nll_matches_transformers);
+    tcase_add_test(tc, stories260k_perplexity);
+    tcase_add_test(tc, tiny_model_eval_and_threads);
+    suite_add_tcase(s, tc);
+    return s;
+}
+RUN_SUITE(suite())
