@@ -5,7 +5,7 @@
 sq_status sq_check_finite(const char *name, const float *w, uint64_t n, sq_err *err) {
     for (uint64_t i = 0; i < n; i++)
         if (!isfinite(w[i]))
-            return sq_err_set(err, SQ_ECORRUPT, "tensor %s: element %llu is %s; refusing to quantize non-finite weights", name,
+            return sq_err_set(err, SQ_ECORRUPT, "%s: element %llu is %s; refusing to quantize non-finite weights", name,
                               (unsigned long long)i, isnan(w[i]) ? "NaN" : "infinite");
     return SQ_OK;
 }

@@ -238,7 +238,9 @@ static int run(opts *o, int argc, char **argv) {
         sq_status st = (!wf || !dec) ? sq_err_set(&err, SQ_ENOMEM, "out of memory for tensor %s (%llu elements)", t->name,
                                                   (unsigned long long)n)
                                      : sq_model_tensor_f32(m, t, wf, &err);
-        if (!st) st = sq_rtn_quantize(t->name, c, params, wf, rows, cols, o->threads, &e, &err);
+        char label[4200];
+        snprintf(label, sizeof label, "%s: tensor %s", o->model, t->name);
+        if (!st) st = sq_rtn_quantize(label, c, params, wf, rows, cols, o->threads, &e, &err);
         sq_errstats es = {0};
         if (!st) {
             sq_tview v;
