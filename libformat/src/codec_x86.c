@@ -243,7 +243,7 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni(const 
     const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
     const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
     const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
-    float *gsum = group_act_sums(x, cols, gs, ng), *dexp = aligned_alloc(64, (size_t)(x->nblocks + 1) * 8 * sizeof(float));
+    float *gsum = group_act_sums(x, cols, gs, ng), *dexp = aligned_alloc(64, (size_t)(x->nblocks + 2) / 2 * 64); /* 8 floats per block; C11 wants a multiple of 64 */
     if (!gsum || !dexp) {
         free(gsum);
         free(dexp);
