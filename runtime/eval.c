@@ -63,6 +63,9 @@ sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t
     memset(r, 0, sizeof *r);
     const uint32_t V = m->cfg.vocab, ctx = o->ctx;
     if (ctx < 2) return sq_err_set(err, SQ_EUSAGE, "--ctx must be at least 2");
+    if (m->cfg.max_seq && ctx > m->cfg.max_seq)
+        return sq_err_set(err, SQ_EUSAGE, "a context of %u tokens is longer than the model's %u (max_position_embeddings)", ctx,
+                          m->cfg.max_seq);
     if (ref && ref->cfg.vocab != V) return sq_err_set(err, SQ_EUSAGE, "the reference model's vocabulary differs");
     uint64_t nw = n_ids / ctx;
     if (o->max_windows && nw > o->max_windows) nw = o->max_windows;

@@ -95,6 +95,7 @@ static sq_status load(sq_rt_model *m, source *s, const sq_model *cfgsrc, sq_err 
     c->head_dim = cfgsrc->head_dim;
     c->inter = cfgsrc->info.intermediate_size;
     c->vocab = cfgsrc->info.vocab_size;
+    c->max_seq = cfgsrc->max_seq;
     c->rope_theta = cfgsrc->rope_theta;
     c->eps = cfgsrc->norm_eps;
     if (!c->n_layers || c->n_layers > 4096 || !c->head_dim || c->head_dim % 2 || !c->n_kv_heads ||

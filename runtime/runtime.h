@@ -14,6 +14,7 @@
 
 typedef struct sq_rt_config {
     uint32_t n_layers, hidden, n_heads, n_kv_heads, head_dim, inter, vocab;
+    uint32_t max_seq; /* longest context the model was configured for */
     float rope_theta, eps;
 } sq_rt_config;
 

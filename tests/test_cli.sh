@@ -183,6 +183,21 @@ EOF
   for s in bf16 f32; do
     "$Q" "$M" -o "$T/m.squizd" --scheme "$s" -q && "$V" -q --reference "$M" --max-abs 0 "$T/m.squizd" && ok || bad "34M $s not exact"
   done
+  # text evaluation: the tokenizer reproduces the golden ids, so --eval and --eval-ids agree
+  "$Q" "$M" -o "$T/q4.squizd" --scheme int4:g128:asym -q
+  a=$("$V" -q -j --reference "$M" --eval "$SH/data/wikitext-2-raw-test.head.txt" --windows 2 "$T/q4.squizd" | jq -c '[.eval.tokens, .eval.nll_sum, .eval.kld_mean]')
+  b=$("$V" -q -j --reference "$M" --eval-ids "$SH/reference/ids/ids-34m-wikitext-2-raw-test.head.ids" --windows 2 "$T/q4.squizd" | jq -c '[.eval.tokens, .eval.nll_sum, .eval.kld_mean]')
+  [ "$a" = "$b" ] && [ "$(echo "$a" | jq '.[0]')" = 61244 ] && ok || bad "--eval and --eval-ids differ: $a vs $b"
+  "$V" -q --tokenizer "$M/tokenizer.json" --prompt "Once upon a time" --max-tokens 8 "$T/q4.squizd" >"$T/gen" && [ "$(wc -c <"$T/gen")" -gt 20 ] && ok || bad "--prompt"
+  printf '\xff\xfe' >"$T/bad.txt"; : >"$T/empty.txt"
+  expect 4 "invalid UTF-8" -- "$V" -q --tokenizer "$M/tokenizer.json" --eval "$T/bad.txt" "$T/q4.squizd"
+  expect 2 "empty text" -- "$V" -q --tokenizer "$M/tokenizer.json" --eval "$T/empty.txt" "$T/q4.squizd"
+  expect 2 "context longer than the model's" -- "$V" -q --tokenizer "$M/tokenizer.json" --eval "$SH/data/wikitext-2-raw-test.head.txt" --ctx 4096 "$T/q4.squizd"
+  echo '{"model":{"type":"Unigram","vocab":[]},"pre_tokenizer":{"type":"Metaspace"}}' >"$T/tk.json"
+  expect 5 "unsupported tokenizer type" -- "$V" -q --tokenizer "$T/tk.json" --eval "$SH/data/wikitext-2-raw-test.head.txt" "$T/q4.squizd"
+  echo '{"model": ' >"$T/tk.json"
+  expect 4 "bad tokenizer JSON" -- "$V" -q --tokenizer "$T/tk.json" --eval "$SH/data/wikitext-2-raw-test.head.txt" "$T/q4.squizd"
+  expect 2 "--eval without a tokenizer" -- "$V" -q --eval "$SH/data/wikitext-2-raw-test.head.txt" "$T/q4.squizd"
   for src in "$SH/models/stories260K/stories260K.bin" "$SH/models/stories260K/hf"; do
     for s in int8 int4:g32:asym int3:g64:asym int2:g32:asym nf4:dq:g32 fp8_e5m2 fp6_e3m2 fp4_e2m1 mxfp8_e4m3 mxfp6_e2m3 mxfp4 f32; do
       "$Q" "$src" -o "$T/s.squizd" --scheme "$s" -q && "$V" -q --reference "$SH/models/stories260K/hf" --min-cosine 0.8 "$T/s.squizd" && ok ||

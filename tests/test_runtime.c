@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "runtime.h"
+#include "tokenizer.h"
 #include "testutil.h"
 
 static sq_rt_model *load_ref(const char *model, sq_model **src) {
@@ -151,6 +152,41 @@ START_TEST(tiny_model_eval_and_threads) {
 }
 END_TEST
 
+/* The byte-level BPE tokenizer gives exactly the ids transformers' tokenizers gave. */
+START_TEST(tokenizer_matches_golden_ids) {
+    if (!have_shared()) return;
+    sq_err err = {0};
+    sq_tokenizer *tk = sq_tokenizer_load(shared_path("models/squish-lm-34m/tokenizer.json"), &err);
+    ck_assert_msg(tk != NULL, "%s", err.msg);
+    ck_assert_uint_eq(sq_tokenizer_vocab(tk), 8192);
+    const char *pairs[][2] = {{"data/books-heldout.txt", "reference/ids/ids-34m-books-heldout.ids"},
+                              {"data/wikitext-2-raw-test.head.txt", "reference/ids/ids-34m-wikitext-2-raw-test.head.ids"},
+                              {"data/wikitext-2-raw-test.raw", "reference/ids/ids-34m-wikitext-2-raw-test.raw.ids"}};
+    for (int k = 0; k < 3; k++) {
+        size_t len;
+        char *text = (char *)read_all(shared_path(pairs[k][0]), &len);
+        ck_assert_ptr_nonnull(text);
+        int32_t *ids, *want;
+        uint64_t n, nw;
+        ck_assert_msg(sq_tokenize(tk, text, len, &ids, &n, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(sq_read_ids(shared_path(pairs[k][1]), 8192, &want, &nw, &err), 0);
+        ck_assert_uint_eq(n, nw);
+        for (uint64_t i = 0; i < n; i++) ck_assert_msg(ids[i] == want[i], "%s: token %llu is %d, want %d", pairs[k][0], (unsigned long long)i, ids[i], want[i]);
+        free(ids); free(want); free(text);
+    }
+    /* special tokens split out; invalid UTF-8 refused */
+    int32_t *ids;
+    uint64_t n;
+    ck_assert_int_eq(sq_tokenize(tk, "a<|endoftext|>b", 15, &ids, &n, &err), 0);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(ids[1], 0);
+    free(ids);
+    ck_assert_int_eq(sq_tokenize(tk, "ok \xc3\x28", 5, &ids, &n, &err), SQ_ECORRUPT);
+    ck_assert_int_eq(sq_tokenize(tk, "\xed\xa0\x80", 3, &ids, &n, &err), SQ_ECORRUPT); /* a surrogate */
+    sq_tokenizer_free(tk);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("runtime");
     TCase *tc = tcase_create("core");
@@ -159,6 +195,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, window_nll_matches_transformers);
     tcase_add_test(tc, stories260k_perplexity);
     tcase_add_test(tc, tiny_model_eval_and_threads);
+    tcase_add_test(tc, tokenizer_matches_golden_ids);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -13,6 +13,7 @@
 #include "squish/container.h"
 #include "squish/model.h"
 #include "runtime.h"
+#include "tokenizer.h"
 #include "stats.h"
 
 static void usage(FILE *o) {
@@ -25,6 +26,10 @@ static void usage(FILE *o) {
             "      --min-cosine X     fail (exit 1) if any tensor's cosine similarity is below X\n"
             "      --max-rmse X       fail (exit 1) if any tensor's RMSE is above X\n"
             "      --max-abs X        fail (exit 1) if any tensor's max abs error is above X\n"
+            "      --eval TEXT        perplexity over a UTF-8 text file (tokenized with --tokenizer, or the\n"
+            "                         reference model's tokenizer.json); with --reference also KL-divergence\n"
+            "      --tokenizer FILE   Hugging Face tokenizer.json (byte-level BPE)\n"
+            "      --prompt TEXT      print a greedy continuation of TEXT (--max-tokens N, default 32)\n"
             "      --eval-ids FILE    perplexity over pre-tokenized text (whitespace-separated ids);\n"
             "                         with --reference also KL-divergence, top-1 agreement, delta ppl\n"
             "      --ctx N            window length for --eval-ids (default 512)\n"
@@ -59,13 +64,98 @@ typedef struct gates {
 
 /* Compares every tensor with the reference; returns an exit code. */
 typedef struct eval_args {
-    const char *ids;
+    const char *ids, *text, *tokenizer, *prompt, *tokenizer_used;
+    uint32_t max_tokens;
     sq_eval_opts o;
     double max_ppl, max_kld;
 } eval_args;
 
+/* The tokenizer: --tokenizer, else the reference model directory's tokenizer.json. */
+static sq_tokenizer *open_tokenizer(eval_args *ea, const char *ref_path, sq_err *err) {
+    static char path[4096];
+    if (ea->tokenizer) snprintf(path, sizeof path, "%s", ea->tokenizer);
+    else if (ref_path) snprintf(path, sizeof path, "%s/tokenizer.json", ref_path);
+    else {
+        sq_err_set(err, SQ_EUSAGE, "--eval and --prompt need --tokenizer FILE or a --reference model directory with tokenizer.json");
+        return NULL;
+    }
+    ea->tokenizer_used = path;
+    return sq_tokenizer_load(path, err);
+}
+
+static sq_status tokenize_file(eval_args *ea, const char *ref_path, const char *file, int32_t **ids, uint64_t *n, sq_err *err) {
+    sq_tokenizer *tk = open_tokenizer(ea, ref_path, err);
+    if (!tk) return err->status;
+    FILE *f = fopen(file, "rb");
+    if (!f) {
+        sq_tokenizer_free(tk);
+        return sq_err_set(err, SQ_EIO, "%s: cannot open", file);
+    }
+    size_t cap = 1 << 20, len = 0, k;
+    char *b = malloc(cap);
+    while (b && (k = fread(b + len, 1, cap - len, f)) > 0) {
+        len += k;
+        if (len == cap) {
+            char *nb = realloc(b, cap *= 2);
+            if (!nb) { free(b); b = NULL; }
+            b = nb;
+        }
+    }
+    fclose(f);
+    sq_status st = !b ? sq_err_set(err, SQ_ENOMEM, "%s: out of memory", file)
+                      : len == 0 ? sq_err_set(err, SQ_EUSAGE, "%s: the text is empty", file)
+                                 : sq_tokenize(tk, b, len, ids, n, err);
+    if (st && st != SQ_ENOMEM && !strstr(err->msg, file)) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%.200s: %.290s", file, err->msg);
+        sq_err_set(err, st, "%s", msg);
+    }
+    free(b);
+    sq_tokenizer_free(tk);
+    return st;
+}
+
+/* Greedy continuation of a prompt (each step re-runs the prefix: a check, not a server). */
+static int generate(sq_file *f, const char *ref_path, eval_args *ea) {
+    sq_err err = {0};
+    sq_rt_model m;
+    if (sq_rt_load_file(f, &m, &err)) return cli_fail(&err);
+    sq_tokenizer *tk = open_tokenizer(ea, ref_path, &err);
+    int32_t *ids = NULL;
+    uint64_t n = 0;
+    int rc = EXIT_OK;
+    if (!tk || sq_tokenize(tk, ea->prompt, strlen(ea->prompt), &ids, &n, &err)) { rc = cli_fail(&err); goto out; }
+    if (!n) { fprintf(stderr, "%s: the prompt is empty\n", cli_prog); rc = EXIT_USAGE; goto out; }
+    uint64_t total = n + ea->max_tokens;
+    if (m.cfg.max_seq && total > m.cfg.max_seq) total = m.cfg.max_seq;
+    int32_t *seq = realloc(ids, total * sizeof *ids);
+    float *lg = malloc((size_t)total * m.cfg.vocab * sizeof(float));
+    if (!seq || !lg) { free(lg); fprintf(stderr, "%s: out of memory\n", cli_prog); rc = EXIT_RESOURCE; goto out; }
+    ids = seq;
+    fputs(ea->prompt, stdout);
+    for (; n < total; n++) {
+        if (sq_rt_forward(&m, ids, (uint32_t)n, lg, ea->o.n_threads, &err)) { rc = cli_fail(&err); break; }
+        const float *last = lg + (n - 1) * m.cfg.vocab;
+        int32_t best = 0;
+        for (uint32_t v = 1; v < m.cfg.vocab; v++)
+            if (last[v] > last[best]) best = (int32_t)v;
+        ids[n] = best;
+        char piece[256];
+        size_t l = sq_detokenize_one(tk, best, piece, sizeof piece);
+        fwrite(piece, 1, l, stdout);
+        fflush(stdout);
+    }
+    fputc('\n', stdout);
+    free(lg);
+out:
+    free(ids);
+    sq_tokenizer_free(tk);
+    sq_rt_free(&m);
+    return rc;
+}
+
 /* Perplexity of the file's model (and KLD against the reference). */
-static int evaluate(sq_file *f, const char *ref_path, const eval_args *ea, int json, json_object *out) {
+static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, json_object *out) {
     sq_err err = {0};
     sq_rt_model m, ref;
     sq_model *src = NULL;
@@ -73,7 +163,18 @@ static int evaluate(sq_file *f, const char *ref_path, const eval_args *ea, int j
     if (sq_rt_load_file(f, &m, &err)) return cli_fail(&err);
     int32_t *ids = NULL;
     uint64_t n = 0;
-    if (sq_read_ids(ea->ids, m.cfg.vocab, &ids, &n, &err)) { rc = cli_fail(&err); goto out; }
+    if (ea->text) {
+        if (tokenize_file(ea, ref_path, ea->text, &ids, &n, &err)) { rc = cli_fail(&err); goto out; }
+        for (uint64_t i = 0; i < n; i++)
+            if ((uint32_t)ids[i] >= m.cfg.vocab) {
+                sq_err_set(&err, SQ_EUSAGE, "%s: token id %d is outside the model's vocabulary of %u", ea->tokenizer_used, ids[i], m.cfg.vocab);
+                rc = cli_fail(&err);
+                goto out;
+            }
+    } else if (sq_read_ids(ea->ids, m.cfg.vocab, &ids, &n, &err)) {
+        rc = cli_fail(&err);
+        goto out;
+    }
     if (ref_path) {
         if (!(src = sq_model_open(ref_path, &err)) || sq_rt_load_model(src, &ref, ea->o.n_threads, &err)) {
             rc = cli_fail(&err);
@@ -88,7 +189,8 @@ static int evaluate(sq_file *f, const char *ref_path, const eval_args *ea, int j
     if (fail) rc = EXIT_CHECK;
     if (json) {
         json_object *e = json_object_new_object();
-        json_object_object_add(e, "ids", json_object_new_string(ea->ids));
+        json_object_object_add(e, ea->text ? "text" : "ids", json_object_new_string(ea->text ? ea->text : ea->ids));
+        json_object_object_add(e, "tokens", json_object_new_int64((int64_t)n));
         json_object_object_add(e, "ctx", json_object_new_int64(ea->o.ctx));
         json_object_object_add(e, "scoring", json_object_new_string(ea->o.second_half ? "llama.cpp" : "all"));
         json_object_object_add(e, "windows", json_object_new_int64((int64_t)r.windows));
@@ -107,7 +209,8 @@ static int evaluate(sq_file *f, const char *ref_path, const eval_args *ea, int j
         json_object_object_add(out, "eval", e);
     } else if (!cli_quiet || fail) {
         FILE *o = cli_quiet ? stderr : stdout;
-        fprintf(o, "eval %s: ctx %u, %llu windows, %llu scored tokens%s\n", ea->ids, ea->o.ctx, (unsigned long long)r.windows,
+        fprintf(o, "eval %s: %llu tokens, ctx %u, %llu windows, %llu scored tokens%s\n", ea->text ? ea->text : ea->ids,
+                (unsigned long long)n, ea->o.ctx, (unsigned long long)r.windows,
                 (unsigned long long)r.scored, ea->o.second_half ? " (second half of each window)" : "");
         fprintf(o, "ppl %.4f%s\n", r.ppl, fail && r.ppl > ea->max_ppl ? "  FAIL" : "");
         if (have_ref)
@@ -208,8 +311,10 @@ int main(int argc, char **argv) {
                                          {"version", no_argument, 0, 'V'},          {"eval-ids", required_argument, 0, 4},
                                          {"ctx", required_argument, 0, 5},          {"windows", required_argument, 0, 6},
                                          {"llama-cpp", no_argument, 0, 7},          {"max-ppl", required_argument, 0, 8},
-                                         {"max-kld", required_argument, 0, 9},      {0, 0, 0, 0}};
-    eval_args ea = {NULL, {512, 0, 0, 1}, INFINITY, INFINITY};
+                                         {"max-kld", required_argument, 0, 9},      {"eval", required_argument, 0, 10},
+                                         {"tokenizer", required_argument, 0, 11},   {"prompt", required_argument, 0, 12},
+                                         {"max-tokens", required_argument, 0, 13},  {0, 0, 0, 0}};
+    eval_args ea = {NULL, NULL, NULL, NULL, NULL, 32, {512, 0, 0, 1}, INFINITY, INFINITY};
     double dv;
     gates g = {-INFINITY, INFINITY, INFINITY};
     const char *ref = NULL;
@@ -222,6 +327,10 @@ int main(int argc, char **argv) {
         case 2: if (cli_parse_double(optarg, &g.max_rmse)) return cli_usage_error("--max-rmse needs a number"); break;
         case 3: if (cli_parse_double(optarg, &g.max_abs)) return cli_usage_error("--max-abs needs a number"); break;
         case 4: ea.ids = optarg; break;
+        case 10: ea.text = optarg; break;
+        case 11: ea.tokenizer = optarg; break;
+        case 12: ea.prompt = optarg; break;
+        case 13: if (cli_parse_double(optarg, &dv) || dv < 1 || dv > 4096 || dv != (uint32_t)dv) return cli_usage_error("--max-tokens needs 1..4096"); ea.max_tokens = (uint32_t)dv; break;
         case 5: if (cli_parse_double(optarg, &dv) || dv < 2 || dv > 1e6 || dv != (uint32_t)dv) return cli_usage_error("--ctx needs an integer >= 2"); ea.o.ctx = (uint32_t)dv; break;
         case 6: if (cli_parse_double(optarg, &dv) || dv < 1 || dv != (uint32_t)dv) return cli_usage_error("--windows needs a positive integer"); ea.o.max_windows = (uint32_t)dv; break;
         case 7: ea.o.second_half = 1; break;
@@ -238,7 +347,8 @@ int main(int argc, char **argv) {
     if (optind != argc - 1) return cli_usage_error("expected exactly one FILE");
     if (!ref && (isfinite(g.min_cos) || isfinite(g.max_rmse) || isfinite(g.max_abs) || isfinite(ea.max_kld)))
         return cli_usage_error("--min-cosine, --max-rmse, --max-abs and --max-kld need --reference");
-    if (!ea.ids && (isfinite(ea.max_ppl) || isfinite(ea.max_kld))) return cli_usage_error("--max-ppl and --max-kld need --eval-ids");
+    if (ea.ids && ea.text) return cli_usage_error("give --eval or --eval-ids, not both");
+    if (!ea.ids && !ea.text && (isfinite(ea.max_ppl) || isfinite(ea.max_kld))) return cli_usage_error("--max-ppl and --max-kld need --eval or --eval-ids");
     const char *path = argv[optind];
     sq_err err = {0};
     sq_file *f = sq_open(path, &err);
@@ -266,9 +376,13 @@ int main(int argc, char **argv) {
     rc = cli_exit_code(st);
     if (!st && ref) rc = compare(f, ref, &g, threads, &cx, root);
     ea.o.n_threads = threads;
-    if (!st && ea.ids && (rc == EXIT_OK || rc == EXIT_CHECK)) {
+    if (!st && (ea.ids || ea.text) && (rc == EXIT_OK || rc == EXIT_CHECK)) {
         int erc = evaluate(f, ref, &ea, cx.json, root);
         if (erc) rc = erc;
+    }
+    if (!st && ea.prompt && (rc == EXIT_OK || rc == EXIT_CHECK)) {
+        int grc = generate(f, ref, &ea);
+        if (grc) rc = grc;
     }
     if (cx.json) {
         json_object_object_add(root, "status", json_object_new_string(st ? sq_status_name(st) : rc ? "check failed" : "ok"));
@@ -278,7 +392,7 @@ int main(int argc, char **argv) {
     } else {
         json_object_put(cx.problems);
         if (st) fprintf(stderr, "%s: %s: FAILED (%d problem%s)\n", cli_prog, path, cx.n_problems, cx.n_problems == 1 ? "" : "s");
-        else if (rc) fprintf(stderr, "%s: %s: comparison with %s FAILED\n", cli_prog, path, ref);
+        else if (rc == EXIT_CHECK) fprintf(stderr, "%s: %s: FAILED a requested check\n", cli_prog, path);
         else if (!cli_quiet) printf("%s: OK (%u tensors, %llu bytes)\n", path, sq_file_ntensors(f),
                                     (unsigned long long)sq_file_header(f)->file_size);
     }

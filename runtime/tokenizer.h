@@ -1,0 +1,21 @@
+/* Tokenizers. Now: Hugging Face tokenizer.json byte-level BPE (GPT-2
+ * pre-tokenizer regex, merges, added/special tokens). */
+#ifndef SQUISH_TOKENIZER_H
+#define SQUISH_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "squish/error.h"
+
+typedef struct sq_tokenizer sq_tokenizer;
+
+sq_tokenizer *sq_tokenizer_load(const char *path, sq_err *err);
+void sq_tokenizer_free(sq_tokenizer *t);
+uint32_t sq_tokenizer_vocab(const sq_tokenizer *t);
+/* Encodes UTF-8 text (no BOS/EOS added). *ids is malloc'd. Invalid UTF-8 is an error. */
+sq_status sq_tokenize(sq_tokenizer *t, const char *text, size_t len, int32_t **ids, uint64_t *n, sq_err *err);
+/* Appends the UTF-8 bytes of one token to out (cap bytes); returns the length. */
+size_t sq_detokenize_one(const sq_tokenizer *t, int32_t id, char *out, size_t cap);
+
+#endif
