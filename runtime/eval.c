@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "runtime.h"
 
@@ -82,9 +83,14 @@ sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t
         goto out;
     }
     uint64_t top1 = 0;
+    double fwd_seconds = 0;
     for (uint64_t w = 0; w < nw; w++) {
         const int32_t *tok = ids + w * ctx;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         if ((st = sq_rt_forward(m, tok, ctx, lg, o->n_threads, err))) goto out;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        fwd_seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
         if (ref && (st = sq_rt_forward(ref, tok, ctx, rl, o->n_threads, err))) goto out;
         for (uint32_t p = first; p + 1 < ctx; p++) {
             log_softmax(lg + (uint64_t)p * V, V, lp);
@@ -112,6 +118,7 @@ sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t
         r->windows++;
     }
     r->ppl = exp(r->nll_sum / (double)r->scored);
+    r->prefill_tps = fwd_seconds > 0 ? (double)(nw * ctx) / fwd_seconds : 0;
     if (ref) {
         r->ref_ppl = exp(r->ref_nll_sum / (double)r->scored);
         double s = 0;

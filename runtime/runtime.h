@@ -63,6 +63,7 @@ typedef struct sq_eval_result {
     double nll_sum, ppl;
     /* against a reference model (when given) */
     double ref_nll_sum, ref_ppl, kld_mean, kld_p99, kld_max, top1;
+    double prefill_tps; /* tokens per second of the evaluated model's forward passes */
 } sq_eval_result;
 
 sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t *ids, uint64_t n_ids,

@@ -197,6 +197,7 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
         json_object_object_add(e, "scored_tokens", json_object_new_int64((int64_t)r.scored));
         json_object_object_add(e, "nll_sum", json_object_new_double(r.nll_sum));
         json_object_object_add(e, "ppl", json_object_new_double(r.ppl));
+        json_object_object_add(e, "prefill_tokens_per_s", json_object_new_double(r.prefill_tps));
         if (have_ref) {
             json_object_object_add(e, "ref_ppl", json_object_new_double(r.ref_ppl));
             json_object_object_add(e, "delta_ppl", json_object_new_double(r.ppl - r.ref_ppl));
@@ -212,7 +213,8 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
         fprintf(o, "eval %s: %llu tokens, ctx %u, %llu windows, %llu scored tokens%s\n", ea->text ? ea->text : ea->ids,
                 (unsigned long long)n, ea->o.ctx, (unsigned long long)r.windows,
                 (unsigned long long)r.scored, ea->o.second_half ? " (second half of each window)" : "");
-        fprintf(o, "ppl %.4f%s\n", r.ppl, fail && r.ppl > ea->max_ppl ? "  FAIL" : "");
+        fprintf(o, "ppl %.4f%s  (prefill %.0f tokens/s on %d threads)\n", r.ppl, fail && r.ppl > ea->max_ppl ? "  FAIL" : "",
+                r.prefill_tps, ea->o.n_threads);
         if (have_ref)
             fprintf(o, "reference ppl %.4f, delta %+.4f; KLD mean %.6f, p99 %.6f, max %.4f%s; top-1 agreement %.4f\n", r.ref_ppl,
                     r.ppl - r.ref_ppl, r.kld_mean, r.kld_p99, r.kld_max, r.kld_mean > ea->max_kld ? "  FAIL" : "", r.top1);
