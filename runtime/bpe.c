@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spm.h"
 #include "tokenizer.h"
 #include "unicode_tables.h"
 
@@ -88,6 +89,7 @@ static int smap_put(smap *m, const char *a, size_t na, const char *b, size_t nb,
 }
 
 struct sq_tokenizer {
+    sq_spm *spm; /* a SentencePiece model instead of a tokenizer.json */
     smap vocab, merges, cache;
     char **id_text; /* byte-level text of each id */
     uint32_t n_ids;
@@ -98,10 +100,11 @@ struct sq_tokenizer {
     int cache_full;
 };
 
-uint32_t sq_tokenizer_vocab(const sq_tokenizer *t) { return t->n_ids; }
+uint32_t sq_tokenizer_vocab(const sq_tokenizer *t) { return t->spm ? sq_spm_vocab(t->spm) : t->n_ids; }
 
 void sq_tokenizer_free(sq_tokenizer *t) {
     if (!t) return;
+    sq_spm_free(t->spm);
     smap_free(&t->vocab);
     smap_free(&t->merges);
     smap_free(&t->cache);
@@ -155,7 +158,37 @@ static int is_space(uint32_t c) {
 }
 static int is_other(uint32_t c) { return !is_space(c) && !is_letter(c) && !is_number(c); }
 
+/* tokenizer.model (SentencePiece protobuf): anything that does not start like JSON */
+static sq_tokenizer *load_spm(const char *path, sq_err *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { sq_err_set(err, SQ_EIO, "%s: cannot open", path); return NULL; }
+    size_t cap = 1 << 16, n = 0, k;
+    uint8_t *b = malloc(cap);
+    while (b && (k = fread(b + n, 1, cap - n, f)) > 0) {
+        n += k;
+        if (n == cap) {
+            if (cap >= (64u << 20)) { free(b); b = NULL; break; }
+            uint8_t *nb = realloc(b, cap *= 2);
+            if (!nb) { free(b); b = NULL; break; }
+            b = nb;
+        }
+    }
+    fclose(f);
+    if (!b) { sq_err_set(err, SQ_ENOMEM, "%s: too large or out of memory", path); return NULL; }
+    sq_tokenizer *t = calloc(1, sizeof *t);
+    if (t) t->spm = sq_spm_load(b, n, path, err);
+    free(b);
+    if (!t || !t->spm) { free(t); if (!t) sq_err_set(err, SQ_ENOMEM, "out of memory"); return NULL; }
+    return t;
+}
+
 sq_tokenizer *sq_tokenizer_load(const char *path, sq_err *err) {
+    FILE *probe = fopen(path, "rb");
+    if (!probe) { sq_err_set(err, SQ_EIO, "%s: cannot open", path); return NULL; }
+    int c0;
+    do c0 = fgetc(probe); while (c0 == ' ' || c0 == '\n' || c0 == '\r' || c0 == '\t');
+    fclose(probe);
+    if (c0 != '{') return load_spm(path, err);
     json_object *root = json_object_from_file(path), *model, *vocab, *merges, *added, *type;
     sq_tokenizer *t = NULL;
     if (!root) {
@@ -359,6 +392,15 @@ static sq_status encode_span(sq_tokenizer *t, const uint32_t *cp, const size_t *
 }
 
 sq_status sq_tokenize(sq_tokenizer *t, const char *text, size_t len, int32_t **out, uint64_t *n, sq_err *err) {
+    if (t->spm) { /* UTF-8 is still checked */
+        for (size_t b = 0; b < len;) {
+            uint32_t c;
+            size_t l = utf8_get((const uint8_t *)text + b, len - b, &c);
+            if (!l) return sq_err_set(err, SQ_ECORRUPT, "text: invalid UTF-8 at byte %zu", b);
+            b += l;
+        }
+        return sq_spm_encode(t->spm, text, len, out, n, err);
+    }
     uint32_t *cp = malloc((len + 1) * sizeof *cp);
     size_t *off = malloc((len + 1) * sizeof *off);
     char *buf = malloc(len * 3 + 4);
@@ -409,7 +451,32 @@ out:
     return SQ_OK;
 }
 
+size_t sq_text_newlines(char *s, size_t len) {
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '\r') {
+            s[k++] = '\n';
+            if (i + 1 < len && s[i + 1] == '\n') i++;
+        } else {
+            s[k++] = s[i];
+        }
+    }
+    return k;
+}
+
 size_t sq_detokenize_one(const sq_tokenizer *t, int32_t id, char *out, size_t cap) {
+    if (t->spm) {
+        size_t pl, k = 0;
+        const char *p = sq_spm_piece(t->spm, id, &pl);
+        unsigned byte;
+        if (!p) return 0;
+        if (pl == 6 && sscanf(p, "<0x%2X>", &byte) == 1) { if (cap) out[0] = (char)byte; return cap ? 1 : 0; }
+        for (size_t i = 0; i < pl && k < cap; i++) {
+            if (i + 3 <= pl && !memcmp(p + i, "\xe2\x96\x81", 3)) { out[k++] = ' '; i += 2; }
+            else out[k++] = p[i];
+        }
+        return k;
+    }
     if (id < 0 || (uint32_t)id >= t->n_ids || !t->id_text[id]) return 0;
     size_t k = 0;
     const uint8_t *s = (const uint8_t *)t->id_text[id];

@@ -15,6 +15,9 @@ void sq_tokenizer_free(sq_tokenizer *t);
 uint32_t sq_tokenizer_vocab(const sq_tokenizer *t);
 /* Encodes UTF-8 text (no BOS/EOS added). *ids is malloc'd. Invalid UTF-8 is an error. */
 sq_status sq_tokenize(sq_tokenizer *t, const char *text, size_t len, int32_t **ids, uint64_t *n, sq_err *err);
+/* Converts CRLF and lone CR line ends to LF in place (how Python reads a text
+ * file, and so how the reference figures were tokenized); returns the new length. */
+size_t sq_text_newlines(char *text, size_t len);
 /* Appends the UTF-8 bytes of one token to out (cap bytes); returns the length. */
 size_t sq_detokenize_one(const sq_tokenizer *t, int32_t id, char *out, size_t cap);
 

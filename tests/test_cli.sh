@@ -198,6 +198,10 @@ EOF
   echo '{"model": ' >"$T/tk.json"
   expect 4 "bad tokenizer JSON" -- "$V" -q --tokenizer "$T/tk.json" --eval "$SH/data/wikitext-2-raw-test.head.txt" "$T/q4.squizd"
   expect 2 "--eval without a tokenizer" -- "$V" -q --eval "$SH/data/wikitext-2-raw-test.head.txt" "$T/q4.squizd"
+  # SentencePiece model: the stories260K reference perplexity from raw text
+  "$Q" "$SH/models/stories260K/hf" -o "$T/s32.squizd" --scheme f32 -q
+  p=$("$V" -q -j --reference "$SH/models/stories260K/hf" --eval "$SH/data/tinystories-valid-excerpt.txt" --ctx 256 "$T/s32.squizd" | jq '.eval.ppl')
+  awk -v p="$p" 'BEGIN { exit !(p > 5.7235 * 0.999 && p < 5.7235 * 1.001) }' && ok || bad "stories260K ppl from text: $p (transformers: 5.7235)"
   for src in "$SH/models/stories260K/stories260K.bin" "$SH/models/stories260K/hf"; do
     for s in int8 int4:g32:asym int3:g64:asym int2:g32:asym nf4:dq:g32 fp8_e5m2 fp6_e3m2 fp4_e2m1 mxfp8_e4m3 mxfp6_e2m3 mxfp4 f32; do
       "$Q" "$src" -o "$T/s.squizd" --scheme "$s" -q && "$V" -q --reference "$SH/models/stories260K/hf" --min-cosine 0.8 "$T/s.squizd" && ok ||

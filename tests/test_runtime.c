@@ -174,6 +174,23 @@ START_TEST(tokenizer_matches_golden_ids) {
         for (uint64_t i = 0; i < n; i++) ck_assert_msg(ids[i] == want[i], "%s: token %llu is %d, want %d", pairs[k][0], (unsigned long long)i, ids[i], want[i]);
         free(ids); free(want); free(text);
     }
+    /* SentencePiece BPE (stories260K), on the text read as Python reads it (CRLF -> LF) */
+    sq_tokenizer *sp = sq_tokenizer_load(shared_path("models/stories260K/hf/tokenizer.model"), &err);
+    ck_assert_msg(sp != NULL, "%s", err.msg);
+    ck_assert_uint_eq(sq_tokenizer_vocab(sp), 512);
+    {
+        size_t len;
+        char *text = (char *)read_all(shared_path("data/tinystories-valid-excerpt.txt"), &len);
+        len = sq_text_newlines(text, len);
+        int32_t *got, *want;
+        uint64_t n, nw;
+        ck_assert_int_eq(sq_tokenize(sp, text, len, &got, &n, &err), 0);
+        ck_assert_int_eq(sq_read_ids(shared_path("reference/ids/ids-260K-tinystories-valid-excerpt.ids"), 512, &want, &nw, &err), 0);
+        ck_assert_uint_eq(n, nw);
+        for (uint64_t i = 0; i < n; i++) ck_assert_msg(got[i] == want[i], "tinystories: token %llu is %d, want %d", (unsigned long long)i, got[i], want[i]);
+        free(got); free(want); free(text);
+    }
+    sq_tokenizer_free(sp);
     /* special tokens split out; invalid UTF-8 refused */
     int32_t *ids;
     uint64_t n;

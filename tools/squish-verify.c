@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "describe.h"
@@ -74,9 +75,11 @@ typedef struct eval_args {
 static sq_tokenizer *open_tokenizer(eval_args *ea, const char *ref_path, sq_err *err) {
     static char path[4096];
     if (ea->tokenizer) snprintf(path, sizeof path, "%s", ea->tokenizer);
-    else if (ref_path) snprintf(path, sizeof path, "%s/tokenizer.json", ref_path);
-    else {
-        sq_err_set(err, SQ_EUSAGE, "--eval and --prompt need --tokenizer FILE or a --reference model directory with tokenizer.json");
+    else if (ref_path) {
+        snprintf(path, sizeof path, "%s/tokenizer.json", ref_path);
+        if (access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/tokenizer.model", ref_path);
+    } else {
+        sq_err_set(err, SQ_EUSAGE, "--eval and --prompt need --tokenizer FILE or a --reference model directory with tokenizer.json or tokenizer.model");
         return NULL;
     }
     ea->tokenizer_used = path;
@@ -102,6 +105,7 @@ static sq_status tokenize_file(eval_args *ea, const char *ref_path, const char *
         }
     }
     fclose(f);
+    if (b) len = sq_text_newlines(b, len); /* as Python reads text: the reference convention */
     sq_status st = !b ? sq_err_set(err, SQ_ENOMEM, "%s: out of memory", file)
                       : len == 0 ? sq_err_set(err, SQ_EUSAGE, "%s: the text is empty", file)
                                  : sq_tokenize(tk, b, len, ids, n, err);
