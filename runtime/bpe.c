@@ -159,7 +159,7 @@ static int is_space(uint32_t c) {
 static int is_other(uint32_t c) { return !is_space(c) && !is_letter(c) && !is_number(c); }
 
 /* tokenizer.model (SentencePiece protobuf): anything that does not start like JSON */
-static sq_tokenizer *load_spm(const char *path, sq_err *err) {
+static sq_tokenizer *load_spm(const char *path, uint32_t vocab, sq_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) { sq_err_set(err, SQ_EIO, "%s: cannot open", path); return NULL; }
     size_t cap = 1 << 16, n = 0, k;
@@ -176,19 +176,23 @@ static sq_tokenizer *load_spm(const char *path, sq_err *err) {
     fclose(f);
     if (!b) { sq_err_set(err, SQ_ENOMEM, "%s: too large or out of memory", path); return NULL; }
     sq_tokenizer *t = calloc(1, sizeof *t);
-    if (t) t->spm = sq_spm_load(b, n, path, err);
+    size_t plen = strlen(path);
+    int bin = plen > 4 && !strcmp(path + plen - 4, ".bin");
+    if (t) t->spm = bin ? sq_spm_load_llama2c(b, n, vocab, path, err) : sq_spm_load(b, n, path, err);
     free(b);
     if (!t || !t->spm) { free(t); if (!t) sq_err_set(err, SQ_ENOMEM, "out of memory"); return NULL; }
     return t;
 }
 
-sq_tokenizer *sq_tokenizer_load(const char *path, sq_err *err) {
+sq_tokenizer *sq_tokenizer_load(const char *path, sq_err *err) { return sq_tokenizer_load_vocab(path, 0, err); }
+
+sq_tokenizer *sq_tokenizer_load_vocab(const char *path, uint32_t model_vocab, sq_err *err) {
     FILE *probe = fopen(path, "rb");
     if (!probe) { sq_err_set(err, SQ_EIO, "%s: cannot open", path); return NULL; }
     int c0;
     do c0 = fgetc(probe); while (c0 == ' ' || c0 == '\n' || c0 == '\r' || c0 == '\t');
     fclose(probe);
-    if (c0 != '{') return load_spm(path, err);
+    if (c0 != '{') return load_spm(path, model_vocab, err);
     json_object *root = json_object_from_file(path), *model, *vocab, *merges, *added, *type;
     sq_tokenizer *t = NULL;
     if (!root) {

@@ -85,6 +85,8 @@ static int pb_next(pb *b, uint32_t *field, uint32_t *wire, uint64_t *val, pb *su
     return !b->bad;
 }
 
+static int build_index(sq_spm *m);
+
 void sq_spm_free(sq_spm *m) {
     if (!m) return;
     for (uint32_t i = 0; i < m->n; i++) free(m->piece[i]);
@@ -166,10 +168,18 @@ sq_spm *sq_spm_load(const uint8_t *data, size_t size, const char *path, sq_err *
     if (b.bad) { sq_err_set(err, SQ_ECORRUPT, "%s: not a SentencePiece model (malformed protobuf)", path); goto fail; }
     if (!m->n) { sq_err_set(err, SQ_ECORRUPT, "%s: no pieces", path); goto fail; }
     if (model_type != 2) { sq_err_set(err, SQ_EUNSUPPORTED, "%s: SentencePiece model type %u is not supported (BPE only)", path, model_type); goto fail; }
+    if (build_index(m)) { sq_err_set(err, SQ_ENOMEM, "out of memory"); goto fail; }
+    return m;
+fail:
+    sq_spm_free(m);
+    return NULL;
+}
+
+static int build_index(sq_spm *m) {
     m->cap = 16;
     while (m->cap < 2 * (size_t)m->n) m->cap *= 2;
     m->slots = malloc(m->cap * sizeof *m->slots);
-    if (!m->slots) { sq_err_set(err, SQ_ENOMEM, "out of memory"); goto fail; }
+    if (!m->slots) return -1;
     for (size_t i = 0; i < m->cap; i++) m->slots[i] = -1;
     for (uint32_t id = 0; id < m->n; id++) {
         if (m->type[id] == PIECE_UNKNOWN) m->unk_id = (int32_t)id;
@@ -180,6 +190,54 @@ sq_spm *sq_spm_load(const uint8_t *data, size_t size, const char *path, sq_err *
         while (m->slots[i] >= 0) i = (i + 1) & (m->cap - 1);
         m->slots[i] = (int32_t)id;
     }
+    return 0;
+}
+
+sq_spm *sq_spm_load_llama2c(const uint8_t *data, size_t size, uint32_t vocab, const char *path, sq_err *err) {
+    sq_spm *m = calloc(1, sizeof *m);
+    if (!m) { sq_err_set(err, SQ_ENOMEM, "out of memory"); return NULL; }
+    m->add_dummy_prefix = 1; /* what llama2.c's encoder does; its tokenizers come from such models */
+    m->remove_extra_ws = 1;
+    m->unk_id = -1;
+    for (int i = 0; i < 256; i++) m->byte_id[i] = -1;
+    m->piece = calloc(vocab ? vocab : 1, sizeof *m->piece);
+    m->len = calloc(vocab ? vocab : 1, sizeof *m->len);
+    m->score = calloc(vocab ? vocab : 1, sizeof *m->score);
+    m->type = calloc(vocab ? vocab : 1, sizeof *m->type);
+    if (!m->piece || !m->len || !m->score || !m->type) { sq_err_set(err, SQ_ENOMEM, "out of memory"); goto fail; }
+    size_t pos = 4;
+    if (size < 4 || vocab == 0 || vocab > (1u << 22)) { sq_err_set(err, SQ_ECORRUPT, "%s: not a llama2.c tokenizer", path); goto fail; }
+    for (uint32_t id = 0; id < vocab; id++) {
+        int32_t len;
+        float score;
+        if (size - pos < 8) { sq_err_set(err, SQ_ECORRUPT, "%s: truncated at token %u (byte %zu)", path, id, pos); goto fail; }
+        memcpy(&score, data + pos, 4);
+        memcpy(&len, data + pos + 4, 4);
+        pos += 8;
+        if (len < 0 || (size_t)len > size - pos || len > 4096) {
+            sq_err_set(err, SQ_ECORRUPT, "%s: token %u has length %d at byte %zu", path, id, len, pos - 4);
+            goto fail;
+        }
+        /* spaces back to U+2581; the three specials are <unk>, <s>, </s> */
+        char *p = malloc((size_t)len * 3 + 1);
+        if (!p) { sq_err_set(err, SQ_ENOMEM, "out of memory"); goto fail; }
+        size_t k = 0;
+        for (int32_t i = 0; i < len; i++) {
+            if (data[pos + (size_t)i] == ' ') { memcpy(p + k, SPACE, 3); k += 3; }
+            else p[k++] = (char)data[pos + (size_t)i];
+        }
+        p[k] = 0;
+        unsigned byte;
+        m->piece[id] = p;
+        m->len[id] = k;
+        m->score[id] = score;
+        m->type[id] = id == 0 ? PIECE_UNKNOWN : id < 3 ? PIECE_CONTROL
+                      : (k == 6 && sscanf(p, "<0x%2X>", &byte) == 1) ? PIECE_BYTE : PIECE_NORMAL;
+        m->n = id + 1;
+        pos += (size_t)len;
+    }
+    if (pos != size) { sq_err_set(err, SQ_ECORRUPT, "%s: %zu bytes after the last of %u tokens", path, size - pos, vocab); goto fail; }
+    if (build_index(m)) { sq_err_set(err, SQ_ENOMEM, "out of memory"); goto fail; }
     return m;
 fail:
     sq_spm_free(m);

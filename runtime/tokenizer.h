@@ -10,7 +10,10 @@
 
 typedef struct sq_tokenizer sq_tokenizer;
 
+/* tokenizer.json (BPE), tokenizer.model (SentencePiece BPE), or a llama2.c
+ * tokenizer.bin (needs the model's vocab size, 0 otherwise). */
 sq_tokenizer *sq_tokenizer_load(const char *path, sq_err *err);
+sq_tokenizer *sq_tokenizer_load_vocab(const char *path, uint32_t vocab, sq_err *err);
 void sq_tokenizer_free(sq_tokenizer *t);
 uint32_t sq_tokenizer_vocab(const sq_tokenizer *t);
 /* Encodes UTF-8 text (no BOS/EOS added). *ids is malloc'd. Invalid UTF-8 is an error. */

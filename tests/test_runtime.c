@@ -175,7 +175,9 @@ START_TEST(tokenizer_matches_golden_ids) {
         free(ids); free(want); free(text);
     }
     /* SentencePiece BPE (stories260K), on the text read as Python reads it (CRLF -> LF) */
-    sq_tokenizer *sp = sq_tokenizer_load(shared_path("models/stories260K/hf/tokenizer.model"), &err);
+    for (int form = 0; form < 2; form++) { /* tokenizer.model, then llama2.c's tok512.bin */
+    sq_tokenizer *sp = form == 0 ? sq_tokenizer_load(shared_path("models/stories260K/hf/tokenizer.model"), &err)
+                                 : sq_tokenizer_load_vocab(shared_path("models/stories260K/tok512.bin"), 512, &err);
     ck_assert_msg(sp != NULL, "%s", err.msg);
     ck_assert_uint_eq(sq_tokenizer_vocab(sp), 512);
     {
@@ -191,6 +193,21 @@ START_TEST(tokenizer_matches_golden_ids) {
         free(got); free(want); free(text);
     }
     sq_tokenizer_free(sp);
+    }
+    /* a truncated tokenizer.bin is refused */
+    {
+        size_t len;
+        unsigned char *b = read_all(shared_path("models/stories260K/tok512.bin"), &len);
+        const char *d = tmpdir();
+        char p[512];
+        snprintf(p, sizeof p, "%s/tok.bin", d);
+        for (size_t cut = 0; cut < len; cut += 97) {
+            write_all_file(p, b, cut);
+            sq_tokenizer *bad = sq_tokenizer_load_vocab(p, 512, &err);
+            ck_assert_msg(bad == NULL, "truncation to %zu accepted", cut);
+        }
+        free(b);
+    }
     /* special tokens split out; invalid UTF-8 refused */
     int32_t *ids;
     uint64_t n;

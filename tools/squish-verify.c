@@ -66,6 +66,7 @@ typedef struct gates {
 /* Compares every tensor with the reference; returns an exit code. */
 typedef struct eval_args {
     const char *ids, *text, *tokenizer, *prompt, *tokenizer_used;
+    uint32_t vocab; /* of the model, for llama2.c tokenizer.bin files */
     uint32_t max_tokens;
     sq_eval_opts o;
     double max_ppl, max_kld;
@@ -83,7 +84,7 @@ static sq_tokenizer *open_tokenizer(eval_args *ea, const char *ref_path, sq_err 
         return NULL;
     }
     ea->tokenizer_used = path;
-    return sq_tokenizer_load(path, err);
+    return sq_tokenizer_load_vocab(path, ea->vocab, err);
 }
 
 static sq_status tokenize_file(eval_args *ea, const char *ref_path, const char *file, int32_t **ids, uint64_t *n, sq_err *err) {
@@ -124,6 +125,7 @@ static int generate(sq_file *f, const char *ref_path, eval_args *ea) {
     sq_err err = {0};
     sq_rt_model m;
     if (sq_rt_load_file(f, &m, &err)) return cli_fail(&err);
+    ea->vocab = m.cfg.vocab;
     sq_tokenizer *tk = open_tokenizer(ea, ref_path, &err);
     int32_t *ids = NULL;
     uint64_t n = 0;
@@ -167,6 +169,7 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
     if (sq_rt_load_file(f, &m, &err)) return cli_fail(&err);
     int32_t *ids = NULL;
     uint64_t n = 0;
+    ea->vocab = m.cfg.vocab;
     if (ea->text) {
         if (tokenize_file(ea, ref_path, ea->text, &ids, &n, &err)) { rc = cli_fail(&err); goto out; }
         for (uint64_t i = 0; i < n; i++)
@@ -320,7 +323,7 @@ int main(int argc, char **argv) {
                                          {"max-kld", required_argument, 0, 9},      {"eval", required_argument, 0, 10},
                                          {"tokenizer", required_argument, 0, 11},   {"prompt", required_argument, 0, 12},
                                          {"max-tokens", required_argument, 0, 13},  {0, 0, 0, 0}};
-    eval_args ea = {NULL, NULL, NULL, NULL, NULL, 32, {512, 0, 0, 1}, INFINITY, INFINITY};
+    eval_args ea = {NULL, NULL, NULL, NULL, NULL, 0, 32, {512, 0, 0, 1}, INFINITY, INFINITY};
     double dv;
     gates g = {-INFINITY, INFINITY, INFINITY};
     const char *ref = NULL;
