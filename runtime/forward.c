@@ -129,3 +129,93 @@ out:
     free(x); free(xn); free(q); free(k); free(v); free(att); free(tmp); free(g); free(u); free(cs); free(sn);
     return st;
 }
+
+sq_status sq_rt_cache_init(const sq_rt_model *m, uint32_t max_seq, sq_rt_cache *c, sq_err *err) {
+    const sq_rt_config *cf = &m->cfg;
+    size_t n = (size_t)cf->n_layers * max_seq * cf->n_kv_heads * cf->head_dim;
+    c->max_seq = max_seq;
+    c->pos = 0;
+    c->k = malloc(n * sizeof(float));
+    c->v = malloc(n * sizeof(float));
+    if (!c->k || !c->v) {
+        sq_rt_cache_free(c);
+        return sq_err_set(err, SQ_ENOMEM, "out of memory for a KV cache of %u positions", max_seq);
+    }
+    return SQ_OK;
+}
+
+void sq_rt_cache_free(sq_rt_cache *c) {
+    free(c->k);
+    free(c->v);
+    c->k = c->v = NULL;
+}
+
+sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float *logits, int n_threads, sq_err *err) {
+    const sq_rt_config *cf = &m->cfg;
+    const uint32_t H = cf->hidden, hd = cf->head_dim, qd = cf->n_heads * hd, kvd = cf->n_kv_heads * hd, I = cf->inter;
+    const uint32_t pos = c->pos, group = cf->n_heads / cf->n_kv_heads;
+    if (token < 0 || (uint32_t)token >= cf->vocab) return sq_err_set(err, SQ_EUSAGE, "token id %d is outside the vocabulary", token);
+    if (pos >= c->max_seq) return sq_err_set(err, SQ_EUSAGE, "the KV cache is full (%u positions)", c->max_seq);
+    float *x = malloc(H * 4), *xn = malloc(H * 4), *q = malloc(qd * 4), *att = malloc(qd * 4), *tmp = malloc(H * 4),
+          *g = malloc(I * 4), *u = malloc(I * 4), *cs = malloc(hd / 2 * 4), *sn = malloc(hd / 2 * 4),
+          *sc = malloc((size_t)(pos + 1) * 4);
+    sq_status st = SQ_OK;
+    if (!x || !xn || !q || !att || !tmp || !g || !u || !cs || !sn || !sc) {
+        st = sq_err_set(err, SQ_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (uint32_t i = 0; i < hd / 2; i++) { /* same float32 recipe as the batched pass */
+        float ang = (float)pos * (1.0f / powf(cf->rope_theta, (float)(2 * i) / (float)hd));
+        cs[i] = cosf(ang);
+        sn[i] = sinf(ang);
+    }
+    sq_decode_rows(&m->embed, (uint64_t)token, (uint64_t)token + 1, x);
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (uint32_t l = 0; l < cf->n_layers; l++) {
+        const sq_rt_layer *L = &m->layers[l];
+        float *kc = c->k + ((size_t)l * c->max_seq) * kvd, *vc = c->v + ((size_t)l * c->max_seq) * kvd;
+        rmsnorm(x, L->attn_norm, xn, 1, H, cf->eps);
+        sq_gemv_mt(&L->q, xn, q, n_threads);
+        sq_gemv_mt(&L->k, xn, kc + (size_t)pos * kvd, n_threads);
+        sq_gemv_mt(&L->v, xn, vc + (size_t)pos * kvd, n_threads);
+        rope(q, 1, cf->n_heads, hd, cs, sn);
+        rope(kc + (size_t)pos * kvd, 1, cf->n_kv_heads, hd, cs, sn);
+        for (uint32_t h = 0; h < cf->n_heads; h++) {
+            const float *qv = q + (size_t)h * hd;
+            uint32_t kvh = h / group;
+            float mx = -INFINITY, sum = 0;
+            for (uint32_t s = 0; s <= pos; s++) {
+                const float *kv = kc + (size_t)s * kvd + (size_t)kvh * hd;
+                float d = 0;
+                for (uint32_t i = 0; i < hd; i++) d += qv[i] * kv[i];
+                sc[s] = d * scale;
+                if (sc[s] > mx) mx = sc[s];
+            }
+            for (uint32_t s = 0; s <= pos; s++) {
+                sc[s] = expf(sc[s] - mx);
+                sum += sc[s];
+            }
+            float *o = att + (size_t)h * hd;
+            memset(o, 0, hd * sizeof(float));
+            for (uint32_t s = 0; s <= pos; s++) {
+                const float *vv = vc + (size_t)s * kvd + (size_t)kvh * hd;
+                float pr = sc[s] / sum;
+                for (uint32_t i = 0; i < hd; i++) o[i] += pr * vv[i];
+            }
+        }
+        sq_gemv_mt(&L->o, att, tmp, n_threads);
+        for (uint32_t i = 0; i < H; i++) x[i] += tmp[i];
+        rmsnorm(x, L->ffn_norm, xn, 1, H, cf->eps);
+        sq_gemv_mt(&L->gate, xn, g, n_threads);
+        sq_gemv_mt(&L->up, xn, u, n_threads);
+        for (uint32_t i = 0; i < I; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+        sq_gemv_mt(&L->down, g, tmp, n_threads);
+        for (uint32_t i = 0; i < H; i++) x[i] += tmp[i];
+    }
+    rmsnorm(x, m->final_norm, xn, 1, H, cf->eps);
+    sq_gemv_mt(&m->lm_head, xn, logits, n_threads);
+    c->pos++;
+out:
+    free(x); free(xn); free(q); free(att); free(tmp); free(g); free(u); free(cs); free(sn); free(sc);
+    return st;
+}

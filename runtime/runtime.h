@@ -46,6 +46,17 @@ void sq_rt_free(sq_rt_model *m);
 sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                         sq_err *err);
 
+/* Incremental decoding: K/V of past positions kept per layer. */
+typedef struct sq_rt_cache {
+    uint32_t max_seq, pos;
+    float *k, *v; /* [n_layers][max_seq][n_kv_heads * head_dim] */
+} sq_rt_cache;
+sq_status sq_rt_cache_init(const sq_rt_model *m, uint32_t max_seq, sq_rt_cache *c, sq_err *err);
+void sq_rt_cache_free(sq_rt_cache *c);
+/* Runs one token at position c->pos with the codecs' GEMV kernels, appends
+ * its K/V and writes logits [vocab]. */
+sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float *logits, int n_threads, sq_err *err);
+
 /* Y[T][N] = X[T][K] · W^T for a weight view W [N][K]. */
 void sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, int n_threads);
 

@@ -117,6 +117,22 @@ START_TEST(tiny_model_eval_and_threads) {
     /* a prefix gives the same logits: the mask is causal */
     ck_assert_int_eq(sq_rt_forward(m, ids, 10, b, 2, &err), 0);
     ck_assert_int_eq(memcmp(a, b, 10 * V * sizeof(float)), 0);
+    /* incremental decoding with the KV cache gives the batched logits */
+    sq_rt_cache kv;
+    ck_assert_int_eq(sq_rt_cache_init(m, 64, &kv, &err), 0);
+    float *step = malloc(V * sizeof(float));
+    for (uint32_t t = 0; t < 64; t++) {
+        ck_assert_int_eq(sq_rt_step(m, &kv, ids[t], step, 2, &err), 0);
+        double md = 0, mx = 0;
+        for (uint32_t i = 0; i < V; i++) {
+            md = fmax(md, fabs((double)step[i] - a[t * V + i]));
+            mx = fmax(mx, fabs((double)a[t * V + i]));
+        }
+        ck_assert_msg(md <= 1e-4 * mx, "position %u: step logits differ by %g (max %g)", t, md, mx);
+    }
+    ck_assert_int_eq(sq_rt_step(m, &kv, ids[0], step, 2, &err), SQ_EUSAGE); /* cache full */
+    sq_rt_cache_free(&kv);
+    free(step);
     sq_eval_opts o = {64, 0, 0, 2};
     sq_eval_result r;
     ck_assert_int_eq(sq_rt_eval(m, m, ids, 130, &o, &r, &err), 0);

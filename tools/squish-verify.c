@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -135,23 +136,40 @@ static int generate(sq_file *f, const char *ref_path, eval_args *ea) {
     uint64_t total = n + ea->max_tokens;
     if (m.cfg.max_seq && total > m.cfg.max_seq) total = m.cfg.max_seq;
     int32_t *seq = realloc(ids, total * sizeof *ids);
-    float *lg = malloc((size_t)total * m.cfg.vocab * sizeof(float));
-    if (!seq || !lg) { free(lg); fprintf(stderr, "%s: out of memory\n", cli_prog); rc = EXIT_RESOURCE; goto out; }
+    float *lg = malloc((size_t)m.cfg.vocab * sizeof(float));
+    sq_rt_cache kv = {0};
+    if (!seq || !lg || sq_rt_cache_init(&m, (uint32_t)total, &kv, &err)) {
+        free(lg);
+        if (seq) ids = seq;
+        fprintf(stderr, "%s: out of memory\n", cli_prog);
+        rc = EXIT_RESOURCE;
+        goto out;
+    }
     ids = seq;
     fputs(ea->prompt, stdout);
-    for (; n < total; n++) {
-        if (sq_rt_forward(&m, ids, (uint32_t)n, lg, ea->o.n_threads, &err)) { rc = cli_fail(&err); break; }
-        const float *last = lg + (n - 1) * m.cfg.vocab;
+    for (uint64_t i = 0; i < n && !rc; i++) /* the prompt, one position at a time */
+        if (sq_rt_step(&m, &kv, ids[i], lg, ea->o.n_threads, &err)) rc = cli_fail(&err);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t made = 0;
+    for (; n < total && !rc; n++) {
         int32_t best = 0;
         for (uint32_t v = 1; v < m.cfg.vocab; v++)
-            if (last[v] > last[best]) best = (int32_t)v;
+            if (lg[v] > lg[best]) best = (int32_t)v;
         ids[n] = best;
         char piece[256];
         size_t l = sq_detokenize_one(tk, best, piece, sizeof piece);
         fwrite(piece, 1, l, stdout);
         fflush(stdout);
+        made++;
+        if (n + 1 < total && sq_rt_step(&m, &kv, best, lg, ea->o.n_threads, &err)) rc = cli_fail(&err);
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    sq_rt_cache_free(&kv);
     fputc('\n', stdout);
+    if (!cli_quiet && made > 1) fprintf(stderr, "%s: decoded %llu tokens at %.1f tokens/s (KV cache, %d threads)\n", cli_prog,
+                                        (unsigned long long)made, (double)(made - 1) / secs, ea->o.n_threads);
     free(lg);
 out:
     free(ids);
