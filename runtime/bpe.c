@@ -158,6 +158,8 @@ static int is_space(uint32_t c) {
 }
 static int is_other(uint32_t c) { return !is_space(c) && !is_letter(c) && !is_number(c); }
 
+static sq_tokenizer *load_json(const uint8_t *data, size_t len, const char *path, sq_err *err);
+
 /* tokenizer.model (SentencePiece protobuf): anything that does not start like JSON */
 static sq_tokenizer *load_spm(const char *path, uint32_t vocab, sq_err *err) {
     FILE *f = fopen(path, "rb");
@@ -175,12 +177,22 @@ static sq_tokenizer *load_spm(const char *path, uint32_t vocab, sq_err *err) {
     }
     fclose(f);
     if (!b) { sq_err_set(err, SQ_ENOMEM, "%s: too large or out of memory", path); return NULL; }
-    sq_tokenizer *t = calloc(1, sizeof *t);
     size_t plen = strlen(path);
     int bin = plen > 4 && !strcmp(path + plen - 4, ".bin");
-    if (t) t->spm = bin ? sq_spm_load_llama2c(b, n, vocab, path, err) : sq_spm_load(b, n, path, err);
+    sq_tokenizer *t = sq_tokenizer_load_mem(b, n, bin ? 2 : 1, vocab, path, err);
     free(b);
-    if (!t || !t->spm) { free(t); if (!t) sq_err_set(err, SQ_ENOMEM, "out of memory"); return NULL; }
+    return t;
+}
+
+sq_tokenizer *sq_tokenizer_load_mem(const uint8_t *data, size_t len, int kind, uint32_t vocab, const char *name, sq_err *err) {
+    if (kind == 0) return load_json(data, len, name, err);
+    sq_tokenizer *t = calloc(1, sizeof *t);
+    if (t) t->spm = kind == 2 ? sq_spm_load_llama2c(data, len, vocab, name, err) : sq_spm_load(data, len, name, err);
+    if (!t || !t->spm) {
+        free(t);
+        if (!t) sq_err_set(err, SQ_ENOMEM, "out of memory");
+        return NULL;
+    }
     return t;
 }
 
@@ -193,14 +205,38 @@ sq_tokenizer *sq_tokenizer_load_vocab(const char *path, uint32_t model_vocab, sq
     do c0 = fgetc(probe); while (c0 == ' ' || c0 == '\n' || c0 == '\r' || c0 == '\t');
     fclose(probe);
     if (c0 != '{') return load_spm(path, model_vocab, err);
-    json_object *root = json_object_from_file(path), *model, *vocab, *merges, *added, *type;
+    FILE *f = fopen(path, "rb");
+    if (!f) { sq_err_set(err, SQ_EIO, "%s: cannot open", path); return NULL; }
+    size_t cap = 1 << 16, n = 0, k;
+    uint8_t *b = malloc(cap);
+    while (b && (k = fread(b + n, 1, cap - n, f)) > 0) {
+        n += k;
+        if (n == cap) {
+            uint8_t *nb = cap >= (256u << 20) ? NULL : realloc(b, cap *= 2);
+            if (!nb) { free(b); b = NULL; }
+            b = nb;
+        }
+    }
+    fclose(f);
+    if (!b) { sq_err_set(err, SQ_ENOMEM, "%s: too large or out of memory", path); return NULL; }
+    sq_tokenizer *t = sq_tokenizer_load_mem(b, n, 0, model_vocab, path, err);
+    free(b);
+    return t;
+}
+
+static sq_tokenizer *load_json(const uint8_t *data, size_t len, const char *path, sq_err *err) {
+    json_tokener *tok = json_tokener_new();
+    json_object *root = tok ? json_tokener_parse_ex(tok, (const char *)data, (int)len) : NULL, *model, *vocab, *merges, *added, *type;
+    int complete = tok && json_tokener_get_error(tok) == json_tokener_success;
+    if (tok) json_tokener_free(tok);
     sq_tokenizer *t = NULL;
-    if (!root) {
-        sq_err_set(err, SQ_ECORRUPT, "%s: cannot read or parse as JSON", path);
+    if (!root || !complete || !json_object_is_type(root, json_type_object)) {
+        json_object_put(root);
+        sq_err_set(err, SQ_ECORRUPT, "%s: cannot parse as a JSON object", path);
         return NULL;
     }
     if (!json_object_object_get_ex(root, "model", &model) || !json_object_object_get_ex(model, "type", &type) ||
-        strcmp(json_object_get_string(type), "BPE") || !json_object_object_get_ex(model, "vocab", &vocab) ||
+        !json_object_is_type(type, json_type_string) || strcmp(json_object_get_string(type), "BPE") || !json_object_object_get_ex(model, "vocab", &vocab) ||
         !json_object_is_type(vocab, json_type_object) || !json_object_object_get_ex(model, "merges", &merges) ||
         !json_object_is_type(merges, json_type_array)) {
         sq_err_set(err, SQ_EUNSUPPORTED, "%s: not a BPE tokenizer.json (model.type, model.vocab, model.merges)", path);
@@ -208,7 +244,7 @@ sq_tokenizer *sq_tokenizer_load_vocab(const char *path, uint32_t model_vocab, sq
     }
     json_object *pre, *pt;
     if (!json_object_object_get_ex(root, "pre_tokenizer", &pre) || !json_object_object_get_ex(pre, "type", &pt) ||
-        strcmp(json_object_get_string(pt), "ByteLevel")) {
+        !json_object_is_type(pt, json_type_string) || strcmp(json_object_get_string(pt), "ByteLevel")) {
         sq_err_set(err, SQ_EUNSUPPORTED, "%s: only the ByteLevel pre-tokenizer is supported", path);
         goto fail;
     }

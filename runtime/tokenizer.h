@@ -14,6 +14,8 @@ typedef struct sq_tokenizer sq_tokenizer;
  * tokenizer.bin (needs the model's vocab size, 0 otherwise). */
 sq_tokenizer *sq_tokenizer_load(const char *path, sq_err *err);
 sq_tokenizer *sq_tokenizer_load_vocab(const char *path, uint32_t vocab, sq_err *err);
+/* The same from memory; kind: 0 tokenizer.json, 1 tokenizer.model, 2 llama2.c tokenizer.bin. */
+sq_tokenizer *sq_tokenizer_load_mem(const uint8_t *data, size_t len, int kind, uint32_t vocab, const char *name, sq_err *err);
 void sq_tokenizer_free(sq_tokenizer *t);
 uint32_t sq_tokenizer_vocab(const sq_tokenizer *t);
 /* Encodes UTF-8 text (no BOS/EOS added). *ids is malloc'd. Invalid UTF-8 is an error. */

@@ -10,7 +10,8 @@ squish_install_deps
 SECS=${1:-30}
 B=$SQUISH_ROOT/build-fuzz
 CC=clang cmake -S "$SQUISH_ROOT" -B "$B" -DSQUISH_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$B" -j "$(nproc)" --target fuzz_squizd fuzz_safetensors fuzz_gguf fuzz_llama2c fuzz_config fuzz_codecs >/dev/null
+TARGETS="squizd safetensors gguf llama2c config codecs tokenizer_json tokenizer_model tokenizer_bin tokenize"
+cmake --build "$B" -j "$(nproc)" --target $(for t in $TARGETS; do printf 'fuzz_%s ' "$t"; done) >/dev/null
 SH=$SQUISH_ROOT/../shared
 T=$SQUISH_ROOT/testdata
 seed() { # seed TARGET FILES...
@@ -27,9 +28,13 @@ seed gguf "$SQUISH_ROOT"/tests/fuzz/seeds/gguf/*
 seed llama2c "$SH/models/stories260K/stories260K.bin"
 seed config "$T/tiny-llama/config.json" "$SH/models/squish-lm-34m/config.json" "$SH/models/stories260K/hf/config.json"
 seed codecs "$SQUISH_ROOT"/tests/fuzz/seeds/codecs/*
+seed tokenizer_json "$SH/models/squish-lm-34m/tokenizer.json"
+seed tokenizer_model "$SH/models/stories260K/tok512.model"
+seed tokenizer_bin "$SH/models/stories260K/tok512.bin"
+seed tokenize "$SH/data/wikitext-2-raw-test.head.txt" "$SH/data/tinystories-valid-excerpt.txt"
 status=0
 printf '%-12s %12s %9s\n' TARGET EXECUTIONS FINDINGS
-for t in squizd safetensors gguf llama2c config codecs; do
+for t in $TARGETS; do
   log=$B/fuzz-$t.log
   mkdir -p "$B/findings/$t"
   set +e
