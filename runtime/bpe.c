@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "spm.h"
+#include "squish/fileio.h"
 #include "tokenizer.h"
 #include "unicode_tables.h"
 
@@ -161,25 +162,15 @@ static int is_other(uint32_t c) { return !is_space(c) && !is_letter(c) && !is_nu
 static sq_tokenizer *load_json(const uint8_t *data, size_t len, const char *path, sq_err *err);
 
 /* tokenizer.model (SentencePiece protobuf): anything that does not start like JSON */
+#define MAX_TOKENIZER_FILE (256u << 20)
+
 static sq_tokenizer *load_spm(const char *path, uint32_t vocab, sq_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { sq_err_set(err, SQ_EIO, "%s: cannot open", path); return NULL; }
-    size_t cap = 1 << 16, n = 0, k;
-    uint8_t *b = malloc(cap);
-    while (b && (k = fread(b + n, 1, cap - n, f)) > 0) {
-        n += k;
-        if (n == cap) {
-            if (cap >= (64u << 20)) { free(b); b = NULL; break; }
-            uint8_t *nb = realloc(b, cap *= 2);
-            if (!nb) { free(b); b = NULL; break; }
-            b = nb;
-        }
-    }
-    fclose(f);
-    if (!b) { sq_err_set(err, SQ_ENOMEM, "%s: too large or out of memory", path); return NULL; }
+    char *b;
+    size_t n;
+    if (sq_read_file(path, MAX_TOKENIZER_FILE, &b, &n, err)) return NULL;
     size_t plen = strlen(path);
     int bin = plen > 4 && !strcmp(path + plen - 4, ".bin");
-    sq_tokenizer *t = sq_tokenizer_load_mem(b, n, bin ? 2 : 1, vocab, path, err);
+    sq_tokenizer *t = sq_tokenizer_load_mem((const uint8_t *)b, n, bin ? 2 : 1, vocab, path, err);
     free(b);
     return t;
 }
@@ -205,21 +196,10 @@ sq_tokenizer *sq_tokenizer_load_vocab(const char *path, uint32_t model_vocab, sq
     do c0 = fgetc(probe); while (c0 == ' ' || c0 == '\n' || c0 == '\r' || c0 == '\t');
     fclose(probe);
     if (c0 != '{') return load_spm(path, model_vocab, err);
-    FILE *f = fopen(path, "rb");
-    if (!f) { sq_err_set(err, SQ_EIO, "%s: cannot open", path); return NULL; }
-    size_t cap = 1 << 16, n = 0, k;
-    uint8_t *b = malloc(cap);
-    while (b && (k = fread(b + n, 1, cap - n, f)) > 0) {
-        n += k;
-        if (n == cap) {
-            uint8_t *nb = cap >= (256u << 20) ? NULL : realloc(b, cap *= 2);
-            if (!nb) { free(b); b = NULL; }
-            b = nb;
-        }
-    }
-    fclose(f);
-    if (!b) { sq_err_set(err, SQ_ENOMEM, "%s: too large or out of memory", path); return NULL; }
-    sq_tokenizer *t = sq_tokenizer_load_mem(b, n, 0, model_vocab, path, err);
+    char *b;
+    size_t n;
+    if (sq_read_file(path, MAX_TOKENIZER_FILE, &b, &n, err)) return NULL;
+    sq_tokenizer *t = sq_tokenizer_load_mem((const uint8_t *)b, n, 0, model_vocab, path, err);
     free(b);
     return t;
 }

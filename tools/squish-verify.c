@@ -13,6 +13,7 @@
 #include "describe.h"
 #include "squish/codec.h"
 #include "squish/container.h"
+#include "squish/fileio.h"
 #include "squish/model.h"
 #include "runtime.h"
 #include "tokenizer.h"
@@ -91,26 +92,15 @@ static sq_tokenizer *open_tokenizer(eval_args *ea, const char *ref_path, sq_err 
 static sq_status tokenize_file(eval_args *ea, const char *ref_path, const char *file, int32_t **ids, uint64_t *n, sq_err *err) {
     sq_tokenizer *tk = open_tokenizer(ea, ref_path, err);
     if (!tk) return err->status;
-    FILE *f = fopen(file, "rb");
-    if (!f) {
+    char *b = NULL;
+    size_t len = 0;
+    sq_status rs = sq_read_file(file, (size_t)1 << 32, &b, &len, err);
+    if (rs) {
         sq_tokenizer_free(tk);
-        return sq_err_set(err, SQ_EIO, "%s: cannot open", file);
+        return rs;
     }
-    size_t cap = 1 << 20, len = 0, k;
-    char *b = malloc(cap);
-    while (b && (k = fread(b + len, 1, cap - len, f)) > 0) {
-        len += k;
-        if (len == cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) { free(b); b = NULL; }
-            b = nb;
-        }
-    }
-    fclose(f);
-    if (b) len = sq_text_newlines(b, len); /* as Python reads text: the reference convention */
-    sq_status st = !b ? sq_err_set(err, SQ_ENOMEM, "%s: out of memory", file)
-                      : len == 0 ? sq_err_set(err, SQ_EUSAGE, "%s: the text is empty", file)
-                                 : sq_tokenize(tk, b, len, ids, n, err);
+    len = sq_text_newlines(b, len); /* as Python reads text: the reference convention */
+    sq_status st = len == 0 ? sq_err_set(err, SQ_EUSAGE, "%s: the text is empty", file) : sq_tokenize(tk, b, len, ids, n, err);
     if (st && st != SQ_ENOMEM && !strstr(err->msg, file)) {
         char msg[sizeof err->msg];
         snprintf(msg, sizeof msg, "%.200s: %.290s", file, err->msg);

@@ -1,11 +1,12 @@
 #include "json_util.h"
+#include "squish/fileio.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-sq_status sq_read_text(const char *path, size_t max_bytes, char **out, size_t *len, sq_err *err) {
+sq_status sq_read_file(const char *path, size_t max_bytes, char **out, size_t *len, sq_err *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return sq_err_set(err, SQ_EIO, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 4096, n = 0;
@@ -18,7 +19,11 @@ sq_status sq_read_text(const char *path, size_t max_bytes, char **out, size_t *l
                 return sq_err_set(err, SQ_ENOMEM, "%s: larger than the %zu-byte limit for this kind of file", path, max_bytes);
             }
             char *nb = realloc(b, cap * 2);
-            if (!nb) break;
+            if (!nb) { /* never hand back a silently truncated file */
+                free(b);
+                fclose(f);
+                return sq_err_set(err, SQ_ENOMEM, "%s: out of memory", path);
+            }
             b = nb;
             cap *= 2;
         }

@@ -6,9 +6,8 @@
 #include <stdint.h>
 
 #include "squish/error.h"
+#include "squish/fileio.h"
 
-/* Reads a whole text file of at most max_bytes into a NUL-terminated buffer. */
-sq_status sq_read_text(const char *path, size_t max_bytes, char **out, size_t *len, sq_err *err);
 /* Parses JSON text that must be one complete object; errors name path. */
 sq_status sq_json_parse_object(const char *path, const char *text, size_t len, json_object **out, sq_err *err);
 /* Field getters: return 1 and set *v when the field exists with the right type. */

@@ -104,7 +104,7 @@ static sq_status read_config(sq_model *m, const char *dir, sq_err *err) {
     char *path = join(dir, "config.json"), *text = NULL;
     if (!path) return sq_err_set(err, SQ_ENOMEM, "out of memory");
     size_t len;
-    sq_status s = sq_read_text(path, MAX_CONFIG, &text, &len, err);
+    sq_status s = sq_read_file(path, MAX_CONFIG, &text, &len, err);
     if (!s) s = sq_model_parse_config(m, path, text, len, err);
     free(text);
     free(path);
@@ -166,7 +166,7 @@ sq_status sq_model_open_hf(sq_model *m, const char *dir, sq_err *err) {
     if (!idx || !single) { s = sq_err_set(err, SQ_ENOMEM, "out of memory"); goto out; }
     if (access(idx, F_OK) == 0) {
         size_t len;
-        s = sq_read_text(idx, MAX_CONFIG, &text, &len, err);
+        s = sq_read_file(idx, MAX_CONFIG, &text, &len, err);
         if (!s) s = sq_json_parse_object(idx, text, len, &root, err);
         if (s) goto out;
         json_object *wm;
