@@ -490,7 +490,7 @@ size_t sq_detokenize_one(const sq_tokenizer *t, int32_t id, char *out, size_t ca
         const char *p = sq_spm_piece(t->spm, id, &pl);
         unsigned byte;
         if (!p) return 0;
-        if (pl == 6 && sscanf(p, "<0x%2X>", &byte) == 1) { if (cap) out[0] = (char)byte; return cap ? 1 : 0; }
+        if (sq_spm_byte_piece(p, pl, &byte)) { if (cap) out[0] = (char)byte; return cap ? 1 : 0; }
         for (size_t i = 0; i < pl && k < cap; i++) {
             if (i + 3 <= pl && !memcmp(p + i, "\xe2\x96\x81", 3)) { out[k++] = ' '; i += 2; }
             else out[k++] = p[i];

@@ -87,6 +87,16 @@ static int pb_next(pb *b, uint32_t *field, uint32_t *wire, uint64_t *val, pb *su
 
 static int build_index(sq_spm *m);
 
+static int hexval(char c) {
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+int sq_spm_byte_piece(const char *p, size_t len, unsigned *byte) {
+    if (len != 6 || memcmp(p, "<0x", 3) || p[5] != '>' || hexval(p[3]) < 0 || hexval(p[4]) < 0) return 0;
+    *byte = (unsigned)(hexval(p[3]) * 16 + hexval(p[4]));
+    return 1;
+}
+
 void sq_spm_free(sq_spm *m) {
     if (!m) return;
     for (uint32_t i = 0; i < m->n; i++) free(m->piece[i]);
@@ -184,7 +194,7 @@ static int build_index(sq_spm *m) {
     for (uint32_t id = 0; id < m->n; id++) {
         if (m->type[id] == PIECE_UNKNOWN) m->unk_id = (int32_t)id;
         unsigned byte;
-        if (m->type[id] == PIECE_BYTE && sscanf(m->piece[id], "<0x%2X>", &byte) == 1) m->byte_id[byte] = (int32_t)id;
+        if (m->type[id] == PIECE_BYTE && sq_spm_byte_piece(m->piece[id], m->len[id], &byte)) m->byte_id[byte] = (int32_t)id;
         if (lookup(m, m->piece[id], m->len[id]) >= 0) continue; /* first one wins */
         size_t i = (size_t)hash(m->piece[id], m->len[id]) & (m->cap - 1);
         while (m->slots[i] >= 0) i = (i + 1) & (m->cap - 1);
@@ -232,7 +242,7 @@ sq_spm *sq_spm_load_llama2c(const uint8_t *data, size_t size, uint32_t vocab, co
         m->len[id] = k;
         m->score[id] = score;
         m->type[id] = id == 0 ? PIECE_UNKNOWN : id < 3 ? PIECE_CONTROL
-                      : (k == 6 && sscanf(p, "<0x%2X>", &byte) == 1) ? PIECE_BYTE : PIECE_NORMAL;
+                      : sq_spm_byte_piece(p, k, &byte) ? PIECE_BYTE : PIECE_NORMAL;
         m->n = id + 1;
         pos += (size_t)len;
     }

@@ -16,5 +16,7 @@ void sq_spm_free(sq_spm *m);
 uint32_t sq_spm_vocab(const sq_spm *m);
 sq_status sq_spm_encode(const sq_spm *m, const char *text, size_t len, int32_t **ids, uint64_t *n, sq_err *err);
 const char *sq_spm_piece(const sq_spm *m, int32_t id, size_t *len);
+/* 1 and *byte set when the piece is exactly "<0xHH>" (two hex digits). */
+int sq_spm_byte_piece(const char *p, size_t len, unsigned *byte);
 
 #endif
