@@ -11,6 +11,9 @@
 #include <time.h>
 
 #include "runtime.h"
+#include "squish/fp.h"
+#include "squish/hash.h"
+#include <unistd.h>
 
 sq_status sq_read_ids(const char *path, uint32_t vocab, int32_t **ids, uint64_t *n, sq_err *err) {
     FILE *f = fopen(path, "r");
@@ -54,6 +57,47 @@ static void log_softmax(const float *z, uint32_t n, double *out) {
     for (uint32_t i = 0; i < n; i++) out[i] = (double)z[i] - lse;
 }
 
+/* Reference cache file: a 128-byte header, then for every scored position the
+ * reference log-softmax over the vocabulary as f16 (little-endian).
+ *   0 "SQLP" | 4 u32 version 1 | 8 u32 vocab | 12 u32 ctx | 16 u32 first | 20 u32 windows
+ *   24 u64 positions | 32 32-byte SHA-256 of the token ids | 64 32-byte reference identity | 96 zero */
+#define CACHE_HDR 128
+
+static void cache_header(uint8_t h[CACHE_HDR], uint32_t V, uint32_t ctx, uint32_t first, uint64_t nw, uint64_t pos,
+                         const uint8_t ids_hash[32], const uint8_t ref_id[32]) {
+    memset(h, 0, CACHE_HDR);
+    memcpy(h, "SQLP", 4);
+    uint32_t v32[5] = {1, V, ctx, first, (uint32_t)nw};
+    for (int i = 0; i < 5; i++)
+        for (int b = 0; b < 4; b++) h[4 + 4 * i + b] = (uint8_t)(v32[i] >> (8 * b));
+    for (int b = 0; b < 8; b++) h[24 + b] = (uint8_t)(pos >> (8 * b));
+    memcpy(h + 32, ids_hash, 32);
+    memcpy(h + 64, ref_id, 32);
+}
+
+/* Expected cache header for these ids and options. */
+static void expected_header(const int32_t *ids, uint64_t n_ids, uint32_t V, const sq_eval_opts *o, uint8_t h[CACHE_HDR]) {
+    uint32_t ctx = o->ctx, first = o->second_half ? ctx / 2 : 0;
+    uint64_t nw = n_ids / ctx;
+    if (o->max_windows && nw > o->max_windows) nw = o->max_windows;
+    uint8_t ids_hash[32];
+    sq_sha256 sh;
+    sq_sha256_init(&sh);
+    sq_sha256_update(&sh, ids, (size_t)(nw * ctx) * sizeof *ids);
+    sq_sha256_final(&sh, ids_hash);
+    cache_header(h, V, ctx, first, nw, nw * (ctx - 1 - first), ids_hash, o->ref_id);
+}
+
+int sq_rt_ref_cache_matches(const int32_t *ids, uint64_t n_ids, uint32_t vocab, const sq_eval_opts *o) {
+    if (!o->ref_cache || o->ctx < 2) return 0;
+    uint8_t want[CACHE_HDR], got[CACHE_HDR];
+    expected_header(ids, n_ids, vocab, o, want);
+    FILE *f = fopen(o->ref_cache, "rb");
+    int ok = f && fread(got, 1, CACHE_HDR, f) == CACHE_HDR && !memcmp(got, want, CACHE_HDR);
+    if (f) fclose(f);
+    return ok;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -74,11 +118,42 @@ sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t
                                (unsigned long long)n_ids, ctx);
     uint32_t first = o->second_half ? ctx / 2 : 0; /* first logit position scored */
     uint64_t per = ctx - 1 - first;
-    float *lg = malloc((size_t)ctx * V * sizeof(float)), *rl = ref ? malloc((size_t)ctx * V * sizeof(float)) : NULL;
-    double *lp = malloc((size_t)V * sizeof(double)), *rp = ref ? malloc((size_t)V * sizeof(double)) : NULL;
-    double *klds = ref ? malloc((size_t)(nw * per) * sizeof(double)) : NULL;
+    /* reference cache: read it if it matches, else compute from ref and write it */
+    FILE *cache_in = NULL, *cache_out = NULL;
+    char *cache_tmp = NULL;
+    uint8_t want_hdr[CACHE_HDR];
+    uint16_t *cache_row = NULL;
+    if (o->ref_cache) {
+        expected_header(ids, n_ids, V, o, want_hdr);
+        cache_in = fopen(o->ref_cache, "rb");
+        uint8_t got[CACHE_HDR];
+        if (cache_in && (fread(got, 1, CACHE_HDR, cache_in) != CACHE_HDR || memcmp(got, want_hdr, CACHE_HDR))) {
+            fclose(cache_in); /* another text, model or setting: recompute and replace */
+            cache_in = NULL;
+        }
+        if (!cache_in) {
+            if (!ref) return sq_err_set(err, SQ_EUSAGE, "%s: no matching reference cache; give --reference to compute it", o->ref_cache);
+            cache_tmp = malloc(strlen(o->ref_cache) + 32);
+            if (cache_tmp) sprintf(cache_tmp, "%s.squish-tmp-%ld", o->ref_cache, (long)getpid());
+            cache_out = cache_tmp ? fopen(cache_tmp, "wb") : NULL;
+            if (!cache_out || fwrite(want_hdr, 1, CACHE_HDR, cache_out) != CACHE_HDR) {
+                if (cache_out) fclose(cache_out);
+                if (cache_tmp) unlink(cache_tmp);
+                free(cache_tmp);
+                return sq_err_set(err, SQ_EIO, "%s: cannot write the reference cache", o->ref_cache);
+            }
+        }
+        cache_row = malloc((size_t)V * sizeof *cache_row);
+        if (!cache_row) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+        r->ref_cache_used = cache_in ? 1 : 2;
+    }
+    int have_ref = ref || cache_in;
+    int run_ref = have_ref && !cache_in; /* forward passes of the reference needed */
+    float *lg = malloc((size_t)ctx * V * sizeof(float)), *rl = run_ref ? malloc((size_t)ctx * V * sizeof(float)) : NULL;
+    double *lp = malloc((size_t)V * sizeof(double)), *rp = have_ref ? malloc((size_t)V * sizeof(double)) : NULL;
+    double *klds = have_ref ? malloc((size_t)(nw * per) * sizeof(double)) : NULL;
     sq_status st = SQ_OK;
-    if (!lg || !lp || (ref && (!rl || !rp || !klds))) {
+    if (!lg || !lp || (have_ref && (!rp || !klds)) || (run_ref && !rl)) {
         st = sq_err_set(err, SQ_ENOMEM, "out of memory for the logits of a %u-token window", ctx);
         goto out;
     }
@@ -91,7 +166,7 @@ sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t
         if ((st = sq_rt_forward(m, tok, ctx, lg, o->n_threads, err))) goto out;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         fwd_seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-        if (ref && (st = sq_rt_forward(ref, tok, ctx, rl, o->n_threads, err))) goto out;
+        if (run_ref && (st = sq_rt_forward(ref, tok, ctx, rl, o->n_threads, err))) goto out;
         for (uint32_t p = first; p + 1 < ctx; p++) {
             log_softmax(lg + (uint64_t)p * V, V, lp);
             r->nll_sum -= lp[tok[p + 1]];
@@ -100,8 +175,26 @@ sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t
                                 (unsigned long long)w, p);
                 goto out;
             }
-            if (ref) {
-                log_softmax(rl + (uint64_t)p * V, V, rp);
+            if (have_ref) {
+                if (cache_in) { /* cached reference log-probabilities (f16) */
+                    if (fread(cache_row, sizeof *cache_row, V, cache_in) != V) {
+                        st = sq_err_set(err, SQ_ECORRUPT, "%s: the reference cache is truncated", o->ref_cache);
+                        goto out;
+                    }
+                    for (uint32_t i = 0; i < V; i++) rp[i] = sq_f16_to_f32(cache_row[i]);
+                } else {
+                    log_softmax(rl + (uint64_t)p * V, V, rp);
+                    if (cache_out) { /* store rounded, and use the rounded values now too, so a cached run gives the same figures */
+                        for (uint32_t i = 0; i < V; i++) {
+                            cache_row[i] = sq_f32_to_f16((float)rp[i]);
+                            rp[i] = sq_f16_to_f32(cache_row[i]);
+                        }
+                        if (fwrite(cache_row, sizeof *cache_row, V, cache_out) != V) {
+                            st = sq_err_set(err, SQ_EIO, "%s: writing the reference cache failed", o->ref_cache);
+                            goto out;
+                        }
+                    }
+                }
                 r->ref_nll_sum -= rp[tok[p + 1]];
                 double kl = 0;
                 uint32_t am = 0, ar = 0;
@@ -119,7 +212,7 @@ sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t
     }
     r->ppl = exp(r->nll_sum / (double)r->scored);
     r->prefill_tps = fwd_seconds > 0 ? (double)(nw * ctx) / fwd_seconds : 0;
-    if (ref) {
+    if (have_ref) {
         r->ref_ppl = exp(r->ref_nll_sum / (double)r->scored);
         double s = 0;
         for (uint64_t i = 0; i < r->scored; i++) s += klds[i];
@@ -130,6 +223,15 @@ sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t
         r->top1 = (double)top1 / (double)r->scored;
     }
 out:
+    if (cache_in) fclose(cache_in);
+    if (cache_out) {
+        int bad = fclose(cache_out) != 0;
+        if (!st && bad) st = sq_err_set(err, SQ_EIO, "%s: writing the reference cache failed", o->ref_cache);
+        if (!st && rename(cache_tmp, o->ref_cache) != 0) st = sq_err_set(err, SQ_EIO, "%s: cannot rename the reference cache into place", o->ref_cache);
+        if (st) unlink(cache_tmp);
+    }
+    free(cache_tmp);
+    free(cache_row);
     free(lg); free(rl); free(lp); free(rp); free(klds);
     return st;
 }

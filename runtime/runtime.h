@@ -67,6 +67,11 @@ typedef struct sq_eval_opts {
     uint32_t max_windows;  /* 0 = all */
     int second_half;       /* score like llama.cpp's perplexity: only the second half of each window */
     int n_threads;
+    /* Reference log-probabilities cache: read when it exists and matches
+     * (same ids, ctx, scoring, vocab and reference identity), else computed
+     * from ref and written (atomically). NULL = no cache. */
+    const char *ref_cache;
+    uint8_t ref_id[32]; /* identity of the reference model (e.g. SHA-256 of its files) */
 } sq_eval_opts;
 
 typedef struct sq_eval_result {
@@ -75,10 +80,15 @@ typedef struct sq_eval_result {
     /* against a reference model (when given) */
     double ref_nll_sum, ref_ppl, kld_mean, kld_p99, kld_max, top1;
     double prefill_tps; /* tokens per second of the evaluated model's forward passes */
+    int ref_cache_used; /* 1: reference read from the cache, 2: computed and written */
 } sq_eval_result;
 
+/* ref may be NULL when o->ref_cache names a valid cache file. */
 sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t *ids, uint64_t n_ids,
                      const sq_eval_opts *o, sq_eval_result *r, sq_err *err);
+
+/* 1 if o->ref_cache exists and was made for these ids, options, vocab and reference. */
+int sq_rt_ref_cache_matches(const int32_t *ids, uint64_t n_ids, uint32_t vocab, const sq_eval_opts *o);
 
 /* Reads whitespace-separated token ids; every id must be < vocab. */
 sq_status sq_read_ids(const char *path, uint32_t vocab, int32_t **ids, uint64_t *n, sq_err *err);

@@ -189,6 +189,16 @@ EOF
   b=$("$V" -q -j --reference "$M" --eval-ids "$SH/reference/ids/ids-34m-wikitext-2-raw-test.head.ids" --windows 2 "$T/q4.squizd" | jq -c '[.eval.tokens, .eval.nll_sum, .eval.kld_mean]')
   [ "$a" = "$b" ] && [ "$(echo "$a" | jq '.[0]')" = 61244 ] && ok || bad "--eval and --eval-ids differ: $a vs $b"
   "$V" -q --tokenizer "$M/tokenizer.json" --prompt "Once upon a time" --max-tokens 8 "$T/q4.squizd" >"$T/gen" && [ "$(wc -c <"$T/gen")" -gt 20 ] && ok || bad "--prompt"
+  # the reference cache: written once, then read back with the same figures; another setting replaces it
+  IDS=$SH/reference/ids/ids-34m-books-heldout.ids
+  c1=$("$V" -q -j --reference "$M" --eval-ids "$IDS" --windows 2 --ref-logits "$T/ref.lp" "$T/q4.squizd" | jq -c '.eval | [.ppl, .ref_ppl, .kld_mean, .top1_agreement]')
+  [ -s "$T/ref.lp" ] && ok || bad "no reference cache written"
+  "$V" -j --reference "$M" --eval-ids "$IDS" --windows 2 --ref-logits "$T/ref.lp" "$T/q4.squizd" >"$T/c2.json" 2>"$T/c2.err"
+  c2=$(jq -c '.eval | [.ppl, .ref_ppl, .kld_mean, .top1_agreement]' "$T/c2.json")
+  [ "$c1" = "$c2" ] && grep -q "read from" "$T/c2.err" && ok || bad "cached reference: $c1 vs $c2 ($(cat "$T/c2.err"))"
+  "$V" -j --reference "$M" --eval-ids "$IDS" --windows 1 --ref-logits "$T/ref.lp" "$T/q4.squizd" 2>"$T/c3.err" >/dev/null
+  grep -q "computed and cached" "$T/c3.err" && ok || bad "a stale reference cache was used"
+  expect 2 "--ref-logits without --reference" -- "$V" --eval-ids "$IDS" --ref-logits "$T/ref.lp" "$T/q4.squizd"
   printf '\xff\xfe' >"$T/bad.txt"; : >"$T/empty.txt"
   expect 4 "invalid UTF-8" -- "$V" -q --tokenizer "$M/tokenizer.json" --eval "$T/bad.txt" "$T/q4.squizd"
   expect 2 "empty text" -- "$V" -q --tokenizer "$M/tokenizer.json" --eval "$T/empty.txt" "$T/q4.squizd"

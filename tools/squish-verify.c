@@ -14,6 +14,7 @@
 #include "squish/codec.h"
 #include "squish/container.h"
 #include "squish/fileio.h"
+#include "squish/hash.h"
 #include "squish/model.h"
 #include "runtime.h"
 #include "tokenizer.h"
@@ -38,6 +39,8 @@ static void usage(FILE *o) {
             "      --ctx N            window length for --eval-ids (default 512)\n"
             "      --windows N        evaluate at most N windows (default: all)\n"
             "      --llama-cpp        score only the second half of each window, as llama.cpp does\n"
+            "      --ref-logits FILE  cache of the reference's log-probabilities: read when it matches the\n"
+            "                         text, options and reference files, else computed and written\n"
             "      --max-ppl X        fail (exit 1) if the perplexity is above X\n"
             "      --max-kld X        fail (exit 1) if the mean KL-divergence is above X\n"
             "  -j, --json             report as JSON on stdout\n"
@@ -190,15 +193,29 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
         rc = cli_fail(&err);
         goto out;
     }
+    int cached = 0;
     if (ref_path) {
-        if (!(src = sq_model_open(ref_path, &err)) || sq_rt_load_model(src, &ref, ea->o.n_threads, &err)) {
-            rc = cli_fail(&err);
-            goto out;
+        if (!(src = sq_model_open(ref_path, &err))) { rc = cli_fail(&err); goto out; }
+        if (ea->o.ref_cache) { /* identity of the reference: SHA-256 over its files' SHA-256s */
+            sq_sha256 sh;
+            sq_sha256_init(&sh);
+            for (uint32_t i = 0; i < src->n_files; i++) {
+                char hex[65];
+                if (sq_sha256_file(src->files[i].path, hex, &err)) { rc = cli_fail(&err); goto out; }
+                sq_sha256_update(&sh, hex, 64);
+            }
+            sq_sha256_final(&sh, ea->o.ref_id);
+            cached = sq_rt_ref_cache_matches(ids, n, m.cfg.vocab, &ea->o);
         }
-        have_ref = 1;
+        if (!cached && sq_rt_load_model(src, &ref, ea->o.n_threads, &err)) { rc = cli_fail(&err); goto out; }
+        have_ref = !cached;
     }
     sq_eval_result r;
     sq_status st = sq_rt_eval(&m, have_ref ? &ref : NULL, ids, n, &ea->o, &r, &err);
+    if (!st && r.ref_cache_used && !cli_quiet)
+        fprintf(stderr, "%s: reference log-probabilities %s %s\n", cli_prog, r.ref_cache_used == 1 ? "read from" : "computed and cached in",
+                ea->o.ref_cache);
+    have_ref = have_ref || cached;
     if (st) { rc = cli_fail(&err); goto out; }
     int fail = r.ppl > ea->max_ppl || (have_ref && r.kld_mean > ea->max_kld);
     if (fail) rc = EXIT_CHECK;
@@ -236,7 +253,7 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
     }
 out:
     free(ids);
-    if (have_ref) sq_rt_free(&ref);
+    if (src && !cached && have_ref) sq_rt_free(&ref);
     sq_model_close(src);
     sq_rt_free(&m);
     return rc;
@@ -330,8 +347,9 @@ int main(int argc, char **argv) {
                                          {"llama-cpp", no_argument, 0, 7},          {"max-ppl", required_argument, 0, 8},
                                          {"max-kld", required_argument, 0, 9},      {"eval", required_argument, 0, 10},
                                          {"tokenizer", required_argument, 0, 11},   {"prompt", required_argument, 0, 12},
-                                         {"max-tokens", required_argument, 0, 13},  {0, 0, 0, 0}};
-    eval_args ea = {NULL, NULL, NULL, NULL, NULL, 0, 32, {512, 0, 0, 1}, INFINITY, INFINITY};
+                                         {"max-tokens", required_argument, 0, 13},  {"ref-logits", required_argument, 0, 14},
+                                         {0, 0, 0, 0}};
+    eval_args ea = {NULL, NULL, NULL, NULL, NULL, 0, 32, {512, 0, 0, 1, NULL, {0}}, INFINITY, INFINITY};
     double dv;
     gates g = {-INFINITY, INFINITY, INFINITY};
     const char *ref = NULL;
@@ -346,6 +364,7 @@ int main(int argc, char **argv) {
         case 4: ea.ids = optarg; break;
         case 10: ea.text = optarg; break;
         case 11: ea.tokenizer = optarg; break;
+        case 14: ea.o.ref_cache = optarg; break;
         case 12: ea.prompt = optarg; break;
         case 13: if (cli_parse_double(optarg, &dv) || dv < 1 || dv > 4096 || dv != (uint32_t)dv) return cli_usage_error("--max-tokens needs 1..4096"); ea.max_tokens = (uint32_t)dv; break;
         case 5: if (cli_parse_double(optarg, &dv) || dv < 2 || dv > 1e6 || dv != (uint32_t)dv) return cli_usage_error("--ctx needs an integer >= 2"); ea.o.ctx = (uint32_t)dv; break;
@@ -365,6 +384,7 @@ int main(int argc, char **argv) {
     if (!ref && (isfinite(g.min_cos) || isfinite(g.max_rmse) || isfinite(g.max_abs) || isfinite(ea.max_kld)))
         return cli_usage_error("--min-cosine, --max-rmse, --max-abs and --max-kld need --reference");
     if (ea.ids && ea.text) return cli_usage_error("give --eval or --eval-ids, not both");
+    if (ea.o.ref_cache && !ref) return cli_usage_error("--ref-logits needs --reference");
     if (!ea.ids && !ea.text && (isfinite(ea.max_ppl) || isfinite(ea.max_kld))) return cli_usage_error("--max-ppl and --max-kld need --eval or --eval-ids");
     const char *path = argv[optind];
     sq_err err = {0};
