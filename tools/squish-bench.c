@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "squish/codec.h"
 #include "squish/fp.h"
+#include "runtime.h"
 
 static double now(void) {
     struct timespec ts;
@@ -28,6 +29,9 @@ static void usage(FILE *o) {
             "  -T, --threads N     threads for encode/decode (GEMV runs on 1 thread; default: all cores)\n"
             "      --min-time S    seconds of GEMV timing per scheme (default 0.5)\n"
             "      --flush-mib N   cache-flush/bandwidth buffer in MiB (default 1024; make it > LLC)\n"
+            "  -m, --model FILE    also time the reference runtime on a .squizd file (repeatable):\n"
+            "                      prefill tokens/s over one window, decode tokens/s with the KV cache\n"
+            "      --ctx N         prefill window and decode length for --model (default 256)\n"
             "  -h, --help          this help\n\n"
             "GEMV GB/s counts the bytes of every stored part read once per call, timed from cold caches;\n"
             "Q8 is the integer-activation kernel (activations rounded to int8 blocks of 32, as llama.cpp);\n"
@@ -97,6 +101,7 @@ int main(int argc, char **argv) {
     static const struct option lo[] = {{"rows", required_argument, 0, 'R'},    {"cols", required_argument, 0, 'C'},
                                        {"codecs", required_argument, 0, 'c'},  {"threads", required_argument, 0, 'T'},
                                        {"min-time", required_argument, 0, 1},  {"flush-mib", required_argument, 0, 2},
+                                       {"model", required_argument, 0, 'm'},   {"ctx", required_argument, 0, 3},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     uint64_t rows = 8192, cols = 8192;
@@ -104,7 +109,10 @@ int main(int argc, char **argv) {
     double min_time = 0.5, v;
     size_t flush_mib = 1024;
     char *codecs = NULL;
-    while ((c = getopt_long(argc, argv, "R:C:c:T:h", lo, NULL)) != -1) {
+    const char *models[32];
+    int n_models = 0;
+    uint32_t rt_ctx = 256;
+    while ((c = getopt_long(argc, argv, "R:C:c:T:m:h", lo, NULL)) != -1) {
         switch (c) {
         case 'R': if (cli_parse_double(optarg, &v) || v < 1) return cli_usage_error("bad --rows"); rows = (uint64_t)v; break;
         case 'C': if (cli_parse_double(optarg, &v) || v < 1) return cli_usage_error("bad --cols"); cols = (uint64_t)v; break;
@@ -112,6 +120,8 @@ int main(int argc, char **argv) {
         case 'T': if (cli_parse_threads(optarg, &threads)) return cli_usage_error("bad --threads"); break;
         case 1: if (cli_parse_double(optarg, &min_time) || min_time <= 0) return cli_usage_error("bad --min-time"); break;
         case 2: if (cli_parse_double(optarg, &v) || v < 1) return cli_usage_error("bad --flush-mib"); flush_mib = (size_t)v; break;
+        case 'm': if (n_models == 32) return cli_usage_error("at most 32 --model files"); models[n_models++] = optarg; break;
+        case 3: if (cli_parse_double(optarg, &v) || v < 8 || v > 8192) return cli_usage_error("bad --ctx"); rt_ctx = (uint32_t)v; break;
         case 'h': usage(stdout); return 0;
         default: return cli_usage_error("invalid option");
         }
@@ -217,5 +227,49 @@ int main(int argc, char **argv) {
     free(dec);
     free(x);
     free(y);
+    if (n_models) {
+        printf("\n# reference runtime, %d threads: prefill = one window of %u tokens from an empty cache; decode = %u\n"
+               "# tokens one at a time with the KV cache (GEMV kernels). Token ids are a fixed pseudo-random sequence.\n",
+               threads, rt_ctx, rt_ctx / 4);
+        printf("%-40s %-22s %8s %14s %14s\n", "FILE", "SCHEME", "BPW", "PREFILL_TOK/s", "DECODE_TOK/s");
+    }
+    for (int k = 0; k < n_models; k++) {
+        sq_err err = {0};
+        sq_file *f = sq_open(models[k], &err);
+        sq_rt_model m;
+        if (!f || sq_rt_load_file(f, &m, &err)) {
+            fprintf(stderr, "squish-bench: %s\n", err.msg);
+            sq_close(f);
+            return cli_exit_code(err.status);
+        }
+        uint32_t T = rt_ctx, steps = rt_ctx / 4;
+        if (m.cfg.max_seq && T > m.cfg.max_seq) T = m.cfg.max_seq;
+        int32_t *ids = malloc(T * sizeof *ids);
+        float *lg = malloc((size_t)T * m.cfg.vocab * sizeof(float));
+        sq_rt_cache kv;
+        if (!ids || !lg || sq_rt_cache_init(&m, steps, &kv, &err)) return EXIT_RESOURCE;
+        for (uint32_t i = 0; i < T; i++) ids[i] = (int32_t)((i * 2654435761u + 17u) % m.cfg.vocab);
+        double t0 = now();
+        if (sq_rt_forward(&m, ids, T, lg, threads, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_INTERNAL; }
+        double pre = (double)T / (now() - t0);
+        t0 = now();
+        for (uint32_t i = 0; i < steps; i++)
+            if (sq_rt_step(&m, &kv, ids[i], lg, threads, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_INTERNAL; }
+        double decs = (double)steps / (now() - t0);
+        /* scheme: the file's quantization.scheme metadata, if any */
+        char scheme[64] = "?";
+        const char *meta = sq_file_metadata(f, &err), *q = meta ? strstr(meta, "\"scheme\"") : NULL;
+        if (q && (q = strchr(q + 8, '"'))) {
+            const char *e = strchr(q + 1, '"');
+            if (e && e - q - 1 < (long)sizeof scheme) { memcpy(scheme, q + 1, (size_t)(e - q - 1)); scheme[e - q - 1] = 0; }
+        }
+        printf("%-40s %-22s %8.3f %14.1f %14.1f\n", models[k], scheme, (double)sq_file_header(f)->avg_bpw, pre, decs);
+        fflush(stdout);
+        free(ids);
+        free(lg);
+        sq_rt_cache_free(&kv);
+        sq_rt_free(&m);
+        sq_close(f);
+    }
     return 0;
 }
