@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "rtn.h"
@@ -363,6 +364,8 @@ int main(int argc, char **argv) {
     }
     if (optind != argc - 1) return cli_usage_error("expected exactly one MODEL");
     if (!o.out) return cli_usage_error("missing -o OUT");
+    if (!strcmp(o.out, "-") && isatty(STDOUT_FILENO))
+        return cli_usage_error("refusing to write a binary .squizd to a terminal (redirect standard output)");
     if (!o.codec) return cli_usage_error("missing --scheme");
     o.model = argv[optind];
     sq_install_signal_cleanup();
