@@ -385,6 +385,7 @@ int main(int argc, char **argv) {
         return cli_usage_error("--min-cosine, --max-rmse, --max-abs and --max-kld need --reference");
     if (ea.ids && ea.text) return cli_usage_error("give --eval or --eval-ids, not both");
     if (ea.o.ref_cache && !ref) return cli_usage_error("--ref-logits needs --reference");
+    if (ea.prompt && cx.json) return cli_usage_error("--prompt writes text to standard output; it cannot be combined with --json");
     if (!ea.ids && !ea.text && (isfinite(ea.max_ppl) || isfinite(ea.max_kld))) return cli_usage_error("--max-ppl and --max-kld need --eval or --eval-ids");
     const char *path = argv[optind];
     sq_err err = {0};
@@ -422,7 +423,8 @@ int main(int argc, char **argv) {
         if (grc) rc = grc;
     }
     if (cx.json) {
-        json_object_object_add(root, "status", json_object_new_string(st ? sq_status_name(st) : rc ? "check failed" : "ok"));
+        json_object_object_add(root, "status", json_object_new_string(st ? sq_status_name(st) : rc == EXIT_OK ? "ok"
+                                                                                   : rc == EXIT_CHECK ? "check failed" : "error"));
         json_object_object_add(root, "problems", cx.problems);
         json_object_object_add(root, "n_tensors", json_object_new_int64(sq_file_ntensors(f)));
         printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -430,7 +432,7 @@ int main(int argc, char **argv) {
         json_object_put(cx.problems);
         if (st) fprintf(stderr, "%s: %s: FAILED (%d problem%s)\n", cli_prog, path, cx.n_problems, cx.n_problems == 1 ? "" : "s");
         else if (rc == EXIT_CHECK) fprintf(stderr, "%s: %s: FAILED a requested check\n", cli_prog, path);
-        else if (!cli_quiet) printf("%s: OK (%u tensors, %llu bytes)\n", path, sq_file_ntensors(f),
+        else if (rc == EXIT_OK && !cli_quiet) printf("%s: OK (%u tensors, %llu bytes)\n", path, sq_file_ntensors(f),
                                     (unsigned long long)sq_file_header(f)->file_size);
     }
     json_object_put(root);
