@@ -39,7 +39,8 @@ enum { SQ_PF_ASYM = 1u << 0, SQ_PF_DQ = 1u << 1 };
 typedef enum sq_isa { SQ_ISA_PORTABLE = 0, SQ_ISA_AVX2 = 1, SQ_ISA_AVX512 = 2, SQ_ISA_COUNT } sq_isa;
 const char *sq_isa_name(sq_isa isa);
 /* Best path the CPU supports, lowered by SQUISH_ISA=portable|avx2|avx512
- * in the environment (SQUISH_ISA=portable forces the portable C code). */
+ * in the environment (SQUISH_ISA=portable forces the portable C code). Both
+ * are read once, at the first call. */
 sq_isa sq_isa_active(void);
 int sq_isa_supported(sq_isa isa);
 
