@@ -4,6 +4,8 @@
 # or sanitizer report is a finding: it is copied to build-fuzz/findings/ and
 # the script fails. Add each fixed finding to tests/fuzz/regressions/<target>/.
 # usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 30)
+# SQUISH_FUZZ_SEED (default 1) fixes libFuzzer's random seed so a CI run can
+# be repeated; set it to 0 for a time-based seed when hunting.
 set -euo pipefail
 . "$(dirname "$0")/deps.sh"
 squish_install_deps
@@ -39,7 +41,7 @@ for t in $TARGETS; do
   mkdir -p "$B/findings/$t"
   set +e
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 "$B/tests/fuzz_$t" "$B/corpus/$t" \
-    -max_total_time="$SECS" -max_len=1048576 -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
+    -seed="${SQUISH_FUZZ_SEED:-1}" -max_total_time="$SECS" -max_len=1048576 -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
     -artifact_prefix="$B/findings/$t/" >"$log" 2>&1
   rc=$?
   set -e
