@@ -88,21 +88,41 @@ INT_ENCODE(4)
 INT_ENCODE(3)
 INT_ENCODE(2)
 
+/* Layout facts of a stored int tensor, derived once per call. */
+typedef struct int_layout {
+    int bits, asym, mid;
+    uint64_t gs, ng, rb, cb; /* group length, groups per row, row bytes, chunk bytes */
+    const uint8_t *codes, *zeros;
+} int_layout;
+
+static int_layout int_layout_of(const sq_tview *t) {
+    int_layout L;
+    L.bits = int_bits(t->codec);
+    L.asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    L.mid = 1 << (L.bits - 1);
+    L.gs = sq_group_cols(t->params, t->cols);
+    L.ng = sq_ngroups(t->params, t->cols);
+    L.rb = sq_row_bytes(t->cols, L.bits);
+    L.cb = (uint64_t)(SQ_CHUNK * L.bits / 8);
+    L.codes = t->part[0];
+    L.zeros = L.asym ? t->part[2] : NULL;
+    return L;
+}
+
+static inline int int_zero(const int_layout *L, uint64_t r, uint64_t g) { return L->asym ? L->zeros[r * L->ng + g] : L->mid; }
+
 static void dec_int(const sq_tview *t, uint64_t r0, uint64_t r1, float *out) {
-    const int bits = int_bits(t->codec);
-    const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
-    const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
-    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
-    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
-    const int mid = 1 << (bits - 1);
+    const int_layout L = int_layout_of(t);
+    const int bits = L.bits;
+    const uint64_t cols = t->cols, gs = L.gs, ng = L.ng, rb = L.rb, cb = L.cb;
     for (uint64_t r = r0; r < r1; r++) {
         float *o = out + (r - r0) * cols;
         uint8_t q[SQ_CHUNK];
         for (uint64_t i = 0; i < cols; i += SQ_CHUNK) {
             uint64_t g = i / gs;
             float s = sq_scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[1], r * ng + g);
-            int z = asym ? zeros[r * ng + g] : mid;
-            sq_unpack_chunk(bits, codes + r * rb + (i / SQ_CHUNK) * cb, q);
+            int z = int_zero(&L, r, g);
+            sq_unpack_chunk(bits, L.codes + r * rb + (i / SQ_CHUNK) * cb, q);
             uint64_t n = cols - i < SQ_CHUNK ? cols - i : SQ_CHUNK;
             for (uint64_t k = 0; k < n; k++) o[i + k] = s * (float)(q[k] - z);
         }
@@ -110,21 +130,18 @@ static void dec_int(const sq_tview *t, uint64_t r0, uint64_t r1, float *out) {
 }
 
 static void gemv_int(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
-    const int bits = int_bits(t->codec);
-    const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
-    const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
-    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
-    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
-    const int mid = 1 << (bits - 1);
+    const int_layout L = int_layout_of(t);
+    const int bits = L.bits;
+    const uint64_t cols = t->cols, gs = L.gs, ng = L.ng, rb = L.rb, cb = L.cb;
     for (uint64_t r = r0; r < r1; r++) {
         float total = 0;
         uint8_t q[SQ_CHUNK];
         for (uint64_t g = 0; g < ng; g++) {
             uint64_t c0 = g * gs, c1 = c0 + gs < cols ? c0 + gs : cols;
-            int z = asym ? zeros[r * ng + g] : mid;
+            int z = int_zero(&L, r, g);
             float acc = 0;
             for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
-                sq_unpack_chunk(bits, codes + r * rb + (i / SQ_CHUNK) * cb, q);
+                sq_unpack_chunk(bits, L.codes + r * rb + (i / SQ_CHUNK) * cb, q);
                 uint64_t n = c1 - i < SQ_CHUNK ? c1 - i : SQ_CHUNK;
                 for (uint64_t k = 0; k < n; k++) acc += (float)(q[k] - z) * x[i + k];
             }
@@ -137,22 +154,19 @@ static void gemv_int(const sq_tview *t, const float *x, float *y, uint64_t r0, u
 /* Integer-activation GEMV: y = sum_g s_g * sum_{chunk c in g} d_c * (sum_i q_i * xq_i - z * sum_c).
  * Exact integer dots per chunk; float only across chunks and groups. */
 static void gemv_q8_int(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
-    const int bits = int_bits(t->codec);
-    const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
-    const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
-    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
-    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
-    const int mid = 1 << (bits - 1);
+    const int_layout L = int_layout_of(t);
+    const int bits = L.bits;
+    const uint64_t cols = t->cols, gs = L.gs, ng = L.ng, rb = L.rb, cb = L.cb;
     for (uint64_t r = r0; r < r1; r++) {
         float total = 0;
         uint8_t q[SQ_CHUNK];
         for (uint64_t g = 0; g < ng; g++) {
             uint64_t c0 = g * gs, c1 = c0 + gs < cols ? c0 + gs : cols;
-            int32_t z = asym ? zeros[r * ng + g] : mid;
+            int32_t z = int_zero(&L, r, g);
             float acc = 0;
             for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
                 uint64_t c = i / SQ_CHUNK;
-                sq_unpack_chunk(bits, codes + r * rb + c * cb, q);
+                sq_unpack_chunk(bits, L.codes + r * rb + c * cb, q);
                 int32_t dot = 0;
                 for (int k = 0; k < SQ_CHUNK; k++) dot += (int32_t)q[k] * x->q[i + (uint64_t)k];
                 acc += x->d[c] * (float)(dot - z * x->sum[c]);
