@@ -79,6 +79,11 @@ static void attn_heads(void *p, uint64_t h0, uint64_t h1) {
 
 sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                         sq_err *err) {
+    return sq_rt_forward_tap(m, tokens, T, logits, n_threads, NULL, NULL, err);
+}
+
+sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
+                            sq_rt_tap_fn tap, void *tap_ctx, sq_err *err) {
     const sq_rt_config *c = &m->cfg;
     const uint32_t H = c->hidden, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, I = c->inter;
     for (uint32_t t = 0; t < T; t++)
@@ -107,6 +112,7 @@ sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T,
     for (uint32_t l = 0; l < c->n_layers; l++) {
         const sq_rt_layer *L = &m->layers[l];
         rmsnorm(x, L->attn_norm, xn, T, H, c->eps);
+        if (tap) tap(tap_ctx, l, SQ_SITE_ATTN_IN, xn, T, H);
         sq_rt_matmul(&L->q, xn, T, q, n_threads);
         sq_rt_matmul(&L->k, xn, T, k, n_threads);
         sq_rt_matmul(&L->v, xn, T, v, n_threads);
@@ -114,17 +120,22 @@ sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T,
         rope(k, T, c->n_kv_heads, hd, cs, sn);
         attn_ctx a = {c, q, k, v, att, T};
         sq_parallel_for(n_threads, c->n_heads, attn_heads, &a);
+        if (tap) tap(tap_ctx, l, SQ_SITE_ATTN_OUT, att, T, qd);
         sq_rt_matmul(&L->o, att, T, tmp, n_threads);
         for (size_t i = 0; i < th; i++) x[i] += tmp[i];
         rmsnorm(x, L->ffn_norm, xn, T, H, c->eps);
+        if (tap) tap(tap_ctx, l, SQ_SITE_MLP_IN, xn, T, H);
         sq_rt_matmul(&L->gate, xn, T, g, n_threads);
         sq_rt_matmul(&L->up, xn, T, u, n_threads);
         for (size_t i = 0; i < (size_t)T * I; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+        if (tap) tap(tap_ctx, l, SQ_SITE_MLP_ACT, g, T, I);
         sq_rt_matmul(&L->down, g, T, tmp, n_threads);
         for (size_t i = 0; i < th; i++) x[i] += tmp[i];
     }
-    rmsnorm(x, m->final_norm, xn, T, H, c->eps);
-    sq_rt_matmul(&m->lm_head, xn, T, logits, n_threads);
+    if (logits) {
+        rmsnorm(x, m->final_norm, xn, T, H, c->eps);
+        sq_rt_matmul(&m->lm_head, xn, T, logits, n_threads);
+    }
 out:
     free(x); free(xn); free(q); free(k); free(v); free(att); free(tmp); free(g); free(u); free(cs); free(sn);
     return st;

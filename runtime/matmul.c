@@ -96,10 +96,18 @@ static void mm_blocks(void *p, uint64_t b0, uint64_t b1) {
 }
 
 void sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, int n_threads) {
-    mm_ctx c = {w, x, T, y, dot4_portable, sq_decode_for(w->codec, sq_isa_active())};
+    /* input transforms (GPTQ perm, AWQ in_scale) are applied to X once, so
+     * the weights are used in their stored column order */
+    float *xs = NULL;
+    if (sq_tview_has_xform(w)) {
+        if (!(xs = malloc((size_t)T * w->cols * sizeof(float)))) abort();
+        sq_xform_input(w, x, T, xs);
+    }
+    mm_ctx c = {w, xs ? xs : x, T, y, dot4_portable, sq_decode_for(w->codec, sq_isa_active())};
 #if defined(__x86_64__)
     if (sq_isa_active() >= SQ_ISA_AVX2) c.dot4 = dot4_avx2;
 #endif
     uint64_t nb = (w->rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK;
     sq_parallel_for(n_threads, nb, mm_blocks, &c);
+    free(xs);
 }

@@ -46,6 +46,16 @@ void sq_rt_free(sq_rt_model *m);
 sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                         sq_err *err);
 
+/* The inputs of the linear layers, as calibration sees them: q/k/v share
+ * ATTN_IN, o_proj reads ATTN_OUT, gate/up share MLP_IN, down_proj reads
+ * MLP_ACT. */
+typedef enum sq_site { SQ_SITE_ATTN_IN = 0, SQ_SITE_ATTN_OUT = 1, SQ_SITE_MLP_IN = 2, SQ_SITE_MLP_ACT = 3, SQ_SITE_COUNT } sq_site;
+/* Called with the T x n activation matrix (row-major) entering each site. */
+typedef void (*sq_rt_tap_fn)(void *ctx, uint32_t layer, sq_site site, const float *x, uint32_t T, uint32_t n);
+/* sq_rt_forward with a tap; logits may be NULL (the output layer is skipped). */
+sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
+                            sq_rt_tap_fn tap, void *tap_ctx, sq_err *err);
+
 /* Incremental decoding: K/V of past positions kept per layer. */
 typedef struct sq_rt_cache {
     uint32_t max_seq, pos;

@@ -395,7 +395,7 @@ START_TEST(random_parts_decode_safely) {
         ck_assert_int_eq(sq_scheme_parse(c->name, &c, p, NULL), 0);
         uint64_t rows = 5, cols = 70;
         sq_part_spec sp[SQ_CODEC_MAX_PARTS];
-        int n = c->layout(p, rows, cols, sp);
+        int n = sq_layout(c, p, rows, cols, sp);
         sq_tview v = {0};
         v.codec = c;
         memcpy(v.params, p, sizeof p);

@@ -134,12 +134,49 @@ void sq_act_q8_free(sq_act_q8 *a) {
     a->sum = NULL;
 }
 
+void sq_xform_input(const sq_tview *t, const float *x, uint64_t T, float *xs) {
+    const uint64_t K = t->cols;
+    for (uint64_t r = 0; r < T; r++) {
+        const float *xr = x + r * K;
+        float *o = xs + r * K;
+        for (uint64_t j = 0; j < K; j++) {
+            float v = t->perm ? xr[t->perm[j]] : xr[j];
+            o[j] = t->in_scale ? v / t->in_scale[j] : v;
+        }
+    }
+}
+
+/* Rows decoded in stored order, put back in original column order. */
+static void unxform_rows(const sq_tview *t, uint64_t n, float *out) {
+    const uint64_t K = t->cols;
+    float *tmp = malloc(K * sizeof(float));
+    if (!tmp) abort(); /* one row: not recoverable */
+    for (uint64_t r = 0; r < n; r++) {
+        float *o = out + r * K;
+        memcpy(tmp, o, K * sizeof(float));
+        for (uint64_t j = 0; j < K; j++) {
+            float v = t->in_scale ? tmp[j] / t->in_scale[j] : tmp[j];
+            o[t->perm ? t->perm[j] : j] = v;
+        }
+    }
+    free(tmp);
+}
+
 void sq_decode_rows(const sq_tview *t, uint64_t r0, uint64_t r1, float *out) {
     sq_decode_for(t->codec, sq_isa_active())(t, r0, r1, out);
+    if (sq_tview_has_xform(t)) unxform_rows(t, r1 - r0, out);
 }
 
 void sq_gemv(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
-    sq_gemv_for(t->codec, sq_isa_active())(t, x, y, r0, r1);
+    if (!sq_tview_has_xform(t)) {
+        sq_gemv_for(t->codec, sq_isa_active())(t, x, y, r0, r1);
+        return;
+    }
+    float *xs = malloc(t->cols * sizeof(float));
+    if (!xs) abort();
+    sq_xform_input(t, x, 1, xs);
+    sq_gemv_for(t->codec, sq_isa_active())(t, xs, y, r0, r1);
+    free(xs);
 }
 
 /* ---------------- threads ---------------- */
@@ -255,8 +292,12 @@ sq_status sq_scheme_parse(const char *s, const sq_codec **codec, uint32_t params
 
 void sq_scheme_format(const sq_codec *c, const uint32_t p[SQ_NPARAMS], char *out, size_t n) {
     size_t k = (size_t)snprintf(out, n, "%s", c->name);
-    if (c->group_ok & SQ_GROUPOK_NONE) return;
-    if (c->id >= SQ_CODEC_MXFP8_E4M3 && c->id <= SQ_CODEC_MXFP4) return;
+    int plain = (c->group_ok & SQ_GROUPOK_NONE) || (c->id >= SQ_CODEC_MXFP8_E4M3 && c->id <= SQ_CODEC_MXFP4);
+    if (plain) {
+        if (k < n && (p[SQ_P_XFORM] & SQ_XF_PERM)) k += (size_t)snprintf(out + k, n - k, "+perm");
+        if (k < n && (p[SQ_P_XFORM] & SQ_XF_IN_SCALE)) snprintf(out + k, n - k, "+in_scale");
+        return;
+    }
     if (k < n) {
         if (p[SQ_P_GROUP] == SQ_GROUP_ROW) k += (size_t)snprintf(out + k, n - k, ":pc");
         else if (p[SQ_P_GROUP] == SQ_GROUP_TENSOR) k += (size_t)snprintf(out + k, n - k, ":pt");
@@ -265,7 +306,10 @@ void sq_scheme_format(const sq_codec *c, const uint32_t p[SQ_NPARAMS], char *out
     if (k < n && codec_has_asym(c)) k += (size_t)snprintf(out + k, n - k, (p[SQ_P_FLAGS] & SQ_PF_ASYM) ? ":asym" : ":sym");
     if (k < n && (p[SQ_P_FLAGS] & SQ_PF_DQ)) k += (size_t)snprintf(out + k, n - k, ":dq");
     if (k < n && codec_has_scale_dtype(c) && p[SQ_P_SCALE_DTYPE] != SQ_DT_F16)
-        snprintf(out + k, n - k, p[SQ_P_SCALE_DTYPE] == SQ_DT_BF16 ? ":sbf16" : ":s32");
+        k += (size_t)snprintf(out + k, n - k, p[SQ_P_SCALE_DTYPE] == SQ_DT_BF16 ? ":sbf16" : ":s32");
+    /* input transforms are made by GPTQ/AWQ, not chosen in a scheme; shown after '+' */
+    if (k < n && (p[SQ_P_XFORM] & SQ_XF_PERM)) k += (size_t)snprintf(out + k, n - k, "+perm");
+    if (k < n && (p[SQ_P_XFORM] & SQ_XF_IN_SCALE)) snprintf(out + k, n - k, "+in_scale");
 }
 
 /* ---------------- shapes, layouts, encode driver ---------------- */
@@ -282,9 +326,16 @@ static uint64_t spec_bytes(const sq_part_spec *s) {
     return b;
 }
 
+int sq_layout(const sq_codec *c, const uint32_t params[SQ_NPARAMS], uint64_t rows, uint64_t cols, sq_part_spec *out) {
+    int n = c->layout(params, rows, cols, out);
+    if (params[SQ_P_XFORM] & SQ_XF_PERM) out[n++] = (sq_part_spec){"perm", SQ_DT_U32, 1, {cols}, 0};
+    if (params[SQ_P_XFORM] & SQ_XF_IN_SCALE) out[n++] = (sq_part_spec){"in_scale", SQ_DT_F32, 1, {cols}, 0};
+    return n;
+}
+
 double sq_layout_bpw(const sq_codec *c, const uint32_t params[SQ_NPARAMS], uint64_t rows, uint64_t cols) {
     sq_part_spec sp[SQ_CODEC_MAX_PARTS];
-    int n = c->layout(params, rows, cols, sp);
+    int n = sq_layout(c, params, rows, cols, sp);
     double bits = 0;
     for (int i = 0; i < n; i++)
         if (!sp[i].scratch) bits += 8.0 * (double)spec_bytes(&sp[i]);
@@ -304,7 +355,10 @@ static sq_status check_params(const sq_codec *c, const uint32_t *p, sq_err *err,
         return sq_err_set(err, SQ_ECORRUPT, "%s: codec %s: flags 0x%x not allowed", who, c->name, p[SQ_P_FLAGS]);
     if (!codec_has_scale_dtype(c) && p[SQ_P_SCALE_DTYPE])
         return sq_err_set(err, SQ_ECORRUPT, "%s: codec %s: params[2] must be 0", who, c->name);
-    for (int i = 3; i < SQ_NPARAMS; i++)
+    if (p[SQ_P_XFORM] & ~(uint32_t)(SQ_XF_PERM | SQ_XF_IN_SCALE))
+        return sq_err_set(err, SQ_ECORRUPT, "%s: codec %s: input transform flags 0x%x are not known", who, c->name,
+                          p[SQ_P_XFORM]);
+    for (int i = 4; i < SQ_NPARAMS; i++)
         if (p[i]) return sq_err_set(err, SQ_ECORRUPT, "%s: codec %s: params[%d] must be 0", who, c->name, i);
     return SQ_OK;
 }
@@ -329,8 +383,8 @@ void sq_encoded_free(sq_encoded *e) {
     }
 }
 
-sq_status sq_encode(const sq_codec *c, const uint32_t params[SQ_NPARAMS], const float *w, uint64_t rows, uint64_t cols,
-                    int n_threads, sq_encoded *out, sq_err *err) {
+sq_status sq_encoded_alloc(const sq_codec *c, const uint32_t params[SQ_NPARAMS], uint64_t rows, uint64_t cols,
+                           sq_encoded *out, sq_err *err) {
     memset(out, 0, sizeof *out);
     sq_err perr;
     if (check_params(c, params, &perr, "encode")) return sq_err_set(err, SQ_EUSAGE, "%s", perr.msg);
@@ -340,7 +394,7 @@ sq_status sq_encode(const sq_codec *c, const uint32_t params[SQ_NPARAMS], const 
     memcpy(out->params, params, sizeof out->params);
     out->rows = rows;
     out->cols = cols;
-    out->nparts = c->layout(params, rows, cols, out->spec);
+    out->nparts = sq_layout(c, params, rows, cols, out->spec);
     for (int i = 0; i < out->nparts; i++) {
         out->bytes[i] = spec_bytes(&out->spec[i]);
         out->data[i] = calloc(out->bytes[i] ? (size_t)out->bytes[i] : 1, 1);
@@ -350,6 +404,36 @@ sq_status sq_encode(const sq_codec *c, const uint32_t params[SQ_NPARAMS], const 
                               (unsigned long long)out->bytes[i], out->spec[i].name);
         }
     }
+    return SQ_OK;
+}
+
+sq_status sq_encoded_set_xform(sq_encoded *e, const uint32_t *perm, const float *in_scale, sq_err *err) {
+    if (e->params[SQ_P_XFORM]) return sq_err_set(err, SQ_EUSAGE, "encode: tensor already has an input transform");
+    uint32_t p[SQ_NPARAMS];
+    memcpy(p, e->params, sizeof p);
+    p[SQ_P_XFORM] = (perm ? SQ_XF_PERM : 0) | (in_scale ? SQ_XF_IN_SCALE : 0);
+    sq_part_spec sp[SQ_CODEC_MAX_PARTS];
+    int n = sq_layout(e->codec, p, e->rows, e->cols, sp);
+    for (int i = e->nparts; i < n; i++) {
+        uint64_t b = spec_bytes(&sp[i]);
+        void *d = malloc((size_t)b);
+        if (!d) return sq_err_set(err, SQ_ENOMEM, "encode: out of memory for part %s", sp[i].name);
+        memcpy(d, !strcmp(sp[i].name, "perm") ? (const void *)perm : (const void *)in_scale, (size_t)b);
+        e->spec[i] = sp[i];
+        e->data[i] = d;
+        e->bytes[i] = b;
+    }
+    e->nparts = n;
+    memcpy(e->params, p, sizeof p);
+    return SQ_OK;
+}
+
+sq_status sq_encode(const sq_codec *c, const uint32_t params[SQ_NPARAMS], const float *w, uint64_t rows, uint64_t cols,
+                    int n_threads, sq_encoded *out, sq_err *err) {
+    if (params[SQ_P_XFORM])
+        return sq_err_set(err, SQ_EUSAGE, "encode: input transforms come from sq_encoded_set_xform, not the encoder");
+    sq_status st = sq_encoded_alloc(c, params, rows, cols, out, err);
+    if (st) return st;
     if (c->prepare) c->prepare(params, w, rows, cols, out->data);
     enc_ctx e = {c, params, w, rows, cols, out->data};
     sq_parallel_for(n_threads, rows, enc_chunk, &e);
@@ -363,7 +447,36 @@ void sq_tview_from_encoded(const sq_encoded *e, sq_tview *v) {
     memcpy(v->params, e->params, sizeof v->params);
     v->rows = e->rows;
     v->cols = e->cols;
-    for (int i = 0; i < e->nparts; i++) v->part[i] = e->data[i];
+    for (int i = 0; i < e->nparts; i++) {
+        v->part[i] = e->data[i];
+        if (!strcmp(e->spec[i].name, "perm") && (e->params[SQ_P_XFORM] & SQ_XF_PERM)) v->perm = e->data[i];
+        if (!strcmp(e->spec[i].name, "in_scale") && (e->params[SQ_P_XFORM] & SQ_XF_IN_SCALE)) v->in_scale = e->data[i];
+    }
+}
+
+/* A stored transform must be a permutation and finite, non-zero scales:
+ * anything else would index out of bounds or yield garbage. */
+static sq_status check_xform(const sq_file *f, const sq_tensor *t, const sq_tview *v, sq_err *err) {
+    if (v->perm) {
+        uint8_t *seen = calloc((size_t)v->cols, 1);
+        if (!seen) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+        for (uint64_t j = 0; j < v->cols; j++) {
+            uint32_t q = v->perm[j];
+            if (q >= v->cols || seen[q]) {
+                free(seen);
+                return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s: part 'perm' is not a permutation (entry %llu = %u)",
+                                  sq_file_path(f), t->name, (unsigned long long)j, q);
+            }
+            seen[q] = 1;
+        }
+        free(seen);
+    }
+    if (v->in_scale)
+        for (uint64_t j = 0; j < v->cols; j++)
+            if (!isfinite(v->in_scale[j]) || v->in_scale[j] == 0)
+                return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s: part 'in_scale' entry %llu is zero or not finite",
+                                  sq_file_path(f), t->name, (unsigned long long)j);
+    return SQ_OK;
 }
 
 sq_status sq_codec_check_tensor(const sq_file *f, const sq_tensor *t, sq_err *err) {
@@ -379,7 +492,7 @@ sq_status sq_codec_check_tensor(const sq_file *f, const sq_tensor *t, sq_err *er
     sq_tensor_matrix(t, &rows, &cols);
     if (!rows || !cols) return sq_err_set(err, SQ_ECORRUPT, "%s: zero-size shape", who);
     sq_part_spec sp[SQ_CODEC_MAX_PARTS];
-    int n = c->layout(t->params, rows, cols, sp), stored = 0;
+    int n = sq_layout(c, t->params, rows, cols, sp), stored = 0;
     for (int i = 0; i < n; i++) {
         if (sp[i].scratch) continue;
         stored++;
@@ -407,18 +520,20 @@ sq_status sq_tview_open(const sq_file *f, const sq_tensor *t, int skip_checksum,
     memcpy(v->params, t->params, sizeof v->params);
     sq_tensor_matrix(t, &v->rows, &v->cols);
     sq_part_spec sp[SQ_CODEC_MAX_PARTS];
-    int n = c->layout(t->params, v->rows, v->cols, sp);
+    int n = sq_layout(c, t->params, v->rows, v->cols, sp);
     for (int i = 0; i < n; i++) {
         if (sp[i].scratch) continue;
         const void *ptr;
         st = sq_part_read(f, sq_tensor_part(t, sp[i].name), skip_checksum, &ptr, &owned[i], err);
-        if (st) {
-            for (int k = 0; k < SQ_CODEC_MAX_PARTS; k++) { free(owned[k]); owned[k] = NULL; }
-            return st;
-        }
+        if (st) break;
         v->part[i] = ptr;
+        if (!strcmp(sp[i].name, "perm") && (t->params[SQ_P_XFORM] & SQ_XF_PERM)) v->perm = ptr;
+        if (!strcmp(sp[i].name, "in_scale") && (t->params[SQ_P_XFORM] & SQ_XF_IN_SCALE)) v->in_scale = ptr;
     }
-    return SQ_OK;
+    if (!st) st = check_xform(f, t, v, err);
+    if (st)
+        for (int k = 0; k < SQ_CODEC_MAX_PARTS; k++) { free(owned[k]); owned[k] = NULL; }
+    return st;
 }
 
 typedef struct mt_ctx {
@@ -432,6 +547,7 @@ typedef struct mt_ctx {
 static void dec_chunk(void *ctx, uint64_t r0, uint64_t r1) {
     mt_ctx *m = ctx;
     m->dec(m->t, r0, r1, m->y + r0 * m->t->cols);
+    if (sq_tview_has_xform(m->t)) unxform_rows(m->t, r1 - r0, m->y + r0 * m->t->cols);
 }
 
 static void gemv_chunk(void *ctx, uint64_t r0, uint64_t r1) {
@@ -445,6 +561,12 @@ void sq_decode_mt(const sq_tview *t, float *out, int n_threads) {
 }
 
 void sq_gemv_mt(const sq_tview *t, const float *x, float *y, int n_threads) {
-    mt_ctx m = {t, x, y, NULL, sq_gemv_for(t->codec, sq_isa_active())};
+    float *xs = NULL;
+    if (sq_tview_has_xform(t)) {
+        if (!(xs = malloc(t->cols * sizeof(float)))) abort();
+        sq_xform_input(t, x, 1, xs);
+    }
+    mt_ctx m = {t, xs ? xs : x, y, NULL, sq_gemv_for(t->codec, sq_isa_active())};
     sq_parallel_for(n_threads, t->rows, gemv_chunk, &m);
+    free(xs);
 }

@@ -220,3 +220,18 @@ sq_status sq_sha256_file(const char *path, char hex[65], sq_err *err) {
     sq_hex32(d, hex);
     return SQ_OK;
 }
+
+sq_status sq_model_identity(const sq_model *m, char hex[65], sq_err *err) {
+    sq_sha256 sh;
+    sq_sha256_init(&sh);
+    for (uint32_t i = 0; i < m->n_files; i++) {
+        char h[65];
+        sq_status st = sq_sha256_file(m->files[i].path, h, err);
+        if (st) return st;
+        sq_sha256_update(&sh, h, 64);
+    }
+    uint8_t d[32];
+    sq_sha256_final(&sh, d);
+    sq_hex32(d, hex);
+    return SQ_OK;
+}

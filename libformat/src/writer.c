@@ -18,6 +18,7 @@
 #include "squish/codec.h"
 #include "squish/container.h"
 #include "squish/hash.h"
+#include "squish/fileio.h"
 #include "tempfiles.h"
 
 typedef struct buf {
@@ -106,33 +107,6 @@ static sq_status pad_to(sq_writer *w, uint64_t align, sq_err *err) {
     return SQ_OK;
 }
 
-/* Removes "<base>.squish-tmp-<pid>-*" files beside path whose writer process
- * is gone (killed with SIGKILL, or the machine lost power). Files of a live
- * process are left alone. */
-static void remove_stale_temps(const char *path) {
-    char *dcopy = strdup(path), *bcopy = strdup(path);
-    if (!dcopy || !bcopy) goto out;
-    const char *dir = dirname(dcopy), *base = basename(bcopy);
-    size_t blen = strlen(base);
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (strncmp(e->d_name, base, blen) || strncmp(e->d_name + blen, ".squish-tmp-", 12)) continue;
-        long pid = strtol(e->d_name + blen + 12, NULL, 10);
-        if (pid <= 0 || (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
-        char *full = malloc(strlen(dir) + strlen(e->d_name) + 2);
-        if (full) {
-            sprintf(full, "%s/%s", dir, e->d_name);
-            unlink(full);
-            free(full);
-        }
-    }
-    if (d) closedir(d);
-out:
-    free(dcopy);
-    free(bcopy);
-}
-
 sq_writer *sq_writer_open(const char *path, const sq_writer_opts *opts, sq_err *err) {
     sq_writer *w = calloc(1, sizeof *w);
     if (!w) { sq_err_set(err, SQ_ENOMEM, "%s: out of memory", path); return NULL; }
@@ -164,7 +138,7 @@ sq_writer *sq_writer_open(const char *path, const sq_writer_opts *opts, sq_err *
         w->tmp_path = malloc(strlen(td) + 64);
         if (w->tmp_path) sprintf(w->tmp_path, "%s/squish-stream.squish-tmp-%ld-XXXXXX", td, (long)getpid());
     } else {
-        remove_stale_temps(path);
+        sq_remove_stale_temps(path);
         w->tmp_path = malloc(plen + 48);
         if (w->tmp_path) sprintf(w->tmp_path, "%s.squish-tmp-%ld-XXXXXX", path, (long)getpid());
     }

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (sq_scheme_parse(scheme, &c, p, NULL)) sq_scheme_parse(c->name, &c, p, NULL);
     uint64_t rows = 1 + data[2] % 9, cols = 1 + (uint64_t)(data[3] | data[4] << 8) % 700;
     sq_part_spec sp[SQ_CODEC_MAX_PARTS];
-    int np = c->layout(p, rows, cols, sp);
+    int np = sq_layout(c, p, rows, cols, sp);
     sq_tview v;
     memset(&v, 0, sizeof v);
     v.codec = c;

@@ -30,10 +30,20 @@ enum {
 };
 
 /* Codec parameters (the u32 params[8] of a tensor record). */
-enum { SQ_P_GROUP = 0, SQ_P_FLAGS = 1, SQ_P_SCALE_DTYPE = 2 };
+enum { SQ_P_GROUP = 0, SQ_P_FLAGS = 1, SQ_P_SCALE_DTYPE = 2, SQ_P_XFORM = 3 };
 #define SQ_GROUP_ROW 0u           /* one group per output row ("pc") */
 #define SQ_GROUP_TENSOR 0xFFFFFFFFu /* one scale for the whole tensor ("pt") */
 enum { SQ_PF_ASYM = 1u << 0, SQ_PF_DQ = 1u << 1 };
+/* Input transforms (params[3]), for any codec. The codec's parts hold the
+ * matrix in *stored* column order; two optional parts map it back:
+ *   perm     u32 [cols]: stored column j is original input column perm[j]
+ *                        (GPTQ act-order);
+ *   in_scale f32 [cols]: stored column j was multiplied by in_scale[j]
+ *                        (AWQ scales that could not be folded elsewhere).
+ * Original weight W[r][perm[j]] = stored(r, j) / in_scale[j]. Equivalently
+ * y = stored · x' with x'[j] = x[perm[j]] / in_scale[j]. The parts follow
+ * the codec's own parts, perm first. */
+enum { SQ_XF_PERM = 1u << 0, SQ_XF_IN_SCALE = 1u << 1 };
 
 /* Instruction-set paths for kernels. */
 typedef enum sq_isa { SQ_ISA_PORTABLE = 0, SQ_ISA_AVX2 = 1, SQ_ISA_AVX512 = 2, SQ_ISA_COUNT } sq_isa;
@@ -44,7 +54,7 @@ const char *sq_isa_name(sq_isa isa);
 sq_isa sq_isa_active(void);
 int sq_isa_supported(sq_isa isa);
 
-#define SQ_CODEC_MAX_PARTS 6
+#define SQ_CODEC_MAX_PARTS 8
 
 typedef struct sq_part_spec {
     const char *name;
@@ -59,6 +69,8 @@ typedef struct sq_tview {
     uint32_t params[SQ_NPARAMS];
     uint64_t rows, cols;
     const void *part[SQ_CODEC_MAX_PARTS]; /* in the order of the codec's layout */
+    const uint32_t *perm;   /* input transform parts (NULL when absent) */
+    const float *in_scale;
 } sq_tview;
 
 typedef void (*sq_decode_fn)(const sq_tview *t, uint64_t r0, uint64_t r1, float *out);
@@ -114,6 +126,10 @@ sq_status sq_scheme_parse(const char *s, const sq_codec **codec, uint32_t params
 /* Canonical text of a codec + params, e.g. "int4:g128:asym". */
 void sq_scheme_format(const sq_codec *c, const uint32_t params[SQ_NPARAMS], char *out, size_t n);
 
+/* Full part list of a tensor: the codec's layout followed by the input
+ * transform parts params[3] asks for. Use this, not c->layout. */
+int sq_layout(const sq_codec *c, const uint32_t params[SQ_NPARAMS], uint64_t rows, uint64_t cols, sq_part_spec *out);
+
 /* rows/cols of a tensor as the codecs see it: cols = last dim, rows = rest. */
 void sq_tensor_matrix(const sq_tensor *t, uint64_t *rows, uint64_t *cols);
 /* Checks that a stored tensor's parts match its codec's layout exactly. */
@@ -138,13 +154,26 @@ typedef struct sq_encoded {
 sq_status sq_encode(const sq_codec *c, const uint32_t params[SQ_NPARAMS], const float *w, uint64_t rows, uint64_t cols,
                     int n_threads, sq_encoded *out, sq_err *err);
 void sq_encoded_free(sq_encoded *e);
+/* Allocates zeroed parts for c/params (input transform parts included) for
+ * callers that fill the parts themselves (GPTQ). */
+sq_status sq_encoded_alloc(const sq_codec *c, const uint32_t params[SQ_NPARAMS], uint64_t rows, uint64_t cols,
+                           sq_encoded *out, sq_err *err);
+/* Appends input transform parts to an encoded tensor (perm and/or in_scale
+ * may be NULL; each given one is copied) and sets params[3]. */
+sq_status sq_encoded_set_xform(sq_encoded *e, const uint32_t *perm, const float *in_scale, sq_err *err);
 void sq_tview_from_encoded(const sq_encoded *e, sq_tview *v);
 /* Bits per weight of the stored parts (scratch excluded). */
 double sq_layout_bpw(const sq_codec *c, const uint32_t params[SQ_NPARAMS], uint64_t rows, uint64_t cols);
 
-/* Kernels through the active ISA (or a chosen one). */
+/* Kernels through the active ISA (or a chosen one). sq_decode_rows,
+ * sq_gemv and the _mt helpers apply the input transform (original column
+ * order); the raw per-ISA functions below work in stored column order, so
+ * their callers map activations with sq_xform_input first. */
 void sq_decode_rows(const sq_tview *t, uint64_t r0, uint64_t r1, float *out);
 void sq_gemv(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
+/* xs[j] = x[perm[j]] / in_scale[j] for T rows of t->cols values (a copy when t has no transform). */
+void sq_xform_input(const sq_tview *t, const float *x, uint64_t T, float *xs);
+static inline int sq_tview_has_xform(const sq_tview *t) { return t->perm || t->in_scale; }
 sq_decode_fn sq_decode_for(const sq_codec *c, sq_isa isa); /* falls back to lower ISAs */
 sq_gemv_fn sq_gemv_for(const sq_codec *c, sq_isa isa);
 sq_gemv_q8_fn sq_gemv_q8_for(const sq_codec *c, sq_isa isa); /* NULL if the codec has no q8 path */

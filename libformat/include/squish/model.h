@@ -63,6 +63,10 @@ sq_status sq_model_tensor_f32(const sq_model *m, const sq_model_tensor *t, float
 void sq_model_release(const sq_model *m, const sq_model_tensor *t);
 /* SHA-256 of a whole file (hex, 65 bytes). */
 sq_status sq_sha256_file(const char *path, char hex[65], sq_err *err);
+/* Identity of a model: SHA-256 over the hex SHA-256s of its weight files,
+ * in the order the model lists them. Calibration files and reference-logit
+ * caches are bound to it. */
+sq_status sq_model_identity(const sq_model *m, char hex[65], sq_err *err);
 
 /* Parsers over one registered file, exposed for tests and fuzz targets
  * (sq_model_open calls them). fi is an index into m->files. */

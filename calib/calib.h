@@ -1,0 +1,81 @@
+/* Calibration statistics: for the input of every linear layer, the sum of
+ * outer products XᵀX (the GPTQ Hessian up to a factor), the mean and the
+ * maximum of |x| per input channel, and the token count. Collected by
+ * running the reference runtime over text; stored in HDF5 (spec/calib-hdf5.md). */
+#ifndef SQUISH_CALIB_H
+#define SQUISH_CALIB_H
+
+#include <stdint.h>
+
+#include "runtime.h"
+#include "squish/error.h"
+
+#define SQ_CALIB_FORMAT "squish-calib"
+#define SQ_CALIB_VERSION 1
+
+/* Statistics of one site (one linear-layer input) of one layer. */
+typedef struct sq_calib_site {
+    uint32_t n;       /* input channels */
+    uint64_t tokens;  /* rows of X accumulated */
+    double *xtx;      /* [n][n] sum of x xᵀ (full symmetric matrix) */
+    double *abs_mean; /* [n] mean |x| */
+    float *abs_max;   /* [n] max |x| */
+} sq_calib_site;
+
+/* What the statistics were computed from. */
+typedef struct sq_calib_info {
+    char model_sha256[65]; /* identity of the model (sq_model_identity) */
+    char text_sha256[65];  /* SHA-256 of the calibration token ids (little-endian u32) */
+    uint32_t n_layers, hidden, attn_out, inter;
+    uint64_t samples;  /* windows drawn */
+    uint32_t seqlen;   /* tokens per window */
+    uint64_t seed;
+    char *provenance;  /* JSON text: tool, version, command line, texts; malloc'd */
+} sq_calib_info;
+
+/* Accumulator held in memory while calibrating layers [layer0, layer1). */
+typedef struct sq_calib_acc {
+    sq_calib_info info;
+    uint32_t layer0, layer1;
+    sq_calib_site *sites; /* [(layer - layer0) * SQ_SITE_COUNT + site] */
+    int n_threads;
+    sq_status status; /* first error seen by the tap (NaN activations) */
+    sq_err err;
+} sq_calib_acc;
+
+const char *sq_site_name(sq_site s);
+
+sq_status sq_calib_acc_init(sq_calib_acc *a, const sq_rt_config *cfg, uint32_t layer0, uint32_t layer1, int n_threads,
+                            sq_err *err);
+void sq_calib_acc_free(sq_calib_acc *a);
+/* The runtime tap (ctx = sq_calib_acc). Adds X to the site's sums. The
+ * result does not depend on n_threads: XᵀX is computed in fixed 128x128
+ * tiles, each by one thread with single-threaded BLAS, in float32 (a window
+ * has at most a few thousand rows), then added to the float64 sums. */
+void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint32_t T, uint32_t n);
+
+/* Draws `samples` windows of `seqlen` tokens from ids with a seeded PRNG
+ * (splitmix64), as start offsets. */
+sq_status sq_calib_draw(uint64_t n_ids, uint32_t seqlen, uint64_t samples, uint64_t seed, uint64_t *starts,
+                        sq_err *err);
+
+/* HDF5 I/O. write: atomically (temporary file + rename); the file is
+ * byte-for-byte the same for the same statistics. */
+sq_status sq_calib_write(const char *path, const sq_calib_acc *a, sq_err *err);
+
+/* A calibration file opened for reading one site at a time. */
+typedef struct sq_calib_file sq_calib_file;
+sq_calib_file *sq_calib_open(const char *path, sq_err *err);
+void sq_calib_close(sq_calib_file *f);
+const sq_calib_info *sq_calib_file_info(const sq_calib_file *f);
+int sq_calib_has_layer(const sq_calib_file *f, uint32_t layer);
+/* Reads one site; checks shapes, finiteness and symmetry of XᵀX. */
+sq_status sq_calib_read_site(sq_calib_file *f, uint32_t layer, sq_site site, sq_calib_site *out, sq_err *err);
+void sq_calib_site_free(sq_calib_site *s);
+
+/* Merges calibration files of one model into out: sites present in several
+ * inputs add (XᵀX and token counts sum, means combine by token weight,
+ * maxima take the max); sites in one input are copied. */
+sq_status sq_calib_merge(const char *const *inputs, int n_inputs, const char *out, sq_err *err);
+
+#endif

@@ -1,0 +1,157 @@
+/* Streaming accumulation of calibration statistics from runtime taps. */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calib.h"
+
+#define TILE 128
+
+const char *sq_site_name(sq_site s) {
+    static const char *const names[] = {"attn_in", "attn_out", "mlp_in", "mlp_act"};
+    return (unsigned)s < SQ_SITE_COUNT ? names[s] : "?";
+}
+
+static uint32_t site_dim(const sq_rt_config *c, sq_site s) {
+    switch (s) {
+    case SQ_SITE_ATTN_OUT: return c->n_heads * c->head_dim;
+    case SQ_SITE_MLP_ACT: return c->inter;
+    default: return c->hidden;
+    }
+}
+
+sq_status sq_calib_acc_init(sq_calib_acc *a, const sq_rt_config *cfg, uint32_t layer0, uint32_t layer1, int n_threads,
+                            sq_err *err) {
+    memset(a, 0, sizeof *a);
+    a->layer0 = layer0;
+    a->layer1 = layer1;
+    a->n_threads = n_threads;
+    a->info.n_layers = cfg->n_layers;
+    a->info.hidden = cfg->hidden;
+    a->info.attn_out = cfg->n_heads * cfg->head_dim;
+    a->info.inter = cfg->inter;
+    uint32_t nl = layer1 - layer0;
+    a->sites = calloc((size_t)nl * SQ_SITE_COUNT, sizeof *a->sites);
+    if (!a->sites) return sq_err_set(err, SQ_ENOMEM, "out of memory for calibration statistics");
+    for (uint32_t i = 0; i < nl * SQ_SITE_COUNT; i++) {
+        sq_calib_site *s = &a->sites[i];
+        s->n = site_dim(cfg, (sq_site)(i % SQ_SITE_COUNT));
+        s->xtx = calloc((size_t)s->n * s->n, sizeof(double));
+        s->abs_mean = calloc(s->n, sizeof(double)); /* holds sums of |x| until the end */
+        s->abs_max = calloc(s->n, sizeof(float));
+        if (!s->xtx || !s->abs_mean || !s->abs_max) {
+            sq_calib_acc_free(a);
+            return sq_err_set(err, SQ_ENOMEM, "out of memory for calibration statistics of %u layers (%.1f MiB per "
+                              "layer); calibrate fewer layers at a time with --layers and merge",
+                              nl, 8.0 * (3.0 * cfg->hidden * cfg->hidden + (double)cfg->inter * cfg->inter) / 1048576.0);
+        }
+    }
+    return SQ_OK;
+}
+
+void sq_calib_site_free(sq_calib_site *s) {
+    free(s->xtx);
+    free(s->abs_mean);
+    free(s->abs_max);
+    memset(s, 0, sizeof *s);
+}
+
+void sq_calib_acc_free(sq_calib_acc *a) {
+    if (a->sites)
+        for (uint32_t i = 0; i < (a->layer1 - a->layer0) * SQ_SITE_COUNT; i++) sq_calib_site_free(&a->sites[i]);
+    free(a->sites);
+    free(a->info.provenance);
+    memset(a, 0, sizeof *a);
+}
+
+typedef struct tile_ctx {
+    const float *x;
+    uint32_t T, n, nt;
+    double *xtx;
+} tile_ctx;
+
+/* Tile k of the upper triangle (bi <= bj) in a fixed enumeration. */
+static void tile_index(uint32_t nt, uint64_t k, uint32_t *bi, uint32_t *bj) {
+    uint32_t i = 0;
+    while (k >= nt - i) {
+        k -= nt - i;
+        i++;
+    }
+    *bi = i;
+    *bj = i + (uint32_t)k;
+}
+
+static void xtx_tiles(void *p, uint64_t k0, uint64_t k1) {
+    tile_ctx *c = p;
+    float *buf = malloc((size_t)TILE * TILE * sizeof(float));
+    if (!buf) abort(); /* one tile: not recoverable */
+    for (uint64_t k = k0; k < k1; k++) {
+        uint32_t bi, bj;
+        tile_index(c->nt, k, &bi, &bj);
+        uint32_t i0 = bi * TILE, j0 = bj * TILE;
+        uint32_t ni = c->n - i0 < TILE ? c->n - i0 : TILE, nj = c->n - j0 < TILE ? c->n - j0 : TILE;
+        /* buf[ni][nj] = X[:, i0:i0+ni]ᵀ · X[:, j0:j0+nj] */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ni, (int)nj, (int)c->T, 1.0f, c->x + i0, (int)c->n,
+                    c->x + j0, (int)c->n, 0.0f, buf, (int)nj);
+        for (uint32_t i = 0; i < ni; i++)
+            for (uint32_t j = 0; j < nj; j++) {
+                double v = buf[(size_t)i * nj + j];
+                c->xtx[(size_t)(i0 + i) * c->n + j0 + j] += v;
+                if (bi != bj) c->xtx[(size_t)(j0 + j) * c->n + i0 + i] += v;
+            }
+    }
+    free(buf);
+}
+
+void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint32_t T, uint32_t n) {
+    sq_calib_acc *a = ctx;
+    if (a->status || layer < a->layer0 || layer >= a->layer1) return;
+    sq_calib_site *s = &a->sites[(layer - a->layer0) * SQ_SITE_COUNT + site];
+    if (s->n != n) {
+        a->status = sq_err_set(&a->err, SQ_EINTERNAL, "layer %u %s: width %u, expected %u", layer, sq_site_name(site), n, s->n);
+        return;
+    }
+    for (uint64_t i = 0; i < (uint64_t)T * n; i++)
+        if (!isfinite(x[i])) {
+            a->status = sq_err_set(&a->err, SQ_ECORRUPT,
+                                   "layer %u %s: activation of token %llu, channel %llu is %s; the model produces "
+                                   "non-finite values on this text",
+                                   layer, sq_site_name(site), (unsigned long long)(i / n), (unsigned long long)(i % n),
+                                   isnan(x[i]) ? "NaN" : "infinite");
+            return;
+        }
+    for (uint32_t t = 0; t < T; t++)
+        for (uint32_t j = 0; j < n; j++) {
+            float v = fabsf(x[(size_t)t * n + j]);
+            s->abs_mean[j] += v;
+            if (v > s->abs_max[j]) s->abs_max[j] = v;
+        }
+    s->tokens += T;
+    uint32_t nt = (n + TILE - 1) / TILE;
+    tile_ctx c = {x, T, n, nt, s->xtx};
+    sq_parallel_for(a->n_threads, (uint64_t)nt * (nt + 1) / 2, xtx_tiles, &c);
+}
+
+static uint64_t splitmix64(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+sq_status sq_calib_draw(uint64_t n_ids, uint32_t seqlen, uint64_t samples, uint64_t seed, uint64_t *starts,
+                        sq_err *err) {
+    if (n_ids < seqlen)
+        return sq_err_set(err, SQ_EUSAGE, "the calibration text has %llu tokens, fewer than one window of %u",
+                          (unsigned long long)n_ids, seqlen);
+    uint64_t span = n_ids - seqlen + 1, st = seed;
+    for (uint64_t i = 0; i < samples; i++) {
+        /* rejection sampling: no modulo bias */
+        uint64_t lim = UINT64_MAX - UINT64_MAX % span, r;
+        do r = splitmix64(&st);
+        while (r >= lim);
+        starts[i] = r % span;
+    }
+    return SQ_OK;
+}
