@@ -1,6 +1,7 @@
 /* Streaming accumulation of calibration statistics from runtime taps. */
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,4 +155,24 @@ sq_status sq_calib_draw(uint64_t n_ids, uint32_t seqlen, uint64_t samples, uint6
         starts[i] = r % span;
     }
     return SQ_OK;
+}
+
+int sq_calib_site_of(const char *name, uint32_t *layer, sq_site *site) {
+    unsigned l;
+    int n = 0;
+    char rest[64];
+    if (sscanf(name, "model.layers.%u.%n", &l, &n) != 1 || !n || strlen(name + n) >= sizeof rest) return 0;
+    strcpy(rest, name + n);
+    static const struct { const char *suffix; sq_site site; } map[] = {
+        {"self_attn.q_proj.weight", SQ_SITE_ATTN_IN}, {"self_attn.k_proj.weight", SQ_SITE_ATTN_IN},
+        {"self_attn.v_proj.weight", SQ_SITE_ATTN_IN}, {"self_attn.o_proj.weight", SQ_SITE_ATTN_OUT},
+        {"mlp.gate_proj.weight", SQ_SITE_MLP_IN},     {"mlp.up_proj.weight", SQ_SITE_MLP_IN},
+        {"mlp.down_proj.weight", SQ_SITE_MLP_ACT}};
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(rest, map[i].suffix)) {
+            *layer = l;
+            *site = map[i].site;
+            return 1;
+        }
+    return 0;
 }

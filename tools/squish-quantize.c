@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "method.h"
 #include "rtn.h"
 #include "squish/codec.h"
 #include "squish/container.h"
@@ -33,6 +34,10 @@ typedef struct opts {
     uint32_t out_params[SQ_NPARAMS];
     rule rules[MAX_RULES];
     int n_rules, threads, zstd;
+    const char *calib;
+    sq_method_kind method;
+    sq_gptq_opts gptq;
+    sq_awq_opts awq;
 } opts;
 
 static void usage(FILE *o) {
@@ -44,6 +49,15 @@ static void usage(FILE *o) {
             "  -r, --rule REGEX=SCHEME   scheme for tensors whose name matches REGEX (POSIX extended);\n"
             "                            first match wins; SCHEME 'keep' keeps source precision\n"
             "      --output-scheme S     scheme for lm_head.weight (default: keep)\n"
+            "      --method M            rtn (default), gptq or awq; gptq and awq need --calib\n"
+            "      --calib FILE.h5       calibration statistics from squish-calibrate (same model); with\n"
+            "                            rtn, only adds each linear layer's output error to the report\n"
+            "      --damp X              GPTQ relative damping (default 0.01; raised x10 up to 1.0 when\n"
+            "                            the Cholesky factorization fails, and reported)\n"
+            "      --act-order           GPTQ: columns in order of decreasing Hessian diagonal\n"
+            "      --static-groups       GPTQ with --act-order: group scales fitted before, original order\n"
+            "      --awq-duo             AWQ: AutoAWQ's duo scaling (activation and weight means)\n"
+            "      --awq-no-clip         AWQ: skip the clipping-range search\n"
             "      --report FILE.json    write the per-tensor error report as JSON\n"
             "      --zstd LEVEL          zstd-compress every part (1..19; default: off)\n"
             "  -T, --threads N           worker threads (default: all cores; output does not depend on it)\n"
@@ -115,6 +129,9 @@ static int cmp_idx(const void *x, const void *y) {
     return ra != rb ? ra - rb : natcmp(a, b);
 }
 
+static const sq_codec *choose(const opts *o, const sq_model_tensor *t, uint32_t *params);
+static const sq_codec *choose_cb(void *ctx, const sq_model_tensor *t, uint32_t *params) { return choose(ctx, t, params); }
+
 static const sq_codec *keep_codec(uint32_t dtype) {
     return sq_codec_by_id(dtype == SQ_DT_BF16 ? SQ_CODEC_BF16 : dtype == SQ_DT_F16 ? SQ_CODEC_F16 : SQ_CODEC_F32);
 }
@@ -155,7 +172,21 @@ static char *build_metadata(const opts *o, const sq_model *m, int argc, char **a
         json_object_array_add(cl, json_object_new_string(a));
     }
     json_object_object_add(prov, "command_line", cl);
-    json_object_object_add(prov, "method", json_object_new_string("rtn"));
+    json_object_object_add(prov, "method", json_object_new_string(sq_method_name(o->method)));
+    if (o->calib) {
+        char hex[65];
+        if (sq_sha256_file(o->calib, hex, err)) {
+            json_object_put(root);
+            json_object_put(prov);
+            return NULL;
+        }
+        json_object *co = json_object_new_object();
+        char *copy = strdup(o->calib);
+        json_object_object_add(co, "name", json_object_new_string(copy ? basename(copy) : "?"));
+        free(copy);
+        json_object_object_add(co, "sha256", json_object_new_string(hex));
+        json_object_object_add(prov, "calibration", co);
+    }
     json_object *files = json_object_new_array();
     for (uint32_t i = 0; i < m->n_files; i++) {
         char hex[65];
@@ -210,6 +241,20 @@ static int run(opts *o, int argc, char **argv) {
     if (!m) return cli_fail(&err);
     int rc = EXIT_OK;
     sq_writer *w = NULL;
+    sq_method q;
+    memset(&q, 0, sizeof q);
+    q.kind = o->method;
+    q.gptq = o->gptq;
+    q.awq = o->awq;
+    q.awq.n_threads = q.n_threads = o->threads;
+    q.awq_layer = q.h_layer = -1;
+    if (o->calib) {
+        if (!(q.calib = sq_calib_open(o->calib, &err)) || sq_method_check_calib(&q, m, o->calib, &err)) {
+            sq_method_free(&q);
+            sq_model_close(m);
+            return cli_fail(&err);
+        }
+    }
     json_object *report = json_object_new_array();
     char *meta = build_metadata(o, m, argc, argv, &err);
     uint32_t *order = malloc(m->n_tensors * sizeof *order);
@@ -219,7 +264,19 @@ static int run(opts *o, int argc, char **argv) {
     qsort(order, m->n_tensors, sizeof *order, cmp_idx);
     sq_writer_opts wo = {0, o->zstd, o->zstd != 0};
     if (!(w = sq_writer_open(o->out, &wo, &err))) { rc = cli_fail(&err); goto out; }
-    sq_writer_set_model(w, &m->info);
+    sq_model_info info = m->info;
+    if (o->calib) { /* the header names the calibration file by its SHA-256 */
+        char hex[65];
+        if (sq_sha256_file(o->calib, hex, &err)) { rc = cli_fail(&err); goto out; }
+        for (int i = 0; i < 32; i++) {
+            unsigned b;
+            sscanf(hex + 2 * i, "%2x", &b);
+            info.calib_hash[i] = (uint8_t)b;
+        }
+    }
+    sq_writer_set_model(w, &info);
+    if (o->method == SQ_METHOD_GPTQ) sq_writer_add_flags(w, SQ_FLAG_GPTQ);
+    if (o->method == SQ_METHOD_AWQ) sq_writer_add_flags(w, SQ_FLAG_AWQ);
     if (sq_writer_set_metadata(w, meta, &err)) { rc = cli_fail(&err); goto out; }
     if (!cli_quiet)
         fprintf(stderr, "%-48s %-22s %7s %11s %11s %9s %8s\n", "TENSOR", "SCHEME", "BPW", "RMSE", "MAX_ABS", "COSINE", "SNR_DB");
@@ -227,7 +284,7 @@ static int run(opts *o, int argc, char **argv) {
         const sq_model_tensor *t = &m->tensors[order[k]];
         cli_progress("quantizing", k, m->n_tensors);
         uint32_t params[SQ_NPARAMS];
-        const sq_codec *c = choose(o, t, params);
+        const sq_codec *c = sq_method_codec(&q, t, choose(o, t, params), params);
         uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1], rows = n / (cols ? cols : 1);
         if (!n) {
             sq_err_set(&err, SQ_EUNSUPPORTED, "%s: tensor %s has zero elements", o->model, t->name);
@@ -238,26 +295,30 @@ static int run(opts *o, int argc, char **argv) {
         sq_encoded e = {0};
         sq_status st = (!wf || !dec) ? sq_err_set(&err, SQ_ENOMEM, "out of memory for tensor %s (%llu elements)", t->name,
                                                   (unsigned long long)n)
-                                     : sq_model_tensor_f32(m, t, wf, &err);
+                                     : sq_method_weights(&q, m, t, choose_cb, o, wf, &err);
         char label[4200];
         snprintf(label, sizeof label, "%s: tensor %s", o->model, t->name);
-        if (!st) st = sq_rtn_quantize(label, c, params, wf, rows, cols, o->threads, &e, &err);
+        sq_method_note note;
+        if (!st) st = sq_method_encode(&q, label, t, c, params, wf, rows, cols, &e, &note, &err);
         sq_errstats es = {0};
         if (!st) {
             sq_tview v;
             sq_tview_from_encoded(&e, &v);
             sq_decode_mt(&v, dec, o->threads);
+            if (v.in_scale) /* compare with the weights before the AWQ scale the decoder undoes */
+                for (uint64_t r = 0; r < rows; r++)
+                    for (uint64_t j = 0; j < cols; j++) wf[r * cols + j] /= v.in_scale[j];
             sq_errstats_add(&es, wf, dec, n);
             if (!isfinite(es.sum_sq_err))
                 st = sq_err_set(&err, SQ_EUNSUPPORTED, "tensor %s: values overflow scheme %s", t->name, c->name);
         }
-        if (!st) st = sq_writer_begin_tensor(w, t->name, t->ndim, t->dims, t->dtype, c->id, params, &err);
+        if (!st) st = sq_writer_begin_tensor(w, t->name, t->ndim, t->dims, t->dtype, c->id, e.params, &err);
         for (int i = 0; !st && i < e.nparts; i++)
             if (!e.spec[i].scratch)
                 st = sq_writer_add_part(w, e.spec[i].name, e.spec[i].dtype, e.spec[i].ndim, e.spec[i].dims, e.data[i],
                                         e.bytes[i], o->zstd ? SQ_COMP_ZSTD : SQ_COMP_NONE, &err);
         if (!st) st = sq_writer_end_tensor(w, &err);
-        double bpw = st ? 0 : sq_layout_bpw(c, params, rows, cols);
+        double bpw = st ? 0 : sq_layout_bpw(c, e.params, rows, cols);
         sq_encoded_free(&e);
         free(wf);
         free(dec);
@@ -267,7 +328,11 @@ static int run(opts *o, int argc, char **argv) {
             goto out;
         }
         char s[64];
-        sq_scheme_format(c, params, s, sizeof s);
+        sq_scheme_format(c, e.params, s, sizeof s);
+        if (note.gptq.retries && !cli_quiet)
+            fprintf(stderr, "%s: note: %s: Cholesky failed; damping raised to %g\n", cli_prog, t->name, note.gptq.damp_used);
+        if (note.gptq.fell_back)
+            fprintf(stderr, "%s: warning: %s: Hessian singular even at damping 1.0; quantized with RTN\n", cli_prog, t->name);
         double rmse = sq_errstats_rmse(&es), cosv = sq_errstats_cosine(&es), snr = sq_errstats_snr_db(&es);
         if (!cli_quiet) {
             cli_progress_done();
@@ -283,6 +348,19 @@ static int run(opts *o, int argc, char **argv) {
         json_object_object_add(ro, "max_abs", json_object_new_double(es.max_abs));
         json_object_object_add(ro, "cosine", json_object_new_double(cosv));
         json_object_object_add(ro, "snr_db", isinf(snr) ? NULL : json_object_new_double(snr));
+        json_object_object_add(ro, "method", json_object_new_string(note.method));
+        if (note.out_err >= 0) json_object_object_add(ro, "out_err", json_object_new_double(note.out_err));
+        if (!strcmp(note.method, "gptq")) {
+            json_object_object_add(ro, "damp", json_object_new_double(note.gptq.damp_used));
+            json_object_object_add(ro, "damp_retries", json_object_new_int(note.gptq.retries));
+            json_object_object_add(ro, "dead_inputs", json_object_new_int((int)note.gptq.dead));
+            json_object_object_add(ro, "permuted", json_object_new_boolean(note.gptq.permuted));
+        }
+        if (!strcmp(note.method, "awq")) {
+            json_object_object_add(ro, "awq_ratio", json_object_new_double(note.awq_ratio));
+            json_object_object_add(ro, "awq_err_ratio", json_object_new_double(note.awq_gain));
+            json_object_object_add(ro, "in_scale", json_object_new_boolean(note.awq_in_scale));
+        }
         json_object_array_add(report, ro);
     }
     cli_progress_done();
@@ -300,6 +378,7 @@ static int run(opts *o, int argc, char **argv) {
         json_object_put(root);
     }
 out:
+    sq_method_free(&q);
     if (w) sq_writer_abort(w);
     json_object_put(report);
     free(order);
@@ -315,10 +394,18 @@ int main(int argc, char **argv) {
                                        {"report", required_argument, 0, 2},    {"zstd", required_argument, 0, 3},
                                        {"list-schemes", no_argument, 0, 4},    {"threads", required_argument, 0, 'T'},
                                        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-                                       {"version", no_argument, 0, 'V'},       {0, 0, 0, 0}};
+                                       {"version", no_argument, 0, 'V'},       {"method", required_argument, 0, 5},
+                                       {"calib", required_argument, 0, 6},     {"damp", required_argument, 0, 7},
+                                       {"act-order", no_argument, 0, 8},       {"static-groups", no_argument, 0, 9},
+                                       {"awq-duo", no_argument, 0, 10},        {"awq-no-clip", no_argument, 0, 11},
+                                       {0, 0, 0, 0}};
     opts o;
     memset(&o, 0, sizeof o);
     o.threads = sq_default_threads();
+    o.gptq.damp = 0.01;
+    o.gptq.block = 128;
+    o.awq.n_grid = 20;
+    o.awq.clip = 1;
     int c, rc = EXIT_OK;
     while ((c = getopt_long(argc, argv, "o:s:r:T:qhV", lo, NULL)) != -1) {
         switch (c) {
@@ -355,6 +442,21 @@ int main(int argc, char **argv) {
             break;
         }
         case 4: list_schemes(); return EXIT_OK;
+        case 5:
+            if (!strcmp(optarg, "rtn")) o.method = SQ_METHOD_RTN;
+            else if (!strcmp(optarg, "gptq")) o.method = SQ_METHOD_GPTQ;
+            else if (!strcmp(optarg, "awq")) o.method = SQ_METHOD_AWQ;
+            else return cli_usage_error("--method needs rtn, gptq or awq");
+            break;
+        case 6: o.calib = optarg; break;
+        case 7:
+            if (cli_parse_double(optarg, &o.gptq.damp) || !(o.gptq.damp > 0) || o.gptq.damp > 1)
+                return cli_usage_error("--damp needs a number in (0, 1]");
+            break;
+        case 8: o.gptq.act_order = 1; break;
+        case 9: o.gptq.static_groups = 1; break;
+        case 10: o.awq.duo = 1; break;
+        case 11: o.awq.clip = 0; break;
         case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 1..1024"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
@@ -367,6 +469,11 @@ int main(int argc, char **argv) {
     if (!strcmp(o.out, "-") && isatty(STDOUT_FILENO))
         return cli_usage_error("refusing to write a binary .squizd to a terminal (redirect standard output)");
     if (!o.codec) return cli_usage_error("missing --scheme");
+    if (o.method != SQ_METHOD_RTN && !o.calib) return cli_usage_error("--method %s needs --calib FILE.h5", sq_method_name(o.method));
+    if ((o.gptq.act_order || o.gptq.static_groups) && o.method != SQ_METHOD_GPTQ)
+        return cli_usage_error("--act-order and --static-groups apply to --method gptq");
+    if (o.gptq.static_groups && !o.gptq.act_order) return cli_usage_error("--static-groups needs --act-order");
+    if ((o.awq.duo || !o.awq.clip) && o.method != SQ_METHOD_AWQ) return cli_usage_error("--awq-* options apply to --method awq");
     o.model = argv[optind];
     sq_install_signal_cleanup();
     rc = run(&o, argc, argv);

@@ -4,6 +4,7 @@
  *   sym:  w = s * (q - 2^(b-1)),  s = m / -2^(b-1), m the value of largest |w|
  *   asym: w = s * (q - z),  s = (max(w,0) - min(w,0)) / (2^b - 1) */
 #include <math.h>
+#include <stdlib.h>
 
 #include "codecs.h"
 
@@ -32,56 +33,82 @@ INT_LAYOUT(2)
 
 static inline float clampq(float v, float maxq) { return v < 0 ? 0 : v > maxq ? maxq : v; }
 
-static void encode_rows_bits(int bits, const uint32_t *p, const float *w, uint64_t cols, uint64_t r0, uint64_t r1,
-                             void *const *parts) {
-    const uint64_t gs = sq_group_cols(p, cols), ng = sq_ngroups(p, cols), rb = sq_row_bytes(cols, bits);
-    const int asym = (p[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+int sq_int_bits(const sq_codec *c) {
+    return c->id >= SQ_CODEC_INT8 && c->id <= SQ_CODEC_INT2 ? int_bits(c) : 0;
+}
+
+void sq_int_fit(const sq_codec *c, const uint32_t *p, const float *v, uint64_t n, float *scale, int *zero) {
+    const int bits = int_bits(c);
     const float maxq = (float)((1 << bits) - 1), mid = (float)(1 << (bits - 1));
     const uint32_t sdt = p[SQ_P_SCALE_DTYPE];
-    uint8_t *codes = parts[0];
-    uint8_t *zeros = asym ? parts[2] : NULL;
+    if (p[SQ_P_FLAGS] & SQ_PF_ASYM) {
+        float mn = 0, mx = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            if (v[i] < mn) mn = v[i];
+            if (v[i] > mx) mx = v[i];
+        }
+        float s = sq_scale_round(sdt, (mx - mn) / maxq);
+        *scale = s;
+        *zero = (int)(s != 0 ? clampq(sq_rne(-mn / s), maxq) : 0);
+    } else {
+        float m = 0;
+        for (uint64_t i = 0; i < n; i++)
+            if (fabsf(v[i]) > fabsf(m)) m = v[i];
+        *scale = sq_scale_round(sdt, m / -mid);
+        *zero = (int)mid;
+    }
+}
+
+int sq_int_quant(const sq_codec *c, float v, float s, int z) {
+    const float maxq = (float)((1 << int_bits(c)) - 1);
+    return (int)(s != 0 ? clampq(sq_rne(v / s) + (float)z, maxq) : (float)z);
+}
+
+void sq_int_store(const sq_codec *c, const uint32_t *p, uint64_t cols, void *const *parts, uint64_t r, uint64_t g,
+                  float s, int z) {
+    const uint64_t ng = sq_ngroups(p, cols);
+    sq_scale_store(p[SQ_P_SCALE_DTYPE], parts[1], r * ng + g, s);
+    if (p[SQ_P_FLAGS] & SQ_PF_ASYM) ((uint8_t *)parts[2])[r * ng + g] = (uint8_t)z;
+    (void)c;
+}
+
+void sq_int_pack_row(const sq_codec *c, const uint8_t *q, uint64_t cols, void *const *parts, uint64_t r) {
+    const int bits = int_bits(c);
+    const uint64_t rb = sq_row_bytes(cols, bits);
+    uint8_t chunk[SQ_CHUNK];
+    for (uint64_t i = 0; i < cols; i += SQ_CHUNK) {
+        for (int k = 0; k < SQ_CHUNK; k++) chunk[k] = i + (uint64_t)k < cols ? q[i + (uint64_t)k] : 0;
+        sq_pack_chunk(bits, chunk, (uint8_t *)parts[0] + r * rb + (i / SQ_CHUNK) * (uint64_t)(SQ_CHUNK * bits / 8));
+    }
+}
+
+/* RTN: each group fitted and rounded on its own (sq_int_fit/sq_int_quant),
+ * the same arithmetic GPTQ uses column by column. */
+static void encode_rows_bits(const sq_codec *c, const uint32_t *p, const float *w, uint64_t cols, uint64_t r0,
+                             uint64_t r1, void *const *parts) {
+    const uint64_t gs = sq_group_cols(p, cols), ng = sq_ngroups(p, cols);
+    uint8_t *q = malloc(cols);
+    if (!q) abort(); /* one row of bytes */
     for (uint64_t r = r0; r < r1; r++) {
         const float *row = w + r * cols;
-        uint8_t q[SQ_CHUNK];
-        uint64_t c0 = 0;
         for (uint64_t g = 0; g < ng; g++) {
-            uint64_t c1 = c0 + gs < cols ? c0 + gs : cols;
-            float s, z;
-            if (asym) {
-                float mn = 0, mx = 0;
-                for (uint64_t i = c0; i < c1; i++) {
-                    if (row[i] < mn) mn = row[i];
-                    if (row[i] > mx) mx = row[i];
-                }
-                s = sq_scale_round(sdt, (mx - mn) / maxq);
-                z = s != 0 ? clampq(sq_rne(-mn / s), maxq) : 0;
-                zeros[r * ng + g] = (uint8_t)z;
-            } else {
-                float m = 0;
-                for (uint64_t i = c0; i < c1; i++)
-                    if (fabsf(row[i]) > fabsf(m)) m = row[i];
-                s = sq_scale_round(sdt, m / -mid);
-                z = mid;
-            }
-            sq_scale_store(sdt, parts[1], r * ng + g, s);
-            /* codes for [c0, c1): chunks never straddle groups (group sizes are multiples of 32) */
-            for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
-                for (int k = 0; k < SQ_CHUNK; k++) {
-                    uint64_t c = i + (uint64_t)k;
-                    q[k] = c < c1 ? (uint8_t)(s != 0 ? clampq(sq_rne(row[c] / s) + z, maxq) : z) : 0;
-                }
-                sq_pack_chunk(bits, q, codes + r * rb + (i / SQ_CHUNK) * (uint64_t)(SQ_CHUNK * bits / 8));
-            }
-            c0 = c1;
+            uint64_t c0 = g * gs, c1 = c0 + gs < cols ? c0 + gs : cols;
+            float s;
+            int z;
+            sq_int_fit(c, p, row + c0, c1 - c0, &s, &z);
+            sq_int_store(c, p, cols, parts, r, g, s, z);
+            for (uint64_t i = c0; i < c1; i++) q[i] = (uint8_t)sq_int_quant(c, row[i], s, z);
         }
+        sq_int_pack_row(c, q, cols, parts, r);
     }
+    free(q);
 }
 
 #define INT_ENCODE(BITS)                                                                                   \
     static void enc_int##BITS(const uint32_t *p, const float *w, uint64_t rows, uint64_t cols, uint64_t r0, \
                               uint64_t r1, void *const *parts) {                                           \
         (void)rows;                                                                                        \
-        encode_rows_bits(BITS, p, w, cols, r0, r1, parts);                                                 \
+        encode_rows_bits(&sq_codec_int##BITS, p, w, cols, r0, r1, parts);                                  \
     }
 INT_ENCODE(8)
 INT_ENCODE(4)

@@ -167,6 +167,8 @@ sq_writer *sq_writer_open(const char *path, const sq_writer_opts *opts, sq_err *
 
 void sq_writer_set_model(sq_writer *w, const sq_model_info *info) { w->info = *info; }
 
+void sq_writer_add_flags(sq_writer *w, uint64_t flags) { w->flags |= flags; }
+
 sq_status sq_writer_set_metadata(sq_writer *w, const char *json, sq_err *err) {
     free(w->meta);
     w->meta = strdup(json ? json : "{}");

@@ -181,6 +181,19 @@ sq_gemv_q8_fn sq_gemv_q8_for(const sq_codec *c, sq_isa isa); /* NULL if the code
 void sq_decode_mt(const sq_tview *t, float *out, int n_threads);
 void sq_gemv_mt(const sq_tview *t, const float *x, float *y, int n_threads);
 
+/* Integer codecs' quantizer, for algorithms that choose codes themselves
+ * (GPTQ). sq_int_bits is 0 for other codecs. sq_int_fit derives a group's
+ * (scale, zero) from its values exactly as the encoder does (scale rounded
+ * to the scale dtype); sq_int_quant rounds one value to a code; sq_int_store
+ * writes a group's scale/zero into the parts; sq_int_pack_row packs one
+ * row's codes (cols values, stored column order). */
+int sq_int_bits(const sq_codec *c);
+void sq_int_fit(const sq_codec *c, const uint32_t *params, const float *v, uint64_t n, float *scale, int *zero);
+int sq_int_quant(const sq_codec *c, float v, float scale, int zero);
+void sq_int_store(const sq_codec *c, const uint32_t *params, uint64_t cols, void *const *parts, uint64_t row,
+                  uint64_t group, float scale, int zero);
+void sq_int_pack_row(const sq_codec *c, const uint8_t *q, uint64_t cols, void *const *parts, uint64_t row);
+
 /* Runs fn(ctx, i0, i1) over [0, n) split into contiguous chunks on up to
  * n_threads threads. */
 void sq_parallel_for(int n_threads, uint64_t n, void (*fn)(void *ctx, uint64_t i0, uint64_t i1), void *ctx);

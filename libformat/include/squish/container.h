@@ -196,6 +196,8 @@ typedef struct sq_writer_opts {
 sq_writer *sq_writer_open(const char *path, const sq_writer_opts *opts, sq_err *err);
 void sq_writer_set_model(sq_writer *w, const sq_model_info *info);
 sq_status sq_writer_set_metadata(sq_writer *w, const char *json, sq_err *err);
+/* ORs technique flags the codecs cannot know (SQ_FLAG_GPTQ, SQ_FLAG_AWQ) into the header. */
+void sq_writer_add_flags(sq_writer *w, uint64_t flags);
 sq_status sq_writer_begin_tensor(sq_writer *w, const char *name, uint32_t ndim, const uint64_t *dims,
                                  uint32_t src_dtype, uint32_t codec, const uint32_t params[SQ_NPARAMS],
                                  sq_err *err);

@@ -1,0 +1,214 @@
+/* GPTQ, following the reference implementation's steps (dead columns,
+ * act-order, relative damping, inverse Cholesky factor, lazy block updates)
+ * with squish's integer quantizer (sq_int_fit / sq_int_quant). */
+#include "gptq.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rtn.h"
+
+#define ROW_TILE 64 /* rows per work unit: fixed, so results do not depend on the thread count */
+
+static const double *sort_diag;
+static int cmp_diag_desc(const void *a, const void *b) {
+    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+    double x = sort_diag[i], y = sort_diag[j];
+    if (x != y) return x > y ? -1 : 1;
+    return i < j ? -1 : i > j; /* stable: ties keep column order */
+}
+
+sq_status sq_gptq_hinv(const double *H, uint64_t n, const uint32_t *perm, double damp, float *U, sq_gptq_info *info,
+                       sq_err *err) {
+    double *A = malloc((size_t)n * n * sizeof(double)), *B = malloc((size_t)n * n * sizeof(double));
+    if (!A || !B) {
+        free(A);
+        free(B);
+        return sq_err_set(err, SQ_ENOMEM, "GPTQ: out of memory for a %llu x %llu Hessian", (unsigned long long)n,
+                          (unsigned long long)n);
+    }
+    for (uint64_t i = 0; i < n; i++)
+        for (uint64_t j = 0; j < n; j++) A[i * n + j] = H[(uint64_t)(perm ? perm[i] : i) * n + (perm ? perm[j] : j)];
+    double mean = 0;
+    info->dead = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        if (A[i * n + i] == 0) { /* an input never active: its weights do not matter */
+            A[i * n + i] = 1;
+            info->dead++;
+        }
+        mean += A[i * n + i];
+    }
+    mean /= (double)n;
+    sq_status st = SQ_ECHECK;
+    for (double d = damp; d <= 1.0 + 1e-12; d *= 10) {
+        memcpy(B, A, (size_t)n * n * sizeof(double));
+        for (uint64_t i = 0; i < n; i++) B[i * n + i] += d * mean;
+        /* U = chol((H + damp)⁻¹) in upper form, via chol(H) and its inverse */
+        int ok = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)n, B, (lapack_int)n) == 0 &&
+                 LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', (lapack_int)n, B, (lapack_int)n) == 0;
+        if (ok) {
+            for (uint64_t i = 0; i < n; i++)
+                for (uint64_t j = i + 1; j < n; j++) B[i * n + j] = B[j * n + i];
+            ok = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', (lapack_int)n, B, (lapack_int)n) == 0;
+        }
+        for (uint64_t i = 0; ok && i < n; i++) ok = isfinite(B[i * n + i]) && B[i * n + i] > 0;
+        if (ok) {
+            for (uint64_t i = 0; i < n; i++)
+                for (uint64_t j = 0; j < n; j++) U[i * n + j] = j < i ? 0.0f : (float)B[i * n + j];
+            info->damp_used = d;
+            st = SQ_OK;
+            break;
+        }
+        info->retries++;
+    }
+    free(A);
+    free(B);
+    if (st) return sq_err_set(err, SQ_ECHECK, "GPTQ: the Hessian is not positive definite even at damping 1.0");
+    return SQ_OK;
+}
+
+typedef struct gptq_ctx {
+    const sq_codec *c;
+    const uint32_t *params;
+    const float *w; /* original, row-major [rows][cols] */
+    uint64_t rows, cols, gs;
+    const uint32_t *perm;    /* processing order -> original column */
+    const uint8_t *dead;     /* per original column */
+    const float *U;          /* in processing order */
+    uint32_t block;
+    int store_perm, statik;  /* codes in processing order (perm part) / static groups */
+    void *const *parts;
+    int failed;              /* allocation failure in a worker */
+} gptq_ctx;
+
+static void gptq_tiles(void *p, uint64_t t0, uint64_t t1) {
+    gptq_ctx *x = p;
+    const uint64_t K = x->cols, gs = x->gs, ng = (K + gs - 1) / gs, B = x->block;
+    float *W = malloc(ROW_TILE * K * sizeof(float)), *E = malloc(ROW_TILE * B * sizeof(float));
+    float *S = malloc(ROW_TILE * ng * sizeof(float));
+    int *Z = malloc(ROW_TILE * ng * sizeof(int));
+    uint8_t *Q = malloc(ROW_TILE * K);
+    if (!W || !E || !S || !Z || !Q) {
+        x->failed = 1;
+        goto out;
+    }
+    for (uint64_t tile = t0; tile < t1; tile++) {
+        const uint64_t r0 = tile * ROW_TILE, R = x->rows - r0 < ROW_TILE ? x->rows - r0 : ROW_TILE;
+        for (uint64_t r = 0; r < R; r++)
+            for (uint64_t i = 0; i < K; i++) {
+                uint32_t oc = x->perm[i];
+                W[r * K + i] = x->dead[oc] ? 0.0f : x->w[(r0 + r) * K + oc];
+            }
+        if (x->statik) /* groups of the original order, fitted on the original weights */
+            for (uint64_t r = 0; r < R; r++)
+                for (uint64_t g = 0; g < ng; g++) {
+                    uint64_t c0 = g * gs, c1 = c0 + gs < K ? c0 + gs : K;
+                    sq_int_fit(x->c, x->params, x->w + (r0 + r) * K + c0, c1 - c0, &S[r * ng + g], &Z[r * ng + g]);
+                    sq_int_store(x->c, x->params, K, x->parts, r0 + r, g, S[r * ng + g], Z[r * ng + g]);
+                }
+        for (uint64_t i1 = 0; i1 < K; i1 += B) {
+            const uint64_t i2 = i1 + B < K ? i1 + B : K, nb = i2 - i1;
+            for (uint64_t i = i1; i < i2; i++) {
+                if (!x->statik && i % gs == 0) /* refit on the current, error-updated weights */
+                    for (uint64_t r = 0; r < R; r++) {
+                        uint64_t g = i / gs, c1 = i + gs < K ? i + gs : K;
+                        sq_int_fit(x->c, x->params, W + r * K + i, c1 - i, &S[r * ng + g], &Z[r * ng + g]);
+                        sq_int_store(x->c, x->params, K, x->parts, r0 + r, g, S[r * ng + g], Z[r * ng + g]);
+                    }
+                const uint32_t oc = x->perm[i];
+                const uint64_t g = x->statik ? oc / gs : i / gs, qpos = x->store_perm ? i : oc;
+                const float d = x->U[i * K + i];
+                const float *Ui = x->U + i * K;
+                for (uint64_t r = 0; r < R; r++) {
+                    float *wr = W + r * K;
+                    float s = S[r * ng + g];
+                    int z = Z[r * ng + g];
+                    int q = sq_int_quant(x->c, wr[i], s, z);
+                    Q[r * K + qpos] = (uint8_t)q;
+                    float e = (wr[i] - s * (float)(q - z)) / d;
+                    E[r * B + (i - i1)] = e;
+                    for (uint64_t j = i + 1; j < i2; j++) wr[j] -= e * Ui[j];
+                }
+            }
+            if (i2 < K) /* lazy update of the remaining columns: W[:, i2:] -= E · U[i1:i2, i2:] */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)(K - i2), (int)nb, -1.0f, E, (int)B,
+                            x->U + i1 * K + i2, (int)K, 1.0f, W + i2, (int)K);
+        }
+        for (uint64_t r = 0; r < R; r++) sq_int_pack_row(x->c, Q + r * K, K, x->parts, r0 + r);
+    }
+out:
+    free(W);
+    free(E);
+    free(S);
+    free(Z);
+    free(Q);
+}
+
+sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t params[SQ_NPARAMS], const float *w,
+                           uint64_t rows, uint64_t cols, const double *H, const sq_gptq_opts *o, sq_encoded *out,
+                           sq_gptq_info *info, sq_err *err) {
+    memset(info, 0, sizeof *info);
+    memset(out, 0, sizeof *out);
+    if (!sq_int_bits(c))
+        return sq_err_set(err, SQ_EUSAGE, "%s: GPTQ needs an int codec (int2/int3/int4/int8), not %s", name, c->name);
+    sq_status st = sq_check_finite(name, w, rows * cols, err);
+    if (st) return st;
+    uint32_t *perm = malloc(cols * sizeof *perm);
+    uint8_t *dead = calloc(cols, 1);
+    float *U = malloc((size_t)cols * cols * sizeof(float));
+    double *diag = malloc(cols * sizeof *diag);
+    if (!perm || !dead || !U || !diag) {
+        st = sq_err_set(err, SQ_ENOMEM, "%s: out of memory for GPTQ", name);
+        goto out;
+    }
+    for (uint64_t i = 0; i < cols; i++) {
+        perm[i] = (uint32_t)i;
+        diag[i] = H[i * cols + i];
+        dead[i] = diag[i] == 0;
+    }
+    if (o->act_order) {
+        sort_diag = diag; /* qsort has no context argument; callers are single-threaded here */
+        qsort(perm, cols, sizeof *perm, cmp_diag_desc);
+    }
+    sq_err herr;
+    if (sq_gptq_hinv(H, cols, perm, o->damp > 0 ? o->damp : 0.01, U, info, &herr)) {
+        /* documented fallback: round to nearest, reported by the caller */
+        info->fell_back = 1;
+        st = sq_rtn_quantize(name, c, params, w, rows, cols, o->n_threads, out, err);
+        goto out;
+    }
+    int store_perm = o->act_order && !o->static_groups;
+    uint32_t p[SQ_NPARAMS];
+    memcpy(p, params, sizeof p);
+    if ((st = sq_encoded_alloc(c, p, rows, cols, out, err))) goto out;
+    uint32_t g = params[SQ_P_GROUP];
+    gptq_ctx x = {c, p, w, rows, cols, (g == SQ_GROUP_ROW || g == SQ_GROUP_TENSOR) ? cols : g, perm, dead, U,
+                  o->block ? o->block : 128, store_perm, o->act_order && o->static_groups, out->data, 0};
+    openblas_set_num_threads(1);
+    sq_parallel_for(o->n_threads, (rows + ROW_TILE - 1) / ROW_TILE, gptq_tiles, &x);
+    if (x.failed) {
+        sq_encoded_free(out);
+        st = sq_err_set(err, SQ_ENOMEM, "%s: out of memory in GPTQ", name);
+        goto out;
+    }
+    if (store_perm) {
+        int identity = 1;
+        for (uint64_t i = 0; i < cols && identity; i++) identity = perm[i] == i;
+        if (!identity) {
+            if ((st = sq_encoded_set_xform(out, perm, NULL, err))) {
+                sq_encoded_free(out);
+                goto out;
+            }
+            info->permuted = 1;
+        }
+    }
+out:
+    free(perm);
+    free(dead);
+    free(U);
+    free(diag);
+    return st;
+}

@@ -1,0 +1,41 @@
+/* GPTQ (Frantar et al. 2023): quantizes a weight matrix column by column,
+ * spreading each column's rounding error over the columns not yet
+ * quantized through the inverse Hessian of the layer's inputs, so that the
+ * layer's output error ||(W - Q) X|| is small rather than ||W - Q||. */
+#ifndef SQUISH_GPTQ_H
+#define SQUISH_GPTQ_H
+
+#include "squish/codec.h"
+
+typedef struct sq_gptq_opts {
+    double damp;       /* relative damping: added to the diagonal as damp * mean(diag H); default 0.01 */
+    int act_order;     /* process columns by decreasing H diagonal */
+    int static_groups; /* with act_order: fit group scales on the original weights, keep the original column order */
+    uint32_t block;    /* lazy-update block size (result does not depend on it); default 128 */
+    int n_threads;
+} sq_gptq_opts;
+
+typedef struct sq_gptq_info {
+    double damp_used;  /* damping that made the Cholesky factorization succeed */
+    int retries;       /* how often damping was raised */
+    int fell_back;     /* 1: the Hessian stayed singular at damping 1.0; RTN was used */
+    uint32_t dead;     /* input channels never active (zero diagonal): weights set to zero */
+    int permuted;      /* a perm part was stored */
+} sq_gptq_info;
+
+/* H is the cols x cols matrix XᵀX (any positive scale), row-major double.
+ * Only int codecs (int2/3/4/8, sym or asym, any group). With act_order and
+ * without static groups the result carries a "perm" input transform. The
+ * output is the same for any n_threads (rows are processed in fixed tiles,
+ * each with single-threaded BLAS). */
+sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t params[SQ_NPARAMS], const float *w,
+                           uint64_t rows, uint64_t cols, const double *H, const sq_gptq_opts *o, sq_encoded *out,
+                           sq_gptq_info *info, sq_err *err);
+
+/* Inverse-Hessian factor for GPTQ: U upper triangular (row-major, float)
+ * with UᵀU = (H + damp)⁻¹, after dead-column handling and the optional
+ * permutation (perm may be NULL). Exposed for the benchmark and tests. */
+sq_status sq_gptq_hinv(const double *H, uint64_t n, const uint32_t *perm, double damp, float *U, sq_gptq_info *info,
+                       sq_err *err);
+
+#endif

@@ -1,0 +1,228 @@
+/* RTN / GPTQ / AWQ over a model (see method.h). */
+#include "method.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rtn.h"
+
+static const char *const block_suffix[9] = {"input_layernorm.weight", "post_attention_layernorm.weight",
+                                            "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+                                            "self_attn.v_proj.weight", "self_attn.o_proj.weight",
+                                            "mlp.gate_proj.weight",   "mlp.up_proj.weight",
+                                            "mlp.down_proj.weight"};
+
+const char *sq_method_name(sq_method_kind k) {
+    return k == SQ_METHOD_GPTQ ? "gptq" : k == SQ_METHOD_AWQ ? "awq" : "rtn";
+}
+
+/* Index of a block tensor (0..8) and its layer, or -1. */
+static int block_index(const char *name, uint32_t *layer) {
+    unsigned l;
+    int n = 0;
+    if (sscanf(name, "model.layers.%u.%n", &l, &n) != 1 || !n) return -1;
+    for (int i = 0; i < 9; i++)
+        if (!strcmp(name + n, block_suffix[i])) {
+            *layer = l;
+            return i;
+        }
+    return -1;
+}
+
+sq_status sq_method_check_calib(const sq_method *q, const sq_model *m, const char *calib_path, sq_err *err) {
+    const sq_calib_info *ci = sq_calib_file_info(q->calib);
+    char id[65];
+    sq_status st = sq_model_identity(m, id, err);
+    if (st) return st;
+    if (strcmp(id, ci->model_sha256))
+        return sq_err_set(err, SQ_EUSAGE, "%s was made for another model (model_sha256 %.16s…; %s is %.16s…)", calib_path,
+                          ci->model_sha256, m->path, id);
+    if (ci->n_layers != m->info.n_layers || ci->hidden != m->info.hidden_size || ci->inter != m->info.intermediate_size)
+        return sq_err_set(err, SQ_EUSAGE, "%s: its shapes (%u layers, hidden %u, MLP %u) do not match %s", calib_path,
+                          ci->n_layers, ci->hidden, ci->inter, m->path);
+    for (uint32_t l = 0; l < ci->n_layers; l++)
+        if (!sq_calib_has_layer(q->calib, l))
+            return sq_err_set(err, SQ_EUSAGE, "%s has no statistics for layer %u (a shard? merge with squish-calibrate --merge)",
+                              calib_path, l);
+    return SQ_OK;
+}
+
+const sq_codec *sq_method_codec(const sq_method *q, const sq_model_tensor *t, const sq_codec *chosen, uint32_t *params) {
+    uint32_t layer;
+    int bi = block_index(t->name, &layer);
+    if (q->kind == SQ_METHOD_AWQ && (bi == 0 || bi == 1)) {
+        memset(params, 0, sizeof(uint32_t) * SQ_NPARAMS);
+        return sq_codec_by_id(SQ_CODEC_F32);
+    }
+    return chosen;
+}
+
+static void awq_drop(sq_method *q) {
+    for (int i = 0; i < 9; i++) {
+        free(q->awq_w[i]);
+        q->awq_w[i] = NULL;
+    }
+    free(q->awq_block.o_in_scale);
+    memset(&q->awq_block, 0, sizeof q->awq_block);
+    q->awq_layer = -1;
+}
+
+static sq_status awq_load_block(sq_method *q, const sq_model *m, uint32_t layer,
+                                const sq_codec *(*choose)(void *, const sq_model_tensor *, uint32_t *), void *cctx,
+                                sq_err *err) {
+    awq_drop(q);
+    static uint32_t params[9][SQ_NPARAMS];
+    const sq_model_tensor *ts[9];
+    const sq_codec *cs[9];
+    sq_status st = SQ_OK;
+    for (int i = 0; i < 9 && !st; i++) {
+        char name[160];
+        snprintf(name, sizeof name, "model.layers.%u.%s", layer, block_suffix[i]);
+        ts[i] = sq_model_find(m, name);
+        if (!ts[i]) {
+            st = sq_err_set(err, SQ_EUNSUPPORTED, "%s: AWQ needs tensor %s, which the model lacks", m->path, name);
+            break;
+        }
+        cs[i] = choose(cctx, ts[i], params[i]);
+        uint64_t n = sq_model_tensor_elems(ts[i]);
+        if (!(q->awq_w[i] = malloc(n * sizeof(float)))) st = sq_err_set(err, SQ_ENOMEM, "out of memory for %s", name);
+        else st = sq_model_tensor_f32(m, ts[i], q->awq_w[i], err);
+        if (!st) {
+            char label[200];
+            snprintf(label, sizeof label, "%s: tensor %s", m->path, name);
+            st = sq_check_finite(label, q->awq_w[i], n, err);
+        }
+        sq_model_release(m, ts[i]);
+    }
+    if (st) {
+        awq_drop(q);
+        return st;
+    }
+    sq_awq_block *b = &q->awq_block;
+    b->attn_norm = q->awq_w[0];
+    b->ffn_norm = q->awq_w[1];
+    sq_awq_linear *lin[7] = {&b->q, &b->k, &b->v, &b->o, &b->gate, &b->up, &b->down};
+    for (int i = 0; i < 7; i++) {
+        const sq_model_tensor *t = ts[i + 2];
+        *lin[i] = (sq_awq_linear){t->name, q->awq_w[i + 2], sq_model_tensor_elems(t) / t->dims[t->ndim - 1],
+                                  t->dims[t->ndim - 1], cs[i + 2], params[i + 2]};
+    }
+    b->n_heads = m->info.n_heads;
+    b->n_kv_heads = m->info.n_kv_heads;
+    if (!(b->o_in_scale = malloc(b->o.cols * sizeof(float)))) {
+        awq_drop(q);
+        return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    }
+    openblas_set_num_threads(1);
+    st = sq_awq_block_run(b, q->calib, layer, &q->awq, err);
+    if (st) {
+        awq_drop(q);
+        return st;
+    }
+    q->awq_layer = layer;
+    return SQ_OK;
+}
+
+sq_status sq_method_weights(sq_method *q, const sq_model *m, const sq_model_tensor *t,
+                            const sq_codec *(*choose)(void *, const sq_model_tensor *, uint32_t *), void *cctx, float *w,
+                            sq_err *err) {
+    uint32_t layer;
+    int bi = q->kind == SQ_METHOD_AWQ ? block_index(t->name, &layer) : -1;
+    if (bi < 0) return sq_model_tensor_f32(m, t, w, err);
+    if (q->awq_layer != (int64_t)layer) {
+        sq_status st = awq_load_block(q, m, layer, choose, cctx, err);
+        if (st) return st;
+    }
+    memcpy(w, q->awq_w[bi], sq_model_tensor_elems(t) * sizeof(float));
+    return SQ_OK;
+}
+
+/* XᵀX of a site, cached across the tensors that share it. */
+static sq_status site_for(sq_method *q, uint32_t layer, sq_site site, sq_err *err) {
+    if (q->h_layer == (int64_t)layer && q->h_site == (int)site) return SQ_OK;
+    sq_calib_site_free(&q->h);
+    q->h_layer = -1;
+    sq_status st = sq_calib_read_site(q->calib, layer, site, &q->h, err);
+    if (st) return st;
+    q->h_layer = layer;
+    q->h_site = site;
+    return SQ_OK;
+}
+
+static double rel_out_err(const sq_calib_site *s, const float *w, const float *dec, uint64_t rows, uint64_t cols) {
+    float *H = malloc(cols * cols * sizeof(float)), *zero = calloc(rows * cols, sizeof(float));
+    double r = -1;
+    if (H && zero) {
+        for (uint64_t i = 0; i < cols * cols; i++) H[i] = (float)(s->xtx[i] / (double)s->tokens);
+        openblas_set_num_threads(1);
+        double den = sq_hessian_err(w, zero, rows, cols, H);
+        r = den > 0 ? sq_hessian_err(dec, w, rows, cols, H) / den : 0;
+    }
+    free(H);
+    free(zero);
+    return r;
+}
+
+sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tensor *t, const sq_codec *c,
+                           const uint32_t params[SQ_NPARAMS], const float *w, uint64_t rows, uint64_t cols,
+                           sq_encoded *e, sq_method_note *note, sq_err *err) {
+    memset(note, 0, sizeof *note);
+    note->method = c->lossless ? "keep" : "rtn";
+    note->out_err = -1;
+    uint32_t layer;
+    sq_site site;
+    int linear = sq_calib_site_of(t->name, &layer, &site) && q->calib && cols == (site == SQ_SITE_ATTN_OUT
+                                                                                     ? sq_calib_file_info(q->calib)->attn_out
+                                                                                 : site == SQ_SITE_MLP_ACT
+                                                                                     ? sq_calib_file_info(q->calib)->inter
+                                                                                     : sq_calib_file_info(q->calib)->hidden);
+    sq_status st;
+    if (q->kind == SQ_METHOD_GPTQ && linear && sq_int_bits(c)) {
+        if ((st = site_for(q, layer, site, err))) return st;
+        sq_gptq_opts go = q->gptq;
+        go.n_threads = q->n_threads;
+        st = sq_gptq_quantize(label, c, params, w, rows, cols, q->h.xtx, &go, e, &note->gptq, err);
+        if (st) return st;
+        note->method = note->gptq.fell_back ? "rtn (gptq fallback)" : "gptq";
+    } else {
+        if ((st = sq_rtn_quantize(label, c, params, w, rows, cols, q->n_threads, e, err))) return st;
+        uint32_t bl;
+        int bi = block_index(t->name, &bl);
+        if (q->kind == SQ_METHOD_AWQ && bi >= 2 && (int64_t)bl == q->awq_layer) {
+            note->method = c->lossless ? "keep (awq-scaled)" : "awq";
+            note->awq_ratio = q->awq_block.ratio[site];
+            note->awq_gain = q->awq_block.gain[site];
+            if (bi == 5 && q->awq_block.o_has_in_scale) {
+                if ((st = sq_encoded_set_xform(e, NULL, q->awq_block.o_in_scale, err))) {
+                    sq_encoded_free(e);
+                    return st;
+                }
+                note->awq_in_scale = 1;
+            }
+        }
+    }
+    if (linear && q->kind != SQ_METHOD_AWQ) {
+        float *dec = malloc(rows * cols * sizeof(float));
+        if (dec && !(st = site_for(q, layer, site, err))) {
+            sq_tview v;
+            sq_tview_from_encoded(e, &v);
+            sq_decode_mt(&v, dec, q->n_threads);
+            note->out_err = rel_out_err(&q->h, w, dec, rows, cols);
+        }
+        free(dec);
+        if (st) {
+            sq_encoded_free(e);
+            return st;
+        }
+    }
+    return SQ_OK;
+}
+
+void sq_method_free(sq_method *q) {
+    awq_drop(q);
+    sq_calib_site_free(&q->h);
+    sq_calib_close(q->calib);
+    q->calib = NULL;
+}

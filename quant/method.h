@@ -1,0 +1,59 @@
+/* Quantization methods over a whole model, tensor by tensor: RTN, GPTQ and
+ * AWQ, with the calibration statistics they need. squish-quantize asks this
+ * module for the weights to quantize (AWQ changes them: scales folded into
+ * norms and linears, clipping) and for the encoding of each tensor. */
+#ifndef SQUISH_METHOD_H
+#define SQUISH_METHOD_H
+
+#include "awq.h"
+#include "calib.h"
+#include "gptq.h"
+#include "squish/model.h"
+
+typedef enum sq_method_kind { SQ_METHOD_RTN = 0, SQ_METHOD_GPTQ = 1, SQ_METHOD_AWQ = 2 } sq_method_kind;
+
+typedef struct sq_method {
+    sq_method_kind kind;
+    sq_calib_file *calib; /* NULL for RTN without --calib */
+    sq_gptq_opts gptq;
+    sq_awq_opts awq;
+    int n_threads;
+    /* AWQ: the current block's modified tensors */
+    int64_t awq_layer;
+    float *awq_w[9];
+    sq_awq_block awq_block;
+    /* GPTQ: the last site read */
+    int64_t h_layer;
+    int h_site;
+    sq_calib_site h;
+} sq_method;
+
+/* What happened to one tensor, for the report. */
+typedef struct sq_method_note {
+    const char *method; /* "rtn", "gptq", "awq", or "keep" */
+    sq_gptq_info gptq;
+    double awq_ratio, awq_gain; /* of the site feeding the tensor (AWQ) */
+    int awq_in_scale;
+    double out_err; /* relative output error tr(ΔW H ΔWᵀ)/tr(W H Wᵀ); < 0 when not measured */
+} sq_method_note;
+
+/* Checks that the calibration file belongs to model m (identity and shapes). */
+sq_status sq_method_check_calib(const sq_method *q, const sq_model *m, const char *calib_path, sq_err *err);
+const char *sq_method_name(sq_method_kind k);
+
+/* The codec a tensor gets under this method: AWQ stores folded norm
+ * weights as f32 (the folded values are not bf16-representable). */
+const sq_codec *sq_method_codec(const sq_method *q, const sq_model_tensor *t, const sq_codec *chosen, uint32_t *params);
+
+/* Fills w (elems floats) with the tensor's weights as they are to be
+ * quantized: the source weights, or AWQ's scaled/clipped ones. */
+sq_status sq_method_weights(sq_method *q, const sq_model *m, const sq_model_tensor *t, const sq_codec *(*choose)(void *ctx,
+                            const sq_model_tensor *t, uint32_t *params), void *choose_ctx, float *w, sq_err *err);
+
+/* Encodes one tensor (w from sq_method_weights). */
+sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tensor *t, const sq_codec *c,
+                           const uint32_t params[SQ_NPARAMS], const float *w, uint64_t rows, uint64_t cols,
+                           sq_encoded *e, sq_method_note *note, sq_err *err);
+void sq_method_free(sq_method *q);
+
+#endif
