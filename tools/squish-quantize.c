@@ -161,12 +161,15 @@ static char *build_metadata(const opts *o, const sq_model *m, int argc, char **a
     json_object_object_add(prov, "tool", json_object_new_string("squish-quantize"));
     json_object_object_add(prov, "version", json_object_new_string(SQUISH_VERSION));
     /* the command line without the options that cannot change the file's
-     * content (output name, threads, quiet), so reruns are byte-identical */
+     * content (output and report names, threads, quiet), so reruns are
+     * byte-identical */
     json_object *cl = json_object_new_array();
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-T") || !strcmp(a, "--threads") || !strcmp(a, "-o") || !strcmp(a, "--output")) { i++; continue; }
-        if (!strncmp(a, "--threads=", 10) || !strncmp(a, "--output=", 9) || (a[0] == '-' && (a[1] == 'T' || a[1] == 'o')) ||
+        if (!strcmp(a, "-T") || !strcmp(a, "--threads") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
+            !strcmp(a, "--report")) { i++; continue; }
+        if (!strncmp(a, "--threads=", 10) || !strncmp(a, "--output=", 9) || !strncmp(a, "--report=", 9) ||
+            (a[0] == '-' && (a[1] == 'T' || a[1] == 'o')) ||
             !strcmp(a, "-q") || !strcmp(a, "--quiet"))
             continue;
         json_object_array_add(cl, json_object_new_string(a));
