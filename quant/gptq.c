@@ -46,13 +46,17 @@ sq_status sq_gptq_hinv(const double *H, uint64_t n, const uint32_t *perm, double
     for (double d = damp; d <= 1.0 + 1e-12; d *= 10) {
         memcpy(B, A, (size_t)n * n * sizeof(double));
         for (uint64_t i = 0; i < n; i++) B[i * n + i] += d * mean;
-        /* U = chol((H + damp)⁻¹) in upper form, via chol(H) and its inverse */
-        int ok = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (lapack_int)n, B, (lapack_int)n) == 0 &&
-                 LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', (lapack_int)n, B, (lapack_int)n) == 0;
+        /* U = chol((H + damp)⁻¹) in upper form, via chol(H) and its inverse.
+         * The matrices are symmetric, so the row-major buffer is handed to
+         * LAPACK as column-major (no transposed copies): column-major 'L'
+         * is the row-major upper triangle, and its factor L read row-major
+         * is U = Lᵀ with UᵀU = LLᵀ. */
+        int ok = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)n, B, (lapack_int)n) == 0 &&
+                 LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', (lapack_int)n, B, (lapack_int)n) == 0;
         if (ok) {
-            for (uint64_t i = 0; i < n; i++)
-                for (uint64_t j = i + 1; j < n; j++) B[i * n + j] = B[j * n + i];
-            ok = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', (lapack_int)n, B, (lapack_int)n) == 0;
+            for (uint64_t i = 0; i < n; i++) /* row-major upper holds the inverse: mirror it */
+                for (uint64_t j = i + 1; j < n; j++) B[j * n + i] = B[i * n + j];
+            ok = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)n, B, (lapack_int)n) == 0;
         }
         for (uint64_t i = 0; ok && i < n; i++) ok = isfinite(B[i * n + i]) && B[i * n + i] > 0;
         if (ok) {
@@ -174,6 +178,10 @@ sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t p
         qsort(perm, cols, sizeof *perm, cmp_diag_desc);
     }
     sq_err herr;
+    /* LAPACK's blocked factorizations split only output blocks between
+     * threads, so the factor is the same for any thread count (the tests
+     * compare 1 and 3 threads) */
+    openblas_set_num_threads(o->n_threads > 0 ? o->n_threads : 1);
     if (sq_gptq_hinv(H, cols, perm, o->damp > 0 ? o->damp : 0.01, U, info, &herr)) {
         /* documented fallback: round to nearest, reported by the caller */
         info->fell_back = 1;

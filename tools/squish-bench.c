@@ -1,5 +1,6 @@
 /* squish-bench: codec throughput next to the machine's streaming-read
  * bandwidth measured in the same run. Figures, not pass/fail. */
+#include <cblas.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "gptq.h"
 #include "squish/codec.h"
 #include "squish/fp.h"
 #include "runtime.h"
@@ -32,6 +34,8 @@ static void usage(FILE *o) {
             "  -m, --model FILE    also time the reference runtime on a .squizd file (repeatable):\n"
             "                      prefill tokens/s over one window, decode tokens/s with the KV cache\n"
             "      --ctx N         prefill window and decode length for --model (default 256)\n"
+            "      --gptq N        instead: time GPTQ (int4:g128:asym) on one N x N layer with a random\n"
+            "                      SPD Hessian, next to the sgemm GFLOP/s of the same run\n"
             "  -h, --help          this help\n\n"
             "GEMV GB/s counts the bytes of every stored part read once per call, timed from cold caches;\n"
             "Q8 is the integer-activation kernel (activations rounded to int8 blocks of 32, as llama.cpp);\n"
@@ -96,13 +100,64 @@ static double urand(void) {
     return (double)(rng >> 11) / 9007199254740992.0;
 }
 
+/* GPTQ on one n x n layer with a random SPD Hessian H = AᵀA/n + 0.01 I,
+ * timed next to the sgemm rate measured in the same run (the GEMM that
+ * builds H). GPTQ's floating-point work: the inverse Cholesky factor
+ * (potrf + potri + potrf, 4n³/3 in float64), the lazy block updates
+ * (rows·n² in float32) and the in-block rank-1 updates (rows·n·B). */
+static int bench_gptq(uint64_t n, int threads) {
+    float *A = malloc(n * n * sizeof(float)), *C = malloc(n * n * sizeof(float)), *w = malloc(n * n * sizeof(float));
+    double *H = malloc(n * n * sizeof(double));
+    if (!A || !C || !w || !H) {
+        fprintf(stderr, "squish-bench: out of memory for GPTQ on %llu x %llu\n", (unsigned long long)n, (unsigned long long)n);
+        return EXIT_RESOURCE;
+    }
+    for (uint64_t i = 0; i < n * n; i++) {
+        A[i] = (float)(urand() * 2 - 1);
+        w[i] = (float)((urand() * 2 - 1) * 0.02);
+    }
+    openblas_set_num_threads(threads);
+    double best = 1e30;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)n, (int)n, 1.0f, A, (int)n, A, (int)n, 0.0f, C, (int)n);
+        double t = now() - t0;
+        if (t < best) best = t;
+    }
+    double sgemm_gflops = 2.0 * (double)n * n * n / best / 1e9;
+    for (uint64_t i = 0; i < n * n; i++) H[i] = C[i] / (double)n + (i / n == i % n ? 0.01 : 0);
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    sq_scheme_parse("int4:g128:asym", &c, p, &err);
+    sq_gptq_opts o = {0.01, 0, 0, 128, threads};
+    sq_gptq_info info;
+    sq_encoded e;
+    double t0 = now();
+    sq_status st = sq_gptq_quantize("bench", c, p, w, n, n, H, &o, &e, &info, &err);
+    double secs = now() - t0;
+    if (st) {
+        fprintf(stderr, "squish-bench: GPTQ failed: %s\n", err.msg);
+        return cli_exit_code(st);
+    }
+    sq_encoded_free(&e);
+    double nn = (double)n, flops = 4.0 / 3.0 * nn * nn * nn + nn * nn * nn + nn * nn * 128.0;
+    printf("GPTQ int4:g128:asym on one %llux%llu layer, random SPD Hessian, %d threads\n", (unsigned long long)n,
+           (unsigned long long)n, threads);
+    printf("  sgemm %llu^3 (same run, %d threads): %.1f GFLOP/s\n", (unsigned long long)n, threads, sgemm_gflops);
+    printf("  GPTQ: %.2f s; %.1f GFLOP -> %.2f s at the sgemm rate; GPTQ runs at %.0f%% of sgemm speed\n", secs,
+           flops / 1e9, flops / 1e9 / sgemm_gflops, 100.0 * flops / 1e9 / sgemm_gflops / secs);
+    free(A); free(C); free(w); free(H);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     cli_prog = "squish-bench";
     static const struct option lo[] = {{"rows", required_argument, 0, 'R'},    {"cols", required_argument, 0, 'C'},
                                        {"codecs", required_argument, 0, 'c'},  {"threads", required_argument, 0, 'T'},
                                        {"min-time", required_argument, 0, 1},  {"flush-mib", required_argument, 0, 2},
                                        {"model", required_argument, 0, 'm'},   {"ctx", required_argument, 0, 3},
-                                       {"help", no_argument, 0, 'h'},
+                                       {"help", no_argument, 0, 'h'},         {"gptq", required_argument, 0, 4},
                                        {0, 0, 0, 0}};
     uint64_t rows = 8192, cols = 8192;
     int threads = sq_default_threads(), c;
@@ -112,6 +167,7 @@ int main(int argc, char **argv) {
     const char *models[32];
     int n_models = 0;
     uint32_t rt_ctx = 256;
+    uint64_t gptq_n = 0;
     while ((c = getopt_long(argc, argv, "R:C:c:T:m:h", lo, NULL)) != -1) {
         switch (c) {
         case 'R': if (cli_parse_double(optarg, &v) || v < 1) return cli_usage_error("bad --rows"); rows = (uint64_t)v; break;
@@ -122,10 +178,15 @@ int main(int argc, char **argv) {
         case 2: if (cli_parse_double(optarg, &v) || v < 1) return cli_usage_error("bad --flush-mib"); flush_mib = (size_t)v; break;
         case 'm': if (n_models == 32) return cli_usage_error("at most 32 --model files"); models[n_models++] = optarg; break;
         case 3: if (cli_parse_double(optarg, &v) || v < 8 || v > 8192) return cli_usage_error("bad --ctx"); rt_ctx = (uint32_t)v; break;
+        case 4:
+            if (cli_parse_double(optarg, &v) || v < 128 || v > 65536) return cli_usage_error("--gptq needs N in 128..65536");
+            gptq_n = (uint64_t)v;
+            break;
         case 'h': usage(stdout); return 0;
         default: return cli_usage_error("invalid option");
         }
     }
+    if (gptq_n) return bench_gptq(gptq_n, threads);
     uint64_t n = rows * cols;
     float *w = malloc(n * sizeof(float)), *dec = malloc(n * sizeof(float));
     float *x = malloc(cols * sizeof(float)), *y = malloc(rows * sizeof(float));
