@@ -100,6 +100,15 @@ static sq_status awq_load_block(sq_method *q, const sq_model *m, uint32_t layer,
         awq_drop(q);
         return st;
     }
+    /* folding 1/s into up_proj's (or v_proj's) rows would have to scale their bias too */
+    char bname[160];
+    snprintf(bname, sizeof bname, "model.layers.%u.mlp.up_proj.bias", layer);
+    int up_bias = sq_model_find(m, bname) != NULL;
+    snprintf(bname, sizeof bname, "model.layers.%u.self_attn.v_proj.bias", layer);
+    if (up_bias || (sq_model_find(m, bname) && m->info.n_heads == m->info.n_kv_heads)) {
+        awq_drop(q);
+        return sq_err_set(err, SQ_EUNSUPPORTED, "%s: AWQ does not yet fold scales into layers with biases (%s)", m->path, bname);
+    }
     sq_awq_block *b = &q->awq_block;
     b->attn_norm = q->awq_w[0];
     b->ffn_norm = q->awq_w[1];

@@ -34,6 +34,13 @@ static void rope(float *x, uint32_t T, uint32_t n_heads, uint32_t hd, const floa
         }
 }
 
+/* y[T][n] += b (when the layer has a bias). */
+static void add_bias(float *y, const float *b, uint32_t T, uint32_t n) {
+    if (!b) return;
+    for (uint32_t t = 0; t < T; t++)
+        for (uint32_t i = 0; i < n; i++) y[(size_t)t * n + i] += b[i];
+}
+
 typedef struct attn_ctx {
     const sq_rt_config *c;
     const float *q, *k, *v;
@@ -116,20 +123,27 @@ sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_
         sq_rt_matmul(&L->q, xn, T, q, n_threads);
         sq_rt_matmul(&L->k, xn, T, k, n_threads);
         sq_rt_matmul(&L->v, xn, T, v, n_threads);
+        add_bias(q, L->bias[SQ_LIN_Q], T, qd);
+        add_bias(k, L->bias[SQ_LIN_K], T, kvd);
+        add_bias(v, L->bias[SQ_LIN_V], T, kvd);
         rope(q, T, c->n_heads, hd, cs, sn);
         rope(k, T, c->n_kv_heads, hd, cs, sn);
         attn_ctx a = {c, q, k, v, att, T};
         sq_parallel_for(n_threads, c->n_heads, attn_heads, &a);
         if (tap) tap(tap_ctx, l, SQ_SITE_ATTN_OUT, att, T, qd);
         sq_rt_matmul(&L->o, att, T, tmp, n_threads);
+        add_bias(tmp, L->bias[SQ_LIN_O], T, H);
         for (size_t i = 0; i < th; i++) x[i] += tmp[i];
         rmsnorm(x, L->ffn_norm, xn, T, H, c->eps);
         if (tap) tap(tap_ctx, l, SQ_SITE_MLP_IN, xn, T, H);
         sq_rt_matmul(&L->gate, xn, T, g, n_threads);
         sq_rt_matmul(&L->up, xn, T, u, n_threads);
+        add_bias(g, L->bias[SQ_LIN_GATE], T, I);
+        add_bias(u, L->bias[SQ_LIN_UP], T, I);
         for (size_t i = 0; i < (size_t)T * I; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
         if (tap) tap(tap_ctx, l, SQ_SITE_MLP_ACT, g, T, I);
         sq_rt_matmul(&L->down, g, T, tmp, n_threads);
+        add_bias(tmp, L->bias[SQ_LIN_DOWN], T, H);
         for (size_t i = 0; i < th; i++) x[i] += tmp[i];
     }
     if (logits) {
@@ -189,6 +203,9 @@ sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float 
         sq_gemv_mt(&L->q, xn, q, n_threads);
         sq_gemv_mt(&L->k, xn, kc + (size_t)pos * kvd, n_threads);
         sq_gemv_mt(&L->v, xn, vc + (size_t)pos * kvd, n_threads);
+        add_bias(q, L->bias[SQ_LIN_Q], 1, qd);
+        add_bias(kc + (size_t)pos * kvd, L->bias[SQ_LIN_K], 1, kvd);
+        add_bias(vc + (size_t)pos * kvd, L->bias[SQ_LIN_V], 1, kvd);
         rope(q, 1, cf->n_heads, hd, cs, sn);
         rope(kc + (size_t)pos * kvd, 1, cf->n_kv_heads, hd, cs, sn);
         for (uint32_t h = 0; h < cf->n_heads; h++) {
@@ -215,12 +232,16 @@ sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float 
             }
         }
         sq_gemv_mt(&L->o, att, tmp, n_threads);
+        add_bias(tmp, L->bias[SQ_LIN_O], 1, H);
         for (uint32_t i = 0; i < H; i++) x[i] += tmp[i];
         rmsnorm(x, L->ffn_norm, xn, 1, H, cf->eps);
         sq_gemv_mt(&L->gate, xn, g, n_threads);
         sq_gemv_mt(&L->up, xn, u, n_threads);
+        add_bias(g, L->bias[SQ_LIN_GATE], 1, I);
+        add_bias(u, L->bias[SQ_LIN_UP], 1, I);
         for (uint32_t i = 0; i < I; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
         sq_gemv_mt(&L->down, g, tmp, n_threads);
+        add_bias(tmp, L->bias[SQ_LIN_DOWN], 1, H);
         for (uint32_t i = 0; i < H; i++) x[i] += tmp[i];
     }
     rmsnorm(x, m->final_norm, xn, 1, H, cf->eps);

@@ -126,10 +126,21 @@ static sq_status load(sq_rt_model *m, source *s, const sq_model *cfgsrc, sq_err 
             if ((st = get_view(m, s, name, mats[i].v, 0, err))) return st;
             if ((st = check_shape(mats[i].v, name, mats[i].rows, mats[i].cols, err))) return st;
         }
-        snprintf(name, sizeof name, "model.layers.%u.self_attn.q_proj.bias", l);
-        sq_tview bias;
-        if (get_view(m, s, name, &bias, 1, err) == SQ_OK)
-            return sq_err_set(err, SQ_EUNSUPPORTED, "attention biases (Qwen2) are not supported by this runtime yet");
+        for (int i = 0; i < SQ_LIN_COUNT; i++) { /* optional biases: "<weight name minus .weight>.bias" */
+            char bname[160];
+            snprintf(bname, sizeof bname, "model.layers.%u.%.*s.bias", l, (int)(strlen(mats[i].suffix) - 7), mats[i].suffix);
+            sq_tview bv;
+            st = get_view(m, s, bname, &bv, 1, err);
+            if (st == SQ_ECHECK) continue;
+            if (st) return st;
+            if (bv.rows * bv.cols != mats[i].rows)
+                return sq_err_set(err, SQ_ECORRUPT, "tensor %s has %llu values, expected %llu", bname,
+                                  (unsigned long long)(bv.rows * bv.cols), (unsigned long long)mats[i].rows);
+            float *b = malloc(mats[i].rows * sizeof(float));
+            if (!b || keep(m, b)) { free(b); return sq_err_set(err, SQ_ENOMEM, "out of memory"); }
+            sq_decode_rows(&bv, 0, bv.rows, b);
+            L->bias[i] = b;
+        }
         snprintf(name, sizeof name, "model.layers.%u.input_layernorm.weight", l);
         if ((st = get_vector(m, s, name, c->hidden, &L->attn_norm, err))) return st;
         snprintf(name, sizeof name, "model.layers.%u.post_attention_layernorm.weight", l);

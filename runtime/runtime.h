@@ -1,6 +1,6 @@
 /* Reference runtime: the Llama-family forward pass (RMSNorm, rotary
  * embeddings in the Hugging Face convention, grouped-query attention, SwiGLU
- * MLP, tied or separate output layer) over weights in any codec, decoded a
+ * MLP, tied or separate output layer, optional linear biases as in Qwen2) over weights in any codec, decoded a
  * block of rows at a time (never a full-model f32 copy). Used to measure
  * perplexity and KL-divergence of quantized files. */
 #ifndef SQUISH_RUNTIME_H
@@ -18,9 +18,14 @@ typedef struct sq_rt_config {
     float rope_theta, eps;
 } sq_rt_config;
 
+/* Linear layers of a block, in this order (index into sq_rt_layer.bias). */
+enum { SQ_LIN_Q, SQ_LIN_K, SQ_LIN_V, SQ_LIN_O, SQ_LIN_GATE, SQ_LIN_UP, SQ_LIN_DOWN, SQ_LIN_COUNT };
+
 typedef struct sq_rt_layer {
     float *attn_norm, *ffn_norm; /* decoded once (small) */
     sq_tview q, k, v, o, gate, up, down;
+    /* optional biases (Qwen2's q/k/v; Llama's attention_bias/mlp_bias), NULL when absent */
+    float *bias[SQ_LIN_COUNT];
 } sq_rt_layer;
 
 typedef struct sq_rt_model {

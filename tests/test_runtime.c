@@ -237,6 +237,125 @@ START_TEST(tokenizer_matches_golden_ids) {
 }
 END_TEST
 
+
+static double max_rel_diff(const float *a, const float *b, size_t n) {
+    double md = 0, mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        md = fmax(md, fabs((double)a[i] - b[i]));
+        mx = fmax(mx, fabs((double)b[i]));
+    }
+    return md / mx;
+}
+
+START_TEST(linear_biases) {
+    /* an identity that holds for any weights: attention probabilities sum
+     * to 1, so a v_proj bias b shifts the attention output by b, i.e. it
+     * equals an o_proj bias W_o·b */
+    sq_model *src;
+    sq_rt_model *m = load_ref(src_path("testdata/tiny-llama"), &src);
+    const sq_rt_config *c = &m->cfg;
+    const uint32_t V = c->vocab, T = 48, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd;
+    int32_t ids[48];
+    for (uint32_t i = 0; i < T; i++) ids[i] = (int32_t)((i * 53 + 7) % V);
+    float *base = malloc((size_t)T * V * 4), *out = malloc((size_t)T * V * 4), *out2 = malloc((size_t)T * V * 4);
+    sq_err err;
+    ck_assert_int_eq(sq_rt_forward(m, ids, T, base, 2, &err), 0);
+    sq_rt_layer *L = &m->layers[1];
+    float *bk = malloc(kvd * 4), *bv = malloc(kvd * 4), *bo = calloc(c->hidden, 4);
+    for (uint32_t i = 0; i < kvd; i++) {
+        bk[i] = 0.5f * sinf((float)i);
+        bv[i] = 0.3f * cosf((float)i * 0.7f);
+    }
+    /* a k bias is added before the rotary embedding (as transformers does),
+     * so it does change the scores */
+    L->bias[SQ_LIN_K] = bk;
+    ck_assert_int_eq(sq_rt_forward(m, ids, T, out, 2, &err), 0);
+    ck_assert_msg(max_rel_diff(out, base, (size_t)T * V) > 1e-3, "k bias had no effect");
+    L->bias[SQ_LIN_K] = NULL;
+    L->bias[SQ_LIN_V] = bv;
+    ck_assert_int_eq(sq_rt_forward(m, ids, T, out, 2, &err), 0);
+    ck_assert_msg(max_rel_diff(out, base, (size_t)T * V) > 1e-3, "v bias had no effect");
+    const float *wo = L->o.part[0]; /* the reference model holds f32 weights */
+    for (uint32_t r = 0; r < c->hidden; r++)
+        for (uint32_t j = 0; j < qd; j++) bo[r] += wo[(size_t)r * qd + j] * bv[(j / hd) / (c->n_heads / c->n_kv_heads) * hd + j % hd];
+    L->bias[SQ_LIN_V] = NULL;
+    L->bias[SQ_LIN_O] = bo;
+    ck_assert_int_eq(sq_rt_forward(m, ids, T, out2, 2, &err), 0);
+    ck_assert_msg(max_rel_diff(out2, out, (size_t)T * V) < 1e-4, "v bias and the equivalent o bias differ by %g",
+                  max_rel_diff(out2, out, (size_t)T * V));
+    /* every bias at once: the KV-cache step path agrees with the batched pass */
+    float *bb[SQ_LIN_COUNT];
+    uint32_t dims[SQ_LIN_COUNT] = {qd, kvd, kvd, c->hidden, c->inter, c->inter, c->hidden};
+    for (int i = 0; i < SQ_LIN_COUNT; i++) {
+        bb[i] = malloc(dims[i] * 4);
+        for (uint32_t j = 0; j < dims[i]; j++) bb[i][j] = 0.2f * sinf((float)(j + 13 * i));
+        L->bias[i] = bb[i];
+    }
+    ck_assert_int_eq(sq_rt_forward(m, ids, T, out, 2, &err), 0);
+    sq_rt_cache kv;
+    ck_assert_int_eq(sq_rt_cache_init(m, T, &kv, &err), 0);
+    for (uint32_t t = 0; t < T; t++) {
+        ck_assert_int_eq(sq_rt_step(m, &kv, ids[t], out2, 2, &err), 0);
+        ck_assert_msg(max_rel_diff(out2, out + (size_t)t * V, V) < 1e-4, "step %u differs", t);
+    }
+    sq_rt_cache_free(&kv);
+    for (int i = 0; i < SQ_LIN_COUNT; i++) {
+        L->bias[i] = NULL;
+        free(bb[i]);
+    }
+    free(bk); free(bv); free(bo); free(base); free(out); free(out2);
+    sq_rt_free(m); free(m);
+    sq_model_close(src);
+}
+END_TEST
+
+START_TEST(bias_tensors_load) {
+    /* a Qwen2-style checkpoint: the tiny model plus q/k/v biases in an extra shard */
+    const char *d = tmpdir();
+    char cmd[8400], path[512];
+    snprintf(cmd, sizeof cmd, "cp %s/* %s/", src_path("testdata/tiny-llama"), d);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *names[3] = {"model.layers.0.self_attn.q_proj.bias", "model.layers.0.self_attn.k_proj.bias",
+                            "model.layers.0.self_attn.v_proj.bias"};
+    const uint32_t n[3] = {192, 64, 64};
+    char hdr[1024];
+    int hl = snprintf(hdr, sizeof hdr,
+                      "{\"%s\":{\"dtype\":\"F32\",\"shape\":[192],\"data_offsets\":[0,768]},"
+                      "\"%s\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[768,1024]},"
+                      "\"%s\":{\"dtype\":\"F32\",\"shape\":[64],\"data_offsets\":[1024,1280]}}",
+                      names[0], names[1], names[2]);
+    while (hl % 8) hdr[hl++] = ' ';
+    snprintf(path, sizeof path, "%s/bias.safetensors", d);
+    FILE *f = fopen(path, "wb");
+    uint64_t len = (uint64_t)hl;
+    fwrite(&len, 8, 1, f);
+    fwrite(hdr, 1, (size_t)hl, f);
+    for (int t = 0; t < 3; t++)
+        for (uint32_t i = 0; i < n[t]; i++) {
+            float v = 0.01f * (float)(i + t);
+            fwrite(&v, 4, 1, f);
+        }
+    fclose(f);
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", d);
+    json_object *idx = json_object_from_file(path), *wm;
+    ck_assert(json_object_object_get_ex(idx, "weight_map", &wm));
+    for (int t = 0; t < 3; t++) json_object_object_add(wm, names[t], json_object_new_string("bias.safetensors"));
+    ck_assert_int_eq(json_object_to_file(path, idx), 0);
+    json_object_put(idx);
+    sq_model *src;
+    sq_rt_model *m = load_ref(d, &src);
+    ck_assert_ptr_nonnull(m->layers[0].bias[SQ_LIN_Q]);
+    ck_assert_ptr_nonnull(m->layers[0].bias[SQ_LIN_V]);
+    ck_assert_ptr_null(m->layers[0].bias[SQ_LIN_O]);
+    ck_assert_ptr_null(m->layers[1].bias[SQ_LIN_Q]);
+    ck_assert(m->layers[0].bias[SQ_LIN_K][5] == 0.01f * 6);
+    sq_rt_free(m); free(m);
+    sq_model_close(src);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", d);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("runtime");
     TCase *tc = tcase_create("core");
@@ -245,6 +364,8 @@ static Suite *suite(void) {
     tcase_add_test(tc, window_nll_matches_transformers);
     tcase_add_test(tc, stories260k_perplexity);
     tcase_add_test(tc, tiny_model_eval_and_threads);
+    tcase_add_test(tc, linear_biases);
+    tcase_add_test(tc, bias_tensors_load);
     tcase_add_test(tc, tokenizer_matches_golden_ids);
     suite_add_tcase(s, tc);
     return s;
