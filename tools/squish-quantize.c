@@ -35,6 +35,7 @@ typedef struct opts {
     rule rules[MAX_RULES];
     int n_rules, threads, zstd;
     const char *calib;
+    int shard_k, shard_n; /* --shard K/N; 0 = whole model */
     sq_method_kind method;
     sq_gptq_opts gptq;
     sq_awq_opts awq;
@@ -58,6 +59,8 @@ static void usage(FILE *o) {
             "      --static-groups       GPTQ with --act-order: group scales fitted before, original order\n"
             "      --awq-duo             AWQ: AutoAWQ's duo scaling (activation and weight means)\n"
             "      --awq-no-clip         AWQ: skip the clipping-range search\n"
+            "      --shard K/N           only the K-th of N parts (blocks by layer ranges); 'squish-pack\n"
+            "                            merge' joins the N partial files into the unsharded file\n"
             "      --report FILE.json    write the per-tensor error report as JSON\n"
             "      --zstd LEVEL          zstd-compress every part (1..19; default: off)\n"
             "  -T, --threads N           worker threads (default: all cores; output does not depend on it)\n"
@@ -98,35 +101,23 @@ static int parse_scheme_or_keep(const char *s, const sq_codec **c, uint32_t *p) 
     return 0;
 }
 
-/* Natural order: digits compare as numbers, so layers 2 < 10. */
-static int natcmp(const char *a, const char *b) {
-    while (*a && *b) {
-        if (*a >= '0' && *a <= '9' && *b >= '0' && *b <= '9') {
-            unsigned long x = strtoul(a, (char **)&a, 10), y = strtoul(b, (char **)&b, 10);
-            if (x != y) return x < y ? -1 : 1;
-        } else {
-            if (*a != *b) return (unsigned char)*a - (unsigned char)*b;
-            a++;
-            b++;
-        }
+/* Which of n shards (1..n) a tensor belongs to: a block's tensors by
+ * contiguous layer ranges (layers floor((k-1)L/n) .. floor(kL/n)-1 go to
+ * shard k), embeddings to the first shard, everything else to the last. */
+static int shard_of(const char *name, uint32_t n_layers, int n) {
+    unsigned l;
+    if (sscanf(name, "model.layers.%u.", &l) == 1 && n_layers) {
+        for (int k = 1; k <= n; k++)
+            if (l < (uint32_t)((uint64_t)k * n_layers / (uint32_t)n)) return k;
+        return n;
     }
-    return (unsigned char)*a - (unsigned char)*b;
-}
-
-/* Model order: embeddings, layers by index, other tensors, final norm, output layer. */
-static int rank(const char *n) {
-    if (strstr(n, "embed_tokens")) return 0;
-    if (!strncmp(n, "model.layers.", 13)) return 1;
-    if (!strcmp(n, "model.norm.weight")) return 3;
-    if (!strcmp(n, "lm_head.weight")) return 4;
-    return 2;
+    return strstr(name, "embed_tokens") ? 1 : n;
 }
 
 static const sq_model *sort_model;
 static int cmp_idx(const void *x, const void *y) {
     const char *a = sort_model->tensors[*(const uint32_t *)x].name, *b = sort_model->tensors[*(const uint32_t *)y].name;
-    int ra = rank(a), rb = rank(b);
-    return ra != rb ? ra - rb : natcmp(a, b);
+    return sq_tensor_name_cmp(a, b);
 }
 
 static const sq_codec *choose(const opts *o, const sq_model_tensor *t, uint32_t *params);
@@ -161,14 +152,16 @@ static char *build_metadata(const opts *o, const sq_model *m, int argc, char **a
     json_object_object_add(prov, "tool", json_object_new_string("squish-quantize"));
     json_object_object_add(prov, "version", json_object_new_string(SQUISH_VERSION));
     /* the command line without the options that cannot change the file's
-     * content (output and report names, threads, quiet), so reruns are
-     * byte-identical */
+     * content (output and report names, threads, quiet) or only select a
+     * shard of it, so reruns are byte-identical and merged shards equal
+     * the whole run */
     json_object *cl = json_object_new_array();
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-T") || !strcmp(a, "--threads") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
-            !strcmp(a, "--report")) { i++; continue; }
+            !strcmp(a, "--report") || !strcmp(a, "--shard")) { i++; continue; }
         if (!strncmp(a, "--threads=", 10) || !strncmp(a, "--output=", 9) || !strncmp(a, "--report=", 9) ||
+            !strncmp(a, "--shard=", 8) ||
             (a[0] == '-' && (a[1] == 'T' || a[1] == 'o')) ||
             !strcmp(a, "-q") || !strcmp(a, "--quiet"))
             continue;
@@ -193,12 +186,7 @@ static char *build_metadata(const opts *o, const sq_model *m, int argc, char **a
     json_object *files = json_object_new_array();
     for (uint32_t i = 0; i < m->n_files; i++) {
         char hex[65];
-        if (sq_sha256_file(m->files[i].path, hex, err)) {
-            json_object_put(root);
-            json_object_put(prov);
-            json_object_put(files);
-            return NULL;
-        }
+        sq_model_file_sha256(m, i, hex);
         json_object *fo = json_object_new_object();
         char *copy = strdup(m->files[i].path);
         json_object_object_add(fo, "name", json_object_new_string(copy ? basename(copy) : "?"));
@@ -231,7 +219,15 @@ static char *build_metadata(const opts *o, const sq_model *m, int argc, char **a
     json_object *rules = json_object_new_array();
     for (int i = 0; i < o->n_rules; i++) json_object_array_add(rules, json_object_new_string(o->rules[i].text));
     json_object_object_add(q, "rules", rules);
+    if (o->zstd) json_object_object_add(q, "zstd_level", json_object_new_int(o->zstd));
     json_object_object_add(root, "quantization", q);
+    if (o->shard_n) { /* a partial file: squish-pack merge joins the N of them */
+        json_object *sh = json_object_new_object();
+        json_object_object_add(sh, "index", json_object_new_int(o->shard_k));
+        json_object_object_add(sh, "count", json_object_new_int(o->shard_n));
+        json_object_object_add(sh, "tensors", json_object_new_int64((int64_t)m->n_tensors));
+        json_object_object_add(root, "shard", sh);
+    }
     char *text = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(root);
     if (!text) sq_err_set(err, SQ_ENOMEM, "out of memory");
@@ -285,6 +281,7 @@ static int run(opts *o, int argc, char **argv) {
         fprintf(stderr, "%-48s %-22s %7s %11s %11s %9s %8s\n", "TENSOR", "SCHEME", "BPW", "RMSE", "MAX_ABS", "COSINE", "SNR_DB");
     for (uint32_t k = 0; k < m->n_tensors; k++) {
         const sq_model_tensor *t = &m->tensors[order[k]];
+        if (o->shard_n && shard_of(t->name, m->info.n_layers, o->shard_n) != o->shard_k) continue;
         cli_progress("quantizing", k, m->n_tensors);
         uint32_t params[SQ_NPARAMS];
         const sq_codec *c = sq_method_codec(&q, t, choose(o, t, params), params);
@@ -401,6 +398,7 @@ int main(int argc, char **argv) {
                                        {"calib", required_argument, 0, 6},     {"damp", required_argument, 0, 7},
                                        {"act-order", no_argument, 0, 8},       {"static-groups", no_argument, 0, 9},
                                        {"awq-duo", no_argument, 0, 10},        {"awq-no-clip", no_argument, 0, 11},
+                                       {"shard", required_argument, 0, 12},
                                        {0, 0, 0, 0}};
     opts o;
     memset(&o, 0, sizeof o);
@@ -460,6 +458,15 @@ int main(int argc, char **argv) {
         case 9: o.gptq.static_groups = 1; break;
         case 10: o.awq.duo = 1; break;
         case 11: o.awq.clip = 0; break;
+        case 12: {
+            int k, n;
+            char tail;
+            if (sscanf(optarg, "%d/%d%c", &k, &n, &tail) != 2 || n < 1 || n > 4096 || k < 1 || k > n)
+                return cli_usage_error("--shard needs K/N with 1 <= K <= N");
+            o.shard_k = k;
+            o.shard_n = n;
+            break;
+        }
         case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 1..1024"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;

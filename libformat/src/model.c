@@ -9,11 +9,64 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "squish/fileio.h"
 #include "squish/fp.h"
 #include "squish/hash.h"
 #include "squish/model.h"
 
+/* The archive member a path "<m->path>/<name>" names, or -1. */
+static int vfs_find(const sq_model *m, const char *path) {
+    size_t pl = strlen(m->path);
+    if (!m->vfs || strncmp(path, m->path, pl) || path[pl] != '/') return -1;
+    for (uint32_t i = 0; i < m->n_vfs; i++)
+        if (!strcmp(m->vfs[i].name, path + pl + 1)) return (int)i;
+    return -1;
+}
+
+int sq_model_file_exists(const sq_model *m, const char *path) {
+    return m->vfs ? vfs_find(m, path) >= 0 : access(path, F_OK) == 0;
+}
+
+sq_status sq_model_read_file(const sq_model *m, const char *path, size_t max, char **out, size_t *len, sq_err *err) {
+    if (!m->vfs) return sq_read_file(path, max, out, len, err);
+    int i = vfs_find(m, path);
+    if (i < 0) return sq_err_set(err, SQ_EIO, "%s: not in the archive", path);
+    if (m->vfs[i].size > max) return sq_err_set(err, SQ_ENOMEM, "%s: larger than %zu bytes", path, max);
+    *out = malloc((size_t)m->vfs[i].size + 1);
+    if (!*out) return sq_err_set(err, SQ_ENOMEM, "%s: out of memory", path);
+    memcpy(*out, m->vfs[i].data, (size_t)m->vfs[i].size);
+    (*out)[m->vfs[i].size] = 0;
+    *len = (size_t)m->vfs[i].size;
+    return SQ_OK;
+}
+
+void sq_model_file_sha256(const sq_model *m, uint32_t i, char hex[65]) {
+    sq_sha256 sh;
+    uint8_t d[32];
+    sq_sha256_init(&sh);
+    const uint8_t *p = m->files[i].map;
+    for (uint64_t off = 0; off < m->files[i].size; off += 1 << 24) { /* in chunks, so pages can be dropped */
+        uint64_t n = m->files[i].size - off < (1u << 24) ? m->files[i].size - off : (1u << 24);
+        sq_sha256_update(&sh, p + off, (size_t)n);
+        if (m->files[i].mapped) {
+            long pg = sysconf(_SC_PAGESIZE);
+            uint64_t a = off / (uint64_t)pg * (uint64_t)pg;
+            madvise((void *)(p + a), (size_t)(off + n - a), MADV_DONTNEED);
+        }
+    }
+    sq_sha256_final(&sh, d);
+    sq_hex32(d, hex);
+}
+
 int sq_model_map_file(sq_model *m, const char *path, sq_err *err) {
+    if (m->vfs) {
+        int i = vfs_find(m, path);
+        if (i < 0) {
+            sq_err_set(err, SQ_EIO, "%s: not in the archive", path);
+            return -1;
+        }
+        return sq_model_add_buffer(m, path, m->vfs[i].data, m->vfs[i].size, err);
+    }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         sq_err_set(err, SQ_EIO, "%s: cannot open: %s", path, strerror(errno));
@@ -131,6 +184,7 @@ sq_status sq_model_tensor_f32(const sq_model *m, const sq_model_tensor *t, float
 }
 
 void sq_model_release(const sq_model *m, const sq_model_tensor *t) {
+    if (!m->files[t->file].mapped) return; /* memory buffers: dropping pages would zero them */
     long pg = sysconf(_SC_PAGESIZE);
     uintptr_t a = (uintptr_t)t->data & ~(uintptr_t)(pg - 1);
     uintptr_t base = (uintptr_t)m->files[t->file].map;
@@ -149,6 +203,11 @@ void sq_model_close(sq_model *m) {
         if (m->files[i].map && m->files[i].mapped) munmap((void *)m->files[i].map, (size_t)m->files[i].size);
         free(m->files[i].path);
     }
+    for (uint32_t i = 0; i < m->n_vfs; i++) {
+        free(m->vfs[i].name);
+        free(m->vfs[i].data);
+    }
+    free(m->vfs);
     free(m->tensors);
     free(m->files);
     free(m->config_json);
@@ -182,6 +241,9 @@ sq_model *sq_model_open(const char *path, sq_err *err) {
     } else if (S_ISDIR(st.st_mode)) {
         m->format = SQ_MODEL_HF;
         s = sq_model_open_hf(m, path, err);
+    } else if (sq_is_archive_name(path)) {
+        m->format = SQ_MODEL_HF;
+        s = sq_model_open_archive(m, path, err);
     } else if (has_suffix(path, ".gguf")) {
         m->format = SQ_MODEL_GGUF;
         s = sq_model_open_gguf(m, path, err);
@@ -224,14 +286,43 @@ sq_status sq_sha256_file(const char *path, char hex[65], sq_err *err) {
 sq_status sq_model_identity(const sq_model *m, char hex[65], sq_err *err) {
     sq_sha256 sh;
     sq_sha256_init(&sh);
+    (void)err;
     for (uint32_t i = 0; i < m->n_files; i++) {
         char h[65];
-        sq_status st = sq_sha256_file(m->files[i].path, h, err);
-        if (st) return st;
+        sq_model_file_sha256(m, i, h);
         sq_sha256_update(&sh, h, 64);
     }
     uint8_t d[32];
     sq_sha256_final(&sh, d);
     sq_hex32(d, hex);
     return SQ_OK;
+}
+
+/* Natural order: digits compare as numbers, so layers 2 < 10. */
+static int natcmp(const char *a, const char *b) {
+    while (*a && *b) {
+        if (*a >= '0' && *a <= '9' && *b >= '0' && *b <= '9') {
+            unsigned long x = strtoul(a, (char **)&a, 10), y = strtoul(b, (char **)&b, 10);
+            if (x != y) return x < y ? -1 : 1;
+        } else {
+            if (*a != *b) return (unsigned char)*a - (unsigned char)*b;
+            a++;
+            b++;
+        }
+    }
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
+/* Model order: embeddings, layers by index, other tensors, final norm, output layer. */
+static int name_rank(const char *n) {
+    if (strstr(n, "embed_tokens")) return 0;
+    if (!strncmp(n, "model.layers.", 13)) return 1;
+    if (!strcmp(n, "model.norm.weight")) return 3;
+    if (!strcmp(n, "lm_head.weight")) return 4;
+    return 2;
+}
+
+int sq_tensor_name_cmp(const char *a, const char *b) {
+    int ra = name_rank(a), rb = name_rank(b);
+    return ra != rb ? ra - rb : natcmp(a, b);
 }

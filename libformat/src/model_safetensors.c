@@ -104,7 +104,7 @@ static sq_status read_config(sq_model *m, const char *dir, sq_err *err) {
     char *path = join(dir, "config.json"), *text = NULL;
     if (!path) return sq_err_set(err, SQ_ENOMEM, "out of memory");
     size_t len;
-    sq_status s = sq_read_file(path, MAX_CONFIG, &text, &len, err);
+    sq_status s = sq_model_read_file(m, path, MAX_CONFIG, &text, &len, err);
     if (!s) s = sq_model_parse_config(m, path, text, len, err);
     free(text);
     free(path);
@@ -164,9 +164,9 @@ sq_status sq_model_open_hf(sq_model *m, const char *dir, sq_err *err) {
     char *text = NULL;
     json_object *root = NULL;
     if (!idx || !single) { s = sq_err_set(err, SQ_ENOMEM, "out of memory"); goto out; }
-    if (access(idx, F_OK) == 0) {
+    if (sq_model_file_exists(m, idx)) {
         size_t len;
-        s = sq_read_file(idx, MAX_CONFIG, &text, &len, err);
+        s = sq_model_read_file(m, idx, MAX_CONFIG, &text, &len, err);
         if (!s) s = sq_json_parse_object(idx, text, len, &root, err);
         if (s) goto out;
         json_object *wm;
@@ -185,7 +185,7 @@ sq_status sq_model_open_hf(sq_model *m, const char *dir, sq_err *err) {
             for (uint32_t i = 0; sp && i < m->n_files; i++)
                 if (!strcmp(m->files[i].path, sp)) seen = (int)i;
             if (sp && seen < 0) {
-                if (access(sp, F_OK) != 0) {
+                if (!sq_model_file_exists(m, sp)) {
                     s = sq_err_set(err, SQ_EIO, "%s: shard %s named in %s is missing", sp, json_object_get_string(shard), idx);
                     free(sp);
                     goto out;
@@ -210,7 +210,7 @@ sq_status sq_model_open_hf(sq_model *m, const char *dir, sq_err *err) {
                 goto out;
             }
         }
-    } else if (access(single, F_OK) == 0) {
+    } else if (sq_model_file_exists(m, single)) {
         int fi = sq_model_map_file(m, single, err);
         if (fi < 0) { s = err ? err->status : SQ_EIO; goto out; }
         if ((s = sq_model_parse_safetensors(m, fi, err))) goto out;
@@ -222,7 +222,7 @@ sq_status sq_model_open_hf(sq_model *m, const char *dir, sq_err *err) {
     const char *toks[] = {"tokenizer.json", "tokenizer.model"};
     for (int i = 0; i < 2 && !m->tokenizer_path; i++) {
         char *tp = join(dir, toks[i]);
-        if (tp && access(tp, F_OK) == 0) m->tokenizer_path = tp;
+        if (tp && !m->vfs && access(tp, F_OK) == 0) m->tokenizer_path = tp; /* archives: give --tokenizer */
         else free(tp);
     }
 out:

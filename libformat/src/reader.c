@@ -94,7 +94,85 @@ static sq_status load_stdin(sq_file *f, sq_err *err) {
     return SQ_OK;
 }
 
+/* The first piece of a split set, "BASE-00001-of-NNNNN.squizd": returns
+ * NNNNN (0 when path is not one) and the length of BASE. */
+static unsigned split_count(const char *path, size_t *base_len) {
+    size_t n = strlen(path);
+    if (n < 22 || strcmp(path + n - 7, ".squizd")) return 0;
+    const char *p = path + n - 22;
+    if (strncmp(p, "-00001-of-", 10)) return 0;
+    unsigned c = 0;
+    for (int i = 10; i < 15; i++) {
+        if (p[i] < '0' || p[i] > '9') return 0;
+        c = c * 10 + (unsigned)(p[i] - '0');
+    }
+    *base_len = (size_t)(p - path);
+    return c;
+}
+
+/* Maps the pieces of a split set next to each other in one reserved range,
+ * so the set reads as one file with zero copies (spec/squizd.md §8). */
+static sq_status load_split(sq_file *f, unsigned count, size_t base_len, sq_err *err) {
+    const long page = sysconf(_SC_PAGESIZE);
+    int *fds = malloc(count * sizeof *fds);
+    uint64_t *sizes = malloc(count * sizeof *sizes), total = 0;
+    char *piece = malloc(base_len + 32);
+    sq_status st = SQ_OK;
+    unsigned opened = 0;
+    if (!fds || !sizes || !piece) st = sq_err_set(err, SQ_ENOMEM, "%s: out of memory", f->path);
+    for (unsigned i = 0; !st && i < count; i++) {
+        sprintf(piece, "%.*s-%05u-of-%05u.squizd", (int)base_len, f->path, i + 1, count);
+        struct stat stt;
+        fds[i] = open(piece, O_RDONLY | O_CLOEXEC);
+        if (fds[i] < 0) {
+            st = sq_err_set(err, SQ_EIO, "%s: piece %u of %u of the split set is missing: %s: %s", f->path, i + 1, count,
+                            piece, strerror(errno));
+            break;
+        }
+        opened++;
+        if (fstat(fds[i], &stt) != 0 || !S_ISREG(stt.st_mode)) {
+            st = sq_err_set(err, SQ_EIO, "%s: not a regular file", piece);
+            break;
+        }
+        sizes[i] = (uint64_t)stt.st_size;
+        total += sizes[i];
+        /* every piece but the last has the first piece's size, a multiple of 64 KiB */
+        if (!sizes[i] || (i > 0 && i + 1 < count && sizes[i] != sizes[0]) || (i + 1 == count && sizes[i] > sizes[0]) ||
+            (i + 1 < count && (sizes[i] % 65536 || sizes[i] % (uint64_t)page)))
+            st = sq_err_set(err, SQ_ECORRUPT, "%s: piece %s has %llu bytes: pieces must all have the first one's size (a "
+                            "multiple of 64 KiB) except a shorter, non-empty last one", f->path, piece,
+                            (unsigned long long)sizes[i]);
+    }
+    uint8_t *base = NULL;
+    if (!st) {
+        void *r = mmap(NULL, (size_t)total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (r == MAP_FAILED) st = sq_err_set(err, SQ_EIO, "%s: cannot reserve %llu bytes: %s", f->path,
+                                             (unsigned long long)total, strerror(errno));
+        else base = r;
+    }
+    uint64_t off = 0;
+    for (unsigned i = 0; !st && i < count; i++) {
+        void *m = mmap(base + off, (size_t)sizes[i], PROT_READ, MAP_PRIVATE | MAP_FIXED, fds[i], 0);
+        if (m == MAP_FAILED) st = sq_err_set(err, SQ_EIO, "%s: mmap of piece %u failed: %s", f->path, i + 1, strerror(errno));
+        off += sizes[i];
+    }
+    for (unsigned i = 0; i < opened; i++) close(fds[i]);
+    if (st && base) munmap(base, (size_t)total);
+    if (!st) {
+        f->map = base;
+        f->size = total;
+        f->mapped = 1;
+    }
+    free(fds);
+    free(sizes);
+    free(piece);
+    return st;
+}
+
 static sq_status load_file(sq_file *f, sq_err *err) {
+    size_t base_len;
+    unsigned pieces = split_count(f->path, &base_len);
+    if (pieces > 1) return load_split(f, pieces, base_len, err);
     int fd = open(f->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return sq_err_set(err, SQ_EIO, "%s: cannot open: %s", f->path, strerror(errno));
     struct stat st;

@@ -205,6 +205,12 @@ sq_status sq_writer_begin_tensor(sq_writer *w, const char *name, uint32_t ndim, 
 sq_status sq_writer_add_part(sq_writer *w, const char *name, uint32_t dtype, uint32_t ndim,
                              const uint64_t *dims, const void *data, uint64_t size, uint32_t compression,
                              sq_err *err);
+/* Writes a part whose stored bytes are given as they are (already
+ * compressed when compression is zstd): used to copy parts between files
+ * without recompressing. The checksum is computed over the stored bytes. */
+sq_status sq_writer_add_part_stored(sq_writer *w, const char *name, uint32_t dtype, uint32_t ndim, const uint64_t *dims,
+                                    const void *stored_data, uint64_t stored_size, uint64_t raw_size,
+                                    uint32_t compression, sq_err *err);
 sq_status sq_writer_end_tensor(sq_writer *w, sq_err *err);
 sq_status sq_writer_add_appendix(sq_writer *w, uint32_t type, uint32_t flags, const void *data, uint64_t size,
                                  uint32_t compression, sq_err *err);

@@ -51,6 +51,9 @@ typedef struct sq_model {
     sq_model_file *files;
     uint32_t n_files;
     char *tokenizer_path; /* tokenizer file found beside the model, or NULL */
+    /* files of a model read from an archive (in memory; names relative to the model directory) */
+    struct sq_vfile { char *name; uint8_t *data; uint64_t size; } *vfs;
+    uint32_t n_vfs;
 } sq_model;
 
 sq_model *sq_model_open(const char *path, sq_err *err);
@@ -67,6 +70,9 @@ sq_status sq_sha256_file(const char *path, char hex[65], sq_err *err);
  * in the order the model lists them. Calibration files and reference-logit
  * caches are bound to it. */
 sq_status sq_model_identity(const sq_model *m, char hex[65], sq_err *err);
+/* The order squish writes tensors in: embeddings, blocks by layer index
+ * (digits compare as numbers), other tensors, final norm, output layer. */
+int sq_tensor_name_cmp(const char *a, const char *b);
 
 /* Parsers over one registered file, exposed for tests and fuzz targets
  * (sq_model_open calls them). fi is an index into m->files. */
@@ -83,6 +89,16 @@ sq_status sq_model_open_llama2c(sq_model *m, const char *path, sq_err *err);
 sq_status sq_model_open_gguf(sq_model *m, const char *path, sq_err *err);
 /* Maps a file read-only into m->files; returns its index or -1. */
 int sq_model_map_file(sq_model *m, const char *path, sq_err *err);
+/* File access that also works for models read from archives (m->vfs):
+ * paths are "<m->path>/<name>" there. */
+int sq_model_file_exists(const sq_model *m, const char *path);
+sq_status sq_model_read_file(const sq_model *m, const char *path, size_t max, char **out, size_t *len, sq_err *err);
+/* SHA-256 (hex) of the bytes of one of m->files. */
+void sq_model_file_sha256(const sq_model *m, uint32_t i, char hex[65]);
+/* Reads a tar/zip archive (any libarchive filter: gzip, zstd, xz...) holding
+ * a Hugging Face model directory into memory and opens it (no unpacking to disk). */
+sq_status sq_model_open_archive(sq_model *m, const char *path, sq_err *err);
+int sq_is_archive_name(const char *path);
 sq_status sq_model_add_tensor(sq_model *m, const char *name, const char *src_name, uint32_t dtype, uint32_t ndim,
                               const uint64_t *dims, const uint8_t *data, uint64_t nbytes, int file, sq_err *err);
 
