@@ -204,7 +204,7 @@ static int run(opts *o, int argc, char **argv) {
     }
     cli_progress_done();
     if (sq_calib_write(o->out, &acc, &err)) { rc = cli_fail(&err); goto out; }
-    cli_note("%s: layers %u..%u, %llu windows of %u tokens (%llu tokens) from %llu text tokens", o->out, o->layer0,
+    cli_note("%s: layers %u..%u, %llu windows of %u tokens (%llu tokens) from %llu text tokens\n", o->out, o->layer0,
              o->layer1 - 1, (unsigned long long)o->samples, o->seqlen, (unsigned long long)(o->samples * o->seqlen),
              (unsigned long long)n_ids);
 out:
