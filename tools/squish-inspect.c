@@ -11,6 +11,23 @@
 #include "squish/container.h"
 #include "squish/hash.h"
 
+/* The name of an embedded file (appendix type 4: u16 name_len, name, bytes); "" otherwise. */
+static void embedded_name(const sq_file *f, const sq_appendix *a, char *out, size_t cap) {
+    *out = 0;
+    if (a->type != SQ_APPX_FILE) return;
+    const void *ptr;
+    void *owned;
+    sq_err err;
+    if (sq_appendix_read(f, a, &ptr, &owned, &err)) return;
+    const uint8_t *b = ptr;
+    size_t nl = a->raw_size >= 2 ? (size_t)(b[0] | b[1] << 8) : 0;
+    if (nl && nl <= a->raw_size - 2 && nl < cap) {
+        for (size_t i = 0; i < nl; i++) out[i] = (b[2 + i] < 0x20 || b[2 + i] == 0x7f) ? '?' : (char)b[2 + i];
+        out[nl] = 0;
+    }
+    free(owned);
+}
+
 static void usage(FILE *o) {
     fprintf(o,
             "Usage: squish-inspect [OPTIONS] FILE\n"
@@ -77,8 +94,11 @@ static void print_text(sq_file *f, int check) {
     printf("appendix:      %u block%s\n", h->n_appendix, h->n_appendix == 1 ? "" : "s");
     for (uint32_t i = 0; i < sq_file_nappendix(f); i++) {
         const sq_appendix *a = sq_file_appendix(f, i);
-        printf("  type %u%s, %llu bytes%s\n", a->type, (a->flags & SQ_APPX_F_REQUIRED) ? " (required)" : "",
-               (unsigned long long)a->raw_size, (a->flags >> 8) ? " (zstd)" : "");
+        char name[1100];
+        embedded_name(f, a, name, sizeof name);
+        printf("  type %u%s%s%s, %llu bytes%s\n", a->type, *name ? " file " : "", name,
+               (a->flags & SQ_APPX_F_REQUIRED) ? " (required)" : "", (unsigned long long)a->raw_size,
+               a->stored_size != a->raw_size ? " (zstd)" : "");
     }
     printf("\n%-48s %-16s %-6s %-22s %7s %12s %-5s %s\n", "NAME", "SHAPE", "SRC", "SCHEME", "BPW", "BYTES", "COMP",
            check ? "CHECKSUM" : "");
@@ -157,6 +177,9 @@ int main(int argc, char **argv) {
                 json_object_object_add(ao, "required", json_object_new_boolean(a->flags & SQ_APPX_F_REQUIRED));
                 json_object_object_add(ao, "raw_size", json_object_new_int64((int64_t)a->raw_size));
                 json_object_object_add(ao, "stored_size", json_object_new_int64((int64_t)a->stored_size));
+                char name[1100];
+                embedded_name(f, a, name, sizeof name);
+                if (*name) json_object_object_add(ao, "file", json_object_new_string(name));
                 json_object_array_add(ap, ao);
             }
             json_object_object_add(root, "appendix", ap);

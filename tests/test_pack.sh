@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# squish-pack and sharded jobs end to end: N shards run with GNU parallel
+# merge into the unsharded file byte for byte (quantize and calibrate);
+# split sets open as one file; recompress keeps every tensor; bundle ->
+# export -> import gives the bundle back byte for byte; models read from
+# tar/zip/tar.zst archives; hostile archives and shard sets are refused.
+# usage: test_pack.sh BUILD_DIR SOURCE_DIR SHARED_DIR
+set -u
+B=$1 S=$2 SH=$3
+T=$(mktemp -d /tmp/squish-pack-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+P=$B/squish-pack Q=$B/squish-quantize V=$B/squish-verify I=$B/squish-inspect C=$B/squish-calibrate
+TINY=$S/testdata/tiny-llama
+pass=0 fail=0 skip=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+expect() {
+  local want=$1 what=$2; shift 3
+  "$@" >"$T/out" 2>"$T/err"; local rc=$?
+  if [ "$rc" = "$want" ]; then ok; else bad "$what: exit $rc, want $want; stderr: $(head -c 400 "$T/err")"; fi
+}
+
+# ---- sharded quantization: 3 shards with GNU parallel, merged == whole ----
+for scheme in int4:g64:asym "nf4 --zstd 5"; do
+  # shellcheck disable=SC2086
+  "$Q" "$TINY" -o "$T/whole.squizd" -s $scheme -q || bad "whole run ($scheme)"
+  # shellcheck disable=SC2086
+  parallel --halt now,fail=1 "$Q" "$TINY" -o "$T/part{}.squizd" -s $scheme --shard {}/3 -q ::: 1 2 3 || bad "parallel shards ($scheme)"
+  expect 0 "merge ($scheme)" -- "$P" merge "$T/part3.squizd" "$T/part1.squizd" "$T/part2.squizd" -o "$T/merged.squizd"
+  cmp -s "$T/whole.squizd" "$T/merged.squizd" && ok || bad "merged shards differ from the unsharded file ($scheme)"
+done
+expect 2 "merge with a shard missing" -- "$P" merge "$T/part1.squizd" "$T/part2.squizd" -o "$T/x.squizd"
+expect 2 "merge a shard twice" -- "$P" merge "$T/part1.squizd" "$T/part1.squizd" "$T/part2.squizd" -o "$T/x.squizd"
+expect 2 "merge a whole file" -- "$P" merge "$T/whole.squizd" -o "$T/x.squizd"
+"$Q" "$TINY" -o "$T/other2.squizd" -s int8 --shard 2/3 -q
+expect 2 "merge shards of different runs" -- "$P" merge "$T/part1.squizd" "$T/other2.squizd" "$T/part3.squizd" -o "$T/x.squizd"
+grep -q "disagree" "$T/err" && ok || bad "different-run message: $(cat "$T/err")"
+[ ! -e "$T/x.squizd" ] && ok || bad "a refused merge left an output"
+
+# ---- split sets ----
+"$Q" "$TINY" -o "$T/w.squizd" -s int8 -q
+expect 0 "split" -- "$P" split --max-size 256K "$T/w.squizd" -o "$T/sp.squizd"
+n=$(ls "$T" | grep -c '^sp-0000[0-9]-of-0000[0-9].squizd$')
+[ "$n" -gt 1 ] && ok || bad "split made $n pieces"
+first=$(ls "$T"/sp-00001-of-*.squizd)
+expect 0 "verify the split set as one file" -- "$V" --reference "$TINY" --min-cosine 0.999 "$first"
+cmp -s <(cat "$T"/sp-*.squizd) "$T/w.squizd" && ok || bad "pieces do not concatenate to the file"
+"$I" --json "$first" | jq -e '.header.n_tensors == 21' >/dev/null && ok || bad "inspect of the split set"
+mv "$T/sp-00002-of-0000$n.squizd" "$T/hidden"
+expect 3 "split set with a piece missing" -- "$I" "$first"
+grep -q "piece 2 of $n" "$T/err" && ok || bad "missing-piece message: $(cat "$T/err")"
+mv "$T/hidden" "$T/sp-00002-of-0000$n.squizd"
+truncate -s 1000 "$T/sp-00002-of-0000$n.squizd"
+expect 4 "split set with a short piece" -- "$I" "$first"
+expect 2 "split below 64 KiB" -- "$P" split --max-size 1000 "$T/w.squizd" -o "$T/sp2.squizd"
+
+# ---- recompress ----
+expect 0 "recompress zstd" -- "$P" recompress --zstd 12 "$T/w.squizd" -o "$T/z.squizd"
+expect 0 "verify recompressed" -- "$V" "$T/z.squizd"
+"$I" --json "$T/z.squizd" | jq -e '.header.flag_names | index("ZSTD")' >/dev/null && ok || bad "no ZSTD flag after recompress"
+[ "$(stat -c %s "$T/z.squizd")" -lt "$(stat -c %s "$T/w.squizd")" ] && ok || bad "recompressed file is not smaller"
+expect 0 "recompress none" -- "$P" recompress --none "$T/z.squizd" -o "$T/raw.squizd"
+"$V" -q --reference "$TINY" --min-cosine 0.999 "$T/raw.squizd" && ok || bad "recompress round trip changed tensors"
+expect 2 "recompress without a mode" -- "$P" recompress "$T/w.squizd" -o "$T/x.squizd"
+
+# ---- models from archives ----
+tar -C "$S/testdata" -cf "$T/tiny.tar" tiny-llama
+tar -C "$S/testdata" -c tiny-llama | zstd -q >"$T/tiny.tar.zst"
+(cd "$TINY" && zip -q -r "$T/tiny.zip" .)
+for a in tiny.tar tiny.tar.zst tiny.zip; do
+  "$Q" "$T/$a" -o "$T/a.squizd" -s int8 -q && cmp -s <("$I" --json "$T/a.squizd" | jq -c '.tensors') <("$I" --json "$T/w.squizd" | jq -c '.tensors') &&
+    ok || bad "quantizing from $a differs from the directory"
+done
+head -c 20000 "$T/tiny.tar" >"$T/cut.tar"
+expect 4 "truncated archive" -- "$Q" "$T/cut.tar" -o "$T/x.squizd" -s int8 -q
+mkdir -p "$T/evil"; echo '{}' >"$T/evil/config.json"
+tar -C "$T/evil" -cf "$T/evil.tar" --transform 's,^,../,' config.json 2>/dev/null
+expect 4 "archive member leaving the directory" -- "$Q" "$T/evil.tar" -o "$T/x.squizd" -s int8 -q
+echo "not an archive" >"$T/junk.tar"
+expect 4 "not an archive" -- "$Q" "$T/junk.tar" -o "$T/x.squizd" -s int8 -q
+
+# ---- on the real models: bundle -> export -> import, split -> open, recompress -> verify, sharded calibration ----
+if [ -d "$SH/models" ]; then
+  M=$SH/models/squish-lm-34m
+  "$Q" "$M" -o "$T/m.squizd" -s int4:g128:asym -q || bad "quantize 34M"
+  expect 0 "bundle" -- "$P" bundle --from "$M" "$T/m.squizd" -o "$T/mb.squizd"
+  "$I" --json "$T/mb.squizd" | jq -e '.header.n_appendix == 4' >/dev/null && ok || bad "bundle does not hold 4 files"
+  for to in tar tar.zst zip; do
+    "$P" export --to $to "$T/mb.squizd" -o "$T/mb.$to" && "$P" import "$T/mb.$to" -o "$T/back.squizd" &&
+      cmp -s "$T/mb.squizd" "$T/back.squizd" && ok || bad "bundle -> export $to -> import is not the bundle"
+  done
+  tar -tf "$T/mb.tar" | sort | tr '\n' ' ' | grep -q '^config.json generation_config.json model.squizd tokenizer.json tokenizer_config.json $' &&
+    ok || bad "exported archive members: $(tar -tf "$T/mb.tar" | tr '\n' ' ')"
+  (cd "$SH/models" && tar -cf - squish-lm-34m | zstd -q -1 >"$T/m34.tar.zst")
+  expect 0 "import a packed model directory" -- "$P" import "$T/m34.tar.zst" -o "$T/imp.squizd"
+  expect 0 "imported model equals the source" -- "$V" --reference "$M" --max-abs 0 "$T/imp.squizd"
+  expect 0 "split 34M" -- "$P" split --max-size 8M "$T/mb.squizd" -o "$T/msp.squizd"
+  expect 0 "verify the 34M split set" -- "$V" --reference "$M" --min-cosine 0.99 "$(ls "$T"/msp-00001-of-*.squizd)"
+  expect 0 "recompress 34M" -- "$P" recompress --zstd 3 "$T/mb.squizd" -o "$T/mz.squizd"
+  expect 0 "verify recompressed 34M" -- "$V" --reference "$M" --min-cosine 0.99 "$T/mz.squizd"
+  # sharded calibration with GNU parallel merges to the unsharded file
+  CAL=(-t "$SH/data/calib-books.txt" -n 4 -L 128 -q)
+  "$C" "$M" "${CAL[@]}" -o "$T/cw.h5" -T 2 || bad "calibrate 34M"
+  parallel --halt now,fail=1 "$C" "$M" -t "$SH/data/calib-books.txt" -n 4 -L 128 -q --shard {}/3 -o "$T/c{}.h5" -T 1 ::: 1 2 3 ||
+    bad "parallel calibration shards"
+  "$C" --merge "$T/c1.h5" "$T/c2.h5" "$T/c3.h5" -o "$T/cm.h5" && cmp -s "$T/cw.h5" "$T/cm.h5" && ok ||
+    bad "merged calibration shards differ from the unsharded file"
+  # sharded GPTQ merges to the unsharded GPTQ file
+  "$Q" "$M" -o "$T/gw.squizd" -s int4:g128:asym --method gptq --calib "$T/cw.h5" -q || bad "gptq whole"
+  parallel --halt now,fail=1 "$Q" "$M" -o "$T/g{}.squizd" -s int4:g128:asym --method gptq --calib "$T/cw.h5" --shard {}/3 -q -T 1 ::: 1 2 3 ||
+    bad "gptq shards"
+  "$P" merge "$T/g1.squizd" "$T/g2.squizd" "$T/g3.squizd" -o "$T/gm.squizd" && cmp -s "$T/gw.squizd" "$T/gm.squizd" && ok ||
+    bad "merged GPTQ shards differ from the unsharded file"
+else
+  echo "skipped: $SH/models is absent" >&2
+  skip=$((skip + 1))
+fi
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
