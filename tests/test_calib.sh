@@ -6,18 +6,9 @@
 # usage: test_calib.sh BUILD_DIR SOURCE_DIR SHARED_DIR
 set -u
 B=$1 S=$2 SH=$3
-T=$(mktemp -d /tmp/squish-calib-XXXXXX)
-trap 'rm -rf "$T"' EXIT
 C=$B/squish-calibrate Q=$B/squish-quantize V=$B/squish-verify I=$B/squish-inspect MK=$B/make-testdata
 TINY=$S/testdata/tiny-llama
-pass=0 fail=0 skip=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect() {
-  local want=$1 what=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ "$rc" = "$want" ]; then ok; else bad "$what: exit $rc, want $want; stderr: $(head -c 400 "$T/err")"; fi
-}
+. "$(dirname "$0")/testlib.sh"
 
 if [ ! -d "$SH/models" ]; then
   echo "skipped: $SH/models is absent (the tokenizer and text come from there)"

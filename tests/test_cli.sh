@@ -6,19 +6,9 @@
 # usage: test_cli.sh BUILD_DIR SOURCE_DIR SHARED_DIR
 set -u
 B=$1 S=$2 SH=$3
-T=$(mktemp -d /tmp/squish-cli-XXXXXX)
-trap 'rm -rf "$T"' EXIT
 Q=$B/squish-quantize I=$B/squish-inspect V=$B/squish-verify MK=$B/make-testdata
 TINY=$S/testdata/tiny-llama
-pass=0 fail=0 skip=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-# expect CODE DESCRIPTION -- command...
-expect() {
-  local want=$1 what=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ "$rc" = "$want" ]; then ok; else bad "$what: exit $rc, want $want; stderr: $(head -c 400 "$T/err")"; fi
-}
+. "$(dirname "$0")/testlib.sh"
 
 # ---- the main job: quantize, inspect, verify ----
 expect 0 "quantize tiny" -- "$Q" "$TINY" -o "$T/t.squizd" --scheme int4:g128:asym --report "$T/r.json" -q

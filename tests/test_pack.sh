@@ -7,18 +7,9 @@
 # usage: test_pack.sh BUILD_DIR SOURCE_DIR SHARED_DIR
 set -u
 B=$1 S=$2 SH=$3
-T=$(mktemp -d /tmp/squish-pack-XXXXXX)
-trap 'rm -rf "$T"' EXIT
 P=$B/squish-pack Q=$B/squish-quantize V=$B/squish-verify I=$B/squish-inspect C=$B/squish-calibrate
 TINY=$S/testdata/tiny-llama
-pass=0 fail=0 skip=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-expect() {
-  local want=$1 what=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"; local rc=$?
-  if [ "$rc" = "$want" ]; then ok; else bad "$what: exit $rc, want $want; stderr: $(head -c 400 "$T/err")"; fi
-}
+. "$(dirname "$0")/testlib.sh"
 
 # ---- sharded quantization: 3 shards with GNU parallel, merged == whole ----
 for scheme in int4:g64:asym "nf4 --zstd 5"; do

@@ -71,6 +71,20 @@ typedef struct out_spec {
     int n_files;
 } out_spec;
 
+/* An embedded file as an appendix block of type 4: u16 name_len, name, bytes. */
+static sq_status add_embedded(sq_writer *w, const embedded *e, int zstd, sq_err *err) {
+    size_t nl = strlen(e->name);
+    uint8_t *b = malloc(2 + nl + e->size);
+    if (!b) return sq_err_set(err, SQ_ENOMEM, "out of memory for %s", e->name);
+    b[0] = (uint8_t)nl;
+    b[1] = (uint8_t)(nl >> 8);
+    memcpy(b + 2, e->name, nl);
+    memcpy(b + 2 + nl, e->data, e->size);
+    sq_status st = sq_writer_add_appendix(w, SQ_APPX_FILE, 0, b, 2 + nl + e->size, zstd ? SQ_COMP_ZSTD : SQ_COMP_NONE, err);
+    free(b);
+    return st;
+}
+
 static sq_status write_out(const char *path, const out_spec *o, src_tensor *ts, uint32_t n, sq_err *err) {
     int level = o->part_level > 0 ? o->part_level : o->meta_level > 0 ? o->meta_level : 3;
     sq_writer_opts wo = {o->h->alignment, level, o->meta_level > 0};
@@ -114,21 +128,7 @@ static sq_status write_out(const char *path, const out_spec *o, src_tensor *ts, 
                                              a->stored_size != a->raw_size ? SQ_COMP_ZSTD : SQ_COMP_NONE, err);
         free(owned);
     }
-    for (int i = 0; !st && i < o->n_files; i++) {
-        size_t nl = strlen(o->files[i].name);
-        uint8_t *b = malloc(2 + nl + o->files[i].size);
-        if (!b) {
-            st = sq_err_set(err, SQ_ENOMEM, "out of memory");
-            break;
-        }
-        b[0] = (uint8_t)nl;
-        b[1] = (uint8_t)(nl >> 8);
-        memcpy(b + 2, o->files[i].name, nl);
-        memcpy(b + 2 + nl, o->files[i].data, o->files[i].size);
-        st = sq_writer_add_appendix(w, SQ_APPX_FILE, 0, b, 2 + nl + o->files[i].size,
-                                    o->part_level > 0 ? SQ_COMP_ZSTD : SQ_COMP_NONE, err);
-        free(b);
-    }
+    for (int i = 0; !st && i < o->n_files; i++) st = add_embedded(w, &o->files[i], o->part_level > 0, err);
     if (st) {
         sq_writer_abort(w);
         return st;
@@ -586,17 +586,7 @@ static sq_status import_model(const char *archive, const char *out, sq_err *err)
         sq_encoded_free(&e);
         free(wf);
     }
-    for (int i = 0; !st && i < nf; i++) {
-        size_t nl = strlen(files[i].name);
-        uint8_t *b = malloc(2 + nl + files[i].size);
-        if (!b) { st = sq_err_set(err, SQ_ENOMEM, "out of memory"); break; }
-        b[0] = (uint8_t)nl;
-        b[1] = (uint8_t)(nl >> 8);
-        memcpy(b + 2, files[i].name, nl);
-        memcpy(b + 2 + nl, files[i].data, files[i].size);
-        st = sq_writer_add_appendix(w, SQ_APPX_FILE, 0, b, 2 + nl + files[i].size, SQ_COMP_NONE, err);
-        free(b);
-    }
+    for (int i = 0; !st && i < nf; i++) st = add_embedded(w, &files[i], 0, err);
     if (w) {
         if (st) sq_writer_abort(w);
         else st = sq_writer_commit(w, err);

@@ -280,31 +280,9 @@ static sq_status part_record(sq_writer *w, const char *name, size_t nlen, uint32
                              const uint64_t *dims, uint32_t compression, uint64_t off, uint64_t stored, uint64_t size,
                              uint64_t sum, sq_err *err);
 
-sq_status sq_writer_add_part(sq_writer *w, const char *name, uint32_t dtype, uint32_t ndim,
-                             const uint64_t *dims, const void *data, uint64_t size, uint32_t compression,
-                             sq_err *err) {
-    if (w->failed) return sq_err_set(err, SQ_EINTERNAL, "%s: writer already failed", w->path);
-    if (!w->in_tensor) return fail(w, err, SQ_EINTERNAL, "%s: part %s outside a tensor", name);
-    size_t nlen = strlen(name);
-    if (nlen > SQ_MAX_PART_NAME || !valid_name(name, nlen))
-        return fail(w, err, SQ_EUSAGE, "%s: invalid part name '%s'", name);
-    if (w->rec_nparts >= SQ_MAX_PARTS) return fail(w, err, SQ_EUSAGE, "%s: too many parts (%s)", name);
-    if (ndim < 1 || ndim > 4) return fail(w, err, SQ_EUSAGE, "%s: part %s: ndim must be 1..4", name);
-    uint64_t expect = sq_dtype_size(dtype);
-    if (!expect) return fail(w, err, SQ_EUSAGE, "%s: part %s: invalid dtype", name);
-    for (uint32_t i = 0; i < ndim; i++)
-        if (!mul_ok(expect, dims[i], &expect)) return fail(w, err, SQ_EUSAGE, "%s: part %s: size overflows", name);
-    if (expect != size) return fail(w, err, SQ_EINTERNAL, "%s: part %s: size does not match dtype x shape", name);
-    if (compression > SQ_COMP_ZSTD) return fail(w, err, SQ_EUSAGE, "%s: part %s: unknown compression", name);
-    uint64_t off, stored, sum;
-    sq_status st = write_blob(w, data, size, &compression, &off, &stored, &sum, err);
-    if (st) return st;
-    return part_record(w, name, nlen, dtype, ndim, dims, compression, off, stored, size, sum, err);
-}
-
-sq_status sq_writer_add_part_stored(sq_writer *w, const char *name, uint32_t dtype, uint32_t ndim, const uint64_t *dims,
-                                    const void *stored_data, uint64_t stored_size, uint64_t raw_size,
-                                    uint32_t compression, sq_err *err) {
+/* Checks a part's name, shape and raw size before anything is written. */
+static sq_status check_part(sq_writer *w, const char *name, uint32_t dtype, uint32_t ndim, const uint64_t *dims,
+                            uint64_t raw_size, sq_err *err) {
     if (w->failed) return sq_err_set(err, SQ_EINTERNAL, "%s: writer already failed", w->path);
     if (!w->in_tensor) return fail(w, err, SQ_EINTERNAL, "%s: part %s outside a tensor", name);
     size_t nlen = strlen(name);
@@ -317,10 +295,32 @@ sq_status sq_writer_add_part_stored(sq_writer *w, const char *name, uint32_t dty
     for (uint32_t i = 0; i < ndim; i++)
         if (!mul_ok(expect, dims[i], &expect)) return fail(w, err, SQ_EUSAGE, "%s: part %s: size overflows", name);
     if (expect != raw_size) return fail(w, err, SQ_EINTERNAL, "%s: part %s: size does not match dtype x shape", name);
+    return SQ_OK;
+}
+
+
+sq_status sq_writer_add_part(sq_writer *w, const char *name, uint32_t dtype, uint32_t ndim,
+                             const uint64_t *dims, const void *data, uint64_t size, uint32_t compression,
+                             sq_err *err) {
+    sq_status st = check_part(w, name, dtype, ndim, dims, size, err);
+    if (st) return st;
+    size_t nlen = strlen(name);
+    if (compression > SQ_COMP_ZSTD) return fail(w, err, SQ_EUSAGE, "%s: part %s: unknown compression", name);
+    uint64_t off, stored, sum;
+    st = write_blob(w, data, size, &compression, &off, &stored, &sum, err);
+    if (st) return st;
+    return part_record(w, name, nlen, dtype, ndim, dims, compression, off, stored, size, sum, err);
+}
+
+sq_status sq_writer_add_part_stored(sq_writer *w, const char *name, uint32_t dtype, uint32_t ndim, const uint64_t *dims,
+                                    const void *stored_data, uint64_t stored_size, uint64_t raw_size,
+                                    uint32_t compression, sq_err *err) {
+    sq_status st = check_part(w, name, dtype, ndim, dims, raw_size, err);
+    if (st) return st;
+    size_t nlen = strlen(name);
     if (compression > SQ_COMP_ZSTD || (compression == SQ_COMP_NONE && stored_size != raw_size))
         return fail(w, err, SQ_EUSAGE, "%s: part %s: bad compression or stored size", name);
-    sq_status st = pad_to(w, w->opts.alignment, err);
-    if (st) return st;
+    if ((st = pad_to(w, w->opts.alignment, err))) return st;
     uint64_t off = w->pos, sum = sq_xxh64(stored_data, (size_t)stored_size, 0);
     if (compression == SQ_COMP_ZSTD) w->flags |= SQ_FLAG_ZSTD;
     if ((st = write_all(w, stored_data, (size_t)stored_size, err))) return st;
