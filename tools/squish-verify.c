@@ -199,9 +199,9 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
         if (ea->o.ref_cache) { /* identity of the reference: SHA-256 over its files' SHA-256s */
             sq_sha256 sh;
             sq_sha256_init(&sh);
-            for (uint32_t i = 0; i < src->n_files; i++) {
+            for (uint32_t i = 0; i < src->n_files; i++) { /* also works for models read from archives */
                 char hex[65];
-                if (sq_sha256_file(src->files[i].path, hex, &err)) { rc = cli_fail(&err); goto out; }
+                sq_model_file_sha256(src, i, hex);
                 sq_sha256_update(&sh, hex, 64);
             }
             sq_sha256_final(&sh, ea->o.ref_id);
@@ -265,6 +265,9 @@ static int compare(sq_file *f, const char *model_path, const gates *g, int threa
     if (!m) return cli_fail(&err);
     int rc = EXIT_OK;
     json_object *arr = json_object_new_array();
+    if ((sq_file_header(f)->flags & SQ_FLAG_AWQ) && !cli_quiet)
+        fprintf(stderr, "%s: note: %s was quantized with AWQ, which folds scales into norms and linear layers: those "
+                "tensors differ from the source on purpose; judge the file with --eval\n", cli_prog, sq_file_path(f));
     if (!cx->json && !cli_quiet)
         printf("%-48s %-22s %12s %12s %10s %9s %s\n", "NAME", "SCHEME", "RMSE", "MAX_ABS", "COSINE", "SNR_DB", "GATE");
     for (uint32_t i = 0; i < m->n_tensors; i++)
