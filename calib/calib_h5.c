@@ -301,8 +301,8 @@ sq_calib_file *sq_calib_open(const char *path, sq_err *err) {
              read_attr_u64(root, "samples", &I->samples) || read_attr_u64(root, "seqlen", &sl) ||
              read_attr_u64(root, "seed", &I->seed) || read_attr_str(root, "provenance", &I->provenance))
         bad = "a root attribute (n_layers, hidden_size, attn_out_size, intermediate_size, samples, seqlen, seed, provenance) is missing";
-    else if (!nl || nl > 100000 || !hid || hid > (1u << 20) || !ao || ao > (1u << 20) || !in || in > (1u << 20) || sl > (1u << 30))
-        bad = "a size attribute is out of range";
+    else if (!nl || nl > 100000 || !hid || hid > 65536 || !ao || ao > 65536 || !in || in > 65536 || sl > (1u << 30))
+        bad = "a size attribute is out of range (widths above 65536 channels are refused: XᵀX would need over 32 GiB)";
     else if (H5Lexists(f->file, "/layers", H5P_DEFAULT) <= 0)
         bad = "group /layers is missing";
     free(fmt);
