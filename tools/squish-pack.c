@@ -55,11 +55,8 @@ typedef struct src_tensor {
     const sq_tensor *t;
 } src_tensor;
 
-typedef struct embedded {
-    char *name;
-    uint8_t *data;
-    size_t size;
-} embedded;
+/* An embedded file: the same record as an archive member. */
+typedef struct sq_vfile embedded;
 
 typedef struct out_spec {
     const sq_header *h;   /* model facts, alignment and technique flags from here */
@@ -534,9 +531,7 @@ done:
 
 /* A Hugging Face model directory in an archive: every tensor kept in its
  * source precision, the known side files embedded. */
-static sq_status import_model(const char *archive, const char *out, sq_err *err) {
-    sq_model *m = sq_model_open(archive, err);
-    if (!m) return err->status;
+static sq_status import_model(sq_model *m, const char *out, sq_err *err) {
     embedded files[MAX_FILES];
     int nf = 0;
     for (uint32_t i = 0; i < m->n_vfs; i++)
@@ -593,65 +588,41 @@ static sq_status import_model(const char *archive, const char *out, sq_err *err)
     }
     free(order);
     free_embedded(files, nf);
-    sq_model_close(m);
     return st;
 }
 
 static int cmd_import(const char *in, const char *out) {
     sq_err err = {0};
-    struct archive *a = archive_read_new();
-    archive_read_support_filter_all(a);
-    archive_read_support_format_tar(a);
-    archive_read_support_format_zip(a);
-    if (archive_read_open_filename(a, in, 1 << 20) != ARCHIVE_OK) {
-        sq_err_set(&err, SQ_ECORRUPT, "%s: not a readable tar/zip archive: %s", in, archive_error_string(a));
-        archive_read_free(a);
-        return cli_fail(&err);
-    }
-    embedded files[MAX_FILES];
-    int nf = 0, rc = EXIT_OK;
-    uint8_t *model = NULL;
-    size_t model_len = 0;
-    int n_models = 0;
-    struct archive_entry *e;
-    sq_status st = SQ_OK;
-    int r;
-    while (!st && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-        if (archive_entry_filetype(e) != AE_IFREG) continue;
-        const char *name = archive_entry_pathname(e);
-        la_int64_t sz = archive_entry_size(e);
-        if (!name || sz < 0 || (uint64_t)sz > ((uint64_t)1 << 40) || nf == MAX_FILES) {
-            st = sq_err_set(&err, SQ_ECORRUPT, "%s: member %s: bad size or too many members", in, name ? name : "?");
-            break;
-        }
-        uint8_t *buf = malloc(sz ? (size_t)sz : 1);
-        if (!buf) { st = sq_err_set(&err, SQ_ENOMEM, "%s: out of memory for %s", in, name); break; }
-        la_ssize_t got = sz ? archive_read_data(a, buf, (size_t)sz) : 0;
-        if (got != sz) {
-            free(buf);
-            st = sq_err_set(&err, SQ_ECORRUPT, "%s: member %s is truncated or damaged", in, name);
-            break;
-        }
-        size_t nl = strlen(name);
-        if (nl > 7 && !strcmp(name + nl - 7, ".squizd")) {
-            free(model);
-            model = buf;
-            model_len = (size_t)sz;
+    struct sq_vfile *m_files;
+    uint32_t n;
+    if (sq_archive_read(in, &m_files, &n, &err)) return cli_fail(&err);
+    int squizd = -1, n_models = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t nl = strlen(m_files[i].name);
+        if (nl > 7 && !strcmp(m_files[i].name + nl - 7, ".squizd")) {
+            squizd = (int)i;
             n_models++;
-        } else {
-            files[nf++] = (embedded){strdup(name), buf, (size_t)sz};
         }
     }
-    if (!st && r != ARCHIVE_EOF) st = sq_err_set(&err, SQ_ECORRUPT, "%s: archive is damaged: %s", in, archive_error_string(a));
-    archive_read_free(a);
-    if (!st && n_models > 1) st = sq_err_set(&err, SQ_EUSAGE, "%s holds %d .squizd files; export writes one", in, n_models);
-    if (!st && n_models == 0) {
-        free_embedded(files, nf);
-        nf = 0;
-        st = import_model(in, out, &err); /* a model directory: read through the archive model reader */
-        if (!st) cli_note("%s: imported the model directory in %s\n", out, in);
-    } else if (!st) {
-        sq_file *f = sq_open_mem(in, model, model_len, &err);
+    sq_status st = SQ_OK;
+    if (n_models > 1) st = sq_err_set(&err, SQ_EUSAGE, "%s holds %d .squizd files; export writes one", in, n_models);
+    else if (squizd < 0) { /* a model directory: every tensor kept, side files embedded */
+        sq_model *m = sq_model_new(in, &err);
+        if (!m) st = err.status;
+        else {
+            st = sq_model_open_vfs(m, in, m_files, n, &err);
+            m_files = NULL; /* owned by the model now */
+            if (!st && !(st = import_model(m, out, &err))) cli_note("%s: imported the model directory in %s\n", out, in);
+            sq_model_close(m);
+        }
+    } else if (n - 1 > MAX_FILES) {
+        st = sq_err_set(&err, SQ_EUSAGE, "%s: more than %d files besides the model", in, MAX_FILES);
+    } else { /* an exported bundle: model.squizd plus its files */
+        sq_file *f = sq_open_mem(in, m_files[squizd].data, (size_t)m_files[squizd].size, &err);
+        embedded files[MAX_FILES];
+        int nf = 0;
+        for (uint32_t i = 0; i < n; i++)
+            if ((int)i != squizd) files[nf++] = m_files[i];
         if (!f) st = err.status;
         else {
             qsort(files, (size_t)nf, sizeof *files, cmp_embedded);
@@ -660,10 +631,8 @@ static int cmd_import(const char *in, const char *out) {
             if (!st) cli_note("%s: model.squizd + %d embedded files\n", out, nf);
         }
     }
-    if (st) rc = cli_fail(&err);
-    free(model);
-    free_embedded(files, nf);
-    return rc;
+    sq_vfiles_free(m_files, m_files ? n : 0);
+    return st ? cli_fail(&err) : EXIT_OK;
 }
 
 int main(int argc, char **argv) {

@@ -203,11 +203,7 @@ void sq_model_close(sq_model *m) {
         if (m->files[i].map && m->files[i].mapped) munmap((void *)m->files[i].map, (size_t)m->files[i].size);
         free(m->files[i].path);
     }
-    for (uint32_t i = 0; i < m->n_vfs; i++) {
-        free(m->vfs[i].name);
-        free(m->vfs[i].data);
-    }
-    free(m->vfs);
+    sq_vfiles_free(m->vfs, m->n_vfs);
     free(m->tensors);
     free(m->files);
     free(m->config_json);

@@ -32,7 +32,19 @@ static int safe_member(const char *name) {
     return 1;
 }
 
-sq_status sq_model_open_archive(sq_model *m, const char *path, sq_err *err) {
+void sq_vfiles_free(struct sq_vfile *f, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) {
+        free(f[i].name);
+        free(f[i].data);
+    }
+    free(f);
+}
+
+sq_status sq_archive_read(const char *path, struct sq_vfile **files, uint32_t *n_files, sq_err *err) {
+    struct sq_vfile *vfs = NULL;
+    uint32_t n_vfs = 0;
+    *files = NULL;
+    *n_files = 0;
     struct archive *a = archive_read_new();
     if (!a) return sq_err_set(err, SQ_ENOMEM, "%s: out of memory", path);
     archive_read_support_filter_all(a);
@@ -55,12 +67,12 @@ sq_status sq_model_open_archive(sq_model *m, const char *path, sq_err *err) {
             st = sq_err_set(err, SQ_ECORRUPT, "%s: member name '%s' is absolute or leaves the archive", path, name ? name : "");
             break;
         }
-        if (m->n_vfs == MAX_MEMBERS) {
+        if (n_vfs == MAX_MEMBERS) {
             st = sq_err_set(err, SQ_ENOMEM, "%s: more than %d files", path, MAX_MEMBERS);
             break;
         }
-        for (uint32_t i = 0; i < m->n_vfs; i++)
-            if (!strcmp(m->vfs[i].name, name)) st = sq_err_set(err, SQ_ECORRUPT, "%s: member %s appears twice", path, name);
+        for (uint32_t i = 0; i < n_vfs; i++)
+            if (!strcmp(vfs[i].name, name)) st = sq_err_set(err, SQ_ECORRUPT, "%s: member %s appears twice", path, name);
         if (st) break;
         uint64_t cap = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : (1u << 20), len = 0;
         if (total + cap > MAX_TOTAL) {
@@ -88,31 +100,50 @@ sq_status sq_model_open_archive(sq_model *m, const char *path, sq_err *err) {
                             k < 0 ? archive_error_string(a) : "short read");
             break;
         }
-        struct sq_vfile *nv = realloc(m->vfs, (m->n_vfs + 1) * sizeof *nv);
+        struct sq_vfile *nv = realloc(vfs, (n_vfs + 1) * sizeof *nv);
         char *nm = strdup(name);
         if (!nv || !nm) {
             free(buf);
             free(nm);
-            if (nv) m->vfs = nv;
+            if (nv) vfs = nv;
             st = sq_err_set(err, SQ_ENOMEM, "%s: out of memory", path);
             break;
         }
-        m->vfs = nv;
-        m->vfs[m->n_vfs++] = (struct sq_vfile){nm, buf, len};
+        vfs = nv;
+        vfs[n_vfs++] = (struct sq_vfile){nm, buf, len};
         total += len;
     }
     if (!st && r != ARCHIVE_EOF)
         st = sq_err_set(err, SQ_ECORRUPT, "%s: archive is damaged: %s", path, archive_error_string(a));
     archive_read_free(a);
-    if (st) return st;
-    if (!m->n_vfs) return sq_err_set(err, SQ_ECORRUPT, "%s: the archive holds no files", path);
-    /* strip one common top-level directory ("model/config.json" -> "config.json") */
-    const char *slash = strchr(m->vfs[0].name, '/');
-    if (slash) {
-        size_t pl = (size_t)(slash - m->vfs[0].name) + 1;
-        int common = 1;
-        for (uint32_t i = 0; i < m->n_vfs && common; i++) common = !strncmp(m->vfs[i].name, m->vfs[0].name, pl);
-        for (uint32_t i = 0; common && i < m->n_vfs; i++) memmove(m->vfs[i].name, m->vfs[i].name + pl, strlen(m->vfs[i].name + pl) + 1);
+    if (!st && !n_vfs) st = sq_err_set(err, SQ_ECORRUPT, "%s: the archive holds no files", path);
+    if (st) {
+        sq_vfiles_free(vfs, n_vfs);
+        return st;
     }
+    /* strip one common top-level directory ("model/config.json" -> "config.json") */
+    const char *slash = strchr(vfs[0].name, '/');
+    if (slash) {
+        size_t pl = (size_t)(slash - vfs[0].name) + 1;
+        int common = 1;
+        for (uint32_t i = 0; i < n_vfs && common; i++) common = !strncmp(vfs[i].name, vfs[0].name, pl);
+        for (uint32_t i = 0; common && i < n_vfs; i++) memmove(vfs[i].name, vfs[i].name + pl, strlen(vfs[i].name + pl) + 1);
+    }
+    *files = vfs;
+    *n_files = n_vfs;
+    return SQ_OK;
+}
+
+sq_status sq_model_open_vfs(sq_model *m, const char *path, struct sq_vfile *files, uint32_t n_files, sq_err *err) {
+    m->vfs = files;
+    m->n_vfs = n_files;
+    m->format = SQ_MODEL_HF;
     return sq_model_open_hf(m, path, err);
+}
+
+sq_status sq_model_open_archive(sq_model *m, const char *path, sq_err *err) {
+    struct sq_vfile *files;
+    uint32_t n;
+    sq_status st = sq_archive_read(path, &files, &n, err);
+    return st ? st : sq_model_open_vfs(m, path, files, n, err);
 }

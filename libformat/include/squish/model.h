@@ -95,8 +95,15 @@ int sq_model_file_exists(const sq_model *m, const char *path);
 sq_status sq_model_read_file(const sq_model *m, const char *path, size_t max, char **out, size_t *len, sq_err *err);
 /* SHA-256 (hex) of the bytes of one of m->files. */
 void sq_model_file_sha256(const sq_model *m, uint32_t i, char hex[65]);
-/* Reads a tar/zip archive (any libarchive filter: gzip, zstd, xz...) holding
- * a Hugging Face model directory into memory and opens it (no unpacking to disk). */
+/* Reads every regular member of a tar/zip archive (any libarchive filter:
+ * gzip, zstd, xz...) into memory (no unpacking to disk). Names that are
+ * absolute or leave the archive are refused; one common top-level folder
+ * is stripped. Free with sq_vfiles_free. */
+sq_status sq_archive_read(const char *path, struct sq_vfile **files, uint32_t *n_files, sq_err *err);
+void sq_vfiles_free(struct sq_vfile *files, uint32_t n);
+/* Opens the Hugging Face model directory held in files (taking ownership). */
+sq_status sq_model_open_vfs(sq_model *m, const char *path, struct sq_vfile *files, uint32_t n_files, sq_err *err);
+/* sq_archive_read + sq_model_open_vfs. */
 sq_status sq_model_open_archive(sq_model *m, const char *path, sq_err *err);
 int sq_is_archive_name(const char *path);
 sq_status sq_model_add_tensor(sq_model *m, const char *name, const char *src_name, uint32_t dtype, uint32_t ndim,
