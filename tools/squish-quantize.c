@@ -14,6 +14,7 @@
 #include "rtn.h"
 #include "squish/codec.h"
 #include "squish/container.h"
+#include "squish/hash.h"
 #include "squish/model.h"
 #include "stats.h"
 
@@ -267,11 +268,7 @@ static int run(opts *o, int argc, char **argv) {
     if (o->calib) { /* the header names the calibration file by its SHA-256 */
         char hex[65];
         if (sq_sha256_file(o->calib, hex, &err)) { rc = cli_fail(&err); goto out; }
-        for (int i = 0; i < 32; i++) {
-            unsigned b;
-            sscanf(hex + 2 * i, "%2x", &b);
-            info.calib_hash[i] = (uint8_t)b;
-        }
+        sq_unhex32(hex, info.calib_hash);
     }
     sq_writer_set_model(w, &info);
     if (o->method == SQ_METHOD_GPTQ) sq_writer_add_flags(w, SQ_FLAG_GPTQ);

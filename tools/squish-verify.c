@@ -197,14 +197,9 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
     if (ref_path) {
         if (!(src = sq_model_open(ref_path, &err))) { rc = cli_fail(&err); goto out; }
         if (ea->o.ref_cache) { /* identity of the reference: SHA-256 over its files' SHA-256s */
-            sq_sha256 sh;
-            sq_sha256_init(&sh);
-            for (uint32_t i = 0; i < src->n_files; i++) { /* also works for models read from archives */
-                char hex[65];
-                sq_model_file_sha256(src, i, hex);
-                sq_sha256_update(&sh, hex, 64);
-            }
-            sq_sha256_final(&sh, ea->o.ref_id);
+            char hex[65];
+            if (sq_model_identity(src, hex, &err)) { rc = cli_fail(&err); goto out; }
+            sq_unhex32(hex, ea->o.ref_id);
             cached = sq_rt_ref_cache_matches(ids, n, m.cfg.vocab, &ea->o);
         }
         if (!cached && sq_rt_load_model(src, &ref, ea->o.n_threads, &err)) { rc = cli_fail(&err); goto out; }

@@ -77,3 +77,14 @@ void sq_sha256_final(sq_sha256 *s, uint8_t out[32]) {
 void sq_hex32(const uint8_t d[32], char out[65]) {
     for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
+
+int sq_unhex32(const char *hex, uint8_t out[32]) {
+    for (int i = 0; i < 64; i++) {
+        char c = hex[i];
+        int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (v < 0) return -1;
+        if (i % 2) out[i / 2] = (uint8_t)(out[i / 2] << 4 | v);
+        else out[i / 2] = (uint8_t)v;
+    }
+    return hex[64] ? -1 : 0;
+}

@@ -24,6 +24,8 @@ void sq_sha256_update(sq_sha256 *s, const void *data, size_t len);
 void sq_sha256_final(sq_sha256 *s, uint8_t out[32]);
 /* Lower-case hex of a 32-byte digest into out (65 bytes incl. NUL). */
 void sq_hex32(const uint8_t d[32], char out[65]);
+/* The reverse: 64 hex digits to 32 bytes; -1 if hex is not that. */
+int sq_unhex32(const char *hex, uint8_t out[32]);
 
 #ifdef __cplusplus
 }
