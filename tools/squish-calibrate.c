@@ -52,26 +52,6 @@ static void usage(FILE *o) {
             "5 unsupported input, 6 out of memory.\n");
 }
 
-/* The command line without options that cannot change the statistics or
- * only select which layers are written, so shards merge to the same bytes
- * as one run. */
-static json_object *command_line(int argc, char **argv) {
-    json_object *cl = json_object_new_array();
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-T") || !strcmp(a, "--threads") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
-            !strcmp(a, "--layers") || !strcmp(a, "--shard")) {
-            i++;
-            continue;
-        }
-        if (!strncmp(a, "--threads=", 10) || !strncmp(a, "--output=", 9) || !strncmp(a, "--layers=", 9) ||
-            !strncmp(a, "--shard=", 8) || (a[0] == '-' && (a[1] == 'T' || a[1] == 'o') && a[2]) || !strcmp(a, "-q") ||
-            !strcmp(a, "--quiet"))
-            continue;
-        json_object_array_add(cl, json_object_new_string(a));
-    }
-    return cl;
-}
 
 static int run(opts *o, int argc, char **argv) {
     sq_err err = {0};
@@ -159,8 +139,7 @@ static int run(opts *o, int argc, char **argv) {
             rc = cli_fail(&err);
             goto out;
         }
-        o->layer0 = (uint32_t)((uint64_t)(o->shard_k - 1) * nl / (uint32_t)o->shard_n);
-        o->layer1 = (uint32_t)((uint64_t)o->shard_k * nl / (uint32_t)o->shard_n);
+        sq_shard_layers((uint32_t)o->shard_k, (uint32_t)o->shard_n, nl, &o->layer0, &o->layer1);
     } else if (!o->have_layers) {
         o->layer0 = 0;
         o->layer1 = nl;
@@ -180,7 +159,8 @@ static int run(opts *o, int argc, char **argv) {
     acc.info.seed = o->seed;
     json_object_object_add(prov, "tool", json_object_new_string("squish-calibrate"));
     json_object_object_add(prov, "version", json_object_new_string(SQUISH_VERSION));
-    json_object_object_add(prov, "command_line", command_line(argc, argv));
+    static const char *const skip[] = {"--layers", "--shard", NULL}; /* select layers only: shards merge to one run's bytes */
+    json_object_object_add(prov, "command_line", cli_command_line_json(argc, argv, skip));
     json_object_object_add(prov, "texts", json_object_get(texts));
     json_object_object_add(prov, "text_tokens", json_object_new_int64((int64_t)n_ids));
     acc.info.provenance = strdup(json_object_to_json_string_ext(prov, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
@@ -273,15 +253,9 @@ int main(int argc, char **argv) {
             o.have_layers = 1;
             break;
         }
-        case 4: {
-            int k, n;
-            char tail;
-            if (sscanf(optarg, "%d/%d%c", &k, &n, &tail) != 2 || n < 1 || k < 1 || k > n)
-                return cli_usage_error("--shard needs K/N with 1 <= K <= N");
-            o.shard_k = k;
-            o.shard_n = n;
+        case 4:
+            if (cli_parse_shard(optarg, &o.shard_k, &o.shard_n)) return cli_usage_error("--shard needs K/N with 1 <= K <= N <= 4096");
             break;
-        }
         case 5: merge = 1; break;
         case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 1..1024"); break;
         case 'q': cli_quiet = 1; break;

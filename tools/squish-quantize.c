@@ -108,8 +108,11 @@ static int parse_scheme_or_keep(const char *s, const sq_codec **c, uint32_t *p) 
 static int shard_of(const char *name, uint32_t n_layers, int n) {
     unsigned l;
     if (sscanf(name, "model.layers.%u.", &l) == 1 && n_layers) {
-        for (int k = 1; k <= n; k++)
-            if (l < (uint32_t)((uint64_t)k * n_layers / (uint32_t)n)) return k;
+        for (int k = 1; k <= n; k++) {
+            uint32_t l0, l1;
+            sq_shard_layers((uint32_t)k, (uint32_t)n, n_layers, &l0, &l1);
+            if (l < l1) return k;
+        }
         return n;
     }
     return strstr(name, "embed_tokens") ? 1 : n;
@@ -152,22 +155,9 @@ static char *build_metadata(const opts *o, const sq_model *m, int argc, char **a
     json_object *prov = json_object_new_object();
     json_object_object_add(prov, "tool", json_object_new_string("squish-quantize"));
     json_object_object_add(prov, "version", json_object_new_string(SQUISH_VERSION));
-    /* the command line without the options that cannot change the file's
-     * content (output and report names, threads, quiet) or only select a
-     * shard of it, so reruns are byte-identical and merged shards equal
-     * the whole run */
-    json_object *cl = json_object_new_array();
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-T") || !strcmp(a, "--threads") || !strcmp(a, "-o") || !strcmp(a, "--output") ||
-            !strcmp(a, "--report") || !strcmp(a, "--shard")) { i++; continue; }
-        if (!strncmp(a, "--threads=", 10) || !strncmp(a, "--output=", 9) || !strncmp(a, "--report=", 9) ||
-            !strncmp(a, "--shard=", 8) ||
-            (a[0] == '-' && (a[1] == 'T' || a[1] == 'o')) ||
-            !strcmp(a, "-q") || !strcmp(a, "--quiet"))
-            continue;
-        json_object_array_add(cl, json_object_new_string(a));
-    }
+    /* output and report names and the shard do not change the whole file's bytes */
+    static const char *const skip[] = {"--report", "--shard", NULL};
+    json_object *cl = cli_command_line_json(argc, argv, skip);
     json_object_object_add(prov, "command_line", cl);
     json_object_object_add(prov, "method", json_object_new_string(sq_method_name(o->method)));
     if (o->calib) {
@@ -456,12 +446,7 @@ int main(int argc, char **argv) {
         case 10: o.awq.duo = 1; break;
         case 11: o.awq.clip = 0; break;
         case 12: {
-            int k, n;
-            char tail;
-            if (sscanf(optarg, "%d/%d%c", &k, &n, &tail) != 2 || n < 1 || n > 4096 || k < 1 || k > n)
-                return cli_usage_error("--shard needs K/N with 1 <= K <= N");
-            o.shard_k = k;
-            o.shard_n = n;
+            if (cli_parse_shard(optarg, &o.shard_k, &o.shard_n)) return cli_usage_error("--shard needs K/N with 1 <= K <= N <= 4096");
             break;
         }
         case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 1..1024"); break;

@@ -322,3 +322,8 @@ int sq_tensor_name_cmp(const char *a, const char *b) {
     int ra = name_rank(a), rb = name_rank(b);
     return ra != rb ? ra - rb : natcmp(a, b);
 }
+
+void sq_shard_layers(uint32_t k, uint32_t n, uint32_t n_layers, uint32_t *l0, uint32_t *l1) {
+    *l0 = (uint32_t)((uint64_t)(k - 1) * n_layers / n);
+    *l1 = (uint32_t)((uint64_t)k * n_layers / n);
+}
