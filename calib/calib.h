@@ -76,6 +76,10 @@ int sq_calib_has_layer(const sq_calib_file *f, uint32_t layer);
 /* Reads one site; checks shapes, finiteness and symmetry of XᵀX. */
 sq_status sq_calib_read_site(sq_calib_file *f, uint32_t layer, sq_site site, sq_calib_site *out, sq_err *err);
 void sq_calib_site_free(sq_calib_site *s);
+/* XᵀX / tokens as float (n x n, malloc'd; NULL when out of memory): the
+ * per-token mean of x xᵀ, for output-error measures. With scale, the
+ * Hessian of the inputs x / scale (both axes divided). */
+float *sq_calib_site_hessian(const sq_calib_site *s, const float *scale);
 
 /* Merges calibration files of one model into out: sites present in several
  * inputs add (XᵀX and token counts sum, means combine by token weight,

@@ -176,3 +176,16 @@ int sq_calib_site_of(const char *name, uint32_t *layer, sq_site *site) {
         }
     return 0;
 }
+
+float *sq_calib_site_hessian(const sq_calib_site *s, const float *scale) {
+    const uint64_t n = s->n;
+    float *H = malloc(n * n * sizeof(float));
+    if (!H) return NULL;
+    for (uint64_t i = 0; i < n; i++)
+        for (uint64_t j = 0; j < n; j++) {
+            double v = s->xtx[i * n + j] / (double)s->tokens;
+            if (scale) v /= (double)scale[i] * scale[j];
+            H[i * n + j] = (float)v;
+        }
+    return H;
+}

@@ -94,19 +94,6 @@ static void score_scales(void *p, uint64_t i0, uint64_t i1) {
     free(s);
 }
 
-/* H as float, divided by the token count (the error is then a per-token mean). */
-static float *site_hessian(const sq_calib_site *s, const float *scale) {
-    const uint64_t n = s->n;
-    float *H = malloc(n * n * sizeof(float));
-    if (!H) return NULL;
-    for (uint64_t i = 0; i < n; i++)
-        for (uint64_t j = 0; j < n; j++) {
-            double v = s->xtx[i * n + j] / (double)s->tokens;
-            if (scale) v /= (double)scale[i] * scale[j];
-            H[i * n + j] = (float)v;
-        }
-    return H;
-}
 
 /* Searches the scales for linears sharing one input; writes them to s. */
 static sq_status search_scales(sq_awq_linear *const *lin, int n, const sq_calib_site *site, const sq_awq_opts *o,
@@ -116,7 +103,7 @@ static sq_status search_scales(sq_awq_linear *const *lin, int n, const sq_calib_
         if (lin[k]->cols != K)
             return sq_err_set(err, SQ_EUSAGE, "%s has %llu input columns but the calibration site has %llu channels",
                               lin[k]->name, (unsigned long long)lin[k]->cols, (unsigned long long)K);
-    float *H = site_hessian(site, NULL);
+    float *H = sq_calib_site_hessian(site, NULL);
     double *w_mean = calloc(K, sizeof(double)), *loss = malloc((size_t)o->n_grid * sizeof(double));
     if (!H || !w_mean || !loss) {
         free(H);
@@ -299,7 +286,7 @@ sq_status sq_awq_block_run(sq_awq_block *b, sq_calib_file *cf, uint32_t layer, c
         sq_awq_linear *cl[5] = {&b->v, &b->o, &b->gate, &b->up, &b->down};
         const int site_of[5] = {SQ_SITE_ATTN_IN, SQ_SITE_ATTN_OUT, SQ_SITE_MLP_IN, SQ_SITE_MLP_IN, SQ_SITE_MLP_ACT};
         for (int k = 0; k < 5 && !st; k++) {
-            float *Hs = site_hessian(&site[site_of[k]], s[site_of[k]]);
+            float *Hs = sq_calib_site_hessian(&site[site_of[k]], s[site_of[k]]);
             if (!Hs) st = sq_err_set(err, SQ_ENOMEM, "AWQ: out of memory");
             else st = clip_search(cl[k], Hs, o, err);
             free(Hs);

@@ -161,10 +161,9 @@ static sq_status site_for(sq_method *q, uint32_t layer, sq_site site, sq_err *er
 }
 
 static double rel_out_err(const sq_calib_site *s, const float *w, const float *dec, uint64_t rows, uint64_t cols) {
-    float *H = malloc(cols * cols * sizeof(float)), *zero = calloc(rows * cols, sizeof(float));
+    float *H = sq_calib_site_hessian(s, NULL), *zero = calloc(rows * cols, sizeof(float));
     double r = -1;
     if (H && zero) {
-        for (uint64_t i = 0; i < cols * cols; i++) H[i] = (float)(s->xtx[i] / (double)s->tokens);
         openblas_set_num_threads(1);
         double den = sq_hessian_err(w, zero, rows, cols, H);
         r = den > 0 ? sq_hessian_err(dec, w, rows, cols, H) / den : 0;

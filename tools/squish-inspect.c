@@ -14,15 +14,15 @@
 /* The name of an embedded file (appendix type 4: u16 name_len, name, bytes); "" otherwise. */
 static void embedded_name(const sq_file *f, const sq_appendix *a, char *out, size_t cap) {
     *out = 0;
-    if (a->type != SQ_APPX_FILE) return;
-    const void *ptr;
+    const char *name;
+    size_t nl;
+    const uint8_t *data;
+    uint64_t size;
     void *owned;
     sq_err err;
-    if (sq_appendix_read(f, a, &ptr, &owned, &err)) return;
-    const uint8_t *b = ptr;
-    size_t nl = a->raw_size >= 2 ? (size_t)(b[0] | b[1] << 8) : 0;
-    if (nl && nl <= a->raw_size - 2 && nl < cap) {
-        for (size_t i = 0; i < nl; i++) out[i] = (b[2 + i] < 0x20 || b[2 + i] == 0x7f) ? '?' : (char)b[2 + i];
+    if (a->type != SQ_APPX_FILE || sq_appendix_file(f, a, &name, &nl, &data, &size, &owned, &err)) return;
+    if (nl < cap) {
+        for (size_t i = 0; i < nl; i++) out[i] = ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) ? '?' : name[i];
         out[nl] = 0;
     }
     free(owned);

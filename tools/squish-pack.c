@@ -153,26 +153,24 @@ static sq_status read_embedded(sq_file *f, embedded *files, int *n, sq_err *err)
     for (uint32_t i = 0; i < sq_file_nappendix(f); i++) {
         const sq_appendix *a = sq_file_appendix(f, i);
         if (a->type != SQ_APPX_FILE) continue;
-        const void *ptr;
+        const char *name;
+        size_t nl;
+        const uint8_t *data;
+        uint64_t size;
         void *owned;
-        sq_status st = sq_appendix_read(f, a, &ptr, &owned, err);
+        sq_status st = sq_appendix_file(f, a, &name, &nl, &data, &size, &owned, err);
         if (st) return st;
-        const uint8_t *b = ptr;
-        size_t nl = a->raw_size >= 2 ? (size_t)(b[0] | b[1] << 8) : 0;
-        if (a->raw_size < 2 || !nl || nl > a->raw_size - 2 || *n == MAX_FILES) {
+        if (*n == MAX_FILES) {
             free(owned);
-            return sq_err_set(err, SQ_ECORRUPT, "%s: embedded file %u is malformed", sq_file_path(f), i);
+            return sq_err_set(err, SQ_EUSAGE, "%s: more than %d embedded files", sq_file_path(f), MAX_FILES);
         }
         embedded *e = &files[(*n)++];
-        e->name = strndup((const char *)b + 2, nl);
-        e->size = (size_t)a->raw_size - 2 - nl;
-        e->data = malloc(e->size ? e->size : 1);
-        if (!e->name || !e->data) {
-            free(owned);
-            return sq_err_set(err, SQ_ENOMEM, "out of memory");
-        }
-        memcpy(e->data, b + 2 + nl, e->size);
+        e->name = strndup(name, nl);
+        e->size = size;
+        e->data = malloc(size ? (size_t)size : 1);
+        if (e->data) memcpy(e->data, data, (size_t)size);
         free(owned);
+        if (!e->name || !e->data) return sq_err_set(err, SQ_ENOMEM, "out of memory");
     }
     return SQ_OK;
 }
@@ -544,7 +542,7 @@ static sq_status import_model(sq_model *m, const char *out, sq_err *err) {
                 nf++;
             }
     qsort(files, (size_t)nf, sizeof *files, cmp_embedded);
-    uint32_t *order = malloc(m->n_tensors * sizeof *order);
+    uint32_t *order = sq_model_order(m);
     sq_writer *w = sq_writer_open(out, NULL, err);
     sq_status st = (!order || !w) ? (w ? sq_err_set(err, SQ_ENOMEM, "out of memory") : err->status) : SQ_OK;
     if (!st) {
@@ -556,13 +554,6 @@ static sq_status import_model(sq_model *m, const char *out, sq_err *err) {
         json_object_object_add(root, "config", cfg ? cfg : json_object_new_object());
         st = sq_writer_set_metadata(w, json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE), err);
         json_object_put(root);
-        for (uint32_t i = 0; i < m->n_tensors; i++) order[i] = i;
-        for (uint32_t i = 1; i < m->n_tensors; i++) /* insertion sort into the canonical order */
-            for (uint32_t j = i; j > 0 && sq_tensor_name_cmp(m->tensors[order[j - 1]].name, m->tensors[order[j]].name) > 0; j--) {
-                uint32_t x = order[j];
-                order[j] = order[j - 1];
-                order[j - 1] = x;
-            }
     }
     for (uint32_t i = 0; !st && i < m->n_tensors; i++) {
         const sq_model_tensor *t = &m->tensors[order[i]];

@@ -118,11 +118,6 @@ static int shard_of(const char *name, uint32_t n_layers, int n) {
     return strstr(name, "embed_tokens") ? 1 : n;
 }
 
-static const sq_model *sort_model;
-static int cmp_idx(const void *x, const void *y) {
-    const char *a = sort_model->tensors[*(const uint32_t *)x].name, *b = sort_model->tensors[*(const uint32_t *)y].name;
-    return sq_tensor_name_cmp(a, b);
-}
 
 static const sq_codec *choose(const opts *o, const sq_model_tensor *t, uint32_t *params);
 static const sq_codec *choose_cb(void *ctx, const sq_model_tensor *t, uint32_t *params) { return choose(ctx, t, params); }
@@ -247,11 +242,9 @@ static int run(opts *o, int argc, char **argv) {
     }
     json_object *report = json_object_new_array();
     char *meta = build_metadata(o, m, argc, argv, &err);
-    uint32_t *order = malloc(m->n_tensors * sizeof *order);
+    uint32_t *order = sq_model_order(m);
+    if (!order) sq_err_set(&err, SQ_ENOMEM, "out of memory");
     if (!meta || !order) { rc = cli_fail(&err); goto out; }
-    for (uint32_t i = 0; i < m->n_tensors; i++) order[i] = i;
-    sort_model = m;
-    qsort(order, m->n_tensors, sizeof *order, cmp_idx);
     sq_writer_opts wo = {0, o->zstd, o->zstd != 0};
     if (!(w = sq_writer_open(o->out, &wo, &err))) { rc = cli_fail(&err); goto out; }
     sq_model_info info = m->info;

@@ -327,3 +327,26 @@ void sq_shard_layers(uint32_t k, uint32_t n, uint32_t n_layers, uint32_t *l0, ui
     *l0 = (uint32_t)((uint64_t)(k - 1) * n_layers / n);
     *l1 = (uint32_t)((uint64_t)k * n_layers / n);
 }
+
+typedef struct named_idx {
+    const char *name;
+    uint32_t i;
+} named_idx;
+static int cmp_named(const void *a, const void *b) {
+    return sq_tensor_name_cmp(((const named_idx *)a)->name, ((const named_idx *)b)->name);
+}
+
+uint32_t *sq_model_order(const sq_model *m) {
+    named_idx *t = malloc((m->n_tensors ? m->n_tensors : 1) * sizeof *t);
+    uint32_t *order = malloc((m->n_tensors ? m->n_tensors : 1) * sizeof *order);
+    if (t && order) {
+        for (uint32_t i = 0; i < m->n_tensors; i++) t[i] = (named_idx){m->tensors[i].name, i};
+        qsort(t, m->n_tensors, sizeof *t, cmp_named);
+        for (uint32_t i = 0; i < m->n_tensors; i++) order[i] = t[i].i;
+    } else {
+        free(order);
+        order = NULL;
+    }
+    free(t);
+    return order;
+}

@@ -640,3 +640,25 @@ const char *sq_file_metadata(sq_file *f, sq_err *err) {
     }
     return f->meta;
 }
+
+sq_status sq_appendix_file(const sq_file *f, const sq_appendix *a, const char **name, size_t *name_len,
+                           const uint8_t **data, uint64_t *size, void **owned, sq_err *err) {
+    *owned = NULL;
+    if (a->type != SQ_APPX_FILE) return sq_err_set(err, SQ_EUSAGE, "%s: appendix of type %u is not a file", f->path, a->type);
+    const void *ptr;
+    sq_status st = sq_appendix_read(f, a, &ptr, owned, err);
+    if (st) return st;
+    const uint8_t *b = ptr;
+    size_t nl = a->raw_size >= 2 ? (size_t)(b[0] | b[1] << 8) : 0;
+    if (a->raw_size < 2 || !nl || nl > a->raw_size - 2) {
+        free(*owned);
+        *owned = NULL;
+        return sq_err_set(err, SQ_ECORRUPT, "%s: embedded file at byte %llu is malformed (name length %zu)", f->path,
+                          (unsigned long long)a->offset, nl);
+    }
+    *name = (const char *)b + 2;
+    *name_len = nl;
+    *data = b + 2 + nl;
+    *size = a->raw_size - 2 - nl;
+    return SQ_OK;
+}

@@ -175,6 +175,11 @@ sq_status sq_part_read(const sq_file *f, const sq_part *p, int skip_checksum,
 /* Appendix block bytes, same rules. */
 sq_status sq_appendix_read(const sq_file *f, const sq_appendix *a,
                            const void **ptr, void **owned, sq_err *err);
+/* An embedded file (appendix type 4: u16 name_len, name, bytes): name and
+ * data point into the block (read as by sq_appendix_read; free *owned).
+ * A malformed block is SQ_ECORRUPT. */
+sq_status sq_appendix_file(const sq_file *f, const sq_appendix *a, const char **name, size_t *name_len,
+                           const uint8_t **data, uint64_t *size, void **owned, sq_err *err);
 
 /* Full integrity check: every checksum, bounds, overlaps, alignment, codec
  * part layout. Returns the first failure; problems are also counted and

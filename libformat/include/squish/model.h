@@ -73,6 +73,8 @@ sq_status sq_model_identity(const sq_model *m, char hex[65], sq_err *err);
 /* The order squish writes tensors in: embeddings, blocks by layer index
  * (digits compare as numbers), other tensors, final norm, output layer. */
 int sq_tensor_name_cmp(const char *a, const char *b);
+/* Indices of m's tensors in that order (malloc'd; NULL when out of memory). */
+uint32_t *sq_model_order(const sq_model *m);
 /* The layers [*l0, *l1) of shard k of n (1 <= k <= n): floor((k-1)L/n) to floor(kL/n). */
 void sq_shard_layers(uint32_t k, uint32_t n, uint32_t n_layers, uint32_t *l0, uint32_t *l1);
 
