@@ -278,6 +278,15 @@ LUT_CODEC(mxfp6_e3m2, SQ_CODEC_MXFP6_E3M2, "mxfp6_e3m2", SQ_FLAG_MXFP6, 32, G_MX
 LUT_CODEC(mxfp6_e2m3, SQ_CODEC_MXFP6_E2M3, "mxfp6_e2m3", SQ_FLAG_MXFP6, 32, G_MX, NULL, NULL, NULL, NULL)
 LUT_CODEC(mxfp4, SQ_CODEC_MXFP4, "mxfp4", SQ_FLAG_MXFP4, 32, G_MX, NULL, sq_lut4_gemv_avx2, gemv_q8_fp4, sq_fp4_gemv_q8_avx2)
 
+const float *sq_codec_value_table(const sq_codec *c, int *bits) {
+    if (c->id != SQ_CODEC_NF4 && !(c->id >= SQ_CODEC_FP8_E4M3 && c->id <= SQ_CODEC_FP4_E2M1) &&
+        !(c->id >= SQ_CODEC_MXFP8_E4M3 && c->id <= SQ_CODEC_MXFP4))
+        return NULL;
+    lut_desc d = desc_of(c->id);
+    if (bits) *bits = d.bits;
+    return table_of(d);
+}
+
 /* Shared with the x86 kernels: value table and per-group scale. */
 const float *sq_lut_table(const sq_codec *c) { return table_of(desc_of(c->id)); }
 uint64_t sq_lut_group_len(const sq_tview *t) { return group_len(desc_of(t->codec->id), t->params, t->cols); }

@@ -392,7 +392,7 @@ void sq_tensor_matrix(const sq_tensor *t, uint64_t *rows, uint64_t *cols) {
     *cols = t->dims[t->ndim - 1];
 }
 
-static uint64_t spec_bytes(const sq_part_spec *s) {
+uint64_t sq_part_spec_bytes(const sq_part_spec *s) {
     uint64_t b = sq_dtype_size(s->dtype);
     for (uint32_t i = 0; i < s->ndim; i++) b *= s->dims[i];
     return b;
@@ -410,7 +410,7 @@ double sq_layout_bpw(const sq_codec *c, const uint32_t params[SQ_NPARAMS], uint6
     int n = sq_layout(c, params, rows, cols, sp);
     double bits = 0;
     for (int i = 0; i < n; i++)
-        if (!sp[i].scratch) bits += 8.0 * (double)spec_bytes(&sp[i]);
+        if (!sp[i].scratch) bits += 8.0 * (double)sq_part_spec_bytes(&sp[i]);
     return rows && cols ? bits / ((double)rows * (double)cols) : 0.0;
 }
 
@@ -468,7 +468,7 @@ sq_status sq_encoded_alloc(const sq_codec *c, const uint32_t params[SQ_NPARAMS],
     out->cols = cols;
     out->nparts = sq_layout(c, params, rows, cols, out->spec);
     for (int i = 0; i < out->nparts; i++) {
-        out->bytes[i] = spec_bytes(&out->spec[i]);
+        out->bytes[i] = sq_part_spec_bytes(&out->spec[i]);
         out->data[i] = calloc(out->bytes[i] ? (size_t)out->bytes[i] : 1, 1);
         if (!out->data[i]) {
             sq_encoded_free(out);
@@ -487,7 +487,7 @@ sq_status sq_encoded_set_xform(sq_encoded *e, const uint32_t *perm, const float 
     sq_part_spec sp[SQ_CODEC_MAX_PARTS];
     int n = sq_layout(e->codec, p, e->rows, e->cols, sp);
     for (int i = e->nparts; i < n; i++) {
-        uint64_t b = spec_bytes(&sp[i]);
+        uint64_t b = sq_part_spec_bytes(&sp[i]);
         void *d = malloc((size_t)b);
         if (!d) return sq_err_set(err, SQ_ENOMEM, "encode: out of memory for part %s", sp[i].name);
         memcpy(d, !strcmp(sp[i].name, "perm") ? (const void *)perm : (const void *)in_scale, (size_t)b);

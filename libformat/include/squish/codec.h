@@ -162,6 +162,12 @@ sq_status sq_encoded_alloc(const sq_codec *c, const uint32_t params[SQ_NPARAMS],
  * may be NULL; each given one is copied) and sets params[3]. */
 sq_status sq_encoded_set_xform(sq_encoded *e, const uint32_t *perm, const float *in_scale, sq_err *err);
 void sq_tview_from_encoded(const sq_encoded *e, sq_tview *v);
+/* Bytes of one part (dtype size times its dims). */
+uint64_t sq_part_spec_bytes(const sq_part_spec *s);
+/* Table-driven codecs (nf4, fp*, mxfp*): the value of every code (2^bits
+ * entries) and the code width; NULL for other codecs. Decode is
+ * table[code] * group scale. */
+const float *sq_codec_value_table(const sq_codec *c, int *bits);
 /* Bits per weight of the stored parts (scratch excluded). */
 double sq_layout_bpw(const sq_codec *c, const uint32_t params[SQ_NPARAMS], uint64_t rows, uint64_t cols);
 

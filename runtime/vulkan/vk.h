@@ -1,0 +1,55 @@
+/* Vulkan compute backend of the reference runtime: weights uploaded once from
+ * the tensors' stored parts (the same packed bytes the CPU kernels read), a
+ * GEMV/matmul and a dequantize shader per codec family (integer and
+ * table-driven codes; plain floats), and the benchmark's copy shader.
+ *
+ * libvulkan is loaded at run time (dlopen), so the tools start and the CPU
+ * path works on machines without a Vulkan loader or device; sq_vk_open then
+ * fails with SQ_EUNSUPPORTED and a message that says what is missing. */
+#ifndef SQUISH_VK_H
+#define SQUISH_VK_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "squish/codec.h"
+#include "squish/error.h"
+
+typedef struct sq_vk sq_vk;
+typedef struct sq_vk_tensor sq_vk_tensor;
+
+/* Opens a device. sel: NULL or "" = $SQUISH_VULKAN_DEVICE, else automatic
+ * (first discrete GPU, then integrated, virtual, CPU); a number picks that
+ * index of sq_vk_list's order, other text the first device whose name
+ * contains it (case-insensitive). */
+sq_status sq_vk_open(const char *sel, sq_vk **out, sq_err *err);
+void sq_vk_close(sq_vk *vk);
+/* "NAME (TYPE, Vulkan X.Y.Z, driver ...)" */
+const char *sq_vk_describe(const sq_vk *vk);
+/* Prints one line per device: index, type, name, API version. */
+sq_status sq_vk_list(FILE *out, sq_err *err);
+
+/* 1 if the backend has kernels for this tensor's codec and parameters. */
+int sq_vk_supported(const sq_tview *t);
+/* Uploads the tensor's parts (input transforms stay on the host: activations
+ * are permuted/scaled before upload, as the CPU matmul does). */
+sq_status sq_vk_upload(sq_vk *vk, const sq_tview *t, sq_vk_tensor **out, sq_err *err);
+void sq_vk_tensor_free(sq_vk *vk, sq_vk_tensor *t);
+uint64_t sq_vk_tensor_bytes(const sq_vk_tensor *t); /* bytes of the stored parts on the device */
+
+/* Y[T][rows] = X[T][cols] * W^T on the device (X in the layer's original
+ * input order). Summation order differs from the CPU kernels; results are
+ * reproducible on one device. */
+sq_status sq_vk_matmul(sq_vk *vk, const sq_vk_tensor *w, const float *x, uint32_t T, float *y, sq_err *err);
+/* Decodes rows [r0, r1) to f32 in stored column order (bit-exact with the
+ * CPU decoder where no value is an f32 subnormal). */
+sq_status sq_vk_dequant(sq_vk *vk, const sq_vk_tensor *w, uint64_t r0, uint64_t r1, float *out, sq_err *err);
+
+/* Benchmark helpers, timed on the device (timestamp queries where the queue
+ * has them, otherwise the host clock around submit and wait). */
+/* Copies a buffer of `bytes` `reps` times; *gbs = (read + written bytes) / s. */
+sq_status sq_vk_bench_copy(sq_vk *vk, uint64_t bytes, int reps, double *gbs, sq_err *err);
+/* GEMV (T = 1) over the n tensors in turn, `reps` rounds; *seconds per GEMV. */
+sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, double *seconds, sq_err *err);
+
+#endif

@@ -1,0 +1,155 @@
+/* Benchmark kernels: a plain copy (the bandwidth baseline) and back-to-back
+ * GEMVs, timed with the queue's timestamps. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vk_internal.h"
+
+#define BATCH 256 /* dispatches per submission */
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct timer {
+    VkQueryPool pool;
+    double host0;
+} timer;
+
+static sq_status timer_init(sq_vk *vk, timer *t, sq_err *err) {
+    t->pool = VK_NULL_HANDLE;
+    if (!vk->timestamp_bits) return SQ_OK;
+    VkQueryPoolCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                .queryCount = 2};
+    VkResult r = vk->f.vkCreateQueryPool(vk->dev, &ci, NULL, &t->pool);
+    return r ? sq_vk_fail(err, r, "vkCreateQueryPool") : SQ_OK;
+}
+
+static void timer_start(sq_vk *vk, timer *t) {
+    t->host0 = now();
+    if (!t->pool) return;
+    vk->f.vkCmdResetQueryPool(vk->cmd, t->pool, 0, 2);
+    vk->f.vkCmdWriteTimestamp(vk->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, t->pool, 0);
+}
+
+static void timer_stop(sq_vk *vk, timer *t) {
+    if (t->pool) vk->f.vkCmdWriteTimestamp(vk->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, t->pool, 1);
+}
+
+/* Seconds between start and stop (after the submission has completed). */
+static sq_status timer_read(sq_vk *vk, timer *t, double *sec, sq_err *err) {
+    if (!t->pool) {
+        *sec = now() - t->host0;
+        return SQ_OK;
+    }
+    uint64_t ts[2];
+    VkResult r = vk->f.vkGetQueryPoolResults(vk->dev, t->pool, 0, 2, sizeof ts, ts, sizeof ts[0],
+                                             VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
+    if (r) return sq_vk_fail(err, r, "vkGetQueryPoolResults");
+    uint64_t mask = vk->timestamp_bits >= 64 ? ~0ull : (1ull << vk->timestamp_bits) - 1;
+    *sec = (double)((ts[1] - ts[0]) & mask) * vk->props.limits.timestampPeriod * 1e-9;
+    return SQ_OK;
+}
+
+static void timer_free(sq_vk *vk, timer *t) {
+    if (t->pool) vk->f.vkDestroyQueryPool(vk->dev, t->pool, NULL);
+}
+
+sq_status sq_vk_bench_copy(sq_vk *vk, uint64_t bytes, int reps, double *gbs, sq_err *err) {
+    bytes = bytes / 16 * 16;
+    vk_buf src = {0}, dst = {0};
+    timer tm;
+    sq_status st = timer_init(vk, &tm, err);
+    if (!st) st = sq_vk_buf_create(vk, bytes, 0, &src, err);
+    if (!st) st = sq_vk_buf_create(vk, bytes, 0, &dst, err);
+    uint32_t spec[VK_NSPEC] = {0};
+    VkPipeline pipe;
+    if (!st) st = sq_vk_pipeline(vk, VK_PROG_COPY, spec, &pipe, err);
+    double total = 0;
+    /* one untimed warm-up round, then the timed ones */
+    for (int round = 0; !st && round < 2; round++) {
+        st = sq_vk_begin(vk, err);
+        if (st) break;
+        int n = round ? reps : 1;
+        uint64_t words = bytes / 16, groups = (words + vk->wg - 1) / vk->wg;
+        vk_push push = {.T = (uint32_t)words, .grid_x = (uint32_t)(groups < 65535 ? groups : 65535)};
+        timer_start(vk, &tm);
+        for (int i = 0; !st && i < n; i++) {
+            st = sq_vk_bind(vk, pipe, NULL, NULL, &src, bytes, &dst, bytes, &push, err);
+            if (!st) vk->f.vkCmdDispatch(vk->cmd, push.grid_x, 1, 1);
+            sq_vk_barrier(vk);
+        }
+        timer_stop(vk, &tm);
+        if (st) {
+            vk->f.vkEndCommandBuffer(vk->cmd);
+            break;
+        }
+        st = sq_vk_submit_wait(vk, err);
+        double s = 0;
+        if (!st) st = timer_read(vk, &tm, &s, err);
+        if (round) total = s;
+    }
+    if (!st) *gbs = 2.0 * (double)bytes * reps / total / 1e9;
+    sq_vk_buf_free(vk, &src);
+    sq_vk_buf_free(vk, &dst);
+    timer_free(vk, &tm);
+    return st;
+}
+
+sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, double *seconds, sq_err *err) {
+    uint64_t xs = 0, ys = 0;
+    for (int i = 0; i < n; i++) {
+        uint64_t a = (uint64_t)w[i]->push.nchunks * 32 * 4, b = w[i]->rows * 4;
+        xs = a > xs ? a : xs;
+        ys = b > ys ? b : ys;
+    }
+    timer tm;
+    sq_status st = timer_init(vk, &tm, err);
+    if (!st) st = sq_vk_buf_reserve(vk, &vk->x_host, xs, 1, err);
+    if (!st) st = sq_vk_buf_reserve(vk, &vk->x_dev, xs, 0, err);
+    if (!st) st = sq_vk_buf_reserve(vk, &vk->y_dev, ys, 0, err);
+    if (st) {
+        timer_free(vk, &tm);
+        return st;
+    }
+    float *xh = vk->x_host.map;
+    for (uint64_t i = 0; i < xs / 4; i++) xh[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    st = sq_vk_begin(vk, err);
+    if (!st) {
+        VkBufferCopy c = {0, 0, xs};
+        vk->f.vkCmdCopyBuffer(vk->cmd, vk->x_host.buf, vk->x_dev.buf, 1, &c);
+        sq_vk_barrier(vk);
+        st = sq_vk_submit_wait(vk, err);
+    }
+    double total = 0;
+    long done = 0, want = (long)reps * n;
+    /* round 0 warms up (pipelines, clocks); the GEMVs of later rounds are timed */
+    for (int round = 0; !st && (round == 0 || done < want); round++) {
+        long k = round == 0 ? n : (want - done < BATCH ? want - done : BATCH);
+        st = sq_vk_begin(vk, err);
+        if (st) break;
+        timer_start(vk, &tm);
+        for (long i = 0; !st && i < k; i++) {
+            st = sq_vk_record_gemv(vk, w[(done + i) % n], &vk->x_dev, &vk->y_dev, 1, err);
+            sq_vk_barrier(vk); /* GEMVs run one after another, as in a decode step */
+        }
+        timer_stop(vk, &tm);
+        if (st) {
+            vk->f.vkEndCommandBuffer(vk->cmd);
+            break;
+        }
+        st = sq_vk_submit_wait(vk, err);
+        double s = 0;
+        if (!st) st = timer_read(vk, &tm, &s, err);
+        if (round) {
+            total += s;
+            done += k;
+        }
+    }
+    if (!st) *seconds = total / (double)want;
+    timer_free(vk, &tm);
+    return st;
+}

@@ -1,0 +1,126 @@
+/* Internals of the Vulkan backend: the run-time loaded entry points, the
+ * device context and buffer helpers. */
+#ifndef SQUISH_VK_INTERNAL_H
+#define SQUISH_VK_INTERNAL_H
+
+#define VK_NO_PROTOTYPES
+#include <vulkan/vulkan.h>
+
+#include "vk.h"
+
+#define SQ_VK_GLOBAL_FNS(X) X(vkCreateInstance) X(vkEnumerateInstanceVersion)
+#define SQ_VK_INSTANCE_FNS(X)                                                                                       \
+    X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)                             \
+    X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkGetPhysicalDeviceMemoryProperties) X(vkCreateDevice)            \
+    X(vkGetDeviceProcAddr)
+#define SQ_VK_DEVICE_FNS(X)                                                                                         \
+    X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkCreateBuffer) X(vkDestroyBuffer) X(vkGetBufferMemoryRequirements)    \
+    X(vkAllocateMemory) X(vkFreeMemory) X(vkBindBufferMemory) X(vkMapMemory) X(vkUnmapMemory)                       \
+    X(vkCreateShaderModule) X(vkDestroyShaderModule) X(vkCreateDescriptorSetLayout) X(vkDestroyDescriptorSetLayout) \
+    X(vkCreatePipelineLayout) X(vkDestroyPipelineLayout) X(vkCreateComputePipelines) X(vkDestroyPipeline)           \
+    X(vkCreateDescriptorPool) X(vkDestroyDescriptorPool) X(vkResetDescriptorPool) X(vkAllocateDescriptorSets)       \
+    X(vkUpdateDescriptorSets) X(vkCreateCommandPool) X(vkDestroyCommandPool) X(vkAllocateCommandBuffers)            \
+    X(vkBeginCommandBuffer) X(vkEndCommandBuffer) X(vkResetCommandBuffer) X(vkCmdBindPipeline)                      \
+    X(vkCmdBindDescriptorSets) X(vkCmdPushConstants) X(vkCmdDispatch) X(vkCmdPipelineBarrier) X(vkCmdCopyBuffer)   \
+    X(vkCmdResetQueryPool) X(vkCmdWriteTimestamp) X(vkCreateQueryPool) X(vkDestroyQueryPool)                        \
+    X(vkGetQueryPoolResults) X(vkQueueSubmit) X(vkCreateFence) X(vkDestroyFence) X(vkWaitForFences)                 \
+    X(vkResetFences) X(vkDeviceWaitIdle)
+
+typedef struct sq_vk_fns {
+#define SQ_VK_DECL(f) PFN_##f f;
+    PFN_vkGetInstanceProcAddr vkGetInstanceProcAddr;
+    SQ_VK_GLOBAL_FNS(SQ_VK_DECL)
+    SQ_VK_INSTANCE_FNS(SQ_VK_DECL)
+    SQ_VK_DEVICE_FNS(SQ_VK_DECL)
+#undef SQ_VK_DECL
+} sq_vk_fns;
+
+typedef struct vk_buf {
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    VkDeviceSize size;
+    void *map; /* host-visible buffers stay mapped */
+} vk_buf;
+
+/* Shader programs (one SPIR-V module each) and their pipelines, created on
+ * first use per set of specialization constants. */
+enum { VK_PROG_GEMV_CODES, VK_PROG_DEQUANT_CODES, VK_PROG_GEMV_FLOAT, VK_PROG_DEQUANT_FLOAT, VK_PROG_COPY, VK_PROG_COUNT };
+#define VK_NSPEC 7
+typedef struct vk_pipe {
+    int prog;
+    uint32_t spec[VK_NSPEC];
+    VkPipeline pipe;
+} vk_pipe;
+
+/* Push constants: mirrors `Push` in shaders/common.glsl. */
+typedef struct vk_push {
+    uint32_t rows, cols, nchunks, xstride;
+    uint32_t codes, scales, zeros, aux;
+    uint32_t srow, gchunks, T, row_base;
+    uint32_t grid_x, ystride, pad0, pad1;
+} vk_push;
+
+struct sq_vk {
+    void *lib;
+    sq_vk_fns f;
+    VkInstance inst;
+    VkPhysicalDevice phys;
+    VkPhysicalDeviceProperties props;
+    VkPhysicalDeviceMemoryProperties mem;
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t qfamily, timestamp_bits;
+    VkCommandPool cmd_pool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout layout;
+    VkDescriptorPool dpool;
+    VkShaderModule mod[VK_PROG_COUNT];
+    vk_pipe *pipes;
+    int npipes;
+    uint32_t wg; /* invocations per workgroup */
+    /* scratch: activations and results (device-local and host staging), value table */
+    vk_buf x_dev, x_host, y_dev, y_host, staging, lut;
+    char desc[400];
+};
+
+struct sq_vk_tensor {
+    const sq_codec *codec;
+    uint64_t rows, cols;
+    int family; /* 0: codes (integer / table-driven), 1: float */
+    uint32_t spec[VK_NSPEC]; /* BITS/DT, SCALE, ZERO, LUTN (indices 1..4) */
+    vk_push push;            /* part offsets and group geometry */
+    const float *lut_values; /* table-driven codecs */
+    const uint32_t *perm;    /* input transform, applied on the host */
+    const float *in_scale;
+    vk_buf buf;
+    vk_buf lut; /* value table of a table-driven codec */
+    uint64_t bytes;
+};
+
+/* vk_device.c */
+const char *sq_vk_result_name(VkResult r);
+sq_status sq_vk_fail(sq_err *err, VkResult r, const char *what);
+sq_status sq_vk_buf_create(sq_vk *vk, VkDeviceSize size, int host, vk_buf *b, sq_err *err);
+void sq_vk_buf_free(sq_vk *vk, vk_buf *b);
+/* Grows a scratch buffer to at least size bytes. */
+sq_status sq_vk_buf_reserve(sq_vk *vk, vk_buf *b, VkDeviceSize size, int host, sq_err *err);
+sq_status sq_vk_begin(sq_vk *vk, sq_err *err);
+sq_status sq_vk_submit_wait(sq_vk *vk, sq_err *err);
+void sq_vk_barrier(sq_vk *vk);
+
+/* vk_ops.c: records a GEMV/matmul of T activation rows (x: T rows of nchunks*32 floats) into y [T][rows]. */
+sq_status sq_vk_record_gemv(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, uint32_t T, sq_err *err);
+
+/* vk_pipelines.c */
+sq_status sq_vk_pipelines_init(sq_vk *vk, sq_err *err);
+void sq_vk_pipelines_free(sq_vk *vk);
+sq_status sq_vk_pipeline(sq_vk *vk, int prog, const uint32_t spec[VK_NSPEC], VkPipeline *out, sq_err *err);
+/* Binds pipeline + a fresh descriptor set over (weights, lut, in, out) and pushes constants. */
+sq_status sq_vk_bind(sq_vk *vk, VkPipeline pipe, const vk_buf *weights, const vk_buf *lut, const vk_buf *in,
+                     VkDeviceSize in_size, const vk_buf *out, VkDeviceSize out_size, const vk_push *push, sq_err *err);
+/* Dispatches n workgroups (wrapping into z beyond 65535) times gy; sets push->grid_x first. */
+void sq_vk_grid(uint64_t n, uint32_t *gx, uint32_t *gz);
+
+#endif

@@ -1,0 +1,145 @@
+/* Matrix products, dequantization and the benchmark kernels on the device. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vk_internal.h"
+
+#define SQ_CHUNK 32
+#define TOKENS_PER_GROUP 8 /* activation rows per workgroup when T > 1 */
+#define SCRATCH_MAX (64ull << 20) /* bytes of activations or results per submission */
+
+static uint32_t xstride_of(const sq_vk_tensor *w) { return w->push.nchunks * SQ_CHUNK; }
+
+/* Invocations per row: a power of two, at most the workgroup, small enough
+ * that each invocation gets about two chunks (rows are short in small models). */
+static uint32_t threads_per_row(const sq_vk *vk, const sq_vk_tensor *w) {
+    uint32_t tpr = vk->wg;
+    const char *e = getenv("SQUISH_VULKAN_TPR");
+    if (e && *e) {
+        uint32_t v = (uint32_t)atoi(e);
+        if (v >= 1 && v <= vk->wg && !(v & (v - 1))) return v;
+    }
+    while (tpr > 16 && tpr * 2 > w->push.nchunks) tpr /= 2;
+    return tpr;
+}
+
+static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t tt, VkPipeline *pipe, uint32_t *rpw, sq_err *err) {
+    uint32_t spec[VK_NSPEC];
+    memcpy(spec, w->spec, sizeof spec);
+    *rpw = vk->wg / threads_per_row(vk, w);
+    spec[5] = tt;
+    spec[6] = *rpw;
+    return sq_vk_pipeline(vk, w->family ? VK_PROG_GEMV_FLOAT : VK_PROG_GEMV_CODES, spec, pipe, err);
+}
+
+static const vk_buf *lut_of(const sq_vk_tensor *w) { return w->lut.buf ? &w->lut : NULL; }
+
+static void host_visible_barrier(sq_vk *vk) {
+    VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+                          .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
+    vk->f.vkCmdPipelineBarrier(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0,
+                               NULL);
+}
+
+/* Records one GEMV/matmul dispatch over T activation rows in x_dev into y_dev. */
+sq_status sq_vk_record_gemv(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, uint32_t T, sq_err *err) {
+    uint32_t tt = T > 1 ? TOKENS_PER_GROUP : 1, rpw;
+    VkPipeline pipe;
+    sq_status st = gemv_pipeline(vk, w, tt, &pipe, &rpw, err);
+    if (st) return st;
+    vk_push push = w->push;
+    push.T = T;
+    push.xstride = xstride_of(w);
+    push.ystride = (uint32_t)w->rows;
+    uint32_t gx, gz;
+    sq_vk_grid((w->rows + rpw - 1) / rpw, &gx, &gz);
+    push.grid_x = gx;
+    st = sq_vk_bind(vk, pipe, &w->buf, lut_of(w), x, (VkDeviceSize)T * push.xstride * 4, y,
+                    (VkDeviceSize)T * w->rows * 4, &push, err);
+    if (st) return st;
+    vk->f.vkCmdDispatch(vk->cmd, gx, (T + tt - 1) / tt, gz);
+    return SQ_OK;
+}
+
+sq_status sq_vk_matmul(sq_vk *vk, const sq_vk_tensor *w, const float *x, uint32_t T, float *y, sq_err *err) {
+    const uint64_t K = w->cols, N = w->rows, xs = xstride_of(w);
+    uint64_t per = SCRATCH_MAX / (4 * (xs > N ? xs : N));
+    if (per < 1) per = 1;
+    sq_status st = SQ_OK;
+    for (uint32_t t0 = 0; !st && t0 < T; t0 += (uint32_t)per) {
+        uint32_t nt = T - t0 < per ? T - t0 : (uint32_t)per;
+        VkDeviceSize xb = (VkDeviceSize)nt * xs * 4, yb = (VkDeviceSize)nt * N * 4;
+        st = sq_vk_buf_reserve(vk, &vk->x_host, xb, 1, err);
+        if (!st) st = sq_vk_buf_reserve(vk, &vk->x_dev, xb, 0, err);
+        if (!st) st = sq_vk_buf_reserve(vk, &vk->y_dev, yb, 0, err);
+        if (!st) st = sq_vk_buf_reserve(vk, &vk->y_host, yb, 1, err);
+        if (st) break;
+        /* activations in stored column order (input transform), rows zero padded to whole chunks */
+        float *xh = vk->x_host.map;
+        for (uint32_t t = 0; t < nt; t++) {
+            const float *xr = x + (uint64_t)(t0 + t) * K;
+            float *o = xh + (uint64_t)t * xs;
+            for (uint64_t j = 0; j < K; j++) {
+                float v = w->perm ? xr[w->perm[j]] : xr[j];
+                o[j] = w->in_scale ? v / w->in_scale[j] : v;
+            }
+            memset(o + K, 0, (xs - K) * sizeof(float));
+        }
+        st = sq_vk_begin(vk, err);
+        if (st) break;
+        VkBufferCopy cx = {0, 0, xb}, cy = {0, 0, yb};
+        vk->f.vkCmdCopyBuffer(vk->cmd, vk->x_host.buf, vk->x_dev.buf, 1, &cx);
+        sq_vk_barrier(vk);
+        st = sq_vk_record_gemv(vk, w, &vk->x_dev, &vk->y_dev, nt, err);
+        if (st) {
+            vk->f.vkEndCommandBuffer(vk->cmd);
+            break;
+        }
+        sq_vk_barrier(vk);
+        vk->f.vkCmdCopyBuffer(vk->cmd, vk->y_dev.buf, vk->y_host.buf, 1, &cy);
+        host_visible_barrier(vk);
+        st = sq_vk_submit_wait(vk, err);
+        if (!st) memcpy(y + (uint64_t)t0 * N, vk->y_host.map, yb);
+    }
+    return st;
+}
+
+sq_status sq_vk_dequant(sq_vk *vk, const sq_vk_tensor *w, uint64_t r0, uint64_t r1, float *out, sq_err *err) {
+    const uint64_t K = w->cols;
+    uint64_t per = K ? SCRATCH_MAX / (4 * K) : 1;
+    if (per < 1) per = 1;
+    uint32_t spec[VK_NSPEC];
+    memcpy(spec, w->spec, sizeof spec);
+    VkPipeline pipe;
+    sq_status st = sq_vk_pipeline(vk, w->family ? VK_PROG_DEQUANT_FLOAT : VK_PROG_DEQUANT_CODES, spec, &pipe, err);
+    for (uint64_t a = r0; !st && a < r1; a += per) {
+        uint64_t b = r1 - a < per ? r1 : a + per, nr = b - a;
+        VkDeviceSize ob = nr * K * 4;
+        st = sq_vk_buf_reserve(vk, &vk->y_dev, ob, 0, err);
+        if (!st) st = sq_vk_buf_reserve(vk, &vk->y_host, ob, 1, err);
+        if (!st) st = sq_vk_begin(vk, err);
+        if (st) break;
+        /* the slice's rows are row_base + r (see the dequant shaders) */
+        vk_push push = w->push;
+        push.rows = (uint32_t)nr;
+        push.row_base = (uint32_t)a;
+        uint64_t items = w->family ? nr * K : nr * w->push.nchunks;
+        uint32_t gx, gz;
+        sq_vk_grid((items + vk->wg - 1) / vk->wg, &gx, &gz);
+        push.grid_x = gx;
+        st = sq_vk_bind(vk, pipe, &w->buf, lut_of(w), NULL, 0, &vk->y_dev, ob, &push, err);
+        if (st) {
+            vk->f.vkEndCommandBuffer(vk->cmd);
+            break;
+        }
+        vk->f.vkCmdDispatch(vk->cmd, gx, 1, gz);
+        sq_vk_barrier(vk);
+        VkBufferCopy cy = {0, 0, ob};
+        vk->f.vkCmdCopyBuffer(vk->cmd, vk->y_dev.buf, vk->y_host.buf, 1, &cy);
+        host_visible_barrier(vk);
+        st = sq_vk_submit_wait(vk, err);
+        if (!st) memcpy(out + (a - r0) * K, vk->y_host.map, ob);
+    }
+    return st;
+}

@@ -1,0 +1,141 @@
+/* The embedded SPIR-V programs (compiled by glslc at build time), the one
+ * descriptor-set layout they share, and compute pipelines created on first
+ * use for each set of specialization constants. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk_internal.h"
+
+/* glslc -mfmt=c output: a brace-enclosed list of 32-bit words */
+static const uint32_t spv_gemv_codes[] =
+#include "gemv_codes.spv.h"
+    ;
+static const uint32_t spv_dequant_codes[] =
+#include "dequant_codes.spv.h"
+    ;
+static const uint32_t spv_gemv_float[] =
+#include "gemv_float.spv.h"
+    ;
+static const uint32_t spv_dequant_float[] =
+#include "dequant_float.spv.h"
+    ;
+static const uint32_t spv_copy[] =
+#include "copy.spv.h"
+    ;
+
+static const struct {
+    const uint32_t *code;
+    size_t size;
+} programs[VK_PROG_COUNT] = {
+    {spv_gemv_codes, sizeof spv_gemv_codes},     {spv_dequant_codes, sizeof spv_dequant_codes},
+    {spv_gemv_float, sizeof spv_gemv_float},     {spv_dequant_float, sizeof spv_dequant_float},
+    {spv_copy, sizeof spv_copy},
+};
+
+#define NBIND 4
+#define POOL_SETS 4096
+
+sq_status sq_vk_pipelines_init(sq_vk *vk, sq_err *err) {
+    VkResult r;
+    for (int i = 0; i < VK_PROG_COUNT; i++) {
+        VkShaderModuleCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = programs[i].size,
+                                       .pCode = programs[i].code};
+        if ((r = vk->f.vkCreateShaderModule(vk->dev, &ci, NULL, &vk->mod[i]))) return sq_vk_fail(err, r, "vkCreateShaderModule");
+    }
+    VkDescriptorSetLayoutBinding b[NBIND];
+    for (int i = 0; i < NBIND; i++)
+        b[i] = (VkDescriptorSetLayoutBinding){.binding = (uint32_t)i, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                              .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+    VkDescriptorSetLayoutCreateInfo lci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO, .bindingCount = NBIND,
+                                           .pBindings = b};
+    if ((r = vk->f.vkCreateDescriptorSetLayout(vk->dev, &lci, NULL, &vk->dsl))) return sq_vk_fail(err, r, "vkCreateDescriptorSetLayout");
+    VkPushConstantRange pcr = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .offset = 0, .size = sizeof(vk_push)};
+    VkPipelineLayoutCreateInfo plci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
+                                       .pSetLayouts = &vk->dsl, .pushConstantRangeCount = 1, .pPushConstantRanges = &pcr};
+    if ((r = vk->f.vkCreatePipelineLayout(vk->dev, &plci, NULL, &vk->layout))) return sq_vk_fail(err, r, "vkCreatePipelineLayout");
+    VkDescriptorPoolSize ps = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = POOL_SETS * NBIND};
+    VkDescriptorPoolCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = POOL_SETS,
+                                      .poolSizeCount = 1, .pPoolSizes = &ps};
+    if ((r = vk->f.vkCreateDescriptorPool(vk->dev, &dci, NULL, &vk->dpool))) return sq_vk_fail(err, r, "vkCreateDescriptorPool");
+    /* 256 invocations where the device allows it: enough rows in flight to
+     * saturate a GPU's memory system; 64 is the floor every device has */
+    vk->wg = vk->props.limits.maxComputeWorkGroupInvocations >= 256 ? 256 : 64;
+    const char *e = getenv("SQUISH_VULKAN_WG");
+    if (e && (!strcmp(e, "64") || !strcmp(e, "128") || !strcmp(e, "256"))) vk->wg = (uint32_t)atoi(e);
+    return SQ_OK;
+}
+
+void sq_vk_pipelines_free(sq_vk *vk) {
+    for (int i = 0; i < vk->npipes; i++) vk->f.vkDestroyPipeline(vk->dev, vk->pipes[i].pipe, NULL);
+    free(vk->pipes);
+    vk->pipes = NULL;
+    vk->npipes = 0;
+    if (vk->dpool) vk->f.vkDestroyDescriptorPool(vk->dev, vk->dpool, NULL);
+    if (vk->layout) vk->f.vkDestroyPipelineLayout(vk->dev, vk->layout, NULL);
+    if (vk->dsl) vk->f.vkDestroyDescriptorSetLayout(vk->dev, vk->dsl, NULL);
+    for (int i = 0; i < VK_PROG_COUNT; i++)
+        if (vk->mod[i]) vk->f.vkDestroyShaderModule(vk->dev, vk->mod[i], NULL);
+}
+
+sq_status sq_vk_pipeline(sq_vk *vk, int prog, const uint32_t spec_in[VK_NSPEC], VkPipeline *out, sq_err *err) {
+    uint32_t spec[VK_NSPEC];
+    memcpy(spec, spec_in, sizeof spec);
+    spec[0] = vk->wg;
+    for (int i = 0; i < vk->npipes; i++)
+        if (vk->pipes[i].prog == prog && !memcmp(vk->pipes[i].spec, spec, sizeof spec)) {
+            *out = vk->pipes[i].pipe;
+            return SQ_OK;
+        }
+    VkSpecializationMapEntry me[VK_NSPEC];
+    for (uint32_t i = 0; i < VK_NSPEC; i++) me[i] = (VkSpecializationMapEntry){i, i * 4, 4};
+    VkSpecializationInfo si = {.mapEntryCount = VK_NSPEC, .pMapEntries = me, .dataSize = sizeof spec, .pData = spec};
+    VkComputePipelineCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                  .module = vk->mod[prog], .pName = "main", .pSpecializationInfo = &si},
+        .layout = vk->layout};
+    vk_pipe *np = realloc(vk->pipes, (size_t)(vk->npipes + 1) * sizeof *np);
+    if (!np) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    vk->pipes = np;
+    VkPipeline p;
+    VkResult r = vk->f.vkCreateComputePipelines(vk->dev, VK_NULL_HANDLE, 1, &ci, NULL, &p);
+    if (r) return sq_vk_fail(err, r, "vkCreateComputePipelines");
+    vk->pipes[vk->npipes].prog = prog;
+    memcpy(vk->pipes[vk->npipes].spec, spec, sizeof spec);
+    vk->pipes[vk->npipes++].pipe = p;
+    *out = p;
+    return SQ_OK;
+}
+
+sq_status sq_vk_bind(sq_vk *vk, VkPipeline pipe, const vk_buf *weights, const vk_buf *lut, const vk_buf *in,
+                     VkDeviceSize in_size, const vk_buf *out, VkDeviceSize out_size, const vk_push *push, sq_err *err) {
+    VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = vk->dpool,
+                                      .descriptorSetCount = 1, .pSetLayouts = &vk->dsl};
+    VkDescriptorSet set;
+    VkResult r = vk->f.vkAllocateDescriptorSets(vk->dev, &ai, &set);
+    if (r) return sq_vk_fail(err, r, "vkAllocateDescriptorSets");
+    /* unused bindings get the value-table buffer: every binding stays valid */
+    const vk_buf *bufs[NBIND] = {weights ? weights : &vk->lut, lut ? lut : &vk->lut, in ? in : &vk->lut, out ? out : &vk->lut};
+    VkDeviceSize sizes[NBIND] = {weights ? weights->size : VK_WHOLE_SIZE, VK_WHOLE_SIZE, in ? in_size : VK_WHOLE_SIZE,
+                                 out ? out_size : VK_WHOLE_SIZE};
+    VkDescriptorBufferInfo bi[NBIND];
+    VkWriteDescriptorSet wr[NBIND];
+    for (int i = 0; i < NBIND; i++) {
+        bi[i] = (VkDescriptorBufferInfo){bufs[i]->buf, 0, sizes[i]};
+        wr[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .dstBinding = (uint32_t)i,
+                                       .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                       .pBufferInfo = &bi[i]};
+    }
+    vk->f.vkUpdateDescriptorSets(vk->dev, NBIND, wr, 0, NULL);
+    vk->f.vkCmdBindPipeline(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
+    vk->f.vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->layout, 0, 1, &set, 0, NULL);
+    vk->f.vkCmdPushConstants(vk->cmd, vk->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof *push, push);
+    return SQ_OK;
+}
+
+void sq_vk_grid(uint64_t n, uint32_t *gx, uint32_t *gz) {
+    uint64_t x = n < 65535 ? n : 65535;
+    if (x == 0) x = 1;
+    *gx = (uint32_t)x;
+    *gz = (uint32_t)((n + x - 1) / x);
+}

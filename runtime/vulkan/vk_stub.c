@@ -1,0 +1,38 @@
+/* The Vulkan backend's entry points in a build configured with
+ * -DSQUISH_VULKAN=OFF: every call reports that the backend is absent. */
+#include "vk.h"
+
+#define ABSENT(err) sq_err_set(err, SQ_EUNSUPPORTED, "vulkan: this squish was built without Vulkan (-DSQUISH_VULKAN=OFF)")
+
+sq_status sq_vk_open(const char *sel, sq_vk **out, sq_err *err) {
+    (void)sel;
+    *out = NULL;
+    return ABSENT(err);
+}
+void sq_vk_close(sq_vk *vk) { (void)vk; }
+const char *sq_vk_describe(const sq_vk *vk) { (void)vk; return "none"; }
+sq_status sq_vk_list(FILE *out, sq_err *err) { (void)out; return ABSENT(err); }
+int sq_vk_supported(const sq_tview *t) { (void)t; return 0; }
+sq_status sq_vk_upload(sq_vk *vk, const sq_tview *t, sq_vk_tensor **out, sq_err *err) {
+    (void)vk; (void)t;
+    *out = NULL;
+    return ABSENT(err);
+}
+void sq_vk_tensor_free(sq_vk *vk, sq_vk_tensor *t) { (void)vk; (void)t; }
+uint64_t sq_vk_tensor_bytes(const sq_vk_tensor *t) { (void)t; return 0; }
+sq_status sq_vk_matmul(sq_vk *vk, const sq_vk_tensor *w, const float *x, uint32_t T, float *y, sq_err *err) {
+    (void)vk; (void)w; (void)x; (void)T; (void)y;
+    return ABSENT(err);
+}
+sq_status sq_vk_dequant(sq_vk *vk, const sq_vk_tensor *w, uint64_t r0, uint64_t r1, float *out, sq_err *err) {
+    (void)vk; (void)w; (void)r0; (void)r1; (void)out;
+    return ABSENT(err);
+}
+sq_status sq_vk_bench_copy(sq_vk *vk, uint64_t bytes, int reps, double *gbs, sq_err *err) {
+    (void)vk; (void)bytes; (void)reps; (void)gbs;
+    return ABSENT(err);
+}
+sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, double *seconds, sq_err *err) {
+    (void)vk; (void)w; (void)n; (void)reps; (void)seconds;
+    return ABSENT(err);
+}

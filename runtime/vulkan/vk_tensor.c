@@ -1,0 +1,165 @@
+/* From a tensor's codec and parameters to the shader family, its
+ * specialization constants and part offsets (spec/codecs.md), and the upload
+ * of the stored parts to device memory. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk_internal.h"
+
+#define SQ_CHUNK 32
+#define PART_ALIGN 16 /* bytes; parts start on 16-byte boundaries in the tensor's buffer */
+
+enum { SC_F32 = 0, SC_F16 = 1, SC_BF16 = 2, SC_E8M0 = 3, SC_NF4DQ = 4 };
+enum { Z_NONE = 0, Z_SYM = 1, Z_PART = 2 };
+
+static int scale_kind(uint32_t dtype) {
+    return dtype == SQ_DT_F32 ? SC_F32 : dtype == SQ_DT_F16 ? SC_F16 : dtype == SQ_DT_BF16 ? SC_BF16 : -1;
+}
+
+static int is_mx(uint32_t id) { return id >= SQ_CODEC_MXFP8_E4M3 && id <= SQ_CODEC_MXFP4; }
+
+/* Fills t's family, spec constants and group geometry. Returns 0 when the
+ * backend has no kernel for this codec/parameters. */
+static int describe(const sq_tview *v, sq_vk_tensor *t) {
+    const sq_codec *c = v->codec;
+    const uint32_t *p = v->params;
+    const uint64_t cols = v->cols, nchunks = (cols + SQ_CHUNK - 1) / SQ_CHUNK;
+    memset(t->spec, 0, sizeof t->spec);
+    if (nchunks == 0 || v->rows == 0) return 0; /* empty matrices: nothing to run */
+    t->push.nchunks = (uint32_t)nchunks;
+    if (c->id == SQ_CODEC_F32 || c->id == SQ_CODEC_F16 || c->id == SQ_CODEC_BF16) {
+        t->family = 1;
+        t->spec[1] = c->id == SQ_CODEC_F32 ? 0 : c->id == SQ_CODEC_F16 ? 1 : 2;
+        return 1;
+    }
+    t->family = 0;
+    int bits = sq_int_bits(c);
+    uint64_t gcols; /* columns per scale */
+    if (bits) {
+        int sk = scale_kind(p[SQ_P_SCALE_DTYPE]);
+        if (sk < 0) return 0;
+        t->spec[2] = (uint32_t)sk;
+        t->spec[3] = (p[SQ_P_FLAGS] & SQ_PF_ASYM) ? Z_PART : Z_SYM;
+        gcols = p[SQ_P_GROUP] == SQ_GROUP_ROW ? cols : p[SQ_P_GROUP];
+    } else {
+        t->lut_values = sq_codec_value_table(c, &bits);
+        if (!t->lut_values) return 0;
+        t->spec[4] = 1u << bits;
+        t->spec[3] = Z_NONE;
+        if (c->id == SQ_CODEC_NF4) {
+            t->spec[2] = (p[SQ_P_FLAGS] & SQ_PF_DQ) ? SC_NF4DQ : SC_F32;
+            gcols = p[SQ_P_GROUP];
+        } else if (is_mx(c->id)) {
+            t->spec[2] = SC_E8M0;
+            gcols = SQ_CHUNK;
+        } else {
+            int sk = scale_kind(p[SQ_P_SCALE_DTYPE]);
+            if (sk < 0) return 0;
+            t->spec[2] = (uint32_t)sk;
+            gcols = (p[SQ_P_GROUP] == SQ_GROUP_ROW || p[SQ_P_GROUP] == SQ_GROUP_TENSOR) ? cols : p[SQ_P_GROUP];
+        }
+    }
+    if (gcols < cols && (gcols == 0 || gcols % SQ_CHUNK)) return 0; /* every defined group is a multiple of the chunk */
+    if (gcols >= cols) gcols = nchunks * SQ_CHUNK;                       /* one group per row */
+    t->spec[1] = (uint32_t)bits;
+    uint64_t ngroups = (cols + gcols - 1) / gcols;
+    t->push.gchunks = (uint32_t)(gcols / SQ_CHUNK);
+    /* scales per row: one per group; a per-tensor scale ("pt") is shared by every row */
+    t->push.srow = p[SQ_P_GROUP] == SQ_GROUP_TENSOR ? 0 : (uint32_t)ngroups;
+    return bits == 2 || bits == 3 || bits == 4 || bits == 6 || bits == 8;
+}
+
+int sq_vk_supported(const sq_tview *v) {
+    sq_vk_tensor t;
+    memset(&t, 0, sizeof t);
+    return v->codec && describe(v, &t);
+}
+
+uint64_t sq_vk_tensor_bytes(const sq_vk_tensor *t) { return t->bytes; }
+
+/* Copies n bytes from host memory to buf at off: directly when the device
+ * memory is mapped, else through the staging buffer in pieces. */
+static sq_status copy_in(sq_vk *vk, vk_buf *buf, uint64_t off, const void *src, uint64_t n, sq_err *err) {
+    if (buf->map) {
+        memcpy((char *)buf->map + off, src, n);
+        return SQ_OK;
+    }
+    const uint64_t piece = 64ull << 20;
+    sq_status st = sq_vk_buf_reserve(vk, &vk->staging, n < piece ? n : piece, 1, err);
+    for (uint64_t done = 0; !st && done < n;) {
+        uint64_t k = n - done < vk->staging.size ? n - done : vk->staging.size;
+        memcpy(vk->staging.map, (const char *)src + done, k);
+        st = sq_vk_begin(vk, err);
+        if (st) break;
+        VkBufferCopy reg = {0, off + done, k};
+        vk->f.vkCmdCopyBuffer(vk->cmd, vk->staging.buf, buf->buf, 1, &reg);
+        st = sq_vk_submit_wait(vk, err);
+        done += k;
+    }
+    return st;
+}
+
+sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err *err) {
+    *out = NULL;
+    sq_vk_tensor *t = calloc(1, sizeof *t);
+    if (!t) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    char scheme[96];
+    sq_scheme_format(v->codec, v->params, scheme, sizeof scheme);
+    if (!describe(v, t)) {
+        free(t);
+        return sq_err_set(err, SQ_EUNSUPPORTED, "vulkan: no kernel for scheme %s", scheme);
+    }
+    if (v->rows > UINT32_MAX || v->cols > UINT32_MAX) {
+        free(t);
+        return sq_err_set(err, SQ_ENOMEM, "vulkan: a %llu x %llu matrix is too large", (unsigned long long)v->rows,
+                          (unsigned long long)v->cols);
+    }
+    t->codec = v->codec;
+    t->rows = v->rows;
+    t->cols = v->cols;
+    t->perm = v->perm;
+    t->in_scale = v->in_scale;
+    t->push.rows = (uint32_t)v->rows;
+    t->push.cols = (uint32_t)v->cols;
+    /* the codec's own parts (input transforms are applied on the host) */
+    sq_part_spec sp[SQ_CODEC_MAX_PARTS];
+    int n = v->codec->layout(v->params, v->rows, v->cols, sp);
+    uint64_t off[SQ_CODEC_MAX_PARTS] = {0}, bytes[SQ_CODEC_MAX_PARTS] = {0}, total = 0;
+    for (int i = 0; i < n; i++) {
+        if (sp[i].scratch) continue;
+        bytes[i] = sq_part_spec_bytes(&sp[i]);
+        off[i] = total;
+        total += (bytes[i] + PART_ALIGN - 1) / PART_ALIGN * PART_ALIGN;
+        t->bytes += bytes[i];
+    }
+    /* word offsets: codes, scales (or absmax / absmax_q), zeros (or absmax_offset), aux (absmax_scale) */
+    t->push.codes = (uint32_t)(off[0] / 4);
+    if (t->family == 0) {
+        t->push.scales = (uint32_t)(off[1] / 4);
+        if (t->spec[3] == Z_PART) t->push.zeros = (uint32_t)(off[2] / 4);
+        if (t->spec[2] == SC_NF4DQ) {
+            t->push.aux = (uint32_t)(off[2] / 4);
+            t->push.zeros = (uint32_t)(off[3] / 4);
+        }
+    }
+    sq_status st = sq_vk_buf_create(vk, total, 0, &t->buf, err);
+    if (!st && t->lut_values) {
+        st = sq_vk_buf_create(vk, t->spec[4] * sizeof(float), 1, &t->lut, err);
+        if (!st) memcpy(t->lut.map, t->lut_values, t->spec[4] * sizeof(float));
+    }
+    for (int i = 0; !st && i < n; i++)
+        if (bytes[i]) st = copy_in(vk, &t->buf, off[i], v->part[i], bytes[i], err);
+    if (st) {
+        sq_vk_tensor_free(vk, t);
+        return st;
+    }
+    *out = t;
+    return SQ_OK;
+}
+
+void sq_vk_tensor_free(sq_vk *vk, sq_vk_tensor *t) {
+    if (!t) return;
+    sq_vk_buf_free(vk, &t->buf);
+    sq_vk_buf_free(vk, &t->lut);
+    free(t);
+}

@@ -1,0 +1,200 @@
+/* The Vulkan backend against the CPU reference, on whatever device
+ * SQUISH_VULKAN_DEVICE / automatic selection finds (Mesa lavapipe in CI):
+ * dequantization is bit-exact, GEMV and matmul agree within the stated
+ * tolerance, for every codec and the input transforms. A machine without a
+ * Vulkan device fails this test: CI installs one. */
+#include <math.h>
+
+#include "runtime.h"
+#include "squish/codec.h"
+#include "squish/fp.h"
+#include "testutil.h"
+#include "vk.h"
+
+/* GEMV tolerance: |y_gpu - y_cpu| <= TOL * sum_i |w_i x_i| (f32 sums in a
+ * different order; the CPU SIMD paths meet 1e-5 among themselves). */
+#define TOL 1e-5
+
+static uint64_t rs = 0x9E3779B97F4A7C15ull;
+static double urand(void) {
+    rs ^= rs << 13;
+    rs ^= rs >> 7;
+    rs ^= rs << 17;
+    return (double)(rs >> 11) / 9007199254740992.0;
+}
+static float *random_matrix(uint64_t n, int outliers) {
+    float *w = malloc(n * sizeof(float));
+    for (uint64_t i = 0; i < n; i++) {
+        double g = 0;
+        for (int k = 0; k < 4; k++) g += urand() - 0.5;
+        if (outliers && i % 97 == 3) g *= 12;
+        w[i] = (float)(g * 0.05);
+    }
+    return w;
+}
+
+static sq_vk *vk;
+
+static void open_device(void) {
+    sq_err err;
+    sq_status st = sq_vk_open(NULL, &vk, &err);
+    ck_assert_msg(st == SQ_OK, "no Vulkan device: %s", err.msg);
+    fprintf(stderr, "vulkan device: %s\n", sq_vk_describe(vk));
+}
+static void close_device(void) { sq_vk_close(vk); vk = NULL; }
+
+static const char *const schemes[] = {
+    "int8:pc:sym", "int8:g32:asym", "int4:g32:sym", "int4:g128:asym", "int4:g64:asym:s32", "int4:pc:sym:sbf16",
+    "int3:g64:asym", "int3:g32:sym", "int3:g128:asym:sbf16", "int2:g64:asym", "int2:pc:sym:s32", "nf4", "nf4:g32",
+    "nf4:dq:g128", "fp8_e4m3", "fp8_e5m2:g32", "fp8_e4m3:pt", "fp6_e3m2", "fp6_e2m3:pt", "fp4_e2m1", "fp4_e2m1:g64",
+    "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4", "f32", "f16", "bf16", NULL};
+
+/* sum |w x| per row, from the CPU decode (stored column order) and xs (transformed input) */
+static double row_mag(const float *dec, const float *xs, uint64_t cols, uint64_t r) {
+    double m = 0;
+    for (uint64_t i = 0; i < cols; i++) m += fabs((double)dec[r * cols + i] * xs[i]);
+    return m;
+}
+
+/* Encodes a random matrix, uploads it and checks dequant, GEMV (T = 1) and
+ * matmul (T tokens) against the CPU. perm/in_scale add input transforms. */
+static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int xform, uint32_t T) {
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, &err), 0);
+    float *w = random_matrix(rows * cols, 1), *x = random_matrix(T * cols, 0);
+    sq_encoded e;
+    ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 2, &e, &err), 0);
+    if (xform) {
+        uint32_t *perm = malloc(cols * sizeof *perm);
+        float *sc = malloc(cols * sizeof *sc);
+        for (uint64_t j = 0; j < cols; j++) perm[j] = (uint32_t)j;
+        for (uint64_t j = cols - 1; j > 0; j--) { /* Fisher-Yates */
+            uint64_t k = (uint64_t)(urand() * (double)(j + 1));
+            uint32_t t = perm[j]; perm[j] = perm[k]; perm[k] = t;
+        }
+        for (uint64_t j = 0; j < cols; j++) sc[j] = (float)(0.5 + urand());
+        ck_assert_int_eq(sq_encoded_set_xform(&e, perm, sc, &err), 0);
+        free(perm);
+        free(sc);
+    }
+    sq_tview v;
+    sq_tview_from_encoded(&e, &v);
+    ck_assert_msg(sq_vk_supported(&v), "%s: no Vulkan kernel", scheme);
+    sq_vk_tensor *t;
+    ck_assert_msg(sq_vk_upload(vk, &v, &t, &err) == SQ_OK, "%s: %s", scheme, err.msg);
+
+    /* dequantize: bit-exact with the CPU decoder, in stored column order */
+    float *ref = malloc(rows * cols * sizeof(float)), *dec = malloc(rows * cols * sizeof(float));
+    sq_decode_for(c, SQ_ISA_PORTABLE)(&v, 0, rows, ref);
+    ck_assert_msg(sq_vk_dequant(vk, t, 0, rows, dec, &err) == SQ_OK, "%s: %s", scheme, err.msg);
+    for (uint64_t i = 0; i < rows * cols; i++)
+        ck_assert_msg(sq_f32_bits(dec[i]) == sq_f32_bits(ref[i]), "%s %llux%llu: dequant value %llu: %a vs CPU %a", scheme,
+                      (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)i, dec[i], ref[i]);
+    /* a slice of rows */
+    if (rows > 3) {
+        ck_assert_int_eq(sq_vk_dequant(vk, t, 2, rows - 1, dec, &err), SQ_OK);
+        ck_assert(!memcmp(dec, ref + 2 * cols, (rows - 3) * cols * sizeof(float)));
+    }
+
+    /* matmul of T rows (and GEMV, T = 1) against the CPU GEMV of each row */
+    float *y = malloc(T * rows * sizeof(float)), *y0 = malloc(rows * sizeof(float)), *xs = malloc(cols * sizeof(float));
+    for (uint32_t nt = 1; nt <= T; nt = nt == 1 && T > 1 ? T : T + 1) {
+        ck_assert_msg(sq_vk_matmul(vk, t, x, nt, y, &err) == SQ_OK, "%s: %s", scheme, err.msg);
+        for (uint32_t k = 0; k < nt; k++) {
+            sq_gemv(&v, x + k * cols, y0, 0, rows);
+            sq_xform_input(&v, x + k * cols, 1, xs);
+            for (uint64_t r = 0; r < rows; r++) {
+                double mag = row_mag(ref, xs, cols, r);
+                ck_assert_msg(fabs((double)y[k * rows + r] - y0[r]) <= TOL * mag + 1e-30,
+                              "%s %llux%llu T=%u token %u row %llu: vulkan %g vs CPU %g (|w.x| %g)", scheme,
+                              (unsigned long long)rows, (unsigned long long)cols, nt, k, (unsigned long long)r,
+                              y[k * rows + r], y0[r], mag);
+            }
+        }
+    }
+    sq_vk_tensor_free(vk, t);
+    free(ref); free(dec); free(y); free(y0); free(xs); free(w); free(x);
+    sq_encoded_free(&e);
+}
+
+START_TEST(every_codec_matches_cpu) {
+    /* ragged rows (cols not a multiple of 32 or of the group), a single row, wide rows */
+    const uint64_t shapes[][2] = {{37, 200}, {8, 256}, {3, 33}, {1, 7}, {64, 1056}};
+    for (int s = 0; schemes[s]; s++)
+        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+            check_scheme(schemes[s], shapes[k][0], shapes[k][1], 0, 11);
+}
+END_TEST
+
+START_TEST(input_transforms) {
+    const char *xs[] = {"int4:g128:asym", "int3:g64:asym", "nf4", "mxfp4", "fp8_e4m3", "bf16", NULL};
+    for (int s = 0; xs[s]; s++) check_scheme(xs[s], 19, 300, 1, 9);
+}
+END_TEST
+
+/* More workgroups than one grid dimension holds (65535): rows wrap into z. */
+START_TEST(large_grids) {
+    setenv("SQUISH_VULKAN_TPR", "256", 1); /* one row per workgroup, as many workgroups as rows */
+    check_scheme("int4:g32:sym", 70000, 64, 0, 2);
+    check_scheme("f16", 70000, 33, 0, 1);
+    unsetenv("SQUISH_VULKAN_TPR");
+}
+END_TEST
+
+/* Results do not change from run to run (fixed summation order). */
+START_TEST(reproducible) {
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    ck_assert_int_eq(sq_scheme_parse("int4:g128:asym", &c, p, &err), 0);
+    uint64_t rows = 300, cols = 2048;
+    float *w = random_matrix(rows * cols, 1), *x = random_matrix(4 * cols, 0);
+    sq_encoded e;
+    ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 2, &e, &err), 0);
+    sq_tview v;
+    sq_tview_from_encoded(&e, &v);
+    sq_vk_tensor *t;
+    ck_assert_int_eq(sq_vk_upload(vk, &v, &t, &err), SQ_OK);
+    float *a = malloc(4 * rows * 4), *b = malloc(4 * rows * 4);
+    ck_assert_int_eq(sq_vk_matmul(vk, t, x, 4, a, &err), SQ_OK);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(sq_vk_matmul(vk, t, x, 4, b, &err), SQ_OK);
+        ck_assert(!memcmp(a, b, 4 * rows * 4));
+    }
+    sq_vk_tensor_free(vk, t);
+    free(a); free(b); free(w); free(x);
+    sq_encoded_free(&e);
+}
+END_TEST
+
+/* Device selection: by index, by name, and clear errors for bad choices. */
+START_TEST(device_selection) {
+    sq_err err;
+    sq_vk *d;
+    ck_assert_int_eq(sq_vk_open("0", &d, &err), SQ_OK);
+    sq_vk_close(d);
+    ck_assert_int_eq(sq_vk_open("99", &d, &err), SQ_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "device 99 does not exist"));
+    ck_assert_int_eq(sq_vk_open("no-such-gpu-name", &d, &err), SQ_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "no-such-gpu-name"));
+    ck_assert_ptr_null(d);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("vulkan");
+    TCase *tc = tcase_create("kernels");
+    tcase_set_timeout(tc, 600);
+    tcase_add_unchecked_fixture(tc, open_device, close_device);
+    tcase_add_test(tc, every_codec_matches_cpu);
+    tcase_add_test(tc, input_transforms);
+    tcase_add_test(tc, large_grids);
+    tcase_add_test(tc, reproducible);
+    tcase_add_test(tc, device_selection);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+RUN_SUITE(suite())
