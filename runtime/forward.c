@@ -34,6 +34,9 @@ static void rope(float *x, uint32_t T, uint32_t n_heads, uint32_t hd, const floa
         }
 }
 
+/* Linear layer I of block L on the model's backend (CPU or Vulkan). */
+#define LIN(I, X, NT, Y) sq_rt_linear(m, sq_rt_linear_view(L, I), L->gpu[I], X, NT, Y, n_threads, err)
+
 /* y[T][n] += b (when the layer has a bias). */
 static void add_bias(float *y, const float *b, uint32_t T, uint32_t n) {
     if (!b) return;
@@ -120,9 +123,7 @@ sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_
         const sq_rt_layer *L = &m->layers[l];
         rmsnorm(x, L->attn_norm, xn, T, H, c->eps);
         if (tap) tap(tap_ctx, l, SQ_SITE_ATTN_IN, xn, T, H);
-        sq_rt_matmul(&L->q, xn, T, q, n_threads);
-        sq_rt_matmul(&L->k, xn, T, k, n_threads);
-        sq_rt_matmul(&L->v, xn, T, v, n_threads);
+        if ((st = LIN(SQ_LIN_Q, xn, T, q)) || (st = LIN(SQ_LIN_K, xn, T, k)) || (st = LIN(SQ_LIN_V, xn, T, v))) goto out;
         add_bias(q, L->bias[SQ_LIN_Q], T, qd);
         add_bias(k, L->bias[SQ_LIN_K], T, kvd);
         add_bias(v, L->bias[SQ_LIN_V], T, kvd);
@@ -131,24 +132,23 @@ sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_
         attn_ctx a = {c, q, k, v, att, T};
         sq_parallel_for(n_threads, c->n_heads, attn_heads, &a);
         if (tap) tap(tap_ctx, l, SQ_SITE_ATTN_OUT, att, T, qd);
-        sq_rt_matmul(&L->o, att, T, tmp, n_threads);
+        if ((st = LIN(SQ_LIN_O, att, T, tmp))) goto out;
         add_bias(tmp, L->bias[SQ_LIN_O], T, H);
         for (size_t i = 0; i < th; i++) x[i] += tmp[i];
         rmsnorm(x, L->ffn_norm, xn, T, H, c->eps);
         if (tap) tap(tap_ctx, l, SQ_SITE_MLP_IN, xn, T, H);
-        sq_rt_matmul(&L->gate, xn, T, g, n_threads);
-        sq_rt_matmul(&L->up, xn, T, u, n_threads);
+        if ((st = LIN(SQ_LIN_GATE, xn, T, g)) || (st = LIN(SQ_LIN_UP, xn, T, u))) goto out;
         add_bias(g, L->bias[SQ_LIN_GATE], T, I);
         add_bias(u, L->bias[SQ_LIN_UP], T, I);
         for (size_t i = 0; i < (size_t)T * I; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
         if (tap) tap(tap_ctx, l, SQ_SITE_MLP_ACT, g, T, I);
-        sq_rt_matmul(&L->down, g, T, tmp, n_threads);
+        if ((st = LIN(SQ_LIN_DOWN, g, T, tmp))) goto out;
         add_bias(tmp, L->bias[SQ_LIN_DOWN], T, H);
         for (size_t i = 0; i < th; i++) x[i] += tmp[i];
     }
     if (logits) {
         rmsnorm(x, m->final_norm, xn, T, H, c->eps);
-        sq_rt_matmul(&m->lm_head, xn, T, logits, n_threads);
+        st = sq_rt_linear(m, &m->lm_head, m->gpu_lm_head, xn, T, logits, n_threads, err);
     }
 out:
     free(x); free(xn); free(q); free(k); free(v); free(att); free(tmp); free(g); free(u); free(cs); free(sn);
@@ -200,9 +200,9 @@ sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float 
         const sq_rt_layer *L = &m->layers[l];
         float *kc = c->k + ((size_t)l * c->max_seq) * kvd, *vc = c->v + ((size_t)l * c->max_seq) * kvd;
         rmsnorm(x, L->attn_norm, xn, 1, H, cf->eps);
-        sq_gemv_mt(&L->q, xn, q, n_threads);
-        sq_gemv_mt(&L->k, xn, kc + (size_t)pos * kvd, n_threads);
-        sq_gemv_mt(&L->v, xn, vc + (size_t)pos * kvd, n_threads);
+        if ((st = LIN(SQ_LIN_Q, xn, 1, q)) || (st = LIN(SQ_LIN_K, xn, 1, kc + (size_t)pos * kvd)) ||
+            (st = LIN(SQ_LIN_V, xn, 1, vc + (size_t)pos * kvd)))
+            goto out;
         add_bias(q, L->bias[SQ_LIN_Q], 1, qd);
         add_bias(kc + (size_t)pos * kvd, L->bias[SQ_LIN_K], 1, kvd);
         add_bias(vc + (size_t)pos * kvd, L->bias[SQ_LIN_V], 1, kvd);
@@ -231,21 +231,20 @@ sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float 
                 for (uint32_t i = 0; i < hd; i++) o[i] += pr * vv[i];
             }
         }
-        sq_gemv_mt(&L->o, att, tmp, n_threads);
+        if ((st = LIN(SQ_LIN_O, att, 1, tmp))) goto out;
         add_bias(tmp, L->bias[SQ_LIN_O], 1, H);
         for (uint32_t i = 0; i < H; i++) x[i] += tmp[i];
         rmsnorm(x, L->ffn_norm, xn, 1, H, cf->eps);
-        sq_gemv_mt(&L->gate, xn, g, n_threads);
-        sq_gemv_mt(&L->up, xn, u, n_threads);
+        if ((st = LIN(SQ_LIN_GATE, xn, 1, g)) || (st = LIN(SQ_LIN_UP, xn, 1, u))) goto out;
         add_bias(g, L->bias[SQ_LIN_GATE], 1, I);
         add_bias(u, L->bias[SQ_LIN_UP], 1, I);
         for (uint32_t i = 0; i < I; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-        sq_gemv_mt(&L->down, g, tmp, n_threads);
+        if ((st = LIN(SQ_LIN_DOWN, g, 1, tmp))) goto out;
         add_bias(tmp, L->bias[SQ_LIN_DOWN], 1, H);
         for (uint32_t i = 0; i < H; i++) x[i] += tmp[i];
     }
     rmsnorm(x, m->final_norm, xn, 1, H, cf->eps);
-    sq_gemv_mt(&m->lm_head, xn, logits, n_threads);
+    if ((st = sq_rt_linear(m, &m->lm_head, m->gpu_lm_head, xn, 1, logits, n_threads, err))) goto out;
     c->pos++;
 out:
     free(x); free(xn); free(q); free(att); free(tmp); free(g); free(u); free(cs); free(sn); free(sc);

@@ -111,3 +111,11 @@ void sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, int n
     sq_parallel_for(n_threads, nb, mm_blocks, &c);
     free(xs);
 }
+
+sq_status sq_rt_linear(const sq_rt_model *m, const sq_tview *w, const sq_vk_tensor *gpu, const float *x, uint32_t T,
+                       float *y, int n_threads, sq_err *err) {
+    if (m->vk && gpu) return sq_vk_matmul(m->vk, gpu, x, T, y, err);
+    if (T == 1) sq_gemv_mt(w, x, y, n_threads); /* the codecs' GEMV kernels for a single token */
+    else sq_rt_matmul(w, x, T, y, n_threads);
+    return SQ_OK;
+}

@@ -20,6 +20,11 @@ static int keep(sq_rt_model *m, void *p) {
 }
 
 void sq_rt_free(sq_rt_model *m) {
+    if (m->vk) {
+        for (uint32_t l = 0; m->layers && l < m->cfg.n_layers; l++)
+            for (int i = 0; i < SQ_LIN_COUNT; i++) sq_vk_tensor_free(m->vk, m->layers[l].gpu[i]);
+        sq_vk_tensor_free(m->vk, m->gpu_lm_head);
+    }
     for (uint32_t i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     for (uint32_t i = 0; i < m->n_encoded; i++) sq_encoded_free(&m->encoded[i]);
@@ -176,5 +181,18 @@ sq_status sq_rt_load_model(const sq_model *src, sq_rt_model *m, int n_threads, s
     source s = {NULL, src, n_threads};
     sq_status st = load(m, &s, src, err);
     if (st) sq_rt_free(m);
+    return st;
+}
+
+const sq_tview *sq_rt_linear_view(const sq_rt_layer *L, int i) {
+    const sq_tview *v[SQ_LIN_COUNT] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
+    return v[i];
+}
+
+sq_status sq_rt_use_vulkan(sq_rt_model *m, sq_vk *vk, sq_err *err) {
+    m->vk = vk;
+    sq_status st = sq_vk_upload(vk, &m->lm_head, &m->gpu_lm_head, err);
+    for (uint32_t l = 0; !st && l < m->cfg.n_layers; l++)
+        for (int i = 0; !st && i < SQ_LIN_COUNT; i++) st = sq_vk_upload(vk, sq_rt_linear_view(&m->layers[l], i), &m->layers[l].gpu[i], err);
     return st;
 }

@@ -11,6 +11,7 @@
 #include "squish/codec.h"
 #include "squish/container.h"
 #include "squish/model.h"
+#include "vk.h"
 
 typedef struct sq_rt_config {
     uint32_t n_layers, hidden, n_heads, n_kv_heads, head_dim, inter, vocab;
@@ -26,6 +27,7 @@ typedef struct sq_rt_layer {
     sq_tview q, k, v, o, gate, up, down;
     /* optional biases (Qwen2's q/k/v; Llama's attention_bias/mlp_bias), NULL when absent */
     float *bias[SQ_LIN_COUNT];
+    sq_vk_tensor *gpu[SQ_LIN_COUNT]; /* uploaded copies (Vulkan backend), NULL on the CPU */
 } sq_rt_layer;
 
 typedef struct sq_rt_model {
@@ -38,6 +40,10 @@ typedef struct sq_rt_model {
     uint32_t n_owned, cap_owned;
     sq_encoded *encoded; /* reference models: tensors held in f32 */
     uint32_t n_encoded;
+    /* Vulkan backend: the linear layers and the output layer run there (the
+     * embedding lookup, norms, rotary embeddings and attention stay on the CPU) */
+    sq_vk *vk;
+    sq_vk_tensor *gpu_lm_head;
 } sq_rt_model;
 
 /* From a .squizd file (configuration from its metadata "config"). f must
@@ -46,6 +52,14 @@ sq_status sq_rt_load_file(sq_file *f, sq_rt_model *m, sq_err *err);
 /* From a source model (weights converted to f32 in memory: the reference). */
 sq_status sq_rt_load_model(const sq_model *src, sq_rt_model *m, int n_threads, sq_err *err);
 void sq_rt_free(sq_rt_model *m);
+/* Uploads the linear layers and the output layer to vk (which must outlive
+ * the model); forward passes and steps then run their products there. */
+sq_status sq_rt_use_vulkan(sq_rt_model *m, sq_vk *vk, sq_err *err);
+/* Linear layer i (SQ_LIN_*) of a block, and its uploaded copy. */
+const sq_tview *sq_rt_linear_view(const sq_rt_layer *L, int i);
+/* Y[T][rows] = X[T][cols] * W^T on the model's backend. */
+sq_status sq_rt_linear(const sq_rt_model *m, const sq_tview *w, const sq_vk_tensor *gpu, const float *x, uint32_t T,
+                       float *y, int n_threads, sq_err *err);
 
 /* Logits [T][vocab] for tokens[0..T) run from an empty cache (batched prefill). */
 sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_vk.h"
 #include "cli.h"
 #include "gptq.h"
 #include "squish/codec.h"
@@ -36,6 +37,12 @@ static void usage(FILE *o) {
             "      --ctx N         prefill window and decode length for --model (default 256)\n"
             "      --gptq N        instead: time GPTQ (int4:g128:asym) on one N x N layer with a random\n"
             "                      SPD Hessian, next to the sgemm GFLOP/s of the same run\n"
+            "      --backend B     cpu (default) or vulkan: the codec table then times the Vulkan GEMV\n"
+            "                      next to a copy shader's bandwidth, and --model runs on the device\n"
+            "      --device SEL    Vulkan device: an index or part of a name (see --list-devices)\n"
+            "      --list-devices  print the Vulkan devices and exit\n"
+            "      --gpu-mib N     device working set for the Vulkan GEMV and copy (default 1024;\n"
+            "                      make it several times the GPU's last-level cache)\n"
             "  -h, --help          this help\n\n"
             "GEMV GB/s counts the bytes of every stored part read once per call, timed from cold caches;\n"
             "Q8 is the integer-activation kernel (activations rounded to int8 blocks of 32, as llama.cpp);\n"
@@ -151,6 +158,57 @@ static int bench_gptq(uint64_t n, int threads) {
     return 0;
 }
 
+/* Prefill and decode speed of the reference runtime on .squizd files. */
+static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx, int threads, cli_backend *be) {
+    if (n_models) {
+        char where[512];
+        cli_backend_describe(be, threads, where, sizeof where);
+        printf("\n# reference runtime (%s): prefill = one window of %u tokens from an empty cache; decode = %u\n"
+               "# tokens one at a time with the KV cache (GEMV kernels). Token ids are a fixed pseudo-random sequence.\n",
+               where, rt_ctx, rt_ctx / 4);
+        printf("%-40s %-22s %8s %14s %14s\n", "FILE", "SCHEME", "BPW", "PREFILL_TOK/s", "DECODE_TOK/s");
+    }
+    for (int k = 0; k < n_models; k++) {
+        sq_err err = {0};
+        sq_file *f = sq_open(models[k], &err);
+        sq_rt_model m;
+        if (!f || sq_rt_load_file(f, &m, &err) || cli_backend_attach(be, &m, &err)) {
+            fprintf(stderr, "squish-bench: %s\n", err.msg);
+            sq_close(f);
+            return cli_exit_code(err.status);
+        }
+        uint32_t T = rt_ctx, steps = rt_ctx / 4;
+        if (m.cfg.max_seq && T > m.cfg.max_seq) T = m.cfg.max_seq;
+        int32_t *ids = malloc(T * sizeof *ids);
+        float *lg = malloc((size_t)T * m.cfg.vocab * sizeof(float));
+        sq_rt_cache kv;
+        if (!ids || !lg || sq_rt_cache_init(&m, steps, &kv, &err)) return EXIT_RESOURCE;
+        for (uint32_t i = 0; i < T; i++) ids[i] = (int32_t)((i * 2654435761u + 17u) % m.cfg.vocab);
+        double t0 = now();
+        if (sq_rt_forward(&m, ids, T, lg, threads, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_INTERNAL; }
+        double pre = (double)T / (now() - t0);
+        t0 = now();
+        for (uint32_t i = 0; i < steps; i++)
+            if (sq_rt_step(&m, &kv, ids[i], lg, threads, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_INTERNAL; }
+        double decs = (double)steps / (now() - t0);
+        /* scheme: the file's quantization.scheme metadata, if any */
+        char scheme[64] = "?";
+        const char *meta = sq_file_metadata(f, &err), *q = meta ? strstr(meta, "\"scheme\"") : NULL;
+        if (q && (q = strchr(q + 8, '"'))) {
+            const char *e = strchr(q + 1, '"');
+            if (e && e - q - 1 < (long)sizeof scheme) { memcpy(scheme, q + 1, (size_t)(e - q - 1)); scheme[e - q - 1] = 0; }
+        }
+        printf("%-40s %-22s %8.3f %14.1f %14.1f\n", models[k], scheme, (double)sq_file_header(f)->avg_bpw, pre, decs);
+        fflush(stdout);
+        free(ids);
+        free(lg);
+        sq_rt_cache_free(&kv);
+        sq_rt_free(&m);
+        sq_close(f);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     cli_prog = "squish-bench";
     static const struct option lo[] = {{"rows", required_argument, 0, 'R'},    {"cols", required_argument, 0, 'C'},
@@ -158,6 +216,8 @@ int main(int argc, char **argv) {
                                        {"min-time", required_argument, 0, 1},  {"flush-mib", required_argument, 0, 2},
                                        {"model", required_argument, 0, 'm'},   {"ctx", required_argument, 0, 3},
                                        {"help", no_argument, 0, 'h'},         {"gptq", required_argument, 0, 4},
+                                       {"backend", required_argument, 0, 5},  {"device", required_argument, 0, 6},
+                                       {"list-devices", no_argument, 0, 7},   {"gpu-mib", required_argument, 0, 8},
                                        {0, 0, 0, 0}};
     uint64_t rows = 8192, cols = 8192;
     int threads = sq_default_threads(), c;
@@ -168,6 +228,8 @@ int main(int argc, char **argv) {
     int n_models = 0;
     uint32_t rt_ctx = 256;
     uint64_t gptq_n = 0;
+    cli_backend be = {0, NULL, NULL};
+    size_t gpu_mib = 1024;
     while ((c = getopt_long(argc, argv, "R:C:c:T:m:h", lo, NULL)) != -1) {
         switch (c) {
         case 'R': if (cli_parse_double(optarg, &v) || v < 1) return cli_usage_error("bad --rows"); rows = (uint64_t)v; break;
@@ -182,10 +244,15 @@ int main(int argc, char **argv) {
             if (cli_parse_double(optarg, &v) || v < 128 || v > 65536) return cli_usage_error("--gptq needs N in 128..65536");
             gptq_n = (uint64_t)v;
             break;
+        case 5: if (cli_parse_backend(optarg, &be)) return cli_usage_error("--backend needs cpu or vulkan"); break;
+        case 6: be.device = optarg; break;
+        case 7: return cli_list_devices();
+        case 8: if (cli_parse_double(optarg, &v) || v < 1 || v > 65536) return cli_usage_error("bad --gpu-mib"); gpu_mib = (size_t)v; break;
         case 'h': usage(stdout); return 0;
         default: return cli_usage_error("invalid option");
         }
     }
+    if (be.device && !be.vulkan) return cli_usage_error("--device needs --backend vulkan");
     if (gptq_n) return bench_gptq(gptq_n, threads);
     uint64_t n = rows * cols;
     float *w = malloc(n * sizeof(float)), *dec = malloc(n * sizeof(float));
@@ -201,6 +268,20 @@ int main(int argc, char **argv) {
         w[i] = sq_bf16_to_f32(sq_f32_to_bf16((float)g));
     }
     for (uint64_t i = 0; i < cols; i++) x[i] = (float)(urand() - 0.5);
+    char list[4096];
+    if (codecs) snprintf(list, sizeof list, "%s", codecs);
+    else {
+        size_t k = 0;
+        list[0] = 0;
+        for (const sq_codec *const *l = sq_codec_list(); *l; l++) k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", k ? "," : "", (*l)->name);
+    }
+    if (be.vulkan) {
+        int vrc = bench_vulkan(&be, w, rows, cols, list, threads, gpu_mib, min_time);
+        free(w); free(dec); free(x); free(y);
+        if (!vrc) vrc = bench_models(models, n_models, rt_ctx, threads, &be);
+        cli_backend_close(&be);
+        return vrc;
+    }
     memset(dec, 0, n * sizeof(float)); /* fault the pages in now, not inside the first decode timing */
     flush_n = ((size_t)flush_mib << 20) / sizeof(float);
     flush_buf = aligned_alloc(64, flush_n * sizeof(float));
@@ -213,13 +294,6 @@ int main(int argc, char **argv) {
     printf("# every GEMV timing starts with cold caches (the %zu MiB buffer is read first)\n", flush_mib);
     printf("%-24s %7s %10s %10s %11s %7s %11s %7s\n", "SCHEME", "BPW", "ENC_MB/s", "DEC_GB/s", "GEMV_GB/s", "RATIO",
            "Q8_GB/s", "RATIO");
-    char list[4096];
-    if (codecs) snprintf(list, sizeof list, "%s", codecs);
-    else {
-        size_t k = 0;
-        list[0] = 0;
-        for (const sq_codec *const *l = sq_codec_list(); *l; l++) k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", k ? "," : "", (*l)->name);
-    }
     char *save = NULL;
     for (char *s = strtok_r(list, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
         const sq_codec *cd;
@@ -288,49 +362,5 @@ int main(int argc, char **argv) {
     free(dec);
     free(x);
     free(y);
-    if (n_models) {
-        printf("\n# reference runtime, %d threads: prefill = one window of %u tokens from an empty cache; decode = %u\n"
-               "# tokens one at a time with the KV cache (GEMV kernels). Token ids are a fixed pseudo-random sequence.\n",
-               threads, rt_ctx, rt_ctx / 4);
-        printf("%-40s %-22s %8s %14s %14s\n", "FILE", "SCHEME", "BPW", "PREFILL_TOK/s", "DECODE_TOK/s");
-    }
-    for (int k = 0; k < n_models; k++) {
-        sq_err err = {0};
-        sq_file *f = sq_open(models[k], &err);
-        sq_rt_model m;
-        if (!f || sq_rt_load_file(f, &m, &err)) {
-            fprintf(stderr, "squish-bench: %s\n", err.msg);
-            sq_close(f);
-            return cli_exit_code(err.status);
-        }
-        uint32_t T = rt_ctx, steps = rt_ctx / 4;
-        if (m.cfg.max_seq && T > m.cfg.max_seq) T = m.cfg.max_seq;
-        int32_t *ids = malloc(T * sizeof *ids);
-        float *lg = malloc((size_t)T * m.cfg.vocab * sizeof(float));
-        sq_rt_cache kv;
-        if (!ids || !lg || sq_rt_cache_init(&m, steps, &kv, &err)) return EXIT_RESOURCE;
-        for (uint32_t i = 0; i < T; i++) ids[i] = (int32_t)((i * 2654435761u + 17u) % m.cfg.vocab);
-        double t0 = now();
-        if (sq_rt_forward(&m, ids, T, lg, threads, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_INTERNAL; }
-        double pre = (double)T / (now() - t0);
-        t0 = now();
-        for (uint32_t i = 0; i < steps; i++)
-            if (sq_rt_step(&m, &kv, ids[i], lg, threads, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_INTERNAL; }
-        double decs = (double)steps / (now() - t0);
-        /* scheme: the file's quantization.scheme metadata, if any */
-        char scheme[64] = "?";
-        const char *meta = sq_file_metadata(f, &err), *q = meta ? strstr(meta, "\"scheme\"") : NULL;
-        if (q && (q = strchr(q + 8, '"'))) {
-            const char *e = strchr(q + 1, '"');
-            if (e && e - q - 1 < (long)sizeof scheme) { memcpy(scheme, q + 1, (size_t)(e - q - 1)); scheme[e - q - 1] = 0; }
-        }
-        printf("%-40s %-22s %8.3f %14.1f %14.1f\n", models[k], scheme, (double)sq_file_header(f)->avg_bpw, pre, decs);
-        fflush(stdout);
-        free(ids);
-        free(lg);
-        sq_rt_cache_free(&kv);
-        sq_rt_free(&m);
-        sq_close(f);
-    }
-    return 0;
+    return bench_models(models, n_models, rt_ctx, threads, &be);
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "cli.h"
 #include "describe.h"
 #include "squish/codec.h"
@@ -43,6 +44,11 @@ static void usage(FILE *o) {
             "                         text, options and reference files, else computed and written\n"
             "      --max-ppl X        fail (exit 1) if the perplexity is above X\n"
             "      --max-kld X        fail (exit 1) if the mean KL-divergence is above X\n"
+            "      --backend B        where --eval/--eval-ids/--prompt run the model's matrix products:\n"
+            "                         cpu (default) or vulkan\n"
+            "      --device SEL       Vulkan device: an index or part of a name (default:\n"
+            "                         $SQUISH_VULKAN_DEVICE, else the first discrete GPU)\n"
+            "      --list-devices     print the Vulkan devices and exit\n"
             "  -j, --json             report as JSON on stdout\n"
             "  -T, --threads N        decoding threads (default: all cores)\n"
             "  -q, --quiet            print nothing on success\n"
@@ -75,6 +81,7 @@ typedef struct eval_args {
     uint32_t max_tokens;
     sq_eval_opts o;
     double max_ppl, max_kld;
+    cli_backend be;
 } eval_args;
 
 /* The tokenizer: --tokenizer, else the reference model directory's tokenizer.json. */
@@ -119,6 +126,10 @@ static int generate(sq_file *f, const char *ref_path, eval_args *ea) {
     sq_err err = {0};
     sq_rt_model m;
     if (sq_rt_load_file(f, &m, &err)) return cli_fail(&err);
+    if (cli_backend_attach(&ea->be, &m, &err)) {
+        sq_rt_free(&m);
+        return cli_fail(&err);
+    }
     ea->vocab = m.cfg.vocab;
     sq_tokenizer *tk = open_tokenizer(ea, ref_path, &err);
     int32_t *ids = NULL;
@@ -161,8 +172,10 @@ static int generate(sq_file *f, const char *ref_path, eval_args *ea) {
     double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     sq_rt_cache_free(&kv);
     fputc('\n', stdout);
-    if (!cli_quiet && made > 1) fprintf(stderr, "%s: decoded %llu tokens at %.1f tokens/s (KV cache, %d threads)\n", cli_prog,
-                                        (unsigned long long)made, (double)(made - 1) / secs, ea->o.n_threads);
+    char where[512];
+    cli_backend_describe(&ea->be, ea->o.n_threads, where, sizeof where);
+    if (!cli_quiet && made > 1) fprintf(stderr, "%s: decoded %llu tokens at %.1f tokens/s (KV cache, %s)\n", cli_prog,
+                                        (unsigned long long)made, (double)(made - 1) / secs, where);
     free(lg);
 out:
     free(ids);
@@ -181,6 +194,9 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
     int32_t *ids = NULL;
     uint64_t n = 0;
     ea->vocab = m.cfg.vocab;
+    if (cli_backend_attach(&ea->be, &m, &err)) { rc = cli_fail(&err); goto out; }
+    char where[512];
+    cli_backend_describe(&ea->be, ea->o.n_threads, where, sizeof where);
     if (ea->text) {
         if (tokenize_file(ea, ref_path, ea->text, &ids, &n, &err)) { rc = cli_fail(&err); goto out; }
         for (uint64_t i = 0; i < n; i++)
@@ -225,6 +241,8 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
         json_object_object_add(e, "nll_sum", json_object_new_double(r.nll_sum));
         json_object_object_add(e, "ppl", json_object_new_double(r.ppl));
         json_object_object_add(e, "prefill_tokens_per_s", json_object_new_double(r.prefill_tps));
+        json_object_object_add(e, "backend", json_object_new_string(ea->be.vulkan ? "vulkan" : "cpu"));
+        if (ea->be.vk) json_object_object_add(e, "device", json_object_new_string(sq_vk_describe(ea->be.vk)));
         if (have_ref) {
             json_object_object_add(e, "ref_ppl", json_object_new_double(r.ref_ppl));
             json_object_object_add(e, "delta_ppl", json_object_new_double(r.ppl - r.ref_ppl));
@@ -240,8 +258,8 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
         fprintf(o, "eval %s: %llu tokens, ctx %u, %llu windows, %llu scored tokens%s\n", ea->text ? ea->text : ea->ids,
                 (unsigned long long)n, ea->o.ctx, (unsigned long long)r.windows,
                 (unsigned long long)r.scored, ea->o.second_half ? " (second half of each window)" : "");
-        fprintf(o, "ppl %.4f%s  (prefill %.0f tokens/s on %d threads)\n", r.ppl, fail && r.ppl > ea->max_ppl ? "  FAIL" : "",
-                r.prefill_tps, ea->o.n_threads);
+        fprintf(o, "ppl %.4f%s  (prefill %.0f tokens/s, %s)\n", r.ppl, fail && r.ppl > ea->max_ppl ? "  FAIL" : "",
+                r.prefill_tps, where);
         if (have_ref)
             fprintf(o, "reference ppl %.4f, delta %+.4f; KLD mean %.6f, p99 %.6f, max %.4f%s; top-1 agreement %.4f\n", r.ref_ppl,
                     r.ppl - r.ref_ppl, r.kld_mean, r.kld_p99, r.kld_max, r.kld_mean > ea->max_kld ? "  FAIL" : "", r.top1);
@@ -346,8 +364,9 @@ int main(int argc, char **argv) {
                                          {"max-kld", required_argument, 0, 9},      {"eval", required_argument, 0, 10},
                                          {"tokenizer", required_argument, 0, 11},   {"prompt", required_argument, 0, 12},
                                          {"max-tokens", required_argument, 0, 13},  {"ref-logits", required_argument, 0, 14},
-                                         {0, 0, 0, 0}};
-    eval_args ea = {NULL, NULL, NULL, NULL, NULL, 0, 32, {512, 0, 0, 1, NULL, {0}}, INFINITY, INFINITY};
+                                         {"backend", required_argument, 0, 15},     {"device", required_argument, 0, 16},
+                                         {"list-devices", no_argument, 0, 17},      {0, 0, 0, 0}};
+    eval_args ea = {NULL, NULL, NULL, NULL, NULL, 0, 32, {512, 0, 0, 1, NULL, {0}}, INFINITY, INFINITY, {0, NULL, NULL}};
     double dv;
     gates g = {-INFINITY, INFINITY, INFINITY};
     const char *ref = NULL;
@@ -368,6 +387,9 @@ int main(int argc, char **argv) {
         case 5: if (cli_parse_double(optarg, &dv) || dv < 2 || dv > 1e6 || dv != (uint32_t)dv) return cli_usage_error("--ctx needs an integer >= 2"); ea.o.ctx = (uint32_t)dv; break;
         case 6: if (cli_parse_double(optarg, &dv) || dv < 1 || dv != (uint32_t)dv) return cli_usage_error("--windows needs a positive integer"); ea.o.max_windows = (uint32_t)dv; break;
         case 7: ea.o.second_half = 1; break;
+        case 15: if (cli_parse_backend(optarg, &ea.be)) return cli_usage_error("--backend needs cpu or vulkan"); break;
+        case 16: ea.be.device = optarg; break;
+        case 17: return cli_list_devices();
         case 8: if (cli_parse_double(optarg, &ea.max_ppl)) return cli_usage_error("--max-ppl needs a number"); break;
         case 9: if (cli_parse_double(optarg, &ea.max_kld)) return cli_usage_error("--max-kld needs a number"); break;
         case 'j': cx.json = 1; break;
@@ -379,6 +401,9 @@ int main(int argc, char **argv) {
         }
     }
     if (optind != argc - 1) return cli_usage_error("expected exactly one FILE");
+    if ((ea.be.vulkan || ea.be.device) && !ea.ids && !ea.text && !ea.prompt)
+        return cli_usage_error("--backend and --device apply to --eval, --eval-ids and --prompt");
+    if (ea.be.device && !ea.be.vulkan) return cli_usage_error("--device needs --backend vulkan");
     if (!ref && (isfinite(g.min_cos) || isfinite(g.max_rmse) || isfinite(g.max_abs) || isfinite(ea.max_kld)))
         return cli_usage_error("--min-cosine, --max-rmse, --max-abs and --max-kld need --reference");
     if (ea.ids && ea.text) return cli_usage_error("give --eval or --eval-ids, not both");
@@ -434,6 +459,7 @@ int main(int argc, char **argv) {
                                     (unsigned long long)sq_file_header(f)->file_size);
     }
     json_object_put(root);
+    cli_backend_close(&ea.be);
     sq_close(f);
     return rc;
 }

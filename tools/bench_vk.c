@@ -1,0 +1,102 @@
+/* squish-bench --backend vulkan: GEMV bandwidth of every codec on the
+ * device next to a copy shader's bandwidth measured in the same run. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_vk.h"
+#include "cli.h"
+
+/* Largest |y_gpu - y_cpu| / sum|w x| over the rows (the tests' tolerance is 1e-5). */
+static double check_gemv(sq_vk *vk, sq_vk_tensor *t, const sq_tview *tv, const float *x, int threads, sq_err *err,
+                         int *failed) {
+    const uint64_t rows = tv->rows, cols = tv->cols;
+    float *yg = malloc(rows * 4), *yc = malloc(rows * 4), *dec = malloc(rows * cols * 4);
+    double worst = 0;
+    *failed = 0;
+    if (!yg || !yc || !dec) {
+        free(yg); free(yc); free(dec);
+        *failed = sq_err_set(err, SQ_ENOMEM, "out of memory") != SQ_OK;
+        return 0;
+    }
+    if (sq_vk_matmul(vk, t, x, 1, yg, err)) *failed = 1;
+    else {
+        sq_gemv_mt(tv, x, yc, threads);
+        sq_decode_mt(tv, dec, threads);
+        for (uint64_t r = 0; r < rows; r++) {
+            double mag = 0;
+            for (uint64_t i = 0; i < cols; i++) mag += fabs((double)dec[r * cols + i] * x[i]);
+            double e = mag > 0 ? fabs((double)yg[r] - yc[r]) / mag : fabs((double)yg[r] - yc[r]);
+            if (e > worst) worst = e;
+        }
+    }
+    free(yg); free(yc); free(dec);
+    return worst;
+}
+
+int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, char *list, int threads, size_t ws_mib,
+                 double min_time) {
+    sq_err err = {0};
+    if (cli_backend_open(be, &err)) return cli_fail(&err);
+    sq_vk *vk = be->vk;
+    const uint64_t ws = (uint64_t)ws_mib << 20;
+    /* copy baseline: reps sized so the timed part lasts about min_time */
+    double copy_gbs = 0;
+    if (sq_vk_bench_copy(vk, ws, 3, &copy_gbs, &err)) return cli_fail(&err);
+    int reps = (int)(min_time / (2.0 * (double)ws / (copy_gbs * 1e9))) + 1;
+    if (reps > 1000) reps = 1000;
+    if (sq_vk_bench_copy(vk, ws, reps, &copy_gbs, &err)) return cli_fail(&err);
+    printf("# squish-bench %s on vulkan: %s\n", SQUISH_VERSION, sq_vk_describe(vk));
+    printf("# matrix %llux%llu; copy shader over %zu MiB: %.1f GB/s (bytes read + written)\n", (unsigned long long)rows,
+           (unsigned long long)cols, ws_mib, copy_gbs);
+    printf("# GEMV: back-to-back GEMVs (a barrier between each) cycling over copies of the matrix that fill %zu MiB,\n"
+           "# so weights come from device memory; GB/s counts every stored part once per GEMV; ratio = GB/s / copy GB/s;\n"
+           "# check = max |y_vulkan - y_cpu| / sum|w*x| over the rows of one GEMV (tests require <= 1e-5)\n",
+           ws_mib);
+    printf("%-24s %7s %9s %6s %10s %10s %7s %9s\n", "SCHEME", "BPW", "MiB", "COPIES", "GEMV_us", "GEMV_GB/s", "RATIO", "CHECK");
+    float *x = malloc(cols * sizeof(float));
+    if (!x) return EXIT_RESOURCE;
+    for (uint64_t i = 0; i < cols; i++) x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    char *save = NULL;
+    int rc = EXIT_OK;
+    for (char *s = strtok_r(list, ",", &save); s && !rc; s = strtok_r(NULL, ",", &save)) {
+        const sq_codec *cd;
+        uint32_t p[SQ_NPARAMS];
+        if (sq_scheme_parse(s, &cd, p, &err)) { rc = cli_fail(&err); break; }
+        sq_encoded e;
+        if (sq_encode(cd, p, w, rows, cols, threads, &e, &err)) { rc = cli_fail(&err); break; }
+        sq_tview tv;
+        sq_tview_from_encoded(&e, &tv);
+        uint64_t wbytes = 0;
+        for (int i = 0; i < e.nparts; i++)
+            if (!e.spec[i].scratch) wbytes += e.bytes[i];
+        int n = (int)((ws + wbytes - 1) / wbytes);
+        if (n > 256) n = 256;
+        if (n < 1) n = 1;
+        sq_vk_tensor **t = calloc((size_t)n, sizeof *t);
+        for (int i = 0; t && i < n && !rc; i++)
+            if (sq_vk_upload(vk, &tv, &t[i], &err)) rc = cli_fail(&err);
+        if (!t) rc = EXIT_RESOURCE;
+        double sec = 0;
+        int bad = 0;
+        double chk = rc ? 0 : check_gemv(vk, t[0], &tv, x, threads, &err, &bad);
+        if (!rc && bad) rc = cli_fail(&err);
+        if (!rc && sq_vk_bench_gemv(vk, t, n, 2, &sec, &err)) rc = cli_fail(&err);
+        int r2 = (int)(min_time / (sec * n)) + 1;
+        if (!rc && sq_vk_bench_gemv(vk, t, n, r2 > 2000 ? 2000 : r2, &sec, &err)) rc = cli_fail(&err);
+        if (!rc) {
+            char name[64];
+            sq_scheme_format(cd, p, name, sizeof name);
+            double gbs = (double)wbytes / sec / 1e9;
+            printf("%-24s %7.3f %9.2f %6d %10.2f %10.1f %6.0f%% %9.1e\n", name, 8.0 * (double)wbytes / (double)(rows * cols),
+                   (double)wbytes / 1048576.0, n, sec * 1e6, gbs, 100.0 * gbs / copy_gbs, chk);
+            fflush(stdout);
+        }
+        for (int i = 0; t && i < n; i++) sq_vk_tensor_free(vk, t[i]);
+        free(t);
+        sq_encoded_free(&e);
+    }
+    free(x);
+    return rc;
+}
