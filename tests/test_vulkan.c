@@ -137,8 +137,27 @@ END_TEST
 /* More workgroups than one grid dimension holds (65535): rows wrap into z. */
 START_TEST(large_grids) {
     setenv("SQUISH_VULKAN_TPR", "256", 1); /* one row per workgroup, as many workgroups as rows */
+    setenv("SQUISH_VULKAN_NR", "1", 1);
     check_scheme("int4:g32:sym", 70000, 64, 0, 2);
     check_scheme("f16", 70000, 33, 0, 1);
+    unsetenv("SQUISH_VULKAN_TPR");
+    unsetenv("SQUISH_VULKAN_NR");
+}
+END_TEST
+
+/* The GEMV's work split (rows per invocation, invocations per row) changes
+ * the summation order only. */
+START_TEST(work_splits) {
+    const char *nr[] = {"1", "2", "8"}, *tpr[] = {"16", "64"};
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 2; j++) {
+            setenv("SQUISH_VULKAN_NR", nr[i], 1);
+            setenv("SQUISH_VULKAN_TPR", tpr[j], 1);
+            check_scheme("int4:g128:asym", 21, 1000, 0, 1);
+            check_scheme("int8:pc:sym", 13, 300, 0, 1);
+            check_scheme("nf4:dq:g128", 9, 520, 0, 1);
+        }
+    unsetenv("SQUISH_VULKAN_NR");
     unsetenv("SQUISH_VULKAN_TPR");
 }
 END_TEST
@@ -191,6 +210,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, every_codec_matches_cpu);
     tcase_add_test(tc, input_transforms);
     tcase_add_test(tc, large_grids);
+    tcase_add_test(tc, work_splits);
     tcase_add_test(tc, reproducible);
     tcase_add_test(tc, device_selection);
     suite_add_tcase(s, tc);

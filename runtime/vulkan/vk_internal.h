@@ -45,7 +45,7 @@ typedef struct vk_buf {
 /* Shader programs (one SPIR-V module each) and their pipelines, created on
  * first use per set of specialization constants. */
 enum { VK_PROG_GEMV_CODES, VK_PROG_DEQUANT_CODES, VK_PROG_GEMV_FLOAT, VK_PROG_DEQUANT_FLOAT, VK_PROG_COPY, VK_PROG_COUNT };
-#define VK_NSPEC 7
+#define VK_NSPEC 8
 typedef struct vk_pipe {
     int prog;
     uint32_t spec[VK_NSPEC];

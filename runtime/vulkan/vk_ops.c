@@ -24,12 +24,24 @@ static uint32_t threads_per_row(const sq_vk *vk, const sq_vk_tensor *w) {
     return tpr;
 }
 
-static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t tt, VkPipeline *pipe, uint32_t *rpw, sq_err *err) {
+/* Rows per invocation of the GEMV (T = 1) of codec-coded weights: x is
+ * loaded once for them. SQUISH_VULKAN_NR overrides (1, 2, 4 or 8). */
+static uint32_t rows_per_invocation(const sq_vk_tensor *w, uint32_t tt) {
+    if (tt > 1 || w->family) return 1;
+    const char *e = getenv("SQUISH_VULKAN_NR");
+    if (e && (!strcmp(e, "1") || !strcmp(e, "2") || !strcmp(e, "4") || !strcmp(e, "8"))) return (uint32_t)atoi(e);
+    return 4;
+}
+
+static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t tt, VkPipeline *pipe, uint32_t *rows_per_group,
+                               sq_err *err) {
     uint32_t spec[VK_NSPEC];
     memcpy(spec, w->spec, sizeof spec);
-    *rpw = vk->wg / threads_per_row(vk, w);
+    uint32_t rpw = vk->wg / threads_per_row(vk, w), nr = rows_per_invocation(w, tt);
     spec[5] = tt;
-    spec[6] = *rpw;
+    spec[6] = rpw;
+    spec[7] = nr;
+    *rows_per_group = rpw * nr;
     return sq_vk_pipeline(vk, w->family ? VK_PROG_GEMV_FLOAT : VK_PROG_GEMV_CODES, spec, pipe, err);
 }
 

@@ -44,14 +44,17 @@ float code_value(uint q, float z) { return LUTN > 0u ? slut[q] : float(q) - z; }
 // The 32 values of chunk k of row r before scaling: v[i] = table[q] or q - zero.
 void decode_chunk(uint r, uint k, float z, out float v[32]) {
     uint base = p.codes + (r * p.nchunks + k) * BITS; // a chunk is 32*BITS/8 bytes = BITS words
+    // 4- and 8-bit chunks are whole 16-byte words (parts start 16-byte aligned): vector loads
     if (BITS == 8u) {
+        uvec4 c0 = w4[base >> 2], c1 = w4[(base >> 2) + 1u];
         [[unroll]] for (uint j = 0u; j < 8u; j++) {
-            uint c = w[base + j];
+            uint c = j < 4u ? c0[j] : c1[j - 4u];
             [[unroll]] for (uint b = 0u; b < 4u; b++) v[4u * j + b] = code_value((c >> (8u * b)) & 255u, z);
         }
     } else if (BITS == 4u) {
+        uvec4 c4 = w4[base >> 2];
         [[unroll]] for (uint j = 0u; j < 4u; j++) {
-            uint c = w[base + j];
+            uint c = c4[j];
             [[unroll]] for (uint b = 0u; b < 4u; b++) {
                 v[4u * j + b] = code_value((c >> (8u * b)) & 15u, z);
                 v[16u + 4u * j + b] = code_value((c >> (8u * b + 4u)) & 15u, z);
