@@ -56,7 +56,7 @@ typedef struct vk_pipe {
 typedef struct vk_push {
     uint32_t rows, cols, nchunks, xstride;
     uint32_t codes, scales, zeros, aux;
-    uint32_t srow, gchunks, T, row_base;
+    uint32_t srow, gshift, T, row_base;
     uint32_t grid_x, ystride, pad0, pad1;
 } vk_push;
 

@@ -59,11 +59,15 @@ static int describe(const sq_tview *v, sq_vk_tensor *t) {
             gcols = (p[SQ_P_GROUP] == SQ_GROUP_ROW || p[SQ_P_GROUP] == SQ_GROUP_TENSOR) ? cols : p[SQ_P_GROUP];
         }
     }
-    if (gcols < cols && (gcols == 0 || gcols % SQ_CHUNK)) return 0; /* every defined group is a multiple of the chunk */
-    if (gcols >= cols) gcols = nchunks * SQ_CHUNK;                       /* one group per row */
+    /* groups of 1, 2, 4 or 8 chunks (the scale index shifts the chunk index); a
+     * group as long as the row (shift 31) gives every chunk the row's scale */
+    uint64_t gch = gcols / SQ_CHUNK;
+    if (gcols < cols && (gcols % SQ_CHUNK || !gch || gch > 8 || (gch & (gch - 1)))) return 0;
+    uint32_t shift = 0;
+    while ((1ull << shift) < gch) shift++;
+    t->push.gshift = gcols >= cols ? 31 : shift;
     t->spec[1] = (uint32_t)bits;
-    uint64_t ngroups = (cols + gcols - 1) / gcols;
-    t->push.gchunks = (uint32_t)(gcols / SQ_CHUNK);
+    uint64_t ngroups = gcols >= cols ? 1 : (cols + gcols - 1) / gcols;
     /* scales per row: one per group; a per-tensor scale ("pt") is shared by every row */
     t->push.srow = p[SQ_P_GROUP] == SQ_GROUP_TENSOR ? 0 : (uint32_t)ngroups;
     return bits == 2 || bits == 3 || bits == 4 || bits == 6 || bits == 8;

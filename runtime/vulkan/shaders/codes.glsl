@@ -39,7 +39,10 @@ float zero_point(uint i) {
     return 0.0;
 }
 
-float code_value(uint q, float z) { return LUTN > 0u ? slut[q] : float(q) - z; }
+// q - z without an int-to-float conversion (a quarter-rate instruction on
+// many GPUs): the bits 0x4B000000 | q are the float 2^23 + q, and
+// (2^23 + q) - (2^23 + z) is exact for codes and zero points below 2^8.
+float code_value(uint q, float z) { return LUTN > 0u ? slut[q] : uintBitsToFloat(q | 0x4B000000u) - (8388608.0 + z); }
 
 // The 32 values of chunk k of row r before scaling: v[i] = table[q] or q - zero.
 void decode_chunk(uint r, uint k, float z, out float v[32]) {
@@ -83,4 +86,4 @@ void decode_chunk(uint r, uint k, float z, out float v[32]) {
     }
 }
 
-uint scale_index(uint r, uint k) { return r * p.srow + k / p.gchunks; }
+uint scale_index(uint r, uint k) { return r * p.srow + (k >> p.gshift); }

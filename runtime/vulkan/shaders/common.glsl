@@ -14,7 +14,7 @@ layout(std430, binding = 1) readonly buffer Lut { float lut[]; };
 layout(push_constant) uniform Push {
     uint rows, cols, nchunks, xstride;  // xstride: floats per activation row (nchunks*32, zero padded)
     uint codes, scales, zeros, aux;     // word offsets of the parts inside w[]
-    uint srow, gchunks, T, row_base;    // scale index of (r, chunk k) = r*srow + k/gchunks; row_base: dequant slice
+    uint srow, gshift, T, row_base;     // scale index of (r, chunk k) = r*srow + (k >> gshift); row_base: dequant slice
     uint grid_x, ystride, pad0, pad1;   // workgroups along x (rows wrap into z); floats per output row
 } p;
 

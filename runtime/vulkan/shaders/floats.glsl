@@ -8,3 +8,11 @@ float elem(uint i) {
     uint h = (w[p.codes + (i >> 1)] >> ((i & 1u) * 16u)) & 0xFFFFu;
     return DT == 1u ? half_bits(h) : uintBitsToFloat(h << 16);
 }
+
+// For GEMV: f16 through the hardware conversion (dequantize keeps the exact
+// bit-level path above, whatever the device does with f16 subnormals).
+float elem_fast(uint i) {
+    if (DT != 1u) return elem(i);
+    vec2 h = unpackHalf2x16(w[p.codes + (i >> 1)]);
+    return (i & 1u) != 0u ? h.y : h.x;
+}

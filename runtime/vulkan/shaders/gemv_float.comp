@@ -17,7 +17,7 @@ void main() {
     [[unroll]] for (uint t = 0u; t < TT; t++) acc[t] = 0.0;
     if (r < p.rows) {
         for (uint c = lane; c < p.cols; c += TPR) {
-            float v = elem(r * p.cols + c);
+            float v = elem_fast(r * p.cols + c);
             [[unroll]] for (uint t = 0u; t < TT; t++) {
                 if (t0 + t >= p.T) break;
                 acc[t] += v * x[(t0 + t) * p.xstride + c];
