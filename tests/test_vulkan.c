@@ -148,7 +148,7 @@ END_TEST
 /* The GEMV's work split (rows per invocation, invocations per row) changes
  * the summation order only. */
 START_TEST(work_splits) {
-    const char *nr[] = {"1", "2", "8"}, *tpr[] = {"16", "64"};
+    const char *nr[] = {"1", "2", "4"}, *tpr[] = {"16", "64"};
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 2; j++) {
             setenv("SQUISH_VULKAN_NR", nr[i], 1);

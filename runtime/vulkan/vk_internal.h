@@ -44,8 +44,12 @@ typedef struct vk_buf {
 
 /* Shader programs (one SPIR-V module each) and their pipelines, created on
  * first use per set of specialization constants. */
-enum { VK_PROG_GEMV_CODES, VK_PROG_DEQUANT_CODES, VK_PROG_GEMV_FLOAT, VK_PROG_DEQUANT_FLOAT, VK_PROG_COPY, VK_PROG_COUNT };
-#define VK_NSPEC 8
+enum {
+    VK_PROG_GEMV_CODES_NR1, VK_PROG_GEMV_CODES_NR2, VK_PROG_GEMV_CODES_NR4, VK_PROG_MATMUL_CODES, VK_PROG_GEMV_FLOAT,
+    VK_PROG_MATMUL_FLOAT, VK_PROG_DEQUANT_CODES, VK_PROG_DEQUANT_FLOAT, VK_PROG_COPY, VK_PROG_COUNT
+};
+#define VK_MATMUL_TOKENS 8 /* activation rows per workgroup of the matmul programs (-DTT) */
+#define VK_NSPEC 7
 typedef struct vk_pipe {
     int prog;
     uint32_t spec[VK_NSPEC];

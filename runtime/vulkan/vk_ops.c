@@ -6,7 +6,6 @@
 #include "vk_internal.h"
 
 #define SQ_CHUNK 32
-#define TOKENS_PER_GROUP 8 /* activation rows per workgroup when T > 1 */
 #define SCRATCH_MAX (64ull << 20) /* bytes of activations or results per submission */
 
 static uint32_t xstride_of(const sq_vk_tensor *w) { return w->push.nchunks * SQ_CHUNK; }
@@ -24,25 +23,30 @@ static uint32_t threads_per_row(const sq_vk *vk, const sq_vk_tensor *w) {
     return tpr;
 }
 
-/* Rows per invocation of the GEMV (T = 1) of codec-coded weights: x is
- * loaded once for them. SQUISH_VULKAN_NR overrides (1, 2, 4 or 8). */
-static uint32_t rows_per_invocation(const sq_vk_tensor *w, uint32_t tt) {
-    if (tt > 1 || w->family) return 1;
+/* Rows per invocation of the GEMV (T = 1) of codec-coded weights, which
+ * share one load of x. SQUISH_VULKAN_NR overrides (1, 2 or 4). */
+static uint32_t rows_per_invocation(void) {
     const char *e = getenv("SQUISH_VULKAN_NR");
-    if (e && (!strcmp(e, "1") || !strcmp(e, "2") || !strcmp(e, "4") || !strcmp(e, "8"))) return (uint32_t)atoi(e);
+    if (e && (!strcmp(e, "1") || !strcmp(e, "2") || !strcmp(e, "4"))) return (uint32_t)atoi(e);
     return 4;
 }
 
-static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t tt, VkPipeline *pipe, uint32_t *rows_per_group,
+/* The GEMV (T = 1) or matmul program for w; *rows_per_group: rows one workgroup covers. */
+static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t T, VkPipeline *pipe, uint32_t *rows_per_group,
                                sq_err *err) {
     uint32_t spec[VK_NSPEC];
     memcpy(spec, w->spec, sizeof spec);
-    uint32_t rpw = vk->wg / threads_per_row(vk, w), nr = rows_per_invocation(w, tt);
-    spec[5] = tt;
+    uint32_t rpw = vk->wg / threads_per_row(vk, w), nr = 1;
+    int prog;
+    if (w->family) prog = T > 1 ? VK_PROG_MATMUL_FLOAT : VK_PROG_GEMV_FLOAT;
+    else if (T > 1) prog = VK_PROG_MATMUL_CODES;
+    else {
+        nr = rows_per_invocation();
+        prog = nr == 1 ? VK_PROG_GEMV_CODES_NR1 : nr == 2 ? VK_PROG_GEMV_CODES_NR2 : VK_PROG_GEMV_CODES_NR4;
+    }
     spec[6] = rpw;
-    spec[7] = nr;
     *rows_per_group = rpw * nr;
-    return sq_vk_pipeline(vk, w->family ? VK_PROG_GEMV_FLOAT : VK_PROG_GEMV_CODES, spec, pipe, err);
+    return sq_vk_pipeline(vk, prog, spec, pipe, err);
 }
 
 static const vk_buf *lut_of(const sq_vk_tensor *w) { return w->lut.buf ? &w->lut : NULL; }
@@ -56,9 +60,9 @@ static void host_visible_barrier(sq_vk *vk) {
 
 /* Records one GEMV/matmul dispatch over T activation rows in x_dev into y_dev. */
 sq_status sq_vk_record_gemv(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, uint32_t T, sq_err *err) {
-    uint32_t tt = T > 1 ? TOKENS_PER_GROUP : 1, rpw;
+    uint32_t tt = T > 1 ? VK_MATMUL_TOKENS : 1, rpw;
     VkPipeline pipe;
-    sq_status st = gemv_pipeline(vk, w, tt, &pipe, &rpw, err);
+    sq_status st = gemv_pipeline(vk, w, T, &pipe, &rpw, err);
     if (st) return st;
     vk_push push = w->push;
     push.T = T;

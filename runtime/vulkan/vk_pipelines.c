@@ -7,14 +7,26 @@
 #include "vk_internal.h"
 
 /* glslc -mfmt=c output: a brace-enclosed list of 32-bit words */
-static const uint32_t spv_gemv_codes[] =
-#include "gemv_codes.spv.h"
+static const uint32_t spv_gemv_codes_nr1[] =
+#include "gemv_codes_nr1.spv.h"
     ;
-static const uint32_t spv_dequant_codes[] =
-#include "dequant_codes.spv.h"
+static const uint32_t spv_gemv_codes_nr2[] =
+#include "gemv_codes_nr2.spv.h"
+    ;
+static const uint32_t spv_gemv_codes_nr4[] =
+#include "gemv_codes_nr4.spv.h"
+    ;
+static const uint32_t spv_matmul_codes[] =
+#include "matmul_codes.spv.h"
     ;
 static const uint32_t spv_gemv_float[] =
 #include "gemv_float.spv.h"
+    ;
+static const uint32_t spv_matmul_float[] =
+#include "matmul_float.spv.h"
+    ;
+static const uint32_t spv_dequant_codes[] =
+#include "dequant_codes.spv.h"
     ;
 static const uint32_t spv_dequant_float[] =
 #include "dequant_float.spv.h"
@@ -23,13 +35,12 @@ static const uint32_t spv_copy[] =
 #include "copy.spv.h"
     ;
 
+#define PROG(n) {spv_##n, sizeof spv_##n}
 static const struct {
     const uint32_t *code;
     size_t size;
 } programs[VK_PROG_COUNT] = {
-    {spv_gemv_codes, sizeof spv_gemv_codes},     {spv_dequant_codes, sizeof spv_dequant_codes},
-    {spv_gemv_float, sizeof spv_gemv_float},     {spv_dequant_float, sizeof spv_dequant_float},
-    {spv_copy, sizeof spv_copy},
+    PROG(gemv_codes_nr1), PROG(gemv_codes_nr2), PROG(gemv_codes_nr4), PROG(matmul_codes), PROG(gemv_float), PROG(matmul_float), PROG(dequant_codes), PROG(dequant_float), PROG(copy),
 };
 
 #define NBIND 4

@@ -49,10 +49,10 @@ void decode_chunk(uint r, uint k, float z, out float v[32]) {
     uint base = p.codes + (r * p.nchunks + k) * BITS; // a chunk is 32*BITS/8 bytes = BITS words
     // 4- and 8-bit chunks are whole 16-byte words (parts start 16-byte aligned): vector loads
     if (BITS == 8u) {
-        uvec4 c0 = w4[base >> 2], c1 = w4[(base >> 2) + 1u];
-        [[unroll]] for (uint j = 0u; j < 8u; j++) {
-            uint c = j < 4u ? c0[j] : c1[j - 4u];
-            [[unroll]] for (uint b = 0u; b < 4u; b++) v[4u * j + b] = code_value((c >> (8u * b)) & 255u, z);
+        [[unroll]] for (uint h = 0u; h < 2u; h++) {
+            uvec4 c4 = w4[(base >> 2) + h];
+            [[unroll]] for (uint j = 0u; j < 4u; j++)
+                [[unroll]] for (uint b = 0u; b < 4u; b++) v[16u * h + 4u * j + b] = code_value((c4[j] >> (8u * b)) & 255u, z);
         }
     } else if (BITS == 4u) {
         uvec4 c4 = w4[base >> 2];

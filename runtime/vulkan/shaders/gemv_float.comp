@@ -2,7 +2,9 @@
 // Y[t][r] = sum_k W[r][k] * X[t][k] for f32/f16/bf16 W (layout as gemv_codes).
 #include "floats.glsl"
 
-layout(constant_id = 5) const uint TT = 1;
+#ifndef TT
+#define TT 1
+#endif
 layout(constant_id = 6) const uint RPW = 1;
 
 layout(std430, binding = 2) readonly buffer X { float x[]; };
@@ -18,10 +20,7 @@ void main() {
     if (r < p.rows) {
         for (uint c = lane; c < p.cols; c += TPR) {
             float v = elem_fast(r * p.cols + c);
-            [[unroll]] for (uint t = 0u; t < TT; t++) {
-                if (t0 + t >= p.T) break;
-                acc[t] += v * x[(t0 + t) * p.xstride + c];
-            }
+            [[unroll]] for (uint t = 0u; t < TT; t++) acc[t] += v * x[min(t0 + t, p.T - 1u) * p.xstride + c];
         }
     }
     [[unroll]] for (uint t = 0u; t < TT; t++) red[t * WG + gl_LocalInvocationID.x] = acc[t];
