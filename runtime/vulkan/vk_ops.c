@@ -91,16 +91,22 @@ sq_status sq_vk_matmul(sq_vk *vk, const sq_vk_tensor *w, const float *x, uint32_
         if (!st) st = sq_vk_buf_reserve(vk, &vk->y_dev, yb, 0, err);
         if (!st) st = sq_vk_buf_reserve(vk, &vk->y_host, yb, 1, err);
         if (st) break;
-        /* activations in stored column order (input transform), rows zero padded to whole chunks */
+        /* activations in stored column order (input transform), rows zero padded
+         * to whole chunks; for coded weights interleaved by chunk (see gemv_codes.comp) */
         float *xh = vk->x_host.map;
+        const uint64_t nch = w->push.nchunks;
         for (uint32_t t = 0; t < nt; t++) {
             const float *xr = x + (uint64_t)(t0 + t) * K;
             float *o = xh + (uint64_t)t * xs;
-            for (uint64_t j = 0; j < K; j++) {
-                float v = w->perm ? xr[w->perm[j]] : xr[j];
-                o[j] = w->in_scale ? v / w->in_scale[j] : v;
+            for (uint64_t j = 0; j < xs; j++) {
+                float v = 0;
+                if (j < K) {
+                    v = w->perm ? xr[w->perm[j]] : xr[j];
+                    if (w->in_scale) v /= w->in_scale[j];
+                }
+                uint64_t c = j / 32, i = j % 32; /* chunk c, value i = 4 * (i / 4) + i % 4 */
+                o[w->family ? j : ((i / 4) * nch + c) * 4 + i % 4] = v;
             }
-            memset(o + K, 0, (xs - K) * sizeof(float));
         }
         st = sq_vk_begin(vk, err);
         if (st) break;

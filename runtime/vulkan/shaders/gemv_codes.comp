@@ -19,6 +19,9 @@
 #endif
 layout(constant_id = 6) const uint RPW = 1;
 
+// Activations are interleaved by chunk: x4[(t*8 + j)*nchunks + k] holds values
+// 4j..4j+3 of chunk k of token t, so neighbouring invocations (neighbouring
+// chunks) read neighbouring 16-byte words.
 layout(std430, binding = 2) readonly buffer X { vec4 x4[]; };
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 
@@ -37,8 +40,7 @@ float chunk_dot(uint r, uint k, vec4 xv[8]) {
 }
 
 void load_x(uint t, uint k, out vec4 xv[8]) {
-    uint b = (t * p.xstride + k * 32u) >> 2;
-    [[unroll]] for (uint j = 0u; j < 8u; j++) xv[j] = x4[b + j];
+    [[unroll]] for (uint j = 0u; j < 8u; j++) xv[j] = x4[(t * 8u + j) * p.nchunks + k];
 }
 
 void main() {
@@ -77,10 +79,10 @@ void main() {
             float s = group_scale(si), v[32];
             decode_chunk(r0, k, zero_point(si), v);
             [[unroll]] for (uint t = 0u; t < TT; t++) {
-                uint b = (min(t0 + t, tl) * p.xstride + k * 32u) >> 2;
+                uint tt = min(t0 + t, tl);
                 float d = 0.0;
                 [[unroll]] for (uint j = 0u; j < 8u; j++)
-                    d += dot(vec4(v[4u * j], v[4u * j + 1u], v[4u * j + 2u], v[4u * j + 3u]), x4[b + j]);
+                    d += dot(vec4(v[4u * j], v[4u * j + 1u], v[4u * j + 2u], v[4u * j + 3u]), x4[(tt * 8u + j) * p.nchunks + k]);
                 acc[t] += s * d;
             }
         }
