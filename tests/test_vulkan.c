@@ -136,7 +136,7 @@ END_TEST
 
 /* More workgroups than one grid dimension holds (65535): rows wrap into z. */
 START_TEST(large_grids) {
-    setenv("SQUISH_VULKAN_TPR", "256", 1); /* one row per workgroup, as many workgroups as rows */
+    setenv("SQUISH_VULKAN_TPR", "128", 1); /* one row per workgroup (of 128), as many workgroups as rows */
     setenv("SQUISH_VULKAN_NR", "1", 1);
     check_scheme("int4:g32:sym", 70000, 64, 0, 2);
     check_scheme("f16", 70000, 33, 0, 1);
