@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The Vulkan backend through the tools (lavapipe in CI): perplexity and
+# greedy text equal to the CPU's within the stated tolerance for several
+# codec families, the kernel benchmark's cross-check, device selection, and
+# a clear error (exit 5) with the CPU path still working when no Vulkan
+# driver can be found.
+# usage: test_vulkan_cli.sh BUILD_DIR SOURCE_DIR SHARED_DIR
+set -u
+B=$1 S=$2 SH=$3
+Q=$B/squish-quantize V=$B/squish-verify BE=$B/squish-bench
+. "$(dirname "$0")/testlib.sh"
+
+# ---- devices, options documented ----
+expect 0 "list devices" -- "$V" --list-devices
+grep -qE '^0	' "$T/out" && ok || bad "no Vulkan device listed (install mesa-vulkan-drivers)"
+for tool in verify bench; do
+  for opt in backend device list-devices; do
+    "$B/squish-$tool" --help | grep -q -- "--$opt" && sed 's/\\-/-/g' "$S/man/squish-$tool.1" | grep -q -- "--$opt" && ok ||
+      bad "$tool --$opt missing from help or man page"
+  done
+done
+
+if [ ! -d "$SH/models" ]; then
+  echo "$pass passed, $fail failed, 1 skipped ($SH/models is absent)"
+  [ $fail -eq 0 ]; exit
+fi
+M=$SH/models/stories260K/hf IDS=$SH/reference/ids/ids-260K-tinystories-valid-excerpt.ids
+
+# ---- perplexity on Vulkan = CPU's, |delta| <= 1e-5 relative (observed: ~1e-7) ----
+ppl_close() { awk -v a="$1" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-5 * a) }'; }
+for s in int4:g32:asym int3:g64:asym int8:pc nf4:dq mxfp4 fp8_e4m3 fp6_e2m3:g32 bf16; do
+  "$Q" "$M" -o "$T/s.squizd" -s "$s" -q
+  c=$("$V" -q -j --eval-ids "$IDS" --ctx 128 --windows 4 "$T/s.squizd" | jq .eval.ppl)
+  g=$("$V" -q -j --eval-ids "$IDS" --ctx 128 --windows 4 --backend vulkan "$T/s.squizd" | jq .eval.ppl)
+  ppl_close "$c" "$g" && ok || bad "stories260K $s: vulkan ppl $g vs cpu $c"
+done
+"$V" -j --eval-ids "$IDS" --ctx 128 --windows 1 --backend vulkan "$T/s.squizd" 2>"$T/err" | jq -e '.eval.backend == "vulkan" and (.eval.device | length > 0)' >/dev/null && ok ||
+  bad "eval JSON does not name the backend and device"
+grep -q "vulkan device:" "$T/err" && ok || bad "the chosen device is not named on stderr"
+# the 34M model: real layer widths (512, 1536) and a bf16 output layer
+M34=$SH/models/squish-lm-34m
+"$Q" "$M34" -o "$T/m.squizd" -s int4:g128:asym -q
+c=$("$V" -q -j --eval-ids "$SH/reference/ids/ids-34m-books-heldout.ids" --ctx 128 --windows 1 "$T/m.squizd" | jq .eval.ppl)
+g=$("$V" -q -j --eval-ids "$SH/reference/ids/ids-34m-books-heldout.ids" --ctx 128 --windows 1 --backend vulkan "$T/m.squizd" | jq .eval.ppl)
+ppl_close "$c" "$g" && ok || bad "34M int4: vulkan ppl $g vs cpu $c"
+
+# ---- greedy decoding (KV-cache steps, GEMV kernels) gives the CPU's text ----
+"$Q" "$M" -o "$T/s.squizd" -s int4:g32:asym -q
+"$V" -q --tokenizer "$M/tokenizer.model" --prompt "Once upon a time" --max-tokens 24 "$T/s.squizd" >"$T/gc"
+"$V" -q --tokenizer "$M/tokenizer.model" --prompt "Once upon a time" --max-tokens 24 --backend vulkan "$T/s.squizd" >"$T/gg"
+[ -s "$T/gc" ] && cmp -s "$T/gc" "$T/gg" && ok || bad "greedy text differs: cpu '$(cat "$T/gc")' vulkan '$(cat "$T/gg")'"
+
+# ---- kernel benchmark: every scheme's Vulkan GEMV checked against the CPU ----
+expect 0 "bench" -- "$BE" --backend vulkan -R 96 -C 320 --gpu-mib 1 --min-time 0.01 -c int4:g32:asym,nf4,mxfp6_e3m2,int2,f16
+n=$(awk '/^(int4|nf4|mxfp6|int2|f16)/ && $6 > 0 && $8 + 0 <= 1e-5 { n++ } END { print n + 0 }' "$T/out")
+[ "$n" = 5 ] && ok || bad "bench: $n of 5 schemes with GB/s > 0 and CHECK <= 1e-5: $(cat "$T/out")"
+grep -q "copy shader" "$T/out" && ok || bad "bench prints no copy baseline"
+
+# ---- device selection and errors ----
+expect 2 "device index out of range" -- "$V" --eval-ids "$IDS" --backend vulkan --device 99 "$T/s.squizd"
+grep -q "device 99 does not exist" "$T/err" && ok || bad "unclear message for --device 99: $(cat "$T/err")"
+expect 2 "device by unknown name" -- "$V" --eval-ids "$IDS" --backend vulkan --device no-such-gpu "$T/s.squizd"
+expect 2 "--device without --backend vulkan" -- "$V" --eval-ids "$IDS" --device 0 "$T/s.squizd"
+expect 2 "--backend without an evaluation" -- "$V" --backend vulkan "$T/s.squizd"
+expect 2 "bad backend" -- "$V" --eval-ids "$IDS" --backend cuda "$T/s.squizd"
+expect 0 "device by name" -- "$V" -q --eval-ids "$IDS" --ctx 64 --windows 1 --backend vulkan --device "$(cut -f2 <<<"$("$V" --list-devices | head -1)" | cut -c1-6)" "$T/s.squizd"
+# no Vulkan driver: exit 5 with a message that says so; the CPU path still works
+NODRV=(env VK_DRIVER_FILES=/nonexistent/icd.json VK_ICD_FILENAMES=/nonexistent/icd.json)
+expect 5 "no driver" -- "${NODRV[@]}" "$V" --eval-ids "$IDS" --ctx 64 --windows 1 --backend vulkan "$T/s.squizd"
+grep -q "no Vulkan driver found" "$T/err" && ok || bad "no-driver message: $(cat "$T/err")"
+expect 5 "no driver, bench" -- "${NODRV[@]}" "$BE" --backend vulkan -R 32 -C 64 -c int4
+expect 0 "no driver, CPU backend" -- "${NODRV[@]}" "$V" -q --eval-ids "$IDS" --ctx 64 --windows 1 "$T/s.squizd"
+
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]
