@@ -206,7 +206,7 @@ static Suite *suite(void) {
     Suite *s = suite_create("vulkan");
     TCase *tc = tcase_create("kernels");
     tcase_set_timeout(tc, 600);
-    tcase_add_unchecked_fixture(tc, open_device, close_device);
+    tcase_add_checked_fixture(tc, open_device, close_device); /* per test: a device does not survive fork() */
     tcase_add_test(tc, every_codec_matches_cpu);
     tcase_add_test(tc, input_transforms);
     tcase_add_test(tc, large_grids);
