@@ -34,6 +34,7 @@ static float *random_matrix(uint64_t n, int outliers) {
 }
 
 static sq_vk *vk;
+static int q8_checked; /* schemes whose q8 GEMV was compared */
 
 static void open_device(void) {
     sq_err err;
@@ -114,6 +115,22 @@ static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int x
             }
         }
     }
+    /* the integer-activation GEMV: the CPU's q8 kernel of the same rounded activations */
+    if (sq_vk_q8_supported(vk, t)) {
+        sq_act_q8 a;
+        sq_xform_input(&v, x, 1, xs);
+        ck_assert_int_eq(sq_act_q8_init(&a, xs, cols, &err), SQ_OK);
+        sq_gemv_q8_for(c, SQ_ISA_PORTABLE)(&v, &a, y0, 0, rows);
+        ck_assert_msg(sq_vk_gemv_q8(vk, t, x, y, &err) == SQ_OK, "%s: %s", scheme, err.msg);
+        for (uint64_t r = 0; r < rows; r++) {
+            double mag = 0;
+            for (uint64_t i = 0; i < cols; i++) mag += fabs((double)ref[r * cols + i] * a.d[i / 32] * a.q[i]);
+            ck_assert_msg(fabs((double)y[r] - y0[r]) <= TOL * mag + 1e-30, "%s %llux%llu q8 row %llu: vulkan %g vs CPU %g",
+                          scheme, (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)r, y[r], y0[r]);
+        }
+        sq_act_q8_free(&a);
+        q8_checked++;
+    }
     sq_vk_tensor_free(vk, t);
     free(ref); free(dec); free(y); free(y0); free(xs); free(w); free(x);
     sq_encoded_free(&e);
@@ -125,6 +142,8 @@ START_TEST(every_codec_matches_cpu) {
     for (int s = 0; schemes[s]; s++)
         for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
             check_scheme(schemes[s], shapes[k][0], shapes[k][1], 0, 11);
+    /* lavapipe (Vulkan 1.3) and every 1.3 device have integer dot products */
+    if (sq_vk_has_integer_dot(vk)) ck_assert_int_eq(q8_checked, 6 * 5); /* the int8 and int4 schemes */
 }
 END_TEST
 

@@ -45,11 +45,20 @@ sq_status sq_vk_matmul(sq_vk *vk, const sq_vk_tensor *w, const float *x, uint32_
  * CPU decoder where no value is an f32 subnormal). */
 sq_status sq_vk_dequant(sq_vk *vk, const sq_vk_tensor *w, uint64_t r0, uint64_t r1, float *out, sq_err *err);
 
+/* Integer-activation GEMV (T = 1) of 4- and 8-bit integer codecs, on devices
+ * with integer dot products (Vulkan 1.3): x is rounded to int8 in blocks of
+ * 32 (sq_act_q8_init) and the result equals the CPU's q8 kernels up to float
+ * summation order. sq_vk_q8_supported says whether it runs for w here. */
+int sq_vk_has_integer_dot(const sq_vk *vk);
+int sq_vk_q8_supported(const sq_vk *vk, const sq_vk_tensor *w);
+sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float *y, sq_err *err);
+
 /* Benchmark helpers, timed on the device (timestamp queries where the queue
  * has them, otherwise the host clock around submit and wait). */
 /* Copies a buffer of `bytes` `reps` times; *gbs = (read + written bytes) / s. */
 sq_status sq_vk_bench_copy(sq_vk *vk, uint64_t bytes, int reps, double *gbs, sq_err *err);
-/* GEMV (T = 1) over the n tensors in turn, `reps` rounds; *seconds per GEMV. */
-sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, double *seconds, sq_err *err);
+/* GEMV (T = 1; q8: the integer-activation one) over the n tensors in turn,
+ * `reps` rounds; *seconds per GEMV. */
+sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, int q8, double *seconds, sq_err *err);
 
 #endif

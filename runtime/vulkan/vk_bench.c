@@ -99,9 +99,10 @@ sq_status sq_vk_bench_copy(sq_vk *vk, uint64_t bytes, int reps, double *gbs, sq_
     return st;
 }
 
-sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, double *seconds, sq_err *err) {
+sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, int q8, double *seconds, sq_err *err) {
     uint64_t xs = 0, ys = 0;
     for (int i = 0; i < n; i++) {
+        if (q8 && !sq_vk_q8_supported(vk, w[i])) return sq_err_set(err, SQ_EUNSUPPORTED, "vulkan: no q8 GEMV here");
         uint64_t a = (uint64_t)w[i]->push.nchunks * 32 * 4, b = w[i]->rows * 4;
         xs = a > xs ? a : xs;
         ys = b > ys ? b : ys;
@@ -133,7 +134,9 @@ sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, d
         if (st) break;
         timer_start(vk, &tm);
         for (long i = 0; !st && i < k; i++) {
-            st = sq_vk_record_gemv(vk, w[(done + i) % n], &vk->x_dev, &vk->y_dev, 1, err);
+            const sq_vk_tensor *t = w[(done + i) % n];
+            st = q8 ? sq_vk_record_gemv_q8(vk, t, &vk->x_dev, &vk->y_dev, err)
+                    : sq_vk_record_gemv(vk, t, &vk->x_dev, &vk->y_dev, 1, err);
             sq_vk_barrier(vk); /* GEMVs run one after another, as in a decode step */
         }
         timer_stop(vk, &tm);

@@ -74,8 +74,10 @@ static sq_status create_instance(sq_vk *vk, sq_err *err) {
     if (api < VK_API_VERSION_1_1)
         return sq_err_set(err, SQ_EUNSUPPORTED, "vulkan: the loader supports Vulkan %u.%u; squish needs 1.1",
                           VK_API_VERSION_MAJOR(api), VK_API_VERSION_MINOR(api));
+    /* 1.3 where the loader has it: the q8 GEMV uses 1.3's integer dot products */
     VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "squish",
-                             .pEngineName = "squish", .apiVersion = VK_API_VERSION_1_1};
+                             .pEngineName = "squish", .apiVersion = api >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : VK_API_VERSION_1_1};
+    vk->inst_api = app.apiVersion;
     VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app};
     VkResult r = vk->f.vkCreateInstance(&ci, NULL, &vk->inst);
     if (r == VK_ERROR_INCOMPATIBLE_DRIVER)
@@ -221,6 +223,18 @@ static sq_status create_device(sq_vk *vk, sq_err *err) {
     VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = vk->qfamily,
                                    .queueCount = 1, .pQueuePriorities = &prio};
     VkDeviceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci};
+    /* integer dot products (core in 1.3) for the q8 GEMV, when the device has them */
+    VkPhysicalDeviceShaderIntegerDotProductFeatures dot = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES};
+    if (vk->inst_api >= VK_API_VERSION_1_3 && vk->props.apiVersion >= VK_API_VERSION_1_3) {
+        VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &dot};
+        vk->f.vkGetPhysicalDeviceFeatures2(vk->phys, &f2);
+        if (dot.shaderIntegerDotProduct && !getenv("SQUISH_VULKAN_NO_Q8")) {
+            dot.pNext = NULL;
+            ci.pNext = &dot;
+            vk->has_dot = 1;
+        }
+    }
     VkResult r = vk->f.vkCreateDevice(vk->phys, &ci, NULL, &vk->dev);
     if (r) return sq_vk_fail(err, r, "vkCreateDevice");
     sq_status st = load_device_fns(vk, err);
@@ -273,6 +287,7 @@ void sq_vk_close(sq_vk *vk) {
 }
 
 const char *sq_vk_describe(const sq_vk *vk) { return vk->desc; }
+int sq_vk_has_integer_dot(const sq_vk *vk) { return vk->has_dot; }
 
 /* ---------------- buffers ---------------- */
 static int mem_type(const sq_vk *vk, uint32_t bits, VkMemoryPropertyFlags want, VkMemoryPropertyFlags nice) {

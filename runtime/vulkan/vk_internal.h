@@ -12,7 +12,7 @@
 #define SQ_VK_INSTANCE_FNS(X)                                                                                       \
     X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)                             \
     X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkGetPhysicalDeviceMemoryProperties) X(vkCreateDevice)            \
-    X(vkGetDeviceProcAddr)
+    X(vkGetDeviceProcAddr) X(vkGetPhysicalDeviceFeatures2)
 #define SQ_VK_DEVICE_FNS(X)                                                                                         \
     X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkCreateBuffer) X(vkDestroyBuffer) X(vkGetBufferMemoryRequirements)    \
     X(vkAllocateMemory) X(vkFreeMemory) X(vkBindBufferMemory) X(vkMapMemory) X(vkUnmapMemory)                       \
@@ -46,7 +46,7 @@ typedef struct vk_buf {
  * first use per set of specialization constants. */
 enum {
     VK_PROG_GEMV_CODES_NR1, VK_PROG_GEMV_CODES_NR2, VK_PROG_GEMV_CODES_NR4, VK_PROG_MATMUL_CODES, VK_PROG_GEMV_FLOAT,
-    VK_PROG_MATMUL_FLOAT, VK_PROG_DEQUANT_CODES, VK_PROG_DEQUANT_FLOAT, VK_PROG_COPY, VK_PROG_COUNT
+    VK_PROG_MATMUL_FLOAT, VK_PROG_DEQUANT_CODES, VK_PROG_DEQUANT_FLOAT, VK_PROG_COPY, VK_PROG_GEMV_Q8, VK_PROG_COUNT
 };
 #define VK_MATMUL_TOKENS 8 /* activation rows per workgroup of the matmul programs (-DTT) */
 #define VK_NSPEC 7
@@ -73,7 +73,7 @@ struct sq_vk {
     VkPhysicalDeviceMemoryProperties mem;
     VkDevice dev;
     VkQueue queue;
-    uint32_t qfamily, timestamp_bits;
+    uint32_t qfamily, timestamp_bits, inst_api;
     VkCommandPool cmd_pool;
     VkCommandBuffer cmd;
     VkFence fence;
@@ -84,6 +84,7 @@ struct sq_vk {
     vk_pipe *pipes;
     int npipes;
     uint32_t wg; /* invocations per workgroup */
+    int has_dot; /* shaderIntegerDotProduct enabled (the q8 GEMV) */
     /* scratch: activations and results (device-local and host staging), value table */
     vk_buf x_dev, x_host, y_dev, y_host, staging, lut;
     char desc[400];
@@ -114,6 +115,8 @@ sq_status sq_vk_begin(sq_vk *vk, sq_err *err);
 sq_status sq_vk_submit_wait(sq_vk *vk, sq_err *err);
 void sq_vk_barrier(sq_vk *vk);
 
+/* vk_ops.c: records the integer-activation GEMV (x: the q8 layout of gemv_q8.comp). */
+sq_status sq_vk_record_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, sq_err *err);
 /* vk_ops.c: records a GEMV/matmul of T activation rows (x: T rows of nchunks*32 floats) into y [T][rows]. */
 sq_status sq_vk_record_gemv(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, uint32_t T, sq_err *err);
 

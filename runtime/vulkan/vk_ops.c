@@ -166,3 +166,77 @@ sq_status sq_vk_dequant(sq_vk *vk, const sq_vk_tensor *w, uint64_t r0, uint64_t 
     }
     return st;
 }
+
+/* ---------------- integer-activation GEMV ---------------- */
+int sq_vk_q8_supported(const sq_vk *vk, const sq_vk_tensor *w) {
+    return vk->has_dot && w->family == 0 && !w->lut_values && (w->spec[1] == 4 || w->spec[1] == 8);
+}
+
+sq_status sq_vk_record_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, sq_err *err) {
+    uint32_t spec[VK_NSPEC];
+    memcpy(spec, w->spec, sizeof spec);
+    uint32_t rpw = vk->wg / threads_per_row(vk, w);
+    spec[6] = rpw;
+    VkPipeline pipe;
+    sq_status st = sq_vk_pipeline(vk, VK_PROG_GEMV_Q8, spec, &pipe, err);
+    if (st) return st;
+    vk_push push = w->push;
+    push.T = 1;
+    push.ystride = (uint32_t)w->rows;
+    uint32_t gx, gz;
+    sq_vk_grid((w->rows + 4 * rpw - 1) / (4 * rpw), &gx, &gz); /* 4 rows per invocation (gemv_q8.comp) */
+    push.grid_x = gx;
+    st = sq_vk_bind(vk, pipe, &w->buf, NULL, x, (VkDeviceSize)w->push.nchunks * 40, y, w->rows * 4, &push, err);
+    if (!st) vk->f.vkCmdDispatch(vk->cmd, gx, 1, gz);
+    return st;
+}
+
+/* The q8 activation layout of gemv_q8.comp from x (input transform applied). */
+static sq_status pack_q8(const sq_vk_tensor *w, const float *x, uint32_t *out, sq_err *err) {
+    const uint64_t K = w->cols, n = w->push.nchunks;
+    float *xs = malloc(K * sizeof(float));
+    if (!xs) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    for (uint64_t j = 0; j < K; j++) {
+        float v = w->perm ? x[w->perm[j]] : x[j];
+        xs[j] = w->in_scale ? v / w->in_scale[j] : v;
+    }
+    sq_act_q8 a;
+    sq_status st = sq_act_q8_init(&a, xs, K, err);
+    free(xs);
+    if (st) return st;
+    for (uint64_t k = 0; k < n; k++) {
+        memcpy(out + 4 * k, a.q + 32 * k, 16);
+        memcpy(out + 4 * n + 4 * k, a.q + 32 * k + 16, 16);
+        memcpy(out + 8 * n + k, &a.d[k], 4);
+        memcpy(out + 9 * n + k, &a.sum[k], 4);
+    }
+    sq_act_q8_free(&a);
+    return SQ_OK;
+}
+
+sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float *y, sq_err *err) {
+    if (!sq_vk_q8_supported(vk, w))
+        return sq_err_set(err, SQ_EUNSUPPORTED, "vulkan: no integer-activation GEMV for this codec or device");
+    VkDeviceSize xb = (VkDeviceSize)w->push.nchunks * 40, yb = w->rows * 4;
+    sq_status st = sq_vk_buf_reserve(vk, &vk->x_host, xb, 1, err);
+    if (!st) st = sq_vk_buf_reserve(vk, &vk->x_dev, xb, 0, err);
+    if (!st) st = sq_vk_buf_reserve(vk, &vk->y_dev, yb, 0, err);
+    if (!st) st = sq_vk_buf_reserve(vk, &vk->y_host, yb, 1, err);
+    if (!st) st = pack_q8(w, x, vk->x_host.map, err);
+    if (!st) st = sq_vk_begin(vk, err);
+    if (st) return st;
+    VkBufferCopy cx = {0, 0, xb}, cy = {0, 0, yb};
+    vk->f.vkCmdCopyBuffer(vk->cmd, vk->x_host.buf, vk->x_dev.buf, 1, &cx);
+    sq_vk_barrier(vk);
+    st = sq_vk_record_gemv_q8(vk, w, &vk->x_dev, &vk->y_dev, err);
+    if (st) {
+        vk->f.vkEndCommandBuffer(vk->cmd);
+        return st;
+    }
+    sq_vk_barrier(vk);
+    vk->f.vkCmdCopyBuffer(vk->cmd, vk->y_dev.buf, vk->y_host.buf, 1, &cy);
+    host_visible_barrier(vk);
+    st = sq_vk_submit_wait(vk, err);
+    if (!st) memcpy(y, vk->y_host.map, yb);
+    return st;
+}

@@ -32,7 +32,13 @@ sq_status sq_vk_bench_copy(sq_vk *vk, uint64_t bytes, int reps, double *gbs, sq_
     (void)vk; (void)bytes; (void)reps; (void)gbs;
     return ABSENT(err);
 }
-sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, double *seconds, sq_err *err) {
-    (void)vk; (void)w; (void)n; (void)reps; (void)seconds;
+int sq_vk_has_integer_dot(const sq_vk *vk) { (void)vk; return 0; }
+int sq_vk_q8_supported(const sq_vk *vk, const sq_vk_tensor *w) { (void)vk; (void)w; return 0; }
+sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float *y, sq_err *err) {
+    (void)vk; (void)w; (void)x; (void)y;
+    return ABSENT(err);
+}
+sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, int q8, double *seconds, sq_err *err) {
+    (void)vk; (void)w; (void)n; (void)reps; (void)q8; (void)seconds;
     return ABSENT(err);
 }
