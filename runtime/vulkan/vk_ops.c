@@ -13,16 +13,19 @@ static uint32_t xstride_of(const sq_vk_tensor *w) { return w->push.nchunks * SQ_
 /* Invocations per row: a power of two, at most the workgroup, small enough
  * that each invocation gets four chunks or more (measured best on an H100;
  * rows are short in small models). SQUISH_VULKAN_TPR overrides. */
-static uint32_t threads_per_row(const sq_vk *vk, const sq_vk_tensor *w) {
+static uint32_t threads_per_row_min_chunks(const sq_vk *vk, const sq_vk_tensor *w, uint32_t min_chunks) {
     uint32_t tpr = vk->wg;
     const char *e = getenv("SQUISH_VULKAN_TPR");
     if (e && *e) {
         uint32_t v = (uint32_t)atoi(e);
         if (v >= 1 && v <= vk->wg && !(v & (v - 1))) return v;
     }
-    while (tpr > 16 && tpr * 4 > w->push.nchunks) tpr /= 2;
+    while (tpr > 16 && tpr * min_chunks > w->push.nchunks) tpr /= 2;
     return tpr;
 }
+
+/* The float-activation kernels: four chunks or more per invocation. */
+static uint32_t threads_per_row(const sq_vk *vk, const sq_vk_tensor *w) { return threads_per_row_min_chunks(vk, w, 4); }
 
 /* Rows per invocation of the GEMV (T = 1) of codec-coded weights, which
  * share one load of x. SQUISH_VULKAN_NR overrides (1, 2 or 4). */
@@ -175,7 +178,8 @@ int sq_vk_q8_supported(const sq_vk *vk, const sq_vk_tensor *w) {
 sq_status sq_vk_record_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, sq_err *err) {
     uint32_t spec[VK_NSPEC];
     memcpy(spec, w->spec, sizeof spec);
-    uint32_t rpw = vk->wg / threads_per_row(vk, w);
+    /* two chunks per invocation: the integer kernel does less work per chunk (measured best on an H100) */
+    uint32_t rpw = vk->wg / threads_per_row_min_chunks(vk, w, 2);
     spec[6] = rpw;
     VkPipeline pipe;
     sq_status st = sq_vk_pipeline(vk, VK_PROG_GEMV_Q8, spec, &pipe, err);
