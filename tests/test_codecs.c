@@ -7,23 +7,6 @@
 #include "squish/fp.h"
 #include "testutil.h"
 
-static uint64_t rs = 88172645463325252ull;
-static double urand(void) {
-    rs ^= rs << 13;
-    rs ^= rs >> 7;
-    rs ^= rs << 17;
-    return (double)(rs >> 11) / 9007199254740992.0;
-}
-static float *random_matrix(uint64_t n, int outliers) {
-    float *w = malloc(n * sizeof(float));
-    for (uint64_t i = 0; i < n; i++) {
-        double g = 0;
-        for (int k = 0; k < 4; k++) g += urand() - 0.5;
-        if (outliers && i % 97 == 3) g *= 12;
-        w[i] = sq_bf16_to_f32(sq_f32_to_bf16((float)(g * 0.05)));
-    }
-    return w;
-}
 
 static int hexval(int c) { return c <= '9' ? c - '0' : (c | 32) - 'a' + 10; }
 

@@ -15,24 +15,6 @@
  * different order; the CPU SIMD paths meet 1e-5 among themselves). */
 #define TOL 1e-5
 
-static uint64_t rs = 0x9E3779B97F4A7C15ull;
-static double urand(void) {
-    rs ^= rs << 13;
-    rs ^= rs >> 7;
-    rs ^= rs << 17;
-    return (double)(rs >> 11) / 9007199254740992.0;
-}
-static float *random_matrix(uint64_t n, int outliers) {
-    float *w = malloc(n * sizeof(float));
-    for (uint64_t i = 0; i < n; i++) {
-        double g = 0;
-        for (int k = 0; k < 4; k++) g += urand() - 0.5;
-        if (outliers && i % 97 == 3) g *= 12;
-        w[i] = (float)(g * 0.05);
-    }
-    return w;
-}
-
 static sq_vk *vk;
 static int q8_checked; /* schemes whose q8 GEMV was compared */
 

@@ -8,6 +8,31 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <stdint.h>
+
+#include "squish/fp.h"
+
+/* xorshift64: uniform doubles in [0, 1), the same sequence in every run. */
+static uint64_t test_rng = 88172645463325252ull;
+static inline double urand(void) {
+    test_rng ^= test_rng << 13;
+    test_rng ^= test_rng >> 7;
+    test_rng ^= test_rng << 17;
+    return (double)(test_rng >> 11) / 9007199254740992.0;
+}
+/* n weights, roughly Gaussian (sum of 4 uniforms, sd ~0.03), every 97th
+ * times 12 when outliers is set, rounded to bf16 like real checkpoints. */
+static inline float *random_matrix(uint64_t n, int outliers) {
+    float *w = malloc(n * sizeof(float));
+    for (uint64_t i = 0; i < n; i++) {
+        double g = 0;
+        for (int k = 0; k < 4; k++) g += urand() - 0.5;
+        if (outliers && i % 97 == 3) g *= 12;
+        w[i] = sq_bf16_to_f32(sq_f32_to_bf16((float)(g * 0.05)));
+    }
+    return w;
+}
+
 /* SQUISH_SOURCE_DIR and SQUISH_SHARED_DIR come from tests/CMakeLists.txt. */
 static inline const char *src_path(const char *rel) {
     static __thread char buf[4096];

@@ -54,6 +54,18 @@ static sq_status timer_read(sq_vk *vk, timer *t, double *sec, sq_err *err) {
     return SQ_OK;
 }
 
+/* Stops the timer, ends the recording (also after a failed one), runs it and
+ * reads the seconds. */
+static sq_status timer_finish(sq_vk *vk, timer *t, sq_status st, double *sec, sq_err *err) {
+    timer_stop(vk, t);
+    if (st) {
+        vk->f.vkEndCommandBuffer(vk->cmd);
+        return st;
+    }
+    st = sq_vk_submit_wait(vk, err);
+    return st ? st : timer_read(vk, t, sec, err);
+}
+
 static void timer_free(sq_vk *vk, timer *t) {
     if (t->pool) vk->f.vkDestroyQueryPool(vk->dev, t->pool, NULL);
 }
@@ -82,14 +94,8 @@ sq_status sq_vk_bench_copy(sq_vk *vk, uint64_t bytes, int reps, double *gbs, sq_
             if (!st) vk->f.vkCmdDispatch(vk->cmd, push.grid_x, 1, 1);
             sq_vk_barrier(vk);
         }
-        timer_stop(vk, &tm);
-        if (st) {
-            vk->f.vkEndCommandBuffer(vk->cmd);
-            break;
-        }
-        st = sq_vk_submit_wait(vk, err);
         double s = 0;
-        if (!st) st = timer_read(vk, &tm, &s, err);
+        st = timer_finish(vk, &tm, st, &s, err);
         if (round) total = s;
     }
     if (!st) *gbs = 2.0 * (double)bytes * reps / total / 1e9;
@@ -139,15 +145,9 @@ sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, i
                     : sq_vk_record_gemv(vk, t, &vk->x_dev, &vk->y_dev, 1, err);
             sq_vk_barrier(vk); /* GEMVs run one after another, as in a decode step */
         }
-        timer_stop(vk, &tm);
-        if (st) {
-            vk->f.vkEndCommandBuffer(vk->cmd);
-            break;
-        }
-        st = sq_vk_submit_wait(vk, err);
         double s = 0;
-        if (!st) st = timer_read(vk, &tm, &s, err);
-        if (round) {
+        st = timer_finish(vk, &tm, st, &s, err);
+        if (round && !st) {
             total += s;
             done += k;
         }

@@ -55,11 +55,31 @@ static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t T, VkP
 
 static const vk_buf *lut_of(const sq_vk_tensor *w) { return w->lut.buf ? &w->lut : NULL; }
 
-static void host_visible_barrier(sq_vk *vk) {
+/* Starts a recording that first copies xb bytes of activations to the device. */
+static sq_status begin_with_input(sq_vk *vk, VkDeviceSize xb, sq_err *err) {
+    sq_status st = sq_vk_begin(vk, err);
+    if (st) return st;
+    VkBufferCopy cx = {0, 0, xb};
+    vk->f.vkCmdCopyBuffer(vk->cmd, vk->x_host.buf, vk->x_dev.buf, 1, &cx);
+    sq_vk_barrier(vk);
+    return SQ_OK;
+}
+
+/* Ends the recording (st: the status of recording the kernel), copies yb
+ * bytes of results back to the host buffer and waits for them. */
+static sq_status finish_with_output(sq_vk *vk, sq_status st, VkDeviceSize yb, sq_err *err) {
+    if (st) {
+        vk->f.vkEndCommandBuffer(vk->cmd);
+        return st;
+    }
+    sq_vk_barrier(vk);
+    VkBufferCopy cy = {0, 0, yb};
+    vk->f.vkCmdCopyBuffer(vk->cmd, vk->y_dev.buf, vk->y_host.buf, 1, &cy);
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
                           .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
     vk->f.vkCmdPipelineBarrier(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0,
                                NULL);
+    return sq_vk_submit_wait(vk, err);
 }
 
 /* Records one GEMV/matmul dispatch over T activation rows in x_dev into y_dev. */
@@ -97,35 +117,21 @@ sq_status sq_vk_matmul(sq_vk *vk, const sq_vk_tensor *w, const float *x, uint32_
         if (st) break;
         /* activations in stored column order (input transform), rows zero padded
          * to whole chunks; for coded weights interleaved by chunk (see gemv_codes.comp) */
-        float *xh = vk->x_host.map;
+        float *xh = vk->x_host.map, *row = malloc(xs * sizeof(float));
+        if (!row) { st = sq_err_set(err, SQ_ENOMEM, "out of memory"); break; }
         const uint64_t nch = w->push.nchunks;
         for (uint32_t t = 0; t < nt; t++) {
-            const float *xr = x + (uint64_t)(t0 + t) * K;
             float *o = xh + (uint64_t)t * xs;
+            sq_xform_input(&w->xform, x + (uint64_t)(t0 + t) * K, 1, row);
+            memset(row + K, 0, (xs - K) * sizeof(float));
             for (uint64_t j = 0; j < xs; j++) {
-                float v = 0;
-                if (j < K) {
-                    v = w->perm ? xr[w->perm[j]] : xr[j];
-                    if (w->in_scale) v /= w->in_scale[j];
-                }
                 uint64_t c = j / 32, i = j % 32; /* chunk c, value i = 4 * (i / 4) + i % 4 */
-                o[w->family ? j : ((i / 4) * nch + c) * 4 + i % 4] = v;
+                o[w->family ? j : ((i / 4) * nch + c) * 4 + i % 4] = row[j];
             }
         }
-        st = sq_vk_begin(vk, err);
-        if (st) break;
-        VkBufferCopy cx = {0, 0, xb}, cy = {0, 0, yb};
-        vk->f.vkCmdCopyBuffer(vk->cmd, vk->x_host.buf, vk->x_dev.buf, 1, &cx);
-        sq_vk_barrier(vk);
-        st = sq_vk_record_gemv(vk, w, &vk->x_dev, &vk->y_dev, nt, err);
-        if (st) {
-            vk->f.vkEndCommandBuffer(vk->cmd);
-            break;
-        }
-        sq_vk_barrier(vk);
-        vk->f.vkCmdCopyBuffer(vk->cmd, vk->y_dev.buf, vk->y_host.buf, 1, &cy);
-        host_visible_barrier(vk);
-        st = sq_vk_submit_wait(vk, err);
+        free(row);
+        if ((st = begin_with_input(vk, xb, err))) break;
+        st = finish_with_output(vk, sq_vk_record_gemv(vk, w, &vk->x_dev, &vk->y_dev, nt, err), yb, err);
         if (!st) memcpy(y + (uint64_t)t0 * N, vk->y_host.map, yb);
     }
     return st;
@@ -155,16 +161,8 @@ sq_status sq_vk_dequant(sq_vk *vk, const sq_vk_tensor *w, uint64_t r0, uint64_t 
         sq_vk_grid((items + vk->wg - 1) / vk->wg, &gx, &gz);
         push.grid_x = gx;
         st = sq_vk_bind(vk, pipe, &w->buf, lut_of(w), NULL, 0, &vk->y_dev, ob, &push, err);
-        if (st) {
-            vk->f.vkEndCommandBuffer(vk->cmd);
-            break;
-        }
-        vk->f.vkCmdDispatch(vk->cmd, gx, 1, gz);
-        sq_vk_barrier(vk);
-        VkBufferCopy cy = {0, 0, ob};
-        vk->f.vkCmdCopyBuffer(vk->cmd, vk->y_dev.buf, vk->y_host.buf, 1, &cy);
-        host_visible_barrier(vk);
-        st = sq_vk_submit_wait(vk, err);
+        if (!st) vk->f.vkCmdDispatch(vk->cmd, gx, 1, gz);
+        st = finish_with_output(vk, st, ob, err);
         if (!st) memcpy(out + (a - r0) * K, vk->y_host.map, ob);
     }
     return st;
@@ -200,10 +198,7 @@ static sq_status pack_q8(const sq_vk_tensor *w, const float *x, uint32_t *out, s
     const uint64_t K = w->cols, n = w->push.nchunks;
     float *xs = malloc(K * sizeof(float));
     if (!xs) return sq_err_set(err, SQ_ENOMEM, "out of memory");
-    for (uint64_t j = 0; j < K; j++) {
-        float v = w->perm ? x[w->perm[j]] : x[j];
-        xs[j] = w->in_scale ? v / w->in_scale[j] : v;
-    }
+    sq_xform_input(&w->xform, x, 1, xs);
     sq_act_q8 a;
     sq_status st = sq_act_q8_init(&a, xs, K, err);
     free(xs);
@@ -227,20 +222,9 @@ sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float 
     if (!st) st = sq_vk_buf_reserve(vk, &vk->y_dev, yb, 0, err);
     if (!st) st = sq_vk_buf_reserve(vk, &vk->y_host, yb, 1, err);
     if (!st) st = pack_q8(w, x, vk->x_host.map, err);
-    if (!st) st = sq_vk_begin(vk, err);
+    if (!st) st = begin_with_input(vk, xb, err);
     if (st) return st;
-    VkBufferCopy cx = {0, 0, xb}, cy = {0, 0, yb};
-    vk->f.vkCmdCopyBuffer(vk->cmd, vk->x_host.buf, vk->x_dev.buf, 1, &cx);
-    sq_vk_barrier(vk);
-    st = sq_vk_record_gemv_q8(vk, w, &vk->x_dev, &vk->y_dev, err);
-    if (st) {
-        vk->f.vkEndCommandBuffer(vk->cmd);
-        return st;
-    }
-    sq_vk_barrier(vk);
-    vk->f.vkCmdCopyBuffer(vk->cmd, vk->y_dev.buf, vk->y_host.buf, 1, &cy);
-    host_visible_barrier(vk);
-    st = sq_vk_submit_wait(vk, err);
+    st = finish_with_output(vk, sq_vk_record_gemv_q8(vk, w, &vk->x_dev, &vk->y_dev, err), yb, err);
     if (!st) memcpy(y, vk->y_host.map, yb);
     return st;
 }

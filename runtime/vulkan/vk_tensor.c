@@ -121,8 +121,9 @@ sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err 
     t->codec = v->codec;
     t->rows = v->rows;
     t->cols = v->cols;
-    t->perm = v->perm;
-    t->in_scale = v->in_scale;
+    t->xform.cols = v->cols;
+    t->xform.perm = v->perm;
+    t->xform.in_scale = v->in_scale;
     t->push.rows = (uint32_t)v->rows;
     t->push.cols = (uint32_t)v->cols;
     /* the codec's own parts (input transforms are applied on the host) */
