@@ -11,8 +11,8 @@
 static uint32_t xstride_of(const sq_vk_tensor *w) { return w->push.nchunks * SQ_CHUNK; }
 
 /* Invocations per row: a power of two, at most the workgroup, small enough
- * that each invocation gets four chunks or more (measured best on an H100;
- * rows are short in small models). SQUISH_VULKAN_TPR overrides. */
+ * that each invocation gets min_chunks chunks or more (rows are short in
+ * small models), but at least 16. SQUISH_VULKAN_TPR overrides. */
 static uint32_t threads_per_row_min_chunks(const sq_vk *vk, const sq_vk_tensor *w, uint32_t min_chunks) {
     uint32_t tpr = vk->wg;
     const char *e = getenv("SQUISH_VULKAN_TPR");
