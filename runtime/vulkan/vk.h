@@ -35,7 +35,6 @@ int sq_vk_supported(const sq_tview *t);
  * are permuted/scaled before upload, as the CPU matmul does). */
 sq_status sq_vk_upload(sq_vk *vk, const sq_tview *t, sq_vk_tensor **out, sq_err *err);
 void sq_vk_tensor_free(sq_vk *vk, sq_vk_tensor *t);
-uint64_t sq_vk_tensor_bytes(const sq_vk_tensor *t); /* bytes of the stored parts on the device */
 
 /* Y[T][rows] = X[T][cols] * W^T on the device (X in the layer's original
  * input order). Summation order differs from the CPU kernels; results are

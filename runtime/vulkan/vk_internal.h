@@ -49,7 +49,7 @@ enum {
     VK_PROG_MATMUL_FLOAT, VK_PROG_DEQUANT_CODES, VK_PROG_DEQUANT_FLOAT, VK_PROG_COPY, VK_PROG_GEMV_Q8, VK_PROG_COUNT
 };
 #define VK_MATMUL_TOKENS 8 /* activation rows per workgroup of the matmul programs (-DTT) */
-#define VK_NSPEC 7
+#define VK_NSPEC 6 /* WG, BITS/DT, SCALE, ZERO, LUTN, RPW (constant_id 0..5) */
 typedef struct vk_pipe {
     int prog;
     uint32_t spec[VK_NSPEC];
@@ -100,7 +100,6 @@ struct sq_vk_tensor {
     sq_tview xform;          /* cols, perm, in_scale: the input transform, applied on the host */
     vk_buf buf;
     vk_buf lut; /* value table of a table-driven codec */
-    uint64_t bytes;
 };
 
 /* vk_device.c */

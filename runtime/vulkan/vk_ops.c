@@ -1,7 +1,6 @@
 /* Matrix products, dequantization and the benchmark kernels on the device. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "vk_internal.h"
 
@@ -48,12 +47,21 @@ static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t T, VkP
         nr = rows_per_invocation();
         prog = nr == 1 ? VK_PROG_GEMV_CODES_NR1 : nr == 2 ? VK_PROG_GEMV_CODES_NR2 : VK_PROG_GEMV_CODES_NR4;
     }
-    spec[6] = rpw;
+    spec[5] = rpw;
     *rows_per_group = rpw * nr;
     return sq_vk_pipeline(vk, prog, spec, pipe, err);
 }
 
 static const vk_buf *lut_of(const sq_vk_tensor *w) { return w->lut.buf ? &w->lut : NULL; }
+
+/* Scratch for xb bytes of activations (host and device) and yb bytes of results. */
+static sq_status reserve_io(sq_vk *vk, VkDeviceSize xb, VkDeviceSize yb, sq_err *err) {
+    sq_status st = sq_vk_buf_reserve(vk, &vk->x_host, xb, 1, err);
+    if (!st) st = sq_vk_buf_reserve(vk, &vk->x_dev, xb, 0, err);
+    if (!st) st = sq_vk_buf_reserve(vk, &vk->y_dev, yb, 0, err);
+    if (!st) st = sq_vk_buf_reserve(vk, &vk->y_host, yb, 1, err);
+    return st;
+}
 
 /* Starts a recording that first copies xb bytes of activations to the device. */
 static sq_status begin_with_input(sq_vk *vk, VkDeviceSize xb, sq_err *err) {
@@ -106,34 +114,31 @@ sq_status sq_vk_matmul(sq_vk *vk, const sq_vk_tensor *w, const float *x, uint32_
     const uint64_t K = w->cols, N = w->rows, xs = xstride_of(w);
     uint64_t per = SCRATCH_MAX / (4 * (xs > N ? xs : N));
     if (per < 1) per = 1;
+    float *row = malloc(xs * sizeof(float));
+    if (!row) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    memset(row + K, 0, (xs - K) * sizeof(float)); /* rows zero padded to whole chunks */
     sq_status st = SQ_OK;
     for (uint32_t t0 = 0; !st && t0 < T; t0 += (uint32_t)per) {
         uint32_t nt = T - t0 < per ? T - t0 : (uint32_t)per;
         VkDeviceSize xb = (VkDeviceSize)nt * xs * 4, yb = (VkDeviceSize)nt * N * 4;
-        st = sq_vk_buf_reserve(vk, &vk->x_host, xb, 1, err);
-        if (!st) st = sq_vk_buf_reserve(vk, &vk->x_dev, xb, 0, err);
-        if (!st) st = sq_vk_buf_reserve(vk, &vk->y_dev, yb, 0, err);
-        if (!st) st = sq_vk_buf_reserve(vk, &vk->y_host, yb, 1, err);
-        if (st) break;
-        /* activations in stored column order (input transform), rows zero padded
-         * to whole chunks; for coded weights interleaved by chunk (see gemv_codes.comp) */
-        float *xh = vk->x_host.map, *row = malloc(xs * sizeof(float));
-        if (!row) { st = sq_err_set(err, SQ_ENOMEM, "out of memory"); break; }
+        if ((st = reserve_io(vk, xb, yb, err))) break;
+        /* activations in stored column order (input transform); for coded
+         * weights interleaved by chunk (see gemv_codes.comp) */
+        float *xh = vk->x_host.map;
         const uint64_t nch = w->push.nchunks;
         for (uint32_t t = 0; t < nt; t++) {
             float *o = xh + (uint64_t)t * xs;
             sq_xform_input(&w->xform, x + (uint64_t)(t0 + t) * K, 1, row);
-            memset(row + K, 0, (xs - K) * sizeof(float));
             for (uint64_t j = 0; j < xs; j++) {
                 uint64_t c = j / 32, i = j % 32; /* chunk c, value i = 4 * (i / 4) + i % 4 */
                 o[w->family ? j : ((i / 4) * nch + c) * 4 + i % 4] = row[j];
             }
         }
-        free(row);
         if ((st = begin_with_input(vk, xb, err))) break;
         st = finish_with_output(vk, sq_vk_record_gemv(vk, w, &vk->x_dev, &vk->y_dev, nt, err), yb, err);
         if (!st) memcpy(y + (uint64_t)t0 * N, vk->y_host.map, yb);
     }
+    free(row);
     return st;
 }
 
@@ -178,7 +183,7 @@ sq_status sq_vk_record_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x
     memcpy(spec, w->spec, sizeof spec);
     /* two chunks per invocation: the integer kernel does less work per chunk (measured best on an H100) */
     uint32_t rpw = vk->wg / threads_per_row_min_chunks(vk, w, 2);
-    spec[6] = rpw;
+    spec[5] = rpw;
     VkPipeline pipe;
     sq_status st = sq_vk_pipeline(vk, VK_PROG_GEMV_Q8, spec, &pipe, err);
     if (st) return st;
@@ -217,10 +222,7 @@ sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float 
     if (!sq_vk_q8_supported(vk, w))
         return sq_err_set(err, SQ_EUNSUPPORTED, "vulkan: no integer-activation GEMV for this codec or device");
     VkDeviceSize xb = (VkDeviceSize)w->push.nchunks * 40, yb = w->rows * 4;
-    sq_status st = sq_vk_buf_reserve(vk, &vk->x_host, xb, 1, err);
-    if (!st) st = sq_vk_buf_reserve(vk, &vk->x_dev, xb, 0, err);
-    if (!st) st = sq_vk_buf_reserve(vk, &vk->y_dev, yb, 0, err);
-    if (!st) st = sq_vk_buf_reserve(vk, &vk->y_host, yb, 1, err);
+    sq_status st = reserve_io(vk, xb, yb, err);
     if (!st) st = pack_q8(w, x, vk->x_host.map, err);
     if (!st) st = begin_with_input(vk, xb, err);
     if (st) return st;

@@ -79,8 +79,6 @@ int sq_vk_supported(const sq_tview *v) {
     return v->codec && describe(v, &t);
 }
 
-uint64_t sq_vk_tensor_bytes(const sq_vk_tensor *t) { return t->bytes; }
-
 /* Copies n bytes from host memory to buf at off: directly when the device
  * memory is mapped, else through the staging buffer in pieces. */
 static sq_status copy_in(sq_vk *vk, vk_buf *buf, uint64_t off, const void *src, uint64_t n, sq_err *err) {
@@ -135,7 +133,6 @@ sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err 
         bytes[i] = sq_part_spec_bytes(&sp[i]);
         off[i] = total;
         total += (bytes[i] + PART_ALIGN - 1) / PART_ALIGN * PART_ALIGN;
-        t->bytes += bytes[i];
     }
     /* word offsets: codes, scales (or absmax / absmax_q), zeros (or absmax_offset), aux (absmax_scale) */
     t->push.codes = (uint32_t)(off[0] / 4);

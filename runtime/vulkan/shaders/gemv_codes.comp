@@ -17,7 +17,7 @@
 #ifndef NR
 #define NR 1
 #endif
-layout(constant_id = 6) const uint RPW = 1;
+layout(constant_id = 5) const uint RPW = 1;
 
 // Activations are interleaved by chunk: x4[(t*8 + j)*nchunks + k] holds values
 // 4j..4j+3 of chunk k of token t, so neighbouring invocations (neighbouring

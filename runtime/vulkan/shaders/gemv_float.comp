@@ -5,7 +5,7 @@
 #ifndef TT
 #define TT 1
 #endif
-layout(constant_id = 6) const uint RPW = 1;
+layout(constant_id = 5) const uint RPW = 1;
 
 layout(std430, binding = 2) readonly buffer X { float x[]; };
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };

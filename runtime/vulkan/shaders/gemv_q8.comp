@@ -10,7 +10,7 @@
 #include "codes.glsl"
 
 #define NR 4
-layout(constant_id = 6) const uint RPW = 1;
+layout(constant_id = 5) const uint RPW = 1;
 
 // OpSDot on 4 x 8-bit packed signed integers (PackedVectorFormat4x8Bit = 0)
 spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
