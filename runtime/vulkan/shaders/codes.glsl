@@ -44,9 +44,11 @@ float zero_point(uint i) {
 // (2^23 + q) - (2^23 + z) is exact for codes and zero points below 2^8.
 float code_value(uint q, float z) { return LUTN > 0u ? slut[q] : uintBitsToFloat(q | 0x4B000000u) - (8388608.0 + z); }
 
-// The 32 values of chunk k of row r before scaling: v[i] = table[q] or q - zero.
-void decode_chunk(uint r, uint k, float z, out float v[32]) {
-    uint base = p.codes + (r * p.nchunks + k) * BITS; // a chunk is 32*BITS/8 bytes = BITS words
+// Word offset in w[] of chunk k of row r: a chunk is 32*BITS/8 bytes = BITS words.
+uint chunk_base(uint r, uint k) { return p.codes + (r * p.nchunks + k) * BITS; }
+
+// The 32 values of the chunk at word offset base before scaling: v[i] = table[q] or q - zero.
+void decode_chunk_at(uint base, float z, out float v[32]) {
     // 4- and 8-bit chunks are whole 16-byte words (parts start 16-byte aligned): vector loads
     if (BITS == 8u) {
         [[unroll]] for (uint h = 0u; h < 2u; h++) {
@@ -85,5 +87,7 @@ void decode_chunk(uint r, uint k, float z, out float v[32]) {
         }
     }
 }
+
+void decode_chunk(uint r, uint k, float z, out float v[32]) { decode_chunk_at(chunk_base(r, k), z, v); }
 
 uint scale_index(uint r, uint k) { return r * p.srow + (k >> p.gshift); }

@@ -28,15 +28,61 @@ layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 #define NACC (TT * NR)
 shared float red[WG * NACC];
 
-// s * sum_i v[i] x[i] over chunk k of row r.
-float chunk_dot(uint r, uint k, vec4 xv[8]) {
-    uint si = scale_index(r, k);
-    float s = group_scale(si), v[32];
-    decode_chunk(r, k, zero_point(si), v);
-    float d = 0.0;
-    [[unroll]] for (uint j = 0u; j < 8u; j++)
-        d += dot(vec4(v[4u * j], v[4u * j + 1u], v[4u * j + 2u], v[4u * j + 3u]), xv[j]);
-    return s * d;
+// The GEMV's inner products over one chunk, sum_i v[i] x[i] with v[i] = q - z
+// or table[q], where xv[j] holds x[4j .. 4j+3] of the chunk.
+
+// 4-bit integer codes (byte i of the chunk holds codes i and i + 16). A code
+// is turned into a float where it lies, without a shift: the bits
+// 0x4B000000 | (q << 4p) are the float 2^23 + q 16^p (exact while 4p + 4 <= 23),
+// so subtracting 2^23 + z 16^p leaves (q - z) 16^p. Nibbles 5..7 of a word
+// come from the word shifted right by 20; the five position sums are scaled
+// back by powers of two, which is exact. Per code: one and-or, one subtract,
+// one fma (the shift-and-convert decode takes two more integer operations).
+float dot_int4(uvec4 c4, float z, vec4 xv[8]) {
+    const float m = 8388608.0;
+    const float z0 = m + z, z1 = m + 16.0 * z, z2 = m + 256.0 * z, z3 = m + 4096.0 * z, z4 = m + 65536.0 * z;
+    float a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, a4 = 0.0;
+    [[unroll]] for (uint j = 0u; j < 4u; j++) {
+        uint c = c4[j], h = c >> 20;
+        vec4 lo = xv[j], hi = xv[j + 4u]; // codes 4j+b (low nibbles) and 4j+b+16 (high nibbles)
+        a0 = fma(uintBitsToFloat((c & 0xFu) | 0x4B000000u) - z0, lo.x, a0);
+        a1 = fma(uintBitsToFloat((c & 0xF0u) | 0x4B000000u) - z1, hi.x, a1);
+        a2 = fma(uintBitsToFloat((c & 0xF00u) | 0x4B000000u) - z2, lo.y, a2);
+        a3 = fma(uintBitsToFloat((c & 0xF000u) | 0x4B000000u) - z3, hi.y, a3);
+        a4 = fma(uintBitsToFloat((c & 0xF0000u) | 0x4B000000u) - z4, lo.z, a4);
+        a0 = fma(uintBitsToFloat((h & 0xFu) | 0x4B000000u) - z0, hi.z, a0);
+        a1 = fma(uintBitsToFloat((h & 0xF0u) | 0x4B000000u) - z1, lo.w, a1);
+        a2 = fma(uintBitsToFloat((h & 0xF00u) | 0x4B000000u) - z2, hi.w, a2);
+    }
+    return a0 + a1 * 0.0625 + a2 * 0.00390625 + a3 * 0.000244140625 + a4 * 0.0000152587890625;
+}
+
+// 8-bit integer codes (byte i holds code i), the same way: bytes 0 and 1 of a
+// word in place, bytes 2 and 3 from the word shifted right by 16.
+float dot_int8(uvec4 c4, float z, vec4 xv[8], uint j0) {
+    const float m = 8388608.0, z0 = m + z, z1 = m + 256.0 * z;
+    float a0 = 0.0, a1 = 0.0;
+    [[unroll]] for (uint j = 0u; j < 4u; j++) {
+        uint c = c4[j], h = c >> 16;
+        vec4 xx = xv[j0 + j];
+        a0 = fma(uintBitsToFloat((c & 0xFFu) | 0x4B000000u) - z0, xx.x, a0);
+        a1 = fma(uintBitsToFloat((c & 0xFF00u) | 0x4B000000u) - z1, xx.y, a1);
+        a0 = fma(uintBitsToFloat((h & 0xFFu) | 0x4B000000u) - z0, xx.z, a0);
+        a1 = fma(uintBitsToFloat((h & 0xFF00u) | 0x4B000000u) - z1, xx.w, a1);
+    }
+    return a0 + a1 * 0.00390625;
+}
+
+// s * sum_i v[i] x[i] over the chunk at word offset cb with scale index si.
+float chunk_dot(uint cb, uint si, vec4 xv[8]) {
+    float s = group_scale(si), z = zero_point(si);
+    if (LUTN == 0u && BITS == 4u) return s * dot_int4(w4[cb >> 2], z, xv);
+    if (LUTN == 0u && BITS == 8u) return s * (dot_int8(w4[cb >> 2], z, xv, 0u) + dot_int8(w4[(cb >> 2) + 1u], z, xv, 4u));
+    float v[32];
+    decode_chunk_at(cb, z, v);
+    vec4 d = vec4(0.0); // four independent sums
+    [[unroll]] for (uint j = 0u; j < 8u; j++) d = fma(vec4(v[4u * j], v[4u * j + 1u], v[4u * j + 2u], v[4u * j + 3u]), xv[j], d);
+    return s * ((d.x + d.y) + (d.z + d.w));
 }
 
 void load_x(uint t, uint k, out vec4 xv[8]) {
@@ -53,14 +99,22 @@ void main() {
 #if TT == 1
     vec4 acc = vec4(0.0);
     if (r0 < p.rows) {
+        // per-row offsets of chunk 0's codes and scale index, outside the loop
+        uint cb[NR], sb[NR];
+        [[unroll]] for (uint n = 0u; n < NR; n++) {
+            uint r = min(r0 + n, rl);
+            cb[n] = chunk_base(r, 0u);
+            sb[n] = r * p.srow;
+        }
         for (uint k = lane; k < p.nchunks; k += TPR) {
             vec4 xv[8];
             load_x(t0, k, xv);
-            acc.x += chunk_dot(r0, k, xv);
-            if (NR > 1u) acc.y += chunk_dot(min(r0 + 1u, rl), k, xv);
+            uint ks = k >> p.gshift;
+            acc.x += chunk_dot(cb[0] + k * BITS, sb[0] + ks, xv);
+            if (NR > 1u) acc.y += chunk_dot(cb[1u % NR] + k * BITS, sb[1u % NR] + ks, xv);
             if (NR > 2u) {
-                acc.z += chunk_dot(min(r0 + 2u, rl), k, xv);
-                acc.w += chunk_dot(min(r0 + 3u, rl), k, xv);
+                acc.z += chunk_dot(cb[2u % NR] + k * BITS, sb[2u % NR] + ks, xv);
+                acc.w += chunk_dot(cb[3u % NR] + k * BITS, sb[3u % NR] + ks, xv);
             }
         }
     }
