@@ -16,7 +16,8 @@
 #define TOL 1e-5
 
 static sq_vk *vk;
-static int q8_checked; /* schemes whose q8 GEMV was compared */
+static int q8_checked;    /* schemes whose q8 GEMV was compared */
+static int limbs_checked; /* GEMVs (T = 1) that ran the exact-activation integer-dot kernel */
 
 static void open_device(void) {
     sq_err err;
@@ -39,14 +40,25 @@ static double row_mag(const float *dec, const float *xs, uint64_t cols, uint64_t
     return m;
 }
 
+enum { XFORM = 1, OUTLIERS = 2 };
+
 /* Encodes a random matrix, uploads it and checks dequant, GEMV (T = 1) and
- * matmul (T tokens) against the CPU. perm/in_scale add input transforms. */
-static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int xform, uint32_t T) {
+ * matmul (T tokens) against the CPU. mode XFORM adds input transforms (perm,
+ * in_scale); OUTLIERS makes every 32nd activation 10^4 times larger and its
+ * weight column 10^4 times smaller (the worst case for block-scaled
+ * activations: the block's largest value contributes little). */
+static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int mode, uint32_t T) {
+    const int xform = mode & XFORM;
     const sq_codec *c;
     uint32_t p[SQ_NPARAMS];
     sq_err err;
     ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, &err), 0);
     float *w = random_matrix(rows * cols, 1), *x = random_matrix(T * cols, 0);
+    if (mode & OUTLIERS) {
+        for (uint64_t i = 0; i < T * cols; i += 32) x[i] *= 1e4f;
+        for (uint64_t i = 0; i < rows * cols; i++)
+            if (i % cols % 32 == 0) w[i] *= 1e-4f;
+    }
     sq_encoded e;
     ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 2, &e, &err), 0);
     if (xform) {
@@ -85,6 +97,7 @@ static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int x
     float *y = malloc(T * rows * sizeof(float)), *y0 = malloc(rows * sizeof(float)), *xs = malloc(cols * sizeof(float));
     for (uint32_t nt = 1; nt <= T; nt = nt == 1 && T > 1 ? T : T + 1) {
         ck_assert_msg(sq_vk_matmul(vk, t, x, nt, y, &err) == SQ_OK, "%s: %s", scheme, err.msg);
+        if (nt == 1 && sq_vk_limbs_used(vk, t)) limbs_checked++;
         for (uint32_t k = 0; k < nt; k++) {
             sq_gemv(&v, x + k * cols, y0, 0, rows);
             sq_xform_input(&v, x + k * cols, 1, xs);
@@ -129,9 +142,62 @@ START_TEST(every_codec_matches_cpu) {
 }
 END_TEST
 
+/* The exact-activation integer-dot GEMV (4 int8 limbs per activation) in
+ * place of the float kernel: the same tolerance, also with outliers and
+ * input transforms; non-finite activations take the float kernel. */
+START_TEST(limb_gemv_matches_cpu) {
+    if (!sq_vk_has_integer_dot(vk)) return;
+    setenv("SQUISH_VULKAN_LIMBS", "1", 1); /* lavapipe, a CPU device, has it off by default */
+    const char *ls[] = {"int8:pc:sym", "int8:g32:asym", "int4:g32:sym", "int4:g128:asym", "int4:g64:asym:s32",
+                        "int4:pc:sym:sbf16", NULL};
+    const uint64_t shapes[][2] = {{37, 200}, {3, 33}, {1, 7}, {64, 1056}};
+    for (int s = 0; ls[s]; s++) {
+        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) check_scheme(ls[s], shapes[k][0], shapes[k][1], 0, 1);
+        check_scheme(ls[s], 40, 520, OUTLIERS, 1);
+        check_scheme(ls[s], 19, 300, XFORM | OUTLIERS, 1);
+    }
+    ck_assert_int_eq(limbs_checked, 6 * 6);
+    /* work splits: rows per invocation is fixed (4), invocations per row vary */
+    const char *tpr[] = {"16", "128"};
+    for (int j = 0; j < 2; j++) {
+        setenv("SQUISH_VULKAN_TPR", tpr[j], 1);
+        check_scheme("int4:g128:asym", 21, 1000, 0, 1);
+        check_scheme("int8:pc:sym", 13, 300, 0, 1);
+    }
+    unsetenv("SQUISH_VULKAN_TPR");
+
+    /* an infinite activation: the float kernel runs, non-finite rows as on the CPU */
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    ck_assert_int_eq(sq_scheme_parse("int4:g32:sym", &c, p, &err), 0);
+    const uint64_t rows = 16, cols = 96;
+    float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0), y[16], y0[16];
+    x[40] = INFINITY;
+    sq_encoded e;
+    ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 2, &e, &err), 0);
+    sq_tview v;
+    sq_tview_from_encoded(&e, &v);
+    sq_vk_tensor *t;
+    ck_assert_int_eq(sq_vk_upload(vk, &v, &t, &err), SQ_OK);
+    ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, y, &err), SQ_OK);
+    sq_gemv(&v, x, y0, 0, rows);
+    for (uint64_t r = 0; r < rows; r++) {
+        ck_assert_msg(!isfinite(y0[r]), "row %llu: the CPU gives %g", (unsigned long long)r, y0[r]);
+        ck_assert_msg(isnan(y[r]) == isnan(y0[r]) && isinf(y[r]) == isinf(y0[r]) && signbit(y[r]) == signbit(y0[r]),
+                      "row %llu: vulkan %g vs CPU %g", (unsigned long long)r, y[r], y0[r]);
+    }
+    sq_vk_tensor_free(vk, t);
+    free(w);
+    free(x);
+    sq_encoded_free(&e);
+    unsetenv("SQUISH_VULKAN_LIMBS");
+}
+END_TEST
+
 START_TEST(input_transforms) {
     const char *xs[] = {"int4:g128:asym", "int3:g64:asym", "nf4", "mxfp4", "fp8_e4m3", "bf16", NULL};
-    for (int s = 0; xs[s]; s++) check_scheme(xs[s], 19, 300, 1, 9);
+    for (int s = 0; xs[s]; s++) check_scheme(xs[s], 19, 300, XFORM, 9);
 }
 END_TEST
 
@@ -209,6 +275,7 @@ static Suite *suite(void) {
     tcase_set_timeout(tc, 600);
     tcase_add_checked_fixture(tc, open_device, close_device); /* per test: a device does not survive fork() */
     tcase_add_test(tc, every_codec_matches_cpu);
+    tcase_add_test(tc, limb_gemv_matches_cpu);
     tcase_add_test(tc, input_transforms);
     tcase_add_test(tc, large_grids);
     tcase_add_test(tc, work_splits);

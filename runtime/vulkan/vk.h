@@ -50,6 +50,13 @@ sq_status sq_vk_dequant(sq_vk *vk, const sq_vk_tensor *w, uint64_t r0, uint64_t 
  * summation order. sq_vk_q8_supported says whether it runs for w here. */
 int sq_vk_has_integer_dot(const sq_vk *vk);
 int sq_vk_q8_supported(const sq_vk *vk, const sq_vk_tensor *w);
+/* Whether sq_vk_matmul with T = 1 runs the exact-activation integer-dot GEMV
+ * for w here (4- and 8-bit integer codecs on devices with integer dot
+ * products, by default on GPUs; SQUISH_VULKAN_LIMBS=0|1 turns it off or on,
+ * also on CPU devices): x is split per block of 32 into a
+ * scale and four int8 limbs, x = d (l1 + l2 2^-7 + l3 2^-14 + l4 2^-21) to
+ * within 2^-22 d, so the result is the float GEMV's within its tolerance. */
+int sq_vk_limbs_used(const sq_vk *vk, const sq_vk_tensor *w);
 sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float *y, sq_err *err);
 
 /* Benchmark helpers, timed on the device (timestamp queries where the queue

@@ -107,9 +107,14 @@ sq_status sq_vk_bench_copy(sq_vk *vk, uint64_t bytes, int reps, double *gbs, sq_
 
 sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, int q8, double *seconds, sq_err *err) {
     uint64_t xs = 0, ys = 0;
+    /* the kernel sq_vk_matmul runs for T = 1: limbs (4) where it would, else float (0); or q8 (1) */
+    const uint32_t limbs = q8 ? 1 : sq_vk_limbs_used(vk, w[0]) ? 4 : 0;
     for (int i = 0; i < n; i++) {
         if (q8 && !sq_vk_q8_supported(vk, w[i])) return sq_err_set(err, SQ_EUNSUPPORTED, "vulkan: no q8 GEMV here");
-        uint64_t a = (uint64_t)w[i]->push.nchunks * 32 * 4, b = w[i]->rows * 4;
+        if ((limbs == 4) != (!q8 && sq_vk_limbs_used(vk, w[i])))
+            return sq_err_set(err, SQ_EUSAGE, "vulkan: benchmark tensors of different kernels");
+        /* floats, or per chunk 32 bytes per limb, the scale and one sum per limb */
+        uint64_t a = (uint64_t)w[i]->push.nchunks * (limbs ? 36 * limbs + 4 : 32 * 4), b = w[i]->rows * 4;
         xs = a > xs ? a : xs;
         ys = b > ys ? b : ys;
     }
@@ -124,6 +129,11 @@ sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, i
     }
     float *xh = vk->x_host.map;
     for (uint64_t i = 0; i < xs / 4; i++) xh[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    if (limbs) { /* the integer layouts: arbitrary bytes for the limbs, then block scales and sums */
+        const uint64_t nc = w[0]->push.nchunks;
+        for (uint64_t k = 0; k < nc; k++) xh[8 * nc * limbs + k] = 0.01f;
+        memset(xh + 8 * nc * limbs + nc, 0, nc * limbs * 4);
+    }
     st = sq_vk_begin(vk, err);
     if (!st) {
         VkBufferCopy c = {0, 0, xs};
@@ -141,8 +151,9 @@ sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, i
         timer_start(vk, &tm);
         for (long i = 0; !st && i < k; i++) {
             const sq_vk_tensor *t = w[(done + i) % n];
-            st = q8 ? sq_vk_record_gemv_q8(vk, t, &vk->x_dev, &vk->y_dev, err)
-                    : sq_vk_record_gemv(vk, t, &vk->x_dev, &vk->y_dev, 1, err);
+            st = q8            ? sq_vk_record_gemv_q8(vk, t, &vk->x_dev, &vk->y_dev, err)
+                 : limbs == 4 ? sq_vk_record_gemv_limbs(vk, t, &vk->x_dev, &vk->y_dev, err)
+                              : sq_vk_record_gemv(vk, t, &vk->x_dev, &vk->y_dev, 1, err);
             sq_vk_barrier(vk); /* GEMVs run one after another, as in a decode step */
         }
         double s = 0;

@@ -46,7 +46,8 @@ typedef struct vk_buf {
  * first use per set of specialization constants. */
 enum {
     VK_PROG_GEMV_CODES_NR1, VK_PROG_GEMV_CODES_NR2, VK_PROG_GEMV_CODES_NR4, VK_PROG_MATMUL_CODES, VK_PROG_GEMV_FLOAT,
-    VK_PROG_MATMUL_FLOAT, VK_PROG_DEQUANT_CODES, VK_PROG_DEQUANT_FLOAT, VK_PROG_COPY, VK_PROG_GEMV_Q8, VK_PROG_COUNT
+    VK_PROG_MATMUL_FLOAT, VK_PROG_DEQUANT_CODES, VK_PROG_DEQUANT_FLOAT, VK_PROG_COPY, VK_PROG_GEMV_Q8, VK_PROG_GEMV_LIMBS,
+    VK_PROG_COUNT
 };
 #define VK_MATMUL_TOKENS 8 /* activation rows per workgroup of the matmul programs (-DTT) */
 #define VK_NSPEC 6 /* WG, BITS/DT, SCALE, ZERO, LUTN, RPW (constant_id 0..5) */
@@ -84,7 +85,7 @@ struct sq_vk {
     vk_pipe *pipes;
     int npipes;
     uint32_t wg; /* invocations per workgroup */
-    int has_dot; /* shaderIntegerDotProduct enabled (the q8 GEMV) */
+    int has_dot; /* shaderIntegerDotProduct enabled (the q8 and limb GEMVs) */
     /* scratch: activations and results (device-local and host staging), value table */
     vk_buf x_dev, x_host, y_dev, y_host, staging, lut;
     char desc[400];
@@ -113,8 +114,10 @@ sq_status sq_vk_begin(sq_vk *vk, sq_err *err);
 sq_status sq_vk_submit_wait(sq_vk *vk, sq_err *err);
 void sq_vk_barrier(sq_vk *vk);
 
-/* vk_ops.c: records the integer-activation GEMV (x: the q8 layout of gemv_q8.comp). */
+/* vk_ops.c: record the integer-dot GEMVs (x: the layout of gemv_q8.comp with 1
+ * limb, the q8 rounding, or 4 limbs, the exact-activation GEMV). */
 sq_status sq_vk_record_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, sq_err *err);
+sq_status sq_vk_record_gemv_limbs(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, sq_err *err);
 /* vk_ops.c: records a GEMV/matmul of T activation rows (x: T rows of nchunks*32 floats) into y [T][rows]. */
 sq_status sq_vk_record_gemv(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, uint32_t T, sq_err *err);
 

@@ -1,4 +1,5 @@
 /* Matrix products, dequantization and the benchmark kernels on the device. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -110,7 +111,13 @@ sq_status sq_vk_record_gemv(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, c
     return SQ_OK;
 }
 
+static int gemv_limbs(sq_vk *vk, const sq_vk_tensor *w, const float *x, float *y, sq_err *err, sq_status *st);
+
 sq_status sq_vk_matmul(sq_vk *vk, const sq_vk_tensor *w, const float *x, uint32_t T, float *y, sq_err *err) {
+    if (T == 1 && sq_vk_limbs_used(vk, w)) {
+        sq_status st = SQ_OK;
+        if (gemv_limbs(vk, w, x, y, err, &st)) return st;
+    }
     const uint64_t K = w->cols, N = w->rows, xs = xstride_of(w);
     uint64_t per = SCRATCH_MAX / (4 * (xs > N ? xs : N));
     if (per < 1) per = 1;
@@ -173,19 +180,40 @@ sq_status sq_vk_dequant(sq_vk *vk, const sq_vk_tensor *w, uint64_t r0, uint64_t 
     return st;
 }
 
-/* ---------------- integer-activation GEMV ---------------- */
-int sq_vk_q8_supported(const sq_vk *vk, const sq_vk_tensor *w) {
+/* ---------------- integer-dot GEMVs ---------------- */
+/* gemv_q8.comp: activations in blocks of 32 with one scale and `limbs` int8
+ * limbs per value; 1 limb is the q8 rounding, 4 limbs the exact-activation
+ * GEMV that takes the float kernel's place for T = 1 (sq_vk_limbs_used). */
+#define LIMBS_EXACT 4
+
+static int idot_codes(const sq_vk *vk, const sq_vk_tensor *w) {
     return vk->has_dot && w->family == 0 && !w->lut_values && (w->spec[1] == 4 || w->spec[1] == 8);
 }
 
-sq_status sq_vk_record_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, sq_err *err) {
+int sq_vk_q8_supported(const sq_vk *vk, const sq_vk_tensor *w) { return idot_codes(vk, w); }
+
+/* On by default on GPUs; CPU devices (lavapipe) emulate the packed dot
+ * products and run the float kernel faster. SQUISH_VULKAN_LIMBS=0|1 decides. */
+int sq_vk_limbs_used(const sq_vk *vk, const sq_vk_tensor *w) {
+    const char *e = getenv("SQUISH_VULKAN_LIMBS");
+    if (!idot_codes(vk, w) || (e && !strcmp(e, "0"))) return 0;
+    return (e && !strcmp(e, "1")) || vk->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
+}
+
+/* Bytes of the activation layout: per chunk 32 bytes per limb, d_c and one sum per limb. */
+static VkDeviceSize idot_x_bytes(const sq_vk_tensor *w, uint32_t limbs) {
+    return (VkDeviceSize)w->push.nchunks * (32 * limbs + 4 + 4 * limbs);
+}
+
+static sq_status record_gemv_idot(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, uint32_t limbs,
+                                  sq_err *err) {
     uint32_t spec[VK_NSPEC];
     memcpy(spec, w->spec, sizeof spec);
     /* two chunks per invocation: the integer kernel does less work per chunk (measured best on an H100) */
     uint32_t rpw = vk->wg / threads_per_row_min_chunks(vk, w, 2);
     spec[5] = rpw;
     VkPipeline pipe;
-    sq_status st = sq_vk_pipeline(vk, VK_PROG_GEMV_Q8, spec, &pipe, err);
+    sq_status st = sq_vk_pipeline(vk, limbs == 1 ? VK_PROG_GEMV_Q8 : VK_PROG_GEMV_LIMBS, spec, &pipe, err);
     if (st) return st;
     vk_push push = w->push;
     push.T = 1;
@@ -193,9 +221,58 @@ sq_status sq_vk_record_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x
     uint32_t gx, gz;
     sq_vk_grid((w->rows + 4 * rpw - 1) / (4 * rpw), &gx, &gz); /* 4 rows per invocation (gemv_q8.comp) */
     push.grid_x = gx;
-    st = sq_vk_bind(vk, pipe, &w->buf, NULL, x, (VkDeviceSize)w->push.nchunks * 40, y, w->rows * 4, &push, err);
+    st = sq_vk_bind(vk, pipe, &w->buf, NULL, x, idot_x_bytes(w, limbs), y, w->rows * 4, &push, err);
     if (!st) vk->f.vkCmdDispatch(vk->cmd, gx, 1, gz);
     return st;
+}
+
+sq_status sq_vk_record_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, sq_err *err) {
+    return record_gemv_idot(vk, w, x, y, 1, err);
+}
+
+sq_status sq_vk_record_gemv_limbs(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, sq_err *err) {
+    return record_gemv_idot(vk, w, x, y, LIMBS_EXACT, err);
+}
+
+/* Writes chunk k's limbs, scale and limb sums into the layout of gemv_q8.comp. */
+static void put_chunk(uint32_t *out, uint64_t n, uint64_t k, uint32_t limbs, const int8_t (*l)[32], float d) {
+    for (uint32_t j = 0; j < limbs; j++) {
+        memcpy(out + 8 * n * j + 4 * k, l[j], 16);
+        memcpy(out + 8 * n * j + 4 * n + 4 * k, l[j] + 16, 16);
+        int32_t s = 0;
+        for (int i = 0; i < 32; i++) s += l[j][i];
+        memcpy(out + 8 * n * limbs + n + j * n + k, &s, 4);
+    }
+    memcpy(out + 8 * n * limbs + k, &d, 4);
+}
+
+/* x = d (l1 + l2 2^-7 + l3 2^-14 + l4 2^-21) with d = amax / 127, |l1| <= 127,
+ * |l2..l4| <= 64: each value to within 2^-22 d. Returns 0 (use the float
+ * kernel) where a block is not finite or so small that d would be subnormal. */
+static int split_limbs(const float *x, uint64_t n, uint32_t *out) {
+    const uint64_t K = n, nch = (K + 31) / 32;
+    for (uint64_t k = 0; k < nch; k++) {
+        uint64_t i0 = k * 32, i1 = i0 + 32 < K ? i0 + 32 : K;
+        float amax = 0;
+        for (uint64_t i = i0; i < i1; i++) {
+            if (!isfinite(x[i])) return 0;
+            amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+        }
+        float d = amax / 127.0f;
+        if (amax > 0 && !isnormal(d)) return 0;
+        int8_t l[LIMBS_EXACT][32] = {{0}};
+        for (uint64_t i = i0; d > 0 && i < i1; i++) {
+            double t = (double)x[i] / (double)d; /* exact enough: |t| <= 127 (+ rounding of d) */
+            for (int j = 0; j < LIMBS_EXACT; j++) {
+                double q = nearbyint(t);
+                if (j == 0 && fabs(q) > 127) q = q > 0 ? 127 : -127; /* amax / d rounds to 127 +- 1 ulp */
+                l[j][i - i0] = (int8_t)q;
+                t = (t - q) * 128.0;
+            }
+        }
+        put_chunk(out, nch, k, LIMBS_EXACT, (const int8_t(*)[32])l, d);
+    }
+    return 1;
 }
 
 /* The q8 activation layout of gemv_q8.comp from x (input transform applied). */
@@ -208,12 +285,7 @@ static sq_status pack_q8(const sq_vk_tensor *w, const float *x, uint32_t *out, s
     sq_status st = sq_act_q8_init(&a, xs, K, err);
     free(xs);
     if (st) return st;
-    for (uint64_t k = 0; k < n; k++) {
-        memcpy(out + 4 * k, a.q + 32 * k, 16);
-        memcpy(out + 4 * n + 4 * k, a.q + 32 * k + 16, 16);
-        memcpy(out + 8 * n + k, &a.d[k], 4);
-        memcpy(out + 9 * n + k, &a.sum[k], 4);
-    }
+    for (uint64_t k = 0; k < n; k++) put_chunk(out, n, k, 1, (const int8_t(*)[32])(a.q + 32 * k), a.d[k]);
     sq_act_q8_free(&a);
     return SQ_OK;
 }
@@ -221,7 +293,7 @@ static sq_status pack_q8(const sq_vk_tensor *w, const float *x, uint32_t *out, s
 sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float *y, sq_err *err) {
     if (!sq_vk_q8_supported(vk, w))
         return sq_err_set(err, SQ_EUNSUPPORTED, "vulkan: no integer-activation GEMV for this codec or device");
-    VkDeviceSize xb = (VkDeviceSize)w->push.nchunks * 40, yb = w->rows * 4;
+    VkDeviceSize xb = idot_x_bytes(w, 1), yb = w->rows * 4;
     sq_status st = reserve_io(vk, xb, yb, err);
     if (!st) st = pack_q8(w, x, vk->x_host.map, err);
     if (!st) st = begin_with_input(vk, xb, err);
@@ -229,4 +301,27 @@ sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float 
     st = finish_with_output(vk, sq_vk_record_gemv_q8(vk, w, &vk->x_dev, &vk->y_dev, err), yb, err);
     if (!st) memcpy(y, vk->y_host.map, yb);
     return st;
+}
+
+/* The exact-activation GEMV of one vector: 1 done, 0 not representable in
+ * limbs (the caller runs the float kernel), else an error. */
+static int gemv_limbs(sq_vk *vk, const sq_vk_tensor *w, const float *x, float *y, sq_err *err, sq_status *st) {
+    const uint64_t K = w->cols;
+    VkDeviceSize xb = idot_x_bytes(w, LIMBS_EXACT), yb = w->rows * 4;
+    float *xs = malloc(K * sizeof(float));
+    if (!xs) {
+        *st = sq_err_set(err, SQ_ENOMEM, "out of memory");
+        return -1;
+    }
+    sq_xform_input(&w->xform, x, 1, xs);
+    *st = reserve_io(vk, xb, yb, err);
+    int ok = !*st && split_limbs(xs, K, vk->x_host.map);
+    free(xs);
+    if (*st) return -1;
+    if (!ok) return 0;
+    if ((*st = begin_with_input(vk, xb, err))) return -1;
+    *st = finish_with_output(vk, sq_vk_record_gemv_limbs(vk, w, &vk->x_dev, &vk->y_dev, err), yb, err);
+    if (*st) return -1;
+    memcpy(y, vk->y_host.map, yb);
+    return 1;
 }

@@ -37,6 +37,9 @@ static const uint32_t spv_copy[] =
 static const uint32_t spv_gemv_q8[] =
 #include "gemv_q8.spv.h"
     ;
+static const uint32_t spv_gemv_limbs[] =
+#include "gemv_limbs.spv.h"
+    ;
 
 #define PROG(n) {spv_##n, sizeof spv_##n}
 static const struct {
@@ -44,6 +47,7 @@ static const struct {
     size_t size;
 } programs[VK_PROG_COUNT] = {
     PROG(gemv_codes_nr1), PROG(gemv_codes_nr2), PROG(gemv_codes_nr4), PROG(matmul_codes), PROG(gemv_float), PROG(matmul_float), PROG(dequant_codes), PROG(dequant_float), PROG(copy), PROG(gemv_q8),
+    PROG(gemv_limbs),
 };
 
 #define NBIND 4
@@ -52,7 +56,7 @@ static const struct {
 sq_status sq_vk_pipelines_init(sq_vk *vk, sq_err *err) {
     VkResult r;
     for (int i = 0; i < VK_PROG_COUNT; i++) {
-        if (i == VK_PROG_GEMV_Q8 && !vk->has_dot) continue; /* needs integer dot products */
+        if ((i == VK_PROG_GEMV_Q8 || i == VK_PROG_GEMV_LIMBS) && !vk->has_dot) continue; /* needs integer dot products */
         VkShaderModuleCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = programs[i].size,
                                        .pCode = programs[i].code};
         if ((r = vk->f.vkCreateShaderModule(vk->dev, &ci, NULL, &vk->mod[i]))) return sq_vk_fail(err, r, "vkCreateShaderModule");

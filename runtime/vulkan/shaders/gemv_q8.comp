@@ -1,14 +1,23 @@
 #version 450
-// Integer-activation GEMV of 4- and 8-bit integer codes: the activations are
-// int8 in blocks of 32 with one f32 scale each (as the CPU's q8 kernels and
-// llama.cpp's Q8_0), products of codes and activations are summed exactly in
-// int32 with 4-way packed dot products (SPV_KHR_integer_dot_product), and
-//   y[r] = sum_chunks s_g * d_c * (sum q_w q_x - z_g * sum q_x).
-// Activation buffer (uint words, nchunks = n): [4k, 4k+4) values 0..15 of
-// chunk k, [4n + 4k, ...) values 16..31, [8n + k] d_c (f32), [9n + k] sum q_x.
+// Integer-activation GEMV of 4- and 8-bit integer codes with packed 4 x 8-bit
+// dot products (SPV_KHR_integer_dot_product), products summed exactly in
+// int32. Activations come in blocks of 32 (one per chunk) with one f32 scale
+// d_c and LIMBS int8 limbs per value (glslc -DLIMBS=..):
+//   LIMBS = 1: x ~ d_c q_x, the rounding to int8 of the CPU's q8 kernels and
+//              llama.cpp's Q8_0;
+//   LIMBS = 4: x = d_c (l1 + l2/2^7 + l3/2^14 + l4/2^21) to 2^-22 d_c, i.e.
+//              29 bits against the block's largest value: the float GEMV's
+//              result (spec/codecs.md §9.1) at integer-dot speed.
+//   y[r] = sum_chunks s_g d_c sum_l 2^(-7l) (sum q_w l_x - z_g sum l_x).
+// Activation buffer (uint words, nchunks = n), for limb l < LIMBS:
+// [8nl + 4k, +4) values 0..15 of chunk k, [8nl + 4n + 4k, +4) values 16..31;
+// then [8nL + k] d_c (f32) and [8nL + n + ln + k] sum of limb l over chunk k.
 #extension GL_EXT_spirv_intrinsics : require
 #include "codes.glsl"
 
+#ifndef LIMBS
+#define LIMBS 1
+#endif
 #define NR 4
 layout(constant_id = 5) const uint RPW = 1;
 
@@ -22,20 +31,44 @@ layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 
 shared float red[WG * NR];
 
-float chunk_q8(uint r, uint k, uvec4 a, uvec4 b, float d, int sx) {
-    uint si = scale_index(r, k), base = p.codes + (r * p.nchunks + k) * BITS;
-    int z = int(zero_point(si)), acc = 0;
+// One chunk's activations: the limbs of values 0..15 (a) and 16..31 (b), d_c and the limb sums.
+struct xchunk {
+    uvec4 a[LIMBS], b[LIMBS];
+    float d;
+    int sx[LIMBS];
+};
+
+xchunk load_xchunk(uint k, uint n) {
+    xchunk x;
+    [[unroll]] for (uint l = 0u; l < LIMBS; l++) {
+        x.a[l] = xq4[2u * n * l + k];
+        x.b[l] = xq4[2u * n * l + n + k];
+        x.sx[l] = int(xw[8u * n * LIMBS + n + l * n + k]);
+    }
+    x.d = uintBitsToFloat(xw[8u * n * LIMBS + k]);
+    return x;
+}
+
+// s_g d_c sum_l 2^(-7l) (sum q_w l_x - z sum l_x) over the chunk at word offset cb.
+float chunk_q8(uint cb, uint si, xchunk x) {
+    int z = int(zero_point(si));
+    uvec4 lo, hi; // packed signed bytes of codes 0..15 and 16..31
     if (BITS == 4u) { // byte i holds codes i and i + 16
-        uvec4 c = w4[base >> 2];
-        [[unroll]] for (uint j = 0u; j < 4u; j++)
-            acc += sdot4(c[j] & 0x0F0F0F0Fu, a[j], 0) + sdot4((c[j] >> 4) & 0x0F0F0F0Fu, b[j], 0);
+        uvec4 c = w4[cb >> 2];
+        lo = c & 0x0F0F0F0Fu;
+        hi = (c >> 4) & 0x0F0F0F0Fu;
     } else { // 8 bits: codes - 128 as signed bytes, the 128 moved into z
-        uvec4 c0 = w4[base >> 2], c1 = w4[(base >> 2) + 1u];
-        [[unroll]] for (uint j = 0u; j < 4u; j++)
-            acc += sdot4(c0[j] ^ 0x80808080u, a[j], 0) + sdot4(c1[j] ^ 0x80808080u, b[j], 0);
+        lo = w4[cb >> 2] ^ 0x80808080u;
+        hi = w4[(cb >> 2) + 1u] ^ 0x80808080u;
         z -= 128;
     }
-    return group_scale(si) * (d * float(acc - z * sx));
+    float t = 0.0;
+    [[unroll]] for (uint l = 0u; l < LIMBS; l++) {
+        int acc = 0;
+        [[unroll]] for (uint j = 0u; j < 4u; j++) acc += sdot4(lo[j], x.a[l][j], 0) + sdot4(hi[j], x.b[l][j], 0);
+        t += float(acc - z * x.sx[l]) * uintBitsToFloat((127u - 7u * l) << 23); // 2^(-7l), exact
+    }
+    return group_scale(si) * (x.d * t);
 }
 
 void main() {
@@ -43,14 +76,19 @@ void main() {
     const uint r0 = (flat_group() * RPW + sub) * NR, me = gl_LocalInvocationID.x, rl = p.rows - 1u, n = p.nchunks;
     vec4 acc = vec4(0.0);
     if (r0 < p.rows) {
+        uint cb[NR], sb[NR]; // per-row offsets of chunk 0's codes and scale index
+        [[unroll]] for (uint i = 0u; i < NR; i++) {
+            uint r = min(r0 + i, rl);
+            cb[i] = chunk_base(r, 0u);
+            sb[i] = r * p.srow;
+        }
         for (uint k = lane; k < n; k += TPR) {
-            uvec4 a = xq4[k], b = xq4[n + k];
-            float d = uintBitsToFloat(xw[8u * n + k]);
-            int sx = int(xw[9u * n + k]);
-            acc.x += chunk_q8(r0, k, a, b, d, sx);
-            acc.y += chunk_q8(min(r0 + 1u, rl), k, a, b, d, sx);
-            acc.z += chunk_q8(min(r0 + 2u, rl), k, a, b, d, sx);
-            acc.w += chunk_q8(min(r0 + 3u, rl), k, a, b, d, sx);
+            xchunk x = load_xchunk(k, n);
+            uint kb = k * BITS, ks = k >> p.gshift;
+            acc.x += chunk_q8(cb[0] + kb, sb[0] + ks, x);
+            acc.y += chunk_q8(cb[1] + kb, sb[1] + ks, x);
+            acc.z += chunk_q8(cb[2] + kb, sb[2] + ks, x);
+            acc.w += chunk_q8(cb[3] + kb, sb[3] + ks, x);
         }
     }
     red[me] = acc.x;
