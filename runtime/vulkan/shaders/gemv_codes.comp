@@ -73,10 +73,32 @@ float dot_int8(uvec4 c4, float z, vec4 xv[8], uint j0) {
     return a0 + a1 * 0.00390625;
 }
 
+// 4-bit table-driven codes (NF4, FP4, MXFP4; nibble layout as int4): the
+// index of nibble p is taken as the byte offset (c >> (4p - 2)) & 0x3C that
+// the shared-memory load needs anyway, saving the shift back.
+float lut_at(uint off) { return slut[off >> 2]; }
+float dot_lut4(uvec4 c4, vec4 xv[8]) {
+    vec4 a = vec4(0.0);
+    [[unroll]] for (uint j = 0u; j < 4u; j++) {
+        uint c = c4[j];
+        vec4 lo = xv[j], hi = xv[j + 4u];
+        a.x = fma(lut_at((c << 2) & 0x3Cu), lo.x, a.x);
+        a.y = fma(lut_at((c >> 2) & 0x3Cu), hi.x, a.y);
+        a.z = fma(lut_at((c >> 6) & 0x3Cu), lo.y, a.z);
+        a.w = fma(lut_at((c >> 10) & 0x3Cu), hi.y, a.w);
+        a.x = fma(lut_at((c >> 14) & 0x3Cu), lo.z, a.x);
+        a.y = fma(lut_at((c >> 18) & 0x3Cu), hi.z, a.y);
+        a.z = fma(lut_at((c >> 22) & 0x3Cu), lo.w, a.z);
+        a.w = fma(lut_at((c >> 26) & 0x3Cu), hi.w, a.w);
+    }
+    return (a.x + a.y) + (a.z + a.w);
+}
+
 // s * sum_i v[i] x[i] over the chunk at word offset cb with scale index si.
 float chunk_dot(uint cb, uint si, vec4 xv[8]) {
     float s = group_scale(si), z = zero_point(si);
     if (LUTN == 0u && BITS == 4u) return s * dot_int4(w4[cb >> 2], z, xv);
+    if (LUTN == 16u && BITS == 4u) return s * dot_lut4(w4[cb >> 2], xv);
     if (LUTN == 0u && BITS == 8u) return s * (dot_int8(w4[cb >> 2], z, xv, 0u) + dot_int8(w4[(cb >> 2) + 1u], z, xv, 4u));
     float v[32];
     decode_chunk_at(cb, z, v);

@@ -18,6 +18,9 @@
 #ifndef LIMBS
 #define LIMBS 1
 #endif
+#if LIMBS != 1 && LIMBS != 4
+#error LIMBS is 1 or 4
+#endif
 #define NR 4
 layout(constant_id = 5) const uint RPW = 1;
 
@@ -62,12 +65,18 @@ float chunk_q8(uint cb, uint si, xchunk x) {
         hi = w4[(cb >> 2) + 1u] ^ 0x80808080u;
         z -= 128;
     }
-    float t = 0.0;
+    int s[LIMBS];
     [[unroll]] for (uint l = 0u; l < LIMBS; l++) {
         int acc = 0;
         [[unroll]] for (uint j = 0u; j < 4u; j++) acc += sdot4(lo[j], x.a[l][j], 0) + sdot4(hi[j], x.b[l][j], 0);
-        t += float(acc - z * x.sx[l]) * uintBitsToFloat((127u - 7u * l) << 23); // 2^(-7l), exact
+        s[l] = acc - z * x.sx[l]; // |s| < 32 * 255 * 127 < 2^20
     }
+#if LIMBS == 1
+    float t = float(s[0]);
+#else
+    // limbs in pairs, s[0] 2^7 + s[1] < 2^28, exact in int32: two conversions instead of four
+    float t = float(s[0] * 128 + s[1]) * 0.0078125 + float(s[2] * 128 + s[3]) * 4.76837158203125e-07; // 2^-7, 2^-21
+#endif
     return group_scale(si) * (x.d * t);
 }
 
