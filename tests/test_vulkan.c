@@ -142,6 +142,20 @@ START_TEST(every_codec_matches_cpu) {
 }
 END_TEST
 
+/* Encodes w (rows x cols) in scheme and uploads it; e and v describe it on the host. */
+static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t rows, uint64_t cols, sq_encoded *e,
+                                   sq_tview *v) {
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, &err), 0);
+    ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 2, e, &err), 0);
+    sq_tview_from_encoded(e, v);
+    sq_vk_tensor *t;
+    ck_assert_int_eq(sq_vk_upload(vk, v, &t, &err), SQ_OK);
+    return t;
+}
+
 /* The exact-activation integer-dot GEMV (4 int8 limbs per activation) in
  * place of the float kernel: the same tolerance, also with outliers and
  * input transforms; non-finite activations take the float kernel. */
@@ -167,19 +181,13 @@ START_TEST(limb_gemv_matches_cpu) {
     unsetenv("SQUISH_VULKAN_TPR");
 
     /* an infinite activation: the float kernel runs, non-finite rows as on the CPU */
-    const sq_codec *c;
-    uint32_t p[SQ_NPARAMS];
-    sq_err err;
-    ck_assert_int_eq(sq_scheme_parse("int4:g32:sym", &c, p, &err), 0);
     const uint64_t rows = 16, cols = 96;
     float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0), y[16], y0[16];
     x[40] = INFINITY;
     sq_encoded e;
-    ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 2, &e, &err), 0);
     sq_tview v;
-    sq_tview_from_encoded(&e, &v);
-    sq_vk_tensor *t;
-    ck_assert_int_eq(sq_vk_upload(vk, &v, &t, &err), SQ_OK);
+    sq_err err;
+    sq_vk_tensor *t = encode_upload("int4:g32:sym", w, rows, cols, &e, &v);
     ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, y, &err), SQ_OK);
     sq_gemv(&v, x, y0, 0, rows);
     for (uint64_t r = 0; r < rows; r++) {
@@ -231,24 +239,26 @@ END_TEST
 
 /* Results do not change from run to run (fixed summation order). */
 START_TEST(reproducible) {
-    const sq_codec *c;
-    uint32_t p[SQ_NPARAMS];
-    sq_err err;
-    ck_assert_int_eq(sq_scheme_parse("int4:g128:asym", &c, p, &err), 0);
     uint64_t rows = 300, cols = 2048;
     float *w = random_matrix(rows * cols, 1), *x = random_matrix(4 * cols, 0);
     sq_encoded e;
-    ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 2, &e, &err), 0);
     sq_tview v;
-    sq_tview_from_encoded(&e, &v);
-    sq_vk_tensor *t;
-    ck_assert_int_eq(sq_vk_upload(vk, &v, &t, &err), SQ_OK);
+    sq_err err;
+    sq_vk_tensor *t = encode_upload("int4:g128:asym", w, rows, cols, &e, &v);
     float *a = malloc(4 * rows * 4), *b = malloc(4 * rows * 4);
     ck_assert_int_eq(sq_vk_matmul(vk, t, x, 4, a, &err), SQ_OK);
     for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(sq_vk_matmul(vk, t, x, 4, b, &err), SQ_OK);
         ck_assert(!memcmp(a, b, 4 * rows * 4));
     }
+    /* the GEMV, on the limb kernel where the device has integer dot products */
+    setenv("SQUISH_VULKAN_LIMBS", "1", 1);
+    ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, a, &err), SQ_OK);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, b, &err), SQ_OK);
+        ck_assert(!memcmp(a, b, rows * 4));
+    }
+    unsetenv("SQUISH_VULKAN_LIMBS");
     sq_vk_tensor_free(vk, t);
     free(a); free(b); free(w); free(x);
     sq_encoded_free(&e);
