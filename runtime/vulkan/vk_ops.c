@@ -249,8 +249,8 @@ static void put_chunk(uint32_t *out, uint64_t n, uint64_t k, uint32_t limbs, con
 /* x = d (l1 + l2 2^-7 + l3 2^-14 + l4 2^-21) with d = amax / 127, |l1| <= 127,
  * |l2..l4| <= 64: each value to within 2^-22 d. Returns 0 (use the float
  * kernel) where a block is not finite or so small that d would be subnormal. */
-static int split_limbs(const float *x, uint64_t n, uint32_t *out) {
-    const uint64_t K = n, nch = (K + 31) / 32;
+static int split_limbs(const float *x, uint64_t K, uint32_t *out) {
+    const uint64_t nch = (K + 31) / 32;
     for (uint64_t k = 0; k < nch; k++) {
         uint64_t i0 = k * 32, i1 = i0 + 32 < K ? i0 + 32 : K;
         float amax = 0;
