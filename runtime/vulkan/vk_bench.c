@@ -113,8 +113,7 @@ sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, i
         if (q8 && !sq_vk_q8_supported(vk, w[i])) return sq_err_set(err, SQ_EUNSUPPORTED, "vulkan: no q8 GEMV here");
         if ((limbs == 4) != (!q8 && sq_vk_limbs_used(vk, w[i])))
             return sq_err_set(err, SQ_EUSAGE, "vulkan: benchmark tensors of different kernels");
-        /* floats, or per chunk 32 bytes per limb, the scale and one sum per limb */
-        uint64_t a = (uint64_t)w[i]->push.nchunks * (limbs ? 36 * limbs + 4 : 32 * 4), b = w[i]->rows * 4;
+        uint64_t a = limbs ? sq_vk_idot_x_bytes(w[i], limbs) : (uint64_t)w[i]->push.nchunks * 32 * 4, b = w[i]->rows * 4;
         xs = a > xs ? a : xs;
         ys = b > ys ? b : ys;
     }
@@ -127,14 +126,17 @@ sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, i
         timer_free(vk, &tm);
         return st;
     }
-    float *xh = vk->x_host.map;
-    for (uint64_t i = 0; i < xs / 4; i++) xh[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
-    if (limbs) { /* the integer layouts: arbitrary bytes for the limbs, then block scales and sums */
-        const uint64_t nc = w[0]->push.nchunks;
-        for (uint64_t k = 0; k < nc; k++) xh[8 * nc * limbs + k] = 0.01f;
-        memset(xh + 8 * nc * limbs + nc, 0, nc * limbs * 4);
+    /* activations: floats, or the integer layouts packed from such floats */
+    const uint64_t nx = limbs ? w[0]->cols : xs / 4;
+    float *xv = limbs ? malloc(nx * sizeof(float)) : vk->x_host.map;
+    if (!xv) st = sq_err_set(err, SQ_ENOMEM, "out of memory");
+    for (uint64_t i = 0; !st && i < nx; i++) xv[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+    if (limbs) {
+        int held;
+        if (!st) st = sq_vk_pack_idot(w[0], xv, limbs, vk->x_host.map, &held, err);
+        free(xv);
     }
-    st = sq_vk_begin(vk, err);
+    if (!st) st = sq_vk_begin(vk, err);
     if (!st) {
         VkBufferCopy c = {0, 0, xs};
         vk->f.vkCmdCopyBuffer(vk->cmd, vk->x_host.buf, vk->x_dev.buf, 1, &c);

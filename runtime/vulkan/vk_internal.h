@@ -118,6 +118,11 @@ void sq_vk_barrier(sq_vk *vk);
  * limb, the q8 rounding, or 4 limbs, the exact-activation GEMV). */
 sq_status sq_vk_record_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, sq_err *err);
 sq_status sq_vk_record_gemv_limbs(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, sq_err *err);
+/* vk_ops.c: bytes of that layout for w, and x (cols values; the input
+ * transform applied here) written in it; *held = 0 where four limbs cannot
+ * hold x (a non-finite value, or a block whose scale would be subnormal). */
+VkDeviceSize sq_vk_idot_x_bytes(const sq_vk_tensor *w, uint32_t limbs);
+sq_status sq_vk_pack_idot(const sq_vk_tensor *w, const float *x, uint32_t limbs, uint32_t *out, int *held, sq_err *err);
 /* vk_ops.c: records a GEMV/matmul of T activation rows (x: T rows of nchunks*32 floats) into y [T][rows]. */
 sq_status sq_vk_record_gemv(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, uint32_t T, sq_err *err);
 

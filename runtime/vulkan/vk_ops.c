@@ -200,8 +200,7 @@ int sq_vk_limbs_used(const sq_vk *vk, const sq_vk_tensor *w) {
     return (e && !strcmp(e, "1")) || vk->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU;
 }
 
-/* Bytes of the activation layout: per chunk 32 bytes per limb, d_c and one sum per limb. */
-static VkDeviceSize idot_x_bytes(const sq_vk_tensor *w, uint32_t limbs) {
+VkDeviceSize sq_vk_idot_x_bytes(const sq_vk_tensor *w, uint32_t limbs) {
     return (VkDeviceSize)w->push.nchunks * (32 * limbs + 4 + 4 * limbs);
 }
 
@@ -221,7 +220,7 @@ static sq_status record_gemv_idot(sq_vk *vk, const sq_vk_tensor *w, const vk_buf
     uint32_t gx, gz;
     sq_vk_grid((w->rows + 4 * rpw - 1) / (4 * rpw), &gx, &gz); /* 4 rows per invocation (gemv_q8.comp) */
     push.grid_x = gx;
-    st = sq_vk_bind(vk, pipe, &w->buf, NULL, x, idot_x_bytes(w, limbs), y, w->rows * 4, &push, err);
+    st = sq_vk_bind(vk, pipe, &w->buf, NULL, x, sq_vk_idot_x_bytes(w, limbs), y, w->rows * 4, &push, err);
     if (!st) vk->f.vkCmdDispatch(vk->cmd, gx, 1, gz);
     return st;
 }
@@ -275,27 +274,31 @@ static int split_limbs(const float *x, uint64_t K, uint32_t *out) {
     return 1;
 }
 
-/* The q8 activation layout of gemv_q8.comp from x (input transform applied). */
-static sq_status pack_q8(const sq_vk_tensor *w, const float *x, uint32_t *out, sq_err *err) {
+sq_status sq_vk_pack_idot(const sq_vk_tensor *w, const float *x, uint32_t limbs, uint32_t *out, int *held, sq_err *err) {
     const uint64_t K = w->cols, n = w->push.nchunks;
     float *xs = malloc(K * sizeof(float));
     if (!xs) return sq_err_set(err, SQ_ENOMEM, "out of memory");
     sq_xform_input(&w->xform, x, 1, xs);
-    sq_act_q8 a;
-    sq_status st = sq_act_q8_init(&a, xs, K, err);
+    sq_status st = SQ_OK;
+    *held = 1;
+    if (limbs == LIMBS_EXACT) *held = split_limbs(xs, K, out);
+    else { /* one limb: the rounding of the CPU's q8 kernels */
+        sq_act_q8 a;
+        st = sq_act_q8_init(&a, xs, K, err);
+        for (uint64_t k = 0; !st && k < n; k++) put_chunk(out, n, k, 1, (const int8_t(*)[32])(a.q + 32 * k), a.d[k]);
+        if (!st) sq_act_q8_free(&a);
+    }
     free(xs);
-    if (st) return st;
-    for (uint64_t k = 0; k < n; k++) put_chunk(out, n, k, 1, (const int8_t(*)[32])(a.q + 32 * k), a.d[k]);
-    sq_act_q8_free(&a);
-    return SQ_OK;
+    return st;
 }
 
 sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float *y, sq_err *err) {
     if (!sq_vk_q8_supported(vk, w))
         return sq_err_set(err, SQ_EUNSUPPORTED, "vulkan: no integer-activation GEMV for this codec or device");
-    VkDeviceSize xb = idot_x_bytes(w, 1), yb = w->rows * 4;
+    VkDeviceSize xb = sq_vk_idot_x_bytes(w, 1), yb = w->rows * 4;
+    int held;
     sq_status st = reserve_io(vk, xb, yb, err);
-    if (!st) st = pack_q8(w, x, vk->x_host.map, err);
+    if (!st) st = sq_vk_pack_idot(w, x, 1, vk->x_host.map, &held, err);
     if (!st) st = begin_with_input(vk, xb, err);
     if (st) return st;
     st = finish_with_output(vk, sq_vk_record_gemv_q8(vk, w, &vk->x_dev, &vk->y_dev, err), yb, err);
@@ -306,19 +309,12 @@ sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float 
 /* The exact-activation GEMV of one vector: 1 done, 0 not representable in
  * limbs (the caller runs the float kernel), else an error. */
 static int gemv_limbs(sq_vk *vk, const sq_vk_tensor *w, const float *x, float *y, sq_err *err, sq_status *st) {
-    const uint64_t K = w->cols;
-    VkDeviceSize xb = idot_x_bytes(w, LIMBS_EXACT), yb = w->rows * 4;
-    float *xs = malloc(K * sizeof(float));
-    if (!xs) {
-        *st = sq_err_set(err, SQ_ENOMEM, "out of memory");
-        return -1;
-    }
-    sq_xform_input(&w->xform, x, 1, xs);
+    VkDeviceSize xb = sq_vk_idot_x_bytes(w, LIMBS_EXACT), yb = w->rows * 4;
+    int held = 0;
     *st = reserve_io(vk, xb, yb, err);
-    int ok = !*st && split_limbs(xs, K, vk->x_host.map);
-    free(xs);
+    if (!*st) *st = sq_vk_pack_idot(w, x, LIMBS_EXACT, vk->x_host.map, &held, err);
     if (*st) return -1;
-    if (!ok) return 0;
+    if (!held) return 0;
     if ((*st = begin_with_input(vk, xb, err))) return -1;
     *st = finish_with_output(vk, sq_vk_record_gemv_limbs(vk, w, &vk->x_dev, &vk->y_dev, err), yb, err);
     if (*st) return -1;
