@@ -265,6 +265,57 @@ START_TEST(reproducible) {
 }
 END_TEST
 
+/* Loading each chunk's words ahead (SQUISH_VULKAN_PREFETCH, on by default)
+ * changes when the GEMVs read, not what they compute: the float, q8 and limb
+ * GEMVs give the same bits either way, for every decode path and for lanes
+ * with one, two or three chunks (TPR 16: 7, 32 and 49 chunks per row). */
+START_TEST(prefetch_same_results) {
+    const char *ps[] = {"int2:g64:asym", "int3:g32:sym", "int4:g128:asym", "int4:g32:sym", "int4:pc:sym:sbf16",
+                        "int8:pc:sym", "int8:g32:asym", "nf4", "nf4:dq:g128", "fp4_e2m1", "mxfp4", "fp6_e3m2",
+                        "mxfp6_e2m3", "fp8_e4m3", NULL};
+    const uint64_t shapes[][2] = {{13, 200}, {21, 1000}, {6, 1568}};
+    int idot = 0;
+    setenv("SQUISH_VULKAN_TPR", "16", 1);
+    for (int s = 0; ps[s]; s++)
+        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+            const uint64_t rows = shapes[k][0], cols = shapes[k][1];
+            float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0), *y[2][3];
+            sq_encoded e;
+            sq_tview v;
+            sq_err err;
+            sq_vk_tensor *t = encode_upload(ps[s], w, rows, cols, &e, &v);
+            const int has_idot = sq_vk_q8_supported(vk, t);
+            for (int pf = 0; pf < 2; pf++) {
+                setenv("SQUISH_VULKAN_PREFETCH", pf ? "1" : "0", 1);
+                for (int j = 0; j < 3; j++) y[pf][j] = calloc(rows, sizeof(float));
+                setenv("SQUISH_VULKAN_LIMBS", "0", 1);
+                ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, y[pf][0], &err), SQ_OK);
+                if (has_idot) {
+                    ck_assert_int_eq(sq_vk_gemv_q8(vk, t, x, y[pf][1], &err), SQ_OK);
+                    setenv("SQUISH_VULKAN_LIMBS", "1", 1);
+                    ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, y[pf][2], &err), SQ_OK);
+                }
+            }
+            for (int j = 0; j < 3; j++) {
+                ck_assert_msg(!memcmp(y[0][j], y[1][j], rows * sizeof(float)), "%s %llux%llu: %s GEMV differs with prefetch",
+                              ps[s], (unsigned long long)rows, (unsigned long long)cols,
+                              j == 0 ? "float" : j == 1 ? "q8" : "limb");
+                free(y[0][j]);
+                free(y[1][j]);
+            }
+            idot += has_idot;
+            sq_vk_tensor_free(vk, t);
+            sq_encoded_free(&e);
+            free(w);
+            free(x);
+        }
+    if (sq_vk_has_integer_dot(vk)) ck_assert_int_eq(idot, 5 * 3);
+    unsetenv("SQUISH_VULKAN_TPR");
+    unsetenv("SQUISH_VULKAN_PREFETCH");
+    unsetenv("SQUISH_VULKAN_LIMBS");
+}
+END_TEST
+
 /* Device selection: by index, by name, and clear errors for bad choices. */
 START_TEST(device_selection) {
     sq_err err;
@@ -290,6 +341,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, large_grids);
     tcase_add_test(tc, work_splits);
     tcase_add_test(tc, reproducible);
+    tcase_add_test(tc, prefetch_same_results);
     tcase_add_test(tc, device_selection);
     suite_add_tcase(s, tc);
     return s;

@@ -50,7 +50,7 @@ enum {
     VK_PROG_COUNT
 };
 #define VK_MATMUL_TOKENS 8 /* activation rows per workgroup of the matmul programs (-DTT) */
-#define VK_NSPEC 6 /* WG, BITS/DT, SCALE, ZERO, LUTN, RPW (constant_id 0..5) */
+#define VK_NSPEC 7 /* WG, BITS/DT, SCALE, ZERO, LUTN, RPW, PF (constant_id 0..6) */
 typedef struct vk_pipe {
     int prog;
     uint32_t spec[VK_NSPEC];

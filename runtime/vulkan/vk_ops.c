@@ -35,6 +35,14 @@ static uint32_t rows_per_invocation(void) {
     return 4;
 }
 
+/* Whether the GEMVs over codes load each invocation's next chunk before
+ * computing the current one (constant PF of shaders/gemv_rows.glsl): on by
+ * default, SQUISH_VULKAN_PREFETCH=0 turns it off. Results are the same. */
+static uint32_t prefetch(void) {
+    const char *e = getenv("SQUISH_VULKAN_PREFETCH");
+    return !(e && !strcmp(e, "0"));
+}
+
 /* The GEMV (T = 1) or matmul program for w; *rows_per_group: rows one workgroup covers. */
 static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t T, VkPipeline *pipe, uint32_t *rows_per_group,
                                sq_err *err) {
@@ -49,6 +57,7 @@ static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t T, VkP
         prog = nr == 1 ? VK_PROG_GEMV_CODES_NR1 : nr == 2 ? VK_PROG_GEMV_CODES_NR2 : VK_PROG_GEMV_CODES_NR4;
     }
     spec[5] = rpw;
+    spec[6] = prefetch();
     *rows_per_group = rpw * nr;
     return sq_vk_pipeline(vk, prog, spec, pipe, err);
 }
@@ -211,6 +220,7 @@ static sq_status record_gemv_idot(sq_vk *vk, const sq_vk_tensor *w, const vk_buf
     /* two chunks per invocation: the integer kernel does less work per chunk (measured best on an H100) */
     uint32_t rpw = vk->wg / threads_per_row_min_chunks(vk, w, 2);
     spec[5] = rpw;
+    spec[6] = prefetch();
     VkPipeline pipe;
     sq_status st = sq_vk_pipeline(vk, limbs == 1 ? VK_PROG_GEMV_Q8 : VK_PROG_GEMV_LIMBS, spec, &pipe, err);
     if (st) return st;

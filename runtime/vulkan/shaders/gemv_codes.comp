@@ -17,7 +17,7 @@
 #ifndef NR
 #define NR 1
 #endif
-layout(constant_id = 5) const uint RPW = 1;
+#include "gemv_rows.glsl"
 
 // Activations are interleaved by chunk: x4[(t*8 + j)*nchunks + k] holds values
 // 4j..4j+3 of chunk k of token t, so neighbouring invocations (neighbouring
@@ -94,14 +94,14 @@ float dot_lut4(uvec4 c4, vec4 xv[8]) {
     return (a.x + a.y) + (a.z + a.w);
 }
 
-// s * sum_i v[i] x[i] over the chunk at word offset cb with scale index si.
-float chunk_dot(uint cb, uint si, vec4 xv[8]) {
-    float s = group_scale(si), z = zero_point(si);
-    if (LUTN == 0u && BITS == 4u) return s * dot_int4(w4[cb >> 2], z, xv);
-    if (LUTN == 16u && BITS == 4u) return s * dot_lut4(w4[cb >> 2], xv);
-    if (LUTN == 0u && BITS == 8u) return s * (dot_int8(w4[cb >> 2], z, xv, 0u) + dot_int8(w4[(cb >> 2) + 1u], z, xv, 4u));
+// s * sum_i v[i] x[i] over one chunk (its words cw, scale index si).
+float chunk_dot(chunk_words cw, uint si, vec4 xv[8]) {
+    float s = scale_of(cw.s, si), z = zero_of(cw.z, si);
+    if (LUTN == 0u && BITS == 4u) return s * dot_int4(cw.c[0], z, xv);
+    if (LUTN == 16u && BITS == 4u) return s * dot_lut4(cw.c[0], xv);
+    if (LUTN == 0u && BITS == 8u) return s * (dot_int8(cw.c[0], z, xv, 0u) + dot_int8(cw.c[1], z, xv, 4u));
     float v[32];
-    decode_chunk_at(cb, z, v);
+    decode_words(cw.c, z, v);
     vec4 d = vec4(0.0); // four independent sums
     [[unroll]] for (uint j = 0u; j < 8u; j++) d = fma(vec4(v[4u * j], v[4u * j + 1u], v[4u * j + 2u], v[4u * j + 3u]), xv[j], d);
     return s * ((d.x + d.y) + (d.z + d.w));
@@ -109,6 +109,21 @@ float chunk_dot(uint cb, uint si, vec4 xv[8]) {
 
 void load_x(uint t, uint k, out vec4 xv[8]) {
     [[unroll]] for (uint j = 0u; j < 8u; j++) xv[j] = x4[(t * 8u + j) * p.nchunks + k];
+}
+
+// Chunk k's contribution to the NR rows' sums (unused lanes stay 0).
+vec4 rows_dot(chunk_words cw[NR], uint sb[NR], uint t0, uint k) {
+    vec4 xv[8];
+    load_x(t0, k, xv);
+    uint ks = k >> p.gshift;
+    vec4 d = vec4(0.0);
+    d.x = chunk_dot(cw[0], sb[0] + ks, xv);
+    if (NR > 1u) d.y = chunk_dot(cw[1u % NR], sb[1u % NR] + ks, xv);
+    if (NR > 2u) {
+        d.z = chunk_dot(cw[2u % NR], sb[2u % NR] + ks, xv);
+        d.w = chunk_dot(cw[3u % NR], sb[3u % NR] + ks, xv);
+    }
+    return d;
 }
 
 void main() {
@@ -128,15 +143,24 @@ void main() {
             cb[n] = chunk_base(r, 0u);
             sb[n] = r * p.srow;
         }
-        for (uint k = lane; k < p.nchunks; k += TPR) {
-            vec4 xv[8];
-            load_x(t0, k, xv);
-            uint ks = k >> p.gshift;
-            acc.x += chunk_dot(cb[0] + k * BITS, sb[0] + ks, xv);
-            if (NR > 1u) acc.y += chunk_dot(cb[1u % NR] + k * BITS, sb[1u % NR] + ks, xv);
-            if (NR > 2u) {
-                acc.z += chunk_dot(cb[2u % NR] + k * BITS, sb[2u % NR] + ks, xv);
-                acc.w += chunk_dot(cb[3u % NR] + k * BITS, sb[3u % NR] + ks, xv);
+        // PF: chunk k + TPR's words are loaded before chunk k is computed,
+        // alternating between two sets of registers (no copies)
+        chunk_words a[NR], b[NR];
+        if (PF == 0u)
+            for (uint k = lane; k < p.nchunks; k += TPR) {
+                fetch_rows(cb, sb, k, a);
+                acc += rows_dot(a, sb, t0, k);
+            }
+        else if (lane < p.nchunks) {
+            fetch_rows(cb, sb, lane, a);
+            for (uint k = lane;; k += 2u * TPR) {
+                bool more = k + TPR < p.nchunks;
+                if (more) fetch_rows(cb, sb, k + TPR, b);
+                acc += rows_dot(a, sb, t0, k);
+                if (!more) break;
+                if (k + 2u * TPR < p.nchunks) fetch_rows(cb, sb, k + 2u * TPR, a);
+                acc += rows_dot(b, sb, t0, k + TPR);
+                if (k + 2u * TPR >= p.nchunks) break;
             }
         }
     }

@@ -22,7 +22,7 @@
 #error LIMBS is 1 or 4
 #endif
 #define NR 4
-layout(constant_id = 5) const uint RPW = 1;
+#include "gemv_rows.glsl"
 
 // OpSDot on 4 x 8-bit packed signed integers (PackedVectorFormat4x8Bit = 0)
 spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
@@ -52,17 +52,16 @@ xchunk load_xchunk(uint k, uint n) {
     return x;
 }
 
-// s_g d_c sum_l 2^(-7l) (sum q_w l_x - z sum l_x) over the chunk at word offset cb.
-float chunk_q8(uint cb, uint si, xchunk x) {
-    int z = int(zero_point(si));
+// s_g d_c sum_l 2^(-7l) (sum q_w l_x - z sum l_x) over one chunk (its words cw, scale index si).
+float chunk_q8(chunk_words cw, uint si, xchunk x) {
+    int z = int(zero_of(cw.z, si));
     uvec4 lo, hi; // packed signed bytes of codes 0..15 and 16..31
     if (BITS == 4u) { // byte i holds codes i and i + 16
-        uvec4 c = w4[cb >> 2];
-        lo = c & 0x0F0F0F0Fu;
-        hi = (c >> 4) & 0x0F0F0F0Fu;
+        lo = cw.c[0] & 0x0F0F0F0Fu;
+        hi = (cw.c[0] >> 4) & 0x0F0F0F0Fu;
     } else { // 8 bits: codes - 128 as signed bytes, the 128 moved into z
-        lo = w4[cb >> 2] ^ 0x80808080u;
-        hi = w4[(cb >> 2) + 1u] ^ 0x80808080u;
+        lo = cw.c[0] ^ 0x80808080u;
+        hi = cw.c[1] ^ 0x80808080u;
         z -= 128;
     }
     int s[LIMBS];
@@ -77,7 +76,15 @@ float chunk_q8(uint cb, uint si, xchunk x) {
     // limbs in pairs, s[0] 2^7 + s[1] < 2^28, exact in int32: two conversions instead of four
     float t = float(s[0] * 128 + s[1]) * 0.0078125 + float(s[2] * 128 + s[3]) * 4.76837158203125e-07; // 2^-7, 2^-21
 #endif
-    return group_scale(si) * (x.d * t);
+    return scale_of(cw.s, si) * (x.d * t);
+}
+
+// Chunk k's contribution to the four rows' sums.
+vec4 rows_q8(chunk_words cw[NR], uint sb[NR], uint k, uint n) {
+    xchunk x = load_xchunk(k, n);
+    uint ks = k >> p.gshift;
+    return vec4(chunk_q8(cw[0], sb[0] + ks, x), chunk_q8(cw[1], sb[1] + ks, x), chunk_q8(cw[2], sb[2] + ks, x),
+                chunk_q8(cw[3], sb[3] + ks, x));
 }
 
 void main() {
@@ -91,13 +98,23 @@ void main() {
             cb[i] = chunk_base(r, 0u);
             sb[i] = r * p.srow;
         }
-        for (uint k = lane; k < n; k += TPR) {
-            xchunk x = load_xchunk(k, n);
-            uint kb = k * BITS, ks = k >> p.gshift;
-            acc.x += chunk_q8(cb[0] + kb, sb[0] + ks, x);
-            acc.y += chunk_q8(cb[1] + kb, sb[1] + ks, x);
-            acc.z += chunk_q8(cb[2] + kb, sb[2] + ks, x);
-            acc.w += chunk_q8(cb[3] + kb, sb[3] + ks, x);
+        chunk_words a[NR], b[NR]; // as in gemv_codes.comp
+        if (PF == 0u)
+            for (uint k = lane; k < n; k += TPR) {
+                fetch_rows(cb, sb, k, a);
+                acc += rows_q8(a, sb, k, n);
+            }
+        else if (lane < n) {
+            fetch_rows(cb, sb, lane, a);
+            for (uint k = lane;; k += 2u * TPR) {
+                bool more = k + TPR < n;
+                if (more) fetch_rows(cb, sb, k + TPR, b);
+                acc += rows_q8(a, sb, k, n);
+                if (!more) break;
+                if (k + 2u * TPR < n) fetch_rows(cb, sb, k + 2u * TPR, a);
+                acc += rows_q8(b, sb, k + TPR, n);
+                if (k + 2u * TPR >= n) break;
+            }
         }
     }
     red[me] = acc.x;
