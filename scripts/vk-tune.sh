@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Sweeps the Vulkan GEMV's tuning knobs on a GPU in one go and prints, per
-# setting, each scheme's GEMV and Q8 ratio to the copy bandwidth (by hand, on
-# the machine with the GPU; not part of the tests).
-# usage: scripts/vk-tune.sh [BENCH [GPU_MIB]]   (BENCH: default build/squish-bench)
+# setting, each scheme's GEMV and Q8 ratio to the copy bandwidth, and in
+# brackets the GEMV's fraction of a same-size read (by hand, on the machine
+# with the GPU; not part of the tests). "L": the GEMV ran the limb kernel.
+# usage: [R=ROWS] [GRID=0] scripts/vk-tune.sh [BENCH [GPU_MIB]]
+#   BENCH: default build/squish-bench; GRID=0 skips the WG x TPR x NR grid
 set -u
 BENCH=${1:-build/squish-bench} MIB=${2:-2048}
 SCHEMES=int4:g128:sym,int4:g128:asym,nf4:g64,mxfp4,fp4_e2m1:g32,int8:pc:sym
@@ -13,13 +15,16 @@ bench() { # env settings... -- extra bench options
   opts=("$@")
   printf '%-48s' "${envs[*]:-defaults} ${opts[*]}"
   env "${envs[@]}" "$BENCH" --backend vulkan -c "$SCHEMES" --gpu-mib "$MIB" --min-time 0.2 "${opts[@]}" 2>/dev/null |
-    awk '/^[a-z]/ && !/^SCHEME/ { printf " %s %s/%s%s", $1, $7, ($10 == "-" ? "-" : $10), ($NF == "limbs" ? "L" : "") } END { print "" }'
+    awk '/^[a-z]/ && !/^SCHEME/ { printf " %s %s/%s(%s)%s", $1, $7, ($10 == "-" ? "-" : $10), $12, ($NF == "limbs" ? "L" : "") } END { print "" }'
 }
 "$BENCH" --backend vulkan --list-devices
 bench -- -R ${R:-8192} -C ${R:-8192}
 bench SQUISH_VULKAN_LIMBS=0 -- -R ${R:-8192} -C ${R:-8192}
+bench SQUISH_VULKAN_PREFETCH=0 -- -R ${R:-8192} -C ${R:-8192}
+bench SQUISH_VULKAN_PREFETCH=0 SQUISH_VULKAN_TPR=16 -- -R ${R:-8192} -C ${R:-8192}
 bench -- -R 14336 -C 4096
 bench -- -R 16384 -C 16384   # a 4x larger matrix: how much is per-dispatch overhead
+[ "${GRID:-1}" = 0 ] && exit 0
 for wg in 128 256; do
   for tpr in 16 32 64 128; do
     for nr in 2 4; do

@@ -54,11 +54,13 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
            "# so weights come from device memory; GB/s counts every stored part once per GEMV; ratio = GB/s / copy GB/s;\n"
            "# check = max |y_vulkan - y_cpu| / sum|w*x| over the rows of one GEMV (tests require <= 1e-5);\n"
            "# Q8: the integer-activation GEMV (x rounded to int8 blocks of 32, packed integer dot products)%s;\n"
+           "# READ_us: a shader that only reads the same buffers, dispatched the same way (the ceiling for a GEMV\n"
+           "# of this size, launch and barrier costs included); OF_READ = READ_us / GEMV_us;\n"
            "# KERNEL: what the GEMV column ran, float (activations as f32) or limbs (activations split exactly into\n"
            "# four int8 limbs per value, packed integer dot products; see SQUISH_VULKAN_LIMBS)\n",
            ws_mib, sq_vk_has_integer_dot(vk) ? "" : " - not on this device");
-    printf("%-24s %7s %9s %6s %10s %10s %7s %9s %10s %7s  %s\n", "SCHEME", "BPW", "MiB", "COPIES", "GEMV_us", "GEMV_GB/s",
-           "RATIO", "CHECK", "Q8_GB/s", "RATIO", "KERNEL");
+    printf("%-24s %7s %9s %6s %10s %10s %7s %9s %10s %7s %9s %7s  %s\n", "SCHEME", "BPW", "MiB", "COPIES", "GEMV_us",
+           "GEMV_GB/s", "RATIO", "CHECK", "Q8_GB/s", "RATIO", "READ_us", "OF_READ", "KERNEL");
     float *x = malloc(cols * sizeof(float));
     if (!x) return EXIT_RESOURCE;
     for (uint64_t i = 0; i < cols; i++) x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
@@ -86,13 +88,14 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
         int bad = 0;
         double chk = rc ? 0 : check_gemv(vk, t[0], &tv, x, threads, &err, &bad);
         if (!rc && bad) rc = cli_fail(&err);
-        if (!rc && sq_vk_bench_gemv(vk, t, n, 2, 0, &sec, &err)) rc = cli_fail(&err);
+        if (!rc && sq_vk_bench_gemv(vk, t, n, 2, SQ_VK_BENCH_GEMV, &sec, &err)) rc = cli_fail(&err);
         int r2 = (int)(min_time / (sec * n)) + 1;
         if (r2 > 2000) r2 = 2000;
-        if (!rc && sq_vk_bench_gemv(vk, t, n, r2, 0, &sec, &err)) rc = cli_fail(&err);
-        double q8sec = 0;
+        if (!rc && sq_vk_bench_gemv(vk, t, n, r2, SQ_VK_BENCH_GEMV, &sec, &err)) rc = cli_fail(&err);
+        double q8sec = 0, rdsec = 0;
         int q8 = !rc && sq_vk_q8_supported(vk, t[0]);
-        if (q8 && sq_vk_bench_gemv(vk, t, n, r2, 1, &q8sec, &err)) rc = cli_fail(&err);
+        if (q8 && sq_vk_bench_gemv(vk, t, n, r2, SQ_VK_BENCH_Q8, &q8sec, &err)) rc = cli_fail(&err);
+        if (!rc && sq_vk_bench_gemv(vk, t, n, r2, SQ_VK_BENCH_READ, &rdsec, &err)) rc = cli_fail(&err);
         if (!rc) {
             char name[64];
             sq_scheme_format(cd, p, name, sizeof name);
@@ -102,9 +105,10 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
                 snprintf(q8s, sizeof q8s, "%.1f", (double)wbytes / q8sec / 1e9);
                 snprintf(q8r, sizeof q8r, "%.0f%%", 100.0 * (double)wbytes / q8sec / 1e9 / copy_gbs);
             }
-            printf("%-24s %7.3f %9.2f %6d %10.2f %10.1f %6.0f%% %9.1e %10s %7s  %s\n", name,
+            printf("%-24s %7.3f %9.2f %6d %10.2f %10.1f %6.0f%% %9.1e %10s %7s %9.2f %6.0f%%  %s\n", name,
                    8.0 * (double)wbytes / (double)(rows * cols), (double)wbytes / 1048576.0, n, sec * 1e6, gbs,
-                   100.0 * gbs / copy_gbs, chk, q8s, q8r, sq_vk_limbs_used(vk, t[0]) ? "limbs" : "float");
+                   100.0 * gbs / copy_gbs, chk, q8s, q8r, rdsec * 1e6, 100.0 * rdsec / sec,
+                   sq_vk_limbs_used(vk, t[0]) ? "limbs" : "float");
             fflush(stdout);
         }
         for (int i = 0; t && i < n; i++) sq_vk_tensor_free(vk, t[i]);

@@ -63,8 +63,12 @@ sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float 
  * has them, otherwise the host clock around submit and wait). */
 /* Copies a buffer of `bytes` `reps` times; *gbs = (read + written bytes) / s. */
 sq_status sq_vk_bench_copy(sq_vk *vk, uint64_t bytes, int reps, double *gbs, sq_err *err);
-/* GEMV (T = 1; q8: the integer-activation one) over the n tensors in turn,
- * `reps` rounds; *seconds per GEMV. */
-sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, int q8, double *seconds, sq_err *err);
+/* What sq_vk_bench_gemv runs per tensor: the GEMV (T = 1) sq_vk_matmul
+ * would run, the q8 GEMV, or a shader that only reads the tensor's buffer
+ * (the same bytes, dispatched the same way: the ceiling for that size). */
+enum { SQ_VK_BENCH_GEMV, SQ_VK_BENCH_Q8, SQ_VK_BENCH_READ };
+/* That kernel over the n tensors in turn (a barrier between each), `reps`
+ * rounds; *seconds per call. */
+sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, int kernel, double *seconds, sq_err *err);
 
 #endif

@@ -105,11 +105,26 @@ sq_status sq_vk_bench_copy(sq_vk *vk, uint64_t bytes, int reps, double *gbs, sq_
     return st;
 }
 
-sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, int q8, double *seconds, sq_err *err) {
-    uint64_t xs = 0, ys = 0;
+/* Records a read of every 16-byte word of w's buffer (shaders/read.comp),
+ * four words per invocation. */
+static sq_status record_read(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *y, sq_err *err) {
+    uint32_t spec[VK_NSPEC] = {0};
+    VkPipeline pipe;
+    sq_status st = sq_vk_pipeline(vk, VK_PROG_READ, spec, &pipe, err);
+    if (st) return st;
+    uint64_t words = w->buf.size / 16, groups = (words + 4 * vk->wg - 1) / (4 * vk->wg);
+    vk_push push = {.T = (uint32_t)words, .grid_x = (uint32_t)(groups < 65535 ? groups : 65535), .pad0 = 0x9E3779B9u};
+    st = sq_vk_bind(vk, pipe, &w->buf, NULL, NULL, 0, y, 4, &push, err);
+    if (!st) vk->f.vkCmdDispatch(vk->cmd, push.grid_x, 1, 1);
+    return st;
+}
+
+sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, int kernel, double *seconds, sq_err *err) {
+    uint64_t xs = 16, ys = 16;
+    const int q8 = kernel == SQ_VK_BENCH_Q8;
     /* the kernel sq_vk_matmul runs for T = 1: limbs (4) where it would, else float (0); or q8 (1) */
-    const uint32_t limbs = q8 ? 1 : sq_vk_limbs_used(vk, w[0]) ? 4 : 0;
-    for (int i = 0; i < n; i++) {
+    const uint32_t limbs = q8 ? 1 : kernel == SQ_VK_BENCH_GEMV && sq_vk_limbs_used(vk, w[0]) ? 4 : 0;
+    for (int i = 0; kernel != SQ_VK_BENCH_READ && i < n; i++) {
         if (q8 && !sq_vk_q8_supported(vk, w[i])) return sq_err_set(err, SQ_EUNSUPPORTED, "vulkan: no q8 GEMV here");
         if ((limbs == 4) != (!q8 && sq_vk_limbs_used(vk, w[i])))
             return sq_err_set(err, SQ_EUSAGE, "vulkan: benchmark tensors of different kernels");
@@ -145,7 +160,7 @@ sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, i
     }
     double total = 0;
     long done = 0, want = (long)reps * n;
-    /* round 0 warms up (pipelines, clocks); the GEMVs of later rounds are timed */
+    /* round 0 warms up (pipelines, clocks); the calls of later rounds are timed */
     for (int round = 0; !st && (round == 0 || done < want); round++) {
         long k = round == 0 ? n : (want - done < BATCH ? want - done : BATCH);
         st = sq_vk_begin(vk, err);
@@ -153,10 +168,11 @@ sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, i
         timer_start(vk, &tm);
         for (long i = 0; !st && i < k; i++) {
             const sq_vk_tensor *t = w[(done + i) % n];
-            st = q8            ? sq_vk_record_gemv_q8(vk, t, &vk->x_dev, &vk->y_dev, err)
-                 : limbs == 4 ? sq_vk_record_gemv_limbs(vk, t, &vk->x_dev, &vk->y_dev, err)
-                              : sq_vk_record_gemv(vk, t, &vk->x_dev, &vk->y_dev, 1, err);
-            sq_vk_barrier(vk); /* GEMVs run one after another, as in a decode step */
+            st = kernel == SQ_VK_BENCH_READ ? record_read(vk, t, &vk->y_dev, err)
+                 : q8                       ? sq_vk_record_gemv_q8(vk, t, &vk->x_dev, &vk->y_dev, err)
+                 : limbs == 4               ? sq_vk_record_gemv_limbs(vk, t, &vk->x_dev, &vk->y_dev, err)
+                                            : sq_vk_record_gemv(vk, t, &vk->x_dev, &vk->y_dev, 1, err);
+            sq_vk_barrier(vk); /* one call after another, as in a decode step */
         }
         double s = 0;
         st = timer_finish(vk, &tm, st, &s, err);

@@ -40,6 +40,9 @@ static const uint32_t spv_gemv_q8[] =
 static const uint32_t spv_gemv_limbs[] =
 #include "gemv_limbs.spv.h"
     ;
+static const uint32_t spv_read[] =
+#include "read.spv.h"
+    ;
 
 #define PROG(n) {spv_##n, sizeof spv_##n}
 static const struct {
@@ -47,7 +50,7 @@ static const struct {
     size_t size;
 } programs[VK_PROG_COUNT] = {
     PROG(gemv_codes_nr1), PROG(gemv_codes_nr2), PROG(gemv_codes_nr4), PROG(matmul_codes), PROG(gemv_float), PROG(matmul_float), PROG(dequant_codes), PROG(dequant_float), PROG(copy), PROG(gemv_q8),
-    PROG(gemv_limbs),
+    PROG(gemv_limbs), PROG(read),
 };
 
 #define NBIND 4

@@ -38,7 +38,7 @@ sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float 
     (void)vk; (void)w; (void)x; (void)y;
     return ABSENT(err);
 }
-sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, int q8, double *seconds, sq_err *err) {
-    (void)vk; (void)w; (void)n; (void)reps; (void)q8; (void)seconds;
+sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, int kernel, double *seconds, sq_err *err) {
+    (void)vk; (void)w; (void)n; (void)reps; (void)kernel; (void)seconds;
     return ABSENT(err);
 }
