@@ -3,8 +3,10 @@
 # setting, each scheme's GEMV and Q8 ratio to the copy bandwidth, and in
 # brackets the GEMV's fraction of a same-size read (by hand, on the machine
 # with the GPU; not part of the tests). "L": the GEMV ran the limb kernel.
-# usage: [R=ROWS] [GRID=0] scripts/vk-tune.sh [BENCH [GPU_MIB]]
-#   BENCH: default build/squish-bench; GRID=0 skips the WG x TPR x NR grid
+# usage: [R=ROWS] [PART=1|2] scripts/vk-tune.sh [BENCH [GPU_MIB]]
+#   BENCH: default build/squish-bench; PART=1: the full table of every codec at
+#   the defaults and the single-knob lines; PART=2: the WG x TPR x NR grid;
+#   unset: both (each part fits a 10-minute run on an H100)
 set -u
 BENCH=${1:-build/squish-bench} MIB=${2:-2048}
 SCHEMES=int4:g128:sym,int4:g128:asym,nf4:g64,mxfp4,fp4_e2m1:g32,int8:pc:sym
@@ -18,13 +20,17 @@ bench() { # env settings... -- extra bench options
     awk '/^[a-z]/ && !/^SCHEME/ { printf " %s %s/%s(%s)%s", $1, $7, ($10 == "-" ? "-" : $10), $12, ($NF == "limbs" ? "L" : "") } END { print "" }'
 }
 "$BENCH" --backend vulkan --list-devices
+if [ "${PART:-1}" = 1 ]; then
+"$BENCH" --backend vulkan -R ${R:-8192} -C ${R:-8192} --gpu-mib "$MIB" --min-time 0.2 2>/dev/null
 bench -- -R ${R:-8192} -C ${R:-8192}
 bench SQUISH_VULKAN_LIMBS=0 -- -R ${R:-8192} -C ${R:-8192}
 bench SQUISH_VULKAN_PREFETCH=0 -- -R ${R:-8192} -C ${R:-8192}
 bench SQUISH_VULKAN_PREFETCH=0 SQUISH_VULKAN_TPR=16 -- -R ${R:-8192} -C ${R:-8192}
 bench -- -R 14336 -C 4096
 bench -- -R 16384 -C 16384   # a 4x larger matrix: how much is per-dispatch overhead
-[ "${GRID:-1}" = 0 ] && exit 0
+bench -- -R 28672 -C 8192    # a 70B-class MLP matrix
+fi
+[ "${PART:-2}" = 2 ] || exit 0
 for wg in 128 256; do
   for tpr in 16 32 64 128; do
     for nr in 2 4; do
