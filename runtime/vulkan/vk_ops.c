@@ -36,11 +36,15 @@ static uint32_t rows_per_invocation(void) {
 }
 
 /* Whether the GEMVs over codes load each invocation's next chunk before
- * computing the current one (constant PF of shaders/gemv_rows.glsl): on by
- * default, SQUISH_VULKAN_PREFETCH=0 turns it off. Results are the same. */
-static uint32_t prefetch(void) {
+ * computing the current one (constant PF of shaders/gemv_rows.glsl). On by
+ * default for 4-bit codes, whose chunk is one 16-byte word per row; wider
+ * chunks would hold twice as many registers (static counts on RDNA3: 8-bit
+ * 84 -> 132 VGPRs, 6-bit spills). SQUISH_VULKAN_PREFETCH=0|1 decides for all.
+ * Results are the same either way. */
+static uint32_t prefetch(const sq_vk_tensor *w) {
     const char *e = getenv("SQUISH_VULKAN_PREFETCH");
-    return !(e && !strcmp(e, "0"));
+    if (e && (!strcmp(e, "0") || !strcmp(e, "1"))) return e[0] == '1';
+    return w->spec[1] == 4;
 }
 
 /* The GEMV (T = 1) or matmul program for w; *rows_per_group: rows one workgroup covers. */
@@ -57,7 +61,7 @@ static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t T, VkP
         prog = nr == 1 ? VK_PROG_GEMV_CODES_NR1 : nr == 2 ? VK_PROG_GEMV_CODES_NR2 : VK_PROG_GEMV_CODES_NR4;
     }
     spec[5] = rpw;
-    spec[6] = prefetch();
+    spec[6] = prefetch(w);
     *rows_per_group = rpw * nr;
     return sq_vk_pipeline(vk, prog, spec, pipe, err);
 }
@@ -220,7 +224,7 @@ static sq_status record_gemv_idot(sq_vk *vk, const sq_vk_tensor *w, const vk_buf
     /* two chunks per invocation: the integer kernel does less work per chunk (measured best on an H100) */
     uint32_t rpw = vk->wg / threads_per_row_min_chunks(vk, w, 2);
     spec[5] = rpw;
-    spec[6] = prefetch();
+    spec[6] = prefetch(w);
     VkPipeline pipe;
     sq_status st = sq_vk_pipeline(vk, limbs == 1 ? VK_PROG_GEMV_Q8 : VK_PROG_GEMV_LIMBS, spec, &pipe, err);
     if (st) return st;

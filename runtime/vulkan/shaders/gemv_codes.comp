@@ -111,17 +111,16 @@ void load_x(uint t, uint k, out vec4 xv[8]) {
     [[unroll]] for (uint j = 0u; j < 8u; j++) xv[j] = x4[(t * 8u + j) * p.nchunks + k];
 }
 
-// Chunk k's contribution to the NR rows' sums (unused lanes stay 0).
-vec4 rows_dot(chunk_words cw[NR], uint sb[NR], uint t0, uint k) {
+// Chunk k's contribution to the NR rows' sums (unused lanes stay 0), from
+// the words in cw, or with PF = 0 from words loaded just before each row's use.
+vec4 rows_dot(chunk_words cw[NR], uint cb[NR], uint sb[NR], uint t0, uint k) {
     vec4 xv[8];
     load_x(t0, k, xv);
     uint ks = k >> p.gshift;
     vec4 d = vec4(0.0);
-    d.x = chunk_dot(cw[0], sb[0] + ks, xv);
-    if (NR > 1u) d.y = chunk_dot(cw[1u % NR], sb[1u % NR] + ks, xv);
-    if (NR > 2u) {
-        d.z = chunk_dot(cw[2u % NR], sb[2u % NR] + ks, xv);
-        d.w = chunk_dot(cw[3u % NR], sb[3u % NR] + ks, xv);
+    [[unroll]] for (uint n = 0u; n < NR; n++) {
+        uint si = sb[n] + ks;
+        d[n] = chunk_dot(PF == 0u ? fetch_chunk(cb[n] + k * BITS, si) : cw[n], si, xv);
     }
     return d;
 }
@@ -147,19 +146,16 @@ void main() {
         // alternating between two sets of registers (no copies)
         chunk_words a[NR], b[NR];
         if (PF == 0u)
-            for (uint k = lane; k < p.nchunks; k += TPR) {
-                fetch_rows(cb, sb, k, a);
-                acc += rows_dot(a, sb, t0, k);
-            }
+            for (uint k = lane; k < p.nchunks; k += TPR) acc += rows_dot(a, cb, sb, t0, k);
         else if (lane < p.nchunks) {
             fetch_rows(cb, sb, lane, a);
             for (uint k = lane;; k += 2u * TPR) {
                 bool more = k + TPR < p.nchunks;
                 if (more) fetch_rows(cb, sb, k + TPR, b);
-                acc += rows_dot(a, sb, t0, k);
+                acc += rows_dot(a, cb, sb, t0, k);
                 if (!more) break;
                 if (k + 2u * TPR < p.nchunks) fetch_rows(cb, sb, k + 2u * TPR, a);
-                acc += rows_dot(b, sb, t0, k + TPR);
+                acc += rows_dot(b, cb, sb, t0, k + TPR);
                 if (k + 2u * TPR >= p.nchunks) break;
             }
         }

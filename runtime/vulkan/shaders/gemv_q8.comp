@@ -79,12 +79,16 @@ float chunk_q8(chunk_words cw, uint si, xchunk x) {
     return scale_of(cw.s, si) * (x.d * t);
 }
 
-// Chunk k's contribution to the four rows' sums.
-vec4 rows_q8(chunk_words cw[NR], uint sb[NR], uint k, uint n) {
+// Chunk k's contribution to the four rows' sums (words: as rows_dot in gemv_codes.comp).
+vec4 rows_q8(chunk_words cw[NR], uint cb[NR], uint sb[NR], uint k, uint n) {
     xchunk x = load_xchunk(k, n);
     uint ks = k >> p.gshift;
-    return vec4(chunk_q8(cw[0], sb[0] + ks, x), chunk_q8(cw[1], sb[1] + ks, x), chunk_q8(cw[2], sb[2] + ks, x),
-                chunk_q8(cw[3], sb[3] + ks, x));
+    vec4 d;
+    [[unroll]] for (uint i = 0u; i < NR; i++) {
+        uint si = sb[i] + ks;
+        d[i] = chunk_q8(PF == 0u ? fetch_chunk(cb[i] + k * BITS, si) : cw[i], si, x);
+    }
+    return d;
 }
 
 void main() {
@@ -100,19 +104,16 @@ void main() {
         }
         chunk_words a[NR], b[NR]; // as in gemv_codes.comp
         if (PF == 0u)
-            for (uint k = lane; k < n; k += TPR) {
-                fetch_rows(cb, sb, k, a);
-                acc += rows_q8(a, sb, k, n);
-            }
+            for (uint k = lane; k < n; k += TPR) acc += rows_q8(a, cb, sb, k, n);
         else if (lane < n) {
             fetch_rows(cb, sb, lane, a);
             for (uint k = lane;; k += 2u * TPR) {
                 bool more = k + TPR < n;
                 if (more) fetch_rows(cb, sb, k + TPR, b);
-                acc += rows_q8(a, sb, k, n);
+                acc += rows_q8(a, cb, sb, k, n);
                 if (!more) break;
                 if (k + 2u * TPR < n) fetch_rows(cb, sb, k + 2u * TPR, a);
-                acc += rows_q8(b, sb, k + TPR, n);
+                acc += rows_q8(b, cb, sb, k + TPR, n);
                 if (k + 2u * TPR >= n) break;
             }
         }
