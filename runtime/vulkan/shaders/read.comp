@@ -10,7 +10,13 @@ layout(std430, binding = 3) writeonly buffer Dst { uint d[]; };
 void main() {
     uint n = p.T, id = gl_WorkGroupID.x * WG + gl_LocalInvocationID.x, stride = p.grid_x * WG;
     uvec4 a = uvec4(0u);
-    for (uint i = id; i < n; i += stride) a ^= w4[i];
+    // up to four words per invocation and pass, all four loads issued before any is used
+    for (uint i = id; i < n; i += 4u * stride) {
+        uvec4 b = i + stride < n ? w4[i + stride] : uvec4(0u);
+        uvec4 c = i + 2u * stride < n ? w4[i + 2u * stride] : uvec4(0u);
+        uvec4 e = i + 3u * stride < n ? w4[i + 3u * stride] : uvec4(0u);
+        a ^= w4[i] ^ b ^ c ^ e;
+    }
     uint v = a.x ^ a.y ^ a.z ^ a.w;
     if (v == p.pad0) d[0] = v;
 }
