@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The Vulkan benchmark on a lent GPU machine that has no build tools and no
+# Vulkan loader (by hand; not part of the tests). Two halves:
+#   scripts/vk-device.sh bundle      here: packs build/squish-bench and
+#       build/squish-verify with the shared libraries they load (not libc/libm)
+#       into .vkb/bundle.tar.xz; .gl/ must hold the loader packages
+#       (libvulkan1 ...; see the device README). Both folders are git-ignored
+#       and travel as carried paths.
+#   scripts/vk-device.sh run [PART]  there: unpacks .gl/*.deb into / and the
+#       bundle into /tmp/vkb, points the loader at the NVIDIA driver when it
+#       finds no GPU by itself, then runs scripts/vk-tune.sh (PART 1 or 2,
+#       default both) with a 2048 MiB working set.
+set -eu
+root=$(cd "$(dirname "$0")/.." && pwd)
+case "${1:-}" in
+bundle)
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    mkdir -p "$tmp/lib" "$root/.vkb"
+    cp "$root/build/squish-bench" "$root/build/squish-verify" "$tmp/"
+    for f in $(ldd "$root/build/squish-bench" "$root/build/squish-verify" | awk '$3 ~ /^\// { print $3 }' | sort -u); do
+        case "$(basename "$f")" in libc.so.* | libm.so.*) ;; *) cp -L "$f" "$tmp/lib/" ;; esac
+    done
+    strip "$tmp"/squish-*
+    tar -C "$tmp" -cJf "$root/.vkb/bundle.tar.xz" .
+    ls -l "$root/.vkb/bundle.tar.xz"
+    ;;
+run)
+    for f in "$root"/.gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+    rm -rf /tmp/vkb && mkdir -p /tmp/vkb && tar -C /tmp/vkb -xJf "$root/.vkb/bundle.tar.xz"
+    export LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/tmp/vkb/lib
+    B=/tmp/vkb/squish-bench
+    "$B" --list-devices 2>/dev/null | grep -qi nvidia ||
+        export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+    PART=${2:-} bash "$root/scripts/vk-tune.sh" "$B" 2048
+    ;;
+*)
+    echo "usage: scripts/vk-device.sh bundle | run [1|2]" >&2
+    exit 2
+    ;;
+esac
