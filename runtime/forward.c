@@ -200,9 +200,9 @@ sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float 
         const sq_rt_layer *L = &m->layers[l];
         float *kc = c->k + ((size_t)l * c->max_seq) * kvd, *vc = c->v + ((size_t)l * c->max_seq) * kvd;
         rmsnorm(x, L->attn_norm, xn, 1, H, cf->eps);
-        if ((st = LIN(SQ_LIN_Q, xn, 1, q)) || (st = LIN(SQ_LIN_K, xn, 1, kc + (size_t)pos * kvd)) ||
-            (st = LIN(SQ_LIN_V, xn, 1, vc + (size_t)pos * kvd)))
-            goto out;
+        const int qkv[] = {SQ_LIN_Q, SQ_LIN_K, SQ_LIN_V}, gu[] = {SQ_LIN_GATE, SQ_LIN_UP};
+        float *qkv_out[] = {q, kc + (size_t)pos * kvd, vc + (size_t)pos * kvd}, *gu_out[] = {g, u};
+        if ((st = sq_rt_linear_many(m, L, qkv, 3, xn, qkv_out, n_threads, err))) goto out;
         add_bias(q, L->bias[SQ_LIN_Q], 1, qd);
         add_bias(kc + (size_t)pos * kvd, L->bias[SQ_LIN_K], 1, kvd);
         add_bias(vc + (size_t)pos * kvd, L->bias[SQ_LIN_V], 1, kvd);
@@ -235,7 +235,7 @@ sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float 
         add_bias(tmp, L->bias[SQ_LIN_O], 1, H);
         for (uint32_t i = 0; i < H; i++) x[i] += tmp[i];
         rmsnorm(x, L->ffn_norm, xn, 1, H, cf->eps);
-        if ((st = LIN(SQ_LIN_GATE, xn, 1, g)) || (st = LIN(SQ_LIN_UP, xn, 1, u))) goto out;
+        if ((st = sq_rt_linear_many(m, L, gu, 2, xn, gu_out, n_threads, err))) goto out;
         add_bias(g, L->bias[SQ_LIN_GATE], 1, I);
         add_bias(u, L->bias[SQ_LIN_UP], 1, I);
         for (uint32_t i = 0; i < I; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];

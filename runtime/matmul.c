@@ -119,3 +119,15 @@ sq_status sq_rt_linear(const sq_rt_model *m, const sq_tview *w, const sq_vk_tens
     else sq_rt_matmul(w, x, T, y, n_threads);
     return SQ_OK;
 }
+
+sq_status sq_rt_linear_many(const sq_rt_model *m, const sq_rt_layer *L, const int *idx, int n, const float *x,
+                            float *const *y, int n_threads, sq_err *err) {
+    const sq_vk_tensor *g[SQ_LIN_COUNT];
+    int on_gpu = m->vk && n <= SQ_LIN_COUNT;
+    for (int i = 0; on_gpu && i < n; i++) on_gpu = (g[i] = L->gpu[idx[i]]) != NULL;
+    if (on_gpu) return sq_vk_gemv_many(m->vk, g, n, x, y, err);
+    sq_status st = SQ_OK;
+    for (int i = 0; !st && i < n; i++)
+        st = sq_rt_linear(m, sq_rt_linear_view(L, idx[i]), L->gpu[idx[i]], x, 1, y[i], n_threads, err);
+    return st;
+}

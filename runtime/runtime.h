@@ -60,6 +60,11 @@ const sq_tview *sq_rt_linear_view(const sq_rt_layer *L, int i);
 /* Y[T][rows] = X[T][cols] * W^T on the model's backend. */
 sq_status sq_rt_linear(const sq_rt_model *m, const sq_tview *w, const sq_vk_tensor *gpu, const float *x, uint32_t T,
                        float *y, int n_threads, sq_err *err);
+/* y[i] = W x for the n linear layers idx[i] of block L that share the input
+ * vector x (T = 1): the same results as n sq_rt_linear calls, on Vulkan in
+ * one submission. */
+sq_status sq_rt_linear_many(const sq_rt_model *m, const sq_rt_layer *L, const int *idx, int n, const float *x,
+                            float *const *y, int n_threads, sq_err *err);
 
 /* Logits [T][vocab] for tokens[0..T) run from an empty cache (batched prefill). */
 sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,

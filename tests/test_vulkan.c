@@ -316,6 +316,60 @@ START_TEST(prefetch_same_results) {
 }
 END_TEST
 
+/* GEMVs of one vector batched in one submission (a decode step's q/k/v):
+ * each result bit for bit as its own sq_vk_matmul, float and limb kernels
+ * mixed, an input transform, and a non-finite input (limbs fall back). */
+START_TEST(gemv_batch_same_bits) {
+    const char *bs[] = {"int4:g32:asym", "nf4", "f16", "int8:pc:sym", "int4:g128:sym"};
+    const uint64_t rows[] = {37, 64, 5, 19, 70}, cols = 300;
+    enum { NB = 5 };
+    sq_encoded e[NB];
+    sq_tview v[NB];
+    const sq_vk_tensor *t[NB];
+    float *y[NB], *y1 = malloc(70 * sizeof(float)), *x = random_matrix(cols, 0);
+    sq_err err;
+    for (int i = 0; i < NB; i++) {
+        float *w = random_matrix(rows[i] * cols, 1);
+        const sq_codec *c;
+        uint32_t p[SQ_NPARAMS];
+        ck_assert_int_eq(sq_scheme_parse(bs[i], &c, p, &err), 0);
+        ck_assert_int_eq(sq_encode(c, p, w, rows[i], cols, 2, &e[i], &err), 0);
+        if (i == NB - 1) { /* an input transform: reversed columns, scaled */
+            uint32_t perm[300];
+            float sc[300];
+            for (uint32_t j = 0; j < cols; j++) perm[j] = (uint32_t)(cols - 1 - j), sc[j] = 0.5f + (float)(j % 7) / 4;
+            ck_assert_int_eq(sq_encoded_set_xform(&e[i], perm, sc, &err), 0);
+        }
+        sq_tview_from_encoded(&e[i], &v[i]);
+        sq_vk_tensor *up;
+        ck_assert_int_eq(sq_vk_upload(vk, &v[i], &up, &err), SQ_OK);
+        t[i] = up;
+        y[i] = malloc(rows[i] * sizeof(float));
+        free(w);
+    }
+    int limb_runs = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        setenv("SQUISH_VULKAN_LIMBS", pass == 0 ? "0" : "1", 1);
+        if (pass == 2) x[123] = INFINITY;
+        ck_assert_int_eq(sq_vk_gemv_many(vk, t, NB, x, y, &err), SQ_OK);
+        for (int i = 0; i < NB; i++) {
+            ck_assert_int_eq(sq_vk_matmul(vk, t[i], x, 1, y1, &err), SQ_OK);
+            ck_assert_msg(!memcmp(y[i], y1, rows[i] * sizeof(float)), "pass %d, %s: batched GEMV differs", pass, bs[i]);
+            limb_runs += pass == 1 && sq_vk_limbs_used(vk, t[i]);
+        }
+    }
+    if (sq_vk_has_integer_dot(vk)) ck_assert_int_eq(limb_runs, 3);
+    unsetenv("SQUISH_VULKAN_LIMBS");
+    for (int i = 0; i < NB; i++) {
+        sq_vk_tensor_free(vk, (sq_vk_tensor *)t[i]);
+        sq_encoded_free(&e[i]);
+        free(y[i]);
+    }
+    free(y1);
+    free(x);
+}
+END_TEST
+
 /* Device selection: by index, by name, and clear errors for bad choices. */
 START_TEST(device_selection) {
     sq_err err;
@@ -342,6 +396,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, work_splits);
     tcase_add_test(tc, reproducible);
     tcase_add_test(tc, prefetch_same_results);
+    tcase_add_test(tc, gemv_batch_same_bits);
     tcase_add_test(tc, device_selection);
     suite_add_tcase(s, tc);
     return s;

@@ -40,6 +40,10 @@ void sq_vk_tensor_free(sq_vk *vk, sq_vk_tensor *t);
  * input order). Summation order differs from the CPU kernels; results are
  * reproducible on one device. */
 sq_status sq_vk_matmul(sq_vk *vk, const sq_vk_tensor *w, const float *x, uint32_t T, float *y, sq_err *err);
+/* y[i] = W_i x for n tensors of one input vector x (each W_i's cols values):
+ * the GEMVs sq_vk_matmul would run (T = 1), the same bits, in one submission
+ * (a decode step's q/k/v or gate/up: one host round trip instead of n). */
+sq_status sq_vk_gemv_many(sq_vk *vk, const sq_vk_tensor *const *w, int n, const float *x, float *const *y, sq_err *err);
 /* Decodes rows [r0, r1) to f32 in stored column order (bit-exact with the
  * CPU decoder where no value is an f32 subnormal). */
 sq_status sq_vk_dequant(sq_vk *vk, const sq_vk_tensor *w, uint64_t r0, uint64_t r1, float *out, sq_err *err);

@@ -87,21 +87,28 @@ static sq_status begin_with_input(sq_vk *vk, VkDeviceSize xb, sq_err *err) {
     return SQ_OK;
 }
 
-/* Ends the recording (st: the status of recording the kernel), copies yb
- * bytes of results back to the host buffer and waits for them. */
-static sq_status finish_with_output(sq_vk *vk, sq_status st, VkDeviceSize yb, sq_err *err) {
+/* Ends the recording (st: the status of recording it) with the results'
+ * copies made visible to the host, runs it and waits. */
+static sq_status finish(sq_vk *vk, sq_status st, sq_err *err) {
     if (st) {
         vk->f.vkEndCommandBuffer(vk->cmd);
         return st;
     }
-    sq_vk_barrier(vk);
-    VkBufferCopy cy = {0, 0, yb};
-    vk->f.vkCmdCopyBuffer(vk->cmd, vk->y_dev.buf, vk->y_host.buf, 1, &cy);
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
                           .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
     vk->f.vkCmdPipelineBarrier(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0,
                                NULL);
     return sq_vk_submit_wait(vk, err);
+}
+
+/* The same after copying yb bytes of results back to the host buffer. */
+static sq_status finish_with_output(sq_vk *vk, sq_status st, VkDeviceSize yb, sq_err *err) {
+    if (!st) {
+        sq_vk_barrier(vk);
+        VkBufferCopy cy = {0, 0, yb};
+        vk->f.vkCmdCopyBuffer(vk->cmd, vk->y_dev.buf, vk->y_host.buf, 1, &cy);
+    }
+    return finish(vk, st, err);
 }
 
 /* Records one GEMV/matmul dispatch over T activation rows in x_dev into y_dev. */
@@ -124,36 +131,35 @@ sq_status sq_vk_record_gemv(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, c
     return SQ_OK;
 }
 
-static int gemv_limbs(sq_vk *vk, const sq_vk_tensor *w, const float *x, float *y, sq_err *err, sq_status *st);
+/* nt activation rows of x (original input order) in the float kernels'
+ * layout: input transform applied, rows zero padded to whole chunks, and for
+ * coded weights interleaved by chunk (see gemv_codes.comp). row: xstride floats. */
+static void pack_float_x(const sq_vk_tensor *w, const float *x, uint32_t nt, float *out, float *row) {
+    const uint64_t K = w->cols, xs = xstride_of(w), nch = w->push.nchunks;
+    memset(row + K, 0, (xs - K) * sizeof(float));
+    for (uint32_t t = 0; t < nt; t++) {
+        float *o = out + (uint64_t)t * xs;
+        sq_xform_input(&w->xform, x + (uint64_t)t * K, 1, row);
+        for (uint64_t j = 0; j < xs; j++) {
+            uint64_t c = j / 32, i = j % 32; /* chunk c, value i = 4 * (i / 4) + i % 4 */
+            o[w->family ? j : ((i / 4) * nch + c) * 4 + i % 4] = row[j];
+        }
+    }
+}
 
 sq_status sq_vk_matmul(sq_vk *vk, const sq_vk_tensor *w, const float *x, uint32_t T, float *y, sq_err *err) {
-    if (T == 1 && sq_vk_limbs_used(vk, w)) {
-        sq_status st = SQ_OK;
-        if (gemv_limbs(vk, w, x, y, err, &st)) return st;
-    }
+    if (T == 1) return sq_vk_gemv_many(vk, &w, 1, x, &y, err);
     const uint64_t K = w->cols, N = w->rows, xs = xstride_of(w);
     uint64_t per = SCRATCH_MAX / (4 * (xs > N ? xs : N));
     if (per < 1) per = 1;
     float *row = malloc(xs * sizeof(float));
     if (!row) return sq_err_set(err, SQ_ENOMEM, "out of memory");
-    memset(row + K, 0, (xs - K) * sizeof(float)); /* rows zero padded to whole chunks */
     sq_status st = SQ_OK;
     for (uint32_t t0 = 0; !st && t0 < T; t0 += (uint32_t)per) {
         uint32_t nt = T - t0 < per ? T - t0 : (uint32_t)per;
         VkDeviceSize xb = (VkDeviceSize)nt * xs * 4, yb = (VkDeviceSize)nt * N * 4;
         if ((st = reserve_io(vk, xb, yb, err))) break;
-        /* activations in stored column order (input transform); for coded
-         * weights interleaved by chunk (see gemv_codes.comp) */
-        float *xh = vk->x_host.map;
-        const uint64_t nch = w->push.nchunks;
-        for (uint32_t t = 0; t < nt; t++) {
-            float *o = xh + (uint64_t)t * xs;
-            sq_xform_input(&w->xform, x + (uint64_t)(t0 + t) * K, 1, row);
-            for (uint64_t j = 0; j < xs; j++) {
-                uint64_t c = j / 32, i = j % 32; /* chunk c, value i = 4 * (i / 4) + i % 4 */
-                o[w->family ? j : ((i / 4) * nch + c) * 4 + i % 4] = row[j];
-            }
-        }
+        pack_float_x(w, x + (uint64_t)t0 * K, nt, vk->x_host.map, row);
         if ((st = begin_with_input(vk, xb, err))) break;
         st = finish_with_output(vk, sq_vk_record_gemv(vk, w, &vk->x_dev, &vk->y_dev, nt, err), yb, err);
         if (!st) memcpy(y + (uint64_t)t0 * N, vk->y_host.map, yb);
@@ -320,18 +326,73 @@ sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float 
     return st;
 }
 
-/* The exact-activation GEMV of one vector: 1 done, 0 not representable in
- * limbs (the caller runs the float kernel), else an error. */
-static int gemv_limbs(sq_vk *vk, const sq_vk_tensor *w, const float *x, float *y, sq_err *err, sq_status *st) {
-    VkDeviceSize xb = sq_vk_idot_x_bytes(w, LIMBS_EXACT), yb = w->rows * 4;
-    int held = 0;
-    *st = reserve_io(vk, xb, yb, err);
-    if (!*st) *st = sq_vk_pack_idot(w, x, LIMBS_EXACT, vk->x_host.map, &held, err);
-    if (*st) return -1;
-    if (!held) return 0;
-    if ((*st = begin_with_input(vk, xb, err))) return -1;
-    *st = finish_with_output(vk, sq_vk_record_gemv_limbs(vk, w, &vk->x_dev, &vk->y_dev, err), yb, err);
-    if (*st) return -1;
-    memcpy(y, vk->y_host.map, yb);
-    return 1;
+/* ---------------- GEMVs of one vector, batched ---------------- */
+#define SLOT_ALIGN 256 /* staging offsets of the batch's activations and results */
+
+static VkDeviceSize align_up(VkDeviceSize v) { return (v + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN; }
+
+/* Bytes of w's activations in either layout it may run with (T = 1). */
+static VkDeviceSize gemv_x_bytes(const sq_vk *vk, const sq_vk_tensor *w) {
+    VkDeviceSize f = (VkDeviceSize)xstride_of(w) * 4, l = sq_vk_limbs_used(vk, w) ? sq_vk_idot_x_bytes(w, LIMBS_EXACT) : 0;
+    return f > l ? f : l;
+}
+
+sq_status sq_vk_gemv_many(sq_vk *vk, const sq_vk_tensor *const *w, int n, const float *x, float *const *y, sq_err *err) {
+    VkDeviceSize xsum = 0, ysum = 0, xmax = 0, ymax = 0, xmaxs = 0;
+    for (int i = 0; i < n; i++) {
+        VkDeviceSize xb = gemv_x_bytes(vk, w[i]), yb = w[i]->rows * 4;
+        xsum += align_up(xb);
+        ysum += align_up(yb);
+        xmax = xb > xmax ? xb : xmax;
+        ymax = yb > ymax ? yb : ymax;
+        xmaxs = xstride_of(w[i]) > xmaxs ? xstride_of(w[i]) : xmaxs;
+    }
+    int *limbs = malloc((size_t)n * sizeof *limbs);
+    float *row = malloc(xmaxs * sizeof(float));
+    sq_status st = limbs && row ? SQ_OK : sq_err_set(err, SQ_ENOMEM, "out of memory");
+    if (!st) st = sq_vk_buf_reserve(vk, &vk->x_host, xsum, 1, err);
+    if (!st) st = sq_vk_buf_reserve(vk, &vk->x_dev, xmax, 0, err);
+    if (!st) st = sq_vk_buf_reserve(vk, &vk->y_dev, ymax, 0, err);
+    if (!st) st = sq_vk_buf_reserve(vk, &vk->y_host, ysum, 1, err);
+    /* activations: the exact limbs where the limb kernel runs and they hold x, else floats */
+    VkDeviceSize xo = 0;
+    for (int i = 0; !st && i < n; i++) {
+        uint8_t *dst = (uint8_t *)vk->x_host.map + xo;
+        limbs[i] = 0;
+        if (sq_vk_limbs_used(vk, w[i])) st = sq_vk_pack_idot(w[i], x, LIMBS_EXACT, (uint32_t *)dst, &limbs[i], err);
+        if (!st && !limbs[i]) pack_float_x(w[i], x, 1, (float *)dst, row);
+        xo += align_up(gemv_x_bytes(vk, w[i]));
+    }
+    if (!st) st = sq_vk_begin(vk, err);
+    if (st) {
+        free(limbs);
+        free(row);
+        return st;
+    }
+    /* one submission: per tensor, activations in, the GEMV, results out */
+    VkDeviceSize yo = 0;
+    xo = 0;
+    for (int i = 0; !st && i < n; i++) {
+        VkDeviceSize xb = limbs[i] ? sq_vk_idot_x_bytes(w[i], LIMBS_EXACT) : (VkDeviceSize)xstride_of(w[i]) * 4,
+                     yb = w[i]->rows * 4;
+        VkBufferCopy cx = {xo, 0, xb}, cy = {0, yo, yb};
+        vk->f.vkCmdCopyBuffer(vk->cmd, vk->x_host.buf, vk->x_dev.buf, 1, &cx);
+        sq_vk_barrier(vk);
+        st = limbs[i] ? sq_vk_record_gemv_limbs(vk, w[i], &vk->x_dev, &vk->y_dev, err)
+                      : sq_vk_record_gemv(vk, w[i], &vk->x_dev, &vk->y_dev, 1, err);
+        sq_vk_barrier(vk);
+        vk->f.vkCmdCopyBuffer(vk->cmd, vk->y_dev.buf, vk->y_host.buf, 1, &cy);
+        sq_vk_barrier(vk);
+        xo += align_up(gemv_x_bytes(vk, w[i]));
+        yo += align_up(yb);
+    }
+    st = finish(vk, st, err);
+    yo = 0;
+    for (int i = 0; !st && i < n; i++) {
+        memcpy(y[i], (uint8_t *)vk->y_host.map + yo, w[i]->rows * 4);
+        yo += align_up(w[i]->rows * 4);
+    }
+    free(limbs);
+    free(row);
+    return st;
 }

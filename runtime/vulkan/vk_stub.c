@@ -23,6 +23,10 @@ sq_status sq_vk_matmul(sq_vk *vk, const sq_vk_tensor *w, const float *x, uint32_
     (void)vk; (void)w; (void)x; (void)T; (void)y;
     return ABSENT(err);
 }
+sq_status sq_vk_gemv_many(sq_vk *vk, const sq_vk_tensor *const *w, int n, const float *x, float *const *y, sq_err *err) {
+    (void)vk; (void)w; (void)n; (void)x; (void)y;
+    return ABSENT(err);
+}
 sq_status sq_vk_dequant(sq_vk *vk, const sq_vk_tensor *w, uint64_t r0, uint64_t r1, float *out, sq_err *err) {
     (void)vk; (void)w; (void)r0; (void)r1; (void)out;
     return ABSENT(err);
