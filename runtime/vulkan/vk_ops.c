@@ -338,17 +338,17 @@ static VkDeviceSize gemv_x_bytes(const sq_vk *vk, const sq_vk_tensor *w) {
 }
 
 sq_status sq_vk_gemv_many(sq_vk *vk, const sq_vk_tensor *const *w, int n, const float *x, float *const *y, sq_err *err) {
-    VkDeviceSize xsum = 0, ysum = 0, xmax = 0, ymax = 0, xmaxs = 0;
+    VkDeviceSize xsum = 0, ysum = 0, xmax = 0, ymax = 0, row_floats = 0;
     for (int i = 0; i < n; i++) {
         VkDeviceSize xb = gemv_x_bytes(vk, w[i]), yb = w[i]->rows * 4;
         xsum += align_up(xb);
         ysum += align_up(yb);
         xmax = xb > xmax ? xb : xmax;
         ymax = yb > ymax ? yb : ymax;
-        xmaxs = xstride_of(w[i]) > xmaxs ? xstride_of(w[i]) : xmaxs;
+        row_floats = xstride_of(w[i]) > row_floats ? xstride_of(w[i]) : row_floats;
     }
     int *limbs = malloc((size_t)n * sizeof *limbs);
-    float *row = malloc(xmaxs * sizeof(float));
+    float *row = malloc(row_floats * sizeof(float));
     sq_status st = limbs && row ? SQ_OK : sq_err_set(err, SQ_ENOMEM, "out of memory");
     if (!st) st = sq_vk_buf_reserve(vk, &vk->x_host, xsum, 1, err);
     if (!st) st = sq_vk_buf_reserve(vk, &vk->x_dev, xmax, 0, err);
