@@ -111,11 +111,9 @@ void load_x(uint t, uint k, out vec4 xv[8]) {
     [[unroll]] for (uint j = 0u; j < 8u; j++) xv[j] = x4[(t * 8u + j) * p.nchunks + k];
 }
 
-// Chunk k's contribution to the NR rows' sums (unused lanes stay 0), from
-// the words in cw, or with PF = 0 from words loaded just before each row's use.
-vec4 rows_dot(chunk_words cw[NR], uint cb[NR], uint sb[NR], uint t0, uint k) {
+vec4 chunk_rows(chunk_words cw[NR], uint cb[NR], uint sb[NR], uint k) {
     vec4 xv[8];
-    load_x(t0, k, xv);
+    load_x(gl_WorkGroupID.y * TT, k, xv);
     uint ks = k >> p.gshift;
     vec4 d = vec4(0.0);
     [[unroll]] for (uint n = 0u; n < NR; n++) {
@@ -129,37 +127,9 @@ void main() {
     load_lut();
     const uint TPR = WG / RPW, lane = gl_LocalInvocationID.x % TPR, sub = gl_LocalInvocationID.x / TPR;
     const uint r0 = (flat_group() * RPW + sub) * NR, t0 = gl_WorkGroupID.y * TT, me = gl_LocalInvocationID.x;
-    // rows past the end repeat the last row and tokens past the end the last
-    // token: their sums are computed but never stored
-    const uint rl = p.rows - 1u, tl = p.T - 1u;
 #if TT == 1
     vec4 acc = vec4(0.0);
-    if (r0 < p.rows) {
-        // per-row offsets of chunk 0's codes and scale index, outside the loop
-        uint cb[NR], sb[NR];
-        [[unroll]] for (uint n = 0u; n < NR; n++) {
-            uint r = min(r0 + n, rl);
-            cb[n] = chunk_base(r, 0u);
-            sb[n] = r * p.srow;
-        }
-        // PF: chunk k + TPR's words are loaded before chunk k is computed,
-        // alternating between two sets of registers (no copies)
-        chunk_words a[NR], b[NR];
-        if (PF == 0u)
-            for (uint k = lane; k < p.nchunks; k += TPR) acc += rows_dot(a, cb, sb, t0, k);
-        else if (lane < p.nchunks) {
-            fetch_rows(cb, sb, lane, a);
-            for (uint k = lane;; k += 2u * TPR) {
-                bool more = k + TPR < p.nchunks;
-                if (more) fetch_rows(cb, sb, k + TPR, b);
-                acc += rows_dot(a, cb, sb, t0, k);
-                if (!more) break;
-                if (k + 2u * TPR < p.nchunks) fetch_rows(cb, sb, k + 2u * TPR, a);
-                acc += rows_dot(b, cb, sb, t0, k + TPR);
-                if (k + 2u * TPR >= p.nchunks) break;
-            }
-        }
-    }
+    if (r0 < p.rows) acc = row_sums(r0);
     red[me] = acc.x;
     if (NR > 1u) red[WG + me] = acc.y;
     if (NR > 2u) {
@@ -167,6 +137,8 @@ void main() {
         red[3u * WG + me] = acc.w;
     }
 #else
+    // tokens past the end repeat the last token: their sums are computed but never stored
+    const uint tl = p.T - 1u;
     float acc[TT];
     [[unroll]] for (uint t = 0u; t < TT; t++) acc[t] = 0.0;
     if (r0 < p.rows) {

@@ -79,9 +79,8 @@ float chunk_q8(chunk_words cw, uint si, xchunk x) {
     return scale_of(cw.s, si) * (x.d * t);
 }
 
-// Chunk k's contribution to the four rows' sums (words: as rows_dot in gemv_codes.comp).
-vec4 rows_q8(chunk_words cw[NR], uint cb[NR], uint sb[NR], uint k, uint n) {
-    xchunk x = load_xchunk(k, n);
+vec4 chunk_rows(chunk_words cw[NR], uint cb[NR], uint sb[NR], uint k) {
+    xchunk x = load_xchunk(k, p.nchunks);
     uint ks = k >> p.gshift;
     vec4 d;
     [[unroll]] for (uint i = 0u; i < NR; i++) {
@@ -93,31 +92,9 @@ vec4 rows_q8(chunk_words cw[NR], uint cb[NR], uint sb[NR], uint k, uint n) {
 
 void main() {
     const uint TPR = WG / RPW, lane = gl_LocalInvocationID.x % TPR, sub = gl_LocalInvocationID.x / TPR;
-    const uint r0 = (flat_group() * RPW + sub) * NR, me = gl_LocalInvocationID.x, rl = p.rows - 1u, n = p.nchunks;
+    const uint r0 = (flat_group() * RPW + sub) * NR, me = gl_LocalInvocationID.x;
     vec4 acc = vec4(0.0);
-    if (r0 < p.rows) {
-        uint cb[NR], sb[NR]; // per-row offsets of chunk 0's codes and scale index
-        [[unroll]] for (uint i = 0u; i < NR; i++) {
-            uint r = min(r0 + i, rl);
-            cb[i] = chunk_base(r, 0u);
-            sb[i] = r * p.srow;
-        }
-        chunk_words a[NR], b[NR]; // as in gemv_codes.comp
-        if (PF == 0u)
-            for (uint k = lane; k < n; k += TPR) acc += rows_q8(a, cb, sb, k, n);
-        else if (lane < n) {
-            fetch_rows(cb, sb, lane, a);
-            for (uint k = lane;; k += 2u * TPR) {
-                bool more = k + TPR < n;
-                if (more) fetch_rows(cb, sb, k + TPR, b);
-                acc += rows_q8(a, cb, sb, k, n);
-                if (!more) break;
-                if (k + 2u * TPR < n) fetch_rows(cb, sb, k + 2u * TPR, a);
-                acc += rows_q8(b, cb, sb, k + TPR, n);
-                if (k + 2u * TPR >= n) break;
-            }
-        }
-    }
+    if (r0 < p.rows) acc = row_sums(r0);
     red[me] = acc.x;
     red[WG + me] = acc.y;
     red[2u * WG + me] = acc.z;
