@@ -337,62 +337,58 @@ static VkDeviceSize gemv_x_bytes(const sq_vk *vk, const sq_vk_tensor *w) {
     return f > l ? f : l;
 }
 
+/* One GEMV of the batch: where its activations and results lie in the host
+ * staging buffers, and whether it runs the limb kernel. */
+typedef struct gemv_slot {
+    VkDeviceSize xo, yo;
+    int limbs;
+} gemv_slot;
+
 sq_status sq_vk_gemv_many(sq_vk *vk, const sq_vk_tensor *const *w, int n, const float *x, float *const *y, sq_err *err) {
+    gemv_slot *sl = malloc((size_t)n * sizeof *sl);
+    if (!sl) return sq_err_set(err, SQ_ENOMEM, "out of memory");
     VkDeviceSize xsum = 0, ysum = 0, xmax = 0, ymax = 0, row_floats = 0;
     for (int i = 0; i < n; i++) {
         VkDeviceSize xb = gemv_x_bytes(vk, w[i]), yb = w[i]->rows * 4;
+        sl[i] = (gemv_slot){xsum, ysum, 0};
         xsum += align_up(xb);
         ysum += align_up(yb);
         xmax = xb > xmax ? xb : xmax;
         ymax = yb > ymax ? yb : ymax;
         row_floats = xstride_of(w[i]) > row_floats ? xstride_of(w[i]) : row_floats;
     }
-    int *limbs = malloc((size_t)n * sizeof *limbs);
     float *row = malloc(row_floats * sizeof(float));
-    sq_status st = limbs && row ? SQ_OK : sq_err_set(err, SQ_ENOMEM, "out of memory");
+    sq_status st = row ? SQ_OK : sq_err_set(err, SQ_ENOMEM, "out of memory");
     if (!st) st = sq_vk_buf_reserve(vk, &vk->x_host, xsum, 1, err);
     if (!st) st = sq_vk_buf_reserve(vk, &vk->x_dev, xmax, 0, err);
     if (!st) st = sq_vk_buf_reserve(vk, &vk->y_dev, ymax, 0, err);
     if (!st) st = sq_vk_buf_reserve(vk, &vk->y_host, ysum, 1, err);
     /* activations: the exact limbs where the limb kernel runs and they hold x, else floats */
-    VkDeviceSize xo = 0;
     for (int i = 0; !st && i < n; i++) {
-        uint8_t *dst = (uint8_t *)vk->x_host.map + xo;
-        limbs[i] = 0;
-        if (sq_vk_limbs_used(vk, w[i])) st = sq_vk_pack_idot(w[i], x, LIMBS_EXACT, (uint32_t *)dst, &limbs[i], err);
-        if (!st && !limbs[i]) pack_float_x(w[i], x, 1, (float *)dst, row);
-        xo += align_up(gemv_x_bytes(vk, w[i]));
+        uint8_t *dst = (uint8_t *)vk->x_host.map + sl[i].xo;
+        if (sq_vk_limbs_used(vk, w[i])) st = sq_vk_pack_idot(w[i], x, LIMBS_EXACT, (uint32_t *)dst, &sl[i].limbs, err);
+        if (!st && !sl[i].limbs) pack_float_x(w[i], x, 1, (float *)dst, row);
     }
+    free(row);
     if (!st) st = sq_vk_begin(vk, err);
     if (st) {
-        free(limbs);
-        free(row);
+        free(sl);
         return st;
     }
     /* one submission: per tensor, activations in, the GEMV, results out */
-    VkDeviceSize yo = 0;
-    xo = 0;
     for (int i = 0; !st && i < n; i++) {
-        VkDeviceSize xb = limbs[i] ? sq_vk_idot_x_bytes(w[i], LIMBS_EXACT) : (VkDeviceSize)xstride_of(w[i]) * 4,
-                     yb = w[i]->rows * 4;
-        VkBufferCopy cx = {xo, 0, xb}, cy = {0, yo, yb};
+        VkDeviceSize xb = sl[i].limbs ? sq_vk_idot_x_bytes(w[i], LIMBS_EXACT) : (VkDeviceSize)xstride_of(w[i]) * 4;
+        VkBufferCopy cx = {sl[i].xo, 0, xb}, cy = {0, sl[i].yo, w[i]->rows * 4};
         vk->f.vkCmdCopyBuffer(vk->cmd, vk->x_host.buf, vk->x_dev.buf, 1, &cx);
         sq_vk_barrier(vk);
-        st = limbs[i] ? sq_vk_record_gemv_limbs(vk, w[i], &vk->x_dev, &vk->y_dev, err)
-                      : sq_vk_record_gemv(vk, w[i], &vk->x_dev, &vk->y_dev, 1, err);
+        st = sl[i].limbs ? sq_vk_record_gemv_limbs(vk, w[i], &vk->x_dev, &vk->y_dev, err)
+                         : sq_vk_record_gemv(vk, w[i], &vk->x_dev, &vk->y_dev, 1, err);
         sq_vk_barrier(vk);
         vk->f.vkCmdCopyBuffer(vk->cmd, vk->y_dev.buf, vk->y_host.buf, 1, &cy);
         sq_vk_barrier(vk);
-        xo += align_up(gemv_x_bytes(vk, w[i]));
-        yo += align_up(yb);
     }
     st = finish(vk, st, err);
-    yo = 0;
-    for (int i = 0; !st && i < n; i++) {
-        memcpy(y[i], (uint8_t *)vk->y_host.map + yo, w[i]->rows * 4);
-        yo += align_up(w[i]->rows * 4);
-    }
-    free(limbs);
-    free(row);
+    for (int i = 0; !st && i < n; i++) memcpy(y[i], (uint8_t *)vk->y_host.map + sl[i].yo, w[i]->rows * 4);
+    free(sl);
     return st;
 }
