@@ -42,25 +42,15 @@ static double row_mag(const float *dec, const float *xs, uint64_t cols, uint64_t
 
 enum { XFORM = 1, OUTLIERS = 2 };
 
-/* Encodes a random matrix, uploads it and checks dequant, GEMV (T = 1) and
- * matmul (T tokens) against the CPU. mode XFORM adds input transforms (perm,
- * in_scale); OUTLIERS makes every 32nd activation 10^4 times larger and its
- * weight column 10^4 times smaller (the worst case for block-scaled
- * activations: the block's largest value contributes little). */
-static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int mode, uint32_t T) {
-    const int xform = mode & XFORM;
+/* Encodes w (rows x cols) in scheme, with xform a random input transform
+ * (perm, in_scale), and uploads it; e and v describe it on the host. */
+static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t rows, uint64_t cols, int xform,
+                                   sq_encoded *e, sq_tview *v) {
     const sq_codec *c;
     uint32_t p[SQ_NPARAMS];
     sq_err err;
     ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, &err), 0);
-    float *w = random_matrix(rows * cols, 1), *x = random_matrix(T * cols, 0);
-    if (mode & OUTLIERS) {
-        for (uint64_t i = 0; i < T * cols; i += 32) x[i] *= 1e4f;
-        for (uint64_t i = 0; i < rows * cols; i++)
-            if (i % cols % 32 == 0) w[i] *= 1e-4f;
-    }
-    sq_encoded e;
-    ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 2, &e, &err), 0);
+    ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 2, e, &err), 0);
     if (xform) {
         uint32_t *perm = malloc(cols * sizeof *perm);
         float *sc = malloc(cols * sizeof *sc);
@@ -70,15 +60,34 @@ static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int m
             uint32_t t = perm[j]; perm[j] = perm[k]; perm[k] = t;
         }
         for (uint64_t j = 0; j < cols; j++) sc[j] = (float)(0.5 + urand());
-        ck_assert_int_eq(sq_encoded_set_xform(&e, perm, sc, &err), 0);
+        ck_assert_int_eq(sq_encoded_set_xform(e, perm, sc, &err), 0);
         free(perm);
         free(sc);
     }
-    sq_tview v;
-    sq_tview_from_encoded(&e, &v);
-    ck_assert_msg(sq_vk_supported(&v), "%s: no Vulkan kernel", scheme);
+    sq_tview_from_encoded(e, v);
+    ck_assert_msg(sq_vk_supported(v), "%s: no Vulkan kernel", scheme);
     sq_vk_tensor *t;
-    ck_assert_msg(sq_vk_upload(vk, &v, &t, &err) == SQ_OK, "%s: %s", scheme, err.msg);
+    ck_assert_msg(sq_vk_upload(vk, v, &t, &err) == SQ_OK, "%s: %s", scheme, err.msg);
+    return t;
+}
+
+/* Encodes a random matrix, uploads it and checks dequant, GEMV (T = 1) and
+ * matmul (T tokens) against the CPU. mode XFORM adds input transforms (perm,
+ * in_scale); OUTLIERS makes every 32nd activation 10^4 times larger and its
+ * weight column 10^4 times smaller (the worst case for block-scaled
+ * activations: the block's largest value contributes little). */
+static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int mode, uint32_t T) {
+    sq_err err;
+    float *w = random_matrix(rows * cols, 1), *x = random_matrix(T * cols, 0);
+    if (mode & OUTLIERS) {
+        for (uint64_t i = 0; i < T * cols; i += 32) x[i] *= 1e4f;
+        for (uint64_t i = 0; i < rows * cols; i++)
+            if (i % cols % 32 == 0) w[i] *= 1e-4f;
+    }
+    sq_encoded e;
+    sq_tview v;
+    sq_vk_tensor *t = encode_upload(scheme, w, rows, cols, mode & XFORM, &e, &v);
+    const sq_codec *c = v.codec;
 
     /* dequantize: bit-exact with the CPU decoder, in stored column order */
     float *ref = malloc(rows * cols * sizeof(float)), *dec = malloc(rows * cols * sizeof(float));
@@ -142,20 +151,6 @@ START_TEST(every_codec_matches_cpu) {
 }
 END_TEST
 
-/* Encodes w (rows x cols) in scheme and uploads it; e and v describe it on the host. */
-static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t rows, uint64_t cols, sq_encoded *e,
-                                   sq_tview *v) {
-    const sq_codec *c;
-    uint32_t p[SQ_NPARAMS];
-    sq_err err;
-    ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, &err), 0);
-    ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 2, e, &err), 0);
-    sq_tview_from_encoded(e, v);
-    sq_vk_tensor *t;
-    ck_assert_int_eq(sq_vk_upload(vk, v, &t, &err), SQ_OK);
-    return t;
-}
-
 /* The exact-activation integer-dot GEMV (4 int8 limbs per activation) in
  * place of the float kernel: the same tolerance, also with outliers and
  * input transforms; non-finite activations take the float kernel. */
@@ -187,7 +182,7 @@ START_TEST(limb_gemv_matches_cpu) {
     sq_encoded e;
     sq_tview v;
     sq_err err;
-    sq_vk_tensor *t = encode_upload("int4:g32:sym", w, rows, cols, &e, &v);
+    sq_vk_tensor *t = encode_upload("int4:g32:sym", w, rows, cols, 0, &e, &v);
     ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, y, &err), SQ_OK);
     sq_gemv(&v, x, y0, 0, rows);
     for (uint64_t r = 0; r < rows; r++) {
@@ -244,7 +239,7 @@ START_TEST(reproducible) {
     sq_encoded e;
     sq_tview v;
     sq_err err;
-    sq_vk_tensor *t = encode_upload("int4:g128:asym", w, rows, cols, &e, &v);
+    sq_vk_tensor *t = encode_upload("int4:g128:asym", w, rows, cols, 0, &e, &v);
     float *a = malloc(4 * rows * 4), *b = malloc(4 * rows * 4);
     ck_assert_int_eq(sq_vk_matmul(vk, t, x, 4, a, &err), SQ_OK);
     for (int i = 0; i < 3; i++) {
@@ -283,7 +278,7 @@ START_TEST(prefetch_same_results) {
             sq_encoded e;
             sq_tview v;
             sq_err err;
-            sq_vk_tensor *t = encode_upload(ps[s], w, rows, cols, &e, &v);
+            sq_vk_tensor *t = encode_upload(ps[s], w, rows, cols, 0, &e, &v);
             const int has_idot = sq_vk_q8_supported(vk, t);
             for (int pf = 0; pf < 2; pf++) {
                 setenv("SQUISH_VULKAN_PREFETCH", pf ? "1" : "0", 1);
@@ -330,20 +325,7 @@ START_TEST(gemv_batch_same_bits) {
     sq_err err;
     for (int i = 0; i < NB; i++) {
         float *w = random_matrix(rows[i] * cols, 1);
-        const sq_codec *c;
-        uint32_t p[SQ_NPARAMS];
-        ck_assert_int_eq(sq_scheme_parse(bs[i], &c, p, &err), 0);
-        ck_assert_int_eq(sq_encode(c, p, w, rows[i], cols, 2, &e[i], &err), 0);
-        if (i == NB - 1) { /* an input transform: reversed columns, scaled */
-            uint32_t perm[300];
-            float sc[300];
-            for (uint32_t j = 0; j < cols; j++) perm[j] = (uint32_t)(cols - 1 - j), sc[j] = 0.5f + (float)(j % 7) / 4;
-            ck_assert_int_eq(sq_encoded_set_xform(&e[i], perm, sc, &err), 0);
-        }
-        sq_tview_from_encoded(&e[i], &v[i]);
-        sq_vk_tensor *up;
-        ck_assert_int_eq(sq_vk_upload(vk, &v[i], &up, &err), SQ_OK);
-        t[i] = up;
+        t[i] = encode_upload(bs[i], w, rows[i], cols, i == NB - 1, &e[i], &v[i]); /* the last with an input transform */
         y[i] = malloc(rows[i] * sizeof(float));
         free(w);
     }
