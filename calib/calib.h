@@ -52,10 +52,10 @@ int sq_calib_site_of(const char *name, uint32_t *layer, sq_site *site);
 sq_status sq_calib_acc_init(sq_calib_acc *a, const sq_rt_config *cfg, uint32_t layer0, uint32_t layer1, int n_threads,
                             sq_err *err);
 void sq_calib_acc_free(sq_calib_acc *a);
-/* The runtime tap (ctx = sq_calib_acc). Adds X to the site's sums. The
- * result does not depend on n_threads: XᵀX is computed in fixed 128x128
- * tiles, each by one thread with single-threaded BLAS, in float32 (a window
- * has at most a few thousand rows), then added to the float64 sums. */
+/* The runtime tap (ctx = sq_calib_acc). Adds X to the site's sums. XᵀX is
+ * summed in float64 with exact products in token order (xtx_kernel.h), so
+ * the sums are the same bits on every machine, ISA and thread count, and
+ * symmetric by construction (the upper triangle is computed, then copied). */
 void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint32_t T, uint32_t n);
 
 /* Draws `samples` windows of `seqlen` tokens from ids with a seeded PRNG

@@ -1,13 +1,13 @@
 /* Streaming accumulation of calibration statistics from runtime taps. */
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "calib.h"
+#include "xtx_kernel.h"
 
-#define TILE 128
+#define TILE SQ_XTX_MAX_TILE
 
 const char *sq_site_name(sq_site s) {
     static const char *const names[] = {"attn_in", "attn_out", "mlp_in", "mlp_act"};
@@ -70,6 +70,7 @@ typedef struct tile_ctx {
     const float *x;
     uint32_t T, n, nt;
     double *xtx;
+    sq_isa isa;
 } tile_ctx;
 
 /* Tile k of the upper triangle (bi <= bj) in a fixed enumeration. */
@@ -85,24 +86,21 @@ static void tile_index(uint32_t nt, uint64_t k, uint32_t *bi, uint32_t *bj) {
 
 static void xtx_tiles(void *p, uint64_t k0, uint64_t k1) {
     tile_ctx *c = p;
-    float *buf = malloc((size_t)TILE * TILE * sizeof(float));
-    if (!buf) abort(); /* one tile: not recoverable */
     for (uint64_t k = k0; k < k1; k++) {
         uint32_t bi, bj;
         tile_index(c->nt, k, &bi, &bj);
-        uint32_t i0 = bi * TILE, j0 = bj * TILE;
-        uint32_t ni = c->n - i0 < TILE ? c->n - i0 : TILE, nj = c->n - j0 < TILE ? c->n - j0 : TILE;
-        /* buf[ni][nj] = X[:, i0:i0+ni]ᵀ · X[:, j0:j0+nj] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)ni, (int)nj, (int)c->T, 1.0f, c->x + i0, (int)c->n,
-                    c->x + j0, (int)c->n, 0.0f, buf, (int)nj);
-        for (uint32_t i = 0; i < ni; i++)
-            for (uint32_t j = 0; j < nj; j++) {
-                double v = buf[(size_t)i * nj + j];
-                c->xtx[(size_t)(i0 + i) * c->n + j0 + j] += v;
-                if (bi != bj) c->xtx[(size_t)(j0 + j) * c->n + i0 + i] += v;
-            }
+        const uint32_t i0 = bi * TILE, j0 = bj * TILE;
+        const uint32_t ni = c->n - i0 < TILE ? c->n - i0 : TILE, nj = c->n - j0 < TILE ? c->n - j0 : TILE;
+        double *up = c->xtx + (size_t)i0 * c->n + j0;
+        sq_xtx_accumulate(c->isa, up, c->n, c->x, c->n, c->T, i0, ni, j0, nj);
+        /* symmetric by construction: the lower triangle is a copy */
+        if (bi != bj)
+            for (uint32_t i = 0; i < ni; i++)
+                for (uint32_t j = 0; j < nj; j++) c->xtx[(size_t)(j0 + j) * c->n + i0 + i] = up[(size_t)i * c->n + j];
+        else
+            for (uint32_t i = 0; i < ni; i++)
+                for (uint32_t j = i + 1; j < nj; j++) up[(size_t)j * c->n + i] = up[(size_t)i * c->n + j];
     }
-    free(buf);
 }
 
 void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint32_t T, uint32_t n) {
@@ -130,7 +128,7 @@ void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint3
         }
     s->tokens += T;
     uint32_t nt = (n + TILE - 1) / TILE;
-    tile_ctx c = {x, T, n, nt, s->xtx};
+    tile_ctx c = {x, T, n, nt, s->xtx, sq_isa_active()};
     sq_parallel_for(a->n_threads, (uint64_t)nt * (nt + 1) / 2, xtx_tiles, &c);
 }
 

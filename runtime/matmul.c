@@ -3,6 +3,7 @@
  * is decoded once per call and no full f32 copy of the model exists. Threads
  * split W's rows; every output is computed by one thread in a fixed order,
  * so results do not depend on the thread count. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,23 +11,25 @@
 
 #define ROWS_PER_BLOCK 16
 
-/* Four dot products of w with x0..x3 (8 partial sums each, fixed order). */
+/* Four dot products of w with x0..x3: 8 lanes of fused multiply-adds, then
+ * the lanes summed as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), then the tail
+ * with separate multiply and add. This is exactly what dot4_avx2 computes
+ * (fmaf rounds once, like the vector FMA), so the runtime's activations —
+ * and with them calibration files — are the same bits on every path. */
+static float hsum8_portable(const float l[8]) {
+    return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+}
 static void dot4_portable(const float *w, const float *x0, const float *x1, const float *x2, const float *x3, uint64_t n,
                           float out[4]) {
+    const float *x[4] = {x0, x1, x2, x3};
     float a[4][8] = {{0}};
     uint64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) {
-            a[0][k] += w[i + k] * x0[i + k];
-            a[1][k] += w[i + k] * x1[i + k];
-            a[2][k] += w[i + k] * x2[i + k];
-            a[3][k] += w[i + k] * x3[i + k];
-        }
+        for (int j = 0; j < 4; j++)
+            for (int k = 0; k < 8; k++) a[j][k] = fmaf(w[i + k], x[j][i + k], a[j][k]);
     for (int j = 0; j < 4; j++) {
-        const float *x = j == 0 ? x0 : j == 1 ? x1 : j == 2 ? x2 : x3;
-        float s = 0;
-        for (int k = 0; k < 8; k++) s += a[j][k];
-        for (uint64_t t = i; t < n; t++) s += w[t] * x[t];
+        float s = hsum8_portable(a[j]);
+        for (uint64_t t = i; t < n; t++) s += w[t] * x[j][t];
         out[j] = s;
     }
 }

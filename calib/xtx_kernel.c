@@ -1,0 +1,108 @@
+/* XᵀX accumulation in float64 with one result on every machine.
+ *
+ * The product of two float32 values is exact in float64 (24 + 24 significand
+ * bits fit in 53), so x_i·x_j + c rounds once whether or not the hardware
+ * fuses the multiply and the add. Every element is then summed over tokens
+ * in increasing order, starting from the stored sum: the result depends only
+ * on the inputs, not on the ISA, the vector width, the tiling or the thread
+ * count, and C[i][j] == C[j][i] bit for bit. No BLAS is involved, so its
+ * kernel choice (OPENBLAS_CORETYPE) cannot change a calibration file. */
+#include "xtx_kernel.h"
+
+#include <stddef.h>
+
+#define TBLOCK 64 /* tokens per pass over a tile: keeps its two panels in L1/L2 */
+
+/* Reference: C[i][j] += Σ_t x[t][i0+i] · x[t][j0+j], t in increasing order. */
+static void xtx_portable(double *C, size_t ldc, const float *x, size_t ldx, uint32_t T, uint32_t i0, uint32_t ni,
+                         uint32_t j0, uint32_t nj) {
+    for (uint32_t t = 0; t < T; t++) {
+        const float *row = x + (size_t)t * ldx;
+        for (uint32_t i = 0; i < ni; i++) {
+            const double a = row[i0 + i];
+            double *c = C + (size_t)i * ldc;
+            for (uint32_t j = 0; j < nj; j++) c[j] += a * (double)row[j0 + j];
+        }
+    }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX512 __attribute__((target("avx2,fma,avx512f")))
+
+/* 4 rows x 8 columns of C in registers over T tokens; a and b are the
+ * packed panels (lda, ldb doubles per token). */
+AVX2 static void micro_avx2(double *C, size_t ldc, const double *a, size_t lda, const double *b, size_t ldb, uint32_t T) {
+    __m256d c[4][2];
+    for (int r = 0; r < 4; r++)
+        for (int h = 0; h < 2; h++) c[r][h] = _mm256_loadu_pd(C + r * ldc + 4 * h);
+    for (uint32_t t = 0; t < T; t++, a += lda, b += ldb) {
+        __m256d b0 = _mm256_loadu_pd(b), b1 = _mm256_loadu_pd(b + 4);
+        for (int r = 0; r < 4; r++) {
+            __m256d ar = _mm256_broadcast_sd(a + r);
+            c[r][0] = _mm256_fmadd_pd(ar, b0, c[r][0]);
+            c[r][1] = _mm256_fmadd_pd(ar, b1, c[r][1]);
+        }
+    }
+    for (int r = 0; r < 4; r++)
+        for (int h = 0; h < 2; h++) _mm256_storeu_pd(C + r * ldc + 4 * h, c[r][h]);
+}
+
+/* 8 rows x 16 columns of C in registers over T tokens. */
+AVX512 static void micro_avx512(double *C, size_t ldc, const double *a, size_t lda, const double *b, size_t ldb,
+                                uint32_t T) {
+    __m512d c[8][2];
+    for (int r = 0; r < 8; r++)
+        for (int h = 0; h < 2; h++) c[r][h] = _mm512_loadu_pd(C + r * ldc + 8 * h);
+    for (uint32_t t = 0; t < T; t++, a += lda, b += ldb) {
+        __m512d b0 = _mm512_loadu_pd(b), b1 = _mm512_loadu_pd(b + 8);
+        for (int r = 0; r < 8; r++) {
+            __m512d ar = _mm512_set1_pd(a[r]);
+            c[r][0] = _mm512_fmadd_pd(ar, b0, c[r][0]);
+            c[r][1] = _mm512_fmadd_pd(ar, b1, c[r][1]);
+        }
+    }
+    for (int r = 0; r < 8; r++)
+        for (int h = 0; h < 2; h++) _mm512_storeu_pd(C + r * ldc + 8 * h, c[r][h]);
+}
+
+typedef void (*micro_fn)(double *, size_t, const double *, size_t, const double *, size_t, uint32_t);
+
+/* Full register tiles with the micro-kernel over panels of TBLOCK tokens
+ * converted to float64 once; the ragged right and bottom edges with the
+ * reference loop (same per-element order, same bits). */
+static void xtx_tiled(micro_fn micro, uint32_t MR, uint32_t NR, double *C, size_t ldc, const float *x, size_t ldx,
+                      uint32_t T, uint32_t i0, uint32_t ni, uint32_t j0, uint32_t nj) {
+    const uint32_t mi = ni - ni % MR, mj = nj - nj % NR;
+    double pa[TBLOCK * SQ_XTX_MAX_TILE], pb[TBLOCK * SQ_XTX_MAX_TILE];
+    for (uint32_t t0 = 0; t0 < T; t0 += TBLOCK) {
+        const uint32_t tb = T - t0 < TBLOCK ? T - t0 : TBLOCK;
+        const float *xb = x + (size_t)t0 * ldx;
+        for (uint32_t t = 0; t < tb; t++) {
+            for (uint32_t i = 0; i < mi; i++) pa[(size_t)t * mi + i] = xb[(size_t)t * ldx + i0 + i];
+            for (uint32_t j = 0; j < mj; j++) pb[(size_t)t * mj + j] = xb[(size_t)t * ldx + j0 + j];
+        }
+        for (uint32_t i = 0; i < mi; i += MR)
+            for (uint32_t j = 0; j < mj; j += NR) micro(C + (size_t)i * ldc + j, ldc, pa + i, mi, pb + j, mj, tb);
+        if (mj < nj) xtx_portable(C + mj, ldc, xb, ldx, tb, i0, mi, j0 + mj, nj - mj);
+        if (mi < ni) xtx_portable(C + (size_t)mi * ldc, ldc, xb, ldx, tb, i0 + mi, ni - mi, j0, nj);
+    }
+}
+#endif
+
+void sq_xtx_accumulate(sq_isa isa, double *C, size_t ldc, const float *x, size_t ldx, uint32_t T, uint32_t i0,
+                       uint32_t ni, uint32_t j0, uint32_t nj) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (ni > SQ_XTX_MAX_TILE || nj > SQ_XTX_MAX_TILE) isa = SQ_ISA_PORTABLE; /* panels are on the stack */
+    if (isa >= SQ_ISA_AVX512) {
+        xtx_tiled(micro_avx512, 8, 16, C, ldc, x, ldx, T, i0, ni, j0, nj);
+        return;
+    }
+    if (isa == SQ_ISA_AVX2) {
+        xtx_tiled(micro_avx2, 4, 8, C, ldc, x, ldx, T, i0, ni, j0, nj);
+        return;
+    }
+#endif
+    xtx_portable(C, ldc, x, ldx, T, i0, ni, j0, nj);
+}
