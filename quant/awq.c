@@ -1,23 +1,25 @@
 /* AWQ scale search, folding and clipping search (see awq.h). Candidates are
- * scored in parallel, one per thread with single-threaded BLAS, so the
- * choice does not depend on the thread count. */
+ * scored in parallel, one per thread, with the fixed-order products of
+ * linalg.h, so the choice depends neither on the thread count nor on the
+ * machine. */
 #include "awq.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "linalg.h"
 
 double sq_hessian_err(const float *a, const float *b, uint64_t rows, uint64_t cols, const float *H) {
     const uint64_t RT = 64;
     float *D = malloc(RT * cols * sizeof(float)), *M = malloc(RT * cols * sizeof(float));
     if (!D || !M) abort(); /* 64 rows: not recoverable */
     double tot = 0;
+    const sq_isa isa = sq_isa_active();
     for (uint64_t r0 = 0; r0 < rows; r0 += RT) {
         uint64_t R = rows - r0 < RT ? rows - r0 : RT;
         for (uint64_t i = 0; i < R * cols; i++) D[i] = a[r0 * cols + i] - b[r0 * cols + i];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)cols, (int)cols, 1.0f, D, (int)cols, H,
-                    (int)cols, 0.0f, M, (int)cols);
+        sq_la_matmul_f32(isa, 0, R, cols, cols, D, cols, H, cols, M, cols);
         for (uint64_t i = 0; i < R * cols; i++) tot += (double)D[i] * M[i];
     }
     free(D);
@@ -186,8 +188,7 @@ static void score_clip(void *p, uint64_t k0, uint64_t k1) {
             uint64_t c0 = g * c->gs, w = c0 + c->gs < K ? c->gs : K - c0;
             for (uint64_t r = 0; r < l->rows; r++)
                 for (uint64_t j = 0; j < w; j++) D[r * w + j] = dq[r * K + c0 + j] - l->w[r * K + c0 + j];
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)l->rows, (int)w, (int)w, 1.0f, D, (int)w,
-                        c->H + c0 * K + c0, (int)K, 0.0f, M, (int)w);
+            sq_la_matmul_f32(sq_isa_active(), 0, l->rows, w, w, D, w, c->H + c0 * K + c0, K, M, w);
             for (uint64_t r = 0; r < l->rows; r++) {
                 double s = 0;
                 for (uint64_t j = 0; j < w; j++) s += (double)D[r * w + j] * M[r * w + j];

@@ -3,12 +3,11 @@
  * with squish's integer quantizer (sq_int_fit / sq_int_quant). */
 #include "gptq.h"
 
-#include <cblas.h>
-#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "linalg.h"
 #include "rtn.h"
 
 #define ROW_TILE 64 /* rows per work unit: fixed, so results do not depend on the thread count */
@@ -21,47 +20,36 @@ static int cmp_diag_desc(const void *a, const void *b) {
     return i < j ? -1 : i > j; /* stable: ties keep column order */
 }
 
-sq_status sq_gptq_hinv(const double *H, uint64_t n, const uint32_t *perm, double damp, float *U, sq_gptq_info *info,
-                       sq_err *err) {
-    double *A = malloc((size_t)n * n * sizeof(double)), *B = malloc((size_t)n * n * sizeof(double));
-    if (!A || !B) {
+sq_status sq_gptq_hinv(const double *H, uint64_t n, const uint32_t *perm, double damp, float *U, int n_threads,
+                       sq_gptq_info *info, sq_err *err) {
+    double *A = malloc((size_t)n * n * sizeof(double)), *W = malloc((size_t)n * n * sizeof(double));
+    if (!A || !W) {
         free(A);
-        free(B);
+        free(W);
         return sq_err_set(err, SQ_ENOMEM, "GPTQ: out of memory for a %llu x %llu Hessian", (unsigned long long)n,
                           (unsigned long long)n);
     }
-    for (uint64_t i = 0; i < n; i++)
-        for (uint64_t j = 0; j < n; j++) A[i * n + j] = H[(uint64_t)(perm ? perm[i] : i) * n + (perm ? perm[j] : j)];
     double mean = 0;
     info->dead = 0;
     for (uint64_t i = 0; i < n; i++) {
-        if (A[i * n + i] == 0) { /* an input never active: its weights do not matter */
-            A[i * n + i] = 1;
-            info->dead++;
-        }
-        mean += A[i * n + i];
+        const uint64_t pi = perm ? perm[i] : i;
+        if (H[pi * n + pi] == 0) info->dead++; /* an input never active: its weights do not matter */
+        mean += H[pi * n + pi] == 0 ? 1.0 : H[pi * n + pi];
     }
     mean /= (double)n;
+    const sq_isa isa = sq_isa_active();
     sq_status st = SQ_ECHECK;
     for (double d = damp; d <= 1.0 + 1e-12; d *= 10) {
-        memcpy(B, A, (size_t)n * n * sizeof(double));
-        for (uint64_t i = 0; i < n; i++) B[i * n + i] += d * mean;
-        /* U = chol((H + damp)⁻¹) in upper form, via chol(H) and its inverse.
-         * The matrices are symmetric, so the row-major buffer is handed to
-         * LAPACK as column-major (no transposed copies): column-major 'L'
-         * is the row-major upper triangle, and its factor L read row-major
-         * is U = Lᵀ with UᵀU = LLᵀ. */
-        int ok = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)n, B, (lapack_int)n) == 0 &&
-                 LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', (lapack_int)n, B, (lapack_int)n) == 0;
-        if (ok) {
-            for (uint64_t i = 0; i < n; i++) /* row-major upper holds the inverse: mirror it */
-                for (uint64_t j = i + 1; j < n; j++) B[j * n + i] = B[i * n + j];
-            ok = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)n, B, (lapack_int)n) == 0;
+        for (uint64_t i = 0; i < n; i++) { /* upper triangle of the permuted, damped Hessian */
+            const uint64_t pi = perm ? perm[i] : i;
+            for (uint64_t j = i; j < n; j++) A[i * n + j] = H[pi * n + (perm ? perm[j] : j)];
+            if (A[i * n + i] == 0) A[i * n + i] = 1;
+            A[i * n + i] += d * mean;
         }
-        for (uint64_t i = 0; ok && i < n; i++) ok = isfinite(B[i * n + i]) && B[i * n + i] > 0;
-        if (ok) {
+        /* U = chol((H + damp)⁻¹) in upper form, in place of A */
+        if (sq_la_chol_inv_upper(isa, A, n, A, W, n_threads) == 0) {
             for (uint64_t i = 0; i < n; i++)
-                for (uint64_t j = 0; j < n; j++) U[i * n + j] = j < i ? 0.0f : (float)B[i * n + j];
+                for (uint64_t j = 0; j < n; j++) U[i * n + j] = j < i ? 0.0f : (float)A[i * n + j];
             info->damp_used = d;
             st = SQ_OK;
             break;
@@ -69,7 +57,7 @@ sq_status sq_gptq_hinv(const double *H, uint64_t n, const uint32_t *perm, double
         info->retries++;
     }
     free(A);
-    free(B);
+    free(W);
     if (st) return sq_err_set(err, SQ_ECHECK, "GPTQ: the Hessian is not positive definite even at damping 1.0");
     return SQ_OK;
 }
@@ -86,6 +74,7 @@ typedef struct gptq_ctx {
     int store_perm, statik;  /* codes in processing order (perm part) / static groups */
     void *const *parts;
     int failed;              /* allocation failure in a worker */
+    sq_isa isa;
 } gptq_ctx;
 
 static void gptq_tiles(void *p, uint64_t t0, uint64_t t1) {
@@ -138,8 +127,7 @@ static void gptq_tiles(void *p, uint64_t t0, uint64_t t1) {
                 }
             }
             if (i2 < K) /* lazy update of the remaining columns: W[:, i2:] -= E · U[i1:i2, i2:] */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)(K - i2), (int)nb, -1.0f, E, (int)B,
-                            x->U + i1 * K + i2, (int)K, 1.0f, W + i2, (int)K);
+                sq_la_matmul_f32(x->isa, 1, R, K - i2, nb, E, B, x->U + i1 * K + i2, K, W + i2, K);
         }
         for (uint64_t r = 0; r < R; r++) sq_int_pack_row(x->c, Q + r * K, K, x->parts, r0 + r);
     }
@@ -178,11 +166,7 @@ sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t p
         qsort(perm, cols, sizeof *perm, cmp_diag_desc);
     }
     sq_err herr;
-    /* LAPACK's blocked factorizations split only output blocks between
-     * threads, so the factor is the same for any thread count (the tests
-     * compare 1 and 3 threads) */
-    openblas_set_num_threads(o->n_threads > 0 ? o->n_threads : 1);
-    if (sq_gptq_hinv(H, cols, perm, o->damp > 0 ? o->damp : 0.01, U, info, &herr)) {
+    if (sq_gptq_hinv(H, cols, perm, o->damp > 0 ? o->damp : 0.01, U, o->n_threads, info, &herr)) {
         /* documented fallback: round to nearest, reported by the caller */
         info->fell_back = 1;
         st = sq_rtn_quantize(name, c, params, w, rows, cols, o->n_threads, out, err);
@@ -194,8 +178,8 @@ sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t p
     if ((st = sq_encoded_alloc(c, p, rows, cols, out, err))) goto out;
     uint32_t g = params[SQ_P_GROUP];
     gptq_ctx x = {c, p, w, rows, cols, (g == SQ_GROUP_ROW || g == SQ_GROUP_TENSOR) ? cols : g, perm, dead, U,
-                  o->block ? o->block : 128, store_perm, o->act_order && o->static_groups, out->data, 0};
-    openblas_set_num_threads(1);
+                  o->block ? o->block : 128, store_perm, o->act_order && o->static_groups, out->data, 0,
+                  sq_isa_active()};
     sq_parallel_for(o->n_threads, (rows + ROW_TILE - 1) / ROW_TILE, gptq_tiles, &x);
     if (x.failed) {
         sq_encoded_free(out);

@@ -34,8 +34,9 @@ sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t p
 
 /* Inverse-Hessian factor for GPTQ: U upper triangular (row-major, float)
  * with UᵀU = (H + damp)⁻¹, after dead-column handling and the optional
- * permutation (perm may be NULL). Exposed for the benchmark and tests. */
-sq_status sq_gptq_hinv(const double *H, uint64_t n, const uint32_t *perm, double damp, float *U, sq_gptq_info *info,
-                       sq_err *err);
+ * permutation (perm may be NULL); the same bits on every machine and for
+ * any n_threads (linalg.h). Exposed for the benchmark and tests. */
+sq_status sq_gptq_hinv(const double *H, uint64_t n, const uint32_t *perm, double damp, float *U, int n_threads,
+                       sq_gptq_info *info, sq_err *err);
 
 #endif

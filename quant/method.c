@@ -1,7 +1,6 @@
 /* RTN / GPTQ / AWQ over a model (see method.h). */
 #include "method.h"
 
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,7 +123,6 @@ static sq_status awq_load_block(sq_method *q, const sq_model *m, uint32_t layer,
         awq_drop(q);
         return sq_err_set(err, SQ_ENOMEM, "out of memory");
     }
-    openblas_set_num_threads(1);
     st = sq_awq_block_run(b, q->calib, layer, &q->awq, err);
     if (st) {
         awq_drop(q);
@@ -164,7 +162,6 @@ static double rel_out_err(const sq_calib_site *s, const float *w, const float *d
     float *H = sq_calib_site_hessian(s, NULL), *zero = calloc(rows * cols, sizeof(float));
     double r = -1;
     if (H && zero) {
-        openblas_set_num_threads(1);
         double den = sq_hessian_err(w, zero, rows, cols, H);
         r = den > 0 ? sq_hessian_err(dec, w, rows, cols, H) / den : 0;
     }

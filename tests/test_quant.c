@@ -2,7 +2,6 @@
  * that must hold whatever the data (GPTQ with a diagonal Hessian is RTN bit
  * for bit; with a correlated Hessian it lowers the output error; results do
  * not depend on the thread count; damping retries and the RTN fallback). */
-#include <cblas.h>
 #include <math.h>
 
 #include "awq.h"
@@ -303,7 +302,7 @@ START_TEST(gptq_hinv_factor) {
     float *U = malloc((size_t)n * n * sizeof(float));
     sq_gptq_info info = {0};
     sq_err err;
-    ck_assert_int_eq(sq_gptq_hinv(H, n, NULL, 0.01, U, &info, &err), 0);
+    ck_assert_int_eq(sq_gptq_hinv(H, n, NULL, 0.01, U, 1, &info, &err), 0);
     double mean = 0;
     for (uint32_t i = 0; i < n; i++) mean += H[(size_t)i * n + i] / n;
     double maxerr = 0;

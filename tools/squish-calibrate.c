@@ -1,6 +1,5 @@
 /* squish-calibrate: run the reference runtime over calibration text and
  * store per-layer activation statistics (XᵀX, mean/max |x|) in HDF5. */
-#include <cblas.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <libgen.h>
@@ -164,9 +163,6 @@ static int run(opts *o, int argc, char **argv) {
     json_object_object_add(prov, "texts", json_object_get(texts));
     json_object_object_add(prov, "text_tokens", json_object_new_int64((int64_t)n_ids));
     acc.info.provenance = strdup(json_object_to_json_string_ext(prov, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-    /* BLAS calls run one per tile on our own threads (fixed tiles: results
-     * independent of the thread count) */
-    openblas_set_num_threads(1);
     for (uint64_t i = 0; i < o->samples; i++) {
         cli_progress("calibrating", i, o->samples);
         if (sq_rt_forward_tap(&rt, ids + starts[i], o->seqlen, NULL, o->threads, sq_calib_tap, &acc, &err)) {

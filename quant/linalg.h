@@ -1,0 +1,36 @@
+/* Dense linear algebra for the quantization methods, with one result on
+ * every machine. BLAS and LAPACK choose their kernels per CPU (OpenBLAS's
+ * Haswell, SkylakeX and Sandybridge kernels round differently), so GPTQ built
+ * on them wrote different codes on different machines. These routines fix
+ * the order of every sum and use fused multiply-adds on every path (fma()
+ * in the portable code rounds exactly like the vector instruction), so the
+ * results are bit-identical for every ISA, vector width and thread count. */
+#ifndef SQUISH_QUANT_LINALG_H
+#define SQUISH_QUANT_LINALG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "squish/codec.h" /* sq_isa */
+
+/* Σ a[i]·b[i] in float64 in the fixed order of sq_la_dot's definition
+ * (spec: 8 lanes l[i % 8] = fma(a, b, l), summed as
+ * ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), then the tail by fma in order). */
+double sq_la_dot(sq_isa isa, const double *a, const double *b, uint64_t n);
+
+/* C = A·B (sub = 0) or C -= A·B (sub = 1), float32, row-major: A is R x K,
+ * B is K x N. Each element's product sum runs over k in order with fused
+ * multiply-adds from 0, then is stored or subtracted. */
+void sq_la_matmul_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, const float *A, size_t lda,
+                      const float *B, size_t ldb, float *C, size_t ldc);
+
+/* U upper triangular with UᵀU = H⁻¹ (the Cholesky factor of the inverse, as
+ * GPTQ needs it), for H symmetric positive definite, n x n row-major; only
+ * H's upper triangle is read. Computed as H = R·Rᵀ with R upper (a Cholesky
+ * factorization in reversed order), then U = R⁻¹. Returns 0, or -1 when H is
+ * not numerically positive definite. U may be H itself (H is consumed by
+ * the factorization before U is written); work holds n*n doubles, distinct
+ * from both. n_threads splits the inverse's columns (same bits for any count). */
+int sq_la_chol_inv_upper(sq_isa isa, const double *H, uint64_t n, double *U, double *work, int n_threads);
+
+#endif
