@@ -37,6 +37,17 @@ expect 0 "eval exact" -- "$V" --eval-ids "$T/ids.txt" --ctx 64 --reference "$TIN
 jq -e '.eval.kld_mean < 1e-9 and .eval.top1_agreement == 1 and .eval.delta_ppl == 0' "$T/out" >/dev/null && ok || bad "bf16 file is not exact in eval"
 expect 1 "ppl gate" -- "$V" -q --eval-ids "$T/ids.txt" --ctx 64 --max-ppl 1.5 "$T/t.squizd"
 expect 2 "kld gate without reference" -- "$V" --eval-ids "$T/ids.txt" --max-kld 1 "$T/t.squizd"
+# a threshold out of its range (or NaN) would make a gate that always or never fails: usage error
+for g in "--min-cosine 2" "--min-cosine -1.5" "--min-cosine nan" "--max-rmse -1" "--max-abs -0.1" "--max-abs nan"; do
+  # shellcheck disable=SC2086
+  expect 2 "tensor gate $g" -- "$V" --reference "$TINY" $g "$T/t.squizd"
+  grep -q -- "${g% *} needs" "$T/err" && ok || bad "tensor gate $g: message does not name the option: $(cat "$T/err")"
+done
+for g in "--max-kld -1" "--max-kld nan" "--max-ppl 0" "--max-ppl -3" "--max-ppl 0.5" "--max-ppl nan"; do
+  # shellcheck disable=SC2086
+  expect 2 "eval gate $g" -- "$V" --eval-ids "$T/ids.txt" --ctx 64 --reference "$TINY" $g "$T/t.squizd"
+  grep -q -- "${g% *} needs" "$T/err" && ok || bad "eval gate $g: message does not name the option: $(cat "$T/err")"
+done
 expect 2 "ctx too small" -- "$V" --eval-ids "$T/ids.txt" --ctx 1 "$T/t.squizd"
 expect 2 "text shorter than a window" -- "$V" --eval-ids "$T/ids.txt" --ctx 400 "$T/t.squizd"
 echo "1 2 99999" >"$T/badids.txt"

@@ -28,9 +28,9 @@ static void usage(FILE *o) {
             "codec layout. With --reference, also decode every tensor and compare it with the\n"
             "original model (a Hugging Face directory, llama2.c .bin or .gguf).\n\n"
             "  -r, --reference MODEL  compare decoded tensors with MODEL\n"
-            "      --min-cosine X     fail (exit 1) if any tensor's cosine similarity is below X\n"
-            "      --max-rmse X       fail (exit 1) if any tensor's RMSE is above X\n"
-            "      --max-abs X        fail (exit 1) if any tensor's max abs error is above X\n"
+            "      --min-cosine X     fail (exit 1) if any tensor's cosine similarity is below X (-1 <= X <= 1)\n"
+            "      --max-rmse X       fail (exit 1) if any tensor's RMSE is above X (X >= 0)\n"
+            "      --max-abs X        fail (exit 1) if any tensor's max abs error is above X (X >= 0)\n"
             "      --eval TEXT        perplexity over a UTF-8 text file (tokenized with --tokenizer, or the\n"
             "                         reference model's tokenizer.json); with --reference also KL-divergence\n"
             "      --tokenizer FILE   Hugging Face tokenizer.json (byte-level BPE)\n"
@@ -42,8 +42,8 @@ static void usage(FILE *o) {
             "      --llama-cpp        score only the second half of each window, as llama.cpp does\n"
             "      --ref-logits FILE  cache of the reference's log-probabilities: read when it matches the\n"
             "                         text, options and reference files, else computed and written\n"
-            "      --max-ppl X        fail (exit 1) if the perplexity is above X\n"
-            "      --max-kld X        fail (exit 1) if the mean KL-divergence is above X\n"
+            "      --max-ppl X        fail (exit 1) if the perplexity is above X (X >= 1)\n"
+            "      --max-kld X        fail (exit 1) if the mean KL-divergence is above X (X >= 0)\n"
             "      --backend B        where --eval/--eval-ids/--prompt run the model's matrix products:\n"
             "                         cpu (default) or vulkan\n"
             "      --device SEL       Vulkan device: an index or part of a name (default:\n"
@@ -352,6 +352,15 @@ static int compare(sq_file *f, const char *model_path, const gates *g, int threa
     return rc;
 }
 
+/* A gate's threshold: a number in [lo, hi]. Anything else (NaN included)
+ * would make the gate always or never fail, so it is a usage error. */
+static int parse_gate(const char *s, double lo, double hi, double *out) {
+    double v;
+    if (cli_parse_double(s, &v) || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     cli_prog = "squish-verify";
     static const struct option opts[] = {{"reference", required_argument, 0, 'r'}, {"min-cosine", required_argument, 0, 1},
@@ -375,9 +384,18 @@ int main(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "r:jT:qhV", opts, NULL)) != -1) {
         switch (c) {
         case 'r': ref = optarg; break;
-        case 1: if (cli_parse_double(optarg, &g.min_cos)) return cli_usage_error("--min-cosine needs a number"); break;
-        case 2: if (cli_parse_double(optarg, &g.max_rmse)) return cli_usage_error("--max-rmse needs a number"); break;
-        case 3: if (cli_parse_double(optarg, &g.max_abs)) return cli_usage_error("--max-abs needs a number"); break;
+        case 1:
+            if (parse_gate(optarg, -1, 1, &g.min_cos))
+                return cli_usage_error("--min-cosine needs a number in [-1, 1], got '%s'", optarg);
+            break;
+        case 2:
+            if (parse_gate(optarg, 0, INFINITY, &g.max_rmse))
+                return cli_usage_error("--max-rmse needs a number >= 0, got '%s'", optarg);
+            break;
+        case 3:
+            if (parse_gate(optarg, 0, INFINITY, &g.max_abs))
+                return cli_usage_error("--max-abs needs a number >= 0, got '%s'", optarg);
+            break;
         case 4: ea.ids = optarg; break;
         case 10: ea.text = optarg; break;
         case 11: ea.tokenizer = optarg; break;
@@ -390,8 +408,14 @@ int main(int argc, char **argv) {
         case 15: if (cli_parse_backend(optarg, &ea.be)) return cli_usage_error("--backend needs cpu or vulkan"); break;
         case 16: ea.be.device = optarg; break;
         case 17: return cli_list_devices();
-        case 8: if (cli_parse_double(optarg, &ea.max_ppl)) return cli_usage_error("--max-ppl needs a number"); break;
-        case 9: if (cli_parse_double(optarg, &ea.max_kld)) return cli_usage_error("--max-kld needs a number"); break;
+        case 8:
+            if (parse_gate(optarg, 1, INFINITY, &ea.max_ppl))
+                return cli_usage_error("--max-ppl needs a number >= 1 (a perplexity is at least 1), got '%s'", optarg);
+            break;
+        case 9:
+            if (parse_gate(optarg, 0, INFINITY, &ea.max_kld))
+                return cli_usage_error("--max-kld needs a number >= 0, got '%s'", optarg);
+            break;
         case 'j': cx.json = 1; break;
         case 'T': if (cli_parse_threads(optarg, &threads)) return cli_usage_error("--threads needs 1..1024"); break;
         case 'q': cli_quiet = 1; break;
