@@ -54,6 +54,25 @@ expect 0 "recompress none" -- "$P" recompress --none "$T/z.squizd" -o "$T/raw.sq
 "$V" -q --reference "$TINY" --min-cosine 0.999 "$T/raw.squizd" && ok || bad "recompress round trip changed tensors"
 expect 2 "recompress without a mode" -- "$P" recompress "$T/w.squizd" -o "$T/x.squizd"
 
+# ---- an option that does not apply to the subcommand is refused, naming both (each command
+# line is otherwise valid: the option used to be ignored silently) ----
+"$P" export --to tar "$T/w.squizd" -o "$T/w.tar" -q || bad "export for the option tests"
+while read -r cmd opt args; do
+  # shellcheck disable=SC2086
+  expect 2 "$cmd $opt" -- "$P" $cmd $opt $args -o "$T/x.squizd"
+  grep -q -- "${opt%%=*} does not apply to $cmd" "$T/err" && ok || bad "$cmd $opt: $(cat "$T/err")"
+  [ ! -e "$T/x.squizd" ] && ok || bad "$cmd $opt left an output"
+done <<EOF
+merge --zstd=3 $T/part1.squizd $T/part2.squizd $T/part3.squizd
+split --from=$TINY --max-size 256K $T/w.squizd
+recompress --max-size=1M --zstd 3 $T/w.squizd
+bundle --to=tar --add $TINY/config.json $T/w.squizd
+export --add=$TINY/config.json --to tar $T/w.squizd
+import --none $T/w.tar
+EOF
+expect 2 "an unknown option" -- "$P" merge -n 3 "$T/w.squizd" -o "$T/x.squizd"
+grep -q "merge: unknown option '-n'" "$T/err" && ok || bad "unknown option message: $(cat "$T/err")"
+
 # ---- models from archives ----
 tar -C "$S/testdata" -cf "$T/tiny.tar" tiny-llama
 tar -C "$S/testdata" -c tiny-llama | zstd -q >"$T/tiny.tar.zst"
