@@ -104,6 +104,12 @@ jq -e '[.tensors[] | select(.name | test("v_proj")) | .codec] | all(. == "bf16")
 jq -e '.tensors[] | select(.name == "lm_head.weight") | .codec == "nf4"' "$T/j.json" >/dev/null && ok || bad "--output-scheme"
 jq -e '.tensors[] | select(.name == "model.embed_tokens.weight") | .codec == "bf16"' "$T/j.json" >/dev/null && ok || bad "embeddings not kept"
 jq -e '[.tensors[] | select(.name | test("norm")) | .codec] | all(. == "bf16")' "$T/j.json" >/dev/null && ok || bad "norms not kept"
+grep -q warning "$T/err" && bad "a warning for rules that apply: $(cat "$T/err")" || ok
+# a rule that selects nothing is warned about (even with -q), naming it; the run still succeeds
+expect 0 "idle rules" -- "$Q" "$TINY" -o "$T/rules.squizd" --scheme int4 --rule 'mlp\.nothing=int8' --rule 'down_proj=int8' --rule 'mlp\.down=nf4' -q
+grep -qF "warning: --rule 'mlp\.nothing=int8' matches no tensor" "$T/err" && ok || bad "no warning for a rule that matches nothing: $(cat "$T/err")"
+grep -qF "warning: --rule 'mlp\.down=nf4' applies to no tensor" "$T/err" && ok || bad "no warning for a shadowed rule: $(cat "$T/err")"
+[ "$(grep -c warning "$T/err")" = 2 ] && ok || bad "idle rules: $(cat "$T/err")"
 
 # ---- failures leave no output and keep an existing file ----
 cp -r "$TINY" "$T/nanmodel"
