@@ -31,13 +31,16 @@ static void usage(FILE *o) {
             "      --min-cosine X     fail (exit 1) if any tensor's cosine similarity is below X (-1 <= X <= 1)\n"
             "      --max-rmse X       fail (exit 1) if any tensor's RMSE is above X (X >= 0)\n"
             "      --max-abs X        fail (exit 1) if any tensor's max abs error is above X (X >= 0)\n"
-            "      --eval TEXT        perplexity over a UTF-8 text file (tokenized with --tokenizer, or the\n"
-            "                         reference model's tokenizer.json); with --reference also KL-divergence\n"
-            "      --tokenizer FILE   Hugging Face tokenizer.json (byte-level BPE)\n"
+            "      --eval TEXT        perplexity over a UTF-8 text file, tokenized with --tokenizer, else the\n"
+            "                         tokenizer embedded in FILE (squish-pack bundle), else the reference\n"
+            "                         model's; with --reference also KL-divergence\n"
+            "      --tokenizer FILE   for --eval and --prompt: a Hugging Face tokenizer.json (byte-level BPE),\n"
+            "                         a SentencePiece tokenizer.model or a llama2.c tokenizer.bin (a name\n"
+            "                         ending in .bin)\n"
             "      --prompt TEXT      print a greedy continuation of TEXT (--max-tokens N, default 32)\n"
             "      --eval-ids FILE    perplexity over pre-tokenized text (whitespace-separated ids);\n"
             "                         with --reference also KL-divergence, top-1 agreement, delta ppl\n"
-            "      --ctx N            window length for --eval-ids (default 512)\n"
+            "      --ctx N            window length for --eval and --eval-ids (default 512)\n"
             "      --windows N        evaluate at most N windows (default: all)\n"
             "      --llama-cpp        score only the second half of each window, as llama.cpp does\n"
             "      --ref-logits FILE  cache of the reference's log-probabilities: read when it matches the\n"
@@ -84,23 +87,34 @@ typedef struct eval_args {
     cli_backend be;
 } eval_args;
 
-/* The tokenizer: --tokenizer, else the reference model directory's tokenizer.json. */
-static sq_tokenizer *open_tokenizer(eval_args *ea, const char *ref_path, sq_err *err) {
+/* The tokenizer: --tokenizer, else the one embedded in the file (squish-pack
+ * bundle), else the reference model directory's tokenizer.json or .model. */
+static sq_tokenizer *open_tokenizer(eval_args *ea, sq_file *f, const char *ref_path, sq_err *err) {
     static char path[4096];
+    if (!ea->tokenizer) {
+        sq_tokenizer *t = sq_tokenizer_embedded(f, ea->vocab, path, sizeof path, err);
+        if (t || err->status) {
+            ea->tokenizer_used = path;
+            if (t) cli_note("%s: tokenizer: %s\n", cli_prog, path);
+            return t;
+        }
+    }
     if (ea->tokenizer) snprintf(path, sizeof path, "%s", ea->tokenizer);
     else if (ref_path) {
         snprintf(path, sizeof path, "%s/tokenizer.json", ref_path);
         if (access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/tokenizer.model", ref_path);
     } else {
-        sq_err_set(err, SQ_EUSAGE, "--eval and --prompt need --tokenizer FILE or a --reference model directory with tokenizer.json or tokenizer.model");
+        sq_err_set(err, SQ_EUSAGE, "--eval and --prompt need --tokenizer FILE, a file with an embedded tokenizer "
+                   "(squish-pack bundle) or a --reference model directory with tokenizer.json or tokenizer.model");
         return NULL;
     }
     ea->tokenizer_used = path;
     return sq_tokenizer_load_vocab(path, ea->vocab, err);
 }
 
-static sq_status tokenize_file(eval_args *ea, const char *ref_path, const char *file, int32_t **ids, uint64_t *n, sq_err *err) {
-    sq_tokenizer *tk = open_tokenizer(ea, ref_path, err);
+static sq_status tokenize_file(eval_args *ea, sq_file *f, const char *ref_path, const char *file, int32_t **ids, uint64_t *n,
+                               sq_err *err) {
+    sq_tokenizer *tk = open_tokenizer(ea, f, ref_path, err);
     if (!tk) return err->status;
     char *b = NULL;
     size_t len = 0;
@@ -131,7 +145,7 @@ static int generate(sq_file *f, const char *ref_path, eval_args *ea) {
         return cli_fail(&err);
     }
     ea->vocab = m.cfg.vocab;
-    sq_tokenizer *tk = open_tokenizer(ea, ref_path, &err);
+    sq_tokenizer *tk = open_tokenizer(ea, f, ref_path, &err);
     int32_t *ids = NULL;
     uint64_t n = 0;
     int rc = EXIT_OK;
@@ -198,7 +212,7 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
     char where[512];
     cli_backend_describe(&ea->be, ea->o.n_threads, where, sizeof where);
     if (ea->text) {
-        if (tokenize_file(ea, ref_path, ea->text, &ids, &n, &err)) { rc = cli_fail(&err); goto out; }
+        if (tokenize_file(ea, f, ref_path, ea->text, &ids, &n, &err)) { rc = cli_fail(&err); goto out; }
         for (uint64_t i = 0; i < n; i++)
             if ((uint32_t)ids[i] >= m.cfg.vocab) {
                 sq_err_set(&err, SQ_EUSAGE, "%s: token id %d is outside the model's vocabulary of %u", ea->tokenizer_used, ids[i], m.cfg.vocab);
