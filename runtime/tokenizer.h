@@ -16,6 +16,12 @@ sq_tokenizer *sq_tokenizer_load(const char *path, sq_err *err);
 sq_tokenizer *sq_tokenizer_load_vocab(const char *path, uint32_t vocab, sq_err *err);
 /* The same from memory; kind: 0 tokenizer.json, 1 tokenizer.model, 2 llama2.c tokenizer.bin. */
 sq_tokenizer *sq_tokenizer_load_mem(const uint8_t *data, size_t len, int kind, uint32_t vocab, const char *name, sq_err *err);
+/* The tokenizer embedded in a container (squish-pack bundle): the first of
+ * tokenizer.json, tokenizer.model, tokenizer.bin among its embedded files.
+ * label (label_cap bytes) receives "FILE (embedded NAME)" for messages.
+ * NULL with err->status SQ_OK when the file embeds none of them. */
+struct sq_file;
+sq_tokenizer *sq_tokenizer_embedded(const struct sq_file *f, uint32_t vocab, char *label, size_t label_cap, sq_err *err);
 void sq_tokenizer_free(sq_tokenizer *t);
 uint32_t sq_tokenizer_vocab(const sq_tokenizer *t);
 /* Encodes UTF-8 text (no BOS/EOS added). *ids is malloc'd. Invalid UTF-8 is an error. */

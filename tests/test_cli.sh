@@ -37,6 +37,17 @@ expect 0 "eval exact" -- "$V" --eval-ids "$T/ids.txt" --ctx 64 --reference "$TIN
 jq -e '.eval.kld_mean < 1e-9 and .eval.top1_agreement == 1 and .eval.delta_ppl == 0' "$T/out" >/dev/null && ok || bad "bf16 file is not exact in eval"
 expect 1 "ppl gate" -- "$V" -q --eval-ids "$T/ids.txt" --ctx 64 --max-ppl 1.5 "$T/t.squizd"
 expect 2 "kld gate without reference" -- "$V" --eval-ids "$T/ids.txt" --max-kld 1 "$T/t.squizd"
+# a threshold out of its range (or NaN) would make a gate that always or never fails: usage error
+for g in "--min-cosine 2" "--min-cosine -1.5" "--min-cosine nan" "--max-rmse -1" "--max-abs -0.1" "--max-abs nan"; do
+  # shellcheck disable=SC2086
+  expect 2 "tensor gate $g" -- "$V" --reference "$TINY" $g "$T/t.squizd"
+  grep -q -- "${g% *} needs" "$T/err" && ok || bad "tensor gate $g: message does not name the option: $(cat "$T/err")"
+done
+for g in "--max-kld -1" "--max-kld nan" "--max-ppl 0" "--max-ppl -3" "--max-ppl 0.5" "--max-ppl nan"; do
+  # shellcheck disable=SC2086
+  expect 2 "eval gate $g" -- "$V" --eval-ids "$T/ids.txt" --ctx 64 --reference "$TINY" $g "$T/t.squizd"
+  grep -q -- "${g% *} needs" "$T/err" && ok || bad "eval gate $g: message does not name the option: $(cat "$T/err")"
+done
 expect 2 "ctx too small" -- "$V" --eval-ids "$T/ids.txt" --ctx 1 "$T/t.squizd"
 expect 2 "text shorter than a window" -- "$V" --eval-ids "$T/ids.txt" --ctx 400 "$T/t.squizd"
 echo "1 2 99999" >"$T/badids.txt"
@@ -93,6 +104,12 @@ jq -e '[.tensors[] | select(.name | test("v_proj")) | .codec] | all(. == "bf16")
 jq -e '.tensors[] | select(.name == "lm_head.weight") | .codec == "nf4"' "$T/j.json" >/dev/null && ok || bad "--output-scheme"
 jq -e '.tensors[] | select(.name == "model.embed_tokens.weight") | .codec == "bf16"' "$T/j.json" >/dev/null && ok || bad "embeddings not kept"
 jq -e '[.tensors[] | select(.name | test("norm")) | .codec] | all(. == "bf16")' "$T/j.json" >/dev/null && ok || bad "norms not kept"
+grep -q warning "$T/err" && bad "a warning for rules that apply: $(cat "$T/err")" || ok
+# a rule that selects nothing is warned about (even with -q), naming it; the run still succeeds
+expect 0 "idle rules" -- "$Q" "$TINY" -o "$T/rules.squizd" --scheme int4 --rule 'mlp\.nothing=int8' --rule 'down_proj=int8' --rule 'mlp\.down=nf4' -q
+grep -qF "warning: --rule 'mlp\.nothing=int8' matches no tensor" "$T/err" && ok || bad "no warning for a rule that matches nothing: $(cat "$T/err")"
+grep -qF "warning: --rule 'mlp\.down=nf4' applies to no tensor" "$T/err" && ok || bad "no warning for a shadowed rule: $(cat "$T/err")"
+[ "$(grep -c warning "$T/err")" = 2 ] && ok || bad "idle rules: $(cat "$T/err")"
 
 # ---- failures leave no output and keep an existing file ----
 cp -r "$TINY" "$T/nanmodel"
@@ -127,6 +144,30 @@ for opt in text output samples seqlen seed tokenizer layers shard merge threads 
   "$B/squish-calibrate" --help | grep -q -- "--$opt" && sed 's/\\-/-/g' "$S/man/squish-calibrate.1" | grep -q -- "--$opt" && ok || bad "calibrate --$opt missing from help or man page"
 done
 
+# ---- docs match the code (checks generated from the sources, so they cannot go stale) ----
+for m in "$S"/man/*.[1-9]; do
+  grep -qF "$(basename "$m")" "$S/README.md" && ok || bad "README does not list the man page $(basename "$m")"
+done
+envdoc=$(for m in "$S"/man/*.[1-9]; do sed -n '/^\.SH ENVIRONMENT/,/^\.SH /p' "$m"; done)
+vars=$(grep -rhoE 'getenv\("[A-Za-z_0-9]+"\)' "$S"/libformat "$S"/runtime "$S"/quant "$S"/calib "$S"/tools | sed -E 's/.*"(.*)".*/\1/' | sort -u)
+[ -n "$vars" ] && ok || bad "no getenv() found in the sources"
+for v in $vars; do
+  grep -qw "$v" <<<"$envdoc" && ok || bad "$v is read by the code but is in no man page's ENVIRONMENT section"
+done
+for tv in quantize:TMPDIR pack:TMPDIR quantize:SQUISH_ISA verify:SQUISH_ISA calibrate:SQUISH_ISA bench:SQUISH_ISA; do
+  sed -n '/^\.SH ENVIRONMENT/,/^\.SH /p' "$S/man/squish-${tv%%:*}.1" | grep -qw "${tv#*:}" && ok || bad "squish-${tv%%:*}.1: no ${tv#*:} in ENVIRONMENT"
+done
+# --tokenizer reads tokenizer.json, tokenizer.model and llama2.c tokenizer.bin: --help and man pages say so
+for t in verify calibrate; do
+  for kind in tokenizer.json tokenizer.model tokenizer.bin; do
+    "$B/squish-$t" --help | grep -qF "$kind" && ok || bad "squish-$t --help does not name $kind"
+    grep -qF "$kind" "$S/man/squish-$t.1" && ok || bad "squish-$t.1 does not name $kind"
+  done
+done
+# --ctx sets the window of --eval as well as --eval-ids
+"$V" --help | grep -qE -- '--ctx N .*--eval and --eval-ids' && ok || bad "squish-verify --help: --ctx does not mention --eval"
+sed 's/\\-/-/g' "$S/man/squish-verify.1" | grep -A3 '^\.BI --ctx' | grep -q '^\.B --eval$' && ok || bad "squish-verify.1: --ctx does not mention --eval"
+
 # wait_tmp NAME: until the writer's temporary file for NAME exists (at most 20 s)
 wait_tmp() { for _ in $(seq 200); do ls "$T" | grep -q "^$1.squish-tmp-" && return 0; sleep 0.1; done; return 1; }
 
@@ -146,6 +187,18 @@ elif [ -d "$SH/models" ]; then
   left=$(ls "$T" | grep -c "kill.squizd.squish-tmp-$pid-")
   [ "$left" = 1 ] && [ ! -e "$T/kill.squizd" ] && ok || bad "after SIGKILL: $left temporary files, output exists: $([ -e "$T/kill.squizd" ] && echo yes)"
   "$Q" "$TINY" -o "$T/kill.squizd" --scheme int4 -q && ! ls "$T" | grep -q squish-tmp && ok || bad "stale temporary file not removed by the next run"
+  # the README's peak-memory figure is what this build measures (not under a sanitizer, which adds its own memory)
+  if [ ! -x /usr/bin/time ]; then
+    echo "skipped: peak memory (/usr/bin/time is absent)" >&2; skip=$((skip + 1))
+  elif grep -qa __asan_init "$Q"; then
+    echo "skipped: peak memory (a sanitizer build)" >&2; skip=$((skip + 1))
+  else
+    doc=$(grep -oE 'Measured peak RSS: [0-9]+ MB' "$S/README.md" | grep -oE '[0-9]+')
+    /usr/bin/time -f %M -o "$T/rss" "$Q" "$M" -o "$T/rss.squizd" -s int4:g128:asym -T 2 -q || bad "quantize for the peak memory"
+    kb=$(tail -1 "$T/rss")
+    [ -n "$doc" ] && awk -v kb="$kb" -v d="$doc" 'BEGIN { m = kb * 1024 / 1e6; exit !(m >= 0.85 * d && m <= 1.15 * d) }' && ok ||
+      bad "peak RSS quantizing the 34M model: $kb KiB; README says ${doc:-nothing} MB"
+  fi
   # every scheme, with the bound its precision predicts (minimum per-tensor cosine similarity)
   while read -r scheme mincos; do
     if "$Q" "$M" -o "$T/m.squizd" --scheme "$scheme" -q && "$V" -q --reference "$M" --min-cosine "$mincos" "$T/m.squizd" >/dev/null 2>"$T/err"; then ok; else bad "34M $scheme (min cosine $mincos): $(tail -2 "$T/err")"; fi

@@ -54,6 +54,25 @@ expect 0 "recompress none" -- "$P" recompress --none "$T/z.squizd" -o "$T/raw.sq
 "$V" -q --reference "$TINY" --min-cosine 0.999 "$T/raw.squizd" && ok || bad "recompress round trip changed tensors"
 expect 2 "recompress without a mode" -- "$P" recompress "$T/w.squizd" -o "$T/x.squizd"
 
+# ---- an option that does not apply to the subcommand is refused, naming both (each command
+# line is otherwise valid: the option used to be ignored silently) ----
+"$P" export --to tar "$T/w.squizd" -o "$T/w.tar" -q || bad "export for the option tests"
+while read -r cmd opt args; do
+  # shellcheck disable=SC2086
+  expect 2 "$cmd $opt" -- "$P" $cmd $opt $args -o "$T/x.squizd"
+  grep -q -- "${opt%%=*} does not apply to $cmd" "$T/err" && ok || bad "$cmd $opt: $(cat "$T/err")"
+  [ ! -e "$T/x.squizd" ] && ok || bad "$cmd $opt left an output"
+done <<EOF
+merge --zstd=3 $T/part1.squizd $T/part2.squizd $T/part3.squizd
+split --from=$TINY --max-size 256K $T/w.squizd
+recompress --max-size=1M --zstd 3 $T/w.squizd
+bundle --to=tar --add $TINY/config.json $T/w.squizd
+export --add=$TINY/config.json --to tar $T/w.squizd
+import --none $T/w.tar
+EOF
+expect 2 "an unknown option" -- "$P" merge -n 3 "$T/w.squizd" -o "$T/x.squizd"
+grep -q "merge: unknown option '-n'" "$T/err" && ok || bad "unknown option message: $(cat "$T/err")"
+
 # ---- models from archives ----
 tar -C "$S/testdata" -cf "$T/tiny.tar" tiny-llama
 tar -C "$S/testdata" -c tiny-llama | zstd -q >"$T/tiny.tar.zst"
@@ -83,6 +102,34 @@ elif [ -d "$SH/models" ]; then
     "$P" export --to $to "$T/mb.squizd" -o "$T/mb.$to" && "$P" import "$T/mb.$to" -o "$T/back.squizd" &&
       cmp -s "$T/mb.squizd" "$T/back.squizd" && ok || bad "bundle -> export $to -> import is not the bundle"
   done
+  # the bundle's embedded tokenizer serves --eval and --prompt away from the model directory, as --tokenizer does
+  mkdir -p "$T/away" && cp "$T/mb.squizd" "$T/away/"
+  TXT=$SH/data/wikitext-2-raw-test.head.txt
+  a=$("$V" -q -j --eval "$TXT" --windows 1 "$T/away/mb.squizd" | jq -c '.eval | [.tokens, .nll_sum]')
+  b=$("$V" -q -j --tokenizer "$M/tokenizer.json" --eval "$TXT" --windows 1 "$T/away/mb.squizd" | jq -c '.eval | [.tokens, .nll_sum]')
+  [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "embedded tokenizer.json: --eval gives '$a', with --tokenizer '$b'"
+  a=$("$V" -q --prompt "Once upon a time" --max-tokens 8 "$T/away/mb.squizd")
+  b=$("$V" -q --tokenizer "$M/tokenizer.json" --prompt "Once upon a time" --max-tokens 8 "$T/away/mb.squizd")
+  [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "embedded tokenizer.json: --prompt gives '$a', with --tokenizer '$b'"
+  # SentencePiece tokenizer.model and llama2.c tokenizer.bin (stories260K), embedded and given with --tokenizer
+  S2=$SH/models/stories260K
+  "$Q" "$S2/hf" -o "$T/s.squizd" -s int8 -q || bad "quantize stories260K"
+  cp "$S2/tok512.bin" "$T/tokenizer.bin"
+  "$P" bundle --from "$S2/hf" "$T/s.squizd" -o "$T/away/s-model.squizd" -q || bad "bundle stories260K tokenizer.model"
+  "$P" bundle --add "$T/tokenizer.bin" "$T/s.squizd" -o "$T/away/s-bin.squizd" -q || bad "bundle stories260K tokenizer.bin"
+  TXT=$SH/data/tinystories-valid-excerpt.txt
+  for kind in model bin; do
+    a=$("$V" -q -j --eval "$TXT" --ctx 256 --windows 8 "$T/away/s-$kind.squizd" | jq -c '.eval | [.tokens, .nll_sum]')
+    b=$("$V" -q -j --tokenizer "$S2/tok512.$kind" --eval "$TXT" --ctx 256 --windows 8 "$T/away/s-$kind.squizd" | jq -c '.eval | [.tokens, .nll_sum]')
+    [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "embedded tokenizer.$kind: --eval gives '$a', with --tokenizer tok512.$kind '$b'"
+    a=$("$V" -q --prompt "Once upon a time" --max-tokens 8 "$T/away/s-$kind.squizd")
+    b=$("$V" -q --tokenizer "$S2/tok512.$kind" --prompt "Once upon a time" --max-tokens 8 "$T/away/s-$kind.squizd")
+    [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "embedded tokenizer.$kind: --prompt gives '$a', with --tokenizer '$b'"
+  done
+  # the two SentencePiece forms tokenize alike
+  a=$("$V" -q -j --tokenizer "$S2/tok512.model" --eval "$TXT" --ctx 256 --windows 8 "$T/s.squizd" | jq -c '.eval | [.tokens, .nll_sum]')
+  b=$("$V" -q -j --tokenizer "$S2/tok512.bin" --eval "$TXT" --ctx 256 --windows 8 "$T/s.squizd" | jq -c '.eval | [.tokens, .nll_sum]')
+  [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "tok512.model gives '$a', tok512.bin '$b'"
   tar -tf "$T/mb.tar" | sort | tr '\n' ' ' | grep -q '^config.json generation_config.json model.squizd tokenizer.json tokenizer_config.json $' &&
     ok || bad "exported archive members: $(tar -tf "$T/mb.tar" | tr '\n' ' ')"
   (cd "$SH/models" && tar -cf - squish-lm-34m | zstd -q -1 >"$T/m34.tar.zst")

@@ -44,7 +44,8 @@ static void usage(FILE *o) {
             "              tar.zst, tensors kept in source precision) through libarchive into a bundle\n\n"
             "  -o, --output FILE   output (written atomically)\n"
             "  -q, --quiet         no summary on stderr\n"
-            "  -h, --help, -V, --version\n\n"
+            "  -h, --help, -V, --version\n"
+            "Each subcommand takes only the options shown for it: any other is a usage error.\n\n"
             "Exit status: 0 ok, 2 usage or inputs that do not fit together, 3 I/O error, 4 corrupt input,\n"
             "5 unsupported input, 6 out of memory.\n");
 }
@@ -626,6 +627,16 @@ static int cmd_import(const char *in, const char *out) {
     return st ? cli_fail(&err) : EXIT_OK;
 }
 
+/* The options each subcommand takes besides -o, -q and -h: any other is a
+ * usage error, not silently ignored (--zstd given to split would otherwise
+ * look as if it had compressed something). */
+enum { OPT_MAX_SIZE = 1u << 1, OPT_ZSTD = 1u << 2, OPT_NONE = 1u << 3, OPT_FROM = 1u << 4, OPT_ADD = 1u << 5, OPT_TO = 1u << 6 };
+static const struct {
+    const char *name;
+    unsigned opts;
+} commands[] = {{"merge", 0},          {"split", OPT_MAX_SIZE}, {"recompress", OPT_ZSTD | OPT_NONE},
+                {"bundle", OPT_FROM | OPT_ADD}, {"export", OPT_TO},      {"import", 0}};
+
 int main(int argc, char **argv) {
     cli_prog = "squish-pack";
     if (argc < 2) {
@@ -635,6 +646,10 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) { usage(stdout); return EXIT_OK; }
     if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) { printf("squish-pack %s\n", SQUISH_VERSION); return EXIT_OK; }
     const char *cmd = argv[1];
+    unsigned takes = ~0u;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(cmd, commands[i].name)) takes = commands[i].opts;
+    if (takes == ~0u) return cli_usage_error("unknown command '%s' (merge, split, recompress, bundle, export, import)", cmd);
     static const struct option lo[] = {{"output", required_argument, 0, 'o'}, {"max-size", required_argument, 0, 1},
                                        {"zstd", required_argument, 0, 2},     {"none", no_argument, 0, 3},
                                        {"from", required_argument, 0, 4},     {"add", required_argument, 0, 5},
@@ -642,11 +657,14 @@ int main(int argc, char **argv) {
                                        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     const char *out = NULL, *from = NULL, *to = NULL;
     char *adds[MAX_FILES];
-    int n_adds = 0, level = -1, c;
+    int n_adds = 0, level = -1, c, li = 0;
     uint64_t max = 0;
     double v;
     optind = 2;
-    while ((c = getopt_long(argc, argv, "o:qh", lo, NULL)) != -1) {
+    opterr = 0; /* our messages name the subcommand */
+    while ((c = getopt_long(argc, argv, ":o:qh", lo, &li)) != -1) {
+        if (c >= 1 && c <= 6 && !(takes & (1u << c)))
+            return cli_usage_error("--%s does not apply to %s", lo[li].name, cmd);
         switch (c) {
         case 'o': out = optarg; break;
         case 1: if (parse_size(optarg, &max)) return cli_usage_error("bad --max-size '%s'", optarg); break;
@@ -663,7 +681,10 @@ int main(int argc, char **argv) {
         case 6: to = optarg; break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
-        default: return cli_usage_error("invalid option");
+        case ':': return cli_usage_error("%s: option '%s' needs a value", cmd, argv[optind - 1]);
+        default:
+            if (optopt) return cli_usage_error("%s: unknown option '-%c'", cmd, optopt);
+            return cli_usage_error("%s: unknown option '%s'", cmd, argv[optind - 1]);
         }
     }
     if (!out) return cli_usage_error("missing -o OUT");
@@ -688,6 +709,5 @@ int main(int argc, char **argv) {
         if (!to) return cli_usage_error("export needs --to tar|tar.zst|zip");
         return cmd_export(in, out, to);
     }
-    if (!strcmp(cmd, "import")) return cmd_import(in, out);
-    return cli_usage_error("unknown command '%s' (merge, split, recompress, bundle, export, import)", cmd);
+    return cmd_import(in, out);
 }

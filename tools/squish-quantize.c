@@ -49,7 +49,8 @@ static void usage(FILE *o) {
             "  -o, --output FILE         output file ('-' = standard output); written atomically\n"
             "  -s, --scheme SCHEME       scheme for linear weights, e.g. int4:g128:asym (see below)\n"
             "  -r, --rule REGEX=SCHEME   scheme for tensors whose name matches REGEX (POSIX extended);\n"
-            "                            first match wins; SCHEME 'keep' keeps source precision\n"
+            "                            first match wins; SCHEME 'keep' keeps source precision; a rule\n"
+            "                            that selects no tensor is warned about\n"
             "      --output-scheme S     scheme for lm_head.weight (default: keep)\n"
             "      --method M            rtn (default), gptq or awq; gptq and awq need --calib\n"
             "      --calib FILE.h5       calibration statistics from squish-calibrate (same model); with\n"
@@ -144,6 +145,28 @@ static const sq_codec *choose(const opts *o, const sq_model_tensor *t, uint32_t 
     return o->codec;
 }
 
+/* A rule that selects no tensor is almost always a mistake (a regex that
+ * matches no name, or one whose tensors all go to an earlier rule): warn,
+ * even with -q. Not an error: one rule set may serve several models. */
+static void warn_idle_rules(const opts *o, const sq_model *m) {
+    for (int i = 0; i < o->n_rules; i++) {
+        uint32_t matched = 0, chosen = 0;
+        for (uint32_t k = 0; k < m->n_tensors; k++) {
+            const char *name = m->tensors[k].name;
+            if (regexec(&o->rules[i].re, name, 0, NULL, 0)) continue;
+            matched++;
+            int earlier = 0;
+            for (int j = 0; j < i && !earlier; j++) earlier = !regexec(&o->rules[j].re, name, 0, NULL, 0);
+            chosen += !earlier;
+        }
+        if (!matched)
+            fprintf(stderr, "%s: warning: --rule '%s' matches no tensor of %s\n", cli_prog, o->rules[i].text, o->model);
+        else if (!chosen)
+            fprintf(stderr, "%s: warning: --rule '%s' applies to no tensor of %s: the %u it matches go to earlier rules\n",
+                    cli_prog, o->rules[i].text, o->model, matched);
+    }
+}
+
 /* Provenance and model configuration for the metadata section. */
 static char *build_metadata(const opts *o, const sq_model *m, int argc, char **argv, sq_err *err) {
     json_object *root = json_object_new_object();
@@ -224,6 +247,7 @@ static int run(opts *o, int argc, char **argv) {
     sq_err err = {0};
     sq_model *m = sq_model_open(o->model, &err);
     if (!m) return cli_fail(&err);
+    warn_idle_rules(o, m);
     int rc = EXIT_OK;
     sq_writer *w = NULL;
     sq_method q;

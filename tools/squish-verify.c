@@ -28,22 +28,25 @@ static void usage(FILE *o) {
             "codec layout. With --reference, also decode every tensor and compare it with the\n"
             "original model (a Hugging Face directory, llama2.c .bin or .gguf).\n\n"
             "  -r, --reference MODEL  compare decoded tensors with MODEL\n"
-            "      --min-cosine X     fail (exit 1) if any tensor's cosine similarity is below X\n"
-            "      --max-rmse X       fail (exit 1) if any tensor's RMSE is above X\n"
-            "      --max-abs X        fail (exit 1) if any tensor's max abs error is above X\n"
-            "      --eval TEXT        perplexity over a UTF-8 text file (tokenized with --tokenizer, or the\n"
-            "                         reference model's tokenizer.json); with --reference also KL-divergence\n"
-            "      --tokenizer FILE   Hugging Face tokenizer.json (byte-level BPE)\n"
+            "      --min-cosine X     fail (exit 1) if any tensor's cosine similarity is below X (-1 <= X <= 1)\n"
+            "      --max-rmse X       fail (exit 1) if any tensor's RMSE is above X (X >= 0)\n"
+            "      --max-abs X        fail (exit 1) if any tensor's max abs error is above X (X >= 0)\n"
+            "      --eval TEXT        perplexity over a UTF-8 text file, tokenized with --tokenizer, else the\n"
+            "                         tokenizer embedded in FILE (squish-pack bundle), else the reference\n"
+            "                         model's; with --reference also KL-divergence\n"
+            "      --tokenizer FILE   for --eval and --prompt: a Hugging Face tokenizer.json (byte-level BPE),\n"
+            "                         a SentencePiece tokenizer.model or a llama2.c tokenizer.bin (a name\n"
+            "                         ending in .bin)\n"
             "      --prompt TEXT      print a greedy continuation of TEXT (--max-tokens N, default 32)\n"
             "      --eval-ids FILE    perplexity over pre-tokenized text (whitespace-separated ids);\n"
             "                         with --reference also KL-divergence, top-1 agreement, delta ppl\n"
-            "      --ctx N            window length for --eval-ids (default 512)\n"
+            "      --ctx N            window length for --eval and --eval-ids (default 512)\n"
             "      --windows N        evaluate at most N windows (default: all)\n"
             "      --llama-cpp        score only the second half of each window, as llama.cpp does\n"
             "      --ref-logits FILE  cache of the reference's log-probabilities: read when it matches the\n"
             "                         text, options and reference files, else computed and written\n"
-            "      --max-ppl X        fail (exit 1) if the perplexity is above X\n"
-            "      --max-kld X        fail (exit 1) if the mean KL-divergence is above X\n"
+            "      --max-ppl X        fail (exit 1) if the perplexity is above X (X >= 1)\n"
+            "      --max-kld X        fail (exit 1) if the mean KL-divergence is above X (X >= 0)\n"
             "      --backend B        where --eval/--eval-ids/--prompt run the model's matrix products:\n"
             "                         cpu (default) or vulkan\n"
             "      --device SEL       Vulkan device: an index or part of a name (default:\n"
@@ -84,23 +87,34 @@ typedef struct eval_args {
     cli_backend be;
 } eval_args;
 
-/* The tokenizer: --tokenizer, else the reference model directory's tokenizer.json. */
-static sq_tokenizer *open_tokenizer(eval_args *ea, const char *ref_path, sq_err *err) {
+/* The tokenizer: --tokenizer, else the one embedded in the file (squish-pack
+ * bundle), else the reference model directory's tokenizer.json or .model. */
+static sq_tokenizer *open_tokenizer(eval_args *ea, sq_file *f, const char *ref_path, sq_err *err) {
     static char path[4096];
+    if (!ea->tokenizer) {
+        sq_tokenizer *t = sq_tokenizer_embedded(f, ea->vocab, path, sizeof path, err);
+        if (t || err->status) {
+            ea->tokenizer_used = path;
+            if (t) cli_note("%s: tokenizer: %s\n", cli_prog, path);
+            return t;
+        }
+    }
     if (ea->tokenizer) snprintf(path, sizeof path, "%s", ea->tokenizer);
     else if (ref_path) {
         snprintf(path, sizeof path, "%s/tokenizer.json", ref_path);
         if (access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/tokenizer.model", ref_path);
     } else {
-        sq_err_set(err, SQ_EUSAGE, "--eval and --prompt need --tokenizer FILE or a --reference model directory with tokenizer.json or tokenizer.model");
+        sq_err_set(err, SQ_EUSAGE, "--eval and --prompt need --tokenizer FILE, a file with an embedded tokenizer "
+                   "(squish-pack bundle) or a --reference model directory with tokenizer.json or tokenizer.model");
         return NULL;
     }
     ea->tokenizer_used = path;
     return sq_tokenizer_load_vocab(path, ea->vocab, err);
 }
 
-static sq_status tokenize_file(eval_args *ea, const char *ref_path, const char *file, int32_t **ids, uint64_t *n, sq_err *err) {
-    sq_tokenizer *tk = open_tokenizer(ea, ref_path, err);
+static sq_status tokenize_file(eval_args *ea, sq_file *f, const char *ref_path, const char *file, int32_t **ids, uint64_t *n,
+                               sq_err *err) {
+    sq_tokenizer *tk = open_tokenizer(ea, f, ref_path, err);
     if (!tk) return err->status;
     char *b = NULL;
     size_t len = 0;
@@ -131,7 +145,7 @@ static int generate(sq_file *f, const char *ref_path, eval_args *ea) {
         return cli_fail(&err);
     }
     ea->vocab = m.cfg.vocab;
-    sq_tokenizer *tk = open_tokenizer(ea, ref_path, &err);
+    sq_tokenizer *tk = open_tokenizer(ea, f, ref_path, &err);
     int32_t *ids = NULL;
     uint64_t n = 0;
     int rc = EXIT_OK;
@@ -198,7 +212,7 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
     char where[512];
     cli_backend_describe(&ea->be, ea->o.n_threads, where, sizeof where);
     if (ea->text) {
-        if (tokenize_file(ea, ref_path, ea->text, &ids, &n, &err)) { rc = cli_fail(&err); goto out; }
+        if (tokenize_file(ea, f, ref_path, ea->text, &ids, &n, &err)) { rc = cli_fail(&err); goto out; }
         for (uint64_t i = 0; i < n; i++)
             if ((uint32_t)ids[i] >= m.cfg.vocab) {
                 sq_err_set(&err, SQ_EUSAGE, "%s: token id %d is outside the model's vocabulary of %u", ea->tokenizer_used, ids[i], m.cfg.vocab);
@@ -352,6 +366,15 @@ static int compare(sq_file *f, const char *model_path, const gates *g, int threa
     return rc;
 }
 
+/* A gate's threshold: a number in [lo, hi]. Anything else (NaN included)
+ * would make the gate always or never fail, so it is a usage error. */
+static int parse_gate(const char *s, double lo, double hi, double *out) {
+    double v;
+    if (cli_parse_double(s, &v) || !(v >= lo && v <= hi)) return -1;
+    *out = v;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     cli_prog = "squish-verify";
     static const struct option opts[] = {{"reference", required_argument, 0, 'r'}, {"min-cosine", required_argument, 0, 1},
@@ -375,9 +398,18 @@ int main(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "r:jT:qhV", opts, NULL)) != -1) {
         switch (c) {
         case 'r': ref = optarg; break;
-        case 1: if (cli_parse_double(optarg, &g.min_cos)) return cli_usage_error("--min-cosine needs a number"); break;
-        case 2: if (cli_parse_double(optarg, &g.max_rmse)) return cli_usage_error("--max-rmse needs a number"); break;
-        case 3: if (cli_parse_double(optarg, &g.max_abs)) return cli_usage_error("--max-abs needs a number"); break;
+        case 1:
+            if (parse_gate(optarg, -1, 1, &g.min_cos))
+                return cli_usage_error("--min-cosine needs a number in [-1, 1], got '%s'", optarg);
+            break;
+        case 2:
+            if (parse_gate(optarg, 0, INFINITY, &g.max_rmse))
+                return cli_usage_error("--max-rmse needs a number >= 0, got '%s'", optarg);
+            break;
+        case 3:
+            if (parse_gate(optarg, 0, INFINITY, &g.max_abs))
+                return cli_usage_error("--max-abs needs a number >= 0, got '%s'", optarg);
+            break;
         case 4: ea.ids = optarg; break;
         case 10: ea.text = optarg; break;
         case 11: ea.tokenizer = optarg; break;
@@ -390,8 +422,14 @@ int main(int argc, char **argv) {
         case 15: if (cli_parse_backend(optarg, &ea.be)) return cli_usage_error("--backend needs cpu or vulkan"); break;
         case 16: ea.be.device = optarg; break;
         case 17: return cli_list_devices();
-        case 8: if (cli_parse_double(optarg, &ea.max_ppl)) return cli_usage_error("--max-ppl needs a number"); break;
-        case 9: if (cli_parse_double(optarg, &ea.max_kld)) return cli_usage_error("--max-kld needs a number"); break;
+        case 8:
+            if (parse_gate(optarg, 1, INFINITY, &ea.max_ppl))
+                return cli_usage_error("--max-ppl needs a number >= 1 (a perplexity is at least 1), got '%s'", optarg);
+            break;
+        case 9:
+            if (parse_gate(optarg, 0, INFINITY, &ea.max_kld))
+                return cli_usage_error("--max-kld needs a number >= 0, got '%s'", optarg);
+            break;
         case 'j': cx.json = 1; break;
         case 'T': if (cli_parse_threads(optarg, &threads)) return cli_usage_error("--threads needs 1..1024"); break;
         case 'q': cli_quiet = 1; break;
