@@ -73,8 +73,15 @@ sq_calib_file *sq_calib_open(const char *path, sq_err *err);
 void sq_calib_close(sq_calib_file *f);
 const sq_calib_info *sq_calib_file_info(const sq_calib_file *f);
 int sq_calib_has_layer(const sq_calib_file *f, uint32_t layer);
-/* Reads one site; checks shapes, finiteness and symmetry of XᵀX. */
+/* Reads one site; checks shapes and finiteness of XᵀX. An XᵀX that is
+ * asymmetric by rounding only (files of squish ≤ 0.1.0 made under some BLAS
+ * kernels) is repaired: each such pair becomes its mean, and the file counts
+ * the site (sq_calib_file_repairs) so the tool can warn. A larger asymmetry
+ * is SQ_ECORRUPT. */
 sq_status sq_calib_read_site(sq_calib_file *f, uint32_t layer, sq_site site, sq_calib_site *out, sq_err *err);
+/* Sites repaired so far by sq_calib_read_site, and the largest relative
+ * difference of a pair, |a - b| / sqrt(xtx_ii xtx_jj). */
+uint64_t sq_calib_file_repairs(const sq_calib_file *f, double *max_rel);
 void sq_calib_site_free(sq_calib_site *s);
 /* XᵀX / tokens as float (n x n, malloc'd; NULL when out of memory): the
  * per-token mean of x xᵀ, for output-error measures. With scale, the
@@ -83,7 +90,8 @@ float *sq_calib_site_hessian(const sq_calib_site *s, const float *scale);
 
 /* Merges calibration files of one model into out: sites present in several
  * inputs add (XᵀX and token counts sum, means combine by token weight,
- * maxima take the max); sites in one input are copied. */
-sq_status sq_calib_merge(const char *const *inputs, int n_inputs, const char *out, sq_err *err);
+ * maxima take the max); sites in one input are copied. *repaired (may be
+ * NULL) counts the input sites repaired as sq_calib_read_site does. */
+sq_status sq_calib_merge(const char *const *inputs, int n_inputs, const char *out, uint64_t *repaired, sq_err *err);
 
 #endif

@@ -126,6 +126,38 @@ awk -v r="$r" -v g="$g" 'BEGIN { exit !(g < r) }' && ok || bad "GPTQ output erro
   "$Q" "$SH/models/stories260K/hf" -o "$T/st.squizd" -s int4:g64:asym --method gptq --act-order --calib "$T/st.h5" -q &&
   "$V" -q --reference "$SH/models/stories260K/hf" --min-cosine 0.95 "$T/st.squizd" && ok || bad "stories260K GPTQ act-order"
 
+# ---- the machine matrix: the same bytes under every BLAS kernel and ISA ----
+# Calibration, GPTQ and AWQ use no BLAS (fixed-order kernels of their own), so
+# OpenBLAS's per-CPU kernel choice cannot change an artifact; the SIMD paths
+# compute exactly what the portable C computes. squish-bench still uses sgemm
+# (as its compute baseline), which shows that OPENBLAS_CORETYPE takes effect here.
+for tool in "$C" "$Q"; do
+  ldd "$tool" | grep -qi blas && bad "$(basename "$tool") links a BLAS: $(ldd "$tool" | grep -i blas)" || ok
+done
+if ldd "$B/squish-bench" | grep -q openblas; then
+  OPENBLAS_VERBOSE=2 OPENBLAS_CORETYPE=Sandybridge "$B/squish-bench" --help 2>&1 | grep -q 'Core: Sandybridge' && ok ||
+    bad "OPENBLAS_CORETYPE does not select OpenBLAS's kernel on this machine"
+fi
+# Each run in its own folder with the same relative names, so the recorded
+# command lines agree. The portable path once (its fmaf calls are slow).
+first=
+for combo in Haswell/portable Haswell/avx2 Haswell/avx512 SkylakeX/avx512 Zen/avx2 Sandybridge/avx512; do
+  core=${combo%/*} isa=${combo#*/} d=$T/mx/$core-$isa
+  mkdir -p "$d"
+  if (cd "$d" && export OPENBLAS_CORETYPE=$core SQUISH_ISA=$isa &&
+      "$C" "$TINY" -t "$TXT" --tokenizer "$TOK" -n 2 -L 64 -q -o c.h5 -T 2 &&
+      "$Q" "$TINY" -o gptq.squizd -s int4:g64:asym --method gptq --act-order --calib c.h5 -q -T 2 &&
+      "$Q" "$TINY" -o awq.squizd -s int3:g64:asym --method awq --calib c.h5 -q -T 2 &&
+      "$Q" "$TINY" -o rtn.squizd -s nf4:dq -q -T 2) 2>"$T/err"; then
+    if [ -z "$first" ]; then first=$d; ok; continue; fi
+    for k in c.h5 gptq.squizd awq.squizd rtn.squizd; do
+      cmp -s "$first/$k" "$d/$k" && ok || bad "$combo: $k differs from $(basename "$first")"
+    done
+  else
+    bad "$combo: calibrate/quantize failed: $(head -c 300 "$T/err")"
+  fi
+done
+
 # ---- quality on the real model (skipped in quick runs) ----
 if [ -n "${SQUISH_TEST_QUICK:-}" ]; then
   echo "skipped: 34M quality comparison (SQUISH_TEST_QUICK is set)" >&2

@@ -267,7 +267,11 @@ int main(int argc, char **argv) {
         if (argc - optind < 2) return cli_usage_error("--merge needs at least two calibration files");
         if (o.n_texts || o.have_layers || o.shard_n) return cli_usage_error("--merge takes only files, -o, -q");
         sq_err err = {0};
-        if (sq_calib_merge((const char *const *)argv + optind, argc - optind, o.out, &err)) return cli_fail(&err);
+        uint64_t repaired;
+        if (sq_calib_merge((const char *const *)argv + optind, argc - optind, o.out, &repaired, &err)) return cli_fail(&err);
+        if (repaired)
+            fprintf(stderr, "%s: warning: XᵀX of %llu input sites was asymmetric by rounding (files of squish <= 0.1.0); "
+                    "merged the mean of each pair\n", cli_prog, (unsigned long long)repaired);
         return EXIT_OK;
     }
     if (optind != argc - 1) return cli_usage_error("expected exactly one MODEL");

@@ -368,6 +368,14 @@ static int run(opts *o, int argc, char **argv) {
         json_object_array_add(report, ro);
     }
     cli_progress_done();
+    if (q.calib) {
+        double worst;
+        uint64_t n = sq_calib_file_repairs(q.calib, &worst);
+        if (n)
+            fprintf(stderr, "%s: warning: %s: XᵀX of %llu sites was asymmetric by rounding (largest pair difference "
+                    "%.2g of its bound; a file of squish <= 0.1.0); used the mean of each pair\n",
+                    cli_prog, o->calib, (unsigned long long)n, worst);
+    }
     sq_writer *wc = w;
     w = NULL;
     if (sq_writer_commit(wc, &err)) { rc = cli_fail(&err); goto out; }

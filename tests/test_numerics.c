@@ -1,0 +1,231 @@
+/* The fixed-order numerics behind calibration, GPTQ and AWQ: every path
+ * (portable, AVX2, AVX-512) gives the same bits as a plain reference loop
+ * written here, XᵀX is symmetric by construction, the inverse-Hessian factor
+ * is what it claims (UᵀU·H = I), and calibration files that older squish
+ * wrote asymmetric by rounding are repaired on load, while a real asymmetry
+ * is refused. */
+#include <math.h>
+
+#include "calib.h"
+#include "linalg.h"
+#include "testutil.h"
+#include "xtx_kernel.h"
+
+/* activations with the dynamic range of real ones: heavy channels, tiny
+ * values and exact zeros */
+static float *acts(uint32_t T, uint32_t n) {
+    float *x = malloc((size_t)T * n * sizeof(float));
+    for (size_t i = 0; i < (size_t)T * n; i++) {
+        double g = (urand() - 0.5) * (i % 13 == 0 ? 300.0 : 1.0);
+        x[i] = i % 29 == 0 ? 0.0f : (float)(i % 31 == 0 ? g * 1e-30 : g);
+    }
+    return x;
+}
+
+static int isa_ok(sq_isa isa) { return isa == SQ_ISA_PORTABLE || sq_isa_supported(isa); }
+
+START_TEST(xtx_same_bits_on_every_isa) {
+    /* ragged sizes: tiles that are not multiples of the register blocks,
+     * token counts that are not multiples of the token block */
+    static const uint32_t shapes[][3] = {{70, 200, 1}, {129, 37, 2}, {64, 128, 3}, {5, 17, 1}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const uint32_t T = shapes[s][0], n = shapes[s][1], calls = shapes[s][2];
+        float *x = acts(T * calls, n);
+        double *ref = calloc((size_t)n * n, sizeof(double));
+        /* the definition: each element summed over tokens in order */
+        for (uint32_t t = 0; t < T * calls; t++)
+            for (uint32_t i = 0; i < n; i++)
+                for (uint32_t j = 0; j < n; j++) {
+                    volatile double p = (double)x[(size_t)t * n + i] * (double)x[(size_t)t * n + j];
+                    ref[(size_t)i * n + j] += p;
+                }
+        for (int isa = 0; isa < SQ_ISA_COUNT; isa++) {
+            if (!isa_ok((sq_isa)isa)) continue;
+            double *C = calloc((size_t)n * n, sizeof(double));
+            /* in tiles of at most SQ_XTX_MAX_TILE, over several calls (windows) */
+            for (uint32_t c = 0; c < calls; c++)
+                for (uint32_t i0 = 0; i0 < n; i0 += SQ_XTX_MAX_TILE)
+                    for (uint32_t j0 = 0; j0 < n; j0 += SQ_XTX_MAX_TILE) {
+                        uint32_t ni = n - i0 < SQ_XTX_MAX_TILE ? n - i0 : SQ_XTX_MAX_TILE;
+                        uint32_t nj = n - j0 < SQ_XTX_MAX_TILE ? n - j0 : SQ_XTX_MAX_TILE;
+                        sq_xtx_accumulate((sq_isa)isa, C + (size_t)i0 * n + j0, n, x + (size_t)c * T * n, n, T, i0, ni,
+                                          j0, nj);
+                    }
+            ck_assert_msg(!memcmp(C, ref, (size_t)n * n * sizeof(double)), "%s: XᵀX %ux%u over %u tokens differs",
+                          sq_isa_name((sq_isa)isa), n, n, T * calls);
+            for (uint32_t i = 0; i < n; i++)
+                for (uint32_t j = 0; j < i; j++) ck_assert(C[(size_t)i * n + j] == C[(size_t)j * n + i]);
+            free(C);
+        }
+        free(ref);
+        free(x);
+    }
+}
+END_TEST
+
+START_TEST(matmul_same_bits_on_every_isa) {
+    static const uint64_t shapes[][3] = {{64, 300, 128}, {13, 45, 7}, {8, 32, 1}, {3, 5, 200}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const uint64_t R = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        float *A = acts((uint32_t)R, (uint32_t)K), *B = acts((uint32_t)K, (uint32_t)N), *C0 = acts((uint32_t)R, (uint32_t)N);
+        float *ref = malloc(R * N * sizeof(float)), *C = malloc(R * N * sizeof(float));
+        for (int sub = 0; sub < 2; sub++) {
+            for (uint64_t r = 0; r < R; r++) /* the definition: fused multiply-adds over k in order */
+                for (uint64_t j = 0; j < N; j++) {
+                    float acc = 0;
+                    for (uint64_t k = 0; k < K; k++) acc = fmaf(A[r * K + k], B[k * N + j], acc);
+                    ref[r * N + j] = sub ? C0[r * N + j] - acc : acc;
+                }
+            for (int isa = 0; isa < SQ_ISA_COUNT; isa++) {
+                if (!isa_ok((sq_isa)isa)) continue;
+                memcpy(C, C0, R * N * sizeof(float));
+                sq_la_matmul_f32((sq_isa)isa, sub, R, N, K, A, K, B, N, C, N);
+                ck_assert_msg(!memcmp(C, ref, R * N * sizeof(float)), "%s: %llux%llux%llu (sub %d) differs",
+                              sq_isa_name((sq_isa)isa), (unsigned long long)R, (unsigned long long)N,
+                              (unsigned long long)K, sub);
+            }
+        }
+        free(A), free(B), free(C0), free(ref), free(C);
+    }
+}
+END_TEST
+
+/* A well-conditioned but dense SPD matrix: XᵀX/T + 0.1 I of correlated data. */
+static double *spd(uint64_t n) {
+    const uint32_t T = 3 * (uint32_t)n;
+    float *x = acts(T, (uint32_t)n);
+    double *H = calloc(n * n, sizeof(double));
+    sq_xtx_accumulate(SQ_ISA_PORTABLE, H, n, x, n, T, 0, (uint32_t)n, 0, (uint32_t)n);
+    for (uint64_t i = 0; i < n * n; i++) H[i] /= T;
+    for (uint64_t i = 0; i < n; i++) H[i * n + i] += 0.1 * H[i * n + i] + 1e-3;
+    free(x);
+    return H;
+}
+
+START_TEST(chol_inverse_factor) {
+    static const uint64_t sizes[] = {1, 7, 100, 300};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const uint64_t n = sizes[s];
+        double *H = spd(n), *U0 = NULL;
+        for (int isa = 0; isa < SQ_ISA_COUNT; isa++) {
+            if (!isa_ok((sq_isa)isa)) continue;
+            for (int threads = 1; threads <= 3; threads += 2) {
+                double *U = malloc(n * n * sizeof(double)), *W = malloc(n * n * sizeof(double));
+                ck_assert_int_eq(sq_la_chol_inv_upper((sq_isa)isa, H, n, U, W, threads), 0);
+                if (!U0) {
+                    /* upper triangular with a positive diagonal, and H·UᵀU = I */
+                    double worst = 0;
+                    for (uint64_t i = 0; i < n; i++) {
+                        ck_assert(U[i * n + i] > 0);
+                        for (uint64_t j = 0; j < i; j++) ck_assert(U[i * n + j] == 0);
+                    }
+                    double *M = calloc(n * n, sizeof(double)); /* M = UᵀU */
+                    for (uint64_t m = 0; m < n; m++)
+                        for (uint64_t k = m; k < n; k++)
+                            for (uint64_t j = m; j < n; j++) M[k * n + j] += U[m * n + k] * U[m * n + j];
+                    for (uint64_t i = 0; i < n; i++)
+                        for (uint64_t j = 0; j < n; j++) {
+                            double v = 0;
+                            for (uint64_t k = 0; k < n; k++) v += H[i * n + k] * M[k * n + j];
+                            double e = fabs(v - (i == j));
+                            if (e > worst) worst = e;
+                        }
+                    free(M);
+                    ck_assert_msg(worst < 1e-9, "n %llu: |H·UᵀU - I| = %g", (unsigned long long)n, worst);
+                    U0 = U;
+                } else {
+                    ck_assert_msg(!memcmp(U, U0, n * n * sizeof(double)), "n %llu: %s, %d threads differ",
+                                  (unsigned long long)n, sq_isa_name((sq_isa)isa), threads);
+                    free(U);
+                }
+                free(W);
+            }
+        }
+        /* in place (U = H) gives the same factor */
+        double *W = malloc(n * n * sizeof(double)), *Hc = malloc(n * n * sizeof(double));
+        memcpy(Hc, H, n * n * sizeof(double));
+        ck_assert_int_eq(sq_la_chol_inv_upper(sq_isa_active(), Hc, n, Hc, W, 2), 0);
+        ck_assert(!memcmp(Hc, U0, n * n * sizeof(double)));
+        /* not positive definite: refused, never NaN */
+        memcpy(Hc, H, n * n * sizeof(double));
+        Hc[(n / 2) * n + n / 2] = -1;
+        ck_assert_int_eq(sq_la_chol_inv_upper(sq_isa_active(), Hc, n, Hc, W, 1), -1);
+        free(W), free(Hc), free(H), free(U0);
+    }
+}
+END_TEST
+
+/* Writes a calibration file of one layer whose mlp_act XᵀX has the pair
+ * [0][6] / [6][0] apart by rel times its bound, and reads it back. */
+static sq_status roundtrip_asym(double rel, sq_calib_site *out, uint64_t *repaired, char *msg, size_t msglen) {
+    sq_rt_config cfg = {.n_layers = 1, .hidden = 16, .n_heads = 2, .n_kv_heads = 1, .head_dim = 8, .inter = 24};
+    sq_calib_acc a;
+    sq_err err = {0};
+    test_rng = 88172645463325252ull; /* the same activations in every call */
+    ck_assert_int_eq(sq_calib_acc_init(&a, &cfg, 0, 1, 1, &err), 0);
+    a.info.samples = 1;
+    a.info.seqlen = 40;
+    memset(a.info.model_sha256, 'a', 64);
+    memset(a.info.text_sha256, 'b', 64);
+    a.info.provenance = strdup("{}");
+    for (int s = 0; s < SQ_SITE_COUNT; s++) {
+        uint32_t n = s == SQ_SITE_MLP_ACT ? 24 : 16;
+        float *x = acts(40, n);
+        sq_calib_tap(&a, 0, (sq_site)s, x, 40, n);
+        free(x);
+    }
+    ck_assert_int_eq(a.status, 0);
+    sq_calib_site *m = &a.sites[SQ_SITE_MLP_ACT];
+    double *x06 = &m->xtx[0 * 24 + 6];
+    *x06 += rel * sqrt(m->xtx[0] * m->xtx[6 * 24 + 6]);
+    char path[] = "/tmp/squish-test-calib-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(sq_calib_write(path, &a, &err), 0);
+    sq_calib_acc_free(&a);
+    sq_calib_file *f = sq_calib_open(path, &err);
+    ck_assert_msg(f != NULL, "%s", err.msg);
+    sq_status st = sq_calib_read_site(f, 0, SQ_SITE_MLP_ACT, out, &err);
+    *repaired = sq_calib_file_repairs(f, NULL);
+    snprintf(msg, msglen, "%s", st ? err.msg : "");
+    sq_calib_close(f);
+    unlink(path);
+    return st;
+}
+
+START_TEST(asymmetric_calibration_files) {
+    sq_calib_site s;
+    uint64_t repaired;
+    char msg[512];
+    /* never asymmetric when written now */
+    ck_assert_int_eq(roundtrip_asym(0, &s, &repaired, msg, sizeof msg), 0);
+    ck_assert_int_eq(repaired, 0);
+    double exact06 = s.xtx[6];
+    sq_calib_site_free(&s);
+    /* a rounding-sized difference (sgemm in float32 under squish <= 0.1.0): repaired to the pair's mean */
+    ck_assert_int_eq(roundtrip_asym(3e-8, &s, &repaired, msg, sizeof msg), 0);
+    ck_assert_int_eq(repaired, 1);
+    ck_assert(s.xtx[6] == s.xtx[6 * 24]);
+    const double half = 0.5 * 3e-8 * sqrt(s.xtx[0] * s.xtx[6 * 24 + 6]); /* the mean moved by half the difference */
+    ck_assert_msg(fabs(fabs(s.xtx[6] - exact06) - half) <= 1e-6 * half, "%.17g vs %.17g", s.xtx[6], exact06);
+    sq_calib_site_free(&s);
+    /* a difference no rounding explains: refused, naming the dataset and the pair */
+    ck_assert_int_eq(roundtrip_asym(1e-2, &s, &repaired, msg, sizeof msg), SQ_ECORRUPT);
+    ck_assert_msg(strstr(msg, "/layers/0/mlp_act/xtx is not symmetric at [0][6]"), "message: %s", msg);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("numerics");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, xtx_same_bits_on_every_isa);
+    tcase_add_test(tc, matmul_same_bits_on_every_isa);
+    tcase_add_test(tc, chol_inverse_factor);
+    tcase_add_test(tc, asymmetric_calibration_files);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+RUN_SUITE(suite())
