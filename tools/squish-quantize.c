@@ -63,7 +63,7 @@ static void usage(FILE *o) {
             "      --awq-no-clip         AWQ: skip the clipping-range search\n"
             "      --shard K/N           only the K-th of N parts (blocks by layer ranges); 'squish-pack\n"
             "                            merge' joins the N partial files into the unsharded file\n"
-            "      --report FILE.json    write the per-tensor error report as JSON\n"
+            "      --report FILE.json    write the per-tensor error report as JSON ('-' = standard output)\n"
             "      --zstd LEVEL          zstd-compress every part (1..19; default: off)\n"
             "  -T, --threads N           worker threads (default: all cores; output does not depend on it)\n"
             "  -q, --quiet               no report or progress on stderr\n"
@@ -375,7 +375,9 @@ static int run(opts *o, int argc, char **argv) {
         json_object *root = json_object_new_object();
         json_object_object_add(root, "schema", json_object_new_string("squish-quantize-report/1"));
         json_object_object_add(root, "tensors", json_object_get(report));
-        if (json_object_to_file_ext(o->report, root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)) {
+        const int jflags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE;
+        if (!strcmp(o->report, "-") ? printf("%s\n", json_object_to_json_string_ext(root, jflags)) < 0 || fflush(stdout)
+                                    : json_object_to_file_ext(o->report, root, jflags)) {
             fprintf(stderr, "%s: error: %s: cannot write the report\n", cli_prog, o->report);
             rc = EXIT_IO;
         }
@@ -477,6 +479,8 @@ int main(int argc, char **argv) {
     if (!o.out) return cli_usage_error("missing -o OUT");
     if (!strcmp(o.out, "-") && isatty(STDOUT_FILENO))
         return cli_usage_error("refusing to write a binary .squizd to a terminal (redirect standard output)");
+    if (o.report && !strcmp(o.report, "-") && !strcmp(o.out, "-"))
+        return cli_usage_error("-o - and --report - cannot share standard output; name a file for one of them");
     if (!o.codec) return cli_usage_error("missing --scheme");
     if (o.method != SQ_METHOD_RTN && !o.calib) return cli_usage_error("--method %s needs --calib FILE.h5", sq_method_name(o.method));
     if ((o.gptq.act_order || o.gptq.static_groups) && o.method != SQ_METHOD_GPTQ)
