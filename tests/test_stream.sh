@@ -57,6 +57,16 @@ timeout 30 cat "$T/fifo" >"$T/hup.squizd"; wait $pid; rc=$?
 "$Q" "$TINY" -o "$T/ref.squizd" -s int8 -q
 [ "$rc" = 0 ] && cmp -s "$T/hup.squizd" "$T/ref.squizd" && ok || bad "SIGHUP ignored by the parent: exit $rc"
 
+# SIGINT while squish-verify writes its --ref-logits cache: no temporary left
+V=$B/squish-verify
+"$Q" "$TINY" -o "$T/v.squizd" -s int4 -q
+awk 'BEGIN { for (i = 1; i <= 20000; i++) print (i * 37 + 11) % 512 }' >"$T/ids"
+"$V" -q --eval-ids "$T/ids" --ctx 64 --reference "$TINY" --ref-logits "$T/ref.lp" "$T/v.squizd" & pid=$!
+for _ in $(seq 300); do ls "$T" | grep -q '^ref.lp.squish-tmp-' && break; sleep 0.1; done
+kill -INT $pid; wait $pid; rc=$?
+[ $rc -gt 128 ] && [ ! -e "$T/ref.lp" ] && ok || bad "SIGINT during --ref-logits: exit $rc"
+ls "$T" | grep -q '^ref.lp.squish-tmp-' && bad "SIGINT left the reference cache's temporary file" || ok
+
 # --report -: the report on stdout, not a file named '-'
 cd "$T" || exit 1
 expect 0 "report to stdout" -- "$Q" "$TINY" -o "$T/r.squizd" -s int4 -q --report -

@@ -449,6 +449,7 @@ int main(int argc, char **argv) {
     if (ea.prompt && cx.json) return cli_usage_error("--prompt writes text to standard output; it cannot be combined with --json");
     if (!ea.ids && !ea.text && (isfinite(ea.max_ppl) || isfinite(ea.max_kld))) return cli_usage_error("--max-ppl and --max-kld need --eval or --eval-ids");
     const char *path = argv[optind];
+    sq_install_signal_cleanup(); /* the --ref-logits cache is written through a temporary file */
     sq_err err = {0};
     sq_file *f = sq_open(path, &err);
     json_object *root = json_object_new_object();
