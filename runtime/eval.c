@@ -208,6 +208,7 @@ sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t
             r->scored++;
         }
         r->windows++;
+        if (o->progress) o->progress(o->progress_ctx, r->windows, nw);
     }
     r->ppl = exp(r->nll_sum / (double)r->scored);
     r->prefill_tps = fwd_seconds > 0 ? (double)(nw * ctx) / fwd_seconds : 0;

@@ -65,7 +65,7 @@ static void usage(FILE *o) {
             "                            merge' joins the N partial files into the unsharded file\n"
             "      --report FILE.json    write the per-tensor error report as JSON ('-' = standard output)\n"
             "      --zstd LEVEL          zstd-compress every part (1..19; default: off)\n"
-            "  -T, --threads N           worker threads (default: all cores; output does not depend on it)\n"
+            "  -T, --threads N           worker threads (default or 0: all cores; output does not depend on it)\n"
             "  -q, --quiet               no report or progress on stderr\n"
             "      --list-schemes        list codecs and their options\n"
             "  -h, --help                this help\n"
@@ -283,10 +283,14 @@ static int run(opts *o, int argc, char **argv) {
     if (sq_writer_set_metadata(w, meta, &err)) { rc = cli_fail(&err); goto out; }
     if (!cli_quiet)
         fprintf(stderr, "%-48s %-22s %7s %11s %11s %9s %8s\n", "TENSOR", "SCHEME", "BPW", "RMSE", "MAX_ABS", "COSINE", "SNR_DB");
+    uint64_t todo = 0, done = 0; /* progress in weights: tensors differ in size */
+    for (uint32_t k = 0; k < m->n_tensors; k++)
+        if (!o->shard_n || shard_of(m->tensors[k].name, m->info.n_layers, o->shard_n) == o->shard_k)
+            todo += sq_model_tensor_elems(&m->tensors[k]);
+    cli_progress_start("quantizing", todo, NULL);
     for (uint32_t k = 0; k < m->n_tensors; k++) {
         const sq_model_tensor *t = &m->tensors[order[k]];
         if (o->shard_n && shard_of(t->name, m->info.n_layers, o->shard_n) != o->shard_k) continue;
-        cli_progress("quantizing", k, m->n_tensors);
         uint32_t params[SQ_NPARAMS];
         const sq_codec *c = sq_method_codec(&q, t, choose(o, t, params), params);
         uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1], rows = n / (cols ? cols : 1);
@@ -333,13 +337,13 @@ static int run(opts *o, int argc, char **argv) {
         }
         char s[64];
         sq_scheme_format(c, e.params, s, sizeof s);
+        cli_progress_clear(); /* notes and the report line go where the progress line is */
         if (note.gptq.retries && !cli_quiet)
             fprintf(stderr, "%s: note: %s: Cholesky failed; damping raised to %g\n", cli_prog, t->name, note.gptq.damp_used);
         if (note.gptq.fell_back)
             fprintf(stderr, "%s: warning: %s: Hessian singular even at damping 1.0; quantized with RTN\n", cli_prog, t->name);
         double rmse = sq_errstats_rmse(&es), cosv = sq_errstats_cosine(&es), snr = sq_errstats_snr_db(&es);
         if (!cli_quiet) {
-            cli_progress_done();
             fprintf(stderr, "%-48s %-22s %7.3f %11.4e %11.4e %9.6f %8.2f\n", t->name, s, bpw, rmse, es.max_abs, cosv,
                     isinf(snr) ? 999.99 : snr);
         }
@@ -366,6 +370,7 @@ static int run(opts *o, int argc, char **argv) {
             json_object_object_add(ro, "in_scale", json_object_new_boolean(note.awq_in_scale));
         }
         json_object_array_add(report, ro);
+        cli_progress_update(done += n);
     }
     cli_progress_done();
     sq_writer *wc = w;
@@ -468,7 +473,7 @@ int main(int argc, char **argv) {
             if (cli_parse_shard(optarg, &o.shard_k, &o.shard_n)) return cli_usage_error("--shard needs K/N with 1 <= K <= N <= 4096");
             break;
         }
-        case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 1..1024"); break;
+        case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 0..1024 (0: all cores)"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("squish-quantize %s\n", SQUISH_VERSION); return EXIT_OK;
