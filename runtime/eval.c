@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "runtime.h"
+#include "squish/fileio.h"
 #include "squish/fp.h"
 #include "squish/hash.h"
 #include <unistd.h>
@@ -120,7 +121,7 @@ sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t
     uint64_t per = ctx - 1 - first;
     /* reference cache: read it if it matches, else compute from ref and write it */
     FILE *cache_in = NULL, *cache_out = NULL;
-    char *cache_tmp = NULL;
+    sq_tmpout cache_tmp = {NULL, NULL, -1}; /* registered: a signal removes it */
     uint8_t want_hdr[CACHE_HDR];
     uint16_t *cache_row = NULL;
     if (o->ref_cache) {
@@ -133,18 +134,16 @@ sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t
         }
         if (!cache_in) {
             if (!ref) return sq_err_set(err, SQ_EUSAGE, "%s: no matching reference cache; give --reference to compute it", o->ref_cache);
-            cache_tmp = malloc(strlen(o->ref_cache) + 32);
-            if (cache_tmp) sprintf(cache_tmp, "%s.squish-tmp-%ld", o->ref_cache, (long)getpid());
-            cache_out = cache_tmp ? fopen(cache_tmp, "wb") : NULL;
+            sq_status ts = sq_tmpout_create(&cache_tmp, o->ref_cache, err);
+            if (ts) return ts;
+            cache_out = fopen(cache_tmp.tmp, "wb");
             if (!cache_out || fwrite(want_hdr, 1, CACHE_HDR, cache_out) != CACHE_HDR) {
                 if (cache_out) fclose(cache_out);
-                if (cache_tmp) unlink(cache_tmp);
-                free(cache_tmp);
+                sq_tmpout_abort(&cache_tmp);
                 return sq_err_set(err, SQ_EIO, "%s: cannot write the reference cache", o->ref_cache);
             }
         }
         cache_row = malloc((size_t)V * sizeof *cache_row);
-        if (!cache_row) return sq_err_set(err, SQ_ENOMEM, "out of memory");
         r->ref_cache_used = cache_in ? 1 : 2;
     }
     int have_ref = ref || cache_in;
@@ -153,7 +152,7 @@ sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t
     double *lp = malloc((size_t)V * sizeof(double)), *rp = have_ref ? malloc((size_t)V * sizeof(double)) : NULL;
     double *klds = have_ref ? malloc((size_t)(nw * per) * sizeof(double)) : NULL;
     sq_status st = SQ_OK;
-    if (!lg || !lp || (have_ref && (!rp || !klds)) || (run_ref && !rl)) {
+    if (!lg || !lp || (have_ref && (!rp || !klds)) || (run_ref && !rl) || (o->ref_cache && !cache_row)) {
         st = sq_err_set(err, SQ_ENOMEM, "out of memory for the logits of a %u-token window", ctx);
         goto out;
     }
@@ -209,6 +208,7 @@ sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t
             r->scored++;
         }
         r->windows++;
+        if (o->progress) o->progress(o->progress_ctx, r->windows, nw);
     }
     r->ppl = exp(r->nll_sum / (double)r->scored);
     r->prefill_tps = fwd_seconds > 0 ? (double)(nw * ctx) / fwd_seconds : 0;
@@ -227,10 +227,9 @@ out:
     if (cache_out) {
         int bad = fclose(cache_out) != 0;
         if (!st && bad) st = sq_err_set(err, SQ_EIO, "%s: writing the reference cache failed", o->ref_cache);
-        if (!st && rename(cache_tmp, o->ref_cache) != 0) st = sq_err_set(err, SQ_EIO, "%s: cannot rename the reference cache into place", o->ref_cache);
-        if (st) unlink(cache_tmp);
+        if (!st) st = sq_tmpout_commit(&cache_tmp, err);
+        else sq_tmpout_abort(&cache_tmp);
     }
-    free(cache_tmp);
     free(cache_row);
     free(lg); free(rl); free(lp); free(rp); free(klds);
     return st;

@@ -106,6 +106,10 @@ typedef struct sq_eval_opts {
      * from ref and written (atomically). NULL = no cache. */
     const char *ref_cache;
     uint8_t ref_id[32]; /* identity of the reference model (e.g. SHA-256 of its files) */
+    /* Called after each window with (progress_ctx, windows done, windows in
+     * all), from the calling thread; NULL = no progress reports. */
+    void (*progress)(void *ctx, uint64_t done, uint64_t total);
+    void *progress_ctx;
 } sq_eval_opts;
 
 typedef struct sq_eval_result {

@@ -60,7 +60,7 @@ START_TEST(window_nll_matches_transformers) {
     json_object *r = refs(), *w;
     ck_assert(json_pointer_get(r, "/squish-lm-34m/eval/books-heldout.txt/window_nll_sums", &w) == 0);
     for (uint32_t k = 0; k < 2; k++) {
-        sq_eval_opts o = {512, 1, 0, 2, NULL, {0}};
+        sq_eval_opts o = {512, 1, 0, 2, NULL, {0}, NULL, NULL};
         sq_eval_result res;
         ck_assert_int_eq(sq_rt_eval(m, NULL, ids + k * 512, 512, &o, &res, &err), 0);
         double want = json_object_get_double(json_object_array_get_idx(w, k));
@@ -82,7 +82,7 @@ START_TEST(stories260k_perplexity) {
     uint64_t n;
     sq_err err;
     ck_assert_int_eq(sq_read_ids(shared_path("reference/ids/ids-260K-tinystories-valid-excerpt.ids"), m->cfg.vocab, &ids, &n, &err), 0);
-    sq_eval_opts o = {256, 0, 0, 2, NULL, {0}};
+    sq_eval_opts o = {256, 0, 0, 2, NULL, {0}, NULL, NULL};
     sq_eval_result res;
     ck_assert_int_eq(sq_rt_eval(m, NULL, ids, n, &o, &res, &err), 0);
     json_object *r = refs(), *p;
@@ -133,7 +133,7 @@ START_TEST(tiny_model_eval_and_threads) {
     ck_assert_int_eq(sq_rt_step(m, &kv, ids[0], step, 2, &err), SQ_EUSAGE); /* cache full */
     sq_rt_cache_free(&kv);
     free(step);
-    sq_eval_opts o = {64, 0, 0, 2, NULL, {0}};
+    sq_eval_opts o = {64, 0, 0, 2, NULL, {0}, NULL, NULL};
     sq_eval_result r;
     ck_assert_int_eq(sq_rt_eval(m, m, ids, 130, &o, &r, &err), 0);
     ck_assert_uint_eq(r.windows, 2);

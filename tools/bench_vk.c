@@ -66,7 +66,12 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
     for (uint64_t i = 0; i < cols; i++) x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
     char *save = NULL;
     int rc = EXIT_OK;
+    uint64_t n_schemes = 1, k_scheme = 0;
+    for (const char *c = list; *c; c++) n_schemes += *c == ',';
+    fflush(stdout);
+    cli_progress_start("benchmarking", n_schemes, "schemes");
     for (char *s = strtok_r(list, ",", &save); s && !rc; s = strtok_r(NULL, ",", &save)) {
+        cli_progress_update(k_scheme++);
         const sq_codec *cd;
         uint32_t p[SQ_NPARAMS];
         if (sq_scheme_parse(s, &cd, p, &err)) { rc = cli_fail(&err); break; }
@@ -105,6 +110,7 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
                 snprintf(q8s, sizeof q8s, "%.1f", (double)wbytes / q8sec / 1e9);
                 snprintf(q8r, sizeof q8r, "%.0f%%", 100.0 * (double)wbytes / q8sec / 1e9 / copy_gbs);
             }
+            cli_progress_clear();
             printf("%-24s %7.3f %9.2f %6d %10.2f %10.1f %6.0f%% %9.1e %10s %7s %9.2f %6.0f%%  %s\n", name,
                    8.0 * (double)wbytes / (double)(rows * cols), (double)wbytes / 1048576.0, n, sec * 1e6, gbs,
                    100.0 * gbs / copy_gbs, chk, q8s, q8r, rdsec * 1e6, 100.0 * rdsec / sec,
@@ -115,6 +121,7 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
         free(t);
         sq_encoded_free(&e);
     }
+    cli_progress_done();
     free(x);
     return rc;
 }

@@ -1,4 +1,5 @@
 #include "cli.h"
+#include "squish/codec.h" /* sq_default_threads */
 
 #include <json-c/json.h>
 
@@ -50,29 +51,12 @@ void cli_note(const char *fmt, ...) {
 
 int cli_stderr_tty(void) { return isatty(STDERR_FILENO); }
 
-static int progress_shown;
-
-void cli_progress(const char *what, uint64_t done, uint64_t total) {
-    if (cli_quiet || !cli_stderr_tty() || !total) return;
-    int width = 30, fill = (int)((double)done / (double)total * width);
-    fprintf(stderr, "\r%s [", what);
-    for (int i = 0; i < width; i++) fputc(i < fill ? '#' : '.', stderr);
-    fprintf(stderr, "] %llu/%llu", (unsigned long long)done, (unsigned long long)total);
-    fflush(stderr);
-    progress_shown = 1;
-}
-
-void cli_progress_done(void) {
-    if (progress_shown) fputs("\r\033[K", stderr);
-    progress_shown = 0;
-}
-
 int cli_parse_threads(const char *s, int *out) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || *end || v < 1 || v > 1024) return -1;
-    *out = (int)v;
+    if (errno || *end || end == s || v < 0 || v > 1024) return -1;
+    *out = v ? (int)v : sq_default_threads(); /* 0: all cores, like the default */
     return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "progress.h" /* cli_progress_*: progress with ETA on stderr */
 #include "squish/error.h"
 
 /* Exit codes (documented in every tool's man page). */
@@ -29,9 +30,7 @@ int cli_fail(const sq_err *err);
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* stderr unless -q */
 int cli_stderr_tty(void);
-/* A one-line progress bar on stderr, only when it is a terminal. */
-void cli_progress(const char *what, uint64_t done, uint64_t total);
-void cli_progress_done(void);
+/* -T N: 1..1024 threads, or 0 for all cores (sq_default_threads). */
 int cli_parse_threads(const char *s, int *out);
 int cli_parse_double(const char *s, double *out);
 void cli_human_bytes(uint64_t n, char *out, size_t len);

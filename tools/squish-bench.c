@@ -29,7 +29,7 @@ static void usage(FILE *o) {
             "  -R, --rows N        matrix rows (default 8192)\n"
             "  -C, --cols N        matrix columns (default 8192)\n"
             "  -c, --codecs LIST   comma-separated schemes (default: every codec's default scheme)\n"
-            "  -T, --threads N     threads for encode/decode (GEMV runs on 1 thread; default: all cores)\n"
+            "  -T, --threads N     threads for encode/decode (GEMV runs on 1 thread; default or 0: all cores)\n"
             "      --min-time S    seconds of GEMV timing per scheme (default 0.5)\n"
             "      --flush-mib N   cache-flush/bandwidth buffer in MiB (default 1024; make it > LLC)\n"
             "  -m, --model FILE    also time the reference runtime on a .squizd file (repeatable):\n"
@@ -44,11 +44,16 @@ static void usage(FILE *o) {
             "      --list-devices  print the Vulkan devices and exit\n"
             "      --gpu-mib N     device working set for the Vulkan GEMV and copy (default 1024;\n"
             "                      make it several times the GPU's last-level cache)\n"
-            "  -h, --help          this help\n\n"
+            "  -q, --quiet         no progress on stderr\n"
+            "  -h, --help          this help\n"
+            "  -V, --version       print the version\n\n"
             "GEMV GB/s counts the bytes of every stored part read once per call, timed from cold caches;\n"
             "Q8 is the integer-activation kernel (activations rounded to int8 blocks of 32, as llama.cpp);\n"
             "'ratio' divides it by the single-thread streaming-read bandwidth of the same run.\n"
-            "SQUISH_ISA=portable|avx2|avx512 caps the kernel path.\n");
+            "SQUISH_ISA=portable|avx2|avx512 caps the kernel path.\n\n"
+            "Exit status: 0 ok, 2 usage (a bad option or scheme), 3 I/O error (a --model file cannot be read),\n"
+            "4 corrupt --model file, 5 unsupported (a --model file's version or codec; Vulkan unavailable),\n"
+            "6 out of memory, 7 internal error.\n");
 }
 
 /* Streaming read with explicit SIMD so the loop is bound by memory, not by
@@ -168,8 +173,11 @@ static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx
                "# tokens one at a time with the KV cache (GEMV kernels). Token ids are a fixed pseudo-random sequence.\n",
                where, rt_ctx, rt_ctx / 4);
         printf("%-40s %-22s %8s %14s %14s\n", "FILE", "SCHEME", "BPW", "PREFILL_TOK/s", "DECODE_TOK/s");
+        fflush(stdout);
     }
+    cli_progress_start("timing models", (uint64_t)n_models, "models");
     for (int k = 0; k < n_models; k++) {
+        cli_progress_update((uint64_t)k);
         sq_err err = {0};
         sq_file *f = sq_open(models[k], &err);
         sq_rt_model m;
@@ -199,6 +207,7 @@ static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx
             const char *e = strchr(q + 1, '"');
             if (e && e - q - 1 < (long)sizeof scheme) { memcpy(scheme, q + 1, (size_t)(e - q - 1)); scheme[e - q - 1] = 0; }
         }
+        cli_progress_clear();
         printf("%-40s %-22s %8.3f %14.1f %14.1f\n", models[k], scheme, (double)sq_file_header(f)->avg_bpw, pre, decs);
         fflush(stdout);
         free(ids);
@@ -207,6 +216,15 @@ static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx
         sq_rt_free(&m);
         sq_close(f);
     }
+    cli_progress_done();
+    return 0;
+}
+
+/* Integer option value in lo..hi. */
+static int parse_count(const char *s, double lo, double hi, uint64_t *out) {
+    double v;
+    if (cli_parse_double(s, &v) || v < lo || v > hi || v != floor(v)) return -1;
+    *out = (uint64_t)v;
     return 0;
 }
 
@@ -219,10 +237,11 @@ int main(int argc, char **argv) {
                                        {"help", no_argument, 0, 'h'},         {"gptq", required_argument, 0, 4},
                                        {"backend", required_argument, 0, 5},  {"device", required_argument, 0, 6},
                                        {"list-devices", no_argument, 0, 7},   {"gpu-mib", required_argument, 0, 8},
+                                       {"quiet", no_argument, 0, 'q'},        {"version", no_argument, 0, 'V'},
                                        {0, 0, 0, 0}};
-    uint64_t rows = 8192, cols = 8192;
+    uint64_t rows = 8192, cols = 8192, u;
     int threads = sq_default_threads(), c;
-    double min_time = 0.5, v;
+    double min_time = 0.5;
     size_t flush_mib = 1024;
     char *codecs = NULL;
     const char *models[32];
@@ -231,29 +250,61 @@ int main(int argc, char **argv) {
     uint64_t gptq_n = 0;
     cli_backend be = {0, NULL, NULL};
     size_t gpu_mib = 1024;
-    while ((c = getopt_long(argc, argv, "R:C:c:T:m:h", lo, NULL)) != -1) {
+    /* every option is checked here, before anything runs */
+    while ((c = getopt_long(argc, argv, "R:C:c:T:m:qhV", lo, NULL)) != -1) {
         switch (c) {
-        case 'R': if (cli_parse_double(optarg, &v) || v < 1) return cli_usage_error("bad --rows"); rows = (uint64_t)v; break;
-        case 'C': if (cli_parse_double(optarg, &v) || v < 1) return cli_usage_error("bad --cols"); cols = (uint64_t)v; break;
+        case 'R': if (parse_count(optarg, 1, 1 << 20, &rows)) return cli_usage_error("--rows needs an integer in 1..1048576"); break;
+        case 'C': if (parse_count(optarg, 1, 1 << 20, &cols)) return cli_usage_error("--cols needs an integer in 1..1048576"); break;
         case 'c': codecs = optarg; break;
-        case 'T': if (cli_parse_threads(optarg, &threads)) return cli_usage_error("bad --threads"); break;
-        case 1: if (cli_parse_double(optarg, &min_time) || min_time <= 0) return cli_usage_error("bad --min-time"); break;
-        case 2: if (cli_parse_double(optarg, &v) || v < 1) return cli_usage_error("bad --flush-mib"); flush_mib = (size_t)v; break;
-        case 'm': if (n_models == 32) return cli_usage_error("at most 32 --model files"); models[n_models++] = optarg; break;
-        case 3: if (cli_parse_double(optarg, &v) || v < 8 || v > 8192) return cli_usage_error("bad --ctx"); rt_ctx = (uint32_t)v; break;
-        case 4:
-            if (cli_parse_double(optarg, &v) || v < 128 || v > 65536) return cli_usage_error("--gptq needs N in 128..65536");
-            gptq_n = (uint64_t)v;
+        case 'T': if (cli_parse_threads(optarg, &threads)) return cli_usage_error("--threads needs 0..1024 (0: all cores)"); break;
+        case 1:
+            if (cli_parse_double(optarg, &min_time) || !(min_time > 0) || min_time > 3600) return cli_usage_error("--min-time needs seconds in (0, 3600]");
             break;
+        case 2: if (parse_count(optarg, 1, 1 << 20, &u)) return cli_usage_error("--flush-mib needs an integer in 1..1048576"); flush_mib = (size_t)u; break;
+        case 'm': if (n_models == 32) return cli_usage_error("at most 32 --model files"); models[n_models++] = optarg; break;
+        case 3: if (parse_count(optarg, 8, 8192, &u)) return cli_usage_error("--ctx needs an integer in 8..8192"); rt_ctx = (uint32_t)u; break;
+        case 4: if (parse_count(optarg, 128, 65536, &gptq_n)) return cli_usage_error("--gptq needs an integer N in 128..65536"); break;
         case 5: if (cli_parse_backend(optarg, &be)) return cli_usage_error("--backend needs cpu or vulkan"); break;
         case 6: be.device = optarg; break;
         case 7: return cli_list_devices();
-        case 8: if (cli_parse_double(optarg, &v) || v < 1 || v > 65536) return cli_usage_error("bad --gpu-mib"); gpu_mib = (size_t)v; break;
+        case 8: if (parse_count(optarg, 1, 65536, &u)) return cli_usage_error("--gpu-mib needs an integer in 1..65536"); gpu_mib = (size_t)u; break;
+        case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return 0;
+        case 'V': printf("squish-bench %s\n", SQUISH_VERSION); return EXIT_OK;
         default: return cli_usage_error("invalid option");
         }
     }
+    if (optind != argc) return cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (be.device && !be.vulkan) return cli_usage_error("--device needs --backend vulkan");
+    if (gptq_n && (codecs || n_models || be.vulkan)) return cli_usage_error("--gptq runs alone (no --codecs, --model or --backend)");
+    if (rows * cols > ((uint64_t)1 << 32)) return cli_usage_error("--rows x --cols is above 2^32 weights");
+    char list[4096];
+    if (codecs) {
+        if (strlen(codecs) >= sizeof list) return cli_usage_error("--codecs list too long");
+        snprintf(list, sizeof list, "%s", codecs);
+    } else {
+        size_t k = 0;
+        list[0] = 0;
+        for (const sq_codec *const *l = sq_codec_list(); *l; l++) k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", k ? "," : "", (*l)->name);
+    }
+    uint64_t n_schemes = 0;
+    {
+        char check[4096], *save = NULL;
+        memcpy(check, list, sizeof check);
+        for (char *sc = strtok_r(check, ",", &save); sc; sc = strtok_r(NULL, ",", &save), n_schemes++) {
+            const sq_codec *cd;
+            uint32_t p[SQ_NPARAMS];
+            sq_err err;
+            if (sq_scheme_parse(sc, &cd, p, &err)) return cli_usage_error("--codecs: %s", err.msg);
+        }
+        if (!n_schemes) return cli_usage_error("--codecs needs at least one scheme");
+    }
+    for (int k = 0; k < n_models; k++) { /* a missing or damaged --model file fails now, not after the codec table */
+        sq_err err = {0};
+        sq_file *f = sq_open(models[k], &err);
+        if (!f) return cli_fail(&err);
+        sq_close(f);
+    }
     if (gptq_n) return bench_gptq(gptq_n, threads);
     uint64_t n = rows * cols;
     float *w = malloc(n * sizeof(float)), *dec = malloc(n * sizeof(float));
@@ -269,13 +320,6 @@ int main(int argc, char **argv) {
         w[i] = sq_bf16_to_f32(sq_f32_to_bf16((float)g));
     }
     for (uint64_t i = 0; i < cols; i++) x[i] = (float)(urand() - 0.5);
-    char list[4096];
-    if (codecs) snprintf(list, sizeof list, "%s", codecs);
-    else {
-        size_t k = 0;
-        list[0] = 0;
-        for (const sq_codec *const *l = sq_codec_list(); *l; l++) k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", k ? "," : "", (*l)->name);
-    }
     if (be.vulkan) {
         int vrc = bench_vulkan(&be, w, rows, cols, list, threads, gpu_mib, min_time);
         free(w); free(dec); free(x); free(y);
@@ -296,7 +340,11 @@ int main(int argc, char **argv) {
     printf("%-24s %7s %10s %10s %11s %7s %11s %7s\n", "SCHEME", "BPW", "ENC_MB/s", "DEC_GB/s", "GEMV_GB/s", "RATIO",
            "Q8_GB/s", "RATIO");
     char *save = NULL;
+    fflush(stdout);
+    cli_progress_start("benchmarking", n_schemes, "schemes");
+    uint64_t k_scheme = 0;
     for (char *s = strtok_r(list, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+        cli_progress_update(k_scheme++);
         const sq_codec *cd;
         uint32_t p[SQ_NPARAMS];
         sq_err err;
@@ -354,11 +402,13 @@ int main(int argc, char **argv) {
             snprintf(q8s, sizeof q8s, "%.2f", q8_gbs);
             snprintf(q8r, sizeof q8r, "%.0f%%", 100.0 * q8_gbs / bw);
         }
+        cli_progress_clear();
         printf("%-24s %7.3f %10.1f %10.2f %11.2f %6.0f%% %11s %7s\n", name, 8.0 * (double)wbytes / (double)n,
                (double)n * 2 / t_enc / 1e6, (double)n * 4 / t_dec / 1e9, gemv_gbs, 100.0 * gemv_gbs / bw, q8s, q8r);
         fflush(stdout);
         sq_encoded_free(&e);
     }
+    cli_progress_done();
     free(w);
     free(dec);
     free(x);

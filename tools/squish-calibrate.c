@@ -44,7 +44,7 @@ static void usage(FILE *o) {
             "      --layers A:B        only layers A..B-1 (bounded memory; merge the parts afterwards)\n"
             "      --shard K/N         only the K-th of N contiguous layer ranges (K from 1)\n"
             "      --merge             merge the given calibration files of one model into -o\n"
-            "  -T, --threads N         worker threads (default: all cores; output does not depend on it)\n"
+            "  -T, --threads N         worker threads (default or 0: all cores; output does not depend on it)\n"
             "  -q, --quiet             no progress on stderr\n"
             "  -h, --help              this help\n"
             "  -V, --version           print the version\n\n"
@@ -164,8 +164,8 @@ static int run(opts *o, int argc, char **argv) {
     json_object_object_add(prov, "texts", json_object_get(texts));
     json_object_object_add(prov, "text_tokens", json_object_new_int64((int64_t)n_ids));
     acc.info.provenance = strdup(json_object_to_json_string_ext(prov, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    cli_progress_start("calibrating", o->samples, "windows");
     for (uint64_t i = 0; i < o->samples; i++) {
-        cli_progress("calibrating", i, o->samples);
         if (sq_rt_forward_tap(&rt, ids + starts[i], o->seqlen, NULL, o->threads, sq_calib_tap, &acc, &err)) {
             rc = cli_fail(&err);
             goto out;
@@ -178,6 +178,7 @@ static int run(opts *o, int argc, char **argv) {
             rc = cli_fail(&err);
             goto out;
         }
+        cli_progress_update(i + 1);
     }
     cli_progress_done();
     if (sq_calib_write(o->out, &acc, &err)) { rc = cli_fail(&err); goto out; }
@@ -254,7 +255,7 @@ int main(int argc, char **argv) {
             if (cli_parse_shard(optarg, &o.shard_k, &o.shard_n)) return cli_usage_error("--shard needs K/N with 1 <= K <= N <= 4096");
             break;
         case 5: merge = 1; break;
-        case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 1..1024"); break;
+        case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 0..1024 (0: all cores)"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("squish-calibrate %s\n", SQUISH_VERSION); return EXIT_OK;

@@ -94,7 +94,9 @@ static sq_status write_out(const char *path, const out_spec *o, src_tensor *ts, 
     sq_writer_set_model(w, &info);
     sq_writer_add_flags(w, o->h->flags & (SQ_FLAG_GPTQ | SQ_FLAG_AWQ));
     sq_status st = sq_writer_set_metadata(w, o->meta, err);
+    cli_progress_start("writing", n, "tensors");
     for (uint32_t i = 0; !st && i < n; i++) {
+        cli_progress_update(i);
         const sq_tensor *t = ts[i].t;
         st = sq_writer_begin_tensor(w, t->name, t->ndim, t->dims, t->src_dtype, t->codec, t->params, err);
         for (uint32_t k = 0; !st && k < t->n_parts; k++) {
@@ -127,6 +129,7 @@ static sq_status write_out(const char *path, const out_spec *o, src_tensor *ts, 
         free(owned);
     }
     for (int i = 0; !st && i < o->n_files; i++) st = add_embedded(w, &o->files[i], o->part_level > 0, err);
+    cli_progress_done();
     if (st) {
         sq_writer_abort(w);
         return st;
@@ -556,7 +559,9 @@ static sq_status import_model(sq_model *m, const char *out, sq_err *err) {
         st = sq_writer_set_metadata(w, json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE), err);
         json_object_put(root);
     }
+    cli_progress_start("importing", m->n_tensors, "tensors");
     for (uint32_t i = 0; !st && i < m->n_tensors; i++) {
+        cli_progress_update(i);
         const sq_model_tensor *t = &m->tensors[order[i]];
         uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1];
         const sq_codec *c = sq_codec_by_id(t->dtype == SQ_DT_BF16 ? SQ_CODEC_BF16 : t->dtype == SQ_DT_F16 ? SQ_CODEC_F16 : SQ_CODEC_F32);
@@ -573,6 +578,7 @@ static sq_status import_model(sq_model *m, const char *out, sq_err *err) {
         sq_encoded_free(&e);
         free(wf);
     }
+    cli_progress_done();
     for (int i = 0; !st && i < nf; i++) st = add_embedded(w, &files[i], 0, err);
     if (w) {
         if (st) sq_writer_abort(w);

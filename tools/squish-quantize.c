@@ -63,9 +63,9 @@ static void usage(FILE *o) {
             "      --awq-no-clip         AWQ: skip the clipping-range search\n"
             "      --shard K/N           only the K-th of N parts (blocks by layer ranges); 'squish-pack\n"
             "                            merge' joins the N partial files into the unsharded file\n"
-            "      --report FILE.json    write the per-tensor error report as JSON\n"
+            "      --report FILE.json    write the per-tensor error report as JSON ('-' = standard output)\n"
             "      --zstd LEVEL          zstd-compress every part (1..19; default: off)\n"
-            "  -T, --threads N           worker threads (default: all cores; output does not depend on it)\n"
+            "  -T, --threads N           worker threads (default or 0: all cores; output does not depend on it)\n"
             "  -q, --quiet               no report or progress on stderr\n"
             "      --list-schemes        list codecs and their options\n"
             "  -h, --help                this help\n"
@@ -283,10 +283,14 @@ static int run(opts *o, int argc, char **argv) {
     if (sq_writer_set_metadata(w, meta, &err)) { rc = cli_fail(&err); goto out; }
     if (!cli_quiet)
         fprintf(stderr, "%-48s %-22s %7s %11s %11s %9s %8s\n", "TENSOR", "SCHEME", "BPW", "RMSE", "MAX_ABS", "COSINE", "SNR_DB");
+    uint64_t todo = 0, done = 0; /* progress in weights: tensors differ in size */
+    for (uint32_t k = 0; k < m->n_tensors; k++)
+        if (!o->shard_n || shard_of(m->tensors[k].name, m->info.n_layers, o->shard_n) == o->shard_k)
+            todo += sq_model_tensor_elems(&m->tensors[k]);
+    cli_progress_start("quantizing", todo, NULL);
     for (uint32_t k = 0; k < m->n_tensors; k++) {
         const sq_model_tensor *t = &m->tensors[order[k]];
         if (o->shard_n && shard_of(t->name, m->info.n_layers, o->shard_n) != o->shard_k) continue;
-        cli_progress("quantizing", k, m->n_tensors);
         uint32_t params[SQ_NPARAMS];
         const sq_codec *c = sq_method_codec(&q, t, choose(o, t, params), params);
         uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1], rows = n / (cols ? cols : 1);
@@ -333,13 +337,13 @@ static int run(opts *o, int argc, char **argv) {
         }
         char s[64];
         sq_scheme_format(c, e.params, s, sizeof s);
+        cli_progress_clear(); /* notes and the report line go where the progress line is */
         if (note.gptq.retries && !cli_quiet)
             fprintf(stderr, "%s: note: %s: Cholesky failed; damping raised to %g\n", cli_prog, t->name, note.gptq.damp_used);
         if (note.gptq.fell_back)
             fprintf(stderr, "%s: warning: %s: Hessian singular even at damping 1.0; quantized with RTN\n", cli_prog, t->name);
         double rmse = sq_errstats_rmse(&es), cosv = sq_errstats_cosine(&es), snr = sq_errstats_snr_db(&es);
         if (!cli_quiet) {
-            cli_progress_done();
             fprintf(stderr, "%-48s %-22s %7.3f %11.4e %11.4e %9.6f %8.2f\n", t->name, s, bpw, rmse, es.max_abs, cosv,
                     isinf(snr) ? 999.99 : snr);
         }
@@ -366,6 +370,7 @@ static int run(opts *o, int argc, char **argv) {
             json_object_object_add(ro, "in_scale", json_object_new_boolean(note.awq_in_scale));
         }
         json_object_array_add(report, ro);
+        cli_progress_update(done += n);
     }
     cli_progress_done();
     if (q.calib) {
@@ -383,7 +388,9 @@ static int run(opts *o, int argc, char **argv) {
         json_object *root = json_object_new_object();
         json_object_object_add(root, "schema", json_object_new_string("squish-quantize-report/1"));
         json_object_object_add(root, "tensors", json_object_get(report));
-        if (json_object_to_file_ext(o->report, root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)) {
+        const int jflags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE;
+        if (!strcmp(o->report, "-") ? printf("%s\n", json_object_to_json_string_ext(root, jflags)) < 0 || fflush(stdout)
+                                    : json_object_to_file_ext(o->report, root, jflags)) {
             fprintf(stderr, "%s: error: %s: cannot write the report\n", cli_prog, o->report);
             rc = EXIT_IO;
         }
@@ -474,7 +481,7 @@ int main(int argc, char **argv) {
             if (cli_parse_shard(optarg, &o.shard_k, &o.shard_n)) return cli_usage_error("--shard needs K/N with 1 <= K <= N <= 4096");
             break;
         }
-        case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 1..1024"); break;
+        case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 0..1024 (0: all cores)"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("squish-quantize %s\n", SQUISH_VERSION); return EXIT_OK;
@@ -485,6 +492,8 @@ int main(int argc, char **argv) {
     if (!o.out) return cli_usage_error("missing -o OUT");
     if (!strcmp(o.out, "-") && isatty(STDOUT_FILENO))
         return cli_usage_error("refusing to write a binary .squizd to a terminal (redirect standard output)");
+    if (o.report && !strcmp(o.report, "-") && !strcmp(o.out, "-"))
+        return cli_usage_error("-o - and --report - cannot share standard output; name a file for one of them");
     if (!o.codec) return cli_usage_error("missing --scheme");
     if (o.method != SQ_METHOD_RTN && !o.calib) return cli_usage_error("--method %s needs --calib FILE.h5", sq_method_name(o.method));
     if ((o.gptq.act_order || o.gptq.static_groups) && o.method != SQ_METHOD_GPTQ)

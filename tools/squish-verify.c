@@ -53,7 +53,7 @@ static void usage(FILE *o) {
             "                         $SQUISH_VULKAN_DEVICE, else the first discrete GPU)\n"
             "      --list-devices     print the Vulkan devices and exit\n"
             "  -j, --json             report as JSON on stdout\n"
-            "  -T, --threads N        decoding threads (default: all cores)\n"
+            "  -T, --threads N        decoding threads (default or 0: all cores)\n"
             "  -q, --quiet            print nothing on success\n"
             "  -h, --help             this help\n"
             "  -V, --version          print the version\n\n"
@@ -236,7 +236,10 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
         have_ref = !cached;
     }
     sq_eval_result r;
+    cli_progress_start("evaluating", 0, "windows");
+    ea->o.progress = cli_progress_cb;
     sq_status st = sq_rt_eval(&m, have_ref ? &ref : NULL, ids, n, &ea->o, &r, &err);
+    cli_progress_done();
     if (!st && r.ref_cache_used && !cli_quiet)
         fprintf(stderr, "%s: reference log-probabilities %s %s\n", cli_prog, r.ref_cache_used == 1 ? "read from" : "computed and cached in",
                 ea->o.ref_cache);
@@ -302,6 +305,7 @@ static int compare(sq_file *f, const char *model_path, const gates *g, int threa
             fprintf(stderr, "%s: reference tensor %s is missing from %s\n", cli_prog, m->tensors[i].name, sq_file_path(f));
             rc = EXIT_CHECK;
         }
+    cli_progress_start("comparing", sq_file_ntensors(f), "tensors");
     for (uint32_t i = 0; i < sq_file_ntensors(f) && rc != EXIT_CORRUPT; i++) {
         const sq_tensor *t = sq_file_tensor(f, i);
         const sq_model_tensor *mt = sq_model_find(m, t->name);
@@ -317,6 +321,7 @@ static int compare(sq_file *f, const char *model_path, const gates *g, int threa
             rc = EXIT_CHECK;
             continue;
         }
+        cli_progress_update(i); /* drawn while the tensor is decoded, erased before its row */
         sq_tview v;
         void *owned[SQ_CODEC_MAX_PARTS];
         if (sq_tview_open(f, t, 1, &v, owned, &err)) {
@@ -339,6 +344,7 @@ static int compare(sq_file *f, const char *model_path, const gates *g, int threa
         free(dec);
         for (int k = 0; k < SQ_CODEC_MAX_PARTS; k++) free(owned[k]);
         sq_model_release(m, mt);
+        cli_progress_clear();
         if (rc == EXIT_RESOURCE || rc == EXIT_IO) break;
         double rmse = sq_errstats_rmse(&st), cosv = sq_errstats_cosine(&st), snr = sq_errstats_snr_db(&st);
         int fail = cosv < g->min_cos || rmse > g->max_rmse || st.max_abs > g->max_abs || isnan(rmse);
@@ -361,6 +367,7 @@ static int compare(sq_file *f, const char *model_path, const gates *g, int threa
                    isinf(snr) ? 999.99 : snr, fail ? "FAIL" : "ok");
         }
     }
+    cli_progress_done();
     json_object_object_add(out, "tensors", arr);
     sq_model_close(m);
     return rc;
@@ -389,7 +396,7 @@ int main(int argc, char **argv) {
                                          {"max-tokens", required_argument, 0, 13},  {"ref-logits", required_argument, 0, 14},
                                          {"backend", required_argument, 0, 15},     {"device", required_argument, 0, 16},
                                          {"list-devices", no_argument, 0, 17},      {0, 0, 0, 0}};
-    eval_args ea = {NULL, NULL, NULL, NULL, NULL, 0, 32, {512, 0, 0, 1, NULL, {0}}, INFINITY, INFINITY, {0, NULL, NULL}};
+    eval_args ea = {NULL, NULL, NULL, NULL, NULL, 0, 32, {512, 0, 0, 1, NULL, {0}, NULL, NULL}, INFINITY, INFINITY, {0, NULL, NULL}};
     double dv;
     gates g = {-INFINITY, INFINITY, INFINITY};
     const char *ref = NULL;
@@ -431,7 +438,7 @@ int main(int argc, char **argv) {
                 return cli_usage_error("--max-kld needs a number >= 0, got '%s'", optarg);
             break;
         case 'j': cx.json = 1; break;
-        case 'T': if (cli_parse_threads(optarg, &threads)) return cli_usage_error("--threads needs 1..1024"); break;
+        case 'T': if (cli_parse_threads(optarg, &threads)) return cli_usage_error("--threads needs 0..1024 (0: all cores)"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case 'V': printf("squish-verify %s\n", SQUISH_VERSION); return EXIT_OK;
@@ -449,6 +456,7 @@ int main(int argc, char **argv) {
     if (ea.prompt && cx.json) return cli_usage_error("--prompt writes text to standard output; it cannot be combined with --json");
     if (!ea.ids && !ea.text && (isfinite(ea.max_ppl) || isfinite(ea.max_kld))) return cli_usage_error("--max-ppl and --max-kld need --eval or --eval-ids");
     const char *path = argv[optind];
+    sq_install_signal_cleanup(); /* the --ref-logits cache is written through a temporary file */
     sq_err err = {0};
     sq_file *f = sq_open(path, &err);
     json_object *root = json_object_new_object();

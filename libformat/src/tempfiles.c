@@ -1,5 +1,5 @@
 /* Registry of temporary output files, so that a signal handler can remove
- * them: on SIGINT/SIGTERM/SIGHUP no partial output is left behind. */
+ * them: on SIGINT/SIGTERM/SIGHUP/SIGPIPE no partial output is left behind. */
 #include "tempfiles.h"
 
 #include <signal.h>
@@ -20,6 +20,7 @@ static void block_signals(sigset_t *old) {
     sigaddset(&s, SIGINT);
     sigaddset(&s, SIGTERM);
     sigaddset(&s, SIGHUP);
+    sigaddset(&s, SIGPIPE);
     sigprocmask(SIG_BLOCK, &s, old);
 }
 
@@ -62,7 +63,17 @@ void sq_install_signal_cleanup(void) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    /* SIGPIPE: a reader of standard error (or of a FIFO output) went away;
+     * the process ends by the signal as before, without its temporaries. */
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old;
+        /* SIGHUP or SIGPIPE ignored by the parent stays ignored: nohup, and
+         * a write that fails with EPIPE (an I/O error) instead of a signal.
+         * SIGINT is caught even when ignored (a background job of a script):
+         * an interrupted run must still remove its temporary files. */
+        if (sigs[i] != SIGINT && sigs[i] != SIGTERM && sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+            continue;
+        sigaction(sigs[i], &sa, NULL);
+    }
 }

@@ -1,7 +1,11 @@
 /* Streaming, atomic .squizd writer.
  * Layout written: header placeholder | part and appendix data (aligned) |
  * index | metadata | appendix table; then the real header at offset 0,
- * fsync, rename over the target, fsync of the directory. */
+ * fsync, rename over the target, fsync of the directory.
+ * The header at offset 0 holds the offsets, sizes and checksums of what
+ * follows the data, so a stream (standard output, a FIFO) cannot be written
+ * front to back: it is spooled to an unlinked file in $TMPDIR, as large as
+ * the output, and copied out on commit. */
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -155,8 +159,17 @@ sq_writer *sq_writer_open(const char *path, const sq_writer_opts *opts, sq_err *
         sq_writer_abort(w);
         return NULL;
     }
-    fchmod(w->fd, 0644 & ~0u);
-    w->temp_slot = sq_temp_register(w->tmp_path);
+    if (w->stream) {
+        /* A spool for standard output is never renamed: unlink it now, so it
+         * is gone however the process ends (SIGPIPE when the reader goes
+         * away, SIGKILL, a crash), not only through the signal handler. */
+        unlink(w->tmp_path);
+        free(w->tmp_path);
+        w->tmp_path = NULL;
+    } else {
+        fchmod(w->fd, 0644 & ~0u);
+        w->temp_slot = sq_temp_register(w->tmp_path);
+    }
     uint8_t zero[SQ_HEADER_SIZE] = {0};
     if (write_all(w, zero, sizeof zero, err)) {
         sq_writer_abort(w);

@@ -196,8 +196,10 @@ typedef struct sq_writer_opts {
     int compress_meta;    /* zstd the metadata section */
 } sq_writer_opts;
 
-/* Creates a temporary file beside path ("-" = stdout: temp in $TMPDIR, copied
- * out on commit). Nothing appears at path until sq_writer_commit succeeds. */
+/* Creates a temporary file beside path. "-" (stdout) and other streams: an
+ * unlinked spool file in $TMPDIR as large as the output (the header needs
+ * the final sizes), copied out on commit. Nothing appears at path until
+ * sq_writer_commit succeeds. */
 sq_writer *sq_writer_open(const char *path, const sq_writer_opts *opts, sq_err *err);
 void sq_writer_set_model(sq_writer *w, const sq_model_info *info);
 sq_status sq_writer_set_metadata(sq_writer *w, const char *json, sq_err *err);
@@ -225,8 +227,9 @@ sq_status sq_writer_commit(sq_writer *w, sq_err *err);
 /* Removes the temporary file and frees w. */
 void sq_writer_abort(sq_writer *w);
 
-/* Installs SIGINT/SIGTERM/SIGHUP handlers that unlink every open writer's
- * temporary file and then re-raise the signal. Idempotent. */
+/* Installs SIGINT/SIGTERM/SIGHUP/SIGPIPE handlers that unlink every open
+ * writer's temporary file and then re-raise the signal (SIGHUP and SIGPIPE
+ * only when not ignored at startup: nohup, EPIPE). Idempotent. */
 void sq_install_signal_cleanup(void);
 
 /* Encodes/decodes the 256-byte header (exposed for tests and tools). */

@@ -18,7 +18,8 @@ sq_status sq_read_file(const char *path, size_t max_bytes, char **out, size_t *l
  * create makes an empty "PATH.squish-tmp-<pid>-XXXXXX" beside PATH (and
  * removes such files left by dead processes); the caller writes t->tmp;
  * commit fsyncs it and renames it over PATH; abort removes it. A signal
- * (SIGINT/SIGTERM/SIGHUP) removes it too once sq_install_signal_cleanup ran. */
+ * (SIGINT/SIGTERM/SIGHUP/SIGPIPE) removes it too once sq_install_signal_cleanup
+ * ran. */
 typedef struct sq_tmpout {
     char *path, *tmp;
     int slot;
