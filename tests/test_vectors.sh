@@ -25,6 +25,7 @@ while IFS=$'\t' read -r file verify inspect rule match what; do
   if [ "$match" != - ]; then
     grep -qF -- "$match" "$T/err" && ok || bad "verify $file: message lacks '$match': $(head -c 300 "$T/err")"
     grep -qF -- "$D/$file" "$T/err" && ok || bad "verify $file: message does not name the file"
+    grep -q 1844674407370955 "$T/err" && bad "verify $file prints a zstd error code as a size: $(cat "$T/err")" || ok
   fi
   expect "$inspect" "inspect $file ($rule: $what)" -- "$I" "$D/$file"
   if [ "$verify" = 0 ]; then # valid: every tensor decodes and the model runs
