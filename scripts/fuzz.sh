@@ -24,7 +24,7 @@ seed() { # seed TARGET FILES...
 }
 rm -rf "$B/corpus" "$B/findings"
 mkdir -p "$B/findings"
-seed squizd "$T/toy.squizd"
+seed squizd "$T/toy.squizd" "$T"/squizd-vectors/valid-{mixed,zstd,xform,bundle}.squizd
 seed safetensors "$T/tiny-llama/model-00001-of-00002.safetensors"
 seed gguf "$SQUISH_ROOT"/tests/fuzz/seeds/gguf/*
 seed llama2c "$SH/models/stories260K/stories260K.bin"

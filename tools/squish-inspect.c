@@ -28,6 +28,12 @@ static void embedded_name(const sq_file *f, const sq_appendix *a, char *out, siz
     free(owned);
 }
 
+/* 1 when a tensor's JSON shows a checksum mismatch (read back, not computed twice). */
+static int json_mismatch(json_object *t) {
+    json_object *c;
+    return json_object_object_get_ex(t, "checksum", &c) && strcmp(json_object_get_string(c), "ok") != 0;
+}
+
 static void usage(FILE *o) {
     fprintf(o,
             "Usage: squish-inspect [OPTIONS] FILE\n"
@@ -38,11 +44,13 @@ static void usage(FILE *o) {
             "      --no-checksums   do not verify part checksums (faster on large files)\n"
             "  -h, --help           this help\n"
             "  -V, --version        print the version\n\n"
-            "Exit status: 0 ok, 2 usage, 3 I/O error, 4 corrupt file, 5 unsupported version,\n"
-            "6 resource limit. Full checks are done by squish-verify(1).\n");
+            "Exit status: 0 ok, 2 usage, 3 I/O error, 4 corrupt file (also when a checksum MISMATCH\n"
+            "is shown), 5 unsupported version, 6 resource limit. Full checks are done by squish-verify(1).\n");
 }
 
-static void print_tensor_parts(const sq_file *f, const sq_tensor *t, int check) {
+/* Each printer returns how many checksum mismatches it showed. */
+static int print_tensor_parts(const sq_file *f, const sq_tensor *t, int check) {
+    int bad = 0;
     char shape[128], scheme[128];
     describe_shape(t->dims, t->ndim, shape, sizeof shape);
     describe_scheme(t, scheme, sizeof scheme);
@@ -64,13 +72,16 @@ static void print_tensor_parts(const sq_file *f, const sq_tensor *t, int check) 
         describe_shape(p->dims, p->ndim, shape, sizeof shape);
         const char *st = "";
         if (check) st = sq_xxh64(base + p->offset, (size_t)p->stored_size, 0) == p->checksum ? "ok" : "MISMATCH";
+        bad += !strcmp(st, "MISMATCH");
         printf("%-14s %-5s %-18s %12llu %12llu %12llu %-5s %016llx %s\n", p->name, sq_dtype_name(p->dtype), shape,
                (unsigned long long)p->offset, (unsigned long long)p->stored_size, (unsigned long long)p->raw_size,
                p->compression ? "zstd" : "none", (unsigned long long)p->checksum, st);
     }
+    return bad;
 }
 
-static void print_text(sq_file *f, int check) {
+static int print_text(sq_file *f, int check) {
+    int bad = 0;
     const sq_header *h = sq_file_header(f);
     char b[512], sz[32];
     cli_human_bytes(h->file_size, sz, sizeof sz);
@@ -109,10 +120,13 @@ static void print_text(sq_file *f, int check) {
         describe_scheme(t, scheme, sizeof scheme);
         uint64_t e = tensor_elems(t), raw = tensor_raw_bytes(t), stored = tensor_stored_bytes(t);
         const char *comp = stored != raw ? "zstd" : "none";
+        int sum_ok = !check || tensor_checksums_ok(f, t);
+        bad += !sum_ok;
         printf("%-48s %-16s %-6s %-22s %7.3f %12llu %-5s %s\n", t->name, shape, sq_dtype_name(t->src_dtype), scheme,
                e ? 8.0 * (double)raw / (double)e : 0.0, (unsigned long long)stored, comp,
-               check ? (tensor_checksums_ok(f, t) ? "ok" : "MISMATCH") : "");
+               check ? (sum_ok ? "ok" : "MISMATCH") : "");
     }
+    return bad;
 }
 
 int main(int argc, char **argv) {
@@ -154,10 +168,12 @@ int main(int argc, char **argv) {
         rc = EXIT_USAGE;
         goto out;
     }
+    int bad = 0; /* tensors (or parts, with --tensor) shown with a checksum mismatch */
     if (json) {
         json_object *root;
         if (one) {
             root = describe_tensor_json(f, one, 1, check);
+            bad += json_mismatch(root);
         } else {
             root = json_object_new_object();
             json_object_object_add(root, "schema", json_object_new_string("squish-inspect/1"));
@@ -166,8 +182,11 @@ int main(int argc, char **argv) {
             json_object *mo = json_tokener_parse(meta);
             json_object_object_add(root, "metadata", mo);
             json_object *ts = json_object_new_array();
-            for (uint32_t i = 0; i < sq_file_ntensors(f); i++)
-                json_object_array_add(ts, describe_tensor_json(f, sq_file_tensor(f, i), 1, check));
+            for (uint32_t i = 0; i < sq_file_ntensors(f); i++) {
+                json_object *to = describe_tensor_json(f, sq_file_tensor(f, i), 1, check);
+                bad += json_mismatch(to);
+                json_object_array_add(ts, to);
+            }
             json_object_object_add(root, "tensors", ts);
             json_object *ap = json_object_new_array();
             for (uint32_t i = 0; i < sq_file_nappendix(f); i++) {
@@ -187,13 +206,17 @@ int main(int argc, char **argv) {
         printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(root);
     } else if (one) {
-        print_tensor_parts(f, one, check);
+        bad = print_tensor_parts(f, one, check);
     } else {
-        print_text(f, check);
+        bad = print_text(f, check);
     }
     if (fflush(stdout) != 0) {
         fprintf(stderr, "%s: error writing to standard output\n", cli_prog);
         rc = EXIT_IO;
+    } else if (bad) { /* shown, and also an error: scripts must not take a damaged file for a good one */
+        fprintf(stderr, "%s: %s: checksum MISMATCH in %d %s (squish-verify names each damaged part)\n", cli_prog,
+                argv[optind], bad, one && !json ? (bad == 1 ? "part" : "parts") : (bad == 1 ? "tensor" : "tensors"));
+        rc = EXIT_CORRUPT;
     }
 out:
     sq_close(f);

@@ -24,8 +24,9 @@
 static void usage(FILE *o) {
     fprintf(o,
             "Usage: squish-verify [OPTIONS] FILE\n"
-            "Check a .squizd file: header, index, bounds, overlaps, alignment, every checksum and\n"
-            "codec layout. With --reference, also decode every tensor and compare it with the\n"
+            "Check a .squizd file: header, index, bounds, overlaps, alignment, zero padding, every\n"
+            "checksum, zstd frame and codec layout, and every value a decode could turn into NaN or\n"
+            "infinity. With --reference, also decode every tensor and compare it with the\n"
             "original model (a Hugging Face directory, llama2.c .bin or .gguf).\n\n"
             "  -r, --reference MODEL  compare decoded tensors with MODEL\n"
             "      --min-cosine X     fail (exit 1) if any tensor's cosine similarity is below X (-1 <= X <= 1)\n"

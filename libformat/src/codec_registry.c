@@ -526,31 +526,6 @@ void sq_tview_from_encoded(const sq_encoded *e, sq_tview *v) {
     }
 }
 
-/* A stored transform must be a permutation and finite, non-zero scales:
- * anything else would index out of bounds or yield garbage. */
-static sq_status check_xform(const sq_file *f, const sq_tensor *t, const sq_tview *v, sq_err *err) {
-    if (v->perm) {
-        uint8_t *seen = calloc((size_t)v->cols, 1);
-        if (!seen) return sq_err_set(err, SQ_ENOMEM, "out of memory");
-        for (uint64_t j = 0; j < v->cols; j++) {
-            uint32_t q = v->perm[j];
-            if (q >= v->cols || seen[q]) {
-                free(seen);
-                return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s: part 'perm' is not a permutation (entry %llu = %u)",
-                                  sq_file_path(f), t->name, (unsigned long long)j, q);
-            }
-            seen[q] = 1;
-        }
-        free(seen);
-    }
-    if (v->in_scale)
-        for (uint64_t j = 0; j < v->cols; j++)
-            if (!isfinite(v->in_scale[j]) || v->in_scale[j] == 0)
-                return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s: part 'in_scale' entry %llu is zero or not finite",
-                                  sq_file_path(f), t->name, (unsigned long long)j);
-    return SQ_OK;
-}
-
 sq_status sq_codec_check_tensor(const sq_file *f, const sq_tensor *t, sq_err *err) {
     const char *path = sq_file_path(f);
     const sq_codec *c = sq_codec_by_id(t->codec);
@@ -602,7 +577,7 @@ sq_status sq_tview_open(const sq_file *f, const sq_tensor *t, int skip_checksum,
         if (!strcmp(sp[i].name, "perm") && (t->params[SQ_P_XFORM] & SQ_XF_PERM)) v->perm = ptr;
         if (!strcmp(sp[i].name, "in_scale") && (t->params[SQ_P_XFORM] & SQ_XF_IN_SCALE)) v->in_scale = ptr;
     }
-    if (!st) st = check_xform(f, t, v, err);
+    if (!st) st = sq_tview_check_values(f, t, v, err);
     if (st)
         for (int k = 0; k < SQ_CODEC_MAX_PARTS; k++) { free(owned[k]); owned[k] = NULL; }
     return st;

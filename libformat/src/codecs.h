@@ -75,4 +75,8 @@ void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64
 const float *sq_lut_table(const sq_codec *c);
 uint64_t sq_lut_group_len(const sq_tview *t);
 float sq_lut_group_scale(const sq_tview *t, uint64_t r, uint64_t g);
+
+/* Refuses stored values a decode would turn into NaN or inf (codec_check.c,
+ * spec/codecs.md §10); run by sq_tview_open on every tensor it opens. */
+sq_status sq_tview_check_values(const sq_file *f, const sq_tensor *t, const sq_tview *v, sq_err *err);
 #endif

@@ -30,6 +30,7 @@ struct sq_file {
     sq_appendix *appx;
     uint32_t n_appx;
     char *meta;
+    uint64_t blobs_end; /* where the part or appendix blob that ends last ends */
 };
 
 const char *sq_file_path(const sq_file *f) { return f->path; }
@@ -283,6 +284,19 @@ static sq_status parse_header(sq_file *f, sq_err *err) {
                               (unsigned long long)prev_end);
         prev_end = end;
     }
+    if (prev_end != f->size)
+        return sq_err_set(err, SQ_ECORRUPT, "%s: %llu bytes after the last section (the appendix table ends at byte %llu, "
+                          "file_size is %llu)", p, (unsigned long long)(f->size - prev_end), (unsigned long long)prev_end,
+                          (unsigned long long)f->size);
+    /* the bytes between sections are zero padding (spec §1) */
+    for (int i = 1; i < 4; i++) {
+        uint64_t from = sec[i - 1].off + sec[i - 1].len;
+        for (uint64_t k = from; k < sec[i].off; k++)
+            if (b[k])
+                return sq_err_set(err, SQ_ECORRUPT, "%s: padding between the %s and the %s section (bytes %llu..%llu) is not "
+                                  "zero: byte %llu is 0x%02x", p, sec[i - 1].name, sec[i].name, (unsigned long long)from,
+                                  (unsigned long long)sec[i].off - 1, (unsigned long long)k, b[k]);
+    }
     if (h->data_offset != SQ_HEADER_SIZE)
         return sq_err_set(err, SQ_ECORRUPT, "%s: data_offset (offset 184) is %llu, must be 256", p,
                           (unsigned long long)h->data_offset);
@@ -313,7 +327,7 @@ static int valid_name(const uint8_t *s, size_t n) {
 }
 
 /* Checks a data blob's placement: aligned, inside the data region. */
-static sq_status check_blob(const sq_file *f, const char *what, uint64_t field_at, uint64_t off, uint64_t len,
+static sq_status check_blob(sq_file *f, const char *what, uint64_t field_at, uint64_t off, uint64_t len,
                             sq_err *err) {
     const sq_header *h = &f->h;
     uint64_t end;
@@ -325,6 +339,7 @@ static sq_status check_blob(const sq_file *f, const char *what, uint64_t field_a
                           "%s: %s: [%llu, +%llu) (offset field at byte %llu) is outside the data section [%llu, %llu)",
                           f->path, what, (unsigned long long)off, (unsigned long long)len, (unsigned long long)field_at,
                           (unsigned long long)h->data_offset, (unsigned long long)(h->data_offset + h->data_size));
+    if (end > f->blobs_end) f->blobs_end = end;
     return SQ_OK;
 }
 
@@ -533,6 +548,17 @@ static sq_status parse_appendix(sq_file *f, sq_err *err) {
     return SQ_OK;
 }
 
+/* The data region holds the blobs and their alignment padding, nothing after the last blob. */
+static sq_status check_data_end(const sq_file *f, sq_err *err) {
+    const sq_header *h = &f->h;
+    uint64_t end = f->blobs_end > h->data_offset ? f->blobs_end : h->data_offset;
+    if (end != h->data_offset + h->data_size)
+        return sq_err_set(err, SQ_ECORRUPT, "%s: data_size (offset 192) = %llu ends the data region at byte %llu, but the last "
+                          "part or appendix blob ends at byte %llu", f->path, (unsigned long long)h->data_size,
+                          (unsigned long long)(h->data_offset + h->data_size), (unsigned long long)end);
+    return SQ_OK;
+}
+
 static sq_file *open_common(const char *path, const void *data, size_t len, sq_err *err) {
     sq_file *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
@@ -552,6 +578,7 @@ static sq_file *open_common(const char *path, const void *data, size_t len, sq_e
     if (!st) st = parse_header(f, err);
     if (!st) st = parse_index(f, err);
     if (!st) st = parse_appendix(f, err);
+    if (!st) st = check_data_end(f, err);
     if (st) {
         sq_close(f);
         return NULL;
@@ -564,6 +591,33 @@ sq_file *sq_open(const char *path, sq_err *err) { return open_common(path, NULL,
 sq_file *sq_open_mem(const char *name, const void *data, size_t len, sq_err *err) {
     static const uint8_t empty;
     return open_common(name, data ? data : &empty, len, err);
+}
+
+/* A compressed blob is exactly one zstd frame (magic 28 B5 2F FD) that
+ * declares raw_size as its content size. zstd's own error is reported as
+ * such, never as a size (its error codes are huge numbers). */
+static sq_status check_zstd_frame(const sq_file *f, const char *what, uint64_t off, const uint8_t *src, uint64_t stored,
+                                  uint64_t raw, sq_err *err) {
+    static const uint8_t magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
+    if (stored < 4 || memcmp(src, magic, 4))
+        return sq_err_set(err, SQ_ECORRUPT, "%s: %s: data at %llu is not a zstd frame (no zstd magic number)", f->path, what,
+                          (unsigned long long)off);
+    size_t fsz = ZSTD_findFrameCompressedSize(src, (size_t)stored);
+    if (ZSTD_isError(fsz))
+        return sq_err_set(err, SQ_ECORRUPT, "%s: %s: zstd frame at %llu is damaged: %s", f->path, what,
+                          (unsigned long long)off, ZSTD_getErrorName(fsz));
+    if (fsz != stored)
+        return sq_err_set(err, SQ_ECORRUPT, "%s: %s: %llu bytes follow the zstd frame at %llu (stored_size %llu holds one "
+                          "frame of %zu bytes)", f->path, what, (unsigned long long)(stored - fsz), (unsigned long long)off,
+                          (unsigned long long)stored, fsz);
+    unsigned long long fcs = ZSTD_getFrameContentSize(src, (size_t)stored);
+    if (fcs == ZSTD_CONTENTSIZE_UNKNOWN || fcs == ZSTD_CONTENTSIZE_ERROR)
+        return sq_err_set(err, SQ_ECORRUPT, "%s: %s: zstd frame at %llu does not declare its content size", f->path, what,
+                          (unsigned long long)off);
+    if (fcs != raw)
+        return sq_err_set(err, SQ_ECORRUPT, "%s: %s: zstd frame at %llu declares %llu bytes, index says %llu", f->path, what,
+                          (unsigned long long)off, fcs, (unsigned long long)raw);
+    return SQ_OK;
 }
 
 /* Decompresses or maps a blob; verifies the checksum first. */
@@ -582,10 +636,8 @@ static sq_status read_blob(const sq_file *f, const char *what, uint64_t off, uin
         *ptr = src;
         return SQ_OK;
     }
-    unsigned long long fcs = ZSTD_getFrameContentSize(src, (size_t)stored);
-    if (fcs != raw)
-        return sq_err_set(err, SQ_ECORRUPT, "%s: %s: zstd frame at %llu declares %llu bytes, index says %llu", f->path, what,
-                          (unsigned long long)off, fcs, (unsigned long long)raw);
+    sq_status st = check_zstd_frame(f, what, off, src, stored, raw, err);
+    if (st) return st;
     void *out = malloc(raw ? (size_t)raw : 1);
     if (!out)
         return sq_err_set(err, SQ_ENOMEM, "%s: %s: cannot allocate %llu bytes to decompress", f->path, what,
@@ -603,15 +655,21 @@ static sq_status read_blob(const sq_file *f, const char *what, uint64_t off, uin
 
 sq_status sq_part_read(const sq_file *f, const sq_part *p, int skip_checksum, const void **ptr, void **owned,
                        sq_err *err) {
-    char what[SQ_MAX_PART_NAME + 16];
-    snprintf(what, sizeof what, "part %s", p->name);
+    /* name the tensor too: p is one of the parts of f's tensor records */
+    const char *tname = "?";
+    for (uint32_t i = 0; i < f->n_tensors; i++) {
+        const sq_tensor *t = &f->tensors[i];
+        if ((uintptr_t)p >= (uintptr_t)t->parts && (uintptr_t)p < (uintptr_t)(t->parts + t->n_parts)) tname = t->name;
+    }
+    char what[SQ_MAX_NAME + SQ_MAX_PART_NAME + 32];
+    snprintf(what, sizeof what, "tensor %s part %s", tname, p->name);
     return read_blob(f, what, p->offset, p->stored_size, p->raw_size, p->compression, p->checksum, skip_checksum, ptr,
                      owned, err);
 }
 
 sq_status sq_appendix_read(const sq_file *f, const sq_appendix *a, const void **ptr, void **owned, sq_err *err) {
-    char what[48];
-    snprintf(what, sizeof what, "appendix type %u", a->type);
+    char what[64];
+    snprintf(what, sizeof what, "appendix %u (type %u)", (unsigned)(a - f->appx), a->type);
     return read_blob(f, what, a->offset, a->stored_size, a->raw_size, a->flags >> 8, a->checksum, 0, ptr, owned, err);
 }
 
@@ -650,11 +708,19 @@ sq_status sq_appendix_file(const sq_file *f, const sq_appendix *a, const char **
     if (st) return st;
     const uint8_t *b = ptr;
     size_t nl = a->raw_size >= 2 ? (size_t)(b[0] | b[1] << 8) : 0;
-    if (a->raw_size < 2 || !nl || nl > a->raw_size - 2) {
+    const char *bad = NULL;
+    if (a->raw_size < 2) bad = "is shorter than its 2-byte name length";
+    else if (!nl || nl > SQ_MAX_NAME) bad = "has a name length outside 1..1024";
+    else if (nl > a->raw_size - 2) bad = "has a name length larger than the block";
+    else if (!valid_name(b + 2, nl) || memchr(b + 2, '/', nl) || (nl == 1 && b[2] == '.') ||
+             (nl == 2 && b[2] == '.' && b[3] == '.'))
+        bad = "has a name that is not a plain file name (control bytes, '/', '.' or '..')";
+    if (bad) {
         free(*owned);
         *owned = NULL;
-        return sq_err_set(err, SQ_ECORRUPT, "%s: embedded file at byte %llu is malformed (name length %zu)", f->path,
-                          (unsigned long long)a->offset, nl);
+        return sq_err_set(err, SQ_ECORRUPT, "%s: appendix %u: the embedded file at byte %llu %s (name length %zu, block %llu "
+                          "bytes)", f->path, (unsigned)(a - f->appx), (unsigned long long)a->offset, bad, nl,
+                          (unsigned long long)a->raw_size);
     }
     *name = (const char *)b + 2;
     *name_len = nl;

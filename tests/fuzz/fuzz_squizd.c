@@ -1,5 +1,9 @@
-/* Fuzz target: the .squizd reader, full verification and decoding. */
+/* Fuzz target: the .squizd reader, full verification and decoding. A file
+ * that verifies must decode to finite values only (spec/codecs.md §10): a
+ * NaN or infinity from one is a finding. */
+#include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "squish/codec.h"
@@ -10,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sq_err err;
     sq_file *f = sq_open_mem("fuzz.squizd", data, size, &err);
     if (!f) return 0;
-    sq_verify(f, NULL, NULL, &err);
+    int valid = sq_verify(f, NULL, NULL, &err) == SQ_OK;
     sq_file_metadata(f, &err);
     for (uint32_t i = 0; i < sq_file_ntensors(f); i++) {
         sq_tview v;
@@ -21,6 +25,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             float *y = malloc((size_t)v.rows * sizeof(float));
             if (out && x && y) {
                 sq_decode_rows(&v, 0, v.rows, out);
+                for (uint64_t k = 0; valid && k < v.rows * v.cols; k++)
+                    if (!isfinite(out[k])) {
+                        fprintf(stderr, "tensor %s verifies but decodes to %g at %llu\n", sq_file_tensor(f, i)->name,
+                                (double)out[k], (unsigned long long)k);
+                        abort();
+                    }
                 sq_gemv(&v, x, y, 0, v.rows);
             }
             free(out);

@@ -1,0 +1,223 @@
+/* The values of a stored tensor that a decode must never turn into NaN or
+ * inf (spec/codecs.md §10): NaN/inf codes, non-finite scales, an E8M0 scale
+ * of 255, zero points outside the code range, padding codes, a scale whose
+ * product with the largest code overflows, and input transforms that are not
+ * a permutation or would overflow when divided out. Run by sq_tview_open,
+ * so every decode (runtime, verify, re-quantize) is guarded, and by
+ * squish-verify. Each refusal names the tensor, the part and the byte. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codecs.h"
+
+/* "FILE: tensor T part P, byte K of the part (file offset O): WHAT" */
+static sq_status refuse(const sq_file *f, const sq_tensor *t, const char *part, uint64_t byte, sq_err *err,
+                        const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+static sq_status refuse(const sq_file *f, const sq_tensor *t, const char *part, uint64_t byte, sq_err *err,
+                        const char *fmt, ...) {
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    const sq_part *p = sq_tensor_part(t, part);
+    char where[96] = "";
+    if (p && p->compression == SQ_COMP_NONE)
+        snprintf(where, sizeof where, "file offset %llu", (unsigned long long)(p->offset + byte));
+    else if (p)
+        snprintf(where, sizeof where, "in the zstd data stored at %llu", (unsigned long long)p->offset);
+    return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s part %s, byte %llu of the part (%s): %s", sq_file_path(f), t->name,
+                      part, (unsigned long long)byte, where, what);
+}
+
+static int dtype_finite(uint32_t dt, const void *base, uint64_t i) {
+    if (dt == SQ_DT_F16) return (((const uint16_t *)base)[i] & 0x7c00) != 0x7c00;
+    if (dt == SQ_DT_BF16) return (((const uint16_t *)base)[i] & 0x7f80) != 0x7f80;
+    return isfinite(((const float *)base)[i]);
+}
+
+/* Stored scales of a float dtype are finite. */
+static sq_status check_finite(const sq_file *f, const sq_tensor *t, const char *part, uint32_t dt, const void *base,
+                              uint64_t n, sq_err *err) {
+    size_t ds = sq_dtype_size(dt);
+    for (uint64_t i = 0; i < n; i++)
+        if (!dtype_finite(dt, base, i))
+            return refuse(f, t, part, i * ds, err, "value %llu is not finite (a %s NaN or infinity)", (unsigned long long)i,
+                          sq_dtype_name(dt));
+    return SQ_OK;
+}
+
+/* The codes after each row's last value (the last chunk's padding) are the padding code. */
+static sq_status check_pad_codes(const sq_file *f, const sq_tensor *t, const sq_tview *v, int bits, uint8_t pad,
+                                 sq_err *err) {
+    const uint64_t used = v->cols % SQ_CHUNK, rb = sq_row_bytes(v->cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    if (!used) return SQ_OK;
+    const uint8_t *codes = v->part[0];
+    for (uint64_t r = 0; r < v->rows; r++) {
+        uint64_t at = r * rb + rb - cb;
+        uint8_t q[SQ_CHUNK];
+        sq_unpack_chunk(bits, codes + at, q);
+        for (uint64_t k = used; k < SQ_CHUNK; k++)
+            if (q[k] != pad)
+                return refuse(f, t, "codes", at, err, "row %llu: padding code %llu of its last chunk is %u, must be %u",
+                              (unsigned long long)r, (unsigned long long)k, q[k], pad);
+    }
+    return SQ_OK;
+}
+
+/* Largest magnitude of a finite entry of a value table. */
+static float table_max(const float *tab, int bits) {
+    float m = 0;
+    for (int i = 0; i < 1 << bits; i++)
+        if (isfinite(tab[i]) && fabsf(tab[i]) > m) m = fabsf(tab[i]);
+    return m;
+}
+
+/* The largest magnitude any code of column group g can decode to, per row,
+ * folded into gmax[g] (for the in_scale check). Each must be finite. */
+typedef struct bound_ctx {
+    const sq_file *f;
+    const sq_tensor *t;
+    float *gmax; /* [groups per row] */
+    sq_err *err;
+} bound_ctx;
+
+static sq_status note_bound(bound_ctx *b, const char *part, uint64_t byte, uint64_t r, uint64_t g, float s, float m) {
+    float x = fabsf(s) * m;
+    if (!isfinite(x))
+        return refuse(b->f, b->t, part, byte, b->err,
+                      "row %llu group %llu: scale %g times the largest code magnitude %g overflows float32",
+                      (unsigned long long)r, (unsigned long long)g, (double)s, (double)m);
+    if (x > b->gmax[g]) b->gmax[g] = x;
+    return SQ_OK;
+}
+
+static sq_status check_int(const sq_tview *v, bound_ctx *b) {
+    const int bits = sq_int_bits(v->codec), maxq = (1 << bits) - 1, mid = 1 << (bits - 1);
+    const uint32_t dt = v->params[SQ_P_SCALE_DTYPE];
+    const int asym = (v->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const uint64_t ng = sq_ngroups(v->params, v->cols), ds = sq_dtype_size(dt);
+    sq_status st = check_finite(b->f, b->t, "scales", dt, v->part[1], v->rows * ng, b->err);
+    for (uint64_t i = 0; !st && i < v->rows * ng; i++) {
+        int z = asym ? ((const uint8_t *)v->part[2])[i] : mid;
+        if (z > maxq)
+            return refuse(b->f, b->t, "zeros", i, b->err, "zero point %d is outside the %d-bit code range 0..%d", z, bits, maxq);
+        int m = z > maxq - z ? z : maxq - z; /* largest |q - z| */
+        st = note_bound(b, "scales", i * ds, i / ng, i % ng, sq_scale_load(dt, v->part[1], i), (float)m);
+    }
+    return st ? st : check_pad_codes(b->f, b->t, v, bits, 0, b->err);
+}
+
+static sq_status check_lut(const sq_tview *v, bound_ctx *b) {
+    const uint32_t id = v->codec->id;
+    int bits;
+    const float *tab = sq_codec_value_table(v->codec, &bits);
+    const float tmax = table_max(tab, bits);
+    const uint64_t gl = sq_lut_group_len(v), ng = (v->cols + gl - 1) / gl;
+    const int nf4 = id == SQ_CODEC_NF4, mx = id >= SQ_CODEC_MXFP8_E4M3 && id <= SQ_CODEC_MXFP4;
+    const int dq = nf4 && (v->params[SQ_P_FLAGS] & SQ_PF_DQ);
+    const uint64_t n = v->rows * ng;
+    sq_status st = SQ_OK;
+    /* stored scales first, for messages that name the stored byte */
+    if (mx) {
+        for (uint64_t i = 0; i < n; i++)
+            if (((const uint8_t *)v->part[1])[i] == 255)
+                return refuse(b->f, b->t, "scales", i, b->err, "E8M0 scale 255 is NaN");
+    } else if (!nf4) {
+        uint32_t dt = v->params[SQ_P_SCALE_DTYPE];
+        st = check_finite(b->f, b->t, "scales", dt, v->part[1], v->params[SQ_P_GROUP] == SQ_GROUP_TENSOR ? 1 : n, b->err);
+    } else if (!dq) {
+        st = check_finite(b->f, b->t, "absmax", SQ_DT_F32, v->part[1], n, b->err);
+    } else {
+        for (uint64_t i = 0; i < n; i++)
+            if (((const int8_t *)v->part[1])[i] == -128)
+                return refuse(b->f, b->t, "absmax_q", i, b->err, "code -128 is outside the range -127..127");
+        st = check_finite(b->f, b->t, "absmax_scale", SQ_DT_F32, v->part[2], (n + 255) / 256, b->err);
+        if (!st) st = check_finite(b->f, b->t, "absmax_offset", SQ_DT_F32, v->part[3], 1, b->err);
+    }
+    /* the scale each group decodes with, times the largest value of the table */
+    const char *spart = nf4 ? (dq ? "absmax_scale" : "absmax") : "scales";
+    for (uint64_t i = 0; !st && i < n; i++) {
+        uint64_t r = i / ng, g = i % ng;
+        uint64_t byte = mx ? i : dq ? (i / 256) * 4 : v->params[SQ_P_GROUP] == SQ_GROUP_TENSOR ? 0 : i * (nf4 ? 4 : sq_dtype_size(v->params[SQ_P_SCALE_DTYPE]));
+        st = note_bound(b, spart, byte, r, g, sq_lut_group_scale(v, r, g), tmax);
+    }
+    if (st) return st;
+    /* codes whose value is NaN or infinite (FP8 E4M3 S.1111.111, E5M2 S.11111.xx), padding included */
+    int specials = 0;
+    for (int i = 0; i < 1 << bits; i++) specials += !isfinite(tab[i]);
+    if (specials) {
+        const uint8_t *codes = v->part[0];
+        uint64_t nb = v->rows * sq_row_bytes(v->cols, bits);
+        for (uint64_t k = 0; k < nb; k++) /* only 8-bit formats have specials: a byte is a code */
+            if (!isfinite(tab[codes[k]]))
+                return refuse(b->f, b->t, "codes", k, b->err, "code 0x%02x is %s in %s", codes[k],
+                              isnan(tab[codes[k]]) ? "NaN" : "an infinity", v->codec->name);
+    }
+    return check_pad_codes(b->f, b->t, v, bits, nf4 ? 7 : 0, b->err);
+}
+
+/* f32/f16/bf16 data: every value finite; the per-column maxima feed the in_scale check. */
+static sq_status check_float(const sq_tview *v, bound_ctx *b) {
+    const uint32_t dt = v->codec->id == SQ_CODEC_F32 ? SQ_DT_F32 : v->codec->id == SQ_CODEC_F16 ? SQ_DT_F16 : SQ_DT_BF16;
+    sq_status st = check_finite(b->f, b->t, "data", dt, v->part[0], v->rows * v->cols, b->err);
+    if (st || !v->in_scale) return st;
+    float *row = malloc((size_t)v->cols * sizeof(float));
+    if (!row) return sq_err_set(b->err, SQ_ENOMEM, "out of memory");
+    for (uint64_t r = 0; r < v->rows; r++) {
+        sq_decode_for(v->codec, SQ_ISA_PORTABLE)(v, r, r + 1, row);
+        for (uint64_t j = 0; j < v->cols; j++)
+            if (fabsf(row[j]) > b->gmax[j]) b->gmax[j] = fabsf(row[j]);
+    }
+    free(row);
+    return SQ_OK;
+}
+
+/* perm is a permutation; in_scale is finite and non-zero, and dividing the
+ * largest value a stored column can hold by it stays finite. */
+static sq_status check_xform(const sq_tview *v, bound_ctx *b, uint64_t group_len) {
+    if (v->perm) {
+        uint8_t *seen = calloc((size_t)v->cols, 1);
+        if (!seen) return sq_err_set(b->err, SQ_ENOMEM, "out of memory");
+        for (uint64_t j = 0; j < v->cols; j++) {
+            uint32_t q = v->perm[j];
+            if (q >= v->cols || seen[q]) {
+                free(seen);
+                return refuse(b->f, b->t, "perm", j * 4, b->err, "entry %llu = %u: not a permutation of 0..%llu",
+                              (unsigned long long)j, q, (unsigned long long)(v->cols - 1));
+            }
+            seen[q] = 1;
+        }
+        free(seen);
+    }
+    if (v->in_scale)
+        for (uint64_t j = 0; j < v->cols; j++) {
+            float s = v->in_scale[j], m = b->gmax[j / group_len];
+            if (!isfinite(s) || s == 0)
+                return refuse(b->f, b->t, "in_scale", j * 4, b->err, "entry %llu = %g: must be finite and non-zero",
+                              (unsigned long long)j, (double)s);
+            if (!isfinite(m / fabsf(s)))
+                return refuse(b->f, b->t, "in_scale", j * 4, b->err,
+                              "entry %llu = %g: column %llu's largest value %g divided by it overflows float32",
+                              (unsigned long long)j, (double)s, (unsigned long long)j, (double)m);
+        }
+    return SQ_OK;
+}
+
+sq_status sq_tview_check_values(const sq_file *f, const sq_tensor *t, const sq_tview *v, sq_err *err) {
+    const uint32_t id = v->codec->id;
+    const int is_float = id == SQ_CODEC_F32 || id == SQ_CODEC_F16 || id == SQ_CODEC_BF16;
+    const int is_int = sq_int_bits(v->codec) != 0;
+    /* column groups: the unit the bounds are kept per (columns for float data) */
+    uint64_t gl = is_float ? 1 : is_int ? sq_group_cols(v->params, v->cols) : sq_lut_group_len(v);
+    uint64_t ng = (v->cols + gl - 1) / gl;
+    bound_ctx b = {f, t, calloc((size_t)ng, sizeof(float)), err};
+    if (!b.gmax) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    sq_status st = is_float ? check_float(v, &b) : is_int ? check_int(v, &b) : check_lut(v, &b);
+    if (!st) st = check_xform(v, &b, gl);
+    free(b.gmax);
+    return st;
+}
