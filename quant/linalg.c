@@ -65,57 +65,82 @@ AVX512 static double dot_avx512(const double *a, const double *b, uint64_t n) {
     return s;
 }
 
-/* 4 rows x 16 columns of C over all of K. */
-AVX2 static void mm_micro_avx2(int sub, uint64_t K, const float *A, size_t lda, const float *B, size_t ldb, float *C,
-                               size_t ldc) {
-    __m256 c[4][2];
-    for (int r = 0; r < 4; r++) c[r][0] = c[r][1] = _mm256_setzero_ps();
-    for (uint64_t k = 0; k < K; k++) {
-        const __m256 b0 = _mm256_loadu_ps(B + k * ldb), b1 = _mm256_loadu_ps(B + k * ldb + 8);
-        for (int r = 0; r < 4; r++) {
-            const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
+/* Micro-kernels over packed panels: acc[MR][NR] (row stride ldacc) starts
+ * at zero (first) or at its stored partial sums, and adds kb products per
+ * element in k order; Ap holds A as [k][MR], Bp holds B as [k][NR]. Storing
+ * and reloading a float partial sum is exact, so blocking over k leaves every
+ * element's sequence of fused multiply-adds unchanged. */
+AVX2 static void mm_micro_avx2(uint64_t kb, const float *Ap, const float *Bp, float *acc, size_t ldacc, int first) {
+    __m256 c[6][2];
+    for (int r = 0; r < 6; r++)
+        for (int h = 0; h < 2; h++) c[r][h] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + r * ldacc + 8 * h);
+    for (uint64_t k = 0; k < kb; k++, Ap += 6, Bp += 16) {
+        const __m256 b0 = _mm256_loadu_ps(Bp), b1 = _mm256_loadu_ps(Bp + 8);
+        for (int r = 0; r < 6; r++) {
+            const __m256 a = _mm256_broadcast_ss(Ap + r);
             c[r][0] = _mm256_fmadd_ps(a, b0, c[r][0]);
             c[r][1] = _mm256_fmadd_ps(a, b1, c[r][1]);
         }
     }
-    for (int r = 0; r < 4; r++)
-        for (int h = 0; h < 2; h++) {
-            float *o = C + r * ldc + 8 * h;
-            _mm256_storeu_ps(o, sub ? _mm256_sub_ps(_mm256_loadu_ps(o), c[r][h]) : c[r][h]);
-        }
+    for (int r = 0; r < 6; r++)
+        for (int h = 0; h < 2; h++) _mm256_storeu_ps(acc + r * ldacc + 8 * h, c[r][h]);
 }
 
-/* 8 rows x 32 columns of C over all of K. */
-AVX512 static void mm_micro_avx512(int sub, uint64_t K, const float *A, size_t lda, const float *B, size_t ldb,
-                                   float *C, size_t ldc) {
+AVX512 static void mm_micro_avx512(uint64_t kb, const float *Ap, const float *Bp, float *acc, size_t ldacc, int first) {
     __m512 c[8][2];
-    for (int r = 0; r < 8; r++) c[r][0] = c[r][1] = _mm512_setzero_ps();
-    for (uint64_t k = 0; k < K; k++) {
-        const __m512 b0 = _mm512_loadu_ps(B + k * ldb), b1 = _mm512_loadu_ps(B + k * ldb + 16);
+    for (int r = 0; r < 8; r++)
+        for (int h = 0; h < 2; h++) c[r][h] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + r * ldacc + 16 * h);
+    for (uint64_t k = 0; k < kb; k++, Ap += 8, Bp += 32) {
+        const __m512 b0 = _mm512_loadu_ps(Bp), b1 = _mm512_loadu_ps(Bp + 16);
         for (int r = 0; r < 8; r++) {
-            const __m512 a = _mm512_set1_ps(A[r * lda + k]);
+            const __m512 a = _mm512_set1_ps(Ap[r]);
             c[r][0] = _mm512_fmadd_ps(a, b0, c[r][0]);
             c[r][1] = _mm512_fmadd_ps(a, b1, c[r][1]);
         }
     }
     for (int r = 0; r < 8; r++)
-        for (int h = 0; h < 2; h++) {
-            float *o = C + r * ldc + 16 * h;
-            _mm512_storeu_ps(o, sub ? _mm512_sub_ps(_mm512_loadu_ps(o), c[r][h]) : c[r][h]);
-        }
+        for (int h = 0; h < 2; h++) _mm512_storeu_ps(acc + r * ldacc + 16 * h, c[r][h]);
 }
 
-typedef void (*mm_micro_fn)(int, uint64_t, const float *, size_t, const float *, size_t, float *, size_t);
+typedef void (*mm_micro_fn)(uint64_t, const float *, const float *, float *, size_t, int);
 
-/* Register tiles with the micro-kernel; ragged edges with the portable loop,
- * which computes each element the same way. */
+#define KC 128 /* k per packed panel: a B strip (KC x 32 floats) stays in L1 */
+#define NC 256 /* columns per packed panel (a multiple of every NR) */
+#define MAX_MR 8
+
+/* Register tiles over packed panels (B: KC x NC, A: MR x KC per row strip),
+ * summed into a scratch copy of C padded to whole tiles; ragged edges are
+ * zero-padded in the panels, so every element, edge or not, gets the same
+ * sequence of fused multiply-adds as in the portable loop. */
 static void matmul_tiled(mm_micro_fn micro, uint64_t MR, uint64_t NR, int sub, uint64_t R, uint64_t N, uint64_t K,
                          const float *A, size_t lda, const float *B, size_t ldb, float *C, size_t ldc) {
-    const uint64_t mr = R - R % MR, nr = N - N % NR;
-    for (uint64_t r = 0; r < mr; r += MR)
-        for (uint64_t j = 0; j < nr; j += NR) micro(sub, K, A + r * lda, lda, B + j, ldb, C + r * ldc + j, ldc);
-    if (nr < N) matmul_portable(sub, mr, N - nr, K, A, lda, B + nr, ldb, C + nr, ldc);
-    if (mr < R) matmul_portable(sub, R - mr, N, K, A + mr * lda, lda, B, ldb, C + mr * ldc, ldc);
+    const uint64_t Rp = (R + MR - 1) / MR * MR, Np = (N + NR - 1) / NR * NR;
+    float *Bp = malloc(KC * NC * sizeof(float)), *Ap = malloc(MAX_MR * KC * sizeof(float));
+    float *acc = calloc(Rp * Np + 1, sizeof(float)); /* zero: also the result when K = 0 */
+    if (!Bp || !Ap || !acc) abort(); /* a few hundred KiB: not recoverable */
+    for (uint64_t j0 = 0; j0 < Np; j0 += NC) {
+        const uint64_t nb = Np - j0 < NC ? Np - j0 : NC;
+        for (uint64_t k0 = 0; k0 < K; k0 += KC) {
+            const uint64_t kb = K - k0 < KC ? K - k0 : KC;
+            for (uint64_t js = 0; js < nb; js += NR) /* B as [strip][k][NR], zeros past column N */
+                for (uint64_t k = 0; k < kb; k++) {
+                    float *dst = Bp + js * kb + k * NR;
+                    const uint64_t j = j0 + js, w = j >= N ? 0 : N - j < NR ? N - j : NR;
+                    memcpy(dst, B + (k0 + k) * ldb + j, w * sizeof(float));
+                    memset(dst + w, 0, (NR - w) * sizeof(float));
+                }
+            for (uint64_t r = 0; r < Rp; r += MR) {
+                for (uint64_t k = 0; k < kb; k++) /* A as [k][MR], zeros past row R */
+                    for (uint64_t i = 0; i < MR; i++) Ap[k * MR + i] = r + i < R ? A[(r + i) * lda + k0 + k] : 0.0f;
+                for (uint64_t js = 0; js < nb; js += NR) micro(kb, Ap, Bp + js * kb, acc + r * Np + j0 + js, Np, k0 == 0);
+            }
+        }
+    }
+    for (uint64_t r = 0; r < R; r++)
+        for (uint64_t j = 0; j < N; j++) C[r * ldc + j] = sub ? C[r * ldc + j] - acc[r * Np + j] : acc[r * Np + j];
+    free(acc);
+    free(Bp);
+    free(Ap);
 }
 #endif
 
@@ -136,7 +161,7 @@ void sq_la_matmul_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, c
         return;
     }
     if (isa == SQ_ISA_AVX2) {
-        matmul_tiled(mm_micro_avx2, 4, 16, sub, R, N, K, A, lda, B, ldb, C, ldc);
+        matmul_tiled(mm_micro_avx2, 6, 16, sub, R, N, K, A, lda, B, ldb, C, ldc);
         return;
     }
 #endif
