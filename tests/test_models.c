@@ -255,8 +255,9 @@ static void gguf_name(const char *hf, char *out, size_t n) {
 }
 
 /* Writes tiny-llama as GGUF: norms F32, lm_head F16, the rest BF16; q/k rows
- * in llama.cpp's interleaved rotary order. */
-static gbuf make_gguf(const sq_model *m) {
+ * in llama.cpp's interleaved rotary order. first_type, when not UINT32_MAX,
+ * replaces the first tensor's ggml type (its data stays BF16). */
+static gbuf make_gguf(const sq_model *m, uint32_t first_type) {
     gbuf g = {0}, data = {0};
     gput(&g, "GGUF", 4);
     gu32(&g, 3);
@@ -281,7 +282,7 @@ static gbuf make_gguf(const sq_model *m) {
         gstr(&g, name);
         gu32(&g, t->ndim);
         for (uint32_t d = t->ndim; d-- > 0;) gu64(&g, t->dims[d]);
-        gu32(&g, type);
+        gu32(&g, i == 0 && first_type != UINT32_MAX ? first_type : type);
         while (data.n % 32) gput(&data, "", 1);
         gu64(&g, data.n);
         for (uint64_t r = 0; r < rows; r++) {
@@ -311,7 +312,7 @@ START_TEST(gguf_matches_hf) {
     sq_err err = {0};
     sq_model *hf = sq_model_open(src_path(TINY), &err);
     ck_assert_ptr_nonnull(hf);
-    gbuf g = make_gguf(hf);
+    gbuf g = make_gguf(hf, UINT32_MAX);
     const char *d = tmpdir();
     char p[1024];
     snprintf(p, sizeof p, "%s/tiny.gguf", d);
@@ -365,6 +366,30 @@ START_TEST(gguf_matches_hf) {
 }
 END_TEST
 
+/* A quantized GGUF tensor is refused with ggml's name for its type. */
+START_TEST(gguf_type_named) {
+    sq_err err = {0};
+    sq_model *hf = sq_model_open(src_path(TINY), &err);
+    ck_assert_ptr_nonnull(hf);
+    const char *d = tmpdir();
+    char p[1024];
+    snprintf(p, sizeof p, "%s/q.gguf", d);
+    static const struct { uint32_t type; const char *name; } cases[] = {{8, "Q8_0"}, {12, "Q4_K"}, {14, "Q6_K"}, {2, "Q4_0"},
+                                                                       {23, "IQ4_XS"}, {39, "MXFP4"}, {1000, "unknown"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gbuf g = make_gguf(hf, cases[i].type);
+        ck_assert_int_eq(write_all_file(p, g.p, g.n), 0);
+        free(g.p);
+        ck_assert_ptr_null(sq_model_open(p, &err));
+        ck_assert_int_eq(err.status, SQ_EUNSUPPORTED);
+        char want[64];
+        snprintf(want, sizeof want, " is %s (ggml type %u)", cases[i].name, cases[i].type);
+        ck_assert_msg(strstr(err.msg, want), "message '%s' lacks '%s'", err.msg, want);
+    }
+    sq_model_close(hf);
+}
+END_TEST
+
 START_TEST(real_34m_model_reads) {
     if (!have_shared()) {
         fprintf(stderr, "skipped: ../shared is absent\n");
@@ -394,6 +419,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, llama2c_matches_hf_conversion);
     tcase_add_test(tc, llama2c_hostile);
     tcase_add_test(tc, gguf_matches_hf);
+    tcase_add_test(tc, gguf_type_named);
     tcase_add_test(tc, real_34m_model_reads);
     suite_add_tcase(s, tc);
     return s;
