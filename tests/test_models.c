@@ -137,10 +137,15 @@ START_TEST(hostile_shard_index) {
     ck_assert_int_eq(open_status(d, msg, sizeof msg), SQ_ECORRUPT);
     write_text(d, "model.safetensors.index.json", "{\"weight_map\":{\"x\":\"a.safetensors\"}}");
     ck_assert_int_eq(open_status(d, msg, sizeof msg), SQ_ECORRUPT); /* listed tensor not in its shard */
-    write_st(d, "b.safetensors", GOOD_HDR, 16);                    /* same tensor name in two shards */
+    write_st(d, "b.safetensors", GOOD_HDR, 16); /* a copy of shard a: one shard given twice */
     write_text(d, "model.safetensors.index.json", "{\"weight_map\":{\"w\":\"a.safetensors\",\"v\":\"b.safetensors\"}}");
     ck_assert_int_eq(open_status(d, msg, sizeof msg), SQ_ECORRUPT);
-    ck_assert_ptr_nonnull(strstr(msg, "twice"));
+    ck_assert_msg(strstr(msg, "a.safetensors and ") && strstr(msg, "b.safetensors have the same bytes: one shard given twice"),
+                  "%s", msg);
+    write_st(d, "b.safetensors", "{\"w\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[0,8]}}", 8);
+    ck_assert_int_eq(open_status(d, msg, sizeof msg), SQ_ECORRUPT); /* two different shards hold tensor w */
+    ck_assert_msg(strstr(msg, "tensor w is in two shards") && strstr(msg, "a.safetensors and ") && strstr(msg, "b.safetensors"),
+                  "%s", msg);
     write_text(d, "model.safetensors.index.json", "{\"nothing\":1}");
     ck_assert_int_eq(open_status(d, msg, sizeof msg), SQ_ECORRUPT);
 }

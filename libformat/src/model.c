@@ -110,10 +110,22 @@ int sq_model_add_buffer(sq_model *m, const char *name, const uint8_t *data, uint
     return (int)m->n_files++;
 }
 
+/* A tensor name met a second time: in one file, in two shards, or in a
+ * shard given twice (the same bytes under two names). */
+static sq_status duplicate_tensor(const sq_model *m, const sq_model_tensor *first, int file, sq_err *err) {
+    const sq_model_file *a = &m->files[first->file], *b = &m->files[file];
+    if (first->file == file) return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s appears twice", b->path, first->name);
+    if (a->size == b->size && (a->map == b->map || !memcmp(a->map, b->map, (size_t)a->size)))
+        return sq_err_set(err, SQ_ECORRUPT, "%s and %s have the same bytes: one shard given twice (tensor %s is in both)",
+                          a->path, b->path, first->name);
+    return sq_err_set(err, SQ_ECORRUPT, "tensor %s is in two shards, %s and %s; a model holds each tensor once", first->name,
+                      a->path, b->path);
+}
+
 sq_status sq_model_add_tensor(sq_model *m, const char *name, const char *src_name, uint32_t dtype, uint32_t ndim,
                               const uint64_t *dims, const uint8_t *data, uint64_t nbytes, int file, sq_err *err) {
-    if (sq_model_find(m, name))
-        return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s appears twice", m->files[file].path, name);
+    const sq_model_tensor *dup = sq_model_find(m, name);
+    if (dup) return duplicate_tensor(m, dup, file, err);
     if (ndim > SQ_MAX_NDIM) return sq_err_set(err, SQ_EUNSUPPORTED, "%s: tensor %s has %u dimensions (max 8)",
                                               m->files[file].path, name, ndim);
     sq_model_tensor *nt = realloc(m->tensors, (m->n_tensors + 1) * sizeof *nt);
