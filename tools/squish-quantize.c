@@ -205,7 +205,7 @@ static char *build_metadata(const opts *o, const sq_model *m, int argc, char **a
         json_object_array_add(files, fo);
     }
     json_object_object_add(prov, "source_files", files);
-    static const char *const fmt[] = {"", "huggingface", "llama2c", "gguf"};
+    static const char *const fmt[] = {"", "huggingface", "llama2c", "gguf", "squizd"};
     json_object_object_add(prov, "source_format", json_object_new_string(fmt[m->format]));
     json_object_object_add(root, "provenance", prov);
     json_object *cfg = json_tokener_parse(m->config_json);
@@ -247,6 +247,10 @@ static int run(opts *o, int argc, char **argv) {
     sq_err err = {0};
     sq_model *m = sq_model_open(o->model, &err);
     if (!m) return cli_fail(&err);
+    if (sq_model_check(m, &err)) { /* a model the runtime cannot load: refused before any work */
+        sq_model_close(m);
+        return cli_fail(&err);
+    }
     warn_idle_rules(o, m);
     int rc = EXIT_OK;
     sq_writer *w = NULL;

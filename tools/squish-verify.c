@@ -481,6 +481,7 @@ int main(int argc, char **argv) {
     }
     cx.problems = json_object_new_array();
     sq_status st = sq_verify(f, on_problem, &cx, &err);
+    if (!st && (st = sq_file_check_model(f, &err))) on_problem(&cx, st, err.msg); /* what the runtime needs to load it */
     rc = cli_exit_code(st);
     if (!st && ref) rc = compare(f, ref, &g, threads, &cx, root);
     ea.o.n_threads = threads;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "squish/codec.h"
 #include "squish/fileio.h"
 #include "squish/fp.h"
 #include "squish/hash.h"
@@ -173,9 +174,21 @@ static float load_elem(uint32_t dt, const uint8_t *p, uint64_t i) {
     return dt == SQ_DT_F16 ? sq_f16_to_f32(h) : sq_bf16_to_f32(h);
 }
 
+/* A .squizd source's tensor, decoded through its codec (part checksums checked). */
+static sq_status decode_record(const sq_model *m, const sq_model_tensor *t, float *out, sq_err *err) {
+    const sq_tensor *rec = sq_file_tensor(m->squizd, t->record);
+    sq_tview v;
+    void *owned[SQ_CODEC_MAX_PARTS];
+    sq_status st = sq_tview_open(m->squizd, rec, 0, &v, owned, err);
+    if (st) return st;
+    sq_decode_rows(&v, 0, v.rows, out); /* rows x cols = the recorded shape (sq_tensor_matrix) */
+    for (int i = 0; i < SQ_CODEC_MAX_PARTS; i++) free(owned[i]);
+    return SQ_OK;
+}
+
 sq_status sq_model_tensor_f32(const sq_model *m, const sq_model_tensor *t, float *out, sq_err *err) {
     uint64_t n = sq_model_tensor_elems(t);
-    (void)m;
+    if (m->squizd) return decode_record(m, t, out, err);
     if (!t->rope_heads || n == 0) {
         for (uint64_t i = 0; i < n; i++) out[i] = load_elem(t->dtype, t->data, i);
         return SQ_OK;
@@ -216,6 +229,7 @@ void sq_model_close(sq_model *m) {
         free(m->files[i].path);
     }
     sq_vfiles_free(m->vfs, m->n_vfs);
+    if (m->squizd_owned) sq_close(m->squizd);
     free(m->tensors);
     free(m->files);
     free(m->config_json);
@@ -255,6 +269,9 @@ sq_model *sq_model_open(const char *path, sq_err *err) {
     } else if (has_suffix(path, ".gguf")) {
         m->format = SQ_MODEL_GGUF;
         s = sq_model_open_gguf(m, path, err);
+    } else if (sq_is_squizd(path)) {
+        m->format = SQ_MODEL_SQUIZD;
+        s = sq_model_open_squizd(m, path, err);
     } else if (has_suffix(path, ".safetensors")) {
         s = sq_err_set(err, SQ_EUSAGE, "%s: give the model directory (with config.json), not a single shard", path);
     } else {
