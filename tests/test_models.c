@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "squish/fp.h"
+#include "squish/hash.h"
 #include "squish/model.h"
 #include "testutil.h"
 
@@ -221,6 +222,97 @@ START_TEST(llama2c_hostile) {
 }
 END_TEST
 
+/* ---------- the content hash (spec/squizd.md §4, provenance.model_sha256) ---------- */
+static void h_u64(sq_sha256 *s, uint64_t v) {
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+    sq_sha256_update(s, b, 8);
+}
+static void h_u32(sq_sha256 *s, uint32_t v) {
+    uint8_t b[4];
+    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
+    sq_sha256_update(s, b, 4);
+}
+
+/* The spec's definition written out here, the streamed and the one-shot
+ * hash agree with it, and the same tensors cut into one file instead of two
+ * shards hash the same. */
+START_TEST(content_hash_follows_spec) {
+    sq_err err = {0};
+    sq_model *m = sq_model_open(src_path(TINY), &err);
+    ck_assert_ptr_nonnull(m);
+    static const char *const order[] = {"model.embed_tokens.weight", "model.layers.0.input_layernorm.weight",
+        "model.layers.0.mlp.down_proj.weight", "model.layers.0.mlp.gate_proj.weight", "model.layers.0.mlp.up_proj.weight",
+        "model.layers.0.post_attention_layernorm.weight", "model.layers.0.self_attn.k_proj.weight",
+        "model.layers.0.self_attn.o_proj.weight", "model.layers.0.self_attn.q_proj.weight",
+        "model.layers.0.self_attn.v_proj.weight", "model.layers.1.input_layernorm.weight",
+        "model.layers.1.mlp.down_proj.weight", "model.layers.1.mlp.gate_proj.weight", "model.layers.1.mlp.up_proj.weight",
+        "model.layers.1.post_attention_layernorm.weight", "model.layers.1.self_attn.k_proj.weight",
+        "model.layers.1.self_attn.o_proj.weight", "model.layers.1.self_attn.q_proj.weight",
+        "model.layers.1.self_attn.v_proj.weight", "model.norm.weight", "lm_head.weight"};
+    sq_sha256 s;
+    sq_sha256_init(&s);
+    sq_sha256_update(&s, "squish-model-sha256/1", 22); /* with the NUL */
+    h_u64(&s, strlen(m->config_json));
+    sq_sha256_update(&s, m->config_json, strlen(m->config_json));
+    for (size_t i = 0; i < 21; i++) {
+        const sq_model_tensor *t = sq_model_find(m, order[i]);
+        ck_assert_ptr_nonnull(t);
+        h_u64(&s, strlen(t->name));
+        sq_sha256_update(&s, t->name, strlen(t->name));
+        h_u32(&s, t->dtype);
+        h_u32(&s, t->ndim);
+        for (uint32_t d = 0; d < t->ndim; d++) h_u64(&s, t->dims[d]);
+        h_u64(&s, t->nbytes);
+        sq_sha256_update(&s, t->data, (size_t)t->nbytes);
+    }
+    uint8_t dg[32];
+    char want[65], got[65];
+    sq_sha256_final(&s, dg);
+    sq_hex32(dg, want);
+    ck_assert_int_eq(sq_model_content_sha256(m, got, &err), 0);
+    ck_assert_str_eq(got, want);
+    uint32_t *ord = sq_model_order(m);
+    sq_model_hash h;
+    sq_model_hash_init(&h, m);
+    for (uint32_t i = 0; i < m->n_tensors; i++) sq_model_hash_tensor(&h, m, &m->tensors[ord[i]]);
+    sq_model_hash_final(&h, got);
+    ck_assert_str_eq(got, want);
+    /* the same tensors and config.json in one model.safetensors */
+    const char *d = tmpdir();
+    char p[1024], *hdr = malloc(1 << 16);
+    size_t k = (size_t)sprintf(hdr, "{");
+    uint64_t off = 0;
+    for (uint32_t i = 0; i < m->n_tensors; i++) { /* reversed: the file order must not matter */
+        const sq_model_tensor *t = &m->tensors[m->n_tensors - 1 - i];
+        k += (size_t)sprintf(hdr + k, "%s\"%s\":{\"dtype\":\"BF16\",\"shape\":[%llu", i ? "," : "", t->name,
+                             (unsigned long long)t->dims[0]);
+        if (t->ndim == 2) k += (size_t)sprintf(hdr + k, ",%llu", (unsigned long long)t->dims[1]);
+        k += (size_t)sprintf(hdr + k, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                             (unsigned long long)(off + t->nbytes));
+        off += t->nbytes;
+    }
+    k += (size_t)sprintf(hdr + k, "}");
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    FILE *f = fopen(p, "wb");
+    uint64_t hl = k;
+    fwrite(&hl, 8, 1, f);
+    fwrite(hdr, 1, k, f);
+    for (uint32_t i = 0; i < m->n_tensors; i++) fwrite(m->tensors[m->n_tensors - 1 - i].data, 1, m->tensors[m->n_tensors - 1 - i].nbytes, f);
+    fclose(f);
+    free(hdr);
+    write_text(d, "config.json", m->config_json);
+    sq_model *one = sq_model_open(d, &err);
+    ck_assert_msg(one != NULL, "%s", err.msg);
+    ck_assert_uint_eq(one->n_files, 1);
+    ck_assert_int_eq(sq_model_content_sha256(one, got, &err), 0);
+    ck_assert_str_eq(got, want);
+    sq_model_close(one);
+    free(ord);
+    sq_model_close(m);
+}
+END_TEST
+
 /* ---------- GGUF, written here from the tiny model ---------- */
 typedef struct gbuf {
     uint8_t *p;
@@ -423,6 +515,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, hostile_shard_index);
     tcase_add_test(tc, llama2c_matches_hf_conversion);
     tcase_add_test(tc, llama2c_hostile);
+    tcase_add_test(tc, content_hash_follows_spec);
     tcase_add_test(tc, gguf_matches_hf);
     tcase_add_test(tc, gguf_type_named);
     tcase_add_test(tc, real_34m_model_reads);
