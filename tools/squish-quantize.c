@@ -45,7 +45,8 @@ typedef struct opts {
 static void usage(FILE *o) {
     fprintf(o,
             "Usage: squish-quantize [OPTIONS] MODEL -o OUT.squizd --scheme SCHEME\n"
-            "Quantize a model (Hugging Face directory, llama2.c .bin or .gguf) into a .squizd file.\n\n"
+            "Quantize a model (Hugging Face directory, llama2.c .bin, .gguf, or a .squizd to re-quantize)\n"
+            "into a .squizd file. The model is first checked against its configuration.\n\n"
             "  -o, --output FILE         output file ('-' = standard output); written atomically\n"
             "  -s, --scheme SCHEME       scheme for linear weights, e.g. int4:g128:asym (see below)\n"
             "  -r, --rule REGEX=SCHEME   scheme for tensors whose name matches REGEX (POSIX extended);\n"
@@ -72,8 +73,8 @@ static void usage(FILE *o) {
             "  -V, --version             print the version\n\n"
             "SCHEME is CODEC[:gN|:pc|:pt][:sym|:asym][:dq][:s16|:sbf16|:s32].\n"
             "Embeddings, norms and other 1-D tensors keep their source precision unless a rule says otherwise.\n\n"
-            "Exit status: 0 ok, 2 usage, 3 I/O error, 4 corrupt or non-finite input, 5 unsupported input,\n"
-            "6 out of memory.\n");
+            "Exit status: 0 ok, 2 usage, 3 I/O error, 4 corrupt or non-finite input or tensors that do not\n"
+            "match the model's configuration, 5 unsupported input, 6 out of memory.\n");
 }
 
 static void list_schemes(void) {
