@@ -151,6 +151,7 @@ static int make_model(const char *dir, const char *damage) {
     if (mkdir(dir, 0755) && errno != EEXIST) { perror(dir); return 1; }
     rng_state = 0x5EED5EED12345678ull;
     tspec ts[64];
+    memset(ts, 0, sizeof ts); /* no header shape overrides or shared offsets unless a damage sets them */
     int n = 0;
     ts[n] = (tspec){"model.embed_tokens.weight", VOCAB, HID, NULL, NULL, 0}; fill(&ts[n++], 0.05, 0);
     for (int l = 0; l < LAYERS; l++) {
