@@ -222,7 +222,7 @@ START_TEST(llama2c_hostile) {
 }
 END_TEST
 
-/* ---------- the content hash (spec/squizd.md §4, provenance.model_sha256) ---------- */
+/* ---------- the content hash (spec/squizd.md §4, provenance.model_content_sha256) ---------- */
 static void h_u64(sq_sha256 *s, uint64_t v) {
     uint8_t b[8];
     for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));

@@ -40,7 +40,7 @@ same rtn squizd
 want='["squish-quantize","tiny-llama","--scheme","int4:g128:sym","--rule","mlp\\.down_proj=int8:pc:sym","--output-scheme","keep","--method","rtn"]'
 got=$("$I" --json "$T/rtn-3.squizd" | jq -c .metadata.provenance.command_line)
 [ "$got" = "$want" ] && ok || bad "command_line: $got, want $want"
-"$I" --json "$T/rtn-3.squizd" | jq -e '.metadata.provenance.model_sha256 | test("^[0-9a-f]{64}$")' >/dev/null && ok || bad "no model_sha256"
+"$I" --json "$T/rtn-3.squizd" | jq -e '.metadata.provenance.model_content_sha256 | test("^[0-9a-f]{64}$")' >/dev/null && ok || bad "no model_content_sha256"
 "$I" --json "$T/rtn-3.squizd" | jq -e '[.metadata | .. | strings | select(contains("/"))] | length == 0' >/dev/null && ok ||
   bad "a path is recorded: $("$I" --json "$T/rtn-3.squizd" | jq -c '[.metadata | .. | strings | select(contains("/"))]')"
 # an option that changes the output changes the bytes (the comparison can fail)

@@ -233,7 +233,7 @@ static char *build_metadata(const opts *o, const sq_model *m, const char *model_
         json_object_object_add(co, "sha256", json_object_new_string(calib_sha256));
         json_object_object_add(prov, "calibration", co);
     }
-    json_object_object_add(prov, "model_sha256", json_object_new_string(model_sha256));
+    json_object_object_add(prov, "model_content_sha256", json_object_new_string(model_sha256));
     static const char *const fmt[] = {"", "huggingface", "llama2c", "gguf", "squizd"};
     json_object_object_add(prov, "source_format", json_object_new_string(fmt[m->format]));
     json_object *files = json_object_new_array();

@@ -1,4 +1,4 @@
-/* The content hash of a source model (provenance.model_sha256 in
+/* The content hash of a source model (provenance.model_content_sha256 in
  * spec/squizd.md §4): what the model is, not where it lies or how its files
  * are cut. SHA-256 over
  *   "squish-model-sha256/1" NUL, u64 length + configuration text,

@@ -117,7 +117,7 @@ sq_status sq_model_check(const sq_model *m, sq_err *err);
  * model, and passes. */
 sq_status sq_file_check_model(sq_file *f, sq_err *err);
 
-/* The model's content hash (spec/squizd.md, provenance.model_sha256):
+/* The model's content hash (spec/squizd.md, provenance.model_content_sha256):
  * SHA-256 over the configuration text and, in squish's tensor order, each
  * tensor's name, dtype, shape and source bytes. Streamed: feed every tensor
  * once, in sq_model_order, while it is read anyway. */
