@@ -175,8 +175,18 @@ static sq_tokenizer *load_spm(const char *path, uint32_t vocab, sq_err *err) {
     return t;
 }
 
+/* A tokenizer whose ids run past the model's vocabulary belongs to another
+ * model (a smaller one is fine: models pad their vocabulary). Frees t then. */
+static sq_tokenizer *vocab_fits(sq_tokenizer *t, uint32_t vocab, const char *name, sq_err *err) {
+    if (!t || !vocab || sq_tokenizer_vocab(t) <= vocab) return t;
+    sq_err_set(err, SQ_EUSAGE, "%s has %u tokens but the model's vocabulary has %u: a tokenizer of another model", name,
+               sq_tokenizer_vocab(t), vocab);
+    sq_tokenizer_free(t);
+    return NULL;
+}
+
 sq_tokenizer *sq_tokenizer_load_mem(const uint8_t *data, size_t len, int kind, uint32_t vocab, const char *name, sq_err *err) {
-    if (kind == 0) return load_json(data, len, name, err);
+    if (kind == 0) return vocab_fits(load_json(data, len, name, err), vocab, name, err);
     sq_tokenizer *t = calloc(1, sizeof *t);
     if (t) t->spm = kind == 2 ? sq_spm_load_llama2c(data, len, vocab, name, err) : sq_spm_load(data, len, name, err);
     if (!t || !t->spm) {
@@ -184,7 +194,7 @@ sq_tokenizer *sq_tokenizer_load_mem(const uint8_t *data, size_t len, int kind, u
         if (!t) sq_err_set(err, SQ_ENOMEM, "out of memory");
         return NULL;
     }
-    return t;
+    return vocab_fits(t, vocab, name, err);
 }
 
 sq_tokenizer *sq_tokenizer_load(const char *path, sq_err *err) { return sq_tokenizer_load_vocab(path, 0, err); }

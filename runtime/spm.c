@@ -203,6 +203,20 @@ static int build_index(sq_spm *m) {
     return 0;
 }
 
+/* How many whole token records (f32 score, i32 length, bytes) lie in
+ * [pos, size) when they end exactly there; -1 otherwise. */
+static int64_t whole_records(const uint8_t *data, size_t size, size_t pos) {
+    int64_t n = 0;
+    while (size - pos >= 8) {
+        int32_t len;
+        memcpy(&len, data + pos + 4, 4);
+        if (len < 0 || (size_t)len > size - pos - 8) return -1;
+        pos += 8 + (size_t)len;
+        n++;
+    }
+    return pos == size ? n : -1;
+}
+
 sq_spm *sq_spm_load_llama2c(const uint8_t *data, size_t size, uint32_t vocab, const char *path, sq_err *err) {
     sq_spm *m = calloc(1, sizeof *m);
     if (!m) { sq_err_set(err, SQ_ENOMEM, "out of memory"); return NULL; }
@@ -220,7 +234,13 @@ sq_spm *sq_spm_load_llama2c(const uint8_t *data, size_t size, uint32_t vocab, co
     for (uint32_t id = 0; id < vocab; id++) {
         int32_t len;
         float score;
-        if (size - pos < 8) { sq_err_set(err, SQ_ECORRUPT, "%s: truncated at token %u (byte %zu)", path, id, pos); goto fail; }
+        if (size - pos < 8) {
+            if (pos == size) /* whole records, fewer than the model has: another model's tokenizer */
+                sq_err_set(err, SQ_EUSAGE, "%s holds %u tokens but the model's vocabulary has %u: a tokenizer of another model",
+                           path, id, vocab);
+            else sq_err_set(err, SQ_ECORRUPT, "%s: truncated at token %u (byte %zu)", path, id, pos);
+            goto fail;
+        }
         memcpy(&score, data + pos, 4);
         memcpy(&len, data + pos + 4, 4);
         pos += 8;
@@ -246,7 +266,14 @@ sq_spm *sq_spm_load_llama2c(const uint8_t *data, size_t size, uint32_t vocab, co
         m->n = id + 1;
         pos += (size_t)len;
     }
-    if (pos != size) { sq_err_set(err, SQ_ECORRUPT, "%s: %zu bytes after the last of %u tokens", path, size - pos, vocab); goto fail; }
+    if (pos != size) {
+        int64_t more = whole_records(data, size, pos);
+        if (more > 0)
+            sq_err_set(err, SQ_EUSAGE, "%s holds %llu tokens but the model's vocabulary has %u: a tokenizer of another model",
+                       path, (unsigned long long)(vocab + (uint64_t)more), vocab);
+        else sq_err_set(err, SQ_ECORRUPT, "%s: %zu bytes after the last of %u tokens", path, size - pos, vocab);
+        goto fail;
+    }
     if (build_index(m)) { sq_err_set(err, SQ_ENOMEM, "out of memory"); goto fail; }
     return m;
 fail:

@@ -1,8 +1,10 @@
 /* Generates the committed test data, deterministically (only IEEE basic
  * arithmetic, no libm, so any machine writes the same bytes):
  *   make-testdata toy OUT.squizd      the 2-layer toy container of spec/squizd.md
- *   make-testdata model DIR           tiny-llama: a Llama-shaped Hugging Face model
- *                                     (2 shards, bf16) with realistic weight statistics
+ *   make-testdata model DIR [DAMAGE]  tiny-llama: a Llama-shaped Hugging Face model
+ *                                     (2 shards, bf16) with realistic weight statistics;
+ *                                     DAMAGE crafts a broken copy for the model check's
+ *                                     tests: missing, transposed, 3d, shared, vocab, layers
  *   make-testdata patch FILE OFF HEX  overwrite bytes and fix the checksums (for tests) */
 #include <errno.h>
 #include <stdio.h>
@@ -88,6 +90,8 @@ typedef struct tspec {
     char name[96];
     uint64_t rows, cols; /* cols == 0: 1-D of rows */
     uint16_t *data;
+    const char *shape;   /* header "shape" when it lies about rows/cols (damaged models), else NULL */
+    int share;           /* 1 + index of an earlier tensor whose data_offsets the header names instead */
 } tspec;
 
 enum { HID = 192, INTER = 520, LAYERS = 2, HEADS = 6, KV = 2, VOCAB = 512, HD = HID / HEADS };
@@ -112,10 +116,15 @@ static int write_shard(const char *path, tspec *ts, int n) {
     /* header JSON (keys in the given order), padded with spaces to 8 bytes */
     char *hdr = malloc(65536);
     size_t k = (size_t)sprintf(hdr, "{\"__metadata__\":{\"format\":\"pt\"}");
-    uint64_t off = 0;
+    uint64_t off = 0, offs[64];
     for (int i = 0; i < n; i++) {
-        uint64_t bytes = ts[i].rows * (ts[i].cols ? ts[i].cols : 1) * 2;
-        if (ts[i].cols)
+        uint64_t bytes = ts[i].rows * (ts[i].cols ? ts[i].cols : 1) * 2, at = ts[i].share ? offs[ts[i].share - 1] : off;
+        offs[i] = off;
+        if (ts[i].shape)
+            k += (size_t)sprintf(hdr + k, ",\"%s\":{\"dtype\":\"BF16\",\"shape\":%s,\"data_offsets\":[%llu,%llu]}", ts[i].name,
+                                 ts[i].shape, (unsigned long long)at,
+                                 (unsigned long long)(at + bytes));
+        else if (ts[i].cols)
             k += (size_t)sprintf(hdr + k, ",\"%s\":{\"dtype\":\"BF16\",\"shape\":[%llu,%llu],\"data_offsets\":[%llu,%llu]}",
                                  ts[i].name, (unsigned long long)ts[i].rows, (unsigned long long)ts[i].cols,
                                  (unsigned long long)off, (unsigned long long)(off + bytes));
@@ -138,12 +147,13 @@ static int write_shard(const char *path, tspec *ts, int n) {
     return fclose(f);
 }
 
-static int make_model(const char *dir) {
+static int make_model(const char *dir, const char *damage) {
     if (mkdir(dir, 0755) && errno != EEXIST) { perror(dir); return 1; }
     rng_state = 0x5EED5EED12345678ull;
     tspec ts[64];
+    memset(ts, 0, sizeof ts); /* no header shape overrides or shared offsets unless a damage sets them */
     int n = 0;
-    ts[n] = (tspec){"model.embed_tokens.weight", VOCAB, HID, NULL}; fill(&ts[n++], 0.05, 0);
+    ts[n] = (tspec){"model.embed_tokens.weight", VOCAB, HID, NULL, NULL, 0}; fill(&ts[n++], 0.05, 0);
     for (int l = 0; l < LAYERS; l++) {
         struct { const char *suffix; uint64_t r, c; int norm; } lay[] = {
             {"input_layernorm.weight", HID, 0, 1}, {"self_attn.q_proj.weight", HID, HID, 0},
@@ -158,8 +168,22 @@ static int make_model(const char *dir) {
             fill(&ts[n++], 1.0 / 14.0 / (lay[k].c > HID ? 1.6 : 1.0), lay[k].norm);
         }
     }
-    ts[n] = (tspec){"model.norm.weight", HID, 0, NULL}; fill(&ts[n++], 0, 1);
-    ts[n] = (tspec){"lm_head.weight", VOCAB, HID, NULL}; fill(&ts[n++], 0.05, 0);
+    ts[n] = (tspec){"model.norm.weight", HID, 0, NULL, NULL, 0}; fill(&ts[n++], 0, 1);
+    ts[n] = (tspec){"lm_head.weight", VOCAB, HID, NULL, NULL, 0}; fill(&ts[n++], 0.05, 0);
+    int vocab = VOCAB, layers = LAYERS;
+    /* damaged copies: one fault each, found by the model check (tensor indices: 1 + 9 * layer + position) */
+    if (!strcmp(damage, "missing")) { /* layer 1's up_proj left out */
+        free(ts[1 + 9 + 7].data);
+        memmove(&ts[1 + 9 + 7], &ts[1 + 9 + 8], (size_t)(n - (1 + 9 + 8)) * sizeof *ts);
+        n--;
+    } else if (!strcmp(damage, "transposed")) ts[1 + 8].shape = "[520,192]"; /* layer 0 down_proj, bytes unchanged */
+    else if (!strcmp(damage, "3d")) ts[1 + 1].shape = "[6,32,192]";        /* layer 0 q_proj */
+    else if (!strcmp(damage, "shared")) { /* layer 0 v_proj's header names k_proj's bytes */
+        ts[1 + 3].shape = "[64,192]";
+        ts[1 + 3].share = 1 + (1 + 2);
+    } else if (!strcmp(damage, "vocab")) vocab = 500;
+    else if (!strcmp(damage, "layers")) layers = 1;
+    else if (*damage) { fprintf(stderr, "make-testdata: unknown damage '%s'\n", damage); return 2; }
     /* shard 1: embeddings and layer 0; shard 2: the rest */
     int split = 1 + 9;
     char path[4096];
@@ -186,7 +210,7 @@ static int make_model(const char *dir) {
             "  \"num_key_value_heads\": %d,\n  \"head_dim\": %d,\n  \"vocab_size\": %d,\n  \"max_position_embeddings\": 256,\n"
             "  \"rms_norm_eps\": 1e-05,\n  \"rope_theta\": 10000.0,\n  \"tie_word_embeddings\": false,\n"
             "  \"torch_dtype\": \"bfloat16\"\n}\n",
-            HID, INTER, LAYERS, HEADS, KV, HD, VOCAB);
+            HID, INTER, layers, HEADS, KV, HD, vocab);
     fclose(f);
     for (int i = 0; i < n; i++) free(ts[i].data);
     return 0;
@@ -228,7 +252,7 @@ static int patch(const char *path, const char *off_s, const char *hex) {
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "toy")) return make_toy(argv[2]);
     if (argc == 5 && !strcmp(argv[1], "patch")) return patch(argv[2], argv[3], argv[4]);
-    if (argc == 3 && !strcmp(argv[1], "model")) return make_model(argv[2]);
-    fprintf(stderr, "usage: make-testdata toy OUT.squizd | model DIR\n");
+    if ((argc == 3 || argc == 4) && !strcmp(argv[1], "model")) return make_model(argv[2], argc == 4 ? argv[3] : "");
+    fprintf(stderr, "usage: make-testdata toy OUT.squizd | model DIR [DAMAGE] | patch FILE OFF HEX\n");
     return 2;
 }

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "squish/fp.h"
+#include "squish/hash.h"
 #include "squish/model.h"
 #include "testutil.h"
 
@@ -137,10 +138,15 @@ START_TEST(hostile_shard_index) {
     ck_assert_int_eq(open_status(d, msg, sizeof msg), SQ_ECORRUPT);
     write_text(d, "model.safetensors.index.json", "{\"weight_map\":{\"x\":\"a.safetensors\"}}");
     ck_assert_int_eq(open_status(d, msg, sizeof msg), SQ_ECORRUPT); /* listed tensor not in its shard */
-    write_st(d, "b.safetensors", GOOD_HDR, 16);                    /* same tensor name in two shards */
+    write_st(d, "b.safetensors", GOOD_HDR, 16); /* a copy of shard a: one shard given twice */
     write_text(d, "model.safetensors.index.json", "{\"weight_map\":{\"w\":\"a.safetensors\",\"v\":\"b.safetensors\"}}");
     ck_assert_int_eq(open_status(d, msg, sizeof msg), SQ_ECORRUPT);
-    ck_assert_ptr_nonnull(strstr(msg, "twice"));
+    ck_assert_msg(strstr(msg, "a.safetensors and ") && strstr(msg, "b.safetensors have the same bytes: one shard given twice"),
+                  "%s", msg);
+    write_st(d, "b.safetensors", "{\"w\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[0,8]}}", 8);
+    ck_assert_int_eq(open_status(d, msg, sizeof msg), SQ_ECORRUPT); /* two different shards hold tensor w */
+    ck_assert_msg(strstr(msg, "tensor w is in two shards") && strstr(msg, "a.safetensors and ") && strstr(msg, "b.safetensors"),
+                  "%s", msg);
     write_text(d, "model.safetensors.index.json", "{\"nothing\":1}");
     ck_assert_int_eq(open_status(d, msg, sizeof msg), SQ_ECORRUPT);
 }
@@ -216,6 +222,97 @@ START_TEST(llama2c_hostile) {
 }
 END_TEST
 
+/* ---------- the content hash (spec/squizd.md §4, provenance.model_content_sha256) ---------- */
+static void h_u64(sq_sha256 *s, uint64_t v) {
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (8 * i));
+    sq_sha256_update(s, b, 8);
+}
+static void h_u32(sq_sha256 *s, uint32_t v) {
+    uint8_t b[4];
+    for (int i = 0; i < 4; i++) b[i] = (uint8_t)(v >> (8 * i));
+    sq_sha256_update(s, b, 4);
+}
+
+/* The spec's definition written out here, the streamed and the one-shot
+ * hash agree with it, and the same tensors cut into one file instead of two
+ * shards hash the same. */
+START_TEST(content_hash_follows_spec) {
+    sq_err err = {0};
+    sq_model *m = sq_model_open(src_path(TINY), &err);
+    ck_assert_ptr_nonnull(m);
+    static const char *const order[] = {"model.embed_tokens.weight", "model.layers.0.input_layernorm.weight",
+        "model.layers.0.mlp.down_proj.weight", "model.layers.0.mlp.gate_proj.weight", "model.layers.0.mlp.up_proj.weight",
+        "model.layers.0.post_attention_layernorm.weight", "model.layers.0.self_attn.k_proj.weight",
+        "model.layers.0.self_attn.o_proj.weight", "model.layers.0.self_attn.q_proj.weight",
+        "model.layers.0.self_attn.v_proj.weight", "model.layers.1.input_layernorm.weight",
+        "model.layers.1.mlp.down_proj.weight", "model.layers.1.mlp.gate_proj.weight", "model.layers.1.mlp.up_proj.weight",
+        "model.layers.1.post_attention_layernorm.weight", "model.layers.1.self_attn.k_proj.weight",
+        "model.layers.1.self_attn.o_proj.weight", "model.layers.1.self_attn.q_proj.weight",
+        "model.layers.1.self_attn.v_proj.weight", "model.norm.weight", "lm_head.weight"};
+    sq_sha256 s;
+    sq_sha256_init(&s);
+    sq_sha256_update(&s, "squish-model-sha256/1", 22); /* with the NUL */
+    h_u64(&s, strlen(m->config_json));
+    sq_sha256_update(&s, m->config_json, strlen(m->config_json));
+    for (size_t i = 0; i < 21; i++) {
+        const sq_model_tensor *t = sq_model_find(m, order[i]);
+        ck_assert_ptr_nonnull(t);
+        h_u64(&s, strlen(t->name));
+        sq_sha256_update(&s, t->name, strlen(t->name));
+        h_u32(&s, t->dtype);
+        h_u32(&s, t->ndim);
+        for (uint32_t d = 0; d < t->ndim; d++) h_u64(&s, t->dims[d]);
+        h_u64(&s, t->nbytes);
+        sq_sha256_update(&s, t->data, (size_t)t->nbytes);
+    }
+    uint8_t dg[32];
+    char want[65], got[65];
+    sq_sha256_final(&s, dg);
+    sq_hex32(dg, want);
+    ck_assert_int_eq(sq_model_content_sha256(m, got, &err), 0);
+    ck_assert_str_eq(got, want);
+    uint32_t *ord = sq_model_order(m);
+    sq_model_hash h;
+    sq_model_hash_init(&h, m);
+    for (uint32_t i = 0; i < m->n_tensors; i++) sq_model_hash_tensor(&h, m, &m->tensors[ord[i]]);
+    sq_model_hash_final(&h, got);
+    ck_assert_str_eq(got, want);
+    /* the same tensors and config.json in one model.safetensors */
+    const char *d = tmpdir();
+    char p[1024], *hdr = malloc(1 << 16);
+    size_t k = (size_t)sprintf(hdr, "{");
+    uint64_t off = 0;
+    for (uint32_t i = 0; i < m->n_tensors; i++) { /* reversed: the file order must not matter */
+        const sq_model_tensor *t = &m->tensors[m->n_tensors - 1 - i];
+        k += (size_t)sprintf(hdr + k, "%s\"%s\":{\"dtype\":\"BF16\",\"shape\":[%llu", i ? "," : "", t->name,
+                             (unsigned long long)t->dims[0]);
+        if (t->ndim == 2) k += (size_t)sprintf(hdr + k, ",%llu", (unsigned long long)t->dims[1]);
+        k += (size_t)sprintf(hdr + k, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
+                             (unsigned long long)(off + t->nbytes));
+        off += t->nbytes;
+    }
+    k += (size_t)sprintf(hdr + k, "}");
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    FILE *f = fopen(p, "wb");
+    uint64_t hl = k;
+    fwrite(&hl, 8, 1, f);
+    fwrite(hdr, 1, k, f);
+    for (uint32_t i = 0; i < m->n_tensors; i++) fwrite(m->tensors[m->n_tensors - 1 - i].data, 1, m->tensors[m->n_tensors - 1 - i].nbytes, f);
+    fclose(f);
+    free(hdr);
+    write_text(d, "config.json", m->config_json);
+    sq_model *one = sq_model_open(d, &err);
+    ck_assert_msg(one != NULL, "%s", err.msg);
+    ck_assert_uint_eq(one->n_files, 1);
+    ck_assert_int_eq(sq_model_content_sha256(one, got, &err), 0);
+    ck_assert_str_eq(got, want);
+    sq_model_close(one);
+    free(ord);
+    sq_model_close(m);
+}
+END_TEST
+
 /* ---------- GGUF, written here from the tiny model ---------- */
 typedef struct gbuf {
     uint8_t *p;
@@ -255,8 +352,9 @@ static void gguf_name(const char *hf, char *out, size_t n) {
 }
 
 /* Writes tiny-llama as GGUF: norms F32, lm_head F16, the rest BF16; q/k rows
- * in llama.cpp's interleaved rotary order. */
-static gbuf make_gguf(const sq_model *m) {
+ * in llama.cpp's interleaved rotary order. first_type, when not UINT32_MAX,
+ * replaces the first tensor's ggml type (its data stays BF16). */
+static gbuf make_gguf(const sq_model *m, uint32_t first_type) {
     gbuf g = {0}, data = {0};
     gput(&g, "GGUF", 4);
     gu32(&g, 3);
@@ -281,7 +379,7 @@ static gbuf make_gguf(const sq_model *m) {
         gstr(&g, name);
         gu32(&g, t->ndim);
         for (uint32_t d = t->ndim; d-- > 0;) gu64(&g, t->dims[d]);
-        gu32(&g, type);
+        gu32(&g, i == 0 && first_type != UINT32_MAX ? first_type : type);
         while (data.n % 32) gput(&data, "", 1);
         gu64(&g, data.n);
         for (uint64_t r = 0; r < rows; r++) {
@@ -311,7 +409,7 @@ START_TEST(gguf_matches_hf) {
     sq_err err = {0};
     sq_model *hf = sq_model_open(src_path(TINY), &err);
     ck_assert_ptr_nonnull(hf);
-    gbuf g = make_gguf(hf);
+    gbuf g = make_gguf(hf, UINT32_MAX);
     const char *d = tmpdir();
     char p[1024];
     snprintf(p, sizeof p, "%s/tiny.gguf", d);
@@ -365,6 +463,30 @@ START_TEST(gguf_matches_hf) {
 }
 END_TEST
 
+/* A quantized GGUF tensor is refused with ggml's name for its type. */
+START_TEST(gguf_type_named) {
+    sq_err err = {0};
+    sq_model *hf = sq_model_open(src_path(TINY), &err);
+    ck_assert_ptr_nonnull(hf);
+    const char *d = tmpdir();
+    char p[1024];
+    snprintf(p, sizeof p, "%s/q.gguf", d);
+    static const struct { uint32_t type; const char *name; } cases[] = {{8, "Q8_0"}, {12, "Q4_K"}, {14, "Q6_K"}, {2, "Q4_0"},
+                                                                       {23, "IQ4_XS"}, {39, "MXFP4"}, {1000, "unknown"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        gbuf g = make_gguf(hf, cases[i].type);
+        ck_assert_int_eq(write_all_file(p, g.p, g.n), 0);
+        free(g.p);
+        ck_assert_ptr_null(sq_model_open(p, &err));
+        ck_assert_int_eq(err.status, SQ_EUNSUPPORTED);
+        char want[64];
+        snprintf(want, sizeof want, " is %s (ggml type %u)", cases[i].name, cases[i].type);
+        ck_assert_msg(strstr(err.msg, want), "message '%s' lacks '%s'", err.msg, want);
+    }
+    sq_model_close(hf);
+}
+END_TEST
+
 START_TEST(real_34m_model_reads) {
     if (!have_shared()) {
         fprintf(stderr, "skipped: ../shared is absent\n");
@@ -393,7 +515,9 @@ static Suite *suite(void) {
     tcase_add_test(tc, hostile_shard_index);
     tcase_add_test(tc, llama2c_matches_hf_conversion);
     tcase_add_test(tc, llama2c_hostile);
+    tcase_add_test(tc, content_hash_follows_spec);
     tcase_add_test(tc, gguf_matches_hf);
+    tcase_add_test(tc, gguf_type_named);
     tcase_add_test(tc, real_34m_model_reads);
     suite_add_tcase(s, tc);
     return s;

@@ -224,6 +224,22 @@ START_TEST(tokenizer_matches_golden_ids) {
         }
         free(b);
     }
+    /* another model's tokenizer: the message says so and gives both sizes */
+    {
+        struct { const char *path; uint32_t vocab; const char *says; } wrong[] = {
+            {"models/squish-lm-34m/tokenizer.json", 512, "has 8192 tokens but the model's vocabulary has 512: a tokenizer of another model"},
+            {"models/stories260K/tok512.bin", 8192, "holds 512 tokens but the model's vocabulary has 8192: a tokenizer of another model"},
+            {"models/stories260K/tok512.bin", 500, "holds 512 tokens but the model's vocabulary has 500: a tokenizer of another model"},
+            {"models/stories260K/hf/tokenizer.model", 256, "has 512 tokens but the model's vocabulary has 256"}};
+        for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+            ck_assert_ptr_null(sq_tokenizer_load_vocab(shared_path(wrong[i].path), wrong[i].vocab, &err));
+            ck_assert_int_eq(err.status, SQ_EUSAGE);
+            ck_assert_msg(strstr(err.msg, wrong[i].says), "%s: '%s' lacks '%s'", wrong[i].path, err.msg, wrong[i].says);
+        }
+        sq_tokenizer *padded = sq_tokenizer_load_vocab(shared_path("models/squish-lm-34m/tokenizer.json"), 8256, &err);
+        ck_assert_msg(padded != NULL, "a model vocabulary padded past the tokenizer's is refused: %s", err.msg);
+        sq_tokenizer_free(padded);
+    }
     /* special tokens split out; invalid UTF-8 refused */
     int32_t *ids;
     uint64_t n;

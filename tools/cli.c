@@ -1,8 +1,6 @@
 #include "cli.h"
 #include "squish/codec.h" /* sq_default_threads */
 
-#include <json-c/json.h>
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -81,34 +79,4 @@ void cli_human_bytes(uint64_t n, char *out, size_t len) {
 int cli_parse_shard(const char *s, int *k, int *n) {
     char tail;
     return sscanf(s, "%d/%d%c", k, n, &tail) == 2 && *n >= 1 && *n <= 4096 && *k >= 1 && *k <= *n ? 0 : -1;
-}
-
-static int skipped_with_value(const char *a, const char *const *skip) {
-    if (!strcmp(a, "-T") || !strcmp(a, "--threads") || !strcmp(a, "-o") || !strcmp(a, "--output")) return 1;
-    for (int i = 0; skip && skip[i]; i++)
-        if (!strcmp(a, skip[i])) return 1;
-    return 0;
-}
-
-static int skipped_alone(const char *a, const char *const *skip) {
-    if (!strncmp(a, "--threads=", 10) || !strncmp(a, "--output=", 9) || (a[0] == '-' && (a[1] == 'T' || a[1] == 'o')) ||
-        !strcmp(a, "-q") || !strcmp(a, "--quiet"))
-        return 1;
-    for (int i = 0; skip && skip[i]; i++) {
-        size_t n = strlen(skip[i]);
-        if (!strncmp(a, skip[i], n) && a[n] == '=') return 1;
-    }
-    return 0;
-}
-
-struct json_object *cli_command_line_json(int argc, char **argv, const char *const *skip) {
-    json_object *cl = json_object_new_array();
-    for (int i = 0; i < argc; i++) {
-        if (skipped_with_value(argv[i], skip)) {
-            i++;
-            continue;
-        }
-        if (!skipped_alone(argv[i], skip)) json_object_array_add(cl, json_object_new_string(argv[i]));
-    }
-    return cl;
 }

@@ -36,10 +36,5 @@ int cli_parse_double(const char *s, double *out);
 void cli_human_bytes(uint64_t n, char *out, size_t len);
 /* "K/N" with 1 <= K <= N <= 4096 (the --shard option of the tools). */
 int cli_parse_shard(const char *s, int *k, int *n);
-/* The command line for provenance metadata (a JSON array of strings)
- * without the options that cannot change an output's content: -o/--output,
- * -T/--threads, -q/--quiet, and the long options in skip (NULL-terminated;
- * each takes a value), so reruns and merged shards give the same bytes. */
-struct json_object *cli_command_line_json(int argc, char **argv, const char *const *skip);
 
 #endif

@@ -2,13 +2,13 @@
  * store per-layer activation statistics (XᵀX, mean/max |x|) in HDF5. */
 #include <getopt.h>
 #include <json-c/json.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "calib.h"
 #include "cli.h"
+#include "provenance.h"
 #include "runtime.h"
 #include "squish/container.h"
 #include "squish/fileio.h"
@@ -53,7 +53,33 @@ static void usage(FILE *o) {
 }
 
 
-static int run(opts *o, int argc, char **argv) {
+/* The command line as squish records it, the same for every way of typing
+ * one job: the model, texts and tokenizer by name without directories (the
+ * texts and tokenizer also by content hash, beside it), then each option
+ * that changes the output, defaults written out. --layers and --shard only
+ * select layers (shards merge into the whole run's bytes); -o, -T and -q
+ * do not change the bytes. */
+static json_object *canonical_command(const opts *o, const char *tokenizer) {
+    json_object *cl = prov_command("squish-calibrate");
+    char name[256], num[32];
+    prov_name(o->model, name, sizeof name);
+    json_object_array_add(cl, json_object_new_string(name));
+    for (int i = 0; i < o->n_texts; i++) {
+        prov_name(o->texts[i], name, sizeof name);
+        prov_arg(cl, "--text", name);
+    }
+    snprintf(num, sizeof num, "%llu", (unsigned long long)o->samples);
+    prov_arg(cl, "--samples", num);
+    snprintf(num, sizeof num, "%u", o->seqlen);
+    prov_arg(cl, "--seqlen", num);
+    snprintf(num, sizeof num, "%llu", (unsigned long long)o->seed);
+    prov_arg(cl, "--seed", num);
+    prov_name(tokenizer, name, sizeof name);
+    prov_arg(cl, "--tokenizer", name);
+    return cl;
+}
+
+static int run(opts *o) {
     sq_err err = {0};
     int rc = EXIT_OK;
     sq_model *m = sq_model_open(o->model, &err);
@@ -89,9 +115,9 @@ static int run(opts *o, int argc, char **argv) {
         sq_hex32(d, hex);
         sq_sha256_update(&tsh, text, len);
         json_object *to = json_object_new_object();
-        char *copy = strdup(o->texts[i]);
-        json_object_object_add(to, "name", json_object_new_string(copy ? basename(copy) : "?"));
-        free(copy);
+        char name[256];
+        prov_name(o->texts[i], name, sizeof name);
+        json_object_object_add(to, "name", json_object_new_string(name));
         json_object_object_add(to, "bytes", json_object_new_int64((int64_t)len));
         json_object_object_add(to, "sha256", json_object_new_string(hex));
         json_object_array_add(texts, to);
@@ -159,9 +185,11 @@ static int run(opts *o, int argc, char **argv) {
     acc.info.seed = o->seed;
     json_object_object_add(prov, "tool", json_object_new_string("squish-calibrate"));
     json_object_object_add(prov, "version", json_object_new_string(SQUISH_VERSION));
-    static const char *const skip[] = {"--layers", "--shard", NULL}; /* select layers only: shards merge to one run's bytes */
-    json_object_object_add(prov, "command_line", cli_command_line_json(argc, argv, skip));
+    json_object_object_add(prov, "command_line", canonical_command(o, tkp));
     json_object_object_add(prov, "texts", json_object_get(texts));
+    json_object *tko = prov_file(tkp, &err);
+    if (!tko) { rc = cli_fail(&err); goto out; }
+    json_object_object_add(prov, "tokenizer", tko);
     json_object_object_add(prov, "text_tokens", json_object_new_int64((int64_t)n_ids));
     acc.info.provenance = strdup(json_object_to_json_string_ext(prov, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     cli_progress_start("calibrating", o->samples, "windows");
@@ -279,5 +307,5 @@ int main(int argc, char **argv) {
     if (!o.n_texts) return cli_usage_error("missing --text FILE");
     if (o.have_layers && o.shard_n) return cli_usage_error("--layers and --shard exclude each other");
     o.model = argv[optind];
-    return run(&o, argc, argv);
+    return run(&o);
 }

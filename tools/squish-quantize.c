@@ -1,7 +1,6 @@
 /* squish-quantize: read a model, write every tensor in a chosen scheme. */
 #include <getopt.h>
 #include <json-c/json.h>
-#include <libgen.h>
 #include <math.h>
 #include <regex.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 
 #include "cli.h"
 #include "method.h"
+#include "provenance.h"
 #include "rtn.h"
 #include "squish/codec.h"
 #include "squish/container.h"
@@ -45,7 +45,8 @@ typedef struct opts {
 static void usage(FILE *o) {
     fprintf(o,
             "Usage: squish-quantize [OPTIONS] MODEL -o OUT.squizd --scheme SCHEME\n"
-            "Quantize a model (Hugging Face directory, llama2.c .bin or .gguf) into a .squizd file.\n\n"
+            "Quantize a model (Hugging Face directory, llama2.c .bin, .gguf, or a .squizd to re-quantize)\n"
+            "into a .squizd file. The model is first checked against its configuration.\n\n"
             "  -o, --output FILE         output file ('-' = standard output); written atomically\n"
             "  -s, --scheme SCHEME       scheme for linear weights, e.g. int4:g128:asym (see below)\n"
             "  -r, --rule REGEX=SCHEME   scheme for tensors whose name matches REGEX (POSIX extended);\n"
@@ -72,8 +73,8 @@ static void usage(FILE *o) {
             "  -V, --version             print the version\n\n"
             "SCHEME is CODEC[:gN|:pc|:pt][:sym|:asym][:dq][:s16|:sbf16|:s32].\n"
             "Embeddings, norms and other 1-D tensors keep their source precision unless a rule says otherwise.\n\n"
-            "Exit status: 0 ok, 2 usage, 3 I/O error, 4 corrupt or non-finite input, 5 unsupported input,\n"
-            "6 out of memory.\n");
+            "Exit status: 0 ok, 2 usage, 3 I/O error, 4 corrupt or non-finite input or tensors that do not\n"
+            "match the model's configuration, 5 unsupported input, 6 out of memory.\n");
 }
 
 static void list_schemes(void) {
@@ -167,54 +168,92 @@ static void warn_idle_rules(const opts *o, const sq_model *m) {
     }
 }
 
-/* Provenance and model configuration for the metadata section. */
-static char *build_metadata(const opts *o, const sq_model *m, int argc, char **argv, sq_err *err) {
+/* A rule as REGEX=SCHEME with the scheme in canonical form ("int8" is "int8:pc:sym"). */
+static void rule_text(const rule *r, char *out, size_t n) {
+    const char *eq = strrchr(r->text, '=');
+    char s[64];
+    if (r->codec) sq_scheme_format(r->codec, r->params, s, sizeof s);
+    snprintf(out, n, "%.*s=%s", (int)(eq - r->text), r->text, r->codec ? s : "keep");
+}
+
+/* The command line as squish records it: the same for every way of typing
+ * one job. The model and calibration file by name without directories,
+ * then each option that changes the output, in this order and spelling,
+ * defaults written out (-o, --report, --shard, -T and -q change where the
+ * output goes or how fast it comes, not its bytes). */
+static json_object *canonical_command(const opts *o) {
+    json_object *cl = prov_command("squish-quantize");
+    char s[64], name[256], num[32];
+    prov_name(o->model, name, sizeof name);
+    json_object_array_add(cl, json_object_new_string(name));
+    sq_scheme_format(o->codec, o->params, s, sizeof s);
+    prov_arg(cl, "--scheme", s);
+    for (int i = 0; i < o->n_rules; i++) {
+        char text[1100];
+        rule_text(&o->rules[i], text, sizeof text);
+        prov_arg(cl, "--rule", text);
+    }
+    if (o->out_codec) sq_scheme_format(o->out_codec, o->out_params, s, sizeof s);
+    prov_arg(cl, "--output-scheme", o->out_codec ? s : "keep");
+    prov_arg(cl, "--method", sq_method_name(o->method));
+    if (o->calib) {
+        prov_name(o->calib, name, sizeof name);
+        prov_arg(cl, "--calib", name);
+    }
+    if (o->method == SQ_METHOD_GPTQ) {
+        prov_number(o->gptq.damp, num, sizeof num);
+        prov_arg(cl, "--damp", num);
+        if (o->gptq.act_order) prov_arg(cl, "--act-order", NULL);
+        if (o->gptq.static_groups) prov_arg(cl, "--static-groups", NULL);
+    }
+    if (o->awq.duo) prov_arg(cl, "--awq-duo", NULL);
+    if (!o->awq.clip) prov_arg(cl, "--awq-no-clip", NULL);
+    if (o->zstd) {
+        snprintf(num, sizeof num, "%d", o->zstd);
+        prov_arg(cl, "--zstd", num);
+    }
+    return cl;
+}
+
+/* Provenance and model configuration for the metadata section; model_sha256
+ * is the model's content hash, computed while its tensors were read. */
+static char *build_metadata(const opts *o, const sq_model *m, const char *model_sha256, const char *calib_sha256,
+                            sq_err *err) {
     json_object *root = json_object_new_object();
     json_object *prov = json_object_new_object();
     json_object_object_add(prov, "tool", json_object_new_string("squish-quantize"));
     json_object_object_add(prov, "version", json_object_new_string(SQUISH_VERSION));
-    /* output and report names and the shard do not change the whole file's bytes */
-    static const char *const skip[] = {"--report", "--shard", NULL};
-    json_object *cl = cli_command_line_json(argc, argv, skip);
-    json_object_object_add(prov, "command_line", cl);
+    json_object_object_add(prov, "command_line", canonical_command(o));
     json_object_object_add(prov, "method", json_object_new_string(sq_method_name(o->method)));
     if (o->calib) {
-        char hex[65];
-        if (sq_sha256_file(o->calib, hex, err)) {
-            json_object_put(root);
-            json_object_put(prov);
-            return NULL;
-        }
+        char name[256];
+        prov_name(o->calib, name, sizeof name);
         json_object *co = json_object_new_object();
-        char *copy = strdup(o->calib);
-        json_object_object_add(co, "name", json_object_new_string(copy ? basename(copy) : "?"));
-        free(copy);
-        json_object_object_add(co, "sha256", json_object_new_string(hex));
+        json_object_object_add(co, "name", json_object_new_string(name));
+        json_object_object_add(co, "sha256", json_object_new_string(calib_sha256));
         json_object_object_add(prov, "calibration", co);
     }
+    json_object_object_add(prov, "model_content_sha256", json_object_new_string(model_sha256));
+    static const char *const fmt[] = {"", "huggingface", "llama2c", "gguf", "squizd"};
+    json_object_object_add(prov, "source_format", json_object_new_string(fmt[m->format]));
     json_object *files = json_object_new_array();
     for (uint32_t i = 0; i < m->n_files; i++) {
-        char hex[65];
-        sq_model_file_sha256(m, i, hex);
+        char name[256];
+        prov_name(m->files[i].path, name, sizeof name);
         json_object *fo = json_object_new_object();
-        char *copy = strdup(m->files[i].path);
-        json_object_object_add(fo, "name", json_object_new_string(copy ? basename(copy) : "?"));
-        free(copy);
+        json_object_object_add(fo, "name", json_object_new_string(name));
         json_object_object_add(fo, "bytes", json_object_new_int64((int64_t)m->files[i].size));
-        json_object_object_add(fo, "sha256", json_object_new_string(hex));
         json_object_array_add(files, fo);
     }
     json_object_object_add(prov, "source_files", files);
-    static const char *const fmt[] = {"", "huggingface", "llama2c", "gguf"};
-    json_object_object_add(prov, "source_format", json_object_new_string(fmt[m->format]));
     json_object_object_add(root, "provenance", prov);
     json_object *cfg = json_tokener_parse(m->config_json);
     json_object_object_add(root, "config", cfg ? cfg : json_object_new_object());
     if (m->tokenizer_path) {
         json_object *tk = json_object_new_object();
-        char hex[65], *copy = strdup(m->tokenizer_path);
-        json_object_object_add(tk, "file", json_object_new_string(copy ? basename(copy) : "?"));
-        free(copy);
+        char hex[65], name[256];
+        prov_name(m->tokenizer_path, name, sizeof name);
+        json_object_object_add(tk, "file", json_object_new_string(name));
         if (!sq_sha256_file(m->tokenizer_path, hex, NULL)) json_object_object_add(tk, "sha256", json_object_new_string(hex));
         json_object_object_add(tk, "embedded", json_object_new_boolean(0));
         json_object_object_add(root, "tokenizer", tk);
@@ -226,7 +265,11 @@ static char *build_metadata(const opts *o, const sq_model *m, int argc, char **a
     if (o->out_codec) sq_scheme_format(o->out_codec, o->out_params, s, sizeof s);
     json_object_object_add(q, "output_scheme", json_object_new_string(o->out_codec ? s : "keep"));
     json_object *rules = json_object_new_array();
-    for (int i = 0; i < o->n_rules; i++) json_object_array_add(rules, json_object_new_string(o->rules[i].text));
+    for (int i = 0; i < o->n_rules; i++) {
+        char text[1100];
+        rule_text(&o->rules[i], text, sizeof text);
+        json_object_array_add(rules, json_object_new_string(text));
+    }
     json_object_object_add(q, "rules", rules);
     if (o->zstd) json_object_object_add(q, "zstd_level", json_object_new_int(o->zstd));
     json_object_object_add(root, "quantization", q);
@@ -243,10 +286,14 @@ static char *build_metadata(const opts *o, const sq_model *m, int argc, char **a
     return text;
 }
 
-static int run(opts *o, int argc, char **argv) {
+static int run(opts *o) {
     sq_err err = {0};
     sq_model *m = sq_model_open(o->model, &err);
     if (!m) return cli_fail(&err);
+    if (sq_model_check(m, &err)) { /* a model the runtime cannot load: refused before any work */
+        sq_model_close(m);
+        return cli_fail(&err);
+    }
     warn_idle_rules(o, m);
     int rc = EXIT_OK;
     sq_writer *w = NULL;
@@ -265,22 +312,26 @@ static int run(opts *o, int argc, char **argv) {
         }
     }
     json_object *report = json_object_new_array();
-    char *meta = build_metadata(o, m, argc, argv, &err);
+    char *meta = NULL;
     uint32_t *order = sq_model_order(m);
-    if (!order) sq_err_set(&err, SQ_ENOMEM, "out of memory");
-    if (!meta || !order) { rc = cli_fail(&err); goto out; }
+    if (!order) {
+        sq_err_set(&err, SQ_ENOMEM, "out of memory");
+        rc = cli_fail(&err);
+        goto out;
+    }
+    sq_model_hash mh; /* the model's content hash, fed as the tensors are read */
+    sq_model_hash_init(&mh, m);
     sq_writer_opts wo = {0, o->zstd, o->zstd != 0};
     if (!(w = sq_writer_open(o->out, &wo, &err))) { rc = cli_fail(&err); goto out; }
     sq_model_info info = m->info;
+    char calib_sha256[65] = "";
     if (o->calib) { /* the header names the calibration file by its SHA-256 */
-        char hex[65];
-        if (sq_sha256_file(o->calib, hex, &err)) { rc = cli_fail(&err); goto out; }
-        sq_unhex32(hex, info.calib_hash);
+        if (sq_sha256_file(o->calib, calib_sha256, &err)) { rc = cli_fail(&err); goto out; }
+        sq_unhex32(calib_sha256, info.calib_hash);
     }
     sq_writer_set_model(w, &info);
     if (o->method == SQ_METHOD_GPTQ) sq_writer_add_flags(w, SQ_FLAG_GPTQ);
     if (o->method == SQ_METHOD_AWQ) sq_writer_add_flags(w, SQ_FLAG_AWQ);
-    if (sq_writer_set_metadata(w, meta, &err)) { rc = cli_fail(&err); goto out; }
     if (!cli_quiet)
         fprintf(stderr, "%-48s %-22s %7s %11s %11s %9s %8s\n", "TENSOR", "SCHEME", "BPW", "RMSE", "MAX_ABS", "COSINE", "SNR_DB");
     uint64_t todo = 0, done = 0; /* progress in weights: tensors differ in size */
@@ -290,7 +341,11 @@ static int run(opts *o, int argc, char **argv) {
     cli_progress_start("quantizing", todo, NULL);
     for (uint32_t k = 0; k < m->n_tensors; k++) {
         const sq_model_tensor *t = &m->tensors[order[k]];
-        if (o->shard_n && shard_of(t->name, m->info.n_layers, o->shard_n) != o->shard_k) continue;
+        if (o->shard_n && shard_of(t->name, m->info.n_layers, o->shard_n) != o->shard_k) {
+            sq_model_hash_tensor(&mh, m, t); /* every shard records the whole model's hash */
+            sq_model_release(m, t);
+            continue;
+        }
         uint32_t params[SQ_NPARAMS];
         const sq_codec *c = sq_method_codec(&q, t, choose(o, t, params), params);
         uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1], rows = n / (cols ? cols : 1);
@@ -330,6 +385,7 @@ static int run(opts *o, int argc, char **argv) {
         sq_encoded_free(&e);
         free(wf);
         free(dec);
+        if (!st) sq_model_hash_tensor(&mh, m, t);
         sq_model_release(m, t);
         if (st) {
             rc = cli_fail(&err);
@@ -380,6 +436,12 @@ static int run(opts *o, int argc, char **argv) {
             fprintf(stderr, "%s: warning: %s: XᵀX of %llu sites was asymmetric by rounding (largest pair difference "
                     "%.2g of its bound; a file of squish <= 0.1.0); used the mean of each pair\n",
                     cli_prog, o->calib, (unsigned long long)n, worst);
+    }
+    char model_sha256[65];
+    sq_model_hash_final(&mh, model_sha256);
+    if (!(meta = build_metadata(o, m, model_sha256, calib_sha256, &err)) || sq_writer_set_metadata(w, meta, &err)) {
+        rc = cli_fail(&err);
+        goto out;
     }
     sq_writer *wc = w;
     w = NULL;
@@ -502,7 +564,7 @@ int main(int argc, char **argv) {
     if ((o.awq.duo || !o.awq.clip) && o.method != SQ_METHOD_AWQ) return cli_usage_error("--awq-* options apply to --method awq");
     o.model = argv[optind];
     sq_install_signal_cleanup();
-    rc = run(&o, argc, argv);
+    rc = run(&o);
     for (int i = 0; i < o.n_rules; i++) regfree(&o.rules[i].re);
     return rc;
 }

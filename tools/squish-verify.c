@@ -25,9 +25,10 @@ static void usage(FILE *o) {
     fprintf(o,
             "Usage: squish-verify [OPTIONS] FILE\n"
             "Check a .squizd file: header, index, bounds, overlaps, alignment, zero padding, every\n"
-            "checksum, zstd frame and codec layout, and every value a decode could turn into NaN or\n"
-            "infinity. With --reference, also decode every tensor and compare it with the\n"
-            "original model (a Hugging Face directory, llama2.c .bin or .gguf).\n\n"
+            "checksum, zstd frame and codec layout, every value a decode could turn into NaN or\n"
+            "infinity, and that its tensors match the model configuration in its metadata (what the\n"
+            "runtime needs to load it). With --reference, also decode every tensor and compare it\n"
+            "with the original model (a Hugging Face directory, llama2.c .bin or .gguf).\n\n"
             "  -r, --reference MODEL  compare decoded tensors with MODEL\n"
             "      --min-cosine X     fail (exit 1) if any tensor's cosine similarity is below X (-1 <= X <= 1)\n"
             "      --max-rmse X       fail (exit 1) if any tensor's RMSE is above X (X >= 0)\n"
@@ -481,6 +482,7 @@ int main(int argc, char **argv) {
     }
     cx.problems = json_object_new_array();
     sq_status st = sq_verify(f, on_problem, &cx, &err);
+    if (!st && (st = sq_file_check_model(f, &err))) on_problem(&cx, st, err.msg); /* what the runtime needs to load it */
     rc = cli_exit_code(st);
     if (!st && ref) rc = compare(f, ref, &g, threads, &cx, root);
     ea.o.n_threads = threads;

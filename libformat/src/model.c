@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "squish/codec.h"
 #include "squish/fileio.h"
 #include "squish/fp.h"
 #include "squish/hash.h"
@@ -110,10 +111,22 @@ int sq_model_add_buffer(sq_model *m, const char *name, const uint8_t *data, uint
     return (int)m->n_files++;
 }
 
+/* A tensor name met a second time: in one file, in two shards, or in a
+ * shard given twice (the same bytes under two names). */
+static sq_status duplicate_tensor(const sq_model *m, const sq_model_tensor *first, int file, sq_err *err) {
+    const sq_model_file *a = &m->files[first->file], *b = &m->files[file];
+    if (first->file == file) return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s appears twice", b->path, first->name);
+    if (a->size == b->size && (a->map == b->map || !memcmp(a->map, b->map, (size_t)a->size)))
+        return sq_err_set(err, SQ_ECORRUPT, "%s and %s have the same bytes: one shard given twice (tensor %s is in both)",
+                          a->path, b->path, first->name);
+    return sq_err_set(err, SQ_ECORRUPT, "tensor %s is in two shards, %s and %s; a model holds each tensor once", first->name,
+                      a->path, b->path);
+}
+
 sq_status sq_model_add_tensor(sq_model *m, const char *name, const char *src_name, uint32_t dtype, uint32_t ndim,
                               const uint64_t *dims, const uint8_t *data, uint64_t nbytes, int file, sq_err *err) {
-    if (sq_model_find(m, name))
-        return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s appears twice", m->files[file].path, name);
+    const sq_model_tensor *dup = sq_model_find(m, name);
+    if (dup) return duplicate_tensor(m, dup, file, err);
     if (ndim > SQ_MAX_NDIM) return sq_err_set(err, SQ_EUNSUPPORTED, "%s: tensor %s has %u dimensions (max 8)",
                                               m->files[file].path, name, ndim);
     sq_model_tensor *nt = realloc(m->tensors, (m->n_tensors + 1) * sizeof *nt);
@@ -161,9 +174,21 @@ static float load_elem(uint32_t dt, const uint8_t *p, uint64_t i) {
     return dt == SQ_DT_F16 ? sq_f16_to_f32(h) : sq_bf16_to_f32(h);
 }
 
+/* A .squizd source's tensor, decoded through its codec (part checksums checked). */
+static sq_status decode_record(const sq_model *m, const sq_model_tensor *t, float *out, sq_err *err) {
+    const sq_tensor *rec = sq_file_tensor(m->squizd, t->record);
+    sq_tview v;
+    void *owned[SQ_CODEC_MAX_PARTS];
+    sq_status st = sq_tview_open(m->squizd, rec, 0, &v, owned, err);
+    if (st) return st;
+    sq_decode_rows(&v, 0, v.rows, out); /* rows x cols = the recorded shape (sq_tensor_matrix) */
+    for (int i = 0; i < SQ_CODEC_MAX_PARTS; i++) free(owned[i]);
+    return SQ_OK;
+}
+
 sq_status sq_model_tensor_f32(const sq_model *m, const sq_model_tensor *t, float *out, sq_err *err) {
     uint64_t n = sq_model_tensor_elems(t);
-    (void)m;
+    if (m->squizd) return decode_record(m, t, out, err);
     if (!t->rope_heads || n == 0) {
         for (uint64_t i = 0; i < n; i++) out[i] = load_elem(t->dtype, t->data, i);
         return SQ_OK;
@@ -204,6 +229,7 @@ void sq_model_close(sq_model *m) {
         free(m->files[i].path);
     }
     sq_vfiles_free(m->vfs, m->n_vfs);
+    if (m->squizd_owned) sq_close(m->squizd);
     free(m->tensors);
     free(m->files);
     free(m->config_json);
@@ -243,6 +269,9 @@ sq_model *sq_model_open(const char *path, sq_err *err) {
     } else if (has_suffix(path, ".gguf")) {
         m->format = SQ_MODEL_GGUF;
         s = sq_model_open_gguf(m, path, err);
+    } else if (sq_is_squizd(path)) {
+        m->format = SQ_MODEL_SQUIZD;
+        s = sq_model_open_squizd(m, path, err);
     } else if (has_suffix(path, ".safetensors")) {
         s = sq_err_set(err, SQ_EUSAGE, "%s: give the model directory (with config.json), not a single shard", path);
     } else {

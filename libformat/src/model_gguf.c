@@ -137,6 +137,16 @@ static int canon(const char *g, char *out, size_t n, int *rope) {
     return 0;
 }
 
+/* ggml's tensor type names (ggml.h enum ggml_type), for messages. */
+static const char *ggml_type_name(uint32_t t) {
+    static const char *const names[] = {
+        "F32",  "F16",  "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1",
+        "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",
+        "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS", "I8", "I16", "I32", "I64", "F64", "IQ1_M",
+        "BF16", "Q4_0_4_4", "Q4_0_4_8", "Q4_0_8_8", "TQ1_0", "TQ2_0", "IQ4_NL_4_4", "IQ4_NL_4_8", "IQ4_NL_8_8", "MXFP4"};
+    return t < sizeof names / sizeof names[0] ? names[t] : "unknown";
+}
+
 sq_status sq_model_open_gguf(sq_model *m, const char *path, sq_err *err) {
     int fi = sq_model_map_file(m, path, err);
     if (fi < 0) return err ? err->status : SQ_EIO;
@@ -223,8 +233,10 @@ sq_status sq_model_parse_gguf(sq_model *m, int fi, sq_err *err) {
     for (uint64_t i = 0; !s && i < nt; i++) {
         uint32_t dt = ti[i].type == 0 ? SQ_DT_F32 : ti[i].type == 1 ? SQ_DT_F16 : ti[i].type == 30 ? SQ_DT_BF16 : 0;
         if (!dt) {
-            s = sq_err_set(err, SQ_EUNSUPPORTED, "%s: tensor %s has ggml type %u; squish reads F32, F16 and BF16 GGUF files",
-                           path, ti[i].name, ti[i].type);
+            s = sq_err_set(err, SQ_EUNSUPPORTED,
+                           "%s: tensor %s is %s (ggml type %u); squish reads F32, F16 and BF16 GGUF files (convert the "
+                           "unquantized model, e.g. llama.cpp's convert_hf_to_gguf.py --outtype bf16)",
+                           path, ti[i].name, ggml_type_name(ti[i].type), ti[i].type);
             break;
         }
         uint64_t bytes = sq_dtype_size(dt), start, end;

@@ -12,6 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!m) return 0;
     int fi = sq_model_add_buffer(m, "fuzz.bin", data, size, &err);
     if (fi >= 0 && PARSER(m, fi, &err) == SQ_OK) {
+        sq_model_check(m, &err); /* any accepted model: shapes and byte ranges compared in bounds */
         for (uint32_t i = 0; i < m->n_tensors; i++) { /* every accepted tensor must convert in bounds */
             uint64_t n = sq_model_tensor_elems(&m->tensors[i]);
             if (n > (1u << 22)) continue;

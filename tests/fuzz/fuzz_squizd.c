@@ -8,6 +8,7 @@
 
 #include "squish/codec.h"
 #include "squish/container.h"
+#include "squish/model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -15,6 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sq_file *f = sq_open_mem("fuzz.squizd", data, size, &err);
     if (!f) return 0;
     int valid = sq_verify(f, NULL, NULL, &err) == SQ_OK;
+    sq_file_check_model(f, &err);
     sq_file_metadata(f, &err);
     for (uint32_t i = 0; i < sq_file_ntensors(f); i++) {
         sq_tview v;

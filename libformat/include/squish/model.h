@@ -1,5 +1,6 @@
 /* Source-model readers: Hugging Face directories (safetensors, sharded or
- * not), llama2.c checkpoints and GGUF files with F32/F16/BF16 tensors.
+ * not), llama2.c checkpoints, GGUF files with F32/F16/BF16 tensors and
+ * .squizd files (each tensor decoded through its codec).
  * Files are mmapped; tensors are converted to f32 one at a time.
  * Tensor names are mapped to one canonical naming: the Hugging Face Llama
  * names ("model.layers.0.self_attn.q_proj.weight"), with q/k rows in the
@@ -11,12 +12,13 @@
 
 #include "squish/container.h"
 #include "squish/error.h"
+#include "squish/hash.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef enum sq_model_format { SQ_MODEL_HF = 1, SQ_MODEL_LLAMA2C = 2, SQ_MODEL_GGUF = 3 } sq_model_format;
+typedef enum sq_model_format { SQ_MODEL_HF = 1, SQ_MODEL_LLAMA2C = 2, SQ_MODEL_GGUF = 3, SQ_MODEL_SQUIZD = 4 } sq_model_format;
 
 typedef struct sq_model_tensor {
     char *name;        /* canonical name */
@@ -24,8 +26,9 @@ typedef struct sq_model_tensor {
     uint32_t dtype;    /* SQ_DT_F32, SQ_DT_F16 or SQ_DT_BF16 */
     uint32_t ndim;
     uint64_t dims[SQ_MAX_NDIM];
-    const uint8_t *data; /* in the mapped source file */
+    const uint8_t *data; /* in the mapped source file (NULL for .squizd sources) */
     uint64_t nbytes;
+    uint32_t record;   /* .squizd sources: the tensor's index in m->squizd */
     int file;          /* index into the model's file list */
     /* llama2.c/GGUF q/k: rows are regrouped per head into HF rotary order */
     uint32_t rope_heads;
@@ -54,6 +57,9 @@ typedef struct sq_model {
     /* files of a model read from an archive (in memory; names relative to the model directory) */
     struct sq_vfile { char *name; uint8_t *data; uint64_t size; } *vfs;
     uint32_t n_vfs;
+    sq_file *squizd;    /* a .squizd source, or NULL */
+    int squizd_owned;   /* closed with the model */
+    int partial;        /* a .squizd with only some of the model's tensors (squish-quantize --shard) */
 } sq_model;
 
 sq_model *sq_model_open(const char *path, sq_err *err);
@@ -91,6 +97,36 @@ sq_status sq_model_parse_gguf(sq_model *m, int fi, sq_err *err);
 sq_status sq_model_open_hf(sq_model *m, const char *dir, sq_err *err);
 sq_status sq_model_open_llama2c(sq_model *m, const char *path, sq_err *err);
 sq_status sq_model_open_gguf(sq_model *m, const char *path, sq_err *err);
+/* A .squizd file as a model: the configuration from its metadata's "config"
+ * member, the tensors decoded to f32 by sq_model_tensor_f32. The second
+ * form wraps an open file the caller keeps (m only borrows it). */
+sq_status sq_model_open_squizd(sq_model *m, const char *path, sq_err *err);
+sq_status sq_model_from_squizd(sq_model *m, sq_file *f, sq_err *err);
+int sq_is_squizd(const char *path); /* by name (.squizd) or magic */
+
+/* The structural check (model_check.c): every tensor the Llama runtime
+ * loads is present with the shape the configuration implies (hidden_size,
+ * num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim,
+ * intermediate_size, vocab_size); lm_head and biases are optional; no
+ * block lies beyond num_hidden_layers; no two tensors share source bytes.
+ * A failure is SQ_ECORRUPT naming the tensor and both shapes. A partial
+ * model (m->partial) is only checked for the tensors it has. */
+sq_status sq_model_check(const sq_model *m, sq_err *err);
+/* The same check on a .squizd against the "config" in its metadata (how the
+ * runtime configures itself); a file without "config" holds tensors, not a
+ * model, and passes. */
+sq_status sq_file_check_model(sq_file *f, sq_err *err);
+
+/* The model's content hash (spec/squizd.md, provenance.model_content_sha256):
+ * SHA-256 over the configuration text and, in squish's tensor order, each
+ * tensor's name, dtype, shape and source bytes. Streamed: feed every tensor
+ * once, in sq_model_order, while it is read anyway. */
+typedef struct sq_model_hash { sq_sha256 sh; } sq_model_hash;
+void sq_model_hash_init(sq_model_hash *h, const sq_model *m);
+void sq_model_hash_tensor(sq_model_hash *h, const sq_model *m, const sq_model_tensor *t);
+void sq_model_hash_final(sq_model_hash *h, char hex[65]);
+/* All at once (a full read of the tensors). */
+sq_status sq_model_content_sha256(const sq_model *m, char hex[65], sq_err *err);
 /* Maps a file read-only into m->files; returns its index or -1. */
 int sq_model_map_file(sq_model *m, const char *path, sq_err *err);
 /* File access that also works for models read from archives (m->vfs):
