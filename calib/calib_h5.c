@@ -200,7 +200,8 @@ struct sq_calib_file {
     char *path;
     hid_t file;
     sq_calib_info info;
-    uint64_t repaired_sites; /* sites whose XᵀX was mirrored by rounding only */
+    uint64_t repaired_sites; /* distinct sites whose XᵀX was asymmetric by rounding only */
+    uint8_t *repaired;       /* [layer * SQ_SITE_COUNT + site], allocated on the first repair */
     double repaired_max;     /* largest |a - b| / sqrt(d_i d_j) among them */
 };
 
@@ -211,7 +212,8 @@ struct sq_calib_file {
  * Cauchy–Schwarz bound sqrt(d_i d_j)) means a damaged file. */
 #define ASYM_ROUNDING 1e-4
 
-static sq_status symmetrize(sq_calib_file *f, const char *gname, double *x, uint32_t n, sq_err *err) {
+static sq_status symmetrize(sq_calib_file *f, uint32_t layer, sq_site site, const char *gname, double *x, uint32_t n,
+                            sq_err *err) {
     uint64_t pairs = 0;
     double worst = 0;
     for (uint32_t i = 0; i < n; i++)
@@ -228,7 +230,10 @@ static sq_status symmetrize(sq_calib_file *f, const char *gname, double *x, uint
             if (d / bound > worst) worst = d / bound;
         }
     if (pairs) {
-        f->repaired_sites++;
+        if (!f->repaired) f->repaired = calloc((size_t)f->info.n_layers * SQ_SITE_COUNT, 1);
+        uint8_t *seen = f->repaired ? &f->repaired[(size_t)layer * SQ_SITE_COUNT + site] : NULL;
+        if (!seen || !*seen) f->repaired_sites++; /* counted once however often the site is read */
+        if (seen) *seen = 1;
         if (worst > f->repaired_max) f->repaired_max = worst;
     }
     return SQ_OK;
@@ -363,6 +368,7 @@ void sq_calib_close(sq_calib_file *f) {
     if (!f) return;
     if (f->file > 0) H5Fclose(f->file);
     free(f->info.provenance);
+    free(f->repaired);
     free(f->path);
     free(f);
 }
@@ -425,7 +431,7 @@ sq_status sq_calib_read_site(sq_calib_file *f, uint32_t layer, sq_site site, sq_
         else if (s->xtx[(size_t)i * n + i] < 0)
             st = sq_err_set(err, SQ_ECORRUPT, "%s: %s/xtx has a negative diagonal at %u", f->path, gname, i);
     }
-    if (!st) st = symmetrize(f, gname, s->xtx, n, err);
+    if (!st) st = symmetrize(f, layer, site, gname, s->xtx, n, err);
     if (!st && !s->tokens) st = sq_err_set(err, SQ_ECORRUPT, "%s: %s: zero tokens", f->path, gname);
     if (st) sq_calib_site_free(s);
     return st;
