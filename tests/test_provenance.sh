@@ -35,6 +35,15 @@ same() {
 (cd "$T/elsewhere/deep" && ../q -q --threads 1 --report "$T/r.json" "$REL" --rule 'mlp\.down_proj=int8:pc' --output="$T/rtn-2.squizd" -s int4:sym) || bad "rtn-2"
 (cd / && "$T/bin/squish-quantize" "$T/models/tiny-llama/" -T 3 -q -s int4:g128 -r 'mlp\.down_proj=int8:pc' --method rtn -o "$T/rtn-3.squizd") || bad "rtn-3"
 PATH="$T/bin:$PATH" squish-quantize "$T/models/tiny-llama" -q -r 'mlp\.down_proj=int8' -s int4 -o - >"$T/rtn-4.squizd" || bad "rtn-4"
+# a Hugging Face cache: snapshots/<rev>/FILE are links to blobs/<hash>; the files keep their own names
+mkdir -p "$T/hf/blobs" "$T/hf/snapshots/tiny-llama"
+for f in "$TINY"/*; do
+  h=$(sha256sum "$f" | cut -c1-16)
+  cp "$f" "$T/hf/blobs/$h" && ln -s "../../blobs/$h" "$T/hf/snapshots/tiny-llama/$(basename "$f")"
+done
+"$Q" "$T/hf/snapshots/tiny-llama" -q -s int4 -r 'mlp\.down_proj=int8' -o "$T/rtn-5.squizd" || bad "rtn-5 (HF cache layout)"
+"$I" --json "$T/rtn-5.squizd" | jq -e '[.metadata.provenance.source_files[] | (.name // .) | test("^model-0000[12]-of-00002\\.safetensors$")] | all' >/dev/null && ok ||
+  bad "HF cache: source files recorded as $("$I" --json "$T/rtn-5.squizd" | jq -c .metadata.provenance.source_files)"
 same rtn squizd
 # the recorded command line is the canonical one, whatever was typed
 want='["squish-quantize","tiny-llama","--scheme","int4:g128:sym","--rule","mlp\\.down_proj=int8:pc:sym","--output-scheme","keep","--method","rtn"]'

@@ -20,8 +20,14 @@ void prov_arg(json_object *cl, const char *option, const char *value) {
     if (value) json_object_array_add(cl, json_object_new_string(value));
 }
 
+/* The name a path is known by: a directory by its resolved name (so ".",
+ * "M/" and "../x/M" agree), a file by its own last component, not its
+ * target's (a Hugging Face cache links model-00001-of-00002.safetensors to
+ * blobs/<hash>; the link's name is the meaningful one). */
 void prov_name(const char *path, char *out, size_t n) {
-    char *real = realpath(path, NULL);
+    struct stat st;
+    const int is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    char *real = is_dir ? realpath(path, NULL) : NULL;
     const char *p = real ? real : path;
     size_t end = strlen(p);
     while (end > 1 && p[end - 1] == '/') end--; /* only when unresolved */
