@@ -5,13 +5,20 @@
  *                                     (2 shards, bf16) with realistic weight statistics;
  *                                     DAMAGE crafts a broken copy for the model check's
  *                                     tests: missing, transposed, 3d, shared, vocab, layers
- *   make-testdata patch FILE OFF HEX  overwrite bytes and fix the checksums (for tests) */
+ *   make-testdata patch FILE OFF HEX  overwrite bytes and fix the checksums (for tests)
+ *   make-testdata asym-calib IN.h5 OUT.h5 REL
+ *                                     a copy of a calibration file whose XᵀX pair
+ *                                     [0][6] / [6][0] differs by REL times its bound
+ *                                     in every site: REL ~1e-7 is what squish 0.1.0
+ *                                     wrote under OpenBLAS's Haswell kernel */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "calib.h"
 #include "rtn.h"
 #include "squish/codec.h"
 #include "squish/container.h"
@@ -249,10 +256,44 @@ static int patch(const char *path, const char *off_s, const char *hex) {
     return fclose(f) ? 1 : 0;
 }
 
+static int asym_calib(const char *in, const char *out, double rel) {
+    sq_err err = {0};
+    sq_calib_file *f = sq_calib_open(in, &err);
+    if (!f) {
+        fprintf(stderr, "make-testdata: %s\n", err.msg);
+        return 1;
+    }
+    const sq_calib_info *fi = sq_calib_file_info(f);
+    sq_calib_acc a = {.info = *fi, .layer0 = 0, .layer1 = fi->n_layers, .n_threads = 1};
+    a.info.provenance = strdup(fi->provenance ? fi->provenance : "{}");
+    a.sites = calloc((size_t)fi->n_layers * SQ_SITE_COUNT, sizeof *a.sites);
+    int rc = !a.sites || !a.info.provenance;
+    for (uint32_t i = 0; !rc && i < fi->n_layers * SQ_SITE_COUNT; i++) {
+        sq_calib_site *s = &a.sites[i];
+        if (sq_calib_read_site(f, i / SQ_SITE_COUNT, (sq_site)(i % SQ_SITE_COUNT), s, &err)) {
+            fprintf(stderr, "make-testdata: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        for (uint32_t j = 0; j < s->n; j++) s->abs_mean[j] *= (double)s->tokens; /* the accumulator holds sums */
+        const uint32_t n = s->n, c = n > 6 ? 6 : n - 1;
+        s->xtx[c] += rel * sqrt(s->xtx[0] * s->xtx[(size_t)c * n + c]);
+    }
+    sq_calib_close(f);
+    if (!rc && sq_calib_write(out, &a, &err)) {
+        fprintf(stderr, "make-testdata: %s\n", err.msg);
+        rc = 1;
+    }
+    sq_calib_acc_free(&a);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "toy")) return make_toy(argv[2]);
     if (argc == 5 && !strcmp(argv[1], "patch")) return patch(argv[2], argv[3], argv[4]);
     if ((argc == 3 || argc == 4) && !strcmp(argv[1], "model")) return make_model(argv[2], argc == 4 ? argv[3] : "");
-    fprintf(stderr, "usage: make-testdata toy OUT.squizd | model DIR [DAMAGE] | patch FILE OFF HEX\n");
+    if (argc == 5 && !strcmp(argv[1], "asym-calib")) return asym_calib(argv[2], argv[3], strtod(argv[4], NULL));
+    fprintf(stderr, "usage: make-testdata toy OUT.squizd | model DIR [DAMAGE] | patch FILE OFF HEX | "
+                    "asym-calib IN.h5 OUT.h5 REL\n");
     return 2;
 }

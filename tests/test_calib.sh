@@ -88,6 +88,19 @@ expect 2 "gptq without --calib" -- "$Q" "$TINY" -o "$T/q.squizd" -s int4 --metho
 expect 2 "--static-groups without --act-order" -- "$Q" "$TINY" -o "$T/q.squizd" -s int4 --method gptq --static-groups --calib "$T/a.h5" -q
 [ ! -e "$T/q.squizd" ] && ok || bad "a refused run left an output"
 
+# ---- files of squish <= 0.1.0: XᵀX asymmetric by rounding is repaired, with a warning ----
+"$MK" asym-calib "$T/a.h5" "$T/asym.h5" 2e-7 || bad "make-testdata asym-calib"
+expect 0 "GPTQ with an XᵀX asymmetric by rounding" -- "$Q" "$TINY" -o "$T/asym.squizd" -s int4 --method gptq --calib "$T/asym.h5" -q
+grep -q "asym.h5: XᵀX of 8 sites was asymmetric by rounding" "$T/err" && ok || bad "repair warning: $(cat "$T/err")"
+expect 0 "merge a file asymmetric by rounding" -- "$C" --merge "$T/asym.h5" "$T/asym.h5" -o "$T/asym-m.h5"
+grep -q "asymmetric by rounding" "$T/err" && ok || bad "merge repair warning: $(cat "$T/err")"
+expect 0 "the merged file is symmetric again" -- "$Q" "$TINY" -o "$T/asym2.squizd" -s int4 --method gptq --calib "$T/asym-m.h5" -q
+[ ! -s "$T/err" ] && ok || bad "merged file still repaired: $(cat "$T/err")"
+"$MK" asym-calib "$T/a.h5" "$T/asym-big.h5" 1e-2 || bad "make-testdata asym-calib 1e-2"
+expect 4 "XᵀX asymmetric beyond rounding" -- "$Q" "$TINY" -o "$T/asym3.squizd" -s int4 --method gptq --calib "$T/asym-big.h5" -q
+grep -q "is not symmetric at \[0\]\[6\]" "$T/err" && ok || bad "asymmetry message: $(cat "$T/err")"
+[ ! -e "$T/asym3.squizd" ] && ok || bad "a refused run left an output"
+
 # ---- the methods: deterministic, honoured by decode, sensible quality ----
 while read -r name args; do
   # shellcheck disable=SC2086

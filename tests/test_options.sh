@@ -19,6 +19,7 @@ expect 0 "bench -T 0" -- "$BE" -R 64 -C 64 --min-time 0.01 --flush-mib 1 -c int8
 for tool in "$Q" "$V" "$C" "$BE"; do
   for bad in -1 1025 x ''; do
     expect 2 "$(basename "$tool") -T '$bad'" -- "$tool" -T "$bad" x
+    grep -q -- '--threads needs 0..1024' "$T/err" && ok || bad "$(basename "$tool") -T '$bad': refused for another reason: $(head -c 200 "$T/err")"
   done
   "$tool" --help | grep -q -- '0: all cores' && ok || bad "$(basename "$tool") --help does not document -T 0"
 done
