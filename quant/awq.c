@@ -19,7 +19,7 @@ double sq_hessian_err(const float *a, const float *b, uint64_t rows, uint64_t co
     for (uint64_t r0 = 0; r0 < rows; r0 += RT) {
         uint64_t R = rows - r0 < RT ? rows - r0 : RT;
         for (uint64_t i = 0; i < R * cols; i++) D[i] = a[r0 * cols + i] - b[r0 * cols + i];
-        sq_la_matmul_f32(isa, 0, R, cols, cols, D, cols, H, cols, M, cols);
+        if (sq_la_matmul_f32(isa, 0, R, cols, cols, D, cols, H, cols, M, cols)) abort(); /* as for D and M above */
         for (uint64_t i = 0; i < R * cols; i++) tot += (double)D[i] * M[i];
     }
     free(D);
@@ -188,7 +188,10 @@ static void score_clip(void *p, uint64_t k0, uint64_t k1) {
             uint64_t c0 = g * c->gs, w = c0 + c->gs < K ? c->gs : K - c0;
             for (uint64_t r = 0; r < l->rows; r++)
                 for (uint64_t j = 0; j < w; j++) D[r * w + j] = dq[r * K + c0 + j] - l->w[r * K + c0 + j];
-            sq_la_matmul_f32(sq_isa_active(), 0, l->rows, w, w, D, w, c->H + c0 * K + c0, K, M, w);
+            if (sq_la_matmul_f32(sq_isa_active(), 0, l->rows, w, w, D, w, c->H + c0 * K + c0, K, M, w)) {
+                c->st = SQ_ENOMEM;
+                break;
+            }
             for (uint64_t r = 0; r < l->rows; r++) {
                 double s = 0;
                 for (uint64_t j = 0; j < w; j++) s += (double)D[r * w + j] * M[r * w + j];

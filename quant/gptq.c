@@ -127,7 +127,10 @@ static void gptq_tiles(void *p, uint64_t t0, uint64_t t1) {
                 }
             }
             if (i2 < K) /* lazy update of the remaining columns: W[:, i2:] -= E · U[i1:i2, i2:] */
-                sq_la_matmul_f32(x->isa, 1, R, K - i2, nb, E, B, x->U + i1 * K + i2, K, W + i2, K);
+                if (sq_la_matmul_f32(x->isa, 1, R, K - i2, nb, E, B, x->U + i1 * K + i2, K, W + i2, K)) {
+                    x->failed = 1;
+                    goto out;
+                }
         }
         for (uint64_t r = 0; r < R; r++) sq_int_pack_row(x->c, Q + r * K, K, x->parts, r0 + r);
     }

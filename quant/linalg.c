@@ -112,12 +112,17 @@ typedef void (*mm_micro_fn)(uint64_t, const float *, const float *, float *, siz
  * summed into a scratch copy of C padded to whole tiles; ragged edges are
  * zero-padded in the panels, so every element, edge or not, gets the same
  * sequence of fused multiply-adds as in the portable loop. */
-static void matmul_tiled(mm_micro_fn micro, uint64_t MR, uint64_t NR, int sub, uint64_t R, uint64_t N, uint64_t K,
+static int matmul_tiled(mm_micro_fn micro, uint64_t MR, uint64_t NR, int sub, uint64_t R, uint64_t N, uint64_t K,
                          const float *A, size_t lda, const float *B, size_t ldb, float *C, size_t ldc) {
     const uint64_t Rp = (R + MR - 1) / MR * MR, Np = (N + NR - 1) / NR * NR;
     float *Bp = malloc(KC * NC * sizeof(float)), *Ap = malloc(MAX_MR * KC * sizeof(float));
     float *acc = calloc(Rp * Np + 1, sizeof(float)); /* zero: also the result when K = 0 */
-    if (!Bp || !Ap || !acc) abort(); /* a few hundred KiB: not recoverable */
+    if (!Bp || !Ap || !acc) {
+        free(Bp);
+        free(Ap);
+        free(acc);
+        return -1;
+    }
     for (uint64_t j0 = 0; j0 < Np; j0 += NC) {
         const uint64_t nb = Np - j0 < NC ? Np - j0 : NC;
         for (uint64_t k0 = 0; k0 < K; k0 += KC) {
@@ -141,6 +146,7 @@ static void matmul_tiled(mm_micro_fn micro, uint64_t MR, uint64_t NR, int sub, u
     free(acc);
     free(Bp);
     free(Ap);
+    return 0;
 }
 #endif
 
@@ -153,20 +159,15 @@ double sq_la_dot(sq_isa isa, const double *a, const double *b, uint64_t n) {
     return dot_portable(a, b, n);
 }
 
-void sq_la_matmul_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, const float *A, size_t lda,
-                      const float *B, size_t ldb, float *C, size_t ldc) {
+int sq_la_matmul_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, const float *A, size_t lda,
+                     const float *B, size_t ldb, float *C, size_t ldc) {
 #if defined(__x86_64__)
-    if (isa >= SQ_ISA_AVX512) {
-        matmul_tiled(mm_micro_avx512, 8, 32, sub, R, N, K, A, lda, B, ldb, C, ldc);
-        return;
-    }
-    if (isa == SQ_ISA_AVX2) {
-        matmul_tiled(mm_micro_avx2, 6, 16, sub, R, N, K, A, lda, B, ldb, C, ldc);
-        return;
-    }
+    if (isa >= SQ_ISA_AVX512) return matmul_tiled(mm_micro_avx512, 8, 32, sub, R, N, K, A, lda, B, ldb, C, ldc);
+    if (isa == SQ_ISA_AVX2) return matmul_tiled(mm_micro_avx2, 6, 16, sub, R, N, K, A, lda, B, ldb, C, ldc);
 #endif
     (void)isa;
     matmul_portable(sub, R, N, K, A, lda, B, ldb, C, ldc);
+    return 0;
 }
 
 /* ---------------- Cholesky factor of the inverse ---------------- */

@@ -20,9 +20,11 @@ double sq_la_dot(sq_isa isa, const double *a, const double *b, uint64_t n);
 
 /* C = A·B (sub = 0) or C -= A·B (sub = 1), float32, row-major: A is R x K,
  * B is K x N. Each element's product sum runs over k in order with fused
- * multiply-adds from 0, then is stored or subtracted. */
-void sq_la_matmul_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, const float *A, size_t lda,
-                      const float *B, size_t ldb, float *C, size_t ldc);
+ * multiply-adds from 0, then is stored or subtracted. Returns 0, or -1 (C
+ * untouched) when its packing buffers (R x N floats and two panels) cannot
+ * be allocated. */
+int sq_la_matmul_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, const float *A, size_t lda,
+                     const float *B, size_t ldb, float *C, size_t ldc);
 
 /* U upper triangular with UᵀU = H⁻¹ (the Cholesky factor of the inverse, as
  * GPTQ needs it), for H symmetric positive definite, n x n row-major; only
