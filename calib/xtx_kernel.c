@@ -35,17 +35,22 @@ static void xtx_portable(double *C, size_t ldc, const float *x, size_t ldx, uint
  * packed panels (lda, ldb doubles per token). */
 AVX2 static void micro_avx2(double *C, size_t ldc, const double *a, size_t lda, const double *b, size_t ldb, uint32_t T) {
     __m256d c[4][2];
+#pragma GCC unroll 8
     for (int r = 0; r < 4; r++)
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) c[r][h] = _mm256_loadu_pd(C + r * ldc + 4 * h);
     for (uint32_t t = 0; t < T; t++, a += lda, b += ldb) {
         __m256d b0 = _mm256_loadu_pd(b), b1 = _mm256_loadu_pd(b + 4);
+#pragma GCC unroll 8
         for (int r = 0; r < 4; r++) {
             __m256d ar = _mm256_broadcast_sd(a + r);
             c[r][0] = _mm256_fmadd_pd(ar, b0, c[r][0]);
             c[r][1] = _mm256_fmadd_pd(ar, b1, c[r][1]);
         }
     }
+#pragma GCC unroll 8
     for (int r = 0; r < 4; r++)
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) _mm256_storeu_pd(C + r * ldc + 4 * h, c[r][h]);
 }
 
@@ -53,17 +58,22 @@ AVX2 static void micro_avx2(double *C, size_t ldc, const double *a, size_t lda, 
 AVX512 static void micro_avx512(double *C, size_t ldc, const double *a, size_t lda, const double *b, size_t ldb,
                                 uint32_t T) {
     __m512d c[8][2];
+#pragma GCC unroll 8
     for (int r = 0; r < 8; r++)
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) c[r][h] = _mm512_loadu_pd(C + r * ldc + 8 * h);
     for (uint32_t t = 0; t < T; t++, a += lda, b += ldb) {
         __m512d b0 = _mm512_loadu_pd(b), b1 = _mm512_loadu_pd(b + 8);
+#pragma GCC unroll 8
         for (int r = 0; r < 8; r++) {
             __m512d ar = _mm512_set1_pd(a[r]);
             c[r][0] = _mm512_fmadd_pd(ar, b0, c[r][0]);
             c[r][1] = _mm512_fmadd_pd(ar, b1, c[r][1]);
         }
     }
+#pragma GCC unroll 8
     for (int r = 0; r < 8; r++)
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) _mm512_storeu_pd(C + r * ldc + 8 * h, c[r][h]);
 }
 

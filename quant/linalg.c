@@ -6,12 +6,20 @@
 #include <string.h>
 
 /* ---------------- dot product (float64) ---------------- */
+/* 32 lanes (four independent vectors of 8, so the FMA chains overlap):
+ * l[i % 32] = fma(a_i, b_i, l), the four groups of 8 added as
+ * (g0 + g1) + (g2 + g3), the 8 sums as ((s0+s4)+(s2+s6)) + ((s1+s5)+(s3+s7)),
+ * then the tail by fma in order. */
+static double sum8(const double v[8]) { return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7])); }
+
 static double dot_portable(const double *a, const double *b, uint64_t n) {
-    double l[8] = {0};
+    double l[32] = {0};
     uint64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) l[k] = fma(a[i + k], b[i + k], l[k]);
-    double s = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 32; k++) l[k] = fma(a[i + k], b[i + k], l[k]);
+    double g[8];
+    for (int k = 0; k < 8; k++) g[k] = (l[k] + l[8 + k]) + (l[16 + k] + l[24 + k]);
+    double s = sum8(g);
     for (; i < n; i++) s = fma(a[i], b[i], s);
     return s;
 }
@@ -41,25 +49,32 @@ static void matmul_portable(int sub, uint64_t R, uint64_t N, uint64_t K, const f
 #define AVX512 __attribute__((target("avx2,fma,avx512f")))
 
 AVX2 static double dot_avx2(const double *a, const double *b, uint64_t n) {
-    __m256d lo = _mm256_setzero_pd(), hi = _mm256_setzero_pd(); /* lanes 0-3, 4-7 */
+    __m256d l[8]; /* lanes 4q..4q+3 */
+    for (int q = 0; q < 8; q++) l[q] = _mm256_setzero_pd();
     uint64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        lo = _mm256_fmadd_pd(_mm256_loadu_pd(a + i), _mm256_loadu_pd(b + i), lo);
-        hi = _mm256_fmadd_pd(_mm256_loadu_pd(a + i + 4), _mm256_loadu_pd(b + i + 4), hi);
-    }
-    __m256d v = _mm256_add_pd(lo, hi);                                                   /* l_k + l_{k+4} */
-    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));      /* (v0+v2, v1+v3) */
+    for (; i + 32 <= n; i += 32)
+#pragma GCC unroll 8
+        for (int q = 0; q < 8; q++) l[q] = _mm256_fmadd_pd(_mm256_loadu_pd(a + i + 4 * q), _mm256_loadu_pd(b + i + 4 * q), l[q]);
+    /* group g of 8 lanes is (l[2g], l[2g+1]); (g0 + g1) + (g2 + g3) per half */
+    const __m256d lo = _mm256_add_pd(_mm256_add_pd(l[0], l[2]), _mm256_add_pd(l[4], l[6]));
+    const __m256d hi = _mm256_add_pd(_mm256_add_pd(l[1], l[3]), _mm256_add_pd(l[5], l[7]));
+    const __m256d v = _mm256_add_pd(lo, hi);                                             /* s_k + s_{k+4} */
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1)); /* pairs (0,2), (1,3) */
     double s = _mm_cvtsd_f64(h) + _mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
     for (; i < n; i++) s = fma(a[i], b[i], s);
     return s;
 }
 
 AVX512 static double dot_avx512(const double *a, const double *b, uint64_t n) {
-    __m512d l = _mm512_setzero_pd();
+    __m512d l[4];
+    for (int q = 0; q < 4; q++) l[q] = _mm512_setzero_pd();
     uint64_t i = 0;
-    for (; i + 8 <= n; i += 8) l = _mm512_fmadd_pd(_mm512_loadu_pd(a + i), _mm512_loadu_pd(b + i), l);
-    __m256d v = _mm256_add_pd(_mm512_castpd512_pd256(l), _mm512_extractf64x4_pd(l, 1));
-    __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    for (; i + 32 <= n; i += 32)
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++) l[q] = _mm512_fmadd_pd(_mm512_loadu_pd(a + i + 8 * q), _mm512_loadu_pd(b + i + 8 * q), l[q]);
+    const __m512d g = _mm512_add_pd(_mm512_add_pd(l[0], l[1]), _mm512_add_pd(l[2], l[3]));
+    const __m256d v = _mm256_add_pd(_mm512_castpd512_pd256(g), _mm512_extractf64x4_pd(g, 1));
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
     double s = _mm_cvtsd_f64(h) + _mm_cvtsd_f64(_mm_unpackhi_pd(h, h));
     for (; i < n; i++) s = fma(a[i], b[i], s);
     return s;
@@ -69,36 +84,47 @@ AVX512 static double dot_avx512(const double *a, const double *b, uint64_t n) {
  * at zero (first) or at its stored partial sums, and adds kb products per
  * element in k order; Ap holds A as [k][MR], Bp holds B as [k][NR]. Storing
  * and reloading a float partial sum is exact, so blocking over k leaves every
- * element's sequence of fused multiply-adds unchanged. */
+ * element's sequence of fused multiply-adds unchanged. The loops over the
+ * tile are unrolled so that -O2 keeps the accumulators in registers. */
 AVX2 static void mm_micro_avx2(uint64_t kb, const float *Ap, const float *Bp, float *acc, size_t ldacc, int first) {
     __m256 c[6][2];
+#pragma GCC unroll 8
     for (int r = 0; r < 6; r++)
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) c[r][h] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(acc + r * ldacc + 8 * h);
     for (uint64_t k = 0; k < kb; k++, Ap += 6, Bp += 16) {
         const __m256 b0 = _mm256_loadu_ps(Bp), b1 = _mm256_loadu_ps(Bp + 8);
+#pragma GCC unroll 8
         for (int r = 0; r < 6; r++) {
             const __m256 a = _mm256_broadcast_ss(Ap + r);
             c[r][0] = _mm256_fmadd_ps(a, b0, c[r][0]);
             c[r][1] = _mm256_fmadd_ps(a, b1, c[r][1]);
         }
     }
+#pragma GCC unroll 8
     for (int r = 0; r < 6; r++)
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) _mm256_storeu_ps(acc + r * ldacc + 8 * h, c[r][h]);
 }
 
 AVX512 static void mm_micro_avx512(uint64_t kb, const float *Ap, const float *Bp, float *acc, size_t ldacc, int first) {
     __m512 c[8][2];
+#pragma GCC unroll 8
     for (int r = 0; r < 8; r++)
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) c[r][h] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(acc + r * ldacc + 16 * h);
     for (uint64_t k = 0; k < kb; k++, Ap += 8, Bp += 32) {
         const __m512 b0 = _mm512_loadu_ps(Bp), b1 = _mm512_loadu_ps(Bp + 16);
+#pragma GCC unroll 8
         for (int r = 0; r < 8; r++) {
             const __m512 a = _mm512_set1_ps(Ap[r]);
             c[r][0] = _mm512_fmadd_ps(a, b0, c[r][0]);
             c[r][1] = _mm512_fmadd_ps(a, b1, c[r][1]);
         }
     }
+#pragma GCC unroll 8
     for (int r = 0; r < 8; r++)
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) _mm512_storeu_ps(acc + r * ldacc + 16 * h, c[r][h]);
 }
 

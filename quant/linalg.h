@@ -13,9 +13,10 @@
 
 #include "squish/codec.h" /* sq_isa */
 
-/* Σ a[i]·b[i] in float64 in the fixed order of sq_la_dot's definition
- * (spec: 8 lanes l[i % 8] = fma(a, b, l), summed as
- * ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)), then the tail by fma in order). */
+/* Σ a[i]·b[i] in float64 in one fixed order: 32 lanes l[i % 32] = fma(a, b, l)
+ * over whole blocks of 32, the lane groups g_q = lanes 8q..8q+7 added as
+ * (g0 + g1) + (g2 + g3), those 8 sums s as ((s0+s4)+(s2+s6)) +
+ * ((s1+s5)+(s3+s7)), then the tail by fma in order. */
 double sq_la_dot(sq_isa isa, const double *a, const double *b, uint64_t n);
 
 /* C = A·B (sub = 0) or C -= A·B (sub = 1), float32, row-major: A is R x K,

@@ -90,6 +90,32 @@ START_TEST(matmul_same_bits_on_every_isa) {
 }
 END_TEST
 
+START_TEST(dot_same_bits_on_every_isa) {
+    static const uint64_t lens[] = {0, 1, 31, 32, 33, 100, 257};
+    double *a = malloc(300 * sizeof(double)), *b = malloc(300 * sizeof(double));
+    for (int i = 0; i < 300; i++) {
+        a[i] = (urand() - 0.5) * (i % 7 ? 1 : 1e6);
+        b[i] = (urand() - 0.5) * (i % 5 ? 1 : 1e-6);
+    }
+    for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++) {
+        const uint64_t n = lens[t], whole = n / 32 * 32;
+        double lane[32] = {0}, s8[8];
+        for (uint64_t i = 0; i < whole; i++) lane[i % 32] = fma(a[i], b[i], lane[i % 32]);
+        for (int k = 0; k < 8; k++) s8[k] = (lane[k] + lane[8 + k]) + (lane[16 + k] + lane[24 + k]);
+        double want = ((s8[0] + s8[4]) + (s8[2] + s8[6])) + ((s8[1] + s8[5]) + (s8[3] + s8[7]));
+        for (uint64_t i = whole; i < n; i++) want = fma(a[i], b[i], want);
+        for (int isa = 0; isa < SQ_ISA_COUNT; isa++) {
+            if (!isa_ok((sq_isa)isa)) continue;
+            double got = sq_la_dot((sq_isa)isa, a, b, n);
+            ck_assert_msg(!memcmp(&got, &want, sizeof got), "%s: dot of %llu: %.17g, want %.17g",
+                          sq_isa_name((sq_isa)isa), (unsigned long long)n, got, want);
+        }
+    }
+    free(a);
+    free(b);
+}
+END_TEST
+
 /* A well-conditioned but dense SPD matrix: XᵀX/T + 0.1 I of correlated data. */
 static double *spd(uint64_t n) {
     const uint32_t T = 3 * (uint32_t)n;
@@ -222,6 +248,7 @@ static Suite *suite(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, xtx_same_bits_on_every_isa);
     tcase_add_test(tc, matmul_same_bits_on_every_isa);
+    tcase_add_test(tc, dot_same_bits_on_every_isa);
     tcase_add_test(tc, chol_inverse_factor);
     tcase_add_test(tc, asymmetric_calibration_files);
     suite_add_tcase(s, tc);
