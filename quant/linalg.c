@@ -197,55 +197,112 @@ int sq_la_matmul_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, co
 }
 
 /* ---------------- Cholesky factor of the inverse ---------------- */
+/* With P the reversal permutation, P·H·P = L·Lᵀ (L lower) gives H = R·Rᵀ
+ * with R = P·L·P upper, so U = R⁻¹ = P·L⁻¹·P is upper with UᵀU = H⁻¹: one
+ * Cholesky factorization and one triangular inverse, both blocked by NB so
+ * that the rows they reread stay in cache. Every sum is a fixed sequence of
+ * sq_la_dot calls over the segments of [start, end) that the global NB grid
+ * cuts, in increasing order, so the result does not depend on the threads. */
+#define NB 64 /* block of the factorization's grid */
+#define IT 32 /* rows per task of the trailing update */
+#define G 8   /* columns of the inverse per task (they share each row of L) */
+
 typedef struct chol_ctx {
     sq_isa isa;
-    const double *H;
-    double *R, *Ut;
-    uint64_t n, j;
+    double *A; /* lower: the reversed H, then L in place */
+    double *X; /* rows j hold column j of L⁻¹ (X[j][i] = (L⁻¹)[i][j], i >= j) */
+    uint64_t n, J, e, j;
 } chol_ctx;
 
-/* R[i][j] for i in [i0, i1) < j: column j of the reversed factorization. */
-static void chol_column(void *p, uint64_t i0, uint64_t i1) {
-    chol_ctx *c = p;
-    const uint64_t n = c->n, j = c->j;
-    const double *rj = c->R + j * n + j + 1;
-    for (uint64_t i = i0; i < i1; i++)
-        c->R[i * n + j] = (c->H[i * n + j] - sq_la_dot(c->isa, c->R + i * n + j + 1, rj, n - j - 1)) / c->R[j * n + j];
+/* Σ_{k in [k0, k1)} a[k]·b[k] as the sum of one dot per NB-grid segment. */
+static double seg_dot(sq_isa isa, const double *a, const double *b, uint64_t k0, uint64_t k1) {
+    double acc = 0;
+    for (uint64_t s = k0; s < k1;) {
+        const uint64_t e = (s / NB + 1) * NB < k1 ? (s / NB + 1) * NB : k1;
+        acc += sq_la_dot(isa, a + s, b + s, e - s);
+        s = e;
+    }
+    return acc;
 }
 
-/* Columns [j0, j1) of U = R⁻¹, each stored as a row of Ut (Ut[j][i] = U[i][j]). */
-static void inverse_columns(void *p, uint64_t j0, uint64_t j1) {
+/* Column j of the current panel, rows [i0, i1) below the diagonal. */
+static void panel_rows(void *p, uint64_t i0, uint64_t i1) {
     chol_ctx *c = p;
-    const uint64_t n = c->n;
-    for (uint64_t j = j0; j < j1; j++) {
-        double *uj = c->Ut + j * n;
-        uj[j] = 1.0 / c->R[j * n + j];
-        for (uint64_t i = j; i-- > 0;)
-            uj[i] = -sq_la_dot(c->isa, c->R + i * n + i + 1, uj + i + 1, j - i) / c->R[i * n + i];
+    const uint64_t n = c->n, J = c->J, j = c->j;
+    const double *lj = c->A + j * n + J, d = c->A[j * n + j];
+    for (uint64_t i = j + 1 + i0; i < j + 1 + i1; i++)
+        c->A[i * n + j] = (c->A[i * n + j] - sq_la_dot(c->isa, c->A + i * n + J, lj, j - J)) / d;
+}
+
+/* Trailing update after panel [J, e): A[i][k] -= L[i][J:e]·L[k][J:e] for
+ * e <= k <= i, rows in tasks of IT, columns in tiles of NB. */
+static void trailing_rows(void *p, uint64_t t0, uint64_t t1) {
+    chol_ctx *c = p;
+    const uint64_t n = c->n, J = c->J, e = c->e;
+    for (uint64_t t = t0; t < t1; t++) {
+        const uint64_t r0 = e + t * IT, r1 = r0 + IT < n ? r0 + IT : n;
+        for (uint64_t k0 = e; k0 < r1; k0 += NB)
+            for (uint64_t i = r0; i < r1; i++) {
+                const double *li = c->A + i * n + J;
+                const uint64_t k1 = k0 + NB < i + 1 ? k0 + NB : i + 1;
+                for (uint64_t k = k0; k < k1; k++) c->A[i * n + k] -= sq_la_dot(c->isa, li, c->A + k * n + J, e - J);
+            }
     }
 }
 
-#define PAR_MIN 256 /* below this many rows a column is not worth splitting */
+/* Columns of L⁻¹ in groups of G; task t takes a group from the front or the
+ * back in turn, so contiguous task ranges get balanced work. */
+static void inverse_groups(void *p, uint64_t t0, uint64_t t1) {
+    chol_ctx *c = p;
+    const uint64_t n = c->n, ng = (n + G - 1) / G;
+    for (uint64_t t = t0; t < t1; t++) {
+        const uint64_t g = t % 2 == 0 ? t / 2 : ng - 1 - t / 2, j0 = g * G, j1 = j0 + G < n ? j0 + G : n;
+        for (uint64_t j = j0; j < j1; j++) c->X[j * n + j] = 1.0 / c->A[j * n + j];
+        for (uint64_t i = j0 + 1; i < n; i++) {
+            const double *li = c->A + i * n, d = c->A[i * n + i];
+            for (uint64_t j = j0; j < j1 && j < i; j++) {
+                double *xj = c->X + j * n;
+                xj[i] = -seg_dot(c->isa, li, xj, j, i) / d;
+            }
+        }
+    }
+}
+
+#define PAR_MIN 256 /* below this many rows a step is not worth splitting */
 
 int sq_la_chol_inv_upper(sq_isa isa, const double *H, uint64_t n, double *U, double *work, int n_threads) {
-    chol_ctx c = {isa, H, work, U, n, 0};
-    /* H = R·Rᵀ, R upper, from the last column to the first */
-    for (uint64_t j = n; j-- > 0;) {
-        const double *rj = work + j * n + j + 1;
-        const double d = H[j * n + j] - sq_la_dot(isa, rj, rj, n - j - 1);
-        if (!(d > 0) || !isfinite(d)) return -1;
-        work[j * n + j] = sqrt(d);
-        c.j = j;
-        if (j >= PAR_MIN && n_threads > 1) sq_parallel_for(n_threads, j, chol_column, &c);
-        else chol_column(&c, 0, j);
-    }
-    sq_parallel_for(n_threads, n, inverse_columns, &c);
-    /* U from Ut: transpose in place, zero below the diagonal */
-    for (uint64_t i = 0; i < n; i++)
-        for (uint64_t j = i + 1; j < n; j++) {
-            U[i * n + j] = U[j * n + i];
-            U[j * n + i] = 0;
+    chol_ctx c = {isa, work, U, n, 0, 0, 0};
+    for (uint64_t i = 0; i < n; i++) /* A = P·H·P, lower triangle (H's upper) */
+        for (uint64_t j = 0; j <= i; j++) work[i * n + j] = H[(n - 1 - i) * n + (n - 1 - j)];
+    for (uint64_t J = 0; J < n; J += NB) {
+        const uint64_t e = J + NB < n ? J + NB : n;
+        c.J = J;
+        c.e = e;
+        for (uint64_t j = J; j < e; j++) {
+            const double *lj = work + j * n + J;
+            const double d = work[j * n + j] - sq_la_dot(isa, lj, lj, j - J);
+            if (!(d > 0) || !isfinite(d)) return -1;
+            work[j * n + j] = sqrt(d);
+            c.j = j;
+            if (n - j - 1 >= PAR_MIN && n_threads > 1) sq_parallel_for(n_threads, n - j - 1, panel_rows, &c);
+            else panel_rows(&c, 0, n - j - 1);
         }
+        if (e < n) sq_parallel_for(n_threads, (n - e + IT - 1) / IT, trailing_rows, &c);
+    }
+    sq_parallel_for(n_threads, (n + G - 1) / G, inverse_groups, &c);
+    /* U[i][j] = (L⁻¹)[n-1-i][n-1-j] = X[n-1-j][n-1-i]: a reflection across
+     * the anti-diagonal, done in place by swapping pairs; zero below */
+    for (uint64_t i = 0; i < n; i++)
+        for (uint64_t j = i; j < n; j++) {
+            const uint64_t a = i * n + j, b = (n - 1 - j) * n + (n - 1 - i);
+            if (a < b) {
+                const double t = U[a];
+                U[a] = U[b];
+                U[b] = t;
+            }
+        }
+    for (uint64_t i = 0; i < n; i++)
+        for (uint64_t j = 0; j < i; j++) U[i * n + j] = 0;
     for (uint64_t i = 0; i < n; i++) {
         if (!(U[i * n + i] > 0)) return -1;
         for (uint64_t j = i; j < n; j++)
