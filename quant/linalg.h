@@ -29,11 +29,12 @@ int sq_la_matmul_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, co
 
 /* U upper triangular with UᵀU = H⁻¹ (the Cholesky factor of the inverse, as
  * GPTQ needs it), for H symmetric positive definite, n x n row-major; only
- * H's upper triangle is read. Computed as H = R·Rᵀ with R upper (a Cholesky
- * factorization in reversed order), then U = R⁻¹. Returns 0, or -1 when H is
- * not numerically positive definite. U may be H itself (H is consumed by
- * the factorization before U is written); work holds n*n doubles, distinct
- * from both. n_threads splits the inverse's columns (same bits for any count). */
+ * H's upper triangle is read. Computed as P·H·P = L·Lᵀ (P reverses the
+ * order), then U = P·L⁻¹·P, both blocked, every sum a fixed sequence of
+ * sq_la_dot calls. Returns 0, or -1 when H is not numerically positive
+ * definite. U may be H itself (H is copied before U is written); work holds
+ * n*n doubles, distinct from both. n_threads splits panel rows, trailing
+ * updates and the inverse's columns (same bits for any count). */
 int sq_la_chol_inv_upper(sq_isa isa, const double *H, uint64_t n, double *U, double *work, int n_threads);
 
 #endif
