@@ -1,6 +1,8 @@
 /* GPTQ, following the reference implementation's steps (dead columns,
- * act-order, relative damping, inverse Cholesky factor, lazy block updates)
- * with squish's integer quantizer (sq_int_fit / sq_int_quant). */
+ * act-order, relative damping, inverse Cholesky factor, lazy block updates),
+ * driving any codec through its error-feedback quantizer (sq_vq_ops): one
+ * column at a time for scalar codecs, blocks of dim columns (BlockLDLQ) for
+ * vector codecs. */
 #include "gptq.h"
 
 #include <math.h>
@@ -63,8 +65,8 @@ sq_status sq_gptq_hinv(const double *H, uint64_t n, const uint32_t *perm, double
 }
 
 typedef struct gptq_ctx {
-    const sq_codec *c;
-    const uint32_t *params;
+    sq_vq vq;
+    const sq_vq_ops *ops;
     const float *w; /* original, row-major [rows][cols] */
     uint64_t rows, cols, gs;
     const uint32_t *perm;    /* processing order -> original column */
@@ -72,19 +74,38 @@ typedef struct gptq_ctx {
     const float *U;          /* in processing order */
     uint32_t block;
     int store_perm, statik;  /* codes in processing order (perm part) / static groups */
-    void *const *parts;
     int failed;              /* allocation failure in a worker */
     sq_isa isa;
 } gptq_ctx;
 
+/* One row's quantization of the dim columns at i (processing order): the
+ * codec's code and decoded values, then the error e with e·U_bb = w - deq
+ * (U_bb the dim x dim diagonal block of U; for dim = 1, e = (w - q) / U_ii),
+ * spread over the block's remaining columns. */
+static void quant_cols(const gptq_ctx *x, float *wr, const float *stat, uint64_t i, uint64_t i1, uint64_t i2, float *er,
+                       uint32_t *code) {
+    const uint64_t K = x->cols, D = x->ops->dim;
+    float deq[16], e[16];
+    *code = x->ops->quant(&x->vq, stat, wr + i, deq);
+    for (uint64_t k = 0; k < D; k++) {
+        float r = wr[i + k] - deq[k];
+        for (uint64_t m = 0; m < k; m++) r -= e[m] * x->U[(i + m) * K + i + k];
+        e[k] = r / x->U[(i + k) * K + i + k];
+        er[i + k - i1] = e[k];
+    }
+    for (uint64_t k = 0; k < D; k++) {
+        const float *Ui = x->U + (i + k) * K;
+        for (uint64_t j = i + D; j < i2; j++) wr[j] -= e[k] * Ui[j];
+    }
+}
+
 static void gptq_tiles(void *p, uint64_t t0, uint64_t t1) {
     gptq_ctx *x = p;
-    const uint64_t K = x->cols, gs = x->gs, ng = (K + gs - 1) / gs, B = x->block;
+    const uint64_t K = x->cols, gs = x->gs, ng = (K + gs - 1) / gs, B = x->block, D = x->ops->dim;
     float *W = malloc(ROW_TILE * K * sizeof(float)), *E = malloc(ROW_TILE * B * sizeof(float));
-    float *S = malloc(ROW_TILE * ng * sizeof(float));
-    int *Z = malloc(ROW_TILE * ng * sizeof(int));
-    uint8_t *Q = malloc(ROW_TILE * K);
-    if (!W || !E || !S || !Z || !Q) {
+    float *S = malloc(ROW_TILE * ng * SQ_VQ_MAX_STAT * sizeof(float));
+    uint32_t *Q = malloc(ROW_TILE * (K / D) * sizeof(uint32_t));
+    if (!W || !E || !S || !Q) {
         x->failed = 1;
         goto out;
     }
@@ -99,32 +120,20 @@ static void gptq_tiles(void *p, uint64_t t0, uint64_t t1) {
             for (uint64_t r = 0; r < R; r++)
                 for (uint64_t g = 0; g < ng; g++) {
                     uint64_t c0 = g * gs, c1 = c0 + gs < K ? c0 + gs : K;
-                    sq_int_fit(x->c, x->params, x->w + (r0 + r) * K + c0, c1 - c0, &S[r * ng + g], &Z[r * ng + g]);
-                    sq_int_store(x->c, x->params, K, x->parts, r0 + r, g, S[r * ng + g], Z[r * ng + g]);
+                    x->ops->fit(&x->vq, r0 + r, g, x->w + (r0 + r) * K + c0, c1 - c0, &S[(r * ng + g) * SQ_VQ_MAX_STAT]);
                 }
         for (uint64_t i1 = 0; i1 < K; i1 += B) {
             const uint64_t i2 = i1 + B < K ? i1 + B : K, nb = i2 - i1;
-            for (uint64_t i = i1; i < i2; i++) {
+            for (uint64_t i = i1; i < i2; i += D) {
                 if (!x->statik && i % gs == 0) /* refit on the current, error-updated weights */
                     for (uint64_t r = 0; r < R; r++) {
                         uint64_t g = i / gs, c1 = i + gs < K ? i + gs : K;
-                        sq_int_fit(x->c, x->params, W + r * K + i, c1 - i, &S[r * ng + g], &Z[r * ng + g]);
-                        sq_int_store(x->c, x->params, K, x->parts, r0 + r, g, S[r * ng + g], Z[r * ng + g]);
+                        x->ops->fit(&x->vq, r0 + r, g, W + r * K + i, c1 - i, &S[(r * ng + g) * SQ_VQ_MAX_STAT]);
                     }
                 const uint32_t oc = x->perm[i];
-                const uint64_t g = x->statik ? oc / gs : i / gs, qpos = x->store_perm ? i : oc;
-                const float d = x->U[i * K + i];
-                const float *Ui = x->U + i * K;
-                for (uint64_t r = 0; r < R; r++) {
-                    float *wr = W + r * K;
-                    float s = S[r * ng + g];
-                    int z = Z[r * ng + g];
-                    int q = sq_int_quant(x->c, wr[i], s, z);
-                    Q[r * K + qpos] = (uint8_t)q;
-                    float e = (wr[i] - s * (float)(q - z)) / d;
-                    E[r * B + (i - i1)] = e;
-                    for (uint64_t j = i + 1; j < i2; j++) wr[j] -= e * Ui[j];
-                }
+                const uint64_t g = x->statik ? oc / gs : i / gs, qpos = (x->store_perm ? i : oc) / D;
+                for (uint64_t r = 0; r < R; r++)
+                    quant_cols(x, W + r * K, &S[(r * ng + g) * SQ_VQ_MAX_STAT], i, i1, i2, E + r * B, &Q[r * (K / D) + qpos]);
             }
             if (i2 < K) /* lazy update of the remaining columns: W[:, i2:] -= E · U[i1:i2, i2:] */
                 if (sq_la_matmul_f32(x->isa, 1, R, K - i2, nb, E, B, x->U + i1 * K + i2, K, W + i2, K)) {
@@ -132,13 +141,12 @@ static void gptq_tiles(void *p, uint64_t t0, uint64_t t1) {
                     goto out;
                 }
         }
-        for (uint64_t r = 0; r < R; r++) sq_int_pack_row(x->c, Q + r * K, K, x->parts, r0 + r);
+        for (uint64_t r = 0; r < R; r++) x->ops->pack_row(&x->vq, r0 + r, Q + r * (K / D));
     }
 out:
     free(W);
     free(E);
     free(S);
-    free(Z);
     free(Q);
 }
 
@@ -147,8 +155,13 @@ sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t p
                            sq_gptq_info *info, sq_err *err) {
     memset(info, 0, sizeof *info);
     memset(out, 0, sizeof *out);
-    if (!sq_int_bits(c))
-        return sq_err_set(err, SQ_EUSAGE, "%s: GPTQ needs an int codec (int2/int3/int4/int8), not %s", name, c->name);
+    const sq_vq_ops *ops = c->enc ? c->enc->vq : NULL;
+    if (!ops || (ops->supports && !ops->supports(c, params)))
+        return sq_err_set(err, SQ_EUSAGE, "%s: GPTQ cannot drive %s with these options (its codec has no error-feedback quantizer for them)",
+                          name, c->name);
+    if (ops->dim > 16 || cols % ops->dim || (ops->dim > 1 && o->act_order && o->static_groups))
+        return sq_err_set(err, SQ_EUSAGE, "%s: GPTQ: %s quantizes %u columns together, which %llu columns%s do not allow",
+                          name, c->name, ops->dim, (unsigned long long)cols, o->static_groups ? " with static groups" : "");
     sq_status st = sq_check_finite(name, w, rows * cols, err);
     if (st) return st;
     uint32_t *perm = malloc(cols * sizeof *perm);
@@ -179,9 +192,15 @@ sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t p
     uint32_t p[SQ_NPARAMS];
     memcpy(p, params, sizeof p);
     if ((st = sq_encoded_alloc(c, p, rows, cols, out, err))) goto out;
-    uint32_t g = params[SQ_P_GROUP];
-    gptq_ctx x = {c, p, w, rows, cols, (g == SQ_GROUP_ROW || g == SQ_GROUP_TENSOR) ? cols : g, perm, dead, U,
-                  o->block ? o->block : 128, store_perm, o->act_order && o->static_groups, out->data, 0,
+    sq_vq vq = {c, out->params, rows, cols, out->data};
+    uint64_t gl = ops->group_len(&vq), blk = o->block ? o->block : 128;
+    if (gl % ops->dim || blk % ops->dim) {
+        sq_encoded_free(out);
+        st = sq_err_set(err, SQ_EUSAGE, "%s: GPTQ: groups of %llu columns do not split into blocks of %u", name,
+                        (unsigned long long)gl, ops->dim);
+        goto out;
+    }
+    gptq_ctx x = {vq, ops, w, rows, cols, gl, perm, dead, U, (uint32_t)blk, store_perm, o->act_order && o->static_groups, 0,
                   sq_isa_active()};
     sq_parallel_for(o->n_threads, (rows + ROW_TILE - 1) / ROW_TILE, gptq_tiles, &x);
     if (x.failed) {

@@ -78,7 +78,7 @@ typedef struct mm_ctx {
 static void mm_blocks(void *p, uint64_t b0, uint64_t b1) {
     mm_ctx *c = p;
     const uint64_t N = c->w->rows, K = c->w->cols;
-    const int direct = c->w->codec->id == SQ_CODEC_F32; /* f32 rows are used in place */
+    const int direct = c->w->codec->family == SQ_FAMILY_FLOAT && c->w->codec->value_dtype == SQ_DT_F32; /* f32 rows are used in place */
     float *buf = direct ? NULL : malloc(ROWS_PER_BLOCK * K * sizeof(float));
     if (!direct && !buf) abort(); /* 16 rows of one matrix: a failure here is not recoverable */
     for (uint64_t b = b0; b < b1; b++) {

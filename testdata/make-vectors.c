@@ -183,7 +183,6 @@ static void write_tensor(sq_writer *w, const mtensor *t, const variant *v) {
     int tail = v->zstd_tail && !strcmp(v->zstd_tail, t->name);
     for (int i = 0; i < e.nparts; i++) {
         const sq_part_spec *ps = &e.spec[i];
-        if (ps->scratch) continue; /* an encoder's working buffer, not stored */
         size_t bound = ZSTD_compressBound((size_t)e.bytes[i]), n;
         uint8_t *z = tail ? malloc(bound + 3) : NULL;
         if (tail && !ZSTD_isError(n = ZSTD_compress(z, bound, e.data[i], (size_t)e.bytes[i], 3)) && n < e.bytes[i]) {

@@ -60,6 +60,31 @@ else
   echo "skipped: no libsquish.a installed" >&2
   skip=$((skip + 1))
 fi
+# the decode library alone: a reader built with only `pkg-config squish-decode`
+# decodes every tensor to the same values as the same program on the full
+# library, and loads neither libsquish nor libarchive
+dpc=$(find "$P" -name squish-decode.pc)
+[ -n "$dpc" ] && ok || bad "no squish-decode.pc installed"
+dprog=$S/tests/install/decode_sums.c
+vec=$S/testdata/squizd-vectors
+# shellcheck disable=SC2046,SC2086
+if [ -n "$dpc" ] && "$CC" -std=c11 -Wall -Wextra -Werror -pedantic $EXTRA "$dprog" -o "$T/dec-only" \
+  $(pkg-config --cflags --libs squish-decode) -Wl,-rpath,"$libdir" 2>"$T/cc.err" &&
+  "$CC" -std=c11 -Wall -Wextra -Werror -pedantic $EXTRA "$dprog" -o "$T/dec-full" \
+  $(pkg-config --cflags --libs squish) -Wl,-rpath,"$libdir" 2>>"$T/cc.err"; then
+  ok
+  ldd "$T/dec-only" | grep -q "libsquish-decode.so.* => $P/" && ok || bad "the reader does not load libsquish-decode from $P"
+  ldd "$T/dec-only" | grep -Eq "libsquish\.so|libarchive" && bad "the decode-only reader loads libsquish or libarchive" || ok
+  n=0
+  for f in "$vec"/valid-*.squizd "$S"/testdata/toy.squizd; do
+    "$T/dec-only" "$f" >"$T/d1" 2>"$T/d1.err" && "$T/dec-full" "$f" >"$T/d2" 2>&1 || { bad "decode_sums $f: $(cat "$T/d1.err")"; continue; }
+    cmp -s "$T/d1" "$T/d2" && [ -s "$T/d1" ] && n=$((n + 1)) || bad "decode-only and full library differ on $f"
+  done
+  [ "$n" -gt 0 ] && ok || bad "no test vector decoded"
+else
+  bad "compiling against the decode library: $(head -5 "$T/cc.err")"
+fi
+
 # the public headers also compile as C++
 if command -v c++ >/dev/null; then
   printf '#include <squish/squish.h>\nint main() { return sq_library_version() == SQUISH_VERSION_NUMBER ? 0 : 1; }\n' >"$T/h.cc"

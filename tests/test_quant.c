@@ -142,15 +142,52 @@ START_TEST(gptq_lowers_output_error_and_is_deterministic) {
         if (mode == 1) { /* perm sorts columns by decreasing H diagonal */
             sq_tview v;
             sq_tview_from_encoded(&g1, &v);
-            ck_assert_ptr_nonnull(v.perm);
+            ck_assert_ptr_nonnull(sq_tview_perm(&v));
             for (uint32_t j = 1; j < n; j++)
-                ck_assert(H[(size_t)v.perm[j - 1] * n + v.perm[j - 1]] >= H[(size_t)v.perm[j] * n + v.perm[j]]);
+                ck_assert(H[(size_t)sq_tview_perm(&v)[j - 1] * n + sq_tview_perm(&v)[j - 1]] >= H[(size_t)sq_tview_perm(&v)[j] * n + sq_tview_perm(&v)[j]]);
         }
         free(dg);
         sq_encoded_free(&g1);
         sq_encoded_free(&g3);
     }
     free(dr); sq_encoded_free(&r);
+    free(x); free(w); free(H); free(Hf);
+}
+END_TEST
+
+/* Generated from the registry: every codec whose encoder offers an
+ * error-feedback quantizer is driven by GPTQ, and beats its own RTN on the
+ * output error; results do not depend on the thread count. */
+START_TEST(gptq_drives_every_vq_codec) {
+    const uint32_t T = 600, n = 256, rows = 64;
+    float *x = make_acts(T, n), *w = malloc(rows * n * 4);
+    for (uint32_t i = 0; i < rows * n; i++) w[i] = frand() * 0.05f;
+    double *H = xtx_of(x, T, n);
+    float *Hf = hfloat(H, n);
+    int driven = 0;
+    for (const sq_codec *const *cp = sq_codec_list(); *cp; cp++) {
+        const sq_codec *c = *cp;
+        uint32_t p[SQ_NPARAMS];
+        sq_err err;
+        const sq_codec *pc;
+        ck_assert_int_eq(sq_scheme_parse(c->name, &pc, p, &err), 0);
+        const sq_vq_ops *ops = c->enc ? c->enc->vq : NULL;
+        if (!ops || (ops->supports && !ops->supports(c, p))) continue;
+        sq_encoded r, g1, g3;
+        sq_gptq_info info;
+        sq_gptq_opts o1 = {0.01, 1, 0, 128, 1}, o3 = {0.01, 1, 0, 128, 3};
+        ck_assert_int_eq(sq_encode(c, p, w, rows, n, 1, &r, &err), 0);
+        ck_assert_msg(sq_gptq_quantize("t", c, p, w, rows, n, H, &o1, &g1, &info, &err) == 0, "%s: %s", c->name, err.msg);
+        ck_assert_int_eq(sq_gptq_quantize("t", c, p, w, rows, n, H, &o3, &g3, &info, &err), 0);
+        ck_assert_msg(same_parts(&g1, &g3), "%s: 1 and 3 threads differ", c->name);
+        float *dr = decode(&r), *dg = decode(&g1);
+        double e_rtn = sq_hessian_err(dr, w, rows, n, Hf), e_g = sq_hessian_err(dg, w, rows, n, Hf);
+        ck_assert_msg(e_g < 0.9 * e_rtn, "%s: GPTQ output error %g not below RTN's %g", c->name, e_g, e_rtn);
+        free(dr); free(dg);
+        sq_encoded_free(&r); sq_encoded_free(&g1); sq_encoded_free(&g3);
+        driven++;
+    }
+    ck_assert_int_ge(driven, 14); /* int2/3/4/8, nf4, five mini-floats, five MX */
     free(x); free(w); free(H); free(Hf);
 }
 END_TEST
@@ -190,9 +227,13 @@ START_TEST(gptq_damping_retry_and_fallback) {
     ck_assert_int_eq(sq_gptq_quantize("t", c, p, w, rows, n, H, &o, &g, &info, &err), 0);
     ck_assert_uint_eq(info.dead, n / 2);
     sq_encoded_free(&g);
-    /* non-int codecs are refused */
-    ck_assert_int_eq(sq_scheme_parse("nf4", &c, p, &err), 0);
-    ck_assert_int_eq(sq_gptq_quantize("t", c, p, w, rows, n, H, &o, &g, &info, &err), SQ_EUSAGE);
+    /* codecs without an error-feedback quantizer, or options it cannot drive, are refused */
+    const char *refused[] = {"f16", "nf4:dq", "fp8_e4m3:pt", NULL};
+    for (int k = 0; refused[k]; k++) {
+        ck_assert_int_eq(sq_scheme_parse(refused[k], &c, p, &err), 0);
+        ck_assert_int_eq(sq_gptq_quantize("t", c, p, w, rows, n, H, &o, &g, &info, &err), SQ_EUSAGE);
+        ck_assert_ptr_nonnull(strstr(err.msg, "error-feedback"));
+    }
     free(w); free(H);
 }
 END_TEST
@@ -329,6 +370,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, gptq_diagonal_hessian_is_rtn);
     tcase_add_test(tc, gptq_lowers_output_error_and_is_deterministic);
     tcase_add_test(tc, gptq_damping_retry_and_fallback);
+    tcase_add_test(tc, gptq_drives_every_vq_codec);
     tcase_add_test(tc, gptq_hinv_factor);
     tcase_add_test(tc, input_transforms_round_trip);
     tcase_add_test(tc, bad_transform_parts_are_refused);

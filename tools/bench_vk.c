@@ -81,7 +81,7 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
         sq_tview_from_encoded(&e, &tv);
         uint64_t wbytes = 0;
         for (int i = 0; i < e.nparts; i++)
-            if (!e.spec[i].scratch) wbytes += e.bytes[i];
+            wbytes += e.bytes[i];
         int n = (int)((ws + wbytes - 1) / wbytes);
         if (n > 256) n = 256;
         if (n < 1) n = 1;

@@ -360,7 +360,7 @@ int main(int argc, char **argv) {
         double t_dec = now() - t0;
         uint64_t wbytes = 0;
         for (int i = 0; i < e.nparts; i++)
-            if (!e.spec[i].scratch) wbytes += e.bytes[i];
+            wbytes += e.bytes[i];
         /* cold-cache GEMV: flush, then time one call; best of the repetitions */
         sq_gemv(&tv, x, y, 0, rows);
         double t_g = 1e30, spent = 0;

@@ -368,20 +368,20 @@ static int run(opts *o) {
             sq_tview v;
             sq_tview_from_encoded(&e, &v);
             sq_decode_mt(&v, dec, o->threads);
-            if (v.in_scale) /* compare with the weights before the AWQ scale the decoder undoes */
+            const float *in_scale = sq_tview_in_scale(&v);
+            if (in_scale) /* compare with the weights before the AWQ scale the decoder undoes */
                 for (uint64_t r = 0; r < rows; r++)
-                    for (uint64_t j = 0; j < cols; j++) wf[r * cols + j] /= v.in_scale[j];
+                    for (uint64_t j = 0; j < cols; j++) wf[r * cols + j] /= in_scale[j];
             sq_errstats_add(&es, wf, dec, n);
             if (!isfinite(es.sum_sq_err))
                 st = sq_err_set(&err, SQ_EUNSUPPORTED, "tensor %s: values overflow scheme %s", t->name, c->name);
         }
         if (!st) st = sq_writer_begin_tensor(w, t->name, t->ndim, t->dims, t->dtype, c->id, e.params, &err);
         for (int i = 0; !st && i < e.nparts; i++)
-            if (!e.spec[i].scratch)
-                st = sq_writer_add_part(w, e.spec[i].name, e.spec[i].dtype, e.spec[i].ndim, e.spec[i].dims, e.data[i],
-                                        e.bytes[i], o->zstd ? SQ_COMP_ZSTD : SQ_COMP_NONE, &err);
+            st = sq_writer_add_part(w, e.spec[i].name, e.spec[i].dtype, e.spec[i].ndim, e.spec[i].dims, e.data[i],
+                                    e.bytes[i], o->zstd ? SQ_COMP_ZSTD : SQ_COMP_NONE, &err);
         if (!st) st = sq_writer_end_tensor(w, &err);
-        double bpw = st ? 0 : sq_layout_bpw(c, e.params, rows, cols);
+        double bpw = st ? 0 : sq_encoded_bpw(&e);
         sq_encoded_free(&e);
         free(wf);
         free(dec);

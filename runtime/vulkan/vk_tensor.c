@@ -16,8 +16,6 @@ static int scale_kind(uint32_t dtype) {
     return dtype == SQ_DT_F32 ? SC_F32 : dtype == SQ_DT_F16 ? SC_F16 : dtype == SQ_DT_BF16 ? SC_BF16 : -1;
 }
 
-static int is_mx(uint32_t id) { return id >= SQ_CODEC_MXFP8_E4M3 && id <= SQ_CODEC_MXFP4; }
-
 /* Fills t's family, spec constants and group geometry. Returns 0 when the
  * backend has no kernel for this codec/parameters. */
 static int describe(const sq_tview *v, sq_vk_tensor *t) {
@@ -27,11 +25,13 @@ static int describe(const sq_tview *v, sq_vk_tensor *t) {
     memset(t->spec, 0, sizeof t->spec);
     if (nchunks == 0 || v->rows == 0) return 0; /* empty matrices: nothing to run */
     t->push.nchunks = (uint32_t)nchunks;
-    if (c->id == SQ_CODEC_F32 || c->id == SQ_CODEC_F16 || c->id == SQ_CODEC_BF16) {
+    /* the backend's shader families: float data, and codes times a scale (int, LUT, MX) */
+    if (c->family == SQ_FAMILY_FLOAT) {
         t->family = 1;
-        t->spec[1] = c->id == SQ_CODEC_F32 ? 0 : c->id == SQ_CODEC_F16 ? 1 : 2;
+        t->spec[1] = (uint32_t)scale_kind(c->value_dtype);
         return 1;
     }
+    if (c->family != SQ_FAMILY_INT && c->family != SQ_FAMILY_LUT && c->family != SQ_FAMILY_MX) return 0;
     t->family = 0;
     int bits = sq_int_bits(c);
     uint64_t gcols; /* columns per scale */
@@ -40,23 +40,21 @@ static int describe(const sq_tview *v, sq_vk_tensor *t) {
         if (sk < 0) return 0;
         t->spec[2] = (uint32_t)sk;
         t->spec[3] = (p[SQ_P_FLAGS] & SQ_PF_ASYM) ? Z_PART : Z_SYM;
-        gcols = p[SQ_P_GROUP] == SQ_GROUP_ROW ? cols : p[SQ_P_GROUP];
+        gcols = sq_codec_group_len(p, cols);
     } else {
         t->lut_values = sq_codec_value_table(c, &bits);
         if (!t->lut_values) return 0;
         t->spec[4] = 1u << bits;
         t->spec[3] = Z_NONE;
-        if (c->id == SQ_CODEC_NF4) {
+        gcols = sq_codec_group_len(p, cols);
+        if (c->table) { /* NF4: f32 block maxima, or double-quantized ones */
             t->spec[2] = (p[SQ_P_FLAGS] & SQ_PF_DQ) ? SC_NF4DQ : SC_F32;
-            gcols = p[SQ_P_GROUP];
-        } else if (is_mx(c->id)) {
+        } else if (c->family == SQ_FAMILY_MX) {
             t->spec[2] = SC_E8M0;
-            gcols = SQ_CHUNK;
         } else {
             int sk = scale_kind(p[SQ_P_SCALE_DTYPE]);
             if (sk < 0) return 0;
             t->spec[2] = (uint32_t)sk;
-            gcols = (p[SQ_P_GROUP] == SQ_GROUP_ROW || p[SQ_P_GROUP] == SQ_GROUP_TENSOR) ? cols : p[SQ_P_GROUP];
         }
     }
     /* groups of 1, 2, 4 or 8 chunks (the scale index shifts the chunk index); a
@@ -120,29 +118,27 @@ sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err 
     t->rows = v->rows;
     t->cols = v->cols;
     t->xform.cols = v->cols;
-    t->xform.perm = v->perm;
-    t->xform.in_scale = v->in_scale;
+    memcpy(t->xform.xf, v->xf, sizeof t->xform.xf);
+    memcpy(t->xform.params, v->params, sizeof t->xform.params);
     t->push.rows = (uint32_t)v->rows;
     t->push.cols = (uint32_t)v->cols;
     /* the codec's own parts (input transforms are applied on the host) */
     sq_part_spec sp[SQ_CODEC_MAX_PARTS];
-    int n = v->codec->layout(v->params, v->rows, v->cols, sp);
+    int n = v->codec->layout(v->codec, v->params, v->rows, v->cols, sp);
     uint64_t off[SQ_CODEC_MAX_PARTS] = {0}, bytes[SQ_CODEC_MAX_PARTS] = {0}, total = 0;
     for (int i = 0; i < n; i++) {
-        if (sp[i].scratch) continue;
         bytes[i] = sq_part_spec_bytes(&sp[i]);
         off[i] = total;
         total += (bytes[i] + PART_ALIGN - 1) / PART_ALIGN * PART_ALIGN;
     }
-    /* word offsets: codes, scales (or absmax / absmax_q), zeros (or absmax_offset), aux (absmax_scale) */
-    t->push.codes = (uint32_t)(off[0] / 4);
-    if (t->family == 0) {
-        t->push.scales = (uint32_t)(off[1] / 4);
-        if (t->spec[3] == Z_PART) t->push.zeros = (uint32_t)(off[2] / 4);
-        if (t->spec[2] == SC_NF4DQ) {
-            t->push.aux = (uint32_t)(off[2] / 4);
-            t->push.zeros = (uint32_t)(off[3] / 4);
-        }
+    /* word offsets by part name: codes, scales (or absmax / absmax_q), zeros (or absmax_offset), aux (absmax_scale) */
+    for (int i = 0; i < n; i++) {
+        const char *nm = sp[i].name;
+        uint32_t w = (uint32_t)(off[i] / 4);
+        if (!strcmp(nm, "codes") || !strcmp(nm, "data")) t->push.codes = w;
+        else if (!strcmp(nm, "scales") || !strcmp(nm, "absmax") || !strcmp(nm, "absmax_q")) t->push.scales = w;
+        else if (!strcmp(nm, "zeros") || !strcmp(nm, "absmax_offset")) t->push.zeros = w;
+        else if (!strcmp(nm, "absmax_scale")) t->push.aux = w;
     }
     sq_status st = sq_vk_buf_create(vk, total, 0, &t->buf, err);
     if (!st && t->lut_values) {

@@ -34,15 +34,17 @@ enum { SQ_P_GROUP = 0, SQ_P_FLAGS = 1, SQ_P_SCALE_DTYPE = 2, SQ_P_XFORM = 3 };
 #define SQ_GROUP_ROW 0u           /* one group per output row ("pc") */
 #define SQ_GROUP_TENSOR 0xFFFFFFFFu /* one scale for the whole tensor ("pt") */
 enum { SQ_PF_ASYM = 1u << 0, SQ_PF_DQ = 1u << 1 };
-/* Input transforms (params[3]), for any codec. The codec's parts hold the
- * matrix in *stored* column order; two optional parts map it back:
+/* Transforms (params[3]), for any codec: a typed chain, each link with its
+ * own stored part (squish/xform.h lists them; spec/codecs.md §9 defines
+ * them). The codec's parts hold the matrix in *stored* order; the links map
+ * it back, in this order:
  *   perm     u32 [cols]: stored column j is original input column perm[j]
  *                        (GPTQ act-order);
  *   in_scale f32 [cols]: stored column j was multiplied by in_scale[j]
  *                        (AWQ scales that could not be folded elsewhere).
  * Original weight W[r][perm[j]] = stored(r, j) / in_scale[j]. Equivalently
- * y = stored · x' with x'[j] = x[perm[j]] / in_scale[j]. The parts follow
- * the codec's own parts, perm first. */
+ * y = stored · x' with x'[j] = x[perm[j]] / in_scale[j]. The transform
+ * parts follow the codec's own parts, in chain order. */
 enum { SQ_XF_PERM = 1u << 0, SQ_XF_IN_SCALE = 1u << 1 };
 
 /* Instruction-set paths for kernels. */
@@ -55,23 +57,34 @@ sq_isa sq_isa_active(void);
 int sq_isa_supported(sq_isa isa);
 
 #define SQ_CODEC_MAX_PARTS 8
+#define SQ_XFORM_MAX 4 /* links a transform chain can have */
 
+/* One stored part of a tensor. Most parts have a size fixed by the codec,
+ * its params and the matrix shape; a part flagged SQ_PART_DATA_DIM0 has a
+ * first dimension the encoder chooses from the data (the nnz of a sparse
+ * part): readers take it from the file and the codec's check() validates it. */
 typedef struct sq_part_spec {
     const char *name;
     uint32_t dtype, ndim;
     uint64_t dims[4];
-    int scratch; /* working buffer for encode only, not stored */
+    uint32_t flags;
 } sq_part_spec;
+#define SQ_PART_DATA_DIM0 1u
 
-/* A tensor whose parts are resolved to memory, ready to decode. */
+/* A tensor whose parts are resolved to memory, ready to decode. Kernels
+ * reach a part by name (sq_tview_part) or through the index constants the
+ * codec's own source defines for its layout; transform parts are separate
+ * (xf[], indexed by sq_xform_kind), so codec part indices never shift. */
 typedef struct sq_tview {
     const struct sq_codec *codec;
     uint32_t params[SQ_NPARAMS];
     uint64_t rows, cols;
-    const void *part[SQ_CODEC_MAX_PARTS]; /* in the order of the codec's layout */
-    const uint32_t *perm;   /* input transform parts (NULL when absent) */
-    const float *in_scale;
+    int nparts;
+    const void *part[SQ_CODEC_MAX_PARTS];  /* in the order of the codec's layout */
+    uint64_t dim0[SQ_CODEC_MAX_PARTS];     /* each part's actual first dimension */
+    const void *xf[SQ_XFORM_MAX];          /* transform parts by sq_xform_kind; NULL when absent */
 } sq_tview;
+const void *sq_tview_part(const sq_tview *t, const char *name);
 
 typedef void (*sq_decode_fn)(const sq_tview *t, uint64_t r0, uint64_t r1, float *out);
 typedef void (*sq_gemv_fn)(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
@@ -90,30 +103,133 @@ sq_status sq_act_q8_init(sq_act_q8 *a, const float *x, uint64_t n, sq_err *err);
 void sq_act_q8_free(sq_act_q8 *a);
 typedef void (*sq_gemv_q8_fn)(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1);
 
+/* ---- CPU backend traits (ggml's split of type traits and CPU traits) ----
+ * A GEMV kernel names the form of the activations it consumes (ggml's
+ * vec_dot_type); the caller prepares x in that form once per vector with
+ * sq_act_prepare and shares it between the matrices that read the same x. */
+typedef enum sq_act_kind { SQ_ACT_F32 = 0, SQ_ACT_Q8 = 1, SQ_ACT_KINDS } sq_act_kind;
+typedef struct sq_act {
+    sq_act_kind kind;
+    uint64_t n;
+    const float *f32; /* SQ_ACT_F32: the caller's vector (not owned) */
+    sq_act_q8 q8;     /* SQ_ACT_Q8 */
+} sq_act;
+const char *sq_act_kind_name(sq_act_kind k);
+sq_status sq_act_prepare(sq_act_kind kind, const float *x, uint64_t n, sq_act *out, sq_err *err);
+void sq_act_release(sq_act *a);
+
+typedef struct sq_cpu_kernel {
+    sq_act_kind act;
+    union {
+        sq_gemv_fn f32;
+        sq_gemv_q8_fn q8;
+    } fn;
+} sq_cpu_kernel;
+typedef struct sq_codec_cpu {
+    sq_decode_fn decode[SQ_ISA_COUNT]; /* [PORTABLE] always set; others may be NULL */
+    sq_gemv_fn gemv[SQ_ISA_COUNT];     /* exact: f32 activations; [PORTABLE] always set */
+    sq_cpu_kernel fast[SQ_ISA_COUNT];  /* faster kernels with another activation form; fn NULL: none */
+} sq_codec_cpu;
+
+/* ---- encoding ----
+ * What an encoder sees: the weights, the calibration statistics when the
+ * codec or method needs them, a seed for codecs that draw random numbers,
+ * and its own scratch (allocated in prepare, freed in finalize). */
+typedef struct sq_encode_ctx {
+    const struct sq_codec *codec;
+    const uint32_t *params;
+    const float *w; /* rows x cols, row-major */
+    uint64_t rows, cols;
+    const double *xtx; /* cols x cols XᵀX of the layer's inputs, or NULL */
+    uint64_t seed;
+    int n_threads;
+    void *scratch;
+} sq_encode_ctx;
+
+/* A quantizer that error feedback (GPTQ, LDLQ) drives block by block: it
+ * sees the current, error-updated weights of one row, dim columns at a
+ * time, and returns the values it decodes to so the driver can spread the
+ * error. Statistics (scales, zeros) are fitted per group of group_len
+ * columns when the driver enters the group. Codes are kept per row in
+ * stored column order (one u32 per block of dim columns) until pack_row. */
+typedef struct sq_vq {
+    const struct sq_codec *codec;
+    const uint32_t *params;
+    uint64_t rows, cols;
+    void *const *parts;
+} sq_vq;
+#define SQ_VQ_MAX_STAT 4
+typedef struct sq_vq_ops {
+    uint32_t dim;
+    /* NULL or whether these params can be driven (a scale shared by all
+     * rows, say, cannot) */
+    int (*supports)(const struct sq_codec *c, const uint32_t *params);
+    uint64_t (*group_len)(const sq_vq *q);
+    /* fits a group's statistics from n values and stores them in the parts */
+    void (*fit)(const sq_vq *q, uint64_t row, uint64_t group, const float *v, uint64_t n, float stat[SQ_VQ_MAX_STAT]);
+    /* dim values -> one code and the dim values it decodes to */
+    uint32_t (*quant)(const sq_vq *q, const float stat[SQ_VQ_MAX_STAT], const float *v, float *deq);
+    void (*pack_row)(const sq_vq *q, uint64_t row, const uint32_t *codes);
+} sq_vq_ops;
+
+struct sq_encoded;
+typedef struct sq_codec_encoder {
+    int needs_xtx; /* encode refuses to run without ctx->xtx */
+    /* Fixed layouts: the driver allocates the layout's parts zeroed, then
+     * prepare (whole tensor), encode_rows over row ranges on threads (0 or
+     * an sq_status), finalize (also called when a step failed, to free the
+     * scratch). Any may be NULL but encode_rows. */
+    sq_status (*prepare)(sq_encode_ctx *x, void *const *parts, sq_err *err);
+    int (*encode_rows)(const sq_encode_ctx *x, uint64_t r0, uint64_t r1, void *const *parts);
+    sq_status (*finalize)(sq_encode_ctx *x, void *const *parts, int failed, sq_err *err);
+    /* Data-dependent layouts instead: the whole encode, which sets out's
+     * parts with sq_encoded_put_part. */
+    sq_status (*encode)(const sq_encode_ctx *x, struct sq_encoded *out, sq_err *err);
+    const sq_vq_ops *vq; /* NULL: no error-feedback method can drive this codec */
+} sq_codec_encoder;
+
+/* ---- the codec descriptor: the one source of truth about a codec ---- */
+typedef enum sq_codec_family {
+    SQ_FAMILY_FLOAT = 1,        /* f32/f16/bf16 values stored as they are */
+    SQ_FAMILY_INT = 2,          /* integer codes times a group scale (minus a zero point) */
+    SQ_FAMILY_LUT = 3,          /* codes index a value table (NF4, mini-floats) times a group scale */
+    SQ_FAMILY_MX = 4,           /* OCP MX: mini-float codes times a power-of-two block scale */
+    SQ_FAMILY_CODEBOOK = 5,     /* additive vector codebooks (AQLM) */
+    SQ_FAMILY_LATTICE = 6,      /* lattice codebook after incoherence transforms (QuIP#) */
+    SQ_FAMILY_SPARSE_DENSE = 7, /* dense small-group codes plus sparse outliers (SpQR) */
+} sq_codec_family;
+const char *sq_codec_family_name(sq_codec_family f);
+
+/* Scheme options a codec takes (sq_codec.opts). */
+enum { SQ_OPT_ASYM = 1u << 0, SQ_OPT_DQ = 1u << 1, SQ_OPT_SCALE_DTYPE = 1u << 2 };
+
 typedef struct sq_codec {
     uint16_t id;
     const char *name;
+    sq_codec_family family;
     uint64_t technique_flag;
     int lossless;        /* decode(encode(w)) == w for inputs of the source dtype */
+    uint32_t bits;       /* bits per code (float family: bits per stored value) */
+    uint32_t value_dtype; /* float family: the stored dtype */
+    int minifloat;       /* LUT/MX over a mini-float: sq_minifloat + 1; 0 otherwise */
+    const float *table;  /* LUT codecs with a fixed table of 2^bits values (NF4); else NULL */
     uint32_t default_group;
-    /* Which group sizes are allowed: bit set of SQ_GROUPOK_* */
-    uint32_t group_ok;
+    uint32_t group_ok;   /* allowed groupings: bit set of SQ_GROUPOK_* */
+    uint32_t opts;       /* SQ_OPT_* the scheme grammar accepts */
     /* Part list for a tensor; returns the count (<= SQ_CODEC_MAX_PARTS). */
-    int (*layout)(const uint32_t *params, uint64_t rows, uint64_t cols, sq_part_spec *out);
-    /* Optional whole-tensor pass before encode_rows (e.g. per-tensor scale). */
-    void (*prepare)(const uint32_t *params, const float *w, uint64_t rows, uint64_t cols, void *const *parts);
-    /* Encodes rows [r0, r1); w is the whole tensor, row-major. */
-    void (*encode_rows)(const uint32_t *params, const float *w, uint64_t rows, uint64_t cols, uint64_t r0, uint64_t r1,
-                        void *const *parts);
-    /* Optional whole-tensor pass after all rows are encoded. */
-    void (*finalize)(const uint32_t *params, uint64_t rows, uint64_t cols, void *const *parts);
-    sq_decode_fn decode[SQ_ISA_COUNT]; /* [PORTABLE] always set; others may be NULL */
-    sq_gemv_fn gemv[SQ_ISA_COUNT];
-    sq_gemv_q8_fn gemv_q8[SQ_ISA_COUNT]; /* integer-activation GEMV; all NULL if the codec has none */
+    int (*layout)(const struct sq_codec *c, const uint32_t *params, uint64_t rows, uint64_t cols, sq_part_spec *out);
+    /* Optional checks of stored values beyond the family's (spec/codecs.md
+     * §10), e.g. a sparse part's offsets; writes a message into why. */
+    int (*check)(const sq_tview *v, char *why, size_t n);
+    const sq_codec_encoder *enc;
+    const sq_codec_cpu *cpu;
 } sq_codec;
 
 enum { SQ_GROUPOK_ROW = 1, SQ_GROUPOK_TENSOR = 2, SQ_GROUPOK_32 = 4, SQ_GROUPOK_64 = 8, SQ_GROUPOK_128 = 16,
        SQ_GROUPOK_256 = 32, SQ_GROUPOK_NONE = 64 /* codec has no groups */ };
+
+/* Columns per group for params (a row group or the tensor: cols). */
+uint64_t sq_codec_group_len(const uint32_t *params, uint64_t cols);
 
 const sq_codec *sq_codec_by_id(uint32_t id);
 const sq_codec *sq_codec_by_name(const char *name);
@@ -126,8 +242,8 @@ sq_status sq_scheme_parse(const char *s, const sq_codec **codec, uint32_t params
 /* Canonical text of a codec + params, e.g. "int4:g128:asym". */
 void sq_scheme_format(const sq_codec *c, const uint32_t params[SQ_NPARAMS], char *out, size_t n);
 
-/* Full part list of a tensor: the codec's layout followed by the input
- * transform parts params[3] asks for. Use this, not c->layout. */
+/* Full part list of a tensor: the codec's layout followed by the transform
+ * parts params[3] asks for. Use this, not c->layout. */
 int sq_layout(const sq_codec *c, const uint32_t params[SQ_NPARAMS], uint64_t rows, uint64_t cols, sq_part_spec *out);
 
 /* rows/cols of a tensor as the codecs see it: cols = last dim, rows = rest. */
@@ -135,11 +251,12 @@ void sq_tensor_matrix(const sq_tensor *t, uint64_t *rows, uint64_t *cols);
 /* Checks that a stored tensor's parts match its codec's layout exactly. */
 sq_status sq_codec_check_tensor(const sq_file *f, const sq_tensor *t, sq_err *err);
 /* Resolves a stored tensor's parts (decompressing if needed; owned buffers
- * are returned in owned[] and must be freed). */
+ * are returned in owned[] and must be freed, e.g. by sq_tview_close). */
 sq_status sq_tview_open(const sq_file *f, const sq_tensor *t, int skip_checksum, sq_tview *v,
                         void *owned[SQ_CODEC_MAX_PARTS], sq_err *err);
+void sq_tview_close(sq_tview *v, void *owned[SQ_CODEC_MAX_PARTS]);
 
-/* Encoded tensor in memory: the codec's parts, allocated. */
+/* Encoded tensor in memory: the codec's parts, then the transform parts. */
 typedef struct sq_encoded {
     const sq_codec *codec;
     uint32_t params[SQ_NPARAMS];
@@ -150,14 +267,19 @@ typedef struct sq_encoded {
     uint64_t bytes[SQ_CODEC_MAX_PARTS];
 } sq_encoded;
 
-/* Encodes w [rows x cols] with n_threads threads (output does not depend on it). */
+/* Encodes w [rows x cols] with n_threads threads (output does not depend on
+ * it). sq_encode_with also passes calibration statistics and a seed. */
 sq_status sq_encode(const sq_codec *c, const uint32_t params[SQ_NPARAMS], const float *w, uint64_t rows, uint64_t cols,
                     int n_threads, sq_encoded *out, sq_err *err);
+sq_status sq_encode_with(const sq_encode_ctx *x, sq_encoded *out, sq_err *err);
 void sq_encoded_free(sq_encoded *e);
-/* Allocates zeroed parts for c/params (input transform parts included) for
- * callers that fill the parts themselves (GPTQ). */
+/* Allocates zeroed parts for c/params (codec parts only) for callers that
+ * fill the parts themselves (GPTQ through the codec's vq ops). */
 sq_status sq_encoded_alloc(const sq_codec *c, const uint32_t params[SQ_NPARAMS], uint64_t rows, uint64_t cols,
                            sq_encoded *out, sq_err *err);
+/* Data-dependent layouts: sets the codec part named in the layout to data
+ * (taken over: freed with e) with first dimension dim0. */
+sq_status sq_encoded_put_part(sq_encoded *e, const char *name, void *data, uint64_t dim0, sq_err *err);
 /* Appends input transform parts to an encoded tensor (perm and/or in_scale
  * may be NULL; each given one is copied) and sets params[3]. */
 sq_status sq_encoded_set_xform(sq_encoded *e, const uint32_t *perm, const float *in_scale, sq_err *err);
@@ -168,37 +290,58 @@ uint64_t sq_part_spec_bytes(const sq_part_spec *s);
  * entries) and the code width; NULL for other codecs. Decode is
  * table[code] * group scale. */
 const float *sq_codec_value_table(const sq_codec *c, int *bits);
-/* Bits per weight of the stored parts (scratch excluded). */
+/* Bits per weight of an encoded tensor's parts (transforms included). */
+double sq_encoded_bpw(const sq_encoded *e);
+/* Bits per weight of the stored parts of a fixed layout. */
 double sq_layout_bpw(const sq_codec *c, const uint32_t params[SQ_NPARAMS], uint64_t rows, uint64_t cols);
 
-/* Kernels through the active ISA (or a chosen one). sq_decode_rows,
- * sq_gemv and the _mt helpers apply the input transform (original column
- * order); the raw per-ISA functions below work in stored column order, so
- * their callers map activations with sq_xform_input first. */
-void sq_decode_rows(const sq_tview *t, uint64_t r0, uint64_t r1, float *out);
-void sq_gemv(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
-/* xs[j] = x[perm[j]] / in_scale[j] for T rows of t->cols values (a copy when t has no transform). */
+/* ---- transforms: one typed chain, applied here for every CPU caller ---- */
+typedef enum sq_xform_kind { SQ_XFORM_PERM = 0, SQ_XFORM_IN_SCALE = 1, SQ_XFORM_KINDS } sq_xform_kind;
+typedef enum sq_xform_side { SQ_XF_INPUT = 0, SQ_XF_OUTPUT = 1 } sq_xform_side;
+typedef struct sq_xform_desc {
+    sq_xform_kind kind;
+    uint32_t flag;     /* its bit in params[3] */
+    const char *part;  /* the stored part: 1-D, dtype below, cols (input side) or rows (output side) long */
+    uint32_t dtype;
+    sq_xform_side side;
+} sq_xform_desc;
+/* The links in chain order; NULL-free array of SQ_XFORM_KINDS. */
+const sq_xform_desc *sq_xform_list(void);
+/* Maps T activation rows (t->cols values each) into the stored column order
+ * and scale: xs = the chain's input links applied to x (a copy when none). */
 void sq_xform_input(const sq_tview *t, const float *x, uint64_t T, float *xs);
-static inline int sq_tview_has_xform(const sq_tview *t) { return t->perm || t->in_scale; }
+/* Maps n decoded rows (stored order) back to original columns, in place;
+ * tmp holds t->cols floats. */
+void sq_xform_unapply_rows(const sq_tview *t, uint64_t n, float *rows, float *tmp);
+static inline int sq_tview_has_xform(const sq_tview *t) {
+    for (int k = 0; k < SQ_XFORM_MAX; k++)
+        if (t->xf[k]) return 1;
+    return 0;
+}
+static inline const uint32_t *sq_tview_perm(const sq_tview *t) { return (const uint32_t *)t->xf[SQ_XFORM_PERM]; }
+static inline const float *sq_tview_in_scale(const sq_tview *t) { return (const float *)t->xf[SQ_XFORM_IN_SCALE]; }
+
+/* Kernels through the active ISA (or a chosen one). sq_decode_rows,
+ * sq_gemv and the _mt helpers apply the transforms (original column
+ * order) and return SQ_ENOMEM when a one-row buffer cannot be had; the raw
+ * per-ISA functions below work in stored column order, so their callers
+ * map activations with sq_xform_input first. */
+sq_status sq_decode_rows(const sq_tview *t, uint64_t r0, uint64_t r1, float *out);
+sq_status sq_gemv(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
 sq_decode_fn sq_decode_for(const sq_codec *c, sq_isa isa); /* falls back to lower ISAs */
 sq_gemv_fn sq_gemv_for(const sq_codec *c, sq_isa isa);
+/* The fastest kernel for an ISA (falling back to lower ones): a q8 kernel
+ * where the codec has one, else the exact f32 GEMV. */
+sq_cpu_kernel sq_fast_kernel_for(const sq_codec *c, sq_isa isa);
 sq_gemv_q8_fn sq_gemv_q8_for(const sq_codec *c, sq_isa isa); /* NULL if the codec has no q8 path */
+/* Runs kernel k on activations a (prepared in k.act's form, in stored order). */
+void sq_kernel_run(sq_cpu_kernel k, const sq_tview *t, const sq_act *a, float *y, uint64_t r0, uint64_t r1);
 /* Multi-threaded helpers over row ranges. */
-void sq_decode_mt(const sq_tview *t, float *out, int n_threads);
-void sq_gemv_mt(const sq_tview *t, const float *x, float *y, int n_threads);
+sq_status sq_decode_mt(const sq_tview *t, float *out, int n_threads);
+sq_status sq_gemv_mt(const sq_tview *t, const float *x, float *y, int n_threads);
 
-/* Integer codecs' quantizer, for algorithms that choose codes themselves
- * (GPTQ). sq_int_bits is 0 for other codecs. sq_int_fit derives a group's
- * (scale, zero) from its values exactly as the encoder does (scale rounded
- * to the scale dtype); sq_int_quant rounds one value to a code; sq_int_store
- * writes a group's scale/zero into the parts; sq_int_pack_row packs one
- * row's codes (cols values, stored column order). */
+/* Integer codecs' bits (0 for other codecs). */
 int sq_int_bits(const sq_codec *c);
-void sq_int_fit(const sq_codec *c, const uint32_t *params, const float *v, uint64_t n, float *scale, int *zero);
-int sq_int_quant(const sq_codec *c, float v, float scale, int zero);
-void sq_int_store(const sq_codec *c, const uint32_t *params, uint64_t cols, void *const *parts, uint64_t row,
-                  uint64_t group, float scale, int zero);
-void sq_int_pack_row(const sq_codec *c, const uint8_t *q, uint64_t cols, void *const *parts, uint64_t row);
 
 /* Runs fn(ctx, i0, i1) over [0, n) split into contiguous chunks on up to
  * n_threads threads. */

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bytes.h"
+#include "common/bytes.h"
 #include "squish/model.h"
 
 static sq_status add(sq_model *m, int fi, const char *name, const char *src, uint64_t rows, uint64_t cols, uint64_t *off,

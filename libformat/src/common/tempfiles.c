@@ -1,6 +1,6 @@
 /* Registry of temporary output files, so that a signal handler can remove
  * them: on SIGINT/SIGTERM/SIGHUP/SIGPIPE no partial output is left behind. */
-#include "tempfiles.h"
+#include "common/tempfiles.h"
 
 #include <signal.h>
 #include <string.h>

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bytes.h"
-#include "json_util.h"
+#include "common/bytes.h"
+#include "common/json_util.h"
 #include "squish/model.h"
 
 #define MAX_HEADER (100u << 20) /* safetensors header JSON limit */

@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "bytes.h"
+#include "common/bytes.h"
 #include "squish/container.h"
 #include "squish/hash.h"
 

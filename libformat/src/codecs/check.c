@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codecs.h"
+#include "codecs/codecs.h"
 
 /* "FILE: tensor T part P, byte K of the part (file offset O): WHAT" */
 static sq_status refuse(const sq_file *f, const sq_tensor *t, const char *part, uint64_t byte, sq_err *err,
@@ -55,7 +55,7 @@ static sq_status check_pad_codes(const sq_file *f, const sq_tensor *t, const sq_
                                  sq_err *err) {
     const uint64_t used = v->cols % SQ_CHUNK, rb = sq_row_bytes(v->cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
     if (!used) return SQ_OK;
-    const uint8_t *codes = v->part[0];
+    const uint8_t *codes = sq_tview_part(v, "codes");
     for (uint64_t r = 0; r < v->rows; r++) {
         uint64_t at = r * rb + rb - cb;
         uint8_t q[SQ_CHUNK];
@@ -100,43 +100,46 @@ static sq_status check_int(const sq_tview *v, bound_ctx *b) {
     const uint32_t dt = v->params[SQ_P_SCALE_DTYPE];
     const int asym = (v->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
     const uint64_t ng = sq_ngroups(v->params, v->cols), ds = sq_dtype_size(dt);
-    sq_status st = check_finite(b->f, b->t, "scales", dt, v->part[1], v->rows * ng, b->err);
+    const void *scales = sq_tview_part(v, "scales");
+    const uint8_t *zeros = asym ? sq_tview_part(v, "zeros") : NULL;
+    sq_status st = check_finite(b->f, b->t, "scales", dt, scales, v->rows * ng, b->err);
     for (uint64_t i = 0; !st && i < v->rows * ng; i++) {
-        int z = asym ? ((const uint8_t *)v->part[2])[i] : mid;
+        int z = asym ? zeros[i] : mid;
         if (z > maxq)
             return refuse(b->f, b->t, "zeros", i, b->err, "zero point %d is outside the %d-bit code range 0..%d", z, bits, maxq);
         int m = z > maxq - z ? z : maxq - z; /* largest |q - z| */
-        st = note_bound(b, "scales", i * ds, i / ng, i % ng, sq_scale_load(dt, v->part[1], i), (float)m);
+        st = note_bound(b, "scales", i * ds, i / ng, i % ng, sq_scale_load(dt, scales, i), (float)m);
     }
     return st ? st : check_pad_codes(b->f, b->t, v, bits, 0, b->err);
 }
 
 static sq_status check_lut(const sq_tview *v, bound_ctx *b) {
-    const uint32_t id = v->codec->id;
     int bits;
     const float *tab = sq_codec_value_table(v->codec, &bits);
     const float tmax = table_max(tab, bits);
-    const uint64_t gl = sq_lut_group_len(v), ng = (v->cols + gl - 1) / gl;
-    const int nf4 = id == SQ_CODEC_NF4, mx = id >= SQ_CODEC_MXFP8_E4M3 && id <= SQ_CODEC_MXFP4;
+    const uint64_t gl = sq_codec_group_len(v->params, v->cols), ng = (v->cols + gl - 1) / gl;
+    /* a fixed table (NF4) has block maxima; MX has E8M0 scales; mini-floats have stored scales */
+    const int nf4 = v->codec->table != NULL, mx = v->codec->family == SQ_FAMILY_MX;
     const int dq = nf4 && (v->params[SQ_P_FLAGS] & SQ_PF_DQ);
     const uint64_t n = v->rows * ng;
     sq_status st = SQ_OK;
+    const void *scales = sq_tview_part(v, nf4 ? (dq ? "absmax_q" : "absmax") : "scales");
     /* stored scales first, for messages that name the stored byte */
     if (mx) {
         for (uint64_t i = 0; i < n; i++)
-            if (((const uint8_t *)v->part[1])[i] == 255)
+            if (((const uint8_t *)scales)[i] == 255)
                 return refuse(b->f, b->t, "scales", i, b->err, "E8M0 scale 255 is NaN");
     } else if (!nf4) {
         uint32_t dt = v->params[SQ_P_SCALE_DTYPE];
-        st = check_finite(b->f, b->t, "scales", dt, v->part[1], v->params[SQ_P_GROUP] == SQ_GROUP_TENSOR ? 1 : n, b->err);
+        st = check_finite(b->f, b->t, "scales", dt, scales, v->params[SQ_P_GROUP] == SQ_GROUP_TENSOR ? 1 : n, b->err);
     } else if (!dq) {
-        st = check_finite(b->f, b->t, "absmax", SQ_DT_F32, v->part[1], n, b->err);
+        st = check_finite(b->f, b->t, "absmax", SQ_DT_F32, scales, n, b->err);
     } else {
         for (uint64_t i = 0; i < n; i++)
-            if (((const int8_t *)v->part[1])[i] == -128)
+            if (((const int8_t *)scales)[i] == -128)
                 return refuse(b->f, b->t, "absmax_q", i, b->err, "code -128 is outside the range -127..127");
-        st = check_finite(b->f, b->t, "absmax_scale", SQ_DT_F32, v->part[2], (n + 255) / 256, b->err);
-        if (!st) st = check_finite(b->f, b->t, "absmax_offset", SQ_DT_F32, v->part[3], 1, b->err);
+        st = check_finite(b->f, b->t, "absmax_scale", SQ_DT_F32, sq_tview_part(v, "absmax_scale"), (n + 255) / 256, b->err);
+        if (!st) st = check_finite(b->f, b->t, "absmax_offset", SQ_DT_F32, sq_tview_part(v, "absmax_offset"), 1, b->err);
     }
     /* the scale each group decodes with, times the largest value of the table */
     const char *spart = nf4 ? (dq ? "absmax_scale" : "absmax") : "scales";
@@ -150,7 +153,7 @@ static sq_status check_lut(const sq_tview *v, bound_ctx *b) {
     int specials = 0;
     for (int i = 0; i < 1 << bits; i++) specials += !isfinite(tab[i]);
     if (specials) {
-        const uint8_t *codes = v->part[0];
+        const uint8_t *codes = sq_tview_part(v, "codes");
         uint64_t nb = v->rows * sq_row_bytes(v->cols, bits);
         for (uint64_t k = 0; k < nb; k++) /* only 8-bit formats have specials: a byte is a code */
             if (!isfinite(tab[codes[k]]))
@@ -162,9 +165,9 @@ static sq_status check_lut(const sq_tview *v, bound_ctx *b) {
 
 /* f32/f16/bf16 data: every value finite; the per-column maxima feed the in_scale check. */
 static sq_status check_float(const sq_tview *v, bound_ctx *b) {
-    const uint32_t dt = v->codec->id == SQ_CODEC_F32 ? SQ_DT_F32 : v->codec->id == SQ_CODEC_F16 ? SQ_DT_F16 : SQ_DT_BF16;
-    sq_status st = check_finite(b->f, b->t, "data", dt, v->part[0], v->rows * v->cols, b->err);
-    if (st || !v->in_scale) return st;
+    const uint32_t dt = v->codec->value_dtype;
+    sq_status st = check_finite(b->f, b->t, "data", dt, sq_tview_part(v, "data"), v->rows * v->cols, b->err);
+    if (st || !sq_tview_in_scale(v)) return st;
     float *row = malloc((size_t)v->cols * sizeof(float));
     if (!row) return sq_err_set(b->err, SQ_ENOMEM, "out of memory");
     for (uint64_t r = 0; r < v->rows; r++) {
@@ -179,11 +182,13 @@ static sq_status check_float(const sq_tview *v, bound_ctx *b) {
 /* perm is a permutation; in_scale is finite and non-zero, and dividing the
  * largest value a stored column can hold by it stays finite. */
 static sq_status check_xform(const sq_tview *v, bound_ctx *b, uint64_t group_len) {
-    if (v->perm) {
+    const uint32_t *perm = sq_tview_perm(v);
+    const float *in_scale = sq_tview_in_scale(v);
+    if (perm) {
         uint8_t *seen = calloc((size_t)v->cols, 1);
         if (!seen) return sq_err_set(b->err, SQ_ENOMEM, "out of memory");
         for (uint64_t j = 0; j < v->cols; j++) {
-            uint32_t q = v->perm[j];
+            uint32_t q = perm[j];
             if (q >= v->cols || seen[q]) {
                 free(seen);
                 return refuse(b->f, b->t, "perm", j * 4, b->err, "entry %llu = %u: not a permutation of 0..%llu",
@@ -193,9 +198,9 @@ static sq_status check_xform(const sq_tview *v, bound_ctx *b, uint64_t group_len
         }
         free(seen);
     }
-    if (v->in_scale)
+    if (in_scale)
         for (uint64_t j = 0; j < v->cols; j++) {
-            float s = v->in_scale[j], m = b->gmax[j / group_len];
+            float s = in_scale[j], m = b->gmax[j / group_len];
             if (!isfinite(s) || s == 0)
                 return refuse(b->f, b->t, "in_scale", j * 4, b->err, "entry %llu = %g: must be finite and non-zero",
                               (unsigned long long)j, (double)s);
@@ -208,15 +213,23 @@ static sq_status check_xform(const sq_tview *v, bound_ctx *b, uint64_t group_len
 }
 
 sq_status sq_tview_check_values(const sq_file *f, const sq_tensor *t, const sq_tview *v, sq_err *err) {
-    const uint32_t id = v->codec->id;
-    const int is_float = id == SQ_CODEC_F32 || id == SQ_CODEC_F16 || id == SQ_CODEC_BF16;
-    const int is_int = sq_int_bits(v->codec) != 0;
+    const sq_codec_family fam = v->codec->family;
     /* column groups: the unit the bounds are kept per (columns for float data) */
-    uint64_t gl = is_float ? 1 : is_int ? sq_group_cols(v->params, v->cols) : sq_lut_group_len(v);
+    uint64_t gl = fam == SQ_FAMILY_FLOAT ? 1 : sq_codec_group_len(v->params, v->cols);
     uint64_t ng = (v->cols + gl - 1) / gl;
     bound_ctx b = {f, t, calloc((size_t)ng, sizeof(float)), err};
     if (!b.gmax) return sq_err_set(err, SQ_ENOMEM, "out of memory");
-    sq_status st = is_float ? check_float(v, &b) : is_int ? check_int(v, &b) : check_lut(v, &b);
+    sq_status st;
+    switch (fam) {
+    case SQ_FAMILY_FLOAT: st = check_float(v, &b); break;
+    case SQ_FAMILY_INT: st = check_int(v, &b); break;
+    case SQ_FAMILY_LUT:
+    case SQ_FAMILY_MX: st = check_lut(v, &b); break;
+    default: st = SQ_OK; break; /* the vector families check themselves (c->check, below) */
+    }
+    char why[256] = "";
+    if (!st && v->codec->check && v->codec->check(v, why, sizeof why))
+        st = sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s: %s", sq_file_path(f), t->name, why);
     if (!st) st = check_xform(v, &b, gl);
     free(b.gmax);
     return st;

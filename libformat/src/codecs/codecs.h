@@ -39,10 +39,7 @@ static inline float sq_scale_load(uint32_t dt, const void *base, uint64_t i) {
 }
 
 /* Group size in columns for params (row grouping -> cols; tensor -> cols). */
-static inline uint64_t sq_group_cols(const uint32_t *p, uint64_t cols) {
-    uint32_t g = p[SQ_P_GROUP];
-    return (g == SQ_GROUP_ROW || g == SQ_GROUP_TENSOR) ? cols : g;
-}
+static inline uint64_t sq_group_cols(const uint32_t *p, uint64_t cols) { return sq_codec_group_len(p, cols); }
 static inline uint64_t sq_ngroups(const uint32_t *p, uint64_t cols) {
     uint64_t g = sq_group_cols(p, cols);
     return (cols + g - 1) / g;
@@ -57,7 +54,7 @@ static inline float sq_pow2f(int e) {
 /* Round half to even, as a float (for codes; inputs are bounded). */
 static inline float sq_rne(float v) { return nearbyintf(v); }
 
-/* AVX2/AVX-512 kernels (codec_*_x86.c); NULL-safe to reference when built without x86. */
+/* AVX2/AVX-512 kernels (kernels_x86.c); NULL-safe to reference when built without x86. */
 void sq_int_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
 void sq_int_gemv_avx512(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1);
@@ -66,15 +63,15 @@ void sq_lut4_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0,
 void sq_lut8_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
 void sq_f16_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
 
-
-
 extern const int8_t sq_e2m1_x2[16];
 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1);
 
-/* Value table and group scales of the table-driven codecs (codec_lut.c). */
-const float *sq_lut_table(const sq_codec *c);
-uint64_t sq_lut_group_len(const sq_tview *t);
+/* Group scales of the table-driven codecs (codec_lut.c). */
 float sq_lut_group_scale(const sq_tview *t, uint64_t r, uint64_t g);
+
+/* Validates params for a codec (shared by encode and by reading files);
+ * who prefixes the message. */
+sq_status sq_codec_check_params(const sq_codec *c, const uint32_t *p, sq_err *err, const char *who);
 
 /* Refuses stored values a decode would turn into NaN or inf (codec_check.c,
  * spec/codecs.md §10); run by sq_tview_open on every tensor it opens. */

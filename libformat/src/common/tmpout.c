@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "squish/fileio.h"
-#include "tempfiles.h"
+#include "common/tempfiles.h"
 
 /* Removes "<base>.squish-tmp-<pid>-*" files beside path whose writer process
  * is gone (killed with SIGKILL, or the machine lost power). Files of a live

@@ -1,29 +1,27 @@
 /* Passthrough codecs f32, f16, bf16: one part "data" [rows, cols]. */
 #include <string.h>
 
-#include "codecs.h"
+#include "codecs/codecs.h"
 
-static int layout_for(uint32_t dt, uint64_t rows, uint64_t cols, sq_part_spec *o) {
-    o[0] = (sq_part_spec){"data", dt, 2, {rows, cols}, 0};
+static int layout_float(const sq_codec *c, const uint32_t *p, uint64_t rows, uint64_t cols, sq_part_spec *o) {
+    (void)p;
+    o[0] = (sq_part_spec){"data", c->value_dtype, 2, {rows, cols}, 0};
     return 1;
 }
-static int layout_f32(const uint32_t *p, uint64_t r, uint64_t c, sq_part_spec *o) { (void)p; return layout_for(SQ_DT_F32, r, c, o); }
-static int layout_f16(const uint32_t *p, uint64_t r, uint64_t c, sq_part_spec *o) { (void)p; return layout_for(SQ_DT_F16, r, c, o); }
-static int layout_bf16(const uint32_t *p, uint64_t r, uint64_t c, sq_part_spec *o) { (void)p; return layout_for(SQ_DT_BF16, r, c, o); }
 
-static void enc_f32(const uint32_t *p, const float *w, uint64_t rows, uint64_t cols, uint64_t r0, uint64_t r1, void *const *parts) {
-    (void)p; (void)rows;
-    memcpy((float *)parts[0] + r0 * cols, w + r0 * cols, (size_t)((r1 - r0) * cols) * sizeof(float));
-}
-static void enc_f16(const uint32_t *p, const float *w, uint64_t rows, uint64_t cols, uint64_t r0, uint64_t r1, void *const *parts) {
-    (void)p; (void)rows;
+static int enc_float(const sq_encode_ctx *x, uint64_t r0, uint64_t r1, void *const *parts) {
+    const uint64_t cols = x->cols;
+    const float *w = x->w;
+    if (x->codec->value_dtype == SQ_DT_F32) {
+        memcpy((float *)parts[0] + r0 * cols, w + r0 * cols, (size_t)((r1 - r0) * cols) * sizeof(float));
+        return 0;
+    }
     uint16_t *o = parts[0];
-    for (uint64_t i = r0 * cols; i < r1 * cols; i++) o[i] = sq_f32_to_f16(w[i]);
-}
-static void enc_bf16(const uint32_t *p, const float *w, uint64_t rows, uint64_t cols, uint64_t r0, uint64_t r1, void *const *parts) {
-    (void)p; (void)rows;
-    uint16_t *o = parts[0];
-    for (uint64_t i = r0 * cols; i < r1 * cols; i++) o[i] = sq_f32_to_bf16(w[i]);
+    if (x->codec->value_dtype == SQ_DT_F16)
+        for (uint64_t i = r0 * cols; i < r1 * cols; i++) o[i] = sq_f32_to_f16(w[i]);
+    else
+        for (uint64_t i = r0 * cols; i < r1 * cols; i++) o[i] = sq_f32_to_bf16(w[i]);
+    return 0;
 }
 
 static void dec_f32(const sq_tview *t, uint64_t r0, uint64_t r1, float *out) {
@@ -70,9 +68,15 @@ static void gemv_bf16(const sq_tview *t, const float *x, float *y, uint64_t r0, 
 #undef L
 }
 
-#define FLOAT_CODEC(NAME, ID, TEXT, LAYOUT, ENC, DEC, GEMV, AVX2) \
-    const sq_codec NAME = {ID, TEXT, SQ_FLAG_FLOAT, 1, 0, SQ_GROUPOK_NONE, LAYOUT, NULL, ENC, NULL, {DEC, NULL, NULL}, {GEMV, AVX2, NULL}, {NULL, NULL, NULL}};
+static const sq_codec_encoder float_encoder = {.encode_rows = enc_float};
+static const sq_codec_cpu f32_cpu = {.decode = {dec_f32}, .gemv = {gemv_f32}};
+static const sq_codec_cpu f16_cpu = {.decode = {dec_f16}, .gemv = {gemv_f16, sq_f16_gemv_avx2}};
+static const sq_codec_cpu bf16_cpu = {.decode = {dec_bf16}, .gemv = {gemv_bf16}};
 
-FLOAT_CODEC(sq_codec_f32, SQ_CODEC_F32, "f32", layout_f32, enc_f32, dec_f32, gemv_f32, NULL)
-FLOAT_CODEC(sq_codec_f16, SQ_CODEC_F16, "f16", layout_f16, enc_f16, dec_f16, gemv_f16, sq_f16_gemv_avx2)
-FLOAT_CODEC(sq_codec_bf16, SQ_CODEC_BF16, "bf16", layout_bf16, enc_bf16, dec_bf16, gemv_bf16, NULL)
+#define FLOAT_CODEC(VAR, ID, NAME, DT, BITS, CPU)                                                               \
+    const sq_codec VAR = {.id = ID, .name = NAME, .family = SQ_FAMILY_FLOAT, .technique_flag = SQ_FLAG_FLOAT,   \
+                          .lossless = 1, .bits = BITS, .value_dtype = DT, .group_ok = SQ_GROUPOK_NONE,          \
+                          .layout = layout_float, .enc = &float_encoder, .cpu = &CPU};
+FLOAT_CODEC(sq_codec_f32, SQ_CODEC_F32, "f32", SQ_DT_F32, 32, f32_cpu)
+FLOAT_CODEC(sq_codec_f16, SQ_CODEC_F16, "f16", SQ_DT_F16, 16, f16_cpu)
+FLOAT_CODEC(sq_codec_bf16, SQ_CODEC_BF16, "bf16", SQ_DT_BF16, 16, bf16_cpu)

@@ -18,12 +18,12 @@
 #include <unistd.h>
 #include <zstd.h>
 
-#include "bytes.h"
+#include "common/bytes.h"
 #include "squish/codec.h"
 #include "squish/container.h"
 #include "squish/hash.h"
 #include "squish/fileio.h"
-#include "tempfiles.h"
+#include "common/tempfiles.h"
 
 typedef struct buf {
     uint8_t *p;

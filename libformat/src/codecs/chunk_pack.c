@@ -3,7 +3,7 @@
  * kernel unpacks a chunk with shifts and masks, in order. */
 #include <string.h>
 
-#include "codecs.h"
+#include "codecs/codecs.h"
 
 void sq_pack_chunk(int bits, const uint8_t q[SQ_CHUNK], uint8_t *out) {
     switch (bits) {

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bytes.h"
+#include "common/bytes.h"
 #include "squish/model.h"
 
 static void put_u32(sq_sha256 *s, uint32_t v) {

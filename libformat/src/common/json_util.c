@@ -1,4 +1,4 @@
-#include "json_util.h"
+#include "common/json_util.h"
 #include "squish/fileio.h"
 
 #include <errno.h>

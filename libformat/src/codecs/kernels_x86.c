@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codecs.h"
+#include "codecs/codecs.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -58,7 +58,7 @@ AVX2 static inline __m256i unpack32(int bits, const uint8_t *p) {
     }
 }
 
-static int int_bits_of(uint32_t id) { return id == SQ_CODEC_INT8 ? 8 : id == SQ_CODEC_INT4 ? 4 : id == SQ_CODEC_INT3 ? 3 : 2; }
+static int int_bits_of(const sq_codec *c) { return (int)c->bits; }
 
 AVX2 static inline float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -203,7 +203,7 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_bits(const in
 
 /* one instance per bit width, so the unpack is resolved at compile time */
 AVX2 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
-    switch (int_bits_of(t->codec->id)) {
+    switch (int_bits_of(t->codec)) {
     case 8: int_gemv_q8_bits(8, t, x, y, r0, r1); break;
     case 4: int_gemv_q8_bits(4, t, x, y, r0, r1); break;
     case 3: int_gemv_q8_bits(3, t, x, y, r0, r1); break;
@@ -213,7 +213,7 @@ AVX2 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
 
 #define INT_DISPATCH(ATTR, NAME, IMPL)                                                      \
     ATTR void NAME(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {    \
-        switch (int_bits_of(t->codec->id)) {                                                \
+        switch (int_bits_of(t->codec)) {                                                \
         case 8: IMPL(8, t, x, y, r0, r1); break;                                            \
         case 4: IMPL(4, t, x, y, r0, r1); break;                                            \
         case 3: IMPL(3, t, x, y, r0, r1); break;                                            \
@@ -286,7 +286,7 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni(const 
 }
 
 AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
-    switch (int_bits_of(t->codec->id)) {
+    switch (int_bits_of(t->codec)) {
     case 8: int_gemv_q8_vnni(8, t, x, y, r0, r1); break;
     case 4: int_gemv_q8_vnni(4, t, x, y, r0, r1); break;
     default: sq_int_gemv_q8_avx2(t, x, y, r0, r1); break;
@@ -295,8 +295,8 @@ AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *
 
 /* 4-bit table codecs (nf4, fp4, mxfp4): 16-entry table held in two registers. */
 AVX2 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_t r0, uint64_t r1) {
-    const float *tab = sq_lut_table(t->codec);
-    const uint64_t cols = t->cols, gl = sq_lut_group_len(t), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 4);
+    const float *tab = sq_codec_value_table(t->codec, NULL);
+    const uint64_t cols = t->cols, gl = sq_codec_group_len(t->params, t->cols), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 4);
     const __m256 tlo = _mm256_loadu_ps(tab), thi = _mm256_loadu_ps(tab + 8);
     float *x = padded_x(x0, cols);
     if (!x) { sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x0, y, r0, r1); return; }
@@ -329,8 +329,8 @@ AVX2 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64
 /* FP4 (mxfp4, fp4_e2m1) with int8 activations: vpshufb maps codes to
  * 2 x E2M1 as signed bytes, then the signed-by-signed maddubs trick. */
 AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
-    const uint64_t cols = t->cols, gl = sq_lut_group_len(t), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 4);
-    const int mx = t->codec->id == SQ_CODEC_MXFP4, pt = !mx && t->params[SQ_P_GROUP] == SQ_GROUP_TENSOR;
+    const uint64_t cols = t->cols, gl = sq_codec_group_len(t->params, t->cols), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 4);
+    const int mx = t->codec->family == SQ_FAMILY_MX, pt = !mx && t->params[SQ_P_GROUP] == SQ_GROUP_TENSOR;
     const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
     const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)sq_e2m1_x2));
     const __m256i ones16 = _mm256_set1_epi16(1);
@@ -362,8 +362,8 @@ AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
 
 /* 8-bit table codecs (fp8, mxfp8): gather from the 256-entry table. */
 AVX2 void sq_lut8_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_t r0, uint64_t r1) {
-    const float *tab = sq_lut_table(t->codec);
-    const uint64_t cols = t->cols, gl = sq_lut_group_len(t), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 8);
+    const float *tab = sq_codec_value_table(t->codec, NULL);
+    const uint64_t cols = t->cols, gl = sq_codec_group_len(t->params, t->cols), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 8);
     float *x = padded_x(x0, cols);
     if (!x) { sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x0, y, r0, r1); return; }
     for (uint64_t r = r0; r < r1; r++) {

@@ -6,38 +6,24 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "codecs.h"
+#include "codecs/codecs.h"
 
-static int int_bits(const sq_codec *c) {
-    switch (c->id) {
-    case SQ_CODEC_INT8: return 8;
-    case SQ_CODEC_INT4: return 4;
-    case SQ_CODEC_INT3: return 3;
-    default: return 2;
-    }
+enum { INT_CODES, INT_SCALES, INT_ZEROS }; /* part indices of the layout */
+
+static int int_bits(const sq_codec *c) { return (int)c->bits; }
+
+static int layout_int(const sq_codec *c, const uint32_t *p, uint64_t rows, uint64_t cols, sq_part_spec *o) {
+    uint64_t ng = sq_ngroups(p, cols);
+    o[INT_CODES] = (sq_part_spec){"codes", SQ_DT_U8, 2, {rows, sq_row_bytes(cols, int_bits(c))}, 0};
+    o[INT_SCALES] = (sq_part_spec){"scales", p[SQ_P_SCALE_DTYPE], 2, {rows, ng}, 0};
+    if (!(p[SQ_P_FLAGS] & SQ_PF_ASYM)) return 2;
+    o[INT_ZEROS] = (sq_part_spec){"zeros", SQ_DT_U8, 2, {rows, ng}, 0};
+    return 3;
 }
-
-#define INT_LAYOUT(BITS)                                                                           \
-    static int layout_int##BITS(const uint32_t *p, uint64_t rows, uint64_t cols, sq_part_spec *o) { \
-        uint64_t ng = sq_ngroups(p, cols);                                                         \
-        o[0] = (sq_part_spec){"codes", SQ_DT_U8, 2, {rows, sq_row_bytes(cols, BITS)}, 0};          \
-        o[1] = (sq_part_spec){"scales", p[SQ_P_SCALE_DTYPE], 2, {rows, ng}, 0};                    \
-        if (!(p[SQ_P_FLAGS] & SQ_PF_ASYM)) return 2;                                               \
-        o[2] = (sq_part_spec){"zeros", SQ_DT_U8, 2, {rows, ng}, 0};                                \
-        return 3;                                                                                  \
-    }
-INT_LAYOUT(8)
-INT_LAYOUT(4)
-INT_LAYOUT(3)
-INT_LAYOUT(2)
 
 static inline float clampq(float v, float maxq) { return v < 0 ? 0 : v > maxq ? maxq : v; }
 
-int sq_int_bits(const sq_codec *c) {
-    return c->id >= SQ_CODEC_INT8 && c->id <= SQ_CODEC_INT2 ? int_bits(c) : 0;
-}
-
-void sq_int_fit(const sq_codec *c, const uint32_t *p, const float *v, uint64_t n, float *scale, int *zero) {
+static void int_fit(const sq_codec *c, const uint32_t *p, const float *v, uint64_t n, float *scale, int *zero) {
     const int bits = int_bits(c);
     const float maxq = (float)((1 << bits) - 1), mid = (float)(1 << (bits - 1));
     const uint32_t sdt = p[SQ_P_SCALE_DTYPE];
@@ -59,61 +45,74 @@ void sq_int_fit(const sq_codec *c, const uint32_t *p, const float *v, uint64_t n
     }
 }
 
-int sq_int_quant(const sq_codec *c, float v, float s, int z) {
+static int int_quant(const sq_codec *c, float v, float s, int z) {
     const float maxq = (float)((1 << int_bits(c)) - 1);
     return (int)(s != 0 ? clampq(sq_rne(v / s) + (float)z, maxq) : (float)z);
 }
 
-void sq_int_store(const sq_codec *c, const uint32_t *p, uint64_t cols, void *const *parts, uint64_t r, uint64_t g,
-                  float s, int z) {
+static void int_store(const uint32_t *p, uint64_t cols, void *const *parts, uint64_t r, uint64_t g, float s, int z) {
     const uint64_t ng = sq_ngroups(p, cols);
-    sq_scale_store(p[SQ_P_SCALE_DTYPE], parts[1], r * ng + g, s);
-    if (p[SQ_P_FLAGS] & SQ_PF_ASYM) ((uint8_t *)parts[2])[r * ng + g] = (uint8_t)z;
-    (void)c;
+    sq_scale_store(p[SQ_P_SCALE_DTYPE], parts[INT_SCALES], r * ng + g, s);
+    if (p[SQ_P_FLAGS] & SQ_PF_ASYM) ((uint8_t *)parts[INT_ZEROS])[r * ng + g] = (uint8_t)z;
 }
 
-void sq_int_pack_row(const sq_codec *c, const uint8_t *q, uint64_t cols, void *const *parts, uint64_t r) {
+static void int_pack_row(const sq_codec *c, const uint8_t *q, uint64_t cols, void *const *parts, uint64_t r) {
     const int bits = int_bits(c);
     const uint64_t rb = sq_row_bytes(cols, bits);
     uint8_t chunk[SQ_CHUNK];
     for (uint64_t i = 0; i < cols; i += SQ_CHUNK) {
         for (int k = 0; k < SQ_CHUNK; k++) chunk[k] = i + (uint64_t)k < cols ? q[i + (uint64_t)k] : 0;
-        sq_pack_chunk(bits, chunk, (uint8_t *)parts[0] + r * rb + (i / SQ_CHUNK) * (uint64_t)(SQ_CHUNK * bits / 8));
+        sq_pack_chunk(bits, chunk, (uint8_t *)parts[INT_CODES] + r * rb + (i / SQ_CHUNK) * (uint64_t)(SQ_CHUNK * bits / 8));
     }
 }
 
-/* RTN: each group fitted and rounded on its own (sq_int_fit/sq_int_quant),
- * the same arithmetic GPTQ uses column by column. */
-static void encode_rows_bits(const sq_codec *c, const uint32_t *p, const float *w, uint64_t cols, uint64_t r0,
-                             uint64_t r1, void *const *parts) {
-    const uint64_t gs = sq_group_cols(p, cols), ng = sq_ngroups(p, cols);
+/* RTN: each group fitted and rounded on its own (int_fit/int_quant), the
+ * same arithmetic GPTQ uses column by column through the vq ops below. */
+static int encode_rows_int(const sq_encode_ctx *x, uint64_t r0, uint64_t r1, void *const *parts) {
+    const sq_codec *c = x->codec;
+    const uint32_t *p = x->params;
+    const uint64_t cols = x->cols, gs = sq_group_cols(p, cols), ng = sq_ngroups(p, cols);
     uint8_t *q = malloc(cols);
-    if (!q) abort(); /* one row of bytes */
+    if (!q) return SQ_ENOMEM;
     for (uint64_t r = r0; r < r1; r++) {
-        const float *row = w + r * cols;
+        const float *row = x->w + r * cols;
         for (uint64_t g = 0; g < ng; g++) {
             uint64_t c0 = g * gs, c1 = c0 + gs < cols ? c0 + gs : cols;
             float s;
             int z;
-            sq_int_fit(c, p, row + c0, c1 - c0, &s, &z);
-            sq_int_store(c, p, cols, parts, r, g, s, z);
-            for (uint64_t i = c0; i < c1; i++) q[i] = (uint8_t)sq_int_quant(c, row[i], s, z);
+            int_fit(c, p, row + c0, c1 - c0, &s, &z);
+            int_store(p, cols, parts, r, g, s, z);
+            for (uint64_t i = c0; i < c1; i++) q[i] = (uint8_t)int_quant(c, row[i], s, z);
         }
-        sq_int_pack_row(c, q, cols, parts, r);
+        int_pack_row(c, q, cols, parts, r);
     }
     free(q);
+    return 0;
 }
 
-#define INT_ENCODE(BITS)                                                                                   \
-    static void enc_int##BITS(const uint32_t *p, const float *w, uint64_t rows, uint64_t cols, uint64_t r0, \
-                              uint64_t r1, void *const *parts) {                                           \
-        (void)rows;                                                                                        \
-        encode_rows_bits(&sq_codec_int##BITS, p, w, cols, r0, r1, parts);                                  \
+/* Error-feedback quantizer (GPTQ): one column at a time; stat = {scale, zero}. */
+static uint64_t vq_group_len(const sq_vq *q) { return sq_group_cols(q->params, q->cols); }
+static void vq_fit(const sq_vq *q, uint64_t row, uint64_t g, const float *v, uint64_t n, float stat[SQ_VQ_MAX_STAT]) {
+    int z;
+    int_fit(q->codec, q->params, v, n, &stat[0], &z);
+    stat[1] = (float)z;
+    int_store(q->params, q->cols, q->parts, row, g, stat[0], z);
+}
+static uint32_t vq_quant(const sq_vq *q, const float stat[SQ_VQ_MAX_STAT], const float *v, float *deq) {
+    const int z = (int)stat[1], code = int_quant(q->codec, v[0], stat[0], z);
+    deq[0] = stat[0] * (float)(code - z);
+    return (uint32_t)code;
+}
+static void vq_pack_row(const sq_vq *q, uint64_t row, const uint32_t *codes) {
+    uint8_t chunk[SQ_CHUNK];
+    const int bits = int_bits(q->codec);
+    const uint64_t rb = sq_row_bytes(q->cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    for (uint64_t i = 0; i < q->cols; i += SQ_CHUNK) {
+        for (int k = 0; k < SQ_CHUNK; k++) chunk[k] = i + (uint64_t)k < q->cols ? (uint8_t)codes[i + (uint64_t)k] : 0;
+        sq_pack_chunk(bits, chunk, (uint8_t *)q->parts[INT_CODES] + row * rb + (i / SQ_CHUNK) * cb);
     }
-INT_ENCODE(8)
-INT_ENCODE(4)
-INT_ENCODE(3)
-INT_ENCODE(2)
+}
+static const sq_vq_ops int_vq = {.dim = 1, .group_len = vq_group_len, .fit = vq_fit, .quant = vq_quant, .pack_row = vq_pack_row};
 
 /* Layout facts of a stored int tensor, derived once per call. */
 typedef struct int_layout {
@@ -131,8 +130,8 @@ static int_layout int_layout_of(const sq_tview *t) {
     L.ng = sq_ngroups(t->params, t->cols);
     L.rb = sq_row_bytes(t->cols, L.bits);
     L.cb = (uint64_t)(SQ_CHUNK * L.bits / 8);
-    L.codes = t->part[0];
-    L.zeros = L.asym ? t->part[2] : NULL;
+    L.codes = t->part[INT_CODES];
+    L.zeros = L.asym ? t->part[INT_ZEROS] : NULL;
     return L;
 }
 
@@ -147,7 +146,7 @@ static void dec_int(const sq_tview *t, uint64_t r0, uint64_t r1, float *out) {
         uint8_t q[SQ_CHUNK];
         for (uint64_t i = 0; i < cols; i += SQ_CHUNK) {
             uint64_t g = i / gs;
-            float s = sq_scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[1], r * ng + g);
+            float s = sq_scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[INT_SCALES], r * ng + g);
             int z = int_zero(&L, r, g);
             sq_unpack_chunk(bits, L.codes + r * rb + (i / SQ_CHUNK) * cb, q);
             uint64_t n = cols - i < SQ_CHUNK ? cols - i : SQ_CHUNK;
@@ -172,7 +171,7 @@ static void gemv_int(const sq_tview *t, const float *x, float *y, uint64_t r0, u
                 uint64_t n = c1 - i < SQ_CHUNK ? c1 - i : SQ_CHUNK;
                 for (uint64_t k = 0; k < n; k++) acc += (float)(q[k] - z) * x[i + k];
             }
-            total += sq_scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[1], r * ng + g) * acc;
+            total += sq_scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[INT_SCALES], r * ng + g) * acc;
         }
         y[r] = total;
     }
@@ -198,22 +197,28 @@ static void gemv_q8_int(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_
                 for (int k = 0; k < SQ_CHUNK; k++) dot += (int32_t)q[k] * x->q[i + (uint64_t)k];
                 acc += x->d[c] * (float)(dot - z * x->sum[c]);
             }
-            total += sq_scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[1], r * ng + g) * acc;
+            total += sq_scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[INT_SCALES], r * ng + g) * acc;
         }
         y[r] = total;
     }
 }
 
-#define GROUPS_INT (SQ_GROUPOK_ROW | SQ_GROUPOK_32 | SQ_GROUPOK_64 | SQ_GROUPOK_128 | SQ_GROUPOK_256)
-const sq_codec sq_codec_int8 = {SQ_CODEC_INT8, "int8", SQ_FLAG_INT8, 0, SQ_GROUP_ROW, GROUPS_INT, layout_int8, NULL,
-                                enc_int8, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512},
-                                {gemv_q8_int, sq_int_gemv_q8_avx2, sq_int_gemv_q8_avx512}};
-const sq_codec sq_codec_int4 = {SQ_CODEC_INT4, "int4", SQ_FLAG_INT4, 0, 128, GROUPS_INT, layout_int4, NULL,
-                                enc_int4, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512},
-                                {gemv_q8_int, sq_int_gemv_q8_avx2, sq_int_gemv_q8_avx512}};
-const sq_codec sq_codec_int3 = {SQ_CODEC_INT3, "int3", SQ_FLAG_INT3, 0, 128, GROUPS_INT, layout_int3, NULL,
-                                enc_int3, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512},
-                                {gemv_q8_int, sq_int_gemv_q8_avx2, sq_int_gemv_q8_avx512}};
-const sq_codec sq_codec_int2 = {SQ_CODEC_INT2, "int2", SQ_FLAG_INT2, 0, 64, GROUPS_INT, layout_int2, NULL,
-                                enc_int2, NULL, {dec_int, NULL, NULL}, {gemv_int, sq_int_gemv_avx2, sq_int_gemv_avx512},
-                                {gemv_q8_int, sq_int_gemv_q8_avx2, sq_int_gemv_q8_avx512}};
+static const sq_codec_encoder int_encoder = {.encode_rows = encode_rows_int, .vq = &int_vq};
+static const sq_codec_cpu int_cpu = {
+    .decode = {[SQ_ISA_PORTABLE] = dec_int},
+    .gemv = {[SQ_ISA_PORTABLE] = gemv_int, [SQ_ISA_AVX2] = sq_int_gemv_avx2, [SQ_ISA_AVX512] = sq_int_gemv_avx512},
+    .fast = {[SQ_ISA_PORTABLE] = {SQ_ACT_Q8, .fn.q8 = gemv_q8_int},
+             [SQ_ISA_AVX2] = {SQ_ACT_Q8, .fn.q8 = sq_int_gemv_q8_avx2},
+             [SQ_ISA_AVX512] = {SQ_ACT_Q8, .fn.q8 = sq_int_gemv_q8_avx512}},
+};
+
+#define INT_CODEC(VAR, ID, NAME, FLAG, BITS, GROUP)                                                                   \
+    const sq_codec VAR = {.id = ID, .name = NAME, .family = SQ_FAMILY_INT, .technique_flag = FLAG, .bits = BITS,      \
+                          .default_group = GROUP,                                                                     \
+                          .group_ok = SQ_GROUPOK_ROW | SQ_GROUPOK_32 | SQ_GROUPOK_64 | SQ_GROUPOK_128 | SQ_GROUPOK_256, \
+                          .opts = SQ_OPT_ASYM | SQ_OPT_SCALE_DTYPE, .layout = layout_int, .enc = &int_encoder,        \
+                          .cpu = &int_cpu};
+INT_CODEC(sq_codec_int8, SQ_CODEC_INT8, "int8", SQ_FLAG_INT8, 8, SQ_GROUP_ROW)
+INT_CODEC(sq_codec_int4, SQ_CODEC_INT4, "int4", SQ_FLAG_INT4, 4, 128)
+INT_CODEC(sq_codec_int3, SQ_CODEC_INT3, "int3", SQ_FLAG_INT3, 3, 128)
+INT_CODEC(sq_codec_int2, SQ_CODEC_INT2, "int2", SQ_FLAG_INT2, 2, 64)
