@@ -150,13 +150,18 @@ out:
     free(Q);
 }
 
+int sq_gptq_supports(const sq_codec *c, const uint32_t params[SQ_NPARAMS]) {
+    const sq_vq_ops *ops = c->enc ? c->enc->vq : NULL;
+    return ops && (!ops->supports || ops->supports(c, params));
+}
+
 sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t params[SQ_NPARAMS], const float *w,
                            uint64_t rows, uint64_t cols, const double *H, const sq_gptq_opts *o, sq_encoded *out,
                            sq_gptq_info *info, sq_err *err) {
     memset(info, 0, sizeof *info);
     memset(out, 0, sizeof *out);
     const sq_vq_ops *ops = c->enc ? c->enc->vq : NULL;
-    if (!ops || (ops->supports && !ops->supports(c, params)))
+    if (!sq_gptq_supports(c, params))
         return sq_err_set(err, SQ_EUSAGE, "%s: GPTQ cannot drive %s with these options (its codec has no error-feedback quantizer for them)",
                           name, c->name);
     if (ops->dim > 16 || cols % ops->dim || (ops->dim > 1 && o->act_order && o->static_groups))

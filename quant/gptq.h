@@ -23,8 +23,13 @@ typedef struct sq_gptq_info {
     int permuted;      /* a perm part was stored */
 } sq_gptq_info;
 
+/* Whether GPTQ can drive codec c with these params: its encoder has an
+ * error-feedback quantizer (sq_vq_ops) that accepts them. Today: int2/3/4/8,
+ * nf4 (not :dq), fp8/fp6/fp4 (not :pt) and the MX codecs. */
+int sq_gptq_supports(const sq_codec *c, const uint32_t params[SQ_NPARAMS]);
+
 /* H is the cols x cols matrix XᵀX (any positive scale), row-major double.
- * Only int codecs (int2/3/4/8, sym or asym, any group). With act_order and
+ * Any codec sq_gptq_supports accepts. With act_order and
  * without static groups the result carries a "perm" input transform. The
  * output is the same for any n_threads (rows are processed in fixed tiles,
  * each with single-threaded BLAS). */

@@ -184,7 +184,7 @@ sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tenso
                                                                                      ? sq_calib_file_info(q->calib)->inter
                                                                                      : sq_calib_file_info(q->calib)->hidden);
     sq_status st;
-    if (q->kind == SQ_METHOD_GPTQ && linear && sq_int_bits(c)) {
+    if (q->kind == SQ_METHOD_GPTQ && linear && sq_gptq_supports(c, params)) {
         if ((st = site_for(q, layer, site, err))) return st;
         sq_gptq_opts go = q->gptq;
         go.n_threads = q->n_threads;

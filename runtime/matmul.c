@@ -115,11 +115,73 @@ void sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, int n
     free(xs);
 }
 
+/* Single-token products through each codec's fastest CPU kernel: the
+ * activations are prepared once per form the kernels ask for (f32, or int8
+ * blocks: sq_act_prepare) and shared by the matrices that read the same x;
+ * a matrix with a transform gets its own, in its stored column order. */
+typedef struct fast_ctx {
+    const sq_tview *w;
+    sq_cpu_kernel k;
+    const sq_act *a;
+    float *y;
+} fast_ctx;
+
+static void fast_rows(void *p, uint64_t r0, uint64_t r1) {
+    fast_ctx *c = p;
+    sq_kernel_run(c->k, c->w, c->a, c->y, r0, r1);
+}
+
+typedef struct act_cache {
+    const float *x;
+    uint64_t n;
+    int ready[SQ_ACT_KINDS];
+    sq_act a[SQ_ACT_KINDS];
+} act_cache;
+
+static void act_cache_free(act_cache *c) {
+    for (int k = 0; k < SQ_ACT_KINDS; k++)
+        if (c->ready[k]) sq_act_release(&c->a[k]);
+}
+
+static sq_status gemv_fast(const sq_tview *w, act_cache *shared, float *y, int n_threads, sq_err *err) {
+    sq_cpu_kernel k = sq_fast_kernel_for(w->codec, sq_isa_active());
+    sq_status st = SQ_OK;
+    if (!sq_tview_has_xform(w)) {
+        if (!shared->ready[k.act]) {
+            if ((st = sq_act_prepare(k.act, shared->x, shared->n, &shared->a[k.act], err))) return st;
+            shared->ready[k.act] = 1;
+        }
+        fast_ctx c = {w, k, &shared->a[k.act], y};
+        sq_parallel_for(n_threads, w->rows, fast_rows, &c);
+        return SQ_OK;
+    }
+    float *xs = malloc(w->cols * sizeof(float));
+    if (!xs) return sq_err_set(err, SQ_ENOMEM, "out of memory for one activation row");
+    sq_xform_input(w, shared->x, 1, xs);
+    sq_act a;
+    if (!(st = sq_act_prepare(k.act, xs, w->cols, &a, err))) {
+        fast_ctx c = {w, k, &a, y};
+        sq_parallel_for(n_threads, w->rows, fast_rows, &c);
+        sq_act_release(&a);
+    }
+    free(xs);
+    return st;
+}
+
 sq_status sq_rt_linear(const sq_rt_model *m, const sq_tview *w, const sq_vk_tensor *gpu, const float *x, uint32_t T,
                        float *y, int n_threads, sq_err *err) {
     if (m->vk && gpu) return sq_vk_matmul(m->vk, gpu, x, T, y, err);
-    if (T == 1) sq_gemv_mt(w, x, y, n_threads); /* the codecs' GEMV kernels for a single token */
-    else sq_rt_matmul(w, x, T, y, n_threads);
+    if (T == 1 && m->fast_kernels) {
+        act_cache c = {.x = x, .n = w->cols};
+        sq_status st = gemv_fast(w, &c, y, n_threads, err);
+        act_cache_free(&c);
+        return st;
+    }
+    if (T == 1) { /* the codecs' exact GEMV kernels for a single token */
+        if (sq_gemv_mt(w, x, y, n_threads)) return sq_err_set(err, SQ_ENOMEM, "out of memory for one activation row");
+    } else {
+        sq_rt_matmul(w, x, T, y, n_threads);
+    }
     return SQ_OK;
 }
 
@@ -130,6 +192,12 @@ sq_status sq_rt_linear_many(const sq_rt_model *m, const sq_rt_layer *L, const in
     for (int i = 0; on_gpu && i < n; i++) on_gpu = (g[i] = L->gpu[idx[i]]) != NULL;
     if (on_gpu) return sq_vk_gemv_many(m->vk, g, n, x, y, err);
     sq_status st = SQ_OK;
+    if (m->fast_kernels && !m->vk) {
+        act_cache c = {.x = x, .n = sq_rt_linear_view(L, idx[0])->cols};
+        for (int i = 0; !st && i < n; i++) st = gemv_fast(sq_rt_linear_view(L, idx[i]), &c, y[i], n_threads, err);
+        act_cache_free(&c);
+        return st;
+    }
     for (int i = 0; !st && i < n; i++)
         st = sq_rt_linear(m, sq_rt_linear_view(L, idx[i]), L->gpu[idx[i]], x, 1, y[i], n_threads, err);
     return st;

@@ -44,6 +44,10 @@ typedef struct sq_rt_model {
      * embedding lookup, norms, rotary embeddings and attention stay on the CPU) */
     sq_vk *vk;
     sq_vk_tensor *gpu_lm_head;
+    /* Single-token products (decoding) use each codec's fastest CPU kernel,
+     * e.g. int8-block activations for the integer codecs, instead of the
+     * exact f32 GEMV. Off by default: verification wants the exact path. */
+    int fast_kernels;
 } sq_rt_model;
 
 /* From a .squizd file (configuration from its metadata "config"). f must

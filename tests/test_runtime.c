@@ -168,6 +168,69 @@ START_TEST(tiny_model_eval_and_threads) {
 }
 END_TEST
 
+/* Decoding with each codec's fastest kernel (int8-block activations for
+ * int4): the linear layers of the tiny model re-encoded as int4:g32 (one
+ * with a perm transform); the fast path's logits stay within the q8
+ * rounding of the exact path's and do not depend on the thread count. */
+START_TEST(fast_kernels_decode) {
+    sq_model *src;
+    sq_rt_model *m = load_ref(src_path("testdata/tiny-llama"), &src);
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    ck_assert_int_eq(sq_scheme_parse("int4:g32:asym", &c, p, &err), 0);
+    const uint32_t nl = m->cfg.n_layers;
+    sq_encoded *enc = calloc((size_t)nl * SQ_LIN_COUNT, sizeof *enc);
+    sq_tview *saved = calloc((size_t)nl * SQ_LIN_COUNT, sizeof *saved);
+    for (uint32_t l = 0; l < nl; l++)
+        for (int i = 0; i < SQ_LIN_COUNT; i++) {
+            sq_tview *v = (sq_tview *)sq_rt_linear_view(&m->layers[l], i);
+            float *w = malloc(v->rows * v->cols * sizeof(float));
+            ck_assert_int_eq(sq_decode_mt(v, w, 1), 0);
+            sq_encoded *e = &enc[l * SQ_LIN_COUNT + (uint32_t)i];
+            ck_assert_int_eq(sq_encode(c, p, w, v->rows, v->cols, 1, e, &err), 0);
+            if (l == 0 && i == 0) { /* a transform: reversed columns */
+                uint32_t *perm = malloc(v->cols * sizeof *perm);
+                for (uint64_t j = 0; j < v->cols; j++) perm[j] = (uint32_t)(v->cols - 1 - j);
+                ck_assert_int_eq(sq_encoded_set_xform(e, perm, NULL, &err), 0);
+                free(perm);
+            }
+            saved[l * SQ_LIN_COUNT + (uint32_t)i] = *v;
+            sq_tview_from_encoded(e, v);
+            free(w);
+        }
+    uint32_t V = m->cfg.vocab, n = 24;
+    float *exact = malloc((size_t)n * V * sizeof(float)), *f1 = malloc((size_t)n * V * sizeof(float)),
+          *f3 = malloc((size_t)n * V * sizeof(float));
+    for (int pass = 0; pass < 3; pass++) {
+        sq_rt_cache kv;
+        ck_assert_int_eq(sq_rt_cache_init(m, n, &kv, &err), 0);
+        m->fast_kernels = pass > 0;
+        float *out = pass == 0 ? exact : pass == 1 ? f1 : f3;
+        for (uint32_t t = 0; t < n; t++)
+            ck_assert_int_eq(sq_rt_step(m, &kv, (int32_t)((t * 37 + 11) % 512), out + (size_t)t * V, pass == 2 ? 3 : 1, &err), 0);
+        sq_rt_cache_free(&kv);
+    }
+    ck_assert_int_eq(memcmp(f1, f3, (size_t)n * V * sizeof(float)), 0);
+    double md = 0, mx = 0, diff = 0;
+    for (size_t i = 0; i < (size_t)n * V; i++) {
+        md = fmax(md, fabs((double)f1[i] - exact[i]));
+        mx = fmax(mx, fabs((double)exact[i]));
+        diff += f1[i] != exact[i];
+    }
+    ck_assert_msg(md <= 0.05 * mx, "fast-kernel logits differ from exact by %g (max %g)", md, mx);
+    ck_assert_msg(diff > 0, "the fast path gave the exact path's bits: it did not run");
+    m->fast_kernels = 0;
+    for (uint32_t k = 0; k < nl * SQ_LIN_COUNT; k++) {
+        *(sq_tview *)sq_rt_linear_view(&m->layers[k / SQ_LIN_COUNT], (int)(k % SQ_LIN_COUNT)) = saved[k];
+        sq_encoded_free(&enc[k]);
+    }
+    free(enc); free(saved); free(exact); free(f1); free(f3);
+    sq_rt_free(m); free(m);
+    sq_model_close(src);
+}
+END_TEST
+
 /* The byte-level BPE tokenizer gives exactly the ids transformers' tokenizers gave. */
 START_TEST(tokenizer_matches_golden_ids) {
     if (!have_shared()) return;
@@ -380,6 +443,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, window_nll_matches_transformers);
     tcase_add_test(tc, stories260k_perplexity);
     tcase_add_test(tc, tiny_model_eval_and_threads);
+    tcase_add_test(tc, fast_kernels_decode);
     tcase_add_test(tc, linear_biases);
     tcase_add_test(tc, bias_tensors_load);
     tcase_add_test(tc, tokenizer_matches_golden_ids);

@@ -170,9 +170,11 @@ static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx
         char where[512];
         cli_backend_describe(be, threads, where, sizeof where);
         printf("\n# reference runtime (%s): prefill = one window of %u tokens from an empty cache; decode = %u\n"
-               "# tokens one at a time with the KV cache (GEMV kernels). Token ids are a fixed pseudo-random sequence.\n",
+               "# tokens one at a time with the KV cache (exact f32 GEMV kernels); FAST = decode again with each\n"
+               "# codec's fastest kernel (int8-block activations where it has one). Token ids are a fixed\n"
+               "# pseudo-random sequence.\n",
                where, rt_ctx, rt_ctx / 4);
-        printf("%-40s %-22s %8s %14s %14s\n", "FILE", "SCHEME", "BPW", "PREFILL_TOK/s", "DECODE_TOK/s");
+        printf("%-40s %-22s %8s %14s %14s %14s\n", "FILE", "SCHEME", "BPW", "PREFILL_TOK/s", "DECODE_TOK/s", "FAST_TOK/s");
         fflush(stdout);
     }
     cli_progress_start("timing models", (uint64_t)n_models, "models");
@@ -200,6 +202,13 @@ static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx
         for (uint32_t i = 0; i < steps; i++)
             if (sq_rt_step(&m, &kv, ids[i], lg, threads, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_INTERNAL; }
         double decs = (double)steps / (now() - t0);
+        sq_rt_cache_free(&kv);
+        if (sq_rt_cache_init(&m, steps, &kv, &err)) return EXIT_RESOURCE;
+        m.fast_kernels = 1;
+        t0 = now();
+        for (uint32_t i = 0; i < steps; i++)
+            if (sq_rt_step(&m, &kv, ids[i], lg, threads, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_INTERNAL; }
+        double fast = (double)steps / (now() - t0);
         /* scheme: the file's quantization.scheme metadata, if any */
         char scheme[64] = "?";
         const char *meta = sq_file_metadata(f, &err), *q = meta ? strstr(meta, "\"scheme\"") : NULL;
@@ -208,7 +217,8 @@ static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx
             if (e && e - q - 1 < (long)sizeof scheme) { memcpy(scheme, q + 1, (size_t)(e - q - 1)); scheme[e - q - 1] = 0; }
         }
         cli_progress_clear();
-        printf("%-40s %-22s %8.3f %14.1f %14.1f\n", models[k], scheme, (double)sq_file_header(f)->avg_bpw, pre, decs);
+        printf("%-40s %-22s %8.3f %14.1f %14.1f %14.1f\n", models[k], scheme, (double)sq_file_header(f)->avg_bpw, pre, decs,
+               fast);
         fflush(stdout);
         free(ids);
         free(lg);
