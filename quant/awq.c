@@ -206,10 +206,8 @@ static void score_clip(void *p, uint64_t k0, uint64_t k1) {
 }
 
 static uint64_t clip_group(const sq_awq_linear *l) {
-    uint32_t g = l->params[SQ_P_GROUP];
     if (l->c->group_ok & SQ_GROUPOK_NONE) return 0;
-    if (l->c->id >= SQ_CODEC_MXFP8_E4M3 && l->c->id <= SQ_CODEC_MXFP4) return 32;
-    return (g == SQ_GROUP_ROW || g == SQ_GROUP_TENSOR) ? l->cols : g;
+    return sq_codec_group_len(l->params, l->cols);
 }
 
 static sq_status clip_search(sq_awq_linear *l, const float *H, const sq_awq_opts *o, sq_err *err) {

@@ -112,6 +112,7 @@ void sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, int n
 #endif
     uint64_t nb = (w->rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK;
     sq_parallel_for(n_threads, nb, mm_blocks, &c);
+    sq_xform_output(w, y, T);
     free(xs);
 }
 
@@ -153,7 +154,7 @@ static sq_status gemv_fast(const sq_tview *w, act_cache *shared, float *y, int n
         }
         fast_ctx c = {w, k, &shared->a[k.act], y};
         sq_parallel_for(n_threads, w->rows, fast_rows, &c);
-        return SQ_OK;
+        return SQ_OK; /* no transform, so no output link either */
     }
     float *xs = malloc(w->cols * sizeof(float));
     if (!xs) return sq_err_set(err, SQ_ENOMEM, "out of memory for one activation row");
@@ -162,6 +163,7 @@ static sq_status gemv_fast(const sq_tview *w, act_cache *shared, float *y, int n
     if (!(st = sq_act_prepare(k.act, xs, w->cols, &a, err))) {
         fast_ctx c = {w, k, &a, y};
         sq_parallel_for(n_threads, w->rows, fast_rows, &c);
+        sq_xform_output(w, y, 1);
         sq_act_release(&a);
     }
     free(xs);

@@ -284,7 +284,7 @@ START_TEST(minifloat_error_bounds) {
                 /* normal range: half an ulp, relative; subnormal range: half the subnormal step, which is
                  * at most amax * 2^(1 - bias - mbits - emax) / 2 since the scale is at most amax / 2^emax */
                 float bound = fmaxf(fabsf(x) * ldexpf(1, -mi->mbits - 1), amax * ldexpf(1, -mi->bias - mi->mbits - mi->emax));
-                if (c->id >= SQ_CODEC_MXFP8_E4M3) /* OCP MX rule: amax/X lies in [2^emax, 2^(emax+1)), values above
+                if (c->family == SQ_FAMILY_MX) /* OCP MX rule: amax/X lies in [2^emax, 2^(emax+1)), values above
                                                       max_normal clip (for E4M3: (448, 512)·X -> 448·X) */
                     bound = fmaxf(bound, amax * (1 - mi->max_normal / ldexpf(1, mi->emax + 1)));
                 ck_assert_msg(err <= bound * 1.0001f, "%s: x=%g dec=%g", schemes[k], x, d[g * 32 + i]);

@@ -8,6 +8,7 @@
 #include "gptq.h"
 #include "runtime.h"
 #include "testutil.h"
+#include "xform/hadamard.h"
 
 static uint64_t rng = 88172645463325252ull;
 static float frand(void) { /* xorshift64, uniform in [-1, 1) */
@@ -238,6 +239,66 @@ START_TEST(gptq_damping_retry_and_fallback) {
 }
 END_TEST
 
+/* The Hadamard links on both sides: W' = Ĥ·diag(t)·W·diag(s)·Ĥᵀ stored
+ * (rows 48 = 12·4 and cols 40 = 20·2 take the Paley factors); decode, the
+ * GEMVs (single row range too) and the runtime matmul give W's results, and
+ * the links go after perm in the chain (out of order is refused). */
+START_TEST(hadamard_links_round_trip) {
+    const uint64_t rows = 48, cols = 40;
+    float *w = malloc(rows * cols * 4), *ws = malloc(rows * cols * 4), *x = malloc(2 * cols * 4), *col = malloc(rows * 4);
+    uint8_t sin_[5], sout[6];
+    sq_rht_signs(7, cols, sin_);
+    sq_rht_signs(8, rows, sout);
+    for (uint64_t i = 0; i < rows * cols; i++) w[i] = frand();
+    for (uint64_t i = 0; i < 2 * cols; i++) x[i] = frand();
+    memcpy(ws, w, rows * cols * 4);
+    for (uint64_t r = 0; r < rows; r++) sq_rht_apply(sin_, ws + r * cols, cols); /* W·diag(s)·Ĥᵀ, row by row */
+    for (uint64_t j = 0; j < cols; j++) { /* Ĥ·diag(t)·(.), column by column */
+        for (uint64_t r = 0; r < rows; r++) col[r] = ws[r * cols + j];
+        sq_rht_apply(sout, col, rows);
+        for (uint64_t r = 0; r < rows; r++) ws[r * cols + j] = col[r];
+    }
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    ck_assert_int_eq(sq_scheme_parse("f32", &c, p, &err), 0);
+    sq_encoded e;
+    ck_assert_int_eq(sq_encode(c, p, ws, rows, cols, 1, &e, &err), 0);
+    ck_assert_int_eq(sq_encoded_add_xform(&e, SQ_XFORM_RHT_IN, sin_, &err), 0);
+    ck_assert_int_eq(sq_encoded_add_xform(&e, SQ_XFORM_PERM, sin_, &err), SQ_EUSAGE); /* perm comes first */
+    ck_assert_int_eq(sq_encoded_add_xform(&e, SQ_XFORM_RHT_OUT, sout, &err), 0);
+    ck_assert_int_eq(e.nparts, 3);
+    ck_assert_uint_eq(e.bytes[1], 5);
+    ck_assert_uint_eq(e.bytes[2], 6);
+    char name[64];
+    sq_scheme_format(c, e.params, name, sizeof name);
+    ck_assert_str_eq(name, "f32+rht_in+rht_out");
+    float *d = decode(&e);
+    for (uint64_t i = 0; i < rows * cols; i++) ck_assert_msg(fabsf(d[i] - w[i]) <= 1e-5f, "decode at %llu: %g vs %g", (unsigned long long)i, d[i], w[i]);
+    sq_tview v;
+    sq_tview_from_encoded(&e, &v);
+    float y[48], y2[48], ym[2 * 48], dr[3 * 40];
+    sq_gemv_mt(&v, x, y, 2);
+    ck_assert_int_eq(sq_gemv(&v, x, y2, 5, 9), 0);
+    ck_assert_int_eq(sq_decode_rows(&v, 10, 13, dr), 0);
+    ck_assert_int_eq(memcmp(dr, d + 10 * cols, 3 * cols * 4), 0);
+    sq_rt_matmul(&v, x, 2, ym, 2);
+    for (uint64_t r = 0; r < rows; r++)
+        for (int t = 0; t < 2; t++) {
+            double ref = 0, mag = 0;
+            for (uint64_t j = 0; j < cols; j++) {
+                ref += (double)w[r * cols + j] * x[t * cols + j];
+                mag += fabs((double)w[r * cols + j] * x[t * cols + j]);
+            }
+            ck_assert_msg(fabs(ym[t * rows + r] - ref) <= 1e-5 * mag, "matmul row %llu", (unsigned long long)r);
+            if (t == 0) ck_assert_msg(fabs(y[r] - ref) <= 1e-5 * mag, "gemv row %llu", (unsigned long long)r);
+            if (t == 0 && r >= 5 && r < 9) ck_assert_msg(y2[r] == y[r], "gemv rows 5..9, row %llu", (unsigned long long)r);
+        }
+    free(d); sq_encoded_free(&e);
+    free(w); free(ws); free(x); free(col);
+}
+END_TEST
+
 START_TEST(input_transforms_round_trip) {
     /* W' = W[:, perm] * s stored; decode, GEMV and the runtime matmul must all give W's results */
     const uint64_t rows = 33, cols = 96;
@@ -373,6 +434,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, gptq_drives_every_vq_codec);
     tcase_add_test(tc, gptq_hinv_factor);
     tcase_add_test(tc, input_transforms_round_trip);
+    tcase_add_test(tc, hadamard_links_round_trip);
     tcase_add_test(tc, bad_transform_parts_are_refused);
     suite_add_tcase(s, tc);
     return s;

@@ -564,7 +564,7 @@ static sq_status import_model(sq_model *m, const char *out, sq_err *err) {
         cli_progress_update(i);
         const sq_model_tensor *t = &m->tensors[order[i]];
         uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1];
-        const sq_codec *c = sq_codec_by_id(t->dtype == SQ_DT_BF16 ? SQ_CODEC_BF16 : t->dtype == SQ_DT_F16 ? SQ_CODEC_F16 : SQ_CODEC_F32);
+        const sq_codec *c = sq_codec_for_dtype(t->dtype);
         uint32_t params[SQ_NPARAMS] = {0};
         float *wf = malloc((size_t)n * sizeof(float));
         sq_encoded e = {0};

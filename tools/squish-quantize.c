@@ -125,7 +125,7 @@ static const sq_codec *choose(const opts *o, const sq_model_tensor *t, uint32_t 
 static const sq_codec *choose_cb(void *ctx, const sq_model_tensor *t, uint32_t *params) { return choose(ctx, t, params); }
 
 static const sq_codec *keep_codec(uint32_t dtype) {
-    return sq_codec_by_id(dtype == SQ_DT_BF16 ? SQ_CODEC_BF16 : dtype == SQ_DT_F16 ? SQ_CODEC_F16 : SQ_CODEC_F32);
+    return sq_codec_for_dtype(dtype);
 }
 
 /* Chooses the codec for a tensor: rules, then defaults. */

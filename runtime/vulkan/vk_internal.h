@@ -99,7 +99,7 @@ struct sq_vk_tensor {
     uint32_t spec[VK_NSPEC]; /* BITS/DT, SCALE, ZERO, LUTN (indices 1..4) */
     vk_push push;            /* part offsets and group geometry */
     const float *lut_values; /* table-driven codecs */
-    sq_tview xform;          /* cols, perm, in_scale: the input transform, applied on the host */
+    sq_tview xform;          /* rows, cols and the transform links, applied on the host */
     vk_buf buf;
     vk_buf lut; /* value table of a table-driven codec */
 };

@@ -162,7 +162,10 @@ sq_status sq_vk_matmul(sq_vk *vk, const sq_vk_tensor *w, const float *x, uint32_
         pack_float_x(w, x + (uint64_t)t0 * K, nt, vk->x_host.map, row);
         if ((st = begin_with_input(vk, xb, err))) break;
         st = finish_with_output(vk, sq_vk_record_gemv(vk, w, &vk->x_dev, &vk->y_dev, nt, err), yb, err);
-        if (!st) memcpy(y + (uint64_t)t0 * N, vk->y_host.map, yb);
+        if (!st) {
+            memcpy(y + (uint64_t)t0 * N, vk->y_host.map, yb);
+            sq_xform_output(&w->xform, y + (uint64_t)t0 * N, nt);
+        }
     }
     free(row);
     return st;
@@ -322,7 +325,10 @@ sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float 
     if (!st) st = begin_with_input(vk, xb, err);
     if (st) return st;
     st = finish_with_output(vk, sq_vk_record_gemv_q8(vk, w, &vk->x_dev, &vk->y_dev, err), yb, err);
-    if (!st) memcpy(y, vk->y_host.map, yb);
+    if (!st) {
+        memcpy(y, vk->y_host.map, yb);
+        sq_xform_output(&w->xform, y, 1);
+    }
     return st;
 }
 
@@ -388,7 +394,10 @@ sq_status sq_vk_gemv_many(sq_vk *vk, const sq_vk_tensor *const *w, int n, const 
         sq_vk_barrier(vk);
     }
     st = finish(vk, st, err);
-    for (int i = 0; !st && i < n; i++) memcpy(y[i], (uint8_t *)vk->y_host.map + sl[i].yo, w[i]->rows * 4);
+    for (int i = 0; !st && i < n; i++) {
+        memcpy(y[i], (uint8_t *)vk->y_host.map + sl[i].yo, w[i]->rows * 4);
+        sq_xform_output(&w[i]->xform, y[i], 1); /* output links, on the host like the input ones */
+    }
     free(sl);
     return st;
 }

@@ -118,6 +118,7 @@ sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err 
     t->rows = v->rows;
     t->cols = v->cols;
     t->xform.cols = v->cols;
+    t->xform.rows = v->rows;
     memcpy(t->xform.xf, v->xf, sizeof t->xform.xf);
     memcpy(t->xform.params, v->params, sizeof t->xform.params);
     t->push.rows = (uint32_t)v->rows;

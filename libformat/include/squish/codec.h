@@ -45,7 +45,22 @@ enum { SQ_PF_ASYM = 1u << 0, SQ_PF_DQ = 1u << 1 };
  * Original weight W[r][perm[j]] = stored(r, j) / in_scale[j]. Equivalently
  * y = stored · x' with x'[j] = x[perm[j]] / in_scale[j]. The transform
  * parts follow the codec's own parts, in chain order. */
-enum { SQ_XF_PERM = 1u << 0, SQ_XF_IN_SCALE = 1u << 1 };
+enum { SQ_XF_PERM = 1u << 0, SQ_XF_IN_SCALE = 1u << 1, SQ_XF_RHT_IN = 1u << 2, SQ_XF_RHT_OUT = 1u << 3 };
+/* Randomized Hadamard links (QuIP#-style incoherence; spec/codecs.md §2.1):
+ *   rht_in  u8 [ceil(cols/8)]: input signs s, stored W' = W·diag(s)·Ĥᵀ,
+ *                              so y = W'·x' with x' = Ĥ·diag(s)·x;
+ *   rht_out u8 [ceil(rows/8)]: output signs t, stored W' = Ĥ·diag(t)·W,
+ *                              so y = diag(t)·Ĥᵀ·y'.
+ * Ĥ is the normalized Hadamard transform of xform/hadamard.h (Sylvester
+ * times a Paley factor, blocks for lengths with no construction); signs are
+ * bit-packed, LSB first, a set bit meaning -1. */
+typedef enum sq_xform_kind {
+    SQ_XFORM_PERM = 0,
+    SQ_XFORM_IN_SCALE = 1,
+    SQ_XFORM_RHT_IN = 2,
+    SQ_XFORM_RHT_OUT = 3,
+    SQ_XFORM_KINDS
+} sq_xform_kind;
 
 /* Instruction-set paths for kernels. */
 typedef enum sq_isa { SQ_ISA_PORTABLE = 0, SQ_ISA_AVX2 = 1, SQ_ISA_AVX512 = 2, SQ_ISA_COUNT } sq_isa;
@@ -233,6 +248,8 @@ uint64_t sq_codec_group_len(const uint32_t *params, uint64_t cols);
 
 const sq_codec *sq_codec_by_id(uint32_t id);
 const sq_codec *sq_codec_by_name(const char *name);
+/* The lossless codec storing a source dtype as it is (f16, bf16; f32 for any other dtype). */
+const sq_codec *sq_codec_for_dtype(uint32_t dtype);
 /* All registered codecs, NULL-terminated. */
 const sq_codec *const *sq_codec_list(void);
 uint64_t sq_codec_technique_flags(uint32_t id);
@@ -283,6 +300,9 @@ sq_status sq_encoded_put_part(sq_encoded *e, const char *name, void *data, uint6
 /* Appends input transform parts to an encoded tensor (perm and/or in_scale
  * may be NULL; each given one is copied) and sets params[3]. */
 sq_status sq_encoded_set_xform(sq_encoded *e, const uint32_t *perm, const float *in_scale, sq_err *err);
+/* Appends one link (data copied, sq_xform_part_len entries); links must be
+ * added in chain order. */
+sq_status sq_encoded_add_xform(sq_encoded *e, sq_xform_kind kind, const void *data, sq_err *err);
 void sq_tview_from_encoded(const sq_encoded *e, sq_tview *v);
 /* Bytes of one part (dtype size times its dims). */
 uint64_t sq_part_spec_bytes(const sq_part_spec *s);
@@ -296,23 +316,32 @@ double sq_encoded_bpw(const sq_encoded *e);
 double sq_layout_bpw(const sq_codec *c, const uint32_t params[SQ_NPARAMS], uint64_t rows, uint64_t cols);
 
 /* ---- transforms: one typed chain, applied here for every CPU caller ---- */
-typedef enum sq_xform_kind { SQ_XFORM_PERM = 0, SQ_XFORM_IN_SCALE = 1, SQ_XFORM_KINDS } sq_xform_kind;
 typedef enum sq_xform_side { SQ_XF_INPUT = 0, SQ_XF_OUTPUT = 1 } sq_xform_side;
 typedef struct sq_xform_desc {
     sq_xform_kind kind;
     uint32_t flag;     /* its bit in params[3] */
-    const char *part;  /* the stored part: 1-D, dtype below, cols (input side) or rows (output side) long */
+    const char *part;  /* the stored part: 1-D, dtype below, n = cols (input side) or rows (output side) */
     uint32_t dtype;
     sq_xform_side side;
+    int packed_bits;   /* 1: one bit per entry, ceil(n/8) bytes; 0: n entries */
 } sq_xform_desc;
+/* Length of a link's part for a rows x cols matrix. */
+uint64_t sq_xform_part_len(const sq_xform_desc *d, uint64_t rows, uint64_t cols);
 /* The links in chain order; NULL-free array of SQ_XFORM_KINDS. */
 const sq_xform_desc *sq_xform_list(void);
 /* Maps T activation rows (t->cols values each) into the stored column order
  * and scale: xs = the chain's input links applied to x (a copy when none). */
 void sq_xform_input(const sq_tview *t, const float *x, uint64_t T, float *xs);
-/* Maps n decoded rows (stored order) back to original columns, in place;
- * tmp holds t->cols floats. */
+/* Maps T rows of stored outputs (t->rows values each) to the layer's
+ * outputs, in place: the output links (nothing when there are none). */
+void sq_xform_output(const sq_tview *t, float *y, uint64_t T);
+/* Maps n decoded rows (stored order) back to original columns, in place,
+ * undoing the input links; tmp holds t->cols floats. */
 void sq_xform_unapply_rows(const sq_tview *t, uint64_t n, float *rows, float *tmp);
+/* Undoes the output links on a whole decoded matrix (t->rows x t->cols),
+ * column by column; 0, or -1 when its buffer cannot be had. */
+int sq_xform_unapply_output(const sq_tview *t, float *m);
+static inline int sq_tview_has_output_xform(const sq_tview *t) { return t->xf[SQ_XFORM_RHT_OUT] != NULL; }
 static inline int sq_tview_has_xform(const sq_tview *t) {
     for (int k = 0; k < SQ_XFORM_MAX; k++)
         if (t->xf[k]) return 1;

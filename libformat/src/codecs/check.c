@@ -212,6 +212,20 @@ static sq_status check_xform(const sq_tview *v, bound_ctx *b, uint64_t group_len
     return SQ_OK;
 }
 
+/* Packed sign links: the bits past the side's length are zero. */
+static sq_status check_signs(const sq_tview *v, bound_ctx *b) {
+    const sq_xform_desc *xf = sq_xform_list();
+    for (int k = 0; k < SQ_XFORM_KINDS; k++) {
+        if (!xf[k].packed_bits || !v->xf[k]) continue;
+        uint64_t n = xf[k].side == SQ_XF_INPUT ? v->cols : v->rows, nb = (n + 7) / 8;
+        uint8_t last = ((const uint8_t *)v->xf[k])[nb - 1];
+        if (n % 8 && (last >> (n % 8)))
+            return refuse(b->f, b->t, xf[k].part, nb - 1, b->err, "bits past entry %llu are set (0x%02x)",
+                          (unsigned long long)n, last);
+    }
+    return SQ_OK;
+}
+
 sq_status sq_tview_check_values(const sq_file *f, const sq_tensor *t, const sq_tview *v, sq_err *err) {
     const sq_codec_family fam = v->codec->family;
     /* column groups: the unit the bounds are kept per (columns for float data) */
@@ -231,6 +245,7 @@ sq_status sq_tview_check_values(const sq_file *f, const sq_tensor *t, const sq_t
     if (!st && v->codec->check && v->codec->check(v, why, sizeof why))
         st = sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s: %s", sq_file_path(f), t->name, why);
     if (!st) st = check_xform(v, &b, gl);
+    if (!st) st = check_signs(v, &b);
     free(b.gmax);
     return st;
 }

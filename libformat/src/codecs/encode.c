@@ -24,7 +24,7 @@ int sq_layout(const sq_codec *c, const uint32_t params[SQ_NPARAMS], uint64_t row
     const sq_xform_desc *xf = sq_xform_list();
     for (int i = 0; i < SQ_XFORM_KINDS; i++)
         if (params[SQ_P_XFORM] & xf[i].flag)
-            out[n++] = (sq_part_spec){xf[i].part, xf[i].dtype, 1, {xf[i].side == SQ_XF_INPUT ? cols : rows}, 0};
+            out[n++] = (sq_part_spec){xf[i].part, xf[i].dtype, 1, {sq_xform_part_len(&xf[i], rows, cols)}, 0};
     return n;
 }
 
@@ -102,32 +102,30 @@ sq_status sq_encoded_put_part(sq_encoded *e, const char *name, void *data, uint6
     return sq_err_set(err, SQ_EUSAGE, "encode: codec %s has no part named %s", e->codec->name, name);
 }
 
+sq_status sq_encoded_add_xform(sq_encoded *e, sq_xform_kind kind, const void *data, sq_err *err) {
+    if (kind >= SQ_XFORM_KINDS) return sq_err_set(err, SQ_EUSAGE, "encode: transform %d is not known", (int)kind);
+    const sq_xform_desc *d = &sq_xform_list()[kind];
+    if (e->params[SQ_P_XFORM] & ~(d->flag - 1))
+        return sq_err_set(err, SQ_EUSAGE, "encode: transform %s added out of chain order", d->part);
+    if (e->nparts >= SQ_CODEC_MAX_PARTS) return sq_err_set(err, SQ_EUSAGE, "encode: too many parts");
+    sq_part_spec sp = {d->part, d->dtype, 1, {sq_xform_part_len(d, e->rows, e->cols)}, 0};
+    uint64_t b = sq_part_spec_bytes(&sp);
+    void *copy = malloc((size_t)b);
+    if (!copy) return sq_err_set(err, SQ_ENOMEM, "encode: out of memory for part %s", sp.name);
+    memcpy(copy, data, (size_t)b);
+    e->spec[e->nparts] = sp;
+    e->data[e->nparts] = copy;
+    e->bytes[e->nparts] = b;
+    e->nparts++;
+    e->params[SQ_P_XFORM] |= d->flag;
+    return SQ_OK;
+}
+
 sq_status sq_encoded_set_xform(sq_encoded *e, const uint32_t *perm, const float *in_scale, sq_err *err) {
     if (e->params[SQ_P_XFORM]) return sq_err_set(err, SQ_EUSAGE, "encode: tensor already has a transform");
-    const void *src[SQ_XFORM_KINDS] = {[SQ_XFORM_PERM] = perm, [SQ_XFORM_IN_SCALE] = in_scale};
-    const sq_xform_desc *xf = sq_xform_list();
-    int n = e->nparts;
-    uint32_t flags = 0;
-    for (int k = 0; k < SQ_XFORM_KINDS; k++) {
-        if (!src[k]) continue;
-        if (n >= SQ_CODEC_MAX_PARTS) return sq_err_set(err, SQ_EUSAGE, "encode: too many parts");
-        sq_part_spec sp = {xf[k].part, xf[k].dtype, 1, {xf[k].side == SQ_XF_INPUT ? e->cols : e->rows}, 0};
-        uint64_t b = sq_part_spec_bytes(&sp);
-        void *d = malloc((size_t)b);
-        if (!d) {
-            for (int i = e->nparts; i < n; i++) { free(e->data[i]); e->data[i] = NULL; }
-            return sq_err_set(err, SQ_ENOMEM, "encode: out of memory for part %s", sp.name);
-        }
-        memcpy(d, src[k], (size_t)b);
-        e->spec[n] = sp;
-        e->data[n] = d;
-        e->bytes[n] = b;
-        n++;
-        flags |= xf[k].flag;
-    }
-    e->nparts = n;
-    e->params[SQ_P_XFORM] = flags;
-    return SQ_OK;
+    sq_status st = perm ? sq_encoded_add_xform(e, SQ_XFORM_PERM, perm, err) : SQ_OK;
+    if (!st && in_scale) st = sq_encoded_add_xform(e, SQ_XFORM_IN_SCALE, in_scale, err);
+    return st;
 }
 
 typedef struct enc_job {

@@ -26,6 +26,16 @@ const sq_codec *sq_codec_by_name(const char *name) {
     return NULL;
 }
 
+const sq_codec *sq_codec_for_dtype(uint32_t dtype) {
+    const sq_codec *f32 = NULL;
+    for (int i = 0; registry[i]; i++)
+        if (registry[i]->family == SQ_FAMILY_FLOAT) {
+            if (registry[i]->value_dtype == dtype) return registry[i];
+            if (registry[i]->value_dtype == SQ_DT_F32) f32 = registry[i];
+        }
+    return f32;
+}
+
 uint64_t sq_codec_technique_flags(uint32_t id) {
     const sq_codec *c = sq_codec_by_id(id);
     return c ? c->technique_flag : 0;

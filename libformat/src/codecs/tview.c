@@ -103,8 +103,18 @@ sq_status sq_tview_open(const sq_file *f, const sq_tensor *t, int skip_checksum,
     return st;
 }
 
-/* ---------------- decode and GEMV in the original column order ---------------- */
+/* ---------------- decode and GEMV in the original order ---------------- */
+static sq_status decode_full(const sq_tview *t, float *out, int n_threads);
+
 sq_status sq_decode_rows(const sq_tview *t, uint64_t r0, uint64_t r1, float *out) {
+    if (sq_tview_has_output_xform(t)) { /* output links mix rows: decode them all */
+        float *all = malloc(t->rows * t->cols * sizeof(float));
+        if (!all) return SQ_ENOMEM;
+        sq_status st = decode_full(t, all, 1);
+        if (!st) memcpy(out, all + r0 * t->cols, (r1 - r0) * t->cols * sizeof(float));
+        free(all);
+        return st;
+    }
     sq_decode_for(t->codec, sq_isa_active())(t, r0, r1, out);
     if (!sq_tview_has_xform(t)) return SQ_OK;
     float *tmp = malloc(t->cols * sizeof(float));
@@ -119,11 +129,23 @@ sq_status sq_gemv(const sq_tview *t, const float *x, float *y, uint64_t r0, uint
         sq_gemv_for(t->codec, sq_isa_active())(t, x, y, r0, r1);
         return SQ_OK;
     }
-    float *xs = malloc(t->cols * sizeof(float));
-    if (!xs) return SQ_ENOMEM;
+    const int out = sq_tview_has_output_xform(t);
+    float *xs = malloc(t->cols * sizeof(float)), *ys = out ? malloc(t->rows * sizeof(float)) : NULL;
+    if (!xs || (out && !ys)) {
+        free(xs);
+        free(ys);
+        return SQ_ENOMEM;
+    }
     sq_xform_input(t, x, 1, xs);
-    sq_gemv_for(t->codec, sq_isa_active())(t, xs, y, r0, r1);
+    if (out) { /* every output mixes every stored row */
+        sq_gemv_for(t->codec, sq_isa_active())(t, xs, ys, 0, t->rows);
+        sq_xform_output(t, ys, 1);
+        memcpy(y + r0, ys + r0, (r1 - r0) * sizeof(float));
+    } else {
+        sq_gemv_for(t->codec, sq_isa_active())(t, xs, y, r0, r1);
+    }
     free(xs);
+    free(ys);
     return SQ_OK;
 }
 
@@ -154,11 +176,14 @@ static void gemv_chunk(void *ctx, uint64_t r0, uint64_t r1) {
     m->gemv(m->t, m->x, m->y, r0, r1);
 }
 
-sq_status sq_decode_mt(const sq_tview *t, float *out, int n_threads) {
+static sq_status decode_full(const sq_tview *t, float *out, int n_threads) {
     mt_ctx m = {t, NULL, out, sq_decode_for(t->codec, sq_isa_active()), NULL, 0};
     sq_parallel_for(n_threads, t->rows, dec_chunk, &m);
+    if (!m.failed && sq_xform_unapply_output(t, out)) m.failed = 1;
     return m.failed ? SQ_ENOMEM : SQ_OK;
 }
+
+sq_status sq_decode_mt(const sq_tview *t, float *out, int n_threads) { return decode_full(t, out, n_threads); }
 
 sq_status sq_gemv_mt(const sq_tview *t, const float *x, float *y, int n_threads) {
     float *xs = NULL;
@@ -168,6 +193,7 @@ sq_status sq_gemv_mt(const sq_tview *t, const float *x, float *y, int n_threads)
     }
     mt_ctx m = {t, xs ? xs : x, y, NULL, sq_gemv_for(t->codec, sq_isa_active()), 0};
     sq_parallel_for(n_threads, t->rows, gemv_chunk, &m);
+    sq_xform_output(t, y, 1);
     free(xs);
     return SQ_OK;
 }
