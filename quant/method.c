@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "encoders.h"
 #include "rtn.h"
 
 static const char *const block_suffix[9] = {"input_layernorm.weight", "post_attention_layernorm.weight",
@@ -184,7 +185,24 @@ sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tenso
                                                                                      ? sq_calib_file_info(q->calib)->inter
                                                                                      : sq_calib_file_info(q->calib)->hidden);
     sq_status st;
-    if (q->kind == SQ_METHOD_GPTQ && linear && sq_gptq_supports(c, params)) {
+    if (sq_quant_needs_xtx(c)) { /* the codec's own calibrated algorithm (SpQR, AQLM, QuIP#) */
+        if (!q->calib)
+            return sq_err_set(err, SQ_EUSAGE, "%s: scheme %s needs calibration statistics: give --calib FILE.h5 (squish-calibrate)",
+                              label, c->name);
+        if (!linear)
+            return sq_err_set(err, SQ_EUSAGE,
+                              "%s: scheme %s needs the layer's calibration statistics, which exist for the blocks' linear "
+                              "layers only; give this tensor another scheme (--rule, --output-scheme)", label, c->name);
+        if (q->kind == SQ_METHOD_AWQ)
+            return sq_err_set(err, SQ_EUSAGE, "%s: scheme %s brings its own calibrated algorithm; use --method rtn or gptq, not awq",
+                              label, c->name);
+        if ((st = site_for(q, layer, site, err))) return st;
+        if ((st = sq_check_finite(label, w, rows * cols, err))) return st;
+        sq_encode_ctx x = {.codec = c, .params = params, .w = w, .rows = rows, .cols = cols, .xtx = q->h.xtx,
+                           .seed = 0x5155495348ull ^ ((uint64_t)layer << 8 | (uint64_t)site), .n_threads = q->n_threads};
+        if ((st = sq_quant_encode(&x, e, err))) return st;
+        note->method = c->name;
+    } else if (q->kind == SQ_METHOD_GPTQ && linear && sq_gptq_supports(c, params)) {
         if ((st = site_for(q, layer, site, err))) return st;
         sq_gptq_opts go = q->gptq;
         go.n_threads = q->n_threads;

@@ -289,6 +289,11 @@ typedef struct sq_encoded {
 sq_status sq_encode(const sq_codec *c, const uint32_t params[SQ_NPARAMS], const float *w, uint64_t rows, uint64_t cols,
                     int n_threads, sq_encoded *out, sq_err *err);
 sq_status sq_encode_with(const sq_encode_ctx *x, sq_encoded *out, sq_err *err);
+/* The same driver with an encoder the descriptor does not carry: codecs
+ * whose encoder needs the quantization library (calibration statistics,
+ * dense algebra) leave enc NULL so that the decode library links alone;
+ * quant/encoders.c supplies theirs. */
+sq_status sq_encode_using(const sq_codec_encoder *enc, const sq_encode_ctx *x, sq_encoded *out, sq_err *err);
 void sq_encoded_free(sq_encoded *e);
 /* Allocates zeroed parts for c/params (codec parts only) for callers that
  * fill the parts themselves (GPTQ through the codec's vq ops). */

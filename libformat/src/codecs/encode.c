@@ -140,10 +140,15 @@ static void enc_chunk(void *ctx, uint64_t r0, uint64_t r1) {
 }
 
 sq_status sq_encode_with(const sq_encode_ctx *in, sq_encoded *out, sq_err *err) {
+    return sq_encode_using(in->codec->enc, in, out, err);
+}
+
+sq_status sq_encode_using(const sq_codec_encoder *enc, const sq_encode_ctx *in, sq_encoded *out, sq_err *err) {
     const sq_codec *c = in->codec;
-    const sq_codec_encoder *enc = c->enc;
     memset(out, 0, sizeof *out);
-    if (!enc) return sq_err_set(err, SQ_EUNSUPPORTED, "encode: codec %s has no encoder in this build", c->name);
+    if (!enc)
+        return sq_err_set(err, SQ_EUNSUPPORTED,
+                          "encode: codec %s is encoded by the quantization library (squish-quantize with --calib)", c->name);
     if (enc->needs_xtx && !in->xtx)
         return sq_err_set(err, SQ_EUSAGE, "encode: codec %s needs calibration statistics (--calib)", c->name);
     sq_encode_ctx x = *in;

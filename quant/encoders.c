@@ -1,0 +1,30 @@
+/* The quantization library's encoders, by codec id. */
+#include "encoders.h"
+
+#include <stddef.h>
+
+typedef struct quant_encoder {
+    uint16_t codec_id;
+    const sq_codec_encoder *enc;
+} quant_encoder;
+
+/* One line per codec encoded here (none yet: SpQR, AQLM and QuIP# add theirs). */
+static const quant_encoder table[] = {
+    {0, NULL},
+};
+
+const sq_codec_encoder *sq_quant_encoder(const sq_codec *c) {
+    if (c->enc) return c->enc;
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (table[i].enc && table[i].codec_id == c->id) return table[i].enc;
+    return NULL;
+}
+
+sq_status sq_quant_encode(const sq_encode_ctx *x, sq_encoded *out, sq_err *err) {
+    return sq_encode_using(sq_quant_encoder(x->codec), x, out, err);
+}
+
+int sq_quant_needs_xtx(const sq_codec *c) {
+    const sq_codec_encoder *e = sq_quant_encoder(c);
+    return e && e->needs_xtx;
+}
