@@ -236,6 +236,19 @@ typedef struct sq_codec {
     /* Optional checks of stored values beyond the family's (spec/codecs.md
      * §10), e.g. a sparse part's offsets; writes a message into why. */
     int (*check)(const sq_tview *v, char *why, size_t n);
+    /* Codec-specific scheme options and params (e.g. SpQR's "w3" bits, an
+     * outlier threshold), for codecs whose params go beyond the generic
+     * grouping/asym/dq/scale-dtype grammar. All optional:
+     *   defaults: set the codec's own params after the generic defaults;
+     *   scheme_opt: one ':'-separated token: 1 taken (params set), 0 not
+     *     this codec's, -1 a bad value (message in why);
+     *   scheme_format: append the codec's own options to a scheme string;
+     *   check_params: 0 when params (its own included) are valid, else -1
+     *     with a message in why; params[4..7] must be 0 unless it accepts them. */
+    void (*defaults)(const struct sq_codec *c, uint32_t *params);
+    int (*scheme_opt)(const struct sq_codec *c, const char *tok, uint32_t *params, char *why, size_t n);
+    void (*scheme_format)(const struct sq_codec *c, const uint32_t *params, char *out, size_t n);
+    int (*check_params)(const struct sq_codec *c, const uint32_t *params, char *why, size_t n);
     const sq_codec_encoder *enc;
     const sq_codec_cpu *cpu;
 } sq_codec;

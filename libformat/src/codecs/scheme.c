@@ -40,8 +40,13 @@ sq_status sq_scheme_parse(const char *s, const sq_codec **codec, uint32_t params
     memset(params, 0, sizeof(uint32_t) * SQ_NPARAMS);
     params[SQ_P_GROUP] = c->default_group;
     params[SQ_P_SCALE_DTYPE] = has(c, SQ_OPT_SCALE_DTYPE) ? (c->default_group == SQ_GROUP_TENSOR ? SQ_DT_F32 : SQ_DT_F16) : 0;
+    if (c->defaults) c->defaults(c, params);
     int saw_group = 0, saw_sym = 0, saw_scale = 0;
     while ((tok = strtok_r(NULL, ":", &save))) {
+        char why[160] = "";
+        int own = c->scheme_opt ? c->scheme_opt(c, tok, params, why, sizeof why) : 0;
+        if (own < 0) return sq_err_set(err, SQ_EUSAGE, "scheme '%s': option '%s': %s", s, tok, why);
+        if (own > 0) continue;
         if (tok[0] == 'g' && isdigit((unsigned char)tok[1])) {
             char *end;
             unsigned long g = strtoul(tok + 1, &end, 10);
@@ -92,6 +97,10 @@ void sq_scheme_format(const sq_codec *c, const uint32_t p[SQ_NPARAMS], char *out
     if (k < n && (p[SQ_P_FLAGS] & SQ_PF_DQ)) k += (size_t)snprintf(out + k, n - k, ":dq");
     if (k < n && has(c, SQ_OPT_SCALE_DTYPE) && p[SQ_P_SCALE_DTYPE] != SQ_DT_F16)
         k += (size_t)snprintf(out + k, n - k, p[SQ_P_SCALE_DTYPE] == SQ_DT_BF16 ? ":sbf16" : ":s32");
+    if (k < n && c->scheme_format) {
+        c->scheme_format(c, p, out + k, n - k);
+        k = strlen(out);
+    }
     /* transforms are made by methods (GPTQ, AWQ), not chosen in a scheme; shown after '+' */
     const sq_xform_desc *xf = sq_xform_list();
     for (int i = 0; i < SQ_XFORM_KINDS && k < n; i++)
@@ -115,6 +124,12 @@ sq_status sq_codec_check_params(const sq_codec *c, const uint32_t *p, sq_err *er
     if (p[SQ_P_XFORM] & ~known)
         return sq_err_set(err, SQ_ECORRUPT, "%s: codec %s: transform flags 0x%x are not known", who, c->name,
                           p[SQ_P_XFORM]);
+    if (c->check_params) {
+        char why[160] = "";
+        if (c->check_params(c, p, why, sizeof why))
+            return sq_err_set(err, SQ_ECORRUPT, "%s: codec %s: %s", who, c->name, why);
+        return SQ_OK;
+    }
     for (int i = 4; i < SQ_NPARAMS; i++)
         if (p[i]) return sq_err_set(err, SQ_ECORRUPT, "%s: codec %s: params[%d] must be 0", who, c->name, i);
     return SQ_OK;
