@@ -77,6 +77,7 @@ if [ -n "$dpc" ] && "$CC" -std=c11 -Wall -Wextra -Werror -pedantic $EXTRA "$dpro
   ldd "$T/dec-only" | grep -Eq "libsquish\.so|libarchive" && bad "the decode-only reader loads libsquish or libarchive" || ok
   n=0
   for f in "$vec"/valid-*.squizd "$S"/testdata/toy.squizd; do
+    case "$f" in *-0000[2-9]-of-*) continue ;; esac # later pieces of a split set open through piece 1
     "$T/dec-only" "$f" >"$T/d1" 2>"$T/d1.err" && "$T/dec-full" "$f" >"$T/d2" 2>&1 || { bad "decode_sums $f: $(cat "$T/d1.err")"; continue; }
     cmp -s "$T/d1" "$T/d2" && [ -s "$T/d1" ] && n=$((n + 1)) || bad "decode-only and full library differ on $f"
   done
