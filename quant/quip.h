@@ -1,0 +1,51 @@
+/* QuIP# without fine-tuning (Tseng et al. 2024): randomized Hadamard
+ * incoherence on both sides, BlockLDLQ (ldlq.h) with the E8P12 lattice
+ * codebook in the transformed basis, 3 and 4 bits by a residual stage, and
+ * a least-squares refit of the per-row scales on the calibrated output
+ * error once the codes are chosen. The stored form and its decode are
+ * libformat/src/codecs/quip/quip_decode.h. */
+#ifndef SQUISH_QUANT_QUIP_H
+#define SQUISH_QUANT_QUIP_H
+
+#include <stdint.h>
+
+#include "codecs/quip/quip_decode.h"
+#include "squish/error.h"
+
+typedef struct sq_quip_opts {
+    uint32_t bits;      /* 2 (E8P12), 3 (E8P12 + E81B), 4 (E8P12 + E8P12) */
+    double damp;        /* relative damping of the transformed Hessian; 0: 0.01 */
+    uint64_t seed;      /* su from seed, sv from seed ^ SQ_QUIP_SV_SEED_XOR */
+    int no_refit;       /* keep the initial scales (the refit is on by default) */
+    double opt_scale;   /* RMS of a transformed row after division by its scale; 0: per-bits default */
+    double resid_scale; /* stage-0 scale / stage-1 scale before the refit; 0: per-bits default */
+    int n_threads;
+} sq_quip_opts;
+
+#define SQ_QUIP_SV_SEED_XOR 0xD1B54A32D192ED03ull
+
+/* Arrays map 1:1 onto the parts of quip_decode.h (names, dtypes, shapes
+ * there); all malloc'd, freed by sq_quip_result_free. */
+typedef struct sq_quip_result {
+    uint64_t rows, cols;
+    uint32_t bits;
+    uint16_t *codes;   /* codes  u16 [rows][cols/8] */
+    void *codes2;      /* codes2 u8 (3 bits) / u16 (4 bits) [rows][cols/8]; NULL at 2 bits */
+    uint8_t *su, *sv;  /* su u8 [(cols+7)/8], sv u8 [(rows+7)/8] */
+    uint16_t *scales;  /* scales f16 [stages][rows] */
+    /* report */
+    double proxy_norefit; /* tr(ΔW H ΔWᵀ)/tr(W H Wᵀ) with the initial scales */
+    double proxy_refit;   /* the same with the refitted scales */
+    double proxy;         /* of the stored scales */
+    double damp_used;
+    uint64_t had_block_in, had_block_out; /* < cols / rows when the blocking fallback applied */
+} sq_quip_result;
+
+/* w: rows x cols row-major; H: cols x cols XᵀX (any positive scale),
+ * row-major double. Same bytes for any n_threads. */
+sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const double *H, const sq_quip_opts *opts,
+                           sq_quip_result *res, sq_err *err);
+void sq_quip_result_free(sq_quip_result *r);
+void sq_quip_view_of(const sq_quip_result *r, sq_quip_view *v);
+
+#endif

@@ -1,0 +1,142 @@
+/* Measures QuIP# (2/3/4 bits, with and without the scale refit) beside
+ * GPTQ int2/int3/int4 over the 56 linear matrices of the 34M model: the
+ * proxy loss tr(ΔW H ΔWᵀ)/tr(W H Wᵀ) with the calibrated XᵀX, bits per
+ * weight and wall time per matrix. Not a test; run by hand:
+ *   measure_quip MODEL_DIR CALIB.h5 [n_threads] [max_layers] */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "awq.h"
+#include "calib.h"
+#include "gptq.h"
+#include "quip.h"
+#include "squish/model.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static const char *const lin[7] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+                                   "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
+static const char *const gschemes[] = {"int2:g64", "int2:g128", "int3:g64", "int3:g128", "int4:g64", "int4:g128"};
+#define NG 6
+
+int main(int argc, char **argv) {
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s MODEL_DIR CALIB.h5 [n_threads] [max_layers]\n", argv[0]);
+        return 2;
+    }
+    const int nthr = argc > 3 ? atoi(argv[3]) : 2;
+    sq_err err;
+    sq_model *m = sq_model_open(argv[1], &err);
+    if (!m) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    sq_calib_file *f = sq_calib_open(argv[2], &err);
+    if (!f) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    uint32_t L = sq_calib_file_info(f)->n_layers;
+    if (argc > 4 && (uint32_t)atoi(argv[4]) < L) L = (uint32_t)atoi(argv[4]);
+    /* sums over matrices: proxy (mean of the relative figures), weights, bits, time */
+    double q_norefit[3] = {0}, q_refit[3] = {0}, q_bits[3] = {0}, q_time[3] = {0};
+    double g_proxy[NG] = {0}, g_bits[NG] = {0}, g_time[NG] = {0}, nw = 0;
+    int nmat = 0;
+    printf("%-36s %4s %5s | %-26s %-26s %-26s | GPTQ", "matrix", "rows", "cols", "quip:2 norefit/refit bpw s",
+           "quip:3", "quip:4");
+    for (int g = 0; g < NG; g++) printf(" %s", gschemes[g]);
+    printf("\n");
+    for (uint32_t l = 0; l < L; l++)
+        for (int k = 0; k < 7; k++) {
+            char name[128];
+            snprintf(name, sizeof name, "model.layers.%u.%s.weight", l, lin[k]);
+            const sq_model_tensor *t = sq_model_find(m, name);
+            if (!t) {
+                fprintf(stderr, "%s: missing\n", name);
+                return 1;
+            }
+            const uint64_t cols = t->dims[t->ndim - 1], rows = sq_model_tensor_elems(t) / cols;
+            float *w = malloc(rows * cols * 4), *dec = malloc(rows * cols * 4), *zero = calloc(rows * cols, 4);
+            if (sq_model_tensor_f32(m, t, w, &err)) {
+                fprintf(stderr, "%s\n", err.msg);
+                return 1;
+            }
+            uint32_t layer;
+            sq_site site;
+            sq_calib_site s;
+            sq_calib_site_of(name, &layer, &site);
+            if (sq_calib_read_site(f, layer, site, &s, &err)) {
+                fprintf(stderr, "%s\n", err.msg);
+                return 1;
+            }
+            float *Hf = malloc(cols * cols * 4);
+            for (uint64_t i = 0; i < cols * cols; i++) Hf[i] = (float)s.xtx[i];
+            const double den = sq_hessian_err(w, zero, rows, cols, Hf);
+            printf("%-36s %4llu %5llu |", name, (unsigned long long)rows, (unsigned long long)cols);
+            for (uint32_t bits = 2; bits <= 4; bits++) {
+                sq_quip_opts o = {.bits = bits, .seed = 1, .n_threads = nthr};
+                sq_quip_result r;
+                double t0 = now();
+                if (sq_quip_quantize(w, rows, cols, s.xtx, &o, &r, &err)) {
+                    fprintf(stderr, "%s: %s\n", name, err.msg);
+                    return 1;
+                }
+                double dt = now() - t0, bpw = sq_quip_bpw(rows, cols, bits);
+                printf(" %.5f/%.5f %.3f %5.2f", r.proxy_norefit, r.proxy_refit, bpw, dt);
+                q_norefit[bits - 2] += r.proxy_norefit;
+                q_refit[bits - 2] += r.proxy_refit;
+                q_bits[bits - 2] += bpw * (double)(rows * cols);
+                q_time[bits - 2] += dt;
+                sq_quip_result_free(&r);
+            }
+            printf(" |");
+            for (int g = 0; g < NG; g++) {
+                const sq_codec *c;
+                uint32_t p[SQ_NPARAMS];
+                sq_scheme_parse(gschemes[g], &c, p, &err);
+                sq_encoded e;
+                sq_gptq_info info;
+                sq_gptq_opts go = {0.01, 0, 0, 128, nthr};
+                double t0 = now();
+                if (sq_gptq_quantize(name, c, p, w, rows, cols, s.xtx, &go, &e, &info, &err)) {
+                    fprintf(stderr, "%s\n", err.msg);
+                    return 1;
+                }
+                double dt = now() - t0;
+                sq_tview tv;
+                sq_tview_from_encoded(&e, &tv);
+                sq_decode_mt(&tv, dec, nthr);
+                double px = sq_hessian_err(dec, w, rows, cols, Hf) / den;
+                printf(" %.5f", px);
+                g_proxy[g] += px;
+                g_bits[g] += sq_layout_bpw(c, p, rows, cols) * (double)(rows * cols);
+                g_time[g] += dt;
+                sq_encoded_free(&e);
+            }
+            printf("\n");
+            fflush(stdout);
+            nw += (double)(rows * cols);
+            nmat++;
+            sq_calib_site_free(&s);
+            free(w);
+            free(dec);
+            free(zero);
+            free(Hf);
+        }
+    printf("\nover %d matrices (%.0f weights), mean relative proxy loss, bpw (weighted), total seconds:\n", nmat, nw);
+    for (int b = 0; b < 3; b++)
+        printf("  quip:%d  no refit %.5f  refit %.5f  %.4f bpw  %.1f s\n", b + 2, q_norefit[b] / nmat, q_refit[b] / nmat,
+               q_bits[b] / nw, q_time[b]);
+    for (int g = 0; g < NG; g++)
+        printf("  gptq %-10s %.5f  %.4f bpw  %.1f s\n", gschemes[g], g_proxy[g] / nmat, g_bits[g] / nw, g_time[g]);
+    sq_calib_close(f);
+    sq_model_close(m);
+    return 0;
+}

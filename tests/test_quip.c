@@ -1,0 +1,610 @@
+/* QuIP# pieces (issue 19, phase 1): the randomized Hadamard transform, the
+ * E8P12 / E81B codebooks and their nearest search, BlockLDLQ, and the QuIP#
+ * quantizer with its decode and GEMV. Every expected value is computed here
+ * independently of the code under test (naive transforms, an enumeration
+ * of D8 + 1/2, brute-force nearest search, plain GPTQ, output errors from
+ * the decoded matrix in the original basis). */
+#include <math.h>
+
+#include "awq.h" /* sq_hessian_err */
+#include "calib.h"
+#include "codecs/quip/e8p.h"
+#include "e8p_encode.h"
+#include "gptq.h"
+#include "ldlq.h"
+#include "quip.h"
+#include "squish/model.h"
+#include "testutil.h"
+#include "xform/hadamard.h"
+
+static double gauss(void) { /* sum of 12 uniforms - 6: unit variance */
+    double g = 0;
+    for (int k = 0; k < 12; k++) g += urand();
+    return g - 6;
+}
+
+/* ---------------- Hadamard ---------------- */
+
+START_TEST(hadamard_orders_are_hadamard) {
+    int count = 0;
+    for (uint32_t K = 2; K <= SQ_HAD_MAX_K; K++) {
+        const int8_t *H = sq_had_matrix(K);
+        if (!H) continue;
+        count++;
+        for (uint32_t i = 0; i < K; i++)
+            for (uint32_t j = 0; j < K; j++) {
+                long d = 0;
+                for (uint32_t k = 0; k < K; k++) {
+                    ck_assert(H[i * K + k] == 1 || H[i * K + k] == -1);
+                    d += H[i * K + k] * H[j * K + k];
+                }
+                ck_assert_msg(d == (i == j ? (long)K : 0), "order %u: (H Hᵀ)[%u][%u] = %ld", K, i, j, d);
+            }
+    }
+    ck_assert(sq_had_order_supported(12) && sq_had_order_supported(20) && sq_had_order_supported(28));
+    ck_assert(!sq_had_order_supported(52) && !sq_had_order_supported(6));
+    ck_assert_int_ge(count, 30);
+}
+END_TEST
+
+/* Ĥ·diag(s)·x by the definition: (H_K ⊗ H_2^m)[a][b] = H_K[a/M][b/M]·(-1)^popcount((a%M)&(b%M)). */
+static void naive_rht(const sq_had_plan *p, const uint8_t *s, const float *x, double *y) {
+    const uint64_t M = (uint64_t)1 << p->log2m, d = p->block;
+    for (uint64_t b0 = 0; b0 < p->n; b0 += d)
+        for (uint64_t a = 0; a < d; a++) {
+            double acc = 0;
+            for (uint64_t b = 0; b < d; b++) {
+                int h = p->K > 1 ? p->HK[(a / M) * p->K + b / M] : 1;
+                if (__builtin_popcountll((a % M) & (b % M)) & 1) h = -h;
+                double xv = x[b0 + b] * (sq_rht_sign_neg(s, b0 + b) ? -1.0 : 1.0);
+                acc += h * xv;
+            }
+            y[b0 + a] = acc / sqrt((double)d);
+        }
+}
+
+START_TEST(hadamard_every_size) {
+    /* direct sizes (incl. the 34M model's 512 and 1536) and fallback sizes */
+    const uint64_t ns[] = {1, 8, 12, 24, 40, 56, 512, 1536, 896, 5120, 100, 7, 10920, 11008};
+    const uint64_t blocks[] = {1, 8, 12, 24, 40, 56, 512, 1536, 896, 5120, 20, 1, 280, 256};
+    for (size_t t = 0; t < sizeof ns / sizeof *ns; t++) {
+        const uint64_t n = ns[t];
+        sq_had_plan p;
+        ck_assert_int_eq(sq_had_plan_init(&p, n, NULL), 0);
+        ck_assert_msg(p.block == blocks[t], "n = %llu: block %llu", (unsigned long long)n, (unsigned long long)p.block);
+        uint8_t *s = malloc((n + 7) / 8);
+        sq_rht_signs(1234 + t, n, s);
+        float *x = malloc(n * 4), *y = malloc(n * 4), *z = malloc(n * 4);
+        double *ref = malloc(n * 8);
+        for (uint64_t i = 0; i < n; i++) x[i] = (float)gauss();
+        memcpy(y, x, n * 4);
+        sq_rht_apply_plan(&p, s, y);
+        memcpy(z, y, n * 4);
+        sq_rht_inverse_plan(&p, s, z);
+        double nx = 0, ny = 0, dinv = 0, dref = 0;
+        if (n <= 1536 || p.block <= 512) naive_rht(&p, s, x, ref);
+        for (uint64_t i = 0; i < n; i++) {
+            nx += (double)x[i] * x[i];
+            ny += (double)y[i] * y[i];
+            dinv = fmax(dinv, fabs(z[i] - x[i]));
+            if (n <= 1536 || p.block <= 512) dref = fmax(dref, fabs(y[i] - ref[i]));
+        }
+        ck_assert_msg(fabs(nx - ny) <= 1e-5 * nx, "n = %llu: norm %g -> %g", (unsigned long long)n, nx, ny);
+        ck_assert_msg(dinv < 1e-5, "n = %llu: inverse off by %g", (unsigned long long)n, dinv);
+        ck_assert_msg(dref < 1e-4, "n = %llu: differs from the definition by %g", (unsigned long long)n, dref);
+        /* the float convenience form is the same transform */
+        memcpy(z, x, n * 4);
+        sq_rht_apply(s, z, n);
+        ck_assert(memcmp(z, y, n * 4) == 0);
+        free(s); free(x); free(y); free(z); free(ref);
+    }
+    ck_assert_int_eq(sq_had_plan_init(&(sq_had_plan){0}, 0, NULL), SQ_EUSAGE);
+}
+END_TEST
+
+START_TEST(hadamard_orthogonal_and_double) {
+    /* Ĥ orthogonal: the matrix of the transform (columns = images of unit
+     * vectors) has MᵀM = I; the double path agrees with the float one */
+    const uint64_t ns[] = {12, 48, 60, 96, 160, 252};
+    for (size_t t = 0; t < sizeof ns / sizeof *ns; t++) {
+        const uint64_t n = ns[t];
+        sq_had_plan p;
+        sq_had_plan_init(&p, n, NULL);
+        ck_assert_uint_eq(p.block, n);
+        uint8_t *s = malloc((n + 7) / 8);
+        sq_rht_signs(99, n, s);
+        double *M = calloc(n * n, 8);
+        for (uint64_t j = 0; j < n; j++) {
+            double *col = calloc(n, 8);
+            col[j] = 1;
+            sq_rht_apply_plan_f64(&p, s, col);
+            for (uint64_t i = 0; i < n; i++) M[i * n + j] = col[i];
+            free(col);
+        }
+        double worst = 0;
+        for (uint64_t a = 0; a < n; a++)
+            for (uint64_t b = 0; b < n; b++) {
+                double d = 0;
+                for (uint64_t i = 0; i < n; i++) d += M[i * n + a] * M[i * n + b];
+                worst = fmax(worst, fabs(d - (a == b)));
+            }
+        ck_assert_msg(worst < 1e-12, "n = %llu: MᵀM - I up to %g", (unsigned long long)n, worst);
+        free(M);
+        free(s);
+    }
+}
+END_TEST
+
+START_TEST(rht_signs_are_splitmix64) {
+    uint8_t s[64];
+    sq_rht_signs(42, 500, s);
+    uint64_t st = 42;
+    int neg = 0;
+    for (int i = 0; i < 500; i++) {
+        uint64_t z = (st += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        ck_assert_int_eq(sq_rht_sign_neg(s, i), (int)(z >> 63));
+        neg += (int)(z >> 63);
+    }
+    ck_assert(neg > 200 && neg < 300);
+    ck_assert_int_eq(s[62] >> 4, 0); /* bits past n stay clear */
+}
+END_TEST
+
+/* ---------------- E8P12 / E81B ---------------- */
+
+static int cmp8(const void *a, const void *b) { return memcmp(a, b, 8); }
+static int cmp32(const void *a, const void *b) { return memcmp(a, b, 32); }
+
+START_TEST(e8p_table_matches_definition) {
+    /* independent enumeration: x in (Z + 1/2)^8 with coordinates -7/2..7/2,
+     * even sum, ‖x‖² <= 10; |x| deduplicated and sorted lexicographically */
+    static uint8_t absv[1 << 16][8];
+    int na = 0;
+    for (uint32_t idx = 0; idx < (1u << 24); idx++) { /* 8 coordinates of 3 bits: 2x = 2k - 7, k in 0..7 */
+        int v[8], sum2 = 0, n8 = 0;
+        for (int i = 0; i < 8; i++) {
+            v[i] = 2 * (int)((idx >> (3 * i)) & 7) - 7;
+            sum2 += v[i];
+            n8 += v[i] * v[i];
+        }
+        if ((sum2 / 2) % 2 != 0 || n8 > 40) continue; /* Σx = sum2/2 even; ‖x‖² = n8/4 */
+        uint8_t a[8];
+        for (int i = 0; i < 8; i++) a[i] = (uint8_t)abs(v[i]);
+        memcpy(absv[na++], a, 8);
+    }
+    qsort(absv, na, 8, cmp8);
+    int nu = 0;
+    for (int i = 0; i < na; i++)
+        if (nu == 0 || memcmp(absv[nu - 1], absv[i], 8)) memcpy(absv[nu++], absv[i], 8);
+    ck_assert_int_eq(nu, 227);
+    uint8_t tab[256][8];
+    for (int A = 0; A < 256; A++)
+        for (int i = 0; i < 8; i++) tab[A][i] = (uint8_t)((sq_e8p_abs[A] >> (4 * i)) & 15);
+    for (int A = 0; A < 227; A++) ck_assert_msg(!memcmp(tab[A], absv[A], 8), "abs entry %d", A);
+    for (int A = 227; A < 256; A++) { /* five 3/2's, three 1/2's: norm² 12 */
+        int n3 = 0, n1 = 0;
+        for (int i = 0; i < 8; i++) n3 += tab[A][i] == 3, n1 += tab[A][i] == 1;
+        ck_assert_msg(n3 == 5 && n1 == 3, "entry %d", A);
+    }
+    uint8_t sorted[256][8];
+    memcpy(sorted, tab, sizeof tab);
+    qsort(sorted, 256, 8, cmp8);
+    for (int A = 1; A < 256; A++) ck_assert_msg(memcmp(sorted[A - 1], sorted[A], 8), "duplicate absolute vector");
+    /* the reference's first and last norm-12 rows */
+    ck_assert_uint_eq(sq_e8p_abs[227], 0x33331113u);
+    ck_assert_uint_eq(sq_e8p_abs[255], 0x13331133u);
+}
+END_TEST
+
+START_TEST(e8p_decode_properties) {
+    static float all[65536][8];
+    for (uint32_t c = 0; c < 65536; c++) {
+        float v[8];
+        sq_e8p_decode((uint16_t)c, v);
+        const unsigned A = c >> 8, S = c & 0xFF;
+        const float t = (__builtin_popcount(S) & 1) ? -0.25f : 0.25f;
+        int sum2 = 0;
+        for (int i = 0; i < 8; i++) {
+            float u = v[i] - t; /* in Z + 1/2, |u| = a_i */
+            int u2 = (int)lrintf(2 * u);
+            ck_assert(2 * u == (float)u2 && (u2 & 1));
+            ck_assert_int_eq(abs(u2), (int)((sq_e8p_abs[A] >> (4 * i)) & 15));
+            sum2 += u2;
+        }
+        ck_assert_msg((sum2 / 2) % 2 == 0, "code %04x: value - shift not in D8 + 1/2", c);
+        memcpy(all[c], v, sizeof v);
+        /* exact search returns the code of every codeword */
+        float q[8];
+        ck_assert_msg(sq_e8p_nearest(v, q) == c, "code %04x does not encode to itself", c);
+        ck_assert(!memcmp(q, v, sizeof v));
+    }
+    /* all 2^16 values distinct */
+    static float srt[65536][8];
+    memcpy(srt, all, sizeof all);
+    qsort(srt, 65536, 32, cmp32); /* any total order on the bytes works */
+    for (int c = 1; c < 65536; c++) ck_assert(memcmp(srt[c - 1], srt[c], 32));
+    /* test vectors (definition in e8p.h) */
+    float v[8];
+    sq_e8p_decode(0x0000, v);
+    for (int i = 0; i < 8; i++) ck_assert(v[i] == 0.75f);
+    sq_e8p_decode(0x0001, v);
+    for (int i = 0; i < 8; i++) ck_assert(v[i] == 0.25f);
+    sq_e8p_decode(0x0003, v); /* f = 3: bits 0, 1 -> coordinates 0, 2 */
+    for (int i = 0; i < 8; i++) ck_assert(v[i] == ((i == 0 || i == 2) ? -0.25f : 0.75f));
+    sq_e8p_decode(0xE310, v); /* A = 227 (3,1,1,1,3,3,3,3)/2, Σ = 9 odd: b7 < 0; S = 0x10 odd: p = 1, f = 0x11 */
+    const float want[8] = {-1.5f - 0.25f, -0.5f - 0.25f, 0.5f - 0.25f, 0.5f - 0.25f,
+                           1.5f - 0.25f, 1.5f - 0.25f, 1.5f - 0.25f, -1.5f - 0.25f};
+    /* f bit 0 -> coordinate 0, bit 4 -> coordinate 1 */
+    for (int i = 0; i < 8; i++) ck_assert_msg(v[i] == want[i], "0xE310[%d] = %g", i, v[i]);
+}
+END_TEST
+
+START_TEST(e8p_nearest_is_exact) {
+    static float cb[65536][8];
+    for (uint32_t c = 0; c < 65536; c++) sq_e8p_decode((uint16_t)c, cb[c]);
+    for (int t = 0; t < 1500; t++) {
+        float y[8], q[8];
+        const double sc = t % 3 == 0 ? 0.3 : t % 3 == 1 ? 1.0 : 2.5;
+        for (int i = 0; i < 8; i++) y[i] = (float)(sc * gauss());
+        uint16_t c = sq_e8p_nearest(y, q);
+        double best = INFINITY, got = 0;
+        for (uint32_t k = 0; k < 65536; k++) {
+            double d = 0;
+            for (int i = 0; i < 8; i++) d += ((double)y[i] - cb[k][i]) * ((double)y[i] - cb[k][i]);
+            best = fmin(best, d);
+        }
+        for (int i = 0; i < 8; i++) got += ((double)y[i] - q[i]) * ((double)y[i] - q[i]);
+        ck_assert(!memcmp(q, cb[c], 32));
+        ck_assert_msg(got <= best + 1e-5 * (1 + best), "trial %d: %g vs brute force %g", t, got, best);
+    }
+}
+END_TEST
+
+START_TEST(e81b_grid_and_nearest) {
+    int n2 = 0, n4 = 0;
+    for (int c = 0; c < 256; c++) {
+        int sum = 0, nrm = 0, odd = sq_e81b_grid2[c][0] & 1;
+        for (int i = 0; i < 8; i++) {
+            int v = sq_e81b_grid2[c][i];
+            ck_assert_int_eq(v & 1, odd); /* all integer or all half-integer */
+            sum += v;
+            nrm += v * v;
+        }
+        ck_assert_msg((sum / 2) % 2 == 0, "E81B %d not in E8", c); /* Σx even */
+        n2 += nrm <= 8;
+        n4 += nrm == 16;
+        for (int d = 0; d < c; d++) ck_assert(memcmp(sq_e81b_grid2[c], sq_e81b_grid2[d], 8));
+        float v[8], q[8];
+        sq_e81b_decode((uint8_t)c, v);
+        ck_assert_int_eq(sq_e81b_nearest(v, q), c);
+    }
+    ck_assert_int_eq(n2, 241);
+    ck_assert_int_eq(n4, 15);
+    for (int t = 0; t < 2000; t++) {
+        float y[8], q[8];
+        for (int i = 0; i < 8; i++) y[i] = (float)(0.7 * gauss());
+        sq_e81b_nearest(y, q);
+        double best = INFINITY, got = 0;
+        for (int c = 0; c < 256; c++) {
+            double d = 0;
+            for (int i = 0; i < 8; i++) d += (y[i] - 0.5 * sq_e81b_grid2[c][i]) * (y[i] - 0.5 * sq_e81b_grid2[c][i]);
+            best = fmin(best, d);
+        }
+        for (int i = 0; i < 8; i++) got += (double)(y[i] - q[i]) * (y[i] - q[i]);
+        ck_assert(got <= best + 1e-5 * (1 + best));
+    }
+}
+END_TEST
+
+/* ---------------- LDLQ ---------------- */
+
+static double *random_hessian(uint64_t n, uint64_t T) {
+    /* XᵀX of correlated activations with a few loud channels */
+    double *H = calloc(n * n, 8), *x = malloc(n * 8), *mix = malloc(8 * n * 8);
+    for (uint64_t i = 0; i < 8 * n; i++) mix[i] = gauss();
+    for (uint64_t t = 0; t < T; t++) {
+        double src[8];
+        for (int k = 0; k < 8; k++) src[k] = gauss();
+        for (uint64_t j = 0; j < n; j++) {
+            double v = 0.3 * gauss();
+            for (int k = 0; k < 8; k++) v += src[k] * mix[k * n + j];
+            x[j] = v * (j % 17 == 0 ? 6 : 1);
+        }
+        for (uint64_t i = 0; i < n; i++)
+            for (uint64_t j = 0; j < n; j++) H[i * n + j] += x[i] * x[j];
+    }
+    free(x);
+    free(mix);
+    return H;
+}
+
+typedef struct int_vq {
+    const sq_codec *c;
+    const uint32_t *p;
+    const float *scale;
+    const int *zero;
+} int_vq;
+
+static sq_status int_round(void *ctx, uint64_t r0, uint64_t nrows, uint64_t c0, uint32_t width, const float *v,
+                           size_t ldv, float *q, size_t ldq) {
+    const int_vq *x = ctx;
+    for (uint64_t r = 0; r < nrows; r++)
+        for (uint32_t j = 0; j < width; j++) {
+            float s = x->scale[r0 + r];
+            int z = x->zero[r0 + r];
+            int k = sq_int_quant(x->c, v[r * ldv + j], s, z);
+            q[r * ldq + j] = s * (float)(k - z);
+        }
+    (void)c0;
+    return SQ_OK;
+}
+
+START_TEST(ldlq_width1_is_gptq) {
+    const uint64_t rows = 150, cols = 200; /* 3 row tiles; a ragged lazy batch */
+    float *w = random_matrix(rows * cols, 1);
+    double *H = random_hessian(cols, 400);
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    ck_assert_int_eq(sq_scheme_parse("int3:pc:asym", &c, p, &err), 0);
+    sq_encoded g;
+    sq_gptq_info info;
+    sq_gptq_opts go = {0.01, 0, 0, 128, 1};
+    ck_assert_int_eq(sq_gptq_quantize("t", c, p, w, rows, cols, H, &go, &g, &info, &err), 0);
+    ck_assert_int_eq(info.retries, 0);
+    float *dg = malloc(rows * cols * 4), *dl = malloc(rows * cols * 4), *U = malloc(cols * cols * 4);
+    sq_tview tv;
+    sq_tview_from_encoded(&g, &tv);
+    sq_decode_mt(&tv, dg, 1);
+    /* per-row scale fitted on the original row (what GPTQ does at column 0) */
+    float *sc = malloc(rows * 4);
+    int *zs = malloc(rows * sizeof(int));
+    for (uint64_t r = 0; r < rows; r++) sq_int_fit(c, p, w + r * cols, cols, &sc[r], &zs[r]);
+    sq_gptq_info hi = {0};
+    ck_assert_int_eq(sq_gptq_hinv(H, cols, NULL, 0.01, U, 1, &hi, &err), 0);
+    int_vq ctx = {c, p, sc, zs};
+    for (int thr = 1; thr <= 2; thr++) {
+        sq_ldlq_opts lo = {1, 128, 64, thr};
+        ck_assert_int_eq(sq_ldlq_run(w, rows, cols, U, &lo, int_round, &ctx, dl, &err), 0);
+        for (uint64_t i = 0; i < rows * cols; i++)
+            ck_assert_msg(dl[i] == dg[i], "[%llu]: LDLQ(width 1) %g, GPTQ %g", (unsigned long long)i, dl[i], dg[i]);
+    }
+    /* width 8 with the same rounding: still lowers the output error against RTN */
+    sq_ldlq_opts l8 = {8, 128, 64, 2};
+    ck_assert_int_eq(sq_ldlq_run(w, rows, cols, U, &l8, int_round, &ctx, dl, &err), 0);
+    float *rtn = malloc(rows * cols * 4), *Hf = malloc(cols * cols * 4);
+    for (uint64_t i = 0; i < rows * cols; i++) rtn[i] = sc[i / cols] * (float)(sq_int_quant(c, w[i], sc[i / cols], zs[i / cols]) - zs[i / cols]);
+    for (uint64_t i = 0; i < cols * cols; i++) Hf[i] = (float)H[i];
+    double e8 = sq_hessian_err(dl, w, rows, cols, Hf), er = sq_hessian_err(rtn, w, rows, cols, Hf);
+    ck_assert_msg(e8 < 0.8 * er, "block LDLQ %g vs RTN %g", e8, er);
+    ck_assert_int_eq(sq_ldlq_run(w, rows, cols - 3, U, &l8, int_round, &ctx, dl, &err), SQ_EUSAGE);
+    sq_encoded_free(&g);
+    free(w); free(H); free(dg); free(dl); free(U); free(sc); free(zs); free(rtn); free(Hf);
+}
+END_TEST
+
+/* ---------------- QuIP# ---------------- */
+
+static double proxy_of(const float *dec, const float *w, uint64_t rows, uint64_t cols, const double *H) {
+    float *Hf = malloc(cols * cols * 4), *zero = calloc(rows * cols, 4);
+    for (uint64_t i = 0; i < cols * cols; i++) Hf[i] = (float)H[i];
+    double r = sq_hessian_err(dec, w, rows, cols, Hf) / sq_hessian_err(w, zero, rows, cols, Hf);
+    free(Hf);
+    free(zero);
+    return r;
+}
+
+START_TEST(quip_decode_gemv_threads) {
+    const uint64_t rows = 184, cols = 96; /* 184 = 8·23: no order 92 or 184, so the output side takes the blocking fallback (blocks of 8) */
+    float *w = random_matrix(rows * cols, 1);
+    double *H = random_hessian(cols, 300);
+    double last = 1;
+    for (uint32_t bits = 2; bits <= 4; bits++) {
+        sq_quip_opts o = {.bits = bits, .seed = 7, .n_threads = 1};
+        sq_quip_result r1, r2;
+        sq_err err;
+        ck_assert_int_eq(sq_quip_quantize(w, rows, cols, H, &o, &r1, &err), 0);
+        ck_assert_uint_eq(r1.had_block_in, 96);
+        ck_assert_uint_eq(r1.had_block_out, 8);
+        o.n_threads = 2;
+        ck_assert_int_eq(sq_quip_quantize(w, rows, cols, H, &o, &r2, &err), 0);
+        const uint64_t G = cols / 8;
+        ck_assert(!memcmp(r1.codes, r2.codes, rows * G * 2));
+        if (bits > 2) ck_assert(!memcmp(r1.codes2, r2.codes2, rows * G * (bits == 3 ? 1 : 2)));
+        ck_assert(!memcmp(r1.scales, r2.scales, sq_quip_stages(bits) * rows * 2));
+        ck_assert(!memcmp(r1.su, r2.su, (cols + 7) / 8) && !memcmp(r1.sv, r2.sv, (rows + 7) / 8));
+        /* decode in the original basis: its output error is the result's own figure */
+        sq_quip_view v;
+        sq_quip_view_of(&r1, &v);
+        ck_assert_int_eq(sq_quip_view_check(&v, &err), 0);
+        float *dec = malloc(rows * cols * 4);
+        ck_assert_int_eq(sq_quip_decode(&v, dec, &err), 0);
+        double px = proxy_of(dec, w, rows, cols, H);
+        ck_assert_msg(fabs(px - r1.proxy) <= 1e-3 * r1.proxy + 1e-7, "%u bits: decoded %g, reported %g", bits, px,
+                      r1.proxy);
+        ck_assert_msg(r1.proxy_refit <= r1.proxy_norefit, "%u bits: refit %g > %g", bits, r1.proxy_refit,
+                      r1.proxy_norefit);
+        ck_assert_msg(r1.proxy < last, "%u bits: %g not below %g", bits, r1.proxy, last);
+        last = r1.proxy;
+        /* GEMV against decode-then-dot (double): |Δy_r| <= 1e-5 · Σ_j |W_rj x_j| + 1e-6·‖x‖·max‖W̃_r‖ */
+        float *x = malloc(cols * 4), *y = malloc(rows * 4), *work = malloc((cols + cols / 8) * 4);
+        for (uint64_t j = 0; j < cols; j++) x[j] = (float)gauss();
+        sq_quip_gemv(&v, x, y, work);
+        double xn = 0, wmax = 0;
+        for (uint64_t j = 0; j < cols; j++) xn += (double)x[j] * x[j];
+        for (uint64_t r = 0; r < rows; r++) {
+            double wn = 0;
+            for (uint64_t j = 0; j < cols; j++) wn += (double)dec[r * cols + j] * dec[r * cols + j];
+            wmax = fmax(wmax, sqrt(wn));
+        }
+        for (uint64_t r = 0; r < rows; r++) {
+            double ref = 0, mag = 0;
+            for (uint64_t j = 0; j < cols; j++) {
+                ref += (double)dec[r * cols + j] * x[j];
+                mag += fabs((double)dec[r * cols + j] * x[j]);
+            }
+            ck_assert_msg(fabs(y[r] - ref) <= 1e-5 * mag + 1e-6 * sqrt(xn) * wmax, "%u bits row %llu: %g vs %g", bits,
+                          (unsigned long long)r, y[r], ref);
+        }
+        /* the no-refit option stores the initial scales and reports their error */
+        sq_quip_opts on = o;
+        on.no_refit = 1;
+        sq_quip_result r3;
+        ck_assert_int_eq(sq_quip_quantize(w, rows, cols, H, &on, &r3, &err), 0);
+        ck_assert(!memcmp(r1.codes, r3.codes, rows * G * 2));
+        sq_quip_view_of(&r3, &v);
+        ck_assert_int_eq(sq_quip_decode(&v, dec, &err), 0);
+        px = proxy_of(dec, w, rows, cols, H);
+        ck_assert_msg(fabs(px - r1.proxy_norefit) <= 1e-3 * px + 1e-7, "no refit: decoded %g, reported %g", px,
+                      r1.proxy_norefit);
+        sq_quip_result_free(&r1);
+        sq_quip_result_free(&r2);
+        sq_quip_result_free(&r3);
+        free(dec); free(x); free(y); free(work);
+    }
+    free(w);
+    free(H);
+}
+END_TEST
+
+START_TEST(quip_bad_input) {
+    float w[16 * 12] = {0};
+    double H[12 * 12] = {0}; /* used as 12 x 12 and as 8 x 8 */
+    for (int i = 0; i < 12; i++) H[i * 12 + i] = 1;
+    sq_quip_opts o = {.bits = 2};
+    sq_quip_result r;
+    sq_err err;
+    ck_assert_int_eq(sq_quip_quantize(w, 16, 12, H, &o, &r, &err), SQ_EUSAGE); /* 12 columns: not a multiple of 8 */
+    ck_assert_ptr_nonnull(strstr(err.msg, "multiple of 8"));
+    o.bits = 5;
+    ck_assert_int_eq(sq_quip_quantize(w, 24, 8, H, &o, &r, &err), SQ_EUSAGE);
+    o.bits = 2;
+    w[5] = NAN;
+    ck_assert_int_ne(sq_quip_quantize(w, 24, 8, H, &o, &r, &err), 0);
+    w[5] = 0;
+    H[3] = INFINITY;
+    ck_assert_int_eq(sq_quip_quantize(w, 24, 8, H, &o, &r, &err), SQ_ECORRUPT);
+    memset(H, 0, sizeof H);
+    for (int i = 0; i < 8; i++) H[i * 8 + i] = 1 + i;
+    /* an all-zero matrix quantizes to zero (scale 0), odd row count (fallback transform) */
+    ck_assert_int_eq(sq_quip_quantize(w, 13, 8, H, &o, &r, &err), 0);
+    sq_quip_view v;
+    sq_quip_view_of(&r, &v);
+    float dec[13 * 8];
+    ck_assert_int_eq(sq_quip_decode(&v, dec, &err), 0);
+    for (int i = 0; i < 13 * 8; i++) ck_assert(dec[i] == 0);
+    uint16_t bad = r.scales[0];
+    r.scales[0] = 0x7E00; /* NaN */
+    ck_assert_int_eq(sq_quip_view_check(&v, &err), SQ_ECORRUPT);
+    r.scales[0] = bad;
+    v.bits = 3; /* codes2 missing */
+    ck_assert_int_eq(sq_quip_view_check(&v, &err), SQ_EUSAGE);
+    sq_quip_result_free(&r);
+}
+END_TEST
+
+/* A real layer of the 34M model with its calibrated Hessian. */
+static int load_layer(const char *name, float **w, uint64_t *rows, uint64_t *cols, double **H) {
+    const char *calib = getenv("SQUISH_CALIB16") ? getenv("SQUISH_CALIB16") : "/work/calib16.h5";
+    if (!have_shared() || access(calib, R_OK)) return 0;
+    sq_err err;
+    sq_model *m = sq_model_open(shared_path("models/squish-lm-34m"), &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    const sq_model_tensor *t = sq_model_find(m, name);
+    ck_assert_ptr_nonnull(t);
+    *cols = t->dims[t->ndim - 1];
+    *rows = sq_model_tensor_elems(t) / *cols;
+    *w = malloc(*rows * *cols * 4);
+    ck_assert_int_eq(sq_model_tensor_f32(m, t, *w, &err), 0);
+    sq_model_close(m);
+    sq_calib_file *f = sq_calib_open(calib, &err);
+    ck_assert_msg(f != NULL, "%s", err.msg);
+    uint32_t layer;
+    sq_site site;
+    ck_assert(sq_calib_site_of(name, &layer, &site));
+    sq_calib_site s;
+    ck_assert_int_eq(sq_calib_read_site(f, layer, site, &s, &err), 0);
+    ck_assert_uint_eq(s.n, *cols);
+    *H = s.xtx;
+    s.xtx = NULL;
+    sq_calib_site_free(&s);
+    sq_calib_close(f);
+    return 1;
+}
+
+START_TEST(quip2_beats_gptq_int2_on_a_real_layer) {
+    const char *names[] = {"model.layers.3.self_attn.q_proj.weight", "model.layers.3.mlp.down_proj.weight"};
+    for (int k = 0; k < 2; k++) {
+        float *w;
+        double *H;
+        uint64_t rows, cols;
+        if (!load_layer(names[k], &w, &rows, &cols, &H)) {
+            fprintf(stderr, "skipped: no shared model or calibration file\n");
+            return;
+        }
+        sq_quip_opts o = {.bits = 2, .seed = 1, .n_threads = 2};
+        sq_quip_result r;
+        sq_err err;
+        ck_assert_int_eq(sq_quip_quantize(w, rows, cols, H, &o, &r, &err), 0);
+        sq_quip_view v;
+        sq_quip_view_of(&r, &v);
+        float *dec = malloc(rows * cols * 4);
+        ck_assert_int_eq(sq_quip_decode(&v, dec, &err), 0);
+        double pq = proxy_of(dec, w, rows, cols, H);
+        const sq_codec *c;
+        uint32_t p[SQ_NPARAMS];
+        ck_assert_int_eq(sq_scheme_parse("int2:g64", &c, p, &err), 0);
+        sq_encoded g;
+        sq_gptq_info info;
+        sq_gptq_opts go = {0.01, 0, 0, 128, 2};
+        ck_assert_int_eq(sq_gptq_quantize("t", c, p, w, rows, cols, H, &go, &g, &info, &err), 0);
+        sq_tview tv;
+        sq_tview_from_encoded(&g, &tv);
+        sq_decode_mt(&tv, dec, 1);
+        double pg = proxy_of(dec, w, rows, cols, H);
+        fprintf(stderr, "%s: quip:2 %.4f (%.3f bpw), gptq int2:g64 %.4f (%.3f bpw)\n", names[k], pq,
+                sq_quip_bpw(rows, cols, 2), pg, sq_layout_bpw(c, p, rows, cols));
+        ck_assert_msg(pq < pg, "%s: QuIP# 2-bit proxy %g not below GPTQ int2 g64's %g", names[k], pq, pg);
+        ck_assert_double_lt(sq_quip_bpw(rows, cols, 2), sq_layout_bpw(c, p, rows, cols));
+        sq_encoded_free(&g);
+        sq_quip_result_free(&r);
+        free(dec);
+        free(w);
+        free(H);
+    }
+}
+END_TEST
+
+START_TEST(quip_bpw_counts_every_part) {
+    /* 512 x 1536 at 2 bits: codes 16 bits per 8 weights, 1536 + 512 sign bits, 512 f16 scales */
+    const double n = 512.0 * 1536;
+    ck_assert_double_eq_tol(sq_quip_bpw(512, 1536, 2), (n * 2 + 1536 + 512 + 16 * 512) / n, 1e-12);
+    ck_assert_double_eq_tol(sq_quip_bpw(512, 1536, 3), (n * 3 + 1536 + 512 + 32 * 512) / n, 1e-12);
+    ck_assert_double_eq_tol(sq_quip_bpw(512, 1536, 4), (n * 4 + 1536 + 512 + 32 * 512) / n, 1e-12);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("quip");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, hadamard_orders_are_hadamard);
+    tcase_add_test(tc, hadamard_every_size);
+    tcase_add_test(tc, hadamard_orthogonal_and_double);
+    tcase_add_test(tc, rht_signs_are_splitmix64);
+    tcase_add_test(tc, e8p_table_matches_definition);
+    tcase_add_test(tc, e8p_decode_properties);
+    tcase_add_test(tc, e8p_nearest_is_exact);
+    tcase_add_test(tc, e81b_grid_and_nearest);
+    tcase_add_test(tc, ldlq_width1_is_gptq);
+    tcase_add_test(tc, quip_decode_gemv_threads);
+    tcase_add_test(tc, quip_bad_input);
+    tcase_add_test(tc, quip_bpw_counts_every_part);
+    tcase_add_test(tc, quip2_beats_gptq_int2_on_a_real_layer);
+    suite_add_tcase(s, tc);
+    return s;
+}
+RUN_SUITE(suite())
