@@ -31,15 +31,17 @@ START_TEST(hadamard_orders_are_hadamard) {
         const int8_t *H = sq_had_matrix(K);
         if (!H) continue;
         count++;
+        long bad = 0; /* plain counting: a Check assertion per element would dominate the run time */
         for (uint32_t i = 0; i < K; i++)
             for (uint32_t j = 0; j < K; j++) {
                 long d = 0;
                 for (uint32_t k = 0; k < K; k++) {
-                    ck_assert(H[i * K + k] == 1 || H[i * K + k] == -1);
+                    bad += H[i * K + k] != 1 && H[i * K + k] != -1;
                     d += H[i * K + k] * H[j * K + k];
                 }
-                ck_assert_msg(d == (i == j ? (long)K : 0), "order %u: (H Hᵀ)[%u][%u] = %ld", K, i, j, d);
+                bad += d != (i == j ? (long)K : 0);
             }
+        ck_assert_msg(bad == 0, "order %u: %ld entries of H Hᵀ - K·I (or of H ∉ ±1) wrong", K, bad);
     }
     ck_assert(sq_had_order_supported(12) && sq_had_order_supported(20) && sq_had_order_supported(28));
     ck_assert(!sq_had_order_supported(52) && !sq_had_order_supported(6));
@@ -206,26 +208,28 @@ START_TEST(e8p_decode_properties) {
         sq_e8p_decode((uint16_t)c, v);
         const unsigned A = c >> 8, S = c & 0xFF;
         const float t = (__builtin_popcount(S) & 1) ? -0.25f : 0.25f;
-        int sum2 = 0;
+        int sum2 = 0, ok = 1;
         for (int i = 0; i < 8; i++) {
             float u = v[i] - t; /* in Z + 1/2, |u| = a_i */
             int u2 = (int)lrintf(2 * u);
-            ck_assert(2 * u == (float)u2 && (u2 & 1));
-            ck_assert_int_eq(abs(u2), (int)((sq_e8p_abs[A] >> (4 * i)) & 15));
+            ok &= 2 * u == (float)u2 && (u2 & 1);
+            ok &= abs(u2) == (int)((sq_e8p_abs[A] >> (4 * i)) & 15);
             sum2 += u2;
         }
-        ck_assert_msg((sum2 / 2) % 2 == 0, "code %04x: value - shift not in D8 + 1/2", c);
+        ok &= (sum2 / 2) % 2 == 0;
         memcpy(all[c], v, sizeof v);
         /* exact search returns the code of every codeword */
         float q[8];
-        ck_assert_msg(sq_e8p_nearest(v, q) == c, "code %04x does not encode to itself", c);
-        ck_assert(!memcmp(q, v, sizeof v));
+        ok &= sq_e8p_nearest(v, q) == c && !memcmp(q, v, sizeof v);
+        if (!ok) ck_abort_msg("code %04x: value - shift not in D8 + 1/2 with |.| = a, or not its own nearest code", c);
     }
     /* all 2^16 values distinct */
     static float srt[65536][8];
     memcpy(srt, all, sizeof all);
     qsort(srt, 65536, 32, cmp32); /* any total order on the bytes works */
-    for (int c = 1; c < 65536; c++) ck_assert(memcmp(srt[c - 1], srt[c], 32));
+    int dup = 0;
+    for (int c = 1; c < 65536; c++) dup += !memcmp(srt[c - 1], srt[c], 32);
+    ck_assert_int_eq(dup, 0);
     /* test vectors (definition in e8p.h) */
     float v[8];
     sq_e8p_decode(0x0000, v);
@@ -587,24 +591,30 @@ START_TEST(quip_bpw_counts_every_part) {
 }
 END_TEST
 
+/* one case per test, so CK_RUN_CASE=name runs one of them */
+#define ADD(s, name)                                 \
+    do {                                             \
+        TCase *tc = tcase_create(#name);             \
+        tcase_set_timeout(tc, 600);                  \
+        tcase_add_test(tc, name);                    \
+        suite_add_tcase(s, tc);                      \
+    } while (0)
+
 static Suite *suite(void) {
     Suite *s = suite_create("quip");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, hadamard_orders_are_hadamard);
-    tcase_add_test(tc, hadamard_every_size);
-    tcase_add_test(tc, hadamard_orthogonal_and_double);
-    tcase_add_test(tc, rht_signs_are_splitmix64);
-    tcase_add_test(tc, e8p_table_matches_definition);
-    tcase_add_test(tc, e8p_decode_properties);
-    tcase_add_test(tc, e8p_nearest_is_exact);
-    tcase_add_test(tc, e81b_grid_and_nearest);
-    tcase_add_test(tc, ldlq_width1_is_gptq);
-    tcase_add_test(tc, quip_decode_gemv_threads);
-    tcase_add_test(tc, quip_bad_input);
-    tcase_add_test(tc, quip_bpw_counts_every_part);
-    tcase_add_test(tc, quip2_beats_gptq_int2_on_a_real_layer);
-    suite_add_tcase(s, tc);
+    ADD(s, hadamard_orders_are_hadamard);
+    ADD(s, hadamard_every_size);
+    ADD(s, hadamard_orthogonal_and_double);
+    ADD(s, rht_signs_are_splitmix64);
+    ADD(s, e8p_table_matches_definition);
+    ADD(s, e8p_decode_properties);
+    ADD(s, e8p_nearest_is_exact);
+    ADD(s, e81b_grid_and_nearest);
+    ADD(s, ldlq_width1_is_gptq);
+    ADD(s, quip_decode_gemv_threads);
+    ADD(s, quip_bad_input);
+    ADD(s, quip_bpw_counts_every_part);
+    ADD(s, quip2_beats_gptq_int2_on_a_real_layer);
     return s;
 }
 RUN_SUITE(suite())
