@@ -143,7 +143,11 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
     memcpy(Ht, H, cols * cols * sizeof(double));
     transform_hessian(Ht, cols, &pin, res->su);
     sq_gptq_info info = {0};
-    if ((st = sq_gptq_hinv(Ht, cols, NULL, o->damp > 0 ? o->damp : 0.01, U, (int)nthr, &info, err))) goto out;
+    if (sq_gptq_hinv(Ht, cols, NULL, o->damp > 0 ? o->damp : 0.01, U, (int)nthr, &info, NULL)) {
+        st = sq_err_set(err, SQ_ECHECK, "QuIP#: the transformed Hessian (%llu x %llu) is not positive definite even at damping 1.0",
+                        (unsigned long long)cols, (unsigned long long)cols);
+        goto out;
+    }
     res->damp_used = info.damp_used;
 
     /* initial per-row scales: RMS of the transformed row / opt_scale, f16-exact */

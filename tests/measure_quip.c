@@ -2,7 +2,9 @@
  * GPTQ int2/int3/int4 over the 56 linear matrices of the 34M model: the
  * proxy loss tr(ΔW H ΔWᵀ)/tr(W H Wᵀ) with the calibrated XᵀX, bits per
  * weight and wall time per matrix. Not a test; run by hand:
- *   measure_quip MODEL_DIR CALIB.h5 [n_threads] [max_layers] */
+ *   measure_quip MODEL_DIR CALIB.h5 [n_threads] [max_layers]
+ * For experiments: QUIP_OPT_SCALE=x sets sq_quip_opts.opt_scale, QUIP_BITS=b
+ * runs only that width, QUIP_NO_GPTQ=1 skips the GPTQ columns. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +83,9 @@ int main(int argc, char **argv) {
             const double den = sq_hessian_err(w, zero, rows, cols, Hf);
             printf("%-36s %4llu %5llu |", name, (unsigned long long)rows, (unsigned long long)cols);
             for (uint32_t bits = 2; bits <= 4; bits++) {
+                if (getenv("QUIP_BITS") && (uint32_t)atoi(getenv("QUIP_BITS")) != bits) continue;
                 sq_quip_opts o = {.bits = bits, .seed = 1, .n_threads = nthr};
+                if (getenv("QUIP_OPT_SCALE")) o.opt_scale = atof(getenv("QUIP_OPT_SCALE"));
                 sq_quip_result r;
                 double t0 = now();
                 if (sq_quip_quantize(w, rows, cols, s.xtx, &o, &r, &err)) {
@@ -97,7 +101,7 @@ int main(int argc, char **argv) {
                 sq_quip_result_free(&r);
             }
             printf(" |");
-            for (int g = 0; g < NG; g++) {
+            for (int g = 0; g < NG && !getenv("QUIP_NO_GPTQ"); g++) {
                 const sq_codec *c;
                 uint32_t p[SQ_NPARAMS];
                 sq_scheme_parse(gschemes[g], &c, p, &err);

@@ -492,6 +492,9 @@ START_TEST(quip_bad_input) {
     H[3] = INFINITY;
     ck_assert_int_eq(sq_quip_quantize(w, 24, 8, H, &o, &r, &err), SQ_ECORRUPT);
     memset(H, 0, sizeof H);
+    for (int i = 0; i < 8; i++) H[i * 8 + i] = -1; /* negative definite: no damping helps */
+    ck_assert_int_eq(sq_quip_quantize(w, 24, 8, H, &o, &r, &err), SQ_ECHECK);
+    ck_assert_ptr_nonnull(strstr(err.msg, "not positive definite"));
     for (int i = 0; i < 8; i++) H[i * 8 + i] = 1 + i;
     /* an all-zero matrix quantizes to zero (scale 0), odd row count (fallback transform) */
     ck_assert_int_eq(sq_quip_quantize(w, 13, 8, H, &o, &r, &err), 0);
