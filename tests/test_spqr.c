@@ -235,12 +235,16 @@ START_TEST(test_gemv_matches_decode) {
     sq_spqr_result res = quantize_ok(w, R, C, H, &o);
     sq_spqr_view v;
     sq_spqr_view_of(&res, &v);
-    float x[C], y[R], y2[R];
+    float x[C], y[R], y2[R], ya[R], ya2[R];
     for (int j = 0; j < C; j++) x[j] = (float)(urand() * 2 - 1);
-    sq_spqr_gemv(&v, x, y, 0, R);
-    sq_spqr_gemv(&v, x, y2, 0, 41);
-    sq_spqr_gemv(&v, x, y2, 41, R);
+    sq_spqr_gemv_portable(&v, x, y, 0, R);
+    sq_spqr_gemv_portable(&v, x, y2, 0, 41);
+    sq_spqr_gemv_portable(&v, x, y2, 41, R);
     ck_assert_int_eq(memcmp(y, y2, sizeof y), 0); /* row splits give the same bits */
+    sq_spqr_gemv_avx2(&v, x, ya, 0, R);
+    sq_spqr_gemv_avx2(&v, x, ya2, 0, 17);
+    sq_spqr_gemv_avx2(&v, x, ya2, 17, R);
+    ck_assert_int_eq(memcmp(ya, ya2, sizeof ya), 0);
     for (int r = 0; r < R; r++) {
         double ref = 0, mag = 0;
         for (int j = 0; j < C; j++) {
@@ -249,10 +253,99 @@ START_TEST(test_gemv_matches_decode) {
         }
         /* float sums over 200 terms, regrouped as S (Σqx - Z Σx): a few ulps of the magnitude per term */
         ck_assert_msg(fabs(y[r] - ref) <= 1e-5 * mag + 1e-7, "row %d: %g vs %g", r, y[r], ref);
+        ck_assert_msg(fabs(ya[r] - ref) <= 1e-5 * mag + 1e-7, "avx2 row %d: %g vs %g", r, ya[r], ref);
     }
     sq_spqr_result_free(&res);
     free(w);
     free(H);
+}
+END_TEST
+
+/* A random valid view (codes, statistics, permutation, a few outliers per
+ * row), independent of the quantizer. Buffers in bufs[0..7]. */
+static sq_spqr_view random_view(uint64_t rows, uint64_t cols, uint32_t bits, void *bufs[8]) {
+    sq_spqr_view v;
+    memset(&v, 0, sizeof v);
+    v.shape = (sq_spqr_shape){rows, cols, bits, 16, 16, 3, 0};
+    const uint64_t cs = sq_spqr_code_stride(&v.shape), ss = sq_spqr_stat_stride(&v.shape), ng = (cols + 15) / 16;
+    uint8_t *codes = calloc(rows, cs), *sc = calloc(rows, ss), *zc = calloc(rows, ss);
+    for (uint64_t r = 0; r < rows; r++) {
+        for (uint64_t j = 0; j < cols * bits; j++) codes[r * cs + j / 8] |= (uint8_t)((urand() < 0.5) << (j % 8));
+        for (uint64_t j = 0; j < ng * 3; j++) {
+            sc[r * ss + j / 8] |= (uint8_t)((urand() < 0.5) << (j % 8));
+            zc[r * ss + j / 8] |= (uint8_t)((urand() < 0.5) << (j % 8));
+        }
+    }
+    const uint64_t nst = ((rows + 15) / 16) * ng * 4;
+    uint16_t *st = malloc(nst * 2), *perm = malloc(cols * 2);
+    for (uint64_t i = 0; i < nst; i++) /* step ~1e-3, zero ~0..7 for scale and zero quantizers */
+        st[i] = sq_f32_to_f16(i % 2 == 0 ? (float)(0.0005 + 0.001 * urand()) : (float)(urand() * 8 - 4));
+    for (uint64_t j = 0; j < cols; j++) perm[j] = (uint16_t)j;
+    for (uint64_t j = cols - 1; j > 0; j--) { /* Fisher-Yates */
+        uint64_t k = (uint64_t)(urand() * (double)(j + 1));
+        uint16_t t = perm[j];
+        perm[j] = perm[k];
+        perm[k] = t;
+    }
+    uint32_t *rp = calloc(rows + 1, 4);
+    uint16_t *oc = malloc(rows * 3 * 2), *ov = malloc(rows * 3 * 2);
+    uint64_t k = 0;
+    for (uint64_t r = 0; r < rows; r++) {
+        for (uint64_t i = 0; i < r % 4; i++) { /* 0..3 outliers, increasing columns */
+            oc[k] = (uint16_t)((i + 1) * (cols / 4) - 1 - r % 3);
+            ov[k++] = sq_f32_to_f16((float)(urand() - 0.5));
+        }
+        rp[r + 1] = (uint32_t)k;
+    }
+    v.shape.nnz = k;
+    v.codes = codes;
+    v.scale_codes = sc;
+    v.zero_codes = zc;
+    v.stats2 = st;
+    v.perm = perm;
+    v.row_ptr = rp;
+    v.outlier_cols = oc;
+    v.outlier_vals = ov;
+    void *b[8] = {codes, sc, zc, st, perm, rp, oc, ov};
+    memcpy(bufs, b, sizeof b);
+    return v;
+}
+
+START_TEST(test_gemv_kernels_agree) {
+    /* 2/3/4 bits, whole and partial last groups, more than one column chunk (4096) */
+    const uint64_t shapes[3][2] = {{48, 512}, {40, 200}, {20, 5000}};
+    for (int si = 0; si < 3; si++)
+        for (uint32_t bits = 2; bits <= 4; bits++) {
+            const uint64_t rows = shapes[si][0], cols = shapes[si][1];
+            void *bufs[8];
+            sq_spqr_view v = random_view(rows, cols, bits, bufs);
+            sq_err err;
+            ck_assert_msg(sq_spqr_validate(&v, &err) == SQ_OK, "%s", err.msg);
+            float *x = malloc(cols * sizeof(float)), *dec = malloc(rows * cols * sizeof(float));
+            for (uint64_t j = 0; j < cols; j++) x[j] = (float)(urand() * 2 - 1);
+            sq_spqr_decode_rows(&v, 0, rows, dec);
+            float *yp = malloc(rows * sizeof(float)), *ya = malloc(rows * sizeof(float));
+            sq_spqr_gemv_portable(&v, x, yp, 0, rows);
+            sq_spqr_gemv_avx2(&v, x, ya, 0, rows);
+            for (uint64_t r = 0; r < rows; r++) {
+                double ref = 0, mag = 0;
+                for (uint64_t j = 0; j < cols; j++) {
+                    ref += (double)dec[r * cols + j] * x[j];
+                    mag += fabs((double)dec[r * cols + j] * x[j]);
+                }
+                /* float sums of up to 4096 terms: a bound of 2^-24 per addition, times the count, on the magnitude */
+                const double tol = 6e-8 * (double)(cols < 4096 ? cols : 4096) * mag + 1e-6;
+                ck_assert_msg(fabs(yp[r] - ref) <= tol, "portable %u bits %llu cols row %llu: %g vs %g", bits,
+                              (unsigned long long)cols, (unsigned long long)r, yp[r], ref);
+                ck_assert_msg(fabs(ya[r] - ref) <= tol, "avx2 %u bits %llu cols row %llu: %g vs %g", bits,
+                              (unsigned long long)cols, (unsigned long long)r, ya[r], ref);
+            }
+            free(yp);
+            free(ya);
+            free(x);
+            free(dec);
+            for (int i = 0; i < 8; i++) free(bufs[i]);
+        }
 }
 END_TEST
 
@@ -511,6 +604,7 @@ static Suite *spqr_suite(void) {
     tcase_add_test(tc, test_outlier_fraction);
     tcase_add_test(tc, test_threads_identical);
     tcase_add_test(tc, test_gemv_matches_decode);
+    tcase_add_test(tc, test_gemv_kernels_agree);
     tcase_add_test(tc, test_validate_refuses_corruption);
     tcase_add_test(tc, test_validate_padding_and_shape);
     tcase_add_test(tc, test_bad_input);

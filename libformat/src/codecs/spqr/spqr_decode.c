@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "squish/codec.h"     /* sq_isa_active */
 #include "squish/container.h" /* SQ_DT_* */
 
 #define GEMV_CHUNK 4096 /* columns of x gathered per pass (on the stack) */
@@ -155,37 +156,141 @@ void sq_spqr_decode_rows(const sq_spqr_view *v, uint64_t r0, uint64_t r1, float 
     }
 }
 
-void sq_spqr_gemv(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1) {
-    const sq_spqr_shape *s = &v->shape;
-    const uint64_t K = s->cols, gs = s->group, cs = sq_spqr_code_stride(s);
-    const uint64_t chunk = gs * (GEMV_CHUNK / gs); /* whole groups */
-    float xs[GEMV_CHUNK], xsum[GEMV_CHUNK];
-    for (uint64_t r = r0; r < r1; r++) y[r] = 0;
-    for (uint64_t c0 = 0; c0 < K; c0 += chunk) {
-        const uint64_t c1 = c0 + chunk < K ? c0 + chunk : K;
-        for (uint64_t j = c0; j < c1; j++) xs[j - c0] = x[v->perm[j]];
-        for (uint64_t g0 = c0; g0 < c1; g0 += gs) { /* Σ x per group, in column order */
-            const uint64_t g1 = g0 + gs < c1 ? g0 + gs : c1;
-            float t = 0;
-            for (uint64_t j = g0; j < g1; j++) t += xs[j - c0];
-            xsum[(g0 - c0) / gs] = t;
-        }
-        for (uint64_t r = r0; r < r1; r++) {
-            const uint8_t *row = v->codes + r * cs;
-            float acc = y[r];
-            for (uint64_t g0 = c0; g0 < c1; g0 += gs) {
-                const uint64_t g1 = g0 + gs < c1 ? g0 + gs : c1;
-                float S, Z, qx = 0;
-                sq_spqr_group_stats(v, r, g0 / gs, &S, &Z);
-                for (uint64_t j = g0; j < g1; j++) qx += (float)sq_spqr_code_at(row, j, s->wbits) * xs[j - c0];
-                acc += S * (qx - Z * xsum[(g0 - c0) / gs]); /* Σ S (q - Z) x over the group */
-            }
-            y[r] = acc;
-        }
+/* f16 statistics of one row block, for the groups [g0, g0 + n), as floats. */
+static void block_stats(const sq_spqr_view *v, uint64_t rb, uint64_t g0, uint64_t n, float *st) {
+    const uint64_t ng = ceil_div(v->shape.cols, v->shape.group);
+    const uint16_t *p = v->stats2 + (rb * ng + g0) * 4;
+    for (uint64_t i = 0; i < 4 * n; i++) st[i] = sq_f16_to_f32(p[i]);
+}
+
+/* x gathered into stored column order for one chunk of columns, zero padded
+ * to whole groups, and Σ x per group (in column order). */
+static void gather_chunk(const sq_spqr_view *v, const float *x, uint64_t c0, uint64_t c1, float *xs, float *xsum) {
+    const uint64_t gs = v->shape.group, n = c1 - c0, ngc = ceil_div(n, gs);
+    for (uint64_t j = c0; j < c1; j++) xs[j - c0] = x[v->perm[j]];
+    for (uint64_t j = n; j < ngc * gs; j++) xs[j] = 0;
+    for (uint64_t g = 0; g < ngc; g++) {
+        float t = 0;
+        for (uint64_t j = g * gs; j < (g + 1) * gs && j < n; j++) t += xs[j];
+        xsum[g] = t;
     }
-    for (uint64_t r = r0; r < r1; r++) /* outliers replace the dense value */
+}
+
+/* Outliers replace the dense value: add (v - dense)·x. */
+static void gemv_outliers(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    for (uint64_t r = r0; r < r1; r++)
         for (uint32_t k = v->row_ptr[r]; k < v->row_ptr[r + 1]; k++) {
             const uint64_t j = v->outlier_cols[k];
             y[r] += (sq_f16_to_f32(v->outlier_vals[k]) - dense_at(v, r, j)) * x[v->perm[j]];
         }
+}
+
+void sq_spqr_gemv_portable(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    const sq_spqr_shape *s = &v->shape;
+    const uint64_t K = s->cols, gs = s->group, cs = sq_spqr_code_stride(s), ss = sq_spqr_stat_stride(s);
+    const uint64_t chunk = gs * (GEMV_CHUNK / gs); /* whole groups */
+    float xs[GEMV_CHUNK + MAX_GROUP], xsum[GEMV_CHUNK], st[4 * GEMV_CHUNK];
+    for (uint64_t r = r0; r < r1; r++) y[r] = 0;
+    for (uint64_t c0 = 0; c0 < K; c0 += chunk) {
+        const uint64_t c1 = c0 + chunk < K ? c0 + chunk : K, gA = c0 / gs, ngc = ceil_div(c1 - c0, gs);
+        gather_chunk(v, x, c0, c1, xs, xsum);
+        uint64_t rb = UINT64_MAX;
+        for (uint64_t r = r0; r < r1; r++) {
+            if (r / s->stat_group != rb) block_stats(v, rb = r / s->stat_group, gA, ngc, st);
+            const uint8_t *row = v->codes + r * cs, *sc = v->scale_codes + r * ss, *zc = v->zero_codes + r * ss;
+            float acc = y[r];
+            for (uint64_t g = 0; g < ngc; g++) {
+                const uint64_t j0 = c0 + g * gs, j1 = j0 + gs < c1 ? j0 + gs : c1;
+                const float *t = st + 4 * g;
+                const float S = t[0] * ((float)sq_spqr_code_at(sc, gA + g, s->stat_bits) - t[1]);
+                const float Z = t[2] * ((float)sq_spqr_code_at(zc, gA + g, s->stat_bits) - t[3]);
+                float qx = 0;
+                for (uint64_t j = j0; j < j1; j++) qx += (float)sq_spqr_code_at(row, j, s->wbits) * xs[j - c0];
+                acc += S * (qx - Z * xsum[g]); /* Σ S (q - Z) x over the group */
+            }
+            y[r] = acc;
+        }
+    }
+    gemv_outliers(v, x, y, r0, r1);
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline float hsum256(__m256 a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+/* Groups of a multiple of 8 codes, wbits <= 4: 8 codes are wbits whole bytes,
+ * spread to 8 lanes by variable shifts. The last group of a row, when it
+ * is partial, goes through the scalar code. */
+AVX2 static void gemv_avx2(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    const sq_spqr_shape *s = &v->shape;
+    const uint32_t w = s->wbits;
+    const uint64_t K = s->cols, gs = s->group, cs = sq_spqr_code_stride(s), ss = sq_spqr_stat_stride(s);
+    const uint64_t chunk = gs * (GEMV_CHUNK / gs);
+    float xs[GEMV_CHUNK + MAX_GROUP] __attribute__((aligned(32))), xsum[GEMV_CHUNK], st[4 * GEMV_CHUNK];
+    const __m256i shifts = _mm256_setr_epi32(0, (int)w, 2 * (int)w, 3 * (int)w, 4 * (int)w, 5 * (int)w, 6 * (int)w,
+                                             7 * (int)w);
+    const __m256i mask = _mm256_set1_epi32((1 << w) - 1);
+    for (uint64_t r = r0; r < r1; r++) y[r] = 0;
+    for (uint64_t c0 = 0; c0 < K; c0 += chunk) {
+        const uint64_t c1 = c0 + chunk < K ? c0 + chunk : K, gA = c0 / gs, ngc = ceil_div(c1 - c0, gs);
+        const uint64_t nfull = (c1 - c0) / gs; /* groups wholly inside the columns */
+        gather_chunk(v, x, c0, c1, xs, xsum);
+        uint64_t rb = UINT64_MAX;
+        for (uint64_t r = r0; r < r1; r++) {
+            if (r / s->stat_group != rb) block_stats(v, rb = r / s->stat_group, gA, ngc, st);
+            const uint8_t *row = v->codes + r * cs, *sc = v->scale_codes + r * ss, *zc = v->zero_codes + r * ss;
+            __m256 acc = _mm256_setzero_ps();
+            float corr = 0, tail = 0;
+            for (uint64_t g = 0; g < ngc; g++) {
+                const float *t = st + 4 * g;
+                const float S = t[0] * ((float)sq_spqr_code_at(sc, gA + g, s->stat_bits) - t[1]);
+                const float Z = t[2] * ((float)sq_spqr_code_at(zc, gA + g, s->stat_bits) - t[3]);
+                const uint64_t j0 = c0 + g * gs;
+                if (g < nfull) {
+                    const uint8_t *p = row + j0 * w / 8;
+                    const float *xp = xs + g * gs;
+                    __m256 qx = _mm256_setzero_ps();
+                    for (uint64_t h = 0; h < gs; h += 8, p += w) {
+                        uint32_t win = 0;
+                        memcpy(&win, p, w);
+                        __m256i q = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)win), shifts), mask);
+                        qx = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_load_ps(xp + h), qx);
+                    }
+                    acc = _mm256_fmadd_ps(_mm256_set1_ps(S), qx, acc);
+                    corr += S * Z * xsum[g];
+                } else {
+                    float qx = 0;
+                    for (uint64_t j = j0; j < c1; j++) qx += (float)sq_spqr_code_at(row, j, w) * xs[j - c0];
+                    tail += S * (qx - Z * xsum[g]);
+                }
+            }
+            y[r] += hsum256(acc) - corr + tail;
+        }
+    }
+    gemv_outliers(v, x, y, r0, r1);
+}
+
+static int avx2_ok(const sq_spqr_view *v) {
+    return v->shape.wbits <= 4 && v->shape.group % 8 == 0 && sq_isa_supported(SQ_ISA_AVX2);
+}
+
+void sq_spqr_gemv_avx2(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    if (avx2_ok(v)) gemv_avx2(v, x, y, r0, r1);
+    else sq_spqr_gemv_portable(v, x, y, r0, r1);
+}
+#else
+void sq_spqr_gemv_avx2(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    sq_spqr_gemv_portable(v, x, y, r0, r1);
+}
+#endif
+
+void sq_spqr_gemv(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    if (sq_isa_active() >= SQ_ISA_AVX2) sq_spqr_gemv_avx2(v, x, y, r0, r1);
+    else sq_spqr_gemv_portable(v, x, y, r0, r1);
 }

@@ -114,10 +114,15 @@ void sq_spqr_group_stats(const sq_spqr_view *v, uint64_t r, uint64_t g, float *S
 /* Rows [r0, r1) as float, in ORIGINAL column order: out is (r1 - r0) x cols. */
 void sq_spqr_decode_rows(const sq_spqr_view *v, uint64_t r0, uint64_t r1, float *out);
 /* y[r] = Σ_c W[r][c] x[c] for r in [r0, r1) (y indexed by absolute row), x in
- * ORIGINAL column order: the dense part by groups (Σ code·x and Σ x per group),
- * then each outlier adds (v - dense value)·x. Portable C; the order of every
- * sum is fixed, so the result does not depend on how rows are split. */
+ * ORIGINAL column order: the dense part by groups, Σ_g S (Σ q·x - Z Σ x), then
+ * each outlier adds (v - dense value)·x. The order of every sum is fixed per
+ * row, so the result does not depend on how rows are split. sq_spqr_gemv
+ * takes the AVX2 kernel when sq_isa_active() allows (wbits <= 4, group a
+ * multiple of 8), else the portable one; the two differ only by rounding
+ * (fused multiply-adds, 8-lane partial sums). Neither allocates. */
 void sq_spqr_gemv(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1);
+void sq_spqr_gemv_portable(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1);
+void sq_spqr_gemv_avx2(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1); /* portable where AVX2 is absent */
 
 #ifdef __cplusplus
 }
