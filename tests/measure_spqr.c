@@ -2,7 +2,10 @@
  * layer's calibration site), bits per weight and time of SpQR at 2/3/4 bits
  * beside GPTQ act-order with the int codecs, over every linear matrix of a
  * Llama model. Not a test: run by hand for the figures in reports.
- *   measure_spqr MODEL_DIR CALIB.h5 [THREADS [LAYERS]] */
+ *   measure_spqr MODEL_DIR CALIB.h5 [THREADS [LAYERS]]
+ * With --big N [THREADS]: quantization time of one N x N layer (weights and a
+ * Hessian made up: XᵀX of 64 random sources plus noise) and GEMV speed of the
+ * result (portable, AVX2) beside the int4:g128 GEMV of the same weights. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,7 +56,79 @@ static int fail(const sq_err *e) {
     return 1;
 }
 
+static float lcg(uint64_t *s) { /* uniform in [-1, 1) */
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(*s >> 11) / 4503599627370496.0 - 1.0);
+}
+
+static int big(uint64_t n, int threads) {
+    uint64_t seed = 1;
+    float *w = malloc(n * n * sizeof(float)), *A = malloc(n * 64 * sizeof(float));
+    double *H = malloc(n * n * sizeof(double));
+    if (!w || !A || !H) return 1;
+    for (uint64_t i = 0; i < n * n; i++) w[i] = 0.02f * (lcg(&seed) + lcg(&seed) + lcg(&seed));
+    for (uint64_t i = 0; i < n * 64; i++) A[i] = lcg(&seed) * (i / 64 % 17 == 0 ? 4.0f : 1.0f);
+    for (uint64_t i = 0; i < n; i++)
+        for (uint64_t j = i; j < n; j++) {
+            double t = i == j ? 1.0 : 0.0;
+            for (int k = 0; k < 64; k++) t += (double)A[i * 64 + k] * A[j * 64 + k];
+            H[i * n + j] = H[j * n + i] = t;
+        }
+    sq_err err;
+    sq_spqr_opts o;
+    sq_spqr_opts_default(&o);
+    o.n_threads = threads;
+    sq_spqr_result r;
+    double t0 = now();
+    if (sq_spqr_quantize(w, n, n, H, &o, &r, &err)) return fail(&err);
+    const double tq = now() - t0;
+    printf("spqr w3 %llu x %llu: quantized in %.2f s with %d thread(s); %.4f bpw, %.3f%% outliers\n",
+           (unsigned long long)n, (unsigned long long)n, tq, threads, sq_spqr_bpw(&r.shape),
+           100.0 * (double)r.shape.nnz / (double)(n * n));
+    sq_spqr_view v;
+    sq_spqr_view_of(&r, &v);
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
+    for (uint64_t j = 0; j < n; j++) x[j] = lcg(&seed);
+    const double bytes = (double)sq_spqr_bytes(&r.shape);
+    void (*fns[2])(const sq_spqr_view *, const float *, float *, uint64_t, uint64_t) = {sq_spqr_gemv_portable,
+                                                                                       sq_spqr_gemv_avx2};
+    const char *names[2] = {"portable", "avx2"};
+    for (int f = 0; f < 2; f++) {
+        int it = 0;
+        t0 = now();
+        do fns[f](&v, x, y, 0, n);
+        while (++it < 3 || now() - t0 < 1.0);
+        const double dt = (now() - t0) / it;
+        printf("spqr gemv %-8s 1 thread: %.3f ms, %.2f GB/s of parts\n", names[f], 1e3 * dt, bytes / dt / 1e9);
+    }
+    const sq_codec *c;
+    uint32_t params[SQ_NPARAMS];
+    sq_encoded e;
+    if (sq_scheme_parse("int4:g128:asym", &c, params, &err) || sq_encode(c, params, w, n, n, threads, &e, &err))
+        return fail(&err);
+    sq_tview tv;
+    sq_tview_from_encoded(&e, &tv);
+    double eb = 0;
+    for (int i = 0; i < e.nparts; i++) eb += (double)e.bytes[i];
+    int it = 0;
+    t0 = now();
+    do sq_gemv(&tv, x, y, 0, n);
+    while (++it < 3 || now() - t0 < 1.0);
+    const double dt = (now() - t0) / it;
+    printf("int4:g128 gemv (%s) 1 thread: %.3f ms, %.2f GB/s of parts\n", sq_isa_name(sq_isa_active()), 1e3 * dt,
+           eb / dt / 1e9);
+    sq_encoded_free(&e);
+    sq_spqr_result_free(&r);
+    free(w);
+    free(A);
+    free(H);
+    free(x);
+    free(y);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 3 && !strcmp(argv[1], "--big")) return big((uint64_t)atoll(argv[2]), argc > 3 ? atoi(argv[3]) : 1);
     if (argc < 3) {
         fprintf(stderr, "usage: measure_spqr MODEL_DIR CALIB.h5 [THREADS [LAYERS]]\n");
         return 2;

@@ -224,12 +224,25 @@ AVX2 static inline float hsum256(__m256 a) {
     return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
+/* The w bytes holding 8 codes, in a register (copying 3 bytes into a
+ * zeroed u32 in memory and reading it back stalls store forwarding). */
+static inline uint32_t window(const uint8_t *p, uint32_t w) {
+    uint16_t h;
+    uint32_t u;
+    switch (w) {
+    case 1: return p[0];
+    case 2: memcpy(&h, p, 2); return h;
+    case 3: memcpy(&h, p, 2); return h | (uint32_t)p[2] << 16;
+    default: memcpy(&u, p, 4); return u;
+    }
+}
+
 /* Groups of a multiple of 8 codes, wbits <= 4: 8 codes are wbits whole bytes,
  * spread to 8 lanes by variable shifts. The last group of a row, when it
  * is partial, goes through the scalar code. */
-AVX2 static void gemv_avx2(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1) {
+AVX2 static inline __attribute__((always_inline)) void gemv_avx2_w(const sq_spqr_view *v, const float *x, float *y,
+                                                                    uint64_t r0, uint64_t r1, const uint32_t w) {
     const sq_spqr_shape *s = &v->shape;
-    const uint32_t w = s->wbits;
     const uint64_t K = s->cols, gs = s->group, cs = sq_spqr_code_stride(s), ss = sq_spqr_stat_stride(s);
     const uint64_t chunk = gs * (GEMV_CHUNK / gs);
     float xs[GEMV_CHUNK + MAX_GROUP] __attribute__((aligned(32))), xsum[GEMV_CHUNK], st[4 * GEMV_CHUNK];
@@ -257,8 +270,7 @@ AVX2 static void gemv_avx2(const sq_spqr_view *v, const float *x, float *y, uint
                     const float *xp = xs + g * gs;
                     __m256 qx = _mm256_setzero_ps();
                     for (uint64_t h = 0; h < gs; h += 8, p += w) {
-                        uint32_t win = 0;
-                        memcpy(&win, p, w);
+                        const uint32_t win = window(p, w);
                         __m256i q = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)win), shifts), mask);
                         qx = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_load_ps(xp + h), qx);
                     }
@@ -274,6 +286,16 @@ AVX2 static void gemv_avx2(const sq_spqr_view *v, const float *x, float *y, uint
         }
     }
     gemv_outliers(v, x, y, r0, r1);
+}
+
+/* One copy per code width, so the window loads compile to plain moves. */
+AVX2 static void gemv_avx2(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    switch (v->shape.wbits) {
+    case 1: gemv_avx2_w(v, x, y, r0, r1, 1); break;
+    case 2: gemv_avx2_w(v, x, y, r0, r1, 2); break;
+    case 3: gemv_avx2_w(v, x, y, r0, r1, 3); break;
+    default: gemv_avx2_w(v, x, y, r0, r1, 4); break;
+    }
 }
 
 static int avx2_ok(const sq_spqr_view *v) {
