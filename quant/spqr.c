@@ -268,12 +268,16 @@ static uint64_t sweep(spqr_ctx *c, double thr) {
     return n;
 }
 
-static const double *sort_diag;
+typedef struct diag_key {
+    double d;
+    uint32_t i;
+} diag_key;
+
+/* act-order: decreasing diag H, ties in column order (a total order, so qsort's result is unique) */
 static int cmp_diag_desc(const void *a, const void *b) {
-    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
-    double x = sort_diag[i], y = sort_diag[j];
-    if (x != y) return x > y ? -1 : 1;
-    return i < j ? -1 : i > j; /* ties keep column order */
+    const diag_key *x = a, *y = b;
+    if (x->d != y->d) return x->d > y->d ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
 }
 
 /* mean over columns of var_r(W[r][j]) / U_jj² (unbiased variance, in
@@ -385,8 +389,15 @@ sq_status sq_spqr_quantize(const float *w, uint64_t rows, uint64_t cols, const d
         dead[i] = diag[i] == 0;
         out->dead += dead[i];
     }
-    sort_diag = diag; /* act-order; qsort has no context argument, and this runs on the calling thread only */
-    qsort(order, cols, sizeof(uint32_t), cmp_diag_desc);
+    diag_key *keys = malloc(cols * sizeof *keys);
+    if (!keys) {
+        st = sq_err_set(err, SQ_ENOMEM, "spqr: out of memory");
+        goto out;
+    }
+    for (uint64_t i = 0; i < cols; i++) keys[i] = (diag_key){diag[i], (uint32_t)i};
+    qsort(keys, cols, sizeof *keys, cmp_diag_desc);
+    for (uint64_t i = 0; i < cols; i++) order[i] = keys[i].i;
+    free(keys);
     for (uint64_t i = 0; i < cols; i++) out->perm[i] = (uint16_t)order[i]; /* cols <= 65536 */
     sq_gptq_info gi;
     memset(&gi, 0, sizeof gi);

@@ -8,7 +8,8 @@
 #include "squish/codec.h"     /* sq_isa_active */
 #include "squish/container.h" /* SQ_DT_* */
 
-#define GEMV_CHUNK 4096 /* columns of x gathered per pass (on the stack) */
+#define GEMV_CHUNK 4096 /* at most this many columns of x gathered per pass (on the stack) */
+#define GEMV_GROUPS 256 /* and at most this many groups: statistics of a chunk on the stack too */
 #define MAX_GROUP 1024
 
 static uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
@@ -156,6 +157,12 @@ void sq_spqr_decode_rows(const sq_spqr_view *v, uint64_t r0, uint64_t r1, float 
     }
 }
 
+/* Columns per GEMV pass: whole groups, within both stack bounds (~21 KiB in all). */
+static uint64_t gemv_chunk(uint64_t gs) {
+    uint64_t n = GEMV_CHUNK / gs;
+    return gs * (n < GEMV_GROUPS ? n : GEMV_GROUPS);
+}
+
 /* f16 statistics of one row block, for the groups [g0, g0 + n), as floats. */
 static void block_stats(const sq_spqr_view *v, uint64_t rb, uint64_t g0, uint64_t n, float *st) {
     const uint64_t ng = ceil_div(v->shape.cols, v->shape.group);
@@ -188,8 +195,8 @@ static void gemv_outliers(const sq_spqr_view *v, const float *x, float *y, uint6
 void sq_spqr_gemv_portable(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1) {
     const sq_spqr_shape *s = &v->shape;
     const uint64_t K = s->cols, gs = s->group, cs = sq_spqr_code_stride(s), ss = sq_spqr_stat_stride(s);
-    const uint64_t chunk = gs * (GEMV_CHUNK / gs); /* whole groups */
-    float xs[GEMV_CHUNK + MAX_GROUP], xsum[GEMV_CHUNK], st[4 * GEMV_CHUNK];
+    const uint64_t chunk = gemv_chunk(gs);
+    float xs[GEMV_CHUNK], xsum[GEMV_GROUPS], st[4 * GEMV_GROUPS];
     for (uint64_t r = r0; r < r1; r++) y[r] = 0;
     for (uint64_t c0 = 0; c0 < K; c0 += chunk) {
         const uint64_t c1 = c0 + chunk < K ? c0 + chunk : K, gA = c0 / gs, ngc = ceil_div(c1 - c0, gs);
@@ -244,8 +251,8 @@ AVX2 static inline __attribute__((always_inline)) void gemv_avx2_w(const sq_spqr
                                                                     uint64_t r0, uint64_t r1, const uint32_t w) {
     const sq_spqr_shape *s = &v->shape;
     const uint64_t K = s->cols, gs = s->group, cs = sq_spqr_code_stride(s), ss = sq_spqr_stat_stride(s);
-    const uint64_t chunk = gs * (GEMV_CHUNK / gs);
-    float xs[GEMV_CHUNK + MAX_GROUP] __attribute__((aligned(32))), xsum[GEMV_CHUNK], st[4 * GEMV_CHUNK];
+    const uint64_t chunk = gemv_chunk(gs);
+    float xs[GEMV_CHUNK] __attribute__((aligned(32))), xsum[GEMV_GROUPS], st[4 * GEMV_GROUPS];
     const __m256i shifts = _mm256_setr_epi32(0, (int)w, 2 * (int)w, 3 * (int)w, 4 * (int)w, 5 * (int)w, 6 * (int)w,
                                              7 * (int)w);
     const __m256i mask = _mm256_set1_epi32((1 << w) - 1);
