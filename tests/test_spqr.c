@@ -71,6 +71,14 @@ START_TEST(test_roundtrip_exact) {
     sq_spqr_decode_rows(&v, 0, 37, part);
     sq_spqr_decode_rows(&v, 37, R, part + 37 * C);
     ck_assert_int_eq(memcmp(dec, part, R * C * sizeof(float)), 0);
+    /* without perm the same values come out in stored column order */
+    sq_spqr_view vs = v;
+    vs.perm = NULL;
+    ck_assert_msg(sq_spqr_validate(&vs, &err) == SQ_OK, "%s", err.msg);
+    sq_spqr_decode_rows(&vs, 0, R, part);
+    for (uint64_t r = 0; r < R; r++)
+        for (uint64_t j = 0; j < C; j++)
+            ck_assert_uint_eq(sq_f32_bits(part[r * C + j]), sq_f32_bits(dec[r * C + res.perm[j]]));
     /* each outlier position decodes to its f16 value, every other position to S (q - Z) of its group */
     uint64_t seen = 0;
     for (uint64_t r = 0; r < R; r++) {

@@ -87,9 +87,9 @@ sq_status sq_spqr_validate(const sq_spqr_view *v, sq_err *err) {
             return sq_err_set(err, SQ_ECORRUPT, "spqr: stats2[%llu] (row block %llu, group %llu) is not finite (0x%04x)",
                               (unsigned long long)i, (unsigned long long)(i / (ng * 4)),
                               (unsigned long long)(i / 4 % ng), v->stats2[i]);
-    uint8_t *seen = calloc(s->cols, 1);
-    if (!seen) return sq_err_set(err, SQ_ENOMEM, "spqr: out of memory checking perm");
-    for (uint64_t j = 0; j < s->cols; j++) {
+    uint8_t *seen = v->perm ? calloc(s->cols, 1) : NULL;
+    if (v->perm && !seen) return sq_err_set(err, SQ_ENOMEM, "spqr: out of memory checking perm");
+    for (uint64_t j = 0; v->perm && j < s->cols; j++) {
         uint32_t p = v->perm[j];
         if (p >= s->cols || seen[p]) {
             free(seen);
@@ -125,6 +125,9 @@ sq_status sq_spqr_validate(const sq_spqr_view *v, sq_err *err) {
     return SQ_OK;
 }
 
+/* Original column of stored column j. */
+static inline uint64_t col(const sq_spqr_view *v, uint64_t j) { return v->perm ? v->perm[j] : j; }
+
 void sq_spqr_group_stats(const sq_spqr_view *v, uint64_t r, uint64_t g, float *S, float *Z) {
     const sq_spqr_shape *s = &v->shape;
     const uint64_t ng = ceil_div(s->cols, s->group), ss = sq_spqr_stat_stride(s);
@@ -150,10 +153,10 @@ void sq_spqr_decode_rows(const sq_spqr_view *v, uint64_t r0, uint64_t r1, float 
             const uint64_t g1 = g0 + s->group < K ? g0 + s->group : K;
             float S, Z;
             sq_spqr_group_stats(v, r, g0 / s->group, &S, &Z);
-            for (uint64_t j = g0; j < g1; j++) o[v->perm[j]] = sq_spqr_weight_value(S, Z, sq_spqr_code_at(row, j, s->wbits));
+            for (uint64_t j = g0; j < g1; j++) o[col(v, j)] = sq_spqr_weight_value(S, Z, sq_spqr_code_at(row, j, s->wbits));
         }
         for (uint32_t k = v->row_ptr[r]; k < v->row_ptr[r + 1]; k++)
-            o[v->perm[v->outlier_cols[k]]] = sq_f16_to_f32(v->outlier_vals[k]);
+            o[col(v, v->outlier_cols[k])] = sq_f16_to_f32(v->outlier_vals[k]);
     }
 }
 
@@ -174,7 +177,7 @@ static void block_stats(const sq_spqr_view *v, uint64_t rb, uint64_t g0, uint64_
  * to whole groups, and Σ x per group (in column order). */
 static void gather_chunk(const sq_spqr_view *v, const float *x, uint64_t c0, uint64_t c1, float *xs, float *xsum) {
     const uint64_t gs = v->shape.group, n = c1 - c0, ngc = ceil_div(n, gs);
-    for (uint64_t j = c0; j < c1; j++) xs[j - c0] = x[v->perm[j]];
+    for (uint64_t j = c0; j < c1; j++) xs[j - c0] = x[col(v, j)];
     for (uint64_t j = n; j < ngc * gs; j++) xs[j] = 0;
     for (uint64_t g = 0; g < ngc; g++) {
         float t = 0;
@@ -188,7 +191,7 @@ static void gemv_outliers(const sq_spqr_view *v, const float *x, float *y, uint6
     for (uint64_t r = r0; r < r1; r++)
         for (uint32_t k = v->row_ptr[r]; k < v->row_ptr[r + 1]; k++) {
             const uint64_t j = v->outlier_cols[k];
-            y[r] += (sq_f16_to_f32(v->outlier_vals[k]) - dense_at(v, r, j)) * x[v->perm[j]];
+            y[r] += (sq_f16_to_f32(v->outlier_vals[k]) - dense_at(v, r, j)) * x[col(v, j)];
         }
 }
 

@@ -77,7 +77,10 @@ uint64_t sq_spqr_stat_stride(const sq_spqr_shape *s); /* bytes per row of scale_
 uint64_t sq_spqr_bytes(const sq_spqr_shape *s);
 double sq_spqr_bpw(const sq_spqr_shape *s);
 
-/* Read-only view of the parts (e.g. straight into a mapped file). */
+/* Read-only view of the parts (e.g. straight into a mapped file). perm may
+ * be NULL: stored order is then taken as the original order (for a caller
+ * that applies the permutation itself, as a transform, and passes x already
+ * permuted / permutes the decoded rows). */
 typedef struct sq_spqr_view {
     sq_spqr_shape shape;
     const uint8_t *codes, *scale_codes, *zero_codes;
