@@ -136,13 +136,6 @@ void sq_spqr_group_stats(const sq_spqr_view *v, uint64_t r, uint64_t g, float *S
     *Z = sq_spqr_stat_value(st[2], st[3], sq_spqr_code_at(v->zero_codes + r * ss, g, s->stat_bits));
 }
 
-/* Dense value at stored column j of row r. */
-static float dense_at(const sq_spqr_view *v, uint64_t r, uint64_t j) {
-    float S, Z;
-    sq_spqr_group_stats(v, r, j / v->shape.group, &S, &Z);
-    return sq_spqr_weight_value(S, Z, sq_spqr_code_at(v->codes + r * sq_spqr_code_stride(&v->shape), j, v->shape.wbits));
-}
-
 void sq_spqr_decode_rows(const sq_spqr_view *v, uint64_t r0, uint64_t r1, float *out) {
     const sq_spqr_shape *s = &v->shape;
     const uint64_t K = s->cols, cs = sq_spqr_code_stride(s);
@@ -186,13 +179,24 @@ static void gather_chunk(const sq_spqr_view *v, const float *x, uint64_t c0, uin
     }
 }
 
-/* Outliers replace the dense value: add (v - dense)·x. */
-static void gemv_outliers(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1) {
-    for (uint64_t r = r0; r < r1; r++)
-        for (uint32_t k = v->row_ptr[r]; k < v->row_ptr[r + 1]; k++) {
-            const uint64_t j = v->outlier_cols[k];
-            y[r] += (sq_f16_to_f32(v->outlier_vals[k]) - dense_at(v, r, j)) * x[col(v, j)];
-        }
+/* Σ (v - dense)·x over row r's outliers in columns [c0, c1) of a chunk, with
+ * the chunk's decoded statistics st (groups from gA) and gathered xs. */
+static inline float row_outliers(const sq_spqr_view *v, uint64_t r, uint64_t c0, uint64_t c1, uint64_t gA,
+                                 const float *st, const float *xs, const uint8_t *row, const uint8_t *sc,
+                                 const uint8_t *zc) {
+    const sq_spqr_shape *s = &v->shape;
+    float corr = 0;
+    for (uint32_t k = v->row_ptr[r]; k < v->row_ptr[r + 1]; k++) {
+        const uint64_t j = v->outlier_cols[k];
+        if (j < c0) continue;
+        if (j >= c1) break; /* increasing within the row */
+        const uint64_t g = j / s->group;
+        const float *t = st + 4 * (g - gA);
+        const float S = t[0] * ((float)sq_spqr_code_at(sc, g, s->stat_bits) - t[1]);
+        const float Z = t[2] * ((float)sq_spqr_code_at(zc, g, s->stat_bits) - t[3]);
+        corr += (sq_f16_to_f32(v->outlier_vals[k]) - S * ((float)sq_spqr_code_at(row, j, s->wbits) - Z)) * xs[j - c0];
+    }
+    return corr;
 }
 
 void sq_spqr_gemv_portable(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1) {
@@ -218,10 +222,9 @@ void sq_spqr_gemv_portable(const sq_spqr_view *v, const float *x, float *y, uint
                 for (uint64_t j = j0; j < j1; j++) qx += (float)sq_spqr_code_at(row, j, s->wbits) * xs[j - c0];
                 acc += S * (qx - Z * xsum[g]); /* Σ S (q - Z) x over the group */
             }
-            y[r] = acc;
+            y[r] = acc + row_outliers(v, r, c0, c1, gA, st, xs, row, sc, zc);
         }
     }
-    gemv_outliers(v, x, y, r0, r1);
 }
 
 #if defined(__x86_64__)
@@ -250,12 +253,42 @@ static inline uint32_t window(const uint8_t *p, uint32_t w) {
 /* Groups of a multiple of 8 codes, wbits <= 4: 8 codes are wbits whole bytes,
  * spread to 8 lanes by variable shifts. The last group of a row, when it
  * is partial, goes through the scalar code. */
+/* Scale and zero of every group of a row chunk: 8 groups at a time (their
+ * codes are stat_bits whole bytes when the chunk starts on a byte), the
+ * same float operations as the scalar path, so the values are identical. */
+AVX2 static inline void row_stats_avx2(const sq_spqr_view *v, const uint8_t *sc, const uint8_t *zc, uint64_t gA,
+                                       uint64_t ngc, const float *T, float *SA, float *ZA) {
+    const uint32_t sb = v->shape.stat_bits;
+    uint64_t g = 0;
+    if (sb <= 4 && (gA * sb) % 8 == 0) {
+        const __m256i sh = _mm256_setr_epi32(0, (int)sb, 2 * (int)sb, 3 * (int)sb, 4 * (int)sb, 5 * (int)sb,
+                                             6 * (int)sb, 7 * (int)sb);
+        const __m256i m = _mm256_set1_epi32((1 << sb) - 1);
+        for (; g + 8 <= ngc; g += 8) { /* whole bytes of this row only: gA + g + 8 <= groups of the row */
+            const uint64_t byte = (gA + g) * sb / 8;
+            __m256i qs = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)window(sc + byte, sb)), sh), m);
+            __m256i qz = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)window(zc + byte, sb)), sh), m);
+            __m256 S = _mm256_mul_ps(_mm256_load_ps(T + g), _mm256_sub_ps(_mm256_cvtepi32_ps(qs), _mm256_load_ps(T + GEMV_GROUPS + g)));
+            __m256 Z = _mm256_mul_ps(_mm256_load_ps(T + 2 * GEMV_GROUPS + g),
+                                     _mm256_sub_ps(_mm256_cvtepi32_ps(qz), _mm256_load_ps(T + 3 * GEMV_GROUPS + g)));
+            _mm256_store_ps(SA + g, S);
+            _mm256_store_ps(ZA + g, Z);
+        }
+    }
+    for (; g < ngc; g++) {
+        SA[g] = T[g] * ((float)sq_spqr_code_at(sc, gA + g, sb) - T[GEMV_GROUPS + g]);
+        ZA[g] = T[2 * GEMV_GROUPS + g] * ((float)sq_spqr_code_at(zc, gA + g, sb) - T[3 * GEMV_GROUPS + g]);
+    }
+}
+
 AVX2 static inline __attribute__((always_inline)) void gemv_avx2_w(const sq_spqr_view *v, const float *x, float *y,
                                                                     uint64_t r0, uint64_t r1, const uint32_t w) {
     const sq_spqr_shape *s = &v->shape;
     const uint64_t K = s->cols, gs = s->group, cs = sq_spqr_code_stride(s), ss = sq_spqr_stat_stride(s);
     const uint64_t chunk = gemv_chunk(gs);
     float xs[GEMV_CHUNK] __attribute__((aligned(32))), xsum[GEMV_GROUPS], st[4 * GEMV_GROUPS];
+    float T[4 * GEMV_GROUPS] __attribute__((aligned(32))); /* st transposed: ss[], sz[], zs[], zz[] */
+    float SA[GEMV_GROUPS] __attribute__((aligned(32))), ZA[GEMV_GROUPS] __attribute__((aligned(32)));
     const __m256i shifts = _mm256_setr_epi32(0, (int)w, 2 * (int)w, 3 * (int)w, 4 * (int)w, 5 * (int)w, 6 * (int)w,
                                              7 * (int)w);
     const __m256i mask = _mm256_set1_epi32((1 << w) - 1);
@@ -266,36 +299,35 @@ AVX2 static inline __attribute__((always_inline)) void gemv_avx2_w(const sq_spqr
         gather_chunk(v, x, c0, c1, xs, xsum);
         uint64_t rb = UINT64_MAX;
         for (uint64_t r = r0; r < r1; r++) {
-            if (r / s->stat_group != rb) block_stats(v, rb = r / s->stat_group, gA, ngc, st);
+            if (r / s->stat_group != rb) {
+                block_stats(v, rb = r / s->stat_group, gA, ngc, st);
+                for (uint64_t g = 0; g < ngc; g++)
+                    for (int i = 0; i < 4; i++) T[i * GEMV_GROUPS + g] = st[4 * g + i];
+            }
             const uint8_t *row = v->codes + r * cs, *sc = v->scale_codes + r * ss, *zc = v->zero_codes + r * ss;
+            row_stats_avx2(v, sc, zc, gA, ngc, T, SA, ZA);
             __m256 acc = _mm256_setzero_ps();
             float corr = 0, tail = 0;
-            for (uint64_t g = 0; g < ngc; g++) {
-                const float *t = st + 4 * g;
-                const float S = t[0] * ((float)sq_spqr_code_at(sc, gA + g, s->stat_bits) - t[1]);
-                const float Z = t[2] * ((float)sq_spqr_code_at(zc, gA + g, s->stat_bits) - t[3]);
-                const uint64_t j0 = c0 + g * gs;
-                if (g < nfull) {
-                    const uint8_t *p = row + j0 * w / 8;
-                    const float *xp = xs + g * gs;
-                    __m256 qx = _mm256_setzero_ps();
-                    for (uint64_t h = 0; h < gs; h += 8, p += w) {
-                        const uint32_t win = window(p, w);
-                        __m256i q = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)win), shifts), mask);
-                        qx = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_load_ps(xp + h), qx);
-                    }
-                    acc = _mm256_fmadd_ps(_mm256_set1_ps(S), qx, acc);
-                    corr += S * Z * xsum[g];
-                } else {
-                    float qx = 0;
-                    for (uint64_t j = j0; j < c1; j++) qx += (float)sq_spqr_code_at(row, j, w) * xs[j - c0];
-                    tail += S * (qx - Z * xsum[g]);
+            const uint8_t *p = row + c0 * w / 8;
+            for (uint64_t g = 0; g < nfull; g++) {
+                const float *xp = xs + g * gs;
+                __m256 qx = _mm256_setzero_ps();
+                for (uint64_t h = 0; h < gs; h += 8, p += w) {
+                    const uint32_t win = window(p, w);
+                    __m256i q = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)win), shifts), mask);
+                    qx = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_load_ps(xp + h), qx);
                 }
+                acc = _mm256_fmadd_ps(_mm256_set1_ps(SA[g]), qx, acc);
+                corr += SA[g] * ZA[g] * xsum[g];
             }
-            y[r] += hsum256(acc) - corr + tail;
+            if (nfull < ngc) { /* a partial last group */
+                float qx = 0;
+                for (uint64_t j = c0 + nfull * gs; j < c1; j++) qx += (float)sq_spqr_code_at(row, j, w) * xs[j - c0];
+                tail = SA[nfull] * (qx - ZA[nfull] * xsum[nfull]);
+            }
+            y[r] += hsum256(acc) - corr + tail + row_outliers(v, r, c0, c1, gA, st, xs, row, sc, zc);
         }
     }
-    gemv_outliers(v, x, y, r0, r1);
 }
 
 /* One copy per code width, so the window loads compile to plain moves. */

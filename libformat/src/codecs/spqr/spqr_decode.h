@@ -117,8 +117,9 @@ void sq_spqr_group_stats(const sq_spqr_view *v, uint64_t r, uint64_t g, float *S
 /* Rows [r0, r1) as float, in ORIGINAL column order: out is (r1 - r0) x cols. */
 void sq_spqr_decode_rows(const sq_spqr_view *v, uint64_t r0, uint64_t r1, float *out);
 /* y[r] = Σ_c W[r][c] x[c] for r in [r0, r1) (y indexed by absolute row), x in
- * ORIGINAL column order: the dense part by groups, Σ_g S (Σ q·x - Z Σ x), then
- * each outlier adds (v - dense value)·x. The order of every sum is fixed per
+ * ORIGINAL column order: per chunk of up to 4096 columns, the dense part by
+ * groups, Σ_g S (Σ q·x - Z Σ x), then the row's outliers in the chunk add
+ * (v - dense value)·x. The order of every sum is fixed per
  * row, so the result does not depend on how rows are split. sq_spqr_gemv
  * takes the AVX2 kernel when sq_isa_active() allows (wbits <= 4, group a
  * multiple of 8), else the portable one; the two differ only by rounding
