@@ -54,7 +54,7 @@ static void fit_minmax(float mn, float mx, uint32_t maxq, float *step, float *ze
 
 static uint32_t quant_code(float x, float step, float zero, uint32_t maxq) {
     float q = nearbyintf(x / (step > STEP_EPS ? step : STEP_EPS) + zero); /* ties to even, like torch.round */
-    return q <= 0 ? 0 : q >= (float)maxq ? maxq : (uint32_t)q;
+    return !(q > 0) ? 0 : q >= (float)maxq ? maxq : (uint32_t)q; /* NaN: 0, never an undefined conversion */
 }
 
 /* f16 of an outlier, saturating at ±65504 (the stored value must be finite). */
@@ -471,6 +471,13 @@ sq_status sq_spqr_quantize(const float *w, uint64_t rows, uint64_t cols, const d
             }
         out->row_ptr[r + 1] = (uint32_t)k;
     }
+    /* what a reader will check, checked here: statistics beyond f16 range
+     * (weights near 65504) or a numerical blow-up fail now, not at load time */
+    sq_spqr_view v;
+    sq_spqr_view_of(out, &v);
+    sq_err verr;
+    if (sq_spqr_validate(&v, &verr))
+        st = sq_err_set(err, SQ_ECHECK, "spqr: the quantized parts do not validate (%s)", verr.msg);
     goto out;
 oom:
     st = sq_err_set(err, SQ_ENOMEM, "spqr: out of memory in the GPTQ sweep");

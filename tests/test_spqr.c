@@ -492,6 +492,10 @@ START_TEST(test_bad_input) {
     w[7] = NAN;
     ck_assert_int_eq(sq_spqr_quantize(w, 16, 32, H, &o, &res, &err), SQ_ECORRUPT);
     w[7] = 0;
+    for (int i = 0; i < 16 * 32; i++) w[i] *= 1e9f; /* finite in f32, statistics far beyond f16 */
+    ck_assert_int_eq(sq_spqr_quantize(w, 16, 32, H, &o, &res, &err), SQ_ECHECK);
+    ck_assert_msg(strstr(err.msg, "do not validate") && strstr(err.msg, "stats2"), "%s", err.msg);
+    for (int i = 0; i < 16 * 32; i++) w[i] /= 1e9f;
     o.wbits = 1;
     ck_assert_int_eq(sq_spqr_quantize(w, 16, 32, H, &o, &res, &err), SQ_EUSAGE);
     o.wbits = 3;
