@@ -3,7 +3,22 @@
  * columns, whose per-group scales and zeros are themselves quantized to a
  * few bits, plus unstructured outliers kept in f16. The stored form and its
  * decode are in libformat (codecs/spqr/spqr_decode.h); this file only makes
- * the parts. */
+ * the parts.
+ *
+ * Where this differs from the reference, and why:
+ * - statistics are rounded to f16 before the codes that use them are
+ *   chosen, so the weights the sweep commits to are exactly what a reader
+ *   decodes (the reference keeps them in f32 while quantizing);
+ * - an outlier's value is rounded to f16 inside the sweep and that rounding
+ *   error is spread like any other (the reference keeps f32 there);
+ * - a group (or block of statistics) whose values are all equal gets a
+ *   range stretched to include 0, not the reference's [-1, 1] (which puts a
+ *   constant group up to half a step off);
+ * - act-order ties keep column order; damping mean counts dead columns as 1
+ *   (sq_gptq_hinv, shared with GPTQ); the lazy block is rounded up to whole
+ *   groups so no group straddles a block;
+ * - partial last groups and row blocks are allowed (the reference needs
+ *   divisibility); one row has no variance to scale the threshold: no outliers. */
 #ifndef SQUISH_SPQR_H
 #define SQUISH_SPQR_H
 
