@@ -2,7 +2,7 @@
  * layer's calibration site), bits per weight and time of SpQR at 2/3/4 bits
  * beside GPTQ act-order with the int codecs, over every linear matrix of a
  * Llama model. Not a test: run by hand for the figures in reports.
- *   measure_spqr MODEL_DIR CALIB.h5 [THREADS [LAYERS]]
+ *   measure_spqr MODEL_DIR CALIB.h5 [THREADS [LAYERS [LABEL-SUBSTRING]]]
  * With --big N [THREADS]: quantization time of one N x N layer (weights and a
  * Hessian made up: XᵀX of 64 random sources plus noise) and GEMV speed of the
  * result (portable, AVX2) beside the int4:g128 GEMV of the same weights. */
@@ -21,24 +21,27 @@
 typedef struct config {
     const char *label;
     int spqr;
-    uint32_t wbits;
+    uint32_t wbits, group; /* group 0: 16 */
     double tau, fraction, damp;
     const char *scheme; /* GPTQ */
 } config;
 
 static const config configs[] = {
-    {"spqr w2", 1, 2, 0.2, 0, 0.01, NULL},
-    {"spqr w3", 1, 3, 0.2, 0, 0.01, NULL},
-    {"spqr w4", 1, 4, 0.2, 0, 0.01, NULL},
-    {"spqr w3 no-outl", 1, 3, INFINITY, 0, 0.01, NULL},
-    {"spqr w3 <=0.5%", 1, 3, 0.2, 0.005, 0.01, NULL},
-    {"spqr w2 <=0.5%", 1, 2, 0.2, 0.005, 0.01, NULL},
-    {"spqr w3 damp1", 1, 3, 0.2, 0, 1.0, NULL},
-    {"gptq int2:g32", 0, 0, 0, 0, 0.01, "int2:g32:asym"},
-    {"gptq int3:g32", 0, 0, 0, 0, 0.01, "int3:g32:asym"},
-    {"gptq int3:g128", 0, 0, 0, 0, 0.01, "int3:g128:asym"},
-    {"gptq int4:g128", 0, 0, 0, 0, 0.01, "int4:g128:asym"},
-    {"gptq int4:g32", 0, 0, 0, 0, 0.01, "int4:g32:asym"},
+    {"spqr w2", 1, 2, 0, 0.2, 0, 0.01, NULL},
+    {"spqr w3", 1, 3, 0, 0.2, 0, 0.01, NULL},
+    {"spqr w4", 1, 4, 0, 0.2, 0, 0.01, NULL},
+    {"spqr w3 no-outl", 1, 3, 0, INFINITY, 0, 0.01, NULL},
+    {"spqr w3 <=0.5%", 1, 3, 0, 0.2, 0.005, 0.01, NULL},
+    {"spqr w2 <=0.5%", 1, 2, 0, 0.2, 0.005, 0.01, NULL},
+    {"spqr w3 damp1", 1, 3, 0, 0.2, 0, 1.0, NULL},
+    {"spqr w4 b64", 1, 4, 64, 0.2, 0, 0.01, NULL},
+    {"spqr w4 b64 noout", 1, 4, 64, INFINITY, 0, 0.01, NULL},
+    {"spqr w3 b8 noout", 1, 3, 8, INFINITY, 0, 0.01, NULL},
+    {"gptq int2:g32", 0, 0, 0, 0, 0, 0.01, "int2:g32:asym"},
+    {"gptq int3:g32", 0, 0, 0, 0, 0, 0.01, "int3:g32:asym"},
+    {"gptq int3:g128", 0, 0, 0, 0, 0, 0.01, "int3:g128:asym"},
+    {"gptq int4:g128", 0, 0, 0, 0, 0, 0.01, "int4:g128:asym"},
+    {"gptq int4:g32", 0, 0, 0, 0, 0, 0.01, "int4:g32:asym"},
 };
 #define NCFG (sizeof configs / sizeof configs[0])
 
@@ -146,6 +149,7 @@ int main(int argc, char **argv) {
     sq_calib_file *cf = sq_calib_open(argv[2], &err);
     if (!cf) return fail(&err);
     const uint32_t layers = argc > 4 ? (uint32_t)atoi(argv[4]) : sq_calib_file_info(cf)->n_layers;
+    const char *only = argc > 5 ? argv[5] : NULL; /* run only the methods whose label contains this */
     double sum_loss[NCFG] = {0}, sum_bits[NCFG] = {0}, sum_time[NCFG] = {0}, weights = 0;
     uint64_t sum_nnz[NCFG] = {0};
     printf("%-34s %-16s %10s %7s %8s %8s\n", "matrix", "method", "loss", "bpw", "outl%", "time s");
@@ -170,12 +174,14 @@ int main(int argc, char **argv) {
             weights += (double)n;
             for (size_t ci = 0; ci < NCFG; ci++) {
                 const config *c = &configs[ci];
+                if (only && !strstr(c->label, only)) continue;
                 double bits = 0, t0 = now();
                 uint64_t nnz = 0;
                 if (c->spqr) {
                     sq_spqr_opts o;
                     sq_spqr_opts_default(&o);
                     o.wbits = c->wbits;
+                    if (c->group) o.group = c->group;
                     o.tau = c->tau;
                     o.outlier_fraction = c->fraction;
                     o.damp = c->damp;
@@ -205,7 +211,7 @@ int main(int argc, char **argv) {
                 sum_bits[ci] += bits;
                 sum_time[ci] += secs;
                 sum_nnz[ci] += nnz;
-                printf("%-34s %-16s %10.6f %7.4f %8.4f %8.3f\n", name + 6, c->label, loss, bits / (double)n,
+                printf("%-34s %-18s %10.6f %7.4f %8.4f %8.3f\n", name + 6, c->label, loss, bits / (double)n,
                        100.0 * (double)nnz / (double)n, secs);
                 fflush(stdout);
             }
@@ -219,7 +225,8 @@ int main(int argc, char **argv) {
     printf("\ntotal over %u matrices (%.0f weights), %d thread(s):\n", (unsigned)nm, weights, threads);
     printf("%-16s %12s %7s %8s %9s\n", "method", "mean loss", "bpw", "outl%", "time s");
     for (size_t ci = 0; ci < NCFG; ci++)
-        printf("%-16s %12.6f %7.4f %8.4f %9.2f\n", configs[ci].label, sum_loss[ci] / nm, sum_bits[ci] / weights,
+        if (!only || strstr(configs[ci].label, only))
+            printf("%-16s %12.6f %7.4f %8.4f %9.2f\n", configs[ci].label, sum_loss[ci] / nm, sum_bits[ci] / weights,
                100.0 * (double)sum_nnz[ci] / weights, sum_time[ci]);
     sq_calib_close(cf);
     sq_model_close(m);
