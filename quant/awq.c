@@ -13,13 +13,15 @@
 double sq_hessian_err(const float *a, const float *b, uint64_t rows, uint64_t cols, const float *H) {
     const uint64_t RT = 64;
     float *D = malloc(RT * cols * sizeof(float)), *M = malloc(RT * cols * sizeof(float));
-    if (!D || !M) abort(); /* 64 rows: not recoverable */
-    double tot = 0;
+    double tot = D && M ? 0 : NAN; /* out of memory: NaN, which every caller refuses as a non-finite error */
     const sq_isa isa = sq_isa_active();
-    for (uint64_t r0 = 0; r0 < rows; r0 += RT) {
+    for (uint64_t r0 = 0; D && M && r0 < rows; r0 += RT) {
         uint64_t R = rows - r0 < RT ? rows - r0 : RT;
         for (uint64_t i = 0; i < R * cols; i++) D[i] = a[r0 * cols + i] - b[r0 * cols + i];
-        if (sq_la_matmul_f32(isa, 0, R, cols, cols, D, cols, H, cols, M, cols)) abort(); /* as for D and M above */
+        if (sq_la_matmul_f32(isa, 0, R, cols, cols, D, cols, H, cols, M, cols)) {
+            tot = NAN;
+            break;
+        }
         for (uint64_t i = 0; i < R * cols; i++) tot += (double)D[i] * M[i];
     }
     free(D);
@@ -169,7 +171,10 @@ static void score_clip(void *p, uint64_t k0, uint64_t k1) {
     float *wc = malloc(n * sizeof(float)), *dq = malloc(n * sizeof(float)), *M = malloc(l->rows * c->gs * sizeof(float));
     float *D = malloc(l->rows * c->gs * sizeof(float));
     sq_err e;
-    if (!wc || !dq || !M || !D) abort();
+    if (!wc || !dq || !M || !D) {
+        c->st = SQ_ENOMEM;
+        k1 = k0; /* nothing scored: the search reports the failure */
+    }
     for (uint64_t k = k0; k < k1; k++) {
         float shrink = 1.0f - (float)k / 20.0f;
         for (uint64_t r = 0; r < l->rows; r++)

@@ -51,7 +51,8 @@ typedef struct sq_awq_block {
 sq_status sq_awq_block_run(sq_awq_block *b, sq_calib_file *cf, uint32_t layer, const sq_awq_opts *o, sq_err *err);
 
 /* Output error tr((a - b) H (a - b)ᵀ) for rows x cols matrices and a
- * cols x cols float Hessian (single-threaded BLAS; deterministic). */
+ * cols x cols float Hessian (linalg.h's fixed-order products; the same on
+ * every machine); NaN when its 64-row buffers cannot be allocated. */
 double sq_hessian_err(const float *a, const float *b, uint64_t rows, uint64_t cols, const float *H);
 
 #endif

@@ -49,6 +49,7 @@ typedef struct attn_ctx {
     const float *q, *k, *v;
     float *out;
     uint32_t T;
+    int failed; /* a worker could not get its score row */
 } attn_ctx;
 
 static void attn_heads(void *p, uint64_t h0, uint64_t h1) {
@@ -57,7 +58,10 @@ static void attn_heads(void *p, uint64_t h0, uint64_t h1) {
     const uint32_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads, T = a->T;
     const float scale = 1.0f / sqrtf((float)hd);
     float *sc = malloc((size_t)T * sizeof(float));
-    if (!sc) abort();
+    if (!sc) {
+        a->failed = 1;
+        return;
+    }
     for (uint64_t h = h0; h < h1; h++) {
         uint32_t kvh = (uint32_t)h / group;
         for (uint32_t t = 0; t < T; t++) {
@@ -129,8 +133,12 @@ sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_
         add_bias(v, L->bias[SQ_LIN_V], T, kvd);
         rope(q, T, c->n_heads, hd, cs, sn);
         rope(k, T, c->n_kv_heads, hd, cs, sn);
-        attn_ctx a = {c, q, k, v, att, T};
+        attn_ctx a = {c, q, k, v, att, T, 0};
         sq_parallel_for(n_threads, c->n_heads, attn_heads, &a);
+        if (a.failed) {
+            st = sq_err_set(err, SQ_ENOMEM, "out of memory for attention scores (%u positions)", T);
+            goto out;
+        }
         if (tap) tap(tap_ctx, l, SQ_SITE_ATTN_OUT, att, T, qd);
         if ((st = LIN(SQ_LIN_O, att, T, tmp))) goto out;
         add_bias(tmp, L->bias[SQ_LIN_O], T, H);

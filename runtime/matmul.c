@@ -73,6 +73,7 @@ typedef struct mm_ctx {
     float *y;
     dot4_fn dot4;
     sq_decode_fn decode;
+    int failed; /* a worker could not get its row buffer */
 } mm_ctx;
 
 static void mm_blocks(void *p, uint64_t b0, uint64_t b1) {
@@ -80,7 +81,10 @@ static void mm_blocks(void *p, uint64_t b0, uint64_t b1) {
     const uint64_t N = c->w->rows, K = c->w->cols;
     const int direct = c->w->codec->family == SQ_FAMILY_FLOAT && c->w->codec->value_dtype == SQ_DT_F32; /* f32 rows are used in place */
     float *buf = direct ? NULL : malloc(ROWS_PER_BLOCK * K * sizeof(float));
-    if (!direct && !buf) abort(); /* 16 rows of one matrix: a failure here is not recoverable */
+    if (!direct && !buf) {
+        c->failed = 1;
+        return;
+    }
     for (uint64_t b = b0; b < b1; b++) {
         uint64_t r0 = b * ROWS_PER_BLOCK, r1 = r0 + ROWS_PER_BLOCK < N ? r0 + ROWS_PER_BLOCK : N;
         const float *wb = direct ? (const float *)c->w->part[0] + r0 * K : buf;
@@ -98,15 +102,15 @@ static void mm_blocks(void *p, uint64_t b0, uint64_t b1) {
     free(buf);
 }
 
-void sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, int n_threads) {
-    /* input transforms (GPTQ perm, AWQ in_scale) are applied to X once, so
-     * the weights are used in their stored column order */
+sq_status sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, int n_threads) {
+    /* the transform chain's input links are applied to X once, so the
+     * weights are used in their stored column order and basis */
     float *xs = NULL;
     if (sq_tview_has_xform(w)) {
-        if (!(xs = malloc((size_t)T * w->cols * sizeof(float)))) abort();
+        if (!(xs = malloc((size_t)T * w->cols * sizeof(float)))) return SQ_ENOMEM;
         sq_xform_input(w, x, T, xs);
     }
-    mm_ctx c = {w, xs ? xs : x, T, y, dot4_portable, sq_decode_for(w->codec, sq_isa_active())};
+    mm_ctx c = {w, xs ? xs : x, T, y, dot4_portable, sq_decode_for(w->codec, sq_isa_active()), 0};
 #if defined(__x86_64__)
     if (sq_isa_active() >= SQ_ISA_AVX2) c.dot4 = dot4_avx2;
 #endif
@@ -114,6 +118,7 @@ void sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, int n
     sq_parallel_for(n_threads, nb, mm_blocks, &c);
     sq_xform_output(w, y, T);
     free(xs);
+    return c.failed ? SQ_ENOMEM : SQ_OK;
 }
 
 /* Single-token products through each codec's fastest CPU kernel: the
@@ -182,7 +187,9 @@ sq_status sq_rt_linear(const sq_rt_model *m, const sq_tview *w, const sq_vk_tens
     if (T == 1) { /* the codecs' exact GEMV kernels for a single token */
         if (sq_gemv_mt(w, x, y, n_threads)) return sq_err_set(err, SQ_ENOMEM, "out of memory for one activation row");
     } else {
-        sq_rt_matmul(w, x, T, y, n_threads);
+        if (sq_rt_matmul(w, x, T, y, n_threads))
+            return sq_err_set(err, SQ_ENOMEM, "out of memory for a %llu x %llu product", (unsigned long long)w->rows,
+                              (unsigned long long)w->cols);
     }
     return SQ_OK;
 }

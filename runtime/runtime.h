@@ -95,8 +95,9 @@ void sq_rt_cache_free(sq_rt_cache *c);
  * its K/V and writes logits [vocab]. */
 sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float *logits, int n_threads, sq_err *err);
 
-/* Y[T][N] = X[T][K] · W^T for a weight view W [N][K]. */
-void sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, int n_threads);
+/* Y[T][N] = X[T][K] · W^T for a weight view W [N][K]; SQ_ENOMEM when a
+ * worker's buffer cannot be had. */
+sq_status sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, int n_threads);
 
 /* Evaluation over windows of ctx tokens (non-overlapping, the short tail
  * dropped), each from an empty cache. */
