@@ -26,12 +26,16 @@
  * so the result is the same bits for any n_threads.
  *
  * Memory, per call (n matrices of rows_i x cols sharing codebooks,
- * R = Σ rows_i, K = 2^B): the results' parts, plus about
- *   12·R·cols bytes (float copies of W, a decoded direction and its product
- *   with XᵀX) + 4·n·cols² (XᵀX as float) + 8·M·K·(cols/8) (per-group
- *   codeword norms under XᵀX) + 8·8·M·K·(8 + 8 + 4) (conjugate gradient
- *   vectors and chunk accumulators) + 16·cols per thread.
- * For a 4096x4096 layer at 2x8 that is about 270 MiB; at 1x16, 530 MiB. */
+ * R = Σ rows_i, K = 2^B), besides the inputs and the results' parts:
+ *   12·R·cols bytes for the whole call (float W·H, a decoded direction and
+ *   its product with H), M·R·cols (codes and their occurrence lists),
+ *   4·n·cols² (each H as float), 568·M·K (conjugate-gradient vectors and
+ *   8x8 preconditioner blocks), and at the peak the larger of
+ *   9·R·cols (initialization: the normalized groups and a permutation) and
+ *   M·K·cols (code search: every codeword's norm under each group's H
+ *   block), plus 24·cols per thread.
+ * For one 4096x4096 layer: about 430 MiB at 2x8, 560 MiB at 1x16; for a
+ * 512x512 layer of the 34M model, 7 MiB at 2x8. */
 #ifndef SQUISH_AQLM_H
 #define SQUISH_AQLM_H
 
@@ -67,10 +71,10 @@ typedef struct sq_aqlm_result {
     uint8_t *scales; /* f16 LE [rows] */
     uint64_t scales_bytes;
     /* report */
-    double rel_err;   /* tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) of the f16 decode (over all shared matrices when shared) */
+    double rel_err;   /* tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) of this matrix's f16 decode (sq_aqlm_decode_rows), float64 */
     uint32_t iters;   /* alternations run */
-    uint32_t n_hist;  /* objective after initialization and after each step (a), (b), (c): */
-    double hist[SQ_AQLM_MAX_HIST]; /* relative, as rel_err, in the order computed */
+    uint32_t n_hist;  /* objective (a relative error, summed over shared matrices) after the */
+    double hist[SQ_AQLM_MAX_HIST]; /* initialization and after each step (a), (b), (c) */
 } sq_aqlm_result;
 
 /* Quantizes w (rows x cols, row-major) with H = XᵀX (cols x cols,
@@ -82,9 +86,9 @@ sq_status sq_aqlm_quantize(const float *w, uint64_t rows, uint64_t cols, const d
 /* n matrices of the same cols sharing one set of codebooks (e.g. the
  * q_proj of every layer), each with its own XᵀX; out[i] gets matrix i's
  * codes and scales and a copy of the codebooks. The objective is the sum
- * of the matrices' relative errors weighted by... the plain sum of
- * tr(ΔW_i H_i ΔW_iᵀ) / tr(W_i H_i W_iᵀ), so matrices with differently
- * scaled statistics count alike. */
+ * of the matrices' relative errors tr(ΔW_i H_i ΔW_iᵀ) / tr(W_i H_i W_iᵀ),
+ * so matrices whose statistics differ in scale count alike; each out[i]
+ * reports its own rel_err and the shared objective's history. */
 sq_status sq_aqlm_quantize_shared(uint32_t n, const float *const *w, const uint64_t *rows, uint64_t cols,
                                   const double *const *H, const sq_aqlm_opts *o, sq_aqlm_result *out, sq_err *err);
 

@@ -124,6 +124,15 @@ static void check_result(const sq_aqlm_result *r, const float *w, const double *
     for (uint64_t i = 0; i < r->cols; i++) x[i] = frand();
     uint64_t r0 = 1, r1 = r->rows; /* a row range, not starting at 0 */
     ck_assert_int_eq(sq_aqlm_gemv(&v, x, y, r0, r1, &err), SQ_OK);
+    { /* every ISA path: the same bits as the portable one */
+        float *yp = malloc(r->rows * sizeof(float));
+        ck_assert_int_eq(sq_aqlm_gemv_isa(SQ_ISA_PORTABLE, &v, x, yp, r0, r1, &err), SQ_OK);
+        for (int isa = SQ_ISA_AVX2; isa < SQ_ISA_COUNT; isa++) {
+            ck_assert_int_eq(sq_aqlm_gemv_isa(isa, &v, x, y, r0, r1, &err), SQ_OK);
+            ck_assert_msg(!memcmp(y, yp, (r1 - r0) * sizeof(float)), "gemv on %s differs from portable", sq_isa_name(isa));
+        }
+        free(yp);
+    }
     const double bound_k = (double)(r->cols / 8 * r->M + 16) * ldexp(1, -23);
     const uint64_t G = r->cols / 8, K = 1ull << r->B;
     for (uint64_t o = r0; o < r1; o++) {

@@ -5,7 +5,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "squish/codec.h" /* sq_isa */
 #include "squish/fp.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define AQLM_AVX2 __attribute__((target("avx2")))
+/* The portable table loop with 8 codewords per instruction: multiply, then
+ * add (no fused multiply-add), so the same bits as the portable code. */
+AQLM_AVX2 static void table_avx2(const float *cbT, uint64_t MK, const float *xs, float *t) {
+    uint64_t k = 0;
+    const __m256 x0 = _mm256_set1_ps(xs[0]);
+    for (; k + 8 <= MK; k += 8) {
+        __m256 a = _mm256_mul_ps(_mm256_loadu_ps(cbT + k), x0);
+        for (int q = 1; q < SQ_AQLM_G; q++)
+            a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_loadu_ps(cbT + q * MK + k), _mm256_set1_ps(xs[q])));
+        _mm256_storeu_ps(t + k, a);
+    }
+    for (; k < MK; k++) {
+        float a = cbT[k] * xs[0];
+        for (int q = 1; q < SQ_AQLM_G; q++) a += cbT[q * MK + k] * xs[q];
+        t[k] = a;
+    }
+}
+#endif
 
 static inline uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
@@ -89,46 +112,81 @@ void sq_aqlm_decode_rows(const sq_aqlm_view *v, uint64_t r0, uint64_t r1, float 
     }
 }
 
+/* Adds each row's lookups for groups [j0, j1) to acc (T: the groups' tables). */
+static void gemv_rows(const sq_aqlm_view *v, const float *T, uint64_t MK, uint64_t j0, uint64_t j1, uint64_t r0,
+                      uint64_t r1, float *acc) {
+    const uint64_t G = v->cols / SQ_AQLM_G, K = (uint64_t)1 << v->B;
+    const uint32_t M = v->M;
+    for (uint64_t o = r0; o < r1; o++) {
+        float a = acc[o - r0];
+        uint64_t base = (o * G + j0) * M;
+        if (v->B == 8) {
+            const uint8_t *c = v->codes + base;
+            for (uint64_t j = j0; j < j1; j++, c += M) {
+                const float *t = T + (j - j0) * MK;
+                for (uint32_t m = 0; m < M; m++) a += t[m * K + c[m]];
+            }
+        } else if (v->B == 16) {
+            const uint8_t *c = v->codes + 2 * base;
+            for (uint64_t j = j0; j < j1; j++, c += 2 * M) {
+                const float *t = T + (j - j0) * MK;
+                for (uint32_t m = 0; m < M; m++) a += t[m * K + le16(c + 2 * m)];
+            }
+        } else {
+            for (uint64_t j = j0; j < j1; j++) {
+                const float *t = T + (j - j0) * MK;
+                for (uint32_t m = 0; m < M; m++, base++) a += t[m * K + sq_aqlm_code_at(v->codes, base, v->B)];
+            }
+        }
+        acc[o - r0] = a;
+    }
+}
+
 sq_status sq_aqlm_gemv(const sq_aqlm_view *v, const float *x, float *y, uint64_t r0, uint64_t r1, sq_err *err) {
+    return sq_aqlm_gemv_isa((int)sq_isa_active(), v, x, y, r0, r1, err);
+}
+
+sq_status sq_aqlm_gemv_isa(int isa, const sq_aqlm_view *v, const float *x, float *y, uint64_t r0, uint64_t r1,
+                           sq_err *err) {
     const uint64_t G = v->cols / SQ_AQLM_G, K = (uint64_t)1 << v->B, MK = v->M * K;
     /* groups per table block: about 64 Ki floats of table, at least one group */
     uint64_t gb = 65536 / MK;
     if (gb < 1) gb = 1;
     if (gb > G) gb = G;
-    float *cb = malloc(MK * SQ_AQLM_G * sizeof(float)), *T = malloc(gb * MK * sizeof(float)),
+    /* codebooks transposed ([8][M·K]) so a table is built by 8 passes over contiguous rows */
+    float *cbT = malloc(MK * SQ_AQLM_G * sizeof(float)), *T = malloc(gb * MK * sizeof(float)),
           *acc = calloc(r1 > r0 ? r1 - r0 : 1, sizeof(float));
-    if (!cb || !T || !acc) {
-        free(cb);
+    if (!cbT || !T || !acc) {
+        free(cbT);
         free(T);
         free(acc);
         return sq_err_set(err, SQ_ENOMEM, "out of memory for the AQLM lookup tables (%llu floats)",
                           (unsigned long long)(gb * MK + MK * SQ_AQLM_G));
     }
-    for (uint64_t i = 0; i < MK * SQ_AQLM_G; i++) cb[i] = sq_f16_to_f32(le16(v->codebooks + 2 * i));
+    for (uint64_t k = 0; k < MK; k++)
+        for (int q = 0; q < SQ_AQLM_G; q++) cbT[q * MK + k] = sq_f16_to_f32(le16(v->codebooks + 2 * (k * SQ_AQLM_G + q)));
     for (uint64_t j0 = 0; j0 < G; j0 += gb) {
         uint64_t j1 = j0 + gb < G ? j0 + gb : G;
         for (uint64_t j = j0; j < j1; j++) {
+            /* T[k] = ((e0 x0 + e1 x1) + e2 x2) + ... + e7 x7, in that order for every k */
             const float *xs = x + j * SQ_AQLM_G;
             float *t = T + (j - j0) * MK;
-            for (uint64_t k = 0; k < MK; k++) {
-                const float *e = cb + k * SQ_AQLM_G;
-                float d = e[0] * xs[0];
-                for (int q = 1; q < SQ_AQLM_G; q++) d += e[q] * xs[q];
-                t[k] = d;
+#if defined(__x86_64__)
+            if (isa >= SQ_ISA_AVX2 && sq_isa_supported(SQ_ISA_AVX2)) {
+                table_avx2(cbT, MK, xs, t);
+                continue;
+            }
+#endif
+            for (uint64_t k = 0; k < MK; k++) t[k] = cbT[k] * xs[0];
+            for (int q = 1; q < SQ_AQLM_G; q++) {
+                const float *e = cbT + q * MK, xq = xs[q];
+                for (uint64_t k = 0; k < MK; k++) t[k] += e[k] * xq;
             }
         }
-        for (uint64_t o = r0; o < r1; o++) {
-            float a = acc[o - r0];
-            uint64_t base = (o * G + j0) * v->M;
-            for (uint64_t j = j0; j < j1; j++) {
-                const float *t = T + (j - j0) * MK;
-                for (uint32_t m = 0; m < v->M; m++, base++) a += t[m * K + sq_aqlm_code_at(v->codes, base, v->B)];
-            }
-            acc[o - r0] = a;
-        }
+        gemv_rows(v, T, MK, j0, j1, r0, r1, acc);
     }
     for (uint64_t o = r0; o < r1; o++) y[o - r0] = sq_f16_to_f32(le16(v->scales + 2 * o)) * acc[o - r0];
-    free(cb);
+    free(cbT);
     free(T);
     free(acc);
     return SQ_OK;

@@ -66,7 +66,12 @@ void sq_aqlm_decode_rows(const sq_aqlm_view *v, uint64_t r0, uint64_t r1, float 
  * Tables are built for blocks of groups (about 256 KiB at a time), which
  * does not change the result. Differs from decode-then-dot by float
  * rounding only (bound in tests/test_aqlm.c). SQ_ENOMEM if the tables
- * cannot be allocated. The view must have passed sq_aqlm_validate. */
+ * cannot be allocated. The view must have passed sq_aqlm_validate.
+ * Runs on the best path sq_isa_active() allows; _isa takes the path
+ * (an sq_isa, lowered to what the CPU has): every path gives the same bits
+ * (the AVX2 table build multiplies and adds like the portable loop). */
 sq_status sq_aqlm_gemv(const sq_aqlm_view *v, const float *x, float *y, uint64_t r0, uint64_t r1, sq_err *err);
+sq_status sq_aqlm_gemv_isa(int isa, const sq_aqlm_view *v, const float *x, float *y, uint64_t r0, uint64_t r1,
+                           sq_err *err);
 
 #endif
