@@ -264,17 +264,17 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "%s: %s\n", kinds[k], err.msg);
                 return 1;
             }
-            double ts = now() - t0, e = 0, own = 0;
+            double ts = now() - t0, e = 0;
+            const uint32_t its = r[0].iters;
             t_s += ts;
             for (int l = 0; l < layers; l++) {
                 e += r[l].rel_err;
                 bits_s += sq_aqlm_bpw(rows[l], x[k * layers].cols, 2, 8, layers) * rows[l] * x[k * layers].cols;
                 sq_aqlm_result_free(&r[l]);
             }
-            (void)own;
             sum_s += e;
             printf("  %-18s mean proxy loss %.5f at %.4f bpw, %.1f s (%u it)\n", kinds[k], e / layers,
-                   sq_aqlm_bpw(rows[0], x[k * layers].cols, 2, 8, layers), ts, r[0].iters);
+                   sq_aqlm_bpw(rows[0], x[k * layers].cols, 2, 8, layers), ts, its);
             fflush(stdout);
             free(r);
         }
