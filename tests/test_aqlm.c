@@ -106,17 +106,12 @@ static int same_result(const sq_aqlm_result *a, const sq_aqlm_result *b) {
            a->scales_bytes == b->scales_bytes && !memcmp(a->scales, b->scales, a->scales_bytes);
 }
 
-/* Decode, GEMV, history and rel_err checks shared by the schemes. */
-static void check_result(const sq_aqlm_result *r, const float *w, const double *H) {
-    sq_aqlm_view v;
+/* GEMV of a view against decode-then-dot (dec: the decoded matrix), and
+ * every ISA path against the portable one. */
+static void check_gemv(const sq_aqlm_view *vv, const float *dec) {
+    const sq_aqlm_view v = *vv;
+    const sq_aqlm_view *r = &v; /* the fields used below: rows, cols, M, B, codes, codebooks, scales */
     sq_err err;
-    sq_aqlm_result_view(r, &v);
-    ck_assert_int_eq(sq_aqlm_validate(&v, "t", &err), SQ_OK);
-    float *ref = reconstruct(r), *dec = malloc(r->rows * r->cols * sizeof(float));
-    /* decode in two pieces: row ranges must not matter */
-    sq_aqlm_decode_rows(&v, 0, r->rows / 3, dec);
-    sq_aqlm_decode_rows(&v, r->rows / 3, r->rows, dec + r->rows / 3 * r->cols);
-    ck_assert_msg(!memcmp(ref, dec, r->rows * r->cols * sizeof(float)), "decode differs from the parts' reconstruction");
     /* GEMV vs decode-then-dot: both are float sums of the same products
      * (rounded at most ~(G·M + 16) times), so the difference is bounded by
      * (G·M + 16)·2^-23 times the sum of |terms| (plus float underflow) */
@@ -147,6 +142,22 @@ static void check_result(const sq_aqlm_result *r, const float *w, const double *
         ck_assert_msg(fabs(y[o - r0] - dot) <= bound_k * mag + 1e-30, "row %llu: gemv %.9g, decode-then-dot %.9g (bound %g)",
                       (unsigned long long)o, y[o - r0], dot, bound_k * mag);
     }
+    free(x);
+    free(y);
+}
+
+/* Decode, GEMV, history and rel_err checks shared by the schemes. */
+static void check_result(const sq_aqlm_result *r, const float *w, const double *H) {
+    sq_aqlm_view v;
+    sq_err err;
+    sq_aqlm_result_view(r, &v);
+    ck_assert_int_eq(sq_aqlm_validate(&v, "t", &err), SQ_OK);
+    float *ref = reconstruct(r), *dec = malloc(r->rows * r->cols * sizeof(float));
+    /* decode in two pieces: row ranges must not matter */
+    sq_aqlm_decode_rows(&v, 0, r->rows / 3, dec);
+    sq_aqlm_decode_rows(&v, r->rows / 3, r->rows, dec + r->rows / 3 * r->cols);
+    ck_assert_msg(!memcmp(ref, dec, r->rows * r->cols * sizeof(float)), "decode differs from the parts' reconstruction");
+    check_gemv(&v, dec);
     /* objective (a relative error, so about 1 at most): never rises beyond
      * float64 rounding of the incremental updates, ends below its start */
     ck_assert_uint_ge(r->n_hist, 4);
@@ -164,8 +175,6 @@ static void check_result(const sq_aqlm_result *r, const float *w, const double *
     ck_assert_double_eq_tol(sq_aqlm_bpw(r->rows, r->cols, r->M, r->B, 1), bpw, 1e-12);
     free(ref);
     free(dec);
-    free(x);
-    free(y);
 }
 
 START_TEST(aqlm_2x8_properties_and_determinism) {
@@ -195,6 +204,61 @@ START_TEST(aqlm_2x8_properties_and_determinism) {
     sq_aqlm_result_free(&r3);
     free(H);
     free(w);
+}
+END_TEST
+
+START_TEST(aqlm_gemv_random_parts) {
+    /* valid random parts, wide enough for several table blocks (2x8: 128 groups a block) and
+     * rows not a multiple of four */
+    const uint32_t shapes[][4] = {{2, 8, 7, 300}, {1, 8, 5, 520}, {3, 3, 6, 40}, {1, 16, 3, 5}};
+    for (int s = 0; s < 4; s++) {
+        sq_aqlm_view v = {0};
+        v.rows = shapes[s][2];
+        v.cols = 8ull * shapes[s][3];
+        v.M = shapes[s][0];
+        v.B = shapes[s][1];
+        v.codes_bytes = sq_aqlm_codes_bytes(v.rows, v.cols, v.M, v.B);
+        v.codebooks_bytes = sq_aqlm_codebooks_bytes(v.M, v.B);
+        v.scales_bytes = sq_aqlm_scales_bytes(v.rows);
+        uint8_t *codes = malloc(v.codes_bytes), *cb = malloc(v.codebooks_bytes), *sc = malloc(v.scales_bytes);
+        for (uint64_t i = 0; i < v.codes_bytes; i++) codes[i] = (uint8_t)(frand() * 128 + 128);
+        uint64_t nbits = v.rows * v.cols / 8 * v.M * v.B;
+        if (nbits % 8) codes[v.codes_bytes - 1] &= (uint8_t)((1u << (nbits % 8)) - 1);
+        for (uint64_t i = 0; i < v.codebooks_bytes / 2; i++) {
+            uint16_t h = sq_f32_to_f16(frand() * 0.1f);
+            cb[2 * i] = (uint8_t)h;
+            cb[2 * i + 1] = (uint8_t)(h >> 8);
+        }
+        for (uint64_t i = 0; i < v.rows; i++) {
+            uint16_t h = sq_f32_to_f16(1.0f + frand() * 0.5f);
+            sc[2 * i] = (uint8_t)h;
+            sc[2 * i + 1] = (uint8_t)(h >> 8);
+        }
+        v.codes = codes;
+        v.codebooks = cb;
+        v.scales = sc;
+        sq_err err;
+        ck_assert_int_eq(sq_aqlm_validate(&v, "t", &err), SQ_OK);
+        float *dec = malloc(v.rows * v.cols * sizeof(float));
+        sq_aqlm_decode_rows(&v, 0, v.rows, dec);
+        /* decode against the documented layout read bit by bit */
+        sq_aqlm_result fake = {0};
+        fake.rows = v.rows;
+        fake.cols = v.cols;
+        fake.M = v.M;
+        fake.B = v.B;
+        fake.codes = codes;
+        fake.codebooks = cb;
+        fake.scales = sc;
+        float *ref = reconstruct(&fake);
+        ck_assert_int_eq(memcmp(ref, dec, v.rows * v.cols * sizeof(float)), 0);
+        check_gemv(&v, dec);
+        free(ref);
+        free(dec);
+        free(codes);
+        free(cb);
+        free(sc);
+    }
 }
 END_TEST
 
@@ -396,6 +460,7 @@ int main(void) {
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, aqlm_2x8_properties_and_determinism);
+    tcase_add_test(tc, aqlm_gemv_random_parts);
     tcase_add_test(tc, aqlm_other_schemes);
     tcase_add_test(tc, aqlm_shared_codebooks);
     tcase_add_test(tc, aqlm_bad_input);

@@ -117,7 +117,27 @@ static void gemv_rows(const sq_aqlm_view *v, const float *T, uint64_t MK, uint64
                       uint64_t r1, float *acc) {
     const uint64_t G = v->cols / SQ_AQLM_G, K = (uint64_t)1 << v->B;
     const uint32_t M = v->M;
-    for (uint64_t o = r0; o < r1; o++) {
+    uint64_t o = r0;
+    if (v->B == 8) /* four rows at a time: independent add chains, each row's sum in the same order */
+        for (; o + 4 <= r1; o += 4) {
+            float a0 = acc[o - r0], a1 = acc[o - r0 + 1], a2 = acc[o - r0 + 2], a3 = acc[o - r0 + 3];
+            const uint64_t rs = G * M; /* codes per row */
+            const uint8_t *c = v->codes + (o * G + j0) * M;
+            for (uint64_t j = j0; j < j1; j++, c += M) {
+                const float *t = T + (j - j0) * MK;
+                for (uint32_t m = 0; m < M; m++, t += K) {
+                    a0 += t[c[m]];
+                    a1 += t[c[rs + m]];
+                    a2 += t[c[2 * rs + m]];
+                    a3 += t[c[3 * rs + m]];
+                }
+            }
+            acc[o - r0] = a0;
+            acc[o - r0 + 1] = a1;
+            acc[o - r0 + 2] = a2;
+            acc[o - r0 + 3] = a3;
+        }
+    for (; o < r1; o++) {
         float a = acc[o - r0];
         uint64_t base = (o * G + j0) * M;
         if (v->B == 8) {
