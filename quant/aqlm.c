@@ -224,6 +224,12 @@ static sq_status init_kmeans(state *S, const sq_aqlm_opts *o, sq_err *err) {
         double q = 0;
         for (uint64_t i = 0; i < S->cols; i++) q += (double)w[i] * w[i];
         double s = f16_round(sqrt(q));
+        if (!isfinite(s)) {
+            free(pts);
+            free(assign);
+            return sq_err_set(err, SQ_EUSAGE, "AQLM: matrix %u row %llu: its norm %g does not fit the f16 scale",
+                              S->mat_of[r], (unsigned long long)(r - mt->r0), sqrt(q));
+        }
         S->s[r] = s;
         for (uint64_t i = 0; i < S->cols; i++) pts[r * S->cols + i] = s > 0 ? w[i] / s : 0;
     }

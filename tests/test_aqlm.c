@@ -345,6 +345,9 @@ START_TEST(aqlm_bad_input) {
     w[5] = NAN;
     ck_assert_int_eq(sq_aqlm_quantize(w, rows, cols, H, &o, &r, &err), SQ_EUSAGE);
     ck_assert_ptr_nonnull(strstr(err.msg, "not finite"));
+    w[5] = 1e5f; /* a row norm beyond f16 */
+    ck_assert_int_eq(sq_aqlm_quantize(w, rows, cols, H, &o, &r, &err), SQ_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "row 0"));
     w[5] = 0.01f;
     ck_assert_int_eq(sq_aqlm_quantize(w, rows, cols, H, &o, &r, &err), SQ_OK);
     sq_aqlm_view v;
