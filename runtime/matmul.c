@@ -150,7 +150,7 @@ static void act_cache_free(act_cache *c) {
 }
 
 static sq_status gemv_fast(const sq_tview *w, act_cache *shared, float *y, int n_threads, sq_err *err) {
-    sq_cpu_kernel k = sq_fast_kernel_for(w->codec, sq_isa_active());
+    sq_cpu_kernel k = sq_best_kernel(w, sq_isa_active());
     sq_status st = SQ_OK;
     if (!sq_tview_has_xform(w)) {
         if (!shared->ready[k.act]) {

@@ -169,7 +169,7 @@ START_TEST(tiny_model_eval_and_threads) {
 END_TEST
 
 /* Decoding with each codec's fastest kernel (int8-block activations for
- * int4): the linear layers of the tiny model re-encoded as int4:g32 (one
+ * int4): the linear layers of the tiny model re-encoded as int4:g128 (one
  * with a perm transform); the fast path's logits stay within the q8
  * rounding of the exact path's and do not depend on the thread count. */
 START_TEST(fast_kernels_decode) {
@@ -178,7 +178,7 @@ START_TEST(fast_kernels_decode) {
     const sq_codec *c;
     uint32_t p[SQ_NPARAMS];
     sq_err err;
-    ck_assert_int_eq(sq_scheme_parse("int4:g32:asym", &c, p, &err), 0);
+    ck_assert_int_eq(sq_scheme_parse("int4:g128:asym", &c, p, &err), 0); /* a group where q8 pays (sq_best_kernel) */
     const uint32_t nl = m->cfg.n_layers;
     sq_encoded *enc = calloc((size_t)nl * SQ_LIN_COUNT, sizeof *enc);
     sq_tview *saved = calloc((size_t)nl * SQ_LIN_COUNT, sizeof *saved);

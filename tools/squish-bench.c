@@ -171,7 +171,7 @@ static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx
         cli_backend_describe(be, threads, where, sizeof where);
         printf("\n# reference runtime (%s): prefill = one window of %u tokens from an empty cache; decode = %u\n"
                "# tokens one at a time with the KV cache (exact f32 GEMV kernels); FAST = decode again with each\n"
-               "# codec's fastest kernel (int8-block activations where it has one). Token ids are a fixed\n"
+               "# codec's fastest kernel for the tensor (int8-block activations where they pay). Token ids are a fixed\n"
                "# pseudo-random sequence.\n",
                where, rt_ctx, rt_ctx / 4);
         printf("%-40s %-22s %8s %14s %14s %14s\n", "FILE", "SCHEME", "BPW", "PREFILL_TOK/s", "DECODE_TOK/s", "FAST_TOK/s");

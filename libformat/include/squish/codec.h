@@ -144,6 +144,9 @@ typedef struct sq_codec_cpu {
     sq_decode_fn decode[SQ_ISA_COUNT]; /* [PORTABLE] always set; others may be NULL */
     sq_gemv_fn gemv[SQ_ISA_COUNT];     /* exact: f32 activations; [PORTABLE] always set */
     sq_cpu_kernel fast[SQ_ISA_COUNT];  /* faster kernels with another activation form; fn NULL: none */
+    /* NULL, or whether the fast kernel beats the exact one for this tensor
+     * (measured: the int kernels' q8 path loses on groups of 32) */
+    int (*fast_pays)(const sq_tview *t);
 } sq_codec_cpu;
 
 /* ---- encoding ----
@@ -381,6 +384,9 @@ sq_gemv_fn sq_gemv_for(const sq_codec *c, sq_isa isa);
  * where the codec has one, else the exact f32 GEMV. */
 sq_cpu_kernel sq_fast_kernel_for(const sq_codec *c, sq_isa isa);
 sq_gemv_q8_fn sq_gemv_q8_for(const sq_codec *c, sq_isa isa); /* NULL if the codec has no q8 path */
+/* The kernel a caller that wants speed should run on t: the fast kernel
+ * where the codec has one and it pays for t (fast_pays), else the exact GEMV. */
+sq_cpu_kernel sq_best_kernel(const sq_tview *t, sq_isa isa);
 /* Runs kernel k on activations a (prepared in k.act's form, in stored order). */
 void sq_kernel_run(sq_cpu_kernel k, const sq_tview *t, const sq_act *a, float *y, uint64_t r0, uint64_t r1);
 /* Multi-threaded helpers over row ranges. */

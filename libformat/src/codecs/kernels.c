@@ -24,6 +24,13 @@ sq_cpu_kernel sq_fast_kernel_for(const sq_codec *c, sq_isa isa) {
     return (sq_cpu_kernel){.act = SQ_ACT_F32, .fn.f32 = sq_gemv_for(c, isa)};
 }
 
+sq_cpu_kernel sq_best_kernel(const sq_tview *t, sq_isa isa) {
+    const sq_codec *c = t->codec;
+    if (c->cpu->fast_pays && !c->cpu->fast_pays(t))
+        return (sq_cpu_kernel){.act = SQ_ACT_F32, .fn.f32 = sq_gemv_for(c, isa)};
+    return sq_fast_kernel_for(c, isa);
+}
+
 sq_gemv_q8_fn sq_gemv_q8_for(const sq_codec *c, sq_isa isa) {
     sq_cpu_kernel k = sq_fast_kernel_for(c, isa);
     return k.act == SQ_ACT_Q8 ? k.fn.q8 : NULL;
