@@ -206,6 +206,13 @@ def enc_mx(fmt, w, rows, cols):
         codes += pack_row(bits, q, 0)
     return [('codes', codes), ('scales', scales)]
 
+def enc_float(codec, w):
+    if codec == 'f32':
+        return [('data', b''.join(struct.pack('<f', v) for v in w))]
+    if codec == 'f16':  # struct's 'e' rounds to nearest even, subnormals included
+        return [('data', b''.join(f16_bytes(v) for v in w))]
+    return [('data', b''.join(struct.pack('<H', bf16_bits(v)) for v in w))]
+
 # ---- inputs ----
 class Rng:
     def __init__(self, seed):
@@ -225,7 +232,10 @@ def inputs(seed, n, kind):
             v = (int(r.u() * 33) - 16) / 8.0
         if kind == 'zeros' and (i // 32) % 2 == 0:
             v = 0.0
-        out.append(bf16_round(f32(v)))  # bf16-representable, like checkpoint weights
+        if kind == 'raw':  # full float32 values, for the float codecs' rounding
+            out.append(f32(v))
+        else:
+            out.append(bf16_round(f32(v)))  # bf16-representable, like checkpoint weights
     return out
 
 CASES = [
@@ -241,6 +251,7 @@ CASES = [
     ('fp4_e2m1', 2, 64, 'outliers', 17), ('fp8_e4m3:pt', 3, 48, 'plain', 18),
     ('mxfp8_e4m3', 2, 64, 'outliers', 19), ('mxfp8_e5m2', 2, 40, 'zeros', 20),
     ('mxfp6_e3m2', 2, 64, 'plain', 21), ('mxfp6_e2m3', 2, 64, 'ties', 22), ('mxfp4', 3, 100, 'outliers', 23),
+    ('f32', 2, 40, 'outliers', 24), ('f16', 3, 33, 'raw', 25), ('bf16', 2, 50, 'raw', 26),
 ]
 
 def encode(scheme, w, rows, cols):
@@ -258,6 +269,8 @@ def encode(scheme, w, rows, cols):
             asym = True
         elif o in ('s16', 'sbf16', 's32'):
             sdt = {'s16': 'f16', 'sbf16': 'bf16', 's32': 'f32'}[o]
+    if codec in ('f32', 'f16', 'bf16'):
+        return enc_float(codec, w)
     if codec.startswith('int'):
         bits = int(codec[3:])
         if g is None:

@@ -1,11 +1,17 @@
 /* Codecs: golden vectors computed independently (testdata/gen_vectors.py),
- * exhaustive mini-float tables, SIMD kernels against the portable ones,
- * error bounds, scheme strings, thread-count independence. */
+ * exhaustive mini-float tables, scheme strings, and tests generated from
+ * the registry: every registered codec in every variant its descriptor
+ * admits runs the round trip (error bound from the descriptor, thread-count
+ * independence), every kernel slot of its CPU traits against the portable
+ * path, the transform chain and random part bytes. What a codec must have
+ * besides (golden vectors, a spec section, a Vulkan path) is checked by
+ * test_codecs_required.c. */
 #include <math.h>
 
 #include "squish/codec.h"
 #include "squish/fp.h"
 #include "testutil.h"
+#include "codec_variants.h"
 
 
 static int hexval(int c) { return c <= '9' ? c - '0' : (c | 32) - 'a' + 10; }
@@ -67,7 +73,7 @@ START_TEST(golden_vectors) {
             n_vectors++;
         }
     }
-    ck_assert_int_ge(n_vectors, 23);
+    ck_assert_int_ge(n_vectors, 26);
     free(text);
 }
 END_TEST
@@ -117,108 +123,390 @@ START_TEST(minifloat_tables_exhaustive) {
 }
 END_TEST
 
-/* Every codec, a few shapes: SIMD GEMV agrees with the portable GEMV, and
- * GEMV agrees with decode-then-dot. */
-static const char *const kernel_schemes[] = {
-    "int8:pc:sym", "int8:g32:asym", "int4:g32:sym", "int4:g128:asym", "int4:pc:sym:sbf16", "int3:g64:asym",
-    "int3:g32:sym", "int2:g64:asym", "int2:pc:sym:s32", "nf4", "nf4:dq:g128", "fp8_e4m3", "fp8_e5m2:g32",
-    "fp6_e3m2", "fp6_e2m3:pt", "fp4_e2m1", "fp4_e2m1:g64", "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3",
-    "mxfp4", "f32", "f16", "bf16", NULL};
+/* ---- tests generated from the registry ----
+ * Every registered codec, in every variant its descriptor admits
+ * (tests/codec_variants.h), with nothing to add here for a new codec: the
+ * round trip within a bound derived from the descriptor, every kernel slot
+ * of its CPU traits against the portable path, and random part bytes. */
+#define MAX_ALL_VARIANTS 1024
+static codec_variant variants[MAX_ALL_VARIANTS];
 
-START_TEST(kernels_agree_on_every_path) {
-    const uint64_t shapes[][2] = {{37, 200}, {8, 256}, {3, 33}, {1, 7}};
-    for (int s = 0; kernel_schemes[s]; s++)
-        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
-            uint64_t rows = shapes[k][0], cols = shapes[k][1];
-            const sq_codec *c;
-            uint32_t p[SQ_NPARAMS];
-            sq_err err;
-            ck_assert_int_eq(sq_scheme_parse(kernel_schemes[s], &c, p, &err), 0);
-            float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0);
-            sq_encoded e;
-            ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 2, &e, &err), 0);
-            sq_tview v;
-            sq_tview_from_encoded(&e, &v);
-            float *ref_dec = malloc(rows * cols * sizeof(float)), *dec = malloc(rows * cols * sizeof(float));
-            float *y0 = malloc(rows * sizeof(float)), *y = malloc(rows * sizeof(float));
-            sq_decode_for(c, SQ_ISA_PORTABLE)(&v, 0, rows, ref_dec);
-            sq_gemv_for(c, SQ_ISA_PORTABLE)(&v, x, y0, 0, rows);
-            for (uint64_t r = 0; r < rows; r++) { /* portable GEMV = decode then dot (in double) */
-                double d = 0, mag = 0;
-                for (uint64_t i = 0; i < cols; i++) {
-                    d += (double)ref_dec[r * cols + i] * x[i];
-                    mag += fabs((double)ref_dec[r * cols + i] * x[i]);
-                }
-                ck_assert_msg(fabs(y0[r] - d) <= 1e-5 * mag + 1e-30, "%s %llux%llu row %llu: gemv %g vs dot %g",
-                              kernel_schemes[s], (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)r,
-                              y0[r], d);
-            }
-            for (int isa = 0; isa < SQ_ISA_COUNT; isa++) {
-                if (!sq_isa_supported((sq_isa)isa)) continue;
-                sq_decode_for(c, (sq_isa)isa)(&v, 0, rows, dec);
-                ck_assert_msg(!memcmp(dec, ref_dec, rows * cols * sizeof(float)), "%s: decode on %s differs", kernel_schemes[s],
-                              sq_isa_name((sq_isa)isa));
-                sq_gemv_for(c, (sq_isa)isa)(&v, x, y, 0, rows);
-                for (uint64_t r = 0; r < rows; r++) {
-                    double mag = 0;
-                    for (uint64_t i = 0; i < cols; i++) mag += fabs((double)ref_dec[r * cols + i] * x[i]);
-                    ck_assert_msg(fabs((double)y[r] - y0[r]) <= 1e-5 * mag + 1e-30, "%s on %s row %llu: %g vs %g",
-                                  kernel_schemes[s], sq_isa_name((sq_isa)isa), (unsigned long long)r, y[r], y0[r]);
-                }
-            }
-            /* the active path (SQUISH_ISA may force portable) and the threaded helpers */
-            sq_gemv_mt(&v, x, y, 3);
-            for (uint64_t r = 0; r < rows; r++) ck_assert(fabsf(y[r] - y0[r]) <= 1e-4f * (fabsf(y0[r]) + 1e-3f));
-            sq_decode_mt(&v, dec, 3);
-            ck_assert(!memcmp(dec, ref_dec, rows * cols * sizeof(float)));
-            free(ref_dec); free(dec); free(y0); free(y); free(w); free(x);
-            sq_encoded_free(&e);
-        }
+static int load_variants(void) {
+    char bad[96] = "";
+    int n = all_codec_variants(variants, MAX_ALL_VARIANTS, bad, sizeof bad);
+    ck_assert_msg(n > 0, "scheme '%s', which a codec's descriptor (group_ok, opts) allows, does not parse", bad);
+    ck_assert_int_lt(n, MAX_ALL_VARIANTS);
+    return n;
+}
+
+/* Every variant's canonical text parses back to the same codec and params. */
+START_TEST(variants_parse_back) {
+    int n = load_variants(), codecs = 0;
+    for (int i = 0; i < n; i++) {
+        const sq_codec *c;
+        uint32_t p[SQ_NPARAMS];
+        sq_err err;
+        ck_assert_msg(sq_scheme_parse(variants[i].scheme, &c, p, &err) == 0, "%s: %s", variants[i].scheme, err.msg);
+        ck_assert_ptr_eq(c, variants[i].codec);
+        ck_assert_msg(!memcmp(p, variants[i].params, sizeof p), "%s: params differ after format/parse", variants[i].scheme);
+        codecs += variants[i].is_default;
+    }
+    int registered = 0;
+    for (const sq_codec *const *l = sq_codec_list(); *l; l++) registered++;
+    ck_assert_int_eq(codecs, registered);
+    fprintf(stderr, "codecs: %d registered, %d variants generated from their descriptors\n", registered, n);
 }
 END_TEST
 
-/* Integer-activation kernels: every path equals the portable reference up to
- * float summation order, and the reference is the exact GEMV of the rounded x. */
-START_TEST(q8_kernels) {
-    const char *schemes[] = {"int8:pc:sym", "int8:g32:asym", "int4:g128:asym", "int4:g32:sym", "int3:g64:asym", "int2:pc:sym",
-                             "mxfp4", "fp4_e2m1", "fp4_e2m1:pt", "fp4_e2m1:g128:s32", NULL};
-    const uint64_t shapes[][2] = {{19, 256}, {5, 200}, {2, 33}};
-    for (int s = 0; schemes[s]; s++)
-        for (int k = 0; k < 3; k++) {
-            uint64_t rows = shapes[k][0], cols = shapes[k][1];
-            const sq_codec *c;
-            uint32_t p[SQ_NPARAMS];
-            ck_assert_int_eq(sq_scheme_parse(schemes[s], &c, p, NULL), 0);
-            ck_assert_ptr_nonnull(sq_gemv_q8_for(c, SQ_ISA_PORTABLE));
-            float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 1);
-            sq_encoded e;
-            ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 1, &e, NULL), 0);
-            sq_tview v;
-            sq_tview_from_encoded(&e, &v);
-            sq_act_q8 a;
-            ck_assert_int_eq(sq_act_q8_init(&a, x, cols, NULL), 0);
-            float *xr = malloc(cols * sizeof(float)), *y0 = malloc(rows * 4), *y = malloc(rows * 4), *yx = malloc(rows * 4);
-            for (uint64_t i = 0; i < cols; i++) xr[i] = a.d[i / 32] * a.q[i]; /* the rounded activation */
-            sq_gemv_q8_for(c, SQ_ISA_PORTABLE)(&v, &a, y0, 0, rows);
-            sq_gemv_for(c, SQ_ISA_PORTABLE)(&v, xr, yx, 0, rows);
-            float *dec = malloc(rows * cols * 4);
-            sq_decode_rows(&v, 0, rows, dec);
-            for (uint64_t r = 0; r < rows; r++) {
-                double mag = 0;
-                for (uint64_t i = 0; i < cols; i++) mag += fabs((double)dec[r * cols + i] * xr[i]);
-                ck_assert_msg(fabs(y0[r] - yx[r]) <= 1e-5 * mag + 1e-30, "%s: q8 ref %g vs exact %g", schemes[s], y0[r], yx[r]);
-                for (int isa = 1; isa < SQ_ISA_COUNT; isa++) {
-                    if (!sq_isa_supported((sq_isa)isa) || !c->cpu->fast[isa].fn.q8) continue;
-                    sq_gemv_q8_for(c, (sq_isa)isa)(&v, &a, y, 0, rows);
-                    /* the SIMD kernel subtracts the zero-point term once per row (cancellation): looser bound */
-                    ck_assert_msg(fabs(y[r] - y0[r]) <= 1e-4 * mag + 1e-30, "%s on %s: %g vs %g", schemes[s],
-                                  sq_isa_name((sq_isa)isa), y[r], y0[r]);
+/* Relative rounding of a scale stored in dtype dt (half an ulp). */
+static double scale_eps(uint32_t dt) {
+    return dt == SQ_DT_F16 ? ldexp(1, -11) : dt == SQ_DT_BF16 ? ldexp(1, -8) : ldexp(1, -24);
+}
+static float round_to_dtype(uint32_t dt, float v) {
+    if (dt == SQ_DT_F16) return sq_f16_to_f32(sq_f32_to_f16(v));
+    if (dt == SQ_DT_BF16) return sq_bf16_to_f32(sq_f32_to_bf16(v));
+    return v;
+}
+
+/* Distance from v to the nearest of the n sorted values t[] (the error of
+ * rounding v to the table, saturating at its ends). */
+static double table_dist(const double *t, int n, double v) {
+    if (v <= t[0]) return t[0] - v;
+    if (v >= t[n - 1]) return v - t[n - 1];
+    int i = 0;
+    while (v > t[i + 1]) i++;
+    return fmin(v - t[i], t[i + 1] - v);
+}
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* bound[i] = the largest |decode - w[i]| the codec's family allows for w
+ * (rows x cols, stored order), derived from the descriptor alone:
+ *   float: half an ulp of value_dtype (f32: exact);
+ *   int:   half a step (range / (2^bits - 1)) for asym, a step (amax /
+ *          2^(bits-1)) for sym, whose most negative value clamps, plus
+ *          2^bits times the scale dtype's rounding of the step;
+ *   lut:   scale s = group amax / max|table| rounded to the scale dtype,
+ *          error s * (distance of w/s to the nearest table value); with dq
+ *          the group scale is itself coded in 8 bits (127 steps of the
+ *          spread of the tensor's group scales): max|table| times half a step;
+ *   mx:    s = 2^(floor(log2 amax) - floor(log2 max|table|)), then as lut.
+ * Returns 0 (and a reason) for a family without a rule here yet. */
+static int family_bound(const sq_codec *c, const uint32_t *p, const float *w, uint64_t rows, uint64_t cols, double *bound,
+                        char *why, size_t nwhy) {
+    const double slack = ldexp(1, -21); /* float arithmetic of the encoder and decoder, relative to |w| */
+    if (c->family == SQ_FAMILY_FLOAT) {
+        int mbits = c->value_dtype == SQ_DT_F16 ? 10 : c->value_dtype == SQ_DT_BF16 ? 7 : 23;
+        int emin = c->value_dtype == SQ_DT_F16 ? -14 : -126;
+        for (uint64_t i = 0; i < rows * cols; i++)
+            bound[i] = c->value_dtype == SQ_DT_F32 ? 0 : fmax(fabs(w[i]) * ldexp(1, -mbits - 1), ldexp(1, emin - mbits - 1));
+        return 1;
+    }
+    const uint64_t gl = sq_codec_group_len(p, cols), ng = (cols + gl - 1) / gl;
+    const int per_tensor = p[SQ_P_GROUP] == SQ_GROUP_TENSOR;
+    const uint32_t sdt = (c->opts & SQ_OPT_SCALE_DTYPE) ? p[SQ_P_SCALE_DTYPE] : SQ_DT_F32;
+    double tensor_amax = 0;
+    for (uint64_t i = 0; i < rows * cols; i++) tensor_amax = fmax(tensor_amax, fabs(w[i]));
+    if (c->family == SQ_FAMILY_INT) {
+        const int b = (int)c->bits;
+        const int asym = (p[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+        for (uint64_t r = 0; r < rows; r++)
+            for (uint64_t g = 0; g < ng; g++) {
+                uint64_t c0 = g * gl, c1 = c0 + gl < cols ? c0 + gl : cols;
+                double lo = 0, hi = 0, amax = 0;
+                for (uint64_t i = c0; i < c1; i++) {
+                    lo = fmin(lo, w[r * cols + i]);
+                    hi = fmax(hi, w[r * cols + i]);
+                    amax = fmax(amax, fabs(w[r * cols + i]));
                 }
+                double step = asym ? (hi - lo) / (ldexp(1, b) - 1) : amax / ldexp(1, b - 1);
+                double e = step * ((asym ? 0.5 : 1.0) + ldexp(1, b) * scale_eps(sdt));
+                for (uint64_t i = c0; i < c1; i++) bound[r * cols + i] = e * (1 + slack) + fabs(w[r * cols + i]) * slack;
             }
-            free(xr); free(y0); free(y); free(yx); free(dec); free(w); free(x);
-            sq_act_q8_free(&a);
-            sq_encoded_free(&e);
+        return 1;
+    }
+    if (c->family == SQ_FAMILY_LUT || c->family == SQ_FAMILY_MX) {
+        int bits = 0;
+        const float *tab = sq_codec_value_table(c, &bits);
+        if (!tab) {
+            snprintf(why, nwhy, "a %s codec without a value table (sq_codec_value_table is NULL)", sq_codec_family_name(c->family));
+            return 0;
         }
+        double t[256];
+        int n = 0;
+        for (int i = 0; i < 1 << bits && n < 256; i++)
+            if (isfinite(tab[i])) t[n++] = tab[i];
+        qsort(t, (size_t)n, sizeof t[0], cmp_double);
+        const double tmax = fmax(fabs(t[0]), fabs(t[n - 1]));
+        int temax;
+        frexp(tmax, &temax);
+        temax -= 1; /* floor(log2 max|table|) */
+        /* group scales (the spread of the tensor's scales bounds dq's 8-bit scale code) */
+        double *s = malloc(rows * ng * sizeof(double)), smin = INFINITY, smax = 0;
+        for (uint64_t r = 0; r < rows; r++)
+            for (uint64_t g = 0; g < ng; g++) {
+                uint64_t c0 = g * gl, c1 = c0 + gl < cols ? c0 + gl : cols;
+                double amax = 0;
+                for (uint64_t i = c0; i < c1; i++) amax = fmax(amax, fabs(w[r * cols + i]));
+                if (per_tensor) amax = tensor_amax;
+                double sc;
+                if (c->family == SQ_FAMILY_MX) {
+                    int e;
+                    frexp(amax, &e);
+                    sc = amax > 0 ? ldexp(1, e - 1 - temax) : 0;
+                } else {
+                    sc = round_to_dtype(sdt, (float)amax / (float)tmax);
+                }
+                s[r * ng + g] = sc;
+                smin = fmin(smin, sc);
+                smax = fmax(smax, sc);
+            }
+        const double dq = (p[SQ_P_FLAGS] & SQ_PF_DQ) ? tmax * ((smax - smin) / 254 + smax * ldexp(1, -22)) : 0;
+        for (uint64_t r = 0; r < rows; r++)
+            for (uint64_t i = 0; i < cols; i++) {
+                double sc = s[r * ng + i / gl], x = w[r * cols + i];
+                double e = sc > 0 ? sc * table_dist(t, n, x / sc) : fabs(x);
+                bound[r * cols + i] = e * (1 + slack) + dq + fabs(x) * slack;
+            }
+        free(s);
+        return 1;
+    }
+    snprintf(why, nwhy, "family %s has no round-trip bound in tests/test_codecs.c (family_bound): add one derived from "
+                        "the descriptor (codebook size, lattice scale, outlier threshold...)",
+             sq_codec_family_name(c->family));
+    return 0;
+}
+
+/* Encode, decode and compare, for every variant of every codec: within the
+ * family's bound; the same parts for 1 and 3 threads; parts sized as the
+ * layout says; bits per weight as the layout predicts; the codec's own
+ * check() accepts what its encoder wrote; row ranges decode alike; lossless
+ * codecs reproduce their own output exactly. A zero row decodes within the
+ * bound of zero (exactly zero for every scalar family). */
+START_TEST(roundtrip_every_variant) {
+    int nv = load_variants();
+    const uint64_t rows = 7, cols = 200; /* ragged: last chunk of 8 values, last group shorter */
+    for (int k = 0; k < nv; k++) {
+        const codec_variant *cv = &variants[k];
+        const sq_codec *c = cv->codec;
+        float *w = random_matrix(rows * cols, 1), *d = malloc(rows * cols * sizeof(float));
+        double *bound = malloc(rows * cols * sizeof(double));
+        for (uint64_t i = 0; i < rows * cols; i++) w[i] *= (float)(1 + (urand() - 0.5) * 0x1p-8); /* full f32 mantissas */
+        memset(w + 2 * cols, 0, cols * sizeof(float));
+        char why[256] = "";
+        ck_assert_msg(family_bound(c, cv->params, w, rows, cols, bound, why, sizeof why), "codec %s: %s", c->name, why);
+        sq_encoded e, e3;
+        sq_err err;
+        ck_assert_msg(sq_encode(c, cv->params, w, rows, cols, 1, &e, &err) == 0, "%s: %s", cv->scheme, err.msg);
+        ck_assert_msg(sq_encode(c, cv->params, w, rows, cols, 3, &e3, &err) == 0, "%s: %s", cv->scheme, err.msg);
+        sq_part_spec sp[SQ_CODEC_MAX_PARTS];
+        int np = sq_layout(c, cv->params, rows, cols, sp), fixed = 1;
+        ck_assert_int_eq(e.nparts, np);
+        for (int i = 0; i < np; i++) {
+            ck_assert_str_eq(e.spec[i].name, sp[i].name);
+            if (sp[i].flags & SQ_PART_DATA_DIM0) fixed = 0;
+            else ck_assert_msg(e.bytes[i] == sq_part_spec_bytes(&sp[i]), "%s part %s: %llu bytes, layout says %llu",
+                               cv->scheme, sp[i].name, (unsigned long long)e.bytes[i],
+                               (unsigned long long)sq_part_spec_bytes(&sp[i]));
+            ck_assert_msg(e.bytes[i] == e3.bytes[i] && !memcmp(e.data[i], e3.data[i], (size_t)e.bytes[i]),
+                          "%s part %s differs between 1 and 3 threads", cv->scheme, sp[i].name);
+        }
+        if (fixed) ck_assert(fabs(sq_encoded_bpw(&e) - sq_layout_bpw(c, cv->params, rows, cols)) < 1e-12);
+        sq_tview v;
+        sq_tview_from_encoded(&e, &v);
+        char cwhy[256] = "";
+        if (c->check) ck_assert_msg(c->check(&v, cwhy, sizeof cwhy) == 0, "%s: check() refuses the encoder's output: %s",
+                                    cv->scheme, cwhy);
+        ck_assert_int_eq(sq_decode_rows(&v, 0, rows, d), SQ_OK);
+        for (uint64_t i = 0; i < rows * cols; i++)
+            ck_assert_msg(isfinite(d[i]) && fabs((double)d[i] - w[i]) <= bound[i] + 1e-30,
+                          "%s: value %llu (row %llu): w = %a decodes to %a, |err| %g > bound %g", cv->scheme,
+                          (unsigned long long)i, (unsigned long long)(i / cols), w[i], d[i], fabs((double)d[i] - w[i]),
+                          bound[i]);
+        float *d2 = malloc(rows * cols * sizeof(float));
+        ck_assert_int_eq(sq_decode_rows(&v, 3, rows, d2), SQ_OK);
+        ck_assert_msg(!memcmp(d2, d + 3 * cols, (rows - 3) * cols * sizeof(float)), "%s: rows 3.. decode differently alone",
+                      cv->scheme);
+        if (c->lossless) { /* its own output is representable: encoding it again is exact */
+            sq_encoded e2;
+            ck_assert_int_eq(sq_encode(c, cv->params, d, rows, cols, 1, &e2, &err), 0);
+            sq_tview v2;
+            sq_tview_from_encoded(&e2, &v2);
+            ck_assert_int_eq(sq_decode_rows(&v2, 0, rows, d2), SQ_OK);
+            ck_assert_msg(!memcmp(d2, d, rows * cols * sizeof(float)), "%s: lossless, yet its output changes", cv->scheme);
+            sq_encoded_free(&e2);
+        }
+        sq_encoded_free(&e);
+        sq_encoded_free(&e3);
+        free(w); free(d); free(d2); free(bound);
+    }
+}
+END_TEST
+
+/* The rounded activations a fast kernel's form stands for (what the exact
+ * GEMV is compared with); 0 for a form without a reference here. */
+static int act_values(const sq_act *a, const float *x, uint64_t n, float *xr) {
+    if (a->kind == SQ_ACT_F32) {
+        memcpy(xr, x, n * sizeof(float));
+        return 1;
+    }
+    if (a->kind == SQ_ACT_Q8) { /* blocks of 32: d = max|x| / 127, |x - d q| <= d / 2 */
+        for (uint64_t i = 0; i < n; i++) {
+            float dd = a->q8.d[i / 32];
+            xr[i] = dd * a->q8.q[i];
+            ck_assert_msg(fabs((double)x[i] - xr[i]) <= dd * 0.5 * (1 + 1e-6) + fabs(x[i]) * ldexp(1, -22), "q8 activation %llu: %g -> %g (d %g)",
+                          (unsigned long long)i, x[i], xr[i], dd);
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Runs kernel k (the slot of isa, or the one sq_fast_kernel_for picks) and
+ * compares it with the exact portable GEMV of the activations in its form:
+ * within 1e-5 sum|w x| for the portable path and f32 kernels, 1e-4 for
+ * SIMD integer-activation kernels (they subtract the zero-point term once
+ * per row, a cancellation). */
+static void check_fast(const codec_variant *cv, sq_cpu_kernel k, int isa, const char *which, const sq_tview *v,
+                       const float *ref, const float *x, uint64_t rows, uint64_t cols) {
+    sq_act a;
+    ck_assert_int_eq(sq_act_prepare(k.act, x, cols, &a, NULL), SQ_OK);
+    float *xr = malloc(cols * sizeof(float)), *y = malloc(rows * sizeof(float)), *yx = malloc(rows * sizeof(float));
+    ck_assert_msg(act_values(&a, x, cols, xr), "%s: fast kernel on %s takes activations '%s', which this test has no "
+                  "reference for: add it to act_values() in tests/test_codecs.c", cv->scheme, sq_isa_name((sq_isa)isa),
+                  sq_act_kind_name(k.act));
+    sq_kernel_run(k, v, &a, y, 0, rows);
+    cv->codec->cpu->gemv[SQ_ISA_PORTABLE](v, xr, yx, 0, rows);
+    const double tol = (isa == SQ_ISA_PORTABLE || k.act == SQ_ACT_F32) ? 1e-5 : 1e-4;
+    for (uint64_t r = 0; r < rows; r++) {
+        double mag = 0;
+        for (uint64_t i = 0; i < cols; i++) mag += fabs((double)ref[r * cols + i] * xr[i]);
+        ck_assert_msg(fabs((double)y[r] - yx[r]) <= tol * mag + 1e-30, "%s %llux%llu: %s %s kernel (%s) row %llu: %g vs %g",
+                      cv->scheme, (unsigned long long)rows, (unsigned long long)cols, sq_isa_name((sq_isa)isa), which,
+                      sq_act_kind_name(k.act), (unsigned long long)r, y[r], yx[r]);
+    }
+    sq_act_release(&a);
+    free(xr); free(y); free(yx);
+}
+
+static int slots_run, slots_not_here;
+
+/* One variant, one shape: every decode, GEMV and fast slot of the codec's
+ * CPU traits that this CPU can run against the portable ones (decode bit
+ * for bit; GEMV within 1e-5 sum|w x|), the portable GEMV against decode
+ * then dot, and the threaded helpers. */
+static void check_kernels(const codec_variant *cv, uint64_t rows, uint64_t cols) {
+    const sq_codec *c = cv->codec;
+    const sq_codec_cpu *cpu = c->cpu;
+    ck_assert_msg(cpu && cpu->decode[SQ_ISA_PORTABLE] && cpu->gemv[SQ_ISA_PORTABLE],
+                  "codec %s: its CPU traits must set the portable decode and gemv", c->name);
+    float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0);
+    sq_encoded e;
+    sq_err err;
+    ck_assert_msg(sq_encode(c, cv->params, w, rows, cols, 2, &e, &err) == 0, "%s: %s", cv->scheme, err.msg);
+    sq_tview v;
+    sq_tview_from_encoded(&e, &v);
+    float *ref = malloc(rows * cols * sizeof(float)), *dec = malloc(rows * cols * sizeof(float));
+    float *y0 = malloc(rows * sizeof(float)), *y = malloc(rows * sizeof(float));
+    double *mag = malloc(rows * sizeof(double));
+    cpu->decode[SQ_ISA_PORTABLE](&v, 0, rows, ref);
+    cpu->gemv[SQ_ISA_PORTABLE](&v, x, y0, 0, rows);
+    for (uint64_t r = 0; r < rows; r++) { /* portable GEMV = decode then dot (in double) */
+        double d = 0;
+        mag[r] = 0;
+        for (uint64_t i = 0; i < cols; i++) {
+            d += (double)ref[r * cols + i] * x[i];
+            mag[r] += fabs((double)ref[r * cols + i] * x[i]);
+        }
+        ck_assert_msg(fabs(y0[r] - d) <= 1e-5 * mag[r] + 1e-30, "%s %llux%llu row %llu: gemv %g vs dot %g", cv->scheme,
+                      (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)r, y0[r], d);
+    }
+    for (int isa = 0; isa < SQ_ISA_COUNT; isa++) {
+        const int filled = !!cpu->decode[isa] + !!cpu->gemv[isa] + !!cpu->fast[isa].fn.f32;
+        if (!sq_isa_supported((sq_isa)isa)) {
+            slots_not_here += filled;
+            continue;
+        }
+        slots_run += filled;
+        sq_decode_fn dfs[2] = {cpu->decode[isa], sq_decode_for(c, (sq_isa)isa)};
+        for (int j = 0; j < 2; j++) {
+            if (!dfs[j]) continue;
+            dfs[j](&v, 0, rows, dec);
+            ck_assert_msg(!memcmp(dec, ref, rows * cols * sizeof(float)), "%s: decode on %s differs", cv->scheme,
+                          sq_isa_name((sq_isa)isa));
+        }
+        sq_gemv_fn gfs[2] = {cpu->gemv[isa], sq_gemv_for(c, (sq_isa)isa)};
+        for (int j = 0; j < 2; j++) {
+            if (!gfs[j]) continue;
+            gfs[j](&v, x, y, 0, rows);
+            for (uint64_t r = 0; r < rows; r++)
+                ck_assert_msg(fabs((double)y[r] - y0[r]) <= 1e-5 * mag[r] + 1e-30, "%s on %s row %llu: %g vs %g",
+                              cv->scheme, sq_isa_name((sq_isa)isa), (unsigned long long)r, y[r], y0[r]);
+        }
+        if (cpu->fast[isa].fn.f32) check_fast(cv, cpu->fast[isa], isa, "fast slot", &v, ref, x, rows, cols);
+        check_fast(cv, sq_fast_kernel_for(c, (sq_isa)isa), isa, "sq_fast_kernel_for", &v, ref, x, rows, cols);
+    }
+    /* the active path (SQUISH_ISA may force portable) and the threaded helpers */
+    ck_assert_int_eq(sq_gemv_mt(&v, x, y, 3), SQ_OK);
+    for (uint64_t r = 0; r < rows; r++) ck_assert(fabs((double)y[r] - y0[r]) <= 1e-5 * mag[r] + 1e-30);
+    ck_assert_int_eq(sq_decode_mt(&v, dec, 3), SQ_OK);
+    ck_assert(!memcmp(dec, ref, rows * cols * sizeof(float)));
+    free(ref); free(dec); free(y0); free(y); free(mag); free(w); free(x);
+    sq_encoded_free(&e);
+}
+
+START_TEST(kernels_agree_on_every_path) {
+    const uint64_t shapes[][2] = {{37, 200}, {8, 256}, {3, 33}, {1, 7}};
+    int nv = load_variants();
+    slots_run = slots_not_here = 0;
+    for (int k = 0; k < nv; k++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) check_kernels(&variants[k], shapes[s][0], shapes[s][1]);
+    ck_assert_int_gt(slots_run, 0);
+    fprintf(stderr, "kernels: %d kernel slots run on %d variants x 4 shapes; %d slots need an ISA this CPU lacks "
+            "(active: %s)\n", slots_run, nv, slots_not_here, sq_isa_name(sq_isa_active()));
+}
+END_TEST
+
+/* The transform chain around every codec's kernels: the GEMV of a tensor
+ * with perm and in_scale equals its decode (in original column order) times
+ * x, within the GEMV tolerance. */
+START_TEST(transforms_on_every_codec) {
+    int nv = load_variants();
+    const uint64_t rows = 9, cols = 70;
+    for (int k = 0; k < nv; k++) {
+        if (!variants[k].is_default) continue;
+        const codec_variant *cv = &variants[k];
+        float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0), *d = malloc(rows * cols * sizeof(float));
+        float y[9];
+        uint32_t perm[70];
+        float sc[70];
+        for (uint64_t j = 0; j < cols; j++) perm[j] = (uint32_t)j;
+        for (uint64_t j = cols - 1; j > 0; j--) {
+            uint64_t t = (uint64_t)(urand() * (double)(j + 1));
+            uint32_t tmp = perm[j]; perm[j] = perm[t]; perm[t] = tmp;
+        }
+        for (uint64_t j = 0; j < cols; j++) sc[j] = (float)(0.5 + urand());
+        sq_encoded e;
+        ck_assert_int_eq(sq_encode(cv->codec, cv->params, w, rows, cols, 1, &e, NULL), 0);
+        ck_assert_int_eq(sq_encoded_set_xform(&e, perm, sc, NULL), 0);
+        sq_tview v;
+        sq_tview_from_encoded(&e, &v);
+        ck_assert_int_eq(sq_decode_rows(&v, 0, rows, d), SQ_OK);
+        ck_assert_int_eq(sq_gemv(&v, x, y, 0, rows), SQ_OK);
+        for (uint64_t r = 0; r < rows; r++) {
+            double dot = 0, mag = 0;
+            for (uint64_t i = 0; i < cols; i++) {
+                dot += (double)d[r * cols + i] * x[i];
+                mag += fabs((double)d[r * cols + i] * x[i]);
+            }
+            ck_assert_msg(fabs(y[r] - dot) <= 2e-5 * mag + 1e-30, "%s+perm+in_scale row %llu: gemv %g vs decode.x %g",
+                          cv->scheme, (unsigned long long)r, y[r], dot);
+        }
+        sq_encoded_free(&e);
+        free(w); free(x); free(d);
+    }
 }
 END_TEST
 
@@ -229,92 +517,8 @@ START_TEST(forced_portable_path) {
 }
 END_TEST
 
-/* Affine int codes with f32 scales: every weight within half a step. */
-START_TEST(int_error_bounds) {
-    const int bits[] = {8, 4, 3, 2};
-    const char *names[] = {"int8", "int4", "int3", "int2"};
-    for (int b = 0; b < 4; b++) {
-        char scheme[64];
-        snprintf(scheme, sizeof scheme, "%s:g32:asym:s32", names[b]);
-        const sq_codec *c;
-        uint32_t p[SQ_NPARAMS];
-        ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, NULL), 0);
-        uint64_t rows = 16, cols = 96;
-        float *w = random_matrix(rows * cols, 1), *d = malloc(rows * cols * sizeof(float));
-        sq_encoded e;
-        ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 1, &e, NULL), 0);
-        sq_tview v;
-        sq_tview_from_encoded(&e, &v);
-        sq_decode_rows(&v, 0, rows, d);
-        const float *sc = e.data[1];
-        for (uint64_t r = 0; r < rows; r++)
-            for (uint64_t i = 0; i < cols; i++) {
-                float s = sc[r * 3 + i / 32], err = fabsf(d[r * cols + i] - w[r * cols + i]);
-                ck_assert_msg(err <= s * 0.5f * (1 + 1e-5f), "%s: |err| %g > s/2 = %g", scheme, err, s / 2);
-            }
-        (void)bits;
-        sq_encoded_free(&e);
-        free(w);
-        free(d);
-    }
-}
-END_TEST
-
-/* Mini-float groups: relative error bounded by half an ulp of the element format. */
-START_TEST(minifloat_error_bounds) {
-    const char *schemes[] = {"fp8_e4m3:g32:s32", "fp6_e2m3:g32:s32", "fp6_e3m2:g32:s32", "mxfp8_e4m3", "mxfp6_e2m3", "mxfp4"};
-    const sq_minifloat fmt[] = {SQ_MF_E4M3, SQ_MF_E2M3, SQ_MF_E3M2, SQ_MF_E4M3, SQ_MF_E2M3, SQ_MF_E2M1};
-    for (int k = 0; k < 6; k++) {
-        const sq_mf_info *mi = sq_mf(fmt[k]);
-        const sq_codec *c;
-        uint32_t p[SQ_NPARAMS];
-        ck_assert_int_eq(sq_scheme_parse(schemes[k], &c, p, NULL), 0);
-        uint64_t rows = 4, cols = 128;
-        float *w = random_matrix(rows * cols, 0), *d = malloc(rows * cols * sizeof(float));
-        sq_encoded e;
-        ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 1, &e, NULL), 0);
-        sq_tview v;
-        sq_tview_from_encoded(&e, &v);
-        sq_decode_rows(&v, 0, rows, d);
-        for (uint64_t g = 0; g < rows * cols / 32; g++) {
-            float amax = 0;
-            for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(w[g * 32 + i]));
-            for (int i = 0; i < 32; i++) {
-                float x = w[g * 32 + i], err = fabsf(d[g * 32 + i] - x);
-                /* normal range: half an ulp, relative; subnormal range: half the subnormal step, which is
-                 * at most amax * 2^(1 - bias - mbits - emax) / 2 since the scale is at most amax / 2^emax */
-                float bound = fmaxf(fabsf(x) * ldexpf(1, -mi->mbits - 1), amax * ldexpf(1, -mi->bias - mi->mbits - mi->emax));
-                if (c->family == SQ_FAMILY_MX) /* OCP MX rule: amax/X lies in [2^emax, 2^(emax+1)), values above
-                                                      max_normal clip (for E4M3: (448, 512)·X -> 448·X) */
-                    bound = fmaxf(bound, amax * (1 - mi->max_normal / ldexpf(1, mi->emax + 1)));
-                ck_assert_msg(err <= bound * 1.0001f, "%s: x=%g dec=%g", schemes[k], x, d[g * 32 + i]);
-            }
-        }
-        sq_encoded_free(&e);
-        free(w);
-        free(d);
-    }
-}
-END_TEST
-
-START_TEST(float_codecs_are_lossless) {
-    uint64_t rows = 5, cols = 50;
-    float *w = random_matrix(rows * cols, 1), *d = malloc(rows * cols * sizeof(float));
-    const char *s[] = {"f32", "bf16"}; /* inputs are bf16-representable */
-    for (int k = 0; k < 2; k++) {
-        const sq_codec *c;
-        uint32_t p[SQ_NPARAMS];
-        ck_assert_int_eq(sq_scheme_parse(s[k], &c, p, NULL), 0);
-        ck_assert(c->lossless);
-        sq_encoded e;
-        ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 1, &e, NULL), 0);
-        sq_tview v;
-        sq_tview_from_encoded(&e, &v);
-        sq_decode_rows(&v, 0, rows, d);
-        ck_assert_int_eq(memcmp(d, w, rows * cols * sizeof(float)), 0);
-        sq_encoded_free(&e);
-    }
-    /* f16: exact for f16-representable values, and the conversion is RNE */
+/* f16 and bf16 conversion: exact for representable values, and RNE. */
+START_TEST(float_conversions) {
     for (uint32_t h = 0; h < 0x7c00; h++) ck_assert_uint_eq(sq_f32_to_f16(sq_f16_to_f32((uint16_t)h)), h);
     ck_assert_uint_eq(sq_f32_to_f16(1.0f + ldexpf(1, -11)), 0x3c00);                 /* tie -> even */
     ck_assert_uint_eq(sq_f32_to_f16(1.0f + 3 * ldexpf(1, -11)), 0x3c02);             /* tie -> even (up) */
@@ -323,8 +527,6 @@ START_TEST(float_codecs_are_lossless) {
     ck_assert_uint_eq(sq_f32_to_f16(3 * ldexpf(1, -25)), 0x0002);
     ck_assert_uint_eq(sq_f32_to_bf16(1.0f + ldexpf(1, -8)), 0x3f80);
     ck_assert_uint_eq(sq_f32_to_bf16(1.0f + 3 * ldexpf(1, -8)), 0x3f82);
-    free(w);
-    free(d);
 }
 END_TEST
 
@@ -367,39 +569,55 @@ START_TEST(scheme_strings) {
 }
 END_TEST
 
-/* Random bytes as parts: decoding must stay in bounds (ASan catches it if not). */
+/* Random bytes as parts, for every variant: decoding and every kernel slot
+ * stay in bounds (ASan catches it if not). A part whose first dimension
+ * depends on the data gets a random one, and the kernels run only when the
+ * codec's check() accepts the parts, as sq_tview_open would. The fuzz target
+ * tests/fuzz/fuzz_codecs.c does the same over its corpus. */
 START_TEST(random_parts_decode_safely) {
-    for (const sq_codec *const *l = sq_codec_list(); *l; l++) {
-        const sq_codec *c = *l;
-        uint32_t p[SQ_NPARAMS];
-        ck_assert_int_eq(sq_scheme_parse(c->name, &c, p, NULL), 0);
+    int nv = load_variants(), checked = 0;
+    for (int k = 0; k < nv; k++) {
+        const sq_codec *c = variants[k].codec;
+        const uint32_t *p = variants[k].params;
         uint64_t rows = 5, cols = 70;
         sq_part_spec sp[SQ_CODEC_MAX_PARTS];
         int n = sq_layout(c, p, rows, cols, sp);
         sq_tview v = {0};
         v.codec = c;
-        memcpy(v.params, p, sizeof p);
+        memcpy(v.params, p, sizeof v.params);
         v.rows = rows;
         v.cols = cols;
+        v.nparts = n;
         void *bufs[SQ_CODEC_MAX_PARTS] = {0};
         for (int i = 0; i < n; i++) {
-            uint64_t b = sq_dtype_size(sp[i].dtype);
-            for (uint32_t k = 0; k < sp[i].ndim; k++) b *= sp[i].dims[k];
-            uint8_t *m = malloc(b);
-            for (uint64_t k = 0; k < b; k++) m[k] = (uint8_t)(urand() * 256);
+            if (sp[i].flags & SQ_PART_DATA_DIM0) sp[i].dims[0] = (uint64_t)(urand() * 40);
+            uint64_t b = sq_part_spec_bytes(&sp[i]);
+            uint8_t *m = malloc(b ? b : 1);
+            for (uint64_t j = 0; j < b; j++) m[j] = (uint8_t)(urand() * 256);
             bufs[i] = m;
             v.part[i] = m;
+            v.dim0[i] = sp[i].dims[0];
         }
-        float *out = malloc(rows * cols * sizeof(float)), *x = random_matrix(cols, 0), y[5];
-        for (int isa = 0; isa < SQ_ISA_COUNT; isa++) {
-            if (!sq_isa_supported((sq_isa)isa)) continue;
-            sq_decode_for(c, (sq_isa)isa)(&v, 0, rows, out);
-            sq_gemv_for(c, (sq_isa)isa)(&v, x, y, 0, rows);
+        char why[256];
+        if (!c->check || !c->check(&v, why, sizeof why)) {
+            float *out = malloc(rows * cols * sizeof(float)), *x = random_matrix(cols, 0), y[5];
+            for (int isa = 0; isa < SQ_ISA_COUNT; isa++) {
+                if (!sq_isa_supported((sq_isa)isa)) continue;
+                sq_decode_for(c, (sq_isa)isa)(&v, 0, rows, out);
+                sq_gemv_for(c, (sq_isa)isa)(&v, x, y, 0, rows);
+                sq_cpu_kernel kk = sq_fast_kernel_for(c, (sq_isa)isa);
+                sq_act a;
+                ck_assert_int_eq(sq_act_prepare(kk.act, x, cols, &a, NULL), SQ_OK);
+                sq_kernel_run(kk, &v, &a, y, 0, rows);
+                sq_act_release(&a);
+            }
+            free(out);
+            free(x);
+            checked++;
         }
         for (int i = 0; i < n; i++) free(bufs[i]);
-        free(out);
-        free(x);
     }
+    ck_assert_int_gt(checked, 0);
 }
 END_TEST
 
@@ -409,12 +627,12 @@ static Suite *suite(void) {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, golden_vectors);
     tcase_add_test(tc, minifloat_tables_exhaustive);
+    tcase_add_test(tc, variants_parse_back);
+    tcase_add_test(tc, roundtrip_every_variant);
     tcase_add_test(tc, kernels_agree_on_every_path);
-    tcase_add_test(tc, q8_kernels);
+    tcase_add_test(tc, transforms_on_every_codec);
     tcase_add_test(tc, forced_portable_path);
-    tcase_add_test(tc, int_error_bounds);
-    tcase_add_test(tc, minifloat_error_bounds);
-    tcase_add_test(tc, float_codecs_are_lossless);
+    tcase_add_test(tc, float_conversions);
     tcase_add_test(tc, scheme_strings);
     tcase_add_test(tc, random_parts_decode_safely);
     suite_add_tcase(s, tc);
