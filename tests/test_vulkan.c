@@ -1,14 +1,17 @@
 /* The Vulkan backend against the CPU reference, on whatever device
  * SQUISH_VULKAN_DEVICE / automatic selection finds (Mesa lavapipe in CI):
  * dequantization is bit-exact, GEMV and matmul agree within the stated
- * tolerance, for every codec and the input transforms. A machine without a
- * Vulkan device fails this test: CI installs one. */
+ * tolerance, for every registered codec in every variant its descriptor
+ * admits (no list to extend: tests/codec_variants.h) and the input
+ * transforms. A machine without a Vulkan device fails this test: CI
+ * installs one. */
 #include <math.h>
 
 #include "runtime.h"
 #include "squish/codec.h"
 #include "squish/fp.h"
 #include "testutil.h"
+#include "codec_variants.h"
 #include "vk.h"
 
 /* GEMV tolerance: |y_gpu - y_cpu| <= TOL * sum_i |w_i x_i| (f32 sums in a
@@ -27,11 +30,40 @@ static void open_device(void) {
 }
 static void close_device(void) { sq_vk_close(vk); vk = NULL; }
 
-static const char *const schemes[] = {
-    "int8:pc:sym", "int8:g32:asym", "int4:g32:sym", "int4:g128:asym", "int4:g64:asym:s32", "int4:pc:sym:sbf16",
-    "int3:g64:asym", "int3:g32:sym", "int3:g128:asym:sbf16", "int2:g64:asym", "int2:pc:sym:s32", "nf4", "nf4:g32",
-    "nf4:dq:g128", "fp8_e4m3", "fp8_e5m2:g32", "fp8_e4m3:pt", "fp6_e3m2", "fp6_e2m3:pt", "fp4_e2m1", "fp4_e2m1:g64",
-    "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4", "f32", "f16", "bf16", NULL};
+/* The codecs and variants come from the registry (tests/codec_variants.h):
+ * a codec of a family the backend has shaders for (float, int, LUT, MX)
+ * must be supported in every variant its descriptor admits; a codec of
+ * another family runs where sq_vk_supported says it can. */
+#define MAX_ALL_VARIANTS 1024
+static codec_variant variants[MAX_ALL_VARIANTS];
+static int load_variants(void) {
+    char bad[96] = "";
+    int n = all_codec_variants(variants, MAX_ALL_VARIANTS, bad, sizeof bad);
+    ck_assert_msg(n > 0, "scheme '%s', which a codec's descriptor allows, does not parse", bad);
+    ck_assert_int_lt(n, MAX_ALL_VARIANTS);
+    return n;
+}
+static int vulkan_family(const sq_codec *c) {
+    return c->family == SQ_FAMILY_FLOAT || c->family == SQ_FAMILY_INT || c->family == SQ_FAMILY_LUT ||
+           c->family == SQ_FAMILY_MX;
+}
+/* Whether the variant runs here: required for the shader families (a
+ * failure names the scheme), else as sq_vk_supported says. */
+static int runs_here(const codec_variant *cv) {
+    sq_tview v = {0};
+    v.codec = cv->codec;
+    memcpy(v.params, cv->params, sizeof v.params);
+    v.rows = 4;
+    v.cols = 256;
+    int ok = sq_vk_supported(&v);
+    ck_assert_msg(ok || !vulkan_family(cv->codec), "%s: the Vulkan backend has no kernel for this %s codec", cv->scheme,
+                  sq_codec_family_name(cv->codec->family));
+    if (!ok) fprintf(stderr, "vulkan: %s not supported by the backend (family %s): not compared\n", cv->scheme,
+                     sq_codec_family_name(cv->codec->family));
+    return ok;
+}
+/* vk.h's contract: the integer-activation GEMV covers the 4- and 8-bit integer codecs. */
+static int q8_expected(const sq_codec *c) { return c->family == SQ_FAMILY_INT && (c->bits == 4 || c->bits == 8); }
 
 /* sum |w x| per row, from the CPU decode (stored column order) and xs (transformed input) */
 static double row_mag(const float *dec, const float *xs, uint64_t cols, uint64_t r) {
@@ -141,13 +173,21 @@ static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int m
 }
 
 START_TEST(every_codec_matches_cpu) {
-    /* ragged rows (cols not a multiple of 32 or of the group), a single row, wide rows */
-    const uint64_t shapes[][2] = {{37, 200}, {8, 256}, {3, 33}, {1, 7}, {64, 1056}};
-    for (int s = 0; schemes[s]; s++)
-        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
-            check_scheme(schemes[s], shapes[k][0], shapes[k][1], 0, 11);
+    /* ragged rows (cols not a multiple of 32 or of the group), a single row, wide rows; variants
+     * other than a codec's default on the first and third */
+    const uint64_t shapes[][2] = {{37, 200}, {3, 33}, {8, 256}, {1, 7}, {64, 1056}};
+    int nv = load_variants(), want_q8 = 0, ran = 0;
+    for (int k = 0; k < nv; k++) {
+        if (!runs_here(&variants[k])) continue;
+        const int nshapes = variants[k].is_default ? 5 : 2;
+        for (int j = 0; j < nshapes; j++) check_scheme(variants[k].scheme, shapes[j][0], shapes[j][1], 0, 11);
+        want_q8 += q8_expected(variants[k].codec) * nshapes;
+        ran++;
+    }
+    ck_assert_int_gt(ran, 0);
+    fprintf(stderr, "vulkan: %d of %d codec variants compared with the CPU\n", ran, nv);
     /* lavapipe (Vulkan 1.3) and every 1.3 device have integer dot products */
-    if (sq_vk_has_integer_dot(vk)) ck_assert_int_eq(q8_checked, 6 * 5); /* the int8 and int4 schemes */
+    if (sq_vk_has_integer_dot(vk)) ck_assert_int_eq(q8_checked, want_q8);
 }
 END_TEST
 
@@ -157,15 +197,21 @@ END_TEST
 START_TEST(limb_gemv_matches_cpu) {
     if (!sq_vk_has_integer_dot(vk)) return;
     setenv("SQUISH_VULKAN_LIMBS", "1", 1); /* lavapipe, a CPU device, has it off by default */
-    const char *ls[] = {"int8:pc:sym", "int8:g32:asym", "int4:g32:sym", "int4:g128:asym", "int4:g64:asym:s32",
-                        "int4:pc:sym:sbf16", NULL};
+    /* every variant of the codecs vk.h says have the integer-dot kernels (more shapes and the
+     * transforms for their defaults) */
     const uint64_t shapes[][2] = {{37, 200}, {3, 33}, {1, 7}, {64, 1056}};
-    for (int s = 0; ls[s]; s++) {
-        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) check_scheme(ls[s], shapes[k][0], shapes[k][1], 0, 1);
-        check_scheme(ls[s], 40, 520, OUTLIERS, 1);
-        check_scheme(ls[s], 19, 300, XFORM | OUTLIERS, 1);
+    int nv = load_variants(), want = 0;
+    for (int k = 0; k < nv; k++) {
+        if (!q8_expected(variants[k].codec) || !runs_here(&variants[k])) continue;
+        const char *sc = variants[k].scheme;
+        const int nshapes = variants[k].is_default ? 4 : 1;
+        for (int j = 0; j < nshapes; j++) check_scheme(sc, shapes[j][0], shapes[j][1], 0, 1);
+        check_scheme(sc, 40, 520, OUTLIERS, 1);
+        if (variants[k].is_default) check_scheme(sc, 19, 300, XFORM | OUTLIERS, 1);
+        want += nshapes + 1 + variants[k].is_default;
     }
-    ck_assert_int_eq(limbs_checked, 6 * 6);
+    ck_assert_int_gt(want, 0);
+    ck_assert_int_eq(limbs_checked, want);
     /* work splits: rows per invocation is fixed (4), invocations per row vary */
     const char *tpr[] = {"16", "128"};
     for (int j = 0; j < 2; j++) {
@@ -198,9 +244,11 @@ START_TEST(limb_gemv_matches_cpu) {
 }
 END_TEST
 
+/* Every codec's default variant, with perm and in_scale. */
 START_TEST(input_transforms) {
-    const char *xs[] = {"int4:g128:asym", "int3:g64:asym", "nf4", "mxfp4", "fp8_e4m3", "bf16", NULL};
-    for (int s = 0; xs[s]; s++) check_scheme(xs[s], 19, 300, XFORM, 9);
+    int nv = load_variants();
+    for (int k = 0; k < nv; k++)
+        if (variants[k].is_default && runs_here(&variants[k])) check_scheme(variants[k].scheme, 19, 300, XFORM, 9);
 }
 END_TEST
 
@@ -265,13 +313,19 @@ END_TEST
  * GEMVs give the same bits either way, for every decode path and for lanes
  * with one, two or three chunks (TPR 16: 7, 32 and 49 chunks per row). */
 START_TEST(prefetch_same_results) {
-    const char *ps[] = {"int2:g64:asym", "int3:g32:sym", "int4:g128:asym", "int4:g32:sym", "int4:pc:sym:sbf16",
-                        "int8:pc:sym", "int8:g32:asym", "nf4", "nf4:dq:g128", "fp4_e2m1", "mxfp4", "fp6_e3m2",
-                        "mxfp6_e2m3", "fp8_e4m3", NULL};
+    /* every codec's default and one more variant of each (its last: the other scale dtype, flag or grouping) */
     const uint64_t shapes[][2] = {{13, 200}, {21, 1000}, {6, 1568}};
-    int idot = 0;
+    const char *ps[2 * 64];
+    int idot = 0, want_idot = 0, nps = 0, nv = load_variants();
+    for (int k = 0; k < nv; k++) {
+        int last = k + 1 == nv || variants[k + 1].is_default;
+        if ((variants[k].is_default || (last && !variants[k].is_default)) && runs_here(&variants[k]) && nps < 2 * 64) {
+            ps[nps++] = variants[k].scheme;
+            want_idot += q8_expected(variants[k].codec) * 3;
+        }
+    }
     setenv("SQUISH_VULKAN_TPR", "16", 1);
-    for (int s = 0; ps[s]; s++)
+    for (int s = 0; s < nps; s++)
         for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
             const uint64_t rows = shapes[k][0], cols = shapes[k][1];
             float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0), *y[2][3];
@@ -304,7 +358,7 @@ START_TEST(prefetch_same_results) {
             free(w);
             free(x);
         }
-    if (sq_vk_has_integer_dot(vk)) ck_assert_int_eq(idot, 5 * 3);
+    if (sq_vk_has_integer_dot(vk)) ck_assert_int_eq(idot, want_idot);
     unsetenv("SQUISH_VULKAN_TPR");
     unsetenv("SQUISH_VULKAN_PREFETCH");
     unsetenv("SQUISH_VULKAN_LIMBS");
