@@ -1,4 +1,4 @@
-/* fp4_e2m1: OCP FP4 (E2M1) codes times a group scale (spec/codecs.md §5).
+/* fp4_e2m1: OCP FP4 (E2M1) codes times a group scale (spec/codecs.md §6).
  * The smallest example of a codec in its own file: the family's layout,
  * encoder and portable kernels (codec_lut.c), plus what only FP4 has: an
  * exact integer-activation GEMV, since twice every E2M1 value is a small
