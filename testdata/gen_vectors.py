@@ -213,6 +213,102 @@ def enc_float(codec, w):
         return [('data', b''.join(f16_bytes(v) for v in w))]
     return [('data', b''.join(struct.pack('<H', bf16_bits(v)) for v in w))]
 
+# ---- decoding, from the stored bytes (spec §3-§8), for the "output" lines ----
+def unpack_chunk(bits, b):
+    if bits == 8:
+        return list(b[:32])
+    if bits == 4:
+        return [b[j] & 15 for j in range(16)] + [b[j] >> 4 for j in range(16)]
+    if bits == 2:
+        return [(b[j % 8] >> (2 * (j // 8))) & 3 for j in range(32)]
+    if bits == 3:
+        hi = struct.unpack('<I', b[8:12])[0]
+        return [((b[j % 8] >> (2 * (j // 8))) & 3) | (((hi >> j) & 1) << 2) for j in range(32)]
+    if bits == 6:
+        q = []
+        for k in range(8):
+            v = b[3 * k] | b[3 * k + 1] << 8 | b[3 * k + 2] << 16
+            q += [(v >> (6 * i)) & 63 for i in range(4)]
+        return q
+    raise ValueError(bits)
+
+def unpack_codes(bits, data, rows, cols):
+    c = 32 * bits // 8
+    nch = (cols + 31) // 32
+    out = []
+    for r in range(rows):
+        q = []
+        for k in range(nch):
+            off = (r * nch + k) * c
+            q += unpack_chunk(bits, data[off:off + c])
+        out.append(q[:cols])
+    return out
+
+def load_scales(dt, data):
+    if dt == 'f16':
+        return [struct.unpack('<e', data[i:i + 2])[0] for i in range(0, len(data), 2)]
+    if dt == 'bf16':
+        return [struct.unpack('<f', struct.pack('<I', struct.unpack('<H', data[i:i + 2])[0] << 16))[0]
+                for i in range(0, len(data), 2)]
+    return list(struct.unpack('<%df' % (len(data) // 4), data))
+
+def decode(scheme, parts, rows, cols):
+    """The float32 values a reader computes from the parts, row-major."""
+    p = dict(parts)
+    codec, opts = scheme.split(':')[0], scheme.split(':')[1:]
+    if codec in ('f32', 'f16', 'bf16'):
+        return load_scales(codec, p['data'])
+    g, sdt = None, None
+    for o in opts:
+        if o.startswith('g'):
+            g = int(o[1:])
+        elif o == 'pc':
+            g = 0
+        elif o == 'pt':
+            g = 'pt'
+        elif o in ('s16', 'sbf16', 's32'):
+            sdt = {'s16': 'f16', 'sbf16': 'bf16', 's32': 'f32'}[o]
+    out = []
+    if codec.startswith('int'):
+        bits = int(codec[3:])
+        g = g if g is not None else {8: 0, 4: 128, 3: 128, 2: 64}[bits]
+        gl = g or cols
+        ng = (cols + gl - 1) // gl
+        sc = load_scales(sdt or 'f16', p['scales'])
+        q = unpack_codes(bits, p['codes'], rows, cols)
+        for r in range(rows):
+            for i in range(cols):
+                k = r * ng + i // gl
+                z = p['zeros'][k] if 'zeros' in p else 1 << (bits - 1)
+                out.append(f32(sc[k] * (q[r][i] - z)))
+        return out
+    if codec == 'nf4':
+        gl = g or 64
+        ng = (cols + gl - 1) // gl
+        if 'absmax' in p:
+            am = load_scales('f32', p['absmax'])
+        else:
+            s2 = load_scales('f32', p['absmax_scale'])
+            o = load_scales('f32', p['absmax_offset'])[0]
+            aq = struct.unpack('<%db' % len(p['absmax_q']), p['absmax_q'])
+            am = [f32(f32(a * s2[n // 256]) + o) for n, a in enumerate(aq)]  # two roundings
+        q = unpack_codes(4, p['codes'], rows, cols)
+        return [f32(NF4[q[r][i]] * am[r * ng + i // gl]) for r in range(rows) for i in range(cols)]
+    if codec.startswith('mx'):
+        fmt = {'mxfp8_e4m3': 'e4m3', 'mxfp8_e5m2': 'e5m2', 'mxfp6_e3m2': 'e3m2', 'mxfp6_e2m3': 'e2m3', 'mxfp4': 'e2m1'}[codec]
+        q = unpack_codes(FORMATS[fmt][0], p['codes'], rows, cols)
+        ng = (cols + 31) // 32
+        return [f32(mf_value(fmt, q[r][i]) * 2.0 ** (p['scales'][r * ng + i // 32] - 127))
+                for r in range(rows) for i in range(cols)]
+    fmt = codec.split('_')[1]
+    if g is None:
+        g = {'fp8': 0, 'fp6': 128, 'fp4': 32}[codec.split('_')[0]]
+    sc = load_scales(sdt or ('f32' if g == 'pt' else 'f16'), p['scales'])
+    gl = cols if g in ('pt', 0) else g
+    ng = (cols + gl - 1) // gl
+    q = unpack_codes(FORMATS[fmt][0], p['codes'], rows, cols)
+    return [f32(mf_value(fmt, q[r][i]) * sc[0 if g == 'pt' else r * ng + i // gl]) for r in range(rows) for i in range(cols)]
+
 # ---- inputs ----
 class Rng:
     def __init__(self, seed):
@@ -288,13 +384,16 @@ def encode(scheme, w, rows, cols):
 
 def main(outdir):
     with open(outdir + '/codec-vectors.txt', 'w') as f:
-        f.write('# squish codec golden vectors (testdata/gen_vectors.py); inputs are float32 bit patterns\n')
+        f.write('# squish codec golden vectors (testdata/gen_vectors.py); input and output (the decoded values) are\n'
+                '# float32 bit patterns; a vector without input is checked by decoding its parts only\n')
         for scheme, rows, cols, kind, seed in CASES:
             w = inputs(seed, rows * cols, kind)
             f.write('vector %s %d %d\n' % (scheme, rows, cols))
             f.write('input %s\n' % ' '.join('%08x' % f32_bits(v) for v in w))
-            for name, data in encode(scheme, w, rows, cols):
+            parts = encode(scheme, w, rows, cols)
+            for name, data in parts:
                 f.write('part %s %s\n' % (name, data.hex()))
+            f.write('output %s\n' % ' '.join('%08x' % f32_bits(v) for v in decode(scheme, parts, rows, cols)))
             f.write('end\n')
     with open(outdir + '/minifloat-tables.txt', 'w') as f:
         f.write('# every code of each OCP mini-float and its value (float.hex; nan/inf spelled out)\n')

@@ -16,64 +16,132 @@
 
 static int hexval(int c) { return c <= '9' ? c - '0' : (c | 32) - 'a' + 10; }
 
+/* One vector of codec-vectors.txt: the scheme and shape, the parts as
+ * stored (in the file's order), the input (when given: encoding it must
+ * give those bytes) and the decoded values (when given: decoding those
+ * bytes must give them, bit for bit). */
+typedef struct golden {
+    char scheme[64];
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    uint64_t rows, cols;
+    float *input, *output;
+    int nparts;
+    char name[SQ_CODEC_MAX_PARTS][32];
+    uint8_t *data[SQ_CODEC_MAX_PARTS];
+    size_t bytes[SQ_CODEC_MAX_PARTS];
+} golden;
+
+static float *read_f32_hex(const char *q, uint64_t n) {
+    float *v = malloc(n * sizeof(float));
+    char *end = (char *)q;
+    for (uint64_t i = 0; i < n; i++) v[i] = sq_bits_f32((uint32_t)strtoul(end, &end, 16));
+    return v;
+}
+
+static void golden_check(golden *g) {
+    const uint64_t rows = g->rows, cols = g->cols;
+    sq_err err;
+    if (g->input) { /* encoding the input gives the stored bytes, for 1 and 3 threads */
+        sq_encoded e[2];
+        ck_assert_msg(sq_encode(g->c, g->p, g->input, rows, cols, 1, &e[0], &err) == 0, "%s: %s", g->scheme, err.msg);
+        ck_assert_msg(sq_encode(g->c, g->p, g->input, rows, cols, 3, &e[1], &err) == 0, "%s: %s", g->scheme, err.msg);
+        ck_assert_msg(e[0].nparts == g->nparts, "%s: %d parts encoded, %d in the vector", g->scheme, e[0].nparts, g->nparts);
+        for (int j = 0; j < g->nparts; j++) {
+            int i = 0;
+            while (i < e[0].nparts && strcmp(e[0].spec[i].name, g->name[j])) i++;
+            ck_assert_msg(i < e[0].nparts, "%s: no part %s", g->scheme, g->name[j]);
+            ck_assert_msg(g->bytes[j] == e[0].bytes[i], "%s part %s: %zu bytes expected, %llu written", g->scheme,
+                          g->name[j], g->bytes[j], (unsigned long long)e[0].bytes[i]);
+            const uint8_t *got = e[0].data[i];
+            for (size_t k = 0; k < g->bytes[j]; k++)
+                ck_assert_msg(got[k] == g->data[j][k], "%s part %s byte %zu: got %02x want %02x", g->scheme, g->name[j], k,
+                              got[k], g->data[j][k]);
+            ck_assert_int_eq(memcmp(e[0].data[i], e[1].data[i], g->bytes[j]), 0); /* thread count */
+        }
+        sq_encoded_free(&e[0]);
+        sq_encoded_free(&e[1]);
+    }
+    if (g->output) { /* decoding the stored bytes gives the values the spec computes */
+        sq_part_spec sp[SQ_CODEC_MAX_PARTS];
+        int n = g->c->layout(g->c, g->p, rows, cols, sp);
+        ck_assert_msg(n == g->nparts, "%s: the layout has %d parts, the vector %d", g->scheme, n, g->nparts);
+        sq_tview v = {0};
+        v.codec = g->c;
+        memcpy(v.params, g->p, sizeof v.params);
+        v.rows = rows;
+        v.cols = cols;
+        v.nparts = n;
+        for (int i = 0; i < n; i++) {
+            int j = 0;
+            while (j < g->nparts && strcmp(sp[i].name, g->name[j])) j++;
+            ck_assert_msg(j < g->nparts, "%s: the vector has no part %s", g->scheme, sp[i].name);
+            uint64_t per = sq_part_spec_bytes(&sp[i]) / (sp[i].dims[0] ? sp[i].dims[0] : 1); /* bytes per first-dim entry */
+            v.part[i] = g->data[j];
+            v.dim0[i] = (sp[i].flags & SQ_PART_DATA_DIM0) && per ? g->bytes[j] / per : sp[i].dims[0];
+            ck_assert_msg((sp[i].flags & SQ_PART_DATA_DIM0) || g->bytes[j] == sq_part_spec_bytes(&sp[i]),
+                          "%s part %s: %zu bytes, the layout says %llu", g->scheme, sp[i].name, g->bytes[j],
+                          (unsigned long long)sq_part_spec_bytes(&sp[i]));
+        }
+        char why[256] = "";
+        if (g->c->check) ck_assert_msg(g->c->check(&v, why, sizeof why) == 0, "%s: check() refuses the vector: %s", g->scheme, why);
+        float *d = malloc(rows * cols * sizeof(float));
+        for (int isa = 0; isa < SQ_ISA_COUNT; isa++) {
+            if (!sq_isa_supported((sq_isa)isa)) continue;
+            sq_decode_for(g->c, (sq_isa)isa)(&v, 0, rows, d);
+            for (uint64_t i = 0; i < rows * cols; i++)
+                ck_assert_msg(sq_f32_bits(d[i]) == sq_f32_bits(g->output[i]), "%s on %s: value %llu decodes to %a, the spec "
+                              "to %a", g->scheme, sq_isa_name((sq_isa)isa), (unsigned long long)i, d[i], g->output[i]);
+        }
+        free(d);
+    }
+}
+
 START_TEST(golden_vectors) {
     size_t len;
     char *text = (char *)read_all(src_path("testdata/vectors/codec-vectors.txt"), &len);
     ck_assert_ptr_nonnull(text);
     text[len] = 0;
-    int n_vectors = 0;
+    int n_vectors = 0, n_decoded = 0;
     char *save = NULL;
-    const sq_codec *c = NULL;
-    uint32_t p[SQ_NPARAMS];
-    uint64_t rows = 0, cols = 0;
-    float *w = NULL;
-    sq_encoded e[2];
-    char scheme[64] = "";
+    golden g;
+    memset(&g, 0, sizeof g);
     for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (!strncmp(line, "vector ", 7)) {
             unsigned long long r, cc;
-            ck_assert_int_eq(sscanf(line + 7, "%63s %llu %llu", scheme, &r, &cc), 3);
-            rows = r;
-            cols = cc;
+            memset(&g, 0, sizeof g);
+            ck_assert_int_eq(sscanf(line + 7, "%63s %llu %llu", g.scheme, &r, &cc), 3);
+            g.rows = r;
+            g.cols = cc;
             sq_err err;
-            ck_assert_msg(sq_scheme_parse(scheme, &c, p, &err) == 0, "%s", err.msg);
+            ck_assert_msg(sq_scheme_parse(g.scheme, &g.c, g.p, &err) == 0, "%s", err.msg);
         } else if (!strncmp(line, "input ", 6)) {
-            w = malloc(rows * cols * sizeof(float));
-            char *q = line + 6;
-            for (uint64_t i = 0; i < rows * cols; i++) {
-                uint32_t bits = (uint32_t)strtoul(q, &q, 16);
-                w[i] = sq_bits_f32(bits);
-            }
-            sq_err err;
-            ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 1, &e[0], &err), 0);
-            ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 3, &e[1], &err), 0);
+            g.input = read_f32_hex(line + 6, g.rows * g.cols);
+        } else if (!strncmp(line, "output ", 7)) {
+            g.output = read_f32_hex(line + 7, g.rows * g.cols);
         } else if (!strncmp(line, "part ", 5)) {
             char *name = line + 5, *hex = strchr(name, ' ');
             *hex++ = 0;
-            int found = 0;
-            for (int i = 0; i < e[0].nparts; i++) {
-                if (strcmp(e[0].spec[i].name, name)) continue;
-                found = 1;
-                size_t nb = strlen(hex) / 2;
-                ck_assert_msg(nb == e[0].bytes[i], "%s part %s: %zu bytes expected, %llu written", scheme, name, nb,
-                              (unsigned long long)e[0].bytes[i]);
-                const uint8_t *got = e[0].data[i];
-                for (size_t k = 0; k < nb; k++) {
-                    uint8_t want = (uint8_t)(hexval(hex[2 * k]) << 4 | hexval(hex[2 * k + 1]));
-                    ck_assert_msg(got[k] == want, "%s part %s byte %zu: got %02x want %02x", scheme, name, k, got[k], want);
-                }
-                ck_assert_int_eq(memcmp(e[0].data[i], e[1].data[i], (size_t)e[0].bytes[i]), 0); /* thread count */
-            }
-            ck_assert_msg(found, "%s: no part %s", scheme, name);
+            ck_assert_int_lt(g.nparts, SQ_CODEC_MAX_PARTS);
+            snprintf(g.name[g.nparts], sizeof g.name[0], "%s", name);
+            g.bytes[g.nparts] = strlen(hex) / 2;
+            g.data[g.nparts] = malloc(g.bytes[g.nparts] + 1);
+            for (size_t k = 0; k < g.bytes[g.nparts]; k++)
+                g.data[g.nparts][k] = (uint8_t)(hexval(hex[2 * k]) << 4 | hexval(hex[2 * k + 1]));
+            g.nparts++;
         } else if (!strcmp(line, "end")) {
-            sq_encoded_free(&e[0]);
-            sq_encoded_free(&e[1]);
-            free(w);
-            w = NULL;
+            ck_assert_msg(g.input || g.output, "%s: a vector needs an input or an output", g.scheme);
+            golden_check(&g);
+            n_decoded += g.output != NULL;
+            for (int i = 0; i < g.nparts; i++) free(g.data[i]);
+            free(g.input);
+            free(g.output);
+            memset(&g, 0, sizeof g);
             n_vectors++;
         }
     }
     ck_assert_int_ge(n_vectors, 26);
+    ck_assert_int_eq(n_decoded, n_vectors);
     free(text);
 }
 END_TEST
