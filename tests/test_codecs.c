@@ -557,8 +557,9 @@ START_TEST(transforms_on_every_codec) {
         }
         for (uint64_t j = 0; j < cols; j++) sc[j] = (float)(0.5 + urand());
         sq_encoded e;
-        ck_assert_int_eq(sq_encode(cv->codec, cv->params, w, rows, cols, 1, &e, NULL), 0);
-        ck_assert_int_eq(sq_encoded_set_xform(&e, perm, sc, NULL), 0);
+        sq_err err;
+        ck_assert_msg(sq_encode(cv->codec, cv->params, w, rows, cols, 1, &e, &err) == 0, "%s: %s", cv->scheme, err.msg);
+        ck_assert_msg(sq_encoded_set_xform(&e, perm, sc, &err) == 0, "%s: %s", cv->scheme, err.msg);
         sq_tview v;
         sq_tview_from_encoded(&e, &v);
         ck_assert_int_eq(sq_decode_rows(&v, 0, rows, d), SQ_OK);

@@ -166,8 +166,9 @@ START_TEST(every_codec_is_complete) {
         check_descriptor(c);
         if (!vec[i])
             problem("codec %s: no golden vector in testdata/vectors/codec-vectors.txt: add a case ('%s', rows, cols, "
-                    "kind, seed) to CASES in testdata/gen_vectors.py with its encoder written from spec/codecs.md (not "
-                    "from the C code), run `python3 testdata/gen_vectors.py` and commit the vectors",
+                    "kind, seed) to CASES in testdata/gen_vectors.py with its encoder and decoder written from "
+                    "spec/codecs.md (not from the C code), run `python3 testdata/gen_vectors.py` and commit the vectors "
+                    "(an encoder that cannot be reproduced outside C: parts and output only, checked by decoding)",
                     c->name, c->name);
         check_spec(c, spec);
         check_vulkan(c);
