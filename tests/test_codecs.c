@@ -44,8 +44,8 @@ static void golden_check(golden *g) {
     sq_err err;
     if (g->input) { /* encoding the input gives the stored bytes, for 1 and 3 threads */
         sq_encoded e[2];
-        ck_assert_msg(sq_encode(g->c, g->p, g->input, rows, cols, 1, &e[0], &err) == 0, "%s: %s", g->scheme, err.msg);
-        ck_assert_msg(sq_encode(g->c, g->p, g->input, rows, cols, 3, &e[1], &err) == 0, "%s: %s", g->scheme, err.msg);
+        ck_assert_msg(codec_encode(g->c, g->p, g->input, rows, cols, 1, &e[0], &err) == 0, "%s: %s", g->scheme, err.msg);
+        ck_assert_msg(codec_encode(g->c, g->p, g->input, rows, cols, 3, &e[1], &err) == 0, "%s: %s", g->scheme, err.msg);
         ck_assert_msg(e[0].nparts == g->nparts, "%s: %d parts encoded, %d in the vector", g->scheme, e[0].nparts, g->nparts);
         for (int j = 0; j < g->nparts; j++) {
             int i = 0;
@@ -367,8 +367,8 @@ START_TEST(roundtrip_every_variant) {
         ck_assert_msg(family_bound(c, cv->params, w, rows, cols, bound, why, sizeof why), "codec %s: %s", c->name, why);
         sq_encoded e, e3;
         sq_err err;
-        ck_assert_msg(sq_encode(c, cv->params, w, rows, cols, 1, &e, &err) == 0, "%s: %s", cv->scheme, err.msg);
-        ck_assert_msg(sq_encode(c, cv->params, w, rows, cols, 3, &e3, &err) == 0, "%s: %s", cv->scheme, err.msg);
+        ck_assert_msg(codec_encode(c, cv->params, w, rows, cols, 1, &e, &err) == 0, "%s: %s", cv->scheme, err.msg);
+        ck_assert_msg(codec_encode(c, cv->params, w, rows, cols, 3, &e3, &err) == 0, "%s: %s", cv->scheme, err.msg);
         sq_part_spec sp[SQ_CODEC_MAX_PARTS];
         int np = sq_layout(c, cv->params, rows, cols, sp), fixed = 1;
         ck_assert_int_eq(e.nparts, np);
@@ -399,7 +399,7 @@ START_TEST(roundtrip_every_variant) {
                       cv->scheme);
         if (c->lossless) { /* its own output is representable: encoding it again is exact */
             sq_encoded e2;
-            ck_assert_int_eq(sq_encode(c, cv->params, d, rows, cols, 1, &e2, &err), 0);
+            ck_assert_int_eq(codec_encode(c, cv->params, d, rows, cols, 1, &e2, &err), 0);
             sq_tview v2;
             sq_tview_from_encoded(&e2, &v2);
             ck_assert_int_eq(sq_decode_rows(&v2, 0, rows, d2), SQ_OK);
@@ -473,7 +473,7 @@ static void check_kernels(const codec_variant *cv, uint64_t rows, uint64_t cols)
     float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0);
     sq_encoded e;
     sq_err err;
-    ck_assert_msg(sq_encode(c, cv->params, w, rows, cols, 2, &e, &err) == 0, "%s: %s", cv->scheme, err.msg);
+    ck_assert_msg(codec_encode(c, cv->params, w, rows, cols, 2, &e, &err) == 0, "%s: %s", cv->scheme, err.msg);
     sq_tview v;
     sq_tview_from_encoded(&e, &v);
     float *ref = malloc(rows * cols * sizeof(float)), *dec = malloc(rows * cols * sizeof(float));
@@ -558,7 +558,7 @@ START_TEST(transforms_on_every_codec) {
         for (uint64_t j = 0; j < cols; j++) sc[j] = (float)(0.5 + urand());
         sq_encoded e;
         sq_err err;
-        ck_assert_msg(sq_encode(cv->codec, cv->params, w, rows, cols, 1, &e, &err) == 0, "%s: %s", cv->scheme, err.msg);
+        ck_assert_msg(codec_encode(cv->codec, cv->params, w, rows, cols, 1, &e, &err) == 0, "%s: %s", cv->scheme, err.msg);
         ck_assert_msg(sq_encoded_set_xform(&e, perm, sc, &err) == 0, "%s: %s", cv->scheme, err.msg);
         sq_tview v;
         sq_tview_from_encoded(&e, &v);

@@ -82,7 +82,7 @@ static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t 
     uint32_t p[SQ_NPARAMS];
     sq_err err;
     ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, &err), 0);
-    ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 2, e, &err), 0);
+    ck_assert_msg(codec_encode(c, p, w, rows, cols, 2, e, &err) == 0, "%s: %s", scheme, err.msg);
     if (xform) {
         uint32_t *perm = malloc(cols * sizeof *perm);
         float *sc = malloc(cols * sizeof *sc);
