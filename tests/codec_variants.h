@@ -12,7 +12,6 @@
 #define SQUISH_CODEC_VARIANTS_H
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "squish/codec.h"
@@ -95,38 +94,6 @@ static inline int all_codec_variants(codec_variant *out, int max, char *bad, siz
         n += k;
     }
     return n;
-}
-
-/* Encodes w with c/params as a method would: codecs whose encoder needs
- * calibration statistics (enc->needs_xtx) get the XᵀX of 4·cols fixed
- * pseudo-random activation rows, and every codec the same seed. */
-static inline sq_status codec_encode(const sq_codec *c, const uint32_t *params, const float *w, uint64_t rows,
-                                     uint64_t cols, int n_threads, sq_encoded *out, sq_err *err) {
-    double *xtx = NULL;
-    if (c->enc && c->enc->needs_xtx) {
-        const uint64_t n = 4 * cols;
-        double *x = malloc(n * cols * sizeof(double));
-        xtx = calloc(cols * cols, sizeof(double));
-        if (!x || !xtx) {
-            free(x);
-            free(xtx);
-            return sq_err_set(err, SQ_ENOMEM, "test: out of memory for XᵀX");
-        }
-        uint64_t s = 0x9e3779b97f4a7c15ull;
-        for (uint64_t i = 0; i < n * cols; i++) {
-            s = s * 6364136223846793005ull + 1442695040888963407ull;
-            x[i] = (double)(s >> 11) / 9007199254740992.0 - 0.5;
-        }
-        for (uint64_t t = 0; t < n; t++)
-            for (uint64_t i = 0; i < cols; i++)
-                for (uint64_t j = 0; j < cols; j++) xtx[i * cols + j] += x[t * cols + i] * x[t * cols + j];
-        free(x);
-    }
-    sq_encode_ctx ctx = {.codec = c, .params = params, .w = w, .rows = rows, .cols = cols, .xtx = xtx,
-                         .seed = 1, .n_threads = n_threads};
-    sq_status st = sq_encode_with(&ctx, out, err);
-    free(xtx);
-    return st;
 }
 
 #endif

@@ -11,6 +11,7 @@
 #include "squish/codec.h"
 #include "squish/fp.h"
 #include "testutil.h"
+#include "codec_encode.h"
 #include "codec_variants.h"
 
 
@@ -537,44 +538,73 @@ START_TEST(kernels_agree_on_every_path) {
 }
 END_TEST
 
-/* The transform chain around every codec's kernels: the GEMV of a tensor
- * with perm and in_scale equals its decode (in original column order) times
- * x, within the GEMV tolerance. */
+/* The transform chain around every codec's kernels, for each codec's
+ * default variant: the GEMV of a tensor with links equals its decode (in
+ * the original order) times x. With perm and in_scale (input links that do
+ * not mix columns) within 2e-5 sum|w x| per row; with all four links
+ * (perm, in_scale, rht_in, rht_out: the Hadamard links mix columns and
+ * rows, and 9 and 70 have no Hadamard construction, so the blocked
+ * fallback runs) within 2e-5 times the row's sum|w x| plus the root sum of
+ * squares of the stored rows' sums |D x'|, what an orthonormal output
+ * transform can spread. The threaded decode equals the row decode. */
 START_TEST(transforms_on_every_codec) {
     int nv = load_variants();
     const uint64_t rows = 9, cols = 70;
     for (int k = 0; k < nv; k++) {
         if (!variants[k].is_default) continue;
         const codec_variant *cv = &variants[k];
-        float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0), *d = malloc(rows * cols * sizeof(float));
-        float y[9];
-        uint32_t perm[70];
-        float sc[70];
-        for (uint64_t j = 0; j < cols; j++) perm[j] = (uint32_t)j;
-        for (uint64_t j = cols - 1; j > 0; j--) {
-            uint64_t t = (uint64_t)(urand() * (double)(j + 1));
-            uint32_t tmp = perm[j]; perm[j] = perm[t]; perm[t] = tmp;
-        }
-        for (uint64_t j = 0; j < cols; j++) sc[j] = (float)(0.5 + urand());
-        sq_encoded e;
-        sq_err err;
-        ck_assert_msg(codec_encode(cv->codec, cv->params, w, rows, cols, 1, &e, &err) == 0, "%s: %s", cv->scheme, err.msg);
-        ck_assert_msg(sq_encoded_set_xform(&e, perm, sc, &err) == 0, "%s: %s", cv->scheme, err.msg);
-        sq_tview v;
-        sq_tview_from_encoded(&e, &v);
-        ck_assert_int_eq(sq_decode_rows(&v, 0, rows, d), SQ_OK);
-        ck_assert_int_eq(sq_gemv(&v, x, y, 0, rows), SQ_OK);
-        for (uint64_t r = 0; r < rows; r++) {
-            double dot = 0, mag = 0;
-            for (uint64_t i = 0; i < cols; i++) {
-                dot += (double)d[r * cols + i] * x[i];
-                mag += fabs((double)d[r * cols + i] * x[i]);
+        for (int all = 0; all < 2; all++) {
+            float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0), *d = malloc(rows * cols * sizeof(float));
+            float *d2 = malloc(rows * cols * sizeof(float)), *raw = malloc(rows * cols * sizeof(float)), xs[70], y[9];
+            uint32_t perm[70];
+            float sc[70];
+            uint8_t s_in[9], s_out[2];
+            for (uint64_t j = 0; j < cols; j++) perm[j] = (uint32_t)j;
+            for (uint64_t j = cols - 1; j > 0; j--) {
+                uint64_t t = (uint64_t)(urand() * (double)(j + 1));
+                uint32_t tmp = perm[j]; perm[j] = perm[t]; perm[t] = tmp;
             }
-            ck_assert_msg(fabs(y[r] - dot) <= 2e-5 * mag + 1e-30, "%s+perm+in_scale row %llu: gemv %g vs decode.x %g",
-                          cv->scheme, (unsigned long long)r, y[r], dot);
+            for (uint64_t j = 0; j < cols; j++) sc[j] = (float)(0.5 + urand());
+            for (size_t j = 0; j < sizeof s_in; j++) s_in[j] = (uint8_t)(urand() * 256);
+            s_in[8] &= 0x3f; /* 70 signs: the bits past them are zero */
+            s_out[0] = (uint8_t)(urand() * 256);
+            s_out[1] = 1;
+            sq_encoded e;
+            sq_err err;
+            ck_assert_msg(codec_encode(cv->codec, cv->params, w, rows, cols, 1, &e, &err) == 0, "%s: %s", cv->scheme, err.msg);
+            ck_assert_msg(sq_encoded_set_xform(&e, perm, sc, &err) == 0, "%s: %s", cv->scheme, err.msg);
+            if (all) {
+                ck_assert_msg(sq_encoded_add_xform(&e, SQ_XFORM_RHT_IN, s_in, &err) == 0, "%s: %s", cv->scheme, err.msg);
+                ck_assert_msg(sq_encoded_add_xform(&e, SQ_XFORM_RHT_OUT, s_out, &err) == 0, "%s: %s", cv->scheme, err.msg);
+            }
+            sq_tview v;
+            sq_tview_from_encoded(&e, &v);
+            ck_assert_int_eq(sq_decode_rows(&v, 0, rows, d), SQ_OK);
+            ck_assert_int_eq(sq_decode_mt(&v, d2, 3), SQ_OK);
+            ck_assert_msg(!memcmp(d, d2, rows * cols * sizeof(float)), "%s: threaded decode differs with links", cv->scheme);
+            ck_assert_int_eq(sq_gemv(&v, x, y, 0, rows), SQ_OK);
+            cv->codec->cpu->decode[SQ_ISA_PORTABLE](&v, 0, rows, raw); /* stored order and basis */
+            sq_xform_input(&v, x, 1, xs);
+            double spread = 0;
+            for (uint64_t r = 0; r < rows; r++) {
+                double m = 0;
+                for (uint64_t i = 0; i < cols; i++) m += fabs((double)raw[r * cols + i] * xs[i]);
+                spread += m * m;
+            }
+            spread = all ? sqrt(spread) : 0;
+            for (uint64_t r = 0; r < rows; r++) {
+                double dot = 0, mag = 0;
+                for (uint64_t i = 0; i < cols; i++) {
+                    dot += (double)d[r * cols + i] * x[i];
+                    mag += fabs((double)d[r * cols + i] * x[i]);
+                }
+                ck_assert_msg(fabs(y[r] - dot) <= 2e-5 * (mag + spread) + 1e-30, "%s%s row %llu: gemv %g vs decode.x %g",
+                              cv->scheme, all ? "+perm+in_scale+rht_in+rht_out" : "+perm+in_scale", (unsigned long long)r,
+                              y[r], dot);
+            }
+            sq_encoded_free(&e);
+            free(w); free(x); free(d); free(d2); free(raw);
         }
-        sq_encoded_free(&e);
-        free(w); free(x); free(d);
     }
 }
 END_TEST

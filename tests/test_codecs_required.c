@@ -2,7 +2,8 @@
  * checked from the registry so that a codec added without it fails the
  * suite, with a message that says what to add:
  *   - a descriptor the generated tests can run: unique id and name, a
- *     layout, an encoder, portable decode and GEMV, a default scheme that
+ *     layout, an encoder (its own, or quant/encoders.c's), portable decode
+ *     and GEMV, a default scheme that
  *     parses, and a check() hook when a part's size depends on the data;
  *   - golden vectors in testdata/vectors/codec-vectors.txt (made by
  *     testdata/gen_vectors.py from the spec, not from the C code);
@@ -17,6 +18,7 @@
 #include <stdarg.h>
 #include <strings.h>
 
+#include "encoders.h"
 #include "squish/codec.h"
 #include "testutil.h"
 #include "vk.h"
@@ -104,8 +106,10 @@ static void check_descriptor(const sq_codec *c) {
     if (!strcmp(sq_codec_family_name(c->family), "?")) problem("codec %s: family %d is not a sq_codec_family", c->name, c->family);
     if (!c->bits) problem("codec %s: .bits is 0 (bits per code)", c->name);
     if (!c->layout) problem("codec %s: no .layout", c->name);
-    if (!c->enc || !(c->enc->encode_rows || c->enc->encode))
-        problem("codec %s: no encoder (.enc with encode_rows for a fixed layout, or encode for one that depends on the data)",
+    const sq_codec_encoder *enc = sq_quant_encoder(c);
+    if (!enc || !(enc->encode_rows || enc->encode))
+        problem("codec %s: no encoder: set .enc (encode_rows for a fixed layout, encode for one that depends on the "
+                "data), or, for an encoder that needs the quantization library, add its line to quant/encoders.c",
                 c->name);
     if (!c->cpu || !c->cpu->decode[SQ_ISA_PORTABLE] || !c->cpu->gemv[SQ_ISA_PORTABLE])
         problem("codec %s: its CPU traits (.cpu) must set decode[SQ_ISA_PORTABLE] and gemv[SQ_ISA_PORTABLE]", c->name);

@@ -11,6 +11,7 @@
 #include "squish/codec.h"
 #include "squish/fp.h"
 #include "testutil.h"
+#include "codec_encode.h"
 #include "codec_variants.h"
 #include "vk.h"
 
@@ -72,10 +73,11 @@ static double row_mag(const float *dec, const float *xs, uint64_t cols, uint64_t
     return m;
 }
 
-enum { XFORM = 1, OUTLIERS = 2 };
+enum { XFORM = 1, OUTLIERS = 2, RHT = 4 };
 
-/* Encodes w (rows x cols) in scheme, with xform a random input transform
- * (perm, in_scale), and uploads it; e and v describe it on the host. */
+/* Encodes w (rows x cols) in scheme, with xform random transform links
+ * (XFORM: perm, in_scale; RHT: the randomized Hadamard links on both sides
+ * too), and uploads it; e and v describe it on the host. */
 static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t rows, uint64_t cols, int xform,
                                    sq_encoded *e, sq_tview *v) {
     const sq_codec *c;
@@ -83,7 +85,7 @@ static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t 
     sq_err err;
     ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, &err), 0);
     ck_assert_msg(codec_encode(c, p, w, rows, cols, 2, e, &err) == 0, "%s: %s", scheme, err.msg);
-    if (xform) {
+    if (xform & XFORM) {
         uint32_t *perm = malloc(cols * sizeof *perm);
         float *sc = malloc(cols * sizeof *sc);
         for (uint64_t j = 0; j < cols; j++) perm[j] = (uint32_t)j;
@@ -96,6 +98,16 @@ static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t 
         free(perm);
         free(sc);
     }
+    if (xform & RHT) {
+        const sq_xform_kind ks[2] = {SQ_XFORM_RHT_IN, SQ_XFORM_RHT_OUT};
+        for (int i = 0; i < 2; i++) {
+            uint64_t n = i ? rows : cols;
+            uint8_t *sg = calloc((n + 7) / 8, 1);
+            for (uint64_t j = 0; j < n; j++) sg[j / 8] |= (uint8_t)((urand() < 0.5) << (j % 8));
+            ck_assert_int_eq(sq_encoded_add_xform(e, ks[i], sg, &err), 0);
+            free(sg);
+        }
+    }
     sq_tview_from_encoded(e, v);
     ck_assert_msg(sq_vk_supported(v), "%s: no Vulkan kernel", scheme);
     sq_vk_tensor *t;
@@ -105,7 +117,9 @@ static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t 
 
 /* Encodes a random matrix, uploads it and checks dequant, GEMV (T = 1) and
  * matmul (T tokens) against the CPU. mode XFORM adds input transforms (perm,
- * in_scale); OUTLIERS makes every 32nd activation 10^4 times larger and its
+ * in_scale), RHT the Hadamard links on both sides (an output mixes every
+ * stored row's error, so the bound adds the root sum of squares of the
+ * rows' sums |w x'|); OUTLIERS makes every 32nd activation 10^4 times larger and its
  * weight column 10^4 times smaller (the worst case for block-scaled
  * activations: the block's largest value contributes little). */
 static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int mode, uint32_t T) {
@@ -118,7 +132,7 @@ static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int m
     }
     sq_encoded e;
     sq_tview v;
-    sq_vk_tensor *t = encode_upload(scheme, w, rows, cols, mode & XFORM, &e, &v);
+    sq_vk_tensor *t = encode_upload(scheme, w, rows, cols, mode & (XFORM | RHT), &e, &v);
     const sq_codec *c = v.codec;
 
     /* dequantize: bit-exact with the CPU decoder, in stored column order */
@@ -142,8 +156,11 @@ static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int m
         for (uint32_t k = 0; k < nt; k++) {
             sq_gemv(&v, x + k * cols, y0, 0, rows);
             sq_xform_input(&v, x + k * cols, 1, xs);
+            double spread = 0;
+            for (uint64_t r = 0; (mode & RHT) && r < rows; r++) spread += row_mag(ref, xs, cols, r) * row_mag(ref, xs, cols, r);
+            spread = sqrt(spread);
             for (uint64_t r = 0; r < rows; r++) {
-                double mag = row_mag(ref, xs, cols, r);
+                double mag = row_mag(ref, xs, cols, r) + spread;
                 ck_assert_msg(fabs((double)y[k * rows + r] - y0[r]) <= TOL * mag + 1e-30,
                               "%s %llux%llu T=%u token %u row %llu: vulkan %g vs CPU %g (|w.x| %g)", scheme,
                               (unsigned long long)rows, (unsigned long long)cols, nt, k, (unsigned long long)r,
@@ -157,9 +174,17 @@ static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int m
         sq_xform_input(&v, x, 1, xs);
         ck_assert_int_eq(sq_act_q8_init(&a, xs, cols, &err), SQ_OK);
         sq_gemv_q8_for(c, SQ_ISA_PORTABLE)(&v, &a, y0, 0, rows);
+        sq_xform_output(&v, y0, 1);
         ck_assert_msg(sq_vk_gemv_q8(vk, t, x, y, &err) == SQ_OK, "%s: %s", scheme, err.msg);
+        double spread = 0;
+        for (uint64_t r = 0; (mode & RHT) && r < rows; r++) {
+            double m = 0;
+            for (uint64_t i = 0; i < cols; i++) m += fabs((double)ref[r * cols + i] * a.d[i / 32] * a.q[i]);
+            spread += m * m;
+        }
+        spread = sqrt(spread);
         for (uint64_t r = 0; r < rows; r++) {
-            double mag = 0;
+            double mag = spread;
             for (uint64_t i = 0; i < cols; i++) mag += fabs((double)ref[r * cols + i] * a.d[i / 32] * a.q[i]);
             ck_assert_msg(fabs((double)y[r] - y0[r]) <= TOL * mag + 1e-30, "%s %llux%llu q8 row %llu: vulkan %g vs CPU %g",
                           scheme, (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)r, y[r], y0[r]);
@@ -174,12 +199,12 @@ static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int m
 
 START_TEST(every_codec_matches_cpu) {
     /* ragged rows (cols not a multiple of 32 or of the group), a single row, wide rows; variants
-     * other than a codec's default on the first and third */
+     * other than a codec's default on the first (ragged in rows, chunks and groups) */
     const uint64_t shapes[][2] = {{37, 200}, {3, 33}, {8, 256}, {1, 7}, {64, 1056}};
     int nv = load_variants(), want_q8 = 0, ran = 0;
     for (int k = 0; k < nv; k++) {
         if (!runs_here(&variants[k])) continue;
-        const int nshapes = variants[k].is_default ? 5 : 2;
+        const int nshapes = variants[k].is_default ? 5 : 1;
         for (int j = 0; j < nshapes; j++) check_scheme(variants[k].scheme, shapes[j][0], shapes[j][1], 0, 11);
         want_q8 += q8_expected(variants[k].codec) * nshapes;
         ran++;
@@ -244,11 +269,15 @@ START_TEST(limb_gemv_matches_cpu) {
 }
 END_TEST
 
-/* Every codec's default variant, with perm and in_scale. */
+/* Every codec's default variant, with perm and in_scale, and with the
+ * Hadamard links on both sides too (19 rows: the blocked fallback). */
 START_TEST(input_transforms) {
     int nv = load_variants();
     for (int k = 0; k < nv; k++)
-        if (variants[k].is_default && runs_here(&variants[k])) check_scheme(variants[k].scheme, 19, 300, XFORM, 9);
+        if (variants[k].is_default && runs_here(&variants[k])) {
+            check_scheme(variants[k].scheme, 19, 300, XFORM, 9);
+            check_scheme(variants[k].scheme, 19, 300, XFORM | RHT, 9);
+        }
 }
 END_TEST
 
