@@ -516,6 +516,7 @@ static void check_kernels(const codec_variant *cv, uint64_t rows, uint64_t cols)
         }
         if (cpu->fast[isa].fn.f32) check_fast(cv, cpu->fast[isa], isa, "fast slot", &v, ref, x, rows, cols);
         check_fast(cv, sq_fast_kernel_for(c, (sq_isa)isa), isa, "sq_fast_kernel_for", &v, ref, x, rows, cols);
+        check_fast(cv, sq_best_kernel(&v, (sq_isa)isa), isa, "sq_best_kernel", &v, ref, x, rows, cols); /* the runtime's pick */
     }
     /* the active path (SQUISH_ISA may force portable) and the threaded helpers */
     ck_assert_int_eq(sq_gemv_mt(&v, x, y, 3), SQ_OK);
