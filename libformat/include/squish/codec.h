@@ -35,7 +35,7 @@ enum { SQ_P_GROUP = 0, SQ_P_FLAGS = 1, SQ_P_SCALE_DTYPE = 2, SQ_P_XFORM = 3 };
 #define SQ_GROUP_TENSOR 0xFFFFFFFFu /* one scale for the whole tensor ("pt") */
 enum { SQ_PF_ASYM = 1u << 0, SQ_PF_DQ = 1u << 1 };
 /* Transforms (params[3]), for any codec: a typed chain, each link with its
- * own stored part (squish/xform.h lists them; spec/codecs.md §9 defines
+ * own stored part (sq_xform_list() lists them; spec/codecs.md §2.1 defines
  * them). The codec's parts hold the matrix in *stored* order; the links map
  * it back, in this order:
  *   perm     u32 [cols]: stored column j is original input column perm[j]
