@@ -44,9 +44,8 @@ typedef struct sq_calib_acc {
 } sq_calib_acc;
 
 const char *sq_site_name(sq_site s);
-/* Which site feeds a tensor with a canonical Hugging Face name
- * (model.layers.N.self_attn.q_proj.weight, ...); 0 if it is not a linear
- * layer of a block. */
+/* Which site feeds a tensor with a canonical name (squish/llama_names.h);
+ * 0 if it is not the weight of a block's linear layer. */
 int sq_calib_site_of(const char *name, uint32_t *layer, sq_site *site);
 
 sq_status sq_calib_acc_init(sq_calib_acc *a, const sq_rt_config *cfg, uint32_t layer0, uint32_t layer1, int n_threads,

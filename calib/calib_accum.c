@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "calib.h"
+#include "squish/llama_names.h"
 #include "xtx_kernel.h"
 
 #define TILE SQ_XTX_MAX_TILE
@@ -156,23 +157,17 @@ sq_status sq_calib_draw(uint64_t n_ids, uint32_t seqlen, uint64_t samples, uint6
 }
 
 int sq_calib_site_of(const char *name, uint32_t *layer, sq_site *site) {
-    unsigned l;
-    int n = 0;
-    char rest[64];
-    if (sscanf(name, "model.layers.%u.%n", &l, &n) != 1 || !n || strlen(name + n) >= sizeof rest) return 0;
-    strcpy(rest, name + n);
-    static const struct { const char *suffix; sq_site site; } map[] = {
-        {"self_attn.q_proj.weight", SQ_SITE_ATTN_IN}, {"self_attn.k_proj.weight", SQ_SITE_ATTN_IN},
-        {"self_attn.v_proj.weight", SQ_SITE_ATTN_IN}, {"self_attn.o_proj.weight", SQ_SITE_ATTN_OUT},
-        {"mlp.gate_proj.weight", SQ_SITE_MLP_IN},     {"mlp.up_proj.weight", SQ_SITE_MLP_IN},
-        {"mlp.down_proj.weight", SQ_SITE_MLP_ACT}};
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (!strcmp(rest, map[i].suffix)) {
-            *layer = l;
-            *site = map[i].site;
-            return 1;
-        }
-    return 0;
+    /* the input each linear layer reads, in the linear roles' order (q, k, v, o, gate, up, down) */
+    static const sq_site site_of[SQ_LLAMA_LINEAR_COUNT] = {SQ_SITE_ATTN_IN, SQ_SITE_ATTN_IN, SQ_SITE_ATTN_IN,
+                                                           SQ_SITE_ATTN_OUT, SQ_SITE_MLP_IN, SQ_SITE_MLP_IN,
+                                                           SQ_SITE_MLP_ACT};
+    uint32_t l;
+    int bias;
+    int i = sq_llama_linear_index(sq_llama_parse(name, &l, &bias));
+    if (i < 0 || bias) return 0;
+    *layer = l;
+    *site = site_of[i];
+    return 1;
 }
 
 float *sq_calib_site_hessian(const sq_calib_site *s, const float *scale) {

@@ -8,27 +8,16 @@
 #include "encoders.h"
 #include "rtn.h"
 
-static const char *const block_suffix[9] = {"input_layernorm.weight", "post_attention_layernorm.weight",
-                                            "self_attn.q_proj.weight", "self_attn.k_proj.weight",
-                                            "self_attn.v_proj.weight", "self_attn.o_proj.weight",
-                                            "mlp.gate_proj.weight",   "mlp.up_proj.weight",
-                                            "mlp.down_proj.weight"};
-
 const char *sq_method_name(sq_method_kind k) {
     return k == SQ_METHOD_GPTQ ? "gptq" : k == SQ_METHOD_AWQ ? "awq" : "rtn";
 }
 
-/* Index of a block tensor (0..8) and its layer, or -1. */
-static int block_index(const char *name, uint32_t *layer) {
-    unsigned l;
-    int n = 0;
-    if (sscanf(name, "model.layers.%u.%n", &l, &n) != 1 || !n) return -1;
-    for (int i = 0; i < 9; i++)
-        if (!strcmp(name + n, block_suffix[i])) {
-            *layer = l;
-            return i;
-        }
-    return -1;
+/* The role of a block weight (norm or linear) and its layer; SQ_LLAMA_NONE
+ * for any other tensor (biases included). */
+static sq_llama_role block_role(const char *name, uint32_t *layer) {
+    int bias;
+    sq_llama_role r = sq_llama_parse(name, layer, &bias);
+    return bias || !sq_llama_role_in_block(r) ? SQ_LLAMA_NONE : r;
 }
 
 sq_status sq_method_check_calib(const sq_method *q, const sq_model *m, const char *calib_path, sq_err *err) {
@@ -49,10 +38,11 @@ sq_status sq_method_check_calib(const sq_method *q, const sq_model *m, const cha
     return SQ_OK;
 }
 
-const sq_codec *sq_method_codec(const sq_method *q, const sq_model_tensor *t, const sq_codec *chosen, uint32_t *params) {
+const sq_codec *sq_method_codec(const sq_method *q, const sq_model_tensor *t, uint32_t params[SQ_NPARAMS]) {
+    const sq_codec *chosen = sq_scheme_rules_choose(q->scheme, t, params);
     uint32_t layer;
-    int bi = block_index(t->name, &layer);
-    if (q->kind == SQ_METHOD_AWQ && (bi == 0 || bi == 1)) {
+    sq_llama_role r = block_role(t->name, &layer);
+    if (q->kind == SQ_METHOD_AWQ && (r == SQ_LLAMA_ATTN_NORM || r == SQ_LLAMA_FFN_NORM)) {
         memset(params, 0, sizeof(uint32_t) * SQ_NPARAMS);
         return sq_codec_by_id(SQ_CODEC_F32);
     }
@@ -60,7 +50,7 @@ const sq_codec *sq_method_codec(const sq_method *q, const sq_model_tensor *t, co
 }
 
 static void awq_drop(sq_method *q) {
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < SQ_LLAMA_BLOCK_COUNT; i++) {
         free(q->awq_w[i]);
         q->awq_w[i] = NULL;
     }
@@ -69,23 +59,21 @@ static void awq_drop(sq_method *q) {
     q->awq_layer = -1;
 }
 
-static sq_status awq_load_block(sq_method *q, const sq_model *m, uint32_t layer,
-                                const sq_codec *(*choose)(void *, const sq_model_tensor *, uint32_t *), void *cctx,
-                                sq_err *err) {
+static sq_status awq_load_block(sq_method *q, const sq_model *m, uint32_t layer, sq_err *err) {
     awq_drop(q);
-    static uint32_t params[9][SQ_NPARAMS];
-    const sq_model_tensor *ts[9];
-    const sq_codec *cs[9];
+    uint32_t(*params)[SQ_NPARAMS] = q->awq_params;
+    const sq_model_tensor *ts[SQ_LLAMA_BLOCK_COUNT];
+    const sq_codec *cs[SQ_LLAMA_BLOCK_COUNT];
     sq_status st = SQ_OK;
-    for (int i = 0; i < 9 && !st; i++) {
-        char name[160];
-        snprintf(name, sizeof name, "model.layers.%u.%s", layer, block_suffix[i]);
+    for (int i = 0; i < SQ_LLAMA_BLOCK_COUNT && !st; i++) {
+        char name[SQ_LLAMA_NAME_MAX];
+        sq_llama_name(name, sizeof name, sq_llama_block_role(i), layer);
         ts[i] = sq_model_find(m, name);
         if (!ts[i]) {
             st = sq_err_set(err, SQ_EUNSUPPORTED, "%s: AWQ needs tensor %s, which the model lacks", m->path, name);
             break;
         }
-        cs[i] = choose(cctx, ts[i], params[i]);
+        cs[i] = sq_scheme_rules_choose(q->scheme, ts[i], params[i]);
         uint64_t n = sq_model_tensor_elems(ts[i]);
         if (!(q->awq_w[i] = malloc(n * sizeof(float)))) st = sq_err_set(err, SQ_ENOMEM, "out of memory for %s", name);
         else st = sq_model_tensor_f32(m, ts[i], q->awq_w[i], err);
@@ -101,22 +89,23 @@ static sq_status awq_load_block(sq_method *q, const sq_model *m, uint32_t layer,
         return st;
     }
     /* folding 1/s into up_proj's (or v_proj's) rows would have to scale their bias too */
-    char bname[160];
-    snprintf(bname, sizeof bname, "model.layers.%u.mlp.up_proj.bias", layer);
+    char bname[SQ_LLAMA_NAME_MAX];
+    sq_llama_bias_name(bname, sizeof bname, SQ_LLAMA_UP, layer);
     int up_bias = sq_model_find(m, bname) != NULL;
-    snprintf(bname, sizeof bname, "model.layers.%u.self_attn.v_proj.bias", layer);
+    sq_llama_bias_name(bname, sizeof bname, SQ_LLAMA_V, layer);
     if (up_bias || (sq_model_find(m, bname) && m->info.n_heads == m->info.n_kv_heads)) {
         awq_drop(q);
         return sq_err_set(err, SQ_EUNSUPPORTED, "%s: AWQ does not yet fold scales into layers with biases (%s)", m->path, bname);
     }
     sq_awq_block *b = &q->awq_block;
-    b->attn_norm = q->awq_w[0];
-    b->ffn_norm = q->awq_w[1];
-    sq_awq_linear *lin[7] = {&b->q, &b->k, &b->v, &b->o, &b->gate, &b->up, &b->down};
-    for (int i = 0; i < 7; i++) {
-        const sq_model_tensor *t = ts[i + 2];
-        *lin[i] = (sq_awq_linear){t->name, q->awq_w[i + 2], sq_model_tensor_elems(t) / t->dims[t->ndim - 1],
-                                  t->dims[t->ndim - 1], cs[i + 2], params[i + 2]};
+    b->attn_norm = q->awq_w[sq_llama_block_index(SQ_LLAMA_ATTN_NORM)];
+    b->ffn_norm = q->awq_w[sq_llama_block_index(SQ_LLAMA_FFN_NORM)];
+    sq_awq_linear *lin[SQ_LLAMA_LINEAR_COUNT] = {&b->q, &b->k, &b->v, &b->o, &b->gate, &b->up, &b->down};
+    for (int i = 0; i < SQ_LLAMA_LINEAR_COUNT; i++) {
+        int k = sq_llama_block_index(sq_llama_linear_role(i));
+        const sq_model_tensor *t = ts[k];
+        *lin[i] = (sq_awq_linear){t->name, q->awq_w[k], sq_model_tensor_elems(t) / t->dims[t->ndim - 1],
+                                  t->dims[t->ndim - 1], cs[k], params[k]};
     }
     b->n_heads = m->info.n_heads;
     b->n_kv_heads = m->info.n_kv_heads;
@@ -133,14 +122,12 @@ static sq_status awq_load_block(sq_method *q, const sq_model *m, uint32_t layer,
     return SQ_OK;
 }
 
-sq_status sq_method_weights(sq_method *q, const sq_model *m, const sq_model_tensor *t,
-                            const sq_codec *(*choose)(void *, const sq_model_tensor *, uint32_t *), void *cctx, float *w,
-                            sq_err *err) {
+sq_status sq_method_weights(sq_method *q, const sq_model *m, const sq_model_tensor *t, float *w, sq_err *err) {
     uint32_t layer;
-    int bi = q->kind == SQ_METHOD_AWQ ? block_index(t->name, &layer) : -1;
+    int bi = q->kind == SQ_METHOD_AWQ ? sq_llama_block_index(block_role(t->name, &layer)) : -1;
     if (bi < 0) return sq_model_tensor_f32(m, t, w, err);
     if (q->awq_layer != (int64_t)layer) {
-        sq_status st = awq_load_block(q, m, layer, choose, cctx, err);
+        sq_status st = awq_load_block(q, m, layer, err);
         if (st) return st;
     }
     memcpy(w, q->awq_w[bi], sq_model_tensor_elems(t) * sizeof(float));
@@ -212,12 +199,12 @@ sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tenso
     } else {
         if ((st = sq_rtn_quantize(label, c, params, w, rows, cols, q->n_threads, e, err))) return st;
         uint32_t bl;
-        int bi = block_index(t->name, &bl);
-        if (q->kind == SQ_METHOD_AWQ && bi >= 2 && (int64_t)bl == q->awq_layer) {
+        sq_llama_role r = block_role(t->name, &bl);
+        if (q->kind == SQ_METHOD_AWQ && sq_llama_role_is_linear(r) && (int64_t)bl == q->awq_layer) {
             note->method = c->lossless ? "keep (awq-scaled)" : "awq";
             note->awq_ratio = q->awq_block.ratio[site];
             note->awq_gain = q->awq_block.gain[site];
-            if (bi == 5 && q->awq_block.o_has_in_scale) {
+            if (r == SQ_LLAMA_O && q->awq_block.o_has_in_scale) {
                 if ((st = sq_encoded_set_xform(e, NULL, q->awq_block.o_in_scale, err))) {
                     sq_encoded_free(e);
                     return st;

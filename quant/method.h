@@ -1,26 +1,31 @@
 /* Quantization methods over a whole model, tensor by tensor: RTN, GPTQ and
- * AWQ, with the calibration statistics they need. squish-quantize asks this
- * module for the weights to quantize (AWQ changes them: scales folded into
- * norms and linears, clipping) and for the encoding of each tensor. */
+ * AWQ, with the calibration statistics they need. The model quantizer
+ * (quantize_model.c) asks this module for each tensor's codec, the weights
+ * to quantize (AWQ changes them: scales folded into norms and linears,
+ * clipping) and the encoding. */
 #ifndef SQUISH_METHOD_H
 #define SQUISH_METHOD_H
 
 #include "awq.h"
 #include "calib.h"
 #include "gptq.h"
+#include "scheme_rules.h"
+#include "squish/llama_names.h"
 #include "squish/model.h"
 
 typedef enum sq_method_kind { SQ_METHOD_RTN = 0, SQ_METHOD_GPTQ = 1, SQ_METHOD_AWQ = 2 } sq_method_kind;
 
 typedef struct sq_method {
     sq_method_kind kind;
+    const sq_scheme_rules *scheme; /* the codec choice (borrowed) */
     sq_calib_file *calib; /* NULL for RTN without --calib */
     sq_gptq_opts gptq;
     sq_awq_opts awq;
     int n_threads;
     /* AWQ: the current block's modified tensors */
     int64_t awq_layer;
-    float *awq_w[9];
+    float *awq_w[SQ_LLAMA_BLOCK_COUNT];              /* by sq_llama_block_index */
+    uint32_t awq_params[SQ_LLAMA_BLOCK_COUNT][SQ_NPARAMS]; /* the linears' params (awq_block points here) */
     sq_awq_block awq_block;
     /* GPTQ: the last site read */
     int64_t h_layer;
@@ -41,14 +46,14 @@ typedef struct sq_method_note {
 sq_status sq_method_check_calib(const sq_method *q, const sq_model *m, const char *calib_path, sq_err *err);
 const char *sq_method_name(sq_method_kind k);
 
-/* The codec a tensor gets under this method: AWQ stores folded norm
- * weights as f32 (the folded values are not bf16-representable). */
-const sq_codec *sq_method_codec(const sq_method *q, const sq_model_tensor *t, const sq_codec *chosen, uint32_t *params);
+/* The codec and params a tensor gets: q->scheme's choice, except that AWQ
+ * stores folded norm weights as f32 (the folded values are not
+ * bf16-representable). */
+const sq_codec *sq_method_codec(const sq_method *q, const sq_model_tensor *t, uint32_t params[SQ_NPARAMS]);
 
 /* Fills w (elems floats) with the tensor's weights as they are to be
  * quantized: the source weights, or AWQ's scaled/clipped ones. */
-sq_status sq_method_weights(sq_method *q, const sq_model *m, const sq_model_tensor *t, const sq_codec *(*choose)(void *ctx,
-                            const sq_model_tensor *t, uint32_t *params), void *choose_ctx, float *w, sq_err *err);
+sq_status sq_method_weights(sq_method *q, const sq_model *m, const sq_model_tensor *t, float *w, sq_err *err);
 
 /* Encodes one tensor (w from sq_method_weights). */
 sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tensor *t, const sq_codec *c,

@@ -5,6 +5,12 @@
 #include <string.h>
 
 #include "runtime.h"
+#include "squish/llama_names.h"
+
+/* The runtime's linear-layer order is the canonical names' (q, k, v, o, gate, up, down). */
+_Static_assert(SQ_LIN_COUNT == SQ_LLAMA_LINEAR_COUNT && SQ_LLAMA_Q + SQ_LIN_DOWN == SQ_LLAMA_DOWN &&
+                   SQ_LLAMA_Q + SQ_LIN_O == SQ_LLAMA_O && SQ_LLAMA_Q + SQ_LIN_GATE == SQ_LLAMA_GATE,
+               "SQ_LIN_* and the linear sq_llama_role values disagree");
 
 static int keep(sq_rt_model *m, void *p) {
     if (!p) return 0;
@@ -110,30 +116,30 @@ static sq_status load(sq_rt_model *m, source *s, const sq_model *cfgsrc, sq_err 
     m->layers = calloc(c->n_layers, sizeof *m->layers);
     if (!m->layers) return sq_err_set(err, SQ_ENOMEM, "out of memory");
     sq_status st;
-    if ((st = get_view(m, s, "model.embed_tokens.weight", &m->embed, 0, err))) return st;
-    if ((st = check_shape(&m->embed, "model.embed_tokens.weight", c->vocab, c->hidden, err))) return st;
-    st = get_view(m, s, "lm_head.weight", &m->lm_head, 1, err);
+    if ((st = get_view(m, s, SQ_LLAMA_EMBED_NAME, &m->embed, 0, err))) return st;
+    if ((st = check_shape(&m->embed, SQ_LLAMA_EMBED_NAME, c->vocab, c->hidden, err))) return st;
+    st = get_view(m, s, SQ_LLAMA_LM_HEAD_NAME, &m->lm_head, 1, err);
     if (st == SQ_ECHECK) m->lm_head = m->embed; /* tied */
     else if (st) return st;
-    if ((st = check_shape(&m->lm_head, "lm_head.weight", c->vocab, c->hidden, err))) return st;
-    if ((st = get_vector(m, s, "model.norm.weight", c->hidden, &m->final_norm, err))) return st;
+    if ((st = check_shape(&m->lm_head, SQ_LLAMA_LM_HEAD_NAME, c->vocab, c->hidden, err))) return st;
+    if ((st = get_vector(m, s, SQ_LLAMA_FINAL_NORM_NAME, c->hidden, &m->final_norm, err))) return st;
     uint32_t qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     for (uint32_t l = 0; l < c->n_layers; l++) {
         sq_rt_layer *L = &m->layers[l];
-        char name[128];
-        struct { const char *suffix; sq_tview *v; uint64_t rows, cols; } mats[] = {
-            {"self_attn.q_proj.weight", &L->q, qd, c->hidden},    {"self_attn.k_proj.weight", &L->k, kvd, c->hidden},
-            {"self_attn.v_proj.weight", &L->v, kvd, c->hidden},   {"self_attn.o_proj.weight", &L->o, c->hidden, qd},
-            {"mlp.gate_proj.weight", &L->gate, c->inter, c->hidden}, {"mlp.up_proj.weight", &L->up, c->inter, c->hidden},
-            {"mlp.down_proj.weight", &L->down, c->hidden, c->inter}};
-        for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++) {
-            snprintf(name, sizeof name, "model.layers.%u.%s", l, mats[i].suffix);
+        char name[SQ_LLAMA_NAME_MAX];
+        /* in SQ_LIN_* order, which is the linear roles' order */
+        struct { sq_tview *v; uint64_t rows, cols; } mats[SQ_LIN_COUNT] = {
+            {&L->q, qd, c->hidden},       {&L->k, kvd, c->hidden},     {&L->v, kvd, c->hidden},
+            {&L->o, c->hidden, qd},       {&L->gate, c->inter, c->hidden}, {&L->up, c->inter, c->hidden},
+            {&L->down, c->hidden, c->inter}};
+        for (int i = 0; i < SQ_LIN_COUNT; i++) {
+            sq_llama_name(name, sizeof name, sq_llama_linear_role(i), l);
             if ((st = get_view(m, s, name, mats[i].v, 0, err))) return st;
             if ((st = check_shape(mats[i].v, name, mats[i].rows, mats[i].cols, err))) return st;
         }
-        for (int i = 0; i < SQ_LIN_COUNT; i++) { /* optional biases: "<weight name minus .weight>.bias" */
-            char bname[160];
-            snprintf(bname, sizeof bname, "model.layers.%u.%.*s.bias", l, (int)(strlen(mats[i].suffix) - 7), mats[i].suffix);
+        for (int i = 0; i < SQ_LIN_COUNT; i++) { /* optional biases */
+            char bname[SQ_LLAMA_NAME_MAX];
+            sq_llama_bias_name(bname, sizeof bname, sq_llama_linear_role(i), l);
             sq_tview bv;
             st = get_view(m, s, bname, &bv, 1, err);
             if (st == SQ_ECHECK) continue;
@@ -146,9 +152,9 @@ static sq_status load(sq_rt_model *m, source *s, const sq_model *cfgsrc, sq_err 
             sq_decode_rows(&bv, 0, bv.rows, b);
             L->bias[i] = b;
         }
-        snprintf(name, sizeof name, "model.layers.%u.input_layernorm.weight", l);
+        sq_llama_name(name, sizeof name, SQ_LLAMA_ATTN_NORM, l);
         if ((st = get_vector(m, s, name, c->hidden, &L->attn_norm, err))) return st;
-        snprintf(name, sizeof name, "model.layers.%u.post_attention_layernorm.weight", l);
+        sq_llama_name(name, sizeof name, SQ_LLAMA_FFN_NORM, l);
         if ((st = get_vector(m, s, name, c->hidden, &L->ffn_norm, err))) return st;
     }
     return SQ_OK;

@@ -3,8 +3,8 @@
  * .squizd files (each tensor decoded through its codec).
  * Files are mmapped; tensors are converted to f32 one at a time.
  * Tensor names are mapped to one canonical naming: the Hugging Face Llama
- * names ("model.layers.0.self_attn.q_proj.weight"), with q/k rows in the
- * Hugging Face rotary order whatever the source. */
+ * names ("model.layers.0.self_attn.q_proj.weight", squish/llama_names.h),
+ * with q/k rows in the Hugging Face rotary order whatever the source. */
 #ifndef SQUISH_MODEL_H
 #define SQUISH_MODEL_H
 

@@ -13,6 +13,7 @@
 #include "squish/fileio.h"
 #include "squish/fp.h"
 #include "squish/hash.h"
+#include "squish/llama_names.h"
 #include "squish/model.h"
 
 /* The archive member a path "<m->path>/<name>" names, or -1. */
@@ -340,11 +341,10 @@ static int natcmp(const char *a, const char *b) {
 
 /* Model order: embeddings, layers by index, other tensors, final norm, output layer. */
 static int name_rank(const char *n) {
-    if (strstr(n, "embed_tokens")) return 0;
-    if (!strncmp(n, "model.layers.", 13)) return 1;
-    if (!strcmp(n, "model.norm.weight")) return 3;
-    if (!strcmp(n, "lm_head.weight")) return 4;
-    return 2;
+    if (sq_llama_is_embedding(n)) return 0;
+    if (!strncmp(n, SQ_LLAMA_LAYERS_PREFIX, strlen(SQ_LLAMA_LAYERS_PREFIX))) return 1;
+    sq_llama_role r = sq_llama_parse(n, NULL, NULL);
+    return r == SQ_LLAMA_FINAL_NORM ? 3 : r == SQ_LLAMA_LM_HEAD ? 4 : 2;
 }
 
 int sq_tensor_name_cmp(const char *a, const char *b) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "squish/llama_names.h"
 #include "squish/model.h"
 
 /* What the configuration asks of one tensor. */
@@ -75,23 +76,22 @@ static sq_status check_block(const sq_model *m, uint32_t l, sq_err *err) {
              (unsigned long long)H);
     snprintf(hi, sizeof hi, "intermediate_size %llu, hidden_size %llu", (unsigned long long)I, (unsigned long long)H);
     int opt = !llama_blocks(c->arch);
-    struct { const char *suffix; uint64_t rows, cols; const char *why; } lin[] = {
-        {"self_attn.q_proj", q, H, hq},  {"self_attn.k_proj", kv, H, hkv}, {"self_attn.v_proj", kv, H, hkv},
-        {"self_attn.o_proj", H, q, hq},  {"mlp.gate_proj", I, H, hi},      {"mlp.up_proj", I, H, hi},
-        {"mlp.down_proj", H, I, hi}};
-    char name[160];
+    struct { sq_llama_role role; uint64_t rows, cols; const char *why; } lin[] = {
+        {SQ_LLAMA_Q, q, H, hq},  {SQ_LLAMA_K, kv, H, hkv}, {SQ_LLAMA_V, kv, H, hkv}, {SQ_LLAMA_O, H, q, hq},
+        {SQ_LLAMA_GATE, I, H, hi}, {SQ_LLAMA_UP, I, H, hi}, {SQ_LLAMA_DOWN, H, I, hi}};
+    char name[SQ_LLAMA_NAME_MAX];
     sq_status st = SQ_OK;
     for (size_t i = 0; !st && i < sizeof lin / sizeof lin[0]; i++) {
-        snprintf(name, sizeof name, "model.layers.%u.%s.weight", l, lin[i].suffix);
+        sq_llama_name(name, sizeof name, lin[i].role, l);
         want w = mat(name, lin[i].rows, lin[i].cols, opt, lin[i].why);
         st = check_one(m, &w, err);
-        snprintf(name, sizeof name, "model.layers.%u.%s.bias", l, lin[i].suffix);
+        sq_llama_bias_name(name, sizeof name, lin[i].role, l);
         w = vec(name, lin[i].rows, 1, lin[i].why);
         if (!st) st = check_one(m, &w, err);
     }
-    static const char *const norms[] = {"input_layernorm", "post_attention_layernorm"};
+    static const sq_llama_role norms[] = {SQ_LLAMA_ATTN_NORM, SQ_LLAMA_FFN_NORM};
     for (int i = 0; !st && i < 2; i++) {
-        snprintf(name, sizeof name, "model.layers.%u.%s.weight", l, norms[i]);
+        sq_llama_name(name, sizeof name, norms[i], l);
         want w = vec(name, H, opt, hh);
         st = check_one(m, &w, err);
     }
@@ -101,8 +101,8 @@ static sq_status check_block(const sq_model *m, uint32_t l, sq_err *err) {
 /* No block past num_hidden_layers (the runtime would ignore it). */
 static sq_status check_layer_range(const sq_model *m, sq_err *err) {
     for (uint32_t i = 0; i < m->n_tensors; i++) {
-        unsigned l;
-        if (sscanf(m->tensors[i].name, "model.layers.%u.", &l) == 1 && l >= m->info.n_layers)
+        uint32_t l;
+        if (sq_llama_layer_of(m->tensors[i].name, &l) && l >= m->info.n_layers)
             return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s belongs to layer %u but the configuration has num_hidden_layers %u",
                               m->path, m->tensors[i].name, l, m->info.n_layers);
     }
@@ -152,12 +152,16 @@ sq_status sq_model_check(const sq_model *m, sq_err *err) {
                           m->head_dim);
     char why[96];
     snprintf(why, sizeof why, "vocab_size %u, hidden_size %u", c->vocab_size, c->hidden_size);
-    want w = mat("model.embed_tokens.weight", c->vocab_size, c->hidden_size, opt, why);
+    char name[SQ_LLAMA_NAME_MAX];
+    sq_llama_name(name, sizeof name, SQ_LLAMA_EMBED, 0);
+    want w = mat(name, c->vocab_size, c->hidden_size, opt, why);
     sq_status st = check_one(m, &w, err);
-    w = mat("lm_head.weight", c->vocab_size, c->hidden_size, 1, why);
+    sq_llama_name(name, sizeof name, SQ_LLAMA_LM_HEAD, 0);
+    w = mat(name, c->vocab_size, c->hidden_size, 1, why);
     if (!st) st = check_one(m, &w, err);
     snprintf(why, sizeof why, "hidden_size %u", c->hidden_size);
-    w = vec("model.norm.weight", c->hidden_size, opt, why);
+    sq_llama_name(name, sizeof name, SQ_LLAMA_FINAL_NORM, 0);
+    w = vec(name, c->hidden_size, opt, why);
     if (!st) st = check_one(m, &w, err);
     for (uint32_t l = 0; !st && l < c->n_layers; l++) st = check_block(m, l, err);
     if (!st) st = check_layer_range(m, err);

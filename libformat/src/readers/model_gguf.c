@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/bytes.h"
+#include "squish/llama_names.h"
 #include "squish/model.h"
 
 #define MAX_COUNT (1u << 20)
@@ -111,25 +112,28 @@ static void value(rd *r, uint32_t t, double *num, uint64_t *arr_len, int depth) 
     if (num) *num = num_value(r, t);
 }
 
-/* GGUF llama tensor names -> canonical names. */
+/* GGUF llama tensor names (llama.cpp's spellings, a fact of the format) ->
+ * canonical names (squish/llama_names.h). */
 static int canon(const char *g, char *out, size_t n, int *rope) {
-    static const struct { const char *g, *hf; int rope; } map[] = {
-        {"attn_norm.weight", "input_layernorm.weight", 0}, {"attn_q.weight", "self_attn.q_proj.weight", 1},
-        {"attn_k.weight", "self_attn.k_proj.weight", 2}, {"attn_v.weight", "self_attn.v_proj.weight", 0},
-        {"attn_output.weight", "self_attn.o_proj.weight", 0}, {"ffn_norm.weight", "post_attention_layernorm.weight", 0},
-        {"ffn_gate.weight", "mlp.gate_proj.weight", 0}, {"ffn_up.weight", "mlp.up_proj.weight", 0},
-        {"ffn_down.weight", "mlp.down_proj.weight", 0}, {"attn_q.bias", "self_attn.q_proj.bias", 0},
-        {"attn_k.bias", "self_attn.k_proj.bias", 0}, {"attn_v.bias", "self_attn.v_proj.bias", 0}};
+    static const struct { const char *g; sq_llama_role role; int bias, rope; } map[] = {
+        {"attn_norm.weight", SQ_LLAMA_ATTN_NORM, 0, 0}, {"attn_q.weight", SQ_LLAMA_Q, 0, 1},
+        {"attn_k.weight", SQ_LLAMA_K, 0, 2},            {"attn_v.weight", SQ_LLAMA_V, 0, 0},
+        {"attn_output.weight", SQ_LLAMA_O, 0, 0},       {"ffn_norm.weight", SQ_LLAMA_FFN_NORM, 0, 0},
+        {"ffn_gate.weight", SQ_LLAMA_GATE, 0, 0},       {"ffn_up.weight", SQ_LLAMA_UP, 0, 0},
+        {"ffn_down.weight", SQ_LLAMA_DOWN, 0, 0},       {"attn_q.bias", SQ_LLAMA_Q, 1, 0},
+        {"attn_k.bias", SQ_LLAMA_K, 1, 0},              {"attn_v.bias", SQ_LLAMA_V, 1, 0}};
+    static const struct { const char *g; sq_llama_role role; } top[] = {
+        {"token_embd.weight", SQ_LLAMA_EMBED}, {"output_norm.weight", SQ_LLAMA_FINAL_NORM}, {"output.weight", SQ_LLAMA_LM_HEAD}};
     *rope = 0;
-    if (!strcmp(g, "token_embd.weight")) return snprintf(out, n, "model.embed_tokens.weight"), 1;
-    if (!strcmp(g, "output_norm.weight")) return snprintf(out, n, "model.norm.weight"), 1;
-    if (!strcmp(g, "output.weight")) return snprintf(out, n, "lm_head.weight"), 1;
+    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
+        if (!strcmp(g, top[i].g)) return sq_llama_name(out, n, top[i].role, 0), 1;
     unsigned layer;
     int used = 0;
     if (sscanf(g, "blk.%u.%n", &layer, &used) == 1 && used > 0)
         for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
             if (!strcmp(g + used, map[i].g)) {
-                snprintf(out, n, "model.layers.%u.%s", layer, map[i].hf);
+                if (map[i].bias) sq_llama_bias_name(out, n, map[i].role, layer);
+                else sq_llama_name(out, n, map[i].role, layer);
                 *rope = map[i].rope;
                 return 1;
             }
@@ -263,7 +267,7 @@ sq_status sq_model_parse_gguf(sq_model *m, int fi, sq_err *err) {
     }
     free(ti);
     if (s) return s;
-    const sq_model_tensor *emb = sq_model_find(m, "model.embed_tokens.weight");
+    const sq_model_tensor *emb = sq_model_find(m, SQ_LLAMA_EMBED_NAME);
     if (!emb) return sq_err_set(err, SQ_ECORRUPT, "%s: no token_embd.weight tensor", path);
     sq_model_info *in = &m->info;
     in->arch = sq_arch_from_name(arch);
@@ -277,7 +281,7 @@ sq_status sq_model_parse_gguf(sq_model *m, int fi, sq_err *err) {
     m->rope_theta = kv.rope;
     m->norm_eps = kv.eps;
     m->max_seq = kv.ctx ? kv.ctx : 2048;
-    m->tied_embeddings = sq_model_find(m, "lm_head.weight") == NULL;
+    m->tied_embeddings = sq_model_find(m, SQ_LLAMA_LM_HEAD_NAME) == NULL;
     char cfg[1024];
     snprintf(cfg, sizeof cfg,
              "{\"architectures\": [\"LlamaForCausalLM\"], \"model_type\": \"%s\", \"hidden_size\": %u, "

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/bytes.h"
+#include "squish/llama_names.h"
 #include "squish/model.h"
 
 static sq_status add(sq_model *m, int fi, const char *name, const char *src, uint64_t rows, uint64_t cols, uint64_t *off,
@@ -87,34 +88,31 @@ sq_status sq_model_parse_llama2c(sq_model *m, int fi, sq_err *err) {
     m->tied_embeddings = shared;
 
     uint64_t off = 28;
-    char name[128], src[64];
-    sq_status s = add(m, fi, "model.embed_tokens.weight", "token_embedding_table", (uint64_t)vocab, dim, &off, 0, err);
-    /* per-layer arrays are stored all layers of one kind at a time */
-    struct { const char *fmt; const char *src; uint64_t rows, cols; int rope; } kinds[] = {
-        {"model.layers.%llu.input_layernorm.weight", "rms_att_weight", dim, 1, 0},
-        {"model.layers.%llu.self_attn.q_proj.weight", "wq", dim, dim, 1},
-        {"model.layers.%llu.self_attn.k_proj.weight", "wk", kvd, dim, 2},
-        {"model.layers.%llu.self_attn.v_proj.weight", "wv", kvd, dim, 0},
-        {"model.layers.%llu.self_attn.o_proj.weight", "wo", dim, dim, 0},
-        {"model.layers.%llu.post_attention_layernorm.weight", "rms_ffn_weight", dim, 1, 0},
-        {"model.layers.%llu.mlp.gate_proj.weight", "w1", hidden, dim, 0},
-        {"model.layers.%llu.mlp.down_proj.weight", "w2", dim, hidden, 0},
-        {"model.layers.%llu.mlp.up_proj.weight", "w3", hidden, dim, 0},
+    char name[SQ_LLAMA_NAME_MAX], src[64];
+    sq_status s = add(m, fi, SQ_LLAMA_EMBED_NAME, "token_embedding_table", (uint64_t)vocab, dim, &off, 0, err);
+    /* per-layer arrays are stored all layers of one kind at a time (llama.c's
+     * array names and order, a fact of the format) */
+    struct { sq_llama_role role; const char *src; uint64_t rows, cols; int rope; } kinds[] = {
+        {SQ_LLAMA_ATTN_NORM, "rms_att_weight", dim, 1, 0}, {SQ_LLAMA_Q, "wq", dim, dim, 1},
+        {SQ_LLAMA_K, "wk", kvd, dim, 2},                   {SQ_LLAMA_V, "wv", kvd, dim, 0},
+        {SQ_LLAMA_O, "wo", dim, dim, 0},                   {SQ_LLAMA_FFN_NORM, "rms_ffn_weight", dim, 1, 0},
+        {SQ_LLAMA_GATE, "w1", hidden, dim, 0},             {SQ_LLAMA_DOWN, "w2", dim, hidden, 0},
+        {SQ_LLAMA_UP, "w3", hidden, dim, 0},
     };
     for (size_t k = 0; !s && k < sizeof kinds / sizeof kinds[0]; k++)
         for (uint64_t l = 0; !s && l < L; l++) {
-            snprintf(name, sizeof name, kinds[k].fmt, (unsigned long long)l);
+            sq_llama_name(name, sizeof name, kinds[k].role, (uint32_t)l);
             snprintf(src, sizeof src, "%s[%llu]", kinds[k].src, (unsigned long long)l);
             uint32_t rh = kinds[k].rope == 1 ? (uint32_t)nh : kinds[k].rope == 2 ? (uint32_t)nkv : 0;
             s = add(m, fi, name, src, kinds[k].rows, kinds[k].cols, &off, rh, err);
         }
-    if (!s) s = add(m, fi, "model.norm.weight", "rms_final_weight", dim, 1, &off, 0, err);
+    if (!s) s = add(m, fi, SQ_LLAMA_FINAL_NORM_NAME, "rms_final_weight", dim, 1, &off, 0, err);
     if (s) return s;
     uint64_t freq = seq * hd; /* freq_cis_real + freq_cis_imag: 2 * seq * hd/2 floats */
     if (off + freq * 4 > f->size)
         return sq_err_set(err, SQ_ECORRUPT, "%s: truncated in the rotary tables at byte %llu", path, (unsigned long long)off);
     off += freq * 4;
-    if (!shared && (s = add(m, fi, "lm_head.weight", "wcls", (uint64_t)vocab, dim, &off, 0, err))) return s;
+    if (!shared && (s = add(m, fi, SQ_LLAMA_LM_HEAD_NAME, "wcls", (uint64_t)vocab, dim, &off, 0, err))) return s;
     if (off != f->size)
         return sq_err_set(err, SQ_ECORRUPT, "%s: %llu unexpected bytes after the last array (at byte %llu)", path,
                           (unsigned long long)(f->size - off), (unsigned long long)off);

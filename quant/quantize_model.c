@@ -1,0 +1,430 @@
+/* A whole model into a .squizd file (see quantize_model.h). */
+#include "quantize_model.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "provenance.h"
+#include "rtn.h"
+#include "squish/container.h"
+#include "squish/hash.h"
+#include "squish/llama_names.h"
+#include "squish/version.h"
+#include "stats.h"
+
+void sq_quantize_opts_init(sq_quantize_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->method = SQ_METHOD_RTN;
+    o->threads = sq_default_threads();
+    o->gptq.damp = 0.01;
+    o->gptq.block = 128;
+    o->awq.n_grid = 20;
+    o->awq.clip = 1;
+}
+
+/* A message to the sink (any length: paths and rules are the caller's). */
+static void say(const sq_quantize_opts *o, sq_quantize_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void say(const sq_quantize_opts *o, sq_quantize_level level, const char *fmt, ...) {
+    if (!o->sink.message) return;
+    char small[512], *text = small;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n >= (int)sizeof small && (text = malloc((size_t)n + 1))) {
+        va_start(ap, fmt);
+        vsnprintf(text, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    o->sink.message(o->sink.ctx, level, text ? text : small); /* truncated only when out of memory */
+    if (text != small) free(text);
+}
+
+int sq_quantize_shard_of(const char *name, uint32_t n_layers, int n) {
+    uint32_t l;
+    if (sq_llama_layer_of(name, &l) && n_layers) {
+        for (int k = 1; k <= n; k++) {
+            uint32_t l0, l1;
+            sq_shard_layers((uint32_t)k, (uint32_t)n, n_layers, &l0, &l1);
+            if (l < l1) return k;
+        }
+        return n;
+    }
+    return sq_llama_is_embedding(name) ? 1 : n;
+}
+
+static int in_shard(const sq_quantize_opts *o, const sq_model *m, const sq_model_tensor *t) {
+    return !o->shard_n || sq_quantize_shard_of(t->name, m->info.n_layers, o->shard_n) == o->shard_k;
+}
+
+/* A rule that selects no tensor is almost always a mistake (a regex that
+ * matches no name, or one whose tensors all go to earlier rules): a
+ * warning. Not an error: one rule set may serve several models. */
+static void warn_idle_rules(const sq_quantize_opts *o, const sq_model *m) {
+    for (int i = 0; i < o->scheme.n_rules; i++) {
+        uint32_t matched, chosen;
+        sq_scheme_rule_use(&o->scheme, i, m, &matched, &chosen);
+        if (!matched)
+            say(o, SQ_QUANTIZE_WARNING, "--rule '%s' matches no tensor of %s", o->scheme.rules[i].text, o->model);
+        else if (!chosen)
+            say(o, SQ_QUANTIZE_WARNING, "--rule '%s' applies to no tensor of %s: the %u it matches go to earlier rules",
+                o->scheme.rules[i].text, o->model, matched);
+    }
+}
+
+static sq_status check_opts(const sq_quantize_opts *o, sq_err *err) {
+    if (!o->model || !o->out) return sq_err_set(err, SQ_EUSAGE, "quantize: no %s given", o->model ? "output" : "model");
+    if (!o->scheme.codec) return sq_err_set(err, SQ_EUSAGE, "quantize: no scheme given");
+    if (o->method != SQ_METHOD_RTN && !o->calib)
+        return sq_err_set(err, SQ_EUSAGE, "quantize: method %s needs a calibration file", sq_method_name(o->method));
+    if (o->zstd < 0 || o->zstd > 19) return sq_err_set(err, SQ_EUSAGE, "quantize: zstd level %d is not in 1..19", o->zstd);
+    if (o->shard_n < 0 || o->shard_n > 4096 || (o->shard_n && (o->shard_k < 1 || o->shard_k > o->shard_n)))
+        return sq_err_set(err, SQ_EUSAGE, "quantize: shard %d/%d is not K/N with 1 <= K <= N <= 4096", o->shard_k, o->shard_n);
+    if (o->threads < 0) return sq_err_set(err, SQ_EUSAGE, "quantize: %d threads", o->threads);
+    return SQ_OK;
+}
+
+/* ---- provenance ---- */
+
+/* The command line as squish records it: the same for every way of typing
+ * one job. The model and calibration file by name without directories,
+ * then each option that changes the output, in this order and spelling,
+ * defaults written out (-o, --report, --shard, -T and -q change where the
+ * output goes or how fast it comes, not its bytes). A library caller's
+ * output records the squish-quantize command that makes the same bytes. */
+static json_object *canonical_command(const sq_quantize_opts *o) {
+    const sq_scheme_rules *sc = &o->scheme;
+    json_object *cl = prov_command("squish-quantize");
+    char s[64], name[256], num[32];
+    prov_name(o->model, name, sizeof name);
+    json_object_array_add(cl, json_object_new_string(name));
+    sq_scheme_format(sc->codec, sc->params, s, sizeof s);
+    prov_arg(cl, "--scheme", s);
+    for (int i = 0; i < sc->n_rules; i++) {
+        char text[1100];
+        sq_scheme_rule_text(&sc->rules[i], text, sizeof text);
+        prov_arg(cl, "--rule", text);
+    }
+    if (sc->out_codec) sq_scheme_format(sc->out_codec, sc->out_params, s, sizeof s);
+    prov_arg(cl, "--output-scheme", sc->out_codec ? s : "keep");
+    prov_arg(cl, "--method", sq_method_name(o->method));
+    if (o->calib) {
+        prov_name(o->calib, name, sizeof name);
+        prov_arg(cl, "--calib", name);
+    }
+    if (o->method == SQ_METHOD_GPTQ) {
+        prov_number(o->gptq.damp, num, sizeof num);
+        prov_arg(cl, "--damp", num);
+        if (o->gptq.act_order) prov_arg(cl, "--act-order", NULL);
+        if (o->gptq.static_groups) prov_arg(cl, "--static-groups", NULL);
+    }
+    if (o->awq.duo) prov_arg(cl, "--awq-duo", NULL);
+    if (!o->awq.clip) prov_arg(cl, "--awq-no-clip", NULL);
+    if (o->zstd) {
+        snprintf(num, sizeof num, "%d", o->zstd);
+        prov_arg(cl, "--zstd", num);
+    }
+    return cl;
+}
+
+/* Provenance and model configuration for the metadata section; model_sha256
+ * is the model's content hash, computed while its tensors were read. */
+static char *build_metadata(const sq_quantize_opts *o, const sq_model *m, const char *model_sha256,
+                            const char *calib_sha256, sq_err *err) {
+    const sq_scheme_rules *sc = &o->scheme;
+    json_object *root = json_object_new_object();
+    json_object *prov = json_object_new_object();
+    json_object_object_add(prov, "tool", json_object_new_string("squish-quantize"));
+    json_object_object_add(prov, "version", json_object_new_string(SQUISH_VERSION_STRING));
+    json_object_object_add(prov, "command_line", canonical_command(o));
+    json_object_object_add(prov, "method", json_object_new_string(sq_method_name(o->method)));
+    if (o->calib) {
+        char name[256];
+        prov_name(o->calib, name, sizeof name);
+        json_object *co = json_object_new_object();
+        json_object_object_add(co, "name", json_object_new_string(name));
+        json_object_object_add(co, "sha256", json_object_new_string(calib_sha256));
+        json_object_object_add(prov, "calibration", co);
+    }
+    json_object_object_add(prov, "model_content_sha256", json_object_new_string(model_sha256));
+    static const char *const fmt[] = {"", "huggingface", "llama2c", "gguf", "squizd"};
+    json_object_object_add(prov, "source_format", json_object_new_string(fmt[m->format]));
+    json_object *files = json_object_new_array();
+    for (uint32_t i = 0; i < m->n_files; i++) {
+        char name[256];
+        prov_name(m->files[i].path, name, sizeof name);
+        json_object *fo = json_object_new_object();
+        json_object_object_add(fo, "name", json_object_new_string(name));
+        json_object_object_add(fo, "bytes", json_object_new_int64((int64_t)m->files[i].size));
+        json_object_array_add(files, fo);
+    }
+    json_object_object_add(prov, "source_files", files);
+    json_object_object_add(root, "provenance", prov);
+    json_object *cfg = json_tokener_parse(m->config_json);
+    json_object_object_add(root, "config", cfg ? cfg : json_object_new_object());
+    if (m->tokenizer_path) {
+        json_object *tk = json_object_new_object();
+        char hex[65], name[256];
+        prov_name(m->tokenizer_path, name, sizeof name);
+        json_object_object_add(tk, "file", json_object_new_string(name));
+        if (!sq_sha256_file(m->tokenizer_path, hex, NULL)) json_object_object_add(tk, "sha256", json_object_new_string(hex));
+        json_object_object_add(tk, "embedded", json_object_new_boolean(0));
+        json_object_object_add(root, "tokenizer", tk);
+    }
+    char s[64];
+    json_object *q = json_object_new_object();
+    sq_scheme_format(sc->codec, sc->params, s, sizeof s);
+    json_object_object_add(q, "scheme", json_object_new_string(s));
+    if (sc->out_codec) sq_scheme_format(sc->out_codec, sc->out_params, s, sizeof s);
+    json_object_object_add(q, "output_scheme", json_object_new_string(sc->out_codec ? s : "keep"));
+    json_object *rules = json_object_new_array();
+    for (int i = 0; i < sc->n_rules; i++) {
+        char text[1100];
+        sq_scheme_rule_text(&sc->rules[i], text, sizeof text);
+        json_object_array_add(rules, json_object_new_string(text));
+    }
+    json_object_object_add(q, "rules", rules);
+    if (o->zstd) json_object_object_add(q, "zstd_level", json_object_new_int(o->zstd));
+    json_object_object_add(root, "quantization", q);
+    if (o->shard_n) { /* a partial file: squish-pack merge joins the N of them */
+        json_object *sh = json_object_new_object();
+        json_object_object_add(sh, "index", json_object_new_int(o->shard_k));
+        json_object_object_add(sh, "count", json_object_new_int(o->shard_n));
+        json_object_object_add(sh, "tensors", json_object_new_int64((int64_t)m->n_tensors));
+        json_object_object_add(root, "shard", sh);
+    }
+    char *text = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(root);
+    if (!text) sq_err_set(err, SQ_ENOMEM, "out of memory");
+    return text;
+}
+
+/* ---- one tensor ---- */
+
+/* The error statistics of e against w, the weights as encoded. A per-input
+ * scale (AWQ's in_scale) is stored as a transform the decoder undoes, so
+ * the comparison is with w divided by it: the weights the model computes
+ * with. w is modified. */
+static sq_status measure(const sq_quantize_opts *o, const sq_encoded *e, const sq_codec *c, const char *name, float *w,
+                         float *dec, uint64_t rows, uint64_t cols, sq_errstats *es, sq_err *err) {
+    sq_tview v;
+    sq_tview_from_encoded(e, &v);
+    sq_status st = sq_decode_mt(&v, dec, o->threads);
+    if (st) return sq_err_set(err, st, "tensor %s: cannot decode what was encoded (%s)", name, sq_status_name(st));
+    const float *in_scale = sq_tview_in_scale(&v);
+    if (in_scale)
+        for (uint64_t r = 0; r < rows; r++)
+            for (uint64_t j = 0; j < cols; j++) w[r * cols + j] /= in_scale[j];
+    sq_errstats_add(es, w, dec, rows * cols);
+    if (!isfinite(es->sum_sq_err)) return sq_err_set(err, SQ_EUNSUPPORTED, "tensor %s: values overflow scheme %s", name, c->name);
+    return SQ_OK;
+}
+
+/* The encoded parts, in order, as the tensor's parts in the file. */
+static sq_status write_tensor(sq_writer *w, const sq_model_tensor *t, const sq_codec *c, const sq_encoded *e, int zstd,
+                              sq_err *err) {
+    sq_status st = sq_writer_begin_tensor(w, t->name, t->ndim, t->dims, t->dtype, c->id, e->params, err);
+    for (int i = 0; !st && i < e->nparts; i++)
+        st = sq_writer_add_part(w, e->spec[i].name, e->spec[i].dtype, e->spec[i].ndim, e->spec[i].dims, e->data[i],
+                                e->bytes[i], zstd ? SQ_COMP_ZSTD : SQ_COMP_NONE, err);
+    if (!st) st = sq_writer_end_tensor(w, err);
+    return st;
+}
+
+static json_object *report_entry(const sq_quantize_tensor_report *r) {
+    const sq_method_note *note = r->note;
+    json_object *ro = json_object_new_object();
+    json_object_object_add(ro, "name", json_object_new_string(r->name));
+    json_object_object_add(ro, "scheme", json_object_new_string(r->scheme));
+    json_object_object_add(ro, "elements", json_object_new_int64((int64_t)r->elements));
+    json_object_object_add(ro, "bpw", json_object_new_double(r->bpw));
+    json_object_object_add(ro, "rmse", json_object_new_double(r->rmse));
+    json_object_object_add(ro, "max_abs", json_object_new_double(r->max_abs));
+    json_object_object_add(ro, "cosine", json_object_new_double(r->cosine));
+    json_object_object_add(ro, "snr_db", isinf(r->snr_db) ? NULL : json_object_new_double(r->snr_db));
+    json_object_object_add(ro, "method", json_object_new_string(note->method));
+    if (note->out_err >= 0) json_object_object_add(ro, "out_err", json_object_new_double(note->out_err));
+    if (!strcmp(note->method, "gptq")) {
+        json_object_object_add(ro, "damp", json_object_new_double(note->gptq.damp_used));
+        json_object_object_add(ro, "damp_retries", json_object_new_int(note->gptq.retries));
+        json_object_object_add(ro, "dead_inputs", json_object_new_int((int)note->gptq.dead));
+        json_object_object_add(ro, "permuted", json_object_new_boolean(note->gptq.permuted));
+    }
+    if (!strcmp(note->method, "awq")) {
+        json_object_object_add(ro, "awq_ratio", json_object_new_double(note->awq_ratio));
+        json_object_object_add(ro, "awq_err_ratio", json_object_new_double(note->awq_gain));
+        json_object_object_add(ro, "in_scale", json_object_new_boolean(note->awq_in_scale));
+    }
+    return ro;
+}
+
+/* Quantizes, measures and writes tensor t; fills r (its note in *note). */
+static sq_status quantize_tensor(const sq_quantize_opts *o, sq_method *q, const sq_model *m, sq_writer *w,
+                                 const sq_model_tensor *t, sq_quantize_tensor_report *r, sq_method_note *note,
+                                 sq_err *err) {
+    uint32_t params[SQ_NPARAMS];
+    const sq_codec *c = sq_method_codec(q, t, params);
+    uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1], rows = n / (cols ? cols : 1);
+    if (!n) return sq_err_set(err, SQ_EUNSUPPORTED, "%s: tensor %s has zero elements", o->model, t->name);
+    float *wf = malloc((size_t)n * sizeof(float)), *dec = malloc((size_t)n * sizeof(float));
+    sq_encoded e = {0};
+    sq_status st = (!wf || !dec) ? sq_err_set(err, SQ_ENOMEM, "out of memory for tensor %s (%llu elements)", t->name,
+                                              (unsigned long long)n)
+                                 : sq_method_weights(q, m, t, wf, err);
+    char label[4200];
+    snprintf(label, sizeof label, "%s: tensor %s", o->model, t->name);
+    if (!st) st = sq_method_encode(q, label, t, c, params, wf, rows, cols, &e, note, err);
+    sq_errstats es = {0};
+    if (!st) st = measure(o, &e, c, t->name, wf, dec, rows, cols, &es, err);
+    if (!st) st = write_tensor(w, t, c, &e, o->zstd, err);
+    if (!st) {
+        memset(r, 0, sizeof *r);
+        r->name = t->name;
+        sq_scheme_format(c, e.params, r->scheme, sizeof r->scheme);
+        r->elements = n;
+        r->bpw = sq_encoded_bpw(&e);
+        r->rmse = sq_errstats_rmse(&es);
+        r->max_abs = es.max_abs;
+        r->cosine = sq_errstats_cosine(&es);
+        r->snr_db = sq_errstats_snr_db(&es);
+        r->note = note;
+    }
+    sq_encoded_free(&e);
+    free(wf);
+    free(dec);
+    return st;
+}
+
+/* ---- the report file ---- */
+
+static sq_status write_report(const char *path, json_object *tensors, sq_err *err) {
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "schema", json_object_new_string("squish-quantize-report/1"));
+    json_object_object_add(root, "tensors", json_object_get(tensors));
+    const int jflags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE;
+    int bad = !strcmp(path, "-") ? printf("%s\n", json_object_to_json_string_ext(root, jflags)) < 0 || fflush(stdout)
+                                 : json_object_to_file_ext(path, root, jflags);
+    json_object_put(root);
+    return bad ? sq_err_set(err, SQ_EIO, "%s: cannot write the report", path) : SQ_OK;
+}
+
+/* ---- the model ---- */
+
+sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, sq_err *err) {
+    sq_quantize_result rs;
+    memset(&rs, 0, sizeof rs);
+    sq_status st = check_opts(o, err);
+    if (st) return st;
+    const int threads = o->threads ? o->threads : sq_default_threads();
+    sq_model *m = sq_model_open(o->model, err);
+    if (!m) return err && err->status ? err->status : SQ_EIO;
+    if ((st = sq_model_check(m, err))) { /* a model the runtime cannot load: refused before any work */
+        sq_model_close(m);
+        return st;
+    }
+    warn_idle_rules(o, m);
+    sq_writer *w = NULL;
+    sq_method q;
+    memset(&q, 0, sizeof q);
+    q.kind = o->method;
+    q.scheme = &o->scheme;
+    q.gptq = o->gptq;
+    q.awq = o->awq;
+    q.awq.n_threads = q.n_threads = threads;
+    q.awq_layer = q.h_layer = -1;
+    json_object *report = NULL;
+    char *meta = NULL;
+    uint32_t *order = NULL;
+    if (o->calib) {
+        if (!(q.calib = sq_calib_open(o->calib, err))) {
+            st = err && err->status ? err->status : SQ_EIO;
+            goto out;
+        }
+        if ((st = sq_method_check_calib(&q, m, o->calib, err))) goto out;
+    }
+    report = json_object_new_array();
+    if (!(order = sq_model_order(m))) {
+        st = sq_err_set(err, SQ_ENOMEM, "out of memory");
+        goto out;
+    }
+    sq_model_hash mh; /* the model's content hash, fed as the tensors are read */
+    sq_model_hash_init(&mh, m);
+    sq_writer_opts wo = {0, o->zstd, o->zstd != 0};
+    if (!(w = sq_writer_open(o->out, &wo, err))) {
+        st = err && err->status ? err->status : SQ_EIO;
+        goto out;
+    }
+    sq_model_info info = m->info;
+    char calib_sha256[65] = "";
+    if (o->calib) { /* the header names the calibration file by its SHA-256 */
+        if ((st = sq_sha256_file(o->calib, calib_sha256, err))) goto out;
+        sq_unhex32(calib_sha256, info.calib_hash);
+    }
+    sq_writer_set_model(w, &info);
+    if (o->method == SQ_METHOD_GPTQ) sq_writer_add_flags(w, SQ_FLAG_GPTQ);
+    if (o->method == SQ_METHOD_AWQ) sq_writer_add_flags(w, SQ_FLAG_AWQ);
+    uint64_t todo = 0, done = 0; /* progress in weights: tensors differ in size */
+    for (uint32_t k = 0; k < m->n_tensors; k++)
+        if (in_shard(o, m, &m->tensors[k])) todo += sq_model_tensor_elems(&m->tensors[k]);
+    if (o->sink.begin) o->sink.begin(o->sink.ctx, todo);
+    sq_quantize_opts ot = *o;
+    ot.threads = threads;
+    for (uint32_t k = 0; k < m->n_tensors; k++) {
+        const sq_model_tensor *t = &m->tensors[order[k]];
+        if (!in_shard(o, m, t)) {
+            sq_model_hash_tensor(&mh, m, t); /* every shard records the whole model's hash */
+            sq_model_release(m, t);
+            continue;
+        }
+        sq_quantize_tensor_report r;
+        sq_method_note note;
+        memset(&note, 0, sizeof note);
+        st = quantize_tensor(&ot, &q, m, w, t, &r, &note, err);
+        if (!st) sq_model_hash_tensor(&mh, m, t);
+        sq_model_release(m, t);
+        if (st) goto out;
+        if (note.gptq.retries)
+            say(o, SQ_QUANTIZE_NOTE, "%s: Cholesky failed; damping raised to %g", t->name, note.gptq.damp_used);
+        if (note.gptq.fell_back)
+            say(o, SQ_QUANTIZE_WARNING, "%s: Hessian singular even at damping 1.0; quantized with RTN", t->name);
+        if (o->sink.tensor) o->sink.tensor(o->sink.ctx, &r);
+        json_object_array_add(report, report_entry(&r));
+        rs.tensors++;
+        rs.weights += r.elements;
+        done += r.elements;
+        if (o->sink.progress) o->sink.progress(o->sink.ctx, done, todo);
+    }
+    if (o->sink.end) o->sink.end(o->sink.ctx);
+    if (q.calib) {
+        double worst;
+        rs.calib_repairs = sq_calib_file_repairs(q.calib, &worst);
+        if (rs.calib_repairs)
+            say(o, SQ_QUANTIZE_WARNING, "%s: XᵀX of %llu sites was asymmetric by rounding (largest pair difference "
+                "%.2g of its bound; a file of squish <= 0.1.0); used the mean of each pair",
+                o->calib, (unsigned long long)rs.calib_repairs, worst);
+    }
+    sq_model_hash_final(&mh, rs.model_sha256);
+    if (!(meta = build_metadata(o, m, rs.model_sha256, calib_sha256, err))) {
+        st = SQ_ENOMEM;
+        goto out;
+    }
+    if ((st = sq_writer_set_metadata(w, meta, err))) goto out;
+    sq_writer *wc = w;
+    w = NULL;
+    if ((st = sq_writer_commit(wc, err))) goto out;
+    if (o->report) st = write_report(o->report, report, err);
+out:
+    sq_method_free(&q);
+    if (w) sq_writer_abort(w);
+    json_object_put(report);
+    free(order);
+    free(meta);
+    sq_model_close(m);
+    if (res) *res = rs;
+    return st;
+}
