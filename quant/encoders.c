@@ -3,14 +3,17 @@
 
 #include <stddef.h>
 
+#include "codecs/quip/quip_codec.h"
+#include "quip.h"
+
 typedef struct quant_encoder {
     uint16_t codec_id;
     const sq_codec_encoder *enc;
 } quant_encoder;
 
-/* One line per codec encoded here (none yet: SpQR, AQLM and QuIP# add theirs). */
+/* One line per codec encoded here. */
 static const quant_encoder table[] = {
-    {0, NULL},
+    {SQ_CODEC_QUIP, &sq_quip_encoder},
 };
 
 const sq_codec_encoder *sq_quant_encoder(const sq_codec *c) {

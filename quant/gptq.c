@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "encoders.h"
 #include "linalg.h"
 #include "rtn.h"
 
@@ -151,7 +152,8 @@ out:
 }
 
 int sq_gptq_supports(const sq_codec *c, const uint32_t params[SQ_NPARAMS]) {
-    const sq_vq_ops *ops = c->enc ? c->enc->vq : NULL;
+    const sq_codec_encoder *e = sq_quant_encoder(c); /* the quantization library's encoders too (QuIP#) */
+    const sq_vq_ops *ops = e ? e->vq : NULL;
     return ops && (!ops->supports || ops->supports(c, params));
 }
 
@@ -160,7 +162,7 @@ sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t p
                            sq_gptq_info *info, sq_err *err) {
     memset(info, 0, sizeof *info);
     memset(out, 0, sizeof *out);
-    const sq_vq_ops *ops = c->enc ? c->enc->vq : NULL;
+    const sq_vq_ops *ops = sq_gptq_supports(c, params) ? sq_quant_encoder(c)->vq : NULL;
     if (!sq_gptq_supports(c, params))
         return sq_err_set(err, SQ_EUSAGE, "%s: GPTQ cannot drive %s with these options (its codec has no error-feedback quantizer for them)",
                           name, c->name);

@@ -7,7 +7,7 @@
 
 #include "e8p_encode.h"
 #include "gptq.h"
-#include "ldlq.h"
+#include "codecs/quip/quip_codec.h"
 #include "linalg.h"
 #include "rtn.h"
 #include "squish/fp.h"
@@ -31,41 +31,64 @@ void sq_quip_view_of(const sq_quip_result *r, sq_quip_view *v) {
     *v = (sq_quip_view){r->rows, r->cols, r->bits, r->codes, r->codes2, r->su, r->sv, r->scales};
 }
 
-typedef struct vq_ctx {
-    sq_quip_result *res;
-    const float *s0, *s1; /* scales in use (f16-exact) */
-} vq_ctx;
-
-/* The block quantizer for LDLQ: one E8P12 vector per row, plus the residual stage. */
-static sq_status quip_vq(void *p, uint64_t r0, uint64_t nrows, uint64_t c0, uint32_t width, const float *v, size_t ldv,
-                         float *q, size_t ldq) {
-    vq_ctx *x = p;
-    sq_quip_result *res = x->res;
-    const uint64_t G = res->cols / 8, g = c0 / 8;
-    for (uint64_t i = 0; i < nrows; i++) {
-        const uint64_t r = r0 + i;
-        const float s0 = x->s0[r];
-        float y[8], q1[8], q2[8] = {0};
-        for (int j = 0; j < 8; j++) y[j] = s0 > 0 ? v[i * ldv + j] / s0 : 0.0f;
-        res->codes[r * G + g] = sq_e8p_nearest(y, q1);
-        float s1 = 0;
-        if (res->bits > 2) {
-            s1 = x->s1[r];
-            float z[8];
-            for (int j = 0; j < 8; j++) z[j] = s1 > 0 ? (v[i * ldv + j] - s0 * q1[j]) / s1 : 0.0f;
-            if (res->bits == 3) ((uint8_t *)res->codes2)[r * G + g] = sq_e81b_nearest(z, q2);
-            else ((uint16_t *)res->codes2)[r * G + g] = sq_e8p_nearest(z, q2);
-        }
-        /* exactly the decoder's arithmetic: s0·q1, then + s1·q2 */
-        for (int j = 0; j < 8; j++) {
-            float o = s0 * q1[j];
-            if (res->bits > 2) o += s1 * q2[j];
-            q[i * ldq + j] = o;
-        }
-    }
-    (void)width;
-    return SQ_OK;
+/* ---- the error-feedback quantizer the generic driver (gptq.c) runs ----
+ * One block = the 8 columns of one E8P group of one row. A row is one
+ * statistics group: fit sets the stage scales from the row as the driver
+ * enters it (before any error feedback: the transformed row's RMS), quant
+ * rounds stage 0 to E8P12 and the residual to E81B (3 bits) or E8P12 (4
+ * bits), returning exactly the decoder's values s0·q1 (+ s1·q2); a code is
+ * stage0 | stage1 << 16. */
+static uint32_t vq_bits(const sq_vq *q) { return q->params[SQ_QUIP_P_BITS]; }
+static int vq_supports(const sq_codec *c, const uint32_t *p) {
+    (void)c;
+    return p[SQ_QUIP_P_BITS] >= 2 && p[SQ_QUIP_P_BITS] <= 4;
 }
+static uint64_t vq_group_len(const sq_vq *q) { return q->cols; }
+static void vq_fit(const sq_vq *q, uint64_t row, uint64_t group, const float *v, uint64_t n, float stat[SQ_VQ_MAX_STAT]) {
+    (void)group;
+    const uint32_t bits = vq_bits(q);
+    double ss = 0;
+    for (uint64_t c = 0; c < n; c++) ss += (double)v[c] * v[c];
+    stat[0] = f16r(sqrt(ss / (double)n) / default_opt_scale(bits));
+    stat[1] = bits > 2 ? f16r(stat[0] / default_resid_scale(bits)) : 0.0f;
+    uint16_t *scales = q->parts[bits > 2 ? 2 : 1];
+    scales[row] = sq_f32_to_f16(stat[0]);
+    if (bits > 2) scales[q->rows + row] = sq_f32_to_f16(stat[1]);
+}
+static uint32_t vq_quant(const sq_vq *q, const float stat[SQ_VQ_MAX_STAT], const float *v, float *deq) {
+    const uint32_t bits = vq_bits(q);
+    const float s0 = stat[0], s1 = stat[1];
+    float y[8], q1[8], q2[8] = {0};
+    for (int j = 0; j < 8; j++) y[j] = s0 > 0 ? v[j] / s0 : 0.0f;
+    uint32_t code = sq_e8p_nearest(y, q1);
+    if (bits > 2) {
+        float z[8];
+        for (int j = 0; j < 8; j++) z[j] = s1 > 0 ? (v[j] - s0 * q1[j]) / s1 : 0.0f;
+        code |= (uint32_t)(bits == 3 ? sq_e81b_nearest(z, q2) : sq_e8p_nearest(z, q2)) << 16;
+    }
+    for (int j = 0; j < 8; j++) { /* the decoder's arithmetic: s0·q1, then + s1·q2 */
+        float o = s0 * q1[j];
+        if (bits > 2) o += s1 * q2[j];
+        deq[j] = o;
+    }
+    return code;
+}
+static void vq_pack_row(const sq_vq *q, uint64_t row, const uint32_t *codes) {
+    const uint32_t bits = vq_bits(q);
+    const uint64_t G = q->cols / 8;
+    uint16_t *c1 = (uint16_t *)q->parts[0] + row * G;
+    for (uint64_t g = 0; g < G; g++) c1[g] = (uint16_t)(codes[g] & 0xFFFF);
+    if (bits == 3)
+        for (uint64_t g = 0; g < G; g++) ((uint8_t *)q->parts[1])[row * G + g] = (uint8_t)(codes[g] >> 16);
+    if (bits == 4)
+        for (uint64_t g = 0; g < G; g++) ((uint16_t *)q->parts[1])[row * G + g] = (uint16_t)(codes[g] >> 16);
+}
+static const sq_vq_ops quip_vq_ops = {.dim = 8,
+                                      .supports = vq_supports,
+                                      .group_len = vq_group_len,
+                                      .fit = vq_fit,
+                                      .quant = vq_quant,
+                                      .pack_row = vq_pack_row};
 
 /* Rows of a (n x n, row-major) transformed: A <- V A Vᵀ with V = Ĥ diag(s). */
 static sq_status transform_hessian(double *A, uint64_t n, const sq_had_plan *p, const uint8_t *s) {
@@ -99,8 +122,7 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
         if (!isfinite(H[i])) return sq_err_set(err, SQ_ECORRUPT, "QuIP#: Hessian element %llu is not finite", (unsigned long long)i);
     const uint32_t stages = sq_quip_stages(bits);
     const uint64_t G = cols / 8, nthr = o->n_threads > 0 ? (uint64_t)o->n_threads : 1;
-    const double opt = o->opt_scale > 0 ? o->opt_scale : default_opt_scale(bits);
-    const double rs = o->resid_scale > 0 ? o->resid_scale : default_resid_scale(bits);
+    const double rs = default_resid_scale(bits);
     res->rows = rows;
     res->cols = cols;
     res->bits = bits;
@@ -109,12 +131,12 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
     res->su = malloc((cols + 7) / 8);
     res->sv = malloc((rows + 7) / 8);
     res->scales = malloc(stages * rows * sizeof(uint16_t));
-    float *Wt = malloc(rows * cols * sizeof(float)), *U = malloc(cols * cols * sizeof(float));
+    float *Wt = malloc(rows * cols * sizeof(float));
     float *s0 = malloc(rows * sizeof(float)), *s1 = malloc(rows * sizeof(float)), *col = malloc(rows * sizeof(float));
     double *Ht = malloc(cols * cols * sizeof(double));
     float *Q = NULL, *T = NULL, *Hf = NULL, *Q2 = NULL;
     double *acc = NULL;
-    if (!res->codes || (bits > 2 && !res->codes2) || !res->su || !res->sv || !res->scales || !Wt || !U || !s0 || !s1 ||
+    if (!res->codes || (bits > 2 && !res->codes2) || !res->su || !res->sv || !res->scales || !Wt || !s0 || !s1 ||
         !col || !Ht) {
         st = sq_err_set(err, SQ_ENOMEM, "QuIP#: out of memory for a %llu x %llu matrix", (unsigned long long)rows,
                         (unsigned long long)cols);
@@ -139,27 +161,41 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
         sq_rht_apply_plan(&pout, res->sv, col);
         for (uint64_t r = 0; r < rows; r++) Wt[r * cols + c] = col[r];
     }
-    /* H̃ = V H Vᵀ, then U with UᵀU = (H̃ + damp)⁻¹ */
+    /* H̃ = V H Vᵀ; BlockLDLQ (blocks of 8) by the generic error-feedback
+     * driver with the codec's quantizer above; it factors (H̃ + damp)⁻¹ */
     memcpy(Ht, H, cols * cols * sizeof(double));
     transform_hessian(Ht, cols, &pin, res->su);
-    sq_gptq_info info = {0};
-    if (sq_gptq_hinv(Ht, cols, NULL, o->damp > 0 ? o->damp : 0.01, U, (int)nthr, &info, NULL)) {
-        st = sq_err_set(err, SQ_ECHECK, "QuIP#: the transformed Hessian (%llu x %llu) is not positive definite even at damping 1.0",
-                        (unsigned long long)cols, (unsigned long long)cols);
-        goto out;
+    {
+        uint32_t params[SQ_NPARAMS] = {0};
+        params[SQ_QUIP_P_BITS] = bits;
+        sq_gptq_opts go = {.damp = o->damp > 0 ? o->damp : 0.01, .block = 128, .n_threads = (int)nthr};
+        sq_gptq_info info = {0};
+        sq_encoded enc;
+        sq_err gerr;
+        st = sq_gptq_quantize("QuIP#", &sq_codec_quip, params, Wt, rows, cols, Ht, &go, &enc, &info, &gerr);
+        if (st || info.fell_back) {
+            if (!st) sq_encoded_free(&enc);
+            st = info.fell_back
+                     ? sq_err_set(err, SQ_ECHECK,
+                                  "QuIP#: the transformed Hessian (%llu x %llu) is not positive definite even at damping 1.0",
+                                  (unsigned long long)cols, (unsigned long long)cols)
+                     : sq_err_set(err, st, "QuIP#: %s", gerr.msg);
+            goto out;
+        }
+        res->damp_used = info.damp_used;
+        /* take the parts over: codes, [codes2,] scales */
+        free(res->codes);
+        free(res->codes2);
+        free(res->scales);
+        res->codes = enc.data[0];
+        res->codes2 = bits > 2 ? enc.data[1] : NULL;
+        res->scales = enc.data[bits > 2 ? 2 : 1];
+        for (int i = 0; i < SQ_CODEC_MAX_PARTS; i++) enc.data[i] = NULL;
+        for (uint64_t r = 0; r < rows; r++) {
+            s0[r] = sq_f16_to_f32(res->scales[r]);
+            s1[r] = bits > 2 ? sq_f16_to_f32(res->scales[rows + r]) : 0.0f;
+        }
     }
-    res->damp_used = info.damp_used;
-
-    /* initial per-row scales: RMS of the transformed row / opt_scale, f16-exact */
-    for (uint64_t r = 0; r < rows; r++) {
-        double ss = 0;
-        for (uint64_t c = 0; c < cols; c++) ss += (double)Wt[r * cols + c] * Wt[r * cols + c];
-        s0[r] = f16r(sqrt(ss / (double)cols) / opt);
-        s1[r] = bits > 2 ? f16r(s0[r] / rs) : 0.0f;
-    }
-    vq_ctx vx = {res, s0, s1};
-    sq_ldlq_opts lo = {8, 128, 64, (int)nthr};
-    if ((st = sq_ldlq_run(Wt, rows, cols, U, &lo, quip_vq, &vx, NULL, err))) goto out;
 
     /* refit: per row, minimize (w̃ - Σ s_k q_k) H̃ (…)ᵀ over the stage scales
      * (H̃ undamped: the calibrated output error) */
@@ -257,7 +293,6 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
 out:
     if (st) sq_quip_result_free(res);
     free(Wt);
-    free(U);
     free(s0);
     free(s1);
     free(col);
@@ -269,3 +304,24 @@ out:
     free(acc);
     return st;
 }
+
+/* ---- the codec's encoder (quant/encoders.c): whole tensor, needs XᵀX ----
+ * The sign vectors become the transform chain's rht_in (su, columns side)
+ * and rht_out (sv, rows side) links; the codec's parts hold W̃. */
+static sq_status quip_encode(const sq_encode_ctx *x, sq_encoded *out, sq_err *err) {
+    sq_quip_opts o = {.bits = x->params[SQ_QUIP_P_BITS], .seed = x->seed, .n_threads = x->n_threads};
+    sq_quip_result r;
+    sq_status st = sq_quip_quantize(x->w, x->rows, x->cols, x->xtx, &o, &r, err);
+    if (st) return st;
+    const uint64_t G = x->cols / 8;
+    if (!(st = sq_encoded_put_part(out, "codes", r.codes, x->rows, err))) r.codes = NULL;
+    if (!st && r.bits > 2 && !(st = sq_encoded_put_part(out, "codes2", r.codes2, x->rows, err))) r.codes2 = NULL;
+    if (!st && !(st = sq_encoded_put_part(out, "scales", r.scales, sq_quip_stages(r.bits), err))) r.scales = NULL;
+    if (!st) st = sq_encoded_add_xform(out, SQ_XFORM_RHT_IN, r.su, err);
+    if (!st) st = sq_encoded_add_xform(out, SQ_XFORM_RHT_OUT, r.sv, err);
+    (void)G;
+    sq_quip_result_free(&r);
+    return st;
+}
+
+const sq_codec_encoder sq_quip_encoder = {.needs_xtx = 1, .encode = quip_encode, .vq = &quip_vq_ops};

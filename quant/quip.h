@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "codecs/quip/quip_decode.h"
+#include "squish/codec.h"
 #include "squish/error.h"
 
 typedef struct sq_quip_opts {
@@ -17,8 +18,6 @@ typedef struct sq_quip_opts {
     double damp;        /* relative damping of the transformed Hessian; 0: 0.01 */
     uint64_t seed;      /* su from seed, sv from seed ^ SQ_QUIP_SV_SEED_XOR */
     int no_refit;       /* keep the initial scales (the refit is on by default) */
-    double opt_scale;   /* RMS of a transformed row after division by its scale; 0: per-bits default */
-    double resid_scale; /* stage-0 scale / stage-1 scale before the refit; 0: per-bits default */
     int n_threads;
 } sq_quip_opts;
 
@@ -47,5 +46,10 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
                            sq_quip_result *res, sq_err *err);
 void sq_quip_result_free(sq_quip_result *r);
 void sq_quip_view_of(const sq_quip_result *r, sq_quip_view *v);
+
+/* The quip codec's encoder (sq_quant_encoder): sq_quip_quantize on the
+ * layer's XᵀX with ctx->seed; its vq ops are the E8P block quantizer the
+ * generic error-feedback driver (gptq.c) runs as BlockLDLQ. */
+extern const sq_codec_encoder sq_quip_encoder;
 
 #endif

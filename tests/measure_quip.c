@@ -3,7 +3,7 @@
  * proxy loss tr(ΔW H ΔWᵀ)/tr(W H Wᵀ) with the calibrated XᵀX, bits per
  * weight and wall time per matrix. Not a test; run by hand:
  *   measure_quip MODEL_DIR CALIB.h5 [n_threads] [max_layers]
- * For experiments: QUIP_OPT_SCALE=x sets sq_quip_opts.opt_scale, QUIP_BITS=b
+ * For experiments: QUIP_BITS=b
  * runs only that width, QUIP_NO_GPTQ=1 skips the GPTQ columns. */
 #include <math.h>
 #include <stdio.h>
@@ -85,7 +85,6 @@ int main(int argc, char **argv) {
             for (uint32_t bits = 2; bits <= 4; bits++) {
                 if (getenv("QUIP_BITS") && (uint32_t)atoi(getenv("QUIP_BITS")) != bits) continue;
                 sq_quip_opts o = {.bits = bits, .seed = 1, .n_threads = nthr};
-                if (getenv("QUIP_OPT_SCALE")) o.opt_scale = atof(getenv("QUIP_OPT_SCALE"));
                 sq_quip_result r;
                 double t0 = now();
                 if (sq_quip_quantize(w, rows, cols, s.xtx, &o, &r, &err)) {

@@ -1,0 +1,167 @@
+/* quip: QuIP# without fine-tuning (spec/codecs.md §8): E8P12 lattice codes
+ * for groups of 8 weights, a residual stage at 3 and 4 bits, f16 scales per
+ * row and stage. The randomized Hadamard transforms on both sides are not
+ * parts of this codec: the encoder stores its sign vectors as the
+ * transform chain's rht_in / rht_out links, so the kernels here see
+ * activations already in the transformed basis and return outputs in it
+ * (xform/xform.c does the rest). The encoder is quant/quip.c (it needs
+ * the layer's XᵀX). */
+#include <stdio.h>
+#include <string.h>
+
+#include "codecs/codecs.h"
+#include "codecs/quip/e8p.h"
+#include "codecs/quip/quip_codec.h"
+#include "codecs/quip/quip_decode.h"
+
+uint32_t sq_quip_bits_of(const uint32_t *params) { return params[SQ_QUIP_P_BITS]; }
+
+static int quip_layout(const sq_codec *c, const uint32_t *p, uint64_t rows, uint64_t cols, sq_part_spec *out) {
+    (void)c;
+    const uint32_t bits = p[SQ_QUIP_P_BITS];
+    const uint64_t G = cols / 8;
+    int n = 0;
+    out[n++] = (sq_part_spec){"codes", SQ_DT_U16, 2, {rows, G}, 0};
+    if (bits == 3) out[n++] = (sq_part_spec){"codes2", SQ_DT_U8, 2, {rows, G}, 0};
+    if (bits == 4) out[n++] = (sq_part_spec){"codes2", SQ_DT_U16, 2, {rows, G}, 0};
+    out[n++] = (sq_part_spec){"scales", SQ_DT_F16, 2, {sq_quip_stages(bits), rows}, 0};
+    return n;
+}
+
+void sq_quip_view_from_tview(const sq_tview *t, sq_quip_view *v) {
+    const uint32_t bits = t->params[SQ_QUIP_P_BITS];
+    *v = (sq_quip_view){.rows = t->rows,
+                        .cols = t->cols,
+                        .bits = bits,
+                        .codes = t->part[0],
+                        .codes2 = bits > 2 ? t->part[1] : NULL,
+                        .su = NULL,
+                        .sv = NULL,
+                        .scales = t->part[bits > 2 ? 2 : 1]};
+}
+
+static void quip_defaults(const sq_codec *c, uint32_t *p) {
+    (void)c;
+    p[SQ_QUIP_P_BITS] = 2;
+}
+
+/* "2", "3" or "4": bits per weight (stages of the residual quantizer). */
+static int quip_scheme_opt(const sq_codec *c, const char *tok, uint32_t *p, char *why, size_t n) {
+    (void)c;
+    if (tok[0] < '0' || tok[0] > '9') return 0;
+    if ((tok[0] == '2' || tok[0] == '3' || tok[0] == '4') && !tok[1]) {
+        p[SQ_QUIP_P_BITS] = (uint32_t)(tok[0] - '0');
+        return 1;
+    }
+    snprintf(why, n, "quip takes 2, 3 or 4 bits per weight");
+    return -1;
+}
+
+static void quip_scheme_format(const sq_codec *c, const uint32_t *p, char *out, size_t n) {
+    (void)c;
+    snprintf(out, n, ":%u", p[SQ_QUIP_P_BITS]);
+}
+
+static int quip_check_params(const sq_codec *c, const uint32_t *p, char *why, size_t n) {
+    (void)c;
+    if (p[SQ_P_GROUP]) {
+        snprintf(why, n, "params[0] (group) is %u, must be 0", p[SQ_P_GROUP]);
+        return -1;
+    }
+    const uint32_t bits = p[SQ_QUIP_P_BITS];
+    if (bits < 2 || bits > 4) {
+        snprintf(why, n, "params[4] (bits per weight) is %u, must be 2, 3 or 4", bits);
+        return -1;
+    }
+    for (int i = SQ_QUIP_P_BITS + 1; i < SQ_NPARAMS; i++)
+        if (p[i]) {
+            snprintf(why, n, "params[%d] is %u, must be 0", i, p[i]);
+            return -1;
+        }
+    return 0;
+}
+
+/* Every code of both codebooks is valid, so what a decode relies on is the
+ * shape (whole groups of 8) and finite scales. */
+static int quip_check(const sq_tview *t, char *why, size_t n) {
+    if (t->cols % 8) {
+        snprintf(why, n, "%llu columns: quip stores whole groups of 8 (part codes)", (unsigned long long)t->cols);
+        return -1;
+    }
+    sq_quip_view v;
+    sq_quip_view_from_tview(t, &v);
+    const uint64_t ns = sq_quip_stages(v.bits) * v.rows;
+    for (uint64_t i = 0; i < ns; i++)
+        if ((v.scales[i] & 0x7c00) == 0x7c00) {
+            snprintf(why, n, "part scales, value %llu (stage %llu, row %llu) is not finite", (unsigned long long)i,
+                     (unsigned long long)(i / v.rows), (unsigned long long)(i % v.rows));
+            return -1;
+        }
+    return 0;
+}
+
+static void quip_decode_rows(const sq_tview *t, uint64_t r0, uint64_t r1, float *out) {
+    sq_quip_view v;
+    sq_quip_view_from_tview(t, &v);
+    sq_quip_decode_transformed(&v, r0, r1, out);
+}
+
+/* One E8P stage of one row: Σ_g (base[A] ⊙ sign[S] + shift[S]) · x_g, the
+ * decode's values exactly, accumulated in 8 lanes. */
+static float e8p_row_dot(const sq_e8p_tables *tb, const uint16_t *codes, const float *x, uint64_t G) {
+    float acc[8] = {0};
+    for (uint64_t g = 0; g < G; g++) {
+        const unsigned A = codes[g] >> 8, S = codes[g] & 0xFF;
+        const float *xg = x + 8 * g, sh = tb->shift[S];
+        for (int i = 0; i < 8; i++) acc[i] += (tb->base[A][i] * tb->sign[S][i] + sh) * xg[i];
+    }
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+static float e81b_row_dot(const sq_e8p_tables *tb, const uint8_t *codes, const float *x, uint64_t G) {
+    float acc[8] = {0};
+    for (uint64_t g = 0; g < G; g++)
+        for (int i = 0; i < 8; i++) acc[i] += tb->e81b[codes[g]][i] * x[8 * g + i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+void sq_quip_gemv_portable(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    sq_quip_view v;
+    sq_quip_view_from_tview(t, &v);
+    const sq_e8p_tables *tb = sq_e8p_tables_get();
+    const uint64_t G = v.cols / 8;
+    for (uint64_t r = r0; r < r1; r++) {
+        float s = sq_f16_to_f32(v.scales[r]) * e8p_row_dot(tb, v.codes + r * G, x, G);
+        if (v.bits == 3)
+            s += sq_f16_to_f32(v.scales[v.rows + r]) * e81b_row_dot(tb, (const uint8_t *)v.codes2 + r * G, x, G);
+        else if (v.bits == 4)
+            s += sq_f16_to_f32(v.scales[v.rows + r]) * e8p_row_dot(tb, (const uint16_t *)v.codes2 + r * G, x, G);
+        y[r] = s;
+    }
+}
+
+static const sq_codec_cpu quip_cpu = {
+    .decode = {[SQ_ISA_PORTABLE] = quip_decode_rows},
+    .gemv = {[SQ_ISA_PORTABLE] = sq_quip_gemv_portable,
+#if defined(__x86_64__)
+             [SQ_ISA_AVX2] = sq_quip_gemv_avx2,
+#endif
+    },
+};
+
+const sq_codec sq_codec_quip = {
+    .id = SQ_CODEC_QUIP,
+    .name = "quip",
+    .family = SQ_FAMILY_LATTICE,
+    .technique_flag = SQ_FLAG_QUIPSHARP,
+    .bits = 2,
+    .group_ok = SQ_GROUPOK_NONE,
+    .layout = quip_layout,
+    .check = quip_check,
+    .defaults = quip_defaults,
+    .scheme_opt = quip_scheme_opt,
+    .scheme_format = quip_scheme_format,
+    .check_params = quip_check_params,
+    .enc = NULL, /* quant/quip.c: needs the layer's XᵀX */
+    .cpu = &quip_cpu,
+};

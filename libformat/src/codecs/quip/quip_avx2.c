@@ -1,0 +1,71 @@
+/* AVX2 GEMV of the quip codec: one E8P group of 8 weights is one ymm,
+ * base[A] with its sign pattern XORed in and the ±1/4 shift added, times
+ * 8 activations. Four rows at a time share the activation loads. No FMA:
+ * the products and sums are the portable kernel's, lane for lane, so the
+ * result is bit-identical (tests/test_quip.c). */
+#include <pthread.h>
+
+#include "codecs/codecs.h"
+#include "codecs/quip/e8p.h"
+#include "codecs/quip/quip_codec.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX2 __attribute__((target("avx2,f16c")))
+
+static uint32_t signmask[256][8]; /* 0x80000000 where sign[S][i] = -1 */
+static pthread_once_t mask_once = PTHREAD_ONCE_INIT;
+static void build_masks(void) {
+    const sq_e8p_tables *t = sq_e8p_tables_get();
+    for (int S = 0; S < 256; S++)
+        for (int i = 0; i < 8; i++) signmask[S][i] = t->sign[S][i] < 0 ? 0x80000000u : 0;
+}
+
+AVX2 static inline __m256 e8p_value(const sq_e8p_tables *t, uint16_t c) {
+    const unsigned A = c >> 8, S = c & 0xFF;
+    __m256 b = _mm256_loadu_ps(t->base[A]);
+    b = _mm256_xor_ps(b, _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)signmask[S])));
+    return _mm256_add_ps(b, _mm256_set1_ps(t->shift[S]));
+}
+
+AVX2 static inline float hsum(__m256 a) {
+    float v[8];
+    _mm256_storeu_ps(v, a);
+    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+}
+
+/* Rows r..r+n-1 (n <= 4) of one stage: out[k] = that row's dot. */
+AVX2 static void stage_rows(const sq_e8p_tables *t, const void *codes, int e81b, uint64_t r, int n, uint64_t G,
+                            const float *x, float out[4]) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (uint64_t g = 0; g < G; g++) {
+        const __m256 xv = _mm256_loadu_ps(x + 8 * g);
+        for (int k = 0; k < n; k++) {
+            __m256 v = e81b ? _mm256_loadu_ps(t->e81b[((const uint8_t *)codes)[(r + (uint64_t)k) * G + g]])
+                            : e8p_value(t, ((const uint16_t *)codes)[(r + (uint64_t)k) * G + g]);
+            acc[k] = _mm256_add_ps(acc[k], _mm256_mul_ps(v, xv));
+        }
+    }
+    for (int k = 0; k < n; k++) out[k] = hsum(acc[k]);
+}
+
+AVX2 void sq_quip_gemv_avx2(const sq_tview *tv, const float *x, float *y, uint64_t r0, uint64_t r1) {
+    pthread_once(&mask_once, build_masks);
+    sq_quip_view v;
+    sq_quip_view_from_tview(tv, &v);
+    const sq_e8p_tables *t = sq_e8p_tables_get();
+    const uint64_t G = v.cols / 8;
+    for (uint64_t r = r0; r < r1; r += 4) {
+        const int n = r1 - r < 4 ? (int)(r1 - r) : 4;
+        float d0[4], d1[4];
+        stage_rows(t, v.codes, 0, r, n, G, x, d0);
+        if (v.bits > 2) stage_rows(t, v.codes2, v.bits == 3, r, n, G, x, d1);
+        for (int k = 0; k < n; k++) {
+            float s = sq_f16_to_f32(v.scales[r + (uint64_t)k]) * d0[k];
+            if (v.bits > 2) s += sq_f16_to_f32(v.scales[v.rows + r + (uint64_t)k]) * d1[k];
+            y[r + (uint64_t)k] = s;
+        }
+    }
+}
+#endif
