@@ -1,0 +1,323 @@
+/* The quip codec (QuIP#, issue 19 phase 2) through the codec architecture:
+ * scheme grammar and params, the encoder through sq_quant_encode (parts,
+ * transform links, bpw, thread-count independence), decode and GEMV through
+ * the transform chain against the phase-1 reference decode (which applies
+ * the signs itself), the AVX2 GEMV against the portable one bit for bit,
+ * the codec's check, the refusals, and the generic error-feedback driver
+ * (gptq.c, BlockLDLQ with dim 8) against the separate LDLQ driver. */
+#include <math.h>
+
+#include "codecs/codecs.h" /* sq_codec_check_params */
+#include "codecs/quip/e8p.h"
+#include "codecs/quip/quip_codec.h"
+#include "e8p_encode.h"
+#include "encoders.h"
+#include "gptq.h"
+#include "ldlq.h"
+#include "quip.h"
+#include "squish/fp.h"
+#include "testutil.h"
+
+static double gauss(void) {
+    double g = 0;
+    for (int k = 0; k < 12; k++) g += urand();
+    return g - 6;
+}
+
+static double *random_hessian(uint64_t n, uint64_t T) {
+    double *H = calloc(n * n, 8), *x = malloc(n * 8);
+    for (uint64_t t = 0; t < T; t++) {
+        double common = gauss();
+        for (uint64_t j = 0; j < n; j++) x[j] = (0.5 * common + gauss()) * (j % 13 == 0 ? 5 : 1);
+        for (uint64_t i = 0; i < n; i++)
+            for (uint64_t j = 0; j < n; j++) H[i * n + j] += x[i] * x[j];
+    }
+    free(x);
+    return H;
+}
+
+START_TEST(scheme_grammar_and_params) {
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    char buf[64];
+    ck_assert_int_eq(sq_scheme_parse("quip", &c, p, &err), 0);
+    ck_assert_ptr_eq(c, sq_codec_by_id(96));
+    ck_assert_int_eq(c->family, SQ_FAMILY_LATTICE);
+    ck_assert_uint_eq(p[4], 2);
+    for (uint32_t b = 2; b <= 4; b++) {
+        snprintf(buf, sizeof buf, "quip:%u", b);
+        ck_assert_int_eq(sq_scheme_parse(buf, &c, p, &err), 0);
+        ck_assert_uint_eq(p[4], b);
+        for (int i = 0; i < SQ_NPARAMS; i++) ck_assert_uint_eq(p[i], i == 4 ? b : 0);
+        char out[64];
+        sq_scheme_format(c, p, out, sizeof out);
+        ck_assert_str_eq(out, buf);
+        ck_assert_int_eq(sq_codec_check_params(c, p, &err, "t"), 0);
+    }
+    const char *bad[] = {"quip:5", "quip:1", "quip:22", "quip:g64", "quip:pc", "quip:asym", "quip:s32", "quip:dq", NULL};
+    for (int i = 0; bad[i]; i++) ck_assert_msg(sq_scheme_parse(bad[i], &c, p, &err) == SQ_EUSAGE, "%s accepted", bad[i]);
+    ck_assert_int_eq(sq_scheme_parse("quip:5", &c, p, &err), SQ_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "2, 3 or 4"));
+    /* params a file may carry: only params[4] in 2..4 and the transform flags */
+    sq_scheme_parse("quip:3", &c, p, &err);
+    const struct { int i; uint32_t v; } hostile[] = {{4, 0}, {4, 5}, {4, 0xFFFFFFFF}, {0, 64}, {1, 1}, {2, SQ_DT_F16}, {5, 1}, {7, 9}};
+    for (size_t k = 0; k < sizeof hostile / sizeof hostile[0]; k++) {
+        uint32_t q[SQ_NPARAMS];
+        memcpy(q, p, sizeof q);
+        q[hostile[k].i] = hostile[k].v;
+        ck_assert_msg(sq_codec_check_params(c, q, &err, "t") == SQ_ECORRUPT, "params[%d] = %u accepted", hostile[k].i,
+                      hostile[k].v);
+    }
+    uint32_t q[SQ_NPARAMS];
+    memcpy(q, p, sizeof q);
+    q[SQ_P_XFORM] = SQ_XF_RHT_IN | SQ_XF_RHT_OUT;
+    ck_assert_int_eq(sq_codec_check_params(c, q, &err, "t"), 0);
+    /* the layout: codes u16 [rows][cols/8], codes2 u8/u16 at 3/4 bits, scales f16 [stages][rows] */
+    sq_part_spec sp[SQ_CODEC_MAX_PARTS];
+    for (uint32_t b = 2; b <= 4; b++) {
+        p[4] = b;
+        int n = sq_layout(c, p, 40, 96, sp);
+        ck_assert_int_eq(n, b == 2 ? 2 : 3);
+        ck_assert_str_eq(sp[0].name, "codes");
+        ck_assert_uint_eq(sp[0].dtype, SQ_DT_U16);
+        ck_assert(sp[0].dims[0] == 40 && sp[0].dims[1] == 12);
+        if (b > 2) {
+            ck_assert_str_eq(sp[1].name, "codes2");
+            ck_assert_uint_eq(sp[1].dtype, b == 3 ? SQ_DT_U8 : SQ_DT_U16);
+        }
+        ck_assert_str_eq(sp[n - 1].name, "scales");
+        ck_assert_uint_eq(sp[n - 1].dtype, SQ_DT_F16);
+        ck_assert(sp[n - 1].dims[0] == (b == 2 ? 1u : 2u) && sp[n - 1].dims[1] == 40);
+    }
+}
+END_TEST
+
+/* encode through the quantization library, then decode / GEMV through the chain */
+START_TEST(encode_decode_gemv_through_the_chain) {
+    const uint64_t shapes[][2] = {{40, 96}, {24, 520}, {7, 64}}; /* 96 = 12·8 (Paley), 520: blocking fallback, 7 odd rows */
+    for (size_t s = 0; s < 3; s++)
+        for (uint32_t bits = 2; bits <= 4; bits++) {
+            const uint64_t rows = shapes[s][0], cols = shapes[s][1], G = cols / 8;
+            const sq_codec *c;
+            uint32_t p[SQ_NPARAMS];
+            char scheme[16];
+            snprintf(scheme, sizeof scheme, "quip:%u", bits);
+            ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, NULL), 0);
+            float *w = random_matrix(rows * cols, 1);
+            double *H = random_hessian(cols, 2 * cols);
+            sq_encode_ctx x = {.codec = c, .params = p, .w = w, .rows = rows, .cols = cols, .xtx = H, .seed = 99, .n_threads = 1};
+            sq_encoded e, e3;
+            sq_err err;
+            ck_assert_msg(sq_quant_encode(&x, &e, &err) == 0, "%s", err.msg);
+            x.n_threads = 3;
+            ck_assert_int_eq(sq_quant_encode(&x, &e3, &err), 0);
+            /* parts: the codec's, then the chain's links rht_in, rht_out */
+            ck_assert_int_eq(e.nparts, bits == 2 ? 4 : 5);
+            ck_assert_uint_eq(e.params[SQ_P_XFORM], SQ_XF_RHT_IN | SQ_XF_RHT_OUT);
+            ck_assert_str_eq(e.spec[e.nparts - 2].name, "rht_in");
+            ck_assert_str_eq(e.spec[e.nparts - 1].name, "rht_out");
+            ck_assert_uint_eq(e.bytes[e.nparts - 2], (cols + 7) / 8);
+            ck_assert_uint_eq(e.bytes[e.nparts - 1], (rows + 7) / 8);
+            for (int i = 0; i < e.nparts; i++) ck_assert(!memcmp(e.data[i], e3.data[i], e.bytes[i])); /* thread count */
+            ck_assert(fabs(sq_encoded_bpw(&e) - sq_quip_bpw(rows, cols, bits)) < 1e-12);
+            /* the signs are the ones the documented seed gives */
+            uint8_t su[128], sv[8];
+            sq_rht_signs(99, cols, su);
+            sq_rht_signs(99 ^ SQ_QUIP_SV_SEED_XOR, rows, sv);
+            ck_assert(!memcmp(e.data[e.nparts - 2], su, (cols + 7) / 8));
+            ck_assert(!memcmp(e.data[e.nparts - 1], sv, (rows + 7) / 8));
+            /* decode through the chain == the phase-1 reference decode with su/sv as its own parts */
+            sq_tview v;
+            sq_tview_from_encoded(&e, &v);
+            sq_quip_view qv = {rows, cols, bits, e.data[0], bits > 2 ? e.data[1] : NULL, su, sv, e.data[bits > 2 ? 2 : 1]};
+            float *ref = malloc(rows * cols * 4), *dec = malloc(rows * cols * 4);
+            ck_assert_int_eq(sq_quip_decode(&qv, ref, &err), 0);
+            ck_assert_int_eq(sq_decode_mt(&v, dec, 2), 0);
+            double num = 0, den = 0;
+            for (uint64_t i = 0; i < rows * cols; i++) {
+                num += fabs((double)dec[i] - ref[i]);
+                den += fabs((double)ref[i]);
+            }
+            ck_assert_msg(num <= 1e-6 * den, "%s %llux%llu: chain decode differs from the reference (%g / %g)", scheme,
+                          (unsigned long long)rows, (unsigned long long)cols, num, den);
+            /* quantization error: a real fit, falling with the bits */
+            double err2 = 0, ww = 0;
+            for (uint64_t i = 0; i < rows * cols; i++) {
+                err2 += ((double)dec[i] - w[i]) * ((double)dec[i] - w[i]);
+                ww += (double)w[i] * w[i];
+            }
+            const double lim[] = {0, 0, 0.25, 0.08, 0.03};
+            ck_assert_msg(err2 / ww < lim[bits], "%s: relative squared error %g", scheme, err2 / ww);
+            /* GEMV: stored-basis kernels, AVX2 == portable bit for bit; through the chain == dec·x */
+            float *xv = random_matrix(cols, 0), *xs = malloc(cols * 4), *y0 = malloc(rows * 4), *y1 = malloc(rows * 4);
+            sq_xform_input(&v, xv, 1, xs);
+            sq_quip_gemv_portable(&v, xs, y0, 0, rows);
+            float *dt = malloc(rows * cols * 4);
+            sq_decode_for(c, SQ_ISA_PORTABLE)(&v, 0, rows, dt);
+            for (uint64_t r = 0; r < rows; r++) { /* transformed rows · transformed x */
+                double d = 0, mag = 0;
+                for (uint64_t i = 0; i < cols; i++) {
+                    d += (double)dt[r * cols + i] * xs[i];
+                    mag += fabs((double)dt[r * cols + i] * xs[i]);
+                }
+                ck_assert(fabs(y0[r] - d) <= 1e-5 * mag + 1e-30);
+            }
+            if (sq_isa_supported(SQ_ISA_AVX2)) {
+                for (uint64_t r0 = 0; r0 < rows; r0 += 5) { /* row ranges that cut the 4-row blocks */
+                    uint64_t r1 = r0 + 5 < rows ? r0 + 5 : rows;
+                    sq_gemv_for(c, SQ_ISA_AVX2)(&v, xs, y1, r0, r1);
+                }
+                ck_assert_msg(!memcmp(y0, y1, rows * 4), "%s: AVX2 GEMV differs from the portable one", scheme);
+            }
+            ck_assert_int_eq(sq_gemv_mt(&v, xv, y1, 2), 0);
+            for (uint64_t r = 0; r < rows; r++) {
+                double d = 0, mag = 0;
+                for (uint64_t i = 0; i < cols; i++) {
+                    d += (double)ref[r * cols + i] * xv[i];
+                    mag += fabs((double)ref[r * cols + i] * xv[i]);
+                }
+                ck_assert_msg(fabs(y1[r] - d) <= 1e-4 * mag + 1e-6, "%s row %llu: gemv %g vs %g", scheme, (unsigned long long)r,
+                              y1[r], d);
+            }
+            /* the codec's check: finite scales pass, an infinite one is refused by name */
+            char why[160];
+            ck_assert_int_eq(c->check(&v, why, sizeof why), 0);
+            uint16_t *sc = e.data[bits > 2 ? 2 : 1];
+            const uint16_t keep = sc[rows - 1];
+            sc[rows - 1] = 0x7c00;
+            ck_assert_int_eq(c->check(&v, why, sizeof why), -1);
+            ck_assert_ptr_nonnull(strstr(why, "scales"));
+            sc[rows - 1] = keep;
+            (void)G;
+            free(w); free(H); free(ref); free(dec); free(xv); free(xs); free(y0); free(y1); free(dt);
+            sq_encoded_free(&e);
+            sq_encoded_free(&e3);
+        }
+}
+END_TEST
+
+START_TEST(refusals) {
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    sq_scheme_parse("quip:2", &c, p, NULL);
+    float *w = random_matrix(16 * 64, 1);
+    double *H = random_hessian(64, 128);
+    sq_encoded e;
+    /* the decode library alone cannot encode it */
+    ck_assert_int_eq(sq_encode(c, p, w, 16, 64, 1, &e, &err), SQ_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "--calib"));
+    ck_assert(sq_quant_needs_xtx(c));
+    /* no XᵀX */
+    sq_encode_ctx x = {.codec = c, .params = p, .w = w, .rows = 16, .cols = 64, .n_threads = 1};
+    ck_assert_int_eq(sq_quant_encode(&x, &e, &err), SQ_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "calibration"));
+    /* a width that is not whole groups of 8 */
+    x.xtx = H;
+    x.cols = 60;
+    ck_assert_int_eq(sq_quant_encode(&x, &e, &err), SQ_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "multiple of 8"));
+    /* non-finite weights or Hessian */
+    x.cols = 64;
+    w[5] = NAN;
+    ck_assert_int_ne(sq_quant_encode(&x, &e, &err), 0);
+    w[5] = 0;
+    H[70] = INFINITY;
+    ck_assert_int_eq(sq_quant_encode(&x, &e, &err), SQ_ECORRUPT);
+    /* the check refuses a view whose width is not whole groups */
+    H[70] = 0;
+    sq_tview v = {0};
+    v.codec = c;
+    memcpy(v.params, p, sizeof p);
+    v.rows = 2;
+    v.cols = 12;
+    uint16_t codes[2] = {0, 0}, scales[2] = {0x3c00, 0x3c00};
+    v.part[0] = codes;
+    v.part[1] = scales;
+    char why[160];
+    ck_assert_int_eq(c->check(&v, why, sizeof why), -1);
+    ck_assert_ptr_nonnull(strstr(why, "groups of 8"));
+    free(w);
+    free(H);
+}
+END_TEST
+
+/* The generic driver (gptq.c, dim 8) running the codec's vq ops gives the
+ * same codes and scales as the standalone LDLQ driver (ldlq.c) running the
+ * same quantizer: BlockLDLQ is one algorithm in one place. */
+typedef struct ldlq_vq {
+    const sq_vq_ops *ops;
+    sq_vq vq;
+    float *stat;
+    uint32_t *codes; /* [rows][cols/8] */
+} ldlq_vq;
+
+static sq_status vq_block(void *ctx, uint64_t r0, uint64_t nrows, uint64_t c0, uint32_t width, const float *v, size_t ldv,
+                          float *q, size_t ldq) {
+    ldlq_vq *x = ctx;
+    for (uint64_t r = 0; r < nrows; r++) {
+        float *st = x->stat + (r0 + r) * SQ_VQ_MAX_STAT;
+        if (c0 == 0) x->ops->fit(&x->vq, r0 + r, 0, v + r * ldv, x->vq.cols, st); /* not yet updated: row as given */
+        x->codes[(r0 + r) * (x->vq.cols / 8) + c0 / 8] = x->ops->quant(&x->vq, st, v + r * ldv, q + r * ldq);
+    }
+    (void)width;
+    return SQ_OK;
+}
+
+START_TEST(generic_driver_is_blockldlq) {
+    const uint64_t rows = 70, cols = 256;
+    for (uint32_t bits = 2; bits <= 4; bits++) {
+        const sq_codec *c;
+        uint32_t p[SQ_NPARAMS];
+        char scheme[16];
+        snprintf(scheme, sizeof scheme, "quip:%u", bits);
+        sq_scheme_parse(scheme, &c, p, NULL);
+        const sq_codec_encoder *enc = sq_quant_encoder(c);
+        ck_assert_ptr_nonnull(enc);
+        ck_assert_ptr_nonnull(enc->vq);
+        ck_assert_uint_eq(enc->vq->dim, 8);
+        ck_assert(sq_gptq_supports(c, p));
+        float *w = random_matrix(rows * cols, 1);
+        double *H = random_hessian(cols, 400);
+        sq_gptq_opts go = {.damp = 0.01, .block = 128, .n_threads = 2};
+        sq_gptq_info info;
+        sq_encoded e;
+        sq_err err;
+        ck_assert_int_eq(sq_gptq_quantize("t", c, p, w, rows, cols, H, &go, &e, &info, &err), 0);
+        ck_assert(!info.fell_back && !info.permuted);
+        /* the LDLQ driver: the first fitting wants the row before any update; the full row is
+         * in v only when the block is the whole row, so fit beforehand on w itself */
+        float *U = malloc(cols * cols * 4);
+        sq_gptq_info hi = {0};
+        ck_assert_int_eq(sq_gptq_hinv(H, cols, NULL, 0.01, U, 1, &hi, &err), 0);
+        sq_encoded e2;
+        ck_assert_int_eq(sq_encoded_alloc(c, p, rows, cols, &e2, &err), 0);
+        ldlq_vq x = {enc->vq, {c, e2.params, rows, cols, e2.data}, calloc(rows * SQ_VQ_MAX_STAT, 4),
+                     malloc(rows * (cols / 8) * 4)};
+        for (uint64_t r = 0; r < rows; r++) enc->vq->fit(&x.vq, r, 0, w + r * cols, cols, x.stat + r * SQ_VQ_MAX_STAT);
+        sq_ldlq_opts lo = {8, 128, 64, 1};
+        ck_assert_int_eq(sq_ldlq_run(w, rows, cols, U, &lo, vq_block, &x, NULL, &err), 0);
+        for (uint64_t r = 0; r < rows; r++) enc->vq->pack_row(&x.vq, r, x.codes + r * (cols / 8));
+        for (int i = 0; i < e.nparts; i++)
+            ck_assert_msg(!memcmp(e.data[i], e2.data[i], e.bytes[i]), "%s: part %s differs between the drivers", scheme,
+                          e.spec[i].name);
+        free(w); free(H); free(U); free(x.stat); free(x.codes);
+        sq_encoded_free(&e);
+        sq_encoded_free(&e2);
+    }
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("quip_codec");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, scheme_grammar_and_params);
+    tcase_add_test(tc, encode_decode_gemv_through_the_chain);
+    tcase_add_test(tc, refusals);
+    tcase_add_test(tc, generic_driver_is_blockldlq);
+    suite_add_tcase(s, tc);
+    return s;
+}
+RUN_SUITE(suite())
