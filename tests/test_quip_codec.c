@@ -309,11 +309,68 @@ START_TEST(generic_driver_is_blockldlq) {
 }
 END_TEST
 
+
+/* spec/codecs.md §11's test vectors and worked example, through the codec's decode */
+START_TEST(spec_vectors) {
+    const struct { uint16_t c; float v[8]; } e8p[] = {
+        {0x0000, {0.75f, 0.75f, 0.75f, 0.75f, 0.75f, 0.75f, 0.75f, 0.75f}},
+        {0x0001, {0.25f, 0.25f, 0.25f, 0.25f, 0.25f, 0.25f, 0.25f, 0.25f}},
+        {0x0003, {-0.25f, 0.75f, -0.25f, 0.75f, 0.75f, 0.75f, 0.75f, 0.75f}},
+        {0x0180, {-0.75f, 0.25f, 0.25f, 0.25f, 0.25f, 0.25f, 0.25f, 1.25f}},
+        {0x1A53, {-0.25f, -0.25f, -0.25f, 0.75f, 1.75f, -1.25f, 1.75f, 1.75f}},
+        {0xFF7E, {1.75f, -1.25f, -0.25f, -0.25f, -1.25f, -1.25f, -1.25f, -0.25f}},
+    };
+    for (size_t k = 0; k < sizeof e8p / sizeof e8p[0]; k++) {
+        float o[8];
+        sq_e8p_decode(e8p[k].c, o);
+        ck_assert_msg(!memcmp(o, e8p[k].v, sizeof o), "E8P code 0x%04x", e8p[k].c);
+    }
+    float o[8];
+    sq_e81b_decode(0, o);
+    ck_assert(o[0] == -1 && o[1] == -1 && o[2] == 0 && o[7] == 0);
+    sq_e81b_decode(56, o);
+    for (int i = 0; i < 8; i++) ck_assert(o[i] == 0);
+    sq_e81b_decode(113, o);
+    for (int i = 0; i < 8; i++) ck_assert(o[i] == -0.5f);
+    sq_e81b_decode(240, o);
+    for (int i = 0; i < 8; i++) ck_assert(o[i] == 0.5f);
+    sq_e81b_decode(241, o);
+    ck_assert(o[0] == 2 && o[1] == 0);
+    sq_e81b_decode(255, o);
+    ck_assert(o[6] == -2 && o[7] == 0 && o[0] == 0);
+    /* worked example: quip:3, 1 x 8, no links */
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_scheme_parse("quip:3", &c, p, NULL);
+    uint16_t codes[1] = {0x0180}, scales[2] = {0x3800, 0x3400};
+    uint8_t codes2[1] = {241};
+    sq_tview v = {0};
+    v.codec = c;
+    memcpy(v.params, p, sizeof p);
+    v.rows = 1;
+    v.cols = 8;
+    v.nparts = 3;
+    v.part[0] = codes;
+    v.part[1] = codes2;
+    v.part[2] = scales;
+    float d[8];
+    ck_assert_int_eq(sq_decode_rows(&v, 0, 1, d), 0);
+    const float want[8] = {0.125f, 0.125f, 0.125f, 0.125f, 0.125f, 0.125f, 0.125f, 0.625f};
+    ck_assert(!memcmp(d, want, sizeof d));
+    /* bits per weight of §11 */
+    sq_scheme_parse("quip:2", &c, p, NULL);
+    ck_assert(fabs(sq_quip_bpw(512, 512, 2) - 2.03515625) < 1e-12);
+    ck_assert(fabs(sq_quip_bpw(512, 512, 3) - 3.06640625) < 1e-12);
+    ck_assert(fabs(sq_layout_bpw(c, p, 512, 512) - 2.03125) < 1e-12); /* codec parts alone, without the links */
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("quip_codec");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, scheme_grammar_and_params);
+    tcase_add_test(tc, spec_vectors);
     tcase_add_test(tc, encode_decode_gemv_through_the_chain);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, generic_driver_is_blockldlq);

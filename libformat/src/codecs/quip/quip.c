@@ -1,4 +1,4 @@
-/* quip: QuIP# without fine-tuning (spec/codecs.md §8): E8P12 lattice codes
+/* quip: QuIP# without fine-tuning (spec/codecs.md §11): E8P12 lattice codes
  * for groups of 8 weights, a residual stage at 3 and 4 bits, f16 scales per
  * row and stage. The randomized Hadamard transforms on both sides are not
  * parts of this codec: the encoder stores its sign vectors as the

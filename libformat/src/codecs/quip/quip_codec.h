@@ -1,5 +1,5 @@
 /* The quip codec's descriptor-side helpers (quip.c, quip_avx2.c) and its
- * params (spec/codecs.md §8). */
+ * params (spec/codecs.md §11). */
 #ifndef SQUISH_CODECS_QUIP_CODEC_H
 #define SQUISH_CODECS_QUIP_CODEC_H
 
