@@ -10,6 +10,7 @@
 
 #include "bench_vk.h"
 #include "cli.h"
+#include "encoders.h"
 #include "gptq.h"
 #include "squish/codec.h"
 #include "squish/fp.h"
@@ -360,8 +361,18 @@ int main(int argc, char **argv) {
         sq_err err;
         if (sq_scheme_parse(s, &cd, p, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_USAGE; }
         sq_encoded e;
+        /* calibrated codecs (QuIP#) get XᵀX = I: the timing includes their factorization */
+        double *xtx = NULL;
+        if (sq_quant_needs_xtx(cd)) {
+            xtx = calloc(cols * cols, sizeof(double));
+            if (!xtx) { fprintf(stderr, "squish-bench: out of memory for a %llu x %llu XᵀX\n", (unsigned long long)cols, (unsigned long long)cols); return EXIT_RESOURCE; }
+            for (uint64_t i = 0; i < cols; i++) xtx[i * cols + i] = 1;
+        }
+        sq_encode_ctx ex = {.codec = cd, .params = p, .w = w, .rows = rows, .cols = cols, .xtx = xtx, .seed = 1, .n_threads = threads};
         double t0 = now();
-        if (sq_encode(cd, p, w, rows, cols, threads, &e, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_RESOURCE; }
+        sq_status est = sq_quant_encode(&ex, &e, &err);
+        free(xtx);
+        if (est) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_RESOURCE; }
         double t_enc = now() - t0;
         sq_tview tv;
         sq_tview_from_encoded(&e, &tv);
