@@ -121,23 +121,19 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
     for (uint64_t i = 0; i < cols * cols; i++)
         if (!isfinite(H[i])) return sq_err_set(err, SQ_ECORRUPT, "QuIP#: Hessian element %llu is not finite", (unsigned long long)i);
     const uint32_t stages = sq_quip_stages(bits);
-    const uint64_t G = cols / 8, nthr = o->n_threads > 0 ? (uint64_t)o->n_threads : 1;
+    const uint64_t nthr = o->n_threads > 0 ? (uint64_t)o->n_threads : 1;
     const double rs = default_resid_scale(bits);
     res->rows = rows;
     res->cols = cols;
     res->bits = bits;
-    res->codes = malloc(rows * G * sizeof(uint16_t));
-    res->codes2 = bits > 2 ? malloc(rows * G * (bits == 3 ? 1 : 2)) : NULL;
     res->su = malloc((cols + 7) / 8);
     res->sv = malloc((rows + 7) / 8);
-    res->scales = malloc(stages * rows * sizeof(uint16_t));
     float *Wt = malloc(rows * cols * sizeof(float));
     float *s0 = malloc(rows * sizeof(float)), *s1 = malloc(rows * sizeof(float)), *col = malloc(rows * sizeof(float));
     double *Ht = malloc(cols * cols * sizeof(double));
     float *Q = NULL, *T = NULL, *Hf = NULL, *Q2 = NULL;
     double *acc = NULL;
-    if (!res->codes || (bits > 2 && !res->codes2) || !res->su || !res->sv || !res->scales || !Wt || !s0 || !s1 ||
-        !col || !Ht) {
+    if (!res->su || !res->sv || !Wt || !s0 || !s1 || !col || !Ht) {
         st = sq_err_set(err, SQ_ENOMEM, "QuIP#: out of memory for a %llu x %llu matrix", (unsigned long long)rows,
                         (unsigned long long)cols);
         goto out;
@@ -184,9 +180,6 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
         }
         res->damp_used = info.damp_used;
         /* take the parts over: codes, [codes2,] scales */
-        free(res->codes);
-        free(res->codes2);
-        free(res->scales);
         res->codes = enc.data[0];
         res->codes2 = bits > 2 ? enc.data[1] : NULL;
         res->scales = enc.data[bits > 2 ? 2 : 1];
@@ -313,13 +306,11 @@ static sq_status quip_encode(const sq_encode_ctx *x, sq_encoded *out, sq_err *er
     sq_quip_result r;
     sq_status st = sq_quip_quantize(x->w, x->rows, x->cols, x->xtx, &o, &r, err);
     if (st) return st;
-    const uint64_t G = x->cols / 8;
     if (!(st = sq_encoded_put_part(out, "codes", r.codes, x->rows, err))) r.codes = NULL;
     if (!st && r.bits > 2 && !(st = sq_encoded_put_part(out, "codes2", r.codes2, x->rows, err))) r.codes2 = NULL;
     if (!st && !(st = sq_encoded_put_part(out, "scales", r.scales, sq_quip_stages(r.bits), err))) r.scales = NULL;
     if (!st) st = sq_encoded_add_xform(out, SQ_XFORM_RHT_IN, r.su, err);
     if (!st) st = sq_encoded_add_xform(out, SQ_XFORM_RHT_OUT, r.sv, err);
-    (void)G;
     sq_quip_result_free(&r);
     return st;
 }

@@ -1,9 +1,12 @@
 /* QuIP# without fine-tuning (Tseng et al. 2024): randomized Hadamard
- * incoherence on both sides, BlockLDLQ (ldlq.h) with the E8P12 lattice
+ * incoherence on both sides, BlockLDLQ (the generic error-feedback driver of
+ * gptq.c with this codec's 8-dimensional quantizer) with the E8P12 lattice
  * codebook in the transformed basis, 3 and 4 bits by a residual stage, and
  * a least-squares refit of the per-row scales on the calibrated output
  * error once the codes are chosen. The stored form and its decode are
- * libformat/src/codecs/quip/quip_decode.h. */
+ * libformat/src/codecs/quip/quip_decode.h; as a codec, quip (spec/codecs.md
+ * §11), whose parts are codes/codes2/scales and whose su/sv are the
+ * transform chain's rht_in/rht_out links. */
 #ifndef SQUISH_QUANT_QUIP_H
 #define SQUISH_QUANT_QUIP_H
 
