@@ -382,6 +382,89 @@ def encode(scheme, w, rows, cols):
         g = {'fp8': 0, 'fp6': 128, 'fp4': 32}[codec.split('_')[0]]
     return enc_fp(fmt, g, sdt or ('f32' if g == 'pt' else 'f16'), w, rows, cols)
 
+
+# ---- quip (spec/codecs.md §11): decode only (the encoder needs XᵀX and BlockLDLQ) ----
+# The 29 ABS entries of norm² 12, as the spec's table lists them (indices 227..255),
+# digits 2·a_0 .. 2·a_7.
+QUIP_ABS12 = ['31113333', '13113333', '11313333', '11133333', '33313311', '33313131', '33311331', '33313113',
+              '33311313', '33311133', '33133311', '33133131', '33131331', '33133113', '33131313', '33131133',
+              '31333311', '31333131', '31331331', '31333113', '31331313', '13331133', '13333311', '13333131',
+              '13331331', '13333113', '13331313', '11331333', '33113331']
+
+def quip_abs():
+    """ABS: every |x|, x in D8 + 1/2 with |x|² <= 10 (2|x_i| in 1, 3, 5), in lexicographic
+    order of (2a_0, ..., 2a_7), then the 29 of norm² 12."""
+    import itertools
+    low = [v for v in itertools.product((1, 3, 5), repeat=8) if sum(d * d for d in v) <= 40]
+    assert len(low) == 227
+    return [[d / 2 for d in v] for v in low] + [[int(ch) / 2 for ch in e] for e in QUIP_ABS12]
+
+QUIP_ABS = quip_abs()
+
+def e8p_value(c):
+    A, S = c >> 8, c & 0xff
+    p = bin(S).count('1') & 1
+    f = S ^ p
+    a = QUIP_ABS[A]
+    b = list(a)
+    if int(round(sum(a))) % 2 == 1:
+        b[7] = -a[7]
+    pi = [i // 2 if i % 2 == 0 else 4 + (i - 1) // 2 for i in range(8)]
+    return [(-b[i] if (f >> pi[i]) & 1 else b[i]) + (-0.25 if p else 0.25) for i in range(8)]
+
+def e81b_grid():
+    import itertools
+    ints = sorted(v for v in itertools.product((-1, 0, 1), repeat=8) if sum(x * x for x in v) <= 2 and sum(v) % 2 == 0)
+    halves = sorted(v for v in itertools.product((-0.5, 0.5), repeat=8) if sum(1 for x in v if x < 0) % 2 == 0)
+    unit = [[2.0 if j == i else 0.0 for j in range(8)] for i in range(8)]
+    grid = [list(map(float, v)) for v in ints] + [list(v) for v in halves] + unit + [[-x for x in u] for u in unit[:7]]
+    assert len(ints) == 113 and len(grid) == 256
+    return grid
+
+E81B = e81b_grid()
+
+def quip_parts(bits, rows, cols, seed):
+    """Codes and scales drawn from a seed (every code is valid), f16 scales of both signs."""
+    r = Rng(seed)
+    G = cols // 8
+    codes = [int(r.u() * 65536) for _ in range(rows * G)]
+    parts = [('codes', struct.pack('<%dH' % len(codes), *codes))]
+    if bits == 3:
+        c2 = [int(r.u() * 256) for _ in range(rows * G)]
+        parts.append(('codes2', bytes(c2)))
+    if bits == 4:
+        c2 = [int(r.u() * 65536) for _ in range(rows * G)]
+        parts.append(('codes2', struct.pack('<%dH' % len(c2), *c2)))
+    stages = 1 if bits == 2 else 2
+    sc = b''.join(f16_bytes((r.u() - 0.3) * (0.05 if k == 0 else 0.01)) for k in range(stages) for _ in range(rows))
+    parts.append(('scales', sc))
+    return parts
+
+def decode_quip(bits, parts, rows, cols):
+    p = dict(parts)
+    G = cols // 8
+    codes = struct.unpack('<%dH' % (rows * G), p['codes'])
+    sc = load_scales('f16', p['scales'])
+    if bits == 3:
+        c2 = list(p['codes2'])
+    elif bits == 4:
+        c2 = struct.unpack('<%dH' % (rows * G), p['codes2'])
+    out = []
+    for r in range(rows):
+        for g in range(G):
+            v0 = e8p_value(codes[r * G + g])
+            v1 = E81B[c2[r * G + g]] if bits == 3 else e8p_value(c2[r * G + g]) if bits == 4 else None
+            for i in range(8):
+                d = f32(sc[r] * v0[i])
+                if v1 is not None:
+                    d = f32(d + f32(sc[rows + r] * v1[i]))
+                out.append(d)
+    return out
+
+DECODE_CASES = [  # (scheme, rows, cols, seed): parts from the seed, output from the spec's decode
+    ('quip:2', 3, 24, 31), ('quip:3', 2, 32, 32), ('quip:4', 2, 16, 33),
+]
+
 def main(outdir):
     with open(outdir + '/codec-vectors.txt', 'w') as f:
         f.write('# squish codec golden vectors (testdata/gen_vectors.py); input and output (the decoded values) are\n'
@@ -394,6 +477,14 @@ def main(outdir):
             for name, data in parts:
                 f.write('part %s %s\n' % (name, data.hex()))
             f.write('output %s\n' % ' '.join('%08x' % f32_bits(v) for v in decode(scheme, parts, rows, cols)))
+            f.write('end\n')
+        for scheme, rows, cols, seed in DECODE_CASES:
+            bits = int(scheme.split(':')[1])
+            parts = quip_parts(bits, rows, cols, seed)
+            f.write('vector %s %d %d\n' % (scheme, rows, cols))
+            for name, data in parts:
+                f.write('part %s %s\n' % (name, data.hex()))
+            f.write('output %s\n' % ' '.join('%08x' % f32_bits(v) for v in decode_quip(bits, parts, rows, cols)))
             f.write('end\n')
     with open(outdir + '/minifloat-tables.txt', 'w') as f:
         f.write('# every code of each OCP mini-float and its value (float.hex; nan/inf spelled out)\n')

@@ -273,6 +273,16 @@ static int family_bound(const sq_codec *c, const uint32_t *p, const float *w, ui
             bound[i] = c->value_dtype == SQ_DT_F32 ? 0 : fmax(fabs(w[i]) * ldexp(1, -mbits - 1), ldexp(1, emin - mbits - 1));
         return 1;
     }
+    if (c->family == SQ_FAMILY_LATTICE) {
+        /* QuIP# (spec §11): E8P codes of groups of 8 in a Hadamard-rotated basis with error feedback, so an
+         * element's error is not local; bounded by 2^(3-bits) times 8 RMS of the tensor (a decode that loses
+         * the signs, a stage or the transforms lands far outside it) */
+        double ss = 0;
+        for (uint64_t i = 0; i < rows * cols; i++) ss += (double)w[i] * w[i];
+        const double b = 8 * sqrt(ss / (double)(rows * cols)) * ldexp(1, 2 - (int)p[4]);
+        for (uint64_t i = 0; i < rows * cols; i++) bound[i] = b;
+        return 1;
+    }
     const uint64_t gl = sq_codec_group_len(p, cols), ng = (cols + gl - 1) / gl;
     const int per_tensor = p[SQ_P_GROUP] == SQ_GROUP_TENSOR;
     const uint32_t sdt = (c->opts & SQ_OPT_SCALE_DTYPE) ? p[SQ_P_SCALE_DTYPE] : SQ_DT_F32;
@@ -371,7 +381,7 @@ START_TEST(roundtrip_every_variant) {
         ck_assert_msg(codec_encode(c, cv->params, w, rows, cols, 1, &e, &err) == 0, "%s: %s", cv->scheme, err.msg);
         ck_assert_msg(codec_encode(c, cv->params, w, rows, cols, 3, &e3, &err) == 0, "%s: %s", cv->scheme, err.msg);
         sq_part_spec sp[SQ_CODEC_MAX_PARTS];
-        int np = sq_layout(c, cv->params, rows, cols, sp), fixed = 1;
+        int np = sq_layout(c, e.params, rows, cols, sp), fixed = 1; /* with the links the encoder added (quip) */
         ck_assert_int_eq(e.nparts, np);
         for (int i = 0; i < np; i++) {
             ck_assert_str_eq(e.spec[i].name, sp[i].name);
@@ -382,7 +392,7 @@ START_TEST(roundtrip_every_variant) {
             ck_assert_msg(e.bytes[i] == e3.bytes[i] && !memcmp(e.data[i], e3.data[i], (size_t)e.bytes[i]),
                           "%s part %s differs between 1 and 3 threads", cv->scheme, sp[i].name);
         }
-        if (fixed) ck_assert(fabs(sq_encoded_bpw(&e) - sq_layout_bpw(c, cv->params, rows, cols)) < 1e-12);
+        if (fixed) ck_assert(fabs(sq_encoded_bpw(&e) - sq_layout_bpw(c, e.params, rows, cols)) < 1e-12);
         sq_tview v;
         sq_tview_from_encoded(&e, &v);
         char cwhy[256] = "";
@@ -462,12 +472,34 @@ static void check_fast(const codec_variant *cv, sq_cpu_kernel k, int isa, const 
 
 static int slots_run, slots_not_here;
 
+/* The width a test shape takes for codec c: lattice codecs (quip, spec §11) store whole groups of 8. */
+static uint64_t codec_cols(const sq_codec *c, uint64_t cols) { return c->family == SQ_FAMILY_LATTICE ? (cols + 7) / 8 * 8 : cols; }
+
+/* Drops the transform links an encoder added (quip's rht_in/rht_out), so a test can attach its own chain. */
+static void drop_links(sq_encoded *e) {
+    while (e->nparts > 0 && e->params[SQ_P_XFORM]) {
+        const sq_xform_desc *xf = sq_xform_list();
+        int link = 0;
+        for (int k = 0; k < SQ_XFORM_KINDS; k++)
+            if (!strcmp(xf[k].part, e->spec[e->nparts - 1].name)) {
+                e->params[SQ_P_XFORM] &= ~xf[k].flag;
+                link = 1;
+            }
+        if (!link) break;
+        e->nparts--;
+        free(e->data[e->nparts]);
+        e->data[e->nparts] = NULL;
+        e->bytes[e->nparts] = 0;
+    }
+}
+
 /* One variant, one shape: every decode, GEMV and fast slot of the codec's
  * CPU traits that this CPU can run against the portable ones (decode bit
  * for bit; GEMV within 1e-5 sum|w x|), the portable GEMV against decode
  * then dot, and the threaded helpers. */
 static void check_kernels(const codec_variant *cv, uint64_t rows, uint64_t cols) {
     const sq_codec *c = cv->codec;
+    cols = codec_cols(c, cols);
     const sq_codec_cpu *cpu = c->cpu;
     ck_assert_msg(cpu && cpu->decode[SQ_ISA_PORTABLE] && cpu->gemv[SQ_ISA_PORTABLE],
                   "codec %s: its CPU traits must set the portable decode and gemv", c->name);
@@ -477,6 +509,10 @@ static void check_kernels(const codec_variant *cv, uint64_t rows, uint64_t cols)
     ck_assert_msg(codec_encode(c, cv->params, w, rows, cols, 2, &e, &err) == 0, "%s: %s", cv->scheme, err.msg);
     sq_tview v;
     sq_tview_from_encoded(&e, &v);
+    /* kernels compare in the stored basis: links an encoder adds (quip's rht_in/rht_out) are left out of the
+     * view here; transforms_on_every_codec tests the chain */
+    memset(v.xf, 0, sizeof v.xf);
+    v.params[SQ_P_XFORM] = 0;
     float *ref = malloc(rows * cols * sizeof(float)), *dec = malloc(rows * cols * sizeof(float));
     float *y0 = malloc(rows * sizeof(float)), *y = malloc(rows * sizeof(float));
     double *mag = malloc(rows * sizeof(double));
@@ -544,22 +580,24 @@ END_TEST
  * the original order) times x. With perm and in_scale (input links that do
  * not mix columns) within 2e-5 sum|w x| per row; with all four links
  * (perm, in_scale, rht_in, rht_out: the Hadamard links mix columns and
- * rows, and 9 and 70 have no Hadamard construction, so the blocked
+ * rows, and 9 and 70 (184 for lattice codecs) have no Hadamard construction, so the blocked
  * fallback runs) within 2e-5 times the row's sum|w x| plus the root sum of
  * squares of the stored rows' sums |D x'|, what an orthonormal output
  * transform can spread. The threaded decode equals the row decode. */
 START_TEST(transforms_on_every_codec) {
     int nv = load_variants();
-    const uint64_t rows = 9, cols = 70;
+    const uint64_t rows = 9;
     for (int k = 0; k < nv; k++) {
         if (!variants[k].is_default) continue;
         const codec_variant *cv = &variants[k];
+        /* 70 columns; lattice codecs take 184 = 8·23, which has no Hadamard construction either */
+        const uint64_t cols = cv->codec->family == SQ_FAMILY_LATTICE ? 184 : 70;
         for (int all = 0; all < 2; all++) {
             float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0), *d = malloc(rows * cols * sizeof(float));
-            float *d2 = malloc(rows * cols * sizeof(float)), *raw = malloc(rows * cols * sizeof(float)), xs[70], y[9];
-            uint32_t perm[70];
-            float sc[70];
-            uint8_t s_in[9], s_out[2];
+            float *d2 = malloc(rows * cols * sizeof(float)), *raw = malloc(rows * cols * sizeof(float)), xs[184], y[9];
+            uint32_t perm[184];
+            float sc[184];
+            uint8_t s_in[23], s_out[2];
             for (uint64_t j = 0; j < cols; j++) perm[j] = (uint32_t)j;
             for (uint64_t j = cols - 1; j > 0; j--) {
                 uint64_t t = (uint64_t)(urand() * (double)(j + 1));
@@ -567,12 +605,13 @@ START_TEST(transforms_on_every_codec) {
             }
             for (uint64_t j = 0; j < cols; j++) sc[j] = (float)(0.5 + urand());
             for (size_t j = 0; j < sizeof s_in; j++) s_in[j] = (uint8_t)(urand() * 256);
-            s_in[8] &= 0x3f; /* 70 signs: the bits past them are zero */
+            if (cols % 8) s_in[cols / 8] &= (uint8_t)((1u << (cols % 8)) - 1); /* the bits past the signs are zero */
             s_out[0] = (uint8_t)(urand() * 256);
             s_out[1] = 1;
             sq_encoded e;
             sq_err err;
             ck_assert_msg(codec_encode(cv->codec, cv->params, w, rows, cols, 1, &e, &err) == 0, "%s: %s", cv->scheme, err.msg);
+            drop_links(&e);
             ck_assert_msg(sq_encoded_set_xform(&e, perm, sc, &err) == 0, "%s: %s", cv->scheme, err.msg);
             if (all) {
                 ck_assert_msg(sq_encoded_add_xform(&e, SQ_XFORM_RHT_IN, s_in, &err) == 0, "%s: %s", cv->scheme, err.msg);
