@@ -1,4 +1,4 @@
-/* aqlm: additive multi-codebook quantization (spec/codecs.md §11). The
+/* aqlm: additive multi-codebook quantization (spec/codecs.md §12). The
  * descriptor: scheme options MxB (params[4] = M codebooks, params[5] = B
  * bits per code), the three parts, their validation on every open, and
  * the CPU kernels of aqlm_decode.c. The encoder needs XᵀX and lives in
