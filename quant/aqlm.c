@@ -45,6 +45,7 @@ typedef struct state {
     double *cb;       /* [M][K][8], exact f16 values */
     double *s;        /* [R], exact f16 values */
     double *rowloss;  /* [R] (W_o - Ŵ_o) H (W_o - Ŵ_o)ᵀ */
+    double *whw;      /* [R] W_o H W_oᵀ */
     sq_isa isa;
     int nt;
     atomic_int oom;
@@ -61,8 +62,46 @@ static void unscaled_row(const state *S, const double *cb, uint64_t o, double *u
         }
 }
 
-static void hmul(const state *S, const double *H, const double *v, double *out) {
-    for (uint64_t i = 0; i < S->cols; i++) out[i] = sq_la_dot(S->isa, H + i * S->cols, v, S->cols);
+/* Rows are multiplied by H a tile at a time, so H streams through the
+ * cache once per TILE rows instead of once per row (it is 18 MiB of
+ * float64 for a 1536-wide layer). */
+#define TILE 16
+
+/* C[i] = A[i]·H for i < nr (rows of n doubles): every element is summed
+ * over k ascending from 0, multiply then add (no fused multiply-add), so
+ * the portable and AVX2 loops give the same bits and a row's result does
+ * not depend on which rows share its tile. */
+static void axpy_portable(double *c, double a, const double *h, uint64_t n) {
+    for (uint64_t j = 0; j < n; j++) c[j] = c[j] + a * h[j];
+}
+#if defined(__x86_64__)
+#include <immintrin.h>
+__attribute__((target("avx2"))) static void axpy_avx2(double *c, double a, const double *h, uint64_t n) {
+    const __m256d av = _mm256_set1_pd(a);
+    uint64_t j = 0;
+    for (; j + 4 <= n; j += 4)
+        _mm256_storeu_pd(c + j, _mm256_add_pd(_mm256_loadu_pd(c + j), _mm256_mul_pd(av, _mm256_loadu_pd(h + j))));
+    for (; j < n; j++) c[j] = c[j] + a * h[j];
+}
+#endif
+static void tile_times_h(sq_isa isa, const double *A, uint64_t nr, const double *H, uint64_t n, double *C) {
+    void (*axpy)(double *, double, const double *, uint64_t) = axpy_portable;
+#if defined(__x86_64__)
+    if (isa >= SQ_ISA_AVX2) axpy = axpy_avx2;
+#endif
+    memset(C, 0, nr * n * sizeof(double));
+    for (uint64_t k0 = 0; k0 < n; k0 += 32) { /* a panel of H rows stays in cache for the tile */
+        uint64_t k1 = k0 + 32 < n ? k0 + 32 : n;
+        for (uint64_t i = 0; i < nr; i++)
+            for (uint64_t k = k0; k < k1; k++) axpy(C + i * n, A[i * n + k], H + k * n, n);
+    }
+}
+
+/* End of the tile starting at row o: at most TILE rows, within [o, b) and o's matrix. */
+static uint64_t tile_end(const state *S, uint64_t o, uint64_t b) {
+    const mat *mt = &S->mats[S->mat_of[o]];
+    uint64_t e = o + TILE < b ? o + TILE : b;
+    return e < mt->r0 + mt->rows ? e : mt->r0 + mt->rows;
 }
 
 /* ---------------- objective ---------------- */
@@ -76,21 +115,26 @@ typedef struct obj_ctx {
 static void obj_rows(void *p, uint64_t a, uint64_t b) {
     obj_ctx *x = p;
     state *S = x->S;
-    double *r = malloc(2 * S->cols * sizeof(double));
-    if (!r) {
+    const uint64_t n = S->cols;
+    double *A = malloc(2 * TILE * n * sizeof(double));
+    if (!A) {
         atomic_store(&S->oom, 1);
         return;
     }
-    double *h = r + S->cols;
-    for (uint64_t o = a; o < b; o++) {
-        const mat *mt = &S->mats[S->mat_of[o]];
-        const float *w = mt->w + (o - mt->r0) * S->cols;
-        unscaled_row(S, x->cb, o, r);
-        for (uint64_t i = 0; i < S->cols; i++) r[i] = (double)w[i] - S->s[o] * r[i];
-        hmul(S, mt->H, r, h);
-        x->loss[o] = sq_la_dot(S->isa, r, h, S->cols);
+    double *C = A + TILE * n;
+    for (uint64_t o0 = a, o1; o0 < b; o0 = o1) {
+        o1 = tile_end(S, o0, b);
+        const mat *mt = &S->mats[S->mat_of[o0]];
+        for (uint64_t o = o0; o < o1; o++) {
+            double *r = A + (o - o0) * n;
+            const float *w = mt->w + (o - mt->r0) * n;
+            unscaled_row(S, x->cb, o, r);
+            for (uint64_t i = 0; i < n; i++) r[i] = (double)w[i] - S->s[o] * r[i];
+        }
+        tile_times_h(S->isa, A, o1 - o0, mt->H, n, C);
+        for (uint64_t o = o0; o < o1; o++) x->loss[o] = sq_la_dot(S->isa, A + (o - o0) * n, C + (o - o0) * n, n);
     }
-    free(r);
+    free(A);
 }
 
 /* Σ_i lam_i Σ_{o in i} loss_o, in row order. */
@@ -256,33 +300,36 @@ typedef struct scale_ctx {
 
 static void scale_rows(void *p, uint64_t a, uint64_t b) {
     state *S = ((scale_ctx *)p)->S;
-    double *u = malloc(3 * S->cols * sizeof(double));
-    if (!u) {
+    const uint64_t n = S->cols;
+    double *U = malloc((2 * TILE + 1) * n * sizeof(double));
+    if (!U) {
         atomic_store(&S->oom, 1);
         return;
     }
-    double *hu = u + S->cols, *wd = hu + S->cols;
-    for (uint64_t o = a; o < b; o++) {
-        const mat *mt = &S->mats[S->mat_of[o]];
-        const float *w = mt->w + (o - mt->r0) * S->cols;
-        for (uint64_t i = 0; i < S->cols; i++) wd[i] = w[i];
-        unscaled_row(S, S->cb, o, u);
-        hmul(S, mt->H, u, hu);
-        double uhu = sq_la_dot(S->isa, u, hu, S->cols), whu = sq_la_dot(S->isa, wd, hu, S->cols);
-        hmul(S, mt->H, wd, hu);
-        double whw = sq_la_dot(S->isa, wd, hu, S->cols);
-        /* loss(s) = whw - 2 s whu + s² uhu; keep the f16 optimum only if it is no worse */
-        double s0 = S->s[o], l0 = whw - 2 * s0 * whu + s0 * s0 * uhu;
-        if (uhu > 0) {
-            double s1 = f16_round(whu / uhu), l1 = whw - 2 * s1 * whu + s1 * s1 * uhu;
-            if (isfinite(s1) && l1 < l0) {
-                S->s[o] = s1;
-                l0 = l1;
+    double *HU = U + TILE * n, *wd = HU + TILE * n;
+    for (uint64_t o0 = a, o1; o0 < b; o0 = o1) {
+        o1 = tile_end(S, o0, b);
+        const mat *mt = &S->mats[S->mat_of[o0]];
+        for (uint64_t o = o0; o < o1; o++) unscaled_row(S, S->cb, o, U + (o - o0) * n);
+        tile_times_h(S->isa, U, o1 - o0, mt->H, n, HU);
+        for (uint64_t o = o0; o < o1; o++) {
+            const float *w = mt->w + (o - mt->r0) * n;
+            const double *u = U + (o - o0) * n, *hu = HU + (o - o0) * n;
+            for (uint64_t i = 0; i < n; i++) wd[i] = w[i];
+            double uhu = sq_la_dot(S->isa, u, hu, n), whu = sq_la_dot(S->isa, wd, hu, n), whw = S->whw[o];
+            /* loss(s) = whw - 2 s whu + s² uhu; keep the f16 optimum only if it is no worse */
+            double s0 = S->s[o], l0 = whw - 2 * s0 * whu + s0 * s0 * uhu;
+            if (uhu > 0) {
+                double s1 = f16_round(whu / uhu), l1 = whw - 2 * s1 * whu + s1 * s1 * uhu;
+                if (isfinite(s1) && l1 < l0) {
+                    S->s[o] = s1;
+                    l0 = l1;
+                }
             }
+            S->rowloss[o] = l0;
         }
-        S->rowloss[o] = l0;
     }
-    free(u);
+    free(U);
 }
 
 /* ---------------- (c) codes: greedy search (beam 1) ---------------- */
@@ -320,19 +367,27 @@ static void code_rows(void *p, uint64_t a, uint64_t b) {
     state *S = x->S;
     const mat *mt = x->mt;
     const uint64_t n = S->cols, K = S->K;
-    double *r = malloc(2 * n * sizeof(double));
-    if (!r) {
+    double *A = malloc(2 * TILE * n * sizeof(double));
+    if (!A) {
         atomic_store(&S->oom, 1);
         return;
     }
-    double *h = r + n;
-    for (uint64_t o = mt->r0 + a; o < mt->r0 + b; o++) { /* a, b: rows of this matrix */
-        const float *w = mt->w + (o - mt->r0) * n;
+    double *C = A + TILE * n;
+    for (uint64_t o = mt->r0 + a, t0 = o, o1 = o; o < mt->r0 + b; o++) { /* a, b: rows of this matrix */
+        if (o == o1) { /* next tile: residuals and their H products */
+            t0 = o;
+            o1 = tile_end(S, o, mt->r0 + b);
+            for (uint64_t q = o; q < o1; q++) {
+                double *rq = A + (q - o) * n;
+                const float *w = mt->w + (q - mt->r0) * n;
+                unscaled_row(S, S->cb, q, rq);
+                for (uint64_t i = 0; i < n; i++) rq[i] = (double)w[i] - S->s[q] * rq[i];
+            }
+            tile_times_h(S->isa, A, o1 - o, mt->H, n, C);
+        }
+        double *r = A + (o - t0) * n, *h = C + (o - t0) * n;
         const double s = S->s[o];
         uint32_t *codes = S->codes + o * S->G * S->M;
-        unscaled_row(S, S->cb, o, r);
-        for (uint64_t i = 0; i < n; i++) r[i] = (double)w[i] - s * r[i];
-        hmul(S, mt->H, r, h);
         double loss = sq_la_dot(S->isa, r, h, n);
         if (s != 0)
             for (uint64_t jj = 0; jj < S->G; jj++) {
@@ -381,7 +436,7 @@ static void code_rows(void *p, uint64_t a, uint64_t b) {
             }
         S->rowloss[o] = loss;
     }
-    free(r);
+    free(A);
 }
 
 static sq_status code_pass(state *S, uint64_t *rng, sq_err *err) {
@@ -784,6 +839,7 @@ sq_status sq_aqlm_quantize_shared(uint32_t n, const float *const *w, const uint6
     S.cb = malloc(P * sizeof(double));
     S.s = malloc(S.R * sizeof(double));
     S.rowloss = malloc(S.R * sizeof(double));
+    S.whw = malloc(S.R * sizeof(double));
     c.S = &S;
     c.P = P;
     c.off = malloc(((uint64_t)S.M * S.K + 1) * sizeof(uint64_t));
@@ -792,7 +848,7 @@ sq_status sq_aqlm_quantize_shared(uint32_t n, const float *const *w, const uint6
     c.D = malloc(S.R * cols * sizeof(float));
     c.PH = malloc(S.R * cols * sizeof(float));
     c.pinv = malloc((uint64_t)S.M * S.K * 64 * sizeof(double));
-    int ok = S.mats && S.mat_of && S.codes && S.cb && S.s && S.rowloss && c.off && c.occ && c.WH && c.D && c.PH && c.pinv;
+    int ok = S.mats && S.mat_of && S.codes && S.cb && S.s && S.rowloss && S.whw && c.off && c.occ && c.WH && c.D && c.PH && c.pinv;
     for (uint32_t i = 0; ok && i < n; i++) {
         mat *mt = &S.mats[i];
         mt->w = w[i];
@@ -816,6 +872,7 @@ sq_status sq_aqlm_quantize_shared(uint32_t n, const float *const *w, const uint6
     for (uint64_t r = 0; r < S.R; r++) S.s[r] = 1;
     double *loss = S.rowloss;
     objective(&S, S.cb, loss); /* all-zero reconstruction: loss = w H wᵀ */
+    memcpy(S.whw, loss, S.R * sizeof(double));
     for (uint32_t i = 0; i < n; i++) {
         double t = 0;
         for (uint64_t r = S.mats[i].r0; r < S.mats[i].r0 + rows[i]; r++) t += loss[r];
@@ -877,6 +934,7 @@ done:
     free(S.cb);
     free(S.s);
     free(S.rowloss);
+    free(S.whw);
     free(c.off);
     free(c.occ);
     free(c.WH);

@@ -33,7 +33,8 @@
  *   8x8 preconditioner blocks), and at the peak the larger of
  *   9·R·cols (initialization: the normalized groups and a permutation) and
  *   M·K·cols (code search: every codeword's norm under each group's H
- *   block), plus 24·cols per thread.
+ *   block), plus 264·cols per thread (tiles of 16 rows and their H
+ *   products) and 8·R for the rows' W H Wᵀ.
  * For one 4096x4096 layer: about 430 MiB at 2x8, 560 MiB at 1x16; for a
  * 512x512 layer of the 34M model, 7 MiB at 2x8. */
 #ifndef SQUISH_AQLM_H

@@ -252,10 +252,33 @@ def load_scales(dt, data):
                 for i in range(0, len(data), 2)]
     return list(struct.unpack('<%df' % (len(data) // 4), data))
 
+def decode_aqlm(M, B, p, rows, cols):
+    """spec/codecs.md §12: code i at stream bits [iB, iB+B), LSB first; acc = e_0, acc += e_m; w = s * acc."""
+    G, K = (cols + 7) // 8, 1 << B
+    stream = int.from_bytes(p['codes'], 'little')
+    cb = load_scales('f16', p['codebooks'])
+    sc = load_scales('f16', p['scales'])
+    out = []
+    for o in range(rows):
+        row = []
+        for j in range(G):
+            acc = None
+            for m in range(M):
+                i = (o * G + j) * M + m
+                c = (stream >> (i * B)) & (K - 1)
+                e = cb[(m * K + c) * 8:(m * K + c) * 8 + 8]
+                acc = list(e) if acc is None else [f32(a + x) for a, x in zip(acc, e)]
+            row += [f32(sc[o] * a) for a in acc]
+        out += row[:cols]
+    return out
+
 def decode(scheme, parts, rows, cols):
     """The float32 values a reader computes from the parts, row-major."""
     p = dict(parts)
     codec, opts = scheme.split(':')[0], scheme.split(':')[1:]
+    if codec == 'aqlm':
+        M, B = (int(v) for v in (opts[0] if opts else '2x8').split('x'))
+        return decode_aqlm(M, B, p, rows, cols)
     if codec in ('f32', 'f16', 'bf16'):
         return load_scales(codec, p['data'])
     g, sdt = None, None
@@ -349,6 +372,26 @@ CASES = [
     ('mxfp6_e3m2', 2, 64, 'plain', 21), ('mxfp6_e2m3', 2, 64, 'ties', 22), ('mxfp4', 3, 100, 'outliers', 23),
     ('f32', 2, 40, 'outliers', 24), ('f16', 3, 33, 'raw', 25), ('bf16', 2, 50, 'raw', 26),
 ]
+
+# Codecs whose encoder needs calibration statistics and cannot be reproduced
+# outside C: their vectors are parts (seeded random codes, f16 codebooks and
+# scales) and the values the spec decodes them to, without an input.
+AQLM_CASES = [
+    # (scheme, rows, cols, seed)
+    ('aqlm:2x8', 3, 40, 27), ('aqlm:1x5', 3, 20, 28), ('aqlm:3x3', 2, 16, 29),
+]
+
+def aqlm_parts(scheme, rows, cols, seed):
+    M, B = (int(v) for v in scheme.split(':')[1].split('x'))
+    r, G, K = Rng(seed), (cols + 7) // 8, 1 << B
+    n = rows * G * M
+    stream = 0
+    for i in range(n):
+        stream |= min(int(r.u() * K), K - 1) << (i * B)
+    codes = stream.to_bytes((n * B + 7) // 8, 'little')
+    codebooks = b''.join(f16_bytes(f16_round((r.u() - 0.5) * 2.0)) for _ in range(M * K * 8))
+    scales = b''.join(f16_bytes(f16_round(0.01 + r.u() * 0.05)) for _ in range(rows))
+    return [('codes', codes), ('codebooks', codebooks), ('scales', scales)]
 
 def encode(scheme, w, rows, cols):
     parts = scheme.split(':')
@@ -485,6 +528,13 @@ def main(outdir):
             for name, data in parts:
                 f.write('part %s %s\n' % (name, data.hex()))
             f.write('output %s\n' % ' '.join('%08x' % f32_bits(v) for v in decode_quip(bits, parts, rows, cols)))
+            f.write('end\n')
+        for scheme, rows, cols, seed in AQLM_CASES:
+            parts = aqlm_parts(scheme, rows, cols, seed)
+            f.write('vector %s %d %d\n' % (scheme, rows, cols))
+            for name, data in parts:
+                f.write('part %s %s\n' % (name, data.hex()))
+            f.write('output %s\n' % ' '.join('%08x' % f32_bits(v) for v in decode(scheme, parts, rows, cols)))
             f.write('end\n')
     with open(outdir + '/minifloat-tables.txt', 'w') as f:
         f.write('# every code of each OCP mini-float and its value (float.hex; nan/inf spelled out)\n')

@@ -352,6 +352,26 @@ static int family_bound(const sq_codec *c, const uint32_t *p, const float *w, ui
         free(s);
         return 1;
     }
+    if (c->family == SQ_FAMILY_CODEBOOK) {
+        /* aqlm (spec/codecs.md §12): with at least as many codewords 2^B as groups, residual k-means gives
+         * every group its own codeword f16(w / s), s = f16(row norm), and the later steps keep only what
+         * lowers the XᵀX-weighted error (a full-rank XᵀX here), so what is left is f16 rounding of the
+         * normalized values (2^-11 relative, 2^-24 absolute below the normal range) and of s: bounded by
+         * 2^-9 |w| + 2^-20 x the row norm. Fewer codewords than groups: no element-wise bound exists. */
+        const uint64_t G = (cols + 7) / 8, K = p[5] < 32 ? 1ull << p[5] : 0;
+        if (rows * G > K) {
+            snprintf(why, nwhy, "aqlm: %llu groups but %llu codewords: the round trip is element-wise bounded only "
+                     "when every group can have its own codeword", (unsigned long long)(rows * G), (unsigned long long)K);
+            return 0;
+        }
+        for (uint64_t r = 0; r < rows; r++) {
+            double nrm = 0;
+            for (uint64_t i = 0; i < cols; i++) nrm += (double)w[r * cols + i] * w[r * cols + i];
+            nrm = sqrt(nrm);
+            for (uint64_t i = 0; i < cols; i++) bound[r * cols + i] = fabs(w[r * cols + i]) * ldexp(1, -9) + nrm * ldexp(1, -20);
+        }
+        return 1;
+    }
     snprintf(why, nwhy, "family %s has no round-trip bound in tests/test_codecs.c (family_bound): add one derived from "
                         "the descriptor (codebook size, lattice scale, outlier threshold...)",
              sq_codec_family_name(c->family));

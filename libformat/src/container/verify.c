@@ -176,7 +176,7 @@ sq_status sq_verify(sq_file *f, sq_report_fn report, void *ctx, sq_err *err) {
     uint64_t derived_mask = SQ_FLAG_INT8 | SQ_FLAG_INT4 | SQ_FLAG_INT3 | SQ_FLAG_INT2 | SQ_FLAG_NF4 | SQ_FLAG_FP8 |
                             SQ_FLAG_FP6 | SQ_FLAG_FP4 | SQ_FLAG_MXFP8 | SQ_FLAG_MXFP6 | SQ_FLAG_MXFP4 | SQ_FLAG_FLOAT |
                             SQ_FLAG_ZSTD | SQ_FLAG_SPARSE | SQ_FLAG_EAGLE_DRAFT | SQ_FLAG_TCA_TBE;
-    for (const sq_codec *const *c = sq_codec_list(); *c; c++) derived_mask |= (*c)->technique_flag; /* QuIP#, ... */
+    for (const sq_codec *const *c = sq_codec_list(); *c; c++) derived_mask |= (*c)->technique_flag; /* QuIP#, AQLM, ... */
     if (h->meta_compression) flags |= SQ_FLAG_ZSTD;
     if ((h->flags & derived_mask) != flags) {
         snprintf(msg, sizeof msg, "%s: header flags (offset 16) = 0x%llx but the index implies 0x%llx", path,

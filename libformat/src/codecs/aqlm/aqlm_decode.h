@@ -1,16 +1,18 @@
 /* AQLM (additive quantization, Egiazarian et al. 2024): decode and GEMV
  * over the stored parts, for readers that link the format library only.
  *
- * A matrix of rows x cols is cut into groups of g = 8 consecutive inputs.
+ * A matrix of rows x cols is cut into G = ceil(cols / 8) groups of g = 8
+ * consecutive inputs (the last one partial when cols is not a multiple of
+ * 8: its decode drops the entries past cols).
  * Group j of row o is
  *     W[o][8j .. 8j+7] = scale[o] * (C_0[code(o,j,0)] + ... + C_{M-1}[code(o,j,M-1)])
  * with M codebooks C_m of 2^B vectors of dimension 8.
  *
  * Parts (all little-endian):
- *   codes     u8  [ceil(rows * (cols/8) * M * B / 8)]  packed codes, see below
+ *   codes     u8  [ceil(rows * G * M * B / 8)]  packed codes, see below
  *   codebooks f16 [M][2^B][8]
  *   scales    f16 [rows]
- * Packing: code number i = (o * (cols/8) + j) * M + m occupies bits
+ * Packing: code number i = (o * G + j) * M + m occupies bits
  * [i*B, i*B + B) of the codes part read as one little-endian bit stream
  * (stream bit t is bit t % 8 of byte t / 8; the code's least significant
  * bit first). For B = 8 that is one byte per code, for B = 16 one
@@ -22,6 +24,9 @@
 #include <stdint.h>
 
 #include "squish/error.h"
+
+/* The codec's id in the tensor index (squish/codec.h reserves 80..95). */
+#define SQ_CODEC_AQLM 80
 
 #define SQ_AQLM_G 8       /* in-group size: inputs per code */
 #define SQ_AQLM_MAX_M 8   /* codebooks */
@@ -43,9 +48,10 @@ typedef struct sq_aqlm_view {
 /* Sizes in bytes of the parts of a rows x cols matrix under M x B. */
 uint64_t sq_aqlm_codes_bytes(uint64_t rows, uint64_t cols, uint32_t M, uint32_t B);
 uint64_t sq_aqlm_codebooks_bytes(uint32_t M, uint32_t B);
+static inline uint64_t sq_aqlm_groups(uint64_t cols) { return (cols + SQ_AQLM_G - 1) / SQ_AQLM_G; }
 static inline uint64_t sq_aqlm_scales_bytes(uint64_t rows) { return rows * 2; }
 
-/* Checks shapes (M in 1..8, B in 1..16, cols a multiple of 8), the part
+/* Checks shapes (M in 1..8, B in 1..16, rows and cols non-zero), the part
  * sizes, zero padding bits, and that every codebook entry and scale is
  * finite. label names the tensor in the message. SQ_EUSAGE for a bad
  * shape, SQ_ECORRUPT for bad part contents. */
@@ -59,17 +65,20 @@ uint32_t sq_aqlm_code_at(const uint8_t *codes, uint64_t i, uint32_t B);
  * out = scale * acc. The view must have passed sq_aqlm_validate. */
 void sq_aqlm_decode_rows(const sq_aqlm_view *v, uint64_t r0, uint64_t r1, float *out);
 
-/* y[o - r0] = row o · x for o in [r0, r1), by lookup tables: per input
- * group j, T[m][k] = C_m[k] · x[8j .. 8j+7] (8 products summed in order, in
- * float) is built once per call and shared by the rows; each row then sums
- * acc += T[m][code] over j ascending, m ascending, and y = scale * acc.
- * Tables are built for blocks of groups (about 256 KiB at a time), which
- * does not change the result. Differs from decode-then-dot by float
- * rounding only (bound in tests/test_aqlm.c). SQ_ENOMEM if the tables
- * cannot be allocated. The view must have passed sq_aqlm_validate.
- * Runs on the best path sq_isa_active() allows; _isa takes the path
- * (an sq_isa, lowered to what the CPU has): every path gives the same bits
- * (the AVX2 table build multiplies and adds like the portable loop). */
+/* y[o - r0] = row o · x for o in [r0, r1) (x has cols floats). Each row
+ * computes, in float, d(j, m) = C_m[code(o,j,m)] · x[8j .. 8j+7] as
+ * ((c0 x0 + c1 x1) + c2 x2) + ... + c7 x7 (x zero past cols), then
+ * acc = 0, acc += d(j, m) over j ascending, m ascending, y = scale * acc.
+ * The d come from per-call lookup tables (T[m][k] = C_m[k] · x_j, built
+ * for blocks of groups on the stack, 32 KiB) when the rows' lookups
+ * outnumber the table entries, else are computed in place: either way, on
+ * every ISA (the AVX2 table build multiplies, then adds, like the portable
+ * loop) and for any row range, the same bits. No heap, cannot fail. The
+ * view must have passed sq_aqlm_validate. isa: an sq_isa, lowered to what
+ * the CPU has. */
+void sq_aqlm_gemv_rows(int isa, const sq_aqlm_view *v, const float *x, float *y, uint64_t r0, uint64_t r1);
+/* The same through sq_isa_active() / a given path; always SQ_OK (kept for
+ * callers written when the tables were on the heap). */
 sq_status sq_aqlm_gemv(const sq_aqlm_view *v, const float *x, float *y, uint64_t r0, uint64_t r1, sq_err *err);
 sq_status sq_aqlm_gemv_isa(int isa, const sq_aqlm_view *v, const float *x, float *y, uint64_t r0, uint64_t r1,
                            sq_err *err);
