@@ -5,6 +5,8 @@
 
 #include "codecs/quip/quip_codec.h"
 #include "quip.h"
+#include "codecs/spqr/spqr_params.h"
+#include "spqr.h"
 
 typedef struct quant_encoder {
     uint16_t codec_id;
@@ -14,6 +16,7 @@ typedef struct quant_encoder {
 /* One line per codec encoded here. */
 static const quant_encoder table[] = {
     {SQ_CODEC_QUIP, &sq_quip_encoder},
+    {SQ_CODEC_SPQR, &sq_spqr_encoder},
 };
 
 const sq_codec_encoder *sq_quant_encoder(const sq_codec *c) {
