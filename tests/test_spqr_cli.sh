@@ -53,7 +53,7 @@ jq -e '[.tensors[] | select(.codec == "spqr") | .parts[] | select(.name == "outl
 "$I" -j "$T/w3.squizd" >"$T/w3.json" || bad "inspect --json w3"
 jq -e '[.tensors[] | select(.codec == "spqr") | .parts | map(.name) | join(",")] | unique ==
   ["codes,scale_codes,zero_codes,stats2,row_ptr,outlier_cols,outlier_vals,perm"]' "$T/w3.json" >/dev/null &&
-  ok || bad "spqr parts not as spec/codecs.md §11 lists them"
+  ok || bad "spqr parts not as spec/codecs.md §12 lists them"
 jq -e '[.tensors[] | select(.codec == "spqr") | .parts[] | select(.name == "outlier_cols") | .shape[0]] | add > 0' \
   "$T/w3.json" >/dev/null && ok || bad "spqr:w3 wrote no outliers"
 

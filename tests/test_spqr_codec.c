@@ -276,6 +276,45 @@ START_TEST(test_check_hook_refuses_damage) {
 }
 END_TEST
 
+/* spec/codecs.md §12.7, byte for byte: the parts decode (through the perm
+ * link) to the W the spec computes by hand, the GEMV agrees, and the
+ * check hook accepts them. */
+START_TEST(test_spec_worked_example) {
+    static const uint8_t codes[] = {0x18, 0x0f, 0x51, 0x0d}, sc[] = {2, 4}, zc[] = {7, 6};
+    static const uint16_t stats2[] = {0x3400, 0x0000, 0x3800, 0x0000}, ocols[] = {2}, ovals[] = {0x4900};
+    static const uint32_t row_ptr[] = {0, 0, 1}, perm[] = {2, 0, 3, 1};
+    static const float want[8] = {-0.25f, 1.75f, -1.75f, 0.25f, -1, 3, -2, 10};
+    uint32_t p[SQ_NPARAMS];
+    const sq_codec *c = parse_ok("spqr:w3:b4:r2", p);
+    ck_assert_uint_eq(p[4], 0x303);
+    ck_assert_uint_eq(p[5], 0x20004);
+    ck_assert_uint_eq(p[6], 0x3e4ccccd);
+    p[SQ_P_XFORM] = SQ_XF_PERM;
+    sq_tview v = {.codec = c, .rows = 2, .cols = 4, .nparts = 7};
+    memcpy(v.params, p, sizeof p);
+    const void *parts[7] = {codes, sc, zc, stats2, row_ptr, ocols, ovals};
+    const uint64_t dim0[7] = {2, 2, 2, 1, 3, 1, 1};
+    sq_part_spec sp[SQ_CODEC_MAX_PARTS];
+    ck_assert_int_eq(sq_layout(c, p, 2, 4, sp), 8);
+    const uint64_t bytes[8] = {sizeof codes, sizeof sc, sizeof zc, sizeof stats2, sizeof row_ptr, 0, 0, sizeof perm};
+    for (int i = 0; i < 7; i++) {
+        v.part[i] = parts[i];
+        v.dim0[i] = dim0[i];
+        if (!(sp[i].flags & SQ_PART_DATA_DIM0)) ck_assert_uint_eq(sq_part_spec_bytes(&sp[i]), bytes[i]);
+    }
+    ck_assert_uint_eq(sq_part_spec_bytes(&sp[7]), bytes[7]);
+    v.xf[SQ_XFORM_PERM] = perm;
+    char why[256] = "";
+    ck_assert_msg(c->check(&v, why, sizeof why) == 0, "%s", why);
+    float d[8], x[4] = {1, -2, 0.5f, 4}, y[2];
+    ck_assert_int_eq(sq_decode_rows(&v, 0, 2, d), SQ_OK);
+    for (int i = 0; i < 8; i++) ck_assert_msg(d[i] == want[i], "W[%d] = %g, the spec says %g", i, d[i], want[i]);
+    ck_assert_int_eq(sq_gemv(&v, x, y, 0, 2), SQ_OK);
+    ck_assert_float_eq_tol(y[0], -0.25f - 3.5f - 0.875f + 1.0f, 1e-6f);
+    ck_assert_float_eq_tol(y[1], -1 - 6 - 1 + 40, 1e-5f);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("spqr_codec");
     TCase *tc = tcase_create("core");
@@ -286,6 +325,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_encode_through_registry);
     tcase_add_test(tc, test_encode_needs_xtx);
     tcase_add_test(tc, test_check_hook_refuses_damage);
+    tcase_add_test(tc, test_spec_worked_example);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,4 +1,4 @@
-/* spqr: SpQR's stored form as a codec (spec/codecs.md §11): dense codes in
+/* spqr: SpQR's stored form as a codec (spec/codecs.md §12): dense codes in
  * small groups with quantized statistics, plus f16 outliers in CSR. The
  * act-order permutation is the transform chain's perm link, not a part of
  * the codec, so the runtime, the Vulkan host path and §10's checks treat it
@@ -61,7 +61,26 @@ static int spqr_check(const sq_tview *t, char *why, size_t n) {
         snprintf(why, n, "%s", err.msg);
         return -1;
     }
-    return 0;
+    /* §10 V7 for an in_scale link (squish writes none for spqr): dividing a
+     * stored column's largest value by it stays finite */
+    const float *in_scale = sq_tview_in_scale(t);
+    if (!in_scale) return 0;
+    float *row = malloc(t->cols * sizeof(float)), *colmax = calloc(t->cols, sizeof(float));
+    int bad = !row || !colmax;
+    if (bad) snprintf(why, n, "spqr: out of memory checking in_scale");
+    for (uint64_t r = 0; !bad && r < t->rows; r++) {
+        sq_spqr_decode_rows(&v, r, r + 1, row);
+        for (uint64_t j = 0; j < t->cols; j++) colmax[j] = fabsf(row[j]) > colmax[j] ? fabsf(row[j]) : colmax[j];
+    }
+    for (uint64_t j = 0; !bad && j < t->cols; j++)
+        if (in_scale[j] != 0 && isfinite(in_scale[j]) && !isfinite(colmax[j] / fabsf(in_scale[j]))) {
+            snprintf(why, n, "spqr: in_scale[%llu] = %g: stored column %llu's largest value %g divided by it overflows",
+                     (unsigned long long)j, (double)in_scale[j], (unsigned long long)j, (double)colmax[j]);
+            bad = 1;
+        }
+    free(row);
+    free(colmax);
+    return bad ? -1 : 0;
 }
 
 static void spqr_decode(const sq_tview *t, uint64_t r0, uint64_t r1, float *out) {

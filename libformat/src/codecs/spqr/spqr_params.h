@@ -1,4 +1,4 @@
-/* The spqr codec's params[4..7] (spec/codecs.md §11): what the stored form
+/* The spqr codec's params[4..7] (spec/codecs.md §12): what the stored form
  * needs (weight bits, statistic bits, β₁, β₂) and the encoder settings the
  * scheme chose (τ, outlier budget), kept in the file as a record of them.
  * Shared by the descriptor (libformat) and the encoder (quant/). */
