@@ -99,6 +99,8 @@ START_TEST(test_check_params) {
         {SQ_SPQR_P_TAU, 0x7f800000u, "tau"},  /* inf */
         {SQ_SPQR_P_BUDGET, 0x42c80000u, "budget"}, /* 100 */
         {SQ_SPQR_P_BUDGET, 0xbf000000u, "budget"}, /* -0.5 */
+        {SQ_P_XFORM, SQ_XF_PERM | SQ_XF_IN_SCALE, "perm link"}, /* 9 parts: more than a tensor can have */
+        {SQ_P_XFORM, SQ_XF_RHT_IN, "perm link"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         uint32_t q[SQ_NPARAMS];

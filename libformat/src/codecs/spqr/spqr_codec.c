@@ -61,26 +61,7 @@ static int spqr_check(const sq_tview *t, char *why, size_t n) {
         snprintf(why, n, "%s", err.msg);
         return -1;
     }
-    /* §10 V7 for an in_scale link (squish writes none for spqr): dividing a
-     * stored column's largest value by it stays finite */
-    const float *in_scale = sq_tview_in_scale(t);
-    if (!in_scale) return 0;
-    float *row = malloc(t->cols * sizeof(float)), *colmax = calloc(t->cols, sizeof(float));
-    int bad = !row || !colmax;
-    if (bad) snprintf(why, n, "spqr: out of memory checking in_scale");
-    for (uint64_t r = 0; !bad && r < t->rows; r++) {
-        sq_spqr_decode_rows(&v, r, r + 1, row);
-        for (uint64_t j = 0; j < t->cols; j++) colmax[j] = fabsf(row[j]) > colmax[j] ? fabsf(row[j]) : colmax[j];
-    }
-    for (uint64_t j = 0; !bad && j < t->cols; j++)
-        if (in_scale[j] != 0 && isfinite(in_scale[j]) && !isfinite(colmax[j] / fabsf(in_scale[j]))) {
-            snprintf(why, n, "spqr: in_scale[%llu] = %g: stored column %llu's largest value %g divided by it overflows",
-                     (unsigned long long)j, (double)in_scale[j], (unsigned long long)j, (double)colmax[j]);
-            bad = 1;
-        }
-    free(row);
-    free(colmax);
-    return bad ? -1 : 0;
+    return 0;
 }
 
 static void spqr_decode(const sq_tview *t, uint64_t r0, uint64_t r1, float *out) {
@@ -194,6 +175,9 @@ static int spqr_check_params(const sq_codec *c, const uint32_t *p, char *why, si
     const uint32_t wb = sq_spqr_p_wbits(p), sb = sq_spqr_p_stat_bits(p), g = sq_spqr_p_group(p), r = sq_spqr_p_stat_group(p);
     const float tau = sq_spqr_p_tau(p), bud = sq_spqr_p_budget(p);
     if (p[SQ_P_GROUP]) return snprintf(why, n, "params[0] must be 0 (spqr's groups are in params[5])"), -1;
+    if (p[SQ_P_XFORM] & ~(uint32_t)SQ_XF_PERM) /* also keeps sq_layout within SQ_CODEC_MAX_PARTS entries */
+        return snprintf(why, n, "params[3] = 0x%x: spqr takes only the perm link (its 7 parts and perm are the 8 a "
+                        "tensor can have)", p[SQ_P_XFORM]), -1;
     if (p[SQ_SPQR_P_BITS] >> 16 || wb < 2 || wb > 4 || sb < 1 || sb > 8)
         return snprintf(why, n, "params[4] = 0x%x: weight bits %u (2..4) / statistic bits %u (1..8)", p[SQ_SPQR_P_BITS],
                         wb, sb), -1;
