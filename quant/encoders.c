@@ -7,6 +7,8 @@
 #include "quip.h"
 #include "aqlm_decode.h" /* SQ_CODEC_AQLM */
 #include "aqlm_encode.h"
+#include "codecs/spqr/spqr_params.h"
+#include "spqr.h"
 
 typedef struct quant_encoder {
     uint16_t codec_id;
@@ -17,6 +19,7 @@ typedef struct quant_encoder {
 static const quant_encoder table[] = {
     {SQ_CODEC_QUIP, &sq_quip_encoder},
     {SQ_CODEC_AQLM, &sq_aqlm_encoder},
+    {SQ_CODEC_SPQR, &sq_spqr_encoder},
 };
 
 const sq_codec_encoder *sq_quant_encoder(const sq_codec *c) {

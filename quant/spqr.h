@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "spqr/spqr_decode.h"
+#include "squish/codec.h"
 #include "squish/error.h"
 
 typedef struct sq_spqr_opts {
@@ -69,5 +70,11 @@ void sq_spqr_result_free(sq_spqr_result *r);
 void sq_spqr_view_of(const sq_spqr_result *r, sq_spqr_view *v);
 /* Bits per weight of everything stored (codes, both statistic levels, perm, CSR outliers). */
 double sq_spqr_result_bpw(const sq_spqr_result *r);
+
+/* The spqr codec (libformat/src/codecs/spqr/spqr_codec.c): its scheme
+ * params (params[4..7], spqr_params.h) as options, and its encoder
+ * (quant/spqr_encode.c, registered in quant/encoders.c). */
+void sq_spqr_opts_from_params(const uint32_t *params, sq_spqr_opts *o);
+extern const sq_codec_encoder sq_spqr_encoder;
 
 #endif

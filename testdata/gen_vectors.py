@@ -508,6 +508,83 @@ DECODE_CASES = [  # (scheme, rows, cols, seed): parts from the seed, output from
     ('quip:2', 3, 24, 31), ('quip:3', 2, 32, 32), ('quip:4', 2, 16, 33),
 ]
 
+# ---- spqr (spec/codecs.md §11): decode-only vectors ----
+# Its encoder is a Hessian-driven GPTQ sweep that is not reproduced here, so
+# these vectors hold parts (made below from the spec's rules: LSB-first
+# bitstreams, f16 statistics, CSR) and the values §11.4 decodes them to.
+def spqr_opts(scheme):
+    o = {'w': 3, 'b': 16, 'r': 16, 'sb': 3}
+    for t in scheme.split(':')[1:]:
+        for k in ('sb', 'w', 'b', 'r'):
+            if t.startswith(k) and t[len(k):].isdigit():
+                o[k] = int(t[len(k):])
+                break
+    return o
+
+def pack_bits(codes, n):
+    v = 0
+    for k, q in enumerate(codes):
+        v |= q << (k * n)
+    return v.to_bytes((len(codes) * n + 7) // 8, 'little')
+
+def unpack_bits(data, k, n):
+    return (int.from_bytes(data, 'little') >> (k * n)) & ((1 << n) - 1)
+
+def spqr_parts(scheme, rows, cols, seed, stats, outliers):
+    """Parts from explicit values: stats[(R, g)] = (ss, sz, zs, zz); outliers[r] = [(col, value)]."""
+    o = spqr_opts(scheme)
+    ng, nrb = -(-cols // o['b']), -(-rows // o['r'])
+    rng = Rng(seed)
+    codes = b''.join(pack_bits([int(rng.u() * (1 << o['w'])) for _ in range(cols)], o['w']) for _ in range(rows))
+    sc = b''.join(pack_bits([int(rng.u() * (1 << o['sb'])) for _ in range(ng)], o['sb']) for _ in range(rows))
+    zc = b''.join(pack_bits([int(rng.u() * (1 << o['sb'])) for _ in range(ng)], o['sb']) for _ in range(rows))
+    st = b''.join(f16_bytes(v) for R in range(nrb) for g in range(ng) for v in stats(R, g))
+    ptr, cs, vs = [0], b'', b''
+    for r in range(rows):
+        for c, v in outliers.get(r, []):
+            cs += struct.pack('<H', c)
+            vs += f16_bytes(v)
+        ptr.append(ptr[-1] + len(outliers.get(r, [])))
+    return [('codes', codes), ('scale_codes', sc), ('zero_codes', zc), ('stats2', st),
+            ('row_ptr', struct.pack('<%dI' % (rows + 1), *ptr)), ('outlier_cols', cs), ('outlier_vals', vs)]
+
+def spqr_decode(scheme, parts, rows, cols):
+    o = spqr_opts(scheme)
+    p = dict(parts)
+    ng = -(-cols // o['b'])
+    cstride, sstride = (cols * o['w'] + 7) // 8, (ng * o['sb'] + 7) // 8
+    st = [struct.unpack('<e', p['stats2'][i:i + 2])[0] for i in range(0, len(p['stats2']), 2)]
+    ptr = struct.unpack('<%dI' % (rows + 1), p['row_ptr'])
+    out = []
+    for r in range(rows):
+        row = []
+        for j in range(cols):
+            g = j // o['b']
+            ss, sz, zs, zz = st[((r // o['r']) * ng + g) * 4:((r // o['r']) * ng + g) * 4 + 4]
+            s = unpack_bits(p['scale_codes'][r * sstride:(r + 1) * sstride], g, o['sb'])
+            z = unpack_bits(p['zero_codes'][r * sstride:(r + 1) * sstride], g, o['sb'])
+            q = unpack_bits(p['codes'][r * cstride:(r + 1) * cstride], j, o['w'])
+            S = f32(ss * f32(s - sz))
+            Z = f32(zs * f32(z - zz))
+            row.append(f32(S * f32(q - Z)))
+        for k in range(ptr[r], ptr[r + 1]):  # outliers replace the dense value
+            c = struct.unpack('<H', p['outlier_cols'][2 * k:2 * k + 2])[0]
+            row[c] = struct.unpack('<e', p['outlier_vals'][2 * k:2 * k + 2])[0]
+        out += row
+    return out
+
+def spqr_cases():
+    ex = [('codes', bytes.fromhex('180f510d')), ('scale_codes', bytes.fromhex('0204')),
+          ('zero_codes', bytes.fromhex('0706')), ('stats2', bytes.fromhex('0034000000380000')),
+          ('row_ptr', bytes.fromhex('000000000000000001000000')), ('outlier_cols', bytes.fromhex('0200')),
+          ('outlier_vals', bytes.fromhex('0049'))]
+    yield 'spqr:w3:b4:r2', 2, 4, ex  # spec §11.7 (stored order: the perm link is not a codec part)
+    stats = lambda R, g: (f16_round(0.01 + 0.003 * g), f16_round(-0.5 * R), f16_round(0.7 - 0.05 * g), f16_round(1.25))
+    yield 'spqr:w3:b8:r2', 5, 37, spqr_parts('spqr:w3:b8:r2', 5, 37, 31, stats,
+                                             {0: [(0, 3.5)], 2: [(5, -0.125), (17, 65504.0), (36, 1e-7)], 4: [(8, -7.0)]})
+    yield 'spqr:w2:b16:sb4', 3, 40, spqr_parts('spqr:w2:b16:sb4', 3, 40, 32, stats, {1: [(39, 2.0)]})
+    yield 'spqr:w4:b64:t0', 2, 70, spqr_parts('spqr:w4:b64:t0', 2, 70, 33, stats, {})
+
 def main(outdir):
     with open(outdir + '/codec-vectors.txt', 'w') as f:
         f.write('# squish codec golden vectors (testdata/gen_vectors.py); input and output (the decoded values) are\n'
@@ -535,6 +612,12 @@ def main(outdir):
             for name, data in parts:
                 f.write('part %s %s\n' % (name, data.hex()))
             f.write('output %s\n' % ' '.join('%08x' % f32_bits(v) for v in decode(scheme, parts, rows, cols)))
+            f.write('end\n')
+        for scheme, rows, cols, parts in spqr_cases():
+            f.write('vector %s %d %d\n' % (scheme, rows, cols))
+            for name, data in parts:
+                f.write('part %s %s\n' % (name, data.hex()))
+            f.write('output %s\n' % ' '.join('%08x' % f32_bits(v) for v in spqr_decode(scheme, parts, rows, cols)))
             f.write('end\n')
     with open(outdir + '/minifloat-tables.txt', 'w') as f:
         f.write('# every code of each OCP mini-float and its value (float.hex; nan/inf spelled out)\n')

@@ -223,13 +223,26 @@ static int make_model(const char *dir, const char *damage) {
     return 0;
 }
 
-/* Overwrites bytes of a .squizd file and recomputes its checksums, so tests
- * can hand crafted (but checksum-valid) files to the tools. */
+/* Overwrites bytes of a .squizd file and recomputes its checksums (header,
+ * index, and the part the bytes land in when it is stored uncompressed), so
+ * tests can hand crafted (but checksum-valid) files to the tools. */
 static int patch(const char *path, const char *off_s, const char *hex) {
+    long off = strtol(off_s, NULL, 0);
+    uint64_t part_off = 0, part_len = 0, part_rec = 0; /* the uncompressed part holding off, if any */
+    sq_err err;
+    sq_file *sf = sq_open(path, &err);
+    for (uint32_t i = 0; sf && i < sq_file_ntensors(sf); i++) {
+        const sq_tensor *t = sq_file_tensor(sf, i);
+        for (uint32_t j = 0; j < t->n_parts; j++) {
+            const sq_part *p = &t->parts[j];
+            if (p->compression == SQ_COMP_NONE && (uint64_t)off >= p->offset && (uint64_t)off < p->offset + p->stored_size)
+                part_off = p->offset, part_len = p->stored_size, part_rec = p->rec_offset;
+        }
+    }
+    if (sf) sq_close(sf);
     FILE *f = fopen(path, "r+b");
     if (!f) { perror(path); return 1; }
     uint8_t b[256];
-    long off = strtol(off_s, NULL, 0);
     for (size_t i = 0; hex[2 * i] && hex[2 * i + 1]; i++) {
         unsigned v;
         sscanf(hex + 2 * i, "%2x", &v);
@@ -241,6 +254,12 @@ static int patch(const char *path, const char *off_s, const char *hex) {
     uint8_t *all = malloc((size_t)len);
     fseek(f, 0, SEEK_SET);
     if (fread(all, 1, (size_t)len, f) != (size_t)len) { fclose(f); free(all); return 1; }
+    if (part_len) { /* the part's checksum sits at byte 32 of its record, in the index */
+        uint64_t h = sq_xxh64(all + part_off, (size_t)part_len, 0);
+        for (int i = 0; i < 8; i++) all[part_rec + 32 + (uint64_t)i] = (uint8_t)(h >> (8 * i));
+        fseek(f, (long)(part_rec + 32), SEEK_SET);
+        fwrite(all + part_rec + 32, 1, 8, f);
+    }
     memcpy(b, all, 256);
     uint64_t io = 0, is = 0;
     for (int i = 7; i >= 0; i--) { io = io << 8 | b[104 + i]; is = is << 8 | b[112 + i]; }

@@ -57,7 +57,12 @@ static void list_schemes(void) {
         char s[64];
         sq_scheme_parse(l[i]->name, &c, p, NULL);
         sq_scheme_format(c, p, s, sizeof s);
-        printf("%-12s %-9u %-24s %.4f\n", c->name, c->id, s, sq_layout_bpw(c, p, 4096, 4096));
+        /* parts sized by the data (SpQR's outliers) count as empty here: say so rather than guess */
+        sq_part_spec sp[SQ_CODEC_MAX_PARTS];
+        int np = sq_layout(c, p, 4096, 4096, sp), data_sized = 0;
+        for (int k = 0; k < np; k++) data_sized |= (sp[k].flags & SQ_PART_DATA_DIM0) != 0;
+        printf("%-12s %-9u %-24s %.4f%s\n", c->name, c->id, s, sq_layout_bpw(c, p, 4096, 4096),
+               data_sized ? " + outliers (32 bits each) + act-order perm (32/rows); needs --calib" : "");
     }
 }
 

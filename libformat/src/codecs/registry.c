@@ -12,6 +12,7 @@ static const sq_codec *const registry[] = {
     &sq_codec_mxfp8_e4m3, &sq_codec_mxfp8_e5m2, &sq_codec_mxfp6_e3m2, &sq_codec_mxfp6_e2m3, &sq_codec_mxfp4,
     &sq_codec_quip,
     &sq_codec_aqlm,
+    &sq_codec_spqr,
     NULL};
 
 const sq_codec *const *sq_codec_list(void) { return registry; }

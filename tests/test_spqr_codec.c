@@ -1,0 +1,335 @@
+/* The spqr codec as the rest of squish sees it: its scheme grammar and
+ * params checks, the encoder reached through the quantization library
+ * (sq_quant_encode) with a synthetic XᵀX, the act-order permutation as the
+ * chain's perm link, decode and GEMV through the generic entry points
+ * against the algorithm's own result, and the check hook on damaged CSR
+ * parts. The algorithm itself is tested in test_spqr.c. */
+#include <math.h>
+
+#include "codecs/spqr/spqr_params.h"
+#include "encoders.h"
+#include "spqr.h"
+#include "squish/codec.h"
+#include "testutil.h"
+
+static const sq_codec *parse_ok(const char *s, uint32_t *p) {
+    const sq_codec *c;
+    sq_err err;
+    ck_assert_msg(sq_scheme_parse(s, &c, p, &err) == SQ_OK, "%s: %s", s, err.msg);
+    return c;
+}
+
+START_TEST(test_scheme_defaults_and_roundtrip) {
+    uint32_t p[SQ_NPARAMS];
+    const sq_codec *c = parse_ok("spqr", p);
+    ck_assert_str_eq(c->name, "spqr");
+    ck_assert_uint_eq(c->id, 112);
+    ck_assert_int_eq(c->family, SQ_FAMILY_SPARSE_DENSE);
+    ck_assert_uint_eq(p[0], 0);
+    ck_assert_uint_eq(p[1], 0);
+    ck_assert_uint_eq(p[2], 0);
+    ck_assert_uint_eq(p[3], 0);
+    ck_assert_uint_eq(sq_spqr_p_wbits(p), 3);
+    ck_assert_uint_eq(sq_spqr_p_stat_bits(p), 3);
+    ck_assert_uint_eq(sq_spqr_p_group(p), 16);
+    ck_assert_uint_eq(sq_spqr_p_stat_group(p), 16);
+    ck_assert(sq_spqr_p_tau(p) == 0.2f);
+    ck_assert_uint_eq(p[SQ_SPQR_P_BUDGET], 0);
+    char s[96];
+    sq_scheme_format(c, p, s, sizeof s);
+    ck_assert_str_eq(s, "spqr:w3");
+    uint32_t q[SQ_NPARAMS];
+    parse_ok("spqr:w3", q);
+    ck_assert(!memcmp(p, q, sizeof p));
+    /* each option lands in its field, and the canonical text reads back the same */
+    struct { const char *in, *canon; uint32_t wb, sb, g, r; float tau, bud; } cases[] = {
+        {"spqr:w4:b64:t0", "spqr:w4:b64:t0", 4, 3, 64, 16, 0, 0},
+        {"spqr:w2", "spqr:w2", 2, 3, 16, 16, 0.2f, 0},
+        {"spqr:o0.5", "spqr:w3:o0.5", 3, 3, 16, 16, 0.2f, 0.5f},
+        {"spqr:t0.35:r8:sb4:b32:w3", "spqr:w3:b32:r8:sb4:t0.35", 3, 4, 32, 8, 0.35f, 0},
+        {"spqr:w3:b16:r16:sb3:t0.2:o0", "spqr:w3", 3, 3, 16, 16, 0.2f, 0},
+        {"spqr:t.125:o1.75", "spqr:w3:t0.125:o1.75", 3, 3, 16, 16, 0.125f, 1.75f},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        c = parse_ok(cases[i].in, p);
+        ck_assert_uint_eq(sq_spqr_p_wbits(p), cases[i].wb);
+        ck_assert_uint_eq(sq_spqr_p_stat_bits(p), cases[i].sb);
+        ck_assert_uint_eq(sq_spqr_p_group(p), cases[i].g);
+        ck_assert_uint_eq(sq_spqr_p_stat_group(p), cases[i].r);
+        ck_assert_msg(cases[i].tau ? sq_spqr_p_tau(p) == cases[i].tau : p[SQ_SPQR_P_TAU] == 0, "%s: tau", cases[i].in);
+        ck_assert_msg(cases[i].bud ? sq_spqr_p_budget(p) == cases[i].bud : p[SQ_SPQR_P_BUDGET] == 0, "%s", cases[i].in);
+        char why[160] = "";
+        ck_assert_msg(c->check_params(c, p, why, sizeof why) == 0, "%s: %s", cases[i].in, why);
+        sq_scheme_format(c, p, s, sizeof s);
+        ck_assert_str_eq(s, cases[i].canon);
+        parse_ok(s, q);
+        ck_assert_msg(!memcmp(p, q, sizeof p), "%s does not read back", s);
+    }
+}
+END_TEST
+
+START_TEST(test_scheme_refusals) {
+    const char *bad[] = {"spqr:w1", "spqr:w5", "spqr:w3x", "spqr:b0", "spqr:b2000", "spqr:r0", "spqr:sb0", "spqr:sb9",
+                         "spqr:t-1", "spqr:tx", "spqr:t1e3", "spqr:t0.1.2", "spqr:o100", "spqr:o-1", "spqr:g128",
+                         "spqr:pc", "spqr:asym", "spqr:dq", "spqr:s16", "spqr:sbf16", "spqr:q3", NULL};
+    for (int i = 0; bad[i]; i++) {
+        const sq_codec *c;
+        uint32_t p[SQ_NPARAMS];
+        sq_err err;
+        ck_assert_msg(sq_scheme_parse(bad[i], &c, p, &err) == SQ_EUSAGE, "'%s' was accepted", bad[i]);
+    }
+}
+END_TEST
+
+/* Files are untrusted: params the codec does not define are refused by its check_params. */
+START_TEST(test_check_params) {
+    uint32_t p[SQ_NPARAMS];
+    const sq_codec *c = parse_ok("spqr", p);
+    char why[160];
+    ck_assert_int_eq(c->check_params(c, p, why, sizeof why), 0);
+    struct { int i; uint32_t v; const char *word; } bad[] = {
+        {0, 16, "params[0]"},
+        {SQ_SPQR_P_BITS, 5 | 3 << 8, "weight bits"},
+        {SQ_SPQR_P_BITS, 3 | 0 << 8, "statistic bits"},
+        {SQ_SPQR_P_BITS, 3 | 3 << 8 | 1u << 16, "params[4]"},
+        {SQ_SPQR_P_GROUPS, 0 | 16 << 16, "group"},
+        {SQ_SPQR_P_GROUPS, 16 | 2000u << 16, "group"},
+        {SQ_SPQR_P_TAU, 0x7fc00000u, "tau"},  /* NaN */
+        {SQ_SPQR_P_TAU, 0xbe4ccccdu, "tau"},  /* -0.2 */
+        {SQ_SPQR_P_TAU, 0x7f800000u, "tau"},  /* inf */
+        {SQ_SPQR_P_BUDGET, 0x42c80000u, "budget"}, /* 100 */
+        {SQ_SPQR_P_BUDGET, 0xbf000000u, "budget"}, /* -0.5 */
+        {SQ_P_XFORM, SQ_XF_PERM | SQ_XF_IN_SCALE, "perm link"}, /* 9 parts: more than a tensor can have */
+        {SQ_P_XFORM, SQ_XF_RHT_IN, "perm link"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        uint32_t q[SQ_NPARAMS];
+        memcpy(q, p, sizeof q);
+        q[bad[k].i] = bad[k].v;
+        why[0] = 0;
+        ck_assert_msg(c->check_params(c, q, why, sizeof why) != 0, "params[%d] = 0x%x accepted", bad[k].i, bad[k].v);
+        ck_assert_msg(strstr(why, bad[k].word), "params[%d] = 0x%x: message '%s' lacks '%s'", bad[k].i, bad[k].v, why,
+                      bad[k].word);
+    }
+    uint32_t q[SQ_NPARAMS];
+    parse_ok("spqr:t0", q);
+    q[SQ_SPQR_P_BUDGET] = 0x3f000000u; /* 0.5 % with no outliers allowed */
+    ck_assert_int_ne(c->check_params(c, q, why, sizeof why), 0);
+}
+END_TEST
+
+/* XᵀX of T tokens with correlated channels and a few loud ones. */
+static double *make_xtx(uint64_t n, uint64_t T) {
+    float *x = malloc(T * n * sizeof(float));
+    for (uint64_t t = 0; t < T; t++) {
+        double common = urand() - 0.5;
+        for (uint64_t j = 0; j < n; j++)
+            x[t * n + j] = (float)((urand() - 0.5 + 0.5 * common) * (j % 13 == 0 ? 6 : 1));
+    }
+    double *H = calloc(n * n, sizeof(double));
+    for (uint64_t t = 0; t < T; t++)
+        for (uint64_t i = 0; i < n; i++)
+            for (uint64_t j = 0; j < n; j++) H[i * n + j] += (double)x[t * n + i] * x[t * n + j];
+    free(x);
+    return H;
+}
+
+static sq_status encode(const char *scheme, const float *w, uint64_t rows, uint64_t cols, const double *H, int threads,
+                        sq_encoded *e, sq_err *err) {
+    uint32_t p[SQ_NPARAMS];
+    const sq_codec *c = parse_ok(scheme, p);
+    sq_encode_ctx x = {.codec = c, .params = p, .w = w, .rows = rows, .cols = cols, .xtx = H, .n_threads = threads};
+    return sq_quant_encode(&x, e, err);
+}
+
+/* Through sq_quant_encode: the layout's parts (data-sized nnz), then the
+ * perm link; decode in the original order is exactly what the SpQR sweep
+ * committed to; GEMV agrees with decode-then-dot; 1 and 3 threads give
+ * the same bytes; bpw counts every part. */
+START_TEST(test_encode_through_registry) {
+    const uint64_t rows = 40, cols = 72; /* partial groups (72 = 4.5 x 16) and row blocks (40 = 2.5 x 16) */
+    float *w = random_matrix(rows * cols, 1);
+    double *H = make_xtx(cols, 300);
+    const char *schemes[] = {"spqr", "spqr:w2", "spqr:w4:b64:t0", "spqr:w3:o1", "spqr:w3:b8:r4:sb4:t0.1"};
+    for (size_t s = 0; s < sizeof schemes / sizeof schemes[0]; s++) {
+        sq_encoded e, e3;
+        sq_err err;
+        ck_assert_msg(encode(schemes[s], w, rows, cols, H, 1, &e, &err) == SQ_OK, "%s: %s", schemes[s], err.msg);
+        ck_assert_msg(encode(schemes[s], w, rows, cols, H, 3, &e3, &err) == SQ_OK, "%s: %s", schemes[s], err.msg);
+        ck_assert_int_eq(e.nparts, 8);
+        const char *names[] = {"codes", "scale_codes", "zero_codes", "stats2", "row_ptr", "outlier_cols", "outlier_vals", "perm"};
+        for (int i = 0; i < 8; i++) {
+            ck_assert_str_eq(e.spec[i].name, names[i]);
+            ck_assert_uint_eq(e.bytes[i], e3.bytes[i]);
+            ck_assert_msg(!memcmp(e.data[i], e3.data[i], e.bytes[i]), "%s: part %s differs for 3 threads", schemes[s], names[i]);
+        }
+        ck_assert_uint_eq(e.params[SQ_P_XFORM], SQ_XF_PERM);
+        ck_assert_uint_eq(e.spec[7].dtype, SQ_DT_U32);
+        /* the same sweep run directly, with the options the params stand for */
+        sq_spqr_opts o;
+        sq_spqr_opts_from_params(e.params, &o);
+        sq_spqr_result r;
+        ck_assert_int_eq(sq_spqr_quantize(w, rows, cols, H, &o, &r, &err), SQ_OK);
+        const uint64_t nnz = r.shape.nnz;
+        ck_assert_uint_eq(e.spec[5].dims[0], nnz);
+        ck_assert_uint_eq(e.spec[6].dims[0], nnz);
+        if (strstr(schemes[s], "t0") && !strstr(schemes[s], "t0.")) ck_assert_uint_eq(nnz, 0);
+        else ck_assert_uint_gt(nnz, 0);
+        if (strstr(schemes[s], ":o1")) ck_assert_uint_le(nnz, rows * cols / 100);
+        const uint32_t *perm = e.data[7];
+        for (uint64_t j = 0; j < cols; j++) ck_assert_uint_eq(perm[j], r.perm[j]);
+        /* bpw: the algorithm's own count with the u16 perm replaced by the u32 link */
+        double want = sq_spqr_result_bpw(&r) + 16.0 * (double)cols / (double)(rows * cols);
+        ck_assert_msg(fabs(sq_encoded_bpw(&e) - want) < 1e-9, "%s: bpw %g, want %g", schemes[s], sq_encoded_bpw(&e), want);
+        sq_tview v;
+        sq_tview_from_encoded(&e, &v);
+        char why[256] = "";
+        ck_assert_msg(v.codec->check(&v, why, sizeof why) == 0, "%s: %s", schemes[s], why);
+        float *d = malloc(rows * cols * sizeof(float)), *x = random_matrix(cols, 0), y[40];
+        ck_assert_int_eq(sq_decode_rows(&v, 0, rows, d), SQ_OK);
+        for (uint64_t i = 0; i < rows * cols; i++)
+            ck_assert_msg(sq_f32_bits(d[i]) == sq_f32_bits(r.deq[i]), "%s: value %llu decodes to %a, the sweep committed to %a",
+                          schemes[s], (unsigned long long)i, d[i], r.deq[i]);
+        ck_assert_int_eq(sq_gemv(&v, x, y, 0, rows), SQ_OK);
+        for (uint64_t i = 0; i < rows; i++) {
+            double dot = 0, mag = 0;
+            for (uint64_t j = 0; j < cols; j++) {
+                dot += (double)d[i * cols + j] * x[j];
+                mag += fabs((double)d[i * cols + j] * x[j]);
+            }
+            ck_assert_msg(fabs(y[i] - dot) <= 1e-5 * mag + 1e-30, "%s row %llu: %g vs %g", schemes[s], (unsigned long long)i,
+                          y[i], dot);
+        }
+        free(d);
+        free(x);
+        sq_spqr_result_free(&r);
+        sq_encoded_free(&e);
+        sq_encoded_free(&e3);
+    }
+    free(w);
+    free(H);
+}
+END_TEST
+
+/* Without XᵀX the encoder refuses; the decode library alone refuses the codec. */
+START_TEST(test_encode_needs_xtx) {
+    float *w = random_matrix(16 * 32, 0);
+    sq_encoded e;
+    sq_err err;
+    ck_assert(sq_quant_needs_xtx(sq_codec_by_name("spqr")));
+    ck_assert_int_eq(encode("spqr", w, 16, 32, NULL, 1, &e, &err), SQ_EUSAGE);
+    ck_assert_msg(strstr(err.msg, "calibration"), "%s", err.msg);
+    uint32_t p[SQ_NPARAMS];
+    const sq_codec *c = parse_ok("spqr", p);
+    ck_assert_int_eq(sq_encode(c, p, w, 16, 32, 1, &e, &err), SQ_EUNSUPPORTED);
+    /* params that check_params refuses never reach the sweep */
+    double *H = make_xtx(32, 64);
+    p[SQ_SPQR_P_BITS] = 7 | 3 << 8;
+    sq_encode_ctx x = {.codec = c, .params = p, .w = w, .rows = 16, .cols = 32, .xtx = H, .n_threads = 1};
+    ck_assert_int_eq(sq_quant_encode(&x, &e, &err), SQ_EUSAGE);
+    ck_assert_msg(strstr(err.msg, "weight bits"), "%s", err.msg);
+    free(H);
+    free(w);
+}
+END_TEST
+
+/* The check hook on damaged CSR parts: each refusal names the part. */
+START_TEST(test_check_hook_refuses_damage) {
+    const uint64_t rows = 24, cols = 48;
+    float *w = random_matrix(rows * cols, 1);
+    double *H = make_xtx(cols, 200);
+    sq_encoded e;
+    sq_err err;
+    ck_assert_msg(encode("spqr:w3:t0.05", w, rows, cols, H, 1, &e, &err) == SQ_OK, "%s", err.msg);
+    sq_tview v;
+    sq_tview_from_encoded(&e, &v);
+    const uint64_t nnz = v.dim0[5];
+    ck_assert_uint_ge(nnz, 4);
+    uint32_t *row_ptr = e.data[4];
+    uint16_t *oc = e.data[5], *ov = e.data[6];
+    char why[256];
+    ck_assert_int_eq(v.codec->check(&v, why, sizeof why), 0);
+    uint64_t r = 0; /* a row with two outliers or more */
+    while (r < rows && row_ptr[r + 1] - row_ptr[r] < 2) r++;
+    ck_assert_uint_lt(r, rows);
+    const uint32_t k = row_ptr[r];
+    struct { const char *part; } cases[] = {{"outlier_cols"}, {"outlier_cols"}, {"outlier_vals"}, {"row_ptr"}, {"row_ptr"},
+                                            {"outlier_vals"}};
+    for (int c = 0; c < 6; c++) {
+        uint16_t c0 = oc[k], c1 = oc[k + 1], v0 = ov[k];
+        uint32_t p1 = row_ptr[1], pe = row_ptr[rows];
+        switch (c) {
+        case 0: oc[k] = c1, oc[k + 1] = c0; break;            /* unsorted within the row */
+        case 1: oc[k] = (uint16_t)cols; break;                /* out of range */
+        case 2: ov[k] = 0x7e00; break;                        /* NaN */
+        case 3: row_ptr[1] = row_ptr[rows] + 1; break;        /* past nnz */
+        case 4: row_ptr[rows] = (uint32_t)nnz - 1; break;     /* does not add up to nnz */
+        case 5: v.dim0[6] = nnz - 1; break;                   /* the two arrays disagree */
+        }
+        why[0] = 0;
+        ck_assert_msg(v.codec->check(&v, why, sizeof why) != 0, "damage %d accepted", c);
+        ck_assert_msg(strstr(why, cases[c].part), "damage %d: '%s' does not name %s", c, why, cases[c].part);
+        oc[k] = c0, oc[k + 1] = c1, ov[k] = v0, row_ptr[1] = p1, row_ptr[rows] = pe, v.dim0[6] = nnz;
+        ck_assert_int_eq(v.codec->check(&v, why, sizeof why), 0);
+    }
+    sq_encoded_free(&e);
+    free(w);
+    free(H);
+}
+END_TEST
+
+/* spec/codecs.md §13.7, byte for byte: the parts decode (through the perm
+ * link) to the W the spec computes by hand, the GEMV agrees, and the
+ * check hook accepts them. */
+START_TEST(test_spec_worked_example) {
+    static const uint8_t codes[] = {0x18, 0x0f, 0x51, 0x0d}, sc[] = {2, 4}, zc[] = {7, 6};
+    static const uint16_t stats2[] = {0x3400, 0x0000, 0x3800, 0x0000}, ocols[] = {2}, ovals[] = {0x4900};
+    static const uint32_t row_ptr[] = {0, 0, 1}, perm[] = {2, 0, 3, 1};
+    static const float want[8] = {-0.25f, 1.75f, -1.75f, 0.25f, -1, 3, -2, 10};
+    uint32_t p[SQ_NPARAMS];
+    const sq_codec *c = parse_ok("spqr:w3:b4:r2", p);
+    ck_assert_uint_eq(p[4], 0x303);
+    ck_assert_uint_eq(p[5], 0x20004);
+    ck_assert_uint_eq(p[6], 0x3e4ccccd);
+    p[SQ_P_XFORM] = SQ_XF_PERM;
+    sq_tview v = {.codec = c, .rows = 2, .cols = 4, .nparts = 7};
+    memcpy(v.params, p, sizeof p);
+    const void *parts[7] = {codes, sc, zc, stats2, row_ptr, ocols, ovals};
+    const uint64_t dim0[7] = {2, 2, 2, 1, 3, 1, 1};
+    sq_part_spec sp[SQ_CODEC_MAX_PARTS];
+    ck_assert_int_eq(sq_layout(c, p, 2, 4, sp), 8);
+    const uint64_t bytes[8] = {sizeof codes, sizeof sc, sizeof zc, sizeof stats2, sizeof row_ptr, 0, 0, sizeof perm};
+    for (int i = 0; i < 7; i++) {
+        v.part[i] = parts[i];
+        v.dim0[i] = dim0[i];
+        if (!(sp[i].flags & SQ_PART_DATA_DIM0)) ck_assert_uint_eq(sq_part_spec_bytes(&sp[i]), bytes[i]);
+    }
+    ck_assert_uint_eq(sq_part_spec_bytes(&sp[7]), bytes[7]);
+    v.xf[SQ_XFORM_PERM] = perm;
+    char why[256] = "";
+    ck_assert_msg(c->check(&v, why, sizeof why) == 0, "%s", why);
+    float d[8], x[4] = {1, -2, 0.5f, 4}, y[2];
+    ck_assert_int_eq(sq_decode_rows(&v, 0, 2, d), SQ_OK);
+    for (int i = 0; i < 8; i++) ck_assert_msg(d[i] == want[i], "W[%d] = %g, the spec says %g", i, d[i], want[i]);
+    ck_assert_int_eq(sq_gemv(&v, x, y, 0, 2), SQ_OK);
+    ck_assert_float_eq_tol(y[0], -0.25f - 3.5f - 0.875f + 1.0f, 1e-6f);
+    ck_assert_float_eq_tol(y[1], -1 - 6 - 1 + 40, 1e-5f);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("spqr_codec");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_scheme_defaults_and_roundtrip);
+    tcase_add_test(tc, test_scheme_refusals);
+    tcase_add_test(tc, test_check_params);
+    tcase_add_test(tc, test_encode_through_registry);
+    tcase_add_test(tc, test_encode_needs_xtx);
+    tcase_add_test(tc, test_check_hook_refuses_damage);
+    tcase_add_test(tc, test_spec_worked_example);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+RUN_SUITE(suite())
