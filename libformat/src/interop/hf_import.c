@@ -299,10 +299,12 @@ static sq_status perm_from_gidx(const module_in *mi, uint64_t K, uint64_t G, uin
     for (uint64_t g = 0; g < ng; g++) {
         uint64_t want = g + 1 < ng ? G : K - G * (ng - 1);
         if (start[g + 1] != want) {
+            sq_status st = sq_err_set(err, SQ_EUNSUPPORTED, "%s.g_idx puts %llu columns in group %llu, not %llu: no grouping squish "
+                                      "can store", mi->module, (unsigned long long)start[g + 1], (unsigned long long)g,
+                                      (unsigned long long)want);
             free(start);
             free(p);
-            return sq_err_set(err, SQ_EUNSUPPORTED, "%s.g_idx puts %llu columns in group %llu, not %llu: no grouping squish can "
-                              "store", mi->module, (unsigned long long)start[g + 1], (unsigned long long)g, (unsigned long long)want);
+            return st;
         }
         start[g + 1] += start[g];
     }
