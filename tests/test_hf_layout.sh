@@ -54,6 +54,9 @@ grep -q "down_proj.weight: zero point 0 (row [0-9]*, group [0-9]*).*hf-gptq-v2" 
 round_trip "$T/a64.squizd" hf-gptq-v2 "int4:g64:asym v2"
 jq -e '.quantization_config | .quant_method == "gptq" and .checkpoint_format == "gptq_v2" and .bits == 4 and .group_size == 64
   and .sym == false and .desc_act == false' "$T/x/config.json" >/dev/null && ok || bad "v2 quantization_config: $(jq -c .quantization_config "$T/x/config.json")"
+tar -C "$T" -cf "$T/x.tar" x
+expect 0 "import the checkpoint from a tar" -- "$P" import "$T/x.tar" -o "$T/t.squizd"
+[ "$(parts "$T/a64.squizd")" = "$(parts "$T/t.squizd")" ] && ok || bad "import from a tar changed the codec bytes"
 
 "$Q" "$TINY" -o "$T/s32.squizd" -s int4:g32:sym -q || bad "quantize int4:g32:sym"
 round_trip "$T/s32.squizd" hf-gptq "int4:g32:sym v1"

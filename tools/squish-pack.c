@@ -629,7 +629,13 @@ static int cmd_import(const char *in, const char *out) {
         else {
             st = sq_model_open_vfs(m, in, m_files, n, &err);
             m_files = NULL; /* owned by the model now */
-            if (!st && !(st = import_model(m, out, &err))) cli_note("%s: imported the model directory in %s\n", out, in);
+            if (!st && m->squizd) { /* a GPTQ/AWQ checkpoint: read into exact codecs already (squish/hf_quant.h) */
+                embedded files[MAX_FILES];
+                int nf = 0;
+                if (!(st = read_embedded(m->squizd, files, &nf, &err))) st = rewrite(m->squizd, out, -1, files, nf, -1, &err);
+                free_embedded(files, nf);
+                if (!st) cli_note("%s: imported the GPTQ/AWQ checkpoint in %s\n", out, in);
+            } else if (!st && !(st = import_model(m, out, &err))) cli_note("%s: imported the model directory in %s\n", out, in);
             sq_model_close(m);
         }
     } else if (n - 1 > MAX_FILES) {
