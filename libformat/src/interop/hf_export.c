@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -527,9 +528,13 @@ static sq_status write_tensors(exporter *x, const char *path, sq_hf_export_resul
         sq_tview_close(&v, owned);
     }
     if (!st && fseek(spool, 0, SEEK_SET)) st = sq_err_set(err, SQ_EIO, "cannot read back the spool file");
-    static uint8_t buf[1 << 16];
+    const size_t bufsize = 1 << 20;
+    uint8_t *buf = st ? NULL : malloc(bufsize);
+    if (!st && !buf) st = sq_err_set(err, SQ_ENOMEM, "out of memory");
     size_t got;
-    while (!st && (got = fread(buf, 1, sizeof buf, spool)) > 0) st = sq_st_out_write(&o, buf, got, err);
+    while (!st && (got = fread(buf, 1, bufsize, spool)) > 0) st = sq_st_out_write(&o, buf, got, err);
+    if (!st && ferror(spool)) st = sq_err_set(err, SQ_EIO, "cannot read back the spool file");
+    free(buf);
     if (!st) {
         r->bytes = 8 + o.expect;
         st = sq_st_out_end(&o, err);
