@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -251,6 +253,7 @@ static int run_squish(file_stats *s, const bench_trials_opts *o, uint32_t reps, 
     pid_t pid = fork();
     if (pid < 0) return EXIT_RESOURCE;
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* no orphan timing runs when squish-bench is killed */
         close(pfd[0]);
         _exit(squish_child(s->path, o, reps, pfd[1], !record));
     }
@@ -335,6 +338,7 @@ static int run_llama(file_stats *s, const bench_trials_opts *o, const char *bin,
     pid_t pid = fork();
     if (pid < 0) return EXIT_RESOURCE;
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         dup2(pfd[1], STDOUT_FILENO);
         dup2(fileno(errf), STDERR_FILENO);
         close(pfd[0]);
