@@ -109,6 +109,9 @@ if [ -n "$PY" ]; then "$PY" "$DEC" "$T/n" "$T/decn" >/dev/null && ok || bad "num
 expect 2 "--requantize with a tar export" -- "$P" export --to tar --requantize "$T/nf4.squizd" -o "$T/n.tar"
 expect 2 "export into a non-empty directory" -- "$P" export --to hf-gptq-v2 "$T/a64.squizd" -o "$T/n"
 expect 2 "unknown layout" -- "$P" export --to hf-exl2 "$T/a64.squizd" -o "$T/e"
+"$Q" "$TINY" -o "$T/part1.squizd" -s int4:g32:sym --shard 1/2 -q
+expect 2 "a partial file" -- "$P" export --to hf-gptq "$T/part1.squizd" -o "$T/p"
+grep -q "partial file.*squish-pack merge" "$T/err" && ok || bad "partial-file message: $(cat "$T/err")"
 mkdir "$T/empty" && expect 0 "export into an empty directory" -- "$P" export --to hf-gptq-v2 "$T/a64.squizd" -o "$T/empty"
 
 # ---- damaged or foreign checkpoints on import ----

@@ -711,6 +711,16 @@ sq_status sq_hf_export(sq_file *f, const char *dir, const sq_hf_export_opts *o, 
     exporter x = {f, o, NULL, 0, {4, 1, 128}, ""};
     json_object *cfg = NULL;
     char *tmp = NULL;
+    const char *meta = sq_file_metadata(f, err);
+    if (!meta) return err->status;
+    if (strstr(meta, "\"shard\"")) { /* a part of squish-quantize --shard: half a checkpoint is no checkpoint */
+        json_object *root = json_tokener_parse(meta);
+        int partial = root && json_object_object_get_ex(root, "shard", NULL);
+        json_object_put(root);
+        if (partial)
+            return sq_err_set(err, SQ_EUSAGE, "%s is a partial file (squish-quantize --shard); join the parts with squish-pack "
+                              "merge first", sq_file_path(f));
+    }
     sq_status st = read_config(&x, &cfg, err);
     if (!st) st = plan_all(&x, err);
     if (!st && !(tmp = sq_hf_dir_begin(dir, err))) st = err->status;
