@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_trials.h"
 #include "bench_vk.h"
 #include "cli.h"
 #include "encoders.h"
@@ -45,6 +46,16 @@ static void usage(FILE *o) {
             "      --list-devices  print the Vulkan devices and exit\n"
             "      --gpu-mib N     device working set for the Vulkan GEMV and copy (default 1024;\n"
             "                      make it several times the GPU's last-level cache)\n"
+            "      --trials N      instead: a statistical benchmark of whole models, N samples per --model file\n"
+            "                      (.squizd on squish's runtime, .gguf on llama.cpp's llama-bench), interleaved:\n"
+            "                      P50/P95/P99 of time to first token and decode tokens/s, peak RSS, file size\n"
+            "      --rounds K      --trials: run the trials in K rounds over all files (default N: one trial per\n"
+            "                      run; llama-bench gets a round's share as -r)\n"
+            "      --n-prompt N    --trials: prompt tokens for the time to first token (default 512)\n"
+            "      --n-gen N       --trials: tokens decoded (default 128)\n"
+            "      --llama-bench P --trials: llama-bench, or a llama.cpp folder with it or with bin-avx512/ and\n"
+            "                      bin-avx2/ (chosen by CPU flags); default $SQUISH_LLAMA_BENCH, then PATH\n"
+            "      --json FILE     --trials: every sample and the percentiles as JSON ('-' = stdout, no table)\n"
             "  -q, --quiet         no progress on stderr\n"
             "  -h, --help          this help\n"
             "  -V, --version       print the version\n\n"
@@ -249,6 +260,9 @@ int main(int argc, char **argv) {
                                        {"backend", required_argument, 0, 5},  {"device", required_argument, 0, 6},
                                        {"list-devices", no_argument, 0, 7},   {"gpu-mib", required_argument, 0, 8},
                                        {"quiet", no_argument, 0, 'q'},        {"version", no_argument, 0, 'V'},
+                                       {"trials", required_argument, 0, 9},   {"rounds", required_argument, 0, 10},
+                                       {"n-prompt", required_argument, 0, 11}, {"n-gen", required_argument, 0, 12},
+                                       {"llama-bench", required_argument, 0, 13}, {"json", required_argument, 0, 14},
                                        {0, 0, 0, 0}};
     uint64_t rows = 8192, cols = 8192, u;
     int threads = sq_default_threads(), c;
@@ -261,6 +275,8 @@ int main(int argc, char **argv) {
     uint64_t gptq_n = 0;
     cli_backend be = {0, NULL, NULL};
     size_t gpu_mib = 1024;
+    bench_trials_opts tr = {models, 0, 0, 0, 512, 128, 0, NULL, NULL};
+    int trial_opts = 0; /* options that only --trials takes */
     /* every option is checked here, before anything runs */
     while ((c = getopt_long(argc, argv, "R:C:c:T:m:qhV", lo, NULL)) != -1) {
         switch (c) {
@@ -279,6 +295,12 @@ int main(int argc, char **argv) {
         case 6: be.device = optarg; break;
         case 7: return cli_list_devices();
         case 8: if (parse_count(optarg, 1, 65536, &u)) return cli_usage_error("--gpu-mib needs an integer in 1..65536"); gpu_mib = (size_t)u; break;
+        case 9: if (parse_count(optarg, 1, 100000, &u)) return cli_usage_error("--trials needs an integer in 1..100000"); tr.trials = (uint32_t)u; break;
+        case 10: if (parse_count(optarg, 1, 100000, &u)) return cli_usage_error("--rounds needs an integer in 1..100000"); tr.rounds = (uint32_t)u; trial_opts = 1; break;
+        case 11: if (parse_count(optarg, 1, 1 << 20, &u)) return cli_usage_error("--n-prompt needs an integer in 1..1048576"); tr.n_prompt = (uint32_t)u; trial_opts = 1; break;
+        case 12: if (parse_count(optarg, 1, 1 << 20, &u)) return cli_usage_error("--n-gen needs an integer in 1..1048576"); tr.n_gen = (uint32_t)u; trial_opts = 1; break;
+        case 13: tr.llama_bench = optarg; trial_opts = 1; break;
+        case 14: tr.json = optarg; trial_opts = 1; break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("squish-bench %s\n", SQUISH_VERSION); return EXIT_OK;
@@ -289,6 +311,18 @@ int main(int argc, char **argv) {
     if (be.device && !be.vulkan) return cli_usage_error("--device needs --backend vulkan");
     if (gptq_n && (codecs || n_models || be.vulkan)) return cli_usage_error("--gptq runs alone (no --codecs, --model or --backend)");
     if (rows * cols > ((uint64_t)1 << 32)) return cli_usage_error("--rows x --cols is above 2^32 weights");
+    if (trial_opts && !tr.trials) return cli_usage_error("--rounds, --n-prompt, --n-gen, --llama-bench and --json go with --trials");
+    if (tr.trials) { /* the statistical benchmark of whole models runs alone */
+        if (!n_models) return cli_usage_error("--trials needs at least one --model FILE (.squizd or .gguf)");
+        if (codecs || gptq_n || be.vulkan) return cli_usage_error("--trials runs alone (no --codecs, --gptq or --backend)");
+        if (!tr.rounds) tr.rounds = tr.trials;
+        if (tr.rounds > tr.trials) return cli_usage_error("--rounds %u is more than --trials %u", tr.rounds, tr.trials);
+        tr.n_files = n_models;
+        tr.threads = threads;
+        return bench_trials(&tr);
+    }
+    for (int k = 0; k < n_models; k++)
+        if (bench_is_gguf(models[k])) return cli_usage_error("%s: GGUF files are timed with --trials (through llama-bench)", models[k]);
     char list[4096];
     if (codecs) {
         if (strlen(codecs) >= sizeof list) return cli_usage_error("--codecs list too long");

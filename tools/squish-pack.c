@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "pack_hf.h"
 #include "squish/codec.h"
 #include "squish/container.h"
 #include "squish/fileio.h"
@@ -29,7 +30,8 @@ static void usage(FILE *o) {
             "       squish-pack recompress (--zstd LEVEL | --none) IN.squizd -o OUT.squizd\n"
             "       squish-pack bundle [--from MODEL_DIR] [--add FILE]... IN.squizd -o OUT.squizd\n"
             "       squish-pack export --to tar|tar.zst|zip IN.squizd -o OUT.ARCHIVE\n"
-            "       squish-pack import ARCHIVE -o OUT.squizd\n"
+            "       squish-pack export --to hf-gptq|hf-gptq-v2|hf-awq [--requantize] IN.squizd -o DIR\n"
+            "       squish-pack import ARCHIVE|DIR -o OUT.squizd\n"
             "Containers in, containers out; tensors are copied as stored (no re-quantization).\n\n"
             "  merge       join the partial files of 'squish-quantize --shard K/N' (all N, any order) into\n"
             "              the file the unsharded run writes, byte for byte\n"
@@ -41,7 +43,14 @@ static void usage(FILE *o) {
             "              special_tokens_map.json, README.md, LICENSE; and each --add FILE) in the container\n"
             "  export      write the embedded files plus the tensors (as model.squizd) to a tar/zip archive\n"
             "  import      read an exported archive (or a Hugging Face model directory packed as tar/zip/\n"
-            "              tar.zst, tensors kept in source precision) through libarchive into a bundle\n\n"
+            "              tar.zst, tensors kept in source precision) through libarchive into a bundle\n"
+            "  export --to hf-gptq|hf-gptq-v2|hf-awq\n"
+            "              write DIR as a Hugging Face GPTQ (AutoGPTQ/GPTQModel; v2: zeros without the minus-one)\n"
+            "              or AWQ (AutoAWQ GEMM) checkpoint: integer codes, scales and zeros copied into\n"
+            "              qweight/qzeros/scales(/g_idx), config.json with its quantization_config, the embedded\n"
+            "              files beside; a tensor the layout cannot hold exactly is refused unless --requantize\n"
+            "              (RTN into the layout, its error printed); import DIR reads such a directory back into\n"
+            "              exact integer codecs (a model directory without quantization_config: source precision)\n\n"
             "  -o, --output FILE   output (written atomically)\n"
             "  -q, --quiet         no summary on stderr\n"
             "  -h, --help, -V, --version\n"
@@ -483,7 +492,7 @@ static int add_entry(struct archive *a, const char *name, const void *data, size
 static int cmd_export(const char *in, const char *out, const char *to) {
     sq_err err = {0};
     int kind = !strcmp(to, "tar") ? 0 : !strcmp(to, "tar.zst") ? 1 : !strcmp(to, "zip") ? 2 : -1;
-    if (kind < 0) return cli_usage_error("--to needs tar, tar.zst or zip");
+    if (kind < 0) return cli_usage_error("--to needs tar, tar.zst, zip, hf-gptq, hf-gptq-v2 or hf-awq");
     sq_file *f = sq_open(in, &err);
     if (!f) return cli_fail(&err);
     embedded files[MAX_FILES];
@@ -591,6 +600,16 @@ static sq_status import_model(sq_model *m, const char *out, sq_err *err) {
 
 static int cmd_import(const char *in, const char *out) {
     sq_err err = {0};
+    struct stat sb;
+    if (stat(in, &sb) == 0 && S_ISDIR(sb.st_mode)) { /* a model directory: GPTQ/AWQ exactly, else as read */
+        int rc = pack_import_hf(in, out);
+        if (rc >= 0) return rc;
+        sq_model *m = sq_model_open(in, &err);
+        if (!m || import_model(m, out, &err)) rc = cli_fail(&err);
+        else rc = EXIT_OK, cli_note("%s: imported the model directory %s\n", out, in);
+        sq_model_close(m);
+        return rc;
+    }
     struct sq_vfile *m_files;
     uint32_t n;
     if (sq_archive_read(in, &m_files, &n, &err)) return cli_fail(&err);
@@ -610,7 +629,13 @@ static int cmd_import(const char *in, const char *out) {
         else {
             st = sq_model_open_vfs(m, in, m_files, n, &err);
             m_files = NULL; /* owned by the model now */
-            if (!st && !(st = import_model(m, out, &err))) cli_note("%s: imported the model directory in %s\n", out, in);
+            if (!st && m->squizd) { /* a GPTQ/AWQ checkpoint: read into exact codecs already (squish/hf_quant.h) */
+                embedded files[MAX_FILES];
+                int nf = 0;
+                if (!(st = read_embedded(m->squizd, files, &nf, &err))) st = rewrite(m->squizd, out, -1, files, nf, -1, &err);
+                free_embedded(files, nf);
+                if (!st) cli_note("%s: imported the GPTQ/AWQ checkpoint in %s\n", out, in);
+            } else if (!st && !(st = import_model(m, out, &err))) cli_note("%s: imported the model directory in %s\n", out, in);
             sq_model_close(m);
         }
     } else if (n - 1 > MAX_FILES) {
@@ -636,12 +661,13 @@ static int cmd_import(const char *in, const char *out) {
 /* The options each subcommand takes besides -o, -q and -h: any other is a
  * usage error, not silently ignored (--zstd given to split would otherwise
  * look as if it had compressed something). */
-enum { OPT_MAX_SIZE = 1u << 1, OPT_ZSTD = 1u << 2, OPT_NONE = 1u << 3, OPT_FROM = 1u << 4, OPT_ADD = 1u << 5, OPT_TO = 1u << 6 };
+enum { OPT_MAX_SIZE = 1u << 1, OPT_ZSTD = 1u << 2, OPT_NONE = 1u << 3, OPT_FROM = 1u << 4, OPT_ADD = 1u << 5, OPT_TO = 1u << 6,
+       OPT_REQUANTIZE = 1u << 7 };
 static const struct {
     const char *name;
     unsigned opts;
 } commands[] = {{"merge", 0},          {"split", OPT_MAX_SIZE}, {"recompress", OPT_ZSTD | OPT_NONE},
-                {"bundle", OPT_FROM | OPT_ADD}, {"export", OPT_TO},      {"import", 0}};
+                {"bundle", OPT_FROM | OPT_ADD}, {"export", OPT_TO | OPT_REQUANTIZE},      {"import", 0}};
 
 int main(int argc, char **argv) {
     cli_prog = "squish-pack";
@@ -660,16 +686,17 @@ int main(int argc, char **argv) {
                                        {"zstd", required_argument, 0, 2},     {"none", no_argument, 0, 3},
                                        {"from", required_argument, 0, 4},     {"add", required_argument, 0, 5},
                                        {"to", required_argument, 0, 6},       {"quiet", no_argument, 0, 'q'},
+                                       {"requantize", no_argument, 0, 7},
                                        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     const char *out = NULL, *from = NULL, *to = NULL;
     char *adds[MAX_FILES];
-    int n_adds = 0, level = -1, c, li = 0;
+    int n_adds = 0, level = -1, c, li = 0, requantize = 0;
     uint64_t max = 0;
     double v;
     optind = 2;
     opterr = 0; /* our messages name the subcommand */
     while ((c = getopt_long(argc, argv, ":o:qh", lo, &li)) != -1) {
-        if (c >= 1 && c <= 6 && !(takes & (1u << c)))
+        if (c >= 1 && c <= 7 && !(takes & (1u << c)))
             return cli_usage_error("--%s does not apply to %s", lo[li].name, cmd);
         switch (c) {
         case 'o': out = optarg; break;
@@ -685,6 +712,7 @@ int main(int argc, char **argv) {
             adds[n_adds++] = optarg;
             break;
         case 6: to = optarg; break;
+        case 7: requantize = 1; break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case ':': return cli_usage_error("%s: option '%s' needs a value", cmd, argv[optind - 1]);
@@ -712,7 +740,9 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "bundle")) return cmd_bundle(in, out, from, adds, n_adds);
     if (!strcmp(cmd, "export")) {
-        if (!to) return cli_usage_error("export needs --to tar|tar.zst|zip");
+        if (!to) return cli_usage_error("export needs --to tar|tar.zst|zip|hf-gptq|hf-gptq-v2|hf-awq");
+        if (pack_hf_layout(to)) return pack_export_hf(in, out, to, requantize);
+        if (requantize) return cli_usage_error("--requantize applies to --to hf-gptq, hf-gptq-v2 and hf-awq");
         return cmd_export(in, out, to);
     }
     return cmd_import(in, out);

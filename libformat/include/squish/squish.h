@@ -11,6 +11,7 @@
 #include "squish/fileio.h"
 #include "squish/fp.h"
 #include "squish/hash.h"
+#include "squish/hf_quant.h"
 #include "squish/llama_names.h"
 #include "squish/model.h"
 

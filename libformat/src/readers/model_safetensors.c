@@ -9,6 +9,7 @@
 
 #include "common/bytes.h"
 #include "common/json_util.h"
+#include "squish/hf_quant.h"
 #include "squish/model.h"
 
 #define MAX_HEADER (100u << 20) /* safetensors header JSON limit */
@@ -160,6 +161,8 @@ static int safe_shard_name(const char *s) {
 sq_status sq_model_open_hf(sq_model *m, const char *dir, sq_err *err) {
     sq_status s = read_config(m, dir, err);
     if (s) return s;
+    char method[64];
+    if (sq_hf_quant_method(m, dir, method, sizeof method)) return sq_model_open_hf_quant(m, dir, err); /* GPTQ/AWQ: interop/hf_import.c */
     char *idx = join(dir, "model.safetensors.index.json"), *single = join(dir, "model.safetensors");
     char *text = NULL;
     json_object *root = NULL;
