@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "pack_hf.h"
+#include "squish/bundle.h"
 #include "squish/codec.h"
 #include "squish/container.h"
 #include "squish/fileio.h"
@@ -76,6 +77,7 @@ typedef struct out_spec {
     sq_file *appx_from;   /* copy its non-file appendix blocks (may be NULL) */
     embedded *files;      /* embedded files (type 4), in this order */
     int n_files;
+    int files_zstd;       /* 1: zstd the embedded files (merge of --zstd shards); 0: as the parts */
 } out_spec;
 
 /* An embedded file as an appendix block of type 4: u16 name_len, name, bytes. */
@@ -137,7 +139,7 @@ static sq_status write_out(const char *path, const out_spec *o, src_tensor *ts, 
                                              a->stored_size != a->raw_size ? SQ_COMP_ZSTD : SQ_COMP_NONE, err);
         free(owned);
     }
-    for (int i = 0; !st && i < o->n_files; i++) st = add_embedded(w, &o->files[i], o->part_level > 0, err);
+    for (int i = 0; !st && i < o->n_files; i++) st = add_embedded(w, &o->files[i], o->part_level > 0 || o->files_zstd, err);
     cli_progress_done();
     if (st) {
         sq_writer_abort(w);
@@ -216,7 +218,7 @@ static sq_status rewrite(sq_file *f, const char *out, int part_level, embedded *
                                                : sq_file_header(f)->meta_compression ? meta_zstd_level(meta) : 0;
     uint32_t n;
     src_tensor *ts = all_tensors(f, &n);
-    out_spec o = {sq_file_header(f), mt, meta_level, part_level, f, files, n_files};
+    out_spec o = {sq_file_header(f), mt, meta_level, part_level, f, files, n_files, 0};
     sq_status st = ts ? write_out(out, &o, ts, n, err) : sq_err_set(err, SQ_ENOMEM, "out of memory");
     free(ts);
     json_object_put(meta);
@@ -231,6 +233,7 @@ static int cmd_merge(char **in, int n_in, const char *out) {
     json_object **meta = calloc((size_t)n_in, sizeof *meta);
     src_tensor *ts = NULL;
     char *common = NULL, *text = NULL;
+    sq_bundle bundle = {0}; /* every shard carries the model's bundled files; the merged file has them once */
     int count = 0;
     int64_t total = -1;
     uint32_t n = 0;
@@ -284,6 +287,14 @@ static int cmd_merge(char **in, int n_in, const char *out) {
                 goto fail;
             }
         }
+        sq_bundle bi = {0};
+        if (sq_bundle_from_file(f[i], i ? &bi : &bundle, &err)) goto fail;
+        int same = !i || sq_bundle_equal(&bundle, &bi);
+        sq_bundle_free(&bi);
+        if (!same) {
+            sq_err_set(&err, SQ_EUSAGE, "%s and %s embed different files (config, tokenizer)", in[0], in[i]);
+            goto fail;
+        }
         n += sq_file_ntensors(f[i]);
     }
     if (n_in != count) {
@@ -307,7 +318,9 @@ static int cmd_merge(char **in, int n_in, const char *out) {
         }
     {
         const sq_header *h0 = sq_file_header(f[0]);
-        out_spec o = {h0, common, h0->meta_compression ? meta_zstd_level(meta[0]) : 0, -1, NULL, NULL, 0};
+        int ml = h0->meta_compression ? meta_zstd_level(meta[0]) : 0;
+        sq_bundle_sort(&bundle);
+        out_spec o = {h0, common, ml, -1, NULL, bundle.files, (int)bundle.n, ml > 0};
         if (write_out(out, &o, ts, n, &err)) goto fail;
     }
     cli_note("%s: %u tensors from %d shards\n", out, n, n_in);
@@ -324,6 +337,7 @@ done:
     free(ts);
     free(common);
     free(text);
+    sq_bundle_free(&bundle);
     return rc;
 }
 
@@ -409,7 +423,7 @@ static int cmd_recompress(const char *in, const char *out, int level) {
         src_tensor *ts = all_tensors(f, &n);
         if (read_embedded(f, files, &nf, &err)) rc = cli_fail(&err);
         else {
-            out_spec o = {sq_file_header(f), text, level, level, f, files, nf};
+            out_spec o = {sq_file_header(f), text, level, level, f, files, nf, 0};
             if (write_out(out, &o, ts, n, &err)) rc = cli_fail(&err);
         }
         free(ts);
