@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "pack_gguf.h"
 #include "pack_hf.h"
 #include "squish/bundle.h"
 #include "squish/codec.h"
@@ -31,6 +32,7 @@ static void usage(FILE *o) {
             "       squish-pack recompress (--zstd LEVEL | --none) IN.squizd -o OUT.squizd\n"
             "       squish-pack bundle [--from MODEL_DIR] [--add FILE]... IN.squizd -o OUT.squizd\n"
             "       squish-pack export --to tar|tar.zst|zip IN.squizd -o OUT.ARCHIVE\n"
+            "       squish-pack export --to gguf [--requantize TYPE] [--from MODEL_DIR] IN.squizd -o OUT.gguf\n"
             "       squish-pack export --to hf-gptq|hf-gptq-v2|hf-awq [--requantize] IN.squizd -o DIR\n"
             "       squish-pack import ARCHIVE|DIR -o OUT.squizd\n"
             "Containers in, containers out; tensors are copied as stored (no re-quantization).\n\n"
@@ -42,7 +44,13 @@ static void usage(FILE *o) {
             "  bundle      embed config.json, tokenizer and README files (from --from DIR: config.json,\n"
             "              generation_config.json, tokenizer.json, tokenizer.model, tokenizer_config.json,\n"
             "              special_tokens_map.json, README.md, LICENSE; and each --add FILE) in the container\n"
-            "  export      write the embedded files plus the tensors (as model.squizd) to a tar/zip archive\n"
+            "  export      write the embedded files plus the tensors (as model.squizd) to a tar/zip archive;\n"
+            "              --to gguf: a GGUF file for llama.cpp (Llama models): f32/f16/bf16 tensors as they are,\n"
+            "              integer codes that fit Q4_0, Q4_1 or Q8_0 exactly (groups of 32 or multiples,\n"
+            "              f16 scales, no transforms) repacked without re-quantization; any other tensor is\n"
+            "              refused, naming it, unless --requantize TYPE (Q8_0, Q4_0, Q4_1, F16, BF16, F32)\n"
+            "              re-encodes it and prints its error; vocabulary from the embedded tokenizer, or\n"
+            "              --from MODEL_DIR's\n"
             "  import      read an exported archive (or a Hugging Face model directory packed as tar/zip/\n"
             "              tar.zst, tensors kept in source precision) through libarchive into a bundle\n"
             "  export --to hf-gptq|hf-gptq-v2|hf-awq\n"
@@ -506,7 +514,7 @@ static int add_entry(struct archive *a, const char *name, const void *data, size
 static int cmd_export(const char *in, const char *out, const char *to) {
     sq_err err = {0};
     int kind = !strcmp(to, "tar") ? 0 : !strcmp(to, "tar.zst") ? 1 : !strcmp(to, "zip") ? 2 : -1;
-    if (kind < 0) return cli_usage_error("--to needs tar, tar.zst, zip, hf-gptq, hf-gptq-v2 or hf-awq");
+    if (kind < 0) return cli_usage_error("--to needs tar, tar.zst, zip, gguf, hf-gptq, hf-gptq-v2 or hf-awq");
     sq_file *f = sq_open(in, &err);
     if (!f) return cli_fail(&err);
     embedded files[MAX_FILES];
@@ -681,7 +689,7 @@ static const struct {
     const char *name;
     unsigned opts;
 } commands[] = {{"merge", 0},          {"split", OPT_MAX_SIZE}, {"recompress", OPT_ZSTD | OPT_NONE},
-                {"bundle", OPT_FROM | OPT_ADD}, {"export", OPT_TO | OPT_REQUANTIZE},      {"import", 0}};
+                {"bundle", OPT_FROM | OPT_ADD}, {"export", OPT_TO | OPT_FROM | OPT_REQUANTIZE},      {"import", 0}};
 
 int main(int argc, char **argv) {
     cli_prog = "squish-pack";
@@ -700,9 +708,9 @@ int main(int argc, char **argv) {
                                        {"zstd", required_argument, 0, 2},     {"none", no_argument, 0, 3},
                                        {"from", required_argument, 0, 4},     {"add", required_argument, 0, 5},
                                        {"to", required_argument, 0, 6},       {"quiet", no_argument, 0, 'q'},
-                                       {"requantize", no_argument, 0, 7},
+                                       {"requantize", optional_argument, 0, 7},
                                        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    const char *out = NULL, *from = NULL, *to = NULL;
+    const char *out = NULL, *from = NULL, *to = NULL, *requant = NULL;
     char *adds[MAX_FILES];
     int n_adds = 0, level = -1, c, li = 0, requantize = 0;
     uint64_t max = 0;
@@ -726,7 +734,11 @@ int main(int argc, char **argv) {
             adds[n_adds++] = optarg;
             break;
         case 6: to = optarg; break;
-        case 7: requantize = 1; break;
+        case 7: /* hf layouts: a flag; --to gguf: --requantize TYPE (or =TYPE) */
+            requantize = 1;
+            requant = optarg;
+            if (!optarg && optind < argc && pack_gguf_is_type(argv[optind])) requant = argv[optind++];
+            break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case ':': return cli_usage_error("%s: option '%s' needs a value", cmd, argv[optind - 1]);
@@ -736,6 +748,8 @@ int main(int argc, char **argv) {
         }
     }
     if (!out) return cli_usage_error("missing -o OUT");
+    if (requantize && !requant && to && !strcmp(to, "gguf"))
+        return cli_usage_error("--requantize needs a TYPE for --to gguf: Q8_0, Q4_0, Q4_1, F16, BF16 or F32");
     sq_install_signal_cleanup();
     int nin = argc - optind;
     if (!strcmp(cmd, "merge")) {
@@ -754,9 +768,14 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "bundle")) return cmd_bundle(in, out, from, adds, n_adds);
     if (!strcmp(cmd, "export")) {
-        if (!to) return cli_usage_error("export needs --to tar|tar.zst|zip|hf-gptq|hf-gptq-v2|hf-awq");
-        if (pack_hf_layout(to)) return pack_export_hf(in, out, to, requantize);
-        if (requantize) return cli_usage_error("--requantize applies to --to hf-gptq, hf-gptq-v2 and hf-awq");
+        if (!to) return cli_usage_error("export needs --to tar|tar.zst|zip|gguf|hf-gptq|hf-gptq-v2|hf-awq");
+        if (!strcmp(to, "gguf")) return pack_export_gguf(in, out, requant, from);
+        if (from) return cli_usage_error("--from applies to export --to gguf");
+        if (pack_hf_layout(to)) {
+            if (requant) return cli_usage_error("--requantize takes no TYPE for --to %s", to);
+            return pack_export_hf(in, out, to, requantize);
+        }
+        if (requantize) return cli_usage_error("--requantize applies to --to gguf, hf-gptq, hf-gptq-v2 and hf-awq");
         return cmd_export(in, out, to);
     }
     return cmd_import(in, out);
