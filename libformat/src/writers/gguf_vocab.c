@@ -141,11 +141,12 @@ static const char *bpe_unsupported(json_object *root, json_object *model) {
 }
 
 static sq_status vocab_gpt2(sq_gguf_writer *w, const sq_gguf_vocab_src *src, json_object *tcfg, sq_err *err) {
+    if (src->size > (size_t)1 << 30) return sq_err_set(err, SQ_ENOMEM, "%s: larger than 1 GiB", src->name);
     json_tokener *tk = json_tokener_new_ex(64);
     json_object *root = tk ? json_tokener_parse_ex(tk, (const char *)src->data, (int)src->size) : NULL;
     int parsed = tk && json_tokener_get_error(tk) == json_tokener_success;
     if (tk) json_tokener_free(tk);
-    if (!root || !parsed || src->size > (size_t)1 << 30) {
+    if (!root || !parsed) {
         json_object_put(root);
         return sq_err_set(err, SQ_ECORRUPT, "%s: not a JSON tokenizer", src->name);
     }
@@ -165,10 +166,7 @@ static sq_status vocab_gpt2(sq_gguf_writer *w, const sq_gguf_vocab_src *src, jso
                         src->name, why);
         goto out_root;
     }
-    if (vocab_init(&v, src->n_vocab)) {
-        st = sq_err_set(err, SQ_ENOMEM, "out of memory");
-        goto out_root;
-    }
+    if (vocab_init(&v, src->n_vocab)) goto oom; /* v is zeroed first: freeing it is safe */
     json_object_object_foreach(vmap, key, val) {
         int64_t id = json_object_get_int64(val);
         if (id < 0 || id >= (int64_t)v.n) {
@@ -365,6 +363,7 @@ static sq_status vocab_llama2c(const sq_gguf_vocab_src *src, vocab *v, sq_err *e
                 if (s[i] == ' ') memcpy(p + k, "\xe2\x96\x81", 3), k += 3;
                 else p[k++] = s[i];
             }
+        p[k] = 0;
         unsigned hi, lo;
         char tail;
         int byte = k == 6 && sscanf(p, "<0x%1x%1x%c", &hi, &lo, &tail) == 3 && tail == '>';
@@ -402,7 +401,7 @@ sq_status sq_gguf_add_vocab(sq_gguf_writer *w, const sq_gguf_vocab_src *src, con
     json_object *tcfg = NULL;
     if (src->tok_config) {
         json_tokener *tk = json_tokener_new();
-        if (tk) {
+        if (tk && src->tok_config_size < (size_t)1 << 30) {
             tcfg = json_tokener_parse_ex(tk, (const char *)src->tok_config, (int)src->tok_config_size);
             json_tokener_free(tk);
         }
