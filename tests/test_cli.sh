@@ -142,10 +142,10 @@ for m in "$S"/man/*.[15]; do
   [ -z "$w" ] && ok || bad "man page $m: $w"
 done
 # --help mentions every long option the man page documents for quantize
-for opt in output scheme rule output-scheme report zstd threads quiet list-schemes method calib damp act-order static-groups awq-duo awq-no-clip shard; do
+for opt in output scheme rule output-scheme report zstd threads quiet list-schemes method calib damp act-order static-groups awq-duo awq-no-clip shard no-bundle; do
   "$Q" --help | grep -q -- "--$opt" && sed 's/\\-/-/g' "$S/man/squish-quantize.1" | grep -q -- "--$opt" && ok || bad "--$opt missing from help or man page"
 done
-for opt in output max-size zstd none from add to quiet; do
+for opt in output max-size zstd none from add to requantize quiet; do
   "$B/squish-pack" --help | grep -q -- "--$opt" && sed 's/\\-/-/g' "$S/man/squish-pack.1" | grep -q -- "--$opt" && ok || bad "pack --$opt missing from help or man page"
 done
 for opt in text output samples seqlen seed tokenizer layers shard merge threads quiet; do
