@@ -3,8 +3,9 @@
 # squish-lm-34m quantized to int8:g32:sym and int4:g32:sym (embeddings and
 # output too) exports to pure Q8_0 / Q4_0 files without re-quantization, and
 # in f16 to F16; llama-perplexity on the exported file gives squish-verify
-# --llama-cpp's perplexity of the source .squizd, and llama-tokenize gives
-# squish's tokens. Skipped without ../shared/peer or with SQUISH_TEST_QUICK.
+# --llama-cpp's perplexity of the source .squizd, llama-tokenize gives
+# squish's tokens, and llama.cpp reads the same metadata from the Q8_0 export
+# as from the peer's own Q8_0 file. Skipped without ../shared/peer or with SQUISH_TEST_QUICK.
 #
 # Bounds (relative perplexity difference, 3 windows of 512, 768 scored tokens,
 # K/V cache in f32 on both sides): F16 1e-4 — llama.cpp rounds activations to
@@ -70,6 +71,15 @@ done
 a=$("$V" -q -j --llama-cpp --eval "$T/ex.txt" --ctx 512 --windows 3 "$T/int8.squizd" | jq -c '.eval | [.tokens, .nll_sum]')
 b=$("$V" -q -j --llama-cpp --eval-ids "$T/ex.ids" --ctx 512 --windows 3 "$T/int8.squizd" | jq -c '.eval | [.tokens, .nll_sum]')
 [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "llama-tokenize's ids score '$b', squish's tokens '$a'"
+
+# the same metadata as the peer's own Q8_0 file (made by its hf_to_gguf.py + llama-quantize), as llama.cpp
+# reads and prints it: every key and value but the imatrix provenance keys
+info() { "$LT" -m "$1" -p "x" 2>&1 >/dev/null | grep -E 'print_info|- kv +[0-9]+:' | grep -v 'quantize\.imatrix' | sed 's/kv *[0-9]*:/kv:/' | sort; }
+if [ -f "$PEER/gguf/squish-lm-34m-Q8_0.gguf" ]; then
+  d=$(diff <(info "$PEER/gguf/squish-lm-34m-Q8_0.gguf") <(info "$T/int8.gguf"))
+  n=$(info "$T/int8.gguf" | wc -l)
+  [ -z "$d" ] && [ "$n" -gt 30 ] && ok || bad "metadata differs from the peer's Q8_0 ($n lines): $d"
+fi
 
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]
