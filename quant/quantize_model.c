@@ -10,6 +10,7 @@
 
 #include "provenance.h"
 #include "rtn.h"
+#include "squish/bundle.h"
 #include "squish/container.h"
 #include "squish/hash.h"
 #include "squish/llama_names.h"
@@ -129,13 +130,14 @@ static json_object *canonical_command(const sq_quantize_opts *o) {
         snprintf(num, sizeof num, "%d", o->zstd);
         prov_arg(cl, "--zstd", num);
     }
+    if (o->no_bundle) prov_arg(cl, "--no-bundle", NULL);
     return cl;
 }
 
 /* Provenance and model configuration for the metadata section; model_sha256
  * is the model's content hash, computed while its tensors were read. */
-static char *build_metadata(const sq_quantize_opts *o, const sq_model *m, const char *model_sha256,
-                            const char *calib_sha256, sq_err *err) {
+static char *build_metadata(const sq_quantize_opts *o, const sq_model *m, const sq_bundle *bundle,
+                            const char *model_sha256, const char *calib_sha256, sq_err *err) {
     const sq_scheme_rules *sc = &o->scheme;
     json_object *root = json_object_new_object();
     json_object *prov = json_object_new_object();
@@ -167,7 +169,21 @@ static char *build_metadata(const sq_quantize_opts *o, const sq_model *m, const 
     json_object_object_add(root, "provenance", prov);
     json_object *cfg = json_tokener_parse(m->config_json);
     json_object_object_add(root, "config", cfg ? cfg : json_object_new_object());
-    if (m->tokenizer_path) {
+    const struct sq_vfile *btk = sq_bundle_tokenizer(bundle, NULL);
+    if (btk) { /* the tokenizer travels in the file: its name and hash as embedded */
+        json_object *tk = json_object_new_object();
+        uint8_t d[32];
+        char hex[65];
+        sq_sha256 sh;
+        sq_sha256_init(&sh);
+        sq_sha256_update(&sh, btk->data, (size_t)btk->size);
+        sq_sha256_final(&sh, d);
+        sq_hex32(d, hex);
+        json_object_object_add(tk, "file", json_object_new_string(btk->name));
+        json_object_object_add(tk, "sha256", json_object_new_string(hex));
+        json_object_object_add(tk, "embedded", json_object_new_boolean(1));
+        json_object_object_add(root, "tokenizer", tk);
+    } else if (m->tokenizer_path) {
         json_object *tk = json_object_new_object();
         char hex[65], name[256];
         prov_name(m->tokenizer_path, name, sizeof name);
@@ -340,6 +356,8 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
     json_object *report = NULL;
     char *meta = NULL;
     uint32_t *order = NULL;
+    sq_bundle bundle = {0};
+    if (!o->no_bundle && (st = sq_bundle_from_model(m, &bundle, err))) goto out;
     if (o->calib) {
         if (!(q.calib = sq_calib_open(o->calib, err))) {
             st = err && err->status ? err->status : SQ_EIO;
@@ -400,6 +418,8 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
         if (o->sink.progress) o->sink.progress(o->sink.ctx, done, todo);
     }
     if (o->sink.end) o->sink.end(o->sink.ctx);
+    /* every shard carries the bundle, so that merging the parts gives the unsharded file */
+    if ((st = sq_bundle_write(w, &bundle, o->zstd ? SQ_COMP_ZSTD : SQ_COMP_NONE, err))) goto out;
     if (q.calib) {
         double worst;
         rs.calib_repairs = sq_calib_file_repairs(q.calib, &worst);
@@ -409,7 +429,7 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
                 o->calib, (unsigned long long)rs.calib_repairs, worst);
     }
     sq_model_hash_final(&mh, rs.model_sha256);
-    if (!(meta = build_metadata(o, m, rs.model_sha256, calib_sha256, err))) {
+    if (!(meta = build_metadata(o, m, &bundle, rs.model_sha256, calib_sha256, err))) {
         st = SQ_ENOMEM;
         goto out;
     }
@@ -424,6 +444,7 @@ out:
     json_object_put(report);
     free(order);
     free(meta);
+    sq_bundle_free(&bundle);
     sq_model_close(m);
     if (res) *res = rs;
     return st;

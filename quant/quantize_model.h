@@ -6,7 +6,8 @@
  * sq_quantize_model opens and checks the source model, checks the
  * calibration file against it, chooses each tensor's codec (opts->scheme),
  * has the method (RTN, GPTQ, AWQ) encode it, measures its error against the
- * weights the decoder reproduces, writes it, and commits the output
+ * weights the decoder reproduces, writes it, embeds the model's
+ * configuration and tokenizer files (sq_bundle_from_model), and commits the output
  * atomically with its provenance metadata; then writes the JSON report.
  * What it has to say goes to the caller's sink, never to a stream. */
 #ifndef SQUISH_QUANTIZE_MODEL_H
@@ -61,6 +62,7 @@ typedef struct sq_quantize_opts {
     int threads;       /* worker threads (>= 1); the output does not depend on it */
     int zstd;          /* zstd level for every part, 1..19, or 0 = none */
     int shard_k, shard_n; /* only shard k of n (blocks by layer ranges), or 0, 0 = the whole model */
+    int no_bundle;     /* 1: do not embed the model's config and tokenizer files (squish/bundle.h) */
     sq_quantize_sink sink;
 } sq_quantize_opts;
 

@@ -16,8 +16,9 @@ sq_tokenizer *sq_tokenizer_load(const char *path, sq_err *err);
 sq_tokenizer *sq_tokenizer_load_vocab(const char *path, uint32_t vocab, sq_err *err);
 /* The same from memory; kind: 0 tokenizer.json, 1 tokenizer.model, 2 llama2.c tokenizer.bin. */
 sq_tokenizer *sq_tokenizer_load_mem(const uint8_t *data, size_t len, int kind, uint32_t vocab, const char *name, sq_err *err);
-/* The tokenizer embedded in a container (squish-pack bundle): the first of
- * tokenizer.json, tokenizer.model, tokenizer.bin among its embedded files.
+/* The tokenizer embedded in a container (squish-quantize, squish-pack
+ * bundle): the first of tokenizer.json, tokenizer.model, tokenizer.bin,
+ * tok<N>.bin (llama2.c) among its embedded files.
  * label (label_cap bytes) receives "FILE (embedded NAME)" for messages.
  * NULL with err->status SQ_OK when the file embeds none of them. */
 struct sq_file;

@@ -12,7 +12,7 @@ squish_install_deps
 SECS=${1:-30}
 B=$SQUISH_ROOT/build-fuzz
 CC=clang cmake -S "$SQUISH_ROOT" -B "$B" -DSQUISH_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-TARGETS="squizd safetensors gguf llama2c config codecs tokenizer_json tokenizer_model tokenizer_bin tokenize calib"
+TARGETS="squizd safetensors gguf llama2c config codecs tokenizer_json tokenizer_model tokenizer_bin tokenize calib gguf_vocab"
 cmake --build "$B" -j "$(nproc)" --target $(for t in $TARGETS; do printf 'fuzz_%s ' "$t"; done) >/dev/null
 SH=$SQUISH_ROOT/../shared
 T=$SQUISH_ROOT/testdata
@@ -35,6 +35,7 @@ seed tokenizer_model "$SH/models/stories260K/tok512.model"
 seed tokenizer_bin "$SH/models/stories260K/tok512.bin"
 seed tokenize "$SH/data/wikitext-2-raw-test.head.txt" "$SH/data/tinystories-valid-excerpt.txt"
 seed calib "$SQUISH_ROOT"/tests/fuzz/seeds/calib/*
+seed gguf_vocab "$SQUISH_ROOT"/tests/fuzz/seeds/gguf_vocab/*
 status=0
 printf '%-12s %12s %9s\n' TARGET EXECUTIONS FINDINGS
 for t in $TARGETS; do

@@ -142,10 +142,10 @@ for m in "$S"/man/*.[15]; do
   [ -z "$w" ] && ok || bad "man page $m: $w"
 done
 # --help mentions every long option the man page documents for quantize
-for opt in output scheme rule output-scheme report zstd threads quiet list-schemes method calib damp act-order static-groups awq-duo awq-no-clip shard; do
+for opt in output scheme rule output-scheme report zstd threads quiet list-schemes method calib damp act-order static-groups awq-duo awq-no-clip shard no-bundle; do
   "$Q" --help | grep -q -- "--$opt" && sed 's/\\-/-/g' "$S/man/squish-quantize.1" | grep -q -- "--$opt" && ok || bad "--$opt missing from help or man page"
 done
-for opt in output max-size zstd none from add to quiet; do
+for opt in output max-size zstd none from add to requantize quiet; do
   "$B/squish-pack" --help | grep -q -- "--$opt" && sed 's/\\-/-/g' "$S/man/squish-pack.1" | grep -q -- "--$opt" && ok || bad "pack --$opt missing from help or man page"
 done
 for opt in text output samples seqlen seed tokenizer layers shard merge threads quiet; do
@@ -264,7 +264,9 @@ EOF
   expect 5 "unsupported tokenizer type" -- "$V" -q --tokenizer "$T/tk.json" --eval "$SH/data/wikitext-2-raw-test.head.txt" "$T/q4.squizd"
   echo '{"model": ' >"$T/tk.json"
   expect 4 "bad tokenizer JSON" -- "$V" -q --tokenizer "$T/tk.json" --eval "$SH/data/wikitext-2-raw-test.head.txt" "$T/q4.squizd"
-  expect 2 "--eval without a tokenizer" -- "$V" -q --eval "$SH/data/wikitext-2-raw-test.head.txt" "$T/q4.squizd"
+  "$Q" "$M" -o "$T/q4nb.squizd" --scheme int4 --no-bundle -q
+  expect 2 "--eval without a tokenizer (--no-bundle)" -- "$V" -q --eval "$SH/data/wikitext-2-raw-test.head.txt" "$T/q4nb.squizd"
+  grep -q "embedded tokenizer" "$T/err" && ok || bad "no-tokenizer message: $(cat "$T/err")"
   # SentencePiece model: the stories260K reference perplexity from raw text
   "$Q" "$SH/models/stories260K/hf" -o "$T/s32.squizd" --scheme f32 -q
   p=$("$V" -q -j --reference "$SH/models/stories260K/hf" --eval "$SH/data/tinystories-valid-excerpt.txt" --ctx 256 "$T/s32.squizd" | jq '.eval.ppl')

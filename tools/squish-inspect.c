@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "describe.h"
+#include "squish/bundle.h"
 #include "squish/codec.h"
 #include "squish/container.h"
 #include "squish/hash.h"
@@ -26,6 +27,53 @@ static void embedded_name(const sq_file *f, const sq_appendix *a, char *out, siz
         out[nl] = 0;
     }
     free(owned);
+}
+
+/* The bundled files (config, tokenizer...: squish/bundle.h) as one line, or
+ * as JSON [{name, bytes, sha256, tokenizer}]; a malformed block is left to
+ * the appendix listing and squish-verify. */
+static void bundle_sha256(const struct sq_vfile *e, char hex[65]) {
+    sq_sha256 sh;
+    uint8_t d[32];
+    sq_sha256_init(&sh);
+    sq_sha256_update(&sh, e->data, (size_t)e->size);
+    sq_sha256_final(&sh, d);
+    sq_hex32(d, hex);
+}
+
+static void print_bundle(const sq_file *f) {
+    sq_bundle b = {0};
+    sq_err err;
+    if (sq_bundle_from_file(f, &b, &err)) return;
+    const struct sq_vfile *tk = sq_bundle_tokenizer(&b, NULL);
+    if (!b.n) printf("bundled:       nothing (--eval/--prompt/export need --tokenizer or the model directory)\n");
+    for (uint32_t i = 0; i < b.n; i++) {
+        char sz[32];
+        cli_human_bytes(b.files[i].size, sz, sizeof sz);
+        printf("%s%s (%s)%s", i ? ", " : "bundled:       ", b.files[i].name, sz, &b.files[i] == tk ? " [tokenizer]" : "");
+    }
+    if (b.n) printf("\n");
+    sq_bundle_free(&b);
+}
+
+static json_object *bundle_json(const sq_file *f) {
+    sq_bundle b = {0};
+    sq_err err;
+    json_object *arr = json_object_new_array();
+    if (sq_bundle_from_file(f, &b, &err)) return arr;
+    const struct sq_vfile *tk = sq_bundle_tokenizer(&b, NULL);
+    for (uint32_t i = 0; i < b.n; i++) {
+        char hex[65];
+        bundle_sha256(&b.files[i], hex);
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(b.files[i].name));
+        json_object_object_add(o, "bytes", json_object_new_int64((int64_t)b.files[i].size));
+        json_object_object_add(o, "sha256", json_object_new_string(hex));
+        json_object_object_add(o, "tokenizer", json_object_new_boolean(&b.files[i] == tk));
+        json_object_array_add(arr, o);
+    }
+    sq_bundle_free(&b);
+    return arr;
 }
 
 /* 1 when a tensor's JSON shows a checksum mismatch (read back, not computed twice). */
@@ -111,6 +159,7 @@ static int print_text(sq_file *f, int check) {
                (a->flags & SQ_APPX_F_REQUIRED) ? " (required)" : "", (unsigned long long)a->raw_size,
                a->stored_size != a->raw_size ? " (zstd)" : "");
     }
+    print_bundle(f);
     printf("\n%-48s %-16s %-6s %-22s %7s %12s %-5s %s\n", "NAME", "SHAPE", "SRC", "SCHEME", "BPW", "BYTES", "COMP",
            check ? "CHECKSUM" : "");
     for (uint32_t i = 0; i < sq_file_ntensors(f); i++) {
@@ -202,6 +251,7 @@ int main(int argc, char **argv) {
                 json_object_array_add(ap, ao);
             }
             json_object_object_add(root, "appendix", ap);
+            json_object_object_add(root, "bundled", bundle_json(f));
         }
         printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
         json_object_put(root);

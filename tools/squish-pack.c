@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "pack_gguf.h"
 #include "pack_hf.h"
+#include "squish/bundle.h"
 #include "squish/codec.h"
 #include "squish/container.h"
 #include "squish/fileio.h"
@@ -30,9 +32,11 @@ static void usage(FILE *o) {
             "       squish-pack recompress (--zstd LEVEL | --none) IN.squizd -o OUT.squizd\n"
             "       squish-pack bundle [--from MODEL_DIR] [--add FILE]... IN.squizd -o OUT.squizd\n"
             "       squish-pack export --to tar|tar.zst|zip IN.squizd -o OUT.ARCHIVE\n"
+            "       squish-pack export --to gguf [--requantize TYPE] [--from MODEL_DIR] IN.squizd -o OUT.gguf\n"
             "       squish-pack export --to hf-gptq|hf-gptq-v2|hf-awq [--requantize] IN.squizd -o DIR\n"
             "       squish-pack import ARCHIVE|DIR -o OUT.squizd\n"
-            "Containers in, containers out; tensors are copied as stored (no re-quantization).\n\n"
+            "Containers in, containers out (and GGUF and Hugging Face checkpoints out); tensors are copied\n"
+            "as stored, never re-quantized unless export --requantize asks for it.\n\n"
             "  merge       join the partial files of 'squish-quantize --shard K/N' (all N, any order) into\n"
             "              the file the unsharded run writes, byte for byte\n"
             "  split       cut IN into OUT-00001-of-0000N.squizd... of at most SIZE bytes (K, M, G suffixes;\n"
@@ -41,7 +45,13 @@ static void usage(FILE *o) {
             "  bundle      embed config.json, tokenizer and README files (from --from DIR: config.json,\n"
             "              generation_config.json, tokenizer.json, tokenizer.model, tokenizer_config.json,\n"
             "              special_tokens_map.json, README.md, LICENSE; and each --add FILE) in the container\n"
-            "  export      write the embedded files plus the tensors (as model.squizd) to a tar/zip archive\n"
+            "  export      write the embedded files plus the tensors (as model.squizd) to a tar/zip archive;\n"
+            "              --to gguf: a GGUF file for llama.cpp (Llama models): f32/f16/bf16 tensors as they are,\n"
+            "              integer codes that fit Q4_0, Q4_1 or Q8_0 exactly (groups of 32 or multiples,\n"
+            "              f16 scales, no transforms) repacked without re-quantization; any other tensor is\n"
+            "              refused, naming it, unless --requantize TYPE (Q8_0, Q4_0, Q4_1, F16, BF16, F32)\n"
+            "              re-encodes it and prints its error; vocabulary from the embedded tokenizer, or\n"
+            "              --from MODEL_DIR's\n"
             "  import      read an exported archive (or a Hugging Face model directory packed as tar/zip/\n"
             "              tar.zst, tensors kept in source precision) through libarchive into a bundle\n"
             "  export --to hf-gptq|hf-gptq-v2|hf-awq\n"
@@ -76,6 +86,7 @@ typedef struct out_spec {
     sq_file *appx_from;   /* copy its non-file appendix blocks (may be NULL) */
     embedded *files;      /* embedded files (type 4), in this order */
     int n_files;
+    int files_zstd;       /* 1: zstd the embedded files (merge of --zstd shards); 0: as the parts */
 } out_spec;
 
 /* An embedded file as an appendix block of type 4: u16 name_len, name, bytes. */
@@ -137,7 +148,7 @@ static sq_status write_out(const char *path, const out_spec *o, src_tensor *ts, 
                                              a->stored_size != a->raw_size ? SQ_COMP_ZSTD : SQ_COMP_NONE, err);
         free(owned);
     }
-    for (int i = 0; !st && i < o->n_files; i++) st = add_embedded(w, &o->files[i], o->part_level > 0, err);
+    for (int i = 0; !st && i < o->n_files; i++) st = add_embedded(w, &o->files[i], o->part_level > 0 || o->files_zstd, err);
     cli_progress_done();
     if (st) {
         sq_writer_abort(w);
@@ -216,7 +227,7 @@ static sq_status rewrite(sq_file *f, const char *out, int part_level, embedded *
                                                : sq_file_header(f)->meta_compression ? meta_zstd_level(meta) : 0;
     uint32_t n;
     src_tensor *ts = all_tensors(f, &n);
-    out_spec o = {sq_file_header(f), mt, meta_level, part_level, f, files, n_files};
+    out_spec o = {sq_file_header(f), mt, meta_level, part_level, f, files, n_files, 0};
     sq_status st = ts ? write_out(out, &o, ts, n, err) : sq_err_set(err, SQ_ENOMEM, "out of memory");
     free(ts);
     json_object_put(meta);
@@ -231,6 +242,7 @@ static int cmd_merge(char **in, int n_in, const char *out) {
     json_object **meta = calloc((size_t)n_in, sizeof *meta);
     src_tensor *ts = NULL;
     char *common = NULL, *text = NULL;
+    sq_bundle bundle = {0}; /* every shard carries the model's bundled files; the merged file has them once */
     int count = 0;
     int64_t total = -1;
     uint32_t n = 0;
@@ -284,6 +296,14 @@ static int cmd_merge(char **in, int n_in, const char *out) {
                 goto fail;
             }
         }
+        sq_bundle bi = {0};
+        if (sq_bundle_from_file(f[i], i ? &bi : &bundle, &err)) goto fail;
+        int same = !i || sq_bundle_equal(&bundle, &bi);
+        sq_bundle_free(&bi);
+        if (!same) {
+            sq_err_set(&err, SQ_EUSAGE, "%s and %s embed different files (config, tokenizer)", in[0], in[i]);
+            goto fail;
+        }
         n += sq_file_ntensors(f[i]);
     }
     if (n_in != count) {
@@ -307,7 +327,9 @@ static int cmd_merge(char **in, int n_in, const char *out) {
         }
     {
         const sq_header *h0 = sq_file_header(f[0]);
-        out_spec o = {h0, common, h0->meta_compression ? meta_zstd_level(meta[0]) : 0, -1, NULL, NULL, 0};
+        int ml = h0->meta_compression ? meta_zstd_level(meta[0]) : 0;
+        sq_bundle_sort(&bundle);
+        out_spec o = {h0, common, ml, -1, NULL, bundle.files, (int)bundle.n, ml > 0};
         if (write_out(out, &o, ts, n, &err)) goto fail;
     }
     cli_note("%s: %u tensors from %d shards\n", out, n, n_in);
@@ -324,6 +346,7 @@ done:
     free(ts);
     free(common);
     free(text);
+    sq_bundle_free(&bundle);
     return rc;
 }
 
@@ -409,7 +432,7 @@ static int cmd_recompress(const char *in, const char *out, int level) {
         src_tensor *ts = all_tensors(f, &n);
         if (read_embedded(f, files, &nf, &err)) rc = cli_fail(&err);
         else {
-            out_spec o = {sq_file_header(f), text, level, level, f, files, nf};
+            out_spec o = {sq_file_header(f), text, level, level, f, files, nf, 0};
             if (write_out(out, &o, ts, n, &err)) rc = cli_fail(&err);
         }
         free(ts);
@@ -492,7 +515,7 @@ static int add_entry(struct archive *a, const char *name, const void *data, size
 static int cmd_export(const char *in, const char *out, const char *to) {
     sq_err err = {0};
     int kind = !strcmp(to, "tar") ? 0 : !strcmp(to, "tar.zst") ? 1 : !strcmp(to, "zip") ? 2 : -1;
-    if (kind < 0) return cli_usage_error("--to needs tar, tar.zst, zip, hf-gptq, hf-gptq-v2 or hf-awq");
+    if (kind < 0) return cli_usage_error("--to needs tar, tar.zst, zip, gguf, hf-gptq, hf-gptq-v2 or hf-awq");
     sq_file *f = sq_open(in, &err);
     if (!f) return cli_fail(&err);
     embedded files[MAX_FILES];
@@ -667,7 +690,7 @@ static const struct {
     const char *name;
     unsigned opts;
 } commands[] = {{"merge", 0},          {"split", OPT_MAX_SIZE}, {"recompress", OPT_ZSTD | OPT_NONE},
-                {"bundle", OPT_FROM | OPT_ADD}, {"export", OPT_TO | OPT_REQUANTIZE},      {"import", 0}};
+                {"bundle", OPT_FROM | OPT_ADD}, {"export", OPT_TO | OPT_FROM | OPT_REQUANTIZE},      {"import", 0}};
 
 int main(int argc, char **argv) {
     cli_prog = "squish-pack";
@@ -686,9 +709,9 @@ int main(int argc, char **argv) {
                                        {"zstd", required_argument, 0, 2},     {"none", no_argument, 0, 3},
                                        {"from", required_argument, 0, 4},     {"add", required_argument, 0, 5},
                                        {"to", required_argument, 0, 6},       {"quiet", no_argument, 0, 'q'},
-                                       {"requantize", no_argument, 0, 7},
+                                       {"requantize", optional_argument, 0, 7},
                                        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
-    const char *out = NULL, *from = NULL, *to = NULL;
+    const char *out = NULL, *from = NULL, *to = NULL, *requant = NULL;
     char *adds[MAX_FILES];
     int n_adds = 0, level = -1, c, li = 0, requantize = 0;
     uint64_t max = 0;
@@ -712,7 +735,11 @@ int main(int argc, char **argv) {
             adds[n_adds++] = optarg;
             break;
         case 6: to = optarg; break;
-        case 7: requantize = 1; break;
+        case 7: /* hf layouts: a flag; --to gguf: --requantize TYPE (or =TYPE) */
+            requantize = 1;
+            requant = optarg;
+            if (!optarg && optind < argc && pack_gguf_is_type(argv[optind])) requant = argv[optind++];
+            break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
         case ':': return cli_usage_error("%s: option '%s' needs a value", cmd, argv[optind - 1]);
@@ -722,6 +749,8 @@ int main(int argc, char **argv) {
         }
     }
     if (!out) return cli_usage_error("missing -o OUT");
+    if (requantize && !requant && to && !strcmp(to, "gguf"))
+        return cli_usage_error("--requantize needs a TYPE for --to gguf: Q8_0, Q4_0, Q4_1, F16, BF16 or F32");
     sq_install_signal_cleanup();
     int nin = argc - optind;
     if (!strcmp(cmd, "merge")) {
@@ -740,9 +769,14 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "bundle")) return cmd_bundle(in, out, from, adds, n_adds);
     if (!strcmp(cmd, "export")) {
-        if (!to) return cli_usage_error("export needs --to tar|tar.zst|zip|hf-gptq|hf-gptq-v2|hf-awq");
-        if (pack_hf_layout(to)) return pack_export_hf(in, out, to, requantize);
-        if (requantize) return cli_usage_error("--requantize applies to --to hf-gptq, hf-gptq-v2 and hf-awq");
+        if (!to) return cli_usage_error("export needs --to tar|tar.zst|zip|gguf|hf-gptq|hf-gptq-v2|hf-awq");
+        if (!strcmp(to, "gguf")) return pack_export_gguf(in, out, requant, from);
+        if (from) return cli_usage_error("--from applies to export --to gguf");
+        if (pack_hf_layout(to)) {
+            if (requant) return cli_usage_error("--requantize takes no TYPE for --to %s", to);
+            return pack_export_hf(in, out, to, requantize);
+        }
+        if (requantize) return cli_usage_error("--requantize applies to --to gguf, hf-gptq, hf-gptq-v2 and hf-awq");
         return cmd_export(in, out, to);
     }
     return cmd_import(in, out);

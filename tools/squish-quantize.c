@@ -37,6 +37,10 @@ static void usage(FILE *o) {
             "                            merge' joins the N partial files into the unsharded file\n"
             "      --report FILE.json    write the per-tensor error report as JSON ('-' = standard output)\n"
             "      --zstd LEVEL          zstd-compress every part (1..19; default: off)\n"
+            "      --no-bundle           do not embed the model's config.json, generation_config.json,\n"
+            "                            tokenizer (tokenizer.json, tokenizer.model or llama2.c tok*.bin),\n"
+            "                            tokenizer_config.json and special_tokens_map.json (embedded by\n"
+            "                            default, so the file evaluates, generates and exports on its own)\n"
             "  -T, --threads N           worker threads (default or 0: all cores; output does not depend on it)\n"
             "  -q, --quiet               no report or progress on stderr\n"
             "      --list-schemes        list codecs and their options\n"
@@ -112,7 +116,7 @@ int main(int argc, char **argv) {
                                        {"calib", required_argument, 0, 6},     {"damp", required_argument, 0, 7},
                                        {"act-order", no_argument, 0, 8},       {"static-groups", no_argument, 0, 9},
                                        {"awq-duo", no_argument, 0, 10},        {"awq-no-clip", no_argument, 0, 11},
-                                       {"shard", required_argument, 0, 12},
+                                       {"shard", required_argument, 0, 12},    {"no-bundle", no_argument, 0, 13},
                                        {0, 0, 0, 0}};
     sq_quantize_opts o;
     sq_quantize_opts_init(&o);
@@ -175,6 +179,7 @@ int main(int argc, char **argv) {
             if (cli_parse_shard(optarg, &o.shard_k, &o.shard_n)) return cli_usage_error("--shard needs K/N with 1 <= K <= N <= 4096");
             break;
         }
+        case 13: o.no_bundle = 1; break;
         case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 0..1024 (0: all cores)"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;

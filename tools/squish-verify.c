@@ -34,8 +34,8 @@ static void usage(FILE *o) {
             "      --max-rmse X       fail (exit 1) if any tensor's RMSE is above X (X >= 0)\n"
             "      --max-abs X        fail (exit 1) if any tensor's max abs error is above X (X >= 0)\n"
             "      --eval TEXT        perplexity over a UTF-8 text file, tokenized with --tokenizer, else the\n"
-            "                         tokenizer embedded in FILE (squish-pack bundle), else the reference\n"
-            "                         model's; with --reference also KL-divergence\n"
+            "                         tokenizer embedded in FILE (by squish-quantize, or squish-pack bundle),\n"
+            "                         else the reference model's; with --reference also KL-divergence\n"
             "      --tokenizer FILE   for --eval and --prompt: a Hugging Face tokenizer.json (byte-level BPE),\n"
             "                         a SentencePiece tokenizer.model or a llama2.c tokenizer.bin (a name\n"
             "                         ending in .bin)\n"
@@ -107,7 +107,8 @@ static sq_tokenizer *open_tokenizer(eval_args *ea, sq_file *f, const char *ref_p
         if (access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/tokenizer.model", ref_path);
     } else {
         sq_err_set(err, SQ_EUSAGE, "--eval and --prompt need --tokenizer FILE, a file with an embedded tokenizer "
-                   "(squish-pack bundle) or a --reference model directory with tokenizer.json or tokenizer.model");
+                   "(squish-quantize embeds it unless --no-bundle; squish-pack bundle) or a --reference model directory "
+                   "with tokenizer.json or tokenizer.model");
         return NULL;
     }
     ea->tokenizer_used = path;

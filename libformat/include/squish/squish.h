@@ -14,5 +14,6 @@
 #include "squish/hf_quant.h"
 #include "squish/llama_names.h"
 #include "squish/model.h"
+#include "squish/bundle.h"
 
 #endif
