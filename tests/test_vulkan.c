@@ -25,17 +25,13 @@ static sq_vk *vk;
 static int q8_checked;    /* schemes whose q8 GEMV was compared */
 static int limbs_checked; /* GEMVs (T = 1) that ran the exact-activation integer-dot kernel */
 
-#include <time.h>
-static double t_open;
-static double nowt(void) { struct timespec ts; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
 static void open_device(void) {
-    t_open = nowt();
     sq_err err;
     sq_status st = sq_vk_open(NULL, &vk, &err);
     ck_assert_msg(st == SQ_OK, "no Vulkan device: %s", err.msg);
     fprintf(stderr, "vulkan device: %s\n", sq_vk_describe(vk));
 }
-static void close_device(void) { sq_vk_close(vk); vk = NULL; fprintf(stderr, "TIME %.2f\n", nowt() - t_open); }
+static void close_device(void) { sq_vk_close(vk); vk = NULL; }
 
 /* The codecs and variants come from the registry (tests/codec_variants.h):
  * a codec of a family the backend has shaders for (float, int, LUT, MX)
@@ -146,9 +142,10 @@ static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t 
  * in_scale), RHT the Hadamard links on both sides (in place of any the
  * encoder added; with an rht_out link an output mixes every stored row's
  * error, so the bound adds the root sum of squares of the rows' sums
- * |w x'|); lattice codecs take cols rounded up to whole groups of 8; OUTLIERS makes every 32nd activation 10^4 times larger and its
+ * |w x'|); OUTLIERS makes every 32nd activation 10^4 times larger and its
  * weight column 10^4 times smaller (the worst case for block-scaled
- * activations: the block's largest value contributes little). */
+ * activations: the block's largest value contributes little). Lattice
+ * codecs take cols rounded up to whole groups of 8. */
 static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int mode, uint32_t T) {
     sq_err err;
     const sq_codec *sc;
