@@ -35,11 +35,24 @@ uint chunk_base(uint r, uint k) { return r * groups_per_row() + 4u * k; }
 
 chunk_words fetch_chunk(uint base, uint r) {
     chunk_words cw;
-    const uint g0 = base - r * groups_per_row(), G = groups_per_row();
-    [[unroll]] for (uint i = 0u; i < 4u; i++) {
-        bool in_row = g0 + i < G;
-        cw.c[i] = in_row ? u16_at(p.codes, base + i) : 0u;
-        cw.c2[i] = in_row && QBITS > 2u ? code2_at(base + i) : 0u;
+    const uint G = groups_per_row(), g0 = base - r * G;
+    if ((G & 3u) == 0u) { // whole chunks: the four codes are one aligned 8-byte word (parts start 16-byte aligned)
+        const uvec2 c = w2[(p.codes >> 1) + (base >> 2)];
+        cw.c = uvec4(c.x & 0xFFFFu, c.x >> 16, c.y & 0xFFFFu, c.y >> 16);
+        cw.c2 = uvec4(0u);
+        if (QBITS == 3u) {
+            const uint b = w[p.zeros + (base >> 2)];
+            cw.c2 = uvec4(b & 255u, (b >> 8) & 255u, (b >> 16) & 255u, b >> 24);
+        } else if (QBITS == 4u) {
+            const uvec2 d = w2[(p.zeros >> 1) + (base >> 2)];
+            cw.c2 = uvec4(d.x & 0xFFFFu, d.x >> 16, d.y & 0xFFFFu, d.y >> 16);
+        }
+    } else {
+        [[unroll]] for (uint i = 0u; i < 4u; i++) {
+            bool in_row = g0 + i < G;
+            cw.c[i] = in_row ? u16_at(p.codes, base + i) : 0u;
+            cw.c2[i] = in_row && QBITS > 2u ? code2_at(base + i) : 0u;
+        }
     }
     cw.s = scale_bits(r);
     return cw;
