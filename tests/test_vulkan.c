@@ -14,6 +14,8 @@
 #include "codec_encode.h"
 #include "codec_variants.h"
 #include "vk.h"
+#include "vk_lattice.h"
+#include "xform/hadamard.h"
 
 /* GEMV tolerance: |y_gpu - y_cpu| <= TOL * sum_i |w_i x_i| (f32 sums in a
  * different order; the CPU SIMD paths meet 1e-5 among themselves). */
@@ -46,7 +48,7 @@ static int load_variants(void) {
 }
 static int vulkan_family(const sq_codec *c) {
     return c->family == SQ_FAMILY_FLOAT || c->family == SQ_FAMILY_INT || c->family == SQ_FAMILY_LUT ||
-           c->family == SQ_FAMILY_MX;
+           c->family == SQ_FAMILY_MX || c->family == SQ_FAMILY_LATTICE;
 }
 /* Whether the variant runs here: required for the shader families (a
  * failure names the scheme), else as sq_vk_supported says. */
@@ -75,6 +77,25 @@ static double row_mag(const float *dec, const float *xs, uint64_t cols, uint64_t
 
 enum { XFORM = 1, OUTLIERS = 2, RHT = 4 };
 
+/* Drops the transform links an encoder added (quip's rht_in / rht_out), so
+ * that the test can attach its own chain. */
+static void drop_links(sq_encoded *e) {
+    while (e->nparts > 0 && e->params[SQ_P_XFORM]) {
+        const sq_xform_desc *xf = sq_xform_list();
+        int link = 0;
+        for (int k = 0; k < SQ_XFORM_KINDS; k++)
+            if (!strcmp(xf[k].part, e->spec[e->nparts - 1].name)) {
+                e->params[SQ_P_XFORM] &= ~xf[k].flag;
+                link = 1;
+            }
+        if (!link) break;
+        e->nparts--;
+        free(e->data[e->nparts]);
+        e->data[e->nparts] = NULL;
+        e->bytes[e->nparts] = 0;
+    }
+}
+
 /* Encodes w (rows x cols) in scheme, with xform random transform links
  * (XFORM: perm, in_scale; RHT: the randomized Hadamard links on both sides
  * too), and uploads it; e and v describe it on the host. */
@@ -85,6 +106,7 @@ static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t 
     sq_err err;
     ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, &err), 0);
     ck_assert_msg(codec_encode(c, p, w, rows, cols, 2, e, &err) == 0, "%s: %s", scheme, err.msg);
+    if (xform) drop_links(e);
     if (xform & XFORM) {
         uint32_t *perm = malloc(cols * sizeof *perm);
         float *sc = malloc(cols * sizeof *sc);
@@ -117,13 +139,18 @@ static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t 
 
 /* Encodes a random matrix, uploads it and checks dequant, GEMV (T = 1) and
  * matmul (T tokens) against the CPU. mode XFORM adds input transforms (perm,
- * in_scale), RHT the Hadamard links on both sides (an output mixes every
- * stored row's error, so the bound adds the root sum of squares of the
- * rows' sums |w x'|); OUTLIERS makes every 32nd activation 10^4 times larger and its
+ * in_scale), RHT the Hadamard links on both sides (in place of any the
+ * encoder added; with an rht_out link an output mixes every stored row's
+ * error, so the bound adds the root sum of squares of the rows' sums
+ * |w x'|); OUTLIERS makes every 32nd activation 10^4 times larger and its
  * weight column 10^4 times smaller (the worst case for block-scaled
- * activations: the block's largest value contributes little). */
+ * activations: the block's largest value contributes little). Lattice
+ * codecs take cols rounded up to whole groups of 8. */
 static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int mode, uint32_t T) {
     sq_err err;
+    const sq_codec *sc;
+    ck_assert_int_eq(sq_scheme_parse(scheme, &sc, (uint32_t[SQ_NPARAMS]){0}, &err), 0);
+    if (sc->family == SQ_FAMILY_LATTICE) cols = (cols + 7) / 8 * 8;
     float *w = random_matrix(rows * cols, 1), *x = random_matrix(T * cols, 0);
     if (mode & OUTLIERS) {
         for (uint64_t i = 0; i < T * cols; i += 32) x[i] *= 1e4f;
@@ -134,6 +161,7 @@ static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int m
     sq_tview v;
     sq_vk_tensor *t = encode_upload(scheme, w, rows, cols, mode & (XFORM | RHT), &e, &v);
     const sq_codec *c = v.codec;
+    const int mixes = v.xf[SQ_XFORM_RHT_OUT] != NULL;
 
     /* dequantize: bit-exact with the CPU decoder, in stored column order */
     float *ref = malloc(rows * cols * sizeof(float)), *dec = malloc(rows * cols * sizeof(float));
@@ -157,7 +185,7 @@ static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int m
             sq_gemv(&v, x + k * cols, y0, 0, rows);
             sq_xform_input(&v, x + k * cols, 1, xs);
             double spread = 0;
-            for (uint64_t r = 0; (mode & RHT) && r < rows; r++) spread += row_mag(ref, xs, cols, r) * row_mag(ref, xs, cols, r);
+            for (uint64_t r = 0; mixes && r < rows; r++) spread += row_mag(ref, xs, cols, r) * row_mag(ref, xs, cols, r);
             spread = sqrt(spread);
             for (uint64_t r = 0; r < rows; r++) {
                 double mag = row_mag(ref, xs, cols, r) + spread;
@@ -177,7 +205,7 @@ static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int m
         sq_xform_output(&v, y0, 1);
         ck_assert_msg(sq_vk_gemv_q8(vk, t, x, y, &err) == SQ_OK, "%s: %s", scheme, err.msg);
         double spread = 0;
-        for (uint64_t r = 0; (mode & RHT) && r < rows; r++) {
+        for (uint64_t r = 0; mixes && r < rows; r++) {
             double m = 0;
             for (uint64_t i = 0; i < cols; i++) m += fabs((double)ref[r * cols + i] * a.d[i / 32] * a.q[i]);
             spread += m * m;
@@ -348,6 +376,7 @@ START_TEST(prefetch_same_results) {
     int idot = 0, want_idot = 0, nps = 0, nv = load_variants();
     for (int k = 0; k < nv; k++) {
         int last = k + 1 == nv || variants[k + 1].is_default;
+        if (variants[k].codec->family == SQ_FAMILY_LATTICE) continue; /* lattice_matches_cpu: without the encoder's cost */
         if ((variants[k].is_default || (last && !variants[k].is_default)) && runs_here(&variants[k]) && nps < 2 * 64) {
             ps[nps++] = variants[k].scheme;
             want_idot += q8_expected(variants[k].codec) * 3;
@@ -435,6 +464,124 @@ START_TEST(gemv_batch_same_bits) {
 }
 END_TEST
 
+/* The randomized Hadamard transform on the device (vk_lattice.h's
+ * sq_vk_rht, what the lattice GEMV runs on x and y) gives the CPU's bits,
+ * forward and inverse, for every kind of length: powers of two in one tile
+ * and beyond it (two levels), K·2^m with a Paley factor, the blocked
+ * fallback, and blocks of 1 (odd n: signs alone). */
+START_TEST(hadamard_matches_cpu) {
+    const uint64_t ns[] = {1, 8, 19, 24, 200, 304, 520, 1536, 4096, 8192, 14336, 98304};
+    sq_err err;
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+        const uint64_t n = ns[k];
+        const uint32_t T = n > 10000 ? 2 : 3;
+        uint8_t *s = calloc((n + 7) / 8, 1);
+        for (uint64_t i = 0; i < n; i++) s[i / 8] |= (uint8_t)((urand() < 0.5) << (i % 8));
+        float *x = random_matrix(T * n, 1), *g = malloc(T * n * sizeof(float)), *c = malloc(T * n * sizeof(float));
+        for (int inv = 0; inv < 2; inv++) {
+            memcpy(g, x, T * n * sizeof(float));
+            memcpy(c, x, T * n * sizeof(float));
+            ck_assert_msg(sq_vk_rht(vk, s, n, inv, g, T, &err) == SQ_OK, "n %llu: %s", (unsigned long long)n, err.msg);
+            for (uint32_t t = 0; t < T; t++) (inv ? sq_rht_inverse : sq_rht_apply)(s, c + t * n, n);
+            for (uint64_t i = 0; i < T * n; i++)
+                ck_assert_msg(sq_f32_bits(g[i]) == sq_f32_bits(c[i]), "n %llu %s: value %llu: vulkan %a vs CPU %a",
+                              (unsigned long long)n, inv ? "inverse" : "forward", (unsigned long long)i, g[i], c[i]);
+        }
+        free(s); free(x); free(g); free(c);
+    }
+}
+END_TEST
+
+/* A QuIP# tensor with random codes, f16 scales and both Hadamard links (every
+ * code of both codebooks is valid, so no encoder is needed for shapes of any
+ * size). */
+static void random_quip(int bits, uint64_t rows, uint64_t cols, sq_encoded *e) {
+    char scheme[16];
+    snprintf(scheme, sizeof scheme, "quip:%d", bits);
+    memset(e, 0, sizeof *e);
+    ck_assert_int_eq(sq_scheme_parse(scheme, &e->codec, e->params, NULL), 0);
+    e->rows = rows;
+    e->cols = cols;
+    e->nparts = e->codec->layout(e->codec, e->params, rows, cols, e->spec);
+    for (int i = 0; i < e->nparts; i++) {
+        e->bytes[i] = sq_part_spec_bytes(&e->spec[i]);
+        e->data[i] = malloc(e->bytes[i]);
+        uint8_t *b = e->data[i];
+        if (!strcmp(e->spec[i].name, "scales"))
+            for (uint64_t j = 0; j < e->bytes[i] / 2; j++) ((uint16_t *)b)[j] = sq_f32_to_f16((float)(0.01 + 0.1 * urand()));
+        else
+            for (uint64_t j = 0; j < e->bytes[i]; j++) b[j] = (uint8_t)(urand() * 256);
+    }
+    const sq_xform_kind ks[2] = {SQ_XFORM_RHT_IN, SQ_XFORM_RHT_OUT};
+    for (int i = 0; i < 2; i++) {
+        uint64_t n = i ? rows : cols;
+        uint8_t *sg = calloc((n + 7) / 8, 1);
+        for (uint64_t j = 0; j < n; j++) sg[j / 8] |= (uint8_t)((urand() < 0.5) << (j % 8));
+        ck_assert_int_eq(sq_encoded_add_xform(e, ks[i], sg, NULL), 0);
+        free(sg);
+    }
+}
+
+/* quip:2/3/4 on shapes the encoder would take long for: dequantize bit-exact,
+ * GEMV (T = 1) and matmul (T = 5) within TOL * (sum|w x'| + the rows' root sum
+ * of squares, as the output transform mixes rows), on both Hadamard sides'
+ * kinds of length: 37 x 200 (H_200 on x, signs alone on y), 300 x 520 (blocks
+ * of 104 and of 60), 64 x 1536 (H_12 (x) H_128), 8 x 8192 (two WHT levels),
+ * 1536 x 24 (H_12 (x) H_128 on y, H_12 (x) H_2 on x); loading codes ahead
+ * gives the same bits. */
+START_TEST(lattice_matches_cpu) {
+    const uint64_t shapes[][2] = {{37, 200}, {300, 520}, {64, 1536}, {8, 8192}, {1536, 24}};
+    const uint32_t T = 5;
+    sq_err err;
+    for (int bits = 2; bits <= 4; bits++)
+        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+            const uint64_t rows = shapes[k][0], cols = shapes[k][1];
+            sq_encoded e;
+            random_quip(bits, rows, cols, &e);
+            sq_tview v;
+            sq_tview_from_encoded(&e, &v);
+            ck_assert(sq_vk_supported(&v));
+            sq_vk_tensor *t;
+            ck_assert_msg(sq_vk_upload(vk, &v, &t, &err) == SQ_OK, "%s", err.msg);
+            float *ref = malloc(rows * cols * sizeof(float)), *dec = malloc(rows * cols * sizeof(float));
+            sq_decode_for(v.codec, SQ_ISA_PORTABLE)(&v, 0, rows, ref);
+            ck_assert_int_eq(sq_vk_dequant(vk, t, 0, rows, dec, &err), SQ_OK);
+            ck_assert_msg(!memcmp(dec, ref, rows * cols * sizeof(float)), "quip:%d %llux%llu: dequant differs", bits,
+                          (unsigned long long)rows, (unsigned long long)cols);
+            float *x = random_matrix(T * cols, 0), *y = malloc(T * rows * sizeof(float)), *y0 = malloc(rows * sizeof(float));
+            float *y1 = malloc(rows * sizeof(float)), *xs = malloc(cols * sizeof(float));
+            double *mag = malloc(rows * sizeof(double));
+            for (uint32_t nt = 1; nt <= T; nt += T - 1) {
+                ck_assert_int_eq(sq_vk_matmul(vk, t, x, nt, y, &err), SQ_OK);
+                for (uint32_t tk = 0; tk < nt; tk++) {
+                    sq_gemv(&v, x + tk * cols, y0, 0, rows);
+                    sq_xform_input(&v, x + tk * cols, 1, xs);
+                    double spread = 0;
+                    for (uint64_t r = 0; r < rows; r++) {
+                        mag[r] = row_mag(ref, xs, cols, r);
+                        spread += mag[r] * mag[r];
+                    }
+                    spread = sqrt(spread);
+                    for (uint64_t r = 0; r < rows; r++)
+                        ck_assert_msg(fabs((double)y[tk * rows + r] - y0[r]) <= TOL * (mag[r] + spread),
+                                      "quip:%d %llux%llu T=%u token %u row %llu: vulkan %g vs CPU %g (|w.x| %g)", bits,
+                                      (unsigned long long)rows, (unsigned long long)cols, nt, tk, (unsigned long long)r,
+                                      y[tk * rows + r], y0[r], mag[r] + spread);
+                }
+            }
+            setenv("SQUISH_VULKAN_PREFETCH", "1", 1);
+            ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, y1, &err), SQ_OK);
+            unsetenv("SQUISH_VULKAN_PREFETCH");
+            ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, y, &err), SQ_OK);
+            ck_assert_msg(!memcmp(y, y1, rows * sizeof(float)), "quip:%d %llux%llu: GEMV differs with prefetch", bits,
+                          (unsigned long long)rows, (unsigned long long)cols);
+            sq_vk_tensor_free(vk, t);
+            sq_encoded_free(&e);
+            free(ref); free(dec); free(x); free(y); free(y0); free(y1); free(xs); free(mag);
+        }
+}
+END_TEST
+
 /* Device selection: by index, by name, and clear errors for bad choices. */
 START_TEST(device_selection) {
     sq_err err;
@@ -462,6 +609,8 @@ static Suite *suite(void) {
     tcase_add_test(tc, reproducible);
     tcase_add_test(tc, prefetch_same_results);
     tcase_add_test(tc, gemv_batch_same_bits);
+    tcase_add_test(tc, hadamard_matches_cpu);
+    tcase_add_test(tc, lattice_matches_cpu);
     tcase_add_test(tc, device_selection);
     suite_add_tcase(s, tc);
     return s;

@@ -44,6 +44,22 @@ c=$("$V" -q -j --eval-ids "$SH/reference/ids/ids-34m-books-heldout.ids" --ctx 12
 g=$("$V" -q -j --eval-ids "$SH/reference/ids/ids-34m-books-heldout.ids" --ctx 128 --windows 1 --backend vulkan "$T/m.squizd" | jq .eval.ppl)
 ppl_close "$c" "$g" && ok || bad "34M int4: vulkan ppl $g vs cpu $c"
 
+# ---- QuIP# (lattice codes; the Hadamard links run on the device): a calibrated quantization of the
+# tiny model (widths 192 = 12*16 and 520: blocks of 104) evaluates and decodes as on the CPU ----
+TINY=$S/testdata/tiny-llama TOK=$SH/models/stories260K/tok512.model
+"$B/squish-calibrate" "$TINY" -t "$SH/data/calib-books.txt" --tokenizer "$TOK" -n 6 -L 64 -q -o "$T/cal.h5"
+# (the sanitizer run, SQUISH_TEST_QUICK, keeps to 2 bits: quantizing is slow under ASan)
+for b in 2 $([ -n "${SQUISH_TEST_QUICK:-}" ] || echo 3); do
+  "$Q" "$TINY" -s quip:$b --calib "$T/cal.h5" -o "$T/q$b.squizd" -q
+  EV=(-q -j --reference "$TINY" --tokenizer "$TOK" --eval "$SH/data/tinystories-valid-excerpt.txt" --ctx 128 --windows 2)
+  c=$("$V" "${EV[@]}" "$T/q$b.squizd" | jq .eval.ppl)
+  g=$("$V" "${EV[@]}" --backend vulkan "$T/q$b.squizd" | jq .eval.ppl)
+  ppl_close "$c" "$g" && ok || bad "tiny quip:$b: vulkan ppl $g vs cpu $c"
+done
+"$V" -q --tokenizer "$TOK" --prompt "Once upon a time" --max-tokens 16 "$T/q2.squizd" >"$T/qc"
+"$V" -q --tokenizer "$TOK" --prompt "Once upon a time" --max-tokens 16 --backend vulkan "$T/q2.squizd" >"$T/qg"
+[ -s "$T/qc" ] && cmp -s "$T/qc" "$T/qg" && ok || bad "quip:2 greedy text differs: cpu '$(cat "$T/qc")' vulkan '$(cat "$T/qg")'"
+
 # ---- greedy decoding (KV-cache steps, GEMV kernels) gives the CPU's text ----
 "$Q" "$M" -o "$T/s.squizd" -s int4:g32:asym -q
 "$V" -q --tokenizer "$M/tokenizer.model" --prompt "Once upon a time" --max-tokens 24 "$T/s.squizd" >"$T/gc"
@@ -54,10 +70,10 @@ SQUISH_VULKAN_LIMBS=1 "$V" -q --tokenizer "$M/tokenizer.model" --prompt "Once up
 [ -s "$T/gc" ] && cmp -s "$T/gc" "$T/gl" && ok || bad "greedy text differs (limbs): cpu '$(cat "$T/gc")' vulkan '$(cat "$T/gl")'"
 
 # ---- kernel benchmark: every scheme's Vulkan GEMV checked against the CPU ----
-expect 0 "bench" -- "$BE" --backend vulkan -R 96 -C 320 --gpu-mib 1 --min-time 0.01 -c int4:g32:asym,nf4,mxfp6_e3m2,int2,f16
+expect 0 "bench" -- "$BE" --backend vulkan -R 96 -C 320 --gpu-mib 1 --min-time 0.01 -c int4:g32:asym,nf4,mxfp6_e3m2,int2,f16,quip:2,quip:4
 # (times, not GB/s: a slow sanitizer build prints tiny matrices' GB/s as 0.0)
-n=$(awk '/^(int4|nf4|mxfp6|int2|f16)/ && $5 > 0 && $8 + 0 <= 1e-5 && $11 > 0 { n++ } END { print n + 0 }' "$T/out")
-[ "$n" = 5 ] && ok || bad "bench: $n of 5 schemes with a GEMV time, CHECK <= 1e-5 and a read baseline: $(cat "$T/out")"
+n=$(awk '/^(int4|nf4|mxfp6|int2|f16|quip)/ && $5 > 0 && $8 + 0 <= 1e-5 && $11 > 0 { n++ } END { print n + 0 }' "$T/out")
+[ "$n" = 7 ] && ok || bad "bench: $n of 7 schemes with a GEMV time, CHECK <= 1e-5 and a read baseline: $(cat "$T/out")"
 grep -q "copy shader" "$T/out" && ok || bad "bench prints no copy baseline"
 # the exact-activation integer-dot GEMV (off by default on a CPU device such as lavapipe)
 expect 0 "bench, limbs" -- env SQUISH_VULKAN_LIMBS=1 "$BE" --backend vulkan -R 96 -C 320 --gpu-mib 1 --min-time 0.01 -c int4:g128:asym,int8

@@ -7,6 +7,7 @@
 
 #include "bench_vk.h"
 #include "cli.h"
+#include "encoders.h"
 
 /* Largest |y_gpu - y_cpu| / sum|w x| over the rows (the tests' tolerance is 1e-5). */
 static double check_gemv(sq_vk *vk, sq_vk_tensor *t, const sq_tview *tv, const float *x, int threads, sq_err *err,
@@ -76,7 +77,14 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
         uint32_t p[SQ_NPARAMS];
         if (sq_scheme_parse(s, &cd, p, &err)) { rc = cli_fail(&err); break; }
         sq_encoded e;
-        if (sq_encode(cd, p, w, rows, cols, threads, &e, &err)) { rc = cli_fail(&err); break; }
+        /* calibrated codecs (QuIP#) get XᵀX = I, as on the CPU */
+        double *xtx = sq_quant_needs_xtx(cd) ? calloc(cols * cols, sizeof(double)) : NULL;
+        for (uint64_t i = 0; xtx && i < cols; i++) xtx[i * cols + i] = 1;
+        sq_encode_ctx ex = {.codec = cd, .params = p, .w = w, .rows = rows, .cols = cols, .xtx = xtx, .seed = 1, .n_threads = threads};
+        sq_status est = sq_quant_needs_xtx(cd) && !xtx ? sq_err_set(&err, SQ_ENOMEM, "out of memory for XᵀX")
+                                                        : sq_quant_encode(&ex, &e, &err);
+        free(xtx);
+        if (est) { rc = cli_fail(&err); break; }
         sq_tview tv;
         sq_tview_from_encoded(&e, &tv);
         uint64_t wbytes = 0;

@@ -32,7 +32,8 @@ sq_status sq_vk_list(FILE *out, sq_err *err);
 /* 1 if the backend has kernels for this tensor's codec and parameters. */
 int sq_vk_supported(const sq_tview *t);
 /* Uploads the tensor's parts (input transforms stay on the host: activations
- * are permuted/scaled before upload, as the CPU matmul does). */
+ * are permuted/scaled before upload, as the CPU matmul does; the lattice
+ * family's Hadamard links run on the device, vk_lattice.h). */
 sq_status sq_vk_upload(sq_vk *vk, const sq_tview *t, sq_vk_tensor **out, sq_err *err);
 void sq_vk_tensor_free(sq_vk *vk, sq_vk_tensor *t);
 

@@ -48,6 +48,7 @@ enum {
     VK_PROG_GEMV_CODES_NR1, VK_PROG_GEMV_CODES_NR2, VK_PROG_GEMV_CODES_NR4, VK_PROG_MATMUL_CODES, VK_PROG_GEMV_FLOAT,
     VK_PROG_MATMUL_FLOAT, VK_PROG_DEQUANT_CODES, VK_PROG_DEQUANT_FLOAT, VK_PROG_COPY, VK_PROG_GEMV_Q8, VK_PROG_GEMV_LIMBS,
     VK_PROG_READ,
+    VK_PROG_GEMV_LATTICE, VK_PROG_MATMUL_LATTICE, VK_PROG_DEQUANT_LATTICE, VK_PROG_HADAMARD, /* vk_lattice.c */
     VK_PROG_COUNT
 };
 #define VK_MATMUL_TOKENS 8 /* activation rows per workgroup of the matmul programs (-DTT) */
@@ -102,6 +103,7 @@ struct sq_vk_tensor {
     sq_tview xform;          /* rows, cols and the transform links, applied on the host */
     vk_buf buf;
     vk_buf lut; /* value table of a table-driven codec */
+    uint32_t rht[2]; /* lattice family: word offsets in lut of the rht_in / rht_out links run on the device, 0 = none */
 };
 
 /* vk_device.c */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "vk_internal.h"
+#include "vk_lattice.h"
 
 #define SQ_CHUNK 32
 #define SCRATCH_MAX (64ull << 20) /* bytes of activations or results per submission */
@@ -113,6 +114,7 @@ static sq_status finish_with_output(sq_vk *vk, sq_status st, VkDeviceSize yb, sq
 
 /* Records one GEMV/matmul dispatch over T activation rows in x_dev into y_dev. */
 sq_status sq_vk_record_gemv(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, uint32_t T, sq_err *err) {
+    if (w->family == SQ_VK_FAMILY_LATTICE) return sq_vk_record_gemv_lattice(vk, w, x, y, T, err);
     uint32_t tt = T > 1 ? VK_MATMUL_TOKENS : 1, rpw;
     VkPipeline pipe;
     sq_status st = gemv_pipeline(vk, w, T, &pipe, &rpw, err);
@@ -172,6 +174,7 @@ sq_status sq_vk_matmul(sq_vk *vk, const sq_vk_tensor *w, const float *x, uint32_
 }
 
 sq_status sq_vk_dequant(sq_vk *vk, const sq_vk_tensor *w, uint64_t r0, uint64_t r1, float *out, sq_err *err) {
+    if (w->family == SQ_VK_FAMILY_LATTICE) return sq_vk_dequant_lattice(vk, w, r0, r1, out, err);
     const uint64_t K = w->cols;
     uint64_t per = K ? SCRATCH_MAX / (4 * K) : 1;
     if (per < 1) per = 1;

@@ -43,6 +43,18 @@ static const uint32_t spv_gemv_limbs[] =
 static const uint32_t spv_read[] =
 #include "read.spv.h"
     ;
+static const uint32_t spv_gemv_lattice[] =
+#include "gemv_lattice.spv.h"
+    ;
+static const uint32_t spv_matmul_lattice[] =
+#include "matmul_lattice.spv.h"
+    ;
+static const uint32_t spv_dequant_lattice[] =
+#include "dequant_lattice.spv.h"
+    ;
+static const uint32_t spv_hadamard[] =
+#include "hadamard.spv.h"
+    ;
 
 #define PROG(n) {spv_##n, sizeof spv_##n}
 static const struct {
@@ -51,6 +63,7 @@ static const struct {
 } programs[VK_PROG_COUNT] = {
     PROG(gemv_codes_nr1), PROG(gemv_codes_nr2), PROG(gemv_codes_nr4), PROG(matmul_codes), PROG(gemv_float), PROG(matmul_float), PROG(dequant_codes), PROG(dequant_float), PROG(copy), PROG(gemv_q8),
     PROG(gemv_limbs), PROG(read),
+    PROG(gemv_lattice), PROG(matmul_lattice), PROG(dequant_lattice), PROG(hadamard),
 };
 
 #define NBIND 4

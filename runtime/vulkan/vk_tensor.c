@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vk_internal.h"
+#include "vk_lattice.h"
 
 #define SQ_CHUNK 32
 #define PART_ALIGN 16 /* bytes; parts start on 16-byte boundaries in the tensor's buffer */
@@ -31,6 +32,7 @@ static int describe(const sq_tview *v, sq_vk_tensor *t) {
         t->spec[1] = (uint32_t)scale_kind(c->value_dtype);
         return 1;
     }
+    if (c->family == SQ_FAMILY_LATTICE) return sq_vk_describe_lattice(v, t);
     if (c->family != SQ_FAMILY_INT && c->family != SQ_FAMILY_LUT && c->family != SQ_FAMILY_MX) return 0;
     t->family = 0;
     int bits = sq_int_bits(c);
@@ -140,6 +142,7 @@ sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err 
         else if (!strcmp(nm, "scales") || !strcmp(nm, "absmax") || !strcmp(nm, "absmax_q")) t->push.scales = w;
         else if (!strcmp(nm, "zeros") || !strcmp(nm, "absmax_offset")) t->push.zeros = w;
         else if (!strcmp(nm, "absmax_scale")) t->push.aux = w;
+        else if (!strcmp(nm, "codes2")) t->push.zeros = w; /* lattice: the second stage's codes */
     }
     sq_status st = sq_vk_buf_create(vk, total, 0, &t->buf, err);
     if (!st && t->lut_values) {
@@ -148,6 +151,7 @@ sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err 
     }
     for (int i = 0; !st && i < n; i++)
         if (bytes[i]) st = copy_in(vk, &t->buf, off[i], v->part[i], bytes[i], err);
+    if (!st && t->family == SQ_VK_FAMILY_LATTICE) st = sq_vk_lattice_upload(vk, v, t, err);
     if (st) {
         sq_vk_tensor_free(vk, t);
         return st;
