@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_synth.h"
 #include "bench_vk.h"
 #include "cli.h"
 
@@ -57,7 +58,9 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
            "# READ_us: a shader that only reads the same buffers, dispatched the same way (the ceiling for a GEMV\n"
            "# of this size, launch and barrier costs included); OF_READ = READ_us / GEMV_us;\n"
            "# KERNEL: what the GEMV column ran, float (activations as f32) or limbs (activations split exactly into\n"
-           "# four int8 limbs per value, packed integer dot products; see SQUISH_VULKAN_LIMBS)\n",
+           "# four int8 limbs per value, packed integer dot products; see SQUISH_VULKAN_LIMBS);\n"
+           "# aqlm and spqr run on synthetic parts of their layout (random codes, codebooks or statistics, 1%%\n"
+           "# outliers): their encoders need calibration statistics and take minutes per matrix\n",
            ws_mib, sq_vk_has_integer_dot(vk) ? "" : " - not on this device");
     printf("%-24s %7s %9s %6s %10s %10s %7s %9s %10s %7s %9s %7s  %s\n", "SCHEME", "BPW", "MiB", "COPIES", "GEMV_us",
            "GEMV_GB/s", "RATIO", "CHECK", "Q8_GB/s", "RATIO", "READ_us", "OF_READ", "KERNEL");
@@ -76,7 +79,10 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
         uint32_t p[SQ_NPARAMS];
         if (sq_scheme_parse(s, &cd, p, &err)) { rc = cli_fail(&err); break; }
         sq_encoded e;
-        if (sq_encode(cd, p, w, rows, cols, threads, &e, &err)) { rc = cli_fail(&err); break; }
+        /* aqlm, spqr: synthetic parts (bench_synth.h), their encoders need X^T X and take minutes */
+        sq_status est = bench_synthetic_for(cd) ? bench_synthetic(cd, p, rows, cols, &e, &err)
+                                                : sq_encode(cd, p, w, rows, cols, threads, &e, &err);
+        if (est) { rc = cli_fail(&err); break; }
         sq_tview tv;
         sq_tview_from_encoded(&e, &tv);
         uint64_t wbytes = 0;
