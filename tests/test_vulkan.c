@@ -233,6 +233,31 @@ static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int m
     sq_encoded_free(&e);
 }
 
+/* An AQLM tensor of random codes, codebooks (f16 in (-1, 1)) and row scales
+ * (f16 in (0.5, 1.5)) for any MxB: the encoder is slow, and a 1x16 codebook
+ * needs far more rows than a test has. */
+static sq_vk_tensor *synthetic_aqlm(uint32_t M, uint32_t B, uint64_t rows, uint64_t cols, int xform, char *scheme,
+                                    sq_encoded *e, sq_tview *v) {
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    snprintf(scheme, 32, "aqlm:%ux%u", M, B);
+    ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, &err), 0);
+    ck_assert_int_eq(sq_encoded_alloc(c, p, rows, cols, e, &err), 0);
+    uint8_t *codes = e->data[0];
+    uint16_t *cb = e->data[1], *sc = e->data[2];
+    for (uint64_t i = 0; i < e->bytes[0]; i++) codes[i] = (uint8_t)(urand() * 256);
+    const uint64_t nbits = rows * ((cols + 7) / 8) * M * B;
+    if (nbits % 8) codes[e->bytes[0] - 1] &= (uint8_t)((1u << (nbits % 8)) - 1); /* the stream's padding is zero */
+    for (uint64_t i = 0; i < e->bytes[1] / 2; i++) cb[i] = sq_f32_to_f16((float)(2 * urand() - 1));
+    for (uint64_t r = 0; r < rows; r++) sc[r] = sq_f32_to_f16((float)(0.5 + urand()));
+    char why[200];
+    sq_tview_from_encoded(e, v);
+    ck_assert_msg(c->check(v, why, sizeof why) == 0, "%s: %s", scheme, why);
+    add_links(e, xform);
+    return upload_encoded(scheme, e, v);
+}
+
 START_TEST(every_codec_matches_cpu) {
     /* ragged rows (cols not a multiple of 32 or of the group), a single row, wide rows; variants
      * other than a codec's default on the first (ragged in rows, chunks and groups) */
@@ -317,12 +342,22 @@ START_TEST(input_transforms) {
 }
 END_TEST
 
-/* More workgroups than one grid dimension holds (65535): rows wrap into z. */
+/* More workgroups than one grid dimension holds (65535): rows wrap into z
+ * (also in spqr's GEMV and aqlm's direct one, which share the grid). */
 START_TEST(large_grids) {
     setenv("SQUISH_VULKAN_TPR", "128", 1); /* one row per workgroup (of 128), as many workgroups as rows */
     setenv("SQUISH_VULKAN_NR", "1", 1);
     check_scheme("int4:g32:sym", 70000, 64, 0, 2);
     check_scheme("f16", 70000, 33, 0, 1);
+    check_scheme("spqr:w3", 70000, 64, 0, 1);
+    setenv("SQUISH_VULKAN_AQLM", "direct", 1);
+    char scheme[32];
+    sq_encoded e;
+    sq_tview v;
+    sq_vk_tensor *t = synthetic_aqlm(2, 8, 70000, 64, 0, scheme, &e, &v);
+    check_tensor(scheme, t, &v, 0, 1);
+    sq_encoded_free(&e);
+    unsetenv("SQUISH_VULKAN_AQLM");
     unsetenv("SQUISH_VULKAN_TPR");
     unsetenv("SQUISH_VULKAN_NR");
 }
@@ -430,41 +465,18 @@ START_TEST(prefetch_same_results) {
 }
 END_TEST
 
-/* An AQLM tensor of random codes, codebooks (f16 in (-1, 1)) and row scales
- * (f16 in (0.5, 1.5)) for any MxB: the encoder is slow, and a 1x16 codebook
- * needs far more rows than a test has. */
-static sq_vk_tensor *synthetic_aqlm(uint32_t M, uint32_t B, uint64_t rows, uint64_t cols, int xform, char *scheme,
-                                    sq_encoded *e, sq_tview *v) {
-    const sq_codec *c;
-    uint32_t p[SQ_NPARAMS];
-    sq_err err;
-    snprintf(scheme, 32, "aqlm:%ux%u", M, B);
-    ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, &err), 0);
-    ck_assert_int_eq(sq_encoded_alloc(c, p, rows, cols, e, &err), 0);
-    uint8_t *codes = e->data[0];
-    uint16_t *cb = e->data[1], *sc = e->data[2];
-    for (uint64_t i = 0; i < e->bytes[0]; i++) codes[i] = (uint8_t)(urand() * 256);
-    const uint64_t nbits = rows * ((cols + 7) / 8) * M * B;
-    if (nbits % 8) codes[e->bytes[0] - 1] &= (uint8_t)((1u << (nbits % 8)) - 1); /* the stream's padding is zero */
-    for (uint64_t i = 0; i < e->bytes[1] / 2; i++) cb[i] = sq_f32_to_f16((float)(2 * urand() - 1));
-    for (uint64_t r = 0; r < rows; r++) sc[r] = sq_f32_to_f16((float)(0.5 + urand()));
-    char why[200];
-    sq_tview_from_encoded(e, v);
-    ck_assert_msg(c->check(v, why, sizeof why) == 0, "%s: %s", scheme, why);
-    add_links(e, xform);
-    return upload_encoded(scheme, e, v);
-}
-
 /* AQLM in every kind of MxB the format allows: byte and u16 codes (x8,
  * 1x16), codes across word boundaries (3x5, 2x12, 1x7), the largest table
  * (1x12: 4096 codewords), 8 codebooks; the lookup-table GEMV (one slab and
- * several: partial sums added by a second pass) and direct decoding,
+ * several: partial sums added by a second pass; codes read one by one and
+ * 16 bytes at a time) and direct decoding,
  * ragged shapes, the matmul, perm/in_scale links. Bound: the float
  * kernels' 1e-5 sum|w x| per row against the CPU's GEMV; dequantization
  * bit for bit. */
 START_TEST(codebook_kernels) {
     const uint32_t mb[][2] = {{2, 8}, {1, 16}, {3, 5}, {2, 12}, {1, 12}, {8, 2}, {4, 8}, {1, 7}};
-    const uint64_t shapes[][2] = {{37, 200}, {3, 33}, {1, 7}, {300, 1000}};
+    /* 130 x 512: x8 codes of each row and table block in one 16-byte load */
+    const uint64_t shapes[][2] = {{37, 200}, {3, 33}, {1, 7}, {300, 1000}, {130, 512}};
     const char *kernel[] = {"lut", "direct"};
     for (size_t i = 0; i < sizeof mb / sizeof mb[0]; i++)
         for (int k = 0; k < 2; k++) {

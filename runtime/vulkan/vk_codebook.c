@@ -10,7 +10,8 @@
  * (M 2^B <= 4096: 2x8, 1x8, 4x8, ...) the lookup-table kernel runs: per
  * block of groups a workgroup fills a table of x's dot products with every
  * codeword in shared memory and adds one entry per code for 512 rows (128
- * invocations x 4). A table costs M 2^B 8 multiply-adds per group, so it
+ * invocations x 4; 8-bit codes of a row and block in one 16-byte load where
+ * rows are aligned). A table costs M 2^B 8 multiply-adds per group, so it
  * pays only over many rows: the matrix is split into row tiles x column
  * slabs (about SLAB_TARGET workgroups), and a second pass adds the slabs'
  * partial sums in slab order. Larger codebooks (1x16) and the matmul
@@ -30,7 +31,7 @@
 #define SLAB_TARGET 256     /* workgroups the split table GEMV aims at */
 #define LUT_MIN_ROWS_PER_K 2 /* table GEMV by default where rows >= 2^B / 2 (the CPU kernel's rule) */
 
-enum { SP_M = 1, SP_B = 2, SP_GB = 3, SP_RPT = 4, SP_RPW = 5 };
+enum { SP_M = 1, SP_B = 2, SP_GB = 3, SP_RPT = 4, SP_RPW = 5, SP_VEC = 5 }; /* RPW: direct kernel; VEC: table kernel */
 
 uint32_t sq_vk_threads_per_row(const sq_vk *vk, uint64_t units, uint32_t min_units) {
     uint32_t tpr = vk->wg;
@@ -75,8 +76,13 @@ static int use_lut(const sq_vk_tensor *t) {
 
 static sq_status record_lut(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, sq_err *err) {
     const lut_split s = split_of(vk, w);
+    /* 8-bit codes with every row on a 16-byte boundary: one load per row and block (GB M = 16 for B = 8) */
+    const uint64_t G = groups_of(w), M = w->spec[SP_M];
+    uint32_t spec[VK_NSPEC];
+    memcpy(spec, w->spec, sizeof spec);
+    spec[SP_VEC] = w->spec[SP_B] == 8 && w->cols % CB_G == 0 && G * M % 16 == 0 && w->spec[SP_GB] * M == 16;
     VkPipeline pipe;
-    sq_status st = sq_vk_pipeline(vk, VK_PROG_GEMV_CODEBOOK_LUT, w->spec, &pipe, err);
+    sq_status st = sq_vk_pipeline(vk, VK_PROG_GEMV_CODEBOOK_LUT, spec, &pipe, err);
     if (st) return st;
     vk_push push = w->push;
     push.T = 1;

@@ -6,7 +6,8 @@
 //   WG * RPT rows (RPT per invocation) and the groups [slab * p.srow, ...) of
 //   its slab (grid y); per block of GB groups it builds in shared memory the
 //   table T[g][m][k] = C_m[k] . x_g (one entry per invocation at a time),
-//   then every invocation adds T[g][m][code] over its rows' codes. Each row's
+//   then every invocation adds T[g][m][code] over its rows' codes (VEC: read
+//   16 bytes at a time). Each row's
 //   sum runs over groups ascending, codebooks ascending; with one slab
 //   (p.pad1 = 1) it is multiplied by the row's scale and stored, else stored
 //   as the slab's partial sum part[slab][o] for codebook_slabs.comp, which
@@ -34,6 +35,9 @@ layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 #if LUT
 layout(constant_id = 3) const uint GB = 8;  // groups per table block (GB M K <= 4096 floats, GB <= 16)
 layout(constant_id = 4) const uint RPT = 4; // rows per invocation
+// 1: 8-bit codes whose rows start on 16 bytes, GB M = 16: a block's codes of a row are one 16-byte load
+// (an invocation per row reads strided rows: one load per block, not one per code)
+layout(constant_id = 5) const uint VEC = 0;
 
 shared float tab[GB * M * K];
 shared vec4 xs[2u * GB];
@@ -59,8 +63,14 @@ void main() {
             if (o < p.rows) {
                 uint i = (o * G + jb) * M;
                 float a = acc[r];
-                for (uint g = 0u; g < nb; g++)
-                    [[unroll]] for (uint m = 0u; m < M; m++, i++) a += tab[(g * M + m) * K + code_at(i)];
+                if (VEC == 1u) { // code q = g M + m of the block is byte q of the load
+                    const uvec4 c = w4[(p.codes >> 2) + (i >> 4)];
+                    [[unroll]] for (uint q = 0u; q < 16u; q++)
+                        if (q < nb * M) a += tab[q * K + ((c[q >> 2] >> ((q & 3u) * 8u)) & 255u)];
+                } else {
+                    for (uint g = 0u; g < nb; g++)
+                        [[unroll]] for (uint m = 0u; m < M; m++, i++) a += tab[(g * M + m) * K + code_at(i)];
+                }
                 acc[r] = a;
             }
         }
