@@ -265,7 +265,9 @@ START_TEST(every_codec_matches_cpu) {
     int nv = load_variants(), want_q8 = 0, ran = 0;
     for (int k = 0; k < nv; k++) {
         if (!runs_here(&variants[k])) continue;
-        const int nshapes = variants[k].is_default ? 5 : 1;
+        /* calibrated codecs leave out the widest shape: their encoders' XᵀX and search cost seconds
+         * there, and codebook_kernels / sparse_kernels run wide rows on their own */
+        const int nshapes = variants[k].is_default ? (sq_quant_needs_xtx(variants[k].codec) ? 4 : 5) : 1;
         for (int j = 0; j < nshapes; j++) check_scheme(variants[k].scheme, shapes[j][0], shapes[j][1], 0, 11);
         want_q8 += q8_expected(variants[k].codec) * nshapes;
         ran++;
@@ -343,18 +345,17 @@ START_TEST(input_transforms) {
 END_TEST
 
 /* More workgroups than one grid dimension holds (65535): rows wrap into z
- * (also in spqr's GEMV and aqlm's direct one, which share the grid). */
+ * (also in aqlm's direct GEMV). */
 START_TEST(large_grids) {
     setenv("SQUISH_VULKAN_TPR", "128", 1); /* one row per workgroup (of 128), as many workgroups as rows */
     setenv("SQUISH_VULKAN_NR", "1", 1);
     check_scheme("int4:g32:sym", 70000, 64, 0, 2);
     check_scheme("f16", 70000, 33, 0, 1);
-    check_scheme("spqr:w3", 70000, 64, 0, 1);
-    setenv("SQUISH_VULKAN_AQLM", "direct", 1);
+    setenv("SQUISH_VULKAN_AQLM", "direct", 1); /* vk_sparse.c records its GEMV the same way */
     char scheme[32];
     sq_encoded e;
     sq_tview v;
-    sq_vk_tensor *t = synthetic_aqlm(2, 8, 70000, 64, 0, scheme, &e, &v);
+    sq_vk_tensor *t = synthetic_aqlm(2, 8, 70000, 16, 0, scheme, &e, &v);
     check_tensor(scheme, t, &v, 0, 1);
     sq_encoded_free(&e);
     unsetenv("SQUISH_VULKAN_AQLM");
@@ -413,12 +414,15 @@ END_TEST
  * GEMVs give the same bits either way, for every decode path and for lanes
  * with one, two or three chunks (TPR 16: 7, 32 and 49 chunks per row). */
 START_TEST(prefetch_same_results) {
-    /* every codec's default and one more variant of each (its last: the other scale dtype, flag or grouping) */
+    /* every codec's default and one more variant of each (its last: the other scale dtype, flag or grouping)
+     * whose kernels have the prefetch (the codes and float families: not codebook or sparse + dense) */
     const uint64_t shapes[][2] = {{13, 200}, {21, 1000}, {6, 1568}};
     const char *ps[2 * 64];
     int idot = 0, want_idot = 0, nps = 0, nv = load_variants();
     for (int k = 0; k < nv; k++) {
         int last = k + 1 == nv || variants[k + 1].is_default;
+        const sq_codec_family f = variants[k].codec->family;
+        if (f == SQ_FAMILY_CODEBOOK || f == SQ_FAMILY_SPARSE_DENSE) continue;
         if ((variants[k].is_default || (last && !variants[k].is_default)) && runs_here(&variants[k]) && nps < 2 * 64) {
             ps[nps++] = variants[k].scheme;
             want_idot += q8_expected(variants[k].codec) * 3;
