@@ -165,6 +165,8 @@ static void fit_stat_block(const float *v, uint32_t n, uint32_t bits, uint16_t *
         mx = v[i] > mx ? v[i] : mx;
     }
     fit_minmax(mn, mx, maxq, &step, &zero);
+    if (!(fabsf(zero) <= 65504.0f)) /* a narrow range far from 0: -mn/step is no f16; widen the range to 0 */
+        fit_minmax(mn < 0 ? mn : 0, mx > 0 ? mx : 0, maxq, &step, &zero);
     st[0] = sq_f32_to_f16(step);
     st[1] = sq_f32_to_f16(zero);
     const float s16 = sq_f16_to_f32(st[0]), z16 = sq_f16_to_f32(st[1]);

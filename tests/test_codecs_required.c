@@ -10,7 +10,7 @@
  *   - a section of spec/codecs.md whose heading names it, and its row in
  *     the id table of §2;
  *   - a Vulkan path (sq_vk_supported) for the families the backend has
- *     shaders for: float, int, LUT, MX and lattice.
+ *     shaders for: float, int, LUT, MX, codebook, lattice and sparse + dense.
  * The round trip, kernel, fuzz and Vulkan-vs-CPU tests themselves run every
  * registered codec without a list (test_codecs.c, fuzz_codecs.c,
  * test_vulkan.c). */
@@ -130,10 +130,11 @@ static void check_descriptor(const sq_codec *c) {
                     c->name, sp[i].name);
 }
 
-/* Families with Vulkan shaders (runtime/vulkan/shaders: codes.glsl, floats.glsl, lattice.glsl). */
+/* Families with Vulkan shaders (runtime/vulkan/shaders: codes.glsl, floats.glsl, codebook.glsl,
+ * lattice.glsl, sparse.glsl). */
 static int vulkan_family(sq_codec_family f) {
     return f == SQ_FAMILY_FLOAT || f == SQ_FAMILY_INT || f == SQ_FAMILY_LUT || f == SQ_FAMILY_MX ||
-           f == SQ_FAMILY_LATTICE;
+           f == SQ_FAMILY_CODEBOOK || f == SQ_FAMILY_LATTICE || f == SQ_FAMILY_SPARSE_DENSE;
 }
 
 static void check_vulkan(const sq_codec *c) {

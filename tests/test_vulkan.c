@@ -48,7 +48,8 @@ static int load_variants(void) {
 }
 static int vulkan_family(const sq_codec *c) {
     return c->family == SQ_FAMILY_FLOAT || c->family == SQ_FAMILY_INT || c->family == SQ_FAMILY_LUT ||
-           c->family == SQ_FAMILY_MX || c->family == SQ_FAMILY_LATTICE;
+           c->family == SQ_FAMILY_MX || c->family == SQ_FAMILY_CODEBOOK || c->family == SQ_FAMILY_LATTICE ||
+           c->family == SQ_FAMILY_SPARSE_DENSE;
 }
 /* Whether the variant runs here: required for the shader families (a
  * failure names the scheme), else as sq_vk_supported says. */
@@ -96,17 +97,10 @@ static void drop_links(sq_encoded *e) {
     }
 }
 
-/* Encodes w (rows x cols) in scheme, with xform random transform links
- * (XFORM: perm, in_scale; RHT: the randomized Hadamard links on both sides
- * too), and uploads it; e and v describe it on the host. */
-static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t rows, uint64_t cols, int xform,
-                                   sq_encoded *e, sq_tview *v) {
-    const sq_codec *c;
-    uint32_t p[SQ_NPARAMS];
+/* Appends random links to e: XFORM perm and in_scale, RHT the randomized Hadamard links on both sides. */
+static void add_links(sq_encoded *e, int xform) {
+    const uint64_t rows = e->rows, cols = e->cols;
     sq_err err;
-    ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, &err), 0);
-    ck_assert_msg(codec_encode(c, p, w, rows, cols, 2, e, &err) == 0, "%s: %s", scheme, err.msg);
-    if (xform) drop_links(e);
     if (xform & XFORM) {
         uint32_t *perm = malloc(cols * sizeof *perm);
         float *sc = malloc(cols * sizeof *sc);
@@ -130,6 +124,11 @@ static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t 
             free(sg);
         }
     }
+}
+
+/* Uploads e; v describes it on the host. */
+static sq_vk_tensor *upload_encoded(const char *scheme, const sq_encoded *e, sq_tview *v) {
+    sq_err err;
     sq_tview_from_encoded(e, v);
     ck_assert_msg(sq_vk_supported(v), "%s: no Vulkan kernel", scheme);
     sq_vk_tensor *t;
@@ -137,31 +136,45 @@ static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t 
     return t;
 }
 
-/* Encodes a random matrix, uploads it and checks dequant, GEMV (T = 1) and
- * matmul (T tokens) against the CPU. mode XFORM adds input transforms (perm,
- * in_scale), RHT the Hadamard links on both sides (in place of any the
- * encoder added; with an rht_out link an output mixes every stored row's
- * error, so the bound adds the root sum of squares of the rows' sums
- * |w x'|); OUTLIERS makes every 32nd activation 10^4 times larger and its
- * weight column 10^4 times smaller (the worst case for block-scaled
- * activations: the block's largest value contributes little). Lattice
- * codecs take cols rounded up to whole groups of 8. */
-static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int mode, uint32_t T) {
+/* Encodes w (rows x cols) in scheme, with xform random transform links
+ * (XFORM: perm, in_scale; RHT: the randomized Hadamard links on both sides
+ * too), and uploads it; e and v describe it on the host. */
+static sq_vk_tensor *encode_upload(const char *scheme, const float *w, uint64_t rows, uint64_t cols, int xform,
+                                   sq_encoded *e, sq_tview *v) {
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
     sq_err err;
-    const sq_codec *sc;
-    ck_assert_int_eq(sq_scheme_parse(scheme, &sc, (uint32_t[SQ_NPARAMS]){0}, &err), 0);
-    if (sc->family == SQ_FAMILY_LATTICE) cols = (cols + 7) / 8 * 8;
-    float *w = random_matrix(rows * cols, 1), *x = random_matrix(T * cols, 0);
-    if (mode & OUTLIERS) {
-        for (uint64_t i = 0; i < T * cols; i += 32) x[i] *= 1e4f;
-        for (uint64_t i = 0; i < rows * cols; i++)
-            if (i % cols % 32 == 0) w[i] *= 1e-4f;
-    }
-    sq_encoded e;
-    sq_tview v;
-    sq_vk_tensor *t = encode_upload(scheme, w, rows, cols, mode & (XFORM | RHT), &e, &v);
+    ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, &err), 0);
+    ck_assert_msg(codec_encode(c, p, w, rows, cols, 2, e, &err) == 0, "%s: %s", scheme, err.msg);
+    if (xform) drop_links(e); /* quip's own rht links make way for the test's chain */
+    /* a codec may take fewer links (spqr: only perm, which its encoder adds): it is then
+     * tested with the links its encoder wrote */
+    uint32_t q[SQ_NPARAMS];
+    char why[160];
+    memcpy(q, e->params, sizeof q);
+    q[SQ_P_XFORM] |= (xform & XFORM ? SQ_XF_PERM | SQ_XF_IN_SCALE : 0) | (xform & RHT ? SQ_XF_RHT_IN | SQ_XF_RHT_OUT : 0);
+    if (c->check_params && c->check_params(c, q, why, sizeof why)) xform = 0;
+    add_links(e, xform);
+    return upload_encoded(scheme, e, v);
+}
+
+/* Checks an uploaded tensor's dequant, GEMV (T = 1) and matmul (T tokens)
+ * against the CPU (vp describes it on the host; t is freed here). mode
+ * XFORM: it has input transforms (perm, in_scale); RHT: the Hadamard links
+ * on both sides too (an output mixes every stored row's error, so the bound
+ * adds the root sum of squares of the rows' sums |w x'|); OUTLIERS: every
+ * 32nd activation is 10^4 times larger (check_scheme makes its weight
+ * column 10^4 times smaller: the worst case for block-scaled activations,
+ * whose largest value then contributes little). */
+static void check_tensor(const char *scheme, sq_vk_tensor *t, const sq_tview *vp, int mode, uint32_t T) {
+    sq_err err;
+    const sq_tview v = *vp;
+    const uint64_t rows = v.rows, cols = v.cols;
     const sq_codec *c = v.codec;
-    const int mixes = v.xf[SQ_XFORM_RHT_OUT] != NULL;
+    const int mixes = v.xf[SQ_XFORM_RHT_OUT] != NULL; /* an output link mixes every stored row */
+    float *x = random_matrix(T * cols, 0);
+    if (mode & OUTLIERS)
+        for (uint64_t i = 0; i < T * cols; i += 32) x[i] *= 1e4f;
 
     /* dequantize: bit-exact with the CPU decoder, in stored column order */
     float *ref = malloc(rows * cols * sizeof(float)), *dec = malloc(rows * cols * sizeof(float));
@@ -193,6 +206,13 @@ static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int m
                               "%s %llux%llu T=%u token %u row %llu: vulkan %g vs CPU %g (|w.x| %g)", scheme,
                               (unsigned long long)rows, (unsigned long long)cols, nt, k, (unsigned long long)r,
                               y[k * rows + r], y0[r], mag);
+                /* and against the portable decode times x (in double), where no output link mixes rows */
+                double exact = 0;
+                for (uint64_t i = 0; !mixes && i < cols; i++) exact += (double)ref[r * cols + i] * xs[i];
+                ck_assert_msg(mixes || fabs((double)y[k * rows + r] - exact) <= TOL * mag + 1e-30,
+                              "%s %llux%llu T=%u token %u row %llu: vulkan %g vs decode-then-dot %g (|w.x| %g)", scheme,
+                              (unsigned long long)rows, (unsigned long long)cols, nt, k, (unsigned long long)r,
+                              y[k * rows + r], exact, mag);
             }
         }
     }
@@ -221,8 +241,49 @@ static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int m
         q8_checked++;
     }
     sq_vk_tensor_free(vk, t);
-    free(ref); free(dec); free(y); free(y0); free(xs); free(w); free(x);
+    free(ref); free(dec); free(y); free(y0); free(xs); free(x);
+}
+
+/* Encodes a random matrix in scheme, uploads it and checks it (check_tensor). */
+static void check_scheme(const char *scheme, uint64_t rows, uint64_t cols, int mode, uint32_t T) {
+    sq_err err;
+    const sq_codec *sc;
+    ck_assert_int_eq(sq_scheme_parse(scheme, &sc, (uint32_t[SQ_NPARAMS]){0}, &err), 0);
+    if (sc->family == SQ_FAMILY_LATTICE) cols = (cols + 7) / 8 * 8; /* whole groups of 8 */
+    float *w = random_matrix(rows * cols, 1);
+    for (uint64_t i = 0; i < rows * cols; i++)
+        if ((mode & OUTLIERS) && i % cols % 32 == 0) w[i] *= 1e-4f;
+    sq_encoded e;
+    sq_tview v;
+    sq_vk_tensor *t = encode_upload(scheme, w, rows, cols, mode & (XFORM | RHT), &e, &v);
+    check_tensor(scheme, t, &v, mode, T);
+    free(w);
     sq_encoded_free(&e);
+}
+
+/* An AQLM tensor of random codes, codebooks (f16 in (-1, 1)) and row scales
+ * (f16 in (0.5, 1.5)) for any MxB: the encoder is slow, and a 1x16 codebook
+ * needs far more rows than a test has. */
+static sq_vk_tensor *synthetic_aqlm(uint32_t M, uint32_t B, uint64_t rows, uint64_t cols, int xform, char *scheme,
+                                    sq_encoded *e, sq_tview *v) {
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    snprintf(scheme, 32, "aqlm:%ux%u", M, B);
+    ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, &err), 0);
+    ck_assert_int_eq(sq_encoded_alloc(c, p, rows, cols, e, &err), 0);
+    uint8_t *codes = e->data[0];
+    uint16_t *cb = e->data[1], *sc = e->data[2];
+    for (uint64_t i = 0; i < e->bytes[0]; i++) codes[i] = (uint8_t)(urand() * 256);
+    const uint64_t nbits = rows * ((cols + 7) / 8) * M * B;
+    if (nbits % 8) codes[e->bytes[0] - 1] &= (uint8_t)((1u << (nbits % 8)) - 1); /* the stream's padding is zero */
+    for (uint64_t i = 0; i < e->bytes[1] / 2; i++) cb[i] = sq_f32_to_f16((float)(2 * urand() - 1));
+    for (uint64_t r = 0; r < rows; r++) sc[r] = sq_f32_to_f16((float)(0.5 + urand()));
+    char why[200];
+    sq_tview_from_encoded(e, v);
+    ck_assert_msg(c->check(v, why, sizeof why) == 0, "%s: %s", scheme, why);
+    add_links(e, xform);
+    return upload_encoded(scheme, e, v);
 }
 
 START_TEST(every_codec_matches_cpu) {
@@ -232,7 +293,9 @@ START_TEST(every_codec_matches_cpu) {
     int nv = load_variants(), want_q8 = 0, ran = 0;
     for (int k = 0; k < nv; k++) {
         if (!runs_here(&variants[k])) continue;
-        const int nshapes = variants[k].is_default ? 5 : 1;
+        /* calibrated codecs leave out the widest shape: their encoders' XᵀX and search cost seconds
+         * there, and codebook_kernels / sparse_kernels run wide rows on their own */
+        const int nshapes = variants[k].is_default ? (sq_quant_needs_xtx(variants[k].codec) ? 4 : 5) : 1;
         for (int j = 0; j < nshapes; j++) check_scheme(variants[k].scheme, shapes[j][0], shapes[j][1], 0, 11);
         want_q8 += q8_expected(variants[k].codec) * nshapes;
         ran++;
@@ -309,12 +372,21 @@ START_TEST(input_transforms) {
 }
 END_TEST
 
-/* More workgroups than one grid dimension holds (65535): rows wrap into z. */
+/* More workgroups than one grid dimension holds (65535): rows wrap into z
+ * (also in aqlm's direct GEMV). */
 START_TEST(large_grids) {
     setenv("SQUISH_VULKAN_TPR", "128", 1); /* one row per workgroup (of 128), as many workgroups as rows */
     setenv("SQUISH_VULKAN_NR", "1", 1);
     check_scheme("int4:g32:sym", 70000, 64, 0, 2);
     check_scheme("f16", 70000, 33, 0, 1);
+    setenv("SQUISH_VULKAN_AQLM", "direct", 1); /* vk_sparse.c records its GEMV the same way */
+    char scheme[32];
+    sq_encoded e;
+    sq_tview v;
+    sq_vk_tensor *t = synthetic_aqlm(2, 8, 70000, 16, 0, scheme, &e, &v);
+    check_tensor(scheme, t, &v, 0, 1);
+    sq_encoded_free(&e);
+    unsetenv("SQUISH_VULKAN_AQLM");
     unsetenv("SQUISH_VULKAN_TPR");
     unsetenv("SQUISH_VULKAN_NR");
 }
@@ -370,13 +442,16 @@ END_TEST
  * GEMVs give the same bits either way, for every decode path and for lanes
  * with one, two or three chunks (TPR 16: 7, 32 and 49 chunks per row). */
 START_TEST(prefetch_same_results) {
-    /* every codec's default and one more variant of each (its last: the other scale dtype, flag or grouping) */
+    /* every codec's default and one more variant of each (its last: the other scale dtype, flag or grouping)
+     * whose kernels have the prefetch (the codes and float families: not codebook or sparse + dense) */
     const uint64_t shapes[][2] = {{13, 200}, {21, 1000}, {6, 1568}};
     const char *ps[2 * 64];
     int idot = 0, want_idot = 0, nps = 0, nv = load_variants();
     for (int k = 0; k < nv; k++) {
         int last = k + 1 == nv || variants[k + 1].is_default;
-        if (variants[k].codec->family == SQ_FAMILY_LATTICE) continue; /* lattice_matches_cpu: without the encoder's cost */
+        const sq_codec_family f = variants[k].codec->family;
+        if (f == SQ_FAMILY_CODEBOOK || f == SQ_FAMILY_SPARSE_DENSE) continue;
+        if (f == SQ_FAMILY_LATTICE) continue; /* lattice_matches_cpu: without the encoder's cost */
         if ((variants[k].is_default || (last && !variants[k].is_default)) && runs_here(&variants[k]) && nps < 2 * 64) {
             ps[nps++] = variants[k].scheme;
             want_idot += q8_expected(variants[k].codec) * 3;
@@ -423,47 +498,75 @@ START_TEST(prefetch_same_results) {
 }
 END_TEST
 
-/* GEMVs of one vector batched in one submission (a decode step's q/k/v):
- * each result bit for bit as its own sq_vk_matmul, float and limb kernels
- * mixed, an input transform, and a non-finite input (limbs fall back). */
-START_TEST(gemv_batch_same_bits) {
-    const char *bs[] = {"int4:g32:asym", "nf4", "f16", "int8:pc:sym", "int4:g128:sym"};
-    const uint64_t rows[] = {37, 64, 5, 19, 70}, cols = 300;
-    enum { NB = 5 };
-    sq_encoded e[NB];
-    sq_tview v[NB];
-    const sq_vk_tensor *t[NB];
-    float *y[NB], *y1 = malloc(70 * sizeof(float)), *x = random_matrix(cols, 0);
-    sq_err err;
-    for (int i = 0; i < NB; i++) {
-        float *w = random_matrix(rows[i] * cols, 1);
-        t[i] = encode_upload(bs[i], w, rows[i], cols, i == NB - 1, &e[i], &v[i]); /* the last with an input transform */
-        y[i] = malloc(rows[i] * sizeof(float));
-        free(w);
-    }
-    int limb_runs = 0;
-    for (int pass = 0; pass < 3; pass++) {
-        setenv("SQUISH_VULKAN_LIMBS", pass == 0 ? "0" : "1", 1);
-        if (pass == 2) x[123] = INFINITY;
-        ck_assert_int_eq(sq_vk_gemv_many(vk, t, NB, x, y, &err), SQ_OK);
-        for (int i = 0; i < NB; i++) {
-            ck_assert_int_eq(sq_vk_matmul(vk, t[i], x, 1, y1, &err), SQ_OK);
-            ck_assert_msg(!memcmp(y[i], y1, rows[i] * sizeof(float)), "pass %d, %s: batched GEMV differs", pass, bs[i]);
-            limb_runs += pass == 1 && sq_vk_limbs_used(vk, t[i]);
+/* AQLM in every kind of MxB the format allows: byte and u16 codes (x8,
+ * 1x16), codes across word boundaries (3x5, 2x12, 1x7), the largest table
+ * (1x12: 4096 codewords), 8 codebooks; the lookup-table GEMV (one slab and
+ * several: partial sums added by a second pass; codes read one by one and
+ * 16 bytes at a time) and direct decoding,
+ * ragged shapes, the matmul, perm/in_scale links. Bound: the float
+ * kernels' 1e-5 sum|w x| per row against the CPU's GEMV; dequantization
+ * bit for bit. */
+START_TEST(codebook_kernels) {
+    const uint32_t mb[][2] = {{2, 8}, {1, 16}, {3, 5}, {2, 12}, {1, 12}, {8, 2}, {4, 8}, {1, 7}};
+    /* 130 x 512: x8 codes of each row and table block in one 16-byte load */
+    const uint64_t shapes[][2] = {{37, 200}, {3, 33}, {1, 7}, {300, 1000}, {130, 512}};
+    const char *kernel[] = {"lut", "direct"};
+    for (size_t i = 0; i < sizeof mb / sizeof mb[0]; i++)
+        for (int k = 0; k < 2; k++) {
+            if (k == 0 && (mb[i][0] << mb[i][1]) > 4096) continue; /* no table: "lut" would run the direct kernel again */
+            setenv("SQUISH_VULKAN_AQLM", kernel[k], 1);
+            for (size_t j = 0; j < sizeof shapes / sizeof shapes[0]; j++) {
+                /* 2x8, the default, in every shape; the others leave out 3 x 33, and 130 x 512 unless x8 */
+                if ((mb[i][0] != 2 || mb[i][1] != 8) && (j == 1 || (j == 4 && mb[i][1] != 8))) continue;
+                char scheme[32];
+                sq_encoded e;
+                sq_tview v;
+                sq_vk_tensor *t = synthetic_aqlm(mb[i][0], mb[i][1], shapes[j][0], shapes[j][1], j == 0 ? XFORM : 0,
+                                                 scheme, &e, &v);
+                check_tensor(scheme, t, &v, 0, j == 0 ? 11 : 1);
+                sq_encoded_free(&e);
+            }
         }
+    /* the split table GEMV gives the same bits every run */
+    char scheme[32];
+    sq_encoded e;
+    sq_tview v;
+    sq_err err;
+    setenv("SQUISH_VULKAN_AQLM", "lut", 1);
+    sq_vk_tensor *t = synthetic_aqlm(2, 8, 700, 2000, 0, scheme, &e, &v);
+    float *x = random_matrix(2000, 0), a[700], b[700];
+    ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, a, &err), SQ_OK);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, b, &err), SQ_OK);
+        ck_assert(!memcmp(a, b, sizeof a));
     }
-    if (sq_vk_has_integer_dot(vk)) ck_assert_int_eq(limb_runs, 3);
-    unsetenv("SQUISH_VULKAN_LIMBS");
-    for (int i = 0; i < NB; i++) {
-        sq_vk_tensor_free(vk, (sq_vk_tensor *)t[i]);
-        sq_encoded_free(&e[i]);
-        free(y[i]);
-    }
-    free(y1);
+    unsetenv("SQUISH_VULKAN_AQLM");
+    sq_vk_tensor_free(vk, t);
+    sq_encoded_free(&e);
     free(x);
 }
 END_TEST
 
+/* SpQR beyond the generated variants (which run spqr:w3): 2- and 4-bit
+ * codes, groups that are not a multiple of 8 (the per-code path), row
+ * blocks of 1, 3 and 4, statistic codes of 2, 6 and 8 bits, thresholds
+ * that make many outliers (a fifth to a third of the weights) and none;
+ * the perm link its encoder adds. Same bounds as every codec:
+ * dequantization bit for bit (outliers replacing dense values), GEMV and
+ * matmul within 1e-5 sum|w x| per row of the CPU's and of decode-then-dot. */
+START_TEST(sparse_kernels) {
+    const char *schemes[] = {"spqr:w2:b8:r4:sb2:t0.02", "spqr:w4:b5:r3:sb6:t0.05", "spqr:w3:b64:t0",
+                             "spqr:w3:b12:r1:sb8:t0.01"};
+    const uint64_t shapes[][2] = {{37, 200}, {3, 33}, {64, 520}};
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        for (size_t j = 0; j < sizeof shapes / sizeof shapes[0]; j++)
+            check_scheme(schemes[i], shapes[j][0], shapes[j][1], 0, j == 0 ? 11 : 1);
+}
+END_TEST
+
+/* GEMVs of one vector batched in one submission (a decode step's q/k/v):
+ * each result bit for bit as its own sq_vk_matmul, float and limb kernels
+ * mixed, an input transform, and a non-finite input (limbs fall back). */
 /* The randomized Hadamard transform on the device (vk_lattice.h's
  * sq_vk_rht, what the lattice GEMV runs on x and y) gives the CPU's bits,
  * forward and inverse, for every kind of length: powers of two in one tile
@@ -582,6 +685,44 @@ START_TEST(lattice_matches_cpu) {
 }
 END_TEST
 
+START_TEST(gemv_batch_same_bits) {
+    const char *bs[] = {"int4:g32:asym", "nf4", "f16", "int8:pc:sym", "int4:g128:sym"};
+    const uint64_t rows[] = {37, 64, 5, 19, 70}, cols = 300;
+    enum { NB = 5 };
+    sq_encoded e[NB];
+    sq_tview v[NB];
+    const sq_vk_tensor *t[NB];
+    float *y[NB], *y1 = malloc(70 * sizeof(float)), *x = random_matrix(cols, 0);
+    sq_err err;
+    for (int i = 0; i < NB; i++) {
+        float *w = random_matrix(rows[i] * cols, 1);
+        t[i] = encode_upload(bs[i], w, rows[i], cols, i == NB - 1, &e[i], &v[i]); /* the last with an input transform */
+        y[i] = malloc(rows[i] * sizeof(float));
+        free(w);
+    }
+    int limb_runs = 0;
+    for (int pass = 0; pass < 3; pass++) {
+        setenv("SQUISH_VULKAN_LIMBS", pass == 0 ? "0" : "1", 1);
+        if (pass == 2) x[123] = INFINITY;
+        ck_assert_int_eq(sq_vk_gemv_many(vk, t, NB, x, y, &err), SQ_OK);
+        for (int i = 0; i < NB; i++) {
+            ck_assert_int_eq(sq_vk_matmul(vk, t[i], x, 1, y1, &err), SQ_OK);
+            ck_assert_msg(!memcmp(y[i], y1, rows[i] * sizeof(float)), "pass %d, %s: batched GEMV differs", pass, bs[i]);
+            limb_runs += pass == 1 && sq_vk_limbs_used(vk, t[i]);
+        }
+    }
+    if (sq_vk_has_integer_dot(vk)) ck_assert_int_eq(limb_runs, 3);
+    unsetenv("SQUISH_VULKAN_LIMBS");
+    for (int i = 0; i < NB; i++) {
+        sq_vk_tensor_free(vk, (sq_vk_tensor *)t[i]);
+        sq_encoded_free(&e[i]);
+        free(y[i]);
+    }
+    free(y1);
+    free(x);
+}
+END_TEST
+
 /* Device selection: by index, by name, and clear errors for bad choices. */
 START_TEST(device_selection) {
     sq_err err;
@@ -613,6 +754,12 @@ static Suite *suite(void) {
     tcase_add_test(tc, lattice_matches_cpu);
     tcase_add_test(tc, device_selection);
     suite_add_tcase(s, tc);
+    TCase *tf = tcase_create("families"); /* codebook (AQLM) and sparse + dense (SpQR) in more variants */
+    tcase_set_timeout(tf, 600);
+    tcase_add_checked_fixture(tf, open_device, close_device);
+    tcase_add_test(tf, codebook_kernels);
+    tcase_add_test(tf, sparse_kernels);
+    suite_add_tcase(s, tf);
     return s;
 }
 

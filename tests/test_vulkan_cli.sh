@@ -60,6 +60,13 @@ done
 "$V" -q --tokenizer "$TOK" --prompt "Once upon a time" --max-tokens 16 --backend vulkan "$T/q2.squizd" >"$T/qg"
 [ -s "$T/qc" ] && cmp -s "$T/qc" "$T/qg" && ok || bad "quip:2 greedy text differs: cpu '$(cat "$T/qc")' vulkan '$(cat "$T/qg")'"
 
+# the calibrated families on real quantized tensors: spqr:w3 everywhere but three aqlm:2x8 layers (tiny model)
+"$Q" "$TINY" -s spqr:w3 -r 'layers\.0\.(self_attn\.[qk]|mlp\.up)_proj=aqlm:2x8' --calib "$T/cal.h5" -o "$T/c.squizd" -q
+for i in $(seq 1 300); do echo $(( (i * 37 + 11) % 512 )); done >"$T/ids.txt"
+c=$("$V" -q -j --eval-ids "$T/ids.txt" --ctx 64 "$T/c.squizd" | jq .eval.ppl)
+g=$("$V" -q -j --eval-ids "$T/ids.txt" --ctx 64 --backend vulkan "$T/c.squizd" | jq .eval.ppl)
+ppl_close "$c" "$g" && ok || bad "tiny spqr:w3 + aqlm:2x8: vulkan ppl $g vs cpu $c"
+
 # ---- greedy decoding (KV-cache steps, GEMV kernels) gives the CPU's text ----
 "$Q" "$M" -o "$T/s.squizd" -s int4:g32:asym -q
 "$V" -q --tokenizer "$M/tokenizer.model" --prompt "Once upon a time" --max-tokens 24 "$T/s.squizd" >"$T/gc"
@@ -75,6 +82,10 @@ expect 0 "bench" -- "$BE" --backend vulkan -R 96 -C 320 --gpu-mib 1 --min-time 0
 n=$(awk '/^(int4|nf4|mxfp6|int2|f16|quip)/ && $5 > 0 && $8 + 0 <= 1e-5 && $11 > 0 { n++ } END { print n + 0 }' "$T/out")
 [ "$n" = 7 ] && ok || bad "bench: $n of 7 schemes with a GEMV time, CHECK <= 1e-5 and a read baseline: $(cat "$T/out")"
 grep -q "copy shader" "$T/out" && ok || bad "bench prints no copy baseline"
+# aqlm and spqr on synthetic parts (both AQLM GEMV kernels: 2x8 by table, 1x16 decoding codewords)
+expect 0 "bench, calibrated codecs" -- "$BE" --backend vulkan -R 300 -C 320 --gpu-mib 1 --min-time 0.01 -c aqlm,aqlm:1x16,spqr,spqr:w2:b5
+n=$(awk '/^(aqlm|spqr)/ && $5 > 0 && $8 + 0 <= 1e-5 && $11 > 0 { n++ } END { print n + 0 }' "$T/out")
+[ "$n" = 4 ] && ok || bad "bench, calibrated codecs: $n of 4 schemes with a GEMV time, CHECK <= 1e-5 and a read baseline: $(cat "$T/out")"
 # the exact-activation integer-dot GEMV (off by default on a CPU device such as lavapipe)
 expect 0 "bench, limbs" -- env SQUISH_VULKAN_LIMBS=1 "$BE" --backend vulkan -R 96 -C 320 --gpu-mib 1 --min-time 0.01 -c int4:g128:asym,int8
 n=$(awk '/^(int4|int8)/ && $5 > 0 && $8 + 0 <= 1e-5 && $NF == "limbs" { n++ } END { print n + 0 }' "$T/out")

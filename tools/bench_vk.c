@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench_synth.h"
 #include "bench_vk.h"
 #include "cli.h"
 #include "encoders.h"
@@ -58,7 +59,9 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
            "# READ_us: a shader that only reads the same buffers, dispatched the same way (the ceiling for a GEMV\n"
            "# of this size, launch and barrier costs included); OF_READ = READ_us / GEMV_us;\n"
            "# KERNEL: what the GEMV column ran, float (activations as f32) or limbs (activations split exactly into\n"
-           "# four int8 limbs per value, packed integer dot products; see SQUISH_VULKAN_LIMBS)\n",
+           "# four int8 limbs per value, packed integer dot products; see SQUISH_VULKAN_LIMBS);\n"
+           "# aqlm and spqr run on synthetic parts of their layout (random codes, codebooks or statistics, 1%%\n"
+           "# outliers): their encoders need calibration statistics and take minutes per matrix\n",
            ws_mib, sq_vk_has_integer_dot(vk) ? "" : " - not on this device");
     printf("%-24s %7s %9s %6s %10s %10s %7s %9s %10s %7s %9s %7s  %s\n", "SCHEME", "BPW", "MiB", "COPIES", "GEMV_us",
            "GEMV_GB/s", "RATIO", "CHECK", "Q8_GB/s", "RATIO", "READ_us", "OF_READ", "KERNEL");
@@ -77,13 +80,18 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
         uint32_t p[SQ_NPARAMS];
         if (sq_scheme_parse(s, &cd, p, &err)) { rc = cli_fail(&err); break; }
         sq_encoded e;
-        /* calibrated codecs (QuIP#) get XᵀX = I, as on the CPU */
-        double *xtx = sq_quant_needs_xtx(cd) ? calloc(cols * cols, sizeof(double)) : NULL;
-        for (uint64_t i = 0; xtx && i < cols; i++) xtx[i * cols + i] = 1;
-        sq_encode_ctx ex = {.codec = cd, .params = p, .w = w, .rows = rows, .cols = cols, .xtx = xtx, .seed = 1, .n_threads = threads};
-        sq_status est = sq_quant_needs_xtx(cd) && !xtx ? sq_err_set(&err, SQ_ENOMEM, "out of memory for XᵀX")
-                                                        : sq_quant_encode(&ex, &e, &err);
-        free(xtx);
+        /* aqlm, spqr: synthetic parts (bench_synth.h: their encoders take minutes); other
+         * calibrated codecs (QuIP#) get XᵀX = I, as on the CPU */
+        sq_status est;
+        if (bench_synthetic_for(cd)) {
+            est = bench_synthetic(cd, p, rows, cols, &e, &err);
+        } else {
+            double *xtx = sq_quant_needs_xtx(cd) ? calloc(cols * cols, sizeof(double)) : NULL;
+            for (uint64_t i = 0; xtx && i < cols; i++) xtx[i * cols + i] = 1;
+            sq_encode_ctx ex = {.codec = cd, .params = p, .w = w, .rows = rows, .cols = cols, .xtx = xtx, .seed = 1, .n_threads = threads};
+            est = sq_quant_needs_xtx(cd) && !xtx ? sq_err_set(&err, SQ_ENOMEM, "out of memory for XᵀX") : sq_quant_encode(&ex, &e, &err);
+            free(xtx);
+        }
         if (est) { rc = cli_fail(&err); break; }
         sq_tview tv;
         sq_tview_from_encoded(&e, &tv);

@@ -49,6 +49,9 @@ enum {
     VK_PROG_MATMUL_FLOAT, VK_PROG_DEQUANT_CODES, VK_PROG_DEQUANT_FLOAT, VK_PROG_COPY, VK_PROG_GEMV_Q8, VK_PROG_GEMV_LIMBS,
     VK_PROG_READ,
     VK_PROG_GEMV_LATTICE, VK_PROG_MATMUL_LATTICE, VK_PROG_DEQUANT_LATTICE, VK_PROG_HADAMARD, /* vk_lattice.c */
+    /* vk_codebook.c (AQLM) and vk_sparse.c (SpQR) */
+    VK_PROG_GEMV_CODEBOOK_LUT, VK_PROG_CODEBOOK_SLABS, VK_PROG_GEMV_CODEBOOK, VK_PROG_MATMUL_CODEBOOK,
+    VK_PROG_DEQUANT_CODEBOOK, VK_PROG_GEMV_SPARSE, VK_PROG_MATMUL_SPARSE, VK_PROG_DEQUANT_SPARSE,
     VK_PROG_COUNT
 };
 #define VK_MATMUL_TOKENS 8 /* activation rows per workgroup of the matmul programs (-DTT) */
@@ -93,10 +96,14 @@ struct sq_vk {
     char desc[400];
 };
 
+/* sq_vk_tensor.family beyond 0 (codes) and 1 (float): the codec family's own number */
+#define VK_FAM_CODEBOOK SQ_FAMILY_CODEBOOK  /* vk_codebook.c */
+#define VK_FAM_SPARSE SQ_FAMILY_SPARSE_DENSE /* vk_sparse.c */
+
 struct sq_vk_tensor {
     const sq_codec *codec;
     uint64_t rows, cols;
-    int family; /* 0: codes (integer / table-driven), 1: float */
+    int family; /* 0: codes (integer / table-driven), 1: float, else VK_FAM_* */
     uint32_t spec[VK_NSPEC]; /* BITS/DT, SCALE, ZERO, LUTN (indices 1..4) */
     vk_push push;            /* part offsets and group geometry */
     const float *lut_values; /* table-driven codecs */
@@ -104,7 +111,24 @@ struct sq_vk_tensor {
     vk_buf buf;
     vk_buf lut; /* value table of a table-driven codec */
     uint32_t rht[2]; /* lattice family: word offsets in lut of the rht_in / rht_out links run on the device, 0 = none */
+    /* families with their own host code (VK_FAM_*): set by their describe */
+    vk_buf extra; /* a second device buffer they own (AQLM: the split GEMV's partial sums) */
+    /* after the parts are in buf (off: each layout part's byte offset there) */
+    sq_status (*upload)(sq_vk *vk, const sq_tview *v, sq_vk_tensor *t, const uint64_t *off, sq_err *err);
+    /* records the GEMV/matmul in place of sq_vk_record_gemv's codes/float programs */
+    sq_status (*record)(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, uint32_t T, sq_err *err);
+    int dequant_prog;       /* its dequantize program (0: the codes/float one) */
+    uint32_t dequant_items; /* and that program's invocations per row */
 };
+
+/* vk_codebook.c, vk_sparse.c: describe() of those families (0: no kernel) */
+int sq_vk_describe_codebook(const sq_tview *v, sq_vk_tensor *t);
+int sq_vk_describe_sparse(const sq_tview *v, sq_vk_tensor *t);
+/* vk_codebook.c: invocations per row (a power of two, 16..wg, SQUISH_VULKAN_TPR overrides)
+ * giving each min_units or more of the row's units */
+uint32_t sq_vk_threads_per_row(const sq_vk *vk, uint64_t units, uint32_t min_units);
+/* vk_tensor.c: copies n host bytes into a device buffer at byte offset off */
+sq_status sq_vk_copy_in(sq_vk *vk, vk_buf *buf, uint64_t off, const void *src, uint64_t n, sq_err *err);
 
 /* vk_device.c */
 const char *sq_vk_result_name(VkResult r);

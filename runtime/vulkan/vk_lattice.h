@@ -11,7 +11,7 @@
 struct vk_buf;
 
 /* sq_vk_tensor.family of lattice tensors (0: codes, 1: float). */
-#define SQ_VK_FAMILY_LATTICE 4
+#define SQ_VK_FAMILY_LATTICE SQ_FAMILY_LATTICE
 
 /* describe() of vk_tensor.c for the lattice family: fills t's family, spec
  * constants and push geometry; 0 when the backend has no kernel for v. */

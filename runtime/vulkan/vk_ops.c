@@ -115,6 +115,7 @@ static sq_status finish_with_output(sq_vk *vk, sq_status st, VkDeviceSize yb, sq
 /* Records one GEMV/matmul dispatch over T activation rows in x_dev into y_dev. */
 sq_status sq_vk_record_gemv(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, uint32_t T, sq_err *err) {
     if (w->family == SQ_VK_FAMILY_LATTICE) return sq_vk_record_gemv_lattice(vk, w, x, y, T, err);
+    if (w->record) return w->record(vk, w, x, y, T, err);
     uint32_t tt = T > 1 ? VK_MATMUL_TOKENS : 1, rpw;
     VkPipeline pipe;
     sq_status st = gemv_pipeline(vk, w, T, &pipe, &rpw, err);
@@ -181,7 +182,8 @@ sq_status sq_vk_dequant(sq_vk *vk, const sq_vk_tensor *w, uint64_t r0, uint64_t 
     uint32_t spec[VK_NSPEC];
     memcpy(spec, w->spec, sizeof spec);
     VkPipeline pipe;
-    sq_status st = sq_vk_pipeline(vk, w->family ? VK_PROG_DEQUANT_FLOAT : VK_PROG_DEQUANT_CODES, spec, &pipe, err);
+    int prog = w->dequant_prog ? w->dequant_prog : w->family ? VK_PROG_DEQUANT_FLOAT : VK_PROG_DEQUANT_CODES;
+    sq_status st = sq_vk_pipeline(vk, prog, spec, &pipe, err);
     for (uint64_t a = r0; !st && a < r1; a += per) {
         uint64_t b = r1 - a < per ? r1 : a + per, nr = b - a;
         VkDeviceSize ob = nr * K * 4;
@@ -193,7 +195,7 @@ sq_status sq_vk_dequant(sq_vk *vk, const sq_vk_tensor *w, uint64_t r0, uint64_t 
         vk_push push = w->push;
         push.rows = (uint32_t)nr;
         push.row_base = (uint32_t)a;
-        uint64_t items = w->family ? nr * K : nr * w->push.nchunks;
+        uint64_t items = w->dequant_prog ? nr * w->dequant_items : w->family ? nr * K : nr * w->push.nchunks;
         uint32_t gx, gz;
         sq_vk_grid((items + vk->wg - 1) / vk->wg, &gx, &gz);
         push.grid_x = gx;

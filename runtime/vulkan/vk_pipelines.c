@@ -55,6 +55,30 @@ static const uint32_t spv_dequant_lattice[] =
 static const uint32_t spv_hadamard[] =
 #include "hadamard.spv.h"
     ;
+static const uint32_t spv_gemv_codebook_lut[] =
+#include "gemv_codebook_lut.spv.h"
+    ;
+static const uint32_t spv_codebook_slabs[] =
+#include "codebook_slabs.spv.h"
+    ;
+static const uint32_t spv_gemv_codebook[] =
+#include "gemv_codebook.spv.h"
+    ;
+static const uint32_t spv_matmul_codebook[] =
+#include "matmul_codebook.spv.h"
+    ;
+static const uint32_t spv_dequant_codebook[] =
+#include "dequant_codebook.spv.h"
+    ;
+static const uint32_t spv_gemv_sparse[] =
+#include "gemv_sparse.spv.h"
+    ;
+static const uint32_t spv_matmul_sparse[] =
+#include "matmul_sparse.spv.h"
+    ;
+static const uint32_t spv_dequant_sparse[] =
+#include "dequant_sparse.spv.h"
+    ;
 
 #define PROG(n) {spv_##n, sizeof spv_##n}
 static const struct {
@@ -64,6 +88,8 @@ static const struct {
     PROG(gemv_codes_nr1), PROG(gemv_codes_nr2), PROG(gemv_codes_nr4), PROG(matmul_codes), PROG(gemv_float), PROG(matmul_float), PROG(dequant_codes), PROG(dequant_float), PROG(copy), PROG(gemv_q8),
     PROG(gemv_limbs), PROG(read),
     PROG(gemv_lattice), PROG(matmul_lattice), PROG(dequant_lattice), PROG(hadamard),
+    PROG(gemv_codebook_lut), PROG(codebook_slabs), PROG(gemv_codebook), PROG(matmul_codebook), PROG(dequant_codebook),
+    PROG(gemv_sparse), PROG(matmul_sparse), PROG(dequant_sparse),
 };
 
 #define NBIND 4

@@ -33,6 +33,8 @@ static int describe(const sq_tview *v, sq_vk_tensor *t) {
         return 1;
     }
     if (c->family == SQ_FAMILY_LATTICE) return sq_vk_describe_lattice(v, t);
+    if (c->family == SQ_FAMILY_CODEBOOK) return sq_vk_describe_codebook(v, t);
+    if (c->family == SQ_FAMILY_SPARSE_DENSE) return sq_vk_describe_sparse(v, t);
     if (c->family != SQ_FAMILY_INT && c->family != SQ_FAMILY_LUT && c->family != SQ_FAMILY_MX) return 0;
     t->family = 0;
     int bits = sq_int_bits(c);
@@ -101,6 +103,10 @@ static sq_status copy_in(sq_vk *vk, vk_buf *buf, uint64_t off, const void *src, 
     return st;
 }
 
+sq_status sq_vk_copy_in(sq_vk *vk, vk_buf *buf, uint64_t off, const void *src, uint64_t n, sq_err *err) {
+    return copy_in(vk, buf, off, src, n, err);
+}
+
 sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err *err) {
     *out = NULL;
     sq_vk_tensor *t = calloc(1, sizeof *t);
@@ -130,6 +136,7 @@ sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err 
     int n = v->codec->layout(v->codec, v->params, v->rows, v->cols, sp);
     uint64_t off[SQ_CODEC_MAX_PARTS] = {0}, bytes[SQ_CODEC_MAX_PARTS] = {0}, total = 0;
     for (int i = 0; i < n; i++) {
+        if (sp[i].flags & SQ_PART_DATA_DIM0) sp[i].dims[0] = v->dim0[i]; /* data-sized (spqr's outliers) */
         bytes[i] = sq_part_spec_bytes(&sp[i]);
         off[i] = total;
         total += (bytes[i] + PART_ALIGN - 1) / PART_ALIGN * PART_ALIGN;
@@ -152,6 +159,7 @@ sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err 
     for (int i = 0; !st && i < n; i++)
         if (bytes[i]) st = copy_in(vk, &t->buf, off[i], v->part[i], bytes[i], err);
     if (!st && t->family == SQ_VK_FAMILY_LATTICE) st = sq_vk_lattice_upload(vk, v, t, err);
+    if (!st && t->upload) st = t->upload(vk, v, t, off, err);
     if (st) {
         sq_vk_tensor_free(vk, t);
         return st;
@@ -164,5 +172,6 @@ void sq_vk_tensor_free(sq_vk *vk, sq_vk_tensor *t) {
     if (!t) return;
     sq_vk_buf_free(vk, &t->buf);
     sq_vk_buf_free(vk, &t->lut);
+    sq_vk_buf_free(vk, &t->extra);
     free(t);
 }
