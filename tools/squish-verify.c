@@ -30,8 +30,8 @@ static void usage(FILE *o) {
             "infinity, and that its tensors match the model configuration in its metadata (what the\n"
             "runtime needs to load it). With --reference, also decode every tensor and compare it\n"
             "with the original model (a Hugging Face directory, llama2.c .bin or .gguf).\n"
-            "FILE may also be a GGUF (F32/F16/BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K-Q6_K, IQ4_NL,\n"
-            "IQ4_XS tensors, decoded exactly to f32) or another model squish reads: checked as a\n"
+            "FILE may also be a .gguf (F32/F16/BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K-Q6_K, IQ4_NL,\n"
+            "IQ4_XS tensors, decoded exactly to f32) or a Hugging Face model directory: checked as a\n"
             "model, compared and evaluated like a .squizd.\n\n"
             "  -r, --reference MODEL  compare decoded tensors with MODEL\n"
             "      --min-cosine X     fail (exit 1) if any tensor's cosine similarity is below X (-1 <= X <= 1)\n"
@@ -475,8 +475,8 @@ int main(int argc, char **argv) {
     sq_err err = {0};
     sq_model *fm = NULL; /* FILE may be a source model (a GGUF llama.cpp quantized) instead of a .squizd */
     sq_file *f = NULL;
-    if (sq_is_squizd(path)) f = sq_open(path, &err);
-    else file_model = fm = verify_source_open(path, &err);
+    if (verify_source_is_model(path)) file_model = fm = verify_source_open(path, &err);
+    else f = sq_open(path, &err);
     json_object *root = json_object_new_object();
     json_object_object_add(root, "schema", json_object_new_string("squish-verify/1"));
     json_object_object_add(root, "file", json_object_new_string(path));

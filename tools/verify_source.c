@@ -4,10 +4,18 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "readers/ggml_blocks.h"
 #include "stats.h"
+
+int verify_source_is_model(const char *path) {
+    size_t n = strlen(path);
+    struct stat st;
+    return (n > 5 && !strcmp(path + n - 5, ".gguf")) || (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+}
 
 sq_model *verify_source_open(const char *path, sq_err *err) {
     sq_model *m = sq_model_open(path, err);
