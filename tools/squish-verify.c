@@ -31,8 +31,8 @@ static void usage(FILE *o) {
             "runtime needs to load it). With --reference, also decode every tensor and compare it\n"
             "with the original model (a Hugging Face directory, llama2.c .bin or .gguf).\n"
             "FILE may also be a .gguf (F32/F16/BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K-Q6_K, IQ4_NL,\n"
-            "IQ4_XS tensors, decoded exactly to f32) or a Hugging Face model directory: checked as a\n"
-            "model, compared and evaluated like a .squizd.\n\n"
+            "IQ4_XS tensors, decoded exactly to f32): checked as a model, compared and evaluated like\n"
+            "a .squizd.\n\n"
             "  -r, --reference MODEL  compare decoded tensors with MODEL\n"
             "      --min-cosine X     fail (exit 1) if any tensor's cosine similarity is below X (-1 <= X <= 1)\n"
             "      --max-rmse X       fail (exit 1) if any tensor's RMSE is above X (X >= 0)\n"
@@ -473,7 +473,7 @@ int main(int argc, char **argv) {
     const char *path = argv[optind];
     sq_install_signal_cleanup(); /* the --ref-logits cache is written through a temporary file */
     sq_err err = {0};
-    sq_model *fm = NULL; /* FILE may be a source model (a GGUF llama.cpp quantized) instead of a .squizd */
+    sq_model *fm = NULL; /* FILE may be a GGUF (one llama.cpp quantized, say) instead of a .squizd */
     sq_file *f = NULL;
     if (verify_source_is_model(path)) file_model = fm = verify_source_open(path, &err);
     else f = sq_open(path, &err);

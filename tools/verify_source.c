@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "readers/ggml_blocks.h"
@@ -13,8 +12,7 @@
 
 int verify_source_is_model(const char *path) {
     size_t n = strlen(path);
-    struct stat st;
-    return (n > 5 && !strcmp(path + n - 5, ".gguf")) || (stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+    return n > 5 && !strcmp(path + n - 5, ".gguf");
 }
 
 sq_model *verify_source_open(const char *path, sq_err *err) {

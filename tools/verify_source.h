@@ -9,8 +9,8 @@
 #include "squish/model.h"
 
 /* 1 when FILE names a source model rather than a .squizd: a name ending in
- * .gguf, or a directory (a Hugging Face model). Decided without reading the
- * file, so a pipe given as FILE is left whole for the .squizd reader. */
+ * .gguf. Decided without reading the file, so a pipe given as FILE is left
+ * whole for the .squizd reader. */
 int verify_source_is_model(const char *path);
 /* Opens path as a model and runs the structural check (sq_model_check);
  * NULL with err set on failure. */
