@@ -5,7 +5,7 @@
  * when ../shared/peer exists, one tensor of llama.cpp's own Q8_0 file. */
 #include <math.h>
 
-#include "readers/ggml_blocks.h"
+#include "readers/ggml_decode.h"
 #include "squish/model.h"
 #include "testutil.h"
 
@@ -30,15 +30,15 @@ START_TEST(vectors_decode_exactly) {
         memcpy(name, b + pos, 8);
         uint32_t id = rd32(b + pos + 8), elems = rd32(b + pos + 12), bytes = rd32(b + pos + 16), nb = rd32(b + pos + 20);
         pos += 24;
-        const sq_ggml_type *t = sq_ggml_type_find(id);
+        const sq_ggml_qtype *t = sq_ggml_qtype_find(id);
         ck_assert_msg(t != NULL, "%s (type %u) has no decoder", name, id);
         ck_assert_str_eq(t->name, name);
-        ck_assert_str_eq(sq_ggml_type_name(id), name);
+        ck_assert_str_eq(sq_ggml_qtype_name(id), name);
         ck_assert_uint_eq(t->block_elems, elems);
         ck_assert_uint_eq(t->block_bytes, bytes);
         ck_assert(pos + (size_t)nb * (bytes + 4 * elems) <= len);
         float *y = malloc((size_t)nb * elems * sizeof(float));
-        sq_ggml_decode(t, b + pos, nb, y);
+        sq_ggml_qtype_decode(t, b + pos, nb, y);
         const uint8_t *want = b + pos + (size_t)nb * bytes;
         uint32_t nonzero = 0;
         for (uint32_t i = 0; i < nb * elems; i++) {
@@ -58,11 +58,11 @@ START_TEST(vectors_decode_exactly) {
     ck_assert_uint_eq(seen, n_cases);
     static const uint32_t required[] = {2, 3, 6, 7, 8, 10, 11, 12, 13, 14, 20, 23};
     for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
-        ck_assert_msg(types_seen >> required[i] & 1, "no vectors for %s", sq_ggml_type_name(required[i]));
+        ck_assert_msg(types_seen >> required[i] & 1, "no vectors for %s", sq_ggml_qtype_name(required[i]));
     /* types without a decoder stay unknown to the table */
-    ck_assert_ptr_null(sq_ggml_type_find(0));
-    ck_assert_ptr_null(sq_ggml_type_find(16)); /* IQ2_XXS */
-    ck_assert_ptr_null(sq_ggml_type_find(30)); /* BF16 is a dtype */
+    ck_assert_ptr_null(sq_ggml_qtype_find(0));
+    ck_assert_ptr_null(sq_ggml_qtype_find(16)); /* IQ2_XXS */
+    ck_assert_ptr_null(sq_ggml_qtype_find(30)); /* BF16 is a dtype */
     free(b);
 }
 END_TEST

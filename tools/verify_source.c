@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "readers/ggml_blocks.h"
+#include "readers/ggml_decode.h"
 #include "stats.h"
 
 int verify_source_is_model(const char *path) {
@@ -32,7 +32,7 @@ unsigned long long verify_source_bytes(const sq_model *fm) {
 
 /* What a source tensor holds: "gguf:Q4_K" for ggml blocks, else its dtype. */
 static void describe(const sq_model_tensor *t, char *out, size_t n) {
-    if (t->ggml_type) snprintf(out, n, "gguf:%s", sq_ggml_type_name(t->ggml_type));
+    if (t->ggml_type) snprintf(out, n, "gguf:%s", sq_ggml_qtype_name(t->ggml_type));
     else snprintf(out, n, "%s", sq_dtype_name(t->dtype));
 }
 

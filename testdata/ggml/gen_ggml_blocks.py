@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Test vectors for squish's GGUF import of ggml's quantized blocks
-(libformat/src/readers/ggml_blocks.c), computed without squish's C code and
+(libformat/src/readers/ggml_decode.c), computed without squish's C code and
 without ggml's: written from the block layouts in docs/gguf-import.md.
 
 For each type, blocks are built from chosen field values (scales, mins and

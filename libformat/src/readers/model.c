@@ -15,7 +15,7 @@
 #include "squish/hash.h"
 #include "squish/llama_names.h"
 #include "squish/model.h"
-#include "readers/ggml_blocks.h"
+#include "readers/ggml_decode.h"
 
 /* The archive member a path "<m->path>/<name>" names, or -1. */
 static int vfs_find(const sq_model *m, const char *path) {
@@ -191,7 +191,7 @@ static sq_status decode_record(const sq_model *m, const sq_model_tensor *t, floa
 /* A GGUF tensor of ggml blocks: each row (the innermost dimension, a whole
  * number of blocks, checked by the reader) decoded from its source row. */
 static sq_status decode_ggml(const sq_model *m, const sq_model_tensor *t, float *out, sq_err *err) {
-    const sq_ggml_type *ty = sq_ggml_type_find(t->ggml_type);
+    const sq_ggml_qtype *ty = sq_ggml_qtype_find(t->ggml_type);
     uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1];
     if (!ty) return sq_err_set(err, SQ_EINTERNAL, "tensor %s: ggml type %u has no decoder", t->name, t->ggml_type);
     if (n == 0) return SQ_OK;
@@ -203,7 +203,7 @@ static sq_status decode_ggml(const sq_model *m, const sq_model_tensor *t, float 
             src = r / hd * hd + 2 * (within % (hd / 2)) + half;
         }
         float *y = out + r * cols;
-        sq_ggml_decode(ty, t->data + src * nb * ty->block_bytes, nb, y);
+        sq_ggml_qtype_decode(ty, t->data + src * nb * ty->block_bytes, nb, y);
         for (uint64_t c = 0; c < cols; c++)
             if (!isfinite(y[c]))
                 return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s: %s block %llu of row %llu decodes to %g (a scale is not finite)",

@@ -1,5 +1,5 @@
 /* GGUF (v2/v3) files with F32/F16/BF16 tensors and ggml's quantized block
- * types (readers/ggml_blocks.h: Q4_0...Q8_0, Q2_K...Q6_K, IQ4_NL, IQ4_XS),
+ * types (readers/ggml_decode.h: Q4_0...Q8_0, Q2_K...Q6_K, IQ4_NL, IQ4_XS),
  * which read as f32 tensors decoded on demand. Layout: "GGUF", u32
  * version, u64 tensor count, u64 key/value count, the key/values, the tensor
  * infos (name, n_dims, dims innermost first, ggml type, offset), then data
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "common/bytes.h"
-#include "readers/ggml_blocks.h"
+#include "readers/ggml_decode.h"
 #include "squish/llama_names.h"
 #include "squish/model.h"
 
@@ -229,12 +229,12 @@ sq_status sq_model_parse_gguf(sq_model *m, int fi, sq_err *err) {
     uint64_t data0 = align_up(r.pos, kv.alignment);
     for (uint64_t i = 0; !s && i < nt; i++) {
         uint32_t dt = ti[i].type == 0 ? SQ_DT_F32 : ti[i].type == 1 ? SQ_DT_F16 : ti[i].type == 30 ? SQ_DT_BF16 : 0;
-        const sq_ggml_type *qt = dt ? NULL : sq_ggml_type_find(ti[i].type);
+        const sq_ggml_qtype *qt = dt ? NULL : sq_ggml_qtype_find(ti[i].type);
         if (!dt && !qt) {
             s = sq_err_set(err, SQ_EUNSUPPORTED,
                            "%s: tensor %s is %s (ggml type %u); squish reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, "
                            "Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS GGUF tensors",
-                           path, ti[i].name, sq_ggml_type_name(ti[i].type), ti[i].type);
+                           path, ti[i].name, sq_ggml_qtype_name(ti[i].type), ti[i].type);
             break;
         }
         uint64_t bytes = dt ? sq_dtype_size(dt) : 1, start, end;

@@ -2,7 +2,7 @@
  * layouts). Each writes one block's values in element order. Scales are
  * multiplied out first (exact: an f16 times an integer of at most 8 bits
  * fits f32's 24-bit significand), so every value rounds at most once. */
-#include "readers/ggml_blocks.h"
+#include "readers/ggml_decode.h"
 
 #include "common/bytes.h"
 #include "squish/fp.h"
@@ -162,19 +162,19 @@ static void dq_iq4_xs(const uint8_t *b, float *y) {
     }
 }
 
-static const sq_ggml_type TYPES[] = {
+static const sq_ggml_qtype TYPES[] = {
     {2, "Q4_0", 32, 18, dq_q4_0},      {3, "Q4_1", 32, 20, dq_q4_1},      {6, "Q5_0", 32, 22, dq_q5_0},
     {7, "Q5_1", 32, 24, dq_q5_1},      {8, "Q8_0", 32, 34, dq_q8_0},      {10, "Q2_K", 256, 84, dq_q2_k},
     {11, "Q3_K", 256, 110, dq_q3_k},   {12, "Q4_K", 256, 144, dq_q4_k},   {13, "Q5_K", 256, 176, dq_q5_k},
     {14, "Q6_K", 256, 210, dq_q6_k},   {20, "IQ4_NL", 32, 18, dq_iq4_nl}, {23, "IQ4_XS", 256, 136, dq_iq4_xs}};
 
-const sq_ggml_type *sq_ggml_type_find(uint32_t id) {
+const sq_ggml_qtype *sq_ggml_qtype_find(uint32_t id) {
     for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++)
         if (TYPES[i].id == id) return &TYPES[i];
     return NULL;
 }
 
-const char *sq_ggml_type_name(uint32_t t) {
+const char *sq_ggml_qtype_name(uint32_t t) {
     static const char *const names[] = {
         "F32",  "F16",  "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1",
         "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",
@@ -183,6 +183,6 @@ const char *sq_ggml_type_name(uint32_t t) {
     return t < sizeof names / sizeof names[0] ? names[t] : "unknown";
 }
 
-void sq_ggml_decode(const sq_ggml_type *t, const uint8_t *src, uint64_t n_blocks, float *out) {
+void sq_ggml_qtype_decode(const sq_ggml_qtype *t, const uint8_t *src, uint64_t n_blocks, float *out) {
     for (uint64_t i = 0; i < n_blocks; i++) t->decode(src + i * t->block_bytes, out + i * t->block_elems);
 }
