@@ -463,7 +463,8 @@ START_TEST(gguf_matches_hf) {
 }
 END_TEST
 
-/* A quantized GGUF tensor is refused with ggml's name for its type. */
+/* A GGUF tensor of a type squish does not decode is refused with ggml's
+ * name for it (the types it decodes: tests/test_gguf_quant.c). */
 START_TEST(gguf_type_named) {
     sq_err err = {0};
     sq_model *hf = sq_model_open(src_path(TINY), &err);
@@ -471,8 +472,8 @@ START_TEST(gguf_type_named) {
     const char *d = tmpdir();
     char p[1024];
     snprintf(p, sizeof p, "%s/q.gguf", d);
-    static const struct { uint32_t type; const char *name; } cases[] = {{8, "Q8_0"}, {12, "Q4_K"}, {14, "Q6_K"}, {2, "Q4_0"},
-                                                                       {23, "IQ4_XS"}, {39, "MXFP4"}, {1000, "unknown"}};
+    static const struct { uint32_t type; const char *name; } cases[] = {{16, "IQ2_XXS"}, {19, "IQ1_S"}, {15, "Q8_K"}, {31, "Q4_0_4_4"},
+                                                                       {35, "TQ2_0"}, {39, "MXFP4"}, {1000, "unknown"}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         gbuf g = make_gguf(hf, cases[i].type);
         ck_assert_int_eq(write_all_file(p, g.p, g.n), 0);

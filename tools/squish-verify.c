@@ -20,6 +20,7 @@
 #include "runtime.h"
 #include "tokenizer.h"
 #include "stats.h"
+#include "verify_source.h"
 
 static void usage(FILE *o) {
     fprintf(o,
@@ -28,7 +29,10 @@ static void usage(FILE *o) {
             "checksum, zstd frame and codec layout, every value a decode could turn into NaN or\n"
             "infinity, and that its tensors match the model configuration in its metadata (what the\n"
             "runtime needs to load it). With --reference, also decode every tensor and compare it\n"
-            "with the original model (a Hugging Face directory, llama2.c .bin or .gguf).\n\n"
+            "with the original model (a Hugging Face directory, llama2.c .bin or .gguf).\n"
+            "FILE may also be a .gguf (F32/F16/BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K-Q6_K, IQ4_NL,\n"
+            "IQ4_XS tensors, decoded exactly to f32): checked as a model, compared and evaluated like\n"
+            "a .squizd.\n\n"
             "  -r, --reference MODEL  compare decoded tensors with MODEL\n"
             "      --min-cosine X     fail (exit 1) if any tensor's cosine similarity is below X (-1 <= X <= 1)\n"
             "      --max-rmse X       fail (exit 1) if any tensor's RMSE is above X (X >= 0)\n"
@@ -63,6 +67,14 @@ static void usage(FILE *o) {
             "2 usage, 3 I/O error, 4 corrupt file, 5 unsupported version or codec, 6 resource limit.\n");
 }
 
+/* FILE when it is a source model (a GGUF...) rather than a .squizd. */
+static const sq_model *file_model;
+
+/* The model under test, from FILE: the .squizd f or file_model. */
+static sq_status load_subject(sq_file *f, sq_rt_model *m, int n_threads, sq_err *err) {
+    return file_model ? sq_rt_load_model(file_model, m, n_threads, err) : sq_rt_load_file(f, m, err);
+}
+
 typedef struct ctx {
     int json, n_problems;
     json_object *problems;
@@ -93,7 +105,7 @@ typedef struct eval_args {
  * bundle), else the reference model directory's tokenizer.json or .model. */
 static sq_tokenizer *open_tokenizer(eval_args *ea, sq_file *f, const char *ref_path, sq_err *err) {
     static char path[4096];
-    if (!ea->tokenizer) {
+    if (!ea->tokenizer && f) {
         sq_tokenizer *t = sq_tokenizer_embedded(f, ea->vocab, path, sizeof path, err);
         if (t || err->status) {
             ea->tokenizer_used = path;
@@ -142,7 +154,7 @@ static sq_status tokenize_file(eval_args *ea, sq_file *f, const char *ref_path, 
 static int generate(sq_file *f, const char *ref_path, eval_args *ea) {
     sq_err err = {0};
     sq_rt_model m;
-    if (sq_rt_load_file(f, &m, &err)) return cli_fail(&err);
+    if (load_subject(f, &m, ea->o.n_threads, &err)) return cli_fail(&err);
     if (cli_backend_attach(&ea->be, &m, &err)) {
         sq_rt_free(&m);
         return cli_fail(&err);
@@ -207,7 +219,7 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
     sq_rt_model m, ref;
     sq_model *src = NULL;
     int have_ref = 0, rc = EXIT_OK;
-    if (sq_rt_load_file(f, &m, &err)) return cli_fail(&err);
+    if (load_subject(f, &m, ea->o.n_threads, &err)) return cli_fail(&err);
     int32_t *ids = NULL;
     uint64_t n = 0;
     ea->vocab = m.cfg.vocab;
@@ -461,12 +473,15 @@ int main(int argc, char **argv) {
     const char *path = argv[optind];
     sq_install_signal_cleanup(); /* the --ref-logits cache is written through a temporary file */
     sq_err err = {0};
-    sq_file *f = sq_open(path, &err);
+    sq_model *fm = NULL; /* FILE may be a GGUF (one llama.cpp quantized, say) instead of a .squizd */
+    sq_file *f = NULL;
+    if (verify_source_is_model(path)) file_model = fm = verify_source_open(path, &err);
+    else f = sq_open(path, &err);
     json_object *root = json_object_new_object();
     json_object_object_add(root, "schema", json_object_new_string("squish-verify/1"));
     json_object_object_add(root, "file", json_object_new_string(path));
     int rc;
-    if (!f) {
+    if (!f && !fm) {
         if (cx.json) {
             json_object_object_add(root, "status", json_object_new_string(sq_status_name(err.status)));
             json_object *pr = json_object_new_array();
@@ -482,10 +497,11 @@ int main(int argc, char **argv) {
         return rc;
     }
     cx.problems = json_object_new_array();
-    sq_status st = sq_verify(f, on_problem, &cx, &err);
-    if (!st && (st = sq_file_check_model(f, &err))) on_problem(&cx, st, err.msg); /* what the runtime needs to load it */
+    sq_status st = fm ? SQ_OK : sq_verify(f, on_problem, &cx, &err);
+    if (!st && f && (st = sq_file_check_model(f, &err))) on_problem(&cx, st, err.msg); /* what the runtime needs to load it */
     rc = cli_exit_code(st);
-    if (!st && ref) rc = compare(f, ref, &g, threads, &cx, root);
+    if (!st && ref) rc = fm ? verify_source_compare(fm, ref, g.min_cos, g.max_rmse, g.max_abs, cx.json, root)
+                            : compare(f, ref, &g, threads, &cx, root);
     ea.o.n_threads = threads;
     if (!st && (ea.ids || ea.text) && (rc == EXIT_OK || rc == EXIT_CHECK)) {
         int erc = evaluate(f, ref, &ea, cx.json, root);
@@ -499,17 +515,18 @@ int main(int argc, char **argv) {
         json_object_object_add(root, "status", json_object_new_string(st ? sq_status_name(st) : rc == EXIT_OK ? "ok"
                                                                                    : rc == EXIT_CHECK ? "check failed" : "error"));
         json_object_object_add(root, "problems", cx.problems);
-        json_object_object_add(root, "n_tensors", json_object_new_int64(sq_file_ntensors(f)));
+        json_object_object_add(root, "n_tensors", json_object_new_int64(fm ? fm->n_tensors : sq_file_ntensors(f)));
         printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     } else {
         json_object_put(cx.problems);
         if (st) fprintf(stderr, "%s: %s: FAILED (%d problem%s)\n", cli_prog, path, cx.n_problems, cx.n_problems == 1 ? "" : "s");
         else if (rc == EXIT_CHECK) fprintf(stderr, "%s: %s: FAILED a requested check\n", cli_prog, path);
-        else if (rc == EXIT_OK && !cli_quiet) printf("%s: OK (%u tensors, %llu bytes)\n", path, sq_file_ntensors(f),
-                                    (unsigned long long)sq_file_header(f)->file_size);
+        else if (rc == EXIT_OK && !cli_quiet) printf("%s: OK (%u tensors, %llu bytes)\n", path, fm ? fm->n_tensors : sq_file_ntensors(f),
+                                    fm ? verify_source_bytes(fm) : (unsigned long long)sq_file_header(f)->file_size);
     }
     json_object_put(root);
     cli_backend_close(&ea.be);
     sq_close(f);
+    sq_model_close(fm);
     return rc;
 }

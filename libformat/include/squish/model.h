@@ -1,5 +1,6 @@
 /* Source-model readers: Hugging Face directories (safetensors, sharded or
- * not), llama2.c checkpoints, GGUF files with F32/F16/BF16 tensors and
+ * not), llama2.c checkpoints, GGUF files (F32/F16/BF16 tensors and ggml's
+ * quantized blocks, decoded to f32) and
  * .squizd files (each tensor decoded through its codec).
  * Files are mmapped; tensors are converted to f32 one at a time.
  * Tensor names are mapped to one canonical naming: the Hugging Face Llama
@@ -23,7 +24,7 @@ typedef enum sq_model_format { SQ_MODEL_HF = 1, SQ_MODEL_LLAMA2C = 2, SQ_MODEL_G
 typedef struct sq_model_tensor {
     char *name;        /* canonical name */
     char *src_name;    /* name in the source file */
-    uint32_t dtype;    /* SQ_DT_F32, SQ_DT_F16 or SQ_DT_BF16 */
+    uint32_t dtype;    /* SQ_DT_F32, SQ_DT_F16 or SQ_DT_BF16 (of the data, or of its decode: ggml_type) */
     uint32_t ndim;
     uint64_t dims[SQ_MAX_NDIM];
     const uint8_t *data; /* in the mapped source file (NULL for .squizd sources) */
@@ -32,6 +33,9 @@ typedef struct sq_model_tensor {
     int file;          /* index into the model's file list */
     /* llama2.c/GGUF q/k: rows are regrouped per head into HF rotary order */
     uint32_t rope_heads;
+    /* GGUF quantized tensors: the ggml block type (e.g. 12 = Q4_K) that
+     * data holds; dtype is then SQ_DT_F32, what it decodes to. 0 otherwise. */
+    uint32_t ggml_type;
 } sq_model_tensor;
 
 typedef struct sq_model_file {

@@ -15,6 +15,7 @@
 #include "squish/hash.h"
 #include "squish/llama_names.h"
 #include "squish/model.h"
+#include "readers/ggml_decode.h"
 
 /* The archive member a path "<m->path>/<name>" names, or -1. */
 static int vfs_find(const sq_model *m, const char *path) {
@@ -187,9 +188,35 @@ static sq_status decode_record(const sq_model *m, const sq_model_tensor *t, floa
     return SQ_OK;
 }
 
+/* A GGUF tensor of ggml blocks: each row (the innermost dimension, a whole
+ * number of blocks, checked by the reader) decoded from its source row. */
+static sq_status decode_ggml(const sq_model *m, const sq_model_tensor *t, float *out, sq_err *err) {
+    const sq_ggml_qtype *ty = sq_ggml_qtype_find(t->ggml_type);
+    uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1];
+    if (!ty) return sq_err_set(err, SQ_EINTERNAL, "tensor %s: ggml type %u has no decoder", t->name, t->ggml_type);
+    if (n == 0) return SQ_OK;
+    uint64_t rows = n / cols, nb = cols / ty->block_elems, hd = t->rope_heads ? rows / t->rope_heads : 0;
+    for (uint64_t r = 0; r < rows; r++) {
+        uint64_t src = r;
+        if (hd) { /* HF row r comes from interleaved row h*hd + 2j + half (as below) */
+            uint64_t within = r % hd, half = within / (hd / 2);
+            src = r / hd * hd + 2 * (within % (hd / 2)) + half;
+        }
+        float *y = out + r * cols;
+        sq_ggml_qtype_decode(ty, t->data + src * nb * ty->block_bytes, nb, y);
+        for (uint64_t c = 0; c < cols; c++)
+            if (!isfinite(y[c]))
+                return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s: %s block %llu of row %llu decodes to %g (a scale is not finite)",
+                                  m->files[t->file].path, t->src_name, ty->name, (unsigned long long)(c / ty->block_elems),
+                                  (unsigned long long)src, (double)y[c]);
+    }
+    return SQ_OK;
+}
+
 sq_status sq_model_tensor_f32(const sq_model *m, const sq_model_tensor *t, float *out, sq_err *err) {
     uint64_t n = sq_model_tensor_elems(t);
     if (m->squizd) return decode_record(m, t, out, err);
+    if (t->ggml_type) return decode_ggml(m, t, out, err);
     if (!t->rope_heads || n == 0) {
         for (uint64_t i = 0; i < n; i++) out[i] = load_elem(t->dtype, t->data, i);
         return SQ_OK;

@@ -1,4 +1,6 @@
-/* GGUF (v2/v3) files with F32/F16/BF16 tensors. Layout: "GGUF", u32
+/* GGUF (v2/v3) files with F32/F16/BF16 tensors and ggml's quantized block
+ * types (readers/ggml_decode.h: Q4_0...Q8_0, Q2_K...Q6_K, IQ4_NL, IQ4_XS),
+ * which read as f32 tensors decoded on demand. Layout: "GGUF", u32
  * version, u64 tensor count, u64 key/value count, the key/values, the tensor
  * infos (name, n_dims, dims innermost first, ggml type, offset), then data
  * aligned to general.alignment (default 32). llama.cpp's converter stores
@@ -8,6 +10,7 @@
 #include <string.h>
 
 #include "common/bytes.h"
+#include "readers/ggml_decode.h"
 #include "squish/llama_names.h"
 #include "squish/model.h"
 
@@ -141,16 +144,6 @@ static int canon(const char *g, char *out, size_t n, int *rope) {
     return 0;
 }
 
-/* ggml's tensor type names (ggml.h enum ggml_type), for messages. */
-static const char *ggml_type_name(uint32_t t) {
-    static const char *const names[] = {
-        "F32",  "F16",  "Q4_0", "Q4_1", "Q4_2", "Q4_3", "Q5_0", "Q5_1", "Q8_0", "Q8_1",
-        "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",
-        "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS", "I8", "I16", "I32", "I64", "F64", "IQ1_M",
-        "BF16", "Q4_0_4_4", "Q4_0_4_8", "Q4_0_8_8", "TQ1_0", "TQ2_0", "IQ4_NL_4_4", "IQ4_NL_4_8", "IQ4_NL_8_8", "MXFP4"};
-    return t < sizeof names / sizeof names[0] ? names[t] : "unknown";
-}
-
 sq_status sq_model_open_gguf(sq_model *m, const char *path, sq_err *err) {
     int fi = sq_model_map_file(m, path, err);
     if (fi < 0) return err ? err->status : SQ_EIO;
@@ -236,16 +229,28 @@ sq_status sq_model_parse_gguf(sq_model *m, int fi, sq_err *err) {
     uint64_t data0 = align_up(r.pos, kv.alignment);
     for (uint64_t i = 0; !s && i < nt; i++) {
         uint32_t dt = ti[i].type == 0 ? SQ_DT_F32 : ti[i].type == 1 ? SQ_DT_F16 : ti[i].type == 30 ? SQ_DT_BF16 : 0;
-        if (!dt) {
+        const sq_ggml_qtype *qt = dt ? NULL : sq_ggml_qtype_find(ti[i].type);
+        if (!dt && !qt) {
             s = sq_err_set(err, SQ_EUNSUPPORTED,
-                           "%s: tensor %s is %s (ggml type %u); squish reads F32, F16 and BF16 GGUF files (convert the "
-                           "unquantized model, e.g. llama.cpp's convert_hf_to_gguf.py --outtype bf16)",
-                           path, ti[i].name, ggml_type_name(ti[i].type), ti[i].type);
+                           "%s: tensor %s is %s (ggml type %u); squish reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, "
+                           "Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL and IQ4_XS GGUF tensors",
+                           path, ti[i].name, sq_ggml_qtype_name(ti[i].type), ti[i].type);
             break;
         }
-        uint64_t bytes = sq_dtype_size(dt), start, end;
+        uint64_t bytes = dt ? sq_dtype_size(dt) : 1, start, end;
         int ok = 1;
-        for (uint32_t d = 0; d < ti[i].nd && ok; d++) ok = mul_ok(bytes, ti[i].dims[d], &bytes);
+        if (qt) { /* blocks run along the innermost dimension (a row) */
+            uint64_t row = ti[i].dims[ti[i].nd - 1];
+            if (row % qt->block_elems) {
+                s = sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s: rows of %llu values do not split into %s blocks of %u",
+                               path, ti[i].name, (unsigned long long)row, qt->name, qt->block_elems);
+                break;
+            }
+            bytes = row / qt->block_elems * qt->block_bytes;
+            for (uint32_t d = 0; d + 1 < ti[i].nd && ok; d++) ok = mul_ok(bytes, ti[i].dims[d], &bytes);
+        } else {
+            for (uint32_t d = 0; d < ti[i].nd && ok; d++) ok = mul_ok(bytes, ti[i].dims[d], &bytes);
+        }
         if (!ok || !add_ok(data0, ti[i].off, &start) || !add_ok(start, bytes, &end) || end > f->size) {
             s = sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s: data at offset %llu (+%llu bytes) runs past the end of the file", path,
                            ti[i].name, (unsigned long long)ti[i].off, (unsigned long long)bytes);
@@ -254,7 +259,8 @@ sq_status sq_model_parse_gguf(sq_model *m, int fi, sq_err *err) {
         char cn[300];
         int rope;
         canon(ti[i].name, cn, sizeof cn, &rope);
-        s = sq_model_add_tensor(m, cn, ti[i].name, dt, ti[i].nd, ti[i].dims, f->map + start, bytes, fi, err);
+        s = sq_model_add_tensor(m, cn, ti[i].name, dt ? dt : SQ_DT_F32, ti[i].nd, ti[i].dims, f->map + start, bytes, fi, err);
+        if (!s && qt) m->tensors[m->n_tensors - 1].ggml_type = qt->id; /* decoded to f32 by sq_model_tensor_f32 */
         if (!s && rope) {
             uint32_t h = rope == 1 ? kv.heads : kv.heads_kv;
             uint64_t rows = ti[i].dims[0];

@@ -2,7 +2,8 @@
  * spec/squizd.md §4): what the model is, not where it lies or how its files
  * are cut. SHA-256 over
  *   "squish-model-sha256/1" NUL, u64 length + configuration text,
- *   then per tensor in sq_model_order: u64 length + name, u32 dtype, u32 ndim,
+ *   then per tensor in sq_model_order: u64 length + name, u32 dtype (256 +
+ *   the ggml type for a GGUF tensor of quantized blocks), u32 ndim,
  *   u64 dims[ndim], u64 length + source bytes
  * (integers little-endian). The source bytes are the tensor's bytes as the
  * file stores them; for a .squizd source, its parts' stored bytes in record
@@ -41,7 +42,7 @@ void sq_model_hash_init(sq_model_hash *h, const sq_model *m) {
 
 void sq_model_hash_tensor(sq_model_hash *h, const sq_model *m, const sq_model_tensor *t) {
     put_bytes(&h->sh, t->name, strlen(t->name));
-    put_u32(&h->sh, t->dtype);
+    put_u32(&h->sh, t->ggml_type ? 256 + t->ggml_type : t->dtype); /* ggml blocks: Q4_0 and IQ4_NL are the same size */
     put_u32(&h->sh, t->ndim);
     for (uint32_t d = 0; d < t->ndim; d++) put_u64(&h->sh, t->dims[d]);
     if (!m->squizd) {
