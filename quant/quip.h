@@ -17,12 +17,24 @@
 #include "squish/error.h"
 
 typedef struct sq_quip_opts {
-    uint32_t bits;      /* 2 (E8P12), 3 (E8P12 + E81B), 4 (E8P12 + E8P12) */
+    uint32_t bits;      /* 2 (E8P12), 3, 4 */
+    uint32_t nested;    /* 3/4 bits: 0 quip-sharp's residual stages (E81B / E8P12), 1 nested E8R stages */
     double damp;        /* relative damping of the transformed Hessian; 0: 0.01 */
     uint64_t seed;      /* su from seed, sv from seed ^ SQ_QUIP_SV_SEED_XOR */
     int no_refit;       /* keep the initial scales (the refit is on by default) */
+    int no_feedback;    /* nearest rounding in the transformed basis, no BlockLDLQ */
+    int no_rht;         /* no randomized Hadamard transforms (su, sv left NULL) */
+    int passes;         /* BlockLDLQ + refit passes; 0: SQ_QUIP_PASSES */
+    int free_passes;    /* later passes start from the refitted scales as they are, not in the initial ratios */
+    int beam;           /* stage-0 candidates of the greedy search; 0: SQ_QUIP_BEAM */
+    double opt_scale;   /* stage-0 scale = row RMS / opt_scale; 0: the codebook's default */
     int n_threads;
 } sq_quip_opts;
+
+#define SQ_QUIP_PASSES 2
+#define SQ_QUIP_BEAM 8
+#define SQ_QUIP_OPT_SCALE_N3 1.0
+#define SQ_QUIP_OPT_SCALE_N4 0.85
 
 #define SQ_QUIP_SV_SEED_XOR 0xD1B54A32D192ED03ull
 
@@ -30,15 +42,16 @@ typedef struct sq_quip_opts {
  * there); all malloc'd, freed by sq_quip_result_free. */
 typedef struct sq_quip_result {
     uint64_t rows, cols;
-    uint32_t bits;
+    uint32_t bits, nested;
     uint16_t *codes;   /* codes  u16 [rows][cols/8] */
-    void *codes2;      /* codes2 u8 (3 bits) / u16 (4 bits) [rows][cols/8]; NULL at 2 bits */
-    uint8_t *su, *sv;  /* su u8 [(cols+7)/8], sv u8 [(rows+7)/8] */
+    void *codes2;      /* codes2 u8 / u16 (4 bits residual) [rows][cols/8]; NULL at 2 bits */
+    uint8_t *codes3;   /* codes3 u8 [rows][cols/8] (4 bits nested); else NULL */
+    uint8_t *su, *sv;  /* su u8 [(cols+7)/8], sv u8 [(rows+7)/8]; NULL with no_rht */
     uint16_t *scales;  /* scales f16 [stages][rows] */
     /* report */
-    double proxy_norefit; /* tr(ΔW H ΔWᵀ)/tr(W H Wᵀ) with the initial scales */
-    double proxy_refit;   /* the same with the refitted scales */
-    double proxy;         /* of the stored scales */
+    double proxy_norefit; /* tr(ΔW H ΔWᵀ)/tr(W H Wᵀ) after the first pass, initial scales */
+    double proxy_refit;   /* the same with the first pass's refitted scales */
+    double proxy;         /* of what is stored (the best pass of each row) */
     double damp_used;
     uint64_t had_block_in, had_block_out; /* < cols / rows when the blocking fallback applied */
 } sq_quip_result;

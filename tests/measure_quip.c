@@ -3,8 +3,11 @@
  * proxy loss tr(ΔW H ΔWᵀ)/tr(W H Wᵀ) with the calibrated XᵀX, bits per
  * weight and wall time per matrix. Not a test; run by hand:
  *   measure_quip MODEL_DIR CALIB.h5 [n_threads] [max_layers]
- * For experiments: QUIP_BITS=b
- * runs only that width, QUIP_NO_GPTQ=1 skips the GPTQ columns. */
+ * For experiments: QUIP_BITS=b runs only that width, QUIP_NO_GPTQ=1 skips
+ * the GPTQ columns; QUIP_RVQ=1 (quip-sharp's residual stages), QUIP_OS=x
+ * (opt_scale), QUIP_PASSES=n, QUIP_BEAM=k, QUIP_NOFB=1 (no error feedback),
+ * QUIP_DAMP=x, QUIP_NOREFIT=1, QUIP_NORHT=1, QUIP_DIAG=1 (diagonal of XᵀX only) set the
+ * encoder's options. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,23 +81,35 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "%s\n", err.msg);
                 return 1;
             }
+            if (getenv("QUIP_DIAG"))
+                for (uint64_t i = 0; i < cols; i++)
+                    for (uint64_t j = 0; j < cols; j++)
+                        if (i != j) s.xtx[i * cols + j] = 0;
             float *Hf = malloc(cols * cols * 4);
             for (uint64_t i = 0; i < cols * cols; i++) Hf[i] = (float)s.xtx[i];
             const double den = sq_hessian_err(w, zero, rows, cols, Hf);
             printf("%-36s %4llu %5llu |", name, (unsigned long long)rows, (unsigned long long)cols);
             for (uint32_t bits = 2; bits <= 4; bits++) {
                 if (getenv("QUIP_BITS") && (uint32_t)atoi(getenv("QUIP_BITS")) != bits) continue;
-                sq_quip_opts o = {.bits = bits, .seed = 1, .n_threads = nthr};
+                sq_quip_opts o = {.bits = bits, .nested = bits > 2 && !getenv("QUIP_RVQ"), .seed = 1, .n_threads = nthr};
+                if (getenv("QUIP_OS")) o.opt_scale = atof(getenv("QUIP_OS"));
+                if (getenv("QUIP_DAMP")) o.damp = atof(getenv("QUIP_DAMP"));
+                if (getenv("QUIP_PASSES")) o.passes = atoi(getenv("QUIP_PASSES"));
+                if (getenv("QUIP_BEAM")) o.beam = atoi(getenv("QUIP_BEAM"));
+                o.no_feedback = getenv("QUIP_NOFB") != NULL;
+                o.free_passes = getenv("QUIP_FREE") != NULL;
+                o.no_refit = getenv("QUIP_NOREFIT") != NULL;
+                o.no_rht = getenv("QUIP_NORHT") != NULL;
                 sq_quip_result r;
                 double t0 = now();
                 if (sq_quip_quantize(w, rows, cols, s.xtx, &o, &r, &err)) {
                     fprintf(stderr, "%s: %s\n", name, err.msg);
                     return 1;
                 }
-                double dt = now() - t0, bpw = sq_quip_bpw(rows, cols, bits);
-                printf(" %.5f/%.5f %.3f %5.2f", r.proxy_norefit, r.proxy_refit, bpw, dt);
+                double dt = now() - t0, bpw = sq_quip_bpw(rows, cols, bits, o.nested);
+                printf(" %.5f/%.5f/%.5f %.3f %5.2f", r.proxy_norefit, r.proxy_refit, r.proxy, bpw, dt);
                 q_norefit[bits - 2] += r.proxy_norefit;
-                q_refit[bits - 2] += r.proxy_refit;
+                q_refit[bits - 2] += r.proxy;
                 q_bits[bits - 2] += bpw * (double)(rows * cols);
                 q_time[bits - 2] += dt;
                 sq_quip_result_free(&r);
@@ -135,7 +150,7 @@ int main(int argc, char **argv) {
         }
     printf("\nover %d matrices (%.0f weights), mean relative proxy loss, bpw (weighted), total seconds:\n", nmat, nw);
     for (int b = 0; b < 3; b++)
-        printf("  quip:%d  no refit %.5f  refit %.5f  %.4f bpw  %.1f s\n", b + 2, q_norefit[b] / nmat, q_refit[b] / nmat,
+        printf("  quip:%d  first pass, no refit %.5f  stored %.5f  %.4f bpw  %.1f s\n", b + 2, q_norefit[b] / nmat, q_refit[b] / nmat,
                q_bits[b] / nw, q_time[b]);
     for (int g = 0; g < NG; g++)
         printf("  gptq %-10s %.5f  %.4f bpw  %.1f s\n", gschemes[g], g_proxy[g] / nmat, g_bits[g] / nw, g_time[g]);

@@ -7,7 +7,10 @@
 #include "squish/codec.h"
 
 #define SQ_CODEC_QUIP 96 /* first id of the QuIP# range 96..111 */
-enum { SQ_QUIP_P_BITS = 4 }; /* params[4]: 2, 3 or 4 bits per weight */
+enum {
+    SQ_QUIP_P_BITS = 4,   /* params[4]: 2, 3 or 4 bits per weight */
+    SQ_QUIP_P_NESTED = 5, /* params[5]: 0 quip-sharp's residual stages, 1 nested E8R stages (3 and 4 bits) */
+};
 
 extern const sq_codec sq_codec_quip;
 
