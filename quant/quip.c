@@ -15,13 +15,13 @@
 #include "squish/fp.h"
 
 /* Stage-0 scale = RMS of the transformed row / opt_scale. quip-sharp's
- * values for its residual codebooks (opt_scale, opt_resid_scale); the
- * nested stages' opt_scale is the minimum of the proxy loss over the 34M
- * model's layers (tests/measure_quip.c): a larger stage-0 scale trades
+ * values for its residual codebooks (opt_scale, opt_resid_scale); at 2 bits
+ * and for the nested stages the minimum of the proxy loss over layers 0-1
+ * of the 34M model (tests/measure_quip.c): a larger stage-0 scale trades
  * granular error for fewer vectors outside the E8P ball. */
 static double default_opt_scale(uint32_t bits, uint32_t nested) {
     if (nested) return bits == 3 ? SQ_QUIP_OPT_SCALE_N3 : SQ_QUIP_OPT_SCALE_N4;
-    return bits == 3 ? 0.98 : 1.03;
+    return bits == 2 ? SQ_QUIP_OPT_SCALE_2 : bits == 3 ? 0.98 : 1.03;
 }
 static double default_resid_scale(uint32_t bits) { return bits == 3 ? 2.04 : 3.45; }
 

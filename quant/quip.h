@@ -32,8 +32,9 @@ typedef struct sq_quip_opts {
 } sq_quip_opts;
 
 #define SQ_QUIP_PASSES 2
-#define SQ_QUIP_BEAM 8
-#define SQ_QUIP_OPT_SCALE_N3 1.0
+#define SQ_QUIP_BEAM 16
+#define SQ_QUIP_OPT_SCALE_2 0.95
+#define SQ_QUIP_OPT_SCALE_N3 0.9
 #define SQ_QUIP_OPT_SCALE_N4 0.85
 
 #define SQ_QUIP_SV_SEED_XOR 0xD1B54A32D192ED03ull

@@ -193,6 +193,16 @@ START_TEST(encode_decode_gemv_through_the_chain) {
                 }
                 ck_assert_msg(!memcmp(y0, y1, rows * 4), "%s: AVX2 GEMV differs from the portable one", scheme);
             }
+            if (sq_isa_supported(SQ_ISA_AVX512)) {
+                memset(y1, 0, rows * 4);
+                for (uint64_t r0 = 0; r0 < rows; r0 += 11) { /* row ranges that cut the 8-row blocks, odd tails */
+                    uint64_t r1 = r0 + 11 < rows ? r0 + 11 : rows;
+                    sq_gemv_for(c, SQ_ISA_AVX512)(&v, xs, y1, r0, r1);
+                }
+                ck_assert_msg(!memcmp(y0, y1, rows * 4), "%s: AVX-512 GEMV differs from the portable one", scheme);
+            } else {
+                fprintf(stderr, "note: no AVX-512 here, its GEMV is not compared\n");
+            }
             ck_assert_int_eq(sq_gemv_mt(&v, xv, y1, 2), 0);
             for (uint64_t r = 0; r < rows; r++) {
                 double d = 0, mag = 0;

@@ -170,6 +170,7 @@ static const sq_codec_cpu quip_cpu = {
     .gemv = {[SQ_ISA_PORTABLE] = sq_quip_gemv_portable,
 #if defined(__x86_64__)
              [SQ_ISA_AVX2] = sq_quip_gemv_avx2,
+             [SQ_ISA_AVX512] = sq_quip_gemv_avx512,
 #endif
     },
 };
