@@ -262,14 +262,14 @@ typedef struct refit_stats {
     double *Gm;  /* [rows][3][3] q_j H̃ q_kᵀ */
 } refit_stats;
 
-/* Stage k of every row with unit scale. */
-static void stage_values(const sq_quip_result *res, const quip_q *q, uint32_t k, float *out) {
+/* Stage k of rows [r0, r1) with unit scale, into out ((r1 - r0) x cols). */
+static void stage_values(const sq_quip_result *res, const quip_q *q, uint32_t k, uint64_t r0, uint64_t r1, float *out) {
     const sq_e8p_tables *t = sq_e8p_tables_get();
     const uint64_t G = res->cols / 8;
     const sq_quip_book book = sq_quip_stage_book(q->bits, q->nested, k);
     const void *codes = k == 0 ? (const void *)res->codes : k == 1 ? res->codes2 : (const void *)res->codes3;
-    for (uint64_t i = 0; i < res->rows * G; i++) {
-        float *o = out + 8 * i;
+    for (uint64_t i = r0 * G; i < r1 * G; i++) {
+        float *o = out + 8 * (i - r0 * G);
         if (book == SQ_QUIP_E8P) {
             const uint16_t c = ((const uint16_t *)codes)[i];
             for (int j = 0; j < 8; j++) o[j] = t->base[c >> 8][j] * t->sign[c & 0xFF][j] + t->shift[c & 0xFF];
@@ -280,29 +280,73 @@ static void stage_values(const sq_quip_result *res, const quip_q *q, uint32_t k,
     }
 }
 
-/* Gram statistics of the codes in res against w̃ (Wt) under Hf. Q holds
- * stages x rows x cols floats of scratch, T rows x cols. */
-static int refit_gather(const sq_quip_result *res, const quip_q *q, const float *Wt, const float *Hf, float *Q,
-                        float *T, refit_stats *rs) {
-    const uint64_t rows = res->rows, cols = res->cols, n = rows * cols;
+/* Gram statistics of the codes in res (or, with res NULL, ww only) against
+ * w̃ under Hf, in tiles of rows on threads: each row's sums are the same
+ * for any tiling (sq_la_matmul_f32 sums every element in one order). */
+#define REFIT_TILE 32
+typedef struct refit_ctx {
+    const sq_quip_result *res;
+    const quip_q *q;
+    const float *Wt, *Hf;
+    uint64_t rows, cols;
+    refit_stats *rs;
+    int failed;
+} refit_ctx;
+
+static void refit_tiles(void *p, uint64_t t0, uint64_t t1) {
+    refit_ctx *x = p;
+    const uint64_t cols = x->cols, S = x->res ? x->q->stages : 0;
+    float *Q = malloc((S ? S : 1) * REFIT_TILE * cols * sizeof(float)), *T = malloc(REFIT_TILE * cols * sizeof(float));
+    if (!Q || !T) {
+        x->failed = 1;
+        goto out;
+    }
     const sq_isa isa = sq_isa_active();
-    for (uint32_t k = 0; k < q->stages; k++) stage_values(res, q, k, Q + k * n);
-    for (uint32_t k = 0; k < q->stages; k++) {
-        if (sq_la_matmul_f32(isa, 0, rows, cols, cols, Q + k * n, cols, Hf, cols, T, cols)) return -1;
-        for (uint64_t r = 0; r < rows; r++) {
-            const float *tr = T + r * cols;
-            double g = 0;
-            for (uint64_t c = 0; c < cols; c++) g += (double)tr[c] * Wt[r * cols + c];
-            rs->g[r * 3 + k] = g;
-            for (uint32_t j = 0; j <= k; j++) {
+    for (uint64_t tile = t0; tile < t1; tile++) {
+        const uint64_t r0 = tile * REFIT_TILE, r1 = r0 + REFIT_TILE < x->rows ? r0 + REFIT_TILE : x->rows, R = r1 - r0;
+        const float *W = x->Wt + r0 * cols;
+        if (!S) { /* w̃ H̃ w̃ᵀ */
+            if (sq_la_matmul_f32(isa, 0, R, cols, cols, W, cols, x->Hf, cols, T, cols)) {
+                x->failed = 1;
+                goto out;
+            }
+            for (uint64_t r = 0; r < R; r++) {
                 double a = 0;
-                const float *qj = Q + j * n + r * cols;
-                for (uint64_t c = 0; c < cols; c++) a += (double)tr[c] * qj[c];
-                rs->Gm[r * 9 + j * 3 + k] = rs->Gm[r * 9 + k * 3 + j] = a;
+                for (uint64_t c = 0; c < cols; c++) a += (double)T[r * cols + c] * W[r * cols + c];
+                x->rs->ww[r0 + r] = a;
+            }
+            continue;
+        }
+        for (uint32_t k = 0; k < S; k++) stage_values(x->res, x->q, k, r0, r1, Q + k * REFIT_TILE * cols);
+        for (uint32_t k = 0; k < S; k++) {
+            if (sq_la_matmul_f32(isa, 0, R, cols, cols, Q + k * REFIT_TILE * cols, cols, x->Hf, cols, T, cols)) {
+                x->failed = 1;
+                goto out;
+            }
+            for (uint64_t r = 0; r < R; r++) {
+                const float *tr = T + r * cols;
+                double g = 0;
+                for (uint64_t c = 0; c < cols; c++) g += (double)tr[c] * W[r * cols + c];
+                x->rs->g[(r0 + r) * 3 + k] = g;
+                for (uint32_t j = 0; j <= k; j++) {
+                    double a = 0;
+                    const float *qj = Q + j * REFIT_TILE * cols + r * cols;
+                    for (uint64_t c = 0; c < cols; c++) a += (double)tr[c] * qj[c];
+                    x->rs->Gm[(r0 + r) * 9 + j * 3 + k] = x->rs->Gm[(r0 + r) * 9 + k * 3 + j] = a;
+                }
             }
         }
     }
-    return 0;
+out:
+    free(Q);
+    free(T);
+}
+
+static int refit_gather(const sq_quip_result *res, const quip_q *q, const float *Wt, const float *Hf, uint64_t rows,
+                        uint64_t cols, int n_threads, refit_stats *rs) {
+    refit_ctx x = {res, q, Wt, Hf, rows, cols, rs, 0};
+    sq_parallel_for(n_threads, (rows + REFIT_TILE - 1) / REFIT_TILE, refit_tiles, &x);
+    return x.failed ? -1 : 0;
 }
 
 static double row_err(const refit_stats *rs, uint64_t r, uint32_t S, const double *s) {
@@ -412,7 +456,7 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
     double *Ht = malloc(cols * cols * sizeof(double));
     float *cur = malloc(S * rows * sizeof(float)), *bestsc = malloc(S * rows * sizeof(float));
     double *besterr = malloc(rows * sizeof(double));
-    float *Q = NULL, *T = NULL, *Hf = NULL;
+    float *Hf = NULL;
     refit_stats rs = {0};
     sq_quip_result trial = {0};
     if (!Wt || !col || !U || !Ht || !cur || !bestsc || !besterr) {
@@ -474,29 +518,22 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
         initial_scales(&q, sqrt(ss / (double)cols), o->opt_scale, s);
         for (uint32_t k = 0; k < S; k++) cur[k * rows + r] = s[k];
     }
-    Q = malloc(S * n * sizeof(float));
-    T = malloc(n * sizeof(float));
     Hf = malloc(cols * cols * sizeof(float));
     rs.ww = malloc(rows * sizeof(double));
     rs.g = calloc(rows * 3, sizeof(double));
     rs.Gm = calloc(rows * 9, sizeof(double));
-    if (!Q || !T || !Hf || !rs.ww || !rs.g || !rs.Gm) {
+    if (!Hf || !rs.ww || !rs.g || !rs.Gm) {
         st = oom(err, rows, cols);
         goto out;
     }
     /* the proxy's H̃: undamped, the calibrated output error */
     for (uint64_t i = 0; i < cols * cols; i++) Hf[i] = (float)Ht[i];
-    if (sq_la_matmul_f32(sq_isa_active(), 0, rows, cols, cols, Wt, cols, Hf, cols, T, cols)) {
+    if (refit_gather(NULL, &q, Wt, Hf, rows, cols, o->n_threads, &rs)) {
         st = oom(err, rows, cols);
         goto out;
     }
     double tot_w = 0;
-    for (uint64_t r = 0; r < rows; r++) {
-        double a = 0;
-        for (uint64_t c = 0; c < cols; c++) a += (double)T[r * cols + c] * Wt[r * cols + c];
-        rs.ww[r] = a;
-        tot_w += a;
-    }
+    for (uint64_t r = 0; r < rows; r++) tot_w += rs.ww[r];
     /* passes: BlockLDLQ with the current scales, then the refit; from the
      * second pass on, each row keeps the pass (codes and scales) with the
      * lower error. Rows are independent, so this is per row. */
@@ -515,7 +552,7 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
         pass_ctx px = {q, cur, rows, G, dst->codes, dst->codes2, dst->codes3};
         sq_ldlq_opts lo = {8, 128, 64, o->n_threads};
         if ((st = sq_ldlq_run(Wt, rows, cols, U, &lo, pass_block, &px, NULL, err))) goto out;
-        if (refit_gather(dst, &q, Wt, Hf, Q, T, &rs)) {
+        if (refit_gather(dst, &q, Wt, Hf, rows, cols, o->n_threads, &rs)) {
             st = oom(err, rows, cols);
             goto out;
         }
@@ -576,8 +613,6 @@ out:
     free(cur);
     free(bestsc);
     free(besterr);
-    free(Q);
-    free(T);
     free(Hf);
     free(rs.ww);
     free(rs.g);
