@@ -29,7 +29,8 @@ uint8_t sq_e8r_of_coset(const float e[8]);
 /* The E8P12 code whose value is exactly c, its value to q; -1 when c is not
  * an E8P12 value (c must be a point of E8 + ¼). */
 int sq_e8p_code_of_value(const float c[8], float q[8]);
-/* The E8R code nearest to y (brute force; ties: lower code), value to q. */
+/* The E8R code nearest to y (exact: ½E8's nearest point when it is an E8R
+ * value, else all 256; ties may go either way), value to q. */
 uint8_t sq_e8r_nearest(const float y[8], float q[8]);
 
 #endif

@@ -99,6 +99,11 @@ static int nested_lattice(const quip_q *q, const float *y, float a, uint32_t *co
 static uint32_t quant_block(const quip_q *q, const float s[3], const float *v, float deq[8]) {
     float y[8], q0[8], q1[8] = {0}, q2[8] = {0}, d[8];
     for (int j = 0; j < 8; j++) y[j] = s[0] > 0 ? v[j] / s[0] : 0.0f;
+    if (q->stages == 1) { /* E8P12 alone: the exact nearest code */
+        const uint32_t code = sq_e8p_nearest(y, q0);
+        block_err(q, s, v, q0, q1, q2, deq);
+        return code;
+    }
     uint32_t best = 0;
     float be = INFINITY;
     if (q->nested) {
@@ -113,21 +118,12 @@ static uint32_t quant_block(const quip_q *q, const float s[3], const float *v, f
             for (int k = 0; k < 12; k++) {
                 a *= 0.97f;
                 if (nested_lattice(q, y, a, &code, q0, q1, q2)) {
-                    float e = block_err(q, s, v, q0, q1, q2, d);
-                    if (e < be) {
-                        be = e;
-                        best = code;
-                        memcpy(deq, d, sizeof d);
-                    }
+                    be = block_err(q, s, v, q0, q1, q2, deq);
+                    best = code;
                     break;
                 }
             }
         }
-    }
-    if (q->stages == 1) {
-        best = sq_e8p_nearest(y, q0);
-        block_err(q, s, v, q0, q1, q2, deq);
-        return best;
     }
     /* greedy stages from the nearest stage-0 candidates (quip-sharp's
      * residual search with beam = 1). The later stages move a point by at

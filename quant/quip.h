@@ -1,12 +1,15 @@
 /* QuIP# without fine-tuning (Tseng et al. 2024): randomized Hadamard
- * incoherence on both sides, BlockLDLQ (the generic error-feedback driver of
- * gptq.c with this codec's 8-dimensional quantizer) with the E8P12 lattice
- * codebook in the transformed basis, 3 and 4 bits by a residual stage, and
- * a least-squares refit of the per-row scales on the calibrated output
- * error once the codes are chosen. The stored form and its decode are
- * libformat/src/codecs/quip/quip_decode.h; as a codec, quip (spec/codecs.md
- * §11), whose parts are codes/codes2/scales and whose su/sv are the
- * transform chain's rht_in/rht_out links. */
+ * incoherence on both sides, BlockLDLQ (ldlq.c with this codec's
+ * 8-dimensional quantizer) with the E8P12 lattice codebook in the
+ * transformed basis; 3 and 4 bits by squish's nested E8R stages (the E8
+ * lattice at 2x / 4x the resolution inside the E8P ball) or quip-sharp's
+ * residual stages; a least-squares refit of the per-row stage scales on the
+ * calibrated output error once the codes are chosen, and a second
+ * BlockLDLQ pass from the refitted scales (each row keeps its better pass).
+ * The stored form and its decode are libformat/src/codecs/quip/
+ * quip_decode.h; as a codec, quip (spec/codecs.md §11), whose parts are
+ * codes/codes2/codes3/scales and whose su/sv are the transform chain's
+ * rht_in/rht_out links. */
 #ifndef SQUISH_QUANT_QUIP_H
 #define SQUISH_QUANT_QUIP_H
 
@@ -65,8 +68,9 @@ void sq_quip_result_free(sq_quip_result *r);
 void sq_quip_view_of(const sq_quip_result *r, sq_quip_view *v);
 
 /* The quip codec's encoder (sq_quant_encoder): sq_quip_quantize on the
- * layer's XᵀX with ctx->seed; its vq ops are the E8P block quantizer the
- * generic error-feedback driver (gptq.c) runs as BlockLDLQ. */
+ * layer's XᵀX with ctx->seed and ctx->flags (SQ_ENC_NO_FEEDBACK,
+ * SQ_ENC_NO_REFIT, SQ_ENC_NO_RHT); its vq ops are the same block quantizer
+ * with the initial scales, for the generic error-feedback driver (gptq.c). */
 extern const sq_codec_encoder sq_quip_encoder;
 
 #endif

@@ -51,7 +51,7 @@ for b in $([ -n "${SQUISH_TEST_QUICK:-}" ] || echo 3 4); do
   jq -e --argjson names "$names" --argjson b "$b" '[.tensors[] | select(.codec == "quip")] | length == 14 and
          all(.[]; ([.parts[].name] == $names) and .parts[1].dtype == "u8" and .parts[$b - 2].dtype == "u8" and
              .parts[$b - 2].shape == [.shape[0], .shape[1] / 8] and
-             .parts[$b - 1].shape == [$b - 1, .shape[0]] and .params[4] == $b and .params[5] == 1 and .bpw < $b + 0.2 and
+             .parts[$b - 1].shape == [$b - 1, .shape[0]] and .params[4] == $b and .params[5] == 1 and .bpw < $b + 0.3 and
              .scheme == "quip:\($b)+rht_in+rht_out")' "$T/out" >/dev/null && ok ||
     bad "quip:$b parts: $(jq -c '[.tensors[] | select(.codec == "quip")][0]' "$T/out" | head -c 600)"
   expect 0 "eval quip:$b" -- "$V" "${EVAL[@]}" "$T/q$b.squizd"
@@ -76,13 +76,15 @@ jq -e '[.tensors[] | select(.codec == "quip")] | length == 14 and
        all(.[]; ([.parts[].name] == ["codes", "scales"]) and .scheme == "quip:2")' "$T/out" >/dev/null && ok ||
   bad "--quip-no-rht left links: $(jq -c '[.tensors[] | select(.codec == "quip")][0]' "$T/out" | head -c 400)"
 expect 0 "verify --quip-no-rht" -- "$V" "$T/nr.squizd"
+# the tensors' stored parts (the metadata records the command line, so whole files always differ)
+parts_of() { "$I" --json "$1" | jq -c '[.tensors[] | select(.codec == "quip") | .parts[].checksum_xxh64]'; }
+p2=$(parts_of "$T/q2.squizd")
 for opt in "--method rtn" "--quip-no-refit" "--hessian diag"; do
   expect 0 "quantize quip:2 $opt" -- "$Q" "$TINY" -s quip:2 $opt --calib "$T/cal.h5" -o "$T/abl.squizd" -q
-  cmp -s "$T/q2.squizd" "$T/abl.squizd" && bad "quip:2 $opt wrote the default's file" || ok
-  expect 0 "verify quip:2 $opt" -- "$V" "$T/abl.squizd"
+  [ "$(parts_of "$T/abl.squizd")" != "$p2" ] && ok || bad "quip:2 $opt stored the default's parts"
 done
 expect 0 "quantize quip:2 --method gptq" -- "$Q" "$TINY" -s quip:2 --method gptq --calib "$T/cal.h5" -o "$T/g.squizd" -T 1 -q
-cmp -s "$T/q2.squizd" "$T/g.squizd" && ok || bad "quip:2 --method gptq differs from the default (BlockLDLQ either way)"
+[ "$(parts_of "$T/g.squizd")" = "$p2" ] && ok || bad "quip:2 --method gptq differs from the default (BlockLDLQ either way)"
 expect 2 "--quip-no-refit without quip" -- "$Q" "$TINY" -s int4 --quip-no-refit --calib "$T/cal.h5" -o "$T/x.squizd"
 grep -q "quip" "$T/err" && ok || bad "--quip-no-refit without quip: $(cat "$T/err")"
 expect 2 "--hessian diag without --calib" -- "$Q" "$TINY" -s int4 --hessian diag -o "$T/x.squizd"
