@@ -158,6 +158,16 @@ static double rel_out_err(const sq_calib_site *s, const float *w, const float *d
     return r;
 }
 
+/* The XᵀX the encoders get: the site's, or with hessian_diag a copy of its
+ * diagonal (*tmp, freed by the caller); NULL when out of memory. */
+static const double *encoder_xtx(const sq_method *q, uint64_t cols, double **tmp) {
+    *tmp = NULL;
+    if (!q->hessian_diag) return q->h.xtx;
+    if (!(*tmp = calloc(cols * cols, sizeof(double)))) return NULL;
+    for (uint64_t i = 0; i < cols; i++) (*tmp)[i * cols + i] = q->h.xtx[i * cols + i];
+    return *tmp;
+}
+
 sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tensor *t, const sq_codec *c,
                            const uint32_t params[SQ_NPARAMS], const float *w, uint64_t rows, uint64_t cols,
                            sq_encoded *e, sq_method_note *note, sq_err *err) {
@@ -185,15 +195,25 @@ sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tenso
                               label, c->name);
         if ((st = site_for(q, layer, site, err))) return st;
         if ((st = sq_check_finite(label, w, rows * cols, err))) return st;
-        sq_encode_ctx x = {.codec = c, .params = params, .w = w, .rows = rows, .cols = cols, .xtx = q->h.xtx,
-                           .seed = 0x5155495348ull ^ ((uint64_t)layer << 8 | (uint64_t)site), .n_threads = q->n_threads};
-        if ((st = sq_quant_encode(&x, e, err))) return st;
+        double *diag;
+        const double *xtx = encoder_xtx(q, cols, &diag);
+        if (!xtx) return sq_err_set(err, SQ_ENOMEM, "%s: out of memory for the diagonal of XᵀX", label);
+        sq_encode_ctx x = {.codec = c, .params = params, .w = w, .rows = rows, .cols = cols, .xtx = xtx,
+                           .seed = 0x5155495348ull ^ ((uint64_t)layer << 8 | (uint64_t)site), .n_threads = q->n_threads,
+                           .flags = q->enc_flags};
+        st = sq_quant_encode(&x, e, err);
+        free(diag);
+        if (st) return st;
         note->method = c->name;
     } else if (q->kind == SQ_METHOD_GPTQ && linear && sq_gptq_supports(c, params)) {
         if ((st = site_for(q, layer, site, err))) return st;
         sq_gptq_opts go = q->gptq;
         go.n_threads = q->n_threads;
-        st = sq_gptq_quantize(label, c, params, w, rows, cols, q->h.xtx, &go, e, &note->gptq, err);
+        double *diag;
+        const double *xtx = encoder_xtx(q, cols, &diag);
+        if (!xtx) return sq_err_set(err, SQ_ENOMEM, "%s: out of memory for the diagonal of XᵀX", label);
+        st = sq_gptq_quantize(label, c, params, w, rows, cols, xtx, &go, e, &note->gptq, err);
+        free(diag);
         if (st) return st;
         note->method = note->gptq.fell_back ? "rtn (gptq fallback)" : "gptq";
     } else {

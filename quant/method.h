@@ -21,6 +21,8 @@ typedef struct sq_method {
     sq_calib_file *calib; /* NULL for RTN without --calib */
     sq_gptq_opts gptq;
     sq_awq_opts awq;
+    uint32_t enc_flags; /* SQ_ENC_*, passed to the calibrated codecs' encoders */
+    int hessian_diag;   /* the encoders get diag(XᵀX) instead of XᵀX (an ablation) */
     int n_threads;
     /* AWQ: the current block's modified tensors */
     int64_t awq_layer;

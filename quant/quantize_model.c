@@ -351,6 +351,8 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
     q.scheme = &o->scheme;
     q.gptq = o->gptq;
     q.awq = o->awq;
+    q.enc_flags = o->enc_flags;
+    q.hessian_diag = o->hessian_diag;
     q.awq.n_threads = q.n_threads = threads;
     q.awq_layer = q.h_layer = -1;
     json_object *report = NULL;

@@ -59,6 +59,8 @@ typedef struct sq_quantize_opts {
     sq_gptq_opts gptq;
     sq_awq_opts awq;
     const char *calib; /* calibration file (squish-calibrate), or NULL; GPTQ and AWQ need one */
+    uint32_t enc_flags; /* SQ_ENC_* for the calibrated codecs' own algorithms (ablations; 0 = none) */
+    int hessian_diag;   /* GPTQ and the calibrated codecs see only the diagonal of each XᵀX */
     int threads;       /* worker threads (>= 1); the output does not depend on it */
     int zstd;          /* zstd level for every part, 1..19, or 0 = none */
     int shard_k, shard_n; /* only shard k of n (blocks by layer ranges), or 0, 0 = the whole model */

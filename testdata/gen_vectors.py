@@ -466,46 +466,99 @@ def e81b_grid():
 
 E81B = e81b_grid()
 
-def quip_parts(bits, rows, cols, seed):
+def e8r_grid():
+    """E8R: the cosets of 2E8 in E8, each by its shortest member (ties: the lexicographically
+    greatest), sorted by norm then lexicographically; value = member / 2. Members are kept as
+    X = 2x (integers), u ~ v when (u - v)/2 is in E8."""
+    import itertools
+    def in_e8(X):  # x = X/2: all X_i of one parity, sum x even
+        return len(set(v & 1 for v in X)) == 1 and sum(X) % 4 == 0
+    def within(n, budget):  # integer vectors of length n with sum of squares <= budget
+        if n == 0:
+            yield ()
+            return
+        for v in range(-4, 5):
+            if v * v <= budget:
+                for rest in within(n - 1, budget - v * v):
+                    yield (v,) + rest
+    pts = [X for X in within(8, 16) if in_e8(X)]
+    assert len(pts) == 1 + 240 + 2160
+    reps = []
+    for X in pts:
+        for k, R in enumerate(reps):
+            D = [a - b for a, b in zip(X, R[0])]
+            if all(d % 2 == 0 for d in D) and in_e8([d // 2 for d in D]):
+                R.append(X)
+                break
+        else:
+            reps.append([X])
+    assert len(reps) == 256
+    best = []
+    for members in reps:
+        m = min(sum(v * v for v in X) for X in members)
+        best.append(max(X for X in members if sum(v * v for v in X) == m))
+    best.sort(key=lambda X: (sum(v * v for v in X), X))
+    return [[v / 4 for v in X] for X in best]
+
+E8R = e8r_grid()
+
+def quip_form(scheme):
+    """(bits, nested) of a quip scheme: quip:3 and quip:4 are nested, :rvq residual."""
+    t = scheme.split(':')
+    bits = int(t[1])
+    return bits, 1 if bits > 2 and 'rvq' not in t else 0
+
+def quip_books(bits, nested):
+    """The codebook of each stage: e8p, e81b or e8r."""
+    if bits == 2:
+        return ['e8p']
+    if nested:
+        return ['e8p', 'e8r'] + (['e8r'] if bits == 4 else [])
+    return ['e8p', 'e81b' if bits == 3 else 'e8p']
+
+def quip_parts(scheme, rows, cols, seed):
     """Codes and scales drawn from a seed (every code is valid), f16 scales of both signs."""
+    bits, nested = quip_form(scheme)
     r = Rng(seed)
     G = cols // 8
-    codes = [int(r.u() * 65536) for _ in range(rows * G)]
-    parts = [('codes', struct.pack('<%dH' % len(codes), *codes))]
-    if bits == 3:
-        c2 = [int(r.u() * 256) for _ in range(rows * G)]
-        parts.append(('codes2', bytes(c2)))
-    if bits == 4:
-        c2 = [int(r.u() * 65536) for _ in range(rows * G)]
-        parts.append(('codes2', struct.pack('<%dH' % len(c2), *c2)))
-    stages = 1 if bits == 2 else 2
-    sc = b''.join(f16_bytes((r.u() - 0.3) * (0.05 if k == 0 else 0.01)) for k in range(stages) for _ in range(rows))
+    parts = []
+    books = quip_books(bits, nested)
+    for k, book in enumerate(books):
+        name = ['codes', 'codes2', 'codes3'][k]
+        if book == 'e8p':
+            c = [int(r.u() * 65536) for _ in range(rows * G)]
+            parts.append((name, struct.pack('<%dH' % len(c), *c)))
+        else:
+            parts.append((name, bytes(int(r.u() * 256) for _ in range(rows * G))))
+    sc = b''.join(f16_bytes((r.u() - 0.3) * (0.05 if k == 0 else 0.01)) for k in range(len(books)) for _ in range(rows))
     parts.append(('scales', sc))
     return parts
 
-def decode_quip(bits, parts, rows, cols):
+def decode_quip(scheme, parts, rows, cols):
+    bits, nested = quip_form(scheme)
     p = dict(parts)
     G = cols // 8
-    codes = struct.unpack('<%dH' % (rows * G), p['codes'])
     sc = load_scales('f16', p['scales'])
-    if bits == 3:
-        c2 = list(p['codes2'])
-    elif bits == 4:
-        c2 = struct.unpack('<%dH' % (rows * G), p['codes2'])
+    stages = []
+    for k, book in enumerate(quip_books(bits, nested)):
+        data = p[['codes', 'codes2', 'codes3'][k]]
+        if book == 'e8p':
+            stages.append([e8p_value(c) for c in struct.unpack('<%dH' % (rows * G), data)])
+        else:
+            stages.append([(E81B if book == 'e81b' else E8R)[c] for c in data])
     out = []
     for r in range(rows):
         for g in range(G):
-            v0 = e8p_value(codes[r * G + g])
-            v1 = E81B[c2[r * G + g]] if bits == 3 else e8p_value(c2[r * G + g]) if bits == 4 else None
             for i in range(8):
-                d = f32(sc[r] * v0[i])
-                if v1 is not None:
-                    d = f32(d + f32(sc[rows + r] * v1[i]))
+                d = f32(sc[r] * stages[0][r * G + g][i])
+                for k in range(1, len(stages)):
+                    d = f32(d + f32(sc[k * rows + r] * stages[k][r * G + g][i]))
                 out.append(d)
     return out
 
 DECODE_CASES = [  # (scheme, rows, cols, seed): parts from the seed, output from the spec's decode
     ('quip:2', 3, 24, 31), ('quip:3', 2, 32, 32), ('quip:4', 2, 16, 33),
+    ('quip:3:rvq', 2, 32, 34), ('quip:4:rvq', 2, 16, 35),
 ]
 
 # ---- spqr (spec/codecs.md §11): decode-only vectors ----
@@ -599,12 +652,11 @@ def main(outdir):
             f.write('output %s\n' % ' '.join('%08x' % f32_bits(v) for v in decode(scheme, parts, rows, cols)))
             f.write('end\n')
         for scheme, rows, cols, seed in DECODE_CASES:
-            bits = int(scheme.split(':')[1])
-            parts = quip_parts(bits, rows, cols, seed)
+            parts = quip_parts(scheme, rows, cols, seed)
             f.write('vector %s %d %d\n' % (scheme, rows, cols))
             for name, data in parts:
                 f.write('part %s %s\n' % (name, data.hex()))
-            f.write('output %s\n' % ' '.join('%08x' % f32_bits(v) for v in decode_quip(bits, parts, rows, cols)))
+            f.write('output %s\n' % ' '.join('%08x' % f32_bits(v) for v in decode_quip(scheme, parts, rows, cols)))
             f.write('end\n')
         for scheme, rows, cols, seed in AQLM_CASES:
             parts = aqlm_parts(scheme, rows, cols, seed)

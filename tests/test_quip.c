@@ -10,6 +10,8 @@
 #include "calib.h"
 #include "codecs/quip/e8p.h"
 #include "e8p_encode.h"
+#include "encoders.h"
+#include "codecs/quip/quip_codec.h"
 #include "gptq.h"
 #include "ldlq.h"
 #include "quip.h"
@@ -159,6 +161,20 @@ END_TEST
 
 static int cmp8(const void *a, const void *b) { return memcmp(a, b, 8); }
 static int cmp32(const void *a, const void *b) { return memcmp(a, b, 32); }
+/* Lexicographic order of 8 ints (not bytes: they are signed). */
+static int memcmp_int8(const int *a, const int *b) {
+    for (int i = 0; i < 8; i++)
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
+    return 0;
+}
+/* By norm, then lexicographically. */
+static int cmp_norm_lex(const void *pa, const void *pb) {
+    const int *a = pa, *b = pb;
+    int na = 0, nb = 0;
+    for (int i = 0; i < 8; i++) na += a[i] * a[i], nb += b[i] * b[i];
+    if (na != nb) return na < nb ? -1 : 1;
+    return memcmp_int8(a, b);
+}
 
 START_TEST(e8p_table_matches_definition) {
     /* independent enumeration: x in (Z + 1/2)^8 with coordinates -7/2..7/2,
@@ -303,6 +319,236 @@ START_TEST(e81b_grid_and_nearest) {
 }
 END_TEST
 
+/* ---------------- E8R and the nested stages ---------------- */
+
+/* x = X/2 with X integer: in E8 = D8 ∪ (D8 + ½) when all X_i have one
+ * parity and Σx = ΣX/2 is even. */
+static int in_e8(const int X[8]) {
+    int par = X[0] & 1, sum = 0;
+    for (int i = 0; i < 8; i++) {
+        if ((X[i] & 1) != par) return 0;
+        sum += X[i];
+    }
+    return sum % 4 == 0;
+}
+
+START_TEST(e8r_table_matches_definition) {
+    /* every E8 point with ‖x‖² <= 4 (X = 2x in -4..4), grouped by coset of
+     * 2E8 (u ~ v when (u - v)/2 is in E8) */
+    static int pts[4096][8], cls[4096];
+    int np = 0;
+    for (uint32_t idx = 0; idx < 43046721u; idx++) { /* 9^8 */
+        int X[8], n = 0;
+        uint32_t t = idx;
+        for (int i = 0; i < 8; i++) {
+            X[i] = (int)(t % 9) - 4;
+            t /= 9;
+            n += X[i] * X[i];
+        }
+        if (n > 16 || !in_e8(X)) continue;
+        ck_assert_int_lt(np, 4096);
+        memcpy(pts[np++], X, sizeof X);
+    }
+    ck_assert_int_eq(np, 1 + 240 + 2160);
+    int ncls = 0, size[256] = {0}, rep[256];
+    for (int a = 0; a < np; a++) {
+        cls[a] = -1;
+        for (int b = 0; b < a && cls[a] < 0; b++) {
+            int D[8], even = 1;
+            for (int i = 0; i < 8; i++) {
+                even &= ((pts[a][i] - pts[b][i]) & 1) == 0;
+                D[i] = (pts[a][i] - pts[b][i]) / 2;
+            }
+            if (even && in_e8(D)) cls[a] = cls[b];
+        }
+        if (cls[a] < 0) {
+            ck_assert_int_lt(ncls, 256);
+            cls[a] = ncls++;
+        }
+        size[cls[a]]++;
+    }
+    ck_assert_int_eq(ncls, 256);
+    /* representative: the shortest, ties to the lexicographically greatest */
+    for (int k = 0; k < 256; k++) rep[k] = -1;
+    for (int a = 0; a < np; a++) {
+        int k = cls[a], r = rep[k];
+        int na = 0, nr = 0;
+        for (int i = 0; i < 8; i++) na += pts[a][i] * pts[a][i];
+        if (r >= 0)
+            for (int i = 0; i < 8; i++) nr += pts[r][i] * pts[r][i];
+        if (r < 0 || na < nr || (na == nr && memcmp_int8(pts[a], pts[r]) > 0)) rep[k] = a;
+    }
+    int want[256][8], ns[3] = {0, 0, 0};
+    for (int k = 0; k < 256; k++) {
+        memcpy(want[k], pts[rep[k]], sizeof want[k]);
+        int n = 0;
+        for (int i = 0; i < 8; i++) n += want[k][i] * want[k][i];
+        ck_assert(n == 0 || n == 8 || n == 16);
+        ns[n / 8]++;
+        ck_assert_int_eq(size[k], n == 0 ? 1 : n == 8 ? 2 : 16); /* ±root pairs; 16 norm-4 vectors (8 orthogonal ± pairs) */
+    }
+    ck_assert(ns[0] == 1 && ns[1] == 120 && ns[2] == 135);
+    qsort(want, 256, sizeof want[0], cmp_norm_lex);
+    for (int k = 0; k < 256; k++) {
+        float v[8];
+        sq_e8r_decode((uint8_t)k, v);
+        for (int i = 0; i < 8; i++) {
+            ck_assert_msg(sq_e8r_grid4[k][i] == want[k][i], "E8R %d[%d]: %d, want %d", k, i, sq_e8r_grid4[k][i], want[k][i]);
+            ck_assert(v[i] == 0.25f * (float)want[k][i]); /* value = member / 2 */
+        }
+        /* in the Voronoi cell of E8 (its relevant vectors are the 240 roots): ‖v‖ <= ‖v - λ‖ */
+        for (int a = 1; a < np; a++) {
+            int n = 0;
+            for (int i = 0; i < 8; i++) n += pts[a][i] * pts[a][i];
+            if (n != 8) continue;
+            double d0 = 0, d1 = 0;
+            for (int i = 0; i < 8; i++) {
+                d0 += (double)v[i] * v[i];
+                d1 += ((double)v[i] - 0.5 * pts[a][i]) * ((double)v[i] - 0.5 * pts[a][i]);
+            }
+            ck_assert_msg(d0 <= d1 + 1e-12, "E8R %d outside the Voronoi cell", k);
+        }
+    }
+}
+END_TEST
+
+/* Nearest point of E8 by enumeration: every integer and half-integer
+ * vector within one step of x in each coordinate. */
+static double e8_brute(const float x[8]) {
+    double best = INFINITY;
+    for (int half = 0; half < 2; half++)
+        for (uint32_t m = 0; m < 256; m++) {
+            int X[8];
+            double d = 0;
+            for (int i = 0; i < 8; i++) {
+                double base = half ? floor(x[i] - 0.5) + 0.5 : floor(x[i]);
+                double c = base + ((m >> i) & 1);
+                X[i] = (int)lrint(2 * c);
+                d += (x[i] - c) * (x[i] - c);
+            }
+            if (in_e8(X)) best = fmin(best, d);
+        }
+    return best;
+}
+
+START_TEST(e8_nearest_and_cosets) {
+    for (int t = 0; t < 3000; t++) {
+        float x[8], p[8];
+        for (int i = 0; i < 8; i++) x[i] = (float)(3 * gauss());
+        sq_e8_nearest(x, p);
+        int X[8];
+        double d = 0;
+        for (int i = 0; i < 8; i++) {
+            X[i] = (int)lrintf(2 * p[i]);
+            ck_assert(2 * p[i] == (float)X[i]);
+            d += ((double)x[i] - p[i]) * ((double)x[i] - p[i]);
+        }
+        ck_assert(in_e8(X));
+        const double b = e8_brute(x);
+        ck_assert_msg(d <= b + 1e-5, "trial %d: %g vs brute force %g", t, d, b);
+        /* the coset of 2E8 of member(k) + 2p is k's, for every E8R code k */
+        for (int k = t % 7; k < 256; k += 7) {
+            float e[8];
+            for (int i = 0; i < 8; i++) e[i] = 0.5f * (float)sq_e8r_grid4[k][i] + 2 * p[i];
+            ck_assert_int_eq(sq_e8r_of_coset(e), k);
+        }
+    }
+}
+END_TEST
+
+START_TEST(e8r_nearest_is_exact) {
+    float tab[256][8];
+    for (int c = 0; c < 256; c++) sq_e8r_decode((uint8_t)c, tab[c]);
+    for (int t = 0; t < 4000; t++) {
+        float y[8], q[8];
+        const double sc = t % 3 == 0 ? 0.15 : t % 3 == 1 ? 0.4 : 1.2; /* inside the cell (the lattice shortcut) and far out */
+        for (int i = 0; i < 8; i++) y[i] = (float)(sc * gauss());
+        const int c = sq_e8r_nearest(y, q);
+        ck_assert(!memcmp(q, tab[c], sizeof q));
+        double best = INFINITY, got = 0;
+        for (int k = 0; k < 256; k++) {
+            double d = 0;
+            for (int i = 0; i < 8; i++) d += ((double)y[i] - tab[k][i]) * ((double)y[i] - tab[k][i]);
+            best = fmin(best, d);
+        }
+        for (int i = 0; i < 8; i++) got += ((double)y[i] - q[i]) * ((double)y[i] - q[i]);
+        ck_assert_msg(got <= best + 1e-6 * (1 + best), "trial %d: %g vs brute force %g", t, got, best);
+    }
+}
+END_TEST
+
+START_TEST(e8p_code_of_value_round_trips) {
+    for (uint32_t c = 0; c < 65536; c++) {
+        float v[8], q[8];
+        sq_e8p_decode((uint16_t)c, v);
+        const int got = sq_e8p_code_of_value(v, q);
+        if (got != (int)c || memcmp(q, v, sizeof v)) ck_abort_msg("code %04x: code_of_value gives %d", c, got);
+    }
+    /* points of E8 + ¼ outside the set: a coordinate of magnitude 7/2, and norm² 20 */
+    const float out1[8] = {3.75f, 0.75f, 0.75f, 0.75f, 0.75f, 0.75f, 0.75f, 1.75f}; /* x = (3.5, .5 x6, 1.5) + ¼ */
+    const float out2[8] = {2.75f, 2.75f, 2.75f, 0.75f, 0.75f, 0.75f, 0.75f, 0.75f}; /* Σx = 10, ‖x‖² = 20 */
+    float q[8];
+    ck_assert_int_eq(sq_e8p_code_of_value(out1, q), -1);
+    ck_assert_int_eq(sq_e8p_code_of_value(out2, q), -1);
+}
+END_TEST
+
+/* The nested quantizer (the codec's vq op) with the nominal stage scales
+ * (s, s, s/2 at 4 bits; s, s at 3) returns a point of the fine lattice
+ * (¼E8 + ¼ resp. ½E8 + ¼, times s), the nearest one whenever that lies in
+ * the codebook, and the value its codes decode to. */
+START_TEST(nested_quantizer_is_the_fine_lattice) {
+    for (uint32_t bits = 3; bits <= 4; bits++) {
+        const sq_codec *c;
+        uint32_t p[SQ_NPARAMS];
+        char scheme[16];
+        snprintf(scheme, sizeof scheme, "quip:%u", bits);
+        ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, NULL), 0);
+        ck_assert_uint_eq(p[SQ_QUIP_P_NESTED], 1);
+        const sq_codec_encoder *enc = sq_quant_encoder(c);
+        const float s = 0.375f, L = bits == 4 ? 4.0f : 2.0f;
+        const float stat[SQ_VQ_MAX_STAT] = {s, s, bits == 4 ? 0.5f * s : 0.0f, 0};
+        const sq_vq vq = {c, p, 1, 8, NULL};
+        int nearest = 0;
+        const int T = 3000;
+        for (int t = 0; t < T; t++) {
+            float v[8], deq[8];
+            for (int i = 0; i < 8; i++) v[i] = (float)(0.8 * s * gauss());
+            const uint32_t code = enc->vq->quant(&vq, stat, v, deq);
+            /* a fine-lattice point: L·(deq/s - ¼) in E8 */
+            float y[8];
+            int X[8];
+            for (int i = 0; i < 8; i++) {
+                y[i] = L * (v[i] / s - 0.25f);
+                const float u = L * (deq[i] / s - 0.25f);
+                X[i] = (int)lrintf(2 * u);
+                ck_assert_msg(fabsf(2 * u - (float)X[i]) < 1e-4f, "trial %d: not a fine-lattice point", t);
+            }
+            ck_assert(in_e8(X));
+            /* the codes decode to deq (the decoder's arithmetic) */
+            float q0[8], q1[8], q2[8] = {0};
+            sq_e8p_decode((uint16_t)(code & 0xFFFF), q0);
+            sq_e8r_decode((uint8_t)(code >> 16), q1);
+            if (bits == 4) sq_e8r_decode((uint8_t)(code >> 24), q2);
+            for (int i = 0; i < 8; i++) {
+                float o = stat[0] * q0[i];
+                o += stat[1] * q1[i];
+                if (bits == 4) o += stat[2] * q2[i];
+                ck_assert(o == deq[i]);
+            }
+            /* distance in lattice units against the fine lattice's nearest point */
+            double d = 0;
+            for (int i = 0; i < 8; i++) d += (double)(y[i] - 0.5f * X[i]) * (y[i] - 0.5f * X[i]);
+            const double b = e8_brute(y);
+            ck_assert(d >= b - 1e-4);
+            nearest += d <= b + 1e-4;
+        }
+        /* inside the E8P ball (most points at this scale) the fine lattice's nearest point is returned */
+        ck_assert_msg(nearest > T * 3 / 4, "%u bits: nearest in %d of %d", bits, nearest, T);
+    }
+}
+END_TEST
+
 /* ---------------- LDLQ ---------------- */
 
 static double *random_hessian(uint64_t n, uint64_t T) {
@@ -410,9 +656,11 @@ START_TEST(quip_decode_gemv_threads) {
     const uint64_t rows = 184, cols = 96; /* 184 = 8·23: no order 92 or 184, so the output side takes the blocking fallback (blocks of 8) */
     float *w = random_matrix(rows * cols, 1);
     double *H = random_hessian(cols, 300);
-    double last = 1;
-    for (uint32_t bits = 2; bits <= 4; bits++) {
-        sq_quip_opts o = {.bits = bits, .seed = 7, .n_threads = 1};
+    const struct { uint32_t bits, nested; } var[] = {{2, 0}, {3, 0}, {4, 0}, {3, 1}, {4, 1}};
+    double proxy[5] = {0};
+    for (int k = 0; k < 5; k++) {
+        const uint32_t bits = var[k].bits, S = sq_quip_stages(bits, var[k].nested);
+        sq_quip_opts o = {.bits = bits, .nested = var[k].nested, .seed = 7, .n_threads = 1};
         sq_quip_result r1, r2;
         sq_err err;
         ck_assert_int_eq(sq_quip_quantize(w, rows, cols, H, &o, &r1, &err), 0);
@@ -422,8 +670,10 @@ START_TEST(quip_decode_gemv_threads) {
         ck_assert_int_eq(sq_quip_quantize(w, rows, cols, H, &o, &r2, &err), 0);
         const uint64_t G = cols / 8;
         ck_assert(!memcmp(r1.codes, r2.codes, rows * G * 2));
-        if (bits > 2) ck_assert(!memcmp(r1.codes2, r2.codes2, rows * G * (bits == 3 ? 1 : 2)));
-        ck_assert(!memcmp(r1.scales, r2.scales, sq_quip_stages(bits) * rows * 2));
+        if (S > 1) ck_assert(!memcmp(r1.codes2, r2.codes2, rows * G * (bits == 4 && !var[k].nested ? 2 : 1)));
+        if (S > 2) ck_assert(!memcmp(r1.codes3, r2.codes3, rows * G));
+        ck_assert((S > 2) == (r1.codes3 != NULL));
+        ck_assert(!memcmp(r1.scales, r2.scales, S * rows * 2));
         ck_assert(!memcmp(r1.su, r2.su, (cols + 7) / 8) && !memcmp(r1.sv, r2.sv, (rows + 7) / 8));
         /* decode in the original basis: its output error is the result's own figure */
         sq_quip_view v;
@@ -434,10 +684,11 @@ START_TEST(quip_decode_gemv_threads) {
         double px = proxy_of(dec, w, rows, cols, H);
         ck_assert_msg(fabs(px - r1.proxy) <= 1e-3 * r1.proxy + 1e-7, "%u bits: decoded %g, reported %g", bits, px,
                       r1.proxy);
+        /* the refit lowers the first pass's error, later passes lower it further (each row keeps its best) */
         ck_assert_msg(r1.proxy_refit <= r1.proxy_norefit, "%u bits: refit %g > %g", bits, r1.proxy_refit,
                       r1.proxy_norefit);
-        ck_assert_msg(r1.proxy < last, "%u bits: %g not below %g", bits, r1.proxy, last);
-        last = r1.proxy;
+        ck_assert_msg(r1.proxy <= r1.proxy_refit, "%u bits: stored %g > first pass %g", bits, r1.proxy, r1.proxy_refit);
+        proxy[k] = r1.proxy;
         /* GEMV against decode-then-dot (double): |Δy_r| <= 1e-5 · Σ_j |W_rj x_j| + 1e-6·‖x‖·max‖W̃_r‖ */
         float *x = malloc(cols * 4), *y = malloc(rows * 4), *work = malloc((cols + cols / 8) * 4);
         for (uint64_t j = 0; j < cols; j++) x[j] = (float)gauss();
@@ -458,12 +709,16 @@ START_TEST(quip_decode_gemv_threads) {
             ck_assert_msg(fabs(y[r] - ref) <= 1e-5 * mag + 1e-6 * sqrt(xn) * wmax, "%u bits row %llu: %g vs %g", bits,
                           (unsigned long long)r, y[r], ref);
         }
-        /* the no-refit option stores the initial scales and reports their error */
-        sq_quip_opts on = o;
+        /* the no-refit option: one pass with the initial scales; its codes are a one-pass run's and its
+         * error the first pass's before the refit */
+        sq_quip_opts on = o, o1 = o;
         on.no_refit = 1;
-        sq_quip_result r3;
+        o1.passes = 1;
+        sq_quip_result r3, r4;
         ck_assert_int_eq(sq_quip_quantize(w, rows, cols, H, &on, &r3, &err), 0);
-        ck_assert(!memcmp(r1.codes, r3.codes, rows * G * 2));
+        ck_assert_int_eq(sq_quip_quantize(w, rows, cols, H, &o1, &r4, &err), 0);
+        ck_assert(!memcmp(r4.codes, r3.codes, rows * G * 2));
+        ck_assert_double_eq(r4.proxy, r4.proxy_refit);
         sq_quip_view_of(&r3, &v);
         ck_assert_int_eq(sq_quip_decode(&v, dec, &err), 0);
         px = proxy_of(dec, w, rows, cols, H);
@@ -472,7 +727,58 @@ START_TEST(quip_decode_gemv_threads) {
         sq_quip_result_free(&r1);
         sq_quip_result_free(&r2);
         sq_quip_result_free(&r3);
+        sq_quip_result_free(&r4);
         free(dec); free(x); free(y); free(work);
+    }
+    /* error falls with the bits in both forms, and the nested stages beat quip-sharp's residual ones */
+    ck_assert_msg(proxy[1] < proxy[0] && proxy[2] < proxy[1], "residual: %g %g %g", proxy[0], proxy[1], proxy[2]);
+    ck_assert_msg(proxy[3] < proxy[0] && proxy[4] < proxy[3], "nested: %g %g", proxy[3], proxy[4]);
+    ck_assert_msg(proxy[3] < proxy[1] && proxy[4] < proxy[2], "nested %g %g vs residual %g %g", proxy[3], proxy[4], proxy[1],
+                  proxy[2]);
+    free(w);
+    free(H);
+}
+END_TEST
+
+/* The ablations: BlockLDLQ against nearest rounding after the transforms,
+ * and the transforms against none, on a Hessian with correlated inputs and
+ * loud channels (where both pay). */
+START_TEST(quip_ablations) {
+    const uint64_t rows = 64, cols = 128;
+    float *w = random_matrix(rows * cols, 3);
+    for (uint64_t r = 0; r < rows; r++) w[r * cols + 5] *= 8; /* an outlier column: incoherence pays */
+    double *H = random_hessian(cols, 400);
+    sq_err err;
+    for (uint32_t bits = 2; bits <= 4; bits += 2) {
+        sq_quip_opts o = {.bits = bits, .nested = bits > 2, .seed = 3, .n_threads = 2};
+        sq_quip_result full, nofb, norht;
+        ck_assert_int_eq(sq_quip_quantize(w, rows, cols, H, &o, &full, &err), 0);
+        o.no_feedback = 1;
+        ck_assert_int_eq(sq_quip_quantize(w, rows, cols, H, &o, &nofb, &err), 0);
+        o.no_feedback = 0;
+        o.no_rht = 1;
+        ck_assert_int_eq(sq_quip_quantize(w, rows, cols, H, &o, &norht, &err), 0);
+        ck_assert_msg(full.proxy < nofb.proxy, "%u bits: BlockLDLQ %g not below nearest rounding %g", bits, full.proxy,
+                      nofb.proxy);
+        ck_assert_msg(full.proxy < norht.proxy, "%u bits: with RHT %g not below without %g", bits, full.proxy, norht.proxy);
+        ck_assert(norht.su == NULL && norht.sv == NULL && norht.had_block_in == 0);
+        /* stored without the transforms: the decode is the codes in the original basis, with the reported error */
+        sq_quip_view v;
+        sq_quip_view_of(&norht, &v);
+        ck_assert_int_eq(sq_quip_view_check(&v, &err), 0);
+        float *dec = malloc(rows * cols * 4), *dt = malloc(rows * cols * 4);
+        ck_assert_int_eq(sq_quip_decode(&v, dec, &err), 0);
+        sq_quip_decode_transformed(&v, 0, rows, dt);
+        ck_assert(!memcmp(dec, dt, rows * cols * 4));
+        const double px = proxy_of(dec, w, rows, cols, H);
+        ck_assert_msg(fabs(px - norht.proxy) <= 1e-3 * px + 1e-7, "no rht: decoded %g, reported %g", px, norht.proxy);
+        v.sv = full.sv; /* one sign vector without the other */
+        ck_assert_int_eq(sq_quip_view_check(&v, &err), SQ_EUSAGE);
+        free(dec);
+        free(dt);
+        sq_quip_result_free(&full);
+        sq_quip_result_free(&nofb);
+        sq_quip_result_free(&norht);
     }
     free(w);
     free(H);
@@ -578,9 +884,9 @@ START_TEST(quip2_beats_gptq_int2_on_a_real_layer) {
         sq_decode_mt(&tv, dec, 1);
         double pg = proxy_of(dec, w, rows, cols, H);
         fprintf(stderr, "%s: quip:2 %.4f (%.3f bpw), gptq int2:g64 %.4f (%.3f bpw)\n", names[k], pq,
-                sq_quip_bpw(rows, cols, 2), pg, sq_layout_bpw(c, p, rows, cols));
+                sq_quip_bpw(rows, cols, 2, 0), pg, sq_layout_bpw(c, p, rows, cols));
         ck_assert_msg(pq < pg, "%s: QuIP# 2-bit proxy %g not below GPTQ int2 g64's %g", names[k], pq, pg);
-        ck_assert_double_lt(sq_quip_bpw(rows, cols, 2), sq_layout_bpw(c, p, rows, cols));
+        ck_assert_double_lt(sq_quip_bpw(rows, cols, 2, 0), sq_layout_bpw(c, p, rows, cols));
         sq_encoded_free(&g);
         sq_quip_result_free(&r);
         free(dec);
@@ -593,9 +899,12 @@ END_TEST
 START_TEST(quip_bpw_counts_every_part) {
     /* 512 x 1536 at 2 bits: codes 16 bits per 8 weights, 1536 + 512 sign bits, 512 f16 scales */
     const double n = 512.0 * 1536;
-    ck_assert_double_eq_tol(sq_quip_bpw(512, 1536, 2), (n * 2 + 1536 + 512 + 16 * 512) / n, 1e-12);
-    ck_assert_double_eq_tol(sq_quip_bpw(512, 1536, 3), (n * 3 + 1536 + 512 + 32 * 512) / n, 1e-12);
-    ck_assert_double_eq_tol(sq_quip_bpw(512, 1536, 4), (n * 4 + 1536 + 512 + 32 * 512) / n, 1e-12);
+    ck_assert_double_eq_tol(sq_quip_bpw(512, 1536, 2, 0), (n * 2 + 1536 + 512 + 16 * 512) / n, 1e-12);
+    ck_assert_double_eq_tol(sq_quip_bpw(512, 1536, 3, 0), (n * 3 + 1536 + 512 + 32 * 512) / n, 1e-12);
+    ck_assert_double_eq_tol(sq_quip_bpw(512, 1536, 4, 0), (n * 4 + 1536 + 512 + 32 * 512) / n, 1e-12);
+    /* the nested stages: the same codes at 3 bits, a third scale per row at 4 */
+    ck_assert_double_eq_tol(sq_quip_bpw(512, 1536, 3, 1), (n * 3 + 1536 + 512 + 32 * 512) / n, 1e-12);
+    ck_assert_double_eq_tol(sq_quip_bpw(512, 1536, 4, 1), (n * 4 + 1536 + 512 + 48 * 512) / n, 1e-12);
 }
 END_TEST
 
@@ -618,8 +927,14 @@ static Suite *suite(void) {
     ADD(s, e8p_decode_properties);
     ADD(s, e8p_nearest_is_exact);
     ADD(s, e81b_grid_and_nearest);
+    ADD(s, e8r_table_matches_definition);
+    ADD(s, e8_nearest_and_cosets);
+    ADD(s, e8r_nearest_is_exact);
+    ADD(s, e8p_code_of_value_round_trips);
+    ADD(s, nested_quantizer_is_the_fine_lattice);
     ADD(s, ldlq_width1_is_gptq);
     ADD(s, quip_decode_gemv_threads);
+    ADD(s, quip_ablations);
     ADD(s, quip_bad_input);
     ADD(s, quip_bpw_counts_every_part);
     ADD(s, quip2_beats_gptq_int2_on_a_real_layer);

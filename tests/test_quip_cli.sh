@@ -40,22 +40,57 @@ expect 0 "eval int2:g64 rtn" -- "$V" "${EVAL[@]}" "$T/rtn.squizd"
 k2=$(jq .eval.kld_mean "$T/q2.eval") kr=$(jq .eval.kld_mean "$T/out")
 awk -v a="$k2" -v b="$kr" 'BEGIN { exit !(a > 0 && a < b) }' && ok || bad "quip:2 KLD $k2 is not below int2:g64 RTN's $kr"
 
-# ---- quip:3 / quip:4: a second stage (codes2 u8 E81B / u16 E8P), KLD falls with the bits ----
+# ---- quip:3 / quip:4: nested E8R stages (codes2, and codes3 at 4 bits, u8), KLD falls with the bits ----
 prev=$k2
 # (the sanitizer run, SQUISH_TEST_QUICK, keeps to 2 bits: each width is minutes under ASan on 2 cores)
 for b in $([ -n "${SQUISH_TEST_QUICK:-}" ] || echo 3 4); do
   expect 0 "quantize quip:$b" -- "$Q" "$TINY" -s quip:$b --calib "$T/cal.h5" -o "$T/q$b.squizd" -q
   expect 0 "inspect quip:$b" -- "$I" --json "$T/q$b.squizd"
-  dt=$([ $b = 3 ] && echo u8 || echo u16)
-  jq -e --arg dt "$dt" --argjson b "$b" '[.tensors[] | select(.codec == "quip")] | length == 14 and
-         all(.[]; ([.parts[].name] == ["codes", "codes2", "scales", "rht_in", "rht_out"]) and .parts[1].dtype == $dt and
-             .parts[2].shape == [2, .shape[0]] and .params[4] == $b and .bpw < $b + 0.2)' "$T/out" >/dev/null && ok ||
+  names=$([ $b = 3 ] && echo '["codes", "codes2", "scales", "rht_in", "rht_out"]' ||
+          echo '["codes", "codes2", "codes3", "scales", "rht_in", "rht_out"]')
+  jq -e --argjson names "$names" --argjson b "$b" '[.tensors[] | select(.codec == "quip")] | length == 14 and
+         all(.[]; ([.parts[].name] == $names) and .parts[1].dtype == "u8" and .parts[$b - 2].dtype == "u8" and
+             .parts[$b - 2].shape == [.shape[0], .shape[1] / 8] and
+             .parts[$b - 1].shape == [$b - 1, .shape[0]] and .params[4] == $b and .params[5] == 1 and .bpw < $b + 0.3 and
+             .scheme == "quip:\($b)+rht_in+rht_out")' "$T/out" >/dev/null && ok ||
     bad "quip:$b parts: $(jq -c '[.tensors[] | select(.codec == "quip")][0]' "$T/out" | head -c 600)"
   expect 0 "eval quip:$b" -- "$V" "${EVAL[@]}" "$T/q$b.squizd"
   k=$(jq .eval.kld_mean "$T/out")
   awk -v a="$k" -v b="$prev" 'BEGIN { exit !(a > 0 && a < b) }' && ok || bad "quip:$b KLD $k is not below the previous width's $prev"
   prev=$k
 done
+
+# ---- quip:4:rvq (quip-sharp's residual stage: codes2 u16, two scales) and the ablation options ----
+if [ -z "${SQUISH_TEST_QUICK:-}" ]; then
+  expect 0 "quantize quip:4:rvq" -- "$Q" "$TINY" -s quip:4:rvq --calib "$T/cal.h5" -o "$T/q4r.squizd" -q
+  expect 0 "inspect quip:4:rvq" -- "$I" --json "$T/q4r.squizd"
+  jq -e '[.tensors[] | select(.codec == "quip")] | length == 14 and
+         all(.[]; ([.parts[].name] == ["codes", "codes2", "scales", "rht_in", "rht_out"]) and .parts[1].dtype == "u16" and
+             .parts[2].shape == [2, .shape[0]] and .params[5] == 0 and .scheme == "quip:4:rvq+rht_in+rht_out")' \
+    "$T/out" >/dev/null && ok || bad "quip:4:rvq parts: $(jq -c '[.tensors[] | select(.codec == "quip")][0]' "$T/out" | head -c 600)"
+  expect 0 "verify quip:4:rvq" -- "$V" "$T/q4r.squizd"
+fi
+expect 0 "quantize quip:2 --quip-no-rht" -- "$Q" "$TINY" -s quip:2 --quip-no-rht --calib "$T/cal.h5" -o "$T/nr.squizd" -q
+expect 0 "inspect --quip-no-rht" -- "$I" --json "$T/nr.squizd"
+jq -e '[.tensors[] | select(.codec == "quip")] | length == 14 and
+       all(.[]; ([.parts[].name] == ["codes", "scales"]) and .scheme == "quip:2")' "$T/out" >/dev/null && ok ||
+  bad "--quip-no-rht left links: $(jq -c '[.tensors[] | select(.codec == "quip")][0]' "$T/out" | head -c 400)"
+expect 0 "verify --quip-no-rht" -- "$V" "$T/nr.squizd"
+# the tensors' stored parts (the metadata records the command line, so whole files always differ)
+parts_of() { "$I" --json "$1" | jq -c '[.tensors[] | select(.codec == "quip") | .parts[].checksum_xxh64]'; }
+p2=$(parts_of "$T/q2.squizd")
+for opt in "--method rtn" "--quip-no-refit" "--hessian diag"; do
+  expect 0 "quantize quip:2 $opt" -- "$Q" "$TINY" -s quip:2 $opt --calib "$T/cal.h5" -o "$T/abl.squizd" -q
+  [ "$(parts_of "$T/abl.squizd")" != "$p2" ] && ok || bad "quip:2 $opt stored the default's parts"
+done
+expect 0 "quantize quip:2 --method gptq" -- "$Q" "$TINY" -s quip:2 --method gptq --calib "$T/cal.h5" -o "$T/g.squizd" -T 1 -q
+[ "$(parts_of "$T/g.squizd")" = "$p2" ] && ok || bad "quip:2 --method gptq differs from the default (BlockLDLQ either way)"
+expect 2 "--quip-no-refit without quip" -- "$Q" "$TINY" -s int4 --quip-no-refit --calib "$T/cal.h5" -o "$T/x.squizd"
+grep -q "quip" "$T/err" && ok || bad "--quip-no-refit without quip: $(cat "$T/err")"
+expect 2 "--hessian diag without --calib" -- "$Q" "$TINY" -s int4 --hessian diag -o "$T/x.squizd"
+expect 2 "--hessian other" -- "$Q" "$TINY" -s quip:2 --hessian half --calib "$T/cal.h5" -o "$T/x.squizd"
+expect 2 "quip:2:rvq" -- "$Q" "$TINY" -s quip:2:rvq --calib "$T/cal.h5" -o "$T/x.squizd"
+grep -q "3 or 4" "$T/err" && ok || bad "quip:2:rvq message: $(cat "$T/err")"
 
 # ---- bad input ----
 expect 2 "quip without --calib" -- "$Q" "$TINY" -s quip:2 -o "$T/x.squizd"

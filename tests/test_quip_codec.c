@@ -45,23 +45,29 @@ START_TEST(scheme_grammar_and_params) {
     ck_assert_ptr_eq(c, sq_codec_by_id(96));
     ck_assert_int_eq(c->family, SQ_FAMILY_LATTICE);
     ck_assert_uint_eq(p[4], 2);
-    for (uint32_t b = 2; b <= 4; b++) {
-        snprintf(buf, sizeof buf, "quip:%u", b);
-        ck_assert_int_eq(sq_scheme_parse(buf, &c, p, &err), 0);
-        ck_assert_uint_eq(p[4], b);
-        for (int i = 0; i < SQ_NPARAMS; i++) ck_assert_uint_eq(p[i], i == 4 ? b : 0);
-        char out[64];
-        sq_scheme_format(c, p, out, sizeof out);
-        ck_assert_str_eq(out, buf);
-        ck_assert_int_eq(sq_codec_check_params(c, p, &err, "t"), 0);
-    }
-    const char *bad[] = {"quip:5", "quip:1", "quip:22", "quip:g64", "quip:pc", "quip:asym", "quip:s32", "quip:dq", NULL};
+    /* quip:3 and quip:4 take the nested stages (params[5] = 1), :rvq quip-sharp's residual ones */
+    for (uint32_t b = 2; b <= 4; b++)
+        for (int rvq = 0; rvq <= (b > 2); rvq++) {
+            snprintf(buf, sizeof buf, "quip:%u%s", b, rvq ? ":rvq" : "");
+            ck_assert_int_eq(sq_scheme_parse(buf, &c, p, &err), 0);
+            ck_assert_uint_eq(p[4], b);
+            for (int i = 0; i < SQ_NPARAMS; i++)
+                ck_assert_uint_eq(p[i], i == 4 ? b : i == SQ_QUIP_P_NESTED ? (uint32_t)(b > 2 && !rvq) : 0);
+            char out[64];
+            sq_scheme_format(c, p, out, sizeof out);
+            ck_assert_str_eq(out, buf);
+            ck_assert_int_eq(sq_codec_check_params(c, p, &err, "t"), 0);
+        }
+    const char *bad[] = {"quip:5", "quip:1", "quip:22", "quip:g64", "quip:pc", "quip:asym", "quip:s32", "quip:dq",
+                         "quip:rvq", "quip:2:rvq", "quip:rvq:4", "quip:4:rvq2", NULL};
     for (int i = 0; bad[i]; i++) ck_assert_msg(sq_scheme_parse(bad[i], &c, p, &err) == SQ_EUSAGE, "%s accepted", bad[i]);
     ck_assert_int_eq(sq_scheme_parse("quip:5", &c, p, &err), SQ_EUSAGE);
     ck_assert_ptr_nonnull(strstr(err.msg, "2, 3 or 4"));
+    ck_assert_int_eq(sq_scheme_parse("quip:2:rvq", &c, p, &err), SQ_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "follows 3 or 4"));
     /* params a file may carry: only params[4] in 2..4 and the transform flags */
     sq_scheme_parse("quip:3", &c, p, &err);
-    const struct { int i; uint32_t v; } hostile[] = {{4, 0}, {4, 5}, {4, 0xFFFFFFFF}, {0, 64}, {1, 1}, {2, SQ_DT_F16}, {5, 1}, {7, 9}};
+    const struct { int i; uint32_t v; } hostile[] = {{4, 0}, {4, 5}, {4, 0xFFFFFFFF}, {0, 64}, {1, 1}, {2, SQ_DT_F16}, {5, 2}, {6, 1}, {7, 9}};
     for (size_t k = 0; k < sizeof hostile / sizeof hostile[0]; k++) {
         uint32_t q[SQ_NPARAMS];
         memcpy(q, p, sizeof q);
@@ -73,37 +79,51 @@ START_TEST(scheme_grammar_and_params) {
     memcpy(q, p, sizeof q);
     q[SQ_P_XFORM] = SQ_XF_RHT_IN | SQ_XF_RHT_OUT;
     ck_assert_int_eq(sq_codec_check_params(c, q, &err, "t"), 0);
-    /* the layout: codes u16 [rows][cols/8], codes2 u8/u16 at 3/4 bits, scales f16 [stages][rows] */
+    q[4] = 2; /* nested stages at 2 bits */
+    q[SQ_QUIP_P_NESTED] = 1;
+    ck_assert_int_eq(sq_codec_check_params(c, q, &err, "t"), SQ_ECORRUPT);
+    /* the layout: codes u16 [rows][cols/8]; codes2 u8 (3 bits; 4 bits nested) or u16 (4 bits residual);
+     * codes3 u8 (4 bits nested); scales f16 [stages][rows] */
     sq_part_spec sp[SQ_CODEC_MAX_PARTS];
-    for (uint32_t b = 2; b <= 4; b++) {
-        p[4] = b;
-        int n = sq_layout(c, p, 40, 96, sp);
-        ck_assert_int_eq(n, b == 2 ? 2 : 3);
-        ck_assert_str_eq(sp[0].name, "codes");
-        ck_assert_uint_eq(sp[0].dtype, SQ_DT_U16);
-        ck_assert(sp[0].dims[0] == 40 && sp[0].dims[1] == 12);
-        if (b > 2) {
-            ck_assert_str_eq(sp[1].name, "codes2");
-            ck_assert_uint_eq(sp[1].dtype, b == 3 ? SQ_DT_U8 : SQ_DT_U16);
+    for (uint32_t b = 2; b <= 4; b++)
+        for (uint32_t nested = 0; nested <= (b > 2); nested++) {
+            p[4] = b;
+            p[SQ_QUIP_P_NESTED] = nested;
+            const uint32_t S = b == 2 ? 1 : b == 4 && nested ? 3 : 2;
+            int n = sq_layout(c, p, 40, 96, sp);
+            ck_assert_int_eq(n, (int)S + 1);
+            ck_assert_str_eq(sp[0].name, "codes");
+            ck_assert_uint_eq(sp[0].dtype, SQ_DT_U16);
+            ck_assert(sp[0].dims[0] == 40 && sp[0].dims[1] == 12);
+            if (b > 2) {
+                ck_assert_str_eq(sp[1].name, "codes2");
+                ck_assert_uint_eq(sp[1].dtype, b == 4 && !nested ? SQ_DT_U16 : SQ_DT_U8);
+                ck_assert(sp[1].dims[0] == 40 && sp[1].dims[1] == 12);
+            }
+            if (S == 3) {
+                ck_assert_str_eq(sp[2].name, "codes3");
+                ck_assert_uint_eq(sp[2].dtype, SQ_DT_U8);
+                ck_assert(sp[2].dims[0] == 40 && sp[2].dims[1] == 12);
+            }
+            ck_assert_str_eq(sp[n - 1].name, "scales");
+            ck_assert_uint_eq(sp[n - 1].dtype, SQ_DT_F16);
+            ck_assert(sp[n - 1].dims[0] == S && sp[n - 1].dims[1] == 40);
         }
-        ck_assert_str_eq(sp[n - 1].name, "scales");
-        ck_assert_uint_eq(sp[n - 1].dtype, SQ_DT_F16);
-        ck_assert(sp[n - 1].dims[0] == (b == 2 ? 1u : 2u) && sp[n - 1].dims[1] == 40);
-    }
 }
 END_TEST
 
 /* encode through the quantization library, then decode / GEMV through the chain */
 START_TEST(encode_decode_gemv_through_the_chain) {
     const uint64_t shapes[][2] = {{40, 96}, {24, 520}, {7, 64}}; /* 96 = 12·8 (Paley), 520: blocking fallback, 7 odd rows */
+    const char *schemes[] = {"quip:2", "quip:3", "quip:4", "quip:3:rvq", "quip:4:rvq"};
     for (size_t s = 0; s < 3; s++)
-        for (uint32_t bits = 2; bits <= 4; bits++) {
+        for (int k = 0; k < 5; k++) {
             const uint64_t rows = shapes[s][0], cols = shapes[s][1], G = cols / 8;
             const sq_codec *c;
             uint32_t p[SQ_NPARAMS];
-            char scheme[16];
-            snprintf(scheme, sizeof scheme, "quip:%u", bits);
+            const char *scheme = schemes[k];
             ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, NULL), 0);
+            const uint32_t bits = p[SQ_QUIP_P_BITS];
             float *w = random_matrix(rows * cols, 1);
             double *H = random_hessian(cols, 2 * cols);
             sq_encode_ctx x = {.codec = c, .params = p, .w = w, .rows = rows, .cols = cols, .xtx = H, .seed = 99, .n_threads = 1};
@@ -113,14 +133,14 @@ START_TEST(encode_decode_gemv_through_the_chain) {
             x.n_threads = 3;
             ck_assert_int_eq(sq_quant_encode(&x, &e3, &err), 0);
             /* parts: the codec's, then the chain's links rht_in, rht_out */
-            ck_assert_int_eq(e.nparts, bits == 2 ? 4 : 5);
+            ck_assert_int_eq(e.nparts, 3 + (int)sq_quip_stages(bits, p[SQ_QUIP_P_NESTED]));
             ck_assert_uint_eq(e.params[SQ_P_XFORM], SQ_XF_RHT_IN | SQ_XF_RHT_OUT);
             ck_assert_str_eq(e.spec[e.nparts - 2].name, "rht_in");
             ck_assert_str_eq(e.spec[e.nparts - 1].name, "rht_out");
             ck_assert_uint_eq(e.bytes[e.nparts - 2], (cols + 7) / 8);
             ck_assert_uint_eq(e.bytes[e.nparts - 1], (rows + 7) / 8);
             for (int i = 0; i < e.nparts; i++) ck_assert(!memcmp(e.data[i], e3.data[i], e.bytes[i])); /* thread count */
-            ck_assert(fabs(sq_encoded_bpw(&e) - sq_quip_bpw(rows, cols, bits)) < 1e-12);
+            ck_assert(fabs(sq_encoded_bpw(&e) - sq_quip_bpw(rows, cols, bits, p[SQ_QUIP_P_NESTED])) < 1e-12);
             /* the signs are the ones the documented seed gives */
             uint8_t su[128], sv[8];
             sq_rht_signs(99, cols, su);
@@ -130,7 +150,10 @@ START_TEST(encode_decode_gemv_through_the_chain) {
             /* decode through the chain == the phase-1 reference decode with su/sv as its own parts */
             sq_tview v;
             sq_tview_from_encoded(&e, &v);
-            sq_quip_view qv = {rows, cols, bits, e.data[0], bits > 2 ? e.data[1] : NULL, su, sv, e.data[bits > 2 ? 2 : 1]};
+            const uint32_t S = sq_quip_stages(bits, p[SQ_QUIP_P_NESTED]);
+            sq_quip_view qv = {.rows = rows, .cols = cols, .bits = bits, .nested = p[SQ_QUIP_P_NESTED], .codes = e.data[0],
+                               .codes2 = S > 1 ? e.data[1] : NULL, .codes3 = S > 2 ? e.data[2] : NULL, .su = su, .sv = sv,
+                               .scales = e.data[S]};
             float *ref = malloc(rows * cols * 4), *dec = malloc(rows * cols * 4);
             ck_assert_int_eq(sq_quip_decode(&qv, ref, &err), 0);
             ck_assert_int_eq(sq_decode_mt(&v, dec, 2), 0);
@@ -170,6 +193,16 @@ START_TEST(encode_decode_gemv_through_the_chain) {
                 }
                 ck_assert_msg(!memcmp(y0, y1, rows * 4), "%s: AVX2 GEMV differs from the portable one", scheme);
             }
+            if (sq_isa_supported(SQ_ISA_AVX512)) {
+                memset(y1, 0, rows * 4);
+                for (uint64_t r0 = 0; r0 < rows; r0 += 11) { /* row ranges that cut the 8-row blocks, odd tails */
+                    uint64_t r1 = r0 + 11 < rows ? r0 + 11 : rows;
+                    sq_gemv_for(c, SQ_ISA_AVX512)(&v, xs, y1, r0, r1);
+                }
+                ck_assert_msg(!memcmp(y0, y1, rows * 4), "%s: AVX-512 GEMV differs from the portable one", scheme);
+            } else {
+                fprintf(stderr, "note: no AVX-512 here, its GEMV is not compared\n");
+            }
             ck_assert_int_eq(sq_gemv_mt(&v, xv, y1, 2), 0);
             for (uint64_t r = 0; r < rows; r++) {
                 double d = 0, mag = 0;
@@ -183,7 +216,7 @@ START_TEST(encode_decode_gemv_through_the_chain) {
             /* the codec's check: finite scales pass, an infinite one is refused by name */
             char why[160];
             ck_assert_int_eq(c->check(&v, why, sizeof why), 0);
-            uint16_t *sc = e.data[bits > 2 ? 2 : 1];
+            uint16_t *sc = e.data[S];
             const uint16_t keep = sc[rows - 1];
             sc[rows - 1] = 0x7c00;
             ck_assert_int_eq(c->check(&v, why, sizeof why), -1);
@@ -267,11 +300,11 @@ static sq_status vq_block(void *ctx, uint64_t r0, uint64_t nrows, uint64_t c0, u
 
 START_TEST(generic_driver_is_blockldlq) {
     const uint64_t rows = 70, cols = 256;
-    for (uint32_t bits = 2; bits <= 4; bits++) {
+    const char *schemes[] = {"quip:2", "quip:3", "quip:4", "quip:3:rvq", "quip:4:rvq"};
+    for (int k = 0; k < 5; k++) {
         const sq_codec *c;
         uint32_t p[SQ_NPARAMS];
-        char scheme[16];
-        snprintf(scheme, sizeof scheme, "quip:%u", bits);
+        const char *scheme = schemes[k];
         sq_scheme_parse(scheme, &c, p, NULL);
         const sq_codec_encoder *enc = sq_quant_encoder(c);
         ck_assert_ptr_nonnull(enc);
@@ -338,10 +371,10 @@ START_TEST(spec_vectors) {
     ck_assert(o[0] == 2 && o[1] == 0);
     sq_e81b_decode(255, o);
     ck_assert(o[6] == -2 && o[7] == 0 && o[0] == 0);
-    /* worked example: quip:3, 1 x 8, no links */
+    /* worked example: quip:3:rvq, 1 x 8, no links */
     const sq_codec *c;
     uint32_t p[SQ_NPARAMS];
-    sq_scheme_parse("quip:3", &c, p, NULL);
+    sq_scheme_parse("quip:3:rvq", &c, p, NULL);
     uint16_t codes[1] = {0x0180}, scales[2] = {0x3800, 0x3400};
     uint8_t codes2[1] = {241};
     sq_tview v = {0};
@@ -359,8 +392,8 @@ START_TEST(spec_vectors) {
     ck_assert(!memcmp(d, want, sizeof d));
     /* bits per weight of §11 */
     sq_scheme_parse("quip:2", &c, p, NULL);
-    ck_assert(fabs(sq_quip_bpw(512, 512, 2) - 2.03515625) < 1e-12);
-    ck_assert(fabs(sq_quip_bpw(512, 512, 3) - 3.06640625) < 1e-12);
+    ck_assert(fabs(sq_quip_bpw(512, 512, 2, 0) - 2.03515625) < 1e-12);
+    ck_assert(fabs(sq_quip_bpw(512, 512, 3, 0) - 3.06640625) < 1e-12);
     ck_assert(fabs(sq_layout_bpw(c, p, 512, 512) - 2.03125) < 1e-12); /* codec parts alone, without the links */
 }
 END_TEST

@@ -33,6 +33,12 @@ static void usage(FILE *o) {
             "      --static-groups       GPTQ with --act-order: group scales fitted before, original order\n"
             "      --awq-duo             AWQ: AutoAWQ's duo scaling (activation and weight means)\n"
             "      --awq-no-clip         AWQ: skip the clipping-range search\n"
+            "      --hessian full|diag   diag: GPTQ and the calibrated codecs see only the diagonal of\n"
+            "                            each layer's X^T X (an importance vector); default full\n"
+            "      --quip-no-refit       quip: keep the initial per-row scales (no least-squares refit)\n"
+            "      --quip-no-rht         quip: no randomized Hadamard transforms\n"
+            "                            (--method rtn given with quip: nearest rounding after the\n"
+            "                            transforms, no BlockLDLQ; these three are ablations)\n"
             "      --shard K/N           only the K-th of N parts (blocks by layer ranges); 'squish-pack\n"
             "                            merge' joins the N partial files into the unsharded file\n"
             "      --report FILE.json    write the per-tensor error report as JSON ('-' = standard output)\n"
@@ -71,6 +77,14 @@ static void list_schemes(void) {
 }
 
 #define MAX_RULES 64
+
+/* Whether --scheme, --output-scheme or a rule names the codec. */
+static int uses_codec(const sq_scheme_rules *sc, const char *name) {
+    if ((sc->codec && !strcmp(sc->codec->name, name)) || (sc->out_codec && !strcmp(sc->out_codec->name, name))) return 1;
+    for (int i = 0; i < sc->n_rules; i++)
+        if (sc->rules[i].codec && !strcmp(sc->rules[i].codec->name, name)) return 1;
+    return 0;
+}
 
 static int parse_scheme_or_keep(const char *s, const sq_codec **c, uint32_t *p) {
     sq_err err;
@@ -117,13 +131,15 @@ int main(int argc, char **argv) {
                                        {"act-order", no_argument, 0, 8},       {"static-groups", no_argument, 0, 9},
                                        {"awq-duo", no_argument, 0, 10},        {"awq-no-clip", no_argument, 0, 11},
                                        {"shard", required_argument, 0, 12},    {"no-bundle", no_argument, 0, 13},
+                                       {"hessian", required_argument, 0, 16},  {"quip-no-refit", no_argument, 0, 14},
+                                       {"quip-no-rht", no_argument, 0, 15},
                                        {0, 0, 0, 0}};
     sq_quantize_opts o;
     sq_quantize_opts_init(&o);
     sq_scheme_rule rules[MAX_RULES];
     sq_scheme_rules *sc = &o.scheme;
     sc->rules = rules;
-    int c, rc = EXIT_OK;
+    int c, rc = EXIT_OK, method_rtn_given = 0;
     while ((c = getopt_long(argc, argv, "o:s:r:T:qhV", lo, NULL)) != -1) {
         switch (c) {
         case 'o': o.out = optarg; break;
@@ -161,6 +177,7 @@ int main(int argc, char **argv) {
         }
         case 4: list_schemes(); return EXIT_OK;
         case 5:
+            method_rtn_given = !strcmp(optarg, "rtn");
             if (!strcmp(optarg, "rtn")) o.method = SQ_METHOD_RTN;
             else if (!strcmp(optarg, "gptq")) o.method = SQ_METHOD_GPTQ;
             else if (!strcmp(optarg, "awq")) o.method = SQ_METHOD_AWQ;
@@ -180,6 +197,12 @@ int main(int argc, char **argv) {
             break;
         }
         case 13: o.no_bundle = 1; break;
+        case 16:
+            if (strcmp(optarg, "full") && strcmp(optarg, "diag")) return cli_usage_error("--hessian needs full or diag");
+            o.hessian_diag = !strcmp(optarg, "diag");
+            break;
+        case 14: o.enc_flags |= SQ_ENC_NO_REFIT; break;
+        case 15: o.enc_flags |= SQ_ENC_NO_RHT; break;
         case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 0..1024 (0: all cores)"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
@@ -199,6 +222,9 @@ int main(int argc, char **argv) {
         return cli_usage_error("--act-order and --static-groups apply to --method gptq");
     if (o.gptq.static_groups && !o.gptq.act_order) return cli_usage_error("--static-groups needs --act-order");
     if ((o.awq.duo || !o.awq.clip) && o.method != SQ_METHOD_AWQ) return cli_usage_error("--awq-* options apply to --method awq");
+    if (o.hessian_diag && !o.calib) return cli_usage_error("--hessian diag needs --calib FILE.h5");
+    if (o.enc_flags && !uses_codec(sc, "quip")) return cli_usage_error("--quip-* options apply to quip schemes");
+    if (method_rtn_given && uses_codec(sc, "quip")) o.enc_flags |= SQ_ENC_NO_FEEDBACK;
     o.model = argv[optind];
     o.sink = (sq_quantize_sink){NULL, on_message, on_begin, on_tensor, on_progress, on_end};
     sq_install_signal_cleanup();

@@ -161,8 +161,15 @@ typedef struct sq_encode_ctx {
     const double *xtx; /* cols x cols XᵀX of the layer's inputs, or NULL */
     uint64_t seed;
     int n_threads;
+    uint32_t flags; /* SQ_ENC_*: ablations of a calibrated codec's own algorithm */
     void *scratch;
 } sq_encode_ctx;
+/* sq_encode_ctx.flags (today QuIP#'s; other encoders ignore them) */
+enum {
+    SQ_ENC_NO_FEEDBACK = 1u << 0, /* nearest rounding without error feedback */
+    SQ_ENC_NO_REFIT = 1u << 1,    /* keep the initial scales (no least-squares refit) */
+    SQ_ENC_NO_RHT = 1u << 2,      /* no randomized Hadamard incoherence */
+};
 
 /* A quantizer that error feedback (GPTQ, LDLQ) drives block by block: it
  * sees the current, error-updated weights of one row, dim columns at a

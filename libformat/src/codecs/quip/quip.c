@@ -18,26 +18,29 @@ uint32_t sq_quip_bits_of(const uint32_t *params) { return params[SQ_QUIP_P_BITS]
 
 static int quip_layout(const sq_codec *c, const uint32_t *p, uint64_t rows, uint64_t cols, sq_part_spec *out) {
     (void)c;
-    const uint32_t bits = p[SQ_QUIP_P_BITS];
+    const uint32_t bits = p[SQ_QUIP_P_BITS], nested = p[SQ_QUIP_P_NESTED];
     const uint64_t G = cols / 8;
     int n = 0;
     out[n++] = (sq_part_spec){"codes", SQ_DT_U16, 2, {rows, G}, 0};
-    if (bits == 3) out[n++] = (sq_part_spec){"codes2", SQ_DT_U8, 2, {rows, G}, 0};
-    if (bits == 4) out[n++] = (sq_part_spec){"codes2", SQ_DT_U16, 2, {rows, G}, 0};
-    out[n++] = (sq_part_spec){"scales", SQ_DT_F16, 2, {sq_quip_stages(bits), rows}, 0};
+    if (bits > 2) out[n++] = (sq_part_spec){"codes2", bits == 4 && !nested ? SQ_DT_U16 : SQ_DT_U8, 2, {rows, G}, 0};
+    if (bits == 4 && nested) out[n++] = (sq_part_spec){"codes3", SQ_DT_U8, 2, {rows, G}, 0};
+    out[n++] = (sq_part_spec){"scales", SQ_DT_F16, 2, {sq_quip_stages(bits, nested), rows}, 0};
     return n;
 }
 
 void sq_quip_view_from_tview(const sq_tview *t, sq_quip_view *v) {
-    const uint32_t bits = t->params[SQ_QUIP_P_BITS];
+    const uint32_t bits = t->params[SQ_QUIP_P_BITS], nested = t->params[SQ_QUIP_P_NESTED];
+    const uint32_t S = sq_quip_stages(bits, nested);
     *v = (sq_quip_view){.rows = t->rows,
                         .cols = t->cols,
                         .bits = bits,
+                        .nested = nested,
                         .codes = t->part[0],
-                        .codes2 = bits > 2 ? t->part[1] : NULL,
+                        .codes2 = S > 1 ? t->part[1] : NULL,
+                        .codes3 = S > 2 ? t->part[2] : NULL,
                         .su = NULL,
                         .sv = NULL,
-                        .scales = t->part[bits > 2 ? 2 : 1]};
+                        .scales = t->part[S]};
 }
 
 static void quip_defaults(const sq_codec *c, uint32_t *p) {
@@ -45,12 +48,22 @@ static void quip_defaults(const sq_codec *c, uint32_t *p) {
     p[SQ_QUIP_P_BITS] = 2;
 }
 
-/* "2", "3" or "4": bits per weight (stages of the residual quantizer). */
+/* "2", "3" or "4": bits per weight (3 and 4 take the nested stages);
+ * "rvq" after 3 or 4: quip-sharp's residual stages instead. */
 static int quip_scheme_opt(const sq_codec *c, const char *tok, uint32_t *p, char *why, size_t n) {
     (void)c;
+    if (!strcmp(tok, "rvq")) {
+        if (p[SQ_QUIP_P_BITS] < 3) {
+            snprintf(why, n, "rvq (quip-sharp's residual stages) follows 3 or 4 bits: quip:3:rvq, quip:4:rvq");
+            return -1;
+        }
+        p[SQ_QUIP_P_NESTED] = 0;
+        return 1;
+    }
     if (tok[0] < '0' || tok[0] > '9') return 0;
     if ((tok[0] == '2' || tok[0] == '3' || tok[0] == '4') && !tok[1]) {
         p[SQ_QUIP_P_BITS] = (uint32_t)(tok[0] - '0');
+        p[SQ_QUIP_P_NESTED] = p[SQ_QUIP_P_BITS] > 2;
         return 1;
     }
     snprintf(why, n, "quip takes 2, 3 or 4 bits per weight");
@@ -59,7 +72,7 @@ static int quip_scheme_opt(const sq_codec *c, const char *tok, uint32_t *p, char
 
 static void quip_scheme_format(const sq_codec *c, const uint32_t *p, char *out, size_t n) {
     (void)c;
-    snprintf(out, n, ":%u", p[SQ_QUIP_P_BITS]);
+    snprintf(out, n, ":%u%s", p[SQ_QUIP_P_BITS], p[SQ_QUIP_P_BITS] > 2 && !p[SQ_QUIP_P_NESTED] ? ":rvq" : "");
 }
 
 static int quip_check_params(const sq_codec *c, const uint32_t *p, char *why, size_t n) {
@@ -73,7 +86,12 @@ static int quip_check_params(const sq_codec *c, const uint32_t *p, char *why, si
         snprintf(why, n, "params[4] (bits per weight) is %u, must be 2, 3 or 4", bits);
         return -1;
     }
-    for (int i = SQ_QUIP_P_BITS + 1; i < SQ_NPARAMS; i++)
+    const uint32_t nested = p[SQ_QUIP_P_NESTED];
+    if (nested > 1 || (nested && bits == 2)) {
+        snprintf(why, n, "params[5] (nested stages) is %u, must be 0, or 1 at 3 and 4 bits", nested);
+        return -1;
+    }
+    for (int i = SQ_QUIP_P_NESTED + 1; i < SQ_NPARAMS; i++)
         if (p[i]) {
             snprintf(why, n, "params[%d] is %u, must be 0", i, p[i]);
             return -1;
@@ -90,7 +108,7 @@ static int quip_check(const sq_tview *t, char *why, size_t n) {
     }
     sq_quip_view v;
     sq_quip_view_from_tview(t, &v);
-    const uint64_t ns = sq_quip_stages(v.bits) * v.rows;
+    const uint64_t ns = sq_quip_stages(v.bits, v.nested) * v.rows;
     for (uint64_t i = 0; i < ns; i++)
         if ((v.scales[i] & 0x7c00) == 0x7c00) {
             snprintf(why, n, "part scales, value %llu (stage %llu, row %llu) is not finite", (unsigned long long)i,
@@ -118,24 +136,31 @@ static float e8p_row_dot(const sq_e8p_tables *tb, const uint16_t *codes, const f
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-static float e81b_row_dot(const sq_e8p_tables *tb, const uint8_t *codes, const float *x, uint64_t G) {
+/* One 8-bit stage (E81B or E8R table) of one row. */
+static float tab_row_dot(const float (*tab)[8], const uint8_t *codes, const float *x, uint64_t G) {
     float acc[8] = {0};
     for (uint64_t g = 0; g < G; g++)
-        for (int i = 0; i < 8; i++) acc[i] += tb->e81b[codes[g]][i] * x[8 * g + i];
+        for (int i = 0; i < 8; i++) acc[i] += tab[codes[g]][i] * x[8 * g + i];
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+/* y[r] = Σ_s scale[s][r] · (stage s of row r) · x, stage 0 first. */
 void sq_quip_gemv_portable(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
     sq_quip_view v;
     sq_quip_view_from_tview(t, &v);
     const sq_e8p_tables *tb = sq_e8p_tables_get();
     const uint64_t G = v.cols / 8;
+    const uint32_t S = sq_quip_stages(v.bits, v.nested);
     for (uint64_t r = r0; r < r1; r++) {
-        float s = sq_f16_to_f32(v.scales[r]) * e8p_row_dot(tb, v.codes + r * G, x, G);
-        if (v.bits == 3)
-            s += sq_f16_to_f32(v.scales[v.rows + r]) * e81b_row_dot(tb, (const uint8_t *)v.codes2 + r * G, x, G);
-        else if (v.bits == 4)
-            s += sq_f16_to_f32(v.scales[v.rows + r]) * e8p_row_dot(tb, (const uint16_t *)v.codes2 + r * G, x, G);
+        float s = 0;
+        for (uint32_t k = 0; k < S; k++) {
+            const sq_quip_book book = sq_quip_stage_book(v.bits, v.nested, k);
+            const void *codes = sq_quip_stage_codes(&v, k);
+            const float d = book == SQ_QUIP_E8P ? e8p_row_dot(tb, (const uint16_t *)codes + r * G, x, G)
+                                                : tab_row_dot(book == SQ_QUIP_E81B ? tb->e81b : tb->e8r,
+                                                              (const uint8_t *)codes + r * G, x, G);
+            s = k ? s + sq_f16_to_f32(v.scales[k * v.rows + r]) * d : sq_f16_to_f32(v.scales[r]) * d;
+        }
         y[r] = s;
     }
 }
@@ -145,6 +170,7 @@ static const sq_codec_cpu quip_cpu = {
     .gemv = {[SQ_ISA_PORTABLE] = sq_quip_gemv_portable,
 #if defined(__x86_64__)
              [SQ_ISA_AVX2] = sq_quip_gemv_avx2,
+             [SQ_ISA_AVX512] = sq_quip_gemv_avx512,
 #endif
     },
 };

@@ -35,14 +35,15 @@ AVX2 static inline float hsum(__m256 a) {
     return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
-/* Rows r..r+n-1 (n <= 4) of one stage: out[k] = that row's dot. */
-AVX2 static void stage_rows(const sq_e8p_tables *t, const void *codes, int e81b, uint64_t r, int n, uint64_t G,
-                            const float *x, float out[4]) {
+/* Rows r..r+n-1 (n <= 4) of one stage: out[k] = that row's dot; tab is
+ * the 8-bit stage's table (E81B or E8R) or NULL for an E8P stage. */
+AVX2 static void stage_rows(const sq_e8p_tables *t, const void *codes, const float (*tab)[8], uint64_t r, int n,
+                            uint64_t G, const float *x, float out[4]) {
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (uint64_t g = 0; g < G; g++) {
         const __m256 xv = _mm256_loadu_ps(x + 8 * g);
         for (int k = 0; k < n; k++) {
-            __m256 v = e81b ? _mm256_loadu_ps(t->e81b[((const uint8_t *)codes)[(r + (uint64_t)k) * G + g]])
+            __m256 v = tab ? _mm256_loadu_ps(tab[((const uint8_t *)codes)[(r + (uint64_t)k) * G + g]])
                             : e8p_value(t, ((const uint16_t *)codes)[(r + (uint64_t)k) * G + g]);
             acc[k] = _mm256_add_ps(acc[k], _mm256_mul_ps(v, xv));
         }
@@ -56,14 +57,18 @@ AVX2 void sq_quip_gemv_avx2(const sq_tview *tv, const float *x, float *y, uint64
     sq_quip_view_from_tview(tv, &v);
     const sq_e8p_tables *t = sq_e8p_tables_get();
     const uint64_t G = v.cols / 8;
+    const uint32_t S = sq_quip_stages(v.bits, v.nested);
     for (uint64_t r = r0; r < r1; r += 4) {
         const int n = r1 - r < 4 ? (int)(r1 - r) : 4;
-        float d0[4], d1[4];
-        stage_rows(t, v.codes, 0, r, n, G, x, d0);
-        if (v.bits > 2) stage_rows(t, v.codes2, v.bits == 3, r, n, G, x, d1);
-        for (int k = 0; k < n; k++) {
-            float s = sq_f16_to_f32(v.scales[r + (uint64_t)k]) * d0[k];
-            if (v.bits > 2) s += sq_f16_to_f32(v.scales[v.rows + r + (uint64_t)k]) * d1[k];
+        float d[3][4];
+        for (uint32_t s = 0; s < S; s++) {
+            const sq_quip_book book = sq_quip_stage_book(v.bits, v.nested, s);
+            stage_rows(t, sq_quip_stage_codes(&v, s), book == SQ_QUIP_E8P ? NULL : book == SQ_QUIP_E81B ? t->e81b : t->e8r,
+                       r, n, G, x, d[s]);
+        }
+        for (int k = 0; k < n; k++) { /* the portable kernel's order: stage 0's product, then the others added */
+            float s = sq_f16_to_f32(v.scales[r + (uint64_t)k]) * d[0][k];
+            for (uint32_t j = 1; j < S; j++) s += sq_f16_to_f32(v.scales[j * v.rows + r + (uint64_t)k]) * d[j][k];
             y[r + (uint64_t)k] = s;
         }
     }
