@@ -25,6 +25,7 @@ enum { TAB_ABS = 0, TAB_ODD = 256, TAB_E81B = 264, TAB_CODEBOOKS = 520 };
 int sq_vk_describe_lattice(const sq_tview *v, sq_vk_tensor *t) {
     const uint32_t bits = v->params[SQ_QUIP_P_BITS];
     if (v->codec->id != SQ_CODEC_QUIP || bits < 2 || bits > 4 || v->cols % 8 || !v->rows) return 0;
+    if (v->params[SQ_QUIP_P_NESTED]) return 0; /* the nested E8R stages (quip:3, quip:4) have no shader yet */
     t->family = SQ_VK_FAMILY_LATTICE;
     t->spec[1] = bits;
     t->push.nchunks = (uint32_t)((v->cols + SQ_CHUNK - 1) / SQ_CHUNK); /* activations zero padded to whole chunks */
