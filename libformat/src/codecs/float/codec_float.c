@@ -71,7 +71,7 @@ static void gemv_bf16(const sq_tview *t, const float *x, float *y, uint64_t r0, 
 static const sq_codec_encoder float_encoder = {.encode_rows = enc_float};
 static const sq_codec_cpu f32_cpu = {.decode = {dec_f32}, .gemv = {gemv_f32}};
 static const sq_codec_cpu f16_cpu = {.decode = {dec_f16}, .gemv = {gemv_f16, sq_f16_gemv_avx2}};
-static const sq_codec_cpu bf16_cpu = {.decode = {dec_bf16}, .gemv = {gemv_bf16}};
+static const sq_codec_cpu bf16_cpu = {.decode = {dec_bf16}, .gemv = {gemv_bf16, sq_bf16_gemv_avx2, sq_bf16_gemv_avx512}};
 
 #define FLOAT_CODEC(VAR, ID, NAME, DT, BITS, CPU)                                                               \
     const sq_codec VAR = {.id = ID, .name = NAME, .family = SQ_FAMILY_FLOAT, .technique_flag = SQ_FLAG_FLOAT,   \
