@@ -8,25 +8,45 @@
 #include "codecs/float/bf16_dot.h"
 #include "tca_tbe/tbe_internal.h"
 
-/* One block's 128 exponent bytes (padding positions included; uint8_t
- * arithmetic: index 7 on base 249 wraps, and the escape overwrites it). */
+/* Byte i of the result is bit i of b (0 or 1). */
+static inline uint64_t spread8(uint64_t b) {
+    uint64_t y = (b * 0x0101010101010101ull) & 0x8040201008040201ull; /* byte i: bit i of b, in place */
+    return ((y + 0x7F7F7F7F7F7F7F7Full) >> 7) & 0x0101010101010101ull;      /* non-zero bytes to 1 */
+}
+
+/* One block's 128 exponent bytes, 8 at a time in a 64-bit word: the index
+ * bytes are the three planes' bits spread to bytes; base + index cannot
+ * carry between bytes (base <= 249, index <= 6 once escapes are cleared),
+ * and the escapes are then written over their positions. */
 static void block_exponents(const sq_tbe *t, const uint8_t *rec, uint8_t e[SQ_TBE_BLOCK]) {
-    const uint8_t base = rec[SQ_TBE_R_WORD];
+    const uint64_t base = rec[SQ_TBE_R_WORD] * 0x0101010101010101ull;
     const uint8_t *esc = sq_tbe_block_esc(t, rec);
-    for (int h = 0; h < 2; h++) {
-        uint64_t p0 = get64(rec + SQ_TBE_R_PLANE0 + 8 * h), p1 = get64(rec + SQ_TBE_R_PLANE1 + 8 * h),
-                 p2 = get64(rec + SQ_TBE_R_PLANE2 + 8 * h);
-        for (int j = 0; j < 64; j++)
-            e[64 * h + j] = (uint8_t)(base + (p0 >> j & 1) + ((p1 >> j & 1) << 1) + ((p2 >> j & 1) << 2));
-        for (uint64_t m = p0 & p1 & p2; m; m &= m - 1) e[64 * h + __builtin_ctzll(m)] = *esc++;
+    for (int g = 0; g < SQ_TBE_BLOCK / 8; g++) {
+        uint64_t s0 = spread8(rec[SQ_TBE_R_PLANE0 + g]), s1 = spread8(rec[SQ_TBE_R_PLANE1 + g]),
+                 s2 = spread8(rec[SQ_TBE_R_PLANE2 + g]);
+        uint64_t idx = (s0 | s1 << 1 | s2 << 2) & ~((s0 & s1 & s2) * 0xFF), w = base + idx;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(e + 8 * g, &w, 8); /* byte k of w is position 8g + k */
+#else
+        put64(e + 8 * g, w);
+#endif
     }
+    for (int h = 0; h < 2; h++)
+        for (uint64_t m = get64(rec + SQ_TBE_R_PLANE0 + 8 * h) & get64(rec + SQ_TBE_R_PLANE1 + 8 * h) &
+                          get64(rec + SQ_TBE_R_PLANE2 + 8 * h);
+             m; m &= m - 1)
+            e[64 * h + __builtin_ctzll(m)] = *esc++;
+}
+
+/* restrict: the compiler may vectorize the merge */
+static void merge(const uint8_t *restrict e, const uint8_t *restrict sm, uint16_t *restrict out) {
+    for (int j = 0; j < SQ_TBE_BLOCK; j++) out[j] = sq_tbe_value(e[j], sm[j]);
 }
 
 static void block_values(const sq_tbe *t, const uint8_t *rec, uint16_t out[SQ_TBE_BLOCK]) {
     uint8_t e[SQ_TBE_BLOCK];
     block_exponents(t, rec, e);
-    const uint8_t *sm = rec + SQ_TBE_R_SM;
-    for (int j = 0; j < SQ_TBE_BLOCK; j++) out[j] = sq_tbe_value(e[j], sm[j]);
+    merge(e, rec + SQ_TBE_R_SM, out);
 }
 
 void sq_tbe_decode_portable(const sq_tbe *t, uint64_t b0, uint64_t b1, uint16_t *out) {

@@ -8,7 +8,9 @@
  * in two zmm: no branch at all. The GEMV widens those to floats and
  * multiplies-adds them with bf16_dot.h's order, so it reads the coded bytes
  * only. AVX2: planes expanded to byte masks 32 at a time, escapes patched
- * with a loop over their bits on the stack, one block at a time. */
+ * with a loop over their bits on the stack, a block at a time (blending
+ * them into registers measured slower). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "codecs/float/bf16_dot.h"
@@ -29,7 +31,7 @@ TBE_AVX2 static inline __m256i bits_to_bytes(uint32_t b) {
 }
 
 /* a block's 128 values into out (on the stack: the callers copy or dot them) */
-TBE_AVX2 static inline void block_avx2(const sq_tbe *t, const uint8_t *rec, uint16_t out[SQ_TBE_BLOCK]) {
+TBE_AVX2 static inline __attribute__((always_inline)) void block_avx2(const sq_tbe *t, const uint8_t *rec, uint16_t out[SQ_TBE_BLOCK]) {
     uint8_t e[SQ_TBE_BLOCK] __attribute__((aligned(32)));
     const __m256i base = _mm256_set1_epi8((char)rec[SQ_TBE_R_WORD]);
     for (int q = 0; q < 4; q++) {
@@ -60,6 +62,7 @@ TBE_AVX2 static inline void block_avx2(const sq_tbe *t, const uint8_t *rec, uint
     }
 }
 
+
 TBE_AVX2 void sq_tbe_decode_avx2(const sq_tbe *t, uint64_t b0, uint64_t b1, uint16_t *out) {
     for (uint64_t b = b0; b < b1; b++, out += SQ_TBE_BLOCK) {
         if (b + 1 < t->n_blocks) {
@@ -72,34 +75,44 @@ TBE_AVX2 void sq_tbe_decode_avx2(const sq_tbe *t, uint64_t b0, uint64_t b1, uint
     }
 }
 
+/* Rows of whole blocks are dotted block by block from the stack, others in
+ * segments (sq_tbe_fill); x is permuted once (bf16_dot.h), or per segment
+ * when there is no memory for it whole. */
 TBE_AVX2 void sq_tbe_gemv_avx2(const sq_tbe *t, uint64_t cols, const float *x, float *y, uint64_t r0, uint64_t r1) {
     uint16_t buf[SQ_TBE_SEGMENT];
+    float xbuf[SQ_BF16_XBUF], xs[SQ_TBE_SEGMENT], *owned;
+    const float *xp = sq_bf16_xperm_get(x, cols, SQ_BF16_CHUNK_AVX2, xbuf, &owned);
     for (uint64_t r = r0; r < r1; r++) {
         sq_bf16_dot_avx2 d;
         sq_bf16_dot_avx2_init(&d);
-        if (cols % SQ_TBE_BLOCK == 0) {
+        if (xp && cols % SQ_TBE_BLOCK == 0) { /* a block at a time through the stack */
             const uint64_t nb = cols / SQ_TBE_BLOCK;
             for (uint64_t k = 0; k < nb; k++) {
                 block_avx2(t, sq_tbe_rec(t, r * nb + k), buf);
-                for (int q = 0; q < 4; q++) sq_bf16_dot_avx2_step(&d, buf + 32 * q, x + k * SQ_TBE_BLOCK + 32 * q);
+                for (int q = 0; q < 4; q++) sq_bf16_dot_avx2_step(&d, buf + 32 * q, xp + k * SQ_TBE_BLOCK + 32 * q);
             }
-            y[r] = sq_bf16_dot_avx2_finish(&d, buf, x, 0);
+            y[r] = sq_bf16_dot_avx2_finish(&d, buf, xp, 0);
             continue;
         }
         uint64_t i = 0;
         for (; cols - i > SQ_TBE_SEGMENT; i += SQ_TBE_SEGMENT) {
             sq_tbe_fill(t, sq_tbe_decode_avx2, r * cols + i, SQ_TBE_SEGMENT, buf);
-            for (int q = 0; q < SQ_TBE_SEGMENT / 32; q++) sq_bf16_dot_avx2_step(&d, buf + 32 * q, x + i + 32 * q);
+            const float *xi = xp ? xp + i : xs;
+            if (!xp) sq_bf16_xperm(x + i, SQ_TBE_SEGMENT, SQ_BF16_CHUNK_AVX2, xs);
+            for (int q = 0; q < SQ_TBE_SEGMENT / 32; q++) sq_bf16_dot_avx2_step(&d, buf + 32 * q, xi + 32 * q);
         }
         sq_tbe_fill(t, sq_tbe_decode_avx2, r * cols + i, cols - i, buf);
-        y[r] = sq_bf16_dot_avx2_finish(&d, buf, x + i, cols - i);
+        const float *xi = xp ? xp + i : xs;
+        if (!xp) sq_bf16_xperm(x + i, cols - i, SQ_BF16_CHUNK_AVX2, xs);
+        y[r] = sq_bf16_dot_avx2_finish(&d, buf, xi, cols - i);
     }
+    free(owned);
 }
 
 /* ---------------- AVX-512 + VBMI2 ---------------- */
 /* Half h (values 64h..64h+63) of a block as two vectors of 32 bf16 values;
  * *esc advances past its escapes. */
-TBE_AVX512 static inline void half_avx512(const uint8_t *rec, int h, const uint8_t **esc, __m512i *v0, __m512i *v1) {
+TBE_AVX512 static inline __attribute__((always_inline)) void half_avx512(const uint8_t *rec, int h, const uint8_t **esc, __m512i *v0, __m512i *v1) {
     const __mmask64 m0 = get64(rec + SQ_TBE_R_PLANE0 + 8 * h), m1 = get64(rec + SQ_TBE_R_PLANE1 + 8 * h),
                     m2 = get64(rec + SQ_TBE_R_PLANE2 + 8 * h), me = m0 & m1 & m2;
     __m512i e = _mm512_set1_epi8((char)rec[SQ_TBE_R_WORD]);
@@ -144,10 +157,12 @@ TBE_AVX512 void sq_tbe_decode_avx512(const sq_tbe *t, uint64_t b0, uint64_t b1, 
 
 TBE_AVX512 void sq_tbe_gemv_avx512(const sq_tbe *t, uint64_t cols, const float *x, float *y, uint64_t r0, uint64_t r1) {
     uint16_t buf[SQ_TBE_SEGMENT];
+    float xbuf[SQ_BF16_XBUF], xs[SQ_TBE_SEGMENT], *owned;
+    const float *xp = sq_bf16_xperm_get(x, cols, SQ_BF16_CHUNK_AVX512, xbuf, &owned);
     for (uint64_t r = r0; r < r1; r++) {
         sq_bf16_dot_avx512 d;
         sq_bf16_dot_avx512_init(&d);
-        if (cols % SQ_TBE_BLOCK == 0) { /* decoded in registers: half a block is one step of 64 */
+        if (xp && cols % SQ_TBE_BLOCK == 0) { /* decoded in registers: half a block is one chunk of 64 */
             const uint64_t nb = cols / SQ_TBE_BLOCK;
             const uint8_t *rec = sq_tbe_rec(t, r * nb);
             const uint8_t *esc = sq_tbe_block_esc(t, rec); /* a row's escapes are consecutive */
@@ -158,20 +173,25 @@ TBE_AVX512 void sq_tbe_gemv_avx512(const sq_tbe *t, uint64_t cols, const float *
                 for (int h = 0; h < 2; h++) {
                     __m512i v0, v1;
                     half_avx512(rec, h, &esc, &v0, &v1);
-                    sq_bf16_dot_avx512_step_v(&d, v0, v1, x + k * SQ_TBE_BLOCK + 64 * h);
+                    sq_bf16_dot_avx512_step_v(&d, v0, v1, xp + k * SQ_TBE_BLOCK + 64 * h);
                 }
             }
-            y[r] = sq_bf16_dot_avx512_finish(&d, buf, x, 0);
+            y[r] = sq_bf16_dot_avx512_finish(&d, buf, xp, 0);
             continue;
         }
         uint64_t i = 0;
         for (; cols - i > SQ_TBE_SEGMENT; i += SQ_TBE_SEGMENT) {
             sq_tbe_fill(t, sq_tbe_decode_avx512, r * cols + i, SQ_TBE_SEGMENT, buf);
-            for (int q = 0; q < SQ_TBE_SEGMENT / 64; q++) sq_bf16_dot_avx512_step(&d, buf + 64 * q, x + i + 64 * q);
+            const float *xi = xp ? xp + i : xs;
+            if (!xp) sq_bf16_xperm(x + i, SQ_TBE_SEGMENT, SQ_BF16_CHUNK_AVX512, xs);
+            for (int q = 0; q < SQ_TBE_SEGMENT / 64; q++) sq_bf16_dot_avx512_step(&d, buf + 64 * q, xi + 64 * q);
         }
         sq_tbe_fill(t, sq_tbe_decode_avx512, r * cols + i, cols - i, buf);
-        y[r] = sq_bf16_dot_avx512_finish(&d, buf, x + i, cols - i);
+        const float *xi = xp ? xp + i : xs;
+        if (!xp) sq_bf16_xperm(x + i, cols - i, SQ_BF16_CHUNK_AVX512, xs);
+        y[r] = sq_bf16_dot_avx512_finish(&d, buf, xi, cols - i);
     }
+    free(owned);
 }
 
 #else /* not x86-64: sq_tbe_isa never selects these */
