@@ -361,6 +361,12 @@ int main(int argc, char **argv) {
         if (!f) return cli_fail(&err);
         sq_close(f);
     }
+    if (tbe_model) { /* a missing or unreadable --tca-tbe model fails now too */
+        sq_err err = {0};
+        sq_model *m = sq_model_open(tbe_model, &err);
+        if (!m) return cli_fail(&err);
+        sq_model_close(m);
+    }
     if (gptq_n) return bench_gptq(gptq_n, threads);
     if (!n_schemes) rows = cols = 1; /* --tca-tbe alone: no codec table, no synthetic matrix */
     uint64_t n = rows * cols;
@@ -474,16 +480,22 @@ int main(int argc, char **argv) {
         printf("%-24s %7.3f %10.1f %10.2f %11.2f %6.0f%% %11s %7s\n", name, 8.0 * (double)wbytes / (double)n,
                (double)n * 2 / t_enc / 1e6, (double)n * 4 / t_dec / 1e9, gemv_gbs, 100.0 * gemv_gbs / bw, q8s, q8r);
         fflush(stdout);
-        if (cd->id == SQ_CODEC_BF16) { /* the same matrix TCA-TBE-coded, its GEMV against this one's */
-            int trc = bench_tbe_row(e.data[0], rows, cols, x, min_time, threads, flush_cache, bw, t_g);
-            if (trc) return trc;
-        }
+        int trc = cd->id == SQ_CODEC_BF16 /* the same matrix TCA-TBE-coded, its GEMV against this one's */
+                      ? bench_tbe_row(e.data[0], rows, cols, x, min_time, threads, flush_cache, bw, t_g)
+                      : 0;
         sq_encoded_free(&e);
+        if (trc) {
+            free(w), free(dec), free(x), free(y);
+            return trc;
+        }
     }
     cli_progress_done();
     if (tbe_model) {
         int trc = bench_tbe_model(tbe_model, 19, min_time, threads, flush_cache);
-        if (trc) return trc;
+        if (trc) {
+            free(w), free(dec), free(x), free(y);
+            return trc;
+        }
     }
     free(w);
     free(dec);
