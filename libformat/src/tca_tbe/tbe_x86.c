@@ -5,9 +5,9 @@
  * built with three masked byte adds (the plane words are the masks), the
  * escapes dropped in place by one expand-load at the mask plane0 & plane1 &
  * plane2, then sign/mantissa and exponent bytes merged into 64 bf16 values
- * in two zmm: no branch at all. The GEMV widens those to floats and
- * multiplies-adds them with bf16_dot.h's order, so it reads the coded bytes
- * only. AVX2: planes expanded to byte masks 32 at a time, escapes patched
+ * in two zmm: no branch at all. The GEMV takes floats from those as the
+ * bf16 GEMV does (a shift or an and per 32-bit lane, bf16_dot.h's order),
+ * so it reads the coded bytes only. AVX2: planes expanded to byte masks 32 at a time, escapes patched
  * with a loop over their bits on the stack, a block at a time (blending
  * them into registers measured slower). */
 #include <stdlib.h>
@@ -31,7 +31,8 @@ TBE_AVX2 static inline __m256i bits_to_bytes(uint32_t b) {
 }
 
 /* a block's 128 values into out (on the stack: the callers copy or dot them) */
-TBE_AVX2 static inline __attribute__((always_inline)) void block_avx2(const sq_tbe *t, const uint8_t *rec, uint16_t out[SQ_TBE_BLOCK]) {
+TBE_AVX2 static inline __attribute__((always_inline)) void block_avx2(const sq_tbe *t, const uint8_t *rec,
+                                                                      uint16_t out[SQ_TBE_BLOCK]) {
     uint8_t e[SQ_TBE_BLOCK] __attribute__((aligned(32)));
     const __m256i base = _mm256_set1_epi8((char)rec[SQ_TBE_R_WORD]);
     for (int q = 0; q < 4; q++) {
