@@ -86,6 +86,7 @@ grep -q '^TOTAL  *21 ' "$T/out" && grep -q '^self_attn.q_proj  *2 ' "$T/out" && 
 expect 0 "bench --tca-tbe alone (no codec table)" -- "$BE" --tca-tbe "$TINY" --min-time 0.01 --flush-mib 1 -q
 grep -q '^SCHEME' "$T/out" && bad "bench --tca-tbe alone printed the codec table" || ok
 expect 2 "bench --tca-tbe with --gptq" -- "$BE" --tca-tbe "$TINY" --gptq 128
+expect 2 "bench --tca-tbe with --trials" -- "$BE" --tca-tbe "$TINY" --trials 2 -m "$T/tbe.squizd"
 expect 3 "bench --tca-tbe on a missing model" -- "$BE" --tca-tbe "$T/none" --min-time 0.01 --flush-mib 1 -q
 
 echo "$pass passed, $fail failed, $skip skipped"

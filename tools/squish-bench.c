@@ -323,7 +323,8 @@ int main(int argc, char **argv) {
     if (trial_opts && !tr.trials) return cli_usage_error("--rounds, --n-prompt, --n-gen, --llama-bench and --json go with --trials");
     if (tr.trials) { /* the statistical benchmark of whole models runs alone */
         if (!n_models) return cli_usage_error("--trials needs at least one --model FILE (.squizd or .gguf)");
-        if (codecs || gptq_n || be.vulkan) return cli_usage_error("--trials runs alone (no --codecs, --gptq or --backend)");
+        if (codecs || gptq_n || be.vulkan || tbe_model)
+            return cli_usage_error("--trials runs alone (no --codecs, --gptq, --backend or --tca-tbe)");
         if (!tr.rounds) tr.rounds = tr.trials;
         if (tr.rounds > tr.trials) return cli_usage_error("--rounds %u is more than --trials %u", tr.rounds, tr.trials);
         tr.n_files = n_models;
