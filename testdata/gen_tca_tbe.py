@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Golden vectors for TCA-TBE, the lossless bf16 part compression of
-spec/squizd.md §12, computed from the spec's text without squish's C code.
+spec/squizd.md §13, computed from the spec's text without squish's C code.
 Run by hand:
 
     python3 testdata/gen_tca_tbe.py testdata/vectors/tca-tbe-vectors.txt
@@ -16,7 +16,7 @@ Output lines (after '#' comments):
         'counting' v[i] = i, 'scattered' v[i] = (i * 40503) mod 65536
         (every bf16 bit pattern once each, in two orders)
 
-With --example it prints the spec's worked example (§12.4) as annotated
+With --example it prints the spec's worked example (§13.4) as annotated
 hex instead.
 """
 import hashlib
@@ -73,7 +73,7 @@ def encode(values):
 
 
 def decode(data, n):
-    """The reader's side, as §12.2 states it (used here to check encode)."""
+    """The reader's side, as §13.2 states it (used here to check encode)."""
     assert data[:4] == b'TBE1' and struct.unpack_from('<Q', data, 8)[0] == n
     n_esc = struct.unpack_from('<Q', data, 16)[0]
     nblocks = (n + BLOCK - 1) // BLOCK
@@ -146,7 +146,7 @@ def vectors():
 
 
 def main(path):
-    lines = ['# TCA-TBE golden vectors (spec/squizd.md §12), written by testdata/gen_tca_tbe.py from the',
+    lines = ['# TCA-TBE golden vectors (spec/squizd.md §13), written by testdata/gen_tca_tbe.py from the',
              '# spec text, not from squish\'s C code. vector NAME N VALUES_HEX CODED_HEX (values as',
              '# little-endian bf16 bytes; "-" for none); sha256 NAME N DIGEST of the coded stream of',
              '# every bf16 pattern (counting: v[i] = i; scattered: v[i] = i * 40503 mod 65536).']
@@ -164,7 +164,7 @@ def main(path):
 
 
 def example():
-    """§12.4: every byte of the coded example, annotated."""
+    """§13.4: every byte of the coded example, annotated."""
     vals = SPEC_EXAMPLE
     c = encode(vals)
     rows = []

@@ -336,7 +336,7 @@ static void valid_files(void) {
     v = (variant){.tca_tbe = 1};
     write_micro(path_of("valid-tca-tbe.squizd"), &v);
     entry("valid-tca-tbe.squizd", 0, 0, "-", "-",
-          "valid-mixed with the embeddings' bf16 data TCA-TBE-coded (spec §12; the bf16 scales of gate_proj stay raw: "
+          "valid-mixed with the embeddings' bf16 data TCA-TBE-coded (spec §13; the bf16 scales of gate_proj stay raw: "
           "too few to gain) (= squish-pack recompress --tca-tbe)");
     v = (variant){.xform = 1};
     write_micro(path_of("valid-xform.squizd"), &v);
@@ -575,7 +575,7 @@ static void reject_zstd(void) {
           "3 bytes after the zstd frame of the embeddings' data");
 }
 
-/* Damaged TCA-TBE parts (spec §12.3, R24) and part compression values (R10). */
+/* Damaged TCA-TBE parts (spec §13.3, R24) and part compression values (R10). */
 static void reject_tca_tbe(void) {
     const char *emb = "model.embed_tokens.weight";
     buf x = load("valid-tca-tbe.squizd");

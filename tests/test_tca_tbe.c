@@ -1,8 +1,8 @@
-/* TCA-TBE, the lossless bf16 part compression (spec/squizd.md §12):
+/* TCA-TBE, the lossless bf16 part compression (spec/squizd.md §13):
  * squish's encoder writes the bytes of the independent Python generator
  * (testdata/gen_tca_tbe.py) and the spec's worked example; every decoder
  * path gives back every bf16 bit pattern; the coded GEMV gives the bits of
- * the bf16 GEMV of the same path; each rule of §12.3 refuses a stream that
+ * the bf16 GEMV of the same path; each rule of §13.3 refuses a stream that
  * breaks it; and the container writes, reads and verifies coded parts. */
 #include <math.h>
 
@@ -122,7 +122,7 @@ START_TEST(golden_vectors) {
 }
 END_TEST
 
-/* spec/squizd.md §12.4 lists every byte of the coded example: they are what the encoder writes. */
+/* spec/squizd.md §13.4 lists every byte of the coded example: they are what the encoder writes. */
 START_TEST(spec_example) {
     static const uint16_t v[10] = {0x3F80, 0xC000, 0x3F00, 0x4040, 0x3E20, 0x3FC0, 0x8000, 0x7F80, 0x0001, 0x42C8};
     size_t len;

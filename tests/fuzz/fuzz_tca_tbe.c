@@ -1,4 +1,4 @@
-/* Fuzz target: TCA-TBE (spec/squizd.md §12). Byte 0 picks what the rest is:
+/* Fuzz target: TCA-TBE (spec/squizd.md §13). Byte 0 picks what the rest is:
  *   even: a coded stream, of as many values as its n_values field says (at
  *         most 2^20): sq_tbe_open must refuse it or every decoder path must
  *         give the same values, and the coded GEMV the bf16 GEMV's bits;

@@ -80,7 +80,7 @@ size_t sq_dtype_size(uint32_t dt); /* 0 for invalid */
 const char *sq_dtype_name(uint32_t dt);
 
 /* Part compression: zstd for any part, metadata or appendix blob; TCA-TBE
- * (squish/tca_tbe.h, spec/squizd.md §12) for bf16 parts only. */
+ * (squish/tca_tbe.h, spec/squizd.md §13) for bf16 parts only. */
 enum { SQ_COMP_NONE = 0, SQ_COMP_ZSTD = 1, SQ_COMP_TCA_TBE = 2 };
 const char *sq_compression_name(uint32_t compression); /* "none", "zstd", "tca-tbe", "?" */
 

@@ -5,7 +5,7 @@
  * consecutive exponents chosen per block, stored as three bit-planes;
  * index 7 escapes to an exponent byte in a separate area. Every block
  * record has the same size, so block k (and row r of a matrix) is found by
- * arithmetic. Byte layout: spec/squizd.md §12. */
+ * arithmetic. Byte layout: spec/squizd.md §13. */
 #ifndef SQUISH_TCA_TBE_H
 #define SQUISH_TCA_TBE_H
 
@@ -44,7 +44,7 @@ uint64_t sq_tbe_coded_size(uint64_t n, uint64_t n_escapes);
  * the caller) of *out_size bytes. Only allocation can fail. */
 sq_status sq_tbe_encode(const uint16_t *v, uint64_t n, uint8_t **out, uint64_t *out_size, sq_err *err);
 
-/* Checks every rule of spec/squizd.md §12.3 on a stream that must hold n
+/* Checks every rule of spec/squizd.md §13.3 on a stream that must hold n
  * values; on success fills t. On failure returns -1 with a message in why
  * that names the rule, the block and the byte offset in the stream. */
 int sq_tbe_open(sq_tbe *t, const void *data, uint64_t size, uint64_t n, char *why, size_t why_len);

@@ -407,7 +407,7 @@ static sq_status parse_part(sq_file *f, const sq_tensor *t, sq_part *pt, const u
     if (pt->compression == SQ_COMP_NONE && pt->stored_size != pt->raw_size)
         return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s part %s: stored_size (byte %llu) != raw_size for an uncompressed part",
                           p, t->name, pt->name, (unsigned long long)(at + 16));
-    if (pt->compression == SQ_COMP_TCA_TBE) { /* between no escape and one per value (spec §12.3 T2) */
+    if (pt->compression == SQ_COMP_TCA_TBE) { /* between no escape and one per value (spec §13.3 T2) */
         uint64_t n = pt->raw_size / 2, lo = sq_tbe_coded_size(n, 0), hi = sq_tbe_coded_size(n, n);
         if (pt->stored_size < lo || pt->stored_size > hi)
             return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s part %s: stored_size (byte %llu) = %llu cannot hold %llu "
@@ -633,7 +633,7 @@ static sq_status check_zstd_frame(const sq_file *f, const char *what, uint64_t o
     return SQ_OK;
 }
 
-/* A TCA-TBE part (bf16, checked at open): every rule of spec §12.3 is
+/* A TCA-TBE part (bf16, checked at open): every rule of spec §13.3 is
  * checked before a value is decoded. */
 static sq_status read_tbe(const sq_file *f, const char *what, uint64_t off, const uint8_t *src, uint64_t stored, uint64_t raw,
                           const void **ptr, void **owned, sq_err *err) {

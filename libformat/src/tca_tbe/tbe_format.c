@@ -1,5 +1,5 @@
 /* TCA-TBE streams: sizes, the encoder, the checks a reader runs before
- * decoding (spec/squizd.md §12.3), and the dispatch to the kernels. */
+ * decoding (spec/squizd.md §13.3), and the dispatch to the kernels. */
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>

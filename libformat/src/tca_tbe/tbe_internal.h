@@ -5,7 +5,7 @@
 #include "common/bytes.h"
 #include "squish/tca_tbe.h"
 
-/* Offsets inside a block record (spec/squizd.md §12.2). */
+/* Offsets inside a block record (spec/squizd.md §13.2). */
 enum { SQ_TBE_R_WORD = 0, SQ_TBE_R_PLANE0 = 8, SQ_TBE_R_PLANE1 = 24, SQ_TBE_R_PLANE2 = 40, SQ_TBE_R_SM = 56 };
 
 static inline const uint8_t *sq_tbe_rec(const sq_tbe *t, uint64_t b) {
