@@ -131,6 +131,7 @@ static json_object *canonical_command(const sq_quantize_opts *o) {
         prov_arg(cl, "--zstd", num);
     }
     if (o->no_bundle) prov_arg(cl, "--no-bundle", NULL);
+    if (o->tca_tbe) prov_arg(cl, "--tca-tbe", NULL);
     return cl;
 }
 
@@ -242,12 +243,16 @@ static sq_status measure(const sq_quantize_opts *o, const sq_encoded *e, const s
 }
 
 /* The encoded parts, in order, as the tensor's parts in the file. */
-static sq_status write_tensor(sq_writer *w, const sq_model_tensor *t, const sq_codec *c, const sq_encoded *e, int zstd,
-                              sq_err *err) {
+static sq_status write_tensor(sq_writer *w, const sq_model_tensor *t, const sq_codec *c, const sq_encoded *e,
+                              const sq_quantize_opts *o, sq_err *err) {
     sq_status st = sq_writer_begin_tensor(w, t->name, t->ndim, t->dims, t->dtype, c->id, e->params, err);
-    for (int i = 0; !st && i < e->nparts; i++)
+    for (int i = 0; !st && i < e->nparts; i++) {
+        uint32_t comp = o->tca_tbe && e->spec[i].dtype == SQ_DT_BF16 ? SQ_COMP_TCA_TBE
+                        : o->zstd                                    ? SQ_COMP_ZSTD
+                                                                     : SQ_COMP_NONE;
         st = sq_writer_add_part(w, e->spec[i].name, e->spec[i].dtype, e->spec[i].ndim, e->spec[i].dims, e->data[i],
-                                e->bytes[i], zstd ? SQ_COMP_ZSTD : SQ_COMP_NONE, err);
+                                e->bytes[i], comp, err);
+    }
     if (!st) st = sq_writer_end_tensor(w, err);
     return st;
 }
@@ -297,7 +302,7 @@ static sq_status quantize_tensor(const sq_quantize_opts *o, sq_method *q, const 
     if (!st) st = sq_method_encode(q, label, t, c, params, wf, rows, cols, &e, note, err);
     sq_errstats es = {0};
     if (!st) st = measure(o, &e, c, t->name, wf, dec, rows, cols, &es, err);
-    if (!st) st = write_tensor(w, t, c, &e, o->zstd, err);
+    if (!st) st = write_tensor(w, t, c, &e, o, err);
     if (!st) {
         memset(r, 0, sizeof *r);
         r->name = t->name;

@@ -63,6 +63,7 @@ typedef struct sq_quantize_opts {
     int hessian_diag;   /* GPTQ and the calibrated codecs see only the diagonal of each XᵀX */
     int threads;       /* worker threads (>= 1); the output does not depend on it */
     int zstd;          /* zstd level for every part, 1..19, or 0 = none */
+    int tca_tbe;       /* code bf16 parts with TCA-TBE (lossless; others as zstd says) */
     int shard_k, shard_n; /* only shard k of n (blocks by layer ranges), or 0, 0 = the whole model */
     int no_bundle;     /* 1: do not embed the model's config and tokenizer files (squish/bundle.h) */
     sq_quantize_sink sink;

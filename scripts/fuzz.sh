@@ -12,7 +12,7 @@ squish_install_deps
 SECS=${1:-30}
 B=$SQUISH_ROOT/build-fuzz
 CC=clang cmake -S "$SQUISH_ROOT" -B "$B" -DSQUISH_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-TARGETS="squizd safetensors gguf llama2c config codecs tokenizer_json tokenizer_model tokenizer_bin tokenize calib gguf_vocab"
+TARGETS="squizd safetensors gguf llama2c config codecs tokenizer_json tokenizer_model tokenizer_bin tokenize calib gguf_vocab tca_tbe"
 cmake --build "$B" -j "$(nproc)" --target $(for t in $TARGETS; do printf 'fuzz_%s ' "$t"; done) >/dev/null
 SH=$SQUISH_ROOT/../shared
 T=$SQUISH_ROOT/testdata
@@ -24,7 +24,7 @@ seed() { # seed TARGET FILES...
 }
 rm -rf "$B/corpus" "$B/findings"
 mkdir -p "$B/findings"
-seed squizd "$T/toy.squizd" "$T"/squizd-vectors/valid-{mixed,zstd,xform,bundle}.squizd
+seed squizd "$T/toy.squizd" "$T"/squizd-vectors/valid-{mixed,zstd,tca-tbe,xform,bundle}.squizd
 seed safetensors "$T/tiny-llama/model-00001-of-00002.safetensors"
 seed gguf "$SQUISH_ROOT"/tests/fuzz/seeds/gguf/*
 seed llama2c "$SH/models/stories260K/stories260K.bin"
@@ -36,6 +36,7 @@ seed tokenizer_bin "$SH/models/stories260K/tok512.bin"
 seed tokenize "$SH/data/wikitext-2-raw-test.head.txt" "$SH/data/tinystories-valid-excerpt.txt"
 seed calib "$SQUISH_ROOT"/tests/fuzz/seeds/calib/*
 seed gguf_vocab "$SQUISH_ROOT"/tests/fuzz/seeds/gguf_vocab/*
+seed tca_tbe "$SQUISH_ROOT"/tests/fuzz/seeds/tca_tbe/*
 status=0
 printf '%-12s %12s %9s\n' TARGET EXECUTIONS FINDINGS
 for t in $TARGETS; do

@@ -1,6 +1,6 @@
 /* Writes the .squizd conformance vectors of testdata/squizd-vectors/:
  * valid files an independent reader must accept (every codec family, zstd
- * parts, a split set, a bundle, perm/in_scale transforms, fields a reader
+ * and TCA-TBE parts, a split set, a bundle, perm/in_scale transforms, fields a reader
  * must ignore) and damaged files it must refuse, one per rule of
  * spec/squizd.md §8 and spec/codecs.md §10, with a MANIFEST of the exit
  * status squish-verify and squish-inspect give each. Deterministic: the same
@@ -27,6 +27,7 @@
 #include "squish/fp.h"
 #include "squish/hash.h"
 #include "squish/model.h"
+#include "squish/tca_tbe.h"
 
 #define CONFIG                                                                                                        \
     "{\n  \"architectures\": [\"LlamaForCausalLM\"],\n  \"model_type\": \"llama\",\n  \"hidden_size\": 32,\n"         \
@@ -104,6 +105,7 @@ typedef struct variant {
     int meta_member;      /* an unknown metadata member */
     const char *meta;     /* metadata text instead of the usual */
     const char *zstd_tail;/* with zstd: this tensor's first compressed part gets 3 bytes after its frame */
+    int tca_tbe;          /* bf16 parts TCA-TBE-coded (as squish-pack recompress --tca-tbe) */
 } variant;
 
 static char *metadata(const variant *v) {
@@ -191,7 +193,10 @@ static void write_tensor(sq_writer *w, const mtensor *t, const variant *v) {
                 die("%s", err.msg);
             tail = 0;
         } else if (sq_writer_add_part(w, ps->name, ps->dtype, ps->ndim, ps->dims, e.data[i], e.bytes[i],
-                                      v->zstd ? SQ_COMP_ZSTD : SQ_COMP_NONE, &err)) {
+                                      v->tca_tbe && ps->dtype == SQ_DT_BF16 ? SQ_COMP_TCA_TBE
+                                      : v->zstd                             ? SQ_COMP_ZSTD
+                                                                            : SQ_COMP_NONE,
+                                      &err)) {
             die("%s", err.msg);
         }
         free(z);
@@ -328,6 +333,11 @@ static void valid_files(void) {
     v.zstd = 1;
     write_micro(path_of("valid-zstd.squizd"), &v);
     entry("valid-zstd.squizd", 0, 0, "-", "-", "valid-mixed with zstd parts and metadata (= squish-pack recompress --zstd 3)");
+    v = (variant){.tca_tbe = 1};
+    write_micro(path_of("valid-tca-tbe.squizd"), &v);
+    entry("valid-tca-tbe.squizd", 0, 0, "-", "-",
+          "valid-mixed with the embeddings' bf16 data TCA-TBE-coded (spec §13; the bf16 scales of gate_proj stay raw: "
+          "too few to gain) (= squish-pack recompress --tca-tbe)");
     v = (variant){.xform = 1};
     write_micro(path_of("valid-xform.squizd"), &v);
     entry("valid-xform.squizd", 0, 0, "-", "-",
@@ -565,6 +575,69 @@ static void reject_zstd(void) {
           "3 bytes after the zstd frame of the embeddings' data");
 }
 
+/* Damaged TCA-TBE parts (spec §13.3, R24) and part compression values (R10). */
+static void reject_tca_tbe(void) {
+    const char *emb = "model.embed_tokens.weight";
+    buf x = load("valid-tca-tbe.squizd");
+    const sq_part *p = part(&x, emb, "data");
+    if (p->compression != SQ_COMP_TCA_TBE) die("valid-tca-tbe.squizd: the embeddings are not TCA-TBE-coded");
+    sq_tbe t;
+    char why[300];
+    if (sq_tbe_open(&t, x.b + p->offset, p->stored_size, p->raw_size / 2, why, sizeof why)) die("%s", why);
+    uint8_t b = 250;
+    patch_part(&x, p, SQ_TBE_HEADER + SQ_TBE_RECORD, &b, 1); /* block 1's window base */
+    fix_sums(&x);
+    save(&x, "reject-tca-tbe-base.squizd");
+    entry("reject-tca-tbe-base.squizd", 4, 0, "R24", "window base 250 is above 249 (T3)",
+          "model.embed_tokens.weight part data (TCA-TBE): block 1's window base is 250");
+    x = load("valid-tca-tbe.squizd");
+    p = part(&x, emb, "data");
+    uint64_t w2 = rd64(x.b + p->offset + SQ_TBE_HEADER + 2 * SQ_TBE_RECORD);
+    uint8_t word[8];
+    wr64(word, w2 + 256); /* escape start + 1 */
+    patch_part(&x, p, SQ_TBE_HEADER + 2 * SQ_TBE_RECORD, word, 8);
+    fix_sums(&x);
+    save(&x, "reject-tca-tbe-escapes.squizd");
+    entry("reject-tca-tbe-escapes.squizd", 4, 0, "R24", "but the blocks before it have",
+          "model.embed_tokens.weight part data (TCA-TBE): block 2's escape start is one too many");
+    /* the first escape byte set to its block's window base: a value in the window coded as an escape */
+    x = load("valid-tca-tbe.squizd");
+    p = part(&x, emb, "data");
+    uint64_t k = 0;
+    while (k + 1 < t.n_blocks && rd64(x.b + p->offset + SQ_TBE_HEADER + (k + 1) * SQ_TBE_RECORD) >> 8 == 0) k++;
+    if (!t.n_escapes) die("valid-tca-tbe.squizd: the embeddings have no escapes");
+    b = x.b[p->offset + SQ_TBE_HEADER + k * SQ_TBE_RECORD];
+    patch_part(&x, p, p->stored_size - t.n_escapes, &b, 1);
+    fix_sums(&x);
+    save(&x, "reject-tca-tbe-window.squizd");
+    char match[128];
+    snprintf(match, sizeof match, "is exponent %u, inside the block's window", b);
+    entry("reject-tca-tbe-window.squizd", 4, 0, "R24", match,
+          "model.embed_tokens.weight part data (TCA-TBE): the first escape byte is its block's window base");
+    /* compression 2 on an f32 part; a coded part too short to hold its blocks; compression 3 */
+    x = load("valid-tca-tbe.squizd");
+    p = part(&x, "model.norm.weight", "data");
+    x.b[p->rec_offset + 3] = SQ_COMP_TCA_TBE;
+    fix_sums(&x);
+    save(&x, "reject-tca-tbe-dtype.squizd");
+    entry("reject-tca-tbe-dtype.squizd", 4, 4, "R10", "codes bf16 parts only, this part is f32",
+          "model.norm.weight (f32) part data says compression 2 (TCA-TBE)");
+    x = load("valid-tca-tbe.squizd");
+    p = part(&x, emb, "data");
+    wr64(x.b + p->rec_offset + 16, SQ_TBE_HEADER + 3 * SQ_TBE_RECORD);
+    fix_sums(&x);
+    save(&x, "reject-tca-tbe-size.squizd");
+    entry("reject-tca-tbe-size.squizd", 4, 4, "R10", "cannot hold 512 TCA-TBE-coded values",
+          "model.embed_tokens.weight part data (TCA-TBE): stored_size 584, three blocks' worth for four");
+    x = load("valid-mixed.squizd");
+    p = part(&x, "model.norm.weight", "data");
+    x.b[p->rec_offset + 3] = 3;
+    fix_sums(&x);
+    save(&x, "reject-compression-unknown.squizd");
+    entry("reject-compression-unknown.squizd", 5, 5, "R10", "compression (byte",
+          "model.norm.weight part data: compression 3 (unknown: unsupported)");
+}
+
 static void reject_embedded(void) {
     buf x = load("valid-bundle.squizd");
     uint32_t i = 0;
@@ -685,6 +758,7 @@ int main(int argc, char **argv) {
     accept_files();
     reject_structure();
     reject_zstd();
+    reject_tca_tbe();
     reject_embedded();
     reject_values();
     if (fclose(manifest)) die("MANIFEST: write failed");

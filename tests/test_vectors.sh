@@ -2,8 +2,8 @@
 # The .squizd conformance vectors (testdata/squizd-vectors): make-vectors
 # regenerates them byte for byte; squish-verify and squish-inspect give each
 # the exit status its MANIFEST line states (and verify names what is wrong);
-# every valid file loads and runs in the runtime; the zstd, bundle and split
-# examples are what squish-pack recompress, bundle and split write.
+# every valid file loads and runs in the runtime; the zstd, TCA-TBE, bundle
+# and split examples are what squish-pack recompress, bundle and split write.
 # usage: test_vectors.sh BUILD_DIR SOURCE_DIR
 set -u
 B=$1 S=$2
@@ -38,6 +38,10 @@ done <"$D/MANIFEST"
 # ---- the examples are what squish-pack writes ----
 expect 0 "recompress" -- "$P" recompress --zstd 3 "$D/valid-mixed.squizd" -o "$T/z.squizd"
 cmp -s "$T/z.squizd" "$D/valid-zstd.squizd" && ok || bad "recompress --zstd 3 of valid-mixed is not valid-zstd"
+expect 0 "recompress --tca-tbe" -- "$P" recompress --tca-tbe "$D/valid-mixed.squizd" -o "$T/t.squizd"
+cmp -s "$T/t.squizd" "$D/valid-tca-tbe.squizd" && ok || bad "recompress --tca-tbe of valid-mixed is not valid-tca-tbe"
+expect 0 "recompress --none of the TCA-TBE file" -- "$P" recompress --none "$D/valid-tca-tbe.squizd" -o "$T/n.squizd"
+cmp -s "$T/n.squizd" "$D/valid-mixed.squizd" && ok || bad "recompress --none of valid-tca-tbe is not valid-mixed (lossless)"
 mkdir "$T/files"
 "$P" export --to tar "$D/valid-bundle.squizd" -o "$T/b.tar" -q && tar -C "$T/files" -xf "$T/b.tar" && ok || bad "export the bundle"
 expect 0 "bundle" -- "$P" bundle --add "$T/files/config.json" --add "$T/files/README.md" "$D/valid-mixed.squizd" -o "$T/b.squizd"

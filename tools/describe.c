@@ -146,7 +146,7 @@ json_object *describe_tensor_json(const sq_file *f, const sq_tensor *t, int with
             json_object_object_add(po, "offset", json_object_new_int64((int64_t)p->offset));
             json_object_object_add(po, "stored_size", json_object_new_int64((int64_t)p->stored_size));
             json_object_object_add(po, "raw_size", json_object_new_int64((int64_t)p->raw_size));
-            json_object_object_add(po, "compression", json_object_new_string(p->compression ? "zstd" : "none"));
+            json_object_object_add(po, "compression", json_object_new_string(sq_compression_name(p->compression)));
             json_object_object_add(po, "checksum_xxh64", hex64(p->checksum));
             if (check) json_object_object_add(po, "checksum_ok", json_object_new_boolean(part_ok(f, p)));
             json_object_array_add(parts, po);

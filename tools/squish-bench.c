@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_tbe.h"
 #include "bench_trials.h"
 #include "bench_vk.h"
 #include "cli.h"
@@ -37,6 +38,10 @@ static void usage(FILE *o) {
             "  -m, --model FILE    also time the reference runtime on a .squizd file (repeatable):\n"
             "                      prefill tokens/s over one window, decode tokens/s with the KV cache\n"
             "      --ctx N         prefill window and decode length for --model (default 256)\n"
+            "      --tca-tbe MODEL also TCA-TBE (lossless bf16 part compression) on MODEL's bf16 tensors, by\n"
+            "                      class: size against bf16 and zstd -19, decode GB/s against zstd's, the\n"
+            "                      coded GEMV against the bf16 GEMV (1 thread, cold caches); the codec table\n"
+            "                      then runs only with --codecs (bf16 in it adds a bf16+tca-tbe row)\n"
             "      --gptq N        instead: time GPTQ (int4:g128:asym) on one N x N layer with a random\n"
             "                      SPD Hessian, next to the sgemm GFLOP/s of the same run\n"
             "      --backend B     cpu (default) or vulkan: the codec table then times the Vulkan GEMV\n"
@@ -263,6 +268,7 @@ int main(int argc, char **argv) {
                                        {"trials", required_argument, 0, 9},   {"rounds", required_argument, 0, 10},
                                        {"n-prompt", required_argument, 0, 11}, {"n-gen", required_argument, 0, 12},
                                        {"llama-bench", required_argument, 0, 13}, {"json", required_argument, 0, 14},
+                                       {"tca-tbe", required_argument, 0, 40},
                                        {0, 0, 0, 0}};
     uint64_t rows = 8192, cols = 8192, u;
     int threads = sq_default_threads(), c;
@@ -277,6 +283,7 @@ int main(int argc, char **argv) {
     size_t gpu_mib = 1024;
     bench_trials_opts tr = {models, 0, 0, 0, 512, 128, 0, NULL, NULL};
     int trial_opts = 0; /* options that only --trials takes */
+    const char *tbe_model = NULL;
     /* every option is checked here, before anything runs */
     while ((c = getopt_long(argc, argv, "R:C:c:T:m:qhV", lo, NULL)) != -1) {
         switch (c) {
@@ -302,6 +309,7 @@ int main(int argc, char **argv) {
         case 13: tr.llama_bench = optarg; trial_opts = 1; break;
         case 14: tr.json = optarg; trial_opts = 1; break;
         case 'q': cli_quiet = 1; break;
+        case 40: tbe_model = optarg; break;
         case 'h': usage(stdout); return 0;
         case 'V': printf("squish-bench %s\n", SQUISH_VERSION); return EXIT_OK;
         default: return cli_usage_error("invalid option");
@@ -310,11 +318,13 @@ int main(int argc, char **argv) {
     if (optind != argc) return cli_usage_error("unexpected argument '%s'", argv[optind]);
     if (be.device && !be.vulkan) return cli_usage_error("--device needs --backend vulkan");
     if (gptq_n && (codecs || n_models || be.vulkan)) return cli_usage_error("--gptq runs alone (no --codecs, --model or --backend)");
+    if (tbe_model && (gptq_n || be.vulkan)) return cli_usage_error("--tca-tbe runs on the CPU backend, without --gptq");
     if (rows * cols > ((uint64_t)1 << 32)) return cli_usage_error("--rows x --cols is above 2^32 weights");
     if (trial_opts && !tr.trials) return cli_usage_error("--rounds, --n-prompt, --n-gen, --llama-bench and --json go with --trials");
     if (tr.trials) { /* the statistical benchmark of whole models runs alone */
         if (!n_models) return cli_usage_error("--trials needs at least one --model FILE (.squizd or .gguf)");
-        if (codecs || gptq_n || be.vulkan) return cli_usage_error("--trials runs alone (no --codecs, --gptq or --backend)");
+        if (codecs || gptq_n || be.vulkan || tbe_model)
+            return cli_usage_error("--trials runs alone (no --codecs, --gptq, --backend or --tca-tbe)");
         if (!tr.rounds) tr.rounds = tr.trials;
         if (tr.rounds > tr.trials) return cli_usage_error("--rounds %u is more than --trials %u", tr.rounds, tr.trials);
         tr.n_files = n_models;
@@ -327,6 +337,8 @@ int main(int argc, char **argv) {
     if (codecs) {
         if (strlen(codecs) >= sizeof list) return cli_usage_error("--codecs list too long");
         snprintf(list, sizeof list, "%s", codecs);
+    } else if (tbe_model) { /* the model's table only: no codec table unless -c asks for one */
+        list[0] = 0;
     } else {
         size_t k = 0;
         list[0] = 0;
@@ -342,7 +354,7 @@ int main(int argc, char **argv) {
             sq_err err;
             if (sq_scheme_parse(sc, &cd, p, &err)) return cli_usage_error("--codecs: %s", err.msg);
         }
-        if (!n_schemes) return cli_usage_error("--codecs needs at least one scheme");
+        if (!n_schemes && !(tbe_model && !codecs)) return cli_usage_error("--codecs needs at least one scheme");
     }
     for (int k = 0; k < n_models; k++) { /* a missing or damaged --model file fails now, not after the codec table */
         sq_err err = {0};
@@ -350,7 +362,14 @@ int main(int argc, char **argv) {
         if (!f) return cli_fail(&err);
         sq_close(f);
     }
+    if (tbe_model) { /* a missing or unreadable --tca-tbe model fails now too */
+        sq_err err = {0};
+        sq_model *m = sq_model_open(tbe_model, &err);
+        if (!m) return cli_fail(&err);
+        sq_model_close(m);
+    }
     if (gptq_n) return bench_gptq(gptq_n, threads);
+    if (!n_schemes) rows = cols = 1; /* --tca-tbe alone: no codec table, no synthetic matrix */
     uint64_t n = rows * cols;
     float *w = malloc(n * sizeof(float)), *dec = malloc(n * sizeof(float));
     float *x = malloc(cols * sizeof(float)), *y = malloc(rows * sizeof(float));
@@ -382,8 +401,9 @@ int main(int argc, char **argv) {
            (unsigned long long)rows, (unsigned long long)cols, sq_isa_name(sq_isa_active()), threads);
     printf("# streaming read bandwidth (1 thread, %zu MiB buffer, SIMD loads): %.2f GB/s\n", flush_mib, bw);
     printf("# every GEMV timing starts with cold caches (the %zu MiB buffer is read first)\n", flush_mib);
-    printf("%-24s %7s %10s %10s %11s %7s %11s %7s\n", "SCHEME", "BPW", "ENC_MB/s", "DEC_GB/s", "GEMV_GB/s", "RATIO",
-           "Q8_GB/s", "RATIO");
+    if (n_schemes)
+        printf("%-24s %7s %10s %10s %11s %7s %11s %7s\n", "SCHEME", "BPW", "ENC_MB/s", "DEC_GB/s", "GEMV_GB/s", "RATIO",
+               "Q8_GB/s", "RATIO");
     char *save = NULL;
     fflush(stdout);
     cli_progress_start("benchmarking", n_schemes, "schemes");
@@ -461,9 +481,23 @@ int main(int argc, char **argv) {
         printf("%-24s %7.3f %10.1f %10.2f %11.2f %6.0f%% %11s %7s\n", name, 8.0 * (double)wbytes / (double)n,
                (double)n * 2 / t_enc / 1e6, (double)n * 4 / t_dec / 1e9, gemv_gbs, 100.0 * gemv_gbs / bw, q8s, q8r);
         fflush(stdout);
+        int trc = cd->id == SQ_CODEC_BF16 /* the same matrix TCA-TBE-coded, its GEMV against this one's */
+                      ? bench_tbe_row(e.data[0], rows, cols, x, min_time, threads, flush_cache, bw, t_g)
+                      : 0;
         sq_encoded_free(&e);
+        if (trc) {
+            free(w), free(dec), free(x), free(y);
+            return trc;
+        }
     }
     cli_progress_done();
+    if (tbe_model) {
+        int trc = bench_tbe_model(tbe_model, 19, min_time, threads, flush_cache);
+        if (trc) {
+            free(w), free(dec), free(x), free(y);
+            return trc;
+        }
+    }
     free(w);
     free(dec);
     free(x);

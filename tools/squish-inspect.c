@@ -111,7 +111,7 @@ static int print_tensor_parts(const sq_file *f, const sq_tensor *t, int check) {
     for (int i = 0; i < SQ_NPARAMS; i++) printf(" %u", t->params[i]);
     printf("\nbpw:          %.4f\n", e ? 8.0 * (double)raw / (double)e : 0.0);
     printf("index record: byte %llu\n\n", (unsigned long long)t->rec_offset);
-    printf("%-14s %-5s %-18s %12s %12s %12s %-5s %-16s %s\n", "PART", "DTYPE", "SHAPE", "OFFSET", "STORED", "RAW", "COMP",
+    printf("%-14s %-5s %-18s %12s %12s %12s %-7s %-16s %s\n", "PART", "DTYPE", "SHAPE", "OFFSET", "STORED", "RAW", "COMP",
            "XXH64", check ? "CHECK" : "");
     uint64_t size;
     const uint8_t *base = sq_file_bytes(f, &size);
@@ -121,9 +121,9 @@ static int print_tensor_parts(const sq_file *f, const sq_tensor *t, int check) {
         const char *st = "";
         if (check) st = sq_xxh64(base + p->offset, (size_t)p->stored_size, 0) == p->checksum ? "ok" : "MISMATCH";
         bad += !strcmp(st, "MISMATCH");
-        printf("%-14s %-5s %-18s %12llu %12llu %12llu %-5s %016llx %s\n", p->name, sq_dtype_name(p->dtype), shape,
+        printf("%-14s %-5s %-18s %12llu %12llu %12llu %-7s %016llx %s\n", p->name, sq_dtype_name(p->dtype), shape,
                (unsigned long long)p->offset, (unsigned long long)p->stored_size, (unsigned long long)p->raw_size,
-               p->compression ? "zstd" : "none", (unsigned long long)p->checksum, st);
+               sq_compression_name(p->compression), (unsigned long long)p->checksum, st);
     }
     return bad;
 }
@@ -160,7 +160,7 @@ static int print_text(sq_file *f, int check) {
                a->stored_size != a->raw_size ? " (zstd)" : "");
     }
     print_bundle(f);
-    printf("\n%-48s %-16s %-6s %-22s %7s %12s %-5s %s\n", "NAME", "SHAPE", "SRC", "SCHEME", "BPW", "BYTES", "COMP",
+    printf("\n%-48s %-16s %-6s %-22s %7s %12s %-7s %s\n", "NAME", "SHAPE", "SRC", "SCHEME", "BPW", "BYTES", "COMP",
            check ? "CHECKSUM" : "");
     for (uint32_t i = 0; i < sq_file_ntensors(f); i++) {
         const sq_tensor *t = sq_file_tensor(f, i);
@@ -168,10 +168,13 @@ static int print_text(sq_file *f, int check) {
         describe_shape(t->dims, t->ndim, shape, sizeof shape);
         describe_scheme(t, scheme, sizeof scheme);
         uint64_t e = tensor_elems(t), raw = tensor_raw_bytes(t), stored = tensor_stored_bytes(t);
-        const char *comp = stored != raw ? "zstd" : "none";
+        unsigned kinds = 0; /* the compressions its parts use: none, one name, or "mixed" */
+        for (uint32_t k = 0; k < t->n_parts; k++)
+            if (t->parts[k].compression) kinds |= 1u << (t->parts[k].compression & 31);
+        const char *comp = !kinds ? "none" : !(kinds & (kinds - 1)) ? sq_compression_name((uint32_t)__builtin_ctz(kinds)) : "mixed";
         int sum_ok = !check || tensor_checksums_ok(f, t);
         bad += !sum_ok;
-        printf("%-48s %-16s %-6s %-22s %7.3f %12llu %-5s %s\n", t->name, shape, sq_dtype_name(t->src_dtype), scheme,
+        printf("%-48s %-16s %-6s %-22s %7.3f %12llu %-7s %s\n", t->name, shape, sq_dtype_name(t->src_dtype), scheme,
                e ? 8.0 * (double)raw / (double)e : 0.0, (unsigned long long)stored, comp,
                check ? (sum_ok ? "ok" : "MISMATCH") : "");
     }

@@ -29,7 +29,7 @@ static void usage(FILE *o) {
     fprintf(o,
             "Usage: squish-pack merge PART.squizd... -o OUT.squizd\n"
             "       squish-pack split --max-size SIZE IN.squizd -o OUT.squizd\n"
-            "       squish-pack recompress (--zstd LEVEL | --none) IN.squizd -o OUT.squizd\n"
+            "       squish-pack recompress (--zstd LEVEL | --none) [--tca-tbe] IN.squizd -o OUT.squizd\n"
             "       squish-pack bundle [--from MODEL_DIR] [--add FILE]... IN.squizd -o OUT.squizd\n"
             "       squish-pack export --to tar|tar.zst|zip IN.squizd -o OUT.ARCHIVE\n"
             "       squish-pack export --to gguf [--requantize TYPE] [--from MODEL_DIR] IN.squizd -o OUT.gguf\n"
@@ -41,7 +41,8 @@ static void usage(FILE *o) {
             "              the file the unsharded run writes, byte for byte\n"
             "  split       cut IN into OUT-00001-of-0000N.squizd... of at most SIZE bytes (K, M, G suffixes;\n"
             "              rounded down to 64 KiB); every squish tool opens the first piece as the whole file\n"
-            "  recompress  zstd every part and the metadata at LEVEL (1..19), or store them raw (--none)\n"
+            "  recompress  zstd every part and the metadata at LEVEL (1..19), or store them raw (--none);\n"
+            "              --tca-tbe codes the bf16 parts with TCA-TBE instead (lossless; alone: the rest raw)\n"
             "  bundle      embed config.json, tokenizer and README files (from --from DIR: config.json,\n"
             "              generation_config.json, tokenizer.json, tokenizer.model, tokenizer_config.json,\n"
             "              special_tokens_map.json, README.md, LICENSE; and each --add FILE) in the container\n"
@@ -87,6 +88,7 @@ typedef struct out_spec {
     embedded *files;      /* embedded files (type 4), in this order */
     int n_files;
     int files_zstd;       /* 1: zstd the embedded files (merge of --zstd shards); 0: as the parts */
+    int tca_tbe;          /* code bf16 parts with TCA-TBE whatever part_level says */
 } out_spec;
 
 /* An embedded file as an appendix block of type 4: u16 name_len, name, bytes. */
@@ -121,7 +123,8 @@ static sq_status write_out(const char *path, const out_spec *o, src_tensor *ts, 
         st = sq_writer_begin_tensor(w, t->name, t->ndim, t->dims, t->src_dtype, t->codec, t->params, err);
         for (uint32_t k = 0; !st && k < t->n_parts; k++) {
             const sq_part *p = &t->parts[k];
-            if (o->part_level < 0) {
+            int tbe = o->tca_tbe && p->dtype == SQ_DT_BF16;
+            if (o->part_level < 0 && !tbe) {
                 uint64_t fsize;
                 const uint8_t *bytes = sq_file_bytes(ts[i].f, &fsize);
                 st = sq_writer_add_part_stored(w, p->name, p->dtype, p->ndim, p->dims, bytes + p->offset, p->stored_size,
@@ -132,7 +135,7 @@ static sq_status write_out(const char *path, const out_spec *o, src_tensor *ts, 
                 st = sq_part_read(ts[i].f, p, 0, &ptr, &owned, err);
                 if (!st)
                     st = sq_writer_add_part(w, p->name, p->dtype, p->ndim, p->dims, ptr, p->raw_size,
-                                            o->part_level > 0 ? SQ_COMP_ZSTD : SQ_COMP_NONE, err);
+                                            tbe ? SQ_COMP_TCA_TBE : o->part_level > 0 ? SQ_COMP_ZSTD : SQ_COMP_NONE, err);
                 free(owned);
             }
         }
@@ -227,7 +230,7 @@ static sq_status rewrite(sq_file *f, const char *out, int part_level, embedded *
                                                : sq_file_header(f)->meta_compression ? meta_zstd_level(meta) : 0;
     uint32_t n;
     src_tensor *ts = all_tensors(f, &n);
-    out_spec o = {sq_file_header(f), mt, meta_level, part_level, f, files, n_files, 0};
+    out_spec o = {sq_file_header(f), mt, meta_level, part_level, f, files, n_files, 0, 0};
     sq_status st = ts ? write_out(out, &o, ts, n, err) : sq_err_set(err, SQ_ENOMEM, "out of memory");
     free(ts);
     json_object_put(meta);
@@ -329,7 +332,7 @@ static int cmd_merge(char **in, int n_in, const char *out) {
         const sq_header *h0 = sq_file_header(f[0]);
         int ml = h0->meta_compression ? meta_zstd_level(meta[0]) : 0;
         sq_bundle_sort(&bundle);
-        out_spec o = {h0, common, ml, -1, NULL, bundle.files, (int)bundle.n, ml > 0};
+        out_spec o = {h0, common, ml, -1, NULL, bundle.files, (int)bundle.n, ml > 0, 0};
         if (write_out(out, &o, ts, n, &err)) goto fail;
     }
     cli_note("%s: %u tensors from %d shards\n", out, n, n_in);
@@ -410,7 +413,7 @@ static int cmd_split(const char *in, const char *out, uint64_t max) {
     return rc;
 }
 
-static int cmd_recompress(const char *in, const char *out, int level) {
+static int cmd_recompress(const char *in, const char *out, int level, int tca_tbe) {
     sq_err err = {0};
     sq_file *f = sq_open(in, &err);
     if (!f) return cli_fail(&err);
@@ -432,7 +435,7 @@ static int cmd_recompress(const char *in, const char *out, int level) {
         src_tensor *ts = all_tensors(f, &n);
         if (read_embedded(f, files, &nf, &err)) rc = cli_fail(&err);
         else {
-            out_spec o = {sq_file_header(f), text, level, level, f, files, nf, 0};
+            out_spec o = {sq_file_header(f), text, level, level, f, files, nf, 0, tca_tbe};
             if (write_out(out, &o, ts, n, &err)) rc = cli_fail(&err);
         }
         free(ts);
@@ -685,11 +688,11 @@ static int cmd_import(const char *in, const char *out) {
  * usage error, not silently ignored (--zstd given to split would otherwise
  * look as if it had compressed something). */
 enum { OPT_MAX_SIZE = 1u << 1, OPT_ZSTD = 1u << 2, OPT_NONE = 1u << 3, OPT_FROM = 1u << 4, OPT_ADD = 1u << 5, OPT_TO = 1u << 6,
-       OPT_REQUANTIZE = 1u << 7 };
+       OPT_REQUANTIZE = 1u << 7, OPT_TCA_TBE = 1u << 20 };
 static const struct {
     const char *name;
     unsigned opts;
-} commands[] = {{"merge", 0},          {"split", OPT_MAX_SIZE}, {"recompress", OPT_ZSTD | OPT_NONE},
+} commands[] = {{"merge", 0},          {"split", OPT_MAX_SIZE}, {"recompress", OPT_ZSTD | OPT_NONE | OPT_TCA_TBE},
                 {"bundle", OPT_FROM | OPT_ADD}, {"export", OPT_TO | OPT_FROM | OPT_REQUANTIZE},      {"import", 0}};
 
 int main(int argc, char **argv) {
@@ -710,16 +713,17 @@ int main(int argc, char **argv) {
                                        {"from", required_argument, 0, 4},     {"add", required_argument, 0, 5},
                                        {"to", required_argument, 0, 6},       {"quiet", no_argument, 0, 'q'},
                                        {"requantize", optional_argument, 0, 7},
-                                       {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
+                                       {"help", no_argument, 0, 'h'},         {"tca-tbe", no_argument, 0, 20},
+                                       {0, 0, 0, 0}};
     const char *out = NULL, *from = NULL, *to = NULL, *requant = NULL;
     char *adds[MAX_FILES];
-    int n_adds = 0, level = -1, c, li = 0, requantize = 0;
+    int n_adds = 0, level = -1, tca_tbe = 0, c, li = 0, requantize = 0;
     uint64_t max = 0;
     double v;
     optind = 2;
     opterr = 0; /* our messages name the subcommand */
     while ((c = getopt_long(argc, argv, ":o:qh", lo, &li)) != -1) {
-        if (c >= 1 && c <= 7 && !(takes & (1u << c)))
+        if (((c >= 1 && c <= 7) || c == 20) && !(takes & (1u << c)))
             return cli_usage_error("--%s does not apply to %s", lo[li].name, cmd);
         switch (c) {
         case 'o': out = optarg; break;
@@ -729,6 +733,7 @@ int main(int argc, char **argv) {
             level = (int)v;
             break;
         case 3: level = 0; break;
+        case 20: tca_tbe = 1; break;
         case 4: from = optarg; break;
         case 5:
             if (n_adds == MAX_FILES) return cli_usage_error("at most %d --add files", MAX_FILES);
@@ -764,8 +769,8 @@ int main(int argc, char **argv) {
         return cmd_split(in, out, max);
     }
     if (!strcmp(cmd, "recompress")) {
-        if (level < 0) return cli_usage_error("recompress needs --zstd LEVEL or --none");
-        return cmd_recompress(in, out, level);
+        if (level < 0 && !tca_tbe) return cli_usage_error("recompress needs --zstd LEVEL, --none or --tca-tbe");
+        return cmd_recompress(in, out, level < 0 ? 0 : level, tca_tbe);
     }
     if (!strcmp(cmd, "bundle")) return cmd_bundle(in, out, from, adds, n_adds);
     if (!strcmp(cmd, "export")) {

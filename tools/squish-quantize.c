@@ -47,6 +47,9 @@ static void usage(FILE *o) {
             "                            tokenizer (tokenizer.json, tokenizer.model or llama2.c tok*.bin),\n"
             "                            tokenizer_config.json and special_tokens_map.json (embedded by\n"
             "                            default, so the file evaluates, generates and exports on its own)\n"
+            "      --tca-tbe             code every bf16 part (tensors kept in bf16, bf16 scales) with\n"
+            "                            TCA-TBE, lossless (other parts as --zstd says); a part it\n"
+            "                            would not make smaller is stored raw\n"
             "  -T, --threads N           worker threads (default or 0: all cores; output does not depend on it)\n"
             "  -q, --quiet               no report or progress on stderr\n"
             "      --list-schemes        list codecs and their options\n"
@@ -133,6 +136,7 @@ int main(int argc, char **argv) {
                                        {"shard", required_argument, 0, 12},    {"no-bundle", no_argument, 0, 13},
                                        {"hessian", required_argument, 0, 16},  {"quip-no-refit", no_argument, 0, 14},
                                        {"quip-no-rht", no_argument, 0, 15},
+                                       {"tca-tbe", no_argument, 0, 40},
                                        {0, 0, 0, 0}};
     sq_quantize_opts o;
     sq_quantize_opts_init(&o);
@@ -203,6 +207,7 @@ int main(int argc, char **argv) {
             break;
         case 14: o.enc_flags |= SQ_ENC_NO_REFIT; break;
         case 15: o.enc_flags |= SQ_ENC_NO_RHT; break;
+        case 40: o.tca_tbe = 1; break;
         case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 0..1024 (0: all cores)"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;

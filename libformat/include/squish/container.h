@@ -46,7 +46,7 @@ enum {
     SQ_FLAG_QUIPSHARP = 1u << 15,
     SQ_FLAG_SPQR = 1u << 16,
     SQ_FLAG_EAGLE_DRAFT = 1u << 17,
-    SQ_FLAG_TCA_TBE = 1u << 18,
+    SQ_FLAG_TCA_TBE = 1u << 18, /* a part is TCA-TBE-coded (or an appendix block of type 3 is present) */
     SQ_FLAG_ZSTD = 1u << 19,
     SQ_FLAG_FLOAT = 1u << 20, /* unquantized f32/f16/bf16 tensors present */
 };
@@ -79,7 +79,10 @@ typedef enum sq_dtype {
 size_t sq_dtype_size(uint32_t dt); /* 0 for invalid */
 const char *sq_dtype_name(uint32_t dt);
 
-enum { SQ_COMP_NONE = 0, SQ_COMP_ZSTD = 1 };
+/* Part compression: zstd for any part, metadata or appendix blob; TCA-TBE
+ * (squish/tca_tbe.h, spec/squizd.md §13) for bf16 parts only. */
+enum { SQ_COMP_NONE = 0, SQ_COMP_ZSTD = 1, SQ_COMP_TCA_TBE = 2 };
+const char *sq_compression_name(uint32_t compression); /* "none", "zstd", "tca-tbe", "?" */
 
 /* Incompatible-feature bits (header offset 24): none are defined in v1.0;
  * a reader refuses any set bit it does not know. */
@@ -167,9 +170,10 @@ const sq_appendix *sq_file_appendix(const sq_file *f, uint32_t i);
 /* Metadata JSON (decompressed, NUL-terminated; owned by f). */
 const char *sq_file_metadata(sq_file *f, sq_err *err);
 
-/* Part bytes after decompression. For an uncompressed part *ptr points into
- * the mapping (zero copy) and *owned is NULL; otherwise *owned must be
- * freed. The checksum is verified unless skip_checksum. */
+/* Part bytes after decompression (zstd) or decoding (TCA-TBE). For an
+ * uncompressed part *ptr points into the mapping (zero copy) and *owned is
+ * NULL; otherwise *owned must be freed. The checksum is verified unless
+ * skip_checksum. */
 sq_status sq_part_read(const sq_file *f, const sq_part *p, int skip_checksum,
                        const void **ptr, void **owned, sq_err *err);
 /* Appendix block bytes, same rules. */

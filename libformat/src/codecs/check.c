@@ -28,7 +28,8 @@ static sq_status refuse(const sq_file *f, const sq_tensor *t, const char *part, 
     if (p && p->compression == SQ_COMP_NONE)
         snprintf(where, sizeof where, "file offset %llu", (unsigned long long)(p->offset + byte));
     else if (p)
-        snprintf(where, sizeof where, "in the zstd data stored at %llu", (unsigned long long)p->offset);
+        snprintf(where, sizeof where, "in the %s data stored at %llu", sq_compression_name(p->compression),
+                 (unsigned long long)p->offset);
     return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s part %s, byte %llu of the part (%s): %s", sq_file_path(f), t->name,
                       part, (unsigned long long)byte, where, what);
 }

@@ -65,6 +65,9 @@ void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64
 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
 void sq_lut8_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
 void sq_f16_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
+/* bf16 (float/bf16_x86.c): the summation order of float/bf16_dot.h */
+void sq_bf16_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
+void sq_bf16_gemv_avx512(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);
 
 extern const int8_t sq_e2m1_x2[16];
 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1);

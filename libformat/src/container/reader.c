@@ -14,6 +14,7 @@
 #include "common/bytes.h"
 #include "squish/container.h"
 #include "squish/hash.h"
+#include "squish/tca_tbe.h"
 
 /* Largest decompressed size accepted for one part or section (hostile
  * raw_size fields must not trigger huge allocations). */
@@ -381,9 +382,13 @@ static sq_status parse_part(sq_file *f, const sq_tensor *t, sq_part *pt, const u
     if (!esz)
         return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s part %s: dtype (byte %llu) = %u is not a known type", p,
                           t->name, pt->name, (unsigned long long)(at + 1), pt->dtype);
-    if (pt->compression > SQ_COMP_ZSTD)
+    if (pt->compression > SQ_COMP_TCA_TBE)
         return sq_err_set(err, SQ_EUNSUPPORTED, "%s: tensor %s part %s: compression (byte %llu) = %u is unknown", p,
                           t->name, pt->name, (unsigned long long)(at + 3), pt->compression);
+    if (pt->compression == SQ_COMP_TCA_TBE && pt->dtype != SQ_DT_BF16)
+        return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s part %s: compression (byte %llu) = 2 (TCA-TBE) codes bf16 parts "
+                          "only, this part is %s", p, t->name, pt->name, (unsigned long long)(at + 3),
+                          sq_dtype_name(pt->dtype));
     uint64_t bytes = esz;
     for (uint32_t i = 0; i < pt->ndim; i++) {
         pt->dims[i] = get64(rec + 40 + 8 * i);
@@ -402,6 +407,14 @@ static sq_status parse_part(sq_file *f, const sq_tensor *t, sq_part *pt, const u
     if (pt->compression == SQ_COMP_NONE && pt->stored_size != pt->raw_size)
         return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s part %s: stored_size (byte %llu) != raw_size for an uncompressed part",
                           p, t->name, pt->name, (unsigned long long)(at + 16));
+    if (pt->compression == SQ_COMP_TCA_TBE) { /* between no escape and one per value (spec §13.3 T2) */
+        uint64_t n = pt->raw_size / 2, lo = sq_tbe_coded_size(n, 0), hi = sq_tbe_coded_size(n, n);
+        if (pt->stored_size < lo || pt->stored_size > hi)
+            return sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s part %s: stored_size (byte %llu) = %llu cannot hold %llu "
+                              "TCA-TBE-coded values (%llu..%llu bytes)", p, t->name, pt->name,
+                              (unsigned long long)(at + 16), (unsigned long long)pt->stored_size,
+                              (unsigned long long)n, (unsigned long long)lo, (unsigned long long)hi);
+    }
     char what[SQ_MAX_NAME + 64];
     snprintf(what, sizeof what, "tensor %s part %s", t->name, pt->name);
     sq_status st = check_blob(f, what, at + 8, pt->offset, pt->stored_size, err);
@@ -620,7 +633,25 @@ static sq_status check_zstd_frame(const sq_file *f, const char *what, uint64_t o
     return SQ_OK;
 }
 
-/* Decompresses or maps a blob; verifies the checksum first. */
+/* A TCA-TBE part (bf16, checked at open): every rule of spec §13.3 is
+ * checked before a value is decoded. */
+static sq_status read_tbe(const sq_file *f, const char *what, uint64_t off, const uint8_t *src, uint64_t stored, uint64_t raw,
+                          const void **ptr, void **owned, sq_err *err) {
+    uint16_t *out = malloc(raw ? (size_t)raw : 1);
+    if (!out)
+        return sq_err_set(err, SQ_ENOMEM, "%s: %s: cannot allocate %llu bytes to decode", f->path, what,
+                          (unsigned long long)raw);
+    sq_err e;
+    if (sq_tbe_decode(src, stored, raw / 2, out, &e)) {
+        free(out);
+        return sq_err_set(err, e.status, "%s: %s: TCA-TBE data at %llu: %s", f->path, what, (unsigned long long)off, e.msg);
+    }
+    *ptr = out;
+    *owned = out;
+    return SQ_OK;
+}
+
+/* Decompresses, decodes or maps a blob; verifies the checksum first. */
 static sq_status read_blob(const sq_file *f, const char *what, uint64_t off, uint64_t stored, uint64_t raw,
                            uint32_t comp, uint64_t sum, int skip_sum, const void **ptr, void **owned, sq_err *err) {
     const uint8_t *src = f->map + off;
@@ -636,6 +667,7 @@ static sq_status read_blob(const sq_file *f, const char *what, uint64_t off, uin
         *ptr = src;
         return SQ_OK;
     }
+    if (comp == SQ_COMP_TCA_TBE) return read_tbe(f, what, off, src, stored, raw, ptr, owned, err);
     sq_status st = check_zstd_frame(f, what, off, src, stored, raw, err);
     if (st) return st;
     void *out = malloc(raw ? (size_t)raw : 1);
@@ -727,4 +759,9 @@ sq_status sq_appendix_file(const sq_file *f, const sq_appendix *a, const char **
     *data = b + 2 + nl;
     *size = a->raw_size - 2 - nl;
     return SQ_OK;
+}
+
+const char *sq_compression_name(uint32_t compression) {
+    static const char *const n[] = {"none", "zstd", "tca-tbe"};
+    return compression < sizeof n / sizeof n[0] ? n[compression] : "?";
 }

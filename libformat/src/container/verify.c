@@ -125,7 +125,8 @@ sq_status sq_verify(sq_file *f, sq_report_fn report, void *ctx, sq_err *err) {
             free(owned);
             sums_ok = sums_ok && p->raw_size <= UINT64_MAX / 8 && bits <= UINT64_MAX - p->raw_size * 8;
             bits += p->raw_size * 8;
-            if (p->compression) flags |= SQ_FLAG_ZSTD;
+            if (p->compression == SQ_COMP_ZSTD) flags |= SQ_FLAG_ZSTD;
+            if (p->compression == SQ_COMP_TCA_TBE) flags |= SQ_FLAG_TCA_TBE;
         }
         if (sq_codec_check_tensor(f, t, &e)) { problem(&v, e.status, e.msg); bad = 1; }
         if (!bad) { /* values a decode would turn into NaN or inf */

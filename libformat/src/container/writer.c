@@ -23,6 +23,7 @@
 #include "squish/container.h"
 #include "squish/hash.h"
 #include "squish/fileio.h"
+#include "squish/tca_tbe.h"
 #include "common/tempfiles.h"
 
 typedef struct buf {
@@ -268,7 +269,22 @@ static sq_status write_blob(sq_writer *w, const void *data, uint64_t size, uint3
     const void *src = data;
     void *packed = NULL;
     uint64_t n = size;
-    if (*compression == SQ_COMP_ZSTD) {
+    if (*compression == SQ_COMP_TCA_TBE) { /* bf16 (checked by the caller) */
+        uint8_t *coded;
+        uint64_t plen;
+        sq_err e;
+        if (sq_tbe_encode(data, size / 2, &coded, &plen, &e)) return fail(w, err, e.status, "%s: %s", e.msg);
+        packed = coded;
+        if (plen >= size) { /* exponents too spread out to gain: store raw */
+            free(packed);
+            packed = NULL;
+            *compression = SQ_COMP_NONE;
+        } else {
+            src = packed;
+            n = plen;
+            w->flags |= SQ_FLAG_TCA_TBE;
+        }
+    } else if (*compression == SQ_COMP_ZSTD) {
         size_t plen;
         packed = zstd_pack(data, size, w->opts.zstd_level, &plen);
         if (!packed) return fail(w, err, SQ_ENOMEM, "%s: zstd compression failed%s", "");
@@ -318,7 +334,9 @@ sq_status sq_writer_add_part(sq_writer *w, const char *name, uint32_t dtype, uin
     sq_status st = check_part(w, name, dtype, ndim, dims, size, err);
     if (st) return st;
     size_t nlen = strlen(name);
-    if (compression > SQ_COMP_ZSTD) return fail(w, err, SQ_EUSAGE, "%s: part %s: unknown compression", name);
+    if (compression > SQ_COMP_TCA_TBE) return fail(w, err, SQ_EUSAGE, "%s: part %s: unknown compression", name);
+    if (compression == SQ_COMP_TCA_TBE && dtype != SQ_DT_BF16)
+        return fail(w, err, SQ_EUSAGE, "%s: part %s: TCA-TBE codes bf16 parts only", name);
     uint64_t off, stored, sum;
     st = write_blob(w, data, size, &compression, &off, &stored, &sum, err);
     if (st) return st;
@@ -331,11 +349,13 @@ sq_status sq_writer_add_part_stored(sq_writer *w, const char *name, uint32_t dty
     sq_status st = check_part(w, name, dtype, ndim, dims, raw_size, err);
     if (st) return st;
     size_t nlen = strlen(name);
-    if (compression > SQ_COMP_ZSTD || (compression == SQ_COMP_NONE && stored_size != raw_size))
+    if (compression > SQ_COMP_TCA_TBE || (compression == SQ_COMP_NONE && stored_size != raw_size) ||
+        (compression == SQ_COMP_TCA_TBE && dtype != SQ_DT_BF16))
         return fail(w, err, SQ_EUSAGE, "%s: part %s: bad compression or stored size", name);
     if ((st = pad_to(w, w->opts.alignment, err))) return st;
     uint64_t off = w->pos, sum = sq_xxh64(stored_data, (size_t)stored_size, 0);
     if (compression == SQ_COMP_ZSTD) w->flags |= SQ_FLAG_ZSTD;
+    if (compression == SQ_COMP_TCA_TBE) w->flags |= SQ_FLAG_TCA_TBE;
     if ((st = write_all(w, stored_data, (size_t)stored_size, err))) return st;
     return part_record(w, name, nlen, dtype, ndim, dims, compression, off, stored_size, raw_size, sum, err);
 }

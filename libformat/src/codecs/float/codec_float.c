@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "codecs/codecs.h"
+#include "codecs/float/bf16_dot.h"
 
 static int layout_float(const sq_codec *c, const uint32_t *p, uint64_t rows, uint64_t cols, sq_part_spec *o) {
     (void)p;
@@ -61,17 +62,19 @@ static void gemv_f16(const sq_tview *t, const float *x, float *y, uint64_t r0, u
     DOT8(L)
 #undef L
 }
+/* bf16_dot.h's portable order (= DOT8's), which the TCA-TBE GEMV shares */
 static void gemv_bf16(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
     const uint16_t *d = t->part[0];
-#define L(i) sq_bf16_to_f32(d[i])
-    DOT8(L)
-#undef L
+    for (uint64_t r = r0; r < r1; r++) {
+        sq_bf16_dot8 acc = {{0}};
+        y[r] = sq_bf16_dot8_finish(&acc, d + r * t->cols, x, t->cols);
+    }
 }
 
 static const sq_codec_encoder float_encoder = {.encode_rows = enc_float};
 static const sq_codec_cpu f32_cpu = {.decode = {dec_f32}, .gemv = {gemv_f32}};
 static const sq_codec_cpu f16_cpu = {.decode = {dec_f16}, .gemv = {gemv_f16, sq_f16_gemv_avx2}};
-static const sq_codec_cpu bf16_cpu = {.decode = {dec_bf16}, .gemv = {gemv_bf16}};
+static const sq_codec_cpu bf16_cpu = {.decode = {dec_bf16}, .gemv = {gemv_bf16, sq_bf16_gemv_avx2, sq_bf16_gemv_avx512}};
 
 #define FLOAT_CODEC(VAR, ID, NAME, DT, BITS, CPU)                                                               \
     const sq_codec VAR = {.id = ID, .name = NAME, .family = SQ_FAMILY_FLOAT, .technique_flag = SQ_FLAG_FLOAT,   \
