@@ -212,10 +212,12 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "%s\n", err.msg);
                 return 1;
             }
-            if (getenv("QUIP_DIAG"))
-                for (uint64_t i = 0; i < cols; i++)
-                    for (uint64_t j = 0; j < cols; j++)
-                        if (i != j) s.xtx[i * cols + j] = 0;
+            /* the encoder's XᵀX: the site's, or its diagonal (QUIP_DIAG); proxies always use the full one */
+            double *xtx = s.xtx;
+            if (getenv("QUIP_DIAG")) {
+                xtx = calloc(cols * cols, sizeof(double));
+                for (uint64_t i = 0; i < cols; i++) xtx[i * cols + i] = s.xtx[i * cols + i];
+            }
             float *Hf = malloc(cols * cols * 4);
             for (uint64_t i = 0; i < cols * cols; i++) Hf[i] = (float)s.xtx[i];
             const double den = sq_hessian_err(w, zero, rows, cols, Hf);
@@ -233,11 +235,20 @@ int main(int argc, char **argv) {
                 o.no_rht = getenv("QUIP_NORHT") != NULL;
                 sq_quip_result r;
                 double t0 = now();
-                if (sq_quip_quantize(w, rows, cols, s.xtx, &o, &r, &err)) {
+                if (sq_quip_quantize(w, rows, cols, xtx, &o, &r, &err)) {
                     fprintf(stderr, "%s: %s\n", name, err.msg);
                     return 1;
                 }
                 double dt = now() - t0, bpw = sq_quip_bpw(rows, cols, bits, o.nested);
+                if (xtx != s.xtx) { /* the encoder's figures are under diag(XᵀX): measure the stored result */
+                    sq_quip_view qv;
+                    sq_quip_view_of(&r, &qv);
+                    if (sq_quip_decode(&qv, dec, &err)) {
+                        fprintf(stderr, "%s: %s\n", name, err.msg);
+                        return 1;
+                    }
+                    r.proxy = r.proxy_refit = r.proxy_norefit = sq_hessian_err(dec, w, rows, cols, Hf) / den;
+                }
                 printf(" %.5f/%.5f/%.5f %.3f %5.2f", r.proxy_norefit, r.proxy_refit, r.proxy, bpw, dt);
                 if (getenv("QUIP_SCALE_BLOCK")) {
                     const uint64_t B = (uint64_t)atoi(getenv("QUIP_SCALE_BLOCK"));
@@ -281,6 +292,7 @@ int main(int argc, char **argv) {
             fflush(stdout);
             nw += (double)(rows * cols);
             nmat++;
+            if (xtx != s.xtx) free(xtx);
             sq_calib_site_free(&s);
             free(w);
             free(dec);

@@ -1,6 +1,7 @@
 /* AVX2 GEMV of the quip codec: one E8P group of 8 weights is one ymm,
  * base[A] with its sign pattern XORed in and the ±1/4 shift added, times
- * 8 activations. Four rows at a time share the activation loads. No FMA:
+ * 8 activations. Four rows at a time (four fixed accumulators) share the
+ * activation loads. No FMA:
  * the products and sums are the portable kernel's, lane for lane, so the
  * result is bit-identical (tests/test_quip.c). */
 #include <pthread.h>
@@ -35,20 +36,31 @@ AVX2 static inline float hsum(__m256 a) {
     return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
 }
 
-/* Rows r..r+n-1 (n <= 4) of one stage: out[k] = that row's dot; tab is
- * the 8-bit stage's table (E81B or E8R) or NULL for an E8P stage. */
-AVX2 static void stage_rows(const sq_e8p_tables *t, const void *codes, const float (*tab)[8], uint64_t r, int n,
-                            uint64_t G, const float *x, float out[4]) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+/* Four rows (c[k] = row k's codes; rows past the matrix repeat one) of an
+ * E8P stage: out[k] = that row's dot. */
+AVX2 static void e8p_rows4(const sq_e8p_tables *t, const uint16_t *const c[4], uint64_t G, const float *x, float out[4]) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (uint64_t g = 0; g < G; g++) {
         const __m256 xv = _mm256_loadu_ps(x + 8 * g);
-        for (int k = 0; k < n; k++) {
-            __m256 v = tab ? _mm256_loadu_ps(tab[((const uint8_t *)codes)[(r + (uint64_t)k) * G + g]])
-                            : e8p_value(t, ((const uint16_t *)codes)[(r + (uint64_t)k) * G + g]);
-            acc[k] = _mm256_add_ps(acc[k], _mm256_mul_ps(v, xv));
-        }
+        a0 = _mm256_add_ps(a0, _mm256_mul_ps(e8p_value(t, c[0][g]), xv));
+        a1 = _mm256_add_ps(a1, _mm256_mul_ps(e8p_value(t, c[1][g]), xv));
+        a2 = _mm256_add_ps(a2, _mm256_mul_ps(e8p_value(t, c[2][g]), xv));
+        a3 = _mm256_add_ps(a3, _mm256_mul_ps(e8p_value(t, c[3][g]), xv));
     }
-    for (int k = 0; k < n; k++) out[k] = hsum(acc[k]);
+    out[0] = hsum(a0), out[1] = hsum(a1), out[2] = hsum(a2), out[3] = hsum(a3);
+}
+
+/* The same for an 8-bit stage with value table tab (E81B or E8R). */
+AVX2 static void tab_rows4(const float (*tab)[8], const uint8_t *const c[4], uint64_t G, const float *x, float out[4]) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (uint64_t g = 0; g < G; g++) {
+        const __m256 xv = _mm256_loadu_ps(x + 8 * g);
+        a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(tab[c[0][g]]), xv));
+        a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(tab[c[1][g]]), xv));
+        a2 = _mm256_add_ps(a2, _mm256_mul_ps(_mm256_loadu_ps(tab[c[2][g]]), xv));
+        a3 = _mm256_add_ps(a3, _mm256_mul_ps(_mm256_loadu_ps(tab[c[3][g]]), xv));
+    }
+    out[0] = hsum(a0), out[1] = hsum(a1), out[2] = hsum(a2), out[3] = hsum(a3);
 }
 
 AVX2 void sq_quip_gemv_avx2(const sq_tview *tv, const float *x, float *y, uint64_t r0, uint64_t r1) {
@@ -63,8 +75,16 @@ AVX2 void sq_quip_gemv_avx2(const sq_tview *tv, const float *x, float *y, uint64
         float d[3][4];
         for (uint32_t s = 0; s < S; s++) {
             const sq_quip_book book = sq_quip_stage_book(v.bits, v.nested, s);
-            stage_rows(t, sq_quip_stage_codes(&v, s), book == SQ_QUIP_E8P ? NULL : book == SQ_QUIP_E81B ? t->e81b : t->e8r,
-                       r, n, G, x, d[s]);
+            const void *codes = sq_quip_stage_codes(&v, s);
+            if (book == SQ_QUIP_E8P) {
+                const uint16_t *c[4];
+                for (int k = 0; k < 4; k++) c[k] = (const uint16_t *)codes + (r + (uint64_t)(k < n ? k : 0)) * G;
+                e8p_rows4(t, c, G, x, d[s]);
+            } else {
+                const uint8_t *c[4];
+                for (int k = 0; k < 4; k++) c[k] = (const uint8_t *)codes + (r + (uint64_t)(k < n ? k : 0)) * G;
+                tab_rows4(book == SQ_QUIP_E81B ? t->e81b : t->e8r, c, G, x, d[s]);
+            }
         }
         for (int k = 0; k < n; k++) { /* the portable kernel's order: stage 0's product, then the others added */
             float s = sq_f16_to_f32(v.scales[r + (uint64_t)k]) * d[0][k];
