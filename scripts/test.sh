@@ -16,4 +16,4 @@ echo "== sanitizer build" >&2
 echo "== fuzzing (${SQUISH_FUZZ_SECONDS:-15} s per target)" >&2
 "$SQUISH_ROOT/scripts/fuzz.sh" "${SQUISH_FUZZ_SECONDS:-15}"
 echo "== release build" >&2
-cd "$SQUISH_ROOT/build" && ctest --output-on-failure
+cd "$SQUISH_ROOT/build" && ctest --output-on-failure -j 2
