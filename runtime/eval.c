@@ -76,11 +76,11 @@ static void cache_header(uint8_t h[CACHE_HDR], uint32_t V, uint32_t ctx, uint32_
     memcpy(h + 64, ref_id, 32);
 }
 
-/* Expected cache header for these ids and options. */
-static void expected_header(const int32_t *ids, uint64_t n_ids, uint32_t V, const sq_eval_opts *o, uint8_t h[CACHE_HDR]) {
+static uint32_t get_u32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+
+/* Cache header for the first nw windows of ids under these options. */
+static void header_for(const int32_t *ids, uint64_t nw, uint32_t V, const sq_eval_opts *o, uint8_t h[CACHE_HDR]) {
     uint32_t ctx = o->ctx, first = o->second_half ? ctx / 2 : 0;
-    uint64_t nw = n_ids / ctx;
-    if (o->max_windows && nw > o->max_windows) nw = o->max_windows;
     uint8_t ids_hash[32];
     sq_sha256 sh;
     sq_sha256_init(&sh);
@@ -89,12 +89,27 @@ static void expected_header(const int32_t *ids, uint64_t n_ids, uint32_t V, cons
     cache_header(h, V, ctx, first, nw, nw * (ctx - 1 - first), ids_hash, o->ref_id);
 }
 
+static uint64_t windows_wanted(uint64_t n_ids, const sq_eval_opts *o) {
+    uint64_t nw = n_ids / o->ctx;
+    return o->max_windows && nw > o->max_windows ? o->max_windows : nw;
+}
+
+/* 1 if the header read from a cache serves these ids and options: the same text,
+ * reference and scoring, over at least the windows wanted (a cache of all
+ * windows serves a --windows run, which reads its first rows, and is kept). */
+static int cache_serves(const uint8_t got[CACHE_HDR], const int32_t *ids, uint64_t n_ids, uint32_t V, const sq_eval_opts *o) {
+    uint64_t cw = get_u32(got + 20);
+    if (memcmp(got, "SQLP", 4) || cw < windows_wanted(n_ids, o) || cw > n_ids / o->ctx) return 0;
+    uint8_t want[CACHE_HDR];
+    header_for(ids, cw, V, o, want);
+    return !memcmp(got, want, CACHE_HDR);
+}
+
 int sq_rt_ref_cache_matches(const int32_t *ids, uint64_t n_ids, uint32_t vocab, const sq_eval_opts *o) {
     if (!o->ref_cache || o->ctx < 2) return 0;
-    uint8_t want[CACHE_HDR], got[CACHE_HDR];
-    expected_header(ids, n_ids, vocab, o, want);
+    uint8_t got[CACHE_HDR];
     FILE *f = fopen(o->ref_cache, "rb");
-    int ok = f && fread(got, 1, CACHE_HDR, f) == CACHE_HDR && !memcmp(got, want, CACHE_HDR);
+    int ok = f && fread(got, 1, CACHE_HDR, f) == CACHE_HDR && cache_serves(got, ids, n_ids, vocab, o);
     if (f) fclose(f);
     return ok;
 }
@@ -125,10 +140,10 @@ sq_status sq_rt_eval(const sq_rt_model *m, const sq_rt_model *ref, const int32_t
     uint8_t want_hdr[CACHE_HDR];
     uint16_t *cache_row = NULL;
     if (o->ref_cache) {
-        expected_header(ids, n_ids, V, o, want_hdr);
+        header_for(ids, nw, V, o, want_hdr);
         cache_in = fopen(o->ref_cache, "rb");
         uint8_t got[CACHE_HDR];
-        if (cache_in && (fread(got, 1, CACHE_HDR, cache_in) != CACHE_HDR || memcmp(got, want_hdr, CACHE_HDR))) {
+        if (cache_in && (fread(got, 1, CACHE_HDR, cache_in) != CACHE_HDR || !cache_serves(got, ids, n_ids, V, o))) {
             fclose(cache_in); /* another text, model or setting: recompute and replace */
             cache_in = NULL;
         }

@@ -253,8 +253,16 @@ EOF
   "$V" -j --reference "$M" --eval-ids "$IDS" --windows 2 --ref-logits "$T/ref.lp" "$T/q4.squizd" >"$T/c2.json" 2>"$T/c2.err"
   c2=$(jq -c '.eval | [.ppl, .ref_ppl, .kld_mean, .top1_agreement]' "$T/c2.json")
   [ "$c1" = "$c2" ] && grep -q "read from" "$T/c2.err" && ok || bad "cached reference: $c1 vs $c2 ($(cat "$T/c2.err"))"
-  "$V" -j --reference "$M" --eval-ids "$IDS" --windows 1 --ref-logits "$T/ref.lp" "$T/q4.squizd" 2>"$T/c3.err" >/dev/null
-  grep -q "computed and cached" "$T/c3.err" && ok || bad "a stale reference cache was used"
+  # a cache of more windows serves a shorter run unchanged, with the figures of a cache made for it
+  h2=$(sha256sum <"$T/ref.lp")
+  c3=$("$V" -j --reference "$M" --eval-ids "$IDS" --windows 1 --ref-logits "$T/ref.lp" "$T/q4.squizd" 2>"$T/c3.err" | jq -c '.eval | [.ppl, .kld_mean, .top1_agreement]')
+  c4=$("$V" -q -j --reference "$M" --eval-ids "$IDS" --windows 1 --ref-logits "$T/ref1.lp" "$T/q4.squizd" | jq -c '.eval | [.ppl, .kld_mean, .top1_agreement]')
+  [ "$c3" = "$c4" ] && grep -q "read from" "$T/c3.err" && [ "$(sha256sum <"$T/ref.lp")" = "$h2" ] && ok || bad "superset cache: $c3 vs $c4 ($(cat "$T/c3.err"))"
+  # more windows than cached, or another setting: recomputed and replaced
+  "$V" -j --reference "$M" --eval-ids "$IDS" --windows 2 --ref-logits "$T/ref1.lp" "$T/q4.squizd" 2>"$T/c5.err" >/dev/null
+  grep -q "computed and cached" "$T/c5.err" && ok || bad "a cache of fewer windows was used"
+  "$V" -j --reference "$M" --eval-ids "$IDS" --windows 1 --ctx 256 --ref-logits "$T/ref.lp" "$T/q4.squizd" 2>"$T/c6.err" >/dev/null
+  grep -q "computed and cached" "$T/c6.err" && ok || bad "a stale reference cache was used"
   expect 2 "--ref-logits without --reference" -- "$V" --eval-ids "$IDS" --ref-logits "$T/ref.lp" "$T/q4.squizd"
   printf '\xff\xfe' >"$T/bad.txt"; : >"$T/empty.txt"
   expect 4 "invalid UTF-8" -- "$V" -q --tokenizer "$M/tokenizer.json" --eval "$T/bad.txt" "$T/q4.squizd"
