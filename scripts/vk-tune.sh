@@ -31,6 +31,9 @@ bench -- -R 16384 -C 16384   # a 4x larger matrix: how much is per-dispatch over
 bench -- -R 28672 -C 8192    # a 70B-class MLP matrix
 # the calibrated codecs (synthetic parts): AQLM's table GEMV (2x8, 4x8) against decoding codewords, 1x16, SpQR
 "$BENCH" --backend vulkan -R ${R:-8192} -C ${R:-8192} --gpu-mib "$MIB" --min-time 0.2 -c aqlm,aqlm:4x8,aqlm:1x16,spqr:w3,spqr:w2,spqr:w4 2>/dev/null | grep -v '^#'
+# QuIP# (encoded with a synthetic XᵀX at 4096x4096 to bound the encode time; the working set still
+# spans --gpu-mib; the GEMV includes the Hadamard transforms of x and y)
+"$BENCH" --backend vulkan -R 4096 -C 4096 --gpu-mib "$MIB" --min-time 0.2 -c quip:2,quip:3,quip:4,quip:4:rvq 2>/dev/null | grep -v '^#'
 SQUISH_VULKAN_AQLM=direct "$BENCH" --backend vulkan -R ${R:-8192} -C ${R:-8192} --gpu-mib "$MIB" --min-time 0.2 -c aqlm,aqlm:4x8 2>/dev/null | grep -v '^#'
 fi
 [ "${PART:-2}" = 2 ] || exit 0
