@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "squish/fp.h"
+#include "readers/ggml_decode.h"
 
 #define QK 32
 
@@ -111,28 +112,9 @@ void sq_ggml_dequantize_row(uint32_t type, const uint8_t *in, uint64_t n, float 
         for (uint64_t i = 0; i < n; i++) out[i] = sq_bf16_to_f32((uint16_t)(in[2 * i] | in[2 * i + 1] << 8));
         return;
     }
-    for (uint64_t b = 0; b < n / QK; b++) {
-        float *y = out + b * QK;
-        if (type == SQ_GGML_Q8_0) {
-            const uint8_t *p = in + b * 34;
-            const float d = get_half(p);
-            for (int j = 0; j < QK; j++) y[j] = (float)(int8_t)p[2 + j] * d;
-        } else if (type == SQ_GGML_Q4_0) {
-            const uint8_t *p = in + b * 18;
-            const float d = get_half(p);
-            for (int j = 0; j < QK / 2; j++) {
-                y[j] = (float)((p[2 + j] & 15) - 8) * d;
-                y[j + 16] = (float)((p[2 + j] >> 4) - 8) * d;
-            }
-        } else {
-            const uint8_t *p = in + b * 20;
-            const float d = get_half(p), m = get_half(p + 2);
-            for (int j = 0; j < QK / 2; j++) {
-                y[j] = (float)(p[4 + j] & 15) * d + m;
-                y[j + 16] = (float)(p[4 + j] >> 4) * d + m;
-            }
-        }
-    }
+    /* Q8_0, Q4_0, Q4_1: the import's block decoders (one definition of each layout) */
+    const sq_ggml_qtype *t = sq_ggml_qtype_find(type);
+    sq_ggml_qtype_decode(t, in, n / t->block_elems, out);
 }
 
 /* ---- integer codes (codecs.md §3, §4) ---- */
