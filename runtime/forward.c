@@ -44,12 +44,52 @@ static void add_bias(float *y, const float *b, uint32_t T, uint32_t n) {
         for (uint32_t i = 0; i < n; i++) y[(size_t)t * n + i] += b[i];
 }
 
+/* Attention scores on the fast path: eight independent partial sums (the
+ * exact path's single running sum is latency-bound and keeps the Hugging
+ * Face order); the lanes are added in a fixed order, so the result does not
+ * depend on the thread count either. */
+static float dot_lanes(const float *a, const float *b, uint32_t n) {
+    float l[8] = {0};
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) l[k] += a[i + k] * b[i + k];
+    float s = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+#if defined(__x86_64__)
+/* the same arithmetic, compiled for AVX2 (the lanes become one register) */
+__attribute__((target("avx2"))) static float dot_lanes_avx2(const float *a, const float *b, uint32_t n) {
+    float l[8] = {0};
+    uint32_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) l[k] += a[i + k] * b[i + k];
+    float s = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+#endif
+static float dot_exact(const float *a, const float *b, uint32_t n) {
+    float d = 0;
+    for (uint32_t i = 0; i < n; i++) d += a[i] * b[i];
+    return d;
+}
+typedef float (*dot_fn)(const float *, const float *, uint32_t);
+static dot_fn attn_dot(const sq_rt_model *m) {
+    if (!m->fast_kernels) return dot_exact;
+#if defined(__x86_64__)
+    if (sq_isa_active() >= SQ_ISA_AVX2) return dot_lanes_avx2;
+#endif
+    return dot_lanes;
+}
+
 typedef struct attn_ctx {
     const sq_rt_config *c;
     const float *q, *k, *v;
     float *out;
     uint32_t T;
     int failed; /* a worker could not get its score row */
+    dot_fn dot;
 } attn_ctx;
 
 static void attn_heads(void *p, uint64_t h0, uint64_t h1) {
@@ -69,9 +109,7 @@ static void attn_heads(void *p, uint64_t h0, uint64_t h1) {
             float mx = -INFINITY;
             for (uint32_t s = 0; s <= t; s++) {
                 const float *kv = a->k + ((uint64_t)s * c->n_kv_heads + kvh) * hd;
-                float d = 0;
-                for (uint32_t i = 0; i < hd; i++) d += qv[i] * kv[i];
-                sc[s] = d * scale;
+                sc[s] = a->dot(qv, kv, hd) * scale;
                 if (sc[s] > mx) mx = sc[s];
             }
             float sum = 0;
@@ -133,7 +171,7 @@ sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_
         add_bias(v, L->bias[SQ_LIN_V], T, kvd);
         rope(q, T, c->n_heads, hd, cs, sn);
         rope(k, T, c->n_kv_heads, hd, cs, sn);
-        attn_ctx a = {c, q, k, v, att, T, 0};
+        attn_ctx a = {c, q, k, v, att, T, 0, attn_dot(m)};
         sq_parallel_for(n_threads, c->n_heads, attn_heads, &a);
         if (a.failed) {
             st = sq_err_set(err, SQ_ENOMEM, "out of memory for attention scores (%u positions)", T);
@@ -204,6 +242,7 @@ sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float 
     }
     sq_decode_rows(&m->embed, (uint64_t)token, (uint64_t)token + 1, x);
     const float scale = 1.0f / sqrtf((float)hd);
+    const dot_fn dot = attn_dot(m);
     for (uint32_t l = 0; l < cf->n_layers; l++) {
         const sq_rt_layer *L = &m->layers[l];
         float *kc = c->k + ((size_t)l * c->max_seq) * kvd, *vc = c->v + ((size_t)l * c->max_seq) * kvd;
@@ -222,9 +261,7 @@ sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float 
             float mx = -INFINITY, sum = 0;
             for (uint32_t s = 0; s <= pos; s++) {
                 const float *kv = kc + (size_t)s * kvd + (size_t)kvh * hd;
-                float d = 0;
-                for (uint32_t i = 0; i < hd; i++) d += qv[i] * kv[i];
-                sc[s] = d * scale;
+                sc[s] = dot(qv, kv, hd) * scale;
                 if (sc[s] > mx) mx = sc[s];
             }
             for (uint32_t s = 0; s <= pos; s++) {

@@ -62,6 +62,35 @@ __attribute__((target("avx2,fma"))) static void dot4_avx2(const float *w, const 
     }
     memcpy(out, s, sizeof s);
 }
+/* Two rows against four activation rows: each of the eight dot products is
+ * computed exactly as dot4_avx2 computes it (same lanes, same sums), but
+ * eight independent FMA chains instead of four keep both FMA pipes busy
+ * (four chains are bound by the FMA latency). */
+__attribute__((target("avx2,fma"))) static void dot2x4_avx2(const float *w0, const float *w1, const float *x0, const float *x1,
+                                                            const float *x2, const float *x3, uint64_t n, float out[8]) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps(), b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+    uint64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 u = _mm256_loadu_ps(w0 + i), v = _mm256_loadu_ps(w1 + i), x;
+        x = _mm256_loadu_ps(x0 + i), a0 = _mm256_fmadd_ps(u, x, a0), b0 = _mm256_fmadd_ps(v, x, b0);
+        x = _mm256_loadu_ps(x1 + i), a1 = _mm256_fmadd_ps(u, x, a1), b1 = _mm256_fmadd_ps(v, x, b1);
+        x = _mm256_loadu_ps(x2 + i), a2 = _mm256_fmadd_ps(u, x, a2), b2 = _mm256_fmadd_ps(v, x, b2);
+        x = _mm256_loadu_ps(x3 + i), a3 = _mm256_fmadd_ps(u, x, a3), b3 = _mm256_fmadd_ps(v, x, b3);
+    }
+    float s[8] = {hsum8(a0), hsum8(a1), hsum8(a2), hsum8(a3), hsum8(b0), hsum8(b1), hsum8(b2), hsum8(b3)};
+    for (; i < n; i++) {
+        s[0] += w0[i] * x0[i];
+        s[1] += w0[i] * x1[i];
+        s[2] += w0[i] * x2[i];
+        s[3] += w0[i] * x3[i];
+        s[4] += w1[i] * x0[i];
+        s[5] += w1[i] * x1[i];
+        s[6] += w1[i] * x2[i];
+        s[7] += w1[i] * x3[i];
+    }
+    memcpy(out, s, sizeof s);
+}
 #endif
 
 typedef void (*dot4_fn)(const float *, const float *, const float *, const float *, const float *, uint64_t, float *);
@@ -72,6 +101,7 @@ typedef struct mm_ctx {
     uint32_t T;
     float *y;
     dot4_fn dot4;
+    int pairs; /* dot2x4_avx2 for two rows at a time (same bits as dot4) */
     sq_decode_fn decode;
     int failed; /* a worker could not get its row buffer */
 } mm_ctx;
@@ -92,7 +122,19 @@ static void mm_blocks(void *p, uint64_t b0, uint64_t b1) {
         for (uint64_t t = 0; t < c->T; t += 4) {
             const float *x0 = c->x + t * K;
             const float *x1 = t + 1 < c->T ? x0 + K : x0, *x2 = t + 2 < c->T ? x0 + 2 * K : x0, *x3 = t + 3 < c->T ? x0 + 3 * K : x0;
-            for (uint64_t r = r0; r < r1; r++) {
+            uint64_t r = r0;
+#if defined(__x86_64__)
+            for (; c->pairs && r + 2 <= r1; r += 2) {
+                float o[8];
+                const float *w0 = wb + (r - r0) * K;
+                dot2x4_avx2(w0, w0 + K, x0, x1, x2, x3, K, o);
+                for (uint64_t j = 0; j < 4 && t + j < c->T; j++) {
+                    c->y[(t + j) * N + r] = o[j];
+                    c->y[(t + j) * N + r + 1] = o[4 + j];
+                }
+            }
+#endif
+            for (; r < r1; r++) {
                 float o[4];
                 c->dot4(wb + (r - r0) * K, x0, x1, x2, x3, K, o);
                 for (uint64_t j = 0; j < 4 && t + j < c->T; j++) c->y[(t + j) * N + r] = o[j];
@@ -110,9 +152,9 @@ sq_status sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, 
         if (!(xs = malloc((size_t)T * w->cols * sizeof(float)))) return SQ_ENOMEM;
         sq_xform_input(w, x, T, xs);
     }
-    mm_ctx c = {w, xs ? xs : x, T, y, dot4_portable, sq_decode_for(w->codec, sq_isa_active()), 0};
+    mm_ctx c = {w, xs ? xs : x, T, y, dot4_portable, 0, sq_decode_for(w->codec, sq_isa_active()), 0};
 #if defined(__x86_64__)
-    if (sq_isa_active() >= SQ_ISA_AVX2) c.dot4 = dot4_avx2;
+    if (sq_isa_active() >= SQ_ISA_AVX2) c.dot4 = dot4_avx2, c.pairs = 1;
 #endif
     uint64_t nb = (w->rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK;
     sq_parallel_for(n_threads, nb, mm_blocks, &c);
@@ -175,9 +217,74 @@ static sq_status gemv_fast(const sq_tview *w, act_cache *shared, float *y, int n
     return st;
 }
 
+/* Batched products (prefill) through a codec's integer-activation kernel:
+ * each of the T activation rows is prepared once (int8 blocks), then every
+ * worker takes blocks of GEMM_ROWS output rows and runs the kernel on them
+ * for all T rows in turn, so a block's weights are read from memory once and
+ * from cache T-1 times. Each output is one kernel call, so the result does
+ * not depend on the thread count. */
+typedef struct gemm_ctx {
+    const sq_tview *w;
+    sq_cpu_kernel k;
+    const sq_act *a; /* [T] */
+    uint32_t T;
+    uint64_t rows; /* per block */
+    float *y;      /* [T][rows] */
+} gemm_ctx;
+
+static void gemm_blocks(void *p, uint64_t b0, uint64_t b1) {
+    gemm_ctx *c = p;
+    const uint64_t N = c->w->rows;
+    for (uint64_t b = b0; b < b1; b++) {
+        uint64_t r0 = b * c->rows, r1 = r0 + c->rows < N ? r0 + c->rows : N;
+        for (uint32_t t = 0; t < c->T; t++) sq_kernel_run(c->k, c->w, &c->a[t], c->y + (uint64_t)t * N, r0, r1);
+    }
+}
+
+static sq_status gemm_fast(const sq_tview *w, sq_cpu_kernel k, const float *x, uint32_t T, float *y, int n_threads,
+                           sq_err *err) {
+    const uint64_t K = w->cols;
+    float *xs = NULL;
+    sq_act *a = calloc(T, sizeof *a);
+    if (!a) return sq_err_set(err, SQ_ENOMEM, "out of memory for %u activation rows", T);
+    if (sq_tview_has_xform(w)) {
+        if (!(xs = malloc((size_t)T * K * sizeof(float)))) {
+            free(a);
+            return sq_err_set(err, SQ_ENOMEM, "out of memory for %u activation rows", T);
+        }
+        sq_xform_input(w, x, T, xs);
+        x = xs;
+    }
+    sq_status st = SQ_OK;
+    uint32_t ready = 0;
+    for (; ready < T && !st; ready++) st = sq_act_prepare(k.act, x + (uint64_t)ready * K, K, &a[ready], err);
+    if (st) ready--; /* the failed one released its own buffers */
+    if (!st) {
+        /* blocks as large as keep a block's codes in L2 (each kernel call
+         * has a fixed cost) but at least four per thread */
+        uint64_t rows = (256u << 10) / (K + 1), per = w->rows / (4 * (uint64_t)(n_threads > 0 ? n_threads : 1));
+        if (rows > per) rows = per;
+        if (rows < 16) rows = 16;
+        gemm_ctx c = {w, k, a, T, rows, y};
+        sq_parallel_for(n_threads, (w->rows + rows - 1) / rows, gemm_blocks, &c);
+        sq_xform_output(w, y, T);
+    }
+    for (uint32_t t = 0; t < ready; t++) sq_act_release(&a[t]);
+    free(a);
+    free(xs);
+    return st;
+}
+
 sq_status sq_rt_linear(const sq_rt_model *m, const sq_tview *w, const sq_vk_tensor *gpu, const float *x, uint32_t T,
                        float *y, int n_threads, sq_err *err) {
     if (m->vk && gpu) return sq_vk_matmul(m->vk, gpu, x, T, y, err);
+    if (T > 1 && m->fast_kernels == SQ_RT_PATH_FAST_Q8_GEMM) {
+        /* codecs without an integer kernel (or where it does not pay) keep the
+         * decode-and-multiply GEMM below, which already reuses each decoded
+         * block across all T rows */
+        sq_cpu_kernel k = sq_best_kernel(w, sq_isa_active());
+        if (k.act != SQ_ACT_F32) return gemm_fast(w, k, x, T, y, n_threads, err);
+    }
     if (T == 1 && m->fast_kernels) {
         act_cache c = {.x = x, .n = w->cols};
         sq_status st = gemv_fast(w, &c, y, n_threads, err);

@@ -177,6 +177,7 @@ sq_status sq_rt_load_file(sq_file *f, sq_rt_model *m, sq_err *err) {
         source s = {f, NULL, 1};
         st = load(m, &s, cm, err);
     }
+    m->fast_kernels = SQ_RT_PATH_FAST; /* a file runs on its codecs' fastest kernels; sq_rt_load_model's reference stays exact */
     sq_model_close(cm);
     if (st) sq_rt_free(m);
     return st;

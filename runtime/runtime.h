@@ -30,6 +30,18 @@ typedef struct sq_rt_layer {
     sq_vk_tensor *gpu[SQ_LIN_COUNT]; /* uploaded copies (Vulkan backend), NULL on the CPU */
 } sq_rt_layer;
 
+/* EXACT: f32 activations everywhere, the Hugging Face summation order in
+ * attention; what verification and calibration use (same bits on every ISA
+ * and thread count). FAST: single-token products through each codec's
+ * fastest kernel (int8-block activations where the codec has them and they
+ * pay, sq_best_kernel), attention scores with eight partial sums; batched
+ * products keep the decode-once f32 GEMM, which beats running the integer
+ * GEMV kernels once per token. FAST_Q8_GEMM: FAST, and batched products
+ * through the integer kernels too (activations prepared once per row, the
+ * weights of a block of rows reused from cache for every row); slower than
+ * FAST with today's kernels, kept so that it can be measured and tested. */
+enum { SQ_RT_PATH_EXACT = 0, SQ_RT_PATH_FAST = 1, SQ_RT_PATH_FAST_Q8_GEMM = 2 };
+
 typedef struct sq_rt_model {
     sq_rt_config cfg;
     sq_tview embed, lm_head; /* lm_head = embed when tied */
@@ -44,9 +56,9 @@ typedef struct sq_rt_model {
      * embedding lookup, norms, rotary embeddings and attention stay on the CPU) */
     sq_vk *vk;
     sq_vk_tensor *gpu_lm_head;
-    /* Single-token products (decoding) use each codec's fastest CPU kernel,
-     * e.g. int8-block activations for the integer codecs, instead of the
-     * exact f32 GEMV. Off by default: verification wants the exact path. */
+    /* Which CPU path the products and attention run on (SQ_RT_PATH_*):
+     * sq_rt_load_file sets SQ_RT_PATH_FAST, sq_rt_load_model (references,
+     * calibration) SQ_RT_PATH_EXACT; callers may change it at any time. */
     int fast_kernels;
 } sq_rt_model;
 

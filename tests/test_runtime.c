@@ -231,6 +231,139 @@ START_TEST(fast_kernels_decode) {
 }
 END_TEST
 
+/* Re-encodes every linear layer of m in scheme (the output layer stays f32);
+ * restore() puts the f32 views back. */
+typedef struct reenc {
+    sq_encoded *enc;
+    sq_tview *saved;
+    uint32_t n;
+} reenc;
+static reenc reencode(sq_rt_model *m, const char *scheme) {
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    ck_assert_int_eq(sq_scheme_parse(scheme, &c, p, &err), 0);
+    reenc r = {calloc((size_t)m->cfg.n_layers * SQ_LIN_COUNT, sizeof(sq_encoded)),
+               calloc((size_t)m->cfg.n_layers * SQ_LIN_COUNT, sizeof(sq_tview)), m->cfg.n_layers * SQ_LIN_COUNT};
+    for (uint32_t k = 0; k < r.n; k++) {
+        sq_tview *v = (sq_tview *)sq_rt_linear_view(&m->layers[k / SQ_LIN_COUNT], (int)(k % SQ_LIN_COUNT));
+        float *w = malloc(v->rows * v->cols * sizeof(float));
+        ck_assert_int_eq(sq_decode_mt(v, w, 2), 0);
+        ck_assert_int_eq(sq_encode(c, p, w, v->rows, v->cols, 2, &r.enc[k], &err), 0);
+        r.saved[k] = *v;
+        sq_tview_from_encoded(&r.enc[k], v);
+        free(w);
+    }
+    return r;
+}
+static void restore(sq_rt_model *m, reenc *r) {
+    for (uint32_t k = 0; k < r->n; k++) {
+        *(sq_tview *)sq_rt_linear_view(&m->layers[k / SQ_LIN_COUNT], (int)(k % SQ_LIN_COUNT)) = r->saved[k];
+        sq_encoded_free(&r->enc[k]);
+    }
+    free(r->enc);
+    free(r->saved);
+}
+
+/* Perplexity of tokens[1..T) under logits [T][V]. */
+static double ppl_of(const float *lg, const int32_t *ids, uint32_t T, uint32_t V) {
+    double nll = 0;
+    for (uint32_t t = 0; t + 1 < T; t++) {
+        const float *l = lg + (size_t)t * V;
+        double mx = -INFINITY, s = 0;
+        for (uint32_t i = 0; i < V; i++) mx = fmax(mx, l[i]);
+        for (uint32_t i = 0; i < V; i++) s += exp(l[i] - mx);
+        nll += mx + log(s) - l[ids[t + 1]];
+    }
+    return exp(nll / (T - 1));
+}
+
+/* The runtime's paths on one model and scheme: the batched pass (prefill)
+ * and decode on the FAST and FAST_Q8_GEMM paths against the EXACT path.
+ * Asserts: each path is the same bits for 1 and 3 threads; FAST prefill
+ * differs from EXACT only by the attention-score summation order (max
+ * logit difference <= 1e-3 of the largest logit); FAST_Q8_GEMM prefill and
+ * FAST decode stay within the int8 rounding of the activations (tol of the
+ * largest logit) and move perplexity by at most ppl_tol relative; the fast
+ * paths really ran (some logit differs). */
+static void check_paths(sq_rt_model *m, const int32_t *ids, uint32_t T, double tol, double ppl_tol) {
+    sq_err err = {0};
+    const uint32_t V = m->cfg.vocab;
+    const size_t n = (size_t)T * V;
+    float *ex = malloc(n * 4), *fa = malloc(n * 4), *q8 = malloc(n * 4), *alt = malloc(n * 4), *dec = malloc(n * 4);
+    m->fast_kernels = SQ_RT_PATH_EXACT;
+    ck_assert_int_eq(sq_rt_forward(m, ids, T, ex, 2, &err), 0);
+    m->fast_kernels = SQ_RT_PATH_FAST;
+    ck_assert_int_eq(sq_rt_forward(m, ids, T, fa, 1, &err), 0);
+    ck_assert_int_eq(sq_rt_forward(m, ids, T, alt, 3, &err), 0);
+    ck_assert_int_eq(memcmp(fa, alt, n * 4), 0);
+    m->fast_kernels = SQ_RT_PATH_FAST_Q8_GEMM;
+    ck_assert_int_eq(sq_rt_forward(m, ids, T, q8, 1, &err), 0);
+    ck_assert_int_eq(sq_rt_forward(m, ids, T, alt, 3, &err), 0);
+    ck_assert_int_eq(memcmp(q8, alt, n * 4), 0);
+    m->fast_kernels = SQ_RT_PATH_FAST;
+    sq_rt_cache kv;
+    ck_assert_int_eq(sq_rt_cache_init(m, T, &kv, &err), 0);
+    for (uint32_t t = 0; t < T; t++) ck_assert_int_eq(sq_rt_step(m, &kv, ids[t], dec + (size_t)t * V, 2, &err), 0);
+    sq_rt_cache_free(&kv);
+    m->fast_kernels = SQ_RT_PATH_EXACT;
+    double mx = 0, dfa = 0, dq8 = 0, ddec = 0;
+    size_t nq8 = 0, ndec = 0;
+    for (size_t i = 0; i < n; i++) {
+        mx = fmax(mx, fabs((double)ex[i]));
+        dfa = fmax(dfa, fabs((double)fa[i] - ex[i]));
+        dq8 = fmax(dq8, fabs((double)q8[i] - ex[i]));
+        ddec = fmax(ddec, fabs((double)dec[i] - ex[i]));
+        nq8 += q8[i] != ex[i];
+        ndec += dec[i] != ex[i];
+    }
+    double pe = ppl_of(ex, ids, T, V), pq = ppl_of(q8, ids, T, V), pd = ppl_of(dec, ids, T, V);
+    printf("paths over %u tokens: max |logit| %.3f; max diff FAST prefill %.3g, FAST_Q8_GEMM prefill %.3g, FAST decode %.3g;"
+           " ppl exact %.4f, q8 gemm %.4f, fast decode %.4f\n", T, mx, dfa, dq8, ddec, pe, pq, pd);
+    ck_assert_msg(dfa <= 1e-3 * mx, "FAST prefill differs from EXACT by %g (max %g)", dfa, mx);
+    ck_assert_msg(dq8 <= tol * mx, "FAST_Q8_GEMM prefill differs from EXACT by %g (max %g)", dq8, mx);
+    ck_assert_msg(ddec <= tol * mx, "FAST decode differs from EXACT by %g (max %g)", ddec, mx);
+    ck_assert_msg(fabs(pq / pe - 1) <= ppl_tol && fabs(pd / pe - 1) <= ppl_tol, "ppl %g / %g / %g", pe, pq, pd);
+    ck_assert_msg(nq8 > 0 && ndec > 0, "a fast path gave the exact path's bits: it did not run");
+    free(ex); free(fa); free(q8); free(alt); free(dec);
+}
+
+/* The tiny model with int4:g128:asym linear layers (the integer kernels pay
+ * at g128, so every fast path uses them). */
+START_TEST(fast_paths_tiny) {
+    sq_model *src;
+    sq_rt_model *m = load_ref(src_path("testdata/tiny-llama"), &src);
+    ck_assert_int_eq(m->fast_kernels, SQ_RT_PATH_EXACT); /* references load exact */
+    reenc r = reencode(m, "int4:g128:asym");
+    int32_t ids[48];
+    for (uint32_t t = 0; t < 48; t++) ids[t] = (int32_t)((t * 37 + 11) % m->cfg.vocab);
+    check_paths(m, ids, 48, 0.05, 0.02);
+    restore(m, &r);
+    sq_rt_free(m); free(m);
+    sq_model_close(src);
+}
+END_TEST
+
+/* squish-lm-34m with int4:g128:asym linear layers, on 256 tokens of
+ * books-heldout: the fast paths' perplexity within 1% of the exact path's. */
+START_TEST(fast_paths_34m) {
+    if (!have_shared() || getenv("SQUISH_TEST_QUICK")) return;
+    sq_model *src;
+    sq_rt_model *m = load_ref(shared_path("models/squish-lm-34m"), &src);
+    reenc r = reencode(m, "int4:g128:asym");
+    int32_t *ids;
+    uint64_t n;
+    sq_err err = {0};
+    ck_assert_int_eq(sq_read_ids(shared_path("reference/ids/ids-34m-books-heldout.ids"), m->cfg.vocab, &ids, &n, &err), 0);
+    ck_assert_uint_ge(n, 256);
+    check_paths(m, ids, 256, 0.05, 0.01);
+    free(ids);
+    restore(m, &r);
+    sq_rt_free(m); free(m);
+    sq_model_close(src);
+}
+END_TEST
+
 /* The byte-level BPE tokenizer gives exactly the ids transformers' tokenizers gave. */
 START_TEST(tokenizer_matches_golden_ids) {
     if (!have_shared()) return;
@@ -444,6 +577,8 @@ static Suite *suite(void) {
     tcase_add_test(tc, stories260k_perplexity);
     tcase_add_test(tc, tiny_model_eval_and_threads);
     tcase_add_test(tc, fast_kernels_decode);
+    tcase_add_test(tc, fast_paths_tiny);
+    tcase_add_test(tc, fast_paths_34m);
     tcase_add_test(tc, linear_biases);
     tcase_add_test(tc, bias_tensors_load);
     tcase_add_test(tc, tokenizer_matches_golden_ids);

@@ -59,6 +59,9 @@ static void usage(FILE *o) {
             "      --device SEL       Vulkan device: an index or part of a name (default:\n"
             "                         $SQUISH_VULKAN_DEVICE, else the first discrete GPU)\n"
             "      --list-devices     print the Vulkan devices and exit\n"
+            "      --fast             run --eval/--eval-ids/--prompt on the runtime's fast kernels (int8-block\n"
+            "                         activations where the codec has them) instead of the exact f32 path;\n"
+            "                         the report names the path (\"path\": \"exact\" or \"fast\")\n"
             "  -j, --json             report as JSON on stdout\n"
             "  -T, --threads N        decoding threads (default or 0: all cores)\n"
             "  -q, --quiet            print nothing on success\n"
@@ -71,9 +74,16 @@ static void usage(FILE *o) {
 /* FILE when it is a source model (a GGUF...) rather than a .squizd. */
 static const sq_model *file_model;
 
+/* --fast: evaluate on the runtime's fast kernels (int8-block activations)
+ * instead of the exact f32 path that verification uses by default. */
+static int use_fast;
+static const char *path_name(void) { return use_fast ? "fast" : "exact"; }
+
 /* The model under test, from FILE: the .squizd f or file_model. */
 static sq_status load_subject(sq_file *f, sq_rt_model *m, int n_threads, sq_err *err) {
-    return file_model ? sq_rt_load_model(file_model, m, n_threads, err) : sq_rt_load_file(f, m, err);
+    sq_status st = file_model ? sq_rt_load_model(file_model, m, n_threads, err) : sq_rt_load_file(f, m, err);
+    if (!st) m->fast_kernels = use_fast;
+    return st;
 }
 
 typedef struct ctx {
@@ -275,6 +285,7 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
         json_object_object_add(e, "ppl", json_object_new_double(r.ppl));
         json_object_object_add(e, "prefill_tokens_per_s", json_object_new_double(r.prefill_tps));
         json_object_object_add(e, "backend", json_object_new_string(ea->be.vulkan ? "vulkan" : "cpu"));
+        json_object_object_add(e, "path", json_object_new_string(path_name()));
         if (ea->be.vk) json_object_object_add(e, "device", json_object_new_string(sq_vk_describe(ea->be.vk)));
         if (have_ref) {
             json_object_object_add(e, "ref_ppl", json_object_new_double(r.ref_ppl));
@@ -291,8 +302,8 @@ static int evaluate(sq_file *f, const char *ref_path, eval_args *ea, int json, j
         fprintf(o, "eval %s: %llu tokens, ctx %u, %llu windows, %llu scored tokens%s\n", ea->text ? ea->text : ea->ids,
                 (unsigned long long)n, ea->o.ctx, (unsigned long long)r.windows,
                 (unsigned long long)r.scored, ea->o.second_half ? " (second half of each window)" : "");
-        fprintf(o, "ppl %.4f%s  (prefill %.0f tokens/s, %s)\n", r.ppl, fail && r.ppl > ea->max_ppl ? "  FAIL" : "",
-                r.prefill_tps, where);
+        fprintf(o, "ppl %.4f%s  (prefill %.0f tokens/s, %s, %s path)\n", r.ppl, fail && r.ppl > ea->max_ppl ? "  FAIL" : "",
+                r.prefill_tps, where, path_name());
         if (have_ref)
             fprintf(o, "reference ppl %.4f, delta %+.4f; KLD mean %.6f, p99 %.6f, max %.4f%s; top-1 agreement %.4f\n", r.ref_ppl,
                     r.ppl - r.ref_ppl, r.kld_mean, r.kld_p99, r.kld_max, r.kld_mean > ea->max_kld ? "  FAIL" : "", r.top1);
@@ -411,7 +422,8 @@ int main(int argc, char **argv) {
                                          {"tokenizer", required_argument, 0, 11},   {"prompt", required_argument, 0, 12},
                                          {"max-tokens", required_argument, 0, 13},  {"ref-logits", required_argument, 0, 14},
                                          {"backend", required_argument, 0, 15},     {"device", required_argument, 0, 16},
-                                         {"list-devices", no_argument, 0, 17},      {0, 0, 0, 0}};
+                                         {"list-devices", no_argument, 0, 17},      {"fast", no_argument, 0, 18},
+                                         {0, 0, 0, 0}};
     eval_args ea = {NULL, NULL, NULL, NULL, NULL, 0, 32, {512, 0, 0, 1, NULL, {0}, NULL, NULL}, INFINITY, INFINITY, {0, NULL, NULL}};
     double dv;
     gates g = {-INFINITY, INFINITY, INFINITY};
@@ -445,6 +457,7 @@ int main(int argc, char **argv) {
         case 15: if (cli_parse_backend(optarg, &ea.be)) return cli_usage_error("--backend needs cpu or vulkan"); break;
         case 16: ea.be.device = optarg; break;
         case 17: return cli_list_devices();
+        case 18: use_fast = 1; break;
         case 8:
             if (parse_gate(optarg, 1, INFINITY, &ea.max_ppl))
                 return cli_usage_error("--max-ppl needs a number >= 1 (a perplexity is at least 1), got '%s'", optarg);
