@@ -32,6 +32,11 @@ jq -e '(.tensors | length) == 21 and all(.tensors[]; .rmse >= 0)' "$T/r.json" >/
 for i in $(seq 1 300); do echo $(( (i * 37 + 11) % 512 )); done >"$T/ids.txt"
 expect 0 "eval" -- "$V" --eval-ids "$T/ids.txt" --ctx 64 --reference "$TINY" -j "$T/t.squizd"
 jq -e '.eval.windows == 4 and .eval.scored_tokens == 252 and .eval.kld_mean > 0 and .eval.top1_agreement > 0.5' "$T/out" >/dev/null && ok || bad "eval json: $(jq -c .eval "$T/out")"
+# verification evaluates on the exact path unless --fast, and says which ran (perplexity within 1%)
+cp "$T/out" "$T/exact-path.json"
+expect 0 "eval --fast" -- "$V" --fast --eval-ids "$T/ids.txt" --ctx 64 --reference "$TINY" -j "$T/t.squizd"
+jq -e --slurpfile x "$T/exact-path.json" '$x[0].eval.path == "exact" and .eval.path == "fast" and
+  (.eval.ppl / $x[0].eval.ppl - 1 | fabs) < 0.01' "$T/out" >/dev/null && ok || bad "eval path: $(jq -c .eval "$T/out")"
 "$Q" "$TINY" -o "$T/exact.squizd" --scheme bf16 -q
 expect 0 "eval exact" -- "$V" --eval-ids "$T/ids.txt" --ctx 64 --reference "$TINY" --max-kld 1e-9 -j "$T/exact.squizd"
 jq -e '.eval.kld_mean < 1e-9 and .eval.top1_agreement == 1 and .eval.delta_ppl == 0' "$T/out" >/dev/null && ok || bad "bf16 file is not exact in eval"
