@@ -301,6 +301,85 @@ sq_status sq_rt_linear(const sq_rt_model *m, const sq_tview *w, const sq_vk_tens
     return SQ_OK;
 }
 
+/* Several single-token products that share x, in one parallel pass over
+ * their rows laid end to end (one wake-up of the workers instead of one per
+ * matrix: at this model size the synchronization costs as much as the
+ * products). Each row is still one kernel call's output, so the results are
+ * those of separate gemv_fast calls. */
+typedef struct many_ctx {
+    int n;
+    const sq_tview *w[SQ_LIN_COUNT];
+    sq_cpu_kernel k[SQ_LIN_COUNT];
+    const sq_act *a[SQ_LIN_COUNT];
+    float *y[SQ_LIN_COUNT];
+    uint64_t start[SQ_LIN_COUNT + 1]; /* first row of each matrix in the joint row range */
+} many_ctx;
+
+static void many_rows(void *p, uint64_t r0, uint64_t r1) {
+    many_ctx *c = p;
+    for (int i = 0; i < c->n; i++) {
+        uint64_t s = c->start[i], e = c->start[i + 1], a = r0 > s ? r0 : s, b = r1 < e ? r1 : e;
+        if (a < b) sq_kernel_run(c->k[i], c->w[i], c->a[i], c->y[i], a - s, b - s);
+    }
+}
+
+static sq_status gemv_fast_many(const sq_rt_layer *L, const int *idx, int n, const float *x, float *const *y, int n_threads,
+                                sq_err *err) {
+    many_ctx c = {.n = n};
+    act_cache shared = {.x = x, .n = sq_rt_linear_view(L, idx[0])->cols};
+    sq_act own[SQ_LIN_COUNT];
+    int has_own[SQ_LIN_COUNT] = {0};
+    float *xs = NULL;
+    sq_status st = SQ_OK;
+    for (int i = 0; i < n && !st; i++) {
+        const sq_tview *w = sq_rt_linear_view(L, idx[i]);
+        c.w[i] = w;
+        c.k[i] = sq_best_kernel(w, sq_isa_active());
+        c.y[i] = y[i];
+        c.start[i + 1] = c.start[i] + w->rows;
+        if (!sq_tview_has_xform(w)) {
+            sq_act_kind kind = c.k[i].act;
+            if (!shared.ready[kind]) {
+                if ((st = sq_act_prepare(kind, x, shared.n, &shared.a[kind], err))) break;
+                shared.ready[kind] = 1;
+            }
+            c.a[i] = &shared.a[kind];
+            continue;
+        }
+        /* a transform: activations of its own, in the stored column order */
+        if (!xs && !(xs = malloc(w->cols * sizeof(float)))) {
+            st = sq_err_set(err, SQ_ENOMEM, "out of memory for one activation row");
+            break;
+        }
+        sq_xform_input(w, x, 1, xs);
+        if ((st = sq_act_prepare(c.k[i].act, xs, w->cols, &own[i], err))) break;
+        if (c.k[i].act == SQ_ACT_F32) { /* the f32 form points at xs: keep a copy */
+            float *keep = malloc(w->cols * sizeof(float));
+            if (!keep) {
+                st = sq_err_set(err, SQ_ENOMEM, "out of memory for one activation row");
+                break;
+            }
+            memcpy(keep, xs, w->cols * sizeof(float));
+            own[i].f32 = keep;
+        }
+        has_own[i] = 1;
+        c.a[i] = &own[i];
+    }
+    if (!st) {
+        sq_parallel_for(n_threads, c.start[n], many_rows, &c);
+        for (int i = 0; i < n; i++)
+            if (has_own[i]) sq_xform_output(c.w[i], y[i], 1);
+    }
+    for (int i = 0; i < n; i++)
+        if (has_own[i]) {
+            if (own[i].kind == SQ_ACT_F32) free((void *)own[i].f32);
+            sq_act_release(&own[i]);
+        }
+    act_cache_free(&shared);
+    free(xs);
+    return st;
+}
+
 sq_status sq_rt_linear_many(const sq_rt_model *m, const sq_rt_layer *L, const int *idx, int n, const float *x,
                             float *const *y, int n_threads, sq_err *err) {
     const sq_vk_tensor *g[SQ_LIN_COUNT];
@@ -308,12 +387,7 @@ sq_status sq_rt_linear_many(const sq_rt_model *m, const sq_rt_layer *L, const in
     for (int i = 0; on_gpu && i < n; i++) on_gpu = (g[i] = L->gpu[idx[i]]) != NULL;
     if (on_gpu) return sq_vk_gemv_many(m->vk, g, n, x, y, err);
     sq_status st = SQ_OK;
-    if (m->fast_kernels && !m->vk) {
-        act_cache c = {.x = x, .n = sq_rt_linear_view(L, idx[0])->cols};
-        for (int i = 0; !st && i < n; i++) st = gemv_fast(sq_rt_linear_view(L, idx[i]), &c, y[i], n_threads, err);
-        act_cache_free(&c);
-        return st;
-    }
+    if (m->fast_kernels && !m->vk && n <= SQ_LIN_COUNT) return gemv_fast_many(L, idx, n, x, y, n_threads, err);
     for (int i = 0; !st && i < n; i++)
         st = sq_rt_linear(m, sq_rt_linear_view(L, idx[i]), L->gpu[idx[i]], x, 1, y[i], n_threads, err);
     return st;
