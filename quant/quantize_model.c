@@ -80,7 +80,16 @@ static void warn_idle_rules(const sq_quantize_opts *o, const sq_model *m) {
 
 static sq_status check_opts(const sq_quantize_opts *o, sq_err *err) {
     if (!o->model || !o->out) return sq_err_set(err, SQ_EUSAGE, "quantize: no %s given", o->model ? "output" : "model");
-    if (!o->scheme.codec) return sq_err_set(err, SQ_EUSAGE, "quantize: no scheme given");
+    if (!o->scheme.codec && !o->alloc.target_bpw) return sq_err_set(err, SQ_EUSAGE, "quantize: no scheme given");
+    if (o->alloc.target_bpw) {
+        if (!(o->alloc.target_bpw > 0 && o->alloc.target_bpw <= 32))
+            return sq_err_set(err, SQ_EUSAGE, "quantize: --target-bpw %g is not in (0, 32]", o->alloc.target_bpw);
+        if (!o->calib)
+            return sq_err_set(err, SQ_EUSAGE, "quantize: --target-bpw needs --calib FILE.h5 (each candidate's loss is "
+                              "measured with the layers' XᵀX)");
+        if (o->method == SQ_METHOD_AWQ) return sq_err_set(err, SQ_EUSAGE, "quantize: --target-bpw takes --method gptq or rtn, not awq");
+        if (o->shard_n) return sq_err_set(err, SQ_EUSAGE, "quantize: --target-bpw allocates over the whole model; it cannot take --shard");
+    }
     if (o->method != SQ_METHOD_RTN && !o->calib)
         return sq_err_set(err, SQ_EUSAGE, "quantize: method %s needs a calibration file", sq_method_name(o->method));
     if (o->zstd < 0 || o->zstd > 19) return sq_err_set(err, SQ_EUSAGE, "quantize: zstd level %d is not in 1..19", o->zstd);
@@ -104,8 +113,19 @@ static json_object *canonical_command(const sq_quantize_opts *o) {
     char s[64], name[256], num[32];
     prov_name(o->model, name, sizeof name);
     json_object_array_add(cl, json_object_new_string(name));
-    sq_scheme_format(sc->codec, sc->params, s, sizeof s);
-    prov_arg(cl, "--scheme", s);
+    if (sc->codec) sq_scheme_format(sc->codec, sc->params, s, sizeof s);
+    prov_arg(cl, "--scheme", sc->codec ? s : "keep");
+    if (o->alloc.target_bpw) {
+        prov_number(o->alloc.target_bpw, num, sizeof num);
+        prov_arg(cl, "--target-bpw", num);
+        prov_arg(cl, "--over", o->alloc.over_all ? "all" : "matrices");
+        char list[SQ_ALLOC_MAX_CANDS * 64] = "";
+        for (int i = 0; i < o->alloc.n_cands; i++) {
+            sq_scheme_format(o->alloc.cands[i].codec, o->alloc.cands[i].params, s, sizeof s);
+            snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? "," : "", s);
+        }
+        prov_arg(cl, "--candidates", list);
+    }
     for (int i = 0; i < sc->n_rules; i++) {
         char text[1100];
         sq_scheme_rule_text(&sc->rules[i], text, sizeof text);
@@ -195,8 +215,20 @@ static char *build_metadata(const sq_quantize_opts *o, const sq_model *m, const 
     }
     char s[64];
     json_object *q = json_object_new_object();
-    sq_scheme_format(sc->codec, sc->params, s, sizeof s);
-    json_object_object_add(q, "scheme", json_object_new_string(s));
+    if (sc->codec) sq_scheme_format(sc->codec, sc->params, s, sizeof s);
+    json_object_object_add(q, "scheme", json_object_new_string(sc->codec ? s : "keep"));
+    if (o->alloc.target_bpw) { /* what the allocator was asked; the choice per tensor is in the tensor table */
+        json_object *ao = json_object_new_object();
+        json_object_object_add(ao, "target_bpw", json_object_new_double(o->alloc.target_bpw));
+        json_object_object_add(ao, "over", json_object_new_string(o->alloc.over_all ? "all" : "matrices"));
+        json_object *cl = json_object_new_array();
+        for (int i = 0; i < o->alloc.n_cands; i++) {
+            sq_scheme_format(o->alloc.cands[i].codec, o->alloc.cands[i].params, s, sizeof s);
+            json_object_array_add(cl, json_object_new_string(s));
+        }
+        json_object_object_add(ao, "candidates", cl);
+        json_object_object_add(q, "allocation", ao);
+    }
     if (sc->out_codec) sq_scheme_format(sc->out_codec, sc->out_params, s, sizeof s);
     json_object_object_add(q, "output_scheme", json_object_new_string(sc->out_codec ? s : "keep"));
     json_object *rules = json_object_new_array();
@@ -268,7 +300,9 @@ static json_object *report_entry(const sq_quantize_tensor_report *r) {
     json_object_object_add(ro, "max_abs", json_object_new_double(r->max_abs));
     json_object_object_add(ro, "cosine", json_object_new_double(r->cosine));
     json_object_object_add(ro, "snr_db", isinf(r->snr_db) ? NULL : json_object_new_double(r->snr_db));
+    json_object_object_add(ro, "bytes", json_object_new_int64((int64_t)r->bytes));
     json_object_object_add(ro, "method", json_object_new_string(note->method));
+    if (r->alloc_loss >= 0) json_object_object_add(ro, "predicted_loss", json_object_new_double(r->alloc_loss));
     if (note->out_err >= 0) json_object_object_add(ro, "out_err", json_object_new_double(note->out_err));
     if (!strcmp(note->method, "gptq")) {
         json_object_object_add(ro, "damp", json_object_new_double(note->gptq.damp_used));
@@ -284,12 +318,20 @@ static json_object *report_entry(const sq_quantize_tensor_report *r) {
     return ro;
 }
 
-/* Quantizes, measures and writes tensor t; fills r (its note in *note). */
+/* Quantizes, measures and writes tensor t; fills r (its note in *note).
+ * ae: the allocator's entry for t (its chosen candidate, perhaps already
+ * encoded), or NULL. */
 static sq_status quantize_tensor(const sq_quantize_opts *o, sq_method *q, const sq_model *m, sq_writer *w,
-                                 const sq_model_tensor *t, sq_quantize_tensor_report *r, sq_method_note *note,
-                                 sq_err *err) {
+                                 const sq_model_tensor *t, sq_alloc_entry *ae, const sq_alloc_cand *cands,
+                                 sq_quantize_tensor_report *r, sq_method_note *note, sq_err *err) {
     uint32_t params[SQ_NPARAMS];
-    const sq_codec *c = sq_method_codec(q, t, params);
+    const sq_codec *c;
+    if (ae) {
+        c = cands[ae->cand[ae->pick]].codec;
+        memcpy(params, cands[ae->cand[ae->pick]].params, sizeof params);
+    } else {
+        c = sq_method_codec(q, t, params);
+    }
     uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1], rows = n / (cols ? cols : 1);
     if (!n) return sq_err_set(err, SQ_EUNSUPPORTED, "%s: tensor %s has zero elements", o->model, t->name);
     float *wf = malloc((size_t)n * sizeof(float)), *dec = malloc((size_t)n * sizeof(float));
@@ -299,7 +341,18 @@ static sq_status quantize_tensor(const sq_quantize_opts *o, sq_method *q, const 
                                  : sq_method_weights(q, m, t, wf, err);
     char label[4200];
     snprintf(label, sizeof label, "%s: tensor %s", o->model, t->name);
-    if (!st) st = sq_method_encode(q, label, t, c, params, wf, rows, cols, &e, note, err);
+    if (!st && ae && ae->cached[ae->pick]) { /* encoded in the allocator's pass: taken over, not encoded again */
+        e = ae->enc[ae->pick];
+        ae->cached[ae->pick] = 0;
+        *note = ae->note[ae->pick];
+    } else if (!st) {
+        st = sq_method_encode(q, label, t, c, params, wf, rows, cols, &e, note, err);
+    }
+    uint64_t bytes = 0;
+    for (int i = 0; !st && i < e.nparts; i++) bytes += e.bytes[i];
+    if (!st && ae && 8 * bytes != ae->bits[ae->pick]) /* the plan's sizes must be the file's */
+        st = sq_err_set(err, SQ_EUNSUPPORTED, "%s: encoded again, %s took %llu bits, not the %llu the allocator measured",
+                        label, c->name, (unsigned long long)(8 * bytes), (unsigned long long)ae->bits[ae->pick]);
     sq_errstats es = {0};
     if (!st) st = measure(o, &e, c, t->name, wf, dec, rows, cols, &es, err);
     if (!st) st = write_tensor(w, t, c, &e, o, err);
@@ -309,6 +362,8 @@ static sq_status quantize_tensor(const sq_quantize_opts *o, sq_method *q, const 
         sq_scheme_format(c, e.params, r->scheme, sizeof r->scheme);
         r->elements = n;
         r->bpw = sq_encoded_bpw(&e);
+        r->bytes = bytes;
+        r->alloc_loss = ae ? ae->loss[ae->pick] : -1;
         r->rmse = sq_errstats_rmse(&es);
         r->max_abs = es.max_abs;
         r->cosine = sq_errstats_cosine(&es);
@@ -321,11 +376,64 @@ static sq_status quantize_tensor(const sq_quantize_opts *o, sq_method *q, const 
     return st;
 }
 
+/* ---- the allocation ---- */
+
+static void alloc_note(void *ctx, const char *tensor, int done, int total) {
+    say(ctx, SQ_QUANTIZE_NOTE, "allocation: encoding %s with every candidate (%d of %d)", tensor, done, total);
+}
+
+/* The report's "allocation": the target, the predicted and achieved bpw,
+ * and every tensor's candidates as measured, the chosen one marked. */
+static json_object *alloc_report(const sq_quantize_opts *o, const sq_model *m, const sq_alloc_plan *p, double pred,
+                                 double got) {
+    json_object *ao = json_object_new_object();
+    json_object_object_add(ao, "target_bpw", json_object_new_double(o->alloc.target_bpw));
+    json_object_object_add(ao, "over", json_object_new_string(o->alloc.over_all ? "all" : "matrices"));
+    json_object_object_add(ao, "elements", json_object_new_int64((int64_t)p->elements));
+    json_object_object_add(ao, "predicted_bpw", json_object_new_double(pred));
+    json_object_object_add(ao, "achieved_bpw", json_object_new_double(got));
+    json_object_object_add(ao, "predicted_loss", json_object_new_double(p->res.loss));
+    json_object_object_add(ao, "lagrangian_bpw",
+                           json_object_new_double((double)(p->res.lagr_bits + p->fixed_bits) / (double)p->elements));
+    json_object_object_add(ao, "lagrangian_loss", json_object_new_double(p->res.lagr_loss));
+    json_object_object_add(ao, "lambda", json_object_new_double(p->res.lambda));
+    json_object_object_add(ao, "widened", json_object_new_boolean(p->res.widened));
+    json_object_object_add(ao, "fixed_bytes", json_object_new_int64((int64_t)(p->fixed_bits / 8)));
+    json_object *ts = json_object_new_array();
+    for (uint32_t i = 0; i < p->n; i++) {
+        const sq_alloc_entry *e = &p->e[i];
+        json_object *to = json_object_new_object();
+        char s[64];
+        const sq_alloc_cand *pc = &p->cands[e->cand[e->pick]];
+        sq_scheme_format(pc->codec, pc->params, s, sizeof s);
+        json_object_object_add(to, "name", json_object_new_string(m->tensors[e->tensor].name));
+        json_object_object_add(to, "chosen", json_object_new_string(s));
+        json_object_object_add(to, "bytes", json_object_new_int64((int64_t)(e->bits[e->pick] / 8)));
+        json_object_object_add(to, "predicted_loss", json_object_new_double(e->loss[e->pick]));
+        json_object *cs = json_object_new_array();
+        for (int j = 0; j < e->n; j++) {
+            json_object *co = json_object_new_object();
+            const sq_alloc_cand *c = &p->cands[e->cand[j]];
+            sq_scheme_format(c->codec, c->params, s, sizeof s);
+            json_object_object_add(co, "scheme", json_object_new_string(s));
+            json_object_object_add(co, "method", json_object_new_string(e->note[j].method));
+            json_object_object_add(co, "bytes", json_object_new_int64((int64_t)(e->bits[j] / 8)));
+            json_object_object_add(co, "loss", json_object_new_double(e->loss[j]));
+            json_object_array_add(cs, co);
+        }
+        json_object_object_add(to, "candidates", cs);
+        json_object_array_add(ts, to);
+    }
+    json_object_object_add(ao, "tensors", ts);
+    return ao;
+}
+
 /* ---- the report file ---- */
 
-static sq_status write_report(const char *path, json_object *tensors, sq_err *err) {
+static sq_status write_report(const char *path, json_object *tensors, json_object *alloc, sq_err *err) {
     json_object *root = json_object_new_object();
     json_object_object_add(root, "schema", json_object_new_string("squish-quantize-report/1"));
+    if (alloc) json_object_object_add(root, "allocation", json_object_get(alloc));
     json_object_object_add(root, "tensors", json_object_get(tensors));
     const int jflags = JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE;
     int bad = !strcmp(path, "-") ? printf("%s\n", json_object_to_json_string_ext(root, jflags)) < 0 || fflush(stdout)
@@ -339,6 +447,12 @@ static sq_status write_report(const char *path, json_object *tensors, sq_err *er
 sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, sq_err *err) {
     sq_quantize_result rs;
     memset(&rs, 0, sizeof rs);
+    sq_quantize_opts with_ladder;
+    if (o->alloc.target_bpw && !o->alloc.n_cands) { /* no candidates given: the default ladder */
+        with_ladder = *o;
+        sq_alloc_default_candidates(&with_ladder.alloc);
+        o = &with_ladder;
+    }
     sq_status st = check_opts(o, err);
     if (st) return st;
     const int threads = o->threads ? o->threads : sq_default_threads();
@@ -360,7 +474,10 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
     q.hessian_diag = o->hessian_diag;
     q.awq.n_threads = q.n_threads = threads;
     q.awq_layer = q.h_layer = -1;
-    json_object *report = NULL;
+    json_object *report = NULL, *alloc_json = NULL;
+    sq_alloc_plan plan;
+    memset(&plan, 0, sizeof plan);
+    uint64_t set_bytes = 0; /* written, over the set --target-bpw counts */
     char *meta = NULL;
     uint32_t *order = NULL;
     sq_bundle bundle = {0};
@@ -376,6 +493,15 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
     if (!(order = sq_model_order(m))) {
         st = sq_err_set(err, SQ_ENOMEM, "out of memory");
         goto out;
+    }
+    if (o->alloc.target_bpw) { /* every candidate measured and the choice made before anything is written */
+        if ((st = sq_alloc_model_plan(&o->alloc, &q, m, order, alloc_note, (void *)o, &plan, err))) goto out;
+        say(o, SQ_QUANTIZE_NOTE, "allocation: %u tensors, target %.4f bpw over %s; predicted %.4f bpw, loss %.6g "
+            "(Lagrangian hull solution %.4f bpw, loss %.6g)%s", plan.n, o->alloc.target_bpw,
+            o->alloc.over_all ? "all tensors" : "the linear matrices",
+            (double)(plan.res.bits + plan.fixed_bits) / (double)plan.elements, plan.res.loss,
+            (double)(plan.res.lagr_bits + plan.fixed_bits) / (double)plan.elements, plan.res.lagr_loss,
+            plan.res.widened ? "; no mix within the target came within 0.02, so the tolerance was taken both ways" : "");
     }
     sq_model_hash mh; /* the model's content hash, fed as the tensors are read */
     sq_model_hash_init(&mh, m);
@@ -409,7 +535,9 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
         sq_quantize_tensor_report r;
         sq_method_note note;
         memset(&note, 0, sizeof note);
-        st = quantize_tensor(&ot, &q, m, w, t, &r, &note, err);
+        sq_alloc_entry *ae = o->alloc.target_bpw ? sq_alloc_plan_find(&plan, order[k]) : NULL;
+        st = quantize_tensor(&ot, &q, m, w, t, ae, plan.cands, &r, &note, err);
+        if (!st && o->alloc.target_bpw && sq_alloc_in_set(&o->alloc, t)) set_bytes += r.bytes;
         if (!st) sq_model_hash_tensor(&mh, m, t);
         sq_model_release(m, t);
         if (st) goto out;
@@ -425,6 +553,14 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
         if (o->sink.progress) o->sink.progress(o->sink.ctx, done, todo);
     }
     if (o->sink.end) o->sink.end(o->sink.ctx);
+    if (o->alloc.target_bpw) {
+        double pred = (double)(plan.res.bits + plan.fixed_bits) / (double)plan.elements,
+               got = 8.0 * (double)set_bytes / (double)plan.elements;
+        say(o, SQ_QUANTIZE_NOTE, "allocation: target %.4f bpw, predicted %.4f, achieved %.4f bpw over %s (%llu weights)",
+            o->alloc.target_bpw, pred, got, o->alloc.over_all ? "all tensors" : "the linear matrices",
+            (unsigned long long)plan.elements);
+        alloc_json = alloc_report(o, m, &plan, pred, got);
+    }
     /* every shard carries the bundle, so that merging the parts gives the unsharded file */
     if ((st = sq_bundle_write(w, &bundle, o->zstd ? SQ_COMP_ZSTD : SQ_COMP_NONE, err))) goto out;
     if (q.calib) {
@@ -444,8 +580,10 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
     sq_writer *wc = w;
     w = NULL;
     if ((st = sq_writer_commit(wc, err))) goto out;
-    if (o->report) st = write_report(o->report, report, err);
+    if (o->report) st = write_report(o->report, report, alloc_json, err);
 out:
+    json_object_put(alloc_json);
+    sq_alloc_plan_free(&plan);
     sq_method_free(&q);
     if (w) sq_writer_abort(w);
     json_object_put(report);

@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 
+#include "alloc_model.h"
 #include "method.h"
 #include "scheme_rules.h"
 
@@ -31,6 +32,8 @@ typedef struct sq_quantize_tensor_report {
     double bpw;              /* stored bits per weight */
     double rmse, max_abs, cosine, snr_db; /* decoded against the weights as the decoder sees them; snr_db +inf when exact */
     const sq_method_note *note; /* how it was quantized */
+    uint64_t bytes;          /* stored bytes of its parts before compression */
+    double alloc_loss;       /* --target-bpw: the chosen candidate's predicted loss; < 0 when not allocated */
 } sq_quantize_tensor_report;
 
 /* Where sq_quantize_model reports to; every member may be NULL. Calls come
@@ -66,6 +69,7 @@ typedef struct sq_quantize_opts {
     int tca_tbe;       /* code bf16 parts with TCA-TBE (lossless; others as zstd says) */
     int shard_k, shard_n; /* only shard k of n (blocks by layer ranges), or 0, 0 = the whole model */
     int no_bundle;     /* 1: do not embed the model's config and tokenizer files (squish/bundle.h) */
+    sq_alloc_opts alloc; /* --target-bpw: a scheme per tensor from candidates (alloc_model.h); needs calib */
     sq_quantize_sink sink;
 } sq_quantize_opts;
 

@@ -28,6 +28,7 @@ const sq_codec *sq_scheme_rules_choose(const sq_scheme_rules *s, const sq_model_
         return s->out_codec;
     }
     if (t->ndim < 2 || sq_llama_is_embedding(t->name) || sq_llama_is_norm(t->name)) return sq_codec_for_dtype(t->dtype);
+    if (!s->codec) return sq_codec_for_dtype(t->dtype); /* no --scheme (--target-bpw allocates the linears) */
     memcpy(params, s->params, sizeof(uint32_t) * SQ_NPARAMS);
     return s->codec;
 }

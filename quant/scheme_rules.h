@@ -19,7 +19,7 @@ typedef struct sq_scheme_rule {
 } sq_scheme_rule;
 
 typedef struct sq_scheme_rules {
-    const sq_codec *codec; /* linear weights (required) */
+    const sq_codec *codec; /* linear weights; NULL = source precision (--target-bpw chooses instead) */
     uint32_t params[SQ_NPARAMS];
     const sq_codec *out_codec; /* lm_head; NULL = keep source precision */
     uint32_t out_params[SQ_NPARAMS];

@@ -96,6 +96,66 @@ static void usage(FILE *o) {
             "is shown), 5 unsupported version, 6 resource limit. Full checks are done by squish-verify(1).\n");
 }
 
+/* Tensors by scheme (as described, transforms included), in order of first
+ * appearance: how many, their elements and stored bytes before compression
+ * (the bytes the bpw column counts). */
+typedef struct scheme_sum {
+    char scheme[64];
+    uint32_t tensors;
+    uint64_t elements, bytes;
+} scheme_sum;
+
+static int sum_schemes(const sq_file *f, scheme_sum **out) {
+    uint32_t n = sq_file_ntensors(f);
+    scheme_sum *s = calloc(n ? n : 1, sizeof *s);
+    int k = 0;
+    if (!s) return -1;
+    for (uint32_t i = 0; i < n; i++) {
+        const sq_tensor *t = sq_file_tensor(f, i);
+        char scheme[64];
+        describe_scheme(t, scheme, sizeof scheme);
+        int j = 0;
+        while (j < k && strcmp(s[j].scheme, scheme)) j++;
+        if (j == k) snprintf(s[k++].scheme, sizeof s->scheme, "%s", scheme);
+        s[j].tensors++;
+        s[j].elements += tensor_elems(t);
+        s[j].bytes += tensor_raw_bytes(t);
+    }
+    *out = s;
+    return k;
+}
+
+static void print_schemes(const sq_file *f) {
+    scheme_sum *s;
+    int k = sum_schemes(f, &s);
+    if (k < 0) return;
+    uint64_t all = 0;
+    for (int j = 0; j < k; j++) all += s[j].bytes;
+    printf("\n%-28s %7s %12s %14s %7s %6s\n", "SCHEME", "TENSORS", "ELEMENTS", "BYTES", "BPW", "SHARE");
+    for (int j = 0; j < k; j++)
+        printf("%-28s %7u %12llu %14llu %7.3f %5.1f%%\n", s[j].scheme, s[j].tensors, (unsigned long long)s[j].elements,
+               (unsigned long long)s[j].bytes, s[j].elements ? 8.0 * (double)s[j].bytes / (double)s[j].elements : 0.0,
+               all ? 100.0 * (double)s[j].bytes / (double)all : 0.0);
+    free(s);
+}
+
+static json_object *schemes_json(const sq_file *f) {
+    scheme_sum *s;
+    json_object *arr = json_object_new_array();
+    int k = sum_schemes(f, &s);
+    for (int j = 0; j < k; j++) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "scheme", json_object_new_string(s[j].scheme));
+        json_object_object_add(o, "tensors", json_object_new_int64(s[j].tensors));
+        json_object_object_add(o, "elements", json_object_new_int64((int64_t)s[j].elements));
+        json_object_object_add(o, "bytes", json_object_new_int64((int64_t)s[j].bytes));
+        json_object_object_add(o, "bpw", json_object_new_double(s[j].elements ? 8.0 * (double)s[j].bytes / (double)s[j].elements : 0));
+        json_object_array_add(arr, o);
+    }
+    if (k >= 0) free(s);
+    return arr;
+}
+
 /* Each printer returns how many checksum mismatches it showed. */
 static int print_tensor_parts(const sq_file *f, const sq_tensor *t, int check) {
     int bad = 0;
@@ -178,6 +238,7 @@ static int print_text(sq_file *f, int check) {
                e ? 8.0 * (double)raw / (double)e : 0.0, (unsigned long long)stored, comp,
                check ? (sum_ok ? "ok" : "MISMATCH") : "");
     }
+    print_schemes(f);
     return bad;
 }
 
@@ -240,6 +301,7 @@ int main(int argc, char **argv) {
                 json_object_array_add(ts, to);
             }
             json_object_object_add(root, "tensors", ts);
+            json_object_object_add(root, "schemes", schemes_json(f));
             json_object *ap = json_object_new_array();
             for (uint32_t i = 0; i < sq_file_nappendix(f); i++) {
                 const sq_appendix *a = sq_file_appendix(f, i);

@@ -24,6 +24,18 @@ static void usage(FILE *o) {
             "                            first match wins; SCHEME 'keep' keeps source precision; a rule\n"
             "                            that selects no tensor is warned about\n"
             "      --output-scheme S     scheme for lm_head.weight (default: keep)\n"
+            "      --target-bpw X        choose each tensor's scheme from --candidates so that the stored\n"
+            "                            bits per weight over --over's set land within 0.02 of X with the\n"
+            "                            least predicted loss (relative output error tr(dW H dW^T)/tr(W H W^T)\n"
+            "                            from --calib; embeddings and lm_head: relative weight error, RTN);\n"
+            "                            needs --calib; scalar candidates by GPTQ unless --method rtn\n"
+            "      --over all|matrices   the set X counts over and the allocator chooses for: matrices\n"
+            "                            (default: the blocks' linear layers; other tensors as --scheme,\n"
+            "                            --rule, --output-scheme say) or all (embeddings and lm_head too;\n"
+            "                            norms kept, counted)\n"
+            "      --candidates LIST     comma-separated schemes to choose from (default: aqlm:2x8,quip:2,\n"
+            "                            int3:g128:asym,int3:g64:asym,quip:3,int4:g128:asym,int4:g64:asym,\n"
+            "                            int4:g32:asym,quip:4,int8); each tensor gets those that apply to it\n"
             "      --method M            rtn (default), gptq or awq; gptq and awq need --calib\n"
             "      --calib FILE.h5       calibration statistics from squish-calibrate (same model); with\n"
             "                            rtn, only adds each linear layer's output error to the report\n"
@@ -41,7 +53,8 @@ static void usage(FILE *o) {
             "                            transforms, no BlockLDLQ; these three are ablations)\n"
             "      --shard K/N           only the K-th of N parts (blocks by layer ranges); 'squish-pack\n"
             "                            merge' joins the N partial files into the unsharded file\n"
-            "      --report FILE.json    write the per-tensor error report as JSON ('-' = standard output)\n"
+            "      --report FILE.json    write the per-tensor error report as JSON ('-' = standard output);\n"
+            "                            with --target-bpw also the allocation (candidates, bytes, losses)\n"
             "      --zstd LEVEL          zstd-compress every part (1..19; default: off)\n"
             "      --no-bundle           do not embed the model's config.json, generation_config.json,\n"
             "                            tokenizer (tokenizer.json, tokenizer.model or llama2.c tok*.bin),\n"
@@ -115,8 +128,12 @@ static void on_begin(void *ctx, uint64_t weights) {
 static void on_tensor(void *ctx, const sq_quantize_tensor_report *r) {
     cli_progress_clear(); /* the report line goes where the progress line is */
     if (!cli_quiet)
-        fprintf(stderr, "%-48s %-22s %7.3f %11.4e %11.4e %9.6f %8.2f\n", r->name, r->scheme, r->bpw, r->rmse, r->max_abs,
+    {
+        fprintf(stderr, "%-48s %-22s %7.3f %11.4e %11.4e %9.6f %8.2f", r->name, r->scheme, r->bpw, r->rmse, r->max_abs,
                 r->cosine, isinf(r->snr_db) ? 999.99 : r->snr_db);
+        if (r->alloc_loss >= 0) fprintf(stderr, " %10llu bytes, predicted loss %.4e", (unsigned long long)r->bytes, r->alloc_loss);
+        fputc('\n', stderr);
+    }
 }
 
 static void on_progress(void *ctx, uint64_t done, uint64_t total) { cli_progress_update(done); }
@@ -136,14 +153,16 @@ int main(int argc, char **argv) {
                                        {"shard", required_argument, 0, 12},    {"no-bundle", no_argument, 0, 13},
                                        {"hessian", required_argument, 0, 16},  {"quip-no-refit", no_argument, 0, 14},
                                        {"quip-no-rht", no_argument, 0, 15},
-                                       {"tca-tbe", no_argument, 0, 40},
+                                       {"tca-tbe", no_argument, 0, 40},        {"target-bpw", required_argument, 0, 41},
+                                       {"over", required_argument, 0, 42},     {"candidates", required_argument, 0, 43},
                                        {0, 0, 0, 0}};
     sq_quantize_opts o;
     sq_quantize_opts_init(&o);
     sq_scheme_rule rules[MAX_RULES];
     sq_scheme_rules *sc = &o.scheme;
     sc->rules = rules;
-    int c, rc = EXIT_OK, method_rtn_given = 0;
+    int c, rc = EXIT_OK, method_rtn_given = 0, method_given = 0, over_given = 0;
+    const char *candidates = NULL;
     while ((c = getopt_long(argc, argv, "o:s:r:T:qhV", lo, NULL)) != -1) {
         switch (c) {
         case 'o': o.out = optarg; break;
@@ -181,6 +200,7 @@ int main(int argc, char **argv) {
         }
         case 4: list_schemes(); return EXIT_OK;
         case 5:
+            method_given = 1;
             method_rtn_given = !strcmp(optarg, "rtn");
             if (!strcmp(optarg, "rtn")) o.method = SQ_METHOD_RTN;
             else if (!strcmp(optarg, "gptq")) o.method = SQ_METHOD_GPTQ;
@@ -208,6 +228,16 @@ int main(int argc, char **argv) {
         case 14: o.enc_flags |= SQ_ENC_NO_REFIT; break;
         case 15: o.enc_flags |= SQ_ENC_NO_RHT; break;
         case 40: o.tca_tbe = 1; break;
+        case 41:
+            if (cli_parse_double(optarg, &o.alloc.target_bpw) || !(o.alloc.target_bpw > 0) || o.alloc.target_bpw > 32)
+                return cli_usage_error("--target-bpw needs a number of bits per weight in (0, 32]");
+            break;
+        case 42:
+            if (strcmp(optarg, "all") && strcmp(optarg, "matrices")) return cli_usage_error("--over needs all or matrices");
+            o.alloc.over_all = !strcmp(optarg, "all");
+            over_given = 1;
+            break;
+        case 43: candidates = optarg; break;
         case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 0..1024 (0: all cores)"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
@@ -221,7 +251,20 @@ int main(int argc, char **argv) {
         return cli_usage_error("refusing to write a binary .squizd to a terminal (redirect standard output)");
     if (o.report && !strcmp(o.report, "-") && !strcmp(o.out, "-"))
         return cli_usage_error("-o - and --report - cannot share standard output; name a file for one of them");
-    if (!sc->codec) return cli_usage_error("missing --scheme");
+    if (!sc->codec && !o.alloc.target_bpw) return cli_usage_error("missing --scheme (or --target-bpw)");
+    if ((over_given || candidates) && !o.alloc.target_bpw) return cli_usage_error("--over and --candidates apply to --target-bpw");
+    if (o.alloc.target_bpw) {
+        if (!o.calib) return cli_usage_error("--target-bpw needs --calib FILE.h5 (each candidate's loss is measured with the layers' X^T X)");
+        if (o.method == SQ_METHOD_AWQ) return cli_usage_error("--target-bpw takes --method gptq (default) or rtn, not awq");
+        if (o.shard_n) return cli_usage_error("--target-bpw allocates over the whole model; it cannot take --shard");
+        if (!method_given) o.method = SQ_METHOD_GPTQ; /* the scalar candidates by GPTQ where a layer has X^T X */
+        sq_err e2;
+        if (candidates) {
+            if (sq_alloc_parse_candidates(candidates, &o.alloc, &e2)) return cli_usage_error("%s", e2.msg);
+        } else {
+            sq_alloc_default_candidates(&o.alloc);
+        }
+    }
     if (o.method != SQ_METHOD_RTN && !o.calib) return cli_usage_error("--method %s needs --calib FILE.h5", sq_method_name(o.method));
     if ((o.gptq.act_order || o.gptq.static_groups) && o.method != SQ_METHOD_GPTQ)
         return cli_usage_error("--act-order and --static-groups apply to --method gptq");

@@ -1,0 +1,239 @@
+/* The target-bpw allocation over a model (see alloc_model.h). */
+#include "alloc_model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "calib.h"
+#include "encoders.h"
+#include "squish/llama_names.h"
+#include "stats.h"
+
+/* The default ladder, about 2 to 8.5 bpw: AQLM 2x8, QuIP# 2/3/4 bits,
+ * GPTQ int3 at groups 128/64 and int4 at 128/64/32, int8 per channel.
+ * Calibrated codecs apply to the linear layers only; embeddings and the
+ * output layer get the scalar ones by RTN. */
+static const char *const default_ladder[] = {"aqlm:2x8",       "quip:2",        "int3:g128:asym", "int3:g64:asym",
+                                             "quip:3",         "int4:g128:asym", "int4:g64:asym",  "int4:g32:asym",
+                                             "quip:4",         "int8",           NULL};
+
+static sq_status add_cand(sq_alloc_opts *o, const char *s, sq_err *err) {
+    if (o->n_cands == SQ_ALLOC_MAX_CANDS) return sq_err_set(err, SQ_EUSAGE, "--candidates: at most %d schemes", SQ_ALLOC_MAX_CANDS);
+    sq_alloc_cand *c = &o->cands[o->n_cands];
+    sq_err e2;
+    if (sq_scheme_parse(s, &c->codec, c->params, &e2))
+        return sq_err_set(err, SQ_EUSAGE, "--candidates: bad scheme '%s': %s", s, e2.msg);
+    if (c->codec->lossless) return sq_err_set(err, SQ_EUSAGE, "--candidates: '%s' is not a quantizing scheme", s);
+    for (int i = 0; i < o->n_cands; i++)
+        if (o->cands[i].codec == c->codec && !memcmp(o->cands[i].params, c->params, sizeof c->params))
+            return sq_err_set(err, SQ_EUSAGE, "--candidates: '%s' is given twice", s);
+    o->n_cands++;
+    return SQ_OK;
+}
+
+sq_status sq_alloc_parse_candidates(const char *list, sq_alloc_opts *o, sq_err *err) {
+    o->n_cands = 0;
+    const char *p = list;
+    while (1) {
+        const char *q = strchr(p, ',');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        char s[64];
+        if (!len || len >= sizeof s) return sq_err_set(err, SQ_EUSAGE, "--candidates: bad list '%s' (SCHEME,SCHEME,...)", list);
+        memcpy(s, p, len);
+        s[len] = 0;
+        sq_status st = add_cand(o, s, err);
+        if (st) return st;
+        if (!q) break;
+        p = q + 1;
+    }
+    return SQ_OK;
+}
+
+void sq_alloc_default_candidates(sq_alloc_opts *o) {
+    o->n_cands = 0;
+    for (int i = 0; default_ladder[i]; i++) add_cand(o, default_ladder[i], NULL); /* known good */
+}
+
+static int is_matrix(const sq_model_tensor *t) {
+    uint32_t l;
+    sq_site s;
+    return sq_calib_site_of(t->name, &l, &s);
+}
+
+int sq_alloc_in_set(const sq_alloc_opts *o, const sq_model_tensor *t) { return o->over_all || is_matrix(t); }
+
+int sq_alloc_allocated(const sq_alloc_opts *o, const sq_model_tensor *t) {
+    return is_matrix(t) || (o->over_all && t->ndim >= 2 && !sq_llama_is_norm(t->name));
+}
+
+/* Whether candidate c can encode tensor t at all (before trying). */
+static int applies(const sq_method *q, const sq_model_tensor *t, const sq_alloc_cand *c) {
+    return !sq_quant_needs_xtx(c->codec) || (is_matrix(t) && q->calib);
+}
+
+static uint64_t enc_bits(const sq_encoded *e) {
+    uint64_t b = 0;
+    for (int i = 0; i < e->nparts; i++) b += e->bytes[i];
+    return 8 * b;
+}
+
+/* ||ΔW||² / ||W||² of an encoding: the weight-only proxy */
+static sq_status weight_loss(const sq_encoded *e, const float *w, uint64_t n, int threads, double *loss, sq_err *err) {
+    float *dec = malloc((size_t)n * sizeof *dec);
+    if (!dec) return sq_err_set(err, SQ_ENOMEM, "allocator: out of memory");
+    sq_tview v;
+    sq_tview_from_encoded(e, &v);
+    sq_status st = sq_decode_mt(&v, dec, threads);
+    if (!st) {
+        sq_errstats es = {0};
+        sq_errstats_add(&es, w, dec, n);
+        *loss = es.sum_sq_ref > 0 ? es.sum_sq_err / es.sum_sq_ref : 0;
+    }
+    free(dec);
+    return st ? sq_err_set(err, st, "allocator: cannot decode what was encoded") : SQ_OK;
+}
+
+/* One tensor with every candidate that applies. */
+static sq_status measure_tensor(const sq_alloc_opts *o, sq_method *q, const sq_model *m, const sq_model_tensor *t,
+                                sq_alloc_entry *ae, uint64_t *cache_bytes, sq_err *err) {
+    uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1], rows = n / (cols ? cols : 1);
+    float *w = malloc((size_t)n * sizeof *w);
+    if (!w) return sq_err_set(err, SQ_ENOMEM, "out of memory for tensor %s", t->name);
+    sq_status st = sq_method_weights(q, m, t, w, err);
+    char label[4200];
+    snprintf(label, sizeof label, "%s: tensor %s", m->path, t->name);
+    for (int i = 0; !st && i < o->n_cands; i++) {
+        const sq_alloc_cand *c = &o->cands[i];
+        if (!applies(q, t, c)) continue;
+        int j = ae->n;
+        sq_encoded *e = &ae->enc[j];
+        sq_err e2 = {0};
+        sq_status s2 = sq_method_encode(q, label, t, c->codec, c->params, w, rows, cols, e, &ae->note[j], &e2);
+        if (s2 == SQ_EUSAGE || s2 == SQ_EUNSUPPORTED) continue; /* a shape the scheme cannot take: not a candidate here */
+        if (s2) {
+            st = s2;
+            if (err) *err = e2;
+            break;
+        }
+        double loss = ae->note[j].out_err;
+        if (!is_matrix(t) || loss < 0) st = weight_loss(e, w, n, q->n_threads, &loss, err);
+        if (!st && !isfinite(loss)) st = sq_err_set(err, SQ_EUNSUPPORTED, "%s: scheme %s gives a non-finite error", label, c->codec->name);
+        if (st) {
+            sq_encoded_free(e);
+            break;
+        }
+        ae->cand[j] = i;
+        ae->bits[j] = enc_bits(e);
+        ae->loss[j] = loss;
+        if (*cache_bytes + ae->bits[j] / 8 <= SQ_ALLOC_CACHE_BYTES) {
+            *cache_bytes += ae->bits[j] / 8;
+            ae->cached[j] = 1;
+        } else {
+            sq_encoded_free(e);
+        }
+        ae->n++;
+    }
+    free(w);
+    if (!st && !ae->n) st = sq_err_set(err, SQ_EUSAGE, "%s: no candidate scheme applies to it (add one to --candidates)", label);
+    return st;
+}
+
+/* The bits a tensor outside the allocation takes as written (its scheme by
+ * the rules; norms keep source precision). */
+static uint64_t fixed_bits(const sq_method *q, const sq_model_tensor *t) {
+    uint32_t params[SQ_NPARAMS];
+    const sq_codec *c = sq_method_codec(q, t, params);
+    uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1], rows = n / (cols ? cols : 1);
+    sq_part_spec sp[SQ_CODEC_MAX_PARTS];
+    int np = sq_layout(c, params, rows, cols, sp);
+    uint64_t b = 0;
+    for (int k = 0; k < np; k++) {
+        uint64_t e = 1;
+        for (uint32_t d = 0; d < (uint32_t)sp[k].ndim; d++) e *= sp[k].dims[d];
+        b += e * sq_dtype_size(sp[k].dtype);
+    }
+    return 8 * b;
+}
+
+sq_status sq_alloc_model_plan(const sq_alloc_opts *o, sq_method *q, const sq_model *m, const uint32_t *order,
+                              sq_alloc_note_fn note, void *note_ctx, sq_alloc_plan *p, sq_err *err) {
+    memset(p, 0, sizeof *p);
+    p->cands = o->cands;
+    p->n_cands = o->n_cands;
+    uint32_t n_alloc = 0;
+    for (uint32_t k = 0; k < m->n_tensors; k++) n_alloc += sq_alloc_allocated(o, &m->tensors[k]);
+    if (!n_alloc) return sq_err_set(err, SQ_EUSAGE, "%s: no tensor to allocate", m->path);
+    if (!(p->e = calloc(n_alloc, sizeof *p->e)) || !(p->picks = calloc(n_alloc, sizeof *p->picks)))
+        return sq_err_set(err, SQ_ENOMEM, "allocator: out of memory");
+    uint64_t cache = 0;
+    sq_status st = SQ_OK;
+    for (uint32_t k = 0; k < m->n_tensors && !st; k++) {
+        const sq_model_tensor *t = &m->tensors[order[k]];
+        if (!sq_alloc_in_set(o, t)) continue;
+        p->elements += sq_model_tensor_elems(t);
+        if (!sq_alloc_allocated(o, t)) {
+            p->fixed_bits += fixed_bits(q, t);
+            continue;
+        }
+        sq_alloc_entry *ae = &p->e[p->n++];
+        ae->tensor = order[k];
+        if (note) note(note_ctx, t->name, (int)p->n, (int)n_alloc);
+        st = measure_tensor(o, q, m, t, ae, &cache, err);
+        sq_model_release(m, t);
+    }
+    if (st) return st;
+    /* the budget in bits over the set, less what the tensors outside the allocation take */
+    double target = o->target_bpw * (double)p->elements, tol = 0.02 * (double)p->elements;
+    uint64_t lo = p->fixed_bits, hi = p->fixed_bits;
+    for (uint32_t i = 0; i < p->n; i++) {
+        uint64_t mn = UINT64_MAX, mx = 0;
+        for (int j = 0; j < p->e[i].n; j++) {
+            if (p->e[i].bits[j] < mn) mn = p->e[i].bits[j];
+            if (p->e[i].bits[j] > mx) mx = p->e[i].bits[j];
+        }
+        lo += mn;
+        hi += mx;
+    }
+    const char *over = o->over_all ? "all tensors" : "the linear matrices";
+    if ((double)lo > target + tol)
+        return sq_err_set(err, SQ_EUSAGE, "--target-bpw %g is below the cheapest mix of the candidates, %.4f bpw over %s",
+                          o->target_bpw, (double)lo / (double)p->elements, over);
+    if ((double)hi < target - tol)
+        return sq_err_set(err, SQ_EUSAGE, "--target-bpw %g is above the dearest mix of the candidates, %.4f bpw over %s",
+                          o->target_bpw, (double)hi / (double)p->elements, over);
+    p->tol = (uint64_t)floor(tol);
+    p->budget = target > (double)p->fixed_bits ? (uint64_t)floor(target) - p->fixed_bits : 0;
+    sq_alloc_item *items = malloc(p->n * sizeof *items);
+    if (!items) return sq_err_set(err, SQ_ENOMEM, "allocator: out of memory");
+    for (uint32_t i = 0; i < p->n; i++) items[i] = (sq_alloc_item){p->e[i].n, p->e[i].bits, p->e[i].loss};
+    p->res.pick = p->picks;
+    st = sq_alloc_solve(items, (int)p->n, p->budget, p->tol, &p->res, err);
+    free(items);
+    if (st) return st;
+    for (uint32_t i = 0; i < p->n; i++) { /* the encodings not chosen are not needed any more */
+        p->e[i].pick = p->picks[i];
+        for (int j = 0; j < p->e[i].n; j++)
+            if (j != p->e[i].pick && p->e[i].cached[j]) {
+                sq_encoded_free(&p->e[i].enc[j]);
+                p->e[i].cached[j] = 0;
+            }
+    }
+    return SQ_OK;
+}
+
+sq_alloc_entry *sq_alloc_plan_find(sq_alloc_plan *p, uint32_t ti) {
+    for (uint32_t i = 0; i < p->n; i++)
+        if (p->e[i].tensor == ti) return &p->e[i];
+    return NULL;
+}
+
+void sq_alloc_plan_free(sq_alloc_plan *p) {
+    for (uint32_t i = 0; p->e && i < p->n; i++)
+        for (int j = 0; j < p->e[i].n; j++)
+            if (p->e[i].cached[j]) sq_encoded_free(&p->e[i].enc[j]);
+    free(p->e);
+    free(p->picks);
+    memset(p, 0, sizeof *p);
+}

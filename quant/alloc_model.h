@@ -1,0 +1,93 @@
+/* The target-bpw allocation over a model (squish-quantize --target-bpw):
+ * every tensor of the chosen set is encoded with every candidate scheme
+ * that applies to it, each encoding's predicted loss measured, and one
+ * candidate per tensor chosen by sq_alloc_solve (alloc.h) so that the set's
+ * bits per weight land within ±tol of the target.
+ *
+ * Predicted loss, per tensor and candidate:
+ *  - a blocks' linear layer (it has an XᵀX site): the relative output error
+ *    tr(ΔW H ΔWᵀ) / tr(W H Wᵀ), H = XᵀX of the calibration file;
+ *  - embeddings and the output layer (no XᵀX is collected for them): the
+ *    relative weight error ||ΔW||² / ||W||², a weight-only proxy (H = I);
+ *    only schemes with no calibrated algorithm of their own apply (RTN).
+ * Every tensor's loss has weight 1: normalising by the tensor's own output
+ * energy makes the figures comparable across layers and kinds (each term is
+ * the noise-to-signal ratio the tensor adds to its output), which is the
+ * per-layer scaling HIGGS's linearity argument uses with unit coefficients;
+ * measured KL-divergence coefficients per layer would refine it.
+ *
+ * Sizes are the stored bytes of the parts before compression, as
+ * squish-inspect and the report count them. */
+#ifndef SQUISH_ALLOC_MODEL_H
+#define SQUISH_ALLOC_MODEL_H
+
+#include "alloc.h"
+#include "method.h"
+
+#define SQ_ALLOC_MAX_CANDS 32
+/* Encodings kept in memory between the candidate pass and the writing; the
+ * chosen ones beyond it are encoded again (deterministically, same bytes). */
+#define SQ_ALLOC_CACHE_BYTES (1ull << 30)
+
+typedef struct sq_alloc_cand {
+    const sq_codec *codec;
+    uint32_t params[SQ_NPARAMS];
+} sq_alloc_cand;
+
+typedef struct sq_alloc_opts {
+    double target_bpw; /* 0: no allocation */
+    int over_all;      /* 1: every tensor of two or more dimensions; 0: the blocks' linear matrices */
+    sq_alloc_cand cands[SQ_ALLOC_MAX_CANDS];
+    int n_cands;       /* 0: the default ladder (sq_alloc_default_candidates) */
+} sq_alloc_opts;
+
+/* One tensor of the allocated set: its applicable candidates, measured. */
+typedef struct sq_alloc_entry {
+    uint32_t tensor; /* index into the model's tensors */
+    int n;
+    int cand[SQ_ALLOC_MAX_CANDS]; /* index into the candidate list */
+    uint64_t bits[SQ_ALLOC_MAX_CANDS];
+    double loss[SQ_ALLOC_MAX_CANDS];
+    sq_method_note note[SQ_ALLOC_MAX_CANDS];
+    sq_encoded enc[SQ_ALLOC_MAX_CANDS]; /* kept while cached[j] */
+    int cached[SQ_ALLOC_MAX_CANDS];
+    int pick; /* after sq_alloc_model_plan: the chosen j */
+} sq_alloc_entry;
+
+typedef struct sq_alloc_plan {
+    const sq_alloc_cand *cands;
+    int n_cands;
+    sq_alloc_entry *e;
+    uint32_t n;
+    uint64_t elements;   /* of the set the bpw is taken over */
+    uint64_t fixed_bits; /* tensors of that set outside the allocation (norms under --over all) */
+    uint64_t budget, tol; /* bits for the allocated tensors */
+    sq_alloc_result res;
+    int *picks;
+} sq_alloc_plan;
+
+/* "S1,S2,..." into o->cands; SQ_EUSAGE naming a bad or repeated scheme. */
+sq_status sq_alloc_parse_candidates(const char *list, sq_alloc_opts *o, sq_err *err);
+/* The default ladder, about 2 to 8.5 bpw (see the man page). */
+void sq_alloc_default_candidates(sq_alloc_opts *o);
+
+/* Whether tensor t of the model is in the set the bpw is taken over /
+ * whether it is allocated (a matrix; under over_all any tensor of two or
+ * more dimensions). */
+int sq_alloc_in_set(const sq_alloc_opts *o, const sq_model_tensor *t);
+int sq_alloc_allocated(const sq_alloc_opts *o, const sq_model_tensor *t);
+
+typedef void (*sq_alloc_note_fn)(void *ctx, const char *tensor, int done, int total);
+
+/* Encodes and measures every allocated tensor with its candidates, then
+ * solves. q: the method (GPTQ or RTN for the scalar candidates, with its
+ * calibration file); order: the model's tensor order. SQ_EUSAGE when the
+ * target cannot be met (below the cheapest or above the dearest mix, named
+ * in bpw). */
+sq_status sq_alloc_model_plan(const sq_alloc_opts *o, sq_method *q, const sq_model *m, const uint32_t *order,
+                              sq_alloc_note_fn note, void *note_ctx, sq_alloc_plan *p, sq_err *err);
+/* The entry of model tensor index ti, or NULL. */
+sq_alloc_entry *sq_alloc_plan_find(sq_alloc_plan *p, uint32_t ti);
+void sq_alloc_plan_free(sq_alloc_plan *p);
+
+#endif
