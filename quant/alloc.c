@@ -100,6 +100,19 @@ static sq_status lagrangian(const sq_alloc_item *items, int n_items, uint64_t bu
 
 /* ---- stage 2: the exact fill by dynamic programming over rounded sizes ---- */
 
+/* The mix the table holds at rounded size c, into pick; its true size. */
+static uint64_t backtrack(const sq_alloc_item *items, int n_items, const uint8_t *choice, size_t w, uint64_t u, uint64_t c,
+                          int *pick) {
+    uint64_t bits = 0;
+    for (int k = n_items - 1; k >= 0; k--) {
+        int j = choice[(size_t)k * w + c];
+        pick[k] = j;
+        bits += items[k].bits[j];
+        c -= (items[k].bits[j] + u - 1) / u;
+    }
+    return bits;
+}
+
 sq_status sq_alloc_solve(const sq_alloc_item *items, int n_items, uint64_t budget, uint64_t tol, sq_alloc_result *r,
                          sq_err *err) {
     if (n_items < 1) return sq_err_set(err, SQ_EUSAGE, "allocator: no tensors to allocate");
@@ -127,7 +140,7 @@ sq_status sq_alloc_solve(const sq_alloc_item *items, int n_items, uint64_t budge
     if (st) return st;
 
     const uint64_t u = tol / (2 * (uint64_t)n_items) ? tol / (2 * (uint64_t)n_items) : 1;
-    const uint64_t cap = (budget + tol) / u; /* rounded sizes 0..cap */
+    const uint64_t cap = (budget + tol) / u + (uint64_t)n_items; /* rounded sizes 0..cap: every mix of true size <= budget + tol */
     if ((cap + 1) * (uint64_t)n_items > (1ull << 31) || cap + 1 > (1ull << 28))
         return sq_err_set(err, SQ_ENOMEM, "allocator: the table (%d tensors x %llu size steps) is too large; allow a wider tolerance",
                           n_items, (unsigned long long)cap + 1);
@@ -160,39 +173,29 @@ sq_status sq_alloc_solve(const sq_alloc_item *items, int n_items, uint64_t budge
         dp = nx;
         nx = t;
     }
-    /* the true size of the mix ending at rounded size c */
-    uint64_t c_budget = budget / u, best_c = UINT64_MAX;
-    for (uint64_t c = 0; c <= c_budget && c < w; c++)
+    /* 1: the least loss with rounded size <= budget / u (so true size <= budget) */
+    uint64_t best_c = UINT64_MAX;
+    for (uint64_t c = 0; c <= budget / u && c < w; c++)
         if (dp[c] < INFINITY && (best_c == UINT64_MAX || dp[c] < dp[best_c])) best_c = c;
     r->widened = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        if (best_c != UINT64_MAX) {
-            uint64_t c = best_c, bits = 0;
-            for (int k = n_items - 1; k >= 0; k--) {
-                int j = choice[(size_t)k * w + c];
-                r->pick[k] = j;
-                bits += items[k].bits[j];
-                c -= (items[k].bits[j] + u - 1) / u;
-            }
-            if (bits + tol >= budget || pass == 1) {
-                r->bits = bits;
-                r->loss = 0;
-                for (int k = 0; k < n_items; k++) r->loss += items[k].loss[r->pick[k]];
-                break;
-            }
+    if (best_c == UINT64_MAX || backtrack(items, n_items, choice, w, u, best_c, r->pick) + tol < budget) {
+        /* 2: widened: the least loss among the table's mixes whose true size is within budget ± tol */
+        r->widened = 1;
+        best_c = UINT64_MAX;
+        for (uint64_t c = budget > tol ? (budget - tol) / u : 0; c < w; c++) {
+            if (dp[c] == INFINITY || (best_c != UINT64_MAX && !(dp[c] < dp[best_c]))) continue;
+            uint64_t bits = backtrack(items, n_items, choice, w, u, c, r->pick);
+            if (bits + tol >= budget && bits <= budget + tol) best_c = c;
         }
-        if (pass == 1) {
+        if (best_c == UINT64_MAX) {
             free(dp), free(nx), free(choice), free(units);
-            return sq_err_set(err, SQ_EUSAGE, "allocator: no mix of the candidates lands within %llu bits of %llu",
+            return sq_err_set(err, SQ_EUSAGE, "allocator: found no mix of the candidates within %llu bits of %llu",
                               (unsigned long long)tol, (unsigned long long)budget);
         }
-        /* widened: rounded sizes whose true sum is surely >= budget - tol and <= budget + tol */
-        r->widened = 1;
-        uint64_t c0 = (budget > tol ? (budget - tol + u - 1) / u : 0) + (uint64_t)n_items;
-        best_c = UINT64_MAX;
-        for (uint64_t c = c0; c < w; c++)
-            if (dp[c] < INFINITY && (best_c == UINT64_MAX || dp[c] < dp[best_c])) best_c = c;
     }
+    r->bits = backtrack(items, n_items, choice, w, u, best_c, r->pick);
+    r->loss = 0;
+    for (int k = 0; k < n_items; k++) r->loss += items[k].loss[r->pick[k]];
     free(dp), free(nx), free(choice), free(units);
     return SQ_OK;
 }

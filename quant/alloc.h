@@ -13,8 +13,9 @@
  *     u = tol / (2 n) bits (rounded up per candidate, so the rounded sum
  *     bounds the true sum from above and undershoots it by less than
  *     n u = tol / 2). It takes the least loss with the true size <= budget;
- *     when that lands below budget - tol (too coarse a table), the least
- *     loss with the size within budget ± tol. */
+ *     when that lands below budget - tol (candidates too coarse to fill the
+ *     budget), the least loss among the table's mixes (one per rounded
+ *     size) whose true size is within budget ± tol. */
 #ifndef SQUISH_ALLOC_H
 #define SQUISH_ALLOC_H
 

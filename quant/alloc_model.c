@@ -1,6 +1,7 @@
 /* The target-bpw allocation over a model (see alloc_model.h). */
 #include "alloc_model.h"
 
+#include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,13 +12,15 @@
 #include "squish/llama_names.h"
 #include "stats.h"
 
-/* The default ladder, about 2 to 8.5 bpw: AQLM 2x8, QuIP# 2/3/4 bits,
- * GPTQ int3 at groups 128/64 and int4 at 128/64/32, int8 per channel.
- * Calibrated codecs apply to the linear layers only; embeddings and the
- * output layer get the scalar ones by RTN. */
-static const char *const default_ladder[] = {"aqlm:2x8",       "quip:2",        "int3:g128:asym", "int3:g64:asym",
-                                             "quip:3",         "int4:g128:asym", "int4:g64:asym",  "int4:g32:asym",
-                                             "quip:4",         "int8",           NULL};
+/* The default ladder, about 2 to 8 bpw: QuIP# 2/3/4 bits, GPTQ int3 at
+ * groups 128/64 and int4 at 128/64/32, int8 per channel. Calibrated codecs
+ * apply to the linear layers only; embeddings and the output layer get the
+ * scalar ones by RTN. AQLM 2x8 is left out: on squish-lm-34m it encodes
+ * about 25x slower than quip:2 and came out dominated by it (more bytes,
+ * more loss) on the tiny model's layers; --candidates takes it. */
+static const char *const default_ladder[] = {"quip:2",         "int3:g128:asym", "int3:g64:asym", "quip:3",
+                                             "int4:g128:asym", "int4:g64:asym",  "int4:g32:asym", "quip:4",
+                                             "int8",           NULL};
 
 static sq_status add_cand(sq_alloc_opts *o, const char *s, sq_err *err) {
     if (o->n_cands == SQ_ALLOC_MAX_CANDS) return sq_err_set(err, SQ_EUSAGE, "--candidates: at most %d schemes", SQ_ALLOC_MAX_CANDS);
@@ -140,6 +143,43 @@ static sq_status measure_tensor(const sq_alloc_opts *o, sq_method *q, const sq_m
     return st;
 }
 
+/* Tensor t's entry from an earlier report's allocation table (tensors in
+ * the same order; candidates by scheme, each one of the current list). */
+static sq_status table_tensor(const sq_alloc_opts *o, json_object *tab, uint32_t i, const sq_model_tensor *t,
+                              sq_alloc_entry *ae, sq_err *err) {
+    json_object *ts, *to, *v, *cs;
+    if (!json_object_object_get_ex(tab, "tensors", &ts) || !(to = json_object_array_get_idx(ts, i)) ||
+        !json_object_object_get_ex(to, "name", &v) || strcmp(json_object_get_string(v), t->name))
+        return sq_err_set(err, SQ_EUSAGE, "%s: its allocation table has no entry %u for tensor %s (another model or --over?)",
+                          o->table, i, t->name);
+    if (!json_object_object_get_ex(to, "candidates", &cs) || !json_object_is_type(cs, json_type_array))
+        return sq_err_set(err, SQ_EUSAGE, "%s: tensor %s has no candidates", o->table, t->name);
+    for (size_t k = 0; k < json_object_array_length(cs); k++) {
+        json_object *co = json_object_array_get_idx(cs, k), *sv, *bv, *lv, *mv;
+        if (!json_object_object_get_ex(co, "scheme", &sv) || !json_object_object_get_ex(co, "bytes", &bv) ||
+            !json_object_object_get_ex(co, "loss", &lv) || !json_object_object_get_ex(co, "method", &mv))
+            return sq_err_set(err, SQ_EUSAGE, "%s: tensor %s: a candidate lacks scheme, bytes, loss or method", o->table, t->name);
+        int i_c = -1;
+        for (int c = 0; c < o->n_cands && i_c < 0; c++) {
+            char s[64];
+            sq_scheme_format(o->cands[c].codec, o->cands[c].params, s, sizeof s);
+            if (!strcmp(s, json_object_get_string(sv))) i_c = c;
+        }
+        if (i_c < 0) continue; /* not among this run's candidates */
+        if (ae->n == SQ_ALLOC_MAX_CANDS) return sq_err_set(err, SQ_EUSAGE, "%s: too many candidates", o->table);
+        int j = ae->n++;
+        int64_t bytes = json_object_get_int64(bv);
+        ae->cand[j] = i_c;
+        ae->bits[j] = 8 * (uint64_t)(bytes > 0 ? bytes : 0);
+        ae->loss[j] = json_object_get_double(lv);
+        ae->note[j].method = json_object_get_string(mv);
+        if (bytes <= 0 || !(ae->loss[j] >= 0) || !isfinite(ae->loss[j]))
+            return sq_err_set(err, SQ_EUSAGE, "%s: tensor %s, %s: bad bytes or loss", o->table, t->name, json_object_get_string(sv));
+    }
+    if (!ae->n) return sq_err_set(err, SQ_EUSAGE, "%s: none of tensor %s's candidates is in --candidates", o->table, t->name);
+    return SQ_OK;
+}
+
 /* The bits a tensor outside the allocation takes as written (its scheme by
  * the rules; norms keep source precision). */
 static uint64_t fixed_bits(const sq_method *q, const sq_model_tensor *t) {
@@ -169,6 +209,18 @@ sq_status sq_alloc_model_plan(const sq_alloc_opts *o, sq_method *q, const sq_mod
         return sq_err_set(err, SQ_ENOMEM, "allocator: out of memory");
     uint64_t cache = 0;
     sq_status st = SQ_OK;
+    json_object *tab = NULL, *root = NULL;
+    if (o->table) {
+        json_object *ov;
+        if (!(root = json_object_from_file(o->table)))
+            return sq_err_set(err, SQ_EUSAGE, "%s: cannot read it as JSON (a squish-quantize --report)", o->table);
+        p->table_json = root;
+        if (!json_object_object_get_ex(root, "allocation", &tab) || !json_object_object_get_ex(tab, "over", &ov))
+            return sq_err_set(err, SQ_EUSAGE, "%s: no allocation in it (a --report of a --target-bpw run)", o->table);
+        if (strcmp(json_object_get_string(ov), o->over_all ? "all" : "matrices"))
+            return sq_err_set(err, SQ_EUSAGE, "%s: its allocation was over %s, not %s", o->table, json_object_get_string(ov),
+                              o->over_all ? "all" : "matrices");
+    }
     for (uint32_t k = 0; k < m->n_tensors && !st; k++) {
         const sq_model_tensor *t = &m->tensors[order[k]];
         if (!sq_alloc_in_set(o, t)) continue;
@@ -179,6 +231,10 @@ sq_status sq_alloc_model_plan(const sq_alloc_opts *o, sq_method *q, const sq_mod
         }
         sq_alloc_entry *ae = &p->e[p->n++];
         ae->tensor = order[k];
+        if (tab) {
+            st = table_tensor(o, tab, p->n - 1, t, ae, err);
+            continue;
+        }
         if (note) note(note_ctx, t->name, (int)p->n, (int)n_alloc);
         st = measure_tensor(o, q, m, t, ae, &cache, err);
         sq_model_release(m, t);
@@ -235,5 +291,6 @@ void sq_alloc_plan_free(sq_alloc_plan *p) {
             if (p->e[i].cached[j]) sq_encoded_free(&p->e[i].enc[j]);
     free(p->e);
     free(p->picks);
+    json_object_put(p->table_json);
     memset(p, 0, sizeof *p);
 }

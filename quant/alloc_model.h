@@ -39,6 +39,9 @@ typedef struct sq_alloc_opts {
     int over_all;      /* 1: every tensor of two or more dimensions; 0: the blocks' linear matrices */
     sq_alloc_cand cands[SQ_ALLOC_MAX_CANDS];
     int n_cands;       /* 0: the default ladder (sq_alloc_default_candidates) */
+    const char *table; /* or NULL: the candidates' bytes and losses as an earlier --report measured them
+                        * (its "allocation"), instead of encoding every candidate; only the chosen
+                        * ones are encoded, and their sizes checked against the table */
 } sq_alloc_opts;
 
 /* One tensor of the allocated set: its applicable candidates, measured. */
@@ -64,6 +67,7 @@ typedef struct sq_alloc_plan {
     uint64_t budget, tol; /* bits for the allocated tensors */
     sq_alloc_result res;
     int *picks;
+    void *table_json; /* the loaded table (json_object *), owning the method names */
 } sq_alloc_plan;
 
 /* "S1,S2,..." into o->cands; SQ_EUSAGE naming a bad or repeated scheme. */

@@ -33,9 +33,12 @@ static void usage(FILE *o) {
             "                            (default: the blocks' linear layers; other tensors as --scheme,\n"
             "                            --rule, --output-scheme say) or all (embeddings and lm_head too;\n"
             "                            norms kept, counted)\n"
-            "      --candidates LIST     comma-separated schemes to choose from (default: aqlm:2x8,quip:2,\n"
+            "      --candidates LIST     comma-separated schemes to choose from (default: quip:2,\n"
             "                            int3:g128:asym,int3:g64:asym,quip:3,int4:g128:asym,int4:g64:asym,\n"
             "                            int4:g32:asym,quip:4,int8); each tensor gets those that apply to it\n"
+            "      --alloc-table R.json  take the candidates' bytes and losses from the --report of an earlier\n"
+            "                            --target-bpw run (same model, --calib, --over, options) instead of\n"
+            "                            encoding them all: another target costs one encoding per tensor\n"
             "      --method M            rtn (default), gptq or awq; gptq and awq need --calib\n"
             "      --calib FILE.h5       calibration statistics from squish-calibrate (same model); with\n"
             "                            rtn, only adds each linear layer's output error to the report\n"
@@ -155,6 +158,7 @@ int main(int argc, char **argv) {
                                        {"quip-no-rht", no_argument, 0, 15},
                                        {"tca-tbe", no_argument, 0, 40},        {"target-bpw", required_argument, 0, 41},
                                        {"over", required_argument, 0, 42},     {"candidates", required_argument, 0, 43},
+                                       {"alloc-table", required_argument, 0, 44},
                                        {0, 0, 0, 0}};
     sq_quantize_opts o;
     sq_quantize_opts_init(&o);
@@ -238,6 +242,7 @@ int main(int argc, char **argv) {
             over_given = 1;
             break;
         case 43: candidates = optarg; break;
+        case 44: o.alloc.table = optarg; break;
         case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 0..1024 (0: all cores)"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
@@ -252,7 +257,8 @@ int main(int argc, char **argv) {
     if (o.report && !strcmp(o.report, "-") && !strcmp(o.out, "-"))
         return cli_usage_error("-o - and --report - cannot share standard output; name a file for one of them");
     if (!sc->codec && !o.alloc.target_bpw) return cli_usage_error("missing --scheme (or --target-bpw)");
-    if ((over_given || candidates) && !o.alloc.target_bpw) return cli_usage_error("--over and --candidates apply to --target-bpw");
+    if ((over_given || candidates || o.alloc.table) && !o.alloc.target_bpw)
+        return cli_usage_error("--over, --candidates and --alloc-table apply to --target-bpw");
     if (o.alloc.target_bpw) {
         if (!o.calib) return cli_usage_error("--target-bpw needs --calib FILE.h5 (each candidate's loss is measured with the layers' X^T X)");
         if (o.method == SQ_METHOD_AWQ) return cli_usage_error("--target-bpw takes --method gptq (default) or rtn, not awq");
