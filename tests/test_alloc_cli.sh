@@ -18,7 +18,7 @@ if [ ! -d "$SH/models" ]; then
 fi
 TOK=$SH/models/stories260K/tok512.model
 expect 0 "calibrate tiny" -- "$C" "$TINY" -t "$SH/data/calib-books.txt" --tokenizer "$TOK" -n 6 -L 64 -q -o "$T/cal.h5"
-MAT='layers\\.[0-9]+\\.(self_attn|mlp)\\.'
+MAT='layers\.[0-9]+\.(self_attn|mlp)\.'
 # bpw over the linear matrices (or all tensors) as squish-inspect counts them
 inspect_bpw() { # FILE all|matrices
   "$I" --json "$1" | jq --arg over "$2" --arg re "$MAT" \
