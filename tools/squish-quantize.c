@@ -16,6 +16,7 @@
 static void usage(FILE *o) {
     fprintf(o,
             "Usage: squish-quantize [OPTIONS] MODEL -o OUT.squizd --scheme SCHEME\n"
+            "       squish-quantize [OPTIONS] MODEL -o OUT.squizd --calib FILE.h5 --target-bpw X\n"
             "Quantize a model (Hugging Face directory, llama2.c .bin, .gguf, or a .squizd to re-quantize)\n"
             "into a .squizd file. The model is first checked against its configuration.\n\n"
             "  -o, --output FILE         output file ('-' = standard output); written atomically\n"
