@@ -52,7 +52,8 @@ static int item_hull(const sq_alloc_item *items, int k, int *idx, int *hull) {
     return h;
 }
 
-static sq_status lagrangian(const sq_alloc_item *items, int n_items, uint64_t budget, sq_alloc_result *r, sq_err *err) {
+static sq_status lagrangian(const sq_alloc_item *items, int n_items, uint64_t budget, sq_alloc_result *r, int *at,
+                            sq_err *err) {
     size_t total = 0;
     int kmax = 1;
     for (int k = 0; k < n_items; k++) {
@@ -60,10 +61,9 @@ static sq_status lagrangian(const sq_alloc_item *items, int n_items, uint64_t bu
         if (items[k].n > kmax) kmax = items[k].n;
     }
     int *idx = malloc((size_t)kmax * sizeof *idx), *hull = malloc((size_t)kmax * sizeof *hull);
-    int *at = malloc((size_t)n_items * sizeof *at);
     hull_step *steps = malloc((total ? total : 1) * sizeof *steps);
-    if (!idx || !hull || !at || !steps) {
-        free(idx), free(hull), free(at), free(steps);
+    if (!idx || !hull || !steps) {
+        free(idx), free(hull), free(steps);
         return sq_err_set(err, SQ_ENOMEM, "allocator: out of memory");
     }
     size_t ns = 0;
@@ -94,7 +94,7 @@ static sq_status lagrangian(const sq_alloc_item *items, int n_items, uint64_t bu
     r->lagr_loss = 0; /* summed again in item order: the same figure whatever the step order */
     for (int k = 0; k < n_items; k++) r->lagr_loss += items[k].loss[at[k]];
     (void)loss;
-    free(idx), free(hull), free(at), free(steps);
+    free(idx), free(hull), free(steps);
     return SQ_OK;
 }
 
@@ -136,20 +136,28 @@ sq_status sq_alloc_solve(const sq_alloc_item *items, int n_items, uint64_t budge
     if (hi + tol < budget)
         return sq_err_set(err, SQ_EUSAGE, "allocator: the dearest mix takes %llu bits, under the budget %llu - %llu",
                           (unsigned long long)hi, (unsigned long long)budget, (unsigned long long)tol);
-    sq_status st = lagrangian(items, n_items, budget, r, err);
-    if (st) return st;
-
-    const uint64_t u = tol / (2 * (uint64_t)n_items) ? tol / (2 * (uint64_t)n_items) : 1;
+    int *hull_pick = malloc((size_t)n_items * sizeof *hull_pick);
+    if (!hull_pick) return sq_err_set(err, SQ_ENOMEM, "allocator: out of memory");
+    sq_status st = lagrangian(items, n_items, budget, r, hull_pick, err);
+    if (st) {
+        free(hull_pick);
+        return st;
+    }
+    /* size steps of tol / (16 n) bits, coarser only to keep the table within 2^26 entries */
+    uint64_t u = tol / (16 * (uint64_t)n_items) ? tol / (16 * (uint64_t)n_items) : 1;
+    while (((budget + tol) / u + (uint64_t)n_items + 1) * (uint64_t)n_items > (1ull << 26) && u < tol) u *= 2;
     const uint64_t cap = (budget + tol) / u + (uint64_t)n_items; /* rounded sizes 0..cap: every mix of true size <= budget + tol */
-    if ((cap + 1) * (uint64_t)n_items > (1ull << 31) || cap + 1 > (1ull << 28))
+    if ((cap + 1) * (uint64_t)n_items > (1ull << 31)) {
+        free(hull_pick);
         return sq_err_set(err, SQ_ENOMEM, "allocator: the table (%d tensors x %llu size steps) is too large; allow a wider tolerance",
                           n_items, (unsigned long long)cap + 1);
+    }
     const size_t w = (size_t)cap + 1;
     double *dp = malloc(w * sizeof *dp), *nx = malloc(w * sizeof *nx);
     uint8_t *choice = malloc(w * (size_t)n_items);
     uint64_t *units = malloc(256 * sizeof *units);
     if (!dp || !nx || !choice || !units) {
-        free(dp), free(nx), free(choice), free(units);
+        free(dp), free(nx), free(choice), free(units), free(hull_pick);
         return sq_err_set(err, SQ_ENOMEM, "allocator: out of memory for a %d x %zu table", n_items, w);
     }
     for (size_t c = 0; c < w; c++) dp[c] = INFINITY;
@@ -188,7 +196,7 @@ sq_status sq_alloc_solve(const sq_alloc_item *items, int n_items, uint64_t budge
             if (bits + tol >= budget && bits <= budget + tol) best_c = c;
         }
         if (best_c == UINT64_MAX) {
-            free(dp), free(nx), free(choice), free(units);
+            free(dp), free(nx), free(choice), free(units), free(hull_pick);
             return sq_err_set(err, SQ_EUSAGE, "allocator: found no mix of the candidates within %llu bits of %llu",
                               (unsigned long long)tol, (unsigned long long)budget);
         }
@@ -196,6 +204,15 @@ sq_status sq_alloc_solve(const sq_alloc_item *items, int n_items, uint64_t budge
     r->bits = backtrack(items, n_items, choice, w, u, best_c, r->pick);
     r->loss = 0;
     for (int k = 0; k < n_items; k++) r->loss += items[k].loss[r->pick[k]];
+    /* the rounding can cost the table a mix the hull holds: the hull's, when it fits and is better */
+    r->from_hull = 0;
+    if (!r->widened && r->lagr_bits + tol >= budget && r->lagr_loss < r->loss) {
+        memcpy(r->pick, hull_pick, (size_t)n_items * sizeof *hull_pick);
+        r->bits = r->lagr_bits;
+        r->loss = r->lagr_loss;
+        r->from_hull = 1;
+    }
+    free(hull_pick);
     free(dp), free(nx), free(choice), free(units);
     return SQ_OK;
 }

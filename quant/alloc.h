@@ -10,9 +10,11 @@
  *     upgrades taken in order of loss saved per bit (λ falling) while they
  *     fit: the classic hull solution and its λ, a bracket for stage 2;
  *  2. the exact fill: dynamic programming over the sizes in units of
- *     u = tol / (2 n) bits (rounded up per candidate, so the rounded sum
- *     bounds the true sum from above and undershoots it by less than
- *     n u = tol / 2). It takes the least loss with the true size <= budget;
+ *     u = tol / (16 n) bits (coarser only to keep the table within 2^26
+ *     entries; rounded up per candidate, so the rounded sum bounds the true
+ *     sum from above and overshoots it by less than n u = tol / 16). It
+ *     takes the least loss with the true size <= budget, or the stage 1
+ *     mix when that fits within tol and is better (the rounding can hide it);
  *     when that lands below budget - tol (candidates too coarse to fill the
  *     budget), the least loss among the table's mixes (one per rounded
  *     size) whose true size is within budget ± tol. */
@@ -36,6 +38,7 @@ typedef struct sq_alloc_result {
     uint64_t lagr_bits;     /* the Lagrangian (hull) solution within the budget */
     double lagr_loss, lambda; /* its loss and the λ (loss per bit) of its last upgrade; 0 when none */
     int widened;            /* 1: no mix <= budget came within tol; chosen within budget ± tol */
+    int from_hull;          /* 1: the hull solution was better than the table's (its rounding) and is taken */
 } sq_alloc_result;
 
 /* The least-loss choice with total bits <= budget and >= budget - tol

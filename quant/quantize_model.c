@@ -398,6 +398,7 @@ static json_object *alloc_report(const sq_quantize_opts *o, const sq_model *m, c
     json_object_object_add(ao, "lagrangian_loss", json_object_new_double(p->res.lagr_loss));
     json_object_object_add(ao, "lambda", json_object_new_double(p->res.lambda));
     json_object_object_add(ao, "widened", json_object_new_boolean(p->res.widened));
+    json_object_object_add(ao, "from_hull", json_object_new_boolean(p->res.from_hull));
     json_object_object_add(ao, "fixed_bytes", json_object_new_int64((int64_t)(p->fixed_bits / 8)));
     json_object *ts = json_object_new_array();
     for (uint32_t i = 0; i < p->n; i++) {
