@@ -68,12 +68,10 @@ static sq_status lagrangian(const sq_alloc_item *items, int n_items, uint64_t bu
     }
     size_t ns = 0;
     uint64_t bits = 0;
-    double loss = 0;
     for (int k = 0; k < n_items; k++) {
         int h = item_hull(items, k, idx, hull);
         at[k] = hull[0];
         bits += items[k].bits[hull[0]];
-        loss += items[k].loss[hull[0]];
         for (int s = 1; s < h; s++) {
             uint64_t db = items[k].bits[hull[s]] - items[k].bits[hull[s - 1]];
             steps[ns++] = (hull_step){k, hull[s - 1], hull[s], db,
@@ -84,16 +82,13 @@ static sq_status lagrangian(const sq_alloc_item *items, int n_items, uint64_t bu
     r->lambda = 0;
     for (size_t s = 0; s < ns && bits <= budget; s++) { /* λ falls step by step; stop at the first that does not fit */
         if (bits + steps[s].dbits > budget) break;
-        const sq_alloc_item *it = &items[steps[s].item];
         bits += steps[s].dbits;
-        loss += it->loss[steps[s].to] - it->loss[steps[s].from];
         at[steps[s].item] = steps[s].to;
         r->lambda = steps[s].gain;
     }
     r->lagr_bits = bits;
     r->lagr_loss = 0; /* summed again in item order: the same figure whatever the step order */
     for (int k = 0; k < n_items; k++) r->lagr_loss += items[k].loss[at[k]];
-    (void)loss;
     free(idx), free(hull), free(steps);
     return SQ_OK;
 }
@@ -206,7 +201,7 @@ sq_status sq_alloc_solve(const sq_alloc_item *items, int n_items, uint64_t budge
     for (int k = 0; k < n_items; k++) r->loss += items[k].loss[r->pick[k]];
     /* the rounding can cost the table a mix the hull holds: the hull's, when it fits and is better */
     r->from_hull = 0;
-    if (!r->widened && r->lagr_bits + tol >= budget && r->lagr_loss < r->loss) {
+    if (!r->widened && r->lagr_bits <= budget && r->lagr_bits + tol >= budget && r->lagr_loss < r->loss) {
         memcpy(r->pick, hull_pick, (size_t)n_items * sizeof *hull_pick);
         r->bits = r->lagr_bits;
         r->loss = r->lagr_loss;
