@@ -263,7 +263,17 @@ sq_status sq_alloc_model_plan(const sq_alloc_opts *o, sq_method *q, const sq_mod
     p->budget = target > (double)p->fixed_bits ? (uint64_t)floor(target) - p->fixed_bits : 0;
     sq_alloc_item *items = malloc(p->n * sizeof *items);
     if (!items) return sq_err_set(err, SQ_ENOMEM, "allocator: out of memory");
-    for (uint32_t i = 0; i < p->n; i++) items[i] = (sq_alloc_item){p->e[i].n, p->e[i].bits, p->e[i].loss};
+    for (uint32_t i = 0; i < p->n; i++) {
+        sq_alloc_entry *ae = &p->e[i];
+        ae->weight = 1;
+        for (int r = 0; r < o->n_weights; r++)
+            if (!regexec(&o->weights[r].re, m->tensors[ae->tensor].name, 0, NULL, 0)) {
+                ae->weight = o->weights[r].w;
+                break;
+            }
+        for (int j = 0; j < ae->n; j++) ae->wloss[j] = ae->weight * ae->loss[j];
+        items[i] = (sq_alloc_item){ae->n, ae->bits, ae->wloss};
+    }
     p->res.pick = p->picks;
     st = sq_alloc_solve(items, (int)p->n, p->budget, p->tol, &p->res, err);
     free(items);

@@ -21,6 +21,8 @@
 #ifndef SQUISH_ALLOC_MODEL_H
 #define SQUISH_ALLOC_MODEL_H
 
+#include <regex.h>
+
 #include "alloc.h"
 #include "method.h"
 
@@ -39,6 +41,15 @@ typedef struct sq_alloc_opts {
     int over_all;      /* 1: every tensor of two or more dimensions; 0: the blocks' linear matrices */
     sq_alloc_cand cands[SQ_ALLOC_MAX_CANDS];
     int n_cands;       /* 0: the default ladder (sq_alloc_default_candidates) */
+    /* sensitivity weights: a tensor's losses times the weight of the first
+     * rule whose regex matches its name (1 when none): per-layer coefficients
+     * measured elsewhere (KL probes) enter here */
+    struct {
+        const char *text; /* REGEX=W as given */
+        regex_t re;
+        double w;
+    } weights[16];
+    int n_weights;
     const char *table; /* or NULL: the candidates' bytes and losses as an earlier --report measured them
                         * (its "allocation"), instead of encoding every candidate; only the chosen
                         * ones are encoded, and their sizes checked against the table */
@@ -50,7 +61,9 @@ typedef struct sq_alloc_entry {
     int n;
     int cand[SQ_ALLOC_MAX_CANDS]; /* index into the candidate list */
     uint64_t bits[SQ_ALLOC_MAX_CANDS];
-    double loss[SQ_ALLOC_MAX_CANDS];
+    double loss[SQ_ALLOC_MAX_CANDS];  /* as measured (the report's candidates) */
+    double weight;                    /* its sensitivity weight */
+    double wloss[SQ_ALLOC_MAX_CANDS]; /* weight x loss: what the solver minimizes */
     sq_method_note note[SQ_ALLOC_MAX_CANDS];
     sq_encoded enc[SQ_ALLOC_MAX_CANDS]; /* kept while cached[j] */
     int cached[SQ_ALLOC_MAX_CANDS];

@@ -125,6 +125,7 @@ static json_object *canonical_command(const sq_quantize_opts *o) {
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? "," : "", s);
         }
         prov_arg(cl, "--candidates", list);
+        for (int i = 0; i < o->alloc.n_weights; i++) prov_arg(cl, "--alloc-weight", o->alloc.weights[i].text);
     }
     for (int i = 0; i < sc->n_rules; i++) {
         char text[1100];
@@ -363,7 +364,7 @@ static sq_status quantize_tensor(const sq_quantize_opts *o, sq_method *q, const 
         r->elements = n;
         r->bpw = sq_encoded_bpw(&e);
         r->bytes = bytes;
-        r->alloc_loss = ae ? ae->loss[ae->pick] : -1;
+        r->alloc_loss = ae ? ae->wloss[ae->pick] : -1;
         r->rmse = sq_errstats_rmse(&es);
         r->max_abs = es.max_abs;
         r->cosine = sq_errstats_cosine(&es);
@@ -410,7 +411,8 @@ static json_object *alloc_report(const sq_quantize_opts *o, const sq_model *m, c
         json_object_object_add(to, "name", json_object_new_string(m->tensors[e->tensor].name));
         json_object_object_add(to, "chosen", json_object_new_string(s));
         json_object_object_add(to, "bytes", json_object_new_int64((int64_t)(e->bits[e->pick] / 8)));
-        json_object_object_add(to, "predicted_loss", json_object_new_double(e->loss[e->pick]));
+        json_object_object_add(to, "predicted_loss", json_object_new_double(e->wloss[e->pick]));
+        json_object_object_add(to, "weight", json_object_new_double(e->weight));
         json_object *cs = json_object_new_array();
         for (int j = 0; j < e->n; j++) {
             json_object *co = json_object_new_object();

@@ -57,6 +57,17 @@ cmp -s "$T/a3.0.squizd" "$T/t3.squizd" && ok || bad "target 3.0: output differs 
 expect 0 "target 3.0 from a table" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 --alloc-table "$T/a2.5.json" -o "$T/tab.squizd" -q
 cmp -s "$T/a3.0.squizd" "$T/tab.squizd" && ok || bad "target 3.0 through --alloc-table differs from the full run"
 
+# ---- sensitivity weights: layer 0 weighted 100x gets no fewer bytes, the others' weight stays 1 ----
+expect 0 "target 3.0, layer 0 weighted" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 --alloc-table "$T/a2.5.json" \
+  --alloc-weight 'layers\.0\.=100' -o "$T/w.squizd" --report "$T/w.json" -q
+l0() { jq '[.allocation.tensors[] | select(.name | test("layers\\.0\\.")) | .bytes] | add' "$1"; }
+w0=$(l0 "$T/w.json") u0=$(l0 "$T/a3.0.json")
+[ "$w0" -gt "$u0" ] && ok || bad "layer 0 weighted 100x: $w0 bytes, unweighted $u0"
+jq -e 'all(.allocation.tensors[]; .weight == (if (.name | test("layers\\.0\\.")) then 100 else 1 end)) and
+       all(.allocation.tensors[]; .predicted_loss == .weight * (.chosen as $c | .candidates[] | select(.scheme == $c) | .loss))' \
+  "$T/w.json" >/dev/null && ok || bad "weights in the report: $(jq -c '[.allocation.tensors[] | {name, weight}]' "$T/w.json" | head -c 300)"
+within "$(jq .allocation.achieved_bpw "$T/w.json")" 3.0 0.02 && ok || bad "weighted: achieved $(jq .allocation.achieved_bpw "$T/w.json")"
+
 # ---- inspect's scheme summary: counts and bytes add up to the tensor table ----
 expect 0 "inspect json" -- "$I" --json "$T/a3.0.squizd"
 jq -e '(.schemes | map(.tensors) | add) == (.tensors | length) and (.schemes | map(.bytes) | add) == (.tensors | map(.bytes) | add)
@@ -90,6 +101,7 @@ refuse "above the dearest" "above the dearest mix" --calib "$T/cal.h5" --target-
 refuse "bad candidate" "bad scheme 'int5'" --calib "$T/cal.h5" --target-bpw 3 --candidates quip:2,int5
 refuse "repeated candidate" "given twice" --calib "$T/cal.h5" --target-bpw 3 --candidates int8,int8:pc:sym
 refuse "--over without a target" "apply to --target-bpw" -s int4 --over all
+refuse "bad weight" "needs REGEX=W" --calib "$T/cal.h5" --target-bpw 3 --alloc-weight 'layers=0'
 refuse "table of another set" "was over matrices, not all" --calib "$T/cal.h5" --target-bpw 4 --over all --alloc-table "$T/a2.5.json"
 
 echo "$pass passed, $fail failed, $skip skipped"

@@ -37,6 +37,8 @@ static void usage(FILE *o) {
             "      --candidates LIST     comma-separated schemes to choose from (default: quip:2,\n"
             "                            int3:g128:asym,int3:g64:asym,quip:3,int4:g128:asym,int4:g64:asym,\n"
             "                            int4:g32:asym,quip:4,int8); each tensor gets those that apply to it\n"
+            "      --alloc-weight REGEX=W  multiply the predicted losses of tensors whose name matches REGEX\n"
+            "                            by W (first match; default 1): per-layer sensitivity coefficients\n"
             "      --alloc-table R.json  take the candidates' bytes and losses from the --report of an earlier\n"
             "                            --target-bpw run (same model, --calib, --over, options) instead of\n"
             "                            encoding them all: another target costs one encoding per tensor\n"
@@ -160,6 +162,7 @@ int main(int argc, char **argv) {
                                        {"tca-tbe", no_argument, 0, 40},        {"target-bpw", required_argument, 0, 41},
                                        {"over", required_argument, 0, 42},     {"candidates", required_argument, 0, 43},
                                        {"alloc-table", required_argument, 0, 44},
+                                       {"alloc-weight", required_argument, 0, 45},
                                        {0, 0, 0, 0}};
     sq_quantize_opts o;
     sq_quantize_opts_init(&o);
@@ -244,6 +247,20 @@ int main(int argc, char **argv) {
             break;
         case 43: candidates = optarg; break;
         case 44: o.alloc.table = optarg; break;
+        case 45: {
+            char *eq = strrchr(optarg, '=');
+            double wt;
+            if (!eq || eq == optarg || cli_parse_double(eq + 1, &wt) || !(wt > 0) || !isfinite(wt))
+                return cli_usage_error("--alloc-weight needs REGEX=W with W > 0, got '%s'", optarg);
+            if (o.alloc.n_weights == 16) return cli_usage_error("at most 16 --alloc-weight rules");
+            *eq = 0;
+            int e = regcomp(&o.alloc.weights[o.alloc.n_weights].re, optarg, REG_EXTENDED | REG_NOSUB);
+            *eq = '=';
+            if (e) return cli_usage_error("--alloc-weight: bad regex in '%s'", optarg);
+            o.alloc.weights[o.alloc.n_weights].text = optarg;
+            o.alloc.weights[o.alloc.n_weights++].w = wt;
+            break;
+        }
         case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 0..1024 (0: all cores)"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
@@ -258,8 +275,8 @@ int main(int argc, char **argv) {
     if (o.report && !strcmp(o.report, "-") && !strcmp(o.out, "-"))
         return cli_usage_error("-o - and --report - cannot share standard output; name a file for one of them");
     if (!sc->codec && !o.alloc.target_bpw) return cli_usage_error("missing --scheme (or --target-bpw)");
-    if ((over_given || candidates || o.alloc.table) && !o.alloc.target_bpw)
-        return cli_usage_error("--over, --candidates and --alloc-table apply to --target-bpw");
+    if ((over_given || candidates || o.alloc.table || o.alloc.n_weights) && !o.alloc.target_bpw)
+        return cli_usage_error("--over, --candidates, --alloc-table and --alloc-weight apply to --target-bpw");
     if (o.alloc.target_bpw) {
         if (!o.calib) return cli_usage_error("--target-bpw needs --calib FILE.h5 (each candidate's loss is measured with the layers' X^T X)");
         if (o.method == SQ_METHOD_AWQ) return cli_usage_error("--target-bpw takes --method gptq (default) or rtn, not awq");
@@ -286,5 +303,6 @@ int main(int argc, char **argv) {
     sq_err err = {0};
     if (sq_quantize_model(&o, NULL, &err)) rc = cli_fail(&err);
     for (int i = 0; i < sc->n_rules; i++) regfree(&rules[i].re);
+    for (int i = 0; i < o.alloc.n_weights; i++) regfree(&o.alloc.weights[i].re);
     return rc;
 }
