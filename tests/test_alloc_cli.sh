@@ -64,8 +64,8 @@ l0() { jq '[.allocation.tensors[] | select(.name | test("layers\\.0\\.")) | .byt
 w0=$(l0 "$T/w.json") u0=$(l0 "$T/a3.0.json")
 [ "$w0" -gt "$u0" ] && ok || bad "layer 0 weighted 100x: $w0 bytes, unweighted $u0"
 jq -e 'all(.allocation.tensors[]; .weight == (if (.name | test("layers\\.0\\.")) then 100 else 1 end)) and
-       all(.allocation.tensors[]; (.predicted_loss - .weight * (.chosen as $c | .candidates[] | select(.scheme == $c) | .loss))
-           | fabs <= 1e-12 * .predicted_loss)' \
+       all(.allocation.tensors[]; .predicted_loss as $p |
+           ($p - .weight * (.chosen as $c | .candidates[] | select(.scheme == $c) | .loss)) | fabs <= 1e-12 * $p)' \
   "$T/w.json" >/dev/null && ok || bad "weights in the report: $(jq -c '[.allocation.tensors[] | {name, weight}]' "$T/w.json" | head -c 300)"
 within "$(jq .allocation.achieved_bpw "$T/w.json")" 3.0 0.02 && ok || bad "weighted: achieved $(jq .allocation.achieved_bpw "$T/w.json")"
 
