@@ -15,9 +15,10 @@
 /* The default ladder, about 2 to 8 bpw: QuIP# 2/3/4 bits, GPTQ int3 at
  * groups 128/64 and int4 at 128/64/32, int8 per channel. Calibrated codecs
  * apply to the linear layers only; embeddings and the output layer get the
- * scalar ones by RTN. AQLM 2x8 is left out: on squish-lm-34m it encodes
- * about 25x slower than quip:2 and came out dominated by it (more bytes,
- * more loss) on the tiny model's layers; --candidates takes it. */
+ * scalar ones by RTN. AQLM 2x8 is left out: on squish-lm-34m one
+ * down_proj took about a minute against a few seconds for quip:2, and it
+ * came out dominated by quip:2 (more bytes, more loss) on the tiny model's
+ * layers; --candidates takes it. */
 static const char *const default_ladder[] = {"quip:2",         "int3:g128:asym", "int3:g64:asym", "quip:3",
                                              "int4:g128:asym", "int4:g64:asym",  "int4:g32:asym", "quip:4",
                                              "int8",           NULL};
