@@ -14,7 +14,8 @@
 layout(constant_id = 1) const uint QBITS = 2;  // bits per weight: 2, 3 or 4
 layout(constant_id = 2) const uint NESTED = 0; // 1: the nested E8R stages (3 and 4 bits)
 
-// The later stages' codebooks: 8-bit tables (E81B, E8R) or E8P12 (4 bits residual), and the number of stages.
+// TAB1: stage 1 decodes with an 8-bit table (E81B, or E8R where nested), else with E8P12 (4 bits
+// residual); STAGE2: a third stage, E8R (4 bits nested).
 const bool TAB1 = QBITS == 3u || NESTED != 0u;
 const bool STAGE2 = QBITS == 4u && NESTED != 0u;
 
