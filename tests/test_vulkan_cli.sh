@@ -48,19 +48,25 @@ ppl_close "$c" "$g" && ok || bad "34M int4: vulkan ppl $g vs cpu $c"
 # tiny model (widths 192 = 12*16 and 520: blocks of 104) evaluates and decodes as on the CPU ----
 TINY=$S/testdata/tiny-llama TOK=$SH/models/stories260K/tok512.model
 "$B/squish-calibrate" "$TINY" -t "$SH/data/calib-books.txt" --tokenizer "$TOK" -n 6 -L 64 -q -o "$T/cal.h5"
-# 2 bits; 3 and 4 bits in the nested form (E8R stages, the defaults) and in the residual form (:rvq)
-# (the sanitizer run, SQUISH_TEST_QUICK, keeps to 2 bits and quip:4: quantizing is slow under ASan)
-QS="quip:2 quip:4"
-[ -n "${SQUISH_TEST_QUICK:-}" ] || QS="quip:2 quip:3 quip:4 quip:3:rvq quip:4:rvq"
+# 2 bits; 3 and 4 bits in the nested form (E8R stages, the defaults) and in the residual form (:rvq).
+# The sanitizer run (SQUISH_TEST_QUICK; quantizing is slow under ASan) quantizes one file instead:
+# quip:2 with layer 0's MLP in quip:4 and layer 1's attention in quip:3 (both nested).
+QS="quip:2 quip:3 quip:4 quip:3:rvq quip:4:rvq" GS="quip:2 quip:4"
+[ -z "${SQUISH_TEST_QUICK:-}" ] || QS=mix GS=mix
 EV=(-q -j --reference "$TINY" --tokenizer "$TOK" --eval "$SH/data/tinystories-valid-excerpt.txt" --ctx 128 --windows 2)
 for s in $QS; do
-  f=$T/q${s//:/_}.squizd
-  "$Q" "$TINY" -s $s --calib "$T/cal.h5" -o "$f" -q
+  f=$T/q${s//:/_}.squizd A=(-s "$s")
+  [ "$s" = mix ] && A=(-s quip:2 -r 'layers\.0\.mlp=quip:4' -r 'layers\.1\.self_attn=quip:3')
+  "$Q" "$TINY" "${A[@]}" --calib "$T/cal.h5" -o "$f" -q
+  if [ "$s" = mix ]; then
+    n=$("$B/squish-inspect" "$f" | grep -cE ' quip:(3|4)\+rht_in')
+    [ "$n" = 7 ] && ok || bad "mixed quip file: $n tensors in quip:3 or quip:4, not 7"
+  fi
   c=$("$V" "${EV[@]}" "$f" | jq .eval.ppl)
   g=$("$V" "${EV[@]}" --backend vulkan "$f" | jq .eval.ppl)
   ppl_close "$c" "$g" && ok || bad "tiny $s: vulkan ppl $g vs cpu $c"
 done
-for s in quip:2 quip:4; do
+for s in $GS; do
   f=$T/q${s//:/_}.squizd
   "$V" -q --tokenizer "$TOK" --prompt "Once upon a time" --max-tokens 16 "$f" >"$T/qc"
   "$V" -q --tokenizer "$TOK" --prompt "Once upon a time" --max-tokens 16 --backend vulkan "$f" >"$T/qg"
