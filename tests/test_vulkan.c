@@ -61,9 +61,7 @@ static int runs_here(const codec_variant *cv) {
     v.rows = 4;
     v.cols = 256;
     int ok = sq_vk_supported(&v);
-    /* known gap: quip's nested E8R stages (quip:3, quip:4) have no shader yet; :rvq runs */
-    const int gap = cv->codec->family == SQ_FAMILY_LATTICE && cv->params[SQ_QUIP_P_NESTED];
-    ck_assert_msg(ok || gap || !vulkan_family(cv->codec), "%s: the Vulkan backend has no kernel for this %s codec", cv->scheme,
+    ck_assert_msg(ok || !vulkan_family(cv->codec), "%s: the Vulkan backend has no kernel for this %s codec", cv->scheme,
                   sq_codec_family_name(cv->codec->family));
     if (!ok) fprintf(stderr, "vulkan: %s not supported by the backend (family %s): not compared\n", cv->scheme,
                      sq_codec_family_name(cv->codec->family));
@@ -598,12 +596,10 @@ START_TEST(hadamard_matches_cpu) {
 }
 END_TEST
 
-/* A QuIP# tensor with random codes, f16 scales and both Hadamard links (every
- * code of both codebooks is valid, so no encoder is needed for shapes of any
- * size). */
-static void random_quip(int bits, uint64_t rows, uint64_t cols, sq_encoded *e) {
-    char scheme[16];
-    snprintf(scheme, sizeof scheme, bits > 2 ? "quip:%d:rvq" : "quip:%d", bits); /* the residual stages the shader runs */
+/* A QuIP# tensor of scheme with random codes, f16 scales and both Hadamard
+ * links (every code of every codebook is valid, so no encoder is needed for
+ * shapes of any size). */
+static void random_quip(const char *scheme, uint64_t rows, uint64_t cols, sq_encoded *e) {
     memset(e, 0, sizeof *e);
     ck_assert_int_eq(sq_scheme_parse(scheme, &e->codec, e->params, NULL), 0);
     e->rows = rows;
@@ -628,7 +624,9 @@ static void random_quip(int bits, uint64_t rows, uint64_t cols, sq_encoded *e) {
     }
 }
 
-/* quip:2/3/4 on shapes the encoder would take long for: dequantize bit-exact,
+/* Every quip scheme (2 bits; 3 and 4 bits nested, whose 4-bit form has a
+ * third stage and part codes3; 3 and 4 bits residual) on shapes the encoder
+ * would take long for: dequantize bit-exact,
  * GEMV (T = 1) and matmul (T = 5) within TOL * (sum|w x'| + the rows' root sum
  * of squares, as the output transform mixes rows), on both Hadamard sides'
  * kinds of length: 37 x 200 (H_200 on x, signs alone on y), 300 x 520 (blocks
@@ -636,23 +634,28 @@ static void random_quip(int bits, uint64_t rows, uint64_t cols, sq_encoded *e) {
  * 1536 x 24 (H_12 (x) H_128 on y, H_12 (x) H_2 on x); loading codes ahead
  * gives the same bits. */
 START_TEST(lattice_matches_cpu) {
+    const char *schemes[] = {"quip:2", "quip:3", "quip:4", "quip:3:rvq", "quip:4:rvq"};
+    const int stages[] = {1, 2, 3, 2, 2};
     const uint64_t shapes[][2] = {{37, 200}, {300, 520}, {64, 1536}, {8, 8192}, {1536, 24}};
     const uint32_t T = 5;
     sq_err err;
-    for (int bits = 2; bits <= 4; bits++)
+    for (size_t si = 0; si < sizeof schemes / sizeof schemes[0]; si++)
         for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+            const char *scheme = schemes[si];
             const uint64_t rows = shapes[k][0], cols = shapes[k][1];
             sq_encoded e;
-            random_quip(bits, rows, cols, &e);
+            random_quip(scheme, rows, cols, &e);
+            ck_assert_int_eq(e.nparts, stages[si] + 3); /* codes (codes2, codes3), scales, rht_in, rht_out */
+            ck_assert_uint_eq(e.params[SQ_QUIP_P_NESTED], strchr(scheme + 5, ':') == NULL && stages[si] > 1);
             sq_tview v;
             sq_tview_from_encoded(&e, &v);
-            ck_assert(sq_vk_supported(&v));
+            ck_assert_msg(sq_vk_supported(&v), "%s: no Vulkan kernel", scheme);
             sq_vk_tensor *t;
             ck_assert_msg(sq_vk_upload(vk, &v, &t, &err) == SQ_OK, "%s", err.msg);
             float *ref = malloc(rows * cols * sizeof(float)), *dec = malloc(rows * cols * sizeof(float));
             sq_decode_for(v.codec, SQ_ISA_PORTABLE)(&v, 0, rows, ref);
             ck_assert_int_eq(sq_vk_dequant(vk, t, 0, rows, dec, &err), SQ_OK);
-            ck_assert_msg(!memcmp(dec, ref, rows * cols * sizeof(float)), "quip:%d %llux%llu: dequant differs", bits,
+            ck_assert_msg(!memcmp(dec, ref, rows * cols * sizeof(float)), "%s %llux%llu: dequant differs", scheme,
                           (unsigned long long)rows, (unsigned long long)cols);
             float *x = random_matrix(T * cols, 0), *y = malloc(T * rows * sizeof(float)), *y0 = malloc(rows * sizeof(float));
             float *y1 = malloc(rows * sizeof(float)), *xs = malloc(cols * sizeof(float));
@@ -670,7 +673,7 @@ START_TEST(lattice_matches_cpu) {
                     spread = sqrt(spread);
                     for (uint64_t r = 0; r < rows; r++)
                         ck_assert_msg(fabs((double)y[tk * rows + r] - y0[r]) <= TOL * (mag[r] + spread),
-                                      "quip:%d %llux%llu T=%u token %u row %llu: vulkan %g vs CPU %g (|w.x| %g)", bits,
+                                      "%s %llux%llu T=%u token %u row %llu: vulkan %g vs CPU %g (|w.x| %g)", scheme,
                                       (unsigned long long)rows, (unsigned long long)cols, nt, tk, (unsigned long long)r,
                                       y[tk * rows + r], y0[r], mag[r] + spread);
                 }
@@ -679,12 +682,68 @@ START_TEST(lattice_matches_cpu) {
             ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, y1, &err), SQ_OK);
             unsetenv("SQUISH_VULKAN_PREFETCH");
             ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, y, &err), SQ_OK);
-            ck_assert_msg(!memcmp(y, y1, rows * sizeof(float)), "quip:%d %llux%llu: GEMV differs with prefetch", bits,
+            ck_assert_msg(!memcmp(y, y1, rows * sizeof(float)), "%s %llux%llu: GEMV differs with prefetch", scheme,
                           (unsigned long long)rows, (unsigned long long)cols);
             sq_vk_tensor_free(vk, t);
             sq_encoded_free(&e);
             free(ref); free(dec); free(x); free(y); free(y0); free(y1); free(xs); free(mag);
         }
+}
+END_TEST
+
+/* The worked examples of spec/codecs.md §11 (one row of 8, no links) on the
+ * device: quip:3:rvq (E81B code 241 = 2e_0), quip:4 nested (E8R codes 120
+ * and 255 in two stages with three scales) and quip:3 nested (E8R code 254 =
+ * (3/4, 1/4 x 6, -1/4), the spec's test vector) dequantize to the values
+ * worked out by hand, and the GEMV of x = (1..8) gives their dot product. */
+START_TEST(lattice_worked_examples) {
+    const struct {
+        const char *scheme;
+        uint16_t code;
+        uint8_t code2, code3;
+        float s[3];
+        float want[8];
+    } ex[] = {
+        {"quip:3:rvq", 0x0180, 241, 0, {0.5f, 0.25f}, {0.125f, 0.125f, 0.125f, 0.125f, 0.125f, 0.125f, 0.125f, 0.625f}},
+        {"quip:4", 0x0001, 120, 255, {0.5f, 0.5f, 0.25f}, {0.625f, 0.375f, 0.125f, 0.125f, 0.125f, 0.125f, 0.125f, 0.125f}},
+        {"quip:3", 0x0001, 254, 0, {0.5f, 0.5f}, {0.5f, 0.25f, 0.25f, 0.25f, 0.25f, 0.25f, 0.25f, 0.0f}},
+    };
+    sq_err err;
+    for (size_t k = 0; k < sizeof ex / sizeof ex[0]; k++) {
+        sq_encoded e;
+        memset(&e, 0, sizeof e);
+        ck_assert_int_eq(sq_scheme_parse(ex[k].scheme, &e.codec, e.params, NULL), 0);
+        e.rows = 1;
+        e.cols = 8;
+        e.nparts = e.codec->layout(e.codec, e.params, 1, 8, e.spec);
+        int stages = 0;
+        for (int i = 0; i < e.nparts; i++) {
+            e.bytes[i] = sq_part_spec_bytes(&e.spec[i]);
+            e.data[i] = calloc(1, e.bytes[i]);
+            const char *nm = e.spec[i].name;
+            if (!strcmp(nm, "codes")) *(uint16_t *)e.data[i] = ex[k].code;
+            else if (!strcmp(nm, "codes2")) *(uint8_t *)e.data[i] = ex[k].code2;
+            else if (!strcmp(nm, "codes3")) *(uint8_t *)e.data[i] = ex[k].code3;
+            else if (!strcmp(nm, "scales"))
+                for (stages = 0; stages < (int)(e.bytes[i] / 2); stages++)
+                    ((uint16_t *)e.data[i])[stages] = sq_f32_to_f16(ex[k].s[stages]);
+        }
+        ck_assert_int_eq(stages, ex[k].s[2] != 0 ? 3 : 2);
+        sq_tview v;
+        sq_vk_tensor *t = upload_encoded(ex[k].scheme, &e, &v);
+        float dec[8], x[8], y;
+        double want_y = 0;
+        ck_assert_int_eq(sq_vk_dequant(vk, t, 0, 1, dec, &err), SQ_OK);
+        for (int i = 0; i < 8; i++) {
+            ck_assert_msg(dec[i] == ex[k].want[i], "%s: value %d is %g, not %g", ex[k].scheme, i, dec[i], ex[k].want[i]);
+            x[i] = (float)(i + 1);
+            want_y += (double)ex[k].want[i] * x[i];
+        }
+        ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, &y, &err), SQ_OK);
+        ck_assert_msg(fabs(y - want_y) <= TOL * want_y, "%s: GEMV %g, not %g", ex[k].scheme, y, want_y);
+        sq_vk_tensor_free(vk, t);
+        sq_encoded_free(&e);
+    }
 }
 END_TEST
 
@@ -755,6 +814,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, gemv_batch_same_bits);
     tcase_add_test(tc, hadamard_matches_cpu);
     tcase_add_test(tc, lattice_matches_cpu);
+    tcase_add_test(tc, lattice_worked_examples);
     tcase_add_test(tc, device_selection);
     suite_add_tcase(s, tc);
     TCase *tf = tcase_create("families"); /* codebook (AQLM) and sparse + dense (SpQR) in more variants */

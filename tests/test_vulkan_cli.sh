@@ -48,18 +48,30 @@ ppl_close "$c" "$g" && ok || bad "34M int4: vulkan ppl $g vs cpu $c"
 # tiny model (widths 192 = 12*16 and 520: blocks of 104) evaluates and decodes as on the CPU ----
 TINY=$S/testdata/tiny-llama TOK=$SH/models/stories260K/tok512.model
 "$B/squish-calibrate" "$TINY" -t "$SH/data/calib-books.txt" --tokenizer "$TOK" -n 6 -L 64 -q -o "$T/cal.h5"
-# (the sanitizer run, SQUISH_TEST_QUICK, keeps to 2 bits: quantizing is slow under ASan)
-# (3 bits in the residual form: the nested E8R stages of quip:3/quip:4 have no shader yet)
-for b in 2 $([ -n "${SQUISH_TEST_QUICK:-}" ] || echo 3); do
-  "$Q" "$TINY" -s quip:$b$([ $b = 2 ] || echo :rvq) --calib "$T/cal.h5" -o "$T/q$b.squizd" -q
-  EV=(-q -j --reference "$TINY" --tokenizer "$TOK" --eval "$SH/data/tinystories-valid-excerpt.txt" --ctx 128 --windows 2)
-  c=$("$V" "${EV[@]}" "$T/q$b.squizd" | jq .eval.ppl)
-  g=$("$V" "${EV[@]}" --backend vulkan "$T/q$b.squizd" | jq .eval.ppl)
-  ppl_close "$c" "$g" && ok || bad "tiny quip:$b: vulkan ppl $g vs cpu $c"
+# 2 bits; 3 and 4 bits in the nested form (E8R stages, the defaults) and in the residual form (:rvq).
+# The sanitizer run (SQUISH_TEST_QUICK; quantizing is slow under ASan) quantizes one file instead:
+# quip:2 with layer 0's MLP in quip:4 and layer 1's attention in quip:3 (both nested).
+QS="quip:2 quip:3 quip:4 quip:3:rvq quip:4:rvq" GS="quip:2 quip:4"
+[ -z "${SQUISH_TEST_QUICK:-}" ] || QS=mix GS=mix
+EV=(-q -j --reference "$TINY" --tokenizer "$TOK" --eval "$SH/data/tinystories-valid-excerpt.txt" --ctx 128 --windows 2)
+for s in $QS; do
+  f=$T/q${s//:/_}.squizd A=(-s "$s")
+  [ "$s" = mix ] && A=(-s quip:2 -r 'layers\.0\.mlp=quip:4' -r 'layers\.1\.self_attn=quip:3')
+  "$Q" "$TINY" "${A[@]}" --calib "$T/cal.h5" -o "$f" -q
+  if [ "$s" = mix ]; then
+    n=$("$B/squish-inspect" "$f" | grep -cE ' quip:(3|4)\+rht_in')
+    [ "$n" = 7 ] && ok || bad "mixed quip file: $n tensors in quip:3 or quip:4, not 7"
+  fi
+  c=$("$V" "${EV[@]}" "$f" | jq .eval.ppl)
+  g=$("$V" "${EV[@]}" --backend vulkan "$f" | jq .eval.ppl)
+  ppl_close "$c" "$g" && ok || bad "tiny $s: vulkan ppl $g vs cpu $c"
 done
-"$V" -q --tokenizer "$TOK" --prompt "Once upon a time" --max-tokens 16 "$T/q2.squizd" >"$T/qc"
-"$V" -q --tokenizer "$TOK" --prompt "Once upon a time" --max-tokens 16 --backend vulkan "$T/q2.squizd" >"$T/qg"
-[ -s "$T/qc" ] && cmp -s "$T/qc" "$T/qg" && ok || bad "quip:2 greedy text differs: cpu '$(cat "$T/qc")' vulkan '$(cat "$T/qg")'"
+for s in $GS; do
+  f=$T/q${s//:/_}.squizd
+  "$V" -q --tokenizer "$TOK" --prompt "Once upon a time" --max-tokens 16 "$f" >"$T/qc"
+  "$V" -q --tokenizer "$TOK" --prompt "Once upon a time" --max-tokens 16 --backend vulkan "$f" >"$T/qg"
+  [ -s "$T/qc" ] && cmp -s "$T/qc" "$T/qg" && ok || bad "$s greedy text differs: cpu '$(cat "$T/qc")' vulkan '$(cat "$T/qg")'"
+done
 
 # the calibrated families on real quantized tensors: spqr:w3 everywhere but three aqlm:2x8 layers (tiny model)
 "$Q" "$TINY" -s spqr:w3 -r 'layers\.0\.(self_attn\.[qk]|mlp\.up)_proj=aqlm:2x8' --calib "$T/cal.h5" -o "$T/c.squizd" -q
@@ -78,10 +90,10 @@ SQUISH_VULKAN_LIMBS=1 "$V" -q --tokenizer "$M/tokenizer.model" --prompt "Once up
 [ -s "$T/gc" ] && cmp -s "$T/gc" "$T/gl" && ok || bad "greedy text differs (limbs): cpu '$(cat "$T/gc")' vulkan '$(cat "$T/gl")'"
 
 # ---- kernel benchmark: every scheme's Vulkan GEMV checked against the CPU ----
-expect 0 "bench" -- "$BE" --backend vulkan -R 96 -C 320 --gpu-mib 1 --min-time 0.01 -c int4:g32:asym,nf4,mxfp6_e3m2,int2,f16,quip:2,quip:4:rvq
+expect 0 "bench" -- "$BE" --backend vulkan -R 96 -C 320 --gpu-mib 1 --min-time 0.01 -c int4:g32:asym,nf4,mxfp6_e3m2,int2,f16,quip:2,quip:3,quip:4,quip:4:rvq
 # (times, not GB/s: a slow sanitizer build prints tiny matrices' GB/s as 0.0)
 n=$(awk '/^(int4|nf4|mxfp6|int2|f16|quip)/ && $5 > 0 && $8 + 0 <= 1e-5 && $11 > 0 { n++ } END { print n + 0 }' "$T/out")
-[ "$n" = 7 ] && ok || bad "bench: $n of 7 schemes with a GEMV time, CHECK <= 1e-5 and a read baseline: $(cat "$T/out")"
+[ "$n" = 9 ] && ok || bad "bench: $n of 9 schemes with a GEMV time, CHECK <= 1e-5 and a read baseline: $(cat "$T/out")"
 grep -q "copy shader" "$T/out" && ok || bad "bench prints no copy baseline"
 # aqlm and spqr on synthetic parts (both AQLM GEMV kernels: 2x8 by table, 1x16 decoding codewords)
 expect 0 "bench, calibrated codecs" -- "$BE" --backend vulkan -R 300 -C 320 --gpu-mib 1 --min-time 0.01 -c aqlm,aqlm:1x16,spqr,spqr:w2:b5

@@ -19,19 +19,22 @@
 
 /* The table buffer (shaders/lattice.glsl): 256 absolute vectors (nibble i =
  * 2|a_i|), 8 words of odd-sum bits, 256 E81B points (nibble i = 2 x_i, signed),
- * then each device-run link: its sign bits, then H_K's bits when K > 1. */
-enum { TAB_ABS = 0, TAB_ODD = 256, TAB_E81B = 264, TAB_CODEBOOKS = 520 };
+ * 256 E8R values (nibble i = 4 x_i, signed), then each device-run link: its
+ * sign bits, then H_K's bits when K > 1. */
+enum { TAB_ABS = 0, TAB_ODD = 256, TAB_E81B = 264, TAB_E8R = 520, TAB_CODEBOOKS = 776 };
 
 int sq_vk_describe_lattice(const sq_tview *v, sq_vk_tensor *t) {
     const uint32_t bits = v->params[SQ_QUIP_P_BITS];
     if (v->codec->id != SQ_CODEC_QUIP || bits < 2 || bits > 4 || v->cols % 8 || !v->rows) return 0;
-    if (v->params[SQ_QUIP_P_NESTED]) return 0; /* the nested E8R stages (quip:3, quip:4) have no shader yet */
+    const uint32_t nested = v->params[SQ_QUIP_P_NESTED];
+    if (nested > 1 || (nested && bits == 2)) return 0;
     t->family = SQ_VK_FAMILY_LATTICE;
     t->spec[1] = bits;
+    t->spec[2] = nested; /* lattice.glsl's NESTED: E8R stages (codes3 at push.pad0 at 4 bits) */
     t->push.nchunks = (uint32_t)((v->cols + SQ_CHUNK - 1) / SQ_CHUNK); /* activations zero padded to whole chunks */
     t->push.srow = 1;   /* the scale index of row r is r (gemv_rows.glsl) */
     t->push.gshift = 31;
-    t->push.aux = (uint32_t)v->rows; /* stage 1's scales follow the rows of stage 0 */
+    t->push.aux = (uint32_t)v->rows; /* stage s's scales start at s * rows */
     return 1;
 }
 
@@ -42,9 +45,11 @@ static void codebook_words(uint32_t *t) {
         for (int i = 0; i < 8; i++) sum2 += (a >> (4 * i)) & 15;
         t[TAB_ABS + A] = a;
         if ((sum2 / 2) % 2) t[TAB_ODD + A / 32] |= 1u << (A % 32); /* sum a_i odd: b_7 = -a_7 */
-        uint32_t e = 0;
+        uint32_t e = 0, r = 0;
         for (int i = 0; i < 8; i++) e |= ((uint32_t)sq_e81b_grid2[A][i] & 15u) << (4 * i);
+        for (int i = 0; i < 8; i++) r |= ((uint32_t)sq_e8r_grid4[A][i] & 15u) << (4 * i);
         t[TAB_E81B + A] = e;
+        t[TAB_E8R + A] = r;
     }
 }
 
@@ -202,19 +207,6 @@ static sq_status record_rht(sq_vk *vk, const vk_buf *tab, uint32_t off, uint64_t
 }
 
 /* ---------------- GEMV, matmul, dequantize ---------------- */
-/* Invocations per row as vk_ops.c's threads_per_row (four chunks or more
- * each, at least 16; SQUISH_VULKAN_TPR overrides). */
-static uint32_t threads_per_row(const sq_vk *vk, const sq_vk_tensor *w) {
-    const char *e = getenv("SQUISH_VULKAN_TPR");
-    if (e && *e) {
-        uint32_t v = (uint32_t)atoi(e);
-        if (v >= 1 && v <= vk->wg && !(v & (v - 1))) return v;
-    }
-    uint32_t tpr = vk->wg;
-    while (tpr > 16 && tpr * 4 > w->push.nchunks) tpr /= 2;
-    return tpr;
-}
-
 /* Loading the next chunk's codes ahead (gemv_rows.glsl's PF): off unless
  * SQUISH_VULKAN_PREFETCH=1 (not measured on a GPU yet); the same results. */
 static uint32_t prefetch(void) {
@@ -234,7 +226,7 @@ sq_status sq_vk_record_gemv_lattice(sq_vk *vk, const sq_vk_tensor *w, const vk_b
     }
     uint32_t spec[VK_NSPEC];
     memcpy(spec, w->spec, sizeof spec);
-    const uint32_t rpw = vk->wg / threads_per_row(vk, w);
+    const uint32_t rpw = vk->wg / sq_vk_threads_per_row(vk, w->push.nchunks, 4); /* four chunks or more each */
     spec[5] = rpw;
     spec[6] = prefetch();
     VkPipeline pipe;

@@ -1,5 +1,6 @@
 /* The lattice family (QuIP#, spec/codecs.md §11) on the Vulkan backend:
- * E8P12 / E81B decode fused with the GEMV (shaders/gemv_lattice.comp), its
+ * E8P12 decode and the later stages (E81B or E8P12 residual, E8R nested)
+ * fused with the GEMV (shaders/gemv_lattice.comp), its
  * dequantize shader, and the randomized Hadamard transforms of the
  * transform chain's rht_in / rht_out links run on the device
  * (shaders/hadamard.comp) instead of on the host. */

@@ -11,18 +11,10 @@
 
 static uint32_t xstride_of(const sq_vk_tensor *w) { return w->push.nchunks * SQ_CHUNK; }
 
-/* Invocations per row: a power of two, at most the workgroup, small enough
- * that each invocation gets min_chunks chunks or more (rows are short in
- * small models), but at least 16. SQUISH_VULKAN_TPR overrides. */
+/* Invocations per row (sq_vk_threads_per_row: rows are short in small
+ * models) giving each min_chunks chunks or more. */
 static uint32_t threads_per_row_min_chunks(const sq_vk *vk, const sq_vk_tensor *w, uint32_t min_chunks) {
-    uint32_t tpr = vk->wg;
-    const char *e = getenv("SQUISH_VULKAN_TPR");
-    if (e && *e) {
-        uint32_t v = (uint32_t)atoi(e);
-        if (v >= 1 && v <= vk->wg && !(v & (v - 1))) return v;
-    }
-    while (tpr > 16 && tpr * min_chunks > w->push.nchunks) tpr /= 2;
-    return tpr;
+    return sq_vk_threads_per_row(vk, w->push.nchunks, min_chunks);
 }
 
 /* The float-activation kernels: four chunks or more per invocation. */

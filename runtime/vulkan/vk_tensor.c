@@ -150,6 +150,7 @@ sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err 
         else if (!strcmp(nm, "zeros") || !strcmp(nm, "absmax_offset")) t->push.zeros = w;
         else if (!strcmp(nm, "absmax_scale")) t->push.aux = w;
         else if (!strcmp(nm, "codes2")) t->push.zeros = w; /* lattice: the second stage's codes */
+        else if (!strcmp(nm, "codes3")) t->push.pad0 = w;  /* lattice: the third stage's codes (quip:4 nested) */
     }
     sq_status st = sq_vk_buf_create(vk, total, 0, &t->buf, err);
     if (!st && t->lut_values) {

@@ -20,11 +20,11 @@
 layout(std430, binding = 2) readonly buffer X { vec4 x4[]; };
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 
-// What the GEMV reads for one chunk of one row: both stages' codes of its
-// four groups (0 past the row's end) and the row's scales.
+// What the GEMV reads for one chunk of one row: every stage's codes of its
+// four groups (0 past the row's end) and the row's scales (scale_bits).
 struct chunk_words {
-    uvec4 c, c2;
-    uint s;
+    uvec4 c, c2, c3;
+    uvec2 s;
 };
 
 // gemv_rows.glsl steps a row's chunk base by BITS per chunk: here the base is
@@ -40,18 +40,24 @@ chunk_words fetch_chunk(uint base, uint r) {
         const uvec2 c = w2[(p.codes >> 1) + (base >> 2)];
         cw.c = uvec4(c.x & 0xFFFFu, c.x >> 16, c.y & 0xFFFFu, c.y >> 16);
         cw.c2 = uvec4(0u);
-        if (QBITS == 3u) {
+        cw.c3 = uvec4(0u);
+        if (QBITS > 2u && TAB1) {
             const uint b = w[p.zeros + (base >> 2)];
             cw.c2 = uvec4(b & 255u, (b >> 8) & 255u, (b >> 16) & 255u, b >> 24);
         } else if (QBITS == 4u) {
             const uvec2 d = w2[(p.zeros >> 1) + (base >> 2)];
             cw.c2 = uvec4(d.x & 0xFFFFu, d.x >> 16, d.y & 0xFFFFu, d.y >> 16);
         }
+        if (STAGE2) {
+            const uint b = w[p.pad0 + (base >> 2)];
+            cw.c3 = uvec4(b & 255u, (b >> 8) & 255u, (b >> 16) & 255u, b >> 24);
+        }
     } else {
         [[unroll]] for (uint i = 0u; i < 4u; i++) {
             bool in_row = g0 + i < G;
             cw.c[i] = in_row ? u16_at(p.codes, base + i) : 0u;
             cw.c2[i] = in_row && QBITS > 2u ? code2_at(base + i) : 0u;
+            cw.c3[i] = in_row && STAGE2 ? code3_at(base + i) : 0u;
         }
     }
     cw.s = scale_bits(r);
@@ -67,9 +73,9 @@ void load_x(uint t, uint k, out vec4 xv[8]) {
     [[unroll]] for (uint j = 0u; j < 8u; j++) xv[j] = x4[t * (p.xstride >> 2) + 8u * k + j];
 }
 
-// s0 * stage 0 . x + s1 * stage 1 . x over one chunk.
+// s0 * stage 0 . x + s1 * stage 1 . x (+ s2 * stage 2 . x) over one chunk.
 float chunk_dot(chunk_words cw, vec4 xv[8]) {
-    vec4 d0 = vec4(0.0), d1 = vec4(0.0);
+    vec4 d0 = vec4(0.0), d1 = vec4(0.0), d2 = vec4(0.0);
     [[unroll]] for (uint g = 0u; g < 4u; g++) {
         vec4 lo, hi;
         e8p_values(cw.c[g], lo, hi);
@@ -80,9 +86,15 @@ float chunk_dot(chunk_words cw, vec4 xv[8]) {
             d1 = fma(lo, xv[2u * g], d1);
             d1 = fma(hi, xv[2u * g + 1u], d1);
         }
+        if (STAGE2) {
+            tab8_values(cw.c3[g], lo, hi);
+            d2 = fma(lo, xv[2u * g], d2);
+            d2 = fma(hi, xv[2u * g + 1u], d2);
+        }
     }
-    float r = half_bits(cw.s & 0xFFFFu) * ((d0.x + d0.y) + (d0.z + d0.w));
-    if (QBITS > 2u) r = fma(half_bits(cw.s >> 16), (d1.x + d1.y) + (d1.z + d1.w), r);
+    float r = half_bits(cw.s.x & 0xFFFFu) * ((d0.x + d0.y) + (d0.z + d0.w));
+    if (QBITS > 2u) r = fma(half_bits(cw.s.x >> 16), (d1.x + d1.y) + (d1.z + d1.w), r);
+    if (STAGE2) r = fma(half_bits(cw.s.y), (d2.x + d2.y) + (d2.z + d2.w), r);
     return r;
 }
 
@@ -113,7 +125,7 @@ void main() {
     float acc[TT];
     [[unroll]] for (uint t = 0u; t < TT; t++) acc[t] = 0.0;
     if (r0 < p.rows) {
-        const uint sbits = scale_bits(r0);
+        const uvec2 sbits = scale_bits(r0);
         for (uint k = lane; k < p.nchunks; k += TPR) {
             vec4 v[8];
             [[unroll]] for (uint g = 0u; g < 4u; g++) {
