@@ -1031,6 +1031,15 @@ sq_status sq_aqlm_quantize_shared(uint32_t n, const float *const *w, const uint6
             break;
         }
     }
+    { /* the last codes get their codebooks and scales too (about 1% lower at no code-search cost) */
+        if ((st = codebook_step(&S, &c, o.cg_iters, &cur, err))) goto done;
+        if (rep->n_hist < SQ_AQLM_MAX_HIST) rep->hist[rep->n_hist++] = cur;
+        scale_ctx sx = {&S};
+        sq_parallel_for(S.nt, S.R, scale_rows, &sx);
+        if (atomic_load(&S.oom)) goto oom;
+        cur = total(&S, S.rowloss);
+        if (rep->n_hist < SQ_AQLM_MAX_HIST) rep->hist[rep->n_hist++] = cur;
+    }
     for (uint32_t i = 0; i < n && !st; i++) st = pack(&S, i, &out[i], err);
     if (st) goto done;
     for (uint32_t i = 0; i < n; i++) {

@@ -22,6 +22,7 @@
  *      best tuple is strictly better. Beam 1 is the greedy coordinate pass
  *      (one codebook at a time); beam 8 lowers the error of the 34M model's
  *      layers by 7-9% at about 1.3x the encode time.
+ *   3. A last (a) and (b) for the final codes.
  *   Codebooks and scales are rounded to f16 as soon as they change, and a
  *   step is kept only if the exact objective (float64) did not rise, so the
  *   objective never increases and what is optimized is what is stored.
