@@ -20,8 +20,11 @@
  *      code tuples are kept), scored by the row's exact XᵀX-weighted error
  *      with the other groups fixed; a group's codes change only when the
  *      best tuple is strictly better. Beam 1 is the greedy coordinate pass
- *      (one codebook at a time); beam 8 lowers the error of the 34M model's
- *      layers by 7-9% at about 1.3x the encode time.
+ *      (one codebook at a time); beam 8 lowered the error of the 34M
+ *      model's layer 0 v_proj by 9% (0.0401 -> 0.0365, 128-window
+ *      calibration) and its 60-window KLD by 8% (0.342 -> 0.313), at 1.7x
+ *      the CPU time of the whole 34M encode. The beam costs only stack
+ *      (16 hypotheses of M codes).
  *   3. A last (a) and (b) for the final codes.
  *   Codebooks and scales are rounded to f16 as soon as they change, and a
  *   step is kept only if the exact objective (float64) did not rise, so the

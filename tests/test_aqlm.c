@@ -448,7 +448,7 @@ START_TEST(aqlm_beats_gptq_int2_on_real_layer) {
         sq_encoded_free(&g);
     }
     /* the default beam search (8 hypotheses per group) against the greedy search (beam 1): on this layer it
-     * must lower the error clearly (measured: -8% on calib16), every objective step still non-increasing */
+     * must lower the error clearly (layer 0 v_proj with 128 windows: -9%), every objective step still non-increasing */
     sq_aqlm_opts og = o;
     og.beam = 1;
     sq_aqlm_result rg;
