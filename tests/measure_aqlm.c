@@ -4,11 +4,14 @@
  *
  *   measure_aqlm --gemv     (GEMV speed, random 4096 x 4096)
  *   measure_aqlm MODEL CALIB [--layers N] [--threads N] [--shared] [--1x16 NAME] [--only S] [--verbose] [--tol X] [--iters N]
+ *                [--no-gptq] [--mxb M B] [--beam N] [--kmeans N]
  *
  * --layers N: only layers 0..N-1. --shared: also 2x8 with one set of
  * codebooks per kind of matrix (the N layers' q_proj, ...). --1x16 NAME:
  * also 1x16 on that tensor. --only S: only matrices whose name contains S
- * (the totals then cover those). --verbose: the objective's history. */
+ * (the totals then cover those). --verbose: the objective's history.
+ * --no-gptq: AQLM only. --mxb M B: the scheme (default 2 8). --beam N: the
+ * code search's beam width. --kmeans N: Lloyd iterations at initialization. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
