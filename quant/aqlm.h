@@ -13,10 +13,19 @@
  *      max_iters: (a) codebooks: the least-squares optimum under XᵀX of
  *      all codewords jointly, codes and scales fixed, by preconditioned
  *      conjugate gradients (8x8 block-Jacobi); (b) scales: per row, the
- *      closed-form optimum; (c) codes: a greedy pass (the reference's beam
- *      search with beam 1) over the groups in a seeded random order, each
- *      codebook's code set to the codeword that minimizes the row's exact
- *      XᵀX-weighted error with everything else fixed.
+ *      closed-form optimum; (c) codes: a pass over the groups in a seeded
+ *      random order, each group's M codes chosen by the reference's beam
+ *      search (beam 8 by default: for each codebook in turn, every kept
+ *      hypothesis tries all 2^B codewords in its place, the best 8 distinct
+ *      code tuples are kept), scored by the row's exact XᵀX-weighted error
+ *      with the other groups fixed; a group's codes change only when the
+ *      best tuple is strictly better. Beam 1 is the greedy coordinate pass
+ *      (one codebook at a time); beam 8 lowered the error of the 34M
+ *      model's layer 0 v_proj by 9% (0.0401 -> 0.0365, 128-window
+ *      calibration) and its 60-window KLD by 8% (0.342 -> 0.313), at 1.7x
+ *      the CPU time of the whole 34M encode. The beam costs only stack
+ *      (16 hypotheses of M codes).
+ *   3. A last (a) and (b) for the final codes.
  *   Codebooks and scales are rounded to f16 as soon as they change, and a
  *   step is kept only if the exact objective (float64) did not rise, so the
  *   objective never increases and what is optimized is what is stored.
@@ -51,6 +60,7 @@ typedef struct sq_aqlm_opts {
     double rel_tol;        /* stop when an alternation lowers the objective by less than this fraction; default 0.005 */
     uint32_t kmeans_iters; /* Lloyd iterations per codebook at initialization; default 20 */
     uint32_t cg_iters;     /* conjugate-gradient steps per codebook update; default 12 */
+    uint32_t beam;         /* code search: hypotheses kept per group, 1..16; default 8 (1: greedy) */
     uint64_t seed;         /* k-means initialization and the group order of the code search */
     int n_threads;         /* default 1 */
 } sq_aqlm_opts;

@@ -4,11 +4,14 @@
  *
  *   measure_aqlm --gemv     (GEMV speed, random 4096 x 4096)
  *   measure_aqlm MODEL CALIB [--layers N] [--threads N] [--shared] [--1x16 NAME] [--only S] [--verbose] [--tol X] [--iters N]
+ *                [--no-gptq] [--mxb M B] [--beam N] [--kmeans N]
  *
  * --layers N: only layers 0..N-1. --shared: also 2x8 with one set of
  * codebooks per kind of matrix (the N layers' q_proj, ...). --1x16 NAME:
  * also 1x16 on that tensor. --only S: only matrices whose name contains S
- * (the totals then cover those). --verbose: the objective's history. */
+ * (the totals then cover those). --verbose: the objective's history.
+ * --no-gptq: AQLM only. --mxb M B: the scheme (default 2 8). --beam N: the
+ * code search's beam width. --kmeans N: Lloyd iterations at initialization. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,7 +146,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s MODEL CALIB [--layers N] [--threads N] [--shared] [--1x16 NAME]\n", argv[0]);
         return 2;
     }
-    int layers = 8, threads = 2, shared = 0, verbose = 0;
+    int layers = 8, threads = 2, shared = 0, verbose = 0, no_gptq = 0;
+    uint32_t M = 2, B = 8, kmi = 0, beam = 0;
     double tol = 0; /* 0: the library's defaults */
     uint32_t iters = 0;
     const char *one16 = NULL, *only = NULL;
@@ -152,6 +156,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--shared")) shared = 1;
         else if (!strcmp(argv[i], "--verbose")) verbose = 1;
+        else if (!strcmp(argv[i], "--no-gptq")) no_gptq = 1;
+        else if (!strcmp(argv[i], "--mxb") && i + 2 < argc) {
+            M = (uint32_t)atoi(argv[++i]);
+            B = (uint32_t)atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--kmeans") && i + 1 < argc) kmi = (uint32_t)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--beam") && i + 1 < argc) beam = (uint32_t)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tol") && i + 1 < argc) tol = atof(argv[++i]);
         else if (!strcmp(argv[i], "--iters") && i + 1 < argc) iters = (uint32_t)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
@@ -187,7 +197,8 @@ int main(int argc, char **argv) {
         mx *q = &x[i];
         if (only && !strstr(q->name, only)) continue;
         counted++;
-        sq_aqlm_opts o = {.M = 2, .B = 8, .seed = 1, .n_threads = threads, .rel_tol = tol, .max_iters = iters};
+        sq_aqlm_opts o = {.M = M, .B = B, .seed = 1, .n_threads = threads, .rel_tol = tol, .max_iters = iters,
+                          .kmeans_iters = kmi, .beam = beam};
         sq_aqlm_result r;
         double t0 = now();
         if (sq_aqlm_quantize(q->w, q->rows, q->cols, q->h.xtx, &o, &r, &err)) {
@@ -199,13 +210,13 @@ int main(int argc, char **argv) {
             for (uint32_t h = 0; h < r.n_hist; h++) fprintf(stderr, " %.5f%s", r.hist[h], h % 3 == 0 ? " |" : "");
             fprintf(stderr, "\n");
         }
-        double ta = now() - t0, bpw = sq_aqlm_bpw(q->rows, q->cols, 2, 8, 1), eg[3], bg[3];
+        double ta = now() - t0, bpw = sq_aqlm_bpw(q->rows, q->cols, M, B, 1), eg[3] = {0}, bg[3] = {0};
         t_a += ta;
         sum_a += r.rel_err;
         bits_a += bpw * q->rows * q->cols;
         weights += (double)q->rows * q->cols;
         float *dec = malloc(q->rows * q->cols * sizeof(float));
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < 3 && !no_gptq; s++) {
             const sq_codec *c;
             uint32_t p[SQ_NPARAMS];
             sq_scheme_parse(gptq_schemes[s], &c, p, &err);
@@ -287,8 +298,8 @@ int main(int argc, char **argv) {
             return 1;
         }
         for (int s = 0; s < 2; s++) {
-            uint32_t M = s ? 1 : 2, B = s ? 16 : 8;
-            sq_aqlm_opts o = {.M = M, .B = B, .seed = 1, .n_threads = threads};
+            uint32_t M1 = s ? 1 : 2, B1 = s ? 16 : 8;
+            sq_aqlm_opts o = {.M = M1, .B = B1, .seed = 1, .n_threads = threads};
             sq_aqlm_result r;
             double t0 = now();
             if (sq_aqlm_quantize(q.w, q.rows, q.cols, q.h.xtx, &o, &r, &err)) {
@@ -296,7 +307,7 @@ int main(int argc, char **argv) {
                 return 1;
             }
             printf("\n%s %ux%u: proxy loss %.6f at %.4f bpw (codes %.3f + codebooks %.3f + scales %.3f), %.1f s, %u it",
-                   one16, M, B, r.rel_err, sq_aqlm_bpw(q.rows, q.cols, M, B, 1),
+                   one16, M1, B1, r.rel_err, sq_aqlm_bpw(q.rows, q.cols, M1, B1, 1),
                    r.codes_bytes * 8.0 / (q.rows * q.cols), r.codebooks_bytes * 8.0 / (q.rows * q.cols),
                    r.scales_bytes * 8.0 / (q.rows * q.cols), now() - t0, r.iters);
             sq_aqlm_result_free(&r);
