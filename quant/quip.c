@@ -413,6 +413,162 @@ static double refit_row(const refit_stats *rs, uint64_t r, uint32_t S, float *s,
     return e1;
 }
 
+/* ---- block coordinate descent on the calibrated error (quip-sharp's
+ * quip_tune_iters) ----
+ * With the scales fixed, each block k of a row in turn is re-quantized at
+ * the minimizer of the row's error e H eᵀ over that block alone (e = w̃ - q,
+ * H = H̃ + λI, the other blocks fixed): t = q_k + (eH)_k H_kk⁻¹. The new
+ * code is kept only where it lowers the error (its exact change, -2 δ·(eH)_k
+ * + δ H_kk δᵀ for δ = q_k' - q_k, is negative), so every sweep is monotone;
+ * then eH -= δ H_k. Rows are independent and each row's arithmetic has one
+ * order: the same bytes for any thread count. */
+typedef struct tune_ctx {
+    quip_q q;
+    const float *scales;  /* [stages][rows] */
+    const sq_quip_result *res;
+    void *c1, *c2, *c3;   /* = res's code arrays, written where a block changes */
+    const float *Wt, *Hf; /* w̃; H̃ (float, cols x cols) */
+    double lam;           /* added to H̃'s diagonal */
+    const double *Hinv;   /* [G][8][8] inverses of H's diagonal blocks */
+    uint64_t rows, cols;
+    int iters;
+    int failed;
+} tune_ctx;
+
+/* One sweep over the blocks of a row; returns whether a code changed. */
+static int tune_sweep(const tune_ctx *x, const float s[3], uint64_t r, float *q, double *g) {
+    const uint64_t cols = x->cols, G = cols / 8;
+    int changed = 0;
+    for (uint64_t b = 0; b < G; b++) {
+        const double *Hi = x->Hinv + b * 64, *gb = g + 8 * b;
+        float t[8], nq[8];
+        for (int i = 0; i < 8; i++) {
+            double a = q[8 * b + i];
+            for (int j = 0; j < 8; j++) a += gb[j] * Hi[j * 8 + i];
+            t[i] = (float)a;
+        }
+        const uint32_t code = quant_block(&x->q, s, t, nq);
+        double d[8], dlt = 0;
+        int any = 0;
+        for (int i = 0; i < 8; i++) {
+            d[i] = (double)nq[i] - q[8 * b + i];
+            any |= d[i] != 0;
+        }
+        if (!any) continue;
+        for (int i = 0; i < 8; i++) {
+            const float *Hr = x->Hf + (8 * b + i) * cols + 8 * b;
+            double a = x->lam * d[i];
+            for (int j = 0; j < 8; j++) a += (double)Hr[j] * d[j];
+            dlt += d[i] * (a - 2 * gb[i]);
+        }
+        if (!(dlt < 0)) continue;
+        changed = 1;
+        memcpy(q + 8 * b, nq, sizeof nq);
+        put_codes(x->q.bits, x->q.nested, x->c1, x->c2, x->c3, r * G + b, code);
+        for (int i = 0; i < 8; i++) {
+            const double di = d[i];
+            const float *Hr = x->Hf + (8 * b + i) * cols;
+            if (di == 0) continue;
+            for (uint64_t j = 0; j < cols; j++) g[j] -= di * Hr[j];
+            g[8 * b + i] -= x->lam * di;
+        }
+    }
+    return changed;
+}
+
+#define TUNE_TILE 16
+static void tune_tiles(void *p, uint64_t t0, uint64_t t1) {
+    tune_ctx *x = p;
+    const uint64_t cols = x->cols;
+    const uint32_t S = x->q.stages;
+    float *V = malloc(S * TUNE_TILE * cols * sizeof(float)), *Q = malloc(TUNE_TILE * cols * sizeof(float));
+    float *E = malloc(TUNE_TILE * cols * sizeof(float)), *T = malloc(TUNE_TILE * cols * sizeof(float));
+    double *g = malloc(cols * sizeof(double));
+    if (!V || !Q || !E || !T || !g) {
+        x->failed = 1;
+        goto out;
+    }
+    const sq_isa isa = sq_isa_active();
+    for (uint64_t tile = t0; tile < t1; tile++) {
+        const uint64_t r0 = tile * TUNE_TILE, r1 = r0 + TUNE_TILE < x->rows ? r0 + TUNE_TILE : x->rows, R = r1 - r0;
+        for (uint32_t k = 0; k < S; k++) stage_values(x->res, &x->q, k, r0, r1, V + k * TUNE_TILE * cols);
+        for (uint64_t r = 0; r < R; r++)
+            for (uint64_t c = 0; c < cols; c++) { /* the decoder's values, in its order */
+                const uint64_t i = r * cols + c;
+                float o = x->scales[r0 + r] * V[i];
+                if (S > 1) o += x->scales[x->rows + r0 + r] * V[TUNE_TILE * cols + i];
+                if (S > 2) o += x->scales[2 * x->rows + r0 + r] * V[2 * TUNE_TILE * cols + i];
+                Q[i] = o;
+                E[i] = x->Wt[(r0 + r) * cols + c] - o;
+            }
+        if (sq_la_matmul_f32(isa, 0, R, cols, cols, E, cols, x->Hf, cols, T, cols)) { /* T = E H̃ */
+            x->failed = 1;
+            goto out;
+        }
+        for (uint64_t r = 0; r < R; r++) {
+            float s[3] = {0, 0, 0};
+            for (uint32_t k = 0; k < S; k++) s[k] = x->scales[k * x->rows + r0 + r];
+            for (uint64_t c = 0; c < cols; c++) g[c] = (double)T[r * cols + c] + x->lam * (double)E[r * cols + c];
+            for (int it = 0; it < x->iters; it++)
+                if (!tune_sweep(x, s, r0 + r, Q + r * cols, g)) break;
+        }
+    }
+out:
+    free(V);
+    free(Q);
+    free(E);
+    free(T);
+    free(g);
+}
+
+/* Inverse of the symmetric positive definite 8x8 matrix A (Gauss-Jordan
+ * with partial pivoting); 0 when singular. */
+static int inv8(const double *A, double *X) {
+    double M[8][16];
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 16; j++) M[i][j] = j < 8 ? A[i * 8 + j] : (j - 8 == i);
+    for (int c = 0; c < 8; c++) {
+        int p = c;
+        for (int i = c + 1; i < 8; i++)
+            if (fabs(M[i][c]) > fabs(M[p][c])) p = i;
+        if (!(fabs(M[p][c]) > 0)) return 0;
+        for (int j = 0; j < 16; j++) {
+            double t = M[c][j];
+            M[c][j] = M[p][j];
+            M[p][j] = t;
+        }
+        const double f = 1.0 / M[c][c];
+        for (int j = 0; j < 16; j++) M[c][j] *= f;
+        for (int i = 0; i < 8; i++)
+            if (i != c) {
+                const double m = M[i][c];
+                for (int j = 0; j < 16; j++) M[i][j] -= m * M[c][j];
+            }
+    }
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 8; j++) X[i * 8 + j] = M[i][j + 8];
+    return 1;
+}
+
+/* Runs the descent on res's codes with the given scales, on the error
+ * under H̃ (float Hf) + lam·I. Returns -1 when out of memory. */
+static int tune_codes(sq_quip_result *res, const quip_q *q, const float *scales, const float *Wt, const float *Hf,
+                      double lam, uint64_t rows, uint64_t cols, int iters, int n_threads) {
+    const uint64_t G = cols / 8;
+    double *Hinv = malloc(G * 64 * sizeof(double));
+    if (!Hinv) return -1;
+    for (uint64_t b = 0; b < G; b++) {
+        double A[64];
+        for (int i = 0; i < 8; i++)
+            for (int j = 0; j < 8; j++) A[i * 8 + j] = (double)Hf[(8 * b + i) * cols + 8 * b + j] + (i == j ? lam : 0);
+        if (!inv8(A, Hinv + b * 64)) memset(Hinv + b * 64, 0, 64 * sizeof(double)); /* target = current values */
+    }
+    tune_ctx x = {*q, scales, res, res->codes, res->codes2, res->codes3, Wt, Hf, lam, Hinv, rows, cols, iters, 0};
+    sq_parallel_for(n_threads, (rows + TUNE_TILE - 1) / TUNE_TILE, tune_tiles, &x);
+    free(Hinv);
+    return x.failed ? -1 : 0;
+}
+
 static sq_status oom(sq_err *err, uint64_t rows, uint64_t cols) {
     return sq_err_set(err, SQ_ENOMEM, "QuIP#: out of memory for a %llu x %llu matrix", (unsigned long long)rows,
                       (unsigned long long)cols);
@@ -543,11 +699,21 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
         goto out;
     }
     const size_t csz = q.bits == 4 && !q.nested ? 2 : 1;
+    /* the descent's Hessian: H̃ with the relative damping tune_damp (0: the BlockLDLQ's) */
+    const int tune = o->no_feedback || o->tune_iters < 0 ? 0 : o->tune_iters > 0 ? o->tune_iters : SQ_QUIP_TUNE_ITERS;
+    double mean_diag = 0;
+    for (uint64_t i = 0; i < cols; i++) mean_diag += Ht[i * cols + i];
+    mean_diag /= (double)cols;
+    const double tune_lam = (o->tune_damp > 0 ? o->tune_damp : o->tune_damp < 0 ? 0 : res->damp_used) * mean_diag;
     for (uint32_t pass = 0; pass < passes; pass++) {
         sq_quip_result *dst = pass == 0 ? res : &trial;
         pass_ctx px = {q, cur, rows, G, dst->codes, dst->codes2, dst->codes3};
         sq_ldlq_opts lo = {8, 128, 64, o->n_threads};
         if ((st = sq_ldlq_run(Wt, rows, cols, U, &lo, pass_block, &px, NULL, err))) goto out;
+        if (tune > 0 && tune_codes(dst, &q, cur, Wt, Hf, tune_lam, rows, cols, tune, o->n_threads)) {
+            st = oom(err, rows, cols);
+            goto out;
+        }
         if (refit_gather(dst, &q, Wt, Hf, rows, cols, o->n_threads, &rs)) {
             st = oom(err, rows, cols);
             goto out;

@@ -3,8 +3,10 @@
  * 8-dimensional quantizer) with the E8P12 lattice codebook in the
  * transformed basis; 3 and 4 bits by squish's nested E8R stages (the E8
  * lattice at 2x / 4x the resolution inside the E8P ball) or quip-sharp's
- * residual stages; a least-squares refit of the per-row stage scales on the
- * calibrated output error once the codes are chosen, and a second
+ * residual stages; after each BlockLDLQ pass, block coordinate descent on
+ * the calibrated error (quip-sharp's quip_tune_iters); a least-squares
+ * refit of the per-row stage scales on the calibrated output error once
+ * the codes are chosen, and a second
  * BlockLDLQ pass from the refitted scales (each row keeps its better pass).
  * The stored form and its decode are libformat/src/codecs/quip/
  * quip_decode.h; as a codec, quip (spec/codecs.md §11), whose parts are
@@ -31,11 +33,14 @@ typedef struct sq_quip_opts {
     int free_passes;    /* later passes start from the refitted scales as they are, not in the initial ratios */
     int beam;           /* stage-0 candidates of the greedy search; 0: SQ_QUIP_BEAM */
     double opt_scale;   /* stage-0 scale = row RMS / opt_scale; 0: the codebook's default */
+    int tune_iters;     /* sweeps of block coordinate descent after each BlockLDLQ pass; 0: SQ_QUIP_TUNE_ITERS, < 0: none */
+    double tune_damp;   /* its relative damping; 0: BlockLDLQ's, < 0: none */
     int n_threads;
 } sq_quip_opts;
 
 #define SQ_QUIP_PASSES 2
 #define SQ_QUIP_BEAM 16
+#define SQ_QUIP_TUNE_ITERS 4
 #define SQ_QUIP_OPT_SCALE_2 0.95
 #define SQ_QUIP_OPT_SCALE_N3 0.9
 #define SQ_QUIP_OPT_SCALE_N4 0.85

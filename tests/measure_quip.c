@@ -229,6 +229,8 @@ int main(int argc, char **argv) {
                 if (getenv("QUIP_DAMP")) o.damp = atof(getenv("QUIP_DAMP"));
                 if (getenv("QUIP_PASSES")) o.passes = atoi(getenv("QUIP_PASSES"));
                 if (getenv("QUIP_BEAM")) o.beam = atoi(getenv("QUIP_BEAM"));
+                if (getenv("QUIP_TUNE")) o.tune_iters = atoi(getenv("QUIP_TUNE"));
+                if (getenv("QUIP_TUNE_DAMP")) o.tune_damp = atof(getenv("QUIP_TUNE_DAMP"));
                 o.no_feedback = getenv("QUIP_NOFB") != NULL;
                 o.free_passes = getenv("QUIP_FREE") != NULL;
                 o.no_refit = getenv("QUIP_NOREFIT") != NULL;
