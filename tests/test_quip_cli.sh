@@ -23,8 +23,12 @@ expect 0 "calibrate tiny" -- "$C" "$TINY" -t "$SH/data/calib-books.txt" --tokeni
 
 # ---- quip:2: deterministic, verifies, evaluates better than RTN at more bits ----
 expect 0 "quantize quip:2" -- "$Q" "$TINY" -s quip:2 --calib "$T/cal.h5" -o "$T/q2.squizd" -T 1 -q
-expect 0 "quantize quip:2, 3 threads" -- "$Q" "$TINY" -s quip:2 --calib "$T/cal.h5" -o "$T/q2b.squizd" -T 3 -q
-cmp -s "$T/q2.squizd" "$T/q2b.squizd" && ok || bad "quip:2 output differs between 1 and 3 threads"
+# (the sanitizer run, SQUISH_TEST_QUICK, leaves the repeated encodes of this file to the release run:
+# each is a minute or more under ASan on 2 cores)
+if [ -z "${SQUISH_TEST_QUICK:-}" ]; then
+  expect 0 "quantize quip:2, 3 threads" -- "$Q" "$TINY" -s quip:2 --calib "$T/cal.h5" -o "$T/q2b.squizd" -T 3 -q
+  cmp -s "$T/q2.squizd" "$T/q2b.squizd" && ok || bad "quip:2 output differs between 1 and 3 threads"
+fi
 expect 0 "verify quip:2" -- "$V" "$T/q2.squizd"
 expect 0 "inspect quip:2" -- "$I" --json "$T/q2.squizd"
 jq -e '[.tensors[] | select(.name | test("layers\\.[0-9]+\\.(self_attn|mlp)\\."))] | length == 14 and
@@ -79,12 +83,15 @@ expect 0 "verify --quip-no-rht" -- "$V" "$T/nr.squizd"
 # the tensors' stored parts (the metadata records the command line, so whole files always differ)
 parts_of() { "$I" --json "$1" | jq -c '[.tensors[] | select(.codec == "quip") | .parts[].checksum_xxh64]'; }
 p2=$(parts_of "$T/q2.squizd")
-for opt in "--method rtn" "--quip-no-refit" "--hessian diag"; do
+for opt in "--method rtn" $([ -n "${SQUISH_TEST_QUICK:-}" ] || echo "--quip-no-refit --hessian-diag"); do
+  opt=${opt/--hessian-diag/--hessian diag}
   expect 0 "quantize quip:2 $opt" -- "$Q" "$TINY" -s quip:2 $opt --calib "$T/cal.h5" -o "$T/abl.squizd" -q
   [ "$(parts_of "$T/abl.squizd")" != "$p2" ] && ok || bad "quip:2 $opt stored the default's parts"
 done
-expect 0 "quantize quip:2 --method gptq" -- "$Q" "$TINY" -s quip:2 --method gptq --calib "$T/cal.h5" -o "$T/g.squizd" -T 1 -q
-[ "$(parts_of "$T/g.squizd")" = "$p2" ] && ok || bad "quip:2 --method gptq differs from the default (BlockLDLQ either way)"
+if [ -z "${SQUISH_TEST_QUICK:-}" ]; then
+  expect 0 "quantize quip:2 --method gptq" -- "$Q" "$TINY" -s quip:2 --method gptq --calib "$T/cal.h5" -o "$T/g.squizd" -T 1 -q
+  [ "$(parts_of "$T/g.squizd")" = "$p2" ] && ok || bad "quip:2 --method gptq differs from the default (BlockLDLQ either way)"
+fi
 expect 2 "--quip-no-refit without quip" -- "$Q" "$TINY" -s int4 --quip-no-refit --calib "$T/cal.h5" -o "$T/x.squizd"
 grep -q "quip" "$T/err" && ok || bad "--quip-no-refit without quip: $(cat "$T/err")"
 expect 2 "--hessian diag without --calib" -- "$Q" "$TINY" -s int4 --hessian diag -o "$T/x.squizd"
