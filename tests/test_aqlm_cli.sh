@@ -21,8 +21,11 @@ expect 0 "calibrate tiny" -- "$C" "$TINY" -t "$SH/data/calib-books.txt" --tokeni
 
 # ---- quantize: deterministic across thread counts ----
 expect 0 "quantize aqlm:2x8, 1 thread" -- "$Q" "$TINY" -s aqlm:2x8 --calib "$T/cal.h5" -T 1 -q -o "$T/a1.squizd"
-expect 0 "quantize aqlm (default 2x8), 2 threads" -- "$Q" "$TINY" -s aqlm --calib "$T/cal.h5" -T 2 -q -o "$T/a2.squizd"
-cmp -s "$T/a1.squizd" "$T/a2.squizd" && ok || bad "aqlm output differs between 1 and 2 threads"
+# (the sanitizer run, SQUISH_TEST_QUICK, leaves the repeat to the release run: minutes under ASan)
+if [ -z "${SQUISH_TEST_QUICK:-}" ]; then
+  expect 0 "quantize aqlm (default 2x8), 2 threads" -- "$Q" "$TINY" -s aqlm --calib "$T/cal.h5" -T 2 -q -o "$T/a2.squizd"
+  cmp -s "$T/a1.squizd" "$T/a2.squizd" && ok || bad "aqlm output differs between 1 and 2 threads"
+fi
 
 # ---- verify: integrity, evaluation through the runtime, closeness to the source ----
 expect 0 "verify integrity" -- "$V" "$T/a1.squizd"
