@@ -48,7 +48,7 @@ static void add_bias(float *y, const float *b, uint32_t T, uint32_t n) {
  * exact path's single running sum is latency-bound and keeps the Hugging
  * Face order); the lanes are added in a fixed order, so the result does not
  * depend on the thread count either. */
-static float dot_lanes(const float *a, const float *b, uint32_t n) {
+static inline __attribute__((always_inline)) float dot_lanes_body(const float *a, const float *b, uint32_t n) {
     float l[8] = {0};
     uint32_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -57,16 +57,11 @@ static float dot_lanes(const float *a, const float *b, uint32_t n) {
     for (; i < n; i++) s += a[i] * b[i];
     return s;
 }
+static float dot_lanes(const float *a, const float *b, uint32_t n) { return dot_lanes_body(a, b, n); }
 #if defined(__x86_64__)
 /* the same arithmetic, compiled for AVX2 (the lanes become one register) */
 __attribute__((target("avx2"))) static float dot_lanes_avx2(const float *a, const float *b, uint32_t n) {
-    float l[8] = {0};
-    uint32_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) l[k] += a[i + k] * b[i + k];
-    float s = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
-    for (; i < n; i++) s += a[i] * b[i];
-    return s;
+    return dot_lanes_body(a, b, n);
 }
 #endif
 static float dot_exact(const float *a, const float *b, uint32_t n) {
