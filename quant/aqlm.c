@@ -812,6 +812,26 @@ oom:
 
 /* ---------------- driver ---------------- */
 
+typedef struct {
+    uint32_t n_hist;
+    double hist[SQ_AQLM_MAX_HIST];
+} obj_hist; /* the objective after every step, as the results report it */
+
+/* Codebook update, then the per-row scales for the current codes; *cur and
+ * the history follow each. On allocation failure in the scale pass S->oom is
+ * set and *cur is left as the codebook step made it (the caller checks). */
+static sq_status refit_step(state *S, cg *c, uint32_t cg_iters, double *cur, obj_hist *rep, sq_err *err) {
+    sq_status st = codebook_step(S, c, cg_iters, cur, err);
+    if (st) return st;
+    if (rep->n_hist < SQ_AQLM_MAX_HIST) rep->hist[rep->n_hist++] = *cur;
+    scale_ctx sx = {S};
+    sq_parallel_for(S->nt, S->R, scale_rows, &sx);
+    if (atomic_load(&S->oom)) return SQ_OK;
+    *cur = total(S, S->rowloss);
+    if (rep->n_hist < SQ_AQLM_MAX_HIST) rep->hist[rep->n_hist++] = *cur;
+    return SQ_OK;
+}
+
 void sq_aqlm_opts_default(sq_aqlm_opts *o) {
     if (!o->M) o->M = 2;
     if (!o->B) o->B = 8;
@@ -1004,10 +1024,7 @@ sq_status sq_aqlm_quantize_shared(uint32_t n, const float *const *w, const uint6
     if (times_h(&S, c.D, c.WH)) goto oom;
 
     if ((st = init_kmeans(&S, &o, err))) goto done;
-    struct {
-        uint32_t n_hist;
-        double hist[SQ_AQLM_MAX_HIST];
-    } hh = {0}, *rep = &hh;
+    obj_hist hh = {0}, *rep = &hh;
     double cur = objective(&S, S.cb, S.rowloss), start_iter;
     if (atomic_load(&S.oom)) goto oom;
     rep->hist[rep->n_hist++] = cur;
@@ -1015,13 +1032,8 @@ sq_status sq_aqlm_quantize_shared(uint32_t n, const float *const *w, const uint6
     uint32_t it;
     for (it = 0; it < o.max_iters; it++) {
         start_iter = cur;
-        if ((st = codebook_step(&S, &c, o.cg_iters, &cur, err))) goto done;
-        if (rep->n_hist < SQ_AQLM_MAX_HIST) rep->hist[rep->n_hist++] = cur;
-        scale_ctx sx = {&S};
-        sq_parallel_for(S.nt, S.R, scale_rows, &sx);
+        if ((st = refit_step(&S, &c, o.cg_iters, &cur, rep, err))) goto done;
         if (atomic_load(&S.oom)) goto oom;
-        cur = total(&S, S.rowloss);
-        if (rep->n_hist < SQ_AQLM_MAX_HIST) rep->hist[rep->n_hist++] = cur;
         if ((st = code_pass(&S, &rng, o.beam, err))) goto done;
         if (atomic_load(&S.oom)) goto oom;
         cur = total(&S, S.rowloss);
@@ -1031,15 +1043,9 @@ sq_status sq_aqlm_quantize_shared(uint32_t n, const float *const *w, const uint6
             break;
         }
     }
-    { /* the last codes get their codebooks and scales too (about 1% lower at no code-search cost) */
-        if ((st = codebook_step(&S, &c, o.cg_iters, &cur, err))) goto done;
-        if (rep->n_hist < SQ_AQLM_MAX_HIST) rep->hist[rep->n_hist++] = cur;
-        scale_ctx sx = {&S};
-        sq_parallel_for(S.nt, S.R, scale_rows, &sx);
-        if (atomic_load(&S.oom)) goto oom;
-        cur = total(&S, S.rowloss);
-        if (rep->n_hist < SQ_AQLM_MAX_HIST) rep->hist[rep->n_hist++] = cur;
-    }
+    /* the last codes get their codebooks and scales too (about 1% lower at no code-search cost) */
+    if ((st = refit_step(&S, &c, o.cg_iters, &cur, rep, err))) goto done;
+    if (atomic_load(&S.oom)) goto oom;
     for (uint32_t i = 0; i < n && !st; i++) st = pack(&S, i, &out[i], err);
     if (st) goto done;
     for (uint32_t i = 0; i < n; i++) {
