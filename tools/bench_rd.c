@@ -72,10 +72,9 @@ static const char *base_name(const char *path, char *buf, size_t n) {
 static char progress_what[128]; /* the progress line's task: "quantizing target=2.5" */
 
 static void on_message(void *ctx, sq_quantize_level level, const char *text) {
-    /* the quantizer's notes (one per tensor while the candidates are encoded) would bury the table */
-    if (level != SQ_QUANTIZE_WARNING) return;
+    if (level == SQ_QUANTIZE_NOTE && cli_quiet) return; /* as squish-quantize */
     cli_progress_clear();
-    fprintf(stderr, "%s: %s: warning: %s\n", cli_prog, ((const rd_row *)ctx)->label, text);
+    fprintf(stderr, "%s: %s: %s: %s\n", cli_prog, ((const rd_row *)ctx)->label, level == SQ_QUANTIZE_NOTE ? "note" : "warning", text);
 }
 static void on_begin(void *ctx, uint64_t weights) {
     snprintf(progress_what, sizeof progress_what, "quantizing %s", ((const rd_row *)ctx)->label);
