@@ -484,7 +484,14 @@ int bench_rd(const bench_rd_opts *o) {
         if (!st) st = measure_file(r, &err);
         if (!st && r->target) st = read_report(r, &err);
         if (!st) st = eval_file(&S, r, &err);
-        if (st) break;
+        if (st) {
+            if (!strstr(err.msg, r->label)) { /* say which run failed */
+                char msg[sizeof err.msg];
+                snprintf(msg, sizeof msg, "%s", err.msg);
+                sq_err_set(&err, st, "%s: %.*s", r->label, (int)(sizeof msg - 100), msg);
+            }
+            break;
+        }
         cli_note("%s: %s: %.4f bpw, KLD %.6g (quantized in %.1f s, evaluated in %.1f s)\n", cli_prog, r->label, row_bpw(o, r),
                  r->r.kld_mean, t1 - t0, now() - t1);
         if (table) print_row(o, r);
