@@ -218,7 +218,7 @@ static int sorted_points(const rd_plot *pl, int i, int *ord) {
     return m;
 }
 
-/* Series i: its line under its markers under its labels, then its legend row. */
+/* Series i: its line under its markers under its labels, and its legend row. */
 static void series(sbuf *s, const axes *a, const rd_plot *pl, int i, int *ord, int *row, placer *pc) {
     const rd_plot_series *se = &pl->s[i];
     const char *col = colours[i % N_COLOURS];
@@ -295,7 +295,19 @@ sq_status rd_svg_render(const rd_plot *pl, char **out, size_t *len, int *dropped
             if (place_add(&pc, (box){x - 4.5, y - 5, x + 4.5, y + 5})) s.oom = 1;
         }
     }
-    for (int i = 0; i < pl->n && !s.oom; i++) series(&s, &a, pl, i, ord, &row, &pc);
+    /* labels are placed in series order (the first series' win) but the series are drawn
+     * in reverse, so that the first ones' markers lie on top */
+    sbuf *parts = calloc((size_t)(pl->n ? pl->n : 1), sizeof *parts);
+    if (!parts) s.oom = 1;
+    for (int i = 0; i < pl->n && !s.oom; i++) {
+        series(&parts[i], &a, pl, i, ord, &row, &pc);
+        s.oom |= parts[i].oom;
+    }
+    for (int i = pl->n - 1; i >= 0 && parts; i--) {
+        if (parts[i].b && !s.oom) sb_printf(&s, "%s", parts[i].b);
+        free(parts[i].b);
+    }
+    free(parts);
     free(pc.b);
     *dropped_labels = pc.left_out;
     sb_printf(&s, "</svg>\n");
