@@ -469,6 +469,7 @@ int bench_rd(const bench_rd_opts *o) {
     rd_state S;
     memset(&S, 0, sizeof S);
     S.o = o;
+    sq_install_signal_cleanup(); /* an interrupted sweep leaves no half-written output, file or cache */
     sq_err err = {0};
     sq_alloc_opts cands;
     sq_status st = prepare(&S, &cands, &err);
