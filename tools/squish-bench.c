@@ -28,11 +28,14 @@ static double now(void) {
 static void usage(FILE *o) {
     fprintf(o,
             "Usage: squish-bench [OPTIONS]\n"
+            "       squish-bench --trials N -m FILE... [OPTIONS]\n"
+            "       squish-bench --rd MODEL --eval-ids FILE [--target-bpw LIST --calib FILE.h5] [--codecs LIST] [OPTIONS]\n"
             "Measure encode, decode and GEMV throughput of every codec on a synthetic matrix, next to\n"
             "a plain streaming-read bandwidth measured in the same run.\n\n"
             "  -R, --rows N        matrix rows (default 8192)\n"
             "  -C, --cols N        matrix columns (default 8192)\n"
-            "  -c, --codecs LIST   comma-separated schemes (default: every codec's default scheme)\n"
+            "  -c, --codecs LIST   comma-separated schemes (default: every codec's default scheme); with --rd,\n"
+            "                      each one a file quantized with that scheme (squish-quantize --scheme)\n"
             "  -T, --threads N     threads for encode/decode (GEMV runs on 1 thread; default or 0: all cores)\n"
             "      --min-time S    seconds of GEMV timing per scheme (default 0.5)\n"
             "      --flush-mib N   cache-flush/bandwidth buffer in MiB (default 1024; make it > LLC)\n"
@@ -93,8 +96,8 @@ static void usage(FILE *o) {
             "Q8 is the integer-activation kernel (activations rounded to int8 blocks of 32, as llama.cpp);\n"
             "'ratio' divides it by the single-thread streaming-read bandwidth of the same run.\n"
             "SQUISH_ISA=portable|avx2|avx512 caps the kernel path.\n\n"
-            "Exit status: 0 ok, 2 usage (a bad option or scheme), 3 I/O error (a --model file cannot be read),\n"
-            "4 corrupt --model file, 5 unsupported (a --model file's version or codec; Vulkan unavailable),\n"
+            "Exit status: 0 ok, 2 usage (a bad option or scheme), 3 I/O error (a --model file cannot be read; an\n"
+            "--rd input or output), 4 corrupt --model file, 5 unsupported (a --model file's version or codec; Vulkan unavailable),\n"
             "6 out of memory, 7 internal error.\n");
 }
 
