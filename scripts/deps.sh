@@ -2,7 +2,7 @@
 # Installs the Debian packages squish needs to build and test (only the
 # missing ones; nothing when all are present). Sourced by the other scripts.
 set -euo pipefail
-SQUISH_PACKAGES="build-essential cmake pkg-config libzstd-dev libjson-c-dev check libsubunit-dev jq groff-base python3-numpy clang libclang-rt-14-dev libhdf5-dev hdf5-tools libopenblas-dev libarchive-dev parallel zstd zip time libvulkan-dev glslc mesa-vulkan-drivers"
+SQUISH_PACKAGES="build-essential cmake pkg-config libzstd-dev libjson-c-dev check libsubunit-dev jq groff-base python3-numpy clang libclang-rt-14-dev libhdf5-dev hdf5-tools libopenblas-dev libarchive-dev parallel zstd zip time libvulkan-dev glslc mesa-vulkan-drivers librsvg2-bin"
 squish_install_deps() {
   local missing=()
   for p in $SQUISH_PACKAGES; do

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_rd.h"
 #include "bench_tbe.h"
 #include "bench_trials.h"
 #include "bench_vk.h"
@@ -27,17 +28,21 @@ static double now(void) {
 static void usage(FILE *o) {
     fprintf(o,
             "Usage: squish-bench [OPTIONS]\n"
+            "       squish-bench --trials N -m FILE... [OPTIONS]\n"
+            "       squish-bench --rd MODEL --eval-ids FILE [--target-bpw LIST --calib FILE.h5] [--codecs LIST] [OPTIONS]\n"
             "Measure encode, decode and GEMV throughput of every codec on a synthetic matrix, next to\n"
             "a plain streaming-read bandwidth measured in the same run.\n\n"
             "  -R, --rows N        matrix rows (default 8192)\n"
             "  -C, --cols N        matrix columns (default 8192)\n"
-            "  -c, --codecs LIST   comma-separated schemes (default: every codec's default scheme)\n"
+            "  -c, --codecs LIST   comma-separated schemes (default: every codec's default scheme); with --rd,\n"
+            "                      each one a file quantized with that scheme (squish-quantize --scheme)\n"
             "  -T, --threads N     threads for encode/decode (GEMV runs on 1 thread; default or 0: all cores)\n"
             "      --min-time S    seconds of GEMV timing per scheme (default 0.5)\n"
             "      --flush-mib N   cache-flush/bandwidth buffer in MiB (default 1024; make it > LLC)\n"
             "  -m, --model FILE    also time the reference runtime on a .squizd file (repeatable):\n"
             "                      prefill tokens/s over one window, decode tokens/s with the KV cache\n"
-            "      --ctx N         prefill window and decode length for --model (default 256)\n"
+            "      --ctx N         prefill window and decode length for --model (default 256); with --rd the\n"
+            "                      evaluation window (default 512)\n"
             "      --tca-tbe MODEL also TCA-TBE (lossless bf16 part compression) on MODEL's bf16 tensors, by\n"
             "                      class: size against bf16 and zstd -19, decode GB/s against zstd's, the\n"
             "                      coded GEMV against the bf16 GEMV (1 thread, cold caches); the codec table\n"
@@ -60,7 +65,30 @@ static void usage(FILE *o) {
             "      --n-gen N       --trials: tokens decoded (default 128)\n"
             "      --llama-bench P --trials: llama-bench, or a llama.cpp folder with it or with bin-avx512/ and\n"
             "                      bin-avx2/ (chosen by CPU flags); default $SQUISH_LLAMA_BENCH, then PATH\n"
-            "      --json FILE     --trials: every sample and the percentiles as JSON ('-' = stdout, no table)\n"
+            "      --json FILE     --trials: every sample and the percentiles as JSON ('-' = stdout, no table);\n"
+            "                      --rd: every point and the run's settings\n"
+            "      --rd MODEL      instead: a rate-distortion sweep of MODEL (a source model): quantize it for each\n"
+            "                      --target-bpw and each --codecs scheme, measure the mean KL-divergence to the\n"
+            "                      --reference on the exact path (as squish-verify --eval-ids), print a table and\n"
+            "                      write --tsv, --json and an SVG plot (--svg) of KLD (log) against bpw\n"
+            "      --target-bpw LIST  --rd: comma-separated targets for squish-quantize --target-bpw (the candidates\n"
+            "                      are encoded once, by the first target; the others reuse its table)\n"
+            "      --over all|matrices  --rd: the set bpw is counted over (and allocated; default matrices)\n"
+            "      --candidates LIST  --rd: the allocator's candidates (default: squish-quantize's ladder)\n"
+            "      --calib FILE.h5 --rd: calibration statistics (needed by --target-bpw, GPTQ and quip)\n"
+            "      --method M      --rd: rtn or gptq (default: gptq with --calib, else rtn); --act-order\n"
+            "      --eval-ids FILE --rd: the evaluation text as token ids (whitespace-separated)\n"
+            "      --reference M   --rd: the model KL-divergence is measured against (default: MODEL)\n"
+            "      --ref-logits F  --rd: cache of the reference's log-probabilities (read when it matches, else\n"
+            "                      written; default: one in the work folder, removed with it)\n"
+            "      --windows N     --rd: evaluate at most N windows (default: all)\n"
+            "      --llama-cpp     --rd: score only the second half of each window, as llama.cpp does\n"
+            "      --points FILE   --rd: reference points (JSON: llama.cpp's or ik_llama.cpp's figures, or an\n"
+            "                      earlier --rd --json) drawn on the same axes; repeatable, up to 8\n"
+            "      --plot-bpw LO:HI  --rd: the plot's bpw axis (default: fitted to the points)\n"
+            "      --tsv FILE      --rd: the table as tab-separated values ('-' = stdout, no table)\n"
+            "      --svg FILE      --rd: the plot\n"
+            "      --keep DIR      --rd: quantize into DIR and keep the files (default: a temporary folder, removed)\n"
             "  -q, --quiet         no progress on stderr\n"
             "  -h, --help          this help\n"
             "  -V, --version       print the version\n\n"
@@ -68,8 +96,8 @@ static void usage(FILE *o) {
             "Q8 is the integer-activation kernel (activations rounded to int8 blocks of 32, as llama.cpp);\n"
             "'ratio' divides it by the single-thread streaming-read bandwidth of the same run.\n"
             "SQUISH_ISA=portable|avx2|avx512 caps the kernel path.\n\n"
-            "Exit status: 0 ok, 2 usage (a bad option or scheme), 3 I/O error (a --model file cannot be read),\n"
-            "4 corrupt --model file, 5 unsupported (a --model file's version or codec; Vulkan unavailable),\n"
+            "Exit status: 0 ok, 2 usage (a bad option or scheme), 3 I/O error (a --model file cannot be read; an\n"
+            "--rd input or output), 4 corrupt --model file, 5 unsupported (a --model file's version or codec; Vulkan unavailable),\n"
             "6 out of memory, 7 internal error.\n");
 }
 
@@ -248,6 +276,20 @@ static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx
     return 0;
 }
 
+/* --target-bpw's comma-separated list. */
+static int parse_targets(const char *s, bench_rd_opts *rd) {
+    char buf[1024], *save = NULL;
+    if (strlen(s) >= sizeof buf) return -1;
+    snprintf(buf, sizeof buf, "%s", s);
+    rd->n_targets = 0;
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        double x;
+        if (rd->n_targets == BENCH_RD_MAX_RUNS || cli_parse_double(t, &x) || !(x > 0) || x > 32) return -1;
+        rd->targets[rd->n_targets++] = x;
+    }
+    return rd->n_targets ? 0 : -1;
+}
+
 /* Integer option value in lo..hi. */
 static int parse_count(const char *s, double lo, double hi, uint64_t *out) {
     double v;
@@ -270,6 +312,15 @@ int main(int argc, char **argv) {
                                        {"n-prompt", required_argument, 0, 11}, {"n-gen", required_argument, 0, 12},
                                        {"llama-bench", required_argument, 0, 13}, {"json", required_argument, 0, 14},
                                        {"tca-tbe", required_argument, 0, 40},
+                                       {"rd", required_argument, 0, 50},      {"target-bpw", required_argument, 0, 51},
+                                       {"over", required_argument, 0, 52},    {"candidates", required_argument, 0, 53},
+                                       {"calib", required_argument, 0, 54},   {"method", required_argument, 0, 55},
+                                       {"act-order", no_argument, 0, 56},     {"eval-ids", required_argument, 0, 57},
+                                       {"reference", required_argument, 0, 58}, {"ref-logits", required_argument, 0, 59},
+                                       {"windows", required_argument, 0, 60}, {"llama-cpp", no_argument, 0, 61},
+                                       {"points", required_argument, 0, 62},  {"plot-bpw", required_argument, 0, 63},
+                                       {"tsv", required_argument, 0, 64},     {"svg", required_argument, 0, 65},
+                                       {"keep", required_argument, 0, 66},
                                        {0, 0, 0, 0}};
     uint64_t rows = 8192, cols = 8192, u;
     int threads = sq_default_threads(), c;
@@ -285,6 +336,9 @@ int main(int argc, char **argv) {
     bench_trials_opts tr = {models, 0, 0, 0, 512, 128, 0, NULL, NULL};
     int trial_opts = 0; /* options that only --trials takes */
     const char *tbe_model = NULL;
+    bench_rd_opts rd;
+    memset(&rd, 0, sizeof rd);
+    int rd_opts = 0, ctx_given = 0; /* options that only --rd takes */
     /* every option is checked here, before anything runs */
     while ((c = getopt_long(argc, argv, "R:C:c:T:m:qhV", lo, NULL)) != -1) {
         switch (c) {
@@ -297,7 +351,7 @@ int main(int argc, char **argv) {
             break;
         case 2: if (parse_count(optarg, 1, 1 << 20, &u)) return cli_usage_error("--flush-mib needs an integer in 1..1048576"); flush_mib = (size_t)u; break;
         case 'm': if (n_models == 32) return cli_usage_error("at most 32 --model files"); models[n_models++] = optarg; break;
-        case 3: if (parse_count(optarg, 8, 8192, &u)) return cli_usage_error("--ctx needs an integer in 8..8192"); rt_ctx = (uint32_t)u; break;
+        case 3: if (parse_count(optarg, 8, 8192, &u)) return cli_usage_error("--ctx needs an integer in 8..8192"); rt_ctx = (uint32_t)u; ctx_given = 1; break;
         case 4: if (parse_count(optarg, 128, 65536, &gptq_n)) return cli_usage_error("--gptq needs an integer N in 128..65536"); break;
         case 5: if (cli_parse_backend(optarg, &be)) return cli_usage_error("--backend needs cpu or vulkan"); break;
         case 6: be.device = optarg; break;
@@ -308,7 +362,47 @@ int main(int argc, char **argv) {
         case 11: if (parse_count(optarg, 1, 1 << 20, &u)) return cli_usage_error("--n-prompt needs an integer in 1..1048576"); tr.n_prompt = (uint32_t)u; trial_opts = 1; break;
         case 12: if (parse_count(optarg, 1, 1 << 20, &u)) return cli_usage_error("--n-gen needs an integer in 1..1048576"); tr.n_gen = (uint32_t)u; trial_opts = 1; break;
         case 13: tr.llama_bench = optarg; trial_opts = 1; break;
-        case 14: tr.json = optarg; trial_opts = 1; break;
+        case 14: tr.json = rd.json = optarg; break;
+        case 50: rd.model = optarg; break;
+        case 51:
+            if (parse_targets(optarg, &rd)) return cli_usage_error("--target-bpw needs comma-separated numbers in (0, 32], at most %d", BENCH_RD_MAX_RUNS);
+            rd_opts = 1;
+            break;
+        case 52:
+            if (strcmp(optarg, "all") && strcmp(optarg, "matrices")) return cli_usage_error("--over needs all or matrices");
+            rd.over_all = !strcmp(optarg, "all"), rd_opts = 1;
+            break;
+        case 53: rd.candidates = optarg, rd_opts = 1; break;
+        case 54: rd.calib = optarg, rd_opts = 1; break;
+        case 55:
+            if (!strcmp(optarg, "rtn")) rd.method = SQ_METHOD_RTN;
+            else if (!strcmp(optarg, "gptq")) rd.method = SQ_METHOD_GPTQ;
+            else return cli_usage_error("--method needs rtn or gptq");
+            rd.method_given = 1, rd_opts = 1;
+            break;
+        case 56: rd.act_order = 1, rd_opts = 1; break;
+        case 57: rd.ids = optarg, rd_opts = 1; break;
+        case 58: rd.reference = optarg, rd_opts = 1; break;
+        case 59: rd.ref_logits = optarg, rd_opts = 1; break;
+        case 60: if (parse_count(optarg, 1, 1e9, &u)) return cli_usage_error("--windows needs a positive integer"); rd.windows = (uint32_t)u, rd_opts = 1; break;
+        case 61: rd.second_half = 1, rd_opts = 1; break;
+        case 62:
+            if (rd.n_points == BENCH_RD_MAX_POINTS) return cli_usage_error("at most %d --points files", BENCH_RD_MAX_POINTS);
+            rd.points[rd.n_points++] = optarg, rd_opts = 1;
+            break;
+        case 63: {
+            char *colon = strchr(optarg, ':');
+            if (!colon) return cli_usage_error("--plot-bpw needs LO:HI");
+            *colon = 0;
+            int bad = cli_parse_double(optarg, &rd.x_lo) || cli_parse_double(colon + 1, &rd.x_hi);
+            *colon = ':';
+            if (bad || !(rd.x_lo >= 0) || !(rd.x_hi > rd.x_lo) || rd.x_hi > 64) return cli_usage_error("--plot-bpw needs LO:HI with 0 <= LO < HI <= 64, got '%s'", optarg);
+            rd_opts = 1;
+            break;
+        }
+        case 64: rd.tsv = optarg, rd_opts = 1; break;
+        case 65: rd.svg = optarg, rd_opts = 1; break;
+        case 66: rd.keep = optarg, rd_opts = 1; break;
         case 'q': cli_quiet = 1; break;
         case 40: tbe_model = optarg; break;
         case 'h': usage(stdout); return 0;
@@ -321,7 +415,27 @@ int main(int argc, char **argv) {
     if (gptq_n && (codecs || n_models || be.vulkan)) return cli_usage_error("--gptq runs alone (no --codecs, --model or --backend)");
     if (tbe_model && (gptq_n || be.vulkan)) return cli_usage_error("--tca-tbe runs on the CPU backend, without --gptq");
     if (rows * cols > ((uint64_t)1 << 32)) return cli_usage_error("--rows x --cols is above 2^32 weights");
-    if (trial_opts && !tr.trials) return cli_usage_error("--rounds, --n-prompt, --n-gen, --llama-bench and --json go with --trials");
+    if (rd_opts && !rd.model) return cli_usage_error("--target-bpw, --over, --candidates, --calib, --method, --act-order, --eval-ids, "
+                                                     "--reference, --ref-logits, --windows, --llama-cpp, --points, --plot-bpw, --tsv, "
+                                                     "--svg and --keep go with --rd");
+    if (rd.model) { /* the rate-distortion sweep runs alone */
+        if (tr.trials || trial_opts || gptq_n || be.vulkan || tbe_model || n_models)
+            return cli_usage_error("--rd runs alone (with --codecs for explicit schemes; no --trials, --gptq, --backend, --tca-tbe or --model)");
+        if (!rd.n_targets && !codecs) return cli_usage_error("--rd needs --target-bpw LIST or --codecs LIST (or both)");
+        if (!rd.ids) return cli_usage_error("--rd needs --eval-ids FILE (the text KL-divergence is measured on)");
+        if (rd.n_targets && !rd.calib) return cli_usage_error("--target-bpw needs --calib FILE.h5 (each candidate's loss is measured with the layers' X^T X)");
+        if (rd.candidates && !rd.n_targets) return cli_usage_error("--candidates applies to --target-bpw");
+        if (rd.method_given && rd.method == SQ_METHOD_GPTQ && !rd.calib) return cli_usage_error("--method gptq needs --calib FILE.h5");
+        if (rd.act_order && rd.method_given && rd.method != SQ_METHOD_GPTQ) return cli_usage_error("--act-order applies to --method gptq");
+        if (rd.json && rd.tsv && !strcmp(rd.json, "-") && !strcmp(rd.tsv, "-")) return cli_usage_error("--json - and --tsv - cannot share standard output");
+        if (rd.svg && !strcmp(rd.svg, "-")) return cli_usage_error("--svg needs a file name");
+        rd.schemes = codecs;
+        rd.ctx = ctx_given ? rt_ctx : 512;
+        rd.threads = threads;
+        return bench_rd(&rd);
+    }
+    if (rd.json && !tr.trials) return cli_usage_error("--json goes with --trials or --rd");
+    if (trial_opts && !tr.trials) return cli_usage_error("--rounds, --n-prompt, --n-gen and --llama-bench go with --trials");
     if (tr.trials) { /* the statistical benchmark of whole models runs alone */
         if (!n_models) return cli_usage_error("--trials needs at least one --model FILE (.squizd or .gguf)");
         if (codecs || gptq_n || be.vulkan || tbe_model)
