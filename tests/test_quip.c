@@ -265,7 +265,8 @@ END_TEST
 START_TEST(e8p_nearest_is_exact) {
     static float cb[65536][8];
     for (uint32_t c = 0; c < 65536; c++) sq_e8p_decode((uint16_t)c, cb[c]);
-    for (int t = 0; t < 1500; t++) {
+    const int trials = test_quick() ? 150 : 1500;
+    for (int t = 0; t < trials; t++) {
         float y[8], q[8];
         const double sc = t % 3 == 0 ? 0.3 : t % 3 == 1 ? 1.0 : 2.5;
         for (int i = 0; i < 8; i++) y[i] = (float)(sc * gauss());
@@ -459,7 +460,8 @@ END_TEST
 START_TEST(e8r_nearest_is_exact) {
     float tab[256][8];
     for (int c = 0; c < 256; c++) sq_e8r_decode((uint8_t)c, tab[c]);
-    for (int t = 0; t < 4000; t++) {
+    const int trials = test_quick() ? 400 : 4000;
+    for (int t = 0; t < trials; t++) {
         float y[8], q[8];
         const double sc = t % 3 == 0 ? 0.15 : t % 3 == 1 ? 0.4 : 1.2; /* inside the cell (the lattice shortcut) and far out */
         for (int i = 0; i < 8; i++) y[i] = (float)(sc * gauss());

@@ -45,6 +45,9 @@ static inline const char *shared_path(const char *rel) {
     return buf;
 }
 static inline int have_shared(void) { return access(shared_path("README.md"), R_OK) == 0; }
+/* The sanitizer run (scripts/test.sh sets SQUISH_TEST_QUICK): brute-force
+ * sweeps check fewer random cases there; the release run checks them all. */
+static inline int test_quick(void) { return getenv("SQUISH_TEST_QUICK") != NULL; }
 
 static inline unsigned char *read_all(const char *path, size_t *len) {
     if (len) *len = 0;
