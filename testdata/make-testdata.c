@@ -5,6 +5,8 @@
  *                                     (2 shards, bf16) with realistic weight statistics;
  *                                     DAMAGE crafts a broken copy for the model check's
  *                                     tests: missing, transposed, 3d, shared, vocab, layers
+ *   make-testdata bigmodel DIR 1b|7b  a synthetic Llama of TinyLlama-1.1B's or Llama-2-7B's
+ *                                     shape (sharded bf16, generated while written: big_model.c)
  *   make-testdata patch FILE OFF HEX  overwrite bytes and fix the checksums (for tests)
  *   make-testdata asym-calib IN.h5 OUT.h5 REL
  *                                     a copy of a calibration file whose XᵀX pair
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "big_model.h"
 #include "calib.h"
 #include "rtn.h"
 #include "squish/codec.h"
@@ -311,8 +314,9 @@ int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "toy")) return make_toy(argv[2]);
     if (argc == 5 && !strcmp(argv[1], "patch")) return patch(argv[2], argv[3], argv[4]);
     if ((argc == 3 || argc == 4) && !strcmp(argv[1], "model")) return make_model(argv[2], argc == 4 ? argv[3] : "");
+    if (argc == 4 && !strcmp(argv[1], "bigmodel")) return make_big_model(argv[2], argv[3]);
     if (argc == 5 && !strcmp(argv[1], "asym-calib")) return asym_calib(argv[2], argv[3], strtod(argv[4], NULL));
-    fprintf(stderr, "usage: make-testdata toy OUT.squizd | model DIR [DAMAGE] | patch FILE OFF HEX | "
+    fprintf(stderr, "usage: make-testdata toy OUT.squizd | model DIR [DAMAGE] | bigmodel DIR 1b|7b | patch FILE OFF HEX | "
                     "asym-calib IN.h5 OUT.h5 REL\n");
     return 2;
 }
