@@ -87,6 +87,85 @@ typedef struct attn_ctx {
     dot_fn dot;
 } attn_ctx;
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define ATTN512 __attribute__((target("avx2,fma,avx512f")))
+/* Fast-path attention with AVX-512, for head_dim a multiple of 16: each
+ * query's scores come 16 keys at a time from the head's keys transposed
+ * ([head_dim][T]), four partial sums over the dimensions added in a fixed
+ * order; the weighted sum of values keeps two partial sums (even and odd
+ * positions) per 16 dimensions. The softmax is the exact path's (expf, one
+ * running sum). Each head is one thread's, so the result does not depend on
+ * the thread count. */
+ATTN512 static void attn_heads_avx512(void *p, uint64_t h0, uint64_t h1) {
+    attn_ctx *a = p;
+    const sq_rt_config *c = a->c;
+    const uint32_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads, T = a->T, Tp = (T + 15) / 16 * 16;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *sc = aligned_alloc(64, (size_t)Tp * sizeof(float)), *kt = aligned_alloc(64, (size_t)hd * Tp * sizeof(float));
+    if (!sc || !kt) {
+        free(sc);
+        free(kt);
+        a->failed = 1;
+        return;
+    }
+    uint32_t kt_head = UINT32_MAX;
+    for (uint64_t h = h0; h < h1; h++) {
+        const uint32_t kvh = (uint32_t)h / group;
+        if (kvh != kt_head) { /* keys of this K/V head, transposed; zero past T */
+            for (uint32_t i = 0; i < hd; i++) {
+                float *row = kt + (size_t)i * Tp;
+                for (uint32_t s = 0; s < T; s++) row[s] = a->k[((uint64_t)s * c->n_kv_heads + kvh) * hd + i];
+                for (uint32_t s = T; s < Tp; s++) row[s] = 0;
+            }
+            kt_head = kvh;
+        }
+        for (uint32_t t = 0; t < T; t++) {
+            const float *qv = a->q + ((uint64_t)t * c->n_heads + h) * hd;
+            const uint32_t n = t + 1;
+            __m512 mxv = _mm512_set1_ps(-INFINITY);
+            for (uint32_t s0 = 0; s0 < n; s0 += 16) {
+                __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+                for (uint32_t i = 0; i < hd; i += 4) {
+                    a0 = _mm512_fmadd_ps(_mm512_set1_ps(qv[i]), _mm512_load_ps(kt + (size_t)i * Tp + s0), a0);
+                    a1 = _mm512_fmadd_ps(_mm512_set1_ps(qv[i + 1]), _mm512_load_ps(kt + (size_t)(i + 1) * Tp + s0), a1);
+                    a2 = _mm512_fmadd_ps(_mm512_set1_ps(qv[i + 2]), _mm512_load_ps(kt + (size_t)(i + 2) * Tp + s0), a2);
+                    a3 = _mm512_fmadd_ps(_mm512_set1_ps(qv[i + 3]), _mm512_load_ps(kt + (size_t)(i + 3) * Tp + s0), a3);
+                }
+                __m512 d = _mm512_mul_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), _mm512_set1_ps(scale));
+                __mmask16 live = n - s0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - s0)) - 1);
+                d = _mm512_mask_blend_ps(live, _mm512_set1_ps(-INFINITY), d);
+                _mm512_store_ps(sc + s0, d);
+                mxv = _mm512_max_ps(mxv, d);
+            }
+            const float mx = _mm512_reduce_max_ps(mxv);
+            float sum = 0;
+            for (uint32_t s = 0; s < n; s++) {
+                sc[s] = expf(sc[s] - mx);
+                sum += sc[s];
+            }
+            const __m512 sv = _mm512_set1_ps(sum);
+            for (uint32_t s0 = 0; s0 < n; s0 += 16) _mm512_store_ps(sc + s0, _mm512_div_ps(_mm512_load_ps(sc + s0), sv));
+            float *o = a->out + ((uint64_t)t * c->n_heads + h) * hd;
+            for (uint32_t i = 0; i < hd; i += 16) {
+                __m512 e = _mm512_setzero_ps(), f = _mm512_setzero_ps();
+                const float *vv = a->v + (uint64_t)kvh * hd + i;
+                const uint64_t stride = (uint64_t)c->n_kv_heads * hd;
+                uint32_t s = 0;
+                for (; s + 2 <= n; s += 2) {
+                    e = _mm512_fmadd_ps(_mm512_set1_ps(sc[s]), _mm512_loadu_ps(vv + s * stride), e);
+                    f = _mm512_fmadd_ps(_mm512_set1_ps(sc[s + 1]), _mm512_loadu_ps(vv + (s + 1) * stride), f);
+                }
+                if (s < n) e = _mm512_fmadd_ps(_mm512_set1_ps(sc[s]), _mm512_loadu_ps(vv + s * stride), e);
+                _mm512_storeu_ps(o + i, _mm512_add_ps(e, f));
+            }
+        }
+    }
+    free(sc);
+    free(kt);
+}
+#endif
+
 static void attn_heads(void *p, uint64_t h0, uint64_t h1) {
     attn_ctx *a = p;
     const sq_rt_config *c = a->c;
@@ -167,7 +246,11 @@ sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_
         rope(q, T, c->n_heads, hd, cs, sn);
         rope(k, T, c->n_kv_heads, hd, cs, sn);
         attn_ctx a = {c, q, k, v, att, T, 0, attn_dot(m)};
-        sq_parallel_for(n_threads, c->n_heads, attn_heads, &a);
+        void (*heads)(void *, uint64_t, uint64_t) = attn_heads;
+#if defined(__x86_64__)
+        if (m->fast_kernels && hd % 16 == 0 && sq_isa_active() >= SQ_ISA_AVX512) heads = attn_heads_avx512;
+#endif
+        sq_parallel_for(n_threads, c->n_heads, heads, &a);
         if (a.failed) {
             st = sq_err_set(err, SQ_ENOMEM, "out of memory for attention scores (%u positions)", T);
             goto out;

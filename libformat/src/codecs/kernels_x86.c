@@ -293,6 +293,140 @@ AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *
     }
 }
 
+/* Batched integer-activation products (sq_gemm_q8_fn) with AVX-512 VNNI.
+ * A tile of 16 weight rows is unpacked once into a panel in which dword k
+ * of chunk c holds, in lane j, codes 4k..4k+3 of row j; one vpdpbusd with
+ * four activation bytes broadcast then advances all 16 rows' dots at once,
+ * so a chunk costs 8 vpdpbusd per activation row plus one zero-point
+ * multiply, one conversion and two float operations for all 16 rows. The
+ * panel is reused for every activation row of the call (all T tokens of a
+ * prefill), which is what makes the unpacking free. The float steps are
+ * those of the portable reference, lane by lane, so the bits are the same. */
+enum { GEMM_TILE = 16, GEMM_PASS = 8, GEMM_CHUNK_BYTES = 8 * 64 + 64 + 64 }; /* codes, scales, -zeros */
+
+AVX512 static void int_gemm_panel(const int bits, const sq_tview *t, uint64_t r0, uint64_t nr, uint8_t *panel) {
+    const uint64_t cols = t->cols, nc = sq_nchunks(cols), gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
+    const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    for (uint64_t c = 0; c < nc; c++) {
+        uint8_t *p = panel + c * GEMM_CHUNK_BYTES;
+        uint32_t *w = (uint32_t *)p;
+        float *s = (float *)(p + 512);
+        int32_t *zn = (int32_t *)(p + 576);
+        const uint64_t g = c * SQ_CHUNK / gs;
+        for (uint64_t j = 0; j < GEMM_TILE; j++) {
+            if (j >= nr) { /* rows past the end: zero codes and scales, never stored */
+                for (int k = 0; k < 8; k++) w[k * GEMM_TILE + j] = 0;
+                s[j] = 0;
+                zn[j] = 0;
+                continue;
+            }
+            const uint64_t r = r0 + j;
+            uint32_t d[8];
+            _mm256_storeu_si256((__m256i *)d, unpack32(bits, codes + r * rb + c * cb));
+            for (int k = 0; k < 8; k++) w[k * GEMM_TILE + j] = d[k];
+            s[j] = scale_load(sdt, t->part[1], r * ng + g);
+            zn[j] = -(asym ? zeros[r * ng + g] : 1 << (bits - 1));
+        }
+    }
+}
+
+/* nb (<= GEMM_PASS) activation rows against one panel. */
+AVX512 static inline __attribute__((always_inline)) void gemm_pass_vnni(const int nb, const uint8_t *panel, uint64_t nc,
+                                                                        const sq_act_q8 *x, float *y, uint64_t N, __mmask16 m) {
+    __m512 acc[GEMM_PASS];
+    const int32_t *xq[GEMM_PASS];
+    const float *xd[GEMM_PASS];
+    const int32_t *xs[GEMM_PASS];
+    for (int b = 0; b < nb; b++) {
+        acc[b] = _mm512_setzero_ps();
+        xq[b] = (const int32_t *)x[b].q;
+        xd[b] = x[b].d;
+        xs[b] = x[b].sum;
+    }
+    for (uint64_t c = 0; c < nc; c++) {
+        const uint8_t *p = panel + c * GEMM_CHUNK_BYTES;
+        const __m512i w0 = _mm512_load_si512(p), w1 = _mm512_load_si512(p + 64), w2 = _mm512_load_si512(p + 128),
+                      w3 = _mm512_load_si512(p + 192), w4 = _mm512_load_si512(p + 256), w5 = _mm512_load_si512(p + 320),
+                      w6 = _mm512_load_si512(p + 384), w7 = _mm512_load_si512(p + 448);
+        const __m512 s = _mm512_load_ps(p + 512);
+        const __m512i zn = _mm512_load_si512(p + 576);
+        for (int b = 0; b < nb; b++) {
+            const int32_t *q = xq[b] + c * 8;
+            __m512i ia = _mm512_mullo_epi32(zn, _mm512_set1_epi32(xs[b][c]));
+            ia = _mm512_dpbusd_epi32(ia, w0, _mm512_set1_epi32(q[0]));
+            ia = _mm512_dpbusd_epi32(ia, w1, _mm512_set1_epi32(q[1]));
+            ia = _mm512_dpbusd_epi32(ia, w2, _mm512_set1_epi32(q[2]));
+            ia = _mm512_dpbusd_epi32(ia, w3, _mm512_set1_epi32(q[3]));
+            ia = _mm512_dpbusd_epi32(ia, w4, _mm512_set1_epi32(q[4]));
+            ia = _mm512_dpbusd_epi32(ia, w5, _mm512_set1_epi32(q[5]));
+            ia = _mm512_dpbusd_epi32(ia, w6, _mm512_set1_epi32(q[6]));
+            ia = _mm512_dpbusd_epi32(ia, w7, _mm512_set1_epi32(q[7]));
+            acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), _mm512_mul_ps(s, _mm512_set1_ps(xd[b][c])), acc[b]);
+        }
+    }
+    for (int b = 0; b < nb; b++) _mm512_mask_storeu_ps(y + (uint64_t)b * N, m, acc[b]);
+}
+
+AVX512 static inline __attribute__((always_inline)) void int_gemm_q8_vnni(const int bits, const sq_tview *t, const sq_act_q8 *x,
+                                                                          uint32_t T, float *y, uint64_t r0, uint64_t r1) {
+    const uint64_t nc = sq_nchunks(t->cols), N = t->rows;
+    uint8_t *panel = aligned_alloc(64, (size_t)nc * GEMM_CHUNK_BYTES);
+    if (!panel) { sq_int_gemm_q8_portable(t, x, T, y, r0, r1); return; }
+    for (uint64_t r = r0; r < r1; r += GEMM_TILE) {
+        const uint64_t nr = r1 - r < GEMM_TILE ? r1 - r : GEMM_TILE;
+        const __mmask16 m = (__mmask16)((1u << nr) - 1);
+        int_gemm_panel(bits, t, r, nr, panel);
+        uint32_t j = 0;
+        for (; j + GEMM_PASS <= T; j += GEMM_PASS) gemm_pass_vnni(GEMM_PASS, panel, nc, x + j, y + (uint64_t)j * N + r, N, m);
+        switch (T - j) { /* the last few activation rows, each count compiled on its own */
+        case 7: gemm_pass_vnni(7, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        case 6: gemm_pass_vnni(6, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        case 5: gemm_pass_vnni(5, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        case 4: gemm_pass_vnni(4, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        case 3: gemm_pass_vnni(3, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        case 2: gemm_pass_vnni(2, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        case 1: gemm_pass_vnni(1, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        default: break;
+        }
+    }
+    free(panel);
+}
+
+AVX512 void sq_int_gemm_q8_avx512(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1) {
+    switch (int_bits_of(t->codec)) {
+    case 8: int_gemm_q8_vnni(8, t, x, T, y, r0, r1); break;
+    case 4: int_gemm_q8_vnni(4, t, x, T, y, r0, r1); break;
+    case 3: int_gemm_q8_vnni(3, t, x, T, y, r0, r1); break;
+    default: int_gemm_q8_vnni(2, t, x, T, y, r0, r1); break;
+    }
+}
+
+/* int8 blocks of 32 from f32 (sq_act_q8_init's arithmetic: amax / 127, then
+ * x / d rounded to nearest even, which is what vcvtps2dq does under the
+ * default rounding mode): whole blocks here, the partial last one by the
+ * caller. */
+AVX512 void sq_act_q8_blocks_avx512(const float *x, uint64_t nblocks, int8_t *q, float *d, int32_t *sum) {
+    for (uint64_t b = 0; b < nblocks; b++) {
+        __m512 v0 = _mm512_loadu_ps(x + b * 32), v1 = _mm512_loadu_ps(x + b * 32 + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        float dd = amax / 127.0f;
+        d[b] = dd;
+        if (!(dd > 0)) {
+            _mm256_storeu_si256((__m256i *)(q + b * 32), _mm256_setzero_si256());
+            sum[b] = 0;
+            continue;
+        }
+        const __m512 dv = _mm512_set1_ps(dd);
+        __m512i i0 = _mm512_cvtps_epi32(_mm512_div_ps(v0, dv)), i1 = _mm512_cvtps_epi32(_mm512_div_ps(v1, dv));
+        _mm_storeu_si128((__m128i *)(q + b * 32), _mm512_cvtepi32_epi8(i0));
+        _mm_storeu_si128((__m128i *)(q + b * 32 + 16), _mm512_cvtepi32_epi8(i1));
+        sum[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+    }
+}
+
 /* 4-bit table codecs (nf4, fp4, mxfp4): 16-entry table held in two registers. */
 AVX2 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_t r0, uint64_t r1) {
     const float *tab = sq_codec_value_table(t->codec, NULL);
@@ -418,6 +552,12 @@ void sq_int_gemv_avx512(const sq_tview *t, const float *x, float *y, uint64_t r0
 }
 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
     sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
+}
+void sq_int_gemm_q8_avx512(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1) {
+    sq_int_gemm_q8_portable(t, x, T, y, r0, r1);
+}
+void sq_act_q8_blocks_avx512(const float *x, uint64_t nblocks, int8_t *q, float *d, int32_t *sum) {
+    (void)x, (void)nblocks, (void)q, (void)d, (void)sum; /* never selected off x86-64 */
 }
 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
