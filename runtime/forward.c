@@ -203,13 +203,26 @@ static void attn_heads(void *p, uint64_t h0, uint64_t h1) {
     free(sc);
 }
 
+static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int last_only, int n_threads,
+                         sq_rt_tap_fn tap, void *tap_ctx, sq_err *err);
+
 sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                         sq_err *err) {
-    return sq_rt_forward_tap(m, tokens, T, logits, n_threads, NULL, NULL, err);
+    return forward(m, tokens, T, logits, 0, n_threads, NULL, NULL, err);
+}
+
+sq_status sq_rt_forward_last(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
+                             sq_err *err) {
+    return forward(m, tokens, T, logits, 1, n_threads, NULL, NULL, err);
 }
 
 sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                             sq_rt_tap_fn tap, void *tap_ctx, sq_err *err) {
+    return forward(m, tokens, T, logits, 0, n_threads, tap, tap_ctx, err);
+}
+
+static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int last_only, int n_threads,
+                         sq_rt_tap_fn tap, void *tap_ctx, sq_err *err) {
     const sq_rt_config *c = &m->cfg;
     const uint32_t H = c->hidden, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, I = c->inter;
     for (uint32_t t = 0; t < T; t++)
@@ -270,9 +283,10 @@ sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_
         add_bias(tmp, L->bias[SQ_LIN_DOWN], T, H);
         for (size_t i = 0; i < th; i++) x[i] += tmp[i];
     }
-    if (logits) {
-        rmsnorm(x, m->final_norm, xn, T, H, c->eps);
-        st = sq_rt_linear(m, &m->lm_head, m->gpu_lm_head, xn, T, logits, n_threads, err);
+    if (logits) { /* last_only: the last position's row alone (T = 1 products) */
+        const uint32_t first = last_only ? T - 1 : 0;
+        rmsnorm(x + (size_t)first * H, m->final_norm, xn, T - first, H, c->eps);
+        st = sq_rt_linear(m, &m->lm_head, m->gpu_lm_head, xn, T - first, logits, n_threads, err);
     }
 out:
     free(x); free(xn); free(q); free(k); free(v); free(att); free(tmp); free(g); free(u); free(cs); free(sn);

@@ -86,6 +86,11 @@ sq_status sq_rt_linear_many(const sq_rt_model *m, const sq_rt_layer *L, const in
 sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                         sq_err *err);
 
+/* The same pass with the logits of the last position alone ([vocab]): what
+ * a prompt needs before decoding (and what llama-bench's pp test times). */
+sq_status sq_rt_forward_last(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
+                             sq_err *err);
+
 /* The inputs of the linear layers, as calibration sees them: q/k/v share
  * ATTN_IN, o_proj reads ATTN_OUT, gate/up share MLP_IN, down_proj reads
  * MLP_ACT. */

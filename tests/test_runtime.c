@@ -335,6 +335,39 @@ static void check_paths(sq_rt_model *m, const int32_t *ids, uint32_t T, double t
     free(ex); free(fa); free(q8); free(alt); free(dec);
 }
 
+/* sq_rt_forward_last: the last position's logits of the whole pass, on
+ * the exact and the fast path (its output layer runs as one T = 1 product,
+ * so within the float rounding of a different summation order: 1e-4 of the
+ * largest logit exact, the q8 tolerance fast). */
+START_TEST(forward_last_is_last_row) {
+    sq_model *src;
+    sq_rt_model *m = load_ref(src_path("testdata/tiny-llama"), &src);
+    reenc r = reencode(m, "int4:g128:asym");
+    const uint32_t T = 20, V = m->cfg.vocab;
+    int32_t ids[20];
+    for (uint32_t t = 0; t < T; t++) ids[t] = (int32_t)((t * 37 + 11) % V);
+    float *all = malloc((size_t)T * V * 4), *last = malloc((size_t)V * 4);
+    sq_err err = {0};
+    for (int fast = 0; fast < 2; fast++) {
+        m->fast_kernels = fast ? SQ_RT_PATH_FAST : SQ_RT_PATH_EXACT;
+        ck_assert_int_eq(sq_rt_forward(m, ids, T, all, 2, &err), 0);
+        ck_assert_int_eq(sq_rt_forward_last(m, ids, T, last, 2, &err), 0);
+        double mx = 0, d = 0;
+        for (uint32_t i = 0; i < V; i++) {
+            mx = fmax(mx, fabs((double)all[(size_t)(T - 1) * V + i]));
+            d = fmax(d, fabs((double)last[i] - all[(size_t)(T - 1) * V + i]));
+        }
+        ck_assert_msg(mx > 0 && d <= (fast ? 0.05 : 1e-4) * mx, "%s path: last-position logits differ by %g (max %g)",
+                      fast ? "fast" : "exact", d, mx);
+    }
+    m->fast_kernels = SQ_RT_PATH_EXACT;
+    free(all); free(last);
+    restore(m, &r);
+    sq_rt_free(m); free(m);
+    sq_model_close(src);
+}
+END_TEST
+
 /* The tiny model with int4:g128:asym linear layers (the integer kernels pay
  * at g128, so every fast path uses them). */
 START_TEST(fast_paths_tiny) {
@@ -585,6 +618,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, tiny_model_eval_and_threads);
     tcase_add_test(tc, fast_kernels_decode);
     tcase_add_test(tc, fast_paths_tiny);
+    tcase_add_test(tc, forward_last_is_last_row);
     tcase_add_test(tc, fast_paths_34m);
     tcase_add_test(tc, linear_biases);
     tcase_add_test(tc, bias_tensors_load);

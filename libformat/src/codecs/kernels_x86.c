@@ -285,10 +285,70 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni(const 
     free(dexp);
 }
 
+/* Groups of 32 with symmetric codes (llama.cpp's Q4_0/Q8_0 class): every
+ * chunk is its own group, so the per-group work of the kernel above would
+ * come once per 32 codes. Here two chunks share a register throughout: the
+ * zero-point term -z * sum_c starts each chunk's vpdpbusd accumulator (in
+ * its first lane), and one vector of (group scale x activation scale) per
+ * chunk pair scales both halves, so a pair costs one vpdpbusd, one
+ * conversion and two float operations. */
+AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(const int bits, const sq_tview *t,
+                                                                              const sq_act_q8 *x, float *y, uint64_t r0,
+                                                                              uint64_t r1) {
+    const uint64_t nc = sq_nchunks(t->cols), np = nc / 2, rb = sq_row_bytes(t->cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const uint8_t *codes = t->part[0];
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    const int32_t z = 1 << (bits - 1);
+    /* per chunk pair: the zero-point start (lanes 0 and 8) and the activation scales (lanes 0-7, 8-15) */
+    __m512i *zs = aligned_alloc(64, (size_t)(np + 1) * 64);
+    __m512 *dx = aligned_alloc(64, (size_t)(np + 1) * 64);
+    if (!zs || !dx) {
+        free(zs);
+        free(dx);
+        int_gemv_q8_vnni(bits, t, x, y, r0, r1);
+        return;
+    }
+    for (uint64_t p = 0; p < np; p++) {
+        zs[p] = _mm512_maskz_set1_epi32(0x0001, -z * x->sum[2 * p]);
+        zs[p] = _mm512_mask_set1_epi32(zs[p], 0x0100, -z * x->sum[2 * p + 1]);
+        dx[p] = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(x->d[2 * p]), _mm512_set1_ps(x->d[2 * p + 1]));
+    }
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = codes + r * rb;
+        __m512 acc = _mm512_setzero_ps();
+        for (uint64_t p = 0; p < np; p++) {
+            _mm_prefetch((const char *)(row + 2 * p * cb) + 1024, _MM_HINT_T0);
+            __m512i w = unpack64(bits, row + 2 * p * cb);
+            __m512i d32 = _mm512_dpbusd_epi32(zs[p], w, _mm512_load_si512((const void *)(x->q + p * 64)));
+            __m512 s = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(scale_load(sdt, t->part[1], r * nc + 2 * p)),
+                                            _mm512_set1_ps(scale_load(sdt, t->part[1], r * nc + 2 * p + 1)));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d32), _mm512_mul_ps(s, dx[p]), acc);
+        }
+        float tot = _mm512_reduce_add_ps(acc);
+        if (nc & 1) { /* the odd last chunk */
+            const uint64_t c = nc - 1;
+            __m256i d32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack32(bits, row + c * cb),
+                                              _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK)));
+            int32_t dot = _mm512_reduce_add_epi32(_mm512_zextsi256_si512(d32)) - z * x->sum[c];
+            tot += (float)dot * (scale_load(sdt, t->part[1], r * nc + c) * x->d[c]);
+        }
+        y[r] = tot;
+    }
+    free(zs);
+    free(dx);
+}
+
 AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    const int g32sym = sq_group_cols(t->params, t->cols) == SQ_CHUNK && !(t->params[SQ_P_FLAGS] & SQ_PF_ASYM);
     switch (int_bits_of(t->codec)) {
-    case 8: int_gemv_q8_vnni(8, t, x, y, r0, r1); break;
-    case 4: int_gemv_q8_vnni(4, t, x, y, r0, r1); break;
+    case 8:
+        if (g32sym) int_gemv_q8_vnni_g32(8, t, x, y, r0, r1);
+        else int_gemv_q8_vnni(8, t, x, y, r0, r1);
+        break;
+    case 4:
+        if (g32sym) int_gemv_q8_vnni_g32(4, t, x, y, r0, r1);
+        else int_gemv_q8_vnni(4, t, x, y, r0, r1);
+        break;
     default: sq_int_gemv_q8_avx2(t, x, y, r0, r1); break;
     }
 }

@@ -232,7 +232,14 @@ void sq_int_gemm_q8_portable(const sq_tview *t, const sq_act_q8 *x, uint32_t T, 
 /* squish-bench, 4096x4096 on AMD EPYC (AVX-512): the q8 kernels beat the f32
  * GEMV from groups of 64 up (int4 g64 12.6 vs 12.0 GB/s, g128 19.5 vs 12.8,
  * int8 pc 24.9 vs 21.8) and lose at groups of 32 (int4 7.5 vs 10.1). */
-static int int_fast_pays(const sq_tview *t) { return sq_group_cols(t->params, t->cols) >= 64; }
+/* With AVX-512 VNNI, groups of 32 with symmetric int8/int4 codes have a
+ * kernel of their own (int_gemv_q8_vnni_g32) that beats the f32 GEMV. */
+static int int_fast_pays(const sq_tview *t) {
+    const uint64_t gs = sq_group_cols(t->params, t->cols);
+    if (gs >= 64) return 1;
+    return gs == SQ_CHUNK && !(t->params[SQ_P_FLAGS] & SQ_PF_ASYM) && (t->codec->bits == 8 || t->codec->bits == 4) &&
+           sq_isa_active() >= SQ_ISA_AVX512;
+}
 
 static const sq_codec_encoder int_encoder = {.encode_rows = encode_rows_int, .vq = &int_vq};
 static const sq_codec_cpu int_cpu = {
