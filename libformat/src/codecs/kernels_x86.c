@@ -464,6 +464,103 @@ AVX512 void sq_int_gemm_q8_avx512(const sq_tview *t, const sq_act_q8 *x, uint32_
     }
 }
 
+/* The same products with AVX2 (no VNNI): tiles of 8 rows, lane j of dword
+ * k holding codes 4k..4k+3 of row j; vpmaddubsw multiplies the unsigned
+ * codes by four broadcast activation bytes and vpmaddwd sums the pairs.
+ * 8-bit codes are first made signed (q - 128, the zero point lowered to
+ * match) and multiplied through the sign trick, so no 16-bit sum can
+ * saturate (|w| <= 128, |x| <= 127); 2..4-bit codes are at most 15. The
+ * float steps are the reference's, so the bits are the same. */
+enum { GEMM2_TILE = 8, GEMM2_PASS = 4, GEMM2_CHUNK_BYTES = 8 * 32 + 32 + 32 };
+
+AVX2 static void int_gemm_panel_avx2(const int bits, const sq_tview *t, uint64_t r0, uint64_t nr, uint8_t *panel) {
+    const uint64_t cols = t->cols, nc = sq_nchunks(cols), gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
+    const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0, off = bits == 8 ? 128 : 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    const __m256i flip = _mm256_set1_epi8((char)(bits == 8 ? 0x80 : 0));
+    for (uint64_t c = 0; c < nc; c++) {
+        uint8_t *p = panel + c * GEMM2_CHUNK_BYTES;
+        uint32_t *w = (uint32_t *)p;
+        float *s = (float *)(p + 256);
+        int32_t *zn = (int32_t *)(p + 288);
+        const uint64_t g = c * SQ_CHUNK / gs;
+        for (uint64_t j = 0; j < GEMM2_TILE; j++) {
+            if (j >= nr) {
+                for (int k = 0; k < 8; k++) w[k * GEMM2_TILE + j] = 0;
+                s[j] = 0;
+                zn[j] = 0;
+                continue;
+            }
+            const uint64_t r = r0 + j;
+            uint32_t d[8];
+            _mm256_storeu_si256((__m256i *)d, _mm256_xor_si256(unpack32(bits, codes + r * rb + c * cb), flip));
+            for (int k = 0; k < 8; k++) w[k * GEMM2_TILE + j] = d[k];
+            s[j] = scale_load(sdt, t->part[1], r * ng + g);
+            zn[j] = -((asym ? zeros[r * ng + g] : 1 << (bits - 1)) - off);
+        }
+    }
+}
+
+AVX2 static inline __attribute__((always_inline)) void gemm_pass_avx2(const int bits, const int nb, const uint8_t *panel,
+                                                                      uint64_t nc, const sq_act_q8 *x, float *y, uint64_t N,
+                                                                      uint64_t nr) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256 acc[GEMM2_PASS];
+    for (int b = 0; b < nb; b++) acc[b] = _mm256_setzero_ps();
+    for (uint64_t c = 0; c < nc; c++) {
+        const uint8_t *p = panel + c * GEMM2_CHUNK_BYTES;
+        const __m256 s = _mm256_load_ps((const float *)(p + 256));
+        const __m256i zn = _mm256_load_si256((const __m256i *)(p + 288));
+        for (int b = 0; b < nb; b++) {
+            const int32_t *q = (const int32_t *)x[b].q + c * 8;
+            __m256i ia = _mm256_mullo_epi32(zn, _mm256_set1_epi32(x[b].sum[c]));
+            for (int k = 0; k < 8; k++) {
+                __m256i w = _mm256_load_si256((const __m256i *)(p + 32 * k)), xv = _mm256_set1_epi32(q[k]), prod;
+                if (bits == 8) prod = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
+                else prod = _mm256_maddubs_epi16(w, xv);
+                ia = _mm256_add_epi32(ia, _mm256_madd_epi16(prod, ones16));
+            }
+            acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia), _mm256_mul_ps(s, _mm256_set1_ps(x[b].d[c])), acc[b]);
+        }
+    }
+    for (int b = 0; b < nb; b++) {
+        float o[8];
+        _mm256_storeu_ps(o, acc[b]);
+        memcpy(y + (uint64_t)b * N, o, nr * sizeof(float));
+    }
+}
+
+AVX2 static inline __attribute__((always_inline)) void int_gemm_q8_avx2_bits(const int bits, const sq_tview *t, const sq_act_q8 *x,
+                                                                             uint32_t T, float *y, uint64_t r0, uint64_t r1) {
+    const uint64_t nc = sq_nchunks(t->cols), N = t->rows;
+    uint8_t *panel = aligned_alloc(64, ((size_t)nc * GEMM2_CHUNK_BYTES + 63) / 64 * 64);
+    if (!panel) { sq_int_gemm_q8_portable(t, x, T, y, r0, r1); return; }
+    for (uint64_t r = r0; r < r1; r += GEMM2_TILE) {
+        const uint64_t nr = r1 - r < GEMM2_TILE ? r1 - r : GEMM2_TILE;
+        int_gemm_panel_avx2(bits, t, r, nr, panel);
+        uint32_t j = 0;
+        for (; j + GEMM2_PASS <= T; j += GEMM2_PASS) gemm_pass_avx2(bits, GEMM2_PASS, panel, nc, x + j, y + (uint64_t)j * N + r, N, nr);
+        switch (T - j) {
+        case 3: gemm_pass_avx2(bits, 3, panel, nc, x + j, y + (uint64_t)j * N + r, N, nr); break;
+        case 2: gemm_pass_avx2(bits, 2, panel, nc, x + j, y + (uint64_t)j * N + r, N, nr); break;
+        case 1: gemm_pass_avx2(bits, 1, panel, nc, x + j, y + (uint64_t)j * N + r, N, nr); break;
+        default: break;
+        }
+    }
+    free(panel);
+}
+
+AVX2 void sq_int_gemm_q8_avx2(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1) {
+    switch (int_bits_of(t->codec)) {
+    case 8: int_gemm_q8_avx2_bits(8, t, x, T, y, r0, r1); break;
+    case 4: int_gemm_q8_avx2_bits(4, t, x, T, y, r0, r1); break;
+    case 3: int_gemm_q8_avx2_bits(3, t, x, T, y, r0, r1); break;
+    default: int_gemm_q8_avx2_bits(2, t, x, T, y, r0, r1); break;
+    }
+}
+
 /* int8 blocks of 32 from f32 (sq_act_q8_init's arithmetic: amax / 127, then
  * x / d rounded to nearest even, which is what vcvtps2dq does under the
  * default rounding mode): whole blocks here, the partial last one by the
@@ -614,6 +711,9 @@ void sq_lut4_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0,
     sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
 }
 void sq_int_gemm_q8_avx512(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1) {
+    sq_int_gemm_q8_portable(t, x, T, y, r0, r1);
+}
+void sq_int_gemm_q8_avx2(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1) {
     sq_int_gemm_q8_portable(t, x, T, y, r0, r1);
 }
 void sq_act_q8_blocks_avx512(const float *x, uint64_t nblocks, int8_t *q, float *d, int32_t *sum) {

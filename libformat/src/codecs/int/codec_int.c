@@ -249,7 +249,8 @@ static const sq_codec_cpu int_cpu = {
              [SQ_ISA_AVX2] = {SQ_ACT_Q8, .fn.q8 = sq_int_gemv_q8_avx2},
              [SQ_ISA_AVX512] = {SQ_ACT_Q8, .fn.q8 = sq_int_gemv_q8_avx512}},
     .fast_pays = int_fast_pays,
-    .gemm_q8 = {[SQ_ISA_PORTABLE] = sq_int_gemm_q8_portable, [SQ_ISA_AVX512] = sq_int_gemm_q8_avx512},
+    .gemm_q8 = {[SQ_ISA_PORTABLE] = sq_int_gemm_q8_portable, [SQ_ISA_AVX2] = sq_int_gemm_q8_avx2,
+                [SQ_ISA_AVX512] = sq_int_gemm_q8_avx512},
 };
 
 #define INT_CODEC(VAR, ID, NAME, FLAG, BITS, GROUP)                                                                   \
