@@ -85,6 +85,7 @@ typedef struct attn_ctx {
     uint32_t T;
     int failed; /* a worker could not get its score row */
     dot_fn dot;
+    uint32_t q0; /* position of the first query (decode: the cache's; its T queries see keys 0..q0+t) */
 } attn_ctx;
 
 #if defined(__x86_64__)
@@ -97,10 +98,34 @@ typedef struct attn_ctx {
  * positions) per 16 dimensions. The softmax is the exact path's (expf, one
  * running sum). Each head is one thread's, so the result does not depend on
  * the thread count. */
+/* o = sum_s p_s v_s over the n positions for head_dim = 16 NV, all NV
+ * slices at once (one broadcast of p_s per position), even and odd
+ * positions in separate sums added at the end: the same sums, in the same
+ * order, as the slice-by-slice loop below. */
+ATTN512 static inline __attribute__((always_inline)) void attn_pv_avx512(const int NV, const float *p, const float *v,
+                                                                         uint64_t stride, uint32_t n, float *o) {
+    __m512 e[8], f[8];
+    for (int i = 0; i < NV; i++) e[i] = f[i] = _mm512_setzero_ps();
+    uint32_t s = 0;
+    for (; s + 2 <= n; s += 2) {
+        const __m512 pe = _mm512_set1_ps(p[s]), pf = _mm512_set1_ps(p[s + 1]);
+        const float *ve = v + s * stride, *vf = ve + stride;
+        for (int i = 0; i < NV; i++) {
+            e[i] = _mm512_fmadd_ps(pe, _mm512_loadu_ps(ve + 16 * i), e[i]);
+            f[i] = _mm512_fmadd_ps(pf, _mm512_loadu_ps(vf + 16 * i), f[i]);
+        }
+    }
+    if (s < n) {
+        const __m512 pe = _mm512_set1_ps(p[s]);
+        for (int i = 0; i < NV; i++) e[i] = _mm512_fmadd_ps(pe, _mm512_loadu_ps(v + s * stride + 16 * i), e[i]);
+    }
+    for (int i = 0; i < NV; i++) _mm512_storeu_ps(o + 16 * i, _mm512_add_ps(e[i], f[i]));
+}
+
 ATTN512 static void attn_heads_avx512(void *p, uint64_t h0, uint64_t h1) {
     attn_ctx *a = p;
     const sq_rt_config *c = a->c;
-    const uint32_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads, T = a->T, Tp = (T + 15) / 16 * 16;
+    const uint32_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads, T = a->T, NK = a->q0 + T, Tp = (NK + 15) / 16 * 16;
     const float scale = 1.0f / sqrtf((float)hd);
     float *sc = aligned_alloc(64, (size_t)Tp * sizeof(float)), *kt = aligned_alloc(64, (size_t)hd * Tp * sizeof(float));
     if (!sc || !kt) {
@@ -115,14 +140,14 @@ ATTN512 static void attn_heads_avx512(void *p, uint64_t h0, uint64_t h1) {
         if (kvh != kt_head) { /* keys of this K/V head, transposed; zero past T */
             for (uint32_t i = 0; i < hd; i++) {
                 float *row = kt + (size_t)i * Tp;
-                for (uint32_t s = 0; s < T; s++) row[s] = a->k[((uint64_t)s * c->n_kv_heads + kvh) * hd + i];
-                for (uint32_t s = T; s < Tp; s++) row[s] = 0;
+                for (uint32_t s = 0; s < NK; s++) row[s] = a->k[((uint64_t)s * c->n_kv_heads + kvh) * hd + i];
+                for (uint32_t s = NK; s < Tp; s++) row[s] = 0;
             }
             kt_head = kvh;
         }
         for (uint32_t t = 0; t < T; t++) {
             const float *qv = a->q + ((uint64_t)t * c->n_heads + h) * hd;
-            const uint32_t n = t + 1;
+            const uint32_t n = a->q0 + t + 1;
             __m512 mxv = _mm512_set1_ps(-INFINITY);
             for (uint32_t s0 = 0; s0 < n; s0 += 16) {
                 __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
@@ -147,6 +172,16 @@ ATTN512 static void attn_heads_avx512(void *p, uint64_t h0, uint64_t h1) {
             const __m512 sv = _mm512_set1_ps(sum);
             for (uint32_t s0 = 0; s0 < n; s0 += 16) _mm512_store_ps(sc + s0, _mm512_div_ps(_mm512_load_ps(sc + s0), sv));
             float *o = a->out + ((uint64_t)t * c->n_heads + h) * hd;
+            const float *vh = a->v + (uint64_t)kvh * hd;
+            const uint64_t vstride = (uint64_t)c->n_kv_heads * hd;
+            if (hd == 64) {
+                attn_pv_avx512(4, sc, vh, vstride, n, o);
+                continue;
+            }
+            if (hd == 128) {
+                attn_pv_avx512(8, sc, vh, vstride, n, o);
+                continue;
+            }
             for (uint32_t i = 0; i < hd; i += 16) {
                 __m512 e = _mm512_setzero_ps(), f = _mm512_setzero_ps();
                 const float *vv = a->v + (uint64_t)kvh * hd + i;
@@ -258,7 +293,7 @@ static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T
         add_bias(v, L->bias[SQ_LIN_V], T, kvd);
         rope(q, T, c->n_heads, hd, cs, sn);
         rope(k, T, c->n_kv_heads, hd, cs, sn);
-        attn_ctx a = {c, q, k, v, att, T, 0, attn_dot(m)};
+        attn_ctx a = {c, q, k, v, att, T, 0, attn_dot(m), 0};
         void (*heads)(void *, uint64_t, uint64_t) = attn_heads;
 #if defined(__x86_64__)
         if (m->fast_kernels && hd % 16 == 0 && sq_isa_active() >= SQ_ISA_AVX512) heads = attn_heads_avx512;
@@ -347,6 +382,17 @@ sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float 
         add_bias(vc + (size_t)pos * kvd, L->bias[SQ_LIN_V], 1, kvd);
         rope(q, 1, cf->n_heads, hd, cs, sn);
         rope(kc + (size_t)pos * kvd, 1, cf->n_kv_heads, hd, cs, sn);
+#if defined(__x86_64__)
+        if (m->fast_kernels && hd % 16 == 0 && sq_isa_active() >= SQ_ISA_AVX512) {
+            /* the prefill's kernel, one query, on this thread: a few microseconds, less than waking the workers */
+            attn_ctx a = {cf, q, kc, vc, att, 1, 0, dot, pos};
+            attn_heads_avx512(&a, 0, cf->n_heads);
+            if (a.failed) {
+                st = sq_err_set(err, SQ_ENOMEM, "out of memory for attention scores (%u positions)", pos + 1);
+                goto out;
+            }
+        } else
+#endif
         for (uint32_t h = 0; h < cf->n_heads; h++) {
             const float *qv = q + (size_t)h * hd;
             uint32_t kvh = h / group;
