@@ -122,14 +122,52 @@ ATTN512 static inline __attribute__((always_inline)) void attn_pv_avx512(const i
     for (int i = 0; i < NV; i++) _mm512_storeu_ps(o + 16 * i, _mm512_add_ps(e[i], f[i]));
 }
 
+/* Softmax of query t's n scores (max mx; expf and one running sum, as the
+ * exact path) and its weighted sum of values. */
+ATTN512 static void attn_finish_avx512(const attn_ctx *a, float *sc, uint32_t n, float mx, uint64_t h, uint32_t kvh, uint32_t t) {
+    const sq_rt_config *c = a->c;
+    const uint32_t hd = c->head_dim;
+    float sum = 0;
+    for (uint32_t s = 0; s < n; s++) {
+        sc[s] = expf(sc[s] - mx);
+        sum += sc[s];
+    }
+    const __m512 sv = _mm512_set1_ps(sum);
+    for (uint32_t s0 = 0; s0 < n; s0 += 16) _mm512_store_ps(sc + s0, _mm512_div_ps(_mm512_load_ps(sc + s0), sv));
+    float *o = a->out + ((uint64_t)t * c->n_heads + h) * hd;
+    const float *vh = a->v + (uint64_t)kvh * hd;
+    const uint64_t vstride = (uint64_t)c->n_kv_heads * hd;
+    if (hd == 64) {
+        attn_pv_avx512(4, sc, vh, vstride, n, o);
+        return;
+    }
+    if (hd == 128) {
+        attn_pv_avx512(8, sc, vh, vstride, n, o);
+        return;
+    }
+    for (uint32_t i = 0; i < hd; i += 16) {
+        __m512 e = _mm512_setzero_ps(), f = _mm512_setzero_ps();
+        const float *vv = vh + i;
+        uint32_t s = 0;
+        for (; s + 2 <= n; s += 2) {
+            e = _mm512_fmadd_ps(_mm512_set1_ps(sc[s]), _mm512_loadu_ps(vv + s * vstride), e);
+            f = _mm512_fmadd_ps(_mm512_set1_ps(sc[s + 1]), _mm512_loadu_ps(vv + (s + 1) * vstride), f);
+        }
+        if (s < n) e = _mm512_fmadd_ps(_mm512_set1_ps(sc[s]), _mm512_loadu_ps(vv + s * vstride), e);
+        _mm512_storeu_ps(o + i, _mm512_add_ps(e, f));
+    }
+}
+
 ATTN512 static void attn_heads_avx512(void *p, uint64_t h0, uint64_t h1) {
     attn_ctx *a = p;
     const sq_rt_config *c = a->c;
     const uint32_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads, T = a->T, NK = a->q0 + T, Tp = (NK + 15) / 16 * 16;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *sc = aligned_alloc(64, (size_t)Tp * sizeof(float)), *kt = aligned_alloc(64, (size_t)hd * Tp * sizeof(float));
-    if (!sc || !kt) {
+    float *sc = aligned_alloc(64, (size_t)Tp * sizeof(float)), *sc2 = aligned_alloc(64, (size_t)Tp * sizeof(float)),
+          *kt = aligned_alloc(64, (size_t)hd * Tp * sizeof(float));
+    if (!sc || !sc2 || !kt) {
         free(sc);
+        free(sc2);
         free(kt);
         a->failed = 1;
         return;
@@ -145,58 +183,46 @@ ATTN512 static void attn_heads_avx512(void *p, uint64_t h0, uint64_t h1) {
             }
             kt_head = kvh;
         }
-        for (uint32_t t = 0; t < T; t++) {
-            const float *qv = a->q + ((uint64_t)t * c->n_heads + h) * hd;
-            const uint32_t n = a->q0 + t + 1;
-            __m512 mxv = _mm512_set1_ps(-INFINITY);
-            for (uint32_t s0 = 0; s0 < n; s0 += 16) {
-                __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+        /* two queries at a time share the loads of the transposed keys; each
+         * query's sums are those of a query alone */
+        for (uint32_t t = 0; t < T; t += 2) {
+            const int two = t + 1 < T;
+            const float *qa = a->q + ((uint64_t)t * c->n_heads + h) * hd, *qb = two ? qa + (uint64_t)c->n_heads * hd : qa;
+            const uint32_t na = a->q0 + t + 1, nb = two ? na + 1 : na;
+            __m512 mxa = _mm512_set1_ps(-INFINITY), mxb = mxa;
+            for (uint32_t s0 = 0; s0 < nb; s0 += 16) {
+                __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
                 for (uint32_t i = 0; i < hd; i += 4) {
-                    a0 = _mm512_fmadd_ps(_mm512_set1_ps(qv[i]), _mm512_load_ps(kt + (size_t)i * Tp + s0), a0);
-                    a1 = _mm512_fmadd_ps(_mm512_set1_ps(qv[i + 1]), _mm512_load_ps(kt + (size_t)(i + 1) * Tp + s0), a1);
-                    a2 = _mm512_fmadd_ps(_mm512_set1_ps(qv[i + 2]), _mm512_load_ps(kt + (size_t)(i + 2) * Tp + s0), a2);
-                    a3 = _mm512_fmadd_ps(_mm512_set1_ps(qv[i + 3]), _mm512_load_ps(kt + (size_t)(i + 3) * Tp + s0), a3);
+                    const float *k0 = kt + (size_t)i * Tp + s0;
+                    const __m512 k0v = _mm512_load_ps(k0), k1v = _mm512_load_ps(k0 + Tp), k2v = _mm512_load_ps(k0 + 2 * (size_t)Tp),
+                                 k3v = _mm512_load_ps(k0 + 3 * (size_t)Tp);
+                    a0 = _mm512_fmadd_ps(_mm512_set1_ps(qa[i]), k0v, a0);
+                    a1 = _mm512_fmadd_ps(_mm512_set1_ps(qa[i + 1]), k1v, a1);
+                    a2 = _mm512_fmadd_ps(_mm512_set1_ps(qa[i + 2]), k2v, a2);
+                    a3 = _mm512_fmadd_ps(_mm512_set1_ps(qa[i + 3]), k3v, a3);
+                    b0 = _mm512_fmadd_ps(_mm512_set1_ps(qb[i]), k0v, b0);
+                    b1 = _mm512_fmadd_ps(_mm512_set1_ps(qb[i + 1]), k1v, b1);
+                    b2 = _mm512_fmadd_ps(_mm512_set1_ps(qb[i + 2]), k2v, b2);
+                    b3 = _mm512_fmadd_ps(_mm512_set1_ps(qb[i + 3]), k3v, b3);
                 }
-                __m512 d = _mm512_mul_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), _mm512_set1_ps(scale));
-                __mmask16 live = n - s0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - s0)) - 1);
-                d = _mm512_mask_blend_ps(live, _mm512_set1_ps(-INFINITY), d);
-                _mm512_store_ps(sc + s0, d);
-                mxv = _mm512_max_ps(mxv, d);
+                const __m512 ninf = _mm512_set1_ps(-INFINITY), scv = _mm512_set1_ps(scale);
+                __m512 da = _mm512_mul_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), scv);
+                __m512 db = _mm512_mul_ps(_mm512_add_ps(_mm512_add_ps(b0, b1), _mm512_add_ps(b2, b3)), scv);
+                __mmask16 la = na <= s0 ? 0 : na - s0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (na - s0)) - 1);
+                __mmask16 lb = nb - s0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (nb - s0)) - 1);
+                da = _mm512_mask_blend_ps(la, ninf, da);
+                db = _mm512_mask_blend_ps(lb, ninf, db);
+                _mm512_store_ps(sc + s0, da);
+                _mm512_store_ps(sc2 + s0, db);
+                mxa = _mm512_max_ps(mxa, da);
+                mxb = _mm512_max_ps(mxb, db);
             }
-            const float mx = _mm512_reduce_max_ps(mxv);
-            float sum = 0;
-            for (uint32_t s = 0; s < n; s++) {
-                sc[s] = expf(sc[s] - mx);
-                sum += sc[s];
-            }
-            const __m512 sv = _mm512_set1_ps(sum);
-            for (uint32_t s0 = 0; s0 < n; s0 += 16) _mm512_store_ps(sc + s0, _mm512_div_ps(_mm512_load_ps(sc + s0), sv));
-            float *o = a->out + ((uint64_t)t * c->n_heads + h) * hd;
-            const float *vh = a->v + (uint64_t)kvh * hd;
-            const uint64_t vstride = (uint64_t)c->n_kv_heads * hd;
-            if (hd == 64) {
-                attn_pv_avx512(4, sc, vh, vstride, n, o);
-                continue;
-            }
-            if (hd == 128) {
-                attn_pv_avx512(8, sc, vh, vstride, n, o);
-                continue;
-            }
-            for (uint32_t i = 0; i < hd; i += 16) {
-                __m512 e = _mm512_setzero_ps(), f = _mm512_setzero_ps();
-                const float *vv = a->v + (uint64_t)kvh * hd + i;
-                const uint64_t stride = (uint64_t)c->n_kv_heads * hd;
-                uint32_t s = 0;
-                for (; s + 2 <= n; s += 2) {
-                    e = _mm512_fmadd_ps(_mm512_set1_ps(sc[s]), _mm512_loadu_ps(vv + s * stride), e);
-                    f = _mm512_fmadd_ps(_mm512_set1_ps(sc[s + 1]), _mm512_loadu_ps(vv + (s + 1) * stride), f);
-                }
-                if (s < n) e = _mm512_fmadd_ps(_mm512_set1_ps(sc[s]), _mm512_loadu_ps(vv + s * stride), e);
-                _mm512_storeu_ps(o + i, _mm512_add_ps(e, f));
-            }
+            attn_finish_avx512(a, sc, na, _mm512_reduce_max_ps(mxa), h, kvh, t);
+            if (two) attn_finish_avx512(a, sc2, nb, _mm512_reduce_max_ps(mxb), h, kvh, t + 1);
         }
     }
     free(sc);
+    free(sc2);
     free(kt);
 }
 #endif
