@@ -85,7 +85,147 @@ typedef struct attn_ctx {
     uint32_t T;
     int failed; /* a worker could not get its score row */
     dot_fn dot;
+    uint32_t q0; /* position of the first query (decode: the cache's; its T queries see keys 0..q0+t) */
 } attn_ctx;
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define ATTN512 __attribute__((target("avx2,fma,avx512f")))
+/* Fast-path attention with AVX-512, for head_dim a multiple of 16: each
+ * query's scores come 16 keys at a time from the head's keys transposed
+ * ([head_dim][T]), four partial sums over the dimensions added in a fixed
+ * order; the weighted sum of values keeps two partial sums (even and odd
+ * positions) per 16 dimensions. The softmax is the exact path's (expf, one
+ * running sum). Each head is one thread's, so the result does not depend on
+ * the thread count. */
+/* o = sum_s p_s v_s over the n positions for head_dim = 16 NV, all NV
+ * slices at once (one broadcast of p_s per position), even and odd
+ * positions in separate sums added at the end: the same sums, in the same
+ * order, as the slice-by-slice loop below. */
+ATTN512 static inline __attribute__((always_inline)) void attn_pv_avx512(const int NV, const float *p, const float *v,
+                                                                         uint64_t stride, uint32_t n, float *o) {
+    __m512 e[8], f[8];
+    for (int i = 0; i < NV; i++) e[i] = f[i] = _mm512_setzero_ps();
+    uint32_t s = 0;
+    for (; s + 2 <= n; s += 2) {
+        const __m512 pe = _mm512_set1_ps(p[s]), pf = _mm512_set1_ps(p[s + 1]);
+        const float *ve = v + s * stride, *vf = ve + stride;
+        for (int i = 0; i < NV; i++) {
+            e[i] = _mm512_fmadd_ps(pe, _mm512_loadu_ps(ve + 16 * i), e[i]);
+            f[i] = _mm512_fmadd_ps(pf, _mm512_loadu_ps(vf + 16 * i), f[i]);
+        }
+    }
+    if (s < n) {
+        const __m512 pe = _mm512_set1_ps(p[s]);
+        for (int i = 0; i < NV; i++) e[i] = _mm512_fmadd_ps(pe, _mm512_loadu_ps(v + s * stride + 16 * i), e[i]);
+    }
+    for (int i = 0; i < NV; i++) _mm512_storeu_ps(o + 16 * i, _mm512_add_ps(e[i], f[i]));
+}
+
+/* Softmax of query t's n scores (max mx; expf and one running sum, as the
+ * exact path) and its weighted sum of values. */
+ATTN512 static void attn_finish_avx512(const attn_ctx *a, float *sc, uint32_t n, float mx, uint64_t h, uint32_t kvh, uint32_t t) {
+    const sq_rt_config *c = a->c;
+    const uint32_t hd = c->head_dim;
+    float sum = 0;
+    for (uint32_t s = 0; s < n; s++) {
+        sc[s] = expf(sc[s] - mx);
+        sum += sc[s];
+    }
+    const __m512 sv = _mm512_set1_ps(sum);
+    for (uint32_t s0 = 0; s0 < n; s0 += 16) _mm512_store_ps(sc + s0, _mm512_div_ps(_mm512_load_ps(sc + s0), sv));
+    float *o = a->out + ((uint64_t)t * c->n_heads + h) * hd;
+    const float *vh = a->v + (uint64_t)kvh * hd;
+    const uint64_t vstride = (uint64_t)c->n_kv_heads * hd;
+    if (hd == 64) {
+        attn_pv_avx512(4, sc, vh, vstride, n, o);
+        return;
+    }
+    if (hd == 128) {
+        attn_pv_avx512(8, sc, vh, vstride, n, o);
+        return;
+    }
+    for (uint32_t i = 0; i < hd; i += 16) {
+        __m512 e = _mm512_setzero_ps(), f = _mm512_setzero_ps();
+        const float *vv = vh + i;
+        uint32_t s = 0;
+        for (; s + 2 <= n; s += 2) {
+            e = _mm512_fmadd_ps(_mm512_set1_ps(sc[s]), _mm512_loadu_ps(vv + s * vstride), e);
+            f = _mm512_fmadd_ps(_mm512_set1_ps(sc[s + 1]), _mm512_loadu_ps(vv + (s + 1) * vstride), f);
+        }
+        if (s < n) e = _mm512_fmadd_ps(_mm512_set1_ps(sc[s]), _mm512_loadu_ps(vv + s * vstride), e);
+        _mm512_storeu_ps(o + i, _mm512_add_ps(e, f));
+    }
+}
+
+ATTN512 static void attn_heads_avx512(void *p, uint64_t h0, uint64_t h1) {
+    attn_ctx *a = p;
+    const sq_rt_config *c = a->c;
+    const uint32_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads, T = a->T, NK = a->q0 + T, Tp = (NK + 15) / 16 * 16;
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *sc = aligned_alloc(64, (size_t)Tp * sizeof(float)), *sc2 = aligned_alloc(64, (size_t)Tp * sizeof(float)),
+          *kt = aligned_alloc(64, (size_t)hd * Tp * sizeof(float));
+    if (!sc || !sc2 || !kt) {
+        free(sc);
+        free(sc2);
+        free(kt);
+        a->failed = 1;
+        return;
+    }
+    uint32_t kt_head = UINT32_MAX;
+    for (uint64_t h = h0; h < h1; h++) {
+        const uint32_t kvh = (uint32_t)h / group;
+        if (kvh != kt_head) { /* keys of this K/V head, transposed; zero past T */
+            for (uint32_t i = 0; i < hd; i++) {
+                float *row = kt + (size_t)i * Tp;
+                for (uint32_t s = 0; s < NK; s++) row[s] = a->k[((uint64_t)s * c->n_kv_heads + kvh) * hd + i];
+                for (uint32_t s = NK; s < Tp; s++) row[s] = 0;
+            }
+            kt_head = kvh;
+        }
+        /* two queries at a time share the loads of the transposed keys; each
+         * query's sums are those of a query alone */
+        for (uint32_t t = 0; t < T; t += 2) {
+            const int two = t + 1 < T;
+            const float *qa = a->q + ((uint64_t)t * c->n_heads + h) * hd, *qb = two ? qa + (uint64_t)c->n_heads * hd : qa;
+            const uint32_t na = a->q0 + t + 1, nb = two ? na + 1 : na;
+            __m512 mxa = _mm512_set1_ps(-INFINITY), mxb = mxa;
+            for (uint32_t s0 = 0; s0 < nb; s0 += 16) {
+                __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+                for (uint32_t i = 0; i < hd; i += 4) {
+                    const float *k0 = kt + (size_t)i * Tp + s0;
+                    const __m512 k0v = _mm512_load_ps(k0), k1v = _mm512_load_ps(k0 + Tp), k2v = _mm512_load_ps(k0 + 2 * (size_t)Tp),
+                                 k3v = _mm512_load_ps(k0 + 3 * (size_t)Tp);
+                    a0 = _mm512_fmadd_ps(_mm512_set1_ps(qa[i]), k0v, a0);
+                    a1 = _mm512_fmadd_ps(_mm512_set1_ps(qa[i + 1]), k1v, a1);
+                    a2 = _mm512_fmadd_ps(_mm512_set1_ps(qa[i + 2]), k2v, a2);
+                    a3 = _mm512_fmadd_ps(_mm512_set1_ps(qa[i + 3]), k3v, a3);
+                    b0 = _mm512_fmadd_ps(_mm512_set1_ps(qb[i]), k0v, b0);
+                    b1 = _mm512_fmadd_ps(_mm512_set1_ps(qb[i + 1]), k1v, b1);
+                    b2 = _mm512_fmadd_ps(_mm512_set1_ps(qb[i + 2]), k2v, b2);
+                    b3 = _mm512_fmadd_ps(_mm512_set1_ps(qb[i + 3]), k3v, b3);
+                }
+                const __m512 ninf = _mm512_set1_ps(-INFINITY), scv = _mm512_set1_ps(scale);
+                __m512 da = _mm512_mul_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), scv);
+                __m512 db = _mm512_mul_ps(_mm512_add_ps(_mm512_add_ps(b0, b1), _mm512_add_ps(b2, b3)), scv);
+                __mmask16 la = na <= s0 ? 0 : na - s0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (na - s0)) - 1);
+                __mmask16 lb = nb - s0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (nb - s0)) - 1);
+                da = _mm512_mask_blend_ps(la, ninf, da);
+                db = _mm512_mask_blend_ps(lb, ninf, db);
+                _mm512_store_ps(sc + s0, da);
+                _mm512_store_ps(sc2 + s0, db);
+                mxa = _mm512_max_ps(mxa, da);
+                mxb = _mm512_max_ps(mxb, db);
+            }
+            attn_finish_avx512(a, sc, na, _mm512_reduce_max_ps(mxa), h, kvh, t);
+            if (two) attn_finish_avx512(a, sc2, nb, _mm512_reduce_max_ps(mxb), h, kvh, t + 1);
+        }
+    }
+    free(sc);
+    free(sc2);
+    free(kt);
+}
+#endif
 
 static void attn_heads(void *p, uint64_t h0, uint64_t h1) {
     attn_ctx *a = p;
@@ -124,13 +264,26 @@ static void attn_heads(void *p, uint64_t h0, uint64_t h1) {
     free(sc);
 }
 
+static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int last_only, int n_threads,
+                         sq_rt_tap_fn tap, void *tap_ctx, sq_err *err);
+
 sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                         sq_err *err) {
-    return sq_rt_forward_tap(m, tokens, T, logits, n_threads, NULL, NULL, err);
+    return forward(m, tokens, T, logits, 0, n_threads, NULL, NULL, err);
+}
+
+sq_status sq_rt_forward_last(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
+                             sq_err *err) {
+    return forward(m, tokens, T, logits, 1, n_threads, NULL, NULL, err);
 }
 
 sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                             sq_rt_tap_fn tap, void *tap_ctx, sq_err *err) {
+    return forward(m, tokens, T, logits, 0, n_threads, tap, tap_ctx, err);
+}
+
+static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int last_only, int n_threads,
+                         sq_rt_tap_fn tap, void *tap_ctx, sq_err *err) {
     const sq_rt_config *c = &m->cfg;
     const uint32_t H = c->hidden, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, I = c->inter;
     for (uint32_t t = 0; t < T; t++)
@@ -166,8 +319,12 @@ sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_
         add_bias(v, L->bias[SQ_LIN_V], T, kvd);
         rope(q, T, c->n_heads, hd, cs, sn);
         rope(k, T, c->n_kv_heads, hd, cs, sn);
-        attn_ctx a = {c, q, k, v, att, T, 0, attn_dot(m)};
-        sq_parallel_for(n_threads, c->n_heads, attn_heads, &a);
+        attn_ctx a = {c, q, k, v, att, T, 0, attn_dot(m), 0};
+        void (*heads)(void *, uint64_t, uint64_t) = attn_heads;
+#if defined(__x86_64__)
+        if (m->fast_kernels && hd % 16 == 0 && sq_isa_active() >= SQ_ISA_AVX512) heads = attn_heads_avx512;
+#endif
+        sq_parallel_for(n_threads, c->n_heads, heads, &a);
         if (a.failed) {
             st = sq_err_set(err, SQ_ENOMEM, "out of memory for attention scores (%u positions)", T);
             goto out;
@@ -187,9 +344,10 @@ sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_
         add_bias(tmp, L->bias[SQ_LIN_DOWN], T, H);
         for (size_t i = 0; i < th; i++) x[i] += tmp[i];
     }
-    if (logits) {
-        rmsnorm(x, m->final_norm, xn, T, H, c->eps);
-        st = sq_rt_linear(m, &m->lm_head, m->gpu_lm_head, xn, T, logits, n_threads, err);
+    if (logits) { /* last_only: the last position's row alone (T = 1 products) */
+        const uint32_t first = last_only ? T - 1 : 0;
+        rmsnorm(x + (size_t)first * H, m->final_norm, xn, T - first, H, c->eps);
+        st = sq_rt_linear(m, &m->lm_head, m->gpu_lm_head, xn, T - first, logits, n_threads, err);
     }
 out:
     free(x); free(xn); free(q); free(k); free(v); free(att); free(tmp); free(g); free(u); free(cs); free(sn);
@@ -250,6 +408,17 @@ sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float 
         add_bias(vc + (size_t)pos * kvd, L->bias[SQ_LIN_V], 1, kvd);
         rope(q, 1, cf->n_heads, hd, cs, sn);
         rope(kc + (size_t)pos * kvd, 1, cf->n_kv_heads, hd, cs, sn);
+#if defined(__x86_64__)
+        if (m->fast_kernels && hd % 16 == 0 && sq_isa_active() >= SQ_ISA_AVX512) {
+            /* the prefill's kernel, one query, on this thread: a few microseconds, less than waking the workers */
+            attn_ctx a = {cf, q, kc, vc, att, 1, 0, dot, pos};
+            attn_heads_avx512(&a, 0, cf->n_heads);
+            if (a.failed) {
+                st = sq_err_set(err, SQ_ENOMEM, "out of memory for attention scores (%u positions)", pos + 1);
+                goto out;
+            }
+        } else
+#endif
         for (uint32_t h = 0; h < cf->n_heads; h++) {
             const float *qv = q + (size_t)h * hd;
             uint32_t kvh = h / group;

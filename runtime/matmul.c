@@ -226,7 +226,9 @@ static sq_status gemv_fast(const sq_tview *w, act_cache *shared, float *y, int n
 typedef struct gemm_ctx {
     const sq_tview *w;
     sq_cpu_kernel k;
-    const sq_act *a; /* [T] */
+    sq_gemm_q8_fn batched; /* the codec's batched kernel, or NULL: k once per row */
+    const sq_act *a;       /* [T] */
+    const sq_act_q8 *q8;   /* [T], for batched */
     uint32_t T;
     uint64_t rows; /* per block */
     float *y;      /* [T][rows] */
@@ -235,14 +237,27 @@ typedef struct gemm_ctx {
 static void gemm_blocks(void *p, uint64_t b0, uint64_t b1) {
     gemm_ctx *c = p;
     const uint64_t N = c->w->rows;
+    if (c->batched) { /* one call over the contiguous rows: it tiles them itself */
+        uint64_t r0 = b0 * c->rows, r1 = b1 * c->rows < N ? b1 * c->rows : N;
+        c->batched(c->w, c->q8, c->T, c->y, r0, r1);
+        return;
+    }
     for (uint64_t b = b0; b < b1; b++) {
         uint64_t r0 = b * c->rows, r1 = r0 + c->rows < N ? r0 + c->rows : N;
         for (uint32_t t = 0; t < c->T; t++) sq_kernel_run(c->k, c->w, &c->a[t], c->y + (uint64_t)t * N, r0, r1);
     }
 }
 
-static sq_status gemm_fast(const sq_tview *w, sq_cpu_kernel k, const float *x, uint32_t T, float *y, int n_threads,
-                           sq_err *err) {
+/* The batched kernel the fast paths use for w: a SIMD one (the portable
+ * reference is slower than the decode-once f32 GEMM), else NULL. */
+static sq_gemm_q8_fn batched_kernel(const sq_tview *w) {
+    sq_isa isa = sq_isa_active();
+    sq_gemm_q8_fn f = isa > SQ_ISA_PORTABLE ? sq_gemm_q8_for(w->codec, isa) : NULL;
+    return f && f != w->codec->cpu->gemm_q8[SQ_ISA_PORTABLE] ? f : NULL;
+}
+
+static sq_status gemm_fast(const sq_tview *w, sq_cpu_kernel k, sq_gemm_q8_fn batched, const float *x, uint32_t T, float *y,
+                           int n_threads, sq_err *err) {
     const uint64_t K = w->cols;
     float *xs = NULL;
     sq_act *a = calloc(T, sizeof *a);
@@ -257,19 +272,30 @@ static sq_status gemm_fast(const sq_tview *w, sq_cpu_kernel k, const float *x, u
     }
     sq_status st = SQ_OK;
     uint32_t ready = 0;
+    sq_act_q8 *q8 = batched ? malloc((size_t)T * sizeof *q8) : NULL;
+    if (batched && !q8) st = sq_err_set(err, SQ_ENOMEM, "out of memory for %u activation rows", T);
+    if (batched) k.act = SQ_ACT_Q8;
     for (; ready < T && !st; ready++) st = sq_act_prepare(k.act, x + (uint64_t)ready * K, K, &a[ready], err);
-    if (st) ready--; /* the failed one released its own buffers */
+    if (st && ready) ready--; /* the failed one released its own buffers */
     if (!st) {
-        /* blocks as large as keep a block's codes in L2 (each kernel call
-         * has a fixed cost) but at least four per thread */
-        uint64_t rows = (256u << 10) / (K + 1), per = w->rows / (4 * (uint64_t)(n_threads > 0 ? n_threads : 1));
-        if (rows > per) rows = per;
-        if (rows < 16) rows = 16;
-        gemm_ctx c = {w, k, a, T, rows, y};
+        uint64_t rows;
+        if (batched) { /* whole tiles of 16 rows, so no tile is split between threads */
+            rows = 16;
+            for (uint32_t t = 0; t < T; t++) q8[t] = a[t].q8;
+        } else {
+            /* blocks as large as keep a block's codes in L2 (each kernel call
+             * has a fixed cost) but at least four per thread */
+            rows = (256u << 10) / (K + 1);
+            uint64_t per = w->rows / (4 * (uint64_t)(n_threads > 0 ? n_threads : 1));
+            if (rows > per) rows = per;
+            if (rows < 16) rows = 16;
+        }
+        gemm_ctx c = {w, k, batched, a, q8, T, rows, y};
         sq_parallel_for(n_threads, (w->rows + rows - 1) / rows, gemm_blocks, &c);
         sq_xform_output(w, y, T);
     }
     for (uint32_t t = 0; t < ready; t++) sq_act_release(&a[t]);
+    free(q8);
     free(a);
     free(xs);
     return st;
@@ -278,12 +304,15 @@ static sq_status gemm_fast(const sq_tview *w, sq_cpu_kernel k, const float *x, u
 sq_status sq_rt_linear(const sq_rt_model *m, const sq_tview *w, const sq_vk_tensor *gpu, const float *x, uint32_t T,
                        float *y, int n_threads, sq_err *err) {
     if (m->vk && gpu) return sq_vk_matmul(m->vk, gpu, x, T, y, err);
-    if (T > 1 && m->fast_kernels == SQ_RT_PATH_FAST_Q8_GEMM) {
-        /* codecs without an integer kernel (or where it does not pay) keep the
-         * decode-and-multiply GEMM below, which already reuses each decoded
-         * block across all T rows */
+    if (T > 1 && m->fast_kernels) {
+        /* the codec's batched integer kernel where it has one; with
+         * FAST_Q8_GEMM also its q8 GEMV once per row; else the
+         * decode-and-multiply GEMM below, which reuses each decoded block
+         * across all T rows */
+        sq_gemm_q8_fn batched = batched_kernel(w);
         sq_cpu_kernel k = sq_best_kernel(w, sq_isa_active());
-        if (k.act != SQ_ACT_F32) return gemm_fast(w, k, x, T, y, n_threads, err);
+        if (batched || (m->fast_kernels == SQ_RT_PATH_FAST_Q8_GEMM && k.act != SQ_ACT_F32))
+            return gemm_fast(w, k, batched, x, T, y, n_threads, err);
     }
     if (T == 1 && m->fast_kernels) {
         act_cache c = {.x = x, .n = w->cols};

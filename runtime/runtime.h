@@ -34,12 +34,12 @@ typedef struct sq_rt_layer {
  * attention; what verification and calibration use (same bits on every ISA
  * and thread count). FAST: single-token products through each codec's
  * fastest kernel (int8-block activations where the codec has them and they
- * pay, sq_best_kernel), attention scores with eight partial sums; batched
- * products keep the decode-once f32 GEMM, which beats running the integer
- * GEMV kernels once per token. FAST_Q8_GEMM: FAST, and batched products
- * through the integer kernels too (activations prepared once per row, the
- * weights of a block of rows reused from cache for every row); slower than
- * FAST with today's kernels, kept so that it can be measured and tested. */
+ * pay, sq_best_kernel), attention with partial sums (AVX-512: 16 keys per
+ * vector); batched products through the codec's batched integer kernel
+ * (sq_gemm_q8_fn, AVX2 or AVX-512) where it has one, else the decode-once
+ * f32 GEMM. FAST_Q8_GEMM: FAST, and the remaining batched products through
+ * the single-token integer kernels once per row (slower than the f32 GEMM,
+ * kept so that it can be measured and tested). */
 enum { SQ_RT_PATH_EXACT = 0, SQ_RT_PATH_FAST = 1, SQ_RT_PATH_FAST_Q8_GEMM = 2 };
 
 typedef struct sq_rt_model {
@@ -85,6 +85,11 @@ sq_status sq_rt_linear_many(const sq_rt_model *m, const sq_rt_layer *L, const in
 /* Logits [T][vocab] for tokens[0..T) run from an empty cache (batched prefill). */
 sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                         sq_err *err);
+
+/* The same pass with the logits of the last position alone ([vocab]): what
+ * a prompt needs before decoding (and what llama-bench's pp test times). */
+sq_status sq_rt_forward_last(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
+                             sq_err *err);
 
 /* The inputs of the linear layers, as calibration sees them: q/k/v share
  * ATTN_IN, o_proj reads ATTN_OUT, gate/up share MLP_IN, down_proj reads

@@ -23,6 +23,8 @@
 #   PAIRS="Q8_0 Q4_0 Q4_K_M Q2_K" which pairs to run
 #   THREADS=2  ROUNDS=3  BIN=auto|avx512|avx2 (llama.cpp binary set, as the peer's bench.sh picks it)
 #   SQUISH_BENCH_ARGS  extra arguments for squish-bench
+#   BASE_BUILD=DIR     also run DIR/squish-bench (an earlier build) in each round, on the same squish
+#                      files, shown as "base" columns: before/after figures from one run
 # squish-bench times both of the runtime's paths; "squish" is the default (fast kernels), "exact"
 # the exact f32-activation path that squish-verify --eval runs, shown as a last ratio column.
 # Not part of CI: it takes minutes and its figures depend on the machine's load.
@@ -89,16 +91,16 @@ RAW="$OUT/raw-$$.tsv" # pair runtime test round tokens/s
 : >"$RAW"
 # squish-bench -m: one prefill of 512 and 128 decode steps; a tiny codec table is required by the
 # tool, so give it one that takes a moment.
-run_squish() { # pair file round
-    local o
-    o="$("$BUILD/squish-bench" -c int8 -R 64 -C 64 --min-time 0.01 --flush-mib 8 -T "$THREADS" --ctx 512 \
+run_squish() { # pair file round [build label]
+    local o b="${4:-$BUILD}" label="${5:-squish}"
+    o="$("$b/squish-bench" -c int8 -R 64 -C 64 --min-time 0.01 --flush-mib 8 -T "$THREADS" --ctx 512 \
         ${SQUISH_BENCH_ARGS:-} -m "$2" 2>/dev/null)" || die "squish-bench failed on $2"
-    awk -v pair="$1" -v r="$3" -v f="$2" '
+    awk -v pair="$1" -v r="$3" -v f="$2" -v label="$label" '
         $1 == "FILE" { for (i = 1; i <= NF; i++) col[$i] = i; next }
         $1 == f && ("PREFILL_TOK/s" in col) {
-            print pair "\tsquish\tpp512\t" r "\t" $(col["PREFILL_TOK/s"])
-            print pair "\tsquish\ttg128\t" r "\t" $(col["DECODE_TOK/s"])
-            if ("EXACT_PREFILL" in col) {
+            print pair "\t" label "\tpp512\t" r "\t" $(col["PREFILL_TOK/s"])
+            print pair "\t" label "\ttg128\t" r "\t" $(col["DECODE_TOK/s"])
+            if (label == "squish" && ("EXACT_PREFILL" in col)) {
                 print pair "\texact\tpp512\t" r "\t" $(col["EXACT_PREFILL"])
                 print pair "\texact\ttg128\t" r "\t" $(col["EXACT_DECODE"])
             }
@@ -124,6 +126,7 @@ for r in $(seq 1 "$ROUNDS"); do
     echo "# round $r/$ROUNDS" >&2
     for p in $PAIRS; do
         run_squish "$p" "${SQF[$p]}" "$r"
+        [[ -n "${BASE_BUILD:-}" ]] && run_squish "$p" "${SQF[$p]}" "$r" "$BASE_BUILD" base
         run_llama "$p" llama "$LLAMA_BENCH" "$LC/gguf/squish-lm-34m-$p.gguf" "$r"
         [[ -n "$IK_BENCH" ]] && run_llama "$p" ik "$IK_BENCH" "$LC/gguf/squish-lm-34m-$p.gguf" "$r"
     done
@@ -150,15 +153,15 @@ function ratio(p, t, rt, who,   r, lo, hi, x, s) { s = p SUBSEP who SUBSEP t
     return sprintf("%.2fx (%.2f-%.2f)", med[s] / med[p, rt, t], lo, hi) }
 { k = $1 SUBSEP $2 SUBSEP $3; v[k, ++cnt[k]] = $5; byr[k, "r" $4] = $5; rounds[$4] = 1 }
 END {
-    printf "%-7s %-6s %-17s %-17s %-20s %-17s %-20s %-17s %s\n", "pair", "test", "squish min/med/max", "llama.cpp", "squish/llama.cpp", "ik_llama.cpp", "squish/ik", "exact min/med/max", "exact/llama.cpp"
+    printf "%-7s %-6s %-17s %-17s %-20s %-17s %-20s %-17s %-20s %-17s %s\n", "pair", "test", "squish min/med/max", "llama.cpp", "squish/llama.cpp", "ik_llama.cpp", "squish/ik", "exact min/med/max", "exact/llama.cpp", "base min/med/max", "base/llama.cpp"
     np = split(pairs, P, " ")
     for (i = 1; i <= np; i++) for (tt = 1; tt <= 2; tt++) {
         p = P[i]; t = tt == 1 ? "pp512" : "tg128"
         if (!cnt[p, "squish", t]) continue
         sq = stats(p SUBSEP "squish" SUBSEP t); ll = stats(p SUBSEP "llama" SUBSEP t); ik = stats(p SUBSEP "ik" SUBSEP t)
-        ex = stats(p SUBSEP "exact" SUBSEP t)
-        printf "%-7s %-6s %-17s %-17s %-20s %-17s %-20s %-17s %s\n", p, t, sq, ll, ratio(p, t, "llama", "squish"), ik,
-               ratio(p, t, "ik", "squish"), ex, ratio(p, t, "llama", "exact")
+        ex = stats(p SUBSEP "exact" SUBSEP t); bs = stats(p SUBSEP "base" SUBSEP t)
+        printf "%-7s %-6s %-17s %-17s %-20s %-17s %-20s %-17s %-20s %-17s %s\n", p, t, sq, ll, ratio(p, t, "llama", "squish"), ik,
+               ratio(p, t, "ik", "squish"), ex, ratio(p, t, "llama", "exact"), bs, ratio(p, t, "llama", "base")
     }
 }' "$RAW"
 echo "# raw figures (pair runtime test round tokens/s): $RAW"

@@ -220,6 +220,25 @@ START_TEST(fast_kernels_decode) {
     }
     ck_assert_msg(md <= 0.05 * mx, "fast-kernel logits differ from exact by %g (max %g)", md, mx);
     ck_assert_msg(diff > 0, "the fast path gave the exact path's bits: it did not run");
+    /* the batched pass over the same tokens (its products through the
+     * batched q8 kernels, the perm applied to the activations first): the
+     * same bits for 1 and 3 threads, within the q8 rounding of the exact pass */
+    int32_t ids[24];
+    for (uint32_t t = 0; t < n; t++) ids[t] = (int32_t)((t * 37 + 11) % 512);
+    m->fast_kernels = SQ_RT_PATH_EXACT;
+    ck_assert_int_eq(sq_rt_forward(m, ids, n, exact, 1, &err), 0);
+    m->fast_kernels = SQ_RT_PATH_FAST;
+    ck_assert_int_eq(sq_rt_forward(m, ids, n, f1, 1, &err), 0);
+    ck_assert_int_eq(sq_rt_forward(m, ids, n, f3, 3, &err), 0);
+    ck_assert_int_eq(memcmp(f1, f3, (size_t)n * V * sizeof(float)), 0);
+    md = mx = diff = 0;
+    for (size_t i = 0; i < (size_t)n * V; i++) {
+        md = fmax(md, fabs((double)f1[i] - exact[i]));
+        mx = fmax(mx, fabs((double)exact[i]));
+        diff += f1[i] != exact[i];
+    }
+    ck_assert_msg(md <= 0.05 * mx, "fast prefill logits differ from exact by %g (max %g)", md, mx);
+    ck_assert_msg(diff > 0, "the fast prefill gave the exact path's bits: it did not run");
     m->fast_kernels = 0;
     for (uint32_t k = 0; k < nl * SQ_LIN_COUNT; k++) {
         *(sq_tview *)sq_rt_linear_view(&m->layers[k / SQ_LIN_COUNT], (int)(k % SQ_LIN_COUNT)) = saved[k];
@@ -281,11 +300,12 @@ static double ppl_of(const float *lg, const int32_t *ids, uint32_t T, uint32_t V
 /* The runtime's paths on one model and scheme: the batched pass (prefill)
  * and decode on the FAST and FAST_Q8_GEMM paths against the EXACT path.
  * Asserts: each path is the same bits for 1 and 3 threads; FAST prefill
- * differs from EXACT only by the attention-score summation order (max
- * logit difference <= 1e-3 of the largest logit); FAST_Q8_GEMM prefill and
- * FAST decode stay within the int8 rounding of the activations (tol of the
- * largest logit) and move perplexity by at most ppl_tol relative; the fast
- * paths really ran (some logit differs). */
+ * differs from EXACT only by the attention summation order (max logit
+ * difference <= 1e-3 of the largest logit) where the codec has no batched
+ * integer kernel for the ISA, else (sq_gemm_q8_fn) like FAST_Q8_GEMM
+ * prefill and FAST decode: within the int8 rounding of the activations (tol
+ * of the largest logit), perplexity moved by at most ppl_tol relative; the
+ * fast paths really ran (some logit differs). */
 static void check_paths(sq_rt_model *m, const int32_t *ids, uint32_t T, double tol, double ppl_tol) {
     sq_err err = {0};
     const uint32_t V = m->cfg.vocab;
@@ -320,13 +340,52 @@ static void check_paths(sq_rt_model *m, const int32_t *ids, uint32_t T, double t
     double pe = ppl_of(ex, ids, T, V), pq = ppl_of(q8, ids, T, V), pd = ppl_of(dec, ids, T, V);
     printf("paths over %u tokens: max |logit| %.3f; max diff FAST prefill %.3g, FAST_Q8_GEMM prefill %.3g, FAST decode %.3g;"
            " ppl exact %.4f, q8 gemm %.4f, fast decode %.4f\n", T, mx, dfa, dq8, ddec, pe, pq, pd);
-    ck_assert_msg(dfa <= 1e-3 * mx, "FAST prefill differs from EXACT by %g (max %g)", dfa, mx);
+    const sq_tview *w0 = sq_rt_linear_view(&m->layers[0], SQ_LIN_Q);
+    sq_gemm_q8_fn g = sq_isa_active() > SQ_ISA_PORTABLE ? sq_gemm_q8_for(w0->codec, sq_isa_active()) : NULL;
+    int batched = g && g != w0->codec->cpu->gemm_q8[SQ_ISA_PORTABLE];
+    double pf = ppl_of(fa, ids, T, V);
+    printf("FAST prefill %s: max diff %.3g, ppl %.4f\n", batched ? "on the batched q8 kernels" : "on the f32 GEMM", dfa, pf);
+    ck_assert_msg(dfa <= (batched ? tol : 1e-3) * mx, "FAST prefill differs from EXACT by %g (max %g)", dfa, mx);
+    ck_assert_msg(fabs(pf / pe - 1) <= ppl_tol, "FAST prefill ppl %g, exact %g", pf, pe);
     ck_assert_msg(dq8 <= tol * mx, "FAST_Q8_GEMM prefill differs from EXACT by %g (max %g)", dq8, mx);
     ck_assert_msg(ddec <= tol * mx, "FAST decode differs from EXACT by %g (max %g)", ddec, mx);
     ck_assert_msg(fabs(pq / pe - 1) <= ppl_tol && fabs(pd / pe - 1) <= ppl_tol, "ppl %g / %g / %g", pe, pq, pd);
     ck_assert_msg(nq8 > 0 && ndec > 0, "a fast path gave the exact path's bits: it did not run");
     free(ex); free(fa); free(q8); free(alt); free(dec);
 }
+
+/* sq_rt_forward_last: the last position's logits of the whole pass, on
+ * the exact and the fast path (its output layer runs as one T = 1 product,
+ * so within the float rounding of a different summation order: 1e-4 of the
+ * largest logit exact, the q8 tolerance fast). */
+START_TEST(forward_last_is_last_row) {
+    sq_model *src;
+    sq_rt_model *m = load_ref(src_path("testdata/tiny-llama"), &src);
+    reenc r = reencode(m, "int4:g128:asym");
+    const uint32_t T = 20, V = m->cfg.vocab;
+    int32_t ids[20];
+    for (uint32_t t = 0; t < T; t++) ids[t] = (int32_t)((t * 37 + 11) % V);
+    float *all = malloc((size_t)T * V * 4), *last = malloc((size_t)V * 4);
+    sq_err err = {0};
+    for (int fast = 0; fast < 2; fast++) {
+        m->fast_kernels = fast ? SQ_RT_PATH_FAST : SQ_RT_PATH_EXACT;
+        ck_assert_int_eq(sq_rt_forward(m, ids, T, all, 2, &err), 0);
+        ck_assert_int_eq(sq_rt_forward_last(m, ids, T, last, 2, &err), 0);
+        double mx = 0, d = 0;
+        for (uint32_t i = 0; i < V; i++) {
+            mx = fmax(mx, fabs((double)all[(size_t)(T - 1) * V + i]));
+            d = fmax(d, fabs((double)last[i] - all[(size_t)(T - 1) * V + i]));
+        }
+        ck_assert_msg(mx > 0 && d <= (fast ? 0.05 : 1e-4) * mx, "%s path: last-position logits differ by %g (max %g)",
+                      fast ? "fast" : "exact", d, mx);
+    }
+    m->fast_kernels = SQ_RT_PATH_EXACT;
+    free(all); free(last);
+    restore(m, &r);
+    sq_rt_free(m); free(m);
+    sq_model_close(src);
+}
+END_TEST
 
 /* The tiny model with int4:g128:asym linear layers (the integer kernels pay
  * at g128, so every fast path uses them). */
@@ -578,6 +637,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, tiny_model_eval_and_threads);
     tcase_add_test(tc, fast_kernels_decode);
     tcase_add_test(tc, fast_paths_tiny);
+    tcase_add_test(tc, forward_last_is_last_row);
     tcase_add_test(tc, fast_paths_34m);
     tcase_add_test(tc, linear_biases);
     tcase_add_test(tc, bias_tensors_load);

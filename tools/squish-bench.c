@@ -214,7 +214,8 @@ static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx
     if (n_models) {
         char where[512];
         cli_backend_describe(be, threads, where, sizeof where);
-        printf("\n# reference runtime (%s): prefill = one window of %u tokens from an empty cache; decode = %u\n"
+        printf("\n# reference runtime (%s): prefill = one window of %u tokens from an empty cache, logits of its last\n"
+               "# position only (as llama-bench's pp test and a prompt before decoding); decode = %u\n"
                "# tokens one at a time with the KV cache, on the runtime's default path (each codec's fastest kernel:\n"
                "# int8-block activations where the codec has them and they pay, batched over the window in prefill);\n"
                "# EXACT_* = the same on the exact f32-activation path (what squish-verify --eval runs). Token ids are a\n"
@@ -247,7 +248,7 @@ static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx
         for (int pass = 0; pass < 2; pass++) {
             m.fast_kernels = pass ? 0 : fast_default;
             double t0 = now();
-            if (sq_rt_forward(&m, ids, T, lg, threads, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_INTERNAL; }
+            if (sq_rt_forward_last(&m, ids, T, lg, threads, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_INTERNAL; }
             pre[pass] = (double)T / (now() - t0);
             kv.pos = 0;
             t0 = now();

@@ -140,6 +140,14 @@ typedef struct sq_cpu_kernel {
         sq_gemv_q8_fn q8;
     } fn;
 } sq_cpu_kernel;
+/* Batched products (prefill) with int8-block activations: for the T
+ * prepared rows x[0..T) and weight rows [r0, r1), y[t * t->rows + r] =
+ * sum over chunks c (in order) of fmaf((float)(dot_c - z * sum_c), s * d_c, .)
+ * where dot_c is the exact integer dot of the row's codes with x[t]'s int8
+ * block c, z and s the row's zero point and scale for c's group, d_c and
+ * sum_c the block's scale and code sum: one rounding order, so every ISA's
+ * kernel gives the same bits (tests/test_gemm_q8.c). */
+typedef void (*sq_gemm_q8_fn)(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1);
 typedef struct sq_codec_cpu {
     sq_decode_fn decode[SQ_ISA_COUNT]; /* [PORTABLE] always set; others may be NULL */
     sq_gemv_fn gemv[SQ_ISA_COUNT];     /* exact: f32 activations; [PORTABLE] always set */
@@ -147,6 +155,7 @@ typedef struct sq_codec_cpu {
     /* NULL, or whether the fast kernel beats the exact one for this tensor
      * (measured: the int kernels' q8 path loses on groups of 32) */
     int (*fast_pays)(const sq_tview *t);
+    sq_gemm_q8_fn gemm_q8[SQ_ISA_COUNT]; /* batched q8 products; NULL: none ([PORTABLE] = the reference) */
 } sq_codec_cpu;
 
 /* ---- encoding ----
@@ -394,6 +403,9 @@ sq_gemv_q8_fn sq_gemv_q8_for(const sq_codec *c, sq_isa isa); /* NULL if the code
 /* The kernel a caller that wants speed should run on t: the fast kernel
  * where the codec has one and it pays for t (fast_pays), else the exact GEMV. */
 sq_cpu_kernel sq_best_kernel(const sq_tview *t, sq_isa isa);
+/* The batched q8 kernel for an ISA (falling back to lower ones, down to the
+ * portable reference); NULL if the codec has none. */
+sq_gemm_q8_fn sq_gemm_q8_for(const sq_codec *c, sq_isa isa);
 /* Runs kernel k on activations a (prepared in k.act's form, in stored order). */
 void sq_kernel_run(sq_cpu_kernel k, const sq_tview *t, const sq_act *a, float *y, uint64_t r0, uint64_t r1);
 /* Multi-threaded helpers over row ranges. */

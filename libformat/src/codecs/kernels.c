@@ -36,6 +36,12 @@ sq_gemv_q8_fn sq_gemv_q8_for(const sq_codec *c, sq_isa isa) {
     return k.act == SQ_ACT_Q8 ? k.fn.q8 : NULL;
 }
 
+sq_gemm_q8_fn sq_gemm_q8_for(const sq_codec *c, sq_isa isa) {
+    for (int i = (int)isa; i >= 0; i--)
+        if (c->cpu->gemm_q8[i] && sq_isa_supported((sq_isa)i)) return c->cpu->gemm_q8[i];
+    return NULL;
+}
+
 void sq_kernel_run(sq_cpu_kernel k, const sq_tview *t, const sq_act *a, float *y, uint64_t r0, uint64_t r1) {
     if (k.act == SQ_ACT_Q8) k.fn.q8(t, &a->q8, y, r0, r1);
     else k.fn.f32(t, a->f32, y, r0, r1);
@@ -70,7 +76,12 @@ sq_status sq_act_q8_init(sq_act_q8 *a, const float *x, uint64_t n, sq_err *err) 
         sq_act_q8_free(a);
         return sq_err_set(err, SQ_ENOMEM, "out of memory for a quantized activation of %llu values", (unsigned long long)n);
     }
-    for (uint64_t b = 0; b < a->nblocks; b++) {
+    uint64_t b = 0;
+    if (sq_isa_active() >= SQ_ISA_AVX512) { /* whole blocks, the same bits */
+        sq_act_q8_blocks_avx512(x, n / 32, a->q, a->d, a->sum);
+        b = n / 32;
+    }
+    for (; b < a->nblocks; b++) {
         uint64_t i0 = b * 32, i1 = i0 + 32 < n ? i0 + 32 : n;
         float amax = 0;
         for (uint64_t i = i0; i < i1; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;

@@ -285,11 +285,302 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni(const 
     free(dexp);
 }
 
+/* Groups of 32 with symmetric codes (llama.cpp's Q4_0/Q8_0 class): every
+ * chunk is its own group, so the per-group work of the kernel above would
+ * come once per 32 codes. Here two chunks share a register throughout: the
+ * zero-point term -z * sum_c starts each chunk's vpdpbusd accumulator (in
+ * its first lane), and one vector of (group scale x activation scale) per
+ * chunk pair scales both halves, so a pair costs one vpdpbusd, one
+ * conversion and two float operations. */
+AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(const int bits, const sq_tview *t,
+                                                                              const sq_act_q8 *x, float *y, uint64_t r0,
+                                                                              uint64_t r1) {
+    const uint64_t nc = sq_nchunks(t->cols), np = nc / 2, rb = sq_row_bytes(t->cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const uint8_t *codes = t->part[0];
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    const int32_t z = 1 << (bits - 1);
+    /* per chunk pair: the zero-point start (lanes 0 and 8) and the activation scales (lanes 0-7, 8-15) */
+    __m512i *zs = aligned_alloc(64, (size_t)(np + 1) * 64);
+    __m512 *dx = aligned_alloc(64, (size_t)(np + 1) * 64);
+    if (!zs || !dx) {
+        free(zs);
+        free(dx);
+        int_gemv_q8_vnni(bits, t, x, y, r0, r1);
+        return;
+    }
+    for (uint64_t p = 0; p < np; p++) {
+        zs[p] = _mm512_maskz_set1_epi32(0x0001, -z * x->sum[2 * p]);
+        zs[p] = _mm512_mask_set1_epi32(zs[p], 0x0100, -z * x->sum[2 * p + 1]);
+        dx[p] = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(x->d[2 * p]), _mm512_set1_ps(x->d[2 * p + 1]));
+    }
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = codes + r * rb;
+        __m512 acc = _mm512_setzero_ps();
+        for (uint64_t p = 0; p < np; p++) {
+            _mm_prefetch((const char *)(row + 2 * p * cb) + 1024, _MM_HINT_T0);
+            __m512i w = unpack64(bits, row + 2 * p * cb);
+            __m512i d32 = _mm512_dpbusd_epi32(zs[p], w, _mm512_load_si512((const void *)(x->q + p * 64)));
+            __m512 s = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(scale_load(sdt, t->part[1], r * nc + 2 * p)),
+                                            _mm512_set1_ps(scale_load(sdt, t->part[1], r * nc + 2 * p + 1)));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d32), _mm512_mul_ps(s, dx[p]), acc);
+        }
+        float tot = _mm512_reduce_add_ps(acc);
+        if (nc & 1) { /* the odd last chunk */
+            const uint64_t c = nc - 1;
+            __m256i d32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack32(bits, row + c * cb),
+                                              _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK)));
+            int32_t dot = _mm512_reduce_add_epi32(_mm512_zextsi256_si512(d32)) - z * x->sum[c];
+            tot += (float)dot * (scale_load(sdt, t->part[1], r * nc + c) * x->d[c]);
+        }
+        y[r] = tot;
+    }
+    free(zs);
+    free(dx);
+}
+
 AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    const int g32sym = sq_group_cols(t->params, t->cols) == SQ_CHUNK && !(t->params[SQ_P_FLAGS] & SQ_PF_ASYM);
     switch (int_bits_of(t->codec)) {
-    case 8: int_gemv_q8_vnni(8, t, x, y, r0, r1); break;
-    case 4: int_gemv_q8_vnni(4, t, x, y, r0, r1); break;
+    case 8:
+        if (g32sym) int_gemv_q8_vnni_g32(8, t, x, y, r0, r1);
+        else int_gemv_q8_vnni(8, t, x, y, r0, r1);
+        break;
+    case 4:
+        if (g32sym) int_gemv_q8_vnni_g32(4, t, x, y, r0, r1);
+        else int_gemv_q8_vnni(4, t, x, y, r0, r1);
+        break;
     default: sq_int_gemv_q8_avx2(t, x, y, r0, r1); break;
+    }
+}
+
+/* Batched integer-activation products (sq_gemm_q8_fn) with AVX-512 VNNI.
+ * A tile of 16 weight rows is unpacked once into a panel in which dword k
+ * of chunk c holds, in lane j, codes 4k..4k+3 of row j; one vpdpbusd with
+ * four activation bytes broadcast then advances all 16 rows' dots at once,
+ * so a chunk costs 8 vpdpbusd per activation row plus one zero-point
+ * multiply, one conversion and two float operations for all 16 rows. The
+ * panel is reused for every activation row of the call (all T tokens of a
+ * prefill), which is what makes the unpacking free. The float steps are
+ * those of the portable reference, lane by lane, so the bits are the same. */
+enum { GEMM_TILE = 16, GEMM_PASS = 8, GEMM_CHUNK_BYTES = 8 * 64 + 64 + 64 }; /* codes, scales, -zeros */
+
+AVX512 static void int_gemm_panel(const int bits, const sq_tview *t, uint64_t r0, uint64_t nr, uint8_t *panel) {
+    const uint64_t cols = t->cols, nc = sq_nchunks(cols), gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
+    const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    for (uint64_t c = 0; c < nc; c++) {
+        uint8_t *p = panel + c * GEMM_CHUNK_BYTES;
+        uint32_t *w = (uint32_t *)p;
+        float *s = (float *)(p + 512);
+        int32_t *zn = (int32_t *)(p + 576);
+        const uint64_t g = c * SQ_CHUNK / gs;
+        for (uint64_t j = 0; j < GEMM_TILE; j++) {
+            if (j >= nr) { /* rows past the end: zero codes and scales, never stored */
+                for (int k = 0; k < 8; k++) w[k * GEMM_TILE + j] = 0;
+                s[j] = 0;
+                zn[j] = 0;
+                continue;
+            }
+            const uint64_t r = r0 + j;
+            uint32_t d[8];
+            _mm256_storeu_si256((__m256i *)d, unpack32(bits, codes + r * rb + c * cb));
+            for (int k = 0; k < 8; k++) w[k * GEMM_TILE + j] = d[k];
+            s[j] = scale_load(sdt, t->part[1], r * ng + g);
+            zn[j] = -(asym ? zeros[r * ng + g] : 1 << (bits - 1));
+        }
+    }
+}
+
+/* nb (<= GEMM_PASS) activation rows against one panel. */
+AVX512 static inline __attribute__((always_inline)) void gemm_pass_vnni(const int nb, const uint8_t *panel, uint64_t nc,
+                                                                        const sq_act_q8 *x, float *y, uint64_t N, __mmask16 m) {
+    __m512 acc[GEMM_PASS];
+    const int32_t *xq[GEMM_PASS];
+    const float *xd[GEMM_PASS];
+    const int32_t *xs[GEMM_PASS];
+    for (int b = 0; b < nb; b++) {
+        acc[b] = _mm512_setzero_ps();
+        xq[b] = (const int32_t *)x[b].q;
+        xd[b] = x[b].d;
+        xs[b] = x[b].sum;
+    }
+    for (uint64_t c = 0; c < nc; c++) {
+        const uint8_t *p = panel + c * GEMM_CHUNK_BYTES;
+        const __m512i w0 = _mm512_load_si512(p), w1 = _mm512_load_si512(p + 64), w2 = _mm512_load_si512(p + 128),
+                      w3 = _mm512_load_si512(p + 192), w4 = _mm512_load_si512(p + 256), w5 = _mm512_load_si512(p + 320),
+                      w6 = _mm512_load_si512(p + 384), w7 = _mm512_load_si512(p + 448);
+        const __m512 s = _mm512_load_ps(p + 512);
+        const __m512i zn = _mm512_load_si512(p + 576);
+        for (int b = 0; b < nb; b++) {
+            const int32_t *q = xq[b] + c * 8;
+            __m512i ia = _mm512_mullo_epi32(zn, _mm512_set1_epi32(xs[b][c]));
+            ia = _mm512_dpbusd_epi32(ia, w0, _mm512_set1_epi32(q[0]));
+            ia = _mm512_dpbusd_epi32(ia, w1, _mm512_set1_epi32(q[1]));
+            ia = _mm512_dpbusd_epi32(ia, w2, _mm512_set1_epi32(q[2]));
+            ia = _mm512_dpbusd_epi32(ia, w3, _mm512_set1_epi32(q[3]));
+            ia = _mm512_dpbusd_epi32(ia, w4, _mm512_set1_epi32(q[4]));
+            ia = _mm512_dpbusd_epi32(ia, w5, _mm512_set1_epi32(q[5]));
+            ia = _mm512_dpbusd_epi32(ia, w6, _mm512_set1_epi32(q[6]));
+            ia = _mm512_dpbusd_epi32(ia, w7, _mm512_set1_epi32(q[7]));
+            acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), _mm512_mul_ps(s, _mm512_set1_ps(xd[b][c])), acc[b]);
+        }
+    }
+    for (int b = 0; b < nb; b++) _mm512_mask_storeu_ps(y + (uint64_t)b * N, m, acc[b]);
+}
+
+AVX512 static inline __attribute__((always_inline)) void int_gemm_q8_vnni(const int bits, const sq_tview *t, const sq_act_q8 *x,
+                                                                          uint32_t T, float *y, uint64_t r0, uint64_t r1) {
+    const uint64_t nc = sq_nchunks(t->cols), N = t->rows;
+    uint8_t *panel = aligned_alloc(64, (size_t)nc * GEMM_CHUNK_BYTES);
+    if (!panel) { sq_int_gemm_q8_portable(t, x, T, y, r0, r1); return; }
+    for (uint64_t r = r0; r < r1; r += GEMM_TILE) {
+        const uint64_t nr = r1 - r < GEMM_TILE ? r1 - r : GEMM_TILE;
+        const __mmask16 m = (__mmask16)((1u << nr) - 1);
+        int_gemm_panel(bits, t, r, nr, panel);
+        uint32_t j = 0;
+        for (; j + GEMM_PASS <= T; j += GEMM_PASS) gemm_pass_vnni(GEMM_PASS, panel, nc, x + j, y + (uint64_t)j * N + r, N, m);
+        switch (T - j) { /* the last few activation rows, each count compiled on its own */
+        case 7: gemm_pass_vnni(7, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        case 6: gemm_pass_vnni(6, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        case 5: gemm_pass_vnni(5, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        case 4: gemm_pass_vnni(4, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        case 3: gemm_pass_vnni(3, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        case 2: gemm_pass_vnni(2, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        case 1: gemm_pass_vnni(1, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        default: break;
+        }
+    }
+    free(panel);
+}
+
+AVX512 void sq_int_gemm_q8_avx512(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1) {
+    switch (int_bits_of(t->codec)) {
+    case 8: int_gemm_q8_vnni(8, t, x, T, y, r0, r1); break;
+    case 4: int_gemm_q8_vnni(4, t, x, T, y, r0, r1); break;
+    case 3: int_gemm_q8_vnni(3, t, x, T, y, r0, r1); break;
+    default: int_gemm_q8_vnni(2, t, x, T, y, r0, r1); break;
+    }
+}
+
+/* The same products with AVX2 (no VNNI): tiles of 8 rows, lane j of dword
+ * k holding codes 4k..4k+3 of row j; vpmaddubsw multiplies the unsigned
+ * codes by four broadcast activation bytes and vpmaddwd sums the pairs.
+ * 8-bit codes are first made signed (q - 128, the zero point lowered to
+ * match) and multiplied through the sign trick, so no 16-bit sum can
+ * saturate (|w| <= 128, |x| <= 127); 2..4-bit codes are at most 15. The
+ * float steps are the reference's, so the bits are the same. */
+enum { GEMM2_TILE = 8, GEMM2_PASS = 4, GEMM2_CHUNK_BYTES = 8 * 32 + 32 + 32 };
+
+AVX2 static void int_gemm_panel_avx2(const int bits, const sq_tview *t, uint64_t r0, uint64_t nr, uint8_t *panel) {
+    const uint64_t cols = t->cols, nc = sq_nchunks(cols), gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
+    const uint64_t rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0, off = bits == 8 ? 128 : 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    const __m256i flip = _mm256_set1_epi8((char)(bits == 8 ? 0x80 : 0));
+    for (uint64_t c = 0; c < nc; c++) {
+        uint8_t *p = panel + c * GEMM2_CHUNK_BYTES;
+        uint32_t *w = (uint32_t *)p;
+        float *s = (float *)(p + 256);
+        int32_t *zn = (int32_t *)(p + 288);
+        const uint64_t g = c * SQ_CHUNK / gs;
+        for (uint64_t j = 0; j < GEMM2_TILE; j++) {
+            if (j >= nr) {
+                for (int k = 0; k < 8; k++) w[k * GEMM2_TILE + j] = 0;
+                s[j] = 0;
+                zn[j] = 0;
+                continue;
+            }
+            const uint64_t r = r0 + j;
+            uint32_t d[8];
+            _mm256_storeu_si256((__m256i *)d, _mm256_xor_si256(unpack32(bits, codes + r * rb + c * cb), flip));
+            for (int k = 0; k < 8; k++) w[k * GEMM2_TILE + j] = d[k];
+            s[j] = scale_load(sdt, t->part[1], r * ng + g);
+            zn[j] = -((asym ? zeros[r * ng + g] : 1 << (bits - 1)) - off);
+        }
+    }
+}
+
+AVX2 static inline __attribute__((always_inline)) void gemm_pass_avx2(const int bits, const int nb, const uint8_t *panel,
+                                                                      uint64_t nc, const sq_act_q8 *x, float *y, uint64_t N,
+                                                                      uint64_t nr) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256 acc[GEMM2_PASS];
+    for (int b = 0; b < nb; b++) acc[b] = _mm256_setzero_ps();
+    for (uint64_t c = 0; c < nc; c++) {
+        const uint8_t *p = panel + c * GEMM2_CHUNK_BYTES;
+        const __m256 s = _mm256_load_ps((const float *)(p + 256));
+        const __m256i zn = _mm256_load_si256((const __m256i *)(p + 288));
+        for (int b = 0; b < nb; b++) {
+            const int32_t *q = (const int32_t *)x[b].q + c * 8;
+            __m256i ia = _mm256_mullo_epi32(zn, _mm256_set1_epi32(x[b].sum[c]));
+            for (int k = 0; k < 8; k++) {
+                __m256i w = _mm256_load_si256((const __m256i *)(p + 32 * k)), xv = _mm256_set1_epi32(q[k]), prod;
+                if (bits == 8) prod = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
+                else prod = _mm256_maddubs_epi16(w, xv);
+                ia = _mm256_add_epi32(ia, _mm256_madd_epi16(prod, ones16));
+            }
+            acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia), _mm256_mul_ps(s, _mm256_set1_ps(x[b].d[c])), acc[b]);
+        }
+    }
+    for (int b = 0; b < nb; b++) {
+        float o[8];
+        _mm256_storeu_ps(o, acc[b]);
+        memcpy(y + (uint64_t)b * N, o, nr * sizeof(float));
+    }
+}
+
+AVX2 static inline __attribute__((always_inline)) void int_gemm_q8_avx2_bits(const int bits, const sq_tview *t, const sq_act_q8 *x,
+                                                                             uint32_t T, float *y, uint64_t r0, uint64_t r1) {
+    const uint64_t nc = sq_nchunks(t->cols), N = t->rows;
+    uint8_t *panel = aligned_alloc(64, ((size_t)nc * GEMM2_CHUNK_BYTES + 63) / 64 * 64);
+    if (!panel) { sq_int_gemm_q8_portable(t, x, T, y, r0, r1); return; }
+    for (uint64_t r = r0; r < r1; r += GEMM2_TILE) {
+        const uint64_t nr = r1 - r < GEMM2_TILE ? r1 - r : GEMM2_TILE;
+        int_gemm_panel_avx2(bits, t, r, nr, panel);
+        uint32_t j = 0;
+        for (; j + GEMM2_PASS <= T; j += GEMM2_PASS) gemm_pass_avx2(bits, GEMM2_PASS, panel, nc, x + j, y + (uint64_t)j * N + r, N, nr);
+        switch (T - j) {
+        case 3: gemm_pass_avx2(bits, 3, panel, nc, x + j, y + (uint64_t)j * N + r, N, nr); break;
+        case 2: gemm_pass_avx2(bits, 2, panel, nc, x + j, y + (uint64_t)j * N + r, N, nr); break;
+        case 1: gemm_pass_avx2(bits, 1, panel, nc, x + j, y + (uint64_t)j * N + r, N, nr); break;
+        default: break;
+        }
+    }
+    free(panel);
+}
+
+AVX2 void sq_int_gemm_q8_avx2(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1) {
+    switch (int_bits_of(t->codec)) {
+    case 8: int_gemm_q8_avx2_bits(8, t, x, T, y, r0, r1); break;
+    case 4: int_gemm_q8_avx2_bits(4, t, x, T, y, r0, r1); break;
+    case 3: int_gemm_q8_avx2_bits(3, t, x, T, y, r0, r1); break;
+    default: int_gemm_q8_avx2_bits(2, t, x, T, y, r0, r1); break;
+    }
+}
+
+/* int8 blocks of 32 from f32 (sq_act_q8_init's arithmetic: amax / 127, then
+ * x / d rounded to nearest even, which is what vcvtps2dq does under the
+ * default rounding mode): whole blocks here, the partial last one by the
+ * caller. */
+AVX512 void sq_act_q8_blocks_avx512(const float *x, uint64_t nblocks, int8_t *q, float *d, int32_t *sum) {
+    for (uint64_t b = 0; b < nblocks; b++) {
+        __m512 v0 = _mm512_loadu_ps(x + b * 32), v1 = _mm512_loadu_ps(x + b * 32 + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        float dd = amax / 127.0f;
+        d[b] = dd;
+        if (!(dd > 0)) {
+            _mm256_storeu_si256((__m256i *)(q + b * 32), _mm256_setzero_si256());
+            sum[b] = 0;
+            continue;
+        }
+        const __m512 dv = _mm512_set1_ps(dd);
+        __m512i i0 = _mm512_cvtps_epi32(_mm512_div_ps(v0, dv)), i1 = _mm512_cvtps_epi32(_mm512_div_ps(v1, dv));
+        _mm_storeu_si128((__m128i *)(q + b * 32), _mm512_cvtepi32_epi8(i0));
+        _mm_storeu_si128((__m128i *)(q + b * 32 + 16), _mm512_cvtepi32_epi8(i1));
+        sum[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
     }
 }
 
@@ -418,6 +709,15 @@ void sq_int_gemv_avx512(const sq_tview *t, const float *x, float *y, uint64_t r0
 }
 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
     sq_gemv_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
+}
+void sq_int_gemm_q8_avx512(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1) {
+    sq_int_gemm_q8_portable(t, x, T, y, r0, r1);
+}
+void sq_int_gemm_q8_avx2(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1) {
+    sq_int_gemm_q8_portable(t, x, T, y, r0, r1);
+}
+void sq_act_q8_blocks_avx512(const float *x, uint64_t nblocks, int8_t *q, float *d, int32_t *sum) {
+    (void)x, (void)nblocks, (void)q, (void)d, (void)sum; /* never selected off x86-64 */
 }
 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);

@@ -203,10 +203,43 @@ static void gemv_q8_int(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_
     }
 }
 
+/* Batched integer-activation products (the reference of sq_gemm_q8_fn's
+ * order): per row and activation row, one running float sum over the
+ * chunks, each chunk's exact integer dot corrected for the zero point, then
+ * scaled by (group scale x block scale) in one fmaf. */
+void sq_int_gemm_q8_portable(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1) {
+    const int_layout L = int_layout_of(t);
+    const uint64_t cols = t->cols, nc = sq_nchunks(cols), N = t->rows;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    uint8_t q[SQ_CHUNK];
+    for (uint64_t r = r0; r < r1; r++)
+        for (uint32_t j = 0; j < T; j++) {
+            const sq_act_q8 *a = &x[j];
+            float acc = 0;
+            for (uint64_t c = 0; c < nc; c++) {
+                uint64_t g = c * SQ_CHUNK / L.gs;
+                sq_unpack_chunk(L.bits, L.codes + r * L.rb + c * L.cb, q);
+                int32_t dot = 0;
+                for (int k = 0; k < SQ_CHUNK; k++) dot += (int32_t)q[k] * a->q[c * SQ_CHUNK + (uint64_t)k];
+                dot -= int_zero(&L, r, g) * a->sum[c];
+                float f = sq_scale_load(sdt, t->part[INT_SCALES], r * L.ng + g) * a->d[c];
+                acc = fmaf((float)dot, f, acc);
+            }
+            y[(uint64_t)j * N + r] = acc;
+        }
+}
+
 /* squish-bench, 4096x4096 on AMD EPYC (AVX-512): the q8 kernels beat the f32
  * GEMV from groups of 64 up (int4 g64 12.6 vs 12.0 GB/s, g128 19.5 vs 12.8,
  * int8 pc 24.9 vs 21.8) and lose at groups of 32 (int4 7.5 vs 10.1). */
-static int int_fast_pays(const sq_tview *t) { return sq_group_cols(t->params, t->cols) >= 64; }
+/* With AVX-512 VNNI, groups of 32 with symmetric int8/int4 codes have a
+ * kernel of their own (int_gemv_q8_vnni_g32) that beats the f32 GEMV. */
+static int int_fast_pays(const sq_tview *t) {
+    const uint64_t gs = sq_group_cols(t->params, t->cols);
+    if (gs >= 64) return 1;
+    return gs == SQ_CHUNK && !(t->params[SQ_P_FLAGS] & SQ_PF_ASYM) && (t->codec->bits == 8 || t->codec->bits == 4) &&
+           sq_isa_active() >= SQ_ISA_AVX512;
+}
 
 static const sq_codec_encoder int_encoder = {.encode_rows = encode_rows_int, .vq = &int_vq};
 static const sq_codec_cpu int_cpu = {
@@ -216,6 +249,8 @@ static const sq_codec_cpu int_cpu = {
              [SQ_ISA_AVX2] = {SQ_ACT_Q8, .fn.q8 = sq_int_gemv_q8_avx2},
              [SQ_ISA_AVX512] = {SQ_ACT_Q8, .fn.q8 = sq_int_gemv_q8_avx512}},
     .fast_pays = int_fast_pays,
+    .gemm_q8 = {[SQ_ISA_PORTABLE] = sq_int_gemm_q8_portable, [SQ_ISA_AVX2] = sq_int_gemm_q8_avx2,
+                [SQ_ISA_AVX512] = sq_int_gemm_q8_avx512},
 };
 
 #define INT_CODEC(VAR, ID, NAME, FLAG, BITS, GROUP)                                                                   \
