@@ -69,6 +69,73 @@ static void put_code(uint8_t *row, uint64_t k, uint32_t b, uint32_t code) {
     for (uint64_t i = bit >> 3; v; i++, v >>= 8) row[i] |= (uint8_t)v;
 }
 
+/* Σ wt (step (q - zero) - x)² with q the nearest code: the error the sweep
+ * will see for this (step, zero) if nothing else moved. */
+static double fit_err(const float *x, const float *wt, uint32_t n, float step, float zero, uint32_t maxq) {
+    double e = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        const double t = (double)sq_spqr_weight_value(step, zero, quant_code(x[j], step, zero, maxq)) - x[j];
+        e += wt[j] * t * t;
+    }
+    return e;
+}
+
+/* The weighted least-squares affine fit x ≈ a q + b for the given codes
+ * (a > 0 required), as (step, zero) = (a, -b / a); 0 when the codes do
+ * not determine one (all equal) or the slope is not positive. */
+static int lsq_fit(const float *x, const float *wt, const uint32_t *q, uint32_t n, float *step, float *zero) {
+    double sw = 0, sq = 0, sx = 0, sqq = 0, sqx = 0;
+    for (uint32_t j = 0; j < n; j++) {
+        const double w = wt[j], qq = q[j];
+        sw += w;
+        sq += w * qq;
+        sx += w * x[j];
+        sqq += w * qq * qq;
+        sqx += w * qq * x[j];
+    }
+    const double det = sw * sqq - sq * sq;
+    if (!(det > 1e-12 * sw * sqq)) return 0;
+    const double a = (sw * sqx - sq * sx) / det, b = (sx - a * sq) / sw;
+    if (!(a > STEP_EPS) || !isfinite(b / a)) return 0;
+    *step = (float)a;
+    *zero = (float)(-b / a);
+    return 1;
+}
+
+#define SEARCH_STEPS 20 /* range scalings tried: maxq ± 1 levels in steps of 0.1 */
+
+/* Importance-weighted statistics search (the idea of llama.cpp's
+ * imatrix-weighted k-quant fit, written for a fractional zero): starting
+ * from min-max, try range scalings that put maxq - 1 .. maxq + 1 levels
+ * across [min, max]; for each, round, refit (step, zero) by weighted least
+ * squares on those codes, re-round, and keep the pair of least weighted
+ * error (wt = 1 / U_jj², what an error in column j costs the GPTQ
+ * objective). Deterministic: a fixed grid and strict improvements only. */
+static void fit_search(const float *x, const float *wt, uint32_t n, float mn, float mx, uint32_t maxq, float *step,
+                       float *zero) {
+    fit_minmax(mn, mx, maxq, step, zero);
+    if (mn == mx || n < 2) return;
+    double best = fit_err(x, wt, n, *step, *zero, maxq);
+    uint32_t q[MAX_LOO];
+    for (int is = 0; is <= SEARCH_STEPS; is++) {
+        const float iscale = ((float)maxq - 1.0f + 0.1f * (float)is) / (mx - mn);
+        for (uint32_t j = 0; j < n; j++) {
+            const float t = nearbyintf(iscale * (x[j] - mn));
+            q[j] = !(t > 0) ? 0 : t >= (float)maxq ? maxq : (uint32_t)t;
+        }
+        float s, z;
+        for (int it = 0; it < 2 && lsq_fit(x, wt, q, n, &s, &z); it++) { /* fit, re-round, fit once more */
+            const double e = fit_err(x, wt, n, s, z, maxq);
+            if (e < best) {
+                best = e;
+                *step = s;
+                *zero = z;
+            }
+            for (uint32_t j = 0; j < n; j++) q[j] = quant_code(x[j], s, z, maxq);
+        }
+    }
+}
+
 typedef struct spqr_ctx {
     const float *w; /* original, row-major */
     uint64_t rows, cols;
@@ -106,7 +173,8 @@ static float loo_err(const float *x, const float *d, uint32_t n, uint32_t skip, 
  * reference's leave-one-out test first: a weight whose removal lowers the
  * group's Hessian-weighted error by more than the threshold is a likely
  * outlier and is replaced by the mean of the others before fitting. */
-static void fit_row_group(const spqr_ctx *c, const float *x, const float *d, uint32_t n, float *step, float *zero) {
+static void fit_row_group(const spqr_ctx *c, const float *x, const float *d, const float *wt, uint32_t n, float *step,
+                          float *zero) {
     const uint32_t maxq = (1u << c->o->wbits) - 1;
     float mn = x[0], mx = x[0];
     for (uint32_t j = 1; j < n; j++) {
@@ -114,7 +182,8 @@ static void fit_row_group(const spqr_ctx *c, const float *x, const float *d, uin
         mx = x[j] > mx ? x[j] : mx;
     }
     if (isinf(c->thr) || n < 2) {
-        fit_minmax(mn, mx, maxq, step, zero);
+        if (c->o->search) fit_search(x, wt, n, mn, mx, maxq, step, zero);
+        else fit_minmax(mn, mx, maxq, step, zero);
         return;
     }
     float base = loo_err(x, d, n, n, maxq), e[MAX_LOO], s, z;
@@ -145,12 +214,14 @@ static void fit_row_group(const spqr_ctx *c, const float *x, const float *d, uin
     const float mean = sum / (cnt > 1 ? cnt : 1);
     mn = INFINITY;
     mx = -INFINITY;
+    float y[MAX_LOO];
     for (uint32_t j = 0; j < n; j++) {
-        float v = likely[j] ? mean : x[j];
+        float v = y[j] = likely[j] ? mean : x[j];
         mn = v < mn ? v : mn;
         mx = v > mx ? v : mx;
     }
-    fit_minmax(mn, mx, maxq, step, zero);
+    if (c->o->search) fit_search(y, wt, n, mn, mx, maxq, step, zero);
+    else fit_minmax(mn, mx, maxq, step, zero);
 }
 
 /* Second level: the first-level steps (or zeros) of one block of rows, quantized
@@ -188,8 +259,9 @@ static void spqr_tiles(void *p, uint64_t t0, uint64_t t1) {
     float *W = malloc(T * K * sizeof(float)), *E = malloc(T * B * sizeof(float));
     float *S = malloc(T * sizeof(float)), *Z = malloc(T * sizeof(float));
     float *fs = malloc(T * sizeof(float)), *fz = malloc(T * sizeof(float)), *dg = malloc(gs * sizeof(float));
+    float *wt = malloc(gs * sizeof(float));
     uint8_t *Q = malloc(T * K);
-    if (!W || !E || !S || !Z || !fs || !fz || !dg || !Q) {
+    if (!W || !E || !S || !Z || !fs || !fz || !dg || !wt || !Q) {
         c->failed = 1;
         goto done;
     }
@@ -205,8 +277,12 @@ static void spqr_tiles(void *p, uint64_t t0, uint64_t t1) {
             for (uint64_t i = i1; i < i2; i++) {
                 if (i % gs == 0) { /* refit on the current, error-updated weights */
                     const uint64_t g = i / gs, n = (i + gs < K ? i + gs : K) - i;
-                    for (uint64_t j = 0; j < n; j++) dg[j] = c->U[(i + j) * K + i + j];
-                    for (uint64_t r = 0; r < R; r++) fit_row_group(c, W + r * K + i, dg, (uint32_t)n, &fs[r], &fz[r]);
+                    for (uint64_t j = 0; j < n; j++) {
+                        dg[j] = c->U[(i + j) * K + i + j];
+                        wt[j] = 1.0f / (dg[j] * dg[j]);
+                    }
+                    for (uint64_t r = 0; r < R; r++)
+                        fit_row_group(c, W + r * K + i, dg, wt, (uint32_t)n, &fs[r], &fz[r]);
                     for (uint64_t b0 = 0; b0 < R; b0 += o->stat_group) {
                         const uint32_t nb = (uint32_t)(R - b0 < o->stat_group ? R - b0 : o->stat_group);
                         uint16_t *st = out->stats2 + (((r0 + b0) / o->stat_group) * ng + g) * 4;
@@ -249,6 +325,7 @@ done:
     free(fs);
     free(fz);
     free(dg);
+    free(wt);
     free(Q);
 }
 

@@ -39,6 +39,8 @@ typedef struct sq_spqr_opts {
     double outlier_fraction; /* > 0: search tau for the most outliers not above this
                                 fraction of the weights (tau is then the starting point) */
     uint32_t fraction_iters; /* bisection steps of that search; default 10 */
+    int search;              /* 1: first-level (step, zero) by an importance-weighted search
+                                (range scalings + weighted least squares) instead of min-max */
     double damp;             /* relative damping (times mean diag H); default 0.01 */
     uint32_t block;          /* lazy-update block (result does not depend on it); default 128 */
     int n_threads;

@@ -320,10 +320,11 @@ static sq_spqr_view random_view(uint64_t rows, uint64_t cols, uint32_t bits, voi
 }
 
 START_TEST(test_gemv_kernels_agree) {
-    /* 2/3/4 bits, whole and partial last groups, more than one column chunk (4096) */
+    /* 2..8 bits (the AVX2 kernel's one- and two-window code reads), whole and
+     * partial last groups, more than one column chunk (4096) */
     const uint64_t shapes[3][2] = {{48, 512}, {40, 200}, {20, 5000}};
     for (int si = 0; si < 3; si++)
-        for (uint32_t bits = 2; bits <= 4; bits++) {
+        for (uint32_t bits = 2; bits <= 8; bits++) {
             const uint64_t rows = shapes[si][0], cols = shapes[si][1];
             void *bufs[8];
             sq_spqr_view v = random_view(rows, cols, bits, bufs);
@@ -606,6 +607,68 @@ START_TEST(test_real_layer_beats_rtn_and_gptq) {
 }
 END_TEST
 
+/* The high widths (w5..w8, the q5_K/q6_K-like candidates): the parts decode
+ * to exactly the committed weights, byte-aligned groups of 8 codes read
+ * back right through both GEMV kernels, and each added bit cuts the
+ * Hessian-weighted error (twice the levels per bit: ideally a quarter of
+ * the error; asserted: below 0.6 of the width before, 8-bit statistics
+ * keeping their own floor under that up to w8). */
+START_TEST(test_high_widths) {
+    float *w = random_matrix(R * C, 1);
+    double *H = make_hessian(C, 600);
+    float *Hf = malloc((size_t)C * C * sizeof(float)), *dec = malloc(R * C * sizeof(float));
+    for (uint64_t i = 0; i < (uint64_t)C * C; i++) Hf[i] = (float)H[i];
+    const uint32_t widths[] = {4, 5, 6, 7, 8};
+    double prev = INFINITY;
+    for (size_t k = 0; k < sizeof widths / sizeof widths[0]; k++) {
+        sq_spqr_opts o;
+        sq_spqr_opts_default(&o);
+        o.wbits = widths[k];
+        o.stat_bits = 8;
+        o.group = 8;
+        o.tau = k == 4 ? 0.2 : INFINITY; /* the last width with outliers too */
+        sq_spqr_result res = quantize_ok(w, R, C, H, &o);
+        sq_spqr_view v;
+        sq_spqr_view_of(&res, &v);
+        sq_err err;
+        ck_assert_msg(sq_spqr_validate(&v, &err) == SQ_OK, "w%u: %s", widths[k], err.msg);
+        sq_spqr_decode_rows(&v, 0, R, dec);
+        ck_assert_msg(!memcmp(dec, res.deq, R * C * sizeof(float)), "w%u: decode differs from the sweep", widths[k]);
+        /* codes use every level: the top one appears (so a kernel that drops high bits would fail) */
+        uint32_t top = 0;
+        for (uint64_t r = 0; r < R; r++)
+            for (uint64_t j = 0; j < C; j++) {
+                uint32_t q = sq_spqr_code_at(res.codes + r * sq_spqr_code_stride(&res.shape), j, widths[k]);
+                top = q > top ? q : top;
+            }
+        ck_assert_uint_eq(top, (1u << widths[k]) - 1);
+        float x[C], yp[R], ya[R];
+        for (int j = 0; j < C; j++) x[j] = (float)(urand() * 2 - 1);
+        sq_spqr_gemv_portable(&v, x, yp, 0, R);
+        sq_spqr_gemv_avx2(&v, x, ya, 0, R);
+        for (int r = 0; r < R; r++) {
+            double ref = 0, mag = 0;
+            for (int j = 0; j < C; j++) {
+                ref += (double)dec[r * C + j] * x[j];
+                mag += fabs((double)dec[r * C + j] * x[j]);
+            }
+            ck_assert_msg(fabs(yp[r] - ref) <= 1e-5 * mag + 1e-7, "w%u row %d: %g vs %g", widths[k], r, yp[r], ref);
+            ck_assert_msg(fabs(ya[r] - ref) <= 1e-5 * mag + 1e-7, "w%u avx2 row %d: %g vs %g", widths[k], r, ya[r], ref);
+        }
+        const double l = proxy_loss(w, res.deq, R, C, Hf);
+        fprintf(stderr, "w%u: proxy loss %.3e at %.3f bpw, %llu outliers\n", widths[k], l, sq_spqr_result_bpw(&res),
+                (unsigned long long)res.shape.nnz);
+        ck_assert_msg(l < 0.6 * prev, "w%u: loss %g is not below 0.6 of w%u's %g", widths[k], l, widths[k] - 1, prev);
+        prev = l;
+        sq_spqr_result_free(&res);
+    }
+    free(Hf);
+    free(dec);
+    free(w);
+    free(H);
+}
+END_TEST
+
 static Suite *spqr_suite(void) {
     Suite *s = suite_create("spqr");
     TCase *tc = tcase_create("core");
@@ -617,6 +680,7 @@ static Suite *spqr_suite(void) {
     tcase_add_test(tc, test_threads_identical);
     tcase_add_test(tc, test_gemv_matches_decode);
     tcase_add_test(tc, test_gemv_kernels_agree);
+    tcase_add_test(tc, test_high_widths);
     tcase_add_test(tc, test_validate_refuses_corruption);
     tcase_add_test(tc, test_validate_padding_and_shape);
     tcase_add_test(tc, test_bad_input);

@@ -45,6 +45,9 @@ START_TEST(test_scheme_defaults_and_roundtrip) {
     struct { const char *in, *canon; uint32_t wb, sb, g, r; float tau, bud; } cases[] = {
         {"spqr:w4:b64:t0", "spqr:w4:b64:t0", 4, 3, 64, 16, 0, 0},
         {"spqr:w2", "spqr:w2", 2, 3, 16, 16, 0.2f, 0},
+        {"spqr:w6:b16:sb8:t0", "spqr:w6:sb8:t0", 6, 8, 16, 16, 0, 0},
+        {"spqr:w5:b32:sb6:t0", "spqr:w5:b32:sb6:t0", 5, 6, 32, 16, 0, 0},
+        {"spqr:w8:r32", "spqr:w8:r32", 8, 3, 16, 32, 0.2f, 0},
         {"spqr:o0.5", "spqr:w3:o0.5", 3, 3, 16, 16, 0.2f, 0.5f},
         {"spqr:t0.35:r8:sb4:b32:w3", "spqr:w3:b32:r8:sb4:t0.35", 3, 4, 32, 8, 0.35f, 0},
         {"spqr:w3:b16:r16:sb3:t0.2:o0", "spqr:w3", 3, 3, 16, 16, 0.2f, 0},
@@ -69,7 +72,7 @@ START_TEST(test_scheme_defaults_and_roundtrip) {
 END_TEST
 
 START_TEST(test_scheme_refusals) {
-    const char *bad[] = {"spqr:w1", "spqr:w5", "spqr:w3x", "spqr:b0", "spqr:b2000", "spqr:r0", "spqr:sb0", "spqr:sb9",
+    const char *bad[] = {"spqr:w1", "spqr:w9", "spqr:w16", "spqr:w0", "spqr:w3x", "spqr:b0", "spqr:b2000", "spqr:r0", "spqr:sb0", "spqr:sb9",
                          "spqr:t-1", "spqr:tx", "spqr:t1e3", "spqr:t0.1.2", "spqr:o100", "spqr:o-1", "spqr:g128",
                          "spqr:pc", "spqr:asym", "spqr:dq", "spqr:s16", "spqr:sbf16", "spqr:q3", NULL};
     for (int i = 0; bad[i]; i++) {
@@ -89,9 +92,10 @@ START_TEST(test_check_params) {
     ck_assert_int_eq(c->check_params(c, p, why, sizeof why), 0);
     struct { int i; uint32_t v; const char *word; } bad[] = {
         {0, 16, "params[0]"},
-        {SQ_SPQR_P_BITS, 5 | 3 << 8, "weight bits"},
+        {SQ_SPQR_P_BITS, 9 | 3 << 8, "weight bits"},
+        {SQ_SPQR_P_BITS, 1 | 3 << 8, "weight bits"},
         {SQ_SPQR_P_BITS, 3 | 0 << 8, "statistic bits"},
-        {SQ_SPQR_P_BITS, 3 | 3 << 8 | 1u << 16, "params[4]"},
+        {SQ_SPQR_P_BITS, 3 | 3 << 8 | 1u << 17, "params[4]"},
         {SQ_SPQR_P_GROUPS, 0 | 16 << 16, "group"},
         {SQ_SPQR_P_GROUPS, 16 | 2000u << 16, "group"},
         {SQ_SPQR_P_TAU, 0x7fc00000u, "tau"},  /* NaN */
@@ -150,7 +154,8 @@ START_TEST(test_encode_through_registry) {
     const uint64_t rows = 40, cols = 72; /* partial groups (72 = 4.5 x 16) and row blocks (40 = 2.5 x 16) */
     float *w = random_matrix(rows * cols, 1);
     double *H = make_xtx(cols, 300);
-    const char *schemes[] = {"spqr", "spqr:w2", "spqr:w4:b64:t0", "spqr:w3:o1", "spqr:w3:b8:r4:sb4:t0.1"};
+    const char *schemes[] = {"spqr",           "spqr:w2",          "spqr:w4:b64:t0",    "spqr:w3:o1",
+                             "spqr:w3:b8:r4:sb4:t0.1", "spqr:w5:b32:sb6:t0", "spqr:w6:sb8:t0", "spqr:w8:b8:r4:t0.1"};
     for (size_t s = 0; s < sizeof schemes / sizeof schemes[0]; s++) {
         sq_encoded e, e3;
         sq_err err;
@@ -224,7 +229,7 @@ START_TEST(test_encode_needs_xtx) {
     ck_assert_int_eq(sq_encode(c, p, w, 16, 32, 1, &e, &err), SQ_EUNSUPPORTED);
     /* params that check_params refuses never reach the sweep */
     double *H = make_xtx(32, 64);
-    p[SQ_SPQR_P_BITS] = 7 | 3 << 8;
+    p[SQ_SPQR_P_BITS] = 9 | 3 << 8;
     sq_encode_ctx x = {.codec = c, .params = p, .w = w, .rows = 16, .cols = 32, .xtx = H, .n_threads = 1};
     ck_assert_int_eq(sq_quant_encode(&x, &e, &err), SQ_EUSAGE);
     ck_assert_msg(strstr(err.msg, "weight bits"), "%s", err.msg);

@@ -549,7 +549,7 @@ START_TEST(codebook_kernels) {
 END_TEST
 
 /* SpQR beyond the generated variants (which run spqr:w3): 2- and 4-bit
- * codes, groups that are not a multiple of 8 (the per-code path), row
+ * codes, 5..8-bit codes (two 4-code windows per 8 codes), groups that are not a multiple of 8 (the per-code path), row
  * blocks of 1, 3 and 4, statistic codes of 2, 6 and 8 bits, thresholds
  * that make many outliers (a fifth to a third of the weights) and none;
  * the perm link its encoder adds. Same bounds as every codec:
@@ -557,7 +557,8 @@ END_TEST
  * matmul within 1e-5 sum|w x| per row of the CPU's and of decode-then-dot. */
 START_TEST(sparse_kernels) {
     const char *schemes[] = {"spqr:w2:b8:r4:sb2:t0.02", "spqr:w4:b5:r3:sb6:t0.05", "spqr:w3:b64:t0",
-                             "spqr:w3:b12:r1:sb8:t0.01"};
+                             "spqr:w3:b12:r1:sb8:t0.01", "spqr:w5:b32:sb6:t0.05", "spqr:w6:sb8:t0",
+                             "spqr:w7:b8:r2:t0.02", "spqr:w8:b12:sb6:t0.05"};
     const uint64_t shapes[][2] = {{37, 200}, {3, 33}, {64, 520}};
     for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
         for (size_t j = 0; j < sizeof shapes / sizeof shapes[0]; j++)

@@ -60,8 +60,8 @@ static sq_status upload_sparse(sq_vk *vk, const sq_tview *v, sq_vk_tensor *t, co
 int sq_vk_describe_sparse(const sq_tview *v, sq_vk_tensor *t) {
     const uint32_t *p = v->params;
     const uint32_t wb = p[4] & 0xff, sb = p[4] >> 8 & 0xff, g1 = p[5] & 0xffff, g2 = p[5] >> 16;
-    /* the kernels read 8 codes from one 32-bit window: w <= 4 (spqr's w2..w4) */
-    if (wb < 2 || wb > 4 || sb < 1 || sb > 8 || g1 < 1 || g1 > 1024 || g2 < 1 || g2 > 1024 || v->cols > SPQR_MAX_COLS)
+    /* the kernels read 8 codes from one 32-bit window (w <= 4) or 4 from each of two (w5..w8) */
+    if (wb < 2 || wb > 8 || sb < 1 || sb > 8 || g1 < 1 || g1 > 1024 || g2 < 1 || g2 > 1024 || v->cols > SPQR_MAX_COLS)
         return 0;
     t->family = VK_FAM_SPARSE;
     t->spec[SP_W] = wb;

@@ -40,11 +40,19 @@ void main() {
                 // 8 codes per word load; a partial last group reads codes past the row's
                 // end, which meet the zero padding of x and add nothing
                 for (uint j = j0; j < j1; j += 8u) {
-                    const uint c = codes8(rb, j);
                     vec4 lo, hi;
-                    [[unroll]] for (uint i = 0u; i < 4u; i++) {
-                        lo[i] = float((c >> (i * W)) & ((1u << W) - 1u)) - Z;
-                        hi[i] = float((c >> ((i + 4u) * W)) & ((1u << W) - 1u)) - Z;
+                    if (W <= 4u) {
+                        const uint c = codes8(rb, j);
+                        [[unroll]] for (uint i = 0u; i < 4u; i++) {
+                            lo[i] = float((c >> (i * W)) & ((1u << W) - 1u)) - Z;
+                            hi[i] = float((c >> ((i + 4u) * W)) & ((1u << W) - 1u)) - Z;
+                        }
+                    } else { // 5..8 bits: two 4-code windows
+                        const uint c0 = codes4(rb, j), c1 = codes4(rb, j + 4u);
+                        [[unroll]] for (uint i = 0u; i < 4u; i++) {
+                            lo[i] = float((c0 >> (i * W)) & ((1u << W) - 1u)) - Z;
+                            hi[i] = float((c1 >> (i * W)) & ((1u << W) - 1u)) - Z;
+                        }
                     }
                     [[unroll]] for (uint t = 0u; t < TT; t++)
                         d[t] += dot(lo, x4[(xo[t] + j) >> 2]) + dot(hi, x4[((xo[t] + j) >> 2) + 1u]);

@@ -7,7 +7,7 @@
 // position. The perm link stays on the host: activations arrive in stored order.
 #include "common.glsl"
 
-layout(constant_id = 1) const uint W = 3;   // bits per weight code (2..4)
+layout(constant_id = 1) const uint W = 3;   // bits per weight code (2..8)
 layout(constant_id = 2) const uint SB = 3;  // bits per first-level scale / zero code (1..8)
 layout(constant_id = 3) const uint G1 = 16; // weights per first-level group (beta1)
 layout(constant_id = 4) const uint G2 = 16; // rows per second-level block (beta2)
@@ -36,11 +36,21 @@ uint field(uint base, uint byte, uint sh, uint n) {
 uint code_at(uint rb, uint j) { return field(p.codes, rb + ((j * W) >> 3), (j * W) & 7u, W); }
 
 // The 8 codes of columns j .. j+7 (j a multiple of 8: they start on a byte),
-// 8 W <= 32 bits.
+// 8 W <= 32 bits (W <= 4).
 uint codes8(uint rb, uint j) {
     uint byte = rb + ((j * W) >> 3), wi = p.codes + (byte >> 2), bit = (byte & 3u) * 8u;
     uint v = w[wi] >> bit;
     if (bit + 8u * W > 32u) v |= w[wi + 1u] << (32u - bit);
+    return v;
+}
+
+// The 4 codes of columns j .. j+3 (j a multiple of 4: they start at bit 0
+// or 4 of a byte), 4 W <= 32 bits (W = 5..8). The next word is read only
+// where they reach it (never with a shift of 32).
+uint codes4(uint rb, uint j) {
+    uint byte = rb + ((j * W) >> 3), wi = p.codes + (byte >> 2), bit = (byte & 3u) * 8u + ((j * W) & 7u);
+    uint v = w[wi] >> bit;
+    if (bit + 4u * W > 32u) v |= w[wi + 1u] << (32u - bit);
     return v;
 }
 

@@ -82,7 +82,7 @@ static void spqr_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t
     sq_spqr_gemv_avx2(&v, x, y, r0, r1); /* the portable kernel where a group is not a multiple of 8 */
 }
 
-/* ---- scheme options: spqr[:wN][:bN][:rN][:sbN][:tX][:oX] ---- */
+/* ---- scheme options: spqr[:wN][:bN][:rN][:sbN][:mse][:tX][:oX] ---- */
 static void spqr_defaults(const sq_codec *c, uint32_t *p) {
     (void)c;
     p[SQ_SPQR_P_BITS] = SQ_SPQR_DEFAULT_WBITS | SQ_SPQR_DEFAULT_STAT_BITS << 8;
@@ -115,11 +115,12 @@ static int spqr_scheme_opt(const sq_codec *c, const char *tok, uint32_t *p, char
     long v;
     float f;
     if (tok[0] == 'w' && tok[1] >= '0' && tok[1] <= '9') {
-        if ((v = int_in(tok + 1, 2, 4)) < 0) return snprintf(why, n, "weight bits must be w2, w3 or w4"), -1;
+        if ((v = int_in(tok + 1, 2, SQ_SPQR_MAX_WBITS)) < 0)
+            return snprintf(why, n, "weight bits must be w2 .. w%u", SQ_SPQR_MAX_WBITS), -1;
         p[SQ_SPQR_P_BITS] = (p[SQ_SPQR_P_BITS] & ~0xffu) | (uint32_t)v;
     } else if (tok[0] == 's' && tok[1] == 'b' && tok[2] >= '0' && tok[2] <= '9') {
         if ((v = int_in(tok + 2, 1, 8)) < 0) return snprintf(why, n, "statistic bits must be sb1 .. sb8"), -1;
-        p[SQ_SPQR_P_BITS] = (p[SQ_SPQR_P_BITS] & 0xffu) | (uint32_t)v << 8;
+        p[SQ_SPQR_P_BITS] = (p[SQ_SPQR_P_BITS] & ~0xff00u) | (uint32_t)v << 8;
     } else if (tok[0] == 'b' && tok[1] >= '0' && tok[1] <= '9') {
         if ((v = int_in(tok + 1, 1, SQ_SPQR_MAX_GROUP)) < 0)
             return snprintf(why, n, "first-level group (beta1) must be b1 .. b%u weights", SQ_SPQR_MAX_GROUP), -1;
@@ -128,6 +129,8 @@ static int spqr_scheme_opt(const sq_codec *c, const char *tok, uint32_t *p, char
         if ((v = int_in(tok + 1, 1, SQ_SPQR_MAX_GROUP)) < 0)
             return snprintf(why, n, "second-level group (beta2) must be r1 .. r%u rows", SQ_SPQR_MAX_GROUP), -1;
         p[SQ_SPQR_P_GROUPS] = (p[SQ_SPQR_P_GROUPS] & 0xffffu) | (uint32_t)v << 16;
+    } else if (!strcmp(tok, "mse")) {
+        p[SQ_SPQR_P_BITS] |= SQ_SPQR_SEARCH_BIT;
     } else if (tok[0] == 't' && ((tok[1] >= '0' && tok[1] <= '9') || tok[1] == '.')) {
         if (!((f = num(tok + 1)) >= 0) || !isfinite(f))
             return snprintf(why, n, "outlier threshold tau must be a number >= 0 (t0: no outliers)"), -1;
@@ -159,6 +162,7 @@ static void spqr_scheme_format(const sq_codec *c, const uint32_t *p, char *out, 
         k += (size_t)snprintf(buf + k, sizeof buf - k, ":r%u", sq_spqr_p_stat_group(p));
     if (sq_spqr_p_stat_bits(p) != SQ_SPQR_DEFAULT_STAT_BITS)
         k += (size_t)snprintf(buf + k, sizeof buf - k, ":sb%u", sq_spqr_p_stat_bits(p));
+    if (sq_spqr_p_search(p)) k += (size_t)snprintf(buf + k, sizeof buf - k, ":mse");
     if (p[SQ_SPQR_P_TAU] != sq_spqr_f32_bits(SQ_SPQR_DEFAULT_TAU)) {
         put_float(f, sizeof f, ":t", sq_spqr_p_tau(p));
         k += (size_t)snprintf(buf + k, sizeof buf - k, "%s", f);
@@ -178,9 +182,9 @@ static int spqr_check_params(const sq_codec *c, const uint32_t *p, char *why, si
     if (p[SQ_P_XFORM] & ~(uint32_t)SQ_XF_PERM) /* also keeps sq_layout within SQ_CODEC_MAX_PARTS entries */
         return snprintf(why, n, "params[3] = 0x%x: spqr takes only the perm link (its 7 parts and perm are the 8 a "
                         "tensor can have)", p[SQ_P_XFORM]), -1;
-    if (p[SQ_SPQR_P_BITS] >> 16 || wb < 2 || wb > 4 || sb < 1 || sb > 8)
-        return snprintf(why, n, "params[4] = 0x%x: weight bits %u (2..4) / statistic bits %u (1..8)", p[SQ_SPQR_P_BITS],
-                        wb, sb), -1;
+    if (p[SQ_SPQR_P_BITS] >> 17 || wb < 2 || wb > SQ_SPQR_MAX_WBITS || sb < 1 || sb > 8)
+        return snprintf(why, n, "params[4] = 0x%x: weight bits %u (2..%u) / statistic bits %u (1..8)",
+                        p[SQ_SPQR_P_BITS], wb, SQ_SPQR_MAX_WBITS, sb), -1;
     if (g < 1 || g > SQ_SPQR_MAX_GROUP || r < 1 || r > SQ_SPQR_MAX_GROUP)
         return snprintf(why, n, "params[5] = 0x%x: group %u / statistics group %u out of 1..%u", p[SQ_SPQR_P_GROUPS], g,
                         r, SQ_SPQR_MAX_GROUP), -1;

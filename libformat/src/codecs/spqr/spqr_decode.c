@@ -250,9 +250,18 @@ static inline uint32_t window(const uint8_t *p, uint32_t w) {
     }
 }
 
-/* Groups of a multiple of 8 codes, wbits <= 4: 8 codes are wbits whole bytes,
- * spread to 8 lanes by variable shifts. The last group of a row, when it
- * is partial, goes through the scalar code. */
+/* The w = 5..8 bytes holding 8 codes (never a byte past them: the last
+ * group of the last row ends the part). */
+static inline uint64_t window64(const uint8_t *p, uint32_t w) {
+    uint64_t u = 0;
+    memcpy(&u, p, w); /* little-endian x86 */
+    return u;
+}
+
+/* Groups of a multiple of 8 codes: 8 codes are wbits whole bytes, spread to
+ * 8 lanes by variable shifts (of one 32-bit window for wbits <= 4, of two
+ * for 5..8). The last group of a row, when it is partial, goes through the
+ * scalar code. */
 /* Scale and zero of every group of a row chunk: 8 groups at a time (their
  * codes are stat_bits whole bytes when the chunk starts on a byte), the
  * same float operations as the scalar path, so the values are identical. */
@@ -289,8 +298,9 @@ AVX2 static inline __attribute__((always_inline)) void gemv_avx2_w(const sq_spqr
     float xs[GEMV_CHUNK] __attribute__((aligned(32))), xsum[GEMV_GROUPS], st[4 * GEMV_GROUPS];
     float T[4 * GEMV_GROUPS] __attribute__((aligned(32))); /* st transposed: ss[], sz[], zs[], zz[] */
     float SA[GEMV_GROUPS] __attribute__((aligned(32))), ZA[GEMV_GROUPS] __attribute__((aligned(32)));
-    const __m256i shifts = _mm256_setr_epi32(0, (int)w, 2 * (int)w, 3 * (int)w, 4 * (int)w, 5 * (int)w, 6 * (int)w,
-                                             7 * (int)w);
+    /* w <= 4: lane i shifts the 32-bit window by i w; w > 4: each half shifts its own window by (i mod 4) w */
+    const int sw = (int)w, hw = w <= 4 ? 4 * sw : 0;
+    const __m256i shifts = _mm256_setr_epi32(0, sw, 2 * sw, 3 * sw, hw, hw + sw, hw + 2 * sw, hw + 3 * sw);
     const __m256i mask = _mm256_set1_epi32((1 << w) - 1);
     for (uint64_t r = r0; r < r1; r++) y[r] = 0;
     for (uint64_t c0 = 0; c0 < K; c0 += chunk) {
@@ -313,8 +323,15 @@ AVX2 static inline __attribute__((always_inline)) void gemv_avx2_w(const sq_spqr
                 const float *xp = xs + g * gs;
                 __m256 qx = _mm256_setzero_ps();
                 for (uint64_t h = 0; h < gs; h += 8, p += w) {
-                    const uint32_t win = window(p, w);
-                    __m256i q = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)win), shifts), mask);
+                    __m256i q;
+                    if (w <= 4) {
+                        q = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)window(p, w)), shifts), mask);
+                    } else { /* codes 0..3 lie in the low 4w <= 32 bits, codes 4..7 in the next 4w */
+                        const uint64_t win = window64(p, w);
+                        const __m256i lh = _mm256_setr_m128i(_mm_set1_epi32((int)(uint32_t)win),
+                                                             _mm_set1_epi32((int)(uint32_t)(win >> (4 * w))));
+                        q = _mm256_and_si256(_mm256_srlv_epi32(lh, shifts), mask);
+                    }
                     qx = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_load_ps(xp + h), qx);
                 }
                 acc = _mm256_fmadd_ps(_mm256_set1_ps(SA[g]), qx, acc);
@@ -336,12 +353,16 @@ AVX2 static void gemv_avx2(const sq_spqr_view *v, const float *x, float *y, uint
     case 1: gemv_avx2_w(v, x, y, r0, r1, 1); break;
     case 2: gemv_avx2_w(v, x, y, r0, r1, 2); break;
     case 3: gemv_avx2_w(v, x, y, r0, r1, 3); break;
-    default: gemv_avx2_w(v, x, y, r0, r1, 4); break;
+    case 4: gemv_avx2_w(v, x, y, r0, r1, 4); break;
+    case 5: gemv_avx2_w(v, x, y, r0, r1, 5); break;
+    case 6: gemv_avx2_w(v, x, y, r0, r1, 6); break;
+    case 7: gemv_avx2_w(v, x, y, r0, r1, 7); break;
+    default: gemv_avx2_w(v, x, y, r0, r1, 8); break;
     }
 }
 
 static int avx2_ok(const sq_spqr_view *v) {
-    return v->shape.wbits <= 4 && v->shape.group % 8 == 0 && sq_isa_supported(SQ_ISA_AVX2);
+    return v->shape.wbits <= 8 && v->shape.group % 8 == 0 && sq_isa_supported(SQ_ISA_AVX2);
 }
 
 void sq_spqr_gemv_avx2(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1) {

@@ -51,7 +51,7 @@ extern "C" {
 /* Everything the part shapes depend on. */
 typedef struct sq_spqr_shape {
     uint64_t rows, cols;
-    uint32_t wbits;      /* 1..8 (the quantizer uses 2..4) */
+    uint32_t wbits;      /* 1..8 (the codec's schemes use 2..8; SpQR's own are 2..4) */
     uint32_t group;      /* β₁: weights per first-level group, along stored columns */
     uint32_t stat_group; /* β₂: rows per second-level group */
     uint32_t stat_bits;  /* bits of the first-level scale and zero codes, 1..8 */
@@ -121,8 +121,8 @@ void sq_spqr_decode_rows(const sq_spqr_view *v, uint64_t r0, uint64_t r1, float 
  * groups, Σ_g S (Σ q·x - Z Σ x), then the row's outliers in the chunk add
  * (v - dense value)·x. The order of every sum is fixed per
  * row, so the result does not depend on how rows are split. sq_spqr_gemv
- * takes the AVX2 kernel when sq_isa_active() allows (wbits <= 4, group a
- * multiple of 8), else the portable one; the two differ only by rounding
+ * takes the AVX2 kernel when sq_isa_active() allows (group a multiple of
+ * 8), else the portable one; the two differ only by rounding
  * (fused multiply-adds, 8-lane partial sums). Neither allocates. */
 void sq_spqr_gemv(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1);
 void sq_spqr_gemv_portable(const sq_spqr_view *v, const float *x, float *y, uint64_t r0, uint64_t r1);

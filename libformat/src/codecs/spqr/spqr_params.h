@@ -13,7 +13,9 @@
 #define SQ_CODEC_SPQR 112 /* in the reserved range 112..127 */
 
 enum { SQ_SPQR_P_BITS = 4, SQ_SPQR_P_GROUPS = 5, SQ_SPQR_P_TAU = 6, SQ_SPQR_P_BUDGET = 7 };
-/* params[4] = wbits | stat_bits << 8; params[5] = β₁ | β₂ << 16;
+/* params[4] = wbits | stat_bits << 8 | search << 16 (bit 16: the encoder
+ * fitted first-level statistics by the weighted search; decode ignores it);
+ * params[5] = β₁ | β₂ << 16;
  * params[6] = τ as f32 bits (0: no outliers); params[7] = outlier budget in
  * percent of the weights as f32 bits (0: none, τ alone decides). */
 #define SQ_SPQR_DEFAULT_WBITS 3u
@@ -22,6 +24,7 @@ enum { SQ_SPQR_P_BITS = 4, SQ_SPQR_P_GROUPS = 5, SQ_SPQR_P_TAU = 6, SQ_SPQR_P_BU
 #define SQ_SPQR_DEFAULT_STAT_GROUP 16u
 #define SQ_SPQR_DEFAULT_TAU 0.2f
 #define SQ_SPQR_MAX_GROUP 1024u
+#define SQ_SPQR_MAX_WBITS 8u /* w2..w4 are SpQR's; w5..w8 the high-precision candidates (q5_K/q6_K-like) */
 
 static inline uint32_t sq_spqr_f32_bits(float f) {
     uint32_t u;
@@ -35,6 +38,8 @@ static inline float sq_spqr_bits_f32(uint32_t u) {
 }
 static inline uint32_t sq_spqr_p_wbits(const uint32_t *p) { return p[SQ_SPQR_P_BITS] & 0xff; }
 static inline uint32_t sq_spqr_p_stat_bits(const uint32_t *p) { return p[SQ_SPQR_P_BITS] >> 8 & 0xff; }
+#define SQ_SPQR_SEARCH_BIT (1u << 16)
+static inline uint32_t sq_spqr_p_search(const uint32_t *p) { return p[SQ_SPQR_P_BITS] >> 16 & 1; }
 static inline uint32_t sq_spqr_p_group(const uint32_t *p) { return p[SQ_SPQR_P_GROUPS] & 0xffff; }
 static inline uint32_t sq_spqr_p_stat_group(const uint32_t *p) { return p[SQ_SPQR_P_GROUPS] >> 16; }
 static inline float sq_spqr_p_tau(const uint32_t *p) { return sq_spqr_bits_f32(p[SQ_SPQR_P_TAU]); }
