@@ -48,6 +48,7 @@ START_TEST(test_scheme_defaults_and_roundtrip) {
         {"spqr:w6:b16:sb8:t0", "spqr:w6:sb8:t0", 6, 8, 16, 16, 0, 0},
         {"spqr:w5:b32:sb6:t0", "spqr:w5:b32:sb6:t0", 5, 6, 32, 16, 0, 0},
         {"spqr:w8:r32", "spqr:w8:r32", 8, 3, 16, 32, 0.2f, 0},
+        {"spqr:t0:mse:sb6:w4:b32", "spqr:w4:b32:sb6:mse:t0", 4, 6, 32, 16, 0, 0},
         {"spqr:o0.5", "spqr:w3:o0.5", 3, 3, 16, 16, 0.2f, 0.5f},
         {"spqr:t0.35:r8:sb4:b32:w3", "spqr:w3:b32:r8:sb4:t0.35", 3, 4, 32, 8, 0.35f, 0},
         {"spqr:w3:b16:r16:sb3:t0.2:o0", "spqr:w3", 3, 3, 16, 16, 0.2f, 0},
@@ -55,6 +56,7 @@ START_TEST(test_scheme_defaults_and_roundtrip) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         c = parse_ok(cases[i].in, p);
+        ck_assert_uint_eq(sq_spqr_p_search(p), strstr(cases[i].in, "mse") != NULL);
         ck_assert_uint_eq(sq_spqr_p_wbits(p), cases[i].wb);
         ck_assert_uint_eq(sq_spqr_p_stat_bits(p), cases[i].sb);
         ck_assert_uint_eq(sq_spqr_p_group(p), cases[i].g);
@@ -74,7 +76,8 @@ END_TEST
 START_TEST(test_scheme_refusals) {
     const char *bad[] = {"spqr:w1", "spqr:w9", "spqr:w16", "spqr:w0", "spqr:w3x", "spqr:b0", "spqr:b2000", "spqr:r0", "spqr:sb0", "spqr:sb9",
                          "spqr:t-1", "spqr:tx", "spqr:t1e3", "spqr:t0.1.2", "spqr:o100", "spqr:o-1", "spqr:g128",
-                         "spqr:pc", "spqr:asym", "spqr:dq", "spqr:s16", "spqr:sbf16", "spqr:q3", NULL};
+                         "spqr:pc", "spqr:asym", "spqr:dq", "spqr:s16", "spqr:sbf16", "spqr:q3", "spqr:ms", "spqr:msex",
+                         "spqr:mse1", NULL};
     for (int i = 0; bad[i]; i++) {
         const sq_codec *c;
         uint32_t p[SQ_NPARAMS];
@@ -155,7 +158,8 @@ START_TEST(test_encode_through_registry) {
     float *w = random_matrix(rows * cols, 1);
     double *H = make_xtx(cols, 300);
     const char *schemes[] = {"spqr",           "spqr:w2",          "spqr:w4:b64:t0",    "spqr:w3:o1",
-                             "spqr:w3:b8:r4:sb4:t0.1", "spqr:w5:b32:sb6:t0", "spqr:w6:sb8:t0", "spqr:w8:b8:r4:t0.1"};
+                             "spqr:w3:b8:r4:sb4:t0.1", "spqr:w5:b32:sb6:t0", "spqr:w6:sb8:t0", "spqr:w8:b8:r4:t0.1",
+                             "spqr:w4:b8:sb6:mse:t0", "spqr:w3:mse"};
     for (size_t s = 0; s < sizeof schemes / sizeof schemes[0]; s++) {
         sq_encoded e, e3;
         sq_err err;
@@ -322,6 +326,44 @@ START_TEST(test_spec_worked_example) {
 }
 END_TEST
 
+/* spec/codecs.md §13.7's second example (6-bit codes, 8-bit statistic
+ * codes, no outliers): the bytes decode to the spec's W through the perm
+ * link, and the GEMV (the AVX2 kernel's two-window read where the machine
+ * has it: a group of 8 codes is the whole 6-byte part) gives W·x. */
+START_TEST(test_spec_worked_example_w6) {
+    static const uint8_t codes[] = {0xc0, 0x1f, 0xf8, 0xe0, 0x57, 0xa0}, sc[] = {2}, zc[] = {0x40};
+    static const uint16_t stats2[] = {0x3400, 0x0000, 0x3800, 0x0000};
+    static const uint32_t row_ptr[] = {0, 0}, perm[] = {7, 6, 5, 4, 3, 2, 1, 0};
+    static const float want[8] = {4, -13.5f, -0.5f, 0, 15, -15.5f, 15.5f, -16};
+    uint32_t p[SQ_NPARAMS];
+    const sq_codec *c = parse_ok("spqr:w6:b8:r1:sb8:t0", p);
+    ck_assert_uint_eq(p[4], 0x806);
+    ck_assert_uint_eq(p[5], 0x10008);
+    ck_assert_uint_eq(p[6], 0);
+    p[SQ_P_XFORM] = SQ_XF_PERM;
+    sq_tview v = {.codec = c, .rows = 1, .cols = 8, .nparts = 7};
+    memcpy(v.params, p, sizeof p);
+    const void *parts[7] = {codes, sc, zc, stats2, row_ptr, NULL, NULL};
+    const uint64_t dim0[7] = {1, 1, 1, 1, 2, 0, 0};
+    sq_part_spec sp[SQ_CODEC_MAX_PARTS];
+    ck_assert_int_eq(sq_layout(c, p, 1, 8, sp), 8);
+    const uint64_t bytes[5] = {sizeof codes, sizeof sc, sizeof zc, sizeof stats2, sizeof row_ptr};
+    for (int i = 0; i < 7; i++) {
+        v.part[i] = parts[i];
+        v.dim0[i] = dim0[i];
+        if (i < 5) ck_assert_uint_eq(sq_part_spec_bytes(&sp[i]), bytes[i]);
+    }
+    v.xf[SQ_XFORM_PERM] = perm;
+    char why[256] = "";
+    ck_assert_msg(c->check(&v, why, sizeof why) == 0, "%s", why);
+    float d[8], x[8] = {1, -2, 0.5f, 4, -1, 0.25f, 3, -0.5f}, y[1];
+    ck_assert_int_eq(sq_decode_rows(&v, 0, 1, d), SQ_OK);
+    for (int i = 0; i < 8; i++) ck_assert_msg(d[i] == want[i], "W[%d] = %g, the spec says %g", i, d[i], want[i]);
+    ck_assert_int_eq(sq_gemv(&v, x, y, 0, 1), SQ_OK);
+    ck_assert_float_eq_tol(y[0], 66.375f, 1e-5f);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("spqr_codec");
     TCase *tc = tcase_create("core");
@@ -333,6 +375,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_encode_needs_xtx);
     tcase_add_test(tc, test_check_hook_refuses_damage);
     tcase_add_test(tc, test_spec_worked_example);
+    tcase_add_test(tc, test_spec_worked_example_w6);
     suite_add_tcase(s, tc);
     return s;
 }
