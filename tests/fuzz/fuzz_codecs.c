@@ -25,10 +25,19 @@ static void run_kernel(sq_cpu_kernel k, const sq_tview *v, const float *x, float
     sq_act_release(&a);
 }
 
+/* Spellings the generic variants do not reach (a codec's own options):
+ * spqr's code widths other than its default, whose kernels read codes
+ * differently (one 32-bit window for w <= 4, two for w5..w8). */
+static const char *const extra_variants[] = {"spqr:w2:b8", "spqr:w5:b8:sb6", "spqr:w6:b16:sb8", "spqr:w8:b5:r3", NULL};
+
 static void run_codec(const sq_codec *c, const uint8_t *data, size_t size) {
     codec_variant vs[CODEC_MAX_VARIANTS];
     int nv = codec_variants(c, vs, CODEC_MAX_VARIANTS, NULL, 0);
     if (nv <= 0) return;
+    const size_t nl = strlen(c->name);
+    for (int i = 0; extra_variants[i]; i++)
+        if (!strncmp(extra_variants[i], c->name, nl) && extra_variants[i][nl] == ':')
+            variant_add(extra_variants[i], vs, &nv, CODEC_MAX_VARIANTS);
     const codec_variant *cv = &vs[data[1] % nv];
     const uint64_t rows = 1 + data[2] % 9, cols = 1 + (uint64_t)(data[3] | data[4] << 8) % 700;
     const uint8_t *src = data + 5;
