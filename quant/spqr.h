@@ -29,7 +29,7 @@
 #include "squish/error.h"
 
 typedef struct sq_spqr_opts {
-    uint32_t wbits;          /* 2..4; default 3 */
+    uint32_t wbits;          /* 2..8 (SpQR uses 2..4); default 3 */
     uint32_t group;          /* β₁, weights per first-level group; default 16 */
     uint32_t stat_group;     /* β₂, rows per second-level group; default 16 */
     uint32_t stat_bits;      /* bits of the first-level scale/zero codes; default 3 */
