@@ -105,10 +105,14 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
         for (int i = 0; t && i < n && !rc; i++)
             if (sq_vk_upload(vk, &tv, &t[i], &err)) rc = cli_fail(&err);
         if (!t) rc = EXIT_RESOURCE;
-        double sec = 0;
         int bad = 0;
         double chk = rc ? 0 : check_gemv(vk, t[0], &tv, x, threads, &err, &bad);
         if (!rc && bad) rc = cli_fail(&err);
+        /* SQUISH_BENCH_VK_PASSES=N: the timings N times over the same uploads, a line each */
+        const char *ep = getenv("SQUISH_BENCH_VK_PASSES");
+        int passes = ep && atoi(ep) > 1 ? atoi(ep) : 1;
+        for (int pass = 0; pass < passes && !rc; pass++) {
+        double sec = 0;
         if (!rc && sq_vk_bench_gemv(vk, t, n, 2, SQ_VK_BENCH_GEMV, &sec, &err)) rc = cli_fail(&err);
         int r2 = (int)(min_time / (sec * n)) + 1;
         if (r2 > 2000) r2 = 2000;
@@ -118,8 +122,9 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
         if (q8 && sq_vk_bench_gemv(vk, t, n, r2, SQ_VK_BENCH_Q8, &q8sec, &err)) rc = cli_fail(&err);
         if (!rc && sq_vk_bench_gemv(vk, t, n, r2, SQ_VK_BENCH_READ, &rdsec, &err)) rc = cli_fail(&err);
         if (!rc) {
-            char name[64];
-            sq_scheme_format(cd, p, name, sizeof name);
+            char name[80];
+            sq_scheme_format(cd, p, name, 64);
+            if (pass) snprintf(name + strlen(name), 16, "#%d", pass + 1);
             double gbs = (double)wbytes / sec / 1e9;
             char q8s[32] = "-", q8r[16] = "-";
             if (q8) {
@@ -132,6 +137,7 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
                    100.0 * gbs / copy_gbs, chk, q8s, q8r, rdsec * 1e6, 100.0 * rdsec / sec,
                    sq_vk_limbs_used(vk, t[0]) ? "limbs" : "float");
             fflush(stdout);
+        }
         }
         for (int i = 0; t && i < n; i++) sq_vk_tensor_free(vk, t[i]);
         free(t);

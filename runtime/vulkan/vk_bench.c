@@ -158,11 +158,16 @@ sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, i
         sq_vk_barrier(vk);
         st = sq_vk_submit_wait(vk, err);
     }
-    double total = 0;
+    double total = 0, warm = 0, t0 = now();
+    const char *ew = getenv("SQUISH_BENCH_VK_WARM");
+    if (ew && *ew) warm = atof(ew);
     long done = 0, want = (long)reps * n;
-    /* round 0 warms up (pipelines, clocks); the calls of later rounds are timed */
-    for (int round = 0; !st && (round == 0 || done < want); round++) {
-        long k = round == 0 ? n : (want - done < BATCH ? want - done : BATCH);
+    /* the first rounds warm up (pipelines, clocks): one of n calls, or batches of
+     * calls for SQUISH_BENCH_VK_WARM seconds; the calls of later rounds are timed */
+    int warming = 1;
+    for (int round = 0; !st && (warming || done < want); round++) {
+        warming = round == 0 || now() - t0 < warm;
+        long k = warming ? (round == 0 ? n : BATCH) : (want - done < BATCH ? want - done : BATCH);
         st = sq_vk_begin(vk, err);
         if (st) break;
         timer_start(vk, &tm);
@@ -176,7 +181,7 @@ sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, i
         }
         double s = 0;
         st = timer_finish(vk, &tm, st, &s, err);
-        if (round && !st) {
+        if (!warming && !st) {
             total += s;
             done += k;
         }

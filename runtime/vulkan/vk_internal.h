@@ -68,6 +68,7 @@ typedef struct vk_push {
     uint32_t codes, scales, zeros, aux;
     uint32_t srow, gshift, T, row_base;
     uint32_t grid_x, ystride, pad0, pad1;
+    uint32_t crow, swz, ngroups, pad2; /* words per row of codes; workgroup order (see common.glsl) */
 } vk_push;
 
 struct sq_vk {
