@@ -40,6 +40,14 @@ static uint32_t prefetch(const sq_vk_tensor *w) {
     return w->spec[1] == 4;
 }
 
+/* Whether the float GEMV reads f16/bf16 rows eight values per 16-byte load
+ * (constant VEC of shaders/gemv_float.comp): rows of a multiple of 8 values;
+ * SQUISH_VULKAN_F16VEC=0 keeps one value per load. */
+static uint32_t float_vec(const sq_vk_tensor *w) {
+    const char *e = getenv("SQUISH_VULKAN_F16VEC");
+    return w->spec[1] != 0 && w->cols % 8 == 0 && !(e && !strcmp(e, "0"));
+}
+
 /* The GEMV (T = 1) or matmul program for w; *rows_per_group: rows one workgroup covers. */
 static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t T, VkPipeline *pipe, uint32_t *rows_per_group,
                                sq_err *err) {
@@ -54,7 +62,7 @@ static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t T, VkP
         prog = nr == 1 ? VK_PROG_GEMV_CODES_NR1 : nr == 2 ? VK_PROG_GEMV_CODES_NR2 : VK_PROG_GEMV_CODES_NR4;
     }
     spec[5] = rpw;
-    spec[6] = prefetch(w);
+    spec[6] = w->family ? float_vec(w) : prefetch(w);
     *rows_per_group = rpw * nr;
     return sq_vk_pipeline(vk, prog, spec, pipe, err);
 }
