@@ -57,6 +57,8 @@ bench -- -R ${R:-8192} -C ${R:-8192}
 bench SQUISH_VULKAN_LIMBS=0 -- -R ${R:-8192} -C ${R:-8192}
 bench SQUISH_VULKAN_PREFETCH=0 -- -R ${R:-8192} -C ${R:-8192}
 bench SQUISH_VULKAN_PREFETCH=0 SQUISH_VULKAN_TPR=16 -- -R ${R:-8192} -C ${R:-8192}
+bench SQUISH_VULKAN_ROWPAD=256 -- -R 28672 -C 8192   # rows 4096+256 bytes apart instead of 4096
+bench SQUISH_VULKAN_SWIZZLE=1 -- -R 28672 -C 8192   # workgroups spread over the matrix instead of in row order
 bench -- -R 14336 -C 4096
 bench -- -R 16384 -C 16384   # a 4x larger matrix: how much is per-dispatch overhead
 bench -- -R 28672 -C 8192    # a 70B-class MLP matrix

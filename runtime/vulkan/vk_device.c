@@ -323,17 +323,8 @@ sq_status sq_vk_buf_create(sq_vk *vk, VkDeviceSize size, int host, vk_buf *b, sq
         sq_vk_buf_free(vk, b);
         return sq_err_set(err, SQ_EUNSUPPORTED, "vulkan: no memory type for a %s buffer", host ? "host" : "device");
     }
-    /* placement knobs of device buffers (the GEMV benchmark compares them):
-     * SQUISH_VULKAN_ALLOC_ALIGN=BYTES rounds each allocation up to a multiple
-     * (a power of two, e.g. 2097152, the GPU's large page); SQUISH_VULKAN_DEDICATED=1
-     * gives each buffer a dedicated allocation */
-    const char *ea = getenv("SQUISH_VULKAN_ALLOC_ALIGN"), *ed = getenv("SQUISH_VULKAN_DEDICATED");
-    VkDeviceSize asize = req.size, align = ea && *ea ? (VkDeviceSize)strtoull(ea, NULL, 10) : 0;
-    int dedicated = !host && ed && !strcmp(ed, "1"); /* its size must stay the buffer's */
-    if (!host && !dedicated && align && !(align & (align - 1))) asize = (asize + align - 1) / align * align;
-    VkMemoryDedicatedAllocateInfo dai = {.sType = VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO, .buffer = b->buf};
-    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = asize,
-                               .memoryTypeIndex = (uint32_t)t, .pNext = dedicated ? &dai : NULL};
+    VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
+                               .memoryTypeIndex = (uint32_t)t};
     if ((r = vk->f.vkAllocateMemory(vk->dev, &ai, NULL, &b->mem))) {
         sq_vk_buf_free(vk, b);
         return sq_vk_fail(err, r, "vkAllocateMemory");

@@ -94,6 +94,7 @@ struct sq_vk {
     int has_dot; /* shaderIntegerDotProduct enabled (the q8 and limb GEMVs) */
     /* scratch: activations and results (device-local and host staging), value table */
     vk_buf x_dev, x_host, y_dev, y_host, staging, lut;
+    double bench_done; /* vk_bench.c: host time its last submission completed (0: none yet) */
     char desc[400];
 };
 

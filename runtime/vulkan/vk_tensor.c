@@ -203,6 +203,8 @@ sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err 
     return SQ_OK;
 }
 
+uint64_t sq_vk_tensor_device_bytes(const sq_vk_tensor *t) { return t->buf.size; }
+
 void sq_vk_tensor_free(sq_vk *vk, sq_vk_tensor *t) {
     if (!t) return;
     sq_vk_buf_free(vk, &t->buf);
