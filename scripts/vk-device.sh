@@ -4,8 +4,11 @@
 #   scripts/vk-device.sh bundle      here: packs build/squish-bench and
 #       build/squish-verify with the shared libraries they load (not libc/libm)
 #       into .vkb/bundle.tar.xz; .gl/ must hold the loader packages
-#       (libvulkan1 ...; see the device README). Both folders are git-ignored
-#       and travel as carried paths.
+#       (see the device README): libvulkan1 libegl1 libglvnd0 libopengl0 libgl1
+#       libglx0 libgles2, not libvulkan1 alone: on an H100 image without
+#       libglvnd the NVIDIA ICD then fails ("Could not get 'vkCreateInstance'
+#       via 'vk_icdGetInstanceProcAddr' for ICD libGLX_nvidia.so.0"). Both
+#       folders are git-ignored and travel as carried paths.
 #   scripts/vk-device.sh run [PART]  there: unpacks .gl/*.deb into / and the
 #       bundle into /tmp/vkb, points the loader at the NVIDIA driver when it
 #       finds no GPU by itself, then runs scripts/vk-tune.sh (PART 1 or 2,

@@ -442,6 +442,65 @@ END_TEST
  * changes when the GEMVs read, not what they compute: the float, q8 and limb
  * GEMVs give the same bits either way, for every decode path and for lanes
  * with one, two or three chunks (TPR 16: 7, 32 and 49 chunks per row). */
+/* Padding the rows of codes on upload (SQUISH_VULKAN_ROWPAD) and spreading
+ * consecutive workgroups over the matrix (SQUISH_VULKAN_SWIZZLE) change where
+ * rows lie and which workgroup takes them, not what is computed: the float,
+ * limb and q8 GEMVs, a matmul and the dequantization give the same bits, for
+ * the codes family (integer, table-driven, MX codecs), and the padded
+ * tensors take rows * 48 more bytes of device memory. */
+START_TEST(placement_same_results) {
+    const char *ps[] = {"int4:g128:sym", "int4:g32:asym", "int8:pc:sym", "int3", "int2", "nf4:g64", "fp4_e2m1:g32",
+                        "mxfp4", "fp6_e3m2:g128", "fp8_e4m3"};
+    const uint64_t rows = 301, cols = 1000, T = 3;
+    float *w = random_matrix(rows * cols, 1), *x = random_matrix(T * cols, 0);
+    for (size_t s = 0; s < sizeof ps / sizeof *ps; s++) {
+        float *y[2][4], *dec[2];
+        uint64_t bytes[2];
+        sq_encoded e[2];
+        sq_tview v;
+        sq_err err;
+        for (int knob = 0; knob < 2; knob++) {
+            if (knob) {
+                setenv("SQUISH_VULKAN_ROWPAD", "48", 1);
+                setenv("SQUISH_VULKAN_SWIZZLE", "1", 1);
+            }
+            sq_vk_tensor *t = encode_upload(ps[s], w, rows, cols, 0, &e[knob], &v);
+            bytes[knob] = sq_vk_tensor_device_bytes(t);
+            for (int j = 0; j < 4; j++) y[knob][j] = calloc(T * rows, sizeof(float));
+            dec[knob] = calloc(rows * cols, sizeof(float));
+            setenv("SQUISH_VULKAN_LIMBS", "0", 1);
+            ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, y[knob][0], &err), SQ_OK);
+            ck_assert_int_eq(sq_vk_matmul(vk, t, x, (uint32_t)T, y[knob][1], &err), SQ_OK);
+            if (sq_vk_q8_supported(vk, t)) {
+                ck_assert_int_eq(sq_vk_gemv_q8(vk, t, x, y[knob][2], &err), SQ_OK);
+                setenv("SQUISH_VULKAN_LIMBS", "1", 1);
+                ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, y[knob][3], &err), SQ_OK);
+            }
+            ck_assert_int_eq(sq_vk_dequant(vk, t, 0, rows, dec[knob], &err), SQ_OK);
+            sq_vk_tensor_free(vk, t);
+            unsetenv("SQUISH_VULKAN_ROWPAD");
+            unsetenv("SQUISH_VULKAN_SWIZZLE");
+            unsetenv("SQUISH_VULKAN_LIMBS");
+        }
+        ck_assert_msg(bytes[1] >= bytes[0] + rows * 48, "%s: %llu bytes padded, %llu not", ps[s],
+                      (unsigned long long)bytes[1], (unsigned long long)bytes[0]);
+        for (int j = 0; j < 4; j++) {
+            ck_assert_msg(!memcmp(y[0][j], y[1][j], T * rows * sizeof(float)), "%s: %s differs with padding and swizzle",
+                          ps[s], j == 0 ? "GEMV" : j == 1 ? "matmul" : j == 2 ? "q8 GEMV" : "limb GEMV");
+            free(y[0][j]);
+            free(y[1][j]);
+        }
+        ck_assert_msg(!memcmp(dec[0], dec[1], rows * cols * sizeof(float)), "%s: dequant differs with padding", ps[s]);
+        free(dec[0]);
+        free(dec[1]);
+        sq_encoded_free(&e[0]);
+        sq_encoded_free(&e[1]);
+    }
+    free(w);
+    free(x);
+}
+END_TEST
+
 START_TEST(prefetch_same_results) {
     /* every codec's default and one more variant of each (its last: the other scale dtype, flag or grouping)
      * whose kernels have the prefetch (the codes and float families: not codebook or sparse + dense) */
@@ -812,6 +871,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, work_splits);
     tcase_add_test(tc, reproducible);
     tcase_add_test(tc, prefetch_same_results);
+    tcase_add_test(tc, placement_same_results);
     tcase_add_test(tc, gemv_batch_same_bits);
     tcase_add_test(tc, hadamard_matches_cpu);
     tcase_add_test(tc, lattice_matches_cpu);

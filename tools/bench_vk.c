@@ -37,6 +37,33 @@ static double check_gemv(sq_vk *vk, sq_vk_tensor *t, const sq_tview *tv, const f
     return worst;
 }
 
+/* Times the GEMV, the q8 GEMV and the read shader over the n uploaded copies
+ * t[] of one scheme (wbytes stored bytes each, nw weights) and prints its line. */
+static int time_scheme(sq_vk *vk, sq_vk_tensor *const *t, int n, const char *name, uint64_t wbytes, uint64_t nw,
+                       double copy_gbs, double chk, double min_time) {
+    sq_err err = {0};
+    double sec = 0, q8sec = 0, rdsec = 0;
+    if (sq_vk_bench_gemv(vk, t, n, 2, SQ_VK_BENCH_GEMV, &sec, &err)) return cli_fail(&err);
+    int r2 = (int)(min_time / (sec * n)) + 1;
+    if (r2 > 2000) r2 = 2000;
+    if (sq_vk_bench_gemv(vk, t, n, r2, SQ_VK_BENCH_GEMV, &sec, &err)) return cli_fail(&err);
+    int q8 = sq_vk_q8_supported(vk, t[0]);
+    if (q8 && sq_vk_bench_gemv(vk, t, n, r2, SQ_VK_BENCH_Q8, &q8sec, &err)) return cli_fail(&err);
+    if (sq_vk_bench_gemv(vk, t, n, r2, SQ_VK_BENCH_READ, &rdsec, &err)) return cli_fail(&err);
+    double gbs = (double)wbytes / sec / 1e9;
+    char q8s[32] = "-", q8r[16] = "-";
+    if (q8) {
+        snprintf(q8s, sizeof q8s, "%.1f", (double)wbytes / q8sec / 1e9);
+        snprintf(q8r, sizeof q8r, "%.0f%%", 100.0 * (double)wbytes / q8sec / 1e9 / copy_gbs);
+    }
+    cli_progress_clear();
+    printf("%-24s %7.3f %9.2f %6d %10.2f %10.1f %6.0f%% %9.1e %10s %7s %9.2f %6.0f%%  %s\n", name,
+           8.0 * (double)wbytes / (double)nw, (double)wbytes / 1048576.0, n, sec * 1e6, gbs, 100.0 * gbs / copy_gbs, chk,
+           q8s, q8r, rdsec * 1e6, 100.0 * rdsec / sec, sq_vk_limbs_used(vk, t[0]) ? "limbs" : "float");
+    fflush(stdout);
+    return EXIT_OK;
+}
+
 int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, char *list, int threads, size_t ws_mib,
                  double min_time) {
     sq_err err = {0};
@@ -105,33 +132,18 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
         for (int i = 0; t && i < n && !rc; i++)
             if (sq_vk_upload(vk, &tv, &t[i], &err)) rc = cli_fail(&err);
         if (!t) rc = EXIT_RESOURCE;
-        double sec = 0;
         int bad = 0;
         double chk = rc ? 0 : check_gemv(vk, t[0], &tv, x, threads, &err, &bad);
         if (!rc && bad) rc = cli_fail(&err);
-        if (!rc && sq_vk_bench_gemv(vk, t, n, 2, SQ_VK_BENCH_GEMV, &sec, &err)) rc = cli_fail(&err);
-        int r2 = (int)(min_time / (sec * n)) + 1;
-        if (r2 > 2000) r2 = 2000;
-        if (!rc && sq_vk_bench_gemv(vk, t, n, r2, SQ_VK_BENCH_GEMV, &sec, &err)) rc = cli_fail(&err);
-        double q8sec = 0, rdsec = 0;
-        int q8 = !rc && sq_vk_q8_supported(vk, t[0]);
-        if (q8 && sq_vk_bench_gemv(vk, t, n, r2, SQ_VK_BENCH_Q8, &q8sec, &err)) rc = cli_fail(&err);
-        if (!rc && sq_vk_bench_gemv(vk, t, n, r2, SQ_VK_BENCH_READ, &rdsec, &err)) rc = cli_fail(&err);
-        if (!rc) {
-            char name[64];
-            sq_scheme_format(cd, p, name, sizeof name);
-            double gbs = (double)wbytes / sec / 1e9;
-            char q8s[32] = "-", q8r[16] = "-";
-            if (q8) {
-                snprintf(q8s, sizeof q8s, "%.1f", (double)wbytes / q8sec / 1e9);
-                snprintf(q8r, sizeof q8r, "%.0f%%", 100.0 * (double)wbytes / q8sec / 1e9 / copy_gbs);
-            }
-            cli_progress_clear();
-            printf("%-24s %7.3f %9.2f %6d %10.2f %10.1f %6.0f%% %9.1e %10s %7s %9.2f %6.0f%%  %s\n", name,
-                   8.0 * (double)wbytes / (double)(rows * cols), (double)wbytes / 1048576.0, n, sec * 1e6, gbs,
-                   100.0 * gbs / copy_gbs, chk, q8s, q8r, rdsec * 1e6, 100.0 * rdsec / sec,
-                   sq_vk_limbs_used(vk, t[0]) ? "limbs" : "float");
-            fflush(stdout);
+        /* SQUISH_BENCH_VK_PASSES=N: the timings N times over the same uploads, a line each */
+        const char *ep = getenv("SQUISH_BENCH_VK_PASSES");
+        int passes = ep && atoi(ep) > 1 ? atoi(ep) : 1;
+        char name[80];
+        sq_scheme_format(cd, p, name, 64);
+        for (int pass = 0; pass < passes && !rc; pass++) {
+            if (pass) snprintf(name + strlen(name), 16, "#%d", pass + 1);
+            rc = time_scheme(vk, t, n, name, wbytes, rows * cols, copy_gbs, chk, min_time);
+            if (pass) *strchr(name, '#') = 0;
         }
         for (int i = 0; t && i < n; i++) sq_vk_tensor_free(vk, t[i]);
         free(t);

@@ -36,6 +36,8 @@ int sq_vk_supported(const sq_tview *t);
  * family's Hadamard links run on the device, vk_lattice.h). */
 sq_status sq_vk_upload(sq_vk *vk, const sq_tview *t, sq_vk_tensor **out, sq_err *err);
 void sq_vk_tensor_free(sq_vk *vk, sq_vk_tensor *t);
+/* Bytes of device memory holding t's parts (with any row padding, SQUISH_VULKAN_ROWPAD). */
+uint64_t sq_vk_tensor_device_bytes(const sq_vk_tensor *t);
 
 /* Y[T][rows] = X[T][cols] * W^T on the device (X in the layer's original
  * input order). Summation order differs from the CPU kernels; results are

@@ -63,7 +63,21 @@ static sq_status timer_finish(sq_vk *vk, timer *t, sq_status st, double *sec, sq
         return st;
     }
     st = sq_vk_submit_wait(vk, err);
+    vk->bench_done = now();
     return st ? st : timer_read(vk, t, sec, err);
+}
+
+/* Seconds of back-to-back untimed calls before a timing. GPUs lower their
+ * clocks when idle (an H100 went from 1980 to 345 MHz after about 1.5 s
+ * without work, e.g. while the host encoded the next scheme) and raise them
+ * only after a few hundred ms of steady load: timings taken sooner ran up
+ * to 5x slow, erratically (issue 22). So 0.5 s of warm-up where the device
+ * may have been idle (more than 0.1 s since the last benchmark submission),
+ * none otherwise; SQUISH_BENCH_VK_WARM=S sets the 0.5. */
+static double warm_seconds(const sq_vk *vk) {
+    const char *e = getenv("SQUISH_BENCH_VK_WARM");
+    double w = e && *e ? atof(e) : 0.5;
+    return vk->bench_done > 0 && now() - vk->bench_done < 0.1 ? 0 : w;
 }
 
 static void timer_free(sq_vk *vk, timer *t) {
@@ -80,12 +94,14 @@ sq_status sq_vk_bench_copy(sq_vk *vk, uint64_t bytes, int reps, double *gbs, sq_
     uint32_t spec[VK_NSPEC] = {0};
     VkPipeline pipe;
     if (!st) st = sq_vk_pipeline(vk, VK_PROG_COPY, spec, &pipe, err);
-    double total = 0;
-    /* one untimed warm-up round, then the timed ones */
-    for (int round = 0; !st && round < 2; round++) {
+    double total = 0, warm = warm_seconds(vk), t0 = now();
+    /* untimed warm-up rounds (one, or of one call each for warm_seconds), then the timed one */
+    int warming = 1;
+    for (int round = 0; !st && warming; round++) {
+        warming = round == 0 || now() - t0 < warm;
         st = sq_vk_begin(vk, err);
         if (st) break;
-        int n = round ? reps : 1;
+        int n = warming ? 1 : reps;
         uint64_t words = bytes / 16, groups = (words + vk->wg - 1) / vk->wg;
         vk_push push = {.T = (uint32_t)words, .grid_x = (uint32_t)(groups < 65535 ? groups : 65535)};
         timer_start(vk, &tm);
@@ -96,7 +112,7 @@ sq_status sq_vk_bench_copy(sq_vk *vk, uint64_t bytes, int reps, double *gbs, sq_
         }
         double s = 0;
         st = timer_finish(vk, &tm, st, &s, err);
-        if (round) total = s;
+        if (!warming) total = s;
     }
     if (!st) *gbs = 2.0 * (double)bytes * reps / total / 1e9;
     sq_vk_buf_free(vk, &src);
@@ -158,11 +174,14 @@ sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, i
         sq_vk_barrier(vk);
         st = sq_vk_submit_wait(vk, err);
     }
-    double total = 0;
+    double total = 0, warm = warm_seconds(vk), t0 = now();
     long done = 0, want = (long)reps * n;
-    /* round 0 warms up (pipelines, clocks); the calls of later rounds are timed */
-    for (int round = 0; !st && (round == 0 || done < want); round++) {
-        long k = round == 0 ? n : (want - done < BATCH ? want - done : BATCH);
+    /* the first rounds warm up (pipelines, clocks): one of n calls, then batches of
+     * calls for warm_seconds; the calls of later rounds are timed */
+    int warming = 1;
+    for (int round = 0; !st && (warming || done < want); round++) {
+        warming = round == 0 || now() - t0 < warm;
+        long k = warming ? (round == 0 ? n : BATCH) : (want - done < BATCH ? want - done : BATCH);
         st = sq_vk_begin(vk, err);
         if (st) break;
         timer_start(vk, &tm);
@@ -176,7 +195,7 @@ sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, i
         }
         double s = 0;
         st = timer_finish(vk, &tm, st, &s, err);
-        if (round && !st) {
+        if (!warming && !st) {
             total += s;
             done += k;
         }

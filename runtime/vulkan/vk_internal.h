@@ -68,6 +68,7 @@ typedef struct vk_push {
     uint32_t codes, scales, zeros, aux;
     uint32_t srow, gshift, T, row_base;
     uint32_t grid_x, ystride, pad0, pad1;
+    uint32_t crow, swz, ngroups, pad2; /* words per row of codes; workgroup order (see common.glsl) */
 } vk_push;
 
 struct sq_vk {
@@ -93,6 +94,7 @@ struct sq_vk {
     int has_dot; /* shaderIntegerDotProduct enabled (the q8 and limb GEMVs) */
     /* scratch: activations and results (device-local and host staging), value table */
     vk_buf x_dev, x_host, y_dev, y_host, staging, lut;
+    double bench_done; /* vk_bench.c: host time its last submission completed (0: none yet) */
     char desc[400];
 };
 

@@ -119,6 +119,7 @@ typedef struct had_push {
     uint32_t lb, step, len, lglen;
     uint32_t lgc, ncol, signs, hk;
     uint32_t flags, norm, grid_x, tiles;
+    uint32_t unused[4]; /* vk_push's crow, swz, ngroups, pad2 */
 } had_push;
 _Static_assert(sizeof(had_push) == sizeof(vk_push), "hadamard.comp's push constants fill the pipelines' push range");
 enum { F_SIGN_LOAD = 1, F_NORM_STORE = 2, F_SIGN_STORE = 4, F_TRANSPOSE = 8 };

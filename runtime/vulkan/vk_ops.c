@@ -40,6 +40,14 @@ static uint32_t prefetch(const sq_vk_tensor *w) {
     return w->spec[1] == 4;
 }
 
+/* Whether the float GEMV reads f16/bf16 rows eight values per 16-byte load
+ * (constant VEC of shaders/gemv_float.comp): rows of a multiple of 8 values;
+ * SQUISH_VULKAN_F16VEC=0 keeps one value per load. */
+static uint32_t float_vec(const sq_vk_tensor *w) {
+    const char *e = getenv("SQUISH_VULKAN_F16VEC");
+    return w->spec[1] != 0 && w->cols % 8 == 0 && !(e && !strcmp(e, "0"));
+}
+
 /* The GEMV (T = 1) or matmul program for w; *rows_per_group: rows one workgroup covers. */
 static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t T, VkPipeline *pipe, uint32_t *rows_per_group,
                                sq_err *err) {
@@ -54,9 +62,33 @@ static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t T, VkP
         prog = nr == 1 ? VK_PROG_GEMV_CODES_NR1 : nr == 2 ? VK_PROG_GEMV_CODES_NR2 : VK_PROG_GEMV_CODES_NR4;
     }
     spec[5] = rpw;
-    spec[6] = prefetch(w);
+    spec[6] = w->family ? float_vec(w) : prefetch(w);
     *rows_per_group = rpw * nr;
     return sq_vk_pipeline(vk, prog, spec, pipe, err);
+}
+
+static uint64_t gcd64(uint64_t a, uint64_t b) {
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* The order in which a GEMV's workgroups take their rows (push.swz, see
+ * flat_group in shaders/common.glsl): in row order by default;
+ * SQUISH_VULKAN_SWIZZLE=1 spreads consecutive workgroups over the matrix
+ * (group g takes row group g * m mod groups, m odd, coprime to groups and
+ * near groups / phi). Same results either way. */
+static void set_order(vk_push *push, uint64_t groups) {
+    const char *e = getenv("SQUISH_VULKAN_SWIZZLE");
+    push->swz = 0;
+    push->ngroups = (uint32_t)groups;
+    if (!e || strcmp(e, "1") || groups < 3 || groups > 65535) return;
+    uint64_t m = (uint64_t)((double)groups * 0.6180339887) | 1;
+    while (gcd64(m, groups) != 1) m += 2;
+    push->swz = (uint32_t)m;
 }
 
 static const vk_buf *lut_of(const sq_vk_tensor *w) { return w->lut.buf ? &w->lut : NULL; }
@@ -119,6 +151,7 @@ sq_status sq_vk_record_gemv(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, c
     uint32_t gx, gz;
     sq_vk_grid((w->rows + rpw - 1) / rpw, &gx, &gz);
     push.grid_x = gx;
+    set_order(&push, (w->rows + rpw - 1) / rpw);
     st = sq_vk_bind(vk, pipe, &w->buf, lut_of(w), x, (VkDeviceSize)T * push.xstride * 4, y,
                     (VkDeviceSize)T * w->rows * 4, &push, err);
     if (st) return st;
@@ -240,6 +273,7 @@ static sq_status record_gemv_idot(sq_vk *vk, const sq_vk_tensor *w, const vk_buf
     uint32_t gx, gz;
     sq_vk_grid((w->rows + 4 * rpw - 1) / (4 * rpw), &gx, &gz); /* 4 rows per invocation (gemv_q8.comp) */
     push.grid_x = gx;
+    set_order(&push, (w->rows + 4 * rpw - 1) / (4 * rpw));
     st = sq_vk_bind(vk, pipe, &w->buf, NULL, x, sq_vk_idot_x_bytes(w, limbs), y, w->rows * 4, &push, err);
     if (!st) vk->f.vkCmdDispatch(vk->cmd, gx, 1, gz);
     return st;

@@ -19,6 +19,7 @@ sq_status sq_vk_upload(sq_vk *vk, const sq_tview *t, sq_vk_tensor **out, sq_err 
     return ABSENT(err);
 }
 void sq_vk_tensor_free(sq_vk *vk, sq_vk_tensor *t) { (void)vk; (void)t; }
+uint64_t sq_vk_tensor_device_bytes(const sq_vk_tensor *t) { (void)t; return 0; }
 sq_status sq_vk_matmul(sq_vk *vk, const sq_vk_tensor *w, const float *x, uint32_t T, float *y, sq_err *err) {
     (void)vk; (void)w; (void)x; (void)T; (void)y;
     return ABSENT(err);

@@ -69,6 +69,7 @@ static int describe(const sq_tview *v, sq_vk_tensor *t) {
     while ((1ull << shift) < gch) shift++;
     t->push.gshift = gcols >= cols ? 31 : shift;
     t->spec[1] = (uint32_t)bits;
+    t->push.crow = (uint32_t)(nchunks * (uint64_t)bits); /* words per row of codes (32 codes of bits bits a chunk) */
     uint64_t ngroups = gcols >= cols ? 1 : (cols + gcols - 1) / gcols;
     /* scales per row: one per group; a per-tensor scale ("pt") is shared by every row */
     t->push.srow = p[SQ_P_GROUP] == SQ_GROUP_TENSOR ? 0 : (uint32_t)ngroups;
@@ -107,6 +108,22 @@ sq_status sq_vk_copy_in(sq_vk *vk, vk_buf *buf, uint64_t off, const void *src, u
     return copy_in(vk, buf, off, src, n, err);
 }
 
+/* Bytes of padding after each row of codes of the codes-family kernels
+ * (SQUISH_VULKAN_ROWPAD, a multiple of 16 up to 4096; default 0): rows then
+ * start a non-power-of-two distance apart in device memory. Same results. */
+static uint64_t row_pad(void) {
+    const char *e = getenv("SQUISH_VULKAN_ROWPAD");
+    long v = e && *e ? atol(e) : 0;
+    return v > 0 && v <= 4096 && v % 16 == 0 ? (uint64_t)v : 0;
+}
+
+/* The codes part with pad bytes (zero) after each row of rb bytes. */
+static void *pad_rows(const uint8_t *src, uint64_t rows, uint64_t rb, uint64_t pad) {
+    uint8_t *o = calloc(rows, rb + pad);
+    for (uint64_t r = 0; o && r < rows; r++) memcpy(o + r * (rb + pad), src + r * rb, rb);
+    return o;
+}
+
 sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err *err) {
     *out = NULL;
     sq_vk_tensor *t = calloc(1, sizeof *t);
@@ -135,12 +152,21 @@ sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err 
     sq_part_spec sp[SQ_CODEC_MAX_PARTS];
     int n = v->codec->layout(v->codec, v->params, v->rows, v->cols, sp);
     uint64_t off[SQ_CODEC_MAX_PARTS] = {0}, bytes[SQ_CODEC_MAX_PARTS] = {0}, total = 0;
+    /* the codes part of the codes family, rows padded where SQUISH_VULKAN_ROWPAD asks */
+    const uint64_t rb = (uint64_t)t->push.crow * 4, pad = t->family == 0 ? row_pad() : 0;
+    int padded = -1;
     for (int i = 0; i < n; i++) {
         if (sp[i].flags & SQ_PART_DATA_DIM0) sp[i].dims[0] = v->dim0[i]; /* data-sized (spqr's outliers) */
         bytes[i] = sq_part_spec_bytes(&sp[i]);
+        uint64_t dev = bytes[i];
+        if (pad && !strcmp(sp[i].name, "codes") && bytes[i] == v->rows * rb) {
+            padded = i;
+            dev = v->rows * (rb + pad);
+        }
         off[i] = total;
-        total += (bytes[i] + PART_ALIGN - 1) / PART_ALIGN * PART_ALIGN;
+        total += (dev + PART_ALIGN - 1) / PART_ALIGN * PART_ALIGN;
     }
+    if (padded >= 0) t->push.crow = (uint32_t)((rb + pad) / 4);
     /* word offsets by part name: codes, scales (or absmax / absmax_q), zeros (or absmax_offset), aux (absmax_scale) */
     for (int i = 0; i < n; i++) {
         const char *nm = sp[i].name;
@@ -157,8 +183,16 @@ sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err 
         st = sq_vk_buf_create(vk, t->spec[4] * sizeof(float), 1, &t->lut, err);
         if (!st) memcpy(t->lut.map, t->lut_values, t->spec[4] * sizeof(float));
     }
-    for (int i = 0; !st && i < n; i++)
-        if (bytes[i]) st = copy_in(vk, &t->buf, off[i], v->part[i], bytes[i], err);
+    for (int i = 0; !st && i < n; i++) {
+        if (!bytes[i]) continue;
+        if (i != padded) {
+            st = copy_in(vk, &t->buf, off[i], v->part[i], bytes[i], err);
+            continue;
+        }
+        void *rows = pad_rows(v->part[i], v->rows, rb, pad);
+        st = rows ? copy_in(vk, &t->buf, off[i], rows, v->rows * (rb + pad), err) : sq_err_set(err, SQ_ENOMEM, "out of memory");
+        free(rows);
+    }
     if (!st && t->family == SQ_VK_FAMILY_LATTICE) st = sq_vk_lattice_upload(vk, v, t, err);
     if (!st && t->upload) st = t->upload(vk, v, t, off, err);
     if (st) {
@@ -168,6 +202,8 @@ sq_status sq_vk_upload(sq_vk *vk, const sq_tview *v, sq_vk_tensor **out, sq_err 
     *out = t;
     return SQ_OK;
 }
+
+uint64_t sq_vk_tensor_device_bytes(const sq_vk_tensor *t) { return t->buf.size; }
 
 void sq_vk_tensor_free(sq_vk *vk, sq_vk_tensor *t) {
     if (!t) return;

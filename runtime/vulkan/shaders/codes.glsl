@@ -61,8 +61,10 @@ float zero_point(uint i) { return zero_of(zero_word(i), i); }
 // (2^23 + q) - (2^23 + z) is exact for codes and zero points below 2^8.
 float code_value(uint q, float z) { return LUTN > 0u ? slut[q] : uintBitsToFloat(q | 0x4B000000u) - (8388608.0 + z); }
 
-// Word offset in w[] of chunk k of row r: a chunk is 32*BITS/8 bytes = BITS words.
-uint chunk_base(uint r, uint k) { return p.codes + (r * p.nchunks + k) * BITS; }
+// Word offset in w[] of chunk k of row r: a chunk is 32*BITS/8 bytes = BITS
+// words; rows start p.crow words apart (nchunks * BITS, or more where the
+// upload padded them: vk_tensor.c).
+uint chunk_base(uint r, uint k) { return p.codes + r * p.crow + k * BITS; }
 
 // The BITS code words of the chunk at word offset base: c[0] then c[1]
 // (4- and 8-bit chunks are whole 16-byte words, parts start 16-byte aligned:

@@ -16,10 +16,17 @@ layout(push_constant) uniform Push {
     uint codes, scales, zeros, aux;     // word offsets of the parts inside w[]
     uint srow, gshift, T, row_base;     // scale index of (r, chunk k) = r*srow + (k >> gshift); row_base: dequant slice
     uint grid_x, ystride, pad0, pad1;   // workgroups along x (rows wrap into z); floats per output row
+    uint crow, swz, ngroups, pad2;      // codes.glsl: words per row of codes; the workgroup order below
 } p;
 
 // Workgroup index over a 3-D grid (x wraps into z for more than 65535 groups).
-uint flat_group() { return gl_WorkGroupID.x + gl_WorkGroupID.z * p.grid_x; }
+// With p.swz > 1 the first p.ngroups of them are permuted, group g doing the
+// work of (g * swz) mod ngroups (swz odd and coprime to ngroups, chosen on
+// the host; g * swz < 2^32): the order in which the rows are streamed.
+uint flat_group() {
+    uint g = gl_WorkGroupID.x + gl_WorkGroupID.z * p.grid_x;
+    return p.swz > 1u && g < p.ngroups ? (g * p.swz) % p.ngroups : g;
+}
 
 // f16 bits to f32, exactly (subnormals included, whatever the device's
 // denormal mode: the arithmetic below stays in normal f32 range).
