@@ -100,11 +100,12 @@ jq -e '(.allocation.tensors | length) == 16 and
 # ---- measured sensitivity (--alloc-probe): KL-divergence probes at each tensor's cheapest and median candidate ----
 # probe text: 2 windows of 256 token ids (the tiny model's context), a fixed pseudo-random sequence
 awk 'BEGIN { x = 12345; for (i = 0; i < 600; i++) { x = (x * 1103515245 + 12345) % 2147483648; printf "%d ", int(x / 65536) % 512 } }' >"$T/ids.txt"
-PROBE=(--alloc-probe 2 --alloc-probe-ids "$T/ids.txt")
+PW=2; [ -n "${SQUISH_TEST_QUICK:-}" ] && PW=1 # the sanitizer run: one window per probe
+PROBE=(--alloc-probe $PW --alloc-probe-ids "$T/ids.txt")
 expect 0 "target 3.0, probed" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 --alloc-table "$T/a2.5.json" "${PROBE[@]}" \
   -o "$T/p.squizd" --report "$T/p.json" -T 1 -q
 within "$(jq .allocation.achieved_bpw "$T/p.json")" 3.0 0.02 && ok || bad "probed: achieved $(jq .allocation.achieved_bpw "$T/p.json")"
-jq -e '.allocation.probe | .windows == 2 and .ctx == 256 and .probes_run == 28 and .baseline_kld >= 0 and (.ids_sha256 | length) == 64' \
+jq -e --argjson pw $PW '.allocation.probe | .windows == $pw and .ctx == 256 and .probes_run == 28 and .baseline_kld >= 0 and (.ids_sha256 | length) == 64' \
   "$T/p.json" >/dev/null && ok || bad "probe setting: $(jq -c .allocation.probe "$T/p.json")"
 # the probed candidates are the cheapest and the median by bytes ((n/2)-th, 0-based, ties by order), computed here;
 # a probed candidate's prediction is its measurement; every other one on the power law through the two (slope clamped
@@ -127,7 +128,7 @@ jq -e 'all(.allocation.tensors[]; .candidates as $c | ($c | to_entries | sort_by
 name=model.layers.1.self_attn.q_proj.weight
 expect 0 "one tensor at quip:2" -- "$Q" "$TINY" --calib "$T/cal.h5" -s bf16 -r 'layers\.1\.self_attn\.q_proj=quip:2' -o "$T/one.squizd" -q
 expect 0 "no tensor quantized" -- "$Q" "$TINY" -s bf16 -o "$T/none.squizd" -q
-kv() { "$V" --reference "$TINY" --eval-ids "$T/ids.txt" --ctx 256 --llama-cpp --windows 2 --ref-logits "$T/ref.cache" -j -q "$1" | jq .eval.kld_mean; }
+kv() { "$V" --reference "$TINY" --eval-ids "$T/ids.txt" --ctx 256 --llama-cpp --windows $PW --ref-logits "$T/ref.cache" -j -q "$1" | jq .eval.kld_mean; }
 k0=$(kv "$T/none.squizd") k1=$(kv "$T/one.squizd")
 kp=$(jq --arg n $name '.allocation.tensors[] | select(.name == $n) | .candidates[] | select(.scheme == "quip:2") | .kld' "$T/p.json")
 base=$(jq .allocation.probe.baseline_kld "$T/p.json")
