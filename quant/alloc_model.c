@@ -1,5 +1,6 @@
 /* The target-bpw allocation over a model (see alloc_model.h). */
 #include "alloc_model.h"
+#include "alloc_probe.h"
 
 #include <json-c/json.h>
 #include <math.h>
@@ -13,7 +14,10 @@
 #include "stats.h"
 
 /* The default ladder, about 2 to 8 bpw: QuIP# 2/3/4 bits, GPTQ int3 at
- * groups 128/64 and int4 at 128/64/32, int8 per channel. Calibrated codecs
+ * groups 128/64 and int4 at 128/64/32, FP6 (E2M3) in groups of 32 (6.5
+ * bpw: the step between int4 and int8 that lm_head took at 4.5 bpw over all
+ * tensors on squish-lm-34m, its KL-divergence at int4 being the model's
+ * largest), int8 per channel. Calibrated codecs
  * apply to the linear layers only; embeddings and the output layer get the
  * scalar ones by RTN. AQLM 2x8 is left out: on squish-lm-34m one
  * down_proj took about a minute against a few seconds for quip:2, and it
@@ -21,7 +25,7 @@
  * layers; --candidates takes it. */
 static const char *const default_ladder[] = {"quip:2",         "int3:g128:asym", "int3:g64:asym", "quip:3",
                                              "int4:g128:asym", "int4:g64:asym",  "int4:g32:asym", "quip:4",
-                                             "int8",           NULL};
+                                             "fp6_e2m3:g32",   "int8",           NULL};
 
 static sq_status add_cand(sq_alloc_opts *o, const char *s, sq_err *err) {
     if (o->n_cands == SQ_ALLOC_MAX_CANDS) return sq_err_set(err, SQ_EUSAGE, "--candidates: at most %d schemes", SQ_ALLOC_MAX_CANDS);
@@ -131,6 +135,7 @@ static sq_status measure_tensor(const sq_alloc_opts *o, sq_method *q, const sq_m
         ae->cand[j] = i;
         ae->bits[j] = enc_bits(e);
         ae->loss[j] = loss;
+        ae->kld[j] = -1;
         if (*cache_bytes + ae->bits[j] / 8 <= SQ_ALLOC_CACHE_BYTES) {
             *cache_bytes += ae->bits[j] / 8;
             ae->cached[j] = 1;
@@ -174,6 +179,10 @@ static sq_status table_tensor(const sq_alloc_opts *o, json_object *tab, uint32_t
         ae->bits[j] = 8 * (uint64_t)(bytes > 0 ? bytes : 0);
         ae->loss[j] = json_object_get_double(lv);
         ae->note[j].method = json_object_get_string(mv);
+        json_object *kv; /* a probe's measurement (sq_alloc_probe keeps it only under the same probe setting) */
+        ae->kld[j] = json_object_object_get_ex(co, "kld", &kv) ? json_object_get_double(kv) : -1;
+        if (!(ae->kld[j] >= -1) || !isfinite(ae->kld[j]))
+            return sq_err_set(err, SQ_EUSAGE, "%s: tensor %s, %s: bad kld", o->table, t->name, json_object_get_string(sv));
         if (bytes <= 0 || !(ae->loss[j] >= 0) || !isfinite(ae->loss[j]))
             return sq_err_set(err, SQ_EUSAGE, "%s: tensor %s, %s: bad bytes or loss", o->table, t->name, json_object_get_string(sv));
     }
@@ -221,6 +230,14 @@ sq_status sq_alloc_model_plan(const sq_alloc_opts *o, sq_method *q, const sq_mod
         if (strcmp(json_object_get_string(ov), o->over_all ? "all" : "matrices"))
             return sq_err_set(err, SQ_EUSAGE, "%s: its allocation was over %s, not %s", o->table, json_object_get_string(ov),
                               o->over_all ? "all" : "matrices");
+        json_object *pv, *x; /* its probes' setting, if it has probes */
+        if (json_object_object_get_ex(tab, "probe", &pv)) {
+            if (json_object_object_get_ex(pv, "windows", &x)) p->probe_windows = (uint32_t)json_object_get_int64(x);
+            if (json_object_object_get_ex(pv, "ctx", &x)) p->probe_ctx = (uint32_t)json_object_get_int64(x);
+            if (json_object_object_get_ex(pv, "baseline_kld", &x)) p->probe_baseline = json_object_get_double(x);
+            if (json_object_object_get_ex(pv, "ids_sha256", &x))
+                snprintf(p->probe_ids_sha256, sizeof p->probe_ids_sha256, "%s", json_object_get_string(x));
+        }
     }
     for (uint32_t k = 0; k < m->n_tensors && !st; k++) {
         const sq_model_tensor *t = &m->tensors[order[k]];
@@ -236,7 +253,7 @@ sq_status sq_alloc_model_plan(const sq_alloc_opts *o, sq_method *q, const sq_mod
             st = table_tensor(o, tab, p->n - 1, t, ae, err);
             continue;
         }
-        if (note) note(note_ctx, t->name, (int)p->n, (int)n_alloc);
+        if (note) note(note_ctx, "encoding", t->name, (int)p->n, (int)n_alloc);
         st = measure_tensor(o, q, m, t, ae, &cache, err);
         sq_model_release(m, t);
     }
@@ -260,6 +277,12 @@ sq_status sq_alloc_model_plan(const sq_alloc_opts *o, sq_method *q, const sq_mod
     if ((double)hi < target - tol)
         return sq_err_set(err, SQ_EUSAGE, "--target-bpw %g is above the dearest mix of the candidates, %.4f bpw over %s",
                           o->target_bpw, (double)hi / (double)p->elements, over);
+    if (o->probe_windows) { /* measured sensitivity: every candidate's loss fitted to the probes */
+        if ((st = sq_alloc_probe(o, q, m, p, note, note_ctx, err))) return st;
+    } else {
+        for (uint32_t i = 0; i < p->n; i++)
+            for (int j = 0; j < p->e[i].n; j++) p->e[i].pred[j] = p->e[i].loss[j];
+    }
     p->tol = (uint64_t)floor(tol);
     p->budget = target > (double)p->fixed_bits ? (uint64_t)floor(target) - p->fixed_bits : 0;
     sq_alloc_item *items = malloc(p->n * sizeof *items);
@@ -272,7 +295,7 @@ sq_status sq_alloc_model_plan(const sq_alloc_opts *o, sq_method *q, const sq_mod
                 ae->weight = o->weights[r].w;
                 break;
             }
-        for (int j = 0; j < ae->n; j++) ae->wloss[j] = ae->weight * ae->loss[j];
+        for (int j = 0; j < ae->n; j++) ae->wloss[j] = ae->weight * ae->pred[j];
         items[i] = (sq_alloc_item){ae->n, ae->bits, ae->wloss};
     }
     p->res.pick = p->picks;

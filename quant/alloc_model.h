@@ -53,6 +53,11 @@ typedef struct sq_alloc_opts {
     const char *table; /* or NULL: the candidates' bytes and losses as an earlier --report measured them
                         * (its "allocation"), instead of encoding every candidate; only the chosen
                         * ones are encoded, and their sizes checked against the table */
+    /* measured sensitivity (alloc_probe.h): 0 = none; else the KL-divergence
+     * probes run on this many windows of probe_text (tokenized with the
+     * model's tokenizer) or probe_ids (token ids), exactly one of them */
+    uint32_t probe_windows;
+    const char *probe_text, *probe_ids;
 } sq_alloc_opts;
 
 /* One tensor of the allocated set: its applicable candidates, measured. */
@@ -61,9 +66,11 @@ typedef struct sq_alloc_entry {
     int n;
     int cand[SQ_ALLOC_MAX_CANDS]; /* index into the candidate list */
     uint64_t bits[SQ_ALLOC_MAX_CANDS];
-    double loss[SQ_ALLOC_MAX_CANDS];  /* as measured (the report's candidates) */
+    double loss[SQ_ALLOC_MAX_CANDS];  /* the proxy as measured (the report's candidates) */
+    double kld[SQ_ALLOC_MAX_CANDS];   /* probed KL-divergence (baseline removed), or -1: not probed */
+    double pred[SQ_ALLOC_MAX_CANDS];  /* predicted loss: loss, or with probes the KL-divergence fitted to them */
     double weight;                    /* its sensitivity weight */
-    double wloss[SQ_ALLOC_MAX_CANDS]; /* weight x loss: what the solver minimizes */
+    double wloss[SQ_ALLOC_MAX_CANDS]; /* weight x pred: what the solver minimizes */
     sq_method_note note[SQ_ALLOC_MAX_CANDS];
     sq_encoded enc[SQ_ALLOC_MAX_CANDS]; /* kept while cached[j] */
     int cached[SQ_ALLOC_MAX_CANDS];
@@ -81,6 +88,11 @@ typedef struct sq_alloc_plan {
     sq_alloc_result res;
     int *picks;
     void *table_json; /* the loaded table (json_object *), owning the method names */
+    /* the probes (when o->probe_windows): their setting, for the report and a later --alloc-table */
+    uint32_t probe_windows, probe_ctx;
+    char probe_ids_sha256[65];
+    double probe_baseline; /* KL-divergence of the unmodified model against its own cached log-probabilities */
+    int probes_run;        /* probes measured in this run (0: all taken from the table) */
 } sq_alloc_plan;
 
 /* "S1,S2,..." into o->cands; SQ_EUSAGE naming a bad or repeated scheme. */
@@ -94,7 +106,8 @@ void sq_alloc_default_candidates(sq_alloc_opts *o);
 int sq_alloc_in_set(const sq_alloc_opts *o, const sq_model_tensor *t);
 int sq_alloc_allocated(const sq_alloc_opts *o, const sq_model_tensor *t);
 
-typedef void (*sq_alloc_note_fn)(void *ctx, const char *tensor, int done, int total);
+/* Progress: what = "encoding" (every candidate of a tensor) or "probing". */
+typedef void (*sq_alloc_note_fn)(void *ctx, const char *what, const char *tensor, int done, int total);
 
 /* Encodes and measures every allocated tensor with its candidates, then
  * solves. q: the method (GPTQ or RTN for the scalar candidates, with its

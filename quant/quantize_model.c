@@ -89,6 +89,8 @@ static sq_status check_opts(const sq_quantize_opts *o, sq_err *err) {
                               "measured with the layers' XᵀX)");
         if (o->method == SQ_METHOD_AWQ) return sq_err_set(err, SQ_EUSAGE, "quantize: --target-bpw takes --method gptq or rtn, not awq");
         if (o->shard_n) return sq_err_set(err, SQ_EUSAGE, "quantize: --target-bpw allocates over the whole model; it cannot take --shard");
+        if (o->alloc.probe_windows && !o->alloc.probe_text == !o->alloc.probe_ids)
+            return sq_err_set(err, SQ_EUSAGE, "quantize: --alloc-probe needs a probe text or token ids (one of them)");
     }
     if (o->method != SQ_METHOD_RTN && !o->calib)
         return sq_err_set(err, SQ_EUSAGE, "quantize: method %s needs a calibration file", sq_method_name(o->method));
@@ -126,6 +128,12 @@ static json_object *canonical_command(const sq_quantize_opts *o) {
         }
         prov_arg(cl, "--candidates", list);
         for (int i = 0; i < o->alloc.n_weights; i++) prov_arg(cl, "--alloc-weight", o->alloc.weights[i].text);
+        if (o->alloc.probe_windows) { /* the probes change the choice: recorded, the text by name */
+            snprintf(num, sizeof num, "%u", o->alloc.probe_windows);
+            prov_arg(cl, "--alloc-probe", num);
+            prov_name(o->alloc.probe_text ? o->alloc.probe_text : o->alloc.probe_ids, name, sizeof name);
+            prov_arg(cl, o->alloc.probe_text ? "--alloc-probe-text" : "--alloc-probe-ids", name);
+        }
     }
     for (int i = 0; i < sc->n_rules; i++) {
         char text[1100];
@@ -379,8 +387,11 @@ static sq_status quantize_tensor(const sq_quantize_opts *o, sq_method *q, const 
 
 /* ---- the allocation ---- */
 
-static void alloc_note(void *ctx, const char *tensor, int done, int total) {
-    say(ctx, SQ_QUANTIZE_NOTE, "allocation: encoding %s with every candidate (%d of %d)", tensor, done, total);
+static void alloc_note(void *ctx, const char *what, const char *tensor, int done, int total) {
+    if (!strcmp(what, "probing"))
+        say(ctx, SQ_QUANTIZE_NOTE, "allocation: probing the KL-divergence of %s (%d of %d)", tensor, done, total);
+    else
+        say(ctx, SQ_QUANTIZE_NOTE, "allocation: %s %s with every candidate (%d of %d)", what, tensor, done, total);
 }
 
 /* The report's "allocation": the target, the predicted and achieved bpw,
@@ -401,6 +412,15 @@ static json_object *alloc_report(const sq_quantize_opts *o, const sq_model *m, c
     json_object_object_add(ao, "widened", json_object_new_boolean(p->res.widened));
     json_object_object_add(ao, "from_hull", json_object_new_boolean(p->res.from_hull));
     json_object_object_add(ao, "fixed_bytes", json_object_new_int64((int64_t)(p->fixed_bits / 8)));
+    if (o->alloc.probe_windows) { /* what identifies the probes, so that a later --alloc-table reuses them */
+        json_object *po = json_object_new_object();
+        json_object_object_add(po, "windows", json_object_new_int64(p->probe_windows));
+        json_object_object_add(po, "ctx", json_object_new_int64(p->probe_ctx));
+        json_object_object_add(po, "ids_sha256", json_object_new_string(p->probe_ids_sha256));
+        json_object_object_add(po, "baseline_kld", json_object_new_double(p->probe_baseline));
+        json_object_object_add(po, "probes_run", json_object_new_int64(p->probes_run));
+        json_object_object_add(ao, "probe", po);
+    }
     json_object *ts = json_object_new_array();
     for (uint32_t i = 0; i < p->n; i++) {
         const sq_alloc_entry *e = &p->e[i];
@@ -422,6 +442,8 @@ static json_object *alloc_report(const sq_quantize_opts *o, const sq_model *m, c
             json_object_object_add(co, "method", json_object_new_string(e->note[j].method));
             json_object_object_add(co, "bytes", json_object_new_int64((int64_t)(e->bits[j] / 8)));
             json_object_object_add(co, "loss", json_object_new_double(e->loss[j]));
+            if (e->kld[j] >= 0) json_object_object_add(co, "kld", json_object_new_double(e->kld[j]));
+            if (o->alloc.probe_windows) json_object_object_add(co, "predicted", json_object_new_double(e->pred[j]));
             json_object_array_add(cs, co);
         }
         json_object_object_add(to, "candidates", cs);

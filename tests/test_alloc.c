@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "alloc.h"
+#include "alloc_probe.h"
 #include "testutil.h"
 
 #define NI 6
@@ -165,6 +166,65 @@ START_TEST(refusals_name_the_bound) {
 }
 END_TEST
 
+/* An entry of n candidates with these bits and proxy losses. */
+static sq_alloc_entry entry(int n, const uint64_t *bits, const double *loss) {
+    sq_alloc_entry e;
+    memset(&e, 0, sizeof e);
+    e.n = n;
+    for (int j = 0; j < n; j++) e.bits[j] = bits[j], e.loss[j] = loss[j], e.kld[j] = -1;
+    return e;
+}
+
+START_TEST(probe_points_cheapest_and_median) {
+    /* bits out of order: sorted they are j = 3 (100), 1 (200), 4 (300), 0 (400), 2 (500); median = the 2nd (0-based) = j 4 */
+    uint64_t bits[5] = {400, 200, 500, 100, 300};
+    double loss[5] = {0.1, 0.3, 0.05, 0.5, 0.2};
+    sq_alloc_entry e = entry(5, bits, loss);
+    int pts[2];
+    ck_assert_int_eq(sq_alloc_probe_points(&e, pts), 2);
+    ck_assert_int_eq(pts[0], 3);
+    ck_assert_int_eq(pts[1], 4);
+    e.n = 2; /* two candidates: one probe, the cheaper (j 1) */
+    ck_assert_int_eq(sq_alloc_probe_points(&e, pts), 1);
+    ck_assert_int_eq(pts[0], 1);
+    uint64_t same[3] = {7, 7, 7}; /* equal bits: the candidate order decides */
+    sq_alloc_entry f = entry(3, same, loss);
+    ck_assert_int_eq(sq_alloc_probe_points(&f, pts), 2);
+    ck_assert_int_eq(pts[0], 0);
+    ck_assert_int_eq(pts[1], 1);
+}
+END_TEST
+
+START_TEST(probe_fit_power_law_through_the_probes) {
+    uint64_t bits[4] = {100, 200, 300, 400};
+    double loss[4] = {0.5, 0.125, 0.03125, 0.0}; /* powers of 2: the log distances below are exact */
+    sq_alloc_entry e = entry(4, bits, loss);
+    sq_alloc_probe_fit(&e); /* no probes: the proxy */
+    for (int j = 0; j < 4; j++) ck_assert(e.pred[j] == loss[j]);
+    /* probes at j 0 (cheapest) and j 2 (median of 4): K = 2 x^1.5 through both */
+    e.kld[0] = 2 * pow(0.5, 1.5), e.kld[2] = 2 * pow(0.03125, 1.5);
+    sq_alloc_probe_fit(&e);
+    ck_assert(e.pred[0] == e.kld[0] && e.pred[2] == e.kld[2]); /* the measurements themselves */
+    ck_assert_double_eq_tol(e.pred[1], 2 * pow(0.125, 1.5), 1e-12);
+    ck_assert(e.pred[3] == 0); /* a lossless candidate */
+    /* a slope beyond the clamp: beta = 4 measured, 2 used, anchored at the nearer probe (x = 0.125 is log 4
+     * from both probes: a tie goes to the cheapest) */
+    e.kld[0] = pow(0.5, 4), e.kld[2] = pow(0.03125, 4);
+    sq_alloc_probe_fit(&e);
+    ck_assert_double_eq_tol(e.pred[1], pow(0.5, 4) * pow(0.125 / 0.5, 2), 1e-15);
+    /* one probe (the median unmeasured): linear in the proxy */
+    e.kld[2] = -1, e.kld[0] = 0.8;
+    sq_alloc_probe_fit(&e);
+    ck_assert_double_eq_tol(e.pred[1], 0.8 * 0.125 / 0.5, 1e-12);
+    ck_assert_double_eq_tol(e.pred[2], 0.8 * 0.03125 / 0.5, 1e-12);
+    /* a probe measured as no loss at all: floored, so the law still holds */
+    e.kld[0] = 0;
+    sq_alloc_probe_fit(&e);
+    ck_assert(e.pred[0] == SQ_ALLOC_PROBE_FLOOR);
+    ck_assert(e.pred[1] > 0 && e.pred[1] < SQ_ALLOC_PROBE_FLOOR);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("alloc");
     TCase *tc = tcase_create("solver");
@@ -173,6 +233,8 @@ static Suite *suite(void) {
     tcase_add_test(tc, larger_budget_never_more_loss);
     tcase_add_test(tc, ties_go_to_the_lower_index);
     tcase_add_test(tc, refusals_name_the_bound);
+    tcase_add_test(tc, probe_points_cheapest_and_median);
+    tcase_add_test(tc, probe_fit_power_law_through_the_probes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,7 +3,10 @@
 # the achieved bpw within 0.02 of each target and equal to what
 # squish-inspect counts, predicted loss never rising with the target, the
 # same bytes at 1 and 3 threads and through --alloc-table, --over all, the
-# report's allocation, inspect's scheme summary; refusals leave no output.
+# report's allocation, inspect's scheme summary; the KL-divergence probes
+# (--alloc-probe): the probed candidates, the fitted losses, a probe equal
+# to squish-verify's figure for a file with that tensor alone quantized,
+# the probes reused from a table; refusals leave no output.
 # usage: test_alloc_cli.sh BUILD_DIR SOURCE_DIR SHARED_DIR
 set -u
 B=$1 S=$2 SH=$3
@@ -94,6 +97,59 @@ jq -e '(.allocation.tensors | length) == 16 and
            (.chosen | test("^(int|nf|fp)")) and all(.candidates[]; .method == "rtn"))' "$T/all.json" >/dev/null && ok ||
   bad "over all: embeddings/lm_head $(jq -c '[.allocation.tensors[] | select(.name | test("embed|lm_head"))]' "$T/all.json" | head -c 600)"
 
+# ---- measured sensitivity (--alloc-probe): KL-divergence probes at each tensor's cheapest and median candidate ----
+# probe text: 2 windows of 256 token ids (the tiny model's context), a fixed pseudo-random sequence
+awk 'BEGIN { x = 12345; for (i = 0; i < 600; i++) { x = (x * 1103515245 + 12345) % 2147483648; printf "%d ", int(x / 65536) % 512 } }' >"$T/ids.txt"
+PW=2; [ -n "${SQUISH_TEST_QUICK:-}" ] && PW=1 # the sanitizer run: one window per probe
+PROBE=(--alloc-probe $PW --alloc-probe-ids "$T/ids.txt")
+expect 0 "target 3.0, probed" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 --alloc-table "$T/a2.5.json" "${PROBE[@]}" \
+  -o "$T/p.squizd" --report "$T/p.json" -T 1 -q
+within "$(jq .allocation.achieved_bpw "$T/p.json")" 3.0 0.02 && ok || bad "probed: achieved $(jq .allocation.achieved_bpw "$T/p.json")"
+jq -e --argjson pw $PW '.allocation.probe | .windows == $pw and .ctx == 256 and .probes_run == 28 and .baseline_kld >= 0 and (.ids_sha256 | length) == 64' \
+  "$T/p.json" >/dev/null && ok || bad "probe setting: $(jq -c .allocation.probe "$T/p.json")"
+# the probed candidates are the cheapest and the median by bytes ((n/2)-th, 0-based, ties by order), computed here;
+# a probed candidate's prediction is its measurement; every other one on the power law through the two (slope clamped
+# to [0.5, 2], anchored at the probe nearest in log proxy loss)
+jq -e 'all(.allocation.tensors[]; .candidates as $c | ($c | to_entries | sort_by(.value.bytes, .key) | map(.key)) as $o |
+         [$o[0], $o[($c | length) / 2 | floor]] as $p |
+         ([$c | to_entries[] | select(.value | has("kld")) | .key] == ($p | sort)) and
+         ($c[$p[0]].kld | if . < 1e-7 then 1e-7 else . end) as $k0 | ($c[$p[1]].kld | if . < 1e-7 then 1e-7 else . end) as $k1 |
+         $c[$p[0]].loss as $x0 | $c[$p[1]].loss as $x1 |
+         ((($k0 / $k1 | log) / ($x0 / $x1 | log)) | if . < 0.5 then 0.5 elif . > 2 then 2 else . end) as $b |
+         all($c | to_entries[]; .key as $j | .value as $v |
+           (if $j == $p[0] then $k0 elif $j == $p[1] then $k1
+            elif $v.loss == 0 then 0
+            elif (($v.loss / $x1 | log | fabs) < ($v.loss / $x0 | log | fabs)) then $k1 * pow($v.loss / $x1; $b)
+            else $k0 * pow($v.loss / $x0; $b) end) as $want |
+           ($v.predicted - $want | fabs) <= 1e-9 * $want + 1e-300))' "$T/p.json" >/dev/null && ok ||
+  bad "probe points or fit: $(jq -c '.allocation.tensors[0].candidates' "$T/p.json" | head -c 600)"
+# a probe is the KL-divergence squish-verify measures for a file with that tensor alone quantized, less the
+# unmodified file's (the f16 rounding of the cached reference both read)
+name=model.layers.1.self_attn.q_proj.weight
+expect 0 "one tensor at quip:2" -- "$Q" "$TINY" --calib "$T/cal.h5" -s bf16 -r 'layers\.1\.self_attn\.q_proj=quip:2' -o "$T/one.squizd" -q
+expect 0 "no tensor quantized" -- "$Q" "$TINY" -s bf16 -o "$T/none.squizd" -q
+kv() { "$V" --reference "$TINY" --eval-ids "$T/ids.txt" --ctx 256 --llama-cpp --windows $PW --ref-logits "$T/ref.cache" -j -q "$1" | jq .eval.kld_mean; }
+k0=$(kv "$T/none.squizd") k1=$(kv "$T/one.squizd")
+kp=$(jq --arg n $name '.allocation.tensors[] | select(.name == $n) | .candidates[] | select(.scheme == "quip:2") | .kld' "$T/p.json")
+base=$(jq .allocation.probe.baseline_kld "$T/p.json")
+awk -v a="$k1" -v b="$k0" -v p="$kp" -v z="$base" 'BEGIN { d = a - b - p; if (d < 0) d = -d; e = b - z; if (e < 0) e = -e
+  exit !(p > 0 && d <= 1e-6 * p && e <= 1e-12) }' && ok || bad "probe of $name: $kp (baseline $base), squish-verify $k1 - $k0"
+# the probed file differs from the proxy's: the probes moved bits
+cmp -s "$T/p.squizd" "$T/a3.0.squizd" && bad "the probes changed nothing at 3.0" || ok
+# a table with the probes: the same setting runs none and gives the same bytes; another setting probes again
+expect 0 "probed, from the probed table" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 --alloc-table "$T/p.json" "${PROBE[@]}" \
+  -o "$T/p2.squizd" --report "$T/p2.json" -q
+cmp -s "$T/p.squizd" "$T/p2.squizd" && ok || bad "probes from the table: another file"
+[ "$(jq .allocation.probe.probes_run "$T/p2.json")" = 0 ] && ok || bad "probes from the table: $(jq .allocation.probe.probes_run "$T/p2.json") run again"
+if [ -z "${SQUISH_TEST_QUICK:-}" ]; then
+  expect 0 "probed, 3 threads" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 --alloc-table "$T/a2.5.json" "${PROBE[@]}" \
+    -o "$T/p3.squizd" --report "$T/p3.json" -T 3 -q
+  cmp -s "$T/p.squizd" "$T/p3.squizd" && ok || bad "probed: output differs between 1 and 3 threads"
+  expect 0 "probed, one window" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 --alloc-table "$T/p.json" \
+    --alloc-probe 1 --alloc-probe-ids "$T/ids.txt" -o "$T/p1.squizd" --report "$T/p1.json" -q
+  [ "$(jq .allocation.probe.probes_run "$T/p1.json")" = 28 ] && ok || bad "another probe setting: $(jq .allocation.probe.probes_run "$T/p1.json") probes"
+fi
+
 # ---- refusals: clear errors, exit 2, no output ----
 refuse() { # WHAT PATTERN ARGS...
   local what=$1 pat=$2; shift 2
@@ -110,6 +166,10 @@ refuse "repeated candidate" "given twice" --calib "$T/cal.h5" --target-bpw 3 --c
 refuse "--over without a target" "apply to --target-bpw" -s int4 --over all
 refuse "bad weight" "needs REGEX=W" --calib "$T/cal.h5" --target-bpw 3 --alloc-weight 'layers=0'
 refuse "table of another set" "was over matrices, not all" --calib "$T/cal.h5" --target-bpw 4 --over all --alloc-table "$T/a2.5.json"
+refuse "probe without text" "needs one of --alloc-probe-text" --calib "$T/cal.h5" --target-bpw 3 --alloc-probe 2
+refuse "probe text without probe" "need --alloc-probe N" --calib "$T/cal.h5" --target-bpw 3 --alloc-probe-ids "$T/ids.txt"
+refuse "probe windows" "needs a number of windows" --calib "$T/cal.h5" --target-bpw 3 --alloc-probe 0 --alloc-probe-ids "$T/ids.txt"
+refuse "probe text too short" "fewer than asked" --calib "$T/cal.h5" --target-bpw 3 --alloc-table "$T/a2.5.json" --alloc-probe 3 --alloc-probe-ids "$T/ids.txt"
 
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" = 0 ]

@@ -1,5 +1,6 @@
 /* squish-quantize: read a model, write every tensor in a chosen scheme.
  * Argument parsing and printing; the work is sq_quantize_model's. */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <regex.h>
@@ -36,12 +37,21 @@ static void usage(FILE *o) {
             "                            norms kept, counted)\n"
             "      --candidates LIST     comma-separated schemes to choose from (default: quip:2,\n"
             "                            int3:g128:asym,int3:g64:asym,quip:3,int4:g128:asym,int4:g64:asym,\n"
-            "                            int4:g32:asym,quip:4,int8); each tensor gets those that apply to it\n"
+            "                            int4:g32:asym,quip:4,fp6_e2m3:g32,int8); each tensor gets those that\n"
+            "                            apply to it\n"
             "      --alloc-weight REGEX=W  multiply the predicted losses of tensors whose name matches REGEX\n"
             "                            by W (first match; default 1): per-layer sensitivity coefficients\n"
             "      --alloc-table R.json  take the candidates' bytes and losses from the --report of an earlier\n"
             "                            --target-bpw run (same model, --calib, --over, options) instead of\n"
             "                            encoding them all: another target costs one encoding per tensor\n"
+            "                            (and its probes, when taken with the same probe setting)\n"
+            "      --alloc-probe N       measure each allocated tensor's sensitivity: the KL-divergence of\n"
+            "                            the model with only that tensor replaced by its cheapest and its\n"
+            "                            median candidate, on N windows of 512 tokens of the probe text;\n"
+            "                            the losses then follow the probes (see ALLOCATION)\n"
+            "      --alloc-probe-text F  the probe text (UTF-8, tokenized with the model's tokenizer): use\n"
+            "                            the calibration text, not the text you evaluate on\n"
+            "      --alloc-probe-ids F   the probe text as token ids (whitespace-separated)\n"
             "      --method M            rtn (default), gptq or awq; gptq and awq need --calib\n"
             "      --calib FILE.h5       calibration statistics from squish-calibrate (same model); with\n"
             "                            rtn, only adds each linear layer's output error to the report\n"
@@ -163,6 +173,9 @@ int main(int argc, char **argv) {
                                        {"over", required_argument, 0, 42},     {"candidates", required_argument, 0, 43},
                                        {"alloc-table", required_argument, 0, 44},
                                        {"alloc-weight", required_argument, 0, 45},
+                                       {"alloc-probe", required_argument, 0, 46},
+                                       {"alloc-probe-text", required_argument, 0, 47},
+                                       {"alloc-probe-ids", required_argument, 0, 48},
                                        {0, 0, 0, 0}};
     sq_quantize_opts o;
     sq_quantize_opts_init(&o);
@@ -261,6 +274,17 @@ int main(int argc, char **argv) {
             o.alloc.weights[o.alloc.n_weights++].w = wt;
             break;
         }
+        case 46: {
+            char *end;
+            errno = 0;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 1 || v > 100000 || optarg[0] == '-')
+                return cli_usage_error("--alloc-probe needs a number of windows in 1..100000, got '%s'", optarg);
+            o.alloc.probe_windows = (uint32_t)v;
+            break;
+        }
+        case 47: o.alloc.probe_text = optarg; break;
+        case 48: o.alloc.probe_ids = optarg; break;
         case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 0..1024 (0: all cores)"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
@@ -275,8 +299,13 @@ int main(int argc, char **argv) {
     if (o.report && !strcmp(o.report, "-") && !strcmp(o.out, "-"))
         return cli_usage_error("-o - and --report - cannot share standard output; name a file for one of them");
     if (!sc->codec && !o.alloc.target_bpw) return cli_usage_error("missing --scheme (or --target-bpw)");
-    if ((over_given || candidates || o.alloc.table || o.alloc.n_weights) && !o.alloc.target_bpw)
-        return cli_usage_error("--over, --candidates, --alloc-table and --alloc-weight apply to --target-bpw");
+    if ((over_given || candidates || o.alloc.table || o.alloc.n_weights || o.alloc.probe_windows || o.alloc.probe_text ||
+         o.alloc.probe_ids) && !o.alloc.target_bpw)
+        return cli_usage_error("--over, --candidates, --alloc-table, --alloc-weight and --alloc-probe* apply to --target-bpw");
+    if (o.alloc.probe_windows && !o.alloc.probe_text == !o.alloc.probe_ids)
+        return cli_usage_error("--alloc-probe needs one of --alloc-probe-text FILE (the calibration text) or --alloc-probe-ids FILE");
+    if ((o.alloc.probe_text || o.alloc.probe_ids) && !o.alloc.probe_windows)
+        return cli_usage_error("--alloc-probe-text and --alloc-probe-ids need --alloc-probe N");
     if (o.alloc.target_bpw) {
         if (!o.calib) return cli_usage_error("--target-bpw needs --calib FILE.h5 (each candidate's loss is measured with the layers' X^T X)");
         if (o.method == SQ_METHOD_AWQ) return cli_usage_error("--target-bpw takes --method gptq (default) or rtn, not awq");
