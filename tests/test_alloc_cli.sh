@@ -29,6 +29,10 @@ inspect_bpw() { # FILE all|matrices
 }
 within() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; }
 
+# The sanitizer run (SQUISH_TEST_QUICK) allocates among five candidates, one of them quip (each
+# quip encode of the tiny model takes about 20 s of CPU under ASan); the release run the defaults.
+CAND=()
+[ -z "${SQUISH_TEST_QUICK:-}" ] || CAND=(--candidates quip:2,int3:g64:asym,int4:g64:asym,int4:g32:asym,int8)
 # ---- targets over the matrices: within 0.02, agreeing with inspect, loss falling ----
 prev=1e300
 # (the sanitizer run, SQUISH_TEST_QUICK, measures the candidates once and takes the later
@@ -36,7 +40,7 @@ prev=1e300
 for x in 2.5 3.0 3.5; do
   tab=()
   [ -n "${SQUISH_TEST_QUICK:-}" ] && [ $x != 2.5 ] && tab=(--alloc-table "$T/a2.5.json")
-  expect 0 "target $x" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw $x "${tab[@]}" -o "$T/a$x.squizd" --report "$T/a$x.json" -T 1 -q
+  expect 0 "target $x" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw $x "${CAND[@]}" "${tab[@]}" -o "$T/a$x.squizd" --report "$T/a$x.json" -T 1 -q
   got=$(jq .allocation.achieved_bpw "$T/a$x.json") pred=$(jq .allocation.predicted_bpw "$T/a$x.json")
   loss=$(jq .allocation.predicted_loss "$T/a$x.json")
   within "$got" $x 0.02 && ok || bad "target $x: achieved $got bpw"
@@ -60,14 +64,14 @@ expect 0 "verify target 3.0" -- "$V" "$T/a3.0.squizd"
 
 # ---- the same bytes at 3 threads, and from the 2.5 run's table at another target ----
 if [ -z "${SQUISH_TEST_QUICK:-}" ]; then
-  expect 0 "target 3.0, 3 threads" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 -o "$T/t3.squizd" -T 3 -q
+  expect 0 "target 3.0, 3 threads" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 "${CAND[@]}" -o "$T/t3.squizd" -T 3 -q
   cmp -s "$T/a3.0.squizd" "$T/t3.squizd" && ok || bad "target 3.0: output differs between 1 and 3 threads"
-  expect 0 "target 3.0 from a table" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 --alloc-table "$T/a2.5.json" -o "$T/tab.squizd" -q
+  expect 0 "target 3.0 from a table" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 "${CAND[@]}" --alloc-table "$T/a2.5.json" -o "$T/tab.squizd" -q
   cmp -s "$T/a3.0.squizd" "$T/tab.squizd" && ok || bad "target 3.0 through --alloc-table differs from the full run"
 fi
 
 # ---- sensitivity weights: layer 0 weighted 100x gets no fewer bytes, the others' weight stays 1 ----
-expect 0 "target 3.0, layer 0 weighted" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 --alloc-table "$T/a2.5.json" \
+expect 0 "target 3.0, layer 0 weighted" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 "${CAND[@]}" --alloc-table "$T/a2.5.json" \
   --alloc-weight 'layers\.0\.=100' -o "$T/w.squizd" --report "$T/w.json" -q
 l0() { jq '[.allocation.tensors[] | select(.name | test("layers\\.0\\.")) | .bytes] | add' "$1"; }
 w0=$(l0 "$T/w.json") u0=$(l0 "$T/a3.0.json")
@@ -89,7 +93,7 @@ grep -q '^SCHEME  *TENSORS  *ELEMENTS  *BYTES  *BPW  *SHARE$' "$T/out" && grep -
   bad "inspect text has no scheme summary: $(tail -5 "$T/out")"
 
 # ---- over all tensors: embeddings and lm_head too, by RTN among the scalar candidates ----
-expect 0 "target 4.0 over all" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 4.0 --over all -o "$T/all.squizd" --report "$T/all.json" -q
+expect 0 "target 4.0 over all" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 4.0 "${CAND[@]}" --over all -o "$T/all.squizd" --report "$T/all.json" -q
 got=$(inspect_bpw "$T/all.squizd" all)
 within "$got" 4.0 0.02 && ok || bad "over all: $got bpw"
 jq -e '(.allocation.tensors | length) == 16 and
@@ -102,7 +106,7 @@ jq -e '(.allocation.tensors | length) == 16 and
 awk 'BEGIN { x = 12345; for (i = 0; i < 600; i++) { x = (x * 1103515245 + 12345) % 2147483648; printf "%d ", int(x / 65536) % 512 } }' >"$T/ids.txt"
 PW=2; [ -n "${SQUISH_TEST_QUICK:-}" ] && PW=1 # the sanitizer run: one window per probe
 PROBE=(--alloc-probe $PW --alloc-probe-ids "$T/ids.txt")
-expect 0 "target 3.0, probed" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 --alloc-table "$T/a2.5.json" "${PROBE[@]}" \
+expect 0 "target 3.0, probed" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 "${CAND[@]}" --alloc-table "$T/a2.5.json" "${PROBE[@]}" \
   -o "$T/p.squizd" --report "$T/p.json" -T 1 -q
 within "$(jq .allocation.achieved_bpw "$T/p.json")" 3.0 0.02 && ok || bad "probed: achieved $(jq .allocation.achieved_bpw "$T/p.json")"
 jq -e --argjson pw $PW '.allocation.probe | .windows == $pw and .ctx == 256 and .probes_run == 28 and .baseline_kld >= 0 and (.ids_sha256 | length) == 64' \
@@ -137,15 +141,15 @@ awk -v a="$k1" -v b="$k0" -v p="$kp" -v z="$base" 'BEGIN { d = a - b - p; if (d 
 # the probed file differs from the proxy's: the probes moved bits
 cmp -s "$T/p.squizd" "$T/a3.0.squizd" && bad "the probes changed nothing at 3.0" || ok
 # a table with the probes: the same setting runs none and gives the same bytes; another setting probes again
-expect 0 "probed, from the probed table" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 --alloc-table "$T/p.json" "${PROBE[@]}" \
+expect 0 "probed, from the probed table" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 "${CAND[@]}" --alloc-table "$T/p.json" "${PROBE[@]}" \
   -o "$T/p2.squizd" --report "$T/p2.json" -q
 cmp -s "$T/p.squizd" "$T/p2.squizd" && ok || bad "probes from the table: another file"
 [ "$(jq .allocation.probe.probes_run "$T/p2.json")" = 0 ] && ok || bad "probes from the table: $(jq .allocation.probe.probes_run "$T/p2.json") run again"
 if [ -z "${SQUISH_TEST_QUICK:-}" ]; then
-  expect 0 "probed, 3 threads" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 --alloc-table "$T/a2.5.json" "${PROBE[@]}" \
+  expect 0 "probed, 3 threads" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 "${CAND[@]}" --alloc-table "$T/a2.5.json" "${PROBE[@]}" \
     -o "$T/p3.squizd" --report "$T/p3.json" -T 3 -q
   cmp -s "$T/p.squizd" "$T/p3.squizd" && ok || bad "probed: output differs between 1 and 3 threads"
-  expect 0 "probed, one window" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 --alloc-table "$T/p.json" \
+  expect 0 "probed, one window" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 3.0 "${CAND[@]}" --alloc-table "$T/p.json" \
     --alloc-probe 1 --alloc-probe-ids "$T/ids.txt" -o "$T/p1.squizd" --report "$T/p1.json" -q
   [ "$(jq .allocation.probe.probes_run "$T/p1.json")" = 28 ] && ok || bad "another probe setting: $(jq .allocation.probe.probes_run "$T/p1.json") probes"
 fi
@@ -158,18 +162,18 @@ refuse() { # WHAT PATTERN ARGS...
   grep -q -- "$pat" "$T/err" && ok || bad "$what: stderr lacks '$pat': $(head -c 300 "$T/err")"
   [ ! -e "$T/no.squizd" ] && ok || bad "$what left an output file"
 }
-refuse "no --calib" "needs --calib" --target-bpw 3
+refuse "no --calib" "needs --calib" --target-bpw 3 "${CAND[@]}"
 refuse "below the cheapest" "below the cheapest mix" --calib "$T/cal.h5" --target-bpw 1.5 --candidates quip:2,int4:g128:asym
 refuse "above the dearest" "above the dearest mix" --calib "$T/cal.h5" --target-bpw 7 --candidates quip:2,int4:g128:asym
 refuse "bad candidate" "bad scheme 'int5'" --calib "$T/cal.h5" --target-bpw 3 --candidates quip:2,int5
 refuse "repeated candidate" "given twice" --calib "$T/cal.h5" --target-bpw 3 --candidates int8,int8:pc:sym
 refuse "--over without a target" "apply to --target-bpw" -s int4 --over all
-refuse "bad weight" "needs REGEX=W" --calib "$T/cal.h5" --target-bpw 3 --alloc-weight 'layers=0'
-refuse "table of another set" "was over matrices, not all" --calib "$T/cal.h5" --target-bpw 4 --over all --alloc-table "$T/a2.5.json"
-refuse "probe without text" "needs one of --alloc-probe-text" --calib "$T/cal.h5" --target-bpw 3 --alloc-probe 2
-refuse "probe text without probe" "need --alloc-probe N" --calib "$T/cal.h5" --target-bpw 3 --alloc-probe-ids "$T/ids.txt"
-refuse "probe windows" "needs a number of windows" --calib "$T/cal.h5" --target-bpw 3 --alloc-probe 0 --alloc-probe-ids "$T/ids.txt"
-refuse "probe text too short" "fewer than asked" --calib "$T/cal.h5" --target-bpw 3 --alloc-table "$T/a2.5.json" --alloc-probe 3 --alloc-probe-ids "$T/ids.txt"
+refuse "bad weight" "needs REGEX=W" --calib "$T/cal.h5" --target-bpw 3 "${CAND[@]}" --alloc-weight 'layers=0'
+refuse "table of another set" "was over matrices, not all" --calib "$T/cal.h5" --target-bpw 4 "${CAND[@]}" --over all --alloc-table "$T/a2.5.json"
+refuse "probe without text" "needs one of --alloc-probe-text" --calib "$T/cal.h5" --target-bpw 3 "${CAND[@]}" --alloc-probe 2
+refuse "probe text without probe" "need --alloc-probe N" --calib "$T/cal.h5" --target-bpw 3 "${CAND[@]}" --alloc-probe-ids "$T/ids.txt"
+refuse "probe windows" "needs a number of windows" --calib "$T/cal.h5" --target-bpw 3 "${CAND[@]}" --alloc-probe 0 --alloc-probe-ids "$T/ids.txt"
+refuse "probe text too short" "fewer than asked" --calib "$T/cal.h5" --target-bpw 3 "${CAND[@]}" --alloc-table "$T/a2.5.json" --alloc-probe 3 --alloc-probe-ids "$T/ids.txt"
 
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" = 0 ]
