@@ -14,11 +14,7 @@ C=$B/squish-calibrate Q=$B/squish-quantize V=$B/squish-verify I=$B/squish-inspec
 TINY=$S/testdata/tiny-llama
 . "$(dirname "$0")/testlib.sh"
 
-if [ ! -d "$SH/models" ]; then
-  echo "skipped: $SH/models is absent (the tokenizer and text come from there)"
-  echo "0 passed, 0 failed, 1 skipped"
-  exit 0
-fi
+need_shared_models
 TOK=$SH/models/stories260K/tok512.model
 expect 0 "calibrate tiny" -- "$C" "$TINY" -t "$SH/data/calib-books.txt" --tokenizer "$TOK" -n 6 -L 64 -q -o "$T/cal.h5"
 MAT='layers\.[0-9]+\.(self_attn|mlp)\.'

@@ -10,11 +10,7 @@ C=$B/squish-calibrate Q=$B/squish-quantize V=$B/squish-verify I=$B/squish-inspec
 TINY=$S/testdata/tiny-llama
 . "$(dirname "$0")/testlib.sh"
 
-if [ ! -d "$SH/models" ]; then
-  echo "skipped: $SH/models is absent (the tokenizer and text come from there)"
-  echo "0 passed, 0 failed, 1 skipped"
-  exit 0
-fi
+need_shared_models
 TOK=$SH/models/stories260K/tok512.model
 EVAL=(--reference "$TINY" --tokenizer "$TOK" --eval "$SH/data/tinystories-valid-excerpt.txt" --ctx 128 -j -q)
 # the tiny model's widths (192, 520) are whole groups of 8, as quip needs

@@ -16,11 +16,7 @@ C=$B/squish-calibrate BE=$B/squish-bench V=$B/squish-verify I=$B/squish-inspect
 TINY=$S/testdata/tiny-llama
 . "$(dirname "$0")/testlib.sh"
 
-if [ ! -d "$SH/models" ]; then
-  echo "skipped: $SH/models is absent (the calibration text and tokenizer come from there)"
-  echo "0 passed, 0 failed, 1 skipped"
-  exit 0
-fi
+need_shared_models "the calibration text and tokenizer come from there"
 if ! command -v rsvg-convert >/dev/null; then
   echo "FAIL: rsvg-convert is missing (librsvg2-bin; scripts/deps.sh installs it)" >&2
   exit 1

@@ -11,3 +11,12 @@ expect() {
   "$@" >"$T/out" 2>"$T/err"; local rc=$?
   if [ "$rc" = "$want" ]; then ok; else bad "$what: exit $rc, want $want; stderr: $(head -c 400 "$T/err")"; fi
 }
+# need_shared_models [WHY]: end the script as skipped when ../shared's models
+# are absent (SH is the shared folder the script was given).
+need_shared_models() {
+  if [ ! -d "$SH/models" ]; then
+    echo "skipped: $SH/models is absent (${1:-the tokenizer and text come from there})"
+    echo "0 passed, 0 failed, 1 skipped"
+    exit 0
+  fi
+}
