@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "attention.h"
 #include "runtime.h"
 
 static void rmsnorm(const float *x, const float *w, float *out, uint32_t T, uint32_t H, float eps) {
@@ -69,7 +70,6 @@ static float dot_exact(const float *a, const float *b, uint32_t n) {
     for (uint32_t i = 0; i < n; i++) d += a[i] * b[i];
     return d;
 }
-typedef float (*dot_fn)(const float *, const float *, uint32_t);
 static dot_fn attn_dot(const sq_rt_model *m) {
     if (!m->fast_kernels) return dot_exact;
 #if defined(__x86_64__)
@@ -78,15 +78,6 @@ static dot_fn attn_dot(const sq_rt_model *m) {
     return dot_lanes;
 }
 
-typedef struct attn_ctx {
-    const sq_rt_config *c;
-    const float *q, *k, *v;
-    float *out;
-    uint32_t T;
-    int failed; /* a worker could not get its score row */
-    dot_fn dot;
-    uint32_t q0; /* position of the first query (decode: the cache's; its T queries see keys 0..q0+t) */
-} attn_ctx;
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -321,6 +312,7 @@ static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T
         rope(k, T, c->n_kv_heads, hd, cs, sn);
         attn_ctx a = {c, q, k, v, att, T, 0, attn_dot(m), 0};
         void (*heads)(void *, uint64_t, uint64_t) = attn_heads;
+        if (!m->fast_kernels && sq_attn_exact_avx2_ok(c)) heads = sq_attn_exact_heads_avx2; /* same bits, 8 lanes */
 #if defined(__x86_64__)
         if (m->fast_kernels && hd % 16 == 0 && sq_isa_active() >= SQ_ISA_AVX512) heads = attn_heads_avx512;
 #endif
