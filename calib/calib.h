@@ -41,6 +41,7 @@ typedef struct sq_calib_acc {
     int n_threads;
     sq_status status; /* first error seen by the tap (NaN activations) */
     sq_err err;
+    int lower_stale; /* the tap has summed upper triangles since the last sq_calib_acc_symmetrize */
 } sq_calib_acc;
 
 const char *sq_site_name(sq_site s);
@@ -53,9 +54,11 @@ sq_status sq_calib_acc_init(sq_calib_acc *a, const sq_rt_config *cfg, uint32_t l
 void sq_calib_acc_free(sq_calib_acc *a);
 /* The runtime tap (ctx = sq_calib_acc). Adds X to the site's sums. XᵀX is
  * summed in float64 with exact products in token order (xtx_kernel.h), so
- * the sums are the same bits on every machine, ISA and thread count, and
- * symmetric by construction (the upper triangle is computed, then copied). */
+ * the sums are the same bits on every machine, ISA and thread count. Only
+ * the upper triangle is summed; sq_calib_acc_symmetrize copies it to the
+ * lower one (once, not per window), which sq_calib_write requires. */
 void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint32_t T, uint32_t n);
+void sq_calib_acc_symmetrize(sq_calib_acc *a);
 
 /* Draws `samples` windows of `seqlen` tokens from ids with a seeded PRNG
  * (splitmix64), as start offsets. */

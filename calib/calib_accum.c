@@ -94,13 +94,6 @@ static void xtx_tiles(void *p, uint64_t k0, uint64_t k1) {
         const uint32_t ni = c->n - i0 < TILE ? c->n - i0 : TILE, nj = c->n - j0 < TILE ? c->n - j0 : TILE;
         double *up = c->xtx + (size_t)i0 * c->n + j0;
         sq_xtx_accumulate(c->isa, up, c->n, c->x, c->n, c->T, i0, ni, j0, nj);
-        /* symmetric by construction: the lower triangle is a copy */
-        if (bi != bj)
-            for (uint32_t i = 0; i < ni; i++)
-                for (uint32_t j = 0; j < nj; j++) c->xtx[(size_t)(j0 + j) * c->n + i0 + i] = up[(size_t)i * c->n + j];
-        else
-            for (uint32_t i = 0; i < ni; i++)
-                for (uint32_t j = i + 1; j < nj; j++) up[(size_t)j * c->n + i] = up[(size_t)i * c->n + j];
     }
 }
 
@@ -128,9 +121,23 @@ void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint3
             if (v > s->abs_max[j]) s->abs_max[j] = v;
         }
     s->tokens += T;
+    a->lower_stale = 1;
     uint32_t nt = (n + TILE - 1) / TILE;
     tile_ctx c = {x, T, n, nt, s->xtx, sq_isa_active()};
     sq_parallel_for(a->n_threads, (uint64_t)nt * (nt + 1) / 2, xtx_tiles, &c);
+}
+
+/* XᵀX is symmetric by construction: the lower triangle is the upper one's
+ * copy, made here once rather than after every window's sums. */
+void sq_calib_acc_symmetrize(sq_calib_acc *a) {
+    if (!a->sites) return;
+    for (uint32_t k = 0; k < (a->layer1 - a->layer0) * SQ_SITE_COUNT; k++) {
+        sq_calib_site *s = &a->sites[k];
+        if (!s->xtx) continue;
+        for (uint64_t i = 0; i < s->n; i++)
+            for (uint64_t j = i + 1; j < s->n; j++) s->xtx[j * s->n + i] = s->xtx[i * s->n + j];
+    }
+    a->lower_stale = 0;
 }
 
 static uint64_t splitmix64(uint64_t *state) {

@@ -175,6 +175,8 @@ static sq_status h5w_commit(h5w *w, sq_err *err) {
 }
 
 sq_status sq_calib_write(const char *path, const sq_calib_acc *a, sq_err *err) {
+    if (a->lower_stale)
+        return sq_err_set(err, SQ_EINTERNAL, "%s: XᵀX sums are not symmetrized (call sq_calib_acc_symmetrize first)", path);
     h5w w;
     sq_status st = h5w_open(&w, path, &a->info, err);
     for (uint32_t l = a->layer0; !st && l < a->layer1; l++)

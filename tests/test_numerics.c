@@ -201,6 +201,7 @@ static sq_status roundtrip_asym(double rel, sq_calib_site *out, uint64_t *repair
         free(x);
     }
     ck_assert_int_eq(a.status, 0);
+    sq_calib_acc_symmetrize(&a);
     sq_calib_site *m = &a.sites[SQ_SITE_MLP_ACT];
     double *x06 = &m->xtx[0 * 24 + 6];
     *x06 += rel * sqrt(m->xtx[0] * m->xtx[6 * 24 + 6]);

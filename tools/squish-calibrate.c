@@ -209,6 +209,7 @@ static int run(opts *o) {
         cli_progress_update(i + 1);
     }
     cli_progress_done();
+    sq_calib_acc_symmetrize(&acc);
     if (sq_calib_write(o->out, &acc, &err)) { rc = cli_fail(&err); goto out; }
     cli_note("%s: layers %u..%u, %llu windows of %u tokens (%llu tokens) from %llu text tokens\n", o->out, o->layer0,
              o->layer1 - 1, (unsigned long long)o->samples, o->seqlen, (unsigned long long)(o->samples * o->seqlen),
