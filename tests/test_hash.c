@@ -36,6 +36,24 @@ START_TEST(sha256_fips_examples) {
     }
     sha_hex("", 0, h, 1);
     ck_assert_str_eq(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    const char *m3 = "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrst"
+                     "nopqrstu";
+    sha_hex(m3, strlen(m3), h, 112);
+    ck_assert_str_eq(h, "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1");
+}
+END_TEST
+
+/* FIPS 180-2's million 'a's: many whole blocks per update (the SHA-extension
+ * path where the CPU has it; the portable rounds in the hash_portable run). */
+START_TEST(sha256_million_a) {
+    char *a = malloc(1000000), h[65];
+    ck_assert_ptr_nonnull(a);
+    memset(a, 'a', 1000000);
+    for (size_t chunk = 1000000; chunk >= 999; chunk /= 10) {
+        sha_hex(a, 1000000, h, chunk);
+        ck_assert_str_eq(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    }
+    free(a);
 }
 END_TEST
 
@@ -44,6 +62,7 @@ static Suite *suite(void) {
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, xxh64_matches_xxhsum);
     tcase_add_test(tc, sha256_fips_examples);
+    tcase_add_test(tc, sha256_million_a);
     suite_add_tcase(s, tc);
     return s;
 }
