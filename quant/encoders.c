@@ -9,6 +9,8 @@
 #include "aqlm_encode.h"
 #include "codecs/spqr/spqr_params.h"
 #include "spqr.h"
+#include "codecs/mix/mix_format.h"
+#include "mix_encode.h"
 
 typedef struct quant_encoder {
     uint16_t codec_id;
@@ -20,6 +22,7 @@ static const quant_encoder table[] = {
     {SQ_CODEC_QUIP, &sq_quip_encoder},
     {SQ_CODEC_AQLM, &sq_aqlm_encoder},
     {SQ_CODEC_SPQR, &sq_spqr_encoder},
+    {SQ_CODEC_MIX, &sq_mix_encoder},
 };
 
 const sq_codec_encoder *sq_quant_encoder(const sq_codec *c) {

@@ -373,6 +373,18 @@ static int family_bound(const sq_codec *c, const uint32_t *p, const float *w, ui
         }
         return 1;
     }
+    if (c->family == SQ_FAMILY_MIXED) {
+        /* mix (spec §14): the GPTQ sweep feeds earlier errors into each weight and then clamps it to its
+         * block's range, so the bound is that of a weight within the matrix's range: half of it (a wrong
+         * width, offset or permutation lands far outside) */
+        double lo = 0, hi = 0;
+        for (uint64_t i = 0; i < rows * cols; i++) {
+            lo = fmin(lo, w[i]);
+            hi = fmax(hi, w[i]);
+        }
+        for (uint64_t i = 0; i < rows * cols; i++) bound[i] = 0.5 * (hi - lo);
+        return 1;
+    }
     if (c->family == SQ_FAMILY_SPARSE_DENSE) {
         /* spqr: a GPTQ sweep rounds each weight after earlier errors were fed
          * into it, so no group step bounds the error of one weight; what

@@ -231,6 +231,7 @@ typedef enum sq_codec_family {
     SQ_FAMILY_CODEBOOK = 5,     /* additive vector codebooks (AQLM) */
     SQ_FAMILY_LATTICE = 6,      /* lattice codebook after incoherence transforms (QuIP#) */
     SQ_FAMILY_SPARSE_DENSE = 7, /* dense small-group codes plus sparse outliers (SpQR) */
+    SQ_FAMILY_MIXED = 8,        /* per-block code widths chosen under a bit budget (mix) */
 } sq_codec_family;
 const char *sq_codec_family_name(sq_codec_family f);
 

@@ -49,8 +49,9 @@ enum {
     SQ_FLAG_TCA_TBE = 1u << 18, /* a part is TCA-TBE-coded (or an appendix block of type 3 is present) */
     SQ_FLAG_ZSTD = 1u << 19,
     SQ_FLAG_FLOAT = 1u << 20, /* unquantized f32/f16/bf16 tensors present */
+    SQ_FLAG_MIXED = 1u << 21, /* per-block mixed precision (mix) */
 };
-#define SQ_FLAG_KNOWN_MASK ((1ull << 21) - 1)
+#define SQ_FLAG_KNOWN_MASK ((1ull << 22) - 1)
 
 /* Architecture enum (header offset 28, u32). */
 typedef enum sq_arch {

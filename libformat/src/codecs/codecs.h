@@ -13,6 +13,7 @@ extern const sq_codec sq_codec_mxfp8_e4m3, sq_codec_mxfp8_e5m2, sq_codec_mxfp6_e
 extern const sq_codec sq_codec_quip; /* codecs/quip/quip.c */
 extern const sq_codec sq_codec_aqlm;
 extern const sq_codec sq_codec_spqr;
+extern const sq_codec sq_codec_mix; /* codecs/mix/mix_codec.c */
 
 /* Codes are stored in chunks of 32 values per row; the last chunk of a row
  * is zero-padded. bits = 2, 3, 4, 6 or 8. */

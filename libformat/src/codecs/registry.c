@@ -13,6 +13,7 @@ static const sq_codec *const registry[] = {
     &sq_codec_quip,
     &sq_codec_aqlm,
     &sq_codec_spqr,
+    &sq_codec_mix,
     NULL};
 
 const sq_codec *const *sq_codec_list(void) { return registry; }
@@ -53,6 +54,7 @@ const char *sq_codec_family_name(sq_codec_family f) {
     case SQ_FAMILY_CODEBOOK: return "codebook";
     case SQ_FAMILY_LATTICE: return "lattice";
     case SQ_FAMILY_SPARSE_DENSE: return "sparse+dense";
+    case SQ_FAMILY_MIXED: return "mixed";
     }
     return "?";
 }
