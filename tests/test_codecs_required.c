@@ -134,7 +134,7 @@ static void check_descriptor(const sq_codec *c) {
  * lattice.glsl, sparse.glsl). */
 static int vulkan_family(sq_codec_family f) {
     return f == SQ_FAMILY_FLOAT || f == SQ_FAMILY_INT || f == SQ_FAMILY_LUT || f == SQ_FAMILY_MX ||
-           f == SQ_FAMILY_CODEBOOK || f == SQ_FAMILY_LATTICE || f == SQ_FAMILY_SPARSE_DENSE;
+           f == SQ_FAMILY_CODEBOOK || f == SQ_FAMILY_LATTICE || f == SQ_FAMILY_SPARSE_DENSE || f == SQ_FAMILY_MIXED;
 }
 
 static void check_vulkan(const sq_codec *c) {

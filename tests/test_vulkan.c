@@ -50,7 +50,7 @@ static int load_variants(void) {
 static int vulkan_family(const sq_codec *c) {
     return c->family == SQ_FAMILY_FLOAT || c->family == SQ_FAMILY_INT || c->family == SQ_FAMILY_LUT ||
            c->family == SQ_FAMILY_MX || c->family == SQ_FAMILY_CODEBOOK || c->family == SQ_FAMILY_LATTICE ||
-           c->family == SQ_FAMILY_SPARSE_DENSE;
+           c->family == SQ_FAMILY_SPARSE_DENSE || c->family == SQ_FAMILY_MIXED;
 }
 /* Whether the variant runs here: required for the shader families (a
  * failure names the scheme), else as sq_vk_supported says. */
@@ -629,6 +629,18 @@ START_TEST(sparse_kernels) {
 }
 END_TEST
 
+/* mix (spec/codecs.md §14) beyond its generated variants: other width sets
+ * (1 and 8 bits, every block byte-aligned or not), blocks of 32 and 128,
+ * without the perm link, on ragged shapes; the same bounds as every codec. */
+START_TEST(mix_kernels) {
+    const char *schemes[] = {"mix:3.5:w1248", "mix:g32:5:w2468", "mix:g128:3:w1357:noao", "mix:8:w5678"};
+    const uint64_t shapes[][2] = {{37, 200}, {3, 33}, {64, 520}};
+    const size_t nshapes = test_quick() ? 2 : 3;
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        for (size_t j = 0; j < nshapes; j++) check_scheme(schemes[i], shapes[j][0], shapes[j][1], 0, j == 0 ? 11 : 1);
+}
+END_TEST
+
 /* GEMVs of one vector batched in one submission (a decode step's q/k/v):
  * each result bit for bit as its own sq_vk_matmul, float and limb kernels
  * mixed, an input transform, and a non-finite input (limbs fall back). */
@@ -888,6 +900,11 @@ static Suite *suite(void) {
     tcase_add_test(tf, codebook_kernels);
     tcase_add_test(tf, sparse_kernels);
     suite_add_tcase(s, tf);
+    TCase *tm = tcase_create("mix");
+    tcase_set_timeout(tm, 600);
+    tcase_add_checked_fixture(tm, open_device, close_device);
+    tcase_add_test(tm, mix_kernels);
+    suite_add_tcase(s, tm);
     return s;
 }
 

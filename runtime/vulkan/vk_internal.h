@@ -52,6 +52,7 @@ enum {
     /* vk_codebook.c (AQLM) and vk_sparse.c (SpQR) */
     VK_PROG_GEMV_CODEBOOK_LUT, VK_PROG_CODEBOOK_SLABS, VK_PROG_GEMV_CODEBOOK, VK_PROG_MATMUL_CODEBOOK,
     VK_PROG_DEQUANT_CODEBOOK, VK_PROG_GEMV_SPARSE, VK_PROG_MATMUL_SPARSE, VK_PROG_DEQUANT_SPARSE,
+    VK_PROG_GEMV_MIX, VK_PROG_MATMUL_MIX, VK_PROG_DEQUANT_MIX, /* vk_mix.c */
     VK_PROG_COUNT
 };
 #define VK_MATMUL_TOKENS 8 /* activation rows per workgroup of the matmul programs (-DTT) */
@@ -101,6 +102,7 @@ struct sq_vk {
 /* sq_vk_tensor.family beyond 0 (codes) and 1 (float): the codec family's own number */
 #define VK_FAM_CODEBOOK SQ_FAMILY_CODEBOOK  /* vk_codebook.c */
 #define VK_FAM_SPARSE SQ_FAMILY_SPARSE_DENSE /* vk_sparse.c */
+#define VK_FAM_MIX SQ_FAMILY_MIXED /* vk_mix.c */
 
 struct sq_vk_tensor {
     const sq_codec *codec;
@@ -126,6 +128,7 @@ struct sq_vk_tensor {
 /* vk_codebook.c, vk_sparse.c: describe() of those families (0: no kernel) */
 int sq_vk_describe_codebook(const sq_tview *v, sq_vk_tensor *t);
 int sq_vk_describe_sparse(const sq_tview *v, sq_vk_tensor *t);
+int sq_vk_describe_mix(const sq_tview *v, sq_vk_tensor *t);
 /* vk_codebook.c: invocations per row (a power of two, 16..wg, SQUISH_VULKAN_TPR overrides)
  * giving each min_units or more of the row's units */
 uint32_t sq_vk_threads_per_row(const sq_vk *vk, uint64_t units, uint32_t min_units);

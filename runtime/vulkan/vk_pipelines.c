@@ -79,6 +79,15 @@ static const uint32_t spv_matmul_sparse[] =
 static const uint32_t spv_dequant_sparse[] =
 #include "dequant_sparse.spv.h"
     ;
+static const uint32_t spv_gemv_mix[] =
+#include "gemv_mix.spv.h"
+    ;
+static const uint32_t spv_matmul_mix[] =
+#include "matmul_mix.spv.h"
+    ;
+static const uint32_t spv_dequant_mix[] =
+#include "dequant_mix.spv.h"
+    ;
 
 #define PROG(n) {spv_##n, sizeof spv_##n}
 static const struct {
@@ -90,6 +99,7 @@ static const struct {
     PROG(gemv_lattice), PROG(matmul_lattice), PROG(dequant_lattice), PROG(hadamard),
     PROG(gemv_codebook_lut), PROG(codebook_slabs), PROG(gemv_codebook), PROG(matmul_codebook), PROG(dequant_codebook),
     PROG(gemv_sparse), PROG(matmul_sparse), PROG(dequant_sparse),
+    PROG(gemv_mix), PROG(matmul_mix), PROG(dequant_mix),
 };
 
 #define NBIND 4

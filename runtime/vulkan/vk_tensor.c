@@ -35,6 +35,7 @@ static int describe(const sq_tview *v, sq_vk_tensor *t) {
     if (c->family == SQ_FAMILY_LATTICE) return sq_vk_describe_lattice(v, t);
     if (c->family == SQ_FAMILY_CODEBOOK) return sq_vk_describe_codebook(v, t);
     if (c->family == SQ_FAMILY_SPARSE_DENSE) return sq_vk_describe_sparse(v, t);
+    if (c->family == SQ_FAMILY_MIXED) return sq_vk_describe_mix(v, t);
     if (c->family != SQ_FAMILY_INT && c->family != SQ_FAMILY_LUT && c->family != SQ_FAMILY_MX) return 0;
     t->family = 0;
     int bits = sq_int_bits(c);
