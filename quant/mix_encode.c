@@ -13,6 +13,7 @@
 #include "mix_encode.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,23 +78,57 @@ uint64_t sq_mix_allocate(uint64_t n, const uint64_t *bits, const double *err, ui
 }
 
 /* ---- block statistics ---- */
-/* The f16 min and scale of values v[0..n) at width b (the range split in 2^b - 1 steps). */
-static void block_stats(const float *v, uint64_t n, uint32_t b, uint16_t *sm, uint16_t *ss, float *m, float *s) {
+static inline uint32_t quant1(float v, float s, float m, uint32_t qmax) {
+    if (!(s > 0)) return 0;
+    float q = nearbyintf((v - m) / s);
+    return q <= 0 ? 0 : q >= (float)qmax ? qmax : (uint32_t)q;
+}
+
+/* The wt-weighted squared error of v[0..n) rounded to nearest with f16 stats (hm, hs). */
+static double block_err(const float *v, const double *wt, uint64_t n, uint32_t qmax, uint16_t hm, uint16_t hs) {
+    const float m = sq_f16_to_f32(hm), s = sq_f16_to_f32(hs);
+    double e = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const double r = (double)v[i] - (double)(s * (float)quant1(v[i], s, m, qmax) + m);
+        e += wt[i] * r * r;
+    }
+    return e;
+}
+
+/* The f16 min and scale of values v[0..n) at width b, and their weighted
+ * error: the min/max fit (the range split in 2^b - 1 steps), or a better
+ * one of the importance-weighted search llama.cpp's k-quants use
+ * (make_qkx2_quants): for 21 grid densities around 2^b - 1 steps per range,
+ * round, then refit scale and min by weighted least squares. */
+static double block_stats(const float *v, const double *wt, uint64_t n, uint32_t b, uint16_t *hm, uint16_t *hs) {
+    const uint32_t qmax = (1u << b) - 1;
     float lo = v[0], hi = v[0];
     for (uint64_t i = 1; i < n; i++) {
         lo = fminf(lo, v[i]);
         hi = fmaxf(hi, v[i]);
     }
-    *sm = sq_f32_to_f16(lo);
-    *m = sq_f16_to_f32(*sm);
-    *ss = sq_f32_to_f16((hi - *m) / (float)((1u << b) - 1));
-    *s = sq_f16_to_f32(*ss);
-}
-
-static inline uint32_t quant1(float v, float s, float m, uint32_t qmax) {
-    if (!(s > 0)) return 0;
-    float q = nearbyintf((v - m) / s);
-    return q <= 0 ? 0 : q >= (float)qmax ? qmax : (uint32_t)q;
+    *hm = sq_f32_to_f16(lo);
+    *hs = sq_f32_to_f16((hi - sq_f16_to_f32(*hm)) / (float)qmax);
+    double best = block_err(v, wt, n, qmax, *hm, *hs);
+    if (!(hi > lo) || best == 0) return best;
+    for (int is = 0; is <= 20; is++) {
+        const double iscale = ((double)qmax - 1.0 + 0.1 * is) / ((double)hi - lo);
+        double sw = 0, sl = 0, sl2 = 0, sx = 0, sxl = 0;
+        for (uint64_t i = 0; i < n; i++) {
+            double l = nearbyint(iscale * ((double)v[i] - lo));
+            l = l < 0 ? 0 : l > qmax ? qmax : l;
+            sw += wt[i], sl += wt[i] * l, sl2 += wt[i] * l * l, sx += wt[i] * v[i], sxl += wt[i] * l * v[i];
+        }
+        const double D = sw * sl2 - sl * sl;
+        if (!(D > 0)) continue;
+        const double sc = (sw * sxl - sx * sl) / D, mn = (sl2 * sx - sl * sxl) / D;
+        if (!(sc > 0) || !isfinite(sc) || !isfinite(mn)) continue;
+        const uint16_t cm = sq_f32_to_f16((float)mn), cs = sq_f32_to_f16((float)sc);
+        if (!isfinite(sq_f16_to_f32(cm)) || !isfinite(sq_f16_to_f32(cs))) continue;
+        const double e = block_err(v, wt, n, qmax, cm, cs);
+        if (e < best) best = e, *hm = cm, *hs = cs;
+    }
+    return best;
 }
 
 /* ---- the GPTQ sweep ---- */
@@ -216,14 +251,7 @@ sq_status sq_mix_quantize(const float *w, uint64_t rows, uint64_t cols, const do
             const float *v = wp + r * cols + c0;
             for (unsigned k = 0; k < 4; k++) {
                 uint16_t hm, hs;
-                float m, s;
-                block_stats(v, len, width[k], &hm, &hs, &m, &s);
-                double e = 0;
-                for (uint64_t i = 0; i < len; i++) {
-                    const float q = s * (float)quant1(v[i], s, m, (1u << width[k]) - 1) + m;
-                    e += d[c0 + i] * ((double)v[i] - q) * ((double)v[i] - q);
-                }
-                berr[k4 + k] = e;
+                berr[k4 + k] = block_stats(v, d + c0, len, width[k], &hm, &hs);
                 bbits[k4 + k] = 8 * sq_mix_block_bytes(len, width[k]);
             }
         }
@@ -241,14 +269,18 @@ sq_status sq_mix_quantize(const float *w, uint64_t rows, uint64_t cols, const do
             const uint64_t len = sq_mix_block_len(cols, B, jb), i = r * nb + jb;
             res->widths[r * wb + jb / 4] |= (uint8_t)(code[i] << (2 * (jb & 3)));
             res->hist[code[i]]++;
-            float m, s;
-            block_stats(wp + r * cols + jb * B, len, width[code[i]], &res->mins[i], &res->scales[i], &m, &s);
+            block_stats(wp + r * cols + jb * B, d + jb * B, len, width[code[i]], &res->mins[i], &res->scales[i]);
             off += sq_mix_block_bytes(len, width[code[i]]);
         }
     }
     res->row_ptr[rows] = (uint32_t)off;
     res->ncodes = off;
     if (!(res->codes = calloc((size_t)(off ? off : 1), 1))) FAIL(SQ_ENOMEM, "mix: out of memory for %llu code bytes", (unsigned long long)off);
+    if (getenv("SQUISH_MIX_DEBUG"))
+        fprintf(stderr, "mix %llux%llu: widths %llu %llu %llu %llu, %.4f bpw (budget %.4f)\n", (unsigned long long)rows,
+                (unsigned long long)cols, (unsigned long long)res->hist[0], (unsigned long long)res->hist[1],
+                (unsigned long long)res->hist[2], (unsigned long long)res->hist[3],
+                (double)res->used_bits / (double)(rows * cols), (double)res->budget_bits / (double)(rows * cols));
     /* 4. GPTQ with everything but the codes fixed */
     if (!(U = malloc((size_t)cols * cols * sizeof(float)))) FAIL(SQ_ENOMEM, "mix: out of memory for the inverse Hessian");
     sq_gptq_info info = {0};

@@ -638,6 +638,72 @@ def spqr_cases():
     yield 'spqr:w2:b16:sb4', 3, 40, spqr_parts('spqr:w2:b16:sb4', 3, 40, 32, stats, {1: [(39, 2.0)]})
     yield 'spqr:w4:b64:t0', 2, 70, spqr_parts('spqr:w4:b64:t0', 2, 70, 33, stats, {})
 
+# ---- mix (spec/codecs.md §14): decode-only vectors ----
+# Its encoder (width allocation, weighted scale search, GPTQ) is not
+# reproduced here: parts made from §14.2-14.3's rules (random width codes,
+# f16 statistics, LSB-first blocks, row offsets) and the values §14.4
+# decodes them to.
+def mix_opts(scheme):
+    o = {'B': 64, 'w': [2, 3, 4, 8]}
+    for t in scheme.split(':')[1:]:
+        if t.startswith('g') and t[1:].isdigit():
+            o['B'] = int(t[1:])
+        elif t.startswith('w') and len(t) == 5 and t[1:].isdigit():
+            o['w'] = [int(c) for c in t[1:]]
+    return o
+
+def mix_blocks(cols, B):
+    return [min(B, cols - k * B) for k in range(-(-cols // B))]
+
+def mix_parts(scheme, rows, cols, seed):
+    o = mix_opts(scheme)
+    lens = mix_blocks(cols, o['B'])
+    nb, wb = len(lens), -(-len(lens) // 4)
+    rng = Rng(seed)
+    widths, scales, mins, codes, ptr = b'', b'', b'', b'', [0]
+    for r in range(rows):
+        cs = [int(rng.u() * 4) for _ in range(nb)]
+        widths += pack_bits(cs, 2) + bytes(wb - (nb * 2 + 7) // 8)
+        for k in range(nb):
+            scales += f16_bytes(f16_round(ldexp_(0.5 + rng.u(), -int(rng.u() * 12))))
+            mins += f16_bytes(f16_round(-2.0 * rng.u() + 0.25))
+            b = o['w'][cs[k]]
+            codes += pack_bits([int(rng.u() * (1 << b)) for _ in range(lens[k])], b)
+        ptr.append(len(codes))
+    return [('widths', widths), ('scales', scales), ('mins', mins),
+            ('row_ptr', struct.pack('<%dI' % (rows + 1), *ptr)), ('codes', codes)]
+
+def ldexp_(x, e):
+    return math.ldexp(x, e)
+
+def mix_decode(scheme, parts, rows, cols):
+    o = mix_opts(scheme)
+    p = dict(parts)
+    lens = mix_blocks(cols, o['B'])
+    nb, wb = len(lens), -(-len(lens) // 4)
+    ptr = struct.unpack('<%dI' % (rows + 1), p['row_ptr'])
+    out = []
+    for r in range(rows):
+        off = ptr[r]
+        for k in range(nb):
+            c = (p['widths'][r * wb + k // 4] >> (2 * (k % 4))) & 3
+            b = o['w'][c]
+            s = struct.unpack('<e', p['scales'][2 * (r * nb + k):2 * (r * nb + k) + 2])[0]
+            m = struct.unpack('<e', p['mins'][2 * (r * nb + k):2 * (r * nb + k) + 2])[0]
+            nbytes = (lens[k] * b + 7) // 8
+            blk = p['codes'][off:off + nbytes]
+            out += [f32(f32(s * unpack_bits(blk, i, b)) + m) for i in range(lens[k])]
+            off += nbytes
+    return out
+
+def mix_cases():
+    ex = [('widths', bytes.fromhex('0c')), ('scales', bytes.fromhex('00380020')), ('mins', bytes.fromhex('00ba00bc')),
+          ('row_ptr', bytes.fromhex('0000000010000000')), ('codes', bytes.fromhex('e4' * 8 + '00ff01800a141e28'))]
+    yield 'mix:g32:3', 1, 40, ex  # spec §14.8
+    yield 'mix:3.5', 3, 200, mix_parts('mix:3.5', 3, 200, 41)
+    yield 'mix:g32:2.5:w1358', 4, 72, mix_parts('mix:g32:2.5:w1358', 4, 72, 42)
+    yield 'mix:g128:6:w5678', 2, 300, mix_parts('mix:g128:6:w5678', 2, 300, 43)
+
 def main(outdir):
     with open(outdir + '/codec-vectors.txt', 'w') as f:
         f.write('# squish codec golden vectors (testdata/gen_vectors.py); input and output (the decoded values) are\n'
@@ -670,6 +736,12 @@ def main(outdir):
             for name, data in parts:
                 f.write('part %s %s\n' % (name, data.hex()))
             f.write('output %s\n' % ' '.join('%08x' % f32_bits(v) for v in spqr_decode(scheme, parts, rows, cols)))
+            f.write('end\n')
+        for scheme, rows, cols, parts in mix_cases():
+            f.write('vector %s %d %d\n' % (scheme, rows, cols))
+            for name, data in parts:
+                f.write('part %s %s\n' % (name, data.hex()))
+            f.write('output %s\n' % ' '.join('%08x' % f32_bits(v) for v in mix_decode(scheme, parts, rows, cols)))
             f.write('end\n')
     with open(outdir + '/minifloat-tables.txt', 'w') as f:
         f.write('# every code of each OCP mini-float and its value (float.hex; nan/inf spelled out)\n')

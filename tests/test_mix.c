@@ -320,6 +320,39 @@ START_TEST(check_refuses_damage) {
 }
 END_TEST
 
+/* spec/codecs.md §14.8: the worked example's bytes decode to its values and x = 1 gives -4.21875. */
+START_TEST(worked_example) {
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    ck_assert(sq_scheme_parse("mix:g32:3", &c, p, &err) == SQ_OK);
+    ck_assert_uint_eq(p[SQ_P_GROUP], 32);
+    ck_assert_uint_eq(p[SQ_MIX_P_TARGET], 3000);
+    ck_assert_uint_eq(p[SQ_MIX_P_WIDTHS], 0x8432);
+    ck_assert_uint_eq(p[SQ_MIX_P_ENC], 1);
+    uint8_t widths[] = {0x0c}, codes[16] = {0xe4, 0xe4, 0xe4, 0xe4, 0xe4, 0xe4, 0xe4, 0xe4, 0x00, 0xff, 0x01, 0x80, 0x0a, 0x14, 0x1e, 0x28};
+    uint16_t scales[] = {0x3800, 0x2000}, mins[] = {0xba00, 0xbc00};
+    uint32_t row_ptr[] = {0, 16};
+    sq_tview t = {.codec = c, .rows = 1, .cols = 40, .nparts = 5,
+                  .part = {widths, scales, mins, row_ptr, codes}, .dim0 = {1, 1, 1, 2, 16}};
+    memcpy(t.params, p, sizeof p);
+    char why[200];
+    ck_assert_msg(c->check(&t, why, sizeof why) == 0, "%s", why);
+    float d[40], x[40], y;
+    c->cpu->decode[SQ_ISA_PORTABLE](&t, 0, 1, d);
+    const float b0[4] = {-0.75f, -0.25f, 0.25f, 0.75f};
+    const float b1[8] = {-1.0f, 0.9921875f, -0.9921875f, 0.0f, -0.921875f, -0.84375f, -0.765625f, -0.6875f};
+    for (int i = 0; i < 32; i++) ck_assert_float_eq(d[i], b0[i % 4]);
+    for (int i = 0; i < 8; i++) ck_assert_float_eq(d[32 + i], b1[i]);
+    for (int i = 0; i < 40; i++) x[i] = 1.0f;
+    for (int isa = 0; isa < SQ_ISA_COUNT; isa++) {
+        if (!sq_isa_supported((sq_isa)isa) || !c->cpu->gemv[isa]) continue;
+        c->cpu->gemv[isa](&t, x, &y, 0, 1);
+        ck_assert_msg(y == -4.21875f, "%s: %g", sq_isa_name((sq_isa)isa), y);
+    }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("mix");
     TCase *tc = tcase_create("core");
@@ -332,6 +365,7 @@ int main(void) {
     tcase_add_test(tc, simd_gemv_matches_portable);
     tcase_add_test(tc, scheme_grammar);
     tcase_add_test(tc, check_refuses_damage);
+    tcase_add_test(tc, worked_example);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
