@@ -644,7 +644,7 @@ def spqr_cases():
 # f16 statistics, LSB-first blocks, row offsets) and the values §14.4
 # decodes them to.
 def mix_opts(scheme):
-    o = {'B': 64, 'w': [2, 3, 4, 8]}
+    o = {'B': 128, 'w': [2, 3, 4, 8]}
     for t in scheme.split(':')[1:]:
         if t.startswith('g') and t[1:].isdigit():
             o['B'] = int(t[1:])
