@@ -8,7 +8,7 @@
 
 static const char *const flag_names[] = {"INT8", "INT4", "INT3", "INT2", "NF4", "FP8", "FP6", "FP4", "MXFP8",
                                          "MXFP6", "MXFP4", "SPARSE", "GPTQ", "AWQ", "AQLM", "QUIPSHARP", "SPQR",
-                                         "EAGLE_DRAFT", "TCA_TBE", "ZSTD", "FLOAT"};
+                                         "EAGLE_DRAFT", "TCA_TBE", "ZSTD", "FLOAT", "MIXED"};
 
 void describe_flags(uint64_t flags, char *out, size_t n) {
     size_t k = 0;

@@ -156,6 +156,28 @@ static json_object *schemes_json(const sq_file *f) {
     return arr;
 }
 
+/* mix (spec/codecs.md §14): how many blocks took each width of the set
+ * (params[5]), from the widths part; nothing for other codecs or a tensor
+ * whose parts do not pass the codec's checks. */
+static void print_width_histogram(const sq_file *f, const sq_tensor *t) {
+    const sq_codec *c = sq_codec_by_id(t->codec);
+    if (!c || c->family != SQ_FAMILY_MIXED) return;
+    sq_tview v;
+    void *owned[SQ_CODEC_MAX_PARTS];
+    sq_err err;
+    if (sq_tview_open(f, t, 1, &v, owned, &err)) return;
+    const uint8_t *wd = sq_tview_part(&v, "widths");
+    const uint64_t B = v.params[SQ_P_GROUP], nb = B ? (v.cols + B - 1) / B : 0, wb = (nb + 3) / 4;
+    uint64_t h[4] = {0};
+    for (uint64_t r = 0; wd && r < v.rows; r++)
+        for (uint64_t j = 0; j < nb; j++) h[wd[r * wb + j / 4] >> (2 * (j % 4)) & 3]++;
+    printf("\nblock widths:");
+    for (int k = 0; k < 4; k++)
+        printf(" %u bits %llu (%.1f%%)%s", v.params[5] >> (4 * k) & 15u, (unsigned long long)h[k],
+               (nb * v.rows) != 0 ? 100.0 * (double)h[k] / (double)(nb * v.rows) : 0.0, k < 3 ? "," : "\n");
+    sq_tview_close(&v, owned);
+}
+
 /* Each printer returns how many checksum mismatches it showed. */
 static int print_tensor_parts(const sq_file *f, const sq_tensor *t, int check) {
     int bad = 0;
@@ -185,6 +207,7 @@ static int print_tensor_parts(const sq_file *f, const sq_tensor *t, int check) {
                (unsigned long long)p->offset, (unsigned long long)p->stored_size, (unsigned long long)p->raw_size,
                sq_compression_name(p->compression), (unsigned long long)p->checksum, st);
     }
+    print_width_histogram(f, t);
     return bad;
 }
 
