@@ -13,7 +13,6 @@
 #include "mix_encode.h"
 
 #include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -276,11 +275,6 @@ sq_status sq_mix_quantize(const float *w, uint64_t rows, uint64_t cols, const do
     res->row_ptr[rows] = (uint32_t)off;
     res->ncodes = off;
     if (!(res->codes = calloc((size_t)(off ? off : 1), 1))) FAIL(SQ_ENOMEM, "mix: out of memory for %llu code bytes", (unsigned long long)off);
-    if (getenv("SQUISH_MIX_DEBUG"))
-        fprintf(stderr, "mix %llux%llu: widths %llu %llu %llu %llu, %.4f bpw (budget %.4f)\n", (unsigned long long)rows,
-                (unsigned long long)cols, (unsigned long long)res->hist[0], (unsigned long long)res->hist[1],
-                (unsigned long long)res->hist[2], (unsigned long long)res->hist[3],
-                (double)res->used_bits / (double)(rows * cols), (double)res->budget_bits / (double)(rows * cols));
     /* 4. GPTQ with everything but the codes fixed */
     if (!(U = malloc((size_t)cols * cols * sizeof(float)))) FAIL(SQ_ENOMEM, "mix: out of memory for the inverse Hessian");
     sq_gptq_info info = {0};
