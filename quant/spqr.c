@@ -28,6 +28,7 @@ void sq_spqr_opts_default(sq_spqr_opts *o) {
     o->group = 16;
     o->stat_group = 16;
     o->stat_bits = 3;
+    o->search = 1;
     o->tau = 0.2;
     o->fraction_iters = 10;
     o->damp = 0.01;
@@ -474,7 +475,7 @@ sq_status sq_spqr_quantize(const float *w, uint64_t rows, uint64_t cols, const d
         goto out;
     }
     for (uint64_t i = 0; i < cols; i++) keys[i] = (diag_key){diag[i], (uint32_t)i};
-    qsort(keys, cols, sizeof *keys, cmp_diag_desc);
+    if (!o->no_act_order) qsort(keys, cols, sizeof *keys, cmp_diag_desc);
     for (uint64_t i = 0; i < cols; i++) order[i] = keys[i].i;
     free(keys);
     for (uint64_t i = 0; i < cols; i++) out->perm[i] = (uint16_t)order[i]; /* cols <= 65536 */

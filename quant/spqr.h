@@ -39,10 +39,13 @@ typedef struct sq_spqr_opts {
     double outlier_fraction; /* > 0: search tau for the most outliers not above this
                                 fraction of the weights (tau is then the starting point) */
     uint32_t fraction_iters; /* bisection steps of that search; default 10 */
-    int search;              /* 1: first-level (step, zero) by an importance-weighted search
-                                (range scalings + weighted least squares) instead of min-max */
+    int search;              /* 1 (default): first-level (step, zero) by an importance-weighted
+                                search (range scalings + weighted least squares); 0: min-max */
+    int no_act_order;        /* 1: process columns in their given order (the encoder's
+                                incoherent form, whose chain has no perm link) */
     double damp;             /* relative damping (times mean diag H); default 0.01 */
-    uint32_t block;          /* lazy-update block (result does not depend on it); default 128 */
+    uint32_t block;          /* lazy-update block; default 128 (it changes only how the error
+                                updates round, never with the thread count) */
     int n_threads;
 } sq_spqr_opts;
 

@@ -11,6 +11,7 @@
 #include "spqr.h"
 #include "squish/codec.h"
 #include "testutil.h"
+#include "xform/hadamard.h"
 
 static const sq_codec *parse_ok(const char *s, uint32_t *p) {
     const sq_codec *c;
@@ -48,15 +49,20 @@ START_TEST(test_scheme_defaults_and_roundtrip) {
         {"spqr:w6:b16:sb8:t0", "spqr:w6:sb8:t0", 6, 8, 16, 16, 0, 0},
         {"spqr:w5:b32:sb6:t0", "spqr:w5:b32:sb6:t0", 5, 6, 32, 16, 0, 0},
         {"spqr:w8:r32", "spqr:w8:r32", 8, 3, 16, 32, 0.2f, 0},
-        {"spqr:t0:mse:sb6:w4:b32", "spqr:w4:b32:sb6:mse:t0", 4, 6, 32, 16, 0, 0},
+        {"spqr:t0:mse:sb6:w4:b32", "spqr:w4:b32:sb6:t0", 4, 6, 32, 16, 0, 0},
+        {"spqr:w4:minmax:b32", "spqr:w4:b32:minmax", 4, 3, 32, 16, 0.2f, 0},
+        {"spqr:minmax:mse", "spqr:w3", 3, 3, 16, 16, 0.2f, 0}, /* the later one wins */
         {"spqr:o0.5", "spqr:w3:o0.5", 3, 3, 16, 16, 0.2f, 0.5f},
         {"spqr:t0.35:r8:sb4:b32:w3", "spqr:w3:b32:r8:sb4:t0.35", 3, 4, 32, 8, 0.35f, 0},
         {"spqr:w3:b16:r16:sb3:t0.2:o0", "spqr:w3", 3, 3, 16, 16, 0.2f, 0},
         {"spqr:t.125:o1.75", "spqr:w3:t0.125:o1.75", 3, 3, 16, 16, 0.125f, 1.75f},
+        {"spqr:rht:t0:w3:mse:sb6", "spqr:w3:sb6:rht:t0", 3, 6, 16, 16, 0, 0},
+        {"spqr:rht:minmax", "spqr:w3:minmax:rht", 3, 3, 16, 16, 0.2f, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         c = parse_ok(cases[i].in, p);
-        ck_assert_uint_eq(sq_spqr_p_search(p), strstr(cases[i].in, "mse") != NULL);
+        ck_assert_uint_eq(sq_spqr_p_search(p), strstr(cases[i].canon, "minmax") == NULL);
+        ck_assert_uint_eq(sq_spqr_p_rht(p), strstr(cases[i].in, "rht") != NULL);
         ck_assert_uint_eq(sq_spqr_p_wbits(p), cases[i].wb);
         ck_assert_uint_eq(sq_spqr_p_stat_bits(p), cases[i].sb);
         ck_assert_uint_eq(sq_spqr_p_group(p), cases[i].g);
@@ -77,7 +83,7 @@ START_TEST(test_scheme_refusals) {
     const char *bad[] = {"spqr:w1", "spqr:w9", "spqr:w16", "spqr:w0", "spqr:w3x", "spqr:b0", "spqr:b2000", "spqr:r0", "spqr:sb0", "spqr:sb9",
                          "spqr:t-1", "spqr:tx", "spqr:t1e3", "spqr:t0.1.2", "spqr:o100", "spqr:o-1", "spqr:g128",
                          "spqr:pc", "spqr:asym", "spqr:dq", "spqr:s16", "spqr:sbf16", "spqr:q3", "spqr:ms", "spqr:msex",
-                         "spqr:mse1", NULL};
+                         "spqr:mse1", "spqr:rh", "spqr:rht1", "spqr:minma", "spqr:minmax1", NULL};
     for (int i = 0; bad[i]; i++) {
         const sq_codec *c;
         uint32_t p[SQ_NPARAMS];
@@ -98,7 +104,7 @@ START_TEST(test_check_params) {
         {SQ_SPQR_P_BITS, 9 | 3 << 8, "weight bits"},
         {SQ_SPQR_P_BITS, 1 | 3 << 8, "weight bits"},
         {SQ_SPQR_P_BITS, 3 | 0 << 8, "statistic bits"},
-        {SQ_SPQR_P_BITS, 3 | 3 << 8 | 1u << 17, "params[4]"},
+        {SQ_SPQR_P_BITS, 3 | 3 << 8 | 1u << 18, "params[4]"},
         {SQ_SPQR_P_GROUPS, 0 | 16 << 16, "group"},
         {SQ_SPQR_P_GROUPS, 16 | 2000u << 16, "group"},
         {SQ_SPQR_P_TAU, 0x7fc00000u, "tau"},  /* NaN */
@@ -106,8 +112,9 @@ START_TEST(test_check_params) {
         {SQ_SPQR_P_TAU, 0x7f800000u, "tau"},  /* inf */
         {SQ_SPQR_P_BUDGET, 0x42c80000u, "budget"}, /* 100 */
         {SQ_SPQR_P_BUDGET, 0xbf000000u, "budget"}, /* -0.5 */
-        {SQ_P_XFORM, SQ_XF_PERM | SQ_XF_IN_SCALE, "perm link"}, /* 9 parts: more than a tensor can have */
-        {SQ_P_XFORM, SQ_XF_RHT_IN, "perm link"},
+        {SQ_P_XFORM, SQ_XF_PERM | SQ_XF_IN_SCALE, "one link"}, /* 9 parts: more than a tensor can have */
+        {SQ_P_XFORM, SQ_XF_PERM | SQ_XF_RHT_IN, "one link"},
+        {SQ_P_XFORM, SQ_XF_RHT_OUT, "one link"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         uint32_t q[SQ_NPARAMS];
@@ -119,6 +126,11 @@ START_TEST(test_check_params) {
                       bad[k].word);
     }
     uint32_t q[SQ_NPARAMS];
+    for (uint32_t xf = 0; xf <= SQ_XF_RHT_IN; xf += SQ_XF_RHT_IN) { /* rht_in alone: the 8th part instead of perm */
+        memcpy(q, p, sizeof q);
+        q[SQ_P_XFORM] = xf ? xf : SQ_XF_PERM;
+        ck_assert_int_eq(c->check_params(c, q, why, sizeof why), 0);
+    }
     parse_ok("spqr:t0", q);
     q[SQ_SPQR_P_BUDGET] = 0x3f000000u; /* 0.5 % with no outliers allowed */
     ck_assert_int_ne(c->check_params(c, q, why, sizeof why), 0);
@@ -220,6 +232,125 @@ START_TEST(test_encode_through_registry) {
 }
 END_TEST
 
+/* Relative output error tr(ΔW H ΔWᵀ) / tr(W H Wᵀ) in float64. */
+static double rel_loss(const float *w, const float *d, uint64_t rows, uint64_t cols, const double *H) {
+    double num = 0, den = 0;
+    double *e = malloc(cols * sizeof(double)), *f = malloc(cols * sizeof(double));
+    for (uint64_t r = 0; r < rows; r++) {
+        for (uint64_t j = 0; j < cols; j++) {
+            e[j] = (double)d[r * cols + j] - w[r * cols + j];
+            f[j] = w[r * cols + j];
+        }
+        for (uint64_t i = 0; i < cols; i++)
+            for (uint64_t j = 0; j < cols; j++) {
+                num += e[i] * H[i * cols + j] * e[j];
+                den += f[i] * H[i * cols + j] * f[j];
+            }
+    }
+    free(e);
+    free(f);
+    return num / den;
+}
+
+/* :rht (incoherence processing): the sweep runs on W·diag(s)·Ĥᵀ and the
+ * chain's rht_in link replaces perm. Asserted: the 8 parts end with rht_in
+ * (ceil(cols/8) bytes, the signs sq_rht_signs draws from the seed), counted
+ * in bpw; the same bytes at 1 and 3 threads and a seed decides the signs;
+ * decode through the chain is the stored-order decode mapped back by
+ * diag(s)·Ĥᵀ (an independent inverse here, float tolerance); GEMV agrees
+ * with decode-then-dot; and on a matrix with spiky weights (what the
+ * rotation is for) the output error is below the act-order sweep's at
+ * equal settings. */
+START_TEST(test_encode_rht) {
+    const uint64_t rows = 48, cols = 96; /* 96 = 3·32: a Paley-12 factor, not a power of two */
+    float *w = random_matrix(rows * cols, 1);
+    for (uint64_t i = 0; i < rows * cols; i += 97) w[i] *= 25; /* spikes */
+    double *H = make_xtx(cols, 400);
+    const char *schemes[] = {"spqr:w3:mse:rht:t0", "spqr:w3:rht", "spqr:w4:b32:sb6:rht:t0"};
+    for (size_t s = 0; s < sizeof schemes / sizeof schemes[0]; s++) {
+        uint32_t p[SQ_NPARAMS];
+        const sq_codec *c = parse_ok(schemes[s], p);
+        sq_encoded e, e3, e7;
+        sq_err err;
+        sq_encode_ctx x = {.codec = c, .params = p, .w = w, .rows = rows, .cols = cols, .xtx = H, .seed = 5, .n_threads = 1};
+        ck_assert_msg(sq_quant_encode(&x, &e, &err) == SQ_OK, "%s: %s", schemes[s], err.msg);
+        x.n_threads = 3;
+        ck_assert_msg(sq_quant_encode(&x, &e3, &err) == SQ_OK, "%s: %s", schemes[s], err.msg);
+        x.seed = 7;
+        ck_assert_msg(sq_quant_encode(&x, &e7, &err) == SQ_OK, "%s: %s", schemes[s], err.msg);
+        ck_assert_int_eq(e.nparts, 8);
+        ck_assert_str_eq(e.spec[7].name, "rht_in");
+        ck_assert_uint_eq(e.params[SQ_P_XFORM], SQ_XF_RHT_IN);
+        ck_assert_uint_eq(e.bytes[7], (cols + 7) / 8);
+        for (int i = 0; i < 8; i++)
+            ck_assert_msg(e.bytes[i] == e3.bytes[i] && !memcmp(e.data[i], e3.data[i], e.bytes[i]),
+                          "%s: part %s differs for 3 threads", schemes[s], e.spec[i].name);
+        ck_assert_msg(memcmp(e.data[7], e7.data[7], e.bytes[7]), "%s: the seed does not change the signs", schemes[s]);
+        double bytes = 0;
+        for (int i = 0; i < 8; i++) bytes += (double)e.bytes[i];
+        ck_assert(fabs(sq_encoded_bpw(&e) - 8 * bytes / (double)(rows * cols)) < 1e-12);
+        sq_tview v;
+        sq_tview_from_encoded(&e, &v);
+        char why[256] = "";
+        ck_assert_msg(v.codec->check(&v, why, sizeof why) == 0, "%s: %s", schemes[s], why);
+        float *d = malloc(rows * cols * sizeof(float)), *ds = malloc(rows * cols * sizeof(float));
+        float *xv = random_matrix(cols, 0), y[48];
+        ck_assert_int_eq(sq_decode_rows(&v, 0, rows, d), SQ_OK);
+        /* stored order: the codec's own decode, no chain */
+        sq_decode_for(c, SQ_ISA_PORTABLE)(&v, 0, rows, ds);
+        const uint8_t *sg = e.data[7];
+        for (uint64_t r = 0; r < rows; r++) {
+            /* W's row = diag(s)·Ĥᵀ·D's row, summed column by column of that inverse (each
+             * one the library's inverse of a unit vector) in float64 */
+            double *acc = calloc(cols, sizeof(double));
+            float *unit = malloc(cols * sizeof(float));
+            for (uint64_t j = 0; j < cols; j++) {
+                memset(unit, 0, cols * sizeof(float));
+                unit[j] = 1;
+                sq_rht_inverse(sg, unit, cols); /* diag(s)·Ĥᵀ·e_j: column j of the inverse */
+                for (uint64_t i = 0; i < cols; i++) acc[i] += (double)unit[i] * ds[r * cols + j];
+            }
+            double big = 0; /* cancellation: the bound is relative to the row's largest stored value */
+            for (uint64_t j = 0; j < cols; j++) big = fabs(ds[r * cols + j]) > big ? fabs(ds[r * cols + j]) : big;
+            for (uint64_t i = 0; i < cols; i++)
+                ck_assert_msg(fabs(acc[i] - d[r * cols + i]) <= 1e-5 * big, "%s (%llu, %llu): %g vs %g",
+                              schemes[s], (unsigned long long)r, (unsigned long long)i, acc[i], d[r * cols + i]);
+            free(acc);
+            free(unit);
+        }
+        ck_assert_int_eq(sq_gemv(&v, xv, y, 0, rows), SQ_OK);
+        for (uint64_t i = 0; i < rows; i++) {
+            double dot = 0, mag = 0;
+            for (uint64_t j = 0; j < cols; j++) {
+                dot += (double)d[i * cols + j] * xv[j];
+                mag += fabs((double)d[i * cols + j] * xv[j]);
+            }
+            ck_assert_msg(fabs(y[i] - dot) <= 1e-5 * mag, "%s row %llu: %g vs %g", schemes[s], (unsigned long long)i, y[i], dot);
+        }
+        if (strstr(schemes[s], "t0")) { /* without outliers, the rotation must beat act-order on the spikes */
+            char plain[64];
+            snprintf(plain, sizeof plain, "%.*s%s", (int)(strstr(schemes[s], ":rht") - schemes[s]), schemes[s], ":t0");
+            sq_encoded ep;
+            ck_assert_msg(encode(plain, w, rows, cols, H, 1, &ep, &err) == SQ_OK, "%s: %s", plain, err.msg);
+            sq_tview vp;
+            sq_tview_from_encoded(&ep, &vp);
+            ck_assert_int_eq(sq_decode_rows(&vp, 0, rows, ds), SQ_OK);
+            const double lr = rel_loss(w, d, rows, cols, H), lp = rel_loss(w, ds, rows, cols, H);
+            ck_assert_msg(lr < lp, "%s: output error %g, %s %g", schemes[s], lr, plain, lp);
+            sq_encoded_free(&ep);
+        }
+        free(d);
+        free(ds);
+        free(xv);
+        sq_encoded_free(&e);
+        sq_encoded_free(&e3);
+        sq_encoded_free(&e7);
+    }
+    free(w);
+    free(H);
+}
+END_TEST
+
 /* Without XᵀX the encoder refuses; the decode library alone refuses the codec. */
 START_TEST(test_encode_needs_xtx) {
     float *w = random_matrix(16 * 32, 0);
@@ -297,7 +428,7 @@ START_TEST(test_spec_worked_example) {
     static const float want[8] = {-0.25f, 1.75f, -1.75f, 0.25f, -1, 3, -2, 10};
     uint32_t p[SQ_NPARAMS];
     const sq_codec *c = parse_ok("spqr:w3:b4:r2", p);
-    ck_assert_uint_eq(p[4], 0x303);
+    ck_assert_uint_eq(p[4], 0x10303); /* bit 16: :mse, the default; decode ignores it */
     ck_assert_uint_eq(p[5], 0x20004);
     ck_assert_uint_eq(p[6], 0x3e4ccccd);
     p[SQ_P_XFORM] = SQ_XF_PERM;
@@ -337,7 +468,7 @@ START_TEST(test_spec_worked_example_w6) {
     static const float want[8] = {4, -13.5f, -0.5f, 0, 15, -15.5f, 15.5f, -16};
     uint32_t p[SQ_NPARAMS];
     const sq_codec *c = parse_ok("spqr:w6:b8:r1:sb8:t0", p);
-    ck_assert_uint_eq(p[4], 0x806);
+    ck_assert_uint_eq(p[4], 0x10806);
     ck_assert_uint_eq(p[5], 0x10008);
     ck_assert_uint_eq(p[6], 0);
     p[SQ_P_XFORM] = SQ_XF_PERM;
@@ -372,6 +503,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_scheme_refusals);
     tcase_add_test(tc, test_check_params);
     tcase_add_test(tc, test_encode_through_registry);
+    tcase_add_test(tc, test_encode_rht);
     tcase_add_test(tc, test_encode_needs_xtx);
     tcase_add_test(tc, test_check_hook_refuses_damage);
     tcase_add_test(tc, test_spec_worked_example);

@@ -82,10 +82,10 @@ static void spqr_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t
     sq_spqr_gemv_avx2(&v, x, y, r0, r1); /* the portable kernel where a group is not a multiple of 8 */
 }
 
-/* ---- scheme options: spqr[:wN][:bN][:rN][:sbN][:mse][:tX][:oX] ---- */
+/* ---- scheme options: spqr[:wN][:bN][:rN][:sbN][:mse|:minmax][:rht][:tX][:oX] ---- */
 static void spqr_defaults(const sq_codec *c, uint32_t *p) {
     (void)c;
-    p[SQ_SPQR_P_BITS] = SQ_SPQR_DEFAULT_WBITS | SQ_SPQR_DEFAULT_STAT_BITS << 8;
+    p[SQ_SPQR_P_BITS] = SQ_SPQR_DEFAULT_WBITS | SQ_SPQR_DEFAULT_STAT_BITS << 8 | SQ_SPQR_SEARCH_BIT; /* :mse by default */
     p[SQ_SPQR_P_GROUPS] = SQ_SPQR_DEFAULT_GROUP | SQ_SPQR_DEFAULT_STAT_GROUP << 16;
     p[SQ_SPQR_P_TAU] = sq_spqr_f32_bits(SQ_SPQR_DEFAULT_TAU);
     p[SQ_SPQR_P_BUDGET] = 0;
@@ -131,6 +131,10 @@ static int spqr_scheme_opt(const sq_codec *c, const char *tok, uint32_t *p, char
         p[SQ_SPQR_P_GROUPS] = (p[SQ_SPQR_P_GROUPS] & 0xffffu) | (uint32_t)v << 16;
     } else if (!strcmp(tok, "mse")) {
         p[SQ_SPQR_P_BITS] |= SQ_SPQR_SEARCH_BIT;
+    } else if (!strcmp(tok, "minmax")) { /* the min-max statistics of files made before :mse was the default */
+        p[SQ_SPQR_P_BITS] &= ~SQ_SPQR_SEARCH_BIT;
+    } else if (!strcmp(tok, "rht")) {
+        p[SQ_SPQR_P_BITS] |= SQ_SPQR_RHT_BIT;
     } else if (tok[0] == 't' && ((tok[1] >= '0' && tok[1] <= '9') || tok[1] == '.')) {
         if (!((f = num(tok + 1)) >= 0) || !isfinite(f))
             return snprintf(why, n, "outlier threshold tau must be a number >= 0 (t0: no outliers)"), -1;
@@ -162,7 +166,8 @@ static void spqr_scheme_format(const sq_codec *c, const uint32_t *p, char *out, 
         k += (size_t)snprintf(buf + k, sizeof buf - k, ":r%u", sq_spqr_p_stat_group(p));
     if (sq_spqr_p_stat_bits(p) != SQ_SPQR_DEFAULT_STAT_BITS)
         k += (size_t)snprintf(buf + k, sizeof buf - k, ":sb%u", sq_spqr_p_stat_bits(p));
-    if (sq_spqr_p_search(p)) k += (size_t)snprintf(buf + k, sizeof buf - k, ":mse");
+    if (!sq_spqr_p_search(p)) k += (size_t)snprintf(buf + k, sizeof buf - k, ":minmax");
+    if (sq_spqr_p_rht(p)) k += (size_t)snprintf(buf + k, sizeof buf - k, ":rht");
     if (p[SQ_SPQR_P_TAU] != sq_spqr_f32_bits(SQ_SPQR_DEFAULT_TAU)) {
         put_float(f, sizeof f, ":t", sq_spqr_p_tau(p));
         k += (size_t)snprintf(buf + k, sizeof buf - k, "%s", f);
@@ -179,10 +184,11 @@ static int spqr_check_params(const sq_codec *c, const uint32_t *p, char *why, si
     const uint32_t wb = sq_spqr_p_wbits(p), sb = sq_spqr_p_stat_bits(p), g = sq_spqr_p_group(p), r = sq_spqr_p_stat_group(p);
     const float tau = sq_spqr_p_tau(p), bud = sq_spqr_p_budget(p);
     if (p[SQ_P_GROUP]) return snprintf(why, n, "params[0] must be 0 (spqr's groups are in params[5])"), -1;
-    if (p[SQ_P_XFORM] & ~(uint32_t)SQ_XF_PERM) /* also keeps sq_layout within SQ_CODEC_MAX_PARTS entries */
-        return snprintf(why, n, "params[3] = 0x%x: spqr takes only the perm link (its 7 parts and perm are the 8 a "
-                        "tensor can have)", p[SQ_P_XFORM]), -1;
-    if (p[SQ_SPQR_P_BITS] >> 17 || wb < 2 || wb > SQ_SPQR_MAX_WBITS || sb < 1 || sb > 8)
+    if (p[SQ_P_XFORM] != 0 && p[SQ_P_XFORM] != SQ_XF_PERM && p[SQ_P_XFORM] != SQ_XF_RHT_IN)
+        /* also keeps sq_layout within SQ_CODEC_MAX_PARTS entries */
+        return snprintf(why, n, "params[3] = 0x%x: spqr takes one link, perm or rht_in (its 7 parts and one link are "
+                        "the 8 a tensor can have)", p[SQ_P_XFORM]), -1;
+    if (p[SQ_SPQR_P_BITS] >> 18 || wb < 2 || wb > SQ_SPQR_MAX_WBITS || sb < 1 || sb > 8)
         return snprintf(why, n, "params[4] = 0x%x: weight bits %u (2..%u) / statistic bits %u (1..8)",
                         p[SQ_SPQR_P_BITS], wb, SQ_SPQR_MAX_WBITS, sb), -1;
     if (g < 1 || g > SQ_SPQR_MAX_GROUP || r < 1 || r > SQ_SPQR_MAX_GROUP)
