@@ -697,7 +697,7 @@ START_TEST(test_search_beats_minmax) {
         o.wbits = cases[k].bits;
         o.stat_bits = cases[k].sb;
         o.tau = cases[k].tau;
-        ck_assert_int_eq(o.search, 1); /* the default since session 6 */
+        ck_assert_int_eq(o.search, 1); /* the default */
         o.search = 0;
         sq_spqr_result mm = quantize_ok(w, R, C, H, &o);
         o.search = 1;

@@ -495,6 +495,42 @@ START_TEST(test_spec_worked_example_w6) {
 }
 END_TEST
 
+/* spec/codecs.md §13.7's third example: spqr:w3:b4:r1:rht:t0 with the rht_in
+ * link instead of perm; the decode through the chain is the spec's
+ * D·Ĥ·diag(s), computed there by hand with the 4 x 4 Sylvester matrix. */
+START_TEST(test_spec_worked_example_rht) {
+    static const uint8_t codes[] = {0x18, 0x0f}, sc[] = {2}, zc[] = {7}, signs[] = {0x05};
+    static const uint16_t stats2[] = {0x3400, 0x0000, 0x3800, 0x0000};
+    static const uint32_t row_ptr[] = {0, 0};
+    static const float want[4] = {0, -1.5f, 2, 0};
+    uint32_t p[SQ_NPARAMS];
+    const sq_codec *c = parse_ok("spqr:w3:b4:r1:rht:t0", p);
+    ck_assert_uint_eq(p[4], 0x30303);
+    ck_assert_uint_eq(p[5], 0x10004);
+    p[SQ_P_XFORM] = SQ_XF_RHT_IN;
+    sq_part_spec sp[SQ_CODEC_MAX_PARTS];
+    ck_assert_int_eq(sq_layout(c, p, 1, 4, sp), 8);
+    ck_assert_str_eq(sp[7].name, "rht_in");
+    ck_assert_uint_eq(sq_part_spec_bytes(&sp[7]), 1);
+    sq_tview v = {.codec = c, .rows = 1, .cols = 4, .nparts = 7};
+    memcpy(v.params, p, sizeof p);
+    const void *parts[7] = {codes, sc, zc, stats2, row_ptr, NULL, NULL};
+    const uint64_t dim0[7] = {1, 1, 1, 1, 2, 0, 0};
+    for (int i = 0; i < 7; i++) {
+        v.part[i] = parts[i];
+        v.dim0[i] = dim0[i];
+    }
+    v.xf[SQ_XFORM_RHT_IN] = signs;
+    char why[256] = "";
+    ck_assert_msg(c->check(&v, why, sizeof why) == 0, "%s", why);
+    float d[4], x[4] = {1, 2, 3, 4}, y[1];
+    ck_assert_int_eq(sq_decode_rows(&v, 0, 1, d), SQ_OK);
+    for (int i = 0; i < 4; i++) ck_assert_msg(fabsf(d[i] - want[i]) < 1e-6f, "W[%d] = %g, the spec says %g", i, d[i], want[i]);
+    ck_assert_int_eq(sq_gemv(&v, x, y, 0, 1), SQ_OK);
+    ck_assert_float_eq_tol(y[0], 3.0f, 1e-5f);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("spqr_codec");
     TCase *tc = tcase_create("core");
@@ -508,6 +544,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_check_hook_refuses_damage);
     tcase_add_test(tc, test_spec_worked_example);
     tcase_add_test(tc, test_spec_worked_example_w6);
+    tcase_add_test(tc, test_spec_worked_example_rht);
     suite_add_tcase(s, tc);
     return s;
 }

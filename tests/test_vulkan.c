@@ -614,13 +614,13 @@ END_TEST
  * codes, 5..8-bit codes (two 4-code windows per 8 codes), groups that are not a multiple of 8 (the per-code path), row
  * blocks of 1, 3 and 4, statistic codes of 2, 6 and 8 bits, thresholds
  * that make many outliers (a fifth to a third of the weights) and none;
- * the perm link its encoder adds. Same bounds as every codec:
+ * the perm link its encoder adds, or with :rht its rht_in link instead. Same bounds as every codec:
  * dequantization bit for bit (outliers replacing dense values), GEMV and
  * matmul within 1e-5 sum|w x| per row of the CPU's and of decode-then-dot. */
 START_TEST(sparse_kernels) {
     const char *schemes[] = {"spqr:w2:b8:r4:sb2:t0.02", "spqr:w4:b5:r3:sb6:t0.05", "spqr:w3:b64:t0",
                              "spqr:w3:b12:r1:sb8:t0.01", "spqr:w5:b32:sb6:t0.05", "spqr:w6:sb8:t0",
-                             "spqr:w7:b8:r2:t0.02", "spqr:w8:b12:sb6:t0.05"};
+                             "spqr:w7:b8:r2:t0.02", "spqr:w8:b12:sb6:t0.05", "spqr:w3:sb6:rht:t0.05"};
     const uint64_t shapes[][2] = {{37, 200}, {3, 33}, {64, 520}};
     const size_t nshapes = test_quick() ? 2 : 3; /* the sanitizer run leaves the widest to the release run */
     for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)

@@ -14,8 +14,8 @@
 
 enum { SQ_SPQR_P_BITS = 4, SQ_SPQR_P_GROUPS = 5, SQ_SPQR_P_TAU = 6, SQ_SPQR_P_BUDGET = 7 };
 /* params[4] = wbits | stat_bits << 8 | search << 16 | rht << 17 (bit 16: the
- * encoder fitted first-level statistics by the weighted search, the default
- * since session 6; 0 = min-max, `:minmax`; bit 17: it
+ * encoder fitted first-level statistics by the weighted search, the default;
+ * 0 = min-max, `:minmax`; bit 17: it
  * quantized W·diag(s)·Ĥᵀ, the chain's rht_in link instead of perm; decode
  * ignores both);
  * params[5] = β₁ | β₂ << 16;
