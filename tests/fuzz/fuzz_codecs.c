@@ -27,10 +27,11 @@ static void run_kernel(sq_cpu_kernel k, const sq_tview *v, const float *x, float
 
 /* Spellings the generic variants do not reach (a codec's own options):
  * spqr's code widths other than its default, whose kernels read codes
- * differently (one 32-bit window for w <= 4, two for w5..w8); mix's width
- * sets other than {2,3,4,8} (1-bit and 5..7-bit blocks). */
+ * differently (one 32-bit window for w <= 4, two for w5..w8), and the
+ * encoder-record bits of params[4] (16: :mse / :minmax, 17: :rht); mix's
+ * width sets other than {2,3,4,8} (1-bit and 5..7-bit blocks). */
 static const char *const extra_variants[] = {"spqr:w2:b8", "spqr:w5:b8:sb6", "spqr:w6:b16:sb8", "spqr:w8:b5:r3",
-                                             "mix:g32:3:w1248", "mix:g64:5:w5678", NULL};
+                                             "spqr:w3:sb6:minmax:rht:t0", "mix:g32:3:w1248", "mix:g64:5:w5678", NULL};
 
 static void run_codec(const sq_codec *c, const uint8_t *data, size_t size) {
     codec_variant vs[CODEC_MAX_VARIANTS];
