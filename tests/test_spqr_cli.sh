@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The spqr codec end to end on the tiny model: squish-quantize -s spqr:...
 # --calib writes a file that squish-verify accepts (integrity, decode
-# against the source, --eval with KLD), reproducibly across thread counts;
+# against the source, --eval with KLD), reproducibly across thread counts,
+# also with :rht (the rht_in link in place of perm);
 # squish-inspect shows the scheme; damaged CSR parts (checksums made valid,
 # so the codec's own check must catch them) exit 4 naming the part; no
 # --calib exits 2.
@@ -22,11 +23,15 @@ expect 0 "quantize spqr:w3, 3 threads" -- "$Q" "$TINY" -s spqr:w3 --calib "$T/a.
 cmp -s "$T/w3.squizd" "$T/w3b.squizd" && ok || bad "spqr:w3 output differs between 1 and 3 threads"
 expect 0 "quantize spqr:w4:b64:t0" -- "$Q" "$TINY" -s spqr:w4:b64:t0 --calib "$T/a.h5" -o "$T/w4.squizd" -T 2 -q
 expect 0 "quantize spqr:w2:o1" -- "$Q" "$TINY" -s spqr:w2:o1 --calib "$T/a.h5" -o "$T/w2.squizd" -T 2 -q
+expect 0 "quantize spqr:w3:rht:t0" -- "$Q" "$TINY" -s spqr:w3:rht:t0 --calib "$T/a.h5" -o "$T/rht.squizd" -T 1 -q
+expect 0 "quantize spqr:w3:rht:t0, 3 threads" -- "$Q" "$TINY" -s spqr:w3:rht:t0 --calib "$T/a.h5" -o "$T/rhtb.squizd" -T 3 -q
+cmp -s "$T/rht.squizd" "$T/rhtb.squizd" && ok || bad "spqr:w3:rht:t0 output differs between 1 and 3 threads"
 
 # ---- integrity, decode against the source, evaluation ----
-for f in w3 w4 w2; do
+for f in w3 w4 w2 rht; do
   expect 0 "verify $f" -- "$V" "$T/$f.squizd"
 done
+expect 0 "verify rht against the source (through the rht_in link)" -- "$V" --reference "$TINY" --min-cosine 0.95 "$T/rht.squizd"
 expect 0 "verify w3 against the source" -- "$V" --reference "$TINY" --min-cosine 0.95 "$T/w3.squizd"
 for i in $(seq 1 300); do echo $(( (i * 37 + 11) % 512 )); done >"$T/ids.txt"
 expect 0 "eval w3" -- "$V" --eval-ids "$T/ids.txt" --ctx 64 --reference "$TINY" -j "$T/w3.squizd"
@@ -36,6 +41,15 @@ kw3=$(jq .eval.kld_mean "$T/out")
 expect 0 "eval w2" -- "$V" --eval-ids "$T/ids.txt" --ctx 64 --reference "$TINY" -j "$T/w2.squizd"
 kw2=$(jq .eval.kld_mean "$T/out")
 awk -v a="$kw3" -v b="$kw2" 'BEGIN { exit !(a < b) }' && ok || bad "spqr:w3 KLD $kw3 is not below spqr:w2's $kw2"
+expect 0 "eval rht" -- "$V" --eval-ids "$T/ids.txt" --ctx 64 --reference "$TINY" -j "$T/rht.squizd"
+jq -e '.eval.kld_mean > 0 and .eval.kld_mean < 0.5 and .eval.top1_agreement > 0.5' "$T/out" >/dev/null &&
+  ok || bad "eval rht json: $(jq -c .eval "$T/out")"
+"$I" -j "$T/rht.squizd" >"$T/rht.json" || bad "inspect --json rht"
+jq -e '[.tensors[] | select(.codec == "spqr")] | length == 14 and all(.scheme == "spqr:w3:rht:t0+rht_in")' "$T/rht.json" \
+  >/dev/null && ok || bad "inspect --json: not 14 spqr:w3:rht:t0+rht_in tensors"
+jq -e '[.tensors[] | select(.codec == "spqr") | .parts | map(.name) | join(",")] | unique ==
+  ["codes,scale_codes,zero_codes,stats2,row_ptr,outlier_cols,outlier_vals,rht_in"]' "$T/rht.json" >/dev/null &&
+  ok || bad "spqr:w3:rht parts: not the codec's 7 and rht_in"
 
 # ---- inspect: scheme, the perm link, the data-sized parts ----
 expect 0 "inspect" -- "$I" "$T/w3.squizd"
