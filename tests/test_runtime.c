@@ -3,6 +3,9 @@
  * sums and perplexity; thread-count independence; hostile evaluation input. */
 #include <json-c/json.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 
 #include "runtime.h"
 #include "tokenizer.h"
@@ -627,6 +630,55 @@ START_TEST(bias_tensors_load) {
 }
 END_TEST
 
+/* The thread pool: every loop, back to back or after the workers went to
+ * sleep, from one caller or two at once (the second gets fresh threads),
+ * runs each index exactly once, in the fixed chunks n*i/parts .. n*(i+1)/parts
+ * that make results independent of which thread runs which chunk. */
+typedef struct pool_probe {
+    uint64_t n;
+    int parts;
+    _Atomic int hits[97];
+    _Atomic int bad_chunk;
+} pool_probe;
+
+static void pool_probe_chunk(void *p, uint64_t i0, uint64_t i1) {
+    pool_probe *c = p;
+    int ok = 0;
+    for (int i = 0; i < c->parts; i++)
+        ok |= i0 == c->n * (uint64_t)i / (uint64_t)c->parts && i1 == c->n * (uint64_t)(i + 1) / (uint64_t)c->parts;
+    if (!ok) atomic_fetch_add(&c->bad_chunk, 1);
+    for (uint64_t i = i0; i < i1; i++) atomic_fetch_add(&c->hits[i], 1);
+}
+
+static void *pool_loops(void *arg) {
+    const int loops = *(int *)arg;
+    long failures = 0;
+    for (int l = 0; l < loops; l++) {
+        pool_probe c = {.n = 1 + (uint64_t)(l * 37 % 97)};
+        const int threads = 2 + l % 3;
+        c.parts = (uint64_t)threads < c.n ? threads : (int)c.n;
+        if (l % 500 == 499) usleep(2000); /* the workers stop spinning and block */
+        sq_parallel_for(threads, c.n, pool_probe_chunk, &c);
+        for (uint64_t i = 0; i < c.n; i++) failures += atomic_load(&c.hits[i]) != 1;
+        failures += atomic_load(&c.bad_chunk);
+    }
+    return (void *)(intptr_t)failures;
+}
+
+START_TEST(parallel_pool_loops) {
+    int loops = 4000;
+    ck_assert_int_eq((int)(intptr_t)pool_loops(&loops), 0);
+    pthread_t a, b;
+    void *ra, *rb;
+    ck_assert_int_eq(pthread_create(&a, NULL, pool_loops, &loops), 0);
+    ck_assert_int_eq(pthread_create(&b, NULL, pool_loops, &loops), 0);
+    pthread_join(a, &ra);
+    pthread_join(b, &rb);
+    ck_assert_int_eq((int)(intptr_t)ra, 0);
+    ck_assert_int_eq((int)(intptr_t)rb, 0);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("runtime");
     TCase *tc = tcase_create("core");
@@ -642,6 +694,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, linear_biases);
     tcase_add_test(tc, bias_tensors_load);
     tcase_add_test(tc, tokenizer_matches_golden_ids);
+    tcase_add_test(tc, parallel_pool_loops);
     suite_add_tcase(s, tc);
     return s;
 }
