@@ -304,7 +304,9 @@ static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T
         const sq_rt_layer *L = &m->layers[l];
         rmsnorm(x, L->attn_norm, xn, T, H, c->eps);
         if (tap) tap(tap_ctx, l, SQ_SITE_ATTN_IN, xn, T, H);
-        if ((st = LIN(SQ_LIN_Q, xn, T, q)) || (st = LIN(SQ_LIN_K, xn, T, k)) || (st = LIN(SQ_LIN_V, xn, T, v))) goto out;
+        const int qkv[] = {SQ_LIN_Q, SQ_LIN_K, SQ_LIN_V}, gu[] = {SQ_LIN_GATE, SQ_LIN_UP};
+        float *qkv_out[] = {q, k, v}, *gu_out[] = {g, u};
+        if ((st = sq_rt_linear_batch(m, L, qkv, 3, xn, T, qkv_out, n_threads, err))) goto out;
         add_bias(q, L->bias[SQ_LIN_Q], T, qd);
         add_bias(k, L->bias[SQ_LIN_K], T, kvd);
         add_bias(v, L->bias[SQ_LIN_V], T, kvd);
@@ -327,7 +329,7 @@ static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T
         for (size_t i = 0; i < th; i++) x[i] += tmp[i];
         rmsnorm(x, L->ffn_norm, xn, T, H, c->eps);
         if (tap) tap(tap_ctx, l, SQ_SITE_MLP_IN, xn, T, H);
-        if ((st = LIN(SQ_LIN_GATE, xn, T, g)) || (st = LIN(SQ_LIN_UP, xn, T, u))) goto out;
+        if ((st = sq_rt_linear_batch(m, L, gu, 2, xn, T, gu_out, n_threads, err))) goto out;
         add_bias(g, L->bias[SQ_LIN_GATE], T, I);
         add_bias(u, L->bias[SQ_LIN_UP], T, I);
         for (size_t i = 0; i < (size_t)T * I; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];

@@ -301,6 +301,78 @@ static sq_status gemm_fast(const sq_tview *w, sq_cpu_kernel k, sq_gemm_q8_fn bat
     return st;
 }
 
+/* Batched products of several matrices that read the same X (q/k/v,
+ * gate/up in prefill): X is quantized to int8 blocks once for all of them
+ * instead of once per matrix, and their 16-row tiles are laid end to end in
+ * one parallel pass. Each matrix's tiles start at its own row 0, so each
+ * output is the same kernel call's as in gemm_fast: the same bits. */
+typedef struct group_ctx {
+    int n;
+    const sq_tview *w[SQ_LIN_COUNT];
+    sq_gemm_q8_fn f[SQ_LIN_COUNT];
+    float *y[SQ_LIN_COUNT];
+    uint64_t start[SQ_LIN_COUNT + 1]; /* first tile of each matrix in the joint tile range */
+    const sq_act_q8 *q8;
+    uint32_t T;
+} group_ctx;
+
+static void group_tiles(void *p, uint64_t b0, uint64_t b1) {
+    group_ctx *c = p;
+    for (int i = 0; i < c->n; i++) {
+        uint64_t s = c->start[i], e = c->start[i + 1], a = b0 > s ? b0 : s, b = b1 < e ? b1 : e;
+        if (a >= b) continue;
+        const uint64_t N = c->w[i]->rows, r0 = (a - s) * 16, r1 = (b - s) * 16 < N ? (b - s) * 16 : N;
+        c->f[i](c->w[i], c->q8, c->T, c->y[i], r0, r1);
+    }
+}
+
+static sq_status gemm_group(const sq_tview *const *w, const sq_gemm_q8_fn *f, int n, const float *x, uint32_t T,
+                            float *const *y, int n_threads, sq_err *err) {
+    const uint64_t K = w[0]->cols;
+    group_ctx c = {.n = n, .T = T};
+    sq_act *a = calloc(T, sizeof *a);
+    sq_act_q8 *q8 = malloc((size_t)T * sizeof *q8);
+    sq_status st = a && q8 ? SQ_OK : sq_err_set(err, SQ_ENOMEM, "out of memory for %u activation rows", T);
+    uint32_t ready = 0;
+    for (; ready < T && !st; ready++) st = sq_act_prepare(SQ_ACT_Q8, x + (uint64_t)ready * K, K, &a[ready], err);
+    if (st && ready) ready--; /* the failed one released its own buffers */
+    if (!st) {
+        for (uint32_t t = 0; t < T; t++) q8[t] = a[t].q8;
+        for (int i = 0; i < n; i++) {
+            c.w[i] = w[i];
+            c.f[i] = f[i];
+            c.y[i] = y[i];
+            c.start[i + 1] = c.start[i] + (w[i]->rows + 15) / 16;
+        }
+        c.q8 = q8;
+        sq_parallel_for(n_threads, c.start[n], group_tiles, &c);
+    }
+    for (uint32_t t = 0; t < ready; t++) sq_act_release(&a[t]);
+    free(q8);
+    free(a);
+    return st;
+}
+
+sq_status sq_rt_linear_batch(const sq_rt_model *m, const sq_rt_layer *L, const int *idx, int n, const float *x, uint32_t T,
+                             float *const *y, int n_threads, sq_err *err) {
+    const sq_tview *gw[SQ_LIN_COUNT];
+    sq_gemm_q8_fn gf[SQ_LIN_COUNT];
+    float *gy[SQ_LIN_COUNT];
+    int ng = 0;
+    sq_status st = SQ_OK;
+    for (int i = 0; i < n && !st; i++) {
+        const sq_tview *w = sq_rt_linear_view(L, idx[i]);
+        sq_gemm_q8_fn f = T > 1 && m->fast_kernels && !m->vk && n <= SQ_LIN_COUNT && !sq_tview_has_xform(w) &&
+                                  (!ng || w->cols == gw[0]->cols)
+                              ? batched_kernel(w)
+                              : NULL;
+        if (f) gw[ng] = w, gf[ng] = f, gy[ng++] = y[i];
+        else st = sq_rt_linear(m, w, L->gpu[idx[i]], x, T, y[i], n_threads, err); /* alone, as before */
+    }
+    if (!st && ng) st = gemm_group(gw, gf, ng, x, T, gy, n_threads, err);
+    return st;
+}
+
 sq_status sq_rt_linear(const sq_rt_model *m, const sq_tview *w, const sq_vk_tensor *gpu, const float *x, uint32_t T,
                        float *y, int n_threads, sq_err *err) {
     if (m->vk && gpu) return sq_vk_matmul(m->vk, gpu, x, T, y, err);

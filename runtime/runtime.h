@@ -82,6 +82,13 @@ sq_status sq_rt_linear(const sq_rt_model *m, const sq_tview *w, const sq_vk_tens
 sq_status sq_rt_linear_many(const sq_rt_model *m, const sq_rt_layer *L, const int *idx, int n, const float *x,
                             float *const *y, int n_threads, sq_err *err);
 
+/* Y[i] = X * W_i^T for the n linear layers idx[i] of block L that read the
+ * same X[T][cols]: the same results as n sq_rt_linear calls; on the fast path
+ * the matrices with a batched q8 kernel share one quantization of X and one
+ * parallel pass. */
+sq_status sq_rt_linear_batch(const sq_rt_model *m, const sq_rt_layer *L, const int *idx, int n, const float *x, uint32_t T,
+                             float *const *y, int n_threads, sq_err *err);
+
 /* Logits [T][vocab] for tokens[0..T) run from an empty cache (batched prefill). */
 sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                         sq_err *err);

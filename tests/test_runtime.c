@@ -390,6 +390,48 @@ START_TEST(forward_last_is_last_row) {
 }
 END_TEST
 
+/* sq_rt_linear_batch (prefill's q/k/v and gate/up, one quantization of X
+ * shared) gives the bits of separate sq_rt_linear calls, on every path, for
+ * 1 and 3 threads. */
+START_TEST(linear_batch_same_bits) {
+    sq_model *src;
+    sq_rt_model *m = load_ref(src_path("testdata/tiny-llama"), &src);
+    reenc r = reencode(m, "int4:g128:asym");
+    const sq_rt_layer *L = &m->layers[1];
+    const int idx[][3] = {{SQ_LIN_Q, SQ_LIN_K, SQ_LIN_V}, {SQ_LIN_GATE, SQ_LIN_UP, -1}};
+    const uint32_t T = 21, K = m->cfg.hidden;
+    float *x = malloc((size_t)T * K * 4);
+    for (uint64_t i = 0; i < (uint64_t)T * K; i++) x[i] = sinf(0.37f * (float)i) * (1.0f + (float)(i % 7));
+    sq_err err = {0};
+    const int paths[] = {SQ_RT_PATH_EXACT, SQ_RT_PATH_FAST, SQ_RT_PATH_FAST_Q8_GEMM};
+    for (int p = 0; p < 3; p++)
+        for (int g = 0; g < 2; g++) {
+            m->fast_kernels = paths[p];
+            const int n = g ? 2 : 3;
+            float *a[3], *b[3];
+            for (int i = 0; i < n; i++) {
+                const uint64_t rows = sq_rt_linear_view(L, idx[g][i])->rows;
+                a[i] = malloc((size_t)T * rows * 4);
+                b[i] = malloc((size_t)T * rows * 4);
+                ck_assert_int_eq(sq_rt_linear(m, sq_rt_linear_view(L, idx[g][i]), NULL, x, T, a[i], 1, &err), 0);
+            }
+            for (int th = 1; th <= 3; th += 2) {
+                ck_assert_int_eq(sq_rt_linear_batch(m, L, idx[g], n, x, T, b, th, &err), 0);
+                for (int i = 0; i < n; i++) {
+                    const uint64_t rows = sq_rt_linear_view(L, idx[g][i])->rows;
+                    ck_assert_msg(memcmp(a[i], b[i], (size_t)T * rows * 4) == 0, "path %d group %d matrix %d threads %d", p, g, i, th);
+                }
+            }
+            for (int i = 0; i < n; i++) free(a[i]), free(b[i]);
+        }
+    m->fast_kernels = SQ_RT_PATH_EXACT;
+    free(x);
+    restore(m, &r);
+    sq_rt_free(m); free(m);
+    sq_model_close(src);
+}
+END_TEST
+
 /* The tiny model with int4:g128:asym linear layers (the integer kernels pay
  * at g128, so every fast path uses them). */
 START_TEST(fast_paths_tiny) {
@@ -695,6 +737,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, bias_tensors_load);
     tcase_add_test(tc, tokenizer_matches_golden_ids);
     tcase_add_test(tc, parallel_pool_loops);
+    tcase_add_test(tc, linear_batch_same_bits);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -230,6 +230,12 @@ INT_DISPATCH(AVX512, sq_int_gemv_avx512, int_gemv_bits_avx512)
  * the lanes. 8- and 4-bit codes; other widths use the AVX2 kernel. */
 AVX512 static inline __m512i unpack64(int bits, const uint8_t *p) {
     if (bits == 8) return _mm512_loadu_si512((const void *)p);
+    if (bits == 2) { /* each chunk's 8 bytes in four qwords, shifted by 0, 2, 4, 6 (unpack32's layout) */
+        __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
+        v = _mm512_permutexvar_epi64(_mm512_set_epi64(1, 1, 1, 1, 0, 0, 0, 0), v);
+        v = _mm512_srlv_epi64(v, _mm512_set_epi64(6, 4, 2, 0, 6, 4, 2, 0));
+        return _mm512_and_si512(v, _mm512_set1_epi8(3));
+    }
     __m256i v = _mm256_loadu_si256((const __m256i *)p), m = _mm256_set1_epi8(15);
     __m256i lo = _mm256_and_si256(v, m), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m); /* [A.lo B.lo], [A.hi B.hi] */
     __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);                     /* A.lo B.lo A.hi B.hi */
@@ -338,16 +344,80 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(co
     free(dx);
 }
 
+/* Groups of 32 or 64 with asymmetric codes (the Q4_K_M and Q2_K classes'
+ * int4:g64:asym and int2:g32:asym), and 2-bit codes in either form: the
+ * kernel above with each chunk's own zero point. The start of a chunk
+ * pair's vpdpbusd accumulator is (z_a, z_b) times (-sum_a, -sum_b) in lanes
+ * 0 and 8 (one vpmulld), and the scales are those of the chunks' groups. */
+AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(const int bits, const int gshift, const sq_tview *t,
+                                                                             const sq_act_q8 *x, float *y, uint64_t r0,
+                                                                             uint64_t r1) {
+    const uint64_t nc = sq_nchunks(t->cols), np = nc / 2, ng = sq_ngroups(t->params, t->cols);
+    const uint64_t rb = sq_row_bytes(t->cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    const int32_t mid = 1 << (bits - 1);
+    __m512i *ns = aligned_alloc(64, (size_t)(np + 1) * 64); /* -sum of each chunk of a pair in lanes 0 and 8 */
+    __m512 *dx = aligned_alloc(64, (size_t)(np + 1) * 64);
+    if (!ns || !dx) {
+        free(ns);
+        free(dx);
+        sq_int_gemv_q8_avx2(t, x, y, r0, r1);
+        return;
+    }
+    for (uint64_t p = 0; p < np; p++) {
+        ns[p] = _mm512_maskz_set1_epi32(0x0001, -x->sum[2 * p]);
+        ns[p] = _mm512_mask_set1_epi32(ns[p], 0x0100, -x->sum[2 * p + 1]);
+        dx[p] = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(x->d[2 * p]), _mm512_set1_ps(x->d[2 * p + 1]));
+    }
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = codes + r * rb, *zr = asym ? zeros + r * ng : NULL;
+        __m512 acc = _mm512_setzero_ps();
+        for (uint64_t p = 0; p < np; p++) {
+            const uint64_t ga = (2 * p) >> gshift, gb = (2 * p + 1) >> gshift;
+            _mm_prefetch((const char *)(row + 2 * p * cb) + 1024, _MM_HINT_T0);
+            __m512i w = unpack64(bits, row + 2 * p * cb);
+            __m512i z = asym ? _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(zr[ga]), _mm512_set1_epi32(zr[gb]))
+                             : _mm512_set1_epi32(mid);
+            __m512i d32 = _mm512_dpbusd_epi32(_mm512_mullo_epi32(z, ns[p]), w, _mm512_load_si512((const void *)(x->q + p * 64)));
+            __m512 s = gshift ? _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + ga))
+                              : _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + ga)),
+                                                     _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + gb)));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d32), _mm512_mul_ps(s, dx[p]), acc);
+        }
+        float tot = _mm512_reduce_add_ps(acc);
+        if (nc & 1) { /* the odd last chunk */
+            const uint64_t c = nc - 1, g = c >> gshift;
+            __m256i d32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack32(bits, row + c * cb),
+                                              _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK)));
+            int32_t dot = _mm512_reduce_add_epi32(_mm512_zextsi256_si512(d32)) - (asym ? zr[g] : mid) * x->sum[c];
+            tot += (float)dot * (scale_load(sdt, t->part[1], r * ng + g) * x->d[c]);
+        }
+        y[r] = tot;
+    }
+    free(ns);
+    free(dx);
+}
+
 AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
-    const int g32sym = sq_group_cols(t->params, t->cols) == SQ_CHUNK && !(t->params[SQ_P_FLAGS] & SQ_PF_ASYM);
+    const uint64_t gs = sq_group_cols(t->params, t->cols);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0, g32sym = gs == SQ_CHUNK && !asym;
+    const int zp = gs == SQ_CHUNK || (gs == 2 * SQ_CHUNK && asym); /* int_gemv_q8_vnni_zp's shapes */
     switch (int_bits_of(t->codec)) {
     case 8:
         if (g32sym) int_gemv_q8_vnni_g32(8, t, x, y, r0, r1);
+        else if (zp) int_gemv_q8_vnni_zp(8, gs == SQ_CHUNK ? 0 : 1, t, x, y, r0, r1);
         else int_gemv_q8_vnni(8, t, x, y, r0, r1);
         break;
     case 4:
         if (g32sym) int_gemv_q8_vnni_g32(4, t, x, y, r0, r1);
+        else if (zp) int_gemv_q8_vnni_zp(4, gs == SQ_CHUNK ? 0 : 1, t, x, y, r0, r1);
         else int_gemv_q8_vnni(4, t, x, y, r0, r1);
+        break;
+    case 2:
+        if (gs == SQ_CHUNK || gs == 2 * SQ_CHUNK) int_gemv_q8_vnni_zp(2, gs == SQ_CHUNK ? 0 : 1, t, x, y, r0, r1);
+        else sq_int_gemv_q8_avx2(t, x, y, r0, r1);
         break;
     default: sq_int_gemv_q8_avx2(t, x, y, r0, r1); break;
     }

@@ -232,12 +232,13 @@ void sq_int_gemm_q8_portable(const sq_tview *t, const sq_act_q8 *x, uint32_t T, 
 /* squish-bench, 4096x4096 on AMD EPYC (AVX-512): the q8 kernels beat the f32
  * GEMV from groups of 64 up (int4 g64 12.6 vs 12.0 GB/s, g128 19.5 vs 12.8,
  * int8 pc 24.9 vs 21.8) and lose at groups of 32 (int4 7.5 vs 10.1). */
-/* With AVX-512 VNNI, groups of 32 with symmetric int8/int4 codes have a
- * kernel of their own (int_gemv_q8_vnni_g32) that beats the f32 GEMV. */
+/* With AVX-512 VNNI, groups of 32 with int8/int4/int2 codes, sym or asym,
+ * have kernels of their own (int_gemv_q8_vnni_g32, int_gemv_q8_vnni_zp)
+ * that beat the f32 GEMV. */
 static int int_fast_pays(const sq_tview *t) {
     const uint64_t gs = sq_group_cols(t->params, t->cols);
     if (gs >= 64) return 1;
-    return gs == SQ_CHUNK && !(t->params[SQ_P_FLAGS] & SQ_PF_ASYM) && (t->codec->bits == 8 || t->codec->bits == 4) &&
+    return gs == SQ_CHUNK && (t->codec->bits == 8 || t->codec->bits == 4 || t->codec->bits == 2) &&
            sq_isa_active() >= SQ_ISA_AVX512;
 }
 
