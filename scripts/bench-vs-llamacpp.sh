@@ -118,12 +118,13 @@ run_llama() { # pair runtime binary gguf round
 }
 
 echo "# bench-vs-llamacpp: squish $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), llama.cpp c392e509 bin-$BIN," \
-     "ik_llama.cpp ${IK_BENCH:-not built}; threads $THREADS, $ROUNDS interleaved rounds"
+     "ik_llama.cpp ${IK_BENCH:-not built}; threads $THREADS, $ROUNDS interleaved rounds; base: ${BASE_BUILD:-none}"
 echo "# cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(nproc) cpus online;" \
      "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 for p in $PAIRS; do echo "# $p: ${SQF[$p]} ($(stat -c %s "${SQF[$p]}") B) vs squish-lm-34m-$p.gguf ($(stat -c %s "$LC/gguf/squish-lm-34m-$p.gguf") B)"; done
 for r in $(seq 1 "$ROUNDS"); do
     echo "# round $r/$ROUNDS" >&2
+    echo "# round $r/$ROUNDS: load $(cut -d' ' -f1-3 /proc/loadavg)"
     for p in $PAIRS; do
         run_squish "$p" "${SQF[$p]}" "$r"
         [[ -n "${BASE_BUILD:-}" ]] && run_squish "$p" "${SQF[$p]}" "$r" "$BASE_BUILD" base
@@ -153,15 +154,19 @@ function ratio(p, t, rt, who,   r, lo, hi, x, s) { s = p SUBSEP who SUBSEP t
     return sprintf("%.2fx (%.2f-%.2f)", med[s] / med[p, rt, t], lo, hi) }
 { k = $1 SUBSEP $2 SUBSEP $3; v[k, ++cnt[k]] = $5; byr[k, "r" $4] = $5; rounds[$4] = 1 }
 END {
-    printf "%-7s %-6s %-17s %-17s %-20s %-17s %-20s %-17s %-20s %-17s %s\n", "pair", "test", "squish min/med/max", "llama.cpp", "squish/llama.cpp", "ik_llama.cpp", "squish/ik", "exact min/med/max", "exact/llama.cpp", "base min/med/max", "base/llama.cpp"
+    print "# tokens/s as min/median/max over the rounds; a ratio is median/median with the range of the per-round"
+    print "# ratios in brackets (runs of one round are back to back, so these are the figures to trust on a loaded"
+    print "# machine). squish = this build, default (fast) path; exact = the same build on the exact path (squish-verify"
+    print "# --eval); base = BASE_BUILD on the same files (squish/base > 1: this build is faster)."
+    printf "%-7s %-6s %-17s %-17s %-20s %-17s %-20s %-17s %-20s %-17s %-20s %s\n", "pair", "test", "squish min/med/max", "llama.cpp", "squish/llama.cpp", "ik_llama.cpp", "squish/ik", "exact min/med/max", "exact/llama.cpp", "base min/med/max", "base/llama.cpp", "squish/base"
     np = split(pairs, P, " ")
     for (i = 1; i <= np; i++) for (tt = 1; tt <= 2; tt++) {
         p = P[i]; t = tt == 1 ? "pp512" : "tg128"
         if (!cnt[p, "squish", t]) continue
         sq = stats(p SUBSEP "squish" SUBSEP t); ll = stats(p SUBSEP "llama" SUBSEP t); ik = stats(p SUBSEP "ik" SUBSEP t)
         ex = stats(p SUBSEP "exact" SUBSEP t); bs = stats(p SUBSEP "base" SUBSEP t)
-        printf "%-7s %-6s %-17s %-17s %-20s %-17s %-20s %-17s %-20s %-17s %s\n", p, t, sq, ll, ratio(p, t, "llama", "squish"), ik,
-               ratio(p, t, "ik", "squish"), ex, ratio(p, t, "llama", "exact"), bs, ratio(p, t, "llama", "base")
+        printf "%-7s %-6s %-17s %-17s %-20s %-17s %-20s %-17s %-20s %-17s %-20s %s\n", p, t, sq, ll, ratio(p, t, "llama", "squish"), ik,
+               ratio(p, t, "ik", "squish"), ex, ratio(p, t, "llama", "exact"), bs, ratio(p, t, "llama", "base"), ratio(p, t, "base", "squish")
     }
 }' "$RAW"
 echo "# raw figures (pair runtime test round tokens/s): $RAW"
