@@ -9,7 +9,7 @@
  *    tr(ΔW H ΔWᵀ) / tr(W H Wᵀ), H = XᵀX of the calibration file;
  *  - embeddings and the output layer (no XᵀX is collected for them): the
  *    relative weight error ||ΔW||² / ||W||², a weight-only proxy (H = I);
- *    only schemes with no calibrated algorithm of their own apply (RTN).
+ *    the scalar schemes by RTN, and SpQR with H = I (sq_alloc_encode).
  * Every tensor's loss has weight 1: normalising by the tensor's own output
  * energy makes the figures comparable across layers and kinds (each term is
  * the noise-to-signal ratio the tensor adds to its output), which is the
@@ -99,6 +99,12 @@ typedef struct sq_alloc_plan {
 sq_status sq_alloc_parse_candidates(const char *list, sq_alloc_opts *o, sq_err *err);
 /* The default ladder, about 2 to 8.5 bpw (see the man page). */
 void sq_alloc_default_candidates(sq_alloc_opts *o);
+
+/* Encodes tensor t (weights w, rows x cols) with candidate c as the
+ * allocation does: sq_method_encode, except that SpQR on a tensor with no
+ * XᵀX (the embeddings, the output layer) runs with H = I. */
+sq_status sq_alloc_encode(sq_method *q, const char *label, const sq_model_tensor *t, const sq_alloc_cand *c, const float *w,
+                          uint64_t rows, uint64_t cols, sq_encoded *e, sq_method_note *note, sq_err *err);
 
 /* Whether tensor t of the model is in the set the bpw is taken over /
  * whether it is allocated (a matrix; under over_all any tensor of two or

@@ -134,7 +134,7 @@ static sq_status probe_one(probe_run *pr, sq_method *q, const sq_model *m, const
         memset(&note, 0, sizeof note);
         st = w ? sq_method_weights(q, m, t, w, err) : sq_err_set(err, SQ_ENOMEM, "out of memory for tensor %s", t->name);
         const sq_alloc_cand *c = &cands[e->cand[j]];
-        if (!st) st = sq_method_encode(q, t->name, t, c->codec, c->params, w, rows, cols, &enc, &note, err);
+        if (!st) st = sq_alloc_encode(q, t->name, t, c, w, rows, cols, &enc, &note, err);
         free(w);
         sq_model_release(m, t);
         if (!st) pe = &enc;

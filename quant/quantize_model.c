@@ -355,7 +355,8 @@ static sq_status quantize_tensor(const sq_quantize_opts *o, sq_method *q, const 
         ae->cached[ae->pick] = 0;
         *note = ae->note[ae->pick];
     } else if (!st) {
-        st = sq_method_encode(q, label, t, c, params, wf, rows, cols, &e, note, err);
+        st = ae ? sq_alloc_encode(q, label, t, &cands[ae->cand[ae->pick]], wf, rows, cols, &e, note, err)
+                : sq_method_encode(q, label, t, c, params, wf, rows, cols, &e, note, err);
     }
     uint64_t bytes = 0;
     for (int i = 0; !st && i < e.nparts; i++) bytes += e.bytes[i];

@@ -25,10 +25,11 @@ inspect_bpw() { # FILE all|matrices
 }
 within() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; }
 
-# The sanitizer run (SQUISH_TEST_QUICK) allocates among five candidates, one of them quip (each
-# quip encode of the tiny model takes about 20 s of CPU under ASan); the release run the defaults.
+# The sanitizer run (SQUISH_TEST_QUICK) allocates among six candidates, one of them quip (each
+# quip encode of the tiny model takes about 20 s of CPU under ASan) and one spqr :mse; the release
+# run the defaults.
 CAND=()
-[ -z "${SQUISH_TEST_QUICK:-}" ] || CAND=(--candidates quip:2,int3:g64:asym,int4:g64:asym,int4:g32:asym,int8)
+[ -z "${SQUISH_TEST_QUICK:-}" ] || CAND=(--candidates quip:2,int3:g64:asym,int4:g64:asym,int4:g32:asym,spqr:w4:b32:r64:sb6:mse:t0,int8)
 # ---- targets over the matrices: within 0.02, agreeing with inspect, loss falling ----
 prev=1e300
 # (the sanitizer run, SQUISH_TEST_QUICK, measures the candidates once and takes the later
@@ -88,14 +89,36 @@ expect 0 "inspect text" -- "$I" "$T/a3.0.squizd"
 grep -q '^SCHEME  *TENSORS  *ELEMENTS  *BYTES  *BPW  *SHARE$' "$T/out" && grep -q '^bf16 ' "$T/out" && ok ||
   bad "inspect text has no scheme summary: $(tail -5 "$T/out")"
 
-# ---- over all tensors: embeddings and lm_head too, by RTN among the scalar candidates ----
+# ---- over all tensors: embeddings and lm_head too, by RTN among the scalar candidates and spqr with H = I ----
 expect 0 "target 4.0 over all" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 4.0 "${CAND[@]}" --over all -o "$T/all.squizd" --report "$T/all.json" -q
 got=$(inspect_bpw "$T/all.squizd" all)
 within "$got" 4.0 0.02 && ok || bad "over all: $got bpw"
 jq -e '(.allocation.tensors | length) == 16 and
        all(.allocation.tensors[] | select(.name == "model.embed_tokens.weight" or .name == "lm_head.weight");
-           (.chosen | test("^(int|nf|fp)")) and all(.candidates[]; .method == "rtn"))' "$T/all.json" >/dev/null && ok ||
+           (.chosen | test("^(int|nf|fp|spqr)")) and
+           all(.candidates[]; if (.scheme | startswith("spqr")) then .method == "spqr (H = I)" else .method == "rtn" end) and
+           any(.candidates[]; .method == "spqr (H = I)") and all(.candidates[]; (.scheme | startswith("quip")) | not))' \
+  "$T/all.json" >/dev/null && ok ||
   bad "over all: embeddings/lm_head $(jq -c '[.allocation.tensors[] | select(.name | test("embed|lm_head"))]' "$T/all.json" | head -c 600)"
+# the spqr :mse family is among the candidates (the defaults: 3 to 6 bits in groups of 64 and 32, and 16 at 3 and 4 bits,
+# b16 being spqr's default and so not spelled; every tensor) and the allocation takes it
+# (names compared without ":mse", which the report leaves out where it is spqr's default)
+want='["spqr:w4:b32:r64:sb6:t0"]'
+[ -z "${SQUISH_TEST_QUICK:-}" ] && want='[("3","4","5","6") as $w | ("64","32") as $b | "spqr:w\($w):b\($b):r64:sb6:t0"] +
+  ["spqr:w3:r64:sb6:t0", "spqr:w4:r64:sb6:t0"]'
+jq -e "($want) as \$w | all(.allocation.tensors[]; [.candidates[].scheme | sub(\":mse\"; \"\")] as \$c |
+         all(\$w[]; . as \$x | \$c | index([\$x]))) and
+       any(.allocation.tensors[]; .chosen | test(\"^spqr:\") and (test(\":minmax\") | not))" "$T/all.json" >/dev/null && ok ||
+  bad "over all: spqr :mse candidates or choice missing: $(jq -c '[.allocation.tensors[] | [.name, .chosen, [.candidates[].scheme]]]' "$T/all.json" | head -c 900)"
+# a table that lacks candidates: those are encoded, the rest taken from it; the same bytes as encoding them all
+expect 0 "over all, two candidates" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 6.0 --candidates int4:g64:asym,int8 --over all \
+  -o "$T/two.squizd" --report "$T/two.json" -q
+expect 0 "over all, the rest encoded" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 4.0 "${CAND[@]}" --over all \
+  --alloc-table "$T/two.json" -o "$T/merged.squizd" --report "$T/merged.json" -q
+cmp -s "$T/all.squizd" "$T/merged.squizd" && ok || bad "over all from a table lacking candidates differs from the full run"
+[ "$(jq -c '[.allocation.tensors[].candidates[] | [.scheme, .bytes, .loss]]' "$T/all.json")" = \
+  "$(jq -c '[.allocation.tensors[].candidates[] | [.scheme, .bytes, .loss]]' "$T/merged.json")" ] && ok ||
+  bad "over all from a table lacking candidates: other candidates than the full run's"
 
 # ---- measured sensitivity (--alloc-probe): KL-divergence probes at each tensor's cheapest and median candidate ----
 # probe text: 2 windows of 256 token ids (the tiny model's context), a fixed pseudo-random sequence
