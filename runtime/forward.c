@@ -9,6 +9,7 @@
 
 #include "attention.h"
 #include "runtime.h"
+#include "vk_decode.h"
 
 static void rmsnorm(const float *x, const float *w, float *out, uint32_t T, uint32_t H, float eps) {
     for (uint32_t t = 0; t < T; t++) {
@@ -353,16 +354,19 @@ sq_status sq_rt_cache_init(const sq_rt_model *m, uint32_t max_seq, sq_rt_cache *
     size_t n = (size_t)cf->n_layers * max_seq * cf->n_kv_heads * cf->head_dim;
     c->max_seq = max_seq;
     c->pos = 0;
+    c->gpu = NULL;
     c->k = malloc(n * sizeof(float));
     c->v = malloc(n * sizeof(float));
     if (!c->k || !c->v) {
         sq_rt_cache_free(c);
         return sq_err_set(err, SQ_ENOMEM, "out of memory for a KV cache of %u positions", max_seq);
     }
-    return SQ_OK;
+    return m->vk ? sq_vk_decode_attach(m, c, err) : SQ_OK;
 }
 
 void sq_rt_cache_free(sq_rt_cache *c) {
+    sq_vk_decode_free(c->gpu);
+    c->gpu = NULL;
     free(c->k);
     free(c->v);
     c->k = c->v = NULL;
@@ -374,6 +378,7 @@ sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float 
     const uint32_t pos = c->pos, group = cf->n_heads / cf->n_kv_heads;
     if (token < 0 || (uint32_t)token >= cf->vocab) return sq_err_set(err, SQ_EUSAGE, "token id %d is outside the vocabulary", token);
     if (pos >= c->max_seq) return sq_err_set(err, SQ_EUSAGE, "the KV cache is full (%u positions)", c->max_seq);
+    if (c->gpu) return sq_vk_decode_cache_step(c, token, logits, err);
     float *x = malloc(H * 4), *xn = malloc(H * 4), *q = malloc(qd * 4), *att = malloc(qd * 4), *tmp = malloc(H * 4),
           *g = malloc(I * 4), *u = malloc(I * 4), *cs = malloc(hd / 2 * 4), *sn = malloc(hd / 2 * 4),
           *sc = malloc((size_t)(pos + 1) * 4);

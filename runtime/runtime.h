@@ -112,11 +112,17 @@ sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_
 typedef struct sq_rt_cache {
     uint32_t max_seq, pos;
     float *k, *v; /* [n_layers][max_seq][n_kv_heads * head_dim] */
+    /* on Vulkan: the whole step on the device, its K/V there (vk_decode.h);
+     * NULL: the step runs here, its products on the model's backend */
+    struct sq_vk_decode *gpu;
 } sq_rt_cache;
+/* On a model that runs on Vulkan the cache also gets the device decode
+ * state (c->gpu) when every layer can run there (vk_decode.h). */
 sq_status sq_rt_cache_init(const sq_rt_model *m, uint32_t max_seq, sq_rt_cache *c, sq_err *err);
 void sq_rt_cache_free(sq_rt_cache *c);
 /* Runs one token at position c->pos with the codecs' GEMV kernels, appends
- * its K/V and writes logits [vocab]. */
+ * its K/V and writes logits [vocab]. With c->gpu (a Vulkan model, see
+ * sq_rt_cache_init) all of it runs on the device. */
 sq_status sq_rt_step(const sq_rt_model *m, sq_rt_cache *c, int32_t token, float *logits, int n_threads, sq_err *err);
 
 /* Y[T][N] = X[T][K] · W^T for a weight view W [N][K]; SQ_ENOMEM when a

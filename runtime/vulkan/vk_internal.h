@@ -19,7 +19,7 @@
     X(vkCreateShaderModule) X(vkDestroyShaderModule) X(vkCreateDescriptorSetLayout) X(vkDestroyDescriptorSetLayout) \
     X(vkCreatePipelineLayout) X(vkDestroyPipelineLayout) X(vkCreateComputePipelines) X(vkDestroyPipeline)           \
     X(vkCreateDescriptorPool) X(vkDestroyDescriptorPool) X(vkResetDescriptorPool) X(vkAllocateDescriptorSets)       \
-    X(vkUpdateDescriptorSets) X(vkCreateCommandPool) X(vkDestroyCommandPool) X(vkAllocateCommandBuffers)            \
+    X(vkUpdateDescriptorSets) X(vkCreateCommandPool) X(vkDestroyCommandPool) X(vkAllocateCommandBuffers) X(vkFreeCommandBuffers) \
     X(vkBeginCommandBuffer) X(vkEndCommandBuffer) X(vkResetCommandBuffer) X(vkCmdBindPipeline)                      \
     X(vkCmdBindDescriptorSets) X(vkCmdPushConstants) X(vkCmdDispatch) X(vkCmdPipelineBarrier) X(vkCmdCopyBuffer)   \
     X(vkCmdResetQueryPool) X(vkCmdWriteTimestamp) X(vkCreateQueryPool) X(vkDestroyQueryPool)                        \
@@ -40,6 +40,7 @@ typedef struct vk_buf {
     VkDeviceMemory mem;
     VkDeviceSize size;
     void *map; /* host-visible buffers stay mapped */
+    VkDeviceSize off; /* a view into buf from this byte offset (vk_decode.c's activations); 0 for a whole buffer */
 } vk_buf;
 
 /* Shader programs (one SPIR-V module each) and their pipelines, created on
@@ -53,6 +54,7 @@ enum {
     VK_PROG_GEMV_CODEBOOK_LUT, VK_PROG_CODEBOOK_SLABS, VK_PROG_GEMV_CODEBOOK, VK_PROG_MATMUL_CODEBOOK,
     VK_PROG_DEQUANT_CODEBOOK, VK_PROG_GEMV_SPARSE, VK_PROG_MATMUL_SPARSE, VK_PROG_DEQUANT_SPARSE,
     VK_PROG_GEMV_MIX, VK_PROG_MATMUL_MIX, VK_PROG_DEQUANT_MIX, /* vk_mix.c */
+    VK_PROG_DECODE, /* vk_decode.c: the decode step's other operations */
     VK_PROG_COUNT
 };
 #define VK_MATMUL_TOKENS 8 /* activation rows per workgroup of the matmul programs (-DTT) */

@@ -88,6 +88,9 @@ static const uint32_t spv_matmul_mix[] =
 static const uint32_t spv_dequant_mix[] =
 #include "dequant_mix.spv.h"
     ;
+static const uint32_t spv_decode[] =
+#include "decode.spv.h"
+    ;
 
 #define PROG(n) {spv_##n, sizeof spv_##n}
 static const struct {
@@ -100,6 +103,7 @@ static const struct {
     PROG(gemv_codebook_lut), PROG(codebook_slabs), PROG(gemv_codebook), PROG(matmul_codebook), PROG(dequant_codebook),
     PROG(gemv_sparse), PROG(matmul_sparse), PROG(dequant_sparse),
     PROG(gemv_mix), PROG(matmul_mix), PROG(dequant_mix),
+    PROG(decode),
 };
 
 #define NBIND 4
@@ -194,7 +198,7 @@ sq_status sq_vk_bind(sq_vk *vk, VkPipeline pipe, const vk_buf *weights, const vk
     VkDescriptorBufferInfo bi[NBIND];
     VkWriteDescriptorSet wr[NBIND];
     for (int i = 0; i < NBIND; i++) {
-        bi[i] = (VkDescriptorBufferInfo){bufs[i]->buf, 0, sizes[i]};
+        bi[i] = (VkDescriptorBufferInfo){bufs[i]->buf, bufs[i]->off, sizes[i]};
         wr[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .dstBinding = (uint32_t)i,
                                        .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                        .pBufferInfo = &bi[i]};

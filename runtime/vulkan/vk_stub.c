@@ -1,6 +1,7 @@
 /* The Vulkan backend's entry points in a build configured with
  * -DSQUISH_VULKAN=OFF: every call reports that the backend is absent. */
 #include "vk.h"
+#include "vk_decode.h"
 
 #define ABSENT(err) sq_err_set(err, SQ_EUNSUPPORTED, "vulkan: this squish was built without Vulkan (-DSQUISH_VULKAN=OFF)")
 
@@ -45,5 +46,26 @@ sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float 
 }
 sq_status sq_vk_bench_gemv(sq_vk *vk, sq_vk_tensor *const *w, int n, int reps, int kernel, double *seconds, sq_err *err) {
     (void)vk; (void)w; (void)n; (void)reps; (void)kernel; (void)seconds;
+    return ABSENT(err);
+}
+int sq_vk_decode_wanted(void) { return 0; }
+sq_status sq_vk_decode_init(const sq_rt_model *m, uint32_t max_seq, sq_vk_decode **out, sq_err *err) {
+    (void)m; (void)max_seq;
+    *out = NULL;
+    return ABSENT(err);
+}
+sq_status sq_vk_decode_step(sq_vk_decode *d, uint32_t pos, int32_t token, float *logits, sq_err *err) {
+    (void)d; (void)pos; (void)token; (void)logits;
+    return ABSENT(err);
+}
+void sq_vk_decode_free(sq_vk_decode *d) { (void)d; }
+uint32_t sq_vk_decode_dispatches(const sq_vk_decode *d) { (void)d; return 0; }
+sq_status sq_vk_decode_attach(const sq_rt_model *m, sq_rt_cache *c, sq_err *err) {
+    (void)m; (void)err;
+    c->gpu = NULL;
+    return SQ_OK;
+}
+sq_status sq_vk_decode_cache_step(sq_rt_cache *c, int32_t token, float *logits, sq_err *err) {
+    (void)c; (void)token; (void)logits;
     return ABSENT(err);
 }

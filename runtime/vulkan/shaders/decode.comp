@@ -1,0 +1,194 @@
+#version 450
+// The decode step's operations other than the matrix products (vk_decode.c):
+// RMSNorm (with the residual add before it), rotary embeddings with the K/V
+// cache append, attention over the cache, the SiLU-gated product, and the
+// packing of an activation vector into a GEMV's input layout. One program;
+// the operation is specialization constant 1 (OP_* of vk_decode.c). The
+// arithmetic follows runtime/forward.c's sq_rt_step in float32.
+#extension GL_EXT_control_flow_attributes : enable
+
+layout(constant_id = 0) const uint WG = 64;
+layout(constant_id = 1) const uint OP = 0;
+layout(local_size_x_id = 0) in;
+
+// binding 0: activations (word 0: the position being decoded), 1: constants
+// (norm weights, biases, rotary table), 2 and 3: the K and V caches
+layout(std430, binding = 0) coherent buffer Act { float a[]; };
+layout(std430, binding = 0) coherent buffer ActU { uint au[]; };
+layout(std430, binding = 1) readonly buffer Cst { float c[]; };
+layout(std430, binding = 2) buffer KC { float kc[]; };
+layout(std430, binding = 3) buffer VC { float vc[]; };
+
+const uint NONE = 0xFFFFFFFFu;
+
+// Mirrors dec_push in vk_decode.c; offsets are in words.
+layout(push_constant) uniform Push {
+    uint n, src, dst, dstp;    // length; input, plain output, packed output (NONE: not written)
+    uint lay, nch, add, addb;  // packed layout (0: plain, 1: interleaved by chunk) and its chunks; NORM: added vector, its bias (in c)
+    uint wo, q, k, v;          // NORM: weights (in c); ROPE/ATTN: q, k, v (in a)
+    uint nh, nkv, hd, cbase;   // heads, K/V heads, head dim; cache offset of this layer
+    uint bq, bk, bv, fl;       // biases of q, k, v (in c; SILU: bq, bk of gate, up); ROPE: table (in c); f32 bits: eps / scale
+} p;
+
+// Element j of a vector in the GEMV input layout (see pack_float_x in vk_ops.c).
+void store_packed(uint j, float val) {
+    if (p.dstp == NONE) return;
+    uint idx = j;
+    if (p.lay == 1u) {
+        uint ch = j >> 5, i = j & 31u;
+        idx = ((i >> 2) * p.nch + ch) * 4u + (i & 3u);
+    }
+    a[p.dstp + idx] = val;
+}
+
+// Zeros past the vector's end (len values) up to whole chunks (invocation t of `count`).
+void pad_packed(uint len, uint t, uint count) {
+    for (uint j = len + t; j < p.nch * 32u; j += count) store_packed(j, 0.0);
+}
+
+shared float red[WG];
+
+float reduce_sum(float v) {
+    uint t = gl_LocalInvocationID.x;
+    red[t] = v;
+    barrier();
+    [[unroll]] for (uint s = WG / 2u; s > 0u; s >>= 1) {
+        if (t < s) red[t] += red[t + s];
+        barrier();
+    }
+    float r = red[0];
+    barrier();
+    return r;
+}
+
+float reduce_max(float v) {
+    uint t = gl_LocalInvocationID.x;
+    red[t] = v;
+    barrier();
+    [[unroll]] for (uint s = WG / 2u; s > 0u; s >>= 1) {
+        if (t < s) red[t] = max(red[t], red[t + s]);
+        barrier();
+    }
+    float r = red[0];
+    barrier();
+    return r;
+}
+
+// One workgroup: x (at src) += add + addb when add is given, then
+// out = w * (x / rms(x)).
+void op_norm() {
+    uint t = gl_LocalInvocationID.x;
+    float ss = 0.0;
+    for (uint i = t; i < p.n; i += WG) {
+        float x = a[p.src + i];
+        if (p.add != NONE) {
+            float y = a[p.add + i];
+            if (p.addb != NONE) y += c[p.addb + i];
+            x += y;
+            a[p.src + i] = x;
+        }
+        ss += x * x;
+    }
+    ss = reduce_sum(ss);
+    float inv = 1.0 / sqrt(ss / float(p.n) + uintBitsToFloat(p.fl));
+    for (uint i = t; i < p.n; i += WG) {
+        float o = c[p.wo + i] * (a[p.src + i] * inv);
+        if (p.dst != NONE) a[p.dst + i] = o;
+        store_packed(i, o);
+    }
+    pad_packed(p.n, t, WG);
+}
+
+// Biases, rotary embeddings of q (in place) and k, and the append of k and v
+// to the cache at the current position. Items: q pairs, k pairs, v values.
+void op_rope() {
+    uint g = gl_GlobalInvocationID.x;
+    uint half_ = p.hd / 2u, kvd = p.nkv * p.hd, nq = p.nh * half_, nk = p.nkv * half_, pos = au[0];
+    uint row = p.cbase + pos * kvd;
+    if (g < nq + nk) {
+        bool isq = g < nq;
+        uint e = isq ? g : g - nq, h = e / half_, i = e % half_, j = h * p.hd + i;
+        uint base = isq ? p.q : p.k, bo = isq ? p.bq : p.bk;
+        float x0 = a[base + j], x1 = a[base + j + half_];
+        if (bo != NONE) {
+            x0 += c[bo + j];
+            x1 += c[bo + j + half_];
+        }
+        float cs = c[p.fl + (pos * half_ + i) * 2u], sn = c[p.fl + (pos * half_ + i) * 2u + 1u];
+        float r0 = x0 * cs - x1 * sn, r1 = x1 * cs + x0 * sn;
+        if (isq) {
+            a[base + j] = r0;
+            a[base + j + half_] = r1;
+        } else {
+            kc[row + j] = r0;
+            kc[row + j + half_] = r1;
+        }
+    } else if (g < nq + nk + kvd) {
+        uint j = g - nq - nk;
+        float x = a[p.v + j];
+        if (p.bv != NONE) x += c[p.bv + j];
+        vc[row + j] = x;
+    }
+}
+
+// One workgroup per head: softmax(q k^T * scale) v over positions 0..pos;
+// the scores go through a[p.k + head * p.n] (p.n: the cache's length).
+void op_attn() {
+    uint t = gl_LocalInvocationID.x, h = gl_WorkGroupID.x, pos = au[0], n = pos + 1u;
+    uint kvd = p.nkv * p.hd, kvh = h / (p.nh / p.nkv), qo = p.q + h * p.hd, so = p.k + h * p.n;
+    uint ko = p.cbase + kvh * p.hd;
+    float scale = uintBitsToFloat(p.fl), mx = -1.0 / 0.0;
+    for (uint s = t; s < n; s += WG) {
+        float d = 0.0;
+        for (uint i = 0u; i < p.hd; i++) d += a[qo + i] * kc[ko + s * kvd + i];
+        d *= scale;
+        a[so + s] = d;
+        mx = max(mx, d);
+    }
+    mx = reduce_max(mx);
+    float sum = 0.0;
+    for (uint s = t; s < n; s += WG) {
+        float e = exp(a[so + s] - mx);
+        a[so + s] = e;
+        sum += e;
+    }
+    sum = reduce_sum(sum); // its barriers also order the scores' writes before the reads below
+    memoryBarrierBuffer();
+    barrier();
+    for (uint i = t; i < p.hd; i += WG) {
+        float o = 0.0;
+        for (uint s = 0u; s < n; s++) o += (a[so + s] / sum) * vc[ko + s * kvd + i];
+        if (p.dst != NONE) a[p.dst + h * p.hd + i] = o;
+        store_packed(h * p.hd + i, o);
+    }
+    if (h == 0u) pad_packed(p.nh * p.hd, t, WG);
+}
+
+// g = silu(g + bg) * (u + bu), g at src and u at add.
+void op_silu() {
+    uint g = gl_GlobalInvocationID.x;
+    if (g < p.n) {
+        float x = a[p.src + g], y = a[p.add + g];
+        if (p.bq != NONE) x += c[p.bq + g];
+        if (p.bk != NONE) y += c[p.bk + g];
+        float o = x / (1.0 + exp(-x)) * y;
+        if (p.dst != NONE) a[p.dst + g] = o;
+        store_packed(g, o);
+    } else if (g < p.nch * 32u) {
+        store_packed(g, 0.0);
+    }
+}
+
+// The vector at src in the packed layout (its padding zeroed).
+void op_pack() {
+    uint g = gl_GlobalInvocationID.x;
+    if (g < p.nch * 32u) store_packed(g, g < p.n ? a[p.src + g] : 0.0);
+}
+
+void main() {
+    if (OP == 0u) op_norm();
+    else if (OP == 1u) op_rope();
+    else if (OP == 2u) op_attn();
+    else if (OP == 3u) op_silu();
+    else op_pack();
+}

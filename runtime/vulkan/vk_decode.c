@@ -1,0 +1,384 @@
+/* The decode step on the device (vk_decode.h): buffers, the one-time
+ * recording of a token's commands, and its replay. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vk_decode.h"
+#include "vk_internal.h"
+#include "vk_lattice.h"
+
+#define NONE 0xFFFFFFFFu
+#define ALIGN_WORDS 64u  /* 256 bytes: every region starts at a storage-buffer offset alignment */
+#define HEADER_WORDS 64u /* activations' word 0: the position; the residual x follows */
+
+/* Operations of shaders/decode.comp (specialization constant 1). */
+enum { OP_NORM, OP_ROPE, OP_ATTN, OP_SILU, OP_PACK };
+
+/* Mirrors Push in shaders/decode.comp; offsets in words. */
+typedef struct dec_push {
+    uint32_t n, src, dst, dstp;
+    uint32_t lay, nch, add, addb;
+    uint32_t wo, q, k, v;
+    uint32_t nh, nkv, hd, cbase;
+    uint32_t bq, bk, bv, fl;
+} dec_push;
+_Static_assert(sizeof(dec_push) == sizeof(vk_push), "decode.comp's push constants fill the shared 80-byte range");
+
+struct sq_vk_decode {
+    sq_vk *vk;
+    const sq_rt_model *m;
+    uint32_t max_seq, ndispatch;
+    vk_buf act, cst, kc, vc, in_host, out_host;
+    VkCommandBuffer cmd;
+    VkDescriptorPool pool;
+    /* word offsets in act */
+    uint32_t o_x, o_xn, o_q, o_k, o_v, o_att, o_tmp, o_g, o_u, o_sc, o_xp, o_logits;
+    /* word offsets in cst: norms, rotary table ([max_seq][head_dim/2] cos, sin pairs), biases (NONE: absent) */
+    uint32_t c_attn_norm, c_ffn_norm, c_final, c_rope;
+    uint32_t *c_bias; /* [layer * SQ_LIN_COUNT + i] */
+    uint32_t xp_key;  /* recording: the layout the packed GEMV input holds (NONE: none valid) */
+};
+
+int sq_vk_decode_wanted(void) {
+    const char *e = getenv("SQUISH_VULKAN_DECODE");
+    return !(e && !strcmp(e, "0"));
+}
+
+uint32_t sq_vk_decode_dispatches(const sq_vk_decode *d) { return d->ndispatch; }
+
+static uint32_t take(uint32_t *top, uint64_t words) {
+    uint32_t o = *top;
+    *top += (uint32_t)((words + ALIGN_WORDS - 1) / ALIGN_WORDS * ALIGN_WORDS);
+    return o;
+}
+
+static uint32_t f32_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* GEMV input layout of w (pack_float_x in vk_ops.c): interleaved by chunk for
+ * the codes family, plain otherwise; and its chunks. */
+static uint32_t layout_key(const sq_vk_tensor *w) { return (w->family == 0 ? 0x80000000u : 0) | w->push.nchunks; }
+
+static void set_pack(dec_push *p, uint32_t dstp, const sq_vk_tensor *w) {
+    p->dstp = dstp;
+    p->lay = w->family == 0;
+    p->nch = w->push.nchunks;
+}
+
+static vk_buf view(const sq_vk_decode *d, uint32_t off, uint64_t words) {
+    vk_buf v = d->act;
+    v.map = NULL;
+    v.off = (VkDeviceSize)off * 4;
+    v.size = words * 4;
+    return v;
+}
+
+static sq_status op(sq_vk_decode *d, int opc, const dec_push *pp, uint32_t groups, sq_err *err) {
+    sq_vk *vk = d->vk;
+    uint32_t spec[VK_NSPEC] = {0};
+    spec[1] = (uint32_t)opc;
+    VkPipeline pipe;
+    sq_status st = sq_vk_pipeline(vk, VK_PROG_DECODE, spec, &pipe, err);
+    vk_push raw;
+    memcpy(&raw, pp, sizeof raw);
+    if (!st) st = sq_vk_bind(vk, pipe, &d->act, &d->cst, &d->kc, d->kc.size, &d->vc, d->vc.size, &raw, err);
+    if (st) return st;
+    vk->f.vkCmdDispatch(vk->cmd, groups ? groups : 1, 1, 1);
+    d->ndispatch++;
+    return SQ_OK;
+}
+
+static uint32_t groups_for(const sq_vk_decode *d, uint64_t items) { return (uint32_t)((items + d->vk->wg - 1) / d->vk->wg); }
+
+/* y (at out) = w x for the vector x at src (plain, w->cols values): packed
+ * into the GEMV's layout first unless the packed input already holds it. */
+static sq_status gemv(sq_vk_decode *d, const sq_vk_tensor *w, uint32_t src, uint32_t out, sq_err *err) {
+    sq_vk *vk = d->vk;
+    const uint32_t key = layout_key(w), lattice_in = w->family == SQ_VK_FAMILY_LATTICE && w->rht[0];
+    sq_status st = SQ_OK;
+    if (key != d->xp_key) {
+        sq_vk_barrier(vk); /* GEMVs before may still read the packed input */
+        dec_push p = {.n = (uint32_t)w->cols, .src = src, .dst = NONE};
+        set_pack(&p, d->o_xp, w);
+        if ((st = op(d, OP_PACK, &p, groups_for(d, (uint64_t)p.nch * 32), err))) return st;
+        sq_vk_barrier(vk);
+        d->xp_key = key;
+    } else if (lattice_in)
+        sq_vk_barrier(vk); /* its Hadamard transform rewrites the input in place */
+    vk_buf x = view(d, d->o_xp, (uint64_t)w->push.nchunks * 32), y = view(d, out, w->rows);
+    st = sq_vk_record_gemv(vk, w, &x, &y, 1, err);
+    d->ndispatch += 1 + (lattice_in ? 1 : 0) + (w->family == SQ_VK_FAMILY_LATTICE && w->rht[1] ? 1 : 0);
+    if (lattice_in) d->xp_key = NONE;
+    return st;
+}
+
+static uint32_t bias_at(const sq_vk_decode *d, uint32_t l, int i) { return d->c_bias[(size_t)l * SQ_LIN_COUNT + i]; }
+
+/* RMSNorm of x (after adding the vector at add and its bias, when given)
+ * into xn and the packed input of w. */
+static sq_status norm(sq_vk_decode *d, uint32_t add, uint32_t addb, uint32_t wo, const sq_vk_tensor *w, sq_err *err) {
+    dec_push p = {.n = d->m->cfg.hidden, .src = d->o_x, .dst = d->o_xn, .add = add, .addb = addb, .wo = wo,
+                  .fl = f32_bits(d->m->cfg.eps)};
+    set_pack(&p, d->o_xp, w);
+    d->xp_key = layout_key(w);
+    sq_status st = op(d, OP_NORM, &p, 1, err);
+    sq_vk_barrier(d->vk);
+    return st;
+}
+
+static sq_status record_layer(sq_vk_decode *d, uint32_t l, sq_err *err) {
+    const sq_rt_config *c = &d->m->cfg;
+    const sq_rt_layer *L = &d->m->layers[l];
+    sq_vk_tensor *const *g = L->gpu;
+    const uint32_t H = c->hidden, hd = c->head_dim, kvd = c->n_kv_heads * hd, qd = c->n_heads * hd;
+    const uint32_t cbase = l * d->max_seq * kvd;
+    sq_status st = norm(d, l ? d->o_tmp : NONE, l ? bias_at(d, l - 1, SQ_LIN_DOWN) : NONE, d->c_attn_norm + l * H,
+                        g[SQ_LIN_Q], err);
+    if (!st) st = gemv(d, g[SQ_LIN_Q], d->o_xn, d->o_q, err);
+    if (!st) st = gemv(d, g[SQ_LIN_K], d->o_xn, d->o_k, err);
+    if (!st) st = gemv(d, g[SQ_LIN_V], d->o_xn, d->o_v, err);
+    if (st) return st;
+    sq_vk_barrier(d->vk);
+    dec_push r = {.q = d->o_q, .k = d->o_k, .v = d->o_v, .dst = NONE, .dstp = NONE, .nh = c->n_heads, .nkv = c->n_kv_heads,
+                  .hd = hd, .cbase = cbase, .bq = bias_at(d, l, SQ_LIN_Q), .bk = bias_at(d, l, SQ_LIN_K),
+                  .bv = bias_at(d, l, SQ_LIN_V), .fl = d->c_rope};
+    if ((st = op(d, OP_ROPE, &r, groups_for(d, qd / 2 + kvd / 2 + kvd), err))) return st;
+    sq_vk_barrier(d->vk);
+    dec_push a = {.n = d->max_seq, .q = d->o_q, .k = d->o_sc, .dst = d->o_att, .nh = c->n_heads, .nkv = c->n_kv_heads,
+                  .hd = hd, .cbase = cbase, .fl = f32_bits(1.0f / sqrtf((float)hd))};
+    set_pack(&a, d->o_xp, g[SQ_LIN_O]);
+    d->xp_key = layout_key(g[SQ_LIN_O]);
+    if ((st = op(d, OP_ATTN, &a, c->n_heads, err))) return st;
+    sq_vk_barrier(d->vk);
+    if ((st = gemv(d, g[SQ_LIN_O], d->o_att, d->o_tmp, err))) return st;
+    sq_vk_barrier(d->vk);
+    st = norm(d, d->o_tmp, bias_at(d, l, SQ_LIN_O), d->c_ffn_norm + l * H, g[SQ_LIN_GATE], err);
+    if (!st) st = gemv(d, g[SQ_LIN_GATE], d->o_xn, d->o_g, err);
+    if (!st) st = gemv(d, g[SQ_LIN_UP], d->o_xn, d->o_u, err);
+    if (st) return st;
+    sq_vk_barrier(d->vk);
+    dec_push s = {.n = c->inter, .src = d->o_g, .add = d->o_u, .dst = d->o_g, .bq = bias_at(d, l, SQ_LIN_GATE),
+                  .bk = bias_at(d, l, SQ_LIN_UP)};
+    set_pack(&s, d->o_xp, g[SQ_LIN_DOWN]);
+    d->xp_key = layout_key(g[SQ_LIN_DOWN]);
+    uint64_t items = (uint64_t)s.nch * 32 > c->inter ? (uint64_t)s.nch * 32 : c->inter;
+    if ((st = op(d, OP_SILU, &s, groups_for(d, items), err))) return st;
+    sq_vk_barrier(d->vk);
+    if ((st = gemv(d, g[SQ_LIN_DOWN], d->o_g, d->o_tmp, err))) return st;
+    sq_vk_barrier(d->vk);
+    return SQ_OK;
+}
+
+/* One token's commands: the header and embedding row in, every layer, the
+ * final norm and output layer, the logits out. */
+static sq_status record(sq_vk_decode *d, sq_err *err) {
+    sq_vk *vk = d->vk;
+    const sq_rt_config *c = &d->m->cfg;
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    VkResult r = vk->f.vkBeginCommandBuffer(d->cmd, &bi);
+    if (r) return sq_vk_fail(err, r, "recording the decode step");
+    /* the GEMV and barrier helpers record into vk->cmd with sets from vk->dpool */
+    VkCommandBuffer saved_cmd = vk->cmd;
+    VkDescriptorPool saved_pool = vk->dpool;
+    vk->cmd = d->cmd;
+    vk->dpool = d->pool;
+    VkBufferCopy cin = {0, 0, (VkDeviceSize)(HEADER_WORDS + c->hidden) * 4};
+    vk->f.vkCmdCopyBuffer(vk->cmd, d->in_host.buf, d->act.buf, 1, &cin);
+    sq_vk_barrier(vk);
+    d->xp_key = NONE;
+    sq_status st = SQ_OK;
+    for (uint32_t l = 0; !st && l < c->n_layers; l++) st = record_layer(d, l, err);
+    const uint32_t last = c->n_layers ? c->n_layers - 1 : 0;
+    if (!st)
+        st = norm(d, c->n_layers ? d->o_tmp : NONE, c->n_layers ? bias_at(d, last, SQ_LIN_DOWN) : NONE, d->c_final,
+                  d->m->gpu_lm_head, err);
+    if (!st) st = gemv(d, d->m->gpu_lm_head, d->o_xn, d->o_logits, err);
+    if (!st) {
+        sq_vk_barrier(vk);
+        VkBufferCopy cout = {(VkDeviceSize)d->o_logits * 4, 0, (VkDeviceSize)c->vocab * 4};
+        vk->f.vkCmdCopyBuffer(vk->cmd, d->act.buf, d->out_host.buf, 1, &cout);
+        VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER, .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+                              .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
+        vk->f.vkCmdPipelineBarrier(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0,
+                                   NULL);
+    }
+    vk->cmd = saved_cmd;
+    vk->dpool = saved_pool;
+    r = vk->f.vkEndCommandBuffer(d->cmd);
+    if (!st && r) st = sq_vk_fail(err, r, "recording the decode step");
+    return st;
+}
+
+/* Why the model cannot decode on the device, or NULL. */
+static const char *unsupported(const sq_rt_model *m) {
+    const sq_rt_config *c = &m->cfg;
+    if (!m->vk || !m->gpu_lm_head) return "the model's layers are not on the device";
+    if (c->head_dim % 2 || !c->n_kv_heads || c->n_heads % c->n_kv_heads) return "an unsupported head layout";
+    for (uint32_t l = 0; l < c->n_layers; l++)
+        for (int i = 0; i < SQ_LIN_COUNT; i++)
+            if (!m->layers[l].gpu[i] || sq_tview_has_xform(&m->layers[l].gpu[i]->xform))
+                return "a linear layer has input or output transforms that run on the host";
+    if (sq_tview_has_xform(&m->gpu_lm_head->xform)) return "the output layer has transforms that run on the host";
+    return NULL;
+}
+
+/* Norm weights, biases and the rotary table, as decode.comp reads them. */
+static sq_status upload_constants(sq_vk_decode *d, sq_err *err) {
+    const sq_rt_model *m = d->m;
+    const sq_rt_config *c = &m->cfg;
+    const uint32_t H = c->hidden, half = c->head_dim / 2, nl = c->n_layers;
+    uint32_t top = 0;
+    d->c_attn_norm = take(&top, (uint64_t)nl * H);
+    d->c_ffn_norm = take(&top, (uint64_t)nl * H);
+    d->c_final = take(&top, H);
+    d->c_rope = take(&top, (uint64_t)d->max_seq * half * 2);
+    d->c_bias = malloc(((size_t)nl * SQ_LIN_COUNT + 1) * sizeof *d->c_bias);
+    if (!d->c_bias) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    for (uint32_t l = 0; l < nl; l++)
+        for (int i = 0; i < SQ_LIN_COUNT; i++)
+            d->c_bias[(size_t)l * SQ_LIN_COUNT + i] =
+                m->layers[l].bias[i] ? take(&top, sq_rt_linear_view(&m->layers[l], i)->rows) : NONE;
+    float *h = calloc(top ? top : 1, sizeof(float));
+    if (!h) return sq_err_set(err, SQ_ENOMEM, "out of memory for the decode step's constants");
+    for (uint32_t l = 0; l < nl; l++) {
+        memcpy(h + d->c_attn_norm + (size_t)l * H, m->layers[l].attn_norm, H * sizeof(float));
+        memcpy(h + d->c_ffn_norm + (size_t)l * H, m->layers[l].ffn_norm, H * sizeof(float));
+        for (int i = 0; i < SQ_LIN_COUNT; i++)
+            if (m->layers[l].bias[i])
+                memcpy(h + bias_at(d, l, i), m->layers[l].bias[i], sq_rt_linear_view(&m->layers[l], i)->rows * sizeof(float));
+    }
+    memcpy(h + d->c_final, m->final_norm, H * sizeof(float));
+    for (uint32_t i = 0; i < half; i++) { /* sq_rt_step's float32 recipe */
+        const float inv = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)c->head_dim);
+        for (uint32_t pos = 0; pos < d->max_seq; pos++) {
+            float ang = (float)pos * inv;
+            h[d->c_rope + ((size_t)pos * half + i) * 2] = cosf(ang);
+            h[d->c_rope + ((size_t)pos * half + i) * 2 + 1] = sinf(ang);
+        }
+    }
+    sq_status st = sq_vk_buf_create(d->vk, (VkDeviceSize)top * 4, 0, &d->cst, err);
+    if (!st) st = sq_vk_copy_in(d->vk, &d->cst, 0, h, (uint64_t)top * 4, err);
+    free(h);
+    return st;
+}
+
+sq_status sq_vk_decode_init(const sq_rt_model *m, uint32_t max_seq, sq_vk_decode **out, sq_err *err) {
+    *out = NULL;
+    const char *why = unsupported(m);
+    if (why) return sq_err_set(err, SQ_EUNSUPPORTED, "vulkan: the decode step stays on the host: %s", why);
+    if (!max_seq) return sq_err_set(err, SQ_EUSAGE, "vulkan: a KV cache of 0 positions");
+    const sq_rt_config *c = &m->cfg;
+    sq_vk_decode *d = calloc(1, sizeof *d);
+    if (!d) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    sq_vk *vk = m->vk;
+    d->vk = vk;
+    d->m = m;
+    d->max_seq = max_seq;
+    const uint64_t H = c->hidden, qd = (uint64_t)c->n_heads * c->head_dim, kvd = (uint64_t)c->n_kv_heads * c->head_dim;
+    uint64_t xp = 0;
+    for (uint32_t l = 0; l < c->n_layers; l++)
+        for (int i = 0; i < SQ_LIN_COUNT; i++) {
+            uint64_t n = (uint64_t)m->layers[l].gpu[i]->push.nchunks * 32;
+            xp = n > xp ? n : xp;
+        }
+    xp = (uint64_t)m->gpu_lm_head->push.nchunks * 32 > xp ? (uint64_t)m->gpu_lm_head->push.nchunks * 32 : xp;
+    uint32_t top = 0;
+    take(&top, HEADER_WORDS);
+    d->o_x = take(&top, H);
+    d->o_xn = take(&top, H);
+    d->o_q = take(&top, qd);
+    d->o_k = take(&top, kvd);
+    d->o_v = take(&top, kvd);
+    d->o_att = take(&top, qd);
+    d->o_tmp = take(&top, H);
+    d->o_g = take(&top, c->inter);
+    d->o_u = take(&top, c->inter);
+    d->o_sc = take(&top, (uint64_t)c->n_heads * max_seq);
+    d->o_xp = take(&top, xp);
+    d->o_logits = take(&top, c->vocab);
+    const VkDeviceSize cache = (VkDeviceSize)c->n_layers * max_seq * kvd * 4;
+    sq_status st = upload_constants(d, err);
+    if (!st) st = sq_vk_buf_create(vk, (VkDeviceSize)top * 4, 0, &d->act, err);
+    if (!st) st = sq_vk_buf_create(vk, cache, 0, &d->kc, err);
+    if (!st) st = sq_vk_buf_create(vk, cache, 0, &d->vc, err);
+    if (!st) st = sq_vk_buf_create(vk, (VkDeviceSize)(HEADER_WORDS + H) * 4, 1, &d->in_host, err);
+    if (!st) st = sq_vk_buf_create(vk, (VkDeviceSize)c->vocab * 4, 1, &d->out_host, err);
+    if (!st) {
+        VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = vk->cmd_pool,
+                                          .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1};
+        VkResult r = vk->f.vkAllocateCommandBuffers(vk->dev, &ai, &d->cmd);
+        if (r) st = sq_vk_fail(err, r, "vkAllocateCommandBuffers");
+    }
+    if (!st) { /* sets for every dispatch of a token: ~15 per layer, up to 3 per product on the lattice family */
+        const uint32_t sets = 64 * (c->n_layers + 1);
+        VkDescriptorPoolSize ps = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = sets * 4};
+        VkDescriptorPoolCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = sets,
+                                          .poolSizeCount = 1, .pPoolSizes = &ps};
+        VkResult r = vk->f.vkCreateDescriptorPool(vk->dev, &dci, NULL, &d->pool);
+        if (r) st = sq_vk_fail(err, r, "vkCreateDescriptorPool");
+    }
+    if (!st) st = record(d, err);
+    if (st) {
+        sq_vk_decode_free(d);
+        return st;
+    }
+    *out = d;
+    return SQ_OK;
+}
+
+sq_status sq_vk_decode_step(sq_vk_decode *d, uint32_t pos, int32_t token, float *logits, sq_err *err) {
+    sq_vk *vk = d->vk;
+    const sq_rt_model *m = d->m;
+    if (pos >= d->max_seq) return sq_err_set(err, SQ_EUSAGE, "the KV cache is full (%u positions)", d->max_seq);
+    if (token < 0 || (uint32_t)token >= m->cfg.vocab)
+        return sq_err_set(err, SQ_EUSAGE, "token id %d is outside the vocabulary", token);
+    uint32_t *hdr = d->in_host.map;
+    hdr[0] = pos;
+    if (sq_decode_rows(&m->embed, (uint64_t)token, (uint64_t)token + 1, (float *)hdr + HEADER_WORDS))
+        return sq_err_set(err, SQ_ENOMEM, "out of memory decoding an embedding row");
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &d->cmd};
+    VkResult r = vk->f.vkQueueSubmit(vk->queue, 1, &si, vk->fence);
+    if (!r) r = vk->f.vkWaitForFences(vk->dev, 1, &vk->fence, VK_TRUE, UINT64_MAX);
+    if (!r) r = vk->f.vkResetFences(vk->dev, 1, &vk->fence);
+    if (r) return sq_vk_fail(err, r, "running the decode step");
+    memcpy(logits, d->out_host.map, (size_t)m->cfg.vocab * sizeof(float));
+    return SQ_OK;
+}
+
+void sq_vk_decode_free(sq_vk_decode *d) {
+    if (!d) return;
+    sq_vk *vk = d->vk;
+    if (d->cmd) vk->f.vkFreeCommandBuffers(vk->dev, vk->cmd_pool, 1, &d->cmd);
+    if (d->pool) vk->f.vkDestroyDescriptorPool(vk->dev, d->pool, NULL);
+    sq_vk_buf_free(vk, &d->act);
+    sq_vk_buf_free(vk, &d->cst);
+    sq_vk_buf_free(vk, &d->kc);
+    sq_vk_buf_free(vk, &d->vc);
+    sq_vk_buf_free(vk, &d->in_host);
+    sq_vk_buf_free(vk, &d->out_host);
+    free(d->c_bias);
+    free(d);
+}
+
+sq_status sq_vk_decode_attach(const sq_rt_model *m, sq_rt_cache *c, sq_err *err) {
+    c->gpu = NULL;
+    if (!m->vk || !sq_vk_decode_wanted()) return SQ_OK;
+    sq_err e = {0};
+    sq_status st = sq_vk_decode_init(m, c->max_seq, &c->gpu, &e);
+    if (st == SQ_EUNSUPPORTED) return SQ_OK; /* the host step, its products on the device */
+    if (st) {
+        if (err) *err = e;
+        sq_rt_cache_free(c);
+    }
+    return st;
+}
+
+sq_status sq_vk_decode_cache_step(sq_rt_cache *c, int32_t token, float *logits, sq_err *err) {
+    sq_status st = sq_vk_decode_step(c->gpu, c->pos, token, logits, err);
+    if (!st) c->pos++;
+    return st;
+}
