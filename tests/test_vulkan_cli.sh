@@ -37,6 +37,15 @@ done
 "$V" -j --eval-ids "$IDS" --ctx 128 --windows 1 --backend vulkan "$T/s.squizd" 2>"$T/err" | jq -e '.eval.backend == "vulkan" and (.eval.device | length > 0)' >/dev/null && ok ||
   bad "eval JSON does not name the backend and device"
 grep -q "vulkan device:" "$T/err" && ok || bad "the chosen device is not named on stderr"
+# ---- greedy text with the whole decode step on the device (the default), and with the host step
+# (SQUISH_VULKAN_DECODE=0), equal to the CPU's ----
+"$Q" "$M" -o "$T/d.squizd" -s int4:g32:asym -q
+GEN=(-q --tokenizer "$SH/models/stories260K/tok512.model" --prompt "Once upon a time" --max-tokens 32 "$T/d.squizd")
+"$V" "${GEN[@]}" >"$T/dc"
+"$V" "${GEN[@]}" --backend vulkan >"$T/dg"
+SQUISH_VULKAN_DECODE=0 "$V" "${GEN[@]}" --backend vulkan >"$T/dh"
+[ -s "$T/dc" ] && cmp -s "$T/dc" "$T/dg" && ok || bad "device decode step: greedy text '$(cat "$T/dg")' vs cpu '$(cat "$T/dc")'"
+cmp -s "$T/dc" "$T/dh" && ok || bad "host step on vulkan: greedy text '$(cat "$T/dh")' vs cpu '$(cat "$T/dc")'"
 # the 34M model: real layer widths (512, 1536) and a bf16 output layer
 M34=$SH/models/squish-lm-34m
 "$Q" "$M34" -o "$T/m.squizd" -s int4:g128:asym -q
