@@ -6,6 +6,7 @@
  * back to the per-product path; SQUISH_VULKAN_DECODE=0 turns it off. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "runtime.h"
 #include "squish/codec.h"
@@ -131,6 +132,12 @@ static void check_model(const char *path, const char *const *schemes, int nschem
     /* the other operations run in another order than the host step's: equal
      * bits everywhere would mean the device step did not run */
     ck_assert_msg(d2, "%s: the device step gave the host step's bits", what);
+    /* attention scores through device memory instead of shared memory: the same bits */
+    setenv("SQUISH_VULKAN_SCORES", "global", 1);
+    decode(&q.m, n, host, &on);
+    unsetenv("SQUISH_VULKAN_SCORES");
+    ck_assert(on);
+    ck_assert_msg(!memcmp(host, dev, nv * sizeof(float)), "%s: scores in device memory changed the logits", what);
     free(cpu);
     free(dev);
     free(host);

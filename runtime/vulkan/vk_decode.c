@@ -77,10 +77,21 @@ static vk_buf view(const sq_vk_decode *d, uint32_t off, uint64_t words) {
     return v;
 }
 
+/* Positions of the cache whose attention scores fit in shared memory next
+ * to the reductions' (decode.comp's SMAX), or 1: scores through device memory
+ * (also with SQUISH_VULKAN_SCORES=global; the same results either way). */
+static uint32_t shared_scores(const sq_vk *vk, uint32_t max_seq) {
+    const char *e = getenv("SQUISH_VULKAN_SCORES");
+    if (e && !strcmp(e, "global")) return 1;
+    const uint64_t room = vk->props.limits.maxComputeSharedMemorySize;
+    return room >= 1024 + (uint64_t)vk->wg * 4 && (uint64_t)max_seq * 4 <= room - 1024 - vk->wg * 4 ? max_seq : 1;
+}
+
 static sq_status op(sq_vk_decode *d, int opc, const dec_push *pp, uint32_t groups, sq_err *err) {
     sq_vk *vk = d->vk;
     uint32_t spec[VK_NSPEC] = {0};
     spec[1] = (uint32_t)opc;
+    spec[2] = opc == OP_ATTN ? shared_scores(vk, d->max_seq) : 1;
     VkPipeline pipe;
     sq_status st = sq_vk_pipeline(vk, VK_PROG_DECODE, spec, &pipe, err);
     vk_push raw;

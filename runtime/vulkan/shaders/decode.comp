@@ -9,6 +9,8 @@
 
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint OP = 0;
+// ATTN: scores held in shared memory for caches of up to SMAX positions (1: in a[])
+layout(constant_id = 2) const uint SMAX = 1;
 layout(local_size_x_id = 0) in;
 
 // binding 0: activations (word 0: the position being decoded), 1: constants
@@ -47,6 +49,7 @@ void pad_packed(uint len, uint t, uint count) {
 }
 
 shared float red[WG];
+shared float ssc[SMAX];
 
 float reduce_sum(float v) {
     uint t = gl_LocalInvocationID.x;
@@ -132,7 +135,14 @@ void op_rope() {
 }
 
 // One workgroup per head: softmax(q k^T * scale) v over positions 0..pos;
-// the scores go through a[p.k + head * p.n] (p.n: the cache's length).
+// the scores in shared memory (SMAX >= p.n, the cache's length) or else
+// through a[p.k + head * p.n].
+float score(uint so, uint s) { return SMAX >= p.n ? ssc[s] : a[so + s]; }
+void set_score(uint so, uint s, float v) {
+    if (SMAX >= p.n) ssc[s] = v;
+    else a[so + s] = v;
+}
+
 void op_attn() {
     uint t = gl_LocalInvocationID.x, h = gl_WorkGroupID.x, pos = au[0], n = pos + 1u;
     uint kvd = p.nkv * p.hd, kvh = h / (p.nh / p.nkv), qo = p.q + h * p.hd, so = p.k + h * p.n;
@@ -142,22 +152,23 @@ void op_attn() {
         float d = 0.0;
         for (uint i = 0u; i < p.hd; i++) d += a[qo + i] * kc[ko + s * kvd + i];
         d *= scale;
-        a[so + s] = d;
+        set_score(so, s, d);
         mx = max(mx, d);
     }
     mx = reduce_max(mx);
     float sum = 0.0;
     for (uint s = t; s < n; s += WG) {
-        float e = exp(a[so + s] - mx);
-        a[so + s] = e;
+        float e = exp(score(so, s) - mx);
+        set_score(so, s, e);
         sum += e;
     }
-    sum = reduce_sum(sum); // its barriers also order the scores' writes before the reads below
-    memoryBarrierBuffer();
+    sum = reduce_sum(sum);
+    memoryBarrierBuffer(); // every invocation's scores before any reads them
+    memoryBarrierShared();
     barrier();
     for (uint i = t; i < p.hd; i += WG) {
         float o = 0.0;
-        for (uint s = 0u; s < n; s++) o += (a[so + s] / sum) * vc[ko + s * kvd + i];
+        for (uint s = 0u; s < n; s++) o += (score(so, s) / sum) * vc[ko + s * kvd + i];
         if (p.dst != NONE) a[p.dst + h * p.hd + i] = o;
         store_packed(h * p.hd + i, o);
     }
