@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The Vulkan benchmark on a lent GPU machine that has no build tools and no
 # Vulkan loader (by hand; not part of the tests). Two halves:
-#   scripts/vk-device.sh bundle      here: packs build/squish-bench and
-#       build/squish-verify with the shared libraries they load (not libc/libm)
+#   scripts/vk-device.sh bundle      here: packs build/squish-bench,
+#       build/squish-verify, build/squish-quantize and build/make-testdata (a
+#       synthetic 1B-class model made there for the decode figures: 2.1 GB
+#       does not travel) with the shared libraries they load (not libc/libm)
 #       into .vkb/bundle.tar.xz; .gl/ must hold the loader packages
 #       (see the device README): libvulkan1 libegl1 libglvnd0 libopengl0 libgl1
 #       libglx0 libgles2, not libvulkan1 alone: on an H100 image without
@@ -20,11 +22,12 @@ bundle)
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
     mkdir -p "$tmp/lib" "$root/.vkb"
-    cp "$root/build/squish-bench" "$root/build/squish-verify" "$tmp/"
-    for f in $(ldd "$root/build/squish-bench" "$root/build/squish-verify" | awk '$3 ~ /^\// { print $3 }' | sort -u); do
+    bins="$root/build/squish-bench $root/build/squish-verify $root/build/squish-quantize $root/build/make-testdata"
+    cp $bins "$tmp/"
+    for f in $(ldd $bins | awk '$3 ~ /^\// { print $3 }' | sort -u); do
         case "$(basename "$f")" in libc.so.* | libm.so.*) ;; *) cp -L "$f" "$tmp/lib/" ;; esac
     done
-    strip "$tmp"/squish-*
+    strip "$tmp"/squish-* "$tmp"/make-testdata
     tar -C "$tmp" -cJf "$root/.vkb/bundle.tar.xz" .
     ls -l "$root/.vkb/bundle.tar.xz"
     ;;
