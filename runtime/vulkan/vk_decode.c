@@ -37,6 +37,8 @@ struct sq_vk_decode {
     /* word offsets in cst: norms, rotary table ([max_seq][head_dim/2] cos, sin pairs), biases (NONE: absent) */
     uint32_t c_attn_norm, c_ffn_norm, c_final, c_rope;
     uint32_t *c_bias; /* [layer * SQ_LIN_COUNT + i] */
+    /* input links of each product ([layer * SQ_LIN_COUNT + i], the output layer last): perm, in_scale (NONE: absent) */
+    uint32_t *c_perm, *c_iscale;
     uint32_t xp_key;  /* recording: the layout the packed GEMV input holds (NONE: none valid) */
 };
 
@@ -99,7 +101,6 @@ static sq_status op(sq_vk_decode *d, int opc, const dec_push *pp, uint32_t group
     if (!st) st = sq_vk_bind(vk, pipe, &d->act, &d->cst, &d->kc, d->kc.size, &d->vc, d->vc.size, &raw, err);
     if (st) return st;
     vk->f.vkCmdDispatch(vk->cmd, groups ? groups : 1, 1, 1);
-    d->ndispatch++;
     return SQ_OK;
 }
 
@@ -107,13 +108,15 @@ static uint32_t groups_for(const sq_vk_decode *d, uint64_t items) { return (uint
 
 /* y (at out) = w x for the vector x at src (plain, w->cols values): packed
  * into the GEMV's layout first unless the packed input already holds it. */
-static sq_status gemv(sq_vk_decode *d, const sq_vk_tensor *w, uint32_t src, uint32_t out, sq_err *err) {
+static sq_status gemv(sq_vk_decode *d, uint32_t id, const sq_vk_tensor *w, uint32_t src, uint32_t out, sq_err *err) {
     sq_vk *vk = d->vk;
-    const uint32_t key = layout_key(w), lattice_in = w->family == SQ_VK_FAMILY_LATTICE && w->rht[0];
+    const uint32_t lattice_in = w->family == SQ_VK_FAMILY_LATTICE && w->rht[0];
+    const int links = d->c_perm[id] != NONE || d->c_iscale[id] != NONE;
+    const uint32_t key = links ? NONE : layout_key(w); /* an input mapped through links is this product's alone */
     sq_status st = SQ_OK;
-    if (key != d->xp_key) {
+    if (links || key != d->xp_key) {
         sq_vk_barrier(vk); /* GEMVs before may still read the packed input */
-        dec_push p = {.n = (uint32_t)w->cols, .src = src, .dst = NONE};
+        dec_push p = {.n = (uint32_t)w->cols, .src = src, .dst = NONE, .wo = d->c_perm[id], .addb = d->c_iscale[id]};
         set_pack(&p, d->o_xp, w);
         if ((st = op(d, OP_PACK, &p, groups_for(d, (uint64_t)p.nch * 32), err))) return st;
         sq_vk_barrier(vk);
@@ -122,7 +125,6 @@ static sq_status gemv(sq_vk_decode *d, const sq_vk_tensor *w, uint32_t src, uint
         sq_vk_barrier(vk); /* its Hadamard transform rewrites the input in place */
     vk_buf x = view(d, d->o_xp, (uint64_t)w->push.nchunks * 32), y = view(d, out, w->rows);
     st = sq_vk_record_gemv(vk, w, &x, &y, 1, err);
-    d->ndispatch += 1 + (lattice_in ? 1 : 0) + (w->family == SQ_VK_FAMILY_LATTICE && w->rht[1] ? 1 : 0);
     if (lattice_in) d->xp_key = NONE;
     return st;
 }
@@ -135,7 +137,7 @@ static sq_status norm(sq_vk_decode *d, uint32_t add, uint32_t addb, uint32_t wo,
     dec_push p = {.n = d->m->cfg.hidden, .src = d->o_x, .dst = d->o_xn, .add = add, .addb = addb, .wo = wo,
                   .fl = f32_bits(d->m->cfg.eps)};
     set_pack(&p, d->o_xp, w);
-    d->xp_key = layout_key(w);
+    d->xp_key = layout_key(w); /* (a product with input links repacks anyway) */
     sq_status st = op(d, OP_NORM, &p, 1, err);
     sq_vk_barrier(d->vk);
     return st;
@@ -149,9 +151,9 @@ static sq_status record_layer(sq_vk_decode *d, uint32_t l, sq_err *err) {
     const uint32_t cbase = l * d->max_seq * kvd;
     sq_status st = norm(d, l ? d->o_tmp : NONE, l ? bias_at(d, l - 1, SQ_LIN_DOWN) : NONE, d->c_attn_norm + l * H,
                         g[SQ_LIN_Q], err);
-    if (!st) st = gemv(d, g[SQ_LIN_Q], d->o_xn, d->o_q, err);
-    if (!st) st = gemv(d, g[SQ_LIN_K], d->o_xn, d->o_k, err);
-    if (!st) st = gemv(d, g[SQ_LIN_V], d->o_xn, d->o_v, err);
+    if (!st) st = gemv(d, l * SQ_LIN_COUNT + SQ_LIN_Q, g[SQ_LIN_Q], d->o_xn, d->o_q, err);
+    if (!st) st = gemv(d, l * SQ_LIN_COUNT + SQ_LIN_K, g[SQ_LIN_K], d->o_xn, d->o_k, err);
+    if (!st) st = gemv(d, l * SQ_LIN_COUNT + SQ_LIN_V, g[SQ_LIN_V], d->o_xn, d->o_v, err);
     if (st) return st;
     sq_vk_barrier(d->vk);
     dec_push r = {.q = d->o_q, .k = d->o_k, .v = d->o_v, .dst = NONE, .dstp = NONE, .nh = c->n_heads, .nkv = c->n_kv_heads,
@@ -165,11 +167,11 @@ static sq_status record_layer(sq_vk_decode *d, uint32_t l, sq_err *err) {
     d->xp_key = layout_key(g[SQ_LIN_O]);
     if ((st = op(d, OP_ATTN, &a, c->n_heads, err))) return st;
     sq_vk_barrier(d->vk);
-    if ((st = gemv(d, g[SQ_LIN_O], d->o_att, d->o_tmp, err))) return st;
+    if ((st = gemv(d, l * SQ_LIN_COUNT + SQ_LIN_O, g[SQ_LIN_O], d->o_att, d->o_tmp, err))) return st;
     sq_vk_barrier(d->vk);
     st = norm(d, d->o_tmp, bias_at(d, l, SQ_LIN_O), d->c_ffn_norm + l * H, g[SQ_LIN_GATE], err);
-    if (!st) st = gemv(d, g[SQ_LIN_GATE], d->o_xn, d->o_g, err);
-    if (!st) st = gemv(d, g[SQ_LIN_UP], d->o_xn, d->o_u, err);
+    if (!st) st = gemv(d, l * SQ_LIN_COUNT + SQ_LIN_GATE, g[SQ_LIN_GATE], d->o_xn, d->o_g, err);
+    if (!st) st = gemv(d, l * SQ_LIN_COUNT + SQ_LIN_UP, g[SQ_LIN_UP], d->o_xn, d->o_u, err);
     if (st) return st;
     sq_vk_barrier(d->vk);
     dec_push s = {.n = c->inter, .src = d->o_g, .add = d->o_u, .dst = d->o_g, .bq = bias_at(d, l, SQ_LIN_GATE),
@@ -179,7 +181,7 @@ static sq_status record_layer(sq_vk_decode *d, uint32_t l, sq_err *err) {
     uint64_t items = (uint64_t)s.nch * 32 > c->inter ? (uint64_t)s.nch * 32 : c->inter;
     if ((st = op(d, OP_SILU, &s, groups_for(d, items), err))) return st;
     sq_vk_barrier(d->vk);
-    if ((st = gemv(d, g[SQ_LIN_DOWN], d->o_g, d->o_tmp, err))) return st;
+    if ((st = gemv(d, l * SQ_LIN_COUNT + SQ_LIN_DOWN, g[SQ_LIN_DOWN], d->o_g, d->o_tmp, err))) return st;
     sq_vk_barrier(d->vk);
     return SQ_OK;
 }
@@ -201,13 +203,14 @@ static sq_status record(sq_vk_decode *d, sq_err *err) {
     vk->f.vkCmdCopyBuffer(vk->cmd, d->in_host.buf, d->act.buf, 1, &cin);
     sq_vk_barrier(vk);
     d->xp_key = NONE;
+    const uint64_t binds0 = vk->binds;
     sq_status st = SQ_OK;
     for (uint32_t l = 0; !st && l < c->n_layers; l++) st = record_layer(d, l, err);
     const uint32_t last = c->n_layers ? c->n_layers - 1 : 0;
     if (!st)
         st = norm(d, c->n_layers ? d->o_tmp : NONE, c->n_layers ? bias_at(d, last, SQ_LIN_DOWN) : NONE, d->c_final,
                   d->m->gpu_lm_head, err);
-    if (!st) st = gemv(d, d->m->gpu_lm_head, d->o_xn, d->o_logits, err);
+    if (!st) st = gemv(d, c->n_layers * SQ_LIN_COUNT, d->m->gpu_lm_head, d->o_xn, d->o_logits, err);
     if (!st) {
         sq_vk_barrier(vk);
         VkBufferCopy cout = {(VkDeviceSize)d->o_logits * 4, 0, (VkDeviceSize)c->vocab * 4};
@@ -217,11 +220,19 @@ static sq_status record(sq_vk_decode *d, sq_err *err) {
         vk->f.vkCmdPipelineBarrier(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0,
                                    NULL);
     }
+    d->ndispatch = (uint32_t)(vk->binds - binds0);
     vk->cmd = saved_cmd;
     vk->dpool = saved_pool;
     r = vk->f.vkEndCommandBuffer(d->cmd);
     if (!st && r) st = sq_vk_fail(err, r, "recording the decode step");
     return st;
+}
+
+/* Whether w keeps transform links the device step does not run: the
+ * Hadamard links outside the lattice family (its own run on the device;
+ * permutations and input scales run in the PACK operation). */
+static int host_links(const sq_vk_tensor *w) {
+    return w->xform.xf[SQ_XFORM_RHT_IN] || w->xform.xf[SQ_XFORM_RHT_OUT];
 }
 
 /* Why the model cannot decode on the device, or NULL. */
@@ -231,13 +242,18 @@ static const char *unsupported(const sq_rt_model *m) {
     if (c->head_dim % 2 || !c->n_kv_heads || c->n_heads % c->n_kv_heads) return "an unsupported head layout";
     for (uint32_t l = 0; l < c->n_layers; l++)
         for (int i = 0; i < SQ_LIN_COUNT; i++)
-            if (!m->layers[l].gpu[i] || sq_tview_has_xform(&m->layers[l].gpu[i]->xform))
-                return "a linear layer has input or output transforms that run on the host";
-    if (sq_tview_has_xform(&m->gpu_lm_head->xform)) return "the output layer has transforms that run on the host";
+            if (!m->layers[l].gpu[i] || host_links(m->layers[l].gpu[i]))
+                return "a linear layer has Hadamard transforms that run on the host";
+    if (host_links(m->gpu_lm_head)) return "the output layer has Hadamard transforms that run on the host";
     return NULL;
 }
 
-/* Norm weights, biases and the rotary table, as decode.comp reads them. */
+/* Product k: linear layer k % SQ_LIN_COUNT of block k / SQ_LIN_COUNT, the output layer last. */
+static const sq_vk_tensor *tensor_at(const sq_rt_model *m, size_t k) {
+    return k == (size_t)m->cfg.n_layers * SQ_LIN_COUNT ? m->gpu_lm_head : m->layers[k / SQ_LIN_COUNT].gpu[k % SQ_LIN_COUNT];
+}
+
+/* Norm weights, biases, the input links and the rotary table, as decode.comp reads them. */
 static sq_status upload_constants(sq_vk_decode *d, sq_err *err) {
     const sq_rt_model *m = d->m;
     const sq_rt_config *c = &m->cfg;
@@ -253,6 +269,15 @@ static sq_status upload_constants(sq_vk_decode *d, sq_err *err) {
         for (int i = 0; i < SQ_LIN_COUNT; i++)
             d->c_bias[(size_t)l * SQ_LIN_COUNT + i] =
                 m->layers[l].bias[i] ? take(&top, sq_rt_linear_view(&m->layers[l], i)->rows) : NONE;
+    const size_t nt = (size_t)nl * SQ_LIN_COUNT + 1;
+    d->c_perm = malloc(nt * sizeof *d->c_perm);
+    d->c_iscale = malloc(nt * sizeof *d->c_iscale);
+    if (!d->c_perm || !d->c_iscale) return sq_err_set(err, SQ_ENOMEM, "out of memory");
+    for (size_t k = 0; k < nt; k++) {
+        const sq_tview *x = &tensor_at(m, k)->xform;
+        d->c_perm[k] = sq_tview_perm(x) ? take(&top, x->cols) : NONE;
+        d->c_iscale[k] = sq_tview_in_scale(x) ? take(&top, x->cols) : NONE;
+    }
     float *h = calloc(top ? top : 1, sizeof(float));
     if (!h) return sq_err_set(err, SQ_ENOMEM, "out of memory for the decode step's constants");
     for (uint32_t l = 0; l < nl; l++) {
@@ -261,6 +286,11 @@ static sq_status upload_constants(sq_vk_decode *d, sq_err *err) {
         for (int i = 0; i < SQ_LIN_COUNT; i++)
             if (m->layers[l].bias[i])
                 memcpy(h + bias_at(d, l, i), m->layers[l].bias[i], sq_rt_linear_view(&m->layers[l], i)->rows * sizeof(float));
+    }
+    for (size_t k = 0; k < nt; k++) {
+        const sq_tview *x = &tensor_at(m, k)->xform;
+        if (d->c_perm[k] != NONE) memcpy(h + d->c_perm[k], sq_tview_perm(x), x->cols * sizeof(uint32_t));
+        if (d->c_iscale[k] != NONE) memcpy(h + d->c_iscale[k], sq_tview_in_scale(x), x->cols * sizeof(float));
     }
     memcpy(h + d->c_final, m->final_norm, H * sizeof(float));
     for (uint32_t i = 0; i < half; i++) { /* sq_rt_step's float32 recipe */
@@ -372,6 +402,8 @@ void sq_vk_decode_free(sq_vk_decode *d) {
     sq_vk_buf_free(vk, &d->in_host);
     sq_vk_buf_free(vk, &d->out_host);
     free(d->c_bias);
+    free(d->c_perm);
+    free(d->c_iscale);
     free(d);
 }
 

@@ -18,8 +18,9 @@ typedef struct sq_vk_decode sq_vk_decode;
 int sq_vk_decode_wanted(void);
 /* The device state for decoding up to max_seq positions of m (uploaded with
  * sq_rt_use_vulkan; m must outlive it). SQ_EUNSUPPORTED, with the reason,
- * when some part cannot run there (a linear layer with host-side transforms,
- * an odd head dimension): the caller then keeps the per-product path. */
+ * when some part cannot run there (a linear layer with Hadamard links
+ * outside the lattice family, an odd head dimension; permutations and
+ * input scales run on the device): the caller then keeps the per-product path. */
 sq_status sq_vk_decode_init(const sq_rt_model *m, uint32_t max_seq, sq_vk_decode **out, sq_err *err);
 /* Runs token at position pos (< max_seq; positions 0..pos-1 decoded before)
  * and writes logits [vocab]. */

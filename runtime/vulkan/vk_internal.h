@@ -98,6 +98,7 @@ struct sq_vk {
     /* scratch: activations and results (device-local and host staging), value table */
     vk_buf x_dev, x_host, y_dev, y_host, staging, lut;
     double bench_done; /* vk_bench.c: host time its last submission completed (0: none yet) */
+    uint64_t binds;    /* sq_vk_bind calls so far: one per dispatch recorded (vk_decode.c counts a token's) */
     char desc[400];
 };
 

@@ -207,6 +207,7 @@ sq_status sq_vk_bind(sq_vk *vk, VkPipeline pipe, const vk_buf *weights, const vk
     vk->f.vkCmdBindPipeline(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
     vk->f.vkCmdBindDescriptorSets(vk->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, vk->layout, 0, 1, &set, 0, NULL);
     vk->f.vkCmdPushConstants(vk->cmd, vk->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, sizeof *push, push);
+    vk->binds++;
     return SQ_OK;
 }
 

@@ -18,6 +18,7 @@ layout(local_size_x_id = 0) in;
 layout(std430, binding = 0) coherent buffer Act { float a[]; };
 layout(std430, binding = 0) coherent buffer ActU { uint au[]; };
 layout(std430, binding = 1) readonly buffer Cst { float c[]; };
+layout(std430, binding = 1) readonly buffer CstU { uint cu[]; }; // the same words (PACK's permutations)
 layout(std430, binding = 2) buffer KC { float kc[]; };
 layout(std430, binding = 3) buffer VC { float vc[]; };
 
@@ -190,10 +191,18 @@ void op_silu() {
     }
 }
 
-// The vector at src in the packed layout (its padding zeroed).
+// The vector at src in the packed layout (its padding zeroed), through the
+// layer's input links where it has them (sq_xform_input): xs[j] =
+// x[perm[j]] / in_scale[j], perm at wo and in_scale at addb in c (NONE: absent).
 void op_pack() {
     uint g = gl_GlobalInvocationID.x;
-    if (g < p.nch * 32u) store_packed(g, g < p.n ? a[p.src + g] : 0.0);
+    if (g >= p.nch * 32u) return;
+    float v = 0.0;
+    if (g < p.n) {
+        v = a[p.src + (p.wo != NONE ? cu[p.wo + g] : g)];
+        if (p.addb != NONE) v = v / c[p.addb + g];
+    }
+    store_packed(g, v);
 }
 
 void main() {
