@@ -27,6 +27,10 @@ typedef struct attn_ctx {
  * computed for 8 keys or 8 dimensions at once. Returns 0 where the CPU or
  * the shape does not allow it. */
 int sq_attn_exact_avx2_ok(const sq_rt_config *c);
+/* K/V head kvh's NK = q0 + T keys transposed into kt ([head_dim][Tp]),
+ * zero from NK to Tp: the layout the vectorized kernels read 8 or 16 keys
+ * from at once. */
+void sq_attn_transpose_keys(const attn_ctx *a, uint32_t kvh, uint64_t Tp, float *kt);
 void sq_attn_exact_heads_avx2(void *ctx, uint64_t h0, uint64_t h1);
 
 #endif

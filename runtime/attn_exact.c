@@ -15,6 +15,17 @@
 
 #include "attention.h"
 
+void sq_attn_transpose_keys(const attn_ctx *a, uint32_t kvh, uint64_t Tp, float *kt) {
+    const sq_rt_config *c = a->c;
+    const uint32_t hd = c->head_dim, NK = a->q0 + a->T;
+    const uint64_t kvstride = (uint64_t)c->n_kv_heads * hd;
+    for (uint32_t i = 0; i < hd; i++) {
+        float *row = kt + (size_t)i * Tp;
+        for (uint32_t s = 0; s < NK; s++) row[s] = a->k[s * kvstride + (uint64_t)kvh * hd + i];
+        for (uint64_t s = NK; s < Tp; s++) row[s] = 0;
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define AVX2 __attribute__((target("avx2")))
@@ -92,12 +103,8 @@ void sq_attn_exact_heads_avx2(void *p, uint64_t h0, uint64_t h1) {
     uint32_t kt_head = UINT32_MAX;
     for (uint64_t h = h0; h < h1; h++) {
         const uint32_t kvh = (uint32_t)h / group;
-        if (kvh != kt_head) { /* this K/V head's keys, transposed; zero past NK */
-            for (uint32_t i = 0; i < hd; i++) {
-                float *row = kt + (size_t)i * Tp;
-                for (uint32_t s = 0; s < NK; s++) row[s] = a->k[s * kvstride + (uint64_t)kvh * hd + i];
-                for (uint64_t s = NK; s < Tp; s++) row[s] = 0;
-            }
+        if (kvh != kt_head) {
+            sq_attn_transpose_keys(a, kvh, Tp, kt);
             kt_head = kvh;
         }
         for (uint32_t t = 0; t < T; t += 2) { /* two queries share the key loads */

@@ -167,12 +167,8 @@ ATTN512 static void attn_heads_avx512(void *p, uint64_t h0, uint64_t h1) {
     uint32_t kt_head = UINT32_MAX;
     for (uint64_t h = h0; h < h1; h++) {
         const uint32_t kvh = (uint32_t)h / group;
-        if (kvh != kt_head) { /* keys of this K/V head, transposed; zero past T */
-            for (uint32_t i = 0; i < hd; i++) {
-                float *row = kt + (size_t)i * Tp;
-                for (uint32_t s = 0; s < NK; s++) row[s] = a->k[((uint64_t)s * c->n_kv_heads + kvh) * hd + i];
-                for (uint32_t s = NK; s < Tp; s++) row[s] = 0;
-            }
+        if (kvh != kt_head) {
+            sq_attn_transpose_keys(a, kvh, Tp, kt);
             kt_head = kvh;
         }
         /* two queries at a time share the loads of the transposed keys; each

@@ -44,6 +44,28 @@ uint32_t sq_vk_threads_per_row(const sq_vk *vk, uint64_t units, uint32_t min_uni
     return tpr;
 }
 
+sq_status sq_vk_record_rows(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *aux, const vk_buf *x, const vk_buf *y, uint32_t T,
+                            int gemv_prog, int matmul_prog, uint32_t rpw, sq_err *err) {
+    const uint32_t tt = T > 1 ? VK_MATMUL_TOKENS : 1;
+    uint32_t spec[VK_NSPEC];
+    memcpy(spec, w->spec, sizeof spec);
+    spec[SP_RPW] = rpw;
+    VkPipeline pipe;
+    sq_status st = sq_vk_pipeline(vk, T > 1 ? matmul_prog : gemv_prog, spec, &pipe, err);
+    if (st) return st;
+    vk_push push = w->push;
+    push.T = T;
+    push.xstride = w->push.nchunks * 32;
+    push.ystride = (uint32_t)w->rows;
+    uint32_t gx, gz;
+    sq_vk_grid((w->rows + rpw - 1) / rpw, &gx, &gz);
+    push.grid_x = gx;
+    st = sq_vk_bind(vk, pipe, &w->buf, aux, x, (VkDeviceSize)T * push.xstride * 4, y, (VkDeviceSize)T * w->rows * 4, &push,
+                    err);
+    if (!st) vk->f.vkCmdDispatch(vk->cmd, gx, (T + tt - 1) / tt, gz);
+    return st;
+}
+
 static uint64_t groups_of(const sq_vk_tensor *t) { return (t->cols + CB_G - 1) / CB_G; }
 
 /* The split of the table GEMV: slabs of gps groups each (a multiple of the block). */
@@ -113,24 +135,8 @@ static sq_status record_lut(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, c
 static sq_status record_codebook(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, uint32_t T,
                                  sq_err *err) {
     if (T == 1 && use_lut(w)) return record_lut(vk, w, x, y, err);
-    const uint32_t tt = T > 1 ? VK_MATMUL_TOKENS : 1, rpw = vk->wg / sq_vk_threads_per_row(vk, groups_of(w), 4);
-    uint32_t spec[VK_NSPEC];
-    memcpy(spec, w->spec, sizeof spec);
-    spec[SP_RPW] = rpw;
-    VkPipeline pipe;
-    sq_status st = sq_vk_pipeline(vk, T > 1 ? VK_PROG_MATMUL_CODEBOOK : VK_PROG_GEMV_CODEBOOK, spec, &pipe, err);
-    if (st) return st;
-    vk_push push = w->push;
-    push.T = T;
-    push.xstride = w->push.nchunks * 32;
-    push.ystride = (uint32_t)w->rows;
-    uint32_t gx, gz;
-    sq_vk_grid((w->rows + rpw - 1) / rpw, &gx, &gz);
-    push.grid_x = gx;
-    st = sq_vk_bind(vk, pipe, &w->buf, &w->lut, x, (VkDeviceSize)T * push.xstride * 4, y, (VkDeviceSize)T * w->rows * 4,
-                    &push, err);
-    if (!st) vk->f.vkCmdDispatch(vk->cmd, gx, (T + tt - 1) / tt, gz);
-    return st;
+    return sq_vk_record_rows(vk, w, &w->lut, x, y, T, VK_PROG_GEMV_CODEBOOK, VK_PROG_MATMUL_CODEBOOK,
+                             vk->wg / sq_vk_threads_per_row(vk, groups_of(w), 4), err);
 }
 
 /* The codebooks as f32 in their own buffer, and the table GEMV's partial sums. */

@@ -135,6 +135,12 @@ int sq_vk_describe_mix(const sq_tview *v, sq_vk_tensor *t);
 /* vk_codebook.c: invocations per row (a power of two, 16..wg, SQUISH_VULKAN_TPR overrides)
  * giving each min_units or more of the row's units */
 uint32_t sq_vk_threads_per_row(const sq_vk *vk, uint64_t units, uint32_t min_units);
+/* vk_codebook.c: records the GEMV (T = 1) or matmul (T > 1) program of a
+ * family whose shaders take rpw rows per workgroup in specialization
+ * constant 5 (codebook, sparse, mix): binds the weights, aux (or NULL), x
+ * and y, and dispatches the rows' workgroups by VK_MATMUL_TOKENS tokens. */
+sq_status sq_vk_record_rows(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *aux, const vk_buf *x, const vk_buf *y, uint32_t T,
+                            int gemv_prog, int matmul_prog, uint32_t rpw, sq_err *err);
 /* vk_tensor.c: copies n host bytes into a device buffer at byte offset off */
 sq_status sq_vk_copy_in(sq_vk *vk, vk_buf *buf, uint64_t off, const void *src, uint64_t n, sq_err *err);
 

@@ -11,24 +11,8 @@ enum { MX_B = 1, MX_WSET = 2, MX_RPW = 5 };
 
 static sq_status record_mix(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, uint32_t T, sq_err *err) {
     const uint64_t nb = (w->cols + w->spec[MX_B] - 1) / w->spec[MX_B];
-    const uint32_t tt = T > 1 ? VK_MATMUL_TOKENS : 1, rpw = vk->wg / sq_vk_threads_per_row(vk, nb, 1);
-    uint32_t spec[VK_NSPEC];
-    memcpy(spec, w->spec, sizeof spec);
-    spec[MX_RPW] = rpw;
-    VkPipeline pipe;
-    sq_status st = sq_vk_pipeline(vk, T > 1 ? VK_PROG_MATMUL_MIX : VK_PROG_GEMV_MIX, spec, &pipe, err);
-    if (st) return st;
-    vk_push push = w->push;
-    push.T = T;
-    push.xstride = w->push.nchunks * 32;
-    push.ystride = (uint32_t)w->rows;
-    uint32_t gx, gz;
-    sq_vk_grid((w->rows + rpw - 1) / rpw, &gx, &gz);
-    push.grid_x = gx;
-    st = sq_vk_bind(vk, pipe, &w->buf, NULL, x, (VkDeviceSize)T * push.xstride * 4, y, (VkDeviceSize)T * w->rows * 4,
-                    &push, err);
-    if (!st) vk->f.vkCmdDispatch(vk->cmd, gx, (T + tt - 1) / tt, gz);
-    return st;
+    return sq_vk_record_rows(vk, w, NULL, x, y, T, VK_PROG_GEMV_MIX, VK_PROG_MATMUL_MIX, vk->wg / sq_vk_threads_per_row(vk, nb, 1),
+                             err);
 }
 
 /* Word offsets of the parts the generic upload does not name (see shaders/mix.glsl). */

@@ -19,24 +19,8 @@ static uint64_t groups_of(const sq_vk_tensor *t) { return (t->cols + t->spec[SP_
 static sq_status record_sparse(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, uint32_t T,
                                sq_err *err) {
     /* two groups or more per invocation, at least 16 invocations per row */
-    const uint32_t tt = T > 1 ? VK_MATMUL_TOKENS : 1, rpw = vk->wg / sq_vk_threads_per_row(vk, groups_of(w), 2);
-    uint32_t spec[VK_NSPEC];
-    memcpy(spec, w->spec, sizeof spec);
-    spec[SP_RPW] = rpw;
-    VkPipeline pipe;
-    sq_status st = sq_vk_pipeline(vk, T > 1 ? VK_PROG_MATMUL_SPARSE : VK_PROG_GEMV_SPARSE, spec, &pipe, err);
-    if (st) return st;
-    vk_push push = w->push;
-    push.T = T;
-    push.xstride = w->push.nchunks * 32;
-    push.ystride = (uint32_t)w->rows;
-    uint32_t gx, gz;
-    sq_vk_grid((w->rows + rpw - 1) / rpw, &gx, &gz);
-    push.grid_x = gx;
-    st = sq_vk_bind(vk, pipe, &w->buf, NULL, x, (VkDeviceSize)T * push.xstride * 4, y, (VkDeviceSize)T * w->rows * 4,
-                    &push, err);
-    if (!st) vk->f.vkCmdDispatch(vk->cmd, gx, (T + tt - 1) / tt, gz);
-    return st;
+    return sq_vk_record_rows(vk, w, NULL, x, y, T, VK_PROG_GEMV_SPARSE, VK_PROG_MATMUL_SPARSE,
+                             vk->wg / sq_vk_threads_per_row(vk, groups_of(w), 2), err);
 }
 
 /* Word offsets of the parts the generic upload does not name (see shaders/sparse.glsl). */
