@@ -40,6 +40,7 @@ static void block(uint32_t h[8], const uint8_t *p) {
 
 #if defined(__x86_64__)
 #include <cpuid.h>
+#include <stdatomic.h>
 #include <immintrin.h>
 #define SHANI __attribute__((target("sha,sse4.1,ssse3")))
 
@@ -76,12 +77,14 @@ SHANI static void blocks_shani(uint32_t h[8], const uint8_t *p, size_t n) {
 }
 
 static int have_shani(void) {
-    static int known = -1; /* a benign race: every thread computes the same value */
-    if (known < 0) {
+    static atomic_int known = -1; /* every thread that races here computes the same value */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k < 0) {
         unsigned a, b, c, d;
-        known = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA) && sq_isa_active() >= SQ_ISA_AVX2;
+        k = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA) && sq_isa_active() >= SQ_ISA_AVX2;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
     }
-    return known;
+    return k;
 }
 #endif
 
