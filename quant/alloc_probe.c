@@ -15,6 +15,7 @@
 
 int sq_alloc_probe_points(const sq_alloc_entry *e, int pts[2]) {
     int idx[SQ_ALLOC_MAX_CANDS];
+    if (e->n <= 0) return 0; /* no candidates, nothing to probe */
     for (int j = 0; j < e->n; j++) { /* by bits, then candidate order: insertion sort of a few */
         int k = j;
         for (; k > 0 && (e->bits[idx[k - 1]] > e->bits[j] || (e->bits[idx[k - 1]] == e->bits[j] && idx[k - 1] > j)); k--)

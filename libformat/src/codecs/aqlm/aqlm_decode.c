@@ -98,7 +98,7 @@ void sq_aqlm_decode_rows(const sq_aqlm_view *v, uint64_t r0, uint64_t r1, float 
         float s = sq_f16_to_f32(le16(v->scales + 2 * o));
         float *dst = out + (o - r0) * v->cols;
         for (uint64_t j = 0; j < G; j++) {
-            float acc[SQ_AQLM_G];
+            float acc[SQ_AQLM_G] = {0}; /* set below (M >= 1); zeroed for -O3's flow analysis */
             for (uint32_t m = 0; m < v->M; m++) {
                 uint64_t c = sq_aqlm_code_at(v->codes, (o * G + j) * v->M + m, v->B);
                 const uint8_t *e = v->codebooks + ((m * K + c) * SQ_AQLM_G) * 2;
