@@ -200,12 +200,27 @@ static int bench_gptq(uint64_t n, int threads) {
         return cli_exit_code(st);
     }
     sq_encoded_free(&e);
+    /* the same inverse-Hessian factor alone: how the time splits between the
+     * float64 factor (fixed summation order, for machine-independent bits)
+     * and the float32 column sweep with its lazy updates */
+    float *U = malloc(n * n * sizeof(float));
+    double hinv_secs = 0;
+    if (U) {
+        sq_gptq_info hi = {0};
+        t0 = now();
+        if (sq_gptq_hinv(H, n, NULL, 0.01, U, threads, &hi, &err) == SQ_OK) hinv_secs = now() - t0;
+        free(U);
+    }
     double nn = (double)n, flops = 4.0 / 3.0 * nn * nn * nn + nn * nn * nn + nn * nn * 128.0;
     printf("GPTQ int4:g128:asym on one %llux%llu layer, random SPD Hessian, %d threads\n", (unsigned long long)n,
            (unsigned long long)n, threads);
     printf("  sgemm %llu^3 (same run, %d threads): %.1f GFLOP/s\n", (unsigned long long)n, threads, sgemm_gflops);
     printf("  GPTQ: %.2f s; %.1f GFLOP -> %.2f s at the sgemm rate; GPTQ runs at %.0f%% of sgemm speed\n", secs,
            flops / 1e9, flops / 1e9 / sgemm_gflops, 100.0 * flops / 1e9 / sgemm_gflops / secs);
+    if (hinv_secs > 0) /* Cholesky n^3/3 plus triangular inverse n^3/3 multiply-adds */
+        printf("  of which the float64 inverse-Hessian factor: %.2f s (%.1f GFLOP/s); column sweep: %.2f s (%.1f GFLOP/s)\n",
+               hinv_secs, 2.0 / 3.0 * nn * nn * nn / hinv_secs / 1e9, secs - hinv_secs,
+               secs > hinv_secs ? (nn * nn * nn + nn * nn * 128.0) / (secs - hinv_secs) / 1e9 : 0.0);
     free(A); free(C); free(w); free(H);
     return 0;
 }
