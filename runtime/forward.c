@@ -93,15 +93,19 @@ static dot_fn attn_dot(const sq_rt_model *m) {
 /* o = sum_s p_s v_s over the n positions for head_dim = 16 NV, all NV
  * slices at once (one broadcast of p_s per position), even and odd
  * positions in separate sums added at the end: the same sums, in the same
- * order, as the slice-by-slice loop below. */
+ * order, as the slice-by-slice loop below. The loops over the slices are
+ * unrolled so that the sums stay in registers (rolled, e[] and f[] live in
+ * memory and every position waits on a store and a reload). */
 ATTN512 static inline __attribute__((always_inline)) void attn_pv_avx512(const int NV, const float *p, const float *v,
                                                                          uint64_t stride, uint32_t n, float *o) {
     __m512 e[8], f[8];
+#pragma GCC unroll 8
     for (int i = 0; i < NV; i++) e[i] = f[i] = _mm512_setzero_ps();
     uint32_t s = 0;
     for (; s + 2 <= n; s += 2) {
         const __m512 pe = _mm512_set1_ps(p[s]), pf = _mm512_set1_ps(p[s + 1]);
         const float *ve = v + s * stride, *vf = ve + stride;
+#pragma GCC unroll 8
         for (int i = 0; i < NV; i++) {
             e[i] = _mm512_fmadd_ps(pe, _mm512_loadu_ps(ve + 16 * i), e[i]);
             f[i] = _mm512_fmadd_ps(pf, _mm512_loadu_ps(vf + 16 * i), f[i]);
@@ -109,8 +113,10 @@ ATTN512 static inline __attribute__((always_inline)) void attn_pv_avx512(const i
     }
     if (s < n) {
         const __m512 pe = _mm512_set1_ps(p[s]);
+#pragma GCC unroll 8
         for (int i = 0; i < NV; i++) e[i] = _mm512_fmadd_ps(pe, _mm512_loadu_ps(v + s * stride + 16 * i), e[i]);
     }
+#pragma GCC unroll 8
     for (int i = 0; i < NV; i++) _mm512_storeu_ps(o + 16 * i, _mm512_add_ps(e[i], f[i]));
 }
 
