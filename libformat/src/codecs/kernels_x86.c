@@ -851,6 +851,103 @@ AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
     }
 }
 
+/* The same products with AVX-512 VNNI, bit for bit the AVX2 kernel's: a
+ * chunk pair per register, the even chunk in lanes 0-7 (the AVX2 kernel's
+ * tot0) and the odd one in lanes 8-15 (tot1). vpdpbusd wants unsigned
+ * weights, so the table gives 2 x E2M1 + 16 and each lane starts at -16
+ * times the sum of its four activation bytes: every lane's integer is the
+ * AVX2 kernel's vpmaddubsw/vpmaddwd sum of the same four products, and the
+ * float steps are the same per lane and in the same order. */
+AVX512 void sq_fp4_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    const uint64_t cols = t->cols, gl = sq_codec_group_len(t->params, t->cols), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 4);
+    const uint64_t nc = sq_nchunks(cols), np = nc / 2;
+    const int mx = t->codec->family == SQ_FAMILY_MX, pt = !mx && t->params[SQ_P_GROUP] == SQ_GROUP_TENSOR;
+    const int g32 = gl == SQ_CHUNK && !pt; /* every chunk its own scale: four at a time */
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    const uint8_t *codes = t->part[0];
+    const __m128i tab16 = _mm_add_epi8(_mm_loadu_si128((const __m128i *)sq_e2m1_x2), _mm_set1_epi8(16));
+    const __m512i tab = _mm512_broadcast_i32x4(tab16);
+    const __m512i ones8 = _mm512_set1_epi8(1);
+    __m512i *st = aligned_alloc(64, (size_t)(np + 1) * 64); /* -16 x the four-byte sums of x, per pair */
+    __m512 *dx = aligned_alloc(64, (size_t)(np + 1) * 64);
+    if (!st || !dx) {
+        free(st);
+        free(dx);
+        sq_fp4_gemv_q8_avx2(t, x, y, r0, r1);
+        return;
+    }
+    for (uint64_t p = 0; p < np; p++) {
+        const __m512i s4 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones8, _mm512_load_si512((const void *)(x->q + p * 64)));
+        st[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s4, 4));
+        dx[p] = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(x->d[2 * p]), _mm512_set1_ps(x->d[2 * p + 1]));
+    }
+    const __m512i lo2 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i hi2 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = codes + r * rb;
+        __m512 acc = _mm512_setzero_ps();
+        uint64_t p = 0;
+        if (g32)
+            for (; p + 2 <= np; p += 2) { /* four chunks, four scales */
+                _mm_prefetch((const char *)(row + 2 * p * 16) + 1024, _MM_HINT_T0);
+                __m512i w0, w1;
+                unpack128(4, row + 2 * p * 16, &w0, &w1);
+                __m512 h4;
+                if (mx) { /* half the scale, 2^(e-128), as sq_pow2f builds it (subnormal below e = 2) */
+                    uint32_t e4;
+                    memcpy(&e4, (const uint8_t *)t->part[1] + r * ng + 2 * p, 4);
+                    const __m512i e = _mm512_cvtepu8_epi32(_mm_cvtsi32_si128((int)e4));
+                    const __m512i nrm = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+                    const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_add_epi32(e, _mm512_set1_epi32(21)));
+                    h4 = _mm512_castsi512_ps(_mm512_mask_blend_epi32(_mm512_cmpge_epi32_mask(e, _mm512_set1_epi32(2)), sub, nrm));
+                } else {
+                    h4 = _mm512_mul_ps(_mm512_castps128_ps512(scales4(sdt, t->part[1], r * ng + 2 * p)), _mm512_set1_ps(0.5f));
+                }
+                const __m512i d0 = _mm512_dpbusd_epi32(st[p], _mm512_shuffle_epi8(tab, w0), _mm512_load_si512((const void *)(x->q + p * 64)));
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(dx[p], _mm512_permutexvar_ps(lo2, h4)), acc);
+                const __m512i d1 = _mm512_dpbusd_epi32(st[p + 1], _mm512_shuffle_epi8(tab, w1), _mm512_load_si512((const void *)(x->q + p * 64 + 64)));
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(dx[p + 1], _mm512_permutexvar_ps(hi2, h4)), acc);
+            }
+        if (!g32) /* groups of 64 or more, a row or the tensor: both chunks of a pair share a scale */
+            for (; p + 2 <= np; p += 2) {
+                _mm_prefetch((const char *)(row + 2 * p * 16) + 1024, _MM_HINT_T0);
+                __m512i w0, w1;
+                unpack128(4, row + 2 * p * 16, &w0, &w1);
+                const uint64_t ga = 2 * p * SQ_CHUNK / gl, gb = (2 * p + 2) * SQ_CHUNK / gl;
+                const float ha = 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + ga);
+                const float hb = gb == ga ? ha : 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + gb);
+                const __m512i d0 = _mm512_dpbusd_epi32(st[p], _mm512_shuffle_epi8(tab, w0), _mm512_load_si512((const void *)(x->q + p * 64)));
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(dx[p], _mm512_set1_ps(ha)), acc);
+                const __m512i d1 = _mm512_dpbusd_epi32(st[p + 1], _mm512_shuffle_epi8(tab, w1), _mm512_load_si512((const void *)(x->q + p * 64 + 64)));
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(dx[p + 1], _mm512_set1_ps(hb)), acc);
+            }
+        for (; p < np; p++) {
+            float h[2];
+            for (int k = 0; k < 2; k++) {
+                const uint64_t g = (2 * p + (uint64_t)k) * SQ_CHUNK / gl;
+                h[k] = mx ? sq_pow2f((int)((const uint8_t *)t->part[1])[r * ng + g] - 128) : 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + g);
+            }
+            const __m512i d = _mm512_dpbusd_epi32(st[p], _mm512_shuffle_epi8(tab, unpack64(4, row + 2 * p * 16)),
+                                                  _mm512_load_si512((const void *)(x->q + p * 64)));
+            const __m512 hv = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(h[0]), _mm512_set1_ps(h[1]));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(dx[p], hv), acc);
+        }
+        __m256 tot0 = _mm512_castps512_ps256(acc), tot1 = _mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(acc), 1));
+        if (nc & 1) { /* the odd last chunk (an even index: tot0) */
+            const uint64_t c = nc - 1, g = c * SQ_CHUNK / gl;
+            const float hs = mx ? sq_pow2f((int)((const uint8_t *)t->part[1])[r * ng + g] - 128) : 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + g);
+            const __m256i xq = _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK));
+            const __m256i s4 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), xq);
+            const __m256i d = _mm256_dpbusd_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s4, 4)),
+                                                  _mm256_shuffle_epi8(_mm512_castsi512_si256(tab), unpack32(4, row + c * 16)), xq);
+            tot0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(x->d[c] * hs), tot0);
+        }
+        y[r] = hsum256(_mm256_add_ps(tot0, tot1));
+    }
+    free(st);
+    free(dx);
+}
+
 /* 8-bit table codecs (fp8, mxfp8): gather from the 256-entry table. */
 AVX2 void sq_lut8_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_t r0, uint64_t r1) {
     const float *tab = sq_codec_value_table(t->codec, NULL);
@@ -920,6 +1017,9 @@ void sq_act_q8_blocks_avx512(const float *x, uint64_t nblocks, int8_t *q, float 
     (void)x, (void)nblocks, (void)q, (void)d, (void)sum; /* never selected off x86-64 */
 }
 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
+}
+void sq_fp4_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
 }
 void sq_lut8_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
