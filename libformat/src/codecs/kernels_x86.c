@@ -497,6 +497,65 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(con
     free(dx);
 }
 
+/* 3-bit codes, groups of 64 or more (or a row): the AVX2 kernel
+ * (int_gemv_q8_bits) with a chunk pair per register, bit for bit. A group
+ * starts at an even chunk, so the AVX2 kernel's even-chunk sums (acc0) are
+ * lanes 0-7 and the odd ones (acc1) lanes 8-15; vpdpbusd gives each lane
+ * the integer vpmaddubsw/vpmaddwd gives (codes < 8, no saturation either
+ * way), and the float steps are the same per lane and in the same order.
+ * The high bit plane becomes bytes of 4 through one masked broadcast. */
+AVX512 static inline __m512i unpack64_3(const uint8_t *p) {
+    uint64_t la, lb;
+    uint32_t ha, hb;
+    memcpy(&la, p, 8);
+    memcpy(&ha, p + 8, 4);
+    memcpy(&lb, p + 12, 8);
+    memcpy(&hb, p + 20, 4);
+    __m512i v = _mm512_castsi128_si512(_mm_set_epi64x((long long)lb, (long long)la));
+    v = _mm512_permutexvar_epi64(_mm512_set_epi64(1, 1, 1, 1, 0, 0, 0, 0), v);
+    v = _mm512_and_si512(_mm512_srlv_epi64(v, _mm512_set_epi64(6, 4, 2, 0, 6, 4, 2, 0)), _mm512_set1_epi8(3));
+    return _mm512_or_si512(v, _mm512_maskz_mov_epi8((__mmask64)((uint64_t)ha | (uint64_t)hb << 32), _mm512_set1_epi8(4)));
+}
+
+AVX512 static void int3_gemv_q8_vnni(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
+    const uint64_t rb = sq_row_bytes(cols, 3), cb = (uint64_t)(SQ_CHUNK * 3 / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    float *gsum = group_act_sums(x, cols, gs, ng);
+    if (!gsum) { sq_int_gemv_q8_avx2(t, x, y, r0, r1); return; }
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = codes + r * rb;
+        __m256 total = _mm256_setzero_ps();
+        float corr = 0;
+        for (uint64_t g = 0; g < ng; g++) {
+            const uint64_t c0 = g * gs / SQ_CHUNK, c1 = ((g + 1) * gs < cols ? (g + 1) * gs : cols + SQ_CHUNK - 1) / SQ_CHUNK;
+            __m512 acc = _mm512_setzero_ps();
+            uint64_t c = c0;
+            for (; c + 2 <= c1; c += 2) {
+                _mm_prefetch((const char *)(row + c * cb) + 2048, _MM_HINT_T0);
+                const __m512i d32 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), unpack64_3(row + c * cb),
+                                                        _mm512_load_si512((const void *)(x->q + c * SQ_CHUNK)));
+                const __m512 dd = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(x->d[c]), _mm512_set1_ps(x->d[c + 1]));
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d32), dd, acc);
+            }
+            __m256 a0 = _mm512_castps512_ps256(acc), a1 = _mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(acc), 1));
+            if (c < c1) { /* an odd last chunk: an even index, acc0 */
+                const __m256i d32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack32(3, row + c * cb),
+                                                        _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK)));
+                a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), _mm256_broadcast_ss(x->d + c), a0);
+            }
+            const float sc = scale_load(sdt, t->part[1], r * ng + g);
+            const int z = asym ? zeros[r * ng + g] : 4;
+            total = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(sc), total);
+            corr += sc * (float)z * gsum[g];
+        }
+        y[r] = hsum256(total) - corr;
+    }
+    free(gsum);
+}
+
 AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     const uint64_t gs = sq_group_cols(t->params, t->cols);
     const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0, g32sym = gs == SQ_CHUNK && !asym;
@@ -516,7 +575,10 @@ AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *
         if (gs == SQ_CHUNK || gs == 2 * SQ_CHUNK) int_gemv_q8_vnni_zp(2, gs == SQ_CHUNK ? 0 : 1, t, x, y, r0, r1);
         else sq_int_gemv_q8_avx2(t, x, y, r0, r1);
         break;
-    default: sq_int_gemv_q8_avx2(t, x, y, r0, r1); break;
+    default: /* 3 bits */
+        if (gs != SQ_CHUNK) int3_gemv_q8_vnni(t, x, y, r0, r1);
+        else sq_int_gemv_q8_avx2(t, x, y, r0, r1);
+        break;
     }
 }
 
