@@ -32,5 +32,9 @@ int sq_attn_exact_avx2_ok(const sq_rt_config *c);
  * from at once. */
 void sq_attn_transpose_keys(const attn_ctx *a, uint32_t kvh, uint64_t Tp, float *kt);
 void sq_attn_exact_heads_avx2(void *ctx, uint64_t h0, uint64_t h1);
+/* The fast AVX-512 attention's exponential (softmax arguments, x <= 0) on
+ * n values, n a multiple of 16; returns 0 where the CPU lacks AVX-512. For
+ * tests: within 2 ulp of expf. */
+int sq_attn_exp_avx512(const float *x, float *y, uint64_t n);
 
 #endif

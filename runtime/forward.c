@@ -87,21 +87,26 @@ static dot_fn attn_dot(const sq_rt_model *m) {
  * query's scores come 16 keys at a time from the head's keys transposed
  * ([head_dim][T]), four partial sums over the dimensions added in a fixed
  * order; the weighted sum of values keeps two partial sums (even and odd
- * positions) per 16 dimensions. The softmax is the exact path's (expf, one
- * running sum). Each head is one thread's, so the result does not depend on
- * the thread count. */
+ * positions) per 16 dimensions. The softmax's exponentials are 16 at a
+ * time (exp16_avx512, within 2 ulp of expf) and summed in 16 lanes added in
+ * a fixed order. Each head is one thread's, so the result does not depend
+ * on the thread count. */
 /* o = sum_s p_s v_s over the n positions for head_dim = 16 NV, all NV
  * slices at once (one broadcast of p_s per position), even and odd
  * positions in separate sums added at the end: the same sums, in the same
- * order, as the slice-by-slice loop below. */
+ * order, as the slice-by-slice loop below. The loops over the slices are
+ * unrolled so that the sums stay in registers (rolled, e[] and f[] live in
+ * memory and every position waits on a store and a reload). */
 ATTN512 static inline __attribute__((always_inline)) void attn_pv_avx512(const int NV, const float *p, const float *v,
                                                                          uint64_t stride, uint32_t n, float *o) {
     __m512 e[8], f[8];
+#pragma GCC unroll 8
     for (int i = 0; i < NV; i++) e[i] = f[i] = _mm512_setzero_ps();
     uint32_t s = 0;
     for (; s + 2 <= n; s += 2) {
         const __m512 pe = _mm512_set1_ps(p[s]), pf = _mm512_set1_ps(p[s + 1]);
         const float *ve = v + s * stride, *vf = ve + stride;
+#pragma GCC unroll 8
         for (int i = 0; i < NV; i++) {
             e[i] = _mm512_fmadd_ps(pe, _mm512_loadu_ps(ve + 16 * i), e[i]);
             f[i] = _mm512_fmadd_ps(pf, _mm512_loadu_ps(vf + 16 * i), f[i]);
@@ -109,21 +114,54 @@ ATTN512 static inline __attribute__((always_inline)) void attn_pv_avx512(const i
     }
     if (s < n) {
         const __m512 pe = _mm512_set1_ps(p[s]);
+#pragma GCC unroll 8
         for (int i = 0; i < NV; i++) e[i] = _mm512_fmadd_ps(pe, _mm512_loadu_ps(v + s * stride + 16 * i), e[i]);
     }
+#pragma GCC unroll 8
     for (int i = 0; i < NV; i++) _mm512_storeu_ps(o + 16 * i, _mm512_add_ps(e[i], f[i]));
 }
 
-/* Softmax of query t's n scores (max mx; expf and one running sum, as the
- * exact path) and its weighted sum of values. */
+/* e^x for 16 floats x <= 0 (softmax arguments): x = n ln2 + r with
+ * |r| <= ln2/2 (ln2 in two parts), e^r by the Cephes expf polynomial,
+ * times 2^n by vscalefps (which also underflows to subnormals and zero).
+ * Within 2 ulp of expf: tests/test_runtime.c checks it over [-104, 0]. */
+ATTN512 static inline __m512 exp16_avx512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f)); /* e^-104 is below the smallest subnormal: 0 */
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    const __m512 e = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(e, n);
+}
+
+ATTN512 static void exp_avx512_rows(const float *x, float *y, uint64_t n) {
+    for (uint64_t i = 0; i < n; i += 16) _mm512_storeu_ps(y + i, exp16_avx512(_mm512_loadu_ps(x + i)));
+}
+int sq_attn_exp_avx512(const float *x, float *y, uint64_t n) {
+    if (sq_isa_active() < SQ_ISA_AVX512) return 0;
+    exp_avx512_rows(x, y, n);
+    return 1;
+}
+
+/* Softmax of query t's n scores (max mx) and its weighted sum of values. */
 ATTN512 static void attn_finish_avx512(const attn_ctx *a, float *sc, uint32_t n, float mx, uint64_t h, uint32_t kvh, uint32_t t) {
     const sq_rt_config *c = a->c;
     const uint32_t hd = c->head_dim;
-    float sum = 0;
-    for (uint32_t s = 0; s < n; s++) {
-        sc[s] = expf(sc[s] - mx);
-        sum += sc[s];
+    const __m512 mv = _mm512_set1_ps(mx);
+    __m512 acc = _mm512_setzero_ps();
+    for (uint32_t s0 = 0; s0 < n; s0 += 16) { /* sc has room for whole blocks of 16; lanes past n become 0 */
+        const __mmask16 live = n - s0 >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - s0)) - 1);
+        const __m512 e = _mm512_maskz_mov_ps(live, exp16_avx512(_mm512_sub_ps(_mm512_maskz_load_ps(live, sc + s0), mv)));
+        _mm512_store_ps(sc + s0, e);
+        acc = _mm512_add_ps(acc, e);
     }
+    const float sum = _mm512_reduce_add_ps(acc);
     const __m512 sv = _mm512_set1_ps(sum);
     for (uint32_t s0 = 0; s0 < n; s0 += 16) _mm512_store_ps(sc + s0, _mm512_div_ps(_mm512_load_ps(sc + s0), sv));
     float *o = a->out + ((uint64_t)t * c->n_heads + h) * hd;
@@ -212,6 +250,11 @@ ATTN512 static void attn_heads_avx512(void *p, uint64_t h0, uint64_t h1) {
     free(sc);
     free(sc2);
     free(kt);
+}
+#else
+int sq_attn_exp_avx512(const float *x, float *y, uint64_t n) {
+    (void)x, (void)y, (void)n;
+    return 0;
 }
 #endif
 

@@ -5,7 +5,9 @@
  * chunks, any number of activation rows and any row range; the reference is
  * within 1e-5 sum|w x| of a double-precision product of the dequantized
  * weights and activations computed here; the quantizer's SIMD path gives
- * the bits of its formula computed here. */
+ * the bits of its formula computed here; the AVX-512 FP4 GEMV (mxfp4,
+ * fp4_e2m1) and int3 GEMV give the AVX2 kernels' bits, E8M0 scales down to
+ * subnormal half-scales included. */
 #include <math.h>
 
 #include "codecs/codecs.h"
@@ -121,12 +123,58 @@ START_TEST(batched_kernels_agree) {
 }
 END_TEST
 
+/* sq_fp4_gemv_q8_avx512 promises the bits of sq_fp4_gemv_q8_avx2 (same
+ * lane integers, same float steps in the same order): every group form,
+ * scale dtype, odd and partial chunk counts, and row ranges. */
+START_TEST(fp4_vnni_matches_avx2) {
+    if (!sq_isa_supported(SQ_ISA_AVX512)) return; /* nothing to compare on this CPU */
+    /* and int3's VNNI GEMV (groups of 64 and more), which promises the AVX2 kernel's bits too */
+    const char *schemes[] = {"mxfp4", "fp4_e2m1", "fp4_e2m1:g64", "fp4_e2m1:g128:sbf16", "fp4_e2m1:pc", "fp4_e2m1:pt",
+                             "fp4_e2m1:g32:s32", "fp4_e2m1:g256:s32", "int3:g128:sym", "int3:g64:asym", "int3:pc:sym:s32",
+                             "int3:g256:asym:sbf16", "int3:g32:asym"};
+    const uint64_t shapes[][2] = {{37, 256}, {5, 96}, {16, 200}, {9, 4128}, {3, 32}};
+    for (size_t s = 0; s < sizeof schemes / sizeof schemes[0]; s++)
+        for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+            const uint64_t rows = shapes[k][0], cols = shapes[k][1];
+            const sq_codec *c;
+            uint32_t p[SQ_NPARAMS];
+            sq_err err;
+            ck_assert_int_eq(sq_scheme_parse(schemes[s], &c, p, &err), 0);
+            float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 1);
+            sq_encoded e;
+            ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 1, &e, &err), 0);
+            if (c->family == SQ_FAMILY_MX) /* row 0: E8M0 codes 0..3 (half-scales 2^-128 .. 2^-125, two subnormal) */
+                for (uint64_t g = 0; g < e.bytes[1] / rows; g++) ((uint8_t *)e.data[1])[g] = (uint8_t)(g % 4);
+            sq_tview v;
+            sq_tview_from_encoded(&e, &v);
+            sq_act_q8 a;
+            ck_assert_int_eq(sq_act_q8_init(&a, x, cols, NULL), SQ_OK);
+            float *y2 = malloc(rows * sizeof(float)), *y5 = malloc(rows * sizeof(float));
+            const int fp4 = c->id != SQ_CODEC_INT3;
+            sq_gemv_q8_fn k2 = fp4 ? sq_fp4_gemv_q8_avx2 : sq_int_gemv_q8_avx2, k5 = fp4 ? sq_fp4_gemv_q8_avx512 : sq_int_gemv_q8_avx512;
+            k2(&v, &a, y2, 0, rows);
+            k5(&v, &a, y5, 0, rows);
+            ck_assert_msg(!memcmp(y2, y5, rows * sizeof(float)), "%s %llux%llu: the AVX-512 q8 GEMV differs from the AVX2 one",
+                          schemes[s], (unsigned long long)rows, (unsigned long long)cols);
+            for (uint64_t r = 0; r < rows; r++) y5[r] = NAN;
+            k5(&v, &a, y5, rows / 2, rows); /* a row range: the same bits for its rows */
+            ck_assert_msg(!memcmp(y2 + rows / 2, y5 + rows / 2, (rows - rows / 2) * sizeof(float)) && (rows < 2 || isnan(y5[0])),
+                          "%s %llux%llu: the AVX-512 q8 GEMV over rows %llu.. gives other bits, or writes outside them",
+                          schemes[s], (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)(rows / 2));
+            sq_act_q8_free(&a);
+            sq_encoded_free(&e);
+            free(w); free(x); free(y2); free(y5);
+        }
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("gemm_q8");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, act_q8_matches_its_formula);
     tcase_add_test(tc, batched_kernels_agree);
+    tcase_add_test(tc, fp4_vnni_matches_avx2);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
+#include "attention.h"
 #include "runtime.h"
 #include "tokenizer.h"
 #include "testutil.h"
@@ -250,6 +251,40 @@ START_TEST(fast_kernels_decode) {
     free(enc); free(saved); free(exact); free(f1); free(f3);
     sq_rt_free(m); free(m);
     sq_model_close(src);
+}
+END_TEST
+
+/* The fast attention's vectorized exponential against expf over the
+ * softmax's arguments [-104, 0] (every 4096th float there, and the ends):
+ * within 2 ulp, where ulp is the distance between neighbouring floats (so
+ * subnormal results count in units of the smallest subnormal). */
+START_TEST(attn_exp_within_2ulp) {
+    const uint32_t lo = 0x80000000u, hi = 0xC2D00000u; /* -0 .. -104 by bit pattern */
+    uint64_t n = 0;
+    float *x = malloc(((hi - lo) / 4096 + 32) * sizeof(float)), *y = malloc(((hi - lo) / 4096 + 32) * sizeof(float));
+    for (uint32_t b = lo; b <= hi - 4096; b += 4096) {
+        float v;
+        memcpy(&v, &b, 4);
+        x[n++] = v;
+    }
+    x[n++] = 0.0f, x[n++] = -104.0f, x[n++] = -87.5f, x[n++] = -103.9f;
+    while (n % 16) x[n++] = -1.0f;
+    if (!sq_attn_exp_avx512(x, y, n)) {
+        free(x), free(y);
+        return; /* no AVX-512 here: the kernel never runs */
+    }
+    int32_t worst = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const float e = expf(x[i]);
+        int32_t be, by;
+        memcpy(&be, &e, 4);
+        memcpy(&by, &y[i], 4);
+        const int32_t d = be > by ? be - by : by - be;
+        ck_assert_msg(d <= 2 && y[i] >= 0, "exp(%a): %a, expf gives %a (%d ulp)", (double)x[i], (double)y[i], (double)e, d);
+        if (d > worst) worst = d;
+    }
+    ck_assert_int_le(worst, 2);
+    free(x), free(y);
 }
 END_TEST
 
@@ -730,6 +765,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, stories260k_perplexity);
     tcase_add_test(tc, tiny_model_eval_and_threads);
     tcase_add_test(tc, fast_kernels_decode);
+    tcase_add_test(tc, attn_exp_within_2ulp);
     tcase_add_test(tc, fast_paths_tiny);
     tcase_add_test(tc, forward_last_is_last_row);
     tcase_add_test(tc, fast_paths_34m);

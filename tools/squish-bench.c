@@ -37,7 +37,8 @@ static void usage(FILE *o) {
             "  -C, --cols N        matrix columns (default 8192)\n"
             "  -c, --codecs LIST   comma-separated schemes (default: every codec's default scheme); with --rd,\n"
             "                      each one a file quantized with that scheme (squish-quantize --scheme)\n"
-            "  -T, --threads N     threads for encode/decode (GEMV runs on 1 thread; default or 0: all cores)\n"
+            "  -T, --threads N     threads for encode/decode and the all-threads GEMV columns (1: none of\n"
+            "                      those; default or 0: all cores)\n"
             "      --min-time S    seconds of GEMV timing per scheme (default 0.5)\n"
             "      --flush-mib N   cache-flush/bandwidth buffer in MiB (default 1024; make it > LLC)\n"
             "  -m, --model FILE    also time the reference runtime on a .squizd file (repeatable):\n"
@@ -95,7 +96,10 @@ static void usage(FILE *o) {
             "  -V, --version       print the version\n\n"
             "GEMV GB/s counts the bytes of every stored part read once per call, timed from cold caches;\n"
             "Q8 is the integer-activation kernel (activations rounded to int8 blocks of 32, as llama.cpp);\n"
-            "'ratio' divides it by the single-thread streaming-read bandwidth of the same run.\n"
+            "'ratio' divides it by a single-thread streaming read of as many bytes from cold caches, timed in\n"
+            "the same repetitions (best of each; READ_GB/s); the _MT columns run the same kernels on -T threads\n"
+            "(rows split as the runtime splits them) against a -T thread read (READ_MT); RT names the kernel\n"
+            "the runtime's decode uses (f32 or q8).\n"
             "SQUISH_ISA=portable|avx2|avx512 caps the kernel path.\n\n"
             "Exit status: 0 ok, 2 usage (a bad option or scheme), 3 I/O error (a --model file cannot be read; an\n"
             "--rd input or output), 4 corrupt --model file, 5 unsupported (a --model file's version or codec; Vulkan unavailable),\n"
@@ -148,6 +152,91 @@ static double read_bandwidth(double min_time) {
         double gbs = (double)(flush_n * sizeof(float)) / (now() - t0) / 1e9;
         if (gbs > best) best = gbs;
     } while (now() < t_end);
+    return best;
+}
+
+/* The same read on n threads (sq_parallel_for's contiguous parts, as the
+ * runtime splits a GEMV's rows): the bound of an all-threads GEMV. */
+typedef struct mt_read {
+    size_t per;
+    float part[256];
+} mt_read;
+static void mt_read_part(void *p, uint64_t i0, uint64_t i1) {
+    mt_read *m = p;
+    for (uint64_t i = i0; i < i1; i++) m->part[i] = stream_sum(flush_buf + i * m->per, m->per);
+}
+static double read_bandwidth_mt(double min_time, int threads) {
+    mt_read m;
+    const int parts = threads < 256 ? threads : 256;
+    m.per = flush_n / (size_t)parts / 64 * 64;
+    double best = 0, t_end = now() + min_time * 2;
+    do {
+        double t0 = now();
+        sq_parallel_for(threads, (uint64_t)parts, mt_read_part, &m);
+        double gbs = (double)(m.per * (size_t)parts * sizeof(float)) / (now() - t0) / 1e9;
+        for (int i = 0; i < parts; i++) sink += m.part[i];
+        if (gbs > best) best = gbs;
+    } while (now() < t_end);
+    return best;
+}
+
+/* One GEMV (exact f32 or integer-activation kernel) timed from cold caches,
+ * its rows split over `threads` as the runtime splits them; best time of
+ * at least three calls and min_time seconds. */
+typedef struct gemv_job {
+    const sq_tview *tv;
+    const float *x;
+    const sq_act_q8 *xa; /* NULL: the exact GEMV (sq_gemv_mt, transforms included) */
+    sq_gemv_q8_fn q8;
+    float *y;
+    int threads;
+} gemv_job;
+static void gemv_q8_rows(void *p, uint64_t r0, uint64_t r1) {
+    gemv_job *j = p;
+    j->q8(j->tv, j->xa, j->y, r0, r1);
+}
+static void gemv_job_run(gemv_job *j) {
+    if (j->xa) sq_parallel_for(j->threads, j->tv->rows, gemv_q8_rows, j);
+    else sq_gemv_mt(j->tv, j->x, j->y, j->threads);
+}
+/* The bound of a GEMV that reads `bytes` from DRAM: the time to read as many
+ * bytes of the flush buffer from cold caches (its first part, which the
+ * flush that precedes it has evicted), on the same threads, rows split the
+ * same way. Timed right next to the GEMV, so that a machine whose load
+ * changes (or that preempts long runs) moves both alike. */
+static double time_read(uint64_t bytes, int threads) {
+    mt_read m;
+    const int parts = threads < 256 ? threads : 256;
+    size_t n = (size_t)(bytes / sizeof(float)) < flush_n / 2 ? (size_t)(bytes / sizeof(float)) : flush_n / 2;
+    m.per = (n / (size_t)parts + 63) / 64 * 64;
+    double t0 = now();
+    if (parts > 1) sq_parallel_for(threads, (uint64_t)parts, mt_read_part, &m);
+    else m.part[0] = stream_sum(flush_buf, m.per);
+    double dt = now() - t0;
+    for (int i = 0; i < parts; i++) sink += m.part[i];
+    return dt * ((double)bytes / (double)(m.per * (size_t)parts * sizeof(float)));
+}
+
+/* Each repetition: flush the caches, read as many bytes as the GEMV's from
+ * cold memory (time_read), flush, then the GEMV; *bw gets the best read
+ * GB/s over the repetitions, the return value the best GEMV time. */
+static double time_gemv(gemv_job *j, int threads, uint64_t bytes, double min_time, double *bw) {
+    double best = 1e30, best_read = 1e30, spent = 0;
+    int reps = 0;
+    j->threads = threads;
+    gemv_job_run(j); /* warm the code and the pool */
+    while (spent < min_time || reps < 3) {
+        flush_cache();
+        best_read = fmin(best_read, time_read(bytes, threads));
+        flush_cache();
+        double t1 = now();
+        gemv_job_run(j);
+        double dt = now() - t1;
+        if (dt < best) best = dt;
+        spent += dt;
+        reps++;
+    }
+    *bw = (double)bytes / best_read / 1e9;
     return best;
 }
 
@@ -552,14 +641,15 @@ int main(int argc, char **argv) {
     flush_buf = aligned_alloc(64, flush_n * sizeof(float));
     if (!flush_buf) return EXIT_RESOURCE;
     for (size_t i = 0; i < flush_n; i++) flush_buf[i] = (float)(i & 255);
-    double bw = read_bandwidth(min_time);
-    printf("# squish-bench %s: matrix %llux%llu, isa %s, %d threads for encode/decode, GEMV on 1 thread\n", SQUISH_VERSION,
+    double bw = read_bandwidth(min_time), bw_mt = threads > 1 ? read_bandwidth_mt(min_time, threads) : bw;
+    printf("# squish-bench %s: matrix %llux%llu, isa %s, %d threads for encode/decode and the _MT GEMV columns\n", SQUISH_VERSION,
            (unsigned long long)rows, (unsigned long long)cols, sq_isa_name(sq_isa_active()), threads);
     printf("# streaming read bandwidth (1 thread, %zu MiB buffer, SIMD loads): %.2f GB/s\n", flush_mib, bw);
+    if (threads > 1) printf("# streaming read bandwidth (%d threads, same buffer): %.2f GB/s\n", threads, bw_mt);
     printf("# every GEMV timing starts with cold caches (the %zu MiB buffer is read first)\n", flush_mib);
     if (n_schemes)
-        printf("%-24s %7s %10s %10s %11s %7s %11s %7s\n", "SCHEME", "BPW", "ENC_MB/s", "DEC_GB/s", "GEMV_GB/s", "RATIO",
-               "Q8_GB/s", "RATIO");
+        printf("%-24s %7s %10s %10s %11s %7s %11s %7s %11s %7s %11s %7s %4s %9s %9s\n", "SCHEME", "BPW", "ENC_MB/s", "DEC_GB/s", "GEMV_GB/s",
+               "RATIO", "Q8_GB/s", "RATIO", "GEMV_MT", "RATIO", "Q8_MT", "RATIO", "RT", "READ_GB/s", "READ_MT");
     char *save = NULL;
     fflush(stdout);
     cli_progress_start("benchmarking", n_schemes, "schemes");
@@ -592,50 +682,45 @@ int main(int argc, char **argv) {
         uint64_t wbytes = 0;
         for (int i = 0; i < e.nparts; i++)
             wbytes += e.bytes[i];
-        /* cold-cache GEMV: flush, then time one call; best of the repetitions */
-        sq_gemv(&tv, x, y, 0, rows);
-        double t_g = 1e30, spent = 0;
-        int reps = 0;
-        while (spent < min_time || reps < 3) {
-            flush_cache();
-            double t1 = now();
-            sq_gemv(&tv, x, y, 0, rows);
-            double dt = now() - t1;
-            if (dt < t_g) t_g = dt;
-            spent += dt;
-            reps++;
-        }
-        double gemv_gbs = (double)wbytes / t_g / 1e9;
+        /* cold-cache GEMV: flush, then time one call; best of the repetitions;
+         * on 1 thread, then on all (-T) threads; each against the streaming
+         * read timed in the same repetitions */
+        gemv_job job = {&tv, x, NULL, NULL, y, 1};
+        double b1 = 0, bn = 0, qb1 = 0, qbn = 0;
+        double t_g = time_gemv(&job, 1, wbytes, min_time, &b1);
+        double gemv_gbs = (double)wbytes / t_g / 1e9, gemv_mt = threads > 1 ? (double)wbytes / time_gemv(&job, threads, wbytes, min_time, &bn) / 1e9 : 0;
         /* the integer-activation kernel, where the codec has one */
-        double q8_gbs = 0;
+        double q8_gbs = 0, q8_mt = 0;
         sq_gemv_q8_fn q8 = sq_gemv_q8_for(cd, sq_isa_active());
         if (q8) {
             sq_act_q8 xa;
             if (sq_act_q8_init(&xa, x, cols, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_RESOURCE; }
-            double t_q = 1e30, spent_q = 0;
-            int reps_q = 0;
-            while (spent_q < min_time || reps_q < 3) {
-                flush_cache();
-                double t1 = now();
-                q8(&tv, &xa, y, 0, rows);
-                double dt = now() - t1;
-                if (dt < t_q) t_q = dt;
-                spent_q += dt;
-                reps_q++;
-            }
-            q8_gbs = (double)wbytes / t_q / 1e9;
+            gemv_job jq = {&tv, x, &xa, q8, y, 1};
+            q8_gbs = (double)wbytes / time_gemv(&jq, 1, wbytes, min_time, &qb1) / 1e9;
+            if (threads > 1) q8_mt = (double)wbytes / time_gemv(&jq, threads, wbytes, min_time, &qbn) / 1e9;
             sq_act_q8_free(&xa);
         }
         char name[64];
         sq_scheme_format(cd, p, name, sizeof name);
-        char q8s[32] = "-", q8r[16] = "-";
+        char q8s[32] = "-", q8r[16] = "-", mts[32] = "-", mtr[16] = "-", q8ms[32] = "-", q8mr[16] = "-";
         if (q8) {
             snprintf(q8s, sizeof q8s, "%.2f", q8_gbs);
-            snprintf(q8r, sizeof q8r, "%.0f%%", 100.0 * q8_gbs / bw);
+            snprintf(q8r, sizeof q8r, "%.0f%%", 100.0 * q8_gbs / qb1);
         }
+        if (threads > 1) {
+            snprintf(mts, sizeof mts, "%.2f", gemv_mt);
+            snprintf(mtr, sizeof mtr, "%.0f%%", 100.0 * gemv_mt / bn);
+        }
+        if (q8 && threads > 1) {
+            snprintf(q8ms, sizeof q8ms, "%.2f", q8_mt);
+            snprintf(q8mr, sizeof q8mr, "%.0f%%", 100.0 * q8_mt / qbn);
+        }
+        /* which of the two the runtime's decode runs (sq_best_kernel) */
+        const char *rt = sq_act_kind_name(sq_best_kernel(&tv, sq_isa_active()).act);
         cli_progress_clear();
-        printf("%-24s %7.3f %10.1f %10.2f %11.2f %6.0f%% %11s %7s\n", name, 8.0 * (double)wbytes / (double)n,
-               (double)n * 2 / t_enc / 1e6, (double)n * 4 / t_dec / 1e9, gemv_gbs, 100.0 * gemv_gbs / bw, q8s, q8r);
+        printf("%-24s %7.3f %10.1f %10.2f %11.2f %6.0f%% %11s %7s %11s %7s %11s %7s %4s %9.2f %9.2f\n", name, 8.0 * (double)wbytes / (double)n,
+               (double)n * 2 / t_enc / 1e6, (double)n * 4 / t_dec / 1e9, gemv_gbs, 100.0 * gemv_gbs / b1, q8s, q8r, mts, mtr, q8ms,
+               q8mr, rt, fmax(b1, qb1), threads > 1 ? fmax(bn, qbn) : 0.0);
         fflush(stdout);
         int trc = cd->id == SQ_CODEC_BF16 /* the same matrix TCA-TBE-coded, its GEMV against this one's */
                       ? bench_tbe_row(e.data[0], rows, cols, x, min_time, threads, flush_cache, bw, t_g)

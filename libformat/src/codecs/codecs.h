@@ -76,6 +76,7 @@ void sq_bf16_gemv_avx512(const sq_tview *t, const float *x, float *y, uint64_t r
 
 extern const int8_t sq_e2m1_x2[16];
 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1);
+void sq_fp4_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1); /* the same bits */
 
 /* Group scales of the table-driven codecs (codec_lut.c). */
 float sq_lut_group_scale(const sq_tview *t, uint64_t r, uint64_t g);

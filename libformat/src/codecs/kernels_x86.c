@@ -201,13 +201,52 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_bits(const in
     free(gsum);
 }
 
+/* Groups of 32 (the Q4_0/Q8_0/Q4_1 classes) with AVX2: every chunk is its
+ * own group, so the kernel above would pay its per-group steps once per 32
+ * codes. Here the zero-point term -z * sum joins the chunk's integer dot in
+ * lane 0 before the conversion, and each chunk costs one conversion and one
+ * FMA by (group scale x activation scale); two accumulators alternate by
+ * chunk to hide the FMA latency. */
+AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_g32_avx2(const int bits, const sq_tview *t, const sq_act_q8 *x,
+                                                                            float *y, uint64_t r0, uint64_t r1) {
+    const uint64_t nc = sq_nchunks(t->cols), rb = sq_row_bytes(t->cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    const int off8 = bits == 8 ? 128 : 0, mid = 1 << (bits - 1);
+    const __m256i ones16 = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = codes + r * rb;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        for (uint64_t c = 0; c < nc; c++) {
+            _mm_prefetch((const char *)(row + c * cb) + 1024, _MM_HINT_T0);
+            __m256i w = unpack32(bits, row + c * cb);
+            const __m256i xq = _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK));
+            __m256i pr;
+            if (off8) {
+                w = _mm256_xor_si256(w, flip); /* q - 128 as s8 */
+                pr = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xq, w));
+            } else {
+                pr = _mm256_maddubs_epi16(w, xq);
+            }
+            const int32_t z = (asym ? zeros[r * nc + c] : mid) - off8;
+            const __m256i d32 = _mm256_add_epi32(_mm256_madd_epi16(pr, ones16), _mm256_setr_epi32(-z * x->sum[c], 0, 0, 0, 0, 0, 0, 0));
+            const __m256 f = _mm256_set1_ps(scale_load(sdt, t->part[1], r * nc + c) * x->d[c]);
+            if (c & 1) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), f, acc1);
+            else acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), f, acc0);
+        }
+        y[r] = hsum256(_mm256_add_ps(acc0, acc1));
+    }
+}
+
 /* one instance per bit width, so the unpack is resolved at compile time */
 AVX2 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    const int g32 = sq_group_cols(t->params, t->cols) == SQ_CHUNK;
     switch (int_bits_of(t->codec)) {
-    case 8: int_gemv_q8_bits(8, t, x, y, r0, r1); break;
-    case 4: int_gemv_q8_bits(4, t, x, y, r0, r1); break;
+    case 8: if (g32) int_gemv_q8_g32_avx2(8, t, x, y, r0, r1); else int_gemv_q8_bits(8, t, x, y, r0, r1); break;
+    case 4: if (g32) int_gemv_q8_g32_avx2(4, t, x, y, r0, r1); else int_gemv_q8_bits(4, t, x, y, r0, r1); break;
     case 3: int_gemv_q8_bits(3, t, x, y, r0, r1); break;
-    default: int_gemv_q8_bits(2, t, x, y, r0, r1); break;
+    default: if (g32) int_gemv_q8_g32_avx2(2, t, x, y, r0, r1); else int_gemv_q8_bits(2, t, x, y, r0, r1); break;
     }
 }
 
@@ -242,6 +281,42 @@ AVX512 static inline __m512i unpack64(int bits, const uint8_t *p) {
     return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));                            /* A.lo A.hi B.lo B.hi */
 }
 
+/* Four chunks' codes as two registers of unpack64's layout (chunk pairs
+ * (0,1) and (2,3)). 4-bit codes: one 64-byte load, the nibbles masked out
+ * once for all four chunks, and one two-source permute per pair (unpack64
+ * spends an insert and a shuffle per pair on the same bytes). */
+AVX512 static inline __attribute__((always_inline)) void unpack128(int bits, const uint8_t *p, __m512i *w0, __m512i *w1) {
+    if (bits == 8) {
+        *w0 = _mm512_loadu_si512((const void *)p);
+        *w1 = _mm512_loadu_si512((const void *)(p + 64));
+        return;
+    }
+    if (bits != 4) {
+        *w0 = unpack64(bits, p);
+        *w1 = unpack64(bits, p + 2 * (SQ_CHUNK * bits / 8));
+        return;
+    }
+    const __m512i v = _mm512_loadu_si512((const void *)p), m = _mm512_set1_epi8(15);
+    const __m512i lo = _mm512_and_si512(v, m), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m); /* [A B C D].lo, [A B C D].hi */
+    *w0 = _mm512_permutex2var_epi64(lo, _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0), hi);          /* A.lo A.hi B.lo B.hi */
+    *w1 = _mm512_permutex2var_epi64(lo, _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4), hi);        /* C.lo C.hi D.lo D.hi */
+}
+
+/* Scales i..i+3 (any storage dtype) as four floats, exactly. */
+AVX512 static inline __attribute__((always_inline)) __m128 scales4(uint32_t dt, const void *base, uint64_t i) {
+    if (dt == SQ_DT_F16) {
+        uint64_t u;
+        memcpy(&u, (const uint16_t *)base + i, 8);
+        return _mm_cvtph_ps(_mm_cvtsi64_si128((long long)u));
+    }
+    if (dt == SQ_DT_BF16) {
+        uint64_t u;
+        memcpy(&u, (const uint16_t *)base + i, 8);
+        return _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(_mm_cvtsi64_si128((long long)u)), 16));
+    }
+    return _mm_loadu_ps((const float *)base + i);
+}
+
 AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni(const int bits, const sq_tview *t, const sq_act_q8 *x,
                                                                           float *y, uint64_t r0, uint64_t r1) {
     const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
@@ -266,6 +341,15 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni(const 
             uint64_t c0 = g * gs / SQ_CHUNK, c1 = ((g + 1) * gs < cols ? (g + 1) * gs : cols + SQ_CHUNK - 1) / SQ_CHUNK;
             __m512 acc = _mm512_setzero_ps();
             uint64_t c = c0;
+            for (; c + 4 <= c1; c += 4) { /* two pairs a step: unpack128, then each pair as below */
+                _mm_prefetch((const char *)(row + c * cb) + 2048, _MM_HINT_T0);
+                __m512i w0, w1;
+                unpack128(bits, row + c * cb, &w0, &w1);
+                __m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_load_si512((const void *)(x->q + c * SQ_CHUNK)));
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_load_ps(dexp + c * 8), acc);
+                __m512i d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, _mm512_load_si512((const void *)(x->q + c * SQ_CHUNK + 64)));
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_load_ps(dexp + c * 8 + 16), acc);
+            }
             for (; c + 2 <= c1; c += 2) {
                 _mm_prefetch((const char *)(row + c * cb) + 2048, _MM_HINT_T0);
                 __m512i w = unpack64(bits, row + c * cb);
@@ -319,11 +403,26 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(co
         zs[p] = _mm512_mask_set1_epi32(zs[p], 0x0100, -z * x->sum[2 * p + 1]);
         dx[p] = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(x->d[2 * p]), _mm512_set1_ps(x->d[2 * p + 1]));
     }
+    /* lanes 0-7 take a chunk pair's first scale, lanes 8-15 its second */
+    const __m512i lo2 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i hi2 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb;
         __m512 acc = _mm512_setzero_ps();
-        for (uint64_t p = 0; p < np; p++) {
+        uint64_t p = 0;
+        /* two pairs (four chunks) a step: the same operations on each pair,
+         * in the same order, as the one-pair loop below */
+        for (; p + 2 <= np; p += 2) {
             _mm_prefetch((const char *)(row + 2 * p * cb) + 1024, _MM_HINT_T0);
+            __m512i w0, w1;
+            unpack128(bits, row + 2 * p * cb, &w0, &w1);
+            const __m512 s4 = _mm512_castps128_ps512(scales4(sdt, t->part[1], r * nc + 2 * p));
+            __m512i d0 = _mm512_dpbusd_epi32(zs[p], w0, _mm512_load_si512((const void *)(x->q + p * 64)));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(_mm512_permutexvar_ps(lo2, s4), dx[p]), acc);
+            __m512i d1 = _mm512_dpbusd_epi32(zs[p + 1], w1, _mm512_load_si512((const void *)(x->q + p * 64 + 64)));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(_mm512_permutexvar_ps(hi2, s4), dx[p + 1]), acc);
+        }
+        for (; p < np; p++) {
             __m512i w = unpack64(bits, row + 2 * p * cb);
             __m512i d32 = _mm512_dpbusd_epi32(zs[p], w, _mm512_load_si512((const void *)(x->q + p * 64)));
             __m512 s = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(scale_load(sdt, t->part[1], r * nc + 2 * p)),
@@ -369,18 +468,55 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(con
     for (uint64_t p = 0; p < np; p++) {
         ns[p] = _mm512_maskz_set1_epi32(0x0001, -x->sum[2 * p]);
         ns[p] = _mm512_mask_set1_epi32(ns[p], 0x0100, -x->sum[2 * p + 1]);
+        if (!asym) ns[p] = _mm512_mullo_epi32(_mm512_set1_epi32(mid), ns[p]); /* the start itself: the same zero point in every row */
         dx[p] = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(x->d[2 * p]), _mm512_set1_ps(x->d[2 * p + 1]));
     }
+    /* lanes 0-7 take element 0 (2), lanes 8-15 element 1 (3) */
+    const __m512i lo2 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i hi2 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb, *zr = asym ? zeros + r * ng : NULL;
         __m512 acc = _mm512_setzero_ps();
-        for (uint64_t p = 0; p < np; p++) {
-            const uint64_t ga = (2 * p) >> gshift, gb = (2 * p + 1) >> gshift;
+        uint64_t p = 0;
+        /* two pairs (four chunks) a step, each pair's operations those of the
+         * one-pair loop below, in the same order. The start z * -sum comes
+         * from vpmaddwd (one uop, exact: z < 256 and |sum| <= 32 * 127 fit
+         * 16 bits, and the high halves multiply to zero). */
+        for (; p + 2 <= np; p += 2) {
             _mm_prefetch((const char *)(row + 2 * p * cb) + 1024, _MM_HINT_T0);
+            __m512i w0, w1, st0 = ns[p], st1 = ns[p + 1];
+            __m512 s0, s1;
+            unpack128(bits, row + 2 * p * cb, &w0, &w1);
+            if (gshift == 0) { /* every chunk its own group */
+                if (asym) {
+                    uint32_t z4;
+                    memcpy(&z4, zr + 2 * p, 4);
+                    const __m512i zz = _mm512_cvtepu8_epi32(_mm_cvtsi32_si128((int)z4));
+                    st0 = _mm512_madd_epi16(_mm512_permutexvar_epi32(lo2, zz), st0);
+                    st1 = _mm512_madd_epi16(_mm512_permutexvar_epi32(hi2, zz), st1);
+                }
+                const __m512 s4 = _mm512_castps128_ps512(scales4(sdt, t->part[1], r * ng + 2 * p));
+                s0 = _mm512_permutexvar_ps(lo2, s4);
+                s1 = _mm512_permutexvar_ps(hi2, s4);
+            } else { /* groups of two chunks: one per pair */
+                if (asym) {
+                    st0 = _mm512_madd_epi16(_mm512_set1_epi32(zr[p]), st0);
+                    st1 = _mm512_madd_epi16(_mm512_set1_epi32(zr[p + 1]), st1);
+                }
+                s0 = _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + p));
+                s1 = _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + p + 1));
+            }
+            __m512i d0 = _mm512_dpbusd_epi32(st0, w0, _mm512_load_si512((const void *)(x->q + p * 64)));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(s0, dx[p]), acc);
+            __m512i d1 = _mm512_dpbusd_epi32(st1, w1, _mm512_load_si512((const void *)(x->q + p * 64 + 64)));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(s1, dx[p + 1]), acc);
+        }
+        for (; p < np; p++) {
+            const uint64_t ga = (2 * p) >> gshift, gb = (2 * p + 1) >> gshift;
             __m512i w = unpack64(bits, row + 2 * p * cb);
-            __m512i z = asym ? _mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(zr[ga]), _mm512_set1_epi32(zr[gb]))
-                             : _mm512_set1_epi32(mid);
-            __m512i d32 = _mm512_dpbusd_epi32(_mm512_mullo_epi32(z, ns[p]), w, _mm512_load_si512((const void *)(x->q + p * 64)));
+            __m512i st = asym ? _mm512_mullo_epi32(_mm512_mask_blend_epi32(0xff00, _mm512_set1_epi32(zr[ga]), _mm512_set1_epi32(zr[gb])), ns[p])
+                              : ns[p];
+            __m512i d32 = _mm512_dpbusd_epi32(st, w, _mm512_load_si512((const void *)(x->q + p * 64)));
             __m512 s = gshift ? _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + ga))
                               : _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + ga)),
                                                      _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + gb)));
@@ -398,6 +534,65 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(con
     }
     free(ns);
     free(dx);
+}
+
+/* 3-bit codes, groups of 64 or more (or a row): the AVX2 kernel
+ * (int_gemv_q8_bits) with a chunk pair per register, bit for bit. A group
+ * starts at an even chunk, so the AVX2 kernel's even-chunk sums (acc0) are
+ * lanes 0-7 and the odd ones (acc1) lanes 8-15; vpdpbusd gives each lane
+ * the integer vpmaddubsw/vpmaddwd gives (codes < 8, no saturation either
+ * way), and the float steps are the same per lane and in the same order.
+ * The high bit plane becomes bytes of 4 through one masked broadcast. */
+AVX512 static inline __m512i unpack64_3(const uint8_t *p) {
+    uint64_t la, lb;
+    uint32_t ha, hb;
+    memcpy(&la, p, 8);
+    memcpy(&ha, p + 8, 4);
+    memcpy(&lb, p + 12, 8);
+    memcpy(&hb, p + 20, 4);
+    __m512i v = _mm512_castsi128_si512(_mm_set_epi64x((long long)lb, (long long)la));
+    v = _mm512_permutexvar_epi64(_mm512_set_epi64(1, 1, 1, 1, 0, 0, 0, 0), v);
+    v = _mm512_and_si512(_mm512_srlv_epi64(v, _mm512_set_epi64(6, 4, 2, 0, 6, 4, 2, 0)), _mm512_set1_epi8(3));
+    return _mm512_or_si512(v, _mm512_maskz_mov_epi8((__mmask64)((uint64_t)ha | (uint64_t)hb << 32), _mm512_set1_epi8(4)));
+}
+
+AVX512 static void int3_gemv_q8_vnni(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
+    const uint64_t rb = sq_row_bytes(cols, 3), cb = (uint64_t)(SQ_CHUNK * 3 / 8);
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    float *gsum = group_act_sums(x, cols, gs, ng);
+    if (!gsum) { sq_int_gemv_q8_avx2(t, x, y, r0, r1); return; }
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = codes + r * rb;
+        __m256 total = _mm256_setzero_ps();
+        float corr = 0;
+        for (uint64_t g = 0; g < ng; g++) {
+            const uint64_t c0 = g * gs / SQ_CHUNK, c1 = ((g + 1) * gs < cols ? (g + 1) * gs : cols + SQ_CHUNK - 1) / SQ_CHUNK;
+            __m512 acc = _mm512_setzero_ps();
+            uint64_t c = c0;
+            for (; c + 2 <= c1; c += 2) {
+                _mm_prefetch((const char *)(row + c * cb) + 2048, _MM_HINT_T0);
+                const __m512i d32 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), unpack64_3(row + c * cb),
+                                                        _mm512_load_si512((const void *)(x->q + c * SQ_CHUNK)));
+                const __m512 dd = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(x->d[c]), _mm512_set1_ps(x->d[c + 1]));
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d32), dd, acc);
+            }
+            __m256 a0 = _mm512_castps512_ps256(acc), a1 = _mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(acc), 1));
+            if (c < c1) { /* an odd last chunk: an even index, acc0 */
+                const __m256i d32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack32(3, row + c * cb),
+                                                        _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK)));
+                a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), _mm256_broadcast_ss(x->d + c), a0);
+            }
+            const float sc = scale_load(sdt, t->part[1], r * ng + g);
+            const int z = asym ? zeros[r * ng + g] : 4;
+            total = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(sc), total);
+            corr += sc * (float)z * gsum[g];
+        }
+        y[r] = hsum256(total) - corr;
+    }
+    free(gsum);
 }
 
 AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
@@ -419,7 +614,10 @@ AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *
         if (gs == SQ_CHUNK || gs == 2 * SQ_CHUNK) int_gemv_q8_vnni_zp(2, gs == SQ_CHUNK ? 0 : 1, t, x, y, r0, r1);
         else sq_int_gemv_q8_avx2(t, x, y, r0, r1);
         break;
-    default: sq_int_gemv_q8_avx2(t, x, y, r0, r1); break;
+    default: /* 3 bits */
+        if (gs != SQ_CHUNK) int3_gemv_q8_vnni(t, x, y, r0, r1);
+        else sq_int_gemv_q8_avx2(t, x, y, r0, r1);
+        break;
     }
 }
 
@@ -463,18 +661,26 @@ AVX512 static void int_gemm_panel(const int bits, const sq_tview *t, uint64_t r0
     }
 }
 
-/* nb (<= GEMM_PASS) activation rows against one panel. */
-AVX512 static inline __attribute__((always_inline)) void gemm_pass_vnni(const int nb, const uint8_t *panel, uint64_t nc,
-                                                                        const sq_act_q8 *x, float *y, uint64_t N, __mmask16 m) {
+/* nb (<= GEMM_PASS) activation rows against one panel. The loops over the
+ * activation rows are unrolled so that their accumulators stay in
+ * registers (a loop left rolled keeps acc[] in memory, and every chunk then
+ * waits on a store and a reload). zs, when not NULL, holds -z * sum of each
+ * activation row's chunks (have_zs) for codes whose zero point is the same
+ * in every row (symmetric): the same integer as the panel's -z times the
+ * sum, without the multiply. */
+AVX512 static inline __attribute__((always_inline)) void gemm_pass_vnni(const int nb, const int have_zs, const uint8_t *panel, uint64_t nc,
+                                                                        const sq_act_q8 *x, const int32_t *const *zs, float *y,
+                                                                        uint64_t N, __mmask16 m) {
     __m512 acc[GEMM_PASS];
     const int32_t *xq[GEMM_PASS];
     const float *xd[GEMM_PASS];
     const int32_t *xs[GEMM_PASS];
+#pragma GCC unroll 8
     for (int b = 0; b < nb; b++) {
         acc[b] = _mm512_setzero_ps();
         xq[b] = (const int32_t *)x[b].q;
         xd[b] = x[b].d;
-        xs[b] = x[b].sum;
+        xs[b] = have_zs ? zs[b] : x[b].sum;
     }
     for (uint64_t c = 0; c < nc; c++) {
         const uint8_t *p = panel + c * GEMM_CHUNK_BYTES;
@@ -483,9 +689,10 @@ AVX512 static inline __attribute__((always_inline)) void gemm_pass_vnni(const in
                       w6 = _mm512_load_si512(p + 384), w7 = _mm512_load_si512(p + 448);
         const __m512 s = _mm512_load_ps(p + 512);
         const __m512i zn = _mm512_load_si512(p + 576);
+#pragma GCC unroll 8
         for (int b = 0; b < nb; b++) {
             const int32_t *q = xq[b] + c * 8;
-            __m512i ia = _mm512_mullo_epi32(zn, _mm512_set1_epi32(xs[b][c]));
+            __m512i ia = have_zs ? _mm512_set1_epi32(xs[b][c]) : _mm512_mullo_epi32(zn, _mm512_set1_epi32(xs[b][c]));
             ia = _mm512_dpbusd_epi32(ia, w0, _mm512_set1_epi32(q[0]));
             ia = _mm512_dpbusd_epi32(ia, w1, _mm512_set1_epi32(q[1]));
             ia = _mm512_dpbusd_epi32(ia, w2, _mm512_set1_epi32(q[2]));
@@ -497,32 +704,56 @@ AVX512 static inline __attribute__((always_inline)) void gemm_pass_vnni(const in
             acc[b] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(ia), _mm512_mul_ps(s, _mm512_set1_ps(xd[b][c])), acc[b]);
         }
     }
+#pragma GCC unroll 8
     for (int b = 0; b < nb; b++) _mm512_mask_storeu_ps(y + (uint64_t)b * N, m, acc[b]);
 }
 
 AVX512 static inline __attribute__((always_inline)) void int_gemm_q8_vnni(const int bits, const sq_tview *t, const sq_act_q8 *x,
                                                                           uint32_t T, float *y, uint64_t r0, uint64_t r1) {
     const uint64_t nc = sq_nchunks(t->cols), N = t->rows;
+    const int sym = !(t->params[SQ_P_FLAGS] & SQ_PF_ASYM);
     uint8_t *panel = aligned_alloc(64, (size_t)nc * GEMM_CHUNK_BYTES);
-    if (!panel) { sq_int_gemm_q8_portable(t, x, T, y, r0, r1); return; }
+    /* symmetric codes: -z * sum per activation row and chunk, once per call */
+    int32_t *zsum = sym ? malloc((size_t)T * nc * sizeof(int32_t)) : NULL;
+    const int32_t **zs = sym ? malloc((size_t)T * sizeof *zs) : NULL;
+    if (!panel || (sym && (!zsum || !zs))) {
+        free(panel);
+        free(zsum);
+        free(zs);
+        sq_int_gemm_q8_portable(t, x, T, y, r0, r1);
+        return;
+    }
+    if (sym)
+        for (uint32_t j = 0; j < T; j++) {
+            for (uint64_t c = 0; c < nc; c++) zsum[(uint64_t)j * nc + c] = -(1 << (bits - 1)) * x[j].sum[c];
+            zs[j] = zsum + (uint64_t)j * nc;
+        }
     for (uint64_t r = r0; r < r1; r += GEMM_TILE) {
         const uint64_t nr = r1 - r < GEMM_TILE ? r1 - r : GEMM_TILE;
         const __mmask16 m = (__mmask16)((1u << nr) - 1);
         int_gemm_panel(bits, t, r, nr, panel);
         uint32_t j = 0;
-        for (; j + GEMM_PASS <= T; j += GEMM_PASS) gemm_pass_vnni(GEMM_PASS, panel, nc, x + j, y + (uint64_t)j * N + r, N, m);
+#define PASS(NB)                                                                                     \
+    do {                                                                                             \
+        if (sym) gemm_pass_vnni(NB, 1, panel, nc, x + j, zs + j, y + (uint64_t)j * N + r, N, m);     \
+        else gemm_pass_vnni(NB, 0, panel, nc, x + j, NULL, y + (uint64_t)j * N + r, N, m);           \
+    } while (0)
+        for (; j + GEMM_PASS <= T; j += GEMM_PASS) PASS(GEMM_PASS);
         switch (T - j) { /* the last few activation rows, each count compiled on its own */
-        case 7: gemm_pass_vnni(7, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
-        case 6: gemm_pass_vnni(6, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
-        case 5: gemm_pass_vnni(5, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
-        case 4: gemm_pass_vnni(4, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
-        case 3: gemm_pass_vnni(3, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
-        case 2: gemm_pass_vnni(2, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
-        case 1: gemm_pass_vnni(1, panel, nc, x + j, y + (uint64_t)j * N + r, N, m); break;
+        case 7: PASS(7); break;
+        case 6: PASS(6); break;
+        case 5: PASS(5); break;
+        case 4: PASS(4); break;
+        case 3: PASS(3); break;
+        case 2: PASS(2); break;
+        case 1: PASS(1); break;
         default: break;
         }
+#undef PASS
     }
     free(panel);
+    free(zsum);
+    free(zs);
 }
 
 AVX512 void sq_int_gemm_q8_avx512(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1) {
@@ -721,6 +952,103 @@ AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
     }
 }
 
+/* The same products with AVX-512 VNNI, bit for bit the AVX2 kernel's: a
+ * chunk pair per register, the even chunk in lanes 0-7 (the AVX2 kernel's
+ * tot0) and the odd one in lanes 8-15 (tot1). vpdpbusd wants unsigned
+ * weights, so the table gives 2 x E2M1 + 16 and each lane starts at -16
+ * times the sum of its four activation bytes: every lane's integer is the
+ * AVX2 kernel's vpmaddubsw/vpmaddwd sum of the same four products, and the
+ * float steps are the same per lane and in the same order. */
+AVX512 void sq_fp4_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    const uint64_t cols = t->cols, gl = sq_codec_group_len(t->params, t->cols), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 4);
+    const uint64_t nc = sq_nchunks(cols), np = nc / 2;
+    const int mx = t->codec->family == SQ_FAMILY_MX, pt = !mx && t->params[SQ_P_GROUP] == SQ_GROUP_TENSOR;
+    const int g32 = gl == SQ_CHUNK && !pt; /* every chunk its own scale: four at a time */
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    const uint8_t *codes = t->part[0];
+    const __m128i tab16 = _mm_add_epi8(_mm_loadu_si128((const __m128i *)sq_e2m1_x2), _mm_set1_epi8(16));
+    const __m512i tab = _mm512_broadcast_i32x4(tab16);
+    const __m512i ones8 = _mm512_set1_epi8(1);
+    __m512i *st = aligned_alloc(64, (size_t)(np + 1) * 64); /* -16 x the four-byte sums of x, per pair */
+    __m512 *dx = aligned_alloc(64, (size_t)(np + 1) * 64);
+    if (!st || !dx) {
+        free(st);
+        free(dx);
+        sq_fp4_gemv_q8_avx2(t, x, y, r0, r1);
+        return;
+    }
+    for (uint64_t p = 0; p < np; p++) {
+        const __m512i s4 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones8, _mm512_load_si512((const void *)(x->q + p * 64)));
+        st[p] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(s4, 4));
+        dx[p] = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(x->d[2 * p]), _mm512_set1_ps(x->d[2 * p + 1]));
+    }
+    const __m512i lo2 = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i hi2 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = codes + r * rb;
+        __m512 acc = _mm512_setzero_ps();
+        uint64_t p = 0;
+        if (g32)
+            for (; p + 2 <= np; p += 2) { /* four chunks, four scales */
+                _mm_prefetch((const char *)(row + 2 * p * 16) + 1024, _MM_HINT_T0);
+                __m512i w0, w1;
+                unpack128(4, row + 2 * p * 16, &w0, &w1);
+                __m512 h4;
+                if (mx) { /* half the scale, 2^(e-128), as sq_pow2f builds it (subnormal below e = 2) */
+                    uint32_t e4;
+                    memcpy(&e4, (const uint8_t *)t->part[1] + r * ng + 2 * p, 4);
+                    const __m512i e = _mm512_cvtepu8_epi32(_mm_cvtsi32_si128((int)e4));
+                    const __m512i nrm = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+                    const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(1), _mm512_add_epi32(e, _mm512_set1_epi32(21)));
+                    h4 = _mm512_castsi512_ps(_mm512_mask_blend_epi32(_mm512_cmpge_epi32_mask(e, _mm512_set1_epi32(2)), sub, nrm));
+                } else {
+                    h4 = _mm512_mul_ps(_mm512_castps128_ps512(scales4(sdt, t->part[1], r * ng + 2 * p)), _mm512_set1_ps(0.5f));
+                }
+                const __m512i d0 = _mm512_dpbusd_epi32(st[p], _mm512_shuffle_epi8(tab, w0), _mm512_load_si512((const void *)(x->q + p * 64)));
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(dx[p], _mm512_permutexvar_ps(lo2, h4)), acc);
+                const __m512i d1 = _mm512_dpbusd_epi32(st[p + 1], _mm512_shuffle_epi8(tab, w1), _mm512_load_si512((const void *)(x->q + p * 64 + 64)));
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(dx[p + 1], _mm512_permutexvar_ps(hi2, h4)), acc);
+            }
+        if (!g32) /* groups of 64 or more, a row or the tensor: both chunks of a pair share a scale */
+            for (; p + 2 <= np; p += 2) {
+                _mm_prefetch((const char *)(row + 2 * p * 16) + 1024, _MM_HINT_T0);
+                __m512i w0, w1;
+                unpack128(4, row + 2 * p * 16, &w0, &w1);
+                const uint64_t ga = 2 * p * SQ_CHUNK / gl, gb = (2 * p + 2) * SQ_CHUNK / gl;
+                const float ha = 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + ga);
+                const float hb = gb == ga ? ha : 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + gb);
+                const __m512i d0 = _mm512_dpbusd_epi32(st[p], _mm512_shuffle_epi8(tab, w0), _mm512_load_si512((const void *)(x->q + p * 64)));
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(dx[p], _mm512_set1_ps(ha)), acc);
+                const __m512i d1 = _mm512_dpbusd_epi32(st[p + 1], _mm512_shuffle_epi8(tab, w1), _mm512_load_si512((const void *)(x->q + p * 64 + 64)));
+                acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(dx[p + 1], _mm512_set1_ps(hb)), acc);
+            }
+        for (; p < np; p++) {
+            float h[2];
+            for (int k = 0; k < 2; k++) {
+                const uint64_t g = (2 * p + (uint64_t)k) * SQ_CHUNK / gl;
+                h[k] = mx ? sq_pow2f((int)((const uint8_t *)t->part[1])[r * ng + g] - 128) : 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + g);
+            }
+            const __m512i d = _mm512_dpbusd_epi32(st[p], _mm512_shuffle_epi8(tab, unpack64(4, row + 2 * p * 16)),
+                                                  _mm512_load_si512((const void *)(x->q + p * 64)));
+            const __m512 hv = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(h[0]), _mm512_set1_ps(h[1]));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(dx[p], hv), acc);
+        }
+        __m256 tot0 = _mm512_castps512_ps256(acc), tot1 = _mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(acc), 1));
+        if (nc & 1) { /* the odd last chunk (an even index: tot0) */
+            const uint64_t c = nc - 1, g = c * SQ_CHUNK / gl;
+            const float hs = mx ? sq_pow2f((int)((const uint8_t *)t->part[1])[r * ng + g] - 128) : 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + g);
+            const __m256i xq = _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK));
+            const __m256i s4 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), xq);
+            const __m256i d = _mm256_dpbusd_epi32(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s4, 4)),
+                                                  _mm256_shuffle_epi8(_mm512_castsi512_si256(tab), unpack32(4, row + c * 16)), xq);
+            tot0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_set1_ps(x->d[c] * hs), tot0);
+        }
+        y[r] = hsum256(_mm256_add_ps(tot0, tot1));
+    }
+    free(st);
+    free(dx);
+}
+
 /* 8-bit table codecs (fp8, mxfp8): gather from the 256-entry table. */
 AVX2 void sq_lut8_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_t r0, uint64_t r1) {
     const float *tab = sq_codec_value_table(t->codec, NULL);
@@ -790,6 +1118,9 @@ void sq_act_q8_blocks_avx512(const float *x, uint64_t nblocks, int8_t *q, float 
     (void)x, (void)nblocks, (void)q, (void)d, (void)sum; /* never selected off x86-64 */
 }
 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
+}
+void sq_fp4_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
 }
 void sq_lut8_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {

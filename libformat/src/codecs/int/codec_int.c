@@ -232,14 +232,17 @@ void sq_int_gemm_q8_portable(const sq_tview *t, const sq_act_q8 *x, uint32_t T, 
 /* squish-bench, 4096x4096 on AMD EPYC (AVX-512): the q8 kernels beat the f32
  * GEMV from groups of 64 up (int4 g64 12.6 vs 12.0 GB/s, g128 19.5 vs 12.8,
  * int8 pc 24.9 vs 21.8) and lose at groups of 32 (int4 7.5 vs 10.1). */
-/* With AVX-512 VNNI, groups of 32 with int8/int4/int2 codes, sym or asym,
- * have kernels of their own (int_gemv_q8_vnni_g32, int_gemv_q8_vnni_zp)
- * that beat the f32 GEMV. */
+/* Groups of 32 with int8/int4/int2 codes, sym or asym, have kernels of
+ * their own that beat the f32 GEMV: with AVX-512 VNNI int_gemv_q8_vnni_g32
+ * and int_gemv_q8_vnni_zp, with AVX2 int_gemv_q8_g32_avx2 (256x4096 in L2,
+ * CPU time, loaded machine: int4:g32:sym 1.7x, int8:g32:sym 1.4x,
+ * int2:g32:asym 1.9x the f32 GEMV's GB/s; the general AVX2 q8 kernel had
+ * 0.9x, 1.05x and 1.2x). */
 static int int_fast_pays(const sq_tview *t) {
     const uint64_t gs = sq_group_cols(t->params, t->cols);
     if (gs >= 64) return 1;
     return gs == SQ_CHUNK && (t->codec->bits == 8 || t->codec->bits == 4 || t->codec->bits == 2) &&
-           sq_isa_active() >= SQ_ISA_AVX512;
+           sq_isa_active() >= SQ_ISA_AVX2;
 }
 
 static const sq_codec_encoder int_encoder = {.encode_rows = encode_rows_int, .vq = &int_vq};

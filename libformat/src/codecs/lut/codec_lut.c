@@ -296,7 +296,8 @@ static const sq_codec_cpu lut8_cpu = {.decode = {decode_lut}, .gemv = {gemv_lut,
 static const sq_codec_cpu mxfp4_cpu = {
     .decode = {decode_lut},
     .gemv = {gemv_lut, sq_lut4_gemv_avx2},
-    .fast = {[SQ_ISA_PORTABLE] = {SQ_ACT_Q8, .fn.q8 = sq_fp4_gemv_q8}, [SQ_ISA_AVX2] = {SQ_ACT_Q8, .fn.q8 = sq_fp4_gemv_q8_avx2}},
+    .fast = {[SQ_ISA_PORTABLE] = {SQ_ACT_Q8, .fn.q8 = sq_fp4_gemv_q8}, [SQ_ISA_AVX2] = {SQ_ACT_Q8, .fn.q8 = sq_fp4_gemv_q8_avx2},
+             [SQ_ISA_AVX512] = {SQ_ACT_Q8, .fn.q8 = sq_fp4_gemv_q8_avx512}},
 };
 
 #define G_NF4 (SQ_GROUPOK_32 | SQ_GROUPOK_64 | SQ_GROUPOK_128 | SQ_GROUPOK_256)

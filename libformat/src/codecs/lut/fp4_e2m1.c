@@ -35,7 +35,8 @@ void sq_fp4_gemv_q8(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0
 static const sq_codec_cpu fp4_cpu = {
     .decode = {[SQ_ISA_PORTABLE] = sq_lut_decode},
     .gemv = {[SQ_ISA_PORTABLE] = sq_lut_gemv, [SQ_ISA_AVX2] = sq_lut4_gemv_avx2},
-    .fast = {[SQ_ISA_PORTABLE] = {SQ_ACT_Q8, .fn.q8 = sq_fp4_gemv_q8}, [SQ_ISA_AVX2] = {SQ_ACT_Q8, .fn.q8 = sq_fp4_gemv_q8_avx2}},
+    .fast = {[SQ_ISA_PORTABLE] = {SQ_ACT_Q8, .fn.q8 = sq_fp4_gemv_q8}, [SQ_ISA_AVX2] = {SQ_ACT_Q8, .fn.q8 = sq_fp4_gemv_q8_avx2},
+             [SQ_ISA_AVX512] = {SQ_ACT_Q8, .fn.q8 = sq_fp4_gemv_q8_avx512}},
 };
 
 const sq_codec sq_codec_fp4_e2m1 = {
