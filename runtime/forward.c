@@ -282,9 +282,15 @@ sq_status sq_rt_scratch_init(const sq_rt_model *m, uint32_t T, sq_rt_scratch *s,
     memset(s, 0, sizeof *s);
     s->T = T;
     size_t th = (size_t)T * H;
-    s->xn = malloc(th * 4), s->q = malloc((size_t)T * qd * 4), s->k = malloc((size_t)T * kvd * 4),
-    s->v = malloc((size_t)T * kvd * 4), s->att = malloc((size_t)T * qd * 4), s->tmp = malloc(th * 4),
-    s->g = malloc((size_t)T * I * 4), s->u = malloc((size_t)T * I * 4), s->cs = malloc((size_t)T * hd / 2 * 4),
+    s->xn = malloc(th * 4);
+    s->q = malloc((size_t)T * qd * 4);
+    s->k = malloc((size_t)T * kvd * 4);
+    s->v = malloc((size_t)T * kvd * 4);
+    s->att = malloc((size_t)T * qd * 4);
+    s->tmp = malloc(th * 4);
+    s->g = malloc((size_t)T * I * 4);
+    s->u = malloc((size_t)T * I * 4);
+    s->cs = malloc((size_t)T * hd / 2 * 4);
     s->sn = malloc((size_t)T * hd / 2 * 4);
     if (!s->xn || !s->q || !s->k || !s->v || !s->att || !s->tmp || !s->g || !s->u || !s->cs || !s->sn) {
         sq_rt_scratch_free(s);
