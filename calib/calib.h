@@ -25,7 +25,7 @@ typedef struct sq_calib_site {
 /* What the statistics were computed from. */
 typedef struct sq_calib_info {
     char model_sha256[65]; /* identity of the model (sq_model_identity) */
-    char text_sha256[65];  /* SHA-256 of the calibration token ids (little-endian u32) */
+    char text_sha256[65];  /* SHA-256 of the calibration text files' bytes, in order */
     uint32_t n_layers, hidden, attn_out, inter;
     uint64_t samples;  /* windows drawn */
     uint32_t seqlen;   /* tokens per window */
@@ -64,6 +64,14 @@ void sq_calib_acc_symmetrize(sq_calib_acc *a);
  * (splitmix64), as start offsets. */
 sq_status sq_calib_draw(uint64_t n_ids, uint32_t seqlen, uint64_t samples, uint64_t seed, uint64_t *starts,
                         sq_err *err);
+
+/* Reads and tokenizes the text files as squish-calibrate does (UTF-8,
+ * line ends normalised to LF, no BOS/EOS, ids concatenated in order) and
+ * gives text_sha256, the SHA-256 of the files' bytes in order, which the
+ * calibration file records. */
+struct sq_tokenizer;
+sq_status sq_calib_text_ids(struct sq_tokenizer *tk, const char *const *paths, int n_paths, int32_t **ids, uint64_t *n_ids,
+                            char text_sha256[65], sq_err *err);
 
 /* HDF5 I/O. write: atomically (temporary file + rename); the file is
  * byte-for-byte the same for the same statistics. */

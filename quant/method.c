@@ -139,7 +139,8 @@ static sq_status site_for(sq_method *q, uint32_t layer, sq_site site, sq_err *er
     if (q->h_layer == (int64_t)layer && q->h_site == (int)site) return SQ_OK;
     sq_calib_site_free(&q->h);
     q->h_layer = -1;
-    sq_status st = sq_calib_read_site(q->calib, layer, site, &q->h, err);
+    sq_status st = q->site_src ? q->site_src(q->site_ctx, layer, site, &q->h, err)
+                               : sq_calib_read_site(q->calib, layer, site, &q->h, err);
     if (st) return st;
     q->h_layer = layer;
     q->h_site = site;

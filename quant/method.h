@@ -29,6 +29,11 @@ typedef struct sq_method {
     float *awq_w[SQ_LLAMA_BLOCK_COUNT];              /* by sq_llama_block_index */
     uint32_t awq_params[SQ_LLAMA_BLOCK_COUNT][SQ_NPARAMS]; /* the linears' params (awq_block points here) */
     sq_awq_block awq_block;
+    /* Where a site's statistics come from when not from calib: the
+     * sequential pass (sequential.h) gives those of the hidden states of
+     * the already-quantized blocks. NULL: calib. */
+    sq_status (*site_src)(void *ctx, uint32_t layer, sq_site site, sq_calib_site *out, sq_err *err);
+    void *site_ctx;
     /* GPTQ: the last site read */
     int64_t h_layer;
     int h_site;

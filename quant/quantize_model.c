@@ -10,6 +10,7 @@
 
 #include "provenance.h"
 #include "rtn.h"
+#include "sequential.h"
 #include "squish/bundle.h"
 #include "squish/container.h"
 #include "squish/hash.h"
@@ -92,6 +93,17 @@ static sq_status check_opts(const sq_quantize_opts *o, sq_err *err) {
         if (o->alloc.probe_windows && !o->alloc.probe_text == !o->alloc.probe_ids)
             return sq_err_set(err, SQ_EUSAGE, "quantize: --alloc-probe needs a probe text or token ids (one of them)");
     }
+    if (o->sequential) {
+        if (!o->calib) return sq_err_set(err, SQ_EUSAGE, "quantize: --sequential needs --calib FILE.h5 and --calib-text");
+        if (o->method == SQ_METHOD_AWQ)
+            return sq_err_set(err, SQ_EUSAGE, "quantize: --sequential takes --method gptq or rtn (with the calibrated codecs), "
+                              "not awq (its scale search reads the calibration file block by block)");
+        if (o->shard_n)
+            return sq_err_set(err, SQ_EUSAGE, "quantize: --sequential cannot take --shard (a block's inputs come through "
+                              "every block before it)");
+    } else if (o->n_calib_texts || o->seq_stats) {
+        return sq_err_set(err, SQ_EUSAGE, "quantize: --calib-text and --sequential-stats are read only with --sequential");
+    }
     if (o->method != SQ_METHOD_RTN && !o->calib)
         return sq_err_set(err, SQ_EUSAGE, "quantize: method %s needs a calibration file", sq_method_name(o->method));
     if (o->zstd < 0 || o->zstd > 19) return sq_err_set(err, SQ_EUSAGE, "quantize: zstd level %d is not in 1..19", o->zstd);
@@ -152,6 +164,13 @@ static json_object *canonical_command(const sq_quantize_opts *o) {
         prov_arg(cl, "--damp", num);
         if (o->gptq.act_order) prov_arg(cl, "--act-order", NULL);
         if (o->gptq.static_groups) prov_arg(cl, "--static-groups", NULL);
+    }
+    if (o->sequential) { /* the texts are the calibration file's (checked by its text_sha256): named for people */
+        prov_arg(cl, o->sequential == SQ_SEQUENTIAL_BLOCK ? "--sequential=block" : "--sequential", NULL);
+        for (int i = 0; i < o->n_calib_texts; i++) {
+            prov_name(o->calib_texts[i], name, sizeof name);
+            prov_arg(cl, "--calib-text", name);
+        }
     }
     if (o->awq.duo) prov_arg(cl, "--awq-duo", NULL);
     if (!o->awq.clip) prov_arg(cl, "--awq-no-clip", NULL);
@@ -331,7 +350,7 @@ static json_object *report_entry(const sq_quantize_tensor_report *r) {
  * ae: the allocator's entry for t (its chosen candidate, perhaps already
  * encoded), or NULL. */
 static sq_status quantize_tensor(const sq_quantize_opts *o, sq_method *q, const sq_model *m, sq_writer *w,
-                                 const sq_model_tensor *t, sq_alloc_entry *ae, const sq_alloc_cand *cands,
+                                 const sq_model_tensor *t, sq_alloc_entry *ae, const sq_alloc_cand *cands, sq_seq *seq,
                                  sq_quantize_tensor_report *r, sq_method_note *note, sq_err *err) {
     uint32_t params[SQ_NPARAMS];
     const sq_codec *c;
@@ -350,17 +369,22 @@ static sq_status quantize_tensor(const sq_quantize_opts *o, sq_method *q, const 
                                  : sq_method_weights(q, m, t, wf, err);
     char label[4200];
     snprintf(label, sizeof label, "%s: tensor %s", o->model, t->name);
-    if (!st && ae && ae->cached[ae->pick]) { /* encoded in the allocator's pass: taken over, not encoded again */
+    if (!st && seq && sq_seq_take(seq, t, &e, note)) {
+        /* a block's tensor, encoded by the sequential pass */
+    } else if (!st && ae && ae->cached[ae->pick] && !seq) { /* encoded in the allocator's pass: taken over, not encoded again */
         e = ae->enc[ae->pick];
         ae->cached[ae->pick] = 0;
         *note = ae->note[ae->pick];
     } else if (!st) {
         st = ae ? sq_alloc_encode(q, label, t, &cands[ae->cand[ae->pick]], wf, rows, cols, &e, note, err)
                 : sq_method_encode(q, label, t, c, params, wf, rows, cols, &e, note, err);
+        if (!st && seq) st = sq_seq_after(seq, t, &e, err);
     }
     uint64_t bytes = 0;
     for (int i = 0; !st && i < e.nparts; i++) bytes += e.bytes[i];
-    if (!st && ae && 8 * bytes != ae->bits[ae->pick]) /* the plan's sizes must be the file's */
+    /* the plan's sizes must be the file's; under --sequential the calibrated
+     * candidates are encoded again with other statistics (SpQR's outliers vary) */
+    if (!st && ae && !seq && 8 * bytes != ae->bits[ae->pick])
         st = sq_err_set(err, SQ_EUNSUPPORTED, "%s: encoded again, %s took %llu bits, not the %llu the allocator measured",
                         label, c->name, (unsigned long long)(8 * bytes), (unsigned long long)ae->bits[ae->pick]);
     sq_errstats es = {0};
@@ -383,6 +407,36 @@ static sq_status quantize_tensor(const sq_quantize_opts *o, sq_method *q, const 
     sq_encoded_free(&e);
     free(wf);
     free(dec);
+    return st;
+}
+
+/* ---- the sequential pass's encoder ---- */
+
+typedef struct seq_enc_ctx {
+    const sq_quantize_opts *o;
+    sq_method *q;
+    const sq_model *m;
+    sq_alloc_plan *plan;
+} seq_enc_ctx;
+
+/* Tensor t encoded as quantize_tensor would encode it (its allocated
+ * candidate, else the method's codec), with the pass's statistics. */
+static sq_status seq_encode(void *ctx, const sq_model_tensor *t, sq_encoded *e, sq_method_note *note, sq_err *err) {
+    seq_enc_ctx *x = ctx;
+    sq_alloc_entry *ae = x->o->alloc.target_bpw ? sq_alloc_plan_find(x->plan, (uint32_t)(t - x->m->tensors)) : NULL;
+    uint32_t params[SQ_NPARAMS];
+    const sq_codec *c = ae ? NULL : sq_method_codec(x->q, t, params);
+    uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1], rows = n / (cols ? cols : 1);
+    if (!n) return sq_err_set(err, SQ_EUNSUPPORTED, "%s: tensor %s has zero elements", x->o->model, t->name);
+    float *wf = malloc((size_t)n * sizeof(float));
+    if (!wf) return sq_err_set(err, SQ_ENOMEM, "out of memory for tensor %s (%llu elements)", t->name, (unsigned long long)n);
+    char label[4200];
+    snprintf(label, sizeof label, "%s: tensor %s", x->o->model, t->name);
+    sq_status st = sq_method_weights(x->q, x->m, t, wf, err);
+    if (!st)
+        st = ae ? sq_alloc_encode(x->q, label, t, &x->plan->cands[ae->cand[ae->pick]], wf, rows, cols, e, note, err)
+                : sq_method_encode(x->q, label, t, c, params, wf, rows, cols, e, note, err);
+    free(wf);
     return st;
 }
 
@@ -506,6 +560,7 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
     uint64_t set_bytes = 0; /* written, over the set --target-bpw counts */
     char *meta = NULL;
     uint32_t *order = NULL;
+    sq_seq *seq = NULL;
     sq_bundle bundle = {0};
     if (!o->no_bundle && (st = sq_bundle_from_model(m, &bundle, err))) goto out;
     if (o->calib) {
@@ -514,6 +569,11 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
             goto out;
         }
         if ((st = sq_method_check_calib(&q, m, o->calib, err))) goto out;
+    }
+    if (o->sequential) { /* the text checked and the reference loaded before any work */
+        sq_seq_opts so = {o->calib, o->calib_texts, o->n_calib_texts, NULL, o->seq_stats, threads,
+                          o->sequential == SQ_SEQUENTIAL_BLOCK};
+        if ((st = sq_seq_open(&seq, m, &q, &so, err))) goto out;
     }
     report = json_object_new_array();
     if (!(order = sq_model_order(m))) {
@@ -531,6 +591,11 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
     }
     sq_model_hash mh; /* the model's content hash, fed as the tensors are read */
     sq_model_hash_init(&mh, m);
+    if (seq) { /* from here on: the allocator chose on the file's (full-precision) statistics */
+        q.site_src = sq_seq_site;
+        q.site_ctx = seq;
+    }
+    seq_enc_ctx sctx = {o, &q, m, &plan};
     sq_writer_opts wo = {0, o->zstd, o->zstd != 0};
     if (!(w = sq_writer_open(o->out, &wo, err))) {
         st = err && err->status ? err->status : SQ_EIO;
@@ -562,7 +627,8 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
         sq_method_note note;
         memset(&note, 0, sizeof note);
         sq_alloc_entry *ae = o->alloc.target_bpw ? sq_alloc_plan_find(&plan, order[k]) : NULL;
-        st = quantize_tensor(&ot, &q, m, w, t, ae, plan.cands, &r, &note, err);
+        if (seq && (st = sq_seq_before(seq, t, seq_encode, &sctx, err))) goto out;
+        st = quantize_tensor(&ot, &q, m, w, t, ae, plan.cands, seq, &r, &note, err);
         if (!st && o->alloc.target_bpw && sq_alloc_in_set(&o->alloc, t)) set_bytes += r.bytes;
         if (!st) sq_model_hash_tensor(&mh, m, t);
         sq_model_release(m, t);
@@ -579,6 +645,7 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
         if (o->sink.progress) o->sink.progress(o->sink.ctx, done, todo);
     }
     if (o->sink.end) o->sink.end(o->sink.ctx);
+    if (seq && (st = sq_seq_finish(seq, err))) goto out;
     if (o->alloc.target_bpw) {
         double pred = (double)(plan.res.bits + plan.fixed_bits) / (double)plan.elements,
                got = 8.0 * (double)set_bytes / (double)plan.elements;
@@ -608,6 +675,7 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
     if ((st = sq_writer_commit(wc, err))) goto out;
     if (o->report) st = write_report(o->report, report, alloc_json, err);
 out:
+    sq_seq_free(seq);
     json_object_put(alloc_json);
     sq_alloc_plan_free(&plan);
     sq_method_free(&q);

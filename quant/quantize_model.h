@@ -53,6 +53,11 @@ typedef struct sq_quantize_sink {
     void (*end)(void *ctx);
 } sq_quantize_sink;
 
+/* --sequential: off, true sequential (q/k/v, o, gate/up, down, each on the
+ * outputs of those before it), or block by block (a block's sites from its
+ * full-precision pass) */
+enum { SQ_SEQUENTIAL_OFF = 0, SQ_SEQUENTIAL_TRUE = 1, SQ_SEQUENTIAL_BLOCK = 2 };
+
 typedef struct sq_quantize_opts {
     const char *model;  /* Hugging Face directory, llama2.c .bin, .gguf, archive or .squizd */
     const char *out;    /* output .squizd ("-" = standard output); written atomically */
@@ -69,6 +74,13 @@ typedef struct sq_quantize_opts {
     int tca_tbe;       /* code bf16 parts with TCA-TBE (lossless; others as zstd says) */
     int shard_k, shard_n; /* only shard k of n (blocks by layer ranges), or 0, 0 = the whole model */
     int no_bundle;     /* 1: do not embed the model's config and tokenizer files (squish/bundle.h) */
+    /* --sequential (sequential.h): each block quantized with the statistics
+     * of the hidden states through the already-quantized blocks; needs calib
+     * and calib_texts (the calibration text, to redraw calib's windows) */
+    int sequential; /* SQ_SEQUENTIAL_* */
+    const char *const *calib_texts;
+    int n_calib_texts;
+    const char *seq_stats; /* write the statistics the sequential pass gathered (HDF5), or NULL */
     sq_alloc_opts alloc; /* --target-bpw: a scheme per tensor from candidates (alloc_model.h); needs calib */
     sq_quantize_sink sink;
 } sq_quantize_opts;

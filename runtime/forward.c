@@ -313,78 +313,124 @@ sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_
     return forward(m, tokens, T, logits, 0, n_threads, tap, tap_ctx, err);
 }
 
-static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int last_only, int n_threads,
-                         sq_rt_tap_fn tap, void *tap_ctx, sq_err *err) {
+void sq_rt_scratch_free(sq_rt_scratch *s) {
+    free(s->xn); free(s->q); free(s->k); free(s->v); free(s->att); free(s->tmp); free(s->g); free(s->u);
+    free(s->cs); free(s->sn);
+    memset(s, 0, sizeof *s);
+}
+
+sq_status sq_rt_scratch_init(const sq_rt_model *m, uint32_t T, sq_rt_scratch *s, sq_err *err) {
     const sq_rt_config *c = &m->cfg;
     const uint32_t H = c->hidden, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, I = c->inter;
-    for (uint32_t t = 0; t < T; t++)
-        if (tokens[t] < 0 || (uint32_t)tokens[t] >= c->vocab)
-            return sq_err_set(err, SQ_EUSAGE, "token id %d at position %u is outside the vocabulary (%u)", tokens[t], t, c->vocab);
+    memset(s, 0, sizeof *s);
+    s->T = T;
     size_t th = (size_t)T * H;
-    float *x = malloc(th * 4), *xn = malloc(th * 4), *q = malloc((size_t)T * qd * 4), *k = malloc((size_t)T * kvd * 4),
-          *v = malloc((size_t)T * kvd * 4), *att = malloc((size_t)T * qd * 4), *tmp = malloc(th * 4),
-          *g = malloc((size_t)T * I * 4), *u = malloc((size_t)T * I * 4), *cs = malloc((size_t)T * hd / 2 * 4),
-          *sn = malloc((size_t)T * hd / 2 * 4);
-    sq_status st = SQ_OK;
-    if (!x || !xn || !q || !k || !v || !att || !tmp || !g || !u || !cs || !sn) {
-        st = sq_err_set(err, SQ_ENOMEM, "out of memory for a window of %u tokens", T);
-        goto out;
+    s->xn = malloc(th * 4);
+    s->q = malloc((size_t)T * qd * 4);
+    s->k = malloc((size_t)T * kvd * 4);
+    s->v = malloc((size_t)T * kvd * 4);
+    s->att = malloc((size_t)T * qd * 4);
+    s->tmp = malloc(th * 4);
+    s->g = malloc((size_t)T * I * 4);
+    s->u = malloc((size_t)T * I * 4);
+    s->cs = malloc((size_t)T * hd / 2 * 4);
+    s->sn = malloc((size_t)T * hd / 2 * 4);
+    if (!s->xn || !s->q || !s->k || !s->v || !s->att || !s->tmp || !s->g || !s->u || !s->cs || !s->sn) {
+        sq_rt_scratch_free(s);
+        return sq_err_set(err, SQ_ENOMEM, "out of memory for a window of %u tokens", T);
     }
     /* rotary tables as transformers computes them in float32 */
     for (uint32_t i = 0; i < hd / 2; i++) {
         float inv = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)hd);
         for (uint32_t t = 0; t < T; t++) {
             float ang = (float)t * inv;
-            cs[(uint64_t)t * (hd / 2) + i] = cosf(ang);
-            sn[(uint64_t)t * (hd / 2) + i] = sinf(ang);
+            s->cs[(uint64_t)t * (hd / 2) + i] = cosf(ang);
+            s->sn[(uint64_t)t * (hd / 2) + i] = sinf(ang);
         }
     }
-    for (uint32_t t = 0; t < T; t++) sq_decode_rows(&m->embed, (uint64_t)tokens[t], (uint64_t)tokens[t] + 1, x + (uint64_t)t * H);
-    for (uint32_t l = 0; l < c->n_layers; l++) {
-        const sq_rt_layer *L = &m->layers[l];
-        rmsnorm(x, L->attn_norm, xn, T, H, c->eps);
-        if (tap) tap(tap_ctx, l, SQ_SITE_ATTN_IN, xn, T, H);
-        const int qkv[] = {SQ_LIN_Q, SQ_LIN_K, SQ_LIN_V}, gu[] = {SQ_LIN_GATE, SQ_LIN_UP};
-        float *qkv_out[] = {q, k, v}, *gu_out[] = {g, u};
-        if ((st = sq_rt_linear_batch(m, L, qkv, 3, xn, T, qkv_out, n_threads, err))) goto out;
-        add_bias(q, L->bias[SQ_LIN_Q], T, qd);
-        add_bias(k, L->bias[SQ_LIN_K], T, kvd);
-        add_bias(v, L->bias[SQ_LIN_V], T, kvd);
-        rope(q, T, c->n_heads, hd, cs, sn);
-        rope(k, T, c->n_kv_heads, hd, cs, sn);
-        attn_ctx a = {c, q, k, v, att, T, 0, attn_dot(m), 0};
-        void (*heads)(void *, uint64_t, uint64_t) = attn_heads;
-        if (!m->fast_kernels && sq_attn_exact_avx2_ok(c)) heads = sq_attn_exact_heads_avx2; /* same bits, 8 lanes */
+    return SQ_OK;
+}
+
+sq_status sq_rt_embed(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *x, sq_err *err) {
+    const sq_rt_config *c = &m->cfg;
+    for (uint32_t t = 0; t < T; t++)
+        if (tokens[t] < 0 || (uint32_t)tokens[t] >= c->vocab)
+            return sq_err_set(err, SQ_EUSAGE, "token id %d at position %u is outside the vocabulary (%u)", tokens[t], t, c->vocab);
+    for (uint32_t t = 0; t < T; t++)
+        sq_decode_rows(&m->embed, (uint64_t)tokens[t], (uint64_t)tokens[t] + 1, x + (uint64_t)t * c->hidden);
+    return SQ_OK;
+}
+
+sq_status sq_rt_block(const sq_rt_model *m, uint32_t l, float *x, sq_rt_scratch *s, int stop_site, int n_threads,
+                      sq_rt_tap_fn tap, void *tap_ctx, sq_err *err) {
+    const sq_rt_config *c = &m->cfg;
+    const uint32_t H = c->hidden, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, I = c->inter;
+    const uint32_t T = s->T;
+    const size_t th = (size_t)T * H;
+    float *xn = s->xn, *q = s->q, *k = s->k, *v = s->v, *att = s->att, *tmp = s->tmp, *g = s->g, *u = s->u;
+    const sq_rt_layer *L = &m->layers[l];
+    sq_status st;
+    rmsnorm(x, L->attn_norm, xn, T, H, c->eps);
+    if (tap) tap(tap_ctx, l, SQ_SITE_ATTN_IN, xn, T, H);
+    if (stop_site == SQ_SITE_ATTN_IN) return SQ_OK;
+    const int qkv[] = {SQ_LIN_Q, SQ_LIN_K, SQ_LIN_V}, gu[] = {SQ_LIN_GATE, SQ_LIN_UP};
+    float *qkv_out[] = {q, k, v}, *gu_out[] = {g, u};
+    if ((st = sq_rt_linear_batch(m, L, qkv, 3, xn, T, qkv_out, n_threads, err))) return st;
+    add_bias(q, L->bias[SQ_LIN_Q], T, qd);
+    add_bias(k, L->bias[SQ_LIN_K], T, kvd);
+    add_bias(v, L->bias[SQ_LIN_V], T, kvd);
+    rope(q, T, c->n_heads, hd, s->cs, s->sn);
+    rope(k, T, c->n_kv_heads, hd, s->cs, s->sn);
+    attn_ctx a = {c, q, k, v, att, T, 0, attn_dot(m), 0};
+    void (*heads)(void *, uint64_t, uint64_t) = attn_heads;
+    if (!m->fast_kernels && sq_attn_exact_avx2_ok(c)) heads = sq_attn_exact_heads_avx2; /* same bits, 8 lanes */
 #if defined(__x86_64__)
-        if (m->fast_kernels && hd % 16 == 0 && sq_isa_active() >= SQ_ISA_AVX512) heads = attn_heads_avx512;
+    if (m->fast_kernels && hd % 16 == 0 && sq_isa_active() >= SQ_ISA_AVX512) heads = attn_heads_avx512;
 #endif
-        sq_parallel_for(n_threads, c->n_heads, heads, &a);
-        if (a.failed) {
-            st = sq_err_set(err, SQ_ENOMEM, "out of memory for attention scores (%u positions)", T);
-            goto out;
-        }
-        if (tap) tap(tap_ctx, l, SQ_SITE_ATTN_OUT, att, T, qd);
-        if ((st = LIN(SQ_LIN_O, att, T, tmp))) goto out;
-        add_bias(tmp, L->bias[SQ_LIN_O], T, H);
-        for (size_t i = 0; i < th; i++) x[i] += tmp[i];
-        rmsnorm(x, L->ffn_norm, xn, T, H, c->eps);
-        if (tap) tap(tap_ctx, l, SQ_SITE_MLP_IN, xn, T, H);
-        if ((st = sq_rt_linear_batch(m, L, gu, 2, xn, T, gu_out, n_threads, err))) goto out;
-        add_bias(g, L->bias[SQ_LIN_GATE], T, I);
-        add_bias(u, L->bias[SQ_LIN_UP], T, I);
-        for (size_t i = 0; i < (size_t)T * I; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-        if (tap) tap(tap_ctx, l, SQ_SITE_MLP_ACT, g, T, I);
-        if ((st = LIN(SQ_LIN_DOWN, g, T, tmp))) goto out;
-        add_bias(tmp, L->bias[SQ_LIN_DOWN], T, H);
-        for (size_t i = 0; i < th; i++) x[i] += tmp[i];
+    sq_parallel_for(n_threads, c->n_heads, heads, &a);
+    if (a.failed) return sq_err_set(err, SQ_ENOMEM, "out of memory for attention scores (%u positions)", T);
+    if (tap) tap(tap_ctx, l, SQ_SITE_ATTN_OUT, att, T, qd);
+    if (stop_site == SQ_SITE_ATTN_OUT) return SQ_OK;
+    if ((st = LIN(SQ_LIN_O, att, T, tmp))) return st;
+    add_bias(tmp, L->bias[SQ_LIN_O], T, H);
+    for (size_t i = 0; i < th; i++) x[i] += tmp[i];
+    rmsnorm(x, L->ffn_norm, xn, T, H, c->eps);
+    if (tap) tap(tap_ctx, l, SQ_SITE_MLP_IN, xn, T, H);
+    if (stop_site == SQ_SITE_MLP_IN) return SQ_OK;
+    if ((st = sq_rt_linear_batch(m, L, gu, 2, xn, T, gu_out, n_threads, err))) return st;
+    add_bias(g, L->bias[SQ_LIN_GATE], T, I);
+    add_bias(u, L->bias[SQ_LIN_UP], T, I);
+    for (size_t i = 0; i < (size_t)T * I; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    if (tap) tap(tap_ctx, l, SQ_SITE_MLP_ACT, g, T, I);
+    if (stop_site == SQ_SITE_MLP_ACT) return SQ_OK;
+    if ((st = LIN(SQ_LIN_DOWN, g, T, tmp))) return st;
+    add_bias(tmp, L->bias[SQ_LIN_DOWN], T, H);
+    for (size_t i = 0; i < th; i++) x[i] += tmp[i];
+    return SQ_OK;
+}
+
+static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int last_only, int n_threads,
+                         sq_rt_tap_fn tap, void *tap_ctx, sq_err *err) {
+    const sq_rt_config *c = &m->cfg;
+    const uint32_t H = c->hidden;
+    sq_rt_scratch s;
+    float *x = malloc((size_t)T * H * 4);
+    sq_status st = x ? sq_rt_scratch_init(m, T, &s, err) : sq_err_set(err, SQ_ENOMEM, "out of memory for a window of %u tokens", T);
+    if (!x || st) {
+        free(x);
+        return st;
     }
+    if ((st = sq_rt_embed(m, tokens, T, x, err))) goto out;
+    for (uint32_t l = 0; l < c->n_layers; l++)
+        if ((st = sq_rt_block(m, l, x, &s, SQ_SITE_COUNT, n_threads, tap, tap_ctx, err))) goto out;
     if (logits) { /* last_only: the last position's row alone (T = 1 products) */
         const uint32_t first = last_only ? T - 1 : 0;
-        rmsnorm(x + (size_t)first * H, m->final_norm, xn, T - first, H, c->eps);
-        st = sq_rt_linear(m, &m->lm_head, m->gpu_lm_head, xn, T - first, logits, n_threads, err);
+        rmsnorm(x + (size_t)first * H, m->final_norm, s.xn, T - first, H, c->eps);
+        st = sq_rt_linear(m, &m->lm_head, m->gpu_lm_head, s.xn, T - first, logits, n_threads, err);
     }
 out:
-    free(x); free(xn); free(q); free(k); free(v); free(att); free(tmp); free(g); free(u); free(cs); free(sn);
+    free(x);
+    sq_rt_scratch_free(&s);
     return st;
 }
 

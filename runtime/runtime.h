@@ -108,6 +108,25 @@ typedef void (*sq_rt_tap_fn)(void *ctx, uint32_t layer, sq_site site, const floa
 sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                             sq_rt_tap_fn tap, void *tap_ctx, sq_err *err);
 
+/* One block at a time (what sequential quantization needs: the hidden
+ * states between blocks, the blocks' weights changing in between). The
+ * batched prefill (sq_rt_forward) is sq_rt_embed and then sq_rt_block for
+ * every layer, so the two give the same bits. */
+typedef struct sq_rt_scratch {
+    uint32_t T; /* positions (the window) */
+    float *xn, *q, *k, *v, *att, *tmp, *g, *u, *cs, *sn;
+} sq_rt_scratch;
+sq_status sq_rt_scratch_init(const sq_rt_model *m, uint32_t T, sq_rt_scratch *s, sq_err *err);
+void sq_rt_scratch_free(sq_rt_scratch *s);
+/* x[T][hidden] = the embeddings of tokens (ids checked against the vocabulary). */
+sq_status sq_rt_embed(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *x, sq_err *err);
+/* Runs block l over x[s->T][hidden] in place (residual stream in, out),
+ * tapping each site. stop_site < SQ_SITE_COUNT returns right after that
+ * site's tap: x then holds a partial result (attention residual added from
+ * SQ_SITE_MLP_IN on) that only a copy should take. */
+sq_status sq_rt_block(const sq_rt_model *m, uint32_t l, float *x, sq_rt_scratch *s, int stop_site, int n_threads,
+                      sq_rt_tap_fn tap, void *tap_ctx, sq_err *err);
+
 /* Incremental decoding: K/V of past positions kept per layer. */
 typedef struct sq_rt_cache {
     uint32_t max_seq, pos;

@@ -58,6 +58,19 @@ static void usage(FILE *o) {
             "      --method M            rtn (default), gptq or awq; gptq and awq need --calib\n"
             "      --calib FILE.h5       calibration statistics from squish-calibrate (same model); with\n"
             "                            rtn, only adds each linear layer's output error to the report\n"
+            "      --sequential[=true|block]  quantize block by block, as the GPTQ and SpQR reference code do:\n"
+            "                            each block's X^T X (and |x| statistics) come from the calibration\n"
+            "                            windows passed through the already-quantized earlier blocks (decoded\n"
+            "                            weights); true (default): within a block q/k/v, then o, then\n"
+            "                            gate/up, then down, each on the outputs of those before it; block:\n"
+            "                            the block's four inputs from one pass before any is quantized; for\n"
+            "                            gptq and the calibrated codecs (spqr, quip, aqlm); needs --calib-text;\n"
+            "                            with --target-bpw the choice is made on --calib's statistics and\n"
+            "                            only the final encoding is sequential\n"
+            "      --calib-text FILE     the calibration text --calib was made from (each --text given to\n"
+            "                            squish-calibrate, in order; checked against the file's text_sha256)\n"
+            "      --sequential-stats F  also write the statistics the sequential pass gathered (HDF5, as\n"
+            "                            squish-calibrate writes)\n"
             "      --damp X              GPTQ relative damping (default 0.01; raised x10 up to 1.0 when\n"
             "                            the Cholesky factorization fails, and reported)\n"
             "      --act-order           GPTQ: columns in order of decreasing Hessian diagonal\n"
@@ -112,6 +125,7 @@ static void list_schemes(void) {
 }
 
 #define MAX_RULES 64
+#define MAX_CALIB_TEXTS 64 /* squish-calibrate's limit on --text */
 
 /* Whether --scheme, --output-scheme or a rule names the codec. */
 static int uses_codec(const sq_scheme_rules *sc, const char *name) {
@@ -179,6 +193,9 @@ int main(int argc, char **argv) {
                                        {"alloc-probe", required_argument, 0, 46},
                                        {"alloc-probe-text", required_argument, 0, 47},
                                        {"alloc-probe-ids", required_argument, 0, 48},
+                                       {"sequential", optional_argument, 0, 50},
+                                       {"calib-text", required_argument, 0, 51},
+                                       {"sequential-stats", required_argument, 0, 52},
                                        {0, 0, 0, 0}};
     sq_quantize_opts o;
     sq_quantize_opts_init(&o);
@@ -187,6 +204,7 @@ int main(int argc, char **argv) {
     sc->rules = rules;
     int c, rc = EXIT_OK, method_rtn_given = 0, method_given = 0, over_given = 0;
     const char *candidates = NULL;
+    const char *calib_texts[MAX_CALIB_TEXTS];
     while ((c = getopt_long(argc, argv, "o:s:r:T:qhV", lo, NULL)) != -1) {
         switch (c) {
         case 'o': o.out = optarg; break;
@@ -288,6 +306,17 @@ int main(int argc, char **argv) {
         }
         case 47: o.alloc.probe_text = optarg; break;
         case 48: o.alloc.probe_ids = optarg; break;
+        case 50:
+            if (!optarg || !strcmp(optarg, "true")) o.sequential = SQ_SEQUENTIAL_TRUE;
+            else if (!strcmp(optarg, "block")) o.sequential = SQ_SEQUENTIAL_BLOCK;
+            else return cli_usage_error("--sequential takes =true (the default) or =block, not '%s'", optarg);
+            break;
+        case 51:
+            if (o.n_calib_texts == MAX_CALIB_TEXTS) return cli_usage_error("at most %d --calib-text files", MAX_CALIB_TEXTS);
+            calib_texts[o.n_calib_texts++] = optarg;
+            o.calib_texts = calib_texts;
+            break;
+        case 52: o.seq_stats = optarg; break;
         case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 0..1024 (0: all cores)"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
@@ -326,6 +355,13 @@ int main(int argc, char **argv) {
         return cli_usage_error("--act-order and --static-groups apply to --method gptq");
     if (o.gptq.static_groups && !o.gptq.act_order) return cli_usage_error("--static-groups needs --act-order");
     if ((o.awq.duo || !o.awq.clip) && o.method != SQ_METHOD_AWQ) return cli_usage_error("--awq-* options apply to --method awq");
+    if (o.sequential && (!o.calib || !o.n_calib_texts))
+        return cli_usage_error("--sequential needs --calib FILE.h5 and --calib-text FILE (the text squish-calibrate read)");
+    if ((o.n_calib_texts || o.seq_stats) && !o.sequential)
+        return cli_usage_error("--calib-text and --sequential-stats apply to --sequential");
+    if (o.sequential && o.method == SQ_METHOD_AWQ)
+        return cli_usage_error("--sequential takes --method gptq or rtn (and the calibrated codecs), not awq");
+    if (o.sequential && o.shard_n) return cli_usage_error("--sequential cannot take --shard (each block's inputs come through all earlier blocks)");
     if (o.hessian_diag && !o.calib) return cli_usage_error("--hessian diag needs --calib FILE.h5");
     if (o.enc_flags && !uses_codec(sc, "quip")) return cli_usage_error("--quip-* options apply to quip schemes");
     if (method_rtn_given && uses_codec(sc, "quip")) o.enc_flags |= SQ_ENC_NO_FEEDBACK;
