@@ -13,8 +13,11 @@
 #       folders are git-ignored and travel as carried paths.
 #   scripts/vk-device.sh run [PART]  there: unpacks .gl/*.deb into / and the
 #       bundle into /tmp/vkb, points the loader at the NVIDIA driver when it
-#       finds no GPU by itself, then runs scripts/vk-tune.sh (PART 1 or 2,
-#       default both) with a 2048 MiB working set.
+#       finds no GPU by itself, then runs scripts/vk-tune.sh (PART 1, 2 or
+#       table, default 1 and 2) with a 2048 MiB working set, or with PART 1b
+#       scripts/vk-device-1b.sh (the 1B-class decode, CPU and device). The
+#       table of docs/vulkan-gemv.md: `SHAPE_TIMEOUT=100 QUIP_TIMEOUT=15
+#       scripts/vk-device.sh run table` (one 10-minute call).
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 case "${1:-}" in
@@ -39,10 +42,10 @@ run)
     B=/tmp/vkb/squish-bench
     "$B" --list-devices 2>/dev/null | grep -qi nvidia ||
         export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-    PART=${2:-} bash "$root/scripts/vk-tune.sh" "$B" 2048
+    if [ "${2:-}" = 1b ]; then BIN=/tmp/vkb bash "$root/scripts/vk-device-1b.sh"; else PART=${2:-} bash "$root/scripts/vk-tune.sh" "$B" 2048; fi
     ;;
 *)
-    echo "usage: scripts/vk-device.sh bundle | run [1|2]" >&2
+    echo "usage: scripts/vk-device.sh bundle | run [1|2|table|1b]" >&2
     exit 2
     ;;
 esac

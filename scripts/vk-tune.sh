@@ -11,19 +11,21 @@
 #   (default below), each shape's bench run with its own copy figure, then one
 #   summary: GEMV GB/s, share of that run's copy GB/s, OF_READ. QuIP# encodes on
 #   the CPU (XᵀX = I): it runs separately per shape, within QUIP_TIMEOUT seconds
-#   (default 90; QUIP_TIMEOUT=0 leaves it out).
+#   (default 90; QUIP_TIMEOUT=0 leaves it out); SHAPE_TIMEOUT=S bounds each
+#   shape's run of the other codecs (default 0: none) so that one device call
+#   ends inside its limit with the shapes done so far.
 set -u
 BENCH=${1:-build/squish-bench} MIB=${2:-2048}
 if [ "${PART:-}" = table ]; then
   SHAPES=${SHAPES:-4096x14336 14336x4096 8192x8192 28672x8192 16384x16384}
-  CODECS=${CODECS:-f16,bf16,int8:pc:sym,int4:g128:sym,int4:g128:asym,nf4:g64,fp4_e2m1:g32,mxfp4,fp6_e3m2:g128,fp8_e4m3,mxfp6_e3m2,mxfp8_e4m3,int3,int2,aqlm,spqr:w3}
+  CODECS=${CODECS:-f16,bf16,int8:pc:sym,int4:g128:sym,int4:g128:asym,nf4:g64,fp4_e2m1:g32,mxfp4,fp6_e3m2:g128,fp8_e4m3,mxfp6_e3m2,mxfp8_e4m3,int3,int2,aqlm,spqr:w3,mix:4}
   "$BENCH" --backend vulkan --list-devices
   log=$(mktemp)
   for sh in $SHAPES; do
     r=${sh%x*} c=${sh#*x}
     echo "== $sh"
-    "$BENCH" --backend vulkan -R "$r" -C "$c" --gpu-mib "$MIB" --min-time ${MIN_TIME:-0.1} -q -c "$CODECS" 2>&1 |
-      grep -v '^# [GckQRKa]' | sed "s/^/$sh /" | tee -a "$log"
+    timeout "${SHAPE_TIMEOUT:-0}" stdbuf -oL "$BENCH" --backend vulkan -R "$r" -C "$c" --gpu-mib "$MIB" --min-time ${MIN_TIME:-0.1} -q -c "$CODECS" 2>&1 |
+      grep -v '^# [GckQRKaof]' | sed "s/^/$sh /" | tee -a "$log"
     [ "${QUIP_TIMEOUT:-90}" = 0 ] ||
       timeout "${QUIP_TIMEOUT:-90}" "$BENCH" --backend vulkan -R "$r" -C "$c" --gpu-mib "$MIB" --min-time ${MIN_TIME:-0.1} -q \
         -c quip:2,quip:3,quip:4 2>&1 | grep -v '^#\|^SCHEME' | sed "s/^/$sh /" | tee -a "$log"

@@ -861,6 +861,77 @@ START_TEST(gemv_batch_same_bits) {
 }
 END_TEST
 
+/* The sums' last levels in subgroup shuffles (shaders/reduce.glsl: on by
+ * default where the device has shuffles in compute shaders, lavapipe among
+ * them, so every comparison with the CPU above runs them there) add the same
+ * values in the same order as the shared-memory tree alone
+ * (SQUISH_VULKAN_SUBGROUP=0): the same bits from every GEMV program and its
+ * matmul twin, the limb kernel, at invocations-per-row from 16 to the
+ * workgroup (levels in shared memory, then shuffles, or shuffles alone). */
+static sq_vk_tensor *upload_to(sq_vk *d, const char *scheme, const sq_tview *v) {
+    sq_err err;
+    sq_vk_tensor *t;
+    ck_assert_msg(sq_vk_upload(d, v, &t, &err) == SQ_OK, "%s: %s", scheme, err.msg);
+    return t;
+}
+START_TEST(subgroup_sums_same_bits) {
+    if (strstr(sq_vk_describe(vk), "llvmpipe")) ck_assert_msg(sq_vk_subgroup(vk) > 0, "lavapipe ran without subgroup shuffles");
+    if (!sq_vk_subgroup(vk)) return; /* nothing to compare on this device */
+    fprintf(stderr, "vulkan: subgroup of %u\n", sq_vk_subgroup(vk));
+    sq_err err;
+    sq_vk *plain;
+    setenv("SQUISH_VULKAN_SUBGROUP", "0", 1);
+    ck_assert_int_eq(sq_vk_open(NULL, &plain, &err), SQ_OK);
+    unsetenv("SQUISH_VULKAN_SUBGROUP");
+    ck_assert_uint_eq(sq_vk_subgroup(plain), 0);
+    const char *schemes[] = {"int4:g128:sym", "int4:g32:asym", "nf4:g64", "int3", "int8:pc:sym", "f16", "bf16", "mxfp4",
+                             "spqr:w3", "mix:3.5:w1248", "aqlm", "quip:3"};
+    const char *tpr[] = {NULL, "16", "128"}; /* lavapipe (8): one level in shared memory, four */
+    const uint64_t rows = 70, cols = 1100;
+    const uint32_t T = 5;
+    float *x = random_matrix(T * 1536, 0), *a = malloc(T * rows * sizeof(float)), *b = malloc(T * rows * sizeof(float));
+    setenv("SQUISH_VULKAN_AQLM", "direct", 1); /* the table kernel has no tree sum */
+    for (size_t i = 0; i < sizeof schemes / sizeof *schemes; i++) {
+        sq_encoded e;
+        sq_tview v;
+        char name[32];
+        snprintf(name, sizeof name, "%s", schemes[i]);
+        sq_vk_tensor *ts;
+        if (!strcmp(schemes[i], "aqlm")) {
+            ts = synthetic_aqlm(2, 8, rows, cols, 0, name, &e, &v);
+        } else if (!strncmp(schemes[i], "quip", 4)) {
+            random_quip(schemes[i], rows, 1536, &e); /* a length its Hadamard transform takes */
+            sq_tview_from_encoded(&e, &v);
+            ts = upload_to(vk, name, &v);
+        } else {
+            float *w = random_matrix(rows * cols, 1);
+            ts = encode_upload(schemes[i], w, rows, cols, 0, &e, &v);
+            free(w);
+        }
+        sq_vk_tensor *tp = upload_to(plain, name, &v);
+        for (size_t j = 0; j < sizeof tpr / sizeof *tpr; j++)
+            for (int limbs = 0; limbs < 1 + q8_expected(v.codec); limbs++) {
+                if (tpr[j]) setenv("SQUISH_VULKAN_TPR", tpr[j], 1);
+                setenv("SQUISH_VULKAN_LIMBS", limbs ? "1" : "0", 1);
+                for (uint32_t nt = 1; nt <= T; nt += T - 1) {
+                    ck_assert_int_eq(sq_vk_matmul(vk, ts, x, nt, a, &err), SQ_OK);
+                    ck_assert_int_eq(sq_vk_matmul(plain, tp, x, nt, b, &err), SQ_OK);
+                    ck_assert_msg(!memcmp(a, b, nt * rows * sizeof(float)), "%s TPR %s limbs %d T=%u: subgroup sums differ",
+                                  name, tpr[j] ? tpr[j] : "default", limbs, nt);
+                }
+                unsetenv("SQUISH_VULKAN_TPR");
+                unsetenv("SQUISH_VULKAN_LIMBS");
+            }
+        sq_vk_tensor_free(vk, ts);
+        sq_vk_tensor_free(plain, tp);
+        sq_encoded_free(&e);
+    }
+    unsetenv("SQUISH_VULKAN_AQLM");
+    sq_vk_close(plain);
+    free(x); free(a); free(b);
+}
+END_TEST
+
 /* Device selection: by index, by name, and clear errors for bad choices. */
 START_TEST(device_selection) {
     sq_err err;
@@ -894,6 +965,11 @@ static Suite *suite(void) {
     tcase_add_test(tc, lattice_worked_examples);
     tcase_add_test(tc, device_selection);
     suite_add_tcase(s, tc);
+    TCase *tg = tcase_create("subgroup"); /* reduce.glsl's two builds (CK_RUN_CASE=subgroup runs it alone) */
+    tcase_set_timeout(tg, 600);
+    tcase_add_checked_fixture(tg, open_device, close_device);
+    tcase_add_test(tg, subgroup_sums_same_bits);
+    suite_add_tcase(s, tg);
     TCase *tf = tcase_create("families"); /* codebook (AQLM) and sparse + dense (SpQR) in more variants */
     tcase_set_timeout(tf, 600);
     tcase_add_checked_fixture(tf, open_device, close_device);

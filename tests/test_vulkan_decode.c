@@ -220,6 +220,46 @@ START_TEST(full_cache_refused) {
 }
 END_TEST
 
+/* The decode step's sums with subgroup shuffles (the default where the
+ * device has them, lavapipe among them: the comparisons with the CPU above
+ * run them there) give the bits of the shared-memory tree alone
+ * (SQUISH_VULKAN_SUBGROUP=0): norms, softmax maximum and sum, and every
+ * product, over a whole multi-token decode. */
+/* n tokens decoded on device d from an empty cache (the model with input links); *nv: values returned */
+static float *decode_on(sq_vk *d, const char *const *schemes, uint32_t n, size_t *nv) {
+    qmodel q;
+    load(&q, src_path("testdata/tiny-llama"), schemes, 1, 1);
+    sq_err err = {0};
+    ck_assert_msg(sq_rt_use_vulkan(&q.m, d, &err) == 0, "%s", err.msg);
+    *nv = (size_t)n * q.m.cfg.vocab;
+    float *out = malloc(*nv * sizeof(float));
+    int on;
+    decode(&q.m, n, out, &on);
+    ck_assert(on);
+    unload(&q);
+    return out;
+}
+START_TEST(decode_subgroup_same_bits) {
+    if (strstr(sq_vk_describe(vk), "llvmpipe")) ck_assert_msg(sq_vk_subgroup(vk) > 0, "lavapipe ran without subgroup shuffles");
+    if (!sq_vk_subgroup(vk)) return;
+    static const char *const int4[] = {"int4:g32:asym"};
+    size_t na, nb;
+    float *a = decode_on(vk, int4, 20, &na);
+    sq_err err = {0};
+    sq_vk *plain;
+    setenv("SQUISH_VULKAN_SUBGROUP", "0", 1);
+    ck_assert_int_eq(sq_vk_open(NULL, &plain, &err), SQ_OK);
+    unsetenv("SQUISH_VULKAN_SUBGROUP");
+    ck_assert_uint_eq(sq_vk_subgroup(plain), 0);
+    float *b = decode_on(plain, int4, 20, &nb);
+    sq_vk_close(plain);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_msg(!memcmp(a, b, na * sizeof(float)), "subgroup sums changed the decode's logits");
+    free(a);
+    free(b);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("vulkan_decode");
     TCase *tc = tcase_create("core");
@@ -229,6 +269,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, decode_34m);
     tcase_add_test(tc, input_links_on_device);
     tcase_add_test(tc, full_cache_refused);
+    tcase_add_test(tc, decode_subgroup_same_bits);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -77,6 +77,11 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
     if (reps > 1000) reps = 1000;
     if (sq_vk_bench_copy(vk, ws, reps, &copy_gbs, &err)) return cli_fail(&err);
     printf("# squish-bench %s on vulkan: %s\n", SQUISH_VERSION, sq_vk_describe(vk));
+    if (sq_vk_subgroup(vk))
+        printf("# sums: shared memory, then subgroup shuffles (subgroup of %u; SQUISH_VULKAN_SUBGROUP=0: shared memory only)\n",
+               sq_vk_subgroup(vk));
+    else
+        printf("# sums: shared memory only (no subgroup shuffles here, or SQUISH_VULKAN_SUBGROUP=0)\n");
     printf("# matrix %llux%llu; copy shader over %zu MiB: %.1f GB/s (bytes read + written)\n", (unsigned long long)rows,
            (unsigned long long)cols, ws_mib, copy_gbs);
     printf("# GEMV: back-to-back GEMVs (a barrier between each) cycling over copies of the matrix that fill %zu MiB,\n"

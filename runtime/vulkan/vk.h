@@ -56,6 +56,12 @@ sq_status sq_vk_dequant(sq_vk *vk, const sq_vk_tensor *w, uint64_t r0, uint64_t 
  * 32 (sq_act_q8_init) and the result equals the CPU's q8 kernels up to float
  * summation order. sq_vk_q8_supported says whether it runs for w here. */
 int sq_vk_has_integer_dot(const sq_vk *vk);
+/* The subgroup size when the GEMV and decode programs end their sums in
+ * subgroup shuffles, 0 when in shared memory alone (the device lacks
+ * shuffles in compute shaders, the workgroup is not a multiple of the
+ * subgroup, or SQUISH_VULKAN_SUBGROUP=0). The results are bit-identical
+ * either way (shaders/reduce.glsl). */
+uint32_t sq_vk_subgroup(const sq_vk *vk);
 int sq_vk_q8_supported(const sq_vk *vk, const sq_vk_tensor *w);
 /* Whether sq_vk_matmul with T = 1 runs the exact-activation integer-dot GEMV
  * for w here (4- and 8-bit integer codecs on devices with integer dot

@@ -214,6 +214,14 @@ static sq_status choose(sq_vk *vk, const char *sel, sq_err *err) {
     if (qn > 32) qn = 32;
     vk->f.vkGetPhysicalDeviceQueueFamilyProperties(vk->phys, &qn, q);
     vk->timestamp_bits = q[vk->qfamily].timestampValidBits;
+    /* subgroup shuffles in compute shaders (Vulkan 1.1 reports them; every device here is 1.1+) */
+    VkPhysicalDeviceSubgroupProperties sg = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+    VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sg};
+    vk->f.vkGetPhysicalDeviceProperties2(vk->phys, &p2);
+    const VkSubgroupFeatureFlags need = VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_SHUFFLE_BIT;
+    if ((sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) && (sg.supportedOperations & need) == need &&
+        sg.subgroupSize >= 2 && !(sg.subgroupSize & (sg.subgroupSize - 1)))
+        vk->sg_size = sg.subgroupSize;
     describe(vk, &vk->props, vk->desc, sizeof vk->desc);
     return SQ_OK;
 }
@@ -288,6 +296,7 @@ void sq_vk_close(sq_vk *vk) {
 
 const char *sq_vk_describe(const sq_vk *vk) { return vk->desc; }
 int sq_vk_has_integer_dot(const sq_vk *vk) { return vk->has_dot; }
+uint32_t sq_vk_subgroup(const sq_vk *vk) { return vk->subgroup ? vk->sg_size : 0; }
 
 /* ---------------- buffers ---------------- */
 static int mem_type(const sq_vk *vk, uint32_t bits, VkMemoryPropertyFlags want, VkMemoryPropertyFlags nice) {

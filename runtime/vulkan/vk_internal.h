@@ -12,7 +12,7 @@
 #define SQ_VK_INSTANCE_FNS(X)                                                                                       \
     X(vkDestroyInstance) X(vkEnumeratePhysicalDevices) X(vkGetPhysicalDeviceProperties)                             \
     X(vkGetPhysicalDeviceQueueFamilyProperties) X(vkGetPhysicalDeviceMemoryProperties) X(vkCreateDevice)            \
-    X(vkGetDeviceProcAddr) X(vkGetPhysicalDeviceFeatures2)
+    X(vkGetDeviceProcAddr) X(vkGetPhysicalDeviceFeatures2) X(vkGetPhysicalDeviceProperties2)
 #define SQ_VK_DEVICE_FNS(X)                                                                                         \
     X(vkDestroyDevice) X(vkGetDeviceQueue) X(vkCreateBuffer) X(vkDestroyBuffer) X(vkGetBufferMemoryRequirements)    \
     X(vkAllocateMemory) X(vkFreeMemory) X(vkBindBufferMemory) X(vkMapMemory) X(vkUnmapMemory)                       \
@@ -95,6 +95,8 @@ struct sq_vk {
     int npipes;
     uint32_t wg; /* invocations per workgroup */
     int has_dot; /* shaderIntegerDotProduct enabled (the q8 and limb GEMVs) */
+    uint32_t sg_size; /* subgroup size where compute shaders have subgroup shuffles (0: none) */
+    int subgroup;     /* the GEMV/decode programs end in subgroup shuffles (reduce.glsl; vk_pipelines.c) */
     /* scratch: activations and results (device-local and host staging), value table */
     vk_buf x_dev, x_host, y_dev, y_host, staging, lut;
     double bench_done; /* vk_bench.c: host time its last submission completed (0: none yet) */

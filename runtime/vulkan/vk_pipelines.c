@@ -92,6 +92,59 @@ static const uint32_t spv_decode[] =
 #include "decode.spv.h"
     ;
 
+/* the programs that end in reduce.glsl's sums, built with subgroup shuffles */
+static const uint32_t spv_gemv_codes_nr1_sg[] =
+#include "gemv_codes_nr1_sg.spv.h"
+    ;
+static const uint32_t spv_gemv_codes_nr2_sg[] =
+#include "gemv_codes_nr2_sg.spv.h"
+    ;
+static const uint32_t spv_gemv_codes_nr4_sg[] =
+#include "gemv_codes_nr4_sg.spv.h"
+    ;
+static const uint32_t spv_matmul_codes_sg[] =
+#include "matmul_codes_sg.spv.h"
+    ;
+static const uint32_t spv_gemv_float_sg[] =
+#include "gemv_float_sg.spv.h"
+    ;
+static const uint32_t spv_matmul_float_sg[] =
+#include "matmul_float_sg.spv.h"
+    ;
+static const uint32_t spv_gemv_q8_sg[] =
+#include "gemv_q8_sg.spv.h"
+    ;
+static const uint32_t spv_gemv_limbs_sg[] =
+#include "gemv_limbs_sg.spv.h"
+    ;
+static const uint32_t spv_gemv_lattice_sg[] =
+#include "gemv_lattice_sg.spv.h"
+    ;
+static const uint32_t spv_matmul_lattice_sg[] =
+#include "matmul_lattice_sg.spv.h"
+    ;
+static const uint32_t spv_gemv_codebook_sg[] =
+#include "gemv_codebook_sg.spv.h"
+    ;
+static const uint32_t spv_matmul_codebook_sg[] =
+#include "matmul_codebook_sg.spv.h"
+    ;
+static const uint32_t spv_gemv_sparse_sg[] =
+#include "gemv_sparse_sg.spv.h"
+    ;
+static const uint32_t spv_matmul_sparse_sg[] =
+#include "matmul_sparse_sg.spv.h"
+    ;
+static const uint32_t spv_gemv_mix_sg[] =
+#include "gemv_mix_sg.spv.h"
+    ;
+static const uint32_t spv_matmul_mix_sg[] =
+#include "matmul_mix_sg.spv.h"
+    ;
+static const uint32_t spv_decode_sg[] =
+#include "decode_sg.spv.h"
+    ;
+
 #define PROG(n) {spv_##n, sizeof spv_##n}
 static const struct {
     const uint32_t *code;
@@ -106,15 +159,53 @@ static const struct {
     PROG(decode),
 };
 
+#define PROG_SG(n, e) [VK_PROG_##e] = {spv_##n##_sg, sizeof spv_##n##_sg}
+static const struct {
+    const uint32_t *code;
+    size_t size;
+} programs_sg[VK_PROG_COUNT] = {
+    PROG_SG(gemv_codes_nr1, GEMV_CODES_NR1),
+    PROG_SG(gemv_codes_nr2, GEMV_CODES_NR2),
+    PROG_SG(gemv_codes_nr4, GEMV_CODES_NR4),
+    PROG_SG(matmul_codes, MATMUL_CODES),
+    PROG_SG(gemv_float, GEMV_FLOAT),
+    PROG_SG(matmul_float, MATMUL_FLOAT),
+    PROG_SG(gemv_q8, GEMV_Q8),
+    PROG_SG(gemv_limbs, GEMV_LIMBS),
+    PROG_SG(gemv_lattice, GEMV_LATTICE),
+    PROG_SG(matmul_lattice, MATMUL_LATTICE),
+    PROG_SG(gemv_codebook, GEMV_CODEBOOK),
+    PROG_SG(matmul_codebook, MATMUL_CODEBOOK),
+    PROG_SG(gemv_sparse, GEMV_SPARSE),
+    PROG_SG(matmul_sparse, MATMUL_SPARSE),
+    PROG_SG(gemv_mix, GEMV_MIX),
+    PROG_SG(matmul_mix, MATMUL_MIX),
+    PROG_SG(decode, DECODE),
+};
+
 #define NBIND 4
 #define POOL_SETS 4096
 
 sq_status sq_vk_pipelines_init(sq_vk *vk, sq_err *err) {
     VkResult r;
+    /* 128 invocations (measured a little faster than 256 on an H100); 64 is
+     * the floor where a device allows less. SQUISH_VULKAN_WG overrides. */
+    vk->wg = vk->props.limits.maxComputeWorkGroupInvocations >= 128 ? 128 : 64;
+    const char *e = getenv("SQUISH_VULKAN_WG");
+    if (e && (!strcmp(e, "64") || !strcmp(e, "128") || !strcmp(e, "256")) &&
+        (uint32_t)atoi(e) <= vk->props.limits.maxComputeWorkGroupInvocations)
+        vk->wg = (uint32_t)atoi(e);
+    /* subgroup shuffles for the last levels of the GEMV sums where the device
+     * has them and a workgroup is whole subgroups; SQUISH_VULKAN_SUBGROUP=0
+     * keeps the shared-memory tree (the same bits, see shaders/reduce.glsl) */
+    e = getenv("SQUISH_VULKAN_SUBGROUP");
+    vk->subgroup = vk->sg_size && vk->wg % vk->sg_size == 0 && !(e && !strcmp(e, "0"));
     for (int i = 0; i < VK_PROG_COUNT; i++) {
         if ((i == VK_PROG_GEMV_Q8 || i == VK_PROG_GEMV_LIMBS) && !vk->has_dot) continue; /* needs integer dot products */
-        VkShaderModuleCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = programs[i].size,
-                                       .pCode = programs[i].code};
+        int sg = vk->subgroup && programs_sg[i].code;
+        VkShaderModuleCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+                                       .codeSize = sg ? programs_sg[i].size : programs[i].size,
+                                       .pCode = sg ? programs_sg[i].code : programs[i].code};
         if ((r = vk->f.vkCreateShaderModule(vk->dev, &ci, NULL, &vk->mod[i]))) return sq_vk_fail(err, r, "vkCreateShaderModule");
     }
     VkDescriptorSetLayoutBinding b[NBIND];
@@ -132,13 +223,6 @@ sq_status sq_vk_pipelines_init(sq_vk *vk, sq_err *err) {
     VkDescriptorPoolCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = POOL_SETS,
                                       .poolSizeCount = 1, .pPoolSizes = &ps};
     if ((r = vk->f.vkCreateDescriptorPool(vk->dev, &dci, NULL, &vk->dpool))) return sq_vk_fail(err, r, "vkCreateDescriptorPool");
-    /* 128 invocations (measured a little faster than 256 on an H100); 64 is
-     * the floor where a device allows less. SQUISH_VULKAN_WG overrides. */
-    vk->wg = vk->props.limits.maxComputeWorkGroupInvocations >= 128 ? 128 : 64;
-    const char *e = getenv("SQUISH_VULKAN_WG");
-    if (e && (!strcmp(e, "64") || !strcmp(e, "128") || !strcmp(e, "256")) &&
-        (uint32_t)atoi(e) <= vk->props.limits.maxComputeWorkGroupInvocations)
-        vk->wg = (uint32_t)atoi(e);
     return SQ_OK;
 }
 

@@ -38,6 +38,7 @@ sq_status sq_vk_bench_copy(sq_vk *vk, uint64_t bytes, int reps, double *gbs, sq_
     return ABSENT(err);
 }
 int sq_vk_has_integer_dot(const sq_vk *vk) { (void)vk; return 0; }
+uint32_t sq_vk_subgroup(const sq_vk *vk) { (void)vk; return 0; }
 int sq_vk_q8_supported(const sq_vk *vk, const sq_vk_tensor *w) { (void)vk; (void)w; return 0; }
 int sq_vk_limbs_used(const sq_vk *vk, const sq_vk_tensor *w) { (void)vk; (void)w; return 0; }
 sq_status sq_vk_gemv_q8(sq_vk *vk, const sq_vk_tensor *w, const float *x, float *y, sq_err *err) {

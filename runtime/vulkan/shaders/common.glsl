@@ -1,6 +1,10 @@
 // Shared by every squish compute shader: the descriptor layout (one for all
 // pipelines) and the push constants. See runtime/vulkan/vk_internal.h.
 #extension GL_EXT_control_flow_attributes : enable
+#ifdef SQ_SUBGROUP // reduce.glsl's shuffles
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#endif
 
 layout(constant_id = 0) const uint WG = 64;   // invocations per workgroup
 layout(local_size_x_id = 0) in;

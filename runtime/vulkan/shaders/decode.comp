@@ -6,6 +6,10 @@
 // the operation is specialization constant 1 (OP_* of vk_decode.c). The
 // arithmetic follows runtime/forward.c's sq_rt_step in float32.
 #extension GL_EXT_control_flow_attributes : enable
+#ifdef SQ_SUBGROUP // reduce.glsl's shuffles
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#endif
 
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint OP = 0;
@@ -52,14 +56,14 @@ void pad_packed(uint len, uint t, uint count) {
 shared float red[WG];
 shared float ssc[SMAX];
 
+#include "reduce.glsl"
+
+// The sum and the maximum of v over the workgroup, in every invocation.
 float reduce_sum(float v) {
     uint t = gl_LocalInvocationID.x;
     red[t] = v;
+    reduce_rows(1u, WG, t, t);
     barrier();
-    [[unroll]] for (uint s = WG / 2u; s > 0u; s >>= 1) {
-        if (t < s) red[t] += red[t + s];
-        barrier();
-    }
     float r = red[0];
     barrier();
     return r;
@@ -69,10 +73,22 @@ float reduce_max(float v) {
     uint t = gl_LocalInvocationID.x;
     red[t] = v;
     barrier();
-    [[unroll]] for (uint s = WG / 2u; s > 0u; s >>= 1) {
+    uint s = WG / 2u;
+#ifdef SQ_SUBGROUP
+    for (; s >= gl_SubgroupSize; s >>= 1) {
         if (t < s) red[t] = max(red[t], red[t + s]);
         barrier();
     }
+    v = red[t];
+    for (; s > 0u; s >>= 1) v = max(v, subgroupShuffleXor(v, s));
+    if (t == 0u) red[0] = v;
+    barrier();
+#else
+    for (; s > 0u; s >>= 1) {
+        if (t < s) red[t] = max(red[t], red[t + s]);
+        barrier();
+    }
+#endif
     float r = red[0];
     barrier();
     return r;

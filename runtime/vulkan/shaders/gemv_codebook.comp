@@ -88,6 +88,7 @@ void main() {
 layout(constant_id = 5) const uint RPW = 1; // rows per workgroup
 
 shared float red[WG * TT];
+#include "reduce.glsl"
 
 void main() {
     const uint TPR = WG / RPW, me = gl_LocalInvocationID.x, lane = me % TPR, sub = me / TPR;
@@ -103,11 +104,7 @@ void main() {
             [[unroll]] for (uint t = 0u; t < TT; t++) acc[t] += dot(a, x4[xo[t] + 2u * j]) + dot(b, x4[xo[t] + 2u * j + 1u]);
         }
     [[unroll]] for (uint t = 0u; t < TT; t++) red[t * WG + me] = acc[t];
-    barrier();
-    for (uint h = TPR / 2u; h > 0u; h >>= 1) {
-        if (lane < h) [[unroll]] for (uint t = 0u; t < TT; t++) red[t * WG + me] += red[t * WG + me + h];
-        barrier();
-    }
+    reduce_rows(TT, TPR, lane, me);
     if (lane == 0u && o < p.rows) {
         const float s = row_scale(o);
         [[unroll]] for (uint t = 0u; t < TT; t++)

@@ -27,6 +27,7 @@ layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 
 #define NACC (TT * NR)
 shared float red[WG * NACC];
+#include "reduce.glsl"
 
 // The GEMV's inner products over one chunk, sum_i v[i] x[i] with v[i] = q - z
 // or table[q], where xv[j] holds x[4j .. 4j+3] of the chunk.
@@ -157,11 +158,7 @@ void main() {
     }
     [[unroll]] for (uint t = 0u; t < TT; t++) red[t * WG + me] = acc[t];
 #endif
-    barrier();
-    for (uint h = TPR / 2u; h > 0u; h >>= 1) {
-        if (lane < h) [[unroll]] for (uint i = 0u; i < NACC; i++) red[i * WG + me] += red[i * WG + me + h];
-        barrier();
-    }
+    reduce_rows(NACC, TPR, lane, me);
     if (lane == 0u)
         [[unroll]] for (uint t = 0u; t < TT; t++)
             [[unroll]] for (uint n = 0u; n < NR; n++)

@@ -16,6 +16,7 @@ layout(std430, binding = 2) readonly buffer X4 { vec4 x4[]; };
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 
 shared float red[WG * TT];
+#include "reduce.glsl"
 
 void main() {
     const uint TPR = WG / RPW, lane = gl_LocalInvocationID.x % TPR, sub = gl_LocalInvocationID.x / TPR;
@@ -46,13 +47,7 @@ void main() {
         }
     }
     [[unroll]] for (uint t = 0u; t < TT; t++) red[t * WG + gl_LocalInvocationID.x] = acc[t];
-    barrier();
-    for (uint h = TPR / 2u; h > 0u; h >>= 1) {
-        if (lane < h)
-            [[unroll]] for (uint t = 0u; t < TT; t++)
-                red[t * WG + gl_LocalInvocationID.x] += red[t * WG + gl_LocalInvocationID.x + h];
-        barrier();
-    }
+    reduce_rows(TT, TPR, lane, gl_LocalInvocationID.x);
     if (lane == 0u && r < p.rows)
         [[unroll]] for (uint t = 0u; t < TT; t++)
             if (t0 + t < p.T) y[(t0 + t) * p.ystride + r] = red[t * WG + gl_LocalInvocationID.x];

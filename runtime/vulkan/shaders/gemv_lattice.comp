@@ -68,6 +68,7 @@ chunk_words fetch_chunk(uint base, uint r) {
 
 #define NACC (TT * NR)
 shared float red[WG * NACC];
+#include "reduce.glsl"
 
 void load_x(uint t, uint k, out vec4 xv[8]) {
     [[unroll]] for (uint j = 0u; j < 8u; j++) xv[j] = x4[t * (p.xstride >> 2) + 8u * k + j];
@@ -143,11 +144,7 @@ void main() {
     }
     [[unroll]] for (uint t = 0u; t < TT; t++) red[t * WG + me] = acc[t];
 #endif
-    barrier();
-    for (uint h = TPR / 2u; h > 0u; h >>= 1) {
-        if (lane < h) [[unroll]] for (uint i = 0u; i < NACC; i++) red[i * WG + me] += red[i * WG + me + h];
-        barrier();
-    }
+    reduce_rows(NACC, TPR, lane, me);
     if (lane == 0u)
         [[unroll]] for (uint t = 0u; t < TT; t++)
             [[unroll]] for (uint n = 0u; n < NR; n++)

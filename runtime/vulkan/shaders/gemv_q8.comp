@@ -33,6 +33,7 @@ layout(std430, binding = 2) readonly buffer XW { uint xw[]; };
 layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 
 shared float red[WG * NR];
+#include "reduce.glsl"
 
 // One chunk's activations: the limbs of values 0..15 (a) and 16..31 (b), d_c and the limb sums.
 struct xchunk {
@@ -99,11 +100,7 @@ void main() {
     red[WG + me] = acc.y;
     red[2u * WG + me] = acc.z;
     red[3u * WG + me] = acc.w;
-    barrier();
-    for (uint h = TPR / 2u; h > 0u; h >>= 1) {
-        if (lane < h) [[unroll]] for (uint i = 0u; i < NR; i++) red[i * WG + me] += red[i * WG + me + h];
-        barrier();
-    }
+    reduce_rows(NR, TPR, lane, me);
     if (lane == 0u)
         [[unroll]] for (uint i = 0u; i < NR; i++)
             if (r0 + i < p.rows) y[r0 + i] = red[i * WG + me];
