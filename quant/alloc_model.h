@@ -7,9 +7,17 @@
  * Predicted loss, per tensor and candidate:
  *  - a blocks' linear layer (it has an XᵀX site): the relative output error
  *    tr(ΔW H ΔWᵀ) / tr(W H Wᵀ), H = XᵀX of the calibration file;
- *  - embeddings and the output layer (no XᵀX is collected for them): the
- *    relative weight error ||ΔW||² / ||W||², a weight-only proxy (H = I);
- *    the scalar schemes by RTN, and SpQR with H = I (sq_alloc_encode).
+ *  - the output layer, when the calibration file holds its input's XᵀX and
+ *    the vocabulary statistics: Σ_v p_v Δw_v H Δw_vᵀ / Σ_v p_v w_v H w_vᵀ,
+ *    p_v the entry's mean predicted probability, encoded as a linear layer
+ *    (GPTQ, SpQR... with its H);
+ *  - the embeddings with the vocabulary statistics: Σ_v f_v ||Δw_v||² /
+ *    Σ_v f_v ||w_v||², f_v the entry's smoothed count as an input token;
+ *  - otherwise (older calibration files: no XᵀX for them): the relative
+ *    weight error ||ΔW||² / ||W||², a weight-only proxy (H = I); the scalar
+ *    schemes by RTN, and SpQR with H = I (sq_alloc_encode).
+ * mix candidates with row weights choose their block widths by the same
+ * weights, so rare entries' rows get fewer bits.
  * Every tensor's loss has weight 1: normalising by the tensor's own output
  * energy makes the figures comparable across layers and kinds (each term is
  * the noise-to-signal ratio the tensor adds to its output), which is the
@@ -34,7 +42,20 @@
 typedef struct sq_alloc_cand {
     const sq_codec *codec;
     uint32_t params[SQ_NPARAMS];
+    int rows_only; /* a candidate of the default ladder for the tensors with row importance alone */
 } sq_alloc_cand;
+
+/* Laplace smoothing of the embedding rows' token counts: a row never read
+ * in calibration still weighs as one read */
+#define SQ_ALLOC_COUNT_PRIOR 1.0
+
+/* Row importance of tensor t (rows of it) from the calibration file's
+ * vocabulary statistics: the embeddings by the smoothed count of each entry
+ * as an input token, the output layer (with its input's XᵀX) by each
+ * entry's mean predicted probability (the logit error of entry v enters the
+ * KL-divergence in proportion to p_v). *rw = NULL (SQ_OK) when t has none:
+ * another tensor, or a file without /vocab. */
+sq_status sq_alloc_row_weights(sq_method *q, const sq_model_tensor *t, uint64_t rows, double **rw, sq_err *err);
 
 typedef struct sq_alloc_opts {
     double target_bpw; /* 0: no allocation */
@@ -112,7 +133,9 @@ sq_status sq_alloc_encode(sq_method *q, const char *label, const sq_model_tensor
 int sq_alloc_in_set(const sq_alloc_opts *o, const sq_model_tensor *t);
 int sq_alloc_allocated(const sq_alloc_opts *o, const sq_model_tensor *t);
 
-/* Progress: what = "encoding" (every candidate of a tensor) or "probing". */
+/* Progress: what = "encoding" (every candidate of a tensor) or "probing";
+ * "identity" (done, total 0): the tensor (embeddings, output layer) is
+ * weighed with H = I for want of the calibration file's /output and /vocab. */
 typedef void (*sq_alloc_note_fn)(void *ctx, const char *what, const char *tensor, int done, int total);
 
 /* Encodes and measures every allocated tensor with its candidates, then

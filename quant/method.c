@@ -134,12 +134,25 @@ sq_status sq_method_weights(sq_method *q, const sq_model *m, const sq_model_tens
     return SQ_OK;
 }
 
-/* XᵀX of a site, cached across the tensors that share it. */
+int sq_method_output_site(const sq_method *q, const sq_model_tensor *t, uint32_t *layer, sq_site *site) {
+    uint32_t l;
+    int bias;
+    if (!q->calib || sq_llama_parse(t->name, &l, &bias) != SQ_LLAMA_LM_HEAD || bias || t->ndim != 2 ||
+        t->dims[1] != sq_calib_file_info(q->calib)->hidden || !sq_calib_has_output(q->calib))
+        return 0;
+    *layer = sq_calib_file_info(q->calib)->n_layers;
+    *site = SQ_SITE_ATTN_IN;
+    return 1;
+}
+
+/* XᵀX of a site, cached across the tensors that share it (layer n_layers:
+ * the output layer's input). */
 static sq_status site_for(sq_method *q, uint32_t layer, sq_site site, sq_err *err) {
     if (q->h_layer == (int64_t)layer && q->h_site == (int)site) return SQ_OK;
     sq_calib_site_free(&q->h);
     q->h_layer = -1;
-    sq_status st = sq_calib_read_site(q->calib, layer, site, &q->h, err);
+    sq_status st = layer == sq_calib_file_info(q->calib)->n_layers ? sq_calib_read_output(q->calib, &q->h, err)
+                                                                     : sq_calib_read_site(q->calib, layer, site, &q->h, err);
     if (st) return st;
     q->h_layer = layer;
     q->h_site = site;
@@ -181,6 +194,7 @@ sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tenso
                                                                                  : site == SQ_SITE_MLP_ACT
                                                                                      ? sq_calib_file_info(q->calib)->inter
                                                                                      : sq_calib_file_info(q->calib)->hidden);
+    if (!linear) linear = sq_method_output_site(q, t, &layer, &site); /* the output layer, with its input's XᵀX */
     sq_status st;
     if (sq_quant_needs_xtx(c)) { /* the codec's own calibrated algorithm (SpQR, AQLM, QuIP#) */
         if (!q->calib)
@@ -189,7 +203,8 @@ sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tenso
         if (!linear)
             return sq_err_set(err, SQ_EUSAGE,
                               "%s: scheme %s needs the layer's calibration statistics, which exist for the blocks' linear "
-                              "layers only; give this tensor another scheme (--rule, --output-scheme)", label, c->name);
+                              "layers and, in files that hold /output/lm_head_in, the output layer only; give this "
+                              "tensor another scheme (--rule, --output-scheme)", label, c->name);
         if (q->kind == SQ_METHOD_AWQ)
             return sq_err_set(err, SQ_EUSAGE, "%s: scheme %s brings its own calibrated algorithm; use --method rtn or gptq, not awq",
                               label, c->name);
@@ -200,7 +215,7 @@ sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tenso
         if (!xtx) return sq_err_set(err, SQ_ENOMEM, "%s: out of memory for the diagonal of XᵀX", label);
         sq_encode_ctx x = {.codec = c, .params = params, .w = w, .rows = rows, .cols = cols, .xtx = xtx,
                            .seed = 0x5155495348ull ^ ((uint64_t)layer << 8 | (uint64_t)site), .n_threads = q->n_threads,
-                           .flags = q->enc_flags};
+                           .flags = q->enc_flags, .row_weight = q->row_weight};
         st = sq_quant_encode(&x, e, err);
         free(diag);
         if (st) return st;

@@ -29,6 +29,9 @@ typedef struct sq_method {
     float *awq_w[SQ_LLAMA_BLOCK_COUNT];              /* by sq_llama_block_index */
     uint32_t awq_params[SQ_LLAMA_BLOCK_COUNT][SQ_NPARAMS]; /* the linears' params (awq_block points here) */
     sq_awq_block awq_block;
+    /* row importance passed to the encoders (sq_encode_ctx.row_weight) by
+     * the allocator for the tensor being encoded; NULL otherwise */
+    const double *row_weight;
     /* GPTQ: the last site read */
     int64_t h_layer;
     int h_site;
@@ -56,6 +59,11 @@ const sq_codec *sq_method_codec(const sq_method *q, const sq_model_tensor *t, ui
 /* Fills w (elems floats) with the tensor's weights as they are to be
  * quantized: the source weights, or AWQ's scaled/clipped ones. */
 sq_status sq_method_weights(sq_method *q, const sq_model *m, const sq_model_tensor *t, float *w, sq_err *err);
+
+/* Whether t is the output layer and the calibration file holds its input's
+ * XᵀX (/output/lm_head_in): then *layer = n_layers, *site = ATTN_IN name it
+ * for the encoders, which treat it as a linear layer (GPTQ, SpQR...). */
+int sq_method_output_site(const sq_method *q, const sq_model_tensor *t, uint32_t *layer, sq_site *site);
 
 /* Encodes one tensor (w from sq_method_weights). */
 sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tensor *t, const sq_codec *c,
