@@ -170,6 +170,15 @@ static sq_status row_quad(const float *x, const float *y, uint64_t rows, uint64_
     return SQ_OK;
 }
 
+sq_status sq_alloc_rows_loss(const float *w, const float *dec, uint64_t rows, uint64_t cols, const double *H,
+                             const double *rw, int threads, double *loss, sq_err *err) {
+    double num = 0, den = 0;
+    sq_status st = row_quad(w, NULL, rows, cols, H, rw, threads, &den, err);
+    if (!st) st = row_quad(dec, w, rows, cols, H, rw, threads, &num, err);
+    if (!st) *loss = den > 0 ? num / den : 0;
+    return st;
+}
+
 /* Σ_v rw_v Δw_v H Δw_vᵀ / Σ_v rw_v w_v H w_vᵀ of an encoding (H NULL: I). */
 static sq_status rows_loss(const sq_encoded *e, const float *w, uint64_t rows, uint64_t cols, const double *H,
                            const double *rw, double den, int threads, double *loss, sq_err *err) {

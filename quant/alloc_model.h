@@ -56,6 +56,11 @@ typedef struct sq_alloc_cand {
  * KL-divergence in proportion to p_v). *rw = NULL (SQ_OK) when t has none:
  * another tensor, or a file without /vocab. */
 sq_status sq_alloc_row_weights(sq_method *q, const sq_model_tensor *t, uint64_t rows, double **rw, sq_err *err);
+/* The row-weighted loss Σ_r rw_r Δw_r H Δw_rᵀ / Σ_r rw_r w_r H w_rᵀ of a
+ * decode dec of w (rows x cols; H cols x cols, or NULL for I), rows in
+ * parallel, summed in row order (the same bits at any thread count). */
+sq_status sq_alloc_rows_loss(const float *w, const float *dec, uint64_t rows, uint64_t cols, const double *H,
+                             const double *rw, int threads, double *loss, sq_err *err);
 
 typedef struct sq_alloc_opts {
     double target_bpw; /* 0: no allocation */
