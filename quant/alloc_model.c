@@ -51,7 +51,7 @@ static const char *const default_ladder[] = {"quip:2",
 /* For the tensors with row importance (embeddings, output layer, given a
  * calibration file with /vocab): per-block widths {2,3,4,8} chosen by the
  * rows' importance, so rare entries' rows get fewer bits (sq_alloc_row_weights). */
-static const char *const rows_ladder[] = {"mix:3", "mix:4", "mix:5", "mix:6", NULL};
+static const char *const rows_ladder[] = {"mix:2.5", "mix:3", "mix:3.5", "mix:4", "mix:5", "mix:6", NULL};
 
 static sq_status add_cand(sq_alloc_opts *o, const char *s, sq_err *err) {
     if (o->n_cands == SQ_ALLOC_MAX_CANDS) return sq_err_set(err, SQ_EUSAGE, "--candidates: at most %d schemes", SQ_ALLOC_MAX_CANDS);

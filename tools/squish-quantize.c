@@ -40,7 +40,7 @@ static void usage(FILE *o) {
             "      --candidates LIST     comma-separated schemes to choose from (default: quip:2,\n"
             "                            int3:g128:asym,int3:g64:asym,quip:3,int4:g128:asym,int4:g64:asym,\n"
             "                            int4:g32:asym,quip:4, spqr:wW:bB:r64:sb6:mse:t0 for W 3..6 and B\n"
-            "                            64,32 (and 16 at W 3,4), fp6_e2m3:g32,int8; and mix:3..6 with row\n"
+            "                            64,32 (and 16 at W 3,4), fp6_e2m3:g32,int8; and mix:2.5..6 with row\n"
             "                            weights for embeddings and lm_head); each tensor gets those\n"
             "                            that apply to it; an --alloc-table supplies those it holds\n"
             "      --alloc-weight REGEX=W  multiply the predicted losses of tensors whose name matches REGEX\n"
