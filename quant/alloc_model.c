@@ -100,26 +100,7 @@ static int role_of(const sq_model_tensor *t) {
 }
 
 sq_status sq_alloc_row_weights(sq_method *q, const sq_model_tensor *t, uint64_t rows, double **rw, sq_err *err) {
-    *rw = NULL;
-    const int r = role_of(t);
-    uint32_t ol;
-    sq_site os;
-    if (!q->calib || t->ndim != 2 || !sq_calib_has_output(q->calib)) return SQ_OK;
-    if (r != SQ_LLAMA_EMBED && !(r == SQ_LLAMA_LM_HEAD && sq_method_output_site(q, t, &ol, &os))) return SQ_OK;
-    sq_calib_vocab v;
-    sq_status st = sq_calib_read_vocab(q->calib, &v, err);
-    if (st) return st;
-    if (v.n != rows) {
-        sq_calib_vocab_free(&v);
-        return SQ_OK; /* another vocabulary: no weights */
-    }
-    double *w = malloc(rows * sizeof *w);
-    if (!w) st = sq_err_set(err, SQ_ENOMEM, "allocator: out of memory");
-    for (uint64_t i = 0; w && i < rows; i++)
-        w[i] = r == SQ_LLAMA_EMBED ? (double)v.count[i] + SQ_ALLOC_COUNT_PRIOR : v.mean_prob[i];
-    sq_calib_vocab_free(&v);
-    *rw = w;
-    return st;
+    return sq_method_row_weights(q, t, rows, rw, err);
 }
 
 /* Σ_r rw_r x_r H x_rᵀ per row (H NULL: I), rows in parallel, summed in row order. */

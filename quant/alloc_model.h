@@ -45,16 +45,10 @@ typedef struct sq_alloc_cand {
     int rows_only; /* a candidate of the default ladder for the tensors with row importance alone */
 } sq_alloc_cand;
 
-/* Laplace smoothing of the embedding rows' token counts: a row never read
- * in calibration still weighs as one read */
-#define SQ_ALLOC_COUNT_PRIOR 1.0
+#define SQ_ALLOC_COUNT_PRIOR SQ_METHOD_COUNT_PRIOR
 
-/* Row importance of tensor t (rows of it) from the calibration file's
- * vocabulary statistics: the embeddings by the smoothed count of each entry
- * as an input token, the output layer (with its input's XᵀX) by each
- * entry's mean predicted probability (the logit error of entry v enters the
- * KL-divergence in proportion to p_v). *rw = NULL (SQ_OK) when t has none:
- * another tensor, or a file without /vocab. */
+/* sq_method_row_weights (method.h): the row importance the allocator's
+ * losses and mix candidates use. */
 sq_status sq_alloc_row_weights(sq_method *q, const sq_model_tensor *t, uint64_t rows, double **rw, sq_err *err);
 /* The row-weighted loss Σ_r rw_r Δw_r H Δw_rᵀ / Σ_r rw_r w_r H w_rᵀ of a
  * decode dec of w (rows x cols; H cols x cols, or NULL for I), rows in

@@ -65,7 +65,21 @@ sq_status sq_method_weights(sq_method *q, const sq_model *m, const sq_model_tens
  * for the encoders, which treat it as a linear layer (GPTQ, SpQR...). */
 int sq_method_output_site(const sq_method *q, const sq_model_tensor *t, uint32_t *layer, sq_site *site);
 
-/* Encodes one tensor (w from sq_method_weights). */
+/* Laplace smoothing of the embedding rows' token counts: a row never read
+ * in calibration still weighs as one read */
+#define SQ_METHOD_COUNT_PRIOR 1.0
+
+/* Row importance of tensor t (rows of it) from the calibration file's
+ * vocabulary statistics (/vocab): the embeddings by the smoothed count of
+ * each entry as an input token, the output layer (with its input's XᵀX) by
+ * each entry's mean predicted probability (the logit error of entry v
+ * enters the KL-divergence in proportion to p_v). *rw (malloc'd) = NULL
+ * (SQ_OK) when t has none: another tensor, or a file without /vocab. */
+sq_status sq_method_row_weights(sq_method *q, const sq_model_tensor *t, uint64_t rows, double **rw, sq_err *err);
+
+/* Encodes one tensor (w from sq_method_weights). mix on the embeddings or
+ * the output layer takes the row weights of sq_method_row_weights (the
+ * embeddings with H = I). */
 sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tensor *t, const sq_codec *c,
                            const uint32_t params[SQ_NPARAMS], const float *w, uint64_t rows, uint64_t cols,
                            sq_encoded *e, sq_method_note *note, sq_err *err);
