@@ -33,11 +33,27 @@ typedef struct sq_calib_info {
     char *provenance;  /* JSON text: tool, version, command line, texts; malloc'd */
 } sq_calib_info;
 
+/* Per-vocabulary-entry statistics over the calibration positions: how
+ * often each entry was an input token (the embedding rows read) and the
+ * mean probability the model gave it (softmax of the float32 logits). */
+typedef struct sq_calib_vocab {
+    uint32_t n;          /* vocabulary entries */
+    uint64_t positions;  /* positions counted */
+    uint64_t *count;     /* [n] input tokens equal to the entry */
+    double *mean_prob;   /* [n] mean predicted probability (the accumulator holds sums) */
+} sq_calib_vocab;
+
 /* Accumulator held in memory while calibrating layers [layer0, layer1). */
 typedef struct sq_calib_acc {
     sq_calib_info info;
     uint32_t layer0, layer1;
     sq_calib_site *sites; /* [(layer - layer0) * SQ_SITE_COUNT + site] */
+    /* with the last layer (layer1 == n_layers): the output layer's input
+     * (the final norm's output, tapped as layer n_layers) and the vocabulary
+     * statistics (sq_calib_acc_window) */
+    int has_output;
+    sq_calib_site output;
+    sq_calib_vocab vocab;
     int n_threads;
     sq_status status; /* first error seen by the tap (NaN activations) */
     sq_err err;
@@ -59,6 +75,12 @@ void sq_calib_acc_free(sq_calib_acc *a);
  * lower one (once, not per window), which sq_calib_write requires. */
 void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint32_t T, uint32_t n);
 void sq_calib_acc_symmetrize(sq_calib_acc *a);
+/* Adds one window's vocabulary statistics (when has_output): its T input
+ * tokens and the T x vocab logits of its positions. Each position's softmax
+ * is taken in float64 in index order and added in position order, so the
+ * sums do not depend on the thread count. SQ_ECORRUPT on a non-finite logit. */
+sq_status sq_calib_acc_window(sq_calib_acc *a, const int32_t *tokens, const float *logits, uint32_t T, sq_err *err);
+void sq_calib_vocab_free(sq_calib_vocab *v);
 
 /* Draws `samples` windows of `seqlen` tokens from ids with a seeded PRNG
  * (splitmix64), as start offsets. */
@@ -93,6 +115,15 @@ sq_status sq_calib_read_site(sq_calib_file *f, uint32_t layer, sq_site site, sq_
  * difference of a pair, |a - b| / sqrt(xtx_ii xtx_jj). */
 uint64_t sq_calib_file_repairs(const sq_calib_file *f, double *max_rel);
 void sq_calib_site_free(sq_calib_site *s);
+/* Whether the file holds the output layer's input (/output/lm_head_in) and
+ * the vocabulary statistics (/vocab): files of older squish-calibrate lack them. */
+int sq_calib_has_output(const sq_calib_file *f);
+/* The output layer's input statistics (n = hidden_size); checked as
+ * sq_calib_read_site checks a layer's site. SQ_EUSAGE when absent. */
+sq_status sq_calib_read_output(sq_calib_file *f, sq_calib_site *out, sq_err *err);
+/* The vocabulary statistics; SQ_EUSAGE when absent, SQ_ECORRUPT when
+ * mis-shaped, negative or not finite. */
+sq_status sq_calib_read_vocab(sq_calib_file *f, sq_calib_vocab *out, sq_err *err);
 /* XᵀX / tokens as float (n x n, malloc'd; NULL when out of memory): the
  * per-token mean of x xᵀ, for output-error measures. With scale, the
  * Hessian of the inputs x / scale (both axes divided). */

@@ -49,7 +49,29 @@ sq_status sq_calib_acc_init(sq_calib_acc *a, const sq_rt_config *cfg, uint32_t l
                               nl, 8.0 * (3.0 * cfg->hidden * cfg->hidden + (double)cfg->inter * cfg->inter) / 1048576.0);
         }
     }
+    if (layer1 == cfg->n_layers) { /* the shard with the last layer also gathers the output layer's statistics */
+        sq_calib_site *s = &a->output;
+        sq_calib_vocab *v = &a->vocab;
+        s->n = cfg->hidden;
+        s->xtx = calloc((size_t)s->n * s->n, sizeof(double));
+        s->abs_mean = calloc(s->n, sizeof(double));
+        s->abs_max = calloc(s->n, sizeof(float));
+        v->n = cfg->vocab;
+        v->count = calloc(v->n, sizeof *v->count);
+        v->mean_prob = calloc(v->n, sizeof *v->mean_prob); /* sums until sq_calib_write */
+        a->has_output = 1;
+        if (!s->xtx || !s->abs_mean || !s->abs_max || !v->count || !v->mean_prob) {
+            sq_calib_acc_free(a);
+            return sq_err_set(err, SQ_ENOMEM, "out of memory for the output layer's calibration statistics");
+        }
+    }
     return SQ_OK;
+}
+
+void sq_calib_vocab_free(sq_calib_vocab *v) {
+    free(v->count);
+    free(v->mean_prob);
+    memset(v, 0, sizeof *v);
 }
 
 void sq_calib_site_free(sq_calib_site *s) {
@@ -63,6 +85,8 @@ void sq_calib_acc_free(sq_calib_acc *a) {
     if (a->sites)
         for (uint32_t i = 0; i < (a->layer1 - a->layer0) * SQ_SITE_COUNT; i++) sq_calib_site_free(&a->sites[i]);
     free(a->sites);
+    sq_calib_site_free(&a->output);
+    sq_calib_vocab_free(&a->vocab);
     free(a->info.provenance);
     memset(a, 0, sizeof *a);
 }
@@ -99,18 +123,23 @@ static void xtx_tiles(void *p, uint64_t k0, uint64_t k1) {
 
 void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint32_t T, uint32_t n) {
     sq_calib_acc *a = ctx;
-    if (a->status || layer < a->layer0 || layer >= a->layer1) return;
-    sq_calib_site *s = &a->sites[(layer - a->layer0) * SQ_SITE_COUNT + site];
+    if (a->status) return;
+    const int out = layer == a->info.n_layers && site == SQ_SITE_ATTN_IN; /* the output layer's input */
+    if (out ? !a->has_output : layer < a->layer0 || layer >= a->layer1) return;
+    sq_calib_site *s = out ? &a->output : &a->sites[(layer - a->layer0) * SQ_SITE_COUNT + site];
+    char where[48];
+    if (out) snprintf(where, sizeof where, "output layer input");
+    else snprintf(where, sizeof where, "layer %u %s", layer, sq_site_name(site));
     if (s->n != n) {
-        a->status = sq_err_set(&a->err, SQ_EINTERNAL, "layer %u %s: width %u, expected %u", layer, sq_site_name(site), n, s->n);
+        a->status = sq_err_set(&a->err, SQ_EINTERNAL, "%s: width %u, expected %u", where, n, s->n);
         return;
     }
     for (uint64_t i = 0; i < (uint64_t)T * n; i++)
         if (!isfinite(x[i])) {
             a->status = sq_err_set(&a->err, SQ_ECORRUPT,
-                                   "layer %u %s: activation of token %llu, channel %llu is %s; the model produces "
+                                   "%s: activation of token %llu, channel %llu is %s; the model produces "
                                    "non-finite values on this text",
-                                   layer, sq_site_name(site), (unsigned long long)(i / n), (unsigned long long)(i % n),
+                                   where, (unsigned long long)(i / n), (unsigned long long)(i % n),
                                    isnan(x[i]) ? "NaN" : "infinite");
             return;
         }
@@ -129,15 +158,41 @@ void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint3
 
 /* XᵀX is symmetric by construction: the lower triangle is the upper one's
  * copy, made here once rather than after every window's sums. */
+static void symmetrize_site(sq_calib_site *s) {
+    if (!s->xtx) return;
+    for (uint64_t i = 0; i < s->n; i++)
+        for (uint64_t j = i + 1; j < s->n; j++) s->xtx[j * s->n + i] = s->xtx[i * s->n + j];
+}
+
 void sq_calib_acc_symmetrize(sq_calib_acc *a) {
     if (!a->sites) return;
-    for (uint32_t k = 0; k < (a->layer1 - a->layer0) * SQ_SITE_COUNT; k++) {
-        sq_calib_site *s = &a->sites[k];
-        if (!s->xtx) continue;
-        for (uint64_t i = 0; i < s->n; i++)
-            for (uint64_t j = i + 1; j < s->n; j++) s->xtx[j * s->n + i] = s->xtx[i * s->n + j];
-    }
+    for (uint32_t k = 0; k < (a->layer1 - a->layer0) * SQ_SITE_COUNT; k++) symmetrize_site(&a->sites[k]);
+    symmetrize_site(&a->output);
     a->lower_stale = 0;
+}
+
+sq_status sq_calib_acc_window(sq_calib_acc *a, const int32_t *tokens, const float *logits, uint32_t T, sq_err *err) {
+    if (!a->has_output) return SQ_OK;
+    sq_calib_vocab *v = &a->vocab;
+    const uint32_t V = v->n;
+    for (uint32_t t = 0; t < T; t++) {
+        if (tokens[t] < 0 || (uint32_t)tokens[t] >= V)
+            return sq_err_set(err, SQ_EINTERNAL, "token id %d outside the vocabulary (%u)", tokens[t], V);
+        v->count[tokens[t]]++;
+        const float *l = logits + (size_t)t * V;
+        float mx = l[0];
+        for (uint32_t i = 0; i < V; i++) {
+            if (!isfinite(l[i]))
+                return sq_err_set(err, SQ_ECORRUPT, "the logit of entry %u at position %u is %s; the model produces "
+                                  "non-finite values on this text", i, t, isnan(l[i]) ? "NaN" : "infinite");
+            if (l[i] > mx) mx = l[i];
+        }
+        double z = 0;
+        for (uint32_t i = 0; i < V; i++) z += exp((double)l[i] - (double)mx);
+        for (uint32_t i = 0; i < V; i++) v->mean_prob[i] += exp((double)l[i] - (double)mx) / z;
+    }
+    v->positions += T;
+    return SQ_OK;
 }
 
 static uint64_t splitmix64(uint64_t *state) {

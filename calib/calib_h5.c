@@ -113,6 +113,8 @@ static sq_status h5w_open(h5w *w, const char *path, const sq_calib_info *in, sq_
     return SQ_OK;
 }
 
+static sq_status h5w_site_group(h5w *w, hid_t parent, const char *name, const sq_calib_site *s, sq_err *err);
+
 /* Sites must come in order of layer, then site. */
 static sq_status h5w_site(h5w *w, uint32_t layer, sq_site site, const sq_calib_site *s, sq_err *err) {
     if ((int64_t)layer != w->cur_layer) {
@@ -123,7 +125,12 @@ static sq_status h5w_site(h5w *w, uint32_t layer, sq_site site, const sq_calib_s
         if (w->cur_group < 0) return h5w_fail(w, err, "create a layer group");
         w->cur_layer = layer;
     }
-    hid_t g = H5Gcreate2(w->cur_group, sq_site_name(site), H5P_DEFAULT, w->ocpl, H5P_DEFAULT);
+    return h5w_site_group(w, w->cur_group, sq_site_name(site), s, err);
+}
+
+/* A site's group (tokens, xtx, abs_mean, abs_max) named name under parent. */
+static sq_status h5w_site_group(h5w *w, hid_t parent, const char *name, const sq_calib_site *s, sq_err *err) {
+    hid_t g = H5Gcreate2(parent, name, H5P_DEFAULT, w->ocpl, H5P_DEFAULT);
     if (g < 0) return h5w_fail(w, err, "create a site group");
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_obj_track_times(dcpl, 0);
@@ -136,6 +143,29 @@ static sq_status h5w_site(h5w *w, uint32_t layer, sq_site site, const sq_calib_s
     H5Gclose(g);
     if (bad) return h5w_fail(w, err, "write a dataset");
     return SQ_OK;
+}
+
+/* After the layers: /output/lm_head_in (s) and /vocab (v, mean_prob as means). */
+static sq_status h5w_output(h5w *w, const sq_calib_site *s, const sq_calib_vocab *v, sq_err *err) {
+    if (w->cur_group >= 0) H5Gclose(w->cur_group);
+    w->cur_group = -1;
+    w->cur_layer = -1;
+    hid_t g = H5Gcreate2(w->file, "output", H5P_DEFAULT, w->ocpl, H5P_DEFAULT);
+    if (g < 0) return h5w_fail(w, err, "create /output");
+    sq_status st = h5w_site_group(w, g, "lm_head_in", s, err);
+    H5Gclose(g);
+    if (st) return st;
+    g = H5Gcreate2(w->file, "vocab", H5P_DEFAULT, w->ocpl, H5P_DEFAULT);
+    if (g < 0) return h5w_fail(w, err, "create /vocab");
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);
+    hsize_t d1[1] = {v->n};
+    int bad = attr_u64(g, "positions", v->positions, H5T_STD_U64LE) ||
+              write_dset(g, "input_count", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, d1, v->count, dcpl) ||
+              write_dset(g, "mean_prob", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, d1, v->mean_prob, dcpl);
+    H5Pclose(dcpl);
+    H5Gclose(g);
+    return bad ? h5w_fail(w, err, "write /vocab") : SQ_OK;
 }
 
 static sq_status h5w_commit(h5w *w, sq_err *err) {
@@ -194,6 +224,22 @@ sq_status sq_calib_write(const char *path, const sq_calib_acc *a, sq_err *err) {
             st = h5w_site(&w, l, (sq_site)s, &out, err);
             free(out.abs_mean);
         }
+    if (!st && a->has_output) {
+        sq_calib_site out = a->output;
+        sq_calib_vocab v = a->vocab;
+        out.abs_mean = malloc(out.n * sizeof(double));
+        v.mean_prob = malloc((size_t)v.n * sizeof(double));
+        if (!out.abs_mean || !v.mean_prob) {
+            st = sq_err_set(err, SQ_ENOMEM, "out of memory");
+            h5w_fail(&w, NULL, "");
+        } else {
+            for (uint32_t j = 0; j < out.n; j++) out.abs_mean[j] = out.tokens ? a->output.abs_mean[j] / (double)out.tokens : 0;
+            for (uint32_t j = 0; j < v.n; j++) v.mean_prob[j] = v.positions ? a->vocab.mean_prob[j] / (double)v.positions : 0;
+            st = h5w_output(&w, &out, &v, err);
+        }
+        free(out.abs_mean);
+        free(v.mean_prob);
+    }
     return st ? st : h5w_commit(&w, err);
 }
 
@@ -214,8 +260,8 @@ struct sq_calib_file {
  * Cauchy–Schwarz bound sqrt(d_i d_j)) means a damaged file. */
 #define ASYM_ROUNDING 1e-4
 
-static sq_status symmetrize(sq_calib_file *f, uint32_t layer, sq_site site, const char *gname, double *x, uint32_t n,
-                            sq_err *err) {
+/* slot: layer * SQ_SITE_COUNT + site, or n_layers * SQ_SITE_COUNT for the output layer's input */
+static sq_status symmetrize(sq_calib_file *f, size_t slot, const char *gname, double *x, uint32_t n, sq_err *err) {
     uint64_t pairs = 0;
     double worst = 0;
     for (uint32_t i = 0; i < n; i++)
@@ -232,8 +278,8 @@ static sq_status symmetrize(sq_calib_file *f, uint32_t layer, sq_site site, cons
             if (d / bound > worst) worst = d / bound;
         }
     if (pairs) {
-        if (!f->repaired) f->repaired = calloc((size_t)f->info.n_layers * SQ_SITE_COUNT, 1);
-        uint8_t *seen = f->repaired ? &f->repaired[(size_t)layer * SQ_SITE_COUNT + site] : NULL;
+        if (!f->repaired) f->repaired = calloc((size_t)(f->info.n_layers + 1) * SQ_SITE_COUNT, 1);
+        uint8_t *seen = f->repaired ? &f->repaired[slot] : NULL;
         if (!seen || !*seen) f->repaired_sites++; /* counted once however often the site is read */
         if (seen) *seen = 1;
         if (worst > f->repaired_max) f->repaired_max = worst;
@@ -397,6 +443,8 @@ static int read_dset(hid_t g, const char *name, hid_t mtype, int rank, const hsi
     return ok ? 0 : -1;
 }
 
+static sq_status read_site_at(sq_calib_file *f, const char *gname, uint32_t n, size_t slot, sq_calib_site *s, sq_err *err);
+
 sq_status sq_calib_read_site(sq_calib_file *f, uint32_t layer, sq_site site, sq_calib_site *s, sq_err *err) {
     memset(s, 0, sizeof *s);
     const sq_calib_info *I = &f->info;
@@ -407,6 +455,65 @@ sq_status sq_calib_read_site(sq_calib_file *f, uint32_t layer, sq_site site, sq_
     char gname[64];
     snprintf(gname, sizeof gname, "/layers/%u/%s", layer, sq_site_name(site));
     uint32_t n = site == SQ_SITE_ATTN_OUT ? I->attn_out : site == SQ_SITE_MLP_ACT ? I->inter : I->hidden;
+    return read_site_at(f, gname, n, (size_t)layer * SQ_SITE_COUNT + site, s, err);
+}
+
+int sq_calib_has_output(const sq_calib_file *f) {
+    return H5Lexists(f->file, "/output", H5P_DEFAULT) > 0 && H5Lexists(f->file, "/output/lm_head_in", H5P_DEFAULT) > 0 &&
+           H5Lexists(f->file, "/vocab", H5P_DEFAULT) > 0;
+}
+
+sq_status sq_calib_read_output(sq_calib_file *f, sq_calib_site *s, sq_err *err) {
+    memset(s, 0, sizeof *s);
+    if (!sq_calib_has_output(f))
+        return sq_err_set(err, SQ_EUSAGE, "%s: has no statistics of the output layer's input (made by an older squish-calibrate, "
+                          "or a shard without the last layer)", f->path);
+    return read_site_at(f, "/output/lm_head_in", f->info.hidden, (size_t)f->info.n_layers * SQ_SITE_COUNT, s, err);
+}
+
+sq_status sq_calib_read_vocab(sq_calib_file *f, sq_calib_vocab *v, sq_err *err) {
+    memset(v, 0, sizeof *v);
+    if (!sq_calib_has_output(f))
+        return sq_err_set(err, SQ_EUSAGE, "%s: has no vocabulary statistics (made by an older squish-calibrate, or a shard without "
+                          "the last layer)", f->path);
+    hid_t g = H5Gopen2(f->file, "/vocab", H5P_DEFAULT);
+    hid_t d = g >= 0 && H5Lexists(g, "mean_prob", H5P_DEFAULT) > 0 ? H5Dopen2(g, "mean_prob", H5P_DEFAULT) : -1;
+    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t dims[1] = {0};
+    sq_status st = SQ_OK;
+    if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, dims, NULL) != 1 || !dims[0] ||
+        dims[0] > (1u << 24))
+        st = sq_err_set(err, SQ_ECORRUPT, "%s: /vocab/mean_prob is missing or not a vector of 1 .. 2^24 entries", f->path);
+    if (sp >= 0) H5Sclose(sp);
+    if (d >= 0) H5Dclose(d);
+    if (!st) {
+        v->n = (uint32_t)dims[0];
+        v->count = malloc(v->n * sizeof *v->count);
+        v->mean_prob = malloc(v->n * sizeof *v->mean_prob);
+        hid_t dc = H5Lexists(g, "input_count", H5P_DEFAULT) > 0 ? H5Dopen2(g, "input_count", H5P_DEFAULT) : -1;
+        hid_t sc = dc >= 0 ? H5Dget_space(dc) : -1, tc = dc >= 0 ? H5Dget_type(dc) : -1;
+        hsize_t dn[1] = {0};
+        if (!v->count || !v->mean_prob) st = sq_err_set(err, SQ_ENOMEM, "out of memory for /vocab");
+        else if (read_attr_u64(g, "positions", &v->positions) || !v->positions ||
+                 read_dset(g, "mean_prob", H5T_NATIVE_DOUBLE, 1, dims, v->mean_prob) || sc < 0 || tc < 0 ||
+                 H5Tget_class(tc) != H5T_INTEGER || H5Sget_simple_extent_ndims(sc) != 1 ||
+                 H5Sget_simple_extent_dims(sc, dn, NULL) != 1 || dn[0] != dims[0] ||
+                 H5Dread(dc, H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, v->count) < 0)
+            st = sq_err_set(err, SQ_ECORRUPT, "%s: /vocab: missing or mis-shaped positions/input_count/mean_prob", f->path);
+        if (tc >= 0) H5Tclose(tc);
+        if (sc >= 0) H5Sclose(sc);
+        if (dc >= 0) H5Dclose(dc);
+        for (uint32_t i = 0; !st && i < v->n; i++)
+            if (!isfinite(v->mean_prob[i]) || v->mean_prob[i] < 0 || v->mean_prob[i] > 1)
+                st = sq_err_set(err, SQ_ECORRUPT, "%s: /vocab/mean_prob[%u] is not a probability", f->path, i);
+    }
+    if (g >= 0) H5Gclose(g);
+    if (st) sq_calib_vocab_free(v);
+    return st;
+}
+
+/* Reads the site group gname of n channels (slot: for the repair count). */
+static sq_status read_site_at(sq_calib_file *f, const char *gname, uint32_t n, size_t slot, sq_calib_site *s, sq_err *err) {
     if (H5Lexists(f->file, gname, H5P_DEFAULT) <= 0)
         return sq_err_set(err, SQ_ECORRUPT, "%s: group %s is missing", f->path, gname);
     hid_t g = H5Gopen2(f->file, gname, H5P_DEFAULT);
@@ -433,7 +540,7 @@ sq_status sq_calib_read_site(sq_calib_file *f, uint32_t layer, sq_site site, sq_
         else if (s->xtx[(size_t)i * n + i] < 0)
             st = sq_err_set(err, SQ_ECORRUPT, "%s: %s/xtx has a negative diagonal at %u", f->path, gname, i);
     }
-    if (!st) st = symmetrize(f, layer, site, gname, s->xtx, n, err);
+    if (!st) st = symmetrize(f, slot, gname, s->xtx, n, err);
     if (!st && !s->tokens) st = sq_err_set(err, SQ_ECORRUPT, "%s: %s: zero tokens", f->path, gname);
     if (st) sq_calib_site_free(s);
     return st;
@@ -531,6 +638,44 @@ sq_status sq_calib_merge(const char *const *inputs, int n_inputs, const char *ou
             if (!st && have) st = h5w_site(&w, l, (sq_site)s, &acc, err);
             sq_calib_site_free(&acc);
         }
+    /* the output layer's statistics: summed over the inputs that hold them */
+    sq_calib_site os = {0};
+    sq_calib_vocab voc = {0};
+    int have_out = 0;
+    for (int i = 0; !st && i < n_inputs; i++) {
+        if (!sq_calib_has_output(f[i])) continue;
+        sq_calib_site x;
+        sq_calib_vocab v;
+        if ((st = sq_calib_read_output(f[i], &x, err))) break;
+        if ((st = sq_calib_read_vocab(f[i], &v, err))) {
+            sq_calib_site_free(&x);
+            break;
+        }
+        if (!have_out) {
+            os = x;
+            voc = v;
+            have_out = 1;
+            continue;
+        }
+        if (v.n != voc.n) st = sq_err_set(err, SQ_EUSAGE, "%s: /vocab has %u entries, %s %u", inputs[i], v.n, inputs[0], voc.n);
+        uint64_t tot = os.tokens + x.tokens, pos = voc.positions + v.positions;
+        for (uint64_t k = 0; !st && k < (uint64_t)x.n * x.n; k++) os.xtx[k] += x.xtx[k];
+        for (uint32_t k = 0; !st && k < x.n; k++) {
+            os.abs_mean[k] = (os.abs_mean[k] * (double)os.tokens + x.abs_mean[k] * (double)x.tokens) / (double)tot;
+            if (x.abs_max[k] > os.abs_max[k]) os.abs_max[k] = x.abs_max[k];
+        }
+        for (uint32_t k = 0; !st && k < v.n; k++) {
+            voc.count[k] += v.count[k];
+            voc.mean_prob[k] = (voc.mean_prob[k] * (double)voc.positions + v.mean_prob[k] * (double)v.positions) / (double)pos;
+        }
+        os.tokens = tot;
+        voc.positions = pos;
+        sq_calib_site_free(&x);
+        sq_calib_vocab_free(&v);
+    }
+    if (!st && have_out) st = h5w_output(&w, &os, &voc, err);
+    sq_calib_site_free(&os);
+    sq_calib_vocab_free(&voc);
     if (!st) st = h5w_commit(&w, err);
     else if (opened && w.file >= 0) h5w_fail(&w, NULL, "");
     if (repaired) *repaired = 0;

@@ -48,6 +48,10 @@ static const char *const default_ladder[] = {"quip:2",
                                              "fp6_e2m3:g32",
                                              "int8",
                                              NULL};
+/* For the tensors with row importance (embeddings, output layer, given a
+ * calibration file with /vocab): per-block widths {2,3,4,8} chosen by the
+ * rows' importance, so rare entries' rows get fewer bits (sq_alloc_row_weights). */
+static const char *const rows_ladder[] = {"mix:2.5", "mix:3", "mix:3.5", "mix:4", "mix:5", "mix:6", NULL};
 
 static sq_status add_cand(sq_alloc_opts *o, const char *s, sq_err *err) {
     if (o->n_cands == SQ_ALLOC_MAX_CANDS) return sq_err_set(err, SQ_EUSAGE, "--candidates: at most %d schemes", SQ_ALLOC_MAX_CANDS);
@@ -84,6 +88,107 @@ sq_status sq_alloc_parse_candidates(const char *list, sq_alloc_opts *o, sq_err *
 void sq_alloc_default_candidates(sq_alloc_opts *o) {
     o->n_cands = 0;
     for (int i = 0; default_ladder[i]; i++) add_cand(o, default_ladder[i], NULL); /* known good */
+    for (int i = 0; rows_ladder[i]; i++)
+        if (!add_cand(o, rows_ladder[i], NULL)) o->cands[o->n_cands - 1].rows_only = 1;
+}
+
+static int role_of(const sq_model_tensor *t) {
+    uint32_t l;
+    int bias;
+    sq_llama_role r = sq_llama_parse(t->name, &l, &bias);
+    return bias ? SQ_LLAMA_NONE : (int)r;
+}
+
+sq_status sq_alloc_row_weights(sq_method *q, const sq_model_tensor *t, uint64_t rows, double **rw, sq_err *err) {
+    return sq_method_row_weights(q, t, rows, rw, err);
+}
+
+/* Σ_r rw_r x_r H x_rᵀ per row (H NULL: I), rows in parallel, summed in row order. */
+typedef struct rowq_ctx {
+    const float *x, *y; /* y NULL: x itself, else x - y */
+    const double *H, *rw;
+    uint64_t cols;
+    double *out;
+    int failed;
+} rowq_ctx;
+
+static void rowq_rows(void *p, uint64_t r0, uint64_t r1) {
+    rowq_ctx *c = p;
+    const uint64_t n = c->cols;
+    double *d = malloc(n * sizeof *d);
+    if (!d) {
+        c->failed = 1;
+        return;
+    }
+    for (uint64_t r = r0; r < r1; r++) {
+        for (uint64_t j = 0; j < n; j++) d[j] = (double)c->x[r * n + j] - (c->y ? (double)c->y[r * n + j] : 0.0);
+        double q = 0;
+        if (!c->H)
+            for (uint64_t j = 0; j < n; j++) q += d[j] * d[j];
+        else
+            for (uint64_t i = 0; i < n; i++) {
+                double a = 0;
+                const double *Hi = c->H + i * n;
+                for (uint64_t j = 0; j < n; j++) a += Hi[j] * d[j];
+                q += d[i] * a;
+            }
+        c->out[r] = c->rw[r] * q;
+    }
+    free(d);
+}
+
+static sq_status row_quad(const float *x, const float *y, uint64_t rows, uint64_t cols, const double *H, const double *rw,
+                          int threads, double *sum, sq_err *err) {
+    double *out = malloc(rows * sizeof *out);
+    if (!out) return sq_err_set(err, SQ_ENOMEM, "allocator: out of memory");
+    rowq_ctx c = {x, y, H, rw, cols, out, 0};
+    sq_parallel_for(threads > 0 ? threads : 1, rows, rowq_rows, &c);
+    double s = 0;
+    for (uint64_t r = 0; r < rows; r++) s += out[r];
+    free(out);
+    if (c.failed) return sq_err_set(err, SQ_ENOMEM, "allocator: out of memory");
+    *sum = s;
+    return SQ_OK;
+}
+
+sq_status sq_alloc_rows_loss(const float *w, const float *dec, uint64_t rows, uint64_t cols, const double *H,
+                             const double *rw, int threads, double *loss, sq_err *err) {
+    double num = 0, den = 0;
+    sq_status st = row_quad(w, NULL, rows, cols, H, rw, threads, &den, err);
+    if (!st) st = row_quad(dec, w, rows, cols, H, rw, threads, &num, err);
+    if (!st) *loss = den > 0 ? num / den : 0;
+    return st;
+}
+
+/* Σ_v rw_v Δw_v H Δw_vᵀ / Σ_v rw_v w_v H w_vᵀ of an encoding (H NULL: I). */
+static sq_status rows_loss(const sq_encoded *e, const float *w, uint64_t rows, uint64_t cols, const double *H,
+                           const double *rw, double den, int threads, double *loss, sq_err *err) {
+    float *dec = malloc((size_t)(rows * cols) * sizeof *dec);
+    if (!dec) return sq_err_set(err, SQ_ENOMEM, "allocator: out of memory");
+    sq_tview v;
+    sq_tview_from_encoded(e, &v);
+    sq_status st = sq_decode_mt(&v, dec, threads);
+    double num = 0;
+    if (st) st = sq_err_set(err, st, "allocator: cannot decode what was encoded");
+    else st = row_quad(dec, w, rows, cols, H, rw, threads, &num, err);
+    free(dec);
+    if (!st) *loss = den > 0 ? num / den : 0;
+    return st;
+}
+
+/* The method names of encodings whose loss is row-weighted: a table entry
+ * measured otherwise is stale for a tensor that now has row weights (and
+ * the other way round). */
+#define ROWS_TAG ", vocab-weighted"
+static const char *rows_method(const char *m) {
+    static const char *const names[][2] = {{"rtn", "rtn" ROWS_TAG},   {"gptq", "gptq" ROWS_TAG},
+                                           {"spqr", "spqr" ROWS_TAG}, {"spqr (H = I)", "spqr (H = I)" ROWS_TAG},
+                                           {"mix", "mix" ROWS_TAG},   {"mix (H = I)", "mix (H = I)" ROWS_TAG},
+                                           {"quip", "quip" ROWS_TAG}, {"aqlm", "aqlm" ROWS_TAG},
+                                           {"rtn (gptq fallback)", "rtn (gptq fallback)" ROWS_TAG}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(m, names[i][0])) return names[i][1];
+    return "other" ROWS_TAG;
 }
 
 static int is_matrix(const sq_model_tensor *t) {
@@ -103,31 +208,64 @@ int sq_alloc_allocated(const sq_alloc_opts *o, const sq_model_tensor *t) {
  * RTN with its own group statistics. QuIP# and AQLM are left to the linear
  * layers (their cost buys nothing the Hessian-free scalar ones lack). */
 static int identity_ok(const sq_codec *c) { return !strcmp(c->name, "spqr"); }
+static int is_mix(const sq_codec *c) { return !strcmp(c->name, "mix"); }
+
+/* Whether t has row importance (sq_alloc_row_weights would give some). */
+static int has_rows(const sq_method *q, const sq_model_tensor *t) {
+    uint32_t l;
+    sq_site s;
+    const int r = role_of(t);
+    return q->calib && t->ndim == 2 && sq_calib_has_output(q->calib) &&
+           (r == SQ_LLAMA_EMBED || (r == SQ_LLAMA_LM_HEAD && sq_method_output_site(q, t, &l, &s)));
+}
 
 /* Whether candidate c can encode tensor t at all (before trying). */
 static int applies(const sq_method *q, const sq_model_tensor *t, const sq_alloc_cand *c) {
+    uint32_t l;
+    sq_site s;
+    if (c->rows_only && !has_rows(q, t)) return 0;
     if (!sq_quant_needs_xtx(c->codec)) return 1;
-    if (is_matrix(t)) return q->calib != NULL;
-    return identity_ok(c->codec) && q->kind != SQ_METHOD_AWQ;
+    if (is_matrix(t) || sq_method_output_site(q, t, &l, &s)) return q->calib != NULL;
+    return (identity_ok(c->codec) || (is_mix(c->codec) && has_rows(q, t))) && q->kind != SQ_METHOD_AWQ;
 }
 
 sq_status sq_alloc_encode(sq_method *q, const char *label, const sq_model_tensor *t, const sq_alloc_cand *c, const float *w,
                           uint64_t rows, uint64_t cols, sq_encoded *e, sq_method_note *note, sq_err *err) {
-    if (!sq_quant_needs_xtx(c->codec) || is_matrix(t) || !identity_ok(c->codec))
-        return sq_method_encode(q, label, t, c->codec, c->params, w, rows, cols, e, note, err);
+    uint32_t ol;
+    sq_site os;
+    double *rw = NULL;
+    sq_status st = sq_alloc_row_weights(q, t, rows, &rw, err);
+    if (st) return st;
+    if (!sq_quant_needs_xtx(c->codec) || is_matrix(t) || sq_method_output_site(q, t, &ol, &os) ||
+        !(identity_ok(c->codec) || (is_mix(c->codec) && rw))) {
+        q->row_weight = rw;
+        st = sq_method_encode(q, label, t, c->codec, c->params, w, rows, cols, e, note, err);
+        q->row_weight = NULL;
+        if (!st && rw) note->method = rows_method(note->method);
+        free(rw);
+        return st;
+    }
     memset(note, 0, sizeof *note);
-    note->method = "spqr (H = I)";
+    note->method = is_mix(c->codec) ? "mix (H = I)" : "spqr (H = I)";
+    if (rw) note->method = rows_method(note->method);
     note->out_err = -1;
-    if (cols > 65536) return sq_err_set(err, SQ_EUSAGE, "%s: %llu columns are too many for an identity XᵀX", label,
-                                        (unsigned long long)cols);
+    if (cols > 65536) {
+        free(rw);
+        return sq_err_set(err, SQ_EUSAGE, "%s: %llu columns are too many for an identity XᵀX", label, (unsigned long long)cols);
+    }
     double *eye = calloc(cols * cols, sizeof *eye);
-    if (!eye) return sq_err_set(err, SQ_ENOMEM, "%s: out of memory for an identity XᵀX", label);
+    if (!eye) {
+        free(rw);
+        return sq_err_set(err, SQ_ENOMEM, "%s: out of memory for an identity XᵀX", label);
+    }
     for (uint64_t i = 0; i < cols; i++) eye[i * cols + i] = 1;
-    sq_status st = sq_check_finite(label, w, rows * cols, err);
+    st = sq_check_finite(label, w, rows * cols, err);
     sq_encode_ctx x = {.codec = c->codec, .params = c->params, .w = w, .rows = rows, .cols = cols, .xtx = eye,
-                       .seed = 0x5155495348ull ^ 0xe1e1ull, .n_threads = q->n_threads, .flags = q->enc_flags};
+                       .seed = 0x5155495348ull ^ 0xe1e1ull, .n_threads = q->n_threads, .flags = q->enc_flags,
+                       .row_weight = rw};
     if (!st) st = sq_quant_encode(&x, e, err);
     free(eye);
+    free(rw);
     return st;
 }
 
@@ -200,6 +338,14 @@ static sq_status measure_tensor(const sq_alloc_opts *o, sq_method *q, const sq_m
     sq_status st = sq_method_weights(q, m, t, w, err);
     char label[4200];
     snprintf(label, sizeof label, "%s: tensor %s", m->path, t->name);
+    /* row importance: the loss weighs each row's error by it (with the output layer's XᵀX for lm_head) */
+    double *rw = NULL, den = 0;
+    sq_calib_site hs = {0};
+    uint32_t ol;
+    sq_site os;
+    if (!st) st = sq_alloc_row_weights(q, t, rows, &rw, err);
+    if (!st && rw && sq_method_output_site(q, t, &ol, &os)) st = sq_calib_read_output(q->calib, &hs, err);
+    if (!st && rw) st = row_quad(w, NULL, rows, cols, hs.xtx, rw, q->n_threads, &den, err);
     for (int i = 0; !st && i < o->n_cands; i++) {
         const sq_alloc_cand *c = &o->cands[i];
         if (!applies(q, t, c) || has_cand(ae, i)) continue;
@@ -214,7 +360,8 @@ static sq_status measure_tensor(const sq_alloc_opts *o, sq_method *q, const sq_m
             break;
         }
         double loss = ae->note[j].out_err;
-        if (!is_matrix(t) || loss < 0) st = weight_loss(e, w, n, q->n_threads, &loss, err);
+        if (rw) st = rows_loss(e, w, rows, cols, hs.xtx, rw, den, q->n_threads, &loss, err);
+        else if (!is_matrix(t) || loss < 0) st = weight_loss(e, w, n, q->n_threads, &loss, err);
         if (!st && !isfinite(loss)) st = sq_err_set(err, SQ_EUNSUPPORTED, "%s: scheme %s gives a non-finite error", label, c->codec->name);
         if (st) {
             sq_encoded_free(e);
@@ -233,14 +380,17 @@ static sq_status measure_tensor(const sq_alloc_opts *o, sq_method *q, const sq_m
         ae->n++;
     }
     free(w);
+    free(rw);
+    sq_calib_site_free(&hs);
     if (!st && !ae->n) st = sq_err_set(err, SQ_EUSAGE, "%s: no candidate scheme applies to it (add one to --candidates)", label);
     return st;
 }
 
 /* Tensor t's entry from an earlier report's allocation table (tensors in
  * the same order; candidates by scheme, each one of the current list). */
-static sq_status table_tensor(const sq_alloc_opts *o, json_object *tab, uint32_t i, const sq_model_tensor *t,
-                              sq_alloc_entry *ae, sq_err *err) {
+static sq_status table_tensor(const sq_alloc_opts *o, const sq_method *q, json_object *tab, uint32_t i,
+                              const sq_model_tensor *t, sq_alloc_entry *ae, sq_err *err) {
+    const int rows = has_rows(q, t);
     json_object *ts, *to, *v, *cs;
     if (!json_object_object_get_ex(tab, "tensors", &ts) || !(to = json_object_array_get_idx(ts, i)) ||
         !json_object_object_get_ex(to, "name", &v) || strcmp(json_object_get_string(v), t->name))
@@ -260,6 +410,8 @@ static sq_status table_tensor(const sq_alloc_opts *o, json_object *tab, uint32_t
             if (!strcmp(s, json_object_get_string(sv))) i_c = c;
         }
         if (i_c < 0) continue; /* not among this run's candidates */
+        /* measured with row weights or without, as this run's calibration file asks? else encoded again */
+        if ((strstr(json_object_get_string(mv), ROWS_TAG) != NULL) != rows) continue;
         if (ae->n == SQ_ALLOC_MAX_CANDS) return sq_err_set(err, SQ_EUSAGE, "%s: too many candidates", o->table);
         int j = ae->n++;
         int64_t bytes = json_object_get_int64(bv);
@@ -336,7 +488,9 @@ sq_status sq_alloc_model_plan(const sq_alloc_opts *o, sq_method *q, const sq_mod
         }
         sq_alloc_entry *ae = &p->e[p->n++];
         ae->tensor = order[k];
-        if (tab && (st = table_tensor(o, tab, p->n - 1, t, ae, err))) break;
+        const int r = role_of(t);
+        if (note && (r == SQ_LLAMA_EMBED || r == SQ_LLAMA_LM_HEAD) && !has_rows(q, t)) note(note_ctx, "identity", t->name, 0, 0);
+        if (tab && (st = table_tensor(o, q, tab, p->n - 1, t, ae, err))) break;
         if (!tab || lacks_cand(o, q, t, ae)) {
             if (note) note(note_ctx, "encoding", t->name, (int)p->n, (int)n_alloc);
             st = measure_tensor(o, q, m, t, ae, &cache, err);

@@ -7,9 +7,17 @@
  * Predicted loss, per tensor and candidate:
  *  - a blocks' linear layer (it has an XᵀX site): the relative output error
  *    tr(ΔW H ΔWᵀ) / tr(W H Wᵀ), H = XᵀX of the calibration file;
- *  - embeddings and the output layer (no XᵀX is collected for them): the
- *    relative weight error ||ΔW||² / ||W||², a weight-only proxy (H = I);
- *    the scalar schemes by RTN, and SpQR with H = I (sq_alloc_encode).
+ *  - the output layer, when the calibration file holds its input's XᵀX and
+ *    the vocabulary statistics: Σ_v p_v Δw_v H Δw_vᵀ / Σ_v p_v w_v H w_vᵀ,
+ *    p_v the entry's mean predicted probability, encoded as a linear layer
+ *    (GPTQ, SpQR... with its H);
+ *  - the embeddings with the vocabulary statistics: Σ_v f_v ||Δw_v||² /
+ *    Σ_v f_v ||w_v||², f_v the entry's smoothed count as an input token;
+ *  - otherwise (older calibration files: no XᵀX for them): the relative
+ *    weight error ||ΔW||² / ||W||², a weight-only proxy (H = I); the scalar
+ *    schemes by RTN, and SpQR with H = I (sq_alloc_encode).
+ * mix candidates with row weights choose their block widths by the same
+ * weights, so rare entries' rows get fewer bits.
  * Every tensor's loss has weight 1: normalising by the tensor's own output
  * energy makes the figures comparable across layers and kinds (each term is
  * the noise-to-signal ratio the tensor adds to its output), which is the
@@ -34,7 +42,19 @@
 typedef struct sq_alloc_cand {
     const sq_codec *codec;
     uint32_t params[SQ_NPARAMS];
+    int rows_only; /* a candidate of the default ladder for the tensors with row importance alone */
 } sq_alloc_cand;
+
+#define SQ_ALLOC_COUNT_PRIOR SQ_METHOD_COUNT_PRIOR
+
+/* sq_method_row_weights (method.h): the row importance the allocator's
+ * losses and mix candidates use. */
+sq_status sq_alloc_row_weights(sq_method *q, const sq_model_tensor *t, uint64_t rows, double **rw, sq_err *err);
+/* The row-weighted loss Σ_r rw_r Δw_r H Δw_rᵀ / Σ_r rw_r w_r H w_rᵀ of a
+ * decode dec of w (rows x cols; H cols x cols, or NULL for I), rows in
+ * parallel, summed in row order (the same bits at any thread count). */
+sq_status sq_alloc_rows_loss(const float *w, const float *dec, uint64_t rows, uint64_t cols, const double *H,
+                             const double *rw, int threads, double *loss, sq_err *err);
 
 typedef struct sq_alloc_opts {
     double target_bpw; /* 0: no allocation */
@@ -112,7 +132,9 @@ sq_status sq_alloc_encode(sq_method *q, const char *label, const sq_model_tensor
 int sq_alloc_in_set(const sq_alloc_opts *o, const sq_model_tensor *t);
 int sq_alloc_allocated(const sq_alloc_opts *o, const sq_model_tensor *t);
 
-/* Progress: what = "encoding" (every candidate of a tensor) or "probing". */
+/* Progress: what = "encoding" (every candidate of a tensor) or "probing";
+ * "identity" (done, total 0): the tensor (embeddings, output layer) is
+ * weighed with H = I for want of the calibration file's /output and /vocab. */
 typedef void (*sq_alloc_note_fn)(void *ctx, const char *what, const char *tensor, int done, int total);
 
 /* Encodes and measures every allocated tensor with its candidates, then

@@ -134,13 +134,52 @@ sq_status sq_method_weights(sq_method *q, const sq_model *m, const sq_model_tens
     return SQ_OK;
 }
 
-/* XᵀX of a site, cached across the tensors that share it. */
+int sq_method_output_site(const sq_method *q, const sq_model_tensor *t, uint32_t *layer, sq_site *site) {
+    uint32_t l;
+    int bias;
+    if (!q->calib || sq_llama_parse(t->name, &l, &bias) != SQ_LLAMA_LM_HEAD || bias || t->ndim != 2 ||
+        t->dims[1] != sq_calib_file_info(q->calib)->hidden || !sq_calib_has_output(q->calib))
+        return 0;
+    *layer = sq_calib_file_info(q->calib)->n_layers;
+    *site = SQ_SITE_ATTN_IN;
+    return 1;
+}
+
+sq_status sq_method_row_weights(sq_method *q, const sq_model_tensor *t, uint64_t rows, double **rw, sq_err *err) {
+    *rw = NULL;
+    uint32_t l, ol;
+    int bias;
+    sq_site os;
+    const sq_llama_role r = sq_llama_parse(t->name, &l, &bias);
+    if (!q->calib || bias || t->ndim != 2 || !sq_calib_has_output(q->calib)) return SQ_OK;
+    if (r != SQ_LLAMA_EMBED && !(r == SQ_LLAMA_LM_HEAD && sq_method_output_site(q, t, &ol, &os))) return SQ_OK;
+    sq_calib_vocab v;
+    sq_status st = sq_calib_read_vocab(q->calib, &v, err);
+    if (st) return st;
+    if (v.n != rows) {
+        sq_calib_vocab_free(&v);
+        return SQ_OK; /* another vocabulary: no weights */
+    }
+    double *w = malloc(rows * sizeof *w);
+    if (!w) st = sq_err_set(err, SQ_ENOMEM, "out of memory for row weights");
+    for (uint64_t i = 0; w && i < rows; i++)
+        w[i] = r == SQ_LLAMA_EMBED ? (double)v.count[i] + SQ_METHOD_COUNT_PRIOR : v.mean_prob[i];
+    sq_calib_vocab_free(&v);
+    *rw = w;
+    return st;
+}
+
+/* XᵀX of a site, cached across the tensors that share it (layer n_layers:
+ * the output layer's input). */
 static sq_status site_for(sq_method *q, uint32_t layer, sq_site site, sq_err *err) {
     if (q->h_layer == (int64_t)layer && q->h_site == (int)site) return SQ_OK;
     sq_calib_site_free(&q->h);
     q->h_layer = -1;
-    sq_status st = q->site_src ? q->site_src(q->site_ctx, layer, site, &q->h, err)
-                               : sq_calib_read_site(q->calib, layer, site, &q->h, err);
+    /* the output layer's input (layer n_layers) always comes from the file:
+     * the sequential pass ends with the last block */
+    sq_status st = layer == sq_calib_file_info(q->calib)->n_layers ? sq_calib_read_output(q->calib, &q->h, err)
+                   : q->site_src                                     ? q->site_src(q->site_ctx, layer, site, &q->h, err)
+                                                                     : sq_calib_read_site(q->calib, layer, site, &q->h, err);
     if (st) return st;
     q->h_layer = layer;
     q->h_site = site;
@@ -182,7 +221,32 @@ sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tenso
                                                                                  : site == SQ_SITE_MLP_ACT
                                                                                      ? sq_calib_file_info(q->calib)->inter
                                                                                      : sq_calib_file_info(q->calib)->hidden);
+    if (!linear) linear = sq_method_output_site(q, t, &layer, &site); /* the output layer, with its input's XᵀX */
     sq_status st;
+    if (!strcmp(c->name, "mix") && !q->row_weight && q->kind != SQ_METHOD_AWQ) { /* rows by importance, when known */
+        double *rw;
+        if ((st = sq_method_row_weights(q, t, rows, &rw, err))) return st;
+        if (rw) {
+            q->row_weight = rw;
+            double *eye = NULL;
+            if (!linear) { /* the embeddings: H = I */
+                if (!(eye = calloc(cols * cols, sizeof *eye))) st = sq_err_set(err, SQ_ENOMEM, "%s: out of memory", label);
+                for (uint64_t i = 0; eye && i < cols; i++) eye[i * cols + i] = 1;
+                if (!st) st = sq_check_finite(label, w, rows * cols, err);
+                sq_encode_ctx x = {.codec = c, .params = params, .w = w, .rows = rows, .cols = cols, .xtx = eye,
+                                   .seed = 0x5155495348ull ^ 0xe1e1ull, .n_threads = q->n_threads, .flags = q->enc_flags,
+                                   .row_weight = rw};
+                if (!st) st = sq_quant_encode(&x, e, err);
+                if (!st) note->method = "mix (H = I)";
+            } else {
+                st = sq_method_encode(q, label, t, c, params, w, rows, cols, e, note, err);
+            }
+            q->row_weight = NULL;
+            free(rw);
+            free(eye);
+            return st;
+        }
+    }
     if (sq_quant_needs_xtx(c)) { /* the codec's own calibrated algorithm (SpQR, AQLM, QuIP#) */
         if (!q->calib)
             return sq_err_set(err, SQ_EUSAGE, "%s: scheme %s needs calibration statistics: give --calib FILE.h5 (squish-calibrate)",
@@ -190,7 +254,8 @@ sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tenso
         if (!linear)
             return sq_err_set(err, SQ_EUSAGE,
                               "%s: scheme %s needs the layer's calibration statistics, which exist for the blocks' linear "
-                              "layers only; give this tensor another scheme (--rule, --output-scheme)", label, c->name);
+                              "layers and, in files that hold /output/lm_head_in, the output layer only; give this "
+                              "tensor another scheme (--rule, --output-scheme)", label, c->name);
         if (q->kind == SQ_METHOD_AWQ)
             return sq_err_set(err, SQ_EUSAGE, "%s: scheme %s brings its own calibrated algorithm; use --method rtn or gptq, not awq",
                               label, c->name);
@@ -201,7 +266,7 @@ sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tenso
         if (!xtx) return sq_err_set(err, SQ_ENOMEM, "%s: out of memory for the diagonal of XᵀX", label);
         sq_encode_ctx x = {.codec = c, .params = params, .w = w, .rows = rows, .cols = cols, .xtx = xtx,
                            .seed = 0x5155495348ull ^ ((uint64_t)layer << 8 | (uint64_t)site), .n_threads = q->n_threads,
-                           .flags = q->enc_flags};
+                           .flags = q->enc_flags, .row_weight = q->row_weight};
         st = sq_quant_encode(&x, e, err);
         free(diag);
         if (st) return st;

@@ -34,6 +34,9 @@ typedef struct sq_method {
      * the already-quantized blocks. NULL: calib. */
     sq_status (*site_src)(void *ctx, uint32_t layer, sq_site site, sq_calib_site *out, sq_err *err);
     void *site_ctx;
+    /* row importance passed to the encoders (sq_encode_ctx.row_weight) by
+     * the allocator for the tensor being encoded; NULL otherwise */
+    const double *row_weight;
     /* GPTQ: the last site read */
     int64_t h_layer;
     int h_site;
@@ -62,7 +65,26 @@ const sq_codec *sq_method_codec(const sq_method *q, const sq_model_tensor *t, ui
  * quantized: the source weights, or AWQ's scaled/clipped ones. */
 sq_status sq_method_weights(sq_method *q, const sq_model *m, const sq_model_tensor *t, float *w, sq_err *err);
 
-/* Encodes one tensor (w from sq_method_weights). */
+/* Whether t is the output layer and the calibration file holds its input's
+ * XᵀX (/output/lm_head_in): then *layer = n_layers, *site = ATTN_IN name it
+ * for the encoders, which treat it as a linear layer (GPTQ, SpQR...). */
+int sq_method_output_site(const sq_method *q, const sq_model_tensor *t, uint32_t *layer, sq_site *site);
+
+/* Laplace smoothing of the embedding rows' token counts: a row never read
+ * in calibration still weighs as one read */
+#define SQ_METHOD_COUNT_PRIOR 1.0
+
+/* Row importance of tensor t (rows of it) from the calibration file's
+ * vocabulary statistics (/vocab): the embeddings by the smoothed count of
+ * each entry as an input token, the output layer (with its input's XᵀX) by
+ * each entry's mean predicted probability (the logit error of entry v
+ * enters the KL-divergence in proportion to p_v). *rw (malloc'd) = NULL
+ * (SQ_OK) when t has none: another tensor, or a file without /vocab. */
+sq_status sq_method_row_weights(sq_method *q, const sq_model_tensor *t, uint64_t rows, double **rw, sq_err *err);
+
+/* Encodes one tensor (w from sq_method_weights). mix on the embeddings or
+ * the output layer takes the row weights of sq_method_row_weights (the
+ * embeddings with H = I). */
 sq_status sq_method_encode(sq_method *q, const char *label, const sq_model_tensor *t, const sq_codec *c,
                            const uint32_t params[SQ_NPARAMS], const float *w, uint64_t rows, uint64_t cols,
                            sq_encoded *e, sq_method_note *note, sq_err *err);

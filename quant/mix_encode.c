@@ -200,6 +200,11 @@ static inline uint64_t nz(uint64_t v) { return v ? v : 1; } /* malloc(0) may ret
 
 sq_status sq_mix_quantize(const float *w, uint64_t rows, uint64_t cols, const double *H, const uint32_t *p,
                           int n_threads, sq_mix_result *res, float *recon, sq_err *err) {
+    return sq_mix_quantize_rw(w, rows, cols, H, NULL, p, n_threads, res, recon, err);
+}
+
+sq_status sq_mix_quantize_rw(const float *w, uint64_t rows, uint64_t cols, const double *H, const double *row_weight,
+                             const uint32_t *p, int n_threads, sq_mix_result *res, float *recon, sq_err *err) {
     memset(res, 0, sizeof *res);
     sq_status st = SQ_OK;
     const uint64_t B = p[SQ_P_GROUP], nb = sq_mix_nblocks(cols, B), wb = sq_mix_wbytes(nb), n = rows * nb;
@@ -250,7 +255,7 @@ sq_status sq_mix_quantize(const float *w, uint64_t rows, uint64_t cols, const do
             const float *v = wp + r * cols + c0;
             for (unsigned k = 0; k < 4; k++) {
                 uint16_t hm, hs;
-                berr[k4 + k] = block_stats(v, d + c0, len, width[k], &hm, &hs);
+                berr[k4 + k] = block_stats(v, d + c0, len, width[k], &hm, &hs) * (row_weight ? row_weight[r] : 1.0);
                 bbits[k4 + k] = 8 * sq_mix_block_bytes(len, width[k]);
             }
         }
@@ -296,7 +301,11 @@ done:
 
 static sq_status mix_encode(const sq_encode_ctx *x, sq_encoded *out, sq_err *err) {
     sq_mix_result r;
-    sq_status st = sq_mix_quantize(x->w, x->rows, x->cols, x->xtx, x->params, x->n_threads, &r, NULL, err);
+    for (uint64_t i = 0; x->row_weight && i < x->rows; i++)
+        if (!isfinite(x->row_weight[i]) || x->row_weight[i] < 0)
+            return sq_err_set(err, SQ_EUSAGE, "mix: row weight %llu is %g (needs finite and >= 0)", (unsigned long long)i,
+                              x->row_weight[i]);
+    sq_status st = sq_mix_quantize_rw(x->w, x->rows, x->cols, x->xtx, x->row_weight, x->params, x->n_threads, &r, NULL, err);
     if (st) return st;
     struct { const char *name; void **data; uint64_t dim0; } parts[] = {
         {"widths", (void **)&r.widths, x->rows}, {"scales", (void **)&r.scales, x->rows},

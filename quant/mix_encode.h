@@ -37,6 +37,11 @@ uint64_t sq_mix_allocate(uint64_t n, const uint64_t *bits, const double *err, ui
  * form decodes to ([rows][cols], stored column order). */
 sq_status sq_mix_quantize(const float *w, uint64_t rows, uint64_t cols, const double *H, const uint32_t *params,
                           int n_threads, sq_mix_result *res, float *recon, sq_err *err);
+/* The same with each row's block errors weighted by row_weight[r] (NULL:
+ * all 1) when the widths are chosen: rows that matter less (rare tokens'
+ * embedding or output rows) get fewer bits. */
+sq_status sq_mix_quantize_rw(const float *w, uint64_t rows, uint64_t cols, const double *H, const double *row_weight,
+                             const uint32_t *params, int n_threads, sq_mix_result *res, float *recon, sq_err *err);
 void sq_mix_result_free(sq_mix_result *r);
 
 extern const sq_codec_encoder sq_mix_encoder;

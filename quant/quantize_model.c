@@ -443,7 +443,11 @@ static sq_status seq_encode(void *ctx, const sq_model_tensor *t, sq_encoded *e, 
 /* ---- the allocation ---- */
 
 static void alloc_note(void *ctx, const char *what, const char *tensor, int done, int total) {
-    if (!strcmp(what, "probing"))
+    if (!strcmp(what, "identity"))
+        say(ctx, SQ_QUANTIZE_NOTE, "allocation: %s is weighed with H = I: the calibration file has no /output/lm_head_in "
+            "and /vocab (made by an older squish-calibrate; run it again for the output layer's XᵀX and the vocabulary "
+            "statistics)", tensor);
+    else if (!strcmp(what, "probing"))
         say(ctx, SQ_QUANTIZE_NOTE, "allocation: probing the KL-divergence of %s (%d of %d)", tensor, done, total);
     else
         say(ctx, SQ_QUANTIZE_NOTE, "allocation: %s %s with every candidate (%d of %d)", what, tensor, done, total);

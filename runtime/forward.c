@@ -426,6 +426,7 @@ static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T
     if (logits) { /* last_only: the last position's row alone (T = 1 products) */
         const uint32_t first = last_only ? T - 1 : 0;
         rmsnorm(x + (size_t)first * H, m->final_norm, s.xn, T - first, H, c->eps);
+        if (tap) tap(tap_ctx, c->n_layers, SQ_SITE_ATTN_IN, s.xn, T - first, H); /* the output layer's input */
         st = sq_rt_linear(m, &m->lm_head, m->gpu_lm_head, s.xn, T - first, logits, n_threads, err);
     }
 out:

@@ -102,7 +102,9 @@ sq_status sq_rt_forward_last(const sq_rt_model *m, const int32_t *tokens, uint32
  * ATTN_IN, o_proj reads ATTN_OUT, gate/up share MLP_IN, down_proj reads
  * MLP_ACT. */
 typedef enum sq_site { SQ_SITE_ATTN_IN = 0, SQ_SITE_ATTN_OUT = 1, SQ_SITE_MLP_IN = 2, SQ_SITE_MLP_ACT = 3, SQ_SITE_COUNT } sq_site;
-/* Called with the T x n activation matrix (row-major) entering each site. */
+/* Called with the T x n activation matrix (row-major) entering each site.
+ * When logits are computed, the output layer's input (the final norm's
+ * output) comes last as layer n_layers, site SQ_SITE_ATTN_IN. */
 typedef void (*sq_rt_tap_fn)(void *ctx, uint32_t layer, sq_site site, const float *x, uint32_t T, uint32_t n);
 /* sq_rt_forward with a tap; logits may be NULL (the output layer is skipped). */
 sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,

@@ -317,6 +317,7 @@ int main(int argc, char **argv) {
     if (argc == 4 && !strcmp(argv[1], "bigmodel")) return make_big_model(argv[2], argv[3]);
     if (argc == 5 && !strcmp(argv[1], "asym-calib")) return asym_calib(argv[2], argv[3], strtod(argv[4], NULL));
     fprintf(stderr, "usage: make-testdata toy OUT.squizd | model DIR [DAMAGE] | bigmodel DIR 1b|7b | patch FILE OFF HEX | "
-                    "asym-calib IN.h5 OUT.h5 REL\n");
+                    "asym-calib IN.h5 OUT.h5 REL\n(asym-calib with REL 0: IN's layer statistics alone, as an older squish-calibrate "
+                    "wrote them, without /output and /vocab)\n");
     return 2;
 }

@@ -10,7 +10,7 @@
 # usage: test_alloc_cli.sh BUILD_DIR SOURCE_DIR SHARED_DIR
 set -u
 B=$1 S=$2 SH=$3
-C=$B/squish-calibrate Q=$B/squish-quantize V=$B/squish-verify I=$B/squish-inspect
+C=$B/squish-calibrate Q=$B/squish-quantize V=$B/squish-verify I=$B/squish-inspect MK=$B/make-testdata
 TINY=$S/testdata/tiny-llama
 . "$(dirname "$0")/testlib.sh"
 
@@ -89,8 +89,12 @@ expect 0 "inspect text" -- "$I" "$T/a3.0.squizd"
 grep -q '^SCHEME  *TENSORS  *ELEMENTS  *BYTES  *BPW  *SHARE$' "$T/out" && grep -q '^bf16 ' "$T/out" && ok ||
   bad "inspect text has no scheme summary: $(tail -5 "$T/out")"
 
-# ---- over all tensors: embeddings and lm_head too, by RTN among the scalar candidates and spqr with H = I ----
-expect 0 "target 4.0 over all" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 4.0 "${CAND[@]}" --over all -o "$T/all.squizd" --report "$T/all.json" -q
+# ---- over all tensors with a calibration file of an older squish-calibrate (no /output, /vocab: the same
+# statistics rewritten without them): embeddings and lm_head by RTN among the scalar candidates and spqr with H = I ----
+expect 0 "old-style calibration file" -- "$MK" asym-calib "$T/cal.h5" "$T/cal0.h5" 0
+expect 0 "target 4.0 over all, old-style file" -- "$Q" "$TINY" --calib "$T/cal0.h5" --target-bpw 4.0 "${CAND[@]}" --over all -o "$T/all.squizd" --report "$T/all.json"
+grep -q "lm_head.weight is weighed with H = I" "$T/err" && grep -q "embed_tokens.weight is weighed with H = I" "$T/err" && ok ||
+  bad "no note on the H = I fallback: $(grep -i 'H = I' "$T/err" | head -3)"
 got=$(inspect_bpw "$T/all.squizd" all)
 within "$got" 4.0 0.02 && ok || bad "over all: $got bpw"
 jq -e '(.allocation.tensors | length) == 16 and
@@ -111,14 +115,40 @@ jq -e "($want) as \$w | all(.allocation.tensors[]; [.candidates[].scheme | sub(\
        any(.allocation.tensors[]; .chosen | test(\"^spqr:\") and (test(\":minmax\") | not))" "$T/all.json" >/dev/null && ok ||
   bad "over all: spqr :mse candidates or choice missing: $(jq -c '[.allocation.tensors[] | [.name, .chosen, [.candidates[].scheme]]]' "$T/all.json" | head -c 900)"
 # a table that lacks candidates: those are encoded, the rest taken from it; the same bytes as encoding them all
-expect 0 "over all, two candidates" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 6.0 --candidates int4:g64:asym,int8 --over all \
+expect 0 "over all, two candidates" -- "$Q" "$TINY" --calib "$T/cal0.h5" --target-bpw 6.0 --candidates int4:g64:asym,int8 --over all \
   -o "$T/two.squizd" --report "$T/two.json" -q
-expect 0 "over all, the rest encoded" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 4.0 "${CAND[@]}" --over all \
+expect 0 "over all, the rest encoded" -- "$Q" "$TINY" --calib "$T/cal0.h5" --target-bpw 4.0 "${CAND[@]}" --over all \
   --alloc-table "$T/two.json" -o "$T/merged.squizd" --report "$T/merged.json" -q
 cmp -s "$T/all.squizd" "$T/merged.squizd" && ok || bad "over all from a table lacking candidates differs from the full run"
 [ "$(jq -c '[.allocation.tensors[].candidates[] | [.scheme, .bytes, .loss]]' "$T/all.json")" = \
   "$(jq -c '[.allocation.tensors[].candidates[] | [.scheme, .bytes, .loss]]' "$T/merged.json")" ] && ok ||
   bad "over all from a table lacking candidates: other candidates than the full run's"
+
+# ---- over all with the output layer's and the vocabulary's statistics (squish-calibrate's /output, /vocab):
+# lm_head encoded as a linear layer with its input's X^T X (GPTQ, the calibrated codecs), both tensors' losses
+# row-weighted, row-weighted mix candidates for them alone (the defaults) ----
+# (the sanitizer run takes its six candidates: no mix, whose row weights test_vocab_stats checks)
+CANDV=("${CAND[@]}") quick=false
+[ -z "${SQUISH_TEST_QUICK:-}" ] || quick=true
+expect 0 "target 4.0 over all, vocabulary statistics" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 4.0 "${CANDV[@]}" --over all \
+  -o "$T/allv.squizd" --report "$T/allv.json"
+grep -q "weighed with H = I" "$T/err" && bad "H = I note with a file that has /output: $(grep 'H = I' "$T/err")" || ok
+within "$(inspect_bpw "$T/allv.squizd" all)" 4.0 0.02 && ok || bad "over all, vocabulary statistics: bpw off"
+jq -e --argjson quick $quick '[.allocation.tensors[] | select(.name == "lm_head.weight")][0] as $h |
+       [.allocation.tensors[] | select(.name == "model.embed_tokens.weight")][0] as $e |
+       all($h.candidates[], $e.candidates[]; .method | endswith(", vocab-weighted")) and
+       any($h.candidates[]; .method == "gptq, vocab-weighted") and any($h.candidates[]; .method == "spqr, vocab-weighted") and
+       ($quick or (any($h.candidates[]; .method == "mix, vocab-weighted") and
+                   any($e.candidates[]; .method == "mix (H = I), vocab-weighted"))) and
+       all(.allocation.tensors[] | select(.name | test("layers")); all(.candidates[]; (.method | test("vocab|H = I")) | not) and
+           all(.candidates[]; (.scheme | startswith("mix")) | not))' "$T/allv.json" >/dev/null && ok ||
+  bad "vocabulary statistics: methods $(jq -c '[.allocation.tensors[] | select(.name | test("embed|lm_head")) | [.name, [.candidates[] | [.scheme, .method]]]]' "$T/allv.json" | head -c 900)"
+# a table measured with the older file: the two tensors are encoded again, the others taken; the same bytes
+expect 0 "over all, vocabulary statistics, from an old-style table" -- "$Q" "$TINY" --calib "$T/cal.h5" --target-bpw 4.0 "${CANDV[@]}" \
+  --over all --alloc-table "$T/all.json" -o "$T/allt.squizd" --report "$T/allt.json"
+cmp -s "$T/allv.squizd" "$T/allt.squizd" && ok || bad "from an old-style table: other bytes than the full run"
+[ "$(grep -c 'encoding .* with every candidate' "$T/err")" = 2 ] && grep -q 'encoding lm_head.weight' "$T/err" && ok ||
+  bad "from an old-style table: encoded $(grep -o 'encoding [^ ]*' "$T/err" | tr '\n' ' ')"
 
 # ---- measured sensitivity (--alloc-probe): KL-divergence probes at each tensor's cheapest and median candidate ----
 # probe text: 2 windows of 256 token ids (the tiny model's context), a fixed pseudo-random sequence

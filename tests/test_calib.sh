@@ -35,16 +35,27 @@ grep -q '"squish-calib"' "$T/dump" && grep -A6 'ATTRIBUTE "tokens"' "$T/dump" | 
   bad "h5dump: format or tokens (6 windows x 64 = 384) not as documented: $(head -c 300 "$T/dump")"
 # xtx is symmetric and its diagonal is the sum of squares: check one value against abs_max
 h5dump -d /layers/0/attn_in/xtx -s 0,0 -c 1,1 "$T/a.h5" | grep -qE '\(0,0\): [0-9]' && ok || bad "h5dump cannot read xtx"
+# the output layer's input and the vocabulary statistics (their values: test_vocab_stats)
+grep -qE '^/output/lm_head_in/xtx +Dataset \{192, 192\}' "$T/ls" && grep -qE '^/output/lm_head_in/abs_(mean|max) +Dataset \{192\}' "$T/ls" &&
+  grep -qE '^/vocab/input_count +Dataset \{512\}' "$T/ls" && grep -qE '^/vocab/mean_prob +Dataset \{512\}' "$T/ls" && ok ||
+  bad "h5ls: /output/lm_head_in or /vocab not as documented: $(grep -E '^/(output|vocab)' "$T/ls")"
+h5dump -a /output/lm_head_in/tokens -a /vocab/positions "$T/a.h5" | grep -c '(0): 384' | grep -qx 2 && ok ||
+  bad "/output/lm_head_in tokens or /vocab positions are not 384"
+n=$(h5dump -d /vocab/input_count -y -w 0 "$T/a.h5" | sed -n '/DATA {/,/}/p' | tr -c '0-9\n' ' ' | tr ' ' '\n' | awk 'NF { s += $1 } END { print s }')
+[ "$n" = 384 ] && ok || bad "/vocab/input_count sums to $n, not 6 windows x 64 tokens"
 
 # ---- shards merge to the unsharded file; different runs add ----
 for k in 1 2; do "$C" "$TINY" "${CAL[@]}" --shard $k/2 -o "$T/s$k.h5" -T 2 || bad "shard $k"; done
 h5ls -r "$T/s1.h5" | grep -q '^/layers/1 ' && bad "shard 1/2 holds layer 1" || ok
+h5ls -r "$T/s1.h5" | grep -qE '^/(output|vocab) ' && bad "shard 1/2 (without the last layer) holds /output or /vocab" || ok
 expect 0 "merge shards" -- "$C" --merge "$T/s2.h5" "$T/s1.h5" -o "$T/m.h5"
 cmp -s "$T/a.h5" "$T/m.h5" && ok || bad "merged shards differ from the unsharded file"
 "$C" "$TINY" "${CAL[@]}" --seed 7 -o "$T/c.h5" || bad "calibrate seed 7"
 expect 0 "merge two runs" -- "$C" --merge "$T/a.h5" "$T/c.h5" -o "$T/ac.h5"
 h5dump -a /layers/1/mlp_act/tokens -a /samples "$T/ac.h5" | grep -q '(0): 768' && ok || bad "merged tokens are not 384 + 384"
 h5dump -a /samples "$T/ac.h5" | grep -q '(0): 12' && ok || bad "merged samples are not 6 + 6"
+h5dump -a /output/lm_head_in/tokens -a /vocab/positions "$T/ac.h5" | grep -c '(0): 768' | grep -qx 2 && ok ||
+  bad "merged /output tokens or /vocab positions are not 384 + 384"
 expect 0 "merge a shard into a whole file (layers overlap: sums add)" -- "$C" --merge "$T/a.h5" "$T/s1.h5" -o "$T/x2.h5"
 "$C" "$SH/models/stories260K/hf" -t "$TXT" -n 2 -L 32 -q -o "$T/other.h5" || bad "calibrate stories260K"
 expect 2 "merge another model's file" -- "$C" --merge "$T/a.h5" "$T/other.h5" -o "$T/x.h5"

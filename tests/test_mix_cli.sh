@@ -6,7 +6,8 @@
 # counts the bytes; damaged widths or row offsets (checksums made valid, so
 # the codec's check must catch them) exit 4 naming the part; the allocator
 # (--target-bpw) takes mix:X candidates and lands on its target; bad schemes
-# and no --calib exit 2.
+# and no --calib exit 2; mix on the embeddings and lm_head with /vocab's row
+# weights (and without /vocab, refused for the embeddings).
 # usage: test_mix_cli.sh BUILD_DIR SOURCE_DIR SHARED_DIR
 set -u
 B=$1 S=$2 SH=$3
@@ -74,6 +75,14 @@ expect 2 "bad mix target" -- "$Q" "$TINY" -s mix:0.5 --calib "$T/a.h5" -o "$T/x.
 grep -q "target bits per weight" "$T/err" && ok || bad "mix:0.5 message: $(cat "$T/err")"
 expect 2 "bad width set" -- "$Q" "$TINY" -s mix:3:w3322 --calib "$T/a.h5" -o "$T/x.squizd" -q
 [ ! -e "$T/x.squizd" ] && ok || bad "a refused quantize left an output"
+
+# ---- the embeddings and lm_head by mix with the calibration file's row weights (/vocab) ----
+expect 0 "embeddings and lm_head by mix:3, row-weighted" -- "$Q" "$TINY" -s int8 -r 'embed_tokens=mix:3' --output-scheme mix:3 \
+  --calib "$T/a.h5" -o "$T/v.squizd" -T 2 -q
+expect 0 "verify the row-weighted file" -- "$V" "$T/v.squizd"
+"$MK" asym-calib "$T/a.h5" "$T/a0.h5" 0 || bad "old-style calibration file"
+expect 2 "embeddings by mix without /vocab" -- "$Q" "$TINY" -s int8 -r 'embed_tokens=mix:3' --calib "$T/a0.h5" -o "$T/x.squizd" -q
+grep -q "needs the layer's calibration statistics" "$T/err" && [ ! -e "$T/x.squizd" ] && ok || bad "no /vocab: $(cat "$T/err")"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

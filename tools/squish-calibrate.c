@@ -33,7 +33,8 @@ static void usage(FILE *o) {
             "Usage: squish-calibrate [OPTIONS] MODEL --text FILE... -o CALIB.h5\n"
             "       squish-calibrate --merge A.h5 B.h5... -o CALIB.h5\n"
             "Run MODEL (Hugging Face directory, llama2.c .bin or .gguf) over calibration text and store,\n"
-            "for the input of every linear layer, XᵀX and per-channel mean and max of |x| in HDF5.\n\n"
+            "for the input of every linear layer (the output layer's too), XᵀX and per-channel mean and max\n"
+            "of |x| in HDF5, and per vocabulary entry its count as an input token and its mean probability.\n\n"
             "  -t, --text FILE         calibration text (UTF-8; repeatable; tokenized separately, then joined)\n"
             "  -o, --output FILE       output HDF5 file (written atomically)\n"
             "  -n, --samples N         windows drawn from the text (default 128)\n"
@@ -87,6 +88,7 @@ static int run(opts *o) {
     sq_tokenizer *tk = NULL;
     int32_t *ids = NULL;
     uint64_t n_ids = 0, *starts = NULL;
+    float *logits = NULL;
     sq_rt_model rt;
     int have_rt = 0;
     sq_calib_acc acc;
@@ -192,9 +194,16 @@ static int run(opts *o) {
     json_object_object_add(prov, "tokenizer", tko);
     json_object_object_add(prov, "text_tokens", json_object_new_int64((int64_t)n_ids));
     acc.info.provenance = strdup(json_object_to_json_string_ext(prov, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    /* with the last layer: the logits too (the output layer's input is tapped, the vocabulary statistics summed) */
+    if (acc.has_output && !(logits = malloc((size_t)o->seqlen * rt.cfg.vocab * sizeof *logits))) {
+        sq_err_set(&err, SQ_ENOMEM, "out of memory for the logits of a window");
+        rc = cli_fail(&err);
+        goto out;
+    }
     cli_progress_start("calibrating", o->samples, "windows");
     for (uint64_t i = 0; i < o->samples; i++) {
-        if (sq_rt_forward_tap(&rt, ids + starts[i], o->seqlen, NULL, o->threads, sq_calib_tap, &acc, &err)) {
+        if (sq_rt_forward_tap(&rt, ids + starts[i], o->seqlen, logits, o->threads, sq_calib_tap, &acc, &err) ||
+            (!acc.status && sq_calib_acc_window(&acc, ids + starts[i], logits, o->seqlen, &err))) {
             rc = cli_fail(&err);
             goto out;
         }
@@ -221,6 +230,7 @@ out:
     sq_calib_acc_free(&acc);
     if (have_rt) sq_rt_free(&rt);
     free(starts);
+    free(logits);
     free(ids);
     sq_tokenizer_free(tk);
     sq_model_close(m);

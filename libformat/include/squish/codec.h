@@ -172,6 +172,10 @@ typedef struct sq_encode_ctx {
     int n_threads;
     uint32_t flags; /* SQ_ENC_*: ablations of a calibrated codec's own algorithm */
     void *scratch;
+    /* [rows] importance of each row's error (e.g. how often an embedding row
+     * is read), or NULL: all 1. Encoders that choose precision per block
+     * (mix) weight the error of a row's blocks by it; others ignore it. */
+    const double *row_weight;
 } sq_encode_ctx;
 /* sq_encode_ctx.flags (today QuIP#'s; other encoders ignore them) */
 enum {
