@@ -156,7 +156,7 @@ static int run(opts *o) {
         goto out;
     }
     if (sq_calib_draw(n_ids, o->seqlen, o->samples, o->seed, starts, &err)) { rc = cli_fail(&err); goto out; }
-    if (sq_rt_load_model(m, &rt, o->threads, &err)) { rc = cli_fail(&err); goto out; }
+    if (sq_rt_load_model_mapped(m, &rt, o->threads, &err)) { rc = cli_fail(&err); goto out; }
     have_rt = 1;
     uint32_t nl = rt.cfg.n_layers;
     if (o->shard_n) {
