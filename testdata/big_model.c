@@ -4,7 +4,7 @@
  * users run (issue 21). Tensors are generated while they are written, one
  * at a time, so the generator needs a few MB whatever the model's size; each
  * tensor's values depend only on its name, so the bytes are the same on
- * every machine and in any order. A synthetic tokenizer.bin of the
+ * every machine and in any order. A synthetic tokenizer.model of the
  * model's vocabulary (big_tokenizer.c) lets squish-calibrate read real text
  * and squish-pack export the model to GGUF. The weights are not trained: only
  * sizes, speeds and round trips mean anything on this model. */
@@ -179,7 +179,7 @@ int make_big_model(const char *dir, const char *shape_name) {
             "  \"torch_dtype\": \"bfloat16\"\n}\n",
             sh->hid, sh->inter, sh->layers, sh->heads, sh->kv, hd, sh->vocab);
     if (fclose(f)) { perror(path); return 1; }
-    snprintf(path, sizeof path, "%s/tokenizer.bin", dir);
+    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
     if (write_big_tokenizer(path, (uint32_t)sh->vocab)) { perror(path); return 1; }
     return 0;
 }
