@@ -253,25 +253,31 @@ static void attn_heads(void *p, uint64_t h0, uint64_t h1) {
 }
 
 static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int last_only, int n_threads,
-                         sq_rt_tap_fn tap, void *tap_ctx, sq_err *err);
+                         sq_rt_tap_fn tap, void *tap_ctx, uint32_t layer_end, sq_err *err);
 
 sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                         sq_err *err) {
-    return forward(m, tokens, T, logits, 0, n_threads, NULL, NULL, err);
+    return forward(m, tokens, T, logits, 0, n_threads, NULL, NULL, m->cfg.n_layers, err);
 }
 
 sq_status sq_rt_forward_last(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                              sq_err *err) {
-    return forward(m, tokens, T, logits, 1, n_threads, NULL, NULL, err);
+    return forward(m, tokens, T, logits, 1, n_threads, NULL, NULL, m->cfg.n_layers, err);
 }
 
 sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                             sq_rt_tap_fn tap, void *tap_ctx, sq_err *err) {
-    return forward(m, tokens, T, logits, 0, n_threads, tap, tap_ctx, err);
+    return forward(m, tokens, T, logits, 0, n_threads, tap, tap_ctx, m->cfg.n_layers, err);
+}
+
+sq_status sq_rt_forward_tap_layers(const sq_rt_model *m, const int32_t *tokens, uint32_t T, uint32_t layer_end, int n_threads,
+                                   sq_rt_tap_fn tap, void *tap_ctx, sq_err *err) {
+    if (layer_end > m->cfg.n_layers) layer_end = m->cfg.n_layers;
+    return forward(m, tokens, T, NULL, 0, n_threads, tap, tap_ctx, layer_end, err);
 }
 
 static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int last_only, int n_threads,
-                         sq_rt_tap_fn tap, void *tap_ctx, sq_err *err) {
+                         sq_rt_tap_fn tap, void *tap_ctx, uint32_t layer_end, sq_err *err) {
     const sq_rt_config *c = &m->cfg;
     const uint32_t H = c->hidden, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, I = c->inter;
     for (uint32_t t = 0; t < T; t++)
@@ -297,7 +303,7 @@ static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T
         }
     }
     for (uint32_t t = 0; t < T; t++) sq_decode_rows(&m->embed, (uint64_t)tokens[t], (uint64_t)tokens[t] + 1, x + (uint64_t)t * H);
-    for (uint32_t l = 0; l < c->n_layers; l++) {
+    for (uint32_t l = 0; l < layer_end; l++) {
         const sq_rt_layer *L = &m->layers[l];
         rmsnorm(x, L->attn_norm, xn, T, H, c->eps);
         if (tap) tap(tap_ctx, l, SQ_SITE_ATTN_IN, xn, T, H);

@@ -117,6 +117,11 @@ typedef void (*sq_rt_tap_fn)(void *ctx, uint32_t layer, sq_site site, const floa
 /* sq_rt_forward with a tap; logits may be NULL (the output layer is skipped). */
 sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                             sq_rt_tap_fn tap, void *tap_ctx, sq_err *err);
+/* The taps of layers 0..layer_end-1 alone: the pass stops there (no logits),
+ * so calibrating the first layers of a 7B model (--layers, --shard) does not
+ * pay for the rest. The taps see what sq_rt_forward_tap's see. */
+sq_status sq_rt_forward_tap_layers(const sq_rt_model *m, const int32_t *tokens, uint32_t T, uint32_t layer_end, int n_threads,
+                                   sq_rt_tap_fn tap, void *tap_ctx, sq_err *err);
 
 /* Incremental decoding: K/V of past positions kept per layer. */
 typedef struct sq_rt_cache {

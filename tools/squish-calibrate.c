@@ -194,7 +194,7 @@ static int run(opts *o) {
     acc.info.provenance = strdup(json_object_to_json_string_ext(prov, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
     cli_progress_start("calibrating", o->samples, "windows");
     for (uint64_t i = 0; i < o->samples; i++) {
-        if (sq_rt_forward_tap(&rt, ids + starts[i], o->seqlen, NULL, o->threads, sq_calib_tap, &acc, &err)) {
+        if (sq_rt_forward_tap_layers(&rt, ids + starts[i], o->seqlen, o->layer1, o->threads, sq_calib_tap, &acc, &err)) {
             rc = cli_fail(&err);
             goto out;
         }
