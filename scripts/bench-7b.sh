@@ -20,7 +20,9 @@
 #              reads (every tensor but the embeddings), as GB/s and as a share of it
 #     all      model rtn gptq bench
 #   Every step but bench runs under /usr/bin/time -v, with RssAnon and RssFile sampled every
-#   second (RSS counts the model's mapped page cache, RssAnon the heap): DIR/measure.tsv.
+#   second (RSS counts the model's mapped page cache, RssAnon the heap): DIR/measure.tsv has
+#   wall and CPU (user + system) seconds of each; on a loaded machine CPU seconds compare better.
+#   Run a copy of this script when you edit it while it runs (bash reads it as it goes).
 #
 # Environment:
 #   BUILD=build              squish build folder (make-testdata, squish-*)
@@ -71,7 +73,7 @@ for t in make-testdata squish-quantize squish-calibrate squish-pack squish-bench
 done
 mkdir -p "$DIR"
 MEASURE="$DIR/measure.tsv"
-[[ -s "$MEASURE" ]] || printf 'step\twall_s\tmax_rss_MiB\tpeak_rss_anon_MiB\tpeak_rss_file_MiB\tload_at_start\n' >"$MEASURE"
+[[ -s "$MEASURE" ]] || printf 'step\twall_s\tcpu_s\tmax_rss_MiB\tpeak_rss_anon_MiB\tpeak_rss_file_MiB\tload_at_start\n' >"$MEASURE"
 
 # measure STEP LOG CMD...: CMD under /usr/bin/time -v at nice NICE, its RssAnon/RssFile peaks sampled
 # every second; one line in measure.tsv; fails the script when CMD fails.
@@ -93,10 +95,11 @@ measure() {
     done
     rc=0
     wait "$pid" || rc=$?
-    local wall rss
+    local wall rss cpu
+    cpu="$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.1f", s }' "$log.time")"
     wall="$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$log.time")"
     rss="$(awk -F': ' '/Maximum resident set size/ { print int($2 / 1024) }' "$log.time")"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$step" "$wall" "$rss" "$((pa / 1024))" "$((pf / 1024))" "$load" | tee -a "$MEASURE" >&2
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$step" "$wall" "$cpu" "$rss" "$((pa / 1024))" "$((pf / 1024))" "$load" | tee -a "$MEASURE" >&2
     [[ $rc -eq 0 ]] || die "$step failed (exit $rc): see $log"
 }
 
@@ -178,7 +181,7 @@ step_bench() {
         done
     done
     echo "# load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-    awk -F'\t' -v b4="$b4" -v b8="$b8" -v threads="$THREADS" '
+    awk -F'\t' -v b4="$b4" -v b8="$b8" -v threads="$THREADS" -v CTX="$CTX" '
     function sort(a, n,   i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x } }
     function med(key,   n, i, a) { n = cnt[key]; if (!n) return 0
         for (i = 1; i <= n; i++) a[i] = v[key, i]; sort(a, n); lo[key] = a[1]; hi[key] = a[n]
@@ -186,21 +189,22 @@ step_bench() {
     { k = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4; v[k, ++cnt[k]] = $6 }
     END {
         print "# tokens/s, median (min-max) over the rounds; stream = squish-bench'"'"'s single-thread streaming-read GB/s of"
-        print "# the same calls; GB/s = bytes read per token x decode tokens/s, and its share of the streaming bound"
-        printf "%-5s %-3s %-6s %-22s %-22s %-9s %-22s %-22s %-9s %-8s %-16s %-16s\n", "class", "T", "test", "squish", "llama.cpp", "ratio",
-               "", "", "", "stream", "squish GB/s", "llama.cpp GB/s"
+        print "# the same calls; GB/s = bytes read per token x decode tokens/s, and its share of that bandwidth (with"
+        print "# several threads the share can pass 100%: the bound is one thread'"'"'s); tg = decode, pp = prefill"
+        printf "%-5s %-3s %-5s %-20s %-20s %-7s %-8s %-16s %s\n", "class", "T", "test", "squish tok/s", "llama.cpp tok/s", "ratio",
+               "stream", "squish GB/s", "llama.cpp GB/s"
         nt = split(threads, TT, " ")
         for (c = 1; c <= 2; c++) for (i = 1; i <= nt; i++) for (tt = 1; tt <= 2; tt++) {
-            cls = c == 1 ? "int4" : "int8"; t = TT[i]; test = tt == 1 ? "pp" : "tg"; by = c == 1 ? b4 : b8
-            ks = cls SUBSEP "squish" SUBSEP test SUBSEP t; kl = cls SUBSEP "llama" SUBSEP test SUBSEP t
+            cls = c == 1 ? "int4" : "int8"; t = TT[i]; test = tt == 1 ? "pp" CTX : "tg"; by = c == 1 ? b4 : b8
+            ks = cls SUBSEP "squish" SUBSEP substr(test, 1, 2) SUBSEP t; kl = cls SUBSEP "llama" SUBSEP substr(test, 1, 2) SUBSEP t
             kb = cls SUBSEP "stream" SUBSEP "bw" SUBSEP t
             s = med(ks); l = med(kl); bw = med(kb)
             if (!cnt[ks]) continue
-            line = sprintf("%-5s %-3s %-6s %-22s %-22s %-9s", cls, t, test, sprintf("%.2f (%.2f-%.2f)", s, lo[ks], hi[ks]),
-                           sprintf("%.2f (%.2f-%.2f)", l, lo[kl], hi[kl]), l > 0 ? sprintf("%.2fx", s / l) : "-")
+            line = sprintf("%-5s %-3s %-5s %-20s %-20s %-7s", cls, t, test, sprintf("%.2f (%.2f-%.2f)", s, lo[ks], hi[ks]),
+                           l > 0 ? sprintf("%.2f (%.2f-%.2f)", l, lo[kl], hi[kl]) : "-", l > 0 ? sprintf("%.2fx", s / l) : "-")
             if (test == "tg")
-                line = line sprintf(" %-22s %-22s %-9s %-8.2f %-16s %-16s", "", "", "", bw, sprintf("%.2f (%.0f%%)", by * s / 1e9, 100 * by * s / 1e9 / bw),
-                                    sprintf("%.2f (%.0f%%)", by * l / 1e9, 100 * by * l / 1e9 / bw))
+                line = line sprintf(" %-8.2f %-16s %s", bw, sprintf("%.2f (%.0f%%)", by * s / 1e9, 100 * by * s / 1e9 / bw),
+                                    l > 0 ? sprintf("%.2f (%.0f%%)", by * l / 1e9, 100 * by * l / 1e9 / bw) : "-")
             print line
         }
     }' "$raw"
