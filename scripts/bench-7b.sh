@@ -19,6 +19,7 @@
 #              bandwidth squish-bench measures in the same call and the bytes one decode step
 #              reads (every tensor but the embeddings), as GB/s and as a share of it
 #     all      model rtn gptq bench
+#     summary RAW.tsv   the table again from a bench step's raw figures
 #   Every step but bench runs under /usr/bin/time -v, with RssAnon and RssFile sampled every
 #   second (RSS counts the model's mapped page cache, RssAnon the heap): DIR/measure.tsv has
 #   wall and CPU (user + system) seconds of each; on a loaded machine CPU seconds compare better.
@@ -144,6 +145,38 @@ step_bytes() {
     "$BUILD/squish-inspect" --json "$1" | jq '[.tensors[] | select(.name != "model.embed_tokens.weight") | .bytes] | add'
 }
 
+# summarize RAW B4 B8: the table of a bench step's raw figures (B4, B8: bytes read per decoded token)
+summarize() {
+    local raw=$1 b4=$2 b8=$3
+    awk -F'\t' -v b4="$b4" -v b8="$b8" -v threads="$THREADS" -v CTX="$CTX" '
+    function sort(a, n,   i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x } }
+    function med(key,   n, i, a) { n = cnt[key]; if (!n) return 0
+        for (i = 1; i <= n; i++) a[i] = v[key, i]; sort(a, n); lo[key] = a[1]; hi[key] = a[n]
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+    { k = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4; v[k, ++cnt[k]] = $6 }
+    END {
+        print "# tokens/s, median (min-max) over the rounds; stream = squish-bench'"'"'s single-thread streaming-read GB/s of"
+        print "# the same calls; GB/s = bytes read per token x decode tokens/s, and its share of that bandwidth (with"
+        print "# several threads the share can pass 100%: the bound is one thread'"'"'s); tg = decode, pp = prefill"
+        printf "%-5s %-3s %-5s %-20s %-20s %-7s %-8s %-16s %s\n", "class", "T", "test", "squish tok/s", "llama.cpp tok/s", "ratio",
+               "stream", "squish GB/s", "llama.cpp GB/s"
+        nt = split(threads, TT, " ")
+        for (c = 1; c <= 2; c++) for (i = 1; i <= nt; i++) for (tt = 1; tt <= 2; tt++) {
+            cls = c == 1 ? "int4" : "int8"; t = TT[i]; test = tt == 1 ? "pp" CTX : "tg"; by = c == 1 ? b4 : b8
+            ks = cls SUBSEP "squish" SUBSEP substr(test, 1, 2) SUBSEP t; kl = cls SUBSEP "llama" SUBSEP substr(test, 1, 2) SUBSEP t
+            kb = cls SUBSEP "stream" SUBSEP "bw" SUBSEP t
+            s = med(ks); l = med(kl); bw = med(kb)
+            if (!cnt[ks]) continue
+            line = sprintf("%-5s %-3s %-5s %-20s %-20s %-7s", cls, t, test, sprintf("%.2f (%.2f-%.2f)", s, lo[ks], hi[ks]),
+                           l > 0 ? sprintf("%.2f (%.2f-%.2f)", l, lo[kl], hi[kl]) : "-", l > 0 ? sprintf("%.2fx", s / l) : "-")
+            if (test == "tg")
+                line = line sprintf(" %-8.2f %-16s %s", bw, sprintf("%.2f (%.0f%%)", by * s / 1e9, 100 * by * s / 1e9 / bw),
+                                    l > 0 ? sprintf("%.2f (%.0f%%)", by * l / 1e9, 100 * by * l / 1e9 / bw) : "-")
+            print line
+        }
+    }' "$raw"
+}
+
 step_bench() {
     local f g
     for f in "$F4" "$F8" "$G4" "$G8"; do [[ -s "$f" ]] || die "no $f (run the rtn step)"; done
@@ -183,33 +216,7 @@ step_bench() {
         done
     done
     echo "# load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-    awk -F'\t' -v b4="$b4" -v b8="$b8" -v threads="$THREADS" -v CTX="$CTX" '
-    function sort(a, n,   i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x } }
-    function med(key,   n, i, a) { n = cnt[key]; if (!n) return 0
-        for (i = 1; i <= n; i++) a[i] = v[key, i]; sort(a, n); lo[key] = a[1]; hi[key] = a[n]
-        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-    { k = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4; v[k, ++cnt[k]] = $6 }
-    END {
-        print "# tokens/s, median (min-max) over the rounds; stream = squish-bench'"'"'s single-thread streaming-read GB/s of"
-        print "# the same calls; GB/s = bytes read per token x decode tokens/s, and its share of that bandwidth (with"
-        print "# several threads the share can pass 100%: the bound is one thread'"'"'s); tg = decode, pp = prefill"
-        printf "%-5s %-3s %-5s %-20s %-20s %-7s %-8s %-16s %s\n", "class", "T", "test", "squish tok/s", "llama.cpp tok/s", "ratio",
-               "stream", "squish GB/s", "llama.cpp GB/s"
-        nt = split(threads, TT, " ")
-        for (c = 1; c <= 2; c++) for (i = 1; i <= nt; i++) for (tt = 1; tt <= 2; tt++) {
-            cls = c == 1 ? "int4" : "int8"; t = TT[i]; test = tt == 1 ? "pp" CTX : "tg"; by = c == 1 ? b4 : b8
-            ks = cls SUBSEP "squish" SUBSEP substr(test, 1, 2) SUBSEP t; kl = cls SUBSEP "llama" SUBSEP substr(test, 1, 2) SUBSEP t
-            kb = cls SUBSEP "stream" SUBSEP "bw" SUBSEP t
-            s = med(ks); l = med(kl); bw = med(kb)
-            if (!cnt[ks]) continue
-            line = sprintf("%-5s %-3s %-5s %-20s %-20s %-7s", cls, t, test, sprintf("%.2f (%.2f-%.2f)", s, lo[ks], hi[ks]),
-                           l > 0 ? sprintf("%.2f (%.2f-%.2f)", l, lo[kl], hi[kl]) : "-", l > 0 ? sprintf("%.2fx", s / l) : "-")
-            if (test == "tg")
-                line = line sprintf(" %-8.2f %-16s %s", bw, sprintf("%.2f (%.0f%%)", by * s / 1e9, 100 * by * s / 1e9 / bw),
-                                    l > 0 ? sprintf("%.2f (%.0f%%)", by * l / 1e9, 100 * by * l / 1e9 / bw) : "-")
-            print line
-        }
-    }' "$raw"
+    summarize "$raw" "$b4" "$b8"
     echo "# raw figures (class runtime test threads round value): $raw"
 }
 
@@ -218,6 +225,10 @@ steps=("$@")
 for s in "${steps[@]}"; do
     case "$s" in
         model | rtn | gptq | bench) "step_$s" ;;
+        summary) # re-print the table of an earlier bench step's raw figures: summary RAW.tsv
+            [[ -s "${steps[1]:-}" ]] || die "summary needs the raw .tsv of a bench step"
+            summarize "${steps[1]}" "$(step_bytes "$F4")" "$(step_bytes "$F8")"
+            exit 0 ;;
         all) step_model; step_rtn; step_gptq; step_bench ;;
         *) die "unknown step '$s' (model, rtn, gptq, bench, all)" ;;
     esac
