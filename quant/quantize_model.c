@@ -513,7 +513,9 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
             st = err && err->status ? err->status : SQ_EIO;
             goto out;
         }
-        if ((st = sq_method_check_calib(&q, m, o->calib, err))) goto out;
+        uint32_t need0 = 0, need1 = m->info.n_layers; /* a shard needs the statistics of its own layers */
+        if (o->shard_n) sq_shard_layers((uint32_t)o->shard_k, (uint32_t)o->shard_n, m->info.n_layers, &need0, &need1);
+        if ((st = sq_method_check_calib(&q, m, o->calib, need0, need1, err))) goto out;
     }
     report = json_object_new_array();
     if (!(order = sq_model_order(m))) {
