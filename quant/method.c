@@ -20,7 +20,8 @@ static sq_llama_role block_role(const char *name, uint32_t *layer) {
     return bias || !sq_llama_role_in_block(r) ? SQ_LLAMA_NONE : r;
 }
 
-sq_status sq_method_check_calib(const sq_method *q, const sq_model *m, const char *calib_path, sq_err *err) {
+sq_status sq_method_check_calib(const sq_method *q, const sq_model *m, const char *calib_path, uint32_t layer0, uint32_t layer1,
+                                sq_err *err) {
     const sq_calib_info *ci = sq_calib_file_info(q->calib);
     char id[65];
     sq_status st = sq_model_identity(m, id, err);
@@ -31,7 +32,7 @@ sq_status sq_method_check_calib(const sq_method *q, const sq_model *m, const cha
     if (ci->n_layers != m->info.n_layers || ci->hidden != m->info.hidden_size || ci->inter != m->info.intermediate_size)
         return sq_err_set(err, SQ_EUSAGE, "%s: its shapes (%u layers, hidden %u, MLP %u) do not match %s", calib_path,
                           ci->n_layers, ci->hidden, ci->inter, m->path);
-    for (uint32_t l = 0; l < ci->n_layers; l++)
+    for (uint32_t l = layer0; l < layer1 && l < ci->n_layers; l++)
         if (!sq_calib_has_layer(q->calib, l))
             return sq_err_set(err, SQ_EUSAGE, "%s has no statistics for layer %u (a shard? merge with squish-calibrate --merge)",
                               calib_path, l);

@@ -52,8 +52,12 @@ typedef struct sq_method_note {
     double out_err; /* relative output error tr(ΔW H ΔWᵀ)/tr(W H Wᵀ); < 0 when not measured */
 } sq_method_note;
 
-/* Checks that the calibration file belongs to model m (identity and shapes). */
-sq_status sq_method_check_calib(const sq_method *q, const sq_model *m, const char *calib_path, sq_err *err);
+/* Checks that the calibration file belongs to model m (identity and shapes)
+ * and holds the statistics of layers layer0..layer1-1: those a --shard run
+ * quantizes, so each shard of a 7B model needs only its own part of the
+ * calibration (1.4 GB a layer), not a merged file of all 32 layers. */
+sq_status sq_method_check_calib(const sq_method *q, const sq_model *m, const char *calib_path, uint32_t layer0, uint32_t layer1,
+                                sq_err *err);
 const char *sq_method_name(sq_method_kind k);
 
 /* The codec and params a tensor gets: q->scheme's choice, except that AWQ

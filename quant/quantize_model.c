@@ -572,7 +572,9 @@ sq_status sq_quantize_model(const sq_quantize_opts *o, sq_quantize_result *res, 
             st = err && err->status ? err->status : SQ_EIO;
             goto out;
         }
-        if ((st = sq_method_check_calib(&q, m, o->calib, err))) goto out;
+        uint32_t need0 = 0, need1 = m->info.n_layers; /* a shard needs the statistics of its own layers */
+        if (o->shard_n) sq_shard_layers((uint32_t)o->shard_k, (uint32_t)o->shard_n, m->info.n_layers, &need0, &need1);
+        if ((st = sq_method_check_calib(&q, m, o->calib, need0, need1, err))) goto out;
     }
     if (o->sequential) { /* the text checked and the reference loaded before any work */
         sq_seq_opts so = {o->calib, o->calib_texts, o->n_calib_texts, NULL, o->seq_stats, threads,

@@ -296,21 +296,27 @@ static void attn_heads(void *p, uint64_t h0, uint64_t h1) {
 }
 
 static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int last_only, int n_threads,
-                         sq_rt_tap_fn tap, void *tap_ctx, sq_err *err);
+                         sq_rt_tap_fn tap, void *tap_ctx, uint32_t layer_end, sq_err *err);
 
 sq_status sq_rt_forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                         sq_err *err) {
-    return forward(m, tokens, T, logits, 0, n_threads, NULL, NULL, err);
+    return forward(m, tokens, T, logits, 0, n_threads, NULL, NULL, m->cfg.n_layers, err);
 }
 
 sq_status sq_rt_forward_last(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                              sq_err *err) {
-    return forward(m, tokens, T, logits, 1, n_threads, NULL, NULL, err);
+    return forward(m, tokens, T, logits, 1, n_threads, NULL, NULL, m->cfg.n_layers, err);
 }
 
 sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                             sq_rt_tap_fn tap, void *tap_ctx, sq_err *err) {
-    return forward(m, tokens, T, logits, 0, n_threads, tap, tap_ctx, err);
+    return forward(m, tokens, T, logits, 0, n_threads, tap, tap_ctx, m->cfg.n_layers, err);
+}
+
+sq_status sq_rt_forward_tap_layers(const sq_rt_model *m, const int32_t *tokens, uint32_t T, uint32_t layer_end, int n_threads,
+                                   sq_rt_tap_fn tap, void *tap_ctx, sq_err *err) {
+    if (layer_end > m->cfg.n_layers) layer_end = m->cfg.n_layers;
+    return forward(m, tokens, T, NULL, 0, n_threads, tap, tap_ctx, layer_end, err);
 }
 
 void sq_rt_scratch_free(sq_rt_scratch *s) {
@@ -410,7 +416,7 @@ sq_status sq_rt_block(const sq_rt_model *m, uint32_t l, float *x, sq_rt_scratch 
 }
 
 static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int last_only, int n_threads,
-                         sq_rt_tap_fn tap, void *tap_ctx, sq_err *err) {
+                         sq_rt_tap_fn tap, void *tap_ctx, uint32_t layer_end, sq_err *err) {
     const sq_rt_config *c = &m->cfg;
     const uint32_t H = c->hidden;
     sq_rt_scratch s;
@@ -421,7 +427,7 @@ static sq_status forward(const sq_rt_model *m, const int32_t *tokens, uint32_t T
         return st;
     }
     if ((st = sq_rt_embed(m, tokens, T, x, err))) goto out;
-    for (uint32_t l = 0; l < c->n_layers; l++)
+    for (uint32_t l = 0; l < layer_end; l++)
         if ((st = sq_rt_block(m, l, x, &s, SQ_SITE_COUNT, n_threads, tap, tap_ctx, err))) goto out;
     if (logits) { /* last_only: the last position's row alone (T = 1 products) */
         const uint32_t first = last_only ? T - 1 : 0;

@@ -373,6 +373,20 @@ sq_status sq_rt_linear_batch(const sq_rt_model *m, const sq_rt_layer *L, const i
     return st;
 }
 
+/* A bf16 reference view's single-token product on the portable kernel: the
+ * same sums, in the same order, as the f32 kernel on the widened values. */
+typedef struct portable_ctx {
+    const sq_tview *w;
+    const float *x;
+    float *y;
+    sq_gemv_fn gemv;
+} portable_ctx;
+
+static void portable_rows(void *p, uint64_t r0, uint64_t r1) {
+    portable_ctx *c = p;
+    c->gemv(c->w, c->x, c->y, r0, r1);
+}
+
 sq_status sq_rt_linear(const sq_rt_model *m, const sq_tview *w, const sq_vk_tensor *gpu, const float *x, uint32_t T,
                        float *y, int n_threads, sq_err *err) {
     if (m->vk && gpu) return sq_vk_matmul(m->vk, gpu, x, T, y, err);
@@ -392,7 +406,10 @@ sq_status sq_rt_linear(const sq_rt_model *m, const sq_tview *w, const sq_vk_tens
         act_cache_free(&c);
         return st;
     }
-    if (T == 1) { /* the codecs' exact GEMV kernels for a single token */
+    if (T == 1 && m->mapped && w->codec == sq_codec_by_id(SQ_CODEC_BF16)) { /* a reference's bf16 view: f32 order */
+        portable_ctx c = {w, x, y, sq_gemv_for(w->codec, SQ_ISA_PORTABLE)};
+        sq_parallel_for(n_threads, w->rows, portable_rows, &c);
+    } else if (T == 1) { /* the codecs' exact GEMV kernels for a single token */
         if (sq_gemv_mt(w, x, y, n_threads)) return sq_err_set(err, SQ_ENOMEM, "out of memory for one activation row");
     } else {
         if (sq_rt_matmul(w, x, T, y, n_threads))

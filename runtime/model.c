@@ -44,7 +44,16 @@ typedef struct source {
     sq_file *file;
     const sq_model *model;
     int n_threads;
+    int in_place; /* sq_rt_load_model_mapped: bf16/f32 tensors viewed where they are mapped */
 } source;
+
+/* A source tensor the runtime can read where it lies: bf16 or f32 values in
+ * row order, aligned for their type (not regrouped, not ggml blocks). */
+static int viewable_in_place(const sq_model_tensor *t) {
+    const uint64_t n = sq_model_tensor_elems(t), size = t->dtype == SQ_DT_F32 ? 4 : 2;
+    return t->data && !t->ggml_type && !t->rope_heads && (t->dtype == SQ_DT_BF16 || t->dtype == SQ_DT_F32) &&
+           t->nbytes == n * size && (uintptr_t)t->data % size == 0 && n;
+}
 
 static sq_status get_view(sq_rt_model *m, source *s, const char *name, sq_tview *v, int optional, sq_err *err) {
     if (s->file) {
@@ -60,6 +69,18 @@ static sq_status get_view(sq_rt_model *m, source *s, const char *name, sq_tview 
     const sq_model_tensor *t = sq_model_find(s->model, name);
     if (!t) return optional ? SQ_ECHECK : sq_err_set(err, SQ_ECORRUPT, "%s: tensor %s is missing", s->model->path, name);
     uint64_t n = sq_model_tensor_elems(t), cols = t->dims[t->ndim - 1];
+    if (s->in_place && viewable_in_place(t)) {
+        const sq_codec *c = sq_codec_by_id(t->dtype == SQ_DT_F32 ? SQ_CODEC_F32 : SQ_CODEC_BF16);
+        sq_part_spec sp[SQ_CODEC_MAX_PARTS];
+        memset(v, 0, sizeof *v);
+        v->codec = c;
+        v->rows = n / cols;
+        v->cols = cols;
+        v->nparts = c->layout(c, v->params, v->rows, v->cols, sp); /* one part, "data" [rows, cols] */
+        v->part[0] = t->data;
+        v->dim0[0] = v->rows;
+        return SQ_OK;
+    }
     float *w = malloc((size_t)n * sizeof(float));
     if (!w) return sq_err_set(err, SQ_ENOMEM, "out of memory for %s", name);
     sq_status st = sq_model_tensor_f32(s->model, t, w, err);
@@ -174,7 +195,7 @@ sq_status sq_rt_load_file(sq_file *f, sq_rt_model *m, sq_err *err) {
     sq_status st = cm ? sq_model_parse_config(cm, sq_file_path(f), text, strlen(text), err) : SQ_ENOMEM;
     json_object_put(root);
     if (!st) {
-        source s = {f, NULL, 1};
+        source s = {f, NULL, 1, 0};
         st = load(m, &s, cm, err);
     }
     m->fast_kernels = SQ_RT_PATH_FAST; /* a file runs on its codecs' fastest kernels; sq_rt_load_model's reference stays exact */
@@ -183,12 +204,21 @@ sq_status sq_rt_load_file(sq_file *f, sq_rt_model *m, sq_err *err) {
     return st;
 }
 
-sq_status sq_rt_load_model(const sq_model *src, sq_rt_model *m, int n_threads, sq_err *err) {
+static sq_status load_model(const sq_model *src, sq_rt_model *m, int n_threads, int in_place, sq_err *err) {
     memset(m, 0, sizeof *m);
-    source s = {NULL, src, n_threads};
+    source s = {NULL, src, n_threads, in_place};
+    m->mapped = in_place;
     sq_status st = load(m, &s, src, err);
     if (st) sq_rt_free(m);
     return st;
+}
+
+sq_status sq_rt_load_model(const sq_model *src, sq_rt_model *m, int n_threads, sq_err *err) {
+    return load_model(src, m, n_threads, 0, err);
+}
+
+sq_status sq_rt_load_model_mapped(const sq_model *src, sq_rt_model *m, int n_threads, sq_err *err) {
+    return load_model(src, m, n_threads, 1, err);
 }
 
 const sq_tview *sq_rt_linear_view(const sq_rt_layer *L, int i) {

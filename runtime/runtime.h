@@ -60,6 +60,10 @@ typedef struct sq_rt_model {
      * sq_rt_load_file sets SQ_RT_PATH_FAST, sq_rt_load_model (references,
      * calibration) SQ_RT_PATH_EXACT; callers may change it at any time. */
     int fast_kernels;
+    /* sq_rt_load_model_mapped: bf16 weights are read in place, and their
+     * exact single-token products run on the portable kernel, whose order
+     * is the f32 one's (the same bits as sq_rt_load_model's f32 copy) */
+    int mapped;
 } sq_rt_model;
 
 /* From a .squizd file (configuration from its metadata "config"). f must
@@ -67,6 +71,12 @@ typedef struct sq_rt_model {
 sq_status sq_rt_load_file(sq_file *f, sq_rt_model *m, sq_err *err);
 /* From a source model (weights converted to f32 in memory: the reference). */
 sq_status sq_rt_load_model(const sq_model *src, sq_rt_model *m, int n_threads, sq_err *err);
+/* The same results on the exact path without the f32 copy: bf16 and f32
+ * tensors of a mapped source are viewed where they lie (bf16 widens to f32
+ * exactly), so a 7B model costs its 13.5 GB of reclaimable page cache, not
+ * 27 GB of heap. Other tensors are converted as above. src must outlive m;
+ * the views are not f32 (--alloc-probe swaps f32 storage: it uses the copy). */
+sq_status sq_rt_load_model_mapped(const sq_model *src, sq_rt_model *m, int n_threads, sq_err *err);
 void sq_rt_free(sq_rt_model *m);
 /* Uploads the linear layers and the output layer to vk (which must outlive
  * the model); forward passes and steps then run their products there. */
@@ -109,6 +119,11 @@ typedef void (*sq_rt_tap_fn)(void *ctx, uint32_t layer, sq_site site, const floa
 /* sq_rt_forward with a tap; logits may be NULL (the output layer is skipped). */
 sq_status sq_rt_forward_tap(const sq_rt_model *m, const int32_t *tokens, uint32_t T, float *logits, int n_threads,
                             sq_rt_tap_fn tap, void *tap_ctx, sq_err *err);
+/* The taps of layers 0..layer_end-1 alone: the pass stops there (no logits),
+ * so calibrating the first layers of a 7B model (--layers, --shard) does not
+ * pay for the rest. The taps see what sq_rt_forward_tap's see. */
+sq_status sq_rt_forward_tap_layers(const sq_rt_model *m, const int32_t *tokens, uint32_t T, uint32_t layer_end, int n_threads,
+                                   sq_rt_tap_fn tap, void *tap_ctx, sq_err *err);
 
 /* One block at a time (what sequential quantization needs: the hidden
  * states between blocks, the blocks' weights changing in between). The

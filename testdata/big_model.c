@@ -4,7 +4,9 @@
  * users run (issue 21). Tensors are generated while they are written, one
  * at a time, so the generator needs a few MB whatever the model's size; each
  * tensor's values depend only on its name, so the bytes are the same on
- * every machine and in any order. The weights are not trained: only
+ * every machine and in any order. A synthetic tokenizer.model of the
+ * model's vocabulary (big_tokenizer.c) lets squish-calibrate read real text
+ * and squish-pack export the model to GGUF. The weights are not trained: only
  * sizes, speeds and round trips mean anything on this model. */
 #include "big_model.h"
 
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "big_tokenizer.h"
 #include "squish/fp.h"
 
 typedef struct big_shape {
@@ -175,5 +178,8 @@ int make_big_model(const char *dir, const char *shape_name) {
             "  \"rms_norm_eps\": 1e-05,\n  \"rope_theta\": 10000.0,\n  \"tie_word_embeddings\": false,\n"
             "  \"torch_dtype\": \"bfloat16\"\n}\n",
             sh->hid, sh->inter, sh->layers, sh->heads, sh->kv, hd, sh->vocab);
-    return fclose(f) ? 1 : 0;
+    if (fclose(f)) { perror(path); return 1; }
+    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
+    if (write_big_tokenizer(path, (uint32_t)sh->vocab)) { perror(path); return 1; }
+    return 0;
 }

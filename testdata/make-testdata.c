@@ -7,6 +7,8 @@
  *                                     tests: missing, transposed, 3d, shared, vocab, layers
  *   make-testdata bigmodel DIR 1b|7b  a synthetic Llama of TinyLlama-1.1B's or Llama-2-7B's
  *                                     shape (sharded bf16, generated while written: big_model.c)
+ *   make-testdata tokenizer FILE N    the synthetic SentencePiece tokenizer.model of N pieces that
+ *                                     bigmodel writes beside its shards (big_tokenizer.c)
  *   make-testdata patch FILE OFF HEX  overwrite bytes and fix the checksums (for tests)
  *   make-testdata asym-calib IN.h5 OUT.h5 REL
  *                                     a copy of a calibration file whose XᵀX pair
@@ -21,6 +23,7 @@
 #include <sys/stat.h>
 
 #include "big_model.h"
+#include "big_tokenizer.h"
 #include "calib.h"
 #include "rtn.h"
 #include "squish/codec.h"
@@ -315,9 +318,18 @@ int main(int argc, char **argv) {
     if (argc == 5 && !strcmp(argv[1], "patch")) return patch(argv[2], argv[3], argv[4]);
     if ((argc == 3 || argc == 4) && !strcmp(argv[1], "model")) return make_model(argv[2], argc == 4 ? argv[3] : "");
     if (argc == 4 && !strcmp(argv[1], "bigmodel")) return make_big_model(argv[2], argv[3]);
+    if (argc == 4 && !strcmp(argv[1], "tokenizer")) {
+        const long n = strtol(argv[3], NULL, 10);
+        if (n < 354 || n > 1000000) {
+            fprintf(stderr, "make-testdata: tokenizer needs 354..1000000 tokens, got '%s'\n", argv[3]);
+            return 2;
+        }
+        if (write_big_tokenizer(argv[2], (uint32_t)n)) { perror(argv[2]); return 1; }
+        return 0;
+    }
     if (argc == 5 && !strcmp(argv[1], "asym-calib")) return asym_calib(argv[2], argv[3], strtod(argv[4], NULL));
-    fprintf(stderr, "usage: make-testdata toy OUT.squizd | model DIR [DAMAGE] | bigmodel DIR 1b|7b | patch FILE OFF HEX | "
-                    "asym-calib IN.h5 OUT.h5 REL\n(asym-calib with REL 0: IN's layer statistics alone, as an older squish-calibrate "
-                    "wrote them, without /output and /vocab)\n");
+    fprintf(stderr, "usage: make-testdata toy OUT.squizd | model DIR [DAMAGE] | bigmodel DIR 1b|7b | tokenizer FILE N | "
+                    "patch FILE OFF HEX | asym-calib IN.h5 OUT.h5 REL\n(asym-calib with REL 0: IN's layer statistics alone, as an "
+                    "older squish-calibrate wrote them, without /output and /vocab)\n");
     return 2;
 }

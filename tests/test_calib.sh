@@ -50,6 +50,19 @@ h5ls -r "$T/s1.h5" | grep -q '^/layers/1 ' && bad "shard 1/2 holds layer 1" || o
 h5ls -r "$T/s1.h5" | grep -qE '^/(output|vocab) ' && bad "shard 1/2 (without the last layer) holds /output or /vocab" || ok
 expect 0 "merge shards" -- "$C" --merge "$T/s2.h5" "$T/s1.h5" -o "$T/m.h5"
 cmp -s "$T/a.h5" "$T/m.h5" && ok || bad "merged shards differ from the unsharded file"
+# a GPTQ shard needs only its own layers' statistics (at 7B, a merged file of all layers is 44 GB): the
+# shard quantized with its calibration shard holds the tensors (every part's bytes: offsets, xxh64) of the
+# shard quantized with the whole file (the metadata differ: they name the calibration file); the other
+# shard is refused with that file, naming the missing layer
+G=(-s int4:g64:asym --method gptq --act-order -q --shard 1/2)
+expect 0 "gptq shard 1/2, whole calibration" -- "$Q" "$TINY" "${G[@]}" --calib "$T/a.h5" -o "$T/g-all.squizd"
+expect 0 "gptq shard 1/2, calibration shard 1/2" -- "$Q" "$TINY" "${G[@]}" --calib "$T/s1.h5" -o "$T/g-s1.squizd"
+parts() { "$I" --json "$1" | jq -c '.tensors[] | [.name, .parts]'; }
+[ -n "$(parts "$T/g-s1.squizd")" ] && [ "$(parts "$T/g-all.squizd")" = "$(parts "$T/g-s1.squizd")" ] && ok ||
+  bad "gptq shard 1/2: tensors differ with the calibration shard"
+expect 2 "gptq shard 2/2 with calibration shard 1/2" -- "$Q" "$TINY" -s int4:g64:asym --method gptq -q --shard 2/2 \
+  --calib "$T/s1.h5" -o "$T/g-x.squizd"
+grep -q 'no statistics for layer 1' "$T/err" && [ ! -e "$T/g-x.squizd" ] && ok || bad "shard 2/2 with shard 1's calibration: $(cat "$T/err")"
 "$C" "$TINY" "${CAL[@]}" --seed 7 -o "$T/c.h5" || bad "calibrate seed 7"
 expect 0 "merge two runs" -- "$C" --merge "$T/a.h5" "$T/c.h5" -o "$T/ac.h5"
 h5dump -a /layers/1/mlp_act/tokens -a /samples "$T/ac.h5" | grep -q '(0): 768' && ok || bad "merged tokens are not 384 + 384"

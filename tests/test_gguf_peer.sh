@@ -72,6 +72,18 @@ a=$("$V" -q -j --llama-cpp --eval "$T/ex.txt" --ctx 512 --windows 3 "$T/int8.squ
 b=$("$V" -q -j --llama-cpp --eval-ids "$T/ex.ids" --ctx 512 --windows 3 "$T/int8.squizd" | jq -c '.eval | [.tokens, .nll_sum]')
 [ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "llama-tokenize's ids score '$b', squish's tokens '$a'"
 
+# make-testdata's synthetic SentencePiece tokenizer (what bigmodel writes beside a 7B model's shards) is one
+# llama.cpp reads as squish does: on tiny-llama (512 pieces), the exported GGUF's vocabulary tokenizes the
+# excerpt to the ids squish's own tokenizer makes (no BOS: squish adds none)
+mkdir -p "$T/tt" && cp "$S/testdata/tiny-llama/"* "$T/tt/"
+"$B/make-testdata" tokenizer "$T/tt/tokenizer.model" 512 || bad "make-testdata tokenizer"
+"$Q" "$T/tt" -o "$T/tt.squizd" -s f16 -q || bad "quantize tiny-llama with the synthetic tokenizer"
+expect 0 "export with the synthetic tokenizer" -- "$P" export --to gguf "$T/tt.squizd" -o "$T/tt.gguf"
+"$LT" -m "$T/tt.gguf" -f "$T/ex.txt" --ids --no-bos --no-escape --log-disable 2>/dev/null | tr -d '[],' >"$T/tt.ids"
+a=$("$V" -q -j --llama-cpp --eval "$T/ex.txt" --ctx 64 --windows 3 "$T/tt.squizd" | jq -c '.eval | [.tokens, .nll_sum]')
+b=$("$V" -q -j --llama-cpp --eval-ids "$T/tt.ids" --ctx 64 --windows 3 "$T/tt.squizd" | jq -c '.eval | [.tokens, .nll_sum]')
+[ -n "$a" ] && [ "$a" = "$b" ] && ok || bad "synthetic tokenizer: llama-tokenize's ids score '$b', squish's tokens '$a'"
+
 # the same metadata as the peer's own Q8_0 file (made by its hf_to_gguf.py + llama-quantize), as llama.cpp
 # reads and prints it: every key and value but the imatrix provenance keys
 info() { "$LT" -m "$1" -p "x" 2>&1 >/dev/null | grep -E 'print_info|- kv +[0-9]+:' | grep -v 'quantize\.imatrix' | sed 's/kv *[0-9]*:/kv:/' | sort; }

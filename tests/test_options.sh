@@ -57,6 +57,12 @@ expect 4 "bench -m junk" -- "$BE" "${B1[@]}" -c int8 -m "$T/junk.squizd"
 [ ! -s "$T/out" ] && ok || bad "bench ran before refusing a corrupt --model"
 expect 0 "bench -m tiny" -- "$BE" "${B1[@]}" -c int8 -m "$T/t0.squizd" --ctx 16 -q
 grep -q 't0.squizd' "$T/out" && ok || bad "bench -m did not time the model"
+# --no-exact: the default path only, the EXACT_* columns printed as -
+awk '$1 ~ /t0.squizd$/ && $6 + 0 > 0 && $7 + 0 > 0 { ok = 1 } END { exit !ok }' "$T/out" && ok || bad "bench -m: no EXACT_* figures: $(grep t0.squizd "$T/out")"
+expect 0 "bench -m --no-exact" -- "$BE" "${B1[@]}" -c int8 -m "$T/t0.squizd" --ctx 16 --no-exact -q
+awk '$1 ~ /t0.squizd$/ && $4 + 0 > 0 && $5 + 0 > 0 && $6 == "-" && $7 == "-" { ok = 1 } END { exit !ok }' "$T/out" && ok ||
+  bad "bench -m --no-exact: $(grep t0.squizd "$T/out")"
+"$BE" --help | grep -q -- "--no-exact" && sed 's/\\-/-/g' "$S/man/squish-bench.1" | grep -q -- "--no-exact" && ok || bad "bench --no-exact missing from help or man page"
 
 # ---- overwrite: documented for every tool that writes files ----
 for m in quantize calibrate pack verify; do

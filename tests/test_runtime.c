@@ -425,6 +425,54 @@ START_TEST(forward_last_is_last_row) {
 }
 END_TEST
 
+/* sq_rt_load_model_mapped (calibration's loader: a 7B model without a 27 GB
+ * f32 copy) reads the bf16 weights where they are mapped and gives the bits
+ * of the f32 copy on the exact path: batched forward (the calibration pass)
+ * and single-token steps, for 1 and 3 threads. */
+static void mapped_same_bits(const char *path) {
+    sq_err err = {0};
+    sq_model *src = sq_model_open(path, &err);
+    ck_assert_msg(src != NULL, "%s", err.msg);
+    sq_rt_model copy, mapped;
+    ck_assert_msg(sq_rt_load_model(src, &copy, 2, &err) == 0, "%s", err.msg);
+    ck_assert_msg(sq_rt_load_model_mapped(src, &mapped, 2, &err) == 0, "%s", err.msg);
+    const sq_model_tensor *t = sq_model_find(src, "model.layers.0.mlp.down_proj.weight");
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(t->dtype, SQ_DT_BF16);
+    ck_assert_ptr_eq(mapped.layers[0].down.part[0], t->data); /* in place: no copy */
+    ck_assert_ptr_eq(mapped.layers[0].down.codec, sq_codec_by_id(SQ_CODEC_BF16));
+    ck_assert_ptr_eq(copy.layers[0].down.codec, sq_codec_by_id(SQ_CODEC_F32));
+    const uint32_t T = 12, V = copy.cfg.vocab;
+    int32_t ids[12];
+    for (uint32_t i = 0; i < T; i++) ids[i] = (int32_t)((i * 53 + 7) % V);
+    float *a = malloc((size_t)T * V * 4), *b = malloc((size_t)T * V * 4);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        ck_assert_int_eq(sq_rt_forward(&copy, ids, T, a, threads, &err), 0);
+        ck_assert_int_eq(sq_rt_forward(&mapped, ids, T, b, threads, &err), 0);
+        ck_assert_msg(!memcmp(a, b, (size_t)T * V * 4), "%s: mapped forward differs (%d threads)", path, threads);
+        sq_rt_cache ca, cb;
+        ck_assert_int_eq(sq_rt_cache_init(&copy, T, &ca, &err), 0);
+        ck_assert_int_eq(sq_rt_cache_init(&mapped, T, &cb, &err), 0);
+        for (uint32_t i = 0; i < 4; i++) {
+            ck_assert_int_eq(sq_rt_step(&copy, &ca, ids[i], a, threads, &err), 0);
+            ck_assert_int_eq(sq_rt_step(&mapped, &cb, ids[i], b, threads, &err), 0);
+            ck_assert_msg(!memcmp(a, b, (size_t)V * 4), "%s: mapped step %u differs (%d threads)", path, i, threads);
+        }
+        sq_rt_cache_free(&ca);
+        sq_rt_cache_free(&cb);
+    }
+    free(a); free(b);
+    sq_rt_free(&copy);
+    sq_rt_free(&mapped);
+    sq_model_close(src);
+}
+
+START_TEST(mapped_reference_same_bits) {
+    mapped_same_bits(src_path("testdata/tiny-llama"));
+    if (have_shared()) mapped_same_bits(shared_path("models/squish-lm-34m"));
+}
+END_TEST
+
 /* sq_rt_linear_batch (prefill's q/k/v and gate/up, one quantization of X
  * shared) gives the bits of separate sq_rt_linear calls, on every path, for
  * 1 and 3 threads. */
@@ -774,6 +822,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, tokenizer_matches_golden_ids);
     tcase_add_test(tc, parallel_pool_loops);
     tcase_add_test(tc, linear_batch_same_bits);
+    tcase_add_test(tc, mapped_reference_same_bits);
     suite_add_tcase(s, tc);
     return s;
 }

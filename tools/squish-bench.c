@@ -45,6 +45,8 @@ static void usage(FILE *o) {
             "                      prefill tokens/s over one window, decode tokens/s with the KV cache\n"
             "      --ctx N         prefill window and decode length for --model (default 256); with --rd the\n"
             "                      evaluation window (default 512)\n"
+            "      --no-exact      --model: time the default path only (EXACT_* print as -; a 7B model's exact\n"
+            "                      pass takes minutes)\n"
             "      --tca-tbe MODEL also TCA-TBE (lossless bf16 part compression) on MODEL's bf16 tensors, by\n"
             "                      class: size against bf16 and zstd -19, decode GB/s against zstd's, the\n"
             "                      coded GEMV against the bf16 GEMV (1 thread, cold caches); the codec table\n"
@@ -331,7 +333,7 @@ static sq_status bench_warm_decode(const sq_rt_model *m, sq_rt_cache *kv, const 
 }
 
 /* Prefill and decode speed of the reference runtime on .squizd files. */
-static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx, int threads, cli_backend *be) {
+static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx, int threads, cli_backend *be, int no_exact) {
     if (n_models) {
         char where[512];
         cli_backend_describe(be, threads, where, sizeof where);
@@ -364,9 +366,9 @@ static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx
         sq_rt_cache kv;
         if (!ids || !lg || sq_rt_cache_init(&m, steps, &kv, &err)) return EXIT_RESOURCE;
         for (uint32_t i = 0; i < T; i++) ids[i] = (int32_t)((i * 2654435761u + 17u) % m.cfg.vocab);
-        double pre[2], decs[2]; /* [0] default path, [1] exact */
+        double pre[2] = {0, 0}, decs[2] = {0, 0}; /* [0] default path, [1] exact (0: not timed) */
         const int fast_default = m.fast_kernels;
-        for (int pass = 0; pass < 2; pass++) {
+        for (int pass = 0; pass < (no_exact ? 1 : 2); pass++) {
             m.fast_kernels = pass ? 0 : fast_default;
             double t0 = now();
             if (sq_rt_forward_last(&m, ids, T, lg, threads, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_INTERNAL; }
@@ -389,8 +391,12 @@ static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx
             if (e && e - q - 1 < (long)sizeof scheme) { memcpy(scheme, q + 1, (size_t)(e - q - 1)); scheme[e - q - 1] = 0; }
         }
         cli_progress_clear();
-        printf("%-40s %-22s %8.3f %14.1f %14.1f %14.1f %14.1f\n", models[k], scheme, (double)sq_file_header(f)->avg_bpw, pre[0],
-               decs[0], pre[1], decs[1]);
+        if (no_exact)
+            printf("%-40s %-22s %8.3f %14.1f %14.1f %14s %14s\n", models[k], scheme, (double)sq_file_header(f)->avg_bpw, pre[0],
+                   decs[0], "-", "-");
+        else
+            printf("%-40s %-22s %8.3f %14.1f %14.1f %14.1f %14.1f\n", models[k], scheme, (double)sq_file_header(f)->avg_bpw,
+                   pre[0], decs[0], pre[1], decs[1]);
         if (be->vulkan && kv.gpu)
             printf("#   decode step on the device: %u dispatches, one submission per token\n", sq_vk_decode_dispatches(kv.gpu));
         else if (be->vulkan)
@@ -450,7 +456,7 @@ int main(int argc, char **argv) {
                                        {"windows", required_argument, 0, 60}, {"llama-cpp", no_argument, 0, 61},
                                        {"points", required_argument, 0, 62},  {"plot-bpw", required_argument, 0, 63},
                                        {"tsv", required_argument, 0, 64},     {"svg", required_argument, 0, 65},
-                                       {"keep", required_argument, 0, 66},
+                                       {"keep", required_argument, 0, 66},    {"no-exact", no_argument, 0, 80},
                                        {0, 0, 0, 0}};
     uint64_t rows = 8192, cols = 8192, u;
     int threads = sq_default_threads(), c;
@@ -469,6 +475,7 @@ int main(int argc, char **argv) {
     bench_rd_opts rd;
     memset(&rd, 0, sizeof rd);
     int rd_opts = 0, ctx_given = 0; /* options that only --rd takes */
+    int no_exact = 0;
     /* every option is checked here, before anything runs */
     while ((c = getopt_long(argc, argv, "R:C:c:T:m:qhV", lo, NULL)) != -1) {
         switch (c) {
@@ -533,6 +540,7 @@ int main(int argc, char **argv) {
         case 64: rd.tsv = optarg, rd_opts = 1; break;
         case 65: rd.svg = optarg, rd_opts = 1; break;
         case 66: rd.keep = optarg, rd_opts = 1; break;
+        case 80: no_exact = 1; break;
         case 'q': cli_quiet = 1; break;
         case 40: tbe_model = optarg; break;
         case 'h': usage(stdout); return 0;
@@ -632,7 +640,7 @@ int main(int argc, char **argv) {
     if (be.vulkan) {
         int vrc = bench_vulkan(&be, w, rows, cols, list, threads, gpu_mib, min_time);
         free(w); free(dec); free(x); free(y);
-        if (!vrc) vrc = bench_models(models, n_models, rt_ctx, threads, &be);
+        if (!vrc) vrc = bench_models(models, n_models, rt_ctx, threads, &be, no_exact);
         cli_backend_close(&be);
         return vrc;
     }
@@ -743,5 +751,5 @@ int main(int argc, char **argv) {
     free(dec);
     free(x);
     free(y);
-    return bench_models(models, n_models, rt_ctx, threads, &be);
+    return bench_models(models, n_models, rt_ctx, threads, &be, no_exact);
 }

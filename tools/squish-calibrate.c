@@ -158,7 +158,7 @@ static int run(opts *o) {
         goto out;
     }
     if (sq_calib_draw(n_ids, o->seqlen, o->samples, o->seed, starts, &err)) { rc = cli_fail(&err); goto out; }
-    if (sq_rt_load_model(m, &rt, o->threads, &err)) { rc = cli_fail(&err); goto out; }
+    if (sq_rt_load_model_mapped(m, &rt, o->threads, &err)) { rc = cli_fail(&err); goto out; }
     have_rt = 1;
     uint32_t nl = rt.cfg.n_layers;
     if (o->shard_n) {
@@ -202,8 +202,12 @@ static int run(opts *o) {
     }
     cli_progress_start("calibrating", o->samples, "windows");
     for (uint64_t i = 0; i < o->samples; i++) {
-        if (sq_rt_forward_tap(&rt, ids + starts[i], o->seqlen, logits, o->threads, sq_calib_tap, &acc, &err) ||
-            (!acc.status && sq_calib_acc_window(&acc, ids + starts[i], logits, o->seqlen, &err))) {
+        /* with the last layer the whole pass (its logits feed the vocabulary
+         * statistics); without it the pass stops after the last calibrated layer */
+        sq_status fst = acc.has_output ? sq_rt_forward_tap(&rt, ids + starts[i], o->seqlen, logits, o->threads, sq_calib_tap, &acc, &err)
+                                       : sq_rt_forward_tap_layers(&rt, ids + starts[i], o->seqlen, o->layer1, o->threads,
+                                                                  sq_calib_tap, &acc, &err);
+        if (fst || (acc.has_output && !acc.status && sq_calib_acc_window(&acc, ids + starts[i], logits, o->seqlen, &err))) {
             rc = cli_fail(&err);
             goto out;
         }
