@@ -180,6 +180,9 @@ static sq_status rows_loss(const sq_encoded *e, const float *w, uint64_t rows, u
  * measured otherwise is stale for a tensor that now has row weights (and
  * the other way round). */
 #define ROWS_TAG ", vocab-weighted"
+#if defined(__GNUC__)
+__attribute__((noinline)) /* inlined, -O3 warns that a shorter literal never equals a longer name: true, and the point */
+#endif
 static const char *rows_method(const char *m) {
     static const char *const names[][2] = {{"rtn", "rtn" ROWS_TAG},   {"gptq", "gptq" ROWS_TAG},
                                            {"spqr", "spqr" ROWS_TAG}, {"spqr (H = I)", "spqr (H = I)" ROWS_TAG},
