@@ -10,9 +10,12 @@
 # Bounds (relative perplexity difference, 3 windows of 512, 768 scored tokens,
 # K/V cache in f32 on both sides): F16 1e-4 — llama.cpp rounds activations to
 # f16 for F16 weights, squish computes in f32 (measured 1.1e-5); Q8_0 and Q4_0
-# 1e-3 — llama.cpp's CPU kernels round every activation block of 32 to 8 bits
-# (Q8_0/Q8_1) before the dot product, squish keeps them in f32 (measured
-# 3.4e-4 and 5.0e-4). The weights themselves are identical (test_gguf_export).
+# 2e-3 — llama.cpp's CPU kernels round every activation block of 32 to 8 bits
+# (Q8_0/Q8_1) before the dot product, squish keeps them in f32 (measured with
+# the avx512 binaries on an AMD EPYC: 3.4e-4 and 5.0e-4; with the avx2 ones on
+# an Intel Xeon without avx512_bf16: 1.28e-3 and 2.3e-4, the same for squish
+# builds before and after 2026-12-07). The weights themselves are identical
+# (test_gguf_export).
 # usage: test_gguf_peer.sh BUILD_DIR SOURCE_DIR SHARED_DIR
 set -u
 B=$1 S=$2 SH=$3
@@ -48,7 +51,7 @@ close() {
   awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = (a - b) / b; if (d < 0) d = -d; printf "%.3g", d; exit !(d <= t) }'
 }
 
-for v in "int8:g32:sym Q8_0 1e-3" "int4:g32:sym Q4_0 1e-3" "f16 F16 1e-4"; do
+for v in "int8:g32:sym Q8_0 2e-3" "int4:g32:sym Q4_0 2e-3" "f16 F16 1e-4"; do
   set -- $v
   s=$1 type=$2 bound=$3 n=${1%%:*}
   "$Q" "$M" -o "$T/$n.squizd" -s "$s" --rule "embed_tokens=$s" --output-scheme "$s" -q || bad "quantize $s"
