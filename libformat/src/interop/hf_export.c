@@ -493,7 +493,7 @@ static sq_status write_tensors(exporter *x, const char *path, sq_hf_export_resul
     sq_st_out o = {0};
     FILE *spool = NULL;
     sq_status st = describe_outputs(x, &ol, err);
-    static const char *const meta[] = {"format", "pt", "producer", "squish " SQUISH_VERSION_STRING};
+    static const char *const meta[] = {"format", "pt", "producer", ("squish " SQUISH_VERSION_STRING)};
     if (!st) st = sq_st_out_begin(&o, path, ol.d, ol.n, meta, 2, err);
     if (!st && !(spool = tmpfile())) st = sq_err_set(err, SQ_EIO, "cannot create a spool file: %s", strerror(errno));
     for (uint32_t i = 0; !st && i < x->n; i++) {
