@@ -224,7 +224,6 @@ static int has_rows(const sq_method *q, const sq_model_tensor *t) {
 static int applies(const sq_method *q, const sq_model_tensor *t, const sq_alloc_cand *c) {
     uint32_t l;
     sq_site s;
-    if (c->rows_only && !has_rows(q, t)) return 0;
     if (!sq_quant_needs_xtx(c->codec)) return 1;
     if (is_matrix(t) || sq_method_output_site(q, t, &l, &s)) return q->calib != NULL;
     return (identity_ok(c->codec) || (is_mix(c->codec) && has_rows(q, t))) && q->kind != SQ_METHOD_AWQ;

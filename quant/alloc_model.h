@@ -42,7 +42,6 @@
 typedef struct sq_alloc_cand {
     const sq_codec *codec;
     uint32_t params[SQ_NPARAMS];
-    int rows_only; /* a candidate of the default ladder for the tensors with row importance alone */
 } sq_alloc_cand;
 
 #define SQ_ALLOC_COUNT_PRIOR SQ_METHOD_COUNT_PRIOR
