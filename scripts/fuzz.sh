@@ -6,6 +6,7 @@
 # usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 30)
 # SQUISH_FUZZ_SEED (default 1) fixes libFuzzer's random seed so a CI run can
 # be repeated; set it to 0 for a time-based seed when hunting.
+# SQUISH_FUZZ_JOBS (default: the number of cores) targets run at once.
 set -euo pipefail
 . "$(dirname "$0")/deps.sh"
 squish_install_deps
@@ -37,17 +38,28 @@ seed tokenize "$SH/data/wikitext-2-raw-test.head.txt" "$SH/data/tinystories-vali
 seed calib "$SQUISH_ROOT"/tests/fuzz/seeds/calib/*
 seed gguf_vocab "$SQUISH_ROOT"/tests/fuzz/seeds/gguf_vocab/*
 seed tca_tbe "$SQUISH_ROOT"/tests/fuzz/seeds/tca_tbe/*
-status=0
-printf '%-12s %12s %9s\n' TARGET EXECUTIONS FINDINGS
-for t in $TARGETS; do
-  log=$B/fuzz-$t.log
+# Targets run side by side, one per core (each libFuzzer process uses one);
+# the table is printed in TARGETS order once all have finished.
+run_one() { # run_one TARGET: its log, findings and exit status under $B
+  local t=$1
   mkdir -p "$B/findings/$t"
   set +e
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 "$B/tests/fuzz_$t" "$B/corpus/$t" \
     -seed="${SQUISH_FUZZ_SEED:-1}" -max_total_time="$SECS" -max_len=1048576 -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
-    -artifact_prefix="$B/findings/$t/" >"$log" 2>&1
-  rc=$?
-  set -e
+    -artifact_prefix="$B/findings/$t/" >"$B/fuzz-$t.log" 2>&1
+  echo $? >"$B/fuzz-$t.rc"
+}
+JOBS=${SQUISH_FUZZ_JOBS:-$(nproc)}
+for t in $TARGETS; do
+  while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+  run_one "$t" &
+done
+wait
+status=0
+printf '%-12s %12s %9s\n' TARGET EXECUTIONS FINDINGS
+for t in $TARGETS; do
+  log=$B/fuzz-$t.log
+  rc=$(cat "$B/fuzz-$t.rc")
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
   n=$(ls "$B/findings/$t" | wc -l)
   printf '%-12s %12s %9s\n' "$t" "${execs:-0}" "$n"
