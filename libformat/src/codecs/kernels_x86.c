@@ -1015,37 +1015,74 @@ AVX2 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64
 }
 
 /* FP4 (mxfp4, fp4_e2m1) with int8 activations: vpshufb maps codes to
- * 2 x E2M1 as signed bytes, then the signed-by-signed maddubs trick. */
+ * 2 x E2M1 as signed bytes; each int32 lane sums four products. Per chunk
+ * c: tot[c & 1] += float(lanes) * (d_c x half its group scale), in chunk
+ * order (the AVX-512 kernel promises these bits; tests/test_gemm_q8.c).
+ *
+ * This kernel takes a chunk pair (A even, B odd) per step: one 32-byte
+ * load, nibbles masked into [A.lo B.lo] and [A.hi B.hi] (lo = values 0-15),
+ * activations laid out the same way once per call. The table gives
+ * 2 x E2M1 + 16 (unsigned, so plain vpmaddubsw), and each lane starts at
+ * -16 times the sum of its four activation bytes: the same lane integers.
+ * Accumulator P holds tot0's lanes 0-3 and tot1's 0-3, Q their lanes 4-7,
+ * so every lane sees the same float steps in the same order. */
+AVX2 static inline __m256 fp4_half_scale(const sq_tview *t, int mx, int pt, uint64_t ng, uint64_t r, uint64_t g) {
+    /* half the group scale: 2^(e-128) for MX (E8M0 code e), else the stored scale / 2 */
+    return _mm256_set1_ps(mx ? sq_pow2f((int)((const uint8_t *)t->part[1])[r * ng + g] - 128)
+                             : 0.5f * scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[1], pt ? 0 : r * ng + g));
+}
+
 AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     const uint64_t cols = t->cols, gl = sq_codec_group_len(t->params, t->cols), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 4);
+    const uint64_t nc = sq_nchunks(cols), np = nc / 2;
     const int mx = t->codec->family == SQ_FAMILY_MX, pt = !mx && t->params[SQ_P_GROUP] == SQ_GROUP_TENSOR;
-    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
     const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)sq_e2m1_x2));
-    const __m256i ones16 = _mm256_set1_epi16(1);
+    const __m256i tab16 = _mm256_add_epi8(tab, _mm256_set1_epi8(16));
+    const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1), m4 = _mm256_set1_epi8(15);
+    __m256i *xp = aligned_alloc(64, (size_t)(np + 1) * 128); /* per pair: x lo, x hi, start lo, start hi */
+    if (!xp) { sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1); return; }
+    for (uint64_t p = 0; p < np; p++) {
+        const __m256i a = _mm256_load_si256((const __m256i *)(x->q + p * 64)), b = _mm256_load_si256((const __m256i *)(x->q + p * 64 + 32));
+        for (int h = 0; h < 2; h++) {
+            const __m256i v = _mm256_permute2x128_si256(a, b, h ? 0x31 : 0x20);
+            xp[4 * p + (uint64_t)h] = v;
+            const __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16);
+            xp[4 * p + 2 + (uint64_t)h] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s4, 4));
+        }
+    }
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = (const uint8_t *)t->part[0] + r * rb;
-        /* two accumulators (even/odd chunks) hide the FMA latency; each chunk's
-         * factor is (activation scale) x (half the group scale) */
-        __m256 tot0 = _mm256_setzero_ps(), tot1 = _mm256_setzero_ps();
-        for (uint64_t g = 0; g < ng; g++) {
-            uint64_t c0 = g * gl, c1 = c0 + gl < cols ? c0 + gl : cols;
-            /* half the group scale: 2^(e-128) for MX (E8M0 code e), else the stored scale / 2 */
-            float hs = mx ? sq_pow2f((int)((const uint8_t *)t->part[1])[r * ng + g] - 128)
-                          : 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + g);
-            for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
-                uint64_t c = i / SQ_CHUNK;
-                _mm_prefetch((const char *)(row + c * 16) + 2048, _MM_HINT_T0);
-                __m256i w = _mm256_shuffle_epi8(tab, unpack32(4, row + c * 16));
-                __m256i xq = _mm256_load_si256((const __m256i *)(x->q + i));
-                __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xq, w));
-                __m256 d = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones16));
-                __m256 f = _mm256_set1_ps(x->d[c] * hs);
-                if (c & 1) tot1 = _mm256_fmadd_ps(d, f, tot1);
-                else tot0 = _mm256_fmadd_ps(d, f, tot0);
-            }
+        __m256 P = _mm256_setzero_ps(), Q = _mm256_setzero_ps();
+        uint64_t gcur = 0;
+        __m256 hcur = fp4_half_scale(t, mx, pt, ng, r, 0);
+        for (uint64_t p = 0; p < np; p++) {
+            _mm_prefetch((const char *)(row + p * 32) + 1024, _MM_HINT_T0);
+            const uint64_t ga = 2 * p * SQ_CHUNK / gl, gb = (2 * p + 1) * SQ_CHUNK / gl;
+            if (ga != gcur) hcur = fp4_half_scale(t, mx, pt, ng, r, gcur = ga);
+            const __m256 ha = hcur;
+            if (gb != gcur) hcur = fp4_half_scale(t, mx, pt, ng, r, gcur = gb);
+            const __m256 f = _mm256_mul_ps(_mm256_setr_m128(_mm_set1_ps(x->d[2 * p]), _mm_set1_ps(x->d[2 * p + 1])),
+                                           _mm256_blend_ps(ha, hcur, 0xf0));
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(row + p * 32));
+            const __m256i wl = _mm256_shuffle_epi8(tab16, _mm256_and_si256(v, m4));
+            const __m256i wh = _mm256_shuffle_epi8(tab16, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            const __m256i dl = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wl, xp[4 * p]), ones16), xp[4 * p + 2]);
+            const __m256i dh = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wh, xp[4 * p + 1]), ones16), xp[4 * p + 3]);
+            P = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dl), f, P);
+            Q = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dh), f, Q);
+        }
+        __m256 tot0 = _mm256_permute2f128_ps(P, Q, 0x20), tot1 = _mm256_permute2f128_ps(P, Q, 0x31);
+        if (nc & 1) { /* the odd last chunk (even index: tot0), one chunk as the pairs take it */
+            const uint64_t c = nc - 1, g = c * SQ_CHUNK / gl;
+            const __m256 h = g == gcur && np ? hcur : fp4_half_scale(t, mx, pt, ng, r, g);
+            const __m256i w = _mm256_shuffle_epi8(tab, unpack32(4, row + c * 16));
+            const __m256i xq = _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK));
+            const __m256i pr = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xq, w));
+            tot0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(pr, ones16)), _mm256_mul_ps(_mm256_set1_ps(x->d[c]), h), tot0);
         }
         y[r] = hsum256(_mm256_add_ps(tot0, tot1));
     }
+    free(xp);
 }
 
 /* The same products with AVX-512 VNNI, bit for bit the AVX2 kernel's: a
