@@ -1036,6 +1036,8 @@ AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
     const uint64_t cols = t->cols, gl = sq_codec_group_len(t->params, t->cols), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 4);
     const uint64_t nc = sq_nchunks(cols), np = nc / 2;
     const int mx = t->codec->family == SQ_FAMILY_MX, pt = !mx && t->params[SQ_P_GROUP] == SQ_GROUP_TENSOR;
+    /* a chunk's group without a division: one group, or groups of 2^lg chunks (32..256 values) */
+    const int lg = ng == 1 ? 63 : __builtin_ctzll(gl / SQ_CHUNK);
     const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)sq_e2m1_x2));
     const __m256i tab16 = _mm256_add_epi8(tab, _mm256_set1_epi8(16));
     const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1), m4 = _mm256_set1_epi8(15);
@@ -1057,7 +1059,7 @@ AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
         __m256 hcur = fp4_half_scale(t, mx, pt, ng, r, 0);
         for (uint64_t p = 0; p < np; p++) {
             _mm_prefetch((const char *)(row + p * 32) + 1024, _MM_HINT_T0);
-            const uint64_t ga = 2 * p * SQ_CHUNK / gl, gb = (2 * p + 1) * SQ_CHUNK / gl;
+            const uint64_t ga = lg == 63 ? 0 : (2 * p) >> lg, gb = lg == 63 ? 0 : (2 * p + 1) >> lg;
             if (ga != gcur) hcur = fp4_half_scale(t, mx, pt, ng, r, gcur = ga);
             const __m256 ha = hcur;
             if (gb != gcur) hcur = fp4_half_scale(t, mx, pt, ng, r, gcur = gb);
@@ -1073,7 +1075,7 @@ AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
         }
         __m256 tot0 = _mm256_permute2f128_ps(P, Q, 0x20), tot1 = _mm256_permute2f128_ps(P, Q, 0x31);
         if (nc & 1) { /* the odd last chunk (even index: tot0), one chunk as the pairs take it */
-            const uint64_t c = nc - 1, g = c * SQ_CHUNK / gl;
+            const uint64_t c = nc - 1, g = lg == 63 ? 0 : c >> lg;
             const __m256 h = g == gcur && np ? hcur : fp4_half_scale(t, mx, pt, ng, r, g);
             const __m256i w = _mm256_shuffle_epi8(tab, unpack32(4, row + c * 16));
             const __m256i xq = _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK));
