@@ -39,11 +39,11 @@ AVX2 static inline __m256i unpack32(int bits, const uint8_t *p) {
         return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
     }
     default: { /* 2 and 3 bits: low two bits in the 2-bit layout */
+        /* the 8 bytes in each qword, shifted by 0, 2, 4, 6: three vector operations */
         uint64_t b;
         memcpy(&b, p, 8);
-        const uint64_t m = 0x0303030303030303ull;
-        __m256i lo = _mm256_set_epi64x((long long)((b >> 6) & m), (long long)((b >> 4) & m), (long long)((b >> 2) & m),
-                                       (long long)(b & m));
+        __m256i lo = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x((long long)b), _mm256_setr_epi64x(0, 2, 4, 6)),
+                                      _mm256_set1_epi8(3));
         if (bits == 2) return lo;
         uint32_t hb;
         memcpy(&hb, p + 8, 4);
