@@ -239,19 +239,34 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_g32_avx2(cons
     }
 }
 
-/* 4-bit codes, AVX2, a chunk pair (A, B) per step: one 32-byte load holds
- * both chunks' nibbles, and the masked nibbles [A.lo B.lo] and [A.hi B.hi]
- * (lo = values 0-15, hi = 16-31) meet activations laid out the same way
- * once per call, so no code byte is shuffled. The two vpmaddubsw results
- * add up in int16 (at most 4 * 15 * 127), one vpmaddwd gives chunk A in
+/* A chunk pair's codes (A, B) as [A.lo B.lo] and [A.hi B.hi], lo = values
+ * 0-15, hi = 16-31. 4-bit: one 32-byte load, the nibbles masked. 2-bit:
+ * the pair's 16 bytes as qwords (A, A, B, B), shifted by (0, 2, 0, 2) and
+ * (4, 6, 4, 6) (unpack32's layout, chunk by chunk). */
+AVX2 static inline __attribute__((always_inline)) void unpack_pair(int bits, const uint8_t *p, __m256i *lo, __m256i *hi) {
+    if (bits == 4) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)p), m = _mm256_set1_epi8(15);
+        *lo = _mm256_and_si256(v, m);
+        *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+        return;
+    }
+    const __m256i v = _mm256_permute4x64_epi64(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)), 0x50), m = _mm256_set1_epi8(3);
+    *lo = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 2, 0, 2)), m);
+    *hi = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(4, 6, 4, 6)), m);
+}
+
+/* 4- and 2-bit codes, AVX2, a chunk pair (A, B) per step: unpack_pair's
+ * registers meet activations laid out the same way once per call, so no
+ * code byte is shuffled. The two vpmaddubsw results add up in int16 (at
+ * most 4 * 15 * 127), one vpmaddwd gives chunk A in
  * int32 lanes 0-3 and chunk B in lanes 4-7, and a vector of activation
  * scales (dA x4, dB x4) per pair scales both. Groups of 32: the zero-point
  * term -z * sum starts lanes 0 and 4 and each pair's factor carries both
  * group scales; larger groups (whole pairs) subtract s_g z_g G_g per group
  * as int_gemv_q8_bits does. An odd last chunk takes unpack32's path. */
-AVX2 static void int4_gemv_q8_pairs_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_pairs_avx2(const int bits, const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
-    const uint64_t nc = sq_nchunks(cols), np = nc / 2, rb = sq_row_bytes(cols, 4), cpg = gs / SQ_CHUNK;
+    const uint64_t nc = sq_nchunks(cols), np = nc / 2, rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8), cpg = gs / SQ_CHUNK;
     const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0, g32 = cpg == 1;
     const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
     const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
@@ -261,7 +276,7 @@ AVX2 static void int4_gemv_q8_pairs_avx2(const sq_tview *t, const sq_act_q8 *x, 
     float *gsum = g32 ? NULL : group_act_sums(x, cols, gs, ng);
     if (!xp || !ns || !dx || (!g32 && !gsum)) {
         free(xp); free(ns); free(dx); free(gsum);
-        int_gemv_q8_bits(4, t, x, y, r0, r1);
+        int_gemv_q8_bits(bits, t, x, y, r0, r1);
         return;
     }
     for (uint64_t p = 0; p < np; p++) {
@@ -271,18 +286,19 @@ AVX2 static void int4_gemv_q8_pairs_avx2(const sq_tview *t, const sq_act_q8 *x, 
         ns[p] = _mm256_setr_epi32(-x->sum[2 * p], 0, 0, 0, -x->sum[2 * p + 1], 0, 0, 0);
         dx[p] = _mm256_setr_m128(_mm_set1_ps(x->d[2 * p]), _mm_set1_ps(x->d[2 * p + 1]));
     }
-    const __m256i m4 = _mm256_set1_epi8(15), ones16 = _mm256_set1_epi16(1), mid = _mm256_set1_epi32(8);
+    const int zmid = 1 << (bits - 1);
+    const __m256i ones16 = _mm256_set1_epi16(1), mid = _mm256_set1_epi32(zmid);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb;
         __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
         float corr = 0;
 #define PAIR_DOT(P)                                                                                                  \
-        const __m256i v = _mm256_loadu_si256((const __m256i *)(row + (P) * 32));                                     \
-        const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, m4), xp[2 * (P)]),             \
-                                             _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), xp[2 * (P) + 1]))
+        __m256i wlo, whi;                                                                                            \
+        unpack_pair(bits, row + (P) * 2 * cb, &wlo, &whi);                                                           \
+        const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(wlo, xp[2 * (P)]), _mm256_maddubs_epi16(whi, xp[2 * (P) + 1]))
         if (g32) {
             for (uint64_t p = 0; p < np; p++) {
-                _mm_prefetch((const char *)(row + p * 32) + 1024, _MM_HINT_T0);
+                _mm_prefetch((const char *)(row + p * 2 * cb) + 1024, _MM_HINT_T0);
                 PAIR_DOT(p);
                 __m256i z = mid;
                 if (asym) {
@@ -301,14 +317,14 @@ AVX2 static void int4_gemv_q8_pairs_avx2(const sq_tview *t, const sq_act_q8 *x, 
                 const uint64_t p0 = g * cpg / 2, p1 = p0 + cpg / 2 < np ? p0 + cpg / 2 : np;
                 __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
                 for (uint64_t p = p0; p < p1; p++) {
-                    _mm_prefetch((const char *)(row + p * 32) + 1024, _MM_HINT_T0);
+                    _mm_prefetch((const char *)(row + p * 2 * cb) + 1024, _MM_HINT_T0);
                     PAIR_DOT(p);
                     const __m256 d = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones16));
                     if (p & 1) a1 = _mm256_fmadd_ps(d, dx[p], a1);
                     else a0 = _mm256_fmadd_ps(d, dx[p], a0);
                 }
                 const float sc = scale_load(sdt, t->part[1], r * ng + g);
-                const int z = asym ? zeros[r * ng + g] : 8;
+                const int z = asym ? zeros[r * ng + g] : zmid;
                 if (g & 1) acc1 = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(sc), acc1);
                 else acc0 = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(sc), acc0);
                 corr += sc * (float)z * gsum[g];
@@ -318,13 +334,13 @@ AVX2 static void int4_gemv_q8_pairs_avx2(const sq_tview *t, const sq_act_q8 *x, 
         float tot = hsum256(_mm256_add_ps(acc0, acc1));
         if (nc & 1) { /* the odd last chunk; in a larger group its zero-point term is in corr already */
             const uint64_t c = nc - 1, g = c / cpg;
-            const __m256i pr = _mm256_maddubs_epi16(unpack32(4, row + c * 16), _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK)));
+            const __m256i pr = _mm256_maddubs_epi16(unpack32(bits, row + c * cb), _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK)));
             const __m256i m = _mm256_madd_epi16(pr, ones16);
             __m128i h = _mm_add_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
             h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
             int32_t dot = _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1)));
             const float sc = scale_load(sdt, t->part[1], r * ng + g);
-            if (g32) dot -= (asym ? zeros[r * nc + c] : 8) * x->sum[c];
+            if (g32) dot -= (asym ? zeros[r * nc + c] : zmid) * x->sum[c];
             tot += (float)dot * x->d[c] * sc;
         }
         y[r] = tot - corr;
@@ -338,11 +354,14 @@ AVX2 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
     switch (int_bits_of(t->codec)) {
     case 8: if (g32) int_gemv_q8_g32_avx2(8, t, x, y, r0, r1); else int_gemv_q8_bits(8, t, x, y, r0, r1); break;
     case 4: /* pairs need groups of 32 or of whole pairs (a per-row group of any width may not be) */
-        if (g32 || sq_group_cols(t->params, t->cols) % (2 * SQ_CHUNK) == 0) int4_gemv_q8_pairs_avx2(t, x, y, r0, r1);
+        if (g32 || sq_group_cols(t->params, t->cols) % (2 * SQ_CHUNK) == 0) int_gemv_q8_pairs_avx2(4, t, x, y, r0, r1);
         else int_gemv_q8_bits(4, t, x, y, r0, r1);
         break;
     case 3: int_gemv_q8_bits(3, t, x, y, r0, r1); break;
-    default: if (g32) int_gemv_q8_g32_avx2(2, t, x, y, r0, r1); else int_gemv_q8_bits(2, t, x, y, r0, r1); break;
+    default:
+        if (g32 || sq_group_cols(t->params, t->cols) % (2 * SQ_CHUNK) == 0) int_gemv_q8_pairs_avx2(2, t, x, y, r0, r1);
+        else int_gemv_q8_bits(2, t, x, y, r0, r1);
+        break;
     }
 }
 
