@@ -229,8 +229,11 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_g32_avx2(cons
             } else {
                 pr = _mm256_maddubs_epi16(w, xq);
             }
-            const int32_t z = (asym ? zeros[r * nc + c] : mid) - off8;
-            const __m256i d32 = _mm256_add_epi32(_mm256_madd_epi16(pr, ones16), _mm256_setr_epi32(-z * x->sum[c], 0, 0, 0, 0, 0, 0, 0));
+            __m256i d32 = _mm256_madd_epi16(pr, ones16);
+            if (asym || !off8) { /* symmetric int8 codes shifted by 128 have no zero-point term */
+                const int32_t z = (asym ? zeros[r * nc + c] : mid) - off8;
+                d32 = _mm256_add_epi32(d32, _mm256_setr_epi32(-z * x->sum[c], 0, 0, 0, 0, 0, 0, 0));
+            }
             const __m256 f = _mm256_set1_ps(scale_load(sdt, t->part[1], r * nc + c) * x->d[c]);
             if (c & 1) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), f, acc1);
             else acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), f, acc0);
