@@ -526,7 +526,7 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(co
     const __m512i hi2 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb;
-        __m512 acc = _mm512_setzero_ps();
+        __m512 acc = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(); /* two FMA chains: one would bound the loop */
         uint64_t p = 0;
         /* two pairs (four chunks) a step: the same operations on each pair,
          * in the same order, as the one-pair loop below */
@@ -538,7 +538,7 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(co
             __m512i d0 = _mm512_dpbusd_epi32(zs[p], w0, _mm512_load_si512((const void *)(x->q + p * 64)));
             acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(_mm512_permutexvar_ps(lo2, s4), dx[p]), acc);
             __m512i d1 = _mm512_dpbusd_epi32(zs[p + 1], w1, _mm512_load_si512((const void *)(x->q + p * 64 + 64)));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(_mm512_permutexvar_ps(hi2, s4), dx[p + 1]), acc);
+            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(_mm512_permutexvar_ps(hi2, s4), dx[p + 1]), acc1);
         }
         for (; p < np; p++) {
             __m512i w = unpack64(bits, row + 2 * p * cb);
@@ -547,7 +547,7 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(co
                                             _mm512_set1_ps(scale_load(sdt, t->part[1], r * nc + 2 * p + 1)));
             acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d32), _mm512_mul_ps(s, dx[p]), acc);
         }
-        float tot = _mm512_reduce_add_ps(acc);
+        float tot = _mm512_reduce_add_ps(_mm512_add_ps(acc, acc1));
         if (nc & 1) { /* the odd last chunk */
             const uint64_t c = nc - 1;
             __m256i d32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack32(bits, row + c * cb),
@@ -561,9 +561,10 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(co
     free(dx);
 }
 
-/* Groups of 32 or 64 with asymmetric codes (the Q4_K_M and Q2_K classes'
- * int4:g64:asym and int2:g32:asym), and 2-bit codes in either form: the
- * kernel above with each chunk's own zero point. The start of a chunk
+/* Groups of 32 with asymmetric codes and groups of 64 to 256 in either form
+ * (the Q4_K_M and Q2_K classes' int4:g64:asym and int2:g32:asym, GPTQ's
+ * g128): the kernel above with each chunk's own zero point, so no group
+ * ends a dependency chain. The start of a chunk
  * pair's vpdpbusd accumulator is (z_a, z_b) times (-sum_a, -sum_b) in lanes
  * 0 and 8 (one vpmulld), and the scales are those of the chunks' groups. */
 AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(const int bits, const int gshift, const sq_tview *t,
@@ -594,7 +595,7 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(con
     const __m512i hi2 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb, *zr = asym ? zeros + r * ng : NULL;
-        __m512 acc = _mm512_setzero_ps();
+        __m512 acc = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(); /* two FMA chains: one would bound the loop */
         uint64_t p = 0;
         /* two pairs (four chunks) a step, each pair's operations those of the
          * one-pair loop below, in the same order. The start z * -sum comes
@@ -616,18 +617,19 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(con
                 const __m512 s4 = _mm512_castps128_ps512(scales4(sdt, t->part[1], r * ng + 2 * p));
                 s0 = _mm512_permutexvar_ps(lo2, s4);
                 s1 = _mm512_permutexvar_ps(hi2, s4);
-            } else { /* groups of two chunks: one per pair */
+            } else { /* groups of 2^gshift chunks: whole pairs */
+                const uint64_t g0 = p >> (gshift - 1), g1 = (p + 1) >> (gshift - 1);
                 if (asym) {
-                    st0 = _mm512_madd_epi16(_mm512_set1_epi32(zr[p]), st0);
-                    st1 = _mm512_madd_epi16(_mm512_set1_epi32(zr[p + 1]), st1);
+                    st0 = _mm512_madd_epi16(_mm512_set1_epi32(zr[g0]), st0);
+                    st1 = _mm512_madd_epi16(_mm512_set1_epi32(zr[g1]), st1);
                 }
-                s0 = _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + p));
-                s1 = _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + p + 1));
+                s0 = _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + g0));
+                s1 = _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + g1));
             }
             __m512i d0 = _mm512_dpbusd_epi32(st0, w0, _mm512_load_si512((const void *)(x->q + p * 64)));
             acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(s0, dx[p]), acc);
             __m512i d1 = _mm512_dpbusd_epi32(st1, w1, _mm512_load_si512((const void *)(x->q + p * 64 + 64)));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(s1, dx[p + 1]), acc);
+            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(s1, dx[p + 1]), acc1);
         }
         for (; p < np; p++) {
             const uint64_t ga = (2 * p) >> gshift, gb = (2 * p + 1) >> gshift;
@@ -640,7 +642,7 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(con
                                                      _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + gb)));
             acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d32), _mm512_mul_ps(s, dx[p]), acc);
         }
-        float tot = _mm512_reduce_add_ps(acc);
+        float tot = _mm512_reduce_add_ps(_mm512_add_ps(acc, acc1));
         if (nc & 1) { /* the odd last chunk */
             const uint64_t c = nc - 1, g = c >> gshift;
             __m256i d32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack32(bits, row + c * cb),
@@ -716,20 +718,22 @@ AVX512 static void int3_gemv_q8_vnni(const sq_tview *t, const sq_act_q8 *x, floa
 AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     const uint64_t gs = sq_group_cols(t->params, t->cols);
     const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0, g32sym = gs == SQ_CHUNK && !asym;
-    const int zp = gs == SQ_CHUNK || (gs == 2 * SQ_CHUNK && asym); /* int_gemv_q8_vnni_zp's shapes */
+    /* int_gemv_q8_vnni_zp's shapes: groups of 2^k chunks, up to 256 values (a per-row group of any width is not one) */
+    const int zp = gs == SQ_CHUNK || gs == 2 * SQ_CHUNK || gs == 4 * SQ_CHUNK || gs == 8 * SQ_CHUNK;
+    const int gshift = gs == SQ_CHUNK ? 0 : gs == 2 * SQ_CHUNK ? 1 : gs == 4 * SQ_CHUNK ? 2 : 3;
     switch (int_bits_of(t->codec)) {
     case 8:
         if (g32sym) int_gemv_q8_vnni_g32(8, t, x, y, r0, r1);
-        else if (zp) int_gemv_q8_vnni_zp(8, gs == SQ_CHUNK ? 0 : 1, t, x, y, r0, r1);
+        else if (zp) int_gemv_q8_vnni_zp(8, gshift, t, x, y, r0, r1);
         else int_gemv_q8_vnni(8, t, x, y, r0, r1);
         break;
     case 4:
         if (g32sym) int_gemv_q8_vnni_g32(4, t, x, y, r0, r1);
-        else if (zp) int_gemv_q8_vnni_zp(4, gs == SQ_CHUNK ? 0 : 1, t, x, y, r0, r1);
+        else if (zp) int_gemv_q8_vnni_zp(4, gshift, t, x, y, r0, r1);
         else int_gemv_q8_vnni(4, t, x, y, r0, r1);
         break;
     case 2:
-        if (gs == SQ_CHUNK || gs == 2 * SQ_CHUNK) int_gemv_q8_vnni_zp(2, gs == SQ_CHUNK ? 0 : 1, t, x, y, r0, r1);
+        if (zp) int_gemv_q8_vnni_zp(2, gshift, t, x, y, r0, r1);
         else sq_int_gemv_q8_avx2(t, x, y, r0, r1);
         break;
     default: /* 3 bits */
