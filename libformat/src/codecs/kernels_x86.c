@@ -274,8 +274,9 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_pairs_avx2(co
     const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
     const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
     __m256i *xp = aligned_alloc(64, (size_t)(np + 1) * 64); /* per pair: [A0-15 B0-15], [A16-31 B16-31] */
-    __m256i *ns = aligned_alloc(64, (size_t)(np + 1) * 32); /* per pair: -sum_A in lane 0, -sum_B in lane 4 */
-    __m256 *dx = aligned_alloc(64, (size_t)(np + 1) * 32);
+    /* per pair: -sum_A in lane 0, -sum_B in lane 4; (dA x4, dB x4). C11 wants sizes in multiples of 64 */
+    __m256i *ns = aligned_alloc(64, (size_t)(np + 2) / 2 * 64);
+    __m256 *dx = aligned_alloc(64, (size_t)(np + 2) / 2 * 64);
     float *gsum = g32 ? NULL : group_act_sums(x, cols, gs, ng);
     if (!xp || !ns || !dx || (!g32 && !gsum)) {
         free(xp); free(ns); free(dx); free(gsum);
