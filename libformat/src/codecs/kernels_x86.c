@@ -39,11 +39,11 @@ AVX2 static inline __m256i unpack32(int bits, const uint8_t *p) {
         return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
     }
     default: { /* 2 and 3 bits: low two bits in the 2-bit layout */
+        /* the 8 bytes in each qword, shifted by 0, 2, 4, 6: three vector operations */
         uint64_t b;
         memcpy(&b, p, 8);
-        const uint64_t m = 0x0303030303030303ull;
-        __m256i lo = _mm256_set_epi64x((long long)((b >> 6) & m), (long long)((b >> 4) & m), (long long)((b >> 2) & m),
-                                       (long long)(b & m));
+        __m256i lo = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x((long long)b), _mm256_setr_epi64x(0, 2, 4, 6)),
+                                      _mm256_set1_epi8(3));
         if (bits == 2) return lo;
         uint32_t hb;
         memcpy(&hb, p + 8, 4);
@@ -229,8 +229,11 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_g32_avx2(cons
             } else {
                 pr = _mm256_maddubs_epi16(w, xq);
             }
-            const int32_t z = (asym ? zeros[r * nc + c] : mid) - off8;
-            const __m256i d32 = _mm256_add_epi32(_mm256_madd_epi16(pr, ones16), _mm256_setr_epi32(-z * x->sum[c], 0, 0, 0, 0, 0, 0, 0));
+            __m256i d32 = _mm256_madd_epi16(pr, ones16);
+            if (asym || !off8) { /* symmetric int8 codes shifted by 128 have no zero-point term */
+                const int32_t z = (asym ? zeros[r * nc + c] : mid) - off8;
+                d32 = _mm256_add_epi32(d32, _mm256_setr_epi32(-z * x->sum[c], 0, 0, 0, 0, 0, 0, 0));
+            }
             const __m256 f = _mm256_set1_ps(scale_load(sdt, t->part[1], r * nc + c) * x->d[c]);
             if (c & 1) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), f, acc1);
             else acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), f, acc0);
@@ -239,14 +242,130 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_g32_avx2(cons
     }
 }
 
+/* A chunk pair's codes (A, B) as [A.lo B.lo] and [A.hi B.hi], lo = values
+ * 0-15, hi = 16-31. 4-bit: one 32-byte load, the nibbles masked. 2-bit:
+ * the pair's 16 bytes as qwords (A, A, B, B), shifted by (0, 2, 0, 2) and
+ * (4, 6, 4, 6) (unpack32's layout, chunk by chunk). */
+AVX2 static inline __attribute__((always_inline)) void unpack_pair(int bits, const uint8_t *p, __m256i *lo, __m256i *hi) {
+    if (bits == 4) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)p), m = _mm256_set1_epi8(15);
+        *lo = _mm256_and_si256(v, m);
+        *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m);
+        return;
+    }
+    const __m256i v = _mm256_permute4x64_epi64(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)), 0x50), m = _mm256_set1_epi8(3);
+    *lo = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 2, 0, 2)), m);
+    *hi = _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(4, 6, 4, 6)), m);
+}
+
+/* 4- and 2-bit codes, AVX2, a chunk pair (A, B) per step: unpack_pair's
+ * registers meet activations laid out the same way once per call, so no
+ * code byte is shuffled. The two vpmaddubsw results add up in int16 (at
+ * most 4 * 15 * 127), one vpmaddwd gives chunk A in
+ * int32 lanes 0-3 and chunk B in lanes 4-7, and a vector of activation
+ * scales (dA x4, dB x4) per pair scales both. Groups of 32: the zero-point
+ * term -z * sum starts lanes 0 and 4 and each pair's factor carries both
+ * group scales; larger groups (whole pairs) subtract s_g z_g G_g per group
+ * as int_gemv_q8_bits does. An odd last chunk takes unpack32's path. */
+AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_pairs_avx2(const int bits, const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
+    const uint64_t nc = sq_nchunks(cols), np = nc / 2, rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8), cpg = gs / SQ_CHUNK;
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0, g32 = cpg == 1;
+    const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
+    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    __m256i *xp = aligned_alloc(64, (size_t)(np + 1) * 64); /* per pair: [A0-15 B0-15], [A16-31 B16-31] */
+    /* per pair: -sum_A in lane 0, -sum_B in lane 4; (dA x4, dB x4). C11 wants sizes in multiples of 64 */
+    __m256i *ns = aligned_alloc(64, (size_t)(np + 2) / 2 * 64);
+    __m256 *dx = aligned_alloc(64, (size_t)(np + 2) / 2 * 64);
+    float *gsum = g32 ? NULL : group_act_sums(x, cols, gs, ng);
+    if (!xp || !ns || !dx || (!g32 && !gsum)) {
+        free(xp); free(ns); free(dx); free(gsum);
+        int_gemv_q8_bits(bits, t, x, y, r0, r1);
+        return;
+    }
+    for (uint64_t p = 0; p < np; p++) {
+        const __m256i a = _mm256_load_si256((const __m256i *)(x->q + p * 64)), b = _mm256_load_si256((const __m256i *)(x->q + p * 64 + 32));
+        xp[2 * p] = _mm256_permute2x128_si256(a, b, 0x20);
+        xp[2 * p + 1] = _mm256_permute2x128_si256(a, b, 0x31);
+        ns[p] = _mm256_setr_epi32(-x->sum[2 * p], 0, 0, 0, -x->sum[2 * p + 1], 0, 0, 0);
+        dx[p] = _mm256_setr_m128(_mm_set1_ps(x->d[2 * p]), _mm_set1_ps(x->d[2 * p + 1]));
+    }
+    const int zmid = 1 << (bits - 1);
+    const __m256i ones16 = _mm256_set1_epi16(1), mid = _mm256_set1_epi32(zmid);
+    for (uint64_t r = r0; r < r1; r++) {
+        const uint8_t *row = codes + r * rb;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        float corr = 0;
+#define PAIR_DOT(P)                                                                                                  \
+        __m256i wlo, whi;                                                                                            \
+        unpack_pair(bits, row + (P) * 2 * cb, &wlo, &whi);                                                           \
+        const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(wlo, xp[2 * (P)]), _mm256_maddubs_epi16(whi, xp[2 * (P) + 1]))
+        if (g32) {
+            for (uint64_t p = 0; p < np; p++) {
+                _mm_prefetch((const char *)(row + p * 2 * cb) + 1024, _MM_HINT_T0);
+                PAIR_DOT(p);
+                __m256i z = mid;
+                if (asym) {
+                    uint16_t zz;
+                    memcpy(&zz, zeros + r * nc + 2 * p, 2);
+                    z = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)(zz & 0xff) | (uint64_t)(zz >> 8) << 32)));
+                }
+                const __m256i d32 = _mm256_add_epi32(_mm256_madd_epi16(p16, ones16), _mm256_mullo_epi32(ns[p], z));
+                const __m256 f = _mm256_mul_ps(dx[p], _mm256_setr_m128(_mm_set1_ps(scale_load(sdt, t->part[1], r * nc + 2 * p)),
+                                                                       _mm_set1_ps(scale_load(sdt, t->part[1], r * nc + 2 * p + 1))));
+                if (p & 1) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), f, acc1);
+                else acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), f, acc0);
+            }
+        } else {
+            for (uint64_t g = 0; g < ng; g++) {
+                const uint64_t p0 = g * cpg / 2, p1 = p0 + cpg / 2 < np ? p0 + cpg / 2 : np;
+                __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+                for (uint64_t p = p0; p < p1; p++) {
+                    _mm_prefetch((const char *)(row + p * 2 * cb) + 1024, _MM_HINT_T0);
+                    PAIR_DOT(p);
+                    const __m256 d = _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones16));
+                    if (p & 1) a1 = _mm256_fmadd_ps(d, dx[p], a1);
+                    else a0 = _mm256_fmadd_ps(d, dx[p], a0);
+                }
+                const float sc = scale_load(sdt, t->part[1], r * ng + g);
+                const int z = asym ? zeros[r * ng + g] : zmid;
+                if (g & 1) acc1 = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(sc), acc1);
+                else acc0 = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(sc), acc0);
+                corr += sc * (float)z * gsum[g];
+            }
+        }
+#undef PAIR_DOT
+        float tot = hsum256(_mm256_add_ps(acc0, acc1));
+        if (nc & 1) { /* the odd last chunk; in a larger group its zero-point term is in corr already */
+            const uint64_t c = nc - 1, g = c / cpg;
+            const __m256i pr = _mm256_maddubs_epi16(unpack32(bits, row + c * cb), _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK)));
+            const __m256i m = _mm256_madd_epi16(pr, ones16);
+            __m128i h = _mm_add_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+            h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+            int32_t dot = _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1)));
+            const float sc = scale_load(sdt, t->part[1], r * ng + g);
+            if (g32) dot -= (asym ? zeros[r * nc + c] : zmid) * x->sum[c];
+            tot += (float)dot * x->d[c] * sc;
+        }
+        y[r] = tot - corr;
+    }
+    free(xp); free(ns); free(dx); free(gsum);
+}
+
 /* one instance per bit width, so the unpack is resolved at compile time */
 AVX2 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     const int g32 = sq_group_cols(t->params, t->cols) == SQ_CHUNK;
     switch (int_bits_of(t->codec)) {
     case 8: if (g32) int_gemv_q8_g32_avx2(8, t, x, y, r0, r1); else int_gemv_q8_bits(8, t, x, y, r0, r1); break;
-    case 4: if (g32) int_gemv_q8_g32_avx2(4, t, x, y, r0, r1); else int_gemv_q8_bits(4, t, x, y, r0, r1); break;
+    case 4: /* pairs need groups of 32 or of whole pairs (a per-row group of any width may not be) */
+        if (g32 || sq_group_cols(t->params, t->cols) % (2 * SQ_CHUNK) == 0) int_gemv_q8_pairs_avx2(4, t, x, y, r0, r1);
+        else int_gemv_q8_bits(4, t, x, y, r0, r1);
+        break;
     case 3: int_gemv_q8_bits(3, t, x, y, r0, r1); break;
-    default: if (g32) int_gemv_q8_g32_avx2(2, t, x, y, r0, r1); else int_gemv_q8_bits(2, t, x, y, r0, r1); break;
+    default:
+        if (g32 || sq_group_cols(t->params, t->cols) % (2 * SQ_CHUNK) == 0) int_gemv_q8_pairs_avx2(2, t, x, y, r0, r1);
+        else int_gemv_q8_bits(2, t, x, y, r0, r1);
+        break;
     }
 }
 
@@ -408,7 +527,7 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(co
     const __m512i hi2 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb;
-        __m512 acc = _mm512_setzero_ps();
+        __m512 acc = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(); /* two FMA chains: one would bound the loop */
         uint64_t p = 0;
         /* two pairs (four chunks) a step: the same operations on each pair,
          * in the same order, as the one-pair loop below */
@@ -420,7 +539,7 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(co
             __m512i d0 = _mm512_dpbusd_epi32(zs[p], w0, _mm512_load_si512((const void *)(x->q + p * 64)));
             acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(_mm512_permutexvar_ps(lo2, s4), dx[p]), acc);
             __m512i d1 = _mm512_dpbusd_epi32(zs[p + 1], w1, _mm512_load_si512((const void *)(x->q + p * 64 + 64)));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(_mm512_permutexvar_ps(hi2, s4), dx[p + 1]), acc);
+            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(_mm512_permutexvar_ps(hi2, s4), dx[p + 1]), acc1);
         }
         for (; p < np; p++) {
             __m512i w = unpack64(bits, row + 2 * p * cb);
@@ -429,7 +548,7 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(co
                                             _mm512_set1_ps(scale_load(sdt, t->part[1], r * nc + 2 * p + 1)));
             acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d32), _mm512_mul_ps(s, dx[p]), acc);
         }
-        float tot = _mm512_reduce_add_ps(acc);
+        float tot = _mm512_reduce_add_ps(_mm512_add_ps(acc, acc1));
         if (nc & 1) { /* the odd last chunk */
             const uint64_t c = nc - 1;
             __m256i d32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack32(bits, row + c * cb),
@@ -443,9 +562,10 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(co
     free(dx);
 }
 
-/* Groups of 32 or 64 with asymmetric codes (the Q4_K_M and Q2_K classes'
- * int4:g64:asym and int2:g32:asym), and 2-bit codes in either form: the
- * kernel above with each chunk's own zero point. The start of a chunk
+/* Groups of 32 with asymmetric codes and groups of 64 to 256 in either form
+ * (the Q4_K_M and Q2_K classes' int4:g64:asym and int2:g32:asym, GPTQ's
+ * g128): the kernel above with each chunk's own zero point, so no group
+ * ends a dependency chain. The start of a chunk
  * pair's vpdpbusd accumulator is (z_a, z_b) times (-sum_a, -sum_b) in lanes
  * 0 and 8 (one vpmulld), and the scales are those of the chunks' groups. */
 AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(const int bits, const int gshift, const sq_tview *t,
@@ -476,7 +596,7 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(con
     const __m512i hi2 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb, *zr = asym ? zeros + r * ng : NULL;
-        __m512 acc = _mm512_setzero_ps();
+        __m512 acc = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps(); /* two FMA chains: one would bound the loop */
         uint64_t p = 0;
         /* two pairs (four chunks) a step, each pair's operations those of the
          * one-pair loop below, in the same order. The start z * -sum comes
@@ -498,18 +618,19 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(con
                 const __m512 s4 = _mm512_castps128_ps512(scales4(sdt, t->part[1], r * ng + 2 * p));
                 s0 = _mm512_permutexvar_ps(lo2, s4);
                 s1 = _mm512_permutexvar_ps(hi2, s4);
-            } else { /* groups of two chunks: one per pair */
+            } else { /* groups of 2^gshift chunks: whole pairs */
+                const uint64_t g0 = p >> (gshift - 1), g1 = (p + 1) >> (gshift - 1);
                 if (asym) {
-                    st0 = _mm512_madd_epi16(_mm512_set1_epi32(zr[p]), st0);
-                    st1 = _mm512_madd_epi16(_mm512_set1_epi32(zr[p + 1]), st1);
+                    st0 = _mm512_madd_epi16(_mm512_set1_epi32(zr[g0]), st0);
+                    st1 = _mm512_madd_epi16(_mm512_set1_epi32(zr[g1]), st1);
                 }
-                s0 = _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + p));
-                s1 = _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + p + 1));
+                s0 = _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + g0));
+                s1 = _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + g1));
             }
             __m512i d0 = _mm512_dpbusd_epi32(st0, w0, _mm512_load_si512((const void *)(x->q + p * 64)));
             acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(s0, dx[p]), acc);
             __m512i d1 = _mm512_dpbusd_epi32(st1, w1, _mm512_load_si512((const void *)(x->q + p * 64 + 64)));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(s1, dx[p + 1]), acc);
+            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(s1, dx[p + 1]), acc1);
         }
         for (; p < np; p++) {
             const uint64_t ga = (2 * p) >> gshift, gb = (2 * p + 1) >> gshift;
@@ -522,7 +643,7 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(con
                                                      _mm512_set1_ps(scale_load(sdt, t->part[1], r * ng + gb)));
             acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d32), _mm512_mul_ps(s, dx[p]), acc);
         }
-        float tot = _mm512_reduce_add_ps(acc);
+        float tot = _mm512_reduce_add_ps(_mm512_add_ps(acc, acc1));
         if (nc & 1) { /* the odd last chunk */
             const uint64_t c = nc - 1, g = c >> gshift;
             __m256i d32 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), unpack32(bits, row + c * cb),
@@ -598,20 +719,22 @@ AVX512 static void int3_gemv_q8_vnni(const sq_tview *t, const sq_act_q8 *x, floa
 AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     const uint64_t gs = sq_group_cols(t->params, t->cols);
     const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0, g32sym = gs == SQ_CHUNK && !asym;
-    const int zp = gs == SQ_CHUNK || (gs == 2 * SQ_CHUNK && asym); /* int_gemv_q8_vnni_zp's shapes */
+    /* int_gemv_q8_vnni_zp's shapes: groups of 2^k chunks, up to 256 values (a per-row group of any width is not one) */
+    const int zp = gs == SQ_CHUNK || gs == 2 * SQ_CHUNK || gs == 4 * SQ_CHUNK || gs == 8 * SQ_CHUNK;
+    const int gshift = gs == SQ_CHUNK ? 0 : gs == 2 * SQ_CHUNK ? 1 : gs == 4 * SQ_CHUNK ? 2 : 3;
     switch (int_bits_of(t->codec)) {
     case 8:
         if (g32sym) int_gemv_q8_vnni_g32(8, t, x, y, r0, r1);
-        else if (zp) int_gemv_q8_vnni_zp(8, gs == SQ_CHUNK ? 0 : 1, t, x, y, r0, r1);
+        else if (zp) int_gemv_q8_vnni_zp(8, gshift, t, x, y, r0, r1);
         else int_gemv_q8_vnni(8, t, x, y, r0, r1);
         break;
     case 4:
         if (g32sym) int_gemv_q8_vnni_g32(4, t, x, y, r0, r1);
-        else if (zp) int_gemv_q8_vnni_zp(4, gs == SQ_CHUNK ? 0 : 1, t, x, y, r0, r1);
+        else if (zp) int_gemv_q8_vnni_zp(4, gshift, t, x, y, r0, r1);
         else int_gemv_q8_vnni(4, t, x, y, r0, r1);
         break;
     case 2:
-        if (gs == SQ_CHUNK || gs == 2 * SQ_CHUNK) int_gemv_q8_vnni_zp(2, gs == SQ_CHUNK ? 0 : 1, t, x, y, r0, r1);
+        if (zp) int_gemv_q8_vnni_zp(2, gshift, t, x, y, r0, r1);
         else sq_int_gemv_q8_avx2(t, x, y, r0, r1);
         break;
     default: /* 3 bits */
@@ -919,37 +1042,76 @@ AVX2 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64
 }
 
 /* FP4 (mxfp4, fp4_e2m1) with int8 activations: vpshufb maps codes to
- * 2 x E2M1 as signed bytes, then the signed-by-signed maddubs trick. */
+ * 2 x E2M1 as signed bytes; each int32 lane sums four products. Per chunk
+ * c: tot[c & 1] += float(lanes) * (d_c x half its group scale), in chunk
+ * order (the AVX-512 kernel promises these bits; tests/test_gemm_q8.c).
+ *
+ * This kernel takes a chunk pair (A even, B odd) per step: one 32-byte
+ * load, nibbles masked into [A.lo B.lo] and [A.hi B.hi] (lo = values 0-15),
+ * activations laid out the same way once per call. The table gives
+ * 2 x E2M1 + 16 (unsigned, so plain vpmaddubsw), and each lane starts at
+ * -16 times the sum of its four activation bytes: the same lane integers.
+ * Accumulator P holds tot0's lanes 0-3 and tot1's 0-3, Q their lanes 4-7,
+ * so every lane sees the same float steps in the same order. */
+AVX2 static inline __m256 fp4_half_scale(const sq_tview *t, int mx, int pt, uint64_t ng, uint64_t r, uint64_t g) {
+    /* half the group scale: 2^(e-128) for MX (E8M0 code e), else the stored scale / 2 */
+    return _mm256_set1_ps(mx ? sq_pow2f((int)((const uint8_t *)t->part[1])[r * ng + g] - 128)
+                             : 0.5f * scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[1], pt ? 0 : r * ng + g));
+}
+
 AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     const uint64_t cols = t->cols, gl = sq_codec_group_len(t->params, t->cols), ng = (cols + gl - 1) / gl, rb = sq_row_bytes(cols, 4);
+    const uint64_t nc = sq_nchunks(cols), np = nc / 2;
     const int mx = t->codec->family == SQ_FAMILY_MX, pt = !mx && t->params[SQ_P_GROUP] == SQ_GROUP_TENSOR;
-    const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    /* a chunk's group without a division: one group, or groups of 2^lg chunks (32..256 values) */
+    const int lg = ng == 1 ? 63 : __builtin_ctzll(gl / SQ_CHUNK);
     const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)sq_e2m1_x2));
-    const __m256i ones16 = _mm256_set1_epi16(1);
+    const __m256i tab16 = _mm256_add_epi8(tab, _mm256_set1_epi8(16));
+    const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1), m4 = _mm256_set1_epi8(15);
+    __m256i *xp = aligned_alloc(64, (size_t)(np + 1) * 128); /* per pair: x lo, x hi, start lo, start hi */
+    if (!xp) { sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1); return; }
+    for (uint64_t p = 0; p < np; p++) {
+        const __m256i a = _mm256_load_si256((const __m256i *)(x->q + p * 64)), b = _mm256_load_si256((const __m256i *)(x->q + p * 64 + 32));
+        for (int h = 0; h < 2; h++) {
+            const __m256i v = _mm256_permute2x128_si256(a, b, h ? 0x31 : 0x20);
+            xp[4 * p + (uint64_t)h] = v;
+            const __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16);
+            xp[4 * p + 2 + (uint64_t)h] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s4, 4));
+        }
+    }
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = (const uint8_t *)t->part[0] + r * rb;
-        /* two accumulators (even/odd chunks) hide the FMA latency; each chunk's
-         * factor is (activation scale) x (half the group scale) */
-        __m256 tot0 = _mm256_setzero_ps(), tot1 = _mm256_setzero_ps();
-        for (uint64_t g = 0; g < ng; g++) {
-            uint64_t c0 = g * gl, c1 = c0 + gl < cols ? c0 + gl : cols;
-            /* half the group scale: 2^(e-128) for MX (E8M0 code e), else the stored scale / 2 */
-            float hs = mx ? sq_pow2f((int)((const uint8_t *)t->part[1])[r * ng + g] - 128)
-                          : 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + g);
-            for (uint64_t i = c0; i < c1; i += SQ_CHUNK) {
-                uint64_t c = i / SQ_CHUNK;
-                _mm_prefetch((const char *)(row + c * 16) + 2048, _MM_HINT_T0);
-                __m256i w = _mm256_shuffle_epi8(tab, unpack32(4, row + c * 16));
-                __m256i xq = _mm256_load_si256((const __m256i *)(x->q + i));
-                __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xq, w));
-                __m256 d = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones16));
-                __m256 f = _mm256_set1_ps(x->d[c] * hs);
-                if (c & 1) tot1 = _mm256_fmadd_ps(d, f, tot1);
-                else tot0 = _mm256_fmadd_ps(d, f, tot0);
-            }
+        __m256 P = _mm256_setzero_ps(), Q = _mm256_setzero_ps();
+        uint64_t gcur = 0;
+        __m256 hcur = fp4_half_scale(t, mx, pt, ng, r, 0);
+        for (uint64_t p = 0; p < np; p++) {
+            _mm_prefetch((const char *)(row + p * 32) + 1024, _MM_HINT_T0);
+            const uint64_t ga = lg == 63 ? 0 : (2 * p) >> lg, gb = lg == 63 ? 0 : (2 * p + 1) >> lg;
+            if (ga != gcur) hcur = fp4_half_scale(t, mx, pt, ng, r, gcur = ga);
+            const __m256 ha = hcur;
+            if (gb != gcur) hcur = fp4_half_scale(t, mx, pt, ng, r, gcur = gb);
+            const __m256 f = _mm256_mul_ps(_mm256_setr_m128(_mm_set1_ps(x->d[2 * p]), _mm_set1_ps(x->d[2 * p + 1])),
+                                           _mm256_blend_ps(ha, hcur, 0xf0));
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(row + p * 32));
+            const __m256i wl = _mm256_shuffle_epi8(tab16, _mm256_and_si256(v, m4));
+            const __m256i wh = _mm256_shuffle_epi8(tab16, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+            const __m256i dl = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wl, xp[4 * p]), ones16), xp[4 * p + 2]);
+            const __m256i dh = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(wh, xp[4 * p + 1]), ones16), xp[4 * p + 3]);
+            P = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dl), f, P);
+            Q = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dh), f, Q);
+        }
+        __m256 tot0 = _mm256_permute2f128_ps(P, Q, 0x20), tot1 = _mm256_permute2f128_ps(P, Q, 0x31);
+        if (nc & 1) { /* the odd last chunk (even index: tot0), one chunk as the pairs take it */
+            const uint64_t c = nc - 1, g = lg == 63 ? 0 : c >> lg;
+            const __m256 h = g == gcur && np ? hcur : fp4_half_scale(t, mx, pt, ng, r, g);
+            const __m256i w = _mm256_shuffle_epi8(tab, unpack32(4, row + c * 16));
+            const __m256i xq = _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK));
+            const __m256i pr = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xq, w));
+            tot0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(pr, ones16)), _mm256_mul_ps(_mm256_set1_ps(x->d[c]), h), tot0);
         }
         y[r] = hsum256(_mm256_add_ps(tot0, tot1));
     }
+    free(xp);
 }
 
 /* The same products with AVX-512 VNNI, bit for bit the AVX2 kernel's: a

@@ -32,7 +32,7 @@ static const float nf4_table[16] = {
     0.24611230194568634f, 0.33791524171829224f, 0.44070982933044434f, 0.5626170039176941f,
     0.7229568362236023f, 1.0f};
 #define NF4_ZERO 7
-#define NF4_DQ_BLOCK 256
+#define NF4_DQ_BLOCK SQ_NF4_DQ_BLOCK
 
 static const float *table_of(lut_desc d) { return d.kind == K_NF4 ? nf4_table : sq_mf_table(d.mf); }
 
@@ -291,8 +291,13 @@ void sq_lut_decode(const sq_tview *t, uint64_t r0, uint64_t r1, float *out) { de
 void sq_lut_gemv(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) { gemv_lut(t, x, y, r0, r1); }
 
 static const sq_codec_cpu lut_cpu = {.decode = {decode_lut}, .gemv = {gemv_lut}};
-static const sq_codec_cpu lut4_cpu = {.decode = {decode_lut}, .gemv = {gemv_lut, sq_lut4_gemv_avx2}};
 static const sq_codec_cpu lut8_cpu = {.decode = {decode_lut}, .gemv = {gemv_lut, sq_lut8_gemv_avx2}};
+static const sq_codec_cpu nf4_cpu = {
+    .decode = {decode_lut},
+    .gemv = {gemv_lut, sq_lut4_gemv_avx2},
+    .fast = {[SQ_ISA_PORTABLE] = {SQ_ACT_Q8, .fn.q8 = sq_nf4_gemv_q8}, [SQ_ISA_AVX2] = {SQ_ACT_Q8, .fn.q8 = sq_nf4_gemv_q8_avx2},
+             [SQ_ISA_AVX512] = {SQ_ACT_Q8, .fn.q8 = sq_nf4_gemv_q8_avx512}},
+};
 static const sq_codec_cpu mxfp4_cpu = {
     .decode = {decode_lut},
     .gemv = {gemv_lut, sq_lut4_gemv_avx2},
@@ -310,7 +315,7 @@ static const sq_codec_cpu mxfp4_cpu = {
 
 const sq_codec sq_codec_nf4 = {.id = SQ_CODEC_NF4, .name = "nf4", .family = SQ_FAMILY_LUT, .technique_flag = SQ_FLAG_NF4,
                                .bits = 4, .table = nf4_table, .default_group = 64, .group_ok = G_NF4, .opts = SQ_OPT_DQ,
-                               .layout = layout_lut, .enc = &sq_lut_encoder, .cpu = &lut4_cpu};
+                               .layout = layout_lut, .enc = &sq_lut_encoder, .cpu = &nf4_cpu};
 LUT_CODEC(fp8_e4m3, SQ_CODEC_FP8_E4M3, "fp8_e4m3", SQ_FAMILY_LUT, SQ_FLAG_FP8, 8, MF(E4M3), SQ_GROUP_ROW, G_FP, SQ_OPT_SCALE_DTYPE, lut8_cpu)
 LUT_CODEC(fp8_e5m2, SQ_CODEC_FP8_E5M2, "fp8_e5m2", SQ_FAMILY_LUT, SQ_FLAG_FP8, 8, MF(E5M2), SQ_GROUP_ROW, G_FP, SQ_OPT_SCALE_DTYPE, lut8_cpu)
 LUT_CODEC(fp6_e3m2, SQ_CODEC_FP6_E3M2, "fp6_e3m2", SQ_FAMILY_LUT, SQ_FLAG_FP6, 6, MF(E3M2), 128, G_FP, SQ_OPT_SCALE_DTYPE, lut_cpu)
