@@ -631,13 +631,19 @@ END_TEST
 
 /* mix (spec/codecs.md §14) beyond its generated variants: other width sets
  * (1 and 8 bits, every block byte-aligned or not), blocks of 32 and 128,
- * without the perm link, on ragged shapes; the same bounds as every codec. */
+ * without the perm link, on ragged shapes, and a row split over 128
+ * invocations (many blocks per step); the same bounds as every codec. */
 START_TEST(mix_kernels) {
     const char *schemes[] = {"mix:3.5:w1248", "mix:g32:5:w2468", "mix:g128:3:w1357:noao", "mix:8:w5678"};
     const uint64_t shapes[][2] = {{37, 200}, {3, 33}, {64, 520}};
     const size_t nshapes = test_quick() ? 2 : 3;
     for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
         for (size_t j = 0; j < nshapes; j++) check_scheme(schemes[i], shapes[j][0], shapes[j][1], 0, j == 0 ? 11 : 1);
+    /* 128 invocations per row: blocks of 32 give 32 blocks per step, whose
+     * offsets sum more than 16 width codes (two words of them) */
+    setenv("SQUISH_VULKAN_TPR", "128", 1);
+    check_scheme("mix:g32:5:w2468", 3, 600, 0, 1);
+    unsetenv("SQUISH_VULKAN_TPR");
 }
 END_TEST
 

@@ -13,7 +13,7 @@
 #define HEADER_WORDS 64u /* activations' word 0: the position; the residual x follows */
 
 /* Operations of shaders/decode.comp (specialization constant 1). */
-enum { OP_NORM, OP_ROPE, OP_ATTN, OP_SILU, OP_PACK };
+enum { OP_NORM, OP_ATTN = 2, OP_SILU, OP_PACK }; /* 1 was the separate rotary step, now part of OP_ATTN */
 
 /* Mirrors Push in shaders/decode.comp; offsets in words. */
 typedef struct dec_push {
@@ -147,7 +147,7 @@ static sq_status record_layer(sq_vk_decode *d, uint32_t l, sq_err *err) {
     const sq_rt_config *c = &d->m->cfg;
     const sq_rt_layer *L = &d->m->layers[l];
     sq_vk_tensor *const *g = L->gpu;
-    const uint32_t H = c->hidden, hd = c->head_dim, kvd = c->n_kv_heads * hd, qd = c->n_heads * hd;
+    const uint32_t H = c->hidden, hd = c->head_dim, kvd = c->n_kv_heads * hd;
     const uint32_t cbase = l * d->max_seq * kvd;
     sq_status st = norm(d, l ? d->o_tmp : NONE, l ? bias_at(d, l - 1, SQ_LIN_DOWN) : NONE, d->c_attn_norm + l * H,
                         g[SQ_LIN_Q], err);
@@ -156,13 +156,10 @@ static sq_status record_layer(sq_vk_decode *d, uint32_t l, sq_err *err) {
     if (!st) st = gemv(d, l * SQ_LIN_COUNT + SQ_LIN_V, g[SQ_LIN_V], d->o_xn, d->o_v, err);
     if (st) return st;
     sq_vk_barrier(d->vk);
-    dec_push r = {.q = d->o_q, .k = d->o_k, .v = d->o_v, .dst = NONE, .dstp = NONE, .nh = c->n_heads, .nkv = c->n_kv_heads,
-                  .hd = hd, .cbase = cbase, .bq = bias_at(d, l, SQ_LIN_Q), .bk = bias_at(d, l, SQ_LIN_K),
-                  .bv = bias_at(d, l, SQ_LIN_V), .fl = d->c_rope};
-    if ((st = op(d, OP_ROPE, &r, groups_for(d, qd / 2 + kvd / 2 + kvd), err))) return st;
-    sq_vk_barrier(d->vk);
-    dec_push a = {.n = d->max_seq, .q = d->o_q, .k = d->o_sc, .dst = d->o_att, .nh = c->n_heads, .nkv = c->n_kv_heads,
-                  .hd = hd, .cbase = cbase, .fl = f32_bits(1.0f / sqrtf((float)hd))};
+    /* rotary embeddings, the cache append and attention in one dispatch (decode.comp op_attn) */
+    dec_push a = {.n = d->max_seq, .q = d->o_q, .src = d->o_k, .v = d->o_v, .k = d->o_sc, .dst = d->o_att, .nh = c->n_heads,
+                  .nkv = c->n_kv_heads, .hd = hd, .cbase = cbase, .wo = d->c_rope, .bq = bias_at(d, l, SQ_LIN_Q),
+                  .bk = bias_at(d, l, SQ_LIN_K), .bv = bias_at(d, l, SQ_LIN_V), .fl = f32_bits(1.0f / sqrtf((float)hd))};
     set_pack(&a, d->o_xp, g[SQ_LIN_O]);
     d->xp_key = layout_key(g[SQ_LIN_O]);
     if ((st = op(d, OP_ATTN, &a, c->n_heads, err))) return st;

@@ -9,10 +9,12 @@
 
 enum { MX_B = 1, MX_WSET = 2, MX_RPW = 5 };
 
+/* Invocations per row: each takes runs of eight codes (shaders/gemv_mix.comp),
+ * four or more of them, and a row has at least one block's worth (B / 8). */
 static sq_status record_mix(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, const vk_buf *y, uint32_t T, sq_err *err) {
-    const uint64_t nb = (w->cols + w->spec[MX_B] - 1) / w->spec[MX_B];
-    return sq_vk_record_rows(vk, w, NULL, x, y, T, VK_PROG_GEMV_MIX, VK_PROG_MATMUL_MIX, vk->wg / sq_vk_threads_per_row(vk, nb, 1),
-                             err);
+    uint32_t tpr = sq_vk_threads_per_row(vk, (w->cols + 7) / 8, 4);
+    if (tpr < w->spec[MX_B] / 8) tpr = w->spec[MX_B] / 8;
+    return sq_vk_record_rows(vk, w, NULL, x, y, T, VK_PROG_GEMV_MIX, VK_PROG_MATMUL_MIX, vk->wg / tpr, err);
 }
 
 /* Word offsets of the parts the generic upload does not name (see shaders/mix.glsl). */

@@ -1,7 +1,7 @@
 #version 450
 // The decode step's operations other than the matrix products (vk_decode.c):
-// RMSNorm (with the residual add before it), rotary embeddings with the K/V
-// cache append, attention over the cache, the SiLU-gated product, and the
+// RMSNorm (with the residual add before it), attention over the cache (with
+// the rotary embeddings and the K/V cache append in the same dispatch), the SiLU-gated product, and the
 // packing of an activation vector into a GEMV's input layout. One program;
 // the operation is specialization constant 1 (OP_* of vk_decode.c). The
 // arithmetic follows runtime/forward.c's sq_rt_step in float32.
@@ -23,18 +23,18 @@ layout(std430, binding = 0) coherent buffer Act { float a[]; };
 layout(std430, binding = 0) coherent buffer ActU { uint au[]; };
 layout(std430, binding = 1) readonly buffer Cst { float c[]; };
 layout(std430, binding = 1) readonly buffer CstU { uint cu[]; }; // the same words (PACK's permutations)
-layout(std430, binding = 2) buffer KC { float kc[]; };
-layout(std430, binding = 3) buffer VC { float vc[]; };
+layout(std430, binding = 2) coherent buffer KC { float kc[]; };
+layout(std430, binding = 3) coherent buffer VC { float vc[]; };
 
 const uint NONE = 0xFFFFFFFFu;
 
 // Mirrors dec_push in vk_decode.c; offsets are in words.
 layout(push_constant) uniform Push {
-    uint n, src, dst, dstp;    // length; input, plain output, packed output (NONE: not written)
+    uint n, src, dst, dstp;    // length; input (ATTN: k), plain output, packed output (NONE: not written)
     uint lay, nch, add, addb;  // packed layout (0: plain, 1: interleaved by chunk) and its chunks; NORM: added vector, its bias (in c)
-    uint wo, q, k, v;          // NORM: weights (in c); ROPE/ATTN: q, k, v (in a)
+    uint wo, q, k, v;          // NORM: weights (in c); ATTN: rotary table (in c), q, scores, v (in a)
     uint nh, nkv, hd, cbase;   // heads, K/V heads, head dim; cache offset of this layer
-    uint bq, bk, bv, fl;       // biases of q, k, v (in c; SILU: bq, bk of gate, up); ROPE: table (in c); f32 bits: eps / scale
+    uint bq, bk, bv, fl;       // biases of q, k, v (in c; SILU: bq, bk of gate, up); f32 bits: eps / scale
 } p;
 
 // Element j of a vector in the GEMV input layout (see pack_float_x in vk_ops.c).
@@ -119,39 +119,51 @@ void op_norm() {
     pad_packed(p.n, t, WG);
 }
 
-// Biases, rotary embeddings of q (in place) and k, and the append of k and v
-// to the cache at the current position. Items: q pairs, k pairs, v values.
-void op_rope() {
-    uint g = gl_GlobalInvocationID.x;
-    uint half_ = p.hd / 2u, kvd = p.nkv * p.hd, nq = p.nh * half_, nk = p.nkv * half_, pos = au[0];
-    uint row = p.cbase + pos * kvd;
-    if (g < nq + nk) {
-        bool isq = g < nq;
-        uint e = isq ? g : g - nq, h = e / half_, i = e % half_, j = h * p.hd + i;
-        uint base = isq ? p.q : p.k, bo = isq ? p.bq : p.bk;
-        float x0 = a[base + j], x1 = a[base + j + half_];
-        if (bo != NONE) {
-            x0 += c[bo + j];
-            x1 += c[bo + j + half_];
-        }
-        float cs = c[p.fl + (pos * half_ + i) * 2u], sn = c[p.fl + (pos * half_ + i) * 2u + 1u];
-        float r0 = x0 * cs - x1 * sn, r1 = x1 * cs + x0 * sn;
-        if (isq) {
-            a[base + j] = r0;
-            a[base + j + half_] = r1;
-        } else {
-            kc[row + j] = r0;
-            kc[row + j + half_] = r1;
-        }
-    } else if (g < nq + nk + kvd) {
-        uint j = g - nq - nk;
-        float x = a[p.v + j];
-        if (p.bv != NONE) x += c[p.bv + j];
-        vc[row + j] = x;
-    }
+// Rotary embedding of pair i of x0 (element i) and x1 (element i + hd/2) at pos.
+vec2 rope_pair(float x0, float x1, uint pos, uint i) {
+    uint half_ = p.hd / 2u;
+    float cs = c[p.wo + (pos * half_ + i) * 2u], sn = c[p.wo + (pos * half_ + i) * 2u + 1u];
+    return vec2(x0 * cs - x1 * sn, x1 * cs + x0 * sn);
 }
 
-// One workgroup per head: softmax(q k^T * scale) v over positions 0..pos;
+// Attention's first part, for head h (one workgroup) and its K/V head kvh:
+// biases and rotary embeddings of q (in place: head h is this workgroup's
+// alone) and k, and the append of k and v to the cache at pos. Every
+// workgroup of a K/V head writes that head's cache row with the same values,
+// so each reads back its own writes after the barrier (the caches are
+// coherent). q at p.q, k at p.src, v at p.v, rotary table at p.wo.
+void rope_head(uint h, uint kvh, uint pos) {
+    uint t = gl_LocalInvocationID.x, half_ = p.hd / 2u, row = p.cbase + pos * p.nkv * p.hd;
+    for (uint e = t; e < 2u * half_ + p.hd; e += WG) { // q pairs, k pairs, v values
+        if (e < 2u * half_) {
+            bool isq = e < half_;
+            uint i = isq ? e : e - half_, j = (isq ? h : kvh) * p.hd + i;
+            uint base = isq ? p.q : p.src, bo = isq ? p.bq : p.bk;
+            float x0 = a[base + j], x1 = a[base + j + half_];
+            if (bo != NONE) {
+                x0 += c[bo + j];
+                x1 += c[bo + j + half_];
+            }
+            vec2 r = rope_pair(x0, x1, pos, i);
+            if (isq) {
+                a[base + j] = r.x;
+                a[base + j + half_] = r.y;
+            } else {
+                kc[row + j] = r.x;
+                kc[row + j + half_] = r.y;
+            }
+        } else {
+            uint j = kvh * p.hd + e - 2u * half_;
+            float x = a[p.v + j];
+            if (p.bv != NONE) x += c[p.bv + j];
+            vc[row + j] = x;
+        }
+    }
+    memoryBarrierBuffer();
+    barrier();
+}
+
+// One workgroup per head: rope_head, then softmax(q k^T * scale) v over positions 0..pos;
 // the scores in shared memory (SMAX >= p.n, the cache's length) or else
 // through a[p.k + head * p.n].
 float score(uint so, uint s) { return SMAX >= p.n ? ssc[s] : a[so + s]; }
@@ -164,6 +176,7 @@ void op_attn() {
     uint t = gl_LocalInvocationID.x, h = gl_WorkGroupID.x, pos = au[0], n = pos + 1u;
     uint kvd = p.nkv * p.hd, kvh = h / (p.nh / p.nkv), qo = p.q + h * p.hd, so = p.k + h * p.n;
     uint ko = p.cbase + kvh * p.hd;
+    rope_head(h, kvh, pos);
     float scale = uintBitsToFloat(p.fl), mx = -1.0 / 0.0;
     for (uint s = t; s < n; s += WG) {
         float d = 0.0;
@@ -223,7 +236,6 @@ void op_pack() {
 
 void main() {
     if (OP == 0u) op_norm();
-    else if (OP == 1u) op_rope();
     else if (OP == 2u) op_attn();
     else if (OP == 3u) op_silu();
     else op_pack();

@@ -11,8 +11,7 @@ void main() {
     const uint r = id / p.cols, j = id % p.cols; // r: row of this slice
     if (r >= p.rows) return;
     const uint R = p.row_base + r, jb = j / B;
-    uint off = w[OFF_ROW_PTR + R];
-    for (uint k = 0u; k < jb; k++) off += block_bytes(B, width_of(R, k));
+    const uint off = w[OFF_ROW_PTR + R] + (B / 8u) * width_sum(R, 0u, jb); // blocks before jb are whole
     const uint b = width_of(R, jb);
     precise float prod = scale_of(R, jb) * float(code_at(off, b, j - jb * B));
     precise float d = prod + min_of(R, jb);

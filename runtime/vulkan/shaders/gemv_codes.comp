@@ -74,6 +74,43 @@ float dot_int8(uvec4 c4, float z, vec4 xv[8], uint j0) {
     return a0 + a1 * 0.00390625;
 }
 
+// 2- and 3-bit integer codes (spec/codecs.md §3: byte i of code words 0-1
+// holds the low two bits of codes i, i+8, i+16, i+24; word 2 holds bit 2 of
+// code i at bit i). In place as above: shifted right by 8b, a word holds the
+// low bits of codes 4j+b+8m at bits 2m, and (c & 3 << 2m) | 0x4B000000 is the
+// float 2^23 + q 4^m; bit 2 of code i, shifted down by 8 floor(i / 8), sits
+// at bit i % 8: 2^23 + 2^(i % 8). Per code: one and-or, one subtract, one fma
+// (two of each for 3 bits), and four accumulators per power of two, scaled
+// back exactly at the end.
+float dot_int23(uvec4 c4, float z, vec4 xv[8]) {
+    const float m = 8388608.0;
+    const vec4 zq = vec4(m) + z * vec4(1.0, 4.0, 16.0, 64.0);
+    vec4 a = vec4(0.0);
+    [[unroll]] for (uint j = 0u; j < 2u; j++) {
+        [[unroll]] for (uint b = 0u; b < 4u; b++) {
+            const uint c = c4[j] >> (8u * b);
+            a.x = fma(uintBitsToFloat((c & 0x03u) | 0x4B000000u) - zq.x, xv[j][b], a.x);
+            a.y = fma(uintBitsToFloat((c & 0x0Cu) | 0x4B000000u) - zq.y, xv[j + 2u][b], a.y);
+            a.z = fma(uintBitsToFloat((c & 0x30u) | 0x4B000000u) - zq.z, xv[j + 4u][b], a.z);
+            a.w = fma(uintBitsToFloat((c & 0xC0u) | 0x4B000000u) - zq.w, xv[j + 6u][b], a.w);
+        }
+    }
+    float r = a.x + a.y * 0.25 + a.z * 0.0625 + a.w * 0.015625;
+    if (BITS == 3u) { // + 4 sum_i bit2_i x_i
+        float h[8];
+        [[unroll]] for (uint i = 0u; i < 8u; i++) h[i] = 0.0;
+        [[unroll]] for (uint g = 0u; g < 4u; g++) {
+            const uint c = c4.z >> (8u * g);
+            [[unroll]] for (uint i = 0u; i < 8u; i++)
+                h[i] = fma(uintBitsToFloat((c & (1u << i)) | 0x4B000000u) - m, xv[2u * g + (i >> 2)][i & 3u], h[i]);
+        }
+        float hs = 0.0;
+        [[unroll]] for (uint i = 0u; i < 8u; i++) hs += h[i] * uintBitsToFloat((127u - i) << 23);
+        r += 4.0 * hs;
+    }
+    return r;
+}
+
 // 4-bit table-driven codes (NF4, FP4, MXFP4; nibble layout as int4): the
 // index of nibble p is taken as the byte offset (c >> (4p - 2)) & 0x3C that
 // the shared-memory load needs anyway, saving the shift back.
@@ -101,6 +138,7 @@ float chunk_dot(chunk_words cw, uint si, vec4 xv[8]) {
     if (LUTN == 0u && BITS == 4u) return s * dot_int4(cw.c[0], z, xv);
     if (LUTN == 16u && BITS == 4u) return s * dot_lut4(cw.c[0], xv);
     if (LUTN == 0u && BITS == 8u) return s * (dot_int8(cw.c[0], z, xv, 0u) + dot_int8(cw.c[1], z, xv, 4u));
+    if (LUTN == 0u && (BITS == 2u || BITS == 3u)) return s * dot_int23(cw.c[0], z, xv);
     float v[32];
     decode_words(cw.c, z, v);
     vec4 d = vec4(0.0); // four independent sums
