@@ -503,20 +503,31 @@ static void inverse_group_untiled(chol_ctx *c, uint64_t j0, uint64_t j1, uint64_
 
 /* Columns [j0, j1) of L⁻¹ (one NB block) with dot tiles. Below the block's
  * diagonal square, X[j][i] = -(Σ over the NB-grid segments of [j, i), in
- * order) / L[i][i]: the first segment [j, j0 + NB) by one dot per element,
+ * order) / L[i][i]: the first segment [j, j0 + NB) by tiles over TC rows,
  * the whole segments by tiles over row blocks of NB and the columns packed
  * in groups of TC (Xp), the last, partial one [I, i) row by row, since it
- * reads the values just computed. acc holds NB x NB partial sums. */
-static void inverse_group_tiled(chol_ctx *c, uint64_t j0, uint64_t j1, double *Xp, double *acc) {
+ * reads the values just computed. acc holds NB x NB partial sums, Lt NB x NB
+ * values of L. */
+static void inverse_group_tiled(chol_ctx *c, uint64_t j0, uint64_t j1, double *Xp, double *acc, double *Lt) {
     const uint64_t n = c->n, nc = j1 - j0, ng = (nc + TC - 1) / TC, base = j0 + NB, len = n - base;
     const double *A = c->A;
     double *X = c->X, out[TR * TC];
     inverse_group_untiled(c, j0, j1, base < n ? base : n);
     for (uint64_t I = base; I < n; I += NB) {
         const uint64_t I1 = I + NB < n ? I + NB : n;
-        for (uint64_t i = I; i < I1; i++)
-            for (uint64_t j = j0; j < j1; j++)
-                acc[(i - I) * NB + j - j0] = 0.0 + sq_la_dot(c->isa, A + i * n + j, X + j * n + j, base - j);
+        /* first segments: TC rows at a time (L's block transposed into Lt)
+         * against each column's own start, as one dot per element */
+        for (uint64_t g = 0; g * TC < I1 - I; g++)
+            for (uint64_t m = 0; m < NB; m++)
+                for (uint64_t k = 0; k < TC; k++)
+                    Lt[(g * NB + m) * TC + k] = I + g * TC + k < I1 ? A[(I + g * TC + k) * n + j0 + m] : 0.0;
+        for (uint64_t j = j0; j < j1; j++) {
+            const double *xa[TR] = {X + j * n + j, X + j * n + j, X + j * n + j, X + j * n + j};
+            for (uint64_t g = 0; g * TC < I1 - I; g++) {
+                c->tl.r1(base - j, xa, Lt + (g * NB + j - j0) * TC, out);
+                for (uint64_t k = 0; k < TC && I + g * TC + k < I1; k++) acc[(g * TC + k) * NB + j - j0] = 0.0 + out[k];
+            }
+        }
         for (uint64_t q = base; q < I; q += NB)
             for (uint64_t g = 0; g < ng; g++) {
                 const double *Bp = Xp + (g * len + q - base) * TC;
@@ -554,14 +565,16 @@ static void inverse_worker(void *p, uint64_t w0, uint64_t w1) {
     const uint64_t n = c->n;
     (void)w0, (void)w1;
     double *Xp = malloc((n + TC) * NB * sizeof(double)), *acc = malloc(NB * NB * sizeof(double));
+    double *Lt = malloc(NB * NB * sizeof(double));
     for (uint64_t t; (t = atomic_fetch_add(&c->next, 1)) < c->tasks;) {
         const uint64_t j0 = t * NB, j1 = j0 + NB < n ? j0 + NB : n;
         for (uint64_t j = j0; j < j1; j++) c->X[j * n + j] = 1.0 / c->A[j * n + j];
-        if (Xp && acc) inverse_group_tiled(c, j0, j1, Xp, acc);
+        if (Xp && acc && Lt) inverse_group_tiled(c, j0, j1, Xp, acc, Lt);
         else inverse_group_untiled(c, j0, j1, n); /* no memory for the tiles: the same values */
     }
     free(Xp);
     free(acc);
+    free(Lt);
 }
 
 #define PAR_MIN 256 /* below this many rows a step is not worth splitting */
