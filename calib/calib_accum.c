@@ -93,6 +93,7 @@ void sq_calib_acc_free(sq_calib_acc *a) {
 
 typedef struct tile_ctx {
     const float *x;
+    const double *xd; /* x widened to float64, or NULL */
     uint32_t T, n, nt;
     double *xtx;
     sq_isa isa;
@@ -117,7 +118,8 @@ static void xtx_tiles(void *p, uint64_t k0, uint64_t k1) {
         const uint32_t i0 = bi * TILE, j0 = bj * TILE;
         const uint32_t ni = c->n - i0 < TILE ? c->n - i0 : TILE, nj = c->n - j0 < TILE ? c->n - j0 : TILE;
         double *up = c->xtx + (size_t)i0 * c->n + j0;
-        sq_xtx_accumulate(c->isa, up, c->n, c->x, c->n, c->T, i0, ni, j0, nj);
+        if (c->xd) sq_xtx_accumulate_wide(c->isa, up, c->n, c->x, c->xd, c->n, c->T, i0, ni, j0, nj);
+        else sq_xtx_accumulate(c->isa, up, c->n, c->x, c->n, c->T, i0, ni, j0, nj);
     }
 }
 
@@ -152,8 +154,12 @@ void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint3
     s->tokens += T;
     a->lower_stale = 1;
     uint32_t nt = (n + TILE - 1) / TILE;
-    tile_ctx c = {x, T, n, nt, s->xtx, sq_isa_active()};
+    double *xd = malloc((size_t)T * n * sizeof(double)); /* NULL: the tiles pack their own panels */
+    if (xd)
+        for (size_t i = 0; i < (size_t)T * n; i++) xd[i] = x[i];
+    tile_ctx c = {x, xd, T, n, nt, s->xtx, sq_isa_active()};
     sq_parallel_for(a->n_threads, (uint64_t)nt * (nt + 1) / 2, xtx_tiles, &c);
+    free(xd);
 }
 
 /* XᵀX is symmetric by construction: the lower triangle is the upper one's

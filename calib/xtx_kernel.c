@@ -99,7 +99,39 @@ static void xtx_tiled(micro_fn micro, uint32_t MR, uint32_t NR, double *C, size_
         if (mi < ni) xtx_portable(C + (size_t)mi * ldc, ldc, xb, ldx, tb, i0 + mi, ni - mi, j0, nj);
     }
 }
+
+/* The same tiles reading x already widened to float64 (xd, the same
+ * layout): no panels to pack per tile, the same per-element order. */
+static void xtx_direct(micro_fn micro, uint32_t MR, uint32_t NR, double *C, size_t ldc, const float *x, const double *xd,
+                       size_t ldx, uint32_t T, uint32_t i0, uint32_t ni, uint32_t j0, uint32_t nj) {
+    const uint32_t mi = ni - ni % MR, mj = nj - nj % NR;
+    for (uint32_t t0 = 0; t0 < T; t0 += TBLOCK) {
+        const uint32_t tb = T - t0 < TBLOCK ? T - t0 : TBLOCK;
+        const double *xb = xd + (size_t)t0 * ldx;
+        for (uint32_t i = 0; i < mi; i += MR)
+            for (uint32_t j = 0; j < mj; j += NR)
+                micro(C + (size_t)i * ldc + j, ldc, xb + i0 + i, ldx, xb + j0 + j, ldx, tb);
+        if (mj < nj) xtx_portable(C + mj, ldc, x + (size_t)t0 * ldx, ldx, tb, i0, mi, j0 + mj, nj - mj);
+        if (mi < ni) xtx_portable(C + (size_t)mi * ldc, ldc, x + (size_t)t0 * ldx, ldx, tb, i0 + mi, ni - mi, j0, nj);
+    }
+}
 #endif
+
+void sq_xtx_accumulate_wide(sq_isa isa, double *C, size_t ldc, const float *x, const double *xd, size_t ldx, uint32_t T,
+                            uint32_t i0, uint32_t ni, uint32_t j0, uint32_t nj) {
+#if defined(__x86_64__) || defined(__i386__)
+    if (isa >= SQ_ISA_AVX512) {
+        xtx_direct(micro_avx512, 8, 16, C, ldc, x, xd, ldx, T, i0, ni, j0, nj);
+        return;
+    }
+    if (isa == SQ_ISA_AVX2) {
+        xtx_direct(micro_avx2, 4, 8, C, ldc, x, xd, ldx, T, i0, ni, j0, nj);
+        return;
+    }
+#endif
+    (void)xd;
+    xtx_portable(C, ldc, x, ldx, T, i0, ni, j0, nj);
+}
 
 void sq_xtx_accumulate(sq_isa isa, double *C, size_t ldc, const float *x, size_t ldx, uint32_t T, uint32_t i0,
                        uint32_t ni, uint32_t j0, uint32_t nj) {

@@ -17,4 +17,9 @@
 void sq_xtx_accumulate(sq_isa isa, double *C, size_t ldc, const float *x, size_t ldx, uint32_t T, uint32_t i0,
                        uint32_t ni, uint32_t j0, uint32_t nj);
 
+/* The same sums with xd = x widened to float64 (same layout, any tile
+ * size): the tiles read it in place instead of packing panels per tile. */
+void sq_xtx_accumulate_wide(sq_isa isa, double *C, size_t ldc, const float *x, const double *xd, size_t ldx, uint32_t T,
+                            uint32_t i0, uint32_t ni, uint32_t j0, uint32_t nj);
+
 #endif

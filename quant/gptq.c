@@ -73,6 +73,8 @@ typedef struct gptq_ctx {
     const uint32_t *perm;    /* processing order -> original column */
     const uint8_t *dead;     /* per original column */
     const float *U;          /* in processing order */
+    const float *Up;         /* U's blocks right of the diagonal, packed (NULL: unpacked) */
+    const uint64_t *up_off;  /* where block i1 / block starts in Up */
     uint32_t block;
     int store_perm, statik;  /* codes in processing order (perm part) / static groups */
     int failed;              /* allocation failure in a worker */
@@ -96,7 +98,7 @@ static void quant_cols(const gptq_ctx *x, float *wr, const float *stat, uint64_t
     }
     for (uint64_t k = 0; k < D; k++) {
         const float *Ui = x->U + (i + k) * K;
-        for (uint64_t j = i + D; j < i2; j++) wr[j] -= e[k] * Ui[j];
+        if (i + D < i2) sq_la_sub_scaled_f32(x->isa, wr + i + D, e[k], Ui + i + D, i2 - i - D);
     }
 }
 
@@ -137,7 +139,8 @@ static void gptq_tiles(void *p, uint64_t t0, uint64_t t1) {
                     quant_cols(x, W + r * K, &S[(r * ng + g) * SQ_VQ_MAX_STAT], i, i1, i2, E + r * B, &Q[r * (K / D) + qpos]);
             }
             if (i2 < K) /* lazy update of the remaining columns: W[:, i2:] -= E · U[i1:i2, i2:] */
-                if (sq_la_matmul_f32(x->isa, 1, R, K - i2, nb, E, B, x->U + i1 * K + i2, K, W + i2, K)) {
+                if (x->Up ? sq_la_matmul_packed_f32(x->isa, 1, R, K - i2, nb, E, B, x->Up + x->up_off[i1 / B], W + i2, K)
+                          : sq_la_matmul_f32(x->isa, 1, R, K - i2, nb, E, B, x->U + i1 * K + i2, K, W + i2, K)) {
                     x->failed = 1;
                     goto out;
                 }
@@ -149,6 +152,40 @@ out:
     free(E);
     free(S);
     free(Q);
+}
+
+/* U's blocks right of the diagonal, U[i1:i2, i2:], packed once for every
+ * row tile's lazy updates (same bits as the unpacked product). Without
+ * memory, or for blocks wider than the packed product takes, the row tiles
+ * multiply unpacked. */
+static void pack_block(void *p, uint64_t b0, uint64_t b1) {
+    gptq_ctx *x = p;
+    const uint64_t K = x->cols, B = x->block;
+    for (uint64_t b = b0; b < b1; b++) {
+        const uint64_t i1 = b * B, i2 = i1 + B < K ? i1 + B : K;
+        if (i2 < K) sq_la_pack_f32(x->isa, i2 - i1, K - i2, x->U + i1 * K + i2, K, (float *)x->Up + x->up_off[b]);
+    }
+}
+
+static uint64_t *pack_u(gptq_ctx *x, int n_threads, float **up) {
+    const uint64_t K = x->cols, B = x->block, nblk = (K + B - 1) / B;
+    if (B > SQ_LA_PACKED_MAX_K) return NULL;
+    uint64_t *off = malloc((nblk + 1) * sizeof *off);
+    if (!off) return NULL;
+    off[0] = 0;
+    for (uint64_t b = 0; b < nblk; b++) {
+        const uint64_t i1 = b * B, i2 = i1 + B < K ? i1 + B : K;
+        off[b + 1] = off[b] + (i2 < K ? sq_la_packed_floats(x->isa, i2 - i1, K - i2) : 0);
+    }
+    *up = malloc((off[nblk] + 1) * sizeof(float));
+    if (!*up) {
+        free(off);
+        return NULL;
+    }
+    x->Up = *up;
+    x->up_off = off;
+    sq_parallel_for(n_threads, nblk, pack_block, x);
+    return off;
 }
 
 int sq_gptq_supports(const sq_codec *c, const uint32_t params[SQ_NPARAMS]) {
@@ -173,7 +210,8 @@ sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t p
     if (st) return st;
     uint32_t *perm = malloc(cols * sizeof *perm);
     uint8_t *dead = calloc(cols, 1);
-    float *U = malloc((size_t)cols * cols * sizeof(float));
+    float *U = malloc((size_t)cols * cols * sizeof(float)), *up = NULL;
+    uint64_t *up_offsets = NULL;
     double *diag = malloc(cols * sizeof *diag);
     if (!perm || !dead || !U || !diag) {
         st = sq_err_set(err, SQ_ENOMEM, "%s: out of memory for GPTQ", name);
@@ -207,8 +245,9 @@ sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t p
                         (unsigned long long)gl, ops->dim);
         goto out;
     }
-    gptq_ctx x = {vq, ops, w, rows, cols, gl, perm, dead, U, (uint32_t)blk, store_perm, o->act_order && o->static_groups, 0,
-                  sq_isa_active()};
+    gptq_ctx x = {vq, ops, w, rows, cols, gl, perm, dead, U, NULL, NULL, (uint32_t)blk, store_perm,
+                  o->act_order && o->static_groups, 0, sq_isa_active()};
+    up_offsets = pack_u(&x, o->n_threads, &up);
     sq_parallel_for(o->n_threads, (rows + ROW_TILE - 1) / ROW_TILE, gptq_tiles, &x);
     if (x.failed) {
         sq_encoded_free(out);
@@ -230,6 +269,8 @@ out:
     free(perm);
     free(dead);
     free(U);
+    free(up);
+    free(up_offsets);
     free(diag);
     return st;
 }

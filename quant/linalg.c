@@ -2,6 +2,7 @@
 #include "linalg.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,33 @@ static double dot_portable(const double *a, const double *b, uint64_t n) {
     double s = sum8(g);
     for (; i < n; i++) s = fma(a[i], b[i], s);
     return s;
+}
+
+
+/* ---------------- tiles of fixed-order dots (linalg_dot_tile.h) ---------------- */
+typedef void (*dot_tile_fn)(uint64_t len, const double *const *a, const double *Bp, double *out);
+#define TILE_ATTR
+#define VT double
+#define VW 1
+#define V_ZERO 0.0
+#define V_LOAD(p) (*(p))
+#define V_BCAST(x) (x)
+#define V_FMA(x, y, z) fma(x, y, z)
+#define V_ADD(x, y) ((x) + (y))
+#define V_STORE(p, v) (*(p) = (v))
+#define TILE_LANE tile_lane_portable
+#define TILE_G tile_g_portable
+#define TILE_ONE tile_one_portable
+#define TILE_BODY tile_body_portable
+#define TILE_R4_64 tile_r4_64_portable
+#define TILE_R4 tile_r4_portable
+#define TILE_R1 tile_r1_portable
+#include "linalg_dot_tile.h"
+#include "linalg_tile_undef.h"
+
+/* ---------------- w[j] -= e·u[j] (float32, product rounded, then the difference) ---------------- */
+static void sub_scaled_portable(float *w, float e, const float *u, uint64_t n) {
+    for (uint64_t j = 0; j < n; j++) w[j] -= e * u[j];
 }
 
 /* ---------------- C (-)= A·B (float32) ---------------- */
@@ -80,13 +108,76 @@ AVX512 static double dot_avx512(const double *a, const double *b, uint64_t n) {
     return s;
 }
 
+
+#define TILE_ATTR AVX2
+#define VT __m256d
+#define VW 4
+#define V_ZERO _mm256_setzero_pd()
+#define V_LOAD(p) _mm256_loadu_pd(p)
+#define V_BCAST(x) _mm256_set1_pd(x)
+#define V_FMA(x, y, z) _mm256_fmadd_pd(x, y, z)
+#define V_ADD(x, y) _mm256_add_pd(x, y)
+#define V_STORE(p, v) _mm256_storeu_pd(p, v)
+#define TILE_LANE tile_lane_avx2
+#define TILE_G tile_g_avx2
+#define TILE_ONE tile_one_avx2
+#define TILE_BODY tile_body_avx2
+#define TILE_R4_64 tile_r4_64_avx2
+#define TILE_R4 tile_r4_avx2
+#define TILE_R1 tile_r1_avx2
+#include "linalg_dot_tile.h"
+#include "linalg_tile_undef.h"
+
+#define TILE_ATTR AVX512
+#define VT __m512d
+#define VW 8
+#define V_ZERO _mm512_setzero_pd()
+#define V_LOAD(p) _mm512_loadu_pd(p)
+#define V_BCAST(x) _mm512_set1_pd(x)
+#define V_FMA(x, y, z) _mm512_fmadd_pd(x, y, z)
+#define V_ADD(x, y) _mm512_add_pd(x, y)
+#define V_STORE(p, v) _mm512_storeu_pd(p, v)
+#define TILE_LANE tile_lane_avx512
+#define TILE_G tile_g_avx512
+#define TILE_ONE tile_one_avx512
+#define TILE_BODY tile_body_avx512
+#define TILE_R4_64 tile_r4_64_avx512
+#define TILE_R4 tile_r4_avx512
+#define TILE_R1 tile_r1_avx512
+#include "linalg_dot_tile.h"
+#include "linalg_tile_undef.h"
+
+AVX2 static void sub_scaled_avx2(float *w, float e, const float *u, uint64_t n) {
+    const __m256 ev = _mm256_set1_ps(e);
+    uint64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(w + j, _mm256_sub_ps(_mm256_loadu_ps(w + j), _mm256_mul_ps(ev, _mm256_loadu_ps(u + j))));
+    for (; j < n; j++) w[j] -= e * u[j];
+}
+
+AVX512 static void sub_scaled_avx512(float *w, float e, const float *u, uint64_t n) {
+    const __m512 ev = _mm512_set1_ps(e);
+    uint64_t j = 0;
+    for (; j + 16 <= n; j += 16)
+        _mm512_storeu_ps(w + j, _mm512_sub_ps(_mm512_loadu_ps(w + j), _mm512_mul_ps(ev, _mm512_loadu_ps(u + j))));
+    if (j < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
+        const __m512 d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, w + j), _mm512_mul_ps(ev, _mm512_maskz_loadu_ps(m, u + j)));
+        _mm512_mask_storeu_ps(w + j, m, d);
+    }
+}
+
+enum { MM_FIRST, MM_CONT, MM_SUB }; /* MM_SUB: the tile's sums are subtracted from acc */
+
 /* Micro-kernels over packed panels: acc[MR][NR] (row stride ldacc) starts
- * at zero (first) or at its stored partial sums, and adds kb products per
+ * at zero (mode MM_FIRST, MM_SUB) or at its stored partial sums (MM_CONT),
+ * adds kb products per
  * element in k order; Ap holds A as [k][MR], Bp holds B as [k][NR]. Storing
  * and reloading a float partial sum is exact, so blocking over k leaves every
  * element's sequence of fused multiply-adds unchanged. The loops over the
  * tile are unrolled so that -O2 keeps the accumulators in registers. */
-AVX2 static void mm_micro_avx2(uint64_t kb, const float *Ap, const float *Bp, float *acc, size_t ldacc, int first) {
+AVX2 static void mm_micro_avx2(uint64_t kb, const float *Ap, const float *Bp, float *acc, size_t ldacc, int mode) {
+    const int first = mode != MM_CONT;
     __m256 c[6][2];
 #pragma GCC unroll 8
     for (int r = 0; r < 6; r++)
@@ -104,10 +195,14 @@ AVX2 static void mm_micro_avx2(uint64_t kb, const float *Ap, const float *Bp, fl
 #pragma GCC unroll 8
     for (int r = 0; r < 6; r++)
 #pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) _mm256_storeu_ps(acc + r * ldacc + 8 * h, c[r][h]);
+        for (int h = 0; h < 2; h++) {
+            float *o = acc + r * ldacc + 8 * h;
+            _mm256_storeu_ps(o, mode == MM_SUB ? _mm256_sub_ps(_mm256_loadu_ps(o), c[r][h]) : c[r][h]);
+        }
 }
 
-AVX512 static void mm_micro_avx512(uint64_t kb, const float *Ap, const float *Bp, float *acc, size_t ldacc, int first) {
+AVX512 static void mm_micro_avx512(uint64_t kb, const float *Ap, const float *Bp, float *acc, size_t ldacc, int mode) {
+    const int first = mode != MM_CONT;
     __m512 c[8][2];
 #pragma GCC unroll 8
     for (int r = 0; r < 8; r++)
@@ -125,7 +220,10 @@ AVX512 static void mm_micro_avx512(uint64_t kb, const float *Ap, const float *Bp
 #pragma GCC unroll 8
     for (int r = 0; r < 8; r++)
 #pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) _mm512_storeu_ps(acc + r * ldacc + 16 * h, c[r][h]);
+        for (int h = 0; h < 2; h++) {
+            float *o = acc + r * ldacc + 16 * h;
+            _mm512_storeu_ps(o, mode == MM_SUB ? _mm512_sub_ps(_mm512_loadu_ps(o), c[r][h]) : c[r][h]);
+        }
 }
 
 typedef void (*mm_micro_fn)(uint64_t, const float *, const float *, float *, size_t, int);
@@ -138,8 +236,59 @@ typedef void (*mm_micro_fn)(uint64_t, const float *, const float *, float *, siz
  * summed into a scratch copy of C padded to whole tiles; ragged edges are
  * zero-padded in the panels, so every element, edge or not, gets the same
  * sequence of fused multiply-adds as in the portable loop. */
+/* B (K x N) as strips of NR columns, [strip][k][NR], zeros past column N. */
+static void pack_strips(uint64_t NR, uint64_t K, uint64_t N, const float *B, size_t ldb, float *Bp) {
+    for (uint64_t j = 0; j < N; j += NR) {
+        const uint64_t w = N - j < NR ? N - j : NR;
+        for (uint64_t k = 0; k < K; k++) {
+            float *dst = Bp + j * K + k * NR;
+            memcpy(dst, B + k * ldb + j, w * sizeof(float));
+            memset(dst + w, 0, (NR - w) * sizeof(float));
+        }
+    }
+}
+
+/* K <= KC over B packed by pack_strips: each element's whole sum stays in
+ * the registers of one tile, so the tiles write C directly (edge tiles
+ * through a small buffer); each B strip is read once, for every row strip. */
+static int matmul_strips(mm_micro_fn micro, uint64_t MR, uint64_t NR, int sub, uint64_t R, uint64_t N, uint64_t K,
+                         const float *A, size_t lda, const float *Bp, float *C, size_t ldc) {
+    const uint64_t Rp = (R + MR - 1) / MR * MR;
+    float *Ap = malloc((Rp * K + 1) * sizeof(float)), tile[MAX_MR * 32];
+    if (!Ap) return -1;
+    for (uint64_t r = 0; r < Rp; r += MR) /* A as [strip][k][MR], zeros past row R */
+        for (uint64_t k = 0; k < K; k++)
+            for (uint64_t i = 0; i < MR; i++) Ap[r * K + k * MR + i] = r + i < R ? A[(r + i) * lda + k] : 0.0f;
+    for (uint64_t j = 0; j < N; j += NR)
+        for (uint64_t r = 0; r < R; r += MR) {
+            if (r + MR <= R && j + NR <= N) {
+                micro(K, Ap + r * K, Bp + j * K, C + r * ldc + j, ldc, sub ? MM_SUB : MM_FIRST);
+                continue;
+            }
+            micro(K, Ap + r * K, Bp + j * K, tile, NR, MM_FIRST);
+            for (uint64_t i = 0; i < MR && r + i < R; i++)
+                for (uint64_t q = 0; q < NR && j + q < N; q++) {
+                    float *c = C + (r + i) * ldc + j + q;
+                    *c = sub ? *c - tile[i * NR + q] : tile[i * NR + q];
+                }
+        }
+    free(Ap);
+    return 0;
+}
+
+static int matmul_one_panel(mm_micro_fn micro, uint64_t MR, uint64_t NR, int sub, uint64_t R, uint64_t N, uint64_t K,
+                            const float *A, size_t lda, const float *B, size_t ldb, float *C, size_t ldc) {
+    float *Bp = malloc(((N + NR - 1) / NR * NR * K + 1) * sizeof(float));
+    if (!Bp) return -1;
+    pack_strips(NR, K, N, B, ldb, Bp);
+    const int rc = matmul_strips(micro, MR, NR, sub, R, N, K, A, lda, Bp, C, ldc);
+    free(Bp);
+    return rc;
+}
+
 static int matmul_tiled(mm_micro_fn micro, uint64_t MR, uint64_t NR, int sub, uint64_t R, uint64_t N, uint64_t K,
                          const float *A, size_t lda, const float *B, size_t ldb, float *C, size_t ldc) {
+    if (K > 0 && K <= KC) return matmul_one_panel(micro, MR, NR, sub, R, N, K, A, lda, B, ldb, C, ldc);
     const uint64_t Rp = (R + MR - 1) / MR * MR, Np = (N + NR - 1) / NR * NR;
     float *Bp = malloc(KC * NC * sizeof(float)), *Ap = malloc(MAX_MR * KC * sizeof(float));
     float *acc = calloc(Rp * Np + 1, sizeof(float)); /* zero: also the result when K = 0 */
@@ -163,7 +312,7 @@ static int matmul_tiled(mm_micro_fn micro, uint64_t MR, uint64_t NR, int sub, ui
             for (uint64_t r = 0; r < Rp; r += MR) {
                 for (uint64_t k = 0; k < kb; k++) /* A as [k][MR], zeros past row R */
                     for (uint64_t i = 0; i < MR; i++) Ap[k * MR + i] = r + i < R ? A[(r + i) * lda + k0 + k] : 0.0f;
-                for (uint64_t js = 0; js < nb; js += NR) micro(kb, Ap, Bp + js * kb, acc + r * Np + j0 + js, Np, k0 == 0);
+                for (uint64_t js = 0; js < nb; js += NR) micro(kb, Ap, Bp + js * kb, acc + r * Np + j0 + js, Np, k0 == 0 ? MM_FIRST : MM_CONT);
             }
         }
     }
@@ -185,6 +334,21 @@ double sq_la_dot(sq_isa isa, const double *a, const double *b, uint64_t n) {
     return dot_portable(a, b, n);
 }
 
+void sq_la_sub_scaled_f32(sq_isa isa, float *w, float e, const float *u, uint64_t n) {
+#if defined(__x86_64__)
+    if (isa >= SQ_ISA_AVX512) {
+        sub_scaled_avx512(w, e, u, n);
+        return;
+    }
+    if (isa == SQ_ISA_AVX2) {
+        sub_scaled_avx2(w, e, u, n);
+        return;
+    }
+#endif
+    (void)isa;
+    sub_scaled_portable(w, e, u, n);
+}
+
 int sq_la_matmul_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, const float *A, size_t lda,
                      const float *B, size_t ldb, float *C, size_t ldc) {
 #if defined(__x86_64__)
@@ -193,6 +357,42 @@ int sq_la_matmul_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, co
 #endif
     (void)isa;
     matmul_portable(sub, R, N, K, A, lda, B, ldb, C, ldc);
+    return 0;
+}
+
+/* The strips' width per ISA (the micro-kernel's NR); 0: row-major, untiled. */
+static uint64_t strip_width(sq_isa isa) {
+#if defined(__x86_64__)
+    if (isa >= SQ_ISA_AVX512) return 32;
+    if (isa == SQ_ISA_AVX2) return 16;
+#endif
+    (void)isa;
+    return 0;
+}
+
+uint64_t sq_la_packed_floats(sq_isa isa, uint64_t K, uint64_t N) {
+    const uint64_t NR = strip_width(isa);
+    return NR ? (N + NR - 1) / NR * NR * K : N * K;
+}
+
+void sq_la_pack_f32(sq_isa isa, uint64_t K, uint64_t N, const float *B, size_t ldb, float *Bp) {
+    const uint64_t NR = strip_width(isa);
+    if (NR) {
+        pack_strips(NR, K, N, B, ldb, Bp);
+        return;
+    }
+    for (uint64_t k = 0; k < K; k++) memcpy(Bp + k * N, B + k * ldb, N * sizeof(float));
+}
+
+int sq_la_matmul_packed_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, const float *A, size_t lda,
+                            const float *Bp, float *C, size_t ldc) {
+    if (K == 0 || K > SQ_LA_PACKED_MAX_K) return -1;
+#if defined(__x86_64__)
+    if (isa >= SQ_ISA_AVX512) return matmul_strips(mm_micro_avx512, 8, 32, sub, R, N, K, A, lda, Bp, C, ldc);
+    if (isa == SQ_ISA_AVX2) return matmul_strips(mm_micro_avx2, 6, 16, sub, R, N, K, A, lda, Bp, C, ldc);
+#endif
+    (void)isa;
+    matmul_portable(sub, R, N, K, A, lda, Bp, N, C, ldc);
     return 0;
 }
 
@@ -205,13 +405,31 @@ int sq_la_matmul_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, co
  * cuts, in increasing order, so the result does not depend on the threads. */
 #define NB 64 /* block of the factorization's grid */
 #define IT 32 /* rows per task of the trailing update */
-#define G 8   /* columns of the inverse per task (they share each row of L) */
+#define TC 8  /* columns per dot tile (linalg_dot_tile.h) */
+#define TR 4  /* rows per dot tile */
+
+typedef struct dot_tiles {
+    dot_tile_fn r4_64, r4, r1;
+} dot_tiles;
+
+static dot_tiles tiles_for(sq_isa isa) {
+#if defined(__x86_64__)
+    if (isa >= SQ_ISA_AVX512) return (dot_tiles){tile_r4_64_avx512, tile_r4_avx512, tile_r1_avx512};
+    if (isa == SQ_ISA_AVX2) return (dot_tiles){tile_r4_64_avx2, tile_r4_avx2, tile_r1_avx2};
+#endif
+    (void)isa;
+    return (dot_tiles){tile_r4_64_portable, tile_r4_portable, tile_r1_portable};
+}
 
 typedef struct chol_ctx {
     sq_isa isa;
-    double *A; /* lower: the reversed H, then L in place */
-    double *X; /* rows j hold column j of L⁻¹ (X[j][i] = (L⁻¹)[i][j], i >= j) */
+    dot_tiles tl;
+    double *A;  /* lower: the reversed H, then L in place */
+    double *X;  /* rows j hold column j of L⁻¹ (X[j][i] = (L⁻¹)[i][j], i >= j) */
+    double *Pk; /* the panel L[e:n][J:e] as tiles of TC rows, [k][TC] each; NULL: untiled */
     uint64_t n, J, e, j;
+    atomic_uint_fast64_t next; /* the next task a worker takes */
+    uint64_t tasks;
 } chol_ctx;
 
 /* Σ_{k in [k0, k1)} a[k]·b[k] as the sum of one dot per NB-grid segment. */
@@ -235,43 +453,135 @@ static void panel_rows(void *p, uint64_t i0, uint64_t i1) {
 }
 
 /* Trailing update after panel [J, e): A[i][k] -= L[i][J:e]·L[k][J:e] for
- * e <= k <= i, rows in tasks of IT, columns in tiles of NB. */
-static void trailing_rows(void *p, uint64_t t0, uint64_t t1) {
-    chol_ctx *c = p;
+ * e <= k <= i (one whole NB segment each), rows in tasks of IT taken
+ * heaviest first, columns in dot tiles of TC over the packed panel. */
+static void trailing_task(chol_ctx *c, uint64_t t) {
     const uint64_t n = c->n, J = c->J, e = c->e;
-    for (uint64_t t = t0; t < t1; t++) {
-        const uint64_t r0 = e + t * IT, r1 = r0 + IT < n ? r0 + IT : n;
+    const uint64_t r0 = e + t * IT, r1 = r0 + IT < n ? r0 + IT : n;
+    if (!c->Pk) { /* untiled: the same dots one at a time */
         for (uint64_t k0 = e; k0 < r1; k0 += NB)
             for (uint64_t i = r0; i < r1; i++) {
                 const double *li = c->A + i * n + J;
                 const uint64_t k1 = k0 + NB < i + 1 ? k0 + NB : i + 1;
                 for (uint64_t k = k0; k < k1; k++) c->A[i * n + k] -= sq_la_dot(c->isa, li, c->A + k * n + J, e - J);
             }
+        return;
     }
-}
-
-/* Columns of L⁻¹ in groups of G; task t takes a group from the front or the
- * back in turn, so contiguous task ranges get balanced work. */
-static void inverse_groups(void *p, uint64_t t0, uint64_t t1) {
-    chol_ctx *c = p;
-    const uint64_t n = c->n, ng = (n + G - 1) / G;
-    for (uint64_t t = t0; t < t1; t++) {
-        const uint64_t g = t % 2 == 0 ? t / 2 : ng - 1 - t / 2, j0 = g * G, j1 = j0 + G < n ? j0 + G : n;
-        for (uint64_t j = j0; j < j1; j++) c->X[j * n + j] = 1.0 / c->A[j * n + j];
-        for (uint64_t i = j0 + 1; i < n; i++) {
-            const double *li = c->A + i * n, d = c->A[i * n + i];
-            for (uint64_t j = j0; j < j1 && j < i; j++) {
-                double *xj = c->X + j * n;
-                xj[i] = -seg_dot(c->isa, li, xj, j, i) / d;
+    double out[TR * TC];
+    for (uint64_t k0 = e; k0 < r1; k0 += TC) {
+        const double *Bp = c->Pk + (k0 - e) * NB;
+        for (uint64_t i0 = k0 > r0 ? r0 + (k0 - r0) / TR * TR : r0; i0 < r1; i0 += TR) {
+            const double *a[TR];
+            for (uint64_t r = 0; r < TR; r++) a[r] = c->A + (i0 + r < r1 ? i0 + r : r1 - 1) * n + J;
+            c->tl.r4_64(NB, a, Bp, out);
+            for (uint64_t r = 0; r < TR && i0 + r < r1; r++) {
+                const uint64_t i = i0 + r;
+                for (uint64_t q = 0; q < TC && k0 + q <= i; q++) c->A[i * n + k0 + q] -= out[r * TC + q];
             }
         }
     }
 }
 
+static void trailing_worker(void *p, uint64_t w0, uint64_t w1) {
+    chol_ctx *c = p;
+    (void)w0, (void)w1;
+    for (uint64_t t; (t = atomic_fetch_add(&c->next, 1)) < c->tasks;) trailing_task(c, c->tasks - 1 - t);
+}
+
+/* Columns [j0, j1) of L⁻¹ (one NB block), untiled: row by row, each value
+ * one seg_dot. */
+static void inverse_group_untiled(chol_ctx *c, uint64_t j0, uint64_t j1, uint64_t i_end) {
+    const uint64_t n = c->n;
+    for (uint64_t i = j0 + 1; i < i_end; i++) {
+        const double *li = c->A + i * n, d = c->A[i * n + i];
+        for (uint64_t j = j0; j < j1 && j < i; j++) {
+            double *xj = c->X + j * n;
+            xj[i] = -seg_dot(c->isa, li, xj, j, i) / d;
+        }
+    }
+}
+
+/* Columns [j0, j1) of L⁻¹ (one NB block) with dot tiles. Below the block's
+ * diagonal square, X[j][i] = -(Σ over the NB-grid segments of [j, i), in
+ * order) / L[i][i]: the first segment [j, j0 + NB) by tiles over TC rows,
+ * the whole segments by tiles over row blocks of NB and the columns packed
+ * in groups of TC (Xp), the last, partial one [I, i) row by row, since it
+ * reads the values just computed. acc holds NB x NB partial sums, Lt NB x NB
+ * values of L. */
+static void inverse_group_tiled(chol_ctx *c, uint64_t j0, uint64_t j1, double *Xp, double *acc, double *Lt) {
+    const uint64_t n = c->n, nc = j1 - j0, ng = (nc + TC - 1) / TC, base = j0 + NB, len = n - base;
+    const double *A = c->A;
+    double *X = c->X, out[TR * TC];
+    inverse_group_untiled(c, j0, j1, base < n ? base : n);
+    for (uint64_t I = base; I < n; I += NB) {
+        const uint64_t I1 = I + NB < n ? I + NB : n;
+        /* first segments: TC rows at a time (L's block transposed into Lt)
+         * against each column's own start, as one dot per element */
+        for (uint64_t g = 0; g * TC < I1 - I; g++)
+            for (uint64_t m = 0; m < NB; m++)
+                for (uint64_t k = 0; k < TC; k++)
+                    Lt[(g * NB + m) * TC + k] = I + g * TC + k < I1 ? A[(I + g * TC + k) * n + j0 + m] : 0.0;
+        for (uint64_t j = j0; j < j1; j++) {
+            const double *xa[TR] = {X + j * n + j, X + j * n + j, X + j * n + j, X + j * n + j};
+            for (uint64_t g = 0; g * TC < I1 - I; g++) {
+                c->tl.r1(base - j, xa, Lt + (g * NB + j - j0) * TC, out);
+                for (uint64_t k = 0; k < TC && I + g * TC + k < I1; k++) acc[(g * TC + k) * NB + j - j0] = 0.0 + out[k];
+            }
+        }
+        for (uint64_t q = base; q < I; q += NB)
+            for (uint64_t g = 0; g < ng; g++) {
+                const double *Bp = Xp + (g * len + q - base) * TC;
+                for (uint64_t i0 = I; i0 < I1; i0 += TR) {
+                    const double *a[TR];
+                    for (uint64_t r = 0; r < TR; r++) a[r] = A + (i0 + r < I1 ? i0 + r : I1 - 1) * n + q;
+                    c->tl.r4_64(NB, a, Bp, out);
+                    for (uint64_t r = 0; r < TR && i0 + r < I1; r++)
+                        for (uint64_t k = 0; k < TC && g * TC + k < nc; k++)
+                            acc[(i0 + r - I) * NB + g * TC + k] += out[r * TC + k];
+                }
+            }
+        for (uint64_t i = I; i < I1; i++) {
+            const double *a[TR], d = A[i * n + i];
+            for (uint64_t r = 0; r < TR; r++) a[r] = A + i * n + I;
+            for (uint64_t g = 0; g < ng; g++) {
+                double *xp = Xp + (g * len + I - base) * TC, *ac = acc + (i - I) * NB + g * TC;
+                if (i > I) {
+                    c->tl.r1(i - I, a, xp, out);
+                    for (uint64_t k = 0; k < TC && g * TC + k < nc; k++) ac[k] += out[k];
+                }
+                for (uint64_t k = 0; k < TC; k++) {
+                    const double x = g * TC + k < nc ? -ac[k] / d : 0.0;
+                    if (g * TC + k < nc) X[(j0 + g * TC + k) * n + i] = x;
+                    xp[(i - I) * TC + k] = x;
+                }
+            }
+        }
+    }
+}
+
+/* Workers take NB-column blocks of L⁻¹, the widest (first) first. */
+static void inverse_worker(void *p, uint64_t w0, uint64_t w1) {
+    chol_ctx *c = p;
+    const uint64_t n = c->n;
+    (void)w0, (void)w1;
+    double *Xp = malloc((n + TC) * NB * sizeof(double)), *acc = malloc(NB * NB * sizeof(double));
+    double *Lt = malloc(NB * NB * sizeof(double));
+    for (uint64_t t; (t = atomic_fetch_add(&c->next, 1)) < c->tasks;) {
+        const uint64_t j0 = t * NB, j1 = j0 + NB < n ? j0 + NB : n;
+        for (uint64_t j = j0; j < j1; j++) c->X[j * n + j] = 1.0 / c->A[j * n + j];
+        if (Xp && acc && Lt) inverse_group_tiled(c, j0, j1, Xp, acc, Lt);
+        else inverse_group_untiled(c, j0, j1, n); /* no memory for the tiles: the same values */
+    }
+    free(Xp);
+    free(acc);
+    free(Lt);
+}
+
 #define PAR_MIN 256 /* below this many rows a step is not worth splitting */
 
 int sq_la_chol_inv_upper(sq_isa isa, const double *H, uint64_t n, double *U, double *work, int n_threads) {
-    chol_ctx c = {isa, work, U, n, 0, 0, 0};
+    chol_ctx c = {.isa = isa, .tl = tiles_for(isa), .A = work, .X = U, .n = n};
+    c.Pk = n > NB ? malloc((n + TC) * NB * sizeof(double)) : NULL; /* NULL: untiled, the same values */
     for (uint64_t i = 0; i < n; i++) /* A = P·H·P, lower triangle (H's upper) */
         for (uint64_t j = 0; j <= i; j++) work[i * n + j] = H[(n - 1 - i) * n + (n - 1 - j)];
     for (uint64_t J = 0; J < n; J += NB) {
@@ -281,15 +591,29 @@ int sq_la_chol_inv_upper(sq_isa isa, const double *H, uint64_t n, double *U, dou
         for (uint64_t j = J; j < e; j++) {
             const double *lj = work + j * n + J;
             const double d = work[j * n + j] - sq_la_dot(isa, lj, lj, j - J);
-            if (!(d > 0) || !isfinite(d)) return -1;
+            if (!(d > 0) || !isfinite(d)) {
+                free(c.Pk);
+                return -1;
+            }
             work[j * n + j] = sqrt(d);
             c.j = j;
             if (n - j - 1 >= PAR_MIN && n_threads > 1) sq_parallel_for(n_threads, n - j - 1, panel_rows, &c);
             else panel_rows(&c, 0, n - j - 1);
         }
-        if (e < n) sq_parallel_for(n_threads, (n - e + IT - 1) / IT, trailing_rows, &c);
+        if (e < n) {
+            if (c.Pk) /* the panel L[e:n][J:e] as TC-row tiles, zero past row n */
+                for (uint64_t k = e; k < e + (n - e + TC - 1) / TC * TC; k++)
+                    for (uint64_t m = 0; m < NB; m++)
+                        c.Pk[(k - e) / TC * TC * NB + m * TC + (k - e) % TC] = k < n ? work[k * n + J + m] : 0.0;
+            c.tasks = (n - e + IT - 1) / IT;
+            atomic_store(&c.next, 0);
+            sq_parallel_for(n_threads, n_threads, trailing_worker, &c);
+        }
     }
-    sq_parallel_for(n_threads, (n + G - 1) / G, inverse_groups, &c);
+    free(c.Pk);
+    c.tasks = (n + NB - 1) / NB;
+    atomic_store(&c.next, 0);
+    sq_parallel_for(n_threads, n_threads, inverse_worker, &c);
     /* U[i][j] = (L⁻¹)[n-1-i][n-1-j] = X[n-1-j][n-1-i]: a reflection across
      * the anti-diagonal, done in place by swapping pairs; zero below */
     for (uint64_t i = 0; i < n; i++)

@@ -19,6 +19,10 @@
  * ((s1+s5)+(s3+s7)), then the tail by fma in order. */
 double sq_la_dot(sq_isa isa, const double *a, const double *b, uint64_t n);
 
+/* w[j] -= e·u[j] for j < n, float32, the product rounded before the
+ * difference (no fused multiply-add), as plain C computes it. */
+void sq_la_sub_scaled_f32(sq_isa isa, float *w, float e, const float *u, uint64_t n);
+
 /* C = A·B (sub = 0) or C -= A·B (sub = 1), float32, row-major: A is R x K,
  * B is K x N. Each element's product sum runs over k in order with fused
  * multiply-adds from 0, then is stored or subtracted. Returns 0, or -1 (C
@@ -26,6 +30,18 @@ double sq_la_dot(sq_isa isa, const double *a, const double *b, uint64_t n);
  * be allocated. */
 int sq_la_matmul_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, const float *A, size_t lda,
                      const float *B, size_t ldb, float *C, size_t ldc);
+
+/* The same product with B packed once for several calls (GPTQ multiplies
+ * every row tile by the same blocks of U): sq_la_packed_floats floats hold
+ * B (K x N) as sq_la_pack_f32 lays it out for this ISA, and
+ * sq_la_matmul_packed_f32 gives the same bits as sq_la_matmul_f32. K is at
+ * most SQ_LA_PACKED_MAX_K; returns 0, or -1 for a K out of range or no
+ * memory for A's packing (C untouched). */
+#define SQ_LA_PACKED_MAX_K 128
+uint64_t sq_la_packed_floats(sq_isa isa, uint64_t K, uint64_t N);
+void sq_la_pack_f32(sq_isa isa, uint64_t K, uint64_t N, const float *B, size_t ldb, float *Bp);
+int sq_la_matmul_packed_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, const float *A, size_t lda,
+                            const float *Bp, float *C, size_t ldc);
 
 /* U upper triangular with UᵀU = H⁻¹ (the Cholesky factor of the inverse, as
  * GPTQ needs it), for H symmetric positive definite, n x n row-major; only

@@ -91,6 +91,49 @@ __attribute__((target("avx2,fma"))) static void dot2x4_avx2(const float *w0, con
     }
     memcpy(out, s, sizeof s);
 }
+
+/* AVX-512: the same dot products with the vectors across 16 rows of W
+ * instead of along k. wt holds the block transposed ([k][16], zero rows
+ * past the block's end); for each of tt tokens, accumulator l holds lane l
+ * (k = l mod 8) of 16 outputs, summed as hsum8 sums, then the tail as dot4
+ * adds it (product, then sum): every output keeps dot4's bits, and each
+ * weight load serves tt tokens without horizontal sums. */
+#define AVX512 __attribute__((target("avx2,fma,avx512f")))
+AVX512 static inline __attribute__((always_inline)) void tokens_avx512(int tt, const float *wt, uint64_t K,
+                                                                        const float *x, float *y, uint64_t N,
+                                                                        __mmask16 m) {
+    __m512 a[3][8];
+#pragma GCC unroll 3
+    for (int j = 0; j < tt; j++)
+#pragma GCC unroll 8
+        for (int l = 0; l < 8; l++) a[j][l] = _mm512_setzero_ps();
+    const uint64_t K8 = K / 8 * 8;
+    for (uint64_t k = 0; k < K8; k += 8)
+#pragma GCC unroll 8
+        for (int l = 0; l < 8; l++) {
+            __m512 w = _mm512_loadu_ps(wt + (k + l) * 16);
+            __asm__("" : "+v"(w)); /* one load for the tt tokens, not one per FMA */
+#pragma GCC unroll 3
+            for (int j = 0; j < tt; j++) a[j][l] = _mm512_fmadd_ps(w, _mm512_set1_ps(x[j * K + k + l]), a[j][l]);
+        }
+#pragma GCC unroll 3
+    for (int j = 0; j < tt; j++) {
+        __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[j][0], a[j][4]), _mm512_add_ps(a[j][2], a[j][6])),
+                                 _mm512_add_ps(_mm512_add_ps(a[j][1], a[j][5]), _mm512_add_ps(a[j][3], a[j][7])));
+        for (uint64_t k = K8; k < K; k++)
+            s = _mm512_add_ps(s, _mm512_mul_ps(_mm512_loadu_ps(wt + k * 16), _mm512_set1_ps(x[j * K + k])));
+        _mm512_mask_storeu_ps(y + j * N, m, s);
+    }
+}
+
+/* Rows [r0, r0 + nr) of Y for all T tokens; nr <= 16. */
+AVX512 static void block16_avx512(const float *wt, uint64_t K, const float *x, uint32_t T, float *y, uint64_t N,
+                                  uint64_t r0, uint32_t nr) {
+    const __mmask16 m = (__mmask16)(nr >= 16 ? 0xffffu : (1u << nr) - 1);
+    uint32_t t = 0;
+    for (; t + 3 <= T; t += 3) tokens_avx512(3, wt, K, x + (uint64_t)t * K, y + (uint64_t)t * N + r0, N, m);
+    for (; t < T; t++) tokens_avx512(1, wt, K, x + (uint64_t)t * K, y + (uint64_t)t * N + r0, N, m);
+}
 #endif
 
 typedef void (*dot4_fn)(const float *, const float *, const float *, const float *, const float *, uint64_t, float *);
@@ -102,6 +145,7 @@ typedef struct mm_ctx {
     float *y;
     dot4_fn dot4;
     int pairs; /* dot2x4_avx2 for two rows at a time (same bits as dot4) */
+    int wide;  /* block16_avx512 for whole blocks (same bits as dot4) */
     sq_decode_fn decode;
     int failed; /* a worker could not get its row buffer */
 } mm_ctx;
@@ -111,14 +155,25 @@ static void mm_blocks(void *p, uint64_t b0, uint64_t b1) {
     const uint64_t N = c->w->rows, K = c->w->cols;
     const int direct = c->w->codec->family == SQ_FAMILY_FLOAT && c->w->codec->value_dtype == SQ_DT_F32; /* f32 rows are used in place */
     float *buf = direct ? NULL : malloc(ROWS_PER_BLOCK * K * sizeof(float));
-    if (!direct && !buf) {
+    float *wt = c->wide ? malloc(ROWS_PER_BLOCK * K * sizeof(float)) : NULL;
+    if ((!direct && !buf) || (c->wide && !wt)) {
         c->failed = 1;
+        free(buf);
+        free(wt);
         return;
     }
     for (uint64_t b = b0; b < b1; b++) {
         uint64_t r0 = b * ROWS_PER_BLOCK, r1 = r0 + ROWS_PER_BLOCK < N ? r0 + ROWS_PER_BLOCK : N;
         const float *wb = direct ? (const float *)c->w->part[0] + r0 * K : buf;
         if (!direct) c->decode(c->w, r0, r1, buf);
+#if defined(__x86_64__)
+        if (wt) {
+            for (uint64_t k = 0; k < K; k++)
+                for (uint64_t r = 0; r < ROWS_PER_BLOCK; r++) wt[k * ROWS_PER_BLOCK + r] = r0 + r < r1 ? wb[r * K + k] : 0.0f;
+            block16_avx512(wt, K, c->x, c->T, c->y, N, r0, (uint32_t)(r1 - r0));
+            continue;
+        }
+#endif
         for (uint64_t t = 0; t < c->T; t += 4) {
             const float *x0 = c->x + t * K;
             const float *x1 = t + 1 < c->T ? x0 + K : x0, *x2 = t + 2 < c->T ? x0 + 2 * K : x0, *x3 = t + 3 < c->T ? x0 + 3 * K : x0;
@@ -142,6 +197,7 @@ static void mm_blocks(void *p, uint64_t b0, uint64_t b1) {
         }
     }
     free(buf);
+    free(wt);
 }
 
 sq_status sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, int n_threads) {
@@ -152,9 +208,10 @@ sq_status sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, 
         if (!(xs = malloc((size_t)T * w->cols * sizeof(float)))) return SQ_ENOMEM;
         sq_xform_input(w, x, T, xs);
     }
-    mm_ctx c = {w, xs ? xs : x, T, y, dot4_portable, 0, sq_decode_for(w->codec, sq_isa_active()), 0};
+    mm_ctx c = {w, xs ? xs : x, T, y, dot4_portable, 0, 0, sq_decode_for(w->codec, sq_isa_active()), 0};
 #if defined(__x86_64__)
     if (sq_isa_active() >= SQ_ISA_AVX2) c.dot4 = dot4_avx2, c.pairs = 1;
+    if (sq_isa_active() >= SQ_ISA_AVX512 && T >= 3) c.wide = 1;
 #endif
     uint64_t nb = (w->rows + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK;
     sq_parallel_for(n_threads, nb, mm_blocks, &c);

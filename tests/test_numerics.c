@@ -55,6 +55,22 @@ START_TEST(xtx_same_bits_on_every_isa) {
                           sq_isa_name((sq_isa)isa), n, n, T * calls);
             for (uint32_t i = 0; i < n; i++)
                 for (uint32_t j = 0; j < i; j++) ck_assert(C[(size_t)i * n + j] == C[(size_t)j * n + i]);
+            /* the same from x widened to float64 once per call */
+            memset(C, 0, (size_t)n * n * sizeof(double));
+            double *xd = malloc((size_t)T * n * sizeof(double));
+            for (uint32_t c = 0; c < calls; c++) {
+                for (size_t i = 0; i < (size_t)T * n; i++) xd[i] = x[(size_t)c * T * n + i];
+                for (uint32_t i0 = 0; i0 < n; i0 += SQ_XTX_MAX_TILE)
+                    for (uint32_t j0 = 0; j0 < n; j0 += SQ_XTX_MAX_TILE) {
+                        uint32_t ni = n - i0 < SQ_XTX_MAX_TILE ? n - i0 : SQ_XTX_MAX_TILE;
+                        uint32_t nj = n - j0 < SQ_XTX_MAX_TILE ? n - j0 : SQ_XTX_MAX_TILE;
+                        sq_xtx_accumulate_wide((sq_isa)isa, C + (size_t)i0 * n + j0, n, x + (size_t)c * T * n, xd, n, T,
+                                               i0, ni, j0, nj);
+                    }
+            }
+            ck_assert_msg(!memcmp(C, ref, (size_t)n * n * sizeof(double)), "%s: wide XᵀX %ux%u over %u tokens differs",
+                          sq_isa_name((sq_isa)isa), n, n, T * calls);
+            free(xd);
             free(C);
         }
         free(ref);
@@ -83,6 +99,16 @@ START_TEST(matmul_same_bits_on_every_isa) {
                 ck_assert_msg(!memcmp(C, ref, R * N * sizeof(float)), "%s: %llux%llux%llu (sub %d) differs",
                               sq_isa_name((sq_isa)isa), (unsigned long long)R, (unsigned long long)N,
                               (unsigned long long)K, sub);
+                /* B packed once, as GPTQ's lazy updates use it */
+                float *Bp = malloc(sq_la_packed_floats((sq_isa)isa, K, N) * sizeof(float));
+                sq_la_pack_f32((sq_isa)isa, K, N, B, N, Bp);
+                memcpy(C, C0, R * N * sizeof(float));
+                ck_assert_int_eq(sq_la_matmul_packed_f32((sq_isa)isa, sub, R, N, K, A, K, Bp, C, N), K > SQ_LA_PACKED_MAX_K ? -1 : 0);
+                if (K <= SQ_LA_PACKED_MAX_K)
+                    ck_assert_msg(!memcmp(C, ref, R * N * sizeof(float)), "%s: packed %llux%llux%llu (sub %d) differs",
+                                  sq_isa_name((sq_isa)isa), (unsigned long long)R, (unsigned long long)N,
+                                  (unsigned long long)K, sub);
+                free(Bp);
             }
         }
         free(A), free(B), free(C0), free(ref), free(C);
@@ -116,6 +142,60 @@ START_TEST(dot_same_bits_on_every_isa) {
 }
 END_TEST
 
+START_TEST(sub_scaled_same_bits_on_every_isa) {
+    /* w -= e·u with the product rounded first, at lengths around the vector widths */
+    static const uint64_t lens[] = {0, 1, 7, 8, 15, 16, 17, 33, 100};
+    float *u = acts(1, 100), *w0 = acts(1, 100), *w = malloc(100 * sizeof(float)), *ref = malloc(100 * sizeof(float));
+    const float e = -0.3712f;
+    for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++) {
+        for (uint64_t j = 0; j < 100; j++) {
+            volatile float p = e * u[j];
+            ref[j] = j < lens[t] ? w0[j] - p : w0[j];
+        }
+        for (int isa = 0; isa < SQ_ISA_COUNT; isa++) {
+            if (!isa_ok((sq_isa)isa)) continue;
+            memcpy(w, w0, 100 * sizeof(float));
+            sq_la_sub_scaled_f32((sq_isa)isa, w, e, u, lens[t]);
+            ck_assert_msg(!memcmp(w, ref, 100 * sizeof(float)), "%s: length %llu differs", sq_isa_name((sq_isa)isa),
+                          (unsigned long long)lens[t]);
+        }
+    }
+    free(u), free(w0), free(w), free(ref);
+}
+END_TEST
+
+/* The factor's definition, unblocked: with A = P·H·P, each element of L is
+ * A[i][k] minus one sq_la_dot per 64-wide segment of [0, k) in order (the
+ * last one partial, possibly empty), then sqrt or the division; each
+ * element of L⁻¹ below the diagonal is -(Σ of one dot per 64-grid segment of
+ * [j, i), added in order to 0) / L[i][i]. */
+static void factor_reference(const double *H, uint64_t n, double *U) {
+    double *L = calloc(n * n, sizeof(double)), *X = calloc(n * n, sizeof(double));
+    for (uint64_t i = 0; i < n; i++)
+        for (uint64_t k = 0; k <= i; k++) {
+            double v = H[(n - 1 - i) * n + (n - 1 - k)];
+            for (uint64_t s = 0; s + 64 <= k; s += 64) v -= sq_la_dot(SQ_ISA_PORTABLE, L + i * n + s, L + k * n + s, 64);
+            v -= sq_la_dot(SQ_ISA_PORTABLE, L + i * n + k / 64 * 64, L + k * n + k / 64 * 64, k % 64);
+            L[i * n + k] = i == k ? sqrt(v) : v / L[k * n + k];
+        }
+    for (uint64_t j = 0; j < n; j++) {
+        X[j * n + j] = 1.0 / L[j * n + j];
+        for (uint64_t i = j + 1; i < n; i++) {
+            double acc = 0;
+            for (uint64_t s = j; s < i;) {
+                const uint64_t e = (s / 64 + 1) * 64 < i ? (s / 64 + 1) * 64 : i;
+                acc += sq_la_dot(SQ_ISA_PORTABLE, L + i * n + s, X + j * n + s, e - s);
+                s = e;
+            }
+            X[j * n + i] = -acc / L[i * n + i];
+        }
+    }
+    for (uint64_t i = 0; i < n; i++) /* U[i][j] = (L⁻¹)[n-1-i][n-1-j] = X[n-1-j][n-1-i] */
+        for (uint64_t j = 0; j < n; j++) U[i * n + j] = j < i ? 0.0 : X[(n - 1 - j) * n + (n - 1 - i)];
+    free(L);
+    free(X);
+}
+
 /* A well-conditioned but dense SPD matrix: XᵀX/T + 0.1 I of correlated data. */
 static double *spd(uint64_t n) {
     const uint32_t T = 3 * (uint32_t)n;
@@ -129,7 +209,7 @@ static double *spd(uint64_t n) {
 }
 
 START_TEST(chol_inverse_factor) {
-    static const uint64_t sizes[] = {1, 7, 100, 300};
+    static const uint64_t sizes[] = {1, 7, 100, 300}; /* 300: several panels, ragged tiles and blocks */
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         const uint64_t n = sizes[s];
         double *H = spd(n), *U0 = NULL;
@@ -139,6 +219,12 @@ START_TEST(chol_inverse_factor) {
                 double *U = malloc(n * n * sizeof(double)), *W = malloc(n * n * sizeof(double));
                 ck_assert_int_eq(sq_la_chol_inv_upper((sq_isa)isa, H, n, U, W, threads), 0);
                 if (!U0) {
+                    /* the order of every sum is the definition's */
+                    double *R = malloc(n * n * sizeof(double));
+                    factor_reference(H, n, R);
+                    ck_assert_msg(!memcmp(U, R, n * n * sizeof(double)), "n %llu: %s differs from the unblocked definition",
+                                  (unsigned long long)n, sq_isa_name((sq_isa)isa));
+                    free(R);
                     /* upper triangular with a positive diagonal, and H·UᵀU = I */
                     double worst = 0;
                     for (uint64_t i = 0; i < n; i++) {
@@ -250,6 +336,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, xtx_same_bits_on_every_isa);
     tcase_add_test(tc, matmul_same_bits_on_every_isa);
     tcase_add_test(tc, dot_same_bits_on_every_isa);
+    tcase_add_test(tc, sub_scaled_same_bits_on_every_isa);
     tcase_add_test(tc, chol_inverse_factor);
     tcase_add_test(tc, asymmetric_calibration_files);
     suite_add_tcase(s, tc);

@@ -396,6 +396,46 @@ START_TEST(bad_transform_parts_are_refused) {
 }
 END_TEST
 
+/* sq_rt_matmul (prefill, calibration) gives the bits of its definition on
+ * whatever path SQUISH_ISA selects: per output 8 lanes of fused
+ * multiply-adds over whole blocks of 8, summed ((l0+l4)+(l2+l6)) +
+ * ((l1+l5)+(l3+l7)), then the tail by product and sum. Ragged shapes: a
+ * partial block of 16 rows, a tail of 5 columns, 7 tokens (3 + 3 + 1). */
+START_TEST(rt_matmul_is_its_definition) {
+    const uint64_t rows = 37, cols = 45, T = 7;
+    float *w = malloc(rows * cols * 4), *x = malloc(T * cols * 4), *y = malloc(T * rows * 4);
+    for (uint64_t i = 0; i < rows * cols; i++) w[i] = frand();
+    for (uint64_t i = 0; i < T * cols; i++) x[i] = frand() * (i % 11 ? 1.0f : 1e3f);
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    ck_assert_int_eq(sq_scheme_parse("f32", &c, p, &err), 0);
+    sq_encoded e;
+    ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 1, &e, &err), 0);
+    sq_tview v;
+    sq_tview_from_encoded(&e, &v);
+    for (int threads = 1; threads <= 3; threads += 2) {
+        ck_assert_int_eq(sq_rt_matmul(&v, x, (uint32_t)T, y, threads), 0);
+        for (uint64_t t = 0; t < T; t++)
+            for (uint64_t r = 0; r < rows; r++) {
+                float l[8] = {0};
+                uint64_t k = 0;
+                for (; k + 8 <= cols; k += 8)
+                    for (int q = 0; q < 8; q++) l[q] = fmaf(w[r * cols + k + q], x[t * cols + k + q], l[q]);
+                float want = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+                for (; k < cols; k++) {
+                    volatile float pr = w[r * cols + k] * x[t * cols + k];
+                    want += pr;
+                }
+                ck_assert_msg(!memcmp(&y[t * rows + r], &want, 4), "token %llu row %llu: %.9g, want %.9g",
+                              (unsigned long long)t, (unsigned long long)r, y[t * rows + r], want);
+            }
+    }
+    sq_encoded_free(&e);
+    free(w), free(x), free(y);
+}
+END_TEST
+
 START_TEST(gptq_hinv_factor) {
     /* UᵀU must be the inverse of the damped Hessian */
     const uint32_t n = 48, T = 120;
@@ -433,6 +473,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, gptq_damping_retry_and_fallback);
     tcase_add_test(tc, gptq_drives_every_vq_codec);
     tcase_add_test(tc, gptq_hinv_factor);
+    tcase_add_test(tc, rt_matmul_is_its_definition);
     tcase_add_test(tc, input_transforms_round_trip);
     tcase_add_test(tc, hadamard_links_round_trip);
     tcase_add_test(tc, bad_transform_parts_are_refused);
