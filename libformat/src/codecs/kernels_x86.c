@@ -1073,7 +1073,8 @@ AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
     for (uint64_t p = 0; p < np; p++) {
         const __m256i a = _mm256_load_si256((const __m256i *)(x->q + p * 64)), b = _mm256_load_si256((const __m256i *)(x->q + p * 64 + 32));
         for (int h = 0; h < 2; h++) {
-            const __m256i v = _mm256_permute2x128_si256(a, b, h ? 0x31 : 0x20);
+            /* immediates: clang takes no expression there */
+            const __m256i v = h ? _mm256_permute2x128_si256(a, b, 0x31) : _mm256_permute2x128_si256(a, b, 0x20);
             xp[4 * p + (uint64_t)h] = v;
             const __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16);
             xp[4 * p + 2 + (uint64_t)h] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s4, 4));
