@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: install, build (warnings as errors) twice — once with
-# AddressSanitizer + UndefinedBehaviorSanitizer, optimized (-O2 -g: the
+# AddressSanitizer + UndefinedBehaviorSanitizer, optimized (-O2 -g1: the
 # sanitizers check optimized code as well; a quip:2 encode of the tiny model
 # takes 19 s of CPU there against 72 s at -O0) — and run the whole suite on
 # both, and fuzz every parser for a bounded time (SQUISH_FUZZ_SECONDS, default
