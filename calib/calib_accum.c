@@ -1,4 +1,5 @@
 /* Streaming accumulation of calibration statistics from runtime taps. */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,7 +94,7 @@ void sq_calib_acc_free(sq_calib_acc *a) {
 
 typedef struct tile_ctx {
     const float *x;
-    const double *xd; /* x widened to float64, or NULL */
+    const double *xp; /* x in float64 column panels (sq_xtx_pack), or NULL */
     uint32_t T, n, nt;
     double *xtx;
     sq_isa isa;
@@ -110,6 +111,11 @@ static void tile_index(uint32_t nt, uint64_t k, uint32_t *bi, uint32_t *bj) {
     *bj = i + (uint32_t)k;
 }
 
+static void pack_panels(void *p, uint64_t g0, uint64_t g1) {
+    tile_ctx *c = p;
+    sq_xtx_pack(c->x, c->n, c->T, c->n, (uint32_t)g0, (uint32_t)g1, (double *)c->xp);
+}
+
 static void xtx_tiles(void *p, uint64_t k0, uint64_t k1) {
     tile_ctx *c = p;
     for (uint64_t k = k0; k < k1; k++) {
@@ -118,8 +124,41 @@ static void xtx_tiles(void *p, uint64_t k0, uint64_t k1) {
         const uint32_t i0 = bi * TILE, j0 = bj * TILE;
         const uint32_t ni = c->n - i0 < TILE ? c->n - i0 : TILE, nj = c->n - j0 < TILE ? c->n - j0 : TILE;
         double *up = c->xtx + (size_t)i0 * c->n + j0;
-        if (c->xd) sq_xtx_accumulate_wide(c->isa, up, c->n, c->x, c->xd, c->n, c->T, i0, ni, j0, nj);
+        if (c->xp) sq_xtx_accumulate_panels(c->isa, up, c->n, c->x, c->xp, c->n, c->T, i0, ni, j0, nj);
         else sq_xtx_accumulate(c->isa, up, c->n, c->x, c->n, c->T, i0, ni, j0, nj);
+    }
+}
+
+#define STAT_CHUNK 64 /* channels per task of the |x| statistics */
+
+typedef struct stats_ctx {
+    const float *x;
+    uint32_t T, n;
+    sq_calib_site *s;
+    uint64_t bad; /* index of the first non-finite value, or UINT64_MAX */
+} stats_ctx;
+
+/* Sums and maxima of |x| for a range of channels, each summed over tokens
+ * in order (the bits do not depend on the split). */
+static void channel_stats(void *p, uint64_t c0, uint64_t c1) {
+    stats_ctx *c = p;
+    const uint32_t j0 = (uint32_t)c0 * STAT_CHUNK, j1 = c1 * STAT_CHUNK < c->n ? (uint32_t)c1 * STAT_CHUNK : c->n;
+    double *sum = c->s->abs_mean;
+    float *mx = c->s->abs_max;
+    uint64_t bad = UINT64_MAX;
+    for (uint32_t t = 0; t < c->T; t++) {
+        const float *row = c->x + (size_t)t * c->n;
+        for (uint32_t j = j0; j < j1; j++) {
+            float v = fabsf(row[j]);
+            if (!(v <= FLT_MAX) && bad == UINT64_MAX) bad = (uint64_t)t * c->n + j; /* NaN or infinite */
+            sum[j] += v;
+            if (v > mx[j]) mx[j] = v;
+        }
+    }
+    if (bad != UINT64_MAX) { /* keep the smallest index over all tasks */
+        uint64_t cur = __atomic_load_n(&c->bad, __ATOMIC_RELAXED);
+        while (bad < cur && !__atomic_compare_exchange_n(&c->bad, &cur, bad, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        }
     }
 }
 
@@ -136,30 +175,26 @@ void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint3
         a->status = sq_err_set(&a->err, SQ_EINTERNAL, "%s: width %u, expected %u", where, n, s->n);
         return;
     }
-    for (uint64_t i = 0; i < (uint64_t)T * n; i++)
-        if (!isfinite(x[i])) {
-            a->status = sq_err_set(&a->err, SQ_ECORRUPT,
-                                   "%s: activation of token %llu, channel %llu is %s; the model produces "
-                                   "non-finite values on this text",
-                                   where, (unsigned long long)(i / n), (unsigned long long)(i % n),
-                                   isnan(x[i]) ? "NaN" : "infinite");
-            return;
-        }
-    for (uint32_t t = 0; t < T; t++)
-        for (uint32_t j = 0; j < n; j++) {
-            float v = fabsf(x[(size_t)t * n + j]);
-            s->abs_mean[j] += v;
-            if (v > s->abs_max[j]) s->abs_max[j] = v;
-        }
+    stats_ctx sc = {x, T, n, s, UINT64_MAX};
+    sq_parallel_for(a->n_threads, (n + STAT_CHUNK - 1) / STAT_CHUNK, channel_stats, &sc);
+    if (sc.bad != UINT64_MAX) { /* the first non-finite value in token order */
+        const float v = x[sc.bad];
+        a->status = sq_err_set(&a->err, SQ_ECORRUPT,
+                               "%s: activation of token %llu, channel %llu is %s; the model produces "
+                               "non-finite values on this text",
+                               where, (unsigned long long)(sc.bad / n), (unsigned long long)(sc.bad % n),
+                               isnan(v) ? "NaN" : "infinite");
+        return;
+    }
     s->tokens += T;
     a->lower_stale = 1;
     uint32_t nt = (n + TILE - 1) / TILE;
-    double *xd = malloc((size_t)T * n * sizeof(double)); /* NULL: the tiles pack their own panels */
-    if (xd)
-        for (size_t i = 0; i < (size_t)T * n; i++) xd[i] = x[i];
-    tile_ctx c = {x, xd, T, n, nt, s->xtx, sq_isa_active()};
+    const uint32_t ng = (n + SQ_XTX_PANEL - 1) / SQ_XTX_PANEL;
+    double *xp = malloc((size_t)ng * T * SQ_XTX_PANEL * sizeof(double)); /* NULL: the tiles pack their own panels */
+    tile_ctx c = {x, xp, T, n, nt, s->xtx, sq_isa_active()};
+    if (xp) sq_parallel_for(a->n_threads, ng, pack_panels, &c);
     sq_parallel_for(a->n_threads, (uint64_t)nt * (nt + 1) / 2, xtx_tiles, &c);
-    free(xd);
+    free(xp);
 }
 
 /* XᵀX is symmetric by construction: the lower triangle is the upper one's
@@ -177,26 +212,73 @@ void sq_calib_acc_symmetrize(sq_calib_acc *a) {
     a->lower_stale = 0;
 }
 
+#define VOCAB_CHUNK 256 /* vocabulary entries per task of the probability sums */
+
+typedef struct window_ctx {
+    const float *logits;
+    uint32_t T, V;
+    double *mx, *z;    /* [T] per position: the largest logit, the softmax's denominator */
+    double *sum;       /* the accumulator's probability sums */
+    uint64_t bad;      /* index of the first non-finite logit, or UINT64_MAX */
+} window_ctx;
+
+/* Per position: the largest logit and Σ exp(l - max) in index order. */
+static void position_sums(void *p, uint64_t t0, uint64_t t1) {
+    window_ctx *c = p;
+    for (uint64_t t = t0; t < t1; t++) {
+        const float *l = c->logits + t * c->V;
+        float mx = l[0];
+        for (uint32_t i = 0; i < c->V; i++) {
+            if (!isfinite(l[i])) {
+                uint64_t bad = t * c->V + i, cur = __atomic_load_n(&c->bad, __ATOMIC_RELAXED);
+                while (bad < cur &&
+                       !__atomic_compare_exchange_n(&c->bad, &cur, bad, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+                }
+                return;
+            }
+            if (l[i] > mx) mx = l[i];
+        }
+        double z = 0;
+        for (uint32_t i = 0; i < c->V; i++) z += exp((double)l[i] - (double)mx);
+        c->mx[t] = mx, c->z[t] = z;
+    }
+}
+
+/* Per vocabulary entry: its probabilities added in position order. */
+static void entry_sums(void *p, uint64_t c0, uint64_t c1) {
+    window_ctx *c = p;
+    const uint32_t i0 = (uint32_t)c0 * VOCAB_CHUNK, i1 = c1 * VOCAB_CHUNK < c->V ? (uint32_t)c1 * VOCAB_CHUNK : c->V;
+    for (uint32_t t = 0; t < c->T; t++) {
+        const float *l = c->logits + (size_t)t * c->V;
+        for (uint32_t i = i0; i < i1; i++) c->sum[i] += exp((double)l[i] - c->mx[t]) / c->z[t];
+    }
+}
+
 sq_status sq_calib_acc_window(sq_calib_acc *a, const int32_t *tokens, const float *logits, uint32_t T, sq_err *err) {
     if (!a->has_output) return SQ_OK;
     sq_calib_vocab *v = &a->vocab;
     const uint32_t V = v->n;
-    for (uint32_t t = 0; t < T; t++) {
-        if (tokens[t] < 0 || (uint32_t)tokens[t] >= V)
-            return sq_err_set(err, SQ_EINTERNAL, "token id %d outside the vocabulary (%u)", tokens[t], V);
-        v->count[tokens[t]]++;
-        const float *l = logits + (size_t)t * V;
-        float mx = l[0];
-        for (uint32_t i = 0; i < V; i++) {
-            if (!isfinite(l[i]))
-                return sq_err_set(err, SQ_ECORRUPT, "the logit of entry %u at position %u is %s; the model produces "
-                                  "non-finite values on this text", i, t, isnan(l[i]) ? "NaN" : "infinite");
-            if (l[i] > mx) mx = l[i];
-        }
-        double z = 0;
-        for (uint32_t i = 0; i < V; i++) z += exp((double)l[i] - (double)mx);
-        for (uint32_t i = 0; i < V; i++) v->mean_prob[i] += exp((double)l[i] - (double)mx) / z;
+    uint32_t tok_bad = T;
+    for (uint32_t t = 0; t < T && tok_bad == T; t++)
+        if (tokens[t] < 0 || (uint32_t)tokens[t] >= V) tok_bad = t;
+    double *mz = malloc(2 * (size_t)T * sizeof(double));
+    if (!mz) return sq_err_set(err, SQ_ENOMEM, "out of memory for %u positions' softmax sums", T);
+    window_ctx c = {logits, tok_bad, V, mz, mz + T, v->mean_prob, UINT64_MAX};
+    sq_parallel_for(a->n_threads, tok_bad, position_sums, &c); /* positions before a bad token, as a serial pass */
+    if (c.bad != UINT64_MAX) {
+        const uint64_t t = c.bad / V, i = c.bad % V;
+        free(mz);
+        return sq_err_set(err, SQ_ECORRUPT, "the logit of entry %llu at position %llu is %s; the model produces "
+                          "non-finite values on this text", (unsigned long long)i, (unsigned long long)t,
+                          isnan(logits[c.bad]) ? "NaN" : "infinite");
     }
+    if (tok_bad < T) {
+        free(mz);
+        return sq_err_set(err, SQ_EINTERNAL, "token id %d outside the vocabulary (%u)", tokens[tok_bad], V);
+    }
+    for (uint32_t t = 0; t < T; t++) v->count[tokens[t]]++;
+    sq_parallel_for(a->n_threads, (V + VOCAB_CHUNK - 1) / VOCAB_CHUNK, entry_sums, &c);
+    free(mz);
     v->positions += T;
     return SQ_OK;
 }

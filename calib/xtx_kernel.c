@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #define TBLOCK 64 /* tokens per pass over a tile: keeps its two panels in L1/L2 */
+#define PBLOCK 128 /* the same for packed panels: a column sliver (16 KiB) stays in L1 across a tile column */
 
 /* Reference: C[i][j] += Σ_t x[t][i0+i] · x[t][j0+j], t in increasing order. */
 static void xtx_portable(double *C, size_t ldc, const float *x, size_t ldx, uint32_t T, uint32_t i0, uint32_t ni,
@@ -100,36 +101,55 @@ static void xtx_tiled(micro_fn micro, uint32_t MR, uint32_t NR, double *C, size_
     }
 }
 
-/* The same tiles reading x already widened to float64 (xd, the same
- * layout): no panels to pack per tile, the same per-element order. */
-static void xtx_direct(micro_fn micro, uint32_t MR, uint32_t NR, double *C, size_t ldc, const float *x, const double *xd,
+/* The same tiles reading x packed in column panels (sq_xtx_pack): each
+ * register tile streams its rows and columns at a stride of 16 doubles,
+ * so no token's row maps to the cache set of the previous ones (x itself
+ * has a stride of n doubles, a multiple of 4 KiB for the usual widths). */
+static void xtx_panels(micro_fn micro, uint32_t MR, uint32_t NR, double *C, size_t ldc, const float *x, const double *xp,
                        size_t ldx, uint32_t T, uint32_t i0, uint32_t ni, uint32_t j0, uint32_t nj) {
     const uint32_t mi = ni - ni % MR, mj = nj - nj % NR;
-    for (uint32_t t0 = 0; t0 < T; t0 += TBLOCK) {
-        const uint32_t tb = T - t0 < TBLOCK ? T - t0 : TBLOCK;
-        const double *xb = xd + (size_t)t0 * ldx;
-        for (uint32_t i = 0; i < mi; i += MR)
-            for (uint32_t j = 0; j < mj; j += NR)
-                micro(C + (size_t)i * ldc + j, ldc, xb + i0 + i, ldx, xb + j0 + j, ldx, tb);
+    for (uint32_t t0 = 0; t0 < T; t0 += PBLOCK) {
+        const uint32_t tb = T - t0 < PBLOCK ? T - t0 : PBLOCK;
+        /* columns outer: a column sliver (tb x 16 doubles) stays in L1 while
+         * the row slivers, half as many bytes each, stream from L2 */
+        for (uint32_t j = 0; j < mj; j += NR) {
+            const uint32_t gj = j0 + j;
+            const double *b = xp + ((size_t)(gj / SQ_XTX_PANEL) * T + t0) * SQ_XTX_PANEL + gj % SQ_XTX_PANEL;
+            for (uint32_t i = 0; i < mi; i += MR) {
+                const uint32_t gi = i0 + i;
+                if (gi >= gj + NR) break; /* wholly below the diagonal: the lower triangle is the upper one's copy */
+                const double *a = xp + ((size_t)(gi / SQ_XTX_PANEL) * T + t0) * SQ_XTX_PANEL + gi % SQ_XTX_PANEL;
+                micro(C + (size_t)i * ldc + j, ldc, a, SQ_XTX_PANEL, b, SQ_XTX_PANEL, tb);
+            }
+        }
         if (mj < nj) xtx_portable(C + mj, ldc, x + (size_t)t0 * ldx, ldx, tb, i0, mi, j0 + mj, nj - mj);
         if (mi < ni) xtx_portable(C + (size_t)mi * ldc, ldc, x + (size_t)t0 * ldx, ldx, tb, i0 + mi, ni - mi, j0, nj);
     }
 }
 #endif
 
-void sq_xtx_accumulate_wide(sq_isa isa, double *C, size_t ldc, const float *x, const double *xd, size_t ldx, uint32_t T,
-                            uint32_t i0, uint32_t ni, uint32_t j0, uint32_t nj) {
+void sq_xtx_pack(const float *x, size_t ldx, uint32_t T, uint32_t n, uint32_t g0, uint32_t g1, double *xp) {
+    for (uint32_t g = g0; g < g1; g++)
+        for (uint32_t t = 0; t < T; t++) {
+            double *d = xp + ((size_t)g * T + t) * SQ_XTX_PANEL;
+            const float *s = x + (size_t)t * ldx + (size_t)g * SQ_XTX_PANEL;
+            for (uint32_t c = 0; c < SQ_XTX_PANEL; c++) d[c] = g * SQ_XTX_PANEL + c < n ? (double)s[c] : 0.0;
+        }
+}
+
+void sq_xtx_accumulate_panels(sq_isa isa, double *C, size_t ldc, const float *x, const double *xp, size_t ldx,
+                              uint32_t T, uint32_t i0, uint32_t ni, uint32_t j0, uint32_t nj) {
 #if defined(__x86_64__) || defined(__i386__)
     if (isa >= SQ_ISA_AVX512) {
-        xtx_direct(micro_avx512, 8, 16, C, ldc, x, xd, ldx, T, i0, ni, j0, nj);
+        xtx_panels(micro_avx512, 8, 16, C, ldc, x, xp, ldx, T, i0, ni, j0, nj);
         return;
     }
     if (isa == SQ_ISA_AVX2) {
-        xtx_direct(micro_avx2, 4, 8, C, ldc, x, xd, ldx, T, i0, ni, j0, nj);
+        xtx_panels(micro_avx2, 4, 8, C, ldc, x, xp, ldx, T, i0, ni, j0, nj);
         return;
     }
 #endif
-    (void)xd;
+    (void)xp;
     xtx_portable(C, ldc, x, ldx, T, i0, ni, j0, nj);
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "matmul_lanes.h"
 #include "runtime.h"
 
 #define ROWS_PER_BLOCK 16
@@ -200,6 +201,56 @@ static void mm_blocks(void *p, uint64_t b0, uint64_t b1) {
     free(wt);
 }
 
+/* The same product through the lane GEMM (matmul_lanes.h): blocks of 32
+ * rows, each decoded and packed once, against all T tokens packed once. */
+typedef struct lanes_ctx {
+    const sq_tview *w;
+    const float *xp; /* packed activations */
+    const float *x;
+    uint32_t T;
+    float *y;
+    sq_decode_fn decode;
+    int failed;
+} lanes_ctx;
+
+static void lanes_pack(void *p, uint64_t g0, uint64_t g1) {
+    lanes_ctx *c = p;
+    sq_lanes_pack_x(c->x, c->T, c->w->cols, g0, g1, (float *)c->xp);
+}
+
+static void lanes_blocks(void *p, uint64_t b0, uint64_t b1) {
+    lanes_ctx *c = p;
+    const uint64_t N = c->w->rows, K = c->w->cols;
+    const int direct = c->w->codec->family == SQ_FAMILY_FLOAT && c->w->codec->value_dtype == SQ_DT_F32;
+    float *buf = direct ? NULL : malloc(SQ_LANES_ROWS * K * sizeof(float));
+    float *wp = aligned_alloc(64, (sq_lanes_w_floats(K) * sizeof(float) + 63) / 64 * 64);
+    if ((!direct && !buf) || !wp) {
+        c->failed = 1;
+        free(buf);
+        free(wp);
+        return;
+    }
+    for (uint64_t b = b0; b < b1; b++) {
+        uint64_t r0 = b * SQ_LANES_ROWS, r1 = r0 + SQ_LANES_ROWS < N ? r0 + SQ_LANES_ROWS : N;
+        const float *wb = direct ? (const float *)c->w->part[0] + r0 * K : buf;
+        if (!direct) c->decode(c->w, r0, r1, buf);
+        sq_lanes_block(wb, (uint32_t)(r1 - r0), K, c->xp, c->T, c->y, N, r0, wp);
+    }
+    free(buf);
+    free(wp);
+}
+
+static int matmul_lanes(const sq_tview *w, const float *x, uint32_t T, float *y, int n_threads) {
+    const size_t nx = sq_lanes_x_floats(T, w->cols);
+    float *xp = aligned_alloc(64, (nx * sizeof(float) + 63) / 64 * 64);
+    if (!xp) return 1;
+    lanes_ctx c = {w, xp, x, T, y, sq_decode_for(w->codec, sq_isa_active()), 0};
+    sq_parallel_for(n_threads, (T + SQ_LANES_TOKENS - 1) / SQ_LANES_TOKENS, lanes_pack, &c);
+    sq_parallel_for(n_threads, (w->rows + SQ_LANES_ROWS - 1) / SQ_LANES_ROWS, lanes_blocks, &c);
+    free(xp);
+    return c.failed;
+}
+
 sq_status sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, int n_threads) {
     /* the transform chain's input links are applied to X once, so the
      * weights are used in their stored column order and basis */
@@ -207,6 +258,12 @@ sq_status sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, 
     if (sq_tview_has_xform(w)) {
         if (!(xs = malloc((size_t)T * w->cols * sizeof(float)))) return SQ_ENOMEM;
         sq_xform_input(w, x, T, xs);
+    }
+    if (T >= SQ_LANES_TOKENS && sq_lanes_available(sq_isa_active())) {
+        const int failed = matmul_lanes(w, xs ? xs : x, T, y, n_threads);
+        if (!failed) sq_xform_output(w, y, T);
+        free(xs);
+        return failed ? SQ_ENOMEM : SQ_OK;
     }
     mm_ctx c = {w, xs ? xs : x, T, y, dot4_portable, 0, 0, sq_decode_for(w->codec, sq_isa_active()), 0};
 #if defined(__x86_64__)

@@ -402,7 +402,11 @@ END_TEST
  * ((l1+l5)+(l3+l7)), then the tail by product and sum. Ragged shapes: a
  * partial block of 16 rows, a tail of 5 columns, 7 tokens (3 + 3 + 1). */
 START_TEST(rt_matmul_is_its_definition) {
-    const uint64_t rows = 37, cols = 45, T = 7;
+    /* 7 tokens: the dot-product kernels; 29 tokens (12 + 12 + 5) and 70
+     * rows (32 + 32 + 6): the lane GEMM's ragged tiles, on AVX-512 */
+    static const uint64_t shapes[][3] = {{37, 45, 7}, {70, 45, 29}, {33, 16, 12}};
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+    const uint64_t rows = shapes[sh][0], cols = shapes[sh][1], T = shapes[sh][2];
     float *w = malloc(rows * cols * 4), *x = malloc(T * cols * 4), *y = malloc(T * rows * 4);
     for (uint64_t i = 0; i < rows * cols; i++) w[i] = frand();
     for (uint64_t i = 0; i < T * cols; i++) x[i] = frand() * (i % 11 ? 1.0f : 1e3f);
@@ -433,6 +437,7 @@ START_TEST(rt_matmul_is_its_definition) {
     }
     sq_encoded_free(&e);
     free(w), free(x), free(y);
+    }
 }
 END_TEST
 

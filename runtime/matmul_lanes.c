@@ -1,0 +1,153 @@
+/* The exact batched product as eight per-lane GEMMs (matmul_lanes.h).
+ *
+ * Packed layouts, K8 = K rounded down to a multiple of 8, Kp = K8 / 8:
+ *   activations, per tile g of 12 tokens (zero past token T), K * 12 floats:
+ *     [l][k'][12] = x[12 g + j][8 k' + l] for the 8 lanes, then
+ *     [kt][12]    = x[12 g + j][K8 + kt] for the tail;
+ *   weights, per block of 32 rows (zero past row nr), K * 32 floats:
+ *     [l][k'][32] = w[r][8 k' + l], then [kt][32] = w[r][K8 + kt].
+ * A register tile is 32 rows x 12 tokens: per step of k', two weight vectors
+ * and twelve broadcasts feed 24 fused multiply-adds. */
+#include "matmul_lanes.h"
+
+#include <math.h>
+#include <string.h>
+
+#define RB SQ_LANES_ROWS
+#define TT SQ_LANES_TOKENS
+
+size_t sq_lanes_x_floats(uint32_t T, uint64_t K) { return (size_t)((T + TT - 1) / TT) * TT * K; }
+size_t sq_lanes_w_floats(uint64_t K) { return (size_t)RB * K; }
+
+void sq_lanes_pack_x(const float *x, uint32_t T, uint64_t K, uint64_t g0, uint64_t g1, float *xp) {
+    const uint64_t K8 = K / 8 * 8, Kp = K8 / 8;
+    for (uint64_t g = g0; g < g1; g++) {
+        float *d = xp + g * TT * K;
+        for (uint32_t j = 0; j < TT; j++) {
+            const uint64_t t = g * TT + j;
+            const float *s = t < T ? x + t * K : NULL;
+            for (uint64_t k = 0; k < K8; k++) d[((k % 8) * Kp + k / 8) * TT + j] = s ? s[k] : 0.0f;
+            for (uint64_t k = K8; k < K; k++) d[k * TT + j] = s ? s[k] : 0.0f; /* the tail follows the lanes */
+        }
+    }
+}
+
+static void pack_w(const float *wb, uint32_t nr, uint64_t K, float *wp) {
+    const uint64_t K8 = K / 8 * 8, Kp = K8 / 8;
+    for (uint64_t at = 0; at < K; at++) { /* written in order; the block's rows are read from cache */
+        const uint64_t k = at < K8 ? at % Kp * 8 + at / Kp : at;
+        float *d = wp + at * RB;
+        for (uint32_t r = 0; r < nr; r++) d[r] = wb[(uint64_t)r * K + k];
+        for (uint32_t r = nr; r < RB; r++) d[r] = 0.0f;
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define AVX512 __attribute__((target("avx2,fma,avx512f")))
+
+int sq_lanes_available(sq_isa isa) { return isa >= SQ_ISA_AVX512; }
+
+/* One lane's chains for the tile: a[h][j] over k' in increasing order. */
+AVX512 static inline __attribute__((always_inline)) void lane(const float *w, const float *x, uint64_t Kp, __m512 a[2][TT]) {
+#pragma GCC unroll 12
+    for (int j = 0; j < TT; j++) a[0][j] = a[1][j] = _mm512_setzero_ps();
+    for (uint64_t k = 0; k < Kp; k++, w += RB, x += TT) {
+        const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);
+#pragma GCC unroll 12
+        for (int j = 0; j < TT; j++) {
+            const __m512 b = _mm512_set1_ps(x[j]);
+            a[0][j] = _mm512_fmadd_ps(w0, b, a[0][j]);
+            a[1][j] = _mm512_fmadd_ps(w1, b, a[1][j]);
+        }
+    }
+}
+
+/* s = a (store) or s = s + a */
+AVX512 static inline __attribute__((always_inline)) void put(float *s, __m512 a[2][TT], int add) {
+#pragma GCC unroll 12
+    for (int j = 0; j < TT; j++)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            float *p = s + (j * 2 + h) * 16;
+            _mm512_store_ps(p, add ? _mm512_add_ps(_mm512_load_ps(p), a[h][j]) : a[h][j]);
+        }
+}
+
+AVX512 static void add_into(float *s, const float *o) {
+    for (int i = 0; i < 2 * TT; i++) _mm512_store_ps(s + i * 16, _mm512_add_ps(_mm512_load_ps(s + i * 16), _mm512_load_ps(o + i * 16)));
+}
+
+/* The lane sums combined as the definition's tree, then the tail. */
+AVX512 static void tile(const float *wp, const float *xg, uint64_t K, float *y, uint64_t N, __mmask16 m0, __mmask16 m1,
+                        uint32_t nt) {
+    const uint64_t K8 = K / 8 * 8, Kp = K8 / 8;
+    _Alignas(64) float A[2 * TT * 16], B[2 * TT * 16], C[2 * TT * 16];
+    __m512 a[2][TT];
+#define LANE(l) lane(wp + (uint64_t)(l) * Kp * RB, xg + (uint64_t)(l) * Kp * TT, Kp, a)
+    LANE(0), put(A, a, 0);
+    LANE(4), put(A, a, 1); /* l0 + l4 */
+    LANE(2), put(B, a, 0);
+    LANE(6), put(B, a, 1); /* l2 + l6 */
+    add_into(A, B);
+    LANE(1), put(B, a, 0);
+    LANE(5), put(B, a, 1); /* l1 + l5 */
+    LANE(3), put(C, a, 0);
+    LANE(7), put(C, a, 1); /* l3 + l7 */
+    add_into(B, C);
+    add_into(A, B);
+#undef LANE
+    for (uint64_t k = K8; k < K; k++) /* the tail: product, then sum */
+        for (int j = 0; j < TT; j++) {
+            const __m512 b = _mm512_set1_ps(xg[k * TT + j]);
+            for (int h = 0; h < 2; h++) {
+                float *p = A + (j * 2 + h) * 16;
+                _mm512_store_ps(p, _mm512_add_ps(_mm512_load_ps(p), _mm512_mul_ps(_mm512_loadu_ps(wp + k * RB + 16 * h), b)));
+            }
+        }
+    for (uint32_t j = 0; j < nt; j++) {
+        _mm512_mask_storeu_ps(y + j * N, m0, _mm512_load_ps(A + j * 32));
+        _mm512_mask_storeu_ps(y + j * N + 16, m1, _mm512_load_ps(A + j * 32 + 16));
+    }
+}
+
+void sq_lanes_block(const float *wb, uint32_t nr, uint64_t K, const float *xp, uint32_t T, float *y, uint64_t N,
+                    uint64_t r0, float *wp) {
+    pack_w(wb, nr, K, wp);
+    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffffu : (1u << nr) - 1);
+    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffffu : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    for (uint32_t t0 = 0; t0 < T; t0 += TT)
+        tile(wp, xp + (uint64_t)(t0 / TT) * TT * K, K, y + (uint64_t)t0 * N + r0, N, m0, m1, T - t0 < TT ? T - t0 : TT);
+}
+
+#else
+
+int sq_lanes_available(sq_isa isa) {
+    (void)isa;
+    return 0;
+}
+
+/* Not reached (sq_lanes_available is 0): the same sums in scalar code. */
+void sq_lanes_block(const float *wb, uint32_t nr, uint64_t K, const float *xp, uint32_t T, float *y, uint64_t N,
+                    uint64_t r0, float *wp) {
+    const uint64_t K8 = K / 8 * 8, Kp = K8 / 8;
+    pack_w(wb, nr, K, wp);
+    for (uint32_t t = 0; t < T; t++)
+        for (uint32_t r = 0; r < nr; r++) {
+            const float *xg = xp + (uint64_t)(t / TT) * TT * K;
+            float l[8];
+            for (int q = 0; q < 8; q++) {
+                l[q] = 0.0f;
+                for (uint64_t k = 0; k < Kp; k++)
+                    l[q] = fmaf(wp[((uint64_t)q * Kp + k) * RB + r], xg[((uint64_t)q * Kp + k) * TT + t % TT], l[q]);
+            }
+            float s = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+            for (uint64_t k = K8; k < K; k++) {
+                float p = wp[k * RB + r] * xg[k * TT + t % TT];
+                s += p;
+            }
+            y[(uint64_t)t * N + r0 + r] = s;
+        }
+}
+
+#endif
