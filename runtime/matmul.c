@@ -204,6 +204,7 @@ static void mm_blocks(void *p, uint64_t b0, uint64_t b1) {
 /* The same product through the lane GEMM (matmul_lanes.h): blocks of 32
  * rows, each decoded and packed once, against all T tokens packed once. */
 typedef struct lanes_ctx {
+    sq_isa isa;
     const sq_tview *w;
     const float *xp; /* packed activations */
     const float *x;
@@ -215,15 +216,16 @@ typedef struct lanes_ctx {
 
 static void lanes_pack(void *p, uint64_t g0, uint64_t g1) {
     lanes_ctx *c = p;
-    sq_lanes_pack_x(c->x, c->T, c->w->cols, g0, g1, (float *)c->xp);
+    sq_lanes_pack_x(c->isa, c->x, c->T, c->w->cols, g0, g1, (float *)c->xp);
 }
 
 static void lanes_blocks(void *p, uint64_t b0, uint64_t b1) {
     lanes_ctx *c = p;
     const uint64_t N = c->w->rows, K = c->w->cols;
     const int direct = c->w->codec->family == SQ_FAMILY_FLOAT && c->w->codec->value_dtype == SQ_DT_F32;
-    float *buf = direct ? NULL : malloc(SQ_LANES_ROWS * K * sizeof(float));
-    float *wp = aligned_alloc(64, (sq_lanes_w_floats(K) * sizeof(float) + 63) / 64 * 64);
+    const uint64_t RB = sq_lanes_rows(c->isa);
+    float *buf = direct ? NULL : malloc(RB * K * sizeof(float));
+    float *wp = aligned_alloc(64, (sq_lanes_w_floats(c->isa, K) * sizeof(float) + 63) / 64 * 64);
     if ((!direct && !buf) || !wp) {
         c->failed = 1;
         free(buf);
@@ -231,22 +233,23 @@ static void lanes_blocks(void *p, uint64_t b0, uint64_t b1) {
         return;
     }
     for (uint64_t b = b0; b < b1; b++) {
-        uint64_t r0 = b * SQ_LANES_ROWS, r1 = r0 + SQ_LANES_ROWS < N ? r0 + SQ_LANES_ROWS : N;
+        uint64_t r0 = b * RB, r1 = r0 + RB < N ? r0 + RB : N;
         const float *wb = direct ? (const float *)c->w->part[0] + r0 * K : buf;
         if (!direct) c->decode(c->w, r0, r1, buf);
-        sq_lanes_block(wb, (uint32_t)(r1 - r0), K, c->xp, c->T, c->y, N, r0, wp);
+        sq_lanes_block(c->isa, wb, (uint32_t)(r1 - r0), K, c->xp, c->T, c->y, N, r0, wp);
     }
     free(buf);
     free(wp);
 }
 
-static int matmul_lanes(const sq_tview *w, const float *x, uint32_t T, float *y, int n_threads) {
-    const size_t nx = sq_lanes_x_floats(T, w->cols);
+static int matmul_lanes(sq_isa isa, const sq_tview *w, const float *x, uint32_t T, float *y, int n_threads) {
+    const size_t nx = sq_lanes_x_floats(isa, T, w->cols);
     float *xp = aligned_alloc(64, (nx * sizeof(float) + 63) / 64 * 64);
     if (!xp) return 1;
-    lanes_ctx c = {w, xp, x, T, y, sq_decode_for(w->codec, sq_isa_active()), 0};
-    sq_parallel_for(n_threads, (T + SQ_LANES_TOKENS - 1) / SQ_LANES_TOKENS, lanes_pack, &c);
-    sq_parallel_for(n_threads, (w->rows + SQ_LANES_ROWS - 1) / SQ_LANES_ROWS, lanes_blocks, &c);
+    const uint32_t TT = sq_lanes_tokens(isa), RB = sq_lanes_rows(isa);
+    lanes_ctx c = {isa, w, xp, x, T, y, sq_decode_for(w->codec, isa), 0};
+    sq_parallel_for(n_threads, (T + TT - 1) / TT, lanes_pack, &c);
+    sq_parallel_for(n_threads, (w->rows + RB - 1) / RB, lanes_blocks, &c);
     free(xp);
     return c.failed;
 }
@@ -259,8 +262,9 @@ sq_status sq_rt_matmul(const sq_tview *w, const float *x, uint32_t T, float *y, 
         if (!(xs = malloc((size_t)T * w->cols * sizeof(float)))) return SQ_ENOMEM;
         sq_xform_input(w, x, T, xs);
     }
-    if (T >= SQ_LANES_TOKENS && sq_lanes_available(sq_isa_active())) {
-        const int failed = matmul_lanes(w, xs ? xs : x, T, y, n_threads);
+    const sq_isa isa = sq_isa_active();
+    if (sq_lanes_available(isa) && T >= sq_lanes_tokens(isa)) {
+        const int failed = matmul_lanes(isa, w, xs ? xs : x, T, y, n_threads);
         if (!failed) sq_xform_output(w, y, T);
         free(xs);
         return failed ? SQ_ENOMEM : SQ_OK;

@@ -1,38 +1,46 @@
 /* The exact batched product as eight per-lane GEMMs (matmul_lanes.h).
  *
- * Packed layouts, K8 = K rounded down to a multiple of 8, Kp = K8 / 8:
- *   activations, per tile g of 12 tokens (zero past token T), K * 12 floats:
- *     [l][k'][12] = x[12 g + j][8 k' + l] for the 8 lanes, then
- *     [kt][12]    = x[12 g + j][K8 + kt] for the tail;
- *   weights, per block of 32 rows (zero past row nr), K * 32 floats:
- *     [l][k'][32] = w[r][8 k' + l], then [kt][32] = w[r][K8 + kt].
- * A register tile is 32 rows x 12 tokens: per step of k', two weight vectors
- * and twelve broadcasts feed 24 fused multiply-adds. */
+ * Packed layouts for a geometry of RB rows x TT tokens (AVX-512: 32 x 12,
+ * AVX2: 16 x 6), K8 = K rounded down to a multiple of 8, Kp = K8 / 8:
+ *   activations, per tile g of TT tokens (zero past token T), K * TT floats:
+ *     [l][k'][TT] = x[TT g + j][8 k' + l] for the 8 lanes, then
+ *     [kt][TT]    = x[TT g + j][K8 + kt] for the tail;
+ *   weights, per block of RB rows (zero past row nr), K * RB floats:
+ *     [l][k'][RB] = w[r][8 k' + l], then [kt][RB] = w[r][K8 + kt].
+ * A register tile is RB rows x TT tokens: per step of k', two weight vectors
+ * and TT broadcasts feed 2 TT fused multiply-adds. */
 #include "matmul_lanes.h"
 
 #include <math.h>
 #include <string.h>
 
-#define RB SQ_LANES_ROWS
-#define TT SQ_LANES_TOKENS
+uint32_t sq_lanes_rows(sq_isa isa) { return isa >= SQ_ISA_AVX512 ? 32 : 16; }
+uint32_t sq_lanes_tokens(sq_isa isa) { return isa >= SQ_ISA_AVX512 ? 12 : 6; }
 
-size_t sq_lanes_x_floats(uint32_t T, uint64_t K) { return (size_t)((T + TT - 1) / TT) * TT * K; }
-size_t sq_lanes_w_floats(uint64_t K) { return (size_t)RB * K; }
+size_t sq_lanes_x_floats(sq_isa isa, uint32_t T, uint64_t K) {
+    const uint32_t TT = sq_lanes_tokens(isa);
+    return (size_t)((T + TT - 1) / TT) * TT * K;
+}
+size_t sq_lanes_w_floats(sq_isa isa, uint64_t K) { return (size_t)sq_lanes_rows(isa) * K; }
 
-void sq_lanes_pack_x(const float *x, uint32_t T, uint64_t K, uint64_t g0, uint64_t g1, float *xp) {
+void sq_lanes_pack_x(sq_isa isa, const float *x, uint32_t T, uint64_t K, uint64_t g0, uint64_t g1, float *xp) {
+    const uint32_t TT = sq_lanes_tokens(isa);
     const uint64_t K8 = K / 8 * 8, Kp = K8 / 8;
     for (uint64_t g = g0; g < g1; g++) {
         float *d = xp + g * TT * K;
         for (uint32_t j = 0; j < TT; j++) {
             const uint64_t t = g * TT + j;
             const float *s = t < T ? x + t * K : NULL;
-            for (uint64_t k = 0; k < K8; k++) d[((k % 8) * Kp + k / 8) * TT + j] = s ? s[k] : 0.0f;
+            for (uint32_t l = 0; l < 8; l++) {
+                float *dl = d + (uint64_t)l * Kp * TT + j;
+                for (uint64_t k = 0; k < Kp; k++) dl[k * TT] = s ? s[8 * k + l] : 0.0f;
+            }
             for (uint64_t k = K8; k < K; k++) d[k * TT + j] = s ? s[k] : 0.0f; /* the tail follows the lanes */
         }
     }
 }
 
-static void pack_w(const float *wb, uint32_t nr, uint64_t K, float *wp) {
+static void pack_w(uint32_t RB, const float *wb, uint32_t nr, uint64_t K, float *wp) {
     const uint64_t K8 = K / 8 * 8, Kp = K8 / 8;
     for (uint64_t at = 0; at < K; at++) { /* written in order; the block's rows are read from cache */
         const uint64_t k = at < K8 ? at % Kp * 8 + at / Kp : at;
@@ -45,8 +53,12 @@ static void pack_w(const float *wb, uint32_t nr, uint64_t K, float *wp) {
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define AVX512 __attribute__((target("avx2,fma,avx512f")))
+#define AVX2 __attribute__((target("avx2,fma")))
 
-int sq_lanes_available(sq_isa isa) { return isa >= SQ_ISA_AVX512; }
+int sq_lanes_available(sq_isa isa) { return isa >= SQ_ISA_AVX2; }
+
+#define RB 32
+#define TT 12
 
 /* One lane's chains for the tile: a[h][j] over k' in increasing order. */
 AVX512 static inline __attribute__((always_inline)) void lane(const float *w, const float *x, uint64_t Kp, __m512 a[2][TT]) {
@@ -111,13 +123,96 @@ AVX512 static void tile(const float *wp, const float *xg, uint64_t K, float *y, 
     }
 }
 
-void sq_lanes_block(const float *wb, uint32_t nr, uint64_t K, const float *xp, uint32_t T, float *y, uint64_t N,
-                    uint64_t r0, float *wp) {
-    pack_w(wb, nr, K, wp);
+static void block_avx512(const float *wb, uint32_t nr, uint64_t K, const float *xp, uint32_t T, float *y, uint64_t N,
+                         uint64_t r0, float *wp) {
+    pack_w(RB, wb, nr, K, wp);
     const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffffu : (1u << nr) - 1);
     const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffffu : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
     for (uint32_t t0 = 0; t0 < T; t0 += TT)
         tile(wp, xp + (uint64_t)(t0 / TT) * TT * K, K, y + (uint64_t)t0 * N + r0, N, m0, m1, T - t0 < TT ? T - t0 : TT);
+}
+#undef RB
+#undef TT
+
+/* AVX2: 16 rows (two 8-float vectors) x 6 tokens, 12 accumulators. */
+#define RB 16
+#define TT 6
+AVX2 static inline __attribute__((always_inline)) void lane2(const float *w, const float *x, uint64_t Kp, __m256 a[2][TT]) {
+#pragma GCC unroll 6
+    for (int j = 0; j < TT; j++) a[0][j] = a[1][j] = _mm256_setzero_ps();
+    for (uint64_t k = 0; k < Kp; k++, w += RB, x += TT) {
+        const __m256 w0 = _mm256_loadu_ps(w), w1 = _mm256_loadu_ps(w + 8);
+#pragma GCC unroll 6
+        for (int j = 0; j < TT; j++) {
+            const __m256 b = _mm256_broadcast_ss(x + j);
+            a[0][j] = _mm256_fmadd_ps(w0, b, a[0][j]);
+            a[1][j] = _mm256_fmadd_ps(w1, b, a[1][j]);
+        }
+    }
+}
+
+AVX2 static inline __attribute__((always_inline)) void put2(float *s, __m256 a[2][TT], int add) {
+#pragma GCC unroll 6
+    for (int j = 0; j < TT; j++)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            float *p = s + (j * 2 + h) * 8;
+            _mm256_store_ps(p, add ? _mm256_add_ps(_mm256_load_ps(p), a[h][j]) : a[h][j]);
+        }
+}
+
+AVX2 static void add_into2(float *s, const float *o) {
+    for (int i = 0; i < 2 * TT; i++) _mm256_store_ps(s + i * 8, _mm256_add_ps(_mm256_load_ps(s + i * 8), _mm256_load_ps(o + i * 8)));
+}
+
+AVX2 static void tile2(const float *wp, const float *xg, uint64_t K, float *y, uint64_t N, __m256i m0, __m256i m1,
+                       uint32_t nt) {
+    const uint64_t K8 = K / 8 * 8, Kp = K8 / 8;
+    _Alignas(32) float A[2 * TT * 8], B[2 * TT * 8], C[2 * TT * 8];
+    __m256 a[2][TT];
+#define LANE(l) lane2(wp + (uint64_t)(l) * Kp * RB, xg + (uint64_t)(l) * Kp * TT, Kp, a)
+    LANE(0), put2(A, a, 0);
+    LANE(4), put2(A, a, 1);
+    LANE(2), put2(B, a, 0);
+    LANE(6), put2(B, a, 1);
+    add_into2(A, B);
+    LANE(1), put2(B, a, 0);
+    LANE(5), put2(B, a, 1);
+    LANE(3), put2(C, a, 0);
+    LANE(7), put2(C, a, 1);
+    add_into2(B, C);
+    add_into2(A, B);
+#undef LANE
+    for (uint64_t k = K8; k < K; k++)
+        for (int j = 0; j < TT; j++) {
+            const __m256 b = _mm256_broadcast_ss(xg + k * TT + j);
+            for (int h = 0; h < 2; h++) {
+                float *p = A + (j * 2 + h) * 8;
+                _mm256_store_ps(p, _mm256_add_ps(_mm256_load_ps(p), _mm256_mul_ps(_mm256_loadu_ps(wp + k * RB + 8 * h), b)));
+            }
+        }
+    for (uint32_t j = 0; j < nt; j++) {
+        _mm256_maskstore_ps(y + j * N, m0, _mm256_load_ps(A + j * 16));
+        _mm256_maskstore_ps(y + j * N + 8, m1, _mm256_load_ps(A + j * 16 + 8));
+    }
+}
+
+AVX2 static void block_avx2(const float *wb, uint32_t nr, uint64_t K, const float *xp, uint32_t T, float *y, uint64_t N,
+                            uint64_t r0, float *wp) {
+    pack_w(RB, wb, nr, K, wp);
+    const __m256i lane_ix = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr), lane_ix);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr - 8), lane_ix);
+    for (uint32_t t0 = 0; t0 < T; t0 += TT)
+        tile2(wp, xp + (uint64_t)(t0 / TT) * TT * K, K, y + (uint64_t)t0 * N + r0, N, m0, m1, T - t0 < TT ? T - t0 : TT);
+}
+#undef RB
+#undef TT
+
+void sq_lanes_block(sq_isa isa, const float *wb, uint32_t nr, uint64_t K, const float *xp, uint32_t T, float *y,
+                    uint64_t N, uint64_t r0, float *wp) {
+    if (isa >= SQ_ISA_AVX512) block_avx512(wb, nr, K, xp, T, y, N, r0, wp);
+    else block_avx2(wb, nr, K, xp, T, y, N, r0, wp);
 }
 
 #else
@@ -128,10 +223,11 @@ int sq_lanes_available(sq_isa isa) {
 }
 
 /* Not reached (sq_lanes_available is 0): the same sums in scalar code. */
-void sq_lanes_block(const float *wb, uint32_t nr, uint64_t K, const float *xp, uint32_t T, float *y, uint64_t N,
-                    uint64_t r0, float *wp) {
+void sq_lanes_block(sq_isa isa, const float *wb, uint32_t nr, uint64_t K, const float *xp, uint32_t T, float *y,
+                    uint64_t N, uint64_t r0, float *wp) {
+    const uint32_t RB = sq_lanes_rows(isa), TT = sq_lanes_tokens(isa);
     const uint64_t K8 = K / 8 * 8, Kp = K8 / 8;
-    pack_w(wb, nr, K, wp);
+    pack_w(RB, wb, nr, K, wp);
     for (uint32_t t = 0; t < T; t++)
         for (uint32_t r = 0; r < nr; r++) {
             const float *xg = xp + (uint64_t)(t / TT) * TT * K;

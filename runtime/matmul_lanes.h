@@ -14,24 +14,25 @@
 
 #include "squish/codec.h" /* sq_isa */
 
-#define SQ_LANES_ROWS 32   /* weight rows per block (two 16-float vectors) */
-#define SQ_LANES_TOKENS 12 /* tokens per register tile */
-
-/* Whether the lane GEMM runs under isa (AVX-512 only). */
+/* Whether the lane GEMM runs under isa (AVX2 and AVX-512). */
 int sq_lanes_available(sq_isa isa);
+/* Its geometry under isa: weight rows per block, tokens per register tile
+ * (AVX-512: 32 x 12; AVX2: 16 x 6). */
+uint32_t sq_lanes_rows(sq_isa isa);
+uint32_t sq_lanes_tokens(sq_isa isa);
 
 /* Floats of the packed activations of T tokens of K columns. */
-size_t sq_lanes_x_floats(uint32_t T, uint64_t K);
+size_t sq_lanes_x_floats(sq_isa isa, uint32_t T, uint64_t K);
 /* Packs the token tiles [g0, g1) of x (T rows of K floats) for sq_lanes_block. */
-void sq_lanes_pack_x(const float *x, uint32_t T, uint64_t K, uint64_t g0, uint64_t g1, float *xp);
+void sq_lanes_pack_x(sq_isa isa, const float *x, uint32_t T, uint64_t K, uint64_t g0, uint64_t g1, float *xp);
 
 /* Floats of one packed weight block (scratch for sq_lanes_block). */
-size_t sq_lanes_w_floats(uint64_t K);
+size_t sq_lanes_w_floats(sq_isa isa, uint64_t K);
 
-/* Rows [r0, r0 + nr) of Y (T rows of N floats), nr <= SQ_LANES_ROWS, from
- * those rows of W (wb, nr rows of K floats) and the packed activations xp;
- * wp is scratch of sq_lanes_w_floats(K) floats, 64-byte aligned. */
-void sq_lanes_block(const float *wb, uint32_t nr, uint64_t K, const float *xp, uint32_t T, float *y, uint64_t N,
-                    uint64_t r0, float *wp);
+/* Rows [r0, r0 + nr) of Y (T rows of N floats), nr <= sq_lanes_rows(isa),
+ * from those rows of W (wb, nr rows of K floats) and the packed activations
+ * xp; wp is scratch of sq_lanes_w_floats(isa, K) floats, 64-byte aligned. */
+void sq_lanes_block(sq_isa isa, const float *wb, uint32_t nr, uint64_t K, const float *xp, uint32_t T, float *y,
+                    uint64_t N, uint64_t r0, float *wp);
 
 #endif
