@@ -54,6 +54,15 @@ AVX2 static void scores32(const float *kt, uint64_t Tp, uint32_t hd, const float
     }
 }
 
+/* p_s = e_s / sum for every s: a correctly rounded division per element,
+ * the reference's value, 8 at a time. */
+AVX2 static void normalize(float *sc, uint32_t n, float sum) {
+    const __m256 d = _mm256_set1_ps(sum);
+    uint32_t s = 0;
+    for (; s + 8 <= n; s += 8) _mm256_storeu_ps(sc + s, _mm256_div_ps(_mm256_loadu_ps(sc + s), d));
+    for (; s < n; s++) sc[s] = sc[s] / sum;
+}
+
 /* Softmax of n scores and the weighted sum of values into o, as the
  * reference: max, expf and the sum in position order; p_s = e_s / sum;
  * o[i] += p_s·v_s[i] for s in order. */
@@ -65,11 +74,12 @@ AVX2 static void finish(float *sc, uint32_t n, const float *v, uint64_t vstride,
         sc[s] = expf(sc[s] - mx);
         sum += sc[s];
     }
+    normalize(sc, n, sum);
     if (hd == 64) { /* the common head size: the sums stay in registers */
         __m256 acc[8];
         for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
         for (uint32_t s = 0; s < n; s++) {
-            const __m256 p = _mm256_set1_ps(sc[s] / sum);
+            const __m256 p = _mm256_set1_ps(sc[s]);
             const float *vv = v + s * vstride;
             for (int j = 0; j < 8; j++) acc[j] = _mm256_add_ps(acc[j], _mm256_mul_ps(p, _mm256_loadu_ps(vv + 8 * j)));
         }
@@ -78,11 +88,54 @@ AVX2 static void finish(float *sc, uint32_t n, const float *v, uint64_t vstride,
     }
     memset(o, 0, hd * sizeof(float));
     for (uint32_t s = 0; s < n; s++) {
-        const __m256 p = _mm256_set1_ps(sc[s] / sum);
+        const __m256 p = _mm256_set1_ps(sc[s]);
         const float *vv = v + s * vstride;
         for (uint32_t i = 0; i < hd; i += 8)
             _mm256_storeu_ps(o + i, _mm256_add_ps(_mm256_loadu_ps(o + i), _mm256_mul_ps(p, _mm256_loadu_ps(vv + i))));
     }
+}
+
+#define AVX512 __attribute__((target("avx2,avx512f")))
+
+/* scores32 with 16 keys per register: the same per-key operations. */
+AVX512 static void scores32_avx512(const float *kt, uint64_t Tp, uint32_t hd, const float *qa, const float *qb, uint32_t s0,
+                                   float scale, float *sa, float *sb) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+    for (uint32_t i = 0; i < hd; i++) {
+        const float *kr = kt + (uint64_t)i * Tp + s0;
+        const __m512 xa = _mm512_set1_ps(qa[i]), xb = _mm512_set1_ps(qb[i]);
+        const __m512 k0 = _mm512_load_ps(kr), k1 = _mm512_load_ps(kr + 16);
+        a0 = _mm512_add_ps(a0, _mm512_mul_ps(xa, k0));
+        a1 = _mm512_add_ps(a1, _mm512_mul_ps(xa, k1));
+        b0 = _mm512_add_ps(b0, _mm512_mul_ps(xb, k0));
+        b1 = _mm512_add_ps(b1, _mm512_mul_ps(xb, k1));
+    }
+    const __m512 sv = _mm512_set1_ps(scale);
+    _mm512_store_ps(sa + s0, _mm512_mul_ps(a0, sv));
+    _mm512_store_ps(sa + s0 + 16, _mm512_mul_ps(a1, sv));
+    _mm512_store_ps(sb + s0, _mm512_mul_ps(b0, sv));
+    _mm512_store_ps(sb + s0 + 16, _mm512_mul_ps(b1, sv));
+}
+
+/* finish for head_dim 64 with 16 dimensions per register. */
+AVX512 static void finish_avx512(float *sc, uint32_t n, const float *v, uint64_t vstride, uint32_t hd, float *o) {
+    float mx = -INFINITY, sum = 0;
+    for (uint32_t s = 0; s < n; s++)
+        if (sc[s] > mx) mx = sc[s];
+    for (uint32_t s = 0; s < n; s++) {
+        sc[s] = expf(sc[s] - mx);
+        sum += sc[s];
+    }
+    normalize(sc, n, sum);
+    (void)hd;
+    __m512 acc[4];
+    for (int j = 0; j < 4; j++) acc[j] = _mm512_setzero_ps();
+    for (uint32_t s = 0; s < n; s++) {
+        const __m512 p = _mm512_set1_ps(sc[s]);
+        const float *vv = v + s * vstride;
+        for (int j = 0; j < 4; j++) acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(p, _mm512_loadu_ps(vv + 16 * j)));
+    }
+    for (int j = 0; j < 4; j++) _mm512_storeu_ps(o + 16 * j, acc[j]);
 }
 
 void sq_attn_exact_heads_avx2(void *p, uint64_t h0, uint64_t h1) {
@@ -91,8 +144,8 @@ void sq_attn_exact_heads_avx2(void *p, uint64_t h0, uint64_t h1) {
     const uint32_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads, T = a->T, NK = a->q0 + T;
     const uint64_t Tp = (NK + 31) / 32 * 32, kvstride = (uint64_t)c->n_kv_heads * hd;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *sa = aligned_alloc(32, Tp * sizeof(float)), *sb = aligned_alloc(32, Tp * sizeof(float)),
-          *kt = aligned_alloc(32, (size_t)hd * Tp * sizeof(float));
+    float *sa = aligned_alloc(64, Tp * sizeof(float)), *sb = aligned_alloc(64, Tp * sizeof(float)),
+          *kt = aligned_alloc(64, (size_t)hd * Tp * sizeof(float));
     if (!sa || !sb || !kt) {
         free(sa);
         free(sb);
@@ -100,6 +153,10 @@ void sq_attn_exact_heads_avx2(void *p, uint64_t h0, uint64_t h1) {
         a->failed = 1;
         return;
     }
+    const int wide = hd == 64 && sq_isa_active() >= SQ_ISA_AVX512; /* 16 lanes: the same operations per element */
+    void (*scores)(const float *, uint64_t, uint32_t, const float *, const float *, uint32_t, float, float *, float *) =
+        wide ? scores32_avx512 : scores32;
+    void (*fin)(float *, uint32_t, const float *, uint64_t, uint32_t, float *) = wide ? finish_avx512 : finish;
     uint32_t kt_head = UINT32_MAX;
     for (uint64_t h = h0; h < h1; h++) {
         const uint32_t kvh = (uint32_t)h / group;
@@ -111,10 +168,10 @@ void sq_attn_exact_heads_avx2(void *p, uint64_t h0, uint64_t h1) {
             const int two = t + 1 < T;
             const float *qa = a->q + ((uint64_t)t * c->n_heads + h) * hd, *qb = two ? qa + (uint64_t)c->n_heads * hd : qa;
             const uint32_t na = a->q0 + t + 1, nb = two ? na + 1 : na;
-            for (uint32_t s0 = 0; s0 < nb; s0 += 32) scores32(kt, Tp, hd, qa, qb, s0, scale, sa, sb);
+            for (uint32_t s0 = 0; s0 < nb; s0 += 32) scores(kt, Tp, hd, qa, qb, s0, scale, sa, sb);
             const float *vh = a->v + (uint64_t)kvh * hd;
-            finish(sa, na, vh, kvstride, hd, a->out + ((uint64_t)t * c->n_heads + h) * hd);
-            if (two) finish(sb, nb, vh, kvstride, hd, a->out + ((uint64_t)(t + 1) * c->n_heads + h) * hd);
+            fin(sa, na, vh, kvstride, hd, a->out + ((uint64_t)t * c->n_heads + h) * hd);
+            if (two) fin(sb, nb, vh, kvstride, hd, a->out + ((uint64_t)(t + 1) * c->n_heads + h) * hd);
         }
     }
     free(sa);
