@@ -402,41 +402,42 @@ END_TEST
  * ((l1+l5)+(l3+l7)), then the tail by product and sum. Ragged shapes: a
  * partial block of 16 rows, a tail of 5 columns, 7 tokens (3 + 3 + 1). */
 START_TEST(rt_matmul_is_its_definition) {
-    /* 7 tokens: the dot-product kernels; 29 tokens (12 + 12 + 5) and 70
-     * rows (32 + 32 + 6): the lane GEMM's ragged tiles, on AVX-512 */
+    /* the lane GEMM's ragged blocks and tiles: 70 rows (AVX-512: 32 + 32 + 6,
+     * AVX2: 4 x 16 + 6), 29 tokens (12 + 12 + 5; 4 x 6 + 5), 7 tokens (the
+     * dot-product kernels on AVX-512; 6 + 1 on AVX2) */
     static const uint64_t shapes[][3] = {{37, 45, 7}, {70, 45, 29}, {33, 16, 12}};
     for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
-    const uint64_t rows = shapes[sh][0], cols = shapes[sh][1], T = shapes[sh][2];
-    float *w = malloc(rows * cols * 4), *x = malloc(T * cols * 4), *y = malloc(T * rows * 4);
-    for (uint64_t i = 0; i < rows * cols; i++) w[i] = frand();
-    for (uint64_t i = 0; i < T * cols; i++) x[i] = frand() * (i % 11 ? 1.0f : 1e3f);
-    const sq_codec *c;
-    uint32_t p[SQ_NPARAMS];
-    sq_err err;
-    ck_assert_int_eq(sq_scheme_parse("f32", &c, p, &err), 0);
-    sq_encoded e;
-    ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 1, &e, &err), 0);
-    sq_tview v;
-    sq_tview_from_encoded(&e, &v);
-    for (int threads = 1; threads <= 3; threads += 2) {
-        ck_assert_int_eq(sq_rt_matmul(&v, x, (uint32_t)T, y, threads), 0);
-        for (uint64_t t = 0; t < T; t++)
-            for (uint64_t r = 0; r < rows; r++) {
-                float l[8] = {0};
-                uint64_t k = 0;
-                for (; k + 8 <= cols; k += 8)
-                    for (int q = 0; q < 8; q++) l[q] = fmaf(w[r * cols + k + q], x[t * cols + k + q], l[q]);
-                float want = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
-                for (; k < cols; k++) {
-                    volatile float pr = w[r * cols + k] * x[t * cols + k];
-                    want += pr;
+        const uint64_t rows = shapes[sh][0], cols = shapes[sh][1], T = shapes[sh][2];
+        float *w = malloc(rows * cols * 4), *x = malloc(T * cols * 4), *y = malloc(T * rows * 4);
+        for (uint64_t i = 0; i < rows * cols; i++) w[i] = frand();
+        for (uint64_t i = 0; i < T * cols; i++) x[i] = frand() * (i % 11 ? 1.0f : 1e3f);
+        const sq_codec *c;
+        uint32_t p[SQ_NPARAMS];
+        sq_err err;
+        ck_assert_int_eq(sq_scheme_parse("f32", &c, p, &err), 0);
+        sq_encoded e;
+        ck_assert_int_eq(sq_encode(c, p, w, rows, cols, 1, &e, &err), 0);
+        sq_tview v;
+        sq_tview_from_encoded(&e, &v);
+        for (int threads = 1; threads <= 3; threads += 2) {
+            ck_assert_int_eq(sq_rt_matmul(&v, x, (uint32_t)T, y, threads), 0);
+            for (uint64_t t = 0; t < T; t++)
+                for (uint64_t r = 0; r < rows; r++) {
+                    float l[8] = {0};
+                    uint64_t k = 0;
+                    for (; k + 8 <= cols; k += 8)
+                        for (int q = 0; q < 8; q++) l[q] = fmaf(w[r * cols + k + q], x[t * cols + k + q], l[q]);
+                    float want = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+                    for (; k < cols; k++) {
+                        volatile float pr = w[r * cols + k] * x[t * cols + k];
+                        want += pr;
+                    }
+                    ck_assert_msg(!memcmp(&y[t * rows + r], &want, 4), "token %llu row %llu: %.9g, want %.9g",
+                                  (unsigned long long)t, (unsigned long long)r, y[t * rows + r], want);
                 }
-                ck_assert_msg(!memcmp(&y[t * rows + r], &want, 4), "token %llu row %llu: %.9g, want %.9g",
-                              (unsigned long long)t, (unsigned long long)r, y[t * rows + r], want);
-            }
-    }
-    sq_encoded_free(&e);
-    free(w), free(x), free(y);
+        }
+        sq_encoded_free(&e);
+        free(w), free(x), free(y);
     }
 }
 END_TEST
