@@ -36,6 +36,50 @@ static void rope(float *x, uint32_t T, uint32_t n_heads, uint32_t hd, const floa
         }
 }
 
+/* The element-wise steps of a block over many tokens, split across the
+ * workers by tokens or elements: each output is computed as in the serial
+ * loop, so the bits do not depend on the split. */
+#define PAR_MIN_T 8      /* fewer tokens (decode) stay on the calling thread */
+#define PAR_CHUNK 4096   /* elements per task of the SiLU and the residual add */
+
+typedef struct elem_ctx {
+    float *x, *y;       /* rmsnorm: out; silu: g; residual: x */
+    const float *a, *w; /* rmsnorm: x, weight; silu: u; residual: tmp */
+    uint32_t H;
+    float eps;
+    size_t n;
+} elem_ctx;
+
+static void rmsnorm_tokens(void *p, uint64_t t0, uint64_t t1) {
+    elem_ctx *c = p;
+    rmsnorm(c->a + t0 * c->H, c->w, c->y + t0 * c->H, (uint32_t)(t1 - t0), c->H, c->eps);
+}
+
+static void rmsnorm_par(const float *x, const float *w, float *out, uint32_t T, uint32_t H, float eps, int n_threads) {
+    elem_ctx c = {.y = out, .a = x, .w = w, .H = H, .eps = eps};
+    if (T < PAR_MIN_T) rmsnorm(x, w, out, T, H, eps);
+    else sq_parallel_for(n_threads, T, rmsnorm_tokens, &c);
+}
+
+static void silu_chunks(void *p, uint64_t c0, uint64_t c1) {
+    elem_ctx *c = p;
+    const size_t e = c1 * PAR_CHUNK < c->n ? c1 * PAR_CHUNK : c->n;
+    float *g = c->y;
+    for (size_t i = c0 * PAR_CHUNK; i < e; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * c->a[i];
+}
+
+static void residual_chunks(void *p, uint64_t c0, uint64_t c1) {
+    elem_ctx *c = p;
+    const size_t e = c1 * PAR_CHUNK < c->n ? c1 * PAR_CHUNK : c->n;
+    for (size_t i = c0 * PAR_CHUNK; i < e; i++) c->x[i] += c->a[i];
+}
+
+static void elementwise(void (*fn)(void *, uint64_t, uint64_t), elem_ctx *c, uint32_t T, int n_threads) {
+    const uint64_t chunks = (c->n + PAR_CHUNK - 1) / PAR_CHUNK;
+    if (T < PAR_MIN_T) fn(c, 0, chunks);
+    else sq_parallel_for(n_threads, chunks, fn, c);
+}
+
 /* Linear layer I of block L on the model's backend (CPU or Vulkan). */
 #define LIN(I, X, NT, Y) sq_rt_linear(m, sq_rt_linear_view(L, I), L->gpu[I], X, NT, Y, n_threads, err)
 
@@ -376,7 +420,7 @@ sq_status sq_rt_block(const sq_rt_model *m, uint32_t l, float *x, sq_rt_scratch 
     float *xn = s->xn, *q = s->q, *k = s->k, *v = s->v, *att = s->att, *tmp = s->tmp, *g = s->g, *u = s->u;
     const sq_rt_layer *L = &m->layers[l];
     sq_status st;
-    rmsnorm(x, L->attn_norm, xn, T, H, c->eps);
+    rmsnorm_par(x, L->attn_norm, xn, T, H, c->eps, n_threads);
     if (tap) tap(tap_ctx, l, SQ_SITE_ATTN_IN, xn, T, H);
     if (stop_site == SQ_SITE_ATTN_IN) return SQ_OK;
     const int qkv[] = {SQ_LIN_Q, SQ_LIN_K, SQ_LIN_V}, gu[] = {SQ_LIN_GATE, SQ_LIN_UP};
@@ -399,19 +443,19 @@ sq_status sq_rt_block(const sq_rt_model *m, uint32_t l, float *x, sq_rt_scratch 
     if (stop_site == SQ_SITE_ATTN_OUT) return SQ_OK;
     if ((st = LIN(SQ_LIN_O, att, T, tmp))) return st;
     add_bias(tmp, L->bias[SQ_LIN_O], T, H);
-    for (size_t i = 0; i < th; i++) x[i] += tmp[i];
-    rmsnorm(x, L->ffn_norm, xn, T, H, c->eps);
+    elementwise(residual_chunks, &(elem_ctx){.x = x, .a = tmp, .n = th}, T, n_threads);
+    rmsnorm_par(x, L->ffn_norm, xn, T, H, c->eps, n_threads);
     if (tap) tap(tap_ctx, l, SQ_SITE_MLP_IN, xn, T, H);
     if (stop_site == SQ_SITE_MLP_IN) return SQ_OK;
     if ((st = sq_rt_linear_batch(m, L, gu, 2, xn, T, gu_out, n_threads, err))) return st;
     add_bias(g, L->bias[SQ_LIN_GATE], T, I);
     add_bias(u, L->bias[SQ_LIN_UP], T, I);
-    for (size_t i = 0; i < (size_t)T * I; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    elementwise(silu_chunks, &(elem_ctx){.y = g, .a = u, .n = (size_t)T * I}, T, n_threads);
     if (tap) tap(tap_ctx, l, SQ_SITE_MLP_ACT, g, T, I);
     if (stop_site == SQ_SITE_MLP_ACT) return SQ_OK;
     if ((st = LIN(SQ_LIN_DOWN, g, T, tmp))) return st;
     add_bias(tmp, L->bias[SQ_LIN_DOWN], T, H);
-    for (size_t i = 0; i < th; i++) x[i] += tmp[i];
+    elementwise(residual_chunks, &(elem_ctx){.x = x, .a = tmp, .n = th}, T, n_threads);
     return SQ_OK;
 }
 
