@@ -1,23 +1,25 @@
 /* One ISA's register tile of fixed-order dots, included by linalg.c with
  * TILE_ATTR, VT (a vector of VW doubles), V_ZERO, V_LOAD, V_BCAST, V_FMA,
- * V_ADD, V_STORE and the names TILE_LANE, TILE_BODY, TILE_R4_64, TILE_R4,
- * TILE_R1 defined.
+ * V_ADD, V_STORE, V_PIN (keep a value in a register here), V_BARRIER (a
+ * compiler memory barrier), the names TILE_LANE, TILE_G, TILE_ONE, TILE_BODY,
+ * TILE_G64, TILE_PUT, TILE_ADDM, TILE_R4_64, TILE_R4 and TILE_R1, and TR and
+ * TC (the tile's rows and columns) defined.
  *
- * out[r][c] = sq_la_dot(a[r], b_c, len) for tr rows and 8 columns, where Bp
- * holds the 8 vectors b_c interleaved ([k][8]). The vectors run across the
- * 8 outputs, not along k, so every element gets exactly sq_la_dot's
+ * out[r][c] = sq_la_dot(a[r], b_c, len) for tr rows and TC columns, where Bp
+ * holds the TC vectors b_c interleaved ([k][TC]). The vectors run across the
+ * TC outputs, not along k, so every element gets exactly sq_la_dot's
  * sequence: lane m is a chain of fused multiply-adds from +0 over
  * k = m, m+32, ...; g_k = (l_k + l_{8+k}) + (l_{16+k} + l_{24+k}); the sum
  * ((g0+g4)+(g2+g6)) + ((g1+g5)+(g3+g7)); then the tail by fused multiply-add
  * in order. Each row's a[r][k] is broadcast and each b load serves tr rows:
  * no horizontal sums, one read of the operands per tile. */
-#define NV (8 / VW)
+#define NV (TC / VW)
 
-/* lane m over the 8 columns at b (row stride 8) */
+/* lane m over the TC columns at b (row stride TC) */
 TILE_ATTR static inline __attribute__((always_inline)) VT TILE_LANE(uint64_t P, uint64_t m, const double *a,
                                                                      const double *b) {
     VT t = V_ZERO;
-    for (uint64_t p = 0; p < P; p++) t = V_FMA(V_BCAST(a[32 * p + m]), V_LOAD(b + 8 * (32 * p + m)), t);
+    for (uint64_t p = 0; p < P; p++) t = V_FMA(V_BCAST(a[32 * p + m]), V_LOAD(b + TC * (32 * p + m)), t);
     return t;
 }
 
@@ -35,7 +37,7 @@ TILE_ATTR static inline __attribute__((always_inline)) VT TILE_ONE(uint64_t len,
     const VT s0 = V_ADD(V_ADD(TILE_G(P, 0, a, b), TILE_G(P, 4, a, b)), V_ADD(TILE_G(P, 2, a, b), TILE_G(P, 6, a, b)));
     const VT s1 = V_ADD(V_ADD(TILE_G(P, 1, a, b), TILE_G(P, 5, a, b)), V_ADD(TILE_G(P, 3, a, b), TILE_G(P, 7, a, b)));
     VT s = V_ADD(s0, s1);
-    for (uint64_t k = 32 * P; k < len; k++) s = V_FMA(V_BCAST(a[k]), V_LOAD(b + 8 * k), s);
+    for (uint64_t k = 32 * P; k < len; k++) s = V_FMA(V_BCAST(a[k]), V_LOAD(b + TC * k), s);
     return s;
 }
 
@@ -43,16 +45,92 @@ TILE_ATTR static inline __attribute__((always_inline)) void TILE_BODY(int tr, ui
                                                                        const double *Bp, double *out) {
 #pragma GCC unroll 4
     for (int r = 0; r < tr; r++)
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) V_STORE(out + 8 * r + VW * v, TILE_ONE(len, a[r], Bp + VW * v));
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) V_STORE(out + TC * r + VW * v, TILE_ONE(len, a[r], Bp + VW * v));
+}
+
+/* The TR x TC tile of len-64 dots, the same sums in another schedule:
+ * loads, not arithmetic, bound the plain body (each B vector reloaded per
+ * row, each broadcast serving one vector), so here every g_k is formed for
+ * all TR rows from its 4 lanes' B vectors held in registers, each broadcast
+ * serving NV vectors, and the partial sums of the final tree wait in
+ * memory. V_PIN keeps the compiler from hoisting all lanes ahead of their
+ * sums (which spilled them). */
+TILE_ATTR static inline __attribute__((always_inline)) void TILE_G64(VT G[TR][NV], const double *const *a,
+                                                                      const double *Bp, int k) {
+    VT bv[4][2][NV];
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++)
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) {
+            bv[q][0][v] = V_LOAD(Bp + TC * (8 * q + k) + VW * v);
+            bv[q][1][v] = V_LOAD(Bp + TC * (8 * q + k + 32) + VW * v);
+        }
+#pragma GCC unroll 4
+    for (int r = 0; r < TR; r++) {
+        VT l[4][NV];
+#pragma GCC unroll 4
+        for (int q = 0; q < 4; q++) {
+            const VT x0 = V_BCAST(a[r][8 * q + k]), x1 = V_BCAST(a[r][8 * q + k + 32]);
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; v++) l[q][v] = V_FMA(x1, bv[q][1][v], V_FMA(x0, bv[q][0][v], V_ZERO));
+        }
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) {
+            G[r][v] = V_ADD(V_ADD(l[0][v], l[1][v]), V_ADD(l[2][v], l[3][v]));
+            V_PIN(G[r][v]);
+        }
+    }
+}
+
+/* S = G (through memory), or G += S */
+TILE_ATTR static inline __attribute__((always_inline)) void TILE_PUT(double *S, VT G[TR][NV]) {
+#pragma GCC unroll 4
+    for (int r = 0; r < TR; r++)
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) V_STORE(S + TC * r + VW * v, G[r][v]);
+    V_BARRIER();
+}
+TILE_ATTR static inline __attribute__((always_inline)) void TILE_ADDM(VT G[TR][NV], const double *S) {
+#pragma GCC unroll 4
+    for (int r = 0; r < TR; r++)
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) G[r][v] = V_ADD(G[r][v], V_LOAD(S + TC * r + VW * v));
 }
 
 TILE_ATTR static void TILE_R4_64(uint64_t len, const double *const *a, const double *Bp, double *out) {
     (void)len;
-    TILE_BODY(4, 64, a, Bp, out);
+    double S[3][TR * TC];
+    VT G[TR][NV];
+    TILE_G64(G, a, Bp, 0); /* ((g0 + g4) + (g2 + g6)) + ((g1 + g5) + (g3 + g7)) */
+    TILE_PUT(S[0], G);
+    TILE_G64(G, a, Bp, 4);
+    TILE_ADDM(G, S[0]);
+    TILE_PUT(S[0], G);
+    TILE_G64(G, a, Bp, 2);
+    TILE_PUT(S[1], G);
+    TILE_G64(G, a, Bp, 6);
+    TILE_ADDM(G, S[1]);
+    TILE_ADDM(G, S[0]);
+    TILE_PUT(S[0], G);
+    TILE_G64(G, a, Bp, 1);
+    TILE_PUT(S[1], G);
+    TILE_G64(G, a, Bp, 5);
+    TILE_ADDM(G, S[1]);
+    TILE_PUT(S[1], G);
+    TILE_G64(G, a, Bp, 3);
+    TILE_PUT(S[2], G);
+    TILE_G64(G, a, Bp, 7);
+    TILE_ADDM(G, S[2]);
+    TILE_ADDM(G, S[1]);
+    TILE_ADDM(G, S[0]);
+#pragma GCC unroll 4
+    for (int r = 0; r < TR; r++)
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) V_STORE(out + TC * r + VW * v, G[r][v]);
 }
 TILE_ATTR static void TILE_R4(uint64_t len, const double *const *a, const double *Bp, double *out) {
-    TILE_BODY(4, len, a, Bp, out);
+    TILE_BODY(TR, len, a, Bp, out);
 }
 TILE_ATTR static void TILE_R1(uint64_t len, const double *const *a, const double *Bp, double *out) {
     TILE_BODY(1, len, a, Bp, out);

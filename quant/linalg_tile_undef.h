@@ -8,6 +8,11 @@
 #undef V_FMA
 #undef V_ADD
 #undef V_STORE
+#undef V_PIN
+#undef V_BARRIER
+#undef TILE_G64
+#undef TILE_PUT
+#undef TILE_ADDM
 #undef TILE_LANE
 #undef TILE_G
 #undef TILE_ONE
