@@ -41,6 +41,9 @@ typedef void (*dot_tile_fn)(uint64_t len, const double *const *a, const double *
 #define V_STORE(p, v) (*(p) = (v))
 #define V_PIN(v) (void)(v)
 #define V_BARRIER() (void)0
+#define V_SUB(x, y) ((x) - (y))
+#define V_DIV(x, y) ((x) / (y))
+#define TILE_PANEL tile_panel_portable
 #define TILE_LANE tile_lane_portable
 #define TILE_G64 tile_g64_portable
 #define TILE_PUT tile_put_portable
@@ -127,6 +130,9 @@ AVX512 static double dot_avx512(const double *a, const double *b, uint64_t n) {
 #define V_STORE(p, v) _mm256_storeu_pd(p, v)
 #define V_PIN(v) __asm__ volatile("" : "+x"(v))
 #define V_BARRIER() __asm__ volatile("" ::: "memory")
+#define V_SUB(x, y) _mm256_sub_pd(x, y)
+#define V_DIV(x, y) _mm256_div_pd(x, y)
+#define TILE_PANEL tile_panel_avx2
 #define TILE_LANE tile_lane_avx2
 #define TILE_G64 tile_g64_avx2
 #define TILE_PUT tile_put_avx2
@@ -151,6 +157,9 @@ AVX512 static double dot_avx512(const double *a, const double *b, uint64_t n) {
 #define V_STORE(p, v) _mm512_storeu_pd(p, v)
 #define V_PIN(v) __asm__ volatile("" : "+v"(v))
 #define V_BARRIER() __asm__ volatile("" ::: "memory")
+#define V_SUB(x, y) _mm512_sub_pd(x, y)
+#define V_DIV(x, y) _mm512_div_pd(x, y)
+#define TILE_PANEL tile_panel_avx512
 #define TILE_LANE tile_lane_avx512
 #define TILE_G64 tile_g64_avx512
 #define TILE_PUT tile_put_avx512
@@ -423,17 +432,21 @@ int sq_la_matmul_packed_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_
 #define NB 64 /* block of the factorization's grid */
 #define IT 32 /* rows per task of the trailing update */
 
+typedef void (*panel_fn)(double *T, const double *D, size_t ldd, uint64_t w);
+typedef void (*tile64_fn)(const double *const *a, const double *Bp, double *out, size_t ldo, int mode);
 typedef struct dot_tiles {
-    dot_tile_fn r4_64, r4, r1;
+    tile64_fn r4_64;
+    dot_tile_fn r4, r1;
+    panel_fn panel;
 } dot_tiles;
 
 static dot_tiles tiles_for(sq_isa isa) {
 #if defined(__x86_64__)
-    if (isa >= SQ_ISA_AVX512) return (dot_tiles){tile_r4_64_avx512, tile_r4_avx512, tile_r1_avx512};
-    if (isa == SQ_ISA_AVX2) return (dot_tiles){tile_r4_64_avx2, tile_r4_avx2, tile_r1_avx2};
+    if (isa >= SQ_ISA_AVX512) return (dot_tiles){tile_r4_64_avx512, tile_r4_avx512, tile_r1_avx512, tile_panel_avx512};
+    if (isa == SQ_ISA_AVX2) return (dot_tiles){tile_r4_64_avx2, tile_r4_avx2, tile_r1_avx2, tile_panel_avx2};
 #endif
     (void)isa;
-    return (dot_tiles){tile_r4_64_portable, tile_r4_portable, tile_r1_portable};
+    return (dot_tiles){tile_r4_64_portable, tile_r4_portable, tile_r1_portable, tile_panel_portable};
 }
 
 typedef struct chol_ctx {
@@ -443,7 +456,7 @@ typedef struct chol_ctx {
     double *X;  /* rows j hold column j of L⁻¹ (X[j][i] = (L⁻¹)[i][j], i >= j) */
     double *Pk; /* the panel L[e:n][J:e] as tiles of TC rows, [k][TC] each; NULL: untiled */
     double *Lr; /* the same panel row-major, NB per row: rows n apart share L1 sets at n = 4096 */
-    uint64_t n, J, e, j;
+    uint64_t n, J, e;
     atomic_uint_fast64_t next; /* the next task a worker takes */
     uint64_t tasks;
 } chol_ctx;
@@ -459,13 +472,29 @@ static double seg_dot(sq_isa isa, const double *a, const double *b, uint64_t k0,
     return acc;
 }
 
-/* Column j of the current panel, rows [i0, i1) below the diagonal. */
-static void panel_rows(void *p, uint64_t i0, uint64_t i1) {
+/* The panel's rows [e, n) below its diagonal block, TC rows per task: each
+ * row's values need only its own earlier ones and the factored diagonal
+ * block, so the rows go in parallel with one barrier per panel (not one per
+ * column). The rows are solved transposed, which is also the packed tile
+ * the trailing update reads (Pk), and copied row-major into Lr. */
+static void panel_task(chol_ctx *c, uint64_t t) {
+    const uint64_t n = c->n, J = c->J, e = c->e, w = e - J, i0 = e + t * TC;
+    double T[NB * TC];
+    for (uint64_t m = 0; m < w; m++)
+        for (uint64_t r = 0; r < TC; r++) T[m * TC + r] = i0 + r < n ? c->A[(i0 + r) * n + J + m] : 0.0;
+    c->tl.panel(T, c->A + J * n + J, n, w);
+    for (uint64_t r = 0; r < TC && i0 + r < n; r++)
+        for (uint64_t m = 0; m < w; m++) c->A[(i0 + r) * n + J + m] = T[m * TC + r];
+    if (!c->Pk) return;
+    memcpy(c->Pk + t * TC * NB, T, NB * TC * sizeof(double)); /* w = NB whenever rows follow */
+    for (uint64_t r = 0; r < TC && i0 + r < n; r++)
+        for (uint64_t m = 0; m < NB; m++) c->Lr[(i0 + r - e) * NB + m] = T[m * TC + r];
+}
+
+static void panel_worker(void *p, uint64_t w0, uint64_t w1) {
     chol_ctx *c = p;
-    const uint64_t n = c->n, J = c->J, j = c->j;
-    const double *lj = c->A + j * n + J, d = c->A[j * n + j];
-    for (uint64_t i = j + 1 + i0; i < j + 1 + i1; i++)
-        c->A[i * n + j] = (c->A[i * n + j] - sq_la_dot(c->isa, c->A + i * n + J, lj, j - J)) / d;
+    (void)w0, (void)w1;
+    for (uint64_t t; (t = atomic_fetch_add(&c->next, 1)) < c->tasks;) panel_task(c, t);
 }
 
 /* Trailing update after panel [J, e): A[i][k] -= L[i][J:e]·L[k][J:e] for
@@ -489,7 +518,11 @@ static void trailing_task(chol_ctx *c, uint64_t t) {
         for (uint64_t i0 = k0 > r0 ? r0 + (k0 - r0) / TR * TR : r0; i0 < r1; i0 += TR) {
             const double *a[TR];
             for (uint64_t r = 0; r < TR; r++) a[r] = c->Lr + ((i0 + r < r1 ? i0 + r : r1 - 1) - e) * NB;
-            c->tl.r4_64(NB, a, Bp, out);
+            if (i0 + TR <= r1 && k0 + TC <= i0 + 1) { /* a whole tile below the diagonal */
+                c->tl.r4_64(a, Bp, c->A + i0 * n + k0, n, -1);
+                continue;
+            }
+            c->tl.r4_64(a, Bp, out, TC, 0);
             for (uint64_t r = 0; r < TR && i0 + r < r1; r++) {
                 const uint64_t i = i0 + r;
                 for (uint64_t q = 0; q < TC && k0 + q <= i; q++) c->A[i * n + k0 + q] -= out[r * TC + q];
@@ -547,12 +580,19 @@ static void inverse_group_tiled(chol_ctx *c, uint64_t j0, uint64_t j1, double *X
         }
         for (uint64_t q = base; q < I; q += NB) {
             for (uint64_t i = I; i < I1; i++) memcpy(Lb + (i - I) * NB, A + i * n + q, NB * sizeof(double));
+            if (q + NB < I) /* the next block, to L2 while this one's tiles run (each row its own page) */
+                for (uint64_t i = I; i < I1; i++)
+                    for (uint64_t m = 0; m < NB; m += 8) __builtin_prefetch(A + i * n + q + NB + m, 0, 2);
             for (uint64_t g = 0; g < ng; g++) {
                 const double *Bp = Xp + (g * len + q - base) * TC;
                 for (uint64_t i0 = I; i0 < I1; i0 += TR) {
                     const double *a[TR];
                     for (uint64_t r = 0; r < TR; r++) a[r] = Lb + ((i0 + r < I1 ? i0 + r : I1 - 1) - I) * NB;
-                    c->tl.r4_64(NB, a, Bp, out);
+                    if (i0 + TR <= I1 && (g + 1) * TC <= nc) {
+                        c->tl.r4_64(a, Bp, acc + (i0 - I) * NB + g * TC, NB, 1);
+                        continue;
+                    }
+                    c->tl.r4_64(a, Bp, out, TC, 0);
                     for (uint64_t r = 0; r < TR && i0 + r < I1; r++)
                         for (uint64_t k = 0; k < TC && g * TC + k < nc; k++)
                             acc[(i0 + r - I) * NB + g * TC + k] += out[r * TC + k];
@@ -597,7 +637,6 @@ static void inverse_worker(void *p, uint64_t w0, uint64_t w1) {
     free(Lb);
 }
 
-#define PAR_MIN 256 /* below this many rows a step is not worth splitting */
 
 int sq_la_chol_inv_upper(sq_isa isa, const double *H, uint64_t n, double *U, double *work, int n_threads) {
     chol_ctx c = {.isa = isa, .tl = tiles_for(isa), .A = work, .X = U, .n = n};
@@ -615,24 +654,20 @@ int sq_la_chol_inv_upper(sq_isa isa, const double *H, uint64_t n, double *U, dou
         c.e = e;
         for (uint64_t j = J; j < e; j++) {
             const double *lj = work + j * n + J;
-            const double d = work[j * n + j] - sq_la_dot(isa, lj, lj, j - J);
+            double d = work[j * n + j] - sq_la_dot(isa, lj, lj, j - J);
             if (!(d > 0) || !isfinite(d)) {
                 free(c.Pk);
                 free(c.Lr);
                 return -1;
             }
-            work[j * n + j] = sqrt(d);
-            c.j = j;
-            if (n - j - 1 >= PAR_MIN && n_threads > 1) sq_parallel_for(n_threads, n - j - 1, panel_rows, &c);
-            else panel_rows(&c, 0, n - j - 1);
+            work[j * n + j] = d = sqrt(d);
+            for (uint64_t i = j + 1; i < e; i++) /* the diagonal block's rows */
+                work[i * n + j] = (work[i * n + j] - sq_la_dot(isa, work + i * n + J, lj, j - J)) / d;
         }
         if (e < n) {
-            if (c.Pk) /* the panel L[e:n][J:e] as TC-row tiles, zero past row n */
-                for (uint64_t k = e; k < e + (n - e + TC - 1) / TC * TC; k++)
-                    for (uint64_t m = 0; m < NB; m++)
-                        c.Pk[(k - e) / TC * TC * NB + m * TC + (k - e) % TC] = k < n ? work[k * n + J + m] : 0.0;
-            if (c.Pk)
-                for (uint64_t k = e; k < n; k++) memcpy(c.Lr + (k - e) * NB, work + k * n + J, NB * sizeof(double));
+            c.tasks = (n - e + TC - 1) / TC;
+            atomic_store(&c.next, 0);
+            sq_parallel_for(n_threads, n_threads, panel_worker, &c);
             c.tasks = (n - e + IT - 1) / IT;
             atomic_store(&c.next, 0);
             sq_parallel_for(n_threads, n_threads, trailing_worker, &c);

@@ -1,8 +1,8 @@
 /* One ISA's register tile of fixed-order dots, included by linalg.c with
  * TILE_ATTR, VT (a vector of VW doubles), V_ZERO, V_LOAD, V_BCAST, V_FMA,
- * V_ADD, V_STORE, V_PIN (keep a value in a register here), V_BARRIER (a
+ * V_ADD, V_SUB, V_DIV, V_STORE, V_PIN (keep a value in a register here), V_BARRIER (a
  * compiler memory barrier), the names TILE_LANE, TILE_G, TILE_ONE, TILE_BODY,
- * TILE_G64, TILE_PUT, TILE_ADDM, TILE_R4_64, TILE_R4 and TILE_R1, and TR and
+ * TILE_G64, TILE_PUT, TILE_ADDM, TILE_R4_64, TILE_R4, TILE_R1 and TILE_PANEL, and TR and
  * TC (the tile's rows and columns) defined.
  *
  * out[r][c] = sq_la_dot(a[r], b_c, len) for tr rows and TC columns, where Bp
@@ -98,8 +98,9 @@ TILE_ATTR static inline __attribute__((always_inline)) void TILE_ADDM(VT G[TR][N
         for (int v = 0; v < NV; v++) G[r][v] = V_ADD(G[r][v], V_LOAD(S + TC * r + VW * v));
 }
 
-TILE_ATTR static void TILE_R4_64(uint64_t len, const double *const *a, const double *Bp, double *out) {
-    (void)len;
+/* out (row stride ldo) = the tile (mode 0), out += the tile (mode 1) or
+ * out -= the tile (mode -1) */
+TILE_ATTR static void TILE_R4_64(const double *const *a, const double *Bp, double *out, size_t ldo, int mode) {
     double S[3][TR * TC];
     VT G[TR][NV];
     TILE_G64(G, a, Bp, 0); /* ((g0 + g4) + (g2 + g6)) + ((g1 + g5) + (g3 + g7)) */
@@ -127,8 +128,43 @@ TILE_ATTR static void TILE_R4_64(uint64_t len, const double *const *a, const dou
 #pragma GCC unroll 4
     for (int r = 0; r < TR; r++)
 #pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) V_STORE(out + TC * r + VW * v, G[r][v]);
+        for (int v = 0; v < NV; v++) {
+            double *o = out + ldo * r + VW * v;
+            V_STORE(o, mode == 0 ? G[r][v] : mode > 0 ? V_ADD(V_LOAD(o), G[r][v]) : V_SUB(V_LOAD(o), G[r][v]));
+        }
 }
+/* lane m of Σ_k T[k]·d[k] for the TC rows in T ([k][TC]), vector v */
+#define TILE_PLANE(m, v) V_FMA(V_LOAD(T + TC * (m) + VW * (v)), V_BCAST(dj[m]), V_ZERO)
+#define TILE_PG(k, v) V_ADD(V_ADD(TILE_PLANE(k, v), TILE_PLANE(8 + (k), v)), V_ADD(TILE_PLANE(16 + (k), v), TILE_PLANE(24 + (k), v)))
+
+/* The panel's rows below its diagonal block, TC rows at once: T holds them
+ * transposed ([m][TC], w <= 64 columns); for j < w in order,
+ * T[j] = (T[j] - sq_la_dot(row, D[j], j)) / D[j][j], the dot in its order
+ * (one pass of 32 lanes when j >= 32, then the tail), D the diagonal block
+ * already factored (row stride ldd). */
+TILE_ATTR static void TILE_PANEL(double *T, const double *D, size_t ldd, uint64_t w) {
+    for (uint64_t j = 0; j < w; j++) {
+        const double *dj = D + j * ldd;
+        VT s[NV];
+        const uint64_t m0 = j >= 32 ? 32 : 0;
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++)
+            s[v] = m0 ? V_ADD(V_ADD(V_ADD(TILE_PG(0, v), TILE_PG(4, v)), V_ADD(TILE_PG(2, v), TILE_PG(6, v))),
+                              V_ADD(V_ADD(TILE_PG(1, v), TILE_PG(5, v)), V_ADD(TILE_PG(3, v), TILE_PG(7, v))))
+                      : V_ZERO;
+        for (uint64_t m = m0; m < j; m++) {
+            const VT x = V_BCAST(dj[m]);
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; v++) s[v] = V_FMA(V_LOAD(T + TC * m + VW * v), x, s[v]);
+        }
+        const VT d = V_BCAST(dj[j]);
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) V_STORE(T + TC * j + VW * v, V_DIV(V_SUB(V_LOAD(T + TC * j + VW * v), s[v]), d));
+    }
+}
+#undef TILE_PLANE
+#undef TILE_PG
+
 TILE_ATTR static void TILE_R4(uint64_t len, const double *const *a, const double *Bp, double *out) {
     TILE_BODY(TR, len, a, Bp, out);
 }

@@ -8,6 +8,9 @@
 #undef V_FMA
 #undef V_ADD
 #undef V_STORE
+#undef V_SUB
+#undef V_DIV
+#undef TILE_PANEL
 #undef V_PIN
 #undef V_BARRIER
 #undef TILE_G64
