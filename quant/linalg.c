@@ -48,6 +48,7 @@ typedef void (*dot_tile_fn)(uint64_t len, const double *const *a, const double *
 #define TILE_G64 tile_g64_portable
 #define TILE_PUT tile_put_portable
 #define TILE_ADDM tile_addm_portable
+#define TILE_ADDR tile_addr_portable
 #define TILE_G tile_g_portable
 #define TILE_ONE tile_one_portable
 #define TILE_BODY tile_body_portable
@@ -137,6 +138,7 @@ AVX512 static double dot_avx512(const double *a, const double *b, uint64_t n) {
 #define TILE_G64 tile_g64_avx2
 #define TILE_PUT tile_put_avx2
 #define TILE_ADDM tile_addm_avx2
+#define TILE_ADDR tile_addr_avx2
 #define TILE_G tile_g_avx2
 #define TILE_ONE tile_one_avx2
 #define TILE_BODY tile_body_avx2
@@ -164,6 +166,7 @@ AVX512 static double dot_avx512(const double *a, const double *b, uint64_t n) {
 #define TILE_G64 tile_g64_avx512
 #define TILE_PUT tile_put_avx512
 #define TILE_ADDM tile_addm_avx512
+#define TILE_ADDR tile_addr_avx512
 #define TILE_G tile_g_avx512
 #define TILE_ONE tile_one_avx512
 #define TILE_BODY tile_body_avx512

@@ -2,7 +2,7 @@
  * TILE_ATTR, VT (a vector of VW doubles), V_ZERO, V_LOAD, V_BCAST, V_FMA,
  * V_ADD, V_SUB, V_DIV, V_STORE, V_PIN (keep a value in a register here), V_BARRIER (a
  * compiler memory barrier), the names TILE_LANE, TILE_G, TILE_ONE, TILE_BODY,
- * TILE_G64, TILE_PUT, TILE_ADDM, TILE_R4_64, TILE_R4, TILE_R1 and TILE_PANEL, and TR and
+ * TILE_G64, TILE_PUT, TILE_ADDM, TILE_ADDR, TILE_R4_64, TILE_R4, TILE_R1 and TILE_PANEL, and TR and
  * TC (the tile's rows and columns) defined.
  *
  * out[r][c] = sq_la_dot(a[r], b_c, len) for tr rows and TC columns, where Bp
@@ -52,38 +52,39 @@ TILE_ATTR static inline __attribute__((always_inline)) void TILE_BODY(int tr, ui
 /* The TR x TC tile of len-64 dots, the same sums in another schedule:
  * loads, not arithmetic, bound the plain body (each B vector reloaded per
  * row, each broadcast serving one vector), so here every g_k is formed for
- * all TR rows from its 4 lanes' B vectors held in registers, each broadcast
- * serving NV vectors, and the partial sums of the final tree wait in
- * memory. V_PIN keeps the compiler from hoisting all lanes ahead of their
- * sums (which spilled them). */
+ * all TR rows from B vectors held in registers (lanes k, 8+k first, then
+ * 16+k, 24+k), each broadcast serving NV vectors; one partial sum of the
+ * final tree stays in registers, the others wait in memory. V_PIN keeps
+ * the compiler from hoisting all lanes ahead of their sums (which spilled
+ * them). */
 TILE_ATTR static inline __attribute__((always_inline)) void TILE_G64(VT G[TR][NV], const double *const *a,
                                                                       const double *Bp, int k) {
-    VT bv[4][2][NV];
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; q++)
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) { /* h = 0: G = l_k + l_{8+k}; h = 1: G += l_{16+k} + l_{24+k} */
+        VT bv[2][2][NV];
+#pragma GCC unroll 2
+        for (int q = 0; q < 2; q++)
 #pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) {
-            bv[q][0][v] = V_LOAD(Bp + TC * (8 * q + k) + VW * v);
-            bv[q][1][v] = V_LOAD(Bp + TC * (8 * q + k + 32) + VW * v);
-        }
+            for (int v = 0; v < NV; v++) {
+                bv[q][0][v] = V_LOAD(Bp + TC * (16 * h + 8 * q + k) + VW * v);
+                bv[q][1][v] = V_LOAD(Bp + TC * (16 * h + 8 * q + k + 32) + VW * v);
+            }
 #pragma GCC unroll 4
-    for (int r = 0; r < TR; r++) {
-        VT l[4][NV];
-#pragma GCC unroll 4
-        for (int q = 0; q < 4; q++) {
-            const VT x0 = V_BCAST(a[r][8 * q + k]), x1 = V_BCAST(a[r][8 * q + k + 32]);
+        for (int r = 0; r < TR; r++) {
+            const double *ar = a[r] + 16 * h + k;
+            const VT x0 = V_BCAST(ar[0]), x1 = V_BCAST(ar[32]), y0 = V_BCAST(ar[8]), y1 = V_BCAST(ar[40]);
 #pragma GCC unroll 16
-            for (int v = 0; v < NV; v++) l[q][v] = V_FMA(x1, bv[q][1][v], V_FMA(x0, bv[q][0][v], V_ZERO));
-        }
-#pragma GCC unroll 16
-        for (int v = 0; v < NV; v++) {
-            G[r][v] = V_ADD(V_ADD(l[0][v], l[1][v]), V_ADD(l[2][v], l[3][v]));
-            V_PIN(G[r][v]);
+            for (int v = 0; v < NV; v++) {
+                const VT l0 = V_FMA(x1, bv[0][1][v], V_FMA(x0, bv[0][0][v], V_ZERO));
+                const VT l1 = V_FMA(y1, bv[1][1][v], V_FMA(y0, bv[1][0][v], V_ZERO));
+                G[r][v] = h ? V_ADD(G[r][v], V_ADD(l0, l1)) : V_ADD(l0, l1);
+                V_PIN(G[r][v]);
+            }
         }
     }
 }
 
-/* S = G (through memory), or G += S */
+/* S = G (through memory), G += S, R = G, R += G */
 TILE_ATTR static inline __attribute__((always_inline)) void TILE_PUT(double *S, VT G[TR][NV]) {
 #pragma GCC unroll 4
     for (int r = 0; r < TR; r++)
@@ -97,40 +98,47 @@ TILE_ATTR static inline __attribute__((always_inline)) void TILE_ADDM(VT G[TR][N
 #pragma GCC unroll 16
         for (int v = 0; v < NV; v++) G[r][v] = V_ADD(G[r][v], V_LOAD(S + TC * r + VW * v));
 }
+TILE_ATTR static inline __attribute__((always_inline)) void TILE_ADDR(VT R[TR][NV], VT G[TR][NV], int set) {
+#pragma GCC unroll 4
+    for (int r = 0; r < TR; r++)
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; v++) {
+            R[r][v] = set ? G[r][v] : V_ADD(R[r][v], G[r][v]);
+            V_PIN(R[r][v]);
+        }
+}
 
 /* out (row stride ldo) = the tile (mode 0), out += the tile (mode 1) or
  * out -= the tile (mode -1) */
 TILE_ATTR static void TILE_R4_64(const double *const *a, const double *Bp, double *out, size_t ldo, int mode) {
-    double S[3][TR * TC];
-    VT G[TR][NV];
+    double S[2][TR * TC];
+    VT G[TR][NV], R[TR][NV];
     TILE_G64(G, a, Bp, 0); /* ((g0 + g4) + (g2 + g6)) + ((g1 + g5) + (g3 + g7)) */
-    TILE_PUT(S[0], G);
+    TILE_ADDR(R, G, 1);
     TILE_G64(G, a, Bp, 4);
-    TILE_ADDM(G, S[0]);
-    TILE_PUT(S[0], G);
+    TILE_ADDR(R, G, 0);
     TILE_G64(G, a, Bp, 2);
-    TILE_PUT(S[1], G);
-    TILE_G64(G, a, Bp, 6);
-    TILE_ADDM(G, S[1]);
-    TILE_ADDM(G, S[0]);
     TILE_PUT(S[0], G);
-    TILE_G64(G, a, Bp, 1);
-    TILE_PUT(S[1], G);
-    TILE_G64(G, a, Bp, 5);
-    TILE_ADDM(G, S[1]);
-    TILE_PUT(S[1], G);
-    TILE_G64(G, a, Bp, 3);
-    TILE_PUT(S[2], G);
-    TILE_G64(G, a, Bp, 7);
-    TILE_ADDM(G, S[2]);
-    TILE_ADDM(G, S[1]);
+    TILE_G64(G, a, Bp, 6);
     TILE_ADDM(G, S[0]);
+    TILE_ADDR(R, G, 0); /* s0 */
+    TILE_PUT(S[1], R);
+    TILE_G64(G, a, Bp, 1);
+    TILE_ADDR(R, G, 1);
+    TILE_G64(G, a, Bp, 5);
+    TILE_ADDR(R, G, 0);
+    TILE_G64(G, a, Bp, 3);
+    TILE_PUT(S[0], G);
+    TILE_G64(G, a, Bp, 7);
+    TILE_ADDM(G, S[0]);
+    TILE_ADDR(R, G, 0); /* s1 */
+    TILE_ADDM(R, S[1]);
 #pragma GCC unroll 4
     for (int r = 0; r < TR; r++)
 #pragma GCC unroll 16
         for (int v = 0; v < NV; v++) {
             double *o = out + ldo * r + VW * v;
-            V_STORE(o, mode == 0 ? G[r][v] : mode > 0 ? V_ADD(V_LOAD(o), G[r][v]) : V_SUB(V_LOAD(o), G[r][v]));
+            V_STORE(o, mode == 0 ? R[r][v] : mode > 0 ? V_ADD(V_LOAD(o), R[r][v]) : V_SUB(V_LOAD(o), R[r][v]));
         }
 }
 /* lane m of Σ_k T[k]·d[k] for the TC rows in T ([k][TC]), vector v */

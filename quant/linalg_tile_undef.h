@@ -16,6 +16,7 @@
 #undef TILE_G64
 #undef TILE_PUT
 #undef TILE_ADDM
+#undef TILE_ADDR
 #undef TILE_LANE
 #undef TILE_G
 #undef TILE_ONE
