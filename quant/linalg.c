@@ -53,7 +53,6 @@ typedef void (*dot_tile_fn)(uint64_t len, const double *const *a, const double *
 #define TILE_ONE tile_one_portable
 #define TILE_BODY tile_body_portable
 #define TILE_R4_64 tile_r4_64_portable
-#define TILE_R4 tile_r4_portable
 #define TILE_R1 tile_r1_portable
 #include "linalg_dot_tile.h"
 #include "linalg_tile_undef.h"
@@ -143,7 +142,6 @@ AVX512 static double dot_avx512(const double *a, const double *b, uint64_t n) {
 #define TILE_ONE tile_one_avx2
 #define TILE_BODY tile_body_avx2
 #define TILE_R4_64 tile_r4_64_avx2
-#define TILE_R4 tile_r4_avx2
 #define TILE_R1 tile_r1_avx2
 #include "linalg_dot_tile.h"
 #include "linalg_tile_undef.h"
@@ -171,7 +169,6 @@ AVX512 static double dot_avx512(const double *a, const double *b, uint64_t n) {
 #define TILE_ONE tile_one_avx512
 #define TILE_BODY tile_body_avx512
 #define TILE_R4_64 tile_r4_64_avx512
-#define TILE_R4 tile_r4_avx512
 #define TILE_R1 tile_r1_avx512
 #include "linalg_dot_tile.h"
 #include "linalg_tile_undef.h"
@@ -439,17 +436,17 @@ typedef void (*panel_fn)(double *T, const double *D, size_t ldd, uint64_t w);
 typedef void (*tile64_fn)(const double *const *a, const double *Bp, double *out, size_t ldo, int mode);
 typedef struct dot_tiles {
     tile64_fn r4_64;
-    dot_tile_fn r4, r1;
+    dot_tile_fn r1;
     panel_fn panel;
 } dot_tiles;
 
 static dot_tiles tiles_for(sq_isa isa) {
 #if defined(__x86_64__)
-    if (isa >= SQ_ISA_AVX512) return (dot_tiles){tile_r4_64_avx512, tile_r4_avx512, tile_r1_avx512, tile_panel_avx512};
-    if (isa == SQ_ISA_AVX2) return (dot_tiles){tile_r4_64_avx2, tile_r4_avx2, tile_r1_avx2, tile_panel_avx2};
+    if (isa >= SQ_ISA_AVX512) return (dot_tiles){tile_r4_64_avx512, tile_r1_avx512, tile_panel_avx512};
+    if (isa == SQ_ISA_AVX2) return (dot_tiles){tile_r4_64_avx2, tile_r1_avx2, tile_panel_avx2};
 #endif
     (void)isa;
-    return (dot_tiles){tile_r4_64_portable, tile_r4_portable, tile_r1_portable, tile_panel_portable};
+    return (dot_tiles){tile_r4_64_portable, tile_r1_portable, tile_panel_portable};
 }
 
 typedef struct chol_ctx {

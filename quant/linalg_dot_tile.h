@@ -2,7 +2,7 @@
  * TILE_ATTR, VT (a vector of VW doubles), V_ZERO, V_LOAD, V_BCAST, V_FMA,
  * V_ADD, V_SUB, V_DIV, V_STORE, V_PIN (keep a value in a register here), V_BARRIER (a
  * compiler memory barrier), the names TILE_LANE, TILE_G, TILE_ONE, TILE_BODY,
- * TILE_G64, TILE_PUT, TILE_ADDM, TILE_ADDR, TILE_R4_64, TILE_R4, TILE_R1 and TILE_PANEL, and TR and
+ * TILE_G64, TILE_PUT, TILE_ADDM, TILE_ADDR, TILE_R4_64, TILE_R1 and TILE_PANEL, and TR and
  * TC (the tile's rows and columns) defined.
  *
  * out[r][c] = sq_la_dot(a[r], b_c, len) for tr rows and TC columns, where Bp
@@ -173,9 +173,6 @@ TILE_ATTR static void TILE_PANEL(double *T, const double *D, size_t ldd, uint64_
 #undef TILE_PLANE
 #undef TILE_PG
 
-TILE_ATTR static void TILE_R4(uint64_t len, const double *const *a, const double *Bp, double *out) {
-    TILE_BODY(TR, len, a, Bp, out);
-}
 TILE_ATTR static void TILE_R1(uint64_t len, const double *const *a, const double *Bp, double *out) {
     TILE_BODY(1, len, a, Bp, out);
 }

@@ -22,5 +22,4 @@
 #undef TILE_ONE
 #undef TILE_BODY
 #undef TILE_R4_64
-#undef TILE_R4
 #undef TILE_R1
