@@ -27,6 +27,8 @@ static double dot_portable(const double *a, const double *b, uint64_t n) {
 
 
 /* ---------------- tiles of fixed-order dots (linalg_dot_tile.h) ---------------- */
+#define TC 16 /* columns per dot tile */
+#define TR 4  /* rows per dot tile */
 typedef void (*dot_tile_fn)(uint64_t len, const double *const *a, const double *Bp, double *out);
 #define TILE_ATTR
 #define VT double
@@ -37,12 +39,20 @@ typedef void (*dot_tile_fn)(uint64_t len, const double *const *a, const double *
 #define V_FMA(x, y, z) fma(x, y, z)
 #define V_ADD(x, y) ((x) + (y))
 #define V_STORE(p, v) (*(p) = (v))
+#define V_PIN(v) (void)(v)
+#define V_BARRIER() (void)0
+#define V_SUB(x, y) ((x) - (y))
+#define V_DIV(x, y) ((x) / (y))
+#define TILE_PANEL tile_panel_portable
 #define TILE_LANE tile_lane_portable
+#define TILE_G64 tile_g64_portable
+#define TILE_PUT tile_put_portable
+#define TILE_ADDM tile_addm_portable
+#define TILE_ADDR tile_addr_portable
 #define TILE_G tile_g_portable
 #define TILE_ONE tile_one_portable
 #define TILE_BODY tile_body_portable
 #define TILE_R4_64 tile_r4_64_portable
-#define TILE_R4 tile_r4_portable
 #define TILE_R1 tile_r1_portable
 #include "linalg_dot_tile.h"
 #include "linalg_tile_undef.h"
@@ -118,12 +128,20 @@ AVX512 static double dot_avx512(const double *a, const double *b, uint64_t n) {
 #define V_FMA(x, y, z) _mm256_fmadd_pd(x, y, z)
 #define V_ADD(x, y) _mm256_add_pd(x, y)
 #define V_STORE(p, v) _mm256_storeu_pd(p, v)
+#define V_PIN(v) __asm__ volatile("" : "+x"(v))
+#define V_BARRIER() __asm__ volatile("" ::: "memory")
+#define V_SUB(x, y) _mm256_sub_pd(x, y)
+#define V_DIV(x, y) _mm256_div_pd(x, y)
+#define TILE_PANEL tile_panel_avx2
 #define TILE_LANE tile_lane_avx2
+#define TILE_G64 tile_g64_avx2
+#define TILE_PUT tile_put_avx2
+#define TILE_ADDM tile_addm_avx2
+#define TILE_ADDR tile_addr_avx2
 #define TILE_G tile_g_avx2
 #define TILE_ONE tile_one_avx2
 #define TILE_BODY tile_body_avx2
 #define TILE_R4_64 tile_r4_64_avx2
-#define TILE_R4 tile_r4_avx2
 #define TILE_R1 tile_r1_avx2
 #include "linalg_dot_tile.h"
 #include "linalg_tile_undef.h"
@@ -137,12 +155,20 @@ AVX512 static double dot_avx512(const double *a, const double *b, uint64_t n) {
 #define V_FMA(x, y, z) _mm512_fmadd_pd(x, y, z)
 #define V_ADD(x, y) _mm512_add_pd(x, y)
 #define V_STORE(p, v) _mm512_storeu_pd(p, v)
+#define V_PIN(v) __asm__ volatile("" : "+v"(v))
+#define V_BARRIER() __asm__ volatile("" ::: "memory")
+#define V_SUB(x, y) _mm512_sub_pd(x, y)
+#define V_DIV(x, y) _mm512_div_pd(x, y)
+#define TILE_PANEL tile_panel_avx512
 #define TILE_LANE tile_lane_avx512
+#define TILE_G64 tile_g64_avx512
+#define TILE_PUT tile_put_avx512
+#define TILE_ADDM tile_addm_avx512
+#define TILE_ADDR tile_addr_avx512
 #define TILE_G tile_g_avx512
 #define TILE_ONE tile_one_avx512
 #define TILE_BODY tile_body_avx512
 #define TILE_R4_64 tile_r4_64_avx512
-#define TILE_R4 tile_r4_avx512
 #define TILE_R1 tile_r1_avx512
 #include "linalg_dot_tile.h"
 #include "linalg_tile_undef.h"
@@ -405,20 +431,22 @@ int sq_la_matmul_packed_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_
  * cuts, in increasing order, so the result does not depend on the threads. */
 #define NB 64 /* block of the factorization's grid */
 #define IT 32 /* rows per task of the trailing update */
-#define TC 8  /* columns per dot tile (linalg_dot_tile.h) */
-#define TR 4  /* rows per dot tile */
 
+typedef void (*panel_fn)(double *T, const double *D, size_t ldd, uint64_t w);
+typedef void (*tile64_fn)(const double *const *a, const double *Bp, double *out, size_t ldo, int mode);
 typedef struct dot_tiles {
-    dot_tile_fn r4_64, r4, r1;
+    tile64_fn r4_64;
+    dot_tile_fn r1;
+    panel_fn panel;
 } dot_tiles;
 
 static dot_tiles tiles_for(sq_isa isa) {
 #if defined(__x86_64__)
-    if (isa >= SQ_ISA_AVX512) return (dot_tiles){tile_r4_64_avx512, tile_r4_avx512, tile_r1_avx512};
-    if (isa == SQ_ISA_AVX2) return (dot_tiles){tile_r4_64_avx2, tile_r4_avx2, tile_r1_avx2};
+    if (isa >= SQ_ISA_AVX512) return (dot_tiles){tile_r4_64_avx512, tile_r1_avx512, tile_panel_avx512};
+    if (isa == SQ_ISA_AVX2) return (dot_tiles){tile_r4_64_avx2, tile_r1_avx2, tile_panel_avx2};
 #endif
     (void)isa;
-    return (dot_tiles){tile_r4_64_portable, tile_r4_portable, tile_r1_portable};
+    return (dot_tiles){tile_r4_64_portable, tile_r1_portable, tile_panel_portable};
 }
 
 typedef struct chol_ctx {
@@ -427,7 +455,8 @@ typedef struct chol_ctx {
     double *A;  /* lower: the reversed H, then L in place */
     double *X;  /* rows j hold column j of L⁻¹ (X[j][i] = (L⁻¹)[i][j], i >= j) */
     double *Pk; /* the panel L[e:n][J:e] as tiles of TC rows, [k][TC] each; NULL: untiled */
-    uint64_t n, J, e, j;
+    double *Lr; /* the same panel row-major, NB per row: rows n apart share L1 sets at n = 4096 */
+    uint64_t n, J, e;
     atomic_uint_fast64_t next; /* the next task a worker takes */
     uint64_t tasks;
 } chol_ctx;
@@ -443,13 +472,29 @@ static double seg_dot(sq_isa isa, const double *a, const double *b, uint64_t k0,
     return acc;
 }
 
-/* Column j of the current panel, rows [i0, i1) below the diagonal. */
-static void panel_rows(void *p, uint64_t i0, uint64_t i1) {
+/* The panel's rows [e, n) below its diagonal block, TC rows per task: each
+ * row's values need only its own earlier ones and the factored diagonal
+ * block, so the rows go in parallel with one barrier per panel (not one per
+ * column). The rows are solved transposed, which is also the packed tile
+ * the trailing update reads (Pk), and copied row-major into Lr. */
+static void panel_task(chol_ctx *c, uint64_t t) {
+    const uint64_t n = c->n, J = c->J, e = c->e, w = e - J, i0 = e + t * TC;
+    double T[NB * TC];
+    for (uint64_t m = 0; m < w; m++)
+        for (uint64_t r = 0; r < TC; r++) T[m * TC + r] = i0 + r < n ? c->A[(i0 + r) * n + J + m] : 0.0;
+    c->tl.panel(T, c->A + J * n + J, n, w);
+    for (uint64_t r = 0; r < TC && i0 + r < n; r++)
+        for (uint64_t m = 0; m < w; m++) c->A[(i0 + r) * n + J + m] = T[m * TC + r];
+    if (!c->Pk) return;
+    memcpy(c->Pk + t * TC * NB, T, NB * TC * sizeof(double)); /* w = NB whenever rows follow */
+    for (uint64_t r = 0; r < TC && i0 + r < n; r++)
+        for (uint64_t m = 0; m < NB; m++) c->Lr[(i0 + r - e) * NB + m] = T[m * TC + r];
+}
+
+static void panel_worker(void *p, uint64_t w0, uint64_t w1) {
     chol_ctx *c = p;
-    const uint64_t n = c->n, J = c->J, j = c->j;
-    const double *lj = c->A + j * n + J, d = c->A[j * n + j];
-    for (uint64_t i = j + 1 + i0; i < j + 1 + i1; i++)
-        c->A[i * n + j] = (c->A[i * n + j] - sq_la_dot(c->isa, c->A + i * n + J, lj, j - J)) / d;
+    (void)w0, (void)w1;
+    for (uint64_t t; (t = atomic_fetch_add(&c->next, 1)) < c->tasks;) panel_task(c, t);
 }
 
 /* Trailing update after panel [J, e): A[i][k] -= L[i][J:e]·L[k][J:e] for
@@ -472,8 +517,12 @@ static void trailing_task(chol_ctx *c, uint64_t t) {
         const double *Bp = c->Pk + (k0 - e) * NB;
         for (uint64_t i0 = k0 > r0 ? r0 + (k0 - r0) / TR * TR : r0; i0 < r1; i0 += TR) {
             const double *a[TR];
-            for (uint64_t r = 0; r < TR; r++) a[r] = c->A + (i0 + r < r1 ? i0 + r : r1 - 1) * n + J;
-            c->tl.r4_64(NB, a, Bp, out);
+            for (uint64_t r = 0; r < TR; r++) a[r] = c->Lr + ((i0 + r < r1 ? i0 + r : r1 - 1) - e) * NB;
+            if (i0 + TR <= r1 && k0 + TC <= i0 + 1) { /* a whole tile below the diagonal */
+                c->tl.r4_64(a, Bp, c->A + i0 * n + k0, n, -1);
+                continue;
+            }
+            c->tl.r4_64(a, Bp, out, TC, 0);
             for (uint64_t r = 0; r < TR && i0 + r < r1; r++) {
                 const uint64_t i = i0 + r;
                 for (uint64_t q = 0; q < TC && k0 + q <= i; q++) c->A[i * n + k0 + q] -= out[r * TC + q];
@@ -506,9 +555,10 @@ static void inverse_group_untiled(chol_ctx *c, uint64_t j0, uint64_t j1, uint64_
  * order) / L[i][i]: the first segment [j, j0 + NB) by tiles over TC rows,
  * the whole segments by tiles over row blocks of NB and the columns packed
  * in groups of TC (Xp), the last, partial one [I, i) row by row, since it
- * reads the values just computed. acc holds NB x NB partial sums, Lt NB x NB
- * values of L. */
-static void inverse_group_tiled(chol_ctx *c, uint64_t j0, uint64_t j1, double *Xp, double *acc, double *Lt) {
+ * reads the values just computed. acc holds NB x NB partial sums, Lt and Lb
+ * NB x NB values of L (Lb a contiguous copy of the block the tiles read: rows
+ * n apart would share a few L1 sets). */
+static void inverse_group_tiled(chol_ctx *c, uint64_t j0, uint64_t j1, double *Xp, double *acc, double *Lt, double *Lb) {
     const uint64_t n = c->n, nc = j1 - j0, ng = (nc + TC - 1) / TC, base = j0 + NB, len = n - base;
     const double *A = c->A;
     double *X = c->X, out[TR * TC];
@@ -528,18 +578,27 @@ static void inverse_group_tiled(chol_ctx *c, uint64_t j0, uint64_t j1, double *X
                 for (uint64_t k = 0; k < TC && I + g * TC + k < I1; k++) acc[(g * TC + k) * NB + j - j0] = 0.0 + out[k];
             }
         }
-        for (uint64_t q = base; q < I; q += NB)
+        for (uint64_t q = base; q < I; q += NB) {
+            for (uint64_t i = I; i < I1; i++) memcpy(Lb + (i - I) * NB, A + i * n + q, NB * sizeof(double));
+            if (q + NB < I) /* the next block, to L2 while this one's tiles run (each row its own page) */
+                for (uint64_t i = I; i < I1; i++)
+                    for (uint64_t m = 0; m < NB; m += 8) __builtin_prefetch(A + i * n + q + NB + m, 0, 2);
             for (uint64_t g = 0; g < ng; g++) {
                 const double *Bp = Xp + (g * len + q - base) * TC;
                 for (uint64_t i0 = I; i0 < I1; i0 += TR) {
                     const double *a[TR];
-                    for (uint64_t r = 0; r < TR; r++) a[r] = A + (i0 + r < I1 ? i0 + r : I1 - 1) * n + q;
-                    c->tl.r4_64(NB, a, Bp, out);
+                    for (uint64_t r = 0; r < TR; r++) a[r] = Lb + ((i0 + r < I1 ? i0 + r : I1 - 1) - I) * NB;
+                    if (i0 + TR <= I1 && (g + 1) * TC <= nc) {
+                        c->tl.r4_64(a, Bp, acc + (i0 - I) * NB + g * TC, NB, 1);
+                        continue;
+                    }
+                    c->tl.r4_64(a, Bp, out, TC, 0);
                     for (uint64_t r = 0; r < TR && i0 + r < I1; r++)
                         for (uint64_t k = 0; k < TC && g * TC + k < nc; k++)
                             acc[(i0 + r - I) * NB + g * TC + k] += out[r * TC + k];
                 }
             }
+        }
         for (uint64_t i = I; i < I1; i++) {
             const double *a[TR], d = A[i * n + i];
             for (uint64_t r = 0; r < TR; r++) a[r] = A + i * n + I;
@@ -565,23 +624,28 @@ static void inverse_worker(void *p, uint64_t w0, uint64_t w1) {
     const uint64_t n = c->n;
     (void)w0, (void)w1;
     double *Xp = malloc((n + TC) * NB * sizeof(double)), *acc = malloc(NB * NB * sizeof(double));
-    double *Lt = malloc(NB * NB * sizeof(double));
+    double *Lt = malloc(NB * NB * sizeof(double)), *Lb = malloc(NB * NB * sizeof(double));
     for (uint64_t t; (t = atomic_fetch_add(&c->next, 1)) < c->tasks;) {
         const uint64_t j0 = t * NB, j1 = j0 + NB < n ? j0 + NB : n;
         for (uint64_t j = j0; j < j1; j++) c->X[j * n + j] = 1.0 / c->A[j * n + j];
-        if (Xp && acc && Lt) inverse_group_tiled(c, j0, j1, Xp, acc, Lt);
+        if (Xp && acc && Lt && Lb) inverse_group_tiled(c, j0, j1, Xp, acc, Lt, Lb);
         else inverse_group_untiled(c, j0, j1, n); /* no memory for the tiles: the same values */
     }
     free(Xp);
     free(acc);
     free(Lt);
+    free(Lb);
 }
 
-#define PAR_MIN 256 /* below this many rows a step is not worth splitting */
 
 int sq_la_chol_inv_upper(sq_isa isa, const double *H, uint64_t n, double *U, double *work, int n_threads) {
     chol_ctx c = {.isa = isa, .tl = tiles_for(isa), .A = work, .X = U, .n = n};
     c.Pk = n > NB ? malloc((n + TC) * NB * sizeof(double)) : NULL; /* NULL: untiled, the same values */
+    c.Lr = c.Pk ? malloc(n * NB * sizeof(double)) : NULL;
+    if (!c.Lr) {
+        free(c.Pk);
+        c.Pk = NULL;
+    }
     for (uint64_t i = 0; i < n; i++) /* A = P·H·P, lower triangle (H's upper) */
         for (uint64_t j = 0; j <= i; j++) work[i * n + j] = H[(n - 1 - i) * n + (n - 1 - j)];
     for (uint64_t J = 0; J < n; J += NB) {
@@ -590,27 +654,27 @@ int sq_la_chol_inv_upper(sq_isa isa, const double *H, uint64_t n, double *U, dou
         c.e = e;
         for (uint64_t j = J; j < e; j++) {
             const double *lj = work + j * n + J;
-            const double d = work[j * n + j] - sq_la_dot(isa, lj, lj, j - J);
+            double d = work[j * n + j] - sq_la_dot(isa, lj, lj, j - J);
             if (!(d > 0) || !isfinite(d)) {
                 free(c.Pk);
+                free(c.Lr);
                 return -1;
             }
-            work[j * n + j] = sqrt(d);
-            c.j = j;
-            if (n - j - 1 >= PAR_MIN && n_threads > 1) sq_parallel_for(n_threads, n - j - 1, panel_rows, &c);
-            else panel_rows(&c, 0, n - j - 1);
+            work[j * n + j] = d = sqrt(d);
+            for (uint64_t i = j + 1; i < e; i++) /* the diagonal block's rows */
+                work[i * n + j] = (work[i * n + j] - sq_la_dot(isa, work + i * n + J, lj, j - J)) / d;
         }
         if (e < n) {
-            if (c.Pk) /* the panel L[e:n][J:e] as TC-row tiles, zero past row n */
-                for (uint64_t k = e; k < e + (n - e + TC - 1) / TC * TC; k++)
-                    for (uint64_t m = 0; m < NB; m++)
-                        c.Pk[(k - e) / TC * TC * NB + m * TC + (k - e) % TC] = k < n ? work[k * n + J + m] : 0.0;
+            c.tasks = (n - e + TC - 1) / TC;
+            atomic_store(&c.next, 0);
+            sq_parallel_for(n_threads, n_threads, panel_worker, &c);
             c.tasks = (n - e + IT - 1) / IT;
             atomic_store(&c.next, 0);
             sq_parallel_for(n_threads, n_threads, trailing_worker, &c);
         }
     }
     free(c.Pk);
+    free(c.Lr);
     c.tasks = (n + NB - 1) / NB;
     atomic_store(&c.next, 0);
     sq_parallel_for(n_threads, n_threads, inverse_worker, &c);
