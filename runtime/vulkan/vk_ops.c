@@ -37,14 +37,16 @@ static uint32_t limb_rows(void) {
 
 /* What the GEMVs over codes load ahead of the chunk they compute (constant
  * PF of shaders/gemv_rows.glsl): 1, the next chunk's code words, by default
- * for 4-bit codes, whose chunk is one 16-byte word per row (wider chunks
- * would hold twice as many registers: static counts on RDNA3, 8-bit 84 ->
- * 132 VGPRs, 6-bit spills), else 0; 2, its activations too.
- * SQUISH_VULKAN_PREFETCH=0|1|2 decides for all. Results are the same. */
+ * for 4- and 2-bit codes, whose chunk is one 16- or 8-byte word per row
+ * (wider chunks would hold twice as many registers: static counts on RDNA3,
+ * 8-bit 84 -> 132 VGPRs, 6-bit spills; measured slower on an H100 for 3-, 6-
+ * and 8-bit codes, faster for 2-bit: docs/vulkan-gemv.md, 2026-12-07c), else
+ * 0; 2, its activations too (slower everywhere there). SQUISH_VULKAN_PREFETCH
+ * =0|1|2 decides for all. Results are the same. */
 static uint32_t prefetch(const sq_vk_tensor *w) {
     const char *e = getenv("SQUISH_VULKAN_PREFETCH");
     if (e && (!strcmp(e, "0") || !strcmp(e, "1") || !strcmp(e, "2"))) return (uint32_t)(e[0] - '0');
-    return w->spec[1] == 4;
+    return w->spec[1] == 4 || w->spec[1] == 2;
 }
 
 /* Whether the float GEMV reads f16/bf16 rows eight values per 16-byte load
