@@ -66,6 +66,21 @@ typedef struct knob_env {
     char *old;
 } knob_env;
 
+/* Whether every word of list (words split at ' ' and ';') is KEY=VALUE: checked before any work. */
+static int settings_valid(const char *list) {
+    const char *c = list;
+    while (*c) {
+        while (*c == ' ' || *c == ';') c++;
+        const char *w = c;
+        while (*c && *c != ' ' && *c != ';') c++;
+        if (c > w) {
+            const char *eq = memchr(w, '=', (size_t)(c - w));
+            if (!eq || eq == w) return 0;
+        }
+    }
+    return 1;
+}
+
 static void knobs_restore(knob_env *kv, int n) {
     for (int i = n - 1; i >= 0; i--) {
         if (kv[i].old) setenv(kv[i].name, kv[i].old, 1);
@@ -128,6 +143,12 @@ static int time_scheme(sq_vk *vk, sq_vk_tensor *const *t, int n, const char *nam
 int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, char *list, int threads, size_t ws_mib,
                  double min_time) {
     sq_err err = {0};
+    const char *es = getenv("SQUISH_BENCH_VK_SETTINGS");
+    if (es && !settings_valid(es)) {
+        fprintf(stderr, "squish-bench: SQUISH_BENCH_VK_SETTINGS: \"%s\" is not KEY=VALUE words separated by spaces and ';'\n",
+                es);
+        return EXIT_USAGE;
+    }
     if (cli_backend_open(be, &err)) return cli_fail(&err);
     sq_vk *vk = be->vk;
     const uint64_t ws = (uint64_t)ws_mib << 20;
@@ -213,7 +234,6 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
             rc = time_scheme(vk, t, n, name, wbytes, rows * cols, copy_gbs, chk, min_time);
             if (pass) *strchr(name, '#') = 0;
         }
-        const char *es = getenv("SQUISH_BENCH_VK_SETTINGS");
         char *settings = es && *es ? strdup(es) : NULL, *ssave = NULL;
         for (char *set = settings ? strtok_r(settings, ";", &ssave) : NULL; set && !rc; set = strtok_r(NULL, ";", &ssave)) {
             knob_env kv[MAX_KNOBS];
