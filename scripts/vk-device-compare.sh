@@ -10,7 +10,8 @@
 # 4096x4096 (its encoder takes minutes at the larger shapes), the 34M
 # model's decode tokens/s on the device (and once on the CPU), and the
 # 1B-class decode (TinyLlama-1.1B's shape, int4:g32:sym, made there).
-# usage: DIR=build-vk8 bash scripts/vk-device-compare.sh
+# GEMV_ONLY=1 stops after the codec GEMVs; MT sets --min-time (default 0.1).
+# usage: DIR=build-vk8 [SHAPES=..] [CODECS=..] [GEMV_ONLY=1] bash scripts/vk-device-compare.sh
 set -u
 DIR=${DIR:-build-vk8}
 SHAPES=${SHAPES:-4096x14336 14336x4096 8192x8192 28672x8192 16384x16384}
@@ -24,7 +25,7 @@ export LD_LIBRARY_PATH=/tmp/new/lib
 t0=$(date +%s)
 step() { echo "== +$(($(date +%s) - t0))s: $*"; }
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
-G="--backend vulkan --gpu-mib 2048 --min-time 0.1 -q"
+G="--backend vulkan --gpu-mib 2048 --min-time ${MT:-0.1} -q"
 for sh in $SHAPES; do
     for b in new old; do
         step "$b gemv $sh"
@@ -32,6 +33,10 @@ for sh in $SHAPES; do
             grep -v '^# [GckQRKaof]' | sed "s/^/$b $sh /"
     done
 done
+if [ "${GEMV_ONLY:-0}" = 1 ]; then
+    step done
+    exit 0
+fi
 for b in new old; do
     step "$b mix:4 4096x4096"
     LD_LIBRARY_PATH=/tmp/new/lib timeout 60 stdbuf -oL /tmp/$b/squish-bench $G -R 4096 -C 4096 -c mix:4 2>&1 | grep -v '^#' | sed "s/^/$b 4096x4096 /"

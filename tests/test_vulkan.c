@@ -330,14 +330,16 @@ START_TEST(limb_gemv_matches_cpu) {
     }
     ck_assert_int_gt(want, 0);
     ck_assert_int_eq(limbs_checked, want);
-    /* work splits: rows per invocation is fixed (4), invocations per row vary */
+    /* work splits: invocations per row vary, rows per invocation 4 and 8 (the NR8 program) */
     const char *tpr[] = {"16", "128"};
     for (int j = 0; j < 2; j++) {
         setenv("SQUISH_VULKAN_TPR", tpr[j], 1);
+        setenv("SQUISH_VULKAN_NR", j ? "8" : "4", 1);
         check_scheme("int4:g128:asym", 21, 1000, 0, 1);
         check_scheme("int8:pc:sym", 13, 300, 0, 1);
     }
     unsetenv("SQUISH_VULKAN_TPR");
+    unsetenv("SQUISH_VULKAN_NR");
 
     /* an infinite activation: the float kernel runs, non-finite rows as on the CPU */
     const uint64_t rows = 16, cols = 96;
@@ -397,9 +399,9 @@ START_TEST(large_grids) {
 END_TEST
 
 /* The GEMV's work split (rows per invocation, invocations per row) changes
- * the summation order only. */
+ * the summation order only (NR 1 runs in large_grids, 4 by default). */
 START_TEST(work_splits) {
-    const char *nr[] = {"1", "2", "4"}, *tpr[] = {"16", "64"};
+    const char *nr[] = {"2", "8", "16"}, *tpr[] = {"16", "64"};
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 2; j++) {
             setenv("SQUISH_VULKAN_NR", nr[i], 1);
@@ -441,10 +443,14 @@ START_TEST(reproducible) {
 }
 END_TEST
 
-/* Loading each chunk's words ahead (SQUISH_VULKAN_PREFETCH, on by default)
- * changes when the GEMVs read, not what they compute: the float, q8 and limb
- * GEMVs give the same bits either way, for every decode path and for lanes
- * with one, two or three chunks (TPR 16: 7, 32 and 49 chunks per row). */
+/* Loading each chunk's words ahead (SQUISH_VULKAN_PREFETCH 1, on by default
+ * for 4- and 2-bit codes) changes when the GEMVs read, not what they
+ * compute: the float, q8 and limb GEMVs give the same bits either way, for
+ * every decode path and for lanes with one, two or three chunks (TPR 16: 7,
+ * 32 and 49 chunks per row). Loading the activations ahead too (2) is the
+ * same chunk loop for every codec: checked on the 4-, 2- and 8-bit integer
+ * codes and NF4 (float, q8 and limb kernels) at 2 chunks a lane, which keeps
+ * the pipelines compiled for it (the test's cost on lavapipe) few. */
 /* Padding the rows of codes on upload (SQUISH_VULKAN_ROWPAD) and spreading
  * consecutive workgroups over the matrix (SQUISH_VULKAN_SWIZZLE) change where
  * rows lie and which workgroup takes them, not what is computed: the float,
@@ -524,14 +530,16 @@ START_TEST(prefetch_same_results) {
     for (int s = 0; s < nps; s++)
         for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
             const uint64_t rows = shapes[k][0], cols = shapes[k][1];
-            float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0), *y[2][3];
+            float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0), *y[3][3];
             sq_encoded e;
             sq_tview v;
             sq_err err;
             sq_vk_tensor *t = encode_upload(ps[s], w, rows, cols, 0, &e, &v);
             const int has_idot = sq_vk_q8_supported(vk, t);
-            for (int pf = 0; pf < 2; pf++) {
-                setenv("SQUISH_VULKAN_PREFETCH", pf ? "1" : "0", 1);
+            const int pf2 = k == 1 && (!strncmp(ps[s], "int4", 4) || !strncmp(ps[s], "int2", 4) ||
+                                        !strncmp(ps[s], "int8", 4) || !strncmp(ps[s], "nf4", 3));
+            for (int pf = 0; pf < 2 + pf2; pf++) {
+                setenv("SQUISH_VULKAN_PREFETCH", pf == 2 ? "2" : pf ? "1" : "0", 1);
                 for (int j = 0; j < 3; j++) y[pf][j] = calloc(rows, sizeof(float));
                 setenv("SQUISH_VULKAN_LIMBS", "0", 1);
                 ck_assert_int_eq(sq_vk_matmul(vk, t, x, 1, y[pf][0], &err), SQ_OK);
@@ -542,11 +550,11 @@ START_TEST(prefetch_same_results) {
                 }
             }
             for (int j = 0; j < 3; j++) {
-                ck_assert_msg(!memcmp(y[0][j], y[1][j], rows * sizeof(float)), "%s %llux%llu: %s GEMV differs with prefetch",
-                              ps[s], (unsigned long long)rows, (unsigned long long)cols,
-                              j == 0 ? "float" : j == 1 ? "q8" : "limb");
-                free(y[0][j]);
-                free(y[1][j]);
+                for (int pf = 1; pf < 2 + pf2; pf++)
+                    ck_assert_msg(!memcmp(y[0][j], y[pf][j], rows * sizeof(float)),
+                                  "%s %llux%llu: %s GEMV differs with prefetch %d", ps[s], (unsigned long long)rows,
+                                  (unsigned long long)cols, j == 0 ? "float" : j == 1 ? "q8" : "limb", pf);
+                for (int pf = 0; pf < 2 + pf2; pf++) free(y[pf][j]);
             }
             idot += has_idot;
             sq_vk_tensor_free(vk, t);

@@ -10,31 +10,107 @@
 #include "cli.h"
 #include "encoders.h"
 
-/* Largest |y_gpu - y_cpu| / sum|w x| over the rows (the tests' tolerance is 1e-5). */
-static double check_gemv(sq_vk *vk, sq_vk_tensor *t, const sq_tview *tv, const float *x, int threads, sq_err *err,
-                         int *failed) {
+/* The CPU's GEMV of one scheme and each row's sum|w x|, once per scheme. */
+typedef struct gemv_ref {
+    float *y;
+    double *mag;
+} gemv_ref;
+
+static int gemv_reference(const sq_tview *tv, const float *x, int threads, gemv_ref *ref) {
     const uint64_t rows = tv->rows, cols = tv->cols;
-    float *yg = malloc(rows * 4), *yc = malloc(rows * 4), *dec = malloc(rows * cols * 4);
+    float *dec = malloc(rows * cols * 4);
+    ref->y = malloc(rows * 4);
+    ref->mag = malloc(rows * sizeof(double));
+    if (!dec || !ref->y || !ref->mag) {
+        free(dec);
+        return 0;
+    }
+    sq_gemv_mt(tv, x, ref->y, threads);
+    sq_decode_mt(tv, dec, threads);
+    for (uint64_t r = 0; r < rows; r++) {
+        double mag = 0;
+        for (uint64_t i = 0; i < cols; i++) mag += fabs((double)dec[r * cols + i] * x[i]);
+        ref->mag[r] = mag;
+    }
+    free(dec);
+    return 1;
+}
+
+/* Largest |y_gpu - y_cpu| / sum|w x| over the rows (the tests' tolerance is 1e-5). */
+static double check_gemv(sq_vk *vk, sq_vk_tensor *t, const gemv_ref *ref, uint64_t rows, const float *x, sq_err *err,
+                         int *failed) {
+    float *yg = malloc(rows * 4);
     double worst = 0;
     *failed = 0;
-    if (!yg || !yc || !dec) {
-        free(yg); free(yc); free(dec);
+    if (!yg) {
         *failed = sq_err_set(err, SQ_ENOMEM, "out of memory") != SQ_OK;
         return 0;
     }
     if (sq_vk_matmul(vk, t, x, 1, yg, err)) *failed = 1;
-    else {
-        sq_gemv_mt(tv, x, yc, threads);
-        sq_decode_mt(tv, dec, threads);
-        for (uint64_t r = 0; r < rows; r++) {
-            double mag = 0;
-            for (uint64_t i = 0; i < cols; i++) mag += fabs((double)dec[r * cols + i] * x[i]);
-            double e = mag > 0 ? fabs((double)yg[r] - yc[r]) / mag : fabs((double)yg[r] - yc[r]);
-            if (e > worst) worst = e;
+    for (uint64_t r = 0; !*failed && r < rows; r++) {
+        double d = fabs((double)yg[r] - ref->y[r]), e = ref->mag[r] > 0 ? d / ref->mag[r] : d;
+        if (e > worst) worst = e;
+    }
+    free(yg);
+    return worst;
+}
+
+/* SQUISH_BENCH_VK_SETTINGS="NR=8 PREFETCH=2;TPR=32": after a scheme's line,
+ * its check and timings again under each ';'-separated setting, whose
+ * space-separated KEY=VALUE pairs set SQUISH_VULKAN_KEY for that line (named
+ * SCHEME@KEY=VALUE,...); the variables are restored after each. One encode
+ * and upload for many kernel settings. */
+#define MAX_KNOBS 8
+typedef struct knob_env {
+    char name[64];
+    char *old;
+} knob_env;
+
+/* Whether every word of list (words split at ' ' and ';') is KEY=VALUE: checked before any work. */
+static int settings_valid(const char *list) {
+    const char *c = list;
+    while (*c) {
+        while (*c == ' ' || *c == ';') c++;
+        const char *w = c;
+        while (*c && *c != ' ' && *c != ';') c++;
+        if (c > w) {
+            const char *eq = memchr(w, '=', (size_t)(c - w));
+            if (!eq || eq == w) return 0;
         }
     }
-    free(yg); free(yc); free(dec);
-    return worst;
+    return 1;
+}
+
+static void knobs_restore(knob_env *kv, int n) {
+    for (int i = n - 1; i >= 0; i--) {
+        if (kv[i].old) setenv(kv[i].name, kv[i].old, 1);
+        else unsetenv(kv[i].name);
+        free(kv[i].old);
+    }
+}
+
+/* Applies setting s (KEY=VALUE words); returns the number of variables set, -1 if malformed. */
+static int knobs_apply(const char *s, knob_env *kv, char *label, size_t lsize) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    int n = 0;
+    label[0] = 0;
+    char *save = NULL;
+    for (char *w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+        char *eq = strchr(w, '=');
+        if (!eq || eq == w || n == MAX_KNOBS) {
+            knobs_restore(kv, n);
+            return -1;
+        }
+        *eq = 0;
+        snprintf(kv[n].name, sizeof kv[n].name, "SQUISH_VULKAN_%s", w);
+        const char *o = getenv(kv[n].name);
+        kv[n].old = o ? strdup(o) : NULL;
+        setenv(kv[n].name, eq + 1, 1);
+        snprintf(label + strlen(label), lsize - strlen(label), "%s%s=%s", n ? "," : "@", w, eq + 1);
+        n++;
+    }
+    return n;
 }
 
 /* Times the GEMV, the q8 GEMV and the read shader over the n uploaded copies
@@ -67,6 +143,12 @@ static int time_scheme(sq_vk *vk, sq_vk_tensor *const *t, int n, const char *nam
 int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, char *list, int threads, size_t ws_mib,
                  double min_time) {
     sq_err err = {0};
+    const char *es = getenv("SQUISH_BENCH_VK_SETTINGS");
+    if (es && !settings_valid(es)) {
+        fprintf(stderr, "squish-bench: SQUISH_BENCH_VK_SETTINGS: \"%s\" is not KEY=VALUE words separated by spaces and ';'\n",
+                es);
+        return EXIT_USAGE;
+    }
     if (cli_backend_open(be, &err)) return cli_fail(&err);
     sq_vk *vk = be->vk;
     const uint64_t ws = (uint64_t)ws_mib << 20;
@@ -138,7 +220,9 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
             if (sq_vk_upload(vk, &tv, &t[i], &err)) rc = cli_fail(&err);
         if (!t) rc = EXIT_RESOURCE;
         int bad = 0;
-        double chk = rc ? 0 : check_gemv(vk, t[0], &tv, x, threads, &err, &bad);
+        gemv_ref ref = {0};
+        if (!rc && !gemv_reference(&tv, x, threads, &ref)) rc = EXIT_RESOURCE;
+        double chk = rc ? 0 : check_gemv(vk, t[0], &ref, rows, x, &err, &bad);
         if (!rc && bad) rc = cli_fail(&err);
         /* SQUISH_BENCH_VK_PASSES=N: the timings N times over the same uploads, a line each */
         const char *ep = getenv("SQUISH_BENCH_VK_PASSES");
@@ -150,6 +234,24 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
             rc = time_scheme(vk, t, n, name, wbytes, rows * cols, copy_gbs, chk, min_time);
             if (pass) *strchr(name, '#') = 0;
         }
+        char *settings = es && *es ? strdup(es) : NULL, *ssave = NULL;
+        for (char *set = settings ? strtok_r(settings, ";", &ssave) : NULL; set && !rc; set = strtok_r(NULL, ";", &ssave)) {
+            knob_env kv[MAX_KNOBS];
+            char label[160], sname[240];
+            int nk = knobs_apply(set, kv, label, sizeof label);
+            if (nk < 0) {
+                fprintf(stderr, "squish-bench: SQUISH_BENCH_VK_SETTINGS: \"%s\" is not KEY=VALUE words\n", set);
+                rc = EXIT_USAGE;
+                break;
+            }
+            snprintf(sname, sizeof sname, "%s%s", name, label);
+            double c = check_gemv(vk, t[0], &ref, rows, x, &err, &bad);
+            rc = bad ? cli_fail(&err) : time_scheme(vk, t, n, sname, wbytes, rows * cols, copy_gbs, c, min_time);
+            knobs_restore(kv, nk);
+        }
+        free(settings);
+        free(ref.y);
+        free(ref.mag);
         for (int i = 0; t && i < n; i++) sq_vk_tensor_free(vk, t[i]);
         free(t);
         sq_encoded_free(&e);

@@ -55,6 +55,7 @@ enum {
     VK_PROG_DEQUANT_CODEBOOK, VK_PROG_GEMV_SPARSE, VK_PROG_MATMUL_SPARSE, VK_PROG_DEQUANT_SPARSE,
     VK_PROG_GEMV_MIX, VK_PROG_MATMUL_MIX, VK_PROG_DEQUANT_MIX, /* vk_mix.c */
     VK_PROG_DECODE, /* vk_decode.c: the decode step's other operations */
+    VK_PROG_GEMV_CODES_NR8, VK_PROG_GEMV_CODES_NR16, VK_PROG_GEMV_LIMBS_NR8, /* vk_ops.c: more rows per invocation */
     VK_PROG_COUNT
 };
 #define VK_MATMUL_TOKENS 8 /* activation rows per workgroup of the matmul programs (-DTT) */

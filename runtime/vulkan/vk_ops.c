@@ -21,23 +21,32 @@ static uint32_t threads_per_row_min_chunks(const sq_vk *vk, const sq_vk_tensor *
 static uint32_t threads_per_row(const sq_vk *vk, const sq_vk_tensor *w) { return threads_per_row_min_chunks(vk, w, 4); }
 
 /* Rows per invocation of the GEMV (T = 1) of codec-coded weights, which
- * share one load of x. SQUISH_VULKAN_NR overrides (1, 2 or 4). */
+ * share one load of x. SQUISH_VULKAN_NR overrides (1, 2, 4, 8 or 16). */
 static uint32_t rows_per_invocation(void) {
     const char *e = getenv("SQUISH_VULKAN_NR");
-    if (e && (!strcmp(e, "1") || !strcmp(e, "2") || !strcmp(e, "4"))) return (uint32_t)atoi(e);
+    if (e && (!strcmp(e, "1") || !strcmp(e, "2") || !strcmp(e, "4") || !strcmp(e, "8") || !strcmp(e, "16")))
+        return (uint32_t)atoi(e);
     return 4;
 }
 
-/* Whether the GEMVs over codes load each invocation's next chunk before
- * computing the current one (constant PF of shaders/gemv_rows.glsl). On by
- * default for 4-bit codes, whose chunk is one 16-byte word per row; wider
- * chunks would hold twice as many registers (static counts on RDNA3: 8-bit
- * 84 -> 132 VGPRs, 6-bit spills). SQUISH_VULKAN_PREFETCH=0|1 decides for all.
- * Results are the same either way. */
+/* Rows per invocation of the limb GEMV: 4, or 8 where SQUISH_VULKAN_NR says 8. */
+static uint32_t limb_rows(void) {
+    const char *e = getenv("SQUISH_VULKAN_NR");
+    return e && !strcmp(e, "8") ? 8 : 4;
+}
+
+/* What the GEMVs over codes load ahead of the chunk they compute (constant
+ * PF of shaders/gemv_rows.glsl): 1, the next chunk's code words, by default
+ * for 4- and 2-bit codes, whose chunk is one 16- or 8-byte word per row
+ * (wider chunks would hold twice as many registers: static counts on RDNA3,
+ * 8-bit 84 -> 132 VGPRs, 6-bit spills; measured slower on an H100 for 3-, 6-
+ * and 8-bit codes, faster for 2-bit: docs/vulkan-gemv.md, 2026-12-07c), else
+ * 0; 2, its activations too (slower everywhere there). SQUISH_VULKAN_PREFETCH
+ * =0|1|2 decides for all. Results are the same. */
 static uint32_t prefetch(const sq_vk_tensor *w) {
     const char *e = getenv("SQUISH_VULKAN_PREFETCH");
-    if (e && (!strcmp(e, "0") || !strcmp(e, "1"))) return e[0] == '1';
-    return w->spec[1] == 4;
+    if (e && (!strcmp(e, "0") || !strcmp(e, "1") || !strcmp(e, "2"))) return (uint32_t)(e[0] - '0');
+    return w->spec[1] == 4 || w->spec[1] == 2;
 }
 
 /* Whether the float GEMV reads f16/bf16 rows eight values per 16-byte load
@@ -59,7 +68,11 @@ static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t T, VkP
     else if (T > 1) prog = VK_PROG_MATMUL_CODES;
     else {
         nr = rows_per_invocation();
-        prog = nr == 1 ? VK_PROG_GEMV_CODES_NR1 : nr == 2 ? VK_PROG_GEMV_CODES_NR2 : VK_PROG_GEMV_CODES_NR4;
+        prog = nr == 1    ? VK_PROG_GEMV_CODES_NR1
+               : nr == 2  ? VK_PROG_GEMV_CODES_NR2
+               : nr == 4  ? VK_PROG_GEMV_CODES_NR4
+               : nr == 8  ? VK_PROG_GEMV_CODES_NR8
+                          : VK_PROG_GEMV_CODES_NR16;
     }
     spec[5] = rpw;
     spec[6] = w->family ? float_vec(w) : prefetch(w);
@@ -265,15 +278,18 @@ static sq_status record_gemv_idot(sq_vk *vk, const sq_vk_tensor *w, const vk_buf
     spec[5] = rpw;
     spec[6] = prefetch(w);
     VkPipeline pipe;
-    sq_status st = sq_vk_pipeline(vk, limbs == 1 ? VK_PROG_GEMV_Q8 : VK_PROG_GEMV_LIMBS, spec, &pipe, err);
+    /* rows per invocation (gemv_q8.comp's NR): 4, or 8 for the limb kernel where asked */
+    const uint32_t nr = limbs == 1 ? 4 : limb_rows();
+    sq_status st = sq_vk_pipeline(vk, limbs == 1 ? VK_PROG_GEMV_Q8 : nr == 8 ? VK_PROG_GEMV_LIMBS_NR8 : VK_PROG_GEMV_LIMBS,
+                                  spec, &pipe, err);
     if (st) return st;
     vk_push push = w->push;
     push.T = 1;
     push.ystride = (uint32_t)w->rows;
     uint32_t gx, gz;
-    sq_vk_grid((w->rows + 4 * rpw - 1) / (4 * rpw), &gx, &gz); /* 4 rows per invocation (gemv_q8.comp) */
+    sq_vk_grid((w->rows + nr * rpw - 1) / (nr * rpw), &gx, &gz);
     push.grid_x = gx;
-    set_order(&push, (w->rows + 4 * rpw - 1) / (4 * rpw));
+    set_order(&push, (w->rows + nr * rpw - 1) / (nr * rpw));
     st = sq_vk_bind(vk, pipe, &w->buf, NULL, x, sq_vk_idot_x_bytes(w, limbs), y, w->rows * 4, &push, err);
     if (!st) vk->f.vkCmdDispatch(vk->cmd, gx, 1, gz);
     return st;

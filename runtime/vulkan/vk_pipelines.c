@@ -91,6 +91,15 @@ static const uint32_t spv_dequant_mix[] =
 static const uint32_t spv_decode[] =
 #include "decode.spv.h"
     ;
+static const uint32_t spv_gemv_codes_nr8[] =
+#include "gemv_codes_nr8.spv.h"
+    ;
+static const uint32_t spv_gemv_codes_nr16[] =
+#include "gemv_codes_nr16.spv.h"
+    ;
+static const uint32_t spv_gemv_limbs_nr8[] =
+#include "gemv_limbs_nr8.spv.h"
+    ;
 
 /* the programs that end in reduce.glsl's sums, built with subgroup shuffles */
 static const uint32_t spv_gemv_codes_nr1_sg[] =
@@ -144,6 +153,15 @@ static const uint32_t spv_matmul_mix_sg[] =
 static const uint32_t spv_decode_sg[] =
 #include "decode_sg.spv.h"
     ;
+static const uint32_t spv_gemv_codes_nr8_sg[] =
+#include "gemv_codes_nr8_sg.spv.h"
+    ;
+static const uint32_t spv_gemv_codes_nr16_sg[] =
+#include "gemv_codes_nr16_sg.spv.h"
+    ;
+static const uint32_t spv_gemv_limbs_nr8_sg[] =
+#include "gemv_limbs_nr8_sg.spv.h"
+    ;
 
 #define PROG(n) {spv_##n, sizeof spv_##n}
 static const struct {
@@ -157,6 +175,7 @@ static const struct {
     PROG(gemv_sparse), PROG(matmul_sparse), PROG(dequant_sparse),
     PROG(gemv_mix), PROG(matmul_mix), PROG(dequant_mix),
     PROG(decode),
+    PROG(gemv_codes_nr8), PROG(gemv_codes_nr16), PROG(gemv_limbs_nr8),
 };
 
 #define PROG_SG(n, e) [VK_PROG_##e] = {spv_##n##_sg, sizeof spv_##n##_sg}
@@ -181,6 +200,9 @@ static const struct {
     PROG_SG(gemv_mix, GEMV_MIX),
     PROG_SG(matmul_mix, MATMUL_MIX),
     PROG_SG(decode, DECODE),
+    PROG_SG(gemv_codes_nr8, GEMV_CODES_NR8),
+    PROG_SG(gemv_codes_nr16, GEMV_CODES_NR16),
+    PROG_SG(gemv_limbs_nr8, GEMV_LIMBS_NR8),
 };
 
 #define NBIND 4
@@ -201,7 +223,8 @@ sq_status sq_vk_pipelines_init(sq_vk *vk, sq_err *err) {
     e = getenv("SQUISH_VULKAN_SUBGROUP");
     vk->subgroup = vk->sg_size && vk->wg % vk->sg_size == 0 && !(e && !strcmp(e, "0"));
     for (int i = 0; i < VK_PROG_COUNT; i++) {
-        if ((i == VK_PROG_GEMV_Q8 || i == VK_PROG_GEMV_LIMBS) && !vk->has_dot) continue; /* needs integer dot products */
+        if ((i == VK_PROG_GEMV_Q8 || i == VK_PROG_GEMV_LIMBS || i == VK_PROG_GEMV_LIMBS_NR8) && !vk->has_dot)
+            continue; /* needs integer dot products */
         int sg = vk->subgroup && programs_sg[i].code;
         VkShaderModuleCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                                        .codeSize = sg ? programs_sg[i].size : programs[i].size,

@@ -67,8 +67,8 @@ float code_value(uint q, float z) { return LUTN > 0u ? slut[q] : uintBitsToFloat
 uint chunk_base(uint r, uint k) { return p.codes + r * p.crow + k * BITS; }
 
 // The BITS code words of the chunk at word offset base: c[0] then c[1]
-// (4- and 8-bit chunks are whole 16-byte words, parts start 16-byte aligned:
-// vector loads).
+// (4- and 8-bit chunks are whole 16-byte words, 2-bit chunks 8-byte words:
+// parts start 16-byte aligned and rows hold whole chunks, so vector loads).
 void load_codes(uint base, out uvec4 c[2]) {
     c[0] = uvec4(0u);
     c[1] = uvec4(0u);
@@ -76,6 +76,7 @@ void load_codes(uint base, out uvec4 c[2]) {
         c[0] = w4[base >> 2];
         c[1] = w4[(base >> 2) + 1u];
     } else if (BITS == 4u) c[0] = w4[base >> 2];
+    else if (BITS == 2u) c[0].xy = w2[base >> 1];
     else [[unroll]] for (uint j = 0u; j < BITS; j++) c[j >> 2][j & 3u] = w[base + j];
 }
 

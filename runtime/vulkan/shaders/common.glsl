@@ -12,6 +12,7 @@ layout(local_size_x_id = 0) in;
 // binding 0: the tensor's parts, each at a 16-byte aligned word offset
 layout(std430, binding = 0) readonly buffer Weights { uint w[]; };
 layout(std430, binding = 0) readonly buffer Weights4 { uvec4 w4[]; }; // the same bytes, 16-byte loads
+layout(std430, binding = 0) readonly buffer Weights2 { uvec2 w2[]; }; // and 8-byte loads
 // binding 1: value table of table-driven codecs (NF4, mini-floats)
 layout(std430, binding = 1) readonly buffer Lut { float lut[]; };
 

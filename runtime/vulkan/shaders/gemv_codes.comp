@@ -3,7 +3,8 @@
 // at build time (glslc -DTT=.. -DNR=..) so that every loop over them unrolls
 // into registers:
 //   TT = 1 (GEMV): each invocation loads a chunk of x once and uses it for NR
-//          rows (1, 2 or 4), so x is read NR times less often than weights;
+//          rows (1, 2, 4, 8 or 16), so x is read NR times less often than
+//          weights;
 //   TT > 1 (matmul): each invocation decodes a chunk of one row once and uses
 //          it for TT activation rows.
 // RPW groups of rows per workgroup; each group's chunks are split over WG/RPW
@@ -17,7 +18,6 @@
 #ifndef NR
 #define NR 1
 #endif
-#include "gemv_rows.glsl"
 
 // Activations are interleaved by chunk: x4[(t*8 + j)*nchunks + k] holds values
 // 4j..4j+3 of chunk k of token t, so neighbouring invocations (neighbouring
@@ -28,6 +28,18 @@ layout(std430, binding = 3) writeonly buffer Y { float y[]; };
 #define NACC (TT * NR)
 shared float red[WG * NACC];
 #include "reduce.glsl"
+
+// One chunk's activations (the GEMV's token): xv[j] holds values 4j .. 4j+3.
+struct xchunk {
+    vec4 v[8];
+};
+
+xchunk load_xchunk(uint k) {
+    xchunk x;
+    [[unroll]] for (uint j = 0u; j < 8u; j++) x.v[j] = x4[(gl_WorkGroupID.y * TT * 8u + j) * p.nchunks + k];
+    return x;
+}
+#include "gemv_rows.glsl"
 
 // The GEMV's inner products over one chunk, sum_i v[i] x[i] with v[i] = q - z
 // or table[q], where xv[j] holds x[4j .. 4j+3] of the chunk.
@@ -146,20 +158,12 @@ float chunk_dot(chunk_words cw, uint si, vec4 xv[8]) {
     return s * ((d.x + d.y) + (d.z + d.w));
 }
 
-void load_x(uint t, uint k, out vec4 xv[8]) {
-    [[unroll]] for (uint j = 0u; j < 8u; j++) xv[j] = x4[(t * 8u + j) * p.nchunks + k];
-}
-
-vec4 chunk_rows(chunk_words cw[NR], uint cb[NR], uint sb[NR], uint k) {
-    vec4 xv[8];
-    load_x(gl_WorkGroupID.y * TT, k, xv);
+void chunk_rows(chunk_words cw[NR], xchunk x, uint cb[NR], uint sb[NR], uint k, inout float acc[NR]) {
     uint ks = k >> p.gshift;
-    vec4 d = vec4(0.0);
     [[unroll]] for (uint n = 0u; n < NR; n++) {
         uint si = sb[n] + ks;
-        d[n] = chunk_dot(PF == 0u ? fetch_chunk(cb[n] + k * BITS, si) : cw[n], si, xv);
+        acc[n] += chunk_dot(PF == 0u ? fetch_chunk(cb[n] + k * BITS, si) : cw[n], si, x.v);
     }
-    return d;
 }
 
 void main() {
@@ -167,14 +171,10 @@ void main() {
     const uint TPR = WG / RPW, lane = gl_LocalInvocationID.x % TPR, sub = gl_LocalInvocationID.x / TPR;
     const uint r0 = (flat_group() * RPW + sub) * NR, t0 = gl_WorkGroupID.y * TT, me = gl_LocalInvocationID.x;
 #if TT == 1
-    vec4 acc = vec4(0.0);
-    if (r0 < p.rows) acc = row_sums(r0);
-    red[me] = acc.x;
-    if (NR > 1u) red[WG + me] = acc.y;
-    if (NR > 2u) {
-        red[2u * WG + me] = acc.z;
-        red[3u * WG + me] = acc.w;
-    }
+    float acc[NR];
+    [[unroll]] for (uint n = 0u; n < NR; n++) acc[n] = 0.0;
+    if (r0 < p.rows) row_sums(r0, acc);
+    store_sums(acc, me);
 #else
     // tokens past the end repeat the last token: their sums are computed but never stored
     const uint tl = p.T - 1u;

@@ -64,15 +64,21 @@ chunk_words fetch_chunk(uint base, uint r) {
     return cw;
 }
 
-#include "gemv_rows.glsl"
-
 #define NACC (TT * NR)
 shared float red[WG * NACC];
 #include "reduce.glsl"
 
-void load_x(uint t, uint k, out vec4 xv[8]) {
-    [[unroll]] for (uint j = 0u; j < 8u; j++) xv[j] = x4[t * (p.xstride >> 2) + 8u * k + j];
+// One chunk's activations (the GEMV's token).
+struct xchunk {
+    vec4 v[8];
+};
+
+xchunk load_xchunk(uint k) {
+    xchunk x;
+    [[unroll]] for (uint j = 0u; j < 8u; j++) x.v[j] = x4[gl_WorkGroupID.y * TT * (p.xstride >> 2) + 8u * k + j];
+    return x;
 }
+#include "gemv_rows.glsl"
 
 // s0 * stage 0 . x + s1 * stage 1 . x (+ s2 * stage 2 . x) over one chunk.
 float chunk_dot(chunk_words cw, vec4 xv[8]) {
@@ -99,12 +105,8 @@ float chunk_dot(chunk_words cw, vec4 xv[8]) {
     return r;
 }
 
-vec4 chunk_rows(chunk_words cw[NR], uint cb[NR], uint sb[NR], uint k) {
-    vec4 xv[8];
-    load_x(gl_WorkGroupID.y * TT, k, xv);
-    vec4 d = vec4(0.0);
-    [[unroll]] for (uint n = 0u; n < NR; n++) d[n] = chunk_dot(PF == 0u ? fetch_chunk(cb[n] + k * BITS, sb[n]) : cw[n], xv);
-    return d;
+void chunk_rows(chunk_words cw[NR], xchunk x, uint cb[NR], uint sb[NR], uint k, inout float acc[NR]) {
+    [[unroll]] for (uint n = 0u; n < NR; n++) acc[n] += chunk_dot(PF == 0u ? fetch_chunk(cb[n] + k * BITS, sb[n]) : cw[n], x.v);
 }
 
 void main() {
@@ -112,14 +114,10 @@ void main() {
     const uint TPR = WG / RPW, lane = gl_LocalInvocationID.x % TPR, sub = gl_LocalInvocationID.x / TPR;
     const uint r0 = (flat_group() * RPW + sub) * NR, t0 = gl_WorkGroupID.y * TT, me = gl_LocalInvocationID.x;
 #if TT == 1
-    vec4 acc = vec4(0.0);
-    if (r0 < p.rows) acc = row_sums(r0);
-    red[me] = acc.x;
-    if (NR > 1u) red[WG + me] = acc.y;
-    if (NR > 2u) {
-        red[2u * WG + me] = acc.z;
-        red[3u * WG + me] = acc.w;
-    }
+    float acc[NR];
+    [[unroll]] for (uint n = 0u; n < NR; n++) acc[n] = 0.0;
+    if (r0 < p.rows) row_sums(r0, acc);
+    store_sums(acc, me);
 #else
     // tokens past the end repeat the last token: their sums are computed but never stored
     const uint tl = p.T - 1u, G = groups_per_row();

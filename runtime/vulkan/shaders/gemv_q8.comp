@@ -21,8 +21,9 @@
 #if LIMBS != 1 && LIMBS != 4
 #error LIMBS is 1 or 4
 #endif
+#ifndef NR
 #define NR 4
-#include "gemv_rows.glsl"
+#endif
 
 // OpSDot on 4 x 8-bit packed signed integers (PackedVectorFormat4x8Bit = 0)
 spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
@@ -53,6 +54,9 @@ xchunk load_xchunk(uint k, uint n) {
     return x;
 }
 
+xchunk load_xchunk(uint k) { return load_xchunk(k, p.nchunks); }
+#include "gemv_rows.glsl"
+
 // s_g d_c sum_l 2^(-7l) (sum q_w l_x - z sum l_x) over one chunk (its words cw, scale index si).
 float chunk_q8(chunk_words cw, uint si, xchunk x) {
     int z = int(zero_of(cw.z, si));
@@ -80,26 +84,21 @@ float chunk_q8(chunk_words cw, uint si, xchunk x) {
     return scale_of(cw.s, si) * (x.d * t);
 }
 
-vec4 chunk_rows(chunk_words cw[NR], uint cb[NR], uint sb[NR], uint k) {
-    xchunk x = load_xchunk(k, p.nchunks);
+void chunk_rows(chunk_words cw[NR], xchunk x, uint cb[NR], uint sb[NR], uint k, inout float acc[NR]) {
     uint ks = k >> p.gshift;
-    vec4 d;
     [[unroll]] for (uint i = 0u; i < NR; i++) {
         uint si = sb[i] + ks;
-        d[i] = chunk_q8(PF == 0u ? fetch_chunk(cb[i] + k * BITS, si) : cw[i], si, x);
+        acc[i] += chunk_q8(PF == 0u ? fetch_chunk(cb[i] + k * BITS, si) : cw[i], si, x);
     }
-    return d;
 }
 
 void main() {
     const uint TPR = WG / RPW, lane = gl_LocalInvocationID.x % TPR, sub = gl_LocalInvocationID.x / TPR;
     const uint r0 = (flat_group() * RPW + sub) * NR, me = gl_LocalInvocationID.x;
-    vec4 acc = vec4(0.0);
-    if (r0 < p.rows) acc = row_sums(r0);
-    red[me] = acc.x;
-    red[WG + me] = acc.y;
-    red[2u * WG + me] = acc.z;
-    red[3u * WG + me] = acc.w;
+    float acc[NR];
+    [[unroll]] for (uint i = 0u; i < NR; i++) acc[i] = 0.0;
+    if (r0 < p.rows) row_sums(r0, acc);
+    store_sums(acc, me);
     reduce_rows(NR, TPR, lane, me);
     if (lane == 0u)
         [[unroll]] for (uint i = 0u; i < NR; i++)

@@ -20,7 +20,6 @@ const bool TAB1 = QBITS == 3u || NESTED != 0u;
 const bool STAGE2 = QBITS == 4u && NESTED != 0u;
 
 layout(std430, binding = 1) readonly buffer Tab { uint tab[]; };
-layout(std430, binding = 0) readonly buffer Weights2 { uvec2 w2[]; }; // the parts again, 8-byte loads
 
 // tab[0..255]: nibble i of entry A is 2|a_i| (1, 3 or 5); tab[256..263]: bit A set where sum a_i is odd
 // (coordinate 7 is negated); tab[264..519]: E81B points, nibble i = 2 x_i as a signed 4-bit integer;
