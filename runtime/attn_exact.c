@@ -63,10 +63,9 @@ AVX2 static void normalize(float *sc, uint32_t n, float sum) {
     for (; s < n; s++) sc[s] = sc[s] / sum;
 }
 
-/* Softmax of n scores and the weighted sum of values into o, as the
- * reference: max, expf and the sum in position order; p_s = e_s / sum;
- * o[i] += p_s·v_s[i] for s in order. */
-AVX2 static void finish(float *sc, uint32_t n, const float *v, uint64_t vstride, uint32_t hd, float *o) {
+/* The reference's softmax in place: max, expf and the sum in position
+ * order, then p_s = e_s / sum. */
+AVX2 static void softmax(float *sc, uint32_t n) {
     float mx = -INFINITY, sum = 0;
     for (uint32_t s = 0; s < n; s++)
         if (sc[s] > mx) mx = sc[s];
@@ -75,6 +74,13 @@ AVX2 static void finish(float *sc, uint32_t n, const float *v, uint64_t vstride,
         sum += sc[s];
     }
     normalize(sc, n, sum);
+}
+
+/* Softmax of n scores and the weighted sum of values into o, as the
+ * reference: max, expf and the sum in position order; p_s = e_s / sum;
+ * o[i] += p_s·v_s[i] for s in order. */
+AVX2 static void finish(float *sc, uint32_t n, const float *v, uint64_t vstride, uint32_t hd, float *o) {
+    softmax(sc, n);
     if (hd == 64) { /* the common head size: the sums stay in registers */
         __m256 acc[8];
         for (int j = 0; j < 8; j++) acc[j] = _mm256_setzero_ps();
@@ -119,14 +125,7 @@ AVX512 static void scores32_avx512(const float *kt, uint64_t Tp, uint32_t hd, co
 
 /* finish for head_dim 64 with 16 dimensions per register. */
 AVX512 static void finish_avx512(float *sc, uint32_t n, const float *v, uint64_t vstride, uint32_t hd, float *o) {
-    float mx = -INFINITY, sum = 0;
-    for (uint32_t s = 0; s < n; s++)
-        if (sc[s] > mx) mx = sc[s];
-    for (uint32_t s = 0; s < n; s++) {
-        sc[s] = expf(sc[s] - mx);
-        sum += sc[s];
-    }
-    normalize(sc, n, sum);
+    softmax(sc, n);
     (void)hd;
     __m512 acc[4];
     for (int j = 0; j < 4; j++) acc[j] = _mm512_setzero_ps();
