@@ -12,7 +12,6 @@
 #include "matmul_lanes.h"
 
 #include <math.h>
-#include <string.h>
 
 uint32_t sq_lanes_rows(sq_isa isa) { return isa >= SQ_ISA_AVX512 ? 32 : 16; }
 uint32_t sq_lanes_tokens(sq_isa isa) { return isa >= SQ_ISA_AVX512 ? 12 : 6; }
