@@ -1,4 +1,5 @@
-/* Y = X · W^T for weights in any codec: W is decoded 16 rows at a time into a
+/* Y = X · W^T for weights in any codec: W is decoded 16 rows at a time (32 or
+ * 16 in the lane GEMM of matmul_lanes.c, for many tokens on AVX-512/AVX2) into a
  * per-thread buffer and multiplied with all T activation rows, so each weight
  * is decoded once per call and no full f32 copy of the model exists. Threads
  * split W's rows; every output is computed by one thread in a fixed order,
