@@ -129,6 +129,14 @@ static void xtx_tiles(void *p, uint64_t k0, uint64_t k1) {
     }
 }
 
+/* *first = min(*first, i) across tasks: the first bad index in input order,
+ * whichever task finds it. */
+static void keep_first(uint64_t *first, uint64_t i) {
+    uint64_t cur = __atomic_load_n(first, __ATOMIC_RELAXED);
+    while (i < cur && !__atomic_compare_exchange_n(first, &cur, i, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+
 #define STAT_CHUNK 64 /* channels per task of the |x| statistics */
 
 typedef struct stats_ctx {
@@ -155,11 +163,7 @@ static void channel_stats(void *p, uint64_t c0, uint64_t c1) {
             if (v > mx[j]) mx[j] = v;
         }
     }
-    if (bad != UINT64_MAX) { /* keep the smallest index over all tasks */
-        uint64_t cur = __atomic_load_n(&c->bad, __ATOMIC_RELAXED);
-        while (bad < cur && !__atomic_compare_exchange_n(&c->bad, &cur, bad, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-        }
-    }
+    keep_first(&c->bad, bad);
 }
 
 void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint32_t T, uint32_t n) {
@@ -230,10 +234,7 @@ static void position_sums(void *p, uint64_t t0, uint64_t t1) {
         float mx = l[0];
         for (uint32_t i = 0; i < c->V; i++) {
             if (!isfinite(l[i])) {
-                uint64_t bad = t * c->V + i, cur = __atomic_load_n(&c->bad, __ATOMIC_RELAXED);
-                while (bad < cur &&
-                       !__atomic_compare_exchange_n(&c->bad, &cur, bad, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
-                }
+                keep_first(&c->bad, t * c->V + i);
                 return;
             }
             if (l[i] > mx) mx = l[i];

@@ -42,42 +42,50 @@ static void rope(float *x, uint32_t T, uint32_t n_heads, uint32_t hd, const floa
 #define PAR_MIN_T 8      /* fewer tokens (decode) stay on the calling thread */
 #define PAR_CHUNK 4096   /* elements per task of the SiLU and the residual add */
 
-typedef struct elem_ctx {
-    float *x, *y;       /* rmsnorm: out; silu: g; residual: x */
-    const float *a, *w; /* rmsnorm: x, weight; silu: u; residual: tmp */
+typedef struct norm_ctx {
+    const float *x, *w;
+    float *out;
     uint32_t H;
     float eps;
-    size_t n;
-} elem_ctx;
+} norm_ctx;
 
 static void rmsnorm_tokens(void *p, uint64_t t0, uint64_t t1) {
-    elem_ctx *c = p;
-    rmsnorm(c->a + t0 * c->H, c->w, c->y + t0 * c->H, (uint32_t)(t1 - t0), c->H, c->eps);
+    norm_ctx *c = p;
+    rmsnorm(c->x + t0 * c->H, c->w, c->out + t0 * c->H, (uint32_t)(t1 - t0), c->H, c->eps);
 }
 
 static void rmsnorm_par(const float *x, const float *w, float *out, uint32_t T, uint32_t H, float eps, int n_threads) {
-    elem_ctx c = {.y = out, .a = x, .w = w, .H = H, .eps = eps};
+    norm_ctx c = {x, w, out, H, eps};
     if (T < PAR_MIN_T) rmsnorm(x, w, out, T, H, eps);
     else sq_parallel_for(n_threads, T, rmsnorm_tokens, &c);
 }
 
-static void silu_chunks(void *p, uint64_t c0, uint64_t c1) {
+/* dst[i] = f(dst[i], src[i]) over n elements */
+typedef struct elem_ctx {
+    float *dst;
+    const float *src;
+    size_t n;
+} elem_ctx;
+
+static void silu_chunks(void *p, uint64_t c0, uint64_t c1) { /* g = silu(g) * u */
     elem_ctx *c = p;
     const size_t e = c1 * PAR_CHUNK < c->n ? c1 * PAR_CHUNK : c->n;
-    float *g = c->y;
-    for (size_t i = c0 * PAR_CHUNK; i < e; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * c->a[i];
+    float *g = c->dst;
+    for (size_t i = c0 * PAR_CHUNK; i < e; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * c->src[i];
 }
 
-static void residual_chunks(void *p, uint64_t c0, uint64_t c1) {
+static void residual_chunks(void *p, uint64_t c0, uint64_t c1) { /* x += tmp */
     elem_ctx *c = p;
     const size_t e = c1 * PAR_CHUNK < c->n ? c1 * PAR_CHUNK : c->n;
-    for (size_t i = c0 * PAR_CHUNK; i < e; i++) c->x[i] += c->a[i];
+    for (size_t i = c0 * PAR_CHUNK; i < e; i++) c->dst[i] += c->src[i];
 }
 
-static void elementwise(void (*fn)(void *, uint64_t, uint64_t), elem_ctx *c, uint32_t T, int n_threads) {
-    const uint64_t chunks = (c->n + PAR_CHUNK - 1) / PAR_CHUNK;
-    if (T < PAR_MIN_T) fn(c, 0, chunks);
-    else sq_parallel_for(n_threads, chunks, fn, c);
+static void elementwise(void (*fn)(void *, uint64_t, uint64_t), float *dst, const float *src, size_t n, uint32_t T,
+                        int n_threads) {
+    elem_ctx c = {dst, src, n};
+    const uint64_t chunks = (n + PAR_CHUNK - 1) / PAR_CHUNK;
+    if (T < PAR_MIN_T) fn(&c, 0, chunks);
+    else sq_parallel_for(n_threads, chunks, fn, &c);
 }
 
 /* Linear layer I of block L on the model's backend (CPU or Vulkan). */
@@ -443,19 +451,19 @@ sq_status sq_rt_block(const sq_rt_model *m, uint32_t l, float *x, sq_rt_scratch 
     if (stop_site == SQ_SITE_ATTN_OUT) return SQ_OK;
     if ((st = LIN(SQ_LIN_O, att, T, tmp))) return st;
     add_bias(tmp, L->bias[SQ_LIN_O], T, H);
-    elementwise(residual_chunks, &(elem_ctx){.x = x, .a = tmp, .n = th}, T, n_threads);
+    elementwise(residual_chunks, x, tmp, th, T, n_threads);
     rmsnorm_par(x, L->ffn_norm, xn, T, H, c->eps, n_threads);
     if (tap) tap(tap_ctx, l, SQ_SITE_MLP_IN, xn, T, H);
     if (stop_site == SQ_SITE_MLP_IN) return SQ_OK;
     if ((st = sq_rt_linear_batch(m, L, gu, 2, xn, T, gu_out, n_threads, err))) return st;
     add_bias(g, L->bias[SQ_LIN_GATE], T, I);
     add_bias(u, L->bias[SQ_LIN_UP], T, I);
-    elementwise(silu_chunks, &(elem_ctx){.y = g, .a = u, .n = (size_t)T * I}, T, n_threads);
+    elementwise(silu_chunks, g, u, (size_t)T * I, T, n_threads);
     if (tap) tap(tap_ctx, l, SQ_SITE_MLP_ACT, g, T, I);
     if (stop_site == SQ_SITE_MLP_ACT) return SQ_OK;
     if ((st = LIN(SQ_LIN_DOWN, g, T, tmp))) return st;
     add_bias(tmp, L->bias[SQ_LIN_DOWN], T, H);
-    elementwise(residual_chunks, &(elem_ctx){.x = x, .a = tmp, .n = th}, T, n_threads);
+    elementwise(residual_chunks, x, tmp, th, T, n_threads);
     return SQ_OK;
 }
 

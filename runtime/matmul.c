@@ -152,10 +152,22 @@ typedef struct mm_ctx {
     int failed; /* a worker could not get its row buffer */
 } mm_ctx;
 
+/* Whether W's rows are f32 in memory, used in place instead of decoded. */
+static int f32_in_place(const sq_tview *w) {
+    return w->codec->family == SQ_FAMILY_FLOAT && w->codec->value_dtype == SQ_DT_F32;
+}
+
+/* Rows [r0, r1) of W as f32: in place, or decoded into buf. */
+static const float *rows_f32(const sq_tview *w, sq_decode_fn decode, uint64_t r0, uint64_t r1, float *buf) {
+    if (f32_in_place(w)) return (const float *)w->part[0] + r0 * w->cols;
+    decode(w, r0, r1, buf);
+    return buf;
+}
+
 static void mm_blocks(void *p, uint64_t b0, uint64_t b1) {
     mm_ctx *c = p;
     const uint64_t N = c->w->rows, K = c->w->cols;
-    const int direct = c->w->codec->family == SQ_FAMILY_FLOAT && c->w->codec->value_dtype == SQ_DT_F32; /* f32 rows are used in place */
+    const int direct = f32_in_place(c->w);
     float *buf = direct ? NULL : malloc(ROWS_PER_BLOCK * K * sizeof(float));
     float *wt = c->wide ? malloc(ROWS_PER_BLOCK * K * sizeof(float)) : NULL;
     if ((!direct && !buf) || (c->wide && !wt)) {
@@ -166,8 +178,7 @@ static void mm_blocks(void *p, uint64_t b0, uint64_t b1) {
     }
     for (uint64_t b = b0; b < b1; b++) {
         uint64_t r0 = b * ROWS_PER_BLOCK, r1 = r0 + ROWS_PER_BLOCK < N ? r0 + ROWS_PER_BLOCK : N;
-        const float *wb = direct ? (const float *)c->w->part[0] + r0 * K : buf;
-        if (!direct) c->decode(c->w, r0, r1, buf);
+        const float *wb = rows_f32(c->w, c->decode, r0, r1, buf);
 #if defined(__x86_64__)
         if (wt) {
             for (uint64_t k = 0; k < K; k++)
@@ -223,7 +234,7 @@ static void lanes_pack(void *p, uint64_t g0, uint64_t g1) {
 static void lanes_blocks(void *p, uint64_t b0, uint64_t b1) {
     lanes_ctx *c = p;
     const uint64_t N = c->w->rows, K = c->w->cols;
-    const int direct = c->w->codec->family == SQ_FAMILY_FLOAT && c->w->codec->value_dtype == SQ_DT_F32;
+    const int direct = f32_in_place(c->w);
     const uint64_t RB = sq_lanes_rows(c->isa);
     float *buf = direct ? NULL : malloc(RB * K * sizeof(float));
     float *wp = aligned_alloc(64, (sq_lanes_w_floats(c->isa, K) * sizeof(float) + 63) / 64 * 64);
@@ -235,8 +246,7 @@ static void lanes_blocks(void *p, uint64_t b0, uint64_t b1) {
     }
     for (uint64_t b = b0; b < b1; b++) {
         uint64_t r0 = b * RB, r1 = r0 + RB < N ? r0 + RB : N;
-        const float *wb = direct ? (const float *)c->w->part[0] + r0 * K : buf;
-        if (!direct) c->decode(c->w, r0, r1, buf);
+        const float *wb = rows_f32(c->w, c->decode, r0, r1, buf);
         sq_lanes_block(c->isa, wb, (uint32_t)(r1 - r0), K, c->xp, c->T, c->y, N, r0, wp);
     }
     free(buf);
