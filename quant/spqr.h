@@ -44,6 +44,8 @@ typedef struct sq_spqr_opts {
     int no_act_order;        /* 1: process columns in their given order (the encoder's
                                 incoherent form, whose chain has no perm link) */
     double damp;             /* relative damping (times mean diag H); default 0.01 */
+    uint32_t refine;         /* passes of coordinate descent on the codes after the sweep
+                                (statistics and outliers fixed); default 4, 0: none */
     uint32_t block;          /* lazy-update block; default 128 (it changes only how the error
                                 updates round, never with the thread count) */
     int n_threads;
@@ -64,6 +66,7 @@ typedef struct sq_spqr_result {
     double damp_used;
     uint32_t dead;      /* input columns with zero diag H (weights set to zero) */
     uint32_t sweeps;    /* full GPTQ sweeps run (1, or more when searching a fraction) */
+    uint64_t refine_moves; /* codes the coordinate descent changed */
 } sq_spqr_result;
 
 void sq_spqr_opts_default(sq_spqr_opts *o);

@@ -58,6 +58,7 @@ void sq_spqr_opts_from_params(const uint32_t *p, sq_spqr_opts *o) {
     o->wbits = sq_spqr_p_wbits(p);
     o->stat_bits = sq_spqr_p_stat_bits(p);
     o->search = (int)sq_spqr_p_search(p);
+    o->refine = sq_spqr_p_refine(p);
     o->group = sq_spqr_p_group(p);
     o->stat_group = sq_spqr_p_stat_group(p);
     o->tau = p[SQ_SPQR_P_TAU] ? (double)sq_spqr_p_tau(p) : INFINITY; /* t0: no outliers */

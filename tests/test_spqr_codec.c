@@ -5,6 +5,7 @@
  * against the algorithm's own result, and the check hook on damaged CSR
  * parts. The algorithm itself is tested in test_spqr.c. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "codecs/spqr/spqr_params.h"
 #include "encoders.h"
@@ -58,11 +59,16 @@ START_TEST(test_scheme_defaults_and_roundtrip) {
         {"spqr:t.125:o1.75", "spqr:w3:t0.125:o1.75", 3, 3, 16, 16, 0.125f, 1.75f},
         {"spqr:rht:t0:w3:mse:sb6", "spqr:w3:sb6:rht:t0", 3, 6, 16, 16, 0, 0},
         {"spqr:rht:minmax", "spqr:w3:minmax:rht", 3, 3, 16, 16, 0.2f, 0},
+        {"spqr:cd0:w4", "spqr:w4:cd0", 4, 3, 16, 16, 0.2f, 0},
+        {"spqr:t0:cd15:rht", "spqr:w3:rht:cd15:t0", 3, 3, 16, 16, 0, 0},
+        {"spqr:cd4", "spqr:w3", 3, 3, 16, 16, 0.2f, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         c = parse_ok(cases[i].in, p);
         ck_assert_uint_eq(sq_spqr_p_search(p), strstr(cases[i].canon, "minmax") == NULL);
         ck_assert_uint_eq(sq_spqr_p_rht(p), strstr(cases[i].in, "rht") != NULL);
+        const char *cd = strstr(cases[i].canon, ":cd");
+        ck_assert_uint_eq(sq_spqr_p_refine(p), cd ? (uint32_t)atoi(cd + 3) : SQ_SPQR_DEFAULT_REFINE);
         ck_assert_uint_eq(sq_spqr_p_wbits(p), cases[i].wb);
         ck_assert_uint_eq(sq_spqr_p_stat_bits(p), cases[i].sb);
         ck_assert_uint_eq(sq_spqr_p_group(p), cases[i].g);
@@ -83,7 +89,8 @@ START_TEST(test_scheme_refusals) {
     const char *bad[] = {"spqr:w1", "spqr:w9", "spqr:w16", "spqr:w0", "spqr:w3x", "spqr:b0", "spqr:b2000", "spqr:r0", "spqr:sb0", "spqr:sb9",
                          "spqr:t-1", "spqr:tx", "spqr:t1e3", "spqr:t0.1.2", "spqr:o100", "spqr:o-1", "spqr:g128",
                          "spqr:pc", "spqr:asym", "spqr:dq", "spqr:s16", "spqr:sbf16", "spqr:q3", "spqr:ms", "spqr:msex",
-                         "spqr:mse1", "spqr:rh", "spqr:rht1", "spqr:minma", "spqr:minmax1", NULL};
+                         "spqr:mse1", "spqr:rh", "spqr:rht1", "spqr:minma", "spqr:minmax1", "spqr:cd16", "spqr:cd", "spqr:cdx",
+                         "spqr:cd-1", NULL};
     for (int i = 0; bad[i]; i++) {
         const sq_codec *c;
         uint32_t p[SQ_NPARAMS];
@@ -104,7 +111,7 @@ START_TEST(test_check_params) {
         {SQ_SPQR_P_BITS, 9 | 3 << 8, "weight bits"},
         {SQ_SPQR_P_BITS, 1 | 3 << 8, "weight bits"},
         {SQ_SPQR_P_BITS, 3 | 0 << 8, "statistic bits"},
-        {SQ_SPQR_P_BITS, 3 | 3 << 8 | 1u << 18, "params[4]"},
+        {SQ_SPQR_P_BITS, 3 | 3 << 8 | 1u << 22, "params[4]"},
         {SQ_SPQR_P_GROUPS, 0 | 16 << 16, "group"},
         {SQ_SPQR_P_GROUPS, 16 | 2000u << 16, "group"},
         {SQ_SPQR_P_TAU, 0x7fc00000u, "tau"},  /* NaN */
@@ -428,7 +435,7 @@ START_TEST(test_spec_worked_example) {
     static const float want[8] = {-0.25f, 1.75f, -1.75f, 0.25f, -1, 3, -2, 10};
     uint32_t p[SQ_NPARAMS];
     const sq_codec *c = parse_ok("spqr:w3:b4:r2", p);
-    ck_assert_uint_eq(p[4], 0x10303); /* bit 16: :mse, the default; decode ignores it */
+    ck_assert_uint_eq(p[4], 0x110303); /* bit 16: :mse, bits 18..21: cd4, the defaults; decode ignores them */
     ck_assert_uint_eq(p[5], 0x20004);
     ck_assert_uint_eq(p[6], 0x3e4ccccd);
     p[SQ_P_XFORM] = SQ_XF_PERM;
@@ -468,7 +475,7 @@ START_TEST(test_spec_worked_example_w6) {
     static const float want[8] = {4, -13.5f, -0.5f, 0, 15, -15.5f, 15.5f, -16};
     uint32_t p[SQ_NPARAMS];
     const sq_codec *c = parse_ok("spqr:w6:b8:r1:sb8:t0", p);
-    ck_assert_uint_eq(p[4], 0x10806);
+    ck_assert_uint_eq(p[4], 0x110806);
     ck_assert_uint_eq(p[5], 0x10008);
     ck_assert_uint_eq(p[6], 0);
     p[SQ_P_XFORM] = SQ_XF_PERM;
@@ -505,7 +512,7 @@ START_TEST(test_spec_worked_example_rht) {
     static const float want[4] = {0, -1.5f, 2, 0};
     uint32_t p[SQ_NPARAMS];
     const sq_codec *c = parse_ok("spqr:w3:b4:r1:rht:t0", p);
-    ck_assert_uint_eq(p[4], 0x30303);
+    ck_assert_uint_eq(p[4], 0x130303);
     ck_assert_uint_eq(p[5], 0x10004);
     p[SQ_P_XFORM] = SQ_XF_RHT_IN;
     sq_part_spec sp[SQ_CODEC_MAX_PARTS];

@@ -82,10 +82,11 @@ static void spqr_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t
     sq_spqr_gemv_avx2(&v, x, y, r0, r1); /* the portable kernel where a group is not a multiple of 8 */
 }
 
-/* ---- scheme options: spqr[:wN][:bN][:rN][:sbN][:mse|:minmax][:rht][:tX][:oX] ---- */
+/* ---- scheme options: spqr[:wN][:bN][:rN][:sbN][:mse|:minmax][:rht][:cdN][:tX][:oX] ---- */
 static void spqr_defaults(const sq_codec *c, uint32_t *p) {
     (void)c;
-    p[SQ_SPQR_P_BITS] = SQ_SPQR_DEFAULT_WBITS | SQ_SPQR_DEFAULT_STAT_BITS << 8 | SQ_SPQR_SEARCH_BIT; /* :mse by default */
+    p[SQ_SPQR_P_BITS] = SQ_SPQR_DEFAULT_WBITS | SQ_SPQR_DEFAULT_STAT_BITS << 8 | SQ_SPQR_SEARCH_BIT | /* :mse by default */
+                        SQ_SPQR_DEFAULT_REFINE << SQ_SPQR_REFINE_SHIFT;
     p[SQ_SPQR_P_GROUPS] = SQ_SPQR_DEFAULT_GROUP | SQ_SPQR_DEFAULT_STAT_GROUP << 16;
     p[SQ_SPQR_P_TAU] = sq_spqr_f32_bits(SQ_SPQR_DEFAULT_TAU);
     p[SQ_SPQR_P_BUDGET] = 0;
@@ -135,6 +136,10 @@ static int spqr_scheme_opt(const sq_codec *c, const char *tok, uint32_t *p, char
         p[SQ_SPQR_P_BITS] &= ~SQ_SPQR_SEARCH_BIT;
     } else if (!strcmp(tok, "rht")) {
         p[SQ_SPQR_P_BITS] |= SQ_SPQR_RHT_BIT;
+    } else if (tok[0] == 'c' && tok[1] == 'd' && tok[2] >= '0' && tok[2] <= '9') {
+        if ((v = int_in(tok + 2, 0, SQ_SPQR_MAX_REFINE)) < 0)
+            return snprintf(why, n, "coordinate-descent passes must be cd0 .. cd%u", SQ_SPQR_MAX_REFINE), -1;
+        p[SQ_SPQR_P_BITS] = (p[SQ_SPQR_P_BITS] & ~(0xfu << SQ_SPQR_REFINE_SHIFT)) | (uint32_t)v << SQ_SPQR_REFINE_SHIFT;
     } else if (tok[0] == 't' && ((tok[1] >= '0' && tok[1] <= '9') || tok[1] == '.')) {
         if (!((f = num(tok + 1)) >= 0) || !isfinite(f))
             return snprintf(why, n, "outlier threshold tau must be a number >= 0 (t0: no outliers)"), -1;
@@ -168,6 +173,7 @@ static void spqr_scheme_format(const sq_codec *c, const uint32_t *p, char *out, 
         k += (size_t)snprintf(buf + k, sizeof buf - k, ":sb%u", sq_spqr_p_stat_bits(p));
     if (!sq_spqr_p_search(p)) k += (size_t)snprintf(buf + k, sizeof buf - k, ":minmax");
     if (sq_spqr_p_rht(p)) k += (size_t)snprintf(buf + k, sizeof buf - k, ":rht");
+    if (sq_spqr_p_refine(p) != SQ_SPQR_DEFAULT_REFINE) k += (size_t)snprintf(buf + k, sizeof buf - k, ":cd%u", sq_spqr_p_refine(p));
     if (p[SQ_SPQR_P_TAU] != sq_spqr_f32_bits(SQ_SPQR_DEFAULT_TAU)) {
         put_float(f, sizeof f, ":t", sq_spqr_p_tau(p));
         k += (size_t)snprintf(buf + k, sizeof buf - k, "%s", f);
@@ -188,7 +194,7 @@ static int spqr_check_params(const sq_codec *c, const uint32_t *p, char *why, si
         /* also keeps sq_layout within SQ_CODEC_MAX_PARTS entries */
         return snprintf(why, n, "params[3] = 0x%x: spqr takes one link, perm or rht_in (its 7 parts and one link are "
                         "the 8 a tensor can have)", p[SQ_P_XFORM]), -1;
-    if (p[SQ_SPQR_P_BITS] >> 18 || wb < 2 || wb > SQ_SPQR_MAX_WBITS || sb < 1 || sb > 8)
+    if (p[SQ_SPQR_P_BITS] >> 22 || wb < 2 || wb > SQ_SPQR_MAX_WBITS || sb < 1 || sb > 8)
         return snprintf(why, n, "params[4] = 0x%x: weight bits %u (2..%u) / statistic bits %u (1..8)",
                         p[SQ_SPQR_P_BITS], wb, SQ_SPQR_MAX_WBITS, sb), -1;
     if (g < 1 || g > SQ_SPQR_MAX_GROUP || r < 1 || r > SQ_SPQR_MAX_GROUP)
