@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "calib.h"
+#include "codecs/spqr/spqr_params.h"
 #include "encoders.h"
 #include "rtn.h"
 #include "squish/llama_names.h"
@@ -226,6 +227,7 @@ static int applies(const sq_method *q, const sq_model_tensor *t, const sq_alloc_
     sq_site s;
     if (!sq_quant_needs_xtx(c->codec)) return 1;
     if (is_matrix(t) || sq_method_output_site(q, t, &l, &s)) return q->calib != NULL;
+    if (identity_ok(c->codec) && sq_spqr_p_rht(c->params)) return 0; /* rotating H = I buys nothing */
     return (identity_ok(c->codec) || (is_mix(c->codec) && has_rows(q, t))) && q->kind != SQ_METHOD_AWQ;
 }
 
