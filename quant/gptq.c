@@ -79,6 +79,10 @@ typedef struct gptq_ctx {
     int store_perm, statik;  /* codes in processing order (perm part) / static groups */
     int failed;              /* allocation failure in a worker */
     sq_isa isa;
+    const double *H;         /* original order, for the coordinate descent */
+    double lam;              /* the damping added to H's diagonal, absolute */
+    int refine;              /* passes of coordinate descent (0: none) */
+    uint64_t *tile_moves;    /* codes it changed, per row tile (summed after the join) */
 } gptq_ctx;
 
 /* One row's quantization of the dim columns at i (processing order): the
@@ -86,10 +90,11 @@ typedef struct gptq_ctx {
  * (U_bb the dim x dim diagonal block of U; for dim = 1, e = (w - q) / U_ii),
  * spread over the block's remaining columns. */
 static void quant_cols(const gptq_ctx *x, float *wr, const float *stat, uint64_t i, uint64_t i1, uint64_t i2, float *er,
-                       uint32_t *code) {
+                       uint32_t *code, float *dq) {
     const uint64_t K = x->cols, D = x->ops->dim;
     float deq[16], e[16];
     *code = x->ops->quant(&x->vq, stat, wr + i, deq);
+    for (uint64_t k = 0; k < D; k++) dq[i + k] = deq[k];
     for (uint64_t k = 0; k < D; k++) {
         float r = wr[i + k] - deq[k];
         for (uint64_t m = 0; m < k; m++) r -= e[m] * x->U[(i + m) * K + i + k];
@@ -102,13 +107,75 @@ static void quant_cols(const gptq_ctx *x, float *wr, const float *stat, uint64_t
     }
 }
 
+/* Coordinate descent after the sweep (the idea of QuantEase, Behdin et al.
+ * 2023), for scalar codecs: with the group statistics fixed, each code in
+ * turn moves to the level nearest its exact optimum given all the others,
+ * whenever that lowers the row's e (H + lam I) eᵀ (e = w - deq, in original
+ * column order, H the layer's XᵀX): never worse than GPTQ on its own
+ * objective. G = E (H + lam I) for the tile's rows is summed over k in
+ * order, each row's sum the same as alone (H's row k is read once per
+ * tile, not once per row); every row's arithmetic has one order, so the
+ * bytes do not depend on the thread count. Returns the codes moved. */
+static uint64_t descend_tile(const gptq_ctx *x, uint64_t r0, uint64_t R, const float *S, uint32_t *Q, float *DQ, double *E,
+                             double *G) {
+    const uint64_t K = x->cols, gs = x->gs, ng = (K + gs - 1) / gs;
+    uint64_t moves = 0;
+    for (uint64_t r = 0; r < R; r++)
+        for (uint64_t i = 0; i < K; i++) {
+            const uint32_t oc = x->perm[i];
+            const double e = x->dead[oc] ? 0.0 : (double)x->w[(r0 + r) * K + oc] - DQ[r * K + i];
+            E[r * K + oc] = e;
+            G[r * K + oc] = x->dead[oc] ? 0.0 : x->lam * e;
+        }
+    for (uint64_t k = 0; k < K; k++) {
+        const double *Hk = x->H + k * K;
+        for (uint64_t r = 0; r < R; r++) {
+            const double ek = E[r * K + k];
+            double *g = G + r * K;
+            if (ek != 0)
+                for (uint64_t j = 0; j < K; j++) g[j] += ek * Hk[j];
+        }
+    }
+    for (uint64_t r = 0; r < R; r++) {
+        double *e = E + r * K, *g = G + r * K;
+        float *dq = DQ + r * K;
+        for (int pass = 0; pass < x->refine; pass++) {
+            uint64_t moved = 0;
+            for (uint64_t i = 0; i < K; i++) {
+                const uint32_t oc = x->perm[i];
+                if (x->dead[oc]) continue;
+                const double h = x->H[oc * K + oc] + x->lam;
+                const uint64_t grp = x->statik ? oc / gs : i / gs, qpos = x->store_perm ? i : oc;
+                const float t = (float)(dq[i] + g[oc] / h);
+                float v;
+                const uint32_t code = x->ops->quant(&x->vq, &S[(r * ng + grp) * SQ_VQ_MAX_STAT], &t, &v);
+                if (code == Q[r * K + qpos]) continue;
+                const double d = (double)v - dq[i]; /* e[oc] falls by d */
+                if (!(d * d * h - 2 * d * g[oc] < 0)) continue; /* strict improvements only */
+                const double *Ho = x->H + oc * K;
+                for (uint64_t j = 0; j < K; j++) g[j] -= d * Ho[j];
+                g[oc] -= d * x->lam;
+                e[oc] -= d;
+                dq[i] = v;
+                Q[r * K + qpos] = code;
+                moved++;
+            }
+            moves += moved;
+            if (!moved) break;
+        }
+    }
+    return moves;
+}
+
 static void gptq_tiles(void *p, uint64_t t0, uint64_t t1) {
     gptq_ctx *x = p;
     const uint64_t K = x->cols, gs = x->gs, ng = (K + gs - 1) / gs, B = x->block, D = x->ops->dim;
     float *W = malloc(ROW_TILE * K * sizeof(float)), *E = malloc(ROW_TILE * B * sizeof(float));
     float *S = malloc(ROW_TILE * ng * SQ_VQ_MAX_STAT * sizeof(float));
     uint32_t *Q = malloc(ROW_TILE * (K / D) * sizeof(uint32_t));
-    if (!W || !E || !S || !Q) {
+    float *DQ = malloc(ROW_TILE * K * sizeof(float));
+    double *CE = x->refine ? malloc(ROW_TILE * K * sizeof(double)) : NULL, *CG = x->refine ? malloc(ROW_TILE * K * sizeof(double)) : NULL;
+    if (!W || !E || !S || !Q || !DQ || (x->refine && (!CE || !CG))) {
         x->failed = 1;
         goto out;
     }
@@ -136,7 +203,8 @@ static void gptq_tiles(void *p, uint64_t t0, uint64_t t1) {
                 const uint32_t oc = x->perm[i];
                 const uint64_t g = x->statik ? oc / gs : i / gs, qpos = (x->store_perm ? i : oc) / D;
                 for (uint64_t r = 0; r < R; r++)
-                    quant_cols(x, W + r * K, &S[(r * ng + g) * SQ_VQ_MAX_STAT], i, i1, i2, E + r * B, &Q[r * (K / D) + qpos]);
+                    quant_cols(x, W + r * K, &S[(r * ng + g) * SQ_VQ_MAX_STAT], i, i1, i2, E + r * B, &Q[r * (K / D) + qpos],
+                               DQ + r * K);
             }
             if (i2 < K) /* lazy update of the remaining columns: W[:, i2:] -= E · U[i1:i2, i2:] */
                 if (x->Up ? sq_la_matmul_packed_f32(x->isa, 1, R, K - i2, nb, E, B, x->Up + x->up_off[i1 / B], W + i2, K)
@@ -145,6 +213,7 @@ static void gptq_tiles(void *p, uint64_t t0, uint64_t t1) {
                     goto out;
                 }
         }
+        if (x->refine) x->tile_moves[tile] = descend_tile(x, r0, R, S, Q, DQ, CE, CG);
         for (uint64_t r = 0; r < R; r++) x->ops->pack_row(&x->vq, r0 + r, Q + r * (K / D));
     }
 out:
@@ -152,6 +221,9 @@ out:
     free(E);
     free(S);
     free(Q);
+    free(DQ);
+    free(CE);
+    free(CG);
 }
 
 /* U's blocks right of the diagonal, U[i1:i2, i2:], packed once for every
@@ -245,10 +317,22 @@ sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t p
                         (unsigned long long)gl, ops->dim);
         goto out;
     }
+    const uint64_t ntiles = (rows + ROW_TILE - 1) / ROW_TILE;
+    const int refine = ops->dim == 1 ? (o->refine < 0 ? 0 : o->refine ? o->refine : SQ_GPTQ_REFINE) : 0;
+    double mean = 0; /* sq_gptq_hinv's damping, in its order */
+    for (uint64_t i = 0; i < cols; i++) mean += diag[perm[i]] == 0 ? 1.0 : diag[perm[i]];
     gptq_ctx x = {vq, ops, w, rows, cols, gl, perm, dead, U, NULL, NULL, (uint32_t)blk, store_perm,
-                  o->act_order && o->static_groups, 0, sq_isa_active()};
+                  o->act_order && o->static_groups, 0, sq_isa_active(), H, info->damp_used * mean / (double)cols, refine,
+                  refine ? calloc(ntiles, sizeof(uint64_t)) : NULL};
+    if (refine && !x.tile_moves) {
+        sq_encoded_free(out);
+        st = sq_err_set(err, SQ_ENOMEM, "%s: out of memory in GPTQ", name);
+        goto out;
+    }
     up_offsets = pack_u(&x, o->n_threads, &up);
-    sq_parallel_for(o->n_threads, (rows + ROW_TILE - 1) / ROW_TILE, gptq_tiles, &x);
+    sq_parallel_for(o->n_threads, ntiles, gptq_tiles, &x);
+    for (uint64_t t = 0; refine && t < ntiles; t++) info->refine_moves += x.tile_moves[t];
+    free(x.tile_moves);
     if (x.failed) {
         sq_encoded_free(out);
         st = sq_err_set(err, SQ_ENOMEM, "%s: out of memory in GPTQ", name);

@@ -12,8 +12,12 @@ typedef struct sq_gptq_opts {
     int act_order;     /* process columns by decreasing H diagonal */
     int static_groups; /* with act_order: fit group scales on the original weights, keep the original column order */
     uint32_t block;    /* lazy-update block size (result does not depend on it); default 128 */
+    int refine;        /* passes of coordinate descent on the codes after the sweep (scalar codecs);
+                          0: SQ_GPTQ_REFINE, < 0: none (the reference's GPTQ) */
     int n_threads;
 } sq_gptq_opts;
+
+#define SQ_GPTQ_REFINE 4
 
 typedef struct sq_gptq_info {
     double damp_used;  /* damping that made the Cholesky factorization succeed */
@@ -21,6 +25,7 @@ typedef struct sq_gptq_info {
     int fell_back;     /* 1: the Hessian stayed singular at damping 1.0; RTN was used */
     uint32_t dead;     /* input channels never active (zero diagonal): weights set to zero */
     int permuted;      /* a perm part was stored */
+    uint64_t refine_moves; /* codes the coordinate descent changed */
 } sq_gptq_info;
 
 /* Whether GPTQ can drive codec c with these params: its encoder has an

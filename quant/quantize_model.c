@@ -164,6 +164,8 @@ static json_object *canonical_command(const sq_quantize_opts *o) {
         prov_arg(cl, "--damp", num);
         if (o->gptq.act_order) prov_arg(cl, "--act-order", NULL);
         if (o->gptq.static_groups) prov_arg(cl, "--static-groups", NULL);
+        snprintf(num, sizeof num, "%d", o->gptq.refine < 0 ? 0 : o->gptq.refine ? o->gptq.refine : SQ_GPTQ_REFINE);
+        prov_arg(cl, "--gptq-cd", num);
     }
     if (o->sequential) { /* the texts are the calibration file's (checked by its text_sha256): named for people */
         prov_arg(cl, o->sequential == SQ_SEQUENTIAL_BLOCK ? "--sequential=block" : "--sequential", NULL);
@@ -337,6 +339,7 @@ static json_object *report_entry(const sq_quantize_tensor_report *r) {
         json_object_object_add(ro, "damp_retries", json_object_new_int(note->gptq.retries));
         json_object_object_add(ro, "dead_inputs", json_object_new_int((int)note->gptq.dead));
         json_object_object_add(ro, "permuted", json_object_new_boolean(note->gptq.permuted));
+        json_object_object_add(ro, "cd_moves", json_object_new_int64((int64_t)note->gptq.refine_moves));
     }
     if (!strcmp(note->method, "awq")) {
         json_object_object_add(ro, "awq_ratio", json_object_new_double(note->awq_ratio));

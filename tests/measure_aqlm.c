@@ -224,7 +224,7 @@ int main(int argc, char **argv) {
             for (int mode = 0; mode < 2; mode++) { /* the better of plain and act-order + static groups */
                 sq_encoded g;
                 sq_gptq_info info;
-                sq_gptq_opts go = {0.01, mode, mode, 128, threads};
+                sq_gptq_opts go = {.damp = 0.01, .act_order = mode, .static_groups = mode, .block = 128, .n_threads = threads};
                 double t1 = now();
                 if (sq_gptq_quantize(q->name, c, p, q->w, q->rows, q->cols, q->h.xtx, &go, &g, &info, &err)) {
                     fprintf(stderr, "%s: %s\n", q->name, err.msg);

@@ -273,7 +273,7 @@ int main(int argc, char **argv) {
                 sq_scheme_parse(gschemes[g], &c, p, &err);
                 sq_encoded e;
                 sq_gptq_info info;
-                sq_gptq_opts go = {0.01, 0, 0, 128, nthr};
+                sq_gptq_opts go = {.damp = 0.01, .act_order = 0, .static_groups = 0, .block = 128, .n_threads = nthr};
                 double t0 = now();
                 if (sq_gptq_quantize(name, c, p, w, rows, cols, s.xtx, &go, &e, &info, &err)) {
                     fprintf(stderr, "%s\n", err.msg);

@@ -196,7 +196,7 @@ int main(int argc, char **argv) {
                     const sq_codec *codec;
                     uint32_t params[SQ_NPARAMS];
                     if (sq_scheme_parse(c->scheme, &codec, params, &err)) return fail(&err);
-                    sq_gptq_opts go = {c->damp, 1, 0, 128, threads};
+                    sq_gptq_opts go = {.damp = c->damp, .act_order = 1, .static_groups = 0, .block = 128, .n_threads = threads};
                     sq_gptq_info gi;
                     sq_encoded e;
                     if (sq_gptq_quantize(name, codec, params, w, rows, cols, s.xtx, &go, &e, &gi, &err)) return fail(&err);

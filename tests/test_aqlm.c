@@ -438,7 +438,7 @@ START_TEST(aqlm_beats_gptq_int2_on_real_layer) {
     for (int mode = 0; mode < 2; mode++) {
         sq_encoded g;
         sq_gptq_info info;
-        sq_gptq_opts go = {0.01, mode, mode, 128, 2};
+        sq_gptq_opts go = {.damp = 0.01, .act_order = mode, .static_groups = mode, .block = 128, .n_threads = 2};
         ck_assert_int_eq(sq_gptq_quantize("q_proj", c, p, w, rows, cols, site.xtx, &go, &g, &info, &err), SQ_OK);
         sq_tview v;
         sq_tview_from_encoded(&g, &v);

@@ -583,7 +583,7 @@ START_TEST(test_real_layer_beats_rtn_and_gptq) {
     const sq_codec *c;
     uint32_t params[SQ_NPARAMS];
     ck_assert_int_eq(sq_scheme_parse("int3:g32:asym", &c, params, &err), SQ_OK);
-    sq_gptq_opts go = {0.01, 1, 0, 128, 2};
+    sq_gptq_opts go = {.damp = 0.01, .act_order = 1, .static_groups = 0, .block = 128, .n_threads = 2};
     sq_gptq_info gi;
     sq_encoded e;
     ck_assert_msg(sq_gptq_quantize("q_proj", c, params, w, rows, cols, site.xtx, &go, &e, &gi, &err) == SQ_OK, "%s",

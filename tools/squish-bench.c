@@ -280,7 +280,7 @@ static int bench_gptq(uint64_t n, int threads) {
     uint32_t p[SQ_NPARAMS];
     sq_err err;
     sq_scheme_parse("int4:g128:asym", &c, p, &err);
-    sq_gptq_opts o = {0.01, 0, 0, 128, threads};
+    sq_gptq_opts o = {.damp = 0.01, .act_order = 0, .static_groups = 0, .block = 128, .n_threads = threads, .refine = -1};
     sq_gptq_info info;
     sq_encoded e;
     double t0 = now();

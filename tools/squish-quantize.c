@@ -76,6 +76,8 @@ static void usage(FILE *o) {
             "                            the Cholesky factorization fails, and reported)\n"
             "      --act-order           GPTQ: columns in order of decreasing Hessian diagonal\n"
             "      --static-groups       GPTQ with --act-order: group scales fitted before, original order\n"
+            "      --gptq-cd N           GPTQ: passes of coordinate descent on the codes after the sweep\n"
+            "                            (scalar codecs; default 4, 0 = the reference's GPTQ)\n"
             "      --awq-duo             AWQ: AutoAWQ's duo scaling (activation and weight means)\n"
             "      --awq-no-clip         AWQ: skip the clipping-range search\n"
             "      --hessian full|diag   diag: GPTQ and the calibrated codecs see only the diagonal of\n"
@@ -197,13 +199,14 @@ int main(int argc, char **argv) {
                                        {"sequential", optional_argument, 0, 50},
                                        {"calib-text", required_argument, 0, 51},
                                        {"sequential-stats", required_argument, 0, 52},
+                                       {"gptq-cd", required_argument, 0, 53},
                                        {0, 0, 0, 0}};
     sq_quantize_opts o;
     sq_quantize_opts_init(&o);
     sq_scheme_rule rules[MAX_RULES];
     sq_scheme_rules *sc = &o.scheme;
     sc->rules = rules;
-    int c, rc = EXIT_OK, method_rtn_given = 0, method_given = 0, over_given = 0;
+    int c, rc = EXIT_OK, method_rtn_given = 0, method_given = 0, over_given = 0, cd_given = 0;
     const char *candidates = NULL;
     const char *calib_texts[MAX_CALIB_TEXTS];
     while ((c = getopt_long(argc, argv, "o:s:r:T:qhV", lo, NULL)) != -1) {
@@ -318,6 +321,16 @@ int main(int argc, char **argv) {
             o.calib_texts = calib_texts;
             break;
         case 52: o.seq_stats = optarg; break;
+        case 53: {
+            char *end;
+            errno = 0;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (errno || end == optarg || *end || v > 100 || optarg[0] == '-')
+                return cli_usage_error("--gptq-cd needs a number of passes in 0..100, got '%s'", optarg);
+            o.gptq.refine = v ? (int)v : -1;
+            cd_given = 1;
+            break;
+        }
         case 'T': if (cli_parse_threads(optarg, &o.threads)) return cli_usage_error("--threads needs 0..1024 (0: all cores)"); break;
         case 'q': cli_quiet = 1; break;
         case 'h': usage(stdout); return EXIT_OK;
@@ -355,6 +368,7 @@ int main(int argc, char **argv) {
     if ((o.gptq.act_order || o.gptq.static_groups) && o.method != SQ_METHOD_GPTQ)
         return cli_usage_error("--act-order and --static-groups apply to --method gptq");
     if (o.gptq.static_groups && !o.gptq.act_order) return cli_usage_error("--static-groups needs --act-order");
+    if (cd_given && o.method != SQ_METHOD_GPTQ) return cli_usage_error("--gptq-cd applies to --method gptq");
     if ((o.awq.duo || !o.awq.clip) && o.method != SQ_METHOD_AWQ) return cli_usage_error("--awq-* options apply to --method awq");
     if (o.sequential && (!o.calib || !o.n_calib_texts))
         return cli_usage_error("--sequential needs --calib FILE.h5 and --calib-text FILE (the text squish-calibrate read)");
