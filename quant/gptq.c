@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "descent.h"
 #include "encoders.h"
 #include "linalg.h"
 #include "rtn.h"
@@ -107,15 +108,13 @@ static void quant_cols(const gptq_ctx *x, float *wr, const float *stat, uint64_t
     }
 }
 
-/* Coordinate descent after the sweep (the idea of QuantEase, Behdin et al.
- * 2023), for scalar codecs: with the group statistics fixed, each code in
- * turn moves to the level nearest its exact optimum given all the others,
- * whenever that lowers the row's e (H + lam I) eᵀ (e = w - deq, in original
- * column order, H the layer's XᵀX): never worse than GPTQ on its own
- * objective. G = E (H + lam I) for the tile's rows is summed over k in
- * order, each row's sum the same as alone (H's row k is read once per
- * tile, not once per row); every row's arithmetic has one order, so the
- * bytes do not depend on the thread count. Returns the codes moved. */
+/* Coordinate descent after the sweep (descent.h), for scalar codecs: with
+ * the group statistics fixed, each code in turn moves to the level nearest
+ * its exact optimum given all the others, whenever that lowers the row's
+ * e (H + lam I) eᵀ (e = w - deq, in original column order, H the layer's
+ * XᵀX): never worse than GPTQ on its own objective. Every row's arithmetic
+ * has one order, so the bytes do not depend on the thread count. Returns
+ * the codes moved. */
 static uint64_t descend_tile(const gptq_ctx *x, uint64_t r0, uint64_t R, const float *S, uint32_t *Q, float *DQ, double *E,
                              double *G) {
     const uint64_t K = x->cols, gs = x->gs, ng = (K + gs - 1) / gs;
@@ -123,19 +122,9 @@ static uint64_t descend_tile(const gptq_ctx *x, uint64_t r0, uint64_t R, const f
     for (uint64_t r = 0; r < R; r++)
         for (uint64_t i = 0; i < K; i++) {
             const uint32_t oc = x->perm[i];
-            const double e = x->dead[oc] ? 0.0 : (double)x->w[(r0 + r) * K + oc] - DQ[r * K + i];
-            E[r * K + oc] = e;
-            G[r * K + oc] = x->dead[oc] ? 0.0 : x->lam * e;
+            E[r * K + oc] = x->dead[oc] ? 0.0 : (double)x->w[(r0 + r) * K + oc] - DQ[r * K + i];
         }
-    for (uint64_t k = 0; k < K; k++) {
-        const double *Hk = x->H + k * K;
-        for (uint64_t r = 0; r < R; r++) {
-            const double ek = E[r * K + k];
-            double *g = G + r * K;
-            if (ek != 0)
-                for (uint64_t j = 0; j < K; j++) g[j] += ek * Hk[j];
-        }
-    }
+    sq_descent_gradient(x->isa, E, R, K, x->H, x->lam, G);
     for (uint64_t r = 0; r < R; r++) {
         double *e = E + r * K, *g = G + r * K;
         float *dq = DQ + r * K;
@@ -152,9 +141,8 @@ static uint64_t descend_tile(const gptq_ctx *x, uint64_t r0, uint64_t R, const f
                 if (code == Q[r * K + qpos]) continue;
                 const double d = (double)v - dq[i]; /* e[oc] falls by d */
                 if (!(d * d * h - 2 * d * g[oc] < 0)) continue; /* strict improvements only */
-                const double *Ho = x->H + oc * K;
-                for (uint64_t j = 0; j < K; j++) g[j] -= d * Ho[j];
-                g[oc] -= d * x->lam;
+                sq_la_axpy_f64(x->isa, g, -d, x->H + oc * K, K);
+                g[oc] = fma(-d, x->lam, g[oc]);
                 e[oc] -= d;
                 dq[i] = v;
                 Q[r * K + qpos] = code;

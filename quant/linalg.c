@@ -62,6 +62,10 @@ static void sub_scaled_portable(float *w, float e, const float *u, uint64_t n) {
     for (uint64_t j = 0; j < n; j++) w[j] -= e * u[j];
 }
 
+static void axpy_f64_portable(double *y, double a, const double *x, uint64_t n) {
+    for (uint64_t j = 0; j < n; j++) y[j] = fma(a, x[j], y[j]);
+}
+
 /* ---------------- C (-)= A·B (float32) ---------------- */
 #define PCOLS 256 /* accumulator columns of the portable kernel */
 
@@ -179,6 +183,23 @@ AVX2 static void sub_scaled_avx2(float *w, float e, const float *u, uint64_t n) 
     for (; j + 8 <= n; j += 8)
         _mm256_storeu_ps(w + j, _mm256_sub_ps(_mm256_loadu_ps(w + j), _mm256_mul_ps(ev, _mm256_loadu_ps(u + j))));
     for (; j < n; j++) w[j] -= e * u[j];
+}
+
+AVX2 static void axpy_f64_avx2(double *y, double a, const double *x, uint64_t n) {
+    const __m256d av = _mm256_set1_pd(a);
+    uint64_t j = 0;
+    for (; j + 4 <= n; j += 4) _mm256_storeu_pd(y + j, _mm256_fmadd_pd(av, _mm256_loadu_pd(x + j), _mm256_loadu_pd(y + j)));
+    for (; j < n; j++) y[j] = fma(a, x[j], y[j]);
+}
+
+AVX512 static void axpy_f64_avx512(double *y, double a, const double *x, uint64_t n) {
+    const __m512d av = _mm512_set1_pd(a);
+    uint64_t j = 0;
+    for (; j + 8 <= n; j += 8) _mm512_storeu_pd(y + j, _mm512_fmadd_pd(av, _mm512_loadu_pd(x + j), _mm512_loadu_pd(y + j)));
+    if (j < n) {
+        const __mmask8 m = (__mmask8)((1u << (n - j)) - 1);
+        _mm512_mask_storeu_pd(y + j, m, _mm512_fmadd_pd(av, _mm512_maskz_loadu_pd(m, x + j), _mm512_maskz_loadu_pd(m, y + j)));
+    }
 }
 
 AVX512 static void sub_scaled_avx512(float *w, float e, const float *u, uint64_t n) {
@@ -373,6 +394,21 @@ void sq_la_sub_scaled_f32(sq_isa isa, float *w, float e, const float *u, uint64_
 #endif
     (void)isa;
     sub_scaled_portable(w, e, u, n);
+}
+
+void sq_la_axpy_f64(sq_isa isa, double *y, double a, const double *x, uint64_t n) {
+#if defined(__x86_64__)
+    if (isa >= SQ_ISA_AVX512) {
+        axpy_f64_avx512(y, a, x, n);
+        return;
+    }
+    if (isa == SQ_ISA_AVX2) {
+        axpy_f64_avx2(y, a, x, n);
+        return;
+    }
+#endif
+    (void)isa;
+    axpy_f64_portable(y, a, x, n);
 }
 
 int sq_la_matmul_f32(sq_isa isa, int sub, uint64_t R, uint64_t N, uint64_t K, const float *A, size_t lda,

@@ -23,6 +23,9 @@ double sq_la_dot(sq_isa isa, const double *a, const double *b, uint64_t n);
  * difference (no fused multiply-add), as plain C computes it. */
 void sq_la_sub_scaled_f32(sq_isa isa, float *w, float e, const float *u, uint64_t n);
 
+/* y[j] = fma(a, x[j], y[j]) for j < n, float64. */
+void sq_la_axpy_f64(sq_isa isa, double *y, double a, const double *x, uint64_t n);
+
 /* C = A·B (sub = 0) or C -= A·B (sub = 1), float32, row-major: A is R x K,
  * B is K x N. Each element's product sum runs over k in order with fused
  * multiply-adds from 0, then is stored or subtracted. Returns 0, or -1 (C

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "codecs/spqr/spqr_params.h"
+#include "descent.h"
 #include "gptq.h"
 #include "linalg.h"
 #include "rtn.h"
@@ -337,8 +338,9 @@ done:
  * the level nearest its exact optimum given all the others, for the loss
  * the sweep approximates, e H eᵀ per row (e = w - deq, H damped as in the
  * sweep). Every accepted move lowers that loss, so the result is never worse
- * than GPTQ's on the calibration objective. Rows are independent, and each
- * row's arithmetic is in a fixed order: the same bytes at any thread count. */
+ * than GPTQ's on the calibration objective (descent.h). Rows are
+ * independent, and each row's arithmetic is in a fixed order: the same
+ * bytes at any thread count. */
 typedef struct refine_ctx {
     const float *w;        /* rows x cols, original column order */
     const double *H;       /* cols x cols, original order */
@@ -358,61 +360,64 @@ static void set_code(uint8_t *row, uint64_t k, uint32_t b, uint32_t code) {
     for (uint64_t i = bit >> 3; m; i++, m >>= 8, v >>= 8) row[i] = (uint8_t)((row[i] & ~m) | (v & m));
 }
 
-static void refine_rows(void *p, uint64_t r0, uint64_t r1) {
+#define REFINE_ROWS 64 /* rows per gradient product (H read once per tile) */
+
+static void refine_rows(void *p, uint64_t t0, uint64_t t1) {
     refine_ctx *c = p;
     sq_spqr_result *out = c->out;
-    const uint64_t K = out->shape.cols, gs = c->o->group, ng = ceil_div(K, gs);
+    const uint64_t K = out->shape.cols, gs = c->o->group, ng = ceil_div(K, gs), rows = out->shape.rows;
     const uint32_t b = c->o->wbits, maxq = (1u << b) - 1;
     const uint64_t cstride = sq_spqr_code_stride(&out->shape);
-    double *e = malloc(K * sizeof(double)), *g = malloc(K * sizeof(double));
+    const sq_isa isa = sq_isa_active();
+    double *E = malloc(REFINE_ROWS * K * sizeof(double)), *G = malloc(REFINE_ROWS * K * sizeof(double));
     float *S = malloc(ng * sizeof(float)), *Z = malloc(ng * sizeof(float));
-    if (!e || !g || !S || !Z) {
+    if (!E || !G || !S || !Z) {
         c->failed = 1;
         goto done;
     }
     sq_spqr_view v;
     sq_spqr_view_of(out, &v);
-    for (uint64_t r = r0; r < r1; r++) {
-        float *deq = out->deq + r * K;
-        uint8_t *codes = out->codes + r * cstride;
-        for (uint64_t j = 0; j < K; j++) e[j] = c->dead[j] ? 0.0 : (double)c->w[r * K + j] - deq[j];
-        for (uint64_t j = 0; j < K; j++) g[j] = c->dead[j] ? 0.0 : c->damp * e[j];
-        for (uint64_t k = 0; k < K; k++) /* g = (H + damp I) e, as axpys in column order */
-            if (e[k] != 0) {
-                const double ek = e[k], *Hk = c->H + k * K;
-                for (uint64_t j = 0; j < K; j++) g[j] += ek * Hk[j];
+    for (uint64_t t = t0; t < t1; t++) {
+        const uint64_t r0 = t * REFINE_ROWS, R = rows - r0 < REFINE_ROWS ? rows - r0 : REFINE_ROWS;
+        for (uint64_t r = 0; r < R; r++)
+            for (uint64_t j = 0; j < K; j++)
+                E[r * K + j] = c->dead[j] ? 0.0 : (double)c->w[(r0 + r) * K + j] - out->deq[(r0 + r) * K + j];
+        sq_descent_gradient(isa, E, R, K, c->H, c->damp, G);
+        for (uint64_t r = 0; r < R; r++) {
+            float *deq = out->deq + (r0 + r) * K;
+            uint8_t *codes = out->codes + (r0 + r) * cstride;
+            double *e = E + r * K, *g = G + r * K;
+            for (uint64_t gi = 0; gi < ng; gi++) sq_spqr_group_stats(&v, r0 + r, gi, &S[gi], &Z[gi]);
+            uint32_t moves = 0;
+            for (uint32_t pass = 0; pass < c->o->refine; pass++) {
+                uint32_t moved = 0;
+                for (uint64_t i = 0; i < K; i++) {
+                    const uint32_t oc = c->order[i];
+                    if (c->dead[oc] || c->mask[(r0 + r) * K + i]) continue;
+                    const double h = c->H[oc * K + oc] + c->damp;
+                    const float s = S[i / gs], z = Z[i / gs];
+                    const uint32_t q0 = sq_spqr_code_at(codes, i, b);
+                    const uint32_t q1 = quant_code((float)(deq[oc] + g[oc] / h), s, z, maxq);
+                    if (q1 == q0) continue;
+                    const float v1 = sq_spqr_weight_value(s, z, q1);
+                    const double d = (double)v1 - deq[oc]; /* e[oc] falls by d */
+                    if (!(d * d * h - 2 * d * g[oc] < 0)) continue; /* only strict improvements */
+                    sq_la_axpy_f64(isa, g, -d, c->H + oc * K, K);
+                    g[oc] = fma(-d, c->damp, g[oc]);
+                    e[oc] -= d;
+                    deq[oc] = v1;
+                    set_code(codes, i, b, q1);
+                    moved++;
+                }
+                moves += moved;
+                if (!moved) break;
             }
-        for (uint64_t gi = 0; gi < ng; gi++) sq_spqr_group_stats(&v, r, gi, &S[gi], &Z[gi]);
-        uint32_t moves = 0;
-        for (uint32_t pass = 0; pass < c->o->refine; pass++) {
-            uint32_t moved = 0;
-            for (uint64_t i = 0; i < K; i++) {
-                const uint32_t oc = c->order[i];
-                if (c->dead[oc] || c->mask[r * K + i]) continue;
-                const double h = c->H[oc * K + oc] + c->damp;
-                const float s = S[i / gs], z = Z[i / gs];
-                const uint32_t q0 = sq_spqr_code_at(codes, i, b);
-                const uint32_t q1 = quant_code((float)(deq[oc] + g[oc] / h), s, z, maxq);
-                if (q1 == q0) continue;
-                const float v1 = sq_spqr_weight_value(s, z, q1);
-                const double d = (double)v1 - deq[oc]; /* e[oc] falls by d */
-                if (!(d * d * h - 2 * d * g[oc] < 0)) continue; /* only strict improvements */
-                const double *Ho = c->H + oc * K;
-                for (uint64_t j = 0; j < K; j++) g[j] -= d * Ho[j];
-                g[oc] -= d * c->damp;
-                e[oc] -= d;
-                deq[oc] = v1;
-                set_code(codes, i, b, q1);
-                moved++;
-            }
-            moves += moved;
-            if (!moved) break;
+            c->row_moves[r0 + r] = moves;
         }
-        c->row_moves[r] = moves;
     }
 done:
-    free(e);
-    free(g);
+    free(E);
+    free(G);
     free(S);
     free(Z);
 }
@@ -629,7 +634,7 @@ sq_status sq_spqr_quantize(const float *w, uint64_t rows, uint64_t cols, const d
         uint32_t *row_moves = calloc(rows, sizeof(uint32_t));
         if (!row_moves) goto oom;
         refine_ctx rc = {w, H, out->damp_used * mean / (double)cols, dead, order, mask, o, out, row_moves, 0};
-        sq_parallel_for(o->n_threads, rows, refine_rows, &rc);
+        sq_parallel_for(o->n_threads, ceil_div(rows, REFINE_ROWS), refine_rows, &rc);
         for (uint64_t r = 0; r < rows; r++) out->refine_moves += row_moves[r];
         free(row_moves);
         if (rc.failed) goto oom;

@@ -167,6 +167,30 @@ START_TEST(sub_scaled_same_bits_on_every_isa) {
 }
 END_TEST
 
+START_TEST(axpy_f64_same_bits_on_every_isa) {
+    /* y = fma(a, x, y) in float64, at lengths around the vector widths and the descent's chunk */
+    static const uint64_t lens[] = {0, 1, 3, 4, 7, 8, 9, 17, 100, 256, 300};
+    double *x = malloc(300 * sizeof(double)), *y0 = malloc(300 * sizeof(double)), *y = malloc(300 * sizeof(double)),
+           *ref = malloc(300 * sizeof(double));
+    for (uint64_t j = 0; j < 300; j++) {
+        x[j] = sin(0.37 * (double)j) * 1e3 / (1.0 + (double)j);
+        y0[j] = cos(1.3 * (double)j) - 0.25;
+    }
+    const double a = -0.30000000000000004;
+    for (size_t t = 0; t < sizeof lens / sizeof lens[0]; t++) {
+        for (uint64_t j = 0; j < 300; j++) ref[j] = j < lens[t] ? fma(a, x[j], y0[j]) : y0[j];
+        for (int isa = 0; isa < SQ_ISA_COUNT; isa++) {
+            if (!isa_ok((sq_isa)isa)) continue;
+            memcpy(y, y0, 300 * sizeof(double));
+            sq_la_axpy_f64((sq_isa)isa, y, a, x, lens[t]);
+            ck_assert_msg(!memcmp(y, ref, 300 * sizeof(double)), "%s: length %llu differs", sq_isa_name((sq_isa)isa),
+                          (unsigned long long)lens[t]);
+        }
+    }
+    free(x), free(y0), free(y), free(ref);
+}
+END_TEST
+
 /* The factor's definition, unblocked: with A = P·H·P, each element of L is
  * A[i][k] minus one sq_la_dot per 64-wide segment of [0, k) in order (the
  * last one partial, possibly empty), then sqrt or the division; each
@@ -340,6 +364,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, matmul_same_bits_on_every_isa);
     tcase_add_test(tc, dot_same_bits_on_every_isa);
     tcase_add_test(tc, sub_scaled_same_bits_on_every_isa);
+    tcase_add_test(tc, axpy_f64_same_bits_on_every_isa);
     tcase_add_test(tc, chol_inverse_factor);
     tcase_add_test(tc, asymmetric_calibration_files);
     suite_add_tcase(s, tc);
