@@ -58,6 +58,8 @@ typedef struct sq_calib_acc {
     sq_status status; /* first error seen by the tap (NaN activations) */
     sq_err err;
     int lower_stale; /* the tap has summed upper triangles since the last sq_calib_acc_symmetrize */
+    double *xp;      /* the tap's scratch: activations in float64 panels, 64-byte aligned, kept across calls */
+    size_t xp_cap;   /* its size in doubles */
 } sq_calib_acc;
 
 const char *sq_site_name(sq_site s);

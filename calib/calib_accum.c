@@ -89,6 +89,7 @@ void sq_calib_acc_free(sq_calib_acc *a) {
     sq_calib_site_free(&a->output);
     sq_calib_vocab_free(&a->vocab);
     free(a->info.provenance);
+    free(a->xp);
     memset(a, 0, sizeof *a);
 }
 
@@ -194,11 +195,16 @@ void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint3
     a->lower_stale = 1;
     uint32_t nt = (n + TILE - 1) / TILE;
     const uint32_t ng = (n + SQ_XTX_PANEL - 1) / SQ_XTX_PANEL;
-    double *xp = malloc((size_t)ng * T * SQ_XTX_PANEL * sizeof(double)); /* NULL: the tiles pack their own panels */
-    tile_ctx c = {x, xp, T, n, nt, s->xtx, sq_isa_active()};
-    if (xp) sq_parallel_for(a->n_threads, ng, pack_panels, &c);
+    const size_t need = (size_t)ng * T * SQ_XTX_PANEL;
+    if (need > a->xp_cap) { /* grown once: the same widths and window come back for every layer */
+        free(a->xp);
+        /* 64-byte aligned: the AVX-512 tiles load whole cache lines of the panels */
+        a->xp = aligned_alloc(64, (need * sizeof(double) + 63) / 64 * 64);
+        a->xp_cap = a->xp ? need : 0;
+    }
+    tile_ctx c = {x, a->xp, T, n, nt, s->xtx, sq_isa_active()}; /* xp NULL: the tiles pack their own panels */
+    if (c.xp) sq_parallel_for(a->n_threads, ng, pack_panels, &c);
     sq_parallel_for(a->n_threads, (uint64_t)nt * (nt + 1) / 2, xtx_tiles, &c);
-    free(xp);
 }
 
 /* XᵀX is symmetric by construction: the lower triangle is the upper one's
