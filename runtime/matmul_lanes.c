@@ -1,20 +1,26 @@
 /* The exact batched product as eight per-lane GEMMs (matmul_lanes.h).
  *
- * Packed layouts for a geometry of RB rows x TT tokens (AVX-512: 32 x 12,
+ * Packed layouts for a geometry of RB rows x TT tokens (AVX-512: 64 x 6,
  * AVX2: 16 x 6), K8 = K rounded down to a multiple of 8, Kp = K8 / 8:
  *   activations, per tile g of TT tokens (zero past token T), K * TT floats:
  *     [l][k'][TT] = x[TT g + j][8 k' + l] for the 8 lanes, then
  *     [kt][TT]    = x[TT g + j][K8 + kt] for the tail;
  *   weights, per block of RB rows (zero past row nr), K * RB floats:
  *     [l][k'][RB] = w[r][8 k' + l], then [kt][RB] = w[r][K8 + kt].
- * A register tile is RB rows x TT tokens: per step of k', two weight vectors
- * and TT broadcasts feed 2 TT fused multiply-adds. */
+ * A register tile is RB rows x TT tokens: per step of k', RB / 16 (AVX2:
+ * RB / 8) weight vectors and TT broadcasts feed RB TT / 16 fused
+ * multiply-adds. Loads, not FMAs, bound a step with few weight vectors: on
+ * AVX-512, 4 vectors x 6 tokens take 10 loads per 24 FMAs where 2 x 12
+ * took 14. */
 #include "matmul_lanes.h"
 
 #include <math.h>
 
-uint32_t sq_lanes_rows(sq_isa isa) { return isa >= SQ_ISA_AVX512 ? 32 : 16; }
-uint32_t sq_lanes_tokens(sq_isa isa) { return isa >= SQ_ISA_AVX512 ? 12 : 6; }
+uint32_t sq_lanes_rows(sq_isa isa) { return isa >= SQ_ISA_AVX512 ? 64 : 16; }
+uint32_t sq_lanes_tokens(sq_isa isa) {
+    (void)isa;
+    return 6;
+}
 
 size_t sq_lanes_x_floats(sq_isa isa, uint32_t T, uint64_t K) {
     const uint32_t TT = sq_lanes_tokens(isa);
@@ -56,45 +62,50 @@ static void pack_w(uint32_t RB, const float *wb, uint32_t nr, uint64_t K, float 
 
 int sq_lanes_available(sq_isa isa) { return isa >= SQ_ISA_AVX2; }
 
-#define RB 32
-#define TT 12
+#define RB 64
+#define TT 6
+#define NV (RB / 16) /* weight vectors per step */
 
 /* One lane's chains for the tile: a[h][j] over k' in increasing order. */
-AVX512 static inline __attribute__((always_inline)) void lane(const float *w, const float *x, uint64_t Kp, __m512 a[2][TT]) {
-#pragma GCC unroll 12
-    for (int j = 0; j < TT; j++) a[0][j] = a[1][j] = _mm512_setzero_ps();
+AVX512 static inline __attribute__((always_inline)) void lane(const float *w, const float *x, uint64_t Kp, __m512 a[NV][TT]) {
+#pragma GCC unroll 6
+    for (int j = 0; j < TT; j++)
+#pragma GCC unroll 4
+        for (int h = 0; h < NV; h++) a[h][j] = _mm512_setzero_ps();
     for (uint64_t k = 0; k < Kp; k++, w += RB, x += TT) {
-        const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16);
-#pragma GCC unroll 12
+        __m512 wv[NV];
+#pragma GCC unroll 4
+        for (int h = 0; h < NV; h++) wv[h] = _mm512_loadu_ps(w + 16 * h);
+#pragma GCC unroll 6
         for (int j = 0; j < TT; j++) {
             const __m512 b = _mm512_set1_ps(x[j]);
-            a[0][j] = _mm512_fmadd_ps(w0, b, a[0][j]);
-            a[1][j] = _mm512_fmadd_ps(w1, b, a[1][j]);
+#pragma GCC unroll 4
+            for (int h = 0; h < NV; h++) a[h][j] = _mm512_fmadd_ps(wv[h], b, a[h][j]);
         }
     }
 }
 
 /* s = a (store) or s = s + a */
-AVX512 static inline __attribute__((always_inline)) void put(float *s, __m512 a[2][TT], int add) {
-#pragma GCC unroll 12
+AVX512 static inline __attribute__((always_inline)) void put(float *s, __m512 a[NV][TT], int add) {
+#pragma GCC unroll 6
     for (int j = 0; j < TT; j++)
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-            float *p = s + (j * 2 + h) * 16;
+#pragma GCC unroll 4
+        for (int h = 0; h < NV; h++) {
+            float *p = s + (j * NV + h) * 16;
             _mm512_store_ps(p, add ? _mm512_add_ps(_mm512_load_ps(p), a[h][j]) : a[h][j]);
         }
 }
 
 AVX512 static void add_into(float *s, const float *o) {
-    for (int i = 0; i < 2 * TT; i++) _mm512_store_ps(s + i * 16, _mm512_add_ps(_mm512_load_ps(s + i * 16), _mm512_load_ps(o + i * 16)));
+    for (int i = 0; i < NV * TT; i++) _mm512_store_ps(s + i * 16, _mm512_add_ps(_mm512_load_ps(s + i * 16), _mm512_load_ps(o + i * 16)));
 }
 
 /* The lane sums combined as the definition's tree, then the tail. */
-AVX512 static void tile(const float *wp, const float *xg, uint64_t K, float *y, uint64_t N, __mmask16 m0, __mmask16 m1,
+AVX512 static void tile(const float *wp, const float *xg, uint64_t K, float *y, uint64_t N, const __mmask16 m[NV],
                         uint32_t nt) {
     const uint64_t K8 = K / 8 * 8, Kp = K8 / 8;
-    _Alignas(64) float A[2 * TT * 16], B[2 * TT * 16], C[2 * TT * 16];
-    __m512 a[2][TT];
+    _Alignas(64) float A[NV * TT * 16], B[NV * TT * 16], C[NV * TT * 16];
+    __m512 a[NV][TT];
 #define LANE(l) lane(wp + (uint64_t)(l) * Kp * RB, xg + (uint64_t)(l) * Kp * TT, Kp, a)
     LANE(0), put(A, a, 0);
     LANE(4), put(A, a, 1); /* l0 + l4 */
@@ -111,27 +122,28 @@ AVX512 static void tile(const float *wp, const float *xg, uint64_t K, float *y, 
     for (uint64_t k = K8; k < K; k++) /* the tail: product, then sum */
         for (int j = 0; j < TT; j++) {
             const __m512 b = _mm512_set1_ps(xg[k * TT + j]);
-            for (int h = 0; h < 2; h++) {
-                float *p = A + (j * 2 + h) * 16;
+            for (int h = 0; h < NV; h++) {
+                float *p = A + (j * NV + h) * 16;
                 _mm512_store_ps(p, _mm512_add_ps(_mm512_load_ps(p), _mm512_mul_ps(_mm512_loadu_ps(wp + k * RB + 16 * h), b)));
             }
         }
-    for (uint32_t j = 0; j < nt; j++) {
-        _mm512_mask_storeu_ps(y + j * N, m0, _mm512_load_ps(A + j * 32));
-        _mm512_mask_storeu_ps(y + j * N + 16, m1, _mm512_load_ps(A + j * 32 + 16));
-    }
+    for (uint32_t j = 0; j < nt; j++)
+        for (int h = 0; h < NV; h++)
+            if (m[h]) _mm512_mask_storeu_ps(y + j * N + 16 * h, m[h], _mm512_load_ps(A + (j * NV + h) * 16));
 }
 
 static void block_avx512(const float *wb, uint32_t nr, uint64_t K, const float *xp, uint32_t T, float *y, uint64_t N,
                          uint64_t r0, float *wp) {
     pack_w(RB, wb, nr, K, wp);
-    const __mmask16 m0 = (__mmask16)(nr >= 16 ? 0xffffu : (1u << nr) - 1);
-    const __mmask16 m1 = (__mmask16)(nr >= 32 ? 0xffffu : nr <= 16 ? 0 : (1u << (nr - 16)) - 1);
+    __mmask16 m[NV]; /* rows of the block that exist, per vector */
+    for (uint32_t h = 0; h < NV; h++)
+        m[h] = (__mmask16)(nr >= 16 * (h + 1) ? 0xffffu : nr <= 16 * h ? 0 : (1u << (nr - 16 * h)) - 1);
     for (uint32_t t0 = 0; t0 < T; t0 += TT)
-        tile(wp, xp + (uint64_t)(t0 / TT) * TT * K, K, y + (uint64_t)t0 * N + r0, N, m0, m1, T - t0 < TT ? T - t0 : TT);
+        tile(wp, xp + (uint64_t)(t0 / TT) * TT * K, K, y + (uint64_t)t0 * N + r0, N, m, T - t0 < TT ? T - t0 : TT);
 }
 #undef RB
 #undef TT
+#undef NV
 
 /* AVX2: 16 rows (two 8-float vectors) x 6 tokens, 12 accumulators. */
 #define RB 16
