@@ -45,15 +45,19 @@ void sq_lanes_pack_x(sq_isa isa, const float *x, uint32_t T, uint64_t K, uint64_
     }
 }
 
-static void pack_w(uint32_t RB, const float *wb, uint32_t nr, uint64_t K, float *wp) {
+/* Packs the positions at of [at0, K) with at % Kp >= kp0 (or past K8). */
+static void pack_w_from(uint32_t RB, const float *wb, uint32_t nr, uint64_t K, uint64_t kp0, float *wp) {
     const uint64_t K8 = K / 8 * 8, Kp = K8 / 8;
     for (uint64_t at = 0; at < K; at++) { /* written in order; the block's rows are read from cache */
+        if (at < K8 && at % Kp < kp0) continue;
         const uint64_t k = at < K8 ? at % Kp * 8 + at / Kp : at;
         float *d = wp + at * RB;
         for (uint32_t r = 0; r < nr; r++) d[r] = wb[(uint64_t)r * K + k];
         for (uint32_t r = nr; r < RB; r++) d[r] = 0.0f;
     }
 }
+
+static void pack_w(uint32_t RB, const float *wb, uint32_t nr, uint64_t K, float *wp) { pack_w_from(RB, wb, nr, K, 0, wp); }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -132,9 +136,51 @@ AVX512 static void tile(const float *wp, const float *xg, uint64_t K, float *y, 
             if (m[h]) _mm512_mask_storeu_ps(y + j * N + 16 * h, m[h], _mm512_load_ps(A + (j * NV + h) * 16));
 }
 
+/* In-register transpose of 16 rows of 16 floats: r[i][j] becomes r[j][i]. */
+AVX512 static inline __attribute__((always_inline)) void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; i++) { /* per 128-bit lane: r0[0] r1[0] r0[1] r1[1] and r0[2] r1[2] r0[3] r1[3] */
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) { /* u[4g + e]: per lane L, rows 4g..4g+3 of column 4L + e */
+        const __m512d a0 = _mm512_castps_pd(t[4 * g]), a1 = _mm512_castps_pd(t[4 * g + 1]);
+        const __m512d b0 = _mm512_castps_pd(t[4 * g + 2]), b1 = _mm512_castps_pd(t[4 * g + 3]);
+        u[4 * g] = _mm512_castpd_ps(_mm512_unpacklo_pd(a0, b0));
+        u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a0, b0));
+        u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(a1, b1));
+        u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(a1, b1));
+    }
+    for (int e = 0; e < 4; e++) { /* gather the four row groups of column 4L + e */
+        const __m512 x0 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x88), x1 = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xDD);
+        const __m512 y0 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x88), y1 = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xDD);
+        r[e] = _mm512_shuffle_f32x4(x0, y0, 0x88);
+        r[8 + e] = _mm512_shuffle_f32x4(x0, y0, 0xDD);
+        r[4 + e] = _mm512_shuffle_f32x4(x1, y1, 0x88);
+        r[12 + e] = _mm512_shuffle_f32x4(x1, y1, 0xDD);
+    }
+}
+
+/* pack_w for RB = 64 by 16 x 16 transposes: columns 16m..16m+15 of 16 rows
+ * are lanes 0..7 of k' = 2m and 2m + 1; the rest (an odd last k', the
+ * tail) by the scalar loop. */
+AVX512 static void pack_w64(const float *wb, uint32_t nr, uint64_t K, float *wp) {
+    const uint64_t K8 = K / 8 * 8, Kp = K8 / 8, pairs = Kp / 2;
+    for (uint32_t g = 0; g < 64; g += 16)
+        for (uint64_t m = 0; m < pairs; m++) {
+            __m512 r[16];
+            for (uint32_t i = 0; i < 16; i++)
+                r[i] = g + i < nr ? _mm512_loadu_ps(wb + (uint64_t)(g + i) * K + 16 * m) : _mm512_setzero_ps();
+            transpose16(r);
+            for (uint32_t c = 0; c < 16; c++) /* column 16m + c = 8 (2m + c / 8) + c % 8 */
+                _mm512_store_ps(wp + ((c % 8) * Kp + 2 * m + c / 8) * 64 + g, r[c]);
+        }
+    pack_w_from(64, wb, nr, K, 2 * pairs, wp);
+}
+
 static void block_avx512(const float *wb, uint32_t nr, uint64_t K, const float *xp, uint32_t T, float *y, uint64_t N,
                          uint64_t r0, float *wp) {
-    pack_w(RB, wb, nr, K, wp);
+    pack_w64(wb, nr, K, wp);
     __mmask16 m[NV]; /* rows of the block that exist, per vector */
     for (uint32_t h = 0; h < NV; h++)
         m[h] = (__mmask16)(nr >= 16 * (h + 1) ? 0xffffu : nr <= 16 * h ? 0 : (1u << (nr - 16 * h)) - 1);
