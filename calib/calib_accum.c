@@ -90,6 +90,7 @@ void sq_calib_acc_free(sq_calib_acc *a) {
     sq_calib_vocab_free(&a->vocab);
     free(a->info.provenance);
     free(a->xp);
+    free(a->vocab_e);
     memset(a, 0, sizeof *a);
 }
 
@@ -223,19 +224,23 @@ void sq_calib_acc_symmetrize(sq_calib_acc *a) {
 }
 
 #define VOCAB_CHUNK 256 /* vocabulary entries per task of the probability sums */
+#define POS_CHUNK 32    /* positions whose exp(l - max) are kept for the entry sums */
 
 typedef struct window_ctx {
     const float *logits;
     uint32_t T, V;
     double *mx, *z;    /* [T] per position: the largest logit, the softmax's denominator */
+    double *e;         /* [POS_CHUNK][V]: exp(l - max) of the positions from t0 (NULL: recomputed) */
+    uint32_t t0, t1;   /* the positions of the entry sums */
     double *sum;       /* the accumulator's probability sums */
     uint64_t bad;      /* index of the first non-finite logit, or UINT64_MAX */
 } window_ctx;
 
-/* Per position: the largest logit and Σ exp(l - max) in index order. */
+/* Per position from t0: the largest logit and Σ exp(l - max) in index
+ * order (the terms kept in e, if any, for the entry sums). */
 static void position_sums(void *p, uint64_t t0, uint64_t t1) {
     window_ctx *c = p;
-    for (uint64_t t = t0; t < t1; t++) {
+    for (uint64_t t = c->t0 + t0; t < c->t0 + t1; t++) {
         const float *l = c->logits + t * c->V;
         float mx = l[0];
         for (uint32_t i = 0; i < c->V; i++) {
@@ -245,8 +250,12 @@ static void position_sums(void *p, uint64_t t0, uint64_t t1) {
             }
             if (l[i] > mx) mx = l[i];
         }
-        double z = 0;
-        for (uint32_t i = 0; i < c->V; i++) z += exp((double)l[i] - (double)mx);
+        double z = 0, *e = c->e ? c->e + (t - c->t0) * c->V : NULL;
+        for (uint32_t i = 0; i < c->V; i++) {
+            const double v = exp((double)l[i] - (double)mx);
+            if (e) e[i] = v;
+            z += v;
+        }
         c->mx[t] = mx, c->z[t] = z;
     }
 }
@@ -255,9 +264,10 @@ static void position_sums(void *p, uint64_t t0, uint64_t t1) {
 static void entry_sums(void *p, uint64_t c0, uint64_t c1) {
     window_ctx *c = p;
     const uint32_t i0 = (uint32_t)c0 * VOCAB_CHUNK, i1 = c1 * VOCAB_CHUNK < c->V ? (uint32_t)c1 * VOCAB_CHUNK : c->V;
-    for (uint32_t t = 0; t < c->T; t++) {
+    for (uint32_t t = c->t0; t < c->t1; t++) {
         const float *l = c->logits + (size_t)t * c->V;
-        for (uint32_t i = i0; i < i1; i++) c->sum[i] += exp((double)l[i] - c->mx[t]) / c->z[t];
+        const double *e = c->e ? c->e + (size_t)(t - c->t0) * c->V : NULL;
+        for (uint32_t i = i0; i < i1; i++) c->sum[i] += (e ? e[i] : exp((double)l[i] - c->mx[t])) / c->z[t];
     }
 }
 
@@ -270,8 +280,17 @@ sq_status sq_calib_acc_window(sq_calib_acc *a, const int32_t *tokens, const floa
         if (tokens[t] < 0 || (uint32_t)tokens[t] >= V) tok_bad = t;
     double *mz = malloc(2 * (size_t)T * sizeof(double));
     if (!mz) return sq_err_set(err, SQ_ENOMEM, "out of memory for %u positions' softmax sums", T);
-    window_ctx c = {logits, tok_bad, V, mz, mz + T, v->mean_prob, UINT64_MAX};
-    sq_parallel_for(a->n_threads, tok_bad, position_sums, &c); /* positions before a bad token, as a serial pass */
+    if (!a->vocab_e) a->vocab_e = malloc((size_t)POS_CHUNK * V * sizeof(double)); /* NULL: exp is recomputed */
+    window_ctx c = {logits, tok_bad, V, mz, mz + T, NULL, 0, 0, v->mean_prob, UINT64_MAX};
+    if (!a->vocab_e || tok_bad < T) /* the positions before a bad token, as a serial pass would see them */
+        sq_parallel_for(a->n_threads, tok_bad, position_sums, &c);
+    else /* by chunks of positions, whose terms the entry sums then reuse */
+        for (uint32_t t0 = 0; t0 < T && c.bad == UINT64_MAX; t0 += POS_CHUNK) {
+            c.e = a->vocab_e, c.t0 = t0, c.t1 = T - t0 < POS_CHUNK ? T : t0 + POS_CHUNK;
+            sq_parallel_for(a->n_threads, c.t1 - t0, position_sums, &c);
+            if (c.bad == UINT64_MAX)
+                sq_parallel_for(a->n_threads, (V + VOCAB_CHUNK - 1) / VOCAB_CHUNK, entry_sums, &c);
+        }
     if (c.bad != UINT64_MAX) {
         const uint64_t t = c.bad / V, i = c.bad % V;
         free(mz);
@@ -284,7 +303,10 @@ sq_status sq_calib_acc_window(sq_calib_acc *a, const int32_t *tokens, const floa
         return sq_err_set(err, SQ_EINTERNAL, "token id %d outside the vocabulary (%u)", tokens[tok_bad], V);
     }
     for (uint32_t t = 0; t < T; t++) v->count[tokens[t]]++;
-    sq_parallel_for(a->n_threads, (V + VOCAB_CHUNK - 1) / VOCAB_CHUNK, entry_sums, &c);
+    if (!c.e) {
+        c.t0 = 0, c.t1 = T;
+        sq_parallel_for(a->n_threads, (V + VOCAB_CHUNK - 1) / VOCAB_CHUNK, entry_sums, &c);
+    }
     free(mz);
     v->positions += T;
     return SQ_OK;
