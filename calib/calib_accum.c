@@ -9,7 +9,9 @@
 #include "squish/llama_names.h"
 #include "xtx_kernel.h"
 
-#define TILE SQ_XTX_MAX_TILE
+/* XᵀX tiles per task: at most SQ_XTX_MAX_TILE, and two column blocks of the
+ * AVX-512 panel tiles (3 panels of 16), so that no block but the last is narrower */
+#define TILE 96
 
 const char *sq_site_name(sq_site s) {
     static const char *const names[] = {"attn_in", "attn_out", "mlp_in", "mlp_act"};
@@ -144,23 +146,64 @@ static void keep_first(uint64_t *first, uint64_t i) {
 typedef struct stats_ctx {
     const float *x;
     uint32_t T, n;
+    sq_isa isa;
     sq_calib_site *s;
     uint64_t bad; /* index of the first non-finite value, or UINT64_MAX */
 } stats_ctx;
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* channel_stats' loop for 16 channels per step from j0 (j1 - j0 a multiple
+ * of 16): the same operations per channel (|x|, the float64 sum, the
+ * maximum kept unless x is larger, a NaN never), so the same bits. */
+__attribute__((target("avx2,avx512f"))) static uint64_t channel_stats_avx512(const float *x, uint32_t T, uint32_t n,
+                                                                           uint32_t j0, uint32_t j1, double *sum,
+                                                                           float *mx) {
+    uint64_t bad = UINT64_MAX;
+    const __m512 big = _mm512_set1_ps(FLT_MAX);
+    for (uint32_t j = j0; j < j1; j += 16) {
+        __m512d s0 = _mm512_loadu_pd(sum + j), s1 = _mm512_loadu_pd(sum + j + 8);
+        __m512 m = _mm512_loadu_ps(mx + j);
+        for (uint32_t t = 0; t < T; t++) {
+            const __m512 v = _mm512_abs_ps(_mm512_loadu_ps(x + (size_t)t * n + j));
+            const __mmask16 fin = _mm512_cmp_ps_mask(v, big, _CMP_LE_OQ);
+            if (fin != 0xffff) { /* NaN or infinite: the first in token order, then channel order */
+                const uint64_t at = (uint64_t)t * n + j + (uint32_t)__builtin_ctz(~(uint32_t)fin);
+                if (at < bad) bad = at;
+            }
+            s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+            m = _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ), v);
+        }
+        _mm512_storeu_pd(sum + j, s0);
+        _mm512_storeu_pd(sum + j + 8, s1);
+        _mm512_storeu_ps(mx + j, m);
+    }
+    return bad;
+}
+#endif
 
 /* Sums and maxima of |x| for a range of channels, each summed over tokens
  * in order (the bits do not depend on the split). */
 static void channel_stats(void *p, uint64_t c0, uint64_t c1) {
     stats_ctx *c = p;
-    const uint32_t j0 = (uint32_t)c0 * STAT_CHUNK, j1 = c1 * STAT_CHUNK < c->n ? (uint32_t)c1 * STAT_CHUNK : c->n;
+    uint32_t j0 = (uint32_t)c0 * STAT_CHUNK;
+    const uint32_t j1 = c1 * STAT_CHUNK < c->n ? (uint32_t)c1 * STAT_CHUNK : c->n;
     double *sum = c->s->abs_mean;
     float *mx = c->s->abs_max;
     uint64_t bad = UINT64_MAX;
+#if defined(__x86_64__)
+    if (c->isa >= SQ_ISA_AVX512) { /* whole groups of 16 channels; the rest below */
+        const uint32_t jv = j0 + (j1 - j0) / 16 * 16;
+        bad = channel_stats_avx512(c->x, c->T, c->n, j0, jv, sum, mx);
+        j0 = jv;
+    }
+#endif
     for (uint32_t t = 0; t < c->T; t++) {
         const float *row = c->x + (size_t)t * c->n;
         for (uint32_t j = j0; j < j1; j++) {
             float v = fabsf(row[j]);
-            if (!(v <= FLT_MAX) && bad == UINT64_MAX) bad = (uint64_t)t * c->n + j; /* NaN or infinite */
+            if (!(v <= FLT_MAX) && (uint64_t)t * c->n + j < bad) bad = (uint64_t)t * c->n + j; /* NaN or infinite */
             sum[j] += v;
             if (v > mx[j]) mx[j] = v;
         }
@@ -181,7 +224,7 @@ void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint3
         a->status = sq_err_set(&a->err, SQ_EINTERNAL, "%s: width %u, expected %u", where, n, s->n);
         return;
     }
-    stats_ctx sc = {x, T, n, s, UINT64_MAX};
+    stats_ctx sc = {x, T, n, sq_isa_active(), s, UINT64_MAX};
     sq_parallel_for(a->n_threads, (n + STAT_CHUNK - 1) / STAT_CHUNK, channel_stats, &sc);
     if (sc.bad != UINT64_MAX) { /* the first non-finite value in token order */
         const float v = x[sc.bad];
