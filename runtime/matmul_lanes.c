@@ -28,9 +28,54 @@ size_t sq_lanes_x_floats(sq_isa isa, uint32_t T, uint64_t K) {
 }
 size_t sq_lanes_w_floats(sq_isa isa, uint64_t K) { return (size_t)sq_lanes_rows(isa) * K; }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* sq_lanes_pack_x for whole tiles of 6 tokens: per k', the 6 tokens' 8
+ * floats transposed in registers into the 8 lanes' 6 floats (the stores
+ * of 8 spill 2 zeros into k' + 1, rewritten next; the last k' is masked). */
+__attribute__((target("avx2"))) static void pack_x_avx2(const float *x, uint64_t K, uint64_t g0, uint64_t g1, float *xp) {
+    const uint64_t K8 = K / 8 * 8, Kp = K8 / 8;
+    const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+    for (uint64_t g = g0; g < g1; g++) {
+        float *d = xp + g * 6 * K;
+        const float *s = x + g * 6 * K;
+        for (uint64_t k = 0; k < Kp; k++) {
+            __m256 r[8], t[8], u[8];
+            for (int j = 0; j < 6; j++) r[j] = _mm256_loadu_ps(s + j * K + 8 * k);
+            r[6] = r[7] = _mm256_setzero_ps();
+            for (int j = 0; j < 8; j += 2) {
+                t[j] = _mm256_unpacklo_ps(r[j], r[j + 1]);
+                t[j + 1] = _mm256_unpackhi_ps(r[j], r[j + 1]);
+            }
+            for (int q = 0; q < 8; q += 4) {
+                u[q] = _mm256_shuffle_ps(t[q], t[q + 2], 0x44);
+                u[q + 1] = _mm256_shuffle_ps(t[q], t[q + 2], 0xEE);
+                u[q + 2] = _mm256_shuffle_ps(t[q + 1], t[q + 3], 0x44);
+                u[q + 3] = _mm256_shuffle_ps(t[q + 1], t[q + 3], 0xEE);
+            }
+            for (int l = 0; l < 8; l++) { /* lane l: the column l of the 6 tokens */
+                const __m256 c = _mm256_permute2f128_ps(u[l % 4], u[4 + l % 4], l < 4 ? 0x20 : 0x31);
+                float *o = d + ((uint64_t)l * Kp + k) * 6;
+                if (k + 1 < Kp) _mm256_storeu_ps(o, c);
+                else _mm256_maskstore_ps(o, six, c);
+            }
+        }
+        for (uint32_t j = 0; j < 6; j++)
+            for (uint64_t k = K8; k < K; k++) d[k * 6 + j] = s[j * K + k]; /* the tail follows the lanes */
+    }
+}
+#endif
+
 void sq_lanes_pack_x(sq_isa isa, const float *x, uint32_t T, uint64_t K, uint64_t g0, uint64_t g1, float *xp) {
     const uint32_t TT = sq_lanes_tokens(isa);
     const uint64_t K8 = K / 8 * 8, Kp = K8 / 8;
+#if defined(__x86_64__)
+    if (isa >= SQ_ISA_AVX2 && TT == 6) { /* whole tiles; a last, partial one below */
+        const uint64_t whole = T / TT < g1 ? T / TT : g1;
+        if (g0 < whole) pack_x_avx2(x, K, g0, whole, xp);
+        if (g0 < whole) g0 = whole;
+    }
+#endif
     for (uint64_t g = g0; g < g1; g++) {
         float *d = xp + g * TT * K;
         for (uint32_t j = 0; j < TT; j++) {
