@@ -106,13 +106,17 @@ typedef struct tile_ctx {
 
 /* Tile k of the upper triangle (bi <= bj) in a fixed enumeration. */
 static void tile_index(uint32_t nt, uint64_t k, uint32_t *bi, uint32_t *bj) {
-    uint32_t i = 0;
-    while (k >= nt - i) {
+    /* rows from both ends (0, nt-1, 1, nt-2, ...): the contiguous parts the
+     * threads take then hold about as many full and diagonal tiles */
+    for (uint32_t m = 0;; m++) {
+        const uint32_t i = m % 2 ? nt - 1 - m / 2 : m / 2;
+        if (k < nt - i) {
+            *bi = i;
+            *bj = i + (uint32_t)k;
+            return;
+        }
         k -= nt - i;
-        i++;
     }
-    *bi = i;
-    *bj = i + (uint32_t)k;
 }
 
 static void pack_panels(void *p, uint64_t g0, uint64_t g1) {
