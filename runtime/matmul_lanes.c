@@ -53,11 +53,15 @@ __attribute__((target("avx2"))) static void pack_x_avx2(const float *x, uint64_t
                 u[q + 2] = _mm256_shuffle_ps(t[q + 1], t[q + 3], 0x44);
                 u[q + 3] = _mm256_shuffle_ps(t[q + 1], t[q + 3], 0xEE);
             }
-            for (int l = 0; l < 8; l++) { /* lane l: the column l of the 6 tokens */
-                const __m256 c = _mm256_permute2f128_ps(u[l % 4], u[4 + l % 4], l < 4 ? 0x20 : 0x31);
+            __m256 c[8]; /* lane l: the column l of the 6 tokens */
+            for (int l = 0; l < 4; l++) {
+                c[l] = _mm256_permute2f128_ps(u[l], u[4 + l], 0x20);
+                c[4 + l] = _mm256_permute2f128_ps(u[l], u[4 + l], 0x31);
+            }
+            for (int l = 0; l < 8; l++) {
                 float *o = d + ((uint64_t)l * Kp + k) * 6;
-                if (k + 1 < Kp) _mm256_storeu_ps(o, c);
-                else _mm256_maskstore_ps(o, six, c);
+                if (k + 1 < Kp) _mm256_storeu_ps(o, c[l]);
+                else _mm256_maskstore_ps(o, six, c[l]);
             }
         }
         for (uint32_t j = 0; j < 6; j++)
