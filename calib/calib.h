@@ -58,6 +58,9 @@ typedef struct sq_calib_acc {
     sq_status status; /* first error seen by the tap (NaN activations) */
     sq_err err;
     int lower_stale; /* the tap has summed upper triangles since the last sq_calib_acc_symmetrize */
+    double *xp;      /* the tap's scratch: activations in float64 panels, 64-byte aligned, kept across calls */
+    size_t xp_cap;   /* its size in doubles */
+    double *vocab_e; /* scratch of sq_calib_acc_window: exp(l - max) of a chunk of positions */
 } sq_calib_acc;
 
 const char *sq_site_name(sq_site s);
@@ -78,7 +81,8 @@ void sq_calib_acc_symmetrize(sq_calib_acc *a);
 /* Adds one window's vocabulary statistics (when has_output): its T input
  * tokens and the T x vocab logits of its positions. Each position's softmax
  * is taken in float64 in index order and added in position order, so the
- * sums do not depend on the thread count. SQ_ECORRUPT on a non-finite logit. */
+ * sums do not depend on the thread count. SQ_ECORRUPT on a non-finite logit
+ * (the sums may then hold part of the window: discard the accumulator). */
 sq_status sq_calib_acc_window(sq_calib_acc *a, const int32_t *tokens, const float *logits, uint32_t T, sq_err *err);
 void sq_calib_vocab_free(sq_calib_vocab *v);
 

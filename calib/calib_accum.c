@@ -9,7 +9,9 @@
 #include "squish/llama_names.h"
 #include "xtx_kernel.h"
 
-#define TILE SQ_XTX_MAX_TILE
+/* XᵀX tiles per task: at most SQ_XTX_MAX_TILE, and two column blocks of the
+ * AVX-512 panel tiles (3 panels of 16), so that no block but the last is narrower */
+#define TILE 96
 
 const char *sq_site_name(sq_site s) {
     static const char *const names[] = {"attn_in", "attn_out", "mlp_in", "mlp_act"};
@@ -89,6 +91,8 @@ void sq_calib_acc_free(sq_calib_acc *a) {
     sq_calib_site_free(&a->output);
     sq_calib_vocab_free(&a->vocab);
     free(a->info.provenance);
+    free(a->xp);
+    free(a->vocab_e);
     memset(a, 0, sizeof *a);
 }
 
@@ -102,13 +106,17 @@ typedef struct tile_ctx {
 
 /* Tile k of the upper triangle (bi <= bj) in a fixed enumeration. */
 static void tile_index(uint32_t nt, uint64_t k, uint32_t *bi, uint32_t *bj) {
-    uint32_t i = 0;
-    while (k >= nt - i) {
+    /* rows from both ends (0, nt-1, 1, nt-2, ...): the contiguous parts the
+     * threads take then hold about as many full and diagonal tiles */
+    for (uint32_t m = 0;; m++) {
+        const uint32_t i = m % 2 ? nt - 1 - m / 2 : m / 2;
+        if (k < nt - i) {
+            *bi = i;
+            *bj = i + (uint32_t)k;
+            return;
+        }
         k -= nt - i;
-        i++;
     }
-    *bi = i;
-    *bj = i + (uint32_t)k;
 }
 
 static void pack_panels(void *p, uint64_t g0, uint64_t g1) {
@@ -142,23 +150,64 @@ static void keep_first(uint64_t *first, uint64_t i) {
 typedef struct stats_ctx {
     const float *x;
     uint32_t T, n;
+    sq_isa isa;
     sq_calib_site *s;
     uint64_t bad; /* index of the first non-finite value, or UINT64_MAX */
 } stats_ctx;
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* channel_stats' loop for 16 channels per step from j0 (j1 - j0 a multiple
+ * of 16): the same operations per channel (|x|, the float64 sum, the
+ * maximum kept unless x is larger, a NaN never), so the same bits. */
+__attribute__((target("avx2,avx512f"))) static uint64_t channel_stats_avx512(const float *x, uint32_t T, uint32_t n,
+                                                                           uint32_t j0, uint32_t j1, double *sum,
+                                                                           float *mx) {
+    uint64_t bad = UINT64_MAX;
+    const __m512 big = _mm512_set1_ps(FLT_MAX);
+    for (uint32_t j = j0; j < j1; j += 16) {
+        __m512d s0 = _mm512_loadu_pd(sum + j), s1 = _mm512_loadu_pd(sum + j + 8);
+        __m512 m = _mm512_loadu_ps(mx + j);
+        for (uint32_t t = 0; t < T; t++) {
+            const __m512 v = _mm512_abs_ps(_mm512_loadu_ps(x + (size_t)t * n + j));
+            const __mmask16 fin = _mm512_cmp_ps_mask(v, big, _CMP_LE_OQ);
+            if (fin != 0xffff) { /* NaN or infinite: the first in token order, then channel order */
+                const uint64_t at = (uint64_t)t * n + j + (uint32_t)__builtin_ctz(~(uint32_t)fin);
+                if (at < bad) bad = at;
+            }
+            s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+            s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+            m = _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ), v);
+        }
+        _mm512_storeu_pd(sum + j, s0);
+        _mm512_storeu_pd(sum + j + 8, s1);
+        _mm512_storeu_ps(mx + j, m);
+    }
+    return bad;
+}
+#endif
 
 /* Sums and maxima of |x| for a range of channels, each summed over tokens
  * in order (the bits do not depend on the split). */
 static void channel_stats(void *p, uint64_t c0, uint64_t c1) {
     stats_ctx *c = p;
-    const uint32_t j0 = (uint32_t)c0 * STAT_CHUNK, j1 = c1 * STAT_CHUNK < c->n ? (uint32_t)c1 * STAT_CHUNK : c->n;
+    uint32_t j0 = (uint32_t)c0 * STAT_CHUNK;
+    const uint32_t j1 = c1 * STAT_CHUNK < c->n ? (uint32_t)c1 * STAT_CHUNK : c->n;
     double *sum = c->s->abs_mean;
     float *mx = c->s->abs_max;
     uint64_t bad = UINT64_MAX;
+#if defined(__x86_64__)
+    if (c->isa >= SQ_ISA_AVX512) { /* whole groups of 16 channels; the rest below */
+        const uint32_t jv = j0 + (j1 - j0) / 16 * 16;
+        bad = channel_stats_avx512(c->x, c->T, c->n, j0, jv, sum, mx);
+        j0 = jv;
+    }
+#endif
     for (uint32_t t = 0; t < c->T; t++) {
         const float *row = c->x + (size_t)t * c->n;
         for (uint32_t j = j0; j < j1; j++) {
             float v = fabsf(row[j]);
-            if (!(v <= FLT_MAX) && bad == UINT64_MAX) bad = (uint64_t)t * c->n + j; /* NaN or infinite */
+            if (!(v <= FLT_MAX) && (uint64_t)t * c->n + j < bad) bad = (uint64_t)t * c->n + j; /* NaN or infinite */
             sum[j] += v;
             if (v > mx[j]) mx[j] = v;
         }
@@ -179,7 +228,7 @@ void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint3
         a->status = sq_err_set(&a->err, SQ_EINTERNAL, "%s: width %u, expected %u", where, n, s->n);
         return;
     }
-    stats_ctx sc = {x, T, n, s, UINT64_MAX};
+    stats_ctx sc = {x, T, n, sq_isa_active(), s, UINT64_MAX};
     sq_parallel_for(a->n_threads, (n + STAT_CHUNK - 1) / STAT_CHUNK, channel_stats, &sc);
     if (sc.bad != UINT64_MAX) { /* the first non-finite value in token order */
         const float v = x[sc.bad];
@@ -194,11 +243,16 @@ void sq_calib_tap(void *ctx, uint32_t layer, sq_site site, const float *x, uint3
     a->lower_stale = 1;
     uint32_t nt = (n + TILE - 1) / TILE;
     const uint32_t ng = (n + SQ_XTX_PANEL - 1) / SQ_XTX_PANEL;
-    double *xp = malloc((size_t)ng * T * SQ_XTX_PANEL * sizeof(double)); /* NULL: the tiles pack their own panels */
-    tile_ctx c = {x, xp, T, n, nt, s->xtx, sq_isa_active()};
-    if (xp) sq_parallel_for(a->n_threads, ng, pack_panels, &c);
+    const size_t need = (size_t)ng * T * SQ_XTX_PANEL;
+    if (need > a->xp_cap) { /* grown once: the same widths and window come back for every layer */
+        free(a->xp);
+        /* 64-byte aligned: the AVX-512 tiles load whole cache lines of the panels */
+        a->xp = aligned_alloc(64, (need * sizeof(double) + 63) / 64 * 64);
+        a->xp_cap = a->xp ? need : 0;
+    }
+    tile_ctx c = {x, a->xp, T, n, nt, s->xtx, sq_isa_active()}; /* xp NULL: the tiles pack their own panels */
+    if (c.xp) sq_parallel_for(a->n_threads, ng, pack_panels, &c);
     sq_parallel_for(a->n_threads, (uint64_t)nt * (nt + 1) / 2, xtx_tiles, &c);
-    free(xp);
 }
 
 /* XᵀX is symmetric by construction: the lower triangle is the upper one's
@@ -217,19 +271,23 @@ void sq_calib_acc_symmetrize(sq_calib_acc *a) {
 }
 
 #define VOCAB_CHUNK 256 /* vocabulary entries per task of the probability sums */
+#define POS_CHUNK 32    /* positions whose exp(l - max) are kept for the entry sums */
 
 typedef struct window_ctx {
     const float *logits;
     uint32_t T, V;
     double *mx, *z;    /* [T] per position: the largest logit, the softmax's denominator */
+    double *e;         /* [POS_CHUNK][V]: exp(l - max) of the positions from t0 (NULL: recomputed) */
+    uint32_t t0, t1;   /* the positions of the entry sums */
     double *sum;       /* the accumulator's probability sums */
     uint64_t bad;      /* index of the first non-finite logit, or UINT64_MAX */
 } window_ctx;
 
-/* Per position: the largest logit and Σ exp(l - max) in index order. */
+/* Per position from t0: the largest logit and Σ exp(l - max) in index
+ * order (the terms kept in e, if any, for the entry sums). */
 static void position_sums(void *p, uint64_t t0, uint64_t t1) {
     window_ctx *c = p;
-    for (uint64_t t = t0; t < t1; t++) {
+    for (uint64_t t = c->t0 + t0; t < c->t0 + t1; t++) {
         const float *l = c->logits + t * c->V;
         float mx = l[0];
         for (uint32_t i = 0; i < c->V; i++) {
@@ -239,8 +297,12 @@ static void position_sums(void *p, uint64_t t0, uint64_t t1) {
             }
             if (l[i] > mx) mx = l[i];
         }
-        double z = 0;
-        for (uint32_t i = 0; i < c->V; i++) z += exp((double)l[i] - (double)mx);
+        double z = 0, *e = c->e ? c->e + (t - c->t0) * c->V : NULL;
+        for (uint32_t i = 0; i < c->V; i++) {
+            const double v = exp((double)l[i] - (double)mx);
+            if (e) e[i] = v;
+            z += v;
+        }
         c->mx[t] = mx, c->z[t] = z;
     }
 }
@@ -249,9 +311,10 @@ static void position_sums(void *p, uint64_t t0, uint64_t t1) {
 static void entry_sums(void *p, uint64_t c0, uint64_t c1) {
     window_ctx *c = p;
     const uint32_t i0 = (uint32_t)c0 * VOCAB_CHUNK, i1 = c1 * VOCAB_CHUNK < c->V ? (uint32_t)c1 * VOCAB_CHUNK : c->V;
-    for (uint32_t t = 0; t < c->T; t++) {
+    for (uint32_t t = c->t0; t < c->t1; t++) {
         const float *l = c->logits + (size_t)t * c->V;
-        for (uint32_t i = i0; i < i1; i++) c->sum[i] += exp((double)l[i] - c->mx[t]) / c->z[t];
+        const double *e = c->e ? c->e + (size_t)(t - c->t0) * c->V : NULL;
+        for (uint32_t i = i0; i < i1; i++) c->sum[i] += (e ? e[i] : exp((double)l[i] - c->mx[t])) / c->z[t];
     }
 }
 
@@ -264,8 +327,17 @@ sq_status sq_calib_acc_window(sq_calib_acc *a, const int32_t *tokens, const floa
         if (tokens[t] < 0 || (uint32_t)tokens[t] >= V) tok_bad = t;
     double *mz = malloc(2 * (size_t)T * sizeof(double));
     if (!mz) return sq_err_set(err, SQ_ENOMEM, "out of memory for %u positions' softmax sums", T);
-    window_ctx c = {logits, tok_bad, V, mz, mz + T, v->mean_prob, UINT64_MAX};
-    sq_parallel_for(a->n_threads, tok_bad, position_sums, &c); /* positions before a bad token, as a serial pass */
+    if (!a->vocab_e) a->vocab_e = malloc((size_t)POS_CHUNK * V * sizeof(double)); /* NULL: exp is recomputed */
+    window_ctx c = {logits, tok_bad, V, mz, mz + T, NULL, 0, 0, v->mean_prob, UINT64_MAX};
+    if (!a->vocab_e || tok_bad < T) /* the positions before a bad token, as a serial pass would see them */
+        sq_parallel_for(a->n_threads, tok_bad, position_sums, &c);
+    else /* by chunks of positions, whose terms the entry sums then reuse */
+        for (uint32_t t0 = 0; t0 < T && c.bad == UINT64_MAX; t0 += POS_CHUNK) {
+            c.e = a->vocab_e, c.t0 = t0, c.t1 = T - t0 < POS_CHUNK ? T : t0 + POS_CHUNK;
+            sq_parallel_for(a->n_threads, c.t1 - t0, position_sums, &c);
+            if (c.bad == UINT64_MAX)
+                sq_parallel_for(a->n_threads, (V + VOCAB_CHUNK - 1) / VOCAB_CHUNK, entry_sums, &c);
+        }
     if (c.bad != UINT64_MAX) {
         const uint64_t t = c.bad / V, i = c.bad % V;
         free(mz);
@@ -278,7 +350,10 @@ sq_status sq_calib_acc_window(sq_calib_acc *a, const int32_t *tokens, const floa
         return sq_err_set(err, SQ_EINTERNAL, "token id %d outside the vocabulary (%u)", tokens[tok_bad], V);
     }
     for (uint32_t t = 0; t < T; t++) v->count[tokens[t]]++;
-    sq_parallel_for(a->n_threads, (V + VOCAB_CHUNK - 1) / VOCAB_CHUNK, entry_sums, &c);
+    if (!c.e) {
+        c.t0 = 0, c.t1 = T;
+        sq_parallel_for(a->n_threads, (V + VOCAB_CHUNK - 1) / VOCAB_CHUNK, entry_sums, &c);
+    }
     free(mz);
     v->positions += T;
     return SQ_OK;

@@ -137,6 +137,36 @@ AVX512 static void finish_avx512(float *sc, uint32_t n, const float *v, uint64_t
     for (int j = 0; j < 4; j++) _mm512_storeu_ps(o + 16 * j, acc[j]);
 }
 
+/* finish_avx512 for two queries at once (na <= nb <= na + 1 scores): each
+ * value row is loaded once for both, halving the L2 traffic that bounds
+ * the weighted sum; each query's sums keep their order and operations. */
+AVX512 static void finish2_avx512(float *sa, uint32_t na, float *sb, uint32_t nb, const float *v, uint64_t vstride,
+                                  float *oa, float *ob) {
+    softmax(sa, na);
+    softmax(sb, nb);
+    __m512 acc[4], bcc[4];
+    for (int j = 0; j < 4; j++) acc[j] = bcc[j] = _mm512_setzero_ps();
+    uint32_t s = 0;
+    for (; s < na; s++) {
+        const __m512 pa = _mm512_set1_ps(sa[s]), pb = _mm512_set1_ps(sb[s]);
+        const float *vv = v + s * vstride;
+        for (int j = 0; j < 4; j++) {
+            const __m512 x = _mm512_loadu_ps(vv + 16 * j);
+            acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(pa, x));
+            bcc[j] = _mm512_add_ps(bcc[j], _mm512_mul_ps(pb, x));
+        }
+    }
+    for (; s < nb; s++) {
+        const __m512 pb = _mm512_set1_ps(sb[s]);
+        const float *vv = v + s * vstride;
+        for (int j = 0; j < 4; j++) bcc[j] = _mm512_add_ps(bcc[j], _mm512_mul_ps(pb, _mm512_loadu_ps(vv + 16 * j)));
+    }
+    for (int j = 0; j < 4; j++) {
+        _mm512_storeu_ps(oa + 16 * j, acc[j]);
+        _mm512_storeu_ps(ob + 16 * j, bcc[j]);
+    }
+}
+
 void sq_attn_exact_heads_avx2(void *p, uint64_t h0, uint64_t h1) {
     attn_ctx *a = p;
     const sq_rt_config *c = a->c;
@@ -169,8 +199,13 @@ void sq_attn_exact_heads_avx2(void *p, uint64_t h0, uint64_t h1) {
             const uint32_t na = a->q0 + t + 1, nb = two ? na + 1 : na;
             for (uint32_t s0 = 0; s0 < nb; s0 += 32) scores(kt, Tp, hd, qa, qb, s0, scale, sa, sb);
             const float *vh = a->v + (uint64_t)kvh * hd;
-            fin(sa, na, vh, kvstride, hd, a->out + ((uint64_t)t * c->n_heads + h) * hd);
-            if (two) fin(sb, nb, vh, kvstride, hd, a->out + ((uint64_t)(t + 1) * c->n_heads + h) * hd);
+            float *oa = a->out + ((uint64_t)t * c->n_heads + h) * hd, *ob = oa + (uint64_t)c->n_heads * hd;
+            if (two && wide) {
+                finish2_avx512(sa, na, sb, nb, vh, kvstride, oa, ob);
+                continue;
+            }
+            fin(sa, na, vh, kvstride, hd, oa);
+            if (two) fin(sb, nb, vh, kvstride, hd, ob);
         }
     }
     free(sa);
@@ -182,6 +217,36 @@ int sq_attn_exact_avx2_ok(const sq_rt_config *c) {
     (void)c;
     return 0;
 }
+/* finish_avx512 for two queries at once (na <= nb <= na + 1 scores): each
+ * value row is loaded once for both, halving the L2 traffic that bounds
+ * the weighted sum; each query's sums keep their order and operations. */
+AVX512 static void finish2_avx512(float *sa, uint32_t na, float *sb, uint32_t nb, const float *v, uint64_t vstride,
+                                  float *oa, float *ob) {
+    softmax(sa, na);
+    softmax(sb, nb);
+    __m512 acc[4], bcc[4];
+    for (int j = 0; j < 4; j++) acc[j] = bcc[j] = _mm512_setzero_ps();
+    uint32_t s = 0;
+    for (; s < na; s++) {
+        const __m512 pa = _mm512_set1_ps(sa[s]), pb = _mm512_set1_ps(sb[s]);
+        const float *vv = v + s * vstride;
+        for (int j = 0; j < 4; j++) {
+            const __m512 x = _mm512_loadu_ps(vv + 16 * j);
+            acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(pa, x));
+            bcc[j] = _mm512_add_ps(bcc[j], _mm512_mul_ps(pb, x));
+        }
+    }
+    for (; s < nb; s++) {
+        const __m512 pb = _mm512_set1_ps(sb[s]);
+        const float *vv = v + s * vstride;
+        for (int j = 0; j < 4; j++) bcc[j] = _mm512_add_ps(bcc[j], _mm512_mul_ps(pb, _mm512_loadu_ps(vv + 16 * j)));
+    }
+    for (int j = 0; j < 4; j++) {
+        _mm512_storeu_ps(oa + 16 * j, acc[j]);
+        _mm512_storeu_ps(ob + 16 * j, bcc[j]);
+    }
+}
+
 void sq_attn_exact_heads_avx2(void *p, uint64_t h0, uint64_t h1) {
     (void)p, (void)h0, (void)h1;
 }

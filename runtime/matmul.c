@@ -1,4 +1,4 @@
-/* Y = X · W^T for weights in any codec: W is decoded 16 rows at a time (32 or
+/* Y = X · W^T for weights in any codec: W is decoded 16 rows at a time (64 or
  * 16 in the lane GEMM of matmul_lanes.c, for many tokens on AVX-512/AVX2) into a
  * per-thread buffer and multiplied with all T activation rows, so each weight
  * is decoded once per call and no full f32 copy of the model exists. Threads
@@ -213,7 +213,7 @@ static void mm_blocks(void *p, uint64_t b0, uint64_t b1) {
     free(wt);
 }
 
-/* The same product through the lane GEMM (matmul_lanes.h): blocks of 32
+/* The same product through the lane GEMM (matmul_lanes.h): blocks of 64
  * rows, each decoded and packed once, against all T tokens packed once. */
 typedef struct lanes_ctx {
     sq_isa isa;

@@ -17,7 +17,7 @@
 /* Whether the lane GEMM runs under isa (AVX2 and AVX-512). */
 int sq_lanes_available(sq_isa isa);
 /* Its geometry under isa: weight rows per block, tokens per register tile
- * (AVX-512: 32 x 12; AVX2: 16 x 6). */
+ * (AVX-512: 64 x 6; AVX2: 16 x 6). */
 uint32_t sq_lanes_rows(sq_isa isa);
 uint32_t sq_lanes_tokens(sq_isa isa);
 
