@@ -217,36 +217,6 @@ int sq_attn_exact_avx2_ok(const sq_rt_config *c) {
     (void)c;
     return 0;
 }
-/* finish_avx512 for two queries at once (na <= nb <= na + 1 scores): each
- * value row is loaded once for both, halving the L2 traffic that bounds
- * the weighted sum; each query's sums keep their order and operations. */
-AVX512 static void finish2_avx512(float *sa, uint32_t na, float *sb, uint32_t nb, const float *v, uint64_t vstride,
-                                  float *oa, float *ob) {
-    softmax(sa, na);
-    softmax(sb, nb);
-    __m512 acc[4], bcc[4];
-    for (int j = 0; j < 4; j++) acc[j] = bcc[j] = _mm512_setzero_ps();
-    uint32_t s = 0;
-    for (; s < na; s++) {
-        const __m512 pa = _mm512_set1_ps(sa[s]), pb = _mm512_set1_ps(sb[s]);
-        const float *vv = v + s * vstride;
-        for (int j = 0; j < 4; j++) {
-            const __m512 x = _mm512_loadu_ps(vv + 16 * j);
-            acc[j] = _mm512_add_ps(acc[j], _mm512_mul_ps(pa, x));
-            bcc[j] = _mm512_add_ps(bcc[j], _mm512_mul_ps(pb, x));
-        }
-    }
-    for (; s < nb; s++) {
-        const __m512 pb = _mm512_set1_ps(sb[s]);
-        const float *vv = v + s * vstride;
-        for (int j = 0; j < 4; j++) bcc[j] = _mm512_add_ps(bcc[j], _mm512_mul_ps(pb, _mm512_loadu_ps(vv + 16 * j)));
-    }
-    for (int j = 0; j < 4; j++) {
-        _mm512_storeu_ps(oa + 16 * j, acc[j]);
-        _mm512_storeu_ps(ob + 16 * j, bcc[j]);
-    }
-}
-
 void sq_attn_exact_heads_avx2(void *p, uint64_t h0, uint64_t h1) {
     (void)p, (void)h0, (void)h1;
 }
