@@ -74,13 +74,13 @@ if [ -d "$SH/models" ]; then
     ok || bad "calibrate command_line: $p"
   # GPTQ with the calibration file named in different ways and its damping spelled differently
   "$Q" "$TINY" -o "$T/gptq-0.squizd" -s int3:g64:asym --method gptq --calib "$T/cal-0.h5" --act-order -q || bad "gptq-0"
-  (cd "$T" && "$T/elsewhere/q" --act-order --damp 1e-2 --calib=cal-0.h5 -q --method=gptq --scheme=int3:asym:g64 "$TINY/" -o gptq-1.squizd) || bad "gptq-1"
+  (cd "$T" && "$T/elsewhere/q" --act-order --gptq-cd=4 --damp 1e-2 --calib=cal-0.h5 -q --method=gptq --scheme=int3:asym:g64 "$TINY/" -o gptq-1.squizd) || bad "gptq-1"
   cp "$T/cal-0.h5" "$T/elsewhere/cal-0.h5"
   (cd "$T/elsewhere/deep" && "$T/bin/squish-quantize" "$REL" --calib ../cal-0.h5 --method gptq --damp 0.010 --act-order -s int3:g64:asym -T 2 -q -o "$T/gptq-2.squizd") || bad "gptq-2"
   PATH="$T/bin:$PATH" squish-quantize "$T/models/tiny-llama" --method gptq --act-order --calib "$T/elsewhere/cal-0.h5" -s int3:g64:asym -q -o "$T/gptq-3.squizd" || bad "gptq-3"
   same gptq squizd
   got=$("$I" --json "$T/gptq-2.squizd" | jq -c '[.metadata.provenance.command_line, .metadata.provenance.calibration.name]')
-  [ "$got" = '[["squish-quantize","tiny-llama","--scheme","int3:g64:asym","--output-scheme","keep","--method","gptq","--calib","cal-0.h5","--damp","0.01","--act-order"],"cal-0.h5"]' ] &&
+  [ "$got" = '[["squish-quantize","tiny-llama","--scheme","int3:g64:asym","--output-scheme","keep","--method","gptq","--calib","cal-0.h5","--damp","0.01","--act-order","--gptq-cd","4"],"cal-0.h5"]' ] &&
     ok || bad "gptq command_line: $got"
 else
   echo "skipped: calibrate and GPTQ ($SH/models is absent)" >&2

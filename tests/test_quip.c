@@ -600,7 +600,8 @@ START_TEST(ldlq_width1_is_gptq) {
     ck_assert_int_eq(sq_scheme_parse("int3:pc:asym", &c, p, &err), 0);
     sq_encoded g;
     sq_gptq_info info;
-    sq_gptq_opts go = {.damp = 0.01, .act_order = 0, .static_groups = 0, .block = 128, .n_threads = 1};
+    /* the sweep alone: the coordinate descent after it is GPTQ's, not LDLQ's */
+    sq_gptq_opts go = {.damp = 0.01, .act_order = 0, .static_groups = 0, .block = 128, .n_threads = 1, .refine = -1};
     ck_assert_int_eq(sq_gptq_quantize("t", c, p, w, rows, cols, H, &go, &g, &info, &err), 0);
     ck_assert_int_eq(info.retries, 0);
     float *dg = malloc(rows * cols * 4), *dl = malloc(rows * cols * 4), *U = malloc(cols * cols * 4);
