@@ -3,6 +3,8 @@
 
 #include "linalg.h"
 
+#include <math.h>
+
 #define CHUNK 256 /* G columns per pass over H: R x 256 doubles (128 KiB for 64 rows) stay in L2 */
 
 void sq_descent_gradient(sq_isa isa, const double *E, uint64_t R, uint64_t K, const double *H, double lam, double *G) {
@@ -16,4 +18,12 @@ void sq_descent_gradient(sq_isa isa, const double *E, uint64_t R, uint64_t K, co
                 if (ek != 0) sq_la_axpy_f64(isa, G + r * K + j0, ek, H + k * K + j0, nj);
             }
     }
+}
+
+int sq_descent_move(sq_isa isa, const double *H, uint64_t K, double lam, double *g, uint64_t oc, double d) {
+    const double h = H[oc * K + oc] + lam;
+    if (!(d * d * h - 2 * d * g[oc] < 0)) return 0;
+    sq_la_axpy_f64(isa, g, -d, H + oc * K, K);
+    g[oc] = fma(-d, lam, g[oc]);
+    return 1;
 }

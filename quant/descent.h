@@ -16,4 +16,16 @@
  * column chunks that keep G's chunk in cache. */
 void sq_descent_gradient(sq_isa isa, const double *E, uint64_t R, uint64_t K, const double *H, double lam, double *G);
 
+/* The optimum of the weight at original column oc given all the others,
+ * cur + g[oc] / (H[oc][oc] + lam); the caller rounds it to its nearest level. */
+static inline double sq_descent_optimum(const double *H, uint64_t K, double lam, const double *g, uint64_t oc, double cur) {
+    return cur + g[oc] / (H[oc * K + oc] + lam);
+}
+
+/* Moving that weight by d (its error falls by d) changes the row's loss by
+ * d² (H[oc][oc] + lam) - 2 d g[oc]. If that is negative, g follows the move
+ * (g -= d (H[oc] + lam e_oc), fused) and 1 is returned; otherwise 0, g
+ * untouched: only strict improvements, so the loss never rises. */
+int sq_descent_move(sq_isa isa, const double *H, uint64_t K, double lam, double *g, uint64_t oc, double d);
+
 #endif

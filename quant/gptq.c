@@ -55,6 +55,7 @@ sq_status sq_gptq_hinv(const double *H, uint64_t n, const uint32_t *perm, double
             for (uint64_t i = 0; i < n; i++)
                 for (uint64_t j = 0; j < n; j++) U[i * n + j] = j < i ? 0.0f : (float)A[i * n + j];
             info->damp_used = d;
+            info->damp_added = d * mean;
             st = SQ_OK;
             break;
         }
@@ -126,24 +127,18 @@ static uint64_t descend_tile(const gptq_ctx *x, uint64_t r0, uint64_t R, const f
         }
     sq_descent_gradient(x->isa, E, R, K, x->H, x->lam, G);
     for (uint64_t r = 0; r < R; r++) {
-        double *e = E + r * K, *g = G + r * K;
+        double *g = G + r * K;
         float *dq = DQ + r * K;
         for (int pass = 0; pass < x->refine; pass++) {
             uint64_t moved = 0;
             for (uint64_t i = 0; i < K; i++) {
                 const uint32_t oc = x->perm[i];
                 if (x->dead[oc]) continue;
-                const double h = x->H[oc * K + oc] + x->lam;
                 const uint64_t grp = x->statik ? oc / gs : i / gs, qpos = x->store_perm ? i : oc;
-                const float t = (float)(dq[i] + g[oc] / h);
+                const float t = (float)sq_descent_optimum(x->H, K, x->lam, g, oc, dq[i]);
                 float v;
                 const uint32_t code = x->ops->quant(&x->vq, &S[(r * ng + grp) * SQ_VQ_MAX_STAT], &t, &v);
-                if (code == Q[r * K + qpos]) continue;
-                const double d = (double)v - dq[i]; /* e[oc] falls by d */
-                if (!(d * d * h - 2 * d * g[oc] < 0)) continue; /* strict improvements only */
-                sq_la_axpy_f64(x->isa, g, -d, x->H + oc * K, K);
-                g[oc] = fma(-d, x->lam, g[oc]);
-                e[oc] -= d;
+                if (code == Q[r * K + qpos] || !sq_descent_move(x->isa, x->H, K, x->lam, g, oc, (double)v - dq[i])) continue;
                 dq[i] = v;
                 Q[r * K + qpos] = code;
                 moved++;
@@ -307,10 +302,8 @@ sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t p
     }
     const uint64_t ntiles = (rows + ROW_TILE - 1) / ROW_TILE;
     const int refine = ops->dim == 1 ? (o->refine < 0 ? 0 : o->refine ? o->refine : SQ_GPTQ_REFINE) : 0;
-    double mean = 0; /* sq_gptq_hinv's damping, in its order */
-    for (uint64_t i = 0; i < cols; i++) mean += diag[perm[i]] == 0 ? 1.0 : diag[perm[i]];
     gptq_ctx x = {vq, ops, w, rows, cols, gl, perm, dead, U, NULL, NULL, (uint32_t)blk, store_perm,
-                  o->act_order && o->static_groups, 0, sq_isa_active(), H, info->damp_used * mean / (double)cols, refine,
+                  o->act_order && o->static_groups, 0, sq_isa_active(), H, info->damp_added, refine,
                   refine ? calloc(ntiles, sizeof(uint64_t)) : NULL};
     if (refine && !x.tile_moves) {
         sq_encoded_free(out);

@@ -21,6 +21,7 @@ typedef struct sq_gptq_opts {
 
 typedef struct sq_gptq_info {
     double damp_used;  /* damping that made the Cholesky factorization succeed */
+    double damp_added; /* what it added to H's diagonal: damp_used x mean diag H (zeros counted as 1) */
     int retries;       /* how often damping was raised */
     int fell_back;     /* 1: the Hessian stayed singular at damping 1.0; RTN was used */
     uint32_t dead;     /* input channels never active (zero diagonal): weights set to zero */

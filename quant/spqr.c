@@ -386,7 +386,7 @@ static void refine_rows(void *p, uint64_t t0, uint64_t t1) {
         for (uint64_t r = 0; r < R; r++) {
             float *deq = out->deq + (r0 + r) * K;
             uint8_t *codes = out->codes + (r0 + r) * cstride;
-            double *e = E + r * K, *g = G + r * K;
+            double *g = G + r * K;
             for (uint64_t gi = 0; gi < ng; gi++) sq_spqr_group_stats(&v, r0 + r, gi, &S[gi], &Z[gi]);
             uint32_t moves = 0;
             for (uint32_t pass = 0; pass < c->o->refine; pass++) {
@@ -394,17 +394,11 @@ static void refine_rows(void *p, uint64_t t0, uint64_t t1) {
                 for (uint64_t i = 0; i < K; i++) {
                     const uint32_t oc = c->order[i];
                     if (c->dead[oc] || c->mask[(r0 + r) * K + i]) continue;
-                    const double h = c->H[oc * K + oc] + c->damp;
                     const float s = S[i / gs], z = Z[i / gs];
-                    const uint32_t q0 = sq_spqr_code_at(codes, i, b);
-                    const uint32_t q1 = quant_code((float)(deq[oc] + g[oc] / h), s, z, maxq);
-                    if (q1 == q0) continue;
+                    const uint32_t q1 = quant_code((float)sq_descent_optimum(c->H, K, c->damp, g, oc, deq[oc]), s, z, maxq);
+                    if (q1 == sq_spqr_code_at(codes, i, b)) continue;
                     const float v1 = sq_spqr_weight_value(s, z, q1);
-                    const double d = (double)v1 - deq[oc]; /* e[oc] falls by d */
-                    if (!(d * d * h - 2 * d * g[oc] < 0)) continue; /* only strict improvements */
-                    sq_la_axpy_f64(isa, g, -d, c->H + oc * K, K);
-                    g[oc] = fma(-d, c->damp, g[oc]);
-                    e[oc] -= d;
+                    if (!sq_descent_move(isa, c->H, K, c->damp, g, oc, (double)v1 - deq[oc])) continue;
                     deq[oc] = v1;
                     set_code(codes, i, b, q1);
                     moved++;
@@ -629,11 +623,9 @@ sq_status sq_spqr_quantize(const float *w, uint64_t rows, uint64_t cols, const d
         goto out;
     }
     if (o->refine) {
-        double mean = 0; /* sq_gptq_hinv's damping, absolute */
-        for (uint64_t i = 0; i < cols; i++) mean += diag[i] == 0 ? 1.0 : diag[i];
         uint32_t *row_moves = calloc(rows, sizeof(uint32_t));
         if (!row_moves) goto oom;
-        refine_ctx rc = {w, H, out->damp_used * mean / (double)cols, dead, order, mask, o, out, row_moves, 0};
+        refine_ctx rc = {w, H, gi.damp_added, dead, order, mask, o, out, row_moves, 0};
         sq_parallel_for(o->n_threads, ceil_div(rows, REFINE_ROWS), refine_rows, &rc);
         for (uint64_t r = 0; r < rows; r++) out->refine_moves += row_moves[r];
         free(row_moves);
