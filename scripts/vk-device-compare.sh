@@ -16,15 +16,7 @@ set -u
 DIR=${DIR:-build-vk8}
 SHAPES=${SHAPES:-4096x14336 14336x4096 8192x8192 28672x8192 16384x16384}
 CODECS=${CODECS:-int3,int2,int4:g128:sym}
-for f in "$DIR"/gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
-for b in new old; do mkdir -p /tmp/$b && tar -C /tmp/$b -xJf "$DIR/$b.tar.xz"; done
-export LD_LIBRARY_PATH=/tmp/new/lib
-/tmp/new/squish-bench --backend vulkan --list-devices 2>/dev/null | grep -qi nvidia ||
-    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-t0=$(date +%s)
-step() { echo "== +$(($(date +%s) - t0))s: $*"; }
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+. "$(dirname "$0")/vk-device-two-builds.sh"
 G="--backend vulkan --gpu-mib 2048 --min-time ${MT:-0.1} -q"
 for sh in $SHAPES; do
     for b in new old; do

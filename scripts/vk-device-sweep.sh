@@ -14,15 +14,7 @@ SHAPES=${SHAPES:-4096x14336 8192x8192 28672x8192}
 CODECS=${CODECS:-int4:g128:sym,int4:g128:asym,nf4:g64,fp4_e2m1:g32,mxfp4,int3,int2,fp8_e4m3,mxfp6_e3m2}
 SETTINGS=${SETTINGS:-NR=2;NR=8;NR=16 PREFETCH=0;PREFETCH=2;NR=2 PREFETCH=2;NR=8 PREFETCH=2;NR=8 PREFETCH=0;TPR=32;TPR=128;NR=8 TPR=128;NR=2 TPR=32;LIMBS=0;PREFETCH=1;NR=8 PREFETCH=1}
 MT=${MT:-0.05}
-for f in "$DIR"/gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
-for b in new old; do mkdir -p /tmp/$b && tar -C /tmp/$b -xJf "$DIR/$b.tar.xz"; done
-export LD_LIBRARY_PATH=/tmp/new/lib
-/tmp/new/squish-bench --backend vulkan --list-devices 2>/dev/null | grep -qi nvidia ||
-    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-t0=$(date +%s)
-step() { echo "== +$(($(date +%s) - t0))s: $*"; }
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+. "$(dirname "$0")/vk-device-two-builds.sh"
 G="--backend vulkan --gpu-mib 2048 --min-time $MT -q"
 for sh in $SHAPES; do
     r=${sh%x*} c=${sh#*x}
