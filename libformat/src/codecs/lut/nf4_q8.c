@@ -132,88 +132,108 @@ AVX2 void sq_nf4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
     free(xw);
 }
 
-/* AVX-512: a chunk pair per register. The pair's 32 code bytes give the
- * nibble lanes [A.lo B.lo A.hi B.hi] (A, B the two chunks; lo = values
- * 0-15, hi = 16-31), looked up and interleaved into words as in the AVX2
- * kernel; the activations are laid out to match once per call. Int32 lanes
- * 0-3 and 8-11 hold chunk A, 4-7 and 12-15 chunk B. */
-/* The integer dot of a chunk pair's 32 code bytes with its activation words, in 16 int32 lanes. */
-AVX512 static inline __attribute__((always_inline)) __m512i pair_dot(const uint8_t *p, __m512i tl, __m512i th, const __m512i *xw) {
-    const __m256i v = _mm256_loadu_si256((const __m256i *)p), m4 = _mm256_set1_epi8(15);
-    const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, m4)),
-                                           _mm256_and_si256(_mm256_srli_epi16(v, 4), m4), 1);
-    const __m512i wl = _mm512_shuffle_epi8(tl, idx), wh = _mm512_shuffle_epi8(th, idx);
-    return _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_unpacklo_epi8(wl, wh), xw[0]),
-                               _mm512_unpackhi_epi8(wl, wh), xw[1]);
+/* AVX-512: four chunks (64 code bytes, 128 weights) per step, with no
+ * unpacking. vpermw looks up the int16 table with the low 5 bits of each
+ * 16-bit word, so with the table repeated (T[i] = nf4_i16[i & 15]) the
+ * words of the code bytes, shifted right by 0, 4, 8 and 12, look up the low
+ * nibble of the even byte, its high nibble, the odd byte's low and high
+ * nibbles: four registers of 32 weights each, and no masking. In every one,
+ * words 8c..8c+7 (int32 lanes 4c..4c+3) belong to chunk c of the four, so
+ * the four vpdpwssd products add into one register whose 128-bit lane c is
+ * chunk c. The activations are rearranged once per call to match
+ * (even/odd values of each half of a chunk), with each chunk's scale
+ * broadcast to its lane. */
+typedef struct quad_x {
+    _Alignas(64) int16_t lo_even[32];
+    int16_t hi_even[32], lo_odd[32], hi_odd[32];
+} quad_x;
+
+AVX512 static inline __attribute__((always_inline)) __m512i quad_dot(const uint8_t *p, __m512i tab, const quad_x *x) {
+    const __m512i v = _mm512_loadu_si512((const void *)p);
+    __m512i acc = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_permutexvar_epi16(v, tab),
+                                      _mm512_load_si512((const void *)x->lo_even));
+    acc = _mm512_dpwssd_epi32(acc, _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), tab), _mm512_load_si512((const void *)x->hi_even));
+    acc = _mm512_dpwssd_epi32(acc, _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 8), tab), _mm512_load_si512((const void *)x->lo_odd));
+    return _mm512_dpwssd_epi32(acc, _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 12), tab),
+                               _mm512_load_si512((const void *)x->hi_odd));
 }
 
-#define PAIR_B 0xf0f0
+/* One chunk's 32 activations as the words quad_dot multiplies: byte b of a
+ * chunk holds value b (low nibble) and b + 16 (high nibble). */
+static void quad_x_chunk(const int8_t *q, int c, quad_x *x) {
+    int16_t *le = x->lo_even + 8 * c, *he = x->hi_even + 8 * c, *lo = x->lo_odd + 8 * c, *ho = x->hi_odd + 8 * c;
+    for (int j = 0; j < 8; j++) {
+        le[j] = q[2 * j];
+        lo[j] = q[2 * j + 1];
+        he[j] = q[16 + 2 * j];
+        ho[j] = q[16 + 2 * j + 1];
+    }
+}
+
 AVX512 void sq_nf4_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     const uint64_t cols = t->cols, gl = sq_codec_group_len(t->params, cols), ng = (cols + gl - 1) / gl;
-    const uint64_t rb = sq_row_bytes(cols, 4), nc = sq_nchunks(cols), np = nc / 2, cpg = gl / SQ_CHUNK;
+    const uint64_t rb = sq_row_bytes(cols, 4), nc = sq_nchunks(cols), nq = nc / 4, cpg = gl / SQ_CHUNK;
     const int dq = !!(t->params[SQ_P_FLAGS] & SQ_PF_DQ);
     const uint8_t *codes = t->part[0];
-    __m512i *xw = aligned_alloc(64, (size_t)(np + 1) * 128);
-    __m512 *dx = aligned_alloc(64, (size_t)(np + 1) * 64);
-    if (!xw || !dx) {
+    quad_x *xw = aligned_alloc(64, (size_t)(nq + 1) * sizeof(quad_x));
+    __m512 *dx = aligned_alloc(64, (size_t)(nq + 1) * 64);
+    float *sc = dq ? malloc((size_t)ng * sizeof(float)) : NULL;
+    if (!xw || !dx || (dq && !sc)) {
         free(xw);
         free(dx);
+        free(sc);
         sq_nf4_gemv_q8_avx2(t, x, y, r0, r1);
         return;
     }
-    for (uint64_t p = 0; p < np; p++) {
-        __m512i v = _mm512_load_si512((const void *)(x->q + p * 64));     /* A.lo A.hi B.lo B.hi */
-        v = _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));            /* A.lo B.lo A.hi B.hi */
-        const __m512i s = _mm512_movm_epi8(_mm512_movepi8_mask(v));         /* sign bytes */
-        xw[2 * p] = _mm512_unpacklo_epi8(v, s);
-        xw[2 * p + 1] = _mm512_unpackhi_epi8(v, s);
-        dx[p] = _mm512_mask_blend_ps(PAIR_B, _mm512_set1_ps(x->d[2 * p]), _mm512_set1_ps(x->d[2 * p + 1]));
+    for (uint64_t q = 0; q < nq; q++) {
+        for (int c = 0; c < 4; c++) quad_x_chunk(x->q + (4 * q + (uint64_t)c) * SQ_CHUNK, c, &xw[q]);
+        dx[q] = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+                                      _mm512_castps128_ps512(_mm_loadu_ps(x->d + 4 * q)));
     }
+    int16_t t32[32];
+    for (int i = 0; i < 32; i++) t32[i] = nf4_i16[i & 15];
+    const __m512i tab = _mm512_loadu_si512((const void *)t32);
+    /* lane l of a quad belongs to chunk l / 4, whose scale is (l / 4) / cpg places on (groups of up to 4 chunks) */
+    const uint64_t per = cpg < 4 ? 4 / cpg : 1;
+    const __mmask16 smask = (__mmask16)((1u << per) - 1);
+    int32_t si[16];
+    for (int l = 0; l < 16; l++) si[l] = cpg < 4 ? (int)((uint64_t)(l / 4) / cpg) : 0;
+    const __m512i sidx = _mm512_loadu_si512((const void *)si);
     uint8_t lo[16], hi[16];
     nf4_i16_bytes(lo, hi);
-    const __m512i tl = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)lo));
-    const __m512i th = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)hi));
-    const __m256i tl2 = _mm512_castsi512_si256(tl), th2 = _mm512_castsi512_si256(th);
+    const __m256i tl2 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)lo));
+    const __m256i th2 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)hi));
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb;
-        const uint64_t gi = r * ng;
+        const float *s = (const float *)t->part[1] + r * ng;
+        if (dq) {
+            for (uint64_t g = 0; g < ng; g++) sc[g] = nf4_scale(t, dq, r * ng + g);
+            s = sc;
+        }
         __m512 tot0 = _mm512_setzero_ps(), tot1 = _mm512_setzero_ps();
-        if (cpg == 1) { /* every chunk its own block maximum */
-            for (uint64_t p = 0; p < np; p++) {
-                _mm_prefetch((const char *)(row + p * 32) + 1024, _MM_HINT_T0);
-                const __m512 s = _mm512_mask_blend_ps(PAIR_B, _mm512_set1_ps(nf4_scale(t, dq, gi + 2 * p)),
-                                                      _mm512_set1_ps(nf4_scale(t, dq, gi + 2 * p + 1)));
-                const __m512 f = _mm512_mul_ps(dx[p], s);
-                if (p & 1) tot1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pair_dot(row + p * 32, tl, th, xw + 2 * p)), f, tot1);
-                else tot0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pair_dot(row + p * 32, tl, th, xw + 2 * p)), f, tot0);
-            }
-        } else { /* groups of an even number of chunks: pairs never straddle two */
-            for (uint64_t g = 0; g < ng; g++) {
-                const uint64_t p0 = g * cpg / 2, p1 = p0 + cpg / 2 < np ? p0 + cpg / 2 : np;
-                __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-                uint64_t p = p0;
-                for (; p + 2 <= p1; p += 2) {
-                    _mm_prefetch((const char *)(row + p * 32) + 1024, _MM_HINT_T0);
-                    a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pair_dot(row + p * 32, tl, th, xw + 2 * p)), dx[p], a0);
-                    a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pair_dot(row + (p + 1) * 32, tl, th, xw + 2 * (p + 1))), dx[p + 1], a1);
-                }
-                if (p < p1) a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(pair_dot(row + p * 32, tl, th, xw + 2 * p)), dx[p], a0);
-                const __m512 s = _mm512_set1_ps(nf4_scale(t, dq, gi + g));
-                if (g & 1) tot1 = _mm512_fmadd_ps(_mm512_add_ps(a0, a1), s, tot1);
-                else tot0 = _mm512_fmadd_ps(_mm512_add_ps(a0, a1), s, tot0);
-            }
+        uint64_t q = 0;
+        for (; q + 2 <= nq; q += 2) {
+            const __m512 s0 = _mm512_permutexvar_ps(sidx, _mm512_maskz_loadu_ps(smask, s + 4 * q / cpg));
+            const __m512 s1 = _mm512_permutexvar_ps(sidx, _mm512_maskz_loadu_ps(smask, s + 4 * (q + 1) / cpg));
+            tot0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(quad_dot(row + q * 64, tab, &xw[q])), _mm512_mul_ps(dx[q], s0), tot0);
+            tot1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(quad_dot(row + q * 64 + 64, tab, &xw[q + 1])), _mm512_mul_ps(dx[q + 1], s1), tot1);
+        }
+        if (q < nq) {
+            const __m512 s0 = _mm512_permutexvar_ps(sidx, _mm512_maskz_loadu_ps(smask, s + 4 * q / cpg));
+            tot0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(quad_dot(row + q * 64, tab, &xw[q])), _mm512_mul_ps(dx[q], s0), tot0);
         }
         float total = _mm512_reduce_add_ps(_mm512_add_ps(tot0, tot1));
-        if (nc & 1) { /* the odd last chunk, as the AVX2 kernel takes it */
+        for (uint64_t c = 4 * nq; c < nc; c++) { /* the last 1-3 chunks, as the AVX2 kernel takes them */
             __m256i xa, xb;
-            chunk_x16(x->q + (nc - 1) * SQ_CHUNK, &xa, &xb);
-            const __m256i d = chunk_dot(row + (nc - 1) * 16, tl2, th2, xa, xb);
-            total += hsum8(_mm256_cvtepi32_ps(d)) * x->d[nc - 1] * nf4_scale(t, dq, gi + (nc - 1) / cpg);
+            chunk_x16(x->q + c * SQ_CHUNK, &xa, &xb);
+            const __m256i d = chunk_dot(row + c * 16, tl2, th2, xa, xb);
+            total += hsum8(_mm256_cvtepi32_ps(d)) * x->d[c] * s[c / cpg];
         }
         y[r] = total * (1.0f / NF4_K);
     }
     free(xw);
     free(dx);
+    free(sc);
 }
 
 #else /* not x86-64: never selected */
