@@ -10,8 +10,9 @@
  * the q8 kernels are tested to (tests/test_codecs.c). The portable kernel
  * keeps the exact f32 table and only rounds the activations.
  *
- * Sums stay exact in int32 and in float: a lane adds at most four products,
- * 4 * 127 * 28776 < 2^24. */
+ * Sums stay exact in int32 (a lane adds at most eight products, 8 * 127 *
+ * 28776 < 2^31); the AVX2 lanes (four products, < 2^24) convert to float
+ * exactly, the AVX-512 ones within 2^-24 of their value. */
 #include <stdlib.h>
 #include <string.h>
 
