@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "codecs/codecs.h"
+#include "codecs/int/int_q8_planes.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -494,7 +495,8 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni(const 
     free(dexp);
 }
 
-/* Groups of 32 with symmetric codes (llama.cpp's Q4_0/Q8_0 class): every
+/* Groups of 32 with symmetric 8-bit codes (llama.cpp's Q8_0 class; 4- and
+ * 2-bit codes go to int_q8_planes.c): every
  * chunk is its own group, so the per-group work of the kernel above would
  * come once per 32 codes. Here two chunks share a register throughout: the
  * zero-point term -z * sum_c starts each chunk's vpdpbusd accumulator (in
@@ -562,9 +564,8 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(co
     free(dx);
 }
 
-/* Groups of 32 with asymmetric codes and groups of 64 to 256 in either form
- * (the Q4_K_M and Q2_K classes' int4:g64:asym and int2:g32:asym, GPTQ's
- * g128): the kernel above with each chunk's own zero point, so no group
+/* 8-bit codes in groups of 32 with asymmetric codes and groups of 64 to 256
+ * in either form (4- and 2-bit codes go to int_q8_planes.c): the kernel above with each chunk's own zero point, so no group
  * ends a dependency chain. The start of a chunk
  * pair's vpdpbusd accumulator is (z_a, z_b) times (-sum_a, -sum_b) in lanes
  * 0 and 8 (one vpmulld), and the scales are those of the chunks' groups. */
@@ -657,7 +658,8 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(con
     free(dx);
 }
 
-/* 3-bit codes, groups of 64 or more (or a row): the AVX2 kernel
+/* 3-bit codes in groups of a whole row (groups of 32-256 go to
+ * int_q8_planes.c): the AVX2 kernel
  * (int_gemv_q8_bits) with a chunk pair per register, bit for bit. A group
  * starts at an even chunk, so the AVX2 kernel's even-chunk sums (acc0) are
  * lanes 0-7 and the odd ones (acc1) lanes 8-15; vpdpbusd gives each lane
@@ -728,17 +730,17 @@ AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *
         else if (zp) int_gemv_q8_vnni_zp(8, gshift, t, x, y, r0, r1);
         else int_gemv_q8_vnni(8, t, x, y, r0, r1);
         break;
-    case 4:
-        if (g32sym) int_gemv_q8_vnni_g32(4, t, x, y, r0, r1);
-        else if (zp) int_gemv_q8_vnni_zp(4, gshift, t, x, y, r0, r1);
+    case 4: /* groups of 32-256: the bit-plane kernel (int_q8_planes.c), sym or asym */
+        if (zp) sq_int_gemv_q8_planes_avx512(4, gshift, t, x, y, r0, r1);
         else int_gemv_q8_vnni(4, t, x, y, r0, r1);
         break;
     case 2:
-        if (zp) int_gemv_q8_vnni_zp(2, gshift, t, x, y, r0, r1);
+        if (zp) sq_int_gemv_q8_planes_avx512(2, gshift, t, x, y, r0, r1);
         else sq_int_gemv_q8_avx2(t, x, y, r0, r1);
         break;
     default: /* 3 bits */
-        if (gs != SQ_CHUNK) int3_gemv_q8_vnni(t, x, y, r0, r1);
+        if (zp) sq_int3_gemv_q8_planes_avx512(gshift, t, x, y, r0, r1);
+        else if (gs != SQ_CHUNK) int3_gemv_q8_vnni(t, x, y, r0, r1);
         else sq_int_gemv_q8_avx2(t, x, y, r0, r1);
         break;
     }

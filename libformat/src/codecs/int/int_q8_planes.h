@@ -1,0 +1,16 @@
+/* 4-, 3- and 2-bit integer GEMV with int8 activations on AVX-512 VNNI, reading
+ * the codes as bit planes (int_q8_planes.c). */
+#ifndef SQUISH_CODECS_INT_Q8_PLANES_H
+#define SQUISH_CODECS_INT_Q8_PLANES_H
+
+#include "codecs/codecs.h"
+
+/* bits 4 or 2; groups of 2^gshift chunks (gshift 0..3, i.e. 32..256
+ * values). Falls back to the portable kernel when out of memory. */
+void sq_int_gemv_q8_planes_avx512(int bits, int gshift, const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0,
+                                  uint64_t r1);
+
+/* 3-bit codes, groups of 2^gshift chunks (gshift 0..3). */
+void sq_int3_gemv_q8_planes_avx512(int gshift, const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1);
+
+#endif
