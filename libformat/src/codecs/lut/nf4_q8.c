@@ -151,6 +151,7 @@ typedef struct quad_x {
 
 AVX512 static inline __attribute__((always_inline)) __m512i quad_dot(const uint8_t *p, __m512i tab, const quad_x *x) {
     const __m512i v = _mm512_loadu_si512((const void *)p);
+    _mm_prefetch((const char *)p + 4096, _MM_HINT_T0); /* as int_q8_planes.c's PF_AHEAD */
     __m512i acc = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_permutexvar_epi16(v, tab),
                                       _mm512_load_si512((const void *)x->lo_even));
     acc = _mm512_dpwssd_epi32(acc, _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), tab), _mm512_load_si512((const void *)x->hi_even));
