@@ -7,7 +7,8 @@
 
 #define CHUNK 256 /* G columns per pass over H: R x 256 doubles (128 KiB for 64 rows) stay in L2 */
 
-void sq_descent_gradient(sq_isa isa, const double *E, uint64_t R, uint64_t K, const double *H, double lam, double *G) {
+/* The definition, one axpy per (k, row): any ISA's fused axpy gives its bits. */
+static void gradient_axpy(sq_isa isa, const double *E, uint64_t R, uint64_t K, const double *H, double lam, double *G) {
     for (uint64_t j0 = 0; j0 < K; j0 += CHUNK) {
         const uint64_t nj = K - j0 < CHUNK ? K - j0 : CHUNK;
         for (uint64_t r = 0; r < R; r++)
@@ -18,6 +19,153 @@ void sq_descent_gradient(sq_isa isa, const double *E, uint64_t R, uint64_t K, co
                 if (ek != 0) sq_la_axpy_f64(isa, G + r * K + j0, ek, H + k * K + j0, nj);
             }
     }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define AVX512 __attribute__((target("avx2,fma,avx512f")))
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/* Register tiles of up to 4 rows x 32 columns (AVX-512) or 4 x 12 (AVX2)
+ * held across the whole k loop, so each step loads one row of H's panel
+ * for up to 16 fused multiply-adds instead of loading and storing G once per
+ * product. Each element still gets lam e_j, then fma(e_k, H[k][j], .) in
+ * increasing k, skipping e_k = 0: gradient_axpy's bits. H's column panel
+ * (K x 32 doubles) is reused by every row tile. */
+/* One row's 32 columns (four registers) across the k loop. */
+#define ROW512(a0, a1, a2, a3, e)                                                                                              \
+    if ((e) != 0) {                                                                                                            \
+        const __m512d ev = _mm512_set1_pd(e);                                                                                  \
+        a0 = _mm512_fmadd_pd(ev, h0, a0);                                                                                      \
+        a1 = _mm512_fmadd_pd(ev, h1, a1);                                                                                      \
+        a2 = _mm512_fmadd_pd(ev, h2, a2);                                                                                      \
+        a3 = _mm512_fmadd_pd(ev, h3, a3);                                                                                      \
+    }
+#define INIT512(a, r, q) a = _mm512_mul_pd(lv, _mm512_maskz_loadu_pd(m[q], E + (r) * K + j0 + 8 * (q)))
+#define STORE512(a, r, q) _mm512_mask_storeu_pd(G + (r) * K + j0 + 8 * (q), m[q], a)
+
+AVX512 static void tile4_avx512(const double *E, uint64_t K, const double *H, double lam, double *G, uint64_t j0, const __mmask8 m[4]) {
+    const __m512d lv = _mm512_set1_pd(lam);
+    __m512d a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33;
+    INIT512(a00, 0, 0); INIT512(a01, 0, 1); INIT512(a02, 0, 2); INIT512(a03, 0, 3);
+    INIT512(a10, 1, 0); INIT512(a11, 1, 1); INIT512(a12, 1, 2); INIT512(a13, 1, 3);
+    INIT512(a20, 2, 0); INIT512(a21, 2, 1); INIT512(a22, 2, 2); INIT512(a23, 2, 3);
+    INIT512(a30, 3, 0); INIT512(a31, 3, 1); INIT512(a32, 3, 2); INIT512(a33, 3, 3);
+    for (uint64_t k = 0; k < K; k++) {
+        const double *hk = H + k * K + j0;
+        const __m512d h0 = _mm512_maskz_loadu_pd(m[0], hk), h1 = _mm512_maskz_loadu_pd(m[1], hk + 8);
+        const __m512d h2 = _mm512_maskz_loadu_pd(m[2], hk + 16), h3 = _mm512_maskz_loadu_pd(m[3], hk + 24);
+        ROW512(a00, a01, a02, a03, E[k]);
+        ROW512(a10, a11, a12, a13, E[K + k]);
+        ROW512(a20, a21, a22, a23, E[2 * K + k]);
+        ROW512(a30, a31, a32, a33, E[3 * K + k]);
+    }
+    STORE512(a00, 0, 0); STORE512(a01, 0, 1); STORE512(a02, 0, 2); STORE512(a03, 0, 3);
+    STORE512(a10, 1, 0); STORE512(a11, 1, 1); STORE512(a12, 1, 2); STORE512(a13, 1, 3);
+    STORE512(a20, 2, 0); STORE512(a21, 2, 1); STORE512(a22, 2, 2); STORE512(a23, 2, 3);
+    STORE512(a30, 3, 0); STORE512(a31, 3, 1); STORE512(a32, 3, 2); STORE512(a33, 3, 3);
+}
+
+AVX512 static void tile1_avx512(const double *E, uint64_t K, const double *H, double lam, double *G, uint64_t j0, const __mmask8 m[4]) {
+    const __m512d lv = _mm512_set1_pd(lam);
+    __m512d a00, a01, a02, a03;
+    INIT512(a00, 0, 0); INIT512(a01, 0, 1); INIT512(a02, 0, 2); INIT512(a03, 0, 3);
+    for (uint64_t k = 0; k < K; k++) {
+        const double *hk = H + k * K + j0;
+        const __m512d h0 = _mm512_maskz_loadu_pd(m[0], hk), h1 = _mm512_maskz_loadu_pd(m[1], hk + 8);
+        const __m512d h2 = _mm512_maskz_loadu_pd(m[2], hk + 16), h3 = _mm512_maskz_loadu_pd(m[3], hk + 24);
+        ROW512(a00, a01, a02, a03, E[k]);
+    }
+    STORE512(a00, 0, 0); STORE512(a01, 0, 1); STORE512(a02, 0, 2); STORE512(a03, 0, 3);
+}
+
+AVX512 static void gradient_avx512(const double *E, uint64_t R, uint64_t K, const double *H, double lam, double *G) {
+    for (uint64_t j0 = 0; j0 < K; j0 += 32) {
+        __mmask8 m[4];
+        for (int q = 0; q < 4; q++) {
+            const uint64_t c = j0 + 8 * (uint64_t)q, n = c >= K ? 0 : K - c > 8 ? 8 : K - c;
+            m[q] = (__mmask8)((1u << n) - 1);
+        }
+        uint64_t r = 0;
+        for (; r + 4 <= R; r += 4) tile4_avx512(E + r * K, K, H, lam, G + r * K, j0, m);
+        for (; r < R; r++) tile1_avx512(E + r * K, K, H, lam, G + r * K, j0, m);
+    }
+}
+
+AVX2 static inline __m256i mask4(uint64_t n) { /* the first n of 4 lanes */
+    return _mm256_cmpgt_epi64(_mm256_set1_epi64x((long long)n), _mm256_setr_epi64x(0, 1, 2, 3));
+}
+
+#define ROW256(a0, a1, a2, e)                                                                                                  \
+    if ((e) != 0) {                                                                                                            \
+        const __m256d ev = _mm256_set1_pd(e);                                                                                  \
+        a0 = _mm256_fmadd_pd(ev, h0, a0);                                                                                      \
+        a1 = _mm256_fmadd_pd(ev, h1, a1);                                                                                      \
+        a2 = _mm256_fmadd_pd(ev, h2, a2);                                                                                      \
+    }
+#define INIT256(a, r, q) a = _mm256_mul_pd(lv, _mm256_maskload_pd(E + (r) * K + j0 + 4 * (q), m[q]))
+#define STORE256(a, r, q) _mm256_maskstore_pd(G + (r) * K + j0 + 4 * (q), m[q], a)
+
+AVX2 static void tile4_avx2(const double *E, uint64_t K, const double *H, double lam, double *G, uint64_t j0, const __m256i m[3]) {
+    const __m256d lv = _mm256_set1_pd(lam);
+    __m256d a00, a01, a02, a10, a11, a12, a20, a21, a22, a30, a31, a32;
+    INIT256(a00, 0, 0); INIT256(a01, 0, 1); INIT256(a02, 0, 2);
+    INIT256(a10, 1, 0); INIT256(a11, 1, 1); INIT256(a12, 1, 2);
+    INIT256(a20, 2, 0); INIT256(a21, 2, 1); INIT256(a22, 2, 2);
+    INIT256(a30, 3, 0); INIT256(a31, 3, 1); INIT256(a32, 3, 2);
+    for (uint64_t k = 0; k < K; k++) {
+        const double *hk = H + k * K + j0;
+        const __m256d h0 = _mm256_maskload_pd(hk, m[0]), h1 = _mm256_maskload_pd(hk + 4, m[1]), h2 = _mm256_maskload_pd(hk + 8, m[2]);
+        ROW256(a00, a01, a02, E[k]);
+        ROW256(a10, a11, a12, E[K + k]);
+        ROW256(a20, a21, a22, E[2 * K + k]);
+        ROW256(a30, a31, a32, E[3 * K + k]);
+    }
+    STORE256(a00, 0, 0); STORE256(a01, 0, 1); STORE256(a02, 0, 2);
+    STORE256(a10, 1, 0); STORE256(a11, 1, 1); STORE256(a12, 1, 2);
+    STORE256(a20, 2, 0); STORE256(a21, 2, 1); STORE256(a22, 2, 2);
+    STORE256(a30, 3, 0); STORE256(a31, 3, 1); STORE256(a32, 3, 2);
+}
+
+AVX2 static void tile1_avx2(const double *E, uint64_t K, const double *H, double lam, double *G, uint64_t j0, const __m256i m[3]) {
+    const __m256d lv = _mm256_set1_pd(lam);
+    __m256d a00, a01, a02;
+    INIT256(a00, 0, 0); INIT256(a01, 0, 1); INIT256(a02, 0, 2);
+    for (uint64_t k = 0; k < K; k++) {
+        const double *hk = H + k * K + j0;
+        const __m256d h0 = _mm256_maskload_pd(hk, m[0]), h1 = _mm256_maskload_pd(hk + 4, m[1]), h2 = _mm256_maskload_pd(hk + 8, m[2]);
+        ROW256(a00, a01, a02, E[k]);
+    }
+    STORE256(a00, 0, 0); STORE256(a01, 0, 1); STORE256(a02, 0, 2);
+}
+
+AVX2 static void gradient_avx2(const double *E, uint64_t R, uint64_t K, const double *H, double lam, double *G) {
+    for (uint64_t j0 = 0; j0 < K; j0 += 12) {
+        __m256i m[3];
+        for (int q = 0; q < 3; q++) {
+            const uint64_t c = j0 + 4 * (uint64_t)q;
+            m[q] = mask4(c >= K ? 0 : K - c);
+        }
+        uint64_t r = 0;
+        for (; r + 4 <= R; r += 4) tile4_avx2(E + r * K, K, H, lam, G + r * K, j0, m);
+        for (; r < R; r++) tile1_avx2(E + r * K, K, H, lam, G + r * K, j0, m);
+    }
+}
+#endif
+
+void sq_descent_gradient(sq_isa isa, const double *E, uint64_t R, uint64_t K, const double *H, double lam, double *G) {
+#if defined(__x86_64__)
+    if (isa >= SQ_ISA_AVX512) {
+        gradient_avx512(E, R, K, H, lam, G);
+        return;
+    }
+    if (isa == SQ_ISA_AVX2) {
+        gradient_avx2(E, R, K, H, lam, G);
+        return;
+    }
+#endif
+    gradient_axpy(isa, E, R, K, H, lam, G);
 }
 
 int sq_descent_move(sq_isa isa, const double *H, uint64_t K, double lam, double *g, uint64_t oc, double d) {

@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "calib.h"
+#include "descent.h"
 #include "linalg.h"
 #include "testutil.h"
 #include "xtx_kernel.h"
@@ -191,6 +192,37 @@ START_TEST(axpy_f64_same_bits_on_every_isa) {
 }
 END_TEST
 
+START_TEST(descent_gradient_same_bits_on_every_isa) {
+    /* G = E (H + lam I) by its definition: lam e_j, then fma(e_k, H[k][j], .) in increasing k skipping e_k = 0
+     * (zeros of both signs sprinkled in E); ragged rows and columns around the register tiles */
+    static const uint64_t shapes[][2] = {{1, 1}, {3, 7}, {4, 8}, {5, 33}, {9, 70}, {6, 100}, {13, 12}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const uint64_t R = shapes[s][0], K = shapes[s][1];
+        double *E = malloc(R * K * sizeof(double)), *H = malloc(K * K * sizeof(double));
+        double *ref = malloc(R * K * sizeof(double)), *G = malloc(R * K * sizeof(double));
+        for (uint64_t i = 0; i < R * K; i++) E[i] = i % 5 == 2 ? (i % 2 ? -0.0 : 0.0) : sin(0.71 * (double)i) * 1e-2 / (1.0 + (double)(i % 13));
+        for (uint64_t i = 0; i < K; i++)
+            for (uint64_t j = 0; j < K; j++) H[i * K + j] = H[j * K + i] = cos(0.3 * (double)(i + 2 * j)) + (i == j ? (double)K : 0.0);
+        const double lam = 0.0123;
+        for (uint64_t r = 0; r < R; r++)
+            for (uint64_t j = 0; j < K; j++) {
+                double g = lam * E[r * K + j];
+                for (uint64_t k = 0; k < K; k++)
+                    if (E[r * K + k] != 0) g = fma(E[r * K + k], H[k * K + j], g);
+                ref[r * K + j] = g;
+            }
+        for (int isa = 0; isa < SQ_ISA_COUNT; isa++) {
+            if (!isa_ok((sq_isa)isa)) continue;
+            memset(G, 0xff, R * K * sizeof(double));
+            sq_descent_gradient((sq_isa)isa, E, R, K, H, lam, G);
+            ck_assert_msg(!memcmp(G, ref, R * K * sizeof(double)), "%s: %llu x %llu differs", sq_isa_name((sq_isa)isa),
+                          (unsigned long long)R, (unsigned long long)K);
+        }
+        free(E), free(H), free(ref), free(G);
+    }
+}
+END_TEST
+
 /* The factor's definition, unblocked: with A = P·H·P, each element of L is
  * A[i][k] minus one sq_la_dot per 64-wide segment of [0, k) in order (the
  * last one partial, possibly empty), then sqrt or the division; each
@@ -365,6 +397,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, dot_same_bits_on_every_isa);
     tcase_add_test(tc, sub_scaled_same_bits_on_every_isa);
     tcase_add_test(tc, axpy_f64_same_bits_on_every_isa);
+    tcase_add_test(tc, descent_gradient_same_bits_on_every_isa);
     tcase_add_test(tc, chol_inverse_factor);
     tcase_add_test(tc, asymmetric_calibration_files);
     suite_add_tcase(s, tc);
