@@ -210,8 +210,8 @@ AVX512 void sq_int3_gemv_q8_planes_avx512(int gshift, const sq_tview *t, const s
             const uint64_t g0 = (4 * q) >> gshift;
             __m512i st = nsum[q];
             if (asym) st = _mm512_madd_epi16(_mm512_permutexvar_epi32(gidx, _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(gmask, zr + g0))), st);
-            /* a whole 64-byte load where the row has 16 bytes more (a masked one was slower from memory) */
-            const __m512i v = q + 1 < nq || nc % 4 ? _mm512_loadu_si512((const void *)(row + q * 48))
+            /* a whole 64-byte load where the row holds 64 bytes from here (a masked one was slower from memory) */
+            const __m512i v = (nc - 4 * q) * 12 >= 64 ? _mm512_loadu_si512((const void *)(row + q * 48))
                                                    : _mm512_maskz_loadu_epi32(0x0fff, (const void *)(row + q * 48));
             _mm_prefetch((const char *)(row + q * 48) + PF_AHEAD, _MM_HINT_T0);
             const __m512i acc = int3_quad(v, st, (const __m512i *)(xp + q * 128));
