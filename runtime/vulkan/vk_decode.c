@@ -112,13 +112,28 @@ static const char *op_name(int opc) {
     return opc == OP_NORM ? "norm" : opc == OP_ATTN ? "attention" : opc == OP_SILU ? "silu" : "pack";
 }
 
+/* Invocations of the norm's one workgroup: enough for one or two values each
+ * (its sums are a chain of dependent loads otherwise: the whole vector
+ * through vk->wg invocations), up to 1024 and the device's limit; a power of
+ * two, at least vk->wg. SQUISH_VULKAN_NORM_WG sets it (within those bounds). */
+static uint32_t norm_wg(const sq_vk_decode *d) {
+    const VkPhysicalDeviceLimits *lim = &d->vk->props.limits;
+    uint32_t top = lim->maxComputeWorkGroupInvocations < lim->maxComputeWorkGroupSize[0] ? lim->maxComputeWorkGroupInvocations
+                                                                                           : lim->maxComputeWorkGroupSize[0];
+    if (top > 1024) top = 1024;
+    const char *e = getenv("SQUISH_VULKAN_NORM_WG");
+    uint32_t want = e && *e ? (uint32_t)atoi(e) : d->m->cfg.hidden, w = d->vk->wg;
+    while (w < want && w * 2 <= top) w *= 2;
+    return w;
+}
+
 static sq_status op(sq_vk_decode *d, int opc, const dec_push *pp, uint32_t groups, sq_err *err) {
     sq_vk *vk = d->vk;
     uint32_t spec[VK_NSPEC] = {0};
     spec[1] = (uint32_t)opc;
     spec[2] = opc == OP_ATTN ? shared_scores(vk, d->max_seq) : 1;
     VkPipeline pipe;
-    sq_status st = sq_vk_pipeline(vk, VK_PROG_DECODE, spec, &pipe, err);
+    sq_status st = sq_vk_pipeline_wg(vk, VK_PROG_DECODE, spec, opc == OP_NORM ? norm_wg(d) : vk->wg, &pipe, err);
     vk_push raw;
     memcpy(&raw, pp, sizeof raw);
     if (!st) st = sq_vk_bind(vk, pipe, &d->act, &d->cst, &d->kc, d->kc.size, &d->vc, d->vc.size, &raw, err);
