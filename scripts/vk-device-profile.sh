@@ -6,7 +6,7 @@
 # profile off; base: a third build, say the profiler alone), then the
 # per-dispatch profile (SQUISH_VULKAN_PROFILE=1) of new and base, then both
 # decodes of new under each of SETTINGS (';'-separated lines of VAR=VALUE
-# assignments, profile on). DIR as for scripts/vk-device-compare.sh (gl/*.deb,
+# assignments), profile off then on. DIR as for scripts/vk-device-compare.sh (gl/*.deb,
 # new.tar.xz, old.tar.xz; base.tar.xz optional: its squish-bench alone);
 # this file and vk-device-two-builds.sh may sit in DIR itself.
 # usage: DIR=.vkb/x [SETTINGS=..] [ROUNDS=2] bash vk-device-profile.sh
@@ -46,6 +46,8 @@ for s in ${SETTINGS:-}; do
     for f in "$DIR/lm34.squizd" /tmp/m1b.squizd; do
         step "new $f $s"
         # shellcheck disable=SC2086 # s: several assignments
+        bench new "$f" $s
+        # shellcheck disable=SC2086
         bench new "$f" SQUISH_VULKAN_PROFILE=1 $s
     done
     IFS=';'

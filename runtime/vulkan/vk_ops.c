@@ -8,7 +8,7 @@
 
 #define SQ_CHUNK 32
 #define SCRATCH_MAX (64ull << 20) /* bytes of activations or results per submission */
-#define MIN_GROUPS 0                /* see min_groups */
+#define MIN_GROUPS 528              /* see min_groups: 4 per multiprocessor of an H100 (132) */
 
 static uint32_t xstride_of(const sq_vk_tensor *w) { return w->push.nchunks * SQ_CHUNK; }
 
