@@ -100,7 +100,8 @@ static uint32_t shared_scores(const sq_vk *vk, uint32_t max_seq) {
     const char *e = getenv("SQUISH_VULKAN_SCORES");
     if (e && !strcmp(e, "global")) return 1;
     const uint64_t room = vk->props.limits.maxComputeSharedMemorySize;
-    return room >= 1024 + (uint64_t)vk->wg * 4 && (uint64_t)max_seq * 4 <= room - 1024 - vk->wg * 4 ? max_seq : 1;
+    const uint64_t red = (uint64_t)vk->wg * 20; /* red[] and red4[] */
+    return room >= 1024 + red && (uint64_t)max_seq * 4 <= room - 1024 - red ? max_seq : 1;
 }
 
 /* Profiling: a timestamp closing the segment just recorded. */

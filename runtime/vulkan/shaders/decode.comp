@@ -28,6 +28,7 @@ layout(std430, binding = 3) coherent buffer VC { float vc[]; };
 // the same words four at a time (ATTN's dot products where hd % 4 == 0)
 layout(std430, binding = 0) coherent buffer Act4 { vec4 a4[]; };
 layout(std430, binding = 2) coherent buffer KC4 { vec4 kc4[]; };
+layout(std430, binding = 3) coherent buffer VC4 { vec4 vc4[]; };
 
 const uint NONE = 0xFFFFFFFFu;
 
@@ -57,6 +58,7 @@ void pad_packed(uint len, uint t, uint count) {
 }
 
 shared float red[WG];
+shared vec4 red4[WG]; // ATTN: partial sums of four output values per invocation
 shared float ssc[SMAX];
 
 #include "reduce.glsl"
@@ -211,6 +213,20 @@ float weigh_v(uint so, uint vb, uint kvd, uint i, uint g, uint ng, uint n) {
     return (o0 + o1) + (o2 + o3);
 }
 
+// The same for elements 4c .. 4c + 3 (vb4, kvd4: vb, kvd in vec4s).
+vec4 weigh_v4(uint so, uint vb4, uint kvd4, uint c, uint g, uint ng, uint n) {
+    vec4 o0 = vec4(0.0), o1 = vec4(0.0), o2 = vec4(0.0), o3 = vec4(0.0);
+    uint s = g;
+    for (; s + 3u * ng < n; s += 4u * ng) {
+        o0 += score(so, s) * vc4[vb4 + s * kvd4 + c];
+        o1 += score(so, s + ng) * vc4[vb4 + (s + ng) * kvd4 + c];
+        o2 += score(so, s + 2u * ng) * vc4[vb4 + (s + 2u * ng) * kvd4 + c];
+        o3 += score(so, s + 3u * ng) * vc4[vb4 + (s + 3u * ng) * kvd4 + c];
+    }
+    for (; s < n; s += ng) o0 += score(so, s) * vc4[vb4 + s * kvd4 + c];
+    return (o0 + o1) + (o2 + o3);
+}
+
 void op_attn() {
     uint t = gl_LocalInvocationID.x, h = gl_WorkGroupID.x, pos = au[0], n = pos + 1u;
     uint kvd = p.nkv * p.hd, kvh = h / (p.nh / p.nkv), qo = p.q + h * p.hd, so = p.k + h * p.n;
@@ -233,7 +249,22 @@ void op_attn() {
     memoryBarrierBuffer(); // every invocation's scores before any reads them
     memoryBarrierShared();
     barrier();
-    // the positions split over ng groups of hd invocations, their sums added in red[]
+    // the positions split over ng groups of hd/4 invocations (16-byte loads)
+    // or of hd invocations, their sums added in red4[] or red[]
+    if ((p.hd & 3u) == 0u && p.hd <= 4u * WG) {
+        uint q4 = p.hd >> 2, ng = WG / q4, g = t / q4;
+        red4[t] = g < ng ? weigh_v4(so, ko >> 2, kvd >> 2, t % q4, g, ng, n) : vec4(0.0);
+        barrier();
+        for (uint i = t; i < p.hd; i += WG) {
+            float o = 0.0;
+            for (uint k = 0u; k < ng; k++) o += red4[k * q4 + (i >> 2)][i & 3u];
+            o /= sum;
+            if (p.dst != NONE) a[p.dst + h * p.hd + i] = o;
+            store_packed(h * p.hd + i, o);
+        }
+        if (h == 0u) pad_packed(p.nh * p.hd, t, WG);
+        return;
+    }
     uint ng = p.hd <= WG ? WG / p.hd : 1u;
     if (ng > 1u) {
         uint i = t % p.hd, g = t / p.hd;
