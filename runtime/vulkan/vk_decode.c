@@ -115,8 +115,9 @@ static const char *op_name(int opc) {
 
 /* Invocations of the norm's one workgroup: enough for one or two values each
  * (its sums are a chain of dependent loads otherwise: the whole vector
- * through vk->wg invocations), up to 1024 and the device's limit; a power of
- * two, at least vk->wg. SQUISH_VULKAN_NORM_WG sets it (within those bounds). */
+ * through vk->wg invocations), up to 1024 and the device's limits (its
+ * shared arrays take 20 bytes an invocation); a power of two, at least
+ * vk->wg. SQUISH_VULKAN_NORM_WG sets it (within those bounds). */
 static uint32_t norm_wg(const sq_vk_decode *d) {
     const VkPhysicalDeviceLimits *lim = &d->vk->props.limits;
     uint32_t top = lim->maxComputeWorkGroupInvocations < lim->maxComputeWorkGroupSize[0] ? lim->maxComputeWorkGroupInvocations
@@ -124,7 +125,7 @@ static uint32_t norm_wg(const sq_vk_decode *d) {
     if (top > 1024) top = 1024;
     const char *e = getenv("SQUISH_VULKAN_NORM_WG");
     uint32_t want = e && *e ? (uint32_t)atoi(e) : d->m->cfg.hidden, w = d->vk->wg;
-    while (w < want && w * 2 <= top) w *= 2;
+    while (w < want && w * 2 <= top && (uint64_t)w * 2 * 20 + 1024 <= lim->maxComputeSharedMemorySize) w *= 2;
     return w;
 }
 
