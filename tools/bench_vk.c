@@ -9,6 +9,7 @@
 #include "bench_vk.h"
 #include "cli.h"
 #include "encoders.h"
+#include "vk_decode.h"
 
 /* The CPU's GEMV of one scheme and each row's sum|w x|, once per scheme. */
 typedef struct gemv_ref {
@@ -259,4 +260,25 @@ int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, 
     cli_progress_done();
     free(x);
     return rc;
+}
+
+void bench_vk_decode_profile(const sq_vk_decode *d, double host_ms) {
+    const sq_vk_prof_row *r;
+    uint32_t steps;
+    const char *note;
+    uint32_t n = sq_vk_decode_profile(d, &r, &steps, &note);
+    if (!r) return;
+    if (note || !steps) {
+        printf("#   profile: %s\n", note ? note : "no steps timed");
+        return;
+    }
+    double total = 0;
+    for (uint32_t i = 0; i < n; i++) total += r[i].ms;
+    printf("#   profile (SQUISH_VULKAN_PROFILE=1; GPU timestamps after each dispatch, over %u steps; device %.3f ms per\n"
+           "#   token of the %.3f ms measured on the host, the timestamps' own cost included in both)\n",
+           steps, total / steps, host_ms);
+    printf("#   %-36s %9s %12s %8s %10s\n", "KIND", "PER_TOKEN", "MS_PER_TOKEN", "SHARE", "US_EACH");
+    for (uint32_t i = 0; i < n; i++)
+        printf("#   %-36s %9u %12.4f %7.1f%% %10.2f\n", r[i].kind, r[i].count, r[i].ms / steps,
+               total > 0 ? 100.0 * r[i].ms / total : 0.0, r[i].count ? 1e3 * r[i].ms / steps / r[i].count : 0.0);
 }

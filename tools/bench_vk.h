@@ -12,4 +12,10 @@
 int bench_vulkan(cli_backend *be, const float *w, uint64_t rows, uint64_t cols, char *list, int threads, size_t ws_mib,
                  double min_time);
 
+struct sq_vk_decode;
+/* The device decode step's per-dispatch profile ($SQUISH_VULKAN_PROFILE=1):
+ * ms per token and share per kind of dispatch, against host_ms, the
+ * measured wall time per token; nothing when not profiling. */
+void bench_vk_decode_profile(const struct sq_vk_decode *d, double host_ms);
+
 #endif

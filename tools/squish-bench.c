@@ -378,6 +378,7 @@ static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx
                 if (bench_warm_decode(&m, &kv, ids, steps, lg, threads, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_INTERNAL; }
                 kv.pos = 0;
             }
+            if (kv.gpu) sq_vk_decode_profile_reset(kv.gpu); /* the profile: this pass's timed steps */
             t0 = now();
             for (uint32_t i = 0; i < steps; i++)
                 if (sq_rt_step(&m, &kv, ids[i], lg, threads, &err)) { fprintf(stderr, "squish-bench: %s\n", err.msg); return EXIT_INTERNAL; }
@@ -397,9 +398,10 @@ static int bench_models(const char *const *models, int n_models, uint32_t rt_ctx
         else
             printf("%-40s %-22s %8.3f %14.1f %14.1f %14.1f %14.1f\n", models[k], scheme, (double)sq_file_header(f)->avg_bpw,
                    pre[0], decs[0], pre[1], decs[1]);
-        if (be->vulkan && kv.gpu)
+        if (be->vulkan && kv.gpu) {
             printf("#   decode step on the device: %u dispatches, one submission per token\n", sq_vk_decode_dispatches(kv.gpu));
-        else if (be->vulkan)
+            bench_vk_decode_profile(kv.gpu, 1e3 / decs[no_exact ? 0 : 1]);
+        } else if (be->vulkan)
             printf("#   decode step on the host, its products on the device (SQUISH_VULKAN_DECODE=0, or a layer the device step lacks)\n");
         fflush(stdout);
         free(ids);

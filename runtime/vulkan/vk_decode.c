@@ -1,12 +1,14 @@
 /* The decode step on the device (vk_decode.h): buffers, the one-time
  * recording of a token's commands, and its replay. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "vk_decode.h"
 #include "vk_internal.h"
 #include "vk_lattice.h"
+#include "vk_profile.h"
 
 #define NONE 0xFFFFFFFFu
 #define ALIGN_WORDS 64u  /* 256 bytes: every region starts at a storage-buffer offset alignment */
@@ -40,6 +42,7 @@ struct sq_vk_decode {
     /* input links of each product ([layer * SQ_LIN_COUNT + i], the output layer last): perm, in_scale (NONE: absent) */
     uint32_t *c_perm, *c_iscale;
     uint32_t xp_key;  /* recording: the layout the packed GEMV input holds (NONE: none valid) */
+    sq_vk_prof *prof; /* $SQUISH_VULKAN_PROFILE=1: timestamps after each dispatch (else NULL) */
 };
 
 int sq_vk_decode_wanted(void) {
@@ -48,6 +51,17 @@ int sq_vk_decode_wanted(void) {
 }
 
 uint32_t sq_vk_decode_dispatches(const sq_vk_decode *d) { return d->ndispatch; }
+
+uint32_t sq_vk_decode_profile(const sq_vk_decode *d, const sq_vk_prof_row **rows, uint32_t *steps, const char **note) {
+    *rows = NULL;
+    *steps = 0;
+    *note = NULL;
+    return d->prof ? sq_vk_prof_rows(d->prof, rows, steps, note) : 0;
+}
+
+void sq_vk_decode_profile_reset(sq_vk_decode *d) {
+    if (d->prof) sq_vk_prof_reset(d->prof);
+}
 
 static uint32_t take(uint32_t *top, uint64_t words) {
     uint32_t o = *top;
@@ -86,7 +100,33 @@ static uint32_t shared_scores(const sq_vk *vk, uint32_t max_seq) {
     const char *e = getenv("SQUISH_VULKAN_SCORES");
     if (e && !strcmp(e, "global")) return 1;
     const uint64_t room = vk->props.limits.maxComputeSharedMemorySize;
-    return room >= 1024 + (uint64_t)vk->wg * 4 && (uint64_t)max_seq * 4 <= room - 1024 - vk->wg * 4 ? max_seq : 1;
+    const uint64_t red = (uint64_t)vk->wg * 20; /* red[] and red4[] */
+    return room >= 1024 + red && (uint64_t)max_seq * 4 <= room - 1024 - red ? max_seq : 1;
+}
+
+/* Profiling: a timestamp closing the segment just recorded. */
+static void mark(sq_vk_decode *d, const char *kind) {
+    if (d->prof) sq_vk_prof_mark(d->prof, d->vk->cmd, kind);
+}
+
+static const char *op_name(int opc) {
+    return opc == OP_NORM ? "norm" : opc == OP_ATTN ? "attention" : opc == OP_SILU ? "silu" : "pack";
+}
+
+/* Invocations of the norm's one workgroup: enough for one or two values each
+ * (its sums are a chain of dependent loads otherwise: the whole vector
+ * through vk->wg invocations), up to 1024 and the device's limits (its
+ * shared arrays take 20 bytes an invocation); a power of two, at least
+ * vk->wg. SQUISH_VULKAN_NORM_WG sets it (within those bounds). */
+static uint32_t norm_wg(const sq_vk_decode *d) {
+    const VkPhysicalDeviceLimits *lim = &d->vk->props.limits;
+    uint32_t top = lim->maxComputeWorkGroupInvocations < lim->maxComputeWorkGroupSize[0] ? lim->maxComputeWorkGroupInvocations
+                                                                                           : lim->maxComputeWorkGroupSize[0];
+    if (top > 1024) top = 1024;
+    const char *e = getenv("SQUISH_VULKAN_NORM_WG");
+    uint32_t want = e && *e ? (uint32_t)atoi(e) : d->m->cfg.hidden, w = d->vk->wg;
+    while (w < want && w * 2 <= top && (uint64_t)w * 2 * 20 + 1024 <= lim->maxComputeSharedMemorySize) w *= 2;
+    return w;
 }
 
 static sq_status op(sq_vk_decode *d, int opc, const dec_push *pp, uint32_t groups, sq_err *err) {
@@ -95,12 +135,13 @@ static sq_status op(sq_vk_decode *d, int opc, const dec_push *pp, uint32_t group
     spec[1] = (uint32_t)opc;
     spec[2] = opc == OP_ATTN ? shared_scores(vk, d->max_seq) : 1;
     VkPipeline pipe;
-    sq_status st = sq_vk_pipeline(vk, VK_PROG_DECODE, spec, &pipe, err);
+    sq_status st = sq_vk_pipeline_wg(vk, VK_PROG_DECODE, spec, opc == OP_NORM ? norm_wg(d) : vk->wg, &pipe, err);
     vk_push raw;
     memcpy(&raw, pp, sizeof raw);
     if (!st) st = sq_vk_bind(vk, pipe, &d->act, &d->cst, &d->kc, d->kc.size, &d->vc, d->vc.size, &raw, err);
     if (st) return st;
     vk->f.vkCmdDispatch(vk->cmd, groups ? groups : 1, 1, 1);
+    mark(d, op_name(opc));
     return SQ_OK;
 }
 
@@ -126,6 +167,12 @@ static sq_status gemv(sq_vk_decode *d, uint32_t id, const sq_vk_tensor *w, uint3
     vk_buf x = view(d, d->o_xp, (uint64_t)w->push.nchunks * 32), y = view(d, out, w->rows);
     st = sq_vk_record_gemv(vk, w, &x, &y, 1, err);
     if (lattice_in) d->xp_key = NONE;
+    if (d->prof) {
+        char kind[48];
+        snprintf(kind, sizeof kind, "gemv %llux%llu %s", (unsigned long long)w->rows, (unsigned long long)w->cols,
+                 w->codec ? w->codec->name : "?");
+        mark(d, kind);
+    }
     return st;
 }
 
@@ -196,9 +243,11 @@ static sq_status record(sq_vk_decode *d, sq_err *err) {
     VkDescriptorPool saved_pool = vk->dpool;
     vk->cmd = d->cmd;
     vk->dpool = d->pool;
+    if (d->prof) sq_vk_prof_begin(d->prof, vk->cmd);
     VkBufferCopy cin = {0, 0, (VkDeviceSize)(HEADER_WORDS + c->hidden) * 4};
     vk->f.vkCmdCopyBuffer(vk->cmd, d->in_host.buf, d->act.buf, 1, &cin);
     sq_vk_barrier(vk);
+    mark(d, "copy in");
     d->xp_key = NONE;
     const uint64_t binds0 = vk->binds;
     sq_status st = SQ_OK;
@@ -216,6 +265,7 @@ static sq_status record(sq_vk_decode *d, sq_err *err) {
                               .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
         vk->f.vkCmdPipelineBarrier(vk->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0,
                                    NULL);
+        mark(d, "copy out");
     }
     d->ndispatch = (uint32_t)(vk->binds - binds0);
     vk->cmd = saved_cmd;
@@ -359,6 +409,8 @@ sq_status sq_vk_decode_init(const sq_rt_model *m, uint32_t max_seq, sq_vk_decode
         VkResult r = vk->f.vkCreateDescriptorPool(vk->dev, &dci, NULL, &d->pool);
         if (r) st = sq_vk_fail(err, r, "vkCreateDescriptorPool");
     }
+    if (!st && sq_vk_prof_wanted()) /* a mark per dispatch: at most ~15 per layer (norm, pack, GEMVs' own) */
+        st = sq_vk_prof_create(vk, 32 * (c->n_layers + 1), &d->prof, err);
     if (!st) st = record(d, err);
     if (st) {
         sq_vk_decode_free(d);
@@ -378,11 +430,13 @@ sq_status sq_vk_decode_step(sq_vk_decode *d, uint32_t pos, int32_t token, float 
     hdr[0] = pos;
     if (sq_decode_rows(&m->embed, (uint64_t)token, (uint64_t)token + 1, (float *)hdr + HEADER_WORDS))
         return sq_err_set(err, SQ_ENOMEM, "out of memory decoding an embedding row");
+    sq_status st;
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &d->cmd};
     VkResult r = vk->f.vkQueueSubmit(vk->queue, 1, &si, vk->fence);
     if (!r) r = vk->f.vkWaitForFences(vk->dev, 1, &vk->fence, VK_TRUE, UINT64_MAX);
     if (!r) r = vk->f.vkResetFences(vk->dev, 1, &vk->fence);
     if (r) return sq_vk_fail(err, r, "running the decode step");
+    if (d->prof && (st = sq_vk_prof_collect(d->prof, err))) return st;
     memcpy(logits, d->out_host.map, (size_t)m->cfg.vocab * sizeof(float));
     return SQ_OK;
 }
@@ -398,6 +452,7 @@ void sq_vk_decode_free(sq_vk_decode *d) {
     sq_vk_buf_free(vk, &d->vc);
     sq_vk_buf_free(vk, &d->in_host);
     sq_vk_buf_free(vk, &d->out_host);
+    sq_vk_prof_free(d->prof);
     free(d->c_bias);
     free(d->c_perm);
     free(d->c_iscale);

@@ -35,4 +35,18 @@ sq_status sq_vk_decode_cache_step(sq_rt_cache *c, int32_t token, float *logits, 
 /* Dispatches recorded per token (for reports). */
 uint32_t sq_vk_decode_dispatches(const sq_vk_decode *d);
 
+/* With $SQUISH_VULKAN_PROFILE=1 at init, each dispatch of the step is timed
+ * on the device (timestamps at its end, the barriers before it counted in
+ * it) and summed per kind: one row per kind, count per token and ms over
+ * the steps since the last reset. Off (no timestamps recorded) otherwise. */
+typedef struct sq_vk_prof_row {
+    char kind[48];
+    uint32_t count;
+    double ms;
+} sq_vk_prof_row;
+/* The rows (0 and *rows NULL when not profiling); *steps: steps summed;
+ * *note: NULL, or why there are no times (a queue without timestamps). */
+uint32_t sq_vk_decode_profile(const sq_vk_decode *d, const sq_vk_prof_row **rows, uint32_t *steps, const char **note);
+void sq_vk_decode_profile_reset(sq_vk_decode *d);
+
 #endif

@@ -174,6 +174,8 @@ sq_status sq_vk_record_gemv(sq_vk *vk, const sq_vk_tensor *w, const vk_buf *x, c
 sq_status sq_vk_pipelines_init(sq_vk *vk, sq_err *err);
 void sq_vk_pipelines_free(sq_vk *vk);
 sq_status sq_vk_pipeline(sq_vk *vk, int prog, const uint32_t spec[VK_NSPEC], VkPipeline *out, sq_err *err);
+/* The same with wg invocations per workgroup instead of vk->wg (a multiple of it, within the device's limit). */
+sq_status sq_vk_pipeline_wg(sq_vk *vk, int prog, const uint32_t spec[VK_NSPEC], uint32_t wg, VkPipeline *out, sq_err *err);
 /* Binds pipeline + a fresh descriptor set over (weights, lut, in, out) and pushes constants. */
 sq_status sq_vk_bind(sq_vk *vk, VkPipeline pipe, const vk_buf *weights, const vk_buf *lut, const vk_buf *in,
                      VkDeviceSize in_size, const vk_buf *out, VkDeviceSize out_size, const vk_push *push, sq_err *err);

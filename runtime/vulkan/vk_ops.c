@@ -8,6 +8,7 @@
 
 #define SQ_CHUNK 32
 #define SCRATCH_MAX (64ull << 20) /* bytes of activations or results per submission */
+#define MIN_GROUPS 528              /* see min_groups: 4 per multiprocessor of an H100 (132) */
 
 static uint32_t xstride_of(const sq_vk_tensor *w) { return w->push.nchunks * SQ_CHUNK; }
 
@@ -57,17 +58,42 @@ static uint32_t float_vec(const sq_vk_tensor *w) {
     return w->spec[1] != 0 && w->cols % 8 == 0 && !(e && !strcmp(e, "0"));
 }
 
+/* Workgroups a GEMV (T = 1) should have at least: a matrix of few rows (a
+ * small model's, or a narrow one's k/v) otherwise runs on a few of the GPU's
+ * cores, each invocation a long chain of loads. SQUISH_VULKAN_MIN_GROUPS
+ * sets it (0: the settings of large matrices everywhere). */
+static uint32_t min_groups(void) {
+    const char *e = getenv("SQUISH_VULKAN_MIN_GROUPS");
+    return e && *e ? (uint32_t)atoi(e) : MIN_GROUPS;
+}
+
+/* Narrows a GEMV's work per invocation (*nr rows, then chunks: *tpr
+ * invocations per row, up to vk->wg and one chunk each) until its grid has
+ * min_groups() workgroups; the explicit settings (SQUISH_VULKAN_NR, _TPR) stay. */
+static void spread(const sq_vk *vk, const sq_vk_tensor *w, uint32_t *nr, uint32_t *tpr) {
+    const uint32_t want = min_groups();
+    const int fixed_nr = getenv("SQUISH_VULKAN_NR") != NULL, fixed_tpr = getenv("SQUISH_VULKAN_TPR") != NULL;
+    for (;;) {
+        uint64_t groups = (w->rows + (uint64_t)*nr * (vk->wg / *tpr) - 1) / ((uint64_t)*nr * (vk->wg / *tpr));
+        if (groups >= want) return;
+        if (*nr > 1 && !fixed_nr) *nr /= 2;
+        else if (*tpr < vk->wg && *tpr * 2 <= w->push.nchunks && !fixed_tpr) *tpr *= 2;
+        else return;
+    }
+}
+
 /* The GEMV (T = 1) or matmul program for w; *rows_per_group: rows one workgroup covers. */
 static sq_status gemv_pipeline(sq_vk *vk, const sq_vk_tensor *w, uint32_t T, VkPipeline *pipe, uint32_t *rows_per_group,
                                sq_err *err) {
     uint32_t spec[VK_NSPEC];
     memcpy(spec, w->spec, sizeof spec);
-    uint32_t rpw = vk->wg / threads_per_row(vk, w), nr = 1;
+    uint32_t tpr = threads_per_row(vk, w), nr = w->family || T > 1 ? 1 : rows_per_invocation();
+    if (T == 1) spread(vk, w, &nr, &tpr);
+    uint32_t rpw = vk->wg / tpr;
     int prog;
     if (w->family) prog = T > 1 ? VK_PROG_MATMUL_FLOAT : VK_PROG_GEMV_FLOAT;
     else if (T > 1) prog = VK_PROG_MATMUL_CODES;
     else {
-        nr = rows_per_invocation();
         prog = nr == 1    ? VK_PROG_GEMV_CODES_NR1
                : nr == 2  ? VK_PROG_GEMV_CODES_NR2
                : nr == 4  ? VK_PROG_GEMV_CODES_NR4

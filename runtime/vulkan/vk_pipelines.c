@@ -262,9 +262,14 @@ void sq_vk_pipelines_free(sq_vk *vk) {
 }
 
 sq_status sq_vk_pipeline(sq_vk *vk, int prog, const uint32_t spec_in[VK_NSPEC], VkPipeline *out, sq_err *err) {
+    return sq_vk_pipeline_wg(vk, prog, spec_in, vk->wg, out, err);
+}
+
+sq_status sq_vk_pipeline_wg(sq_vk *vk, int prog, const uint32_t spec_in[VK_NSPEC], uint32_t wg, VkPipeline *out,
+                            sq_err *err) {
     uint32_t spec[VK_NSPEC];
     memcpy(spec, spec_in, sizeof spec);
-    spec[0] = vk->wg;
+    spec[0] = wg;
     for (int i = 0; i < vk->npipes; i++)
         if (vk->pipes[i].prog == prog && !memcmp(vk->pipes[i].spec, spec, sizeof spec)) {
             *out = vk->pipes[i].pipe;

@@ -61,6 +61,14 @@ sq_status sq_vk_decode_step(sq_vk_decode *d, uint32_t pos, int32_t token, float 
 }
 void sq_vk_decode_free(sq_vk_decode *d) { (void)d; }
 uint32_t sq_vk_decode_dispatches(const sq_vk_decode *d) { (void)d; return 0; }
+uint32_t sq_vk_decode_profile(const sq_vk_decode *d, const sq_vk_prof_row **rows, uint32_t *steps, const char **note) {
+    (void)d;
+    *rows = NULL;
+    *steps = 0;
+    *note = NULL;
+    return 0;
+}
+void sq_vk_decode_profile_reset(sq_vk_decode *d) { (void)d; }
 sq_status sq_vk_decode_attach(const sq_rt_model *m, sq_rt_cache *c, sq_err *err) {
     (void)m; (void)err;
     c->gpu = NULL;

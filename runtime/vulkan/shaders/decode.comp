@@ -25,6 +25,10 @@ layout(std430, binding = 1) readonly buffer Cst { float c[]; };
 layout(std430, binding = 1) readonly buffer CstU { uint cu[]; }; // the same words (PACK's permutations)
 layout(std430, binding = 2) coherent buffer KC { float kc[]; };
 layout(std430, binding = 3) coherent buffer VC { float vc[]; };
+// the same words four at a time (ATTN's dot products where hd % 4 == 0)
+layout(std430, binding = 0) coherent buffer Act4 { vec4 a4[]; };
+layout(std430, binding = 2) coherent buffer KC4 { vec4 kc4[]; };
+layout(std430, binding = 3) coherent buffer VC4 { vec4 vc4[]; };
 
 const uint NONE = 0xFFFFFFFFu;
 
@@ -54,6 +58,7 @@ void pad_packed(uint len, uint t, uint count) {
 }
 
 shared float red[WG];
+shared vec4 red4[WG]; // ATTN: partial sums of four output values per invocation
 shared float ssc[SMAX];
 
 #include "reduce.glsl"
@@ -172,6 +177,56 @@ void set_score(uint so, uint s, float v) {
     else a[so + s] = v;
 }
 
+// q . k for q at word qo and k at kb (both multiples of 4 where hd % 4 == 0):
+// 16-byte loads, four independent sums so that the loads overlap.
+float dot_qk(uint qo, uint kb) {
+    if ((p.hd & 3u) != 0u) {
+        float d = 0.0;
+        for (uint i = 0u; i < p.hd; i++) d += a[qo + i] * kc[kb + i];
+        return d;
+    }
+    uint q4 = qo >> 2, k4 = kb >> 2, n4 = p.hd >> 2, i = 0u;
+    vec4 s0 = vec4(0.0), s1 = vec4(0.0), s2 = vec4(0.0), s3 = vec4(0.0);
+    for (; i + 4u <= n4; i += 4u) {
+        s0 += a4[q4 + i] * kc4[k4 + i];
+        s1 += a4[q4 + i + 1u] * kc4[k4 + i + 1u];
+        s2 += a4[q4 + i + 2u] * kc4[k4 + i + 2u];
+        s3 += a4[q4 + i + 3u] * kc4[k4 + i + 3u];
+    }
+    for (; i < n4; i++) s0 += a4[q4 + i] * kc4[k4 + i];
+    vec4 v = (s0 + s1) + (s2 + s3);
+    return (v.x + v.y) + (v.z + v.w);
+}
+
+// Element i of the unnormalized output: sum over positions s = g, g + ng, ..
+// (< n) of score * v, four positions per step so that their loads overlap.
+float weigh_v(uint so, uint vb, uint kvd, uint i, uint g, uint ng, uint n) {
+    float o0 = 0.0, o1 = 0.0, o2 = 0.0, o3 = 0.0;
+    uint s = g;
+    for (; s + 3u * ng < n; s += 4u * ng) {
+        o0 += score(so, s) * vc[vb + s * kvd + i];
+        o1 += score(so, s + ng) * vc[vb + (s + ng) * kvd + i];
+        o2 += score(so, s + 2u * ng) * vc[vb + (s + 2u * ng) * kvd + i];
+        o3 += score(so, s + 3u * ng) * vc[vb + (s + 3u * ng) * kvd + i];
+    }
+    for (; s < n; s += ng) o0 += score(so, s) * vc[vb + s * kvd + i];
+    return (o0 + o1) + (o2 + o3);
+}
+
+// The same for elements 4c .. 4c + 3 (vb4, kvd4: vb, kvd in vec4s).
+vec4 weigh_v4(uint so, uint vb4, uint kvd4, uint c, uint g, uint ng, uint n) {
+    vec4 o0 = vec4(0.0), o1 = vec4(0.0), o2 = vec4(0.0), o3 = vec4(0.0);
+    uint s = g;
+    for (; s + 3u * ng < n; s += 4u * ng) {
+        o0 += score(so, s) * vc4[vb4 + s * kvd4 + c];
+        o1 += score(so, s + ng) * vc4[vb4 + (s + ng) * kvd4 + c];
+        o2 += score(so, s + 2u * ng) * vc4[vb4 + (s + 2u * ng) * kvd4 + c];
+        o3 += score(so, s + 3u * ng) * vc4[vb4 + (s + 3u * ng) * kvd4 + c];
+    }
+    for (; s < n; s += ng) o0 += score(so, s) * vc4[vb4 + s * kvd4 + c];
+    return (o0 + o1) + (o2 + o3);
+}
+
 void op_attn() {
     uint t = gl_LocalInvocationID.x, h = gl_WorkGroupID.x, pos = au[0], n = pos + 1u;
     uint kvd = p.nkv * p.hd, kvh = h / (p.nh / p.nkv), qo = p.q + h * p.hd, so = p.k + h * p.n;
@@ -179,9 +234,7 @@ void op_attn() {
     rope_head(h, kvh, pos);
     float scale = uintBitsToFloat(p.fl), mx = -1.0 / 0.0;
     for (uint s = t; s < n; s += WG) {
-        float d = 0.0;
-        for (uint i = 0u; i < p.hd; i++) d += a[qo + i] * kc[ko + s * kvd + i];
-        d *= scale;
+        float d = dot_qk(qo, ko + s * kvd) * scale;
         set_score(so, s, d);
         mx = max(mx, d);
     }
@@ -196,11 +249,40 @@ void op_attn() {
     memoryBarrierBuffer(); // every invocation's scores before any reads them
     memoryBarrierShared();
     barrier();
-    for (uint i = t; i < p.hd; i += WG) {
-        float o = 0.0;
-        for (uint s = 0u; s < n; s++) o += (score(so, s) / sum) * vc[ko + s * kvd + i];
-        if (p.dst != NONE) a[p.dst + h * p.hd + i] = o;
-        store_packed(h * p.hd + i, o);
+    // the positions split over ng groups of hd/4 invocations (16-byte loads)
+    // or of hd invocations, their sums added in red4[] or red[]
+    if ((p.hd & 3u) == 0u && p.hd <= 4u * WG) {
+        uint q4 = p.hd >> 2, ng = WG / q4, g = t / q4;
+        red4[t] = g < ng ? weigh_v4(so, ko >> 2, kvd >> 2, t % q4, g, ng, n) : vec4(0.0);
+        barrier();
+        for (uint i = t; i < p.hd; i += WG) {
+            float o = 0.0;
+            for (uint k = 0u; k < ng; k++) o += red4[k * q4 + (i >> 2)][i & 3u];
+            o /= sum;
+            if (p.dst != NONE) a[p.dst + h * p.hd + i] = o;
+            store_packed(h * p.hd + i, o);
+        }
+        if (h == 0u) pad_packed(p.nh * p.hd, t, WG);
+        return;
+    }
+    uint ng = p.hd <= WG ? WG / p.hd : 1u;
+    if (ng > 1u) {
+        uint i = t % p.hd, g = t / p.hd;
+        red[t] = g < ng ? weigh_v(so, ko, kvd, i, g, ng, n) : 0.0;
+        barrier();
+        if (t < p.hd) {
+            float o = 0.0;
+            for (uint k = 0u; k < ng; k++) o += red[k * p.hd + t];
+            o /= sum;
+            if (p.dst != NONE) a[p.dst + h * p.hd + t] = o;
+            store_packed(h * p.hd + t, o);
+        }
+    } else {
+        for (uint i = t; i < p.hd; i += WG) {
+            float o = weigh_v(so, ko, kvd, i, 0u, 1u, n) / sum;
+            if (p.dst != NONE) a[p.dst + h * p.hd + i] = o;
+            store_packed(h * p.hd + i, o);
+        }
     }
     if (h == 0u) pad_packed(p.nh * p.hd, t, WG);
 }
