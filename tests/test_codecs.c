@@ -634,6 +634,7 @@ START_TEST(kernels_agree_on_every_path) {
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) check_kernels(&variants[k], shapes[s][0], shapes[s][1]);
         const int fam = variants[k].codec->family; /* scalar codes: 1056 columns pass through many blocks of each kernel and a tail */
         if (fam == SQ_FAMILY_INT || fam == SQ_FAMILY_LUT || fam == SQ_FAMILY_MX) check_kernels(&variants[k], 5, 1056);
+        if (fam == SQ_FAMILY_INT) check_kernels(&variants[k], 2, 4128); /* the bit-plane kernels' width, with tails */
     }
     ck_assert_int_gt(slots_run, 0);
     fprintf(stderr, "kernels: %d kernel slots run on %d variants x 4 shapes (scalar codecs 5); %d slots need an ISA this CPU lacks "

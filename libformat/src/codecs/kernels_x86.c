@@ -495,8 +495,8 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni(const 
     free(dexp);
 }
 
-/* Groups of 32 with symmetric 8-bit codes (llama.cpp's Q8_0 class; 4- and
- * 2-bit codes go to int_q8_planes.c): every
+/* Groups of 32 with symmetric codes (llama.cpp's Q4_0/Q8_0 class; 4- and
+ * 2-bit rows of 4096 or more go to int_q8_planes.c): every
  * chunk is its own group, so the per-group work of the kernel above would
  * come once per 32 codes. Here two chunks share a register throughout: the
  * zero-point term -z * sum_c starts each chunk's vpdpbusd accumulator (in
@@ -564,8 +564,8 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(co
     free(dx);
 }
 
-/* 8-bit codes in groups of 32 with asymmetric codes and groups of 64 to 256
- * in either form (4- and 2-bit codes go to int_q8_planes.c): the kernel above with each chunk's own zero point, so no group
+/* Groups of 32 with asymmetric codes and groups of 64 to 256 in either form
+ * (4- and 2-bit rows of 4096 or more go to int_q8_planes.c): the kernel above with each chunk's own zero point, so no group
  * ends a dependency chain. The start of a chunk
  * pair's vpdpbusd accumulator is (z_a, z_b) times (-sum_a, -sum_b) in lanes
  * 0 and 8 (one vpmulld), and the scales are those of the chunks' groups. */
@@ -658,8 +658,8 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(con
     free(dx);
 }
 
-/* 3-bit codes in groups of a whole row (groups of 32-256 go to
- * int_q8_planes.c): the AVX2 kernel
+/* 3-bit codes in groups of 64 or more or a whole row (groups of 32-256 in
+ * rows of 4096 or more go to int_q8_planes.c): the AVX2 kernel
  * (int_gemv_q8_bits) with a chunk pair per register, bit for bit. A group
  * starts at an even chunk, so the AVX2 kernel's even-chunk sums (acc0) are
  * lanes 0-7 and the odd ones (acc1) lanes 8-15; vpdpbusd gives each lane
@@ -724,22 +724,28 @@ AVX512 void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *
     /* int_gemv_q8_vnni_zp's shapes: groups of 2^k chunks, up to 256 values (a per-row group of any width is not one) */
     const int zp = gs == SQ_CHUNK || gs == 2 * SQ_CHUNK || gs == 4 * SQ_CHUNK || gs == 8 * SQ_CHUNK;
     const int gshift = gs == SQ_CHUNK ? 0 : gs == 2 * SQ_CHUNK ? 1 : gs == 4 * SQ_CHUNK ? 2 : 3;
+    /* the bit-plane kernel (int_q8_planes.c) from 4096 columns, where it was measured faster; its
+     * per-call set-up (the activations' layout) made the 34M model's decode (512-1536 wide) 10-30% slower */
+    const int planes = t->cols >= 4096;
     switch (int_bits_of(t->codec)) {
     case 8:
         if (g32sym) int_gemv_q8_vnni_g32(8, t, x, y, r0, r1);
         else if (zp) int_gemv_q8_vnni_zp(8, gshift, t, x, y, r0, r1);
         else int_gemv_q8_vnni(8, t, x, y, r0, r1);
         break;
-    case 4: /* groups of 32-256: the bit-plane kernel (int_q8_planes.c), sym or asym */
-        if (zp) sq_int_gemv_q8_planes_avx512(4, gshift, t, x, y, r0, r1);
+    case 4:
+        if (zp && planes) sq_int_gemv_q8_planes_avx512(4, gshift, t, x, y, r0, r1);
+        else if (g32sym) int_gemv_q8_vnni_g32(4, t, x, y, r0, r1);
+        else if (zp) int_gemv_q8_vnni_zp(4, gshift, t, x, y, r0, r1);
         else int_gemv_q8_vnni(4, t, x, y, r0, r1);
         break;
     case 2:
-        if (zp) sq_int_gemv_q8_planes_avx512(2, gshift, t, x, y, r0, r1);
+        if (zp && planes) sq_int_gemv_q8_planes_avx512(2, gshift, t, x, y, r0, r1);
+        else if (zp) int_gemv_q8_vnni_zp(2, gshift, t, x, y, r0, r1);
         else sq_int_gemv_q8_avx2(t, x, y, r0, r1);
         break;
     default: /* 3 bits */
-        if (zp) sq_int3_gemv_q8_planes_avx512(gshift, t, x, y, r0, r1);
+        if (zp && planes) sq_int3_gemv_q8_planes_avx512(gshift, t, x, y, r0, r1);
         else if (gs != SQ_CHUNK) int3_gemv_q8_vnni(t, x, y, r0, r1);
         else sq_int_gemv_q8_avx2(t, x, y, r0, r1);
         break;
