@@ -565,8 +565,9 @@ AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_g32(co
 }
 
 /* Groups of 32 with asymmetric codes and groups of 64 to 256 in either form
- * (4- and 2-bit rows of 4096 or more go to int_q8_planes.c): the kernel above with each chunk's own zero point, so no group
- * ends a dependency chain. The start of a chunk
+ * (4- and 2-bit rows of 4096 or more go to int_q8_planes.c): the kernel
+ * above with each chunk's own zero point, so no group ends a dependency
+ * chain. The start of a chunk
  * pair's vpdpbusd accumulator is (z_a, z_b) times (-sum_a, -sum_b) in lanes
  * 0 and 8 (one vpmulld), and the scales are those of the chunks' groups. */
 AVX512 static inline __attribute__((always_inline)) void int_gemv_q8_vnni_zp(const int bits, const int gshift, const sq_tview *t,

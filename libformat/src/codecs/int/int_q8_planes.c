@@ -1,7 +1,9 @@
 /* 4-, 3- and 2-bit integer GEMV with int8 activations, AVX-512 VNNI, for
  * groups of 32 to 256 values, symmetric or asymmetric: the codes are
  * rearranged as little as possible, the activations (once per call) to
- * match. 3-bit codes: see sq_int3_gemv_q8_planes_avx512.
+ * match. 3-bit codes: see sq_int3_gemv_q8_planes_avx512. The layout costs
+ * a set-up per call, so sq_int_gemv_q8_avx512 uses these kernels for rows
+ * of 4096 values or more only.
  *
  * A chunk stores its 32 codes in cb = 4 * bits bytes, value i in byte i % cb
  * at bit offset bits * (i / cb) (spec, chunk packing). So a 64-byte block of
