@@ -271,7 +271,8 @@ AVX2 static inline __attribute__((always_inline)) void unpack_pair(int bits, con
 AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_pairs_avx2(const int bits, const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
     const uint64_t nc = sq_nchunks(cols), np = nc / 2, rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8), cpg = gs / SQ_CHUNK;
-    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0, g32 = cpg == 1;
+    /* groups of one or two chunks: each pair's lanes carry their groups' scales and zero points */
+    const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0, g32 = cpg <= 2, gsh = cpg == 2;
     const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
     const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
     __m256i *xp = aligned_alloc(64, (size_t)(np + 1) * 64); /* per pair: [A0-15 B0-15], [A16-31 B16-31] */
@@ -306,14 +307,17 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_pairs_avx2(co
                 _mm_prefetch((const char *)(row + p * 2 * cb) + 1024, _MM_HINT_T0);
                 PAIR_DOT(p);
                 __m256i z = mid;
-                if (asym) {
+                if (asym && gsh) {
+                    z = _mm256_set1_epi32(zeros[r * ng + p]);
+                } else if (asym) {
                     uint16_t zz;
                     memcpy(&zz, zeros + r * nc + 2 * p, 2);
                     z = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)(zz & 0xff) | (uint64_t)(zz >> 8) << 32)));
                 }
                 const __m256i d32 = _mm256_add_epi32(_mm256_madd_epi16(p16, ones16), _mm256_mullo_epi32(ns[p], z));
-                const __m256 f = _mm256_mul_ps(dx[p], _mm256_setr_m128(_mm_set1_ps(scale_load(sdt, t->part[1], r * nc + 2 * p)),
-                                                                       _mm_set1_ps(scale_load(sdt, t->part[1], r * nc + 2 * p + 1))));
+                const __m256 f = gsh ? _mm256_mul_ps(dx[p], _mm256_set1_ps(scale_load(sdt, t->part[1], r * ng + p)))
+                                     : _mm256_mul_ps(dx[p], _mm256_setr_m128(_mm_set1_ps(scale_load(sdt, t->part[1], r * nc + 2 * p)),
+                                                                             _mm_set1_ps(scale_load(sdt, t->part[1], r * nc + 2 * p + 1))));
                 if (p & 1) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), f, acc1);
                 else acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), f, acc0);
             }
@@ -345,7 +349,7 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_pairs_avx2(co
             h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
             int32_t dot = _mm_cvtsi128_si32(_mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1)));
             const float sc = scale_load(sdt, t->part[1], r * ng + g);
-            if (g32) dot -= (asym ? zeros[r * nc + c] : zmid) * x->sum[c];
+            if (g32) dot -= (asym ? zeros[r * ng + g] : zmid) * x->sum[c];
             tot += (float)dot * x->d[c] * sc;
         }
         y[r] = tot - corr;
