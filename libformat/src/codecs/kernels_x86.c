@@ -366,9 +366,11 @@ AVX2 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
         if (g32 || sq_group_cols(t->params, t->cols) % (2 * SQ_CHUNK) == 0) int_gemv_q8_pairs_avx2(4, t, x, y, r0, r1);
         else int_gemv_q8_bits(4, t, x, y, r0, r1);
         break;
-    case 3: int_gemv_q8_bits(3, t, x, y, r0, r1); break;
+    case 3:
+        if (sq_int_gemv_q8_quads_avx2(3, t, x, y, r0, r1)) int_gemv_q8_bits(3, t, x, y, r0, r1);
+        break;
     default:
-        if (!sq_int2_gemv_q8_quads_avx2(t, x, y, r0, r1)) break;
+        if (!sq_int_gemv_q8_quads_avx2(2, t, x, y, r0, r1)) break;
         if (g32 || sq_group_cols(t->params, t->cols) % (2 * SQ_CHUNK) == 0) int_gemv_q8_pairs_avx2(2, t, x, y, r0, r1);
         else int_gemv_q8_bits(2, t, x, y, r0, r1);
         break;

@@ -1,21 +1,24 @@
-/* 2-bit integer GEMV with int8 activations, AVX2, for groups of 32 to 256
- * values, symmetric or asymmetric: four chunks (32 code bytes, 128 values)
- * per step with no shuffle of the codes.
+/* 2- and 3-bit integer GEMV with int8 activations, AVX2, for groups of 32
+ * to 256 values, symmetric or asymmetric: four chunks (128 values) per step
+ * with no shuffle of the low code bits.
  *
- * A 2-bit chunk holds value i in byte i % 8 at bit 2 * (i / 8) (spec, chunk
- * packing). So the 32 bytes of chunks c..c+3, shifted right by 2m and
- * masked to two bits, are plane m: byte 8k + i holds value 8m + i of chunk
- * c + k. Four vpmaddubsw against the activations laid out once per call in
- * the same order add up in int16 (at most 8 * 3 * 127 a word), one vpmaddwd
- * makes int32 lanes 2k and 2k + 1 chunk k's two halves. Chunk k's zero-point
- * term -z * sum starts lane 2k (exact in int32, as in the other kernels); a
- * lane's float factor is its chunk's activation scale times its group's
- * scale. The chunks past the last whole quad go one at a time.
+ * A chunk holds the low two bits of value i in byte i % 8 at bit 2 * (i / 8)
+ * (spec, chunk packing); a 3-bit chunk then has bit 2 of value i at bit i of
+ * its last 4 bytes. So the low bytes of chunks c..c+3 in one register,
+ * shifted right by 2m and masked to two bits, are plane m: byte 8k + i holds
+ * value 8m + i of chunk c + k. For 3 bits, byte m of chunk k's high word is
+ * broadcast over the chunk's 8 bytes of the plane (vpshufb), each byte tests
+ * its own bit (and, compare) and adds 4. Four vpmaddubsw against the
+ * activations laid out once per call in the same order add up in int16 (at
+ * most 8 * 7 * 127 a word), one vpmaddwd makes int32 lanes 2k and 2k + 1
+ * chunk k's two halves. Chunk k's zero-point term -z * sum starts lane 2k
+ * (exact in int32, as in the other kernels); a lane's float factor is its
+ * chunk's activation scale times its group's scale. The chunks past the
+ * last whole quad go one at a time.
  *
- * Against the chunk-pair kernel (kernels_x86.c) this takes one load, three
- * shifts and four masks per 128 values where the pairs take a 128-bit load,
- * a lane permute, two variable shifts and two masks per 64, and one
- * vpmaddwd, conversion and multiply-add per 128 values instead of per 64.
+ * Against the earlier kernels (kernels_x86.c: 2-bit chunk pairs, 3-bit one
+ * chunk at a time) this takes fewer operations per value: one load, shifts
+ * and masks and one vpmaddwd, conversion and multiply-add per 128 values.
  * The sums differ in order from the portable kernel's: the results agree
  * within the integer-activation kernels' tolerance (tests/test_codecs.c). */
 #include <stdlib.h>
@@ -83,32 +86,57 @@ AVX2 static const float *row_scales(uint32_t dt, const void *base, uint64_t i0, 
     return buf;
 }
 
-AVX2 static inline __attribute__((always_inline)) void quads_gemv(const int gshift, const int asym, const sq_tview *t,
+/* The low-bit bytes of the quad at p (four chunks of cb bytes) as one
+ * register, chunk k at bytes 8k..8k+7; for 3 bits also *hi: chunk k's high
+ * word at dword k % 2 of the 128-bit lane that holds its low bytes. */
+AVX2 static inline __attribute__((always_inline)) __m256i quad_low(const int bits, const uint8_t *p, __m256i *hi) {
+    if (bits == 2) return _mm256_loadu_si256((const __m256i *)p);
+    /* 48 bytes: dwords 0,1 low c0, 2 high c0, 3,4 low c1, 5 high c1, 6,7 low c2, 8 high c2, 9,10 low c3, 11 high c3 */
+    const __m256i a = _mm256_loadu_si256((const __m256i *)p), b = _mm256_loadu_si256((const __m256i *)(p + 16));
+    const __m256i pa = _mm256_permutevar8x32_epi32(a, _mm256_setr_epi32(0, 1, 3, 4, 2, 5, 2, 5));
+    const __m256i pb = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(4, 7, 4, 7, 2, 3, 5, 6)); /* b's dword j is dword j + 4 */
+    *hi = _mm256_permute2x128_si256(pa, pb, 0x21);
+    return _mm256_blend_epi32(pa, pb, 0xF0);
+}
+
+AVX2 static inline __attribute__((always_inline)) void quads_gemv(const int bits, const int gshift, const int asym, const sq_tview *t,
                                                                   const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1,
                                                                   const quads *l) {
     const uint64_t cols = t->cols, nc = sq_nchunks(cols), ng = sq_ngroups(t->params, cols), nq = nc / 4;
-    const uint64_t rb = sq_row_bytes(cols, 2), cpg = (uint64_t)1 << gshift;
+    const uint64_t rb = sq_row_bytes(cols, bits), cpg = (uint64_t)1 << gshift, qb = 4 * 4 * (uint64_t)bits;
     const uint8_t *codes = t->part[0], *zeros = asym ? t->part[2] : NULL;
     const uint32_t sdt = t->params[SQ_P_SCALE_DTYPE];
+    const int32_t mid = 1 << (bits - 1);
     /* lane l is chunk l / 2 of the quad; its group is (l / 2) >> gshift places after the quad's first */
     const uint64_t per = cpg < 4 ? 4 / cpg : 1;
     int32_t gi[8];
     for (int i = 0; i < 8; i++) gi[i] = cpg < 4 ? (int)(((uint64_t)i / 2) >> gshift) : 0;
     const __m256i gidx = _mm256_loadu_si256((const __m256i *)gi);
     const __m256i m3 = _mm256_set1_epi8(3), ones16 = _mm256_set1_epi16(1);
+    /* 3 bits: plane m's bytes take byte m of their chunk's high word, then test bit (byte index % 8) */
+    const __m256i bsel = _mm256_set1_epi64x((long long)0x8040201008040201ull), four = _mm256_set1_epi8(4);
+    __m256i hsel[4];
+    for (int m = 0; m < 4; m++) hsel[m] = _mm256_setr_epi64x(0x0101010101010101ll * m, 0x0101010101010101ll * (4 + m),
+                                                             0x0101010101010101ll * m, 0x0101010101010101ll * (4 + m));
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb, *zr = asym ? zeros + r * ng : NULL;
         const float *s = row_scales(sdt, t->part[1], r * ng, ng, l->sbuf);
         __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
         for (uint64_t q = 0; q < nq; q++) {
-            const uint8_t *p = row + 32 * q;
+            const uint8_t *p = row + qb * q;
             _mm_prefetch((const char *)p + 2048, _MM_HINT_T0);
-            const __m256i v = _mm256_loadu_si256((const __m256i *)p);
+            __m256i hw = _mm256_setzero_si256();
+            const __m256i v = quad_low(bits, p, &hw);
+            __m256i w[4] = {_mm256_and_si256(v, m3), _mm256_and_si256(_mm256_srli_epi16(v, 2), m3),
+                            _mm256_and_si256(_mm256_srli_epi16(v, 4), m3), _mm256_and_si256(_mm256_srli_epi16(v, 6), m3)};
+            if (bits == 3)
+                for (int m = 0; m < 4; m++) {
+                    const __m256i h = _mm256_and_si256(_mm256_shuffle_epi8(hw, hsel[m]), bsel);
+                    w[m] = _mm256_add_epi8(w[m], _mm256_and_si256(_mm256_cmpeq_epi8(h, bsel), four));
+                }
             const __m256i *X = l->planes + 4 * q;
-            const __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, m3), X[0]),
-                                               _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 2), m3), X[1]));
-            const __m256i b = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m3), X[2]),
-                                               _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 6), m3), X[3]));
+            const __m256i a = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], X[0]), _mm256_maddubs_epi16(w[1], X[1]));
+            const __m256i b = _mm256_add_epi16(_mm256_maddubs_epi16(w[2], X[2]), _mm256_maddubs_epi16(w[3], X[3]));
             __m256i d32 = _mm256_madd_epi16(_mm256_add_epi16(a, b), ones16);
             const uint64_t g0 = (4 * q) >> gshift;
             if (asym) {
@@ -131,22 +159,19 @@ AVX2 static inline __attribute__((always_inline)) void quads_gemv(const int gshi
         h = _mm_add_ps(h, _mm_movehl_ps(h, h));
         float tot = _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
         for (uint64_t c = 4 * nq; c < nc; c++) { /* the last 1-3 chunks */
-            uint64_t b8;
-            memcpy(&b8, row + 8 * c, 8);
-            const __m256i w = _mm256_and_si256(_mm256_srlv_epi64(_mm256_set1_epi64x((long long)b8), _mm256_setr_epi64x(0, 2, 4, 6)), m3);
-            const __m256i m = _mm256_madd_epi16(_mm256_maddubs_epi16(w, _mm256_loadu_si256((const __m256i *)(x->q + c * SQ_CHUNK))), ones16);
-            __m128i h4 = _mm_add_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
-            h4 = _mm_add_epi32(h4, _mm_shuffle_epi32(h4, 0x4e));
-            const int32_t dot = _mm_cvtsi128_si32(_mm_add_epi32(h4, _mm_shuffle_epi32(h4, 0xb1)));
+            uint8_t u[SQ_CHUNK];
+            sq_unpack_chunk(bits, row + c * 4 * (uint64_t)bits, u);
+            int32_t dot = 0;
+            for (int i = 0; i < SQ_CHUNK; i++) dot += (int32_t)u[i] * x->q[c * SQ_CHUNK + (uint64_t)i];
             const uint64_t g = c >> gshift;
-            const int32_t z = asym ? zr[g] : 2;
+            const int32_t z = asym ? zr[g] : mid;
             tot += (float)(dot - z * x->sum[c]) * x->d[c] * s[g];
         }
         y[r] = tot;
     }
 }
 
-AVX2 int sq_int2_gemv_q8_quads_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+AVX2 int sq_int_gemv_q8_quads_avx2(int bits, const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols);
     const int asym = (t->params[SQ_P_FLAGS] & SQ_PF_ASYM) != 0;
     int gshift;
@@ -157,31 +182,38 @@ AVX2 int sq_int2_gemv_q8_quads_avx2(const sq_tview *t, const sq_act_q8 *x, float
     case 256: gshift = 3; break;
     default: return -1;
     }
+    if (bits != 2 && bits != 3) return -1;
     const uint64_t nc = sq_nchunks(cols), nq = nc / 4, ng = sq_ngroups(t->params, cols);
     quads l = {0};
-    if (quads_make(x, nq, ng, asym ? 1 : 2, &l)) {
+    if (quads_make(x, nq, ng, asym ? 1 : 1 << (bits - 1), &l)) {
         quads_free(&l);
         return -1;
     }
-#define QUADS(G)                                                                                                       \
+#define QUADS(B, G)                                                                                                    \
     case G:                                                                                                            \
-        if (asym) quads_gemv(G, 1, t, x, y, r0, r1, &l);                                                               \
-        else quads_gemv(G, 0, t, x, y, r0, r1, &l);                                                                    \
+        if (asym) quads_gemv(B, G, 1, t, x, y, r0, r1, &l);                                                            \
+        else quads_gemv(B, G, 0, t, x, y, r0, r1, &l);                                                                 \
         break
-    switch (gshift) {
-        QUADS(0);
-        QUADS(1);
-        QUADS(2);
-        QUADS(3);
-    }
+    if (bits == 2) switch (gshift) {
+            QUADS(2, 0);
+            QUADS(2, 1);
+            QUADS(2, 2);
+            QUADS(2, 3);
+        }
+    else switch (gshift) {
+            QUADS(3, 0);
+            QUADS(3, 1);
+            QUADS(3, 2);
+            QUADS(3, 3);
+        }
 #undef QUADS
     quads_free(&l);
     return 0;
 }
 
 #else /* not x86-64: never selected */
-int sq_int2_gemv_q8_quads_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
-    (void)t, (void)x, (void)y, (void)r0, (void)r1;
+int sq_int_gemv_q8_quads_avx2(int bits, const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
+    (void)bits, (void)t, (void)x, (void)y, (void)r0, (void)r1;
     return -1;
 }
 #endif
