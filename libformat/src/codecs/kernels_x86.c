@@ -234,7 +234,10 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_g32_avx2(cons
     const int off8 = bits == 8 ? 128 : 0, mid = 1 << (bits - 1);
     const __m256i ones16 = _mm256_set1_epi16(1), flip = _mm256_set1_epi8((char)0x80);
     float *sd = malloc((size_t)(nc + 8) * sizeof(float));
-    if (!sd) {
+    int32_t *zs = malloc((size_t)(nc + 8) * sizeof(int32_t)); /* the row's zero-point terms -z * sum */
+    if (!sd || !zs) {
+        free(sd);
+        free(zs);
         int_gemv_q8_bits(bits, t, x, y, r0, r1);
         return;
     }
@@ -242,6 +245,16 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_g32_avx2(cons
         const uint8_t *row = codes + r * rb;
         __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
         row_scale_products(sdt, t->part[1], r * nc, x->d, nc, sd);
+        if (asym || !off8) {
+            uint64_t c = 0;
+            for (; asym && c + 8 <= nc; c += 8) {
+                const __m256i z = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(zeros + r * nc + c))),
+                                                   _mm256_set1_epi32(off8));
+                _mm256_storeu_si256((__m256i *)(zs + c), _mm256_mullo_epi32(z, _mm256_sub_epi32(_mm256_setzero_si256(),
+                                                                                                _mm256_loadu_si256((const __m256i *)(x->sum + c)))));
+            }
+            for (; c < nc; c++) zs[c] = -((asym ? zeros[r * nc + c] : mid) - off8) * x->sum[c];
+        }
         for (uint64_t c = 0; c < nc; c++) {
             _mm_prefetch((const char *)(row + c * cb) + 1024, _MM_HINT_T0);
             __m256i w = unpack32(bits, row + c * cb);
@@ -254,10 +267,8 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_g32_avx2(cons
                 pr = _mm256_maddubs_epi16(w, xq);
             }
             __m256i d32 = _mm256_madd_epi16(pr, ones16);
-            if (asym || !off8) { /* symmetric int8 codes shifted by 128 have no zero-point term */
-                const int32_t z = (asym ? zeros[r * nc + c] : mid) - off8;
-                d32 = _mm256_add_epi32(d32, _mm256_setr_epi32(-z * x->sum[c], 0, 0, 0, 0, 0, 0, 0));
-            }
+            if (asym || !off8) /* symmetric int8 codes shifted by 128 have no zero-point term */
+                d32 = _mm256_add_epi32(d32, _mm256_zextsi128_si256(_mm_cvtsi32_si128(zs[c])));
             const __m256 f = _mm256_broadcast_ss(sd + c);
             if (c & 1) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), f, acc1);
             else acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), f, acc0);
@@ -265,6 +276,7 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_g32_avx2(cons
         y[r] = hsum256(_mm256_add_ps(acc0, acc1));
     }
     free(sd);
+    free(zs);
 }
 
 /* A chunk pair's codes (A, B) as [A.lo B.lo] and [A.hi B.hi], lo = values
