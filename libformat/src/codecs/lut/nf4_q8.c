@@ -77,6 +77,14 @@ static void nf4_i16_bytes(uint8_t lo[16], uint8_t hi[16]) {
     }
 }
 
+/* Both tables in each 128-bit lane, for vpshufb. */
+AVX2 static void nf4_i16_tables(__m256i *tl, __m256i *th) {
+    uint8_t lo[16], hi[16];
+    nf4_i16_bytes(lo, hi);
+    *tl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)lo));
+    *th = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)hi));
+}
+
 /* 32 activations of one chunk as int16 words in the order the weights come
  * out of a chunk's lookup: [unpacklo, unpackhi] of the bytes 0-15 | 16-31. */
 AVX2 static inline void chunk_x16(const int8_t *q, __m256i *xa, __m256i *xb) {
@@ -106,10 +114,8 @@ AVX2 static void nf4_gemv_q8_chunks_avx2(const sq_tview *t, const sq_act_q8 *x, 
         return;
     }
     for (uint64_t c = 0; c < nc; c++) chunk_x16(x->q + c * SQ_CHUNK, &xw[2 * c], &xw[2 * c + 1]);
-    uint8_t lo[16], hi[16];
-    nf4_i16_bytes(lo, hi);
-    const __m256i tl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)lo));
-    const __m256i th = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)hi));
+    __m256i tl, th;
+    nf4_i16_tables(&tl, &th);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb;
         __m256 tot = _mm256_setzero_ps();
@@ -188,10 +194,8 @@ AVX2 void sq_nf4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
         pair_x_chunk(x->q + (2 * p + 1) * SQ_CHUNK, 1, &xw[p]);
         dx[p] = _mm256_setr_m128(_mm_set1_ps(x->d[2 * p]), _mm_set1_ps(x->d[2 * p + 1]));
     }
-    uint8_t lo[16], hi[16];
-    nf4_i16_bytes(lo, hi);
-    const __m256i tl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)lo));
-    const __m256i th = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)hi));
+    __m256i tl, th;
+    nf4_i16_tables(&tl, &th);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb;
         __m256 tot0 = _mm256_setzero_ps(), tot1 = _mm256_setzero_ps();
@@ -305,10 +309,8 @@ AVX512 void sq_nf4_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *
     int32_t si[16];
     for (int l = 0; l < 16; l++) si[l] = cpg < 4 ? (int)((uint64_t)(l / 4) / cpg) : 0;
     const __m512i sidx = _mm512_loadu_si512((const void *)si);
-    uint8_t lo[16], hi[16];
-    nf4_i16_bytes(lo, hi);
-    const __m256i tl2 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)lo));
-    const __m256i th2 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)hi));
+    __m256i tl2, th2;
+    nf4_i16_tables(&tl2, &th2);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb;
         const float *s = (const float *)t->part[1] + r * ng;
