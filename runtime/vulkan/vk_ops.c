@@ -9,7 +9,7 @@
 #define SQ_CHUNK 32
 #define SCRATCH_MAX (64ull << 20) /* bytes of activations or results per submission */
 #define MIN_GROUPS 528              /* see min_groups: 4 per multiprocessor of an H100 (132) */
-#define SPREAD_MAX_WEIGHTS (1ull << 24) /* see spread */
+#define SPREAD_MAX_WEIGHTS (1ull << 24) /* see spread; docs/vulkan-decode.md has the larger shapes measured */
 
 static uint32_t xstride_of(const sq_vk_tensor *w) { return w->push.nchunks * SQ_CHUNK; }
 
@@ -73,8 +73,9 @@ static uint32_t min_groups(void) {
  * min_groups() workgroups; the explicit settings (SQUISH_VULKAN_NR, _TPR) stay. */
 static void spread(const sq_vk *vk, const sq_vk_tensor *w, uint32_t *nr, uint32_t *tpr) {
     const char *e = getenv("SQUISH_VULKAN_MIN_GROUPS");
-    /* measured on matrices of up to 5632 x 2048 (docs/vulkan-decode.md, 2026-12-07d); larger ones keep the
-     * settings their GEMV table was measured with unless the variable asks */
+    /* measured faster on matrices of up to 5632 x 2048 (docs/vulkan-decode.md, 2026-12-07d); at 4096 x 14336
+     * it slowed the 4-bit float kernels 9-15% (2026-12-07e), so larger ones keep the settings their GEMV
+     * table was measured with unless the variable asks */
     if (!(e && *e) && (uint64_t)w->rows * w->cols > SPREAD_MAX_WEIGHTS) return;
     const uint32_t want = min_groups();
     const int fixed_nr = getenv("SQUISH_VULKAN_NR") != NULL, fixed_tpr = getenv("SQUISH_VULKAN_TPR") != NULL;
