@@ -994,11 +994,16 @@ AVX2 static inline __attribute__((always_inline)) void gemm_pass_avx2(const int 
         for (int b = 0; b < nb; b++) {
             const int32_t *q = (const int32_t *)x[b].q + c * 8;
             __m256i ia = _mm256_mullo_epi32(zn, _mm256_set1_epi32(x[b].sum[c]));
-            for (int k = 0; k < 8; k++) {
-                __m256i w = _mm256_load_si256((const __m256i *)(p + 32 * k)), xv = _mm256_set1_epi32(q[k]), prod;
-                if (bits == 8) prod = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w));
-                else prod = _mm256_maddubs_epi16(w, xv);
-                ia = _mm256_add_epi32(ia, _mm256_madd_epi16(prod, ones16));
+            if (bits == 8) {
+                for (int k = 0; k < 8; k++) {
+                    const __m256i w = _mm256_load_si256((const __m256i *)(p + 32 * k)), xv = _mm256_set1_epi32(q[k]);
+                    ia = _mm256_add_epi32(ia, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w)), ones16));
+                }
+            } else { /* codes <= 15: the eight pair sums of a word add up in int16 (|sum| <= 8 * 2 * 15 * 127 < 2^15) */
+                __m256i s16 = _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)p), _mm256_set1_epi32(q[0]));
+                for (int k = 1; k < 8; k++)
+                    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)(p + 32 * k)), _mm256_set1_epi32(q[k])));
+                ia = _mm256_add_epi32(ia, _mm256_madd_epi16(s16, ones16));
             }
             acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia), _mm256_mul_ps(s, _mm256_set1_ps(x[b].d[c])), acc[b]);
         }
