@@ -65,6 +65,7 @@ void sq_int_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint
 void sq_int_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1);
 void sq_int_gemm_q8_avx512(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1);
 void sq_act_q8_blocks_avx512(const float *x, uint64_t nblocks, int8_t *q, float *d, int32_t *sum);
+void sq_act_q8_blocks_avx2(const float *x, uint64_t nblocks, int8_t *q, float *d, int32_t *sum);
 void sq_int_gemm_q8_avx2(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1);
 void sq_int_gemm_q8_portable(const sq_tview *t, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1);
 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1);

@@ -80,6 +80,9 @@ sq_status sq_act_q8_init(sq_act_q8 *a, const float *x, uint64_t n, sq_err *err) 
     if (sq_isa_active() >= SQ_ISA_AVX512) { /* whole blocks, the same bits */
         sq_act_q8_blocks_avx512(x, n / 32, a->q, a->d, a->sum);
         b = n / 32;
+    } else if (sq_isa_active() >= SQ_ISA_AVX2) {
+        sq_act_q8_blocks_avx2(x, n / 32, a->q, a->d, a->sum);
+        b = n / 32;
     }
     for (; b < a->nblocks; b++) {
         uint64_t i0 = b * 32, i1 = i0 + 32 < n ? i0 + 32 : n;

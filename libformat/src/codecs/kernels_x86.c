@@ -1067,6 +1067,38 @@ AVX512 void sq_act_q8_blocks_avx512(const float *x, uint64_t nblocks, int8_t *q,
     }
 }
 
+/* The same with AVX2 (eight lanes; vcvtps2dq rounds to nearest even too). */
+AVX2 void sq_act_q8_blocks_avx2(const float *x, uint64_t nblocks, int8_t *q, float *d, int32_t *sum) {
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (uint64_t b = 0; b < nblocks; b++) {
+        const float *xb = x + b * 32;
+        const __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8), v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, absm), _mm256_and_ps(v1, absm)),
+                                 _mm256_max_ps(_mm256_and_ps(v2, absm), _mm256_and_ps(v3, absm)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        const float dd = _mm_cvtss_f32(h) / 127.0f;
+        d[b] = dd;
+        if (!(dd > 0)) {
+            _mm256_storeu_si256((__m256i *)(q + b * 32), _mm256_setzero_si256());
+            sum[b] = 0;
+            continue;
+        }
+        const __m256 dv = _mm256_set1_ps(dd);
+        const __m256i i0 = _mm256_cvtps_epi32(_mm256_div_ps(v0, dv)), i1 = _mm256_cvtps_epi32(_mm256_div_ps(v1, dv));
+        const __m256i i2 = _mm256_cvtps_epi32(_mm256_div_ps(v2, dv)), i3 = _mm256_cvtps_epi32(_mm256_div_ps(v3, dv));
+        /* packs work per 128-bit lane: words come out as (0-3, 8-11, 4-7, 12-15) and so on; one dword permute restores the order */
+        const __m256i w01 = _mm256_packs_epi32(i0, i1), w23 = _mm256_packs_epi32(i2, i3);
+        const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)(q + b * 32), bytes);
+        __m256i s4 = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+        __m128i s2 = _mm_add_epi32(_mm256_castsi256_si128(s4), _mm256_extracti128_si256(s4, 1));
+        s2 = _mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0x4e));
+        sum[b] = _mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, 0xb1)));
+    }
+}
+
 /* 4-bit table codecs (nf4, fp4, mxfp4): 16-entry table held in two registers. */
 AVX2 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64_t r0, uint64_t r1) {
     const float *tab = sq_codec_value_table(t->codec, NULL);
@@ -1337,6 +1369,9 @@ void sq_int_gemm_q8_avx2(const sq_tview *t, const sq_act_q8 *x, uint32_t T, floa
     sq_int_gemm_q8_portable(t, x, T, y, r0, r1);
 }
 void sq_act_q8_blocks_avx512(const float *x, uint64_t nblocks, int8_t *q, float *d, int32_t *sum) {
+    (void)x, (void)nblocks, (void)q, (void)d, (void)sum; /* never selected off x86-64 */
+}
+void sq_act_q8_blocks_avx2(const float *x, uint64_t nblocks, int8_t *q, float *d, int32_t *sum) {
     (void)x, (void)nblocks, (void)q, (void)d, (void)sum; /* never selected off x86-64 */
 }
 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
