@@ -942,14 +942,16 @@ AVX512 void sq_int_gemm_q8_avx512(const sq_tview *t, const sq_act_q8 *x, uint32_
     }
 }
 
-/* The same products with AVX2 (no VNNI): tiles of 8 rows, lane j of dword
- * k holding codes 4k..4k+3 of row j; vpmaddubsw multiplies the unsigned
- * codes by four broadcast activation bytes and vpmaddwd sums the pairs.
+/* The same products with AVX2 (no VNNI): tiles of 16 rows, lane j of dword
+ * k holding codes 4k..4k+3 of row j (rows 0-7 and 8-15 in two registers,
+ * which share each broadcast of four activation bytes); vpmaddubsw
+ * multiplies the unsigned codes by them and vpmaddwd sums the pairs.
  * 8-bit codes are first made signed (q - 128, the zero point lowered to
  * match) and multiplied through the sign trick, so no 16-bit sum can
- * saturate (|w| <= 128, |x| <= 127); 2..4-bit codes are at most 15. The
- * float steps are the reference's, so the bits are the same. */
-enum { GEMM2_TILE = 8, GEMM2_PASS = 4, GEMM2_CHUNK_BYTES = 8 * 32 + 32 + 32 };
+ * saturate (|w| <= 128, |x| <= 127); 2..4-bit codes are at most 15, so a
+ * chunk's eight vpmaddubsw add up in int16 before one vpmaddwd. The float
+ * steps are the reference's, so the bits are the same. */
+enum { GEMM2_TILE = 16, GEMM2_PASS = 4, GEMM2_CHUNK_BYTES = 8 * 64 + 64 + 64 };
 
 AVX2 static void int_gemm_panel_avx2(const int bits, const sq_tview *t, uint64_t r0, uint64_t nr, uint8_t *panel) {
     const uint64_t cols = t->cols, nc = sq_nchunks(cols), gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
@@ -961,8 +963,8 @@ AVX2 static void int_gemm_panel_avx2(const int bits, const sq_tview *t, uint64_t
     for (uint64_t c = 0; c < nc; c++) {
         uint8_t *p = panel + c * GEMM2_CHUNK_BYTES;
         uint32_t *w = (uint32_t *)p;
-        float *s = (float *)(p + 256);
-        int32_t *zn = (int32_t *)(p + 288);
+        float *s = (float *)(p + 8 * 4 * GEMM2_TILE);
+        int32_t *zn = (int32_t *)(p + 8 * 4 * GEMM2_TILE + 4 * GEMM2_TILE);
         const uint64_t g = c * SQ_CHUNK / gs;
         for (uint64_t j = 0; j < GEMM2_TILE; j++) {
             if (j >= nr) {
@@ -985,32 +987,43 @@ AVX2 static inline __attribute__((always_inline)) void gemm_pass_avx2(const int 
                                                                       uint64_t nc, const sq_act_q8 *x, float *y, uint64_t N,
                                                                       uint64_t nr) {
     const __m256i ones16 = _mm256_set1_epi16(1);
-    __m256 acc[GEMM2_PASS];
-    for (int b = 0; b < nb; b++) acc[b] = _mm256_setzero_ps();
+    __m256 acc[GEMM2_PASS][2];
+    for (int b = 0; b < nb; b++) acc[b][0] = acc[b][1] = _mm256_setzero_ps();
     for (uint64_t c = 0; c < nc; c++) {
         const uint8_t *p = panel + c * GEMM2_CHUNK_BYTES;
-        const __m256 s = _mm256_load_ps((const float *)(p + 256));
-        const __m256i zn = _mm256_load_si256((const __m256i *)(p + 288));
+        const float *s = (const float *)(p + 8 * 4 * GEMM2_TILE);
+        const int32_t *zn = (const int32_t *)(p + 8 * 4 * GEMM2_TILE + 4 * GEMM2_TILE);
         for (int b = 0; b < nb; b++) {
             const int32_t *q = (const int32_t *)x[b].q + c * 8;
-            __m256i ia = _mm256_mullo_epi32(zn, _mm256_set1_epi32(x[b].sum[c]));
+            const __m256i xs = _mm256_set1_epi32(x[b].sum[c]);
+            __m256i ia[2] = {_mm256_mullo_epi32(_mm256_load_si256((const __m256i *)zn), xs),
+                             _mm256_mullo_epi32(_mm256_load_si256((const __m256i *)(zn + 8)), xs)};
             if (bits == 8) {
                 for (int k = 0; k < 8; k++) {
-                    const __m256i w = _mm256_load_si256((const __m256i *)(p + 32 * k)), xv = _mm256_set1_epi32(q[k]);
-                    ia = _mm256_add_epi32(ia, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w)), ones16));
+                    const __m256i xv = _mm256_set1_epi32(q[k]);
+                    for (int h = 0; h < 2; h++) {
+                        const __m256i w = _mm256_load_si256((const __m256i *)(p + 64 * k + 32 * h));
+                        ia[h] = _mm256_add_epi32(ia[h], _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xv, w)), ones16));
+                    }
                 }
             } else { /* codes <= 15: the eight pair sums of a word add up in int16 (|sum| <= 8 * 2 * 15 * 127 < 2^15) */
-                __m256i s16 = _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)p), _mm256_set1_epi32(q[0]));
-                for (int k = 1; k < 8; k++)
-                    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)(p + 32 * k)), _mm256_set1_epi32(q[k])));
-                ia = _mm256_add_epi32(ia, _mm256_madd_epi16(s16, ones16));
+                __m256i s16[2] = {_mm256_setzero_si256(), _mm256_setzero_si256()};
+                for (int k = 0; k < 8; k++) {
+                    const __m256i xv = _mm256_set1_epi32(q[k]);
+                    for (int h = 0; h < 2; h++)
+                        s16[h] = _mm256_add_epi16(s16[h], _mm256_maddubs_epi16(_mm256_load_si256((const __m256i *)(p + 64 * k + 32 * h)), xv));
+                }
+                for (int h = 0; h < 2; h++) ia[h] = _mm256_add_epi32(ia[h], _mm256_madd_epi16(s16[h], ones16));
             }
-            acc[b] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia), _mm256_mul_ps(s, _mm256_set1_ps(x[b].d[c])), acc[b]);
+            const __m256 dx = _mm256_set1_ps(x[b].d[c]);
+            for (int h = 0; h < 2; h++)
+                acc[b][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ia[h]), _mm256_mul_ps(_mm256_load_ps(s + 8 * h), dx), acc[b][h]);
         }
     }
     for (int b = 0; b < nb; b++) {
-        float o[8];
-        _mm256_storeu_ps(o, acc[b]);
+        float o[GEMM2_TILE];
+        _mm256_storeu_ps(o, acc[b][0]);
+        _mm256_storeu_ps(o + 8, acc[b][1]);
         memcpy(y + (uint64_t)b * N, o, nr * sizeof(float));
     }
 }
