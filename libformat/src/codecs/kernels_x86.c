@@ -300,10 +300,12 @@ AVX2 static inline __attribute__((always_inline)) void unpack_pair(int bits, con
  * code byte is shuffled. The two vpmaddubsw results add up in int16 (at
  * most 4 * 15 * 127), one vpmaddwd gives chunk A in
  * int32 lanes 0-3 and chunk B in lanes 4-7, and a vector of activation
- * scales (dA x4, dB x4) per pair scales both. Groups of 32: the zero-point
- * term -z * sum starts lanes 0 and 4 and each pair's factor carries both
- * group scales; larger groups (whole pairs) subtract s_g z_g G_g per group
- * as int_gemv_q8_bits does. An odd last chunk takes unpack32's path. */
+ * scales (dA x4, dB x4) per pair scales both. Groups of 32 or 64: the
+ * zero-point term -z * sum starts lanes 0 and 4 and each pair's factor
+ * carries the group scales (groups of 32: the scale x activation-scale
+ * products of the row, made eight at a time); larger groups (whole pairs)
+ * subtract s_g z_g G_g per group as int_gemv_q8_bits does. An odd last
+ * chunk takes unpack32's path. */
 AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_pairs_avx2(const int bits, const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
     const uint64_t cols = t->cols, gs = sq_group_cols(t->params, cols), ng = sq_ngroups(t->params, cols);
     const uint64_t nc = sq_nchunks(cols), np = nc / 2, rb = sq_row_bytes(cols, bits), cb = (uint64_t)(SQ_CHUNK * bits / 8), cpg = gs / SQ_CHUNK;
