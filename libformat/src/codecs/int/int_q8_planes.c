@@ -36,20 +36,6 @@
 
 #define AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
-/* The row's group scales as floats: in place for f32, converted otherwise. */
-AVX512 static const float *row_scales(uint32_t dt, const void *base, uint64_t i0, uint64_t n, float *buf) {
-    if (dt != SQ_DT_F16 && dt != SQ_DT_BF16) return (const float *)base + i0;
-    const uint16_t *s = (const uint16_t *)base + i0;
-    uint64_t g = 0;
-    for (; g + 16 <= n; g += 16) {
-        const __m256i h = _mm256_loadu_si256((const __m256i *)(s + g));
-        _mm512_storeu_ps(buf + g, dt == SQ_DT_F16 ? _mm512_cvtph_ps(h)
-                                                  : _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
-    }
-    for (; g < n; g++) buf[g] = dt == SQ_DT_F16 ? _cvtsh_ss(s[g]) : sq_bf16_to_f32(s[g]);
-    return buf;
-}
-
 /* One chunk's 32 codes as bytes (value i in byte i). */
 AVX512 static inline __m256i chunk_codes(int bits, const uint8_t *p) {
     if (bits == 4) {
@@ -81,7 +67,7 @@ AVX512 static inline __attribute__((always_inline)) void planes_gemv(const int b
     const __m512i m = _mm512_set1_epi8((char)((1 << bits) - 1));
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb, *zr = asym ? zeros + r * ng : NULL;
-        const float *s = row_scales(sdt, t->part[1], r * ng, ng, sbuf);
+        const float *s = sq_int_row_scales(sdt, t->part[1], r * ng, ng, sbuf);
         __m512 tot0 = _mm512_setzero_ps(), tot1 = _mm512_setzero_ps(); /* two FMA chains */
         for (uint64_t b = 0; b < nb; b++) {
             const __m512i v = _mm512_loadu_si512((const void *)(row + b * 64));
@@ -206,7 +192,7 @@ AVX512 void sq_int3_gemv_q8_planes_avx512(int gshift, const sq_tview *t, const s
     const __m512i gidx = _mm512_loadu_si512((const void *)gi);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb, *zr = asym ? zeros + r * ng : NULL;
-        const float *s = row_scales(sdt, t->part[1], r * ng, ng, sbuf);
+        const float *s = sq_int_row_scales(sdt, t->part[1], r * ng, ng, sbuf);
         __m512 tot0 = _mm512_setzero_ps(), tot1 = _mm512_setzero_ps();
         for (uint64_t q = 0; q < nq; q++) {
             const uint64_t g0 = (4 * q) >> gshift;

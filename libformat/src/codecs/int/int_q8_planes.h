@@ -18,4 +18,8 @@ void sq_int3_gemv_q8_planes_avx512(int gshift, const sq_tview *t, const sq_act_q
  * or groups or when out of memory, for the caller's other kernel. */
 int sq_int_gemv_q8_quads_avx2(int bits, const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1);
 
+/* n group scales of dtype dt from index i0 of base as floats: base itself
+ * for f32, else converted into buf (n floats; x86-64 with AVX2 and F16C). */
+const float *sq_int_row_scales(uint32_t dt, const void *base, uint64_t i0, uint64_t n, float *buf);
+
 #endif

@@ -72,8 +72,9 @@ AVX2 static int quads_make(const sq_act_q8 *x, uint64_t nq, uint64_t ng, int32_t
     return 0;
 }
 
-/* The row's group scales as floats: in place for f32, converted otherwise. */
-AVX2 static const float *row_scales(uint32_t dt, const void *base, uint64_t i0, uint64_t n, float *buf) {
+/* The row's group scales as floats: in place for f32, converted otherwise
+ * (int_q8_planes.h; the AVX-512 bit-plane kernels take it too). */
+AVX2 const float *sq_int_row_scales(uint32_t dt, const void *base, uint64_t i0, uint64_t n, float *buf) {
     if (dt != SQ_DT_F16 && dt != SQ_DT_BF16) return (const float *)base + i0;
     const uint16_t *s = (const uint16_t *)base + i0;
     uint64_t g = 0;
@@ -120,7 +121,7 @@ AVX2 static inline __attribute__((always_inline)) void quads_gemv(const int bits
                                                              0x0101010101010101ll * m, 0x0101010101010101ll * (4 + m));
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb, *zr = asym ? zeros + r * ng : NULL;
-        const float *s = row_scales(sdt, t->part[1], r * ng, ng, l->sbuf);
+        const float *s = sq_int_row_scales(sdt, t->part[1], r * ng, ng, l->sbuf);
         __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
         for (uint64_t q = 0; q < nq; q++) {
             const uint8_t *p = row + qb * q;

@@ -102,44 +102,6 @@ AVX2 static inline __m256i chunk_dot(const uint8_t *p, __m256i tl, __m256i th, _
                             _mm256_madd_epi16(_mm256_unpackhi_epi8(wl, wh), xb));
 }
 
-/* A chunk at a time: groups of an odd number of chunks (above one). */
-AVX2 static void nf4_gemv_q8_chunks_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
-    const uint64_t cols = t->cols, gl = sq_codec_group_len(t->params, cols), ng = (cols + gl - 1) / gl;
-    const uint64_t rb = sq_row_bytes(cols, 4), nc = sq_nchunks(cols), cpg = gl / SQ_CHUNK;
-    const int dq = !!(t->params[SQ_P_FLAGS] & SQ_PF_DQ);
-    const uint8_t *codes = t->part[0];
-    __m256i *xw = aligned_alloc(64, (size_t)nc * 64); /* the activations as words, once for all rows */
-    if (!xw) {
-        sq_nf4_gemv_q8(t, x, y, r0, r1);
-        return;
-    }
-    for (uint64_t c = 0; c < nc; c++) chunk_x16(x->q + c * SQ_CHUNK, &xw[2 * c], &xw[2 * c + 1]);
-    __m256i tl, th;
-    nf4_i16_tables(&tl, &th);
-    for (uint64_t r = r0; r < r1; r++) {
-        const uint8_t *row = codes + r * rb;
-        __m256 tot = _mm256_setzero_ps();
-        for (uint64_t g = 0; g < ng; g++) {
-            const uint64_t c0 = g * cpg, c1 = c0 + cpg < nc ? c0 + cpg : nc;
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-            uint64_t c = c0;
-            for (; c + 2 <= c1; c += 2) {
-                _mm_prefetch((const char *)(row + c * 16) + 1024, _MM_HINT_T0);
-                __m256i d0 = chunk_dot(row + c * 16, tl, th, xw[2 * c], xw[2 * c + 1]);
-                __m256i d1 = chunk_dot(row + c * 16 + 16, tl, th, xw[2 * c + 2], xw[2 * c + 3]);
-                a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_set1_ps(x->d[c]), a0);
-                a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_set1_ps(x->d[c + 1]), a1);
-            }
-            if (c < c1)
-                a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(chunk_dot(row + c * 16, tl, th, xw[2 * c], xw[2 * c + 1])),
-                                     _mm256_set1_ps(x->d[c]), a0);
-            tot = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), _mm256_set1_ps(nf4_scale(t, dq, r * ng + g)), tot);
-        }
-        y[r] = hsum8(tot) * (1.0f / NF4_K);
-    }
-    free(xw);
-}
-
 /* AVX2: a chunk pair (A, B) per step, its 32 code bytes in one load (A in
  * the low 128-bit lane, B in the high one). The low nibbles index codes
  * 0-15 of both chunks, the high nibbles codes 16-31; each lookup gives two
@@ -179,14 +141,15 @@ AVX2 void sq_nf4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
     const int dq = !!(t->params[SQ_P_FLAGS] & SQ_PF_DQ);
     const uint8_t *codes = t->part[0];
     /* pairs may not straddle groups: groups of one chunk (a scale per lane
-     * half) or of an even number of chunks */
+     * half) or of an even number of chunks, which NF4's blocks of 32-256
+     * always are; anything else takes the portable kernel */
     const int g32 = cpg == 1;
     pair_x *xw = (g32 || cpg % 2 == 0) ? aligned_alloc(64, (size_t)(np + 1) * sizeof(pair_x)) : NULL;
     __m256 *dx = aligned_alloc(64, (size_t)(np + 2) / 2 * 64);
     if (!xw || !dx) {
         free(xw);
         free(dx);
-        nf4_gemv_q8_chunks_avx2(t, x, y, r0, r1);
+        sq_nf4_gemv_q8(t, x, y, r0, r1);
         return;
     }
     for (uint64_t p = 0; p < np; p++) {
