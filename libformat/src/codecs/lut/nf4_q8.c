@@ -108,7 +108,9 @@ AVX2 static inline __m256i chunk_dot(const uint8_t *p, __m256i tl, __m256i th, _
  * registers of int16 words (unpacklo/hi of the table's low and high bytes),
  * so four vpmaddwd take the pair's 64 weights against activations laid out
  * once per call to match: int32 lanes 0-3 hold chunk A, lanes 4-7 chunk B,
- * and a vector (dA x4, dB x4) scales both. Sums of a lane: eight products,
+ * and a vector (dA x4, dB x4) times the block maxima (one per lane half at
+ * g32, else one for both: pairs never straddle blocks) scales them, one
+ * multiply-add per pair at any block size. Sums of a lane: eight products,
  * < 8 * 127 * 28776 < 2^25, converted to float within 2^-24 of their value
  * (as the AVX-512 kernel). Fewer operations per weight than a chunk at a
  * time (one load, shift and mask pair, and no lane insert per 64 weights). */
@@ -143,12 +145,14 @@ AVX2 void sq_nf4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
     /* pairs may not straddle groups: groups of one chunk (a scale per lane
      * half) or of an even number of chunks, which NF4's blocks of 32-256
      * always are; anything else takes the portable kernel */
-    const int g32 = cpg == 1;
+    const int g32 = cpg == 1, lg = cpg ? __builtin_ctzll(cpg) : 0;
     pair_x *xw = (g32 || cpg % 2 == 0) ? aligned_alloc(64, (size_t)(np + 1) * sizeof(pair_x)) : NULL;
     __m256 *dx = aligned_alloc(64, (size_t)(np + 2) / 2 * 64);
-    if (!xw || !dx) {
+    float *sc = dq ? malloc((size_t)ng * sizeof(float)) : NULL;
+    if (!xw || !dx || (dq && !sc)) {
         free(xw);
         free(dx);
+        free(sc);
         sq_nf4_gemv_q8(t, x, y, r0, r1);
         return;
     }
@@ -161,47 +165,38 @@ AVX2 void sq_nf4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
     nf4_i16_tables(&tl, &th);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb;
+        const float *s = (const float *)t->part[1] + r * ng; /* the row's block maxima */
+        if (dq) {
+            for (uint64_t g = 0; g < ng; g++) sc[g] = nf4_scale(t, dq, r * ng + g);
+            s = sc;
+        }
         __m256 tot0 = _mm256_setzero_ps(), tot1 = _mm256_setzero_ps();
         float tail = 0;
-        if (g32) {
+        {
             uint64_t p = 0;
             for (; p + 2 <= np; p += 2) {
                 _mm_prefetch((const char *)(row + p * 32) + 1024, _MM_HINT_T0);
-                const __m256 s0 = _mm256_setr_m128(_mm_set1_ps(nf4_scale(t, dq, r * ng + 2 * p)), _mm_set1_ps(nf4_scale(t, dq, r * ng + 2 * p + 1)));
-                const __m256 s1 = _mm256_setr_m128(_mm_set1_ps(nf4_scale(t, dq, r * ng + 2 * p + 2)), _mm_set1_ps(nf4_scale(t, dq, r * ng + 2 * p + 3)));
+                const __m256 s0 = g32 ? _mm256_setr_m128(_mm_set1_ps(s[2 * p]), _mm_set1_ps(s[2 * p + 1])) : _mm256_set1_ps(s[(2 * p) >> lg]);
+                const __m256 s1 = g32 ? _mm256_setr_m128(_mm_set1_ps(s[2 * p + 2]), _mm_set1_ps(s[2 * p + 3])) : _mm256_set1_ps(s[(2 * p + 2) >> lg]);
                 tot0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_dot(row + p * 32, tl, th, &xw[p])), _mm256_mul_ps(dx[p], s0), tot0);
                 tot1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_dot(row + p * 32 + 32, tl, th, &xw[p + 1])), _mm256_mul_ps(dx[p + 1], s1), tot1);
             }
             if (p < np) {
-                const __m256 s0 = _mm256_setr_m128(_mm_set1_ps(nf4_scale(t, dq, r * ng + 2 * p)), _mm_set1_ps(nf4_scale(t, dq, r * ng + 2 * p + 1)));
+                const __m256 s0 = g32 ? _mm256_setr_m128(_mm_set1_ps(s[2 * p]), _mm_set1_ps(s[2 * p + 1])) : _mm256_set1_ps(s[(2 * p) >> lg]);
                 tot0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_dot(row + p * 32, tl, th, &xw[p])), _mm256_mul_ps(dx[p], s0), tot0);
-            }
-        } else {
-            for (uint64_t g = 0; g < ng; g++) {
-                const uint64_t p0 = g * cpg / 2, p1 = p0 + cpg / 2 < np ? p0 + cpg / 2 : np;
-                __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-                uint64_t p = p0;
-                for (; p + 2 <= p1; p += 2) {
-                    _mm_prefetch((const char *)(row + p * 32) + 1024, _MM_HINT_T0);
-                    a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_dot(row + p * 32, tl, th, &xw[p])), dx[p], a0);
-                    a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_dot(row + p * 32 + 32, tl, th, &xw[p + 1])), dx[p + 1], a1);
-                }
-                if (p < p1) a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(pair_dot(row + p * 32, tl, th, &xw[p])), dx[p], a0);
-                const __m256 s = _mm256_set1_ps(nf4_scale(t, dq, r * ng + g));
-                if (g & 1) tot1 = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), s, tot1);
-                else tot0 = _mm256_fmadd_ps(_mm256_add_ps(a0, a1), s, tot0);
             }
         }
         if (nc & 1) { /* the odd last chunk */
             const uint64_t c = nc - 1;
             __m256i xa, xb;
             chunk_x16(x->q + c * SQ_CHUNK, &xa, &xb);
-            tail = hsum8(_mm256_cvtepi32_ps(chunk_dot(row + c * 16, tl, th, xa, xb))) * x->d[c] * nf4_scale(t, dq, r * ng + c / cpg);
+            tail = hsum8(_mm256_cvtepi32_ps(chunk_dot(row + c * 16, tl, th, xa, xb))) * x->d[c] * s[c / cpg];
         }
         y[r] = (hsum8(_mm256_add_ps(tot0, tot1)) + tail) * (1.0f / NF4_K);
     }
     free(xw);
     free(dx);
+    free(sc);
 }
 
 /* AVX-512: four chunks (64 code bytes, 128 weights) per step, with no
