@@ -1159,10 +1159,10 @@ AVX2 void sq_lut4_gemv_avx2(const sq_tview *t, const float *x0, float *y, uint64
  * -16 times the sum of its four activation bytes: the same lane integers.
  * Accumulator P holds tot0's lanes 0-3 and tot1's 0-3, Q their lanes 4-7,
  * so every lane sees the same float steps in the same order. */
-AVX2 static inline __m256 fp4_half_scale(const sq_tview *t, int mx, int pt, uint64_t ng, uint64_t r, uint64_t g) {
+AVX2 static inline float fp4_half_scale(const sq_tview *t, int mx, int pt, uint64_t ng, uint64_t r, uint64_t g) {
     /* half the group scale: 2^(e-128) for MX (E8M0 code e), else the stored scale / 2 */
-    return _mm256_set1_ps(mx ? sq_pow2f((int)((const uint8_t *)t->part[1])[r * ng + g] - 128)
-                             : 0.5f * scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[1], pt ? 0 : r * ng + g));
+    return mx ? sq_pow2f((int)((const uint8_t *)t->part[1])[r * ng + g] - 128)
+              : 0.5f * scale_load(t->params[SQ_P_SCALE_DTYPE], t->part[1], pt ? 0 : r * ng + g);
 }
 
 AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
@@ -1174,31 +1174,39 @@ AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
     const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)sq_e2m1_x2));
     const __m256i tab16 = _mm256_add_epi8(tab, _mm256_set1_epi8(16));
     const __m256i ones16 = _mm256_set1_epi16(1), ones8 = _mm256_set1_epi8(1), m4 = _mm256_set1_epi8(15);
+    const int g32 = gl == SQ_CHUNK && !pt; /* every chunk its own scale */
+    const uint64_t nh = pt ? 1 : ng;
     __m256i *xp = aligned_alloc(64, (size_t)(np + 1) * 128); /* per pair: x lo, x hi, start lo, start hi */
-    if (!xp) { sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1); return; }
+    __m256 *dx = aligned_alloc(64, (size_t)(np + 1) * 32);    /* per pair: (d_A x4, d_B x4) */
+    float *h = malloc((size_t)(nh + 1) * sizeof(float));       /* the row's half group scales */
+    if (!xp || !dx || !h) {
+        free(xp);
+        free(dx);
+        free(h);
+        sq_gemv_q8_for(t->codec, SQ_ISA_PORTABLE)(t, x, y, r0, r1);
+        return;
+    }
     for (uint64_t p = 0; p < np; p++) {
         const __m256i a = _mm256_load_si256((const __m256i *)(x->q + p * 64)), b = _mm256_load_si256((const __m256i *)(x->q + p * 64 + 32));
-        for (int h = 0; h < 2; h++) {
+        for (int k = 0; k < 2; k++) {
             /* immediates: clang takes no expression there */
-            const __m256i v = h ? _mm256_permute2x128_si256(a, b, 0x31) : _mm256_permute2x128_si256(a, b, 0x20);
-            xp[4 * p + (uint64_t)h] = v;
+            const __m256i v = k ? _mm256_permute2x128_si256(a, b, 0x31) : _mm256_permute2x128_si256(a, b, 0x20);
+            xp[4 * p + (uint64_t)k] = v;
             const __m256i s4 = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16);
-            xp[4 * p + 2 + (uint64_t)h] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s4, 4));
+            xp[4 * p + 2 + (uint64_t)k] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s4, 4));
         }
+        dx[p] = _mm256_setr_m128(_mm_set1_ps(x->d[2 * p]), _mm_set1_ps(x->d[2 * p + 1]));
     }
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = (const uint8_t *)t->part[0] + r * rb;
+        for (uint64_t g = 0; g < nh; g++) h[g] = fp4_half_scale(t, mx, pt, ng, r, g);
         __m256 P = _mm256_setzero_ps(), Q = _mm256_setzero_ps();
-        uint64_t gcur = 0;
-        __m256 hcur = fp4_half_scale(t, mx, pt, ng, r, 0);
         for (uint64_t p = 0; p < np; p++) {
             _mm_prefetch((const char *)(row + p * 32) + 1024, _MM_HINT_T0);
-            const uint64_t ga = lg == 63 ? 0 : (2 * p) >> lg, gb = lg == 63 ? 0 : (2 * p + 1) >> lg;
-            if (ga != gcur) hcur = fp4_half_scale(t, mx, pt, ng, r, gcur = ga);
-            const __m256 ha = hcur;
-            if (gb != gcur) hcur = fp4_half_scale(t, mx, pt, ng, r, gcur = gb);
-            const __m256 f = _mm256_mul_ps(_mm256_setr_m128(_mm_set1_ps(x->d[2 * p]), _mm_set1_ps(x->d[2 * p + 1])),
-                                           _mm256_blend_ps(ha, hcur, 0xf0));
+            /* a pair never straddles groups of 64 or more (their bounds are even chunks) */
+            const __m256 hv = g32 ? _mm256_setr_m128(_mm_broadcast_ss(h + 2 * p), _mm_broadcast_ss(h + 2 * p + 1))
+                                  : _mm256_broadcast_ss(h + (lg == 63 ? 0 : (2 * p) >> lg));
+            const __m256 f = _mm256_mul_ps(dx[p], hv);
             const __m256i v = _mm256_loadu_si256((const __m256i *)(row + p * 32));
             const __m256i wl = _mm256_shuffle_epi8(tab16, _mm256_and_si256(v, m4));
             const __m256i wh = _mm256_shuffle_epi8(tab16, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
@@ -1210,15 +1218,17 @@ AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
         __m256 tot0 = _mm256_permute2f128_ps(P, Q, 0x20), tot1 = _mm256_permute2f128_ps(P, Q, 0x31);
         if (nc & 1) { /* the odd last chunk (even index: tot0), one chunk as the pairs take it */
             const uint64_t c = nc - 1, g = lg == 63 ? 0 : c >> lg;
-            const __m256 h = g == gcur && np ? hcur : fp4_half_scale(t, mx, pt, ng, r, g);
+            const __m256 hc = _mm256_set1_ps(h[g]);
             const __m256i w = _mm256_shuffle_epi8(tab, unpack32(4, row + c * 16));
             const __m256i xq = _mm256_load_si256((const __m256i *)(x->q + c * SQ_CHUNK));
             const __m256i pr = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(xq, w));
-            tot0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(pr, ones16)), _mm256_mul_ps(_mm256_set1_ps(x->d[c]), h), tot0);
+            tot0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(pr, ones16)), _mm256_mul_ps(_mm256_set1_ps(x->d[c]), hc), tot0);
         }
         y[r] = hsum256(_mm256_add_ps(tot0, tot1));
     }
     free(xp);
+    free(dx);
+    free(h);
 }
 
 /* The same products with AVX-512 VNNI, bit for bit the AVX2 kernel's: a
@@ -1240,9 +1250,13 @@ AVX512 void sq_fp4_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *
     const __m512i ones8 = _mm512_set1_epi8(1);
     __m512i *st = aligned_alloc(64, (size_t)(np + 1) * 64); /* -16 x the four-byte sums of x, per pair */
     __m512 *dx = aligned_alloc(64, (size_t)(np + 1) * 64);
-    if (!st || !dx) {
+    const uint64_t nh = pt ? 1 : ng;
+    const int lg = ng == 1 ? 63 : __builtin_ctzll(gl / SQ_CHUNK); /* as the AVX2 kernel's */
+    float *h = g32 ? NULL : malloc((size_t)nh * sizeof(float));
+    if (!st || !dx || (!g32 && !h)) {
         free(st);
         free(dx);
+        free(h);
         sq_fp4_gemv_q8_avx2(t, x, y, r0, r1);
         return;
     }
@@ -1255,6 +1269,8 @@ AVX512 void sq_fp4_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *
     const __m512i hi2 = _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb;
+        if (!g32) /* the row's half group scales, indexed by a shift (a division per step cost a third of the time) */
+            for (uint64_t g = 0; g < nh; g++) h[g] = 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + g);
         __m512 acc = _mm512_setzero_ps();
         uint64_t p = 0;
         if (g32)
@@ -1283,23 +1299,21 @@ AVX512 void sq_fp4_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *
                 _mm_prefetch((const char *)(row + 2 * p * 16) + 1024, _MM_HINT_T0);
                 __m512i w0, w1;
                 unpack128(4, row + 2 * p * 16, &w0, &w1);
-                const uint64_t ga = 2 * p * SQ_CHUNK / gl, gb = (2 * p + 2) * SQ_CHUNK / gl;
-                const float ha = 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + ga);
-                const float hb = gb == ga ? ha : 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + gb);
+                const float ha = h[lg == 63 ? 0 : (2 * p) >> lg], hb = h[lg == 63 ? 0 : (2 * p + 2) >> lg];
                 const __m512i d0 = _mm512_dpbusd_epi32(st[p], _mm512_shuffle_epi8(tab, w0), _mm512_load_si512((const void *)(x->q + p * 64)));
                 acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d0), _mm512_mul_ps(dx[p], _mm512_set1_ps(ha)), acc);
                 const __m512i d1 = _mm512_dpbusd_epi32(st[p + 1], _mm512_shuffle_epi8(tab, w1), _mm512_load_si512((const void *)(x->q + p * 64 + 64)));
                 acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), _mm512_mul_ps(dx[p + 1], _mm512_set1_ps(hb)), acc);
             }
         for (; p < np; p++) {
-            float h[2];
+            float hp[2];
             for (int k = 0; k < 2; k++) {
                 const uint64_t g = (2 * p + (uint64_t)k) * SQ_CHUNK / gl;
-                h[k] = mx ? sq_pow2f((int)((const uint8_t *)t->part[1])[r * ng + g] - 128) : 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + g);
+                hp[k] = mx ? sq_pow2f((int)((const uint8_t *)t->part[1])[r * ng + g] - 128) : 0.5f * scale_load(sdt, t->part[1], pt ? 0 : r * ng + g);
             }
             const __m512i d = _mm512_dpbusd_epi32(st[p], _mm512_shuffle_epi8(tab, unpack64(4, row + 2 * p * 16)),
                                                   _mm512_load_si512((const void *)(x->q + p * 64)));
-            const __m512 hv = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(h[0]), _mm512_set1_ps(h[1]));
+            const __m512 hv = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(hp[0]), _mm512_set1_ps(hp[1]));
             acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_mul_ps(dx[p], hv), acc);
         }
         __m256 tot0 = _mm512_castps512_ps256(acc), tot1 = _mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(acc), 1));
@@ -1316,6 +1330,7 @@ AVX512 void sq_fp4_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *
     }
     free(st);
     free(dx);
+    free(h);
 }
 
 /* 8-bit table codecs (fp8, mxfp8): gather from the 256-entry table. */
