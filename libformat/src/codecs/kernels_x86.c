@@ -319,8 +319,9 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_pairs_avx2(co
     __m256 *dx = aligned_alloc(64, (size_t)(np + 2) / 2 * 64);
     float *gsum = g32 ? NULL : group_act_sums(x, cols, gs, ng);
     float *sd = cpg == 1 ? malloc((size_t)(nc + 8) * sizeof(float)) : NULL; /* groups of 32: scale x activation scale */
-    if (!xp || !ns || !dx || (!g32 && !gsum) || (cpg == 1 && !sd)) {
-        free(xp); free(ns); free(dx); free(gsum); free(sd);
+    float *sbuf = gsh ? malloc((size_t)(ng + 8) * sizeof(float)) : NULL;      /* groups of 64: the row's scales */
+    if (!xp || !ns || !dx || (!g32 && !gsum) || (cpg == 1 && !sd) || (gsh && !sbuf)) {
+        free(xp); free(ns); free(dx); free(gsum); free(sd); free(sbuf);
         int_gemv_q8_bits(bits, t, x, y, r0, r1);
         return;
     }
@@ -329,11 +330,14 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_pairs_avx2(co
         const __m256i a = _mm256_load_si256((const __m256i *)(x->q + p * 64)), b = _mm256_load_si256((const __m256i *)(x->q + p * 64 + 32));
         xp[2 * p] = _mm256_permute2x128_si256(a, b, 0x20);
         xp[2 * p + 1] = _mm256_permute2x128_si256(a, b, 0x31);
-        ns[p] = _mm256_setr_epi32(-x->sum[2 * p], 0, 0, 0, -x->sum[2 * p + 1], 0, 0, 0);
+        /* asym: -sum_A and -sum_B as int16 words 0 and 8 (one vpmaddwd with the zero points gives the
+         * zero-point terms in int32 lanes 0 and 4); sym: the terms themselves, -2^(b-1) sum, in those lanes */
+        ns[p] = asym ? _mm256_setr_epi16((int16_t)-x->sum[2 * p], 0, 0, 0, 0, 0, 0, 0, (int16_t)-x->sum[2 * p + 1], 0, 0, 0, 0, 0, 0, 0)
+                     : _mm256_setr_epi32(-x->sum[2 * p] * (1 << (bits - 1)), 0, 0, 0, -x->sum[2 * p + 1] * (1 << (bits - 1)), 0, 0, 0);
         dx[p] = _mm256_setr_m128(_mm_set1_ps(x->d[2 * p]), _mm_set1_ps(x->d[2 * p + 1]));
     }
     const int zmid = 1 << (bits - 1);
-    const __m256i ones16 = _mm256_set1_epi16(1), mid = _mm256_set1_epi32(zmid);
+    const __m256i ones16 = _mm256_set1_epi16(1);
     for (uint64_t r = r0; r < r1; r++) {
         const uint8_t *row = codes + r * rb;
         __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -344,19 +348,20 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_pairs_avx2(co
         const __m256i p16 = _mm256_add_epi16(_mm256_maddubs_epi16(wlo, xp[2 * (P)]), _mm256_maddubs_epi16(whi, xp[2 * (P) + 1]))
         if (g32) {
             if (sd) row_scale_products(sdt, t->part[1], r * nc, x->d, nc, sd);
+            const float *srow = gsh ? sq_int_row_scales(sdt, t->part[1], r * ng, ng, sbuf) : NULL;
             for (uint64_t p = 0; p < np; p++) {
                 _mm_prefetch((const char *)(row + p * 2 * cb) + 1024, _MM_HINT_T0);
                 PAIR_DOT(p);
-                __m256i z = mid;
+                __m256i zt = ns[p]; /* the zero-point terms (sym: precomputed) */
                 if (asym && gsh) {
-                    z = _mm256_set1_epi32(zeros[r * ng + p]);
+                    zt = _mm256_madd_epi16(ns[p], _mm256_set1_epi16(zeros[r * ng + p]));
                 } else if (asym) {
                     uint16_t zz;
                     memcpy(&zz, zeros + r * nc + 2 * p, 2);
-                    z = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)(zz & 0xff) | (uint64_t)(zz >> 8) << 32)));
+                    zt = _mm256_madd_epi16(ns[p], _mm256_cvtepu8_epi16(_mm_set_epi64x(zz >> 8, zz & 0xff)));
                 }
-                const __m256i d32 = _mm256_add_epi32(_mm256_madd_epi16(p16, ones16), _mm256_mullo_epi32(ns[p], z));
-                const __m256 f = gsh ? _mm256_mul_ps(dx[p], _mm256_set1_ps(scale_load(sdt, t->part[1], r * ng + p)))
+                const __m256i d32 = _mm256_add_epi32(_mm256_madd_epi16(p16, ones16), zt);
+                const __m256 f = gsh ? _mm256_mul_ps(dx[p], _mm256_broadcast_ss(srow + p))
                                      : _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(sd + 2 * p)))), lo4hi4);
                 if (p & 1) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), f, acc1);
                 else acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d32), f, acc0);
@@ -394,7 +399,7 @@ AVX2 static inline __attribute__((always_inline)) void int_gemv_q8_pairs_avx2(co
         }
         y[r] = tot - corr;
     }
-    free(xp); free(ns); free(dx); free(gsum); free(sd);
+    free(xp); free(ns); free(dx); free(gsum); free(sd); free(sbuf);
 }
 
 /* one instance per bit width, so the unpack is resolved at compile time */
