@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "calib.h"
+#include "common/big_alloc.h"
 #include "squish/llama_names.h"
 #include "xtx_kernel.h"
 
@@ -398,7 +399,7 @@ int sq_calib_site_of(const char *name, uint32_t *layer, sq_site *site) {
 
 float *sq_calib_site_hessian(const sq_calib_site *s, const float *scale) {
     const uint64_t n = s->n;
-    float *H = malloc(n * n * sizeof(float));
+    float *H = sq_big_alloc(n * n * sizeof(float));
     if (!H) return NULL;
     for (uint64_t i = 0; i < n; i++)
         for (uint64_t j = 0; j < n; j++) {

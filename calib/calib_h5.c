@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "calib.h"
+#include "common/big_alloc.h"
 #include "squish/fileio.h"
 #include "squish/hash.h"
 
@@ -518,7 +519,7 @@ static sq_status read_site_at(sq_calib_file *f, const char *gname, uint32_t n, s
         return sq_err_set(err, SQ_ECORRUPT, "%s: group %s is missing", f->path, gname);
     hid_t g = H5Gopen2(f->file, gname, H5P_DEFAULT);
     s->n = n;
-    s->xtx = malloc((size_t)n * n * sizeof(double));
+    s->xtx = sq_big_alloc((size_t)n * n * sizeof(double));
     s->abs_mean = malloc(n * sizeof(double));
     s->abs_max = malloc(n * sizeof(float));
     hsize_t d2[2] = {n, n}, d1[1] = {n};

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/big_alloc.h"
 #include "linalg.h"
 #include "squish/codec.h" /* sq_parallel_for, sq_isa_active */
 #include "squish/fp.h"
@@ -996,7 +997,7 @@ sq_status sq_aqlm_quantize_shared(uint32_t n, const float *const *w, const uint6
         mt->rows = rows[i];
         mt->r0 = i ? S.mats[i - 1].r0 + rows[i - 1] : 0;
         for (uint64_t r = 0; r < rows[i]; r++) S.mat_of[mt->r0 + r] = i;
-        if (!(mt->Hf = malloc(cols * cols * sizeof(float)))) ok = 0;
+        if (!(mt->Hf = sq_big_alloc(cols * cols * sizeof(float)))) ok = 0;
         else
             for (uint64_t k = 0; k < cols * cols; k++) mt->Hf[k] = (float)H[i][k];
     }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/big_alloc.h"
 #include "descent.h"
 #include "encoders.h"
 #include "linalg.h"
@@ -26,7 +27,7 @@ static int cmp_diag_desc(const void *a, const void *b) {
 
 sq_status sq_gptq_hinv(const double *H, uint64_t n, const uint32_t *perm, double damp, float *U, int n_threads,
                        sq_gptq_info *info, sq_err *err) {
-    double *A = malloc((size_t)n * n * sizeof(double)), *W = malloc((size_t)n * n * sizeof(double));
+    double *A = sq_big_alloc((size_t)n * n * sizeof(double)), *W = sq_big_alloc((size_t)n * n * sizeof(double));
     if (!A || !W) {
         free(A);
         free(W);
@@ -232,7 +233,7 @@ static uint64_t *pack_u(gptq_ctx *x, int n_threads, float **up) {
         const uint64_t i1 = b * B, i2 = i1 + B < K ? i1 + B : K;
         off[b + 1] = off[b] + (i2 < K ? sq_la_packed_floats(x->isa, i2 - i1, K - i2) : 0);
     }
-    *up = malloc((off[nblk] + 1) * sizeof(float));
+    *up = sq_big_alloc((off[nblk] + 1) * sizeof(float));
     if (!*up) {
         free(off);
         return NULL;
@@ -265,7 +266,7 @@ sq_status sq_gptq_quantize(const char *name, const sq_codec *c, const uint32_t p
     if (st) return st;
     uint32_t *perm = malloc(cols * sizeof *perm);
     uint8_t *dead = calloc(cols, 1);
-    float *U = malloc((size_t)cols * cols * sizeof(float)), *up = NULL;
+    float *U = sq_big_alloc((size_t)cols * cols * sizeof(float)), *up = NULL;
     uint64_t *up_offsets = NULL;
     double *diag = malloc(cols * sizeof *diag);
     if (!perm || !dead || !U || !diag) {

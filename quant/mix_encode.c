@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/big_alloc.h"
 #include "codecs/mix/mix_format.h"
 #include "gptq.h"
 #include "squish/fp.h"
@@ -281,7 +282,7 @@ sq_status sq_mix_quantize_rw(const float *w, uint64_t rows, uint64_t cols, const
     res->ncodes = off;
     if (!(res->codes = calloc((size_t)(off ? off : 1), 1))) FAIL(SQ_ENOMEM, "mix: out of memory for %llu code bytes", (unsigned long long)off);
     /* 4. GPTQ with everything but the codes fixed */
-    if (!(U = malloc((size_t)cols * cols * sizeof(float)))) FAIL(SQ_ENOMEM, "mix: out of memory for the inverse Hessian");
+    if (!(U = sq_big_alloc((size_t)cols * cols * sizeof(float)))) FAIL(SQ_ENOMEM, "mix: out of memory for the inverse Hessian");
     sq_gptq_info info = {0};
     if ((st = sq_gptq_hinv(H, cols, res->perm, 0.01, U, n_threads, &info, err))) goto done;
     sweep S = {wp, U, rows, cols, B, nb, width, res, recon, 0};

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/big_alloc.h"
 #include "codecs/quip/e8p.h"
 #include "codecs/quip/quip_codec.h"
 #include "e8p_encode.h"
@@ -604,8 +605,8 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
     res->cols = cols;
     res->bits = bits;
     res->nested = nested;
-    float *Wt = malloc(n * sizeof(float)), *col = malloc(rows * sizeof(float)), *U = malloc(cols * cols * sizeof(float));
-    double *Ht = malloc(cols * cols * sizeof(double));
+    float *Wt = sq_big_alloc(n * sizeof(float)), *col = malloc(rows * sizeof(float)), *U = sq_big_alloc(cols * cols * sizeof(float));
+    double *Ht = sq_big_alloc(cols * cols * sizeof(double));
     float *cur = malloc(S * rows * sizeof(float)), *bestsc = malloc(S * rows * sizeof(float));
     double *besterr = malloc(rows * sizeof(double));
     float *Hf = NULL;
@@ -670,7 +671,7 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
         initial_scales(&q, sqrt(ss / (double)cols), o->opt_scale, s);
         for (uint32_t k = 0; k < S; k++) cur[k * rows + r] = s[k];
     }
-    Hf = malloc(cols * cols * sizeof(float));
+    Hf = sq_big_alloc(cols * cols * sizeof(float));
     rs.ww = malloc(rows * sizeof(double));
     rs.g = calloc(rows * 3, sizeof(double));
     rs.Gm = calloc(rows * 9, sizeof(double));

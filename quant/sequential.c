@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/big_alloc.h"
 #include "runtime.h"
 #include "squish/hash.h"
 #include "squish/version.h"
@@ -315,7 +316,7 @@ sq_status sq_seq_site(void *ctx, uint32_t layer, sq_site site, sq_calib_site *ou
     const uint64_t n = a->n;
     out->n = a->n;
     out->tokens = a->tokens;
-    out->xtx = malloc(n * n * sizeof(double));
+    out->xtx = sq_big_alloc(n * n * sizeof(double));
     out->abs_mean = malloc(n * sizeof(double));
     out->abs_max = malloc(n * sizeof(float));
     if (!out->xtx || !out->abs_mean || !out->abs_max) {

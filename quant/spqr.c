@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/big_alloc.h"
 #include "codecs/spqr/spqr_params.h"
 #include "descent.h"
 #include "gptq.h"
@@ -541,7 +542,7 @@ sq_status sq_spqr_quantize(const float *w, uint64_t rows, uint64_t cols, const d
     out->row_ptr = calloc(rows + 1, sizeof(uint32_t));
     out->deq = malloc(rows * cols * sizeof(float));
     uint8_t *dead = calloc(cols, 1), *mask = malloc(rows * cols);
-    float *U = malloc(cols * cols * sizeof(float));
+    float *U = sq_big_alloc(cols * cols * sizeof(float));
     double *diag = malloc(cols * sizeof(double));
     if (!out->codes || !out->scale_codes || !out->zero_codes || !out->stats2 || !out->perm || !out->row_ptr ||
         !out->deq || !order || !dead || !mask || !U || !diag) {
