@@ -186,7 +186,8 @@ static const char *rows_method(const char *m) {
     static const char *const names[][2] = {{"rtn", "rtn" ROWS_TAG},   {"gptq", "gptq" ROWS_TAG},
                                            {"spqr", "spqr" ROWS_TAG}, {"spqr (H = I)", "spqr (H = I)" ROWS_TAG},
                                            {"mix", "mix" ROWS_TAG},   {"mix (H = I)", "mix (H = I)" ROWS_TAG},
-                                           {"quip", "quip" ROWS_TAG}, {"aqlm", "aqlm" ROWS_TAG},
+                                           {"quip", "quip" ROWS_TAG}, {"quip (H = I)", "quip (H = I)" ROWS_TAG},
+                                           {"aqlm", "aqlm" ROWS_TAG},
                                            {"rtn (gptq fallback)", "rtn (gptq fallback)" ROWS_TAG}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(m, names[i][0])) return names[i][1];
@@ -207,9 +208,13 @@ int sq_alloc_allocated(const sq_alloc_opts *o, const sq_model_tensor *t) {
 
 /* Whether a calibrated codec's encoder may run on a tensor without XᵀX
  * with H = I (the embeddings, the output layer): SpQR, whose sweep is then
- * RTN with its own group statistics. QuIP# and AQLM are left to the linear
- * layers (their cost buys nothing the Hessian-free scalar ones lack). */
-static int identity_ok(const sq_codec *c) { return !strcmp(c->name, "spqr"); }
+ * RTN with its own group statistics, and QuIP# with the columns' transform
+ * alone (SQ_ENC_ROWS_APART: a looked-up row decodes on its own), whose
+ * feedback then vanishes but whose lattice still beats scalar grids at
+ * equal bits. AQLM is left to the linear layers (its cost buys nothing
+ * there). */
+static int is_quip(const sq_codec *c) { return !strcmp(c->name, "quip"); }
+static int identity_ok(const sq_codec *c) { return !strcmp(c->name, "spqr") || is_quip(c); }
 static int is_mix(const sq_codec *c) { return !strcmp(c->name, "mix"); }
 
 /* Whether t has row importance (sq_alloc_row_weights would give some). */
@@ -227,7 +232,8 @@ static int applies(const sq_method *q, const sq_model_tensor *t, const sq_alloc_
     sq_site s;
     if (!sq_quant_needs_xtx(c->codec)) return 1;
     if (is_matrix(t) || sq_method_output_site(q, t, &l, &s)) return q->calib != NULL;
-    if (identity_ok(c->codec) && sq_spqr_p_rht(c->params)) return 0; /* rotating H = I buys nothing */
+    if (!strcmp(c->codec->name, "spqr") && sq_spqr_p_rht(c->params)) return 0; /* rotating H = I buys nothing */
+    if (is_quip(c->codec) && role_of(t) != SQ_LLAMA_EMBED) return 0; /* rows apart: for lookups only */
     return (identity_ok(c->codec) || (is_mix(c->codec) && has_rows(q, t))) && q->kind != SQ_METHOD_AWQ;
 }
 
@@ -241,14 +247,19 @@ sq_status sq_alloc_encode(sq_method *q, const char *label, const sq_model_tensor
     if (!sq_quant_needs_xtx(c->codec) || is_matrix(t) || sq_method_output_site(q, t, &ol, &os) ||
         !(identity_ok(c->codec) || (is_mix(c->codec) && rw))) {
         q->row_weight = rw;
+        /* the output layer's rows weigh by how often their token is predicted: QuIP# keeps them apart there
+         * too, so that a frequent token's row is not mixed with rare ones' */
+        const uint32_t flags = q->enc_flags;
+        if (rw && is_quip(c->codec) && role_of(t) == SQ_LLAMA_LM_HEAD) q->enc_flags |= SQ_ENC_ROWS_APART;
         st = sq_method_encode(q, label, t, c->codec, c->params, w, rows, cols, e, note, err);
+        q->enc_flags = flags;
         q->row_weight = NULL;
         if (!st && rw) note->method = rows_method(note->method);
         free(rw);
         return st;
     }
     memset(note, 0, sizeof *note);
-    note->method = is_mix(c->codec) ? "mix (H = I)" : "spqr (H = I)";
+    note->method = is_mix(c->codec) ? "mix (H = I)" : is_quip(c->codec) ? "quip (H = I)" : "spqr (H = I)";
     if (rw) note->method = rows_method(note->method);
     note->out_err = -1;
     if (cols > 65536) {
@@ -263,7 +274,8 @@ sq_status sq_alloc_encode(sq_method *q, const char *label, const sq_model_tensor
     for (uint64_t i = 0; i < cols; i++) eye[i * cols + i] = 1;
     st = sq_check_finite(label, w, rows * cols, err);
     sq_encode_ctx x = {.codec = c->codec, .params = c->params, .w = w, .rows = rows, .cols = cols, .xtx = eye,
-                       .seed = 0x5155495348ull ^ 0xe1e1ull, .n_threads = q->n_threads, .flags = q->enc_flags,
+                       .seed = 0x5155495348ull ^ 0xe1e1ull, .n_threads = q->n_threads,
+                       .flags = q->enc_flags | (is_quip(c->codec) ? SQ_ENC_ROWS_APART : 0u),
                        .row_weight = rw};
     if (!st) st = sq_quant_encode(&x, e, err);
     free(eye);

@@ -616,10 +616,11 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
         st = oom(err, rows, cols);
         goto out;
     }
+    const int rht_out = !o->no_rht && !o->no_rht_out;
     if (!o->no_rht) {
         res->su = malloc((cols + 7) / 8);
-        res->sv = malloc((rows + 7) / 8);
-        if (!res->su || !res->sv) {
+        res->sv = rht_out ? malloc((rows + 7) / 8) : NULL;
+        if (!res->su || (rht_out && !res->sv)) {
             st = oom(err, rows, cols);
             goto out;
         }
@@ -628,7 +629,7 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
     sq_had_plan_init(&pin, cols, NULL);
     sq_had_plan_init(&pout, rows, NULL);
     res->had_block_in = o->no_rht ? 0 : pin.block;
-    res->had_block_out = o->no_rht ? 0 : pout.block;
+    res->had_block_out = rht_out ? pout.block : 0;
 
     /* W̃ = Ĥ diag(sv) W diag(su) Ĥᵀ; inputs never active (H_ii = 0) get zero weights, as in GPTQ */
     memcpy(Wt, w, n * sizeof(float));
@@ -638,9 +639,9 @@ sq_status sq_quip_quantize(const float *w, uint64_t rows, uint64_t cols, const d
     memcpy(Ht, H, cols * cols * sizeof(double));
     if (!o->no_rht) {
         sq_rht_signs(o->seed, cols, res->su);
-        sq_rht_signs(o->seed ^ SQ_QUIP_SV_SEED_XOR, rows, res->sv);
+        if (rht_out) sq_rht_signs(o->seed ^ SQ_QUIP_SV_SEED_XOR, rows, res->sv);
         for (uint64_t r = 0; r < rows; r++) sq_rht_apply_plan(&pin, res->su, Wt + r * cols);
-        for (uint64_t c = 0; c < cols; c++) {
+        for (uint64_t c = 0; rht_out && c < cols; c++) {
             for (uint64_t r = 0; r < rows; r++) col[r] = Wt[r * cols + c];
             sq_rht_apply_plan(&pout, res->sv, col);
             for (uint64_t r = 0; r < rows; r++) Wt[r * cols + c] = col[r];
@@ -793,6 +794,7 @@ static sq_status quip_encode(const sq_encode_ctx *x, sq_encoded *out, sq_err *er
                       .no_feedback = (x->flags & SQ_ENC_NO_FEEDBACK) != 0,
                       .no_refit = (x->flags & SQ_ENC_NO_REFIT) != 0,
                       .no_rht = (x->flags & SQ_ENC_NO_RHT) != 0,
+                      .no_rht_out = (x->flags & SQ_ENC_ROWS_APART) != 0,
                       .n_threads = x->n_threads};
     sq_quip_result r;
     sq_status st = sq_quip_quantize(x->w, x->rows, x->cols, x->xtx, &o, &r, err);

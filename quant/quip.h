@@ -29,6 +29,7 @@ typedef struct sq_quip_opts {
     int no_refit;       /* keep the initial scales (the refit is on by default) */
     int no_feedback;    /* nearest rounding in the transformed basis, no BlockLDLQ */
     int no_rht;         /* no randomized Hadamard transforms (su, sv left NULL) */
+    int no_rht_out;     /* the columns' transform (su) alone, sv left NULL: rows stay apart */
     int passes;         /* BlockLDLQ + refit passes; 0: SQ_QUIP_PASSES */
     int free_passes;    /* later passes start from the refitted scales as they are, not in the initial ratios */
     int beam;           /* stage-0 candidates of the greedy search; 0: SQ_QUIP_BEAM */

@@ -194,8 +194,9 @@ END_TEST
 
 START_TEST(descent_gradient_same_bits_on_every_isa) {
     /* G = E (H + lam I) by its definition: lam e_j, then fma(e_k, H[k][j], .) in increasing k skipping e_k = 0
-     * (zeros of both signs sprinkled in E); ragged rows and columns around the register tiles */
-    static const uint64_t shapes[][2] = {{1, 1}, {3, 7}, {4, 8}, {5, 33}, {9, 70}, {6, 100}, {13, 12}};
+     * (zeros of both signs sprinkled in E); ragged rows and columns around the register tiles, and K past the
+     * kernels' blocks of 1024 k steps (a tile waits in G between blocks) */
+    static const uint64_t shapes[][2] = {{1, 1}, {3, 7}, {4, 8}, {5, 33}, {9, 70}, {6, 100}, {13, 12}, {5, 2100}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const uint64_t R = shapes[s][0], K = shapes[s][1];
         double *E = malloc(R * K * sizeof(double)), *H = malloc(K * K * sizeof(double));

@@ -302,6 +302,16 @@ static int bench_gptq(uint64_t n, int threads) {
         if (sq_gptq_hinv(H, n, NULL, 0.01, U, threads, &hi, &err) == SQ_OK) hinv_secs = now() - t0;
         free(U);
     }
+    /* the same with squish-quantize's default coordinate descent after the sweep (--gptq-cd) */
+    o.refine = 0;
+    t0 = now();
+    st = sq_gptq_quantize("bench", c, p, w, n, n, H, &o, &e, &info, &err);
+    const double cd_secs = now() - t0;
+    if (st) {
+        fprintf(stderr, "squish-bench: GPTQ with the descent failed: %s\n", err.msg);
+        return cli_exit_code(st);
+    }
+    sq_encoded_free(&e);
     double nn = (double)n, flops = 4.0 / 3.0 * nn * nn * nn + nn * nn * nn + nn * nn * 128.0;
     printf("GPTQ int4:g128:asym on one %llux%llu layer, random SPD Hessian, %d threads\n", (unsigned long long)n,
            (unsigned long long)n, threads);
@@ -312,6 +322,10 @@ static int bench_gptq(uint64_t n, int threads) {
         printf("  of which the float64 inverse-Hessian factor: %.2f s (%.1f GFLOP/s); column sweep: %.2f s (%.1f GFLOP/s)\n",
                hinv_secs, 2.0 / 3.0 * nn * nn * nn / hinv_secs / 1e9, secs - hinv_secs,
                secs > hinv_secs ? (nn * nn * nn + nn * nn * 128.0) / (secs - hinv_secs) / 1e9 : 0.0);
+    /* each sweep's start: the gradient E (H + lam I), rows x n^2 multiply-adds */
+    printf("  with squish-quantize's default coordinate descent (--gptq-cd %d): %.2f s, the descent %.2f s "
+           "(its gradient n^3 multiply-adds: %.1f GFLOP/s)\n",
+           SQ_GPTQ_REFINE, cd_secs, cd_secs - secs, cd_secs > secs ? 2.0 * nn * nn * nn / (cd_secs - secs) / 1e9 : 0.0);
     free(A); free(C); free(w); free(H);
     return 0;
 }

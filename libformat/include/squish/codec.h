@@ -182,6 +182,8 @@ enum {
     SQ_ENC_NO_FEEDBACK = 1u << 0, /* nearest rounding without error feedback */
     SQ_ENC_NO_REFIT = 1u << 1,    /* keep the initial scales (no least-squares refit) */
     SQ_ENC_NO_RHT = 1u << 2,      /* no randomized Hadamard incoherence */
+    SQ_ENC_ROWS_APART = 1u << 3,  /* no transform across rows (QuIP#'s rht_out): a row decodes on its own, as an
+                                   * embedding lookup wants */
 };
 
 /* A quantizer that error feedback (GPTQ, LDLQ) drives block by block: it
