@@ -24,7 +24,8 @@
  * (6.5 bpw), int8 per channel. Calibrated codecs apply to the linear
  * layers; SpQR also to the embeddings and the output layer with H = I (no
  * XᵀX is collected for them: GPTQ's feedback vanishes and :mse fits the
- * scales of least squared error), the other scalar ones by RTN there. AQLM
+ * scales of least squared error), QuIP# to the embeddings with H = I and
+ * rows apart (identity_ok), the other scalar ones by RTN there. AQLM
  * 2x8 is left out: on squish-lm-34m one down_proj took about a minute
  * against a few seconds for quip:2, and it came out dominated by quip:2
  * (more bytes, more loss) on the tiny model's layers; --candidates takes it. */

@@ -947,6 +947,60 @@ START_TEST(quip2_beats_gptq_int2_on_a_real_layer) {
 }
 END_TEST
 
+/* SQ_ENC_ROWS_APART (the allocator's QuIP# for embeddings and lm_head): the
+ * encoder writes rht_in alone, so a row decodes on its own to exactly its
+ * row of the whole matrix's decode; with H = I the rows-apart encoding of
+ * each row is the same whatever the other rows hold (no transform mixes
+ * them), unlike the default's. */
+START_TEST(quip_rows_apart) {
+    const uint64_t rows = 48, cols = 64;
+    float *w = random_matrix(rows * cols, 11), *w2 = malloc(rows * cols * 4);
+    double *eye = calloc(cols * cols, sizeof(double));
+    for (uint64_t i = 0; i < cols; i++) eye[i * cols + i] = 1;
+    memcpy(w2, w, rows * cols * 4);
+    for (uint64_t c = 0; c < cols; c++) w2[(rows - 1) * cols + c] *= -3; /* another last row */
+    const sq_codec *c;
+    uint32_t p[SQ_NPARAMS];
+    sq_err err;
+    ck_assert_int_eq(sq_scheme_parse("quip:3", &c, p, &err), 0);
+    float *full = malloc(rows * cols * 4), *full2 = malloc(rows * cols * 4), *row = malloc(cols * 4);
+    for (int apart = 0; apart < 2; apart++) {
+        sq_encoded e, e2;
+        sq_encode_ctx x = {.codec = c, .params = p, .w = w, .rows = rows, .cols = cols, .xtx = eye, .seed = 5,
+                           .n_threads = 2, .flags = apart ? SQ_ENC_ROWS_APART : 0u};
+        ck_assert_int_eq(sq_quant_encode(&x, &e, &err), 0);
+        x.w = w2;
+        ck_assert_int_eq(sq_quant_encode(&x, &e2, &err), 0);
+        sq_tview v, v2;
+        sq_tview_from_encoded(&e, &v);
+        sq_tview_from_encoded(&e2, &v2);
+        ck_assert(v.xf[SQ_XFORM_RHT_IN] != NULL);
+        ck_assert_int_eq(v.xf[SQ_XFORM_RHT_OUT] != NULL, !apart);
+        ck_assert_int_eq(sq_tview_has_output_xform(&v), !apart);
+        ck_assert_int_eq(sq_decode_mt(&v, full, 1), SQ_OK);
+        ck_assert_int_eq(sq_decode_mt(&v2, full2, 1), SQ_OK);
+        for (uint64_t r = 0; r < rows; r++) {
+            ck_assert_int_eq(sq_decode_rows(&v, r, r + 1, row), SQ_OK);
+            ck_assert_msg(!memcmp(row, full + r * cols, cols * 4), "apart %d: row %llu decodes otherwise alone", apart,
+                          (unsigned long long)r);
+        }
+        /* rows 0..rows-2 are the same in w and w2: apart, they decode identically */
+        const int same = !memcmp(full, full2, (rows - 1) * cols * 4);
+        ck_assert_msg(same == apart, "apart %d: the other rows' decode %s with the last row", apart,
+                      same ? "does not change" : "changes");
+        double err2 = 0, ref = 0;
+        for (uint64_t i = 0; i < rows * cols; i++) {
+            err2 += ((double)full[i] - w[i]) * ((double)full[i] - w[i]);
+            ref += (double)w[i] * w[i];
+        }
+        ck_assert_msg(err2 < 0.035 * ref, "apart %d: relative error %g at 3 bits", apart, err2 / ref);
+        sq_encoded_free(&e);
+        sq_encoded_free(&e2);
+    }
+    free(w); free(w2); free(eye); free(full); free(full2); free(row);
+}
+END_TEST
+
 START_TEST(quip_bpw_counts_every_part) {
     /* 512 x 1536 at 2 bits: codes 16 bits per 8 weights, 1536 + 512 sign bits, 512 f16 scales */
     const double n = 512.0 * 1536;
@@ -988,6 +1042,7 @@ static Suite *suite(void) {
     ADD(s, quip_ablations);
     ADD(s, quip_tune_is_monotone);
     ADD(s, quip_bad_input);
+    ADD(s, quip_rows_apart);
     ADD(s, quip_bpw_counts_every_part);
     ADD(s, quip2_beats_gptq_int2_on_a_real_layer);
     return s;
