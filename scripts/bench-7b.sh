@@ -202,7 +202,7 @@ step_bench() {
                 o="$(nice -n "$NICE" "$BUILD/squish-bench" -c int8 -R 4096 -C 4096 --min-time 0.2 --flush-mib 512 -T "$t" \
                     --ctx "$CTX" --no-exact -m "$f" -q 2>/dev/null)" || die "squish-bench failed on $f"
                 awk -v cls="$cls" -v r="$r" -v t="$t" -v f="$f" '
-                    /^# streaming read bandwidth/ { bw = $NF == "GB/s" ? $(NF - 1) : $NF }
+                    /^# streaming read bandwidth \(1 thread/ { bw = $NF == "GB/s" ? $(NF - 1) : $NF }
                     $1 == f { print cls "\tsquish\tpp\t" t "\t" r "\t" $4; print cls "\tsquish\ttg\t" t "\t" r "\t" $5
                               print cls "\tstream\tbw\t" t "\t" r "\t" bw }' <<<"$o" >>"$raw"
                 o="$(nice -n "$NICE" "$LLAMA_BENCH" -m "$g" -p "$CTX" -n "$N_GEN" -t "$t" -r 1 -o json 2>/dev/null)" ||
