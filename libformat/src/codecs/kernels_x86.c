@@ -1182,7 +1182,7 @@ AVX2 void sq_fp4_gemv_q8_avx2(const sq_tview *t, const sq_act_q8 *x, float *y, u
     const int g32 = gl == SQ_CHUNK && !pt; /* every chunk its own scale */
     const uint64_t nh = pt ? 1 : ng;
     __m256i *xp = aligned_alloc(64, (size_t)(np + 1) * 128); /* per pair: x lo, x hi, start lo, start hi */
-    __m256 *dx = aligned_alloc(64, (size_t)(np + 1) * 32);    /* per pair: (d_A x4, d_B x4) */
+    __m256 *dx = aligned_alloc(64, (size_t)(np + 2) / 2 * 64); /* per pair: (d_A x4, d_B x4); C11 wants a multiple of 64 */
     float *h = malloc((size_t)(nh + 1) * sizeof(float));       /* the row's half group scales */
     if (!xp || !dx || !h) {
         free(xp);
