@@ -91,7 +91,8 @@ grep -q '^SCHEME  *TENSORS  *ELEMENTS  *BYTES  *BPW  *SHARE$' "$T/out" && grep -
   bad "inspect text has no scheme summary: $(tail -5 "$T/out")"
 
 # ---- over all tensors with a calibration file of an older squish-calibrate (no /output, /vocab: the same
-# statistics rewritten without them): embeddings and lm_head by RTN among the scalar candidates and spqr with H = I ----
+# statistics rewritten without them): embeddings and lm_head by RTN among the scalar candidates and spqr with H = I,
+# the embeddings also by quip with H = I and its rows apart (no rht_out: a looked-up row decodes alone) ----
 expect 0 "old-style calibration file" -- "$MK" asym-calib "$T/cal.h5" "$T/cal0.h5" 0
 expect 0 "target 4.0 over all, old-style file" -- "$Q" "$TINY" --calib "$T/cal0.h5" --target-bpw 4.0 "${CAND[@]}" --over all -o "$T/all.squizd" --report "$T/all.json"
 grep -q "lm_head.weight is weighed with H = I" "$T/err" && grep -q "embed_tokens.weight is weighed with H = I" "$T/err" && ok ||
@@ -100,11 +101,17 @@ got=$(inspect_bpw "$T/all.squizd" all)
 within "$got" 4.0 0.02 && ok || bad "over all: $got bpw"
 jq -e '(.allocation.tensors | length) == 16 and
        all(.allocation.tensors[] | select(.name == "model.embed_tokens.weight" or .name == "lm_head.weight");
-           (.chosen | test("^(int|nf|fp|spqr)")) and
-           all(.candidates[]; if (.scheme | startswith("spqr")) then .method == "spqr (H = I)" else .method == "rtn" end) and
-           any(.candidates[]; .method == "spqr (H = I)") and all(.candidates[]; (.scheme | startswith("quip")) | not))' \
+           (.chosen | test("^(int|nf|fp|spqr|quip)")) and
+           all(.candidates[]; if (.scheme | startswith("spqr")) then .method == "spqr (H = I)"
+                              elif (.scheme | startswith("quip")) then .method == "quip (H = I)" else .method == "rtn" end) and
+           any(.candidates[]; .method == "spqr (H = I)")) and
+       all(.allocation.tensors[] | select(.name == "lm_head.weight"); all(.candidates[]; (.scheme | startswith("quip")) | not)) and
+       any(.allocation.tensors[] | select(.name == "model.embed_tokens.weight"); any(.candidates[]; .method == "quip (H = I)"))' \
   "$T/all.json" >/dev/null && ok ||
   bad "over all: embeddings/lm_head $(jq -c '[.allocation.tensors[] | select(.name | test("embed|lm_head"))]' "$T/all.json" | head -c 600)"
+expect 0 "inspect the over-all file" -- "$I" --json "$T/all.squizd"
+jq -e 'all(.tensors[] | select(.name == "model.embed_tokens.weight"); (.scheme | test("rht_out")) | not)' "$T/out" >/dev/null && ok ||
+  bad "the embeddings mix their rows: $(jq -c '.tensors[] | select(.name == "model.embed_tokens.weight") | .scheme' "$T/out")"
 # the spqr :mse family is among the candidates (the defaults: 3 to 6 bits in groups of 64 and 32, and 16 at 3 and 4 bits,
 # b16 being spqr's default and so not spelled; every tensor) and the allocation takes it
 # (names compared without ":mse", which the report leaves out where it is spqr's default)
