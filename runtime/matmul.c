@@ -377,10 +377,12 @@ static void gemm_blocks(void *p, uint64_t b0, uint64_t b1) {
     }
 }
 
-/* The batched kernel the fast paths use for w: a SIMD one (the portable
- * reference is slower than the decode-once f32 GEMM), else NULL. */
+/* The batched kernel the fast paths use for w: a SIMD one where the codec
+ * says it pays (the portable reference is slower than the decode-once f32
+ * GEMM), else NULL. */
 static sq_gemm_q8_fn batched_kernel(const sq_tview *w) {
     sq_isa isa = sq_isa_active();
+    if (w->codec->cpu->gemm_pays && !w->codec->cpu->gemm_pays(w, isa)) return NULL;
     sq_gemm_q8_fn f = isa > SQ_ISA_PORTABLE ? sq_gemm_q8_for(w->codec, isa) : NULL;
     return f && f != w->codec->cpu->gemm_q8[SQ_ISA_PORTABLE] ? f : NULL;
 }

@@ -6,7 +6,8 @@
  * For each scheme and ISA: the exact GEMV the dispatcher picks (sq_gemv_for)
  * and the integer-activation one (sq_gemv_q8_for), GB/s of stored bytes, the
  * best call over ROUNDS rounds that alternate the ISAs; a matrix this small
- * stays in cache, so the figures are the kernels' own speed. */
+ * stays in cache, so the figures are the kernels' own speed. quip (whose
+ * encoder needs X^T X) runs on random codes and scales. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,15 +70,37 @@ int main(int argc, char **argv) {
             return 2;
         }
         float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0), *y = malloc(rows * sizeof(float));
-        sq_encoded e;
-        if (sq_encode(c, p, w, rows, cols, 1, &e, &err)) {
-            fprintf(stderr, "measure_kernels: %s: %s\n", s, err.msg);
-            return 2;
-        }
+        sq_encoded e = {0};
         sq_tview v;
-        sq_tview_from_encoded(&e, &v);
         double bytes = 0;
-        for (int i = 0; i < e.nparts; i++) bytes += (double)e.bytes[i];
+        void *rparts[SQ_CODEC_MAX_PARTS] = {0};
+        if (c->family == SQ_FAMILY_LATTICE) {
+            /* quip's encoder needs X^T X: random codes instead (every code is valid) and scales in [0.5, 1) */
+            sq_part_spec ps[SQ_CODEC_MAX_PARTS];
+            v = (sq_tview){.codec = c, .rows = rows, .cols = cols, .nparts = c->layout(c, p, rows, cols, ps)};
+            memcpy(v.params, p, sizeof p);
+            uint64_t st = 12345;
+            for (int i = 0; i < v.nparts; i++) {
+                size_t n = sq_dtype_size(ps[i].dtype);
+                for (uint32_t d = 0; d < ps[i].ndim; d++) n *= ps[i].dims[d];
+                uint8_t *b = malloc(n);
+                for (size_t j = 0; j < n; j++) {
+                    st = st * 6364136223846793005ull + 1442695040888963407ull;
+                    b[j] = (uint8_t)(st >> 56);
+                    if (ps[i].dtype == SQ_DT_F16 && j % 2) b[j] = 0x38; /* f16 0x38xx */
+                }
+                rparts[i] = b;
+                v.part[i] = b;
+                bytes += (double)n;
+            }
+        } else {
+            if (sq_encode(c, p, w, rows, cols, 1, &e, &err)) {
+                fprintf(stderr, "measure_kernels: %s: %s\n", s, err.msg);
+                return 2;
+            }
+            sq_tview_from_encoded(&e, &v);
+            for (int i = 0; i < e.nparts; i++) bytes += (double)e.bytes[i];
+        }
         sq_act_q8 a;
         if (sq_act_q8_init(&a, x, cols, &err)) return 2;
         const sq_isa isas[2] = {SQ_ISA_AVX512, SQ_ISA_AVX2};
@@ -95,7 +118,9 @@ int main(int argc, char **argv) {
         printf("| %s | %.2f | %.2f | %.2f | %s |\n", s, bytes / tg[0] / 1e9, bytes / tg[1] / 1e9, tg[0] / tg[1], q8s);
         fflush(stdout);
         sq_act_q8_free(&a);
-        sq_encoded_free(&e);
+        if (c->family == SQ_FAMILY_LATTICE)
+            for (int i = 0; i < v.nparts; i++) free(rparts[i]);
+        else sq_encoded_free(&e);
         free(w); free(x); free(y);
     }
     return 0;

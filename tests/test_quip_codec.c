@@ -398,6 +398,101 @@ START_TEST(spec_vectors) {
 }
 END_TEST
 
+/* The integer-activation GEMV (quip_q8.c) on random codes (every code is
+ * valid) and scales, every stage layout, widths with partial q8 blocks and
+ * partial 512-weight chunks: the portable kernel against the decoded rows
+ * times the q8 activations in double (within 1e-5 of sum |w x|), the
+ * AVX-512 kernel (where the CPU has VBMI and GFNI) against the portable one
+ * bit for bit, the batched kernels token by token against the GEMV bit for
+ * bit, and the runtime's choice (sq_best_kernel) takes the q8 kernel only
+ * with that AVX-512 kernel. */
+START_TEST(q8_gemv_matches_the_reference) {
+    const uint64_t shapes[][2] = {{5, 8}, {3, 24}, {4, 40}, {6, 512}, {3, 520}, {2, 1000}, {3, 4104}};
+    const uint32_t layouts[][2] = {{2, 0}, {3, 0}, {3, 1}, {4, 0}, {4, 1}};
+    int simd_runs = 0;
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+        for (size_t l = 0; l < sizeof layouts / sizeof layouts[0]; l++) {
+            const uint64_t rows = shapes[sh][0], cols = shapes[sh][1], G = cols / 8;
+            const uint32_t bits = layouts[l][0], nested = layouts[l][1], S = sq_quip_stages(bits, nested);
+            uint32_t p[SQ_NPARAMS] = {0};
+            p[SQ_QUIP_P_BITS] = bits;
+            p[SQ_QUIP_P_NESTED] = nested;
+            sq_tview t = {.codec = &sq_codec_quip, .rows = rows, .cols = cols, .nparts = (int)S + 1};
+            memcpy(t.params, p, sizeof p);
+            void *parts[4];
+            for (uint32_t s = 0; s < S; s++) {
+                const size_t w = sq_quip_stage_book(bits, nested, s) == SQ_QUIP_E8P ? 2 : 1;
+                uint8_t *c = malloc(rows * G * w);
+                for (uint64_t i = 0; i < rows * G * w; i++) c[i] = (uint8_t)(urand() * 256);
+                parts[s] = c;
+            }
+            uint16_t *sc = malloc(S * rows * sizeof *sc);
+            for (uint64_t i = 0; i < S * rows; i++) sc[i] = sq_f32_to_f16((float)(0.01 + urand()));
+            parts[S] = sc;
+            for (uint32_t k = 0; k <= S; k++) t.part[k] = parts[k];
+            float *x = malloc(cols * sizeof *x), *xr = malloc(cols * sizeof *xr), *dec = malloc(rows * cols * sizeof *dec);
+            float *y = malloc(rows * sizeof *y), *y2 = malloc(rows * sizeof *y2);
+            for (uint64_t i = 0; i < cols; i++) x[i] = (float)gauss() * (i % 13 == 0 ? 6.0f : 1.0f);
+            sq_act_q8 a;
+            ck_assert_int_eq(sq_act_q8_init(&a, x, cols, NULL), SQ_OK);
+            for (uint64_t i = 0; i < cols; i++) xr[i] = a.d[i / 32] * (float)a.q[i];
+            sq_quip_view v;
+            sq_quip_view_from_tview(&t, &v);
+            sq_quip_decode_transformed(&v, 0, rows, dec);
+            sq_quip_gemv_q8_portable(&t, &a, y, 0, rows);
+            for (uint64_t r = 0; r < rows; r++) {
+                double d = 0, mag = 0;
+                for (uint64_t i = 0; i < cols; i++) {
+                    d += (double)dec[r * cols + i] * xr[i];
+                    mag += fabs((double)dec[r * cols + i] * xr[i]);
+                }
+                ck_assert_msg(fabs(y[r] - d) <= 1e-5 * mag, "quip %u bits nested %u %llux%llu row %llu: q8 %g, reference %g", bits,
+                              nested, (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)r, y[r], d);
+            }
+            if (sq_quip_q8_avx512_ok()) {
+                simd_runs++;
+                sq_quip_gemv_q8_avx512(&t, &a, y2, 0, rows);
+                ck_assert_msg(!memcmp(y, y2, rows * sizeof *y), "quip %u bits nested %u %llux%llu: AVX-512 q8 differs", bits,
+                              nested, (unsigned long long)rows, (unsigned long long)cols);
+                memset(y2, 0, rows * sizeof *y2);
+                sq_quip_gemv_q8_avx512(&t, &a, y2, 1, rows); /* a row range on its own (y by absolute row) */
+                ck_assert(y2[0] == 0 && !memcmp(y + 1, y2 + 1, (rows - 1) * sizeof *y));
+            }
+            { /* batched: 11 tokens (a tile of 8 and 3 alone) on rows [1, rows), each token the GEMV's bits */
+                enum { T = 11 };
+                sq_act_q8 xs[T];
+                float *yt = calloc(T * rows, sizeof *yt), *yg = malloc(rows * sizeof *yg), *xt = malloc(cols * sizeof *xt);
+                for (int j = 0; j < T; j++) {
+                    for (uint64_t i = 0; i < cols; i++) xt[i] = (float)gauss();
+                    ck_assert_int_eq(sq_act_q8_init(&xs[j], xt, cols, NULL), SQ_OK);
+                }
+                sq_gemm_q8_fn gemms[2] = {sq_quip_gemm_q8_portable, sq_quip_q8_avx512_ok() ? sq_quip_gemm_q8_avx512 : NULL};
+                for (int f = 0; f < 2; f++) {
+                    if (!gemms[f]) continue;
+                    gemms[f](&t, xs, T, yt, 1, rows);
+                    for (int j = 0; j < T; j++) {
+                        sq_quip_gemv_q8_portable(&t, &xs[j], yg, 1, rows);
+                        ck_assert_msg(yt[(uint64_t)j * rows] == 0 && !memcmp(yt + (uint64_t)j * rows + 1, yg + 1, (rows - 1) * sizeof *yg),
+                                      "quip %u bits nested %u %llux%llu: batched (%s) token %d differs from its GEMV", bits, nested,
+                                      (unsigned long long)rows, (unsigned long long)cols, f ? "avx512" : "portable", j);
+                    }
+                }
+                for (int j = 0; j < T; j++) sq_act_q8_free(&xs[j]);
+                free(yt); free(yg); free(xt);
+            }
+            for (int isa = 0; isa < SQ_ISA_COUNT; isa++) {
+                const sq_cpu_kernel k = sq_best_kernel(&t, (sq_isa)isa);
+                ck_assert_int_eq(k.act, isa == SQ_ISA_AVX512 && sq_quip_q8_avx512_ok() ? SQ_ACT_Q8 : SQ_ACT_F32);
+            }
+            sq_act_q8_free(&a);
+            for (uint32_t k = 0; k <= S; k++) free(parts[k]);
+            free(x); free(xr); free(dec); free(y); free(y2);
+        }
+    fprintf(stderr, "quip q8: %d SIMD comparisons%s\n", simd_runs,
+            sq_quip_q8_avx512_ok() ? "" : " (this CPU lacks AVX-512 VBMI/GFNI: the SIMD kernel not run)");
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("quip_codec");
     TCase *tc = tcase_create("core");
@@ -407,6 +502,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, encode_decode_gemv_through_the_chain);
     tcase_add_test(tc, refusals);
     tcase_add_test(tc, generic_driver_is_blockldlq);
+    tcase_add_test(tc, q8_gemv_matches_the_reference);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -153,9 +153,13 @@ typedef struct sq_codec_cpu {
     sq_gemv_fn gemv[SQ_ISA_COUNT];     /* exact: f32 activations; [PORTABLE] always set */
     sq_cpu_kernel fast[SQ_ISA_COUNT];  /* faster kernels with another activation form; fn NULL: none */
     /* NULL, or whether the fast kernel beats the exact one for this tensor
-     * (measured: the int kernels' q8 path loses on groups of 32) */
-    int (*fast_pays)(const sq_tview *t);
+     * on this ISA's kernels (measured: the int kernels' q8 path loses on
+     * groups of 32 without SIMD; quip's q8 path pays only with AVX-512 VBMI) */
+    int (*fast_pays)(const sq_tview *t, sq_isa isa);
     sq_gemm_q8_fn gemm_q8[SQ_ISA_COUNT]; /* batched q8 products; NULL: none ([PORTABLE] = the reference) */
+    /* NULL (the SIMD batched kernels always pay), or whether they do for t
+     * on this ISA (quip's need AVX-512 VBMI and GFNI besides) */
+    int (*gemm_pays)(const sq_tview *t, sq_isa isa);
 } sq_codec_cpu;
 
 /* ---- encoding ----

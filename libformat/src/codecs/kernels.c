@@ -26,7 +26,7 @@ sq_cpu_kernel sq_fast_kernel_for(const sq_codec *c, sq_isa isa) {
 
 sq_cpu_kernel sq_best_kernel(const sq_tview *t, sq_isa isa) {
     const sq_codec *c = t->codec;
-    if (c->cpu->fast_pays && !c->cpu->fast_pays(t))
+    if (c->cpu->fast_pays && !c->cpu->fast_pays(t, isa))
         return (sq_cpu_kernel){.act = SQ_ACT_F32, .fn.f32 = sq_gemv_for(c, isa)};
     return sq_fast_kernel_for(c, isa);
 }

@@ -238,11 +238,11 @@ void sq_int_gemm_q8_portable(const sq_tview *t, const sq_act_q8 *x, uint32_t T, 
  * CPU time, loaded machine: int4:g32:sym 1.7x, int8:g32:sym 1.4x,
  * int2:g32:asym 1.9x the f32 GEMV's GB/s; the general AVX2 q8 kernel had
  * 0.9x, 1.05x and 1.2x). */
-static int int_fast_pays(const sq_tview *t) {
+static int int_fast_pays(const sq_tview *t, sq_isa isa) {
     const uint64_t gs = sq_group_cols(t->params, t->cols);
     if (gs >= 64) return 1;
     return gs == SQ_CHUNK && (t->codec->bits == 8 || t->codec->bits == 4 || t->codec->bits == 2) &&
-           sq_isa_active() >= SQ_ISA_AVX2;
+           isa >= SQ_ISA_AVX2;
 }
 
 static const sq_codec_encoder int_encoder = {.encode_rows = encode_rows_int, .vq = &int_vq};

@@ -165,6 +165,14 @@ void sq_quip_gemv_portable(const sq_tview *t, const float *x, float *y, uint64_t
     }
 }
 
+/* The q8 kernels pay only in their SIMD form (AVX-512 with VBMI and GFNI);
+ * the portable ones are the reference, slower than the exact kernels (and,
+ * batched, than the runtime's decode-and-multiply GEMM). */
+static int quip_fast_pays(const sq_tview *t, sq_isa isa) {
+    (void)t;
+    return isa >= SQ_ISA_AVX512 && sq_quip_q8_avx512_ok();
+}
+
 static const sq_codec_cpu quip_cpu = {
     .decode = {[SQ_ISA_PORTABLE] = quip_decode_rows},
     .gemv = {[SQ_ISA_PORTABLE] = sq_quip_gemv_portable,
@@ -173,6 +181,11 @@ static const sq_codec_cpu quip_cpu = {
              [SQ_ISA_AVX512] = sq_quip_gemv_avx512,
 #endif
     },
+    .fast = {[SQ_ISA_PORTABLE] = {SQ_ACT_Q8, .fn.q8 = sq_quip_gemv_q8_portable},
+             [SQ_ISA_AVX512] = {SQ_ACT_Q8, .fn.q8 = sq_quip_gemv_q8_avx512}},
+    .fast_pays = quip_fast_pays,
+    .gemm_q8 = {[SQ_ISA_PORTABLE] = sq_quip_gemm_q8_portable, [SQ_ISA_AVX512] = sq_quip_gemm_q8_avx512},
+    .gemm_pays = quip_fast_pays,
 };
 
 const sq_codec sq_codec_quip = {
