@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "codecs/spqr/spqr_codec.h"
 #include "codecs/spqr/spqr_params.h"
 #include "encoders.h"
 #include "spqr.h"
@@ -538,6 +539,63 @@ START_TEST(test_spec_worked_example_rht) {
 }
 END_TEST
 
+/* The integer-activation GEMV (spqr_q8.c) on encoded matrices (outliers,
+ * partial groups and chunks, widths 2..8, groups 16/32/64/128 and 8/24
+ * where the SIMD kernel does not run): the portable kernel against the
+ * stored-order decode times the q8 activations in double (within 2e-5 of
+ * sum |w x|), the AVX-512 kernel against it bit for bit where the CPU has
+ * VBMI, and the runtime's pick (sq_best_kernel) the q8 kernel exactly
+ * there. */
+START_TEST(test_q8_gemv) {
+    const uint64_t shapes[][2] = {{20, 200}, {9, 520}, {5, 64}};
+    const char *schemes[] = {"spqr:w3:t0.1", "spqr:w4:b64:t0", "spqr:w5:b32:sb6:t0.1", "spqr:w2:b16:r4",
+                             "spqr:w8:b128:t0.05", "spqr:w6:b8:t0.1", "spqr:w4:b24:t0"};
+    int simd = 0;
+    for (size_t sh = 0; sh < 3; sh++)
+        for (size_t k = 0; k < sizeof schemes / sizeof schemes[0]; k++) {
+            const uint64_t rows = shapes[sh][0], cols = shapes[sh][1];
+            float *w = random_matrix(rows * cols, 1), *x = random_matrix(cols, 0);
+            double *H = make_xtx(cols, 300);
+            sq_encoded e;
+            sq_err err;
+            ck_assert_msg(encode(schemes[k], w, rows, cols, H, 1, &e, &err) == SQ_OK, "%s: %s", schemes[k], err.msg);
+            sq_tview v;
+            sq_tview_from_encoded(&e, &v);
+            memset(v.xf, 0, sizeof v.xf); /* stored order: the kernels' own basis */
+            v.params[SQ_P_XFORM] = 0;
+            sq_act_q8 a;
+            ck_assert_int_eq(sq_act_q8_init(&a, x, cols, NULL), SQ_OK);
+            float *dec = malloc(rows * cols * sizeof *dec), *y = malloc(rows * sizeof *y), *y2 = malloc(rows * sizeof *y2);
+            v.codec->cpu->decode[SQ_ISA_PORTABLE](&v, 0, rows, dec);
+            sq_spqr_gemv_q8_portable(&v, &a, y, 0, rows);
+            for (uint64_t r = 0; r < rows; r++) {
+                double d = 0, mag = 0;
+                for (uint64_t i = 0; i < cols; i++) {
+                    const double xi = (double)a.d[i / 32] * a.q[i];
+                    d += (double)dec[r * cols + i] * xi;
+                    mag += fabs((double)dec[r * cols + i] * xi);
+                }
+                ck_assert_msg(fabs(y[r] - d) <= 2e-5 * mag, "%s %llux%llu row %llu: q8 %g, reference %g", schemes[k],
+                              (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)r, y[r], d);
+            }
+            if (sq_spqr_q8_avx512_ok(&v)) {
+                simd++;
+                memset(y2, 0, rows * sizeof *y2);
+                sq_spqr_gemv_q8_avx512(&v, &a, y2, 1, rows);
+                ck_assert_msg(y2[0] == 0 && !memcmp(y + 1, y2 + 1, (rows - 1) * sizeof *y), "%s %llux%llu: AVX-512 q8 differs",
+                              schemes[k], (unsigned long long)rows, (unsigned long long)cols);
+            }
+            for (int isa = 0; isa < SQ_ISA_COUNT; isa++)
+                ck_assert_int_eq(sq_best_kernel(&v, (sq_isa)isa).act,
+                                 isa == SQ_ISA_AVX512 && sq_spqr_q8_avx512_ok(&v) ? SQ_ACT_Q8 : SQ_ACT_F32);
+            sq_act_q8_free(&a);
+            free(dec); free(y); free(y2); free(w); free(x); free(H);
+            sq_encoded_free(&e);
+        }
+    fprintf(stderr, "spqr q8: %d AVX-512 comparisons\n", simd);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("spqr_codec");
     TCase *tc = tcase_create("core");
@@ -552,6 +610,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_spec_worked_example);
     tcase_add_test(tc, test_spec_worked_example_w6);
     tcase_add_test(tc, test_spec_worked_example_rht);
+    tcase_add_test(tc, test_q8_gemv);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "codecs/codecs.h"
+#include "codecs/spqr/spqr_codec.h"
 #include "codecs/spqr/spqr_decode.h"
 #include "codecs/spqr/spqr_params.h"
 
@@ -33,7 +34,7 @@ static int spqr_layout(const sq_codec *c, const uint32_t *params, uint64_t rows,
 }
 
 /* The view the reference decode reads; perm NULL: kernels work in stored order. */
-static void view_of(const sq_tview *t, sq_spqr_view *v) {
+void sq_spqr_view_from_tview(const sq_tview *t, sq_spqr_view *v) {
     v->shape = sq_spqr_shape_of(t->params, t->rows, t->cols, t->dim0[P_OUTLIER_COLS]);
     v->codes = t->part[P_CODES];
     v->scale_codes = t->part[P_SCALE_CODES];
@@ -55,7 +56,7 @@ static int spqr_check(const sq_tview *t, char *why, size_t n) {
         return -1;
     }
     sq_spqr_view v;
-    view_of(t, &v);
+    sq_spqr_view_from_tview(t, &v);
     sq_err err;
     if (sq_spqr_validate(&v, &err)) {
         snprintf(why, n, "%s", err.msg);
@@ -66,19 +67,19 @@ static int spqr_check(const sq_tview *t, char *why, size_t n) {
 
 static void spqr_decode(const sq_tview *t, uint64_t r0, uint64_t r1, float *out) {
     sq_spqr_view v;
-    view_of(t, &v);
+    sq_spqr_view_from_tview(t, &v);
     sq_spqr_decode_rows(&v, r0, r1, out);
 }
 
 static void spqr_gemv(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
     sq_spqr_view v;
-    view_of(t, &v);
+    sq_spqr_view_from_tview(t, &v);
     sq_spqr_gemv_portable(&v, x, y, r0, r1);
 }
 
 static void spqr_gemv_avx2(const sq_tview *t, const float *x, float *y, uint64_t r0, uint64_t r1) {
     sq_spqr_view v;
-    view_of(t, &v);
+    sq_spqr_view_from_tview(t, &v);
     sq_spqr_gemv_avx2(&v, x, y, r0, r1); /* the portable kernel where a group is not a multiple of 8 */
 }
 
@@ -210,9 +211,17 @@ static int spqr_check_params(const sq_codec *c, const uint32_t *p, char *why, si
     return 0;
 }
 
+/* The q8 kernel pays in its AVX-512 VBMI form (groups of 16, 32 or a
+ * multiple of 64); the portable one is the reference, slower than the
+ * exact kernels. */
+static int spqr_fast_pays(const sq_tview *t, sq_isa isa) { return isa >= SQ_ISA_AVX512 && sq_spqr_q8_avx512_ok(t); }
+
 static const sq_codec_cpu spqr_cpu = {
     .decode = {[SQ_ISA_PORTABLE] = spqr_decode},
     .gemv = {[SQ_ISA_PORTABLE] = spqr_gemv, [SQ_ISA_AVX2] = spqr_gemv_avx2},
+    .fast = {[SQ_ISA_PORTABLE] = {SQ_ACT_Q8, .fn.q8 = sq_spqr_gemv_q8_portable},
+             [SQ_ISA_AVX512] = {SQ_ACT_Q8, .fn.q8 = sq_spqr_gemv_q8_avx512}},
+    .fast_pays = spqr_fast_pays,
 };
 
 const sq_codec sq_codec_spqr = {
