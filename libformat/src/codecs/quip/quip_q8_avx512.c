@@ -92,7 +92,7 @@ K512 static inline __attribute__((always_inline)) void e8p_weights(const sq_quip
     __m512i c0, c1;
     if (ng == 64) { /* plain loads: masked ones ran 3x slower from cold memory on Zen 4 */
         c0 = _mm512_loadu_si512(codes), c1 = _mm512_loadu_si512(codes + 32);
-    } else if (avail >= 64) { /* codes past the row's end read (in the part), then cleared */
+    } else if (avail >= 128) { /* codes past the row's end read (in the part), then cleared */
         const __mmask32 k0 = ng >= 32 ? ~(__mmask32)0 : (__mmask32)((1u << ng) - 1);
         const __mmask32 k1 = ng > 32 ? (__mmask32)((1u << (ng - 32)) - 1) : 0;
         c0 = _mm512_maskz_mov_epi16(k0, _mm512_loadu_si512(codes)), c1 = _mm512_maskz_mov_epi16(k1, _mm512_loadu_si512(codes + 32));

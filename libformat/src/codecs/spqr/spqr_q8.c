@@ -172,10 +172,13 @@ K512 static void gemv_q8(const sq_tview *t, const sq_act_q8 *x, float *y, uint64
             const uint64_t off = g0 * sb / 8, nb = ss - off;
             const uint64_t av = (s->rows - r) * ss - off;
             const __m512i cS = unpack64(sc + off, nb, av, sps, shs, ms), cZ = unpack64(zc + off, nb, av, sps, shs, ms);
+            _Alignas(64) uint8_t bS[64], bZ[64];
+            _mm512_store_si512(bS, cS);
+            _mm512_store_si512(bZ, cZ);
             for (int k = 0; k < 4; k++) {
                 const uint64_t g = g0 + 16 * (uint64_t)k;
-                const __m512 fS = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(cS, k)));
-                const __m512 fZ = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(cZ, k)));
+                const __m512 fS = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(bS + 16 * k))));
+                const __m512 fZ = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_load_si128((const __m128i *)(bZ + 16 * k))));
                 _mm512_store_ps(SA + g, _mm512_mul_ps(_mm512_load_ps(T + g), _mm512_sub_ps(fS, _mm512_load_ps(T + ngp + g))));
                 _mm512_store_ps(ZA + g, _mm512_mul_ps(_mm512_load_ps(T + 2 * ngp + g), _mm512_sub_ps(fZ, _mm512_load_ps(T + 3 * ngp + g))));
             }
