@@ -70,6 +70,11 @@ const char *sq_isa_name(sq_isa isa);
  * are read once, at the first call. */
 sq_isa sq_isa_active(void);
 int sq_isa_supported(sq_isa isa);
+/* The AVX-512 level (sq_isa_supported) plus VBMI, resp. GFNI, which some
+ * kernels need besides (not lowered by SQUISH_ISA: callers also check the
+ * ISA they run at). */
+int sq_isa_avx512_vbmi(void);
+int sq_isa_avx512_gfni(void);
 
 #define SQ_CODEC_MAX_PARTS 8
 #define SQ_XFORM_MAX 4 /* links a transform chain can have */

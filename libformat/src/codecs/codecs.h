@@ -89,4 +89,9 @@ sq_status sq_codec_check_params(const sq_codec *c, const uint32_t *p, sq_err *er
 /* Refuses stored values a decode would turn into NaN or inf (codec_check.c,
  * spec/codecs.md §10); run by sq_tview_open on every tensor it opens. */
 sq_status sq_tview_check_values(const sq_file *f, const sq_tensor *t, const sq_tview *v, sq_err *err);
+/* Sum of 16 float lanes in one fixed order (j + j+8, then j + j+4, j + j+2,
+ * 0 + 1): the q8 kernels that keep one lane per q8 block (quip, spqr) end
+ * with it, portable and SIMD alike (codecs/lanes16_avx512.h), so both give
+ * the same bits. */
+float sq_lanes16_sum(const float l[16]);
 #endif

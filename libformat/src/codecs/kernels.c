@@ -109,3 +109,10 @@ void sq_act_q8_free(sq_act_q8 *a) {
     a->d = NULL;
     a->sum = NULL;
 }
+
+float sq_lanes16_sum(const float l[16]) {
+    float t8[8], t4[4];
+    for (int j = 0; j < 8; j++) t8[j] = l[j] + l[j + 8];
+    for (int j = 0; j < 4; j++) t4[j] = t8[j] + t8[j + 4];
+    return (t4[0] + t4[2]) + (t4[1] + t4[3]);
+}

@@ -14,6 +14,7 @@ const char *sq_isa_name(sq_isa isa) {
 /* CPU features and SQUISH_ISA are read once per process: dispatch happens on
  * every kernel call (dozens per decoded token). */
 static int isa_ok[SQ_ISA_COUNT];
+static int vbmi_ok, gfni_ok; /* beyond the AVX-512 level: the byte-shuffle kernels (quip, spqr q8) */
 static sq_isa isa_active;
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
 
@@ -25,6 +26,8 @@ static void isa_probe(void) {
     isa_ok[SQ_ISA_AVX2] = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     isa_ok[SQ_ISA_AVX512] = isa_ok[SQ_ISA_AVX2] && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    vbmi_ok = isa_ok[SQ_ISA_AVX512] && __builtin_cpu_supports("avx512vbmi");
+    gfni_ok = isa_ok[SQ_ISA_AVX512] && __builtin_cpu_supports("gfni");
 #endif
     sq_isa best = SQ_ISA_PORTABLE;
     for (int i = SQ_ISA_COUNT - 1; i > 0; i--)
@@ -44,4 +47,14 @@ int sq_isa_supported(sq_isa isa) {
 sq_isa sq_isa_active(void) {
     pthread_once(&isa_once, isa_probe);
     return isa_active;
+}
+
+int sq_isa_avx512_vbmi(void) {
+    pthread_once(&isa_once, isa_probe);
+    return vbmi_ok;
+}
+
+int sq_isa_avx512_gfni(void) {
+    pthread_once(&isa_once, isa_probe);
+    return gfni_ok;
 }

@@ -39,8 +39,6 @@ typedef struct sq_quip_q8_tables {
     _Alignas(64) uint8_t col_e81b[8][256], col_e8r[8][256];
 } sq_quip_q8_tables;
 const sq_quip_q8_tables *sq_quip_q8_tables_get(void); /* built once, thread-safe */
-/* The fixed sum order of the 16 block lanes. */
-float sq_quip_q8_lanes_sum(const float l[16]);
 /* q8 GEMV rows [r0, r1) in the transformed basis (x already through the
  * input links, then quantized); the AVX-512 kernel gives the portable
  * one's bits and needs VBMI and GFNI besides (sq_quip_q8_avx512_ok; without

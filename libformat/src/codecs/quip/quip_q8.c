@@ -5,8 +5,8 @@
  * even, |v| <= 8; E8R: |v| <= 4), so a stage's dot with a q8 block is exact
  * in int32: dot_k = Σ w4·q over block k. Per row and stage the blocks are
  * summed in 16 float lanes, lane k % 16 = fmaf((float)dot_k, d_k, lane),
- * blocks in order, then the lanes by a fixed tree (j + j+8, j + j+4, j + j+2,
- * 0 + 1): one rounding order, which the AVX-512 kernel (quip_q8_avx512.c)
+ * blocks in order, then the lanes by sq_lanes16_sum's fixed tree: one
+ * rounding order, which the AVX-512 kernel (quip_q8_avx512.c)
  * follows lane for lane, so both give the same bits. y[r] = Σ_s
  * (scale_s / 4) · that sum, stage 0 first, as the exact kernel orders it. */
 #include <math.h>
@@ -39,13 +39,6 @@ static void build(void) {
 const sq_quip_q8_tables *sq_quip_q8_tables_get(void) {
     pthread_once(&q8t_once, build);
     return &q8t;
-}
-
-float sq_quip_q8_lanes_sum(const float l[16]) {
-    float t8[8], t4[4];
-    for (int j = 0; j < 8; j++) t8[j] = l[j] + l[j + 8];
-    for (int j = 0; j < 4; j++) t4[j] = t8[j] + t8[j + 4];
-    return (t4[0] + t4[2]) + (t4[1] + t4[3]);
 }
 
 /* The 8 values (times 4) of code c of a stage's book. */
@@ -82,7 +75,7 @@ void sq_quip_gemv_q8_portable(const sq_tview *tv, const sq_act_q8 *x, float *y, 
                 }
                 lanes[k % 16] = fmaf((float)dot, x->d[k], lanes[k % 16]);
             }
-            const float part = (sq_f16_to_f32(v.scales[s * v.rows + r]) * 0.25f) * sq_quip_q8_lanes_sum(lanes);
+            const float part = (sq_f16_to_f32(v.scales[s * v.rows + r]) * 0.25f) * sq_lanes16_sum(lanes);
             out = s ? out + part : part;
         }
         y[r] = out;

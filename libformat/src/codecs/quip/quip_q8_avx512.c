@@ -17,25 +17,16 @@
  *   - the 8-bit stages' tables hold value·4 + 16 already.
  * So every weight byte is value·4 + 16 in 5..27, vpdpbusd multiplies it
  * (unsigned) by q (signed), and 16·sum(q) per block takes the bias out. */
-#include <pthread.h>
 #include <stdlib.h>
 
 #include "codecs/codecs.h"
+#include "codecs/lanes16_avx512.h"
 #include "codecs/quip/quip_codec.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-static int cpu_ok;
-static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
-static void probe(void) {
-    __builtin_cpu_init();
-    cpu_ok = sq_isa_supported(SQ_ISA_AVX512) && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("gfni");
-}
-int sq_quip_q8_avx512_ok(void) {
-    pthread_once(&cpu_once, probe);
-    return cpu_ok;
-}
+int sq_quip_q8_avx512_ok(void) { return sq_isa_avx512_vbmi() && sq_isa_avx512_gfni(); }
 
 #define K512 __attribute__((target("avx2,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,gfni")))
 
@@ -54,13 +45,6 @@ K512 static inline __m512i lookup256(const void *tab, __m512i code, __mmask64 to
     return _mm512_mask_blend_epi8(top, lo, hi);
 }
 
-/* The 16 block lanes in sq_quip_q8_lanes_sum's order. */
-K512 static inline float lanes_sum(__m512 a) {
-    const __m256 t8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
-    const __m128 t4 = _mm_add_ps(_mm256_castps256_ps128(t8), _mm256_extractf128_ps(t8, 1));
-    const __m128 t2 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));
-    return _mm_cvtss_f32(_mm_add_ss(t2, _mm_shuffle_ps(t2, t2, 1)));
-}
 
 /* Byte j: 2j, the low (sign) byte of code j of two zmm of u16 codes (+1: the high byte, A). */
 static const uint8_t deint[64] = {0,  2,  4,  6,  8,  10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30,
@@ -189,7 +173,7 @@ K512 static inline __attribute__((always_inline)) void stage_row(const sq_quip_q
         else tab_weights(book == SQ_QUIP_E81B ? t->col_e81b : t->col_e8r, (const uint8_t *)codes + g0, ng, avail - g0, w);
         for (int j = 0; j < NT; j++) acc[j] = chunk_dot(w, a + j, m, acc[j]);
     }
-    for (int j = 0; j < NT; j++) out[j] = lanes_sum(acc[j]);
+    for (int j = 0; j < NT; j++) out[j] = sq_lanes16_sum_avx512(acc[j]);
 }
 
 /* Rows [r0, r1) against NT laid-out tokens: y[j * ys + r] (ys: the row
@@ -221,29 +205,14 @@ K512 static void rows_tile(const sq_quip_view *v, const sq_quip_q8_tables *t, co
     rows_tokens(v, t, k, a, TILE, y, ys, r0, r1);
 }
 
-K512 static void gemv_q8(const sq_tview *tv, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
-    sq_quip_view v;
-    sq_quip_view_from_tview(tv, &v);
-    const uint64_t nch = (v.cols / 8 + 63) / 64;
-    int8_t *buf = aligned_alloc(64, LAYOUT_BYTES(nch));
-    if (!buf) { /* no memory for the layout: the reference, same bits */
-        sq_quip_gemv_q8_portable(tv, x, y, r0, r1);
-        return;
-    }
-    const e8p_consts k = e8p_consts_make();
-    const act_layout a = layout_act(x, nch, buf);
-    rows_1(&v, sq_quip_q8_tables_get(), &k, &a, y, r0, r1);
-    free(buf);
-}
-
-/* T tokens: tiles of TILE laid out and run over all the rows, the rest one
- * by one; every output is the GEMV's bits. */
+/* T tokens (the GEMV: one): tiles of TILE laid out and run over all the
+ * rows, the rest one by one; every output is the one-token bits. */
 K512 static void gemm_q8(const sq_tview *tv, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1) {
     sq_quip_view v;
     sq_quip_view_from_tview(tv, &v);
     const uint64_t nch = (v.cols / 8 + 63) / 64;
-    int8_t *buf = aligned_alloc(64, TILE * LAYOUT_BYTES(nch));
-    if (!buf) {
+    int8_t *buf = aligned_alloc(64, (T < TILE ? T : TILE) * LAYOUT_BYTES(nch));
+    if (!buf) { /* no memory for the layout: the reference, same bits */
         for (uint32_t j = 0; j < T; j++) sq_quip_gemv_q8_portable(tv, x + j, y + (uint64_t)j * v.rows, r0, r1);
         return;
     }
@@ -263,7 +232,7 @@ K512 static void gemm_q8(const sq_tview *tv, const sq_act_q8 *x, uint32_t T, flo
 }
 
 void sq_quip_gemv_q8_avx512(const sq_tview *tv, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
-    if (sq_quip_q8_avx512_ok()) gemv_q8(tv, x, y, r0, r1);
+    if (sq_quip_q8_avx512_ok()) gemm_q8(tv, x, 1, y, r0, r1);
     else sq_quip_gemv_q8_portable(tv, x, y, r0, r1);
 }
 void sq_quip_gemm_q8_avx512(const sq_tview *tv, const sq_act_q8 *x, uint32_t T, float *y, uint64_t r0, uint64_t r1) {

@@ -17,6 +17,5 @@ void sq_spqr_view_from_tview(const sq_tview *t, sq_spqr_view *v);
 void sq_spqr_gemv_q8_portable(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1);
 void sq_spqr_gemv_q8_avx512(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1);
 int sq_spqr_q8_avx512_ok(const sq_tview *t);
-float sq_spqr_q8_lanes_sum(const float l[16]);
 
 #endif

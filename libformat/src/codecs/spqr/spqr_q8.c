@@ -6,7 +6,7 @@
  * with groups of a multiple of 4 it lies in one group g and one q8 block b:
  *   P = Σ code·q, Q = Σ q over the lane (exact integers),
  *   a = fmaf(-Z_g, Q, P), t = a · d_b, lane[l % 16] = fmaf(S_g, t, lane[l % 16]),
- * lanes in column order, summed by the fixed tree of sq_spqr_q8_lanes_sum;
+ * lanes in column order, summed by the fixed tree of sq_lanes16_sum;
  * then the row's outliers in CSR order, o += (v - S(code - Z)) · (d_b · q),
  * and y = lanes + o. S and Z are the exact kernels' values. (With groups
  * not a multiple of 4, a lane takes its group segments in turn.) The
@@ -23,13 +23,6 @@
 #include "codecs/spqr/spqr_decode.h"
 
 static uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
-
-float sq_spqr_q8_lanes_sum(const float l[16]) {
-    float t8[8], t4[4];
-    for (int j = 0; j < 8; j++) t8[j] = l[j] + l[j + 8];
-    for (int j = 0; j < 4; j++) t4[j] = t8[j] + t8[j + 4];
-    return (t4[0] + t4[2]) + (t4[1] + t4[3]);
-}
 
 /* Σ over row r's outliers of (v - dense)·x̂, x̂ = d·q. */
 static float outliers_q8(const sq_spqr_view *v, uint64_t r, const sq_act_q8 *x) {
@@ -69,25 +62,18 @@ void sq_spqr_gemv_q8_portable(const sq_tview *t, const sq_act_q8 *x, float *y, u
                 lanes[l % 16] = fmaf(S, tt, lanes[l % 16]);
             }
         }
-        y[r] = sq_spqr_q8_lanes_sum(lanes) + outliers_q8(&v, r, x);
+        y[r] = sq_lanes16_sum(lanes) + outliers_q8(&v, r, x);
     }
 }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#include <pthread.h>
 
-static int cpu_ok;
-static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
-static void probe(void) {
-    __builtin_cpu_init();
-    cpu_ok = sq_isa_supported(SQ_ISA_AVX512) && __builtin_cpu_supports("avx512vbmi");
-}
+#include "codecs/lanes16_avx512.h"
 
 int sq_spqr_q8_avx512_ok(const sq_tview *t) {
-    pthread_once(&cpu_once, probe);
     const uint32_t gs = sq_spqr_shape_of(t->params, t->rows, t->cols, 0).group;
-    return cpu_ok && (gs == 16 || gs == 32 || gs % 64 == 0);
+    return sq_isa_avx512_vbmi() && (gs == 16 || gs == 32 || gs % 64 == 0);
 }
 
 #define K512 __attribute__((target("avx2,f16c,fma,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi")))
@@ -115,13 +101,6 @@ static void unpack_consts(uint32_t b, uint8_t spread[64], uint8_t shifts[64]) {
             spread[8 * i + t] = (uint8_t)(i * (int)b + t);
             shifts[8 * i + t] = (uint8_t)(t * (int)b);
         }
-}
-
-K512 static float lanes_sum(__m512 a) {
-    const __m256 t8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
-    const __m128 t4 = _mm_add_ps(_mm256_castps256_ps128(t8), _mm256_extractf128_ps(t8, 1));
-    const __m128 t2 = _mm_add_ps(t4, _mm_movehl_ps(t4, t4));
-    return _mm_cvtss_f32(_mm_add_ss(t2, _mm_shuffle_ps(t2, t2, 1)));
 }
 
 K512 static void gemv_q8(const sq_tview *t, const sq_act_q8 *x, float *y, uint64_t r0, uint64_t r1) {
@@ -198,7 +177,7 @@ K512 static void gemv_q8(const sq_tview *t, const sq_act_q8 *x, float *y, uint64
             acc = _mm512_fmadd_ps(S, _mm512_mul_ps(a, _mm512_load_ps(dl + 16 * m)), acc);
             if (--left == 0) g += gpc, left = cpg;
         }
-        y[r] = lanes_sum(acc) + outliers_q8(&v, r, x);
+        y[r] = sq_lanes16_sum_avx512(acc) + outliers_q8(&v, r, x);
     }
     free(buf);
 }
